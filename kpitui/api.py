@@ -1,0 +1,225 @@
+"""Base classes for plugin authors: metric sources and KPI formula types.
+
+A plugin returns subclasses of these from the hooks in :mod:`kpitui.hookspecs`.
+Built-in sources and formulas (``kpitui.builtin``) use exactly this API.
+
+Options are plain dataclasses (see :mod:`kpitui.options`): kpitui validates
+the TOML against them before anything runs, so ``__init__`` and ``fetch``
+receive checked, typed values.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar, Literal, Sequence
+
+import polars as pl
+
+from .model import Metric, SourceSpec
+from .options import NoOptions, OptionError, Secret
+
+__all__ = [
+    "READINGS_SCHEMA",
+    "FetchResult",
+    "FormulaType",
+    "Input",
+    "MetricSource",
+    "NoOptions",
+    "OptionError",
+    "Secret",
+    "SourceContext",
+    "SourceError",
+    "readings_frame",
+    "safe_div",
+]
+
+#: The frame every source returns from :meth:`MetricSource.fetch`.
+READINGS_SCHEMA: dict[str, pl.DataType] = {
+    "metric": pl.String(),
+    "at": pl.Datetime("us", "UTC"),
+    "value": pl.Float64(),
+}
+
+
+class SourceError(Exception):
+    """A fetch failed in a way the user can act on; the message is shown as is."""
+
+
+def readings_frame(rows: Sequence[tuple[str, dt.datetime, float]] | None = None, **columns: Any) -> pl.DataFrame:
+    """Build a readings frame from ``(metric, at, value)`` rows or from columns.
+
+    Naive datetimes are taken as UTC.
+    """
+    if rows is not None:
+        metric, at, value = (list(c) for c in zip(*rows)) if rows else ([], [], [])
+        columns = {"metric": metric, "at": at, "value": value}
+    frame = pl.DataFrame(
+        {
+            "metric": pl.Series(columns.get("metric", []), dtype=pl.String),
+            "at": pl.Series(columns.get("at", [])),
+            "value": pl.Series(columns.get("value", []), dtype=pl.Float64, strict=False),
+        }
+    )
+    return normalise_readings(frame)
+
+
+def normalise_readings(frame: pl.DataFrame) -> pl.DataFrame:
+    """Coerce a frame to :data:`READINGS_SCHEMA` (naive times are UTC)."""
+    at = frame.schema.get("at")
+    if at is None or at == pl.Null:
+        at_expr = pl.col("at").cast(pl.Datetime("us", "UTC"))
+    elif isinstance(at, pl.Datetime) and at.time_zone is None:
+        at_expr = pl.col("at").cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
+    elif isinstance(at, pl.Datetime):
+        at_expr = pl.col("at").dt.convert_time_zone("UTC").cast(pl.Datetime("us", "UTC"))
+    else:
+        at_expr = pl.col("at").cast(pl.Datetime("us", "UTC"))
+    return frame.select(
+        pl.col("metric").cast(pl.String),
+        at_expr.alias("at"),
+        pl.col("value").cast(pl.Float64, strict=False),
+    )
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What one poll of a source produced.
+
+    ``readings``: a frame with :data:`READINGS_SCHEMA`. ``cursor``: the
+    source's new position (for example a file offset), committed in the same
+    transaction as the readings, and handed back to the next ``fetch``.
+    """
+
+    readings: pl.DataFrame
+    cursor: str | None = None
+    skipped: int = 0  # malformed inputs counted and skipped (shown to the user)
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What kpitui tells a source about where it runs."""
+
+    config_dir: Path
+    timezone: str = "UTC"
+
+    def path(self, value: str | Path) -> Path:
+        """Resolve a path option relative to the config file's folder."""
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.config_dir / p)
+
+
+class MetricSource:
+    """A data source that supplies readings for one or more metrics.
+
+    Subclasses set the class attributes and implement :meth:`fetch`.
+    One instance serves every metric configured with ``source = "<id>"``;
+    it receives those metrics (with their parsed ``MetricOptions`` in
+    ``metric.options``) in ``self.metrics``.
+
+    ``mode`` says how kpitui stores what ``fetch`` returns:
+
+    - ``"replace"``: each reading is the value of (metric, time); fetching it
+      again overwrites it (an SQL query re-run, a gauge, a daily export).
+    - ``"add"``: readings are increments counted since ``cursor``; they are
+      added to what is stored, and the new cursor is committed in the same
+      transaction, so a crash neither loses nor double-counts (a log tail).
+    """
+
+    type_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    MetricOptions: ClassVar[type] = NoOptions
+    mode: ClassVar[Literal["replace", "add"]] = "replace"
+    default_interval: ClassVar[float] = 60.0
+    default_timeout: ClassVar[float] = 30.0
+    #: whether this source evaluates a trigger's ``condition`` over its events
+    uses_condition: ClassVar[bool] = False
+
+    def __init__(self, spec: SourceSpec, metrics: Sequence[Metric], context: SourceContext):
+        self.spec = spec
+        self.options: Any = spec.options
+        self.metrics = list(metrics)
+        self.context = context
+
+    @classmethod
+    def check(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> None:
+        """Cross-check the source's options against its metrics when the config loads.
+
+        Raise :class:`OptionError` to reject the config with a clear message.
+        """
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        """Example ``{"source": {...}, "metric": {...}}`` tables for ``kpitui init``."""
+        return {"source": {}, "metric": {}}
+
+    def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
+        """Return readings produced since ``cursor``. Called from a worker thread."""
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+@dataclass(frozen=True)
+class Input:
+    """One value a formula needs, aggregated over the period being evaluated.
+
+    ``ref``: a metric id (or another KPI's id). ``agg``: override the metric's
+    time aggregation (``sum``, ``last``, ``mean``, ``min``, ``max``, ``count``,
+    ``first``, or a quantile such as ``p90``). ``offset``: how many periods
+    back (``1`` is the previous period).
+    """
+
+    name: str
+    ref: str
+    agg: str | None = None
+    offset: int = 0
+
+
+def safe_div(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+    """``numerator / denominator``, null (no data) where the denominator is zero or missing."""
+    return pl.when(denominator != 0).then(numerator / denominator).otherwise(None)
+
+
+class FormulaType:
+    """A way of computing a KPI from its inputs, such as ``sum`` or ``ratio``.
+
+    An instance is made per KPI with its validated ``Options``. kpitui
+    aggregates each :class:`Input` over each period and calls
+    :meth:`expression` with one polars expression per input name; the result
+    is evaluated for the current period, the previous one, the same period last
+    year and every sparkline bucket, in one pass.
+    """
+
+    type_name: ClassVar[str] = ""
+    description: ClassVar[str] = ""
+    Options: ClassVar[type] = NoOptions
+    default_unit: ClassVar[str | None] = None
+
+    def __init__(self, options: Any):
+        self.options = options
+
+    def inputs(self) -> list[Input]:
+        """The metrics (or KPIs) this formula reads."""
+        raise NotImplementedError
+
+    def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
+        """Combine the aggregated inputs into the KPI's value."""
+        raise NotImplementedError
+
+    def parts(self, inputs: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
+        """Named sub-values shown beside the KPI (for example each funnel step)."""
+        return {}
+
+    def series(self, value: pl.Expr) -> pl.Expr:
+        """Transform the bucket series of values (for example a running total)."""
+        return value
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        """Example KPI keys for ``kpitui init``."""
+        return {}
+

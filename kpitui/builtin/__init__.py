@@ -1,0 +1,19 @@
+"""Built-in plugins: kpitui's own sources and formula types.
+
+Each module here is an ordinary plugin with ``@kpitui.hookimpl`` functions;
+the plugin host registers them through the same hooks as third-party
+plugins, each under its own guard.
+"""
+
+#: Modules registered as built-in plugins, in order.
+MODULES: tuple[str, ...] = (
+    "kpitui.builtin.formulas",
+    "kpitui.builtin.demo",
+    "kpitui.builtin.manual",
+    "kpitui.builtin.access_log",
+    "kpitui.builtin.file",
+    "kpitui.builtin.sql",
+    "kpitui.builtin.http",
+    "kpitui.builtin.command",
+    "kpitui.builtin.prometheus",
+)

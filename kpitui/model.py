@@ -1,0 +1,232 @@
+"""Plain dataclasses for the domain: what the config describes and what the engine computes.
+
+Nothing here does I/O or imports Textual; the UI and the CLI render these objects.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Literal
+
+Aggregation = Literal["sum", "last", "mean", "min", "max", "count"]
+AGGREGATIONS: tuple[str, ...] = ("sum", "last", "mean", "min", "max", "count")
+
+Unit = Literal["count", "currency", "percent", "ratio", "duration", "number"]
+UNITS: tuple[str, ...] = ("count", "currency", "percent", "ratio", "duration", "number")
+
+Direction = Literal["up", "down", "within"]
+
+
+class Status(str, Enum):
+    """How well a KPI or an objective is doing."""
+
+    ON_TRACK = "on_track"
+    AT_RISK = "at_risk"
+    OFF_TRACK = "off_track"
+    NO_DATA = "no_data"
+    NO_TARGET = "no_target"
+
+    @property
+    def label(self) -> str:
+        return self.value.replace("_", " ")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The ``[kpitui]`` table: calendar and display settings."""
+
+    timezone: str = "UTC"
+    week_start: int = 0  # 0 = Monday … 6 = Sunday
+    fiscal_year_start: int = 1  # month 1..12
+    currency: str = "$"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """A ``[sources.ID]`` table: one configured instance of a source type."""
+
+    id: str
+    type: str
+    interval: float
+    timeout: float
+    options: Any  # an instance of the source type's ``Options`` dataclass
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class Trigger:
+    """The user action that makes a key metric count."""
+
+    text: str
+    condition: str | None = None
+
+
+@dataclass(frozen=True)
+class Metric:
+    """A ``[metrics.ID]`` table."""
+
+    id: str
+    name: str
+    unit: str = "count"
+    aggregation: str = "sum"
+    source: str | None = None
+    trigger: Trigger | None = None
+    description: str = ""
+    options: Any = None  # an instance of the source type's ``MetricOptions`` dataclass
+    decimals: int | None = None
+
+    @property
+    def is_key(self) -> bool:
+        """A key metric is one recognised by a trigger."""
+        return self.trigger is not None
+
+
+@dataclass(frozen=True)
+class Target:
+    """A goal for a KPI, scored OKR-style from ``baseline`` (0) to ``value`` (1).
+
+    ``kind``: ``reach`` (end the period at or beyond the value), ``above``
+    (stay at or above), ``below`` (stay at or below), ``within`` (stay in
+    ``[low, high]``).
+    """
+
+    kind: str = "reach"
+    value: float | None = None
+    baseline: float | None = None
+    low: float | None = None
+    high: float | None = None
+    due: dt.date | None = None
+
+    @property
+    def direction(self) -> Direction:
+        if self.kind == "within":
+            return "within"
+        if self.kind == "below":
+            return "down"
+        if self.kind == "reach" and self.value is not None and self.baseline is not None and self.value < self.baseline:
+            return "down"
+        return "up"
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Score bands: ``score >= on_track`` is on track, ``>= at_risk`` at risk, else off track."""
+
+    on_track: float = 0.7
+    at_risk: float = 0.4
+
+
+@dataclass(frozen=True)
+class Kpi:
+    """A ``[kpis.ID]`` table: a formula over key metrics (or other KPIs)."""
+
+    id: str
+    name: str
+    formula: str
+    params: Any  # an instance of the formula type's ``Options`` dataclass
+    window: str = "month_to_date"
+    grain: str | None = None
+    unit: str = "number"
+    description: str = ""
+    target: Target | None = None
+    thresholds: Thresholds = field(default_factory=Thresholds)
+    weight: float = 1.0
+    decimals: int | None = None
+
+
+@dataclass(frozen=True)
+class Objective:
+    """An ``[objectives.ID]`` table: a strategic aim measured by KPIs."""
+
+    id: str
+    title: str
+    description: str = ""
+    kpis: tuple[str, ...] = ()
+    thresholds: Thresholds = field(default_factory=Thresholds)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One value of one metric at one time (UTC)."""
+
+    metric: str
+    at: dt.datetime
+    value: float
+
+
+@dataclass(frozen=True)
+class Period:
+    """A half-open time range ``[start, end)`` with a label, in the configured time zone."""
+
+    start: dt.datetime
+    end: dt.datetime
+    label: str = ""
+
+
+@dataclass(frozen=True)
+class KpiResult:
+    """Everything the panes and the report show about one KPI."""
+
+    kpi: Kpi
+    period: Period
+    previous_period: Period
+    value: float | None
+    previous: float | None
+    last_year: float | None
+    change: float | None
+    change_pct: float | None
+    score: float | None
+    status: Status
+    freshness: dt.datetime | None
+    series: tuple[tuple[dt.datetime, float | None], ...] = ()
+    projection: float | None = None
+    parts: dict[str, float | None] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def target_value(self) -> float | None:
+        return self.kpi.target.value if self.kpi.target else None
+
+
+@dataclass(frozen=True)
+class ObjectiveResult:
+    objective: Objective
+    score: float | None
+    status: Status
+    kpis: tuple[KpiResult, ...]
+
+
+@dataclass(frozen=True)
+class SourceHealth:
+    """What the collector last saw of a source: shown on that source's metrics only."""
+
+    source: str
+    last_success: dt.datetime | None = None
+    last_error: dt.datetime | None = None
+    error: str | None = None
+    failures: int = 0
+    next_attempt: dt.datetime | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+@dataclass(frozen=True)
+class MetricStatus:
+    metric: Metric
+    latest: float | None
+    latest_at: dt.datetime | None
+    health: SourceHealth | None = None
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One full evaluation, as of ``at``: what every view renders."""
+
+    at: dt.datetime
+    objectives: tuple[ObjectiveResult, ...]
+    kpis: dict[str, KpiResult]
+    metrics: dict[str, MetricStatus]

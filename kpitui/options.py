@@ -1,0 +1,245 @@
+"""Typed option tables: turn a TOML table into a plugin's ``Options`` dataclass.
+
+Plugin authors declare options as a plain dataclass with annotations; this
+module checks each key and type and raises :class:`OptionError` with the key
+path, what was expected and the nearest valid name. Supported annotations:
+``str``, ``int``, ``float``, ``bool``, :class:`Secret`, ``Literal[...]``,
+``list[T]``, ``dict[str, T]``, ``T | None``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import os
+import re
+import types
+import typing
+from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_REVEALED: set[str] = set()
+
+
+class OptionError(ValueError):
+    """A bad option value. ``key`` is the dotted path below the table being parsed."""
+
+    def __init__(self, message: str, key: str | None = None, suggestion: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.key = key
+        self.suggestion = suggestion
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def nearest(name: str, choices: typing.Iterable[str]) -> str | None:
+    """The closest valid spelling of ``name``, or ``None`` when nothing is close."""
+    matches = difflib.get_close_matches(name, list(choices), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+class Secret:
+    """A string option that may hold ``${ENV_VAR}`` references.
+
+    The references are resolved only when a source calls :meth:`reveal`, at run
+    time; ``str()`` and ``repr()`` show the reference, never the value, and
+    every revealed value is masked by :func:`redact` wherever kpitui prints an
+    error.
+    """
+
+    __slots__ = ("template",)
+
+    def __init__(self, template: str):
+        self.template = template
+
+    def reveal(self) -> str:
+        def substitute(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise OptionError(f"environment variable {name} is not set (needed by a secret option)")
+            return os.environ[name]
+
+        value = _ENV_REF.sub(substitute, self.template)
+        if value and value != self.template:
+            _REVEALED.add(value)
+            for match in _ENV_REF.finditer(self.template):
+                if len(os.environ[match.group(1)]) >= 4:
+                    _REVEALED.add(os.environ[match.group(1)])
+        return value
+
+    @property
+    def references(self) -> list[str]:
+        return _ENV_REF.findall(self.template)
+
+    def __str__(self) -> str:
+        return self.template if self.references else "***"
+
+    __repr__ = __str__
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Secret) and other.template == self.template
+
+    def __hash__(self) -> int:
+        return hash(self.template)
+
+
+def redact(text: str) -> str:
+    """Mask every secret value revealed so far in this process."""
+    for value in sorted(_REVEALED, key=len, reverse=True):
+        text = text.replace(value, "***")
+    return text
+
+
+def _type_name(tp: Any) -> str:
+    origin = get_origin(tp)
+    if tp is Secret:
+        return "string"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in get_args(tp))
+    if origin in (Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in get_args(tp) if a is not type(None))
+    if origin is list:
+        return f"a list of {_type_name(get_args(tp)[0])}"
+    if origin is dict:
+        return f"a table of {_type_name(get_args(tp)[1])}"
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+
+
+def convert(value: Any, tp: Any, key: str) -> Any:
+    """Check ``value`` against the annotation ``tp`` and return it converted."""
+    origin = get_origin(tp)
+    if tp is Any:
+        return value
+    if origin in (Union, types.UnionType):
+        args = get_args(tp)
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return convert(value, arg, key)
+            except OptionError as exc:
+                errors.append(exc)
+        raise OptionError(f"{key} must be {_type_name(tp)}, not {value!r}", key)
+    if origin is Literal:
+        allowed = get_args(tp)
+        if value in allowed:
+            return value
+        hint = nearest(str(value), [str(a) for a in allowed])
+        raise OptionError(
+            f"{key} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}"
+            + (f" (did you mean {hint!r}?)" if hint else ""),
+            key,
+            hint,
+        )
+    if origin is list:
+        if not isinstance(value, list):
+            raise OptionError(f"{key} must be {_type_name(tp)}, not {value!r}", key)
+        (item,) = get_args(tp)
+        return [convert(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise OptionError(f"{key} must be {_type_name(tp)}, not {value!r}", key)
+        _, item = get_args(tp)
+        return {str(k): convert(v, item, f"{key}.{k}") for k, v in value.items()}
+    if tp is Secret:
+        if isinstance(value, Secret):
+            return value
+        if not isinstance(value, str):
+            raise OptionError(f"{key} must be a string, not {value!r}", key)
+        return Secret(value)
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+    elif tp is int:
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif tp is float:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif tp is str:
+        if isinstance(value, str):
+            return value
+    elif isinstance(tp, type) and isinstance(value, tp):
+        return value
+    raise OptionError(f"{key} must be {_type_name(tp)}, not {value!r}", key)
+
+
+def field_names(options_cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(options_cls)] if dataclasses.is_dataclass(options_cls) else []
+
+
+def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_known: typing.Iterable[str] = ()) -> Any:
+    """Build ``options_cls`` from ``table``.
+
+    Unknown keys are errors that suggest the nearest valid key among the
+    dataclass fields and ``extra_known`` (the keys of the surrounding table).
+    After construction, a ``validate()`` method on the dataclass, if present,
+    runs cross-field checks and may raise :class:`OptionError`.
+    """
+    prefix = f"{where}." if where else ""
+    if not dataclasses.is_dataclass(options_cls):
+        raise TypeError(f"{options_cls!r} is not a dataclass")
+    hints = get_type_hints(options_cls)
+    fields = {f.name: f for f in dataclasses.fields(options_cls) if f.init}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in fields:
+            hint = nearest(key, [*fields, *extra_known])
+            expected = ", ".join(sorted(fields)) or "none"
+            raise OptionError(
+                f"unknown key {prefix}{key}"
+                + (f" (did you mean {hint!r}?)" if hint else f"; valid keys here: {expected}"),
+                key,
+                hint,
+            )
+        values[key] = convert(value, hints[key], f"{prefix}{key}")
+    missing = [
+        name
+        for name, f in fields.items()
+        if name not in values and f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
+    ]
+    if missing:
+        raise OptionError(f"missing required key {prefix}{missing[0]} ({_type_name(hints[missing[0]])})", missing[0])
+    instance = options_cls(**values)
+    validate = getattr(instance, "validate", None)
+    if callable(validate):
+        try:
+            validate()
+        except OptionError as exc:
+            if exc.key and not exc.message.startswith(prefix):
+                raise OptionError(exc.message, exc.key, exc.suggestion) from None
+            raise
+    return instance
+
+
+def describe(options_cls: type) -> list[dict[str, Any]]:
+    """Field name, type and default of each option, for ``kpitui plugins`` and docs."""
+    if not dataclasses.is_dataclass(options_cls):
+        return []
+    hints = get_type_hints(options_cls)
+    out = []
+    for f in dataclasses.fields(options_cls):
+        if f.default is not dataclasses.MISSING:
+            default: Any = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
+        else:
+            default = dataclasses.MISSING
+        out.append(
+            {
+                "name": f.name,
+                "type": _type_name(hints[f.name]),
+                "required": default is dataclasses.MISSING,
+                "default": None if default is dataclasses.MISSING else default,
+                "help": f.metadata.get("help", ""),
+            }
+        )
+    return out
+
+
+@dataclasses.dataclass(frozen=True)
+class NoOptions:
+    """For plugin types that take no options."""
