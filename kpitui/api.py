@@ -198,6 +198,8 @@ class FormulaType:
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
     default_unit: ClassVar[str | None] = None
+    #: linear in additive inputs: a to-date value can be projected to the period's end (pace)
+    projectable: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -1,0 +1,358 @@
+"""The ``kpitui`` command: tui (default), check, collect, record, report, plugins, init.
+
+Exit codes: 0 success, 1 a runtime failure, 2 a mistake in the config or the
+command line. A user's mistake is one clear message on stderr, never a
+traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Sequence
+
+from . import __version__
+
+EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """A command-line mistake: printed, exit code 2."""
+
+
+def _err(message: str) -> None:
+    print(f"kpitui: {message}", file=sys.stderr)
+
+
+def _parse_time(text: str | None, timezone: str = "UTC") -> dt.datetime | None:
+    """ISO time; a naive one is in the config's time zone."""
+    if text is None:
+        return None
+    from zoneinfo import ZoneInfo
+
+    try:
+        value = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise UsageError(f"--at: {text!r} is not an ISO time such as 2026-11-24 or 2026-11-24T14:30") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=ZoneInfo(timezone))
+    return value.astimezone(dt.timezone.utc)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (default: ./kpitui.toml, then the user config, then the bundled sample)")
+
+    parser = argparse.ArgumentParser(
+        prog="kpitui",
+        description="Objectives, key metrics and KPIs in the terminal.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"kpitui {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    tui = sub.add_parser("tui", parents=[common], help="open the dashboard (the default)")
+    tui.add_argument("--no-collect", action="store_true", help="only view; leave collecting to `kpitui collect`")
+
+    sub.add_parser("check", parents=[common], help="validate the config without collecting")
+
+    collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
+    mode = collect.add_mutually_exclusive_group()
+    mode.add_argument("--once", action="store_true", help="poll every source once and exit")
+    mode.add_argument("--every", type=float, metavar="SECONDS", help="poll every source this often (default: each source's own interval)")
+
+    record = sub.add_parser("record", parents=[common], help="record a manual reading")
+    record.add_argument("metric", help="metric id, e.g. memberships_sold")
+    record.add_argument("value", help="the number")
+    record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
+
+    report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
+    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
+    report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
+    report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
+
+    plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
+    plugins.add_argument("--format", choices=("table", "json"), default="table")
+
+    init = sub.add_parser("init", help="write a starter config")
+    init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "tui"
+    from .config import ConfigError
+
+    try:
+        return COMMANDS[command](args)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except UsageError as exc:
+        _err(str(exc))
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+    except _Failure as exc:
+        _err(str(exc))
+        return EXIT_FAILURE
+
+
+class _Failure(Exception):
+    """A runtime failure with a message for the user (exit code 1)."""
+
+
+def _load(args: argparse.Namespace):
+    from .config import load_config
+
+    config = load_config(getattr(args, "config", None))
+    if config.is_sample and getattr(args, "command", None) not in (None, "tui"):
+        print(f"kpitui: no config found (./kpitui.toml or {_user_config()}); using the bundled sample. `kpitui init` writes a starter.", file=sys.stderr)
+    return config
+
+
+def _user_config() -> str:
+    from .config import user_config_path
+
+    return str(user_config_path())
+
+
+def _open_store(config, readonly: bool = False):
+    from .store import Store, StoreError
+
+    try:
+        return Store(config.storage.path, readonly=readonly)
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
+    except OSError as exc:
+        raise _Failure(f"cannot open the history at {config.storage.path}: {exc}") from None
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    config = _load(args)
+    try:
+        from .ui.app import run
+    except ImportError as exc:
+        raise _Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
+    return run(config, collect=not getattr(args, "no_collect", False))
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    config = _load(args)
+    problems = config.registry.errors
+    for problem in problems:
+        print(f"warning: {problem}", file=sys.stderr)
+    key = sum(1 for m in config.metrics.values() if m.is_key)
+    sources = [s for s in config.sources if config.metrics_of(s)]
+    print(
+        f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
+        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; history at {config.storage.path}"
+    )
+    return EXIT_OK
+
+
+def _print_poll(result) -> None:
+    stamp = dt.datetime.now().strftime("%H:%M:%S")
+    if result.error:
+        print(f"{stamp} {result.source}: error: {result.error}", file=sys.stderr, flush=True)
+    else:
+        skipped = f", {result.skipped} skipped" if result.skipped else ""
+        print(f"{stamp} {result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s", flush=True)
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from .collector import Collector
+
+    if args.every is not None and args.every <= 0:
+        raise UsageError("--every must be a positive number of seconds")
+    config = _load(args)
+    store = _open_store(config)
+    collector = Collector(config, store)
+    if not collector.sources:
+        print("nothing to collect: no enabled source has metrics", file=sys.stderr)
+        return EXIT_OK
+    try:
+        if args.once:
+            results = collector.run_once()
+            for result in results:
+                _print_poll(result)
+            return EXIT_FAILURE if all(r.error for r in results) else EXIT_OK
+        stop = threading.Event()
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
+        try:
+            collector.run_forever(stop, every=args.every, on_result=_print_poll)
+        except KeyboardInterrupt:
+            pass
+        return EXIT_OK
+    finally:
+        collector.close()
+        store.close()
+
+
+def cmd_record(args: argparse.Namespace) -> int:
+    from .api import readings_frame
+    from .options import nearest
+
+    config = _load(args)
+    if args.metric not in config.metrics:
+        hint = nearest(args.metric, config.metrics)
+        raise UsageError(
+            f"unknown metric {args.metric!r}" + (f" (did you mean {hint!r}?)" if hint else f"; metrics: {', '.join(config.metrics)}")
+        )
+    try:
+        value = float(args.value)
+    except ValueError:
+        raise UsageError(f"value must be a number, not {args.value!r}") from None
+    if value != value or value in (float("inf"), float("-inf")):
+        raise UsageError("value must be a finite number")
+    at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    store = _open_store(config)
+    try:
+        store.write(readings_frame([(args.metric, at, value)]), mode="replace")
+    finally:
+        store.close()
+    metric = config.metrics[args.metric]
+    from .formatting import format_value
+
+    print(f"recorded {metric.name} = {format_value(value, metric.unit, metric.decimals, config.settings.currency)} at {at.astimezone():%Y-%m-%d %H:%M:%S %Z}")
+    return EXIT_OK
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .engine import Engine
+    from .history import History
+    from .periods import PeriodError, parse_window
+    from .report import to_csv, to_json, to_table
+
+    config = _load(args)
+    at = _parse_time(args.at, config.settings.timezone)
+    if args.window:
+        try:
+            parse_window(args.window)
+        except PeriodError as exc:
+            raise UsageError(f"--window: {exc}") from None
+    store = _open_store(config)
+    try:
+        if not args.no_collect and at is None:
+            _collect_due(config, store)
+        history = History(store)
+        history.refresh()
+        snapshot = Engine(config).evaluate(history.frame, at, window=args.window, health=store.health())
+    finally:
+        store.close()
+    if args.format == "json":
+        print(to_json(snapshot))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(snapshot))
+    else:
+        sys.stdout.write(to_table(snapshot, config.settings.currency, f"{config.path.name} — KPIs as of {snapshot.at.astimezone(_tz(config)):%Y-%m-%d %H:%M %Z}"))
+    return EXIT_OK
+
+
+def _tz(config):
+    from zoneinfo import ZoneInfo
+
+    return ZoneInfo(config.settings.timezone)
+
+
+def _collect_due(config, store) -> None:
+    """Poll the sources whose interval has passed since their last success (so a first report has data)."""
+    from .collector import Collector
+
+    health = store.health()
+    now = dt.datetime.now(dt.timezone.utc)
+    collector = Collector(config, store)
+    try:
+        due = [
+            sid
+            for sid in collector.sources
+            if sid not in health
+            or health[sid].last_success is None
+            or (now - health[sid].last_success).total_seconds() >= config.sources[sid].interval
+        ]
+        for result in collector.poll_many(due):
+            if result.error:
+                print(f"kpitui: source {result.source}: {result.error}", file=sys.stderr)
+    finally:
+        collector.close()
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from .options import describe
+    from .plugins import load_registry
+
+    try:
+        registry = _load(args).registry
+    except Exception:  # noqa: BLE001 - list plugins even when the config is broken
+        from .config import user_plugins_dir
+
+        registry = load_registry([user_plugins_dir()])
+    if args.format == "json":
+        data = [
+            {
+                **p.as_dict(),
+                "source_types": [
+                    {"type": t, "description": registry.sources[t].description, "options": describe(registry.sources[t].Options), "metric_options": describe(registry.sources[t].MetricOptions)}
+                    for t in p.sources
+                ],
+                "formula_types": [
+                    {"type": t, "description": registry.formulas[t].description, "options": describe(registry.formulas[t].Options)}
+                    for t in p.formulas
+                ],
+            }
+            for p in registry.plugins
+        ]
+        print(json.dumps(data, indent=2, default=str))
+        return EXIT_OK
+    for p in registry.plugins:
+        status = "ok" if p.ok else "ERROR"
+        print(f"{p.name} {p.version or ''} ({p.origin}) — {status}")
+        for t in p.sources:
+            print(f"    source  {t:<14} {registry.sources[t].description}")
+        for t in p.formulas:
+            print(f"    formula {t:<14} {registry.formulas[t].description}")
+        for e in p.errors:
+            print(f"    error: {e}")
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from .starter import starter_config
+
+    path = Path(args.path)
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(starter_config(), encoding="utf-8")
+    except OSError as exc:
+        raise _Failure(f"cannot write {path}: {exc}") from None
+    print(f"wrote {path}; try `kpitui check --config {path}` then `kpitui --config {path}`")
+    return EXIT_OK
+
+
+COMMANDS = {
+    "tui": cmd_tui,
+    "check": cmd_check,
+    "collect": cmd_collect,
+    "record": cmd_record,
+    "report": cmd_report,
+    "plugins": cmd_plugins,
+    "init": cmd_init,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

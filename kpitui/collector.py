@@ -1,0 +1,211 @@
+"""Poll sources and write what they return to the store, each source under its own guard.
+
+A source's ``fetch`` runs in a daemon thread with the source's timeout: one
+that raises, hangs, or returns garbage becomes that source's error (recorded
+in the store, so a viewer in another process shows it on that source's
+metrics) and never stops the others. Failing sources back off exponentially.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+import polars as pl
+
+from .api import FetchResult, MetricSource, SourceContext, normalise_readings
+from .config import Config
+from .options import redact
+from .store import Store
+
+EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+FUTURE_SLACK = dt.timedelta(days=1)
+MAX_BACKOFF = 3600.0
+
+
+@dataclass(frozen=True)
+class PollResult:
+    source: str
+    written: int = 0
+    skipped: int = 0
+    error: str | None = None
+    seconds: float = 0.0
+
+
+@dataclass
+class _State:
+    instance: MetricSource | None
+    failures: int = 0
+    next_due: float = 0.0  # monotonic seconds
+    running: threading.Thread | None = None
+    init_error: str | None = None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class Collector:
+    """Owns one instance of each enabled source and polls them into ``store``."""
+
+    def __init__(self, config: Config, store: Store, *, clock: Callable[[], dt.datetime] = _utcnow):
+        self.config = config
+        self.store = store
+        self.clock = clock
+        self.lock = threading.Lock()  # one write at a time from this process
+        context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
+        self.states: dict[str, _State] = {}
+        for sid, spec in config.sources.items():
+            if not spec.enabled:
+                continue
+            cls = config.registry.sources[spec.type]
+            metrics = config.metrics_of(sid)
+            if not metrics:
+                continue
+            try:
+                self.states[sid] = _State(cls(spec, metrics, context))
+            except Exception as exc:  # noqa: BLE001 - a plugin's constructor must not stop the collector
+                self.states[sid] = _State(None, init_error=self._describe(sid, "failed to start", exc))
+
+    def _describe(self, sid: str, what: str, exc: BaseException) -> str:
+        spec = self.config.sources[sid]
+        owner = self.config.registry.owner("source", spec.type) or "?"
+        detail = str(exc) if type(exc).__name__ == "SourceError" else f"{type(exc).__name__}: {exc}"
+        plugin = "" if owner.startswith("builtin:") else f" (plugin {owner})"
+        return redact(f"{what}{plugin}: {detail}")
+
+    @property
+    def sources(self) -> list[str]:
+        return list(self.states)
+
+    # -- one poll ------------------------------------------------------------
+
+    def poll(self, sid: str) -> PollResult:
+        """Fetch once from ``sid`` and store the result in one transaction."""
+        state = self.states[sid]
+        spec = self.config.sources[sid]
+        started = time.monotonic()
+        if state.instance is None:
+            return self._failed(sid, state.init_error or "not started", started)
+        if state.running is not None and state.running.is_alive():
+            return self._failed(sid, f"previous fetch still running after {spec.timeout:g}s timeout; skipped", started)
+        try:
+            cursor = self.store.cursor(sid)
+        except Exception as exc:  # noqa: BLE001
+            return self._failed(sid, f"cannot read cursor: {exc}", started)
+        now = self.clock()
+        box: dict[str, object] = {}
+
+        def target() -> None:
+            try:
+                box["result"] = state.instance.fetch(cursor, now)  # type: ignore[union-attr]
+            except BaseException as exc:  # noqa: BLE001
+                box["error"] = exc
+
+        thread = threading.Thread(target=target, name=f"kpitui-fetch-{sid}", daemon=True)
+        thread.start()
+        thread.join(spec.timeout)
+        if thread.is_alive():
+            state.running = thread
+            return self._failed(sid, f"timed out after {spec.timeout:g}s", started)
+        state.running = None
+        if "error" in box:
+            return self._failed(sid, self._describe(sid, "fetch failed", box["error"]), started)  # type: ignore[arg-type]
+        try:
+            readings, skipped = self._validate(sid, box.get("result"), now)
+        except ValueError as exc:
+            return self._failed(sid, self._describe(sid, "returned bad data", exc), started)
+        result = box["result"]
+        assert isinstance(result, FetchResult)
+        cls = type(state.instance)
+        try:
+            with self.lock:
+                written = self.store.write(
+                    readings, mode=cls.mode, source=sid, cursor=result.cursor, set_cursor=True, expect_cursor=cursor
+                )
+                self.store.record_health(sid, ok=True, at=now)
+        except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep going
+            return self._failed(sid, f"could not store readings: {redact(str(exc))}", started)
+        state.failures = 0
+        state.next_due = time.monotonic() + spec.interval
+        return PollResult(sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started)
+
+    def _validate(self, sid: str, result: object, now: dt.datetime) -> tuple[pl.DataFrame, int]:
+        if not isinstance(result, FetchResult):
+            raise ValueError(f"fetch must return a FetchResult, not {type(result).__name__}")
+        if not isinstance(result.readings, pl.DataFrame):
+            raise ValueError(f"FetchResult.readings must be a polars DataFrame, not {type(result.readings).__name__}")
+        if result.cursor is not None and not isinstance(result.cursor, str):
+            raise ValueError(f"FetchResult.cursor must be a string or None, not {type(result.cursor).__name__}")
+        missing = {"metric", "at", "value"} - set(result.readings.columns)
+        if missing:
+            raise ValueError(f"readings lack column(s) {', '.join(sorted(missing))}")
+        try:
+            frame = normalise_readings(result.readings)
+        except Exception as exc:  # noqa: BLE001 - polars cast errors
+            raise ValueError(f"readings have the wrong types: {exc}") from None
+        mine = {m.id for m in self.config.metrics_of(sid)}
+        good = (
+            pl.col("metric").is_in(sorted(mine))
+            & pl.col("at").is_not_null()
+            & (pl.col("at") >= EARLIEST)
+            & (pl.col("at") <= now + FUTURE_SLACK)
+            & pl.col("value").is_finite()
+        )
+        kept = frame.filter(good.fill_null(False))
+        return kept, frame.height - kept.height
+
+    def _failed(self, sid: str, message: str, started: float) -> PollResult:
+        state = self.states[sid]
+        state.failures += 1
+        interval = self.config.sources[sid].interval
+        delay = min(interval * 2 ** (state.failures - 1), max(interval, MAX_BACKOFF))
+        state.next_due = time.monotonic() + delay
+        message = redact(message)
+        try:
+            with self.lock:
+                self.store.record_health(
+                    sid, ok=False, error=message, at=self.clock(), next_attempt=self.clock() + dt.timedelta(seconds=delay)
+                )
+        except Exception:  # noqa: BLE001 - the store itself is failing; the result still says so
+            pass
+        return PollResult(sid, error=message, seconds=time.monotonic() - started)
+
+    # -- many polls ----------------------------------------------------------
+
+    def due(self) -> list[str]:
+        now = time.monotonic()
+        return [sid for sid, state in self.states.items() if state.next_due <= now]
+
+    def poll_many(self, sids: list[str]) -> list[PollResult]:
+        """Poll several sources at once (each in its own thread) and wait for all."""
+        if not sids:
+            return []
+        with ThreadPoolExecutor(max_workers=min(8, len(sids)), thread_name_prefix="kpitui-poll") as pool:
+            return list(pool.map(self.poll, sids))
+
+    def run_once(self) -> list[PollResult]:
+        return self.poll_many(self.sources)
+
+    def run_forever(self, stop: threading.Event, every: float | None = None, on_result: Callable[[PollResult], None] | None = None) -> None:
+        """Poll each source when due (its own interval, or ``every`` seconds for all) until ``stop`` is set."""
+        while not stop.is_set():
+            for result in self.poll_many(self.due()):
+                if every is not None and result.error is None:
+                    self.states[result.source].next_due = time.monotonic() + every
+                if on_result:
+                    on_result(result)
+            upcoming = min((s.next_due for s in self.states.values()), default=time.monotonic() + 60)
+            stop.wait(max(0.05, min(upcoming - time.monotonic(), 60)))
+
+    def close(self) -> None:
+        for state in self.states.values():
+            if state.instance is not None:
+                try:
+                    state.instance.close()
+                except Exception:  # noqa: BLE001
+                    pass

@@ -1,0 +1,577 @@
+"""TOML config -> validated specs.
+
+Every mistake becomes one :class:`ConfigError` that names the file, the table
+and key, what was expected and, for a misspelling, the nearest valid name.
+Nothing here prints or exits; the CLI turns the error into exit code 2.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
+
+import platformdirs
+
+from . import options as opts
+from .model import AGGREGATIONS, UNITS, Kpi, Metric, Objective, Settings, SourceSpec, Target, Thresholds, Trigger
+from .plugins import Registry, load_registry
+
+BUNDLED_SAMPLE = Path(__file__).with_name("sample_config.toml")
+CONFIG_NAME = "kpitui.toml"
+MANUAL_SOURCE = "manual"
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+
+TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui")
+SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
+STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to")
+PLUGINS_KEYS = ("dirs",)
+UI_KEYS = ("theme", "refresh_seconds")
+SOURCE_KEYS = ("type", "interval", "timeout", "enabled", "description")
+METRIC_KEYS = ("name", "unit", "aggregation", "source", "trigger", "condition", "description", "decimals")
+KPI_KEYS = ("name", "formula", "window", "grain", "unit", "description", "target", "thresholds", "weight", "decimals", "objective")
+TARGET_KEYS = ("kind", "direction", "value", "baseline", "low", "high", "due")
+TARGET_KINDS = ("reach", "above", "below", "within")
+DIRECTIONS = {"up": "reach", "down": "below", "within": "within"}
+THRESHOLD_KEYS = ("on_track", "at_risk")
+OBJECTIVE_KEYS = ("title", "description", "kpis", "thresholds")
+
+
+class ConfigError(Exception):
+    """One clear message about a config mistake."""
+
+    def __init__(self, file: str, table: str | None, message: str):
+        self.file = file
+        self.table = table
+        self.message = message
+        where = f"[{table}] " if table else ""
+        super().__init__(f"{file}: {where}{message}")
+
+
+@dataclass(frozen=True)
+class Storage:
+    path: Path
+    raw_retention_days: int | None = None
+    downsample_to: str = "hour"
+
+
+@dataclass
+class Config:
+    """A loaded, validated config."""
+
+    path: Path
+    origin: str  # how it was found: "--config", "./kpitui.toml", "user config", "bundled sample"
+    settings: Settings
+    storage: Storage
+    sources: dict[str, SourceSpec]
+    metrics: dict[str, Metric]
+    kpis: dict[str, Kpi]
+    objectives: dict[str, Objective]
+    registry: Registry
+    keymap: dict[str, str] = field(default_factory=dict)
+    ui: dict[str, Any] = field(default_factory=dict)
+    plugins_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def is_sample(self) -> bool:
+        return self.origin == "bundled sample"
+
+    def metrics_of(self, source_id: str) -> list[Metric]:
+        return [m for m in self.metrics.values() if m.source == source_id]
+
+
+# -- finding the file ------------------------------------------------------
+
+
+def user_config_path() -> Path:
+    return Path(platformdirs.user_config_dir("kpitui")) / CONFIG_NAME
+
+
+def user_plugins_dir() -> Path:
+    return Path(platformdirs.user_config_dir("kpitui")) / "plugins"
+
+
+def default_storage_path(is_sample: bool) -> Path:
+    base = Path(os.environ.get("KPITUI_DATA_DIR") or platformdirs.user_data_dir("kpitui"))
+    return base / ("sample.sqlite3" if is_sample else "history.sqlite3")
+
+
+def find_config(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
+    """The config to use and how it was found: --config, ./kpitui.toml, the user config, the bundled sample."""
+    if explicit is not None:
+        return Path(explicit), "--config"
+    local = Path.cwd() / CONFIG_NAME
+    if local.is_file():
+        return local, f"./{CONFIG_NAME}"
+    user = user_config_path()
+    if user.is_file():
+        return user, "user config"
+    return BUNDLED_SAMPLE, "bundled sample"
+
+
+# -- loading ---------------------------------------------------------------
+
+
+def load_config(
+    path: str | os.PathLike | None = None,
+    *,
+    registry: Registry | None = None,
+    origin: str | None = None,
+) -> Config:
+    """Find, parse and validate a config. Raises :class:`ConfigError`."""
+    found, how = find_config(path)
+    text = _read(found)
+    return parse_config(text, found, origin or how, registry=registry)
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), None, "file not found (create one with `kpitui init`)") from None
+    except IsADirectoryError:
+        raise ConfigError(str(path), None, "is a folder, not a TOML file") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(str(path), None, f"cannot read: {exc}") from None
+
+
+def parse_config(text: str, path: Path, origin: str = "--config", *, registry: Registry | None = None) -> Config:
+    loader = _Loader(path, origin, registry)
+    return loader.load(text)
+
+
+class _Loader:
+    def __init__(self, path: Path, origin: str, registry: Registry | None):
+        self.path = path
+        self.file = path.name if origin == "bundled sample" else str(path)
+        self.origin = origin
+        self.registry = registry
+
+    # errors ------------------------------------------------------------------
+
+    def error(self, table: str | None, message: str) -> ConfigError:
+        return ConfigError(self.file, table, message)
+
+    def unknown_keys(self, table: str, data: dict[str, Any], known: Iterable[str]) -> None:
+        known = tuple(known)
+        for key in data:
+            if key not in known:
+                hint = opts.nearest(key, known)
+                raise self.error(
+                    table,
+                    f"unknown key {key!r}"
+                    + (f" (did you mean {hint!r}?)" if hint else f"; valid keys: {', '.join(known)}"),
+                )
+
+    def table(self, data: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(where, f"{key} must be a table, e.g. [{key}]" if where is None else f"{key} must be a table")
+        return value
+
+    def typed(self, table: str, key: str, value: Any, tp: Any) -> Any:
+        try:
+            return opts.convert(value, tp, key)
+        except opts.OptionError as exc:
+            raise self.error(table, exc.message) from None
+
+    def ref(self, table: str, key: str, value: str, choices: Iterable[str], what: str) -> str:
+        choices = list(choices)
+        if value in choices:
+            return value
+        hint = opts.nearest(value, choices)
+        raise self.error(
+            table,
+            f"{key}: unknown {what} {value!r}"
+            + (f" (did you mean {hint!r}?)" if hint else (f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined")),
+        )
+
+    # the whole file --------------------------------------------------------
+
+    def load(self, text: str) -> Config:
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as exc:
+            raise self.error(None, f"invalid TOML: {exc}") from None
+        self.unknown_keys_top(data)
+        settings = self.settings(self.table(data, "kpitui"))
+        plugins = self.table(data, "plugins")
+        self.unknown_keys("plugins", plugins, PLUGINS_KEYS)
+        dirs = [self.resolve(d) for d in self.typed("plugins", "dirs", plugins.get("dirs", []), list[str])]
+        plugins_dirs = [*dirs, user_plugins_dir()]
+        if self.registry is None:
+            self.registry = load_registry(plugins_dirs)
+        storage = self.storage(self.table(data, "storage"))
+        sources = self.sources(self.table(data, "sources"))
+        metrics = self.metrics(self.table(data, "metrics"), sources)
+        self.check_sources(sources, metrics)
+        kpis = self.kpis(self.table(data, "kpis"), metrics)
+        objectives = self.objectives(self.table(data, "objectives"), self.table(data, "kpis"), kpis)
+        keymap = self.table(data, "keymap")
+        for key, value in keymap.items():
+            self.typed("keymap", key, value, str)
+        ui = self.table(data, "ui")
+        self.unknown_keys("ui", ui, UI_KEYS)
+        if "theme" in ui:
+            self.typed("ui", "theme", ui["theme"], str)
+        if "refresh_seconds" in ui:
+            self.typed("ui", "refresh_seconds", ui["refresh_seconds"], float)
+        return Config(
+            path=self.path,
+            origin=self.origin,
+            settings=settings,
+            storage=storage,
+            sources=sources,
+            metrics=metrics,
+            kpis=kpis,
+            objectives=objectives,
+            registry=self.registry,
+            keymap=dict(keymap),
+            ui=dict(ui),
+            plugins_dirs=plugins_dirs,
+        )
+
+    def unknown_keys_top(self, data: dict[str, Any]) -> None:
+        for key in data:
+            if key not in TOP_KEYS:
+                hint = opts.nearest(key, TOP_KEYS)
+                raise self.error(
+                    None,
+                    f"unknown table [{key}]" + (f" (did you mean [{hint}]?)" if hint else f"; tables are {', '.join(TOP_KEYS)}"),
+                )
+
+    def resolve(self, value: str) -> Path:
+        p = Path(os.path.expandvars(value)).expanduser()
+        return p if p.is_absolute() else self.path.parent / p
+
+    # tables ----------------------------------------------------------------
+
+    def settings(self, data: dict[str, Any]) -> Settings:
+        self.unknown_keys("kpitui", data, SETTINGS_KEYS)
+        tz = self.typed("kpitui", "timezone", data.get("timezone", "UTC"), str)
+        try:
+            ZoneInfo(tz)
+        except (ZoneInfoNotFoundError, ValueError):
+            hint = opts.nearest(tz, available_timezones())
+            raise self.error(
+                "kpitui", f"timezone: unknown time zone {tz!r}" + (f" (did you mean {hint!r}?)" if hint else " (use an IANA name such as 'Europe/London')")
+            ) from None
+        week = data.get("week_start", "monday")
+        if isinstance(week, str) and week.lower() in WEEKDAYS:
+            week_start = WEEKDAYS.index(week.lower())
+        else:
+            hint = opts.nearest(str(week).lower(), WEEKDAYS)
+            raise self.error(
+                "kpitui", f"week_start must be a weekday name such as 'monday', not {week!r}" + (f" (did you mean {hint!r}?)" if hint else "")
+            )
+        fy = data.get("fiscal_year_start", 1)
+        if isinstance(fy, str) and fy.lower() in MONTHS:
+            fiscal = MONTHS.index(fy.lower()) + 1
+        elif isinstance(fy, int) and not isinstance(fy, bool) and 1 <= fy <= 12:
+            fiscal = fy
+        else:
+            raise self.error("kpitui", f"fiscal_year_start must be a month number 1-12 or a month name, not {fy!r}")
+        currency = self.typed("kpitui", "currency", data.get("currency", "$"), str)
+        return Settings(timezone=tz, week_start=week_start, fiscal_year_start=fiscal, currency=currency)
+
+    def storage(self, data: dict[str, Any]) -> Storage:
+        self.unknown_keys("storage", data, STORAGE_KEYS)
+        if "path" in data:
+            path = self.resolve(self.typed("storage", "path", data["path"], str))
+        else:
+            path = default_storage_path(self.origin == "bundled sample")
+        retention = data.get("raw_retention_days")
+        if retention is not None:
+            retention = self.typed("storage", "raw_retention_days", retention, int)
+            if retention < 1:
+                raise self.error("storage", "raw_retention_days must be at least 1")
+        from typing import Literal
+
+        downsample = self.typed("storage", "downsample_to", data.get("downsample_to", "hour"), Literal["hour", "day"])
+        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample)
+
+    def sources(self, data: dict[str, Any]) -> dict[str, SourceSpec]:
+        registry = self.registry
+        assert registry is not None
+        specs: dict[str, SourceSpec] = {}
+        for sid, table in data.items():
+            where = f"sources.{sid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            if "type" not in table:
+                raise self.error(where, f"missing key 'type' (one of: {', '.join(sorted(registry.sources))})")
+            type_name = self.typed(where, "type", table["type"], str)
+            cls = registry.sources.get(type_name)
+            if cls is None:
+                self.ref(where, "type", type_name, registry.sources, "source type")
+            assert cls is not None
+            known = (*SOURCE_KEYS, *opts.field_names(cls.Options))
+            rest = {k: v for k, v in table.items() if k not in SOURCE_KEYS}
+            try:
+                options = opts.parse(cls.Options, rest, extra_known=known)
+            except opts.OptionError as exc:
+                raise self.error(where, exc.message) from None
+            interval = self.typed(where, "interval", table.get("interval", cls.default_interval), float)
+            timeout = self.typed(where, "timeout", table.get("timeout", cls.default_timeout), float)
+            if interval <= 0 or timeout <= 0:
+                raise self.error(where, "interval and timeout must be positive numbers of seconds")
+            enabled = self.typed(where, "enabled", table.get("enabled", True), bool)
+            specs[sid] = SourceSpec(id=sid, type=type_name, interval=interval, timeout=timeout, options=options, enabled=enabled)
+        if MANUAL_SOURCE not in specs and "manual" in registry.sources:
+            cls = registry.sources["manual"]
+            specs[MANUAL_SOURCE] = SourceSpec(
+                id=MANUAL_SOURCE, type="manual", interval=cls.default_interval, timeout=cls.default_timeout, options=cls.Options()
+            )
+        return specs
+
+    def metrics(self, data: dict[str, Any], sources: dict[str, SourceSpec]) -> dict[str, Metric]:
+        registry = self.registry
+        assert registry is not None
+        metrics: dict[str, Metric] = {}
+        for mid, table in data.items():
+            where = f"metrics.{mid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            source_id = self.typed(where, "source", table.get("source", MANUAL_SOURCE), str)
+            self.ref(where, "source", source_id, sources, "source")
+            cls = registry.sources[sources[source_id].type]
+            known = (*METRIC_KEYS, *opts.field_names(cls.MetricOptions))
+            rest = {k: v for k, v in table.items() if k not in METRIC_KEYS}
+            try:
+                options = opts.parse(cls.MetricOptions, rest, extra_known=known)
+            except opts.OptionError as exc:
+                raise self.error(where, exc.message) from None
+            unit = self.typed(where, "unit", table.get("unit", "count"), str)
+            if unit not in UNITS:
+                self.ref(where, "unit", unit, UNITS, "unit")
+            aggregation = self.typed(where, "aggregation", table.get("aggregation", _default_aggregation(unit)), str)
+            if aggregation not in AGGREGATIONS:
+                self.ref(where, "aggregation", aggregation, AGGREGATIONS, "aggregation")
+            trigger = None
+            if "trigger" in table or "condition" in table:
+                text = self.typed(where, "trigger", table.get("trigger", ""), str)
+                condition = self.typed(where, "condition", table["condition"], str) if "condition" in table else None
+                trigger = Trigger(text=text or (condition or ""), condition=condition)
+            if trigger and trigger.condition and not cls.uses_condition:
+                raise self.error(
+                    where,
+                    f"condition: source {source_id!r} (type {cls.type_name!r}) does not evaluate trigger conditions; "
+                    "keep the trigger text and drop the condition",
+                )
+            decimals = table.get("decimals")
+            if decimals is not None:
+                decimals = self.typed(where, "decimals", decimals, int)
+            metrics[mid] = Metric(
+                id=mid,
+                name=self.typed(where, "name", table.get("name", mid.replace("_", " ").capitalize()), str),
+                unit=unit,
+                aggregation=aggregation,
+                source=source_id,
+                trigger=trigger,
+                description=self.typed(where, "description", table.get("description", ""), str),
+                options=options,
+                decimals=decimals,
+            )
+        return metrics
+
+    def check_sources(self, sources: dict[str, SourceSpec], metrics: dict[str, Metric]) -> None:
+        from .api import SourceContext
+
+        registry = self.registry
+        assert registry is not None
+        context = SourceContext(config_dir=self.path.parent)
+        for sid, spec in sources.items():
+            cls = registry.sources[spec.type]
+            mine = [m for m in metrics.values() if m.source == sid]
+            try:
+                cls.check(spec.options, mine, context)
+            except opts.OptionError as exc:
+                raise self.error(f"sources.{sid}", exc.message) from None
+            except Exception as exc:  # a plugin's check() crashed: report it, do not trace back
+                raise self.error(
+                    f"sources.{sid}",
+                    f"the {spec.type!r} source (plugin {registry.owner('source', spec.type)}) failed to check its options: "
+                    f"{type(exc).__name__}: {opts.redact(str(exc))}",
+                ) from None
+
+    def kpis(self, data: dict[str, Any], metrics: dict[str, Metric]) -> dict[str, Kpi]:
+        from .periods import GRAINS, PeriodError, parse_window
+
+        registry = self.registry
+        assert registry is not None
+        kpis: dict[str, Kpi] = {}
+        formulas: dict[str, Any] = {}
+        for kid, table in data.items():
+            where = f"kpis.{kid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            if kid in metrics:
+                raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
+            if "formula" not in table:
+                raise self.error(where, f"missing key 'formula' (one of: {', '.join(sorted(registry.formulas))})")
+            formula = self.typed(where, "formula", table["formula"], str)
+            cls = registry.formulas.get(formula)
+            if cls is None:
+                self.ref(where, "formula", formula, registry.formulas, "formula type")
+            assert cls is not None
+            known = (*KPI_KEYS, *opts.field_names(cls.Options))
+            rest = {k: v for k, v in table.items() if k not in KPI_KEYS}
+            try:
+                params = opts.parse(cls.Options, rest, extra_known=known)
+                formulas[kid] = cls(params)
+            except opts.OptionError as exc:
+                raise self.error(where, exc.message) from None
+            except Exception as exc:
+                raise self.error(
+                    where,
+                    f"the {formula!r} formula (plugin {registry.owner('formula', formula)}) rejected its options: "
+                    f"{type(exc).__name__}: {exc}",
+                ) from None
+            window = self.typed(where, "window", table.get("window", "month_to_date"), str)
+            try:
+                window = parse_window(window).name
+            except PeriodError as exc:
+                raise self.error(where, f"window: {exc}") from None
+            grain = table.get("grain")
+            if grain is not None:
+                grain = self.typed(where, "grain", grain, str)
+                if grain not in GRAINS:
+                    self.ref(where, "grain", grain, GRAINS, "grain")
+            unit = self.typed(where, "unit", table.get("unit", cls.default_unit or "number"), str)
+            if unit not in UNITS:
+                self.ref(where, "unit", unit, UNITS, "unit")
+            target = self.target(where, table["target"]) if "target" in table else None
+            thresholds = self.thresholds(where, table.get("thresholds", {}))
+            weight = self.typed(where, "weight", table.get("weight", 1.0), float)
+            if weight < 0:
+                raise self.error(where, "weight must not be negative")
+            decimals = table.get("decimals")
+            if decimals is not None:
+                decimals = self.typed(where, "decimals", decimals, int)
+            kpis[kid] = Kpi(
+                id=kid,
+                name=self.typed(where, "name", table.get("name", kid.replace("_", " ").capitalize()), str),
+                formula=formula,
+                params=params,
+                window=window,
+                grain=grain,
+                unit=unit,
+                description=self.typed(where, "description", table.get("description", ""), str),
+                target=target,
+                thresholds=thresholds,
+                weight=weight,
+                decimals=decimals,
+            )
+        # inputs may name metrics or other KPIs; no cycles
+        names = [*metrics, *kpis]
+        for kid, instance in formulas.items():
+            try:
+                inputs = instance.inputs()
+            except Exception as exc:
+                raise self.error(f"kpis.{kid}", f"the {kpis[kid].formula!r} formula failed to list its inputs: {exc}") from None
+            for inp in inputs:
+                self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
+        self._check_cycles(kpis, formulas)
+        return kpis
+
+    def _check_cycles(self, kpis: dict[str, Kpi], formulas: dict[str, Any]) -> None:
+        state: dict[str, int] = {}
+
+        def visit(kid: str, chain: list[str]) -> None:
+            if state.get(kid) == 2:
+                return
+            if state.get(kid) == 1:
+                cycle = " -> ".join([*chain[chain.index(kid):], kid])
+                raise self.error(f"kpis.{kid}", f"KPIs refer to each other in a cycle: {cycle}")
+            state[kid] = 1
+            for inp in formulas[kid].inputs():
+                if inp.ref in kpis:
+                    visit(inp.ref, [*chain, kid])
+            state[kid] = 2
+
+        for kid in kpis:
+            visit(kid, [])
+
+    def target(self, where: str, data: Any) -> Target:
+        where = f"{where}.target"
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return Target(kind="reach", value=float(data))
+        if not isinstance(data, dict):
+            raise self.error(where, "target must be a number or a table with kind, value, baseline, low, high, due")
+        self.unknown_keys(where, data, TARGET_KEYS)
+        if "kind" in data:
+            kind = self.typed(where, "kind", data["kind"], str)
+            if kind not in TARGET_KINDS:
+                self.ref(where, "kind", kind, TARGET_KINDS, "target kind")
+        elif "direction" in data:
+            direction = self.typed(where, "direction", data["direction"], str)
+            if direction not in DIRECTIONS:
+                self.ref(where, "direction", direction, DIRECTIONS, "direction")
+            kind = DIRECTIONS[direction]
+        else:
+            kind = "within" if ("low" in data or "high" in data) else "reach"
+        nums = {k: self.typed(where, k, data[k], float) for k in ("value", "baseline", "low", "high") if k in data}
+        due = data.get("due")
+        if due is not None and not isinstance(due, dt.date):
+            raise self.error(where, f"due must be a TOML date such as 2026-12-31, not {due!r}")
+        if isinstance(due, dt.datetime):
+            due = due.date()
+        if kind == "within":
+            if "low" not in nums or "high" not in nums:
+                raise self.error(where, "a 'within' target needs both low and high")
+            if nums["low"] > nums["high"]:
+                raise self.error(where, "low must not be greater than high")
+        elif "value" not in nums:
+            raise self.error(where, f"a {kind!r} target needs a value")
+        if kind == "reach" and "baseline" in nums and nums["baseline"] == nums["value"]:
+            raise self.error(where, "baseline and value must differ (the score runs from baseline to value)")
+        if kind == "below" and nums.get("baseline") is not None and nums["baseline"] <= nums["value"]:
+            raise self.error(where, "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)")
+        return Target(kind=kind, due=due, **nums)
+
+    def thresholds(self, where: str, data: Any) -> Thresholds:
+        where = f"{where}.thresholds"
+        if not isinstance(data, dict):
+            raise self.error(where, "thresholds must be a table with on_track and at_risk")
+        self.unknown_keys(where, data, THRESHOLD_KEYS)
+        on_track = self.typed(where, "on_track", data.get("on_track", 0.7), float)
+        at_risk = self.typed(where, "at_risk", data.get("at_risk", 0.4), float)
+        if not 0 <= at_risk <= on_track <= 1:
+            raise self.error(where, "need 0 <= at_risk <= on_track <= 1")
+        return Thresholds(on_track=on_track, at_risk=at_risk)
+
+    def objectives(self, data: dict[str, Any], kpi_tables: dict[str, Any], kpis: dict[str, Kpi]) -> dict[str, Objective]:
+        """Objectives list their KPIs, or a KPI names its objective with ``objective = "id"``."""
+        named: dict[str, list[str]] = {}
+        for kid, table in kpi_tables.items():
+            if "objective" in table:
+                oid = self.typed(f"kpis.{kid}", "objective", table["objective"], str)
+                self.ref(f"kpis.{kid}", "objective", oid, data, "objective")
+                named.setdefault(oid, []).append(kid)
+        objectives = {}
+        for oid, table in data.items():
+            where = f"objectives.{oid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            self.unknown_keys(where, table, OBJECTIVE_KEYS)
+            refs = self.typed(where, "kpis", table.get("kpis", []), list[str])
+            for i, ref in enumerate(refs):
+                self.ref(where, f"kpis[{i}]", ref, kpis, "KPI")
+            refs += [kid for kid in named.get(oid, []) if kid not in refs]
+            objectives[oid] = Objective(
+                id=oid,
+                title=self.typed(where, "title", table.get("title", oid.replace("_", " ").capitalize()), str),
+                description=self.typed(where, "description", table.get("description", ""), str),
+                kpis=tuple(refs),
+                thresholds=self.thresholds(where, table.get("thresholds", {})),
+            )
+        return objectives
+
+
+def _default_aggregation(unit: str) -> str:
+    return {"count": "sum", "currency": "sum", "duration": "mean", "percent": "mean", "ratio": "mean"}.get(unit, "last")

@@ -1,0 +1,109 @@
+"""Numbers, changes, ages and sparklines as text, shared by the report and the TUI."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from .model import Status
+
+SPARK = "▁▂▃▄▅▆▇█"
+STATUS_SYMBOL = {
+    Status.ON_TRACK: "●",
+    Status.AT_RISK: "▲",
+    Status.OFF_TRACK: "✖",
+    Status.NO_DATA: "○",
+    Status.NO_TARGET: "·",
+}
+
+
+def _grouped(value: float, decimals: int) -> str:
+    return f"{value:,.{decimals}f}"
+
+
+def format_duration(seconds: float) -> str:
+    sign = "-" if seconds < 0 else ""
+    s = abs(seconds)
+    for size, unit, sub, subunit in ((86400, "d", 3600, "h"), (3600, "h", 60, "m"), (60, "m", 1, "s")):
+        if s >= size:
+            whole = int(s // size)
+            rest = int(round((s - whole * size) / sub))
+            if rest * sub >= size:
+                whole, rest = whole + 1, 0
+            return f"{sign}{whole}{unit}" + (f" {rest}{subunit}" if rest else "")
+    return f"{sign}{s:.0f}s"
+
+
+def format_value(value: float | None, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
+    """``value`` for people: ``1,234``, ``$12,500``, ``4.2%``, ``9d 4h``; ``—`` for no data."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "—"
+    if unit == "count":
+        return _grouped(value, decimals if decimals is not None else (0 if float(value).is_integer() or abs(value) >= 100 else 1))
+    if unit == "currency":
+        d = decimals if decimals is not None else (0 if abs(value) >= 1000 else 2)
+        text = _grouped(abs(value), d)
+        return f"-{currency}{text}" if value < 0 else f"{currency}{text}"
+    if unit == "percent":
+        return f"{value:,.{decimals if decimals is not None else 1}f}%"
+    if unit == "ratio":
+        return f"{value:,.{decimals if decimals is not None else 3}f}"
+    if unit == "duration":
+        return format_duration(value)
+    if decimals is not None:
+        return _grouped(value, decimals)
+    if abs(value) >= 1000 or float(value).is_integer():
+        return _grouped(value, 0)
+    return f"{value:,.2f}"
+
+
+def format_change(change: float | None, change_pct: float | None, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
+    """``+12.3% (+89)``; ``—`` when there is nothing to compare with."""
+    if change is None:
+        return "—"
+    if unit == "percent":  # a change of a percentage is in percentage points
+        sign = "+" if change > 0 else ("-" if change < 0 else "±")
+        points = f"{sign}{abs(change):.{decimals if decimals is not None else 1}f} pp"
+        return points if change_pct is None else f"{points} ({sign}{abs(change_pct):.1f}%)"
+    absolute = format_value(abs(change), unit, decimals, currency)
+    sign = "+" if change > 0 else ("-" if change < 0 else "±")
+    if change_pct is None:
+        return f"{sign}{absolute}"
+    return f"{sign}{abs(change_pct):.1f}% ({sign}{absolute})"
+
+
+def format_age(at: dt.datetime | None, now: dt.datetime) -> str:
+    """How long ago: ``just now``, ``5m ago``, ``3h ago``, ``2d ago``; ``never``."""
+    if at is None:
+        return "never"
+    seconds = (now - at).total_seconds()
+    if seconds < 0:
+        return "in the future"
+    if seconds < 60:
+        return "just now"
+    if seconds < 3600:
+        return f"{int(seconds // 60)}m ago"
+    if seconds < 86400:
+        return f"{int(seconds // 3600)}h ago"
+    return f"{int(seconds // 86400)}d ago"
+
+
+def sparkline(values: list[float | None] | tuple[float | None, ...]) -> str:
+    """Unicode block sparkline; a gap is a space."""
+    known = [v for v in values if v is not None]
+    if not known:
+        return " " * len(values)
+    low, high = min(known), max(known)
+    span = high - low
+    out = []
+    for v in values:
+        if v is None:
+            out.append(" ")
+        else:
+            index = 3 if span == 0 else int(round((v - low) / span * (len(SPARK) - 1)))
+            out.append(SPARK[index])
+    return "".join(out)
+
+
+def format_score(score: float | None) -> str:
+    return "—" if score is None else f"{score:.2f}"

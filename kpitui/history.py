@@ -1,0 +1,30 @@
+"""The viewer's copy of the reading history: loaded once, then refreshed incrementally by sequence."""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .api import READINGS_SCHEMA
+from .store import Store
+
+
+class History:
+    """Readings from ``store`` as one polars frame, kept current with :meth:`refresh`.
+
+    Only rows written (or rewritten) since the last refresh are read, so a
+    viewer picks up what a separate ``kpitui collect`` process wrote without
+    reloading everything.
+    """
+
+    def __init__(self, store: Store):
+        self.store = store
+        self.frame = pl.DataFrame(schema=READINGS_SCHEMA)
+        self.seq = 0
+
+    def refresh(self) -> int:
+        """Read what is new in the store; return how many rows changed."""
+        new, seq = self.store.load(since=self.seq)
+        if new.height:
+            self.frame = new if self.seq == 0 and self.frame.height == 0 else Store.merge(self.frame, new)
+        self.seq = seq
+        return new.height

@@ -1,0 +1,224 @@
+"""The plugin host: built-ins, then entry points (group ``kpitui``), then a plugins folder.
+
+pluggy stops calling implementations after one raises and its entry-point
+loader has no guard, so isolation is done here: each plugin is loaded, checked
+and called under its own guard, and every failure is recorded on that plugin
+(shown by ``kpitui plugins`` and the TUI) while everything else keeps working.
+
+``KPITUI_LOAD_PLUGINS`` chooses which installed plugins load: unset loads all;
+a comma-separated list of names loads only those; an empty value loads none
+(built-ins always load).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import inspect
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Callable, Iterable
+
+import pluggy
+
+from . import __version__, hookspecs
+from .api import FormulaType, MetricSource
+from .builtin import MODULES as BUILTIN_MODULES
+from .options import nearest, redact
+
+ENTRY_POINT_GROUP = "kpitui"
+HOOK_NAMES = ("register_metric_sources", "register_formula_types")
+
+
+@dataclass
+class PluginInfo:
+    """What ``kpitui plugins`` shows for one plugin."""
+
+    name: str
+    origin: str  # "builtin", "entry point", "plugins dir"
+    version: str | None = None
+    sources: list[str] = field(default_factory=list)
+    formulas: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "origin": self.origin,
+            "version": self.version,
+            "sources": self.sources,
+            "formulas": self.formulas,
+            "errors": self.errors,
+        }
+
+
+@dataclass
+class Registry:
+    """Every source and formula type that loaded, by type name, and every plugin."""
+
+    sources: dict[str, type[MetricSource]] = field(default_factory=dict)
+    formulas: dict[str, type[FormulaType]] = field(default_factory=dict)
+    plugins: list[PluginInfo] = field(default_factory=list)
+    owners: dict[tuple[str, str], str] = field(default_factory=dict)
+
+    def owner(self, kind: str, type_name: str) -> str | None:
+        return self.owners.get((kind, type_name))
+
+    @property
+    def errors(self) -> list[str]:
+        return [f"plugin {p.name}: {e}" for p in self.plugins for e in p.errors]
+
+
+def _describe_error(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
+    return redact(f"{type(exc).__name__}: {exc}{where}")
+
+
+def _version_of(module: ModuleType | None, dist: importlib.metadata.Distribution | None) -> str | None:
+    if dist is not None:
+        return dist.version
+    return getattr(module, "__version__", None)
+
+
+class PluginHost:
+    """Loads plugins into a pluggy manager and builds the :class:`Registry` once."""
+
+    def __init__(self, plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True):
+        self.pm = pluggy.PluginManager("kpitui")
+        self.pm.add_hookspecs(hookspecs)
+        self.infos: dict[str, PluginInfo] = {}
+        self.plugins_dirs = [Path(d) for d in plugins_dirs]
+        self.load_installed = load_installed
+
+    # -- loading -----------------------------------------------------------
+
+    def _info(self, name: str, origin: str, version: str | None = None) -> PluginInfo:
+        info = self.infos.get(name)
+        if info is None:
+            info = self.infos[name] = PluginInfo(name, origin, version)
+        return info
+
+    def _allowed(self, name: str) -> bool:
+        wanted = os.environ.get("KPITUI_LOAD_PLUGINS")
+        if wanted is None:
+            return True
+        return name in {w.strip() for w in wanted.split(",") if w.strip()}
+
+    def _register(self, plugin: object, info: PluginInfo) -> None:
+        unknown = [
+            name
+            for name, value in inspect.getmembers(plugin)
+            if callable(value)
+            and self.pm.parse_hookimpl_opts(plugin, name) is not None
+            and name not in HOOK_NAMES
+        ]
+        for name in unknown:
+            hint = nearest(name, HOOK_NAMES)
+            info.errors.append(
+                f"unknown hook {name!r}" + (f" (did you mean {hint!r}?)" if hint else f"; hooks are {', '.join(HOOK_NAMES)}")
+            )
+        if unknown:
+            return
+        try:
+            self.pm.register(plugin, name=info.name)
+        except Exception as exc:  # a plugin's hook signature pluggy rejects
+            info.errors.append(_describe_error(exc))
+
+    def _load_module(self, name: str, load: Callable[[], object], origin: str, dist=None) -> None:
+        info = self._info(name, origin)
+        try:
+            plugin = load()
+        except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop kpitui
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            info.errors.append(f"failed to load: {_describe_error(exc)}")
+            return
+        info.version = _version_of(plugin if isinstance(plugin, ModuleType) else None, dist) or info.version
+        self._register(plugin, info)
+
+    def load(self) -> Registry:
+        for module in BUILTIN_MODULES:
+            short = module.rsplit(".", 1)[-1]
+            self._load_module(f"builtin:{short}", lambda m=module: importlib.import_module(m), "builtin")
+            self.infos[f"builtin:{short}"].version = __version__
+        if self.load_installed:
+            for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+                if self._allowed(ep.name):
+                    self._load_module(ep.name, ep.load, "entry point", ep.dist)
+            for folder in self.plugins_dirs:
+                for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
+                    if self._allowed(path.stem):
+                        self._load_module(path.stem, lambda p=path: _import_file(p), "plugins dir")
+        return self._collect()
+
+    # -- calling hooks -----------------------------------------------------
+
+    def _collect(self) -> Registry:
+        registry = Registry()
+        self._call("register_metric_sources", MetricSource, "source", registry.sources, registry)
+        self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry)
+        registry.plugins = list(self.infos.values())
+        return registry
+
+    def _call(self, hook: str, base: type, kind: str, into: dict[str, type], registry: Registry) -> None:
+        caller = getattr(self.pm.hook, hook)
+        for impl in reversed(caller.get_hookimpls()):  # registration order
+            info = self.infos[impl.plugin_name]
+            try:
+                result = impl.function(*[{}.get(a) for a in impl.argnames])
+            except BaseException as exc:  # noqa: BLE001
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                info.errors.append(f"{hook} raised {_describe_error(exc)}")
+                continue
+            for cls in result or ():
+                problem = _check_type(cls, base)
+                if problem:
+                    info.errors.append(f"{hook} returned {cls!r}: {problem}")
+                    continue
+                if cls.type_name in into:
+                    info.errors.append(
+                        f"{kind} type {cls.type_name!r} is already registered by {registry.owner(kind, cls.type_name)}; ignored"
+                    )
+                    continue
+                into[cls.type_name] = cls
+                registry.owners[(kind, cls.type_name)] = info.name
+                (info.sources if kind == "source" else info.formulas).append(cls.type_name)
+
+
+def _check_type(cls: object, base: type) -> str | None:
+    if not (isinstance(cls, type) and issubclass(cls, base)):
+        return f"not a subclass of kpitui.api.{base.__name__}"
+    if not isinstance(cls.type_name, str) or not cls.type_name.isidentifier():
+        return "type_name must be a non-empty identifier"
+    return None
+
+
+def _import_file(path: Path) -> ModuleType:
+    name = f"kpitui_plugin_{path.stem}"
+    spec = importlib.util.spec_from_file_location(name, path)
+    if spec is None or spec.loader is None:
+        raise ImportError(f"cannot import {path}")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    try:
+        spec.loader.exec_module(module)
+    except BaseException:
+        sys.modules.pop(name, None)
+        raise
+    return module
+
+
+def load_registry(plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True) -> Registry:
+    """Load every plugin once and return what they registered."""
+    return PluginHost(plugins_dirs, load_installed=load_installed).load()

@@ -1,0 +1,168 @@
+"""``kpitui report``: a snapshot as a text table, JSON or CSV."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+from typing import Any
+
+from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_value, sparkline
+from .model import KpiResult, Snapshot
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _num(value: float | None) -> float | None:
+    return None if value is None else round(value, 6)
+
+
+def kpi_dict(r: KpiResult) -> dict[str, Any]:
+    target = r.kpi.target
+    return {
+        "id": r.kpi.id,
+        "name": r.kpi.name,
+        "unit": r.kpi.unit,
+        "window": r.kpi.window,
+        "period": {"start": _iso(r.period.start), "end": _iso(r.period.end), "label": r.period.label},
+        "value": _num(r.value),
+        "previous": _num(r.previous),
+        "last_year": _num(r.last_year),
+        "change": _num(r.change),
+        "change_pct": _num(r.change_pct),
+        "target": None
+        if target is None
+        else {k: v for k, v in {"kind": target.kind, "value": target.value, "baseline": target.baseline, "low": target.low, "high": target.high, "due": target.due.isoformat() if target.due else None}.items() if v is not None},
+        "projection": _num(r.projection),
+        "score": _num(r.score),
+        "status": r.status.value,
+        "freshness": _iso(r.freshness),
+        "parts": {k: _num(v) for k, v in r.parts.items()},
+        "series": [[_iso(at), _num(v)] for at, v in r.series],
+        "error": r.error,
+    }
+
+
+def to_json(snapshot: Snapshot) -> str:
+    data = {
+        "at": _iso(snapshot.at),
+        "objectives": [
+            {
+                "id": o.objective.id,
+                "title": o.objective.title,
+                "description": o.objective.description,
+                "score": _num(o.score),
+                "status": o.status.value,
+                "kpis": [kpi_dict(r) for r in o.kpis],
+            }
+            for o in snapshot.objectives
+        ],
+        "kpis": [kpi_dict(r) for r in snapshot.kpis.values()],
+        "metrics": [
+            {
+                "id": m.metric.id,
+                "name": m.metric.name,
+                "unit": m.metric.unit,
+                "key": m.metric.is_key,
+                "trigger": m.metric.trigger.text if m.metric.trigger else None,
+                "source": m.metric.source,
+                "latest": _num(m.latest),
+                "latest_at": _iso(m.latest_at),
+                "error": m.health.error if m.health else None,
+            }
+            for m in snapshot.metrics.values()
+        ],
+    }
+    return json.dumps(data, indent=2, ensure_ascii=False)
+
+
+CSV_COLUMNS = ["objective", "kpi", "name", "unit", "period_start", "period_end", "value", "previous", "change", "change_pct", "target", "score", "status", "freshness"]
+
+
+def to_csv(snapshot: Snapshot) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(CSV_COLUMNS)
+    owners = {r.kpi.id: o.objective.id for o in snapshot.objectives for r in o.kpis}
+    for r in snapshot.kpis.values():
+        writer.writerow(
+            [
+                owners.get(r.kpi.id, ""), r.kpi.id, r.kpi.name, r.kpi.unit, _iso(r.period.start), _iso(r.period.end),
+                _blank(r.value), _blank(r.previous), _blank(r.change), _blank(r.change_pct),
+                _blank(r.target_value), _blank(r.score), r.status.value, _iso(r.freshness) or "",
+            ]
+        )
+    return out.getvalue()
+
+
+def _blank(value: float | None) -> str:
+    return "" if value is None else f"{value:.6g}"
+
+
+def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
+    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "Score", "Latest", "Previous")}
+
+    def line(cells: list[str]) -> str:
+        return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(headers), *(line(r) for r in rows)]
+
+
+def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
+    now = snapshot.at
+    lines = [title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", ""]
+    listed: set[str] = set()
+    groups = [(o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives]
+    others = tuple(r for k, r in snapshot.kpis.items() if k not in {r.kpi.id for o in snapshot.objectives for r in o.kpis})
+    if others:
+        groups.append(("Other KPIs", None, None, others))
+    for title_, score, status, kpis in groups:
+        head = title_
+        if status is not None:
+            head += f"  — score {format_score(score)}, {STATUS_SYMBOL[status]} {status.label}"
+        lines.append(head)
+        rows = []
+        for r in kpis:
+            listed.add(r.kpi.id)
+            k = r.kpi
+            target = "—"
+            if k.target is not None:
+                target = (
+                    f"{format_value(k.target.low, k.unit, k.decimals, currency)}–{format_value(k.target.high, k.unit, k.decimals, currency)}"
+                    if k.target.kind == "within"
+                    else ("≤ " if k.target.kind == "below" else "") + format_value(k.target.value, k.unit, k.decimals, currency)
+                )
+            rows.append(
+                [
+                    k.name,
+                    r.period.label,
+                    format_value(r.value, k.unit, k.decimals, currency),
+                    target,
+                    format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+                    format_score(r.score),
+                    f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
+                    sparkline([v for _, v in r.series]),
+                    format_age(r.freshness, now),
+                ]
+            )
+        lines += _table(["KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend", "Updated"], rows)
+        lines.append("")
+    metric_rows = []
+    for m in snapshot.metrics.values():
+        state = f"error: {m.health.error}" if m.health and m.health.error else ""
+        metric_rows.append(
+            [
+                ("★ " if m.metric.is_key else "  ") + m.metric.name,
+                format_value(m.latest, m.metric.unit, m.metric.decimals, currency),
+                format_age(m.latest_at, now),
+                m.metric.source or "",
+                (m.metric.trigger.text if m.metric.trigger else "") or state,
+            ]
+        )
+    lines.append("Metrics (★ key metric)")
+    lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows)
+    return "\n".join(lines).rstrip() + "\n"

@@ -1,0 +1,94 @@
+"""``kpitui init``: a starter config for the plugins that are installed, written with tomli-w."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import tomli_w
+
+from .plugins import Registry, load_registry
+
+HEADER = """\
+# kpitui starter config, written by `kpitui init`.
+# Metrics are the numbers you collect; key metrics have a trigger (the user
+# action that counts); KPIs are formulas over metrics; objectives group KPIs.
+# The demo source below makes up realistic history so you can try things out:
+# replace it with your own sources (their examples are here, disabled).
+# Validate with `kpitui check`; see `kpitui plugins` for every source and formula.
+
+"""
+
+
+def starter_data(registry: Registry) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "kpitui": {"timezone": "UTC", "week_start": "monday", "fiscal_year_start": 1, "currency": "$"},
+        "sources": {"demo": {"type": "demo", "history_days": 120}},
+        "metrics": {
+            "newsletter_signups": {
+                "name": "Newsletter sign-ups",
+                "unit": "count",
+                "aggregation": "sum",
+                "source": "demo",
+                "trigger": "A visitor viewed the newsletter thank-you page",
+                "pattern": "count",
+                "base": 25,
+                "trend": 0.05,
+            },
+            "ad_views": {
+                "name": "Ad views",
+                "unit": "count",
+                "aggregation": "sum",
+                "source": "demo",
+                "trigger": "A visitor viewed the ad landing page",
+                "pattern": "count",
+                "base": 900,
+            },
+            "deals_closed": {
+                "name": "Deals closed",
+                "unit": "count",
+                "aggregation": "sum",
+                "description": "Recorded by hand: kpitui record deals_closed 1",
+            },
+        },
+        "kpis": {
+            "signups": {
+                "name": "Sign-ups this month",
+                "formula": "sum",
+                "metrics": ["newsletter_signups"],
+                "window": "month_to_date",
+                "unit": "count",
+                "target": {"kind": "reach", "value": 800, "baseline": 0},
+            },
+            "conversion": {
+                "name": "Ad conversion rate",
+                "formula": "ratio",
+                "numerator": "newsletter_signups",
+                "denominator": "ad_views",
+                "percent": True,
+                "window": "trailing_30d",
+                "unit": "percent",
+                "target": {"kind": "above", "value": 3.0, "baseline": 1.0},
+            },
+        },
+        "objectives": {
+            "grow_audience": {
+                "title": "Grow the audience",
+                "description": "More people hear from us every month.",
+                "kpis": ["signups", "conversion"],
+            }
+        },
+    }
+    for type_name, cls in sorted(registry.sources.items()):
+        if type_name in ("demo", "manual"):
+            continue
+        try:
+            example = cls.example() or {}
+        except Exception:  # noqa: BLE001 - a plugin's example() must not break init
+            continue
+        table = {"type": type_name, "enabled": False, **example.get("source", {})}
+        data["sources"][f"my_{type_name}"] = table
+    return data
+
+
+def starter_config(registry: Registry | None = None) -> str:
+    return HEADER + tomli_w.dumps(starter_data(registry or load_registry()))
