@@ -140,6 +140,22 @@ class Engine:
                     return f"depends on {inp.ref}: {problem}"
         return None
 
+    def _dependency_order(self, kids: Iterable[str]) -> list[str]:
+        """KPIs after the KPIs they read, so a failing one is known before its dependants."""
+        order: list[str] = []
+
+        def visit(kid: str) -> None:
+            if kid in order:
+                return
+            for inp in self.inputs.get(kid, []):
+                if inp.ref in self.config.kpis:
+                    visit(inp.ref)
+            order.append(kid)
+
+        for kid in sorted(kids):
+            visit(kid)
+        return [k for k in order if k in set(kids)]
+
     def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
         """The KPI's value as an expression over request columns (offset = periods back)."""
         columns: dict[str, pl.Expr] = {}
@@ -201,8 +217,10 @@ class Engine:
         """Evaluate KPIs (``row_kpis``: which KPIs each row needs) in one pipeline."""
         needs_by_kpi: dict[str, set[tuple[str, str, int]]] = {}
         exprs: list[pl.Expr] = []
-        usable = {kid for kids in row_kpis.values() for kid in kids if self._broken_dependency(kid) is None}
-        for kid in sorted(usable):
+        wanted_kpis = {kid for kids in row_kpis.values() for kid in kids}
+        for kid in self._dependency_order(wanted_kpis):
+            if self._broken_dependency(kid) is not None:
+                continue
             needs: set[tuple[str, str, int]] = set()
             try:
                 exprs.append(self.expression(kid, 0, needs).alias(kid))

@@ -101,7 +101,7 @@ def carried_last(hours: pl.LazyFrame, slots: pl.LazyFrame) -> pl.LazyFrame:
         .sort("before")
     )
     return (
-        wanted.join_asof(latest, left_on="before", right_on="hour", by="metric", strategy="backward")
+        wanted.join_asof(latest, left_on="before", right_on="hour", by="metric", strategy="backward", check_sortedness=False)
         .select("slot", "metric", agg=pl.lit("last"), value=pl.col("last"))
     )
 

@@ -93,12 +93,13 @@ def _version_of(module: ModuleType | None, dist: importlib.metadata.Distribution
 class PluginHost:
     """Loads plugins into a pluggy manager and builds the :class:`Registry` once."""
 
-    def __init__(self, plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True):
+    def __init__(self, plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True, extra: Iterable[object] = ()):
         self.pm = pluggy.PluginManager("kpitui")
         self.pm.add_hookspecs(hookspecs)
         self.infos: dict[str, PluginInfo] = {}
         self.plugins_dirs = [Path(d) for d in plugins_dirs]
         self.load_installed = load_installed
+        self.extra = list(extra)
 
     # -- loading -----------------------------------------------------------
 
@@ -159,6 +160,9 @@ class PluginHost:
                 for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
                     if self._allowed(path.stem):
                         self._load_module(path.stem, lambda p=path: _import_file(p), "plugins dir")
+        for plugin in self.extra:  # objects handed in directly (tests, kpitui.testing)
+            name = getattr(plugin, "__name__", None) or type(plugin).__name__
+            self._load_module(name, lambda p=plugin: p, "registered")
         return self._collect()
 
     # -- calling hooks -----------------------------------------------------
@@ -219,6 +223,9 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def load_registry(plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True) -> Registry:
-    """Load every plugin once and return what they registered."""
-    return PluginHost(plugins_dirs, load_installed=load_installed).load()
+def load_registry(plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True, extra: Iterable[object] = ()) -> Registry:
+    """Load every plugin once and return what they registered.
+
+    ``extra``: plugin objects or modules to register directly, after the others.
+    """
+    return PluginHost(plugins_dirs, load_installed=load_installed, extra=extra).load()

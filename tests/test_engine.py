@@ -1,0 +1,240 @@
+"""KPI evaluation against hand-computed values: formulas, windows, gaps, targets, statuses."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from kpitui.api import FormulaType, Input, readings_frame
+from kpitui.config import load_config
+from kpitui.engine import Engine
+from kpitui.model import Status
+from kpitui.plugins import load_registry
+
+import kpitui
+
+CONFIG = """
+[metrics.a]
+[metrics.b]
+[metrics.z]
+[metrics.g]
+aggregation = "last"
+[metrics.d]
+unit = "duration"
+aggregation = "mean"
+
+[kpis.leads]
+formula = "sum"
+metrics = ["a", "b"]
+window = "month_to_date"
+target = { kind = "reach", value = 20 }
+
+[kpis.rate]
+formula = "ratio"
+numerator = "a"
+denominator = "b"
+
+[kpis.zero]
+formula = "ratio"
+numerator = "a"
+denominator = "z"
+
+[kpis.profit]
+formula = "difference"
+metrics = ["a", "b"]
+
+[kpis.margin]
+formula = "expression"
+expression = "(a - b) / a * 100"
+target = { kind = "above", value = 100, baseline = 50 }
+
+[kpis.gauge]
+formula = "sum"
+metrics = ["g"]
+
+[kpis.gauge_today]
+formula = "sum"
+metrics = ["g"]
+window = "today"
+
+[kpis.onboarding]
+formula = "mean"
+metrics = ["d"]
+target = { kind = "below", value = 10, baseline = 20 }
+
+[kpis.doubled]
+formula = "expression"
+expression = "leads * 2"
+
+[objectives.o]
+kpis = ["leads", "margin", "onboarding", "rate"]
+"""
+
+NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def t(*args):
+    return dt.datetime(*args, tzinfo=dt.timezone.utc)
+
+
+HISTORY = readings_frame(
+    [
+        ("a", t(2026, 3, 1, 10), 5),
+        ("a", t(2026, 3, 10, 8), 7),
+        ("a", t(2026, 2, 5), 3),
+        ("a", t(2026, 2, 20), 4),  # after the previous period's same elapsed time
+        ("a", t(2026, 3, 15, 13), 100),  # after `now`: ignored
+        ("a", t(2025, 3, 3), 2),
+        ("b", t(2026, 3, 2), 1),
+        ("z", t(2026, 1, 1), 5),
+        ("g", t(2026, 2, 10), 100),
+        ("g", t(2026, 3, 5), 120),
+        ("g", t(2026, 3, 14), 130),
+        ("d", t(2026, 3, 3), 10),
+        ("d", t(2026, 3, 9), 20),
+    ]
+)
+
+
+@pytest.fixture
+def snapshot(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    return Engine(config).evaluate(HISTORY, NOW)
+
+
+def test_sum_with_previous_period_and_last_year(snapshot):
+    r = snapshot.kpis["leads"]
+    assert r.value == 13  # a: 5 + 7, b: 1; the 13:00 reading is after now
+    assert r.previous == 3  # Feb 1 .. Feb 15 12:00: only the Feb 5 reading
+    assert r.last_year == 2
+    assert r.change == 10
+    assert r.change_pct == pytest.approx(1000 / 3)
+    assert r.period.start == dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+
+
+def test_pace_projection_drives_reach_score(snapshot):
+    r = snapshot.kpis["leads"]
+    fraction = (14.5 * 24) / (31 * 24)
+    assert r.projection == pytest.approx(13 / fraction)
+    assert r.score == 1.0 and r.status is Status.ON_TRACK
+
+
+def test_ratio_and_no_data_before_first_reading(snapshot):
+    r = snapshot.kpis["rate"]
+    assert r.value == 12
+    assert r.previous is None  # b had no reading before March: no data, not zero
+
+
+def test_ratio_division_by_zero_is_no_data(snapshot):
+    r = snapshot.kpis["zero"]
+    assert r.value is None  # z has history but sums to 0 in March
+    assert r.status is Status.NO_DATA
+
+
+def test_difference_and_expression(snapshot):
+    assert snapshot.kpis["profit"].value == 11
+    margin = snapshot.kpis["margin"]
+    assert margin.value == pytest.approx(11 / 12 * 100)
+    assert margin.score == pytest.approx((11 / 12 * 100 - 50) / 50)
+    assert margin.status is Status.ON_TRACK
+
+
+def test_gauge_takes_last_and_carries_forward(snapshot):
+    assert snapshot.kpis["gauge"].value == 130
+    assert snapshot.kpis["gauge"].previous == 100
+    assert snapshot.kpis["gauge_today"].value == 130  # no reading today: carried forward
+
+
+def test_mean_of_durations_and_lower_is_better(snapshot):
+    r = snapshot.kpis["onboarding"]
+    assert r.value == 15
+    assert r.score == pytest.approx(0.5)  # halfway from 20 down to 10
+    assert r.status is Status.AT_RISK
+
+
+def test_kpi_of_a_kpi(snapshot):
+    assert snapshot.kpis["doubled"].value == 26
+
+
+def test_sparkline_buckets(snapshot):
+    series = snapshot.kpis["leads"].series
+    assert len(series) == 14
+    assert series[-1][0] == dt.datetime(2026, 3, 15, tzinfo=dt.timezone.utc)
+    by_day = {at.day: v for at, v in series}
+    assert by_day[10] == 7 and by_day[2] == 1 and by_day[15] == 0 and by_day[5] == 0
+
+
+def test_objective_rolls_up_weighted_scores(snapshot):
+    (objective,) = snapshot.objectives
+    scores = [snapshot.kpis[k].score for k in ("leads", "margin", "onboarding")]
+    assert objective.score == pytest.approx(sum(scores) / 3)  # "rate" has no target: not counted
+
+
+def test_freshness_and_latest(snapshot):
+    assert snapshot.kpis["leads"].freshness == t(2026, 3, 10, 8)
+    assert snapshot.metrics["a"].latest == 7
+    assert snapshot.metrics["g"].latest_at == t(2026, 3, 14)
+
+
+def test_window_override_and_offset(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    engine = Engine(config)
+    feb = engine.evaluate(HISTORY, NOW, window="month_to_date", offset=1)
+    assert feb.kpis["leads"].value == 7  # the whole of February: 3 + 4
+    assert feb.kpis["leads"].projection is None
+    quarter = engine.evaluate(HISTORY, NOW, window="quarter_to_date")
+    assert quarter.kpis["leads"].value == 20
+
+
+def test_time_zone_moves_day_boundaries(write_config, builtin_registry):
+    text = '[kpitui]\ntimezone = "America/New_York"\n' + CONFIG
+    config = load_config(write_config(text), registry=builtin_registry)
+    history = readings_frame([("a", t(2026, 3, 1, 3), 50), ("a", t(2026, 3, 1, 6), 1)])  # 03:00 UTC is still Feb 28 in New York
+    r = Engine(config).evaluate(history, NOW).kpis["leads"]
+    assert r.value == 1
+
+
+class Exploding(FormulaType):
+    type_name = "exploding"
+
+    def inputs(self):
+        return [Input("a", "a")]
+
+    def expression(self, inputs):
+        raise RuntimeError("boom")
+
+
+class _Plugin:
+    __name__ = "exploding_plugin"
+
+    @kpitui.hookimpl
+    def register_formula_types(self):
+        return [Exploding]
+
+
+def test_a_failing_formula_only_breaks_its_kpi(write_config):
+    registry = load_registry(load_installed=False, extra=[_Plugin()])
+    text = CONFIG + '\n[kpis.bad]\nformula = "exploding"\n\n[kpis.uses_bad]\nformula = "expression"\nexpression = "bad + 1"\n'
+    config = load_config(write_config(text), registry=registry)
+    snap = Engine(config).evaluate(HISTORY, NOW)
+    assert "boom" in snap.kpis["bad"].error and "exploding_plugin" in snap.kpis["bad"].error
+    assert snap.kpis["bad"].status is Status.NO_DATA
+    assert "depends on bad" in snap.kpis["uses_bad"].error
+    assert snap.kpis["leads"].value == 13
+
+
+def test_empty_history_is_no_data_everywhere(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    snap = Engine(config).evaluate(readings_frame([]), NOW)
+    assert all(r.value is None and r.status is Status.NO_DATA for r in snap.kpis.values())
+
+
+def test_detail_series_with_previous_period(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    series = Engine(config).series(HISTORY, "leads", now=NOW, grain="day", points=20)
+    assert len(series) == 20
+    by_day = {(at.month, at.day): (v, p) for at, v, p in series}
+    assert by_day[(3, 10)][0] == 7
+    assert by_day[(3, 5)][1] == 3  # Feb 5, one month earlier
