@@ -136,6 +136,8 @@ class MetricSource:
     default_timeout: ClassVar[float] = 30.0
     #: whether this source evaluates a trigger's ``condition`` over its events
     uses_condition: ClassVar[bool] = False
+    #: readings arrive by other means (``kpitui record``); the collector never polls it
+    passive: ClassVar[bool] = False
 
     def __init__(self, spec: SourceSpec, metrics: Sequence[Metric], context: SourceContext):
         self.spec = spec

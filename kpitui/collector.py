@@ -20,7 +20,7 @@ import polars as pl
 from .api import FetchResult, MetricSource, SourceContext, normalise_readings
 from .config import Config
 from .options import redact
-from .store import Store
+from .store import CursorConflict, Store
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -64,7 +64,7 @@ class Collector:
                 continue
             cls = config.registry.sources[spec.type]
             metrics = config.metrics_of(sid)
-            if not metrics:
+            if not metrics or cls.passive:
                 continue
             try:
                 self.states[sid] = _State(cls(spec, metrics, context))
@@ -128,6 +128,10 @@ class Collector:
                     readings, mode=cls.mode, source=sid, cursor=result.cursor, set_cursor=True, expect_cursor=cursor
                 )
                 self.store.record_health(sid, ok=True, at=now)
+        except CursorConflict:
+            # another collector stored this source's readings first; ours would count them twice
+            state.next_due = time.monotonic() + spec.interval
+            return PollResult(sid, seconds=time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep going
             return self._failed(sid, f"could not store readings: {redact(str(exc))}", started)
         state.failures = 0

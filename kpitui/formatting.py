@@ -106,4 +106,5 @@ def sparkline(values: list[float | None] | tuple[float | None, ...]) -> str:
 
 
 def format_score(score: float | None) -> str:
-    return "—" if score is None else f"{score:.2f}"
+    """Two decimals, rounded down, so a score shown as 0.70 is never really 0.697 (at risk)."""
+    return "—" if score is None else f"{math.floor(score * 100 + 1e-9) / 100:.2f}"

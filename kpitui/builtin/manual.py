@@ -19,6 +19,7 @@ class ManualSource(MetricSource):
     description = "Readings recorded by hand with `kpitui record` or the TUI's add-reading form."
     mode = "add"
     default_interval = 3600.0
+    passive = True
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
         return FetchResult(readings_frame([]), cursor=cursor)

@@ -1,0 +1,145 @@
+"""End to end through the real console script: check -> collect -> report on the sample, and friends."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import SAMPLE
+
+
+def kpitui_script() -> str:
+    beside = Path(sys.executable).with_name("kpitui")
+    found = str(beside) if beside.exists() else shutil.which("kpitui")
+    assert found, "the kpitui console script is not installed (pip install -e .)"
+    return found
+
+
+def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([kpitui_script(), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=os.environ.copy())
+
+
+@pytest.fixture
+def sample(tmp_path) -> Path:
+    """The bundled sample with its history in tmp_path and a shorter backfill (fast tests)."""
+    text = SAMPLE.read_text().replace("history_days = 400", "history_days = 60")
+    path = tmp_path / "sample.toml"
+    path.write_text(f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n\n' + text)
+    return path
+
+
+def test_check_collect_report_on_the_sample(sample):
+    check = run("check", "--config", str(sample))
+    assert check.returncode == 0, check.stderr
+    assert "OK" in check.stdout and "9 KPIs, 4 objectives" in check.stdout
+
+    collect = run("collect", "--once", "--config", str(sample))
+    assert collect.returncode == 0, collect.stderr
+    assert "demo:" in collect.stdout and "readings" in collect.stdout
+
+    table = run("report", "--no-collect", "--config", str(sample))
+    assert table.returncode == 0, table.stderr
+    for text in ("Increase lead generation", "Lead Generation", "Operating profit", "Client onboarding time", "Metrics"):
+        assert text in table.stdout
+
+    report = json.loads(run("report", "--format", "json", "--no-collect", "--config", str(sample)).stdout)
+    assert [o["id"] for o in report["objectives"]] == ["leads", "memberships", "profit", "clients"]
+    lead = report["objectives"][0]["kpis"][0]
+    assert set(lead) >= {"id", "name", "value", "previous", "change", "target", "score", "status", "freshness"}
+    assert lead["value"] > 0 and lead["previous"] > 0 and lead["status"] in ("on_track", "at_risk", "off_track")
+    assert lead["target"]["value"] == 900
+    referrals = next(k for k in report["kpis"] if k["id"] == "referrals")
+    assert referrals["value"] is None and referrals["status"] == "no_data"
+    metrics = {m["id"]: m for m in report["metrics"]}
+    assert metrics["newsletter_signups"]["key"] is True and metrics["page_likes"]["key"] is False
+    assert metrics["email_subscribers"]["latest"] > 0 and metrics["email_subscribers"]["latest_at"]
+
+    rows = list(csv.DictReader(io.StringIO(run("report", "--format", "csv", "--no-collect", "--config", str(sample)).stdout)))
+    assert len(rows) == 9 and rows[0]["kpi"] == "lead_generation"
+
+
+def test_record_a_manual_reading_shows_in_its_kpi(sample):
+    recorded = run("record", "client_referrals", "3", "--config", str(sample))
+    assert recorded.returncode == 0, recorded.stderr
+    assert "Client referrals = 3" in recorded.stdout
+    report = json.loads(run("report", "--format", "json", "--no-collect", "--config", str(sample)).stdout)
+    referrals = next(k for k in report["kpis"] if k["id"] == "referrals")
+    assert referrals["value"] == 3
+
+
+def test_report_at_a_past_time_is_reproducible(sample):
+    assert run("collect", "--once", "--config", str(sample)).returncode == 0
+    at = "2026-11-01T12:00:00"
+    first = run("report", "--format", "json", "--at", at, "--config", str(sample)).stdout
+    assert run("record", "client_referrals", "5", "--config", str(sample)).returncode == 0  # recorded now: after --at
+    second = run("report", "--format", "json", "--at", at, "--config", str(sample)).stdout
+    assert json.loads(first)["kpis"] == json.loads(second)["kpis"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["record", "client_referals", "1"], "unknown metric 'client_referals' (did you mean 'client_referrals'?)"),
+        (["record", "client_referrals", "lots"], "value must be a number, not 'lots'"),
+        (["record", "client_referrals", "nan"], "value must be a finite number"),
+        (["report", "--at", "yesterday"], "is not an ISO time"),
+        (["report", "--window", "montly"], "unknown window"),
+        (["collect", "--every", "0"], "--every must be a positive number"),
+    ],
+)
+def test_usage_mistakes_exit_2_with_one_line(sample, args, message):
+    result = run(*args, "--config", str(sample))
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_broken_config_exits_2_without_traceback(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text(SAMPLE.read_text().replace('formula = "ratio"', 'formula = "ratoi"', 1))
+    for command in ("check", "report", "collect"):
+        result = run(command, "--config", str(bad))
+        assert result.returncode == 2, (command, result.stderr)
+        assert result.stderr.strip().count("\n") == 0
+        assert "bad.toml: [kpis.webinar_conversion] formula: unknown formula type 'ratoi' (did you mean 'ratio'?)" in result.stderr
+
+
+def test_init_writes_a_valid_starter_and_never_overwrites(tmp_path):
+    target = tmp_path / "kpitui.toml"
+    assert run("init", str(target)).returncode == 0
+    text = target.read_text()
+    assert "[sources.demo]" in text and "[objectives.grow_audience]" in text
+    assert run("check", "--config", str(target)).returncode == 0
+    target.write_text("# mine\n")
+    again = run("init", str(target))
+    assert again.returncode == 2 and "already exists" in again.stderr
+    assert target.read_text() == "# mine\n"
+    assert run("init", str(target), "--force").returncode == 0
+    assert "[sources.demo]" in target.read_text()
+
+
+def test_config_discovery_falls_back_to_sample_and_says_so(tmp_path):
+    result = run("check", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "using the bundled sample" in result.stderr
+    (tmp_path / "kpitui.toml").write_text(SAMPLE.read_text())
+    local = run("check", cwd=tmp_path)
+    assert "using the bundled sample" not in local.stderr and str(tmp_path / "kpitui.toml") in local.stdout
+
+
+def test_plugins_lists_builtins(sample):
+    result = run("plugins", "--format", "json", "--config", str(sample))
+    data = json.loads(result.stdout)
+    names = {p["name"]: p for p in data}
+    assert "demo" in names["builtin:demo"]["sources"]
+    assert {"sum", "ratio", "difference", "mean", "expression"} <= set(names["builtin:formulas"]["formulas"])
+    table = run("plugins", "--config", str(sample)).stdout
+    assert "source  demo" in table
