@@ -49,24 +49,29 @@ def calendar_of(config: Config) -> periods.Calendar:
 
 @dataclass(frozen=True)
 class Row:
-    """A period a KPI is evaluated for, and how to step to the period before it."""
+    """A period a KPI is evaluated for, and how to step to the periods before it.
+
+    Window rows step back one window (``unit`` x ``count``, month ends
+    clipped); the current window's first step is the exact comparison period
+    (``before``: same elapsed time for to-date windows). Bucket rows step back
+    one bucket.
+    """
 
     period: Period
-    window: periods.Window | None = None  # window rows step by the window's previous period
-    grain: str | None = None  # bucket rows step by one bucket
+    window: periods.Window | None = None
+    grain: str | None = None
+    before: Period | None = None
 
     def back(self, cal: periods.Calendar, steps: int) -> Period:
         period = self.period
-        for _ in range(steps):
-            if self.window is not None:
-                prev = periods.previous(self.window, period.end, cal)
-                period = Period(prev.start, prev.end, prev.label)
+        for step in range(steps):
+            if step == 0 and self.before is not None:
+                period = self.before
+            elif self.window is not None:
+                period = _shift_period(period, self.window.unit, -self.window.count, cal)
             else:
                 assert self.grain is not None
-                period = Period(
-                    periods.shift(period.start, self.grain, -1, cal),
-                    periods.shift(period.end, self.grain, -1, cal),
-                )
+                period = _shift_period(period, self.grain, -1, cal)
         return period
 
 
@@ -190,26 +195,32 @@ class Engine:
             cur = periods.resolve(win, now, self.cal, offset)
             prev = periods.previous(win, now, self.cal, offset)
             yoy = periods.same_period_last_year(win, now, self.cal, offset)
-            spark_start = periods.shift(periods.truncate_datetime(cur.end - dt.timedelta(microseconds=1), grain, self.cal), grain, -(self.spark_points - 1), self.cal)
-            starts = periods.bucket_starts(Period(spark_start, cur.end), grain, self.cal)
-            spark = [
-                add(Row(Period(start, min(periods.shift(start, grain, 1, self.cal), cur.end)), grain=grain))
-                for start in starts
-            ]
+            spark = [add(Row(p, grain=grain)) for p in self._buckets(cur.end, grain, self.spark_points)]
             full_end = None
             if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
-                full_end = periods.shift(cur.start, win.unit, win.count, self.cal)
+                full_end = periods.bucket_end(cur.start, win.unit, self.cal)
             plans[kid] = KpiPlan(
                 kpi=kpi,
                 window=win,
                 grain=grain,
-                current=add(Row(cur, window=win)),
+                current=add(Row(cur, window=win, before=prev)),
                 previous=add(Row(prev, window=win)),
                 last_year=add(Row(yoy, window=win)),
                 spark=spark,
                 full_end=full_end,
             )
         return rows, plans
+
+    def _buckets(self, end: dt.datetime, grain: str, points: int) -> list[Period]:
+        """``points`` buckets of ``grain``, the last one holding the instant before ``end`` (cut at ``end``)."""
+        end_utc = _utc(end)
+        last = periods.truncate_datetime(end_utc - dt.timedelta(microseconds=1), grain, self.cal)
+        first = periods.shift(last, grain, -(points - 1), self.cal)
+        out = []
+        for start in periods.bucket_starts(Period(first, end), grain, self.cal):
+            stop = _utc(periods.bucket_end(start, grain, self.cal))
+            out.append(Period(start, min(stop, end_utc)))
+        return out
 
     # -- running -------------------------------------------------------------
 
@@ -416,11 +427,9 @@ class Engine:
         """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, same bucket one period earlier)."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
         end = periods.resolve(win, now, self.cal, offset).end
-        first = periods.shift(periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal), grain, -(points - 1), self.cal)
-        starts = periods.bucket_starts(Period(first, end), grain, self.cal)
-        rows = [Row(Period(s, min(periods.shift(s, grain, 1, self.cal), end)), grain=grain) for s in starts]
+        rows = [Row(p, grain=grain) for p in self._buckets(end, grain, points)]
         # the comparison line: the same buckets one window-period earlier
-        prev_rows = [Row(_shift_period(row.period, win, self.cal), grain=grain) for row in rows]
+        prev_rows = [Row(_shift_period(row.period, win.unit, -win.count, self.cal), grain=grain) for row in rows]
         all_rows = rows + prev_rows
         ev = self.run(history, now, all_rows, {i: {kid} for i in range(len(all_rows))})
         values = ev.values.get(kid, [None] * len(all_rows))
@@ -430,10 +439,8 @@ class Engine:
         return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
 
 
-def _shift_period(period: Period, win: periods.Window, cal: periods.Calendar) -> Period:
-    unit = win.unit
-    count = -win.count
-    return Period(periods.shift(period.start, unit, count, cal), periods.shift(period.end, unit, count, cal))
+def _shift_period(period: Period, unit: str, n: int, cal: periods.Calendar) -> Period:
+    return Period(periods.shift(period.start, unit, n, cal), periods.shift(period.end, unit, n, cal))
 
 
 def _column(metric: str, agg: str, steps: int) -> str:
