@@ -530,6 +530,8 @@ class _Loader:
             raise self.error(where, f"a {kind!r} target needs a value")
         if kind == "reach" and "baseline" in nums and nums["baseline"] == nums["value"]:
             raise self.error(where, "baseline and value must differ (the score runs from baseline to value)")
+        if kind == "above" and nums.get("baseline") is not None and nums["baseline"] >= nums["value"]:
+            raise self.error(where, "for an 'above' target the baseline must be below the value (the score runs from baseline up to value)")
         if kind == "below" and nums.get("baseline") is not None and nums["baseline"] <= nums["value"]:
             raise self.error(where, "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)")
         return Target(kind=kind, due=due, **nums)

@@ -161,8 +161,8 @@ class Engine:
             visit(kid)
         return [k for k in order if k in set(kids)]
 
-    def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
-        """The KPI's value as an expression over request columns (offset = periods back)."""
+    def columns(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> dict[str, pl.Expr]:
+        """The KPI's inputs as expressions over request columns (offset = periods back)."""
         columns: dict[str, pl.Expr] = {}
         for inp in self.inputs[kid]:
             steps = offset + inp.offset
@@ -172,7 +172,11 @@ class Engine:
                 agg = inp.agg or self.config.metrics[inp.ref].aggregation
                 needs.add((inp.ref, agg, steps))
                 columns[inp.name] = pl.col(_column(inp.ref, agg, steps))
-        return pipeline.clean(self.formulas[kid].expression(columns))
+        return columns
+
+    def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
+        """The KPI's value as an expression over request columns (offset = periods back)."""
+        return pipeline.clean(self.formulas[kid].expression(self.columns(kid, offset, needs)))
 
     # -- planning ------------------------------------------------------------
 
@@ -195,7 +199,7 @@ class Engine:
             cur = periods.resolve(win, now, self.cal, offset)
             prev = periods.previous(win, now, self.cal, offset)
             yoy = periods.same_period_last_year(win, now, self.cal, offset)
-            spark = [add(Row(p, grain=grain)) for p in self._buckets(cur.end, grain, self.spark_points)]
+            spark = [add(self._spark_row(kid, win, p, grain)) for p in self._buckets(cur.end, grain, self.spark_points)]
             full_end = None
             if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
                 full_end = periods.bucket_end(cur.start, win.unit, self.cal)
@@ -222,6 +226,21 @@ class Engine:
             out.append(Period(start, min(stop, end_utc)))
         return out
 
+    def _spark_row(self, kid: str, win: periods.Window, bucket: Period, grain: str) -> Row:
+        """A sparkline point: the bucket, or for a formula with ``to_date_series``
+        (``cumulative``) the window's period to date at the bucket's end."""
+        if not getattr(self.formulas.get(kid), "to_date_series", False):
+            return Row(bucket, grain=grain)
+        last = _utc(bucket.end) - dt.timedelta(microseconds=1)
+        first = periods.shift(periods.truncate_datetime(last, win.unit, self.cal), win.unit, -(win.count - 1), self.cal)
+        return Row(Period(first, bucket.end), window=periods.Window(win.name, win.unit, win.count))
+
+    def _point_at(self, row: Row, grain: str) -> dt.datetime:
+        """Where a sparkline point sits: its bucket's start (a to-date point ends with its bucket)."""
+        if row.window is None:
+            return row.period.start
+        return periods.truncate_datetime(_utc(row.period.end) - dt.timedelta(microseconds=1), grain, self.cal)
+
     # -- running -------------------------------------------------------------
 
     def run(self, history: pl.DataFrame, now: dt.datetime, rows: list[Row], row_kpis: dict[int, set[str]]) -> Evaluation:
@@ -235,8 +254,7 @@ class Engine:
             needs: set[tuple[str, str, int]] = set()
             try:
                 exprs.append(self.expression(kid, 0, needs).alias(kid))
-                cols = {inp.name: pl.col(_column(inp.ref, inp.agg or self._agg(inp.ref), inp.offset)) for inp in self.inputs[kid] if inp.ref in self.config.metrics}
-                for name, part in self.formulas[kid].parts(cols).items() if len(cols) == len(self.inputs[kid]) else ():
+                for name, part in self.formulas[kid].parts(self.columns(kid, 0, needs)).items():
                     exprs.append(pipeline.clean(part).alias(f"{kid}::{name}"))
                 needs_by_kpi[kid] = needs
             except Exception as exc:  # noqa: BLE001
@@ -355,16 +373,19 @@ class Engine:
                 error=error or self.errors.get(kid),
             )
         value, previous, last_year = values[plan.current], values[plan.previous], values[plan.last_year]
-        series = [(ev.rows[r].period.start, values[r]) for r in plan.spark]
+        series = [(self._point_at(ev.rows[r], plan.grain), values[r]) for r in plan.spark]
         series = self._series(kid, series)
         change = value - previous if value is not None and previous is not None else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
-        projection = None
-        if plan.full_end is not None and self._projectable(kid):
-            fraction = scoring.elapsed_fraction(cur_row.period, plan.full_end, _utc(now))
-            projection = scoring.projection(value, fraction)
-        scored = projection if (projection is not None and kpi.target and kpi.target.kind == "reach") else value
-        score = scoring.score(kpi.target, scored)
+        judged = scoring.judge(
+            kpi.target,
+            value,
+            start=cur_row.period.start,
+            period_end=plan.full_end if self._projectable(kid) else None,
+            now=_utc(now),
+            timezone=self.cal.timezone,
+        )
+        score = judged.score
         freshness = max((ev.latest[m][0] for m in self.metrics_of(kid) if m in ev.latest), default=None)
         parts = {name.split("::", 1)[1]: vals[plan.current] for name, vals in ev.values.items() if name.startswith(f"{kid}::")}
         return KpiResult(
@@ -380,8 +401,10 @@ class Engine:
             status=scoring.status(score, value, kpi.target is not None, kpi.thresholds),
             freshness=freshness,
             series=tuple(series),
-            projection=projection,
+            projection=judged.projection,
             parts=parts,
+            on_pace=judged.on_pace,
+            projected_to=judged.projected_to,
         )
 
     def _series(self, kid: str, series: list[tuple[dt.datetime, float | None]]) -> list[tuple[dt.datetime, float | None]]:
@@ -427,15 +450,15 @@ class Engine:
         """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, same bucket one period earlier)."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
         end = periods.resolve(win, now, self.cal, offset).end
-        rows = [Row(p, grain=grain) for p in self._buckets(end, grain, points)]
+        rows = [self._spark_row(kid, win, p, grain) for p in self._buckets(end, grain, points)]
         # the comparison line: the same buckets one window-period earlier
-        prev_rows = [Row(_shift_period(row.period, win.unit, -win.count, self.cal), grain=grain) for row in rows]
+        prev_rows = [Row(_shift_period(r.period, win.unit, -win.count, self.cal), window=r.window, grain=r.grain) for r in rows]
         all_rows = rows + prev_rows
         ev = self.run(history, now, all_rows, {i: {kid} for i in range(len(all_rows))})
         values = ev.values.get(kid, [None] * len(all_rows))
         n = len(rows)
-        current = self._series(kid, [(r.period.start, values[i]) for i, r in enumerate(rows)])
-        previous = self._series(kid, [(r.period.start, values[n + i]) for i, r in enumerate(rows)])
+        current = self._series(kid, [(self._point_at(r, grain), values[i]) for i, r in enumerate(rows)])
+        previous = self._series(kid, [(self._point_at(r, grain), values[n + i]) for i, r in enumerate(rows)])
         return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
 
 

@@ -90,6 +90,11 @@ class Target:
     ``kind``: ``reach`` (end the period at or beyond the value), ``above``
     (stay at or above), ``below`` (stay at or below), ``within`` (stay in
     ``[low, high]``).
+
+    Without ``due`` the target is *recurring*: it applies to each period of
+    the KPI's window (every month of a ``month_to_date`` KPI). With ``due``
+    it is *one-off*: until the end of that day the score uses the KPI's value
+    projected to it (for projectable KPIs), afterwards the value as it is.
     """
 
     kind: str = "reach"
@@ -100,12 +105,18 @@ class Target:
     due: dt.date | None = None
 
     @property
+    def recurring(self) -> bool:
+        """True for a per-period target (no ``due`` date)."""
+        return self.due is None
+
+    @property
     def direction(self) -> Direction:
         if self.kind == "within":
             return "within"
         if self.kind == "below":
             return "down"
-        if self.kind == "reach" and self.value is not None and self.baseline is not None and self.value < self.baseline:
+        baseline = self.baseline if self.baseline is not None else 0.0
+        if self.kind == "reach" and self.value is not None and self.value < baseline:
             return "down"
         return "up"
 
@@ -184,6 +195,10 @@ class KpiResult:
     projection: float | None = None
     parts: dict[str, float | None] = field(default_factory=dict)
     error: str | None = None
+    #: does ``projection`` meet the target? ``None``: no projection or no target
+    on_pace: bool | None = None
+    #: when ``projection`` is for: the period's end, or a one-off target's due date
+    projected_to: dt.datetime | None = None
 
     @property
     def target_value(self) -> float | None:

@@ -1,10 +1,30 @@
-"""Targets, OKR-style scores, statuses and pace. Pure functions over numbers."""
+"""Targets, OKR-style scores, statuses, pace and comparisons. Pure functions over numbers.
+
+Target semantics (see ``docs/kpis.md``):
+
+- A target without ``due`` is *recurring*: it applies to each period of the
+  KPI's window. For a projectable KPI (additive inputs) in a to-date window
+  the score uses the value projected to the period's end at the current rate
+  (pace); otherwise the value as it is.
+- A target with ``due`` is *one-off*: until the end of the due day (in the
+  configured time zone) a projectable KPI is scored on its value projected to
+  that moment; from then on (and for KPIs that cannot be projected) on the
+  value as it is.
+- The score runs from the baseline (0) to the target (1), see :func:`score`;
+  the status comes from the score and the KPI's (or objective's) bands.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+from zoneinfo import ZoneInfo
 
 from .model import Period, Status, Target, Thresholds
+
+if TYPE_CHECKING:
+    from .model import KpiResult
 
 
 def _clip(x: float) -> float:
@@ -14,8 +34,9 @@ def _clip(x: float) -> float:
 def score(target: Target | None, value: float | None) -> float | None:
     """How far ``value`` has come from the target's baseline (0) to its value (1).
 
-    - ``reach`` / ``above``: linear from ``baseline`` (default 0) to ``value``;
-      works downwards too when the baseline is above the value.
+    - ``reach``: linear from ``baseline`` (default 0) to ``value``; works
+      downwards too when the baseline is above the value.
+    - ``above``: 1 at or over ``value``, linear from ``baseline`` (default 0) below it.
     - ``below``: 1 at or under ``value``, falling to 0 at ``baseline``
       (default twice the value, or value + 1 when the value is 0).
     - ``within``: 1 inside ``[low, high]``, falling to 0 one range-width outside.
@@ -39,9 +60,24 @@ def score(target: Target | None, value: float | None) -> float | None:
             return 1.0
         return _clip((baseline - value) / (baseline - goal))
     baseline = target.baseline if target.baseline is not None else 0.0
+    if target.kind == "above" and (value >= goal or baseline >= goal):
+        return 1.0 if value >= goal else 0.0
     if goal == baseline:
         return 1.0 if value >= goal else 0.0
     return _clip((value - baseline) / (goal - baseline))
+
+
+def meets(target: Target | None, value: float | None) -> bool | None:
+    """Whether ``value`` meets the target outright (score 1); ``None`` without both."""
+    if target is None or value is None:
+        return None
+    if target.kind == "within":
+        assert target.low is not None and target.high is not None
+        return target.low <= value <= target.high
+    assert target.value is not None
+    if target.direction == "down":
+        return value <= target.value
+    return value >= target.value
 
 
 def status(score_: float | None, value: float | None, has_target: bool, thresholds: Thresholds) -> Status:
@@ -64,11 +100,93 @@ def elapsed_fraction(period: Period, full_end: dt.datetime, now: dt.datetime) ->
     return max(0.0, min(1.0, (now - period.start).total_seconds() / total))
 
 
-def projection(value: float | None, fraction: float | None) -> float | None:
-    """The period's end value at the current rate (pace), for additive KPIs."""
+def project(value: float | None, fraction: float | None) -> float | None:
+    """The value at the end of a span of which ``fraction`` has passed, at the current rate (pace)."""
     if value is None or not fraction or fraction <= 0:
         return None
     return value / fraction
+
+
+projection = project  # the earlier name
+
+
+def due_end(due: dt.date, timezone: str = "UTC") -> dt.datetime:
+    """The moment a one-off target falls due: the end of its ``due`` day, local time, in UTC."""
+    local = dt.datetime.combine(due + dt.timedelta(days=1), dt.time(0), tzinfo=ZoneInfo(timezone))
+    return local.astimezone(dt.timezone.utc)
+
+
+@dataclass(frozen=True)
+class Judgement:
+    """How a KPI's value stands against its target right now."""
+
+    score: float | None
+    projection: float | None  # the value projected at the current rate, if the KPI is projectable
+    projected_to: dt.datetime | None  # the period's end, or a one-off target's due moment
+    on_pace: bool | None  # does the projection meet the target? None: no projection or no target
+
+
+def judge(
+    target: Target | None,
+    value: float | None,
+    *,
+    start: dt.datetime,
+    period_end: dt.datetime | None,
+    now: dt.datetime,
+    timezone: str = "UTC",
+) -> Judgement:
+    """Score ``value`` (a to-date value since ``start``) against ``target`` at ``now``.
+
+    ``period_end``: the end of the whole current period when the KPI can be
+    projected (a projectable formula in a to-date window), else ``None``.
+    """
+    utc = dt.timezone.utc  # compare instants, never wall clocks (PEP 495)
+    start, now = start.astimezone(utc), now.astimezone(utc)
+    period_end = period_end.astimezone(utc) if period_end is not None else None
+    period = Period(start, period_end or now)
+    projection = projected_to = None
+    if period_end is not None:
+        projection = project(value, elapsed_fraction(period, period_end, now))
+        projected_to = period_end if projection is not None else None
+    scored = value
+    if target is not None and target.due is not None:
+        deadline = due_end(target.due, timezone)
+        if now < deadline and period_end is not None:
+            projection = project(value, elapsed_fraction(period, deadline, now))
+            projected_to = deadline if projection is not None else None
+            scored = projection if projection is not None else value
+        elif now < deadline:
+            projection = projected_to = None
+    elif projection is not None:
+        scored = projection
+    on_pace = meets(target, projection) if scored is projection and projection is not None else None
+    return Judgement(score(target, scored), projection, projected_to, on_pace)
+
+
+def _distance(target: Target, value: float) -> float:
+    assert target.low is not None and target.high is not None
+    return max(target.low - value, 0.0, value - target.high)
+
+
+def better(result: "KpiResult", against: Literal["previous", "last_year"] = "previous") -> bool | None:
+    """Is the change from the previous period (or the same period last year) an improvement?
+
+    Higher is better unless the KPI's target says otherwise: a ``below``
+    target (or a ``reach`` target under its baseline) makes lower better, a
+    ``within`` target makes closer to the range better. ``None``: no change,
+    or nothing to compare.
+    """
+    other = result.previous if against == "previous" else result.last_year
+    value = result.value
+    if value is None or other is None or value == other:
+        return None
+    target = result.kpi.target
+    direction = target.direction if target is not None else "up"
+    if direction == "within":
+        assert target is not None
+        now, then = _distance(target, value), _distance(target, other)
+        return None if now == then else now < then
+    return value > other if direction == "up" else value < other
 
 
 def rollup(scores: list[tuple[float | None, float]]) -> float | None:

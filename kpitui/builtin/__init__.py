@@ -8,6 +8,7 @@ plugins, each under its own guard.
 #: Modules registered as built-in plugins, in order.
 MODULES: tuple[str, ...] = (
     "kpitui.builtin.formulas",
+    "kpitui.builtin.analytics",
     "kpitui.builtin.demo",
     "kpitui.builtin.manual",
     "kpitui.builtin.access_log",
