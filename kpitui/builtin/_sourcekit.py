@@ -1,0 +1,344 @@
+"""Helpers shared by the built-in metric sources (file, sql, http, command, prometheus).
+
+Nothing here is part of the plugin API; third-party sources should use
+:mod:`kpitui.api`. What lives here is what the built-ins would otherwise
+repeat: time buckets, a fetch deadline, a small JSON path, number parsing,
+an HTTP JSON client with bounded retries, and error messages that never
+show a secret.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import http.client
+import json
+import math
+import re
+import socket
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+import zoneinfo
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Literal, Mapping, Sequence
+
+from kpitui.api import OptionError, Secret, SourceError
+from kpitui.options import redact
+
+Bucket = Literal["hour", "day"]
+BUCKET_EVERY: dict[str, str] = {"hour": "1h", "day": "1d"}
+
+
+def fail(message: str) -> SourceError:
+    """A :class:`SourceError` whose message has every revealed secret masked."""
+    return SourceError(redact(message))
+
+
+def reveal(secret: Secret) -> str:
+    """The secret's value, for use right now; a missing ``${ENV}`` variable is a :class:`SourceError`."""
+    try:
+        return secret.reveal()
+    except OptionError as exc:
+        raise fail(str(exc)) from None
+
+
+def clip(text: str, limit: int = 200) -> str:
+    """``text`` on one line, cut to ``limit`` characters."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def tail(text: str, lines: int = 5) -> str:
+    """The last non-empty ``lines`` of ``text``."""
+    kept = [line.rstrip() for line in text.splitlines() if line.strip()]
+    return "\n".join(kept[-lines:])
+
+
+# -- time ---------------------------------------------------------------------------------------
+
+
+def utc(moment: dt.datetime) -> dt.datetime:
+    """``moment`` as an aware UTC datetime (naive values are taken as UTC)."""
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=dt.timezone.utc)
+    return moment.astimezone(dt.timezone.utc)
+
+
+def truncate(moment: dt.datetime, bucket: str, timezone: str = "UTC") -> dt.datetime:
+    """The start (in UTC) of the hour or day holding ``moment``; days follow ``timezone``."""
+    local = utc(moment).astimezone(zoneinfo.ZoneInfo(timezone))
+    if bucket == "hour":
+        start = local.replace(minute=0, second=0, microsecond=0)
+    elif bucket == "day":
+        start = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    else:  # pragma: no cover - options validation rejects other values
+        raise ValueError(f"unknown bucket {bucket!r}")
+    return utc(start)
+
+
+def check_timezone(name: str, key: str) -> None:
+    """Raise :class:`OptionError` unless ``name`` is an IANA time zone."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise OptionError(f"{key} must be an IANA time zone such as 'UTC' or 'Europe/Paris', not {name!r}", key) from None
+
+
+def to_utc_datetime(value: Any, where: str) -> dt.datetime:
+    """A time as a database or API returns it: datetime, date, ISO string or Unix seconds."""
+    if isinstance(value, dt.datetime):
+        return utc(value)
+    if isinstance(value, dt.date):
+        return dt.datetime(value.year, value.month, value.day, tzinfo=dt.timezone.utc)
+    if isinstance(value, (int, float, Decimal)) and not isinstance(value, bool):
+        return dt.datetime.fromtimestamp(float(value), dt.timezone.utc)
+    if isinstance(value, str):
+        try:
+            return utc(dt.datetime.fromisoformat(value.strip()))
+        except ValueError:
+            pass
+    raise fail(
+        f"{where}: {clip(repr(value), 80)} is not a time "
+        "(expected a timestamp, a date, an ISO 8601 string or Unix seconds)"
+    )
+
+
+_DURATION = re.compile(r"(\d+)(ms|[smhdwy])")
+_DURATION_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 31536000}
+
+
+def parse_duration(text: str, key: str) -> dt.timedelta:
+    """A Prometheus-style duration (``90s``, ``5m``, ``1h30m``, ``7d``) as a timedelta."""
+    text = text.strip()
+    pos, seconds = 0, 0.0
+    for match in _DURATION.finditer(text):
+        if match.start() != pos:
+            break
+        seconds += int(match.group(1)) * _DURATION_UNITS[match.group(2)]
+        pos = match.end()
+    if not text or pos != len(text) or seconds <= 0:
+        raise OptionError(f"{key} must be a duration such as '30s', '5m', '1h' or '1h30m', not {text!r}", key)
+    return dt.timedelta(seconds=seconds)
+
+
+class Deadline:
+    """The time left of one fetch: ``spec.timeout`` bounds the whole poll, retries included."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self._end = time.monotonic() + seconds
+
+    def remaining(self) -> float:
+        return max(0.0, self._end - time.monotonic())
+
+    @property
+    def expired(self) -> bool:
+        return self.remaining() <= 0
+
+
+# -- values -------------------------------------------------------------------------------------
+
+
+def as_number(value: Any, where: str) -> float:
+    """``value`` as a finite float; numeric strings are accepted, booleans are not."""
+    if isinstance(value, bool) or value is None:
+        raise fail(f"{where} is {json.dumps(value)}, not a number")
+    if isinstance(value, (int, float, Decimal)):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            raise fail(f"{where} is the string {clip(repr(value), 80)}, not a number") from None
+    else:
+        kind = "an object" if isinstance(value, dict) else "a list" if isinstance(value, list) else type(value).__name__
+        raise fail(f"{where} is {kind} ({clip(json.dumps(value, default=str), 80)}), not a number")
+    if not math.isfinite(number):
+        raise fail(f"{where} is {value!r}, not a finite number")
+    return number
+
+
+_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?")
+
+
+def first_number(text: str) -> float | None:
+    """The first decimal number written in ``text`` (``"users: 1,204"`` reads ``1``; thousands
+    separators are not guessed), or ``None``."""
+    match = _NUMBER.search(text)
+    return float(match.group(0)) if match else None
+
+
+# -- a small JSON path --------------------------------------------------------------------------
+
+_PATH_TOKEN = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_\-]*)|\[(-?\d+)\]|\[\"([^\"]*)\"\]|\['([^']*)'\]")
+
+
+@dataclass(frozen=True)
+class JsonPath:
+    """``data.visitors``, ``results[0].count``, ``$.a.b``, ``items[-1]``, ``["odd key"]``.
+
+    Keys are object members, ``[n]`` indexes a list (negative from the end).
+    """
+
+    text: str
+    steps: tuple[str | int, ...]
+
+    @classmethod
+    def compile(cls, text: str, key: str = "path") -> "JsonPath":
+        rest = text.strip()
+        if rest.startswith("$"):
+            rest = rest[1:]
+        steps: list[str | int] = []
+        pos = 0
+        while pos < len(rest):
+            match = _PATH_TOKEN.match(rest, pos)
+            if not match or (match.group(1) and pos and rest[pos] != "."):
+                raise OptionError(
+                    f"{key} {text!r} is not a JSON path (write it like 'data.visitors', 'results[0].count' or '$.a.b')",
+                    key,
+                )
+            name, index, dq, sq = match.groups()
+            steps.append(int(index) if index is not None else name if name is not None else dq if dq is not None else sq)
+            pos = match.end()
+        return cls(text, tuple(steps))
+
+    def find(self, document: Any, where: str) -> Any:
+        """The value at this path; a :class:`SourceError` says how far the path matched."""
+        node = document
+        for depth, step in enumerate(self.steps):
+            done = self._render(self.steps[:depth]) or "the document"
+            if isinstance(step, int):
+                if not isinstance(node, list):
+                    raise fail(f"{where}: path {self.text!r}: {done} is not a list, cannot take [{step}]")
+                if not -len(node) <= step < len(node):
+                    raise fail(f"{where}: path {self.text!r}: {done} has {len(node)} items, no [{step}]")
+                node = node[step]
+            else:
+                if not isinstance(node, dict):
+                    raise fail(f"{where}: path {self.text!r}: {done} is not an object, cannot take {step!r}")
+                if step not in node:
+                    keys = ", ".join(sorted(map(str, node))[:10]) or "none"
+                    raise fail(f"{where}: path {self.text!r}: {done} has no key {step!r} (keys: {keys})")
+                node = node[step]
+        return node
+
+    @staticmethod
+    def _render(steps: Sequence[str | int]) -> str:
+        out = ""
+        for step in steps:
+            out += f"[{step}]" if isinstance(step, int) else (f".{step}" if out else step)
+        return out
+
+
+# -- HTTP ---------------------------------------------------------------------------------------
+
+
+def check_url(url: str, key: str, schemes: Sequence[str] = ("http", "https")) -> None:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in schemes or not parsed.netloc:
+        allowed = " or ".join(f"{s}://" for s in schemes)
+        raise OptionError(f"{key} must be an absolute URL starting with {allowed}, not {url!r}", key)
+
+
+def check_retries(retries: int, backoff: float) -> None:
+    if not 0 <= retries <= 10:
+        raise OptionError(f"retries must be between 0 and 10, not {retries}", "retries")
+    if backoff < 0:
+        raise OptionError(f"backoff must be zero or more seconds, not {backoff}", "backoff")
+
+
+class HttpStatusError(SourceError):
+    """The server answered with an error status (4xx, or 5xx once retries ran out)."""
+
+    def __init__(self, message: str, status: int, body: Any):
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def _error_detail(raw: bytes) -> tuple[Any, str]:
+    """The parsed body (if JSON) and a short description of an error response."""
+    text = raw.decode("utf-8", "replace")
+    try:
+        body = json.loads(text)
+    except ValueError:
+        return None, clip(text, 200)
+    if isinstance(body, dict):
+        for name in ("error", "message", "detail"):
+            if isinstance(body.get(name), str):
+                return body, clip(body[name], 200)
+    return body, clip(text, 200)
+
+
+def get_json(
+    url: str,
+    *,
+    headers: Mapping[str, Secret] | None = None,
+    deadline: Deadline,
+    retries: int = 2,
+    backoff: float = 0.5,
+) -> Any:
+    """GET ``url`` and parse the JSON body.
+
+    Connection errors, timeouts and 5xx answers are retried up to ``retries``
+    times, waiting ``backoff * 2**attempt`` seconds, while ``deadline`` allows;
+    4xx answers fail at once. Header values are revealed here, for this
+    request only; every error message goes through :func:`redact`.
+    """
+    request = urllib.request.Request(url, method="GET")
+    request.add_header("Accept", "application/json")
+    request.add_header("User-Agent", "kpitui")
+    for name, value in (headers or {}).items():
+        request.add_header(name, reveal(value) if isinstance(value, Secret) else str(value))
+    shown = redact(url)
+    attempt = 0
+    while True:
+        status, body = 0, None
+        try:
+            timeout = deadline.remaining()
+            if timeout <= 0:
+                raise TimeoutError
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                raw = response.read()
+                content_type = response.headers.get("Content-Type", "")
+            break
+        except urllib.error.HTTPError as exc:
+            body, detail = _error_detail(exc.read() if exc.fp is not None else b"")
+            status, problem = exc.code, f"HTTP {exc.code} {exc.reason} from {shown}" + (f": {detail}" if detail else "")
+            if exc.code < 500:
+                raise HttpStatusError(redact(problem), status, body) from None
+        except urllib.error.URLError as exc:
+            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
+                problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
+            else:
+                problem = f"cannot reach {shown}: {exc.reason}"
+        except (TimeoutError, socket.timeout):
+            problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
+        except (OSError, http.client.HTTPException) as exc:  # reset, refused, truncated, …
+            problem = f"cannot reach {shown}: {exc}"
+        wait = backoff * (2**attempt)
+        if attempt >= retries or deadline.remaining() <= wait:
+            if attempt:
+                problem += f" (after {attempt + 1} attempts)"
+            if status:
+                raise HttpStatusError(redact(problem), status, body) from None
+            raise fail(problem) from None
+        attempt += 1
+        time.sleep(wait)
+    try:
+        return json.loads(raw)
+    except ValueError:
+        kind = f" ({content_type})" if content_type else ""
+        text = clip(raw.decode("utf-8", "replace"), 120)
+        raise fail(f"the response from {shown}{kind} is not JSON: {text!r}") from None
+
+
+# -- results ------------------------------------------------------------------------------------
+
+
+def collect_errors(errors: Sequence[str]) -> None:
+    """Raise one :class:`SourceError` naming every metric that failed in this poll."""
+    if errors:
+        raise fail(errors[0] if len(errors) == 1 else f"{len(errors)} metrics failed: " + "; ".join(errors))
