@@ -209,7 +209,7 @@ class _Loader:
         storage = self.storage(self.table(data, "storage"))
         sources = self.sources(self.table(data, "sources"))
         metrics = self.metrics(self.table(data, "metrics"), sources)
-        self.check_sources(sources, metrics)
+        self.check_sources(sources, metrics, settings.timezone)
         kpis = self.kpis(self.table(data, "kpis"), metrics)
         objectives = self.objectives(self.table(data, "objectives"), self.table(data, "kpis"), kpis)
         keymap = self.table(data, "keymap")
@@ -379,12 +379,12 @@ class _Loader:
             )
         return metrics
 
-    def check_sources(self, sources: dict[str, SourceSpec], metrics: dict[str, Metric]) -> None:
+    def check_sources(self, sources: dict[str, SourceSpec], metrics: dict[str, Metric], timezone: str) -> None:
         from .api import SourceContext
 
         registry = self.registry
         assert registry is not None
-        context = SourceContext(config_dir=self.path.parent)
+        context = SourceContext(config_dir=self.path.parent, timezone=timezone)
         for sid, spec in sources.items():
             cls = registry.sources[spec.type]
             mine = [m for m in metrics.values() if m.source == sid]
