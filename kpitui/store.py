@@ -1,0 +1,655 @@
+"""Persistent reading history: one SQLite file in WAL mode, shared by collectors and viewers.
+
+Layout (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``
+and migrated forward on open by a writer):
+
+``metrics(id, name)``
+    one row per metric name; readings refer to the integer id.
+``readings(metric_id, at, value, seq)``, ``WITHOUT ROWID``, primary key ``(metric_id, at)``
+    ``at`` is the reading time as integer **microseconds since the Unix epoch,
+    UTC** -- exactly polars' ``Datetime("us", "UTC")`` physical value, so no
+    precision is lost and no conversion beyond a cast is needed either way.
+    ``seq`` is a global, strictly increasing write sequence number (index
+    ``readings_seq``): every row a write inserts or changes gets a new one,
+    so a reader loads incrementally with ``seq > last seen``.
+``meta(key, value)``
+    ``seq``: the sequence counter, taken and advanced inside the writer's
+    ``BEGIN IMMEDIATE`` transaction (writers are serialised, so a transaction
+    that commits later always holds higher numbers; a counter rather than
+    ``max(seq)`` so that deleting the newest rows never hands out a number a
+    reader has already seen). ``generation``: bumped whenever rows are deleted.
+    ``snapshot_seq``: see below.
+``cursors(source, cursor)``
+    each source's position, written in the same transaction as its readings.
+``source_health(...)``
+    what collectors last saw of each source, shared between processes.
+``snapshot_parts(part, data)``
+    a compressed columnar copy (Arrow IPC, zstd) of every reading as of
+    ``meta.snapshot_seq``. Python's ``sqlite3`` costs about 0.6 s per million
+    rows to fetch, so a full load reads this copy (about 0.1 s per ten million
+    rows) plus the rows with ``seq > snapshot_seq`` and merges them. A full
+    load that had to fetch many rows from the table refreshes the copy; it is
+    dropped whenever rows are deleted. Readings stay the source of truth.
+
+Concurrency: WAL lets viewers read a consistent snapshot while a collector
+writes; writers take ``BEGIN IMMEDIATE`` under ``busy_timeout``, so two
+collectors queue instead of failing with "database is locked".
+
+Durability: ``synchronous=NORMAL``. In WAL mode a commit is in the WAL (in the
+OS's page cache) before ``COMMIT`` returns, so a killed process (``SIGKILL``,
+crash) loses nothing committed; only a power cut or OS crash can roll back the
+last transactions -- and because each source's cursor commits in the same
+transaction as its readings, they roll back together and the source re-reads
+them, so nothing is double-counted. ``FULL`` would add an fsync per poll for
+no gain in that model.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from .api import READINGS_SCHEMA, normalise_readings
+from .model import SourceHealth
+
+__all__ = ["SCHEMA_VERSION", "CursorConflict", "Store", "StoreError"]
+
+#: ``PRAGMA application_id`` of a kpitui history file ("kpit").
+APPLICATION_ID = 0x6B706974
+
+_MIGRATIONS: tuple[str, ...] = (
+    # 1: initial layout
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('seq', 0), ('generation', 0), ('snapshot_seq', 0);
+    CREATE TABLE metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE readings (
+        metric_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        value REAL NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (metric_id, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX readings_seq ON readings (seq);
+    CREATE TABLE cursors (source TEXT PRIMARY KEY, cursor TEXT, updated INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE source_health (
+        source TEXT PRIMARY KEY,
+        last_success INTEGER,
+        last_error INTEGER,
+        error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshot_parts (part INTEGER PRIMARY KEY, data BLOB NOT NULL);
+    """,
+)
+
+#: The schema version this code writes; files with a higher ``user_version`` are refused.
+SCHEMA_VERSION = len(_MIGRATIONS)
+
+_OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts"})
+
+_UPSERT = {
+    # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
+    "replace": (
+        "INSERT INTO readings (metric_id, at, value, seq) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (metric_id, at) DO UPDATE SET value = excluded.value, seq = excluded.seq "
+        "WHERE readings.value IS NOT excluded.value"
+    ),
+    "add": (
+        "INSERT INTO readings (metric_id, at, value, seq) VALUES (?, ?, ?, ?) "
+        "ON CONFLICT (metric_id, at) DO UPDATE SET value = readings.value + excluded.value, seq = excluded.seq "
+        "WHERE excluded.value <> 0"
+    ),
+}
+
+_SNAPSHOT_PART_ROWS = 1_000_000
+_ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64}
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_UNSET: Any = object()
+
+
+class StoreError(Exception):
+    """The history file cannot be used; the message says which file and why, for the user."""
+
+
+class CursorConflict(StoreError):
+    """``write(expect_cursor=...)`` found another cursor stored: another collector moved the source on."""
+
+
+def _to_us(value: dt.datetime) -> int:
+    """Aware or naive (taken as UTC) datetime -> integer microseconds since the epoch."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    return (value - _EPOCH) // dt.timedelta(microseconds=1)
+
+
+def _from_us(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _replace_rows(old: pl.DataFrame, new: pl.DataFrame, key: str) -> pl.DataFrame:
+    """``old`` without the rows whose (``key``, at) is in ``new``, plus ``new``.
+
+    Increments are small next to the history, so only the old rows at one of
+    ``new``'s times are compared key by key (measured: ~0.15 s for 10,000 new
+    rows against 10 million, against ~0.5-2 s for a plain anti-join).
+    """
+    if new.height == 0:
+        return old
+    if old.height == 0:
+        return new.select(old.columns)
+    touched = pl.col("at").is_in(new["at"].unique().implode())
+    replaced = new.select(pl.struct(key, "at")).to_series().implode()
+    candidates = old.filter(touched)
+    return pl.concat(
+        [old.filter(~touched), candidates.filter(~pl.struct(key, "at").is_in(replaced)), new.select(old.columns)]
+    )
+
+
+class Store:
+    """The reading history in one SQLite file.
+
+    Safe to share between threads (calls are serialised) and between
+    processes (any number of viewers, several collectors).
+
+    ``snapshot_rows``: a full :meth:`load` that fetched at least this many
+    rows from the readings table refreshes the columnar snapshot
+    (``None``: never write one; an existing one is still used).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        readonly: bool = False,
+        busy_timeout: float = 30.0,
+        snapshot_rows: int | None = 200_000,
+    ):
+        self.path = Path(path).expanduser()
+        self.readonly = readonly
+        self.busy_timeout = busy_timeout
+        self.snapshot_rows = snapshot_rows
+        #: rows the last :meth:`write` dropped (null metric/time, null/NaN/inf value)
+        self.last_dropped = 0
+        self._lock = threading.RLock()
+        self._con: sqlite3.Connection | None = None
+        deadline = time.monotonic() + busy_timeout
+        while True:
+            try:
+                self._open()
+                return
+            except sqlite3.OperationalError as exc:
+                self._close_quietly()
+                if not _is_busy(exc) or time.monotonic() > deadline:
+                    raise StoreError(f"cannot open history file {self.path}: {exc}") from exc
+                time.sleep(0.05)
+            except sqlite3.DatabaseError as exc:
+                self._close_quietly()
+                raise StoreError(
+                    f"cannot open history file {self.path}: {exc} (is it a kpitui history database?)"
+                ) from exc
+            except BaseException:
+                self._close_quietly()
+                raise
+
+    # -- opening and schema -------------------------------------------------
+
+    def _open(self) -> None:
+        if self.readonly:
+            if not self.path.is_file():
+                raise StoreError(f"no history file at {self.path}")
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            con = sqlite3.connect(
+                uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        else:
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(f"cannot create the folder for history file {self.path}: {exc}") from exc
+            con = sqlite3.connect(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            )
+        self._con = con
+        con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        # The first statement that reads the header: "file is not a database" surfaces here.
+        version = con.execute("PRAGMA user_version").fetchone()[0]
+        if con.execute("PRAGMA application_id").fetchone()[0] not in (0, APPLICATION_ID):
+            raise StoreError(f"{self.path} is an SQLite database of another application, not a kpitui history")
+        self._check_version(version)
+        if version == 0:
+            self._refuse_foreign()  # before switching someone else's file to WAL
+        if not self.readonly:
+            mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"cannot switch history file {self.path} to WAL mode (got {mode!r})")
+        con.execute("PRAGMA synchronous = NORMAL")
+        con.execute("PRAGMA cache_size = -65536")  # up to 64 MiB of page cache, allocated as needed
+        con.execute("PRAGMA journal_size_limit = 67108864")  # give the disk back after a big import
+        if version < SCHEMA_VERSION:
+            if self.readonly:
+                raise StoreError(
+                    f"history file {self.path} has schema version {version}, this kpitui needs "
+                    f"{SCHEMA_VERSION}: open it once without read-only to upgrade it"
+                )
+            self._migrate()
+
+    def _check_version(self, version: int) -> None:
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"history file {self.path} has schema version {version}, newer than this kpitui "
+                f"understands ({SCHEMA_VERSION}): upgrade kpitui, or point it at another file"
+            )
+
+    def _refuse_foreign(self) -> None:
+        """An unversioned file must be empty (or a half-created history), not another program's database."""
+        tables = {r[0] for r in self._conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        foreign = sorted(t for t in tables - _OUR_TABLES if not t.startswith("sqlite_"))
+        if foreign:
+            raise StoreError(
+                f"{self.path} is an SQLite database with other tables ({', '.join(foreign[:3])}), not a kpitui history"
+            )
+
+    def _migrate(self) -> None:
+        con = self._conn
+        with self._transaction():
+            version = con.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+            self._check_version(version)
+            if version == 0:
+                self._refuse_foreign()
+                con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            for step in range(version, SCHEMA_VERSION):
+                for statement in _MIGRATIONS[step].split(";"):
+                    if statement.strip():
+                        con.execute(statement)
+            con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+    # -- plumbing -------------------------------------------------------------
+
+    @property
+    def _conn(self) -> sqlite3.Connection:
+        if self._con is None:
+            raise StoreError(f"history file {self.path} is closed")
+        return self._con
+
+    @contextmanager
+    def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+        con = self._conn
+        con.execute(f"BEGIN {kind}")
+        try:
+            yield con
+            con.execute("COMMIT")
+        except BaseException:
+            if con.in_transaction:
+                try:
+                    con.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass
+            raise
+
+    @contextmanager
+    def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
+        """Serialise threads and turn SQLite errors into :class:`StoreError` naming the file."""
+        with self._lock:
+            try:
+                yield self._conn
+            except StoreError:
+                raise
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot {action} history file {self.path}: {exc}") from exc
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise StoreError(f"history file {self.path} is open read-only")
+
+    def _meta(self, key: str) -> int:
+        return self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
+
+    # -- writing --------------------------------------------------------------
+
+    @staticmethod
+    def _prepare(readings: pl.DataFrame, mode: str) -> tuple[pl.DataFrame, int]:
+        """Valid, de-duplicated rows (metric, at as epoch µs, value) and how many were dropped."""
+        try:
+            frame = normalise_readings(readings)
+        except pl.exceptions.ColumnNotFoundError as exc:
+            raise ValueError(f"readings need the columns metric, at and value: {exc}") from exc
+        valid = frame.filter(
+            pl.col("metric").is_not_null(), pl.col("at").is_not_null(), pl.col("value").is_finite()
+        )
+        if mode == "add":
+            rows = valid.group_by("metric", "at").agg(pl.col("value").sum())
+        else:
+            rows = valid.unique(subset=["metric", "at"], keep="last")
+        return rows.with_columns(pl.col("at").cast(pl.Int64)), frame.height - valid.height
+
+    def write(
+        self,
+        readings: pl.DataFrame,
+        *,
+        mode: Literal["replace", "add"] = "replace",
+        source: str | None = None,
+        cursor: str | None = None,
+        set_cursor: bool = False,
+        expect_cursor: str | None = _UNSET,
+    ) -> int:
+        """Store ``readings`` (and ``source``'s new ``cursor``) in one transaction.
+
+        ``mode="replace"``: the value of each (metric, at) becomes the new one
+        (duplicates in the frame: the last wins). ``mode="add"``: it is added
+        to the stored value (duplicates in the frame are summed first).
+        Rows with a null metric or time or a null/NaN/infinite value are
+        dropped and counted in :attr:`last_dropped`.
+
+        ``expect_cursor``: when given, the write happens only if ``source``'s
+        stored cursor is still this value (``None``: no cursor yet); otherwise
+        :class:`CursorConflict` is raised and nothing is written, so two
+        collectors of one source never count the same events twice.
+
+        Returns how many rows were inserted or changed; rewriting a value
+        that is already stored (or adding 0 to one) changes nothing and
+        does not count.
+        """
+        if mode not in _UPSERT:
+            raise ValueError(f"mode must be 'replace' or 'add', not {mode!r}")
+        if (set_cursor or expect_cursor is not _UNSET) and source is None:
+            raise ValueError("a cursor needs a source")
+        rows, dropped = self._prepare(readings, mode)
+        self.last_dropped = dropped
+        with self._guard("write to") as con:
+            self._writable()
+            with self._transaction():
+                if expect_cursor is not _UNSET:
+                    stored = self._cursor(source)  # type: ignore[arg-type]
+                    if stored != expect_cursor:
+                        raise CursorConflict(
+                            f"source {source!r}: its cursor moved from {expect_cursor!r} to {stored!r} since it was "
+                            "read (is another collector running?); nothing was written"
+                        )
+                written = self._upsert(rows, mode) if rows.height else 0
+                if set_cursor:
+                    con.execute(
+                        "INSERT INTO cursors (source, cursor, updated) VALUES (?, ?, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
+                        (source, cursor, _to_us(dt.datetime.now(dt.timezone.utc))),
+                    )
+        return written
+
+    def _upsert(self, rows: pl.DataFrame, mode: str) -> int:
+        con = self._conn
+        ids = self._metric_ids(rows["metric"].unique().to_list())
+        keyed = (
+            rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id"))
+            .sort("metric_id", "at")  # primary-key order: each page of the b-tree is touched once
+        )
+        first = self._meta("seq") + 1
+        n = keyed.height
+        cur = con.executemany(
+            _UPSERT[mode],
+            zip(
+                keyed["metric_id"].to_list(),
+                keyed["at"].to_list(),
+                keyed["value"].to_list(),
+                range(first, first + n),
+            ),
+        )
+        self._set_meta("seq", first + n - 1)
+        return cur.rowcount
+
+    def _metric_ids(self, names: list[str]) -> dict[str, int]:
+        con = self._conn
+        con.executemany("INSERT OR IGNORE INTO metrics (name) VALUES (?)", ((n,) for n in names))
+        found = con.execute(
+            "SELECT name, id FROM metrics WHERE name IN (SELECT value FROM json_each(?))", (json.dumps(names),)
+        )
+        return dict(found.fetchall())
+
+    def _cursor(self, source: str) -> str | None:
+        row = self._conn.execute("SELECT cursor FROM cursors WHERE source = ?", (source,)).fetchone()
+        return None if row is None else row[0]
+
+    def cursor(self, source: str) -> str | None:
+        """``source``'s last committed cursor, or ``None``."""
+        with self._guard("read a cursor from"):
+            return self._cursor(source)
+
+    # -- reading --------------------------------------------------------------
+
+    def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
+        """Readings written (or rewritten) after sequence number ``since``, and the highest one seen.
+
+        The frame has exactly :data:`~kpitui.api.READINGS_SCHEMA`, in no
+        particular order. Pass the returned number as ``since`` next time and
+        combine the frames with :meth:`merge`. When nothing is new the frame
+        is empty and ``since`` comes back. After rows were deleted
+        (:meth:`generation` changed) an incremental reader should load from 0.
+        """
+        return self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
+
+    def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
+        with self._guard("read") as con:
+            with self._transaction("DEFERRED"):  # one consistent view for every query below
+                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                names = dict(con.execute("SELECT id, name FROM metrics").fetchall())
+                ids = sorted(names if wanted is None else (i for i, n in names.items() if n in wanted))
+                generation = self._meta("generation")
+                snapshot_seq = self._meta("snapshot_seq")
+                snapshot = self._read_snapshot() if since <= 0 and snapshot_seq else None
+                if since > 0:
+                    frame = self._fetch_since(since)
+                    fetched = frame.height
+                elif snapshot is not None:
+                    newer = self._fetch_since(snapshot_seq)
+                    fetched = newer.height
+                    frame = self._merge_ids(snapshot, newer)
+                else:
+                    frame = self._fetch_metrics(ids)
+                    fetched = frame.height
+        if wanted is not None:
+            frame = frame.filter(pl.col("metric_id").is_in(ids))
+        elif (
+            since <= 0
+            and snapshot_rows is not None
+            and fetched >= snapshot_rows
+            and not self.readonly
+        ):
+            self._write_snapshot(frame, top, generation)
+        return self._named(frame, names), max(since, top)
+
+    def _fetch_since(self, since: int) -> pl.DataFrame:
+        rows = self._conn.execute("SELECT metric_id, at, value FROM readings WHERE seq > ?", (since,)).fetchall()
+        return pl.DataFrame(rows, schema=_ID_FRAME_SCHEMA, orient="row")
+
+    def _fetch_metrics(self, ids: list[int]) -> pl.DataFrame:
+        # One primary-key range per metric and two columns per row: the cheapest way through sqlite3.
+        con = self._conn
+        parts = []
+        for metric_id in ids:
+            rows = con.execute("SELECT at, value FROM readings WHERE metric_id = ?", (metric_id,)).fetchall()
+            if rows:
+                part = pl.DataFrame(rows, schema={"at": pl.Int64, "value": pl.Float64}, orient="row")
+                parts.append(part.select(pl.lit(metric_id, pl.Int64).alias("metric_id"), "at", "value"))
+        return pl.concat(parts) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
+
+    def _read_snapshot(self) -> pl.DataFrame | None:
+        """The columnar snapshot, or ``None`` if it cannot be decoded (the table is read instead)."""
+        blobs = self._conn.execute("SELECT data FROM snapshot_parts ORDER BY part").fetchall()
+        try:
+            parts = [pl.read_ipc(data).select(pl.col(c).cast(t) for c, t in _ID_FRAME_SCHEMA.items()) for (data,) in blobs]
+        except Exception:  # noqa: BLE001 - a damaged or foreign blob only costs speed
+            return None
+        return pl.concat(parts) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
+
+    @staticmethod
+    def _merge_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+        return _replace_rows(old, new, "metric_id")
+
+    @staticmethod
+    def _named(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
+        if frame.height == 0:
+            return pl.DataFrame(schema=READINGS_SCHEMA)
+        return frame.select(
+            pl.col("metric_id")
+            .replace_strict(list(names), list(names.values()), return_dtype=pl.String)
+            .alias("metric"),
+            pl.col("at").cast(pl.Datetime("us", "UTC")),
+            pl.col("value").cast(pl.Float64),
+        )
+
+    def _write_snapshot(self, frame: pl.DataFrame, seq: int, generation: int) -> None:
+        """Store ``frame`` (every reading as of ``seq``) as the columnar snapshot; skip when busy."""
+        parts = [
+            frame.slice(offset, _SNAPSHOT_PART_ROWS).write_ipc(None, compression="zstd").getvalue()
+            for offset in range(0, frame.height, _SNAPSHOT_PART_ROWS)
+        ]
+        with self._lock:
+            con = self._conn
+            try:
+                # A viewer must not wait behind a long collector write for an optimisation.
+                con.execute("PRAGMA busy_timeout = 250")
+                with self._transaction():
+                    if self._meta("generation") != generation or self._meta("snapshot_seq") >= seq:
+                        return  # rows were deleted since, or someone stored a newer snapshot
+                    con.execute("DELETE FROM snapshot_parts")
+                    con.executemany("INSERT INTO snapshot_parts (part, data) VALUES (?, ?)", enumerate(parts))
+                    self._set_meta("snapshot_seq", seq)
+            except sqlite3.Error:
+                pass  # busy or out of space: the next full load tries again
+            finally:
+                con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+
+    def snapshot(self) -> None:
+        """Refresh the columnar snapshot now (for example after a bulk import)."""
+        self._writable()
+        self._load(0, None, 0)
+
+    @staticmethod
+    def merge(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+        """``old`` brought up to date with an incremental load ``new``.
+
+        Rows of ``new`` replace rows of ``old`` with the same (metric, at).
+        """
+        return _replace_rows(old, new, "metric")
+
+    def metric_names(self) -> list[str]:
+        """Every metric name with stored readings, sorted."""
+        with self._guard("read") as con:
+            return [r[0] for r in con.execute("SELECT name FROM metrics ORDER BY name")]
+
+    def generation(self) -> int:
+        """A number that changes whenever readings are deleted (incremental readers then reload from 0)."""
+        with self._guard("read"):
+            return self._meta("generation")
+
+    def delete_metric(self, metric: str) -> int:
+        """Delete every reading of ``metric``; returns how many there were."""
+        with self._guard("delete from") as con:
+            self._writable()
+            with self._transaction():
+                row = con.execute("SELECT id FROM metrics WHERE name = ?", (metric,)).fetchone()
+                if row is None:
+                    return 0
+                deleted = con.execute("DELETE FROM readings WHERE metric_id = ?", (row[0],)).rowcount
+                con.execute("DELETE FROM metrics WHERE id = ?", (row[0],))
+                con.execute("DELETE FROM snapshot_parts")
+                self._set_meta("snapshot_seq", 0)
+                self._set_meta("generation", self._meta("generation") + 1)
+                return deleted
+
+    # -- source health ------------------------------------------------------------
+
+    def record_health(
+        self,
+        source: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        at: dt.datetime | None = None,
+        next_attempt: dt.datetime | None = None,
+    ) -> None:
+        """Record one poll of ``source``: success clears the error and failure count, failure adds one."""
+        when = _to_us(at or dt.datetime.now(dt.timezone.utc))
+        following = None if next_attempt is None else _to_us(next_attempt)
+        with self._guard("record source health in") as con:
+            self._writable()
+            with self._transaction():
+                if ok:
+                    con.execute(
+                        "INSERT INTO source_health (source, last_success, failures, next_attempt) VALUES (?, ?, 0, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET last_success = excluded.last_success, error = NULL, "
+                        "failures = 0, next_attempt = excluded.next_attempt",
+                        (source, when, following),
+                    )
+                else:
+                    con.execute(
+                        "INSERT INTO source_health (source, last_error, error, failures, next_attempt) "
+                        "VALUES (?, ?, ?, 1, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET last_error = excluded.last_error, error = excluded.error, "
+                        "failures = source_health.failures + 1, next_attempt = excluded.next_attempt",
+                        (source, when, error or "failed", following),
+                    )
+
+    def health(self) -> dict[str, SourceHealth]:
+        """What collectors last recorded about each source."""
+        with self._guard("read source health from") as con:
+            rows = con.execute(
+                "SELECT source, last_success, last_error, error, failures, next_attempt FROM source_health"
+            ).fetchall()
+        return {
+            source: SourceHealth(
+                source=source,
+                last_success=_from_us(success),
+                last_error=_from_us(failed),
+                error=error,
+                failures=failures,
+                next_attempt=_from_us(following),
+            )
+            for source, success, failed, error, failures, following in rows
+        }
+
+    # -- maintenance --------------------------------------------------------------
+
+    def integrity_check(self) -> str:
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` or the problems found, one per line."""
+        with self._guard("check") as con:
+            return "\n".join(str(r[0]) for r in con.execute("PRAGMA integrity_check"))
+
+    def _close_quietly(self) -> None:
+        if self._con is not None:
+            try:
+                self._con.close()
+            except sqlite3.Error:
+                pass
+            self._con = None
+
+    def close(self) -> None:
+        with self._lock:
+            self._close_quietly()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"Store({str(self.path)!r}{', readonly=True' if self.readonly else ''})"
