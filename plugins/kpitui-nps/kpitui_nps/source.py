@@ -1,0 +1,145 @@
+"""The ``survey_csv`` source: survey answers from a CSV export, counted per day by NPS category.
+
+Each row of the CSV is one answer with a time and a 0-10 score ("How likely
+are you to recommend us?"). A metric picks what it counts with ``category``:
+
+- ``promoters``: scores 9 and 10;
+- ``passives``: 7 and 8;
+- ``detractors``: 0 to 6;
+- ``responses``: every valid answer.
+
+Counts are per local day (kpitui's time zone), stamped at local midnight.
+The whole file is re-read whenever it changes and every day's count
+*replaces* what was stored (``mode = "replace"``), so re-reading a grown or
+corrected export never double-counts. Rows without a valid time or a whole
+score from 0 to 10 are skipped and counted.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+from typing import Any, Literal, Sequence
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import polars as pl
+
+from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, readings_frame
+from kpitui.model import Metric
+
+Category = Literal["promoters", "passives", "detractors", "responses"]
+
+#: time formats read, in order (naive: local times in ``timezone``)
+TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
+
+CATEGORY_RULES: dict[str, pl.Expr] = {
+    "promoters": pl.col("score") >= 9,
+    "passives": pl.col("score").is_between(7, 8),
+    "detractors": pl.col("score") <= 6,
+    "responses": pl.col("score").is_not_null(),
+}
+
+
+@dataclass(frozen=True)
+class SurveyOptions:
+    """``path``: the CSV, relative to the config file. ``time_column``, ``score_column``: its
+    columns. ``timezone``: the zone of the times in the file (default: kpitui's)."""
+
+    path: str
+    time_column: str = "submitted_at"
+    score_column: str = "score"
+    timezone: str | None = None
+    separator: str = ","
+
+    def validate(self) -> None:
+        if len(self.separator) != 1:
+            raise OptionError(f"separator must be one character, not {self.separator!r}", "separator")
+        if self.timezone is not None:
+            try:
+                ZoneInfo(self.timezone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise OptionError(f"timezone: unknown time zone {self.timezone!r} (use a name such as 'Europe/London')", "timezone") from None
+
+
+@dataclass(frozen=True)
+class SurveyMetricOptions:
+    """``category``: which answers the metric counts."""
+
+    category: Category
+
+
+class SurveyCsvSource(MetricSource):
+    """Promoters, passives, detractors and responses per day, from a survey CSV export."""
+
+    type_name = "survey_csv"
+    description = "Survey answers (0-10 score per row) from a CSV, counted per day by NPS category."
+    Options = SurveyOptions
+    MetricOptions = SurveyMetricOptions
+    mode = "replace"  # each read gives every day's full count: store it over the old one
+    default_interval = 300.0
+    default_timeout = 30.0
+
+    @classmethod
+    def check(cls, options: SurveyOptions, metrics: Sequence[Metric], context: SourceContext) -> None:
+        # Runs when the config loads: reject what cannot work, with a message naming the metric.
+        for metric in metrics:
+            if metric.aggregation != "sum":
+                raise OptionError(
+                    f"metric {metric.id!r} counts answers per day, so it needs aggregation = 'sum', not {metric.aggregation!r}"
+                )
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {
+            "source": {"path": "survey.csv", "time_column": "submitted_at", "score_column": "score"},
+            "metric": {"category": "promoters"},
+        }
+
+    def _signature(self, stat) -> str:
+        """The cursor: which file state and which metrics were last read (unchanged: nothing to do)."""
+        wanted = sorted((m.id, m.options.category) for m in self.metrics)
+        text = f"{stat.st_size}:{stat.st_mtime_ns}:{wanted}:{self.options!r}:{self.context.timezone}"
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+    def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
+        o = self.options
+        if not self.metrics:
+            return FetchResult(readings_frame([]), cursor=cursor)
+        path = self.context.path(o.path)
+        try:
+            stat = path.stat()
+        except FileNotFoundError:
+            raise SourceError(f"survey file not found: {path}") from None
+        signature = self._signature(stat)
+        if signature == cursor:
+            return FetchResult(readings_frame([]), cursor=cursor)
+        try:
+            raw = pl.read_csv(path, separator=o.separator, infer_schema_length=0)  # every column as text
+        except (pl.exceptions.PolarsError, OSError) as exc:
+            raise SourceError(f"cannot read {path.name}: {exc}") from None
+        missing = [c for c in (o.time_column, o.score_column) if c not in raw.columns]
+        if missing:
+            raise SourceError(f"{path.name} has no column {missing[0]!r}; its columns: {', '.join(raw.columns)}")
+        zone = o.timezone or self.context.timezone
+        text = pl.col(o.time_column).str.strip_chars()
+        answers = raw.lazy().select(
+            at=pl.coalesce([text.str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in TIME_FORMATS]),
+            score=pl.col(o.score_column).str.strip_chars().cast(pl.Float64, strict=False),
+        )
+        valid = pl.col("at").is_not_null() & pl.col("score").is_between(0, 10) & (pl.col("score") == pl.col("score").round(0))
+        day = (
+            pl.col("at")
+            .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
+            .dt.convert_time_zone(self.context.timezone)
+            .dt.replace_time_zone(None)
+            .dt.truncate("1d")
+            .dt.replace_time_zone(self.context.timezone, ambiguous="earliest", non_existent="null")
+        )
+        kept = answers.filter(valid.fill_null(False)).with_columns(day=day).filter(pl.col("day").is_not_null())
+        counts = kept.group_by("day").agg(**{name: rule.sum().cast(pl.Float64) for name, rule in CATEGORY_RULES.items()})
+        frames = [
+            counts.select(metric=pl.lit(m.id), at=pl.col("day"), value=pl.col(m.options.category)) for m in self.metrics
+        ]
+        readings, kept_rows = pl.collect_all([pl.concat(frames), kept.select(pl.len())])
+        return FetchResult(readings, cursor=signature, skipped=raw.height - kept_rows.item())

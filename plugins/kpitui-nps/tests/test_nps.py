@@ -1,0 +1,172 @@
+"""kpitui-nps against a real kpitui, with the fixtures of ``kpitui.testing``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+
+import kpitui_nps
+from kpitui.api import SourceError
+from kpitui.config import ConfigError, load_config
+from kpitui.plugins import load_registry
+from kpitui.testing import collect, evaluate, fetch_source
+
+EXAMPLE = Path(__file__).resolve().parents[1] / "example"
+UTC = dt.timezone.utc
+
+CONFIG = """
+[kpitui]
+timezone = "America/New_York"
+
+[sources.survey]
+type = "survey_csv"
+path = "survey.csv"
+
+[metrics.promoters]
+source = "survey"
+category = "promoters"
+[metrics.passives]
+source = "survey"
+category = "passives"
+[metrics.detractors]
+source = "survey"
+category = "detractors"
+[metrics.responses]
+source = "survey"
+category = "responses"
+
+[kpis.nps]
+formula = "nps"
+promoters = "promoters"
+detractors = "detractors"
+responses = "responses"
+window = "month_to_date"
+
+[kpis.nps_from_passives]
+formula = "nps"
+promoters = "promoters"
+detractors = "detractors"
+passives = "passives"
+window = "month_to_date"
+"""
+
+ANSWERS = """submitted_at,score
+2026-03-01 23:30,10
+2026-03-02 00:10,9
+2026-03-02T08:00:00,7
+2026-03-02 12:00,3
+yesterday,5
+2026-03-03 10:00,11
+2026-03-03 10:00,8.5
+2026-03-03,
+"""
+
+
+@pytest.fixture
+def survey(tmp_path):
+    def write(text: str = ANSWERS) -> Path:
+        path = tmp_path / "survey.csv"
+        path.write_text(text, encoding="utf-8")
+        return path
+
+    return write
+
+
+@pytest.fixture
+def config(kpitui_config, survey):
+    survey()
+    return kpitui_config(CONFIG, plugins=[kpitui_nps], installed=False)
+
+
+def counts(result) -> dict[tuple[str, dt.datetime], float]:
+    return {(m, at): v for m, at, v in result.readings.iter_rows()}
+
+
+def test_counts_answers_per_local_day_by_category(config):
+    result = fetch_source(config, "survey", now="2026-03-04T00:00")
+    mar1, mar2 = dt.datetime(2026, 3, 1, 5, tzinfo=UTC), dt.datetime(2026, 3, 2, 5, tzinfo=UTC)  # New York midnight
+    assert counts(result) == {
+        ("promoters", mar1): 1,
+        ("passives", mar1): 0,
+        ("detractors", mar1): 0,
+        ("responses", mar1): 1,
+        ("promoters", mar2): 1,
+        ("passives", mar2): 1,
+        ("detractors", mar2): 1,
+        ("responses", mar2): 3,
+    }
+    assert result.skipped == 4  # no time, a score of 11, a score of 8.5, no score
+
+
+def test_an_unchanged_file_is_not_read_again(config, survey):
+    first = fetch_source(config, "survey")
+    again = fetch_source(config, "survey", cursor=first.cursor)
+    assert again.readings.height == 0 and again.cursor == first.cursor
+    survey(ANSWERS + "2026-03-05 09:00,0\n")
+    grown = fetch_source(config, "survey", cursor=first.cursor)
+    assert grown.cursor != first.cursor
+    assert counts(grown)[("detractors", dt.datetime(2026, 3, 5, 5, tzinfo=UTC))] == 1
+
+
+def test_missing_file_or_column_is_a_clear_source_error(config, survey, tmp_path):
+    (tmp_path / "survey.csv").unlink()
+    with pytest.raises(SourceError, match="survey file not found"):
+        fetch_source(config, "survey")
+    survey("when,rating\n2026-03-01,9\n")
+    with pytest.raises(SourceError, match="no column 'submitted_at'; its columns: when, rating"):
+        fetch_source(config, "survey")
+
+
+def test_config_mistakes_are_caught_at_load(kpitui_config, survey):
+    survey()
+    with pytest.raises(ConfigError, match="category must be one of .* \\(did you mean 'promoters'\\?\\)"):
+        kpitui_config(CONFIG.replace('category = "promoters"', 'category = "promoter"'), plugins=[kpitui_nps])
+    with pytest.raises(ConfigError, match="needs aggregation = 'sum'"):
+        kpitui_config(CONFIG.replace('category = "passives"', 'category = "passives"\naggregation = "last"'), plugins=[kpitui_nps])
+    with pytest.raises(ConfigError, match="give responses .* or passives"):
+        kpitui_config(CONFIG.replace('passives = "passives"\n', ""), plugins=[kpitui_nps])
+
+
+def test_nps_is_promoters_minus_detractors_over_responses(config):
+    history = [
+        ("promoters", "2026-03-02T12:00", 6),
+        ("passives", "2026-03-02T12:00", 2),
+        ("detractors", "2026-03-02T12:00", 2),
+        ("responses", "2026-03-02T12:00", 10),
+        ("promoters", "2026-02-02T12:00", 1),
+        ("detractors", "2026-02-02T12:00", 0),
+        ("responses", "2026-02-02T12:00", 3),  # February: no passives recorded
+    ]
+    snap = evaluate(config, history, now="2026-03-10T12:00")
+    assert snap.kpis["nps"].value == pytest.approx((6 - 2) / 10 * 100)
+    assert snap.kpis["nps_from_passives"].value == pytest.approx(40)
+    assert snap.kpis["nps"].previous == pytest.approx((1 - 0) / 3 * 100)
+    assert snap.kpis["nps_from_passives"].previous is None  # passives had no reading yet: no data
+    april = evaluate(config, history, now="2026-04-02T12:00")
+    assert april.kpis["nps"].value is None  # no responses: no data, never a division by zero
+
+
+def test_collect_then_report_through_the_cli(config, kpitui_store, kpitui_cli):
+    results = collect(config, kpitui_store, now="2026-03-04T00:00")
+    assert [(r.source, r.error, r.skipped) for r in results] == [("survey", None, 4)]
+    out = kpitui_cli("report", "--config", config.path, "--at", "2026-03-04T00:00", "--format", "json", plugins=[kpitui_nps])
+    assert out.exit_code == 0, out.stderr
+    nps = next(k for k in out.json()["kpis"] if k["id"] == "nps")
+    assert nps["value"] == pytest.approx((2 - 1) / 4 * 100)  # Mar 1-3: 2 promoters, 1 detractor, 4 answers
+
+
+def test_the_plugin_registers_its_types_with_its_version():
+    registry = load_registry(load_installed=False, extra=[kpitui_nps])
+    info = next(p for p in registry.plugins if p.name == "kpitui_nps")
+    assert info.ok, info.errors
+    assert (info.sources, info.formulas, info.version) == (["survey_csv"], ["nps"], kpitui_nps.__version__)
+
+
+def test_the_example_config_loads_and_reads_its_survey(kpitui_env):
+    registry = load_registry(load_installed=False, extra=[kpitui_nps])
+    config = load_config(EXAMPLE / "kpitui.toml", registry=registry)
+    assert config.kpis["nps"].formula == "nps"
+    result = fetch_source(config, "survey", now="2026-11-24T00:00")
+    assert result.readings.height > 100 and result.skipped == 1
