@@ -20,9 +20,19 @@ class History:
         self.store = store
         self.frame = pl.DataFrame(schema=READINGS_SCHEMA)
         self.seq = 0
+        self.generation: int | None = None
 
     def refresh(self) -> int:
-        """Read what is new in the store; return how many rows changed."""
+        """Read what is new in the store; return how many rows changed.
+
+        When rows were deleted (the store's generation moved on), everything
+        is read again: an incremental load cannot see deletions.
+        """
+        generation = self.store.generation()
+        if generation != self.generation:
+            self.frame = pl.DataFrame(schema=READINGS_SCHEMA)
+            self.seq = 0
+            self.generation = generation
         new, seq = self.store.load(since=self.seq)
         if new.height:
             self.frame = new if self.seq == 0 and self.frame.height == 0 else Store.merge(self.frame, new)
