@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import SAMPLE
+from kpitui.config import BUNDLED_SAMPLE as SAMPLE
 
 
 def kpitui_script() -> str:

@@ -57,7 +57,7 @@ def test_valid_config_loads(write_config, builtin_registry):
 
 
 def test_sample_config_is_valid(builtin_registry):
-    from conftest import SAMPLE
+    from kpitui.config import BUNDLED_SAMPLE as SAMPLE
 
     config = load_config(SAMPLE, registry=builtin_registry)
     assert len(config.objectives) >= 4
