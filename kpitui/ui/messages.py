@@ -1,0 +1,69 @@
+"""Messages the workers post back to the main thread (only it touches widgets)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from textual.message import Message
+
+from ..collector import PollResult
+from ..config import Config
+from ..model import Snapshot
+from .runtime import Runtime
+
+
+@dataclass
+class RuntimeReady(Message):
+    """The store is open and the engine built for ``runtime.config``."""
+
+    runtime: Runtime
+    generation: int
+
+
+@dataclass
+class RuntimeFailed(Message):
+    """The history could not be opened (or the core objects not built)."""
+
+    error: str
+    generation: int
+
+
+@dataclass
+class Evaluated(Message):
+    """A new snapshot for the view parameters of request ``request``."""
+
+    snapshot: Snapshot
+    request: int
+    seconds: float
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, Evaluated)
+
+
+@dataclass
+class Polled(Message):
+    """One poll of one source finished (``result.error`` says if it failed)."""
+
+    source: str
+    result: PollResult
+    generation: int
+
+
+@dataclass
+class ConfigReloaded(Message):
+    config: Config
+
+
+@dataclass
+class ConfigFailed(Message):
+    """The edited config does not load: the last good one stays in use."""
+
+    error: str
+
+
+@dataclass
+class ReadingSaved(Message):
+    metric: str
+    at: dt.datetime
+    value: float

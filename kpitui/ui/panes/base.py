@@ -1,0 +1,157 @@
+"""The pane widget shared by objectives, KPIs and metrics: a row-cursor table whose
+columns fit the width it gets (optional columns drop out on narrow terminals).
+
+Each pane module has a pure ``rows(...)`` function (state -> rows of Rich
+``Text``) and a thin :class:`Pane` subclass that shows them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable, Union
+
+from rich.text import Text
+from textual import events
+from textual.widgets import DataTable
+
+from .. import bindings
+
+MESSAGE_KEY = "__message__"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    label: str
+    width: int  # the minimum width
+    grow: int = 0  # 0: fixed; otherwise spare width goes to lower numbers first, up to ``max``
+    max: int | None = None  # None with grow: takes whatever is left
+    drop: int = 0  # 0: always shown; otherwise the higher the sooner it is dropped when narrow
+    right: bool = False
+
+
+Cell = Union[Text, str, Callable[[int], Text]]
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    cells: dict[str, Cell] = field(default_factory=dict)
+
+
+def fit_columns(columns: tuple[Column, ...], width: int, padding: int = 1) -> list[tuple[Column, int]]:
+    """The columns that fit ``width`` cells and their widths; spare width goes to growing columns."""
+    shown = list(columns)
+    while True:
+        used = sum(c.width for c in shown) + 2 * padding * len(shown)
+        droppable = [c for c in shown if c.drop]
+        if used <= width or not droppable:
+            break
+        shown.remove(max(droppable, key=lambda c: c.drop))
+    widths = {c.key: c.width for c in shown}
+    rest = max(0, width - used)
+    for c in sorted((c for c in shown if c.grow), key=lambda c: c.grow):
+        extra = rest if c.max is None else min(rest, max(0, c.max - c.width))
+        widths[c.key] += extra
+        rest -= extra
+    return [(c, widths[c.key]) for c in shown]
+
+
+def fit(cell: Cell, width: int, right: bool = False) -> Text:
+    if callable(cell):
+        cell = cell(width)
+    t = Text(cell) if isinstance(cell, str) else cell.copy()
+    t.no_wrap = True
+    if t.cell_len > width:
+        t.truncate(width, overflow="ellipsis")
+    if right and t.cell_len < width:
+        t.pad_left(width - t.cell_len)
+    return t
+
+
+class Pane(DataTable, can_focus=True):
+    """A table of rows with a cursor; ``show(rows)`` keeps the cursor on the same key."""
+
+    BINDINGS = bindings.PANE
+    COLUMNS: tuple[Column, ...] = ()
+    TITLE = ""
+    SHOW_HEADER = True
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(
+            id=id,
+            cursor_type="row",
+            zebra_stripes=False,
+            cursor_foreground_priority="renderable",
+            show_row_labels=False,
+            show_header=self.SHOW_HEADER,
+        )
+        self.border_title = self.TITLE
+        self._rows: list[Row] = []
+        self._message: str | None = "loading…"
+        self._layout: list[tuple[Column, int]] = []
+
+    def on_mount(self) -> None:
+        self._rebuild()
+
+    def on_resize(self, event: events.Resize) -> None:
+        if self._fit() != self._layout:
+            self._rebuild()
+
+    def _fit(self) -> list[tuple[Column, int]]:
+        width = max(20, self.scrollable_content_region.width)
+        return fit_columns(self.COLUMNS, width, self.cell_padding)
+
+    # -- what is shown --------------------------------------------------------
+
+    @property
+    def highlighted_key(self) -> str | None:
+        if not self._rows or self.row_count == 0:
+            return None
+        row = min(max(self.cursor_row, 0), len(self._rows) - 1)
+        return self._rows[row].key
+
+    def show(self, rows: list[Row], message: str | None = None, select: str | None = None) -> None:
+        """Show ``rows`` (or ``message`` when there are none), keeping the cursor on its key."""
+        keep = select or self.highlighted_key
+        same_shape = [r.key for r in rows] == [r.key for r in self._rows] and message == self._message and self._layout == self._fit()
+        self._rows, self._message = rows, (message if not rows else None)
+        if same_shape and rows:
+            self._update_cells()
+        else:
+            self._rebuild()
+        if keep is not None:
+            self.select_key(keep)
+
+    def select_key(self, key: str) -> bool:
+        for index, row in enumerate(self._rows):
+            if row.key == key:
+                if self.cursor_row != index:
+                    self.move_cursor(row=index, animate=False, scroll=True)
+                return True
+        return False
+
+    def _cells(self, row: Row) -> list[Text]:
+        return [fit(row.cells.get(col.key, Text("")), width, col.right) for col, width in self._layout]
+
+    def _update_cells(self) -> None:
+        for row in self._rows:
+            for (col, _), cell in zip(self._layout, self._cells(row)):
+                self.update_cell(row.key, col.key, cell)
+
+    def _rebuild(self) -> None:
+        cursor = self.cursor_row
+        self._layout = self._fit()
+        self.clear(columns=True)
+        for col, width in self._layout:
+            label = Text(col.label, justify="right" if col.right else "left")
+            self.add_column(fit(label, width, col.right), width=width, key=col.key)
+        if self._rows:
+            for row in self._rows:
+                self.add_row(*self._cells(row), key=row.key)
+            self.move_cursor(row=min(max(cursor, 0), len(self._rows) - 1), animate=False)
+        elif self._message:
+            flex = max(self._layout, key=lambda cw: cw[1])[0] if self._layout else None
+            if flex is not None:
+                cells = [Text(self._message, style="italic") if c is flex else Text("") for c, _ in self._layout]
+                self.add_row(*[fit(t, w) for t, (_, w) in zip(cells, self._layout)], key=MESSAGE_KEY)

@@ -1,0 +1,55 @@
+"""The KPI pane: the selected objective's KPIs (or every KPI matching the filter)."""
+
+from __future__ import annotations
+
+from rich.text import Text
+
+from ...formatting import format_age, sparkline
+from ...model import KpiResult
+from ..view import Context, change_text, score_bar, status_symbol, target_text, value_text
+from .base import Column, Pane, Row
+
+
+def row(result: KpiResult, ctx: Context) -> Row:
+    kpi, colours = result.kpi, ctx.colours
+    status_colour = colours.status(result.status)
+    if result.error:
+        value = Text("error", style=f"bold {colours.bad}")
+        symbol = Text("!", style=f"bold {colours.bad}")
+    else:
+        value = Text(value_text(kpi, result.value, ctx.currency), style="bold")
+        symbol = status_symbol(result.status, colours)
+    values = [v for _, v in result.series]
+    if kpi.target is None:
+        progress = lambda w: Text("no target", style=colours.muted)  # noqa: E731
+    else:
+        progress = lambda w: score_bar(result.score, w, status_colour, colours.muted)  # noqa: E731
+    return Row(
+        key=kpi.id,
+        cells={
+            "name": Text.assemble(symbol, " ", kpi.name),
+            "value": value,
+            "target": Text(target_text(kpi, ctx.currency), style=colours.muted),
+            "progress": progress,
+            "change": lambda w: change_text(result, ctx.currency, colours, w),
+            "trend": lambda w: Text(sparkline(values[-w:]), style=colours.accent),
+            "updated": Text(format_age(result.freshness, ctx.now), style=colours.muted),
+        },
+    )
+
+
+def rows(results: list[KpiResult], ctx: Context) -> list[Row]:
+    return [row(r, ctx) for r in results]
+
+
+class KpiPane(Pane):
+    TITLE = "KPIs"
+    COLUMNS = (
+        Column("name", "  KPI", 23, grow=3, max=34),
+        Column("value", "Value", 9, right=True),
+        Column("target", "Target", 9, right=True, drop=5),
+        Column("progress", "Progress", 8, grow=2, max=14),
+        Column("change", "Change", 8, grow=1, max=17, right=True, drop=2),
+        Column("trend", "Trend", 8, grow=4, max=14, drop=3),
+        Column("updated", "Updated", 8, right=True, drop=6),
+    )

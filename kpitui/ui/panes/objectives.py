@@ -1,0 +1,50 @@
+"""The objectives pane: each objective with its rolled-up score, status and its KPIs at a glance."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from rich.text import Text
+
+from ...formatting import STATUS_SYMBOL
+from ...model import KpiResult, Snapshot
+from ..view import Context, score_bar, status_symbol
+from .base import Column, Pane, Row
+
+
+def rows(snapshot: Snapshot, ctx: Context, match: Callable[[KpiResult], bool] | None = None) -> list[Row]:
+    """One row per objective; with a filter, objectives without a matching KPI are dimmed."""
+    out = []
+    colours = ctx.colours
+    for result in snapshot.objectives:
+        title = Text.assemble(status_symbol(result.status, colours), " ", result.objective.title)
+        if match is not None:
+            hits = sum(1 for r in result.kpis if match(r))
+            if hits:
+                title.append(f" ({hits})", style=colours.accent)
+            else:
+                title.stylize(colours.muted)
+        kpis = Text()
+        for r in result.kpis:
+            kpis.append("!" if r.error else STATUS_SYMBOL.get(r.status, "?"), style=colours.bad if r.error else colours.status(r.status))
+        out.append(
+            Row(
+                key=result.objective.id,
+                cells={
+                    "title": title,
+                    "kpis": kpis,
+                    "score": lambda w, r=result: score_bar(r.score, w, colours.status(r.status), colours.muted),
+                },
+            )
+        )
+    return out
+
+
+class ObjectivesPane(Pane):
+    TITLE = "Objectives"
+    SHOW_HEADER = False
+    COLUMNS = (
+        Column("title", "Objective", 22, grow=1),
+        Column("kpis", "KPIs", 5, drop=2),
+        Column("score", "Score", 4, grow=2, max=14, drop=1),
+    )

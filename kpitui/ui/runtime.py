@@ -1,0 +1,131 @@
+"""The core objects the UI drives for one config, used from worker threads only.
+
+A :class:`Runtime` holds the engine, the viewer's history and two store
+connections: ``reader`` (history loads, source health) and ``writer`` (the
+collector's polls and manual readings). :class:`~kpitui.store.Store` is safe
+to share between threads (calls are serialised by its lock); two connections
+let a viewer read while a long poll writes (SQLite WAL). Nothing here touches
+a widget.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..api import readings_frame
+from ..collector import Collector, PollResult
+from ..config import Config
+from ..engine import Engine
+from ..history import History
+from ..model import Snapshot, SourceHealth
+from ..store import Store
+
+Clock = Callable[[], dt.datetime]
+StoreFactory = Callable[[Config], Store]
+
+#: re-evaluate at least this often even when nothing new arrived (ages and periods move on)
+STALE_AFTER = 60.0
+
+
+def open_store(config: Config) -> Store:
+    return Store(config.storage.path)
+
+
+@dataclass
+class Runtime:
+    config: Config
+    engine: Engine
+    history: History
+    reader: Store
+    writer: Store
+    collector: Collector | None
+    clock: Clock
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    last_health: dict[str, SourceHealth] | None = None
+    last_evaluated: float = 0.0
+    owns_stores: bool = True
+
+    @classmethod
+    def open(
+        cls,
+        config: Config,
+        *,
+        collect: bool,
+        clock: Clock,
+        store_factory: StoreFactory = open_store,
+        previous: Runtime | None = None,
+    ) -> Runtime:
+        """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file."""
+        engine = Engine(config)
+        lock = threading.Lock()
+        if previous is not None and previous.config.storage.path == config.storage.path:
+            reader, writer, history, lock = previous.reader, previous.writer, previous.history, previous.lock
+            previous.owns_stores = False
+        else:
+            reader = store_factory(config)
+            try:
+                writer = store_factory(config)
+            except BaseException:
+                reader.close()
+                raise
+            history = History(reader)
+        collector = Collector(config, writer, clock=clock) if collect else None
+        return cls(config, engine, history, reader, writer, collector, clock, lock=lock)
+
+    # -- evaluation ------------------------------------------------------------
+
+    def evaluate(self, *, window: str | None, offset: int, force: bool) -> Snapshot | None:
+        """Read what is new and evaluate; ``None`` when nothing changed and ``force`` is false."""
+        with self.lock:
+            changed = self.history.refresh()
+            health = self.reader.health()
+            stale = time.monotonic() - self.last_evaluated >= STALE_AFTER
+            if not (force or changed or stale or health != self.last_health):
+                return None
+            snapshot = self.engine.evaluate(
+                self.history.frame, self.clock(), window=window or None, offset=offset, health=health
+            )
+            self.last_health = health
+            self.last_evaluated = time.monotonic()
+            return snapshot
+
+    def series(
+        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int
+    ) -> list[tuple[dt.datetime, float | None, float | None]]:
+        return self.engine.series(
+            self.history.frame, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points
+        )
+
+    # -- collecting and recording ----------------------------------------------
+
+    @property
+    def sources(self) -> list[str]:
+        return self.collector.sources if self.collector else []
+
+    def poll(self, source: str) -> PollResult:
+        assert self.collector is not None
+        return self.collector.poll(source)
+
+    def seconds_until_due(self, source: str) -> float:
+        """When the collector wants ``source`` polled again (it backs off failing sources)."""
+        if self.collector is None or source not in self.collector.states:
+            return 60.0
+        return max(0.5, self.collector.states[source].next_due - time.monotonic())
+
+    def record(self, metric: str, at: dt.datetime, value: float) -> int:
+        return self.writer.write(readings_frame([(metric, at, value)]), mode="replace")
+
+    def close(self) -> None:
+        if self.collector is not None:
+            self.collector.close()
+        if self.owns_stores:
+            with self.lock:
+                for store in (self.reader, self.writer):
+                    try:
+                        store.close()
+                    except Exception:  # noqa: BLE001 - closing on the way out
+                        pass

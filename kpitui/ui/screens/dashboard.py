@@ -1,0 +1,289 @@
+"""The main screen: objectives, the selected objective's KPIs, the selected KPI's metrics.
+
+State flows down (the app's snapshot and view settings, this screen's
+selection and filter); events flow up (row highlights and selections).
+"""
+
+from __future__ import annotations
+
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Container, Vertical
+from textual.screen import Screen
+from textual.widgets import DataTable, Footer, Header, Input, Static
+
+from ...model import KpiResult, MetricStatus, Snapshot
+from .. import bindings
+from ..panes.base import MESSAGE_KEY, Pane
+from ..panes.kpis import KpiPane
+from ..panes.kpis import rows as kpi_rows
+from ..panes.metrics import MetricsPane
+from ..panes.metrics import rows as metric_rows
+from ..panes.objectives import ObjectivesPane
+from ..panes.objectives import rows as objective_rows
+from ..palette import palette_of
+from ..view import Context, matches, value_text
+
+UNASSIGNED = "__unassigned__"
+
+
+class DashboardScreen(Screen):
+    BINDINGS = bindings.DASHBOARD
+
+    def __init__(self) -> None:
+        super().__init__(id="dashboard")
+        self.objective_id: str | None = None
+        self.kpi_id: str | None = None
+        self.metric_id: str | None = None
+        self.filter_text = ""
+        self.ready = False  # composed and mounted: safe to query children
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◎")
+        yield Static(id="banner", markup=False)
+        with Container(id="panes"):
+            yield ObjectivesPane(id="objectives")
+            with Vertical(id="right"):
+                yield KpiPane(id="kpis")
+                yield Static(id="kpi-info", classes="info", markup=False)
+                yield MetricsPane(id="metrics")
+                yield Static(id="metric-info", classes="info", markup=False)
+        yield Input(placeholder="filter KPIs and metrics by name — enter keeps it, escape clears", id="filter")
+        yield Static(id="status", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.query_one("#kpis", KpiPane).focus()
+        self.refresh_view()
+
+    # -- panes -----------------------------------------------------------------
+
+    @property
+    def panes(self) -> list[Pane]:
+        return [self.query_one("#objectives", Pane), self.query_one("#kpis", Pane), self.query_one("#metrics", Pane)]
+
+    def action_next_pane(self) -> None:
+        self._step_focus(1)
+
+    def action_previous_pane(self) -> None:
+        self._step_focus(-1)
+
+    def _step_focus(self, step: int) -> None:
+        panes = self.panes
+        current = self.focused
+        index = panes.index(current) if current in panes else (0 if step > 0 else 1)  # type: ignore[arg-type]
+        panes[(index + step) % len(panes)].focus()
+
+    # -- filter ----------------------------------------------------------------
+
+    def action_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.display = True
+        box.value = self.filter_text
+        box.focus()
+
+    def action_clear_filter(self) -> None:
+        box = self.query_one("#filter", Input)
+        box.value = ""
+        box.display = False
+        if self.filter_text:
+            self.filter_text = ""
+            self.refresh_view()
+        self.query_one("#kpis", Pane).focus()
+
+    @on(Input.Changed, "#filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self.filter_text = event.value
+        self.refresh_view()
+
+    @on(Input.Submitted, "#filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        box = self.query_one("#filter", Input)
+        if not self.filter_text:
+            box.display = False
+        self.query_one("#kpis", Pane).focus()
+
+    def _kpi_matches(self, result: KpiResult) -> bool:
+        engine = self.app.runtime.engine if self.app.runtime else None  # type: ignore[attr-defined]
+        metrics = engine.metrics_of(result.kpi.id) if engine else set()
+        names = [m for m in metrics] + [self.app.config.metrics[m].name for m in metrics if m in self.app.config.metrics]  # type: ignore[attr-defined]
+        return matches(self.filter_text, result.kpi.name, result.kpi.id, *names)
+
+    # -- rendering ---------------------------------------------------------------
+
+    def context(self, snapshot: Snapshot) -> Context:
+        return Context(now=snapshot.at, currency=self.app.config.settings.currency, colours=palette_of(self.app))  # type: ignore[attr-defined]
+
+    def refresh_view(self) -> None:
+        """Re-render every pane from the app's snapshot, keeping the selection."""
+        if not self.ready:
+            return
+        app = self.app
+        snapshot: Snapshot | None = app.snapshot  # type: ignore[attr-defined]
+        self._banner()
+        self._status()
+        if snapshot is None:
+            message = app.loading_message  # type: ignore[attr-defined]
+            for pane in self.panes:
+                pane.show([], message)
+            self.query_one("#kpi-info", Static).update("")
+            self.query_one("#metric-info", Static).update("")
+            return
+        ctx = self.context(snapshot)
+        match = self._kpi_matches if self.filter_text.strip() else None
+        objectives = objective_rows(snapshot, ctx, match)
+        assigned = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
+        others = [r for kid, r in snapshot.kpis.items() if kid not in assigned]
+        if others:
+            from ..panes.base import Row
+
+            objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
+        keys = [r.key for r in objectives]
+        if self.objective_id not in keys:
+            self.objective_id = keys[0] if keys else None
+        self.query_one("#objectives", ObjectivesPane).show(objectives, "no objectives in the config", select=self.objective_id)
+        self._show_kpis()
+
+    def _kpi_results(self) -> list[KpiResult]:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        if self.filter_text.strip():
+            return [r for r in snapshot.kpis.values() if self._kpi_matches(r)]
+        if self.objective_id == UNASSIGNED:
+            assigned = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
+            return [r for kid, r in snapshot.kpis.items() if kid not in assigned]
+        for objective in snapshot.objectives:
+            if objective.objective.id == self.objective_id:
+                return list(objective.kpis)
+        return []
+
+    def _show_kpis(self) -> None:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        pane = self.query_one("#kpis", KpiPane)
+        results = self._kpi_results()
+        if self.filter_text.strip():
+            pane.border_title = f"KPIs matching “{self.filter_text.strip()}”"
+        else:
+            title = next((o.objective.title for o in snapshot.objectives if o.objective.id == self.objective_id), "")
+            pane.border_title = f"KPIs · {title}" if title else "KPIs"
+        keys = [r.kpi.id for r in results]
+        if self.kpi_id not in keys:
+            self.kpi_id = keys[0] if keys else None
+        message = "no KPI matches the filter" if self.filter_text.strip() else "this objective has no KPIs"
+        pane.show(kpi_rows(results, self.context(snapshot)), message, select=self.kpi_id)
+        self._kpi_info()
+        self._show_metrics()
+
+    def _metric_statuses(self) -> list[MetricStatus]:
+        app = self.app
+        snapshot: Snapshot = app.snapshot  # type: ignore[attr-defined]
+        if self.kpi_id is None or app.runtime is None:  # type: ignore[attr-defined]
+            return []
+        ids = app.runtime.engine.metrics_of(self.kpi_id)  # type: ignore[attr-defined]
+        statuses = [s for mid, s in snapshot.metrics.items() if mid in ids]
+        query = self.filter_text.strip()
+        result = snapshot.kpis.get(self.kpi_id)
+        if query and result is not None and not matches(query, result.kpi.name, result.kpi.id):
+            narrowed = [s for s in statuses if matches(query, s.metric.name, s.metric.id)]
+            statuses = narrowed or statuses
+        return statuses
+
+    def _show_metrics(self) -> None:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        pane = self.query_one("#metrics", MetricsPane)
+        statuses = self._metric_statuses()
+        keys = [s.metric.id for s in statuses]
+        if self.metric_id not in keys:
+            self.metric_id = keys[0] if keys else None
+        result = snapshot.kpis.get(self.kpi_id or "")
+        pane.border_title = f"Metrics · {result.kpi.name}" if result else "Metrics"
+        pane.show(metric_rows(statuses, self.context(snapshot)), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
+        self._metric_info()
+
+    def _kpi_info(self) -> None:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        ctx = self.context(snapshot)
+        result = snapshot.kpis.get(self.kpi_id or "")
+        text = Text(no_wrap=False)
+        if result is None:
+            pass
+        elif result.error:
+            text.append("✖ ", style=ctx.colours.bad)
+            text.append(result.error, style=ctx.colours.bad)
+        else:
+            text.append(result.period.label or "", style="bold")
+            if result.previous_period.label:
+                text.append(f" · previous ({result.previous_period.label}) ", style=ctx.colours.muted)
+                text.append(value_text(result.kpi, result.previous, ctx.currency))
+            if result.projection is not None:
+                text.append(" · on pace for ", style=ctx.colours.muted)
+                text.append(value_text(result.kpi, result.projection, ctx.currency))
+            if result.kpi.description:
+                text.append(f" · {result.kpi.description}", style=ctx.colours.muted)
+        self.query_one("#kpi-info", Static).update(text)
+
+    def _metric_info(self) -> None:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        ctx = self.context(snapshot)
+        status = snapshot.metrics.get(self.metric_id or "")
+        text = Text()
+        if status is not None:
+            metric, health = status.metric, status.health
+            if health is not None and health.error:
+                text.append(f"✖ source {metric.source}: {health.error}", style=ctx.colours.bad)
+                extra = f" ({health.failures} failure{'s' if health.failures != 1 else ''}"
+                if health.next_attempt is not None:
+                    tz = ZoneInfo(self.app.config.settings.timezone)  # type: ignore[attr-defined]
+                    extra += f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}"
+                text.append(extra + ")", style=ctx.colours.muted)
+            elif metric.trigger is not None:
+                text.append("★ ", style=ctx.colours.warn)
+                text.append(f"counts when: {metric.trigger.text}", style=ctx.colours.muted)
+            else:
+                text.append(metric.description or f"{metric.aggregation} of {metric.unit} readings", style=ctx.colours.muted)
+        self.query_one("#metric-info", Static).update(text)
+
+    def _banner(self) -> None:
+        problems: dict[str, str] = self.app.problems  # type: ignore[attr-defined]
+        banner = self.query_one("#banner", Static)
+        banner.display = bool(problems)
+        banner.update(Text("\n".join(f"⚠ {p}" for p in problems.values())))
+
+    def _status(self) -> None:
+        self.query_one("#status", Static).update(self.app.status_text())  # type: ignore[attr-defined]
+
+    # -- events --------------------------------------------------------------------
+
+    @on(DataTable.RowHighlighted)
+    def _highlighted(self, event: DataTable.RowHighlighted) -> None:
+        key = event.row_key.value
+        if key == MESSAGE_KEY or self.app.snapshot is None:  # type: ignore[attr-defined]
+            return
+        table = event.data_table
+        if table.id == "objectives" and key != self.objective_id:
+            self.objective_id = key
+            self.kpi_id = None
+            self._show_kpis()
+        elif table.id == "kpis" and key != self.kpi_id:
+            self.kpi_id = key
+            self._kpi_info()
+            self._show_metrics()
+        elif table.id == "metrics" and key != self.metric_id:
+            self.metric_id = key
+            self._metric_info()
+
+    @on(DataTable.RowSelected)
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        key = event.row_key.value
+        if key == MESSAGE_KEY or self.app.snapshot is None:  # type: ignore[attr-defined]
+            return
+        table = event.data_table
+        if table.id == "objectives":
+            self.query_one("#kpis", Pane).focus()
+        elif table.id == "kpis":
+            self.app.open_detail(key)  # type: ignore[attr-defined]
+        elif table.id == "metrics" and self.kpi_id:
+            self.app.open_detail(self.kpi_id, metric_id=key)  # type: ignore[attr-defined]

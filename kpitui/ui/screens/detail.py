@@ -1,0 +1,255 @@
+"""The detail view of one KPI (optionally opened from one of its metrics): the chart at a
+chosen grain, the target, the previous period, and what feeds the KPI."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, Static
+from textual.worker import get_current_worker
+
+from ... import periods
+from ...formatting import STATUS_SYMBOL, format_age, format_value
+from ...model import KpiResult
+from .. import bindings
+from ..palette import palette_of
+from ..view import change_text, target_text, value_text
+from ..widgets.chart import Chart, ChartSpec
+
+#: how many buckets the chart shows at each grain
+POINTS = {"hour": 48, "day": 31, "week": 26, "month": 24, "quarter": 12, "year": 8}
+
+
+@dataclass
+class SeriesReady(Message):
+    points: list
+    grain: str
+    window: str
+    offset: int
+    request: int
+    seconds: float
+
+
+@dataclass
+class SeriesFailed(Message):
+    error: str
+    request: int
+
+
+def axis_label(at, grain: str, cal: periods.Calendar) -> str:
+    """Short x-axis labels: days as ``25 Oct``; other grains as the core labels them."""
+    if grain == "day":
+        return f"{at.astimezone(cal.tz):%d %b}"
+    return periods.bucket_label(at, grain, cal)
+
+
+class DetailScreen(Screen):
+    BINDINGS = bindings.DETAIL
+
+    def __init__(self, kpi_id: str, metric_id: str | None = None) -> None:
+        super().__init__(classes="detail")
+        self.kpi_id = kpi_id
+        self.metric_id = metric_id
+        self.grain: str | None = None
+        self.request = 0
+        self.points: list | None = None
+        self.shown: tuple[str, str, int] | None = None  # (grain, window, offset) of the chart on screen
+        self.ready = False
+
+    def compose(self) -> ComposeResult:
+        yield Header(show_clock=False, icon="◎")
+        yield Static(id="detail-summary", markup=False)
+        yield Chart(id="chart")
+        yield Static(id="detail-metric", markup=False)
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.ready = True
+        self.query_one("#detail-metric").display = self.metric_id is not None
+        self.refresh_view()
+
+    # -- what is shown -----------------------------------------------------------
+
+    @property
+    def kpi(self):
+        return self.app.config.kpis.get(self.kpi_id)  # type: ignore[attr-defined]
+
+    @property
+    def window(self) -> str:
+        return self.app.window or (self.kpi.window if self.kpi else "month_to_date")  # type: ignore[attr-defined]
+
+    def default_grain(self) -> str:
+        kpi = self.kpi
+        if kpi is not None and kpi.grain and not self.app.window:  # type: ignore[attr-defined]
+            return kpi.grain
+        return periods.default_grain(self.window)
+
+    def refresh_view(self) -> None:
+        """Called on mount and whenever the app has a new snapshot or window/period."""
+        if not self.ready:
+            return
+        if self.kpi is None:
+            self.query_one("#detail-summary", Static).update(Text(f"KPI {self.kpi_id!r} is no longer in the config (escape goes back)"))
+            self.query_one(Chart).spec = None
+            self.query_one(Chart).message = ""
+            return
+        if self.grain is None:
+            self.grain = self.default_grain()
+        self._summary()
+        self._metric()
+        self.load()
+
+    def load(self) -> None:
+        runtime = self.app.runtime  # type: ignore[attr-defined]
+        if runtime is None or self.app.snapshot is None:  # type: ignore[attr-defined]
+            return
+        self.request += 1
+        self._series(runtime, self.kpi_id, self.grain or "day", self.window, self.app.offset, self.request)  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, group="series", exit_on_error=False)
+    def _series(self, runtime, kpi_id: str, grain: str, window: str, offset: int, request: int) -> None:
+        worker = get_current_worker()
+        started = time.perf_counter()
+        try:
+            points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=POINTS.get(grain, 30))
+        except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
+            self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
+            return
+        if not worker.is_cancelled:
+            self.post_message(SeriesReady(points, grain, window, offset, request, time.perf_counter() - started))
+
+    @on(SeriesReady)
+    def _series_ready(self, message: SeriesReady) -> None:
+        if message.request != self.request:
+            return
+        kpi = self.kpi
+        if kpi is None:
+            return
+        config = self.app.config  # type: ignore[attr-defined]
+        cal = periods.Calendar.from_settings(config.settings)
+        win = periods.parse_window(message.window)
+        earlier = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"
+        self.points = message.points
+        self.shown = (message.grain, message.window, message.offset)
+        chart = self.query_one(Chart)
+        chart.spec = ChartSpec(
+            name=f"{kpi.name} by {message.grain}",
+            points=message.points,
+            label=lambda at, g=message.grain: axis_label(at, g, cal),
+            target=kpi.target,
+            unit=kpi.unit,
+            decimals=kpi.decimals,
+            currency=config.settings.currency,
+            previous_name=earlier,
+        )
+
+    @on(SeriesFailed)
+    def _series_failed(self, message: SeriesFailed) -> None:
+        if message.request == self.request:
+            chart = self.query_one(Chart)
+            chart.spec = None
+            chart.message = f"cannot draw the chart: {message.error}"
+
+    def _result(self) -> KpiResult | None:
+        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        return snapshot.kpis.get(self.kpi_id) if snapshot else None
+
+    def _summary(self) -> None:
+        kpi = self.kpi
+        colours = palette_of(self.app)
+        currency = self.app.config.settings.currency  # type: ignore[attr-defined]
+        result = self._result()
+        text = Text()
+        text.append(kpi.name, style="bold")
+        if result is None:
+            text.append("  loading…", style=colours.muted)
+        elif result.error:
+            text.append(f"  ✖ {result.error}", style=colours.bad)
+        else:
+            status = colours.status(result.status)
+            text.append(f"  {result.period.label}  ", style=colours.muted)
+            text.append(value_text(kpi, result.value, currency), style="bold")
+            if kpi.target is not None:
+                text.append(f"  target {target_text(kpi, currency)}", style=colours.muted)
+            text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
+            if result.score is not None:
+                text.append(f" (score {round(result.score * 100)}%)", style=status)
+            text.append("\n")
+            text.append(f"vs {result.previous_period.label or 'previous period'}: ", style=colours.muted)
+            text.append_text(change_text(result, currency, colours))
+            if result.last_year is not None:
+                text.append(f"  · a year ago {value_text(kpi, result.last_year, currency)}", style=colours.muted)
+            if result.projection is not None:
+                text.append(f"  · on pace for {value_text(kpi, result.projection, currency)}", style=colours.muted)
+            parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
+            if parts:
+                text.append(f"  · {parts}", style=colours.muted)
+        text.append("\n")
+        grains = "  ".join(("▸" if g == self.grain else " ") + g for g in bindings.GRAINS)
+        text.append(f"window {self.window}", style=colours.accent)
+        if self.app.offset:  # type: ignore[attr-defined]
+            text.append(f" ({self.app.offset} back)", style=colours.accent)  # type: ignore[attr-defined]
+        text.append(f"   grain {grains}", style=colours.muted)
+        text.append("  (H D W M, g)", style=colours.muted)
+        self.query_one("#detail-summary", Static).update(text)
+
+    def _metric(self) -> None:
+        if self.metric_id is None:
+            return
+        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        config = self.app.config  # type: ignore[attr-defined]
+        colours = palette_of(self.app)
+        metric = config.metrics.get(self.metric_id)
+        box = self.query_one("#detail-metric", Static)
+        box.border_title = "Metric"
+        if metric is None:
+            box.update(Text(f"metric {self.metric_id!r} is no longer in the config"))
+            return
+        status = snapshot.metrics.get(self.metric_id) if snapshot else None
+        text = Text()
+        text.append(("★ " if metric.is_key else "") + metric.name, style="bold")
+        text.append(f"  ({metric.id}: {metric.aggregation} of {metric.unit}, source {metric.source})", style=colours.muted)
+        if status is not None:
+            latest = format_value(status.latest, metric.unit, metric.decimals, config.settings.currency)
+            text.append(f"  latest {latest}, {format_age(status.latest_at, snapshot.at)}")
+        if metric.trigger is not None:
+            text.append(f"\ncounts when: {metric.trigger.text}", style=colours.muted)
+            if metric.trigger.condition:
+                text.append(f"  [{metric.trigger.condition}]", style=colours.muted)
+        elif metric.description:
+            text.append(f"\n{metric.description}", style=colours.muted)
+        health = status.health if status else None
+        if health is not None:
+            tz = ZoneInfo(config.settings.timezone)
+            if health.error:
+                text.append(f"\n✖ {health.error}", style=colours.bad)
+                text.append(f"  ({health.failures} failures", style=colours.muted)
+                if health.next_attempt:
+                    text.append(f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}", style=colours.muted)
+                text.append(")", style=colours.muted)
+            elif health.last_success:
+                text.append(f"\n✓ source polled {format_age(health.last_success, snapshot.at)}", style=colours.good)
+        box.update(text)
+
+    # -- actions -----------------------------------------------------------------
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def action_set_grain(self, grain: str) -> None:
+        if grain != self.grain:
+            self.grain = grain
+            self._summary()
+            self.load()
+
+    def action_cycle_grain(self) -> None:
+        grains = bindings.GRAINS
+        index = grains.index(self.grain) if self.grain in grains else -1
+        self.action_set_grain(grains[(index + 1) % len(grains)])

@@ -1,0 +1,67 @@
+"""The help screen: every binding, generated from the binding lists and the user's keymap."""
+
+from __future__ import annotations
+
+from rich.console import Group
+from rich.table import Table
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+from ...formatting import STATUS_SYMBOL
+from ...model import Status
+from .. import bindings
+from ..palette import palette_of
+
+
+def key_text(app, binding) -> str:
+    """How the binding's keys show, after the keymap: ``j / down``."""
+    keys = bindings.effective_keys(binding, app.keymap)
+    shown = []
+    for key in keys.split(","):
+        key = key.strip()
+        if binding.key_display and keys == binding.key and key == binding.key.split(",")[0]:
+            shown.append(binding.key_display)
+        else:
+            shown.append(app.get_key_display(binding.with_key(key)))
+    return " / ".join(dict.fromkeys(shown))
+
+
+def help_renderable(app) -> Group:
+    colours = palette_of(app)
+    parts: list = []
+    for section in bindings.SECTIONS:
+        table = Table(title=section.title, title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+        table.add_column("key", style="bold", no_wrap=True, width=16)
+        table.add_column("action", ratio=1)
+        table.add_column("id", style=colours.muted, no_wrap=True)
+        for binding in section.bindings:
+            table.add_row(key_text(app, binding), binding.description, binding.id)
+        parts.extend([table, Text("")])
+    legend = Text()
+    for status in (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NO_DATA, Status.NO_TARGET):
+        legend.append(f"{STATUS_SYMBOL[status]} ", style=colours.status(status))
+        legend.append(f"{status.label}   ")
+    legend.append("★ ", style=colours.warn)
+    legend.append("key metric")
+    parts.append(legend)
+    parts.append(Text("Remap any key in the config: [keymap] with  id = \"keys\", e.g.  quit = \"ctrl+q\".", style=colours.muted))
+    return Group(*parts)
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = bindings.HELP
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="help-body") as body:
+            body.border_title = "Keys"
+            body.border_subtitle = "esc closes"
+            yield Static(help_renderable(self.app), id="help-text")
+
+    def on_mount(self) -> None:
+        self.query_one("#help-body").focus()
+
+    def action_close(self) -> None:
+        self.dismiss(None)

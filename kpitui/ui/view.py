@@ -1,0 +1,82 @@
+"""Small presentation helpers shared by panes and screens: no business logic, only text."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from rich.text import Text
+
+from ..formatting import STATUS_SYMBOL, format_change, format_value
+from ..model import Kpi, KpiResult, Status, Target
+from .palette import Palette
+
+_EIGHTHS = " ▏▎▍▌▋▊▉█"
+
+
+@dataclass(frozen=True)
+class Context:
+    """What every row function needs besides the snapshot."""
+
+    now: dt.datetime
+    currency: str
+    colours: Palette
+
+
+def status_symbol(status: Status, colours: Palette) -> Text:
+    return Text(STATUS_SYMBOL.get(status, "?"), style=f"bold {colours.status(status)}")
+
+
+def value_text(kpi: Kpi, value: float | None, currency: str) -> str:
+    return format_value(value, kpi.unit, kpi.decimals, currency)
+
+
+def target_text(kpi: Kpi, currency: str) -> str:
+    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``; empty without a target."""
+    target: Target | None = kpi.target
+    if target is None:
+        return ""
+
+    def fmt(v: float | None) -> str:
+        return format_value(v, kpi.unit, kpi.decimals, currency)
+
+    if target.kind == "within":
+        return f"{fmt(target.low)}–{fmt(target.high)}"
+    prefix = {"above": "≥ ", "below": "≤ "}.get(target.kind, "")
+    return prefix + fmt(target.value)
+
+
+def score_bar(score: float | None, width: int, colour: str, muted: str) -> Text:
+    """``█████▌░░ 69%``: a bar of the 0..1 score and its percentage."""
+    if score is None:
+        return Text("—", style=muted)
+    pct = f"{round(score * 100):>3d}%"
+    bar_w = max(0, width - len(pct) - 1)
+    text = Text()
+    if bar_w:
+        eighths = round(max(0.0, min(1.0, score)) * bar_w * 8)
+        full, part = divmod(eighths, 8)
+        text.append("█" * full + (_EIGHTHS[part] if part else ""), style=colour)
+        text.append("░" * (bar_w - full - (1 if part else 0)), style=muted)
+        text.append(" ")
+    text.append(pct, style=colour)
+    return text
+
+
+def change_text(result: KpiResult, currency: str, colours: Palette, width: int | None = None) -> Text:
+    """The change vs the previous period, green when it is good news (inverted for lower-is-better KPIs)."""
+    kpi = result.kpi
+    full = format_change(result.change, result.change_pct, kpi.unit, kpi.decimals, currency)
+    text = full if width is None or len(full) <= width else full.split(" (")[0]
+    direction = kpi.target.direction if kpi.target else "up"
+    if result.change is None or result.change == 0 or direction == "within":
+        style = colours.muted if result.change is None else colours.text
+    else:
+        good = (result.change > 0) == (direction == "up")
+        style = colours.good if good else colours.bad
+    return Text(text, style=style)
+
+
+def matches(query: str, *names: str | None) -> bool:
+    q = query.strip().lower()
+    return not q or any(q in (n or "").lower() for n in names)
