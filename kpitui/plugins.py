@@ -176,16 +176,17 @@ class PluginHost:
 
     def _call(self, hook: str, base: type, kind: str, into: dict[str, type], registry: Registry) -> None:
         caller = getattr(self.pm.hook, hook)
-        for impl in reversed(caller.get_hookimpls()):  # registration order
+        for impl in caller.get_hookimpls():  # registration order: built-ins first
             info = self.infos[impl.plugin_name]
             try:
                 result = impl.function(*[{}.get(a) for a in impl.argnames])
+                items = list(result or ())
             except BaseException as exc:  # noqa: BLE001
                 if isinstance(exc, KeyboardInterrupt):
                     raise
                 info.errors.append(f"{hook} raised {_describe_error(exc)}")
                 continue
-            for cls in result or ():
+            for cls in items:
                 problem = _check_type(cls, base)
                 if problem:
                     info.errors.append(f"{hook} returned {cls!r}: {problem}")
