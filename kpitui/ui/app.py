@@ -372,7 +372,7 @@ class KpiApp(App[int]):
         colours = palette_of(self)
         text = Text(no_wrap=True, overflow="ellipsis")
         if not self.collect:
-            text.append("viewing only (not collecting)", style=colours.muted)
+            text.append("viewing only (not collecting) ", style=colours.muted)
         elif self.runtime is not None:
             for source in self.runtime.sources:
                 result = self.last_poll.get(source)
@@ -384,8 +384,6 @@ class KpiApp(App[int]):
                     text.append(f"✖ {source} ", style=colours.bad)
                 else:
                     text.append(f"● {source} ", style=colours.good)
-        if self.eval_seconds is not None:
-            text.append(f"· evaluated in {self.eval_seconds:.2f}s ", style=colours.muted)
         text.append(f"· {self.window_hint()}", style=colours.muted)
         return text
 

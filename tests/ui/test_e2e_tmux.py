@@ -1,0 +1,153 @@
+"""End to end: the real ``kpitui`` command in a real terminal (tmux), driven by keys, read from the screen.
+
+Runs with 16 colours (``TEXTUAL_COLOR_SYSTEM=standard``), as over a plain SSH
+session, and checks that no 256-colour or true-colour escape reaches the
+terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TMUX = shutil.which("tmux")
+
+pytestmark = pytest.mark.skipif(TMUX is None, reason="needs tmux")
+
+
+def kpitui_command() -> str:
+    """The console script when it is installed, else the module with this checkout on the path."""
+    script = shutil.which("kpitui")
+    if script:
+        return script
+    return f"env PYTHONPATH={REPO} {sys.executable} -m kpitui.cli"
+
+
+class Terminal:
+    def __init__(self, command: str, width: int, height: int, env: dict[str, str]):
+        self.name = f"kpitui-test-{uuid.uuid4().hex[:8]}"
+        exports = " ".join(f"{k}={v}" for k, v in env.items())
+        # keep the pane open after exit so the exit code can be read
+        shell = f"env {exports} {command}; echo KPITUI-EXITED-$?; sleep 30"
+        subprocess.run([TMUX, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell], check=True)
+
+    def screen(self, escapes: bool = False) -> str:
+        args = [TMUX, "capture-pane", "-p", "-t", self.name] + (["-e"] if escapes else [])
+        return subprocess.run(args, capture_output=True, text=True, check=True).stdout
+
+    def wait_for(self, text: str, timeout: float = 20.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never appeared; the screen was:\n{screen}")
+            time.sleep(0.1)
+
+    def wait_gone(self, text: str, timeout: float = 10.0) -> str:
+        deadline = time.monotonic() + timeout
+        while True:
+            screen = self.screen()
+            if text not in screen:
+                return screen
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never went away; the screen was:\n{screen}")
+            time.sleep(0.1)
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run([TMUX, "send-keys", "-t", self.name, *keys], check=True)
+
+    def close(self) -> None:
+        subprocess.run([TMUX, "kill-session", "-t", self.name], capture_output=True)
+
+
+@pytest.fixture
+def demo_config(tmp_path) -> Path:
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f"""\
+[storage]
+path = "{(tmp_path / 'h.sqlite3').as_posix()}"
+
+[sources.demo]
+type = "demo"
+interval = 30
+history_days = 40
+
+[metrics.signups]
+name = "Newsletter sign-ups"
+source = "demo"
+trigger = "A visitor viewed /newsletter/thank-you"
+pattern = "count"
+base = 18
+
+[metrics.requests]
+name = "Retainer requests"
+source = "demo"
+trigger = "A visitor POSTed the retainer form"
+pattern = "count"
+base = 3
+
+[kpis.leads]
+name = "Lead generation"
+formula = "sum"
+metrics = ["signups", "requests"]
+window = "month_to_date"
+target = 600
+
+[objectives.leads]
+title = "Increase lead generation"
+kpis = ["leads"]
+""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
+    env = {
+        "TEXTUAL_COLOR_SYSTEM": "standard",
+        "TERM": "xterm-256color",
+        "KPITUI_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+    }
+    term = Terminal(f"{kpitui_command()} --config {demo_config}", 100, 30, env)
+    try:
+        screen = term.wait_for("Lead generation")
+        assert "Objectives" in screen and "Increase lead generation" in screen
+        screen = term.wait_for("● demo")  # the demo source was polled from the UI
+        colours = term.screen(escapes=True)
+        assert not re.search(r"\x1b\[[0-9;]*[34]8;[25];", colours), "only the 16 standard colours over SSH"
+        term.keys("Tab")
+        term.wait_for("Metrics")
+        term.keys("BTab", "Enter")  # back to the KPIs, open the detail view
+        screen = term.wait_for("grain")
+        assert "by day" in term.wait_for("by day")
+        assert "┤" in screen or "┤" in term.screen()
+        term.keys("W")
+        term.wait_for("by week")
+        term.keys("Escape")
+        term.wait_gone("grain")
+        term.keys("a")
+        term.wait_for("Add a reading")
+        term.keys("Escape")
+        term.wait_gone("Add a reading")
+        term.keys("?")
+        screen = term.wait_for("Keys")
+        assert "window_week" in screen
+        term.keys("Escape")
+        term.wait_gone("window_week")
+        term.keys("q")
+        term.wait_for("KPITUI-EXITED-0")
+    finally:
+        term.close()
