@@ -417,6 +417,34 @@ def test_time_zone_moves_every_boundary(evaluate):
     assert snap["wtd"].value == 8
 
 
+WINDOWS_AT_A_BOUNDARY = {
+    # now = Wednesday 2026-04-01 00:00, the first instant of April, Q2 and a new month: one reading a day at noon
+    "today": 0,
+    "yesterday": 1,
+    "week_to_date": 2,  # Mon Mar 30, Tue Mar 31
+    "month_to_date": 0,
+    "quarter_to_date": 0,
+    "year_to_date": 90,  # Jan 31 + Feb 28 + Mar 31
+    "last_week": 7,
+    "last_month": 31,
+    "last_quarter": 90,
+    "last_year": 365,
+    "trailing_7d": 6,  # today (empty so far) and the 6 days before
+    "trailing_4w": 23,  # this week (Mar 30 ..) and the 3 before: Mar 9 ..
+    "trailing_3m": 59,  # this month (empty so far), February and March
+}
+
+
+@pytest.mark.parametrize("window, expected", WINDOWS_AT_A_BOUNDARY.items())
+def test_every_window_at_a_period_boundary(write_config, builtin_registry, window, expected):
+    days = (dt.date(2025, 1, 1) + dt.timedelta(days=i) for i in range(455))
+    history = readings_frame([("a", dt.datetime.combine(d, dt.time(12), UTC), 1) for d in days])
+    text = BASE + f'[kpis.w]\nformula = "sum"\nmetrics = ["a"]\nwindow = "{window}"\n'
+    config = load_config(write_config(text), registry=builtin_registry)
+    r = Engine(config).evaluate(history, t(2026, 4, 1)).kpis["w"]
+    assert r.value == expected
+
+
 # -- gaps ------------------------------------------------------------------------------------
 
 
