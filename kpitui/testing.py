@@ -8,9 +8,10 @@ Fixtures
 --------
 ``kpitui_config(text, *, plugins=(), installed=True, plugins_dirs=())``
     Write a TOML config (dedented) to ``tmp_path/kpitui.toml`` and load it
-    with the real loader, the installed plugins (``installed=False`` for
-    built-ins only) and ``plugins``: your plugin modules or objects,
-    registered as if installed. The history goes to ``tmp_path``.
+    with the real loader, the installed plugins and ``plugins_dirs``
+    (``installed=False``: built-ins only) and ``plugins``: your plugin
+    modules or objects, registered as if installed. The history goes to
+    ``tmp_path``.
 ``kpitui_store``
     A real SQLite :class:`~kpitui.store.Store` at the path the configs
     above use, closed after the test.
@@ -122,10 +123,10 @@ def load_test_config(
 ) -> Config:
     """Write ``text`` (dedented) to ``directory/name`` and load it like ``kpitui`` does.
 
-    The registry holds the built-ins, the installed plugins (unless
-    ``installed=False``), the ``.py`` files in ``plugins_dirs`` and the
-    ``plugins`` objects; the user's own plugins folder is never read. Without
-    a ``[storage]`` table the history is ``directory/history.sqlite3``.
+    The registry holds the built-ins, the installed plugins and the ``.py``
+    files in ``plugins_dirs`` (both skipped with ``installed=False``), then
+    the ``plugins`` objects; the user's own plugins folder is never read.
+    Without a ``[storage]`` table the history is ``directory/history.sqlite3``.
     """
     from kpitui.config import load_config
     from kpitui.plugins import load_registry
