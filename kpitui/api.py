@@ -202,6 +202,9 @@ class FormulaType:
     default_unit: ClassVar[str | None] = None
     #: linear in additive inputs: a to-date value can be projected to the period's end (pace)
     projectable: ClassVar[bool] = False
+    #: each sparkline point covers the window's period up to the end of its bucket
+    #: (a running total that restarts with the period), not the bucket alone
+    to_date_series: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -37,6 +37,7 @@ def kpi_dict(r: KpiResult) -> dict[str, Any]:
         if target is None
         else {k: v for k, v in {"kind": target.kind, "value": target.value, "baseline": target.baseline, "low": target.low, "high": target.high, "due": target.due.isoformat() if target.due else None}.items() if v is not None},
         "projection": _num(r.projection),
+        "on_pace": r.on_pace,
         "score": _num(r.score),
         "status": r.status.value,
         "freshness": _iso(r.freshness),
