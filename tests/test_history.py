@@ -12,7 +12,7 @@ T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
 
 
 def rows(frame):
-    return sorted((m, at, v) for m, at, v in frame.iter_rows())
+    return sorted(frame.select("metric", "at", "value").iter_rows())
 
 
 def test_history_follows_writes_rewrites_and_deletions(tmp_path):
