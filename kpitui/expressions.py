@@ -133,6 +133,7 @@ class _Value:
     expr: pl.Expr
     type: str
     literal: Any = _NOT_LITERAL  # the Python value when the node is a literal
+    dtype: Any = None  # the column's polars dtype, when the caller told us
 
     @property
     def is_literal(self) -> bool:
@@ -243,8 +244,10 @@ class _Compiler:
         condition: bool,
         fields: Mapping[str, str] | None,
         resolve: Callable[[str], pl.Expr],
+        dtypes: Mapping[str, Any] | None = None,
     ):
         self.text = text.strip()
+        self.dtypes = dtypes or {}
         self.condition = condition
         self.fields = fields  # name -> canonical type; None means "any identifier"
         self.resolve = resolve
@@ -322,7 +325,7 @@ class _Compiler:
         if name not in self.names:
             self.names.append(name)
         kind = self.fields.get(name, ANY) if self.fields is not None else (ANY if self.condition else NUM)
-        return _Value(self.resolve(name), kind)
+        return _Value(self.resolve(name), kind, dtype=self.dtypes.get(name))
 
     def _visit_UnaryOp(self, node: ast.UnaryOp, depth: int) -> _Value:
         operand = self.compile(node.operand, depth)
@@ -447,17 +450,31 @@ class _Compiler:
         }[type(op)]()
 
     def _align_time(self, node: ast.expr, value: _Value, other: _Value) -> _Value:
-        """A text literal compared with a datetime becomes a UTC datetime literal."""
+        """A text literal compared with a datetime becomes a datetime literal of the column's kind.
+
+        Naive text means UTC. Against a naive datetime column the literal is
+        naive too (UTC wall time); against a date column, a date.
+        """
         if other.type != TIME or value.type != STR or not value.is_literal:
             return value
         try:
             moment = dt.datetime.fromisoformat(value.literal)
         except ValueError:
-            raise self.error(node, f"{value.literal!r} is not an ISO 8601 date or time (e.g. \"2024-03-01T09:00:00+00:00\")") from None
+            example = '"2024-03-01T09:00:00+00:00"'
+            raise self.error(node, f"{value.literal!r} is not an ISO 8601 date or time (e.g. {example})") from None
         if moment.tzinfo is None:
             moment = moment.replace(tzinfo=dt.timezone.utc)
         moment = moment.astimezone(dt.timezone.utc)
-        return _Value(pl.lit(moment, dtype=pl.Datetime("us", "UTC")), TIME, moment)
+        dtype = other.dtype
+        if dtype is not None and dtype == pl.Date:
+            return _Value(pl.lit(moment.date(), dtype=pl.Date), TIME, moment.date())
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            naive = moment.replace(tzinfo=None)
+            return _Value(pl.lit(naive, dtype=pl.Datetime(dtype.time_unit or "us")), TIME, naive)
+        literal = pl.lit(moment, dtype=pl.Datetime("us", "UTC"))
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
+            literal = literal.dt.convert_time_zone(dtype.time_zone)
+        return _Value(literal, TIME, moment)
 
     def _membership(
         self, node: ast.Compare, left_node: ast.expr, left: _Value, right_node: ast.expr, depth: int
@@ -493,7 +510,9 @@ class _Compiler:
 
     def _visit_Call(self, node: ast.Call, depth: int) -> _Value:
         if not isinstance(node.func, ast.Name):
-            raise self.error(node.func, f"only these functions can be called: {', '.join(self.functions)}")
+            raise self.error(
+                node.func, f"{_describe(node.func)} is not allowed; only these functions can be called: {', '.join(self.functions)}"
+            )
         name = node.func.id
         if name.startswith("__"):
             raise self.error(node.func, f"name {name!r} is not allowed")
@@ -635,6 +654,19 @@ def _field_types(fields: Mapping[str, Any] | Iterable[str]) -> dict[str, str]:
     return {str(name): ANY for name in fields}
 
 
+def _field_dtypes(fields: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
+    """The polars dtypes among the declared field types (used to shape datetime literals)."""
+    if not isinstance(fields, Mapping):
+        return {}
+    out = {}
+    for name, kind in fields.items():
+        if isinstance(kind, type) and issubclass(kind, pl.DataType):
+            kind = kind()
+        if isinstance(kind, pl.DataType):
+            out[str(name)] = kind
+    return out
+
+
 def _guard(build: Callable[[], Any]) -> Any:
     """Run a compile step; anything but an ExpressionError becomes one (never a crash)."""
     try:
@@ -656,10 +688,11 @@ def compile_condition(text: str, fields: Mapping[str, Any] | Iterable[str]) -> p
     The result is never null: a row where the condition is null counts as false.
     """
     types = _field_types(fields)
+    dtypes = _field_dtypes(fields)
 
     def build() -> pl.Expr:
         tree = _parse(text)
-        compiler = _Compiler(text, condition=True, fields=types, resolve=pl.col)
+        compiler = _Compiler(text, condition=True, fields=types, resolve=pl.col, dtypes=dtypes)
         value = compiler.compile(tree)
         if value.type not in (BOOL, ANY):
             raise compiler.error(tree, f"a condition must be true or false, but this is {_article(value.type)}; {_example(BOOL)}")

@@ -349,3 +349,24 @@ def test_random_token_soup_only_raises_expression_error(text: str) -> None:
     else:
         frame = pl.DataFrame({"a": [1.0, 0.0, None], "b": [2.0, 0.0, 3.0]})
         frame.select(formula.build({"a": pl.col("a"), "b": pl.col("b")}).alias("x"))
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [pl.Date, pl.Datetime("us"), pl.Datetime("ns", "UTC"), pl.Datetime("ms", "Europe/Berlin")],
+    ids=str,
+)
+def test_datetime_literals_follow_the_column_dtype(dtype: pl.DataType) -> None:
+    days = pl.Series([dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 9, 12)])
+    column = days.dt.date() if dtype == pl.Date else days.dt.replace_time_zone(getattr(dtype, "time_zone", None)).cast(dtype)
+    frame = pl.DataFrame({"t": column})
+    expr = compile_condition('t >= "2024-03-02" and t < "2024-03-09T00:00:00+01:00"', pl.Schema({"t": dtype}))
+    assert frame.select(expr.alias("m"))["m"].to_list() == [False, True, False]
+
+
+def test_polars_schema_types_are_checked() -> None:
+    schema = pl.Schema({"n": pl.Int32, "s": pl.String, "f": pl.Float64, "b": pl.Boolean})
+    frame = pl.DataFrame({"n": [1, 5], "s": ["a", "b"], "f": [0.5, 2.5], "b": [True, False]}, schema=schema)
+    assert frame.select(compile_condition('n > 2 or (s == "a" and b and f < 1)', schema).alias("m"))["m"].to_list() == [True, True]
+    with pytest.raises(ExpressionError, match="cannot compare number with string"):
+        compile_condition('n == "1"', schema)
