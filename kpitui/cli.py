@@ -1,4 +1,4 @@
-"""The ``kpitui`` command: tui (default), check, collect, record, report, plugins, init.
+"""The ``kpitui`` command: tui (default), check, collect, record, report, plugins, init, compact.
 
 Exit codes: 0 success, 1 a runtime failure, 2 a mistake in the config or the
 command line. A user's mistake is one clear message on stderr, never a
@@ -76,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
+
+    compact = sub.add_parser("compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days")
+    compact.add_argument("--dry-run", action="store_true", help="only say what would be replaced")
+
+    series = sub.add_parser("series", parents=[common], help="a metric's or KPI's value per bucket (day, week, ...)")
+    series.add_argument("id", help="a metric or KPI id")
+    series.add_argument("--grain", choices=("hour", "day", "week", "month", "quarter", "year"), default="day")
+    series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
+    series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
+    series.add_argument("--format", choices=("table", "json", "csv"), default="table")
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.add_argument("--format", choices=("table", "json"), default="table")
@@ -187,18 +197,46 @@ def cmd_collect(args: argparse.Namespace) -> int:
             results = collector.run_once()
             for result in results:
                 _print_poll(result)
+            if config.storage.raw_retention_days is not None:
+                changed, message = collector.compact()
+                if changed:
+                    _print_compaction(message)
             return EXIT_FAILURE if all(r.error for r in results) else EXIT_OK
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
         try:
-            collector.run_forever(stop, every=args.every, on_result=_print_poll)
+            collector.run_forever(stop, every=args.every, on_result=_print_poll, on_compact=_print_compaction)
         except KeyboardInterrupt:
             pass
         return EXIT_OK
     finally:
         collector.close()
         store.close()
+
+
+def _print_compaction(message: str) -> None:
+    print(f"{dt.datetime.now():%H:%M:%S} {message}", flush=True)
+
+
+def cmd_compact(args: argparse.Namespace) -> int:
+    from .retention import compact, describe
+    from .store import StoreError
+
+    config = _load(args)
+    if config.storage.raw_retention_days is None:
+        print(describe(None, config))
+        return EXIT_OK
+    store = _open_store(config)
+    try:
+        now = dt.datetime.now(dt.timezone.utc)
+        result = compact(store, config, now=now, dry_run=args.dry_run)
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
+    finally:
+        store.close()
+    print(describe(result, config, now))
+    return EXIT_OK
 
 
 def cmd_record(args: argparse.Namespace) -> int:
@@ -289,6 +327,53 @@ def _collect_due(config, store) -> None:
         collector.close()
 
 
+def cmd_series(args: argparse.Namespace) -> int:
+    """Bucket values of a KPI, or of a metric (by its own aggregation rule), from the stored history."""
+    import dataclasses
+
+    from .engine import Engine
+    from .formatting import format_value
+    from .history import History
+    from .model import Kpi
+    from .options import nearest
+
+    config = _load(args)
+    if args.points < 1 or args.points > 10_000:
+        raise UsageError("--points must be between 1 and 10000")
+    ids = [*config.metrics, *config.kpis]
+    if args.id not in ids:
+        hint = nearest(args.id, ids)
+        raise UsageError(f"unknown metric or KPI {args.id!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+    kid, unit, decimals = args.id, None, None
+    if args.id in config.metrics:  # a metric is shown through a one-metric sum (its own aggregation rule)
+        metric = config.metrics[args.id]
+        kid, unit, decimals = "__series__", metric.unit, metric.decimals
+        formula = config.registry.formulas["sum"]
+        kpi = Kpi(id=kid, name=metric.name, formula="sum", params=formula.Options(metrics=[metric.id]), unit=metric.unit, window="today")
+        config = dataclasses.replace(config, kpis={**config.kpis, kid: kpi})
+    else:
+        unit, decimals = config.kpis[kid].unit, config.kpis[kid].decimals
+    at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    store = _open_store(config, readonly=True)
+    try:
+        history = History(store)
+        history.refresh()
+        rows = Engine(config).series(history.frame, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
+    finally:
+        store.close()
+    tz = _tz(config)
+    if args.format == "json":
+        print(json.dumps([{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows], indent=2))
+    elif args.format == "csv":
+        print("start,value")
+        for start, value, _ in rows:
+            print(f"{start.astimezone(tz).isoformat()},{'' if value is None else value}")
+    else:
+        for start, value, _ in rows:
+            print(f"{start.astimezone(tz):%Y-%m-%d %H:%M}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
+    return EXIT_OK
+
+
 def cmd_plugins(args: argparse.Namespace) -> int:
     from .options import describe
     from .plugins import load_registry
@@ -349,8 +434,10 @@ COMMANDS = {
     "collect": cmd_collect,
     "record": cmd_record,
     "report": cmd_report,
+    "series": cmd_series,
     "plugins": cmd_plugins,
     "init": cmd_init,
+    "compact": cmd_compact,
 }
 
 
