@@ -25,6 +25,8 @@ from .store import CursorConflict, Store
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SLACK = dt.timedelta(days=1)
 MAX_BACKOFF = 3600.0
+#: how often ``run_forever`` down-samples old readings (when ``[storage] raw_retention_days`` is set)
+COMPACT_EVERY = 3600.0
 
 
 @dataclass(frozen=True)
@@ -195,9 +197,40 @@ class Collector:
     def run_once(self) -> list[PollResult]:
         return self.poll_many(self.sources)
 
-    def run_forever(self, stop: threading.Event, every: float | None = None, on_result: Callable[[PollResult], None] | None = None) -> None:
-        """Poll each source when due (its own interval, or ``every`` seconds for all) until ``stop`` is set."""
+    def compact(self) -> tuple[bool, str]:
+        """Down-sample readings older than the config's retention (:mod:`kpitui.retention`).
+
+        Returns whether anything changed (or failed) and one line saying what happened.
+        """
+        from .retention import compact, describe
+
+        now = self.clock()
+        try:
+            with self.lock:
+                result = compact(self.store, self.config, now=now)
+        except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep collecting
+            return True, redact(f"compaction failed: {exc}")
+        return bool(result and result.replaced), describe(result, self.config, now)
+
+    def run_forever(
+        self,
+        stop: threading.Event,
+        every: float | None = None,
+        on_result: Callable[[PollResult], None] | None = None,
+        on_compact: Callable[[str], None] | None = None,
+    ) -> None:
+        """Poll each source when due (its own interval, or ``every`` seconds for all) until ``stop`` is set.
+
+        With ``[storage] raw_retention_days`` set, old readings are also
+        down-sampled at start and every :data:`COMPACT_EVERY` seconds.
+        """
+        next_compaction = time.monotonic()
         while not stop.is_set():
+            if self.config.storage.raw_retention_days is not None and time.monotonic() >= next_compaction:
+                next_compaction = time.monotonic() + COMPACT_EVERY
+                _, message = self.compact()
+                if on_compact:
+                    on_compact(message)
             for result in self.poll_many(self.due()):
                 if every is not None and result.error is None:
                     self.states[result.source].next_due = time.monotonic() + every

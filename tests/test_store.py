@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from polars.testing import assert_frame_equal
 
 from kpitui.api import READINGS_SCHEMA, readings_frame
-from kpitui.store import SCHEMA_VERSION, CursorConflict, Store, StoreError
+from kpitui.store import LOADED_SCHEMA, SCHEMA_VERSION, CursorConflict, Store, StoreError
 
 REPO = Path(__file__).resolve().parents[1]
 UTC = dt.timezone.utc
@@ -41,7 +41,7 @@ def ordered(df: pl.DataFrame) -> pl.DataFrame:
 
 
 def as_dict(df: pl.DataFrame) -> dict[tuple[str, dt.datetime], float]:
-    return {(m, a): v for m, a, v in df.iter_rows()}
+    return {(m, a): v for m, a, v in df.select("metric", "at", "value").iter_rows()}
 
 
 @pytest.fixture
@@ -77,7 +77,8 @@ def test_round_trip_keeps_exact_schema_and_values(tmp_path):
         assert s.path == path and path.is_file()  # parent folders created
         assert s.write(naive) == 3
         loaded, seq = s.load()
-    assert loaded.schema == pl.Schema(READINGS_SCHEMA)
+    assert loaded.schema == pl.Schema(LOADED_SCHEMA)  # READINGS_SCHEMA plus n, raw readings per row
+    assert loaded["n"].to_list() == [1, 1, 1]
     assert seq > 0
     expected = pl.DataFrame(
         {
@@ -90,7 +91,7 @@ def test_round_trip_keeps_exact_schema_and_values(tmp_path):
             "value": [0.1 + 0.2, -1e300, 7.0],
         },
         schema=READINGS_SCHEMA,
-    )
+    ).with_columns(n=pl.lit(1, pl.Int64))
     assert_frame_equal(ordered(loaded), ordered(expected))
     # the file is reopened by a fresh Store (another process would see the same)
     with Store(path, readonly=True) as ro:
@@ -155,7 +156,7 @@ def test_empty_write_still_commits_the_cursor(store):
     assert store.write(readings_frame([]), mode="add", source="log", cursor="120", set_cursor=True) == 0
     assert store.cursor("log") == "120"
     loaded, seq = store.load()
-    assert loaded.height == 0 and seq == 0 and loaded.schema == pl.Schema(READINGS_SCHEMA)
+    assert loaded.height == 0 and seq == 0 and loaded.schema == pl.Schema(LOADED_SCHEMA)
 
 
 # -- cursors are committed with their readings ---------------------------------------
@@ -212,9 +213,9 @@ def test_incremental_load_returns_only_new_and_changed_rows(store):
     assert as_dict(new) == {("a", at(1)): 20.0, ("c", at(0)): 4.0, ("b", at(1)): 1.0}
     merged = Store.merge(base, new)
     assert_frame_equal(ordered(merged), ordered(store.load()[0]))
-    assert merged.schema == pl.Schema(READINGS_SCHEMA)
+    assert merged.schema == pl.Schema(LOADED_SCHEMA)
     nothing, seq3 = store.load(since=seq2)
-    assert nothing.height == 0 and seq3 == seq2 and nothing.schema == pl.Schema(READINGS_SCHEMA)
+    assert nothing.height == 0 and seq3 == seq2 and nothing.schema == pl.Schema(LOADED_SCHEMA)
 
 
 def test_load_can_select_metrics(store):

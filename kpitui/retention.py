@@ -1,0 +1,161 @@
+"""Retention: down-sample readings older than ``[storage] raw_retention_days``.
+
+A collector left running for months piles up raw readings that no KPI needs
+one by one once they are old. With ::
+
+    [storage]
+    raw_retention_days = 90
+    downsample_to = "hour"     # or "day"
+
+every metric's readings older than the cut-off (``now`` minus 90 days, moved
+back to the start of its hour or day) are replaced by **one row per hour (or
+day) bucket**, in the config's time zone -- the same local buckets the engine
+aggregates in (:func:`kpitui.periods.truncate`), so no reading ever moves to
+another hour, day, week, month, quarter or year. The row's ``value`` is the
+bucket aggregated by the metric's own rule and its ``n`` counts the raw
+readings it stands for:
+
+==========  =========================================  =====================
+rule        value                                      exact afterwards
+==========  =========================================  =====================
+``sum``     sum of the values                          sum, count, mean
+``mean``    mean weighted by ``n``: Σ(v·n) / Σn        mean, sum, count
+``last``    the latest value                           last, count
+``min``     the smallest value                         min, count
+``max``     the largest value                          max, count
+``count``   sum of the values (each reading's count    count (Σn), sum
+            is ``n``, so a count KPI reads Σn)
+==========  =========================================  =====================
+
+The engine reads ``n`` (:func:`kpitui.pipeline.hourly`): count = Σn, and a
+``mean`` metric's total = Σ(value·n). Aggregates the table marks as not
+exact (the ``min`` of a ``sum`` metric, quantiles, ``first``) see one value
+per bucket afterwards. KPI windows whose boundaries fall on the bucket
+grain -- every calendar window and, with ``hour``, trailing windows too --
+give the same values before and after compaction.
+
+Buckets that already hold a single row are left as they are, so compacting
+again changes nothing. Metrics no longer in the config are left alone (their
+rule is unknown). It runs from ``kpitui collect`` (at start and hourly) and
+as ``kpitui compact [--dry-run]``; see :meth:`kpitui.store.Store.compact` for
+the transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+from . import periods
+from .store import CompactionResult, Store
+
+if TYPE_CHECKING:
+    from .config import Config
+
+__all__ = ["GRAINS", "bucket_rows", "compact", "cutoff", "describe"]
+
+#: what ``downsample_to`` may be
+GRAINS = ("hour", "day")
+
+_UTC = pl.Datetime("us", "UTC")
+_ADJECTIVE = {"hour": "hourly", "day": "daily"}
+
+
+def _calendar(config: Config) -> periods.Calendar:
+    s = config.settings
+    return periods.Calendar(timezone=s.timezone, week_start=s.week_start, fiscal_year_start=s.fiscal_year_start)
+
+
+def cutoff(config: Config, now: dt.datetime) -> dt.datetime | None:
+    """The instant before which readings are down-sampled (a local bucket start), or ``None`` when retention is off."""
+    days = config.storage.raw_retention_days
+    if days is None:
+        return None
+    grain = config.storage.downsample_to
+    moment = now.astimezone(dt.timezone.utc) - dt.timedelta(days=days)
+    return periods.truncate_datetime(moment, grain, _calendar(config)).astimezone(dt.timezone.utc)
+
+
+def _aggregate(rule: str) -> pl.Expr:
+    value, n = pl.col("value"), pl.col("n")
+    if rule in ("sum", "count"):
+        return value.sum()
+    if rule == "mean":
+        return (value * n).sum() / n.sum()
+    if rule == "last":
+        return value.sort_by("at").last()
+    if rule == "min":
+        return value.min()
+    if rule == "max":
+        return value.max()
+    raise ValueError(f"no down-sampling rule for aggregation {rule!r}")
+
+
+def bucket_rows(rows: pl.DataFrame, rule: str, grain: str, cal: periods.Calendar) -> pl.DataFrame:
+    """One row per ``grain`` bucket of ``rows`` that holds two or more of them.
+
+    ``rows``: one metric's ``at`` (epoch µs, UTC), ``value``, ``n``. Returns
+    ``at`` (the bucket's local start, epoch µs), ``value`` (aggregated by
+    ``rule``), ``n`` (Σn) and ``first``/``last``: the first and last ``at``
+    of the rows it replaces.
+    """
+    bucket = periods.truncate(pl.col("at").cast(_UTC), grain, cal).dt.convert_time_zone("UTC").cast(pl.Int64)
+    return (
+        rows.lazy()
+        .with_columns(bucket=bucket)
+        .group_by("bucket")
+        .agg(
+            value=_aggregate(rule).cast(pl.Float64),
+            n=pl.col("n").sum().cast(pl.Int64),
+            first=pl.col("at").min(),
+            last=pl.col("at").max(),
+            rows=pl.len(),
+        )
+        .filter(pl.col("rows") >= 2)
+        .select(pl.col("bucket").alias("at"), "value", "n", "first", "last")
+        .sort("at")
+        .collect()
+    )
+
+
+def compact(
+    store: Store, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False
+) -> CompactionResult | None:
+    """Down-sample ``store``'s readings older than the config's retention; ``None`` when retention is off."""
+    now = now or dt.datetime.now(dt.timezone.utc)
+    before = cutoff(config, now)
+    if before is None:
+        return None
+    grain = config.storage.downsample_to
+    cal = _calendar(config)
+    rules = {mid: metric.aggregation for mid, metric in config.metrics.items()}
+
+    def plan(metric: str, rows: pl.DataFrame) -> pl.DataFrame | None:
+        rule = rules.get(metric)
+        if rule is None:
+            return None  # not in the config any more: its rule is unknown, leave it raw
+        return bucket_rows(rows, rule, grain, cal)
+
+    return store.compact(before, plan, metrics=sorted(rules), dry_run=dry_run)
+
+
+def describe(result: CompactionResult | None, config: Config, now: dt.datetime | None = None) -> str:
+    """One line for the user about what :func:`compact` did."""
+    if result is None:
+        return "retention is off ([storage] raw_retention_days is not set): nothing to compact"
+    now = now or dt.datetime.now(dt.timezone.utc)
+    before = cutoff(config, now)
+    grain = config.storage.downsample_to
+    where = ""
+    if before is not None:
+        local = before.astimezone(_calendar(config).tz)
+        where = f" before {local:%Y-%m-%d %H:%M %Z}"
+    if result.replaced == 0:
+        return f"nothing to compact: readings{where} are already one per {grain}"
+    verb = "would replace" if result.dry_run else "replaced"
+    return (
+        f"{verb} {result.replaced:,} readings{where} of {len(result.by_metric)} metric(s) "
+        f"by {result.written:,} {_ADJECTIVE[grain]} rows"
+    )
