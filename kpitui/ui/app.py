@@ -42,6 +42,8 @@ from .screens.detail import DetailScreen
 from .screens.help import HelpScreen
 
 CONFIG_CHECK_SECONDS = 2.0
+#: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
+BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period"})
 DARK, LIGHT = "textual-dark", "textual-light"
 
 
@@ -64,7 +66,7 @@ class KpiApp(App[int]):
     history is opened. ``watch_config``: reload the config file when it changes.
     """
 
-    CSS_PATH = "app.tcss"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kpitui"
     BINDINGS = bindings.APP
     COMMANDS = App.COMMANDS | {ActionsProvider}
@@ -401,6 +403,11 @@ class KpiApp(App[int]):
         return f"{keys('window')} window  {keys('period')} period"
 
     # -- actions ---------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in BLOCKED_IN_MODALS and isinstance(self.screen, (AddReadingScreen, HelpScreen)):
+            return False
+        return True
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

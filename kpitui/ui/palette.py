@@ -39,7 +39,16 @@ def _hex(value: str, fallback: str) -> str:
         return fallback
 
 
+#: For 16-colour terminals (``TEXTUAL_COLOR_SYSTEM=standard``, many SSH sessions) the theme's
+#: pastel text colours would all round to white, so use exactly the 16-colour palette's values
+#: (bright on dark themes, normal on light ones): each maps to itself.
+STANDARD_DARK = Palette(good="#55ff55", warn="#ffff55", bad="#ff5555", accent="#55ffff", muted="#aaaaaa", text="#ffffff")
+STANDARD_LIGHT = Palette(good="#00aa00", warn="#aa5500", bad="#aa0000", accent="#0000aa", muted="#555555", text="#000000")
+
+
 def palette_of(app: App) -> Palette:
+    if getattr(app.console, "color_system", None) in ("standard", "windows"):
+        return STANDARD_DARK if app.current_theme.dark else STANDARD_LIGHT
     v = app.theme_variables
     fg = _hex(v.get("foreground", "#e0e0e0"), "#e0e0e0")
     bg = _hex(v.get("background", "#121212"), "#121212")

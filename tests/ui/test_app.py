@@ -530,3 +530,27 @@ async def test_every_binding_has_an_id():
     ids = [b.id for s in bindings.SECTIONS for b in s.bindings]
     assert len(ids) == len(set(ids))
     assert MESSAGE_KEY not in ids
+
+
+async def test_app_keys_do_not_fire_behind_the_form(config):
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        await pilot.press("a")
+        form = app.screen
+        form.query_one("#cancel").focus()
+        await pilot.press("q", "w", "left_square_bracket")
+        assert app.is_running and app.screen is form
+        assert app.window == "" and app.offset == 0
+
+
+async def test_kpis_without_an_objective_are_listed(make_config):
+    config = make_config(extra='\n[kpis.costs]\nname = "Costs"\nformula = "sum"\nmetrics = ["expenses"]\nunit = "currency"\n')
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        assert pane_keys(app, "objectives")[-1] == "__unassigned__"
+        app.show_objective("__unassigned__")
+        await pilot.pause()
+        assert pane_keys(app, "kpis") == ["costs"]
+        assert pane_keys(app, "metrics") == ["expenses"]

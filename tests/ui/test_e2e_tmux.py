@@ -25,7 +25,10 @@ pytestmark = pytest.mark.skipif(TMUX is None, reason="needs tmux")
 
 
 def kpitui_command() -> str:
-    """The console script when it is installed, else the module with this checkout on the path."""
+    """The console script when it is installed (next to this Python, or on PATH), else the module."""
+    beside = Path(sys.executable).with_name("kpitui")
+    if beside.is_file() and os.access(beside, os.X_OK):
+        return str(beside)
     script = shutil.which("kpitui")
     if script:
         return script

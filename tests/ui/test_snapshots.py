@@ -8,10 +8,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+import textual.constants
 from textual.widgets import Input
 
 from kpitui.store import Store
 from ui_helpers import NOW, make_app, wait_for, wait_ready
+
+
+@pytest.fixture(autouse=True)
+def truecolor(monkeypatch):
+    """The same pictures whatever $TERM says (a plain xterm would pick the 16-colour palette)."""
+    monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "truecolor")
 
 
 def ready_then(*keys: str, wait_chart: bool = False):
@@ -37,6 +45,10 @@ class TestDashboard:
         assert snap_compare(make_app(config), terminal_size=(120, 34), run_before=ready_then())
 
     def test_dashboard_80x24(self, snap_compare, config):
+        assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=ready_then())
+
+    def test_dashboard_80x24_16_colours(self, snap_compare, config, monkeypatch):
+        monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", "standard")
         assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=ready_then())
 
     def test_wide_layout(self, snap_compare, config):
