@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,11 +22,13 @@ from ..collector import Collector, PollResult
 from ..config import Config
 from ..engine import Engine
 from ..history import History
-from ..model import Snapshot, SourceHealth
+from ..model import Kpi, Snapshot, SourceHealth
 from ..store import Store
 
 Clock = Callable[[], dt.datetime]
 StoreFactory = Callable[[Config], Store]
+
+METRIC_PREFIX = "__metric__:"
 
 #: re-evaluate at least this often even when nothing new arrived (ages and periods move on)
 STALE_AFTER = 60.0
@@ -48,6 +51,7 @@ class Runtime:
     last_health: dict[str, SourceHealth] | None = None
     last_evaluated: float = 0.0
     owns_stores: bool = True
+    _metric_engine: Engine | None = None
 
     @classmethod
     def open(
@@ -98,6 +102,24 @@ class Runtime:
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         return self.engine.series(
             self.history.frame, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points
+        )
+
+    def metric_series(
+        self, metric_id: str, *, grain: str, window: str, offset: int, points: int
+    ) -> list[tuple[dt.datetime, float | None, float | None]]:
+        """A metric's own series (by its aggregation rule), through a one-metric ``sum`` KPI,
+        exactly as ``kpitui series <metric>`` does it."""
+        if self._metric_engine is None:
+            formula = self.config.registry.formulas["sum"]
+            kpis = {
+                METRIC_PREFIX + mid: Kpi(
+                    id=METRIC_PREFIX + mid, name=m.name, formula="sum", params=formula.Options(metrics=[mid]), unit=m.unit, decimals=m.decimals
+                )
+                for mid, m in self.config.metrics.items()
+            }
+            self._metric_engine = Engine(dataclasses.replace(self.config, kpis=kpis, objectives={}))
+        return self._metric_engine.series(
+            self.history.frame, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points
         )
 
     # -- collecting and recording ----------------------------------------------

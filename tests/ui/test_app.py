@@ -153,8 +153,13 @@ async def test_enter_on_metric_opens_detail_with_the_metric(config):
         await pilot.press("tab", "enter")
         assert isinstance(app.screen, DetailScreen)
         assert app.screen.kpi_id == "leads"
-        assert app.screen.metric_id in {"signups", "requests"}
-        assert app.screen.query_one("#detail-metric").display
+        metric_id = app.screen.metric_id
+        assert metric_id in {"signups", "requests"}
+        await wait_ready(pilot)
+        chart = app.screen.query_one("#chart").spec
+        assert chart.name == f"{config.metrics[metric_id].name} by day"
+        assert chart.target is None  # a metric has no target; its KPI does
+        assert "behind Lead generation" in str(app.screen.query_one("#detail-summary").render())
 
 
 async def test_window_keys_change_every_kpi_and_zero_goes_back(config):

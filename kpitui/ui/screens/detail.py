@@ -1,5 +1,5 @@
-"""The detail view of one KPI (optionally opened from one of its metrics): the chart at a
-chosen grain, the target, the previous period, and what feeds the KPI."""
+"""The detail view of one KPI, or of one metric behind a KPI: the chart at a chosen grain
+(with the target and the previous period), and what the numbers are."""
 
 from __future__ import annotations
 
@@ -67,12 +67,10 @@ class DetailScreen(Screen):
         yield Header(show_clock=False, icon="◎")
         yield Static(id="detail-summary", markup=False)
         yield Chart(id="chart")
-        yield Static(id="detail-metric", markup=False)
         yield Footer()
 
     def on_mount(self) -> None:
         self.ready = True
-        self.query_one("#detail-metric").display = self.metric_id is not None
         self.refresh_view()
 
     # -- what is shown -----------------------------------------------------------
@@ -102,8 +100,10 @@ class DetailScreen(Screen):
             return
         if self.grain is None:
             self.grain = self.default_grain()
-        self._summary()
-        self._metric()
+        if self.metric_id is not None:
+            self._metric()
+        else:
+            self._summary()
         self.load()
 
     def load(self) -> None:
@@ -111,14 +111,18 @@ class DetailScreen(Screen):
         if runtime is None or self.app.snapshot is None:  # type: ignore[attr-defined]
             return
         self.request += 1
-        self._series(runtime, self.kpi_id, self.grain or "day", self.window, self.app.offset, self.request)  # type: ignore[attr-defined]
+        self._series(runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.offset, self.request)  # type: ignore[attr-defined]
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
-    def _series(self, runtime, kpi_id: str, grain: str, window: str, offset: int, request: int) -> None:
+    def _series(self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, offset: int, request: int) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
+        points = POINTS.get(grain, 30)
         try:
-            points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=POINTS.get(grain, 30))
+            if metric_id is not None:
+                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points)
+            else:
+                points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points)
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
             self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
             return
@@ -138,14 +142,16 @@ class DetailScreen(Screen):
         earlier = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"
         self.points = message.points
         self.shown = (message.grain, message.window, message.offset)
+        metric = config.metrics.get(self.metric_id) if self.metric_id else None
+        subject = metric or kpi
         chart = self.query_one(Chart)
         chart.spec = ChartSpec(
-            name=f"{kpi.name} by {message.grain}",
+            name=f"{subject.name} by {message.grain}",
             points=message.points,
             label=lambda at, g=message.grain: axis_label(at, g, cal),
-            target=kpi.target,
-            unit=kpi.unit,
-            decimals=kpi.decimals,
+            target=None if metric else kpi.target,
+            unit=subject.unit,
+            decimals=subject.decimals,
             currency=config.settings.currency,
             previous_name=earlier,
         )
@@ -192,51 +198,61 @@ class DetailScreen(Screen):
             if parts:
                 text.append(f"  · {parts}", style=colours.muted)
         text.append("\n")
+        text.append_text(self._controls())
+        self.query_one("#detail-summary", Static).update(text)
+
+    def _controls(self) -> Text:
+        colours = palette_of(self.app)
+        text = Text()
         grains = "  ".join(("▸" if g == self.grain else " ") + g for g in bindings.GRAINS)
         text.append(f"window {self.window}", style=colours.accent)
         if self.app.offset:  # type: ignore[attr-defined]
             text.append(f" ({self.app.offset} back)", style=colours.accent)  # type: ignore[attr-defined]
         text.append(f"   grain {grains}", style=colours.muted)
         text.append("  (H D W M, g)", style=colours.muted)
-        self.query_one("#detail-summary", Static).update(text)
+        return text
 
     def _metric(self) -> None:
-        if self.metric_id is None:
-            return
+        """The summary of a metric opened from a KPI's metrics pane."""
         snapshot = self.app.snapshot  # type: ignore[attr-defined]
         config = self.app.config  # type: ignore[attr-defined]
         colours = palette_of(self.app)
         metric = config.metrics.get(self.metric_id)
-        box = self.query_one("#detail-metric", Static)
-        box.border_title = "Metric"
+        box = self.query_one("#detail-summary", Static)
         if metric is None:
-            box.update(Text(f"metric {self.metric_id!r} is no longer in the config"))
+            box.update(Text(f"metric {self.metric_id!r} is no longer in the config (escape goes back)"))
             return
         status = snapshot.metrics.get(self.metric_id) if snapshot else None
         text = Text()
         text.append(("★ " if metric.is_key else "") + metric.name, style="bold")
-        text.append(f"  ({metric.id}: {metric.aggregation} of {metric.unit}, source {metric.source})", style=colours.muted)
+        text.append(f"  {metric.aggregation} of {metric.unit} · source {metric.source} · behind {self.kpi.name}", style=colours.muted)
         if status is not None:
             latest = format_value(status.latest, metric.unit, metric.decimals, config.settings.currency)
-            text.append(f"  latest {latest}, {format_age(status.latest_at, snapshot.at)}")
-        if metric.trigger is not None:
+            text.append(f" · latest {latest}, {format_age(status.latest_at, snapshot.at)}")
+        health = status.health if status else None
+        if health is not None and health.error:
+            tz = ZoneInfo(config.settings.timezone)
+            text.append(f"\n✖ {health.error}", style=colours.bad)
+            text.append(f"  ({health.failures} failure{'s' if health.failures != 1 else ''}", style=colours.muted)
+            if health.next_attempt:
+                text.append(f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}", style=colours.muted)
+            text.append(")", style=colours.muted)
+        elif metric.trigger is not None:
             text.append(f"\ncounts when: {metric.trigger.text}", style=colours.muted)
             if metric.trigger.condition:
                 text.append(f"  [{metric.trigger.condition}]", style=colours.muted)
         elif metric.description:
             text.append(f"\n{metric.description}", style=colours.muted)
-        health = status.health if status else None
-        if health is not None:
-            tz = ZoneInfo(config.settings.timezone)
-            if health.error:
-                text.append(f"\n✖ {health.error}", style=colours.bad)
-                text.append(f"  ({health.failures} failures", style=colours.muted)
-                if health.next_attempt:
-                    text.append(f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}", style=colours.muted)
-                text.append(")", style=colours.muted)
-            elif health.last_success:
-                text.append(f"\n✓ source polled {format_age(health.last_success, snapshot.at)}", style=colours.good)
+        text.append("\n")
+        text.append_text(self._controls())
         box.update(text)
+
+    def _redraw_summary(self) -> None:
+        """Re-draw the summary line that shows the grain."""
+        if self.metric_id is not None:
+            self._metric()
+        else:
+            self._summary()
 
     # -- actions -----------------------------------------------------------------
 
@@ -246,7 +262,7 @@ class DetailScreen(Screen):
     def action_set_grain(self, grain: str) -> None:
         if grain != self.grain:
             self.grain = grain
-            self._summary()
+            self._redraw_summary()
             self.load()
 
     def action_cycle_grain(self) -> None:
