@@ -11,13 +11,11 @@ source never piles up. A periodic light check reads what a separate
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 import time
 import warnings
 from functools import partial
 from pathlib import Path
-from typing import Callable
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -29,6 +27,7 @@ from textual.worker import Worker, WorkerState, get_current_worker
 
 from ..collector import PollResult
 from ..config import Config, ConfigError, load_config
+from ..formatting import format_value
 from ..model import Snapshot
 from ..options import nearest
 from . import bindings
@@ -200,12 +199,13 @@ class KpiApp(App[int]):
             self.refresh_views()
 
     def _retire(self, runtime: Runtime) -> None:
-        """Close a replaced runtime off the main thread (a source's close may block)."""
-        for timer in self.poll_timers.values():
-            timer.stop()
-        self.poll_timers.clear()
-        self.polling.clear()
-        threading.Thread(target=runtime.close, name="kpitui-retire", daemon=True).start()
+        """Close a replaced (or stale) runtime off the main thread (a source's close may block).
+
+        Its store connections are closed only when the runtime in use does not share them.
+        """
+        current = self.runtime
+        shared = current is not None and current is not runtime and current.reader is runtime.reader
+        threading.Thread(target=runtime.close, kwargs={"stores": not shared}, name="kpitui-retire", daemon=True).start()
 
     # -- evaluation ------------------------------------------------------------------
 
@@ -451,6 +451,10 @@ class KpiApp(App[int]):
         metric = None
         if isinstance(self.screen, DetailScreen):
             metric = self.screen.metric_id
+            if metric is None and self.runtime is not None:
+                behind = sorted(self.runtime.engine.metrics_of(self.screen.kpi_id))
+                manual = [m for m in behind if m in self.config.metrics and self.config.metrics[m].source == "manual"]
+                metric = (manual or behind or [None])[0]
         elif isinstance(self.screen, DashboardScreen):
             metric = self.screen.metric_id
         self.push_screen(AddReadingScreen(self.config, metric), self._reading_added)
@@ -460,8 +464,9 @@ class KpiApp(App[int]):
             return
         metric = self.config.metrics.get(reading.metric)
         name = metric.name if metric else reading.metric
+        shown = format_value(reading.value, metric.unit, metric.decimals, self.config.settings.currency) if metric else f"{reading.value:g}"
         self.post_message(ReadingSaved(reading.metric, reading.at, reading.value))
-        self.notify(f"recorded {name} = {reading.value:g}", timeout=3)
+        self.notify(f"recorded {name} = {shown}", timeout=3)
         self.request_evaluate(force=True)
 
     def open_detail(self, kpi_id: str, metric_id: str | None = None) -> None:
@@ -474,7 +479,7 @@ class KpiApp(App[int]):
             screen.objective_id = objective_id
             screen.kpi_id = None
             screen.refresh_view()
-            screen.query_one("#kpis").focus()
+            screen.set_focus(screen.query_one("#kpis"))
 
     async def action_quit(self) -> None:
         self.exit(0)
@@ -484,5 +489,12 @@ def run(config: Config, collect: bool = True) -> int:
     """Run the TUI on ``config`` until the user quits; the process exit code."""
     warnings.filterwarnings("ignore", category=UserWarning, module="polars")
     app = KpiApp(config, collect=collect)
-    app.run()
+    try:
+        app.run()
+    finally:
+        if app.runtime is not None:
+            try:
+                app.runtime.close()
+            except Exception:  # noqa: BLE001 - on the way out
+                pass
     return app.return_code or 0

@@ -50,7 +50,6 @@ class Runtime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_health: dict[str, SourceHealth] | None = None
     last_evaluated: float = 0.0
-    owns_stores: bool = True
     _metric_engine: Engine | None = None
 
     @classmethod
@@ -68,7 +67,6 @@ class Runtime:
         lock = threading.Lock()
         if previous is not None and previous.config.storage.path == config.storage.path:
             reader, writer, history, lock = previous.reader, previous.writer, previous.history, previous.lock
-            previous.owns_stores = False
         else:
             reader = store_factory(config)
             try:
@@ -141,10 +139,11 @@ class Runtime:
     def record(self, metric: str, at: dt.datetime, value: float) -> int:
         return self.writer.write(readings_frame([(metric, at, value)]), mode="replace")
 
-    def close(self) -> None:
+    def close(self, stores: bool = True) -> None:
+        """Stop the sources; close the store connections too unless another runtime shares them."""
         if self.collector is not None:
             self.collector.close()
-        if self.owns_stores:
+        if stores:
             with self.lock:
                 for store in (self.reader, self.writer):
                     try:

@@ -559,3 +559,30 @@ async def test_kpis_without_an_objective_are_listed(make_config):
         await pilot.pause()
         assert pane_keys(app, "kpis") == ["costs"]
         assert pane_keys(app, "metrics") == ["expenses"]
+
+
+async def test_keys_typed_fast_follow_the_focus(config):
+    """tab then j in one burst: j moves the pane tab went to (focus changes at once)."""
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        await pilot.press("shift+tab", "j", "slash", "r", "e", "v")
+        assert app.screen.objective_id == "profit"
+        assert app.screen.filter_text == "rev"
+
+
+async def test_quick_successive_config_edits_keep_the_history_usable(config):
+    app = make_app(config, watch_config=True, config_check_seconds=0.02)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        text = config.path.read_text()
+        for name in ("One", "Two", "Three"):
+            config.path.write_text(text.replace('name = "Lead generation"', f'name = "{name}"'))
+            await pilot.pause(0.05)
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].kpi.name == "Three")
+        before = app.snapshot.kpis["leads"].value
+        with Store(config.storage.path) as other:
+            other.write(readings_frame([("signups", NOW - dt.timedelta(hours=1), 5.0)]), mode="replace")
+        await pilot.press("r")
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before + 5)
+        assert "store" not in app.problems and "evaluate" not in app.problems

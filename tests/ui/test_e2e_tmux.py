@@ -36,15 +36,18 @@ def kpitui_command() -> str:
 
 
 class Terminal:
+    """A tmux session on a private server (its own socket), so other tmux users are never touched."""
+
     def __init__(self, command: str, width: int, height: int, env: dict[str, str]):
         self.name = f"kpitui-test-{uuid.uuid4().hex[:8]}"
+        self.tmux = [TMUX, "-L", self.name, "-f", os.devnull]
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         # keep the pane open after exit so the exit code can be read
         shell = f"env {exports} {command}; echo KPITUI-EXITED-$?; sleep 30"
-        subprocess.run([TMUX, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell], check=True)
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell], check=True)
 
     def screen(self, escapes: bool = False) -> str:
-        args = [TMUX, "capture-pane", "-p", "-t", self.name] + (["-e"] if escapes else [])
+        args = [*self.tmux, "capture-pane", "-p", "-t", self.name] + (["-e"] if escapes else [])
         return subprocess.run(args, capture_output=True, text=True, check=True).stdout
 
     def wait_for(self, text: str, timeout: float = 20.0) -> str:
@@ -68,10 +71,10 @@ class Terminal:
             time.sleep(0.1)
 
     def keys(self, *keys: str) -> None:
-        subprocess.run([TMUX, "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def close(self) -> None:
-        subprocess.run([TMUX, "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
 
 
 @pytest.fixture

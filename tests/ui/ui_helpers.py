@@ -3,11 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
-import textwrap
-from pathlib import Path
 from typing import Callable
 
-from kpitui.api import readings_frame
 from kpitui.config import Config
 
 #: A Wednesday afternoon: month_to_date is 18 days old, the quarter started in January.

@@ -151,7 +151,7 @@ class AddReadingScreen(ModalScreen[NewReading | None]):
 
     @on(Input.Submitted, "#value")
     def _value_submitted(self) -> None:
-        self.query_one("#at", Input).focus()
+        self.set_focus(self.query_one("#at", Input))
 
     @on(Input.Submitted, "#at")
     def _time_submitted(self) -> None:

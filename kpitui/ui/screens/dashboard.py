@@ -76,7 +76,7 @@ class DashboardScreen(Screen):
         panes = self.panes
         current = self.focused
         index = panes.index(current) if current in panes else (0 if step > 0 else 1)  # type: ignore[arg-type]
-        panes[(index + step) % len(panes)].focus()
+        self.set_focus(panes[(index + step) % len(panes)])  # at once: the next key goes to the new pane
 
     # -- filter ----------------------------------------------------------------
 
@@ -84,7 +84,7 @@ class DashboardScreen(Screen):
         box = self.query_one("#filter", Input)
         box.display = True
         box.value = self.filter_text
-        box.focus()
+        self.set_focus(box)
 
     def action_clear_filter(self) -> None:
         box = self.query_one("#filter", Input)
@@ -93,7 +93,7 @@ class DashboardScreen(Screen):
         if self.filter_text:
             self.filter_text = ""
             self.refresh_view()
-        self.query_one("#kpis", Pane).focus()
+        self.set_focus(self.query_one("#kpis", Pane))
 
     @on(Input.Changed, "#filter")
     def _filter_changed(self, event: Input.Changed) -> None:
@@ -105,7 +105,7 @@ class DashboardScreen(Screen):
         box = self.query_one("#filter", Input)
         if not self.filter_text:
             box.display = False
-        self.query_one("#kpis", Pane).focus()
+        self.set_focus(self.query_one("#kpis", Pane))
 
     def _kpi_matches(self, result: KpiResult) -> bool:
         engine = self.app.runtime.engine if self.app.runtime else None  # type: ignore[attr-defined]
@@ -282,7 +282,7 @@ class DashboardScreen(Screen):
             return
         table = event.data_table
         if table.id == "objectives":
-            self.query_one("#kpis", Pane).focus()
+            self.set_focus(self.query_one("#kpis", Pane))
         elif table.id == "kpis":
             self.app.open_detail(key)  # type: ignore[attr-defined]
         elif table.id == "metrics" and self.kpi_id:
