@@ -32,11 +32,12 @@ def key_text(app, binding) -> str:
 def help_renderable(app) -> Group:
     colours = palette_of(app)
     parts: list = []
+    id_width = max(len(b.id or "") for section in bindings.SECTIONS for b in section.bindings)
     for section in bindings.SECTIONS:
         table = Table(title=section.title, title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
         table.add_column("key", style="bold", no_wrap=True, width=16)
         table.add_column("action", ratio=1)
-        table.add_column("id", style=colours.muted, no_wrap=True)
+        table.add_column("id", style=colours.muted, no_wrap=True, width=id_width)
         for binding in section.bindings:
             table.add_row(key_text(app, binding), binding.description, binding.id)
         parts.extend([table, Text("")])
