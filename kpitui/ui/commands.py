@@ -11,6 +11,7 @@ from typing import Any, Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
+from ..periods import WINDOW_NAMES
 from . import bindings
 from .screens.help import key_text
 
@@ -35,6 +36,11 @@ def commands(app: Any, screen: Any) -> Iterator[tuple[str, str, Callable[[], Any
             title = f"{bindings.CATEGORY[binding.id]}: {binding.description}"
             help_text = f"key {key_text(app, binding)}   ·   id {binding.id}"
             yield title, help_text, partial(app.run_action, binding.action, namespace)
+    bound = {b.action for b in bindings.APP}
+    for name in WINDOW_NAMES:  # every other window, without a key of its own
+        action = f"set_window({name!r})"
+        if action not in bound:
+            yield f"window: {name.replace('_', ' ').capitalize()}", f"evaluate every KPI over {name}", partial(app.run_action, action, app)
     snapshot = getattr(app, "snapshot", None)
     if snapshot is not None:
         for kid, result in snapshot.kpis.items():

@@ -586,3 +586,18 @@ async def test_quick_successive_config_edits_keep_the_history_usable(config):
         await pilot.press("r")
         await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before + 5)
         assert "store" not in app.problems and "evaluate" not in app.problems
+
+
+async def test_palette_offers_every_window(config):
+    from kpitui.periods import WINDOW_NAMES
+
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        found = {title: callback for title, _, callback in commands(app, app.screen)}
+        assert "window: Last month" in found and "window: Trailing 90d" in found
+        assert len([t for t in found if t.startswith("window: ")]) == len(WINDOW_NAMES) + 1  # + each KPI's own
+        await found["window: Last month"]()
+        await wait_ready(pilot)
+        assert app.window == "last_month"
+        assert app.snapshot.kpis["leads"].period.label == "Feb 2026"
