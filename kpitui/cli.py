@@ -26,7 +26,9 @@ class UsageError(Exception):
 
 
 def _err(message: str) -> None:
-    print(f"kpitui: {message}", file=sys.stderr)
+    # One line, and no control characters: a table name or an error body may hold "\r" or an escape sequence.
+    shown = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)
+    print(f"kpitui: {shown}", file=sys.stderr)
 
 
 def _parse_time(text: str | None, timezone: str = "UTC") -> dt.datetime | None:

@@ -25,6 +25,8 @@ from .store import CursorConflict, Store
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SLACK = dt.timedelta(days=1)
 MAX_BACKOFF = 3600.0
+#: an error message longer than this is cut (a plugin may put a whole HTTP body in one)
+MAX_ERROR_CHARS = 4000
 #: how often ``run_forever`` down-samples old readings (when ``[storage] raw_retention_days`` is set)
 COMPACT_EVERY = 3600.0
 
@@ -45,6 +47,14 @@ class _State:
     next_due: float = 0.0  # monotonic seconds
     running: threading.Thread | None = None
     init_error: str | None = None
+
+
+def _one_line(message: str) -> str:
+    """An error for a log line, the store and a status bar: one line, bounded, without polars' expression dump."""
+    message = message.split("\n\nThis error occurred in the following expression", 1)[0]
+    message = " ".join(message.split())
+    message = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)  # no terminal escapes from an error body
+    return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 1] + "…"
 
 
 def _utcnow() -> dt.datetime:
@@ -76,7 +86,8 @@ class Collector:
     def _describe(self, sid: str, what: str, exc: BaseException) -> str:
         spec = self.config.sources[sid]
         owner = self.config.registry.owner("source", spec.type) or "?"
-        detail = str(exc) if type(exc).__name__ == "SourceError" else f"{type(exc).__name__}: {exc}"
+        text = str(exc)
+        detail = text if type(exc).__name__ == "SourceError" else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         plugin = "" if owner.startswith("builtin:") else f" (plugin {owner})"
         return redact(f"{what}{plugin}: {detail}")
 
@@ -171,7 +182,7 @@ class Collector:
         interval = self.config.sources[sid].interval
         delay = min(interval * 2 ** (state.failures - 1), max(interval, MAX_BACKOFF))
         state.next_due = time.monotonic() + delay
-        message = redact(message)
+        message = _one_line(redact(message))
         try:
             with self.lock:
                 self.store.record_health(

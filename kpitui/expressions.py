@@ -62,6 +62,7 @@ __all__ = [
     "MAX_LIST",
     "MAX_NODES",
     "MAX_REGEX",
+    "MAX_REGEX_SIZE",
     "MAX_STRING",
     "Arithmetic",
     "ExpressionError",
@@ -75,6 +76,10 @@ MAX_DEPTH = 40
 MAX_LIST = 256
 MAX_STRING = 1000
 MAX_REGEX = 500
+#: how many copies of an atom a regex may ask for through counted repetition (``a{1000}``, nested
+#: ``(?:x{100}){10}``): the matching engines' cost per character grows with it (``a{30000}`` takes
+#: over a second per 64 KiB log line, and log lines are whatever a client sent)
+MAX_REGEX_SIZE = 1000
 MAX_EXPONENT = 10
 MAX_ROUND_DIGITS = 12
 _MAX_INT = 2**63 - 1
@@ -558,6 +563,13 @@ class _Compiler:
         expr, pattern = self._text_and_literal(node, depth, 'matches(field, "regex")')
         if len(pattern) > MAX_REGEX:
             raise self.error(node.args[1], f"regular expression is too long (limit {MAX_REGEX} characters)")
+        size = _regex_size(pattern)
+        if size > MAX_REGEX_SIZE:
+            raise self.error(
+                node.args[1],
+                f"regular expression repeats too much ({size} atoms once its {{n}} repetitions are expanded; "
+                f"the limit is {MAX_REGEX_SIZE}): use + or * instead of a large {{n}}",
+            )
         try:
             pl.select(pl.lit("", dtype=pl.String).str.contains(pattern))
         except Exception as exc:  # polars reports a bad or oversized pattern as ComputeError
@@ -631,6 +643,64 @@ class _Compiler:
         if value.type in (kind, ANY):
             return
         raise self.error(node, f"{context} needs {_article(kind)}, got {_article(value.type)}; {_example(kind)}")
+
+
+def _regex_size(pattern: str) -> int:
+    """An upper bound on the atoms a regex expands to: counted repetitions multiply what they repeat.
+
+    Scans Rust ``regex`` syntax conservatively (escapes, nested classes,
+    groups, alternation counted as a sum); ``*``, ``+`` and ``?`` cost nothing.
+    """
+    frames: list[list[int]] = [[]]
+    i, n = 0, len(pattern)
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            i += 2
+            if i - 1 < n and pattern[i - 1] in "pPxuU" and i < n and pattern[i] == "{":
+                close = pattern.find("}", i)
+                i = n if close < 0 else close + 1
+            frames[-1].append(1)
+            continue
+        if ch == "[":
+            depth, i = 1, i + 1
+            if i < n and pattern[i] == "^":
+                i += 1
+            if i < n and pattern[i] == "]":
+                i += 1
+            while i < n and depth:
+                if pattern[i] == "\\":
+                    i += 1
+                elif pattern[i] == "[":
+                    depth += 1
+                elif pattern[i] == "]":
+                    depth -= 1
+                i += 1
+            frames[-1].append(1)
+            continue
+        if ch == "(":
+            frames.append([])
+        elif ch == ")":
+            inner = frames.pop() if len(frames) > 1 else []
+            frames[-1].append(max(1, sum(inner)))
+        elif ch == "{":
+            close = pattern.find("}", i)
+            body = pattern[i + 1 : close] if close > 0 else ""
+            bounds = [part.strip() for part in body.split(",")]
+            if close > 0 and 1 <= len(bounds) <= 2 and any(bounds) and all(b.isdigit() or b == "" for b in bounds):
+                times = max(int(b) for b in bounds if b)
+                if frames[-1]:
+                    frames[-1][-1] *= max(times, 1)
+                i = close + 1
+                continue
+            frames[-1].append(1)
+        elif ch not in "|*+?":
+            frames[-1].append(1)
+        i += 1
+    while len(frames) > 1:
+        inner = frames.pop()
+        frames[-1].append(max(1, sum(inner)))
+    return sum(frames[0])
 
 
 def _article(kind: str) -> str:

@@ -45,8 +45,8 @@ def reveal(secret: Secret) -> str:
 
 
 def clip(text: str, limit: int = 200) -> str:
-    """``text`` on one line, cut to ``limit`` characters."""
-    text = " ".join(text.split())
+    """``text`` on one line, cut to ``limit`` characters, secrets masked first (a cut must not leave half a token)."""
+    text = " ".join(redact(text).split())
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
