@@ -294,7 +294,8 @@ class Engine:
         by_agg: dict[str, set[str]] = {}
         for _, _, _, metric, agg, _ in wanted_rows:
             by_agg.setdefault(agg, set()).add(metric)
-        hours = pipeline.hourly(readings, self.cal)
+        # mean metrics' down-sampled rows hold a mean of n readings (kpitui.retention)
+        hours = pipeline.hourly(readings, self.cal, means=[m for m, x in self.config.metrics.items() if x.aggregation == "mean"])
         parts: list[pl.LazyFrame] = []
         decomposable = {m for agg, ms in by_agg.items() if agg in pipeline.DECOMPOSABLE and agg != "last" for m in ms}
         if decomposable:

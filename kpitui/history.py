@@ -34,6 +34,11 @@ class History:
             self.seq = 0
             self.generation = generation
         new, seq = self.store.load(since=self.seq)
+        if self.store.generation() != generation:
+            # Rows were deleted or compacted while we loaded: `new` may hold the new rows beside
+            # old ones it cannot remove (a double count). Read everything again.
+            self.generation = None
+            return self.refresh()
         if new.height:
             self.frame = new if self.seq == 0 and self.frame.height == 0 else Store.merge(self.frame, new)
         self.seq = seq

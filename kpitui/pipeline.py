@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Collection
 
 import polars as pl
 
@@ -51,14 +52,20 @@ def upto(readings: pl.LazyFrame, now: dt.datetime, metrics: list[str]) -> pl.Laz
     return readings.filter(pl.col("metric").is_in(metrics), pl.col("at") < now)
 
 
-def hourly(readings: pl.LazyFrame, cal: Calendar) -> pl.LazyFrame:
+def hourly(readings: pl.LazyFrame, cal: Calendar, means: Collection[str] = ()) -> pl.LazyFrame:
     """One row per (metric, local hour) with every decomposable aggregate."""
+    # Retention (kpitui.retention) down-samples old readings: a row then stands for `n` raw
+    # readings (Store.load's `n` column, 1 otherwise); its value is the bucket's sum for sum/count
+    # metrics but its mean for the metrics in `means`. So count = Σn and a mean metric's sum = Σ(value·n).
+    n = pl.col("n") if "n" in readings.collect_schema().names() else pl.lit(1, pl.Int64)
+    weighted = pl.col("metric").is_in(pl.Series(sorted(means), dtype=pl.String).implode())
+    total = pl.when(weighted).then(pl.col("value") * n).otherwise(pl.col("value")) if means else pl.col("value")
     return (
         readings.with_columns(hour=truncate(pl.col("at"), "hour", cal).dt.convert_time_zone("UTC"))
         .group_by("metric", "hour")
         .agg(
-            sum=pl.col("value").sum(),
-            count=pl.len().cast(pl.Float64),
+            sum=total.sum(),
+            count=n.sum().cast(pl.Float64),
             min=pl.col("value").min(),
             max=pl.col("value").max(),
             first=pl.col("value").sort_by("at").first(),
