@@ -198,13 +198,14 @@ def tui_soak(tmp_path: Path, config: Path, seconds: float) -> dict:
     env_args = [arg for key in ("KPITUI_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME") for arg in ("-e", f"{key}={os.environ[key]}")]
     command = " ".join([*KPITUI, "--config", str(config)])
     subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", *env_args, command], check=True)
-    captures, bad = 0, []
+    captures, shown, bad = 0, 0, []
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(0.5)
             screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
             captures += 1
+            shown += "All hits" in screen  # the dashboard is up, with the lead KPI
             lowered = screen.lower()
             if "locked" in lowered or "traceback" in lowered or "error" in lowered:
                 bad.append(screen)
@@ -213,7 +214,8 @@ def tui_soak(tmp_path: Path, config: Path, seconds: float) -> dict:
     finally:
         subprocess.run(["tmux", "kill-session", "-t", session], capture_output=True)
     assert not bad, f"{len(bad)} of {captures} screens showed an error:\n{bad[0]}"
-    return {"tui_captures": captures, "tui_screens_with_errors": len(bad)}
+    assert shown >= captures - 4, f"the dashboard was on only {shown} of {captures} screens"
+    return {"tui_captures": captures, "tui_screens_with_the_dashboard": shown, "tui_screens_with_errors": len(bad)}
 
 
 @pytest.mark.slow
