@@ -33,3 +33,74 @@ def test_history_follows_writes_rewrites_and_deletions(tmp_path):
     assert history.refresh() == 0
     writer.close()
     reader.close()
+
+
+# -- the incremental index equals one built from scratch ----------------------------------------------
+
+import tempfile  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import polars as pl  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from kpitui.pipeline import REQUESTS_SCHEMA, View, aggregate  # noqa: E402
+
+AGGS = ("sum", "count", "mean", "last", "first", "min", "max", "p90")
+US = 1_000_000
+
+
+def answers(view, requests):
+    frame = pl.DataFrame([(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row")
+    return aggregate(view, frame, set(AGGS)).collect().sort("req")["value"].to_list()
+
+
+write = st.tuples(
+    st.sampled_from(["replace", "add"]),
+    st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(-3, 3).map(float)), max_size=8),
+    st.booleans(),  # delete metric "c" afterwards
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(writes=st.lists(write, min_size=1, max_size=6), fold_rows=st.integers(1, 6))
+def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows):
+    requests = [(m, agg, additive, T_US + s * US, T_US + (s + length) * US)
+                for m in "abc" for agg in AGGS for additive in (True, False) for s, length in ((0, 13), (2, 5), (5, 0), (11, 3))]
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=4)
+        reader = Store(Path(tmp) / "h.sqlite3")
+        history = History(reader, fold_rows=fold_rows)
+        try:
+            for mode, rows_, delete in writes:
+                if rows_:
+                    writer.write(readings_frame([(m, T + dt.timedelta(seconds=s), v) for m, s, v in rows_]), mode=mode)
+                if delete:
+                    writer.delete_metric("c")
+                history.refresh()
+                fresh = View.from_frame(writer.load()[0])
+                assert history.height == fresh.height
+                assert answers(history.view(), requests) == answers(fresh, requests)
+                assert sorted(history.frame.rows()) == sorted(fresh.frame().rows())
+        finally:
+            writer.close()
+            reader.close()
+
+
+T_US = (T - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+
+
+def test_folding_keeps_every_reading(tmp_path):
+    writer = Store(tmp_path / "h.sqlite3")
+    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=3)
+    writer.write(readings_frame([("a", T + dt.timedelta(hours=h), float(h)) for h in range(5)]))
+    history.refresh()
+    writer.write(readings_frame([("a", T, 10.0), ("b", T, 1.0)]))
+    history.refresh()
+    assert history.view().changes.height == 2  # below fold_rows: kept as a delta
+    writer.write(readings_frame([("a", T + dt.timedelta(hours=9), 9.0)]))
+    history.refresh()
+    assert history.view().changes.height == 0 and history.view().base.height == 7  # folded
+    assert rows(history.frame)[:2] == [("a", T, 10.0), ("a", T + dt.timedelta(hours=1), 1.0)]
+    writer.close()
+    history.store.close()

@@ -1,0 +1,92 @@
+"""TUI start-up: time to the first painted dashboard frame, measured in a real terminal.
+
+``first_frame`` starts ``kpitui --config X`` in a tmux pane (a real
+pseudo-terminal, 160x45) and polls the screen every 5 ms until the dashboard
+frame is on it (its "Objectives" pane and its footer). The clock starts just
+before tmux respawns the pane with the command, so the figure includes
+Python's start-up, imports, config loading and Textual's first paint.
+
+``python -m benchmarks.bench_startup CONFIG OUT.json`` is the *probe*: the
+same start-up in-process with timestamps at each step (imports, config,
+mount, first refresh, history loaded, first values shown), for finding what
+delays the first frame. It quits once values are shown.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+DASHBOARD_MARKS = ("Objectives", "Quit")
+
+
+def tmux_available() -> bool:
+    return shutil.which("tmux") is not None
+
+
+def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0) -> tuple[float | None, str]:
+    """Seconds from spawning ``command`` in a fresh pane until every one of ``marks`` is on screen."""
+    name = f"kpitui-bench-{os.getpid()}"
+    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    screen = ""
+    try:
+        assignments = " ".join(f"{k}={v}" for k, v in env.items())
+        start = time.perf_counter()
+        subprocess.run(["tmux", "respawn-pane", "-k", "-t", name, f"env {assignments} {command}"], check=True)
+        while time.perf_counter() - start < timeout:
+            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            if all(mark in screen for mark in marks):
+                return time.perf_counter() - start, screen
+            time.sleep(0.005)
+        return None, screen
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+
+
+def probe(config_path: str, out: str) -> None:
+    """Start the app in-process, note when each step finishes, quit when values are shown."""
+    t0 = float(os.environ.get("KPITUI_BENCH_T0", time.time()))
+    marks: dict[str, float] = {"interpreter ready": time.time() - t0}
+
+    def mark(name: str) -> None:
+        marks.setdefault(name, time.time() - t0)
+
+    import polars  # noqa: F401
+
+    mark("import polars")
+    from kpitui.config import load_config
+
+    mark("import kpitui core")
+    config = load_config(Path(config_path))
+    mark("config loaded (TOML, plugins, validation)")
+    from kpitui.ui.app import KpiApp
+
+    mark("import Textual and kpitui.ui")
+
+    class Probe(KpiApp):
+        def on_mount(self) -> None:
+            mark("app mounted")
+            super().on_mount()
+            self.call_after_refresh(lambda: mark("first refresh done (first frame)"))
+            self.set_interval(0.005, self._watch)
+
+        def _watch(self) -> None:
+            if self.runtime is not None:
+                mark("store opened (runtime ready)")
+            if self.snapshot is not None:
+                mark("first values shown (history loaded, evaluated)")
+                self.exit(0)
+
+    app = Probe(config, collect=False, watch_config=False)
+    app.run()
+    Path(out).write_text(json.dumps(marks))
+
+
+if __name__ == "__main__":
+    probe(sys.argv[1], sys.argv[2])

@@ -1,0 +1,160 @@
+"""Re-evaluation after new readings and a moved clock equals a from-scratch evaluation.
+
+The engine carries over what the last evaluation computed for KPIs that new
+readings and a moved clock cannot have changed (kpitui.engine._Memo); these
+tests drive one engine through random writes, folds, clock moves (within the
+hour, across days, months and the DST change) and window switches, and compare
+every snapshot with a fresh engine's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kpitui.config import load_config
+from kpitui.engine import Engine
+from kpitui.pipeline import Readings, View, fold
+
+UTC = dt.timezone.utc
+START = dt.datetime(2026, 3, 27, 9, 30, tzinfo=UTC)  # the clocks go forward in London on Sunday Mar 29
+
+CONFIG = """
+[kpitui]
+timezone = "Europe/London"
+
+[metrics.a]
+[metrics.b]
+aggregation = "last"
+[metrics.c]
+unit = "duration"
+aggregation = "mean"
+[metrics.d]
+unit = "number"
+aggregation = "min"
+[metrics.e]
+aggregation = "count"
+
+[kpis.leads]
+formula = "sum"
+metrics = ["a", "e"]
+target = { kind = "reach", value = 50 }
+
+[kpis.rate]
+formula = "ratio"
+numerator = "a"
+denominator = "e"
+window = "today"
+
+[kpis.growth]
+formula = "growth"
+of = "leads"
+window = "week_to_date"
+
+[kpis.running]
+formula = "cumulative"
+of = "a"
+window = "trailing_7d"
+
+[kpis.p90]
+formula = "percentile"
+of = "c"
+window = "last_month"
+
+[kpis.level]
+formula = "sum"
+metrics = ["b"]
+window = "today"
+
+[kpis.low]
+formula = "mean"
+metrics = ["d", "c"]
+window = "year_to_date"
+
+[kpis.doubled]
+formula = "expression"
+expression = "leads * 2 + b"
+
+[kpis.other]
+formula = "sum"
+metrics = ["e"]
+window = "yesterday"
+
+[objectives.o]
+kpis = ["leads", "rate", "low"]
+"""
+
+STEPS = [0, 1, 59, 3600, 5400, 86_400, 3 * 86_400, 40 * 86_400]  # seconds the clock moves on
+WINDOWS = [None, None, None, "month_to_date", "today"]
+
+seconds = st.one_of(st.integers(-2 * 86_400, 86_400), st.integers(-45 * 86_400, 86_400))  # mostly near the clock
+reading = st.tuples(st.sampled_from("abcde"), seconds, st.integers(-3, 9))
+step = st.tuples(
+    st.lists(reading, max_size=6),  # readings written, seconds from the current clock (some in the future)
+    st.sampled_from(STEPS),
+    st.sampled_from(WINDOWS),
+    st.booleans(),  # fold the delta into the base
+)
+
+
+def as_rows(rows, now):
+    seen = {(m, now + dt.timedelta(seconds=s)): float(v) for m, s, v in rows}
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    return pl.DataFrame(
+        {
+            "metric": [m for m, _ in seen],
+            "at": [(at - epoch) // dt.timedelta(microseconds=1) for _, at in seen],
+            "value": list(seen.values()),
+            "n": [1] * len(seen),
+        },
+        schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64},
+    )
+
+
+@pytest.fixture(scope="module")
+def config(tmp_path_factory, builtin_registry):
+    path = tmp_path_factory.mktemp("inc") / "kpitui.toml"
+    path.write_text(CONFIG, encoding="utf-8")
+    return load_config(path, registry=builtin_registry)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(initial=st.lists(reading, max_size=40), steps=st.lists(step, min_size=1, max_size=6))
+def test_re_evaluation_equals_a_fresh_one(config, initial, steps):
+    engine = Engine(config)
+    now = START
+    view = View.of(Readings.empty()).write(as_rows(initial, now))
+    assert engine.evaluate(view, now) == Engine(config).evaluate(view, now)
+    for rows, seconds, window, folding in steps:
+        view = view.write(as_rows(rows, now)) if rows else view
+        view = fold(view) if folding else view
+        now += dt.timedelta(seconds=seconds)
+        assert engine.evaluate(view, now, window=window) == Engine(config).evaluate(view, now, window=window)
+
+
+def test_only_what_changed_is_recomputed(config, monkeypatch):
+    engine = Engine(config)
+    now = START
+    view = View.of(Readings.empty()).write(as_rows([("a", -3600, 1), ("c", -7200, 4), ("e", -60, 1)], now))
+    first = engine.evaluate(view, now)
+    computed: list[set[str]] = []
+    run = engine.run
+
+    def spy(view, now, rows, row_kpis, slots, latest=None):
+        computed.append({k for kids in row_kpis.values() for k in kids})
+        return run(view, now, rows, row_kpis, slots, latest)
+
+    monkeypatch.setattr(engine, "run", spy)
+    assert engine.evaluate(view, now) == first and computed[-1] == set()  # nothing new: nothing recomputed
+    view = view.write(as_rows([("c", -60, 10)], now))
+    engine.evaluate(view, now)
+    assert computed[-1] == {"p90", "low"}  # the KPIs that read c
+    engine.evaluate(view, now + dt.timedelta(seconds=30))  # the clock moved over no reading
+    assert computed[-1] == set()
+    view = view.write(as_rows([("d", 40, 2)], now))  # a reading 40 s ahead of the old clock
+    engine.evaluate(view, now + dt.timedelta(seconds=60))
+    assert computed[-1] == {"low"}

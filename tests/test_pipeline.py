@@ -1,0 +1,234 @@
+"""The reading index: every aggregation over any period equals a brute-force computation,
+however the index was reached (built at once, written to incrementally, folded)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from kpitui.api import readings_frame
+from kpitui.config import load_config
+from kpitui.engine import Engine
+from kpitui.pipeline import REQUESTS_SCHEMA, Readings, View, aggregate, fold, quantile_of
+
+METRICS = ("a", "b", "c")
+AGGS = ("sum", "count", "mean", "last", "first", "min", "max", "p50", "p90")
+
+# -- brute force --------------------------------------------------------------------------------
+
+
+def brute(rows: dict[tuple[str, int], tuple[float, int]], metric: str, agg: str, additive: bool, start: int, end: int):
+    """The aggregation rules of kpitui.pipeline, one reading at a time."""
+    before = sorted((at, v, n) for (m, at), (v, n) in rows.items() if m == metric and at < end)
+    inside = [(at, v, n) for at, v, n in before if at >= start]
+    values = sorted(v for _, v, _ in inside)
+    if agg in ("sum", "count"):
+        if not before:
+            return None
+        if agg == "count":
+            return float(sum(n for _, _, n in inside))
+        return float(sum(v if additive else v * n for _, v, n in inside))
+    if agg == "last":
+        return before[-1][1] if before else None
+    if not inside:
+        return None
+    if agg == "mean":
+        return sum(v if additive else v * n for _, v, n in inside) / sum(n for _, _, n in inside)
+    if agg == "first":
+        return inside[0][1]
+    if agg == "min":
+        return values[0]
+    if agg == "max":
+        return values[-1]
+    q = quantile_of(agg) * (len(values) - 1)  # linear interpolation
+    low = math.floor(q)
+    return values[low] + (values[min(low + 1, len(values) - 1)] - values[low]) * (q - low)
+
+
+def frame_of(rows: dict[tuple[str, int], tuple[float, int]]) -> pl.DataFrame:
+    items = sorted(rows.items(), key=lambda kv: (kv[0][1] * 7919 % 101, kv[0][0]))  # not in (metric, at) order
+    return pl.DataFrame(
+        {
+            "metric": [m for (m, _), _ in items],
+            "at": [at for (_, at), _ in items],
+            "value": [v for _, (v, _) in items],
+            "n": [n for _, (_, n) in items],
+        },
+        schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64},
+    )
+
+
+def answers(view: View, requests: list[tuple[str, str, bool, int, int]]) -> list[float | None]:
+    frame = pl.DataFrame(
+        [(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row"
+    )
+    out = aggregate(view, frame, {r[1] for r in requests}).collect().sort("req")
+    return out["value"].to_list()
+
+
+def same(got: list[float | None], want: list[float | None]) -> bool:
+    return all(
+        (g is None) == (w is None) and (g is None or math.isclose(g, w, rel_tol=1e-9, abs_tol=1e-9))
+        for g, w in zip(got, want, strict=True)
+    )
+
+
+# -- strategies -----------------------------------------------------------------------------------
+
+values = st.integers(-8, 8).map(lambda k: k / 4)  # exact in binary: running totals stay exact
+# few instants, so that writes often rewrite existing readings
+reading = st.tuples(st.sampled_from(METRICS), st.integers(0, 15), values, st.integers(1, 3))
+batch = st.lists(reading, max_size=12)
+request = st.tuples(st.sampled_from(METRICS + ("unknown",)), st.sampled_from(AGGS), st.booleans(), st.integers(-3, 18), st.integers(0, 8))
+
+
+def as_requests(raw) -> list[tuple[str, str, bool, int, int]]:
+    return [(m, agg, additive, start, start + length) for m, agg, additive, start, length in raw]
+
+
+def apply(rows: dict, new: list) -> dict:
+    rows = dict(rows)
+    for m, at, v, n in new:
+        rows[(m, at)] = (v, n)
+    return rows
+
+
+def unique(new: list) -> pl.DataFrame:
+    return frame_of(apply({}, new))
+
+
+# -- properties -------------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(initial=batch, raw=st.lists(request, min_size=1, max_size=25))
+def test_a_built_index_answers_like_brute_force(initial, raw):
+    rows = apply({}, initial)
+    requests = as_requests(raw)
+    assert same(answers(View.from_frame(frame_of(rows)), requests), [brute(rows, *r) for r in requests])
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(initial=batch, writes=st.lists(st.tuples(batch, st.booleans()), max_size=5), raw=st.lists(request, min_size=1, max_size=25))
+def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
+    """Rewrites of base rows, of delta rows, new metrics, folds at any point: same answers as from scratch."""
+    rows = apply({}, initial)
+    view = View.from_frame(frame_of(rows))
+    requests = as_requests(raw)
+    for new, fold_now in writes:
+        view = view.write(unique(new))
+        rows = apply(rows, new)
+        if fold_now:
+            view = fold(view)
+        assert view.height == len(rows)
+        assert same(answers(view, requests), [brute(rows, *r) for r in requests])
+    back = view.frame()
+    assert sorted(back.select("metric", pl.col("at").dt.epoch("us"), "value").rows()) == sorted(
+        (m, at, v) for (m, at), (v, _) in rows.items()
+    )
+
+
+def test_an_empty_index_has_no_data():
+    view = View.of(Readings.empty())
+    assert answers(view, [("a", agg, True, 0, 10) for agg in AGGS]) == [None] * len(AGGS)
+    assert view.frame().height == 0
+
+
+def test_keys_stay_exact_at_any_boundary():
+    """Readings a microsecond apart fall on either side of a boundary between them."""
+    t = 1_767_225_600_000_000  # 2026-01-01 UTC in µs
+    view = View.from_frame(pl.DataFrame({"metric": ["a", "a"], "at": [t - 1, t], "value": [1.0, 2.0]}))
+    assert answers(view, [("a", "sum", True, 0, t), ("a", "sum", True, t, t + 1), ("a", "last", True, 0, t)]) == [1.0, 2.0, 1.0]
+
+
+# -- through the engine -------------------------------------------------------------------------------
+
+UTC = dt.timezone.utc
+
+DOWNSAMPLED = """
+[metrics.s]
+[metrics.m]
+unit = "duration"
+aggregation = "mean"
+[metrics.c]
+aggregation = "count"
+
+[kpis.total]
+formula = "sum"
+metrics = ["s"]
+window = "today"
+[kpis.mean_of_s]
+formula = "mean"
+metrics = ["s"]
+window = "today"
+[kpis.mean_of_m]
+formula = "mean"
+metrics = ["m"]
+window = "today"
+[kpis.count]
+formula = "sum"
+metrics = ["c"]
+window = "today"
+"""
+
+
+def test_downsampled_rows_weigh_by_n(write_config, builtin_registry):
+    """A row standing for n readings: sums of additive metrics add values, means weigh by n, counts add n."""
+    t = dt.datetime(2026, 1, 5, 10, tzinfo=UTC)
+    frame = pl.DataFrame(
+        {
+            "metric": ["s", "s", "m", "m", "c", "c"],
+            "at": [t, t + dt.timedelta(minutes=30)] * 3,
+            "value": [12.0, 3.0, 4.0, 10.0, 6.0, 1.0],
+            "n": [3, 1, 3, 1, 5, 1],
+        },
+        schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64, "n": pl.Int64},
+    )
+    config = load_config(write_config(DOWNSAMPLED), registry=builtin_registry)
+    kpis = Engine(config).evaluate(frame, t + dt.timedelta(hours=2)).kpis
+    assert kpis["total"].value == 15  # 12 (three readings) + 3
+    assert kpis["mean_of_s"].value == 15 / 4
+    assert kpis["mean_of_m"].value == (4 * 3 + 10) / 4
+    assert kpis["count"].value == 6  # 5 + 1 readings
+    plain = Engine(config).evaluate(frame.drop("n"), t + dt.timedelta(hours=2)).kpis
+    assert plain["count"].value == 2 and plain["mean_of_m"].value == 7  # without n: one reading per row
+
+
+EXACT = """
+[metrics.a]
+[kpis.leads]
+formula = "sum"
+metrics = ["a"]
+window = "month_to_date"
+"""
+
+
+def test_comparison_periods_end_exactly_at_the_elapsed_time(write_config, builtin_registry):
+    """Month to date at 12:30 compares with the previous month cut at 12:30, not at the hour."""
+    config = load_config(write_config(EXACT), registry=builtin_registry)
+    history = readings_frame(
+        [
+            ("a", dt.datetime(2026, 2, 15, 12, 15, tzinfo=UTC), 1),
+            ("a", dt.datetime(2026, 2, 15, 12, 45, tzinfo=UTC), 10),
+            ("a", dt.datetime(2026, 3, 15, 12, 29, 59, 999999, tzinfo=UTC), 100),
+            ("a", dt.datetime(2026, 3, 15, 12, 30, tzinfo=UTC), 1000),  # at `now`: not yet
+        ]
+    )
+    r = Engine(config).evaluate(history, dt.datetime(2026, 3, 15, 12, 30, tzinfo=UTC)).kpis["leads"]
+    assert r.value == 100
+    assert r.previous == 1
+
+
+def test_the_engine_reads_a_history_view_and_a_frame_alike(write_config, builtin_registry):
+    config = load_config(write_config(EXACT), registry=builtin_registry)
+    history = readings_frame([("a", dt.datetime(2026, 3, d, tzinfo=UTC), d) for d in range(1, 15)])
+    now = dt.datetime(2026, 3, 15, tzinfo=UTC)
+    engine = Engine(config)
+    assert engine.evaluate(View.from_frame(history), now) == engine.evaluate(history, now)
+    with pytest.raises(TypeError, match="History, a View or a readings frame"):
+        engine.evaluate([("a", now, 1.0)], now)
