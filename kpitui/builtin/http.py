@@ -41,13 +41,13 @@ class HttpOptions:
     ``retries``: extra attempts after a connection error or 5xx. ``backoff``: seconds before
     the first retry, doubled each time."""
 
-    url: str
+    url: Secret  # may hold ${ENV} references (an API key in the query string)
     headers: dict[str, Secret] = field(default_factory=dict)
     retries: int = 2
     backoff: float = 0.5
 
     def validate(self) -> None:
-        check_url(self.url, "url")
+        check_url(self.url.template, "url")
         check_retries(self.retries, self.backoff)
 
 
@@ -57,13 +57,13 @@ class HttpMetricOptions:
     ``url``: this metric's own endpoint (default: the source's). ``bucket``: ``hour`` or ``day``."""
 
     path: str
-    url: str | None = None
+    url: Secret | None = None
     bucket: Bucket = "hour"
 
     def validate(self) -> None:
         JsonPath.compile(self.path, "path")
         if self.url is not None:
-            check_url(self.url, "url")
+            check_url(self.url.template, "url")
 
 
 class HttpSource(MetricSource):
@@ -87,7 +87,7 @@ class HttpSource(MetricSource):
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
         deadline = Deadline(self.spec.timeout)
-        by_url: dict[str, list] = {}
+        by_url: dict[Secret, list] = {}
         for metric in self.metrics:
             by_url.setdefault(metric.options.url or self.options.url, []).append(metric)
         rows: list[tuple[str, dt.datetime, float]] = []
@@ -96,7 +96,7 @@ class HttpSource(MetricSource):
             ids = ", ".join(m.id for m in metrics)
             try:
                 document = get_json(
-                    url,
+                    url.reveal(),
                     headers=self.options.headers,
                     deadline=deadline,
                     retries=self.options.retries,

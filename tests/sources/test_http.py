@@ -177,3 +177,18 @@ def test_json_path_syntax(path, steps):
 def test_example_tables_are_valid(make_source):
     example = HttpSource.example()
     make_source(HttpSource, example["source"], {"m": example["metric"]})
+
+
+def test_an_api_key_in_the_url_comes_from_the_environment_and_is_never_shown(json_server, make_source, monkeypatch):
+    monkeypatch.setenv("KPITUI_TEST_URL_KEY", "k3y-in-the-query")
+    json_server.route("/stats", STATS)
+    source = make_source(HttpSource, {"url": json_server.url + "/stats?key=${KPITUI_TEST_URL_KEY}"}, {"v": {"path": "data.visitors"}})
+    assert "k3y-in-the-query" not in repr(source.options)
+    assert readings(source.fetch(None, NOW)) == {("v", HOUR): 1204.0}
+    (path, _), = json_server.requests
+    assert path == "/stats?key=k3y-in-the-query"
+
+    json_server.route("/stats", Reply(404, {"error": "no stats for key k3y-in-the-query"}))
+    with pytest.raises(SourceError) as caught:
+        source.fetch(None, NOW)
+    assert "k3y-in-the-query" not in str(caught.value)
