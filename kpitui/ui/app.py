@@ -25,7 +25,7 @@ from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..collector import PollResult
+from ..collector import COMPACT_EVERY, PollResult
 from ..config import Config, ConfigError, load_config
 from ..formatting import format_value
 from ..model import Snapshot
@@ -108,6 +108,7 @@ class KpiApp(App[int]):
         self.last_poll: dict[str, PollResult] = {}
         self.config_stamp = _stamp(config.path)
         self._eval_timer: Timer | None = None
+        self._compact_timer: Timer | None = None
         self._dark_theme, self._light_theme = DARK, LIGHT
         self.title = "kpitui"
 
@@ -189,6 +190,17 @@ class KpiApp(App[int]):
         self.request_evaluate(force=True)
         for source in self.runtime.sources:
             self.start_poll(source)
+        if self.runtime.collector is not None and self.config.storage.raw_retention_days and self._compact_timer is None:
+            self.compact(self.runtime)  # like `kpitui collect`: at start, then hourly
+            self._compact_timer = self.set_interval(COMPACT_EVERY, lambda: self.runtime and self.compact(self.runtime))
+
+    @work(thread=True, exclusive=True, group="compact", exit_on_error=False)
+    def compact(self, runtime: Runtime) -> None:
+        """Down-sample readings older than ``[storage] raw_retention_days`` (kpitui.retention)."""
+        if runtime.collector is not None:
+            changed, _ = runtime.collector.compact()
+            if changed:
+                self.call_from_thread(self.request_evaluate, True)
 
     @on(RuntimeFailed)
     def _runtime_failed(self, message: RuntimeFailed) -> None:

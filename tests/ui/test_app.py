@@ -21,7 +21,7 @@ from kpitui.ui.screens.dashboard import DashboardScreen
 from kpitui.ui.screens.detail import DetailScreen, SeriesReady
 from kpitui.ui.screens.help import HelpScreen, help_renderable
 from kpitui.ui.runtime import open_store
-from ui_helpers import NOW, make_app, pane_keys, pane_text, wait_for, wait_ready
+from ui_helpers import NOW, known_readings, make_app, pane_keys, pane_text, wait_for, wait_ready
 
 
 def of_type(messages, kind):
@@ -601,3 +601,25 @@ async def test_palette_offers_every_window(config):
         await wait_ready(pilot)
         assert app.window == "last_month"
         assert app.snapshot.kpis["leads"].period.label == "Feb 2026"
+
+
+async def test_the_dashboard_down_samples_old_readings_like_kpitui_collect(make_config, tmp_path):
+    config = make_config()
+    path = config.path
+    path.write_text(path.read_text().replace("[storage]\n", "[storage]\nraw_retention_days = 30\n", 1))
+    old = (NOW - dt.timedelta(days=60)).replace(hour=12, minute=0, second=0, microsecond=0)
+    with Store(config.storage.path) as store:
+        store.write(readings_frame([("signups", old + dt.timedelta(minutes=m), 1.0) for m in (10, 20, 30)]), mode="replace")
+    from kpitui.config import load_config
+
+    config = load_config(path)
+    app = make_app(config, collect=True)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        await wait_for(pilot, lambda: not any(w.group == "compact" and not w.is_finished for w in app.workers))
+    with Store(config.storage.path) as store:
+        frame, _ = store.load()
+    hour = frame.filter((frame["metric"] == "signups") & (frame["at"] >= old) & (frame["at"] < old + dt.timedelta(hours=1)))
+    assert hour.height == 1 and hour["n"].to_list() == [4]  # noon's reading + the three: one row standing for four
+    noon = sum(v for m, at, v in known_readings() if m == "signups" and at == old)
+    assert hour["value"].to_list() == [noon + 3.0]
