@@ -29,7 +29,6 @@ import datetime as dt
 import gc
 import json
 import math
-import resource
 import statistics
 import sys
 import time
@@ -47,16 +46,21 @@ from kpitui.history import History  # noqa: E402
 from kpitui.store import Store  # noqa: E402
 
 
-def rss_mb() -> float:
+def _status(field: str) -> float:
     with open("/proc/self/status") as status:
         for line in status:
-            if line.startswith("VmRSS:"):
+            if line.startswith(field):
                 return int(line.split()[1]) / 1024
     return float("nan")
 
 
+def rss_mb() -> float:
+    return _status("VmRSS:")
+
+
 def peak_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    """This process's peak resident memory (VmHWM: unlike ru_maxrss, not inherited from the parent across exec)."""
+    return _status("VmHWM:")
 
 
 def summary(times: list[float]) -> dict[str, float]:
@@ -80,13 +84,19 @@ def roll_up_requests(engine: Engine, now: dt.datetime) -> pl.DataFrame:
     return engine.requests(pairs, slots).select(*pipeline.REQUESTS_SCHEMA)
 
 
+def to_pandas(frame: pl.DataFrame):
+    """A polars frame as pandas, through numpy (no pyarrow needed)."""
+    import pandas as pd
+
+    return pd.DataFrame({name: frame[name].to_numpy() for name in frame.columns})
+
+
 def pandas_reference(frame: pl.DataFrame, requests: pl.DataFrame) -> tuple[float, float, dict[int, float | None]]:
     """Prepare (sort, per-metric running sums) then answer every request with numpy searchsorted."""
     import numpy as np
-    import pandas as pd
 
     t0 = time.perf_counter()
-    df = frame.select("metric", pl.col("at").dt.epoch("us"), "value").to_pandas()
+    df = to_pandas(frame.select("metric", pl.col("at").dt.epoch("us"), "value"))
     df = df.sort_values(["metric", "at"], kind="stable")
     groups = {}
     for metric, part in df.groupby("metric", sort=False):
@@ -96,7 +106,7 @@ def pandas_reference(frame: pl.DataFrame, requests: pl.DataFrame) -> tuple[float
     prepared = time.perf_counter() - t0
 
     t0 = time.perf_counter()
-    req = requests.to_pandas()
+    req = to_pandas(requests)
     out: dict[int, float | None] = {}
     for metric, part in req.groupby("metric", sort=False):
         if metric not in groups:
@@ -128,12 +138,12 @@ DUCKDB_QUERY = """
 WITH inside AS (
     SELECT r.req, count(x.value) AS n, sum(x.value) AS s, min(x.value) AS lo, max(x.value) AS hi,
            quantile_cont(x.value, 0.9) AS p90
-    FROM requests r LEFT JOIN readings x ON x.metric = r.metric AND x.at >= r.start AND x.at < r."end"
+    FROM requests r LEFT JOIN readings x ON x.metric = r.metric AND x."at" >= r.start AND x."at" < r."end"
     GROUP BY r.req
 ),
 before AS (
     SELECT r.req, x.value AS last
-    FROM requests r ASOF LEFT JOIN readings x ON r.metric = x.metric AND r."end" > x.at
+    FROM requests r ASOF LEFT JOIN readings x ON r.metric = x.metric AND r."end" > x."at"
 )
 SELECT r.req,
        CASE r.agg
@@ -159,12 +169,11 @@ def duckdb_reference(frame: pl.DataFrame, requests: pl.DataFrame) -> tuple[float
         raise ValueError(f"the DuckDB reference does not know {sorted(unknown)}")
     con = duckdb.connect()
     t0 = time.perf_counter()
-    arrow = frame.select("metric", pl.col("at").dt.epoch("us"), "value").to_arrow()
-    con.register("loaded", arrow)
-    con.execute("CREATE TABLE readings AS SELECT * FROM loaded ORDER BY metric, at")
+    con.register("loaded", to_pandas(frame.select("metric", pl.col("at").dt.epoch("us"), "value")))
+    con.execute('CREATE TABLE readings AS SELECT * FROM loaded ORDER BY metric, "at"')
     con.unregister("loaded")
     prepared = time.perf_counter() - t0
-    con.register("requests", requests.to_arrow())
+    con.register("requests", to_pandas(requests))
     t0 = time.perf_counter()
     rows = con.execute(DUCKDB_QUERY).fetchall()
     answered = time.perf_counter() - t0
@@ -193,6 +202,7 @@ def incremental(store_path: Path, config, history: History, *, now: dt.datetime,
     engine.evaluate(history, now)
     writer = Store(store_path)
     refresh_t, evaluate_t, total_t, folds = [], [], [], 0
+    seed += history.seq  # new readings even when the store is reused
     try:
         for i in range(rounds):
             start = now if step else now - dt.timedelta(seconds=60)
@@ -200,8 +210,9 @@ def incremental(store_path: Path, config, history: History, *, now: dt.datetime,
             writer.write(data.new_readings(1000, metrics=metrics, start=start, seconds=step or 60, seed=seed + i))
             base = history.view().base
             t0 = time.perf_counter()
-            history.refresh()
+            arrived = history.refresh()
             t1 = time.perf_counter()
+            assert arrived > 900, f"only {arrived} readings arrived"
             engine.evaluate(history, later)
             t2 = time.perf_counter()
             folds += history.view().base is not base

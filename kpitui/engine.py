@@ -162,6 +162,7 @@ class _Memo:
     values: dict[str, KpiValues]
     latest: dict[str, tuple[dt.datetime, float]]
     results: dict[str, KpiResult]
+    metric_status: dict[str, MetricStatus]
 
 
 def _utc(value: dt.datetime) -> dt.datetime:
@@ -277,16 +278,24 @@ class Engine:
 
         plans: dict[str, KpiPlan] = {}
         shapes: dict[tuple[periods.Window, str, bool], KpiPlan] = {}  # KPIs with the same window share rows
+        windows: dict[periods.Window, tuple[Period, Period, Period]] = {}
+        buckets: dict[tuple[dt.datetime, str], list[Period]] = {}  # to-date windows of one grain share their buckets
         for kid, kpi in self.config.kpis.items():
             win = periods.parse_window(window or kpi.window)
             grain = (kpi.grain if window is None else None) or periods.default_grain(win)
             to_date = self._to_date_series(kid)
             shape = shapes.get((win, grain, to_date))
             if shape is None:
-                cur = periods.resolve(win, now, self.cal, offset)
-                prev = periods.previous(win, now, self.cal, offset)
-                yoy = periods.same_period_last_year(win, now, self.cal, offset)
-                spark = [add(self._spark_row(to_date, win, p, grain)) for p in self._buckets(cur.end, grain, self.spark_points)]
+                if win not in windows:
+                    windows[win] = (
+                        periods.resolve(win, now, self.cal, offset),
+                        periods.previous(win, now, self.cal, offset),
+                        periods.same_period_last_year(win, now, self.cal, offset),
+                    )
+                cur, prev, yoy = windows[win]
+                if (cur.end, grain) not in buckets:
+                    buckets[(cur.end, grain)] = self._buckets(cur.end, grain, self.spark_points)
+                spark = [add(self._spark_row(to_date, win, p, grain)) for p in buckets[(cur.end, grain)]]
                 full_end = None
                 if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
                     full_end = periods.bucket_end(cur.start, win.unit, self.cal)
@@ -496,18 +505,19 @@ class Engine:
                 kpi_results[kid] = kept
             else:
                 kpi_results[kid] = self._result(plan, rows, values.get(kid), latest, now)
-        self._memo = _Memo(view.serial, now, window, offset, rows, plans, slots, values, latest, kpi_results)
         health = health or {}
         objectives = tuple(self._objective(obj, kpi_results) for obj in self.config.objectives.values())
-        metric_status = {
-            mid: MetricStatus(
-                metric=metric,
-                latest=latest.get(mid, (None, None))[1],
-                latest_at=latest.get(mid, (None, None))[0],
-                health=health.get(metric.source or ""),
-            )
-            for mid, metric in self.config.metrics.items()
-        }
+        known = memo.metric_status if memo is not None else {}
+        metric_status: dict[str, MetricStatus] = {}
+        for mid, metric in self.config.metrics.items():
+            at, value = latest.get(mid, (None, None))
+            source = health.get(metric.source or "")
+            kept = known.get(mid)
+            if kept is not None and kept.latest_at == at and kept.latest == value and kept.health == source:
+                metric_status[mid] = kept
+            else:
+                metric_status[mid] = MetricStatus(metric=metric, latest=value, latest_at=at, health=source)
+        self._memo = _Memo(view.serial, now, window, offset, rows, plans, slots, values, latest, kpi_results, metric_status)
         return Snapshot(at=now, objectives=objectives, kpis=kpi_results, metrics=metric_status)
 
     def _stale(self, view: pipeline.View, memo: _Memo, plans: dict[str, KpiPlan], slots: Slots, changed: frozenset[str], now: dt.datetime) -> set[str]:
@@ -659,13 +669,12 @@ def _column(metric: str, agg: str, steps: int) -> str:
     return f"{metric}|{agg}|{steps}"
 
 
-def _row_kpis(plans: dict[str, KpiPlan], only: set[str] | None = None) -> dict[int, set[str]]:
+def _row_kpis(plans: dict[str, KpiPlan], only: Iterable[str] | None = None) -> dict[int, set[str]]:
     """Which KPIs each row is evaluated for (``only``: of these KPIs)."""
     out: dict[int, set[str]] = {}
-    for kid, plan in plans.items():
-        if only is None or kid in only:
-            for row_id in plan.positions:
-                out.setdefault(row_id, set()).add(kid)
+    for kid in plans if only is None else only:
+        for row_id in plans[kid].positions:
+            out.setdefault(row_id, set()).add(kid)
     return out
 
 

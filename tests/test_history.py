@@ -59,32 +59,64 @@ write = st.tuples(
     st.sampled_from(["replace", "add"]),
     st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(-3, 3).map(float)), max_size=8),
     st.booleans(),  # delete metric "c" afterwards
+    st.booleans(),  # let a running fold finish before the refresh
 )
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(writes=st.lists(write, min_size=1, max_size=6), fold_rows=st.integers(1, 6))
-def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows):
+@given(writes=st.lists(write, min_size=1, max_size=6), fold_rows=st.integers(1, 6), background=st.booleans())
+def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows, background):
+    """Writes, rewrites, deletions and folds (in the refresh or in the background, adopted at any
+    point): the history answers every request as an index built from a fresh load does, and each
+    view's lineage names every metric that changed."""
+    from kpitui.config import parse_config
+    from kpitui.engine import Engine
+
     requests = [(m, agg, additive, T_US + s * US, T_US + (s + length) * US)
                 for m in "abc" for agg in AGGS for additive in (True, False) for s, length in ((0, 13), (2, 5), (5, 0), (11, 3))]
     with tempfile.TemporaryDirectory() as tmp:
         writer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=4)
         reader = Store(Path(tmp) / "h.sqlite3")
-        history = History(reader, fold_rows=fold_rows)
+        history = History(reader, fold_rows=fold_rows, background=background)
+        config = parse_config(CONFIG, Path(tmp) / "kpitui.toml")
+        engine = Engine(config)
+        now = T + dt.timedelta(seconds=13)
         try:
-            for mode, rows_, delete in writes:
+            for mode, rows_, delete, wait in writes:
                 if rows_:
                     writer.write(readings_frame([(m, T + dt.timedelta(seconds=s), v) for m, s, v in rows_]), mode=mode)
                 if delete:
                     writer.delete_metric("c")
+                if wait:
+                    history.wait()
                 history.refresh()
                 fresh = View.from_frame(writer.load()[0])
                 assert history.height == fresh.height
                 assert answers(history.view(), requests) == answers(fresh, requests)
                 assert sorted(history.frame.rows()) == sorted(fresh.frame().rows())
+                assert engine.evaluate(history, now) == Engine(config).evaluate(history.view(), now)
         finally:
+            history.wait()
             writer.close()
             reader.close()
+
+
+CONFIG = """
+[metrics.a]
+[metrics.b]
+aggregation = "last"
+[metrics.c]
+unit = "duration"
+aggregation = "mean"
+[kpis.total]
+formula = "sum"
+metrics = ["a", "c"]
+window = "today"
+[kpis.level]
+formula = "sum"
+metrics = ["b"]
+window = "today"
+"""
 
 
 T_US = (T - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
@@ -92,7 +124,7 @@ T_US = (T - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(mic
 
 def test_folding_keeps_every_reading(tmp_path):
     writer = Store(tmp_path / "h.sqlite3")
-    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=3)
+    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=3, background=False)
     writer.write(readings_frame([("a", T + dt.timedelta(hours=h), float(h)) for h in range(5)]))
     history.refresh()
     writer.write(readings_frame([("a", T, 10.0), ("b", T, 1.0)]))
@@ -102,5 +134,26 @@ def test_folding_keeps_every_reading(tmp_path):
     history.refresh()
     assert history.view().changes.height == 0 and history.view().base.height == 7  # folded
     assert rows(history.frame)[:2] == [("a", T, 10.0), ("a", T + dt.timedelta(hours=1), 1.0)]
+    writer.close()
+    history.store.close()
+
+
+def test_a_background_fold_is_adopted_with_what_arrived_meanwhile(tmp_path):
+    writer = Store(tmp_path / "h.sqlite3")
+    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=2)
+    writer.write(readings_frame([("a", T + dt.timedelta(hours=h), float(h)) for h in range(5)]))
+    history.refresh()
+    writer.write(readings_frame([("a", T, 10.0), ("b", T, 1.0)]))
+    history.refresh()
+    assert history.folding and history.view().changes.height == 2  # folding in the background
+    writer.write(readings_frame([("a", T, 20.0)]))
+    history.wait()
+    before = history.view()
+    history.refresh()
+    view = history.view()
+    assert not history.folding
+    assert view.base.height == 6 and view.changes.height == 1  # the fold's base, with what came since
+    assert view.after == before.serial and view.written == {"a"}
+    assert rows(history.frame)[:1] == [("a", T, 20.0)] and history.height == 6
     writer.close()
     history.store.close()

@@ -1,0 +1,406 @@
+"""The kpitui benchmark suite: every figure, its budget, and reference points, in one run.
+
+    python -m benchmarks            # the full run (10M readings, 2M log lines): ~10 minutes
+    python -m benchmarks --quick    # 1M readings, 200k log lines: a smoke test (budgets do not apply)
+
+Generates its own data (see :mod:`benchmarks.data`), measures, prints a table
+(figure, budget, measured, reference, pass/fail) and writes
+``benchmarks/RESULTS.md`` with the command and the machine. Needs ``tmux``
+for the start-up figures and ``goaccess`` for the access-log reference
+(skipped when missing); pandas and DuckDB for the evaluation references
+(``pip install -e .[bench]``). Timings are wall-clock; the machine may be
+shared, so each figure is a median (or best, where noted) of several runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import polars as pl
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from benchmarks import bench_startup, data  # noqa: E402
+from kpitui.store import Store  # noqa: E402
+
+
+@dataclass
+class Figure:
+    group: str
+    name: str
+    budget: str
+    measured: str
+    reference: str = ""
+    ok: bool | None = None  # None: no budget (information)
+    note: str = ""
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds < 10 else f"{seconds:,.1f} s"
+
+
+def secs(seconds: float) -> str:
+    return f"{seconds:.2f} s"
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------- machine
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    memory = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                memory = f"{int(line.split()[1]) / 2**20:.1f} GiB"
+    except OSError:
+        pass
+    versions = {}
+    for module in ("polars", "textual", "pandas", "duckdb"):
+        try:
+            versions[module] = __import__(module).__version__
+        except Exception:  # noqa: BLE001
+            versions[module] = "not installed"
+    goaccess = shutil.which("goaccess")
+    if goaccess:
+        out = subprocess.run([goaccess, "--version"], capture_output=True, text=True).stdout.splitlines()
+        versions["goaccess"] = out[0].strip() if out else "?"
+    try:
+        load = " ".join(f"{x:.2f}" for x in os.getloadavg())
+    except OSError:
+        load = "?"
+    return {
+        "cpu": cpu,
+        "cores": str(os.cpu_count()),
+        "memory": memory,
+        "os": f"{platform.system()} {platform.release()}",
+        "python": platform.python_version(),
+        **versions,
+        "load average at start": load,
+    }
+
+
+# ---------------------------------------------------------------------------------- store + data
+
+
+def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure], dict]:
+    """Write the generated history into a new store; measure durable write throughput."""
+    figures: list[Figure] = []
+    t0 = time.perf_counter()
+    frame = data.history(rows)
+    generated = time.perf_counter() - t0
+    log(f"generated {frame.height:,} readings in {generated:.1f}s")
+    store = Store(path)
+    batch = 100_000
+    t0 = time.perf_counter()
+    for offset in range(0, frame.height, batch):
+        store.write(frame.slice(offset, batch))
+    bulk = time.perf_counter() - t0
+    rate = frame.height / bulk
+    log(f"stored {frame.height:,} readings in {bulk:.1f}s ({rate:,.0f}/s)")
+    figures.append(
+        Figure("4 store", f"durable writes, {frame.height:,} readings in {batch:,}-row transactions", "≥ 200,000 /s",
+               f"{rate:,.0f} /s", ok=rate >= 200_000, note=f"{bulk:.1f} s; WAL, synchronous=NORMAL, each transaction committed")
+    )  # fmt: skip
+    # a collector's polls: 1,000 readings per transaction, at the newest end of the history
+    polls, t0 = 50, time.perf_counter()
+    for i in range(polls):
+        start = data.NOW - dt.timedelta(hours=1) + dt.timedelta(seconds=i)
+        store.write(data.new_readings(1000, metrics=[data.metric_id(k) for k in range(50)], start=start, seconds=1, seed=500 + i))
+    poll_rate = polls * 1000 / (time.perf_counter() - t0)
+    figures.append(
+        Figure("4 store", "durable writes, 1,000-reading transactions (a poll each)", "", f"{poll_rate:,.0f} /s", note="information")
+    )
+    t0 = time.perf_counter()
+    store.snapshot()  # what the previous viewer session leaves behind
+    snapshot = time.perf_counter() - t0
+    store.close()
+    return figures, {"generated_s": generated, "bulk_s": bulk, "snapshot_s": snapshot, "rows": frame.height}
+
+
+# ---------------------------------------------------------------------------------- engine
+
+
+def engine_figures(store: Path, config: Path, *, quick: bool) -> tuple[list[Figure], dict]:
+    log("engine: load, full evaluation, incremental refresh, references (own process)")
+    out = subprocess.run(
+        [sys.executable, "-m", "benchmarks.bench_engine", str(store), str(config), "3" if quick else "7", "20" if quick else "60"],
+        cwd=ROOT, capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if out.returncode != 0:
+        raise RuntimeError(f"bench_engine failed:\n{out.stderr[-3000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    rows = f"{r['rows']:,}"
+    refs = []
+    for name in ("pandas", "duckdb"):
+        ref = r.get(name, {})
+        if "error" in ref:
+            refs.append(f"{name}: {ref['error']}")
+        else:
+            agree = "same values" if ref["disagree"] == 0 else f"{ref['disagree']} values differ"
+            refs.append(f"{'pandas/numpy' if name == 'pandas' else 'DuckDB'} {ms(ref['answer_s'])} (+{secs(ref['prepare_s'])} prep; {agree})")
+    full = r["full"]
+    figures = [
+        Figure("1 KPIs", f"full evaluation: {r['kpis']} KPIs × value, comparisons, sparkline; {rows} readings, 1,000 metrics",
+               "≤ 100 ms", f"{ms(full['median'])} median", ok=full["median"] <= 0.100,
+               reference=f"same roll-up ({r['roll_up_requests']:,} metric-periods): kpitui {ms(r['roll_up_engine_s'])}; " + "; ".join(refs),
+               note=f"best {ms(full['best'])}, max {ms(full['max'])} of {full['n']}"),
+    ]  # fmt: skip
+    scenarios = (
+        ("incremental_same_instant", "1,000 new readings (10 metrics), same clock instant"),
+        ("incremental_clock_moves", "1,000 new readings (10 metrics), clock 5 s later (the TUI's case)"),
+        ("incremental_every_metric", "1,000 new readings over every metric, clock 5 s later"),
+    )
+    for key, label in scenarios:
+        s = r[key]
+        total, refresh, evaluate = s["total"], s["refresh"], s["evaluate"]
+        budget = "≤ 20 ms" if key != "incremental_every_metric" else ""
+        figures.append(
+            Figure("1 KPIs", f"refresh + re-evaluation: {label}", budget, f"{ms(total['median'])} median",
+                   ok=(total["median"] <= 0.020) if budget else None,
+                   note=f"refresh {ms(refresh['median'])} + evaluate {ms(evaluate['median'])} (medians); p90 {ms(total['p90'])}; "
+                        f"mean {ms(total['mean'])} incl. {s['folds']} fold(s), max {ms(total['max'])}; {total['n']} rounds")
+        )  # fmt: skip
+    figures.append(
+        Figure("2 start-up", f"load the history ({rows} readings) into the viewer's index", "≤ 2 s", secs(r["load_s"]),
+               ok=r["load_s"] <= 2.0, note="Store.load (columnar snapshot) + index build")
+    )  # fmt: skip
+    figures.append(
+        Figure("4 store", f"resident memory, {rows} readings loaded and evaluated", "≤ 600 MB", f"{r['rss_mb']:,.0f} MB",
+               ok=r["rss_mb"] <= 600, note=f"peak {r['peak_mb']:,.0f} MB while loading; {r['python_rss_start_mb']:.0f} MB before")
+    )  # fmt: skip
+    return figures, r
+
+
+# ---------------------------------------------------------------------------------- start-up
+
+
+def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: int) -> tuple[list[Figure], dict]:
+    if not bench_startup.tmux_available():
+        return [Figure("2 start-up", "first frame", "", "tmux not installed: not measured")], {}
+    kpitui = shutil.which("kpitui")
+    command = kpitui if kpitui else f"{sys.executable} -m kpitui.cli"
+    sample = ROOT / "kpitui" / "sample_config.toml"
+    results: dict = {}
+    figures: list[Figure] = []
+    big = f"{readings / 1e6:g}M-reading history, 300 KPIs, 1,000 metrics"
+    # The sample's demo source fills 400 days of history on its first poll: once, before timing,
+    # as a user's second start would find it (the very first start is shown for information).
+    sample_env = {"KPITUI_DATA_DIR": str(data_dir / "sample")}
+    first_ever, _ = bench_startup.first_frame(f"{command} --config {sample}", {"KPITUI_DATA_DIR": str(data_dir / "sample-first")})
+    subprocess.run([*command.split(), "collect", "--once", "--config", str(sample)], env={**os.environ, **sample_env}, capture_output=True, check=True)
+    for label, config, budget, env in (("sample_config.toml", sample, 0.6, sample_env), (big, big_config, 1.0, {})):
+        times = []
+        for _ in range(runs):
+            seconds, screen = bench_startup.first_frame(f"{command} --config {config}", env)
+            if seconds is None:
+                raise RuntimeError(f"no dashboard frame for {config}:\n{screen}")
+            times.append(seconds)
+        median = statistics.median(times)
+        results[label] = times
+        note = f"median of {runs}: " + ", ".join(f"{t:.2f}" for t in times)
+        if config == sample and first_ever is not None:
+            note += f"; the very first start (empty history, demo back-fill running): {first_ever:.2f} s"
+        figures.append(
+            Figure("2 start-up", f"first painted frame, {label} (tmux pty)", f"≤ {budget} s", secs(median), ok=median <= budget, note=note)
+        )  # fmt: skip
+    # where the time goes (in-process timestamps), for the big config
+    out = data_dir / "probe.json"
+    name = f"kpitui-probe-{os.getpid()}"
+    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    try:
+        t0 = time.time()
+        subprocess.run(
+            ["tmux", "respawn-pane", "-k", "-t", name,
+             f"cd {ROOT} && env KPITUI_BENCH_T0={t0} {sys.executable} -m benchmarks.bench_startup {big_config} {out} 2>/dev/null"],
+            check=True,
+        )  # fmt: skip
+        deadline = time.time() + 60
+        while not out.exists() and time.time() < deadline:
+            time.sleep(0.1)
+    finally:
+        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+    results["probe"] = json.loads(out.read_text()) if out.exists() else {}
+    return figures, results
+
+
+# ---------------------------------------------------------------------------------- access log
+
+
+def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figure], dict]:
+    try:
+        from benchmarks.bench_access_log import _Cursor, generate, make_source, timed
+    except ImportError as exc:
+        return [Figure("3 access log", "access-log ingest", "", f"not measured ({exc})")], {}
+    results: dict = {}
+    with tempfile.TemporaryDirectory(prefix="kpitui-bench-log-") as tmp:
+        path = Path(tmp) / "access.log"
+        raw = generate(lines)
+        path.write_bytes(raw)
+        log(f"access log: {lines:,} lines ({len(raw) / 2**20:.0f} MiB)")
+        full = make_source(path, cap=1 << 62)
+        best, median, cpu, (readings, bad) = timed(lambda: full._count(raw, _Cursor()), repeat)  # type: ignore[misc]
+        counted = int(readings["value"].sum())
+        results.update(full_best=best, full_median=median, full_cpu=cpu, counted=counted, malformed=bad)
+        reference = ""
+        goaccess = shutil.which("goaccess")
+        if goaccess:
+            t0 = time.perf_counter()
+            done = subprocess.run(
+                [goaccess, str(path), "--log-format=COMBINED", "--no-global-config", "--no-progress", "-o", str(Path(tmp) / "report.json")],
+                capture_output=True, text=True,
+            )  # fmt: skip
+            ga = time.perf_counter() - t0
+            results["goaccess_s"] = ga if done.returncode == 0 else None
+            reference = f"GoAccess {secs(ga)} (JSON report of the same file)" if done.returncode == 0 else f"GoAccess failed: {done.stderr[-200:]}"
+        # incremental: the source catches up from its cursor, then polls appended lines
+        source, cursor = make_source(path), None
+        while True:
+            result = source.fetch(cursor, dt.datetime.now(dt.timezone.utc))
+            if result.cursor == cursor or result.readings.height == 0:
+                break
+            cursor = result.cursor
+        extra = generate(append, seed=2, start=dt.datetime(2024, 3, 8, tzinfo=dt.timezone.utc), days=0.1)
+        polls = []
+        for _ in range(repeat):
+            with path.open("ab") as handle:
+                handle.write(extra)
+            t0 = time.perf_counter()
+            result = source.fetch(cursor, dt.datetime.now(dt.timezone.utc))
+            polls.append(time.perf_counter() - t0)
+            cursor = result.cursor
+        results["poll"] = polls
+    poll = statistics.median(polls)
+    figures = [
+        Figure("3 access log", f"{lines:,}-line combined log → trigger counts for 10 metrics", "≤ 1.5 s", f"{secs(median)} median",
+               ok=median <= 1.5, reference=reference, note=f"best {secs(best)}; {lines / best / 1e6:.2f} M lines/s"),
+        Figure("3 access log", f"incremental poll of {append:,} new lines", "≤ 50 ms", f"{ms(poll)} median", ok=poll <= 0.050,
+               note=f"of {repeat}: " + ", ".join(f"{p * 1000:.0f}" for p in polls)),
+    ]  # fmt: skip
+    return figures, results
+
+
+# ---------------------------------------------------------------------------------- report
+
+
+def table(figures: list[Figure]) -> str:
+    head = "| | figure | budget | measured | reference | |\n|---|---|---|---|---|---|\n"
+    lines = []
+    for f in figures:
+        verdict = "" if f.ok is None else ("pass" if f.ok else "**FAIL**")
+        lines.append(f"| {f.group} | {f.name} | {f.budget} | {f.measured} | {f.reference} | {verdict} |")
+    return head + "\n".join(lines)
+
+
+def console(figures: list[Figure]) -> str:
+    out = []
+    for f in figures:
+        verdict = "" if f.ok is None else ("PASS" if f.ok else "FAIL")
+        out.append(f"{verdict:4}  {f.measured:>16}  {f.budget:>13}  {f.name}")
+        if f.reference:
+            out.append(f"{'':4}  {'':>16}  {'':>13}    ref: {f.reference}")
+        if f.note:
+            out.append(f"{'':4}  {'':>16}  {'':>13}    {f.note}")
+    return "\n".join(out)
+
+
+def write_results(path: Path, command: str, info: dict, figures: list[Figure], extra: dict, quick: bool) -> None:
+    probe = extra.get("startup", {}).get("probe", {})
+    steps = ""
+    if probe:
+        previous = 0.0
+        for name, at in probe.items():
+            steps += f"| {name} | {at:.3f} s | +{(at - previous) * 1000:.0f} ms |\n"
+            previous = at
+    text = f"""# kpitui benchmark results
+
+Generated by `{command}` on {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}{" (quick run: smaller data, budgets do not apply)" if quick else ""}.
+Regenerate with the same command; see `benchmarks/run.py` for what each figure measures.
+
+## Machine
+
+{chr(10).join(f"- {k}: {v}" for k, v in info.items())}
+
+## Figures
+
+{table(figures)}
+
+Notes per figure:
+
+{chr(10).join(f"- *{f.name}*: {f.note}" for f in figures if f.note)}
+
+## Start-up, step by step (the large history, in-process probe: `python -m benchmarks.bench_startup CONFIG OUT`)
+
+| step | since spawn | step took |
+|---|---|---|
+{steps}
+{NOTES}
+"""
+    path.write_text(text, encoding="utf-8")
+
+
+NOTES = (Path(__file__).with_name("NOTES.md")).read_text(encoding="utf-8") if Path(__file__).with_name("NOTES.md").exists() else ""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="small data: a smoke test of the suite (budgets do not apply)")
+    parser.add_argument("--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="where to write the results (default benchmarks/RESULTS.md)")
+    parser.add_argument("--keep", type=Path, default=None, help="keep the generated data in this folder")
+    args = parser.parse_args(argv)
+    command = "python -m benchmarks" + (" --quick" if args.quick else "")
+    readings, lines, runs = (1_000_000, 200_000, 3) if args.quick else (10_000_000, 2_000_000, 5)
+    info = machine()
+    started = time.perf_counter()
+    tmp = Path(tempfile.mkdtemp(prefix="kpitui-bench-")) if args.keep is None else args.keep
+    tmp.mkdir(parents=True, exist_ok=True)
+    figures: list[Figure] = []
+    extra: dict = {}
+    try:
+        store = tmp / "history.sqlite3"
+        config = tmp / "kpitui.toml"
+        for stale in tmp.glob("history.sqlite3*"):
+            stale.unlink()
+        config.write_text(data.config_text(store), encoding="utf-8")
+        store_figures, extra["store"] = build_store(store, config, readings)
+        engine, extra["engine"] = engine_figures(store, config, quick=args.quick)
+        startup, extra["startup"] = startup_figures(config, tmp, runs=runs, readings=extra["store"]["rows"])
+        access, extra["access_log"] = access_log_figures(lines, 10_000, runs)
+        figures = engine[:4] + startup + engine[4:5] + access + store_figures + engine[5:]
+    finally:
+        if args.keep is None:
+            shutil.rmtree(tmp, ignore_errors=True)
+    print(console(figures))
+    info["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
+    write_results(args.out, command, info, figures, extra, args.quick)
+    (args.out.with_suffix(".json")).write_text(json.dumps({"machine": info, "raw": extra}, indent=1, default=str), encoding="utf-8")
+    log(f"wrote {args.out}")
+    return 0 if all(f.ok is not False for f in figures) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
