@@ -289,7 +289,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             _collect_due(config, store)
         history = History(store)
         history.refresh()
-        snapshot = Engine(config).evaluate(history.frame, at, window=args.window, health=store.health())
+        snapshot = Engine(config).evaluate(history, at, window=args.window, health=store.health())
     finally:
         store.close()
     if args.format == "json":
@@ -360,7 +360,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     try:
         history = History(store)
         history.refresh()
-        rows = Engine(config).series(history.frame, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
+        rows = Engine(config).series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
     finally:
         store.close()
     tz = _tz(config)

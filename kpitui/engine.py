@@ -642,6 +642,16 @@ class Engine:
 
     # -- the detail chart ------------------------------------------------------
 
+    def _bucket_before(self, bucket: Period, win: periods.Window, grain: str) -> Period:
+        """The ``grain`` bucket one window earlier: a whole bucket (month ends clipped), or as much
+        of it as has elapsed in ``bucket`` when that one is still partial."""
+        start = periods.shift(bucket.start, win.unit, -win.count, self.cal)
+        end = periods.bucket_end(start, grain, self.cal)
+        elapsed = _utc(bucket.end) - _utc(bucket.start)
+        if _utc(bucket.end) < _utc(periods.bucket_end(bucket.start, grain, self.cal)):
+            end = min(_utc(end), _utc(start) + elapsed)
+        return _utc_period(start, end)
+
     def series(
         self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
@@ -650,7 +660,14 @@ class Engine:
         end = periods.resolve(win, now, self.cal, offset).end
         rows = [self._spark_row(self._to_date_series(kid), win, p, grain) for p in self._buckets(end, grain, points)]
         # the comparison line: the same buckets one window-period earlier
-        prev_rows = [Row(_shift_period(r.period, win.unit, -win.count, self.cal), window=r.window, grain=r.grain) for r in rows]
+        prev_rows = [
+            Row(
+                _shift_period(r.period, win.unit, -win.count, self.cal) if r.window is not None else self._bucket_before(r.period, win, grain),
+                window=r.window,
+                grain=r.grain,
+            )
+            for r in rows
+        ]
         all_rows = rows + prev_rows
         row_kpis = {i: {kid} for i in range(len(all_rows))}
         ev = self.run(as_view(history), now, all_rows, row_kpis, self.slots(all_rows, row_kpis, now), latest=())
@@ -659,6 +676,10 @@ class Engine:
         current = self._series(kid, [(self._point_at(r, grain), values[i]) for i, r in enumerate(rows)])
         previous = self._series(kid, [(self._point_at(r, grain), values[n + i]) for i, r in enumerate(rows)])
         return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
+
+
+def _utc_period(start: dt.datetime, end: dt.datetime) -> Period:
+    return Period(start.astimezone(dt.timezone.utc), end.astimezone(dt.timezone.utc))
 
 
 def _shift_period(period: Period, unit: str, n: int, cal: periods.Calendar) -> Period:

@@ -238,3 +238,14 @@ def test_detail_series_with_previous_period(write_config, builtin_registry):
     by_day = {(at.month, at.day): (v, p) for at, v, p in series}
     assert by_day[(3, 10)][0] == 7
     assert by_day[(3, 5)][1] == 3  # Feb 5, one month earlier
+
+
+def test_detail_series_previous_line_at_month_ends(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    history = readings_frame([("a", t(2026, 2, 27, 10), 4), ("a", t(2026, 2, 28, 10), 9), ("a", t(2026, 3, 30, 10), 2)])
+    series = Engine(config).series(history, "leads", now=t(2026, 3, 31, 12), grain="day", points=5)
+    previous = {at.day: p for at, _, p in series}
+    assert previous[27] == 4  # Feb 27
+    assert previous[28] == previous[29] == previous[30] == 9  # no Feb 29..30: Feb 28, never an empty or multi-day bucket
+    assert previous[31] == 9  # today so far (to 12:00) against Feb 28 to 12:00
+    assert [v for _, v, _ in series][-2:] == [2, 0]

@@ -89,7 +89,7 @@ class Runtime:
             if not (force or changed or stale or health != self.last_health):
                 return None
             snapshot = self.engine.evaluate(
-                self.history.frame, self.clock(), window=window or None, offset=offset, health=health
+                self.history, self.clock(), window=window or None, offset=offset, health=health
             )
             self.last_health = health
             self.last_evaluated = time.monotonic()
@@ -99,7 +99,7 @@ class Runtime:
         self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         return self.engine.series(
-            self.history.frame, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points
+            self.history, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points
         )
 
     def metric_series(
@@ -117,7 +117,7 @@ class Runtime:
             }
             self._metric_engine = Engine(dataclasses.replace(self.config, kpis=kpis, objectives={}))
         return self._metric_engine.series(
-            self.history.frame, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points
+            self.history, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points
         )
 
     # -- collecting and recording ----------------------------------------------
