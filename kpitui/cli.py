@@ -35,15 +35,12 @@ def _parse_time(text: str | None, timezone: str = "UTC") -> dt.datetime | None:
     """ISO time; a naive one is in the config's time zone."""
     if text is None:
         return None
-    from zoneinfo import ZoneInfo
+    from .periods import PeriodError, parse_time
 
     try:
-        value = dt.datetime.fromisoformat(text)
-    except ValueError:
-        raise UsageError(f"--at: {text!r} is not an ISO time such as 2026-11-24 or 2026-11-24T14:30") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(timezone))
-    return value.astimezone(dt.timezone.utc)
+        return parse_time(text, timezone)
+    except PeriodError as exc:
+        raise UsageError(f"--at: {exc}") from None
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -257,7 +254,10 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise UsageError(f"value must be a number, not {args.value!r}") from None
     if value != value or value in (float("inf"), float("-inf")):
         raise UsageError("value must be a finite number")
-    at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.timezone.utc)
+    at = _parse_time(args.at, config.settings.timezone) or now
+    if at > now + dt.timedelta(days=1):
+        raise UsageError("--at: that time is more than a day in the future")
     store = _open_store(config)
     try:
         store.write(readings_frame([(args.metric, at, value)]), mode="replace")

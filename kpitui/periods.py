@@ -656,3 +656,14 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     else:
         label = _complete_label(w, start, end, cal)
     return Period(_localize(start, tz), _localize(end, tz), label)
+
+
+def parse_time(text: str, timezone: str) -> datetime:
+    """An ISO date or time typed by a user, as UTC; one without an offset is in ``timezone``."""
+    try:
+        value = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise PeriodError(f"{text.strip()!r} is not a time: use e.g. 2026-03-15 or 2026-03-15 14:30") from None
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=_zone(timezone))
+    return value.astimezone(_UTC)

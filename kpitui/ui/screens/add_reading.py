@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -17,6 +16,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
+from ... import periods
 from ...config import Config
 from .. import bindings
 
@@ -49,16 +49,12 @@ def parse_value(text: str) -> float:
 
 def parse_time(text: str, timezone: str, now: dt.datetime) -> dt.datetime:
     """Empty: now. ISO date or time; a time without an offset is in the config's time zone."""
-    cleaned = text.strip()
-    if not cleaned:
+    if not text.strip():
         return now
     try:
-        value = dt.datetime.fromisoformat(cleaned)
-    except ValueError:
-        raise FormError(f"{cleaned!r} is not a time: use e.g. 2026-03-15 or 2026-03-15 14:30") from None
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=ZoneInfo(timezone))
-    value = value.astimezone(dt.timezone.utc)
+        value = periods.parse_time(text, timezone)
+    except periods.PeriodError as exc:
+        raise FormError(str(exc)) from None
     if value > now + FUTURE_SLACK:
         raise FormError("that time is more than a day in the future")
     return value
