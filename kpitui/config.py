@@ -191,6 +191,27 @@ class _Loader:
             + (f" (did you mean {hint!r}?)" if hint else (f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined")),
         )
 
+    def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: tuple[str, ...]) -> Any:
+        """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
+        rest = {k: v for k, v in table.items() if k not in reserved}
+        try:
+            return opts.parse(options_cls, rest, extra_known=(*reserved, *opts.field_names(options_cls)))
+        except opts.OptionError as exc:
+            raise self.error(where, exc.message) from None
+
+    def unit(self, where: str, table: dict[str, Any], default: str) -> str:
+        unit = self.typed(where, "unit", table.get("unit", default), str)
+        return self.ref(where, "unit", unit, UNITS, "unit")
+
+    def labels(self, where: str, ident: str, table: dict[str, Any]) -> dict[str, Any]:
+        """``name`` (default: from the id), ``description`` and ``decimals`` of a metric or KPI."""
+        decimals = table.get("decimals")
+        return {
+            "name": self.typed(where, "name", table.get("name", ident.replace("_", " ").capitalize()), str),
+            "description": self.typed(where, "description", table.get("description", ""), str),
+            "decimals": None if decimals is None else self.typed(where, "decimals", decimals, int),
+        }
+
     # the whole file --------------------------------------------------------
 
     def load(self, text: str) -> Config:
@@ -310,12 +331,7 @@ class _Loader:
             if cls is None:
                 self.ref(where, "type", type_name, registry.sources, "source type")
             assert cls is not None
-            known = (*SOURCE_KEYS, *opts.field_names(cls.Options))
-            rest = {k: v for k, v in table.items() if k not in SOURCE_KEYS}
-            try:
-                options = opts.parse(cls.Options, rest, extra_known=known)
-            except opts.OptionError as exc:
-                raise self.error(where, exc.message) from None
+            options = self.plugin_options(where, cls.Options, table, SOURCE_KEYS)
             interval = self.typed(where, "interval", table.get("interval", cls.default_interval), float)
             timeout = self.typed(where, "timeout", table.get("timeout", cls.default_timeout), float)
             if interval <= 0 or timeout <= 0:
@@ -340,15 +356,8 @@ class _Loader:
             source_id = self.typed(where, "source", table.get("source", MANUAL_SOURCE), str)
             self.ref(where, "source", source_id, sources, "source")
             cls = registry.sources[sources[source_id].type]
-            known = (*METRIC_KEYS, *opts.field_names(cls.MetricOptions))
-            rest = {k: v for k, v in table.items() if k not in METRIC_KEYS}
-            try:
-                options = opts.parse(cls.MetricOptions, rest, extra_known=known)
-            except opts.OptionError as exc:
-                raise self.error(where, exc.message) from None
-            unit = self.typed(where, "unit", table.get("unit", "count"), str)
-            if unit not in UNITS:
-                self.ref(where, "unit", unit, UNITS, "unit")
+            options = self.plugin_options(where, cls.MetricOptions, table, METRIC_KEYS)
+            unit = self.unit(where, table, "count")
             aggregation = self.typed(where, "aggregation", table.get("aggregation", _default_aggregation(unit)), str)
             if aggregation not in AGGREGATIONS:
                 self.ref(where, "aggregation", aggregation, AGGREGATIONS, "aggregation")
@@ -363,19 +372,14 @@ class _Loader:
                     f"condition: source {source_id!r} (type {cls.type_name!r}) does not evaluate trigger conditions; "
                     "keep the trigger text and drop the condition",
                 )
-            decimals = table.get("decimals")
-            if decimals is not None:
-                decimals = self.typed(where, "decimals", decimals, int)
             metrics[mid] = Metric(
                 id=mid,
-                name=self.typed(where, "name", table.get("name", mid.replace("_", " ").capitalize()), str),
                 unit=unit,
                 aggregation=aggregation,
                 source=source_id,
                 trigger=trigger,
-                description=self.typed(where, "description", table.get("description", ""), str),
                 options=options,
-                decimals=decimals,
+                **self.labels(where, mid, table),
             )
         return metrics
 
@@ -419,10 +423,8 @@ class _Loader:
             if cls is None:
                 self.ref(where, "formula", formula, registry.formulas, "formula type")
             assert cls is not None
-            known = (*KPI_KEYS, *opts.field_names(cls.Options))
-            rest = {k: v for k, v in table.items() if k not in KPI_KEYS}
+            params = self.plugin_options(where, cls.Options, table, KPI_KEYS)
             try:
-                params = opts.parse(cls.Options, rest, extra_known=known)
                 formulas[kid] = cls(params)
             except opts.OptionError as exc:
                 raise self.error(where, exc.message) from None
@@ -442,30 +444,23 @@ class _Loader:
                 grain = self.typed(where, "grain", grain, str)
                 if grain not in GRAINS:
                     self.ref(where, "grain", grain, GRAINS, "grain")
-            unit = self.typed(where, "unit", table.get("unit", cls.default_unit or "number"), str)
-            if unit not in UNITS:
-                self.ref(where, "unit", unit, UNITS, "unit")
+            unit = self.unit(where, table, cls.default_unit or "number")
             target = self.target(where, table["target"]) if "target" in table else None
             thresholds = self.thresholds(where, table.get("thresholds", {}))
             weight = self.typed(where, "weight", table.get("weight", 1.0), float)
             if weight < 0:
                 raise self.error(where, "weight must not be negative")
-            decimals = table.get("decimals")
-            if decimals is not None:
-                decimals = self.typed(where, "decimals", decimals, int)
             kpis[kid] = Kpi(
                 id=kid,
-                name=self.typed(where, "name", table.get("name", kid.replace("_", " ").capitalize()), str),
                 formula=formula,
                 params=params,
                 window=window,
                 grain=grain,
                 unit=unit,
-                description=self.typed(where, "description", table.get("description", ""), str),
                 target=target,
                 thresholds=thresholds,
                 weight=weight,
-                decimals=decimals,
+                **self.labels(where, kid, table),
             )
         # inputs may name metrics or other KPIs; no cycles
         names = [*metrics, *kpis]
