@@ -199,6 +199,13 @@ class _Loader:
         except opts.OptionError as exc:
             raise self.error(where, exc.message) from None
 
+    def plugin_type(self, where: str, table: dict[str, Any], key: str, types: dict[str, type], what: str) -> tuple[str, Any]:
+        """The type named by ``table[key]`` (``type`` of a source, ``formula`` of a KPI) and its class."""
+        if key not in table:
+            raise self.error(where, f"missing key {key!r} (one of: {', '.join(sorted(types))})")
+        name = self.ref(where, key, self.typed(where, key, table[key], str), types, what)
+        return name, types[name]
+
     def unit(self, where: str, table: dict[str, Any], default: str) -> str:
         unit = self.typed(where, "unit", table.get("unit", default), str)
         return self.ref(where, "unit", unit, UNITS, "unit")
@@ -324,13 +331,7 @@ class _Loader:
             where = f"sources.{sid}"
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
-            if "type" not in table:
-                raise self.error(where, f"missing key 'type' (one of: {', '.join(sorted(registry.sources))})")
-            type_name = self.typed(where, "type", table["type"], str)
-            cls = registry.sources.get(type_name)
-            if cls is None:
-                self.ref(where, "type", type_name, registry.sources, "source type")
-            assert cls is not None
+            type_name, cls = self.plugin_type(where, table, "type", registry.sources, "source type")
             options = self.plugin_options(where, cls.Options, table, SOURCE_KEYS)
             interval = self.typed(where, "interval", table.get("interval", cls.default_interval), float)
             timeout = self.typed(where, "timeout", table.get("timeout", cls.default_timeout), float)
@@ -416,13 +417,7 @@ class _Loader:
                 raise self.error(where, "must be a table")
             if kid in metrics:
                 raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
-            if "formula" not in table:
-                raise self.error(where, f"missing key 'formula' (one of: {', '.join(sorted(registry.formulas))})")
-            formula = self.typed(where, "formula", table["formula"], str)
-            cls = registry.formulas.get(formula)
-            if cls is None:
-                self.ref(where, "formula", formula, registry.formulas, "formula type")
-            assert cls is not None
+            formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
             params = self.plugin_options(where, cls.Options, table, KPI_KEYS)
             try:
                 formulas[kid] = cls(params)
