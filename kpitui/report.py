@@ -80,7 +80,10 @@ def to_json(snapshot: Snapshot) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 
-CSV_COLUMNS = ["objective", "kpi", "name", "unit", "period_start", "period_end", "value", "previous", "change", "change_pct", "target", "score", "status", "freshness"]
+CSV_COLUMNS = [
+    "objective", "kpi", "name", "unit", "period_start", "period_end", "value", "previous", "change", "change_pct",
+    "target", "score", "status", "freshness", "projection", "on_pace",
+]
 
 
 def to_csv(snapshot: Snapshot) -> str:
@@ -94,6 +97,7 @@ def to_csv(snapshot: Snapshot) -> str:
                 owners.get(r.kpi.id, ""), r.kpi.id, r.kpi.name, r.kpi.unit, _iso(r.period.start), _iso(r.period.end),
                 _blank(r.value), _blank(r.previous), _blank(r.change), _blank(r.change_pct),
                 _blank(r.target_value), _blank(r.score), r.status.value, _iso(r.freshness) or "",
+                _blank(r.projection), "" if r.on_pace is None else str(r.on_pace).lower(),
             ]
         )
     return out.getvalue()
@@ -103,9 +107,17 @@ def _blank(value: float | None) -> str:
     return "" if value is None else f"{value:.6g}"
 
 
+def _pace(r: KpiResult, currency: str) -> str:
+    """``28 ✓``: the value projected to the period's end (or the goal's due date), and whether it meets the target."""
+    if r.projection is None:
+        return "—"
+    mark = {True: " ✓", False: " ✗", None: ""}[r.on_pace]
+    return format_value(r.projection, r.kpi.unit, r.kpi.decimals, currency) + mark
+
+
 def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "Score", "Latest", "Previous")}
+    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "On pace for", "Score", "Latest", "Previous")}
 
     def line(cells: list[str]) -> str:
         return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -144,13 +156,14 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                     format_value(r.value, k.unit, k.decimals, currency),
                     target,
                     format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+                    _pace(r, currency),
                     format_score(r.score),
                     f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
                     sparkline([v for _, v in r.series]),
                     format_age(r.freshness, now),
                 ]
             )
-        lines += _table(["KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend", "Updated"], rows)
+        lines += _table(["KPI", "Period", "Value", "Target", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], rows)
         lines.append("")
     metric_rows = []
     for m in snapshot.metrics.values():

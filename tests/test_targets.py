@@ -169,6 +169,24 @@ def test_recurring_reach_scores_the_projection_and_reports_pace(evaluate):
     assert ahead.on_pace is True and ahead.score == 1.0
 
 
+def test_report_table_and_csv_show_the_pace(evaluate):
+    import csv
+
+    from kpitui.report import to_csv, to_table
+
+    snap = evaluate(kpi("behind", "30") + kpi("ahead", "20") + kpi("rolling", "5", window="trailing_30d"))
+    table = to_table(snap)
+    lines = table.splitlines()
+    header = next(i for i, line in enumerate(lines) if "On pace for" in line)
+    rows = {line.split()[0].lower(): line for line in lines[header + 1 : header + 4]}
+    assert f"{PROJECTED:.2f} ✗" in rows["behind"] and f"{PROJECTED:.2f} ✓" in rows["ahead"]
+    assert "✓" not in rows["rolling"] and "✗" not in rows["rolling"]
+    by_kpi = {r["kpi"]: r for r in csv.DictReader(to_csv(snap).splitlines())}
+    assert float(by_kpi["behind"]["projection"]) == pytest.approx(PROJECTED, rel=1e-5)
+    assert (by_kpi["behind"]["on_pace"], by_kpi["ahead"]["on_pace"]) == ("false", "true")
+    assert by_kpi["rolling"]["projection"] == by_kpi["rolling"]["on_pace"] == ""
+
+
 def test_recurring_targets_of_every_kind_use_the_pace_of_an_additive_kpi(evaluate):
     snap = evaluate(
         kpi("above", "{ kind = 'above', value = 30, baseline = 10 }")
