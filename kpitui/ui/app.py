@@ -6,6 +6,12 @@ main thread touches widgets. Each source is polled at its own interval and
 its timer is re-armed only when its previous poll has finished, so a slow
 source never piles up. A periodic light check reads what a separate
 ``kpitui collect`` process wrote, and the config file is watched for edits.
+
+Start-up: the dashboard (with "loading…" in its panes and its keys in the
+footer) is painted first; the runtime (:mod:`kpitui.ui.runtime`: engine,
+store, history) is imported and opened in a worker once that frame is on
+screen (``on_ready``), and the screens and the palette provider the first
+frame does not show are imported when they are first opened.
 """
 
 from __future__ import annotations
@@ -16,29 +22,31 @@ import time
 import warnings
 from functools import partial
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App
-from textual.screen import Screen
+from textual.command import Provider
+from textual.screen import ModalScreen, Screen, SystemModalScreen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
 
-from ..collector import COMPACT_EVERY, PollResult
 from ..config import Config, ConfigError, load_config
 from ..formatting import format_value
 from ..model import Snapshot
 from ..options import nearest
 from . import bindings
-from .commands import ActionsProvider
 from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady
 from .palette import palette_of
-from .runtime import Clock, Runtime, StoreFactory, open_store
-from .screens.add_reading import AddReadingScreen, NewReading
+from .screens.base import SnapshotScreen
 from .screens.dashboard import DashboardScreen
-from .screens.detail import DetailScreen
-from .screens.help import HelpScreen
+
+if TYPE_CHECKING:
+    from ..collector import PollResult
+    from .runtime import Clock, Runtime, StoreFactory
+    from .screens.add_reading import NewReading
 
 CONFIG_CHECK_SECONDS = 2.0
 #: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
@@ -48,6 +56,13 @@ DARK, LIGHT = "textual-dark", "textual-light"
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
+
+
+def _actions_provider() -> type[Provider]:
+    """The palette's kpitui actions, imported when the palette first opens."""
+    from .commands import ActionsProvider
+
+    return ActionsProvider
 
 
 def _stamp(path: Path) -> tuple[int, int] | None:
@@ -62,13 +77,14 @@ class KpiApp(App[int]):
     """Objectives, KPIs and metrics in panes.
 
     ``now``: the clock (tests pass a fixed one). ``store_factory``: how the
-    history is opened. ``watch_config``: reload the config file when it changes.
+    history is opened (default :func:`kpitui.ui.runtime.open_store`).
+    ``watch_config``: reload the config file when it changes.
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
     TITLE = "kpitui"
     BINDINGS = bindings.APP
-    COMMANDS = App.COMMANDS | {ActionsProvider}
+    COMMANDS = App.COMMANDS | {_actions_provider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
@@ -78,7 +94,7 @@ class KpiApp(App[int]):
         *,
         collect: bool = True,
         now: Clock | None = None,
-        store_factory: StoreFactory = open_store,
+        store_factory: StoreFactory | None = None,
         watch_config: bool = True,
         refresh_seconds: float | None = None,
         config_check_seconds: float = CONFIG_CHECK_SECONDS,
@@ -122,11 +138,14 @@ class KpiApp(App[int]):
         self.apply_keymap(self.config.keymap)
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.generation += 1
-        self.open_runtime(self.config, self.generation, None)
         self.set_interval(self.refresh_seconds, self.light_check, name="light-check")
         if self.watch_config:
             self.set_interval(self.config_check_seconds, self.check_config, name="config-watch")
         self.refresh_views()
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: now open the store (its imports and reads would have held the frame back)."""
+        self.open_runtime(self.config, self.generation, None)
 
     def _apply_theme(self, config: Config) -> None:
         name = config.ui.get("theme")
@@ -170,8 +189,10 @@ class KpiApp(App[int]):
     @work(thread=True, exclusive=True, group="runtime", exit_on_error=False)
     def open_runtime(self, config: Config, generation: int, previous: Runtime | None) -> None:
         try:
+            from .runtime import Runtime, open_store
+
             runtime = Runtime.open(
-                config, collect=self.collect, clock=self.now, store_factory=self.store_factory, previous=previous
+                config, collect=self.collect, clock=self.now, store_factory=self.store_factory or open_store, previous=previous
             )
         except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
             self.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
@@ -191,6 +212,8 @@ class KpiApp(App[int]):
         for source in self.runtime.sources:
             self.start_poll(source)
         if self.runtime.collector is not None and self.config.storage.raw_retention_days and self._compact_timer is None:
+            from ..collector import COMPACT_EVERY
+
             self.compact(self.runtime)  # like `kpitui collect`: at start, then hourly
             self._compact_timer = self.set_interval(COMPACT_EVERY, lambda: self.runtime and self.compact(self.runtime))
 
@@ -280,6 +303,8 @@ class KpiApp(App[int]):
     @work(thread=True, group="poll", exit_on_error=False)
     def poll_source(self, runtime: Runtime, source: str, generation: int) -> None:
         """Poll in a daemon thread and wait for it, giving up at once if the app is closing."""
+        from ..collector import PollResult
+
         worker = get_current_worker()
         box: dict[str, PollResult] = {}
 
@@ -369,7 +394,7 @@ class KpiApp(App[int]):
     def refresh_views(self) -> None:
         self._subtitle()
         for screen in self.screen_stack:
-            if isinstance(screen, (DashboardScreen, DetailScreen)) and screen.ready:
+            if isinstance(screen, SnapshotScreen) and screen.ready:
                 screen.refresh_view()
 
     def _subtitle(self) -> None:
@@ -417,11 +442,17 @@ class KpiApp(App[int]):
     # -- actions ---------------------------------------------------------------------------
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in BLOCKED_IN_MODALS and isinstance(self.screen, (AddReadingScreen, HelpScreen)):
+        if action in BLOCKED_IN_MODALS and self._in_modal():
             return False
         return True
 
+    def _in_modal(self) -> bool:
+        """A form or the help is on top (kpitui's modal screens, not Textual's command palette)."""
+        return isinstance(self.screen, ModalScreen) and not isinstance(self.screen, SystemModalScreen)
+
     def action_help(self) -> None:
+        from .screens.help import HelpScreen
+
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
 
@@ -448,6 +479,8 @@ class KpiApp(App[int]):
         self.snapshot_stale()
 
     def snapshot_stale(self) -> None:
+        from .screens.detail import DetailScreen
+
         self._subtitle()
         self.request_evaluate(force=True)
         for screen in self.screen_stack:
@@ -458,6 +491,9 @@ class KpiApp(App[int]):
         self.theme = self._light_theme if self.current_theme.dark else self._dark_theme
 
     def action_add_reading(self) -> None:
+        from .screens.add_reading import AddReadingScreen
+        from .screens.detail import DetailScreen
+
         if isinstance(self.screen, AddReadingScreen):
             return
         metric = None
@@ -482,6 +518,8 @@ class KpiApp(App[int]):
         self.request_evaluate(force=True)
 
     def open_detail(self, kpi_id: str, metric_id: str | None = None) -> None:
+        from .screens.detail import DetailScreen
+
         if kpi_id in self.config.kpis:
             self.push_screen(DetailScreen(kpi_id, metric_id))
 

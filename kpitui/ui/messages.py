@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-from ..collector import PollResult
-from ..config import Config
-from ..model import Snapshot
-from .runtime import Runtime
+if TYPE_CHECKING:  # the runtime (and the engine, the store, polars) loads after the first frame
+    from ..collector import PollResult
+    from ..config import Config
+    from ..model import Snapshot
+    from .runtime import Runtime
 
 
 @dataclass

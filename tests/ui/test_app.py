@@ -50,6 +50,23 @@ async def test_first_frame_paints_before_history_loads(config):
         assert pane_keys(app, "objectives") == ["leads", "profit", "clients"]
 
 
+async def test_first_frame_has_the_footer_keys(config):
+    """The footer's keys are painted with the first frame, not one refresh later."""
+    from kpitui.ui.app import KpiApp
+
+    at_first_refresh: list[int] = []
+
+    class Probe(KpiApp):
+        def on_mount(self) -> None:
+            super().on_mount()
+            self.call_after_refresh(lambda: at_first_refresh.append(len(self.screen.query("FooterKey"))))
+
+    app = Probe(config, collect=False, watch_config=False)
+    async with app.run_test() as pilot:
+        await wait_for(pilot, lambda: bool(at_first_refresh))
+        assert at_first_refresh[0] > 0
+
+
 async def test_dashboard_shows_objectives_kpis_and_metrics(config):
     messages = []
     app = make_app(config)

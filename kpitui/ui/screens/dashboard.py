@@ -12,8 +12,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Container, Vertical
-from textual.screen import Screen
-from textual.widgets import DataTable, Footer, Header, Input, Static
+from textual.widgets import DataTable, Header, Input, Static
 
 from ...model import KpiResult, MetricStatus, Snapshot
 from .. import bindings
@@ -26,11 +25,13 @@ from ..panes.objectives import ObjectivesPane
 from ..panes.objectives import rows as objective_rows
 from ..palette import palette_of
 from ..view import Context, matches, value_text
+from ..widgets.footer import KeysFooter
+from .base import SnapshotScreen
 
 UNASSIGNED = "__unassigned__"
 
 
-class DashboardScreen(Screen):
+class DashboardScreen(SnapshotScreen):
     BINDINGS = bindings.DASHBOARD
 
     def __init__(self) -> None:
@@ -53,7 +54,7 @@ class DashboardScreen(Screen):
                 yield Static(id="metric-info", classes="info", markup=False)
         yield Input(placeholder="filter KPIs and metrics by name — enter keeps it, escape clears", id="filter")
         yield Static(id="status", markup=False)
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.ready = True

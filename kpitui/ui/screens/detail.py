@@ -11,8 +11,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.message import Message
-from textual.screen import Screen
-from textual.widgets import Footer, Header, Static
+from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from ... import periods
@@ -22,6 +21,8 @@ from .. import bindings
 from ..palette import palette_of
 from ..view import change_text, target_text, value_text
 from ..widgets.chart import Chart, ChartSpec
+from ..widgets.footer import KeysFooter
+from .base import SnapshotScreen
 
 #: how many buckets the chart shows at each grain
 POINTS = {"hour": 48, "day": 31, "week": 26, "month": 24, "quarter": 12, "year": 8}
@@ -50,7 +51,7 @@ def axis_label(at, grain: str, cal: periods.Calendar) -> str:
     return periods.bucket_label(at, grain, cal)
 
 
-class DetailScreen(Screen):
+class DetailScreen(SnapshotScreen):
     BINDINGS = bindings.DETAIL
 
     def __init__(self, kpi_id: str, metric_id: str | None = None) -> None:
@@ -67,7 +68,7 @@ class DetailScreen(Screen):
         yield Header(show_clock=False, icon="◎")
         yield Static(id="detail-summary", markup=False)
         yield Chart(id="chart")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         self.ready = True

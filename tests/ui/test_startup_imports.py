@@ -1,0 +1,36 @@
+"""The first frame needs only the dashboard: the runtime (engine, store, history), the other
+screens and the palette's provider load after it, when they are first used."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+DEFERRED = (
+    "kpitui.engine",
+    "kpitui.store",
+    "kpitui.history",
+    "kpitui.collector",
+    "kpitui.ui.runtime",
+    "kpitui.ui.commands",
+    "kpitui.ui.screens.detail",
+    "kpitui.ui.screens.add_reading",
+    "kpitui.ui.screens.help",
+    "kpitui.ui.widgets.chart",
+)
+
+
+def test_the_dashboard_imports_nothing_it_does_not_show():
+    code = (
+        "import sys\n"
+        "from kpitui.config import load_config\n"
+        "load_config('sample_config.toml')\n"
+        "import kpitui.ui.app\n"
+        f"print(','.join(m for m in {DEFERRED!r} if m in sys.modules))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "", f"imported before the first frame: {result.stdout.strip()}"
