@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import functools
 import os
 import re
 import types
@@ -167,6 +168,13 @@ def convert(value: Any, tp: Any, key: str) -> Any:
     raise OptionError(f"{key} must be {_type_name(tp)}, not {value!r}", key)
 
 
+@functools.lru_cache(maxsize=512)
+def _type_hints(options_cls: type) -> dict[str, Any]:
+    """The resolved annotations of an options class (resolving them is slow, and a config parses
+    the same few classes for each of its sources, metrics and KPIs)."""
+    return get_type_hints(options_cls)
+
+
 def field_names(options_cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(options_cls)] if dataclasses.is_dataclass(options_cls) else []
 
@@ -182,7 +190,7 @@ def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_kn
     prefix = f"{where}." if where else ""
     if not dataclasses.is_dataclass(options_cls):
         raise TypeError(f"{options_cls!r} is not a dataclass")
-    hints = get_type_hints(options_cls)
+    hints = _type_hints(options_cls)
     fields = {f.name: f for f in dataclasses.fields(options_cls) if f.init}
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -219,7 +227,7 @@ def describe(options_cls: type) -> list[dict[str, Any]]:
     """Field name, type and default of each option, for ``kpitui plugins`` and docs."""
     if not dataclasses.is_dataclass(options_cls):
         return []
-    hints = get_type_hints(options_cls)
+    hints = _type_hints(options_cls)
     out = []
     for f in dataclasses.fields(options_cls):
         if f.default is not dataclasses.MISSING:
