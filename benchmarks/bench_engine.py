@@ -77,9 +77,8 @@ def summary(times: list[float]) -> dict[str, float]:
 
 def roll_up_requests(engine: Engine, now: dt.datetime) -> pl.DataFrame:
     """Every (metric, aggregation, period) a full evaluation reads."""
-    rows, plans = engine.plan(now)
+    rows, plans, slots = engine.plan(now)
     row_kpis = _row_kpis(plans)
-    slots = engine.slots(rows, row_kpis, now)
     pairs = [(r, k) for r, kids in row_kpis.items() for k in kids if k in engine.program.needs]
     return engine.requests(pairs, slots).select(*pipeline.REQUESTS_SCHEMA)
 

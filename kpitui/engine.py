@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
 import polars as pl
@@ -83,22 +83,46 @@ class Row:
         return period
 
 
-@dataclass
+@dataclass(frozen=True)
 class KpiPlan:
-    kpi: Kpi
+    """Where a KPI's numbers come from: row ids of its periods. KPIs with the same window, grain
+    and kind of sparkline share one plan."""
+
     window: periods.Window
     grain: str
     current: int  # row ids
     previous: int
     last_year: int
-    spark: list[int]
+    spark: tuple[int, ...]
     full_end: dt.datetime | None  # end of the whole current period, for pace
-    points: list[dt.datetime] = field(default_factory=list)  # where each sparkline point sits
+    points: tuple[dt.datetime, ...] = ()  # where each sparkline point sits
 
     @property
     def positions(self) -> tuple[int, ...]:
         """Row ids in :class:`KpiValues` order: current, previous, last year, sparkline."""
         return (self.current, self.previous, self.last_year, *self.spark)
+
+
+@dataclass(frozen=True)
+class _Layout:
+    """How KPIs are planned in one window setting (config only): the KPIs of each shape (window,
+    grain, to-date sparkline), and the steps back read from each window's rows and each sparkline's."""
+
+    shapes: dict[tuple[periods.Window, str, bool], list[str]]
+    window_steps: dict[periods.Window, frozenset[int]]
+    spark_steps: dict[tuple[bool, periods.Window | None, str], frozenset[int]]
+
+
+@dataclass(frozen=True)
+class _Sparkline:
+    """The sparkline buckets of one grain up to the bucket starting at ``last`` (which is not among
+    them), their rows, points and periods in µs per step back (not cut at now)."""
+
+    rows: tuple[Row, ...]
+    points: tuple[dt.datetime, ...]
+    slots: tuple[dict[int, tuple[int, int]], ...]
+    last: dt.datetime
+    last_end: dt.datetime  # where the bucket starting at ``last`` ends
 
 
 @dataclass
@@ -191,6 +215,7 @@ class Engine:
         self.spark_points = spark_points
         self.errors: dict[str, str] = {}
         self._memo: _Memo | None = None
+        self._layouts: dict[str | None, _Layout] = {}
         self.formulas: dict[str, FormulaType] = {}
         self.inputs: dict[str, list[Input]] = {}
         for kid, kpi in config.kpis.items():
@@ -264,55 +289,79 @@ class Engine:
 
     # -- planning ------------------------------------------------------------
 
-    def plan(
-        self, now: dt.datetime, window: str | None = None, offset: int = 0
-    ) -> tuple[list[Row], dict[str, KpiPlan]]:
+    def _layout(self, window: str | None) -> _Layout:
+        """How the KPIs are planned with every KPI in its own window (``None``) or all in ``window``."""
+        layout = self._layouts.get(window)
+        if layout is None:
+            prog = self.program
+            shapes: dict[tuple[periods.Window, str, bool], list[str]] = {}
+            window_steps: dict[periods.Window, frozenset[int]] = {}
+            spark_steps: dict[tuple[bool, periods.Window | None, str], frozenset[int]] = {}
+            for kid, kpi in self.config.kpis.items():
+                win = periods.parse_window(window or kpi.window)
+                grain = (kpi.grain if window is None else None) or periods.default_grain(win)
+                to_date = self._to_date_series(kid)
+                shapes.setdefault((win, grain, to_date), []).append(kid)
+                steps = prog.steps.get(kid, frozenset())
+                window_steps[win] = window_steps.get(win, frozenset()) | steps
+                key = (to_date, win if to_date else None, grain)
+                spark_steps[key] = spark_steps.get(key, frozenset()) | steps
+            layout = self._layouts[window] = _Layout(shapes, window_steps, spark_steps)
+        return layout
+
+    def plan(self, now: dt.datetime, window: str | None = None, offset: int = 0) -> tuple[list[Row], dict[str, KpiPlan], Slots]:
+        """The rows every KPI is evaluated for as of ``now``, each KPI's plan over them, and the period
+        of each (row, steps back) the KPIs read, in µs, cut at ``now``.
+
+        Rows are worked out once per window and once per sparkline (KPIs share
+        them). The buckets of a sparkline before its last depend on the clock
+        only through where that last bucket starts: they come from
+        :func:`_sparkline`, so a clock that moved within a bucket only has the
+        rows that end at ``now`` worked out again.
+        """
+        layout = self._layout(window)
+        now_us = pipeline.micros(_utc(now))
         rows: list[Row] = []
-        index: dict[Row, int] = {}
+        slots: Slots = {}
 
-        def add(row: Row) -> int:
-            if row not in index:
-                index[row] = len(rows)
-                rows.append(row)
-            return index[row]
+        def add(row: Row, steps: Iterable[int], known: dict[int, tuple[int, int]] | None = None) -> int:
+            row_id = len(rows)
+            rows.append(row)
+            for s in steps:
+                start, end = known[s] if known is not None else _slot(self.cal, row, s)
+                slots[(row_id, s)] = (min(start, now_us), min(end, now_us))
+            return row_id
 
+        windows: dict[periods.Window, tuple[int, int, int, Period]] = {}
+        sparks: dict[tuple, tuple[tuple[int, ...], tuple[dt.datetime, ...]]] = {}
         plans: dict[str, KpiPlan] = {}
-        shapes: dict[tuple[periods.Window, str, bool], KpiPlan] = {}  # KPIs with the same window share rows
-        windows: dict[periods.Window, tuple[Period, Period, Period]] = {}
-        buckets: dict[tuple[dt.datetime, str], list[Period]] = {}  # to-date windows of one grain share their buckets
-        for kid, kpi in self.config.kpis.items():
-            win = periods.parse_window(window or kpi.window)
-            grain = (kpi.grain if window is None else None) or periods.default_grain(win)
-            to_date = self._to_date_series(kid)
-            shape = shapes.get((win, grain, to_date))
-            if shape is None:
-                if win not in windows:
-                    windows[win] = (
-                        periods.resolve(win, now, self.cal, offset),
-                        periods.previous(win, now, self.cal, offset),
-                        periods.same_period_last_year(win, now, self.cal, offset),
-                    )
-                cur, prev, yoy = windows[win]
-                if (cur.end, grain) not in buckets:
-                    buckets[(cur.end, grain)] = self._buckets(cur.end, grain, self.spark_points)
-                spark = [add(self._spark_row(to_date, win, p, grain)) for p in buckets[(cur.end, grain)]]
-                full_end = None
-                if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
-                    full_end = periods.bucket_end(cur.start, win.unit, self.cal)
-                shape = shapes[(win, grain, to_date)] = KpiPlan(
-                    kpi=kpi,
-                    window=win,
-                    grain=grain,
-                    current=add(Row(cur, window=win, before=prev)),
-                    previous=add(Row(prev, window=win)),
-                    last_year=add(Row(yoy, window=win)),
-                    spark=spark,
-                    full_end=full_end,
-                    points=[self._point_at(rows[r], grain) for r in spark],
-                )
-            s = shape
-            plans[kid] = KpiPlan(kpi, s.window, s.grain, s.current, s.previous, s.last_year, s.spark, s.full_end, s.points)
-        return rows, plans
+        for (win, grain, to_date), kids in layout.shapes.items():
+            if win not in windows:
+                cur = periods.resolve(win, now, self.cal, offset)
+                prev = periods.previous(win, now, self.cal, offset)
+                yoy = periods.same_period_last_year(win, now, self.cal, offset)
+                steps = layout.window_steps[win]
+                windows[win] = (add(Row(cur, window=win, before=prev), steps), add(Row(prev, window=win), steps), add(Row(yoy, window=win), steps), cur)
+            current, previous, last_year, cur = windows[win]
+            key = (to_date, win if to_date else None, grain)
+            spark_key = (*key, pipeline.micros(_utc(cur.end)))
+            if spark_key not in sparks:
+                steps = layout.spark_steps[key]
+                end = _utc(cur.end)
+                last = periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal)
+                head = _sparkline(self.cal, to_date, key[1], grain, self.spark_points, pipeline.micros(last), steps)
+                ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
+                tail = _spark_row(self.cal, to_date, win, Period(head.last, min(_utc(head.last_end), end)), grain)
+                ids.append(add(tail, steps))
+                sparks[spark_key] = (tuple(ids), (*head.points, _point_at(self.cal, tail, grain)))
+            spark, points = sparks[spark_key]
+            full_end = None
+            if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
+                full_end = periods.bucket_end(cur.start, win.unit, self.cal)
+            shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points)
+            for kid in kids:
+                plans[kid] = shape
+        return rows, plans, slots
 
     def _buckets(self, end: dt.datetime, grain: str, points: int) -> list[Period]:
         """``points`` buckets of ``grain``, the last one holding the instant before ``end`` (cut at ``end``)."""
@@ -328,21 +377,6 @@ class Engine:
 
     def _to_date_series(self, kid: str) -> bool:
         return bool(getattr(self.formulas.get(kid), "to_date_series", False))
-
-    def _spark_row(self, to_date: bool, win: periods.Window, bucket: Period, grain: str) -> Row:
-        """A sparkline point: the bucket, or for a formula with ``to_date_series``
-        (``cumulative``) the window's period to date at the bucket's end."""
-        if not to_date:
-            return Row(bucket, grain=grain)
-        last = _utc(bucket.end) - dt.timedelta(microseconds=1)
-        first = periods.shift(periods.truncate_datetime(last, win.unit, self.cal), win.unit, -(win.count - 1), self.cal)
-        return Row(Period(first, bucket.end), window=periods.Window(win.name, win.unit, win.count))
-
-    def _point_at(self, row: Row, grain: str) -> dt.datetime:
-        """Where a sparkline point sits: its bucket's start (a to-date point ends with its bucket)."""
-        if row.window is None:
-            return row.period.start
-        return periods.truncate_datetime(_utc(row.period.end) - dt.timedelta(microseconds=1), grain, self.cal)
 
     # -- running -------------------------------------------------------------
 
@@ -388,10 +422,9 @@ class Engine:
         now_us = pipeline.micros(_utc(now))
         out: Slots = {}
         for row_id, kids in row_kpis.items():
-            row = rows[row_id]
             for steps in set().union(*(prog.steps.get(k, ()) for k in kids)):
-                period = row.back(self.cal, steps)
-                out[(row_id, steps)] = (min(pipeline.micros(_utc(period.start)), now_us), min(pipeline.micros(_utc(period.end)), now_us))
+                start, end = _slot(self.cal, rows[row_id], steps)
+                out[(row_id, steps)] = (min(start, now_us), min(end, now_us))
         return out
 
     def requests(self, pairs: list[tuple[int, str]], slots: Slots) -> pl.DataFrame:
@@ -486,12 +519,12 @@ class Engine:
         if memo is not None and memo.now == now:
             rows, plans, slots = memo.rows, memo.plans, memo.slots
         else:
-            rows, plans = self.plan(now, window, offset)
-            slots = self.slots(rows, _row_kpis(plans), now)
+            rows, plans, slots = self.plan(now, window, offset)
         stale = set(plans) if memo is None else self._stale(view, memo, plans, slots, changed, now)
-        fresh_latest = None if memo is None or memo.now != now else changed
-        evaluation = self.run(view, now, rows, _row_kpis(plans, stale), slots, latest=fresh_latest)
-        latest = evaluation.latest if memo is None or fresh_latest is None else _merged(memo.latest, evaluation.latest, changed)
+        # each metric's newest reading: again for the metrics written, and those with readings the clock moved over
+        renewed = None if memo is None else changed if memo.now == now else changed | view.metrics_since(min(_utc(memo.now), _utc(now)))
+        evaluation = self.run(view, now, rows, _row_kpis(plans, stale), slots, latest=renewed)
+        latest = evaluation.latest if memo is None or renewed is None else _merged(memo.latest, evaluation.latest, renewed)
         values = {} if memo is None else {k: v for k, v in memo.values.items() if k not in stale}
         for kid in stale:
             if kid in evaluation.values:
@@ -499,12 +532,13 @@ class Engine:
                 parts = {name: evaluation.values[f"{kid}::{name}"][plan.current] for name in self.program.parts[kid]}
                 values[kid] = KpiValues([col[r] for r in plan.positions], parts)
         kpi_results: dict[str, KpiResult] = {}
+        now_utc = _utc(now)
         for kid, plan in plans.items():
             kept = memo.results.get(kid) if memo is not None and memo.now == now and kid not in stale else None
             if kept is not None and kept.error is None and self._broken_dependency(kid) is None:
                 kpi_results[kid] = kept
             else:
-                kpi_results[kid] = self._result(plan, rows, values.get(kid), latest, now)
+                kpi_results[kid] = self._result(kid, plan, rows, values.get(kid), latest, now_utc)
         health = health or {}
         objectives = tuple(self._objective(obj, kpi_results) for obj in self.config.objectives.values())
         known = memo.metric_status if memo is not None else {}
@@ -527,85 +561,89 @@ class Engine:
         stale = {k for k in plans if k not in memo.values or k not in prog.needs or prog.metrics[k] & changed}
         if memo.now == now:
             return stale
-        # KPIs sharing rows share the regions their periods moved over: work them out once per group.
+        # KPIs sharing a plan and the steps back they read share the regions their periods moved over.
         groups: dict[tuple, list[str]] = {}
-        for kid, plan in plans.items():
-            if kid not in stale:
-                groups.setdefault((plan.positions, memo.plans[kid].positions, prog.steps[kid]), []).append(kid)
-        probes: dict[tuple[str, int, int], None] = {}
-        regions_of: dict[tuple, list[tuple[int, int]]] = {}
-        for key, kids in groups.items():
-            new, old, steps = key
+        for kids in self._layout(memo.window).shapes.values():
+            new, old = plans[kids[0]].positions, memo.plans[kids[0]].positions
+            for kid in kids:
+                if kid not in stale:
+                    groups.setdefault((new, old, prog.steps[kid]), []).append(kid)
+        regions: list[tuple[int, int, int]] = []  # group, start, end
+        metrics: list[tuple[int, str]] = []  # group, metric
+        for g, ((new, old, steps), kids) in enumerate(groups.items()):
             if len(new) != len(old):
                 stale.update(kids)
                 continue
-            regions: set[tuple[int, int]] = set()
+            moved: set[tuple[int, int]] = set()
             for p1, p0 in zip(new, old):
                 for s in steps:
                     (a1, b1), (a0, b0) = slots[(p1, s)], memo.slots[(p0, s)]
                     if a1 != a0:
-                        regions.add((min(a0, a1), max(a0, a1)))
+                        moved.add((min(a0, a1), max(a0, a1)))
                     if b1 != b0:
-                        regions.add((min(b0, b1), max(b0, b1)))
-            regions_of[key] = sorted(regions)
-            for kid in kids:
-                for metric in prog.metrics[kid]:
-                    for start, end in regions_of[key]:
-                        probes[(metric, start, end)] = None
-        touched = pipeline.touched(view, list(probes))
-        for key, kids in groups.items():
-            for kid in kids:
-                if any((m, a, b) in touched for m in prog.metrics[kid] for a, b in regions_of.get(key, ())):
-                    stale.add(kid)
+                        moved.add((min(b0, b1), max(b0, b1)))
+            if moved:
+                regions += [(g, a, b) for a, b in moved]
+                metrics += [(g, m) for m in frozenset().union(*(prog.metrics[k] for k in kids))]
+        if not regions:
+            return stale
+        probes = pl.LazyFrame(metrics, schema={"g": pl.Int64, "metric": pl.String}, orient="row").join(
+            pl.LazyFrame(regions, schema={"g": pl.Int64, "start": pl.Int64, "end": pl.Int64}, orient="row"), on="g"
+        )
+        (touched,) = pipeline.collect(pipeline.touched(view, probes).select("g", "metric").unique())
+        found = set(zip(touched["g"].to_list(), touched["metric"].to_list()))
+        for g, kids in enumerate(groups.values()):
+            stale.update(kid for kid in kids if any((g, m) in found for m in prog.metrics[kid]))
         return stale
 
     def _result(
-        self, plan: KpiPlan, rows: list[Row], numbers: KpiValues | None, latest: dict[str, tuple[dt.datetime, float]], now: dt.datetime
+        self, kid: str, plan: KpiPlan, rows: list[Row], numbers: KpiValues | None, latest: dict[str, tuple[dt.datetime, float]], now: dt.datetime
     ) -> KpiResult:
-        kpi = plan.kpi
-        kid = kpi.id
+        """One KPI's result (``now`` in UTC)."""
+        kpi = self.config.kpis[kid]
         error = self._broken_dependency(kid)
-        cur_row, prev_row = rows[plan.current], rows[plan.previous]
+        period, previous_period = rows[plan.current].period, rows[plan.previous].period
         if error or numbers is None:
             return KpiResult(
-                kpi=kpi, period=cur_row.period, previous_period=prev_row.period, value=None, previous=None,
+                kpi=kpi, period=period, previous_period=previous_period, value=None, previous=None,
                 last_year=None, change=None, change_pct=None, score=None, status=Status.NO_DATA, freshness=None,
                 error=error or self.errors.get(kid),
-            )
-        value, previous, last_year, *spark = numbers.values
-        series = self._series(kid, list(zip(plan.points, spark)))
+            )  # fmt: skip
+        value, previous, last_year = numbers.values[:3]
+        series = self._series(kid, tuple(zip(plan.points, numbers.values[3:])))
         change = value - previous if value is not None and previous is not None else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
+        prog = self.program
         judged = scoring.judge(
             kpi.target,
             value,
-            start=cur_row.period.start,
-            period_end=plan.full_end if self.program.projectable[kid] else None,
-            now=_utc(now),
+            start=period.start,
+            period_end=plan.full_end if prog.projectable[kid] else None,
+            now=now,
             timezone=self.cal.timezone,
         )
-        score = judged.score
-        freshness = max((latest[m][0] for m in self.program.metrics[kid] if m in latest), default=None)
+        seen = [latest[m][0] for m in prog.metrics[kid] if m in latest]
         return KpiResult(
             kpi=kpi,
-            period=cur_row.period,
-            previous_period=prev_row.period,
+            period=period,
+            previous_period=previous_period,
             value=value,
             previous=previous,
             last_year=last_year,
             change=change,
             change_pct=change_pct,
-            score=score,
-            status=scoring.status(score, value, kpi.target is not None, kpi.thresholds),
-            freshness=freshness,
-            series=tuple(series),
+            score=judged.score,
+            status=scoring.status(judged.score, value, kpi.target is not None, kpi.thresholds),
+            freshness=max(seen) if seen else None,
+            series=series,
             projection=judged.projection,
             parts=numbers.parts,
             on_pace=judged.on_pace,
             projected_to=judged.projected_to,
         )
 
-    def _series(self, kid: str, series: list[tuple[dt.datetime, float | None]]) -> list[tuple[dt.datetime, float | None]]:
+    def _series(self, kid: str, series: Iterable[tuple[dt.datetime, float | None]]) -> tuple[tuple[dt.datetime, float | None], ...]:
+        series = tuple(series)
         formula = self.formulas[kid]
         if type(formula).series is FormulaType.series:
             return series
@@ -615,7 +653,7 @@ class Engine:
         except Exception as exc:  # noqa: BLE001
             self.errors[kid] = self._formula_error(self.config.kpis[kid], exc)
             return series
-        return [(at, v) for (at, _), v in zip(series, transformed)]
+        return tuple((at, v) for (at, _), v in zip(series, transformed))
 
     def _projectable(self, kid: str) -> bool:
         formula = self.formulas.get(kid)
@@ -658,7 +696,7 @@ class Engine:
         """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, same bucket one period earlier)."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
         end = periods.resolve(win, now, self.cal, offset).end
-        rows = [self._spark_row(self._to_date_series(kid), win, p, grain) for p in self._buckets(end, grain, points)]
+        rows = [_spark_row(self.cal, self._to_date_series(kid), win, p, grain) for p in self._buckets(end, grain, points)]
         # the comparison line: the same buckets one window-period earlier
         prev_rows = [
             Row(
@@ -673,9 +711,56 @@ class Engine:
         ev = self.run(as_view(history), now, all_rows, row_kpis, self.slots(all_rows, row_kpis, now), latest=())
         values = ev.values.get(kid, [None] * len(all_rows))
         n = len(rows)
-        current = self._series(kid, [(self._point_at(r, grain), values[i]) for i, r in enumerate(rows)])
-        previous = self._series(kid, [(self._point_at(r, grain), values[n + i]) for i, r in enumerate(rows)])
+        current = self._series(kid, [(_point_at(self.cal, r, grain), values[i]) for i, r in enumerate(rows)])
+        previous = self._series(kid, [(_point_at(self.cal, r, grain), values[n + i]) for i, r in enumerate(rows)])
         return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
+
+
+def _slot(cal: periods.Calendar, row: Row, steps: int) -> tuple[int, int]:
+    """The period ``steps`` back from ``row``'s, in µs."""
+    period = row.back(cal, steps)
+    return pipeline.micros(_utc(period.start)), pipeline.micros(_utc(period.end))
+
+
+def _spark_row(cal: periods.Calendar, to_date: bool, win: periods.Window, bucket: Period, grain: str) -> Row:
+    """A sparkline point: the bucket, or for a formula with ``to_date_series``
+    (``cumulative``) the window's period to date at the bucket's end."""
+    if not to_date:
+        return Row(bucket, grain=grain)
+    last = _utc(bucket.end) - dt.timedelta(microseconds=1)
+    first = periods.shift(periods.truncate_datetime(last, win.unit, cal), win.unit, -(win.count - 1), cal)
+    return Row(Period(first, bucket.end), window=periods.Window(win.name, win.unit, win.count))
+
+
+def _point_at(cal: periods.Calendar, row: Row, grain: str) -> dt.datetime:
+    """Where a sparkline point sits: its bucket's start (a to-date point ends with its bucket)."""
+    if row.window is None:
+        return row.period.start
+    return periods.truncate_datetime(_utc(row.period.end) - dt.timedelta(microseconds=1), grain, cal)
+
+
+@lru_cache(maxsize=256)
+def _sparkline(
+    cal: periods.Calendar, to_date: bool, win: periods.Window | None, grain: str, points: int, last_us: int, steps: frozenset[int]
+) -> _Sparkline:
+    """The ``points - 1`` sparkline buckets of ``grain`` before the one starting at ``last_us`` (µs).
+
+    A function of its arguments only (instants passed as µs: aware datetimes
+    that differ only in ``fold`` compare equal), remembered for the plans to
+    come: they ask for the same buckets until the clock enters a new one.
+    ``win``: the window of a ``to_date`` sparkline, else ``None``.
+    """
+    last = (pipeline._EPOCH + dt.timedelta(microseconds=last_us)).astimezone(cal.tz)
+    first = periods.shift(last, grain, -(points - 1), cal)
+    starts = periods.bucket_starts(Period(first, last + dt.timedelta(microseconds=1)), grain, cal)
+    rows = tuple(_spark_row(cal, to_date, win, Period(a, _utc(b)), grain) for a, b in zip(starts, starts[1:]))  # type: ignore[arg-type]
+    return _Sparkline(
+        rows=rows,
+        points=tuple(_point_at(cal, row, grain) for row in rows),
+        slots=tuple({s: _slot(cal, row, s) for s in steps} for row in rows),
+        last=starts[-1],
+        last_end=periods.bucket_end(starts[-1], grain, cal),
+    )
 
 
 def _utc_period(start: dt.datetime, end: dt.datetime) -> Period:
@@ -692,10 +777,13 @@ def _column(metric: str, agg: str, steps: int) -> str:
 
 def _row_kpis(plans: dict[str, KpiPlan], only: Iterable[str] | None = None) -> dict[int, set[str]]:
     """Which KPIs each row is evaluated for (``only``: of these KPIs)."""
-    out: dict[int, set[str]] = {}
+    sharing: dict[tuple[int, ...], set[str]] = {}  # KPIs by the rows of their (shared) plan
     for kid in plans if only is None else only:
-        for row_id in plans[kid].positions:
-            out.setdefault(row_id, set()).add(kid)
+        sharing.setdefault(plans[kid].positions, set()).add(kid)
+    out: dict[int, set[str]] = {}
+    for positions, kids in sharing.items():
+        for row_id in positions:
+            out.setdefault(row_id, set()).update(kids)
     return out
 
 

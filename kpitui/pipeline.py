@@ -307,36 +307,31 @@ class Readings:
         )
         return out if self.count is not None else out.drop("n")
 
-    def lookup(self, rows: pl.DataFrame) -> pl.DataFrame:
-        """For each (metric, at) of ``rows``: its position here (null: no such row), value and n."""
+    def locate(self, rows: pl.LazyFrame, p: str) -> pl.LazyFrame:
+        """``rows`` (``metric, at``, …) with the row of this index at each (metric, at): its position
+        ``{p}pos`` (null: none), value ``{p}value`` and ``{p}n``."""
         if self.height == 0:
             return rows.with_columns(
-                pos=pl.lit(None, pl.Int64), was_value=pl.lit(None, pl.Float64), was_n=pl.lit(None, pl.Int64)
+                pl.lit(None, pl.Int64).alias(p + "pos"), pl.lit(None, pl.Float64).alias(p + "value"), pl.lit(None, pl.Int64).alias(p + "n")
             )
         last_row = self.height - 1
         key = pl.lit(self.key)
-        probe = pl.col("shift") + pl.col("at")
-        found = (
-            rows.join(self.segments.select("metric", "offset", "first", "last", "shift"), on="metric", how="left")
-            .with_columns(pos=key.search_sorted(probe.fill_null(0), side="left").cast(pl.Int64))
-            .with_columns(
-                pos=pl.when(
-                    pl.col("at").is_between(pl.col("first"), pl.col("last"))
-                    & (key.gather(pl.col("pos").clip(0, last_row)) == probe)
-                ).then(pl.col("pos"))
-            )
-        )
-        at = pl.col("pos").clip(0, last_row)
+        probe = pl.col("_shift") + pl.col("at")
+        segments = self.segments.lazy().select("metric", _offset="offset", _first="first", _last="last", _shift="shift")
+        pos = key.search_sorted(probe.fill_null(0), side="left").cast(pl.Int64)
+        found = pl.when(pl.col("at").is_between(pl.col("_first"), pl.col("_last")) & (key.gather(pos.clip(0, last_row)) == probe)).then(pos)
+        at = pl.col(p + "pos").clip(0, last_row)
         if self.count is None:
             n = pl.lit(1, pl.Int64)
         else:
-            before = pl.when(pl.col("pos") > pl.col("offset")).then(pl.lit(self.count).gather((at - 1).clip(0))).otherwise(0.0)
+            before = pl.when(pl.col(p + "pos") > pl.col("_offset")).then(pl.lit(self.count).gather((at - 1).clip(0))).otherwise(0.0)
             n = (pl.lit(self.count).gather(at) - before).round().cast(pl.Int64)
-        return found.select(
-            *rows.columns,
-            "pos",
-            was_value=pl.when(pl.col("pos").is_not_null()).then(pl.lit(self.value).gather(at)),
-            was_n=pl.when(pl.col("pos").is_not_null()).then(n),
+        known = pl.col(p + "pos").is_not_null()
+        return (
+            rows.join(segments, on="metric", how="left", maintain_order="left")
+            .with_columns(found.alias(p + "pos"))
+            .with_columns(pl.when(known).then(pl.lit(self.value).gather(at)).alias(p + "value"), pl.when(known).then(n).alias(p + "n"))
+            .drop("_offset", "_first", "_last", "_shift")
         )
 
 
@@ -414,12 +409,23 @@ def _with_totals(segments: pl.DataFrame, keyed: pl.DataFrame) -> Readings:
 # --------------------------------------------------------------------------- base + delta
 
 
+#: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
+#: in the delta; ``pos``, ``was_value``, ``was_n`` the base row it rewrites (null for a new row)
 CHANGES_SCHEMA = {
-    **ROWS_SCHEMA,
+    "m": pl.Int64,
+    "at": pl.Int64,
+    "value": pl.Float64,
+    "n": pl.Int64,
     "pos": pl.Int64,
     "was_value": pl.Float64,
     "was_n": pl.Int64,
 }
+#: a delta row's contributions to the running totals: what it adds to the base's
+_DELTA_CONTRIBUTIONS = (
+    (pl.col("value") - pl.col("was_value").fill_null(0.0)).alias("total"),
+    (pl.col("value") * pl.col("n") - (pl.col("was_value") * pl.col("was_n")).fill_null(0.0)).alias("weighted"),
+    (pl.col("n") - pl.col("was_n").fill_null(0)).cast(pl.Float64).alias("count"),
+)
 
 
 _serials = itertools.count(1)
@@ -429,9 +435,9 @@ _serials = itertools.count(1)
 class View:
     """What the engine reads: a base index, a delta of rows written since, the base rows the delta rewrites.
 
-    ``changes``: the delta's rows (:data:`CHANGES_SCHEMA`): one per (metric,
-    at), each with the base row it rewrites (``pos``, ``was_value``,
-    ``was_n``; null for a new row). Immutable.
+    ``changes``: the delta's rows (:data:`CHANGES_SCHEMA`), one per (metric,
+    at), in the order of ``delta`` (their index), each with the base row it
+    rewrites. Immutable.
 
     Lineage, for the engine to re-evaluate only what changed: ``serial`` is
     unique to this view; a view made by :meth:`write` records the serial of
@@ -441,34 +447,25 @@ class View:
     """
 
     base: Readings
-    changes: pl.DataFrame
     delta: Readings
-    hidden: pl.Series  # base positions rewritten by the delta
+    changes: pl.DataFrame
     after: int | None = None
     written: frozenset[str] = frozenset()
     serial: int = field(default_factory=lambda: next(_serials))
 
     @classmethod
-    def of(
-        cls, base: Readings, changes: pl.DataFrame | None = None, *, after: int | None = None, written: frozenset[str] = frozenset()
-    ) -> View:
-        changes = pl.DataFrame(schema=CHANGES_SCHEMA) if changes is None else changes
-        delta = _index(
-            changes.select(
-                "metric",
-                "at",
-                "value",
-                c_total=pl.col("value") - pl.col("was_value").fill_null(0.0),
-                c_weighted=pl.col("value") * pl.col("n") - (pl.col("was_value") * pl.col("was_n")).fill_null(0.0),
-                c_count=pl.col("n") - pl.col("was_n").fill_null(0),
-            )
-        )
-        hidden = changes["pos"].drop_nulls().sort()
-        return cls(base, changes, delta, hidden, after, written)
+    def of(cls, base: Readings, *, after: int | None = None, written: frozenset[str] = frozenset()) -> View:
+        """``base`` with an empty delta."""
+        return cls(base, Readings.empty(), pl.DataFrame(schema=CHANGES_SCHEMA), after, written)
 
     @classmethod
     def from_frame(cls, frame: pl.DataFrame) -> View:
         return cls.of(Readings.build(frame))
+
+    @cached_property
+    def hidden(self) -> pl.Series:
+        """The base positions the delta rewrites."""
+        return self.changes["pos"].drop_nulls()
 
     @property
     def height(self) -> int:
@@ -476,15 +473,58 @@ class View:
         return self.base.height - self.hidden.len() + self.changes.height
 
     def write(self, new: pl.DataFrame) -> View:
-        """This view with ``new`` rows (:data:`ROWS_SCHEMA`, unique (metric, at)) written over it."""
-        looked_up = self.base.lookup(new)
-        kept = self.changes.join(new.select("metric", "at"), on=["metric", "at"], how="anti")
-        written = frozenset(new["metric"].unique().to_list())
-        return View.of(self.base, pl.concat([kept, looked_up.select(CHANGES_SCHEMA.keys())]), after=self.serial, written=written)
+        """This view with ``new`` rows (:data:`ROWS_SCHEMA`, unique (metric, at)) written over it.
+
+        One query: the new rows are looked up in the base (the row each one
+        rewrites), keyed by the delta's segments grown to hold them, sorted
+        in with the delta's rows (a new row takes the place of a delta row
+        at the same instant) and the running totals summed again.
+        """
+        known = self.delta.segments["metric"]
+        metrics = new["metric"].unique(maintain_order=True)
+        names = pl.concat([known, metrics.filter(~metrics.is_in(known.implode()))])
+        ids = pl.LazyFrame({"metric": names, "m": pl.int_range(len(names), eager=True, dtype=pl.Int64)})
+        located = self.base.locate(new.lazy(), "was_").join(ids, on="metric").select(
+            "m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n"
+        )
+        # each metric's segment: from its first to its last instant, in the delta or new
+        bounds = (
+            pl.concat([self.delta.segments.lazy().select("first", "last").with_row_index("m").cast({"m": pl.Int64}), located.select("m", first="at", last="at")])
+            .group_by("m")
+            .agg(pl.col("first").min(), pl.col("last").max())
+            .sort("m")
+            .select("m", "first", "last", span=pl.col("last") - pl.col("first") + 1)
+            .with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
+        )
+        rows = (
+            pl.concat([self.changes.lazy(), located])
+            .join(bounds.select("m", "shift"), on="m", maintain_order="left")
+            .with_columns(key=pl.col("shift") + pl.col("at"))
+            .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
+            .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
+            .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
+        )
+        bounds, rows = collect(bounds, rows)
+        _check_spans(bounds)
+        starts = rows["m"].search_sorted(bounds["m"], side="left")
+        ends = rows["m"].search_sorted(bounds["m"], side="right")
+        segments = bounds.select(
+            metric=names, offset=starts.cast(pl.Int64), length=(ends - starts).cast(pl.Int64), first="first", last="last", shift="shift"
+        )
+        written = frozenset(metrics.to_list())
+        delta = Readings(segments, rows["key"].set_sorted(), rows["value"], rows["total"], rows["weighted"], rows["count"])
+        return View(self.base, delta, rows.select(list(CHANGES_SCHEMA)), after=self.serial, written=written)
 
     def frame(self) -> pl.DataFrame:
         """Every reading: ``metric, at, value`` (and ``n`` when some row stands for several)."""
         return fold(self).base.frame()
+
+    def metrics_since(self, at: dt.datetime) -> frozenset[str]:
+        """The metrics with a reading at or after ``at`` (or that had one before the delta rewrote it)."""
+        t = micros(at)
+        return frozenset(
+            pl.concat([self.base.segments["metric"].filter(self.base.segments["last"] >= t), self.delta.segments["metric"].filter(self.delta.segments["last"] >= t)]).to_list()
+        )
 
     def derived_from(self, previous: View, written: frozenset[str]) -> View:
         """This view, labelled as ``previous`` with the readings of ``written`` metrics changed.
@@ -496,26 +536,25 @@ class View:
         return dataclasses.replace(self, after=previous.serial, written=written, serial=next(_serials))
 
 
-def fold(view: View) -> View:
-    """The same readings as ``view``, with the delta merged into a new base.
+def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An index's rows with more merged in, without sorting the index: the new segments and rows.
 
-    Linear in the history, no sort of it: the base's rows keep their order
-    (their keys move by their metric's new shift), the delta's rows are
-    sorted and merged in, running totals are summed again. The result has
-    ``view``'s lineage: it differs from the view ``view`` was written over
-    exactly as ``view`` does.
+    ``segments``: the index's; ``old``: the rows of it kept, in index order
+    (``m``: segment number, ``at``, …); ``new``: rows to merge in
+    (``metric``, ``at``, ``added``: false when the row takes the place of one
+    left out of ``old``, …), none at the (metric, at) of a row of ``old``.
+    Returns the rows (``m``, ``key`` and ``columns``) in key order: each
+    metric keeps its segment number (metrics new to the index come after the
+    others), ``old``'s rows keep their order, their keys move by their
+    metric's new shift; ``new``'s rows are sorted and merged in.
     """
-    if view.changes.height == 0:
-        return view
-    base, changes = view.base, view.changes
-    # segment numbers: the base's, in order, then metrics new in the delta
-    names = pl.concat([base.segments["metric"], changes["metric"]]).unique(maintain_order=True)
+    names = pl.concat([segments["metric"], new["metric"]]).unique(maintain_order=True)
     ids = pl.DataFrame({"metric": names, "m": pl.int_range(len(names), eager=True, dtype=pl.Int64)})
-    new = changes.join(ids, on="metric", how="left").select("m", "at", "value", "n", added=pl.col("pos").is_null())
+    new = new.join(ids, on="metric", how="left")
     grown = new.group_by("m").agg(
         new_first=pl.col("at").min(), new_last=pl.col("at").max(), added=pl.col("added").sum().cast(pl.Int64)
     )
-    old_stats = base.segments.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("m"), "first", "last", "length")
+    old_stats = segments.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("m"), "first", "last", "length")
     stats = (
         ids.join(old_stats, on="m", how="left")
         .join(grown, on="m", how="left")
@@ -524,7 +563,7 @@ def fold(view: View) -> View:
             "m",
             first=pl.min_horizontal("first", "new_first"),
             last=pl.max_horizontal("last", "new_last"),
-            length=pl.col("length").fill_null(0) + pl.col("added").fill_null(0),  # a rewrite replaces a row
+            length=pl.col("length").fill_null(0) + pl.col("added").fill_null(0),  # a rewrite takes a row's place
         )
         .sort("m")
         .with_columns(span=pl.col("last") - pl.col("first") + 1)
@@ -539,22 +578,39 @@ def fold(view: View) -> View:
         shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
     )
     shift = pl.lit(segments["shift"])
+
+    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select("m", *columns, key=shift.gather(pl.col("m")) + pl.col("at"))
+
+    merged = keyed(old).with_columns(pl.col("key").set_sorted()).merge_sorted(
+        keyed(new).sort("key").with_columns(pl.col("key").set_sorted()), key="key"
+    )
+    return segments, merged
+
+
+def fold(view: View) -> View:
+    """The same readings as ``view``, with the delta merged into a new base.
+
+    Linear in the history, no sort of it (see :func:`_merge`). The result
+    has ``view``'s lineage: it differs from the view ``view`` was written
+    over exactly as ``view`` does.
+    """
+    if view.changes.height == 0:
+        return view
+    base, changes = view.base, view.changes
     old = base.rows()
     if view.hidden.len():
         old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))
+    new = changes.select(
+        metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")), at="at", value="value", n="n", added=pl.col("pos").is_null()
+    )
     plain = base.count is None and base.weighted is None and changes.select((pl.col("n") == 1).all()).item()
     contributions = [] if plain else [
         pl.col("value").alias("c_total"),
         (pl.col("value") * pl.col("n")).alias("c_weighted"),
         pl.col("n").cast(pl.Float64).alias("c_count"),
     ]  # fmt: skip
-
-    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
-        return frame.select("m", key=shift.gather(pl.col("m")) + pl.col("at"), value="value", *contributions)
-
-    merged = keyed(old).with_columns(pl.col("key").set_sorted()).merge_sorted(
-        keyed(new).sort("key").with_columns(pl.col("key").set_sorted()), key="key"
-    )
+    segments, merged = _merge(base.segments, old, new, ["value", *contributions])
     return View.of(_with_totals(segments, merged), after=view.after, written=view.written)
 
 
@@ -597,7 +653,7 @@ def _answer() -> tuple[pl.Expr, pl.Expr]:
 _ANSWER = _answer()
 
 
-def aggregate(view: View, requests: pl.DataFrame, aggs: set[str], carry: list[str] | tuple[str, ...] = ()) -> pl.LazyFrame:
+def aggregate(view: View, requests: pl.DataFrame | pl.LazyFrame, aggs: set[str], carry: list[str] | tuple[str, ...] = ()) -> pl.LazyFrame:
     """Answer ``requests`` (:data:`REQUESTS_SCHEMA`; ``aggs``: the aggregations among them).
 
     Returns (``carry`` columns of the requests, req, value, at): ``at`` is the
@@ -636,14 +692,16 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)
 
 
-def touched(view: View, regions: list[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
-    """The (metric, start, end) of ``regions`` holding at least one reading of the metric in [start, end)."""
-    if not regions:
-        return set()
-    requests = pl.DataFrame(
-        [(i, metric, "count", True, start, end) for i, (metric, start, end) in enumerate(regions)],
-        schema=REQUESTS_SCHEMA,
-        orient="row",
-    )
-    (found,) = collect(aggregate(view, requests, {"count"}).filter(pl.col("value") > 0))
-    return {regions[i] for i in found["req"].to_list()}
+def touched(view: View, probes: pl.LazyFrame) -> pl.LazyFrame:
+    """The probes (``metric``, ``start``, ``end``, …) whose period [start, end) holds at least one
+    reading of the metric: rows there in the base or in the delta (a base row the delta rewrote
+    has a delta row at its instant). Collect with :func:`collect`."""
+    periods = probes.select("metric", "start", "end").unique()
+    held = []
+    for index, p in ((view.base, "b_"), (view.delta, "d_")):
+        segments, filled, positions, _ = index.probe(p)
+        if segments is not None:
+            periods = periods.join(segments, on="metric", how="left").with_columns(*filled).with_columns(*positions)
+            held.append(pl.col(p + "hi") > pl.col(p + "lo"))
+    found = periods.filter(pl.any_horizontal(held) if held else pl.lit(False))
+    return probes.join(found.select("metric", "start", "end"), on=["metric", "start", "end"], how="semi")
