@@ -80,7 +80,7 @@ def roll_up_requests(engine: Engine, now: dt.datetime) -> pl.DataFrame:
     rows, plans, slots = engine.plan(now)
     row_kpis = _row_kpis(plans)
     pairs = [(r, k) for r, kids in row_kpis.items() for k in kids if k in engine.program.needs]
-    return engine.requests(pairs, slots).select(*pipeline.REQUESTS_SCHEMA)
+    return engine.requests(pairs, slots, now)[0].select(*pipeline.REQUESTS_SCHEMA)
 
 
 def to_pandas(frame: pl.DataFrame):

@@ -136,13 +136,11 @@ class Program:
     parts: dict[str, list[str]] = field(default_factory=dict)
     metrics: dict[str, frozenset[str]] = field(default_factory=dict)
     projectable: dict[str, bool] = field(default_factory=dict)
-    needs_frame: pl.DataFrame = field(default_factory=pl.DataFrame)  # kid, metric, agg, steps, col
-    rules: pl.DataFrame = field(default_factory=pl.DataFrame)  # metric, additive
+    reads: dict[str, tuple[tuple[str, str, str, int, bool], ...]] = field(default_factory=dict)  # column, metric, agg, steps, additive
+    readers: dict[str, frozenset[str]] = field(default_factory=dict)  # metric -> the KPIs that read it
 
 
-_NEEDS_SCHEMA = {"kid": pl.String, "metric": pl.String, "agg": pl.String, "steps": pl.Int64, "col": pl.String}
-_SLOTS_SCHEMA = {"row": pl.Int64, "steps": pl.Int64, "start": pl.Int64, "end": pl.Int64}
-_WITH_ROW = {**pipeline.REQUESTS_SCHEMA, "row": pl.Int64, "col": pl.String}  # requests, with where each answer goes
+_WITH_ROW = {**pipeline.REQUESTS_SCHEMA, "row": pl.Int64, "c": pl.Int64}  # requests, with where each answer goes
 
 
 @dataclass
@@ -405,15 +403,13 @@ class Engine:
             prog.parts[kid] = list(parts)
             prog.metrics[kid] = frozenset(self.metrics_of(kid))
             prog.projectable[kid] = self._projectable(kid)
-        rows = sorted((kid, metric, agg, steps, _column(metric, agg, steps)) for kid, needs in prog.needs.items() for metric, agg, steps in needs)
-        prog.needs_frame = pl.DataFrame(rows, schema=_NEEDS_SCHEMA, orient="row")
-        prog.rules = pl.DataFrame(
-            {
-                "metric": list(self.config.metrics),
-                "additive": [m.aggregation in pipeline.ADDITIVE for m in self.config.metrics.values()],
-            },
-            schema={"metric": pl.String, "additive": pl.Boolean},
-        )
+        additive = {mid: m.aggregation in pipeline.ADDITIVE for mid, m in self.config.metrics.items()}
+        readers: dict[str, set[str]] = {}
+        for kid, needs in prog.needs.items():
+            prog.reads[kid] = tuple(sorted((_column(m, a, s), m, a, s, additive.get(m, True)) for m, a, s in needs))
+            for metric in prog.metrics[kid]:
+                readers.setdefault(metric, set()).add(kid)
+        prog.readers = {metric: frozenset(kids) for metric, kids in readers.items()}
         return prog
 
     def slots(self, rows: list[Row], row_kpis: dict[int, set[str]], now: dt.datetime) -> Slots:
@@ -427,22 +423,33 @@ class Engine:
                 out[(row_id, steps)] = (min(start, now_us), min(end, now_us))
         return out
 
-    def requests(self, pairs: list[tuple[int, str]], slots: Slots) -> pl.DataFrame:
+    def requests(self, pairs: list[tuple[int, str]], slots: Slots, now: dt.datetime, metrics: Iterable[str] = ()) -> tuple[pl.DataFrame, list[str]]:
         """What (row, KPI) ``pairs`` read: one :data:`~kpitui.pipeline.REQUESTS_SCHEMA` request per
-        (row, metric, aggregation, steps back), with its ``row`` and wide-frame column ``col``."""
-        prog = self.program
-        slot_rows = [(row_id, steps, start, end) for (row_id, steps), (start, end) in slots.items()]
-        (requests,) = pipeline.collect(  # small; numbered once, read by several branches of the query that answers it
-            pl.LazyFrame(pairs, schema={"row": pl.Int64, "kid": pl.String}, orient="row")
-            .join(prog.needs_frame.lazy(), on="kid")
-            .select("row", "metric", "agg", "steps", "col")
-            .unique()
-            .join(pl.LazyFrame(slot_rows, schema=_SLOTS_SCHEMA, orient="row"), on=["row", "steps"])
-            .join(prog.rules.lazy(), on="metric", how="left")
-            .sort("metric", "end")  # neighbouring searches touch neighbouring keys
-            .with_columns(req=pl.int_range(pl.len(), dtype=pl.Int64), additive=pl.col("additive").fill_null(True))
-        )
-        return requests
+        (row, metric, aggregation, steps back), with its ``row`` and column ``c`` in the wide frame,
+        and the wide frame's column names. Then one request (row and column -1) for the newest
+        reading before ``now`` of each of ``metrics``."""
+        reads = self.program.reads
+        wanted: dict[tuple[int, str], tuple[str, str, str, int, bool]] = {}
+        for row_id, kid in pairs:
+            for read in reads[kid]:
+                wanted[(row_id, read[0])] = read
+        columns = sorted({col for _, col in wanted})
+        index = {col: c for c, col in enumerate(columns)}
+        read = list(wanted.values())
+        bounds = [slots[(row_id, r[3])] for (row_id, _), r in zip(wanted, read)]
+        metrics = list(metrics)
+        now_us = [pipeline.micros(_utc(now))] * len(metrics)
+        out = {
+            "req": range(len(read) + len(metrics)),
+            "metric": [r[1] for r in read] + metrics,
+            "agg": [r[2] for r in read] + ["last"] * len(metrics),
+            "additive": [r[4] for r in read] + [False] * len(metrics),
+            "start": [b[0] for b in bounds] + now_us,
+            "end": [b[1] for b in bounds] + now_us,
+            "row": [row_id for row_id, _ in wanted] + [-1] * len(metrics),
+            "c": [index[col] for _, col in wanted] + [-1] * len(metrics),
+        }
+        return pl.DataFrame(out, schema=_WITH_ROW), columns
 
     def run(
         self, view: pipeline.View, now: dt.datetime, rows: list[Row], row_kpis: dict[int, set[str]], slots: Slots, latest: Iterable[str] | None = None
@@ -450,39 +457,18 @@ class Engine:
         """Evaluate KPIs (``row_kpis``: which KPIs each row needs, ``slots``: their periods) and
         the newest reading of ``latest`` metrics (default: every metric)."""
         prog = self.program
-        metrics = list(self.config.metrics) if latest is None else list(latest)
         pairs = [(row_id, k) for row_id, kids in row_kpis.items() for k in kids if k in prog.needs]
         wanted_kpis = {k for _, k in pairs}
-        columns = sorted({_column(m, a, s) for k in wanted_kpis for m, a, s in prog.needs[k]})
-        aggs = {a for k in wanted_kpis for _, a, _ in prog.needs[k]} | {"last"}
-        requests = self.requests(pairs, slots) if pairs else pl.DataFrame(schema=_WITH_ROW)
-        # each metric's newest reading before now: one more request per metric, in the same query
-        now_us = pipeline.micros(_utc(now))
-        newest = pl.DataFrame(
-            {
-                "req": range(requests.height, requests.height + len(metrics)),
-                "metric": metrics,
-                "agg": ["last"] * len(metrics),
-                "additive": [False] * len(metrics),
-                "start": [now_us] * len(metrics),
-                "end": [now_us] * len(metrics),
-                "row": [-1] * len(metrics),
-                "col": metrics,
-            },
-            schema=_WITH_ROW,
-        )
-        everything = pl.concat([requests.select(*_WITH_ROW), newest])
-        (answers,) = pipeline.collect(pipeline.aggregate(view, everything, aggs, carry=["row", "col"]))
+        requests, columns = self.requests(pairs, slots, now, self.config.metrics if latest is None else latest)
+        aggs = {a for k in wanted_kpis for _, _, a, _, _ in prog.reads[k]} | {"last"}
+        (answers,) = pipeline.collect(pipeline.aggregate(view, requests, aggs, carry=["metric", "row", "c"]))
         latest_map = _latest_map(answers.filter(pl.col("row") < 0, pl.col("value").is_not_null()))
         if not pairs:
             return Evaluation(rows, {}, latest_map)
-        cells = answers.filter(pl.col("row") >= 0).join(
-            pl.DataFrame({"col": columns, "c": range(len(columns))}, schema={"col": pl.String, "c": pl.Int64}), on="col"
-        )
         # The formulas run over a small wide frame (one row per period, one column per request),
         # built by scattering into one column-major buffer (~2 ms, where polars' pivot takes
         # 15-90 ms for this shape).
-        wide = _wide(cells, len(rows), columns)
+        wide = _wide(answers.filter(pl.col("row") >= 0), len(rows), columns)
         exprs = [e for kid in self._dependency_order(wanted_kpis) for e in prog.exprs[kid]]
         (result,) = pipeline.collect(wide.lazy().select(*exprs))
         return Evaluation(rows, result.to_dict(as_series=False), latest_map)
@@ -558,7 +544,8 @@ class Engine:
         """The KPIs whose numbers may differ from ``memo``'s: they read a ``changed`` metric, or one of
         their periods moved (the clock did) over a reading of one of their metrics."""
         prog = self.program
-        stale = {k for k in plans if k not in memo.values or k not in prog.needs or prog.metrics[k] & changed}
+        stale = (plans.keys() - memo.values.keys()) | (plans.keys() - prog.needs.keys())
+        stale.update(*(prog.readers.get(m, ()) for m in changed))
         if memo.now == now:
             return stale
         # KPIs sharing a plan and the steps back they read share the regions their periods moved over.
@@ -568,8 +555,8 @@ class Engine:
             for kid in kids:
                 if kid not in stale:
                     groups.setdefault((new, old, prog.steps[kid]), []).append(kid)
-        regions: list[tuple[int, int, int]] = []  # group, start, end
-        metrics: list[tuple[int, str]] = []  # group, metric
+        regions: dict[str, list[int]] = {"g": [], "start": [], "end": []}
+        metrics: dict[str, list] = {"g": [], "metric": []}
         for g, ((new, old, steps), kids) in enumerate(groups.items()):
             if len(new) != len(old):
                 stale.update(kids)
@@ -583,12 +570,16 @@ class Engine:
                     if b1 != b0:
                         moved.add((min(b0, b1), max(b0, b1)))
             if moved:
-                regions += [(g, a, b) for a, b in moved]
-                metrics += [(g, m) for m in frozenset().union(*(prog.metrics[k] for k in kids))]
-        if not regions:
+                regions["g"] += [g] * len(moved)
+                regions["start"] += [a for a, _ in moved]
+                regions["end"] += [b for _, b in moved]
+                read = frozenset().union(*(prog.metrics[k] for k in kids))
+                metrics["g"] += [g] * len(read)
+                metrics["metric"] += read
+        if not regions["g"]:
             return stale
-        probes = pl.LazyFrame(metrics, schema={"g": pl.Int64, "metric": pl.String}, orient="row").join(
-            pl.LazyFrame(regions, schema={"g": pl.Int64, "start": pl.Int64, "end": pl.Int64}, orient="row"), on="g"
+        probes = pl.LazyFrame(metrics, schema={"g": pl.Int64, "metric": pl.String}).join(
+            pl.LazyFrame(regions, schema={"g": pl.Int64, "start": pl.Int64, "end": pl.Int64}), on="g"
         )
         (touched,) = pipeline.collect(pipeline.touched(view, probes).select("g", "metric").unique())
         found = set(zip(touched["g"].to_list(), touched["metric"].to_list()))
@@ -802,6 +793,6 @@ def _wide(cells: pl.DataFrame, height: int, columns: list[str]) -> pl.DataFrame:
 
 
 def _latest_map(frame: pl.DataFrame) -> dict[str, tuple[dt.datetime, float]]:
-    """(col = metric, at µs, value) rows -> {metric: (at, value)}."""
-    columns = frame.select("col", pl.col("at").cast(pl.Datetime("us", "UTC")), "value").to_dict(as_series=False)
-    return dict(zip(columns["col"], zip(columns["at"], columns["value"])))
+    """(metric, at µs, value) rows -> {metric: (at, value)}."""
+    columns = frame.select("metric", pl.col("at").cast(pl.Datetime("us", "UTC")), "value").to_dict(as_series=False)
+    return dict(zip(columns["metric"], zip(columns["at"], columns["value"])))

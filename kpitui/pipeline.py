@@ -475,45 +475,45 @@ class View:
     def write(self, new: pl.DataFrame) -> View:
         """This view with ``new`` rows (:data:`ROWS_SCHEMA`, unique (metric, at)) written over it.
 
-        One query: the new rows are looked up in the base (the row each one
-        rewrites), keyed by the delta's segments grown to hold them, sorted
-        in with the delta's rows (a new row takes the place of a delta row
-        at the same instant) and the running totals summed again.
+        The delta's segments grow to hold the new rows (a metric new to the
+        delta gets one after the others); then one query looks the new rows
+        up in the base (the row each one rewrites), keys them, sorts them in
+        with the delta's rows (a new row takes the place of a delta row at
+        the same instant) and sums the running totals again. The base is not
+        touched.
         """
-        known = self.delta.segments["metric"]
-        metrics = new["metric"].unique(maintain_order=True)
-        names = pl.concat([known, metrics.filter(~metrics.is_in(known.implode()))])
-        ids = pl.LazyFrame({"metric": names, "m": pl.int_range(len(names), eager=True, dtype=pl.Int64)})
+        segments = self.delta.segments
+        grown = new.group_by("metric").agg(first=pl.col("at").min(), last=pl.col("at").max())
+        first = dict(zip(segments["metric"].to_list(), segments["first"].to_list()))
+        last = dict(zip(segments["metric"].to_list(), segments["last"].to_list()))
+        added = sorted(set(grown["metric"].to_list()).difference(first))
+        for metric, a, b in zip(grown["metric"].to_list(), grown["first"].to_list(), grown["last"].to_list()):
+            first[metric], last[metric] = min(first.get(metric, a), a), max(last.get(metric, b), b)
+        names = [*segments["metric"].to_list(), *added]
+        bounds = pl.DataFrame(
+            {"metric": names, "first": [first[m] for m in names], "last": [last[m] for m in names]},
+            schema={"metric": pl.String, "first": pl.Int64, "last": pl.Int64},
+        ).with_columns(span=pl.col("last") - pl.col("first") + 1)
+        _check_spans(bounds)
+        bounds = bounds.with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
+        ids = pl.LazyFrame({"metric": names, "m": range(len(names))}, schema={"metric": pl.String, "m": pl.Int64})
         located = self.base.locate(new.lazy(), "was_").join(ids, on="metric").select(
             "m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n"
         )
-        # each metric's segment: from its first to its last instant, in the delta or new
-        bounds = (
-            pl.concat([self.delta.segments.lazy().select("first", "last").with_row_index("m").cast({"m": pl.Int64}), located.select("m", first="at", last="at")])
-            .group_by("m")
-            .agg(pl.col("first").min(), pl.col("last").max())
-            .sort("m")
-            .select("m", "first", "last", span=pl.col("last") - pl.col("first") + 1)
-            .with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
-        )
         rows = (
             pl.concat([self.changes.lazy(), located])
-            .join(bounds.select("m", "shift"), on="m", maintain_order="left")
-            .with_columns(key=pl.col("shift") + pl.col("at"))
+            .with_columns(key=pl.lit(bounds["shift"]).gather(pl.col("m")) + pl.col("at"))
             .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
             .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
             .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
         )
-        bounds, rows = collect(bounds, rows)
-        _check_spans(bounds)
-        starts = rows["m"].search_sorted(bounds["m"], side="left")
-        ends = rows["m"].search_sorted(bounds["m"], side="right")
-        segments = bounds.select(
-            metric=names, offset=starts.cast(pl.Int64), length=(ends - starts).cast(pl.Int64), first="first", last="last", shift="shift"
+        (rows,) = collect(rows)
+        length = rows["m"].unique_counts().cast(pl.Int64)  # every segment has rows, in order
+        segments = pl.DataFrame(
+            [bounds["metric"], (length.cum_sum() - length).alias("offset"), length.alias("length"), bounds["first"], bounds["last"], bounds["shift"]]
         )
-        written = frozenset(metrics.to_list())
         delta = Readings(segments, rows["key"].set_sorted(), rows["value"], rows["total"], rows["weighted"], rows["count"])
-        return View(self.base, delta, rows.select(list(CHANGES_SCHEMA)), after=self.serial, written=written)
+        return View(self.base, delta, rows.select(list(CHANGES_SCHEMA)), after=self.serial, written=frozenset(grown["metric"].to_list()))
 
     def frame(self) -> pl.DataFrame:
         """Every reading: ``metric, at, value`` (and ``n`` when some row stands for several)."""

@@ -126,9 +126,6 @@ class Judgement:
     on_pace: bool | None  # does the projection meet the target? None: no projection or no target
 
 
-_UNJUDGED = Judgement(None, None, None, None)
-
-
 def judge(
     target: Target | None,
     value: float | None,
@@ -143,8 +140,8 @@ def judge(
     ``period_end``: the end of the whole current period when the KPI can be
     projected (a projectable formula in a to-date window), else ``None``.
     """
-    if target is None and period_end is None:
-        return _UNJUDGED  # nothing to score, nothing to project
+    if period_end is None and (target is None or target.due is None):
+        return Judgement(score(target, value), None, None, None)  # nothing to project
     utc = dt.timezone.utc  # compare instants, never wall clocks (PEP 495)
     start, now = start.astimezone(utc), now.astimezone(utc)
     period_end = period_end.astimezone(utc) if period_end is not None else None
