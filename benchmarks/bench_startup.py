@@ -16,6 +16,7 @@ shown.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ import time
 from pathlib import Path
 
 DASHBOARD_MARKS = ("Objectives", "Quit")
+_servers = itertools.count()
 
 
 def tmux_available() -> bool:
@@ -32,23 +34,30 @@ def tmux_available() -> bool:
 
 
 def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0) -> tuple[float | None, str]:
-    """Seconds from spawning ``command`` in a fresh pane until every one of ``marks`` is on screen."""
-    name = f"kpitui-bench-{os.getpid()}"
-    subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
-    subprocess.run(["tmux", "new-session", "-d", "-s", name, "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    """Seconds from spawning ``command`` in a fresh pane until every one of ``marks`` is on screen.
+
+    Each call runs its own tmux server (a private socket): the pane gets this
+    process's environment, not that of some other tmux server already running,
+    and no call races the previous one's server shutting down.
+    """
+    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    socket = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True).stdout.strip()
     screen = ""
     try:
         assignments = " ".join(f"{k}={v}" for k, v in env.items())
         start = time.perf_counter()
-        subprocess.run(["tmux", "respawn-pane", "-k", "-t", name, f"env {assignments} {command}"], check=True)
+        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
         while time.perf_counter() - start < timeout:
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", name], capture_output=True, text=True).stdout
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True).stdout
             if all(mark in screen for mark in marks):
                 return time.perf_counter() - start, screen
             time.sleep(0.005)
         return None, screen
     finally:
-        subprocess.run(["tmux", "kill-session", "-t", name], capture_output=True)
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
 
 
 def probe(config_path: str, out: str) -> None:

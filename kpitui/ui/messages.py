@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from textual.message import Message
 
-if TYPE_CHECKING:  # the runtime (and the engine, the store, polars) loads after the first frame
+if TYPE_CHECKING:  # the runtime (engine, store, history) loads after the first frame
     from ..collector import PollResult
     from ..config import Config
     from ..model import Snapshot
