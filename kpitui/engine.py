@@ -1,18 +1,25 @@
 """Evaluate KPIs over the reading history: values, comparisons, sparklines, targets, statuses.
 
-The evaluation of every KPI is one lazy polars query with one collect:
+Evaluating KPIs takes two polars queries:
 
 1. *rows*: the periods each KPI is shown for (current window, previous
    period, same period last year, and each sparkline bucket), worked out once
-   per (window, grain) and shared by the KPIs that use them;
+   per window and once per sparkline and shared by the KPIs that use them
+   (the buckets of a sparkline before its last one are remembered by where
+   that last one starts: a clock that moved within a bucket only has the
+   periods that end at now worked out again);
 2. *requests*: for each row, each (metric, aggregation, offset) its formula
    reads; offsets point at earlier periods (growth reads the previous one);
-3. each request is answered from the reading index (:mod:`kpitui.pipeline`:
-   binary searches and running totals, exact at any boundary, gaps filled per
-   aggregation rule) and pivoted to one column per (metric, aggregation,
-   offset);
-4. each KPI's formula expression runs over those columns (KPIs that use other
-   KPIs compose their expressions), giving every row's value at once.
+3. the first query answers every request from the reading index
+   (:mod:`kpitui.pipeline`: binary searches and running totals, exact at any
+   boundary, gaps filled per aggregation rule); the answers are scattered
+   into a small wide frame, one column per (metric, aggregation, offset);
+4. the second runs each KPI's formula expression over those columns (KPIs
+   that use other KPIs compose their expressions), giving every row's value
+   at once.
+
+After a first evaluation, the next one (new readings, a moved clock) runs
+only the KPIs that what changed can reach: see :class:`_Memo`.
 
 The history is a :class:`kpitui.pipeline.View` (what
 :meth:`kpitui.history.History.view` keeps current), anything with a
@@ -171,7 +178,8 @@ class _Memo:
     exactly which metrics changed since (:class:`kpitui.pipeline.View`), with
     the same window and offset, and only for KPIs that read none of those
     metrics and none of whose periods moved over a reading (see
-    :meth:`Engine._stale`).
+    :meth:`Engine._stale`); each metric's newest reading is asked again for
+    the metrics written and those with a reading the clock moved over.
     """
 
     serial: int
@@ -330,7 +338,7 @@ class Engine:
                 slots[(row_id, s)] = (min(start, now_us), min(end, now_us))
             return row_id
 
-        windows: dict[periods.Window, tuple[int, int, int, Period]] = {}
+        windows: dict[periods.Window, tuple[int, int, int, Period, dt.datetime | None]] = {}
         sparks: dict[tuple, tuple[tuple[int, ...], tuple[dt.datetime, ...]]] = {}
         plans: dict[str, KpiPlan] = {}
         for (win, grain, to_date), kids in layout.shapes.items():
@@ -339,8 +347,12 @@ class Engine:
                 prev = periods.previous(win, now, self.cal, offset)
                 yoy = periods.same_period_last_year(win, now, self.cal, offset)
                 steps = layout.window_steps[win]
-                windows[win] = (add(Row(cur, window=win, before=prev), steps), add(Row(prev, window=win), steps), add(Row(yoy, window=win), steps), cur)
-            current, previous, last_year, cur = windows[win]
+                full_end = None  # the end of the whole current period, for pace
+                if win.to_date and not win.complete and offset == 0 and not win.trailing:
+                    full_end = periods.bucket_end(cur.start, win.unit, self.cal)
+                ids = (add(Row(cur, window=win, before=prev), steps), add(Row(prev, window=win), steps), add(Row(yoy, window=win), steps))
+                windows[win] = (*ids, cur, full_end)
+            current, previous, last_year, cur, full_end = windows[win]
             key = (to_date, win if to_date else None, grain)
             spark_key = (*key, pipeline.micros(_utc(cur.end)))
             if spark_key not in sparks:
@@ -353,9 +365,6 @@ class Engine:
                 ids.append(add(tail, steps))
                 sparks[spark_key] = (tuple(ids), (*head.points, _point_at(self.cal, tail, grain)))
             spark, points = sparks[spark_key]
-            full_end = None
-            if win.to_date and not win.complete and offset == 0 and not win.name.startswith("trailing"):
-                full_end = periods.bucket_end(cur.start, win.unit, self.cal)
             shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points)
             for kid in kids:
                 plans[kid] = shape

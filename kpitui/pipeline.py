@@ -51,6 +51,7 @@ base positions those rewrites hide. Running totals in the delta are of
 *contributions* (``value - was_value`` …), so a period's total is base plus
 delta; ``last``/``first`` take the later/earlier of the two candidates (the
 delta's on a tie: it is the rewrite); slices skip the hidden base rows.
+Writing to a view (:meth:`View.write`) re-sorts and re-sums only the delta;
 :class:`kpitui.history.History` keeps a view current and folds the delta
 into a new base when it grows (:func:`fold`).
 """
@@ -617,12 +618,14 @@ def fold(view: View) -> View:
 # --------------------------------------------------------------------------- queries
 
 
-def _probe(index: Readings, q: pl.LazyFrame, p: str) -> pl.LazyFrame:
-    """Where each request's period lies in ``index`` and what its rows add up to (columns prefixed ``p``)."""
-    segments, filled, positions, answers = index.probe(p)
+def _probe(index: Readings, q: pl.LazyFrame, p: str, *, answers: bool = True) -> pl.LazyFrame:
+    """Where each request's period lies in ``index`` (its rows ``{p}lo`` to ``{p}hi``) and, with
+    ``answers``, what they add up to (columns prefixed ``p``; an empty index has no positions)."""
+    segments, filled, positions, sums = index.probe(p)
     if segments is None:
-        return q.with_columns(*answers)
-    return q.join(segments, on="metric", how="left").with_columns(*filled).with_columns(*positions).with_columns(*answers)
+        return q.with_columns(*sums) if answers else q
+    located = q.join(segments, on="metric", how="left").with_columns(*filled).with_columns(*positions)
+    return located.with_columns(*sums) if answers else located
 
 
 def _answer() -> tuple[pl.Expr, pl.Expr]:
@@ -674,11 +677,11 @@ def aggregate(view: View, requests: pl.DataFrame | pl.LazyFrame, aggs: set[str],
 def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame:
     """min, max and quantiles (``aggs``) of the values of each period's rows (hidden base rows skipped): (req, sliced)."""
     parts = []
-    for index, hidden in ((view.base, view.hidden), (view.delta, None)):
+    for index, hidden, p in ((view.base, view.hidden, "b_"), (view.delta, None, "d_")):
         if index.height == 0:
             continue
-        q = _probe(index, requests.select("req", "metric", "start", "end"), "")
-        rows = q.select("req", pos=pl.int_ranges(pl.col("lo"), pl.col("hi"))).explode("pos").drop_nulls("pos")
+        q = _probe(index, requests.select("req", "metric", "start", "end"), p, answers=False)
+        rows = q.select("req", pos=pl.int_ranges(pl.col(p + "lo"), pl.col(p + "hi"))).explode("pos").drop_nulls("pos")
         if hidden is not None and hidden.len():
             rows = rows.filter(~pl.col("pos").is_in(hidden.implode()))
         parts.append(rows.select("req", v=pl.lit(index.value).gather(pl.col("pos"))))
@@ -699,9 +702,8 @@ def touched(view: View, probes: pl.LazyFrame) -> pl.LazyFrame:
     periods = probes.select("metric", "start", "end").unique()
     held = []
     for index, p in ((view.base, "b_"), (view.delta, "d_")):
-        segments, filled, positions, _ = index.probe(p)
-        if segments is not None:
-            periods = periods.join(segments, on="metric", how="left").with_columns(*filled).with_columns(*positions)
+        if index.height:
+            periods = _probe(index, periods, p, answers=False)
             held.append(pl.col(p + "hi") > pl.col(p + "lo"))
     found = periods.filter(pl.any_horizontal(held) if held else pl.lit(False))
     return probes.join(found.select("metric", "start", "end"), on=["metric", "start", "end"], how="semi")
