@@ -49,6 +49,9 @@ last transactions -- and because each source's cursor commits in the same
 transaction as its readings, they roll back together and the source re-reads
 them, so nothing is double-counted. ``FULL`` would add an fsync per poll for
 no gain in that model.
+
+Pages: new files use 64 KiB pages (``_PAGE_SIZE``); files made before keep
+theirs (SQLite cannot change it in WAL mode without a rebuild) and work the same.
 """
 
 from __future__ import annotations
@@ -128,6 +131,12 @@ _UPSERT = {
     ),
 }
 
+#: Page size of new files (SQLite's largest). A transaction writes every page it touches to the WAL
+#: and the checkpoint copies it again; an import of readings spread over the whole history touches
+#: nearly every page of the table in each transaction, and large pages move those bytes at far less
+#: cost per page (measured: a 10M-reading import in 100k-row transactions twice as fast as with
+#: 4 KiB pages; loads the same).
+_PAGE_SIZE = 65536
 _SNAPSHOT_PART_ROWS = 1_000_000
 _ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
 #: What :meth:`Store.load` returns: :data:`~kpitui.api.READINGS_SCHEMA` plus ``n``, the number of
@@ -293,6 +302,8 @@ class Store:
         if version == 0:
             self._refuse_foreign()  # before switching someone else's file to WAL
         if not self.readonly:
+            # Only a new, empty file takes this (before its first write); existing files keep theirs.
+            con.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
             mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch history file {self.path} to WAL mode (got {mode!r})")

@@ -295,6 +295,35 @@ def test_any_sequence_of_writes_matches_a_model(steps, snapshot_rows):
         assert as_dict(s.load()[0]) == model
 
 
+def page_size(path: Path) -> int:
+    raw = sqlite3.connect(path)
+    try:
+        return raw.execute("PRAGMA page_size").fetchone()[0]
+    finally:
+        raw.close()
+
+
+def test_new_files_get_large_pages_and_existing_files_keep_theirs(tmp_path):
+    new = tmp_path / "new.sqlite3"
+    with Store(new) as s:
+        s.write(frame(("a", 0, 1.0)))
+    assert page_size(new) == 65536
+    # A file made before (SQLite's default 4 KiB pages): used as it is, never rebuilt.
+    old = tmp_path / "old.sqlite3"
+    raw = sqlite3.connect(old)
+    raw.execute("PRAGMA page_size = 4096")
+    raw.execute("PRAGMA journal_mode = WAL")
+    raw.close()
+    with Store(old) as s:
+        s.write(frame(("a", 0, 1.0), ("b", 1, 2.0)))
+    assert page_size(old) == 4096
+    with Store(old) as s:
+        assert s.write(frame(("a", 0, 1.0), ("a", 2, 3.0))) == 1
+        assert as_dict(s.load()[0]) == {("a", at(0)): 1.0, ("b", at(1)): 2.0, ("a", at(2)): 3.0}
+        assert s.integrity_check() == "ok"
+    assert page_size(old) == 4096
+
+
 # -- source health ---------------------------------------------------------------------
 
 
