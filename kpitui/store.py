@@ -65,6 +65,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any, Literal
 
@@ -117,25 +118,37 @@ SCHEMA_VERSION = len(_MIGRATIONS)
 
 _OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts"})
 
-_UPSERT = {
+_ON_CONFLICT = {
     # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
     "replace": (
-        "INSERT INTO readings (metric_id, at, value, seq) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (metric_id, at) DO UPDATE SET value = excluded.value, seq = excluded.seq, n = 1 "
-        "WHERE readings.value IS NOT excluded.value OR readings.n <> 1"
+        " ON CONFLICT (metric_id, at) DO UPDATE SET value = excluded.value, seq = excluded.seq, n = 1"
+        " WHERE readings.value IS NOT excluded.value OR readings.n <> 1"
     ),
     "add": (
-        "INSERT INTO readings (metric_id, at, value, seq) VALUES (?, ?, ?, ?) "
-        "ON CONFLICT (metric_id, at) DO UPDATE SET value = readings.value + excluded.value, seq = excluded.seq "
-        "WHERE excluded.value <> 0"
+        " ON CONFLICT (metric_id, at) DO UPDATE SET value = readings.value + excluded.value, seq = excluded.seq"
+        " WHERE excluded.value <> 0"
     ),
 }
+#: Rows per upsert statement: a statement of many rows costs less than half as much per row as a
+#: statement per row (measured 1.0 against 2.4 µs). 800 variables: under SQLite's old limit of 999.
+_ROWS_PER_STATEMENT = 200
+#: Rows turned into Python objects at a time (a multiple of the above), to bound a big write's memory.
+_CHUNK_ROWS = 100_000
+
+
+def _upsert_sql(mode: str, rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO readings (metric_id, at, value, seq) VALUES {values}{_ON_CONFLICT[mode]}"
+
+
+#: mode -> (the statement for one row, the statement for _ROWS_PER_STATEMENT rows)
+_UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) for mode in _ON_CONFLICT}
 
 #: Page size of new files (SQLite's largest). A transaction writes every page it touches to the WAL
 #: and the checkpoint copies it again; an import of readings spread over the whole history touches
 #: nearly every page of the table in each transaction, and large pages move those bytes at far less
 #: cost per page (measured: a 10M-reading import in 100k-row transactions twice as fast as with
-#: 4 KiB pages; loads the same).
+#: 4 KiB pages; polls of 10 or 1,000 readings as fast; loads the same).
 _PAGE_SIZE = 65536
 _SNAPSHOT_PART_ROWS = 1_000_000
 _ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
@@ -471,17 +484,29 @@ class Store:
         )
         first = self._meta("seq") + 1
         n = keyed.height
-        cur = con.executemany(
-            _UPSERT[mode],
-            zip(
-                keyed["metric_id"].to_list(),
-                keyed["at"].to_list(),
-                keyed["value"].to_list(),
-                range(first, first + n),
-            ),
-        )
+        one, many = _UPSERT[mode]
+        width = 4 * _ROWS_PER_STATEMENT
+        written = 0
+        for offset in range(0, n, _CHUNK_ROWS):
+            chunk = keyed.slice(offset, _CHUNK_ROWS)
+            start = first + offset
+            flat = list(
+                chain.from_iterable(
+                    zip(
+                        chunk["metric_id"].to_list(),
+                        chunk["at"].to_list(),
+                        chunk["value"].to_list(),
+                        range(start, start + chunk.height),
+                    )
+                )
+            )
+            full = len(flat) - len(flat) % width
+            if full:
+                written += con.executemany(many, (flat[i : i + width] for i in range(0, full, width))).rowcount
+            if full < len(flat):
+                written += con.executemany(one, (flat[i : i + 4] for i in range(full, len(flat), 4))).rowcount
         self._set_meta("seq", first + n - 1)
-        return cur.rowcount
+        return written
 
     def _metric_ids(self, names: list[str]) -> dict[str, int]:
         con = self._conn

@@ -295,6 +295,54 @@ def test_any_sequence_of_writes_matches_a_model(steps, snapshot_rows):
         assert as_dict(s.load()[0]) == model
 
 
+def stored_seqs(path: Path) -> list[tuple[str, int, int]]:
+    """(metric, at in µs, seq) of every row, in primary-key order."""
+    raw = sqlite3.connect(path)
+    try:
+        return raw.execute(
+            "SELECT name, at, seq FROM readings JOIN metrics ON id = metric_id ORDER BY metric_id, at"
+        ).fetchall()
+    finally:
+        raw.close()
+
+
+@pytest.mark.parametrize("rows", [1, 199, 200, 201, 401, 100_407])
+def test_writes_of_any_size_keep_values_counts_and_seq_rules(tmp_path, rows):
+    # A write goes to SQLite 200 rows per statement, 100,000 rows at a time: sizes around both.
+    path = tmp_path / "h.sqlite3"
+    k = pl.int_range(0, rows, eager=True)
+    readings = pl.DataFrame(
+        {
+            "metric": pl.Series([f"m{i % 7}" for i in range(rows)]),
+            "at": pl.Series([T0 + dt.timedelta(seconds=13 * i) for i in range(rows)], dtype=pl.Datetime("us", "UTC")),
+            "value": ((k % 1000).cast(pl.Float64) / 8 + 0.5),
+        }
+    ).sample(fraction=1.0, shuffle=True, seed=rows)  # in no particular order, as sources deliver
+    bumped = pl.int_range(pl.len()) % 3 == 0
+    changed = readings.with_columns(pl.when(bumped).then(pl.col("value") + 1).otherwise(pl.col("value")))
+    with Store(path) as s:
+        assert s.write(readings) == rows
+        assert as_dict(s.load()[0]) == as_dict(readings)
+        first = stored_seqs(path)
+        numbers = [seq for _, _, seq in first]
+        assert numbers == list(range(1, rows + 1))  # one new number per row, increasing in key order
+
+        assert s.write(readings) == 0  # unchanged rows are not rewritten and keep their numbers
+        assert stored_seqs(path) == first
+
+        assert s.write(changed) == (rows + 2) // 3
+        second = stored_seqs(path)
+        old = {(m, a): q for m, a, q in first}
+        moved = [q for m, a, q in second if q != old[(m, a)]]
+        assert len(moved) == (rows + 2) // 3 and moved == sorted(moved) and min(moved) > rows
+        assert as_dict(s.load()[0]) == as_dict(changed)
+
+        assert s.write(readings, mode="add") == rows
+        both = as_dict(changed)
+        assert as_dict(s.load()[0]) == {key: both[key] + v for key, v in as_dict(readings).items()}
+        assert s.integrity_check() == "ok"
+
+
 def page_size(path: Path) -> int:
     raw = sqlite3.connect(path)
     try:
