@@ -529,11 +529,13 @@ class Engine:
         kpi_results: dict[str, KpiResult] = {}
         now_utc = _utc(now)
         for kid, plan in plans.items():
-            kept = memo.results.get(kid) if memo is not None and memo.now == now and kid not in stale else None
-            if kept is not None and kept.error is None and self._broken_dependency(kid) is None:
-                kpi_results[kid] = kept
-            else:
+            kept = memo.results.get(kid) if memo is not None and kid not in stale else None
+            if kept is None or kept.error is not None or self._broken_dependency(kid) is not None:
                 kpi_results[kid] = self._result(kid, plan, rows, values.get(kid), latest, now_utc)
+            elif memo is not None and memo.now != now:
+                kpi_results[kid] = self._moved(kid, kept, plan, memo.plans[kid], rows, latest, renewed or frozenset(), now_utc)
+            else:
+                kpi_results[kid] = kept
         health = health or {}
         objectives = tuple(self._objective(obj, kpi_results) for obj in self.config.objectives.values())
         known = memo.metric_status if memo is not None else {}
@@ -564,8 +566,7 @@ class Engine:
             for kid in kids:
                 if kid not in stale:
                     groups.setdefault((new, old, prog.steps[kid]), []).append(kid)
-        regions: dict[str, list[int]] = {"g": [], "start": [], "end": []}
-        metrics: dict[str, list] = {"g": [], "metric": []}
+        probes: dict[int, list[tuple[str, int, int]]] = {}  # group -> (metric, start, end)
         for g, ((new, old, steps), kids) in enumerate(groups.items()):
             if len(new) != len(old):
                 stale.update(kids)
@@ -579,19 +580,12 @@ class Engine:
                     if b1 != b0:
                         moved.add((min(b0, b1), max(b0, b1)))
             if moved:
-                regions["g"] += [g] * len(moved)
-                regions["start"] += [a for a, _ in moved]
-                regions["end"] += [b for _, b in moved]
                 read = frozenset().union(*(prog.metrics[k] for k in kids))
-                metrics["g"] += [g] * len(read)
-                metrics["metric"] += read
-        if not regions["g"]:
+                probes[g] = [(m, a, b) for m in read for a, b in moved]
+        if not probes:
             return stale
-        probes = pl.LazyFrame(metrics, schema={"g": pl.Int64, "metric": pl.String}).join(
-            pl.LazyFrame(regions, schema={"g": pl.Int64, "start": pl.Int64, "end": pl.Int64}), on="g"
-        )
-        (touched,) = pipeline.collect(pipeline.touched(view, probes).select("g", "metric").unique())
-        found = set(zip(touched["g"].to_list(), touched["metric"].to_list()))
+        held = pipeline.touched(view, (p for group in probes.values() for p in group))
+        found = {(g, m) for g, group in probes.items() for m, a, b in group if (m, a, b) in held} if held else set()
         for g, kids in enumerate(groups.values()):
             stale.update(kid for kid in kids if any((g, m) in found for m in prog.metrics[kid]))
         return stale
@@ -640,6 +634,56 @@ class Engine:
             parts=numbers.parts,
             on_pace=judged.on_pace,
             projected_to=judged.projected_to,
+        )
+
+    def _moved(
+        self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, rows: list[Row], latest: dict[str, tuple[dt.datetime, float]], renewed: frozenset[str], now: dt.datetime
+    ) -> KpiResult:
+        """``kept``, a KPI's result before the clock moved to ``now`` (UTC), with the same numbers
+        (the KPI is not stale), as :meth:`_result` would make it now: its periods and sparkline
+        points from the new plan, its judgement again when it depends on the clock (pace, a due
+        date), its freshness again when one of its metrics' newest reading was asked again."""
+        prog = self.program
+        kpi = kept.kpi
+        period, previous_period = rows[plan.current].period, rows[plan.previous].period
+        series = kept.series if plan.points == before.points else tuple((at, v) for at, (_, v) in zip(plan.points, kept.series))
+        if prog.metrics[kid].isdisjoint(renewed):
+            freshness = kept.freshness
+        else:
+            seen = [latest[m][0] for m in prog.metrics[kid] if m in latest]
+            freshness = max(seen) if seen else None
+        if (plan.full_end is None or not prog.projectable[kid]) and (kpi.target is None or kpi.target.due is None):
+            if period == kept.period and previous_period == kept.previous_period and series is kept.series and freshness == kept.freshness:
+                return kept
+            score, status, projection, on_pace, projected_to = kept.score, kept.status, kept.projection, kept.on_pace, kept.projected_to
+        else:
+            judged = scoring.judge(
+                kpi.target,
+                kept.value,
+                start=period.start,
+                period_end=plan.full_end if prog.projectable[kid] else None,
+                now=now,
+                timezone=self.cal.timezone,
+            )
+            score, projection, on_pace, projected_to = judged.score, judged.projection, judged.on_pace, judged.projected_to
+            status = scoring.status(score, kept.value, kpi.target is not None, kpi.thresholds)
+        return KpiResult(
+            kpi=kpi,
+            period=period,
+            previous_period=previous_period,
+            value=kept.value,
+            previous=kept.previous,
+            last_year=kept.last_year,
+            change=kept.change,
+            change_pct=kept.change_pct,
+            score=score,
+            status=status,
+            freshness=freshness,
+            series=series,
+            projection=projection,
+            parts=kept.parts,
+            on_pace=on_pace,
+            projected_to=projected_to,
         )
 
     def _series(self, kid: str, series: Iterable[tuple[dt.datetime, float | None]]) -> tuple[tuple[dt.datetime, float | None], ...]:

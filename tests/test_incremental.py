@@ -74,6 +74,7 @@ window = "today"
 formula = "mean"
 metrics = ["d", "c"]
 window = "year_to_date"
+target = { kind = "below", value = 5, due = 2026-04-15 }
 
 [kpis.doubled]
 formula = "expression"
@@ -83,6 +84,7 @@ expression = "leads * 2 + b"
 formula = "sum"
 metrics = ["e"]
 window = "yesterday"
+target = { kind = "reach", value = 3 }
 
 [kpis.quarter]
 formula = "growth"
