@@ -389,7 +389,10 @@ class _Compiler:
         if abs(exponent) > MAX_EXPONENT:
             raise self.error(node.right, f"the exponent of ** must be between -{MAX_EXPONENT} and {MAX_EXPONENT}")
         if base.is_literal and isinstance(base.literal, (int, float)) and isinstance(exponent, int) and exponent >= 0:
-            value = base.literal**exponent
+            try:
+                value = base.literal**exponent
+            except OverflowError:  # a float literal's power past 1.8e308
+                raise self.error(node, "number is too large") from None
             if abs(value) > _MAX_INT:
                 raise self.error(node, "number is too large")
             return _Value(pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64), NUM, value)

@@ -300,6 +300,10 @@ def test_messages_name_the_problem_and_where() -> None:
         compile_condition('status == "200"', FIELDS)
     with pytest.raises(ExpressionError, match=r"exponent of \*\* must be a number literal"):
         compile_arithmetic("9**9**9")
+    with pytest.raises(ExpressionError, match=r"column 11: number is too large"):  # the power overflows a float
+        compile_condition("status == 1e308 ** 2", FIELDS)
+    with pytest.raises(ExpressionError, match=r"number is too large"):
+        compile_arithmetic("a + 1e200 ** 3", ["a"])
     with pytest.raises(ExpressionError, match=r"unknown function 'opne'"):
         compile_condition("opne('x')", FIELDS)
     with pytest.raises(ExpressionError, match=r"invalid regular expression"):
