@@ -33,7 +33,7 @@ raises puts its KPI (only) in an error state.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
 from typing import Any, Callable, Iterable
 
@@ -607,16 +607,7 @@ class Engine:
         series = self._series(kid, tuple(zip(plan.points, numbers.values[3:])))
         change = value - previous if value is not None and previous is not None else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
-        prog = self.program
-        judged = scoring.judge(
-            kpi.target,
-            value,
-            start=period.start,
-            period_end=plan.full_end if prog.projectable[kid] else None,
-            now=now,
-            timezone=self.cal.timezone,
-        )
-        seen = [latest[m][0] for m in prog.metrics[kid] if m in latest]
+        judged = self._judge(kid, value, period, plan, now)
         return KpiResult(
             kpi=kpi,
             period=period,
@@ -628,13 +619,29 @@ class Engine:
             change_pct=change_pct,
             score=judged.score,
             status=scoring.status(judged.score, value, kpi.target is not None, kpi.thresholds),
-            freshness=max(seen) if seen else None,
+            freshness=self._freshness(kid, latest),
             series=series,
             projection=judged.projection,
             parts=numbers.parts,
             on_pace=judged.on_pace,
             projected_to=judged.projected_to,
         )
+
+    def _judge(self, kid: str, value: float | None, period: Period, plan: KpiPlan, now: dt.datetime) -> scoring.Judgement:
+        """The KPI's score and pace for ``value`` in ``period`` at ``now``."""
+        return scoring.judge(
+            self.config.kpis[kid].target,
+            value,
+            start=period.start,
+            period_end=plan.full_end if self.program.projectable[kid] else None,
+            now=now,
+            timezone=self.cal.timezone,
+        )
+
+    def _freshness(self, kid: str, latest: dict[str, tuple[dt.datetime, float]]) -> dt.datetime | None:
+        """When the newest reading of any of the KPI's metrics was taken."""
+        seen = [latest[m][0] for m in self.program.metrics[kid] if m in latest]
+        return max(seen) if seen else None
 
     def _moved(
         self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, rows: list[Row], latest: dict[str, tuple[dt.datetime, float]], renewed: frozenset[str], now: dt.datetime
@@ -647,43 +654,21 @@ class Engine:
         kpi = kept.kpi
         period, previous_period = rows[plan.current].period, rows[plan.previous].period
         series = kept.series if plan.points == before.points else tuple((at, v) for at, (_, v) in zip(plan.points, kept.series))
-        if prog.metrics[kid].isdisjoint(renewed):
-            freshness = kept.freshness
-        else:
-            seen = [latest[m][0] for m in prog.metrics[kid] if m in latest]
-            freshness = max(seen) if seen else None
+        freshness = kept.freshness if prog.metrics[kid].isdisjoint(renewed) else self._freshness(kid, latest)
+        moved = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
         if (plan.full_end is None or not prog.projectable[kid]) and (kpi.target is None or kpi.target.due is None):
             if period == kept.period and previous_period == kept.previous_period and series is kept.series and freshness == kept.freshness:
                 return kept
-            score, status, projection, on_pace, projected_to = kept.score, kept.status, kept.projection, kept.on_pace, kept.projected_to
-        else:
-            judged = scoring.judge(
-                kpi.target,
-                kept.value,
-                start=period.start,
-                period_end=plan.full_end if prog.projectable[kid] else None,
-                now=now,
-                timezone=self.cal.timezone,
-            )
-            score, projection, on_pace, projected_to = judged.score, judged.projection, judged.on_pace, judged.projected_to
-            status = scoring.status(score, kept.value, kpi.target is not None, kpi.thresholds)
-        return KpiResult(
-            kpi=kpi,
-            period=period,
-            previous_period=previous_period,
-            value=kept.value,
-            previous=kept.previous,
-            last_year=kept.last_year,
-            change=kept.change,
-            change_pct=kept.change_pct,
-            score=score,
-            status=status,
-            freshness=freshness,
-            series=series,
-            projection=projection,
-            parts=kept.parts,
-            on_pace=on_pace,
-            projected_to=projected_to,
+            return replace(kept, **moved)
+        judged = self._judge(kid, kept.value, period, plan, now)
+        return replace(
+            kept,
+            **moved,
+            score=judged.score,
+            status=scoring.status(judged.score, kept.value, kpi.target is not None, kpi.thresholds),
+            projection=judged.projection,
+            on_pace=judged.on_pace,
+            projected_to=judged.projected_to,
         )
 
     def _series(self, kid: str, series: Iterable[tuple[dt.datetime, float | None]]) -> tuple[tuple[dt.datetime, float | None], ...]:
