@@ -779,7 +779,7 @@ def _sparkline(
     come: they ask for the same buckets until the clock enters a new one.
     ``win``: the window of a ``to_date`` sparkline, else ``None``.
     """
-    last = (pipeline._EPOCH + dt.timedelta(microseconds=last_us)).astimezone(cal.tz)
+    last = pipeline.from_micros(last_us).astimezone(cal.tz)
     first = periods.shift(last, grain, -(points - 1), cal)
     starts = periods.bucket_starts(Period(first, last + dt.timedelta(microseconds=1)), grain, cal)
     rows = tuple(_spark_row(cal, to_date, win, Period(a, _utc(b)), grain) for a, b in zip(starts, starts[1:]))  # type: ignore[arg-type]

@@ -130,6 +130,11 @@ def micros(value: dt.datetime) -> int:
     return (value - _EPOCH) // dt.timedelta(microseconds=1)
 
 
+def from_micros(us: int) -> dt.datetime:
+    """The inverse of :func:`micros`: the instant, in UTC."""
+    return _EPOCH + dt.timedelta(microseconds=us)
+
+
 def clean(expr: pl.Expr) -> pl.Expr:
     """NaN and infinities become null: "no data", never a number shown."""
     return pl.when(expr.is_finite()).then(expr).otherwise(None)
