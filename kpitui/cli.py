@@ -95,9 +95,31 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _with_default_command(argv: list[str], commands) -> list[str]:
+    """``kpitui --no-collect`` means ``kpitui tui --no-collect``: options alone run the default command.
+
+    Only when no positional argument is given (a misspelt command still gets
+    argparse's "invalid choice"), and not for ``--help`` or ``--version``.
+    """
+    takes_value = {"-c", "--config"}
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+            continue
+        if arg in ("-h", "--help", "--version") or arg == "--" or not arg.startswith("-") or arg == "-":
+            return argv
+        skip = arg in takes_value
+    return ["tui", *argv] if argv and "tui" in commands else argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from .console import degrade_glyphs
+
+    degrade_glyphs(sys.stdout, sys.stderr)
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_with_default_command(argv, COMMANDS))
     command = args.command or "tui"
     from .config import ConfigError
 
