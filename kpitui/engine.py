@@ -719,6 +719,21 @@ class Engine:
             end = min(_utc(end), _utc(start) + elapsed)
         return _utc_period(start, end)
 
+    def partial_bucket(
+        self, kid: str, *, now: dt.datetime, grain: str, window: str | None = None, offset: int = 0
+    ) -> Period | None:
+        """The last bucket of :meth:`series` when it is still running: ``[its start, now)``; ``None``
+        when every bucket is over (a complete window, ``offset > 0``, or ``now`` on a bucket edge).
+        Its value is so far, not the bucket's: charts draw it apart."""
+        win = periods.parse_window(window or self.config.kpis[kid].window)
+        end = _utc(periods.resolve(win, now, self.cal, offset).end)
+        if end != _utc(now):
+            return None
+        start = periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal)
+        if _utc(periods.bucket_end(start, grain, self.cal)) <= end:
+            return None
+        return Period(start, end, f"{periods.bucket_label(start, grain, self.cal)} so far")
+
     def series(
         self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0
     ) -> list[tuple[dt.datetime, float | None, float | None]]:

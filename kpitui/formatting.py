@@ -14,6 +14,7 @@ STATUS_SYMBOL = {
     Status.OFF_TRACK: "✖",
     Status.NO_DATA: "○",
     Status.NO_TARGET: "·",
+    Status.NOT_YET: "◌",
 }
 
 

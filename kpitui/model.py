@@ -27,9 +27,13 @@ class Status(str, Enum):
     OFF_TRACK = "off_track"
     NO_DATA = "no_data"
     NO_TARGET = "no_target"
+    #: a to-date KPI at the very start of its period: nothing has had time to happen
+    NOT_YET = "not_yet"
 
     @property
     def label(self) -> str:
+        if self is Status.NOT_YET:
+            return "not yet scored"
         return self.value.replace("_", " ")
 
 
@@ -199,10 +203,26 @@ class KpiResult:
     on_pace: bool | None = None
     #: when ``projection`` is for: the period's end, or a one-off target's due date
     projected_to: dt.datetime | None = None
+    #: how the target applies to the shown window: ``"own"`` (the KPI's own window),
+    #: ``"prorated"`` (an additive KPI over another window: scaled by the windows' lengths),
+    #: ``"kept"`` (a non-additive KPI over another window: the same target); ``None``: no target
+    target_basis: str | None = None
+    #: the target as it applies to the shown window (``kpi.target`` scaled when prorated)
+    applied_target: Target | None = None
+    #: how far the value (as it is, no pace) has come toward the target: see ``scoring.progress``
+    progress: float | None = None
+    #: the comparison period starts before the metrics' first reading: no change is shown
+    partial_history: bool = False
+
+    @property
+    def target(self) -> Target | None:
+        """The target that applies to the shown window (prorated when ``target_basis == "prorated"``)."""
+        return self.applied_target if self.applied_target is not None else self.kpi.target
 
     @property
     def target_value(self) -> float | None:
-        return self.kpi.target.value if self.kpi.target else None
+        target = self.target
+        return target.value if target else None
 
 
 @dataclass(frozen=True)
