@@ -193,8 +193,15 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _print_poll(result) -> None:
-    stamp = dt.datetime.now().strftime("%H:%M:%S")
+def _stamp(timezone: str) -> str:
+    """The clock time of a log line, on the config's clock (``13:30:05 EST``)."""
+    from .formatting import format_time
+
+    return format_time(dt.datetime.now(dt.timezone.utc), timezone, seconds=True, date=False)
+
+
+def _print_poll(result, timezone: str = "UTC") -> None:
+    stamp = _stamp(timezone)
     if result.error:
         print(f"{stamp} {result.source}: error: {result.error}", file=sys.stderr, flush=True)
     else:
@@ -210,6 +217,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     config = _load(args)
     store = _open_store(config)
     collector = Collector(config, store)
+    tz = config.settings.timezone
     if not collector.sources:
         print("nothing to collect: no enabled source has metrics", file=sys.stderr)
         return EXIT_OK
@@ -217,17 +225,19 @@ def cmd_collect(args: argparse.Namespace) -> int:
         if args.once:
             results = collector.run_once()
             for result in results:
-                _print_poll(result)
+                _print_poll(result, tz)
             if config.storage.raw_retention_days is not None:
                 changed, message = collector.compact()
                 if changed:
-                    _print_compaction(message)
+                    _print_compaction(message, tz)
             return EXIT_FAILURE if all(r.error for r in results) else EXIT_OK
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
         try:
-            collector.run_forever(stop, every=args.every, on_result=_print_poll, on_compact=_print_compaction)
+            collector.run_forever(
+                stop, every=args.every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz)
+            )
         except KeyboardInterrupt:
             pass
         return EXIT_OK
@@ -236,8 +246,8 @@ def cmd_collect(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _print_compaction(message: str) -> None:
-    print(f"{dt.datetime.now():%H:%M:%S} {message}", flush=True)
+def _print_compaction(message: str, timezone: str = "UTC") -> None:
+    print(f"{_stamp(timezone)} {message}", flush=True)
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
@@ -286,9 +296,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     finally:
         store.close()
     metric = config.metrics[args.metric]
-    from .formatting import format_value
+    from .formatting import format_time, format_value
 
-    print(f"recorded {metric.name} = {format_value(value, metric.unit, metric.decimals, config.settings.currency)} at {at.astimezone():%Y-%m-%d %H:%M:%S %Z}")
+    print(f"recorded {metric.name} = {format_value(value, metric.unit, metric.decimals, config.settings.currency)} at {format_time(at, config.settings.timezone, seconds=True)}")
     return EXIT_OK
 
 
@@ -319,8 +329,14 @@ def cmd_report(args: argparse.Namespace) -> int:
     elif args.format == "csv":
         sys.stdout.write(to_csv(snapshot))
     else:
-        sys.stdout.write(to_table(snapshot, config.settings.currency, f"{config.path.name} — KPIs as of {snapshot.at.astimezone(_tz(config)):%Y-%m-%d %H:%M %Z}"))
+        sys.stdout.write(to_table(snapshot, config.settings.currency, f"{config.path.name} — KPIs as of {_format_time(snapshot.at, config)}"))
     return EXIT_OK
+
+
+def _format_time(at: dt.datetime, config) -> str:
+    from .formatting import format_time
+
+    return format_time(at, config.settings.timezone)
 
 
 def _tz(config):
@@ -394,7 +410,7 @@ def cmd_series(args: argparse.Namespace) -> int:
             print(f"{start.astimezone(tz).isoformat()},{'' if value is None else value}")
     else:
         for start, value, _ in rows:
-            print(f"{start.astimezone(tz):%Y-%m-%d %H:%M}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
+            print(f"{_format_time(start, config)}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
     return EXIT_OK
 
 

@@ -109,3 +109,17 @@ def sparkline(values: list[float | None] | tuple[float | None, ...]) -> str:
 def format_score(score: float | None) -> str:
     """Two decimals, rounded down, so a score shown as 0.70 is never really 0.697 (at risk)."""
     return "—" if score is None else f"{math.floor(score * 100 + 1e-9) / 100:.2f}"
+
+
+def format_time(at: dt.datetime, timezone: str, *, seconds: bool = False, date: bool = True) -> str:
+    """``at`` on the config's clock with its zone: ``2026-12-01 13:30 EST`` (``UTC+05:30`` where the
+    zone has no letters). Every time kpitui echoes to a person goes through here."""
+    from zoneinfo import ZoneInfo
+
+    local = at.astimezone(ZoneInfo(timezone))
+    zone = local.strftime("%Z")
+    if not zone or zone[0] in "+-":
+        offset = local.strftime("%z")
+        zone = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
+    clock = "%H:%M:%S" if seconds else "%H:%M"
+    return f"{local.strftime(('%Y-%m-%d ' if date else '') + clock)} {zone}"
