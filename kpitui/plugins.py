@@ -5,6 +5,12 @@ loader has no guard, so isolation is done here: each plugin is loaded, checked
 and called under its own guard, and every failure is recorded on that plugin
 (shown by ``kpitui plugins`` and the TUI) while everything else keeps working.
 
+Third-party plugin code (importing a plugin, calling its registration hooks)
+runs on a helper thread with a time limit, ``KPITUI_PLUGIN_TIMEOUT`` seconds
+(default 10): a plugin that hangs is reported by name and left out, and
+kpitui goes on without it. Whatever plugin code prints meanwhile goes to
+stderr, so ``report --format json`` stays machine-readable.
+
 ``KPITUI_LOAD_PLUGINS`` chooses which installed plugins load: unset loads all;
 a comma-separated list of names loads only those; an empty value loads none
 (built-ins always load).
@@ -12,12 +18,14 @@ a comma-separated list of names loads only those; an empty value loads none
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.metadata
 import importlib.util
 import inspect
 import os
 import sys
+import threading
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +41,46 @@ from .options import nearest, redact
 
 ENTRY_POINT_GROUP = "kpitui"
 HOOK_NAMES = ("register_metric_sources", "register_formula_types")
+DEFAULT_TIMEOUT = 10.0
+
+
+def plugin_timeout() -> float:
+    """Seconds a plugin may take to import, and again to answer each registration hook."""
+    try:
+        value = float(os.environ.get("KPITUI_PLUGIN_TIMEOUT", DEFAULT_TIMEOUT))
+    except ValueError:
+        return DEFAULT_TIMEOUT
+    return value if value > 0 else DEFAULT_TIMEOUT
+
+
+class PluginTimeout(Exception):
+    """Plugin code did not return within :func:`plugin_timeout` seconds."""
+
+
+def _bounded(call: Callable[[], Any], seconds: float | None) -> Any:
+    """``call()``, or :class:`PluginTimeout` after ``seconds`` (None: no limit, on this thread).
+
+    The helper thread is a daemon: a plugin stuck for good neither blocks kpitui
+    nor keeps the process alive at exit.
+    """
+    if seconds is None:
+        return call()
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = call()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=target, name="kpitui-plugin", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise PluginTimeout(f"did not finish within {seconds:g}s (KPITUI_PLUGIN_TIMEOUT); left out")
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 @dataclass
@@ -100,6 +148,8 @@ class PluginHost:
         self.plugins_dirs = [Path(d) for d in plugins_dirs]
         self.load_installed = load_installed
         self.extra = list(extra)
+        self.timeout = plugin_timeout()
+        self.timed_out: set[str] = set()
 
     # -- loading -----------------------------------------------------------
 
@@ -138,7 +188,11 @@ class PluginHost:
     def _load_module(self, name: str, load: Callable[[], object], origin: str, dist=None) -> None:
         info = self._info(name, origin)
         try:
-            plugin = load()
+            plugin = _bounded(load, None if origin == "builtin" else self.timeout)
+        except PluginTimeout as exc:
+            info.errors.append(f"failed to load: import {exc}")
+            self.timed_out.add(name)
+            return
         except BaseException as exc:  # noqa: BLE001 - a broken plugin must not stop kpitui
             if isinstance(exc, KeyboardInterrupt):
                 raise
@@ -148,6 +202,10 @@ class PluginHost:
         self._register(plugin, info)
 
     def load(self) -> Registry:
+        with contextlib.redirect_stdout(sys.stderr):  # plugin code's print() never reaches machine-readable output
+            return self._load()
+
+    def _load(self) -> Registry:
         for module in BUILTIN_MODULES:
             short = module.rsplit(".", 1)[-1]
             self._load_module(f"builtin:{short}", lambda m=module: importlib.import_module(m), "builtin")
@@ -178,9 +236,17 @@ class PluginHost:
         caller = getattr(self.pm.hook, hook)
         for impl in caller.get_hookimpls():  # registration order: built-ins first
             info = self.infos[impl.plugin_name]
+            if info.name in self.timed_out:
+                continue
             try:
-                result = impl.function(*[{}.get(a) for a in impl.argnames])
-                items = list(result or ())
+                items = _bounded(
+                    lambda f=impl.function, names=impl.argnames: list(f(*[{}.get(a) for a in names]) or ()),
+                    None if info.origin == "builtin" else self.timeout,
+                )
+            except PluginTimeout as exc:
+                info.errors.append(f"{hook} {exc}")
+                self.timed_out.add(info.name)
+                continue
             except BaseException as exc:  # noqa: BLE001
                 if isinstance(exc, KeyboardInterrupt):
                     raise

@@ -1,0 +1,108 @@
+"""A plugin that hangs or prints never freezes kpitui or dirties its output (issue 16).
+
+Real plugin files in a ``[plugins] dirs`` folder, run through the real
+``kpitui`` script in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import pytest
+
+GOOD = """
+import kpitui
+from kpitui.api import FormulaType, Input
+
+print("hello from good at import")
+
+class Twice(FormulaType):
+    type_name = "twice"
+    description = "Twice a metric."
+
+    def inputs(self):
+        return [Input("m", "a")]
+
+    def expression(self, inputs):
+        return inputs["m"] * 2
+
+@kpitui.hookimpl
+def register_formula_types():
+    print("hello from good's hook")
+    return [Twice]
+"""
+
+HANGS_AT_IMPORT = "import time\nprint('about to hang')\ntime.sleep(600)\n"
+HANGS_IN_HOOK = """
+import time
+import kpitui
+
+@kpitui.hookimpl
+def register_metric_sources():
+    while True:
+        time.sleep(1)
+"""
+
+
+def kpitui(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
+    script = str(Path(sys.executable).with_name("kpitui"))
+    return subprocess.run([script, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+@pytest.fixture
+def config(tmp_path) -> Path:
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "good.py").write_text(GOOD)
+    (plugins / "stuck_import.py").write_text(HANGS_AT_IMPORT)
+    (plugins / "stuck_hook.py").write_text(textwrap.dedent(HANGS_IN_HOOK))
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        textwrap.dedent(
+            f"""
+            [storage]
+            path = "{tmp_path / 'h.sqlite3'}"
+            [plugins]
+            dirs = ["{plugins}"]
+            [metrics.a]
+            name = "A"
+            [kpis.doubled]
+            name = "Doubled"
+            formula = "twice"
+            """
+        )
+    )
+    return path
+
+
+def test_a_hanging_plugin_is_reported_by_name_and_left_out(config):
+    env = {"KPITUI_PLUGIN_TIMEOUT": "1"}
+    started = time.monotonic()
+    listing = kpitui("plugins", "--config", str(config), env=env)
+    elapsed = time.monotonic() - started
+    assert listing.returncode == 0, listing.stderr
+    assert elapsed < 30, elapsed
+    assert "stuck_import  (plugins dir) — ERROR" in listing.stdout
+    assert "stuck_hook  (plugins dir) — ERROR" in listing.stdout
+    assert "did not finish within 1s" in listing.stdout
+    assert "good  (plugins dir) — ok" in listing.stdout
+    report = kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env)
+    assert report.returncode == 0, report.stderr
+    assert "doubled" in {k["id"] for k in json.loads(report.stdout)["kpis"]}
+
+
+def test_a_plugins_print_never_reaches_stdout(config):
+    env = {"KPITUI_PLUGIN_TIMEOUT": "1"}
+    report = kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env)
+    assert report.returncode == 0, report.stderr
+    json.loads(report.stdout)  # nothing but the JSON
+    assert "hello from good at import" in report.stderr and "hello from good's hook" in report.stderr
+    listing = kpitui("plugins", "--format", "json", "--config", str(config), env=env)
+    json.loads(listing.stdout)
+    assert "about to hang" not in listing.stdout
