@@ -159,9 +159,20 @@ def _user_config() -> str:
     return str(user_config_path())
 
 
+def _settle_history(config) -> None:
+    """First use of a config's own default history: adopt the old shared one or say why not (once)."""
+    from .location import settle
+
+    notice = settle(config)
+    if notice:
+        config.history_notice = notice
+        _err(notice)
+
+
 def _open_store(config, readonly: bool = False):
     from .store import Store, StoreError
 
+    _settle_history(config)
     try:
         return Store(config.storage.path, readonly=readonly)
     except StoreError as exc:
@@ -172,6 +183,7 @@ def _open_store(config, readonly: bool = False):
 
 def cmd_tui(args: argparse.Namespace) -> int:
     config = _load(args)
+    _settle_history(config)
     try:
         from .ui.app import run
     except ImportError as exc:
@@ -180,6 +192,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    from .location import describe
+
     config = _load(args)
     problems = config.registry.errors
     for problem in problems:
@@ -188,7 +202,7 @@ def cmd_check(args: argparse.Namespace) -> int:
     sources = [s for s in config.sources if config.metrics_of(s)]
     print(
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
-        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; history at {config.storage.path}"
+        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {describe(config)}"
     )
     return EXIT_OK
 

@@ -58,6 +58,8 @@ class Storage:
     path: Path
     raw_retention_days: int | None = None
     downsample_to: str = "hour"
+    #: ``path`` is the config's own default (no ``[storage] path``): see :mod:`kpitui.location`
+    default: bool = False
 
 
 @dataclass
@@ -76,6 +78,8 @@ class Config:
     keymap: dict[str, str] = field(default_factory=dict)
     ui: dict[str, Any] = field(default_factory=dict)
     plugins_dirs: list[Path] = field(default_factory=list)
+    #: the one-time notice :func:`kpitui.location.settle` gave when this config's own history was created
+    history_notice: str | None = None
 
     @property
     def is_sample(self) -> bool:
@@ -96,9 +100,10 @@ def user_plugins_dir() -> Path:
     return Path(platformdirs.user_config_dir("kpitui")) / "plugins"
 
 
-def default_storage_path(is_sample: bool) -> Path:
-    base = Path(os.environ.get("KPITUI_DATA_DIR") or platformdirs.user_data_dir("kpitui"))
-    return base / ("sample.sqlite3" if is_sample else "history.sqlite3")
+def default_storage_path(config_path: Path, is_sample: bool) -> Path:
+    from .location import own_history_path
+
+    return own_history_path(config_path, is_sample)
 
 
 def find_config(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
@@ -309,10 +314,11 @@ class _Loader:
 
     def storage(self, data: dict[str, Any]) -> Storage:
         self.unknown_keys("storage", data, STORAGE_KEYS)
-        if "path" in data:
+        default = "path" not in data
+        if not default:
             path = self.resolve(self.typed("storage", "path", data["path"], str))
         else:
-            path = default_storage_path(self.origin == "bundled sample")
+            path = default_storage_path(self.path, self.origin == "bundled sample")
         retention = data.get("raw_retention_days")
         if retention is not None:
             retention = self.typed("storage", "raw_retention_days", retention, int)
@@ -321,7 +327,7 @@ class _Loader:
         from typing import Literal
 
         downsample = self.typed("storage", "downsample_to", data.get("downsample_to", "hour"), Literal["hour", "day"])
-        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample)
+        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample, default=default)
 
     def sources(self, data: dict[str, Any]) -> dict[str, SourceSpec]:
         registry = self.registry
