@@ -68,9 +68,16 @@ Rotation
     smaller than the offset, or its first bytes changed): the remainder is
     read from the copy at ``PATH.1`` when its head matches (then ``PATH`` from
     0). Lines the server writes between logrotate's copy and its truncate are
-    lost: a limit of copytruncate itself, whoever reads the log. If the file rotated twice between polls and the old inode is gone (for
-    example compressed to ``PATH.2.gz``), the unread remainder of that file is
-    lost; poll more often than you rotate. On the very first poll with
+    lost: a limit of copytruncate itself, whoever reads the log.
+    *Compressed* (logrotate's ``compress`` without ``delaycompress``, or a
+    rotated file compressed later): when the old inode is gone, the rotated
+    file whose first ``fp_len`` bytes hash to the cursor's ``fp`` (``PATH.1.gz``,
+    ``PATH.2.gz``, … decompressed) is the same file, and its unread tail is read
+    from it from the cursor's offset. When that file is found at ``PATH.N``
+    with N > 1 (it rotated more than once between polls), ``PATH.1`` …
+    ``PATH.(N-1)`` came after it and were never seen: they are read whole. A
+    file that was empty when last polled has no head to match; its remainder
+    is lost if it is compressed before the next poll. On the very first poll with
     ``import_rotated = true``, ``PATH.N`` and ``PATH.N.gz`` (N = 1, 2, ...)
     are imported oldest first before ``PATH``.
 
@@ -495,6 +502,11 @@ class _Tail:
     def same(self, st: os.stat_result) -> bool:
         return (st.st_dev, st.st_ino) == (self.dev, self.ino)
 
+    @property
+    def compressed(self) -> bool:
+        """A rotated ``.gz`` file (read whole through gzip; it never grows)."""
+        return self.name is not None and self.name.endswith(".gz")
+
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"dev": self.dev, "ino": self.ino, "offset": self.offset}
         if self.fp_len:
@@ -725,6 +737,7 @@ class AccessLogSource(MetricSource):
                 state.backlog.append(_Tail(dev=st.st_dev, ino=st.st_ino, name=rotated.name))
         self._read_backlog(state, reader)
         self._read_live(state, reader, first=loaded is None)
+        self._read_backlog(state, reader)  # files a rotation queued just now
         readings, bad = self._count(reader.data, state)
         return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad)
 
@@ -776,8 +789,13 @@ class AccessLogSource(MetricSource):
                 if renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
                     if state.prev is not None:  # an older rotation still being drained: finish it first
                         self._drain_prev(state, reader)
-                    state.prev = state.file if renamed else self._copy_of(state.file)
-                    state.file = None
+                    old, state.file = state.file, None
+                    found = self._find_renamed(old) if renamed else None
+                    if found is not None:
+                        state.prev = old
+                        self._queue_newer(state, found[0])
+                    else:  # copied (copytruncate), or renamed and compressed at once: found by its head
+                        state.prev = self._moved(old, state)
             if state.prev is not None:
                 self._drain_prev(state, reader)
             if handle is None or st is None:
@@ -792,10 +810,45 @@ class AccessLogSource(MetricSource):
     def _rotated_names(self) -> list[Path]:
         return [self.path.with_name(f"{self.path.name}.{n}") for n in (1, 2)]
 
+    def _find_renamed(self, old: _Tail) -> tuple[int, Path] | None:
+        """(N, PATH.N) for N = 1 or 2 when it is ``old`` itself (same device and inode): a rename rotation."""
+        for n, candidate in enumerate(self._rotated_names(), start=1):
+            try:
+                if old.same(candidate.stat()):
+                    return n, candidate
+            except OSError:
+                continue
+        return None
+
+    def _queue_newer(self, state: _Cursor, n: int) -> None:
+        """The file we were reading is now PATH.n: PATH.1 .. PATH.(n-1) came after it, unseen; read them whole."""
+        for m, path in reversed(_rotated(self.path)):  # oldest first
+            if m >= n:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            state.backlog.append(_Tail(dev=st.st_dev, ino=st.st_ino, name=path.name))
+
     def _drain_prev(self, state: _Cursor, reader: _Reader) -> None:
         """Read what was appended to the rotated file; forget it once it is fully read and no longer at PATH.1."""
         prev = state.prev
         assert prev is not None
+        if prev.compressed:  # complete: read it to its end, wherever later rotations moved it
+            path = self._find(prev)
+            if path is None:
+                state.prev = None
+                return
+            try:
+                with gzip.open(path, "rb") as handle:
+                    done = reader.read(handle, prev, limit=None, final=True)
+            except (OSError, EOFError, zlib.error):  # a corrupt gzip: count it, move on
+                reader.skipped += 1
+                done = True
+            if done:
+                state.prev = None
+            return
         for candidate in self._rotated_names():
             try:
                 with open(candidate, "rb") as handle:
@@ -807,18 +860,39 @@ class AccessLogSource(MetricSource):
                         return
             except OSError:
                 continue
-        state.prev = None  # gone (compressed or deleted): nothing more can be read
+        # gone from PATH.1 and PATH.2: compressed meanwhile (found by its head), or deleted
+        state.prev = self._moved(prev, None)
+        if state.prev is not None:
+            self._drain_prev(state, reader)
 
-    def _copy_of(self, old: _Tail) -> _Tail | None:
-        """After copytruncate: PATH.1 as a file to drain from our old offset, if it is a copy of what we read."""
-        try:
-            with open(self._rotated_names()[0], "rb") as handle:
-                st = os.fstat(handle.fileno())
-                if st.st_size < old.offset or not old.fp_len or _fingerprint(handle, old.fp_len) != old.fp:
-                    return None
-                return _Tail(dev=st.st_dev, ino=st.st_ino, offset=old.offset, fp=old.fp, fp_len=old.fp_len, discard=old.discard)
-        except OSError:
-            return None
+    def _moved(self, old: _Tail, state: _Cursor | None) -> _Tail | None:
+        """The rotated file that holds what ``old`` read, found by its head hash, as a tail to drain from ``old``'s offset.
+
+        This finds a copy (copytruncate's ``PATH.1``) and a file compressed by
+        rotation (``PATH.1.gz``, or ``PATH.2.gz`` after two rotations). With
+        ``state`` (the rotation was just noticed), the rotated files newer than
+        the one found were never seen: they are queued to be read whole.
+        """
+        if not old.fp_len:
+            return None  # nothing was read from it: nothing to match, nothing to resume
+        for n, candidate in _rotated(self.path):
+            compressed = candidate.name.endswith(".gz")
+            try:
+                opener: Any = gzip.open if compressed else open
+                with opener(candidate, "rb") as handle:
+                    st = os.stat(candidate)
+                    if not compressed and st.st_size < old.offset:
+                        continue
+                    if _fingerprint(handle, old.fp_len) != old.fp:
+                        continue
+            except (OSError, EOFError, zlib.error):
+                continue
+            found = _Tail(dev=st.st_dev, ino=st.st_ino, offset=old.offset, fp=old.fp, fp_len=old.fp_len,
+                          discard=old.discard, name=candidate.name)  # fmt: skip
+            if state is not None:
+                self._queue_newer(state, n)
+            return found
+        return None
 
     # -- counting ---------------------------------------------------------------------------------
 
