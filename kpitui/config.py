@@ -208,7 +208,12 @@ class _Loader:
         """The type named by ``table[key]`` (``type`` of a source, ``formula`` of a KPI) and its class."""
         if key not in table:
             raise self.error(where, f"missing key {key!r} (one of: {', '.join(sorted(types))})")
-        name = self.ref(where, key, self.typed(where, key, table[key], str), types, what)
+        value = self.typed(where, key, table[key], str)
+        try:
+            name = self.ref(where, key, value, types, what)
+        except ConfigError as exc:  # say which plugin failed, when one did: its types are the missing ones
+            note = self.registry.failure_note(value) if self.registry is not None else ""
+            raise (self.error(where, f"{exc.message}; {note}") if note else exc) from None
         return name, types[name]
 
     def unit(self, where: str, table: dict[str, Any], default: str) -> str:

@@ -125,6 +125,24 @@ class Registry:
     def errors(self) -> list[str]:
         return [f"plugin {p.name}: {e}" for p in self.plugins for e in p.errors]
 
+    def failure_note(self, type_name: str = "") -> str:
+        """Why a type may be missing: the plugins that failed, the likeliest first (its name starts the type's).
+
+        ``""`` when every plugin loaded.
+        """
+        failed = [p for p in self.plugins if p.errors]
+        if not failed:
+            return ""
+        failed.sort(key=lambda p: not (type_name and type_name.startswith(p.name.rsplit(":", 1)[-1])))
+        shown = [
+            f"plugin {p.name!r} failed to load: {p.errors[0].removeprefix('failed to load: ')}"
+            if p.errors[0].startswith("failed to load: ")
+            else f"plugin {p.name!r} failed: {p.errors[0]}"
+            for p in failed[:3]
+        ]
+        more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
+        return "; ".join(shown) + more + "; see `kpitui plugins`"
+
 
 def _describe_error(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)

@@ -106,3 +106,21 @@ def test_a_plugins_print_never_reaches_stdout(config):
     listing = kpitui("plugins", "--format", "json", "--config", str(config), env=env)
     json.loads(listing.stdout)
     assert "about to hang" not in listing.stdout
+
+
+def test_an_unknown_type_names_the_plugin_that_failed_to_load(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "x.py").write_text("import kpitui\nraise RuntimeError('the x SDK needs X_TOKEN')\n")
+    (plugins / "other.py").write_text("raise ImportError('unrelated')\n")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["{plugins}"]\n'
+        '[sources.crm]\ntype = "x_src"\n[metrics.deals]\nsource = "crm"\n'
+    )
+    check = kpitui("check", "--config", str(path))
+    assert check.returncode == 2
+    line = check.stderr.strip().splitlines()[-1]
+    assert "unknown source type 'x_src'" in line
+    assert "plugin 'x' failed to load: RuntimeError: the x SDK needs X_TOKEN" in line
+    assert line.index("plugin 'x'") < line.index("plugin 'other'")  # the likeliest first

@@ -136,6 +136,8 @@ class KpiApp(App[int]):
     def on_mount(self) -> None:
         self._apply_theme(self.config)
         self.apply_keymap(self.config.keymap)
+        if self.config.registry.errors:  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
+            self.problems["plugins"] = self.config.registry.failure_note()
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.generation += 1
         self.set_interval(self.refresh_seconds, self.light_check, name="light-check")
