@@ -151,7 +151,11 @@ class Pane(DataTable, can_focus=True):
                 self.add_row(*self._cells(row), key=row.key)
             self.move_cursor(row=min(max(cursor, 0), len(self._rows) - 1), animate=False)
         elif self._message:
-            flex = max(self._layout, key=lambda cw: cw[1])[0] if self._layout else None
-            if flex is not None:
-                cells = [Text(self._message, style="italic") if c is flex else Text("") for c, _ in self._layout]
-                self.add_row(*[fit(t, w) for t, (_, w) in zip(cells, self._layout)], key=MESSAGE_KEY)
+            self._show_message()
+
+    def _show_message(self) -> None:
+        """The message in one column as wide as the pane (it is not cut at a column's edge)."""
+        width = sum(w for _, w in self._layout) + 2 * self.cell_padding * (len(self._layout) - 1)
+        self.clear(columns=True)
+        self.add_column(Text(""), width=width, key=MESSAGE_KEY)
+        self.add_row(fit(Text(self._message or "", style="italic"), width), key=MESSAGE_KEY)

@@ -173,7 +173,7 @@ class DashboardScreen(SnapshotScreen):
         keys = [r.kpi.id for r in results]
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
-        message = "no KPI matches the filter" if self.filter_text.strip() else "this objective has no KPIs"
+        message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)" if self.filter_text.strip() else "this objective has no KPIs"
         pane.show(kpi_rows(results, self.context(snapshot)), message, select=self.kpi_id)
         self._kpi_info()
         self._show_metrics()
@@ -261,9 +261,9 @@ class DashboardScreen(SnapshotScreen):
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
-        if key == MESSAGE_KEY or self.app.snapshot is None:  # type: ignore[attr-defined]
-            return
         table = event.data_table
+        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):  # type: ignore[attr-defined]
+            return
         if table.id == "objectives" and key != self.objective_id:
             self.objective_id = key
             self.kpi_id = None
@@ -276,12 +276,17 @@ class DashboardScreen(SnapshotScreen):
             self.metric_id = key
             self._metric_info()
 
+    @staticmethod
+    def _shows(table: DataTable, key: str | None) -> bool:
+        """Does the pane still show ``key``? A highlight posted before the pane was re-filled is stale."""
+        return isinstance(table, Pane) and any(row.key == key for row in table._rows)
+
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value
-        if key == MESSAGE_KEY or self.app.snapshot is None:  # type: ignore[attr-defined]
-            return
         table = event.data_table
+        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):  # type: ignore[attr-defined]
+            return
         if table.id == "objectives":
             self.set_focus(self.query_one("#kpis", Pane))
         elif table.id == "kpis":
