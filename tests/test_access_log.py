@@ -708,6 +708,31 @@ def test_distinct_visitors_across_polls(tmp_path: Path) -> None:
     assert len(tail.cursor) < 10_000  # only the open buckets' visitors are kept
 
 
+def test_distinct_daily_visitors_on_a_25_hour_local_day(tmp_path: Path) -> None:
+    """Day buckets are local days (America/New_York); the day before the latest stays open even when it lasted 25 hours."""
+    log = tmp_path / "access.log"
+    ny = dt.timezone(dt.timedelta(hours=-5))  # 1 Nov 2026 ends DST in New York: that day lasts 25 hours
+    edt = dt.timezone(dt.timedelta(hours=-4))
+
+    def at(when: dt.datetime, client: str) -> str:
+        return combined(client=client, when=when.strftime("%d/%b/%Y:%H:%M:%S %z"))
+
+    write(log, [at(dt.datetime(2026, 11, 1, 0, 30, tzinfo=edt), "10.0.0.1"),
+                at(dt.datetime(2026, 11, 2, 1, 0, tzinfo=ny), "10.0.0.2")])  # fmt: skip
+    opts = parse(AccessLogOptions, {"path": log.name, "bucket": "day"})
+    metric = Metric(id="visitors", name="v", source="web", trigger=Trigger(text="t", condition="True"),
+                    options=AccessLogMetricOptions(distinct="client"))  # fmt: skip
+    context = SourceContext(config_dir=tmp_path, timezone="America/New_York")
+    spec = SourceSpec(id="web", type="access_log", interval=60, timeout=60, options=opts)
+    tail = Tail(AccessLogSource(spec, [metric], context))
+    tail.poll()
+    write(log, [at(dt.datetime(2026, 11, 1, 23, 30, tzinfo=ny), "10.0.0.1")], "a")  # late: same visitor, same local day
+    tail.poll()
+    nov1 = dt.datetime(2026, 11, 1, 4, tzinfo=dt.timezone.utc)  # local midnight, EDT
+    nov2 = dt.datetime(2026, 11, 2, 5, tzinfo=dt.timezone.utc)  # local midnight, EST
+    assert tail.counts() == Counter({("visitors", nov1): 1, ("visitors", nov2): 1})
+
+
 def test_distinct_needs_the_client_field(tmp_path: Path) -> None:
     with pytest.raises(OptionError, match="distinct"):
         make_source(tmp_path / "a.log", {"v": "True"}, distinct={"v": "client"}, format="custom",

@@ -38,8 +38,10 @@ Each poll reads the bytes appended since the cursor up to the last complete
 line (a partial last line waits for the next poll), parses all new lines at
 once with polars (no Python loop per line), evaluates every condition and
 returns one reading per (metric, bucket): the number of matching lines in
-that bucket, where the bucket is the line's own timestamp, converted to UTC
-using the offset in the line and truncated to the minute, hour or day. A
+that bucket, where the bucket is the line's own timestamp (an instant: the
+offset in the line is applied) truncated to the minute, or to the hour or day
+on the wall clock of kpitui's ``[kpitui] timezone`` (so a day bucket is the
+local calendar day the views show, 23 or 25 hours long on DST days). A
 bucket that had traffic in the poll but no match gets a 0 reading (we looked;
 there was nothing), so "no data" and "zero" stay distinct. ``mode = "add"``:
 the store adds these increments and commits the cursor in the same
@@ -117,6 +119,8 @@ from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, readings_frame
 from kpitui.expressions import ExpressionError, compile_condition
 from kpitui.model import Metric
+
+from ._sourcekit import truncate
 
 __all__ = ["FIELD_TYPES", "FORMATS", "AccessLogSource", "LogFormat", "compile_log_format", "parse_lines"]
 
@@ -203,7 +207,9 @@ class AccessLogOptions:
         default=None,
         metadata={"help": 'nginx-style format for format = "custom", e.g. \'$remote_addr [$time_local] "$request" $status\''},
     )
-    bucket: Literal["minute", "hour", "day"] = field(default="hour", metadata={"help": "time bucket of the counts (UTC)"})
+    bucket: Literal["minute", "hour", "day"] = field(
+        default="hour", metadata={"help": "time bucket of the counts; hours and days follow [kpitui] timezone"}
+    )
     import_rotated: bool = field(default=True, metadata={"help": "on the first poll also import PATH.1, PATH.2.gz, ..."})
     max_line_length: int = field(default=65536, metadata={"help": "longer lines are skipped (bytes)"})
 
@@ -936,7 +942,7 @@ class AccessLogSource(MetricSource):
         """One row per line: its bucket (null when malformed), each metric's match, visitor hashes."""
         lazy = parse_lines(data, self.options, self.need, encoding=encoding)
         valid = pl.col("__valid")
-        columns = [pl.when(valid).then(pl.col("time").dt.truncate(BUCKETS[self.options.bucket])).alias("__bucket")]
+        columns = [pl.when(valid).then(_bucket_expr(self.options.bucket, self.context.timezone)).alias("__bucket")]
         for i, metric in enumerate(self.metrics):
             columns.append((self.conditions[metric.id] & valid).alias(f"__m{i}"))
             kind = self.distinct.get(metric.id)
@@ -958,7 +964,7 @@ class AccessLogSource(MetricSource):
         # keep the open buckets only: the latest seen and the one before
         assert state.latest is not None
         latest = dt.datetime.fromtimestamp(state.latest / 1_000_000, dt.timezone.utc)
-        open_from = _previous_bucket(latest, self.options.bucket)
+        open_from = _previous_bucket(latest, self.options.bucket, self.context.timezone)
         merged = pl.concat([known, fresh]).filter(pl.col("__bucket") >= open_from).unique()
         if merged.height > MAX_DISTINCT_STATE:
             merged = merged.sort("__bucket", descending=True).head(MAX_DISTINCT_STATE)
@@ -966,9 +972,24 @@ class AccessLogSource(MetricSource):
         return values.select("__bucket", "metric", "value")
 
 
-def _previous_bucket(latest: dt.datetime, bucket: str) -> dt.datetime:
-    step = {"minute": dt.timedelta(minutes=1), "hour": dt.timedelta(hours=1), "day": dt.timedelta(days=1)}[bucket]
-    return latest - step
+def _bucket_expr(bucket: str, timezone: str) -> pl.Expr:
+    """The start (UTC) of the bucket holding each line's ``time``: hours and days on the wall clock of ``timezone``.
+
+    A minute is the same everywhere; an hour differs in half-hour zones
+    (India, Adelaide) and a day in every zone but UTC, so a day bucket is the
+    local calendar day the views group by (23 or 25 hours on DST days).
+    """
+    time = pl.col("time")
+    if bucket == "minute" or timezone == "UTC":
+        return time.dt.truncate(BUCKETS[bucket])
+    return time.dt.convert_time_zone(timezone).dt.truncate(BUCKETS[bucket]).dt.convert_time_zone("UTC")
+
+
+def _previous_bucket(latest: dt.datetime, bucket: str, timezone: str = "UTC") -> dt.datetime:
+    """The start of the bucket before the one starting at ``latest`` (a local day may last 23 or 25 hours)."""
+    if bucket == "minute":
+        return latest - dt.timedelta(minutes=1)
+    return truncate(latest - dt.timedelta(microseconds=1), bucket, timezone)
 
 
 def _encode_state(frame: pl.DataFrame) -> dict[str, str]:
