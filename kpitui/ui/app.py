@@ -144,6 +144,8 @@ class KpiApp(App[int]):
         if self.watch_config:
             self.set_interval(self.config_check_seconds, self.check_config, name="config-watch")
         self.refresh_views()
+        if self.config.history_notice:  # printed before the TUI took the screen: say it here too
+            self.notify(self.config.history_notice, title="History", timeout=20)
 
     def on_ready(self) -> None:
         """The first frame is on screen: now open the store (its imports and reads would have held the frame back)."""

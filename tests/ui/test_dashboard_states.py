@@ -36,3 +36,29 @@ async def test_a_pane_message_is_not_cut_at_80_columns(config):
         text = pane_text(app, "kpis")
         assert "no KPI matches “zzz”" in text, text
         assert "…" not in text
+
+
+async def test_help_says_which_history_file_the_app_shows(config):
+    from kpitui.ui.screens.help import HelpScreen, help_renderable
+    import io
+
+    from rich.console import Console
+
+    app = make_app(config)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("question_mark")
+        assert isinstance(app.screen, HelpScreen)
+        console = Console(width=200, record=True, file=io.StringIO())
+        console.print(help_renderable(app))
+        text = console.export_text()
+        assert f"history at {config.storage.path}" in text
+        assert str(config.path) in text
+
+
+async def test_the_one_time_history_notice_is_shown_in_the_tui(config):
+    config.history_notice = "kpitui: this config now has its own history /x.sqlite3"
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        assert any(config.history_notice in n.message for n in app._notifications)

@@ -29,6 +29,21 @@ def key_text(app, binding) -> str:
     return " / ".join(dict.fromkeys(shown))
 
 
+def about(app) -> Table:
+    """Which config and which history file the app shows, and on which clock."""
+    from ...location import describe
+
+    colours = palette_of(app)
+    config = app.config
+    table = Table(title="About", title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+    table.add_column("what", style="bold", no_wrap=True, width=16)
+    table.add_column("value", ratio=1, overflow="fold")
+    table.add_row("config", f"{config.path} ({config.origin})")
+    table.add_row("history", describe(config))
+    table.add_row("time zone", f"{config.settings.timezone}: every time and period on screen is on this clock")
+    return table
+
+
 def help_renderable(app) -> Group:
     colours = palette_of(app)
     parts: list = []
@@ -49,6 +64,7 @@ def help_renderable(app) -> Group:
     legend.append("key metric")
     parts.append(legend)
     parts.append(Text("Remap any key in the config: [keymap] with  id = \"keys\", e.g.  quit = \"ctrl+q\".", style=colours.muted))
+    parts.extend([Text(""), about(app)])
     return Group(*parts)
 
 
@@ -57,7 +73,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="help-body") as body:
-            body.border_title = "Keys"
+            body.border_title = "Help"
             body.border_subtitle = "esc closes"
             yield Static(help_renderable(self.app), id="help-text")
 
