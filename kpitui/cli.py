@@ -58,7 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     tui = sub.add_parser("tui", parents=[common], help="open the dashboard (the default)")
     tui.add_argument("--no-collect", action="store_true", help="only view; leave collecting to `kpitui collect`")
 
-    sub.add_parser("check", parents=[common], help="validate the config without collecting")
+    check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
+    check.add_argument("--strict", action="store_true", help="exit 1 on any warning too, e.g. a plugin that failed to load (for CI)")
 
     collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
     mode = collect.add_mutually_exclusive_group()
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.add_argument("--format", choices=("table", "json"), default="table")
+    plugins.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)")
 
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
@@ -198,6 +200,8 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = config.registry.errors
     for problem in problems:
         print(f"warning: {problem}", file=sys.stderr)
+    if problems and getattr(args, "strict", False):
+        raise _Failure(f"{config.path}: {len(problems)} warning{'s' if len(problems) != 1 else ''}, an error under --strict")
     key = sum(1 for m in config.metrics.values() if m.is_key)
     sources = [s for s in config.sources if config.metrics_of(s)]
     print(
@@ -429,15 +433,16 @@ def cmd_series(args: argparse.Namespace) -> int:
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:
+    from .config import ConfigError, plugins_dirs_of
     from .options import describe
     from .plugins import load_registry
 
+    config_error = None
     try:
         registry = _load(args).registry
-    except Exception:  # noqa: BLE001 - list plugins even when the config is broken
-        from .config import user_plugins_dir
-
-        registry = load_registry([user_plugins_dir()])
+    except ConfigError as exc:  # list plugins even when the config is broken, with its error alongside
+        config_error = str(exc)
+        registry = exc.registry or load_registry(plugins_dirs_of(getattr(args, "config", None)))
     if args.format == "json":
         data = [
             {
@@ -453,17 +458,22 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             }
             for p in registry.plugins
         ]
-        print(json.dumps(data, indent=2, default=str))
-        return EXIT_OK
-    for p in registry.plugins:
-        status = "ok" if p.ok else "ERROR"
-        print(f"{p.name} {p.version or ''} ({p.origin}) — {status}")
-        for t in p.sources:
-            print(f"    source  {t:<14} {registry.sources[t].description}")
-        for t in p.formulas:
-            print(f"    formula {t:<14} {registry.formulas[t].description}")
-        for e in p.errors:
-            print(f"    error: {e}")
+        print(json.dumps({"schema": 1, "config_error": config_error, "plugins": data}, indent=2, default=str))
+    else:
+        for p in registry.plugins:
+            status = "ok" if p.ok else "ERROR"
+            name = f"{p.distribution} {p.version or ''} ({p.origin} {p.name})" if p.distribution else f"{p.name} {p.version or ''} ({p.origin})"
+            print(f"{name} — {status}")
+            for t in p.sources:
+                print(f"    source  {t:<14} {registry.sources[t].description}")
+            for t in p.formulas:
+                print(f"    formula {t:<14} {registry.formulas[t].description}")
+            for e in p.errors:
+                print(f"    error: {e}")
+        if config_error:
+            _err(f"config error (plugins listed anyway): {config_error}")
+    if getattr(args, "strict", False) and (registry.errors or config_error):
+        return EXIT_FAILURE
     return EXIT_OK
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,6 +45,8 @@ OBJECTIVE_KEYS = ("title", "description", "kpis", "thresholds")
 
 class ConfigError(Exception):
     """One clear message about a config mistake."""
+
+    registry: Registry | None = None  # the plugins loaded before the mistake was found, if any
 
     def __init__(self, file: str, table: str | None, message: str):
         self.file = file
@@ -147,7 +150,32 @@ def _read(path: Path) -> str:
 
 def parse_config(text: str, path: Path, origin: str = "--config", *, registry: Registry | None = None) -> Config:
     loader = _Loader(path, origin, registry)
-    return loader.load(text)
+    try:
+        return loader.load(text)
+    except ConfigError as exc:  # the plugins it loaded, for `kpitui plugins` on a broken config
+        exc.registry = loader.registry
+        raise
+
+
+def plugins_dirs_of(path: str | os.PathLike | None = None) -> list[Path]:
+    """The plugin folders a config names, read leniently (its other mistakes ignored), and the user's folder."""
+    dirs: list[Path] = []
+    try:
+        found, _ = find_config(path)
+        text = found.read_text(encoding="utf-8")
+        try:
+            data = tomllib.loads(text)
+        except tomllib.TOMLDecodeError:  # a mistake elsewhere in the file: read the [plugins] table alone
+            table = re.search(r"^\[plugins\][ \t]*(?:#.*)?$(.*?)(?=^[ \t]*\[|\Z)", text, re.M | re.S)
+            data = tomllib.loads("[plugins]" + table.group(1)) if table else {}
+        named = data.get("plugins", {}).get("dirs", [])
+        for value in named if isinstance(named, list) else ():
+            if isinstance(value, str):
+                p = Path(os.path.expandvars(value)).expanduser()
+                dirs.append(p if p.is_absolute() else found.parent / p)
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+        pass
+    return [*dirs, user_plugins_dir()]
 
 
 class _Loader:

@@ -12,7 +12,8 @@ kpitui goes on without it. Whatever plugin code prints meanwhile goes to
 stderr, so ``report --format json`` stays machine-readable.
 
 ``KPITUI_LOAD_PLUGINS`` chooses which installed plugins load: unset loads all;
-a comma-separated list of names loads only those; an empty value loads none
+a comma-separated list of names (entry-point or distribution names,
+``nps`` or ``kpitui-nps``) loads only those; an empty value loads none
 (built-ins always load).
 """
 
@@ -90,6 +91,7 @@ class PluginInfo:
     name: str
     origin: str  # "builtin", "entry point", "plugins dir"
     version: str | None = None
+    distribution: str | None = None  # the installed package (``kpitui-nps``) of an entry point (``nps``)
     sources: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
@@ -103,6 +105,7 @@ class PluginInfo:
             "name": self.name,
             "origin": self.origin,
             "version": self.version,
+            "distribution": self.distribution,
             "sources": self.sources,
             "formulas": self.formulas,
             "errors": self.errors,
@@ -154,6 +157,13 @@ def _version_of(module: ModuleType | None, dist: importlib.metadata.Distribution
     if dist is not None:
         return dist.version
     return getattr(module, "__version__", None)
+
+
+def _dist_name(dist: importlib.metadata.Distribution | None) -> str | None:
+    try:
+        return dist.metadata["Name"] if dist is not None else None
+    except Exception:  # noqa: BLE001 - metadata a broken install cannot give
+        return None
 
 
 class PluginHost:
@@ -217,6 +227,7 @@ class PluginHost:
             info.errors.append(f"failed to load: {_describe_error(exc)}")
             return
         info.version = _version_of(plugin if isinstance(plugin, ModuleType) else None, dist) or info.version
+        info.distribution = _dist_name(dist) or info.distribution
         self._register(plugin, info)
 
     def load(self) -> Registry:
@@ -230,7 +241,7 @@ class PluginHost:
             self.infos[f"builtin:{short}"].version = __version__
         if self.load_installed:
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
-                if self._allowed(ep.name):
+                if self._allowed(ep.name) or self._allowed(_dist_name(ep.dist) or ep.name):
                     self._load_module(ep.name, ep.load, "entry point", ep.dist)
             for folder in self.plugins_dirs:
                 for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():

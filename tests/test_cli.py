@@ -139,7 +139,7 @@ def test_config_discovery_falls_back_to_sample_and_says_so(tmp_path):
 def test_plugins_lists_builtins(sample):
     result = run("plugins", "--format", "json", "--config", str(sample))
     data = json.loads(result.stdout)
-    names = {p["name"]: p for p in data}
+    names = {p["name"]: p for p in data["plugins"]}
     assert "demo" in names["builtin:demo"]["sources"]
     assert {"sum", "ratio", "difference", "mean", "expression"} <= set(names["builtin:formulas"]["formulas"])
     table = run("plugins", "--config", str(sample)).stdout

@@ -152,7 +152,7 @@ def test_kpitui_plugins_shows_every_error(plugdir, kpitui_cli, kpitui_config):
     for name, message in EXPECTED.items():
         assert f"{name}  (plugins dir) — ERROR" in table.stdout
         assert message in table.stdout
-    data = {p["name"]: p for p in kpitui_cli("plugins", "--config", config.path, "--format", "json").json()}
+    data = {p["name"]: p for p in kpitui_cli("plugins", "--config", config.path, "--format", "json").json()["plugins"]}
     for name, message in EXPECTED.items():
         assert any(message in e for e in data[name]["errors"]), name
     assert data["good"]["errors"] == [] and data["good"]["formula_types"][0]["type"] == "twice"
@@ -262,7 +262,7 @@ def test_an_entry_point_plugin_is_listed_with_its_version(installed_nps, kpitui_
     nps = next(p for p in registry.plugins if p.name == "nps")
     assert (nps.origin, nps.version, nps.sources, nps.formulas, nps.ok) == ("entry point", "0.1.0", ["survey_csv"], ["nps"], True)
     listing = kpitui_cli("plugins")
-    assert "nps 0.1.0 (entry point) — ok" in listing.stdout
+    assert "kpitui-nps 0.1.0 (entry point nps) — ok" in listing.stdout
     assert "source  survey_csv" in listing.stdout and "formula nps" in listing.stdout
     example = tmp_path / "example"
     shutil.copytree(NPS / "example", example, ignore=shutil.ignore_patterns("*.sqlite3*"))
