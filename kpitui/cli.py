@@ -140,6 +140,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except _Failure as exc:
         _err(str(exc))
         return EXIT_FAILURE
+    except Exception as exc:
+        from .failures import explain, handles
+
+        if not handles(exc):
+            raise
+        _err(explain(exc, _opened_history))  # a full disk, a read-only or damaged history: one line, exit 1
+        return EXIT_FAILURE
+
+
+#: the history file the command opened (named in the advice for a damaged file)
+_opened_history: Path | None = None
 
 
 class _Failure(Exception):
@@ -174,13 +185,13 @@ def _settle_history(config) -> None:
 def _open_store(config, readonly: bool = False):
     from .store import Store, StoreError
 
+    global _opened_history
+    _opened_history = config.storage.path
     _settle_history(config)
     try:
         return Store(config.storage.path, readonly=readonly)
-    except StoreError as exc:
-        raise _Failure(str(exc)) from None
     except OSError as exc:
-        raise _Failure(f"cannot open the history at {config.storage.path}: {exc}") from None
+        raise StoreError(f"cannot open the history at {config.storage.path}: {exc}") from exc
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
