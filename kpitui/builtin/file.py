@@ -111,16 +111,50 @@ class FileMetricOptions:
             )
 
 
-def _scan(options: FileOptions, path: Path) -> pl.LazyFrame:
+def _scan(options: FileOptions, path: Path, text: Sequence[str] = ()) -> pl.LazyFrame:
+    """The file as a lazy frame; the columns in ``text`` are read as strings, whatever they hold."""
     fmt = options.detected_format
+    overrides = {name: pl.String for name in text}
     if fmt == "csv":
-        return pl.scan_csv(path, separator=options.separator, infer_schema_length=INFER_ROWS)
+        return pl.scan_csv(path, separator=options.separator, infer_schema_length=INFER_ROWS, schema_overrides=overrides)
     if fmt == "parquet":
         return pl.scan_parquet(path)
     if fmt == "ndjson":
-        return pl.scan_ndjson(path, infer_schema_length=INFER_ROWS)
-    # A JSON array of objects: polars has no lazy JSON reader; read it, then stay lazy.
-    return pl.read_json(path, infer_schema_length=INFER_ROWS).lazy()
+        return pl.scan_ndjson(path, infer_schema_length=INFER_ROWS, schema_overrides=overrides or None)
+    # A JSON array of objects: polars has no lazy JSON reader; read it (types from every row), then stay lazy.
+    return pl.read_json(path, infer_schema_length=None).lazy()
+
+
+def _raw(column: str) -> str:
+    return f"__kpitui_raw_{column}"
+
+
+def _typed(options: FileOptions, path: Path, value_columns: Sequence[str]) -> pl.LazyFrame:
+    """The file with every value column as Float64, and no type decided from a sample of rows.
+
+    CSV and NDJSON readers infer types from the first :data:`INFER_ROWS` rows:
+    a column of whole numbers that later holds ``19.99`` would fail the read.
+    So value columns, and every column the sample took for numbers, are read
+    as text and made Float64 (a value that is not a number becomes null:
+    skipped and counted). Each value column's text stays beside it (as
+    ``__kpitui_raw_<name>``) to count those values. Parquet has real types;
+    JSON is inferred from every row.
+    """
+    frame = _scan(options, path)
+    schema = frame.collect_schema()
+    sampled = options.detected_format in ("csv", "ndjson")
+    numeric = [c for c in schema.names() if c in value_columns or (sampled and schema[c].is_numeric())]
+    if sampled and numeric:
+        frame = _scan(options, path, numeric)
+        schema = frame.collect_schema()
+    values = [c for c in value_columns if c in schema]
+    return frame.with_columns(
+        *[pl.col(c).alias(_raw(c)) for c in values],
+        *[
+            (pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).cast(pl.Float64, strict=False)
+            for c in numeric
+        ],
+    )
 
 
 def _column_error(what: str, name: str, columns: Sequence[str]) -> str:
@@ -176,9 +210,12 @@ def _time_expr(options: FileOptions, dtype: pl.DataType) -> pl.Expr:
 
 
 def _unreadable_numbers(column: str) -> pl.Expr:
-    """How many values of ``column`` are present but not numbers."""
-    col = pl.col(column)
-    return (col.is_not_null() & col.cast(pl.Float64, strict=False).is_null()).sum()
+    """How many values of ``column`` are present in the file but not numbers."""
+    return (pl.col(_raw(column)).is_not_null() & pl.col(column).is_null()).sum()
+
+
+def _value_columns(metrics: Sequence[Metric]) -> list[str]:
+    return sorted({m.options.value_column for m in metrics if m.options.value_column})
 
 
 _AGGS = {
@@ -213,7 +250,7 @@ class FileSource(MetricSource):
         if not path.is_file():
             return  # the export may not exist yet; fetch reports it
         try:
-            schema = _scan(options, path).collect_schema()
+            schema = _typed(options, path, _value_columns(metrics)).collect_schema()
         except Exception:  # an unreadable file is reported by fetch, with the details
             return
         cls._check_columns(options, metrics, schema)
@@ -264,12 +301,12 @@ class FileSource(MetricSource):
     def _read(self, path: Path) -> tuple[pl.DataFrame, int]:
         options: FileOptions = self.options
         try:
-            frame = _scan(options, path)
+            value_columns = _value_columns(self.metrics)
+            frame = _typed(options, path, value_columns)
             schema = frame.collect_schema()
             self._check_columns(options, self.metrics, schema)
             base = frame.with_columns(_time_expr(options, schema[options.time_column]).alias(AT))
             parts = [self._metric_query(base, metric, schema) for metric in self.metrics]
-            value_columns = sorted({m.options.value_column for m in self.metrics if m.options.value_column})
             stats = base.select(
                 rows=pl.len(),
                 bad_times=pl.col(AT).is_null().sum(),

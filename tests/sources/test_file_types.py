@@ -1,0 +1,93 @@
+"""The ``file`` source never lets a sample decide a column's type: a value column is Float64 whatever its first rows hold.
+
+A CSV (or NDJSON, or JSON) whose value column holds whole numbers for more
+than the rows polars samples and then ``19.99`` must read, through the CLI,
+with sums equal to a plain-Python total of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import random
+from pathlib import Path
+
+import pytest
+
+from test_cli import run
+
+ROWS = 12_000  # more than polars' (and kpitui's former) 10,000-row inference sample
+
+
+def rows(seed: int = 3) -> list[dict]:
+    rng = random.Random(seed)
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    out = [{"time": (start + dt.timedelta(minutes=i)).strftime("%Y-%m-%dT%H:%M:%SZ"), "fee": rng.randint(1, 50),
+            "qty": rng.randint(1, 3)} for i in range(ROWS)]  # fmt: skip
+    out += [
+        {"time": "2026-03-09T10:00:00Z", "fee": 19.99, "qty": 1.5},
+        {"time": "2026-03-09T11:00:00Z", "fee": "n/a", "qty": 2},  # not a number: skipped and counted, not fatal
+        {"time": "2026-03-09T12:00:00Z", "fee": " 7.25 ", "qty": 2},
+    ]
+    return out
+
+
+def write(path: Path, data: list[dict], fmt: str) -> None:
+    if fmt == "csv":
+        with path.open("w", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=["time", "fee", "qty"])
+            writer.writeheader()
+            writer.writerows(data)
+    elif fmt == "ndjson":
+        path.write_text("".join(json.dumps(r) + "\n" for r in data))
+    else:
+        path.write_text(json.dumps(data))
+
+
+def as_number(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize("fmt", ["csv", "ndjson", "json"])
+def test_value_column_is_numeric_whatever_its_first_rows_hold(tmp_path: Path, fmt: str) -> None:
+    data = rows()
+    write(tmp_path / f"fees.{fmt}", data, fmt)
+    cfg = tmp_path / "kpitui.toml"
+    cfg.write_text(
+        f"""
+[storage]
+path = "{tmp_path / 'h.sqlite3'}"
+
+[sources.fees]
+type = "file"
+path = "fees.{fmt}"
+time_column = "time"
+
+[metrics.fees]
+source = "fees"
+value_column = "fee"
+
+[metrics.big_orders]
+source = "fees"
+value_column = "fee"
+filter = "qty > 1.25"
+"""
+    )
+    collected = run("collect", "--once", "--config", str(cfg))
+    assert collected.returncode == 0, collected.stderr
+    assert "error" not in collected.stderr
+    assert "1 skipped" in collected.stdout  # the "n/a": counted, not fatal
+
+    def total(metric: str) -> float:
+        result = run("series", metric, "--grain", "day", "--points", "10", "--at", "2026-03-10T00:00:00",
+                     "--format", "json", "--config", str(cfg))  # fmt: skip
+        assert result.returncode == 0, result.stderr
+        return sum(row["value"] or 0 for row in json.loads(result.stdout))
+
+    fees = [(as_number(r["fee"]), as_number(r["qty"])) for r in data]
+    assert total("fees") == pytest.approx(sum(f for f, _ in fees if f is not None))
+    assert total("big_orders") == pytest.approx(sum(f for f, q in fees if f is not None and q > 1.25))
