@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
 
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
-    report.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table")
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
@@ -90,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.add_argument("--format", choices=("table", "json"), default="table")
     plugins.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)")
+
+    from .alerts.commands import add_parser as add_alerts_parser
+
+    add_alerts_parser(sub, common)
 
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
@@ -250,11 +254,18 @@ def cmd_collect(args: argparse.Namespace) -> int:
     if not collector.sources:
         print("nothing to collect: no enabled source has metrics", file=sys.stderr)
         return EXIT_OK
+    alerts = None
+    if config.alerts or config.digests:  # kpitui.alerts: evaluated after each round of polls, delivered in threads
+        from .alerts.commands import CollectAlerts
+
+        alerts = CollectAlerts(config, store)
     try:
         if args.once:
             results = collector.run_once()
             for result in results:
                 _print_poll(result, tz)
+            if alerts is not None:
+                alerts(results)
             if config.storage.raw_retention_days is not None:
                 changed, message = collector.compact()
                 if changed:
@@ -265,12 +276,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
         try:
             collector.run_forever(
-                stop, every=args.every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz)
+                stop, every=args.every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz), on_round=alerts
             )
         except KeyboardInterrupt:
             pass
         return EXIT_OK
     finally:
+        if alerts is not None:
+            alerts.close(drain=10.0 if args.once else 0.0)
         collector.close()
         store.close()
 
@@ -336,6 +349,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .history import History
     from .periods import PeriodError, parse_window
     from .report import to_csv, to_json, to_table
+    from .scorecard import title_of, to_html, to_markdown
 
     config = _load(args)
     at = _parse_time(args.at, config.settings.timezone)
@@ -357,6 +371,9 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(to_json(snapshot))
     elif args.format == "csv":
         sys.stdout.write(to_csv(snapshot))
+    elif args.format in ("markdown", "html"):
+        render = to_markdown if args.format == "markdown" else to_html
+        sys.stdout.write(render(snapshot, config.settings.currency, title_of(snapshot, config.path.name, config.settings.timezone)))
     else:
         sys.stdout.write(to_table(snapshot, config.settings.currency, f"{config.path.name} — KPIs as of {_format_time(snapshot.at, config)}"))
     return EXIT_OK
@@ -466,6 +483,10 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                     {"type": t, "description": registry.formulas[t].description, "options": describe(registry.formulas[t].Options)}
                     for t in p.formulas
                 ],
+                "notifier_types": [
+                    {"type": t, "description": registry.notifiers[t].description, "options": describe(registry.notifiers[t].Options)}
+                    for t in p.notifiers
+                ],
             }
             for p in registry.plugins
         ]
@@ -479,6 +500,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 print(f"    source  {t:<14} {registry.sources[t].description}")
             for t in p.formulas:
                 print(f"    formula {t:<14} {registry.formulas[t].description}")
+            for t in p.notifiers:
+                print(f"    notifier {t:<13} {registry.notifiers[t].description}")
             for e in p.errors:
                 print(f"    error: {e}")
         if config_error:
@@ -503,6 +526,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_alerts(args: argparse.Namespace) -> int:
+    from .alerts.commands import cmd_alerts as run
+
+    return run(args, _load, UsageError, _Failure)
+
+
 COMMANDS = {
     "tui": cmd_tui,
     "check": cmd_check,
@@ -513,6 +542,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "init": cmd_init,
     "compact": cmd_compact,
+    "alerts": cmd_alerts,
 }
 
 

@@ -229,11 +229,13 @@ class Collector:
         every: float | None = None,
         on_result: Callable[[PollResult], None] | None = None,
         on_compact: Callable[[str], None] | None = None,
+        on_round: Callable[[list[PollResult]], None] | None = None,
     ) -> None:
         """Poll each source when due (its own interval, or ``every`` seconds for all) until ``stop`` is set.
 
         With ``[storage] raw_retention_days`` set, old readings are also
         down-sampled at start and every :data:`COMPACT_EVERY` seconds.
+        ``on_round`` gets each round's results (possibly none), after they are stored (alerting).
         """
         next_compaction = time.monotonic()
         while not stop.is_set():
@@ -242,11 +244,14 @@ class Collector:
                 _, message = self.compact()
                 if on_compact:
                     on_compact(message)
-            for result in self.poll_many(self.due()):
+            results = self.poll_many(self.due())
+            for result in results:
                 if every is not None and result.error is None:
                     self.states[result.source].next_due = time.monotonic() + every
                 if on_result:
                     on_result(result)
+            if on_round:
+                on_round(results)
             upcoming = min((s.next_due for s in self.states.values()), default=time.monotonic() + 60)
             stop.wait(max(0.05, min(upcoming - time.monotonic(), 60)))
 

@@ -28,7 +28,7 @@ MANUAL_SOURCE = "manual"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
-TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui")
+TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
 STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to")
 PLUGINS_KEYS = ("dirs",)
@@ -83,6 +83,10 @@ class Config:
     plugins_dirs: list[Path] = field(default_factory=list)
     #: the one-time notice :func:`kpitui.location.settle` gave when this config's own history was created
     history_notice: str | None = None
+    # alerting (kpitui.alerts.spec): [notifiers.ID], [alerts.ID], [digests.ID]
+    notifiers: dict[str, Any] = field(default_factory=dict)
+    alerts: dict[str, Any] = field(default_factory=dict)
+    digests: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sample(self) -> bool:
@@ -287,6 +291,12 @@ class _Loader:
             self.typed("ui", "theme", ui["theme"], str)
         if "refresh_seconds" in ui:
             self.typed("ui", "refresh_seconds", ui["refresh_seconds"], float)
+        from .alerts.spec import AlertingLoader
+
+        alerting = AlertingLoader(self, self.registry, self.path.parent, settings.timezone)
+        notifiers = alerting.notifiers(self.table(data, "notifiers"))
+        alerts = alerting.alerts(self.table(data, "alerts"), notifiers, sources, metrics, kpis)
+        digests = alerting.digests(self.table(data, "digests"), notifiers)
         return Config(
             path=self.path,
             origin=self.origin,
@@ -300,6 +310,9 @@ class _Loader:
             keymap=dict(keymap),
             ui=dict(ui),
             plugins_dirs=plugins_dirs,
+            notifiers=notifiers,
+            alerts=alerts,
+            digests=digests,
         )
 
     def unknown_keys_top(self, data: dict[str, Any]) -> None:

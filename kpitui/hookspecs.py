@@ -6,7 +6,7 @@ or a ``.py`` file in the plugins directory. Every plugin contributes: these
 hooks are not ``firstresult``. kpitui calls each implementation inside its
 own guard, so a plugin that raises is reported and the others keep working.
 
-Built-in sources and formula types are registered through these same hooks
+Built-in sources, formula types and notifiers are registered through these same hooks
 (see :mod:`kpitui.builtin`).
 """
 
@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .api import FormulaType, MetricSource
+from .api import FormulaType, MetricSource, Notifier
 
 hookspec = pluggy.HookspecMarker("kpitui")
 hookimpl = pluggy.HookimplMarker("kpitui")
@@ -50,4 +50,24 @@ def register_formula_types() -> list[type[FormulaType]]:
         @kpitui.hookimpl
         def register_formula_types():
             return [NetPromoterScore]
+    """
+
+
+@hookspec
+def register_notifiers() -> list[type[Notifier]]:
+    """Return the notifier types this plugin provides (alert and digest delivery).
+
+    Each is a subclass of :class:`kpitui.api.Notifier` with a unique
+    ``type_name``; users select it with ``type = "<type_name>"`` in a
+    ``[notifiers.ID]`` table, and alerts (``[alerts.ID] notify = ["ID"]``)
+    and digests send through it. ``send`` receives a
+    :class:`kpitui.api.Notification` and raises when delivery failed; kpitui
+    retries with back-off, in a thread of its own, so a slow or failing
+    notifier never delays collecting or the other notifiers.
+
+    Example::
+
+        @kpitui.hookimpl
+        def register_notifiers():
+            return [PagerNotifier]
     """

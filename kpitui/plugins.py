@@ -36,12 +36,12 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import __version__, hookspecs
-from .api import FormulaType, MetricSource
+from .api import FormulaType, MetricSource, Notifier
 from .builtin import MODULES as BUILTIN_MODULES
 from .options import nearest, redact
 
 ENTRY_POINT_GROUP = "kpitui"
-HOOK_NAMES = ("register_metric_sources", "register_formula_types")
+HOOK_NAMES = ("register_metric_sources", "register_formula_types", "register_notifiers")
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -95,6 +95,7 @@ class PluginInfo:
     sources: list[str] = field(default_factory=list)
     formulas: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    notifiers: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -108,18 +109,20 @@ class PluginInfo:
             "distribution": self.distribution,
             "sources": self.sources,
             "formulas": self.formulas,
+            "notifiers": self.notifiers,
             "errors": self.errors,
         }
 
 
 @dataclass
 class Registry:
-    """Every source and formula type that loaded, by type name, and every plugin."""
+    """Every source, formula and notifier type that loaded, by type name, and every plugin."""
 
     sources: dict[str, type[MetricSource]] = field(default_factory=dict)
     formulas: dict[str, type[FormulaType]] = field(default_factory=dict)
     plugins: list[PluginInfo] = field(default_factory=list)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
+    notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
 
     def owner(self, kind: str, type_name: str) -> str | None:
         return self.owners.get((kind, type_name))
@@ -258,6 +261,7 @@ class PluginHost:
         registry = Registry()
         self._call("register_metric_sources", MetricSource, "source", registry.sources, registry)
         self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry)
+        self._call("register_notifiers", Notifier, "notifier", registry.notifiers, registry)
         registry.plugins = list(self.infos.values())
         return registry
 
@@ -293,7 +297,7 @@ class PluginHost:
                     continue
                 into[cls.type_name] = cls
                 registry.owners[(kind, cls.type_name)] = info.name
-                (info.sources if kind == "source" else info.formulas).append(cls.type_name)
+                {"source": info.sources, "formula": info.formulas, "notifier": info.notifiers}[kind].append(cls.type_name)
 
 
 def _check_type(cls: object, base: type) -> str | None:

@@ -1,4 +1,4 @@
-"""Built-in plugins: kpitui's own sources and formula types.
+"""Built-in plugins: kpitui's own sources, formula types and notifiers.
 
 Each module here is an ordinary plugin with ``@kpitui.hookimpl`` functions;
 the plugin host registers them through the same hooks as third-party
@@ -17,4 +17,5 @@ MODULES: tuple[str, ...] = (
     "kpitui.builtin.http",
     "kpitui.builtin.command",
     "kpitui.builtin.prometheus",
+    "kpitui.builtin.notifiers",
 )

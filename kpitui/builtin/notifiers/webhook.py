@@ -1,0 +1,64 @@
+"""The ``webhook`` notifier: a JSON POST that Slack-compatible and generic receivers accept.
+
+The body is the notification's payload (``schema``, ``key``, ``kind``,
+``alert``, ``title``, ``text``, ``at``, ``subject``, ``fields``), whose
+``text`` is what Slack, Mattermost, Rocket.Chat and Discord-compatible
+(``/slack`` suffix) incoming webhooks show. The idempotency key is also sent
+as the ``Idempotency-Key`` header. ``url`` and ``headers`` are secrets
+(``${SLACK_WEBHOOK_URL}``); any 2xx status is success.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
+
+from ._common import clip, reveal
+
+
+@dataclass(frozen=True)
+class WebhookOptions:
+    url: Secret = field(metadata={"help": "where to POST, e.g. \"${SLACK_WEBHOOK_URL}\" (a secret)"})
+    headers: dict[str, Secret] = field(default_factory=dict, metadata={"help": "extra request headers (secrets)"})
+
+    def validate(self) -> None:
+        if not self.url.references:
+            scheme = urlsplit(self.url.template).scheme
+            if scheme not in ("http", "https"):
+                raise OptionError(f"url must start with http:// or https://, not {scheme + '://' if scheme else 'no scheme'}", "url")
+
+
+class WebhookNotifier(Notifier):
+    type_name = "webhook"
+    description = "POST the alert as JSON (Slack-compatible 'text' plus generic fields)"
+    Options = WebhookOptions
+    default_timeout = 10.0
+
+    @classmethod
+    def example(cls) -> dict[str, Any]:
+        return {"url": "${SLACK_WEBHOOK_URL}"}
+
+    def send(self, notification: Notification) -> None:
+        import urllib.error
+        import urllib.request
+
+        url = reveal(self.options.url)
+        if urlsplit(url).scheme not in ("http", "https"):
+            raise NotifierError("url must start with http:// or https://")
+        body = json.dumps(notification.as_dict(), ensure_ascii=False).encode()
+        headers = {"Content-Type": "application/json", "User-Agent": "kpitui", "Idempotency-Key": notification.key}
+        headers.update({name: reveal(value) for name, value in self.options.headers.items()})
+        request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                response.read(65536)
+        except urllib.error.HTTPError as exc:
+            detail = exc.read(500).decode("utf-8", "replace") if exc.fp else ""
+            raise NotifierError(clip(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail.strip() else ""))) from None
+        except (urllib.error.URLError, OSError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise NotifierError(clip(f"cannot reach the webhook: {reason}")) from None

@@ -1,0 +1,138 @@
+"""``kpitui report --format markdown|html``: the scorecard for chat and e-mail (and digests).
+
+The HTML is one self-contained document for mail clients: tables and inline
+styles only (no scripts, no external images or style sheets); each KPI's
+sparkline is a row of small bars drawn with table cells.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from zoneinfo import ZoneInfo
+
+from .formatting import STATUS_SYMBOL, format_change, format_score, format_value, sparkline
+from .model import KpiResult, Snapshot, Status
+
+STATUS_COLOUR = {
+    Status.ON_TRACK: "#1a7f37",
+    Status.AT_RISK: "#9a6700",
+    Status.OFF_TRACK: "#cf222e",
+    Status.NO_DATA: "#6e7781",
+    Status.NO_TARGET: "#6e7781",
+}
+
+
+def _groups(snapshot: Snapshot) -> list[tuple[str, float | None, Status | None, tuple[KpiResult, ...]]]:
+    groups: list[tuple[str, float | None, Status | None, tuple[KpiResult, ...]]] = [
+        (o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives
+    ]
+    listed = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
+    others = tuple(r for k, r in snapshot.kpis.items() if k not in listed)
+    if others:
+        groups.append(("Other KPIs", None, None, others))
+    return groups
+
+
+def _target(r: KpiResult, currency: str) -> str:
+    t, k = r.kpi.target, r.kpi
+    if t is None:
+        return "—"
+    if t.kind == "within":
+        return f"{format_value(t.low, k.unit, k.decimals, currency)}–{format_value(t.high, k.unit, k.decimals, currency)}"
+    return ("≤ " if t.kind == "below" else "≥ " if t.kind == "above" else "") + format_value(t.value, k.unit, k.decimals, currency)
+
+
+def _row(r: KpiResult, currency: str) -> dict[str, str]:
+    k = r.kpi
+    return {
+        "name": k.name,
+        "period": r.period.label,
+        "value": format_value(r.value, k.unit, k.decimals, currency),
+        "target": _target(r, currency),
+        "change": format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+        "score": format_score(r.score),
+        "status": f"{STATUS_SYMBOL[r.status]} {r.status.label}",
+        "trend": sparkline([v for _, v in r.series]),
+    }
+
+
+def title_of(snapshot: Snapshot, name: str, timezone: str) -> str:
+    return f"{name} — KPIs as of {snapshot.at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M %Z}"
+
+
+def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
+    lines = [f"# {title or 'KPIs'}", ""]
+    for name, score, status, kpis in _groups(snapshot):
+        head = f"## {name}"
+        if status is not None:
+            head += f" — score {format_score(score)}, {STATUS_SYMBOL[status]} {status.label}"
+        lines += [head, "", "| KPI | Period | Value | Target | vs previous | Score | Status | Trend |", "|---|---|---:|---:|---:|---:|---|---|"]
+        for r in kpis:
+            row = _row(r, currency)
+            cells = [row[c].replace("|", "\\|") for c in ("name", "period", "value", "target", "change", "score", "status", "trend")]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _bars(r: KpiResult) -> str:
+    values = [v for _, v in r.series]
+    known = [v for v in values if v is not None]
+    if not known:
+        return ""
+    low, high = min(min(known), 0.0), max(known)
+    span = (high - low) or 1.0
+    colour = STATUS_COLOUR[r.status]
+    cells = []
+    for v in values:
+        height = 1 if v is None else max(1, int(round((v - low) / span * 20)))
+        fill = "#d0d7de" if v is None else colour
+        cells.append(
+            f'<td style="vertical-align:bottom;padding:0 1px 0 0;"><div style="width:4px;height:{height}px;'
+            f'background:{fill};font-size:0;line-height:0;">&nbsp;</div></td>'
+        )
+    return '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;height:22px;"><tr>' + "".join(cells) + "</tr></table>"
+
+
+def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
+    e = html.escape
+    cell = "padding:6px 10px;border-bottom:1px solid #d8dee4;font-size:14px;"
+    head = "padding:6px 10px;border-bottom:2px solid #8c959f;font-size:12px;text-align:left;color:#57606a;"
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
+        f"<title>{e(title or 'KPIs')}</title></head>",
+        '<body style="margin:0;padding:16px;background:#ffffff;color:#1f2328;font-family:Arial,Helvetica,sans-serif;">',
+        f'<h1 style="font-size:20px;margin:0 0 12px 0;">{e(title or "KPIs")}</h1>',
+    ]
+    for name, score, status, kpis in _groups(snapshot):
+        badge = ""
+        if status is not None:
+            badge = (
+                f' <span style="font-size:13px;color:{STATUS_COLOUR[status]};">score {e(format_score(score))}, '
+                f"{e(STATUS_SYMBOL[status])} {e(status.label)}</span>"
+            )
+        parts.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(name)}{badge}</h2>')
+        parts.append('<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;max-width:900px;">')
+        parts.append("<tr>" + "".join(f'<th style="{head}">{h}</th>' for h in ("KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend")) + "</tr>")
+        for r in kpis:
+            row = _row(r, currency)
+            colour = STATUS_COLOUR[r.status]
+            parts.append(
+                "<tr>"
+                f'<td style="{cell}font-weight:bold;">{e(row["name"])}</td>'
+                f'<td style="{cell}color:#57606a;">{e(row["period"])}</td>'
+                f'<td style="{cell}text-align:right;">{e(row["value"])}</td>'
+                f'<td style="{cell}text-align:right;color:#57606a;">{e(row["target"])}</td>'
+                f'<td style="{cell}text-align:right;">{e(row["change"])}</td>'
+                f'<td style="{cell}text-align:right;">{e(row["score"])}</td>'
+                f'<td style="{cell}color:{colour};font-weight:bold;">{e(row["status"])}</td>'
+                f'<td style="{cell}">{_bars(r)}</td>'
+                "</tr>"
+            )
+        parts.append("</table>")
+    generated = snapshot.at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    parts.append(f'<p style="font-size:12px;color:#6e7781;margin-top:18px;">Sent by kpitui · evaluated {e(generated)}</p>')
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
