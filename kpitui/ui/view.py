@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from rich.text import Text
 
 from ..formatting import STATUS_SYMBOL, format_change, format_value
-from ..model import Kpi, KpiResult, Status, Target
+from ..model import Kpi, KpiResult, MetricStatus, Status, Target
 from .palette import Palette
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -21,6 +21,20 @@ class Context:
     now: dt.datetime
     currency: str
     colours: Palette
+
+
+def updated_at(status: MetricStatus, manual: bool) -> dt.datetime | None:
+    """When a metric's numbers were last brought up to date: its source's last successful poll,
+    or for a manual metric its newest recorded reading (not a reading's bucket start)."""
+    if manual:
+        return status.latest_at
+    return status.health.last_success if status.health is not None else None
+
+
+def kpi_updated_at(statuses: list[MetricStatus], manual: set[str]) -> dt.datetime | None:
+    """A KPI is as up to date as its least recently updated metric (``None``: one was never updated)."""
+    times = [updated_at(s, s.metric.id in manual) for s in statuses]
+    return None if not times or any(t is None for t in times) else min(times)  # type: ignore[type-var]
 
 
 def status_symbol(status: Status, colours: Palette) -> Text:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 from rich.text import Text
 
 from ...formatting import format_age, sparkline
@@ -10,7 +12,7 @@ from ..view import Context, change_text, score_bar, status_symbol, target_text, 
 from .base import Column, Pane, Row
 
 
-def row(result: KpiResult, ctx: Context) -> Row:
+def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> Row:
     kpi, colours = result.kpi, ctx.colours
     status_colour = colours.status(result.status)
     if result.error:
@@ -33,13 +35,14 @@ def row(result: KpiResult, ctx: Context) -> Row:
             "progress": progress,
             "change": lambda w: change_text(result, ctx.currency, colours, w),
             "trend": lambda w: Text(sparkline(values[-w:]), style=colours.accent),
-            "updated": Text(format_age(result.freshness, ctx.now), style=colours.muted),
+            "updated": Text(format_age(updated, ctx.now), style=colours.muted),
         },
     )
 
 
-def rows(results: list[KpiResult], ctx: Context) -> list[Row]:
-    return [row(r, ctx) for r in results]
+def rows(results: list[KpiResult], ctx: Context, updated: dict[str, dt.datetime | None] | None = None) -> list[Row]:
+    """``updated``: per KPI, when its metrics were last brought up to date (:func:`kpitui.ui.view.kpi_updated_at`)."""
+    return [row(r, ctx, (updated or {}).get(r.kpi.id)) for r in results]
 
 
 class KpiPane(Pane):

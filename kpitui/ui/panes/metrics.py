@@ -6,11 +6,11 @@ from rich.text import Text
 
 from ...formatting import format_age, format_value
 from ...model import MetricStatus
-from ..view import Context
+from ..view import Context, updated_at
 from .base import Column, Pane, Row
 
 
-def row(status: MetricStatus, ctx: Context) -> Row:
+def row(status: MetricStatus, ctx: Context, manual: bool = False) -> Row:
     metric, colours = status.metric, ctx.colours
     health = status.health
     failing = health is not None and health.error is not None
@@ -26,14 +26,15 @@ def row(status: MetricStatus, ctx: Context) -> Row:
             "name": Text.assemble(("★ ", colours.warn) if metric.is_key else "  ", metric.name),
             "latest": Text(format_value(status.latest, metric.unit, metric.decimals, ctx.currency), style="bold"),
             "source": Text(metric.source or "", style=colours.bad if failing else colours.muted),
-            "updated": Text(format_age(status.latest_at, ctx.now), style=colours.muted),
+            "updated": Text(format_age(updated_at(status, manual), ctx.now), style=colours.muted),
             "note": note,
         },
     )
 
 
-def rows(statuses: list[MetricStatus], ctx: Context) -> list[Row]:
-    return [row(s, ctx) for s in statuses]
+def rows(statuses: list[MetricStatus], ctx: Context, manual: set[str] = frozenset()) -> list[Row]:  # type: ignore[assignment]
+    """``manual``: the ids of metrics recorded by hand (their "Updated" is when last recorded)."""
+    return [row(s, ctx, s.metric.id in manual) for s in statuses]
 
 
 class MetricsPane(Pane):

@@ -14,6 +14,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
+from ...config import MANUAL_SOURCE
 from ...model import KpiResult, MetricStatus, Snapshot
 from .. import bindings
 from ..panes.base import MESSAGE_KEY, Pane
@@ -24,7 +25,7 @@ from ..panes.metrics import rows as metric_rows
 from ..panes.objectives import ObjectivesPane
 from ..panes.objectives import rows as objective_rows
 from ..palette import palette_of
-from ..view import Context, matches, value_text
+from ..view import Context, kpi_updated_at, matches, value_text
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen
 
@@ -174,17 +175,30 @@ class DashboardScreen(SnapshotScreen):
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
         message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)" if self.filter_text.strip() else "this objective has no KPIs"
-        pane.show(kpi_rows(results, self.context(snapshot)), message, select=self.kpi_id)
+        updated = {r.kpi.id: kpi_updated_at(self._statuses_of(r.kpi.id), self._manual()) for r in results}
+        pane.show(kpi_rows(results, self.context(snapshot), updated), message, select=self.kpi_id)
         self._kpi_info()
         self._show_metrics()
 
-    def _metric_statuses(self) -> list[MetricStatus]:
+    def _manual(self) -> set[str]:
+        """The metrics recorded by hand (a ``manual`` source)."""
+        config = self.app.config  # type: ignore[attr-defined]
+        manual = {sid for sid, spec in config.sources.items() if spec.type == "manual"} | {MANUAL_SOURCE}
+        return {mid for mid, m in config.metrics.items() if (m.source or MANUAL_SOURCE) in manual}
+
+    def _statuses_of(self, kpi_id: str) -> list[MetricStatus]:
         app = self.app
         snapshot: Snapshot = app.snapshot  # type: ignore[attr-defined]
-        if self.kpi_id is None or app.runtime is None:  # type: ignore[attr-defined]
+        if app.runtime is None:  # type: ignore[attr-defined]
             return []
-        ids = app.runtime.engine.metrics_of(self.kpi_id)  # type: ignore[attr-defined]
-        statuses = [s for mid, s in snapshot.metrics.items() if mid in ids]
+        ids = app.runtime.engine.metrics_of(kpi_id)  # type: ignore[attr-defined]
+        return [s for mid, s in snapshot.metrics.items() if mid in ids]
+
+    def _metric_statuses(self) -> list[MetricStatus]:
+        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        if self.kpi_id is None:
+            return []
+        statuses = self._statuses_of(self.kpi_id)
         query = self.filter_text.strip()
         result = snapshot.kpis.get(self.kpi_id)
         if query and result is not None and not matches(query, result.kpi.name, result.kpi.id):
@@ -201,7 +215,7 @@ class DashboardScreen(SnapshotScreen):
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
         pane.border_title = f"Metrics · {result.kpi.name}" if result else "Metrics"
-        pane.show(metric_rows(statuses, self.context(snapshot)), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
+        pane.show(metric_rows(statuses, self.context(snapshot), self._manual()), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
         self._metric_info()
 
     def _kpi_info(self) -> None:

@@ -15,7 +15,7 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from ... import periods
-from ...formatting import STATUS_SYMBOL, format_age, format_value
+from ...formatting import STATUS_SYMBOL, format_age, format_time, format_value
 from ...model import KpiResult
 from .. import bindings
 from ..palette import palette_of
@@ -198,6 +198,9 @@ class DetailScreen(SnapshotScreen):
             parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
             if parts:
                 text.append(f"  · {parts}", style=colours.muted)
+            tz = self.app.config.settings.timezone  # type: ignore[attr-defined]
+            newest = f"newest reading at {format_time(result.freshness, tz)}" if result.freshness else "no reading yet"
+            text.append(f"\n{newest}", style=colours.muted)
         text.append("\n")
         text.append_text(self._controls())
         self.query_one("#detail-summary", Static).update(text)
@@ -226,10 +229,10 @@ class DetailScreen(SnapshotScreen):
         status = snapshot.metrics.get(self.metric_id) if snapshot else None
         text = Text()
         text.append(("★ " if metric.is_key else "") + metric.name, style="bold")
-        text.append(f"  {metric.aggregation} of {metric.unit} · source {metric.source} · behind {self.kpi.name}", style=colours.muted)
+        text.append(f"  {metric.aggregation} of {metric.unit} readings · behind {self.kpi.name}", style=colours.muted)
         if status is not None:
-            latest = format_value(status.latest, metric.unit, metric.decimals, config.settings.currency)
-            text.append(f" · latest {latest}, {format_age(status.latest_at, snapshot.at)}")
+            text.append("\n")
+            text.append_text(self._freshness(status.latest, metric, status))
         health = status.health if status else None
         if health is not None and health.error:
             tz = ZoneInfo(config.settings.timezone)
@@ -247,6 +250,26 @@ class DetailScreen(SnapshotScreen):
         text.append("\n")
         text.append_text(self._controls())
         box.update(text)
+
+    def _freshness(self, latest: float | None, metric, status) -> Text:
+        """``newest reading 6,052 at 2026-12-01 23:00 EST · source demo last polled 2m ago``."""
+        config = self.app.config  # type: ignore[attr-defined]
+        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        colours = palette_of(self.app)
+        tz = config.settings.timezone
+        text = Text()
+        if status.latest_at is None:
+            text.append("no reading yet", style=colours.muted)
+        else:
+            value = format_value(latest, metric.unit, metric.decimals, config.settings.currency)
+            text.append(f"newest reading {value} at {format_time(status.latest_at, tz)}", style=colours.muted)
+        spec = config.sources.get(metric.source or "")
+        if spec is None or spec.type == "manual":
+            text.append(" · recorded by hand", style=colours.muted)
+        else:
+            polled = status.health.last_success if status.health else None
+            text.append(f" · source {metric.source} last polled {format_age(polled, snapshot.at)}", style=colours.muted)
+        return text
 
     def _redraw_summary(self) -> None:
         """Re-draw the summary line that shows the grain."""
