@@ -449,7 +449,8 @@ def cmd_series(args: argparse.Namespace) -> int:
         store.close()
     tz = _tz(config)
     if args.format == "json":
-        print(json.dumps([{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows], indent=2))
+        points = [{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows]
+        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points}, indent=2))
     elif args.format == "csv":
         print("start,value")
         for start, value, _ in rows:

@@ -20,6 +20,11 @@ def _num(value: float | None) -> float | None:
     return None if value is None else round(value, 6)
 
 
+#: The version of every JSON document kpitui prints (report, series, plugins): see docs/json.md.
+#: It changes only when a field is removed or changes meaning; new fields may appear within a version.
+JSON_SCHEMA = 1
+
+
 def kpi_dict(r: KpiResult) -> dict[str, Any]:
     target = r.kpi.target
     return {
@@ -49,6 +54,7 @@ def kpi_dict(r: KpiResult) -> dict[str, Any]:
 
 def to_json(snapshot: Snapshot) -> str:
     data = {
+        "schema": JSON_SCHEMA,
         "at": _iso(snapshot.at),
         "objectives": [
             {

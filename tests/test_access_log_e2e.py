@@ -49,7 +49,7 @@ condition = 'path == "/newsletter/thank-you"'
     def counts() -> dict[str, float]:
         result = run("series", "newsletter_signups", "--grain", "day", "--points", "9", "--at", "2026-03-10T00:00:00", "--format", "json", "--config", str(config))
         assert result.returncode == 0, result.stderr
-        return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)}
+        return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
 
     def grep(day: dt.date) -> int:
         pattern = day.strftime("%d/%b/%Y") + r'.*"GET /newsletter/thank-you '

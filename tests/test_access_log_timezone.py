@@ -73,7 +73,7 @@ condition = 'path == "/newsletter/thank-you"'
         points, at = "48", "2026-03-07T00:00:00"  # 5 and 6 March, hour by hour
     result = run("series", "signups", "--grain", bucket, "--points", points, "--at", at, "--format", "json", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
-    rows = {dt.datetime.fromisoformat(row["start"]).astimezone(tz): row["value"] or 0 for row in json.loads(result.stdout)}
+    rows = {dt.datetime.fromisoformat(row["start"]).astimezone(tz): row["value"] or 0 for row in json.loads(result.stdout)["points"]}
     if bucket == "day":
         got = {start.date(): value for start, value in rows.items()}
         expected = {day: grep(log, day.strftime("%d/%b/%Y")) for day in days}

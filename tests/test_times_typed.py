@@ -52,7 +52,7 @@ def test_report_and_series_echo_at_on_the_configs_clock(zoned):
     series = run("series", "sales", "--at", "2026-12-01 13:30", "--points", "2", "--config", str(zoned))
     assert series.stdout.splitlines()[-1].startswith("2026-12-01 00:00 EST"), series.stdout
     data = json.loads(run("series", "sales", "--at", "2026-12-01 13:30", "--points", "1", "--format", "json", "--config", str(zoned)).stdout)
-    assert data[0]["start"] == "2026-12-01T00:00:00-05:00"
+    assert data["points"][0]["start"] == "2026-12-01T00:00:00-05:00"
 
 
 def test_a_zone_without_letters_shows_its_offset(write_config):
