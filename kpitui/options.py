@@ -18,8 +18,9 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
+from .secrets import check_env_value, redact, remember
+
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
-_REVEALED: set[str] = set()
 
 
 class OptionError(ValueError):
@@ -55,19 +56,30 @@ class Secret:
     def __init__(self, template: str):
         self.template = template
 
-    def reveal(self) -> str:
+    def reveal(self, *, multiline: bool = False) -> str:
+        """The value with each ``${ENV}`` reference resolved, remembered for :func:`redact`.
+
+        A variable that is not set, or whose value ends with a line break or
+        holds a control character, is an :class:`OptionError` naming the
+        variable (never its value). ``multiline`` allows line breaks and TABs
+        inside a value (an environment variable handed to a command).
+        """
+
         def substitute(match: re.Match[str]) -> str:
             name = match.group(1)
             if name not in os.environ:
                 raise OptionError(f"environment variable {name} is not set (needed by a secret option)")
-            return os.environ[name]
+            value = os.environ[name]
+            remember(value)  # masked even when refused below: the refusal's own traceback must not show it
+            try:
+                check_env_value(name, value, multiline=multiline)
+            except ValueError as exc:
+                raise OptionError(str(exc)) from None
+            return value
 
         value = _ENV_REF.sub(substitute, self.template)
-        if value and value != self.template:
-            _REVEALED.add(value)
-            for match in _ENV_REF.finditer(self.template):
-                if len(os.environ[match.group(1)]) >= 4:
-                    _REVEALED.add(os.environ[match.group(1)])
+        if value != self.template:
+            remember(value)
         return value
 
     @property
@@ -84,13 +96,6 @@ class Secret:
 
     def __hash__(self) -> int:
         return hash(self.template)
-
-
-def redact(text: str) -> str:
-    """Mask every secret value revealed so far in this process."""
-    for value in sorted(_REVEALED, key=len, reverse=True):
-        text = text.replace(value, "***")
-    return text
 
 
 def _type_name(tp: Any) -> str:

@@ -36,10 +36,11 @@ def fail(message: str) -> SourceError:
     return SourceError(redact(message))
 
 
-def reveal(secret: Secret) -> str:
-    """The secret's value, for use right now; a missing ``${ENV}`` variable is a :class:`SourceError`."""
+def reveal(secret: Secret, *, multiline: bool = False) -> str:
+    """The secret's value, for use right now; a missing ``${ENV}`` variable, or one ending with a line
+    break or holding a control character, is a :class:`SourceError` naming the variable."""
     try:
-        return secret.reveal()
+        return secret.reveal(multiline=multiline)
     except OptionError as exc:
         raise fail(str(exc)) from None
 
@@ -291,7 +292,10 @@ def get_json(
     request.add_header("Accept", "application/json")
     request.add_header("User-Agent", "kpitui")
     for name, value in (headers or {}).items():
-        request.add_header(name, reveal(value) if isinstance(value, Secret) else str(value))
+        text = reveal(value) if isinstance(value, Secret) else str(value)
+        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):  # http.client would echo the whole value
+            raise fail(f"header {name} holds a control character (a line break or TAB); remove it")
+        request.add_header(name, text)
     shown = redact(url)
     attempt = 0
     while True:

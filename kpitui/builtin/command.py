@@ -132,7 +132,7 @@ class CommandSource(MetricSource):
         cwd = self.context.path(self.options.cwd) if self.options.cwd else self.context.config_dir
         if not Path(cwd).is_dir():
             raise fail(f"cwd {str(cwd)!r} is not a folder")
-        env = {**os.environ, **{name: reveal(value) for name, value in self.options.env.items()}}
+        env = {**os.environ, **{name: reveal(value, multiline=True) for name, value in self.options.env.items()}}
         timeout = deadline.remaining()
         if timeout <= 0:
             raise fail(f"not run: the source's {deadline.seconds:g}s timeout ran out")

@@ -31,6 +31,7 @@ from ._sourcekit import (
     check_url,
     collect_errors,
     get_json,
+    reveal,
     truncate,
 )
 
@@ -96,7 +97,7 @@ class HttpSource(MetricSource):
             ids = ", ".join(m.id for m in metrics)
             try:
                 document = get_json(
-                    url.reveal(),
+                    reveal(url),
                     headers=self.options.headers,
                     deadline=deadline,
                     retries=self.options.retries,
