@@ -11,6 +11,8 @@ receive checked, typed values.
 from __future__ import annotations
 
 import datetime as dt
+import os
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
@@ -18,7 +20,7 @@ from typing import Any, ClassVar, Literal, Sequence
 import polars as pl
 
 from .model import Metric, SourceSpec
-from .options import NoOptions, OptionError, Secret
+from .options import NoOptions, OptionError, Secret, nearest
 
 __all__ = [
     "READINGS_SCHEMA",
@@ -34,6 +36,7 @@ __all__ = [
     "Secret",
     "SourceContext",
     "SourceError",
+    "path_warning",
     "readings_frame",
     "safe_div",
 ]
@@ -156,6 +159,19 @@ class MetricSource:
         """
 
     @classmethod
+    def preflight(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> list[str]:
+        """Problems outside the config that would make a fetch fail, for ``kpitui check`` to warn about.
+
+        For example a path that does not exist or cannot be read (see
+        :func:`path_warning`). Return one line per problem (an empty list when
+        all is well); kpitui prints each as a warning naming the source and its
+        metrics (``check --strict`` makes them an error). Unlike :meth:`check`,
+        nothing here refuses the config: a log may appear later. Keep it quick
+        and local (no network); it runs on every ``kpitui check``.
+        """
+        return []
+
+    @classmethod
     def example(cls) -> dict[str, Any]:
         """Example ``{"source": {...}, "metric": {...}}`` tables for ``kpitui init``."""
         return {"source": {}, "metric": {}}
@@ -166,6 +182,36 @@ class MetricSource:
 
     def close(self) -> None:
         """Release connections and files."""
+
+
+def path_warning(path: Path, kind: Literal["file", "folder"] = "file") -> str | None:
+    """Why ``path`` cannot be read now, in one line, or ``None`` when it can (for :meth:`MetricSource.preflight`).
+
+    A missing path says so and suggests the nearest name in its folder
+    (``/var/log/nginx/acess.log does not exist (did you mean access.log?)``).
+    """
+    try:
+        st = path.stat()
+    except FileNotFoundError:
+        folder = path.parent
+        if not folder.is_dir():
+            return f"{path} does not exist (nor does its folder {folder})"
+        try:
+            with os.scandir(folder) as entries:
+                names = [entry.name for _, entry in zip(range(10_000), entries)]
+        except OSError:
+            names = []
+        hint = nearest(path.name, names)
+        return f"{path} does not exist" + (f" (did you mean {hint}?)" if hint else "")
+    except OSError as exc:
+        return f"{path} cannot be read: {exc.strerror or exc}"
+    if kind == "file" and stat.S_ISDIR(st.st_mode):
+        return f"{path} is a folder, not a file"
+    if kind == "folder" and not stat.S_ISDIR(st.st_mode):
+        return f"{path} is not a folder"
+    if not os.access(path, os.R_OK | (os.X_OK if kind == "folder" else 0)):
+        return f"{path} cannot be read: permission denied"
+    return None
 
 
 @dataclass(frozen=True)

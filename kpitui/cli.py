@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     tui.add_argument("--no-collect", action="store_true", help="only view; leave collecting to `kpitui collect`")
 
     check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
-    check.add_argument("--strict", action="store_true", help="exit 1 on any warning too, e.g. a plugin that failed to load (for CI)")
+    check.add_argument("--strict", action="store_true", help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, 1 when a plugin failed to load")
 
     collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
     mode = collect.add_mutually_exclusive_group()
@@ -211,12 +211,19 @@ def cmd_tui(args: argparse.Namespace) -> int:
 def cmd_check(args: argparse.Namespace) -> int:
     from .location import describe
 
+    from .preflight import source_warnings
+
     config = _load(args)
     problems = config.registry.errors
-    for problem in problems:
+    paths = source_warnings(config)
+    for problem in [*problems, *paths]:
         print(f"warning: {problem}", file=sys.stderr)
-    if problems and getattr(args, "strict", False):
-        raise _Failure(f"{config.path}: {len(problems)} warning{'s' if len(problems) != 1 else ''}, an error under --strict")
+    count = len(problems) + len(paths)
+    if count and getattr(args, "strict", False):
+        message = f"{config.path}: {count} warning{'s' if count != 1 else ''}, an error under --strict"
+        if paths:  # a source that cannot read its path is a mistake in the config: exit 2
+            raise UsageError(message)
+        raise _Failure(message)
     key = sum(1 for m in config.metrics.values() if m.is_key)
     sources = [s for s in config.sources if config.metrics_of(s)]
     print(

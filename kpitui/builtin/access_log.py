@@ -116,7 +116,7 @@ from typing import Any, Literal, Sequence
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, readings_frame
+from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, path_warning, readings_frame
 from kpitui.expressions import ExpressionError, compile_condition
 from kpitui.model import Metric
 
@@ -716,6 +716,11 @@ class AccessLogSource(MetricSource):
     def check(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> None:
         for metric in metrics:
             _compile_metric(metric, options)
+
+    @classmethod
+    def preflight(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> list[str]:
+        problem = path_warning(context.path(options.path))
+        return [problem] if problem else []
 
     @classmethod
     def example(cls) -> dict[str, Any]:

@@ -27,7 +27,7 @@ from typing import Any, Literal, Sequence
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, readings_frame
+from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, path_warning, readings_frame
 from kpitui.expressions import ExpressionError, compile_condition
 from kpitui.model import Metric
 from kpitui.options import nearest
@@ -254,6 +254,11 @@ class FileSource(MetricSource):
         except Exception:  # an unreadable file is reported by fetch, with the details
             return
         cls._check_columns(options, metrics, schema)
+
+    @classmethod
+    def preflight(cls, options: FileOptions, metrics: Sequence[Metric], context: SourceContext) -> list[str]:
+        problem = path_warning(context.path(options.path))
+        return [problem] if problem else []
 
     @staticmethod
     def _check_columns(options: FileOptions, metrics: Sequence[Metric], schema: pl.Schema) -> None:
