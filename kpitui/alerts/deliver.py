@@ -134,7 +134,7 @@ class Dispatcher:
         running = self.busy.get(nid)
         if running is not None and running.is_alive():
             return 0.5  # a send that timed out is still hanging: do not pile up threads
-        claimed = self.store.claim(nid, now, lease=spec.timeout + 30)
+        claimed = self.store.claim(nid, now, lease=spec.timeout + 5)
         if claimed is None:
             return 1.0
         if isinstance(claimed, dt.datetime):

@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import socket
 import sqlite3
 import threading
 from contextlib import contextmanager
@@ -57,6 +59,7 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     attempts INTEGER NOT NULL DEFAULT 0,
     next_attempt INTEGER NOT NULL,
     lease INTEGER,
+    owner TEXT,
     delivered INTEGER,
     last_error TEXT,
     last_attempt INTEGER,
@@ -65,6 +68,25 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
 CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox (notifier, id) WHERE delivered IS NULL;
 CREATE TABLE IF NOT EXISTS digest_state (digest TEXT PRIMARY KEY, last_slot INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
 """
+
+
+#: who holds a lease: this host and process (a lease whose process is gone on this host is free at once)
+OWNER = f"{socket.gethostname()}:{os.getpid()}"
+
+
+def _owner_gone(owner: str | None) -> bool:
+    if not owner or owner.rsplit(":", 1)[0] != socket.gethostname():
+        return False
+    try:
+        pid = int(owner.rsplit(":", 1)[1])
+        if pid == os.getpid():
+            return False
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except (ValueError, PermissionError, OSError):
+        return False
+    return False
 
 
 def _us(moment: dt.datetime) -> int:
@@ -129,6 +151,9 @@ class AlertStore:
             for statement in SCHEMA.split(";"):
                 if statement.strip():
                     con.execute(statement)
+            columns = {row[1] for row in con.execute("PRAGMA table_info(alert_outbox)")}
+            if "owner" not in columns:  # outboxes made before leases named their holder
+                con.execute("ALTER TABLE alert_outbox ADD COLUMN owner TEXT")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -237,15 +262,18 @@ class AlertStore:
         """
         with self._transaction() as con:
             row = con.execute(
-                f"SELECT {self._ITEM_COLUMNS}, lease FROM alert_outbox WHERE notifier = ? AND delivered IS NULL ORDER BY id LIMIT 1",
+                f"SELECT {self._ITEM_COLUMNS}, lease, owner FROM alert_outbox WHERE notifier = ? AND delivered IS NULL ORDER BY id LIMIT 1",
                 (notifier,),
             ).fetchone()
             if row is None:
                 return None
-            wait = max(row[6], row[10] or 0)
+            leased = row[10] or 0
+            if leased > _us(now) and _owner_gone(row[11]):
+                leased = 0  # the process sending it died (killed mid-send): send again, same key
+            wait = max(row[6], leased)
             if wait > _us(now):
                 return _dt(wait)
-            con.execute("UPDATE alert_outbox SET lease = ? WHERE id = ?", (_us(now) + int(lease * 1_000_000), row[0]))
+            con.execute("UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?", (_us(now) + int(lease * 1_000_000), OWNER, row[0]))
             return self._item(row[:10])
 
     def delivered(self, item_id: int, now: dt.datetime) -> None:

@@ -20,7 +20,8 @@ class Receiver:
     """A local webhook receiver: records each POSTed JSON body; ``status``/``delay`` shape its answers."""
 
     def __init__(self) -> None:
-        self.bodies: list[dict] = []
+        self.bodies: list[dict] = []  # answered 200
+        self.arrivals: list[dict] = []  # every request, as it arrives
         self.headers: list[dict] = []
         self.status = 200
         self.delay = 0.0
@@ -30,6 +31,8 @@ class Receiver:
         class Handler(BaseHTTPRequestHandler):
             def do_POST(self):  # noqa: N802
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                with receiver.lock:
+                    receiver.arrivals.append(json.loads(body))
                 if receiver.delay:
                     time.sleep(receiver.delay)
                 status = receiver.status
@@ -39,7 +42,7 @@ class Receiver:
                         receiver.headers.append(dict(self.headers))
                 self.send_response(status)
                 self.end_headers()
-                self.wfile.write(b"ok" if status == 200 else b"nope")
+                self.wfile.write(b"ok" if status == 200 else f"no such hook {self.path}".encode())
 
             def log_message(self, *args):
                 pass

@@ -12,7 +12,7 @@ from typing import Any
 
 from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
 
-from ._common import reveal
+from ._common import reveal_url
 
 MISSING = "the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'"
 
@@ -55,7 +55,7 @@ class AppriseNotifier(Notifier):
         apprise = _apprise()
         app = apprise.Apprise()
         for secret in ([self.options.url] if self.options.url else []) + list(self.options.urls):
-            if not app.add(reveal(secret)):
+            if not app.add(reveal_url(secret)):
                 raise NotifierError("Apprise does not recognise one of the URLs")
         body = notification.markdown or notification.text
         if not app.notify(title=notification.title, body=body):

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
 
-from ._common import clip, reveal
+from ._common import clip, reveal, reveal_url
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,7 @@ class WebhookNotifier(Notifier):
         import urllib.error
         import urllib.request
 
-        url = reveal(self.options.url)
+        url = reveal_url(self.options.url)
         if urlsplit(url).scheme not in ("http", "https"):
             raise NotifierError("url must start with http:// or https://")
         body = json.dumps(notification.as_dict(), ensure_ascii=False).encode()
