@@ -342,6 +342,8 @@ def cmd_record(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         store.write(readings_frame([(args.metric, at, value)]), mode="replace")
+        if store.last_compacted:
+            _refuse_compacted(config, store, args.metric)
     finally:
         store.close()
     metric = config.metrics[args.metric]
@@ -349,6 +351,17 @@ def cmd_record(args: argparse.Namespace) -> int:
 
     print(f"recorded {metric.name} = {format_value(value, metric.unit, metric.decimals, config.settings.currency)} at {format_time(at, config.settings.timezone, seconds=True)}")
     return EXIT_OK
+
+
+def _refuse_compacted(config, store, metric: str) -> None:
+    from .formatting import format_time
+
+    before = store.compacted_before(metric)
+    shown = format_time(before, config.settings.timezone) if before else "the retention cut-off"
+    raise _Failure(
+        f"--at: {metric}'s readings before {shown} are compacted to one row per {config.storage.downsample_to} "
+        "([storage] raw_retention_days); nothing was recorded there"
+    )
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -35,7 +35,15 @@ grain -- every calendar window and, with ``hour``, trailing windows too --
 give the same values before and after compaction.
 
 Buckets that already hold a single row are left as they are, so compacting
-again changes nothing. Metrics no longer in the config are left alone (their
+again changes nothing.
+
+Once a metric has been down-sampled, its past before that run's cut-off is
+**closed to replace-mode writes** (:class:`~kpitui.store.Store` keeps the
+instant per metric): a snapshot-like source (``file``, ``sql``, ``record
+--at``) that re-sends rows of that past is ignored there, because its rows
+would land beside the bucket's single row and be summed into it again by the
+next compaction (an old day's total would grow every hour). Add-mode rows
+(new events from an event source) still join their bucket. Metrics no longer in the config are left alone (their
 rule is unknown). It runs from ``kpitui collect`` (at start and hourly) and
 as ``kpitui compact [--dry-run]``; see :meth:`kpitui.store.Store.compact` for
 the transaction.

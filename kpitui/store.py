@@ -26,6 +26,14 @@ and migrated forward on open by a writer):
     ``max(seq)`` so that deleting the newest rows never hands out a number a
     reader has already seen). ``generation``: bumped whenever rows are deleted (or compacted).
     ``snapshot_seq``: see below.
+``compacted(metric_id, before)`` (schema 3)
+    per metric, the instant before which :meth:`Store.compact` has down-sampled
+    its readings. That past is closed to ``mode="replace"`` writes: a
+    snapshot-like source re-sending old raw rows would otherwise put them
+    beside the bucket's compacted row (at the bucket start, not at their
+    times) and the next compaction would add them to it again. Such rows
+    are left out and counted in :attr:`Store.last_compacted`; ``mode="add"``
+    rows (new events) still join their bucket.
 ``cursors(source, cursor)``
     each source's position, written in the same transaction as its readings.
 ``source_health(...)``
@@ -111,12 +119,19 @@ _MIGRATIONS: tuple[str, ...] = (
     DELETE FROM snapshot_parts;
     UPDATE meta SET value = 0 WHERE key = 'snapshot_seq';
     """,
+    # 3: each metric's compacted past (closed to replace-mode writes); files compacted before get
+    # their last compacted row's time plus 25 h (longer than any hour or local day bucket)
+    """
+    CREATE TABLE compacted (metric_id INTEGER PRIMARY KEY, before INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO compacted (metric_id, before)
+        SELECT metric_id, max(at) + 90000000000 FROM readings WHERE n <> 1 GROUP BY metric_id;
+    """,
 )
 
 #: The schema version this code writes; files with a higher ``user_version`` are refused.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts"})
+_OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted"})
 
 _ON_CONFLICT = {
     # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
@@ -268,6 +283,8 @@ class Store:
         self.snapshot_rows = snapshot_rows
         #: rows the last :meth:`write` dropped (null metric/time, null/NaN/inf value)
         self.last_dropped = 0
+        #: rows the last ``mode="replace"`` :meth:`write` left out: their metric's past is compacted there
+        self.last_compacted = 0
         self._lock = threading.RLock()
         self._con: sqlite3.Connection | None = None
         deadline = time.monotonic() + busy_timeout
@@ -458,6 +475,7 @@ class Store:
             raise ValueError("a cursor needs a source")
         rows, dropped = self._prepare(readings, mode)
         self.last_dropped = dropped
+        self.last_compacted = 0
         with self._guard("write to") as con:
             self._writable()
             with self._transaction():
@@ -484,6 +502,8 @@ class Store:
             rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id"))
             .sort("metric_id", "at")  # primary-key order: each page of the b-tree is touched once
         )
+        if mode == "replace":
+            keyed = self._outside_compacted(keyed)
         first = self._meta("seq") + 1
         n = keyed.height
         one, many = _UPSERT[mode]
@@ -509,6 +529,26 @@ class Store:
                 written += con.executemany(one, (flat[i : i + 4] for i in range(full, len(flat), 4))).rowcount
         self._set_meta("seq", first + n - 1)
         return written
+
+    def _outside_compacted(self, keyed: pl.DataFrame) -> pl.DataFrame:
+        """``keyed`` without the rows in their metric's compacted past (counted in :attr:`last_compacted`)."""
+        horizons = dict(self._conn.execute("SELECT metric_id, before FROM compacted").fetchall())
+        if not horizons:
+            return keyed
+        before = pl.col("metric_id").replace_strict(
+            list(horizons), list(horizons.values()), default=-(2**63), return_dtype=pl.Int64
+        )
+        kept = keyed.filter(pl.col("at") >= before)
+        self.last_compacted = keyed.height - kept.height
+        return kept
+
+    def compacted_before(self, metric: str) -> dt.datetime | None:
+        """The instant before which ``metric``'s readings are compacted (closed to replace-mode writes), or ``None``."""
+        with self._guard("read"):
+            row = self._conn.execute(
+                "SELECT c.before FROM compacted c JOIN metrics m ON m.id = c.metric_id WHERE m.name = ?", (metric,)
+            ).fetchone()
+        return None if row is None else _from_us(row[0])
 
     def _metric_ids(self, names: list[str]) -> dict[str, int]:
         con = self._conn
@@ -680,6 +720,7 @@ class Store:
                     return 0
                 deleted = con.execute("DELETE FROM readings WHERE metric_id = ?", (row[0],)).rowcount
                 con.execute("DELETE FROM metrics WHERE id = ?", (row[0],))
+                con.execute("DELETE FROM compacted WHERE metric_id = ?", (row[0],))
                 con.execute("DELETE FROM snapshot_parts")
                 self._set_meta("snapshot_seq", 0)
                 self._set_meta("generation", self._meta("generation") + 1)
@@ -771,6 +812,11 @@ class Store:
                             ),
                         )
                         self._set_meta("seq", first_seq + out.height - 1)
+                        con.execute(
+                            "INSERT INTO compacted (metric_id, before) VALUES (?, ?) "
+                            "ON CONFLICT (metric_id) DO UPDATE SET before = max(before, excluded.before)",
+                            (metric_id, cutoff),
+                        )
                         done = by_metric.get(name, (0, 0))
                         by_metric[name] = (done[0] + gone, done[1] + out.height)
                         replaced, written, buckets = replaced + gone, written + out.height, buckets + out.height

@@ -227,8 +227,11 @@ def test_each_rule_down_samples_as_documented_and_late_readings_join_by_weight(t
         assert rows[("lo", h)] == (1.0, 3)
         assert rows[("hi", h)] == (7.0, 3)
         assert rows[("s", h + dt.timedelta(hours=1, minutes=3))] == (9.0, 1)
-        # a late raw reading lands in a compacted hour: compacting again weighs the old row by its n
+        # a replace-mode write into the compacted past is left out (a snapshot source re-sending it)
         store.write(readings_frame([(m, h + dt.timedelta(minutes=50), 8.0) for m in RULES]))
+        assert store.last_compacted == len(RULES) and rows_of(store)[("s", h)] == (12.0, 3)
+        # a late event (mode "add") lands in a compacted hour: compacting again weighs the old row by its n
+        store.write(readings_frame([(m, h + dt.timedelta(minutes=50), 8.0) for m in RULES]), mode="add")
         generation = store.generation()
         again = retention.compact(store, config, now=NOW)
         assert (again.replaced, again.written) == (12, 6) and store.generation() == generation + 1
@@ -239,9 +242,9 @@ def test_each_rule_down_samples_as_documented_and_late_readings_join_by_weight(t
         assert rows[("lo", h)] == (1.0, 4)
         assert rows[("hi", h)] == (8.0, 4)
         assert rows[("c", h)] == (20.0, 4)
-        # a replace-mode rewrite of a compacted row makes it one reading again
-        store.write(readings_frame([("l", h, 8.0)]))
-        assert rows_of(store)[("l", h)] == (8.0, 1)
+        # nor can a replace-mode write overwrite a compacted row
+        store.write(readings_frame([("l", h, 3.0)]))
+        assert rows_of(store)[("l", h)] == (8.0, 4) and store.last_compacted == 1
     figures(rules_checked=len(RULES), rows_hand_checked=14, recompactions=1)
 
 
@@ -340,7 +343,7 @@ def test_schema_1_files_are_migrated_in_place(tmp_path, figures):
         assert seq == 50 and frame.height == 50 and frame["n"].to_list() == [1] * 50
         assert store.integrity_check() == "ok"
     raw = sqlite3.connect(path)
-    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     plan = " ".join(str(r) for r in raw.execute("EXPLAIN QUERY PLAN SELECT metric_id, at, n FROM readings WHERE n <> 1"))
     assert "readings_compacted" in plan, plan  # loads fetch n through the partial index only
     raw.close()
@@ -385,7 +388,8 @@ def test_kpitui_compact_and_the_collector(tmp_path, builtin_registry, capsys, fi
     assert "nothing to compact" in capsys.readouterr().out
     # the collector compacts at start (and hourly)
     with Store(config.storage.path) as store:
-        store.write(readings_frame([("s", old + dt.timedelta(days=1, minutes=k), 1.0) for k in range(5)]))
+        # late events (mode "add": the compacted past is closed to replace-mode writes)
+        store.write(readings_frame([("s", old + dt.timedelta(days=1, minutes=k), 1.0) for k in range(5)]), mode="add")
         collector = Collector(config, store)
         import threading
 
