@@ -51,10 +51,13 @@ from .model import (
     Snapshot,
     SourceHealth,
     Status,
+    Target,
 )
 from .options import redact
 
 SPARK_POINTS = 14
+#: the judgement at the very start of a to-date period: nothing to score yet
+_NOT_YET = scoring.Judgement(None, None, None, None)
 
 
 def calendar_of(config: Config) -> periods.Calendar:
@@ -103,6 +106,7 @@ class KpiPlan:
     spark: tuple[int, ...]
     full_end: dt.datetime | None  # end of the whole current period, for pace
     points: tuple[dt.datetime, ...] = ()  # where each sparkline point sits
+    offset: int = 0  # whole periods back
 
     @property
     def positions(self) -> tuple[int, ...]:
@@ -221,6 +225,7 @@ class Engine:
         self.spark_points = spark_points
         self.errors: dict[str, str] = {}
         self._memo: _Memo | None = None
+        self._firsts: dict[str, int] = {}  # each metric's first reading (µs) in the view evaluated
         self._layouts: dict[str | None, _Layout] = {}
         self.formulas: dict[str, FormulaType] = {}
         self.inputs: dict[str, list[Input]] = {}
@@ -365,7 +370,7 @@ class Engine:
                 ids.append(add(tail, steps))
                 sparks[spark_key] = (tuple(ids), (*head.points, _point_at(self.cal, tail, grain)))
             spark, points = sparks[spark_key]
-            shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points)
+            shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points, offset)
             for kid in kids:
                 plans[kid] = shape
         return rows, plans, slots
@@ -504,6 +509,7 @@ class Engine:
         """
         now = now or dt.datetime.now(dt.timezone.utc)
         view = as_view(history)
+        self._firsts = _first_readings(view)
         memo = self._memo
         if memo is not None and (memo.window, memo.offset) == (window, offset) and view.serial == memo.serial:
             changed: frozenset[str] = frozenset()
@@ -605,9 +611,11 @@ class Engine:
             )  # fmt: skip
         value, previous, last_year = numbers.values[:3]
         series = self._series(kid, tuple(zip(plan.points, numbers.values[3:])))
-        change = value - previous if value is not None and previous is not None else None
+        partial = self._partial_history(kid, previous_period, now)
+        change = value - previous if value is not None and previous is not None and not partial else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
-        judged = self._judge(kid, value, period, plan, now)
+        target, basis = self._target(kid, plan, now)
+        judged = self._judge(kid, value, period, plan, now, target)
         return KpiResult(
             kpi=kpi,
             period=period,
@@ -617,26 +625,73 @@ class Engine:
             last_year=last_year,
             change=change,
             change_pct=change_pct,
-            score=judged.score,
-            status=scoring.status(judged.score, value, kpi.target is not None, kpi.thresholds),
             freshness=self._freshness(kid, latest),
             series=series,
-            projection=judged.projection,
             parts=numbers.parts,
-            on_pace=judged.on_pace,
-            projected_to=judged.projected_to,
+            target_basis=basis,
+            applied_target=target,
+            partial_history=partial,
+            **self._judged(kpi, judged, value, target),
         )
 
-    def _judge(self, kid: str, value: float | None, period: Period, plan: KpiPlan, now: dt.datetime) -> scoring.Judgement:
-        """The KPI's score and pace for ``value`` in ``period`` at ``now``."""
+    def _judge(self, kid: str, value: float | None, period: Period, plan: KpiPlan, now: dt.datetime, target: Target | None) -> scoring.Judgement:
+        """The KPI's score and pace for ``value`` in ``period`` at ``now`` against ``target``
+        (the one that applies to the shown window). At the very start of a to-date period
+        (nothing has elapsed) there is nothing to judge yet."""
+        if target is not None and plan.window.to_date and plan.offset == 0 and _utc(period.start) >= _utc(period.end):
+            return _NOT_YET
         return scoring.judge(
-            self.config.kpis[kid].target,
+            target,
             value,
             start=period.start,
             period_end=plan.full_end if self.program.projectable[kid] else None,
             now=now,
             timezone=self.cal.timezone,
         )
+
+    @staticmethod
+    def _judged(kpi: Kpi, judged: scoring.Judgement, value: float | None, target: Target | None) -> dict[str, Any]:
+        """The KpiResult fields a judgement gives: score, status, pace and progress."""
+        if judged is _NOT_YET:
+            status = Status.NOT_YET
+        else:
+            status = scoring.status(judged.score, value, target is not None, kpi.thresholds)
+        return dict(
+            score=judged.score,
+            status=status,
+            projection=judged.projection,
+            on_pace=judged.on_pace,
+            projected_to=judged.projected_to,
+            progress=None if judged is _NOT_YET else scoring.progress(target, value),
+        )
+
+    def _target(self, kid: str, plan: KpiPlan, now: dt.datetime) -> tuple[Target | None, str | None]:
+        """The target that applies to the window the KPI is shown in, and on what basis.
+
+        A target belongs to the KPI's own window (``"own"``, also over another
+        period of the same length: ``last_month`` for a ``month_to_date`` KPI).
+        Over another window an additive KPI's target is prorated by the
+        windows' lengths (:func:`kpitui.periods.length_ratio`), any other
+        KPI's is kept as it is (a rate, a mean, a percentile, a gauge).
+        """
+        kpi = self.config.kpis[kid]
+        if kpi.target is None:
+            return None, None
+        own, shown = periods.parse_window(kpi.window), plan.window
+        if (own.unit, own.count) == (shown.unit, shown.count):
+            return kpi.target, "own"
+        if not self.program.projectable.get(kid, False):
+            return kpi.target, "kept"
+        factor = periods.length_ratio(shown, own, now, self.cal, plan.offset)
+        return scoring.prorate(kpi.target, factor), "prorated"
+
+    def _partial_history(self, kid: str, previous: Period, now: dt.datetime) -> bool:
+        """Does the comparison period start before the first reading of one of the KPI's metrics
+        (of those with a reading by ``now``)? Then a change against it would compare with history
+        that does not reach back."""
+        firsts = self._firsts
+        start, now_us = pipeline.micros(_utc(previous.start)), pipeline.micros(_utc(now))
+        return any(start < firsts.get(m, start) <= now_us for m in self.program.metrics.get(kid, ()))
 
     def _freshness(self, kid: str, latest: dict[str, tuple[dt.datetime, float]]) -> dt.datetime | None:
         """When the newest reading of any of the KPI's metrics was taken."""
@@ -655,21 +710,21 @@ class Engine:
         period, previous_period = rows[plan.current].period, rows[plan.previous].period
         series = kept.series if plan.points == before.points else tuple((at, v) for at, (_, v) in zip(plan.points, kept.series))
         freshness = kept.freshness if prog.metrics[kid].isdisjoint(renewed) else self._freshness(kid, latest)
+        partial = self._partial_history(kid, previous_period, now)
         moved = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
-        if (plan.full_end is None or not prog.projectable[kid]) and (kpi.target is None or kpi.target.due is None):
-            if period == kept.period and previous_period == kept.previous_period and series is kept.series and freshness == kept.freshness:
+        if partial != kept.partial_history:
+            change = kept.value - kept.previous if kept.value is not None and kept.previous is not None and not partial else None
+            change_pct = change / abs(kept.previous) * 100 if change is not None and kept.previous else None
+            moved.update(partial_history=partial, change=change, change_pct=change_pct)
+        target, basis = self._target(kid, plan, now)
+        starting = kpi.target is not None and plan.window.to_date and plan.offset == 0 and _utc(period.start) >= _utc(period.end)
+        clock_free = (plan.full_end is None or not prog.projectable[kid]) and (target is None or target.due is None)
+        if clock_free and target == kept.applied_target and not starting and kept.status is not Status.NOT_YET:
+            if all(kept.__dict__[k] is v or kept.__dict__[k] == v for k, v in moved.items()):
                 return kept
             return replace(kept, **moved)
-        judged = self._judge(kid, kept.value, period, plan, now)
-        return replace(
-            kept,
-            **moved,
-            score=judged.score,
-            status=scoring.status(judged.score, kept.value, kpi.target is not None, kpi.thresholds),
-            projection=judged.projection,
-            on_pace=judged.on_pace,
-            projected_to=judged.projected_to,
-        )
+        judged = self._judge(kid, kept.value, period, plan, now, target)
+        return replace(kept, **moved, target_basis=basis, applied_target=target, **self._judged(kpi, judged, kept.value, target))
 
     def _series(self, kid: str, series: Iterable[tuple[dt.datetime, float | None]]) -> tuple[tuple[dt.datetime, float | None], ...]:
         series = tuple(series)
@@ -685,8 +740,13 @@ class Engine:
         return tuple((at, v) for (at, _), v in zip(series, transformed))
 
     def _projectable(self, kid: str) -> bool:
+        """Is the KPI additive (its value over a period is the sum of its values over the parts)? Then
+        a to-date value can be projected to the period's end and its target prorated to another
+        window: the formula declares itself ``additive`` (or ``projectable``), reads its inputs over
+        the same period (no offset) and each input is additive (a ``sum``/``count`` metric or an
+        additive KPI)."""
         formula = self.formulas.get(kid)
-        if formula is None or not getattr(formula, "projectable", False):
+        if formula is None or not (getattr(formula, "additive", False) or getattr(formula, "projectable", False)):
             return False
         for inp in self.inputs[kid]:
             if inp.offset:
@@ -701,7 +761,9 @@ class Engine:
     def _objective(self, objective, results: dict[str, KpiResult]) -> ObjectiveResult:
         kpis = tuple(results[k] for k in objective.kpis if k in results)
         score = scoring.rollup([(r.score, r.kpi.weight) for r in kpis])
-        if score is None:
+        if score is None and any(r.status is Status.NOT_YET for r in kpis):
+            status = Status.NOT_YET
+        elif score is None:
             status = Status.NO_DATA if all(r.value is None for r in kpis) else Status.NO_TARGET
         else:
             status = scoring.status(score, score, True, objective.thresholds)
@@ -843,6 +905,14 @@ def _wide(cells: pl.DataFrame, height: int, columns: list[str]) -> pl.DataFrame:
     flat = pl.repeat(None, height * len(columns), dtype=pl.Float64, eager=True)
     flat = flat.scatter(cells["c"] * height + cells["row"], cells["value"]) if cells.height else flat
     return pl.DataFrame([flat.slice(i * height, height).alias(name) for i, name in enumerate(columns)])
+
+
+def _first_readings(view: pipeline.View) -> dict[str, int]:
+    """Each metric's first reading in ``view``, in µs."""
+    firsts = {m: first for m, (first, _, _) in view.base.bounds.items()}
+    for m, (first, _, _) in view.delta.bounds.items():
+        firsts[m] = min(first, firsts.get(m, first))
+    return firsts
 
 
 def _latest_map(frame: pl.DataFrame) -> dict[str, tuple[dt.datetime, float]]:

@@ -785,6 +785,15 @@ class Arithmetic:
     names: tuple[str, ...]
     _tree: ast.expr = field(repr=False, compare=False)
 
+    @property
+    def linear(self) -> bool:
+        """Is the formula linear (homogeneous of degree 1) in its identifiers: sums and differences
+        of identifiers, each possibly times or divided by a number (``leads + reqs``,
+        ``(a - b) / 2``, ``coalesce(a, 0) + b``)? Then it is additive over time when its inputs are.
+        A constant term (``a + 5``), a product or ratio of identifiers, ``abs``, ``min``, ``max``,
+        ``round`` and powers are not."""
+        return _linearity(self._tree) == "linear"
+
     def build(self, columns: Mapping[str, pl.Expr]) -> pl.Expr:
         """The formula's expression, with each identifier replaced by ``columns[name]``."""
         missing = [name for name in self.names if name not in columns]
@@ -799,6 +808,39 @@ class Arithmetic:
             return compiler.compile(self._tree).expr
 
         return _guard(build)
+
+
+def _linearity(node: ast.AST) -> str:
+    """``"linear"``, ``"zero"`` (the number 0), ``"constant"`` (another number) or ``"other"``."""
+    if isinstance(node, ast.Name):
+        return "linear"
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return "zero" if node.value == 0 else "constant"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _linearity(node.operand)
+    if isinstance(node, ast.BinOp):
+        left, right = _linearity(node.left), _linearity(node.right)
+        if "other" in (left, right):
+            return "other"
+        numbers = ("zero", "constant")
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            if left in numbers and right in numbers:
+                return "constant"
+            kinds = {left, right} - {"zero"}
+            return "linear" if kinds == {"linear"} else "other"
+        if isinstance(node.op, ast.Mult):
+            if left in numbers and right in numbers:
+                return "constant"
+            return "linear" if "zero" not in (left, right) and {left, right} == {"linear", "constant"} else "other"
+        if isinstance(node.op, ast.Div):
+            if left == "linear" and right == "constant":
+                return "linear"
+            return "constant" if left in numbers and right == "constant" else "other"
+        return "other"
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "coalesce" and node.args:
+        kinds = {_linearity(arg) for arg in node.args}
+        return "linear" if kinds <= {"linear", "zero"} and "linear" in kinds else "other"
+    return "other"
 
 
 def compile_arithmetic(text: str, names: Iterable[str] | None = None) -> Arithmetic:

@@ -70,6 +70,7 @@ __all__ = [
     "bucket_label",
     "bucket_starts",
     "default_grain",
+    "length_ratio",
     "parse_window",
     "previous",
     "resolve",
@@ -656,6 +657,42 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     else:
         label = _complete_label(w, start, end, cal)
     return Period(_localize(start, tz), _localize(end, tz), label)
+
+
+_UNIT_DAYS = {"day": 1, "week": 7}
+
+
+def _whole_wall(w: Window, wall: datetime, cal: Calendar, offset: int) -> tuple[datetime, datetime]:
+    """Wall-clock bounds of the whole period ``w`` stands for: a to-date one to the end of its current unit."""
+    start, end = _bounds(w, wall, cal, offset)
+    return start, end if end is not None else _wall_shift(start, w.unit, w.count)
+
+
+def length_ratio(shown: Window | str, own: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> float:
+    """How many of ``own``'s periods the whole period of ``shown`` (as of ``now``, ``offset`` back) lasts:
+    the factor a per-period target of ``own`` is prorated by to apply to ``shown``.
+
+    Lengths are whole periods (a to-date window counts to the end of its current
+    unit) on the calendar, never elapsed hours: two month-like windows (months,
+    quarters, years) compare in months (a year is 12 months), two day-like ones
+    (days, weeks) in days; a month-like window against a day-like one in the
+    calendar days of the month-like period involved (for ``own``: the one
+    holding the shown period's last moment, or ``now`` while it runs).
+    """
+    s, o = _window(shown), _window(own)
+    if s.unit in _MONTH_SPAN and o.unit in _MONTH_SPAN:
+        return s.count * _MONTH_SPAN[s.unit] / (o.count * _MONTH_SPAN[o.unit])
+    if s.unit in _UNIT_DAYS and o.unit in _UNIT_DAYS:
+        return s.count * _UNIT_DAYS[s.unit] / (o.count * _UNIT_DAYS[o.unit])
+    _, wall = _now(now, cal)
+    start, end = _whole_wall(s, wall, cal, offset)
+    if s.unit in _MONTH_SPAN:
+        return (end.date() - start.date()).days / (o.count * _UNIT_DAYS[o.unit])
+    ref = min(wall, end - timedelta(microseconds=1))
+    last = _wall_truncate(ref, o.unit, cal)
+    first = _wall_shift(last, o.unit, -(o.count - 1))
+    own_days = (_wall_shift(last, o.unit, 1).date() - first.date()).days
+    return s.count * _UNIT_DAYS[s.unit] / own_days
 
 
 def parse_time(text: str, timezone: str) -> datetime:

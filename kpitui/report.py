@@ -6,10 +6,11 @@ import csv
 import datetime as dt
 import io
 import json
+import math
 from typing import Any
 
 from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_value, sparkline
-from .model import KpiResult, Snapshot
+from .model import KpiResult, Snapshot, Target
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -25,8 +26,14 @@ def _num(value: float | None) -> float | None:
 JSON_SCHEMA = 1
 
 
+def _target_dict(target: Target | None) -> dict[str, Any] | None:
+    if target is None:
+        return None
+    fields = {"kind": target.kind, "value": _num(target.value), "baseline": _num(target.baseline), "low": _num(target.low), "high": _num(target.high), "due": target.due.isoformat() if target.due else None}
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def kpi_dict(r: KpiResult) -> dict[str, Any]:
-    target = r.kpi.target
     return {
         "id": r.kpi.id,
         "name": r.kpi.name,
@@ -38,11 +45,14 @@ def kpi_dict(r: KpiResult) -> dict[str, Any]:
         "last_year": _num(r.last_year),
         "change": _num(r.change),
         "change_pct": _num(r.change_pct),
-        "target": None
-        if target is None
-        else {k: v for k, v in {"kind": target.kind, "value": target.value, "baseline": target.baseline, "low": target.low, "high": target.high, "due": target.due.isoformat() if target.due else None}.items() if v is not None},
+        "partial_history": r.partial_history,
+        "target": _target_dict(r.kpi.target),  # as configured, for the KPI's own window
+        "target_basis": r.target_basis,  # own | prorated | kept (see docs/kpis.md)
+        "applied_target": _target_dict(r.target),  # the target for the period shown
+        "progress": _num(r.progress),
         "projection": _num(r.projection),
         "on_pace": r.on_pace,
+        "projected_to": _iso(r.projected_to),
         "score": _num(r.score),
         "status": r.status.value,
         "freshness": _iso(r.freshness),
@@ -88,7 +98,7 @@ def to_json(snapshot: Snapshot) -> str:
 
 CSV_COLUMNS = [
     "objective", "kpi", "name", "unit", "period_start", "period_end", "value", "previous", "change", "change_pct",
-    "target", "score", "status", "freshness", "projection", "on_pace",
+    "target", "score", "status", "freshness", "projection", "on_pace", "target_basis", "progress", "partial_history",
 ]
 
 
@@ -104,6 +114,7 @@ def to_csv(snapshot: Snapshot) -> str:
                 _blank(r.value), _blank(r.previous), _blank(r.change), _blank(r.change_pct),
                 _blank(r.target_value), _blank(r.score), r.status.value, _iso(r.freshness) or "",
                 _blank(r.projection), "" if r.on_pace is None else str(r.on_pace).lower(),
+                r.target_basis or "", _blank(r.progress), str(r.partial_history).lower(),
             ]
         )
     return out.getvalue()
@@ -121,9 +132,24 @@ def _pace(r: KpiResult, currency: str) -> str:
     return format_value(r.projection, r.kpi.unit, r.kpi.decimals, currency) + mark
 
 
+def format_progress(progress: float | None) -> str:
+    """``23%``: how far the value (as it is) has come toward the target."""
+    return "—" if progress is None else f"{math.floor(progress * 100 + 1e-9):.0f}%"
+
+
+#: What the KPI table's columns mean (README "Reading a report" says the same at length).
+LEGEND = [
+    "Target: for the period shown ((prorated): an additive KPI's target scaled from its own window to this one).",
+    "Progress: value ÷ target now (for a ≤ limit: share of the limit used). On pace for: the value projected to",
+    "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–1: toward the target,",
+    "on the projection when there is one; it sets the status. vs previous: against the period before, cut at",
+    "the same elapsed time (partial history: that period starts before the first reading).",
+]
+
+
 def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
     widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "On pace for", "Score", "Latest", "Previous")}
+    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "Progress", "On pace for", "Score", "Latest", "Previous")}
 
     def line(cells: list[str]) -> str:
         return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
@@ -147,21 +173,24 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
         rows = []
         for r in kpis:
             listed.add(r.kpi.id)
-            k = r.kpi
+            k, applied = r.kpi, r.target
             target = "—"
-            if k.target is not None:
+            if applied is not None:
                 target = (
-                    f"{format_value(k.target.low, k.unit, k.decimals, currency)}–{format_value(k.target.high, k.unit, k.decimals, currency)}"
-                    if k.target.kind == "within"
-                    else ("≤ " if k.target.kind == "below" else "") + format_value(k.target.value, k.unit, k.decimals, currency)
+                    f"{format_value(applied.low, k.unit, k.decimals, currency)}–{format_value(applied.high, k.unit, k.decimals, currency)}"
+                    if applied.kind == "within"
+                    else ("≤ " if applied.kind == "below" else "") + format_value(applied.value, k.unit, k.decimals, currency)
                 )
+                if r.target_basis == "prorated":
+                    target += " (prorated)"
             rows.append(
                 [
                     k.name,
                     r.period.label,
                     format_value(r.value, k.unit, k.decimals, currency),
                     target,
-                    format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+                    format_progress(r.progress),
+                    "partial history" if r.partial_history else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
                     _pace(r, currency),
                     format_score(r.score),
                     f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
@@ -169,8 +198,9 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                     format_age(r.freshness, now),
                 ]
             )
-        lines += _table(["KPI", "Period", "Value", "Target", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], rows)
+        lines += _table(["KPI", "Period", "Value", "Target", "Progress", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], rows)
         lines.append("")
+    lines += [*LEGEND, ""]
     metric_rows = []
     for m in snapshot.metrics.values():
         state = f"error: {m.health.error}" if m.health and m.health.error else ""

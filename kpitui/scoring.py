@@ -17,7 +17,7 @@ Target semantics (see ``docs/kpis.md``):
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
 
@@ -65,6 +65,42 @@ def score(target: Target | None, value: float | None) -> float | None:
     if goal == baseline:
         return 1.0 if value >= goal else 0.0
     return _clip((value - baseline) / (goal - baseline))
+
+
+def progress(target: Target | None, value: float | None) -> float | None:
+    """How far ``value`` (as it is: no pace) has come toward the target, 1 = there.
+
+    - ``reach``, ``above``: ``(value - baseline) / (target - baseline)``
+      (baseline default 0, so ``value / target``), from 0 up, over 1 beyond
+      the target; a ``reach`` downwards (baseline above the target) counts the
+      way down the same way;
+    - ``below`` (a limit, such as a budget): the share of the limit used,
+      ``value / limit`` (over 1: over the limit); none for a limit of 0 or less;
+    - ``within``: none (a range has no "toward": the status says whether it is inside).
+    """
+    if target is None or value is None or target.kind == "within":
+        return None
+    goal = target.value
+    assert goal is not None
+    if target.kind == "below":
+        return value / goal if goal > 0 else None
+    baseline = target.baseline if target.baseline is not None else 0.0
+    if goal == baseline:
+        return 1.0 if value >= goal else 0.0
+    return max(0.0, (value - baseline) / (goal - baseline))
+
+
+def prorate(target: Target, factor: float) -> Target:
+    """A per-period target of an additive KPI scaled to a period ``factor`` times as long.
+
+    Every amount scales (value, baseline, range); a due date belongs to the
+    KPI's own window, so the prorated target is per period of the shown one.
+    """
+
+    def scaled(x: float | None) -> float | None:
+        return None if x is None else x * factor
+
+    return replace(target, value=scaled(target.value), baseline=scaled(target.baseline), low=scaled(target.low), high=scaled(target.high), due=None)
 
 
 def meets(target: Target | None, value: float | None) -> bool | None:
@@ -157,7 +193,7 @@ def judge(
             projection = project(value, elapsed_fraction(period, deadline, now))
             projected_to = deadline if projection is not None else None
             scored = projection if projection is not None else value
-        elif now < deadline:
+        else:  # past due (nothing left to project to), or not projectable
             projection = projected_to = None
     elif projection is not None:
         scored = projection

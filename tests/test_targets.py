@@ -250,7 +250,7 @@ def test_after_the_due_date_the_value_counts_as_it_is(evaluate):
     r = evaluate(kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date"), now=t(2026, 7, 2)).kpis["h1"]
     assert r.value == YTD and r.score == pytest.approx(YTD / 100)
     assert r.status is Status.OFF_TRACK and r.on_pace is None
-    assert r.projected_to == t(2027, 1, 1)  # still shown: the year's pace, for information
+    assert r.projection is None and r.projected_to is None  # past due: nothing left to project to (docs/kpis.md)
     # on the due day itself the projection still counts (the target falls due at its end)
     due_day = evaluate(kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date"), now=t(2026, 6, 30, 12)).kpis["h1"]
     assert due_day.projected_to == t(2026, 7, 1) and due_day.on_pace is False

@@ -85,7 +85,7 @@ class Cumulative(FormulaType):
     type_name = "cumulative"
     description = "Running total of a metric or KPI over the window (period to date; trailing windows roll)."
     Options = OfOptions
-    projectable = True
+    additive = True
     #: the engine evaluates each sparkline point over the window up to that bucket's end
     to_date_series = True
 
@@ -211,7 +211,7 @@ class WeightedSum(FormulaType):
     type_name = "weighted_sum"
     description = "The sum of metrics each multiplied by its weight (missing ones count as zero)."
     Options = WeightsOptions
-    projectable = True
+    additive = True
 
     def inputs(self) -> list[Input]:
         return [Input(ref, ref) for ref in self.options.weights]
@@ -242,7 +242,7 @@ class WeightedMean(FormulaType):
     type_name = "weighted_mean"
     description = "The mean of metrics weighted by their weights; metrics with no data are left out."
     Options = MeanWeightsOptions
-    projectable = True  # linear: a mean of additive inputs scales with them
+    additive = True  # linear: a mean of additive inputs scales with them
 
     def inputs(self) -> list[Input]:
         return [Input(ref, ref) for ref in self.options.weights]

@@ -29,7 +29,7 @@ class Sum(FormulaType):
     type_name = "sum"
     description = "The sum of several metrics over the window (missing ones count as zero)."
     Options = MetricsOptions
-    projectable = True  # a to-date sum of counts can be projected to the period's end
+    additive = True  # a to-date sum of counts can be projected to the period's end
 
     def inputs(self) -> list[Input]:
         return _inputs(self.options.metrics)
@@ -70,7 +70,7 @@ class Difference(FormulaType):
     type_name = "difference"
     description = "The first metric minus the others (operating profit = revenue - expenses)."
     Options = MetricsOptions
-    projectable = True
+    additive = True
 
     def inputs(self) -> list[Input]:
         return _inputs(self.options.metrics)
@@ -136,6 +136,7 @@ class Expression(FormulaType):
 
         super().__init__(options)
         self.compiled = compile_arithmetic(options.expression)
+        self.additive = self.compiled.linear  # leads + reqs is additive; revenue / visits is not
 
     def inputs(self) -> list[Input]:
         return _inputs(list(self.compiled.names))
