@@ -258,7 +258,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
     store = _open_store(config)
     collector = Collector(config, store)
     tz = config.settings.timezone
-    if not collector.sources:
+    if not collector.sources and not (config.alerts or config.digests):
         print("nothing to collect: no enabled source has metrics", file=sys.stderr)
         return EXIT_OK
     alerts = None
@@ -277,7 +277,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 changed, message = collector.compact()
                 if changed:
                     _print_compaction(message, tz)
-            return EXIT_FAILURE if all(r.error for r in results) else EXIT_OK
+            return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)

@@ -89,9 +89,13 @@ class Mailbox:
                 mailbox.messages.append(envelope.content)
                 return "250 OK"
 
-        self.controller = Controller(Handler(), hostname="127.0.0.1", port=0)
+        import socket
+
+        with socket.socket() as probe:  # a free port (aiosmtpd checks its own port by connecting, so not 0)
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.controller = Controller(Handler(), hostname="127.0.0.1", port=self.port)
         self.controller.start()
-        self.port = self.controller.server.sockets[0].getsockname()[1]
 
     def wait_for(self, count: int = 1, timeout: float = 30.0) -> list[bytes]:
         deadline = time.monotonic() + timeout
