@@ -3,26 +3,22 @@
 Nothing here is part of the plugin API; third-party sources should use
 :mod:`kpitui.api`. What lives here is what the built-ins would otherwise
 repeat: time buckets, a fetch deadline, a small JSON path, number parsing,
-an HTTP JSON client with bounded retries, and error messages that never
-show a secret.
+and error messages that never show a secret (the HTTP JSON client is
+:mod:`._webclient`).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import http.client
 import json
 import math
 import re
-import socket
 import time
-import urllib.error
 import urllib.parse
-import urllib.request
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Mapping, Sequence
+from typing import Any, Literal, Sequence
 
 from kpitui.api import OptionError, Secret, SourceError
 from kpitui.options import redact
@@ -248,95 +244,6 @@ def check_retries(retries: int, backoff: float) -> None:
         raise OptionError(f"retries must be between 0 and 10, not {retries}", "retries")
     if backoff < 0:
         raise OptionError(f"backoff must be zero or more seconds, not {backoff}", "backoff")
-
-
-class HttpStatusError(SourceError):
-    """The server answered with an error status (4xx, or 5xx once retries ran out)."""
-
-    def __init__(self, message: str, status: int, body: Any):
-        super().__init__(message)
-        self.status = status
-        self.body = body
-
-
-def _error_detail(raw: bytes) -> tuple[Any, str]:
-    """The parsed body (if JSON) and a short description of an error response."""
-    text = raw.decode("utf-8", "replace")
-    try:
-        body = json.loads(text)
-    except ValueError:
-        return None, clip(text, 200)
-    if isinstance(body, dict):
-        for name in ("error", "message", "detail"):
-            if isinstance(body.get(name), str):
-                return body, clip(body[name], 200)
-    return body, clip(text, 200)
-
-
-def get_json(
-    url: str,
-    *,
-    headers: Mapping[str, Secret] | None = None,
-    deadline: Deadline,
-    retries: int = 2,
-    backoff: float = 0.5,
-) -> Any:
-    """GET ``url`` and parse the JSON body.
-
-    Connection errors, timeouts and 5xx answers are retried up to ``retries``
-    times, waiting ``backoff * 2**attempt`` seconds, while ``deadline`` allows;
-    4xx answers fail at once. Header values are revealed here, for this
-    request only; every error message goes through :func:`redact`.
-    """
-    request = urllib.request.Request(url, method="GET")
-    request.add_header("Accept", "application/json")
-    request.add_header("User-Agent", "kpitui")
-    for name, value in (headers or {}).items():
-        text = reveal(value) if isinstance(value, Secret) else str(value)
-        if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):  # http.client would echo the whole value
-            raise fail(f"header {name} holds a control character (a line break or TAB); remove it")
-        request.add_header(name, text)
-    shown = redact(url)
-    attempt = 0
-    while True:
-        status, body = 0, None
-        try:
-            timeout = deadline.remaining()
-            if timeout <= 0:
-                raise TimeoutError
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                raw = response.read()
-                content_type = response.headers.get("Content-Type", "")
-            break
-        except urllib.error.HTTPError as exc:
-            body, detail = _error_detail(exc.read() if exc.fp is not None else b"")
-            status, problem = exc.code, f"HTTP {exc.code} {exc.reason} from {shown}" + (f": {detail}" if detail else "")
-            if exc.code < 500:
-                raise HttpStatusError(redact(problem), status, body) from None
-        except urllib.error.URLError as exc:
-            if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
-            else:
-                problem = f"cannot reach {shown}: {exc.reason}"
-        except (TimeoutError, socket.timeout):
-            problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
-        except (OSError, http.client.HTTPException) as exc:  # reset, refused, truncated, …
-            problem = f"cannot reach {shown}: {exc}"
-        wait = backoff * (2**attempt)
-        if attempt >= retries or deadline.remaining() <= wait:
-            if attempt:
-                problem += f" (after {attempt + 1} attempts)"
-            if status:
-                raise HttpStatusError(redact(problem), status, body) from None
-            raise fail(problem) from None
-        attempt += 1
-        time.sleep(wait)
-    try:
-        return json.loads(raw)
-    except ValueError:
-        kind = f" ({content_type})" if content_type else ""
-        text = clip(raw.decode("utf-8", "replace"), 120)
-        raise fail(f"the response from {shown}{kind} is not JSON: {text!r}") from None
 
 
 # -- results ------------------------------------------------------------------------------------

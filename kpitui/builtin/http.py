@@ -30,10 +30,10 @@ from ._sourcekit import (
     check_retries,
     check_url,
     collect_errors,
-    get_json,
     reveal,
     truncate,
 )
+from ._webclient import get_json
 
 
 @dataclass(frozen=True)

@@ -33,16 +33,15 @@ from kpitui.model import Metric
 from ._sourcekit import (
     Bucket,
     Deadline,
-    HttpStatusError,
     check_retries,
     check_url,
     collect_errors,
     fail,
-    get_json,
     parse_duration,
     truncate,
     utc,
 )
+from ._webclient import HttpStatusError, get_json
 
 MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
 

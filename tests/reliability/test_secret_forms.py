@@ -28,7 +28,7 @@ from pathlib import Path
 
 import pytest
 
-from kpitui.options import Secret, OptionError
+from kpitui.options import OptionError, Secret
 from kpitui.secrets import redact
 
 from .conftest import kpitui_env, run_kpitui
