@@ -50,8 +50,8 @@ def test_chart_colours_series_target_and_previous_differently():
 
 def test_target_far_off_scale_is_noted_not_drawn():
     text = plain(draw_chart(spec([1, 2, 3, 2], target=Target(kind="reach", value=900)), 50, 12, COLOURS))
-    assert "target 900 (off scale)" in text[0]
-    assert not any("900" in line for line in text[1:])
+    assert "target 900 (off scale)" in text[1]  # the legend's second line: the first is full
+    assert not any("900" in line for line in text[2:])
 
 
 def test_within_target_draws_two_levels():
@@ -134,3 +134,26 @@ def test_score_bar_and_targets():
     assert target_text(kpi(Target(kind="below", value=7)), "$") == "≤ 7"
     assert target_text(kpi(Target(kind="within", low=1, high=2)), "$") == "1–2"
     assert target_text(kpi(None), "$") == ""
+
+
+def test_a_bucket_in_progress_is_drawn_apart_and_named_so_far():
+    whole = draw_chart(spec([8, 9, 10, 9, 8, 1]), 60, 14, COLOURS)
+    partial = draw_chart(spec([8, 9, 10, 9, 8, 1], partial="06 Mar to 09:00"), 60, 14, COLOURS)
+    assert "06 Mar to 09:00 so far" in partial[0].plain and "so far" not in whole[0].plain
+
+    def cells(lines, style):
+        return {(y, x) for y, line in enumerate(lines[1:-2]) for span in line.spans if str(span.style) == style for x in range(span.start, span.end)}
+
+    # the drop to the bucket in progress is not drawn as the series: fewer solid cells, the rest dotted and dim
+    assert cells(partial, "blue") < cells(whole, "blue")
+    assert cells(partial, "grey50")
+    assert max(x for _, x in cells(partial, "blue")) < max(x for _, x in cells(partial, "grey50"))
+
+
+def test_a_long_legend_takes_a_second_line_never_a_wrapped_word():
+    lines = draw_chart(spec([8, 9, 10], target=Target(kind="reach", value=9), partial="W12 2026 to 15:30", previous_name="a month earlier"), 50, 14, COLOURS)
+    text = plain(lines)
+    assert len(lines) == 14 and all(len(line) <= 50 for line in text)
+    assert text[0].startswith("━━ Leads") and "━━ a month earlier" in text[0]
+    assert "⠒⠒ W12 2026 to 15:30 so far" in text[1] and "╌╌ target 9" in text[1]
+    assert "└" in text[-2]  # the axis is still there

@@ -64,3 +64,4 @@ async def test_the_detail_views_say_when_the_newest_reading_was_taken(config):
         summary = str(app.screen.query_one("#detail-summary").render())
         assert f"at {format_time(newest, 'UTC')}" in summary
         assert "last polled 2m ago" in summary
+

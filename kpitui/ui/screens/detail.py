@@ -155,7 +155,18 @@ class DetailScreen(SnapshotScreen):
             decimals=subject.decimals,
             currency=config.settings.currency,
             previous_name=earlier,
+            partial=self._partial(message.points, message.grain, cal),
         )
+
+    def _partial(self, points: list, grain: str, cal: periods.Calendar) -> str | None:
+        """``18 Mar to 15:30`` when the last bucket is still in progress (it holds the snapshot's time)."""
+        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        if not points or snapshot is None:
+            return None
+        start, now = points[-1][0], snapshot.at
+        if not start <= now < periods.bucket_end(start, grain, cal):
+            return None
+        return f"{axis_label(start, grain, cal)} to {now.astimezone(cal.tz):%H:%M}"
 
     @on(SeriesFailed)
     def _series_failed(self, message: SeriesFailed) -> None:

@@ -41,6 +41,8 @@ class ChartSpec:
     currency: str = "$"
     previous_name: str = "previous period"
     notes: tuple[str, ...] = field(default_factory=tuple)
+    #: the last point is a bucket still in progress: drawn dotted, named in the legend (e.g. ``18 Mar to 15:30``)
+    partial: str | None = None
 
     def fmt(self, value: float) -> str:
         return format_value(value, self.unit, self.decimals, self.currency)
@@ -119,7 +121,8 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
         pad = abs(hi) * 0.1 or 1.0
         lo, hi = lo - pad, hi + pad
 
-    legend_rows, axis_rows = 1, 2
+    legend = legend_lines(spec, width, colours, off_scale=bool(off_scale))
+    legend_rows, axis_rows = len(legend), 2
     plot_h = height - legend_rows - axis_rows
     step = nice_step(hi - lo, max(2, min(6, plot_h // 2)), spec.unit)
     y_lo, y_hi = math.floor(lo / step) * step, math.ceil(hi / step) * step
@@ -162,7 +165,13 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
             last = here
         return out
 
-    layers: list[tuple[set[tuple[int, int]], str]] = [(series_dots(current), colours.accent)]
+    if spec.partial and n > 1:
+        # the bucket in progress is not a drop: its segment is dotted (every other dot), apart from the whole buckets
+        whole = series_dots(current[:-1])
+        tail = series_dots([None] * (n - 2) + current[-2:]) - whole
+        layers: list[tuple[set[tuple[int, int]], str]] = [(whole, colours.accent), ({d for d in tail if d[0] % 2 == 0}, colours.muted)]
+    else:
+        layers = [(series_dots(current), colours.accent)]
     target_dots: set[tuple[int, int]] = set()
     for level in drawn_targets:
         y = ydot(level)
@@ -214,20 +223,33 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
     lines.append(Text(" " * y_w + "└" + "".join(axis), style=colours.muted, no_wrap=True, overflow="crop"))
     lines.append(Text(" " * (y_w + 1) + "".join(label_line)[:plot_w], style=colours.muted, no_wrap=True, overflow="crop"))
 
-    legend = Text(no_wrap=True, overflow="ellipsis")
-    legend.append("━━ ", style=colours.accent)
-    legend.append(spec.name)
-    legend.append("   ━━ ", style=colours.muted)
-    legend.append(spec.previous_name, style=colours.muted)
+    lines[0:0] = legend
+    return lines[:height]
+
+
+def legend_lines(spec: ChartSpec, width: int, colours: Palette, off_scale: bool = False, most: int = 2) -> list[Text]:
+    """What each line means, packed into at most ``most`` lines of ``width`` cells (an entry is never split;
+    what does not fit ends the last line with an ellipsis)."""
+    items = [Text.assemble(("━━ ", colours.accent), spec.name), Text.assemble(("━━ ", colours.muted), (spec.previous_name, colours.muted))]
+    if spec.partial:
+        items.append(Text.assemble(("⠒⠒ ", colours.muted), (f"{spec.partial} so far", colours.muted)))
     levels = target_levels(spec.target)
     if levels:
-        legend.append("   ╌╌ ", style=colours.warn)
         text = "–".join(spec.fmt(v) for v in levels)
-        legend.append(f"target {text}" + (" (off scale)" if off_scale else ""), style=colours.warn)
-    for note in spec.notes:
-        legend.append(f"   {note}", style=colours.muted)
-    lines.insert(0, legend)
-    return lines[:height]
+        items.append(Text.assemble(("╌╌ ", colours.warn), (f"target {text}" + (" (off scale)" if off_scale else ""), colours.warn)))
+    items.extend(Text(note, style=colours.muted) for note in spec.notes)
+    lines = [Text(no_wrap=True, overflow="ellipsis")]
+    for item in items:
+        line = lines[-1]
+        if line.cell_len and line.cell_len + 3 + item.cell_len > width and len(lines) < most:
+            lines.append(Text(no_wrap=True, overflow="ellipsis"))
+            line = lines[-1]
+        if line.cell_len:
+            line.append("   ")
+        line.append_text(item)
+    for line in lines:
+        line.truncate(width, overflow="ellipsis")
+    return lines
 
 
 class Chart(Widget):
@@ -245,4 +267,6 @@ class Chart(Widget):
         if self.spec is None:
             return Text(self.message, style=colours.muted)
         width, height = self.content_size.width, self.content_size.height
-        return Text("\n").join(draw_chart(self.spec, width, height, colours))
+        text = Text("\n").join(draw_chart(self.spec, width, height, colours))
+        text.no_wrap, text.overflow = True, "ellipsis"
+        return text
