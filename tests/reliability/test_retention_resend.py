@@ -41,7 +41,7 @@ def day_total(config: Path, day: dt.datetime, grain: str = "day") -> float | Non
     at = (day + dt.timedelta(hours=23)).strftime("%Y-%m-%dT%H:%M:%S")
     result = run_kpitui("series", "revenue", "--grain", grain, "--points", "1" if grain == "day" else "24", "--at", at, "--format", "json", "--config", str(config))
     assert result.returncode == 0, result.stderr
-    values = [row["value"] or 0 for row in json.loads(result.stdout)]
+    values = [row["value"] or 0 for row in json.loads(result.stdout)["points"]]
     return sum(values)
 
 
