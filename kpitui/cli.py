@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
 
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
-    report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table")
+    report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table", help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html")
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
@@ -82,13 +82,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     series = sub.add_parser("series", parents=[common], help="a metric's or KPI's value per bucket (day, week, ...)")
     series.add_argument("id", help="a metric or KPI id")
-    series.add_argument("--grain", choices=("hour", "day", "week", "month", "quarter", "year"), default="day")
+    series.add_argument("--grain", choices=("hour", "day", "week", "month", "quarter", "year"), default="day", help="bucket size (default: day)")
     series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
     series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
-    series.add_argument("--format", choices=("table", "json", "csv"), default="table")
+    series.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (docs/json.md) or csv")
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
-    plugins.add_argument("--format", choices=("table", "json"), default="table")
+    plugins.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
     plugins.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)")
 
     from .alerts.commands import add_parser as add_alerts_parser
@@ -98,7 +98,20 @@ def build_parser() -> argparse.ArgumentParser:
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    _describe_subcommands(parser)
     return parser
+
+
+def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
+    """Each subcommand's ``--help`` opens with its one-line help when it has no description of its own."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, subparser in action.choices.items():
+                if not subparser.description and helps.get(name):
+                    text = helps[name]
+                    subparser.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
+                _describe_subcommands(subparser)
 
 
 def _with_default_command(argv: list[str], commands) -> list[str]:

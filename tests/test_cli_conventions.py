@@ -85,3 +85,37 @@ def test_the_glyph_fallback_keeps_meaning():
 
     assert "▲ at risk — ≤ 5 ★ Café".encode("ascii", ERRORS) == b"! at risk - <= 5 * Cafe"
     assert "日".encode("ascii", ERRORS) == b"?"
+
+
+def _subparsers(parser, path=("kpitui",)):
+    import argparse
+
+    yield path, parser
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for name, sub in action.choices.items():
+                yield from _subparsers(sub, (*path, name))
+
+
+def test_every_subcommand_has_a_description_and_every_option_a_help():
+    import argparse
+
+    from kpitui.cli import build_parser
+
+    seen = []
+    for path, parser in _subparsers(build_parser()):
+        seen.append(" ".join(path))
+        assert parser.description and len(parser.description) > 10, f"{' '.join(path)} --help has no description"
+        for action in parser._actions:
+            if isinstance(action, (argparse._HelpAction, argparse._SubParsersAction)):
+                continue
+            name = "/".join(action.option_strings) or action.dest
+            assert action.help and action.help != argparse.SUPPRESS, f"{' '.join(path)}: {name} has no help"
+    assert {"kpitui report", "kpitui series", "kpitui plugins", "kpitui collect"} <= set(seen)
+
+
+def test_report_help_through_the_script_describes_format():
+    result = run("report", "--help")
+    assert result.returncode == 0
+    assert "Print KPI values" in result.stdout
+    assert "json (docs/json.md)" in " ".join(result.stdout.split())

@@ -37,7 +37,7 @@ from ..config import Config, ConfigError, load_config
 from ..formatting import format_value
 from ..model import Snapshot
 from ..options import nearest
-from . import bindings
+from . import bindings, remembered
 from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady
 from .palette import palette_of
 from .screens.base import SnapshotScreen
@@ -135,6 +135,7 @@ class KpiApp(App[int]):
 
     def on_mount(self) -> None:
         self._apply_theme(self.config)
+        remembered.restore_theme(self)
         self.apply_keymap(self.config.keymap)
         if self.config.registry.errors:  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
             self.problems["plugins"] = self.config.registry.failure_note()
