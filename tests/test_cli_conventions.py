@@ -119,3 +119,13 @@ def test_report_help_through_the_script_describes_format():
     assert result.returncode == 0
     assert "Print KPI values" in result.stdout
     assert "json (docs/json.md)" in " ".join(result.stdout.split())
+
+
+def test_every_glyph_kpitui_prints_has_an_ascii_stand_in():
+    from kpitui.console import ASCII
+    from kpitui.formatting import SPARK, STATUS_SYMBOL
+
+    for glyph in [*STATUS_SYMBOL.values(), *SPARK]:
+        assert glyph in ASCII, glyph
+    # statuses stay distinguishable when degraded
+    assert len({ASCII[g] for g in STATUS_SYMBOL.values()}) == len(STATUS_SYMBOL)
