@@ -232,3 +232,32 @@ def test_which_expressions_are_projectable(tmp_path):
     assert kpis["lead_product"]["value"] == 200 * 100 and kpis["lead_product"]["projection"] is None
     week = report(config, *AT, "--window", "week_to_date")
     assert week["lead_sum"]["target_basis"] == "prorated" and week["lead_offset"]["target_basis"] == "kept"
+
+
+def test_partial_history_instead_of_a_change_against_history_that_does_not_reach_back(tmp_path):
+    """Issue 11 item 12: the comparison period (Nov 1 .. Nov 10 12:00) starts before the first reading (Nov 5)."""
+    config = project(tmp_path, LEADS, daily_leads(dt.date(2026, 11, 5), dt.date(2026, 12, 10)))
+    lead = report(config, *AT)["lead_gen"]
+    assert lead["value"] == 300 and lead["previous"] == 180  # Nov 5 .. Nov 10: what history there is
+    assert lead["partial_history"] is True and lead["change"] is None and lead["change_pct"] is None
+    row = next(line for line in table(config, *AT).splitlines() if "Lead Generation" in line)
+    assert "partial history" in row and "+66.7%" not in row
+    # a day later than the first reading of every metric: the comparison is whole again
+    whole = report(config, "--at", "2027-01-10 12:00")["lead_gen"]
+    assert whole["partial_history"] is False and whole["previous"] == 300 and whole["change"] == -300
+
+
+def test_at_the_exact_start_of_a_period_a_to_date_kpi_is_not_yet_scored(tmp_path):
+    """Issue 11 item 13: Dec 1 00:00 is the start of December: nothing has had time to happen."""
+    body = LEADS + '\n[objectives.growth]\ntitle = "Grow"\nkpis = ["lead_gen"]\n'
+    config = project(tmp_path, body, daily_leads(dt.date(2026, 10, 1), dt.date(2026, 12, 10)))
+    done = run("report", "--format", "json", "--no-collect", "--config", str(config), "--at", "2026-12-01 00:00")
+    data = json.loads(done.stdout)
+    lead = next(k for k in data["kpis"] if k["id"] == "lead_gen")
+    assert lead["status"] == "not_yet" and lead["score"] is None and lead["progress"] is None and lead["projection"] is None
+    assert data["objectives"][0]["status"] == "not_yet"
+    row = next(line for line in table(config, "--at", "2026-12-01 00:00").splitlines() if "Lead Generation" in line)
+    assert "not yet scored" in row and "off track" not in row
+    # a second later it is judged as usual
+    later = report(config, "--at", "2026-12-01 09:00:01")["lead_gen"]
+    assert later["status"] != "not_yet" and later["score"] is not None
