@@ -772,13 +772,14 @@ class Engine:
     # -- the detail chart ------------------------------------------------------
 
     def _bucket_before(self, bucket: Period, win: periods.Window, grain: str) -> Period:
-        """The ``grain`` bucket one window earlier: a whole bucket (month ends clipped), or as much
-        of it as has elapsed in ``bucket`` when that one is still partial."""
-        start = periods.shift(bucket.start, win.unit, -win.count, self.cal)
+        """The ``grain`` bucket one window earlier: the whole bucket holding the instant one window
+        before ``bucket``'s start (month ends clipped; a week a month earlier is the whole week
+        holding that day, never the days from there to the next week start), or, while ``bucket``
+        is still running, as much of it as has elapsed in ``bucket`` (same wall-clock time)."""
+        start = periods.truncate_datetime(periods.shift(bucket.start, win.unit, -win.count, self.cal), grain, self.cal)
         end = periods.bucket_end(start, grain, self.cal)
-        elapsed = _utc(bucket.end) - _utc(bucket.start)
         if _utc(bucket.end) < _utc(periods.bucket_end(bucket.start, grain, self.cal)):
-            end = min(_utc(end), _utc(start) + elapsed)
+            end = min(_utc(end), _utc(periods.same_elapsed(start, bucket.start, bucket.end, self.cal)))
         return _utc_period(start, end)
 
     def partial_bucket(

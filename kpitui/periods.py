@@ -74,6 +74,7 @@ __all__ = [
     "parse_window",
     "previous",
     "resolve",
+    "same_elapsed",
     "same_period_last_year",
     "shift",
     "truncate",
@@ -632,6 +633,15 @@ def previous(window: Window | str, now: datetime, cal: Calendar, offset: int = 0
         return Period(_localize(prev_start, tz), _localize(start, tz), _complete_label(w, prev_start, start, cal))
     label = _partial_label(w, prev_start, prev_end, cal)
     return Period(_localize(prev_start, tz), _localize(prev_end, tz), label)
+
+
+def same_elapsed(earlier: datetime, start: datetime, now: datetime, cal: Calendar) -> datetime:
+    """The instant as long after ``earlier`` as ``now`` is after ``start``, on the local wall clock
+    (the notion of elapsed time of every comparison and of pace: see docs/kpis.md). The repeated
+    hour of a fall-back reads as its first pass; a wall time the clocks skip is the transition."""
+    tz = cal.tz
+    elapsed = _wall(now, tz).replace(fold=0) - _wall(start, tz).replace(fold=0)
+    return _localize(_wall(earlier, tz).replace(fold=0) + elapsed, tz)
 
 
 def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> Period:

@@ -4,7 +4,10 @@ through the real console script where the issue says so."""
 
 from __future__ import annotations
 
+import calendar
 import datetime as dt
+
+import polars as pl
 
 from kpitui.config import load_config
 from kpitui.engine import Engine
@@ -261,3 +264,45 @@ def test_at_the_exact_start_of_a_period_a_to_date_kpi_is_not_yet_scored(tmp_path
     # a second later it is judged as usual
     later = report(config, "--at", "2026-12-01 09:00:01")["lead_gen"]
     assert later["status"] != "not_yet" and later["score"] is not None
+
+
+# --------------------------------------------------------------------------- the detail chart's comparison line
+
+HOURLY = """
+[metrics.hits]
+name = "Hits"
+[kpis.hits_kpi]
+name = "Hits"
+formula = "sum"
+metrics = ["hits"]
+"""
+
+
+def hourly(first: dt.datetime, last: dt.datetime) -> pl.DataFrame:
+    """One reading of 1 every hour on the hour: a bucket's sum is its length in hours."""
+    ats = pl.datetime_range(first, last, "1h", time_zone="UTC", eager=True)
+    return pl.DataFrame({"metric": ["hits"] * len(ats), "at": ats, "value": [1.0] * len(ats)})
+
+
+@pytest.mark.parametrize(
+    ("grain", "window", "whole"),
+    [
+        ("hour", "today", lambda start: 1),
+        ("day", "month_to_date", lambda start: 24),
+        ("week", "month_to_date", lambda start: 168),  # the issue: a week start a month earlier lands mid-week
+        ("month", "year_to_date", lambda start: 24 * calendar.monthrange(start.year - 1, start.month)[1]),
+        ("quarter", "year_to_date", lambda start: 24 * {1: 90, 4: 91, 7: 92, 10: 92}[start.month]),  # 2025: no leap day
+    ],
+)
+def test_the_comparison_line_compares_whole_buckets_at_every_grain(write_config, grain, window, whole):
+    """Issue 11 item 9: every earlier point is a whole bucket (its length in hours here); the running
+    bucket compares with as much of the earlier one as has elapsed."""
+    config = load_config(write_config(HOURLY))
+    now = t(2026, 12, 10, 12, 30)  # a Thursday
+    history = hourly(t(2024, 1, 1), t(2026, 12, 31))
+    points = Engine(config).series(history, "hits_kpi", now=now, grain=grain, points=6, window=window)
+    assert len(points) == 6
+    assert [p for _, _, p in points[:-1]] == [whole(s) for s, _, _ in points[:-1]]
+    start, value, previous = points[-1]
+    assert value == previous  # so far against the same elapsed part of the earlier bucket
+    assert value == {"hour": 1, "day": 13, "week": 3 * 24 + 13, "month": 9 * 24 + 13, "quarter": (31 + 30 + 9) * 24 + 13}[grain]
