@@ -64,11 +64,11 @@ def build_parser() -> argparse.ArgumentParser:
     collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
     mode = collect.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="poll every source once and exit")
-    mode.add_argument("--every", type=float, metavar="SECONDS", help="poll every source this often (default: each source's own interval)")
+    mode.add_argument("--every", metavar="DURATION", help="poll every source this often, e.g. 30s, 5m, 1h (default: each source's own interval)")
 
     record = sub.add_parser("record", parents=[common], help="record a manual reading")
     record.add_argument("metric", help="metric id, e.g. memberships_sold")
-    record.add_argument("value", help="the number")
+    record.add_argument("value", help="the number; for a duration metric a duration such as 90m, 4h 30m or 9d")
     record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
 
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
@@ -265,8 +265,7 @@ def _print_poll(result, timezone: str = "UTC") -> None:
 def cmd_collect(args: argparse.Namespace) -> int:
     from .collector import Collector
 
-    if args.every is not None and args.every <= 0:
-        raise UsageError("--every must be a positive number of seconds")
+    every = None if args.every is None else _duration_option("--every", args.every)
     config = _load(args)
     store = _open_store(config)
     collector = Collector(config, store)
@@ -296,7 +295,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
         print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
         try:
             collector.run_forever(
-                stop, every=args.every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz), on_round=alerts
+                stop, every=every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz), on_round=alerts
             )
         except KeyboardInterrupt:
             pass
@@ -342,12 +341,7 @@ def cmd_record(args: argparse.Namespace) -> int:
         raise UsageError(
             f"unknown metric {args.metric!r}" + (f" (did you mean {hint!r}?)" if hint else f"; metrics: {', '.join(config.metrics)}")
         )
-    try:
-        value = float(args.value)
-    except ValueError:
-        raise UsageError(f"value must be a number, not {args.value!r}") from None
-    if value != value or value in (float("inf"), float("-inf")):
-        raise UsageError("value must be a finite number")
+    value = _typed_value(args.value, config.metrics[args.metric], config)
     now = dt.datetime.now(dt.timezone.utc)
     at = _parse_time(args.at, config.settings.timezone) or now
     if at > now + dt.timedelta(days=1):
@@ -375,6 +369,29 @@ def _refuse_compacted(config, store, metric: str) -> None:
         f"--at: {metric}'s readings before {shown} are compacted to one row per {config.storage.downsample_to} "
         "([storage] raw_retention_days); nothing was recorded there"
     )
+
+
+def _duration_option(name: str, text: str) -> float:
+    """A positive duration typed on the command line (``30s``, ``5m``, ``1h``; a plain number is seconds)."""
+    from .userinput import InputError, parse_duration
+
+    try:
+        seconds = parse_duration(text)
+    except InputError as exc:
+        raise UsageError(f"{name}: {exc}") from None
+    if seconds <= 0:
+        raise UsageError(f"{name} must be a positive duration, e.g. 30s, 5m or 1h")
+    return seconds
+
+
+def _typed_value(text: str, metric, config) -> float:
+    """A reading's value as typed for ``metric``: a duration (``9d``, ``4h 30m``) for a duration metric, else a number."""
+    from .userinput import InputError, parse_value
+
+    try:
+        return parse_value(text, metric.unit, currency=config.settings.currency)
+    except InputError as exc:
+        raise UsageError(f"value: {exc}") from None
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -217,6 +217,17 @@ class _Loader:
         except opts.OptionError as exc:
             raise self.error(table, exc.message) from None
 
+    def seconds(self, table: str, key: str, value: Any) -> float:
+        """A duration key: a number of seconds or a string such as "90s", "5m", "4h 30m", "9d"."""
+        from .userinput import InputError, parse_duration
+
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise self.error(table, f"{key}: expected a duration like 90m, 4h 30m, 9d (or a number of seconds), not {value!r}")
+        try:
+            return parse_duration(value)
+        except InputError as exc:
+            raise self.error(table, f"{key}: {exc}") from None
+
     def ref(self, table: str, key: str, value: str, choices: Iterable[str], what: str) -> str:
         choices = list(choices)
         if value in choices:
@@ -290,7 +301,7 @@ class _Loader:
         if "theme" in ui:
             self.typed("ui", "theme", ui["theme"], str)
         if "refresh_seconds" in ui:
-            self.typed("ui", "refresh_seconds", ui["refresh_seconds"], float)
+            ui = {**ui, "refresh_seconds": self.seconds("ui", "refresh_seconds", ui["refresh_seconds"])}
         from .alerts.spec import AlertingLoader
 
         alerting = AlertingLoader(self, self.registry, self.path.parent, settings.timezone)
@@ -367,6 +378,11 @@ class _Loader:
             path = default_storage_path(self.path, self.origin == "bundled sample")
         retention = data.get("raw_retention_days")
         if retention is not None:
+            if isinstance(retention, str):  # "90d", "13w": a whole number of days
+                days = self.seconds("storage", "raw_retention_days", retention) / 86400
+                if not days.is_integer():
+                    raise self.error("storage", f"raw_retention_days: {retention!r} is not a whole number of days (e.g. 90 or \"13w\")")
+                retention = int(days)
             retention = self.typed("storage", "raw_retention_days", retention, int)
             if retention < 1:
                 raise self.error("storage", "raw_retention_days must be at least 1")
@@ -385,10 +401,10 @@ class _Loader:
                 raise self.error(where, "must be a table")
             type_name, cls = self.plugin_type(where, table, "type", registry.sources, "source type")
             options = self.plugin_options(where, cls.Options, table, SOURCE_KEYS)
-            interval = self.typed(where, "interval", table.get("interval", cls.default_interval), float)
-            timeout = self.typed(where, "timeout", table.get("timeout", cls.default_timeout), float)
+            interval = self.seconds(where, "interval", table.get("interval", cls.default_interval))
+            timeout = self.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
             if interval <= 0 or timeout <= 0:
-                raise self.error(where, "interval and timeout must be positive numbers of seconds")
+                raise self.error(where, "interval and timeout must be positive durations, e.g. 30s, 5m or 1h (a plain number is seconds)")
             enabled = self.typed(where, "enabled", table.get("enabled", True), bool)
             specs[sid] = SourceSpec(id=sid, type=type_name, interval=interval, timeout=timeout, options=options, enabled=enabled)
         if MANUAL_SOURCE not in specs and "manual" in registry.sources:
@@ -492,7 +508,7 @@ class _Loader:
                 if grain not in GRAINS:
                     self.ref(where, "grain", grain, GRAINS, "grain")
             unit = self.unit(where, table, cls.default_unit or "number")
-            target = self.target(where, table["target"]) if "target" in table else None
+            target = self.target(where, table["target"], duration=unit == "duration") if "target" in table else None
             thresholds = self.thresholds(where, table.get("thresholds", {}))
             weight = self.typed(where, "weight", table.get("weight", 1.0), float)
             if weight < 0:
@@ -539,8 +555,11 @@ class _Loader:
         for kid in kpis:
             visit(kid, [])
 
-    def target(self, where: str, data: Any) -> Target:
+    def target(self, where: str, data: Any, duration: bool = False) -> Target:
+        """``duration``: the KPI's unit is a duration, so its numbers may be typed as "5d", "4h 30m"."""
         where = f"{where}.target"
+        if duration and isinstance(data, str):
+            data = {"value": data}
         if isinstance(data, (int, float)) and not isinstance(data, bool):
             return Target(kind="reach", value=float(data))
         if not isinstance(data, dict):
@@ -557,7 +576,11 @@ class _Loader:
             kind = DIRECTIONS[direction]
         else:
             kind = "within" if ("low" in data or "high" in data) else "reach"
-        nums = {k: self.typed(where, k, data[k], float) for k in ("value", "baseline", "low", "high") if k in data}
+        nums = {
+            k: self.seconds(where, k, data[k]) if duration and isinstance(data[k], str) else self.typed(where, k, data[k], float)
+            for k in ("value", "baseline", "low", "high")
+            if k in data
+        }
         due = data.get("due")
         if due is not None and not isinstance(due, dt.date):
             raise self.error(where, f"due must be a TOML date such as 2026-12-31, not {due!r}")

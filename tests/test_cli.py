@@ -88,12 +88,13 @@ def test_report_at_a_past_time_is_reproducible(sample):
     "args, message",
     [
         (["record", "client_referals", "1"], "unknown metric 'client_referals' (did you mean 'client_referrals'?)"),
-        (["record", "client_referrals", "lots"], "value must be a number, not 'lots'"),
-        (["record", "client_referrals", "nan"], "value must be a finite number"),
+        (["record", "client_referrals", "lots"], "value: 'lots' is not a number (e.g. 12 or 3.5)"),
+        (["record", "client_referrals", "nan"], "value: 'nan' is not a finite number"),
         (["report", "--at", "yesterday"], "--at: 'yesterday' is not a time: use e.g. 2026-03-15"),
         (["record", "client_referrals", "1", "--at", "2099-01-01"], "more than a day in the future"),
         (["report", "--window", "montly"], "unknown window"),
-        (["collect", "--every", "0"], "--every must be a positive number"),
+        (["collect", "--every", "0"], "--every must be a positive duration"),
+        (["collect", "--every", "5x"], "--every: '5x': expected a duration like 90m, 4h 30m, 9d"),
     ],
 )
 def test_usage_mistakes_exit_2_with_one_line(sample, args, message):

@@ -73,3 +73,88 @@ def test_collect_log_lines_use_the_configs_clock(write_config):
     assert stamp, out.stdout
     logged = before.replace(hour=int(stamp[1]), minute=int(stamp[2]), second=int(stamp[3]), microsecond=0)
     assert abs((logged - before).total_seconds()) < 120 or abs((logged - before).total_seconds()) > 86400 - 120
+
+
+# -- durations ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "typed, seconds",
+    [("9d", 9 * 86400), ("4h 30m", 16200), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("120", 120), ("1.5h", 5400), ("2 days 3 hours", 183600)],
+)
+def test_record_a_duration_as_people_type_it(zoned, typed, seconds):
+    recorded = run("record", "onboarding_time", typed, "--at", "2026-03-02 10:00", "--config", str(zoned))
+    assert recorded.returncode == 0, recorded.stderr
+    rows = json.loads(run("series", "onboarding_time", "--at", "2026-03-02 12:00", "--points", "1", "--format", "json", "--config", str(zoned)).stdout)
+    assert rows == [{"start": "2026-03-02T00:00:00-05:00", "value": seconds}]
+
+
+@pytest.mark.parametrize(
+    "metric, typed, message",
+    [
+        ("onboarding_time", "9x", "value: '9x': expected a duration like 90m, 4h 30m, 9d"),
+        ("onboarding_time", "4h 30", "value: '4h 30': expected a duration like 90m, 4h 30m, 9d"),
+        ("onboarding_time", "", "value: enter a duration"),
+        ("sales", "9d", "value: '9d' is not a number"),
+    ],
+)
+def test_a_mistyped_value_is_one_line_exit_2(zoned, metric, typed, message):
+    result = run("record", metric, typed, "--config", str(zoned))
+    assert result.returncode == 2 and result.stderr.strip() == f"kpitui: {message}" or message in result.stderr, result.stderr
+    assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_config_durations_accept_units(write_config):
+    config = write_config(
+        """
+        [storage]
+        path = "h.sqlite3"
+        raw_retention_days = "13w"
+
+        [ui]
+        refresh_seconds = "2s"
+
+        [sources.shell]
+        type = "command"
+        interval = "5m"
+        timeout = "1m 30s"
+
+        [metrics.queue]
+        source = "shell"
+        command = "echo 7"
+
+        [metrics.onboarding_time]
+        unit = "duration"
+
+        [kpis.onboarding]
+        formula = "mean"
+        metrics = ["onboarding_time"]
+        unit = "duration"
+        target = { kind = "below", value = "5d", baseline = "12d" }
+        """
+    )
+    from kpitui.config import load_config
+
+    loaded = load_config(config)
+    assert (loaded.sources["shell"].interval, loaded.sources["shell"].timeout) == (300, 90)
+    assert loaded.storage.raw_retention_days == 91 and loaded.ui["refresh_seconds"] == 2
+    assert (loaded.kpis["onboarding"].target.value, loaded.kpis["onboarding"].target.baseline) == (432000, 1036800)
+    assert run("check", "--config", str(config)).returncode == 0
+    report = json.loads(run("report", "--no-collect", "--format", "json", "--config", str(config)).stdout)
+    assert report["kpis"][0]["target"]["value"] == 432000
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ('[sources.shell]\ntype = "command"\ninterval = "9x"', "[sources.shell] interval: '9x': expected a duration like 90m, 4h 30m, 9d"),
+        ('[sources.shell]\ntype = "command"\ntimeout = "0s"', "[sources.shell] interval and timeout must be positive durations"),
+        ('[storage]\npath = "h.sqlite3"\nraw_retention_days = "36h"', "[storage] raw_retention_days: '36h' is not a whole number of days"),
+        ('[ui]\nrefresh_seconds = "soon"', "[ui] refresh_seconds: 'soon': expected a duration like 90m, 4h 30m, 9d"),
+    ],
+)
+def test_config_duration_mistakes_exit_2(write_config, table, message):
+    config = write_config(table + '\n\n[metrics.queue]\nsource = "manual"\n')
+    result = run("check", "--config", str(config))
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1

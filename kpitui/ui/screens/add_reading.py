@@ -7,7 +7,6 @@ worker and the form closes only once the reading is stored.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from dataclasses import dataclass
 
 from textual import on, work
@@ -16,7 +15,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from ... import periods
+from ... import userinput
 from ...config import Config
 from .. import bindings
 
@@ -34,17 +33,12 @@ class NewReading:
     value: float
 
 
-def parse_value(text: str) -> float:
-    cleaned = text.strip().replace(",", "").replace("_", "")
-    if not cleaned:
-        raise FormError("enter a number, e.g. 12 or 3.5")
+def parse_value(text: str, unit: str = "number", currency: str = "$") -> float:
+    """The value as typed for a metric of ``unit`` (a duration such as ``4h 30m`` for durations)."""
     try:
-        value = float(cleaned)
-    except ValueError:
-        raise FormError(f"{text.strip()!r} is not a number (e.g. 12 or 3.5)") from None
-    if not math.isfinite(value):
-        raise FormError("the value must be a finite number")
-    return value
+        return userinput.parse_value(text, unit, currency=currency)
+    except userinput.InputError as exc:
+        raise FormError(str(exc)) from None
 
 
 def parse_time(text: str, timezone: str, now: dt.datetime) -> dt.datetime:
@@ -52,8 +46,8 @@ def parse_time(text: str, timezone: str, now: dt.datetime) -> dt.datetime:
     if not text.strip():
         return now
     try:
-        value = periods.parse_time(text, timezone)
-    except periods.PeriodError as exc:
+        value = userinput.parse_time(text, timezone)
+    except userinput.InputError as exc:
         raise FormError(str(exc)) from None
     if value > now + FUTURE_SLACK:
         raise FormError("that time is more than a day in the future")
@@ -77,14 +71,28 @@ class AddReadingScreen(ModalScreen[NewReading | None]):
             form.border_subtitle = "ctrl+s saves · esc cancels"
             yield Label("Metric")
             yield Select(options, value=self.metric_id or Select.NULL, prompt="choose a metric", id="metric", type_to_search=True)
-            yield Label("Value")
-            yield Input(placeholder="a number, e.g. 12 or 3.5", id="value")
+            yield Label("Value (a duration)" if self._unit() == "duration" else "Value", id="value-label")
+            yield Input(placeholder=self._hint(), id="value")
             yield Label(f"Time (optional, ISO; default now; {tz})")
             yield Input(placeholder="e.g. 2026-03-15 14:30", id="at")
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)
                 yield Button("Cancel", id="cancel", compact=True)
+
+    def _unit(self) -> str:
+        metric = self.config.metrics.get(self.metric_id or "")
+        return metric.unit if metric else "number"
+
+    def _hint(self) -> str:
+        return userinput.value_hint(self._unit())
+
+    @on(Select.Changed, "#metric")
+    def _metric_changed(self, event: Select.Changed) -> None:
+        self.metric_id = event.value if isinstance(event.value, str) and event.value in self.config.metrics else None
+        self.query_one("#value", Input).placeholder = self._hint()
+        unit = self._unit()
+        self.query_one("#value-label", Label).update("Value (a duration)" if unit == "duration" else "Value")
 
     def on_mount(self) -> None:
         (self.query_one("#value", Input) if self.metric_id else self.query_one("#metric", Select)).focus()
@@ -100,7 +108,8 @@ class AddReadingScreen(ModalScreen[NewReading | None]):
         metric = self.query_one("#metric", Select).value
         if not isinstance(metric, str) or metric not in self.config.metrics:
             raise FormError("choose a metric")
-        value = parse_value(self.query_one("#value", Input).value)
+        unit = self.config.metrics[metric].unit
+        value = parse_value(self.query_one("#value", Input).value, unit, self.config.settings.currency)
         now = self.app.now()  # type: ignore[attr-defined]
         at = parse_time(self.query_one("#at", Input).value, self.config.settings.timezone, now)
         return NewReading(metric, at, value)
