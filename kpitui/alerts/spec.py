@@ -31,8 +31,6 @@ KPI_FIELDS = ("value", "previous", "last_year", "change", "change_pct", "score",
 METRIC_FIELDS = ("value", "age_minutes")
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 DIGEST_FORMATS = ("html", "markdown", "text")
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d)\s*$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
 
 
@@ -126,13 +124,15 @@ class DigestSpec:
 
 def parse_duration(value: Any) -> float | None:
     """Seconds from ``90`` (seconds), ``"30m"``, ``"4h"``, ``"1d"``; ``None`` when it is neither."""
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, str):
-        m = _DURATION.match(value)
-        if m:
-            return float(m.group(1)) * _UNIT_SECONDS[m.group(2)]
-    return None
+    from ..userinput import InputError
+    from ..userinput import parse_duration as parse  # the one parser for durations users type ("4h 30m", "9d")
+
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        return None
+    try:
+        return parse(value)
+    except InputError:
+        return None
 
 
 def parse_schedule(text: str) -> Schedule:
@@ -184,9 +184,9 @@ class AlertingLoader:
                 raise self.error(where, "must be a table")
             type_name, cls = self.loader.plugin_type(where, table, "type", self.registry.notifiers, "notifier type")
             options = self.loader.plugin_options(where, cls.Options, table, NOTIFIER_KEYS)
-            timeout = self.loader.typed(where, "timeout", table.get("timeout", cls.default_timeout), float)
+            timeout = self.loader.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
             if timeout <= 0:
-                raise self.error(where, "timeout must be a positive number of seconds")
+                raise self.error(where, "timeout must be a positive duration, e.g. 10s (a plain number is seconds)")
             quiet = None
             if "quiet_hours" in table:
                 try:
