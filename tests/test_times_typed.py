@@ -86,7 +86,7 @@ def test_record_a_duration_as_people_type_it(zoned, typed, seconds):
     recorded = run("record", "onboarding_time", typed, "--at", "2026-03-02 10:00", "--config", str(zoned))
     assert recorded.returncode == 0, recorded.stderr
     rows = json.loads(run("series", "onboarding_time", "--at", "2026-03-02 12:00", "--points", "1", "--format", "json", "--config", str(zoned)).stdout)
-    assert rows == [{"start": "2026-03-02T00:00:00-05:00", "value": seconds}]
+    assert rows["points"] == [{"start": "2026-03-02T00:00:00-05:00", "value": seconds}]
 
 
 @pytest.mark.parametrize(
