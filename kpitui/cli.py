@@ -442,7 +442,8 @@ def _tz(config):
 
 
 def _collect_due(config, store) -> None:
-    """Poll the sources whose interval has passed since their last success (so a first report has data)."""
+    """Poll the sources whose interval has passed since their last success (so a first report has data),
+    and those whose last poll failed (the user may just have fixed it: a success clears the error)."""
     from .collector import Collector
 
     health = store.health()
@@ -453,6 +454,7 @@ def _collect_due(config, store) -> None:
             sid
             for sid in collector.sources
             if sid not in health
+            or health[sid].error is not None
             or health[sid].last_success is None
             or (now - health[sid].last_success).total_seconds() >= config.sources[sid].interval
         ]

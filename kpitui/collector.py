@@ -246,8 +246,10 @@ class Collector:
                     on_compact(message)
             results = self.poll_many(self.due())
             for result in results:
-                if every is not None and result.error is None:
-                    self.states[result.source].next_due = time.monotonic() + every
+                if every is not None:  # the user's pace; a failing source backs off from it, not from its interval
+                    failures = self.states[result.source].failures
+                    delay = every if result.error is None else min(every * 2 ** (failures - 1), max(every, MAX_BACKOFF))
+                    self.states[result.source].next_due = time.monotonic() + delay
                 if on_result:
                     on_result(result)
             if on_round:
