@@ -260,6 +260,11 @@ class FormulaType:
     #: each sparkline point covers the window's period up to the end of its bucket
     #: (a running total that restarts with the period), not the bucket alone
     to_date_series: ClassVar[bool] = False
+    #: the value depends on individual raw readings, not only on per-hour or per-day totals (a
+    #: percentile): retention keeps the raw readings of every metric it reads, unless the config
+    #: lists the metric in ``[storage] downsample_anyway``. Inputs whose ``agg`` cannot be rebuilt
+    #: from down-sampled rows (a quantile, ``first``, ``min`` of a ``sum`` metric) count too.
+    needs_raw_readings: ClassVar[bool] = False
 
     def __init__(self, options: Any):
         self.options = options

@@ -312,7 +312,7 @@ def _print_compaction(message: str, timezone: str = "UTC") -> None:
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
-    from .retention import compact, describe
+    from .retention import compact, describe, describe_kept
     from .store import StoreError
 
     config = _load(args)
@@ -328,6 +328,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(describe(result, config, now))
+    for line in describe_kept(config):
+        print(line)
     return EXIT_OK
 
 

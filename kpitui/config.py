@@ -30,7 +30,7 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
 
 TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
-STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to")
+STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway")
 PLUGINS_KEYS = ("dirs",)
 UI_KEYS = ("theme", "refresh_seconds")
 SOURCE_KEYS = ("type", "interval", "timeout", "enabled", "description")
@@ -63,6 +63,8 @@ class Storage:
     downsample_to: str = "hour"
     #: ``path`` is the config's own default (no ``[storage] path``): see :mod:`kpitui.location`
     default: bool = False
+    #: metrics down-sampled even though a KPI needs their raw readings (see :mod:`kpitui.retention`)
+    downsample_anyway: tuple[str, ...] = ()
 
 
 @dataclass
@@ -290,6 +292,8 @@ class _Loader:
         storage = self.storage(self.table(data, "storage"))
         sources = self.sources(self.table(data, "sources"))
         metrics = self.metrics(self.table(data, "metrics"), sources)
+        for mid in storage.downsample_anyway:
+            self.ref("storage", "downsample_anyway", mid, metrics, "metric")
         self.check_sources(sources, metrics, settings.timezone)
         kpis = self.kpis(self.table(data, "kpis"), metrics)
         objectives = self.objectives(self.table(data, "objectives"), self.table(data, "kpis"), kpis)
@@ -389,7 +393,8 @@ class _Loader:
         from typing import Literal
 
         downsample = self.typed("storage", "downsample_to", data.get("downsample_to", "hour"), Literal["hour", "day"])
-        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample, default=default)
+        anyway = tuple(self.typed("storage", "downsample_anyway", data.get("downsample_anyway", []), list[str]))
+        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample, default=default, downsample_anyway=anyway)
 
     def sources(self, data: dict[str, Any]) -> dict[str, SourceSpec]:
         registry = self.registry

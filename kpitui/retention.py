@@ -29,8 +29,12 @@ rule        value                                      exact afterwards
 
 The engine reads ``n`` (:func:`kpitui.pipeline.hourly`): count = Σn, and a
 ``mean`` metric's total = Σ(value·n). Aggregates the table marks as not
-exact (the ``min`` of a ``sum`` metric, quantiles, ``first``) see one value
-per bucket afterwards. KPI windows whose boundaries fall on the bucket
+exact (the ``min`` of a ``sum`` metric, quantiles, ``first``) would see one
+value per bucket afterwards, so a metric that a KPI reads that way -- an
+input with such an ``agg``, or any input of a formula type that declares
+:attr:`~kpitui.api.FormulaType.needs_raw_readings` (``percentile``) -- keeps
+its raw readings (:func:`kept_raw`), unless ``[storage] downsample_anyway``
+lists it; ``kpitui compact --dry-run`` says which and why. KPI windows whose boundaries fall on the bucket
 grain -- every calendar window and, with ``hour``, trailing windows too --
 give the same values before and after compaction.
 
@@ -62,10 +66,20 @@ from .store import CompactionResult, Store
 if TYPE_CHECKING:
     from .config import Config
 
-__all__ = ["GRAINS", "bucket_rows", "compact", "cutoff", "describe"]
+__all__ = ["EXACT", "GRAINS", "bucket_rows", "compact", "cutoff", "describe", "describe_kept", "kept_raw"]
 
 #: what ``downsample_to`` may be
 GRAINS = ("hour", "day")
+
+#: per metric rule, the aggregates that down-sampled rows still give exactly (the table above)
+EXACT: dict[str, frozenset[str]] = {
+    "sum": frozenset({"sum", "count", "mean"}),
+    "mean": frozenset({"mean", "sum", "count"}),
+    "last": frozenset({"last", "count"}),
+    "min": frozenset({"min", "count"}),
+    "max": frozenset({"max", "count"}),
+    "count": frozenset({"count", "sum"}),
+}
 
 _UTC = pl.Datetime("us", "UTC")
 _ADJECTIVE = {"hour": "hourly", "day": "daily"}
@@ -138,7 +152,8 @@ def compact(
         return None
     grain = config.storage.downsample_to
     cal = _calendar(config)
-    rules = {mid: metric.aggregation for mid, metric in config.metrics.items()}
+    raw = kept_raw(config)
+    rules = {mid: metric.aggregation for mid, metric in config.metrics.items() if mid not in raw}
 
     def plan(metric: str, rows: pl.DataFrame) -> pl.DataFrame | None:
         rule = rules.get(metric)
@@ -147,6 +162,46 @@ def compact(
         return bucket_rows(rows, rule, grain, cal)
 
     return store.compact(before, plan, metrics=sorted(rules), dry_run=dry_run)
+
+
+def kept_raw(config: Config) -> dict[str, str]:
+    """The metrics whose raw readings retention keeps, each with why: a KPI needs them one by one.
+
+    A metric is kept when a KPI's formula type declares ``needs_raw_readings``
+    and reads it, or when a KPI reads it with an ``agg`` that down-sampled rows
+    cannot give exactly (not in :data:`EXACT` for the metric's rule). Metrics in
+    ``[storage] downsample_anyway`` are never kept.
+    """
+    reasons: dict[str, list[str]] = {}
+    for kid, kpi in config.kpis.items():
+        cls = config.registry.formulas.get(kpi.formula)
+        if cls is None:
+            continue
+        try:
+            inputs = list(cls(kpi.params).inputs())
+        except Exception:  # noqa: BLE001 - a broken plugin formula is reported by the engine, not here
+            continue
+        for item in inputs:
+            metric = config.metrics.get(item.ref)
+            if metric is None:
+                continue  # another KPI: its own inputs are looked at in turn
+            if getattr(cls, "needs_raw_readings", False):
+                why = f"{kid} ({kpi.formula}) reads its raw readings"
+            elif item.agg is not None and item.agg not in EXACT.get(metric.aggregation, frozenset()):
+                why = f"{kid} reads its {item.agg}, which one row per bucket cannot give"
+            else:
+                continue
+            if why not in reasons.setdefault(item.ref, []):
+                reasons[item.ref].append(why)
+    return {mid: "; ".join(why) for mid, why in sorted(reasons.items()) if mid not in config.storage.downsample_anyway}
+
+
+def describe_kept(config: Config) -> list[str]:
+    """One line per metric whose raw readings are kept, and why (for ``kpitui compact``)."""
+    return [
+        f"kept raw: {mid} (KPI {why}); [storage] downsample_anyway = [\"{mid}\"] would compact it and change those values"
+        for mid, why in kept_raw(config).items()
+    ]
 
 
 def describe(result: CompactionResult | None, config: Config, now: dt.datetime | None = None) -> str:

@@ -176,6 +176,7 @@ class Percentile(FormulaType):
     type_name = "percentile"
     description = "A percentile (p = 90 -> p90) of a metric's raw readings over the window."
     Options = PercentileOptions
+    needs_raw_readings = True
 
     def inputs(self) -> list[Input]:
         return [Input("value", self.options.of, agg=_quantile_name(self.options.p))]
