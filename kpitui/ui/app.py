@@ -127,6 +127,7 @@ class KpiApp(App[int]):
         self._compact_timer: Timer | None = None
         self._dark_theme, self._light_theme = DARK, LIGHT
         self.title = "kpitui"
+        self.alerting = None  # kpitui.ui.alerting.TuiAlerts while collecting with [alerts]/[digests]
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()
@@ -213,6 +214,11 @@ class KpiApp(App[int]):
         self.problems.pop("store", None)
         if old is not None:
             self._retire(old)
+        from . import alerting
+
+        if self.alerting is not None:
+            self.alerting.close()
+        self.alerting = alerting.start(self, self.runtime)
         self.request_evaluate(force=True)
         for source in self.runtime.sources:
             self.start_poll(source)
@@ -266,6 +272,11 @@ class KpiApp(App[int]):
         snapshot = runtime.evaluate(window=window, offset=offset, force=force)
         if snapshot is not None and not worker.is_cancelled:
             self.post_message(Evaluated(snapshot, request, time.perf_counter() - started))
+            alerting = self.alerting
+            if alerting is not None and alerting.config is runtime.config:
+                change = alerting.after_evaluate(snapshot, default_view=not window and not offset)
+                if change is not None:
+                    self.post_message(change)
 
     @on(Evaluated)
     def _evaluated(self, message: Evaluated) -> None:
@@ -278,6 +289,15 @@ class KpiApp(App[int]):
         self.eval_seconds = message.seconds
         self.problems.pop("evaluate", None)
         self.refresh_views()
+
+    def on_alerts_changed(self, message) -> None:
+        """kpitui.ui.alerting: a toast per new notification, firing alerts in the header."""
+        if self.alerting is None:
+            return
+        self.alerting.firing = message.firing
+        for n in message.fired:
+            self.notify(n.text, title=n.title, severity="error" if n.kind in ("firing", "repeat") else "information", timeout=10)
+        self._subtitle()
 
     def evaluate_soon(self) -> None:
         """Coalesce bursts (several polls finishing together) into one evaluation."""
@@ -410,6 +430,8 @@ class KpiApp(App[int]):
         if self.snapshot is not None:
             local = self.snapshot.at.astimezone(ZoneInfo(self.config.settings.timezone))
             parts.append(f"as of {local:%H:%M}")
+        if self.alerting is not None and self.alerting.firing:
+            parts.append(self.alerting.header())
         self.sub_title = " · ".join(parts)
 
     def status_text(self) -> Text:
@@ -460,6 +482,12 @@ class KpiApp(App[int]):
 
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
+
+    def action_alerts(self) -> None:
+        from .screens.alerts import AlertsScreen
+
+        if not isinstance(self.screen, AlertsScreen):
+            self.push_screen(AlertsScreen())
 
     def action_refresh(self) -> None:
         if self.runtime is None:
