@@ -76,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
+    report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
 
     compact = sub.add_parser("compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days")
     compact.add_argument("--dry-run", action="store_true", help="only say what would be replaced")
@@ -403,6 +404,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     from .report import to_csv, to_json, to_table
     from .scorecard import title_of, to_html, to_markdown
 
+    if args.width is not None and args.width < 0:
+        raise UsageError("--width must be 0 (no limit) or a number of columns")
     config = _load(args)
     at = _parse_time(args.at, config.settings.timezone)
     if args.window:
@@ -427,7 +430,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         render = to_markdown if args.format == "markdown" else to_html
         sys.stdout.write(render(snapshot, config.settings.currency, title_of(snapshot, config.path.name, config.settings.timezone)))
     else:
-        sys.stdout.write(to_table(snapshot, config.settings.currency, f"{config.path.name} — KPIs as of {_format_time(snapshot.at, config)}"))
+        from .console import output_width
+
+        title = f"{config.path.name} — KPIs as of {_format_time(snapshot.at, config)}"
+        sys.stdout.write(to_table(snapshot, config.settings.currency, title, width=output_width(args.width)))
     return EXIT_OK
 
 

@@ -63,3 +63,27 @@ def degrade_glyphs(*streams: TextIO) -> None:
                 reconfigure(errors=ERRORS)
             except (ValueError, OSError):  # a detached or closed stream: leave it
                 pass
+
+
+def output_width(explicit: int | None = None, stream: TextIO | None = None) -> int | None:
+    """The width a table should fit: ``--width`` (0: no limit), else ``COLUMNS``, else the terminal's.
+
+    None (no limit) when the output is not a terminal and nothing says otherwise:
+    a report written to a file or a pipe keeps every column.
+    """
+    import os
+    import shutil
+    import sys
+
+    if explicit is not None:
+        return explicit or None
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return int(columns)
+    stream = stream or sys.stdout
+    try:
+        if stream.isatty():
+            return shutil.get_terminal_size().columns
+    except (AttributeError, ValueError, OSError):
+        pass
+    return None

@@ -11,6 +11,7 @@ from typing import Any
 
 from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_value, sparkline
 from .model import KpiResult, Snapshot, Target
+from .textfit import Fit, fit_table, wrap
 
 
 def _iso(value: dt.datetime | None) -> str | None:
@@ -147,30 +148,52 @@ LEGEND = [
 ]
 
 
-def _table(headers: list[str], rows: list[list[str]], indent: str = "  ") -> list[str]:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)]
-    right = {i for i, h in enumerate(headers) if h in ("Value", "Target", "Progress", "On pace for", "Score", "Latest", "Previous")}
+#: How each column gives way in a narrow terminal (kpitui.textfit): ``drop`` higher goes sooner, as the
+#: TUI's panes drop theirs; ``shrink``: shortened with … down to that width. A column not listed stays.
+FITS = {
+    "KPI": Fit(shrink=14, soft=26),
+    "Period": Fit(drop=3, shrink=10),
+    "Value": Fit(right=True),
+    "Target": Fit(drop=2, right=True),
+    "Progress": Fit(drop=5, right=True),
+    "vs previous": Fit(drop=4),
+    "On pace for": Fit(drop=6, right=True),
+    "Score": Fit(drop=7, right=True),
+    "Status": Fit(shrink=12, soft=24),
+    "Trend": Fit(drop=9),
+    "Updated": Fit(drop=8),
+    "Metric": Fit(shrink=14, soft=28),
+    "Latest": Fit(right=True),
+    "Source": Fit(drop=2, shrink=8),
+    "Trigger": Fit(drop=1, shrink=12, soft=36),
+    "Previous": Fit(right=True),
+}
 
-    def line(cells: list[str]) -> str:
-        return indent + "  ".join(c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
 
-    return [line(headers), *(line(r) for r in rows)]
+def _table(headers: list[str], rows: list[list[str]], width: int | None = None, left_out: set[str] | None = None) -> list[str]:
+    lines, dropped = fit_table(headers, rows, [FITS.get(h, Fit()) for h in headers], width)
+    if left_out is not None:
+        left_out.update(dropped)
+    return lines
 
 
-def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
+def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: int | None = None) -> str:
+    """The report as text; ``width``: fit every line in that many columns (None: no limit)."""
     now = snapshot.at
-    lines = [title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", ""]
+    left_out: set[str] = set()
+    lines = [*wrap(title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", width, "  "), ""]
     listed: set[str] = set()
     groups = [(o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives]
     others = tuple(r for k, r in snapshot.kpis.items() if k not in {r.kpi.id for o in snapshot.objectives for r in o.kpis})
     if others:
         groups.append(("Other KPIs", None, None, others))
+    sections: list[tuple[list[str], list[list[str]]]] = []  # each objective's heading and rows: one table fit for all
     for title_, score, status, kpis in groups:
         head = title_
         if status is not None:
             head += f"  — score {format_score(score)}, {STATUS_SYMBOL[status]} {status.label}"
-        lines.append(head)
-        rows = []
+        rows: list[list[str]] = []
+        sections.append((wrap(head, width, "  "), rows))
         for r in kpis:
             listed.add(r.kpi.id)
             k, applied = r.kpi, r.target
@@ -198,9 +221,11 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                     format_age(r.freshness, now),
                 ]
             )
-        lines += _table(["KPI", "Period", "Value", "Target", "Progress", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], rows)
-        lines.append("")
-    lines += [*LEGEND, ""]
+    table = _table(["KPI", "Period", "Value", "Target", "Progress", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], [r for _, rows in sections for r in rows], width, left_out)
+    header, body = table[0], iter(table[1:])
+    for heading, rows in sections:
+        lines += [*heading, header, *(next(body) for _ in rows), ""]
+    lines += [*(LEGEND if width is None else wrap(" ".join(LEGEND), width)), ""]
     metric_rows = []
     for m in snapshot.metrics.values():
         state = f"error: {m.health.error}" if m.health and m.health.error else ""
@@ -214,5 +239,8 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             ]
         )
     lines.append("Metrics (★ key metric)")
-    lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows)
+    lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows, width, left_out)
+    if left_out:
+        order = [h for h in FITS if h in left_out]
+        lines += ["", *wrap(f"Left out to fit {width} columns: {', '.join(order)} (--width 0 shows every column).", width)]
     return "\n".join(lines).rstrip() + "\n"
