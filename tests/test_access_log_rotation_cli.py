@@ -57,7 +57,7 @@ def total(cfg: Path, days: int = 10) -> float:
     result = run("series", "signups", "--grain", "day", "--points", str(days), "--at", "2026-03-11T00:00:00",
                  "--format", "json", "--config", str(cfg))  # fmt: skip
     assert result.returncode == 0, result.stderr
-    return sum(row["value"] or 0 for row in json.loads(result.stdout))
+    return sum(row["value"] or 0 for row in json.loads(result.stdout)["points"])
 
 
 def grep_count(path: Path) -> int:
@@ -131,3 +131,4 @@ def test_two_rotations_compressed_between_polls(tmp_path: Path) -> None:
     assert total(cfg) == grep_count(master)
     collect(cfg)
     assert total(cfg) == grep_count(master)
+

@@ -86,7 +86,7 @@ filter = "qty > 1.25"
         result = run("series", metric, "--grain", "day", "--points", "10", "--at", "2026-03-10T00:00:00",
                      "--format", "json", "--config", str(cfg))  # fmt: skip
         assert result.returncode == 0, result.stderr
-        return sum(row["value"] or 0 for row in json.loads(result.stdout))
+        return sum(row["value"] or 0 for row in json.loads(result.stdout)["points"])
 
     fees = [(as_number(r["fee"]), as_number(r["qty"])) for r in data]
     assert total("fees") == pytest.approx(sum(f for f, _ in fees if f is not None))
