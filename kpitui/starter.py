@@ -90,5 +90,37 @@ def starter_data(registry: Registry) -> dict[str, Any]:
     return data
 
 
+ALERTS_HEADER = """
+# --- alerts (commented out: uncomment, set the secrets, run `kpitui alerts test team`) ---
+# A notifier per installed notifier type; an alert says what to watch and whom to tell;
+# a digest sends the report on a schedule. See `kpitui plugins` and the README's Alerts section.
+"""
+
+
+def alerts_example(registry: Registry) -> str:
+    """A commented-out ``[notifiers]``/``[alerts]``/``[digests]`` block, one notifier per installed type."""
+    notifiers: dict[str, Any] = {}
+    for type_name, cls in sorted(registry.notifiers.items()):
+        try:
+            example = cls.example() or {}
+        except Exception:  # noqa: BLE001 - a plugin's example() must not break init
+            continue
+        notifiers["team" if type_name == "webhook" else f"my_{type_name}"] = {"type": type_name, **example}
+    if "team" not in notifiers:
+        return ""
+    data = {
+        "notifiers": notifiers,
+        "alerts": {
+            "leads_slipping": {"kpi": "signups", "when": "status_worse", "notify": ["team"]},
+            "conversion_low": {"kpi": "conversion", "when": "value < 2", "notify": ["team"], "repeat": "1d"},
+            "signup_trigger_silent": {"metric": "newsletter_signups", "when": "silent", "notify": ["team"]},
+        },
+        "digests": {"morning": {"schedule": "daily 08:00", "notify": ["team"], "format": "markdown"}},
+    }
+    body = tomli_w.dumps(data)
+    return ALERTS_HEADER + "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
+
+
 def starter_config(registry: Registry | None = None) -> str:
-    return HEADER + tomli_w.dumps(starter_data(registry or load_registry()))
+    registry = registry or load_registry()
+    return HEADER + tomli_w.dumps(starter_data(registry)) + alerts_example(registry)

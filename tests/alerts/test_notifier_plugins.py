@@ -152,3 +152,23 @@ def test_apprise_without_the_extra_is_a_clear_config_error(write_config):
         assert "[notifiers.phone] the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'" in str(exc)
     else:
         raise AssertionError("accepted without apprise installed")
+
+
+def test_init_shows_an_alerts_example_that_loads_when_uncommented(tmp_path):
+    import importlib.util
+
+    target = tmp_path / "kpitui.toml"
+    assert run("init", str(target)).returncode == 0
+    text = target.read_text()
+    assert "# [notifiers.team]" in text and '# type = "webhook"' in text and "# [alerts.signup_trigger_silent]" in text
+    assert run("check", "--config", str(target)).returncode == 0  # commented out: the starter works as it is
+    head, block = text.split("# --- alerts", 1)
+    lines = []
+    for line in block.splitlines()[3:]:  # after the block's own three comment lines
+        lines.append(line[2:] if line.startswith("# ") else ("" if line == "#" else line))
+    uncommented = head + "\n".join(lines) + "\n"
+    if importlib.util.find_spec("apprise") is None:  # the apprise example needs the extra
+        uncommented = uncommented.replace('[notifiers.my_apprise]\ntype = "apprise"\nurl = "${APPRISE_URL}"', "")
+    target.write_text(uncommented)
+    checked = run("check", "--config", str(target))
+    assert checked.returncode == 0, checked.stderr
