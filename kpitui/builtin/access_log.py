@@ -57,7 +57,10 @@ Cursor
     A JSON object: ``file`` — the file being tailed: ``dev``/``ino`` (its
     identity), ``offset`` (bytes consumed), ``fp``/``fp_len`` (a hash of its
     first ``fp_len`` <= 1024 bytes, to notice a file replaced in place) and
-    ``discard`` (inside an over-long line whose rest must be dropped);
+    ``discard`` (inside an over-long line whose rest must be dropped). The
+    file is known by ``dev``/``ino`` *and* by its content: when a reboot
+    renumbers the device (LVM, btrfs, overlay, loop), the same inode whose
+    head still hashes to ``fp`` is the same file, read on from ``offset``;
     ``prev`` — the previous file after a rename rotation, still drained while
     it sits at ``PATH.1``; ``backlog`` — rotated files still to import on the
     first run; ``distinct`` / ``latest`` — visitor state (below).
@@ -607,6 +610,22 @@ def _rotated(path: Path) -> list[tuple[int, Path]]:
     return sorted(found)[:MAX_ROTATED]
 
 
+def _same_content(handle: Any, tail: _Tail, st: os.stat_result) -> bool:
+    """Whether the file at another (device, inode) is the one ``tail`` was reading, known by its content.
+
+    A device number changes when a reboot renumbers an LVM, btrfs, overlay or
+    loop device: same inode, same bytes. So the same inode number whose first
+    ``fp_len`` bytes hash to ``fp`` is the same file; so is another inode whose
+    first full :data:`FINGERPRINT_BYTES` match (a copy put in its place). A
+    rotated log is a new file with other first lines, so it never matches.
+    """
+    if not tail.fp_len or st.st_size < tail.offset:
+        return False
+    if st.st_ino != tail.ino and tail.fp_len < FINGERPRINT_BYTES:
+        return False
+    return _fingerprint(handle, tail.fp_len) == tail.fp
+
+
 def _replaced(handle: Any, tail: _Tail, size: int) -> bool:
     """Whether the file at the same inode no longer holds what we read (truncated or rewritten)."""
     if size < tail.offset:
@@ -777,10 +796,12 @@ class AccessLogSource(MetricSource):
         candidates += [p for _, p in _rotated(self.path)]
         for candidate in candidates:
             try:
-                if item.same(candidate.stat()):
-                    return candidate
+                st = candidate.stat()
             except OSError:
                 continue
+            if item.same(st) or (st.st_ino == item.ino and candidate.name == item.name):  # or on a renumbered device
+                item.dev = st.st_dev
+                return candidate
         return None
 
     def _read_live(self, state: _Cursor, reader: _Reader, *, first: bool) -> None:
@@ -795,6 +816,8 @@ class AccessLogSource(MetricSource):
             raise SourceError(f"access log {self.path} does not exist")
         try:
             st = os.fstat(handle.fileno()) if handle else None
+            if state.file is not None and st is not None and not state.file.same(st) and _same_content(handle, state.file, st):
+                state.file.dev, state.file.ino = st.st_dev, st.st_ino  # a renumbered device (reboot, LVM, overlay, loop)
             if state.file is not None:
                 renamed = st is None or not state.file.same(st)  # rename rotation, or PATH gone for a moment
                 if renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
