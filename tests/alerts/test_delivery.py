@@ -56,7 +56,9 @@ def test_a_command_notifier_gets_json_on_stdin_and_variables(tmp_path):
         "import json, os, sys\n"
         "data = json.load(sys.stdin)\n"
         "env = {k: v for k, v in os.environ.items() if k.startswith('KPITUI_')}\n"
-        "open(os.path.join(sys.argv[1], data['key'].replace('/', '_') + '.json'), 'w').write(json.dumps({'stdin': data, 'env': env}))\n"
+        "final = os.path.join(sys.argv[1], data['key'].replace('/', '_') + '.json')\n"
+        "open(final + '.tmp', 'w').write(json.dumps({'stdin': data, 'env': env}))\n"
+        "os.replace(final + '.tmp', final)  # the test polls for *.json: never let it see a half-written file\n"
     )
     out = tmp_path / "out"
     out.mkdir()
