@@ -63,7 +63,10 @@ Cursor
     head still hashes to ``fp`` is the same file, read on from ``offset``;
     ``prev`` — the previous file after a rename rotation, still drained while
     it sits at ``PATH.1``; ``backlog`` — rotated files still to import on the
-    first run; ``distinct`` / ``latest`` — visitor state (below).
+    first run; ``missing`` — since when ``PATH`` has been missing (after
+    ``missing_grace`` seconds, 300 by default, with nothing else left to read,
+    that is the source's error until the file is back); ``distinct`` /
+    ``latest`` — visitor state (below).
 
 Rotation
     *Rename* (``PATH`` gets a new inode, or is missing for a moment): the old
@@ -152,6 +155,8 @@ MAX_POLL_BYTES = 64 * 1024 * 1024
 MAX_DISTINCT_STATE = 200_000
 FINGERPRINT_BYTES = 1024
 MAX_ROTATED = 100
+#: seconds a log may be missing before that is the source's error (the default ``missing_grace``)
+MISSING_GRACE = 300.0
 BUCKETS = {"minute": "1m", "hour": "1h", "day": "1d"}
 _HASH_SEED = 0x6B7069  # "kpi"
 _TIME_LOCAL = "%d/%b/%Y:%H:%M:%S %z"
@@ -215,6 +220,10 @@ class AccessLogOptions:
     )
     import_rotated: bool = field(default=True, metadata={"help": "on the first poll also import PATH.1, PATH.2.gz, ..."})
     max_line_length: int = field(default=65536, metadata={"help": "longer lines are skipped (bytes)"})
+    missing_grace: float = field(
+        default=MISSING_GRACE,
+        metadata={"help": "seconds the log may be missing (a rotation's gap) before that is this source's error"},
+    )
 
     def validate(self) -> None:
         if not self.path.strip():
@@ -229,6 +238,8 @@ class AccessLogOptions:
             compile_log_format(self.log_format)
         elif self.log_format is not None:
             raise OptionError(f'log_format is only used with format = "custom" (format is {self.format!r})', "log_format")
+        if not 0 <= self.missing_grace <= 30 * 86400:
+            raise OptionError("missing_grace must be between 0 and 2592000 seconds (30 days)", "missing_grace")
         if not 256 <= self.max_line_length <= MAX_POLL_BYTES:
             raise OptionError(f"max_line_length must be between 256 and {MAX_POLL_BYTES} bytes", "max_line_length")
 
@@ -547,6 +558,7 @@ class _Cursor:
     prev: _Tail | None = None
     backlog: list[_Tail] = field(default_factory=list)
     latest: int | None = None  # the latest bucket seen, epoch microseconds
+    missing: float | None = None  # since when PATH has been missing, epoch seconds
     distinct: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> bucket (epoch us) -> base64 u64 hashes
 
     def dump(self) -> str:
@@ -558,6 +570,8 @@ class _Cursor:
         }
         if self.latest is not None:
             data["latest"] = self.latest
+        if self.missing is not None:
+            data["missing"] = self.missing
         if self.distinct:
             data["distinct"] = self.distinct
         return json.dumps(data, separators=(",", ":"))
@@ -572,6 +586,7 @@ class _Cursor:
                 raise ValueError("unknown cursor version")
             backlog = [_Tail.from_dict(item) for item in data.get("backlog") or []]
             latest = data.get("latest")
+            missing = data.get("missing")
             for buckets in (data.get("distinct") or {}).values():
                 for blob in buckets.values():
                     if len(base64.b64decode(blob, validate=True)) % 8:
@@ -581,6 +596,7 @@ class _Cursor:
                 prev=_Tail.from_dict(data.get("prev")),
                 backlog=[item for item in backlog if item is not None],
                 latest=None if latest is None else int(latest),
+                missing=None if missing is None else float(missing),
                 distinct={str(m): {str(k): str(v) for k, v in b.items()} for m, b in (data.get("distinct") or {}).items()},
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # binascii.Error is a ValueError
@@ -588,6 +604,16 @@ class _Cursor:
 
 
 # --- reading files -----------------------------------------------------------------------
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
 
 
 def _fingerprint(handle: Any, length: int) -> str:
@@ -766,7 +792,7 @@ class AccessLogSource(MetricSource):
                     continue
                 state.backlog.append(_Tail(dev=st.st_dev, ino=st.st_ino, name=rotated.name))
         self._read_backlog(state, reader)
-        self._read_live(state, reader, first=loaded is None)
+        self._read_live(state, reader, first=loaded is None, now=now)
         self._read_backlog(state, reader)  # files a rotation queued just now
         readings, bad = self._count(reader.data, state)
         return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad)
@@ -804,7 +830,7 @@ class AccessLogSource(MetricSource):
                 return candidate
         return None
 
-    def _read_live(self, state: _Cursor, reader: _Reader, *, first: bool) -> None:
+    def _read_live(self, state: _Cursor, reader: _Reader, *, first: bool, now: dt.datetime) -> None:
         """The current file, after finishing whatever rotation left behind."""
         try:
             handle = open(self.path, "rb")
@@ -814,6 +840,10 @@ class AccessLogSource(MetricSource):
             raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from None
         if handle is None and first and not state.backlog and not reader.pieces:
             raise SourceError(f"access log {self.path} does not exist")
+        if handle is None:
+            self._check_missing(state, reader, now)
+        else:
+            state.missing = None
         try:
             st = os.fstat(handle.fileno()) if handle else None
             if state.file is not None and st is not None and not state.file.same(st) and _same_content(handle, state.file, st):
@@ -840,6 +870,25 @@ class AccessLogSource(MetricSource):
         finally:
             if handle is not None:
                 handle.close()
+
+    def _check_missing(self, state: _Cursor, reader: _Reader, now: dt.datetime) -> None:
+        """PATH is gone: note since when; past ``missing_grace`` (and with nothing else to read) it is an error.
+
+        Rotation leaves PATH missing for a moment, so a short gap is quiet; a
+        log deleted for good must not read ``0 readings`` forever. The error
+        clears at the first poll that finds the file again.
+        """
+        moment = now.timestamp()
+        if state.missing is None:
+            state.missing = moment
+            return
+        gone = moment - state.missing
+        if gone <= self.options.missing_grace or reader.pieces or state.backlog or state.prev is not None:
+            return
+        raise SourceError(
+            f"access log {self.path} has been missing for {_ago(gone)} (deleted or moved, and not recreated); "
+            "counting resumes when it is back"
+        )
 
     def _rotated_names(self) -> list[Path]:
         return [self.path.with_name(f"{self.path.name}.{n}") for n in (1, 2)]

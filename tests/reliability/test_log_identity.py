@@ -57,3 +57,39 @@ def test_a_new_file_with_the_same_inode_number_on_another_device_is_read_from_th
     assert total(cfg) == grep_count(tmp_path / "access.log") + sum(
         1 for line in lines[:3000] if '"GET /newsletter/thank-you ' in line
     )
+
+
+def test_a_deleted_log_becomes_the_sources_error_after_the_grace_period_and_clears_when_it_returns(tmp_path: Path, figures) -> None:
+    """Before: `web: 0 readings` forever. Now: quiet for `missing_grace` seconds (a rotation's gap), then an error."""
+    import time
+
+    from test_cli import run
+
+    from kpitui.store import Store
+
+    lines = master_lines(3000, seed=21)
+    log = tmp_path / "access.log"
+    cfg = config(tmp_path, extra="missing_grace = 1")
+    log.write_text("".join(lines[:2000]))
+    collect(cfg)
+    log.unlink()  # deleted after the first poll
+    quiet = run("collect", "--once", "--config", str(cfg))
+    assert quiet.returncode == 0 and "error" not in quiet.stderr  # within the grace period: maybe a rotation
+    time.sleep(1.3)
+    failed = run("collect", "--once", "--config", str(cfg))
+    assert failed.returncode == 1
+    assert "web: error" in failed.stderr and str(log) in failed.stderr and "missing" in failed.stderr
+    with Store(tmp_path / "h.sqlite3", readonly=True) as store:
+        assert "missing" in (store.health()["web"].error or "")
+    report = json.loads(run("report", "--no-collect", "--format", "json", "--config", str(cfg)).stdout)
+    assert "missing" in (report["metrics"][0]["error"] or "")
+
+    log.write_text("".join(lines[2000:]))  # the log returns
+    collect(cfg)
+    with Store(tmp_path / "h.sqlite3", readonly=True) as store:
+        state = store.health()["web"]
+    assert state.error is None and state.failures == 0
+    every = tmp_path / "all.log"
+    every.write_text("".join(lines))
+    assert total(cfg) == grep_count(every)
+    figures(deleted_logs=1, lines_checked=len(lines))
