@@ -329,7 +329,7 @@ def cmd_compact(args: argparse.Namespace) -> int:
     finally:
         store.close()
     print(describe(result, config, now))
-    for line in describe_kept(config):
+    for line in describe_kept(config, now):
         print(line)
     return EXIT_OK
 

@@ -38,6 +38,28 @@ lists it; ``kpitui compact --dry-run`` says which and why. KPI windows whose bou
 grain -- every calendar window and, with ``hour``, trailing windows too --
 give the same values before and after compaction.
 
+**Periods cut inside a bucket.** A to-date window's comparison periods end
+at the current time (the previous period, the same period last year), and
+a trailing window starts at a time of day too. A down-sampled row sits at
+its bucket's start and counts wholly in a period that contains that start,
+so a period cut inside a compacted bucket gains (or loses) the readings
+between the cut and the bucket's end. Exactly those values can change:
+
+- ``downsample_to = "hour"``: a period cut at a time that is not a whole
+  local hour, inside compacted history: by the readings of the rest of that
+  one hour. Periods cut on the hour (and every calendar period) do not move.
+- ``downsample_to = "day"``: readings inside the **hourly horizon** become
+  hourly rows and only older ones daily rows, so within the horizon the
+  same holds as for ``hour``; before it, a period cut at any time of day
+  other than midnight gains or loses the rest of that day. The horizon is
+  13 months (397 days: a year back plus the longest month, which covers the
+  same period last year of every to-date window) and, for each trailing
+  window of the config's KPIs spanning S days, at least max(2·S, 366 + S) + 1
+  days (its previous period and last year). Beyond it: ``report --at`` more
+  than the horizon ago, or a ``--window`` longer than the config's.
+
+:func:`hourly_horizon`; ``kpitui compact --dry-run`` prints the split.
+
 Buckets that already hold a single row are left as they are, so compacting
 again changes nothing.
 
@@ -82,6 +104,7 @@ EXACT: dict[str, frozenset[str]] = {
 }
 
 _UTC = pl.Datetime("us", "UTC")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ADJECTIVE = {"hour": "hourly", "day": "daily"}
 
 
@@ -142,6 +165,35 @@ def bucket_rows(rows: pl.DataFrame, rule: str, grain: str, cal: periods.Calendar
     )
 
 
+#: days of hourly rows kept with ``downsample_to = "day"`` (13 months), before the config's trailing windows
+HOURLY_HORIZON_DAYS = 397
+_UNIT_DAYS = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}
+
+
+def hourly_horizon(config: Config) -> int:
+    """Days back within which ``downsample_to = "day"`` still keeps hourly rows (see the module docstring)."""
+    days = HOURLY_HORIZON_DAYS
+    for kpi in config.kpis.values():
+        try:
+            window = periods.parse_window(kpi.window) if kpi.window else None
+        except periods.PeriodError:
+            continue
+        if window is not None and window.name.startswith("trailing_"):
+            span = window.count * _UNIT_DAYS.get(window.unit, 366)
+            days = max(days, 2 * span + 1, 366 + span + 1)
+    return days
+
+
+def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
+    """With ``downsample_to = "day"``: the local midnight before which rows become daily (hourly after it)."""
+    before = cutoff(config, now)
+    if before is None or config.storage.downsample_to != "day":
+        return before
+    moment = now.astimezone(dt.timezone.utc) - dt.timedelta(days=hourly_horizon(config))
+    horizon = periods.truncate_datetime(moment, "day", _calendar(config)).astimezone(dt.timezone.utc)
+    return min(before, horizon)
+
+
 def compact(
     store: Store, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False
 ) -> CompactionResult | None:
@@ -155,11 +207,18 @@ def compact(
     raw = kept_raw(config)
     rules = {mid: metric.aggregation for mid, metric in config.metrics.items() if mid not in raw}
 
+    daily = daily_before(config, now)
+    split = None if daily is None or daily >= before else int((daily - _EPOCH) // dt.timedelta(microseconds=1))
+
     def plan(metric: str, rows: pl.DataFrame) -> pl.DataFrame | None:
         rule = rules.get(metric)
         if rule is None:
             return None  # not in the config any more: its rule is unknown, leave it raw
-        return bucket_rows(rows, rule, grain, cal)
+        if split is None:
+            return bucket_rows(rows, rule, grain, cal)
+        # daily rows before the hourly horizon, hourly rows after it (split at a local midnight)
+        old = rows.filter(pl.col("at") < split)
+        return pl.concat([bucket_rows(old, rule, "day", cal), bucket_rows(rows.filter(pl.col("at") >= split), rule, "hour", cal)])
 
     return store.compact(before, plan, metrics=sorted(rules), dry_run=dry_run)
 
@@ -196,9 +255,27 @@ def kept_raw(config: Config) -> dict[str, str]:
     return {mid: "; ".join(why) for mid, why in sorted(reasons.items()) if mid not in config.storage.downsample_anyway}
 
 
-def describe_kept(config: Config) -> list[str]:
-    """One line per metric whose raw readings are kept, and why (for ``kpitui compact``)."""
-    return [
+def describe_kept(config: Config, now: dt.datetime | None = None) -> list[str]:
+    """What ``kpitui compact`` keeps and what can change: the hourly horizon, metrics kept raw and why."""
+    lines = []
+    if config.storage.downsample_to == "day" and config.storage.raw_retention_days is not None:
+        now = now or dt.datetime.now(dt.timezone.utc)
+        daily, raw = daily_before(config, now), cutoff(config, now)
+        tz = _calendar(config).tz
+        if daily is not None and raw is not None and daily < raw:
+            lines.append(
+                f"hourly rows from {daily.astimezone(tz):%Y-%m-%d %H:%M %Z} to {raw.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
+                f"daily rows before: for the last {hourly_horizon(config)} days the to-date comparisons and "
+                "trailing windows of this config stay exact when cut on a whole hour (otherwise they gain or "
+                "lose the rest of the hour they are cut in); a period cut at a time of day before that "
+                "(report --at, a longer --window) gains or loses the rest of its day"
+            )
+        else:
+            lines.append(
+                "daily rows: every reading compacted is older than the hourly horizon "
+                f"({hourly_horizon(config)} days); a period cut at a time of day there (report --at, --window) can change"
+            )
+    return lines + [
         f"kept raw: {mid} (KPI {why}); [storage] downsample_anyway = [\"{mid}\"] would compact it and change those values"
         for mid, why in kept_raw(config).items()
     ]
@@ -215,10 +292,14 @@ def describe(result: CompactionResult | None, config: Config, now: dt.datetime |
     if before is not None:
         local = before.astimezone(_calendar(config).tz)
         where = f" before {local:%Y-%m-%d %H:%M %Z}"
+    daily = daily_before(config, now)
+    mixed = grain == "day" and before is not None and daily is not None and daily < before
     if result.replaced == 0:
-        return f"nothing to compact: readings{where} are already one per {grain}"
+        per = "hour (day before the hourly horizon)" if mixed else grain
+        return f"nothing to compact: readings{where} are already one per {per}"
     verb = "would replace" if result.dry_run else "replaced"
+    kind = "hourly and daily" if mixed else _ADJECTIVE[grain]
     return (
         f"{verb} {result.replaced:,} readings{where} of {len(result.by_metric)} metric(s) "
-        f"by {result.written:,} {_ADJECTIVE[grain]} rows"
+        f"by {result.written:,} {kind} rows"
     )
