@@ -98,7 +98,7 @@ def _bars(r: KpiResult) -> str:
 def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
     e = html.escape
     cell = "padding:6px 10px;border-bottom:1px solid #d8dee4;font-size:14px;"
-    head = "padding:6px 10px;border-bottom:2px solid #8c959f;font-size:12px;text-align:left;color:#57606a;"
+    head = "padding:6px 10px;border-bottom:2px solid #8c959f;font-size:12px;color:#57606a;text-align:left;"
     parts = [
         "<!DOCTYPE html>",
         '<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width">',
@@ -115,7 +115,15 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             )
         parts.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(name)}{badge}</h2>')
         parts.append('<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;max-width:900px;">')
-        parts.append("<tr>" + "".join(f'<th style="{head}">{h}</th>' for h in ("KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend")) + "</tr>")
+        numeric = ("Value", "Target", "vs previous", "Score")
+        parts.append(
+            "<tr>"
+            + "".join(
+                f'<th style="{head}{"text-align:right;" if h in numeric else ""}">{h}</th>'
+                for h in ("KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend")
+            )
+            + "</tr>"
+        )
         for r in kpis:
             row = _row(r, currency)
             colour = STATUS_COLOUR[r.status]

@@ -142,16 +142,19 @@ def test_config_errors_name_the_table_and_suggest(tmp_path, write_config):
 
 
 def test_apprise_without_the_extra_is_a_clear_config_error(write_config):
-    import importlib.util
+    import subprocess
+    import sys
 
-    if importlib.util.find_spec("apprise") is not None:  # pragma: no cover - the extra is installed
-        return
-    try:
-        load_config(write_config('[notifiers.phone]\ntype = "apprise"\nurl = "${APPRISE_URL}"\n'))
-    except ConfigError as exc:
-        assert "[notifiers.phone] the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'" in str(exc)
-    else:
-        raise AssertionError("accepted without apprise installed")
+    path = write_config('[notifiers.phone]\ntype = "apprise"\nurl = "${APPRISE_URL}"\n')
+    code = (
+        "import sys; sys.modules['apprise'] = None  # as if the extra were not installed\n"
+        "from kpitui.cli import main\n"
+        f"sys.exit(main(['check', '--config', {str(path)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "[notifiers.phone] the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_init_shows_an_alerts_example_that_loads_when_uncommented(tmp_path):
