@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import os
 import signal
 import sys
 import threading
@@ -576,6 +577,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     from .starter import starter_config
 
     path = Path(args.path)
+    if path.is_symlink() and not path.exists():
+        # writing would create the link's target, wherever it points
+        raise UsageError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; refusing to write through it")
     if path.exists() and not args.force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
     try:

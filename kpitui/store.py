@@ -317,10 +317,7 @@ class Store:
                 uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
         else:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(f"cannot create the folder for history file {self.path}: {exc}") from exc
+            self._create_private()
             con = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
@@ -349,6 +346,26 @@ class Store:
                     f"{SCHEMA_VERSION}: open it once without read-only to upgrade it"
                 )
             self._migrate()
+
+    def _create_private(self) -> None:
+        """Create the history's missing folders (0700) and the file itself (0600), before SQLite opens it.
+
+        SQLite gives the ``-wal`` and ``-shm`` files the permissions of the database file, so
+        all three are private to the user. Existing folders and files are left as they are.
+        """
+        missing = [p for p in (self.path.parent, *self.path.parent.parents) if not p.exists()]
+        try:
+            for folder in reversed(missing):
+                try:
+                    folder.mkdir(mode=0o700)
+                except FileExistsError:
+                    pass
+            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            os.close(fd)
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise StoreError(f"cannot create history file {self.path}: {exc}") from exc
 
     def _check_version(self, version: int) -> None:
         if version > SCHEMA_VERSION:
