@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, Sequence
@@ -36,6 +37,7 @@ __all__ = [
     "Secret",
     "SourceContext",
     "SourceError",
+    "fetch_cancelled",
     "path_warning",
     "readings_frame",
     "safe_div",
@@ -51,6 +53,32 @@ READINGS_SCHEMA: dict[str, pl.DataType] = {
 
 class SourceError(Exception):
     """A fetch failed in a way the user can act on; the message is shown as is."""
+
+
+_fetch = threading.local()
+
+
+def fetch_cancelled() -> threading.Event:
+    """The event kpitui sets when it gives up on the fetch running in this thread.
+
+    kpitui runs each ``fetch`` in a thread of its own and sets this event when
+    the source's ``timeout`` has passed. A fetch
+    that can take long should wait on it, or check it between steps, and
+    return or raise: kpitui cannot stop a Python thread. One that ignores it
+    is left behind; the next poll uses a new instance of the source, and after
+    a few such fetches still run, the source is skipped until they end.
+    Outside a collector's fetch this is an event that is never set.
+    """
+    return getattr(_fetch, "cancelled", None) or threading.Event()
+
+
+def _run_fetch(cancelled: threading.Event, fetch: Any, *args: Any) -> Any:
+    """Call ``fetch(*args)`` with ``cancelled`` as this thread's :func:`fetch_cancelled` (the collector's use)."""
+    _fetch.cancelled = cancelled
+    try:
+        return fetch(*args)
+    finally:
+        _fetch.cancelled = None
 
 
 def readings_frame(rows: Sequence[tuple[str, dt.datetime, float]] | None = None, **columns: Any) -> pl.DataFrame:
@@ -177,8 +205,17 @@ class MetricSource:
         return {"source": {}, "metric": {}}
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
-        """Return readings produced since ``cursor``. Called from a worker thread."""
+        """Return readings produced since ``cursor``. Called from a worker thread.
+
+        It should finish within ``self.spec.timeout`` seconds, and stop soon
+        after :attr:`cancelled` is set.
+        """
         raise NotImplementedError
+
+    @property
+    def cancelled(self) -> threading.Event:
+        """Set when kpitui gives up on the current fetch (see :func:`fetch_cancelled`)."""
+        return fetch_cancelled()
 
     def close(self) -> None:
         """Release connections and files."""

@@ -1,6 +1,7 @@
 """Poll sources and write what they return to the store, each source under its own guard.
 
-A source's ``fetch`` runs in a daemon thread with the source's timeout: one
+A source's ``fetch`` runs in a daemon thread with the source's timeout
+(:mod:`kpitui.fetching`: past it the fetch is cancelled): one
 that raises, hangs, or returns garbage becomes that source's error (recorded
 in the store, so a viewer in another process shows it on that source's
 metrics) and never stops the others. Failing sources back off exponentially.
@@ -12,13 +13,14 @@ import datetime as dt
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Callable
 
 import polars as pl
 
-from .api import FetchResult, MetricSource, SourceContext, normalise_readings
+from .api import FetchResult, MetricSource, SourceContext, SourceError, normalise_readings
 from .config import Config
+from .fetching import run_fetch
 from .options import redact
 from .store import CursorConflict, Store
 
@@ -29,6 +31,8 @@ MAX_BACKOFF = 3600.0
 MAX_ERROR_CHARS = 4000
 #: how often ``run_forever`` down-samples old readings (when ``[storage] raw_retention_days`` is set)
 COMPACT_EVERY = 3600.0
+#: fetches that ignore their cancellation and may still run per source before it is skipped
+MAX_LEFT_BEHIND = 2
 
 
 @dataclass(frozen=True)
@@ -45,8 +49,9 @@ class _State:
     instance: MetricSource | None
     failures: int = 0
     next_due: float = 0.0  # monotonic seconds
-    running: threading.Thread | None = None
     init_error: str | None = None
+    #: fetches that ignored their cancellation and still run (each on an instance of its own)
+    left_behind: list[threading.Thread] = field(default_factory=list)
 
 
 def _one_line(message: str) -> str:
@@ -69,7 +74,7 @@ class Collector:
         self.store = store
         self.clock = clock
         self.lock = threading.Lock()  # one write at a time from this process
-        context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
+        self.context = context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
         self.states: dict[str, _State] = {}
         for sid, spec in config.sources.items():
             if not spec.enabled:
@@ -104,35 +109,28 @@ class Collector:
         started = time.monotonic()
         if state.instance is None:
             return self._failed(sid, state.init_error or "not started", started)
-        if state.running is not None and state.running.is_alive():
-            return self._failed(sid, f"previous fetch still running after {spec.timeout:g}s timeout; skipped", started)
+        if state.left_behind:
+            problem = self._after_left_behind(sid, state)
+            if problem:
+                return self._failed(sid, problem, started)
         try:
             cursor = self.store.cursor(sid)
         except Exception as exc:  # noqa: BLE001
             return self._failed(sid, f"cannot read cursor: {exc}", started)
         now = self.clock()
-        box: dict[str, object] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = state.instance.fetch(cursor, now)  # type: ignore[union-attr]
-            except BaseException as exc:  # noqa: BLE001
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, name=f"kpitui-fetch-{sid}", daemon=True)
-        thread.start()
-        thread.join(spec.timeout)
-        if thread.is_alive():
-            state.running = thread
-            return self._failed(sid, f"timed out after {spec.timeout:g}s", started)
-        state.running = None
-        if "error" in box:
-            return self._failed(sid, self._describe(sid, "fetch failed", box["error"]), started)  # type: ignore[arg-type]
+        outcome = run_fetch(state.instance, cursor, now, spec.timeout, f"kpitui-fetch-{sid}")
+        if outcome.left_behind is not None:
+            state.left_behind.append(outcome.left_behind)
+        if outcome.error is not None:  # a cancelled built-in says what it stopped
+            return self._failed(sid, self._describe(sid, "fetch failed", outcome.error), started)
+        if outcome.timed_out:
+            still = "; it ignored the cancellation and still runs" if outcome.left_behind else ""
+            return self._failed(sid, f"timed out after {spec.timeout:g}s{still}", started)
         try:
-            readings, skipped = self._validate(sid, box.get("result"), now)
+            readings, skipped = self._validate(sid, outcome.result, now)
         except ValueError as exc:
             return self._failed(sid, self._describe(sid, "returned bad data", exc), started)
-        result = box["result"]
+        result = outcome.result
         assert isinstance(result, FetchResult)
         cls = type(state.instance)
         try:
@@ -150,6 +148,20 @@ class Collector:
         state.failures = 0
         state.next_due = time.monotonic() + spec.interval
         return PollResult(sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started)
+
+    def _after_left_behind(self, sid: str, state: _State) -> str | None:
+        """After a fetch ignored its cancellation: a new instance, or why the source is skipped."""
+        state.left_behind = [thread for thread in state.left_behind if thread.is_alive()]
+        if len(state.left_behind) >= MAX_LEFT_BEHIND:
+            timeout = self.config.sources[sid].timeout
+            ran = f"{len(state.left_behind)} earlier fetches ignored the {timeout:g}s timeout and still run"
+            return self._describe(sid, "skipped", SourceError(ran))
+        spec = self.config.sources[sid]
+        try:  # the old instance may still be busy in the left-behind thread
+            state.instance = self.config.registry.sources[spec.type](spec, self.config.metrics_of(sid), self.context)
+        except Exception as exc:  # noqa: BLE001
+            return self._describe(sid, "failed to restart", exc)
+        return None
 
     def _validate(self, sid: str, result: object, now: dt.datetime) -> tuple[pl.DataFrame, int]:
         if not isinstance(result, FetchResult):

@@ -102,16 +102,35 @@ def test_one_failing_source_does_not_stop_the_others(setup):
     assert history.frame["value"].to_list() == [5.0]
 
 
-def test_a_hanging_fetch_times_out_and_is_not_called_again_while_it_runs(setup):
+def test_a_hanging_fetch_times_out_is_left_behind_and_the_source_is_skipped_after_two(setup):
     config, store, collector = setup
-    BEHAVIOUR.update(bad="hang")
+    BEHAVIOUR.update(bad="hang")  # a sleep that ignores the cancel event
     started = time.monotonic()
     result = collector.poll("bad")
-    assert time.monotonic() - started < 2
-    assert result.error == "timed out after 0.3s"
-    again = collector.poll("bad")
-    assert "still running" in again.error
-    assert store.health()["bad"].failures == 2
+    assert time.monotonic() - started < 2.5  # the timeout, then a moment to honour the cancellation
+    assert result.error == "timed out after 0.3s; it ignored the cancellation and still runs"
+    first = collector.states["bad"].instance
+    again = collector.poll("bad")  # the old instance is still busy: a new one is polled
+    assert collector.states["bad"].instance is not first and again.error.startswith("timed out after 0.3s")
+    third = collector.poll("bad")
+    assert third.error == "skipped (plugin scripted_plugin): 2 earlier fetches ignored the 0.3s timeout and still run"
+    assert store.health()["bad"].failures == 3
+
+
+def test_a_fetch_that_honours_cancellation_ends_and_the_next_poll_runs(setup):
+    config, store, collector = setup
+
+    def wait_for_cancel(source, cursor):
+        source.cancelled.wait(30)
+        raise SourceError(f"stopped: cancelled={source.cancelled.is_set()}")
+
+    BEHAVIOUR.update(bad=wait_for_cancel)
+    started = time.monotonic()
+    result = collector.poll("bad")
+    assert time.monotonic() - started < 1.0 and result.error.endswith("stopped: cancelled=True")
+    assert not collector.states["bad"].left_behind
+    BEHAVIOUR.update(bad=frame("other", 5))
+    assert collector.poll("bad").written == 1
 
 
 def test_failures_back_off_exponentially(setup):

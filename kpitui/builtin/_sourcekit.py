@@ -9,22 +9,26 @@ and error messages that never show a secret (the HTTP JSON client is
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import math
 import re
+import threading
 import time
 import urllib.parse
 import zoneinfo
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Literal, Sequence
+from typing import Any, Callable, Iterator, Literal, Sequence
 
-from kpitui.api import OptionError, Secret, SourceError
+from kpitui.api import OptionError, Secret, SourceError, fetch_cancelled
 from kpitui.options import redact
 
 Bucket = Literal["hour", "day"]
 BUCKET_EVERY: dict[str, str] = {"hour": "1h", "day": "1d"}
+#: how often a deadline's guard looks for a cancellation
+WATCH_EVERY = 0.05
 
 
 def fail(message: str) -> SourceError:
@@ -121,18 +125,50 @@ def parse_duration(text: str, key: str) -> dt.timedelta:
 
 
 class Deadline:
-    """The time left of one fetch: ``spec.timeout`` bounds the whole poll, retries included."""
+    """The time left of one fetch: ``spec.timeout`` bounds the whole poll, retries and bodies included.
 
-    def __init__(self, seconds: float):
+    It also ends when kpitui cancels the fetch (:func:`kpitui.api.fetch_cancelled`
+    of the thread that made it).
+    """
+
+    def __init__(self, seconds: float, cancelled: threading.Event | None = None):
         self.seconds = seconds
         self._end = time.monotonic() + seconds
+        self.cancelled = cancelled if cancelled is not None else fetch_cancelled()
 
     def remaining(self) -> float:
+        if self.cancelled.is_set():
+            return 0.0
         return max(0.0, self._end - time.monotonic())
 
     @property
     def expired(self) -> bool:
         return self.remaining() <= 0
+
+    @contextlib.contextmanager
+    def watch(self, stop: Callable[[], None]) -> Iterator[None]:
+        """Call ``stop()`` from another thread if the deadline passes (or the fetch is cancelled) inside the block.
+
+        ``stop`` unblocks what the block waits on: it kills a process group,
+        shuts a socket down, interrupts a query.
+        """
+        finished = threading.Event()
+
+        def guard() -> None:
+            while not finished.wait(min(WATCH_EVERY, max(self.remaining(), 0.001))):
+                if self.expired:
+                    try:
+                        stop()
+                    except Exception:  # noqa: BLE001 - stopping is best effort; the block reports the timeout
+                        pass
+                    return
+
+        thread = threading.Thread(target=guard, name="kpitui-deadline", daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            finished.set()
 
 
 # -- values -------------------------------------------------------------------------------------

@@ -5,14 +5,21 @@ connection errors and 5xx answers. Credentials stay with the server they were
 configured for: on a redirect to another origin (scheme, host or port) the
 configured headers, ``Authorization``, ``Cookie`` and ``Proxy-Authorization``
 are dropped, and a redirect from ``https`` to ``http`` is refused.
+
+The deadline covers the whole exchange (connecting, TLS, headers, the body,
+retries): when it passes, or the fetch is cancelled, every socket the
+request opened is shut down, so a server that trickles a byte at a time
+cannot hold a poll. A body larger than :data:`MAX_RESPONSE_BYTES` is refused
+with a clear error, as soon as its length is known or the limit is read.
 """
 
 from __future__ import annotations
 
 import http.client
 import json
+import os
 import socket
-import time
+import threading
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -26,6 +33,79 @@ from ._sourcekit import Deadline, clip, fail, reveal
 #: never forwarded to another origin, configured or not (urllib copies every header it was given)
 CREDENTIAL_HEADERS = frozenset({"authorization", "cookie", "proxy-authorization"})
 DEFAULT_PORTS = {"http": 80, "https": 443}
+#: the largest response body read (a Prometheus range answer with many series can be tens of MB)
+MAX_RESPONSE_BYTES = 64 * 2**20
+#: the most of an error response's body read to describe it
+MAX_ERROR_BYTES = 64 * 2**10
+READ_CHUNK = 256 * 2**10
+
+
+class _Sockets:
+    """The connections one request opened, to shut them down from another thread."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.fds: list[int] = []  # duplicates: still valid after TLS wraps (and detaches) the socket
+        self.aborted = False
+
+    def track(self, make: Any) -> Any:
+        def create_connection(*args: Any, **kwargs: Any) -> socket.socket:
+            sock = make(*args, **kwargs)
+            with self.lock:
+                self.fds.append(os.dup(sock.fileno()))
+                if self.aborted:
+                    self._shutdown(self.fds[-1])
+            return sock
+
+        return create_connection
+
+    def connection(self, http_class: Any) -> Any:
+        def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
+            conn = http_class(host, **kwargs)
+            conn._create_connection = self.track(conn._create_connection)
+            return conn
+
+        return make
+
+    @staticmethod
+    def _shutdown(fd: int) -> None:
+        sock = socket.socket(fileno=fd)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        finally:
+            sock.detach()
+
+    def abort(self) -> None:
+        with self.lock:
+            self.aborted = True
+            for fd in self.fds:
+                self._shutdown(fd)
+
+    def close(self) -> None:
+        with self.lock:
+            for fd in self.fds:
+                os.close(fd)
+            self.fds.clear()
+
+
+class _HTTP(urllib.request.HTTPHandler):
+    def __init__(self, sockets: _Sockets):
+        super().__init__()
+        self.sockets = sockets
+
+    def do_open(self, http_class, req, **kwargs):  # noqa: ANN001 - urllib's signature
+        return super().do_open(self.sockets.connection(http_class), req, **kwargs)
+
+
+class _HTTPS(urllib.request.HTTPSHandler):
+    def __init__(self, sockets: _Sockets):
+        super().__init__()
+        self.sockets = sockets
+
+    def do_open(self, http_class, req, **kwargs):  # noqa: ANN001
+        return super().do_open(self.sockets.connection(http_class), req, **kwargs)
 
 
 class HttpStatusError(SourceError):
@@ -85,6 +165,24 @@ def _error_detail(raw: bytes) -> tuple[Any, str]:
     return body, clip(text, 200)
 
 
+def _read_body(response: Any, shown: str) -> bytes:
+    """The body, refused past :data:`MAX_RESPONSE_BYTES` (by its Content-Length, or as it arrives)."""
+    limit = MAX_RESPONSE_BYTES
+    too_big = f"the response from {shown} is larger than {limit // 2**20} MiB, the most a source reads; ask the API for less"
+    length = response.headers.get("Content-Length")
+    if length and length.strip().isdigit() and int(length) > limit:
+        raise fail(too_big)
+    chunks, size = [], 0
+    while True:
+        chunk = response.read1(READ_CHUNK)  # what has arrived (at least a byte), or b"" at the end
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > limit:
+            raise fail(too_big)
+        chunks.append(chunk)
+
+
 def get_json(
     url: str,
     *,
@@ -109,8 +207,35 @@ def get_json(
         if any(ord(ch) < 32 or ord(ch) == 127 for ch in text):  # http.client would echo the whole value
             raise fail(f"header {name} holds a control character (a line break or TAB); remove it")
         request.add_header(name, text)
-    opener = urllib.request.build_opener(_Redirects(frozenset(name.lower() for name in headers or {})))
+    sockets = _Sockets()
+    opener = urllib.request.build_opener(
+        _Redirects(frozenset(name.lower() for name in headers or {})), _HTTP(sockets), _HTTPS(sockets)
+    )
     shown = redact(url)
+    with deadline.watch(sockets.abort):
+        try:
+            raw, content_type = _exchange(opener, request, shown, deadline, sockets, retries, backoff)
+        finally:
+            sockets.close()
+    try:
+        return json.loads(raw)
+    except ValueError:
+        kind = f" ({content_type})" if content_type else ""
+        text = clip(raw.decode("utf-8", "replace"), 120)
+        raise fail(f"the response from {shown}{kind} is not JSON: {text!r}") from None
+
+
+def _exchange(
+    opener: urllib.request.OpenerDirector,
+    request: urllib.request.Request,
+    shown: str,
+    deadline: Deadline,
+    sockets: _Sockets,
+    retries: int,
+    backoff: float,
+) -> tuple[bytes, str]:
+    """The body and content type of a successful answer, retrying as :func:`get_json` says."""
+    late = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
     attempt = 0
     while True:
         status, body = 0, None
@@ -119,23 +244,29 @@ def get_json(
             if timeout <= 0:
                 raise TimeoutError
             with opener.open(request, timeout=timeout) as response:
-                raw = response.read()
-                content_type = response.headers.get("Content-Type", "")
-            break
+                raw = _read_body(response, shown)
+                if deadline.expired:  # the socket was shut down under the read: the body may be cut
+                    raise TimeoutError
+                return raw, response.headers.get("Content-Type", "")
         except urllib.error.HTTPError as exc:
-            body, detail = _error_detail(exc.read() if exc.fp is not None else b"")
+            try:
+                body, detail = _error_detail(exc.read(MAX_ERROR_BYTES) if exc.fp is not None else b"")
+            except (OSError, http.client.HTTPException):
+                body, detail = None, ""
             status, problem = exc.code, f"HTTP {exc.code} {exc.reason} from {shown}" + (f": {detail}" if detail else "")
             if exc.code < 500:
                 raise HttpStatusError(redact(problem), status, body) from None
         except urllib.error.URLError as exc:
             if isinstance(exc.reason, (TimeoutError, socket.timeout)):
-                problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
+                problem = late
             else:
                 problem = f"cannot reach {shown}: {exc.reason}"
         except (TimeoutError, socket.timeout):
-            problem = f"no answer from {shown} within {deadline.seconds:g}s (the source's timeout)"
+            problem = late
         except (OSError, http.client.HTTPException) as exc:  # reset, refused, truncated, …
             problem = f"cannot reach {shown}: {exc}"
+        if sockets.aborted:  # the deadline shut the connection: whatever broke, the reason is the time
+            status, problem = 0, late
         wait = backoff * (2**attempt)
         if attempt >= retries or deadline.remaining() <= wait:
             if attempt:
@@ -144,10 +275,4 @@ def get_json(
                 raise HttpStatusError(redact(problem), status, body) from None
             raise fail(problem) from None
         attempt += 1
-        time.sleep(wait)
-    try:
-        return json.loads(raw)
-    except ValueError:
-        kind = f" ({content_type})" if content_type else ""
-        text = clip(raw.decode("utf-8", "replace"), 120)
-        raise fail(f"the response from {shown}{kind} is not JSON: {text!r}") from None
+        deadline.cancelled.wait(wait)

@@ -7,8 +7,10 @@ path of the JSON it prints. The value is stamped with the start of the current
 ``bucket``, so running it again in that hour or day replaces it.
 
 Commands run in the config file's folder (or ``cwd``), each in its own
-process group: past the source's ``timeout`` the whole group is killed, so a
-script's children do not linger. A non-zero exit fails with the exit code and
+process group: past the source's ``timeout`` (or when kpitui cancels the
+fetch) the whole group is killed, so a script's children do not linger.
+Standard output is read up to 16 MiB: a command printing more is killed and
+fails with that error (memory stays bounded). A non-zero exit fails with the exit code and
 the last lines of standard error. ``env`` adds environment variables whose
 values are secrets (``API_TOKEN = "${SHOP_TOKEN}"``).
 """
@@ -18,6 +20,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import selectors
 import signal
 import subprocess
 from dataclasses import dataclass, field
@@ -29,6 +32,7 @@ from kpitui.api import FetchResult, MetricSource, OptionError, Secret, SourceErr
 from kpitui.model import Metric
 
 from ._sourcekit import (
+    WATCH_EVERY,
     Bucket,
     Deadline,
     JsonPath,
@@ -43,6 +47,11 @@ from ._sourcekit import (
 )
 
 SHELL = "/bin/sh"
+#: the most standard output a command may print (the number, or a JSON document)
+MAX_OUTPUT_BYTES = 16 * 2**20
+#: the end of standard error kept to show (its last lines)
+MAX_STDERR_BYTES = 64 * 2**10
+READ_CHUNK = 256 * 2**10
 
 
 @dataclass(frozen=True)
@@ -74,6 +83,54 @@ class CommandMetricOptions:
             raise OptionError("argv must start with the program to run", "argv")
         if self.json_path is not None:
             JsonPath.compile(self.json_path, "json_path")
+
+
+def _collect(proc: subprocess.Popen, deadline: Deadline) -> tuple[bytes, bytes]:
+    """Read the process's stdout (at most :data:`MAX_OUTPUT_BYTES`) and the end of its stderr until it exits.
+
+    Past the deadline (or on cancellation), or past the output limit, the whole
+    process group is killed and the fetch fails; memory stays bounded whatever
+    the command prints.
+    """
+    out, err = bytearray(), bytearray()
+    streams = {proc.stdout: out, proc.stderr: err}
+    problem = None
+    with selectors.DefaultSelector() as selector:
+        for stream in streams:
+            os.set_blocking(stream.fileno(), False)  # type: ignore[union-attr]
+            selector.register(stream, selectors.EVENT_READ)  # type: ignore[arg-type]
+        while selector.get_map() and problem is None:
+            if deadline.expired:
+                problem = f"timed out after {deadline.seconds:g}s (the source's timeout); the process group was killed"
+                break
+            for key, _ in selector.select(min(deadline.remaining(), WATCH_EVERY)):
+                chunk = os.read(key.fd, READ_CHUNK)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffer = streams[key.fileobj]  # type: ignore[index]
+                buffer += chunk
+                if key.fileobj is proc.stderr:
+                    del buffer[: max(0, len(buffer) - MAX_STDERR_BYTES)]  # only its last lines are shown
+                elif len(buffer) > MAX_OUTPUT_BYTES:
+                    problem = (
+                        f"the command printed more than {MAX_OUTPUT_BYTES // 2**20} MiB, the most a source reads; "
+                        "the process group was killed (print just the number)"
+                    )
+                    break
+    for stream in streams:
+        stream.close()  # type: ignore[union-attr]
+    if problem is None:
+        try:
+            proc.wait(max(deadline.remaining(), 0.1))  # both pipes closed, but it may still run
+        except subprocess.TimeoutExpired:
+            problem = f"timed out after {deadline.seconds:g}s (the source's timeout); the process group was killed"
+    if problem is not None:
+        _kill_group(proc)
+        proc.kill()
+        proc.wait()
+        raise fail(problem)
+    return bytes(out), bytes(err)
 
 
 def _kill_group(proc: subprocess.Popen) -> None:
@@ -150,19 +207,7 @@ class CommandSource(MetricSource):
             raise fail(f"program not found: {args[0]!r}") from None
         except OSError as exc:
             raise fail(f"cannot run {args[0]!r}: {exc.strerror or exc}") from None
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            try:
-                proc.communicate(timeout=1)
-            except subprocess.TimeoutExpired:  # a child left the group and holds the pipes
-                proc.kill()
-                proc.wait()
-                for pipe in (proc.stdout, proc.stderr):
-                    if pipe is not None:
-                        pipe.close()
-            raise fail(f"timed out after {deadline.seconds:g}s (the source's timeout); the process group was killed") from None
+        out, err = _collect(proc, deadline)
         stdout = out.decode("utf-8", "replace")
         if proc.returncode != 0:
             if proc.returncode < 0:

@@ -35,6 +35,11 @@ from kpitui.model import Metric
 from ._sourcekit import Bucket, Deadline, as_number, clip, collect_errors, fail, reveal, to_utc_datetime, truncate
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
+#: the most rows a query may return (aggregate in the query: one row per hour or day)
+MAX_ROWS = 1_000_000
+#: the longest text or blob an SQLite value may be
+MAX_SQLITE_VALUE = 1_000_000
+FETCH_ROWS = 10_000
 
 
 def _scheme(url: str) -> str:
@@ -79,6 +84,38 @@ class SqlMetricOptions:
     def validate(self) -> None:
         if not self.query.strip():
             raise OptionError("query must not be empty", "query")
+
+
+def _too_many_rows(metric_id: str) -> SourceError:
+    return fail(
+        f"metric {metric_id}: the query returned more than {MAX_ROWS:,} rows, the most a source reads; "
+        "aggregate in the query (one row per hour or day)"
+    )
+
+
+def _fetch_rows(cur: Any, metric_id: str) -> list[Sequence[Any]]:
+    """Every row of the query's result, refused past :data:`MAX_ROWS` (read in batches)."""
+    rows: list[Sequence[Any]] = []
+    while True:
+        batch = cur.fetchmany(FETCH_ROWS)
+        if not batch:
+            return rows
+        rows.extend(batch)
+        if len(rows) > MAX_ROWS:
+            raise _too_many_rows(metric_id)
+
+
+def _stream_rows(cur: Any, query: str, metric_id: str) -> list[Sequence[Any]]:
+    """The rows of a PostgreSQL query, refused past :data:`MAX_ROWS` (the rest is cancelled, never read)."""
+    import psycopg
+
+    rows: list[Sequence[Any]] = []
+    size = FETCH_ROWS if psycopg.pq.version() >= 170000 else 1  # chunks of rows need libpq 17
+    for row in cur.stream(query, size=size):
+        rows.append(row)
+        if len(rows) > MAX_ROWS:
+            raise _too_many_rows(metric_id)
+    return rows
 
 
 class SqlSource(MetricSource):
@@ -135,20 +172,24 @@ class SqlSource(MetricSource):
             conn = sqlite3.connect(uri, uri=True, timeout=max(deadline.remaining(), 0.001))
         except sqlite3.Error as exc:
             raise fail(f"cannot open SQLite database {path}: {exc}") from None
-        # A query running past the deadline is interrupted (checked every 10k VM steps).
+        # A query running past the deadline (or cancelled) is interrupted (checked every 10k VM steps).
         conn.set_progress_handler(lambda: 1 if deadline.expired else 0, 10_000)
+        conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
         skipped = 0
         try:
             for metric in self.metrics:
                 try:
                     cur = conn.execute(metric.options.query)
                     columns = [d[0] for d in cur.description or ()]
-                    result = cur.fetchall()
+                    result = _fetch_rows(cur, metric.id)
                 except sqlite3.Error as exc:
                     message = str(exc)
                     if deadline.expired or message == "interrupted":
                         message = f"timed out after {deadline.seconds:g}s (the source's timeout)"
                     errors.append(f"metric {metric.id}: query failed: {message}")
+                    continue
+                except SourceError as exc:  # too many rows
+                    errors.append(str(exc))
                     continue
                 skipped += self._convert(metric, columns, result, now, rows, errors)
         finally:
@@ -167,6 +208,7 @@ class SqlSource(MetricSource):
                 url,
                 connect_timeout=max(1, math.ceil(deadline.remaining())),
                 application_name="kpitui",
+                autocommit=True,  # kpitui opens each query's transaction itself (read-only), and resets the session between them
             )
         except psycopg.Error as exc:
             raise fail(f"cannot connect to PostgreSQL: {clip(str(exc), 300)}") from None
@@ -179,11 +221,12 @@ class SqlSource(MetricSource):
                     errors.append(f"metric {metric.id}: not run, the source's {deadline.seconds:g}s timeout ran out")
                     continue
                 try:
-                    with conn.transaction(), conn.cursor() as cur:
+                    with deadline.watch(conn.cancel_safe), conn.transaction(), conn.cursor() as cur:  # BEGIN READ ONLY
                         cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
-                        cur.execute(metric.options.query)
+                        # streamed row by row (MAX_ROWS bounds memory), by the extended protocol: one statement only
+                        result = _stream_rows(cur, metric.options.query, metric.id)
                         columns = [d.name for d in cur.description or ()]
-                        result = cur.fetchall() if cur.description else []
+                    conn.execute("DISCARD ALL")  # the next query starts from a fresh session (no SET, temp table, prepared plan)
                 except psycopg.errors.QueryCanceled:
                     errors.append(f"metric {metric.id}: query timed out after {deadline.seconds:g}s (the source's timeout)")
                     continue
@@ -191,6 +234,9 @@ class SqlSource(MetricSource):
                     raise fail(f"PostgreSQL connection failed: {clip(str(exc), 300)}") from None
                 except psycopg.Error as exc:
                     errors.append(f"metric {metric.id}: query failed: {clip(str(exc), 300)}")
+                    continue
+                except SourceError as exc:  # too many rows
+                    errors.append(str(exc))
                     continue
                 skipped += self._convert(metric, columns, result, now, rows, errors)
         finally:
