@@ -45,9 +45,12 @@ def value_text(kpi: Kpi, value: float | None, currency: str) -> str:
     return format_value(value, kpi.unit, kpi.decimals, currency)
 
 
-def target_text(kpi: Kpi, currency: str) -> str:
-    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``; empty without a target."""
-    target: Target | None = kpi.target
+def target_text(kpi: Kpi, currency: str, target: Target | None = None) -> str:
+    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``; empty without a target.
+
+    ``target``: the target that applies to the window shown (``KpiResult.target``), else the KPI's own.
+    """
+    target = target if target is not None else kpi.target
     if target is None:
         return ""
 
@@ -77,9 +80,58 @@ def score_bar(score: float | None, width: int, colour: str, muted: str) -> Text:
     return text
 
 
+#: marks a target prorated from the KPI's own window to the one shown (help and the info line say so in words)
+PRORATED = "≈"
+
+
+def applied_target_text(result: KpiResult, currency: str, width: int | None = None) -> str:
+    """The target for the window shown: ``900``; prorated ``203 (prorated)``, or ``≈ 203`` where that does not fit."""
+    text = target_text(result.kpi, currency, result.target)
+    if text and result.target_basis == "prorated":
+        long = f"{text} (prorated)"
+        return long if width is None or len(long) <= width else f"{PRORATED} {text}"
+    return text
+
+
+def basis_text(result: KpiResult, currency: str) -> str:
+    """In words, how the target applies to the window shown (empty for the KPI's own window)."""
+    kpi = result.kpi
+    if result.target_basis == "prorated" and kpi.target is not None:
+        return f"target {target_text(kpi, currency, result.target)} prorated from {target_text(kpi, currency)} per {window_words(kpi.window)}"
+    if result.target_basis == "kept":
+        return f"target {target_text(kpi, currency)} as for its own window ({window_words(kpi.window)}; not an amount to prorate)"
+    return ""
+
+
+def window_words(window: str) -> str:
+    """``month_to_date`` -> ``month``, ``trailing_30d`` -> ``30 days``."""
+    if window.startswith("trailing_"):
+        rest = window.removeprefix("trailing_")
+        return {"d": f"{rest[:-1]} days", "w": f"{rest[:-1]} weeks", "m": f"{rest[:-1]} months"}.get(rest[-1:], rest)
+    return window.removesuffix("_to_date").replace("_", " ")
+
+
+def progress_bar(progress: float | None, width: int, colour: str, muted: str) -> Text:
+    """``██░ 23%``: how far the value is toward the target (over 100% past it)."""
+    if progress is None:
+        return Text("—", style=muted)
+    return score_bar(progress, width, colour, muted)
+
+
+def pace_text(result: KpiResult, currency: str, colours: Palette) -> Text:
+    """``998 ✓``: the value projected to the period's end (or due date); ✓/✗ whether it meets the target."""
+    if result.projection is None:
+        return Text("—", style=colours.muted)
+    mark = {True: " ✓", False: " ✗", None: ""}[result.on_pace]
+    style = {True: colours.good, False: colours.bad, None: colours.text}[result.on_pace]
+    return Text(value_text(result.kpi, result.projection, currency) + mark, style=style)
+
+
 def change_text(result: KpiResult, currency: str, colours: Palette, width: int | None = None) -> Text:
     """The change vs the previous period, green when it is good news (inverted for lower-is-better KPIs)."""
     kpi = result.kpi
+    if result.partial_history:
+        return Text("partial history", style=colours.muted)
     full = format_change(result.change, result.change_pct, kpi.unit, kpi.decimals, currency)
     text = full if width is None or len(full) <= width else full.split(" (")[0]
     direction = kpi.target.direction if kpi.target else "up"

@@ -8,13 +8,12 @@ from rich.text import Text
 
 from ...formatting import format_age, sparkline
 from ...model import KpiResult
-from ..view import Context, change_text, score_bar, status_symbol, target_text, value_text
+from ..view import Context, applied_target_text, change_text, pace_text, progress_bar, status_symbol, value_text
 from .base import Column, Pane, Row
 
 
 def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> Row:
     kpi, colours = result.kpi, ctx.colours
-    status_colour = colours.status(result.status)
     if result.error:
         value = Text("error", style=f"bold {colours.bad}")
         symbol = Text("!", style=f"bold {colours.bad}")
@@ -22,17 +21,18 @@ def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> 
         value = Text(value_text(kpi, result.value, ctx.currency), style="bold")
         symbol = status_symbol(result.status, colours)
     values = [v for _, v in result.series]
-    if kpi.target is None:
+    if result.target is None:
         progress = lambda w: Text("no target", style=colours.muted)  # noqa: E731
     else:
-        progress = lambda w: score_bar(result.score, w, status_colour, colours.muted)  # noqa: E731
+        progress = lambda w: progress_bar(result.progress, w, colours.accent, colours.muted)  # noqa: E731
     return Row(
         key=kpi.id,
         cells={
             "name": Text.assemble(symbol, " ", kpi.name),
             "value": value,
-            "target": Text(target_text(kpi, ctx.currency), style=colours.muted),
+            "target": lambda w: Text(applied_target_text(result, ctx.currency, w), style=colours.text),
             "progress": progress,
+            "pace": pace_text(result, ctx.currency, colours),
             "change": lambda w: change_text(result, ctx.currency, colours, w),
             "trend": lambda w: Text(sparkline(values[-w:]), style=colours.accent),
             "updated": Text(format_age(updated, ctx.now), style=colours.muted),
@@ -48,11 +48,12 @@ def rows(results: list[KpiResult], ctx: Context, updated: dict[str, dt.datetime 
 class KpiPane(Pane):
     TITLE = "KPIs"
     COLUMNS = (
-        Column("name", "  KPI", 23, grow=3, max=34),
-        Column("value", "Value", 9, right=True),
-        Column("target", "Target", 9, right=True, drop=5),
-        Column("progress", "Progress", 8, grow=2, max=14),
-        Column("change", "Change", 8, grow=1, max=17, right=True, drop=2),
-        Column("trend", "Trend", 8, grow=4, max=14, drop=3),
+        Column("name", "  KPI", 20, grow=3, max=34),
+        Column("value", "Value", 8, right=True),
+        Column("target", "Target", 8, grow=2, max=18, right=True),
+        Column("progress", "Progress", 8, grow=4, max=14),
+        Column("pace", "On pace for", 11, right=True, drop=2),
+        Column("change", "Change", 8, grow=1, max=17, right=True, drop=3),
+        Column("trend", "Trend", 8, grow=5, max=14, drop=4),
         Column("updated", "Updated", 8, right=True, drop=6),
     )

@@ -33,11 +33,23 @@ def rows(snapshot: Snapshot, ctx: Context, match: Callable[[KpiResult], bool] | 
                 cells={
                     "title": title,
                     "kpis": kpis,
-                    "score": lambda w, r=result: score_bar(r.score, w, colours.status(r.status), colours.muted),
+                    "score": lambda w, r=result: labelled_score(r.score, w, colours.status(r.status), colours.muted),
                 },
             )
         )
     return out
+
+
+def labelled_score(score: float | None, width: int, colour: str, muted: str) -> Text:
+    """``██▌░ score 75%``: the objective's rolled-up score says that it is one (the pane has no header)."""
+    if score is None:
+        return Text("no score", style=muted)
+    label = f"score {round(score * 100)}%"
+    bar_w = width - len(label) - 1
+    if bar_w < 2:
+        return Text(label.rjust(width), style=colour)
+    bar = score_bar(score, bar_w + 5, colour, muted)  # its own percentage (5 cells) is replaced by the label
+    return Text.assemble(bar[:bar_w], " ", ("score ", muted), (label.removeprefix("score "), colour))
 
 
 class ObjectivesPane(Pane):
@@ -46,5 +58,5 @@ class ObjectivesPane(Pane):
     COLUMNS = (
         Column("title", "Objective", 22, grow=1),
         Column("kpis", "KPIs", 5, drop=2),
-        Column("score", "Score", 4, grow=2, max=14, drop=1),
+        Column("score", "Score", 10, grow=2, max=18, drop=1),
     )

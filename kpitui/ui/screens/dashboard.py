@@ -15,7 +15,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from ...config import MANUAL_SOURCE
-from ...model import KpiResult, MetricStatus, Snapshot
+from ...model import KpiResult, MetricStatus, Snapshot, Status
 from .. import bindings
 from ..panes.base import MESSAGE_KEY, Pane
 from ..panes.kpis import KpiPane
@@ -25,7 +25,7 @@ from ..panes.metrics import rows as metric_rows
 from ..panes.objectives import ObjectivesPane
 from ..panes.objectives import rows as objective_rows
 from ..palette import palette_of
-from ..view import Context, kpi_updated_at, matches, value_text
+from ..view import Context, basis_text, kpi_updated_at, matches, value_text
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen
 
@@ -229,15 +229,23 @@ class DashboardScreen(SnapshotScreen):
             text.append("✖ ", style=ctx.colours.bad)
             text.append(result.error, style=ctx.colours.bad)
         else:
+            muted = ctx.colours.muted
             text.append(result.period.label or "", style="bold")
-            if result.previous_period.label:
-                text.append(f" · previous ({result.previous_period.label}) ", style=ctx.colours.muted)
+            basis = basis_text(result, ctx.currency)
+            if basis:
+                text.append(f" · {basis}", style=muted)
+            if result.score is not None:
+                text.append(f" · score {round(result.score * 100)}%", style=muted)
+                text.append(f" {result.status.label}", style=ctx.colours.status(result.status))
+            elif result.status is Status.NOT_YET:
+                text.append(f" · {result.status.label}", style=muted)
+            if result.partial_history:
+                text.append(f" · partial history: {result.previous_period.label or 'the previous period'} starts before the first reading", style=muted)
+            elif result.previous_period.label:
+                text.append(f" · previous ({result.previous_period.label}) ", style=muted)
                 text.append(value_text(result.kpi, result.previous, ctx.currency))
-            if result.projection is not None:
-                text.append(" · on pace for ", style=ctx.colours.muted)
-                text.append(value_text(result.kpi, result.projection, ctx.currency))
             if result.kpi.description:
-                text.append(f" · {result.kpi.description}", style=ctx.colours.muted)
+                text.append(f" · {result.kpi.description}", style=muted)
         self.query_one("#kpi-info", Static).update(text)
 
     def _metric_info(self) -> None:

@@ -19,7 +19,7 @@ from ...formatting import STATUS_SYMBOL, format_age, format_time, format_value
 from ...model import KpiResult
 from .. import bindings
 from ..palette import palette_of
-from ..view import change_text, target_text, value_text
+from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 from ..widgets.chart import Chart, ChartSpec
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen
@@ -194,18 +194,27 @@ class DetailScreen(SnapshotScreen):
             status = colours.status(result.status)
             text.append(f"  {result.period.label}  ", style=colours.muted)
             text.append(value_text(kpi, result.value, currency), style="bold")
-            if kpi.target is not None:
-                text.append(f"  target {target_text(kpi, currency)}", style=colours.muted)
+            if result.target is not None:
+                text.append(f"  target {applied_target_text(result, currency)}", style=colours.muted)
+                if result.progress is not None:
+                    text.append(f"  progress {round(result.progress * 100)}%", style=colours.muted)
             text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
             if result.score is not None:
                 text.append(f" (score {round(result.score * 100)}%)", style=status)
+            basis = basis_text(result, currency)
+            if basis:
+                text.append(f"\n{basis}", style=colours.muted)
             text.append("\n")
             text.append(f"vs {result.previous_period.label or 'previous period'}: ", style=colours.muted)
             text.append_text(change_text(result, currency, colours))
             if result.last_year is not None:
                 text.append(f"  · a year ago {value_text(kpi, result.last_year, currency)}", style=colours.muted)
             if result.projection is not None:
-                text.append(f"  · on pace for {value_text(kpi, result.projection, currency)}", style=colours.muted)
+                text.append("  · on pace for ", style=colours.muted)
+                text.append_text(pace_text(result, currency, colours))
+                if result.projected_to is not None:
+                    tz = self.app.config.settings.timezone  # type: ignore[attr-defined]
+                    text.append(f" by {format_time(result.projected_to, tz)}", style=colours.muted)
             parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
             if parts:
                 text.append(f"  · {parts}", style=colours.muted)

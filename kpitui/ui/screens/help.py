@@ -14,6 +14,7 @@ from ...formatting import STATUS_SYMBOL
 from ...model import Status
 from .. import bindings
 from ..palette import palette_of
+from ..view import PRORATED
 
 
 def key_text(app, binding) -> str:
@@ -44,6 +45,30 @@ def about(app) -> Table:
     return table
 
 
+#: what each figure on the dashboard is (the README's "Reading the dashboard" says the same)
+COLUMNS = (
+    ("Value", "the KPI over the period named under the KPIs (its own window, or the one w m u y t chose)"),
+    ("Target", f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from its own window to the one shown"),
+    ("Progress", "how far the value is toward the target now: value ÷ target (for a ≤ limit: the share of the limit used)"),
+    ("On pace for", "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets the target or not"),
+    ("score", "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, and an objective's score rolls up its KPIs')"),
+    ("Change", "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading"),
+    ("Trend", "the KPI per bucket of its grain, oldest on the left"),
+    ("Updated", "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric"),
+    ("Latest", "a metric's newest reading (the detail view says when it was taken)"),
+)
+
+
+def columns(app) -> Table:
+    colours = palette_of(app)
+    table = Table(title="What the figures are", title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+    table.add_column("figure", style="bold", no_wrap=True, width=16)
+    table.add_column("meaning", ratio=1)
+    for name, meaning in COLUMNS:
+        table.add_row(name, meaning)
+    return table
+
+
 def help_renderable(app) -> Group:
     colours = palette_of(app)
     parts: list = []
@@ -57,12 +82,13 @@ def help_renderable(app) -> Group:
             table.add_row(key_text(app, binding), binding.description, binding.id)
         parts.extend([table, Text("")])
     legend = Text()
-    for status in (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NO_DATA, Status.NO_TARGET):
+    for status in (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NOT_YET, Status.NO_DATA, Status.NO_TARGET):
         legend.append(f"{STATUS_SYMBOL[status]} ", style=colours.status(status))
         legend.append(f"{status.label}   ")
     legend.append("★ ", style=colours.warn)
     legend.append("key metric")
     parts.append(legend)
+    parts.extend([Text(""), columns(app)])
     parts.append(Text("Remap any key in the config: [keymap] with  id = \"keys\", e.g.  quit = \"ctrl+q\".", style=colours.muted))
     parts.extend([Text(""), about(app)])
     return Group(*parts)

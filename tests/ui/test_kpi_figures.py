@@ -1,0 +1,101 @@
+"""The KPI pane's figures say what they are: progress (value toward the target) apart from pace
+(the projection), the target for the window shown (prorated or kept), partial history, not yet scored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+
+from kpitui.formatting import format_value
+from kpitui.model import Status
+from ui_helpers import NOW, make_app, pane_text, wait_for, wait_ready
+
+
+def headers(app, pane_id: str) -> list[str]:
+    pane = app.screen.query_one(f"#{pane_id}")
+    return [str(c.label).strip() for c in pane.columns.values()]
+
+
+def row_of(app, pane: str, name: str) -> list[str]:
+    line = next(line for line in pane_text(app, pane).splitlines() if name in line)
+    return [c.strip() for c in line.split(" | ")]
+
+
+def info(app) -> str:
+    return str(app.screen.query_one("#kpi-info").render())
+
+
+async def test_progress_is_value_toward_target_and_pace_is_its_own_labelled_column(config):
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        app.show_objective("profit")
+        await pilot.pause()
+        result = app.snapshot.kpis["profit"]
+        # value 7,704 of a 5,000 target: progress is their ratio, not the pace score (capped at 100%)
+        assert result.progress is not None and result.score is not None and round(result.progress * 100) != round(result.score * 100)
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Operating profit")))
+        assert cells["Progress"].endswith(f"{round(result.progress * 100)}%")
+        assert "On pace for" in cells and cells["On pace for"].startswith(f"${result.projection:,.0f}")
+        # the score that sets the status is labelled in the line under the pane
+        assert f"score {round(result.score * 100)}%" in info(app)
+
+
+async def test_at_80_columns_every_header_and_label_is_whole(config):
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        for pane in ("kpis", "metrics"):
+            shown = headers(app, pane)
+            labels = [c.label.strip() for c in app.screen.query_one(f"#{pane}").COLUMNS if c.label.strip() in shown]
+            assert shown == labels, shown
+        assert {"Value", "Target", "Progress", "On pace for"} <= set(headers(app, "kpis"))
+        # the objectives pane has no header: its score says it is one
+        assert "score " in pane_text(app, "objectives")
+
+
+async def test_a_prorated_target_is_marked_and_explained(config):
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].target_basis == "prorated")
+        await pilot.pause()
+        result = app.snapshot.kpis["leads"]
+        target = format_value(result.target.value, "count")
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Lead generation")))
+        assert cells["Target"] in (f"≈ {target}", f"{target} (prorated)")
+        assert f"target {target} prorated from 100 per month" in info(app)
+        assert cells["Progress"].endswith(f"{math.floor(result.progress * 100 + 0.5)}%")
+
+
+async def test_partial_history_instead_of_a_change(config):
+    app = make_app(config)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_ready(pilot)
+        app.show_objective("clients")
+        await pilot.pause()
+        assert app.snapshot.kpis["onboarding"].partial_history
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Onboarding time")))
+        assert cells["Change"] == "partial history"
+        assert "partial history" in info(app) and "%" not in cells["Change"]
+
+
+async def test_not_yet_scored_at_the_very_start_of_a_period(config):
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+    app = make_app(config, now=lambda: start)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        assert app.snapshot.kpis["leads"].status is Status.NOT_YET
+        assert row_of(app, "kpis", "Lead generation")[0].startswith("◌ ")
+        assert "not yet scored" in info(app)
+        await pilot.press("question_mark")
+        from io import StringIO
+
+        from rich.console import Console
+
+        from kpitui.ui.screens.help import help_renderable
+
+        console = Console(width=120, record=True, file=StringIO())
+        console.print(help_renderable(app))
+        assert "◌ not yet scored" in console.export_text()
