@@ -124,11 +124,16 @@ class FetchResult:
     ``readings``: a frame with :data:`READINGS_SCHEMA`. ``cursor``: the
     source's new position (for example a file offset), committed in the same
     transaction as the readings, and handed back to the next ``fetch``.
+    ``more_pending``: the source stopped at its per-poll budget with more to
+    read right now (a backlog); kpitui stores this chunk with its cursor and
+    polls again at once, until a fetch says it is caught up. Only set it when
+    the cursor moved on: a fetch that makes no progress ends the catch-up.
     """
 
     readings: pl.DataFrame
     cursor: str | None = None
     skipped: int = 0  # malformed inputs counted and skipped (shown to the user)
+    more_pending: bool = False  # more to read now: poll again at once (a backlog read in chunks)
 
 
 @dataclass(frozen=True)

@@ -261,7 +261,9 @@ def _print_poll(result, timezone: str = "UTC") -> None:
         print(f"{stamp} {result.source}: error: {result.error}", file=sys.stderr, flush=True)
     else:
         skipped = f", {result.skipped} skipped" if result.skipped else ""
-        print(f"{stamp} {result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s", flush=True)
+        chunks = f" ({result.polls} chunks)" if getattr(result, "polls", 1) > 1 else ""
+        pending = ", more pending" if getattr(result, "more_pending", False) else ""
+        print(f"{stamp} {result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s{chunks}{pending}", flush=True)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:

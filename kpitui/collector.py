@@ -42,6 +42,14 @@ class PollResult:
     skipped: int = 0
     error: str | None = None
     seconds: float = 0.0
+    #: the source has more to read now (a backlog); it is due again at once
+    more_pending: bool = False
+    #: how many fetches this result sums up (a backlog taken in chunk by chunk)
+    polls: int = 1
+
+
+#: a source that keeps saying "more is pending" is polled at most this often in one catch-up
+MAX_CATCH_UP_POLLS = 100_000
 
 
 @dataclass
@@ -52,6 +60,7 @@ class _State:
     init_error: str | None = None
     #: fetches that ignored their cancellation and still run (each on an instance of its own)
     left_behind: list[threading.Thread] = field(default_factory=list)
+    pending: bool = False  # the last fetch said more is pending: due again at once
 
 
 def _one_line(message: str) -> str:
@@ -146,8 +155,12 @@ class Collector:
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep going
             return self._failed(sid, f"could not store readings: {redact(str(exc))}", started)
         state.failures = 0
-        state.next_due = time.monotonic() + spec.interval
-        return PollResult(sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started)
+        more = bool(result.more_pending) and result.cursor != cursor  # no progress: not worth polling again now
+        state.pending = more
+        state.next_due = time.monotonic() + (0.0 if more else spec.interval)
+        return PollResult(
+            sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started, more_pending=more
+        )
 
     def _after_left_behind(self, sid: str, state: _State) -> str | None:
         """After a fetch ignored its cancellation: a new instance, or why the source is skipped."""
@@ -191,6 +204,7 @@ class Collector:
     def _failed(self, sid: str, message: str, started: float) -> PollResult:
         state = self.states[sid]
         state.failures += 1
+        state.pending = False
         interval = self.config.sources[sid].interval
         delay = min(interval * 2 ** (state.failures - 1), max(interval, MAX_BACKOFF))
         state.next_due = time.monotonic() + delay
@@ -218,7 +232,29 @@ class Collector:
             return list(pool.map(self.poll, sids))
 
     def run_once(self) -> list[PollResult]:
-        return self.poll_many(self.sources)
+        """Poll every source once, and a source with a backlog again and again until it is caught up.
+
+        Each chunk is committed with its cursor as it is read; the result per
+        source sums its chunks (``polls`` says how many).
+        """
+        results = {r.source: r for r in self.poll_many(self.sources)}
+        pending = [sid for sid, r in results.items() if r.more_pending]
+        rounds = 0
+        while pending and rounds < MAX_CATCH_UP_POLLS:
+            rounds += 1
+            for r in self.poll_many(pending):
+                before = results[r.source]
+                results[r.source] = PollResult(
+                    r.source,
+                    written=before.written + r.written,
+                    skipped=before.skipped + r.skipped,
+                    error=r.error,
+                    seconds=before.seconds + r.seconds,
+                    more_pending=r.more_pending,
+                    polls=before.polls + 1,
+                )
+            pending = [sid for sid in pending if results[sid].more_pending]
+        return list(results.values())
 
     def compact(self) -> tuple[bool, str]:
         """Down-sample readings older than the config's retention (:mod:`kpitui.retention`).
@@ -258,8 +294,8 @@ class Collector:
                     on_compact(message)
             results = self.poll_many(self.due())
             for result in results:
-                if every is not None:  # the user's pace; a failing source backs off from it, not from its interval
-                    failures = self.states[result.source].failures
+                if every is not None and not result.more_pending:  # the user's pace; a backlog is read on at once
+                    failures = self.states[result.source].failures  # a failing source backs off from it, not its interval
                     delay = every if result.error is None else min(every * 2 ** (failures - 1), max(every, MAX_BACKOFF))
                     self.states[result.source].next_due = time.monotonic() + delay
                 if on_result:

@@ -51,7 +51,9 @@ Malformed lines (no match for the format, a bad timestamp or status, binary
 noise, lines longer than ``max_line_length``) are counted in
 :attr:`FetchResult.skipped` and never stop a poll. Bytes that are not UTF-8
 are replaced with U+FFFD. One poll reads at most :data:`MAX_POLL_BYTES`
-(64 MiB); a larger backlog is consumed over the following polls.
+(64 MiB) and then says ``more_pending``: the collector stores that chunk with
+its cursor and polls again at once, so one ``kpitui collect --once`` takes in
+a whole backlog, and a crash in the middle loses nothing.
 
 Cursor
     A JSON object: ``file`` — the file being tailed: ``dev``/``ino`` (its
@@ -795,7 +797,9 @@ class AccessLogSource(MetricSource):
         self._read_live(state, reader, first=loaded is None, now=now)
         self._read_backlog(state, reader)  # files a rotation queued just now
         readings, bad = self._count(reader.data, state)
-        return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad)
+        # the budget ran out: there is (very likely) more to read now; the collector polls again at once
+        pending = reader.budget <= 0
+        return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad, more_pending=pending)
 
     def _read_backlog(self, state: _Cursor, reader: _Reader) -> None:
         """Rotated files imported on the first run, oldest first (over several polls if large)."""

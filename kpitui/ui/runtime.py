@@ -134,7 +134,10 @@ class Runtime:
         """When the collector wants ``source`` polled again (it backs off failing sources)."""
         if self.collector is None or source not in self.collector.states:
             return 60.0
-        return max(0.5, self.collector.states[source].next_due - time.monotonic())
+        state = self.collector.states[source]
+        if state.pending:  # a backlog: read the next chunk at once
+            return 0.0
+        return max(0.5, state.next_due - time.monotonic())
 
     def record(self, metric: str, at: dt.datetime, value: float) -> int:
         return self.writer.write(readings_frame([(metric, at, value)]), mode="replace")
