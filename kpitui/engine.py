@@ -289,9 +289,13 @@ class Engine:
             if inp.ref in self.config.kpis:
                 columns[inp.name] = self.expression(inp.ref, steps, needs)
             else:
-                agg = inp.agg or self.config.metrics[inp.ref].aggregation
+                rule = self.config.metrics[inp.ref].aggregation
+                agg = inp.agg or rule
                 needs.add((inp.ref, agg, steps))
                 columns[inp.name] = pl.col(_column(inp.ref, agg, steps))
+                if agg == "mean" and rule == "last":  # a gauge stood at its carried-forward value all along
+                    needs.add((inp.ref, "last", steps))
+                    columns[inp.name] = pl.coalesce(columns[inp.name], pl.col(_column(inp.ref, "last", steps)))
         return columns
 
     def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
@@ -331,7 +335,7 @@ class Engine:
         rows that end at ``now`` worked out again.
         """
         layout = self._layout(window)
-        now_us = pipeline.micros(_utc(now))
+        horizon = pipeline.micros(_utc(now)) + 1  # a reading stamped at now counts
         rows: list[Row] = []
         slots: Slots = {}
 
@@ -340,7 +344,7 @@ class Engine:
             rows.append(row)
             for s in steps:
                 start, end = known[s] if known is not None else _slot(self.cal, row, s)
-                slots[(row_id, s)] = (min(start, now_us), min(end, now_us))
+                slots[(row_id, s)] = (min(start, horizon), min(end, horizon))
             return row_id
 
         windows: dict[periods.Window, tuple[int, int, int, Period, dt.datetime | None]] = {}
@@ -366,7 +370,8 @@ class Engine:
                 last = periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal)
                 head = _sparkline(self.cal, to_date, key[1], grain, self.spark_points, pipeline.micros(last), steps)
                 ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
-                tail = _spark_row(self.cal, to_date, win, Period(head.last, min(_utc(head.last_end), end)), grain)
+                tail_period = Period(head.last, min(_utc(head.last_end), end), closed=cur.closed and end <= _utc(head.last_end))
+                tail = _spark_row(self.cal, to_date, win, tail_period, grain)
                 ids.append(add(tail, steps))
                 sparks[spark_key] = (tuple(ids), (*head.points, _point_at(self.cal, tail, grain)))
             spark, points = sparks[spark_key]
@@ -375,8 +380,9 @@ class Engine:
                 plans[kid] = shape
         return rows, plans, slots
 
-    def _buckets(self, end: dt.datetime, grain: str, points: int) -> list[Period]:
-        """``points`` buckets of ``grain``, the last one holding the instant before ``end`` (cut at ``end``)."""
+    def _buckets(self, end: dt.datetime, grain: str, points: int, closed: bool = False) -> list[Period]:
+        """``points`` buckets of ``grain``, the last one holding the instant before ``end`` (cut at
+        ``end``; ``closed``: ``end`` is "now", so the last bucket holds it too)."""
         end_utc = _utc(end)
         last = periods.truncate_datetime(end_utc - dt.timedelta(microseconds=1), grain, self.cal)
         first = periods.shift(last, grain, -(points - 1), self.cal)
@@ -384,8 +390,12 @@ class Engine:
         if not starts:
             return []
         # each bucket ends where the next starts; the last one at its own end, cut at ``end``
-        stops = [_utc(s) for s in starts[1:]] + [min(_utc(periods.bucket_end(starts[-1], grain, self.cal)), end_utc)]
-        return [Period(start, stop) for start, stop in zip(starts, stops)]
+        last_end = _utc(periods.bucket_end(starts[-1], grain, self.cal))
+        stops = [_utc(s) for s in starts[1:]] + [min(last_end, end_utc)]
+        out = [Period(start, stop) for start, stop in zip(starts, stops)]
+        if closed and end_utc <= last_end:
+            out[-1] = replace(out[-1], closed=True)
+        return out
 
     def _to_date_series(self, kid: str) -> bool:
         return bool(getattr(self.formulas.get(kid), "to_date_series", False))
@@ -429,12 +439,12 @@ class Engine:
     def slots(self, rows: list[Row], row_kpis: dict[int, set[str]], now: dt.datetime) -> Slots:
         """The period of each (row, steps back) the KPIs on each row read, in µs, cut at ``now``."""
         prog = self.program
-        now_us = pipeline.micros(_utc(now))
+        horizon = pipeline.micros(_utc(now)) + 1  # a reading stamped at now counts
         out: Slots = {}
         for row_id, kids in row_kpis.items():
             for steps in set().union(*(prog.steps.get(k, ()) for k in kids)):
                 start, end = _slot(self.cal, rows[row_id], steps)
-                out[(row_id, steps)] = (min(start, now_us), min(end, now_us))
+                out[(row_id, steps)] = (min(start, horizon), min(end, horizon))
         return out
 
     def requests(self, pairs: list[tuple[int, str]], slots: Slots, now: dt.datetime, metrics: Iterable[str] = ()) -> tuple[pl.DataFrame, list[str]]:
@@ -452,7 +462,7 @@ class Engine:
         read = list(wanted.values())
         bounds = [slots[(row_id, r[3])] for (row_id, _), r in zip(wanted, read)]
         metrics = list(metrics)
-        now_us = [pipeline.micros(_utc(now))] * len(metrics)
+        now_us = [pipeline.micros(_utc(now)) + 1] * len(metrics)  # the newest reading at or before now
         out = {
             "req": range(len(read) + len(metrics)),
             "metric": [r[1] for r in read] + metrics,
@@ -779,7 +789,9 @@ class Engine:
         start = periods.truncate_datetime(periods.shift(bucket.start, win.unit, -win.count, self.cal), grain, self.cal)
         end = periods.bucket_end(start, grain, self.cal)
         if _utc(bucket.end) < _utc(periods.bucket_end(bucket.start, grain, self.cal)):
-            end = min(_utc(end), _utc(periods.same_elapsed(start, bucket.start, bucket.end, self.cal)))
+            cut = _utc(periods.same_elapsed(start, bucket.start, bucket.end, self.cal))
+            if cut < _utc(end):
+                return replace(_utc_period(start, cut), closed=bucket.closed)
         return _utc_period(start, end)
 
     def partial_bucket(
@@ -802,8 +814,8 @@ class Engine:
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, same bucket one period earlier)."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
-        end = periods.resolve(win, now, self.cal, offset).end
-        rows = [_spark_row(self.cal, self._to_date_series(kid), win, p, grain) for p in self._buckets(end, grain, points)]
+        shown = periods.resolve(win, now, self.cal, offset)
+        rows = [_spark_row(self.cal, self._to_date_series(kid), win, p, grain) for p in self._buckets(shown.end, grain, points, shown.closed)]
         # the comparison line: the same buckets one window-period earlier
         prev_rows = [
             Row(
@@ -826,7 +838,7 @@ class Engine:
 def _slot(cal: periods.Calendar, row: Row, steps: int) -> tuple[int, int]:
     """The period ``steps`` back from ``row``'s, in µs."""
     period = row.back(cal, steps)
-    return pipeline.micros(_utc(period.start)), pipeline.micros(_utc(period.end))
+    return pipeline.micros(_utc(period.start)), pipeline.micros(_utc(period.end)) + period.closed
 
 
 def _spark_row(cal: periods.Calendar, to_date: bool, win: periods.Window, bucket: Period, grain: str) -> Row:
@@ -836,7 +848,7 @@ def _spark_row(cal: periods.Calendar, to_date: bool, win: periods.Window, bucket
         return Row(bucket, grain=grain)
     last = _utc(bucket.end) - dt.timedelta(microseconds=1)
     first = periods.shift(periods.truncate_datetime(last, win.unit, cal), win.unit, -(win.count - 1), cal)
-    return Row(Period(first, bucket.end), window=periods.Window(win.name, win.unit, win.count))
+    return Row(Period(first, bucket.end, closed=bucket.closed), window=periods.Window(win.name, win.unit, win.count))
 
 
 def _point_at(cal: periods.Calendar, row: Row, grain: str) -> dt.datetime:
@@ -875,7 +887,7 @@ def _utc_period(start: dt.datetime, end: dt.datetime) -> Period:
 
 
 def _shift_period(period: Period, unit: str, n: int, cal: periods.Calendar) -> Period:
-    return Period(periods.shift(period.start, unit, n, cal), periods.shift(period.end, unit, n, cal))
+    return Period(periods.shift(period.start, unit, n, cal), periods.shift(period.end, unit, n, cal), closed=period.closed)
 
 
 def _column(metric: str, agg: str, steps: int) -> str:

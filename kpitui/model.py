@@ -173,11 +173,17 @@ class Reading:
 
 @dataclass(frozen=True)
 class Period:
-    """A half-open time range ``[start, end)`` with a label, in the configured time zone."""
+    """A half-open time range ``[start, end)`` with a label, in the configured time zone.
+
+    ``closed``: the end instant belongs to the period too, ``[start, end]``: a
+    period *as of* its end (to date, or cut at the same elapsed time), so a
+    reading stamped exactly at "now" (``report --at``) counts.
+    """
 
     start: dt.datetime
     end: dt.datetime
     label: str = ""
+    closed: bool = False
 
 
 @dataclass(frozen=True)

@@ -609,7 +609,7 @@ def resolve(window: Window | str, now: datetime, cal: Calendar, offset: int = 0)
             label = f"last {_plural(w.count, w.unit)}"
         else:
             label = f"{_unit_label(start, w.unit, cal)} to date"
-        return Period(_localize(start, tz), local, label)
+        return Period(_localize(start, tz), local, label, closed=True)
     return Period(_localize(start, tz), _localize(end, tz), _complete_label(w, start, end, cal))
 
 
@@ -632,7 +632,7 @@ def previous(window: Window | str, now: datetime, cal: Calendar, offset: int = 0
     if prev_end >= start:
         return Period(_localize(prev_start, tz), _localize(start, tz), _complete_label(w, prev_start, start, cal))
     label = _partial_label(w, prev_start, prev_end, cal)
-    return Period(_localize(prev_start, tz), _localize(prev_end, tz), label)
+    return Period(_localize(prev_start, tz), _localize(prev_end, tz), label, closed=True)
 
 
 def same_elapsed(earlier: datetime, start: datetime, now: datetime, cal: Calendar) -> datetime:
@@ -648,8 +648,10 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     """``resolve(window, now, cal, offset)`` one year earlier, on the wall clock.
 
     Dates are moved back 12 months with month ends clipped (Feb 29 2024 ->
-    Feb 28 2023); week windows move back 52 weeks instead, so they still
-    start on the calendar's week start.
+    Feb 28 2023). Week windows start at the week with the same week number a
+    year earlier (W01 2027 -> W01 2026, whose Monday may be in December;
+    W53 -> W52 when the year before has 52 weeks; see :func:`bucket_label`),
+    keeping their length, so they still start on the calendar's week start.
     """
     w = _window(window)
     tz = cal.tz
@@ -659,14 +661,15 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     if partial:
         end = wall.replace(fold=0)
     if w.unit == "week":
-        start, end = start - timedelta(weeks=52), end - timedelta(weeks=52)
+        moved = _same_week_last_year(start, cal)
+        start, end = moved, moved + (end - start)
     else:
         start, end = _add_months(start, -12), _add_months(end, -12)
     if partial:
         label = _partial_label(w, start, end, cal)
     else:
         label = _complete_label(w, start, end, cal)
-    return Period(_localize(start, tz), _localize(end, tz), label)
+    return Period(_localize(start, tz), _localize(end, tz), label, closed=partial)
 
 
 _UNIT_DAYS = {"day": 1, "week": 7}
@@ -703,6 +706,22 @@ def length_ratio(shown: Window | str, own: Window | str, now: datetime, cal: Cal
     first = _wall_shift(last, o.unit, -(o.count - 1))
     own_days = (_wall_shift(last, o.unit, 1).date() - first.date()).days
     return s.count * _UNIT_DAYS[s.unit] / own_days
+
+
+def _week_one(year: int, cal: Calendar) -> datetime:
+    """The (wall) start of week 1 of ``year``: the first week whose
+    4th day falls in ``year`` (ISO 8601 for Monday weeks)."""
+    jan4 = datetime(year, 1, 4)
+    return jan4 - timedelta(days=(jan4.weekday() - cal.week_start) % 7)
+
+
+def _same_week_last_year(start: datetime, cal: Calendar) -> datetime:
+    """The wall start of the week with ``start``'s week number one week-year earlier (the last
+    week of that year when it has fewer)."""
+    week_start = _wall_truncate(start, "week", cal)
+    week, year = _week_number(week_start)
+    weeks = (_week_one(year, cal) - _week_one(year - 1, cal)).days // 7
+    return _week_one(year - 1, cal) + timedelta(weeks=min(week, weeks) - 1) + (start - week_start)
 
 
 def parse_time(text: str, timezone: str) -> datetime:

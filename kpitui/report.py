@@ -41,6 +41,7 @@ def kpi_dict(r: KpiResult) -> dict[str, Any]:
         "unit": r.kpi.unit,
         "window": r.kpi.window,
         "period": {"start": _iso(r.period.start), "end": _iso(r.period.end), "label": r.period.label},
+        "previous_period": {"start": _iso(r.previous_period.start), "end": _iso(r.previous_period.end), "label": r.previous_period.label},
         "value": _num(r.value),
         "previous": _num(r.previous),
         "last_year": _num(r.last_year),

@@ -128,12 +128,22 @@ def status(score_: float | None, value: float | None, has_target: bool, threshol
     return Status.OFF_TRACK
 
 
-def elapsed_fraction(period: Period, full_end: dt.datetime, now: dt.datetime) -> float | None:
-    """How much of ``[period.start, full_end)`` has passed at ``now`` (0..1)."""
-    total = (full_end - period.start).total_seconds()
+def elapsed_fraction(period: Period, full_end: dt.datetime, now: dt.datetime, timezone: str | None = None) -> float | None:
+    """How much of ``[period.start, full_end)`` has passed at ``now`` (0..1).
+
+    With ``timezone``, on that zone's wall clock (the notion of elapsed time of
+    comparisons too: a month is its calendar days, whatever DST does; the
+    repeated hour of a fall-back reads as its first pass); else in elapsed seconds.
+    """
+    if timezone is None:
+        start, end, at = period.start, full_end, now
+    else:
+        tz = ZoneInfo(timezone)
+        start, end, at = (x.astimezone(tz).replace(tzinfo=None, fold=0) for x in (period.start, full_end, now))
+    total = (end - start).total_seconds()
     if total <= 0:
         return None
-    return max(0.0, min(1.0, (now - period.start).total_seconds() / total))
+    return max(0.0, min(1.0, (at - start).total_seconds() / total))
 
 
 def project(value: float | None, fraction: float | None) -> float | None:
@@ -184,13 +194,13 @@ def judge(
     period = Period(start, period_end or now)
     projection = projected_to = None
     if period_end is not None:
-        projection = project(value, elapsed_fraction(period, period_end, now))
+        projection = project(value, elapsed_fraction(period, period_end, now, timezone))
         projected_to = period_end if projection is not None else None
     scored = value
     if target is not None and target.due is not None:
         deadline = due_end(target.due, timezone)
         if now < deadline and period_end is not None:
-            projection = project(value, elapsed_fraction(period, deadline, now))
+            projection = project(value, elapsed_fraction(period, deadline, now, timezone))
             projected_to = deadline if projection is not None else None
             scored = projection if projection is not None else value
         else:  # past due (nothing left to project to), or not projectable

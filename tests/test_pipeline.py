@@ -214,14 +214,16 @@ def test_comparison_periods_end_exactly_at_the_elapsed_time(write_config, builti
     history = readings_frame(
         [
             ("a", dt.datetime(2026, 2, 15, 12, 15, tzinfo=UTC), 1),
-            ("a", dt.datetime(2026, 2, 15, 12, 45, tzinfo=UTC), 10),
+            ("a", dt.datetime(2026, 2, 15, 12, 30, tzinfo=UTC), 5),  # at the same elapsed time: counts, as `now` does
+            ("a", dt.datetime(2026, 2, 15, 12, 30, 0, 1, tzinfo=UTC), 10),
             ("a", dt.datetime(2026, 3, 15, 12, 29, 59, 999999, tzinfo=UTC), 100),
-            ("a", dt.datetime(2026, 3, 15, 12, 30, tzinfo=UTC), 1000),  # at `now`: not yet
+            ("a", dt.datetime(2026, 3, 15, 12, 30, tzinfo=UTC), 1000),  # at `now`: counts (as of 12:30 includes 12:30)
+            ("a", dt.datetime(2026, 3, 15, 12, 30, 0, 1, tzinfo=UTC), 10000),  # after `now`: not yet
         ]
     )
     r = Engine(config).evaluate(history, dt.datetime(2026, 3, 15, 12, 30, tzinfo=UTC)).kpis["leads"]
-    assert r.value == 100
-    assert r.previous == 1
+    assert r.value == 1100
+    assert r.previous == 6
 
 
 def test_the_engine_reads_a_history_view_and_a_frame_alike(write_config, builtin_registry):

@@ -306,3 +306,181 @@ def test_the_comparison_line_compares_whole_buckets_at_every_grain(write_config,
     start, value, previous = points[-1]
     assert value == previous  # so far against the same elapsed part of the earlier bucket
     assert value == {"hour": 1, "day": 13, "week": 3 * 24 + 13, "month": 9 * 24 + 13, "quarter": (31 + 30 + 9) * 24 + 13}[grain]
+
+
+# --------------------------------------------------------------------------- the rules docs/kpis.md settles
+
+MONTHLY_HITS = """
+[metrics.hits]
+name = "Hits"
+[kpis.hits_kpi]
+name = "Hits"
+formula = "sum"
+metrics = ["hits"]
+window = "month_to_date"
+target = 1000
+[kpis.hits_7d]
+name = "Hits 7d"
+formula = "sum"
+metrics = ["hits"]
+window = "trailing_7d"
+"""
+
+
+def hourly_rows(first: dt.datetime, last: dt.datetime, value: float = 1):
+    out, at = [], first
+    while at <= last:
+        out.append(("hits", at, value))
+        at += dt.timedelta(hours=1)
+    return out
+
+
+def test_across_a_dst_change_comparison_and_pace_share_the_wall_clock(tmp_path):
+    """New York falls back on Nov 1 2026 (a 25-hour day). As of Nov 2 12:00 local the month to date
+    holds 38 hourly readings (Nov 1 00:00 EDT .. Nov 2 12:00 EST, both ends in); the previous period
+    is Oct 1 00:00 .. Oct 2 12:00 on the clock (37 readings); the pace projects over the same
+    clock: 36 of the month's 720 wall-clock hours have passed."""
+    rows = hourly_rows(t(2026, 9, 1), t(2026, 11, 30))
+    config = project(tmp_path, MONTHLY_HITS, rows, timezone="America/New_York")
+    hits = report(config, "--at", "2026-11-02 12:00")["hits_kpi"]
+    assert hits["value"] == 38 and hits["previous"] == 37
+    assert hits["previous_period"]["start"] == "2026-10-01T00:00:00-04:00"
+    assert hits["previous_period"]["end"] == "2026-10-02T12:00:00-04:00"
+    assert hits["projection"] == pytest.approx(38 / (36 / 720), abs=1e-6)
+
+
+def test_the_previous_period_of_a_trailing_window(tmp_path):
+    """trailing_7d on Dec 10 12:30: Dec 4 00:00 .. now; before it the 7 days before, cut at the same
+    elapsed time: Nov 27 00:00 .. Dec 3 12:30."""
+    config = project(tmp_path, MONTHLY_HITS, hourly_rows(t(2026, 11, 1), t(2026, 12, 31)))
+    hits = report(config, "--at", "2026-12-10 12:30")["hits_7d"]
+    assert hits["period"]["start"] == "2026-12-04T00:00:00+00:00"
+    assert hits["previous_period"]["start"] == "2026-11-27T00:00:00+00:00"
+    assert hits["previous_period"]["end"] == "2026-12-03T12:30:00+00:00"
+    assert hits["value"] == hits["previous"] == 6 * 24 + 13
+
+
+WEEKLY = """
+[metrics.sales]
+name = "Sales"
+[kpis.weekly]
+name = "Weekly sales"
+formula = "sum"
+metrics = ["sales"]
+window = "week_to_date"
+"""
+
+
+def test_same_period_last_year_of_a_week_is_the_same_week_number(tmp_path):
+    """W01 2027 (from Mon Jan 4) compares with W01 2026 (from Mon Dec 29 2025), not with the week
+    52 weeks earlier (from Jan 5 2026); W53 2026 with the last week of 2025, W52 (from Dec 22)."""
+    day, rows = dt.date(2025, 11, 1), []
+    while day <= dt.date(2027, 1, 31):
+        rows.append(("sales", t(day.year, day.month, day.day, 9), float(day.toordinal() % 1000)))
+        day += dt.timedelta(days=1)
+    config = project(tmp_path, WEEKLY, rows)
+
+    def total(*days: dt.date) -> float:
+        return float(sum(d.toordinal() % 1000 for d in days))
+
+    w01 = report(config, "--at", "2027-01-06 12:00")["weekly"]  # Wednesday of W01 2027
+    assert w01["value"] == total(dt.date(2027, 1, 4), dt.date(2027, 1, 5), dt.date(2027, 1, 6))
+    assert w01["last_year"] == total(dt.date(2025, 12, 29), dt.date(2025, 12, 30), dt.date(2025, 12, 31))
+    w53 = report(config, "--at", "2026-12-30 12:00")["weekly"]  # Wednesday of W53 2026
+    assert w53["last_year"] == total(dt.date(2025, 12, 22), dt.date(2025, 12, 23), dt.date(2025, 12, 24))
+
+
+RECORDED = """
+[sources.manual]
+type = "manual"
+[metrics.leads]
+name = "Leads"
+source = "manual"
+[kpis.lead_gen]
+name = "Lead Generation"
+formula = "sum"
+metrics = ["leads"]
+window = "month_to_date"
+[kpis.last_month]
+name = "Leads last month"
+formula = "sum"
+metrics = ["leads"]
+window = "last_month"
+"""
+
+
+def test_a_reading_stamped_exactly_at_the_report_time_counts(tmp_path):
+    """A report as of 12:00 includes a reading at 12:00 (and not one a second later); a complete
+    period stays half-open: a reading at Nov 1 00:00 belongs to November, not to October."""
+    config = project(tmp_path, RECORDED, [])
+    for value, at in ((5, "2026-11-01 00:00"), (7, "2026-11-20 12:00"), (100, "2026-11-20 12:00:01")):
+        done = run("record", "leads", str(value), "--at", at, "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    kpis = report(config, "--at", "2026-11-20 12:00")
+    assert kpis["lead_gen"]["value"] == 12
+    assert report(config, "--at", "2026-11-20 11:59:59")["lead_gen"]["value"] == 5
+    metrics = json.loads(run("report", "--format", "json", "--config", str(config), "--at", "2026-11-20 12:00").stdout)["metrics"]
+    assert metrics[0]["latest"] == 7
+    assert report(config, "--at", "2026-11-01 00:00")["last_month"]["value"] is None  # October: nothing
+    assert report(config, "--at", "2026-12-01 00:00")["last_month"]["value"] == 112
+
+
+def test_two_readings_at_the_same_instant_replace_for_a_manual_metric(tmp_path):
+    """Snapshot-like sources (manual `record`, sql, file, http, command, prometheus) replace the value
+    of (metric, time); event sources (access_log) add (see docs/kpis.md)."""
+    config = project(tmp_path, RECORDED, [])
+    for value in (5, 7):
+        assert run("record", "leads", str(value), "--at", "2026-11-20 12:00", "--config", str(config)).returncode == 0
+    assert report(config, "--at", "2026-11-21 00:00")["lead_gen"]["value"] == 7
+
+
+GAUGE = """
+[metrics.subscribers]
+name = "Subscribers"
+aggregation = "last"
+[kpis.mean_subscribers]
+name = "Mean subscribers"
+formula = "mean"
+metrics = ["subscribers"]
+window = "month_to_date"
+"""
+
+
+def test_the_mean_of_a_gauge_over_a_period_without_a_reading_is_its_carried_value(tmp_path):
+    config = project(tmp_path, GAUGE, [("subscribers", t(2026, 10, 15), 100), ("subscribers", t(2026, 11, 10), 140), ("subscribers", t(2026, 11, 20), 160)])
+    assert report(config, "--at", "2026-12-10 12:00")["mean_subscribers"]["value"] == 160  # no December reading: 160 all along
+    assert report(config, "--at", "2026-11-25 12:00")["mean_subscribers"]["value"] == 150  # November's readings
+    assert report(config, "--at", "2026-10-01 12:00")["mean_subscribers"]["value"] is None  # before the first reading
+
+
+FILE_MEAN = """
+[sources.orders]
+type = "file"
+path = "orders.csv"
+time_column = "time"
+
+[metrics.order_value]
+name = "Order value"
+unit = "currency"
+source = "orders"
+aggregation = "mean"
+value_column = "amount"
+bucket = "hour"
+agg = "mean"
+
+[kpis.avg_order]
+name = "Average order"
+formula = "mean"
+metrics = ["order_value"]
+window = "month_to_date"
+"""
+
+
+def test_file_agg_mean_then_metric_mean_weighs_each_bucket_the_same(tmp_path):
+    """Two orders (10, 20) in the 10:00 hour and one (60) at 11:00: the file source stores the hour
+    means 15 and 60; the metric's mean over the month is their mean, 37.5 (not 30 per order)."""
+    (tmp_path / "orders.csv").write_text("time,amount\n2026-11-20T10:05:00Z,10\n2026-11-20T10:35:00Z,20\n2026-11-20T11:10:00Z,60\n")
+    config = project(tmp_path, FILE_MEAN, [])
+    done = run("collect", "--once", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert report(config, "--at", "2026-11-25 12:00")["avg_order"]["value"] == 37.5

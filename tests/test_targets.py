@@ -9,6 +9,7 @@ loader and :class:`kpitui.engine.Engine`.
 from __future__ import annotations
 
 import datetime as dt
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -268,8 +269,11 @@ def test_due_dates_end_at_local_midnight(evaluate):
     ny = '[kpitui]\ntimezone = "America/New_York"\n'
     r = evaluate(kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date"), settings=ny).kpis["h1"]
     assert r.projected_to == t(2026, 7, 1, 4)
-    start = t(2026, 1, 1, 5)  # Jan 1 00:00 EST
-    assert r.projection == pytest.approx(YTD / ((NOW - start) / (t(2026, 7, 1, 4) - start)))
+    # elapsed on the local wall clock (docs/kpis.md): NOW is 08:00 EDT on Mar 15, after the spring-forward
+    wall = lambda *args: dt.datetime(*args)  # noqa: E731
+    local_now = NOW.astimezone(ZoneInfo("America/New_York")).replace(tzinfo=None)
+    assert local_now == wall(2026, 3, 15, 8)
+    assert r.projection == pytest.approx(YTD / ((local_now - wall(2026, 1, 1)) / (wall(2026, 7, 1) - wall(2026, 1, 1))))
 
 
 def test_judge_without_a_target_or_a_value():
