@@ -550,10 +550,11 @@ class KpiApp(App[int]):
         self.notify(f"recorded {name} = {shown}", timeout=3)
         self.request_evaluate(force=True)
 
-    def open_detail(self, kpi_id: str, metric_id: str | None = None) -> None:
+    def open_detail(self, kpi_id: str | None, metric_id: str | None = None) -> None:
+        """A KPI's detail, or a metric's (behind ``kpi_id``, or behind no KPI)."""
         from .screens.detail import DetailScreen
 
-        if kpi_id in self.config.kpis:
+        if kpi_id in self.config.kpis or (kpi_id is None and metric_id in self.config.metrics):
             self.push_screen(DetailScreen(kpi_id, metric_id))
 
     def show_objective(self, objective_id: str) -> None:

@@ -17,7 +17,7 @@ from textual.widgets import DataTable, Header, Input, Static
 from ...config import MANUAL_SOURCE
 from ...model import KpiResult, MetricStatus, Snapshot, Status
 from .. import bindings
-from ..panes.base import MESSAGE_KEY, Pane
+from ..panes.base import MESSAGE_KEY, Pane, Row
 from ..panes.kpis import KpiPane
 from ..panes.kpis import rows as kpi_rows
 from ..panes.metrics import MetricsPane
@@ -30,6 +30,8 @@ from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen
 
 UNASSIGNED = "__unassigned__"
+#: the objectives pane's row for the metrics no KPI reads (all of them in a config without KPIs)
+LOOSE_METRICS = "__metrics__"
 
 
 class DashboardScreen(SnapshotScreen):
@@ -141,17 +143,32 @@ class DashboardScreen(SnapshotScreen):
         assigned = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
         others = [r for kid, r in snapshot.kpis.items() if kid not in assigned]
         if others:
-            from ..panes.base import Row
-
             objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
+        loose = self._loose_metrics()
+        if loose:
+            objectives.append(Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")}))
         keys = [r.key for r in objectives]
         if self.objective_id not in keys:
             self.objective_id = keys[0] if keys else None
-        self.query_one("#objectives", ObjectivesPane).show(objectives, "no objectives in the config", select=self.objective_id)
+        self.query_one("#objectives", ObjectivesPane).show(objectives, "no objectives and no metrics in the config", select=self.objective_id)
         self._show_kpis()
+
+    def _loose_metrics(self) -> list[MetricStatus]:
+        """The metrics no KPI reads: collected, shown, but behind no KPI."""
+        app = self.app
+        snapshot: Snapshot = app.snapshot  # type: ignore[attr-defined]
+        if app.runtime is None:  # type: ignore[attr-defined]
+            return []
+        engine = app.runtime.engine  # type: ignore[attr-defined]
+        read = set().union(*(engine.metrics_of(kid) for kid in snapshot.kpis)) if snapshot.kpis else set()
+        statuses = [s for mid, s in snapshot.metrics.items() if mid not in read]
+        query = self.filter_text.strip()
+        return [s for s in statuses if matches(query, s.metric.name, s.metric.id)] if query else statuses
 
     def _kpi_results(self) -> list[KpiResult]:
         snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        if self.objective_id == LOOSE_METRICS:
+            return []
         if self.filter_text.strip():
             return [r for r in snapshot.kpis.values() if self._kpi_matches(r)]
         if self.objective_id == UNASSIGNED:
@@ -166,7 +183,9 @@ class DashboardScreen(SnapshotScreen):
         snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
         pane = self.query_one("#kpis", KpiPane)
         results = self._kpi_results()
-        if self.filter_text.strip():
+        if self.objective_id == LOOSE_METRICS:
+            pane.border_title = "KPIs"
+        elif self.filter_text.strip():
             pane.border_title = f"KPIs matching “{self.filter_text.strip()}”"
         else:
             title = next((o.objective.title for o in snapshot.objectives if o.objective.id == self.objective_id), "")
@@ -174,7 +193,12 @@ class DashboardScreen(SnapshotScreen):
         keys = [r.kpi.id for r in results]
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
-        message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)" if self.filter_text.strip() else "this objective has no KPIs"
+        if self.objective_id == LOOSE_METRICS:
+            message = "no KPI reads these metrics: they are listed under Metrics" if snapshot.kpis else "no KPIs in the config: its metrics are listed under Metrics"
+        elif self.filter_text.strip():
+            message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)"
+        else:
+            message = "this objective has no KPIs"
         updated = {r.kpi.id: kpi_updated_at(self._statuses_of(r.kpi.id), self._manual()) for r in results}
         pane.show(kpi_rows(results, self.context(snapshot), updated), message, select=self.kpi_id)
         self._kpi_info()
@@ -196,6 +220,8 @@ class DashboardScreen(SnapshotScreen):
 
     def _metric_statuses(self) -> list[MetricStatus]:
         snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        if self.objective_id == LOOSE_METRICS:
+            return self._loose_metrics()
         if self.kpi_id is None:
             return []
         statuses = self._statuses_of(self.kpi_id)
@@ -214,7 +240,7 @@ class DashboardScreen(SnapshotScreen):
         if self.metric_id not in keys:
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
-        pane.border_title = f"Metrics · {result.kpi.name}" if result else "Metrics"
+        pane.border_title = f"Metrics · {result.kpi.name}" if result else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")
         pane.show(metric_rows(statuses, self.context(snapshot), self._manual()), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
         self._metric_info()
 
@@ -310,8 +336,8 @@ class DashboardScreen(SnapshotScreen):
         if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):  # type: ignore[attr-defined]
             return
         if table.id == "objectives":
-            self.set_focus(self.query_one("#kpis", Pane))
+            self.set_focus(self.query_one("#metrics" if key == LOOSE_METRICS else "#kpis", Pane))
         elif table.id == "kpis":
             self.app.open_detail(key)  # type: ignore[attr-defined]
-        elif table.id == "metrics" and self.kpi_id:
+        elif table.id == "metrics":
             self.app.open_detail(self.kpi_id, metric_id=key)  # type: ignore[attr-defined]

@@ -54,7 +54,7 @@ def axis_label(at, grain: str, cal: periods.Calendar) -> str:
 class DetailScreen(SnapshotScreen):
     BINDINGS = bindings.DETAIL
 
-    def __init__(self, kpi_id: str, metric_id: str | None = None) -> None:
+    def __init__(self, kpi_id: str | None, metric_id: str | None = None) -> None:
         super().__init__(classes="detail")
         self.kpi_id = kpi_id
         self.metric_id = metric_id
@@ -94,7 +94,7 @@ class DetailScreen(SnapshotScreen):
         """Called on mount and whenever the app has a new snapshot or window/period."""
         if not self.ready:
             return
-        if self.kpi is None:
+        if self.kpi is None and (self.kpi_id is not None or self.metric_id is None):
             self.query_one("#detail-summary", Static).update(Text(f"KPI {self.kpi_id!r} is no longer in the config (escape goes back)"))
             self.query_one(Chart).spec = None
             self.query_one(Chart).message = ""
@@ -135,9 +135,9 @@ class DetailScreen(SnapshotScreen):
         if message.request != self.request:
             return
         kpi = self.kpi
-        if kpi is None:
-            return
         config = self.app.config  # type: ignore[attr-defined]
+        if kpi is None and self.metric_id not in config.metrics:
+            return
         cal = periods.Calendar.from_settings(config.settings)
         win = periods.parse_window(message.window)
         earlier = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"
@@ -150,7 +150,7 @@ class DetailScreen(SnapshotScreen):
             name=f"{subject.name} by {message.grain}",
             points=message.points,
             label=lambda at, g=message.grain: axis_label(at, g, cal),
-            target=None if metric else kpi.target,
+            target=None if metric or kpi is None else kpi.target,
             unit=subject.unit,
             decimals=subject.decimals,
             currency=config.settings.currency,
@@ -249,7 +249,8 @@ class DetailScreen(SnapshotScreen):
         status = snapshot.metrics.get(self.metric_id) if snapshot else None
         text = Text()
         text.append(("★ " if metric.is_key else "") + metric.name, style="bold")
-        text.append(f"  {metric.aggregation} of {metric.unit} readings · behind {self.kpi.name}", style=colours.muted)
+        behind = f"behind {self.kpi.name}" if self.kpi is not None else "read by no KPI"
+        text.append(f"  {metric.aggregation} of {metric.unit} readings · {behind}", style=colours.muted)
         if status is not None:
             text.append("\n")
             text.append_text(self._freshness(status.latest, metric, status))
