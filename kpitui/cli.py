@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import signal
 import sys
@@ -47,6 +48,8 @@ def _parse_time(text: str | None, timezone: str = "UTC") -> dt.datetime | None:
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (default: ./kpitui.toml, then the user config, then the bundled sample)")
+    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more: debug lines, e.g. every poll of `collect --every` (repeatable)")
+    common.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS, help="log only warnings and errors")
 
     parser = argparse.ArgumentParser(
         prog="kpitui",
@@ -141,6 +144,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(_with_default_command(argv, COMMANDS))
+    from . import logs
+
+    args.log_level = logs.level_of(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
+    logs.setup(args.log_level)
     command = args.command or "tui"
     from .config import ConfigError
 
@@ -180,6 +187,10 @@ def _load(args: argparse.Namespace):
     from .config import load_config
 
     config = load_config(getattr(args, "config", None))
+    from . import logs
+
+    # log lines on the config's clock; only collect's output is its log (stdout), the others log to stderr
+    logs.setup(getattr(args, "log_level", logging.INFO), config.settings.timezone, info_to_stdout=getattr(args, "command", None) == "collect")
     if config.is_sample and getattr(args, "command", None) not in (None, "tui"):
         print(f"kpitui: no config found (./kpitui.toml or {_user_config()}); using the bundled sample. `kpitui init` writes a starter.", file=sys.stderr)
     return config
@@ -248,22 +259,33 @@ def cmd_check(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _stamp(timezone: str) -> str:
-    """The clock time of a log line, on the config's clock (``13:30:05 EST``)."""
-    from .formatting import format_time
+class _PollLog:
+    """Logs each poll of ``collect``: errors and recoveries always; a poll that stored nothing only with --verbose.
 
-    return format_time(dt.datetime.now(dt.timezone.utc), timezone, seconds=True, date=False)
+    ``every_poll``: an INFO line for each poll whatever it did (``collect --once``).
+    """
 
+    def __init__(self, every_poll: bool = False):
+        self.every_poll = every_poll
+        self.failures: dict[str, int] = {}
+        self.log = logging.getLogger("kpitui.collect")
 
-def _print_poll(result, timezone: str = "UTC") -> None:
-    stamp = _stamp(timezone)
-    if result.error:
-        print(f"{stamp} {result.source}: error: {result.error}", file=sys.stderr, flush=True)
-    else:
+    def __call__(self, result) -> None:
+        if result.error:
+            self.failures[result.source] = self.failures.get(result.source, 0) + 1
+            self.log.error("%s: error: %s", result.source, result.error)
+            return
+        failed = self.failures.pop(result.source, 0)
         skipped = f", {result.skipped} skipped" if result.skipped else ""
         chunks = f" ({result.polls} chunks)" if getattr(result, "polls", 1) > 1 else ""
         pending = ", more pending" if getattr(result, "more_pending", False) else ""
-        print(f"{stamp} {result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s{chunks}{pending}", flush=True)
+        summary = f"{result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s{chunks}{pending}"
+        if failed:
+            self.log.warning("%s (recovered after %d failed poll%s)", summary, failed, "" if failed == 1 else "s")
+        elif result.written or result.skipped or pending or self.every_poll:
+            self.log.info("%s", summary)
+        else:
+            self.log.debug("%s", summary)
 
 
 def cmd_collect(args: argparse.Namespace) -> int:
@@ -282,25 +304,31 @@ def cmd_collect(args: argparse.Namespace) -> int:
         from .alerts.commands import CollectAlerts
 
         alerts = CollectAlerts(config, store)
+    if config.logging is not None:  # a rotating log file, for a collector left running or run by cron
+        from . import logs
+
+        try:
+            logs.add_file(config.logging, tz)
+        except OSError as exc:
+            raise _Failure(f"[logging] file {config.logging.file}: {exc}") from None
     try:
         if args.once:
             results = collector.run_once()
+            poll_log = _PollLog(every_poll=True)
             for result in results:
-                _print_poll(result, tz)
+                poll_log(result)
             if alerts is not None:
                 alerts(results)
             if config.storage.raw_retention_days is not None:
                 changed, message = collector.compact()
                 if changed:
-                    _print_compaction(message, tz)
+                    _print_compaction(message)
             return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
         stop = threading.Event()
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
-        print(f"collecting {', '.join(collector.sources)} into {config.storage.path} (Ctrl+C stops)", flush=True)
+        logging.getLogger("kpitui.collect").info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), config.storage.path)
         try:
-            collector.run_forever(
-                stop, every=every, on_result=lambda r: _print_poll(r, tz), on_compact=lambda m: _print_compaction(m, tz), on_round=alerts
-            )
+            collector.run_forever(stop, every=every, on_result=_PollLog(), on_compact=_print_compaction, on_round=alerts)
         except KeyboardInterrupt:
             pass
         return EXIT_OK
@@ -309,10 +337,14 @@ def cmd_collect(args: argparse.Namespace) -> int:
             alerts.close(drain=10.0 if args.once else 0.0)
         collector.close()
         store.close()
+        if config.logging is not None:
+            from . import logs
+
+            logs.close()
 
 
-def _print_compaction(message: str, timezone: str = "UTC") -> None:
-    print(f"{_stamp(timezone)} {message}", flush=True)
+def _print_compaction(message: str) -> None:
+    logging.getLogger("kpitui.collect").info("%s", message)
 
 
 def cmd_compact(args: argparse.Namespace) -> int:
@@ -471,7 +503,7 @@ def _collect_due(config, store) -> None:
         ]
         for result in collector.poll_many(due):
             if result.error:
-                print(f"kpitui: source {result.source}: {result.error}", file=sys.stderr)
+                logging.getLogger("kpitui.report").warning("source %s: %s", result.source, result.error)
     finally:
         collector.close()
 

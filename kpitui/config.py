@@ -20,6 +20,7 @@ import platformdirs
 
 from . import options as opts
 from .model import AGGREGATIONS, UNITS, Kpi, Metric, Objective, Settings, SourceSpec, Target, Thresholds, Trigger
+from .logs import LogFile
 from .plugins import Registry, load_registry
 
 BUNDLED_SAMPLE = Path(__file__).with_name("sample_config.toml")
@@ -28,11 +29,12 @@ MANUAL_SOURCE = "manual"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
-TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests")
+TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
 STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway")
 PLUGINS_KEYS = ("dirs",)
 UI_KEYS = ("theme", "refresh_seconds")
+LOGGING_KEYS = ("file", "max_mb", "backups")
 SOURCE_KEYS = ("type", "interval", "timeout", "enabled", "description")
 METRIC_KEYS = ("name", "unit", "aggregation", "source", "trigger", "condition", "description", "decimals")
 KPI_KEYS = ("name", "formula", "window", "grain", "unit", "description", "target", "thresholds", "weight", "decimals", "objective")
@@ -89,6 +91,8 @@ class Config:
     notifiers: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, Any] = field(default_factory=dict)
+    #: ``[logging]``: a rotating log file for ``kpitui collect`` (None: the terminal only)
+    logging: LogFile | None = None
 
     @property
     def is_sample(self) -> bool:
@@ -306,6 +310,7 @@ class _Loader:
             self.typed("ui", "theme", ui["theme"], str)
         if "refresh_seconds" in ui:
             ui = {**ui, "refresh_seconds": self.seconds("ui", "refresh_seconds", ui["refresh_seconds"])}
+        log_file = self.log_file(self.table(data, "logging"))
         from .alerts.spec import AlertingLoader
 
         alerting = AlertingLoader(self, self.registry, self.path.parent, settings.timezone)
@@ -328,7 +333,21 @@ class _Loader:
             notifiers=notifiers,
             alerts=alerts,
             digests=digests,
+            logging=log_file,
         )
+
+    def log_file(self, table: dict[str, Any]) -> LogFile | None:
+        self.unknown_keys("logging", table, LOGGING_KEYS)
+        if "file" not in table:
+            if table:
+                raise self.error("logging", "missing key 'file' (where the collector's log goes, e.g. \"kpitui.log\")")
+            return None
+        path = self.resolve(self.typed("logging", "file", table["file"], str))
+        max_mb = self.typed("logging", "max_mb", table.get("max_mb", 10), float)
+        backups = self.typed("logging", "backups", table.get("backups", 5), int)
+        if max_mb <= 0 or backups < 0:
+            raise self.error("logging", "max_mb must be positive and backups 0 or more")
+        return LogFile(path, max_bytes=int(max_mb * 1024 * 1024), backups=backups)
 
     def unknown_keys_top(self, data: dict[str, Any]) -> None:
         for key in data:

@@ -244,7 +244,7 @@ def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, 
     config = write_project(tmp_path)
     out = tmp_path / "collect.out"
     proc = subprocess.Popen(
-        [*KPITUI, "collect", "--every", "0.2", "--config", str(config)],
+        [*KPITUI, "collect", "--every", "0.2", "--verbose", "--config", str(config)],  # -v: every poll, even one that stored nothing
         cwd=REPO, env=kpitui_env(), stdout=open(out, "w"), stderr=subprocess.STDOUT, text=True,
     )
     try:
