@@ -142,11 +142,28 @@ class SourceContext:
 
     config_dir: Path
     timezone: str = "UTC"
+    #: kpitui's own history file: no source may read it (see :meth:`is_history`)
+    history_path: Path | None = None
 
     def path(self, value: str | Path) -> Path:
         """Resolve a path option relative to the config file's folder."""
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.config_dir / p)
+
+    def is_history(self, path: str | Path) -> bool:
+        """Whether ``path`` is kpitui's history file or one of its ``-wal``/``-shm``/``-journal`` files
+        (by identity: a symlink or a hard link to it counts)."""
+        if self.history_path is None:
+            return False
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            own = Path(f"{self.history_path}{suffix}")
+            try:
+                if os.path.samefile(path, own):
+                    return True
+            except OSError:  # one of them does not exist
+                if Path(path).resolve() == own.resolve():
+                    return True
+        return False
 
 
 class MetricSource:

@@ -83,7 +83,9 @@ class Collector:
         self.store = store
         self.clock = clock
         self.lock = threading.Lock()  # one write at a time from this process
-        self.context = context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
+        self.context = context = SourceContext(
+            config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path
+        )
         self.states: dict[str, _State] = {}
         for sid, spec in config.sources.items():
             if not spec.enabled:

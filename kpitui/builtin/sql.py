@@ -12,7 +12,12 @@ raw rows out): it returns either
   "the latest answer per hour".
 
 A NULL value (``SUM`` over no rows) is no reading. SQLite databases are opened
-read-only; PostgreSQL sessions are read-only transactions. ``url`` is a secret:
+read-only, and an authorizer allows reads only (no ATTACH, VACUUM INTO, writes
+or pragmas that set a value), with a new connection for each query; kpitui's
+own history file is refused. On PostgreSQL a query must be one SELECT (or
+WITH … SELECT, VALUES), run as a cursor in its own read-only transaction, the
+session reset between queries (:mod:`._readonly_sql`). At most 1,000,000 rows
+are read. ``url`` is a secret:
 write the password as ``${ENV_VAR}``; it is revealed only to connect, and never
 shown in an error.
 """
@@ -32,6 +37,7 @@ from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, OptionError, Secret, SourceError, readings_frame
 from kpitui.model import Metric
 
+from ._readonly_sql import postgres_refusal, sqlite_authorizer
 from ._sourcekit import Bucket, Deadline, as_number, clip, collect_errors, fail, reveal, to_utc_datetime, truncate
 
 SCHEMES = ("sqlite", "postgresql", "postgres")
@@ -105,19 +111,6 @@ def _fetch_rows(cur: Any, metric_id: str) -> list[Sequence[Any]]:
             raise _too_many_rows(metric_id)
 
 
-def _stream_rows(cur: Any, query: str, metric_id: str) -> list[Sequence[Any]]:
-    """The rows of a PostgreSQL query, refused past :data:`MAX_ROWS` (the rest is cancelled, never read)."""
-    import psycopg
-
-    rows: list[Sequence[Any]] = []
-    size = FETCH_ROWS if psycopg.pq.version() >= 170000 else 1  # chunks of rows need libpq 17
-    for row in cur.stream(query, size=size):
-        rows.append(row)
-        if len(rows) > MAX_ROWS:
-            raise _too_many_rows(metric_id)
-    return rows
-
-
 class SqlSource(MetricSource):
     type_name = "sql"
     description = "Metrics from SQL queries against SQLite or PostgreSQL (aggregation runs in the database)."
@@ -167,34 +160,45 @@ class SqlSource(MetricSource):
         path = Path(raw) if raw.startswith("/") else self.context.path(raw)
         if not path.is_file():
             raise fail(f"SQLite database {path} does not exist")
+        if self.context.is_history(path):
+            raise fail(f"SQLite database {path} is kpitui's own history file; a source may not read it")
         uri = f"file:{urllib.parse.quote(str(path))}?mode=ro"
+        skipped = 0
+        for metric in self.metrics:
+            conn = self._sqlite_connection(uri, path, deadline)  # one per query: nothing one sets is seen by the next
+            try:
+                cur = conn.execute(metric.options.query)
+                columns = [d[0] for d in cur.description or ()]
+                result = _fetch_rows(cur, metric.id)
+            except sqlite3.Error as exc:
+                message = str(exc)
+                if deadline.expired or message == "interrupted":
+                    message = f"timed out after {deadline.seconds:g}s (the source's timeout)"
+                elif message in ("not authorized", "authorization denied"):
+                    message = "not authorized: kpitui only reads (no ATTACH, VACUUM, PRAGMA setting a value, or write)"
+                errors.append(f"metric {metric.id}: query failed: {message}")
+                continue
+            except SourceError as exc:  # too many rows
+                errors.append(str(exc))
+                continue
+            finally:
+                conn.close()
+            skipped += self._convert(metric, columns, result, now, rows, errors)
+        return skipped
+
+    @staticmethod
+    def _sqlite_connection(uri: str, path: Path, deadline: Deadline) -> sqlite3.Connection:
+        """A read-only connection that may only read (:mod:`._readonly_sql`), bounded in time and value size."""
         try:
             conn = sqlite3.connect(uri, uri=True, timeout=max(deadline.remaining(), 0.001))
         except sqlite3.Error as exc:
             raise fail(f"cannot open SQLite database {path}: {exc}") from None
+        conn.set_authorizer(sqlite_authorizer)
         # A query running past the deadline (or cancelled) is interrupted (checked every 10k VM steps).
         conn.set_progress_handler(lambda: 1 if deadline.expired else 0, 10_000)
         conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_SQLITE_VALUE)
-        skipped = 0
-        try:
-            for metric in self.metrics:
-                try:
-                    cur = conn.execute(metric.options.query)
-                    columns = [d[0] for d in cur.description or ()]
-                    result = _fetch_rows(cur, metric.id)
-                except sqlite3.Error as exc:
-                    message = str(exc)
-                    if deadline.expired or message == "interrupted":
-                        message = f"timed out after {deadline.seconds:g}s (the source's timeout)"
-                    errors.append(f"metric {metric.id}: query failed: {message}")
-                    continue
-                except SourceError as exc:  # too many rows
-                    errors.append(str(exc))
-                    continue
-                skipped += self._convert(metric, columns, result, now, rows, errors)
-        finally:
-            conn.close()
-        return skipped
+        conn.setlimit(sqlite3.SQLITE_LIMIT_ATTACHED, 0)
+        return conn
 
     # -- PostgreSQL ---------------------------------------------------------------------------
 
@@ -220,12 +224,19 @@ class SqlSource(MetricSource):
                 if budget_ms <= 0:
                     errors.append(f"metric {metric.id}: not run, the source's {deadline.seconds:g}s timeout ran out")
                     continue
+                refusal = postgres_refusal(metric.options.query)
+                if refusal:
+                    errors.append(f"metric {metric.id}: {refusal}")
+                    continue
                 try:
-                    with deadline.watch(conn.cancel_safe), conn.transaction(), conn.cursor() as cur:  # BEGIN READ ONLY
-                        cur.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
-                        # streamed row by row (MAX_ROWS bounds memory), by the extended protocol: one statement only
-                        result = _stream_rows(cur, metric.options.query, metric.id)
-                        columns = [d.name for d in cur.description or ()]
+                    # BEGIN READ ONLY, and always ROLLBACK: a write that slips past read-only (lo_import) is undone
+                    with deadline.watch(conn.cancel_safe), conn.transaction(force_rollback=True):
+                        conn.execute("SELECT set_config('statement_timeout', %s, true)", [f"{budget_ms}ms"])
+                        # a cursor: the server accepts one SELECT (or VALUES) only; rows come FETCH_ROWS at a time
+                        with conn.cursor(name="kpitui_query") as cur:
+                            cur.execute(metric.options.query)
+                            columns = [d.name for d in cur.description or ()]
+                            result = _fetch_rows(cur, metric.id)
                     conn.execute("DISCARD ALL")  # the next query starts from a fresh session (no SET, temp table, prepared plan)
                 except psycopg.errors.QueryCanceled:
                     errors.append(f"metric {metric.id}: query timed out after {deadline.seconds:g}s (the source's timeout)")
