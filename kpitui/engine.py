@@ -493,8 +493,13 @@ class Engine:
         # built by scattering into one column-major buffer (~2 ms, where polars' pivot takes
         # 15-90 ms for this shape).
         wide = _wide(answers.filter(pl.col("row") >= 0), len(rows), columns)
-        exprs = [e for kid in self._dependency_order(wanted_kpis) for e in prog.exprs[kid]]
-        (result,) = pipeline.collect(wide.lazy().select(*exprs))
+        if not columns:  # KPIs that read nothing: the frame still has a row per period
+            wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
+        order = self._dependency_order(wanted_kpis)
+        exprs = [e for kid in order for e in prog.exprs[kid]]
+        names = [name for kid in order for name in (kid, *(f"{kid}::{part}" for part in prog.parts[kid]))]
+        # with_columns, not select: a formula that is a constant (a plugin's pl.lit) is one per row too
+        (result,) = pipeline.collect(wide.lazy().with_columns(*exprs).select(names))
         return Evaluation(rows, result.to_dict(as_series=False), latest_map)
 
     def _agg(self, ref: str) -> str:

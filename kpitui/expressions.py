@@ -32,7 +32,8 @@ Conditions (:func:`compile_condition`)
     condition that is null for a row (a missing value) counts as false.
 
 Arithmetic (:func:`compile_arithmetic`)
-    numbers, identifiers (metric or KPI ids), ``+ - * /``, unary ``-``,
+    numbers, identifiers (metric or KPI ids), ``+ - * /`` (computed in
+    floating point, so integers never wrap), unary ``-``,
     parentheses and ``abs(x)``, ``min(a, b, ...)``, ``max(a, b, ...)``,
     ``round(x, n)`` (``n`` a literal 0..12), ``coalesce(a, b, ...)``.
     ``/`` is :func:`kpitui.api.safe_div`: a zero or missing divisor gives
@@ -373,13 +374,15 @@ class _Compiler:
         right = self.compile(node.right, depth)
         self._expect(node.left, left, NUM, symbol)
         self._expect(node.right, right, NUM, symbol)
+        # In floats: integer arithmetic would wrap silently past 2**63 (3037000500 * 3037000500).
+        a, b = left.expr.cast(pl.Float64), right.expr.cast(pl.Float64)
         if op_type is ast.Add:
-            return _Value(left.expr + right.expr, NUM)
+            return _Value(a + b, NUM)
         if op_type is ast.Sub:
-            return _Value(left.expr - right.expr, NUM)
+            return _Value(a - b, NUM)
         if op_type is ast.Mult:
-            return _Value(left.expr * right.expr, NUM)
-        return _Value(safe_div(left.expr.cast(pl.Float64), right.expr.cast(pl.Float64)), NUM)
+            return _Value(a * b, NUM)
+        return _Value(safe_div(a, b), NUM)
 
     def _power(self, node: ast.BinOp, base: _Value, depth: int) -> _Value:
         self._expect(node.left, base, NUM, "**")

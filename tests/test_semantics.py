@@ -484,3 +484,32 @@ def test_file_agg_mean_then_metric_mean_weighs_each_bucket_the_same(tmp_path):
     done = run("collect", "--once", "--config", str(config))
     assert done.returncode == 0, done.stderr
     assert report(config, "--at", "2026-11-25 12:00")["avg_order"]["value"] == 37.5
+
+
+# --------------------------------------------------------------------------- a constant formula (issue 19 item 7; the CLI side is in tests/reliability)
+
+
+def test_a_plugin_formula_that_is_a_constant_is_one_value_per_period(write_config, builtin_registry):
+    """The engine's side of `expression = "5"`: a constant expression (as a plugin may return) is
+    evaluated for every period, never an IndexError."""
+    from kpitui.api import FormulaType, Input
+
+    class Constant(FormulaType):
+        type_name = "constant_test"
+
+        def inputs(self) -> list[Input]:
+            return []
+
+        def expression(self, inputs):
+            return pl.lit(5.0)
+
+    registry = builtin_registry
+    registry.formulas["constant_test"] = Constant
+    try:
+        path = write_config('[kpis.five]\nname = "Five"\nformula = "constant_test"\n')
+        engine = Engine(load_config(path, registry=registry))
+        snapshot = engine.evaluate(pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}), t(2026, 11, 25))
+        assert snapshot.kpis["five"].value == 5 and snapshot.kpis["five"].error is None
+        assert {v for _, v, _ in engine.series(pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}), "five", now=t(2026, 11, 25), grain="day", points=3)} == {5}
+    finally:
+        del registry.formulas["constant_test"]

@@ -119,9 +119,15 @@ class ExpressionOptions:
         from kpitui.expressions import ExpressionError, compile_arithmetic
 
         try:
-            compile_arithmetic(self.expression)
+            compiled = compile_arithmetic(self.expression)
         except ExpressionError as exc:
             raise OptionError(f"expression: {exc}", "expression") from None
+        if not compiled.names:
+            raise OptionError(
+                f"expression {self.expression.strip()!r} uses no metric or KPI: name at least one, e.g. \"leads * 2\" "
+                "(for a fixed goal use target = …)",
+                "expression",
+            )
 
 
 class Expression(FormulaType):
