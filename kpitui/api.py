@@ -194,6 +194,19 @@ class MetricSource:
     uses_condition: ClassVar[bool] = False
     #: readings arrive by other means (``kpitui record``); the collector never polls it
     passive: ClassVar[bool] = False
+    #: the unit of this source's metrics when their table names none (``count`` if None): one of
+    #: ``count``, ``currency``, ``percent``, ``ratio``, ``duration`` (seconds), ``number``
+    default_unit: ClassVar[str | None] = None
+
+    @classmethod
+    def metric_unit(cls, options: Any, metric_options: Any) -> str | None:
+        """The default unit of one metric, from the source's and the metric's options.
+
+        Override when it depends on what the metric reads (a ``revenue``
+        column is ``currency``, a ``visitors`` one ``count``); the metric's own
+        ``unit`` key always wins. Default: :attr:`default_unit`.
+        """
+        return cls.default_unit
 
     def __init__(self, spec: SourceSpec, metrics: Sequence[Metric], context: SourceContext):
         self.spec = spec

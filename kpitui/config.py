@@ -450,7 +450,7 @@ class _Loader:
             self.ref(where, "source", source_id, sources, "source")
             cls = registry.sources[sources[source_id].type]
             options = self.plugin_options(where, cls.MetricOptions, table, METRIC_KEYS)
-            unit = self.unit(where, table, "count")
+            unit = self.unit(where, table, self.source_unit(where, cls, sources[source_id].options, options))
             aggregation = self.typed(where, "aggregation", table.get("aggregation", _default_aggregation(unit)), str)
             if aggregation not in AGGREGATIONS:
                 self.ref(where, "aggregation", aggregation, AGGREGATIONS, "aggregation")
@@ -475,6 +475,23 @@ class _Loader:
                 **self.labels(where, mid, table),
             )
         return metrics
+
+    def source_unit(self, where: str, cls: type, options: Any, metric_options: Any) -> str:
+        """The unit a metric gets from its source when its table names none (``count`` when the source says nothing)."""
+        owner = self.registry.owner("source", cls.type_name) if self.registry else None
+        try:
+            unit = cls.metric_unit(options, metric_options)
+        except Exception as exc:  # noqa: BLE001 - a plugin's metric_unit crashed: name the plugin, not the user
+            raise self.error(where, f"the {cls.type_name!r} source (plugin {owner}) failed to give the metric's unit: {type(exc).__name__}: {exc}") from None
+        if unit is None:
+            return "count"
+        if unit not in UNITS:
+            raise self.error(
+                where,
+                f"the {cls.type_name!r} source (plugin {owner}) gives the unknown unit {unit!r}; "
+                f"set unit = one of {', '.join(UNITS)} in this table, and tell the plugin's author",
+            )
+        return unit
 
     def check_sources(self, sources: dict[str, SourceSpec], metrics: dict[str, Metric], timezone: str) -> None:
         from .api import SourceContext

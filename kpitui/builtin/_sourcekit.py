@@ -1,8 +1,8 @@
 """Helpers shared by the built-in metric sources (file, sql, http, command, prometheus).
 
-Nothing here is part of the plugin API; third-party sources should use
-:mod:`kpitui.api`. What lives here is what the built-ins would otherwise
-repeat: time buckets, a fetch deadline, a small JSON path, number parsing,
+The public face of these helpers is :mod:`kpitui.sourcekit`: plugins import
+from there (its ``__all__`` is the stable API), never from this module. What
+lives here is what the built-ins would otherwise repeat: time buckets, a fetch deadline, a small JSON path, number parsing,
 and error messages that never show a secret (the HTTP JSON client is
 :mod:`._webclient`).
 """
@@ -269,6 +269,7 @@ class JsonPath:
 
 
 def check_url(url: str, key: str, schemes: Sequence[str] = ("http", "https")) -> None:
+    """Raise :class:`OptionError` (naming ``key``) unless ``url`` is absolute with one of ``schemes``."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in schemes or not parsed.netloc:
         allowed = " or ".join(f"{s}://" for s in schemes)
@@ -276,6 +277,7 @@ def check_url(url: str, key: str, schemes: Sequence[str] = ("http", "https")) ->
 
 
 def check_retries(retries: int, backoff: float) -> None:
+    """Raise :class:`OptionError` unless ``retries`` is 0-10 and ``backoff`` (seconds) is not negative."""
     if not 0 <= retries <= 10:
         raise OptionError(f"retries must be between 0 and 10, not {retries}", "retries")
     if backoff < 0:

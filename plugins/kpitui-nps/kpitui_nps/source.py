@@ -21,17 +21,14 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from typing import Any, Literal, Sequence
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, readings_frame
 from kpitui.model import Metric
+from kpitui.sourcekit import bucket_start, check_timezone, parse_times, read_table
 
 Category = Literal["promoters", "passives", "detractors", "responses"]
-
-#: time formats read, in order (naive: local times in ``timezone``)
-TIME_FORMATS = ("%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M:%S", "%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M", "%Y-%m-%d")
 
 CATEGORY_RULES: dict[str, pl.Expr] = {
     "promoters": pl.col("score") >= 9,
@@ -56,10 +53,7 @@ class SurveyOptions:
         if len(self.separator) != 1:
             raise OptionError(f"separator must be one character, not {self.separator!r}", "separator")
         if self.timezone is not None:
-            try:
-                ZoneInfo(self.timezone)
-            except (ZoneInfoNotFoundError, ValueError):
-                raise OptionError(f"timezone: unknown time zone {self.timezone!r} (use a name such as 'Europe/London')", "timezone") from None
+            check_timezone(self.timezone, "timezone")
 
 
 @dataclass(frozen=True)
@@ -114,28 +108,17 @@ class SurveyCsvSource(MetricSource):
         signature = self._signature(stat)
         if signature == cursor:
             return FetchResult(readings_frame([]), cursor=cursor)
-        try:
-            raw = pl.read_csv(path, separator=o.separator, infer_schema_length=0)  # every column as text
-        except (pl.exceptions.PolarsError, OSError) as exc:
-            raise SourceError(f"cannot read {path.name}: {exc}") from None
+        raw = read_table(path, "csv", separator=o.separator)  # every column as text; a SourceError names the file
         missing = [c for c in (o.time_column, o.score_column) if c not in raw.columns]
         if missing:
             raise SourceError(f"{path.name} has no column {missing[0]!r}; its columns: {', '.join(raw.columns)}")
-        zone = o.timezone or self.context.timezone
-        text = pl.col(o.time_column).str.strip_chars()
         answers = raw.lazy().select(
-            at=pl.coalesce([text.str.strptime(pl.Datetime("us"), fmt, strict=False) for fmt in TIME_FORMATS]),
+            # naive times are local to the file's zone; an offset or Z is honoured (kpitui.sourcekit)
+            at=parse_times(pl.col(o.time_column), o.timezone or self.context.timezone, epoch=None),
             score=pl.col(o.score_column).str.strip_chars().cast(pl.Float64, strict=False),
         )
         valid = pl.col("at").is_not_null() & pl.col("score").is_between(0, 10) & (pl.col("score") == pl.col("score").round(0))
-        day = (
-            pl.col("at")
-            .dt.replace_time_zone(zone, ambiguous="earliest", non_existent="null")
-            .dt.convert_time_zone(self.context.timezone)
-            .dt.replace_time_zone(None)
-            .dt.truncate("1d")
-            .dt.replace_time_zone(self.context.timezone, ambiguous="earliest", non_existent="null")
-        )
+        day = bucket_start(pl.col("at"), "day", self.context.timezone)  # local midnight on kpitui's calendar, DST-safe
         kept = answers.filter(valid.fill_null(False)).with_columns(day=day).filter(pl.col("day").is_not_null())
         counts = kept.group_by("day").agg(**{name: rule.sum().cast(pl.Float64) for name, rule in CATEGORY_RULES.items()})
         frames = [
