@@ -74,6 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     record.add_argument("metric", help="metric id, e.g. memberships_sold")
     record.add_argument("value", help="the number; for a duration metric a duration such as 90m, 4h 30m or 9d")
     record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
+    record.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration metric (a correction)")
 
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
     report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table", help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html")
@@ -99,6 +100,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .alerts.commands import add_parser as add_alerts_parser
 
     add_alerts_parser(sub, common)
+    from .readings_cli import add_parser as add_readings_parser
+
+    add_readings_parser(sub, common)
 
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
@@ -370,7 +374,6 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from .api import readings_frame
     from .options import nearest
 
     config = _load(args)
@@ -380,21 +383,31 @@ def cmd_record(args: argparse.Namespace) -> int:
             f"unknown metric {args.metric!r}" + (f" (did you mean {hint!r}?)" if hint else f"; metrics: {', '.join(config.metrics)}")
         )
     value = _typed_value(args.value, config.metrics[args.metric], config)
+    from .readings_cli import refuse_negative
+
+    refuse_negative(config.metrics[args.metric], value, args.allow_negative)
     now = dt.datetime.now(dt.timezone.utc)
     at = _parse_time(args.at, config.settings.timezone) or now
     if at > now + dt.timedelta(days=1):
         raise UsageError("--at: that time is more than a day in the future")
     store = _open_store(config)
     try:
-        store.write(readings_frame([(args.metric, at, value)]), mode="replace")
-        if store.last_compacted:
+        reading, replaced = store.record_manual(args.metric, at, value)
+        if reading is None:
             _refuse_compacted(config, store, args.metric)
     finally:
         store.close()
     metric = config.metrics[args.metric]
     from .formatting import format_time, format_value
 
-    print(f"recorded {metric.name} = {format_value(value, metric.unit, metric.decimals, config.settings.currency)} at {format_time(at, config.settings.timezone, seconds=True)}")
+    def shown(number: float) -> str:
+        return format_value(number, metric.unit, metric.decimals, config.settings.currency)
+
+    note = f"; it replaces {shown(replaced)} recorded for that time" if replaced is not None and replaced != value else ""
+    print(
+        f"recorded {metric.name} = {shown(value)} at {format_time(at, config.settings.timezone, seconds=True)} "
+        f"as reading {reading.id}{note}"
+    )
     return EXIT_OK
 
 
@@ -625,6 +638,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_readings(args: argparse.Namespace) -> int:
+    from .readings_cli import cmd_readings as run
+
+    return run(args)
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from .alerts.commands import cmd_alerts as run
 
@@ -642,6 +661,7 @@ COMMANDS = {
     "init": cmd_init,
     "compact": cmd_compact,
     "alerts": cmd_alerts,
+    "readings": cmd_readings,
 }
 
 

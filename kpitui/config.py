@@ -36,7 +36,7 @@ PLUGINS_KEYS = ("dirs",)
 UI_KEYS = ("theme", "refresh_seconds")
 LOGGING_KEYS = ("file", "max_mb", "backups")
 SOURCE_KEYS = ("type", "interval", "timeout", "enabled", "description")
-METRIC_KEYS = ("name", "unit", "aggregation", "source", "trigger", "condition", "description", "decimals")
+METRIC_KEYS = ("name", "unit", "aggregation", "source", "trigger", "condition", "description", "decimals", "allow_negative")
 KPI_KEYS = ("name", "formula", "window", "grain", "unit", "description", "target", "thresholds", "weight", "decimals", "objective")
 TARGET_KEYS = ("kind", "direction", "value", "baseline", "low", "high", "due")
 TARGET_KINDS = ("reach", "above", "below", "within")
@@ -472,6 +472,7 @@ class _Loader:
                 source=source_id,
                 trigger=trigger,
                 options=options,
+                allow_negative=self.typed(where, "allow_negative", table.get("allow_negative", False), bool),
                 **self.labels(where, mid, table),
             )
         return metrics

@@ -80,6 +80,7 @@ class Metric:
     description: str = ""
     options: Any = None  # an instance of the source type's ``MetricOptions`` dataclass
     decimals: int | None = None
+    allow_negative: bool = False  # a count or duration may go below zero (corrections) without --allow-negative
 
     @property
     def is_key(self) -> bool:

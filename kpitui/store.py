@@ -34,6 +34,8 @@ and migrated forward on open by a writer):
     times) and the next compaction would add them to it again. Such rows
     are left out and counted in :attr:`Store.last_compacted`; ``mode="add"``
     rows (new events) still join their bucket.
+``manual_readings(id, metric_id, at, recorded)`` (schema 4)
+    the readings people typed, by a stable id: see :mod:`kpitui.manual_readings`.
 ``cursors(source, cursor)``
     each source's position, written in the same transaction as its readings.
 ``source_health(...)``
@@ -80,6 +82,7 @@ from typing import Any, Literal
 import polars as pl
 
 from .api import READINGS_SCHEMA, normalise_readings
+from .manual_readings import ManualReadings
 from .model import SourceHealth
 
 __all__ = ["LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionResult", "CursorConflict", "Store", "StoreError"]
@@ -126,12 +129,22 @@ _MIGRATIONS: tuple[str, ...] = (
     INSERT INTO compacted (metric_id, before)
         SELECT metric_id, max(at) + 90000000000 FROM readings WHERE n <> 1 GROUP BY metric_id;
     """,
+    # 4: manual readings by a stable id (kpitui/manual_readings.py): list, correct, delete
+    """
+    CREATE TABLE manual_readings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        metric_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        recorded INTEGER,
+        UNIQUE (metric_id, at)
+    );
+    """,
 )
 
 #: The schema version this code writes; files with a higher ``user_version`` are refused.
 SCHEMA_VERSION = len(_MIGRATIONS)
 
-_OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted"})
+_OUR_TABLES = frozenset({"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted", "manual_readings"})
 
 _ON_CONFLICT = {
     # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
@@ -258,7 +271,7 @@ def _covered_rows(rows: pl.DataFrame, out: pl.DataFrame) -> int:
     return int((ends - starts).sum())
 
 
-class Store:
+class Store(ManualReadings):
     """The reading history in one SQLite file.
 
     Safe to share between threads (calls are serialised) and between

@@ -110,6 +110,44 @@ def parse_value(text: str, unit: str, *, currency: str = "$") -> float:
     return parse_number(text, currency=currency)
 
 
+def negative_refused(metric, value: float, allowed: bool, how: str) -> str | None:
+    """Why a negative ``value`` is refused for ``metric``, or ``None`` when it is accepted.
+
+    A count or a duration below zero is taken for a mistake unless it is made a
+    choice: ``allowed`` (``--allow-negative``, the form's tick box, ``how`` says
+    which) or the metric's ``allow_negative = true``. Other units (currency,
+    number, percent, ratio) can be negative.
+    """
+    if value >= 0 or allowed or getattr(metric, "allow_negative", False) or metric.unit not in ("count", "duration"):
+        return None
+    what = "a count" if metric.unit == "count" else "a duration"
+    return (
+        f"{metric.id} is {what}, so {value:g} is refused as a mistake; to record a correction {how} "
+        f"(or set allow_negative = true in [metrics.{metric.id}])"
+    )
+
+
+def can_be_negative(metric) -> bool:
+    """Whether a negative value for ``metric`` needs no explicit choice."""
+    return bool(getattr(metric, "allow_negative", False)) or metric.unit not in ("count", "duration")
+
+
+def typed_text(value: float, unit: str) -> str:
+    """``value`` as a user would type it back (exactly): ``1d 2h 3m 4s`` for durations, ``1234.5`` else."""
+    if unit == "duration":
+        sign, rest = ("-" if value < 0 else ""), abs(value)
+        parts = []
+        for size, name in ((86400, "d"), (3600, "h"), (60, "m")):
+            whole = int(rest // size)
+            if whole:
+                parts.append(f"{whole}{name}")
+                rest -= whole * size
+        if rest or not parts:
+            parts.append(f"{rest:g}s" if rest != int(rest) else f"{int(rest)}s")
+        return sign + " ".join(parts)
+    return str(int(value)) if float(value).is_integer() and abs(value) < 1e15 else repr(float(value))
+
+
 def value_hint(unit: str) -> str:
     """What to type for a metric of ``unit`` (a placeholder, a help line)."""
     if unit == "duration":

@@ -547,7 +547,7 @@ class KpiApp(App[int]):
         name = metric.name if metric else reading.metric
         shown = format_value(reading.value, metric.unit, metric.decimals, self.config.settings.currency) if metric else f"{reading.value:g}"
         self.post_message(ReadingSaved(reading.metric, reading.at, reading.value))
-        self.notify(f"recorded {name} = {shown}", timeout=3)
+        self.notify(f"{reading.action} {name} = {shown}" + (f" (reading {reading.id})" if reading.id else ""), timeout=3)
         self.request_evaluate(force=True)
 
     def open_detail(self, kpi_id: str | None, metric_id: str | None = None) -> None:

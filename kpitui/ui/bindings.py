@@ -98,6 +98,8 @@ DETAIL = [
 FORM = [
     bind("escape", "cancel", "Cancel", "form_cancel", "form", palette=False),
     bind("ctrl+s", "save", "Save", "form_save", "form", palette=False),
+    bind("ctrl+d", "delete_reading", "Delete reading", "form_delete", "form", palette=False,
+         tooltip="delete the manual reading loaded from (or highlighted in) the form's list"),
 ]
 
 HELP = [

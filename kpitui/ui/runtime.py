@@ -17,7 +17,6 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
-from ..api import readings_frame
 from ..collector import Collector, PollResult
 from ..config import Config
 from ..engine import Engine
@@ -139,8 +138,10 @@ class Runtime:
             return 0.0
         return max(0.5, state.next_due - time.monotonic())
 
-    def record(self, metric: str, at: dt.datetime, value: float) -> int:
-        return self.writer.write(readings_frame([(metric, at, value)]), mode="replace")
+    def record(self, metric: str, at: dt.datetime, value: float) -> int | None:
+        """A manual reading; its id (``None`` when ``at`` is in the metric's compacted past)."""
+        reading, _ = self.writer.record_manual(metric, at, value)
+        return None if reading is None else reading.id
 
     def close(self, stores: bool = True) -> None:
         """Stop the sources; close the store connections too unless another runtime shares them."""

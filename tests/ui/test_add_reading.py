@@ -40,3 +40,105 @@ async def test_a_duration_metric_takes_durations_as_people_type_them(config):
         frame, _ = store.load(metrics=["onboarding_time"])
     at = dt.datetime(2026, 3, 17, 9, 30, tzinfo=dt.timezone.utc)
     assert frame.filter(frame["at"] == at)["value"].to_list() == [16200.0]
+
+
+# -- correcting and deleting manual readings ----------------------------------------------
+
+import subprocess
+import sys
+from pathlib import Path
+
+from textual.widgets import Checkbox, OptionList
+
+from ui_helpers import NOW
+
+
+def _typed(config, value: float, at: dt.datetime = NOW - dt.timedelta(hours=1)):
+    with Store(config.storage.path) as store:
+        reading, _ = store.record_manual("signups", at, value)
+    return reading
+
+
+async def _open_on_signups(pilot):
+    app = pilot.app
+    await pilot.press("a")
+    form = app.screen
+    assert isinstance(form, AddReadingScreen)
+    form.query_one("#metric", Select).value = "signups"
+    await wait_for(pilot, lambda: form.recent and form.recent[0].value == 5)
+    return form
+
+
+async def test_the_form_lists_a_metrics_manual_readings_and_corrects_one(config):
+    reading = _typed(config, 5)
+    messages = []
+    app = make_app(config)
+    async with app.run_test(size=(80, 24), message_hook=messages.append) as pilot:
+        await wait_ready(pilot)
+        before = app.snapshot.kpis["leads"].value
+        form = await _open_on_signups(pilot)
+        listing = form.query_one("#recent", OptionList)
+        assert listing.display and f"#{reading.id}" in str(listing.get_option_at_index(0).prompt)
+        listing.focus()
+        listing.highlighted = 0
+        await pilot.press("enter")
+        assert form.editing is not None and form.editing.id == reading.id
+        assert form.query_one("#value", Input).value == "5"
+        assert form.query_one("#at", Input).value == "2026-03-18 14:30"
+        form.query_one("#value", Input).value = "9"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddReadingScreen))
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before + 4)
+    with Store(config.storage.path) as store:
+        assert store.manual_reading(reading.id).value == 9
+
+
+async def test_the_form_deletes_a_manual_reading_and_the_kpi_drops(config):
+    reading = _typed(config, 5)
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        before = app.snapshot.kpis["leads"].value
+        form = await _open_on_signups(pilot)
+        form.query_one("#recent", OptionList).focus()
+        form.query_one("#recent", OptionList).highlighted = 0
+        await pilot.press("ctrl+d")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddReadingScreen))
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 5)
+    with Store(config.storage.path) as store:
+        assert reading.id not in [r.id for r in store.manual_readings(["signups"])]
+
+
+async def test_a_negative_count_in_the_form_is_an_explicit_choice(config):
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        before = app.snapshot.kpis["leads"].value
+        await pilot.press("a")
+        form = app.screen
+        form.query_one("#metric", Select).value = "signups"
+        await pilot.pause()
+        form.query_one("#value", Input).value = "-3"
+        form.query_one("#at", Input).value = "2026-03-18 10:00"
+        await pilot.press("ctrl+s")
+        assert app.screen is form and "signups is a count, so -3 is refused" in _error(form)
+        box = form.query_one("#allow-negative", Checkbox)
+        assert box.display
+        box.value = True
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddReadingScreen))
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 3)
+
+
+async def test_a_running_viewer_stops_counting_a_reading_deleted_from_the_command_line(config):
+    reading = _typed(config, 5)
+    app = make_app(config, refresh_seconds=0.1)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        before = app.snapshot.kpis["leads"].value
+        script = str(Path(sys.executable).with_name("kpitui"))
+        deleted = subprocess.run(
+            [script, "readings", "delete", str(reading.id), "--config", str(config.path)], capture_output=True, text=True, timeout=120
+        )
+        assert deleted.returncode == 0 and f"deleted reading {reading.id}" in deleted.stdout, deleted.stderr
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 5, timeout=20)

@@ -82,6 +82,7 @@ class TestModals:
     def test_add_reading_form_with_an_error(self, snap_compare, config):
         async def run_before(pilot) -> None:
             await ready_then("a")(pilot)
+            await wait_for(pilot, lambda: bool(pilot.app.screen.recent))  # the metric's manual readings, by id
             pilot.app.screen.query_one("#value", Input).value = "twelve"
             await pilot.press("ctrl+s")
             await pilot.pause()

@@ -1,0 +1,225 @@
+"""Manual readings by a stable id: record, list, correct and delete what people typed.
+
+:class:`ManualReadings` is a part of :class:`~kpitui.store.Store` (a mixin, kept
+here so the store's own module stays about storage). Its table, schema 4::
+
+    manual_readings(id INTEGER PRIMARY KEY AUTOINCREMENT, metric_id, at, recorded, UNIQUE (metric_id, at))
+
+One row per reading typed by a person (``kpitui record``, the TUI's
+add-reading form), pointing at its row in ``readings``. The id is shown by
+``kpitui readings list`` and in the form; ``AUTOINCREMENT`` means an id is
+never handed out again, even after the newest reading was deleted. The value
+lives in ``readings`` only (the entry holds no copy), so what is listed is what
+every report uses. A reading that retention later down-sampled into its
+bucket is no longer a reading of its own: it is not listed and cannot be
+changed alone.
+
+Readings of a metric whose source is the manual one are all manual; those
+written before schema 4 (or by another writer) are given ids by
+:meth:`ManualReadings.adopt_manual`, oldest first.
+
+Deleting a reading, or moving it to another time, deletes a row: the store's
+generation moves on, so a running viewer reloads and stops showing it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import polars as pl
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def _us(value: dt.datetime) -> int:
+    delta = value.astimezone(dt.timezone.utc) - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _time(value: int | None) -> dt.datetime | None:
+    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
+
+
+@dataclass(frozen=True)
+class ManualReading:
+    """One reading a person typed: its stable ``id``, metric, time (UTC), value and when it was typed."""
+
+    id: int
+    metric: str
+    at: dt.datetime
+    value: float
+    recorded: dt.datetime | None = None  # None: recorded before kpitui kept this (adopted)
+
+
+class UnknownReading(LookupError):
+    """No manual reading has this id (never had, deleted, or down-sampled by retention)."""
+
+
+class ReadingTaken(ValueError):
+    """Another reading of the metric already stands at the time a reading was to be moved to."""
+
+
+_SELECT = (
+    "SELECT e.id, m.name, e.at, r.value, e.recorded FROM manual_readings e "
+    "JOIN metrics m ON m.id = e.metric_id "
+    "JOIN readings r ON r.metric_id = e.metric_id AND r.at = e.at AND r.n = 1"
+)
+
+
+def _row(row: tuple) -> ManualReading:
+    ident, metric, at, value, recorded = row
+    return ManualReading(id=ident, metric=metric, at=_time(at), value=value, recorded=_time(recorded))  # type: ignore[arg-type]
+
+
+class ManualReadings:
+    """Store methods for manual readings (mixed into :class:`~kpitui.store.Store`)."""
+
+    def record_manual(self, metric: str, at: dt.datetime, value: float) -> tuple[ManualReading | None, float | None]:
+        """Store a typed reading (replacing any value at that exact time) and give it an id.
+
+        Returns the reading (``None`` when ``at`` is in the metric's compacted
+        past, see :attr:`last_compacted`) and the value it replaced, if any.
+        """
+        from .api import readings_frame
+
+        rows, _ = self._prepare(readings_frame([(metric, at, value)]), "replace")  # type: ignore[attr-defined]
+        self.last_compacted = 0
+        with self._guard("write to") as con:  # type: ignore[attr-defined]
+            self._writable()  # type: ignore[attr-defined]
+            with self._transaction():  # type: ignore[attr-defined]
+                stamp = int(rows["at"][0])
+                before = con.execute(
+                    "SELECT r.value FROM readings r JOIN metrics m ON m.id = r.metric_id WHERE m.name = ? AND r.at = ?",
+                    (metric, stamp),
+                ).fetchone()
+                self._upsert(rows, "replace")  # type: ignore[attr-defined]
+                if self.last_compacted:
+                    return None, None
+                metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (metric,)).fetchone()[0]
+                now = _us(dt.datetime.now(dt.timezone.utc))
+                # an update, not an upsert: a conflicting INSERT would still use up an AUTOINCREMENT id
+                if not con.execute(
+                    "UPDATE manual_readings SET recorded = ? WHERE metric_id = ? AND at = ?", (now, metric_id, stamp)
+                ).rowcount:
+                    con.execute(
+                        "INSERT INTO manual_readings (metric_id, at, recorded) VALUES (?, ?, ?)", (metric_id, stamp, now)
+                    )
+                found = con.execute(_SELECT + " WHERE m.name = ? AND e.at = ?", (metric, stamp)).fetchone()
+        return _row(found), (None if before is None else before[0])
+
+    def adopt_manual(self, metrics: Iterable[str]) -> int:
+        """Give ids to the raw readings of ``metrics`` (those fed by hand) that have none yet; how many."""
+        names = sorted(set(metrics))
+        if not names or self.readonly:  # type: ignore[attr-defined]
+            return 0
+        with self._guard("write to") as con:  # type: ignore[attr-defined]
+            with self._transaction():  # type: ignore[attr-defined]
+                return con.execute(
+                    "INSERT OR IGNORE INTO manual_readings (metric_id, at, recorded) "
+                    "SELECT r.metric_id, r.at, NULL FROM readings r JOIN metrics m ON m.id = r.metric_id "
+                    "WHERE m.name IN (SELECT value FROM json_each(?)) AND r.n = 1 "
+                    "AND NOT EXISTS (SELECT 1 FROM manual_readings e WHERE e.metric_id = r.metric_id AND e.at = r.at) "
+                    "ORDER BY r.at, m.name",
+                    (json.dumps(names),),
+                ).rowcount
+
+    def manual_readings(self, metrics: Iterable[str] | None = None, *, limit: int | None = None) -> list[ManualReading]:
+        """Manual readings (of ``metrics``, or all), newest time first; at most ``limit``."""
+        where, params = "", []
+        if metrics is not None:
+            where = " WHERE m.name IN (SELECT value FROM json_each(?))"
+            params.append(json.dumps(sorted(set(metrics))))
+        tail = " ORDER BY e.at DESC, e.id DESC" + (" LIMIT ?" if limit is not None else "")
+        if limit is not None:
+            params.append(int(limit))
+        with self._guard("read") as con:  # type: ignore[attr-defined]
+            return [_row(r) for r in con.execute(_SELECT + where + tail, params)]
+
+    def manual_reading(self, ident: int) -> ManualReading:
+        """The manual reading with this id; :class:`UnknownReading` when there is none."""
+        with self._guard("read") as con:  # type: ignore[attr-defined]
+            return self._manual(con, ident)
+
+    def _manual(self, con, ident: int) -> ManualReading:
+        found = con.execute(_SELECT + " WHERE e.id = ?", (int(ident),)).fetchone()
+        if found is not None:
+            return _row(found)
+        gone = con.execute("SELECT 1 FROM manual_readings WHERE id = ?", (int(ident),)).fetchone()
+        if gone:
+            raise UnknownReading(
+                f"manual reading {ident} was down-sampled into its bucket by retention ([storage] raw_retention_days) "
+                "and can no longer be changed alone"
+            )
+        raise UnknownReading(f"there is no manual reading {ident} (`kpitui readings list` shows their ids)")
+
+    def correct_manual(
+        self, ident: int, *, value: float | None = None, at: dt.datetime | None = None
+    ) -> tuple[ManualReading, ManualReading]:
+        """Give manual reading ``ident`` a new value and/or time; returns it before and after.
+
+        Moving it to a time where the metric already has a reading raises
+        :class:`ReadingTaken` (delete that one first); moving it into the
+        metric's compacted past is refused like any write there.
+        """
+        self.last_compacted = 0
+        with self._guard("write to") as con:  # type: ignore[attr-defined]
+            self._writable()  # type: ignore[attr-defined]
+            with self._transaction():  # type: ignore[attr-defined]
+                old = self._manual(con, ident)
+                new_value = old.value if value is None else float(value)
+                new_at = old.at if at is None else at
+                stamp, old_stamp = _us(new_at), _us(old.at)
+                frame = pl.DataFrame(
+                    {"metric": [old.metric], "at": [stamp], "value": [new_value]},
+                    schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64},
+                )
+                if stamp != old_stamp:
+                    taken = con.execute(
+                        "SELECT e.id FROM readings r JOIN metrics m ON m.id = r.metric_id "
+                        "LEFT JOIN manual_readings e ON e.metric_id = r.metric_id AND e.at = r.at "
+                        "WHERE m.name = ? AND r.at = ?",
+                        (old.metric, stamp),
+                    ).fetchone()
+                    if taken is not None:
+                        which = f"manual reading {taken[0]}" if taken[0] is not None else "a reading from its source"
+                        raise ReadingTaken(f"{old.metric} already has {which} at that time; delete it first or pick another time")
+                    self._upsert(frame, "replace")  # type: ignore[attr-defined]
+                    if self.last_compacted:  # type: ignore[attr-defined]
+                        raise ReadingTaken(
+                            f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
+                            "nothing was changed"
+                        )
+                    metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (old.metric,)).fetchone()[0]
+                    con.execute("DELETE FROM readings WHERE metric_id = ? AND at = ?", (metric_id, old_stamp))
+                    con.execute("UPDATE manual_readings SET at = ? WHERE id = ?", (stamp, old.id))
+                    self._forget_snapshot()
+                elif new_value != old.value:
+                    self._upsert(frame, "replace")  # type: ignore[attr-defined]
+                new = self._manual(con, ident)
+        return old, new
+
+    def delete_manual(self, idents: Iterable[int]) -> list[ManualReading]:
+        """Delete these manual readings (all or none); returns them as they were."""
+        with self._guard("delete from") as con:  # type: ignore[attr-defined]
+            self._writable()  # type: ignore[attr-defined]
+            with self._transaction():  # type: ignore[attr-defined]
+                gone = [self._manual(con, ident) for ident in dict.fromkeys(int(i) for i in idents)]
+                for reading in gone:
+                    con.execute(
+                        "DELETE FROM readings WHERE at = ? AND metric_id = (SELECT metric_id FROM manual_readings WHERE id = ?)",
+                        (_us(reading.at), reading.id),
+                    )
+                    con.execute("DELETE FROM manual_readings WHERE id = ?", (reading.id,))
+                if gone:
+                    self._forget_snapshot()
+        return gone
+
+    def _forget_snapshot(self) -> None:
+        """Rows were deleted: drop the columnar copy and move the generation on (viewers reload)."""
+        con = self._conn  # type: ignore[attr-defined]
+        con.execute("DELETE FROM snapshot_parts")
+        self._set_meta("snapshot_seq", 0)  # type: ignore[attr-defined]
+        self._set_meta("generation", self._meta("generation") + 1)  # type: ignore[attr-defined]

@@ -1,0 +1,214 @@
+"""``kpitui readings``: list, correct and delete manual readings by their id.
+
+::
+
+    kpitui readings [list] [METRIC] [--limit N] [--format table|json]
+    kpitui readings edit ID [VALUE] [--at ISO-TIME] [--allow-negative]
+    kpitui readings delete ID [ID ...]
+
+Every reading typed with ``kpitui record`` or the TUI's add-reading form gets
+a stable id (``recorded … as reading 7``); ``list`` shows them newest first.
+Readings of a metric fed by hand (no ``source``) that were stored before ids
+existed get one the first time they are listed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+
+DEFAULT_LIMIT = 20
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    readings = sub.add_parser(
+        "readings",
+        parents=[common],
+        help="list, correct and delete manual readings by id",
+        description="List, correct and delete the readings typed with `kpitui record` or the TUI's form. "
+        "Each has a stable id, shown by `kpitui readings list`.",
+    )
+    actions = readings.add_subparsers(dest="action", metavar="ACTION")
+    listing = actions.add_parser("list", parents=[common], help="manual readings, newest first, with their ids (the default)")
+    listing.add_argument("metric", nargs="?", help="only this metric's readings")
+    for parser in (readings, listing):
+        parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)")
+        parser.add_argument("--format", choices=("table", "json"), default="table")
+    edit = actions.add_parser("edit", parents=[common], help="correct a manual reading's value and/or time")
+    edit.add_argument("id", type=_ident, help="the reading's id (see `kpitui readings list`)")
+    edit.add_argument("value", nargs="?", help="the new value (a duration such as 4h 30m for a duration metric)")
+    edit.add_argument("--at", metavar="ISO-TIME", help="move it to this time; naive times are on the config's clock")
+    edit.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration (a correction)")
+    delete = actions.add_parser("delete", parents=[common], help="delete manual readings")
+    delete.add_argument("ids", nargs="+", type=_ident, metavar="ID", help="the readings' ids (see `kpitui readings list`)")
+
+
+def _ident(text: str) -> int:
+    try:
+        value = int(text.lstrip("#"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a reading id (a number shown by `kpitui readings list`)") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a reading id (a number shown by `kpitui readings list`)")
+    return value
+
+
+def cmd_readings(args: argparse.Namespace) -> int:
+    from . import cli
+
+    config = cli._load(args)
+    action = getattr(args, "action", None) or "list"
+    store = cli._open_store(config)
+    try:
+        if action == "list":
+            return _list(args, config, store)
+        if action == "edit":
+            return _edit(args, config, store)
+        return _delete(args, config, store)
+    finally:
+        store.close()
+
+
+def _manual_metrics(config) -> list[str]:
+    return [m.id for m in config.metrics.values() if m.source == "manual"]
+
+
+def _shown(config, metric: str, value: float) -> str:
+    from .formatting import format_value
+
+    spec = config.metrics.get(metric)
+    if spec is None:
+        return f"{value:g}"
+    return format_value(value, spec.unit, spec.decimals, config.settings.currency)
+
+
+def _name(config, metric: str) -> str:
+    spec = config.metrics.get(metric)
+    return spec.name if spec else metric
+
+
+def describe(config, reading) -> str:
+    """``reading 7: Sales = 3 at 2026-12-01 13:30 EST``."""
+    from .formatting import format_time
+
+    return (
+        f"reading {reading.id}: {_name(config, reading.metric)} = {_shown(config, reading.metric, reading.value)} "
+        f"at {format_time(reading.at, config.settings.timezone)}"
+    )
+
+
+def _list(args, config, store) -> int:
+    from . import cli
+    from .formatting import format_time
+    from .options import nearest
+
+    metric = getattr(args, "metric", None)
+    if metric is not None and metric not in config.metrics:
+        hint = nearest(metric, config.metrics)
+        raise cli.UsageError(f"unknown metric {metric!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+    if args.limit < 0:
+        raise cli.UsageError("--limit must be 0 (all) or more")
+    store.adopt_manual(_manual_metrics(config))
+    rows = store.manual_readings(None if metric is None else [metric], limit=args.limit or None)
+    tz = config.settings.timezone
+    if args.format == "json":
+        data = {
+            "schema": 1,
+            "timezone": tz,
+            "readings": [
+                {
+                    "id": r.id,
+                    "metric": r.metric,
+                    "name": _name(config, r.metric),
+                    "unit": config.metrics[r.metric].unit if r.metric in config.metrics else None,
+                    "at": r.at.astimezone(cli._tz(config)).isoformat(),
+                    "value": r.value,
+                    "shown": _shown(config, r.metric, r.value),
+                    "recorded": None if r.recorded is None else r.recorded.astimezone(cli._tz(config)).isoformat(),
+                }
+                for r in rows
+            ],
+        }
+        print(json.dumps(data, indent=2))
+        return cli.EXIT_OK
+    if not rows:
+        where = f" of {metric}" if metric else ""
+        print(f"no manual readings{where} yet; `kpitui record METRIC VALUE` records one")
+        return cli.EXIT_OK
+    table = [("ID", "Time", "Metric", "Value")] + [
+        (str(r.id), format_time(r.at, tz), r.metric, _shown(config, r.metric, r.value)) for r in rows
+    ]
+    widths = [max(len(row[i]) for row in table) for i in range(4)]
+    for row in table:
+        cells = [row[0].rjust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]), row[3].rjust(widths[3])]
+        print("  ".join(cells).rstrip())
+    more = " (newest first; --limit 0 shows all)" if args.limit and len(rows) == args.limit else ""
+    print(f"\ncorrect one: kpitui readings edit ID VALUE [--at TIME]; delete: kpitui readings delete ID{more}")
+    return cli.EXIT_OK
+
+
+def _edit(args, config, store) -> int:
+    from . import cli
+    from .manual_readings import ReadingTaken, UnknownReading
+
+    if args.value is None and args.at is None:
+        raise cli.UsageError("readings edit: give a new VALUE, --at TIME, or both")
+    try:
+        old = store.manual_reading(args.id)
+    except UnknownReading as exc:
+        raise cli.UsageError(str(exc)) from None
+    value = None
+    spec = config.metrics.get(old.metric)
+    if args.value is not None:
+        if spec is None:
+            raise cli.UsageError(f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings")
+        value = cli._typed_value(args.value, spec, config)
+        refuse_negative(spec, value, args.allow_negative)
+    at = None
+    if args.at is not None:
+        at = cli._parse_time(args.at, config.settings.timezone)
+        if at > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+            raise cli.UsageError("--at: that time is more than a day in the future")
+    try:
+        before, after = store.correct_manual(args.id, value=value, at=at)
+    except UnknownReading as exc:
+        raise cli.UsageError(str(exc)) from None
+    except ReadingTaken as exc:
+        raise cli._Failure(str(exc)) from None
+    print(f"corrected {describe(config, before)} -> {_shown(config, after.metric, after.value)} at {_when(config, after.at)}")
+    return cli.EXIT_OK
+
+
+def _when(config, at: dt.datetime) -> str:
+    from .formatting import format_time
+
+    return format_time(at, config.settings.timezone)
+
+
+def _delete(args, config, store) -> int:
+    from . import cli
+    from .manual_readings import UnknownReading
+
+    try:
+        gone = store.delete_manual(args.ids)
+    except UnknownReading as exc:
+        raise cli.UsageError(f"{exc}; nothing was deleted") from None
+    for reading in gone:
+        print(f"deleted {describe(config, reading)}")
+    return cli.EXIT_OK
+
+
+def refuse_negative(metric, value: float, allowed: bool, how: str = "pass --allow-negative") -> None:
+    """A negative count or duration is a mistake unless it is made a choice (a correction).
+
+    Allowed by ``allowed`` (``--allow-negative``, the form's tick box), by the
+    metric's ``allow_negative = true``, or by a unit that can be negative
+    (currency, number, percent, ratio). Raises the CLI's usage error.
+    """
+    from . import cli
+    from .userinput import negative_refused
+
+    message = negative_refused(metric, value, allowed, how)
+    if message:
+        raise cli.UsageError(message)
