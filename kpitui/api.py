@@ -16,7 +16,7 @@ import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal, Sequence
+from typing import Any, Callable, ClassVar, Literal, Sequence
 
 import polars as pl
 
@@ -138,12 +138,14 @@ class FetchResult:
 
 @dataclass(frozen=True)
 class SourceContext:
-    """What kpitui tells a source about where it runs."""
+    """What kpitui tells a source about where it runs, and how it reports progress."""
 
     config_dir: Path
     timezone: str = "UTC"
     #: kpitui's own history file: no source may read it (see :meth:`is_history`)
     history_path: Path | None = None
+    #: set by kpitui: where :meth:`progress` goes (a bar on a terminal, the TUI); ``None``: nowhere
+    on_progress: Callable[[float, float | None, str], None] | None = field(default=None, compare=False, repr=False)
 
     def path(self, value: str | Path) -> Path:
         """Resolve a path option relative to the config file's folder."""
@@ -164,6 +166,22 @@ class SourceContext:
                 if Path(path).resolve() == own.resolve():
                     return True
         return False
+
+    def progress(self, done: float, total: float | None = None, label: str = "") -> None:
+        """Say how far long work has got: ``done`` of ``total`` (same unit: bytes, rows, files; ``None``: unknown).
+
+        Optional, and cheap to call often (from ``fetch``'s thread). ``label``
+        says what is being done (``"importing access.log.3.gz"``). kpitui
+        shows it as a progress bar with rate and time left when ``kpitui
+        collect`` runs on a terminal, and nowhere otherwise; a failure to show
+        it never reaches the source. Report ``done == total`` when finished.
+        """
+        if self.on_progress is None:
+            return
+        try:
+            self.on_progress(done, total, label)
+        except Exception:  # noqa: BLE001 - showing progress must never break a fetch
+            pass
 
 
 class MetricSource:

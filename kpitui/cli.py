@@ -292,6 +292,16 @@ class _PollLog:
             self.log.debug("%s", summary)
 
 
+def _held(bars, log):
+    """``log`` with the progress bars taken off the screen while it prints."""
+
+    def call(result) -> None:
+        with bars.hold():
+            log(result)
+
+    return call
+
+
 def cmd_collect(args: argparse.Namespace) -> int:
     from .collector import Collector
 
@@ -315,9 +325,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
             logs.add_file(config.logging, tz)
         except OSError as exc:
             raise _Failure(f"[logging] file {config.logging.file}: {exc}") from None
+    from .progress import ProgressBars, wanted
+
+    bars = ProgressBars(sys.stderr) if wanted(sys.stderr, getattr(args, "quiet", 0)) else None
+    if bars is not None:  # a backlog's progress as a bar on the terminal (never when stderr is piped)
+        collector.on_progress = bars.update
     try:
         if args.once:
             results = collector.run_once()
+            if bars is not None:
+                bars.close()
             poll_log = _PollLog(every_poll=True)
             for result in results:
                 poll_log(result)
@@ -332,11 +349,16 @@ def cmd_collect(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGTERM, lambda *_: stop.set())
         logging.getLogger("kpitui.collect").info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), config.storage.path)
         try:
-            collector.run_forever(stop, every=every, on_result=_PollLog(), on_compact=_print_compaction, on_round=alerts)
+            on_result = _PollLog()
+            if bars is not None:
+                on_result = _held(bars, on_result)
+            collector.run_forever(stop, every=every, on_result=on_result, on_compact=_print_compaction, on_round=alerts)
         except KeyboardInterrupt:
             pass
         return EXIT_OK
     finally:
+        if bars is not None:
+            bars.close()
         if alerts is not None:
             alerts.close(drain=10.0 if args.once else 0.0)
         collector.close()

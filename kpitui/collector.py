@@ -9,6 +9,7 @@ metrics) and never stops the others. Failing sources back off exponentially.
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import threading
 import time
@@ -83,9 +84,11 @@ class Collector:
         self.store = store
         self.clock = clock
         self.lock = threading.Lock()  # one write at a time from this process
-        self.context = context = SourceContext(
+        self.context = SourceContext(
             config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path
         )
+        #: ``on_progress(source, done, total, label)``: where sources' :meth:`SourceContext.progress` goes
+        self.on_progress: Callable[[str, float, float | None, str], None] | None = None
         self.states: dict[str, _State] = {}
         for sid, spec in config.sources.items():
             if not spec.enabled:
@@ -95,9 +98,18 @@ class Collector:
             if not metrics or cls.passive:
                 continue
             try:
-                self.states[sid] = _State(cls(spec, metrics, context))
+                self.states[sid] = _State(cls(spec, metrics, self._context_of(sid)))
             except Exception as exc:  # noqa: BLE001 - a plugin's constructor must not stop the collector
                 self.states[sid] = _State(None, init_error=self._describe(sid, "failed to start", exc))
+
+    def _context_of(self, sid: str) -> SourceContext:
+        """The context handed to ``sid``'s instance: its progress reports are tagged with its id."""
+
+        def report(done: float, total: float | None, label: str) -> None:
+            if self.on_progress is not None:
+                self.on_progress(sid, done, total, label)
+
+        return dataclasses.replace(self.context, on_progress=report)
 
     def _describe(self, sid: str, what: str, exc: BaseException) -> str:
         spec = self.config.sources[sid]
@@ -173,7 +185,7 @@ class Collector:
             return self._describe(sid, "skipped", SourceError(ran))
         spec = self.config.sources[sid]
         try:  # the old instance may still be busy in the left-behind thread
-            state.instance = self.config.registry.sources[spec.type](spec, self.config.metrics_of(sid), self.context)
+            state.instance = self.config.registry.sources[spec.type](spec, self.config.metrics_of(sid), self._context_of(sid))
         except Exception as exc:  # noqa: BLE001
             return self._describe(sid, "failed to restart", exc)
         return None

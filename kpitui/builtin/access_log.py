@@ -561,6 +561,7 @@ class _Cursor:
     backlog: list[_Tail] = field(default_factory=list)
     latest: int | None = None  # the latest bucket seen, epoch microseconds
     missing: float | None = None  # since when PATH has been missing, epoch seconds
+    catchup: list[int] | None = None  # a backlog being read in chunks: [bytes done, bytes in all], for progress
     distinct: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> bucket (epoch us) -> base64 u64 hashes
 
     def dump(self) -> str:
@@ -574,6 +575,8 @@ class _Cursor:
             data["latest"] = self.latest
         if self.missing is not None:
             data["missing"] = self.missing
+        if self.catchup is not None:
+            data["catchup"] = self.catchup
         if self.distinct:
             data["distinct"] = self.distinct
         return json.dumps(data, separators=(",", ":"))
@@ -589,6 +592,7 @@ class _Cursor:
             backlog = [_Tail.from_dict(item) for item in data.get("backlog") or []]
             latest = data.get("latest")
             missing = data.get("missing")
+            catchup = data.get("catchup")
             for buckets in (data.get("distinct") or {}).values():
                 for blob in buckets.values():
                     if len(base64.b64decode(blob, validate=True)) % 8:
@@ -599,6 +603,7 @@ class _Cursor:
                 backlog=[item for item in backlog if item is not None],
                 latest=None if latest is None else int(latest),
                 missing=None if missing is None else float(missing),
+                catchup=None if catchup is None else [int(catchup[0]), int(catchup[1])],
                 distinct={str(m): {str(k): str(v) for k, v in b.items()} for m, b in (data.get("distinct") or {}).items()},
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # binascii.Error is a ValueError
@@ -606,6 +611,26 @@ class _Cursor:
 
 
 # --- reading files -----------------------------------------------------------------------
+
+
+def _is(path: Path, item: _Tail) -> bool:
+    try:
+        return item.same(path.stat())
+    except OSError:
+        return False
+
+
+def _content_size(path: Path) -> int:
+    """A file's size; for a ``.gz`` its uncompressed size from the gzip trailer (modulo 4 GiB, so at least the file's)."""
+    try:
+        size = path.stat().st_size
+        if not path.name.endswith(".gz") or size < 18:
+            return size
+        with open(path, "rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            return max(size, int.from_bytes(handle.read(4), "little"))
+    except OSError:
+        return 0
 
 
 def _ago(seconds: float) -> str:
@@ -669,6 +694,8 @@ class _Reader:
         self.max_line_length = max_line_length
         self.pieces: list[bytes] = []
         self.skipped = 0  # over-long lines dropped while reading
+        self.current: str | None = None  # the name of the file read last (for progress)
+        self.advanced = 0  # bytes the offsets moved on (for progress)
 
     def read(self, handle: Any, state: _Tail, *, limit: int | None, final: bool) -> bool:
         """Read complete lines from ``state.offset`` up to ``limit`` bytes (``None``: to EOF); True at the end.
@@ -687,12 +714,14 @@ class _Reader:
             at_end = len(data) < want or (limit is not None and state.offset + len(data) >= limit)
             if not data:
                 return True
+            self.current = Path(str(getattr(handle, "name", "") or "")).name or self.current
             self.budget -= len(data)
             start = 0
             if state.discard:  # the rest of an over-long line: drop it through its newline
                 newline = data.find(b"\n")
                 if newline < 0:
                     state.offset += len(data)
+                    self.advanced += len(data)
                     continue
                 state.discard = False
                 start = newline + 1
@@ -709,6 +738,7 @@ class _Reader:
                     state.discard = True
                     used = len(chunk)
             state.offset += start + used
+            self.advanced += start + used
             if start + used < len(data):
                 return False  # a partial last line: wait for the rest (or a bigger budget)
         return False
@@ -799,7 +829,37 @@ class AccessLogSource(MetricSource):
         readings, bad = self._count(reader.data, state)
         # the budget ran out: there is (very likely) more to read now; the collector polls again at once
         pending = reader.budget <= 0
+        self._report_progress(state, reader, pending)
         return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad, more_pending=pending)
+
+    def _report_progress(self, state: _Cursor, reader: _Reader, pending: bool) -> None:
+        """A backlog's progress over its chunks (bytes read of bytes to read), kept in the cursor while it lasts."""
+        consumed = reader.advanced
+        if not pending and state.catchup is None:
+            return  # a normal poll: nothing to show
+        label = f"importing {reader.current}" if reader.current and reader.current != self.path.name else f"reading {self.path.name}"
+        if not pending:
+            done = state.catchup[0] + consumed  # type: ignore[index]
+            state.catchup = None
+            self.context.progress(done, done, label)
+            return
+        done = (state.catchup[0] if state.catchup else 0) + consumed
+        state.catchup = [done, done + self._pending_bytes(state)]
+        self.context.progress(state.catchup[0], state.catchup[1], label)
+
+    def _pending_bytes(self, state: _Cursor) -> int:
+        """About how many bytes are left to read: rotated files queued or being drained, and the live log."""
+        left = 0
+        for item in [*state.backlog, *([state.prev] if state.prev is not None else [])]:
+            path = self._find(item) if item.name else next((p for p in self._rotated_names() if _is(p, item)), None)
+            if path is not None:
+                left += max(0, _content_size(path) - item.offset)
+        try:
+            st = self.path.stat()
+        except OSError:
+            return left
+        offset = state.file.offset if state.file is not None and state.file.same(st) else 0
+        return left + max(0, st.st_size - offset)
 
     def _read_backlog(self, state: _Cursor, reader: _Reader) -> None:
         """Rotated files imported on the first run, oldest first (over several polls if large)."""

@@ -300,7 +300,9 @@ class FileSource(MetricSource):
             unchanged = False
         if unchanged:
             return FetchResult(readings_frame([]), cursor)
+        self.context.progress(0, stat.st_size, f"reading {path.name}")
         readings, skipped = self._read(path)
+        self.context.progress(stat.st_size, stat.st_size, f"reading {path.name}")
         return FetchResult(readings, new_cursor, skipped)
 
     def _read(self, path: Path) -> tuple[pl.DataFrame, int]:

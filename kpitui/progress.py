@@ -1,0 +1,126 @@
+"""Progress bars on stderr for long work in the CLI (``kpitui collect`` taking in a backlog).
+
+Sources report through :meth:`kpitui.api.SourceContext.progress`; the
+collector tags each report with the source's id and hands it to
+:meth:`ProgressBars.update`. A bar appears only when stderr is a terminal,
+``--quiet`` is not given, and a job is still running :data:`SHOW_AFTER`
+seconds after its first report; it shows what is being done, how much of
+how much, the rate and the time left. Rich (a Textual dependency) is
+imported only then, so short and piped runs pay nothing for it. The bar goes
+to stderr and disappears when done, so stdout stays clean.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+import time
+from typing import Any, Iterator, TextIO
+
+#: a job shows a bar only if it is still running this long after its first report (seconds)
+SHOW_AFTER = 0.5
+
+
+def wanted(stream: TextIO, quiet: int = 0) -> bool:
+    """Whether to show bars on ``stream``: a terminal (not ``TERM=dumb``), and not ``--quiet``."""
+    try:
+        return not quiet and stream.isatty() and os.environ.get("TERM") != "dumb"
+    except (AttributeError, ValueError):  # a closed or odd stream
+        return False
+
+
+def _amount(done: float, total: float | None) -> str:
+    from rich.filesize import decimal
+
+    return f"{decimal(int(done))}" + ("" if total is None else f"/{decimal(int(total))}")
+
+
+class ProgressBars:
+    """One bar per source with work in progress, drawn by Rich on ``stream``."""
+
+    def __init__(self, stream: TextIO):
+        self.stream = stream
+        self.lock = threading.Lock()
+        self.jobs: dict[str, tuple[float, float | None, str]] = {}
+        self.progress: Any = None  # rich.progress.Progress once shown
+        self.tasks: dict[str, Any] = {}
+        self.timer: threading.Timer | None = None
+        self.closed = False
+
+    def update(self, source: str, done: float, total: float | None, label: str) -> None:
+        """A source's report (from its fetch thread): ``done`` of ``total`` bytes; finished when they are equal."""
+        with self.lock:
+            if self.closed:
+                return
+            finished = total is not None and done >= total
+            if finished:
+                self.jobs.pop(source, None)
+            else:
+                self.jobs[source] = (done, total, label)
+            if self.progress is not None:
+                self._render(source, done, total, label, finished)
+            elif not finished and self.timer is None:
+                self.timer = threading.Timer(SHOW_AFTER, self._show)
+                self.timer.daemon = True
+                self.timer.start()
+
+    def _show(self) -> None:
+        with self.lock:
+            self.timer = None
+            if self.closed or not self.jobs or self.progress is not None:
+                return
+            from rich.console import Console
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
+            self.progress = Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[amount]}"),
+                TransferSpeedColumn(),
+                TimeRemainingColumn(),
+                console=Console(file=self.stream),
+                transient=True,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self.progress.start()
+            for source, (done, total, label) in self.jobs.items():
+                self._render(source, done, total, label, False)
+
+    def _render(self, source: str, done: float, total: float | None, label: str, finished: bool) -> None:
+        task = self.tasks.get(source)
+        description = f"{source}: {label}" if label else source
+        if task is None:
+            if finished:
+                return
+            self.tasks[source] = task = self.progress.add_task(description, total=total, amount="")
+        self.progress.update(task, completed=done, total=total, description=description, amount=_amount(done, total))
+        if finished:
+            self.progress.remove_task(task)
+            del self.tasks[source]
+
+    @contextlib.contextmanager
+    def hold(self) -> Iterator[None]:
+        """Take the bars off the screen while something else prints (a poll's line on stdout)."""
+        with self.lock:
+            shown = self.progress is not None and not self.closed
+            if shown:
+                self.progress.stop()
+        try:
+            yield
+        finally:
+            with self.lock:
+                if shown and not self.closed:
+                    self.progress.start()
+
+    def close(self) -> None:
+        """Remove the bars (before the results are printed)."""
+        with self.lock:
+            self.closed = True
+            if self.timer is not None:
+                self.timer.cancel()
+            if self.progress is not None:
+                self.progress.stop()
+        time.sleep(0)  # let a timer that already fired see ``closed``
