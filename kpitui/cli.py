@@ -104,6 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_readings_parser(sub, common)
 
+    install = sub.add_parser("install", help="install plugins into kpitui's own environment (python -m pip install)")
+    install.add_argument("packages", nargs="*", metavar="PACKAGE", help="what pip installs: a name on PyPI (kpitui-nps), a path, a wheel or a URL")
+    install.add_argument("-U", "--upgrade", action="store_true", help="upgrade the packages if they are installed")
+    install.add_argument("-e", "--editable", action="append", default=[], metavar="PATH", help="install a local checkout in editable mode (repeatable)")
+    uninstall = sub.add_parser("uninstall", help="uninstall plugins from kpitui's own environment")
+    uninstall.add_argument("packages", nargs="+", metavar="PACKAGE", help="the distribution names, as `kpitui plugins` shows them (kpitui-nps)")
+
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -642,6 +649,32 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_install(args: argparse.Namespace) -> int:
+    from .installer import PipMissing, install
+
+    if not args.packages and not args.editable:
+        raise UsageError("install: name at least one package (or -e PATH)")
+    if "kpitui" in args.packages:
+        raise UsageError("install: kpitui itself is not a plugin; upgrade it the way you installed it")
+    try:
+        code = install(args.packages, args.editable, args.upgrade)
+    except PipMissing as exc:
+        raise _Failure(str(exc)) from None
+    return EXIT_OK if code == 0 else EXIT_FAILURE
+
+
+def cmd_uninstall(args: argparse.Namespace) -> int:
+    from .installer import PipMissing, uninstall
+
+    if "kpitui" in args.packages:
+        raise UsageError("uninstall: that would remove kpitui itself; name only plugins")
+    try:
+        code = uninstall(args.packages)
+    except PipMissing as exc:
+        raise _Failure(str(exc)) from None
+    return EXIT_OK if code == 0 else EXIT_FAILURE
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .starter import starter_config
 
@@ -681,6 +714,8 @@ COMMANDS = {
     "series": cmd_series,
     "plugins": cmd_plugins,
     "init": cmd_init,
+    "install": cmd_install,
+    "uninstall": cmd_uninstall,
     "compact": cmd_compact,
     "alerts": cmd_alerts,
     "readings": cmd_readings,

@@ -90,6 +90,43 @@ def starter_data(registry: Registry) -> dict[str, Any]:
     return data
 
 
+EXAMPLES_HEADER = """
+# --- examples from the installed plugins (commented out: uncomment what you use) ---
+# A metric for each source type above (`example()["metric"]` of its plugin) and a KPI for
+# each formula type (`example()`); their ids name metrics you define. `kpitui plugins`
+# lists every option.
+"""
+
+
+def _commented(data: dict[str, Any]) -> str:
+    body = tomli_w.dumps(data)
+    return "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
+
+
+def plugin_examples(registry: Registry, used_formulas: set[str] = frozenset()) -> str:
+    """Each source type's example metric and each formula type's example KPI, commented out."""
+    metrics: dict[str, Any] = {}
+    for type_name, cls in sorted(registry.sources.items()):
+        if type_name in ("demo", "manual"):
+            continue
+        try:
+            example = (cls.example() or {}).get("metric", {})
+        except Exception:  # noqa: BLE001 - a plugin's example() must not break init
+            continue
+        metrics[f"my_{type_name}_metric"] = {"source": f"my_{type_name}", **example}
+    kpis: dict[str, Any] = {}
+    for type_name, cls in sorted(registry.formulas.items()):
+        if type_name in used_formulas:
+            continue
+        try:
+            example = cls.example() or {}
+        except Exception:  # noqa: BLE001
+            continue
+        kpis[f"my_{type_name}"] = {"formula": type_name, **example}
+    data = {k: v for k, v in (("metrics", metrics), ("kpis", kpis)) if v}
+    return EXAMPLES_HEADER + _commented(data) if data else ""
+
+
 ALERTS_HEADER = """
 # --- alerts (commented out: uncomment, set the secrets, run `kpitui alerts test team`) ---
 # A notifier per installed notifier type; an alert says what to watch and whom to tell;
@@ -117,10 +154,11 @@ def alerts_example(registry: Registry) -> str:
         },
         "digests": {"morning": {"schedule": "daily 08:00", "notify": ["team"], "format": "markdown"}},
     }
-    body = tomli_w.dumps(data)
-    return ALERTS_HEADER + "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
+    return ALERTS_HEADER + _commented(data)
 
 
 def starter_config(registry: Registry | None = None) -> str:
     registry = registry or load_registry()
-    return HEADER + tomli_w.dumps(starter_data(registry)) + alerts_example(registry)
+    data = starter_data(registry)
+    used = {k["formula"] for k in data["kpis"].values()}
+    return HEADER + tomli_w.dumps(data) + plugin_examples(registry, used) + alerts_example(registry)

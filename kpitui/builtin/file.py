@@ -276,7 +276,7 @@ class FileSource(MetricSource):
     def example(cls) -> dict[str, Any]:
         return {
             "source": {"path": "exports/events.csv", "time_column": "time", "timezone": "UTC"},
-            "metric": {"bucket": "day"},
+            "metric": {"trigger": "A visitor signed up", "condition": 'event == "signup"', "bucket": "day"},
         }
 
     @property
