@@ -83,6 +83,14 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
     report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
 
+    history = sub.add_parser("history", parents=[common], help="look after the history file: backup DEST, check, recover NEW")
+    actions = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
+    backup = actions.add_parser("backup", parents=[common], help="copy the history to a new file DEST while collectors keep writing")
+    backup.add_argument("dest", metavar="DEST", help="the new file (never overwritten)")
+    actions.add_parser("check", parents=[common], help="check every page of the history for damage (takes a while on a big one)")
+    recover = actions.add_parser("recover", parents=[common], help="copy every readable reading of a damaged history into a new file NEW")
+    recover.add_argument("dest", metavar="NEW", help="the new history file (never overwritten)")
+
     compact = sub.add_parser("compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days")
     compact.add_argument("--dry-run", action="store_true", help="only say what would be replaced")
 
@@ -402,6 +410,41 @@ def cmd_compact(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """``kpitui history backup DEST`` and ``kpitui history check`` (:mod:`kpitui.maintenance`)."""
+    from .maintenance import damaged_message, recover
+    from .store import StoreError
+
+    config = _load(args)
+    if args.history_command == "recover":
+        dest = Path(args.dest).expanduser()
+        try:
+            readings, metrics, skipped = recover(config.storage.path, dest)
+        except FileExistsError as exc:
+            raise _Failure(str(exc)) from None
+        lost = f"; {skipped} damaged range(s) could not be read" if skipped else ""
+        print(f"recovered {readings:,} readings of {metrics} metric(s) into {dest}{lost}; stop kpitui, then move it to {config.storage.path}")
+        return EXIT_OK
+    store = _open_store(config, readonly=True)
+    try:
+        if args.history_command == "backup":
+            dest = Path(args.dest).expanduser()
+            found = store.backup(dest)
+            if found != "ok":
+                raise _Failure(f"backed up {store.path} to {dest}, but the copy is damaged: {found.splitlines()[0]}")
+            print(f"backed up {store.path} to {dest} ({dest.stat().st_size:,} bytes, checked: ok)")
+        else:
+            found = store.integrity_check()
+            if found != "ok":
+                raise _Failure(damaged_message(store.path, found.splitlines()[0]))
+            print(f"{store.path}: ok (every page checked)")
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
+    finally:
+        store.close()
+    return EXIT_OK
+
+
 def cmd_record(args: argparse.Namespace) -> int:
     from .options import nearest
 
@@ -717,6 +760,7 @@ COMMANDS = {
     "install": cmd_install,
     "uninstall": cmd_uninstall,
     "compact": cmd_compact,
+    "history": cmd_history,
     "alerts": cmd_alerts,
     "readings": cmd_readings,
 }

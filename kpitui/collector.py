@@ -285,6 +285,18 @@ class Collector:
             return True, redact(f"compaction failed: {exc}")
         return bool(result and result.replaced), describe(result, self.config, now)
 
+    def check_history(self) -> str | None:
+        """The history's daily ``quick_check`` (:meth:`~kpitui.store.Store.check_if_due`): a line for
+        the user when the file is damaged (writes are refused from then on) or the check failed."""
+        from .maintenance import damaged_message
+
+        try:
+            with self.lock:
+                damaged = self.store.check_if_due(self.clock())
+        except Exception as exc:  # noqa: BLE001 - report, keep collecting
+            return redact(f"history check failed: {exc}")
+        return None if damaged is None else damaged_message(self.store.path, damaged)
+
     def run_forever(
         self,
         stop: threading.Event,
@@ -299,7 +311,7 @@ class Collector:
         down-sampled at start and every :data:`COMPACT_EVERY` seconds.
         ``on_round`` gets each round's results (possibly none), after they are stored (alerting).
         """
-        next_compaction = time.monotonic()
+        next_compaction = next_check = time.monotonic()
         while not stop.is_set():
             if self.config.storage.raw_retention_days is not None and time.monotonic() >= next_compaction:
                 next_compaction = time.monotonic() + COMPACT_EVERY
@@ -316,6 +328,11 @@ class Collector:
                     on_result(result)
             if on_round:
                 on_round(results)
+            if time.monotonic() >= next_check:  # after the polls: it reads every page (seconds), once a day
+                next_check = time.monotonic() + COMPACT_EVERY
+                damaged = self.check_history()
+                if damaged and on_compact:
+                    on_compact(damaged)
             upcoming = min((s.next_due for s in self.states.values()), default=time.monotonic() + 60)
             stop.wait(max(0.05, min(upcoming - time.monotonic(), 60)))
 

@@ -81,6 +81,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from . import maintenance
 from .api import READINGS_SCHEMA, normalise_readings
 from .manual_readings import ManualReadings
 from .model import SourceHealth
@@ -298,6 +299,8 @@ class Store(ManualReadings):
         self.last_dropped = 0
         #: rows the last ``mode="replace"`` :meth:`write` left out: their metric's past is compacted there
         self.last_compacted = 0
+        #: why the file is known to be damaged (writes are then refused), else ``None``: see :mod:`kpitui.maintenance`
+        self.damaged: str | None = None
         self._lock = threading.RLock()
         self._con: sqlite3.Connection | None = None
         deadline = time.monotonic() + busy_timeout
@@ -359,6 +362,50 @@ class Store(ManualReadings):
                     f"{SCHEMA_VERSION}: open it once without read-only to upgrade it"
                 )
             self._migrate()
+        if not self.readonly:
+            self._check_health()
+
+    def _check_health(self) -> None:
+        """A writer's look for damage on open: a note left by a reader that met a damaged page (a stat)."""
+        self.damaged = maintenance.marked_damaged(self.path)
+
+    def check_if_due(self, now: dt.datetime | None = None) -> str | None:
+        """``PRAGMA quick_check`` when the last clean one is older than :data:`~kpitui.maintenance.CHECK_EVERY`.
+
+        Long-running writers call it (``kpitui collect`` after its polls, hourly); it reads
+        every page (seconds for millions of readings), so opening never does. Returns why
+        the file is damaged (then writes are refused and a note is left), else ``None``.
+        """
+        with self._lock:
+            con = self._conn
+            stamp = _to_us(now or dt.datetime.now(dt.timezone.utc))
+            try:
+                row = con.execute("SELECT value FROM meta WHERE key = 'checked'").fetchone()
+                if row is not None and stamp - row[0] < maintenance.CHECK_EVERY // dt.timedelta(microseconds=1):
+                    return self.damaged
+                found = [str(r[0]) for r in con.execute("PRAGMA quick_check(3)")]
+            except sqlite3.DatabaseError as exc:
+                if not maintenance.is_corruption(exc):
+                    raise StoreError(f"cannot check history file {self.path}: {exc}") from exc
+                found = [str(exc)]
+            if found != ["ok"]:
+                self.damaged = "; ".join(found)
+                maintenance.mark_damaged(self.path, self.damaged)
+                return self.damaged
+            if not self.readonly:
+                try:
+                    con.execute("PRAGMA busy_timeout = 250")  # not worth waiting behind a long write for
+                    con.execute(
+                        "INSERT INTO meta (key, value) VALUES ('checked', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (stamp,),
+                    )
+                except sqlite3.OperationalError as exc:
+                    if not _is_busy(exc):
+                        raise StoreError(f"cannot record the check in history file {self.path}: {exc}") from exc
+                finally:
+                    con.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+            return None
 
     def _create_private(self) -> None:
         """Create the history's missing folders (0700) and the file itself (0600), before SQLite opens it.
@@ -442,11 +489,17 @@ class Store(ManualReadings):
             except StoreError:
                 raise
             except sqlite3.Error as exc:
+                if maintenance.is_corruption(exc):
+                    self.damaged = str(exc)
+                    maintenance.mark_damaged(self.path, self.damaged)
+                    raise StoreError(maintenance.damaged_message(self.path, self.damaged)) from exc
                 raise StoreError(f"cannot {action} history file {self.path}: {exc}") from exc
 
     def _writable(self) -> None:
         if self.readonly:
             raise StoreError(f"history file {self.path} is open read-only")
+        if self.damaged is not None:
+            raise StoreError(maintenance.damaged_message(self.path, self.damaged))
 
     def _meta(self, key: str) -> int:
         return self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
@@ -920,9 +973,38 @@ class Store(ManualReadings):
     # -- maintenance --------------------------------------------------------------
 
     def integrity_check(self) -> str:
-        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` or the problems found, one per line."""
-        with self._guard("check") as con:
-            return "\n".join(str(r[0]) for r in con.execute("PRAGMA integrity_check"))
+        """SQLite's ``PRAGMA integrity_check``: ``"ok"`` or the problems found, one per line.
+
+        ``"ok"`` also lifts a damage note (:mod:`kpitui.maintenance`): the file is whole again.
+        """
+        with self._lock:
+            try:
+                found = "\n".join(str(r[0]) for r in self._conn.execute("PRAGMA integrity_check"))
+            except sqlite3.DatabaseError as exc:
+                if not maintenance.is_corruption(exc):
+                    raise StoreError(f"cannot check history file {self.path}: {exc}") from exc
+                found = str(exc)
+        if found == "ok":
+            maintenance.unmark(self.path)
+            self.damaged = None
+        else:
+            self.damaged = found.splitlines()[0]
+            maintenance.mark_damaged(self.path, self.damaged)
+        return found
+
+    def backup(self, dest: str | os.PathLike[str]) -> str:
+        """Copy a consistent snapshot of the history to the new file ``dest`` (0600) while others
+        keep writing (SQLite's online backup API); returns the copy's ``quick_check`` (``"ok"``)."""
+        target = Path(dest).expanduser()
+        if target.exists() or target.is_symlink():
+            raise StoreError(f"{target} already exists; a backup never overwrites a file")
+        with self._lock:
+            try:
+                return maintenance.backup(self._conn, target)
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot back up history file {self.path} to {target}: {exc}") from exc
+            except OSError as exc:
+                raise StoreError(f"cannot write the backup {target}: {exc.strerror or exc}") from exc
 
     def _close_quietly(self) -> None:
         if self._con is not None:
