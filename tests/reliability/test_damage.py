@@ -37,13 +37,14 @@ def make(tmp_path: Path) -> Path:
 
 
 def damage(path: Path) -> None:
-    """Overwrite one page in the middle of the file (the readings table's leaves) with noise."""
+    """Overwrite one leaf page of the readings table, in the middle of its time range, with noise."""
     con = sqlite3.connect(path)
-    page, pages = con.execute("PRAGMA page_size").fetchone()[0], con.execute("PRAGMA page_count").fetchone()[0]
+    page = con.execute("PRAGMA page_size").fetchone()[0]
+    leaves = [r[0] for r in con.execute("SELECT pageno FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf' ORDER BY path")]
     con.close()
-    assert not Path(f"{path}-wal").exists()
+    assert len(leaves) > 10 and not Path(f"{path}-wal").exists()
     with open(path, "r+b") as handle:
-        handle.seek(page * (pages // 2))
+        handle.seek(page * (leaves[len(leaves) // 2] - 1))
         handle.write(os.urandom(page))
 
 
