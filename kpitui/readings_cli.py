@@ -34,7 +34,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     listing.add_argument("metric", nargs="?", help="only this metric's readings")
     for parser in (readings, listing):
         parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)")
-        parser.add_argument("--format", choices=("table", "json"), default="table")
+        parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
     edit = actions.add_parser("edit", parents=[common], help="correct a manual reading's value and/or time")
     edit.add_argument("id", type=_ident, help="the reading's id (see `kpitui readings list`)")
     edit.add_argument("value", nargs="?", help="the new value (a duration such as 4h 30m for a duration metric)")
