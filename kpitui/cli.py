@@ -61,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     tui = sub.add_parser("tui", parents=[common], help="open the dashboard (the default)")
     tui.add_argument("--no-collect", action="store_true", help="only view; leave collecting to `kpitui collect`")
+    tui.add_argument("--read-only", action="store_true", help="refuse adding readings (what `kpitui serve` runs without --allow-write)")
 
     check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
     check.add_argument("--strict", action="store_true", help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, 1 when a plugin failed to load")
@@ -111,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .readings_cli import add_parser as add_readings_parser
 
     add_readings_parser(sub, common)
+    from .serve_command import add_parser as add_serve_parser
+
+    add_serve_parser(sub, common)
 
     install = sub.add_parser("install", help="install plugins into kpitui's own environment (python -m pip install)")
     install.add_argument("packages", nargs="*", metavar="PACKAGE", help="what pip installs: a name on PyPI (kpitui-nps), a path, a wheel or a URL")
@@ -250,7 +254,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
         from .ui.app import run
     except ImportError as exc:
         raise _Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
-    return run(config, collect=not getattr(args, "no_collect", False))
+    return run(config, collect=not getattr(args, "no_collect", False), read_only=getattr(args, "read_only", False))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -748,6 +752,25 @@ def cmd_alerts(args: argparse.Namespace) -> int:
     return run(args, _load, UsageError, _Failure)
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from . import serve_command
+
+    if args.hash_password:
+        try:
+            print(serve_command.hash_password_command())
+        except ValueError as exc:
+            raise UsageError(f"--hash-password: {exc}") from None
+        return EXIT_OK
+    config = _load(args)
+    plan = serve_command.prepare(args, config, UsageError)
+    _settle_history(config)
+    try:
+        from .ui.serve import run
+    except ImportError as exc:
+        raise _Failure(f"serving to browsers needs the serve extra ({exc}): pip install 'kpitui[serve]'") from None
+    return run(plan)
+
+
 COMMANDS = {
     "tui": cmd_tui,
     "check": cmd_check,
@@ -763,6 +786,7 @@ COMMANDS = {
     "history": cmd_history,
     "alerts": cmd_alerts,
     "readings": cmd_readings,
+    "serve": cmd_serve,
 }
 
 

@@ -29,7 +29,7 @@ MANUAL_SOURCE = "manual"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
-TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging")
+TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging", "serve")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
 STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway")
 PLUGINS_KEYS = ("dirs",)
@@ -93,6 +93,8 @@ class Config:
     digests: dict[str, Any] = field(default_factory=dict)
     #: ``[logging]``: a rotating log file for ``kpitui collect`` (None: the terminal only)
     logging: LogFile | None = None
+    #: [serve]: the browser's token and users (kpitui.serve_auth.ServeConfig); None when the table is absent
+    serve: Any = None
 
     @property
     def is_sample(self) -> bool:
@@ -317,6 +319,9 @@ class _Loader:
         notifiers = alerting.notifiers(self.table(data, "notifiers"))
         alerts = alerting.alerts(self.table(data, "alerts"), notifiers, sources, metrics, kpis)
         digests = alerting.digests(self.table(data, "digests"), notifiers)
+        from .serve_auth import load_serve_table
+
+        serve = load_serve_table(self, self.table(data, "serve")) if "serve" in data else None
         return Config(
             path=self.path,
             origin=self.origin,
@@ -334,6 +339,7 @@ class _Loader:
             alerts=alerts,
             digests=digests,
             logging=log_file,
+            serve=serve,
         )
 
     def log_file(self, table: dict[str, Any]) -> LogFile | None:

@@ -52,6 +52,7 @@ CONFIG_CHECK_SECONDS = 2.0
 #: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
 BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period"})
 DARK, LIGHT = "textual-dark", "textual-light"
+READ_ONLY_NOTE = "This session is read-only: adding readings is off (`kpitui serve --allow-write` turns it on)."
 
 
 def utcnow() -> dt.datetime:
@@ -78,7 +79,9 @@ class KpiApp(App[int]):
 
     ``now``: the clock (tests pass a fixed one). ``store_factory``: how the
     history is opened (default :func:`kpitui.ui.runtime.open_store`).
-    ``watch_config``: reload the config file when it changes.
+    ``watch_config``: reload the config file when it changes. ``read_only``:
+    refuse adding readings and remember nothing (a browser session of
+    ``kpitui serve`` without ``--allow-write``).
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -98,10 +101,12 @@ class KpiApp(App[int]):
         watch_config: bool = True,
         refresh_seconds: float | None = None,
         config_check_seconds: float = CONFIG_CHECK_SECONDS,
+        read_only: bool = False,
     ) -> None:
         super().__init__()
         self.config = config
         self.collect = collect
+        self.read_only = read_only
         self.now: Clock = now or utcnow
         self.store_factory = store_factory
         self.watch_config = watch_config
@@ -136,7 +141,7 @@ class KpiApp(App[int]):
 
     def on_mount(self) -> None:
         self._apply_theme(self.config)
-        remembered.restore_theme(self)
+        remembered.restore_theme(self, save=not self.read_only)
         self.apply_keymap(self.config.keymap)
         if self.config.registry.errors:  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
             self.problems["plugins"] = self.config.registry.failure_note()
@@ -437,6 +442,8 @@ class KpiApp(App[int]):
     def status_text(self) -> Text:
         colours = palette_of(self)
         text = Text(no_wrap=True, overflow="ellipsis")
+        if self.read_only:
+            text.append("read-only ", style=colours.muted)
         if not self.collect:
             text.append("viewing only (not collecting) ", style=colours.muted)
         elif self.runtime is not None:
@@ -527,6 +534,9 @@ class KpiApp(App[int]):
         from .screens.add_reading import AddReadingScreen
         from .screens.detail import DetailScreen
 
+        if self.read_only:
+            self.notify(READ_ONLY_NOTE, title="Read-only", severity="warning", timeout=6)
+            return
         if isinstance(self.screen, AddReadingScreen):
             return
         metric = None
@@ -569,10 +579,10 @@ class KpiApp(App[int]):
         self.exit(0)
 
 
-def run(config: Config, collect: bool = True) -> int:
+def run(config: Config, collect: bool = True, read_only: bool = False) -> int:
     """Run the TUI on ``config`` until the user quits; the process exit code."""
     warnings.filterwarnings("ignore", category=UserWarning, module="polars")
-    app = KpiApp(config, collect=collect)
+    app = KpiApp(config, collect=collect, read_only=read_only)
     try:
         app.run()
     finally:

@@ -40,12 +40,14 @@ def remember(**values: object) -> None:
         pass
 
 
-def restore_theme(app) -> None:
-    """Use the remembered theme unless ``[ui] theme`` names one; remember each change from now on."""
+def restore_theme(app, save: bool = True) -> None:
+    """Use the remembered theme unless ``[ui] theme`` names one; remember each change from now on (unless not ``save``)."""
     if not app.config.ui.get("theme"):
         name = load().get("theme")
         if isinstance(name, str) and app.get_theme(name) is not None:
             app.theme = name
+    if not save:
+        return
 
     def changed(theme) -> None:
         if load().get("theme") != theme.name:

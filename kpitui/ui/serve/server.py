@@ -1,0 +1,425 @@
+"""The web server of ``kpitui serve``: aiohttp, with textual-serve's app sessions and terminal page.
+
+Every request passes :meth:`KpiServer.guard` first: the token (``?token=``,
+once; it is swapped for an HttpOnly, SameSite=Strict session cookie and a
+redirect to the same page without it) or a ``[serve.users]`` login, else
+401/403 and never a websocket. Each accepted websocket is one browser
+session: its own ``kpitui tui --no-collect [--read-only]`` process, driven
+through textual-serve's :class:`~textual_serve.app_service.AppService`.
+At most ``max_sessions`` run at once; one without a key press or resize for
+``idle_seconds`` is closed. The access log prints the path, never the query
+string, and every log line passes :func:`kpitui.secrets.redact`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import json
+import logging
+import shlex
+import socket
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode, urlsplit
+
+import jinja2
+import textual_serve
+from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractAccessLogger
+from textual_serve.app_service import AppService
+from textual_serve.download_manager import DownloadManager
+
+from ...secrets import redact, remember
+from ...serve_auth import SessionKeys, same_secret, verify_password
+from ...serve_command import ServePlan
+
+log = logging.getLogger("kpitui.serve")
+TEMPLATES = Path(__file__).with_name("templates")
+STATIC = Path(textual_serve.__file__).with_name("static")
+HEADERS = {
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": "frame-ancestors 'none'",
+}
+STOP_SECONDS = 10.0
+
+
+class RedactingFormatter(logging.Formatter):
+    """``HH:MM:SS message``, with every known secret (the token) masked, tracebacks included."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
+class AccessLogger(AbstractAccessLogger):
+    """One line per request: client, method, path (no query string, no referrer), status, bytes, time."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            '%s "%s %s" %s %sB %.0fms', request.remote, request.method, request.path, response.status, response.body_length, time * 1000
+        )
+
+
+def setup_logging() -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    for name in ("kpitui.serve", "aiohttp", "textual-serve"):
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.propagate = False
+        logger.setLevel(logging.INFO if name != "aiohttp" else logging.WARNING)
+    logging.getLogger("aiohttp.access").setLevel(logging.INFO)
+
+
+class SessionService(AppService):
+    """textual-serve's app process, without the token's environment variables and with a bounded stop."""
+
+    def __init__(self, command: str, hidden: list[str], **kwargs: Any):
+        super().__init__(command, **kwargs)
+        self._hidden = set(hidden)
+
+    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
+        return {k: v for k, v in super()._build_environment(width, height).items() if k not in self._hidden}
+
+    async def stop(self) -> None:
+        try:
+            await asyncio.wait_for(super().stop(), STOP_SECONDS)
+        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a hung or dead app: end it
+            pass
+        process = self._process
+        if process is not None and process.returncode is None:
+            process.kill()
+            try:
+                await asyncio.wait_for(process.wait(), STOP_SECONDS)
+            except asyncio.TimeoutError:
+                pass
+
+
+@dataclass
+class Session:
+    number: int
+    who: str
+    websocket: web.WebSocketResponse
+    started: float
+    last_input: float
+    closed_for: str = ""
+
+
+class KpiServer:
+    def __init__(self, plan: ServePlan, *, port: int | None = None):
+        self.plan = plan
+        self.port = plan.port if port is None else port
+        self.keys = SessionKeys()
+        self.sessions: dict[int, Session] = {}
+        self.numbers = itertools.count(1)
+        self.downloads = DownloadManager()
+        self.command = shlex.join(plan.app_argv)
+        self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
+        self.title = f"kpitui · {plan.config_path.name}"
+        remember(plan.token)  # masked in every log line from here on
+
+    @property
+    def cookie(self) -> str:
+        return f"kpitui_session_{self.port}"  # cookies ignore ports: two servers on one host keep their own
+
+    # -- the aiohttp application ---------------------------------------------------
+
+    def make_app(self) -> web.Application:
+        app = web.Application(middlewares=[self.guard])
+        app.add_routes(
+            [
+                web.get("/", self.index),
+                web.get("/ws", self.websocket),
+                web.get("/login", self.login_form),
+                web.post("/login", self.login),
+                web.get("/logout", self.logout),
+                web.static("/static", STATIC, show_index=False),
+            ]
+        )
+        app.on_shutdown.append(self.close_all)
+        return app
+
+    def page(self, template: str, status: int, **context: Any) -> web.Response:
+        body = self.pages.get_template(template).render(title=self.title, **context)
+        return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
+
+    def message(self, status: int, heading: str, text: str, *, login: bool = False, error: str = "") -> web.Response:
+        return self.page("message.html", status, heading=heading, text=text, login=login and bool(self.plan.users), error=error)
+
+    @web.middleware
+    async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        response = await self._guarded(request, handler)
+        for key, value in HEADERS.items():
+            response.headers.setdefault(key, value)
+        return response
+
+    async def _guarded(self, request: web.Request, handler: Any) -> web.StreamResponse:
+        if request.path == "/login":
+            return await handler(request)
+        given = request.query.get("token")
+        if given is not None:
+            if not same_secret(given, self.plan.token):
+                log.warning("refused %s: wrong token", request.remote)
+                return self.message(403, "Wrong token", "This link's token is not the one this server accepts. Use the link `kpitui serve` printed.", login=True)
+            rest = {k: v for k, v in request.query.items() if k != "token"}
+            return self.signed_in(request, "token", "./" + (f"?{urlencode(rest)}" if rest else ""))
+        request["who"] = self.keys.check(request.cookies.get(self.cookie))
+        if request["who"] is not None:
+            return await handler(request)
+        if request.path == "/ws":
+            log.warning("refused %s: websocket without a session", request.remote)
+            return web.Response(status=403, text="403: sign in first (the link with ?token=, or /login)\n")
+        return self.message(
+            401,
+            "Sign-in needed",
+            "This kpitui dashboard is protected. Open the link `kpitui serve` printed when it started (it ends in ?token=…)"
+            + (", or sign in below." if self.plan.users else "."),
+            login=True,
+        )
+
+    def signed_in(self, request: web.Request, who: str, location: str) -> web.Response:
+        key = self.keys.issue(who)
+        response = web.HTTPSeeOther(location)
+        secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
+        response.set_cookie(self.cookie, key, httponly=True, samesite="Strict", secure=secure)
+        response.headers["Cache-Control"] = "no-store"
+        log.info("%s signed in (%s)", request.remote, who)
+        return response
+
+    # -- pages --------------------------------------------------------------------------
+
+    def full(self) -> bool:
+        return len(self.sessions) >= self.plan.max_sessions
+
+    def limit_page(self) -> web.Response:
+        n = self.plan.max_sessions
+        return self.message(
+            503,
+            "All sessions are in use",
+            f"This dashboard serves at most {n} browser session{'s' if n != 1 else ''} at once, and {n} are open. "
+            "Try again when someone closes theirs (an idle one closes by itself"
+            + (f" after {_duration(self.plan.idle_seconds)})." if self.plan.idle_seconds else ")."),
+        )
+
+    async def index(self, request: web.Request) -> web.Response:
+        if self.full():
+            return self.limit_page()
+        try:
+            font_size = max(6, min(48, int(request.query.get("fontsize", "16"))))
+        except ValueError:
+            font_size = 16
+        idle = _duration(self.plan.idle_seconds) if self.plan.idle_seconds else ""
+        return self.page("app_index.html", 200, font_size=font_size, idle=idle)
+
+    async def login_form(self, request: web.Request) -> web.Response:
+        if not self.plan.users:
+            return self.message(404, "No users", "This server has no [serve.users]; open the link with the token `kpitui serve` printed.")
+        return self.message(200, "Sign in", "", login=True)
+
+    async def login(self, request: web.Request) -> web.Response:
+        if not self.plan.users:
+            return self.message(404, "No users", "This server has no [serve.users].")
+        form = await request.post()
+        name, password = str(form.get("user", "")), str(form.get("password", ""))
+        stored = self.plan.users.get(name)
+        ok = stored is not None and await asyncio.get_running_loop().run_in_executor(None, verify_password, stored, password)
+        if not ok:
+            await asyncio.sleep(1.0)  # slows guessing
+            log.warning("refused %s: wrong user name or password", request.remote)
+            return self.message(401, "Sign in", "", login=True, error="Wrong user name or password.")
+        return self.signed_in(request, f"user {name}", "./")
+
+    async def logout(self, request: web.Request) -> web.Response:
+        self.keys.revoke(request.cookies.get(self.cookie))
+        response = self.message(200, "Signed out", "Open the link with the token, or sign in, to come back.", login=True)
+        response.del_cookie(self.cookie)
+        return response
+
+    # -- sessions ---------------------------------------------------------------------
+
+    def same_origin(self, request: web.Request) -> bool:
+        origin = request.headers.get("Origin")
+        if origin is None:
+            return True  # not a browser (browsers always send Origin on a websocket)
+        netloc = urlsplit(origin).netloc
+        return netloc in {request.host, request.headers.get("X-Forwarded-Host", "")}
+
+    async def websocket(self, request: web.Request) -> web.StreamResponse:
+        if not self.same_origin(request):
+            log.warning("refused %s: websocket from another origin", request.remote)
+            return web.Response(status=403, text="403: websocket from another origin\n")
+        if self.full():
+            log.warning("refused %s: all %d sessions in use", request.remote, self.plan.max_sessions)
+            return web.Response(status=503, text=f"503: all {self.plan.max_sessions} sessions are in use\n")
+        width = _clamp(request.query.get("width"), 80)
+        height = _clamp(request.query.get("height"), 24)
+        websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=1 << 20)
+        now = time.monotonic()
+        session = Session(next(self.numbers), request["who"], websocket, now, now)
+        self.sessions[session.number] = session  # before any await: the limit cannot be overrun by a burst
+        service: SessionService | None = None
+        watchdog: asyncio.Task | None = None
+        try:
+            await websocket.prepare(request)
+            log.info("session %d opened for %s (%s; %d of %d)", session.number, request.remote, session.who, len(self.sessions), self.plan.max_sessions)
+            service = SessionService(
+                self.command,
+                self.plan.secret_env,
+                write_bytes=websocket.send_bytes,
+                write_str=websocket.send_str,
+                close=websocket.close,
+                download_manager=self.downloads,
+            )
+            await service.start(width, height)
+            if self.plan.idle_seconds:
+                watchdog = asyncio.create_task(self.close_when_idle(session, self.plan.idle_seconds))
+            await self.relay(websocket, service, session)
+        except asyncio.CancelledError:
+            pass
+        except Exception as exc:  # noqa: BLE001 - one session's failure never stops the server
+            log.error("session %d failed: %s: %s", session.number, type(exc).__name__, exc)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+            if service is not None:
+                await service.stop()
+            if not websocket.closed:
+                await websocket.close()
+            self.sessions.pop(session.number, None)
+            log.info(
+                "session %d closed after %s%s", session.number, _duration(time.monotonic() - session.started), f" ({session.closed_for})" if session.closed_for else ""
+            )
+        return websocket
+
+    async def relay(self, websocket: web.WebSocketResponse, service: SessionService, session: Session) -> None:
+        """The browser's messages to the app (as textual-serve does); keys and resizes count as activity."""
+        async for message in websocket:
+            if message.type != WSMsgType.TEXT:
+                continue
+            try:
+                envelope = json.loads(message.data)
+                kind = envelope[0]
+            except (ValueError, IndexError, KeyError, TypeError):
+                continue
+            if kind == "stdin":
+                session.last_input = time.monotonic()
+                await service.send_bytes(str(envelope[1]).encode("utf-8"))
+            elif kind == "resize":
+                session.last_input = time.monotonic()
+                size = envelope[1]
+                await service.set_terminal_size(_clamp(size.get("width"), 80), _clamp(size.get("height"), 24))
+            elif kind == "ping":
+                await websocket.send_json(["pong", envelope[1]])
+            elif kind == "blur":
+                await service.blur()
+            elif kind == "focus":
+                await service.focus()
+
+    async def close_when_idle(self, session: Session, idle: float) -> None:
+        step = max(0.2, min(5.0, idle / 4))
+        while not session.websocket.closed:
+            await asyncio.sleep(step)
+            if time.monotonic() - session.last_input >= idle:
+                session.closed_for = f"idle for {_duration(idle)}"
+                await session.websocket.close(code=4000, message=b"idle")
+                return
+
+    async def close_all(self, app: web.Application) -> None:
+        for session in list(self.sessions.values()):
+            session.closed_for = "server stopping"
+            await session.websocket.close(code=1001, message=b"server stopping")
+
+
+def _clamp(value: Any, default: int) -> int:
+    try:
+        return max(10, min(1000, int(value)))
+    except (TypeError, ValueError):
+        return default
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return ""
+    seconds = int(round(seconds))
+    if seconds < 120:
+        return f"{seconds} s"
+    if seconds < 7200:
+        return f"{seconds // 60} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def shown_host(host: str) -> str:
+    if host in ("0.0.0.0", "::", ""):
+        return socket.gethostname()
+    return f"[{host}]" if ":" in host else host
+
+
+async def serve(plan: ServePlan, *, out=None) -> int:
+    """Listen until SIGINT/SIGTERM; print the URL (with a generated token) once on ``out``."""
+    import signal
+
+    from ...serve_command import start_collector, stop_collector
+
+    out = out or sys.stdout
+    setup_logging()
+    server = KpiServer(plan)
+    app = server.make_app()
+    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=logging.getLogger("aiohttp.access"), handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, plan.host, plan.port, shutdown_timeout=STOP_SECONDS)
+    try:
+        await site.start()
+    except OSError as exc:
+        await runner.cleanup()
+        print(f"kpitui: cannot listen on {plan.host}:{plan.port}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    sockets = getattr(site._server, "sockets", None) or []  # the port actually bound (for --port 0)
+    server.port = sockets[0].getsockname()[1] if sockets else plan.port
+    collector = start_collector(plan)
+    base = f"http://{shown_host(plan.host)}:{server.port}/"
+    mode = "read-only" if not plan.allow_write else "adding readings allowed"
+    idle = f"idle sessions close after {_duration(plan.idle_seconds)}" if plan.idle_seconds else "idle sessions stay open"
+    print(f"kpitui serve: {plan.config_path.name} on {base} ({mode}; up to {plan.max_sessions} sessions; {idle}"
+          + ("; one collector running" if collector else "") + ")", file=out)  # fmt: skip
+    if plan.token_generated:
+        print(f"open: {base}?token={plan.token}", file=out)
+    else:
+        print(f"open: {base}?token=… (the token from the environment)", file=out)
+    if plan.users:
+        print(f"or sign in at {base}login ({len(plan.users)} user{'s' if len(plan.users) != 1 else ''} in [serve.users])", file=out)
+    if not plan.loopback:
+        print("note: plain HTTP on a network address: put a TLS reverse proxy in front (README, Browser)", file=out)
+    print("Ctrl+C stops", file=out, flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        try:
+            loop.add_signal_handler(sig, stop.set)
+        except (NotImplementedError, RuntimeError):
+            pass
+    watch = asyncio.create_task(_watch_collector(collector))
+    try:
+        await stop.wait()
+    finally:
+        watch.cancel()
+        log.info("stopping")
+        await runner.cleanup()
+        await loop.run_in_executor(None, stop_collector, collector)
+    return 0
+
+
+async def _watch_collector(collector: Any) -> None:
+    if collector is None:
+        return
+    while collector.poll() is None:
+        await asyncio.sleep(1.0)
+    log.error("the collector (kpitui collect) stopped with exit code %s; sessions keep showing the history", collector.returncode)
+
+
+def run(plan: ServePlan) -> int:
+    return asyncio.run(serve(plan))
