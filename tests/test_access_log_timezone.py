@@ -67,10 +67,11 @@ condition = 'path == "/newsletter/thank-you"'
     assert collected.returncode == 0, collected.stderr
     tz = ZoneInfo(zone)
     days = [dt.date(2026, 3, d) for d in range(3, 10)]
+    # --at inside the last bucket: a reading stamped exactly at --at counts as of --at (docs/kpis.md)
     if bucket == "day":
-        points, at = "8", "2026-03-10T00:00:00"
+        points, at = "8", "2026-03-09T23:30:00"
     else:
-        points, at = "48", "2026-03-07T00:00:00"  # 5 and 6 March, hour by hour
+        points, at = "48", "2026-03-06T23:30:00"  # 5 and 6 March, hour by hour
     result = run("series", "signups", "--grain", bucket, "--points", points, "--at", at, "--format", "json", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
     rows = {dt.datetime.fromisoformat(row["start"]).astimezone(tz): row["value"] or 0 for row in json.loads(result.stdout)["points"]}
