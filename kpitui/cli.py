@@ -123,6 +123,12 @@ def build_parser() -> argparse.ArgumentParser:
     uninstall = sub.add_parser("uninstall", help="uninstall plugins from kpitui's own environment")
     uninstall.add_argument("packages", nargs="+", metavar="PACKAGE", help="the distribution names, as `kpitui plugins` shows them (kpitui-nps)")
 
+    plugin = sub.add_parser("plugin", help="tools for plugin authors: `kpitui plugin new NAME` writes a plugin package")
+    plugin_actions = plugin.add_subparsers(dest="action", metavar="ACTION", required=True)
+    new = plugin_actions.add_parser("new", help="write a plugin package: pyproject, a source, a formula, tests, README, CI workflow")
+    new.add_argument("name", help="the plugin's name, e.g. crm (the package is kpitui-crm, the module kpitui_crm)")
+    new.add_argument("--dir", default=".", metavar="PATH", help="where to create the kpitui-NAME folder (default: here)")
+
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -722,6 +728,23 @@ def cmd_uninstall(args: argparse.Namespace) -> int:
     return EXIT_OK if code == 0 else EXIT_FAILURE
 
 
+def cmd_plugin(args: argparse.Namespace) -> int:
+    from .scaffold import ScaffoldError, create, names
+
+    try:
+        root = create(args.name, Path(args.dir))
+    except ScaffoldError as exc:
+        raise UsageError(str(exc)) from None
+    except OSError as exc:
+        raise _Failure(f"cannot write the plugin package: {exc}") from None
+    n = names(args.name)
+    print(
+        f"wrote {root}: source type {n['source']!r}, formula type {n['formula']!r}, tests, README, CI workflow\n"
+        f"next: cd {root} && kpitui install -e . && pytest   (the plugin guide: plugins/README.md in kpitui)"
+    )
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .starter import starter_config
 
@@ -781,6 +804,7 @@ COMMANDS = {
     "plugins": cmd_plugins,
     "init": cmd_init,
     "install": cmd_install,
+    "plugin": cmd_plugin,
     "uninstall": cmd_uninstall,
     "compact": cmd_compact,
     "history": cmd_history,
