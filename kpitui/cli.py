@@ -465,9 +465,7 @@ def cmd_record(args: argparse.Namespace) -> int:
             f"unknown metric {args.metric!r}" + (f" (did you mean {hint!r}?)" if hint else f"; metrics: {', '.join(config.metrics)}")
         )
     value = _typed_value(args.value, config.metrics[args.metric], config)
-    from .readings_cli import refuse_negative
-
-    refuse_negative(config.metrics[args.metric], value, args.allow_negative)
+    _refuse_negative(config.metrics[args.metric], value, args.allow_negative)
     now = dt.datetime.now(dt.timezone.utc)
     at = _parse_time(args.at, config.settings.timezone) or now
     if at > now + dt.timedelta(days=1):
@@ -515,6 +513,15 @@ def _duration_option(name: str, text: str) -> float:
     if seconds <= 0:
         raise UsageError(f"{name} must be a positive duration, e.g. 30s, 5m or 1h")
     return seconds
+
+
+def _refuse_negative(metric, value: float, allowed: bool) -> None:
+    """A negative count or duration is taken for a mistake unless it is a choice (--allow-negative, allow_negative)."""
+    from .userinput import negative_refused
+
+    message = negative_refused(metric, value, allowed, "pass --allow-negative")
+    if message:
+        raise UsageError(message)
 
 
 def _typed_value(text: str, metric, config) -> float:
@@ -766,7 +773,7 @@ def cmd_init(args: argparse.Namespace) -> int:
 def cmd_readings(args: argparse.Namespace) -> int:
     from .readings_cli import cmd_readings as run
 
-    return run(args)
+    return run(args, sys.modules[__name__])
 
 
 def cmd_alerts(args: argparse.Namespace) -> int:

@@ -30,17 +30,26 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         "Each has a stable id, shown by `kpitui readings list`.",
     )
     actions = readings.add_subparsers(dest="action", metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="manual readings, newest first, with their ids (the default)")
+    listing = actions.add_parser(
+        "list", parents=[common], help="manual readings, newest first, with their ids (the default)",
+        description="Manual readings, newest first, with the ids that edit and delete take.",
+    )
     listing.add_argument("metric", nargs="?", help="only this metric's readings")
     for parser in (readings, listing):
         parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)")
-        parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
-    edit = actions.add_parser("edit", parents=[common], help="correct a manual reading's value and/or time")
+        parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
+    edit = actions.add_parser(
+        "edit", parents=[common], help="correct a manual reading's value and/or time",
+        description="Correct a manual reading: a new value, a new time (--at), or both. Its id stays.",
+    )
     edit.add_argument("id", type=_ident, help="the reading's id (see `kpitui readings list`)")
     edit.add_argument("value", nargs="?", help="the new value (a duration such as 4h 30m for a duration metric)")
     edit.add_argument("--at", metavar="ISO-TIME", help="move it to this time; naive times are on the config's clock")
     edit.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration (a correction)")
-    delete = actions.add_parser("delete", parents=[common], help="delete manual readings")
+    delete = actions.add_parser(
+        "delete", parents=[common], help="delete manual readings",
+        description="Delete manual readings by id; every report and a running dashboard stop counting them.",
+    )
     delete.add_argument("ids", nargs="+", type=_ident, metavar="ID", help="the readings' ids (see `kpitui readings list`)")
 
 
@@ -54,18 +63,18 @@ def _ident(text: str) -> int:
     return value
 
 
-def cmd_readings(args: argparse.Namespace) -> int:
-    from . import cli
-
+def cmd_readings(args: argparse.Namespace, cli) -> int:
+    """Run ``kpitui readings``; ``cli`` is :mod:`kpitui.cli`, passed in (its ``_load``, ``_open_store``,
+    ``UsageError``, ...) so that this module never imports the entry point that also starts the UI."""
     config = cli._load(args)
     action = getattr(args, "action", None) or "list"
     store = cli._open_store(config)
     try:
         if action == "list":
-            return _list(args, config, store)
+            return _list(args, config, store, cli)
         if action == "edit":
-            return _edit(args, config, store)
-        return _delete(args, config, store)
+            return _edit(args, config, store, cli)
+        return _delete(args, config, store, cli)
     finally:
         store.close()
 
@@ -98,8 +107,7 @@ def describe(config, reading) -> str:
     )
 
 
-def _list(args, config, store) -> int:
-    from . import cli
+def _list(args, config, store, cli) -> int:
     from .formatting import format_time
     from .options import nearest
 
@@ -148,8 +156,7 @@ def _list(args, config, store) -> int:
     return cli.EXIT_OK
 
 
-def _edit(args, config, store) -> int:
-    from . import cli
+def _edit(args, config, store, cli) -> int:
     from .manual_readings import ReadingTaken, UnknownReading
 
     if args.value is None and args.at is None:
@@ -164,7 +171,7 @@ def _edit(args, config, store) -> int:
         if spec is None:
             raise cli.UsageError(f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings")
         value = cli._typed_value(args.value, spec, config)
-        refuse_negative(spec, value, args.allow_negative)
+        cli._refuse_negative(spec, value, args.allow_negative)
     at = None
     if args.at is not None:
         at = cli._parse_time(args.at, config.settings.timezone)
@@ -186,8 +193,7 @@ def _when(config, at: dt.datetime) -> str:
     return format_time(at, config.settings.timezone)
 
 
-def _delete(args, config, store) -> int:
-    from . import cli
+def _delete(args, config, store, cli) -> int:
     from .manual_readings import UnknownReading
 
     try:
@@ -197,18 +203,3 @@ def _delete(args, config, store) -> int:
     for reading in gone:
         print(f"deleted {describe(config, reading)}")
     return cli.EXIT_OK
-
-
-def refuse_negative(metric, value: float, allowed: bool, how: str = "pass --allow-negative") -> None:
-    """A negative count or duration is a mistake unless it is made a choice (a correction).
-
-    Allowed by ``allowed`` (``--allow-negative``, the form's tick box), by the
-    metric's ``allow_negative = true``, or by a unit that can be negative
-    (currency, number, percent, ratio). Raises the CLI's usage error.
-    """
-    from . import cli
-    from .userinput import negative_refused
-
-    message = negative_refused(metric, value, allowed, how)
-    if message:
-        raise cli.UsageError(message)
