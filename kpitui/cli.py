@@ -253,14 +253,43 @@ def _open_store(config, readonly: bool = False):
         raise StoreError(f"cannot open the history at {config.storage.path}: {exc}") from exc
 
 
+def _read_only_notice(config, why: str) -> str:
+    """One line: the history cannot be written, so it is shown as it is and nothing is collected."""
+    path = config.storage.path
+    text = f"history file {path} cannot be written ({why}): showing it read-only; nothing is collected or recorded"
+    wal = Path(f"{path}-wal")
+    if why != "the file is read-only" and wal.exists() and wal.stat().st_size > 0:  # immutable: the -wal is not read
+        text += f" (writes still in {wal.name} are not shown)"
+    return text
+
+
+def _open_viewer(config, *, readonly: bool = False):
+    """The history for a command that shows it: read-only, saying so, when it cannot be written."""
+    from .store import unwritable
+
+    why = unwritable(config.storage.path)
+    store = _open_store(config, readonly=readonly or why is not None)
+    if why is not None:
+        _err(_read_only_notice(config, why))
+    return store
+
+
 def cmd_tui(args: argparse.Namespace) -> int:
+    from .store import unwritable
+
     config = _load(args)
     _settle_history(config)
     try:
         from .ui.app import run
     except ImportError as exc:
         raise _Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
-    return run(config, collect=not getattr(args, "no_collect", False), read_only=getattr(args, "read_only", False))
+    collect = not getattr(args, "no_collect", False)
+    why = unwritable(config.storage.path) if config.storage.path.exists() else None
+    if why is not None:  # view it as it is (kpitui.ui.runtime opens it read-only)
+        collect = False
+        config.history_notice = _read_only_notice(config, why)
+        _err(config.history_notice)
+    return run(config, collect=collect, read_only=getattr(args, "read_only", False))
 
 
 def cmd_check(args: argparse.Namespace) -> int:
@@ -550,9 +579,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             parse_window(args.window)
         except PeriodError as exc:
             raise UsageError(f"--window: {exc}") from None
-    store = _open_store(config)
+    store = _open_viewer(config)
     try:
-        if not args.no_collect and at is None:
+        if not args.no_collect and at is None and not store.readonly:
             _collect_due(config, store)
         history = History(store)
         history.refresh()
@@ -637,7 +666,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     else:
         unit, decimals = config.kpis[kid].unit, config.kpis[kid].decimals
     at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
-    store = _open_store(config, readonly=True)
+    store = _open_viewer(config, readonly=True)
     try:
         history = History(store)
         history.refresh()

@@ -86,7 +86,7 @@ from .api import READINGS_SCHEMA, normalise_readings
 from .manual_readings import ManualReadings
 from .model import SourceHealth
 
-__all__ = ["LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionResult", "CursorConflict", "Store", "StoreError"]
+__all__ = ["LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionResult", "CursorConflict", "Store", "StoreError", "unwritable"]
 
 #: ``PRAGMA application_id`` of a kpitui history file ("kpit").
 APPLICATION_ID = 0x6B706974
@@ -209,6 +209,35 @@ def _from_us(value: int | None) -> dt.datetime | None:
     return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
 
 
+def _writable_folder(folder: Path) -> bool:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        pass
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a writer cannot use the history at ``path`` (read-only file system, folder or file), else ``None``.
+
+    Viewers then open it with ``readonly=True`` (see :class:`Store`)."""
+    path = Path(path).expanduser()
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    except OSError:
+        return None  # let opening say what is wrong
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"its folder {folder} is read-only"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None
+
+
 def _is_busy(exc: sqlite3.Error) -> bool:
     text = str(exc).lower()
     return "locked" in text or "busy" in text
@@ -301,6 +330,8 @@ class Store(ManualReadings):
         self.last_compacted = 0
         #: why the file is known to be damaged (writes are then refused), else ``None``: see :mod:`kpitui.maintenance`
         self.damaged: str | None = None
+        #: opened read-only as immutable: its folder cannot be written (a read-only file system)
+        self.immutable = False
         self._lock = threading.RLock()
         self._con: sqlite3.Connection | None = None
         deadline = time.monotonic() + busy_timeout
@@ -328,11 +359,21 @@ class Store(ManualReadings):
         if self.readonly:
             if not self.path.is_file():
                 raise StoreError(f"no history file at {self.path}")
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
+            # A folder nobody can write to (a read-only file system or mount) cannot hold the
+            # -shm file WAL readers share, and no writer can change the file there: read it as
+            # immutable (no locks, no -shm; a leftover -wal is not read).
+            self.immutable = not _writable_folder(self.path.parent)
+            uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if self.immutable else "")
             con = sqlite3.connect(
                 uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
         else:
+            why = unwritable(self.path)
+            if why is not None:
+                raise StoreError(
+                    f"history file {self.path} cannot be written ({why}): it can only be viewed "
+                    "(kpitui report, series and the TUI show it read-only)"
+                )
             self._create_private()
             con = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False

@@ -22,7 +22,7 @@ from ..config import Config
 from ..engine import Engine
 from ..history import History
 from ..model import Kpi, Snapshot, SourceHealth
-from ..store import Store
+from ..store import Store, unwritable
 
 Clock = Callable[[], dt.datetime]
 StoreFactory = Callable[[Config], Store]
@@ -34,7 +34,8 @@ STALE_AFTER = 60.0
 
 
 def open_store(config: Config) -> Store:
-    return Store(config.storage.path)
+    # a history that cannot be written (read-only file system or folder) is viewed read-only
+    return Store(config.storage.path, readonly=unwritable(config.storage.path) is not None and config.storage.path.exists())
 
 
 @dataclass
