@@ -129,6 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     new.add_argument("name", help="the plugin's name, e.g. crm (the package is kpitui-crm, the module kpitui_crm)")
     new.add_argument("--dir", default=".", metavar="PATH", help="where to create the kpitui-NAME folder (default: here)")
 
+    completion = sub.add_parser("completion", help="print the shell completion script: eval \"$(kpitui completion bash)\"")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
+
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
@@ -171,6 +174,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     degrade_glyphs(sys.stdout, sys.stderr)
     parser = build_parser()
+    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (kpitui completion SHELL): answer and exit
+        from .completion import autocomplete
+
+        autocomplete(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parser.parse_args(_with_default_command(argv, COMMANDS))
     from . import logs
@@ -781,6 +788,13 @@ def cmd_plugin(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_completion(args: argparse.Namespace) -> int:
+    from .completion import script
+
+    sys.stdout.write(script(args.shell))
+    return EXIT_OK
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from .starter import starter_config
 
@@ -841,6 +855,7 @@ COMMANDS = {
     "init": cmd_init,
     "install": cmd_install,
     "plugin": cmd_plugin,
+    "completion": cmd_completion,
     "uninstall": cmd_uninstall,
     "compact": cmd_compact,
     "history": cmd_history,
