@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
+import tempfile
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -142,21 +144,25 @@ def test_a_trickling_server_times_out_its_socket_is_closed_and_the_next_poll_run
     figures(mode=mode, timeout_s=timeout, poll_s=round(took, 2), socket_closed_after_s=round(handler.closed[0] - started, 2), recovered=True)
 
 
+#: runs a command and writes its peak RSS (KiB) to a file: a small parent, so the fork's copy of
+#: pytest's own memory (which ru_maxrss would count) does not hide what the command itself used
+MEASURE = """
+import resource, subprocess, sys
+code = subprocess.call(sys.argv[2:])
+open(sys.argv[1], "w").write(str(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss))
+sys.exit(code)
+"""
+
+
 def run_measured(args: list[str], env: dict[str, str]) -> tuple[int, str, int]:
-    """Run ``kpitui ARGS``; return its exit code, output and peak RSS in MiB (``wait4``, this process alone)."""
-    with subprocess.Popen([*KPITUI, *args], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as proc:
-        chunks: list[bytes] = []
-
-        def read() -> None:
-            chunks.append(proc.stdout.read())  # type: ignore[union-attr]
-
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        reader.join(10)
-        output = b"".join(chunks)
-    return proc.returncode, output.decode("utf-8", "replace"), usage.ru_maxrss // 1024
+    """Run ``kpitui ARGS``; return its exit code, output and peak RSS in MiB."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        done = subprocess.run(
+            [sys.executable, "-c", MEASURE, rss.name, *KPITUI, *args],
+            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+        )
+        peak_kib = int(rss.read() or 0)
+    return done.returncode, done.stdout.decode("utf-8", "replace"), peak_kib // 1024
 
 
 def command_config(tmp_path: Path, command: str, timeout: float = 3) -> Path:
