@@ -121,6 +121,7 @@ class ManualReadings:
                     "INSERT OR IGNORE INTO manual_readings (metric_id, at, recorded) "
                     "SELECT r.metric_id, r.at, NULL FROM readings r JOIN metrics m ON m.id = r.metric_id "
                     "WHERE m.name IN (SELECT value FROM json_each(?)) AND r.n = 1 "
+                    "AND r.at >= coalesce((SELECT c.before FROM compacted c WHERE c.metric_id = r.metric_id), -9223372036854775808) "
                     "AND NOT EXISTS (SELECT 1 FROM manual_readings e WHERE e.metric_id = r.metric_id AND e.at = r.at) "
                     "ORDER BY r.at, m.name",
                     (json.dumps(names),),
@@ -198,6 +199,11 @@ class ManualReadings:
                     self._forget_snapshot()
                 elif new_value != old.value:
                     self._upsert(frame, "replace")  # type: ignore[attr-defined]
+                    if self.last_compacted:  # type: ignore[attr-defined]
+                        raise ReadingTaken(
+                            f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
+                            "nothing was changed"
+                        )
                 new = self._manual(con, ident)
         return old, new
 

@@ -68,7 +68,7 @@ def cmd_readings(args: argparse.Namespace, cli) -> int:
     ``UsageError``, ...) so that this module never imports the entry point that also starts the UI."""
     config = cli._load(args)
     action = getattr(args, "action", None) or "list"
-    store = cli._open_store(config)
+    store = _open(cli, config, listing=action == "list")
     try:
         if action == "list":
             return _list(args, config, store, cli)
@@ -77,6 +77,31 @@ def cmd_readings(args: argparse.Namespace, cli) -> int:
         return _delete(args, config, store, cli)
     finally:
         store.close()
+
+
+def _open(cli, config, *, listing: bool):
+    """The history, writable; a list of a history that cannot be written is read read-only (without new ids)."""
+    from .failures import READONLY, kind
+    from .store import StoreError
+
+    try:
+        return cli._open_store(config)
+    except StoreError as exc:
+        if not listing or kind(exc) != READONLY:
+            raise
+    return cli._open_store(config, readonly=True)
+
+
+def _adopt(store, config) -> None:
+    """Ids for readings of hand-fed metrics stored before ids existed (skipped when the history cannot be written)."""
+    from .failures import READONLY, kind
+    from .store import StoreError
+
+    try:
+        store.adopt_manual(_manual_metrics(config))
+    except StoreError as exc:
+        if kind(exc) != READONLY:
+            raise
 
 
 def _manual_metrics(config) -> list[str]:
@@ -117,7 +142,7 @@ def _list(args, config, store, cli) -> int:
         raise cli.UsageError(f"unknown metric {metric!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
     if args.limit < 0:
         raise cli.UsageError("--limit must be 0 (all) or more")
-    store.adopt_manual(_manual_metrics(config))
+    _adopt(store, config)
     rows = store.manual_readings(None if metric is None else [metric], limit=args.limit or None)
     tz = config.settings.timezone
     if args.format == "json":

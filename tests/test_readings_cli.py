@@ -148,3 +148,15 @@ def test_readings_stored_before_ids_get_one_when_listed(manual, tmp_path):
     ]
     kpitui("readings", "delete", str(rows[0]["id"]), config=manual)
     assert day_total(manual, "sales", "2026-03-02") == 2
+
+
+def test_a_reading_down_sampled_by_retention_is_no_longer_listed_or_changed_alone(write_config):
+    config = write_config('[storage]\npath = "h.sqlite3"\nraw_retention_days = "1d"\n\n[metrics.sales]\nunit = "count"\n')
+    old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)).replace(minute=10, second=0, microsecond=0)
+    for minutes, value in ((0, 3), (20, 4)):
+        kpitui("record", "sales", str(value), "--at", (old + dt.timedelta(minutes=minutes)).isoformat(), config=config)
+    kpitui("record", "sales", "5", config=config)
+    kpitui("compact", config=config)
+    assert [r["value"] for r in listed(config, "sales")] == [5]
+    refused = run("readings", "edit", "1", "9", "--config", str(config))
+    assert refused.returncode == 2 and "manual reading 1 was down-sampled into its bucket by retention" in refused.stderr

@@ -87,6 +87,10 @@ def test_record_on_a_read_only_history(small_disk, tmp_path):
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     line = _one_line(run("record", "sales", "4", "--config", str(config)))
     assert "cannot be written" in line and "make it writable, or set [storage] path" in line
+    listing = run("readings", "list", "--config", str(config))  # listing needs no write
+    assert listing.returncode == 0, listing.stderr
+    row = listing.stdout.splitlines()[1].split()
+    assert (row[0], row[-2], row[-1]) == ("1", "sales", "3")
 
 
 @pytest.fixture(scope="module")
