@@ -225,7 +225,9 @@ class Engine:
         self.spark_points = spark_points
         self.errors: dict[str, str] = {}
         self._memo: _Memo | None = None
-        self._firsts: dict[str, int] = {}  # each metric's first reading (µs) in the view evaluated
+        self._firsts: dict[str, int] = {}  # each metric's first reading (µs) at or before the time evaluated
+        self._firsts_moved: frozenset[str] = frozenset()  # metrics whose first reading by now differs from the last evaluation's
+        self._instants: dict[int, tuple[int, int]] = {}  # row id -> its period's (start, end) in µs, this evaluation
         self._layouts: dict[str | None, _Layout] = {}
         self.formulas: dict[str, FormulaType] = {}
         self.inputs: dict[str, list[Input]] = {}
@@ -524,7 +526,12 @@ class Engine:
         """
         now = now or dt.datetime.now(dt.timezone.utc)
         view = as_view(history)
-        self._firsts = _first_readings(view)
+        now_us = pipeline.micros(_utc(now))
+        firsts = {m: first for m, first in _first_readings(view).items() if first <= now_us}  # metrics with a reading by now
+        old = self._firsts
+        self._firsts_moved = frozenset(m for m, first in firsts.items() if old.get(m) != first) | (old.keys() - firsts.keys())
+        self._firsts = firsts
+        self._instants = {}
         memo = self._memo
         if memo is not None and (memo.window, memo.offset) == (window, offset) and view.serial == memo.serial:
             changed: frozenset[str] = frozenset()
@@ -626,11 +633,11 @@ class Engine:
             )  # fmt: skip
         value, previous, last_year = numbers.values[:3]
         series = self._series(kid, tuple(zip(plan.points, numbers.values[3:])))
-        partial = self._partial_history(kid, previous_period, now)
+        partial = self._partial_history(kid, self._at(rows, plan.previous)[0])
         change = value - previous if value is not None and previous is not None and not partial else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
         target, basis = self._target(kid, plan, now)
-        judged = self._judge(kid, value, period, plan, now, target)
+        judged = self._judge(kid, value, period, plan, now, target, self._starting(plan, rows))
         return KpiResult(
             kpi=kpi,
             period=period,
@@ -649,11 +656,28 @@ class Engine:
             **self._judged(kpi, judged, value, target),
         )
 
-    def _judge(self, kid: str, value: float | None, period: Period, plan: KpiPlan, now: dt.datetime, target: Target | None) -> scoring.Judgement:
+    def _at(self, rows: list[Row], row_id: int) -> tuple[int, int]:
+        """The (start, end) of row ``row_id``'s period in µs (worked out once per evaluation)."""
+        found = self._instants.get(row_id)
+        if found is None:
+            period = rows[row_id].period
+            found = self._instants[row_id] = (pipeline.micros(_utc(period.start)), pipeline.micros(_utc(period.end)))
+        return found
+
+    def _starting(self, plan: KpiPlan, rows: list[Row]) -> bool:
+        """Is ``plan``'s current period a to-date one at its very start (nothing elapsed)?"""
+        if not plan.window.to_date or plan.offset:
+            return False
+        start, end = self._at(rows, plan.current)
+        return start >= end
+
+    def _judge(
+        self, kid: str, value: float | None, period: Period, plan: KpiPlan, now: dt.datetime, target: Target | None, starting: bool = False
+    ) -> scoring.Judgement:
         """The KPI's score and pace for ``value`` in ``period`` at ``now`` against ``target``
         (the one that applies to the shown window). At the very start of a to-date period
-        (nothing has elapsed) there is nothing to judge yet."""
-        if target is not None and plan.window.to_date and plan.offset == 0 and _utc(period.start) >= _utc(period.end):
+        (``starting``: nothing has elapsed) there is nothing to judge yet."""
+        if target is not None and starting:
             return _NOT_YET
         return scoring.judge(
             target,
@@ -700,13 +724,12 @@ class Engine:
         factor = periods.length_ratio(shown, own, now, self.cal, plan.offset)
         return scoring.prorate(kpi.target, factor), "prorated"
 
-    def _partial_history(self, kid: str, previous: Period, now: dt.datetime) -> bool:
-        """Does the comparison period start before the first reading of one of the KPI's metrics
-        (of those with a reading by ``now``)? Then a change against it would compare with history
-        that does not reach back."""
+    def _partial_history(self, kid: str, start: int) -> bool:
+        """Does the comparison period (starting at ``start``, µs) start before the first reading of
+        one of the KPI's metrics (of those with a reading by now)? Then a change against it would
+        compare with history that does not reach back."""
         firsts = self._firsts
-        start, now_us = pipeline.micros(_utc(previous.start)), pipeline.micros(_utc(now))
-        return any(start < firsts.get(m, start) <= now_us for m in self.program.metrics.get(kid, ()))
+        return any(firsts.get(m, start) > start for m in self.program.metrics.get(kid, ()))
 
     def _freshness(self, kid: str, latest: dict[str, tuple[dt.datetime, float]]) -> dt.datetime | None:
         """When the newest reading of any of the KPI's metrics was taken."""
@@ -725,20 +748,21 @@ class Engine:
         period, previous_period = rows[plan.current].period, rows[plan.previous].period
         series = kept.series if plan.points == before.points else tuple((at, v) for at, (_, v) in zip(plan.points, kept.series))
         freshness = kept.freshness if prog.metrics[kid].isdisjoint(renewed) else self._freshness(kid, latest)
-        partial = self._partial_history(kid, previous_period, now)
+        unchanged = previous_period.start == kept.previous_period.start and prog.metrics[kid].isdisjoint(self._firsts_moved)
+        partial = kept.partial_history if unchanged else self._partial_history(kid, self._at(rows, plan.previous)[0])
         moved = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
         if partial != kept.partial_history:
             change = kept.value - kept.previous if kept.value is not None and kept.previous is not None and not partial else None
             change_pct = change / abs(kept.previous) * 100 if change is not None and kept.previous else None
             moved.update(partial_history=partial, change=change, change_pct=change_pct)
         target, basis = self._target(kid, plan, now)
-        starting = kpi.target is not None and plan.window.to_date and plan.offset == 0 and _utc(period.start) >= _utc(period.end)
+        starting = kpi.target is not None and self._starting(plan, rows)
         clock_free = (plan.full_end is None or not prog.projectable[kid]) and (target is None or target.due is None)
         if clock_free and target == kept.applied_target and not starting and kept.status is not Status.NOT_YET:
             if all(kept.__dict__[k] is v or kept.__dict__[k] == v for k, v in moved.items()):
                 return kept
             return replace(kept, **moved)
-        judged = self._judge(kid, kept.value, period, plan, now, target)
+        judged = self._judge(kid, kept.value, period, plan, now, target, starting)
         return replace(kept, **moved, target_basis=basis, applied_target=target, **self._judged(kpi, judged, kept.value, target))
 
     def _series(self, kid: str, series: Iterable[tuple[dt.datetime, float | None]]) -> tuple[tuple[dt.datetime, float | None], ...]:
