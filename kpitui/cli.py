@@ -367,6 +367,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
     from .collector import Collector
 
     every = None if args.every is None else _duration_option("--every", args.every)
+    stop = threading.Event()
+    if not args.once:  # from the start: a stop (systemctl stop) while still starting is a clean exit too
+        signal.signal(signal.SIGTERM, lambda *_: stop.set())
     config = _load(args)
     store = _open_store(config)
     collector = Collector(config, store)
@@ -406,8 +409,6 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 if changed:
                     _print_compaction(message)
             return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
-        stop = threading.Event()
-        signal.signal(signal.SIGTERM, lambda *_: stop.set())
         logging.getLogger("kpitui.collect").info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), config.storage.path)
         try:
             on_result = _PollLog()

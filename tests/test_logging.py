@@ -29,11 +29,22 @@ def write_config(tmp_path: Path, logging_table: str = "") -> tuple[Path, Path]:
     return config, value
 
 
-def wait_for(out: Path, pattern: str, timeout: float = 30) -> None:
+def wait_for(out: Path, pattern: str | None, timeout: float = 30) -> None:
+    """Until ``out`` holds ``pattern`` (None: until ``out`` exists)."""
     deadline = time.monotonic() + timeout
-    while not re.search(pattern, out.read_text()):
+    while not (out.exists() if pattern is None else re.search(pattern, out.read_text())):
         assert time.monotonic() < deadline, f"no {pattern!r} in {out.read_text()!r}"
         time.sleep(0.05)
+
+
+def stored_readings(path: Path) -> int:
+    import sqlite3
+
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
+            return db.execute("SELECT count(*) FROM readings").fetchone()[0]
+    except sqlite3.Error:
+        return 0
 
 
 def collect_for(config: Path, *extra: str, during=None, seconds: float = 4.0) -> str:
@@ -80,9 +91,17 @@ def test_collect_every_logs_only_polls_that_did_something_and_always_errors_and_
 
 def test_verbose_shows_every_poll_and_quiet_hides_the_summaries(tmp_path):
     config, _ = write_config(tmp_path)
-    verbose = collect_for(config, "-v", seconds=2.0)
+    verbose = collect_for(config, "-v", during=lambda out: wait_for(out, r"(scripts: 0 readings[^\n]*\n[\s\S]*){3}"))
     assert verbose.count("scripts: 0 readings") >= 3, verbose
-    quiet = collect_for(config, "--quiet", seconds=1.5)
+
+    def polled_a_while(out):
+        deadline = time.monotonic() + 60
+        while not stored_readings(tmp_path / "h.sqlite3"):  # the first poll is done: collecting is under way
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+        time.sleep(1.0)
+
+    quiet = collect_for(config, "--quiet", during=polled_a_while)
     assert "readings" not in quiet and "collecting" not in quiet, quiet
 
 
