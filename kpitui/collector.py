@@ -115,7 +115,7 @@ class Collector:
         spec = self.config.sources[sid]
         owner = self.config.registry.owner("source", spec.type) or "?"
         text = str(exc)
-        detail = text if type(exc).__name__ == "SourceError" else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        detail = text if isinstance(exc, SourceError) else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         plugin = "" if owner.startswith("builtin:") else f" (plugin {owner})"
         return redact(f"{what}{plugin}: {detail}")
 

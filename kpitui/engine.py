@@ -1,6 +1,6 @@
 """Evaluate KPIs over the reading history: values, comparisons, sparklines, targets, statuses.
 
-Evaluating KPIs takes two polars queries:
+Evaluating KPIs takes four steps, the last two of them one polars query each:
 
 1. *rows*: the periods each KPI is shown for (current window, previous
    period, same period last year, and each sparkline bucket), worked out once

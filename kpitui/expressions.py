@@ -199,7 +199,7 @@ def _check_bounds(text: str) -> None:
     if "\x00" in text:
         raise ExpressionError(f"column {text.index(chr(0)) + 1}: expression contains a NUL character")
     # Bound bracket nesting before the parser sees it (deep nesting can exhaust the parser's stack).
-    depth = deepest = 0
+    depth = 0
     quote: str | None = None
     escaped = False
     for i, ch in enumerate(text):
@@ -217,7 +217,6 @@ def _check_bounds(text: str) -> None:
             depth += 1
             if depth > MAX_DEPTH:
                 raise ExpressionError(f"column {i + 1}: expression is nested too deeply (limit {MAX_DEPTH} levels)", position=i + 1)
-            deepest = max(deepest, depth)
         elif ch in ")]}":
             depth -= 1
 

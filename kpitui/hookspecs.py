@@ -17,7 +17,6 @@ import pluggy
 from .api import FormulaType, MetricSource, Notifier
 
 hookspec = pluggy.HookspecMarker("kpitui")
-hookimpl = pluggy.HookimplMarker("kpitui")
 
 
 @hookspec

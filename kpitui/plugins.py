@@ -272,8 +272,10 @@ class PluginHost:
             if info.name in self.timed_out:
                 continue
             try:
+                # Registration hooks take no arguments (pluggy refused any implementation
+                # asking for one when the plugin was registered), so each is a plain call.
                 items = _bounded(
-                    lambda f=impl.function, names=impl.argnames: list(f(*[{}.get(a) for a in names]) or ()),
+                    lambda f=impl.function: list(f() or ()),
                     None if info.origin == "builtin" else self.timeout,
                 )
             except PluginTimeout as exc:
