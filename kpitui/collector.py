@@ -167,7 +167,9 @@ class Collector:
             state.next_due = time.monotonic() + spec.interval
             return PollResult(sid, seconds=time.monotonic() - started)
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep going
-            return self._failed(sid, f"could not store readings: {redact(str(exc))}", started)
+            from .failures import explain  # a full disk or a read-only history: what to do about it
+
+            return self._failed(sid, f"could not store readings: {redact(explain(exc, self.store.path))}", started)
         state.failures = 0
         more = bool(result.more_pending) and result.cursor != cursor  # no progress: not worth polling again now
         state.pending = more

@@ -31,8 +31,8 @@ REMEDY = {
         "[storage] path to a writable place"
     ),
     DAMAGED: (
-        "the history file is damaged: restore it from a backup, or move it aside with its -wal and -shm files "
-        "(mv DAMAGED DAMAGED.damaged) and kpitui starts a new one (sources re-read what they still have; manual readings must be recorded again)"
+        "the history file is damaged: `kpitui history recover DAMAGED.recovered` copies every readable reading "
+        "into a new file (then set [storage] path to it), or restore a backup made with `kpitui history backup`"
     ),
     BUSY: "another kpitui process holds the history; try again when it has finished",
     IO: "reading or writing the history failed: check that its disk is not full, is mounted and is writable",
@@ -77,7 +77,7 @@ def _chain(exc: BaseException):
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or exc.__context__  # type: ignore[assignment]
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)  # type: ignore[assignment]
 
 
 def kind(exc: BaseException) -> str | None:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 
 DEFAULT_LIMIT = 20
 
@@ -81,15 +82,18 @@ def cmd_readings(args: argparse.Namespace, cli) -> int:
 
 def _open(cli, config, *, listing: bool):
     """The history, writable; a list of a history that cannot be written is read read-only (without new ids)."""
-    from .failures import READONLY, kind
     from .store import StoreError
 
     try:
         return cli._open_store(config)
-    except StoreError as exc:
-        if not listing or kind(exc) != READONLY:
+    except StoreError:
+        if not listing:
             raise
-    return cli._open_store(config, readonly=True)
+        failed = sys.exc_info()[1]
+    try:
+        return cli._open_store(config, readonly=True)
+    except StoreError:
+        raise failed from None  # the first reason says more (it names why it cannot be written)
 
 
 def _adopt(store, config) -> None:

@@ -30,12 +30,12 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 
 @pytest.fixture
 def small_disk(tmp_path):
-    """A 2 MiB tmpfs at tmp_path/disk (root only), unmounted afterwards."""
+    """An 8 MiB tmpfs at tmp_path/disk (root only), unmounted afterwards."""
     if os.geteuid() != 0:
         pytest.skip("mounting a tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", f"kpitui-{uuid.uuid4().hex[:8]}", str(disk)], capture_output=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", f"kpitui-{uuid.uuid4().hex[:8]}", str(disk)], capture_output=True)
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
     try:
@@ -86,7 +86,7 @@ def test_record_on_a_read_only_history(small_disk, tmp_path):
     assert run("record", "sales", "3", "--config", str(config)).returncode == 0
     subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
     line = _one_line(run("record", "sales", "4", "--config", str(config)))
-    assert "cannot be written" in line and "make it writable, or set [storage] path" in line
+    assert str(small_disk / "h.sqlite3") in line and "cannot be written" in line and "read-only" in line
     listing = run("readings", "list", "--config", str(config))  # listing needs no write
     assert listing.returncode == 0, listing.stderr
     row = listing.stdout.splitlines()[1].split()
@@ -121,4 +121,22 @@ def damaged_history(tmp_path_factory) -> Path:
 def test_reading_a_damaged_history_is_one_line(damaged_history, command):
     history = damaged_history.with_name("h.sqlite3")
     line = _one_line(run(*command, "--config", str(damaged_history)))
-    assert str(history) in line and "damaged" in line and "restore it from a backup" in line
+    assert str(history) in line and "damaged" in line and "backup" in line and "recover" in line
+
+
+def test_collect_on_a_full_disk_says_what_to_do(small_disk, tmp_path):
+    config = tmp_path / "collect.toml"
+    config.write_text(
+        f'[storage]\npath = "{small_disk / "h.sqlite3"}"\n\n[sources.shell]\ntype = "command"\n\n'
+        '[metrics.queue]\nsource = "shell"\ncommand = "echo 7"\n'
+    )
+    assert run("collect", "--once", "--config", str(config)).returncode == 0
+    viewer = sqlite3.connect(small_disk / "h.sqlite3")
+    try:
+        viewer.execute("SELECT count(*) FROM readings").fetchone()
+        _fill(small_disk)
+        result = run("collect", "--once", "--config", str(config))
+    finally:
+        viewer.close()
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert "shell: error: could not store readings:" in result.stderr and "disk is full: free some space" in result.stderr
