@@ -1,4 +1,4 @@
-"""Progress bars on stderr for long work in the CLI (``kpitui collect`` taking in a backlog).
+"""Progress of long work: bars on stderr for the CLI (``kpitui collect`` taking in a backlog), words for the TUI.
 
 Sources report through :meth:`kpitui.api.SourceContext.progress`; the
 collector tags each report with the source's id and hands it to
@@ -7,7 +7,8 @@ collector tags each report with the source's id and hands it to
 seconds after its first report; it shows what is being done, how much of
 how much, the rate and the time left. Rich (a Textual dependency) is
 imported only then, so short and piped runs pay nothing for it. The bar goes
-to stderr and disappears when done, so stdout stays clean.
+to stderr and disappears when done, so stdout stays clean. :class:`Tracker`
+puts the same reports into words for the TUI's status line.
 """
 
 from __future__ import annotations
@@ -124,3 +125,58 @@ class ProgressBars:
             if self.progress is not None:
                 self.progress.stop()
         time.sleep(0)  # let a timer that already fired see ``closed``
+
+
+def _duration(seconds: float) -> str:
+    seconds = max(0, int(round(seconds)))
+    if seconds < 60:
+        return f"{seconds}s"
+    if seconds < 3600:
+        return f"{seconds // 60}m {seconds % 60:02d}s"
+    return f"{seconds // 3600}h {seconds % 3600 // 60:02d}m"
+
+
+class Tracker:
+    """What each source is doing, in words, for a status line: ``importing access.log.3.gz, 41%, 1m 10s left``.
+
+    Thread-safe: ``update`` comes from fetch threads, ``text`` from the UI.
+    The time left is the remaining amount at the rate seen since the job's
+    first report.
+    """
+
+    def __init__(self, clock=time.monotonic):
+        self.clock = clock
+        self.lock = threading.Lock()
+        self.jobs: dict[str, tuple[float, float, float, float | None, str]] = {}  # first time, first done, done, total, label
+
+    def update(self, source: str, done: float, total: float | None, label: str) -> None:
+        with self.lock:
+            if total is not None and done >= total:
+                self.jobs.pop(source, None)
+                return
+            first = self.jobs.get(source)
+            start, start_done = (first[0], first[1]) if first else (self.clock(), done)
+            self.jobs[source] = (start, start_done, done, total, label)
+
+    def forget(self, source: str | None = None) -> None:
+        with self.lock:
+            if source is None:
+                self.jobs.clear()
+            else:
+                self.jobs.pop(source, None)
+
+    def text(self, source: str) -> str | None:
+        """``None`` when ``source`` has no work in progress."""
+        with self.lock:
+            job = self.jobs.get(source)
+        if job is None:
+            return None
+        start, start_done, done, total, label = job
+        parts = [label or "working"]
+        if total:
+            parts.append(f"{100 * done / total:.0f}%")
+            elapsed = self.clock() - start
+            if elapsed > 0 and done > start_done:
+                rate = (done - start_done) / elapsed
+                parts.append(f"{_duration((total - done) / rate)} left")
+        return ", ".join(parts)

@@ -139,7 +139,7 @@ def test_the_tuis_runtime_polls_a_backlog_again_at_once(tmp_path: Path) -> None:
             assert result.error is None
             if not result.more_pending:
                 break
-            assert runtime.seconds_until_due("web") == 0.0
+            assert runtime.seconds_until_due("web") <= 0.01
         assert polls >= 4
         assert runtime.seconds_until_due("web") > 30  # caught up: its own interval
     finally:

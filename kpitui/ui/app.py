@@ -38,7 +38,7 @@ from ..formatting import format_value
 from ..model import Snapshot
 from ..options import nearest
 from . import bindings, remembered
-from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady
+from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
 from .palette import palette_of
 from .screens.base import SnapshotScreen
 from .screens.dashboard import DashboardScreen
@@ -127,6 +127,9 @@ class KpiApp(App[int]):
         self.poll_timers: dict[str, Timer] = {}
         self.polling: set[str] = set()
         self.last_poll: dict[str, PollResult] = {}
+        from ..progress import Tracker
+
+        self.progress = Tracker()  # sources' long work (a backlog), in words for the status line
         self.config_stamp = _stamp(config.path)
         self._eval_timer: Timer | None = None
         self._compact_timer: Timer | None = None
@@ -219,6 +222,15 @@ class KpiApp(App[int]):
         self.problems.pop("store", None)
         if old is not None:
             self._retire(old)
+        self.progress.forget()
+        if self.runtime.collector is not None:  # from fetch threads: note it, then tell the main thread
+            generation = message.generation
+
+            def report(source: str, done: float, total: float | None, label: str) -> None:
+                self.progress.update(source, done, total, label)
+                self.post_message(SourceProgress(source, generation))
+
+            self.runtime.collector.on_progress = report
         from . import alerting
 
         if self.alerting is not None:
@@ -352,6 +364,14 @@ class KpiApp(App[int]):
             thread.join(0.1)
         self.post_message(Polled(source, box["result"], generation))
 
+    @on(SourceProgress)
+    def _source_progress(self, message: SourceProgress) -> None:
+        if message.generation == self.generation:
+            self._subtitle()
+            for screen in self.screen_stack:
+                if isinstance(screen, SnapshotScreen) and screen.ready:
+                    screen.refresh_status()
+
     @on(Polled)
     def _polled(self, message: Polled) -> None:
         if message.generation != self.generation or self.runtime is None:
@@ -449,7 +469,10 @@ class KpiApp(App[int]):
         elif self.runtime is not None:
             for source in self.runtime.sources:
                 result = self.last_poll.get(source)
-                if source in self.polling and result is None:
+                doing = self.progress.text(source)
+                if doing is not None:  # a backlog: "web: importing access.log.3.gz, 41%, 1m 10s left"
+                    text.append(f"◌ {source}: {doing} ", style=colours.muted)
+                elif source in self.polling and result is None:
                     text.append(f"◌ {source} ", style=colours.muted)
                 elif result is None:
                     text.append(f"· {source} ", style=colours.muted)

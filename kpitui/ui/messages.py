@@ -44,6 +44,17 @@ class Evaluated(Message):
 
 
 @dataclass
+class SourceProgress(Message):
+    """A source reported how far its long work has got (a backlog); coalesced, only the latest matters."""
+
+    source: str
+    generation: int
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SourceProgress) and message.source == self.source
+
+
+@dataclass
 class Polled(Message):
     """One poll of one source finished (``result.error`` says if it failed)."""
 

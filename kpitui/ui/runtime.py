@@ -29,6 +29,9 @@ StoreFactory = Callable[[Config], Store]
 
 METRIC_PREFIX = "__metric__:"
 
+#: the delay before the next chunk of a backlog (at once, but a Textual timer must wait more than 0 s)
+PENDING_DELAY = 0.01
+
 #: re-evaluate at least this often even when nothing new arrived (ages and periods move on)
 STALE_AFTER = 60.0
 
@@ -135,8 +138,8 @@ class Runtime:
         if self.collector is None or source not in self.collector.states:
             return 60.0
         state = self.collector.states[source]
-        if state.pending:  # a backlog: read the next chunk at once
-            return 0.0
+        if state.pending:  # a backlog: read the next chunk at once (a Textual timer needs a delay above 0)
+            return PENDING_DELAY
         return max(0.5, state.next_due - time.monotonic())
 
     def record(self, metric: str, at: dt.datetime, value: float) -> int | None:

@@ -15,3 +15,6 @@ class SnapshotScreen(Screen):
     def refresh_view(self) -> None:
         """Redraw from the app's current snapshot."""
         raise NotImplementedError
+
+    def refresh_status(self) -> None:
+        """Redraw only the status line (a source's progress moved on); screens without one ignore it."""

@@ -304,6 +304,9 @@ class DashboardScreen(SnapshotScreen):
     def _status(self) -> None:
         self.query_one("#status", Static).update(self.app.status_text())  # type: ignore[attr-defined]
 
+    def refresh_status(self) -> None:
+        self._status()
+
     # -- events --------------------------------------------------------------------
 
     @on(DataTable.RowHighlighted)

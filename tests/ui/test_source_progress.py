@@ -1,0 +1,40 @@
+"""The TUI shows a source's backlog import in its status line (issue 20): what, how far, time left; keys keep working."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from test_access_log_rotation_cli import master_lines  # noqa: E402
+from test_backlog import PLUGIN  # noqa: E402
+from ui_helpers import make_app, wait_for  # noqa: E402
+
+
+async def test_the_status_line_shows_a_backlogs_progress(make_config, tmp_path):
+    (tmp_path / "plugins").mkdir()
+    (tmp_path / "plugins" / "small_chunks.py").write_text(PLUGIN)  # 64 KiB per poll: a backlog of ~70 chunks
+    log = tmp_path / "access.log"
+    log.write_text("".join(master_lines(45_000, seed=41)))
+    config = make_config(
+        extra='[plugins]\ndirs = ["plugins"]\n',
+        extra_sources='[sources.web]\ntype = "small_chunk_log"\npath = "access.log"\n',
+        extra_metrics="[metrics.hits]\nname = \"Hits\"\nsource = \"web\"\ncondition = 'status < 400'\n",
+    )
+    app = make_app(config, collect=True)
+    seen: list[str] = []
+    async with app.run_test(size=(160, 40)) as pilot:
+
+        def importing() -> bool:
+            text = app.status_text().plain
+            if "web: reading access.log" in text:
+                seen.append(text)
+            return bool(seen) and "%" in seen[-1] and "left" in seen[-1]
+
+        await wait_for(pilot, importing, timeout=60)
+        await pilot.press("m")  # the keys still work meanwhile (month to date)
+        await wait_for(pilot, lambda: app.window == "month_to_date", timeout=10)
+        await wait_for(pilot, lambda: "● web" in app.status_text().plain, timeout=120)  # caught up
+        assert "reading access.log" not in app.status_text().plain
+    assert "web: reading access.log" in seen[-1]
