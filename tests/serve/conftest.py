@@ -60,7 +60,7 @@ window = "month_to_date"
 
 [objectives.tuesday]
 title = "{OBJECTIVES[0]}"
-kpis = ["monthly_signups"]
+kpis = ["electricity", "monthly_signups"]
 
 [objectives.lights]
 title = "{OBJECTIVES[1]}"
