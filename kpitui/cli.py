@@ -8,6 +8,7 @@ traceback.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import json
 import logging
@@ -589,11 +590,12 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--window: {exc}") from None
     store = _open_viewer(config)
     try:
-        if not args.no_collect and at is None and not store.readonly:
-            _collect_due(config, store)
-        history = History(store)
-        history.refresh()
-        snapshot = Engine(config).evaluate(history, at, window=args.window, health=store.health())
+        with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() in fetch or a formula never lands in the report
+            if not args.no_collect and at is None and not store.readonly:
+                _collect_due(config, store)
+            history = History(store)
+            history.refresh()
+            snapshot = Engine(config).evaluate(history, at, window=args.window, health=store.health())
     finally:
         store.close()
     if args.format == "json":
@@ -678,7 +680,8 @@ def cmd_series(args: argparse.Namespace) -> int:
     try:
         history = History(store)
         history.refresh()
-        rows = Engine(config).series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
+        with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
+            rows = Engine(config).series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
     finally:
         store.close()
     tz = _tz(config)

@@ -124,3 +124,57 @@ def test_an_unknown_type_names_the_plugin_that_failed_to_load(tmp_path):
     assert "unknown source type 'x_src'" in line
     assert "plugin 'x' failed to load: RuntimeError: the x SDK needs X_TOKEN" in line
     assert line.index("plugin 'x'") < line.index("plugin 'other'")  # the likeliest first
+
+
+NOISY_FETCH = """
+import kpitui
+from kpitui.api import FetchResult, FormulaType, Input, MetricSource, readings_frame
+
+
+class Noisy(MetricSource):
+    type_name = "noisy"
+
+    def fetch(self, cursor, now):
+        print("debug: fetching")
+        return FetchResult(readings_frame([(m.id, now, 5) for m in self.metrics]))
+
+
+class Loud(FormulaType):
+    type_name = "loud"
+
+    def inputs(self):
+        return [Input("m", "visits")]
+
+    def expression(self, inputs):
+        print("debug: computing")
+        return inputs["m"]
+
+
+@kpitui.hookimpl
+def register_metric_sources():
+    return [Noisy]
+
+
+@kpitui.hookimpl
+def register_formula_types():
+    return [Loud]
+"""
+
+
+def test_a_plugins_print_in_fetch_or_a_formula_stays_out_of_report_json(tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "noisy.py").write_text(NOISY_FETCH)
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["{plugins}"]\n'
+        '[sources.n]\ntype = "noisy"\n[metrics.visits]\nsource = "n"\n[kpis.loud_visits]\nformula = "loud"\n'
+    )
+    report = kpitui("report", "--format", "json", "--config", str(path))  # collects first: fetch runs here
+    assert report.returncode == 0, report.stderr
+    data = json.loads(report.stdout)
+    assert next(k for k in data["kpis"] if k["id"] == "loud_visits")["value"] == 5
+    assert "debug: fetching" in report.stderr and "debug: computing" in report.stderr
+    series = kpitui("series", "loud_visits", "--points", "2", "--format", "json", "--config", str(path))
+    assert series.returncode == 0, series.stderr
+    json.loads(series.stdout)
