@@ -319,6 +319,25 @@ def test_missing_file(tmp_path: Path) -> None:
     assert tail.poll() == Counter()
 
 
+def test_a_log_deleted_after_a_rotation_becomes_an_error_once_nothing_is_left_to_read(tmp_path: Path) -> None:
+    """PATH.1 (the rotated file) stays; PATH never comes back: after missing_grace that is the source's error."""
+    log = tmp_path / "access.log"
+    a, b = batches(2)
+    write(log, a)
+    source = make_source(log, missing_grace=60)
+    start = dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc)
+    cursor = source.fetch(None, start).cursor
+    write(log, b, "a")
+    log.rename(tmp_path / "access.log.1")  # rotated, and the server never recreates PATH
+    result = source.fetch(cursor, start + dt.timedelta(seconds=10))  # drains b from PATH.1: quiet
+    assert sum(v for m, _, v in result.readings.iter_rows() if m == "everything") == len(b)
+    cursor = source.fetch(result.cursor, start + dt.timedelta(seconds=30)).cursor  # within the grace period
+    with pytest.raises(SourceError, match="missing for"):
+        source.fetch(cursor, start + dt.timedelta(seconds=200))
+    write(log, a)  # it is back: counted again from its start, no error
+    assert source.fetch(cursor, start + dt.timedelta(seconds=300)).readings.height > 0
+
+
 def test_unreadable_cursor_is_a_clear_error(tmp_path: Path) -> None:
     write(tmp_path / "access.log", random_lines(5))
     with pytest.raises(SourceError, match="cursor"):

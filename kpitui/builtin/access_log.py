@@ -947,8 +947,8 @@ class AccessLogSource(MetricSource):
             state.missing = moment
             return
         gone = moment - state.missing
-        if gone <= self.options.missing_grace or reader.pieces or state.backlog or state.prev is not None:
-            return
+        if gone <= self.options.missing_grace or reader.pieces or state.backlog:
+            return  # a rotated file drained or queued this poll: PATH may yet come back
         raise SourceError(
             f"access log {self.path} has been missing for {_ago(gone)} (deleted or moved, and not recreated); "
             "counting resumes when it is back"
