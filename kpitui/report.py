@@ -239,7 +239,7 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
                 (m.metric.trigger.text if m.metric.trigger else "") or state,
             ]
         )
-    lines.append("Metrics (★ key metric)")
+    lines += wrap("Metrics (★ key metric)", width)
     lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows, width, left_out)
     if left_out:
         order = [h for h in FITS if h in left_out]
