@@ -247,13 +247,13 @@ class Collector:
         with ThreadPoolExecutor(max_workers=min(8, len(sids)), thread_name_prefix="kpitui-poll") as pool:
             return list(pool.map(self.poll, sids))
 
-    def run_once(self) -> list[PollResult]:
-        """Poll every source once, and a source with a backlog again and again until it is caught up.
+    def run_once(self, sources: list[str] | None = None) -> list[PollResult]:
+        """Poll every source (or ``sources``) once, and a source with a backlog again and again until it is caught up.
 
         Each chunk is committed with its cursor as it is read; the result per
         source sums its chunks (``polls`` says how many).
         """
-        results = {r.source: r for r in self.poll_many(self.sources)}
+        results = {r.source: r for r in self.poll_many(self.sources if sources is None else sources)}
         pending = [sid for sid, r in results.items() if r.more_pending]
         rounds = 0
         while pending and rounds < MAX_CATCH_UP_POLLS:

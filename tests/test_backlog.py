@@ -146,3 +146,11 @@ def test_the_tuis_runtime_polls_a_backlog_again_at_once(tmp_path: Path) -> None:
         runtime.close()
     assert offset(tmp_path) == log.stat().st_size
     assert total(cfg) == grep_count(log)
+
+
+def test_report_takes_in_a_backlog_before_it_reports(tmp_path: Path) -> None:
+    cfg, log = setup(tmp_path, 30_000)
+    result = run("report", "--format", "json", "--config", str(cfg))
+    assert result.returncode == 0, result.stderr
+    assert offset(tmp_path) == log.stat().st_size
+    assert total(cfg) == grep_count(log)
