@@ -25,6 +25,7 @@ from .options import NoOptions, OptionError, Secret, nearest
 
 __all__ = [
     "READINGS_SCHEMA",
+    "CannotDecompose",
     "FetchResult",
     "FormulaType",
     "Input",
@@ -41,6 +42,7 @@ __all__ = [
     "path_warning",
     "readings_frame",
     "safe_div",
+    "shapley_split",
 ]
 
 #: The frame every source returns from :meth:`MetricSource.fetch`.
@@ -375,10 +377,73 @@ class FormulaType:
         """Transform the bucket series of values (for example a running total)."""
         return value
 
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
+        """How much of the change against the previous period comes from each input ("why it moved").
+
+        ``current`` and ``previous``: each :class:`Input`'s value (by its
+        ``name``) over the current and the previous period (``None``: no data).
+        Return ``{label: amount}`` whose amounts add up, exactly (up to float
+        rounding), to the KPI's value over the current period minus its value
+        over the previous one. A label is an input's ``name`` (``kpitui``
+        links it to that input's metric for drill-down) or a label of your own
+        (``funnel`` uses its steps, ``a→b``). kpitui checks the sum and shows
+        nothing rather than amounts that do not add up.
+
+        Raise :class:`CannotDecompose` with a short reason when this change
+        cannot be split (an input without data, a zero denominator). The
+        default raises it: a formula type without this method "cannot be
+        decomposed". :func:`shapley_split` splits any function of a few factors
+        exactly.
+        """
+        raise CannotDecompose(f"formula type {self.type_name!r} does not say how to split a change by input")
+
     @classmethod
     def example(cls) -> dict[str, Any]:
         """Example KPI keys for ``kpitui init``."""
         return {}
+
+
+class CannotDecompose(Exception):
+    """A KPI's change cannot be split by input (see :meth:`FormulaType.decompose`); the message says why."""
+
+
+def shapley_split(
+    value: Callable[[dict[str, float]], float], previous: dict[str, float], current: dict[str, float]
+) -> dict[str, float]:
+    """Split ``value(current) - value(previous)`` between the factors (the keys) exactly: the Shapley split.
+
+    Each factor's share is the change it makes when it moves from its previous
+    to its current value, averaged over every order in which the factors can
+    be moved (the others at their previous value before it moves, at their
+    current one after). The shares always add up to the whole change, and a
+    factor that did not change gets 0. For two factors of a product or a
+    ratio ``N / D`` this is the symmetric shift-share split:
+    ``ΔN · (1/D₀ + 1/D₁) / 2`` and ``(1/D₁ - 1/D₀) · (N₀ + N₁) / 2``.
+    ``value`` is called 2ⁿ times for n factors: keep n small (at most 12).
+    """
+    import math
+
+    names = list(previous)
+    n = len(names)
+    if n > 12:
+        raise CannotDecompose(f"{n} factors are too many to split (at most 12)")
+    cache: dict[int, float] = {}
+
+    def at(mask: int) -> float:  # factors whose bit is set are at their current value
+        if mask not in cache:
+            cache[mask] = value({name: (current if mask >> i & 1 else previous)[name] for i, name in enumerate(names)})
+        return cache[mask]
+
+    weights = [math.factorial(k) * math.factorial(n - k - 1) / math.factorial(n) for k in range(n)]
+    shares: dict[str, float] = {}
+    for i, name in enumerate(names):
+        bit = 1 << i
+        total = 0.0
+        for mask in range(1 << n):
+            if not mask & bit:
+                total += weights[bin(mask).count("1")] * (at(mask | bit) - at(mask))
+        shares[name] = total
+    return shares
 
 
 # -- notifiers (the ``register_notifiers`` hook) ---------------------------------------

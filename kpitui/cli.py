@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
+    report.add_argument("--explain", action="store_true", help="say why each KPI moved: its change against the previous period split by input (table or json)")
     report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
 
     history = sub.add_parser("history", parents=[common], help="look after the history file: backup DEST, check, recover NEW")
@@ -581,6 +582,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     if args.width is not None and args.width < 0:
         raise UsageError("--width must be 0 (no limit) or a number of columns")
+    if args.explain and args.format not in ("table", "json"):
+        raise UsageError(f"--explain works with --format table or json, not {args.format}")
     config = _load(args)
     at = _parse_time(args.at, config.settings.timezone)
     if args.window:
@@ -595,11 +598,15 @@ def cmd_report(args: argparse.Namespace) -> int:
                 _collect_due(config, store)
             history = History(store)
             history.refresh()
-            snapshot = Engine(config).evaluate(history, at, window=args.window, health=store.health())
+            engine = Engine(config)
+            snapshot = engine.evaluate(history, at, window=args.window, health=store.health())
+            explanations = _explain(engine, history, snapshot, args.window) if args.explain else None
     finally:
         store.close()
     if args.format == "json":
-        print(to_json(snapshot))
+        from .explain import as_dict
+
+        print(to_json(snapshot, None if explanations is None else {k: as_dict(e) for k, e in explanations.items()}))
     elif args.format == "csv":
         sys.stdout.write(to_csv(snapshot))
     elif args.format in ("markdown", "html"):
@@ -610,7 +617,20 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         title = f"{config.path.name} — KPIs as of {_format_time(snapshot.at, config)}"
         sys.stdout.write(to_table(snapshot, config.settings.currency, title, width=output_width(args.width)))
+        if explanations is not None:
+            from .explain import one_line
+
+            names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
+            sys.stdout.write("\nWhy it moved (change against the previous period, split by input):\n")
+            for kid, explanation in explanations.items():
+                sys.stdout.write(f"  {one_line(snapshot.kpis[kid], explanation, names, config.settings.currency)}\n")
     return EXIT_OK
+
+
+def _explain(engine, history, snapshot, window):
+    from .explain import explain
+
+    return explain(engine, history, snapshot, window=window)
 
 
 def _format_time(at: dt.datetime, config) -> str:

@@ -34,7 +34,8 @@ def _target_dict(target: Target | None) -> dict[str, Any] | None:
     return {k: v for k, v in fields.items() if v is not None}
 
 
-def kpi_dict(r: KpiResult) -> dict[str, Any]:
+def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    extra = {"explanation": explanations.get(r.kpi.id)} if explanations is not None else {}
     return {
         "id": r.kpi.id,
         "name": r.kpi.name,
@@ -61,10 +62,12 @@ def kpi_dict(r: KpiResult) -> dict[str, Any]:
         "parts": {k: _num(v) for k, v in r.parts.items()},
         "series": [[_iso(at), _num(v)] for at, v in r.series],
         "error": r.error,
+        **extra,
     }
 
 
-def to_json(snapshot: Snapshot) -> str:
+def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None = None) -> str:
+    """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``)."""
     data = {
         "schema": JSON_SCHEMA,
         "at": _iso(snapshot.at),
@@ -75,11 +78,11 @@ def to_json(snapshot: Snapshot) -> str:
                 "description": o.objective.description,
                 "score": _num(o.score),
                 "status": o.status.value,
-                "kpis": [kpi_dict(r) for r in o.kpis],
+                "kpis": [kpi_dict(r, explanations) for r in o.kpis],
             }
             for o in snapshot.objectives
         ],
-        "kpis": [kpi_dict(r) for r in snapshot.kpis.values()],
+        "kpis": [kpi_dict(r, explanations) for r in snapshot.kpis.values()],
         "metrics": [
             {
                 "id": m.metric.id,

@@ -37,7 +37,7 @@ def test_each_hook_links_to_a_real_plugin_that_implements_it():
 def test_documented_class_attributes_exist():
     for name in ("passive", "default_unit", "metric_unit", "uses_condition", "default_interval", "default_timeout", "mode"):
         assert hasattr(MetricSource, name) and f"{name}" in section("## The `MetricSource` contract"), name
-    for name in ("to_date_series", "additive", "needs_raw_readings", "default_unit"):
+    for name in ("to_date_series", "additive", "needs_raw_readings", "default_unit", "decompose"):
         assert hasattr(FormulaType, name) and name in section("## The `FormulaType` contract"), name
     assert 'metadata={"help":' in section("## Options dataclasses")
 

@@ -14,6 +14,12 @@ with :class:`~kpitui.api.Input`:
 - ``to_date_series``: ``cumulative`` asks for sparkline points that are the
   window's value *up to* each bucket (a running total that restarts with each
   window period).
+
+``decompose`` ("why it moved"): ``funnel`` splits the change of its overall
+conversion between its steps' conversions (the Shapley split of their
+product: exact, each step's effect averaged over every order of applying the
+changes); the weighted sum and mean by each input's weighted change;
+``cumulative`` and ``percentile`` have one input, which carries the whole change.
 """
 
 from __future__ import annotations
@@ -25,8 +31,15 @@ from typing import Literal
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FormulaType, Input, OptionError, safe_div
+from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
 from kpitui.pipeline import is_valid_agg
+
+
+def _whole(current: dict[str, float | None], previous: dict[str, float | None], name: str) -> dict[str, float]:
+    """One input carries the whole change."""
+    if current.get(name) is None or previous.get(name) is None:
+        raise CannotDecompose("no data in one of the two periods")
+    return {name: current[name] - previous[name]}  # type: ignore[operator]
 
 
 def _some(cols: list[pl.Expr]) -> pl.Expr:
@@ -63,6 +76,15 @@ class Growth(FormulaType):
             return current - previous
         return safe_div(current - previous, previous.abs()) * 100
 
+    def decompose(self, current, previous):
+        """``absolute`` only: this period's change minus the previous period's."""
+        if self.options.mode != "absolute":
+            raise CannotDecompose("a percent growth is not split by input (use mode = \"absolute\")")
+        for name in ("current", "previous"):
+            if current.get(name) is None or previous.get(name) is None:
+                raise CannotDecompose("no data in one of the periods compared")
+        return {"current": current["current"] - previous["current"], "previous": previous["previous"] - current["previous"]}  # type: ignore[operator]
+
     @classmethod
     def example(cls):
         return {"of": "newsletter_signups", "mode": "percent"}
@@ -94,6 +116,9 @@ class Cumulative(FormulaType):
 
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return inputs["value"]
+
+    def decompose(self, current, previous):
+        return _whole(current, previous, "value")
 
     @classmethod
     def example(cls):
@@ -146,6 +171,21 @@ class Funnel(FormulaType):
         steps = self.options.steps
         return {f"{a}{ARROW}{b}": self._rate(inputs[b], inputs[a]) for a, b in zip(steps, steps[1:])}
 
+    def decompose(self, current, previous):
+        """Each step's conversion change: the overall conversion is the product of the steps'
+        conversions, split between them exactly by the Shapley split (see :func:`shapley_split`)."""
+        steps = self.options.steps
+        for period, values in (("current", current), ("previous", previous)):
+            if any(values.get(step) is None for step in steps) or any(not values[step] for step in steps[:-1]):
+                raise CannotDecompose(f"a step of the {period} period has no data or is zero (its conversion is undefined)")
+        labels = [f"{a}{ARROW}{b}" for a, b in zip(steps, steps[1:])]
+
+        def rates(values):
+            return {label: values[b] / values[a] for label, a, b in zip(labels, steps, steps[1:])}
+
+        scale = 100.0 if self.options.percent else 1.0
+        return shapley_split(lambda v: scale * math.prod(v.values()), rates(previous), rates(current))
+
     @classmethod
     def example(cls):
         return {"steps": ["ad_views", "sales_page_views", "webinar_signups", "memberships_sold"], "percent": True}
@@ -184,6 +224,9 @@ class Percentile(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return inputs["value"]
 
+    def decompose(self, current, previous):
+        return _whole(current, previous, "value")
+
     @classmethod
     def example(cls):
         return {"of": "onboarding_days", "p": 90}
@@ -221,6 +264,10 @@ class WeightedSum(FormulaType):
         cols = [inputs[ref] * weight for ref, weight in self.options.weights.items()]
         return pl.when(_some(cols)).then(pl.sum_horizontal(cols))
 
+    def decompose(self, current, previous):
+        """Each metric's change times its weight (no data counts as zero)."""
+        return {ref: w * ((current.get(ref) or 0.0) - (previous.get(ref) or 0.0)) for ref, w in self.options.weights.items()}
+
     @classmethod
     def example(cls):
         return {"weights": {"newsletter_signups": 1.0, "retainer_requests": 5.0}}
@@ -253,6 +300,19 @@ class WeightedMean(FormulaType):
         weighted = pl.sum_horizontal([inputs[ref] * w for ref, w in items])
         present = pl.sum_horizontal([pl.when(inputs[ref].is_not_null()).then(pl.lit(w)).otherwise(0.0) for ref, w in items])
         return pl.when(_some([inputs[ref] for ref, _ in items])).then(safe_div(weighted, present))
+
+    def decompose(self, current, previous):
+        """Each metric's weighted change over the total weight, when the same metrics have data in both periods."""
+        odd = [ref for ref in self.options.weights if (current.get(ref) is None) != (previous.get(ref) is None)]
+        if odd:
+            raise CannotDecompose(f"{odd[0]} has data in only one of the two periods (the mean is over different inputs)")
+        present = sum(w for ref, w in self.options.weights.items() if current.get(ref) is not None)
+        if not present:
+            raise CannotDecompose("no metric has data with a weight")
+        return {
+            ref: (w * (current[ref] - previous[ref]) / present if current.get(ref) is not None else 0.0)  # type: ignore[operator]
+            for ref, w in self.options.weights.items()
+        }
 
     @classmethod
     def example(cls):

@@ -1,4 +1,11 @@
-"""Built-in KPI formula types: sum, ratio, difference, mean and expression."""
+"""Built-in KPI formula types: sum, ratio, difference, mean and expression.
+
+Each also says how a change splits by input (``decompose``, "why it moved"):
+sums and differences by each input's signed change, a mean by each input's
+change over the count, a ratio by the symmetric shift-share (Shapley) split
+of numerator and denominator effects, a linear expression by each input's
+change times its coefficient.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +14,34 @@ from dataclasses import dataclass
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FormulaType, Input, OptionError, safe_div
+from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
 
 
 def _inputs(refs: list[str]) -> list[Input]:
     return [Input(ref, ref) for ref in refs]
+
+
+def _delta(current: dict[str, float | None], previous: dict[str, float | None], name: str) -> float:
+    """An input's change, no data counting as zero (as sums do)."""
+    return (current.get(name) or 0.0) - (previous.get(name) or 0.0)
+
+
+def _present(current: dict[str, float | None], previous: dict[str, float | None], names: list[str]) -> list[str]:
+    """The inputs with data in both periods; CannotDecompose when one has data in only one of them."""
+    have = [n for n in names if current.get(n) is not None and previous.get(n) is not None]
+    odd = [n for n in names if (current.get(n) is None) != (previous.get(n) is None)]
+    if odd:
+        raise CannotDecompose(f"{odd[0]} has data in only one of the two periods (the mean is over different inputs)")
+    return have
+
+
+def evaluate(formula: FormulaType, rows: list[dict[str, float | None]]) -> list[float | None]:
+    """The formula's value for each row of input values (by input name), as the engine computes it."""
+    names = [inp.name for inp in formula.inputs()]
+    frame = pl.DataFrame({n: pl.Series([row.get(n) for row in rows], dtype=pl.Float64) for n in names})
+    value = formula.expression({n: pl.col(n) for n in names})
+    finite = pl.when(value.is_finite()).then(value).otherwise(None)
+    return frame.select(finite.cast(pl.Float64).alias("value"))["value"].to_list()
 
 
 @dataclass(frozen=True)
@@ -39,6 +69,10 @@ class Sum(FormulaType):
         any_value = pl.any_horizontal([c.is_not_null() for c in cols])
         return pl.when(any_value).then(pl.sum_horizontal(cols))
 
+    def decompose(self, current, previous):
+        """Each metric's own change (Lead Generation +16 = sign-ups +12, retainer requests +4)."""
+        return {ref: _delta(current, previous, ref) for ref in self.options.metrics}
+
     @classmethod
     def example(cls):
         return {"metrics": ["newsletter_signups", "retainer_requests"]}
@@ -59,6 +93,12 @@ class Mean(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return pl.mean_horizontal(list(inputs.values()))
 
+    def decompose(self, current, previous):
+        """Each metric's change divided by how many metrics the mean is over."""
+        names = [inp.name for inp in self.inputs()]
+        have = _present(current, previous, names)
+        return {n: (_delta(current, previous, n) / len(have) if n in have else 0.0) for n in names}
+
     @classmethod
     def example(cls):
         return {"metrics": ["onboarding_days"]}
@@ -78,6 +118,11 @@ class Difference(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         first, *rest = inputs.values()
         return first - pl.sum_horizontal(rest) if rest else first
+
+    def decompose(self, current, previous):
+        """The first metric's change, then minus each other metric's change."""
+        first, *rest = self.options.metrics
+        return {first: _delta(current, previous, first), **{ref: -_delta(current, previous, ref) for ref in rest}}
 
     @classmethod
     def example(cls):
@@ -106,9 +151,22 @@ class Ratio(FormulaType):
         value = safe_div(inputs["numerator"], inputs["denominator"])
         return value * 100 if self.options.percent else value
 
+    def decompose(self, current, previous):
+        """The numerator's and the denominator's effects: the symmetric shift-share (Shapley) split,
+        ``ΔN·(1/D₀+1/D₁)/2`` and ``(1/D₁−1/D₀)·(N₀+N₁)/2`` (x100 with percent); exact, zeros allowed."""
+        for period, values in (("current", current), ("previous", previous)):
+            if values.get("numerator") is None or not values.get("denominator"):
+                raise CannotDecompose(f"the {period} period has no numerator or a zero denominator")
+        scale = 100.0 if self.options.percent else 1.0
+        return shapley_split(lambda v: scale * v["numerator"] / v["denominator"], _pair(previous), _pair(current))
+
     @classmethod
     def example(cls):
         return {"numerator": "webinar_signups", "denominator": "ad_views", "percent": True}
+
+
+def _pair(values: dict[str, float | None]) -> dict[str, float]:
+    return {"numerator": float(values["numerator"] or 0.0), "denominator": float(values["denominator"] or 0.0)}
 
 
 @dataclass(frozen=True)
@@ -149,6 +207,18 @@ class Expression(FormulaType):
 
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return self.compiled.build(inputs)
+
+    def decompose(self, current, previous):
+        """A linear expression (``leads + 2 * requests``): each input's change times its coefficient,
+        worked out by moving that input alone from its previous to its current value."""
+        if not self.compiled.linear:
+            raise CannotDecompose(f"expression {self.options.expression.strip()!r} is not linear (a sum of inputs times constants)")
+        names = [inp.name for inp in self.inputs()]
+        rows = [dict(previous), dict(current)] + [{**previous, n: current.get(n)} for n in names]
+        before, after, *moved = evaluate(self, rows)
+        if before is None or after is None or any(v is None for v in moved):
+            raise CannotDecompose("an input has no data in one of the two periods")
+        return {n: v - before for n, v in zip(names, moved)}
 
     @classmethod
     def example(cls):
