@@ -29,6 +29,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import App
 from textual.command import Provider
+from textual.content import Content
 from textual.screen import ModalScreen, Screen, SystemModalScreen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState, get_current_worker
@@ -39,6 +40,7 @@ from ..model import Snapshot
 from ..options import nearest
 from . import bindings, remembered
 from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
+from .legibility import legible_variables
 from .palette import palette_of
 from .screens.base import SnapshotScreen
 from .screens.dashboard import DashboardScreen
@@ -136,6 +138,18 @@ class KpiApp(App[int]):
         self._dark_theme, self._light_theme = DARK, LIGHT
         self.title = "kpitui"
         self.alerting = None  # kpitui.ui.alerting.TuiAlerts while collecting with [alerts]/[digests]
+
+    def get_css_variables(self) -> dict[str, str]:
+        """The theme's variables made legible on this terminal (kpitui.ui.legibility): 4.5:1 for every text."""
+        variables = super().get_css_variables()
+        variables.update(legible_variables(variables, self.current_theme.dark, self.console.color_system or "truecolor"))
+        return variables
+
+    def format_title(self, title: str, sub_title: str) -> Content:
+        """The header: the title, then the sub-title in the legible muted colour (Textual dims it below 4.5:1)."""
+        if not sub_title:
+            return Content(title)
+        return Content.assemble((title, "bold"), (f" — {sub_title}", palette_of(self).muted))
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()

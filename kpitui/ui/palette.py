@@ -10,7 +10,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from textual.app import App
-from textual.color import Color
 
 from ..model import Status
 
@@ -32,32 +31,11 @@ class Palette:
         }.get(status, self.muted)
 
 
-def _hex(value: str, fallback: str) -> str:
-    try:
-        return Color.parse(value).hex
-    except Exception:  # noqa: BLE001 - "auto 60%" and friends are not concrete colours
-        return fallback
-
-
-#: For 16-colour terminals (``TEXTUAL_COLOR_SYSTEM=standard``, many SSH sessions) the theme's
-#: pastel text colours would all round to white, so use exactly the 16-colour palette's values
-#: (bright on dark themes, normal on light ones): each maps to itself.
-STANDARD_DARK = Palette(good="#55ff55", warn="#ffff55", bad="#ff5555", accent="#55ffff", muted="#aaaaaa", text="#ffffff")
-STANDARD_LIGHT = Palette(good="#00aa00", warn="#aa5500", bad="#aa0000", accent="#0000aa", muted="#555555", text="#000000")
-
-
 def palette_of(app: App) -> Palette:
-    if getattr(app.console, "color_system", None) in ("standard", "windows"):
-        return STANDARD_DARK if app.current_theme.dark else STANDARD_LIGHT
+    """The colour roles of the app's theme on its terminal: kpitui's legible variables (:mod:`kpitui.ui.legibility`)."""
     v = app.theme_variables
-    fg = _hex(v.get("foreground", "#e0e0e0"), "#e0e0e0")
-    bg = _hex(v.get("background", "#121212"), "#121212")
-    muted = Color.parse(fg).blend(Color.parse(bg), 0.45).hex
-    return Palette(
-        good=_hex(v.get("text-success", "green"), "#4ebf71"),
-        warn=_hex(v.get("text-warning", "yellow"), "#fea62b"),
-        bad=_hex(v.get("text-error", "red"), "#b93c5b"),
-        accent=_hex(v.get("text-primary", "blue"), "#57a5e2"),
-        muted=muted,
-        text=fg,
-    )
+    if "kpi-text" not in v:  # before the first stylesheet pass
+        from .legibility import legible_variables
+
+        v = legible_variables(v, app.current_theme.dark, getattr(app.console, "color_system", None) or "truecolor")
+    return Palette(good=v["kpi-good"], warn=v["kpi-warn"], bad=v["kpi-bad"], accent=v["kpi-accent"], muted=v["kpi-muted"], text=v["kpi-text"])

@@ -149,7 +149,7 @@ def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
         term.keys("Escape")
         term.wait_gone("Add a reading")
         term.keys("?")
-        screen = term.wait_for("Keys")
+        screen = term.wait_for("─ Help ─")
         assert "window_week" in screen
         term.keys("Escape")
         term.wait_gone("window_week")

@@ -82,7 +82,7 @@ class Pane(DataTable, can_focus=True):
             id=id,
             cursor_type="row",
             zebra_stripes=False,
-            cursor_foreground_priority="renderable",
+            cursor_foreground_priority="css",  # the selected row in one legible colour on the cursor
             show_row_labels=False,
             show_header=self.SHOW_HEADER,
         )
