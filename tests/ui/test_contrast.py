@@ -28,8 +28,9 @@ SCREENS = [
     ("dashboard again", ["escape"]),
     ("KPI detail", ["enter"]),
     ("help", ["question_mark"]),
-    ("metric detail", ["escape", "escape", "shift+tab", "j", "tab", "enter"]),
-    ("add-reading form", ["escape", "a"]),
+    ("add-reading form (a count metric)", ["escape", "escape", "a"]),
+    ("add-reading form at 100×34 (all its fields)", ["resize"]),
+    ("metric detail (a source in error)", ["escape", "shift+tab", "j", "tab", "enter"]),
 ]
 
 
@@ -46,7 +47,10 @@ async def test_every_text_reaches_4_5_to_1(config, monkeypatch, system, theme):
         await wait_ready(pilot)
         for name, keys in SCREENS:
             for key in keys:
-                await pilot.press(key)
+                if key == "resize":
+                    await pilot.resize_terminal(100, 34)
+                else:
+                    await pilot.press(key)
             await pilot.pause()
             await wait_ready(pilot)
             if name.endswith("detail"):
