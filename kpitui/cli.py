@@ -84,6 +84,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
     report.add_argument("--explain", action="store_true", help="say why each KPI moved: its change against the previous period split by input (table or json)")
+    report.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors: [storage] instance)")
     report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
 
     history = sub.add_parser("history", parents=[common], help="look after the history file: backup DEST, check, recover NEW")
@@ -250,16 +251,15 @@ def _settle_history(config) -> None:
         _err(notice)
 
 
-def _open_store(config, readonly: bool = False):
-    from .store import Store, StoreError
+def _open_store(config, readonly: bool = False, instance: str | None = None):
+    from .history_store import open_history
 
     global _opened_history
+    if config.storage.url is not None:  # a PostgreSQL history (kpitui.postgres_store): no file to settle
+        return open_history(config, readonly=readonly, instance_filter=instance)
     _opened_history = config.storage.path
     _settle_history(config)
-    try:
-        return Store(config.storage.path, readonly=readonly)
-    except OSError as exc:
-        raise StoreError(f"cannot open the history at {config.storage.path}: {exc}") from exc
+    return open_history(config, readonly=readonly, instance_filter=instance)
 
 
 def _read_only_notice(config, why: str) -> str:
@@ -272,12 +272,12 @@ def _read_only_notice(config, why: str) -> str:
     return text
 
 
-def _open_viewer(config, *, readonly: bool = False):
+def _open_viewer(config, *, readonly: bool = False, instance: str | None = None):
     """The history for a command that shows it: read-only, saying so, when it cannot be written."""
     from .store import unwritable
 
-    why = unwritable(config.storage.path)
-    store = _open_store(config, readonly=readonly or why is not None)
+    why = None if config.storage.url is not None else unwritable(config.storage.path)
+    store = _open_store(config, readonly=readonly or why is not None, instance=instance)
     if why is not None:
         _err(_read_only_notice(config, why))
     return store
@@ -293,7 +293,7 @@ def cmd_tui(args: argparse.Namespace) -> int:
     except ImportError as exc:
         raise _Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
     collect = not getattr(args, "no_collect", False)
-    why = unwritable(config.storage.path) if config.storage.path.exists() else None
+    why = unwritable(config.storage.path) if config.storage.url is None and config.storage.path.exists() else None
     if why is not None:  # view it as it is (kpitui.ui.runtime opens it read-only)
         collect = False
         config.history_notice = _read_only_notice(config, why)
@@ -411,7 +411,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 if changed:
                     _print_compaction(message)
             return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
-        logging.getLogger("kpitui.collect").info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), config.storage.path)
+        logging.getLogger("kpitui.collect").info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), store.where)
         try:
             on_result = _PollLog()
             if bars is not None:
@@ -591,7 +591,7 @@ def cmd_report(args: argparse.Namespace) -> int:
             parse_window(args.window)
         except PeriodError as exc:
             raise UsageError(f"--window: {exc}") from None
-    store = _open_viewer(config)
+    store = _open_viewer(config, instance=args.instance, readonly=args.instance is not None)
     try:
         with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() in fetch or a formula never lands in the report
             if not args.no_collect and at is None and not store.readonly:

@@ -10,6 +10,7 @@ metrics) and never stops the others. Failing sources back off exponentially.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import datetime as dt
 import threading
 import time
@@ -23,7 +24,8 @@ from .api import FetchResult, MetricSource, SourceContext, SourceError, normalis
 from .config import Config
 from .fetching import run_fetch
 from .options import redact
-from .store import CursorConflict, Store
+from .history_store import HistoryStore
+from .store import CursorConflict
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 FUTURE_SLACK = dt.timedelta(days=1)
@@ -79,7 +81,7 @@ def _utcnow() -> dt.datetime:
 class Collector:
     """Owns one instance of each enabled source and polls them into ``store``."""
 
-    def __init__(self, config: Config, store: Store, *, clock: Callable[[], dt.datetime] = _utcnow):
+    def __init__(self, config: Config, store: HistoryStore, *, clock: Callable[[], dt.datetime] = _utcnow):
         self.config = config
         self.store = store
         self.clock = clock
@@ -162,6 +164,10 @@ class Collector:
                     readings, mode=cls.mode, source=sid, cursor=result.cursor, set_cursor=True, expect_cursor=cursor
                 )
                 self.store.record_health(sid, ok=True, at=now)
+                notice = getattr(self.store, "notice", None)  # a PostgreSQL history reconnected
+                if notice:
+                    self.store.notice = None  # type: ignore[attr-defined]
+                    logging.getLogger("kpitui.collect").warning("%s", notice)
         except CursorConflict:
             # another collector stored this source's readings first; ours would count them twice
             state.next_due = time.monotonic() + spec.interval

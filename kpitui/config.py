@@ -31,7 +31,7 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
 
 TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging", "serve")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
-STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway")
+STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway", "url", "instance")
 PLUGINS_KEYS = ("dirs",)
 UI_KEYS = ("theme", "refresh_seconds")
 LOGGING_KEYS = ("file", "max_mb", "backups")
@@ -67,6 +67,11 @@ class Storage:
     default: bool = False
     #: metrics down-sampled even though a KPI needs their raw readings (see :mod:`kpitui.retention`)
     downsample_anyway: tuple[str, ...] = ()
+    #: a PostgreSQL history shared by several collectors (``postgresql://...``, a Secret), else ``None``: see
+    #: :mod:`kpitui.postgres_store`; ``path`` then only holds local side files (alert state)
+    url: opts.Secret | None = None
+    #: this collector's name in a shared history (default: the host name)
+    instance: str = ""
 
 
 @dataclass
@@ -419,7 +424,25 @@ class _Loader:
 
         downsample = self.typed("storage", "downsample_to", data.get("downsample_to", "hour"), Literal["hour", "day"])
         anyway = tuple(self.typed("storage", "downsample_anyway", data.get("downsample_anyway", []), list[str]))
-        return Storage(path=path, raw_retention_days=retention, downsample_to=downsample, default=default, downsample_anyway=anyway)
+        url, instance = self.shared_storage(data)
+        return Storage(
+            path=path, raw_retention_days=retention, downsample_to=downsample, default=default, downsample_anyway=anyway,
+            url=url, instance=instance,
+        )
+
+    def shared_storage(self, data: dict[str, Any]) -> tuple[opts.Secret | None, str]:
+        """``[storage] url`` (a PostgreSQL URL, a Secret) and ``instance`` (default: the host name)."""
+        import socket
+
+        url = None
+        if "url" in data:
+            url = self.typed("storage", "url", data["url"], opts.Secret)
+            if not url.template.startswith(("postgresql://", "postgres://", "${")):
+                raise self.error("storage", "url must be a PostgreSQL URL (postgresql://user@host/db) or ${ENV_VAR}")
+        instance = self.typed("storage", "instance", data.get("instance", socket.gethostname() or "local"), str).strip()
+        if not instance or len(instance) > 200:
+            raise self.error("storage", "instance must be a name of 1-200 characters")
+        return url, instance
 
     def sources(self, data: dict[str, Any]) -> dict[str, SourceSpec]:
         registry = self.registry

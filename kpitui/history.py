@@ -32,7 +32,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import polars as pl
 
 from .pipeline import Readings, View, as_rows, fold
-from .store import Store
+from .history_store import HistoryStore
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
 FOLD_ROWS = 50_000
@@ -50,7 +50,7 @@ class History:
     :meth:`refresh`, which then takes that long).
     """
 
-    def __init__(self, store: Store, *, fold_rows: int = FOLD_ROWS, background: bool = True):
+    def __init__(self, store: HistoryStore, *, fold_rows: int = FOLD_ROWS, background: bool = True):
         self.store = store
         self.fold_rows = fold_rows
         self.seq = 0

@@ -20,26 +20,41 @@ semantics every implementation must keep:
   transaction, and closes each compacted metric's past to replace-mode writes;
 - **source health** is shared between processes;
 - failures are :class:`~kpitui.store.StoreError` with a message for the user.
+
+Implementations: :class:`kpitui.store.Store` (SQLite, the embedded default) and
+:class:`kpitui.postgres_store.PostgresStore` (``[storage] url``: one history shared
+by collectors on several hosts). :func:`open_history` chooses between them from
+the config; nothing else constructs a store for a config.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
 
 if TYPE_CHECKING:
     import polars as pl
 
+    from .config import Config
     from .model import SourceHealth
     from .store import CompactionPlan, CompactionResult
 
-__all__ = ["HistoryStore"]
+__all__ = ["HistoryStore", "describe_history", "open_history"]
 
 
 @runtime_checkable
 class HistoryStore(Protocol):
-    """A reading history shared by collectors (writers) and viewers (readers)."""
+    """A reading history shared by collectors (writers) and viewers (readers).
+
+    ``path``: the SQLite file, or (PostgreSQL) the local path beside which side
+    files such as alert state live; :attr:`where` names the history in messages.
+    """
+
+    path: Path
+    #: why the history is known to be damaged (writes are then refused), else ``None``
+    damaged: str | None
 
     #: opened for viewing only: every write raises StoreError
     readonly: bool
@@ -47,6 +62,11 @@ class HistoryStore(Protocol):
     last_dropped: int
     #: rows the last replace-mode :meth:`write` left out because their metric's past is compacted there
     last_compacted: int
+
+    @property
+    def where(self) -> str:
+        """The history in one phrase for messages (a file path, or a URL without its password)."""
+        ...
 
     def write(
         self,
@@ -106,6 +126,61 @@ class HistoryStore(Protocol):
         """Every metric name with stored readings, sorted."""
         ...
 
+    def delete_metric(self, metric: str) -> int:
+        """Delete every reading of ``metric``; how many there were (the generation moves on)."""
+        ...
+
+    def compacted_before(self, metric: str) -> dt.datetime | None:
+        """The instant before which ``metric`` is compacted (closed to replace-mode writes), or ``None``."""
+        ...
+
+    def check_if_due(self, now: dt.datetime | None = None) -> str | None:
+        """A periodic integrity check for long-running writers: why the history is damaged, else ``None``."""
+        ...
+
     def close(self) -> None:
         """Release the connection; later calls raise StoreError."""
         ...
+
+
+def describe_history(config: Config) -> str:
+    """Where ``config`` keeps its history, for messages: the file, or the URL without its password."""
+    url = config.storage.url
+    if url is None:
+        return str(config.storage.path)
+    from .postgres_store import display_url
+
+    return display_url(url.template if "${" in url.template else url.reveal())
+
+
+def open_history(config: Config, *, readonly: bool = False, instance_filter: str | None = None) -> HistoryStore:
+    """The history ``config`` names: PostgreSQL when ``[storage] url`` is set, else its SQLite file.
+
+    ``instance_filter``: a viewer that wants one collector instance's readings
+    only (PostgreSQL; an SQLite history has one instance, so it is refused there).
+    """
+    storage = config.storage
+    from .store import StoreError
+
+    if storage.url is not None:
+        from .options import OptionError
+        from .postgres_store import PostgresStore
+
+        try:
+            revealed = storage.url.reveal()
+        except OptionError as exc:
+            raise StoreError(f"[storage] url: {exc}") from None
+        return PostgresStore(
+            revealed, readonly=readonly, instance=storage.instance, instance_filter=instance_filter, path=storage.path
+        )
+    from .store import Store
+
+    if instance_filter is not None:
+        raise StoreError(
+            f"--instance {instance_filter}: the history {storage.path} is an SQLite file written by one instance; "
+            "instances are kept apart in a PostgreSQL history ([storage] url)"
+        )
+    try:
+        return Store(storage.path, readonly=readonly)
+    except OSError as exc:
+        raise StoreError(f"cannot open the history at {storage.path}: {exc}") from exc

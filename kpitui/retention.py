@@ -83,7 +83,8 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from . import periods
-from .store import CompactionResult, Store
+from .history_store import HistoryStore
+from .store import CompactionResult
 
 if TYPE_CHECKING:
     from .config import Config
@@ -195,7 +196,7 @@ def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
 
 
 def compact(
-    store: Store, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False
+    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False
 ) -> CompactionResult | None:
     """Down-sample ``store``'s readings older than the config's retention; ``None`` when retention is off."""
     now = now or dt.datetime.now(dt.timezone.utc)

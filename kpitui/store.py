@@ -353,6 +353,11 @@ class Store(ManualReadings):
                 self._close_quietly()
                 raise
 
+    @property
+    def where(self) -> str:
+        """The history in messages: its file (see :class:`~kpitui.history_store.HistoryStore`)."""
+        return str(self.path)
+
     # -- opening and schema -------------------------------------------------
 
     def _open(self) -> None:

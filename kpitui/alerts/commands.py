@@ -172,10 +172,11 @@ def cmd_alerts(args: argparse.Namespace, load: Any, usage_error: type[Exception]
             raise usage_error(
                 f"unknown alert, digest or notifier {args.id!r}" + (f" (did you mean {hint!r}?)" if hint else (f"; known: {', '.join(known)}" if known else "; none are configured"))
             )
-        from ..store import Store, StoreError
+        from ..history_store import open_history
+        from ..store import StoreError
 
         try:
-            store = Store(config.storage.path)
+            store = open_history(config)
         except StoreError as exc:
             raise failure(str(exc)) from None
         from .service import AlertService

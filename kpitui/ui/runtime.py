@@ -22,10 +22,11 @@ from ..config import Config
 from ..engine import Engine
 from ..history import History
 from ..model import Kpi, Snapshot, SourceHealth
-from ..store import Store, unwritable
+from ..history_store import HistoryStore, open_history
+from ..store import unwritable
 
 Clock = Callable[[], dt.datetime]
-StoreFactory = Callable[[Config], Store]
+StoreFactory = Callable[[Config], HistoryStore]
 
 METRIC_PREFIX = "__metric__:"
 
@@ -36,9 +37,11 @@ PENDING_DELAY = 0.01
 STALE_AFTER = 60.0
 
 
-def open_store(config: Config) -> Store:
+def open_store(config: Config) -> HistoryStore:
     # a history that cannot be written (read-only file system or folder) is viewed read-only
-    return Store(config.storage.path, readonly=unwritable(config.storage.path) is not None and config.storage.path.exists())
+    if config.storage.url is not None:
+        return open_history(config)
+    return open_history(config, readonly=unwritable(config.storage.path) is not None and config.storage.path.exists())
 
 
 @dataclass
@@ -46,8 +49,8 @@ class Runtime:
     config: Config
     engine: Engine
     history: History
-    reader: Store
-    writer: Store
+    reader: HistoryStore
+    writer: HistoryStore
     collector: Collector | None
     clock: Clock
     lock: threading.Lock = field(default_factory=threading.Lock)
