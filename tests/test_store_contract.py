@@ -30,7 +30,26 @@ def sqlite_store(tmp_path: Path) -> Connect:
     return lambda readonly=False: Store(path, readonly=readonly)
 
 
-IMPLEMENTATIONS: dict[str, Callable[[Path], Connect]] = {"sqlite": sqlite_store}
+def postgres_store(tmp_path: Path) -> Connect:
+    """A new database on the real PostgreSQL (KPITUI_TEST_PG_URL), dropped by ``connect.cleanup``."""
+    import uuid
+
+    from kpitui.postgres_store import PostgresStore
+    from tests.store_contract.conftest import admin_execute, admin_url, with_database
+
+    admin = admin_url()
+    name = f"kpitui_c_{uuid.uuid4().hex[:12]}"
+    admin_execute(admin, f"CREATE DATABASE {name}")
+    url = with_database(admin, name)
+
+    def connect(readonly: bool = False) -> HistoryStore:
+        return PostgresStore(url, readonly=readonly, path=tmp_path / "side.sqlite3")
+
+    connect.cleanup = lambda: admin_execute(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")  # type: ignore[attr-defined]
+    return connect
+
+
+IMPLEMENTATIONS: dict[str, Callable[[Path], Connect]] = {"sqlite": sqlite_store, "postgres": postgres_store}
 
 
 @pytest.fixture(params=sorted(IMPLEMENTATIONS))
@@ -46,6 +65,7 @@ def connect(request, tmp_path) -> Connect:
     yield open_one
     for store in opened:
         store.close()
+    getattr(factory, "cleanup", lambda: None)()
 
 
 def rows(*items: tuple[str, int, float]) -> pl.DataFrame:
