@@ -94,9 +94,13 @@ def test_verbose_shows_every_poll_and_quiet_hides_the_summaries(tmp_path):
     verbose = collect_for(config, "-v", during=lambda out: wait_for(out, r"(scripts: 0 readings[^\n]*\n[\s\S]*){3}"))
     assert verbose.count("scripts: 0 readings") >= 3, verbose
 
+    fresh = tmp_path / "quiet"  # its own history: the first reading stored says this collector is polling
+    fresh.mkdir()
+    config, _ = write_config(fresh)
+
     def polled_a_while(out):
         deadline = time.monotonic() + 60
-        while not stored_readings(tmp_path / "h.sqlite3"):  # the first poll is done: collecting is under way
+        while not stored_readings(fresh / "h.sqlite3"):  # the first poll is done: collecting is under way
             assert time.monotonic() < deadline
             time.sleep(0.1)
         time.sleep(1.0)
