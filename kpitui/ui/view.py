@@ -21,6 +21,7 @@ class Context:
     now: dt.datetime
     currency: str
     colours: Palette
+    timezone: str = "UTC"
 
 
 def updated_at(status: MetricStatus, manual: bool) -> dt.datetime | None:

@@ -52,7 +52,7 @@ async def test_help_says_which_history_file_the_app_shows(config):
         console = Console(width=200, record=True, file=io.StringIO())
         console.print(help_renderable(app))
         text = console.export_text()
-        assert f"history at {config.storage.path}" in text
+        assert f"history at {config.storage.path} ([storage] path)" in text  # markup characters shown as they are
         assert str(config.path) in text
 
 

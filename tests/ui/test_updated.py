@@ -65,3 +65,24 @@ async def test_the_detail_views_say_when_the_newest_reading_was_taken(config):
         assert f"at {format_time(newest, 'UTC')}" in summary
         assert "last polled 2m ago" in summary
 
+
+
+async def test_the_newest_reading_says_when_it_was_taken(config):
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_ready(pilot)
+        pane = app.screen.query_one("#metrics")
+        assert "Newest" in [str(c.label).strip() for c in pane.columns.values()]
+        newest = max(at for mid, at, _ in known_readings() if mid == "signups")
+        value = next(v for mid, at, v in known_readings() if mid == "signups" and at == newest)
+        assert row_of(app, "metrics", "Newsletter sign-ups").split(" | ")[1].strip() == f"{value:.0f} on {newest:%d %b}"
+
+
+async def test_pace_says_by_when(config):
+    app = make_app(config)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("enter")
+        await wait_ready(pilot)
+        assert "on pace for" in str(app.screen.query_one("#detail-summary").render())
+        assert "by the end of 31 Mar 2026" in str(app.screen.query_one("#detail-summary").render())

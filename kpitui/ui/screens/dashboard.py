@@ -120,7 +120,8 @@ class DashboardScreen(SnapshotScreen):
     # -- rendering ---------------------------------------------------------------
 
     def context(self, snapshot: Snapshot) -> Context:
-        return Context(now=snapshot.at, currency=self.app.config.settings.currency, colours=palette_of(self.app))  # type: ignore[attr-defined]
+        settings = self.app.config.settings  # type: ignore[attr-defined]
+        return Context(now=snapshot.at, currency=settings.currency, colours=palette_of(self.app), timezone=settings.timezone)
 
     def refresh_view(self) -> None:
         """Re-render every pane from the app's snapshot, keeping the selection."""

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass
 from zoneinfo import ZoneInfo
@@ -213,8 +214,9 @@ class DetailScreen(SnapshotScreen):
                 text.append("  · on pace for ", style=colours.muted)
                 text.append_text(pace_text(result, currency, colours))
                 if result.projected_to is not None:
-                    tz = self.app.config.settings.timezone  # type: ignore[attr-defined]
-                    text.append(f" by {format_time(result.projected_to, tz)}", style=colours.muted)
+                    tz = ZoneInfo(self.app.config.settings.timezone)  # type: ignore[attr-defined]
+                    last = (result.projected_to - dt.timedelta(microseconds=1)).astimezone(tz)
+                    text.append(f" by the end of {last:%d %b %Y}", style=colours.muted)
             parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
             if parts:
                 text.append(f"  · {parts}", style=colours.muted)

@@ -39,9 +39,9 @@ def about(app) -> Table:
     table = Table(title="About", title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
     table.add_column("what", style="bold", no_wrap=True, width=16)
     table.add_column("value", ratio=1, overflow="fold")
-    table.add_row("config", f"{config.path} ({config.origin})")
-    table.add_row("history", describe(config))
-    table.add_row("time zone", f"{config.settings.timezone}: every time and period on screen is on this clock")
+    table.add_row("config", Text(f"{config.path.resolve()} ({config.origin})"))
+    table.add_row("history", Text(describe(config)))  # Text: "[storage] path" is not markup
+    table.add_row("time zone", Text(f"{config.settings.timezone}: every time and period on screen is on this clock"))
     return table
 
 
@@ -55,7 +55,7 @@ COLUMNS = (
     ("Change", "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading"),
     ("Trend", "the KPI per bucket of its grain, oldest on the left"),
     ("Updated", "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric"),
-    ("Latest", "a metric's newest reading (the detail view says when it was taken)"),
+    ("Newest", "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)"),
 )
 
 
@@ -65,7 +65,7 @@ def columns(app) -> Table:
     table.add_column("figure", style="bold", no_wrap=True, width=16)
     table.add_column("meaning", ratio=1)
     for name, meaning in COLUMNS:
-        table.add_row(name, meaning)
+        table.add_row(name, Text(meaning))
     return table
 
 
