@@ -158,17 +158,23 @@ def _with_default_command(argv: list[str], commands) -> list[str]:
     """``kpitui --no-collect`` means ``kpitui tui --no-collect``: options alone run the default command.
 
     Only when no positional argument is given (a misspelt command still gets
-    argparse's "invalid choice"), and not for ``--help`` or ``--version``.
+    argparse's "invalid choice"), and not for ``--version`` or a bare
+    ``--help`` (``kpitui --no-collect --help`` is the dashboard's help).
     """
     takes_value = {"-c", "--config"}
-    skip = False
+    shared = {"-c", "--config", "-v", "--verbose", "-q", "--quiet", "-h", "--help"}
+    skip, helps, own = False, False, False
     for arg in argv:
         if skip:
             skip = False
             continue
-        if arg in ("-h", "--help", "--version") or arg == "--" or not arg.startswith("-") or arg == "-":
+        if arg == "--version" or arg == "--" or not arg.startswith("-") or arg == "-":
             return argv
+        helps = helps or arg in ("-h", "--help")
+        own = own or arg.split("=", 1)[0] not in shared and not arg.startswith(("-v", "-q"))
         skip = arg in takes_value
+    if helps and not own:
+        return argv
     return ["tui", *argv] if argv and "tui" in commands else argv
 
 

@@ -46,6 +46,9 @@ def test_options_of_the_default_command_work_without_naming_it():
         assert args.command == "tui" and args.no_collect is True, argv
     assert parser.parse_args(_with_default_command(["-c", "x.toml", "report"], COMMANDS)).command == "report"
     assert parser.parse_args(_with_default_command([], COMMANDS)).command is None
+    assert _with_default_command(["--help"], COMMANDS) == ["--help"]  # the main help
+    assert _with_default_command(["-vv", "--config", "x"], COMMANDS)[0] == "tui"
+    assert _with_default_command(["--no-collect", "--help"], COMMANDS) == ["tui", "--no-collect", "--help"]
 
 
 def test_no_collect_without_a_command_is_not_a_usage_error(tmp_path):
