@@ -99,3 +99,16 @@ async def test_not_yet_scored_at_the_very_start_of_a_period(config):
         console = Console(width=120, record=True, file=StringIO())
         console.print(help_renderable(app))
         assert "◌ not yet scored" in console.export_text()
+
+
+async def test_a_kept_target_says_so(config):
+    app = make_app(config)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("w")
+        await wait_for(pilot, lambda: app.snapshot.kpis["onboarding"].target_basis == "kept")
+        app.show_objective("clients")
+        await pilot.pause()
+        assert "as for its own window (quarter; not an amount to prorate)" in info(app)
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Onboarding time")))
+        assert "≈" not in cells["Target"] and "prorated" not in cells["Target"]
