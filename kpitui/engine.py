@@ -369,7 +369,7 @@ class Engine:
             if spark_key not in sparks:
                 steps = layout.spark_steps[key]
                 end = _utc(cur.end)
-                last = periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal)
+                last = _last_bucket(end, grain, self.cal, cur.closed)
                 head = _sparkline(self.cal, to_date, key[1], grain, self.spark_points, pipeline.micros(last), steps)
                 ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
                 tail_period = Period(head.last, min(_utc(head.last_end), end), closed=cur.closed and end <= _utc(head.last_end))
@@ -384,18 +384,19 @@ class Engine:
 
     def _buckets(self, end: dt.datetime, grain: str, points: int, closed: bool = False) -> list[Period]:
         """``points`` buckets of ``grain``, the last one holding the instant before ``end`` (cut at
-        ``end``; ``closed``: ``end`` is "now", so the last bucket holds it too)."""
+        ``end``; ``closed``: ``end`` is "now", so the last bucket is the one holding ``end`` itself,
+        which on a bucket edge is the new bucket ``[end, end]``, so far: see :func:`_last_bucket`)."""
         end_utc = _utc(end)
-        last = periods.truncate_datetime(end_utc - dt.timedelta(microseconds=1), grain, self.cal)
+        last = _last_bucket(end_utc, grain, self.cal, closed)
         first = periods.shift(last, grain, -(points - 1), self.cal)
-        starts = periods.bucket_starts(Period(first, end), grain, self.cal)
+        starts = periods.bucket_starts(Period(first, end_utc + dt.timedelta(microseconds=closed)), grain, self.cal)
         if not starts:
             return []
         # each bucket ends where the next starts; the last one at its own end, cut at ``end``
         last_end = _utc(periods.bucket_end(starts[-1], grain, self.cal))
         stops = [_utc(s) for s in starts[1:]] + [min(last_end, end_utc)]
         out = [Period(start, stop) for start, stop in zip(starts, stops)]
-        if closed and end_utc <= last_end:
+        if closed:
             out[-1] = replace(out[-1], closed=True)
         return out
 
@@ -826,17 +827,16 @@ class Engine:
     def partial_bucket(
         self, kid: str, *, now: dt.datetime, grain: str, window: str | None = None, offset: int = 0
     ) -> Period | None:
-        """The last bucket of :meth:`series` when it is still running: ``[its start, now)``; ``None``
-        when every bucket is over (a complete window, ``offset > 0``, or ``now`` on a bucket edge).
-        Its value is so far, not the bucket's: charts draw it apart."""
+        """The last bucket of :meth:`series` when it is still running: ``[its start, now]``; ``None``
+        when every bucket is over (a complete window, ``offset > 0``). With ``now`` on a bucket edge
+        it is the bucket starting at ``now``. Its value is so far, not the bucket's: charts draw it apart."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
-        end = _utc(periods.resolve(win, now, self.cal, offset).end)
-        if end != _utc(now):
+        shown = periods.resolve(win, now, self.cal, offset)
+        end = _utc(shown.end)
+        if not shown.closed or end != _utc(now):
             return None
-        start = periods.truncate_datetime(end - dt.timedelta(microseconds=1), grain, self.cal)
-        if _utc(periods.bucket_end(start, grain, self.cal)) <= end:
-            return None
-        return Period(start, end, f"{periods.bucket_label(start, grain, self.cal)} so far")
+        start = _last_bucket(end, grain, self.cal, True)
+        return Period(start, end, f"{periods.bucket_label(start, grain, self.cal)} so far", closed=True)
 
     def series(
         self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0
@@ -870,13 +870,20 @@ def _slot(cal: periods.Calendar, row: Row, steps: int) -> tuple[int, int]:
     return pipeline.micros(_utc(period.start)), pipeline.micros(_utc(period.end)) + period.closed
 
 
+def _last_bucket(end: dt.datetime, grain: str, cal: periods.Calendar, closed: bool) -> dt.datetime:
+    """The start of the last ``grain`` bucket of a span ending at ``end``: the bucket holding the
+    instant before ``end``; for a span *as of* ``end`` (``closed``) the one holding ``end`` itself.
+    On a bucket edge that is the new bucket starting at ``end``: a complete bucket stays half-open,
+    so a reading stamped exactly at ``end`` is never counted in the bucket that ends there."""
+    return periods.truncate_datetime(end if closed else end - dt.timedelta(microseconds=1), grain, cal)
+
+
 def _spark_row(cal: periods.Calendar, to_date: bool, win: periods.Window, bucket: Period, grain: str) -> Row:
     """A sparkline point: the bucket, or for a formula with ``to_date_series``
     (``cumulative``) the window's period to date at the bucket's end."""
     if not to_date:
         return Row(bucket, grain=grain)
-    last = _utc(bucket.end) - dt.timedelta(microseconds=1)
-    first = periods.shift(periods.truncate_datetime(last, win.unit, cal), win.unit, -(win.count - 1), cal)
+    first = periods.shift(_last_bucket(_utc(bucket.end), win.unit, cal, bucket.closed), win.unit, -(win.count - 1), cal)
     return Row(Period(first, bucket.end, closed=bucket.closed), window=periods.Window(win.name, win.unit, win.count))
 
 
@@ -884,7 +891,7 @@ def _point_at(cal: periods.Calendar, row: Row, grain: str) -> dt.datetime:
     """Where a sparkline point sits: its bucket's start (a to-date point ends with its bucket)."""
     if row.window is None:
         return row.period.start
-    return periods.truncate_datetime(_utc(row.period.end) - dt.timedelta(microseconds=1), grain, cal)
+    return _last_bucket(_utc(row.period.end), grain, cal, row.period.closed)
 
 
 @lru_cache(maxsize=256)

@@ -40,7 +40,11 @@ def test_partial_bucket_is_the_running_one_only(write_config):
     assert bucket is not None and bucket.start == dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc) and bucket.end == now
     assert engine.partial_bucket("lead_kpi", now=now, grain="month", window="last_month") is None
     assert engine.partial_bucket("lead_kpi", now=now, grain="month", offset=1) is None
-    assert engine.partial_bucket("lead_kpi", now=dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc), grain="day") is None
+    # on a bucket edge the running bucket is the one starting at now (a reading stamped now is its own)
+    edge = dt.datetime(2026, 12, 2, tzinfo=dt.timezone.utc)
+    bucket = engine.partial_bucket("lead_kpi", now=edge, grain="day")
+    assert bucket is not None and bucket.start == edge and bucket.end == edge and bucket.closed
+    assert engine.partial_bucket("lead_kpi", now=edge, grain="day", window="last_month") is None
 
 
 # --------------------------------------------------------------------------- through the CLI
