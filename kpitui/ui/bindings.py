@@ -93,6 +93,8 @@ DETAIL = [
     bind("W", "set_grain('week')", "Weekly", "grain_week", "grain", show=False),
     bind("M", "set_grain('month')", "Monthly", "grain_month", "grain", show=False),
     bind("g", "cycle_grain", "Next grain", "grain_next", "grain"),
+    bind("enter", "drill_down", "Open input's chart", "drill_down", "detail", show=False,
+         tooltip="open the chart of the input highlighted under 'Why it moved', at the same window and grain"),
 ]
 
 FORM = [

@@ -126,6 +126,13 @@ class Runtime:
             self.history, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points
         )
 
+    def explain(self, snapshot: Snapshot, kpi_id: str, *, window: str | None, offset: int):
+        """Why ``kpi_id`` moved in ``snapshot``: its change split by input (:mod:`kpitui.explain`)."""
+        from ..explain import explain
+
+        with self.lock:
+            return explain(self.engine, self.history, snapshot, [kpi_id], window=window or None, offset=offset).get(kpi_id)
+
     # -- collecting and recording ----------------------------------------------
 
     @property

@@ -23,6 +23,7 @@ from ..palette import palette_of
 from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 from ..widgets.chart import Chart, ChartSpec
 from ..widgets.footer import KeysFooter
+from ..widgets.why import DrillDown, WhyMoved
 from .base import SnapshotScreen
 
 #: how many buckets the chart shows at each grain
@@ -45,6 +46,13 @@ class SeriesFailed(Message):
     request: int
 
 
+@dataclass
+class ExplanationReady(Message):
+    explanation: object  # kpitui.explain.Explanation, or None
+    result: object  # the KpiResult it explains
+    request: int
+
+
 def axis_label(at, grain: str, cal: periods.Calendar) -> str:
     """Short x-axis labels: days as ``25 Oct``; other grains as the core labels them."""
     if grain == "day":
@@ -55,11 +63,12 @@ def axis_label(at, grain: str, cal: periods.Calendar) -> str:
 class DetailScreen(SnapshotScreen):
     BINDINGS = bindings.DETAIL
 
-    def __init__(self, kpi_id: str | None, metric_id: str | None = None) -> None:
+    def __init__(self, kpi_id: str | None, metric_id: str | None = None, grain: str | None = None) -> None:
         super().__init__(classes="detail")
         self.kpi_id = kpi_id
         self.metric_id = metric_id
-        self.grain: str | None = None
+        self.grain: str | None = grain  # None: the KPI's (or window's) default grain
+        self.explain_request = 0
         self.request = 0
         self.points: list | None = None
         self.shown: tuple[str, str, int] | None = None  # (grain, window, offset) of the chart on screen
@@ -68,6 +77,8 @@ class DetailScreen(SnapshotScreen):
     def compose(self) -> ComposeResult:
         yield Header(show_clock=False, icon="◎")
         yield Static(id="detail-summary", markup=False)
+        if self.metric_id is None:
+            yield WhyMoved(id="detail-why")
         yield Chart(id="chart")
         yield KeysFooter()
 
@@ -106,6 +117,7 @@ class DetailScreen(SnapshotScreen):
             self._metric()
         else:
             self._summary()
+            self._explain()
         self.load()
 
     def load(self) -> None:
@@ -168,6 +180,53 @@ class DetailScreen(SnapshotScreen):
         if not start <= now < periods.bucket_end(start, grain, cal):
             return None
         return f"{axis_label(start, grain, cal)} to {now.astimezone(cal.tz):%H:%M}"
+
+    # -- why it moved ------------------------------------------------------------
+
+    def _explain(self) -> None:
+        runtime = self.app.runtime  # type: ignore[attr-defined]
+        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        result = snapshot.kpis.get(self.kpi_id) if snapshot else None
+        if runtime is None or result is None:
+            return
+        self.explain_request += 1
+        self._explanation(runtime, snapshot, self.kpi_id, self.app.window, self.app.offset, self.explain_request)  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    def _explanation(self, runtime, snapshot, kpi_id: str, window: str | None, offset: int, request: int) -> None:
+        try:
+            explanation = runtime.explain(snapshot, kpi_id, window=window, offset=offset)
+        except Exception as exc:  # noqa: BLE001 - shown in place of the split; the app keeps running
+            from ...explain import Explanation
+
+            result = snapshot.kpis[kpi_id]
+            explanation = Explanation(kpi_id, result.kpi.formula, result.change, reason=f"cannot be worked out: {type(exc).__name__}: {exc}")
+        self.post_message(ExplanationReady(explanation, snapshot.kpis[kpi_id], request))
+
+    @on(ExplanationReady)
+    def _explanation_ready(self, message: ExplanationReady) -> None:
+        if message.request != self.explain_request or self.metric_id is not None:
+            return
+        config = self.app.config  # type: ignore[attr-defined]
+        names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
+        units = {**{m: metric.unit for m, metric in config.metrics.items()}, **{k: kpi.unit for k, kpi in config.kpis.items()}}
+        why = self.query_one(WhyMoved)
+        why.show(message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted)  # type: ignore[arg-type]
+
+    @on(DrillDown)
+    def _drill_down(self, message: DrillDown) -> None:
+        """An input's chart at the same window (the app's) and grain: a metric behind this KPI, or a KPI."""
+        config = self.app.config  # type: ignore[attr-defined]
+        if message.ref in config.kpis:
+            self.app.push_screen(DetailScreen(message.ref, grain=self.grain))
+        elif message.ref in config.metrics:
+            self.app.push_screen(DetailScreen(self.kpi_id, message.ref, grain=self.grain))
+
+    def action_drill_down(self) -> None:
+        why = self.query(WhyMoved)
+        ref = why.first().highlighted_ref() if why else None
+        if ref is not None:
+            self.post_message(DrillDown(ref))
 
     @on(SeriesFailed)
     def _series_failed(self, message: SeriesFailed) -> None:
@@ -264,11 +323,13 @@ class DetailScreen(SnapshotScreen):
             if health.next_attempt:
                 text.append(f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}", style=colours.muted)
             text.append(")", style=colours.muted)
-        elif metric.trigger is not None:
-            text.append(f"\ncounts when: {metric.trigger.text}", style=colours.muted)
+        if metric.trigger is not None:
+            spec = config.sources.get(metric.source or "")
+            origin = f"source {spec.id} ({spec.type})" if spec is not None and spec.type != "manual" else "readings recorded by hand"
+            text.append(f"\ncounted by {origin} when: {metric.trigger.text}", style=colours.muted)
             if metric.trigger.condition:
-                text.append(f"  [{metric.trigger.condition}]", style=colours.muted)
-        elif metric.description:
+                text.append(f"\ncondition: {metric.trigger.condition}", style=colours.muted)
+        elif metric.description and not (health is not None and health.error):
             text.append(f"\n{metric.description}", style=colours.muted)
         text.append("\n")
         text.append_text(self._controls())
