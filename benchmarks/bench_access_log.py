@@ -39,7 +39,7 @@ from kpitui.builtin.access_log import (  # noqa: E402
     AccessLogMetricOptions,
     AccessLogOptions,
     AccessLogSource,
-    _Cursor,
+    Cursor,
 )
 from kpitui.model import Metric, SourceSpec, Trigger  # noqa: E402
 
@@ -192,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 
         rows: list[tuple[str, float, float, float, str]] = []
         full = make_source(log, cap=1 << 62)
-        best, median, cpu, result = timed(lambda: full._count(data, _Cursor()), args.repeat)
+        best, median, cpu, result = timed(lambda: full._count(data, Cursor()), args.repeat)
         readings, bad = result  # type: ignore[misc]
         counted = int(readings.filter(pl.col("metric") == "server_errors")["value"].sum())
         rows.append(("full parse -> 10 metric counts", best, median, cpu, f"{args.lines / best / 1e6:.2f} M lines/s"))

@@ -257,7 +257,7 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
 
 def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figure], dict]:
     try:
-        from benchmarks.bench_access_log import _Cursor, collect_once, generate, make_source, timed
+        from benchmarks.bench_access_log import Cursor, collect_once, generate, make_source, timed
     except ImportError as exc:
         return [Figure("3 access log", "access-log ingest", "", f"not measured ({exc})")], {}
     results: dict = {}
@@ -267,7 +267,7 @@ def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figur
         path.write_bytes(raw)
         log(f"access log: {lines:,} lines ({len(raw) / 2**20:.0f} MiB)")
         full = make_source(path, cap=1 << 62)
-        best, median, cpu, (readings, bad) = timed(lambda: full._count(raw, _Cursor()), repeat)  # type: ignore[misc]
+        best, median, cpu, (readings, bad) = timed(lambda: full._count(raw, Cursor()), repeat)  # type: ignore[misc]
         counted = int(readings["value"].sum())
         results.update(full_best=best, full_median=median, full_cpu=cpu, counted=counted, malformed=bad)
         reference = ""

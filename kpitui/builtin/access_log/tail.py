@@ -1,0 +1,415 @@
+"""Tailing one access log: the cursor, rotation (rename, copytruncate, gzip) and a file's identity by its head hash.
+
+Each poll reads the bytes appended since the cursor up to the last complete
+line (a partial last line waits for the next poll). One poll reads at most
+:data:`MAX_POLL_BYTES` (64 MiB) and then says ``more_pending``: the collector
+stores that chunk with its cursor and polls again at once, so one ``kpitui
+collect --once`` takes in a whole backlog, and a crash in the middle loses
+nothing.
+
+Rotation
+    *Rename* (``PATH`` gets a new inode, or is missing for a moment): the old
+    file's remainder is read from ``PATH.1`` (or ``PATH.2``) found by its inode,
+    and re-checked on the next polls while it stays at ``PATH.1`` (the server
+    writes to it until it reopens its log); then the new ``PATH`` from 0. *copytruncate* (same inode, but
+    smaller than the offset, or its first bytes changed): the remainder is
+    read from the copy at ``PATH.1`` when its head matches (then ``PATH`` from
+    0). Lines the server writes between logrotate's copy and its truncate are
+    lost: a limit of copytruncate itself, whoever reads the log.
+    *Compressed* (logrotate's ``compress`` without ``delaycompress``, or a
+    rotated file compressed later): when the old inode is gone, the rotated
+    file whose first ``fp_len`` bytes hash to the cursor's ``fp`` (``PATH.1.gz``,
+    ``PATH.2.gz``, … decompressed) is the same file, and its unread tail is read
+    from it from the cursor's offset. When that file is found at ``PATH.N``
+    with N > 1 (it rotated more than once between polls), ``PATH.1`` …
+    ``PATH.(N-1)`` came after it and were never seen: they are read whole. A
+    file that was empty when last polled has no head to match; its remainder
+    is lost if it is compressed before the next poll. On the very first poll with
+    ``import_rotated = true``, ``PATH.N`` and ``PATH.N.gz`` (N = 1, 2, ...)
+    are imported oldest first before ``PATH``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import gzip
+import hashlib
+import os
+import re
+import zlib
+from pathlib import Path
+from typing import Any
+
+from kpitui.api import SourceError
+
+from .cursor import Cursor, TailedFile
+
+MAX_POLL_BYTES = 64 * 1024 * 1024
+FINGERPRINT_BYTES = 1024
+MAX_ROTATED = 100
+#: seconds a log may be missing before that is the source's error (the default ``missing_grace``)
+MISSING_GRACE = 300.0
+
+
+# --- reading files -----------------------------------------------------------------------
+
+
+def _is(path: Path, item: TailedFile) -> bool:
+    try:
+        return item.same(path.stat())
+    except OSError:
+        return False
+
+
+def _content_size(path: Path) -> int:
+    """A file's size; for a ``.gz`` its uncompressed size from the gzip trailer (modulo 4 GiB, so at least the file's)."""
+    try:
+        size = path.stat().st_size
+        if not path.name.endswith(".gz") or size < 18:
+            return size
+        with open(path, "rb") as handle:
+            handle.seek(-4, os.SEEK_END)
+            return max(size, int.from_bytes(handle.read(4), "little"))
+    except OSError:
+        return 0
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} days"
+
+
+def _fingerprint(handle: Any, length: int) -> str:
+    handle.seek(0)
+    return hashlib.sha256(handle.read(length)).hexdigest()[:32]
+
+
+def _rotated(path: Path) -> list[tuple[int, Path]]:
+    """``PATH.N`` and ``PATH.N.gz`` beside ``path``, as (N, path), newest (N = 1) first."""
+    pattern = re.compile(re.escape(path.name) + r"\.(\d+)(\.gz)?$")
+    found: list[tuple[int, Path]] = []
+    try:
+        with os.scandir(path.parent) as entries:
+            for entry in entries:
+                match = pattern.match(entry.name)
+                if match and entry.is_file():
+                    found.append((int(match.group(1)), Path(entry.path)))
+    except OSError:
+        return []
+    return sorted(found)[:MAX_ROTATED]
+
+
+def _same_content(handle: Any, tail: TailedFile, st: os.stat_result) -> bool:
+    """Whether the file at another (device, inode) is the one ``tail`` was reading, known by its content.
+
+    A device number changes when a reboot renumbers an LVM, btrfs, overlay or
+    loop device: same inode, same bytes. So the same inode number whose first
+    ``fp_len`` bytes hash to ``fp`` is the same file; so is another inode whose
+    first full :data:`FINGERPRINT_BYTES` match (a copy put in its place). A
+    rotated log is a new file with other first lines, so it never matches.
+    """
+    if not tail.fp_len or st.st_size < tail.offset:
+        return False
+    if st.st_ino != tail.ino and tail.fp_len < FINGERPRINT_BYTES:
+        return False
+    return _fingerprint(handle, tail.fp_len) == tail.fp
+
+
+def _replaced(handle: Any, tail: TailedFile, size: int) -> bool:
+    """Whether the file at the same inode no longer holds what we read (truncated or rewritten)."""
+    if size < tail.offset:
+        return True
+    return bool(tail.fp_len) and _fingerprint(handle, tail.fp_len) != tail.fp
+
+
+class LineReader:
+    """Collects the complete lines to parse in one poll, from one or more files, within a byte budget."""
+
+    def __init__(self, budget: int, max_line_length: int):
+        self.budget = budget
+        self.max_line_length = max_line_length
+        self.pieces: list[bytes] = []
+        self.skipped = 0  # over-long lines dropped while reading
+        self.current: str | None = None  # the name of the file read last (for progress)
+        self.advanced = 0  # bytes the offsets moved on (for progress)
+
+    def read(self, handle: Any, state: TailedFile, *, limit: int | None, final: bool) -> bool:
+        """Read complete lines from ``state.offset`` up to ``limit`` bytes (``None``: to EOF); True at the end.
+
+        ``final``: the file will not grow (a rotated file), so a last line
+        without a newline is complete. A line longer than ``max_line_length``
+        with no newline in sight is skipped as it arrives (``state.discard``),
+        so one huge line can never stall the tail.
+        """
+        while self.budget > 0:
+            want = self.budget if limit is None else min(self.budget, limit - state.offset)
+            if want <= 0:
+                return True
+            handle.seek(state.offset)
+            data = handle.read(want)
+            at_end = len(data) < want or (limit is not None and state.offset + len(data) >= limit)
+            if not data:
+                return True
+            self.current = Path(str(getattr(handle, "name", "") or "")).name or self.current
+            self.budget -= len(data)
+            start = 0
+            if state.discard:  # the rest of an over-long line: drop it through its newline
+                newline = data.find(b"\n")
+                if newline < 0:
+                    state.offset += len(data)
+                    self.advanced += len(data)
+                    continue
+                state.discard = False
+                start = newline + 1
+            chunk = data[start:] if start else data
+            if final and at_end and chunk and not chunk.endswith(b"\n"):
+                self.pieces.append(chunk + b"\n")
+                used = len(chunk)
+            else:
+                used = chunk.rfind(b"\n") + 1
+                if used:
+                    self.pieces.append(chunk[:used] if used < len(chunk) else chunk)
+                elif len(chunk) >= self.max_line_length:
+                    self.skipped += 1
+                    state.discard = True
+                    used = len(chunk)
+            state.offset += start + used
+            self.advanced += start + used
+            if start + used < len(data):
+                return False  # a partial last line: wait for the rest (or a bigger budget)
+        return False
+
+    def tail(self, handle: Any, state: TailedFile, size: int, *, final: bool = False) -> bool:
+        done = self.read(handle, state, limit=size, final=final)
+        if state.fp_len < FINGERPRINT_BYTES and state.offset > state.fp_len:
+            state.fp_len = min(FINGERPRINT_BYTES, state.offset)
+            state.fp = _fingerprint(handle, state.fp_len)
+        return done
+
+    @property
+    def data(self) -> bytes:
+        return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+
+
+# --- following the log through rotations -----------------------------------------------------------
+
+
+class LogTailer:
+    """Reads one access log at ``path`` from a cursor: the rotated files it left behind first, then ``PATH`` itself."""
+
+    def __init__(self, path: Path, *, import_rotated: bool, missing_grace: float):
+        self.path = path
+        self.import_rotated = import_rotated
+        self.missing_grace = missing_grace
+
+    def read(self, state: Cursor, reader: LineReader, *, first: bool, now: dt.datetime) -> None:
+        """Read what was appended since ``state`` into ``reader`` (within its budget), moving ``state`` on."""
+        if first and self.import_rotated:
+            for _, rotated in reversed(_rotated(self.path)):  # oldest (highest N) first
+                try:
+                    st = rotated.stat()
+                except OSError:
+                    continue
+                state.backlog.append(TailedFile(dev=st.st_dev, ino=st.st_ino, name=rotated.name))
+        self._read_backlog(state, reader)
+        self._read_live(state, reader, first=first, now=now)
+        self._read_backlog(state, reader)  # files a rotation queued just now
+
+    def pending_bytes(self, state: Cursor) -> int:
+        """About how many bytes are left to read: rotated files queued or being drained, and the live log."""
+        left = 0
+        for item in [*state.backlog, *([state.prev] if state.prev is not None else [])]:
+            path = self._find(item) if item.name else next((p for p in self._rotated_names() if _is(p, item)), None)
+            if path is not None:
+                left += max(0, _content_size(path) - item.offset)
+        try:
+            st = self.path.stat()
+        except OSError:
+            return left
+        offset = state.file.offset if state.file is not None and state.file.same(st) else 0
+        return left + max(0, st.st_size - offset)
+
+    def _read_backlog(self, state: Cursor, reader: LineReader) -> None:
+        """Rotated files imported on the first run, oldest first (over several polls if large)."""
+        while state.backlog and reader.budget > 0:
+            item = state.backlog[0]
+            path = self._find(item)
+            if path is None:  # rotated away meanwhile (renamed ones are found by identity)
+                state.backlog.pop(0)
+                continue
+            try:
+                opener: Any = gzip.open if path.name.endswith(".gz") else open
+                with opener(path, "rb") as handle:
+                    done = reader.read(handle, item, limit=None, final=True)
+            except (OSError, EOFError, zlib.error):  # unreadable or a corrupt gzip: count it, move on
+                reader.skipped += 1
+                done = True
+            if not done:
+                return
+            state.backlog.pop(0)
+
+    def _find(self, item: TailedFile) -> Path | None:
+        """The rotated file with ``item``'s identity (names shift when the log rotates again)."""
+        candidates = [self.path.with_name(item.name)] if item.name else []
+        candidates += [p for _, p in _rotated(self.path)]
+        for candidate in candidates:
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            if item.same(st) or (st.st_ino == item.ino and candidate.name == item.name):  # or on a renumbered device
+                item.dev = st.st_dev
+                return candidate
+        return None
+
+    def _read_live(self, state: Cursor, reader: LineReader, *, first: bool, now: dt.datetime) -> None:
+        """The current file, after finishing whatever rotation left behind."""
+        try:
+            handle = open(self.path, "rb")
+        except FileNotFoundError:
+            handle = None
+        except OSError as exc:
+            raise SourceError(f"cannot read {self.path}: {exc.strerror or exc}") from None
+        if handle is None and first and not state.backlog and not reader.pieces:
+            raise SourceError(f"access log {self.path} does not exist")
+        if handle is None:
+            self._check_missing(state, reader, now)
+        else:
+            state.missing = None
+        try:
+            st = os.fstat(handle.fileno()) if handle else None
+            if state.file is not None and st is not None and not state.file.same(st) and _same_content(handle, state.file, st):
+                state.file.dev, state.file.ino = st.st_dev, st.st_ino  # a renumbered device (reboot, LVM, overlay, loop)
+            if state.file is not None:
+                renamed = st is None or not state.file.same(st)  # rename rotation, or PATH gone for a moment
+                if renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
+                    if state.prev is not None:  # an older rotation still being drained: finish it first
+                        self._drain_prev(state, reader)
+                    old, state.file = state.file, None
+                    found = self._find_renamed(old) if renamed else None
+                    if found is not None:
+                        state.prev = old
+                        self._queue_newer(state, found[0])
+                    else:  # copied (copytruncate), or renamed and compressed at once: found by its head
+                        state.prev = self._moved(old, state)
+            if state.prev is not None:
+                self._drain_prev(state, reader)
+            if handle is None or st is None:
+                return
+            if state.file is None:
+                state.file = TailedFile(dev=st.st_dev, ino=st.st_ino)
+            reader.tail(handle, state.file, st.st_size)
+        finally:
+            if handle is not None:
+                handle.close()
+
+    def _check_missing(self, state: Cursor, reader: LineReader, now: dt.datetime) -> None:
+        """PATH is gone: note since when; past ``missing_grace`` (and with nothing else to read) it is an error.
+
+        Rotation leaves PATH missing for a moment, so a short gap is quiet; a
+        log deleted for good must not read ``0 readings`` forever. The error
+        clears at the first poll that finds the file again.
+        """
+        moment = now.timestamp()
+        if state.missing is None:
+            state.missing = moment
+            return
+        gone = moment - state.missing
+        if gone <= self.missing_grace or reader.pieces or state.backlog:
+            return  # a rotated file drained or queued this poll: PATH may yet come back
+        raise SourceError(
+            f"access log {self.path} has been missing for {_ago(gone)} (deleted or moved, and not recreated); "
+            "counting resumes when it is back"
+        )
+
+    def _rotated_names(self) -> list[Path]:
+        return [self.path.with_name(f"{self.path.name}.{n}") for n in (1, 2)]
+
+    def _find_renamed(self, old: TailedFile) -> tuple[int, Path] | None:
+        """(N, PATH.N) for N = 1 or 2 when it is ``old`` itself (same device and inode): a rename rotation."""
+        for n, candidate in enumerate(self._rotated_names(), start=1):
+            try:
+                if old.same(candidate.stat()):
+                    return n, candidate
+            except OSError:
+                continue
+        return None
+
+    def _queue_newer(self, state: Cursor, n: int) -> None:
+        """The file we were reading is now PATH.n: PATH.1 .. PATH.(n-1) came after it, unseen; read them whole."""
+        for m, path in reversed(_rotated(self.path)):  # oldest first
+            if m >= n:
+                continue
+            try:
+                st = path.stat()
+            except OSError:
+                continue
+            state.backlog.append(TailedFile(dev=st.st_dev, ino=st.st_ino, name=path.name))
+
+    def _drain_prev(self, state: Cursor, reader: LineReader) -> None:
+        """Read what was appended to the rotated file; forget it once it is fully read and no longer at PATH.1."""
+        prev = state.prev
+        assert prev is not None
+        if prev.compressed:  # complete: read it to its end, wherever later rotations moved it
+            path = self._find(prev)
+            if path is None:
+                state.prev = None
+                return
+            try:
+                with gzip.open(path, "rb") as handle:
+                    done = reader.read(handle, prev, limit=None, final=True)
+            except (OSError, EOFError, zlib.error):  # a corrupt gzip: count it, move on
+                reader.skipped += 1
+                done = True
+            if done:
+                state.prev = None
+            return
+        for candidate in self._rotated_names():
+            try:
+                with open(candidate, "rb") as handle:
+                    st = os.fstat(handle.fileno())
+                    if prev.same(st):
+                        done = reader.tail(handle, prev, st.st_size)
+                        if done and candidate.name.endswith(".2"):
+                            state.prev = None  # rotated twice: it will not grow any more
+                        return
+            except OSError:
+                continue
+        # gone from PATH.1 and PATH.2: compressed meanwhile (found by its head), or deleted
+        state.prev = self._moved(prev, None)
+        if state.prev is not None:
+            self._drain_prev(state, reader)
+
+    def _moved(self, old: TailedFile, state: Cursor | None) -> TailedFile | None:
+        """The rotated file that holds what ``old`` read, found by its head hash, as a tail to drain from ``old``'s offset.
+
+        This finds a copy (copytruncate's ``PATH.1``) and a file compressed by
+        rotation (``PATH.1.gz``, or ``PATH.2.gz`` after two rotations). With
+        ``state`` (the rotation was just noticed), the rotated files newer than
+        the one found were never seen: they are queued to be read whole.
+        """
+        if not old.fp_len:
+            return None  # nothing was read from it: nothing to match, nothing to resume
+        for n, candidate in _rotated(self.path):
+            compressed = candidate.name.endswith(".gz")
+            try:
+                opener: Any = gzip.open if compressed else open
+                with opener(candidate, "rb") as handle:
+                    st = os.stat(candidate)
+                    if not compressed and st.st_size < old.offset:
+                        continue
+                    if _fingerprint(handle, old.fp_len) != old.fp:
+                        continue
+            except (OSError, EOFError, zlib.error):
+                continue
+            found = TailedFile(dev=st.st_dev, ino=st.st_ino, offset=old.offset, fp=old.fp, fp_len=old.fp_len,
+                          discard=old.discard, name=candidate.name)  # fmt: skip
+            if state is not None:
+                self._queue_newer(state, n)
+            return found
+        return None
