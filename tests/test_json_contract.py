@@ -80,7 +80,7 @@ def sample(tmp_path_factory) -> Path:
 
 
 def test_every_command_with_json_output_is_documented():
-    assert set(documented()) >= {"report", "series", "plugins"}
+    assert set(documented()) >= {"report", "series", "plugins", "readings", "alerts"}
 
 
 def test_the_documented_enums_are_kpituis_own():
@@ -125,3 +125,30 @@ def test_the_validator_catches_an_undocumented_or_missing_field():
     assert validate({**good, "extra": 1}, schema, schema) == ["$: 'extra' is printed but not documented"]
     assert validate({k: v for k, v in good.items() if k != "grain"}, schema, schema) == ["$: missing 'grain'"]
     assert validate({**good, "points": [{"start": "x", "value": "1"}]}, schema, schema)
+
+
+def test_readings_json_matches_its_schema(sample):
+    script = str(Path(sys.executable).with_name("kpitui"))
+    subprocess.run([script, "record", "client_referrals", "3", "--config", str(sample)], check=True, capture_output=True, timeout=180)
+    data = kpitui("readings", "list", "--format", "json", "--config", str(sample))
+    schema = documented()["readings"]
+    assert validate(data, schema, schema) == []
+    assert any(r["metric"] == "client_referrals" for r in data["readings"])  # an item was really checked
+
+
+def test_alerts_json_matches_its_schema(sample, tmp_path):
+    config = tmp_path / "alerts.toml"
+    config.write_text(
+        sample.read_text()
+        + '\n[notifiers.team]\ntype = "command"\nargv = ["true"]\n'
+        + '\n[alerts.leads_slipping]\nkpi = "lead_generation"\nwhen = "status_worse"\nnotify = ["team"]\n'
+        + '\n[alerts.low_leads]\nkpi = "lead_generation"\nwhen = "value < 1e12"\nnotify = ["team"]\n'
+        + '\n[digests.morning]\nschedule = "daily 08:00"\nnotify = ["team"]\n'
+    )
+    script = str(Path(sys.executable).with_name("kpitui"))
+    subprocess.run([script, "collect", "--once", "--config", str(config)], check=True, capture_output=True, timeout=180)  # evaluates the rules: one fires and is delivered
+    data = kpitui("alerts", "--format", "json", "--config", str(config))
+    schema = documented()["alerts"]
+    assert validate(data, schema, schema) == []
+    fired = next(a for a in data["alerts"] if a["id"] == "low_leads")
+    assert fired["state"] == "firing" and fired["deliveries"] and data["digests"] and data["notifiers"]
