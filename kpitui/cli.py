@@ -94,6 +94,11 @@ def build_parser() -> argparse.ArgumentParser:
     actions.add_parser("check", parents=[common], help="check every page of the history for damage (takes a while on a big one)")
     recover = actions.add_parser("recover", parents=[common], help="copy every readable reading of a damaged history into a new file NEW")
     recover.add_argument("dest", metavar="NEW", help="the new history file (never overwritten)")
+    copy = actions.add_parser("copy", parents=[common], help="copy a history between SQLite and PostgreSQL: FROM and TO are file paths or postgresql:// URLs")
+    copy.add_argument("source", metavar="FROM", help="an SQLite history file, or a PostgreSQL URL (postgresql://..., or ${ENV_VAR})")
+    copy.add_argument("dest", metavar="TO", help="a new or empty SQLite history file, or a PostgreSQL URL whose history is empty")
+    copy.add_argument("--instance", metavar="NAME", help="whose cursors to copy from a PostgreSQL FROM, and the instance a PostgreSQL TO's readings and cursors belong to (default: [storage] instance, the host name)")
+    actions.add_parser("init", parents=[common], help="create or upgrade the PostgreSQL history in [storage] url (run once as its owner)")
 
     compact = sub.add_parser("compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days")
     compact.add_argument("--dry-run", action="store_true", help="only say what would be replaced")
@@ -104,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
     series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
     series.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (docs/json.md) or csv")
+    series.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors)")
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
@@ -471,6 +477,8 @@ def cmd_history(args: argparse.Namespace) -> int:
     from .store import StoreError
 
     config = _load(args)
+    if args.history_command in ("copy", "init"):
+        return _history_copy_or_init(args, config)
     if args.history_command == "recover":
         dest = Path(args.dest).expanduser()
         try:
@@ -497,6 +505,29 @@ def cmd_history(args: argparse.Namespace) -> int:
         raise _Failure(str(exc)) from None
     finally:
         store.close()
+    return EXIT_OK
+
+
+def _history_copy_or_init(args: argparse.Namespace, config) -> int:
+    """``kpitui history copy FROM TO`` and ``kpitui history init`` (:mod:`kpitui.history_copy`)."""
+    from .history_copy import copy_history, open_location
+    from .store import StoreError
+
+    try:
+        if args.history_command == "init":
+            if config.storage.url is None:
+                raise UsageError("history init: [storage] url is not set (an SQLite history is created when first used)")
+            with _open_store(config) as store:
+                print(f"kpitui history in {store.where}: schema version {store.schema_version()}, ready")
+            return EXIT_OK
+        instance = args.instance or config.storage.instance
+        side = config.storage.path
+        with open_location(args.source, readonly=True, instance=instance, side=side) as source:
+            with open_location(args.dest, readonly=False, instance=instance, side=side) as target:
+                readings, metrics, cursors = copy_history(source, target)
+                print(f"copied {readings:,} readings of {metrics} metric(s) and {cursors} cursor(s) from {source.where} to {target.where}")
+    except StoreError as exc:
+        raise _Failure(str(exc)) from None
     return EXIT_OK
 
 
@@ -702,7 +733,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     else:
         unit, decimals = config.kpis[kid].unit, config.kpis[kid].decimals
     at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
-    store = _open_viewer(config, readonly=True)
+    store = _open_viewer(config, readonly=True, instance=args.instance)
     try:
         history = History(store)
         history.refresh()

@@ -1,0 +1,94 @@
+"""The README's Team setup roles, run as written: a viewer cannot write, a collector cannot drop or delete."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import uuid
+import urllib.parse
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import errors
+
+from kpitui.api import readings_frame
+from kpitui.postgres_store import PostgresStore
+from kpitui.store import StoreError
+from tests.store_contract.conftest import admin_execute, admin_url, with_database
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_sql() -> str:
+    section = README.read_text().split("## Team setup", 1)[1].split("\n## ", 1)[0]
+    return re.search(r"```sql\n(.*?)```", section, re.S).group(1)
+
+
+@pytest.fixture
+def roles(pg_url, tmp_path):
+    """The README's SQL with unique role names (roles are cluster-wide) and this test's database."""
+    suffix = uuid.uuid4().hex[:8]
+    database = urllib.parse.urlsplit(pg_url).path.lstrip("/")
+    names = {"kpitui_collector": f"kpitui_collector_{suffix}", "kpitui_viewer": f"kpitui_viewer_{suffix}"}
+    sql = readme_sql().replace("DATABASE kpitui ", f"DATABASE {database} ")
+    for old, new in names.items():
+        sql = sql.replace(old, new)
+    PostgresStore(pg_url, instance="owner", path=tmp_path / "s").close()  # `kpitui history init` as the owner
+    admin_execute(pg_url, sql)
+    urls = {
+        role: with_database(pg_url, database, user=name, password=f"change-me-{role.split('_')[1]}")
+        for role, name in names.items()
+    }
+    yield urls["kpitui_collector"], urls["kpitui_viewer"]
+    admin = admin_url()
+    admin_execute(admin, f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    for name in names.values():
+        admin_execute(admin, f"DROP ROLE IF EXISTS {name}")
+
+
+def test_a_collector_writes_but_cannot_drop_or_delete(roles, tmp_path):
+    collector_url, _ = roles
+    with PostgresStore(collector_url, instance="web1", path=tmp_path / "s") as store:
+        store.write(readings_frame([("hits", T0.replace(hour=10), 3.0)]), mode="add", source="log", cursor="7", set_cursor=True, expect_cursor=None)
+        store.write(readings_frame([("hits", T0.replace(hour=10), 2.0)]), mode="add", source="log", cursor="9", set_cursor=True, expect_cursor="7")
+        store.record_health("log", ok=True)
+        assert store.load()[0]["value"].to_list() == [5.0]
+        with pytest.raises(StoreError, match=r"role kpitui_collector_\w+ may not delete from the history .*permission denied"):
+            store.delete_metric("hits")
+    with psycopg.connect(collector_url, autocommit=True) as con:
+        for statement in (
+            "DROP TABLE kpitui.readings",
+            "DROP SCHEMA kpitui CASCADE",
+            "TRUNCATE kpitui.readings",
+            "DELETE FROM kpitui.readings",
+            "DELETE FROM kpitui.cursors",
+            "ALTER TABLE kpitui.readings ADD COLUMN x int",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                con.execute(statement)
+    assert PostgresStore(collector_url, readonly=True, path=tmp_path / "s").load()[0].height == 1
+
+
+def test_a_viewer_reads_but_cannot_write(roles, tmp_path):
+    collector_url, viewer_url = roles
+    with PostgresStore(collector_url, instance="web1", path=tmp_path / "s") as store:
+        store.write(readings_frame([("hits", T0.replace(hour=10), 3.0)]))
+    with PostgresStore(viewer_url, readonly=True, path=tmp_path / "s") as viewer:
+        assert viewer.load()[0]["value"].to_list() == [3.0]
+        assert "log" not in viewer.health()
+    with PostgresStore(viewer_url, instance="laptop", path=tmp_path / "s") as writer:  # even when not opened read-only
+        with pytest.raises(StoreError, match=r"role kpitui_viewer_\w+ may not write to the history"):
+            writer.write(readings_frame([("hits", T0.replace(hour=11), 1.0)]))
+        with pytest.raises(StoreError, match="may not record source health"):
+            writer.record_health("log", ok=True)
+    with psycopg.connect(viewer_url, autocommit=True) as con:
+        for statement in (
+            "INSERT INTO kpitui.metrics (name) VALUES ('x')",
+            "UPDATE kpitui.readings SET value = 0",
+            "DELETE FROM kpitui.readings",
+            "DROP TABLE kpitui.readings",
+        ):
+            with pytest.raises(errors.InsufficientPrivilege):
+                con.execute(statement)
