@@ -308,15 +308,20 @@ class PostgresStore:
     def migrate(self, to: int = SCHEMA_VERSION) -> int:
         """Create the schema or bring it forward to version ``to``; returns the version it had."""
         with self._guard("create tables in") as con:
-            with con.transaction():
-                con.execute("SELECT pg_advisory_xact_lock(hashtext('kpitui schema'))")  # one migrator at a time
-                version = self._version(con)
-                if version is None:
-                    con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
-                    version = 0
-                for step in range(version, to):
-                    con.execute(_MIGRATIONS[step])
-                    con.execute(f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = 'schema_version'", (step + 1,))
+            # one migrator at a time, locked before the transaction starts so that it sees what the last one made
+            con.execute("SELECT pg_advisory_lock(hashtext('kpitui schema'))")
+            try:
+                with con.transaction():
+                    version = self._version(con)
+                    if version is None:
+                        con.execute(f"CREATE SCHEMA IF NOT EXISTS {SCHEMA}")
+                        version = 0
+                    for step in range(version, to):
+                        con.execute(_MIGRATIONS[step])
+                        con.execute(f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = 'schema_version'", (step + 1,))
+            finally:
+                if not con.broken:
+                    con.execute("SELECT pg_advisory_unlock(hashtext('kpitui schema'))")
         return version
 
     def schema_version(self) -> int:

@@ -92,3 +92,26 @@ def test_instance_on_an_sqlite_history_is_refused(tmp_path):
     result = run("report", "--no-collect", "--instance", "web1", "--config", str(config))
     assert result.returncode == 1
     assert "instances are kept apart in a PostgreSQL history" in result.stderr
+
+
+def test_collectors_starting_together_on_an_empty_database_all_open_it(pg_url, tmp_path):
+    """The first opens race to create the tables: one creates them, the others wait and use them."""
+    import threading
+
+    from kpitui.postgres_store import SCHEMA_VERSION, PostgresStore
+
+    errors: list[BaseException] = []
+
+    def open_one(name: str) -> None:
+        try:
+            with PostgresStore(pg_url, instance=name, path=tmp_path / "s") as store:
+                assert store.schema_version() == SCHEMA_VERSION
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=open_one, args=(f"web{i}",)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
