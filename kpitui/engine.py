@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field, replace
 from functools import cached_property, lru_cache
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 import polars as pl
 

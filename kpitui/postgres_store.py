@@ -56,7 +56,6 @@ import polars as pl
 
 from .model import SourceHealth
 from .store import (
-    LOADED_SCHEMA,
     CompactionPlan,
     CompactionResult,
     CursorConflict,

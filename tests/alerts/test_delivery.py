@@ -139,7 +139,7 @@ def test_a_failing_notifier_is_retried_with_back_off_and_does_not_hold_up_the_ot
 
 def _access_config(tmp_path, notifier: str) -> str:
     return textwrap.dedent(
-        f'''
+        '''
         [storage]
         path = "history.sqlite3"
 

@@ -18,11 +18,9 @@ import json
 import re
 import signal
 import subprocess
-import textwrap
 import time
 from pathlib import Path
 
-import pytest
 
 from .conftest import KPITUI, REPO, kpitui_env, run_kpitui
 

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import subprocess
+import sys
+from pathlib import Path
 
-from textual.widgets import Input, Select
+from textual.widgets import Checkbox, Input, OptionList, Select
 
 from kpitui.store import Store
 from kpitui.ui.messages import ReadingSaved
 from kpitui.ui.screens.add_reading import AddReadingScreen
-from ui_helpers import make_app, wait_for, wait_ready
+from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 
 def _error(form) -> str:
@@ -43,14 +46,6 @@ async def test_a_duration_metric_takes_durations_as_people_type_them(config):
 
 
 # -- correcting and deleting manual readings ----------------------------------------------
-
-import subprocess
-import sys
-from pathlib import Path
-
-from textual.widgets import Checkbox, OptionList
-
-from ui_helpers import NOW
 
 
 def _typed(config, value: float, at: dt.datetime = NOW - dt.timedelta(hours=1)):

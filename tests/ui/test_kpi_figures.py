@@ -8,7 +8,7 @@ import math
 
 from kpitui.formatting import format_value
 from kpitui.model import Status
-from ui_helpers import NOW, make_app, pane_text, wait_for, wait_ready
+from ui_helpers import make_app, pane_text, wait_for, wait_ready
 
 
 def headers(app, pane_id: str) -> list[str]:

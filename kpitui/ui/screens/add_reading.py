@@ -177,7 +177,7 @@ class AddReadingScreen(ModalScreen[NewReading | None]):
             shown = format_value(r.value, spec.unit, spec.decimals, self.config.settings.currency) if spec else f"{r.value:g}"
             listing.add_option(Option(f"#{r.id:<4} {format_time(r.at, tz)}  {shown:>10}", id=str(r.id)))
         label.update(
-            f"Recent, by id: enter corrects · ctrl+d deletes" if rows else ""
+            "Recent, by id: enter corrects · ctrl+d deletes" if rows else ""
         )
         label.display = listing.display = bool(rows)
 

@@ -1,0 +1,30 @@
+"""ruff holds the code to its rules (pyproject.toml's [tool.ruff]), and CI lints before it tests.
+
+ruff is in the test extra: a missing ruff fails here, it never skips.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_ruff_finds_nothing():
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    result = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+
+
+def test_ci_lints_before_it_runs_the_tests():
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    commands = [line for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+    def first(word: str) -> int:
+        return next(i for i, line in enumerate(commands) if word in line)
+
+    tests = first("-m pytest")
+    assert first("ruff check") < tests
+    assert first("lint-imports") < tests
