@@ -83,7 +83,7 @@ def test_counts_from_two_hosts_add_up_to_grep_of_both_logs(tmp_path, pg_url):
             for h in configs
         ]
         for process in running:
-            out, err = process.communicate(timeout=180)
+            _, err = process.communicate(timeout=180)
             assert process.returncode == 0, err
     both = daily(configs["web1"], env)
     assert [both[d.isoformat()] for d in DAYS] == [grep(d, *logs.values()) for d in DAYS]
