@@ -267,6 +267,18 @@ class PostgresStore:
             except psycopg.Error as exc:
                 raise StoreError(f"cannot {action} the PostgreSQL history {self.where}: {_first_line(exc)}") from None
 
+    def _read(self, action: str, read: Any) -> Any:
+        """``read(connection)`` under :meth:`_guard`; a read that met a dropped connection is retried once,
+        reconnected (reads change nothing, so trying again is safe; writes are not retried here)."""
+        try:
+            with self._guard(action) as con:
+                return read(con)
+        except StoreError:
+            if self._con is None or not (self._con.closed or self._con.broken):
+                raise
+        with self._guard(action) as con:
+            return read(con)
+
     def _role(self) -> str:
         try:
             return urllib.parse.urlsplit(self.url).username or "in [storage] url"
@@ -359,8 +371,7 @@ class PostgresStore:
 
     def cursor(self, source: str) -> str | None:
         """``source``'s last committed cursor for this instance, or ``None``."""
-        with self._guard("read a cursor from") as con:
-            return self._cursor(con, source)
+        return self._read("read a cursor from", lambda con: self._cursor(con, source))
 
     def write(
         self,
@@ -456,17 +467,17 @@ class PostgresStore:
     def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
         """As :meth:`kpitui.store.Store.load`: rows are summed over instances (or one instance, when filtered)."""
         wanted = None if metrics is None else set(metrics)
-        with self._guard("read") as con:
+
+        def read(con: Any) -> tuple[int, dict[int, str], pl.DataFrame]:
             with con.transaction():
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 top = int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'seq'").fetchone()[0])
                 names = dict(con.execute(f"SELECT id, name FROM {SCHEMA}.metrics").fetchall())
                 if since >= top:
-                    frame = pl.DataFrame(schema=_ID_FRAME_SCHEMA)
-                elif since > 0:
-                    frame = self._fetch_since(con, since)
-                else:
-                    frame = self._fetch_all(con)
+                    return top, names, pl.DataFrame(schema=_ID_FRAME_SCHEMA)
+                return top, names, self._fetch_since(con, since) if since > 0 else self._fetch_all(con)
+
+        top, names, frame = self._read("read", read)
         if wanted is not None:
             ids = [i for i, n in names.items() if n in wanted]
             frame = frame.filter(pl.col("metric_id").is_in(ids))
@@ -511,8 +522,10 @@ class PostgresStore:
             return [r[0] for r in con.execute(f"SELECT name FROM {SCHEMA}.metrics ORDER BY name")]
 
     def generation(self) -> int:
-        with self._guard("read") as con:
-            return int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()[0])
+        """The cheap poll viewers make each refresh (one indexed row): rows were deleted or compacted when it moves."""
+        return self._read(
+            "read", lambda con: int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()[0])
+        )
 
     def _bump_generation(self, con: Any) -> None:
         con.execute(f"UPDATE {SCHEMA}.meta SET value = value + 1 WHERE key = 'generation'")
@@ -648,10 +661,12 @@ class PostgresStore:
 
     def health(self) -> dict[str, SourceHealth]:
         """Per source: this instance's record; else (a viewer) a failing instance's, else the latest success."""
-        with self._guard("read source health from") as con:
-            rows = con.execute(
+        rows = self._read(
+            "read source health from",
+            lambda con: con.execute(
                 f"SELECT instance, source, last_success, last_error, error, failures, next_attempt FROM {SCHEMA}.source_health"
-            ).fetchall()
+            ).fetchall(),
+        )
         chosen: dict[str, tuple] = {}
         mine = self.instance_filter or self.instance
 
