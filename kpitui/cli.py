@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .readings_cli import add_parser as add_readings_parser
 
     add_readings_parser(sub, common)
+    from .annotations_cli import add_parser as add_annotations_parser
+
+    add_annotations_parser(sub, common)
     from .serve_command import add_parser as add_serve_parser
 
     add_serve_parser(sub, common)
@@ -641,9 +644,11 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
+        from .annotations_cli import report_annotations
         from .explain import as_dict
 
-        print(to_json(snapshot, None if explanations is None else {k: as_dict(e) for k, e in explanations.items()}))
+        notes = report_annotations(config, engine, snapshot)
+        print(to_json(snapshot, None if explanations is None else {k: as_dict(e) for k, e in explanations.items()}, annotations=notes))
     elif args.format == "csv":
         sys.stdout.write(to_csv(snapshot))
     elif args.format in ("markdown", "html"):
@@ -661,6 +666,14 @@ def cmd_report(args: argparse.Namespace) -> int:
             sys.stdout.write("\nWhy it moved (change against the previous period, split by input):\n")
             for kid, explanation in explanations.items():
                 sys.stdout.write(f"  {one_line(snapshot.kpis[kid], explanation, names, config.settings.currency)}\n")
+            from .annotations_cli import report_annotations
+
+            notes = report_annotations(config, engine, snapshot)
+            if notes:
+                sys.stdout.write("\nAnnotations over the periods shown (kpitui annotations list):\n")
+                for note in notes:
+                    about = ", ".join(names.get(k, k) for k in note["kpis"]) or "no KPI"
+                    sys.stdout.write(f"  {note['at'][:16].replace('T', ' ')}  {note['text']}  ({about})\n")
     return EXIT_OK
 
 
@@ -738,13 +751,17 @@ def cmd_series(args: argparse.Namespace) -> int:
         history = History(store)
         history.refresh()
         with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
-            rows = Engine(config).series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
+            engine = Engine(config)
+            rows = engine.series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
     finally:
         store.close()
     tz = _tz(config)
     if args.format == "json":
+        from .annotations_cli import series_annotations
+
         points = [{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows]
-        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points}, indent=2))
+        notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
+        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
     elif args.format == "csv":
         print("start,value")
         for start, value, _ in rows:
@@ -880,6 +897,18 @@ def cmd_readings(args: argparse.Namespace) -> int:
     return run(args, sys.modules[__name__])
 
 
+def cmd_annotate(args: argparse.Namespace) -> int:
+    from .annotations_cli import cmd_annotate as run
+
+    return run(args, sys.modules[__name__])
+
+
+def cmd_annotations(args: argparse.Namespace) -> int:
+    from .annotations_cli import cmd_annotations as run
+
+    return run(args, sys.modules[__name__])
+
+
 def cmd_alerts(args: argparse.Namespace) -> int:
     from .alerts.commands import cmd_alerts as run
 
@@ -922,6 +951,8 @@ COMMANDS = {
     "history": cmd_history,
     "alerts": cmd_alerts,
     "readings": cmd_readings,
+    "annotate": cmd_annotate,
+    "annotations": cmd_annotations,
     "serve": cmd_serve,
 }
 

@@ -66,8 +66,9 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
     }
 
 
-def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None = None) -> str:
-    """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``)."""
+def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None = None, annotations: list[dict[str, Any]] | None = None) -> str:
+    """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``);
+    ``annotations``: the annotations over the span shown (``kpitui.annotations_cli.report_annotations``)."""
     data = {
         "schema": JSON_SCHEMA,
         "at": _iso(snapshot.at),
@@ -98,6 +99,8 @@ def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None =
             for m in snapshot.metrics.values()
         ],
     }
+    if annotations is not None:
+        data["annotations"] = annotations
     return json.dumps(data, indent=2, ensure_ascii=False)
 
 

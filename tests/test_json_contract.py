@@ -120,7 +120,7 @@ def test_plugins_json_matches_its_schema(sample, tmp_path):
 
 def test_the_validator_catches_an_undocumented_or_missing_field():
     schema = documented()["series"]
-    good = {"schema": 1, "id": "a", "kind": "kpi", "unit": "count", "grain": "day", "points": [{"start": "x", "value": 1}]}
+    good = {"schema": 1, "id": "a", "kind": "kpi", "unit": "count", "grain": "day", "points": [{"start": "x", "value": 1}], "annotations": []}
     assert validate(good, schema, schema) == []
     assert validate({**good, "extra": 1}, schema, schema) == ["$: 'extra' is printed but not documented"]
     assert validate({k: v for k, v in good.items() if k != "grain"}, schema, schema) == ["$: missing 'grain'"]

@@ -1,0 +1,223 @@
+"""Annotations: dated notes that explain the numbers ("launched the webinar ads", "site down").
+
+Kept in the history file, in a table of their own, on a connection of their
+own (as :mod:`kpitui.alerts.state` keeps alert state), so the reading schema
+and its version (:mod:`kpitui.store`) are untouched. With a PostgreSQL
+history (``[storage] url``) they are kept in ``[storage] path``, the local
+side file that also holds alert state.
+
+Table (created on first write; it is kpitui's annotation table, not part of the reading schema):
+
+``annotations(id, at, text, kpi, metric, created, updated)``
+    ``at``, ``created`` and ``updated`` in µs since the epoch (UTC). An
+    annotation with neither ``kpi`` nor ``metric`` is about everything; one
+    with ``kpi`` about that KPI; one with ``metric`` about that metric and
+    every KPI that reads it.
+
+Annotation sources (the ``register_annotation_sources`` hook) add
+annotations that are read, never stored: deploys from a command's output, a
+CSV of campaigns. They have no id and cannot be edited here.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS annotations (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    kpi TEXT,
+    metric TEXT,
+    created INTEGER NOT NULL,
+    updated INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS annotations_at ON annotations (at);
+"""
+
+_COLUMNS = "id, at, text, kpi, metric"
+
+
+def _us(moment: dt.datetime) -> int:
+    return int(moment.timestamp() * 1_000_000)
+
+
+def _dt(value: int) -> dt.datetime:
+    return dt.datetime.fromtimestamp(value / 1_000_000, dt.timezone.utc)
+
+
+class AnnotationError(Exception):
+    """A mistake the user can fix (an unknown id, empty text): one line."""
+
+
+@dataclass(frozen=True)
+class Annotation:
+    """A dated note. ``id`` is ``None`` for one supplied by an annotation source (``source`` names it)."""
+
+    id: int | None
+    at: dt.datetime
+    text: str
+    kpi: str | None = None
+    metric: str | None = None
+    source: str | None = None
+
+    @property
+    def scope(self) -> str:
+        """``all``, ``kpi ID`` or ``metric ID``."""
+        if self.kpi:
+            return f"kpi {self.kpi}"
+        if self.metric:
+            return f"metric {self.metric}"
+        return "all"
+
+    def about(self, kpi: str | None, metrics: Iterable[str] = ()) -> bool:
+        """Is this about ``kpi`` (whose metrics, through other KPIs too, are ``metrics``), or about metric ``kpi=None, metrics=[id]``?"""
+        if not self.kpi and not self.metric:
+            return True
+        if self.kpi:
+            return self.kpi == kpi
+        return self.metric in set(metrics)
+
+
+class AnnotationStore:
+    """The annotation table of one history file, on a connection of its own."""
+
+    def __init__(self, path: str | Path, *, readonly: bool = False, busy_timeout: float = 30.0):
+        self.path = Path(path)
+        self.readonly = readonly
+        self._lock = threading.RLock()
+        if readonly:
+            self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False)
+        else:
+            self._con = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
+            self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")
+            with self._lock:
+                self._con.execute("BEGIN IMMEDIATE")
+                try:
+                    for statement in SCHEMA.split(";"):
+                        if statement.strip():
+                            self._con.execute(statement)
+                    self._con.execute("COMMIT")
+                except BaseException:
+                    if self._con.in_transaction:
+                        self._con.execute("ROLLBACK")
+                    raise
+
+    def close(self) -> None:
+        with self._lock:
+            self._con.close()
+
+    def __enter__(self) -> AnnotationStore:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def _has_table(self) -> bool:
+        row = self._con.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'annotations'").fetchone()
+        return row is not None
+
+    def list(self, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Annotation]:
+        """Annotations with ``start <= at <= end`` (either open), oldest first."""
+        with self._lock:
+            if self.readonly and not self._has_table():
+                return []
+            rows = self._con.execute(
+                f"SELECT {_COLUMNS} FROM annotations WHERE at >= ? AND at <= ? ORDER BY at, id",
+                (-(2**62) if start is None else _us(start), 2**62 if end is None else _us(end)),
+            ).fetchall()
+        return [Annotation(row[0], _dt(row[1]), row[2], row[3], row[4]) for row in rows]
+
+    def get(self, ident: int) -> Annotation:
+        with self._lock:
+            row = None if self.readonly and not self._has_table() else self._con.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?", (ident,)).fetchone()
+        if row is None:
+            raise AnnotationError(f"there is no annotation {ident} (see `kpitui annotations list`)")
+        return Annotation(row[0], _dt(row[1]), row[2], row[3], row[4])
+
+    def add(self, text: str, at: dt.datetime, *, kpi: str | None = None, metric: str | None = None, now: dt.datetime | None = None) -> Annotation:
+        text = _checked(text)
+        stamp = _us(now or dt.datetime.now(dt.timezone.utc))
+        with self._lock:
+            cursor = self._con.execute(
+                "INSERT INTO annotations (at, text, kpi, metric, created, updated) VALUES (?, ?, ?, ?, ?, ?)",
+                (_us(at), text, kpi, metric, stamp, stamp),
+            )
+            ident = int(cursor.lastrowid or 0)
+        return self.get(ident)
+
+    _KEEP: Any = object()
+
+    def edit(self, ident: int, *, text: str | None = None, at: dt.datetime | None = None, kpi: Any = _KEEP, metric: Any = _KEEP) -> Annotation:
+        """Change an annotation's text, time and/or subject (``kpi``/``metric``: pass ``None`` for "all")."""
+        old = self.get(ident)
+        new_kpi = old.kpi if kpi is self._KEEP else kpi
+        new_metric = old.metric if metric is self._KEEP else metric
+        with self._lock:
+            self._con.execute(
+                "UPDATE annotations SET at = ?, text = ?, kpi = ?, metric = ?, updated = ? WHERE id = ?",
+                (_us(at or old.at), _checked(text) if text is not None else old.text, new_kpi, new_metric, _us(dt.datetime.now(dt.timezone.utc)), ident),
+            )
+        return self.get(ident)
+
+    def delete(self, idents: Iterable[int]) -> list[Annotation]:
+        """Delete annotations; the ones deleted. An unknown id deletes nothing (an error naming it)."""
+        found = [self.get(ident) for ident in idents]
+        with self._lock:
+            self._con.execute("BEGIN IMMEDIATE")
+            try:
+                self._con.executemany("DELETE FROM annotations WHERE id = ?", [(a.id,) for a in found])
+                self._con.execute("COMMIT")
+            except BaseException:
+                if self._con.in_transaction:
+                    self._con.execute("ROLLBACK")
+                raise
+        return found
+
+
+def _checked(text: str) -> str:
+    text = " ".join(text.split())
+    if not text:
+        raise AnnotationError("an annotation needs some text, e.g. \"Launched the webinar ads\"")
+    if len(text) > 500:
+        raise AnnotationError(f"an annotation is at most 500 characters, not {len(text)}")
+    return text
+
+
+def read(path: Path, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Annotation]:
+    """The stored annotations in ``[start, end]``, read-only; none when the history does not exist yet."""
+    if not Path(path).exists():
+        return []
+    with AnnotationStore(path, readonly=True) as store:
+        return store.list(start, end)
+
+
+def as_dict(annotation: Annotation, timezone: str | None = None, kpis: list[str] | None = None) -> dict[str, Any]:
+    """An annotation in JSON (docs/json.md): ``at`` on the config's clock when ``timezone`` is given."""
+    at = annotation.at
+    if timezone:
+        from zoneinfo import ZoneInfo
+
+        at = at.astimezone(ZoneInfo(timezone))
+    out: dict[str, Any] = {
+        "id": annotation.id,
+        "at": at.isoformat(),
+        "text": annotation.text,
+        "kpi": annotation.kpi,
+        "metric": annotation.metric,
+        "source": annotation.source,
+    }
+    if kpis is not None:
+        out["kpis"] = kpis
+    return out
+
+
+def kpis_about(annotation: Annotation, metrics_of: dict[str, set[str]]) -> list[str]:
+    """The KPIs an annotation is about (``metrics_of``: each KPI's metrics, through other KPIs too)."""
+    return [kid for kid, metrics in metrics_of.items() if annotation.about(kid, metrics)]

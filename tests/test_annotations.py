@@ -1,0 +1,101 @@
+"""Annotations (issue 17): kpitui annotate / annotations list, edit, delete, kept in the history file in a
+table of their own, and listed in report and series JSON."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+import pytest
+
+from kpitui.api import readings_frame
+from kpitui.store import Store
+from tests.test_cli import run
+from tests.test_explain import CONFIG, t
+from tests.test_json_contract import documented, validate
+
+
+@pytest.fixture
+def config(write_config, tmp_path):
+    path = write_config('[kpitui]\ntimezone = "UTC"\n' + CONFIG)
+    with Store(tmp_path / "history.sqlite3") as store:
+        store.write(readings_frame([("signups", t(2026, 3, 2), 20.0), ("requests", t(2026, 3, 5), 4.0), ("views", t(2026, 3, 3), 400.0)]))
+    return path
+
+
+def ok(*args: str, config) -> str:
+    result = run(*args, "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+def fails(*args: str, config) -> str:
+    result = run(*args, "--config", str(config))
+    assert result.returncode == 2, (result.stdout, result.stderr)
+    lines = result.stderr.strip().splitlines()
+    assert "Traceback" not in result.stderr
+    assert len(lines) == 1 or lines[0].startswith("usage: ")  # ours: one line; argparse's: usage, then one line
+    return lines[-1]
+
+
+def listed(config, *args: str) -> list[dict]:
+    data = json.loads(ok("annotations", "list", *args, "--format", "json", config=config))
+    schema = documented()["annotations"]
+    assert validate(data, schema, schema) == []
+    return data["annotations"]
+
+
+def test_annotate_list_edit_delete_round_trip(config, tmp_path):
+    out = ok("annotate", "Launched the webinar ads", "--at", "2026-03-04 09:00", "--kpi", "leads", config=config)
+    assert out.strip() == "annotation 1 at 2026-03-04 09:00 UTC about KPI Lead Generation: Launched the webinar ads"
+    ok("annotate", "Site down", "--at", "2026-03-10T12:00:00+00:00", "--metric", "views", config=config)
+    ok("annotate", "Price change", "--at", "2026-02-01 00:00", config=config)  # about everything (the default)
+    notes = listed(config)
+    assert [(n["id"], n["text"], n["kpi"], n["metric"]) for n in notes] == [
+        (2, "Site down", None, "views"), (1, "Launched the webinar ads", "leads", None), (3, "Price change", None, None),
+    ]  # fmt: skip  # newest first
+    assert notes[0]["at"] == "2026-03-10T12:00:00+00:00"
+    assert notes[0]["kpis"] == ["conversion", "squared"]  # the KPIs that read views
+    assert [n["id"] for n in listed(config, "--kpi", "leads")] == [1, 3]
+    assert [n["id"] for n in listed(config, "--metric", "views")] == [2, 3]
+    assert [n["id"] for n in listed(config, "--since", "2026-03-05")] == [2]
+    ok("annotations", "edit", "2", "Site down for 20 minutes", "--all", config=config)
+    edited = {n["id"]: n for n in listed(config)}[2]
+    assert (edited["text"], edited["metric"], edited["at"]) == ("Site down for 20 minutes", None, "2026-03-10T12:00:00+00:00")
+    assert "deleted annotation 1: Launched the webinar ads" in ok("annotations", "delete", "1", config=config)
+    assert [n["id"] for n in listed(config)] == [2, 3]
+    # kept in the history file, in their own table; the readings are untouched
+    with sqlite3.connect(tmp_path / "history.sqlite3") as con:
+        assert con.execute("SELECT count(*) FROM annotations").fetchone() == (2,)
+    with Store(tmp_path / "history.sqlite3", readonly=True) as store:
+        assert store.load()[0].height == 3
+
+
+def test_bad_annotations_are_one_line_exit_2(config):
+    assert "no kpi 'lead' in the config (did you mean leads?)" in fails("annotate", "x", "--kpi", "lead", config=config)
+    assert "needs some text" in fails("annotate", "   ", config=config)
+    assert "there is no annotation 9" in fails("annotations", "delete", "9", config=config)
+    assert "--at:" in fails("annotate", "x", "--at", "yesterday-ish", config=config)
+    assert "give new TEXT" in fails("annotations", "edit", "1", config=config)
+    assert "not an annotation id" in fails("annotations", "delete", "one", config=config)
+    assert "not allowed with argument" in fails("annotate", "x", "--kpi", "leads", "--metric", "views", config=config)
+
+
+def test_report_and_series_json_list_the_annotations_about_what_they_show(config):
+    ok("annotate", "Launched the webinar ads", "--at", "2026-03-04 09:00", "--kpi", "leads", config=config)
+    ok("annotate", "Ad views campaign", "--at", "2026-03-06 09:00", "--metric", "views", config=config)
+    ok("annotate", "Long ago", "--at", "2025-01-01 00:00", config=config)  # before anything shown
+    report = json.loads(ok("report", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", config=config))
+    schema = documented()["report"]
+    assert validate(report, schema, schema) == []
+    assert [(n["text"], n["kpis"]) for n in report["annotations"]] == [
+        ("Launched the webinar ads", ["leads"]), ("Ad views campaign", ["conversion", "squared"]),
+    ]  # fmt: skip
+    series = json.loads(ok("series", "leads", "--at", "2026-03-15T12:00:00+00:00", "--format", "json", config=config))
+    schema = documented()["series"]
+    assert validate(series, schema, schema) == []
+    assert [n["text"] for n in series["annotations"]] == ["Launched the webinar ads"]
+    series = json.loads(ok("series", "views", "--at", "2026-03-15T12:00:00+00:00", "--format", "json", config=config))
+    assert [n["text"] for n in series["annotations"]] == ["Ad views campaign"]
+    table = ok("report", "--explain", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--width", "0", config=config)
+    assert "2026-03-04 09:00  Launched the webinar ads  (Lead Generation)" in table
