@@ -95,13 +95,21 @@ class History:
             self._folding, self._written = None, []  # a running fold's result is of no use now
             self.seq = 0
             self.generation = generation
-        new, seq = self.store.load(since=self.seq)
+        load_ids = getattr(self.store, "load_ids", None)  # a first load by metric id (no string per row)
+        if self.seq == 0 and self._view.height == 0 and load_ids is not None:
+            built, seq = Readings.build_ids(load_ids)
+            new = None
+        else:
+            new, seq = self.store.load(since=self.seq)
         if self.store.generation() != generation:
             # Rows were deleted or compacted while we loaded: `new` may hold the new rows beside
             # old ones it cannot remove (a double count). Read everything again.
             self.generation = None
             return self.refresh()
         current = self._view
+        if new is None:
+            self._view, self.seq = View.of(built), seq
+            return built.height
         if new.height and current.height == 0 and self.seq == 0:
             self._view = View.from_frame(new)
         else:

@@ -64,7 +64,7 @@ import itertools
 import re
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Iterable
+from typing import Callable, Iterable
 
 import polars as pl
 
@@ -284,6 +284,27 @@ class Readings:
             )
         )
 
+    @classmethod
+    def build_ids(cls, load: Callable[[], tuple[pl.DataFrame, dict[int, str], int]]) -> tuple[Readings, int]:
+        """:meth:`build` from ``load()``: a frame keyed by integer metric ids (``metric_id, at`` in
+        µs, ``value, n``), ``names`` (id -> metric) and a sequence number, handed back with the
+        index. No string per row is ever made, and the frame's columns the index does not keep are
+        let go as soon as they are read (only this call holds the frame). Fastest (no sort) when
+        the frame is grouped by id and sorted by time within each id, as a store's full load is."""
+        frame, names, seq = load()
+        ids = frame["metric_id"]
+        runs = ids.rle_id()
+        present = ids.unique(maintain_order=True)
+        grouped = frame.height == 0 or int(runs[-1]) + 1 == present.len()
+        m = runs if grouped else ids.replace_strict(present, pl.int_range(present.len(), eager=True), return_dtype=pl.UInt32)
+        plain = frame.select((pl.col("n") == 1).all()).item()
+        rows = frame.select(m=m.cast(pl.UInt32), at=pl.col("at").cast(pl.Int64), value=pl.col("value").cast(pl.Float64), *([] if plain else [pl.col("n").cast(pl.Int64)]))
+        del frame, ids, runs, m  # the caller hands the frame over: its id and n columns go now
+        labels = pl.Series("metric", [names[i] for i in present.to_list()], pl.String)
+        if plain:
+            return _index(rows, labels), seq
+        return _index(rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n"), labels), seq
+
     # -- reading rows back ----------------------------------------------------
 
     def rows(self) -> pl.DataFrame:
@@ -351,18 +372,21 @@ class Readings:
 _CONTRIBUTIONS = ("c_total", "c_weighted", "c_count")
 
 
-def _index(rows: pl.DataFrame) -> Readings:
+def _index(rows: pl.DataFrame, names: pl.Series | None = None) -> Readings:
     """Sort rows by key and add running totals.
 
     ``rows``: metric, at, value and each row's contributions ``c_total``,
-    ``c_weighted``, ``c_count`` (absent: the value, the value, 1).
+    ``c_weighted``, ``c_count`` (absent: the value, the value, 1). With
+    ``names``: ``m`` (segment numbers 0.. in order of first appearance) in
+    place of ``metric``, and ``names`` the metric of each.
     """
     if rows.height == 0:
         return Readings.empty()
     contributions = [c for c in _CONTRIBUTIONS if c in rows.columns]
     # Segments in order of first appearance: a frame grouped by metric and sorted by time is already in key order.
-    names = rows["metric"].unique(maintain_order=True)
-    rows = rows.select(m=pl.col("metric").cast(pl.Enum(names)).to_physical(), at="at", value="value", *contributions)
+    if names is None:
+        names = rows["metric"].unique(maintain_order=True)
+        rows = rows.select(m=pl.col("metric").cast(pl.Enum(names)).to_physical(), at="at", value="value", *contributions)
     if rows["m"].is_sorted():
         rows = rows.with_columns(pl.col("m").set_sorted())
     stats = (

@@ -263,6 +263,43 @@ def _replace_rows(old: pl.DataFrame, new: pl.DataFrame, key: str) -> pl.DataFram
     )
 
 
+def _merge_grouped(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+    """``old`` (the snapshot) with ``new``'s rows written over it, sorted by (metric_id, at).
+
+    A viewer indexes a frame in that order without sorting it (see
+    :meth:`kpitui.pipeline.Readings.build`), and the snapshot written from it
+    keeps the order. Only the segments of the metrics ``new`` touches are
+    merged (linear in those segments, no sort of ``old``); the others are
+    passed through as slices. ``old`` not grouped by id (a snapshot from
+    before) is sorted once; a segment out of time order is sorted when
+    merged into, and the index sorts what is left (it checks).
+    """
+    if not old["metric_id"].is_sorted():
+        old = old.sort("metric_id", "at")
+    if new.height == 0:
+        return old
+    new = new.select(old.columns).unique(subset=["metric_id", "at"], keep="last", maintain_order=True).sort("metric_id", "at")
+    ids = old["metric_id"]
+    touched = new["metric_id"].unique(maintain_order=True)
+    lows = ids.search_sorted(touched, side="left").to_list()
+    highs = ids.search_sorted(touched, side="right").to_list()
+    starts = new["metric_id"].search_sorted(touched, side="left").to_list() + [new.height]
+    parts, pos = [], 0
+    for k, (lo, hi) in enumerate(zip(lows, highs)):
+        parts.append(old.slice(pos, lo - pos))
+        rows = new.slice(starts[k], starts[k + 1] - starts[k])
+        segment = old.slice(lo, hi - lo)
+        if segment.height:
+            if not segment["at"].is_sorted():
+                segment = segment.sort("at")
+            kept = segment.filter(~pl.col("at").is_in(rows["at"].implode()))
+            rows = kept.with_columns(pl.col("at").set_sorted()).merge_sorted(rows.with_columns(pl.col("at").set_sorted()), key="at")
+        parts.append(rows)
+        pos = hi
+    parts.append(old.slice(pos))
+    return pl.concat([p for p in parts if p.height], rechunk=False) if any(p.height for p in parts) else old.clear()
+
+
 def _aligned(frame: pl.DataFrame, other: pl.DataFrame) -> pl.DataFrame:
     """``frame`` with ``n`` = 1 added when ``other`` has an ``n`` column and ``frame`` has not."""
     if "n" in other.columns and "n" not in frame.columns:
@@ -710,7 +747,17 @@ class Store(ManualReadings):
         """
         return self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
 
+    def load_ids(self) -> tuple[pl.DataFrame, dict[int, str], int]:
+        """Every reading keyed by metric id (``metric_id, at`` in µs, ``value, n``), sorted by
+        (metric_id, at), with each id's metric and the highest sequence number: :meth:`load` from 0
+        without turning ids into a string per row (for :class:`~kpitui.history.History`)."""
+        return self._load_ids(0, None, self.snapshot_rows)
+
     def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
+        frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
+        return self._named(frame, names), seq
+
+    def _load_ids(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, dict[int, str], int]:
         with self._guard("read") as con:
             with self._transaction("DEFERRED"):  # one consistent view for every query below
                 top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
@@ -725,7 +772,7 @@ class Store(ManualReadings):
                 elif snapshot is not None:
                     newer = self._fetch_since(snapshot_seq)
                     fetched = newer.height
-                    frame = self._merge_ids(snapshot, newer)
+                    frame = _merge_grouped(snapshot, newer)
                 else:
                     frame = self._fetch_metrics(ids)
                     fetched = frame.height
@@ -738,7 +785,7 @@ class Store(ManualReadings):
             and not self.readonly
         ):
             self._write_snapshot(frame, top, generation)
-        return self._named(frame, names), max(since, top)
+        return frame, names, max(since, top)
 
     def _fetch_since(self, since: int) -> pl.DataFrame:
         rows = self._conn.execute("SELECT metric_id, at, value, n FROM readings WHERE seq > ?", (since,)).fetchall()
@@ -776,10 +823,6 @@ class Store(ManualReadings):
         except Exception:  # noqa: BLE001 - a damaged or foreign blob only costs speed
             return None
         return pl.concat(parts) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
-
-    @staticmethod
-    def _merge_ids(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-        return _replace_rows(old, new, "metric_id")
 
     @staticmethod
     def _named(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
