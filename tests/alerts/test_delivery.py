@@ -171,7 +171,7 @@ def _log(tmp_path, n: int = 3) -> None:
 def test_a_hanging_notifier_does_not_slow_polling(tmp_path):
     _log(tmp_path)
     (tmp_path / "kpitui.toml").write_text(_access_config(tmp_path, '[notifiers.slow]\ntype = "command"\ncommand = "sleep 60"\ntimeout = 30\n'))
-    proc = start("collect", "--every", "0.2", "--config", str(tmp_path / "kpitui.toml"), cwd=tmp_path)
+    proc = start("collect", "-v", "--every", "0.2", "--config", str(tmp_path / "kpitui.toml"), cwd=tmp_path)
     lines: list[str] = []
     try:
         deadline = time.monotonic() + 30
