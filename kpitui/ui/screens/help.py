@@ -47,6 +47,7 @@ def about(app) -> Table:
 
 #: what each figure on the dashboard is (the README's "Reading the dashboard" says the same)
 COLUMNS = (
+    ("Objectives", "each objective: its KPIs' statuses (one symbol per KPI), then its score, the weighted mean of its KPIs' scores"),
     ("Value", "the KPI over the period named under the KPIs (its own window, or the one w m u y t chose)"),
     ("Target", f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from its own window to the one shown"),
     ("Progress", "how far the value is toward the target now: value ÷ target (for a ≤ limit: the share of the limit used)"),
@@ -55,6 +56,7 @@ COLUMNS = (
     ("Change", "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading"),
     ("Trend", "the KPI per bucket of its grain, oldest on the left"),
     ("Updated", "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric"),
+    ("status line", "each source: ● its last poll succeeded, ✖ it failed (the metric's line says why), ◌ polling, · not polled yet"),
     ("Newest", "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)"),
 )
 
