@@ -587,6 +587,31 @@ class KpiApp(App[int]):
             metric = self.screen.metric_id
         self.push_screen(AddReadingScreen(self.config, metric), self._reading_added)
 
+    def action_annotate(self) -> None:
+        """The annotate form, about the KPI or metric on screen (else everything)."""
+        from .screens.annotate import AnnotateScreen
+        from .screens.detail import DetailScreen
+
+        if self.read_only:
+            self.notify(READ_ONLY_NOTE, title="Read-only", severity="warning", timeout=6)
+            return
+        if isinstance(self.screen, AnnotateScreen):
+            return
+        kpi = metric = None
+        if isinstance(self.screen, DetailScreen):
+            kpi, metric = self.screen.kpi_id, self.screen.metric_id
+        self.push_screen(AnnotateScreen(self.config, kpi, metric, now=self.now()), self._annotated)
+
+    def _annotated(self, note) -> None:
+        from .screens.detail import DetailScreen
+
+        if note is None:
+            return
+        self.notify(f"annotation {note.id}: {note.text}", timeout=3)
+        for screen in self.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.ready:
+                screen.load()
+
     def _reading_added(self, reading: NewReading | None) -> None:
         if reading is None:
             return

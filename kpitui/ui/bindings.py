@@ -55,6 +55,8 @@ APP = [
     bind("ctrl+p", "command_palette", "Commands", "command_palette", "app", show=False, palette=False),
     bind("r", "refresh", "Refresh", "refresh", "data", tooltip="Poll sources now and re-read the history"),
     bind("a", "add_reading", "Add reading", "add_reading", "data", tooltip="Record a manual reading"),
+    bind("n", "annotate", "Annotate", "annotate", "data", show=False,
+         tooltip="Add an annotation (a dated note: 'Launched the webinar ads'), marked on the detail chart"),
     bind("exclamation_mark", "alerts", "Alerts", "alerts", "data", key_display="!", show=False, tooltip="Alert rules, their state and deliveries"),
     bind("w", "set_window('week_to_date')", "Week to date", "window_week", "window", show=False),
     bind("m", "set_window('month_to_date')", "Month to date", "window_month", "window", show=False),

@@ -69,3 +69,61 @@ async def test_a_metric_from_a_source_says_which_source_and_condition_count_it(m
         summary = str(app.screen.query_one("#detail-summary").render())
         assert "counted by source web (access_log) when: A visitor viewed the thank-you page" in summary
         assert "condition: path == '/thank-you' and status < 400" in summary
+
+
+async def test_annotations_are_marked_on_the_detail_chart(config):
+    from kpitui.annotations import AnnotationStore
+    from kpitui.ui.widgets.chart import draw_chart
+    from kpitui.ui.palette import palette_of
+
+    with AnnotationStore(config.storage.path) as notes:
+        notes.add("Launched the webinar ads", dt.datetime(2026, 3, 4, 9, tzinfo=dt.timezone.utc), kpi="leads")
+        notes.add("Revenue only", dt.datetime(2026, 3, 5, 9, tzinfo=dt.timezone.utc), metric="revenue")  # not behind leads
+        notes.add("Long before", dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))  # before the chart
+    app = make_app(config)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("enter")
+        await wait_ready(pilot)
+        spec = app.screen.query_one("#chart").spec
+        assert [text for _, text in spec.markers] == ["Launched the webinar ads"]
+        assert "▲ 04 Mar 09:00 Launched the webinar ads" in spec.notes
+        lines = [line.plain for line in draw_chart(spec, 100, 20, palette_of(app))]
+        axis = next(line for line in lines if "└" in line)
+        assert axis.count("▲") == 1
+        # daily buckets from 16 Feb: 4 Mar 09:00 is 16.375 buckets in, so its ▲ sits between 4 and 5 Mar
+        assert any("Launched the webinar ads" in line for line in lines[:2])
+
+
+async def test_n_adds_an_annotation_about_the_kpi_on_screen_and_the_chart_marks_it(config):
+    from kpitui.annotations import read
+    from kpitui.ui.screens.annotate import AnnotateScreen
+
+    app = make_app(config)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("enter")  # the Lead generation detail
+        await wait_ready(pilot)
+        await pilot.press("n")
+        assert isinstance(app.screen, AnnotateScreen)
+        await pilot.press("ctrl+s")  # no text: an inline error, the form stays
+        assert isinstance(app.screen, AnnotateScreen)
+        assert "type what happened" in str(app.screen.query_one("#form-error").render())
+        for key in "Ads on":
+            await pilot.press("space" if key == " " else key)
+        await pilot.press("tab")
+        for key in "2026-03-10 08:00":
+            await pilot.press({" ": "space", "-": "minus", ":": "colon"}.get(key, key))
+        await pilot.press("ctrl+s")
+        await wait_ready(pilot)
+        assert isinstance(app.screen, DetailScreen)
+        notes = read(config.storage.path)
+        assert [(n.text, n.kpi, n.metric, n.at) for n in notes] == [("Ads on", "leads", None, dt.datetime(2026, 3, 10, 8, tzinfo=dt.timezone.utc))]
+        assert [text for _, text in app.screen.query_one("#chart").spec.markers] == ["Ads on"]
+
+
+def test_the_annotate_key_is_in_help_and_the_palette():
+    from kpitui.ui import bindings
+
+    found = [b for s in bindings.SECTIONS for b in s.bindings if b.id == "annotate"]
+    assert found and found[0].key == "n" and "annotate" not in bindings.NOT_IN_PALETTE

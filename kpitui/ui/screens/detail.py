@@ -38,6 +38,7 @@ class SeriesReady(Message):
     offset: int
     request: int
     seconds: float
+    annotations: tuple = ()  # kpitui.annotations.Annotation, about what the chart shows, in its span
 
 
 @dataclass
@@ -51,6 +52,14 @@ class ExplanationReady(Message):
     explanation: object  # kpitui.explain.Explanation, or None
     result: object  # the KpiResult it explains
     request: int
+
+
+def _annotation_notes(notes, cal: periods.Calendar, most: int = 2) -> tuple[str, ...]:
+    """Legend entries for the newest annotations on the chart: ``▲ 04 Mar Launched the webinar ads``."""
+    shown = [f"▲ {note.at.astimezone(cal.tz):%d %b %H:%M} {note.text}" for note in list(notes)[-most:]]
+    if len(notes) > most:
+        shown.insert(0, f"▲ {len(notes) - most} earlier")
+    return tuple(shown)
 
 
 def axis_label(at, grain: str, cal: periods.Calendar) -> str:
@@ -140,8 +149,16 @@ class DetailScreen(SnapshotScreen):
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
             self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
             return
+        notes: tuple = ()
+        if points:
+            try:
+                cal = periods.Calendar.from_settings(runtime.config.settings)
+                end = min(periods.bucket_end(points[-1][0], grain, cal), runtime.clock())  # the chart's span, never past now
+                notes = tuple(n for n in runtime.annotations(kpi_id, metric_id, points[0][0], end) if n.at < end or end == runtime.clock())
+            except Exception:  # noqa: BLE001 - annotations are extra: the chart is drawn without them
+                notes = ()
         if not worker.is_cancelled:
-            self.post_message(SeriesReady(points, grain, window, offset, request, time.perf_counter() - started))
+            self.post_message(SeriesReady(points, grain, window, offset, request, time.perf_counter() - started, notes))
 
     @on(SeriesReady)
     def _series_ready(self, message: SeriesReady) -> None:
@@ -169,6 +186,8 @@ class DetailScreen(SnapshotScreen):
             currency=config.settings.currency,
             previous_name=earlier,
             partial=self._partial(message.points, message.grain, cal),
+            markers=tuple((note.at, note.text) for note in message.annotations),
+            notes=_annotation_notes(message.annotations, cal),
         )
 
     def _partial(self, points: list, grain: str, cal: periods.Calendar) -> str | None:

@@ -43,6 +43,8 @@ class ChartSpec:
     notes: tuple[str, ...] = field(default_factory=tuple)
     #: the last point is a bucket still in progress: drawn dotted, named in the legend (e.g. ``18 Mar to 15:30``)
     partial: str | None = None
+    #: annotations: (time, text) marked ▲ under the x axis at their time, with a dotted line up the plot
+    markers: tuple[tuple[dt.datetime, str], ...] = ()
 
     def fmt(self, value: float) -> str:
         return format_value(value, self.unit, self.decimals, self.currency)
@@ -178,6 +180,8 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
         target_dots.update((x, y) for x in range(dots_w) if (x // 2) % 2 == 0)  # dashed
     layers.append((target_dots, colours.warn))
     layers.append((series_dots(previous), colours.muted))
+    marker_cols = sorted({c for c in (_marker_col(points, at, xdot) for at, _ in spec.markers) if c is not None})
+    layers.append(({(c * 2, y) for c in marker_cols for y in range(0, dots_h, 3)}, colours.warn))
 
     cells: dict[tuple[int, int], tuple[int, str]] = {}
     for dots, colour in layers:
@@ -220,11 +224,32 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
         start = max(0, min(col - len(texts[i]) // 2, plot_w - len(texts[i])))
         if all(c == " " for c in label_line[max(0, start - 1) : start + len(texts[i]) + 1]):
             label_line[start : start + len(texts[i])] = list(texts[i])
-    lines.append(Text(" " * y_w + "└" + "".join(axis), style=colours.muted, no_wrap=True, overflow="crop"))
+    axis_line = Text(" " * y_w + "└" + "".join(axis), style=colours.muted, no_wrap=True, overflow="crop")
+    for c in marker_cols:  # an annotation: ▲ on the axis at its time
+        if c < plot_w:
+            axis_line.stylize(colours.warn, y_w + 1 + c, y_w + 2 + c)
+            axis_line = axis_line[: y_w + 1 + c] + Text("▲", style=colours.warn) + axis_line[y_w + 2 + c :]
+    lines.append(axis_line)
     lines.append(Text(" " * (y_w + 1) + "".join(label_line)[:plot_w], style=colours.muted, no_wrap=True, overflow="crop"))
 
     lines[0:0] = legend
     return lines[:height]
+
+
+def _marker_col(points: Sequence[Point], at: dt.datetime, xdot: Callable[[int], int]) -> int | None:
+    """The plot column of time ``at``: within its bucket, between that bucket's point and the next; ``None`` outside."""
+    n = len(points)
+    if not n or at < points[0][0]:
+        return None
+    for i in range(n):
+        start = points[i][0]
+        end = points[i + 1][0] if i + 1 < n else None
+        if end is None or at < end:
+            if end is None:
+                return xdot(i) // 2
+            share = (at - start) / (end - start) if end > start else 0.0
+            return round(xdot(i) + share * (xdot(i + 1) - xdot(i))) // 2
+    return None
 
 
 def legend_lines(spec: ChartSpec, width: int, colours: Palette, off_scale: bool = False, most: int = 2) -> list[Text]:
