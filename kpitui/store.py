@@ -60,8 +60,9 @@ transaction as its readings, they roll back together and the source re-reads
 them, so nothing is double-counted. ``FULL`` would add an fsync per poll for
 no gain in that model.
 
-Pages: new files use 64 KiB pages (``_PAGE_SIZE``); files made before keep
-theirs (SQLite cannot change it in WAL mode without a rebuild) and work the same.
+Pages: new files use 4 KiB pages (``_PAGE_SIZE``; ``page_size=`` for a file
+built by a bulk import); files made before keep theirs (SQLite cannot change
+it in WAL mode without a rebuild) and work the same.
 """
 
 from __future__ import annotations
@@ -173,14 +174,13 @@ def _upsert_sql(mode: str, rows: int) -> str:
 #: mode -> (the statement for one row, the statement for _ROWS_PER_STATEMENT rows)
 _UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) for mode in _ON_CONFLICT}
 
-#: Page size of new files (SQLite's largest). A transaction writes every page it touches to the WAL
-#: and the checkpoint copies it again; an import of readings spread over the whole history touches
-#: nearly every page of the table in each transaction, and large pages move those bytes at far less
-#: cost per page (measured: a 10M-reading import in 100k-row transactions twice as fast as with
-#: 4 KiB pages; loads the same). The price: a small write puts 64 KiB in the WAL per page it
-#: touches, about 16x the bytes (a 1,000-reading poll ~10 ms on average instead of ~7, the median
-#: about the same).
-_PAGE_SIZE = 65536
+#: Page size of new files (SQLite's default). A transaction writes every page it touches to the WAL
+#: and the checkpoint copies it again, so a collector's small poll costs a few pages: 4 KiB pages
+#: keep a 2-readings-per-30 s collector at tens of MB a day, where 64 KiB pages wrote ~1 GB a day
+#: (benchmarks/RESULTS.md, "collector disk writes"). A file built by one bulk import of readings
+#: spread over its whole history (each transaction touches nearly every page) imports faster with
+#: large pages: pass ``page_size`` for such a file (benchmarks/run.py does for its 10M store).
+_PAGE_SIZE = 4096
 _SNAPSHOT_PART_ROWS = 1_000_000
 _ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
 #: What :meth:`Store.load` returns: :data:`~kpitui.api.READINGS_SCHEMA` plus ``n``, the number of
@@ -356,11 +356,14 @@ class Store(ManualReadings):
         readonly: bool = False,
         busy_timeout: float = 30.0,
         snapshot_rows: int | None = 200_000,
+        page_size: int | None = None,
     ):
         self.path = Path(path).expanduser()
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self.snapshot_rows = snapshot_rows
+        #: page size a new file is made with (``None``: 4 KiB, see ``_PAGE_SIZE``); an existing file keeps its own
+        self.page_size = page_size or _PAGE_SIZE
         #: rows the last :meth:`write` dropped (null metric/time, null/NaN/inf value)
         self.last_dropped = 0
         #: rows the last ``mode="replace"`` :meth:`write` left out: their metric's past is compacted there
@@ -431,7 +434,7 @@ class Store(ManualReadings):
             self._refuse_foreign()  # before switching someone else's file to WAL
         if not self.readonly:
             # Only a new, empty file takes this (before its first write); existing files keep theirs.
-            con.execute(f"PRAGMA page_size = {_PAGE_SIZE}")
+            con.execute(f"PRAGMA page_size = {int(self.page_size)}")
             mode = con.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             if str(mode).lower() != "wal":
                 raise StoreError(f"cannot switch history file {self.path} to WAL mode (got {mode!r})")

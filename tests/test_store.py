@@ -351,25 +351,32 @@ def page_size(path: Path) -> int:
         raw.close()
 
 
-def test_new_files_get_large_pages_and_existing_files_keep_theirs(tmp_path):
+def test_new_files_get_small_pages_bulk_built_ones_large_and_existing_files_keep_theirs(tmp_path):
     new = tmp_path / "new.sqlite3"
     with Store(new) as s:
         s.write(frame(("a", 0, 1.0)))
-    assert page_size(new) == 65536
-    # A file made before (SQLite's default 4 KiB pages): used as it is, never rebuilt.
+    assert page_size(new) == 4096  # a collector's small polls write few bytes (issue 18 item 4)
+    bulk = tmp_path / "bulk.sqlite3"
+    with Store(bulk, page_size=65536) as s:
+        s.write(frame(("a", 0, 1.0)))
+    assert page_size(bulk) == 65536
+    with Store(bulk) as s:  # opened again without it: keeps its pages
+        s.write(frame(("a", 1, 1.0)))
+    assert page_size(bulk) == 65536
+    # A file made before with other pages: used as it is, never rebuilt.
     old = tmp_path / "old.sqlite3"
     raw = sqlite3.connect(old)
-    raw.execute("PRAGMA page_size = 4096")
+    raw.execute("PRAGMA page_size = 8192")
     raw.execute("PRAGMA journal_mode = WAL")
     raw.close()
     with Store(old) as s:
         s.write(frame(("a", 0, 1.0), ("b", 1, 2.0)))
-    assert page_size(old) == 4096
+    assert page_size(old) == 8192
     with Store(old) as s:
         assert s.write(frame(("a", 0, 1.0), ("a", 2, 3.0))) == 1
         assert as_dict(s.load()[0]) == {("a", at(0)): 1.0, ("b", at(1)): 2.0, ("a", at(2)): 3.0}
         assert s.integrity_check() == "ok"
-    assert page_size(old) == 4096
+    assert page_size(old) == 8192
 
 
 # -- source health ---------------------------------------------------------------------
