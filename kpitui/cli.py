@@ -277,12 +277,12 @@ def _open_store(config, readonly: bool = False, instance: str | None = None):
     return open_history(config, readonly=readonly, instance_filter=instance)
 
 
-def _read_only_notice(config, why: str) -> str:
+def _read_only_notice(config, why: str, store=None) -> str:
     """One line: the history cannot be written, so it is shown as it is and nothing is collected."""
     path = config.storage.path
     text = f"history file {path} cannot be written ({why}): showing it read-only; nothing is collected or recorded"
     wal = Path(f"{path}-wal")
-    if why != "the file is read-only" and wal.exists() and wal.stat().st_size > 0:  # immutable: the -wal is not read
+    if store is not None and store.immutable and wal.exists() and wal.stat().st_size > 0:  # the -wal is not read
         text += f" (writes still in {wal.name} are not shown)"
     return text
 
@@ -294,7 +294,7 @@ def _open_viewer(config, *, readonly: bool = False, instance: str | None = None)
     why = None if config.storage.url is not None else unwritable(config.storage.path)
     store = _open_store(config, readonly=readonly or why is not None, instance=instance)
     if why is not None:
-        _err(_read_only_notice(config, why))
+        _err(_read_only_notice(config, why, store))
     return store
 
 

@@ -58,9 +58,9 @@ def is_corruption(exc: BaseException) -> bool:
 def damaged_message(path: Path, detail: str) -> str:
     """One line: the file is damaged, nothing is written to it, and how to recover."""
     return (
-        f"history file {path} is damaged ({detail}); kpitui will not write to it. Recover: "
-        f"`kpitui history recover {path}.recovered` copies every readable reading into a new file; stop kpitui "
-        f"and move it to {path} (or restore a backup made with `kpitui history backup`)"
+        f"history file {path} is damaged ({detail}); kpitui will not write to it. Recover: restore it from a "
+        f"backup (`kpitui history backup` makes them), or `kpitui history recover {path}.recovered` copies every "
+        f"readable reading into a new file: stop kpitui and move that to {path}"
     )
 
 

@@ -218,8 +218,12 @@ def compact(
         if split is None:
             return bucket_rows(rows, rule, grain, cal)
         # daily rows before the hourly horizon, hourly rows after it (split at a local midnight)
-        old = rows.filter(pl.col("at") < split)
-        return pl.concat([bucket_rows(old, rule, "day", cal), bucket_rows(rows.filter(pl.col("at") >= split), rule, "hour", cal)])
+        parts = [
+            bucket_rows(part, rule, part_grain, cal)
+            for part, part_grain in ((rows.filter(pl.col("at") < split), "day"), (rows.filter(pl.col("at") >= split), "hour"))
+            if part.height  # (polars panics truncating an empty column to local days)
+        ]
+        return pl.concat(parts) if parts else None
 
     return store.compact(before, plan, metrics=sorted(rules), dry_run=dry_run)
 

@@ -68,6 +68,7 @@ it in WAL mode without a rebuild) and work the same.
 from __future__ import annotations
 
 import datetime as dt
+import errno
 import json
 import os
 import sqlite3
@@ -404,21 +405,31 @@ class Store(ManualReadings):
         if self.readonly:
             if not self.path.is_file():
                 raise StoreError(f"no history file at {self.path}")
-            # A folder nobody can write to (a read-only file system or mount) cannot hold the
-            # -shm file WAL readers share, and no writer can change the file there: read it as
-            # immutable (no locks, no -shm; a leftover -wal is not read).
-            self.immutable = not _writable_folder(self.path.parent)
-            uri = f"{self.path.resolve().as_uri()}?mode=ro" + ("&immutable=1" if self.immutable else "")
+            uri = f"{self.path.resolve().as_uri()}?mode=ro"
             con = sqlite3.connect(
                 uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
+            if not _writable_folder(self.path.parent):
+                # A WAL reader needs the -shm file; in a folder nobody can write to (a read-only
+                # file system or mount) it can only read one a writer left there. Without one,
+                # read the file as immutable: no locks, no -shm (and a leftover -wal is not read;
+                # nobody can write there anyway).
+                try:
+                    con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+                except sqlite3.OperationalError:
+                    con.close()
+                    self.immutable = True
+                    con = sqlite3.connect(
+                        uri + "&immutable=1", uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+                    )
         else:
             why = unwritable(self.path)
             if why is not None:
+                cause = OSError(errno.EROFS if "file system" in why else errno.EACCES, why)  # kpitui.failures: READONLY
                 raise StoreError(
-                    f"history file {self.path} cannot be written ({why}): it can only be viewed "
-                    "(kpitui report, series and the TUI show it read-only)"
-                )
+                    f"history file {self.path} cannot be written ({why}): make it writable, or set [storage] path "
+                    "to a writable place; it can still be viewed (kpitui report, series and the TUI show it read-only)"
+                ) from cause
             self._create_private()
             con = sqlite3.connect(
                 self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False

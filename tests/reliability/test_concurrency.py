@@ -248,7 +248,8 @@ def test_a_compaction_between_a_viewers_two_reads_never_double_counts(tmp_path, 
     with Store(config.storage.path) as writer, Store(config.storage.path) as reader:
         history = History(reader)
         for round_ in range(5):
-            writer.write(readings_frame([("s", hour + dt.timedelta(days=round_, minutes=k), 1.0) for k in range(10)]))
+            # events (mode "add"): the compacted past is closed to replace-mode writes
+            writer.write(readings_frame([("s", hour + dt.timedelta(days=round_, minutes=k), 1.0) for k in range(10)]), mode="add")
             history.refresh()
             real = reader.generation
 
