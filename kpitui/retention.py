@@ -40,14 +40,18 @@ give the same values before and after compaction.
 
 **Periods cut inside a bucket.** A to-date window's comparison periods end
 at the current time (the previous period, the same period last year), and
-a trailing window starts at a time of day too. A down-sampled row sits at
-its bucket's start and counts wholly in a period that contains that start,
-so a period cut inside a compacted bucket gains (or loses) the readings
-between the cut and the bucket's end. Exactly those values can change:
+a trailing window starts at a time of day too. A down-sampled row is
+stamped with the time of its bucket's **first** reading and counts wholly
+in a period that contains that time, so a period cut inside a compacted
+bucket, after its first reading, gains the bucket's readings after the cut
+(a period starting there loses those before it). Exactly those values can
+change (a period end is inclusive: a cut exactly at the first reading's
+time counts that bucket too):
 
-- ``downsample_to = "hour"``: a period cut at a time that is not a whole
-  local hour, inside compacted history: by the readings of the rest of that
-  one hour. Periods cut on the hour (and every calendar period) do not move.
+- ``downsample_to = "hour"``: a period cut inside an hour of compacted
+  history, between its first reading and the hour's end: by the readings of
+  the rest of that one hour. Periods cut on the hour (when no reading sits
+  exactly on it) and every calendar period do not move.
 - ``downsample_to = "day"``: readings inside the **hourly horizon** become
   hourly rows and only older ones daily rows, so within the horizon the
   same holds as for ``hour``; before it, a period cut at any time of day
@@ -143,7 +147,10 @@ def bucket_rows(rows: pl.DataFrame, rule: str, grain: str, cal: periods.Calendar
     """One row per ``grain`` bucket of ``rows`` that holds two or more of them.
 
     ``rows``: one metric's ``at`` (epoch µs, UTC), ``value``, ``n``. Returns
-    ``at`` (the bucket's local start, epoch µs), ``value`` (aggregated by
+    ``at`` (the time of the bucket's first row, epoch µs: inside the bucket, so
+    every hour, day and longer period holds it as before; a period cut on a
+    bucket boundary, inclusive at its end, never takes in the bucket after
+    it), ``value`` (aggregated by
     ``rule``), ``n`` (Σn) and ``first``/``last``: the first and last ``at``
     of the rows it replaces.
     """
@@ -160,7 +167,7 @@ def bucket_rows(rows: pl.DataFrame, rule: str, grain: str, cal: periods.Calendar
             rows=pl.len(),
         )
         .filter(pl.col("rows") >= 2)
-        .select(pl.col("bucket").alias("at"), "value", "n", "first", "last")
+        .select(pl.col("first").alias("at"), "value", "n", "first", "last")
         .sort("at")
         .collect()
     )

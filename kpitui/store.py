@@ -30,8 +30,8 @@ and migrated forward on open by a writer):
     per metric, the instant before which :meth:`Store.compact` has down-sampled
     its readings. That past is closed to ``mode="replace"`` writes: a
     snapshot-like source re-sending old raw rows would otherwise put them
-    beside the bucket's compacted row (at the bucket start, not at their
-    times) and the next compaction would add them to it again. Such rows
+    beside the bucket's compacted row (at its first reading's time, not at
+    theirs) and the next compaction would add them to it again. Such rows
     are left out and counted in :attr:`Store.last_compacted`; ``mode="add"``
     rows (new events) still join their bucket.
 ``manual_readings(id, metric_id, at, recorded)`` (schema 4)

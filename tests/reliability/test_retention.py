@@ -220,31 +220,32 @@ def test_each_rule_down_samples_as_documented_and_late_readings_join_by_weight(t
         result = retention.compact(store, config, now=NOW)
         assert (result.replaced, result.written, result.transactions) == (18, 6, 1)
         rows = rows_of(store)
-        assert rows[("s", h)] == (12.0, 3)
-        assert rows[("c", h)] == (12.0, 3)  # a count metric keeps the sum; its count is n
-        assert rows[("m", h)] == (4.0, 3)
-        assert rows[("l", h)] == (7.0, 3)
-        assert rows[("lo", h)] == (1.0, 3)
-        assert rows[("hi", h)] == (7.0, 3)
+        first = minutes[0]  # a down-sampled row is stamped with its bucket's first reading
+        assert rows[("s", first)] == (12.0, 3)
+        assert rows[("c", first)] == (12.0, 3)  # a count metric keeps the sum; its count is n
+        assert rows[("m", first)] == (4.0, 3)
+        assert rows[("l", first)] == (7.0, 3)
+        assert rows[("lo", first)] == (1.0, 3)
+        assert rows[("hi", first)] == (7.0, 3)
         assert rows[("s", h + dt.timedelta(hours=1, minutes=3))] == (9.0, 1)
         # a replace-mode write into the compacted past is left out (a snapshot source re-sending it)
-        store.write(readings_frame([(m, h + dt.timedelta(minutes=50), 8.0) for m in RULES]))
-        assert store.last_compacted == len(RULES) and rows_of(store)[("s", h)] == (12.0, 3)
+        store.write(readings_frame([(m, h + dt.timedelta(minutes=45), 8.0) for m in RULES]))
+        assert store.last_compacted == len(RULES) and rows_of(store)[("s", first)] == (12.0, 3)
         # a late event (mode "add") lands in a compacted hour: compacting again weighs the old row by its n
-        store.write(readings_frame([(m, h + dt.timedelta(minutes=50), 8.0) for m in RULES]), mode="add")
+        store.write(readings_frame([(m, h + dt.timedelta(minutes=45), 8.0) for m in RULES]), mode="add")
         generation = store.generation()
         again = retention.compact(store, config, now=NOW)
         assert (again.replaced, again.written) == (12, 6) and store.generation() == generation + 1
         rows = rows_of(store)
-        assert rows[("s", h)] == (20.0, 4)
-        assert rows[("m", h)] == ((4.0 * 3 + 8.0) / 4, 4)
-        assert rows[("l", h)] == (8.0, 4)
-        assert rows[("lo", h)] == (1.0, 4)
-        assert rows[("hi", h)] == (8.0, 4)
-        assert rows[("c", h)] == (20.0, 4)
+        assert rows[("s", first)] == (20.0, 4)
+        assert rows[("m", first)] == ((4.0 * 3 + 8.0) / 4, 4)
+        assert rows[("l", first)] == (8.0, 4)
+        assert rows[("lo", first)] == (1.0, 4)
+        assert rows[("hi", first)] == (8.0, 4)
+        assert rows[("c", first)] == (20.0, 4)
         # nor can a replace-mode write overwrite a compacted row
         store.write(readings_frame([("l", h, 3.0)]))
-        assert rows_of(store)[("l", h)] == (8.0, 4) and store.last_compacted == 1
+        assert rows_of(store)[("l", first)] == (8.0, 4) and store.last_compacted == 1
     figures(rules_checked=len(RULES), rows_hand_checked=14, recompactions=1)
 
 
