@@ -93,7 +93,9 @@ class AnnotationStore:
         self.readonly = readonly
         self._lock = threading.RLock()
         if readonly:
-            self._con = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=busy_timeout, check_same_thread=False)
+            from .store import connect_readonly  # immutable on a read-only file system
+
+            self._con, _ = connect_readonly(self.path, timeout=busy_timeout, check_same_thread=False)
         else:
             self._con = sqlite3.connect(self.path, timeout=busy_timeout, isolation_level=None, check_same_thread=False)
             self._con.execute(f"PRAGMA busy_timeout = {int(busy_timeout * 1000)}")

@@ -189,7 +189,9 @@ def recover(src: Path, dest: Path) -> tuple[int, int, int]:
 
     if dest.exists() or dest.is_symlink():
         raise FileExistsError(f"{dest} already exists; recovery never overwrites a file")
-    old = sqlite3.connect(f"{src.resolve().as_uri()}?mode=ro", uri=True)
+    from .store import connect_readonly
+
+    old, _ = connect_readonly(src)
     readings = skipped = 0
     try:
         names = old.execute("SELECT id, name FROM metrics").fetchall()

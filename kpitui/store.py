@@ -88,7 +88,7 @@ from .api import READINGS_SCHEMA, normalise_readings
 from .manual_readings import ManualReadings
 from .model import SourceHealth
 
-__all__ = ["LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionResult", "CursorConflict", "Store", "StoreError", "unwritable"]
+__all__ = ["LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionResult", "CursorConflict", "Store", "StoreError", "connect_readonly", "unwritable"]
 
 #: ``PRAGMA application_id`` of a kpitui history file ("kpit").
 APPLICATION_ID = 0x6B706974
@@ -217,6 +217,28 @@ def _writable_folder(folder: Path) -> bool:
     except OSError:
         pass
     return os.access(folder, os.W_OK | os.X_OK)
+
+
+def connect_readonly(path: str | os.PathLike[str], **kwargs: Any) -> tuple[sqlite3.Connection, bool]:
+    """A read-only connection to the history at ``path`` (``kwargs`` go to ``sqlite3.connect``), and
+    whether it had to be opened as immutable.
+
+    A WAL reader needs the ``-shm`` file; in a folder nobody can write to (a read-only file
+    system or mount) it can only use one a writer left there. Without one the file is read as
+    immutable: no locks, no ``-shm`` (a leftover ``-wal`` is then not read; nobody can write
+    there anyway). Every read-only opener of a history file (annotations, alert state, ...)
+    should come through here.
+    """
+    uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+    con = sqlite3.connect(uri, uri=True, **kwargs)
+    if _writable_folder(Path(path).expanduser().parent):
+        return con, False
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return con, False
+    except sqlite3.OperationalError:
+        con.close()
+    return sqlite3.connect(uri + "&immutable=1", uri=True, **kwargs), True
 
 
 def unwritable(path: str | os.PathLike[str]) -> str | None:
@@ -405,23 +427,9 @@ class Store(ManualReadings):
         if self.readonly:
             if not self.path.is_file():
                 raise StoreError(f"no history file at {self.path}")
-            uri = f"{self.path.resolve().as_uri()}?mode=ro"
-            con = sqlite3.connect(
-                uri, uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
+            con, self.immutable = connect_readonly(
+                self.path, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
             )
-            if not _writable_folder(self.path.parent):
-                # A WAL reader needs the -shm file; in a folder nobody can write to (a read-only
-                # file system or mount) it can only read one a writer left there. Without one,
-                # read the file as immutable: no locks, no -shm (and a leftover -wal is not read;
-                # nobody can write there anyway).
-                try:
-                    con.execute("SELECT count(*) FROM sqlite_master").fetchone()
-                except sqlite3.OperationalError:
-                    con.close()
-                    self.immutable = True
-                    con = sqlite3.connect(
-                        uri + "&immutable=1", uri=True, timeout=self.busy_timeout, isolation_level=None, check_same_thread=False
-                    )
         else:
             why = unwritable(self.path)
             if why is not None:
