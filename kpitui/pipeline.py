@@ -299,11 +299,13 @@ class Readings:
         m = runs if grouped else ids.replace_strict(present, pl.int_range(present.len(), eager=True), return_dtype=pl.UInt32)
         plain = frame.select((pl.col("n") == 1).all()).item()
         rows = frame.select(m=m.cast(pl.UInt32), at=pl.col("at").cast(pl.Int64), value=pl.col("value").cast(pl.Float64), *([] if plain else [pl.col("n").cast(pl.Int64)]))
-        del frame, ids, runs, m  # the caller hands the frame over: its id and n columns go now
+        del frame, ids, runs, m  # only this call holds the frame: its id and n columns go now
         labels = pl.Series("metric", [names[i] for i in present.to_list()], pl.String)
-        if plain:
-            return _index(rows, labels), seq
-        return _index(rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n"), labels), seq
+        if not plain:
+            rows = rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n")
+        handed = [rows]
+        del rows
+        return _index(handed, labels), seq
 
     # -- reading rows back ----------------------------------------------------
 
@@ -372,14 +374,17 @@ class Readings:
 _CONTRIBUTIONS = ("c_total", "c_weighted", "c_count")
 
 
-def _index(rows: pl.DataFrame, names: pl.Series | None = None) -> Readings:
+def _index(rows: pl.DataFrame | list[pl.DataFrame], names: pl.Series | None = None) -> Readings:
     """Sort rows by key and add running totals.
 
     ``rows``: metric, at, value and each row's contributions ``c_total``,
     ``c_weighted``, ``c_count`` (absent: the value, the value, 1). With
     ``names``: ``m`` (segment numbers 0.. in order of first appearance) in
-    place of ``metric``, and ``names`` the metric of each.
+    place of ``metric``, and ``names`` the metric of each. A one-item list
+    hands the frame over: its ``at`` column goes once the keys are made.
     """
+    if isinstance(rows, list):
+        rows = rows.pop()
     if rows.height == 0:
         return Readings.empty()
     contributions = [c for c in _CONTRIBUTIONS if c in rows.columns]
@@ -406,6 +411,7 @@ def _index(rows: pl.DataFrame, names: pl.Series | None = None) -> Readings:
     )
     shift = pl.Series("shift", [0] * len(names), pl.Int64).scatter(stats["m"], segments["shift"])
     keyed = rows.select("m", key=pl.lit(shift).gather(pl.col("m")) + pl.col("at"), value="value", *contributions)
+    del rows
     if not keyed["key"].is_sorted():
         keyed = keyed.sort("key")
     return _with_totals(segments, keyed)

@@ -183,7 +183,8 @@ _UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) 
 #: large pages: pass ``page_size`` for such a file (benchmarks/run.py does for its 10M store).
 _PAGE_SIZE = 4096
 _SNAPSHOT_PART_ROWS = 1_000_000
-_ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
+#: Rows by metric id as loaded; 32-bit ids and counts: a 10M-row load holds 80 MB less than with 64-bit ones.
+_ID_FRAME_SCHEMA = {"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64, "n": pl.UInt32}
 #: What :meth:`Store.load` returns: :data:`~kpitui.api.READINGS_SCHEMA` plus ``n``, the number of
 #: raw readings each row stands for (1 unless retention down-sampled it).
 LOADED_SCHEMA: dict[str, pl.DataType] = {**READINGS_SCHEMA, "n": pl.Int64()}
@@ -301,7 +302,7 @@ def _merge_grouped(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         old = old.sort("metric_id", "at")
     if new.height == 0:
         return old
-    new = new.select(old.columns).unique(subset=["metric_id", "at"], keep="last", maintain_order=True).sort("metric_id", "at")
+    new = new.select(pl.col(c).cast(t) for c, t in old.schema.items()).unique(subset=["metric_id", "at"], keep="last", maintain_order=True).sort("metric_id", "at")
     ids = old["metric_id"]
     touched = new["metric_id"].unique(maintain_order=True)
     lows = ids.search_sorted(touched, side="left").to_list()
@@ -839,12 +840,15 @@ class Store(ManualReadings):
 
     def _read_snapshot(self) -> pl.DataFrame | None:
         """The columnar snapshot, or ``None`` if it cannot be decoded (the table is read instead)."""
-        blobs = self._conn.execute("SELECT data FROM snapshot_parts ORDER BY part").fetchall()
+        # one part at a time: its compressed blob and 64-bit columns go before the next is read
+        blobs = self._conn.execute("SELECT data FROM snapshot_parts ORDER BY part")
         try:
             parts = [pl.read_ipc(data).select(pl.col(c).cast(t) for c, t in _ID_FRAME_SCHEMA.items()) for (data,) in blobs]
         except Exception:  # noqa: BLE001 - a damaged or foreign blob only costs speed
             return None
-        return pl.concat(parts) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
+        finally:
+            blobs.close()
+        return pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
 
     @staticmethod
     def _named(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
