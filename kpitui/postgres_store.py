@@ -27,10 +27,21 @@ forward by a writer that may create tables; refused when newer than this code):
     ``at``: microseconds since the epoch, UTC, as in SQLite.
 ``cursors(instance, source, cursor, updated)``, ``source_health(instance, source, ...)``
 ``compacted(metric_id, before)``
+``snapshot_parts(part, data)`` (schema 3)
+    a columnar copy (Arrow IPC, zstd) of every reading summed over instances, as of
+    ``meta.snapshot_seq`` (and ``meta.snapshot_generation``: a snapshot taken before rows
+    were deleted or compacted is ignored). Only parts below ``meta.snapshot_parts`` are
+    current, so a collector replaces parts with INSERT/UPDATE and needs no DELETE.
 
 Fast paths: writes go through ``COPY`` into a temporary table and one
-``INSERT ... SELECT ... ON CONFLICT``; a full load is one ``COPY ... TO STDOUT``
-read by polars' CSV reader (no Python object per row).
+``INSERT ... SELECT ... ON CONFLICT``. A full load (no instance filter) reads the
+snapshot (bytea in binary: ~0.1 s per million rows, against ~2 s per million for
+any row-by-row ``COPY ... TO STDOUT``, text or binary, through psycopg) plus the rows
+written since it, summed; a filtered or snapshot-less load is one ``COPY`` read by
+polars' CSV reader (no Python object per row). Writers keep the snapshot fresh: a
+write that leaves more than ``max(snapshot_rows, rows in the snapshot / 8)`` sequence
+numbers since the snapshot refreshes it, as does a writer's full load that had to
+fetch ``snapshot_rows`` rows from the table, and :meth:`PostgresStore.snapshot`.
 
 Connections: one per store. A dropped connection (server restart,
 ``pg_terminate_backend``) rolls back the transaction it was in -- readings and
@@ -107,6 +118,13 @@ _MIGRATIONS: tuple[str, ...] = (
     f"""
     CREATE TABLE {SCHEMA}.compacted (metric_id integer PRIMARY KEY REFERENCES {SCHEMA}.metrics (id), before bigint NOT NULL);
     """,
+    # 3: the columnar snapshot (see the module docstring); parts numbered from 0, only the first
+    # snapshot_parts of them current (so that writers replace parts without needing DELETE)
+    f"""
+    CREATE TABLE {SCHEMA}.snapshot_parts (part integer PRIMARY KEY, data bytea NOT NULL);
+    INSERT INTO {SCHEMA}.meta (key, value) VALUES
+        ('snapshot_seq', 0), ('snapshot_parts', 0), ('snapshot_rows', 0), ('snapshot_generation', 0);
+    """,
 )
 
 #: The schema version this code writes; a database with a higher one is refused.
@@ -125,6 +143,7 @@ _ON_CONFLICT = {
 }
 _ID_FRAME_SCHEMA = {"metric_id": pl.Int64, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
 _BACKOFF_START, _BACKOFF_MAX = 0.1, 5.0
+_SNAPSHOT_PART_ROWS = 1_000_000
 
 
 def missing_extra() -> str:
@@ -167,6 +186,7 @@ class PostgresStore:
         path: str | Path | None = None,
         connect_timeout: float = 10.0,
         reconnect_seconds: float = 30.0,
+        snapshot_rows: int | None = 200_000,
     ):
         try:
             import psycopg  # noqa: F401
@@ -179,6 +199,8 @@ class PostgresStore:
         self.path = Path(path).expanduser() if path is not None else Path("kpitui-history.sqlite3")
         self.connect_timeout = connect_timeout
         self.reconnect_seconds = reconnect_seconds
+        #: see the module docstring (``None``: never write the snapshot)
+        self.snapshot_rows = snapshot_rows
         self.last_dropped = 0
         self.last_compacted = 0
         self.damaged: str | None = None
@@ -409,7 +431,17 @@ class PostgresStore:
                         "ON CONFLICT (instance, source) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
                         (self.instance, source, cursor, _to_us(dt.datetime.now(dt.timezone.utc))),
                     )
+                meta = self._meta(con, "snapshot_seq", "snapshot_rows") if written else None
+        if meta is not None and self.snapshot_rows is not None:
+            since = first + rows.height - 1 - meta["snapshot_seq"]
+            if since >= max(self.snapshot_rows, meta["snapshot_rows"] // 8):
+                self._refresh_snapshot()
         return written
+
+    @staticmethod
+    def _meta(con: Any, *keys: str) -> dict[str, int]:
+        found = dict(con.execute(f"SELECT key, value FROM {SCHEMA}.meta WHERE key = ANY(%s)", (list(keys),)).fetchall())
+        return {key: int(found.get(key, 0)) for key in keys}
 
     def _upsert(self, con: Any, rows: pl.DataFrame, mode: str, first: int) -> int:
         ids = self._ids(con, "metrics", rows["metric"].unique().to_list())
@@ -466,22 +498,101 @@ class PostgresStore:
 
     def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
         """As :meth:`kpitui.store.Store.load`: rows are summed over instances (or one instance, when filtered)."""
-        wanted = None if metrics is None else set(metrics)
+        return self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
 
-        def read(con: Any) -> tuple[int, dict[int, str], pl.DataFrame]:
+    def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
+        def read(con: Any) -> tuple[dict[str, int], dict[int, str], pl.DataFrame, int]:
             with con.transaction():
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
-                top = int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'seq'").fetchone()[0])
+                meta = self._meta(con, "seq", "generation", "snapshot_seq", "snapshot_parts", "snapshot_generation")
                 names = dict(con.execute(f"SELECT id, name FROM {SCHEMA}.metrics").fetchall())
-                if since >= top:
-                    return top, names, pl.DataFrame(schema=_ID_FRAME_SCHEMA)
-                return top, names, self._fetch_since(con, since) if since > 0 else self._fetch_all(con)
+                if since >= meta["seq"]:
+                    return meta, names, pl.DataFrame(schema=_ID_FRAME_SCHEMA), 0
+                if since > 0:
+                    frame = self._fetch_since(con, since)
+                    return meta, names, frame, frame.height
+                snapshot = self._read_snapshot(con, meta)
+                if snapshot is None:
+                    frame = self._fetch_all(con)
+                    return meta, names, frame, frame.height
+                newer = self._fetch_since(con, meta["snapshot_seq"])
+                return meta, names, Store._merge_ids(snapshot, newer), newer.height
 
-        top, names, frame = self._read("read", read)
+        meta, names, frame, fetched = self._read("read", read)
         if wanted is not None:
             ids = [i for i, n in names.items() if n in wanted]
             frame = frame.filter(pl.col("metric_id").is_in(ids))
-        return Store._named(frame, names), max(since, top)
+        elif since <= 0 and snapshot_rows is not None and fetched >= snapshot_rows and not self.readonly:
+            self._write_snapshot(frame, meta["seq"], meta["generation"])
+        return Store._named(frame, names), max(since, meta["seq"])
+
+    def _read_snapshot(self, con: Any, meta: dict[str, int]) -> pl.DataFrame | None:
+        """The columnar snapshot if it is current and readable, else ``None`` (the table is read instead)."""
+        from psycopg import errors
+
+        if self.instance_filter is not None or not meta["snapshot_seq"] or meta["snapshot_generation"] != meta["generation"]:
+            return None
+        try:
+            with con.transaction():  # a savepoint: a role without SELECT on a newer table only costs speed
+                with con.cursor(binary=True) as cur:
+                    blobs = cur.execute(
+                        f"SELECT data FROM {SCHEMA}.snapshot_parts WHERE part < %s ORDER BY part", (meta["snapshot_parts"],)
+                    ).fetchall()
+        except errors.InsufficientPrivilege:
+            return None
+        if len(blobs) != meta["snapshot_parts"]:
+            return None
+        try:
+            parts = [pl.read_ipc(bytes(data)).select(pl.col(c).cast(t) for c, t in _ID_FRAME_SCHEMA.items()) for (data,) in blobs]
+        except Exception:  # noqa: BLE001 - a damaged or foreign blob only costs speed
+            return None
+        return pl.concat(parts) if parts else pl.DataFrame(schema=_ID_FRAME_SCHEMA)
+
+    def _write_snapshot(self, frame: pl.DataFrame, seq: int, generation: int) -> None:
+        """Store ``frame`` (every reading, summed over instances, as of ``seq``) as the snapshot.
+
+        An optimisation only: skipped when rows were deleted since, a newer snapshot is
+        stored, another writer is storing one, or the role may not (errors are dropped)."""
+        if self.instance_filter is not None:
+            return
+        parts = [
+            frame.slice(offset, _SNAPSHOT_PART_ROWS).write_ipc(None, compression="zstd").getvalue()
+            for offset in range(0, frame.height, _SNAPSHOT_PART_ROWS)
+        ]
+        try:
+            with self._guard("store the snapshot in") as con:
+                with con.transaction():
+                    con.execute("SET LOCAL lock_timeout = '250ms'")  # never wait long for an optimisation
+                    locked = dict(
+                        con.execute(
+                            f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('generation', 'snapshot_seq') FOR UPDATE"
+                        ).fetchall()
+                    )
+                    if locked.get("generation") != generation or locked.get("snapshot_seq", 0) >= seq:
+                        return
+                    with con.cursor() as cur:
+                        cur.executemany(
+                            f"INSERT INTO {SCHEMA}.snapshot_parts (part, data) VALUES (%s, %b) "
+                            "ON CONFLICT (part) DO UPDATE SET data = excluded.data",
+                            list(enumerate(parts)),
+                        )
+                        cur.executemany(
+                            f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = %s",
+                            [
+                                (seq, "snapshot_seq"),
+                                (len(parts), "snapshot_parts"),
+                                (frame.height, "snapshot_rows"),
+                                (generation, "snapshot_generation"),
+                            ],
+                        )
+        except StoreError:
+            pass  # busy, not allowed, or the connection dropped: the next trigger tries again
+
+    def _refresh_snapshot(self) -> None:
+        try:
+            self._load(0, None, 0)
+        except StoreError:
+            pass
 
     def _copy_frame(self, con: Any, query: str) -> pl.DataFrame:
         buffer = io.BytesIO()
@@ -515,7 +626,9 @@ class PostgresStore:
     merge = staticmethod(Store.merge)
 
     def snapshot(self) -> None:
-        """Nothing to refresh: a full load reads the table through COPY."""
+        """Refresh the columnar snapshot now (for example after a bulk import)."""
+        self._writable()
+        self._load(0, None, 0)
 
     def metric_names(self) -> list[str]:
         with self._guard("read") as con:

@@ -67,10 +67,10 @@ def open_store(backend, tmp_path, request) -> Iterator[Callable[..., object]]:
     if backend == "sqlite":
         path = tmp_path / "history.sqlite3"
 
-        def make(instance: str = "local", readonly: bool = False, **_: object):
+        def make(instance: str = "local", readonly: bool = False, snapshot_rows: int | None = 200_000, **_: object):
             from kpitui.store import Store
 
-            store = Store(path, readonly=readonly)
+            store = Store(path, readonly=readonly, snapshot_rows=snapshot_rows)
             opened.append(store)
             return store
 

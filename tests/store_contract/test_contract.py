@@ -251,3 +251,28 @@ def test_an_older_schema_is_migrated_forward_and_a_newer_one_refused(backend, hi
     _bump_version(backend, history_location)
     with pytest.raises(StoreError, match="newer than this kpitui"):
         open_store()
+
+
+def test_the_snapshot_load_equals_the_table_after_later_writes_and_deletes(open_store):
+    """The columnar snapshot (written by a writer's full load) plus the rows written since it
+    load exactly what the table holds: rewrites, increments, another instance's counts, a deleted metric."""
+    writer = open_store(snapshot_rows=1_000)
+    rng = random.Random(11)
+    rows = [(f"m{rng.randrange(5)}", i, rng.uniform(-1e3, 1e3)) for i in range(5_000)]
+    writer.write(frame(*rows))
+    writer.write(frame(("hits", 0, 2.0), ("hits", 1, 3.0)), mode="add")
+    writer.snapshot()
+    writer.write(frame(("m1", 1, 0.1 + 0.2), ("new", 7, 1e-300)))  # a rewrite and a new metric, after it
+    writer.write(frame(("hits", 0, 5.0)), mode="add")
+    expected = {(m, at(t)): v for m, t, v in rows} | {("m1", at(1)): 0.1 + 0.2, ("new", at(7)): 1e-300}
+    expected |= {("hits", at(0)): 7.0, ("hits", at(1)): 3.0}
+    if open_store.backend == "postgres":
+        open_store(instance="web2").write(frame(("hits", 0, 10.0), ("hits", 9, 1.0)), mode="add")
+        expected |= {("hits", at(0)): 17.0, ("hits", at(9)): 1.0}
+    viewer = open_store(readonly=True)
+    assert values(viewer) == expected
+    writer.delete_metric("m2")
+    expected = {key: v for key, v in expected.items() if key[0] != "m2"}
+    assert values(viewer) == expected
+    loaded, _ = viewer.load()
+    assert loaded.height == len(expected) and loaded.schema == pl.Schema(LOADED_SCHEMA)

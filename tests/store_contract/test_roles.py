@@ -92,3 +92,17 @@ def test_a_viewer_reads_but_cannot_write(roles, tmp_path):
         ):
             with pytest.raises(errors.InsufficientPrivilege):
                 con.execute(statement)
+
+
+def test_a_collector_keeps_the_snapshot_that_a_viewer_loads(roles, tmp_path):
+    collector_url, viewer_url = roles
+    with PostgresStore(collector_url, instance="web1", path=tmp_path / "s", snapshot_rows=2) as store:
+        store.write(readings_frame([("hits", T0.replace(hour=h), float(h)) for h in range(3)]))  # refreshes it
+        store.write(readings_frame([("hits", T0.replace(hour=1), 10.0)]), mode="add")  # after it
+    with psycopg.connect(viewer_url, autocommit=True) as con:
+        assert con.execute("SELECT value FROM kpitui.meta WHERE key = 'snapshot_rows'").fetchone()[0] == 3
+    with PostgresStore(viewer_url, readonly=True, path=tmp_path / "s") as viewer:
+        assert viewer.load()[0].sort("at")["value"].to_list() == [0.0, 11.0, 2.0]
+    with psycopg.connect(collector_url, autocommit=True) as con:
+        with pytest.raises(errors.InsufficientPrivilege):
+            con.execute("DELETE FROM kpitui.snapshot_parts")
