@@ -27,13 +27,20 @@ CAPTURE = r"""
   const Native = window.WebSocket;
   const state = { chunks: [], sgr: [], opened: 0, closed: null, size: null, url: null };
   window.__kpitui = state;
+  state.long = [];
+  try { new PerformanceObserver((l) => { for (const e of l.getEntries()) state.long.push([Math.round(e.startTime), Math.round(e.duration)]); }).observe({ type: "longtask", buffered: true }); } catch (e) {}
   function Wrapped(url, protocols) {
     const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
     state.opened += 1;
+    state.t_open = performance.now();
     state.url = String(url);
     const m = /[?&]width=(\d+)&height=(\d+)/.exec(state.url);
     if (m) state.size = { width: +m[1], height: +m[2] };
-    ws.addEventListener("message", (e) => { if (typeof e.data !== "string") state.chunks.push(new Uint8Array(e.data)); });
+    ws.addEventListener("open", () => { state.t_connected = performance.now(); });
+    ws.addEventListener("message", (e) => {
+      if (state.t_first === undefined) state.t_first = performance.now();
+      if (typeof e.data !== "string") state.chunks.push(new Uint8Array(e.data));
+    });
     ws.addEventListener("close", (e) => { state.closed = e.code; });
     const send = ws.send.bind(ws);
     ws.send = (data) => {
@@ -77,7 +84,7 @@ def chromium() -> tuple[str, str]:
 
 
 class Browser:
-    def __init__(self, width: int = 1280, height: int = 800):
+    def __init__(self, width: int = 1280, height: int = 800, flags: tuple[str, ...] = ()):
         from selenium import webdriver
         from selenium.webdriver.chrome.service import Service
 
@@ -85,7 +92,7 @@ class Browser:
         self.profile = tempfile.mkdtemp(prefix="kpitui-chromium-")
         options = webdriver.ChromeOptions()
         options.binary_location = binary
-        for flag in (*FLAGS, f"--user-data-dir={self.profile}", f"--window-size={width},{height}"):
+        for flag in (*FLAGS, *flags, f"--user-data-dir={self.profile}", f"--window-size={width},{height}"):
             options.add_argument(flag)
         self.driver = webdriver.Chrome(service=Service(driver), options=options)
         self.driver.set_page_load_timeout(60)
@@ -112,7 +119,10 @@ class Browser:
         size = got["size"] and (int(got["size"]["width"]), int(got["size"]["height"]))
         if size and size != self.size:
             self.size = size
-            self.screen_ = Screen(*size)
+            if self.screen_ is None:
+                self.screen_ = Screen(*size)
+            else:
+                self.screen_.resize(*size)
         self.raw += data
         if self.screen_ is not None:
             self.screen_.feed(data)

@@ -8,6 +8,7 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -84,10 +85,25 @@ class Served:
             env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         self.lines: list[str] = []
+        self.log: list[str] = []  # stderr, as it comes
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
         self.stdout = self.stderr = ""
         self.url = self.base = ""
         if wait:
             self._started()
+
+    def _read_log(self) -> None:
+        assert self.process.stderr is not None
+        for line in self.process.stderr:
+            self.log.append(line)
+
+    def wait_log(self, text: str, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not any(text in line for line in self.log):
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} never logged:\n{''.join(self.log)}")
+            time.sleep(0.1)
 
     def _started(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout
@@ -119,12 +135,14 @@ class Served:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
         try:
-            out, err = self.process.communicate(timeout=30)
+            self.process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             self.process.kill()
-            out, err = self.process.communicate()
+            self.process.wait()
+        self._reader.join(10)
+        out = self.process.stdout.read() if self.process.stdout else ""
         self.stdout = "".join(self.lines) + (out or "")
-        self.stderr = err or ""
+        self.stderr = "".join(self.log)
         return self.process.returncode
 
     def __enter__(self) -> Served:

@@ -20,6 +20,12 @@ class Screen:
         self._pending = ""
         self._decoder = None
 
+    def resize(self, width: int, height: int) -> None:
+        """As a terminal does: keep what is drawn (cut or padded), the app repaints what changed."""
+        rows = [(row + [" "] * width)[:width] for row in self.rows[:height]]
+        rows += [[" "] * width for _ in range(height - len(rows))]
+        self.width, self.height, self.rows = width, height, rows
+
     def feed(self, data: bytes | str) -> None:
         if isinstance(data, bytes):
             import codecs

@@ -35,10 +35,6 @@ def shots(tmp_path) -> Path:
     return (REPO / folder if not Path(folder).is_absolute() else Path(folder)) if folder else tmp_path
 
 
-def sessions_opened(served: Served) -> int:
-    return sum(1 for _, line, _ in served.children() if " tui " in line)
-
-
 def test_the_printed_link_opens_the_dashboard_and_the_keyboard_drives_it(browser, config, shots):
     browser.driver.set_window_size(1280, 800)
     with Served("--config", str(config), "--collect") as served:
@@ -117,7 +113,6 @@ def test_without_the_token_the_browser_gets_no_session(browser, config):
         time.sleep(1.0)
         browser.take()
         assert browser.opened == 0, "the page never opened a websocket"
-        assert sessions_opened(served) == 0
     assert "session 1 opened" not in served.stderr
 
 

@@ -5,7 +5,8 @@ once; it is swapped for an HttpOnly, SameSite=Strict session cookie and a
 redirect to the same page without it) or a ``[serve.users]`` login, else
 401/403 and never a websocket. Each accepted websocket is one browser
 session: its own ``kpitui tui --no-collect [--read-only]`` process, driven
-through textual-serve's :class:`~textual_serve.app_service.AppService`.
+through textual-serve's :class:`~textual_serve.app_service.AppService`; one
+is kept started ahead of the next session (:mod:`.apps`).
 At most ``max_sessions`` run at once; one without a key press or resize for
 ``idle_seconds`` is closed. The access log prints the path, never the query
 string, and every log line passes :func:`kpitui.secrets.redact`.
@@ -30,12 +31,12 @@ import jinja2
 import textual_serve
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
-from textual_serve.app_service import AppService
 from textual_serve.download_manager import DownloadManager
 
 from ...secrets import redact, remember
 from ...serve_auth import SessionKeys, same_secret, verify_password
 from ...serve_command import ServePlan
+from .apps import STOP_SECONDS, SessionService, WarmSpare
 
 log = logging.getLogger("kpitui.serve")
 TEMPLATES = Path(__file__).with_name("templates")
@@ -46,7 +47,6 @@ HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Content-Security-Policy": "frame-ancestors 'none'",
 }
-STOP_SECONDS = 10.0
 
 
 class RedactingFormatter(logging.Formatter):
@@ -76,30 +76,6 @@ def setup_logging() -> None:
     logging.getLogger("aiohttp.access").setLevel(logging.INFO)
 
 
-class SessionService(AppService):
-    """textual-serve's app process, without the token's environment variables and with a bounded stop."""
-
-    def __init__(self, command: str, hidden: list[str], **kwargs: Any):
-        super().__init__(command, **kwargs)
-        self._hidden = set(hidden)
-
-    def _build_environment(self, width: int = 80, height: int = 24) -> dict[str, str]:
-        return {k: v for k, v in super()._build_environment(width, height).items() if k not in self._hidden}
-
-    async def stop(self) -> None:
-        try:
-            await asyncio.wait_for(super().stop(), STOP_SECONDS)
-        except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a hung or dead app: end it
-            pass
-        process = self._process
-        if process is not None and process.returncode is None:
-            process.kill()
-            try:
-                await asyncio.wait_for(process.wait(), STOP_SECONDS)
-            except asyncio.TimeoutError:
-                pass
-
-
 @dataclass
 class Session:
     number: int
@@ -121,6 +97,7 @@ class KpiServer:
         self.command = shlex.join(plan.app_argv)
         self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         self.title = f"kpitui · {plan.config_path.name}"
+        self.spare = WarmSpare(lambda: SessionService(self.command, plan.secret_env, self.downloads))
         remember(plan.token)  # masked in every log line from here on
 
     @property
@@ -266,16 +243,19 @@ class KpiServer:
         watchdog: asyncio.Task | None = None
         try:
             await websocket.prepare(request)
-            log.info("session %d opened for %s (%s; %d of %d)", session.number, request.remote, session.who, len(self.sessions), self.plan.max_sessions)
-            service = SessionService(
-                self.command,
-                self.plan.secret_env,
-                write_bytes=websocket.send_bytes,
-                write_str=websocket.send_str,
-                close=websocket.close,
-                download_manager=self.downloads,
-            )
-            await service.start(width, height)
+            service = await self.spare.take(width, height)
+            log.info(
+                "session %d opened for %s (%s; %d of %d; %s app)", session.number, request.remote, session.who,
+                len(self.sessions), self.plan.max_sessions, "warm" if service is not None else "new",
+            )  # fmt: skip
+            if service is not None:
+                await service.attach(websocket, width, height)
+            else:
+                service = SessionService(
+                    self.command, self.plan.secret_env, self.downloads,
+                    write_bytes=websocket.send_bytes, write_str=websocket.send_str, close=websocket.close,
+                )  # fmt: skip
+                await service.start(width, height)
             if self.plan.idle_seconds:
                 watchdog = asyncio.create_task(self.close_when_idle(session, self.plan.idle_seconds))
             await self.relay(websocket, service, session)
@@ -330,6 +310,7 @@ class KpiServer:
                 return
 
     async def close_all(self, app: web.Application) -> None:
+        await self.spare.close()
         for session in list(self.sessions.values()):
             session.closed_for = "server stopping"
             await session.websocket.close(code=1001, message=b"server stopping")
@@ -381,6 +362,7 @@ async def serve(plan: ServePlan, *, out=None) -> int:
     sockets = getattr(site._server, "sockets", None) or []  # the port actually bound (for --port 0)
     server.port = sockets[0].getsockname()[1] if sockets else plan.port
     collector = start_collector(plan)
+    server.spare.refill()
     base = f"http://{shown_host(plan.host)}:{server.port}/"
     mode = "read-only" if not plan.allow_write else "adding readings allowed"
     idle = f"idle sessions close after {_duration(plan.idle_seconds)}" if plan.idle_seconds else "idle sessions stay open"
