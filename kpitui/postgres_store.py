@@ -74,6 +74,7 @@ from .store import (
     StoreError,
     _covered_rows,
     _from_us,
+    _merge_grouped,
     _to_us,
 )
 
@@ -516,7 +517,7 @@ class PostgresStore:
                     frame = self._fetch_all(con)
                     return meta, names, frame, frame.height
                 newer = self._fetch_since(con, meta["snapshot_seq"])
-                return meta, names, Store._merge_ids(snapshot, newer), newer.height
+                return meta, names, _merge_grouped(snapshot, newer), newer.height
 
         meta, names, frame, fetched = self._read("read", read)
         if wanted is not None:
@@ -555,6 +556,8 @@ class PostgresStore:
         stored, another writer is storing one, or the role may not (errors are dropped)."""
         if self.instance_filter is not None:
             return
+        if not frame["metric_id"].is_sorted():  # grouped by metric, as viewers index it (see store._merge_grouped)
+            frame = frame.sort("metric_id", "at")
         parts = [
             frame.slice(offset, _SNAPSHOT_PART_ROWS).write_ipc(None, compression="zstd").getvalue()
             for offset in range(0, frame.height, _SNAPSHOT_PART_ROWS)
