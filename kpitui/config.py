@@ -578,7 +578,7 @@ class _Loader:
                 grain = self.typed(where, "grain", grain, str)
                 if grain not in GRAINS:
                     self.ref(where, "grain", grain, GRAINS, "grain")
-            unit = self.unit(where, table, cls.default_unit or "number")
+            unit = self.unit(where, table, formulas[kid].default_unit or "number")
             target = self.target(where, table["target"], duration=unit == "duration") if "target" in table else None
             thresholds = self.thresholds(where, table.get("thresholds", {}))
             weight = self.typed(where, "weight", table.get("weight", 1.0), float)

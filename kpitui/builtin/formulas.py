@@ -144,6 +144,11 @@ class Ratio(FormulaType):
     Options = RatioOptions
     default_unit = "ratio"
 
+    def __init__(self, options: RatioOptions):
+        super().__init__(options)
+        if options.percent:  # x100: the value is a percentage, shown and targeted as one (1.2%, not 1.2)
+            self.default_unit = "percent"
+
     def inputs(self) -> list[Input]:
         return [Input("numerator", self.options.numerator), Input("denominator", self.options.denominator)]
 

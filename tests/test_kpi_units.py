@@ -1,0 +1,38 @@
+"""A KPI's default unit says what its number is: a ratio with ``percent = true`` is a percentage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+KPITUI = str(Path(sys.executable).with_name("kpitui"))
+
+
+def kpitui(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200"}
+    return subprocess.run([KPITUI, *args], capture_output=True, text=True, env=env, timeout=120)
+
+
+def test_a_percent_ratio_without_unit_is_shown_as_a_percentage(tmp_path):
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.errors]\nunit = "count"\n[metrics.views]\nunit = "count"\n'
+        '[kpis.error_rate]\nformula = "ratio"\nnumerator = "errors"\ndenominator = "views"\npercent = true\n'
+        'window = "month_to_date"\ntarget = { kind = "below", value = 1.0, baseline = 5.0 }\n'
+        '[kpis.share]\nformula = "ratio"\nnumerator = "errors"\ndenominator = "views"\nwindow = "month_to_date"\n'
+    )
+    for metric, value in (("errors", "3"), ("views", "250")):
+        done = kpitui("record", metric, value, "--at", "2026-03-02 10:00", "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    at = ("--at", "2026-03-03 00:00", "--config", str(config))
+    data = json.loads(kpitui("report", "--format", "json", *at).stdout)
+    kpis = {k["id"]: k for o in data.get("objectives", []) for k in o["kpis"]} or {k["id"]: k for k in data["kpis"]}
+    assert kpis["error_rate"]["value"] == 1.2  # 3 / 250 x 100
+    assert kpis["error_rate"]["unit"] == "percent"
+    assert kpis["share"]["unit"] == "ratio"  # without percent it stays a ratio
+    table = kpitui("report", "--width", "0", *at).stdout
+    assert "1.2%" in table and "≤ 1.0%" in table
