@@ -223,3 +223,75 @@ def as_dict(annotation: Annotation, timezone: str | None = None, kpis: list[str]
 def kpis_about(annotation: Annotation, metrics_of: dict[str, set[str]]) -> list[str]:
     """The KPIs an annotation is about (``metrics_of``: each KPI's metrics, through other KPIs too)."""
     return [kid for kid, metrics in metrics_of.items() if annotation.about(kid, metrics)]
+
+
+# -- annotation sources (the ``register_annotation_sources`` hook) -------------------------------
+
+
+@dataclass(frozen=True)
+class AnnotationSourceSpec:
+    """An ``[annotation_sources.ID]`` table: ``type`` and the type's validated options."""
+
+    id: str
+    type: str
+    options: Any
+
+
+def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, AnnotationSourceSpec]:
+    """Parse ``[annotation_sources.ID]`` tables with the config loader (its errors name file, table and key)."""
+    from . import options as opts
+    from .api import SourceContext
+
+    out: dict[str, AnnotationSourceSpec] = {}
+    registry = loader.registry
+    context = SourceContext(config_dir=loader.path.parent, timezone=timezone)
+    for sid, table in data.items():
+        where = f"annotation_sources.{sid}"
+        if not isinstance(table, dict):
+            raise loader.error(where, "must be a table")
+        type_name, cls = loader.plugin_type(where, table, "type", registry.annotation_sources, "annotation source type")
+        options = loader.plugin_options(where, cls.Options, table, ("type",))
+        try:
+            cls.check(options, context)
+        except opts.OptionError as exc:
+            raise loader.error(where, exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - a plugin's check() crashed
+            owner = registry.owner("annotation source", type_name)
+            raise loader.error(where, f"the {type_name!r} annotation source (plugin {owner}) failed to check its options: {type(exc).__name__}: {exc}") from None
+        out[sid] = AnnotationSourceSpec(sid, type_name, options)
+    return out
+
+
+def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotation]:
+    """What each ``[annotation_sources.ID]`` says for ``[start, end]``; a source that fails is logged and skipped."""
+    import logging
+
+    from .api import SourceContext
+
+    out: list[Annotation] = []
+    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path)
+    for sid, spec in getattr(config, "annotation_sources", {}).items():
+        try:
+            source = config.registry.annotation_sources[spec.type](sid, spec.options, context)
+            for note in source.annotations(start, end) or ():
+                at = note.at
+                if at.tzinfo is None:
+                    from zoneinfo import ZoneInfo
+
+                    at = at.replace(tzinfo=ZoneInfo(config.settings.timezone))
+                at = at.astimezone(dt.timezone.utc)
+                if start <= at <= end:
+                    out.append(Annotation(None, at, str(note.text), note.kpi, note.metric, source=sid))
+        except Exception as exc:  # noqa: BLE001 - a plugin's annotations must not take the view down
+            logging.getLogger("kpitui.annotations").warning("annotation source %s: %s: %s", sid, type(exc).__name__, exc)
+    return out
+
+
+def gather(config: Any, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Annotation]:
+    """Stored annotations and those the annotation sources supply, in ``[start, end]``, oldest first."""
+    notes = read(config.storage.path, start, end)
+    if getattr(config, "annotation_sources", None):
+        lo = start or dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+        hi = end or dt.datetime.now(dt.timezone.utc)
+        notes = sorted([*notes, *supplied(config, lo, hi)], key=lambda n: (n.at, n.id or 0))
+    return notes

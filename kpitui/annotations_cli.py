@@ -144,14 +144,14 @@ def cmd_annotations(args: argparse.Namespace, cli) -> int:
 
 
 def _list(args, config, cli) -> int:
-    from .annotations import as_dict, read
+    from .annotations import as_dict, gather
     from .engine import Engine
 
     kpi, metric = _check_subject(args, config, cli)
     since = cli._parse_time(args.since, config.settings.timezone)
     if args.limit < 0:
         raise cli.UsageError("--limit must be 0 (all) or more")
-    notes = list(reversed(read(config.storage.path, since)))  # newest first
+    notes = list(reversed(gather(config, since)))  # newest first
     engine = Engine(config)
     metrics_of = {kid: engine.metrics_of(kid) for kid in config.kpis}
     if kpi is not None:
@@ -184,20 +184,20 @@ def _list(args, config, cli) -> int:
 def report_annotations(config, engine, snapshot) -> list[dict]:
     """The annotations over the span a report shows (the earliest sparkline bucket or comparison
     period up to its time), each with the KPIs it is about (``report --format json``)."""
-    from .annotations import as_dict, kpis_about, read
+    from .annotations import as_dict, gather, kpis_about
 
     starts = [r.previous_period.start for r in snapshot.kpis.values()] + [r.series[0][0] for r in snapshot.kpis.values() if r.series]
     if not starts:
         return []
     metrics_of = {kid: engine.metrics_of(kid) for kid in config.kpis}
-    return [as_dict(n, config.settings.timezone, kpis_about(n, metrics_of)) for n in read(config.storage.path, min(starts), snapshot.at)]
+    return [as_dict(n, config.settings.timezone, kpis_about(n, metrics_of)) for n in gather(config, min(starts), snapshot.at)]
 
 
 def series_annotations(config, engine, ident: str, start, end) -> list[dict]:
     """The annotations about a KPI or a metric between ``start`` and ``end`` (``series --format json``)."""
-    from .annotations import as_dict, read
+    from .annotations import as_dict, gather
 
-    notes = read(config.storage.path, start, end)
+    notes = gather(config, start, end)
     if ident in config.metrics:
         notes = [n for n in notes if n.about(None, [ident])]
     else:

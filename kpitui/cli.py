@@ -814,6 +814,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 print(f"    formula {t:<14} {registry.formulas[t].description}")
             for t in p.notifiers:
                 print(f"    notifier {t:<13} {registry.notifiers[t].description}")
+            for t in p.annotation_sources:
+                print(f"    annotations {t:<10} {registry.annotation_sources[t].description}")
             for e in p.errors:
                 print(f"    error: {e}")
         if config_error:

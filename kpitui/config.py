@@ -29,7 +29,7 @@ MANUAL_SOURCE = "manual"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
-TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging", "serve")
+TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging", "serve", "annotation_sources")
 SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
 STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway", "url", "instance")
 PLUGINS_KEYS = ("dirs",)
@@ -100,6 +100,8 @@ class Config:
     logging: LogFile | None = None
     #: [serve]: the browser's token and users (kpitui.serve_auth.ServeConfig); None when the table is absent
     serve: Any = None
+    #: [annotation_sources.ID]: annotations read from elsewhere (kpitui.annotations.AnnotationSourceSpec)
+    annotation_sources: dict[str, Any] = field(default_factory=dict)
 
     @property
     def is_sample(self) -> bool:
@@ -327,6 +329,9 @@ class _Loader:
         from .serve_auth import load_serve_table
 
         serve = load_serve_table(self, self.table(data, "serve")) if "serve" in data else None
+        from .annotations import load_sources
+
+        annotation_sources = load_sources(self, self.table(data, "annotation_sources"), settings.timezone)
         return Config(
             path=self.path,
             origin=self.origin,
@@ -345,6 +350,7 @@ class _Loader:
             digests=digests,
             logging=log_file,
             serve=serve,
+            annotation_sources=annotation_sources,
         )
 
     def log_file(self, table: dict[str, Any]) -> LogFile | None:

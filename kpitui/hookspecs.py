@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import pluggy
 
-from .api import FormulaType, MetricSource, Notifier
+from .api import AnnotationSource, FormulaType, MetricSource, Notifier
 
 hookspec = pluggy.HookspecMarker("kpitui")
 
@@ -69,4 +69,24 @@ def register_notifiers() -> list[type[Notifier]]:
         @kpitui.hookimpl
         def register_notifiers():
             return [PagerNotifier]
+    """
+
+
+@hookspec
+def register_annotation_sources() -> list[type[AnnotationSource]]:
+    """Return the annotation source types this plugin provides (dated notes read from elsewhere).
+
+    Each is a subclass of :class:`kpitui.api.AnnotationSource` with a unique
+    ``type_name``; users select it with ``type = "<type_name>"`` in an
+    ``[annotation_sources.ID]`` table. ``annotations(start, end)`` returns
+    :class:`kpitui.api.Note` items (deploys, campaigns, outages) that kpitui
+    shows beside the ones typed with ``kpitui annotate``: on the detail
+    chart and in ``report`` and ``series`` JSON (with ``source`` = the
+    table's id). They are read when shown, never stored.
+
+    Example::
+
+        @kpitui.hookimpl
+        def register_annotation_sources():
+            return [DeploysSource]
     """

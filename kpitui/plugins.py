@@ -36,12 +36,12 @@ from typing import Any, Callable, Iterable
 import pluggy
 
 from . import __version__, hookspecs
-from .api import FormulaType, MetricSource, Notifier
+from .api import AnnotationSource, FormulaType, MetricSource, Notifier
 from .builtin import MODULES as BUILTIN_MODULES
 from .options import nearest, redact
 
 ENTRY_POINT_GROUP = "kpitui"
-HOOK_NAMES = ("register_metric_sources", "register_formula_types", "register_notifiers")
+HOOK_NAMES = ("register_metric_sources", "register_formula_types", "register_notifiers", "register_annotation_sources")
 DEFAULT_TIMEOUT = 10.0
 
 
@@ -96,6 +96,7 @@ class PluginInfo:
     formulas: list[str] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     notifiers: list[str] = field(default_factory=list)
+    annotation_sources: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -110,6 +111,7 @@ class PluginInfo:
             "sources": self.sources,
             "formulas": self.formulas,
             "notifiers": self.notifiers,
+            "annotation_sources": self.annotation_sources,
             "errors": self.errors,
         }
 
@@ -123,6 +125,7 @@ class Registry:
     plugins: list[PluginInfo] = field(default_factory=list)
     owners: dict[tuple[str, str], str] = field(default_factory=dict)
     notifiers: dict[str, type[Notifier]] = field(default_factory=dict)
+    annotation_sources: dict[str, type[AnnotationSource]] = field(default_factory=dict)
 
     def owner(self, kind: str, type_name: str) -> str | None:
         return self.owners.get((kind, type_name))
@@ -262,6 +265,7 @@ class PluginHost:
         self._call("register_metric_sources", MetricSource, "source", registry.sources, registry)
         self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry)
         self._call("register_notifiers", Notifier, "notifier", registry.notifiers, registry)
+        self._call("register_annotation_sources", AnnotationSource, "annotation source", registry.annotation_sources, registry)
         registry.plugins = list(self.infos.values())
         return registry
 
@@ -299,7 +303,7 @@ class PluginHost:
                     continue
                 into[cls.type_name] = cls
                 registry.owners[(kind, cls.type_name)] = info.name
-                {"source": info.sources, "formula": info.formulas, "notifier": info.notifiers}[kind].append(cls.type_name)
+                {"source": info.sources, "formula": info.formulas, "notifier": info.notifiers, "annotation source": info.annotation_sources}[kind].append(cls.type_name)
 
 
 def _check_type(cls: object, base: type) -> str | None:

@@ -99,3 +99,89 @@ def test_report_and_series_json_list_the_annotations_about_what_they_show(config
     assert [n["text"] for n in series["annotations"]] == ["Ad views campaign"]
     table = ok("report", "--explain", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--width", "0", config=config)
     assert "2026-03-04 09:00  Launched the webinar ads  (Lead Generation)" in table
+
+
+# -- annotation sources (the register_annotation_sources hook) ----------------------------------
+
+DEPLOYS_PLUGIN = '''
+import datetime as dt
+
+import kpitui
+from dataclasses import dataclass
+from kpitui.api import AnnotationSource, Note
+
+
+@dataclass(frozen=True)
+class DeployOptions:
+    service: str
+
+
+class Deploys(AnnotationSource):
+    type_name = "deploys"
+    description = "one deploy a day at 10:00"
+    Options = DeployOptions
+
+    def annotations(self, start, end):
+        day = start.replace(hour=10, minute=0, second=0, microsecond=0)
+        out = []
+        while day <= end:
+            if day >= start:
+                out.append(Note(day.replace(tzinfo=None), f"deployed {self.options.service}", metric="signups"))
+            day += dt.timedelta(days=1)
+        return out
+
+
+class Broken(AnnotationSource):
+    type_name = "broken"
+
+    def annotations(self, start, end):
+        raise RuntimeError("the deploy API is down")
+
+
+@kpitui.hookimpl
+def register_annotation_sources():
+    return [Deploys, Broken]
+'''
+
+
+@pytest.fixture
+def with_sources(write_config, tmp_path):
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "deploys.py").write_text(DEPLOYS_PLUGIN)
+    (tmp_path / "campaigns.csv").write_text("at,text,kpi\n2026-03-12 08:00,Spring campaign,leads\n2025-06-01,Long ago,\n")
+    path = write_config(
+        f'[plugins]\ndirs = ["{plugins.as_posix()}"]\n[kpitui]\ntimezone = "UTC"\n' + CONFIG
+        + '\n[annotation_sources.web]\ntype = "deploys"\nservice = "web"\n'
+        + '\n[annotation_sources.down]\ntype = "broken"\n'
+        + '\n[annotation_sources.campaigns]\ntype = "csv"\npath = "campaigns.csv"\n'
+    )
+    with Store(tmp_path / "history.sqlite3") as store:
+        store.write(readings_frame([("signups", t(2026, 3, 2), 20.0)]))
+    return path
+
+
+def test_annotation_sources_supply_annotations_beside_the_stored_ones(with_sources):
+    ok("annotate", "Typed by hand", "--at", "2026-03-13 09:00", "--kpi", "leads", config=with_sources)
+    result = run("series", "leads", "--at", "2026-03-14T12:00:00+00:00", "--points", "3", "--format", "json", "--config", str(with_sources))
+    assert result.returncode == 0, result.stderr
+    notes = json.loads(result.stdout)["annotations"]
+    # three daily buckets from 12 Mar: a deploy each day at 10:00 (about signups, behind leads), the CSV's campaign,
+    # the typed one; the broken source is logged and skipped
+    assert [(n["at"][:16], n["text"], n["source"], n["id"]) for n in notes] == [
+        ("2026-03-12T08:00", "Spring campaign", "campaigns", None),
+        ("2026-03-12T10:00", "deployed web", "web", None),
+        ("2026-03-13T09:00", "Typed by hand", None, 1),
+        ("2026-03-13T10:00", "deployed web", "web", None),
+        ("2026-03-14T10:00", "deployed web", "web", None),
+    ]
+    assert "annotation source down: RuntimeError: the deploy API is down" in result.stderr
+    plugins = json.loads(ok("plugins", "--format", "json", config=with_sources))
+    assert any(p["annotation_sources"] == ["deploys", "broken"] for p in plugins["plugins"])
+    assert any(p["annotation_sources"] == ["csv"] for p in plugins["plugins"])
+
+
+def test_a_bad_annotation_source_table_is_a_config_error(write_config):
+    path = write_config(CONFIG + '\n[annotation_sources.x]\ntype = "csvv"\n')
+    result = run("check", "--config", str(path))
+    assert result.returncode == 2 and "annotation_sources.x" in result.stderr and "csv" in result.stderr

@@ -18,4 +18,5 @@ MODULES: tuple[str, ...] = (
     "kpitui.builtin.command",
     "kpitui.builtin.prometheus",
     "kpitui.builtin.notifiers",
+    "kpitui.builtin.annotation_csv",
 )

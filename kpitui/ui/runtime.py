@@ -135,9 +135,9 @@ class Runtime:
 
     def annotations(self, kpi_id: str | None, metric_id: str | None, start: dt.datetime, end: dt.datetime) -> list:
         """The annotations about a metric (``metric_id``) or a KPI (its metrics too) between ``start`` and ``end``."""
-        from ..annotations import read
+        from ..annotations import gather
 
-        notes = read(self.config.storage.path, start, end)
+        notes = gather(self.config, start, end)
         if metric_id is not None:
             return [n for n in notes if n.about(None, [metric_id])]
         return [n for n in notes if n.about(kpi_id, self.engine.metrics_of(kpi_id) if kpi_id else ())]
