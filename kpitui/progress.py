@@ -165,8 +165,8 @@ class Tracker:
             else:
                 self.jobs.pop(source, None)
 
-    def text(self, source: str) -> str | None:
-        """``None`` when ``source`` has no work in progress."""
+    def parts(self, source: str) -> list[str] | None:
+        """``["importing access.log.3.gz", "41%", "1m 10s left"]`` (what, then how far when known); ``None`` when idle."""
         with self.lock:
             job = self.jobs.get(source)
         if job is None:
@@ -179,4 +179,9 @@ class Tracker:
             if elapsed > 0 and done > start_done:
                 rate = (done - start_done) / elapsed
                 parts.append(f"{_duration((total - done) / rate)} left")
-        return ", ".join(parts)
+        return parts
+
+    def text(self, source: str) -> str | None:
+        """``None`` when ``source`` has no work in progress."""
+        parts = self.parts(source)
+        return None if parts is None else ", ".join(parts)

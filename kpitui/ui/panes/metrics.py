@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import Mapping
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -12,11 +13,15 @@ from ..view import Context, updated_at
 from .base import Column, Pane, Row
 
 
-def row(status: MetricStatus, ctx: Context, manual: bool = False) -> Row:
+def row(status: MetricStatus, ctx: Context, manual: bool = False, doing: list[str] | None = None) -> Row:
+    """``doing``: the source's work in progress (:meth:`kpitui.progress.Tracker.parts`), shown in place of
+    the newest reading and the trigger while it lasts."""
     metric, colours = status.metric, ctx.colours
     health = status.health
     failing = health is not None and health.error is not None
-    if failing:
+    if doing is not None:  # a backlog: "◌ importing access.log.3.gz, 41%, 1m 10s left"
+        note = Text(f"◌ {metric.source}: {', '.join(doing)}", style=colours.muted)
+    elif failing:
         note = Text(f"✖ {health.error}", style=colours.bad)  # type: ignore[union-attr]
     elif metric.trigger is not None:
         note = Text(metric.trigger.text, style=colours.muted)
@@ -26,7 +31,7 @@ def row(status: MetricStatus, ctx: Context, manual: bool = False) -> Row:
         key=metric.id,
         cells={
             "name": Text.assemble(("★ ", colours.warn) if metric.is_key else "  ", metric.name),
-            "latest": lambda w: newest(status, ctx, w),
+            "latest": (lambda w: importing(doing, ctx, w)) if doing is not None else (lambda w: newest(status, ctx, w)),
             "source": Text(metric.source or "", style=colours.bad if failing else colours.muted),
             "updated": Text(format_age(updated_at(status, manual), ctx.now), style=colours.muted),
             "note": note,
@@ -47,9 +52,24 @@ def newest(status: MetricStatus, ctx: Context, width: int) -> Text:
     return text
 
 
-def rows(statuses: list[MetricStatus], ctx: Context, manual: set[str] = frozenset()) -> list[Row]:  # type: ignore[assignment]
-    """``manual``: the ids of metrics recorded by hand (their "Updated" is when last recorded)."""
-    return [row(s, ctx, s.metric.id in manual) for s in statuses]
+def importing(doing: list[str], ctx: Context, width: int) -> Text:
+    """``◌ 41%, 1m 10s left`` (or as much as fits) for a source taking in a backlog: its newest reading is not yet the newest."""
+    how_far = doing[1:] or doing[:1]
+    while len(how_far) > 1 and len(", ".join(how_far)) + 2 > width:
+        how_far = how_far[:-1]
+    return Text("◌ " + ", ".join(how_far), style=ctx.colours.muted)
+
+
+def rows(
+    statuses: list[MetricStatus],
+    ctx: Context,
+    manual: set[str] = frozenset(),  # type: ignore[assignment]
+    doing: Mapping[str, list[str]] | None = None,
+) -> list[Row]:
+    """``manual``: the ids of metrics recorded by hand (their "Updated" is when last recorded);
+    ``doing``: per source, its work in progress (a backlog being imported)."""
+    doing = doing or {}
+    return [row(s, ctx, s.metric.id in manual, doing.get(s.metric.source or "")) for s in statuses]
 
 
 class MetricsPane(Pane):

@@ -242,8 +242,19 @@ class DashboardScreen(SnapshotScreen):
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
         pane.border_title = f"Metrics · {result.kpi.name}" if result else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")
-        pane.show(metric_rows(statuses, self.context(snapshot), self._manual()), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
+        doing = self._doing(statuses)
+        pane.show(metric_rows(statuses, self.context(snapshot), self._manual(), doing), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
         self._metric_info()
+
+    def _doing(self, statuses: list[MetricStatus]) -> dict[str, list[str]]:
+        """The shown metrics' sources with work in progress (a backlog), as :meth:`kpitui.progress.Tracker.parts`."""
+        tracker = self.app.progress  # type: ignore[attr-defined]
+        found = {}
+        for source in {s.metric.source for s in statuses if s.metric.source}:
+            parts = tracker.parts(source)
+            if parts is not None:
+                found[source] = parts
+        return found
 
     def _kpi_info(self) -> None:
         snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
@@ -306,7 +317,10 @@ class DashboardScreen(SnapshotScreen):
         self.query_one("#status", Static).update(self.app.status_text())  # type: ignore[attr-defined]
 
     def refresh_status(self) -> None:
+        """A source's progress moved on: the status line and the metrics pane's rows of that source."""
         self._status()
+        if self.app.snapshot is not None:  # type: ignore[attr-defined]
+            self._show_metrics()
 
     # -- events --------------------------------------------------------------------
 
