@@ -25,20 +25,15 @@ from .screen import Screen
 CAPTURE = r"""
 (() => {
   const Native = window.WebSocket;
-  const state = { chunks: [], sgr: [], opened: 0, closed: null, size: null, url: null };
+  const state = { chunks: [], opened: 0, closed: null, size: null, url: null };
   window.__kpitui = state;
-  state.long = [];
-  try { new PerformanceObserver((l) => { for (const e of l.getEntries()) state.long.push([Math.round(e.startTime), Math.round(e.duration)]); }).observe({ type: "longtask", buffered: true }); } catch (e) {}
   function Wrapped(url, protocols) {
     const ws = protocols === undefined ? new Native(url) : new Native(url, protocols);
     state.opened += 1;
-    state.t_open = performance.now();
     state.url = String(url);
     const m = /[?&]width=(\d+)&height=(\d+)/.exec(state.url);
     if (m) state.size = { width: +m[1], height: +m[2] };
-    ws.addEventListener("open", () => { state.t_connected = performance.now(); });
     ws.addEventListener("message", (e) => {
-      if (state.t_first === undefined) state.t_first = performance.now();
       if (typeof e.data !== "string") state.chunks.push(new Uint8Array(e.data));
     });
     ws.addEventListener("close", (e) => { state.closed = e.code; });
