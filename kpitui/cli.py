@@ -124,6 +124,9 @@ def build_parser() -> argparse.ArgumentParser:
     from .annotations_cli import add_parser as add_annotations_parser
 
     add_annotations_parser(sub, common)
+    from .matches import add_parser as add_matches_parser
+
+    add_matches_parser(sub, common)
     from .serve_command import add_parser as add_serve_parser
 
     add_serve_parser(sub, common)
@@ -899,6 +902,12 @@ def cmd_readings(args: argparse.Namespace) -> int:
     return run(args, sys.modules[__name__])
 
 
+def cmd_matches(args: argparse.Namespace) -> int:
+    from .matches import cmd_matches as run
+
+    return run(args, sys.modules[__name__])
+
+
 def cmd_annotate(args: argparse.Namespace) -> int:
     from .annotations_cli import cmd_annotate as run
 
@@ -954,6 +963,7 @@ COMMANDS = {
     "alerts": cmd_alerts,
     "readings": cmd_readings,
     "annotate": cmd_annotate,
+    "matches": cmd_matches,
     "annotations": cmd_annotations,
     "serve": cmd_serve,
 }

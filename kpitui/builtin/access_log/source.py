@@ -242,6 +242,19 @@ class AccessLogSource(MetricSource):
                 columns.append(key.hash(_HASH_SEED).alias(f"__h{i}"))
         return lazy.select(columns).collect()
 
+    def top_matches(self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
+        """The most frequent paths, referrers and agents among the lines ``metric_id``'s condition matched
+        in ``[start, end)`` (in the log and its rotated files), with ``lines``: how many matched."""
+        from .top import FIELDS, top_matches
+
+        fields = tuple(f for f in FIELDS if f in self._recorded())
+        tops, total = top_matches(self.path, self.options, self.conditions[metric_id], start, end, limit, fields)
+        return {"lines": [("matching lines", total)], **tops}
+
+    def _recorded(self) -> frozenset[str]:
+        fmt = compile_log_format(self.options.line_format)
+        return fmt.fields
+
     def _new_visitors(self, mid: str, seen_now: pl.DataFrame, buckets: pl.DataFrame, state: Cursor) -> pl.DataFrame:
         """Visitors not yet counted in their bucket; updates the visitor state kept in the cursor."""
         known = _decode_state(state.distinct.get(mid, {}))

@@ -1,0 +1,91 @@
+"""What a metric's trigger condition matched: ``kpitui matches METRIC`` and the metric detail view.
+
+For a metric whose source evaluates a condition over events (``access_log``):
+the most frequent paths, referrers and agents among the matching lines of a
+period, through the source's optional ``top_matches`` (see
+:meth:`kpitui.api.MetricSource.top_matches`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from typing import Any
+
+DEFAULT_LIMIT = 10
+
+
+class CannotSay(Exception):
+    """The metric's source cannot say what its condition matched (the message says why)."""
+
+
+def top_matches(config: Any, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = DEFAULT_LIMIT) -> dict[str, list[tuple[str, int]]]:
+    """Per field, the most frequent values among the events ``metric_id``'s condition matched in ``[start, end)``."""
+    from .api import SourceContext
+
+    metric = config.metrics[metric_id]
+    spec = config.sources.get(metric.source or "")
+    if spec is None or metric.trigger is None or not metric.trigger.condition:
+        raise CannotSay(f"{metric.name} has no trigger condition over events (its readings come from {metric.source or 'hand'})")
+    cls = config.registry.sources[spec.type]
+    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path)
+    source = cls(spec, config.metrics_of(spec.id), context)
+    try:
+        return source.top_matches(metric_id, start, end, limit)
+    except NotImplementedError:
+        raise CannotSay(f"source {spec.id} ({spec.type}) cannot list what its condition matched") from None
+    finally:
+        source.close()
+
+
+def add_parser(sub, common: argparse.ArgumentParser) -> None:
+    matches = sub.add_parser(
+        "matches", parents=[common], help="what an event metric's condition matched: top paths, referrers, agents",
+        description="The most frequent paths, referrers and agents among the log lines a metric's condition "
+        "matched in a period (an access-log metric).",
+    )
+    matches.add_argument("metric", help="a metric id whose source evaluates a condition (access_log)")
+    matches.add_argument("--window", default="month_to_date", metavar="WINDOW", help="the period (default month_to_date)")
+    matches.add_argument("--at", metavar="ISO-TIME", help="as of this time (default: now)")
+    matches.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"values per field (default {DEFAULT_LIMIT})")
+    matches.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
+
+
+def cmd_matches(args: argparse.Namespace, cli) -> int:
+    from . import periods
+    from .options import nearest
+
+    config = cli._load(args)
+    if args.metric not in config.metrics:
+        hint = nearest(args.metric, list(config.metrics))
+        raise cli.UsageError(f"unknown metric {args.metric!r}" + (f" (did you mean {hint}?)" if hint else ""))
+    if args.limit < 1:
+        raise cli.UsageError("--limit must be at least 1")
+    try:
+        window = periods.parse_window(args.window)
+    except periods.PeriodError as exc:
+        raise cli.UsageError(f"--window: {exc}") from None
+    now = cli._parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    cal = periods.Calendar.from_settings(config.settings)
+    period = periods.resolve(window, now, cal)
+    end = min(period.end, now + dt.timedelta(microseconds=1)) if period.closed else period.end
+    try:
+        tops = top_matches(config, args.metric, period.start, end, args.limit)
+    except CannotSay as exc:
+        raise cli.UsageError(str(exc)) from None
+    lines = tops.pop("lines", [("matching lines", 0)])[0][1]
+    if args.format == "json":
+        data = {
+            "schema": 1, "metric": args.metric, "start": period.start.isoformat(), "end": end.isoformat(), "lines": lines,
+            "top": {field: [{"value": v, "count": n} for v, n in values] for field, values in tops.items()},
+        }  # fmt: skip
+        print(json.dumps(data, indent=2, ensure_ascii=False))
+        return 0
+    metric = config.metrics[args.metric]
+    print(f"{metric.name}: {lines:,} matching lines, {period.label or args.window} ({metric.trigger.condition if metric.trigger else ''})")
+    for field, values in tops.items():
+        print(f"  top {field}s:" if values else f"  top {field}s: none")
+        for value, count in values:
+            print(f"    {count:>8,}  {value}")
+    return 0
