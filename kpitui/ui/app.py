@@ -117,7 +117,10 @@ class KpiApp(App[int]):
         self.runtime: Runtime | None = None
         self.generation = 0
         self.snapshot: Snapshot | None = None
-        self.loading_message = "loading…"
+        self.loading_message = "loading…"  # in the panes until the first snapshot (see _loading_tick)
+        self.loading_phase = "opening"  # then "loading" (the runtime is open, the history is being read)
+        self.loading_since = time.monotonic()
+        self._loading_timer: Timer | None = None
         self.window = ""  # "" = each KPI's own window
         self.offset = 0
         self.request = 0
@@ -164,6 +167,8 @@ class KpiApp(App[int]):
             self.problems["plugins"] = self.config.registry.failure_note()
         self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
         self.generation += 1
+        self._loading_tick(refresh=False)
+        self._loading_timer = self.set_interval(1.0, self._loading_tick, name="loading")
         self.set_interval(self.refresh_seconds, self.light_check, name="light-check")
         if self.watch_config:
             self.set_interval(self.config_check_seconds, self.check_config, name="config-watch")
@@ -174,6 +179,31 @@ class KpiApp(App[int]):
     def on_ready(self) -> None:
         """The first frame is on screen: now open the store (its imports and reads would have held the frame back)."""
         self.open_runtime(self.config, self.generation, None)
+
+    def history_words(self) -> str:
+        """``h.sqlite3, 412.3 MB`` (the history file and its size) or ``PostgreSQL``: what is being opened or read."""
+        storage = self.config.storage
+        if storage.url is not None:
+            return "PostgreSQL"
+        try:
+            size = storage.path.stat().st_size
+        except OSError:
+            return storage.path.name
+        from rich.filesize import decimal
+
+        return f"{storage.path.name}, {decimal(size)}"
+
+    def _loading_tick(self, refresh: bool = True) -> None:
+        """Until the first values: what is being done with the history and for how long (``loading the history (…)… 4s``)."""
+        if self.snapshot is not None or "store" in self.problems:
+            if self._loading_timer is not None:
+                self._loading_timer.stop()
+                self._loading_timer = None
+            return
+        elapsed = int(time.monotonic() - self.loading_since)
+        self.loading_message = f"{self.loading_phase} the history ({self.history_words()})…" + (f" {elapsed}s" if elapsed >= 1 else "")
+        if refresh:
+            self.refresh_views()
 
     def _apply_theme(self, config: Config) -> None:
         name = config.ui.get("theme")
@@ -237,6 +267,9 @@ class KpiApp(App[int]):
         if old is not None:
             self._retire(old)
         self.progress.forget()
+        if self.snapshot is None:  # the store is open; the first evaluation reads the whole history
+            self.loading_phase = "loading"
+            self._loading_tick()
         if self.runtime.collector is not None:  # from fetch threads: note it, then tell the main thread
             generation = message.generation
 
@@ -318,6 +351,8 @@ class KpiApp(App[int]):
             return  # the view changed since this was asked for; the forced one is on its way
         self.snapshot = message.snapshot
         self.eval_seconds = message.seconds
+        if self._loading_timer is not None:  # the first values: the loading clock stops
+            self._loading_tick(refresh=False)
         self.problems.pop("evaluate", None)
         self.refresh_views()
 

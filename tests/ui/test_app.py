@@ -43,8 +43,8 @@ async def test_first_frame_paints_before_history_loads(config):
         await pilot.pause()
         assert app.snapshot is None
         assert pane_keys(app, "kpis") == []
-        assert "loading…" in pane_text(app, "kpis")
-        assert "loading…" in pane_text(app, "objectives")
+        assert "opening the history (h.sqlite3, " in pane_text(app, "kpis")  # what is being done, with which file
+        assert "opening the history (h.sqlite3, " in pane_text(app, "objectives")
         release.set()
         await wait_ready(pilot)
         assert pane_keys(app, "objectives") == ["leads", "profit", "clients"]
