@@ -236,6 +236,7 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     history.refresh()
     result["load_s"] = time.perf_counter() - t0
+    result["load_average"] = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
     result["rows"] = history.height
     result["peak_after_load_mb"] = peak_mb()
 
