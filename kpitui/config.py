@@ -213,12 +213,7 @@ class _Loader:
         known = tuple(known)
         for key in data:
             if key not in known:
-                hint = opts.nearest(key, known)
-                raise self.error(
-                    table,
-                    f"unknown key {key!r}"
-                    + (f" (did you mean {hint!r}?)" if hint else f"; valid keys: {', '.join(known)}"),
-                )
+                raise self.error(table, f"unknown key {key!r}" + opts.did_you_mean(key, known, f"; valid keys: {', '.join(known)}"))
 
     def table(self, data: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
         value = data.get(key, {})
@@ -247,12 +242,8 @@ class _Loader:
         choices = list(choices)
         if value in choices:
             return value
-        hint = opts.nearest(value, choices)
-        raise self.error(
-            table,
-            f"{key}: unknown {what} {value!r}"
-            + (f" (did you mean {hint!r}?)" if hint else (f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined")),
-        )
+        otherwise = f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined"
+        raise self.error(table, f"{key}: unknown {what} {value!r}" + opts.did_you_mean(value, choices, otherwise))
 
     def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: tuple[str, ...]) -> Any:
         """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
@@ -387,18 +378,14 @@ class _Loader:
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
-            hint = opts.nearest(tz, available_timezones())
-            raise self.error(
-                "kpitui", f"timezone: unknown time zone {tz!r}" + (f" (did you mean {hint!r}?)" if hint else " (use an IANA name such as 'Europe/London')")
-            ) from None
+            otherwise = " (use an IANA name such as 'Europe/London')"
+            raise self.error("kpitui", f"timezone: unknown time zone {tz!r}" + opts.did_you_mean(tz, available_timezones(), otherwise)) from None
         week = data.get("week_start", "monday")
         if isinstance(week, str) and week.lower() in WEEKDAYS:
             week_start = WEEKDAYS.index(week.lower())
         else:
-            hint = opts.nearest(str(week).lower(), WEEKDAYS)
-            raise self.error(
-                "kpitui", f"week_start must be a weekday name such as 'monday', not {week!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-            )
+            suggestion = opts.did_you_mean(str(week).lower(), WEEKDAYS)
+            raise self.error("kpitui", f"week_start must be a weekday name such as 'monday', not {week!r}" + suggestion)
         fy = data.get("fiscal_year_start", 1)
         if isinstance(fy, str) and fy.lower() in MONTHS:
             fiscal = MONTHS.index(fy.lower()) + 1

@@ -61,8 +61,7 @@ _NOT_YET = scoring.Judgement(None, None, None, None)
 
 
 def calendar_of(config: Config) -> periods.Calendar:
-    s = config.settings
-    return periods.Calendar(timezone=s.timezone, week_start=s.week_start, fiscal_year_start=s.fiscal_year_start)
+    return periods.Calendar.of(config.settings)
 
 
 @dataclass(frozen=True)

@@ -31,17 +31,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-
-
-def _us(value: dt.datetime) -> int:
-    delta = value.astimezone(dt.timezone.utc) - _EPOCH
-    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
-
-
-def _time(value: int | None) -> dt.datetime | None:
-    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
-
+from .epoch import from_micros, micros
 
 @dataclass(frozen=True)
 class ManualReading:
@@ -71,7 +61,7 @@ _SELECT = (
 
 def _row(row: tuple) -> ManualReading:
     ident, metric, at, value, recorded = row
-    return ManualReading(id=ident, metric=metric, at=_time(at), value=value, recorded=_time(recorded))  # type: ignore[arg-type]
+    return ManualReading(id=ident, metric=metric, at=from_micros(at), value=value, recorded=from_micros(recorded))  # type: ignore[arg-type]
 
 
 class ManualReadings:
@@ -99,7 +89,7 @@ class ManualReadings:
                 if self.last_compacted:
                     return None, None
                 metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (metric,)).fetchone()[0]
-                now = _us(dt.datetime.now(dt.timezone.utc))
+                now = micros(dt.datetime.now(dt.timezone.utc))
                 # an update, not an upsert: a conflicting INSERT would still use up an AUTOINCREMENT id
                 if not con.execute(
                     "UPDATE manual_readings SET recorded = ? WHERE metric_id = ? AND at = ?", (now, metric_id, stamp)
@@ -172,7 +162,7 @@ class ManualReadings:
                 old = self._manual(con, ident)
                 new_value = old.value if value is None else float(value)
                 new_at = old.at if at is None else at
-                stamp, old_stamp = _us(new_at), _us(old.at)
+                stamp, old_stamp = micros(new_at), micros(old.at)
                 frame = pl.DataFrame(
                     {"metric": [old.metric], "at": [stamp], "value": [new_value]},
                     schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64},
@@ -216,7 +206,7 @@ class ManualReadings:
                 for reading in gone:
                     con.execute(
                         "DELETE FROM readings WHERE at = ? AND metric_id = (SELECT metric_id FROM manual_readings WHERE id = ?)",
-                        (_us(reading.at), reading.id),
+                        (micros(reading.at), reading.id),
                     )
                     con.execute("DELETE FROM manual_readings WHERE id = ?", (reading.id,))
                 if gone:

@@ -42,6 +42,15 @@ def nearest(name: str, choices: typing.Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def did_you_mean(name: str, choices: typing.Iterable[str], otherwise: str = "") -> str:
+    """`` (did you mean 'x'?)`` for the nearest valid spelling of ``name``, else ``otherwise``.
+
+    The one way kpitui words a suggestion: append it to the message.
+    """
+    hint = nearest(name, choices)
+    return f" (did you mean {hint!r}?)" if hint else otherwise
+
+
 class Secret:
     """A string option that may hold ``${ENV_VAR}`` references.
 
@@ -133,12 +142,11 @@ def convert(value: Any, tp: Any, key: str) -> Any:
         allowed = get_args(tp)
         if value in allowed:
             return value
-        hint = nearest(str(value), [str(a) for a in allowed])
+        choices = [str(a) for a in allowed]
         raise OptionError(
-            f"{key} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}"
-            + (f" (did you mean {hint!r}?)" if hint else ""),
+            f"{key} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}" + did_you_mean(str(value), choices),
             key,
-            hint,
+            nearest(str(value), choices),
         )
     if origin is list:
         if not isinstance(value, list):
@@ -200,13 +208,12 @@ def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_kn
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
-            hint = nearest(key, [*fields, *extra_known])
+            known = [*fields, *extra_known]
             expected = ", ".join(sorted(fields)) or "none"
             raise OptionError(
-                f"unknown key {prefix}{key}"
-                + (f" (did you mean {hint!r}?)" if hint else f"; valid keys here: {expected}"),
+                f"unknown key {prefix}{key}" + did_you_mean(key, known, f"; valid keys here: {expected}"),
                 key,
-                hint,
+                nearest(key, known),
             )
         values[key] = convert(value, hints[key], f"{prefix}{key}")
     missing = [

@@ -47,7 +47,6 @@ returned datetimes should do the same (``.astimezone(timezone.utc)``).
 from __future__ import annotations
 
 import calendar as _calendar
-import difflib
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -56,7 +55,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import polars as pl
 
-from .model import Period
+from .model import Period, Settings
+from .options import did_you_mean
 
 __all__ = [
     "GRAINS",
@@ -94,11 +94,6 @@ class PeriodError(ValueError):
     """A window, grain or calendar setting that cannot be used; the message is meant for users."""
 
 
-def _did_you_mean(text: str, candidates: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(text, list(candidates), n=1, cutoff=0.6)
-    return f" (did you mean '{close[0]}'?)" if close else ""
-
-
 # --------------------------------------------------------------------------- calendar
 
 
@@ -120,6 +115,11 @@ class Calendar:
         ):
             raise PeriodError(f"fiscal_year_start must be a month 1..12, got {self.fiscal_year_start!r}")
         _zone(self.timezone)  # validate early, with a suggestion
+
+    @classmethod
+    def of(cls, settings: Settings) -> Calendar:
+        """The calendar of kpitui's ``[kpitui]`` settings: the one way to build it from them."""
+        return cls(timezone=settings.timezone, week_start=settings.week_start, fiscal_year_start=settings.fiscal_year_start)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -149,7 +149,7 @@ def _zone(name: str) -> ZoneInfo:
     except (ZoneInfoNotFoundError, ValueError, OSError):
         import zoneinfo
 
-        hint = _did_you_mean(str(name), sorted(zoneinfo.available_timezones()))
+        hint = did_you_mean(str(name), sorted(zoneinfo.available_timezones()))
         raise PeriodError(
             f"unknown time zone {name!r}{hint}; use an IANA name such as 'UTC', 'Europe/London' or 'America/New_York'"
         ) from None
@@ -259,7 +259,7 @@ def parse_window(text: str) -> Window:
     if trail and trail.group(1):
         hint = f" (did you mean 'trailing_{int(trail.group(1))}d'?)"
     else:
-        hint = _did_you_mean(key, [*_FIXED, *_ALIASES, "trailing_30d", "trailing_12w", "trailing_3m"])
+        hint = did_you_mean(key, [*_FIXED, *_ALIASES, "trailing_30d", "trailing_12w", "trailing_3m"])
     aliases = "wtd, mtd, qtd, ytd, week, month, quarter, year"
     raise PeriodError(f"unknown window {text!r}{hint}; valid: {valid} (aliases: {aliases})")
 
@@ -289,7 +289,7 @@ def _max_days(w: Window) -> int:
 
 def _check_grain(grain: str) -> str:
     if grain not in GRAINS:
-        raise PeriodError(f"unknown grain {grain!r}{_did_you_mean(str(grain), GRAINS)}; valid: {', '.join(GRAINS)}")
+        raise PeriodError(f"unknown grain {grain!r}{did_you_mean(str(grain), GRAINS)}; valid: {', '.join(GRAINS)}")
     return grain
 
 

@@ -68,6 +68,8 @@ from typing import Callable, Iterable
 
 import polars as pl
 
+from .epoch import from_micros, micros  # noqa: F401 - re-exported: the engine and the history read them from here
+
 DECOMPOSABLE = ("sum", "count", "mean", "min", "max", "first", "last")
 #: rules whose down-sampled value is the sum of the readings it stands for
 ADDITIVE = ("sum", "count")
@@ -94,7 +96,6 @@ _SEGMENTS_SCHEMA = {
     "last": pl.Int64,
     "shift": pl.Int64,
 }
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 
 #: How queries over an index are optimised. Its columns enter plans as literal
 #: Series, and polars' common-subplan elimination hashes literals while it looks
@@ -123,16 +124,6 @@ def quantile_of(agg: str) -> float | None:
 
 def is_valid_agg(agg: str) -> bool:
     return agg in DECOMPOSABLE or quantile_of(agg) is not None
-
-
-def micros(value: dt.datetime) -> int:
-    """An aware datetime as integer microseconds since the epoch (UTC)."""
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-def from_micros(us: int) -> dt.datetime:
-    """The inverse of :func:`micros`: the instant, in UTC."""
-    return _EPOCH + dt.timedelta(microseconds=us)
 
 
 def clean(expr: pl.Expr) -> pl.Expr:

@@ -38,7 +38,7 @@ import pluggy
 from . import __version__, hookspecs
 from .api import AnnotationSource, FormulaType, MetricSource, Notifier
 from .builtin import MODULES as BUILTIN_MODULES
-from .options import nearest, redact
+from .options import did_you_mean, redact
 
 ENTRY_POINT_GROUP = "kpitui"
 HOOK_NAMES = ("register_metric_sources", "register_formula_types", "register_notifiers", "register_annotation_sources")
@@ -208,10 +208,7 @@ class PluginHost:
             and name not in HOOK_NAMES
         ]
         for name in unknown:
-            hint = nearest(name, HOOK_NAMES)
-            info.errors.append(
-                f"unknown hook {name!r}" + (f" (did you mean {hint!r}?)" if hint else f"; hooks are {', '.join(HOOK_NAMES)}")
-            )
+            info.errors.append(f"unknown hook {name!r}" + did_you_mean(name, HOOK_NAMES, f"; hooks are {', '.join(HOOK_NAMES)}"))
         if unknown:
             return
         try:

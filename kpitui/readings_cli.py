@@ -138,12 +138,11 @@ def describe(config, reading) -> str:
 
 def _list(args, config, store, cli) -> int:
     from .formatting import format_time
-    from .options import nearest
+    from .options import did_you_mean
 
     metric = getattr(args, "metric", None)
     if metric is not None and metric not in config.metrics:
-        hint = nearest(metric, config.metrics)
-        raise cli.UsageError(f"unknown metric {metric!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+        raise cli.UsageError(f"unknown metric {metric!r}" + did_you_mean(metric, config.metrics))
     if args.limit < 0:
         raise cli.UsageError("--limit must be 0 (all) or more")
     _adopt(store, config)

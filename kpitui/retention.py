@@ -87,6 +87,7 @@ from typing import TYPE_CHECKING
 import polars as pl
 
 from . import periods
+from .epoch import micros
 from .history_store import HistoryStore
 from .store import CompactionResult
 
@@ -109,13 +110,7 @@ EXACT: dict[str, frozenset[str]] = {
 }
 
 _UTC = pl.Datetime("us", "UTC")
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _ADJECTIVE = {"hour": "hourly", "day": "daily"}
-
-
-def _calendar(config: Config) -> periods.Calendar:
-    s = config.settings
-    return periods.Calendar(timezone=s.timezone, week_start=s.week_start, fiscal_year_start=s.fiscal_year_start)
 
 
 def cutoff(config: Config, now: dt.datetime) -> dt.datetime | None:
@@ -125,7 +120,7 @@ def cutoff(config: Config, now: dt.datetime) -> dt.datetime | None:
         return None
     grain = config.storage.downsample_to
     moment = now.astimezone(dt.timezone.utc) - dt.timedelta(days=days)
-    return periods.truncate_datetime(moment, grain, _calendar(config)).astimezone(dt.timezone.utc)
+    return periods.truncate_datetime(moment, grain, periods.Calendar.of(config.settings)).astimezone(dt.timezone.utc)
 
 
 def _aggregate(rule: str) -> pl.Expr:
@@ -198,7 +193,7 @@ def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
     if before is None or config.storage.downsample_to != "day":
         return before
     moment = now.astimezone(dt.timezone.utc) - dt.timedelta(days=hourly_horizon(config))
-    horizon = periods.truncate_datetime(moment, "day", _calendar(config)).astimezone(dt.timezone.utc)
+    horizon = periods.truncate_datetime(moment, "day", periods.Calendar.of(config.settings)).astimezone(dt.timezone.utc)
     return min(before, horizon)
 
 
@@ -211,12 +206,12 @@ def compact(
     if before is None:
         return None
     grain = config.storage.downsample_to
-    cal = _calendar(config)
+    cal = periods.Calendar.of(config.settings)
     raw = kept_raw(config)
     rules = {mid: metric.aggregation for mid, metric in config.metrics.items() if mid not in raw}
 
     daily = daily_before(config, now)
-    split = None if daily is None or daily >= before else int((daily - _EPOCH) // dt.timedelta(microseconds=1))
+    split = None if daily is None or daily >= before else micros(daily)
 
     def plan(metric: str, rows: pl.DataFrame) -> pl.DataFrame | None:
         rule = rules.get(metric)
@@ -273,7 +268,7 @@ def describe_kept(config: Config, now: dt.datetime | None = None) -> list[str]:
     if config.storage.downsample_to == "day" and config.storage.raw_retention_days is not None:
         now = now or dt.datetime.now(dt.timezone.utc)
         daily, raw = daily_before(config, now), cutoff(config, now)
-        tz = _calendar(config).tz
+        tz = periods.Calendar.of(config.settings).tz
         if daily is not None and raw is not None and daily < raw:
             lines.append(
                 f"hourly rows from {daily.astimezone(tz):%Y-%m-%d %H:%M %Z} to {raw.astimezone(tz):%Y-%m-%d %H:%M %Z}, "
@@ -302,7 +297,7 @@ def describe(result: CompactionResult | None, config: Config, now: dt.datetime |
     grain = config.storage.downsample_to
     where = ""
     if before is not None:
-        local = before.astimezone(_calendar(config).tz)
+        local = before.astimezone(periods.Calendar.of(config.settings).tz)
         where = f" before {local:%Y-%m-%d %H:%M %Z}"
     daily = daily_before(config, now)
     mixed = grain == "day" and before is not None and daily is not None and daily < before

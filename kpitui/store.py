@@ -85,6 +85,8 @@ import polars as pl
 
 from . import maintenance
 from .api import READINGS_SCHEMA, normalise_readings
+from .epoch import from_micros as _from_us
+from .epoch import micros as _to_us
 from .manual_readings import ManualReadings
 from .model import SourceHealth
 
@@ -188,7 +190,6 @@ _ID_FRAME_SCHEMA = {"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64,
 #: What :meth:`Store.load` returns: :data:`~kpitui.api.READINGS_SCHEMA` plus ``n``, the number of
 #: raw readings each row stands for (1 unless retention down-sampled it).
 LOADED_SCHEMA: dict[str, pl.DataType] = {**READINGS_SCHEMA, "n": pl.Int64()}
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
 _UNSET: Any = object()
 
 
@@ -198,17 +199,6 @@ class StoreError(Exception):
 
 class CursorConflict(StoreError):
     """``write(expect_cursor=...)`` found another cursor stored: another collector moved the source on."""
-
-
-def _to_us(value: dt.datetime) -> int:
-    """Aware or naive (taken as UTC) datetime -> integer microseconds since the epoch."""
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-def _from_us(value: int | None) -> dt.datetime | None:
-    return None if value is None else _EPOCH + dt.timedelta(microseconds=value)
 
 
 def _writable_folder(folder: Path) -> bool:

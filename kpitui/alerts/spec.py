@@ -143,8 +143,7 @@ def parse_schedule(text: str) -> Schedule:
         clock, weekday = words[1], None
     elif len(words) == 3 and words[0] == "weekly":
         if words[1] not in WEEKDAYS:
-            hint = opts.nearest(words[1], WEEKDAYS)
-            raise opts.OptionError(f"schedule: unknown weekday {words[1]!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
+            raise opts.OptionError(f"schedule: unknown weekday {words[1]!r}" + opts.did_you_mean(words[1], WEEKDAYS))
         clock, weekday = words[2], WEEKDAYS.index(words[1])
     else:
         hint = opts.nearest(words[0], ("daily", "weekly")) if words else None
@@ -243,11 +242,8 @@ class AlertingLoader:
             condition = None
             if when not in WHEN_KINDS:
                 if when.isidentifier() and when not in (KPI_FIELDS if kind == "kpi" else METRIC_FIELDS):
-                    hint = opts.nearest(when, WHEN_KINDS)
-                    raise self.error(
-                        where,
-                        f"when: unknown rule {when!r}" + (f" (did you mean {hint!r}?)" if hint else f"; use one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100'"),
-                    )
+                    otherwise = f"; use one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100'"
+                    raise self.error(where, f"when: unknown rule {when!r}" + opts.did_you_mean(when, WHEN_KINDS, otherwise))
                 condition, when = when, "condition"
                 self.check_condition(where, condition, kind)
             self.check_subject(where, when, kind, subject, metrics)

@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from ..api import Notification
+from ..epoch import from_micros, micros
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS alert_state (
@@ -87,14 +88,6 @@ def _owner_gone(owner: str | None) -> bool:
     except (ValueError, PermissionError, OSError):
         return False
     return False
-
-
-def _us(moment: dt.datetime) -> int:
-    return int(moment.timestamp() * 1_000_000)
-
-
-def _dt(value: int | None) -> dt.datetime | None:
-    return None if value is None else dt.datetime.fromtimestamp(value / 1_000_000, dt.timezone.utc)
 
 
 @dataclass(frozen=True)
@@ -177,7 +170,7 @@ class AlertStore:
     @staticmethod
     def _state(row: tuple) -> AlertState:
         alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text = row
-        return AlertState(alert, bool(firing), token, baseline, episode, seq, _dt(since), _dt(last_fired), _dt(last_sent), text)
+        return AlertState(alert, bool(firing), token, baseline, episode, seq, from_micros(since), from_micros(last_fired), from_micros(last_sent), text)
 
     _STATE_COLUMNS = "alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text"
 
@@ -201,10 +194,10 @@ class AlertStore:
                     f"INSERT OR REPLACE INTO alert_state ({self._STATE_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         new.alert, int(new.firing), new.token, new.baseline, new.episode, new.seq,
-                        None if new.since is None else _us(new.since),
-                        None if new.last_fired is None else _us(new.last_fired),
-                        None if new.last_sent is None else _us(new.last_sent),
-                        new.text, _us(now),
+                        None if new.since is None else micros(new.since),
+                        None if new.last_fired is None else micros(new.last_fired),
+                        None if new.last_sent is None else micros(new.last_sent),
+                        new.text, micros(now),
                     ),
                 )
                 for notification, notifiers in notifications:
@@ -217,7 +210,7 @@ class AlertStore:
         for notifier in notifiers:
             con.execute(
                 "INSERT OR IGNORE INTO alert_outbox (key, alert, notifier, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
-                (n.key, n.name, notifier, payload, _us(now), _us(now)),
+                (n.key, n.name, notifier, payload, micros(now), micros(now)),
             )
 
     def enqueue(self, n: Notification, notifiers: tuple[str, ...], now: dt.datetime) -> None:
@@ -229,17 +222,17 @@ class AlertStore:
     def digest_slots(self) -> dict[str, dt.datetime]:
         with self._lock:
             rows = self._con.execute("SELECT digest, last_slot FROM digest_state").fetchall()
-        return {d: _dt(s) for d, s in rows}  # type: ignore[misc]
+        return {d: from_micros(s) for d, s in rows}  # type: ignore[misc]
 
     def queue_digest(self, digest: str, slot: dt.datetime, build: Callable[[], Notification | None], notifiers: tuple[str, ...], now: dt.datetime) -> Notification | None:
         """Queue ``build()`` for ``slot`` unless that slot (or a later one) was queued already: once per slot, across restarts."""
         with self._transaction() as con:
             row = con.execute("SELECT last_slot FROM digest_state WHERE digest = ?", (digest,)).fetchone()
-            if row is not None and row[0] >= _us(slot):
+            if row is not None and row[0] >= micros(slot):
                 return None
             n = build()
             con.execute(
-                "INSERT OR REPLACE INTO digest_state (digest, last_slot, updated) VALUES (?, ?, ?)", (digest, _us(slot), _us(now))
+                "INSERT OR REPLACE INTO digest_state (digest, last_slot, updated) VALUES (?, ?, ?)", (digest, micros(slot), micros(now))
             )
             if n is not None:
                 self._enqueue(con, n, notifiers, now)
@@ -249,7 +242,7 @@ class AlertStore:
 
     def _item(self, row: tuple) -> OutboxItem:
         id_, key, alert, notifier, payload, attempts, next_attempt, delivered, error, last_attempt = row
-        return OutboxItem(id_, key, alert, notifier, notification_from_json(payload), attempts, _dt(next_attempt), _dt(delivered), error, _dt(last_attempt))  # type: ignore[arg-type]
+        return OutboxItem(id_, key, alert, notifier, notification_from_json(payload), attempts, from_micros(next_attempt), from_micros(delivered), error, from_micros(last_attempt))  # type: ignore[arg-type]
 
     _ITEM_COLUMNS = "id, key, alert, notifier, payload, attempts, next_attempt, delivered, last_error, last_attempt"
 
@@ -268,31 +261,31 @@ class AlertStore:
             if row is None:
                 return None
             leased = row[10] or 0
-            if leased > _us(now) and _owner_gone(row[11]):
+            if leased > micros(now) and _owner_gone(row[11]):
                 leased = 0  # the process sending it died (killed mid-send): send again, same key
             wait = max(row[6], leased)
-            if wait > _us(now):
-                return _dt(wait)
-            con.execute("UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?", (_us(now) + int(lease * 1_000_000), OWNER, row[0]))
+            if wait > micros(now):
+                return from_micros(wait)
+            con.execute("UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?", (micros(now) + int(lease * 1_000_000), OWNER, row[0]))
             return self._item(row[:10])
 
     def delivered(self, item_id: int, now: dt.datetime) -> None:
         with self._transaction() as con:
             con.execute(
                 "UPDATE alert_outbox SET delivered = ?, last_attempt = ?, attempts = attempts + 1, last_error = NULL, lease = NULL WHERE id = ?",
-                (_us(now), _us(now), item_id),
+                (micros(now), micros(now), item_id),
             )
 
     def failed(self, item_id: int, error: str, now: dt.datetime, retry_at: dt.datetime) -> None:
         with self._transaction() as con:
             con.execute(
                 "UPDATE alert_outbox SET last_error = ?, last_attempt = ?, attempts = attempts + 1, next_attempt = ?, lease = NULL WHERE id = ?",
-                (error, _us(now), _us(retry_at), item_id),
+                (error, micros(now), micros(retry_at), item_id),
             )
 
     def defer(self, item_id: int, until: dt.datetime) -> None:
         with self._transaction() as con:
-            con.execute("UPDATE alert_outbox SET next_attempt = ?, lease = NULL WHERE id = ?", (_us(until), item_id))
+            con.execute("UPDATE alert_outbox SET next_attempt = ?, lease = NULL WHERE id = ?", (micros(until), item_id))
 
     def pending(self, notifier: str | None = None) -> int:
         with self._lock:
@@ -304,7 +297,7 @@ class AlertStore:
         """How many undelivered items may be sent now."""
         with self._lock:
             return self._con.execute(
-                "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND next_attempt <= ?", (_us(now),)
+                "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND next_attempt <= ?", (micros(now),)
             ).fetchone()[0]
 
     def recent(self, alert: str | None = None, limit: int = 50) -> list[OutboxItem]:

@@ -30,7 +30,7 @@ from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, path_warning, readings_frame
 from kpitui.expressions import ExpressionError, compile_condition
 from kpitui.model import Metric
-from kpitui.options import nearest
+from kpitui.options import did_you_mean
 
 from ._sourcekit import BUCKET_EVERY, Bucket, check_timezone, clip, fail
 
@@ -158,11 +158,8 @@ def _typed(options: FileOptions, path: Path, value_columns: Sequence[str]) -> pl
 
 
 def _column_error(what: str, name: str, columns: Sequence[str]) -> str:
-    hint = nearest(name, columns)
     shown = ", ".join(columns[:20]) + (", …" if len(columns) > 20 else "")
-    return f"{what} {name!r} is not a column of the file" + (
-        f" (did you mean {hint!r}?)" if hint else f"; columns: {shown}"
-    )
+    return f"{what} {name!r} is not a column of the file" + did_you_mean(name, columns, f"; columns: {shown}")
 
 
 def _conditions(metric: Metric, schema: pl.Schema) -> list[pl.Expr]:

@@ -42,6 +42,7 @@ from typing import Any, Literal, Sequence
 import polars as pl
 
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, path_warning, readings_frame
+from kpitui.epoch import from_micros, micros
 from kpitui.expressions import ExpressionError, compile_condition
 from kpitui.model import Metric
 
@@ -265,7 +266,7 @@ class AccessLogSource(MetricSource):
         )
         # keep the open buckets only: the latest seen and the one before
         assert state.latest is not None
-        latest = dt.datetime.fromtimestamp(state.latest / 1_000_000, dt.timezone.utc)
+        latest = from_micros(state.latest)
         open_from = _previous_bucket(latest, self.options.bucket, self.context.timezone)
         merged = pl.concat([known, fresh]).filter(pl.col("__bucket") >= open_from).unique()
         if merged.height > MAX_DISTINCT_STATE:
@@ -300,7 +301,7 @@ def _encode_state(frame: pl.DataFrame) -> dict[str, str]:
         return out
     grouped = frame.group_by("__bucket").agg(pl.col("__h")).sort("__bucket")
     for bucket, hashes in grouped.iter_rows():  # one row per open bucket (at most a few)
-        key = str(int(bucket.timestamp() * 1_000_000))
+        key = str(micros(bucket))
         out[key] = base64.b64encode(array("Q", sorted(hashes)).tobytes()).decode("ascii")
     return out
 
