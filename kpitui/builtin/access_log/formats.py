@@ -17,14 +17,22 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Sequence
+from typing import Protocol, Sequence
 
 import polars as pl
 
 from kpitui.api import OptionError
 
-if TYPE_CHECKING:
-    from .source import AccessLogOptions
+
+class LineOptions(Protocol):
+    """What parsing needs of the source's options (:class:`~.source.AccessLogOptions`)."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def line_format(self) -> str: ...
+    @property
+    def max_line_length(self) -> int: ...
 
 #: The fields a condition can use, with their types.
 FIELD_TYPES: dict[str, str] = {
@@ -260,13 +268,13 @@ def _regex_plan(log_format: LogFormat) -> _Plan:
     )
 
 
-def _plan(options: AccessLogOptions) -> _Plan:
+def _plan(options: LineOptions) -> _Plan:
     if options.format == "custom":
         return _regex_plan(compile_log_format(options.line_format))
     return _quote_split_plan(options.format == "combined")
 
 
-def parse_lines(data: bytes, options: AccessLogOptions, need: set[str] | None = None, *, encoding: str = "utf8") -> pl.LazyFrame:
+def parse_lines(data: bytes, options: LineOptions, need: set[str] | None = None, *, encoding: str = "utf8") -> pl.LazyFrame:
     """Parse complete lines into a lazy frame: one row per line, the :data:`FIELD_TYPES` in ``need`` and ``__valid``.
 
     ``need``: the fields the caller will use (``None``: all); the others are
