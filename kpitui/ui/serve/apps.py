@@ -20,7 +20,7 @@ import asyncio
 import logging
 import re
 import time
-from typing import Any, Awaitable, Callable
+from typing import Any, Callable
 
 from aiohttp import web
 from textual_serve.app_service import AppService
