@@ -276,3 +276,18 @@ def test_the_snapshot_load_equals_the_table_after_later_writes_and_deletes(open_
     assert values(viewer) == expected
     loaded, _ = viewer.load()
     assert loaded.height == len(expected) and loaded.schema == pl.Schema(LOADED_SCHEMA)
+
+
+@pytest.mark.parametrize("mode", ["replace", "add"])
+def test_a_batch_mixing_rewrites_and_new_rows_stores_each_once(open_store, mode):
+    """One batch: a metric's rows overlapping stored ones, another's after its stored ones, a new metric."""
+    store = open_store()
+    store.write(frame(*[(m, t, 1.0) for m in ("a", "b") for t in range(10)]), mode=mode)
+    written = store.write(frame(*[("a", t, 2.0) for t in range(5, 15)], *[("b", t, 3.0) for t in range(20, 25)], ("c", 0, 4.0)), mode=mode)
+    assert written == 16
+    new_a = 2.0 if mode == "replace" else 3.0
+    expected = {("a", at(t)): 1.0 for t in range(5)} | {("a", at(t)): new_a for t in range(5, 10)}
+    expected |= {("a", at(t)): 2.0 for t in range(10, 15)} | {("b", at(t)): 1.0 for t in range(10)}
+    expected |= {("b", at(t)): 3.0 for t in range(20, 25)} | {("c", at(0)): 4.0}
+    assert values(store) == expected
+    assert store.write(frame(("b", 0, 1.0)), mode="replace") == 0  # unchanged: not rewritten
