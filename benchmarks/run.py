@@ -32,7 +32,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from benchmarks import bench_serve, bench_startup, bench_states, data  # noqa: E402
+from benchmarks import bench_postgres, bench_serve, bench_startup, bench_states, data  # noqa: E402
 from kpitui.store import Store  # noqa: E402
 
 
@@ -447,7 +447,8 @@ def main(argv: list[str] | None = None) -> int:
         store_figures.append(collector_figure(disk))
         startup.append(Figure("2 start-up", "first values from an installed (non-editable, bytecode-compiled) package", "≤ 0.8 s sample, ≤ 1.0 s 10M + tail",
                               "not measured in this run", note="the start-up figures above run the console script of the environment the suite runs in"))  # fmt: skip
-        figures = engine[:4] + startup + served + engine[4:5] + access + store_figures + engine[5:]
+        postgres, extra["postgres"] = bench_postgres.figures(readings, Figure)
+        figures = engine[:4] + startup + served + engine[4:5] + access + store_figures + engine[5:] + postgres
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
