@@ -132,8 +132,7 @@ def test_a_ninth_session_gets_the_limit_page(browser, config, shots):
                     assert browser.opened == 0
                     return text
                 finally:
-                    for terminal in terminals:
-                        await terminal.websocket.close()
+                    await asyncio.gather(*(terminal.websocket.close() for terminal in terminals))
 
         text = asyncio.run(eight_then_browser())
     assert "All sessions are in use" in text and "at most 8 browser sessions" in text

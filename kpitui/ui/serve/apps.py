@@ -69,6 +69,7 @@ class SessionService(AppService):
 
     async def on_data(self, payload: bytes) -> None:
         if self.attached:
+            self.framed = True
             await self.remote_write_bytes(payload)
             return
         if len(self.head) >= HEAD_LIMIT:
@@ -101,9 +102,18 @@ class SessionService(AppService):
         await self.set_terminal_size(width, height)
         await self.focus()
 
-    async def stop(self) -> None:
+    async def stop(self, timeout: float = STOP_SECONDS) -> None:
+        """Ask the app to quit; kill it after ``timeout`` seconds.
+
+        An app that has not painted yet is still starting (imports, config): it has nothing to
+        save and cannot hear the request yet, so it is ended at once.
+        """
+        process = self._process
+        if not self.framed and process is not None and process.returncode is None:
+            process.terminate()
+            timeout = min(timeout, 2.0)
         try:
-            await asyncio.wait_for(super().stop(), STOP_SECONDS)
+            await asyncio.wait_for(super().stop(), timeout)
         except (asyncio.TimeoutError, Exception):  # noqa: BLE001 - a hung or dead app: end it
             pass
         process = self._process
@@ -168,6 +178,6 @@ class WarmSpare:
             await asyncio.gather(self._starting, return_exceptions=True)
         if self.spare is not None:
             spare, self.spare = self.spare, None
-            await spare.stop()
+            await spare.stop(timeout=1.0)
 
 

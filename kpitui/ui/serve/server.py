@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import json
 import logging
+import os
 import shlex
 import socket
 import sys
@@ -94,9 +95,11 @@ class KpiServer:
         self.sessions: dict[int, Session] = {}
         self.numbers = itertools.count(1)
         self.downloads = DownloadManager()
-        self.command = shlex.join(plan.app_argv)
+        # textual-serve runs the command through a shell; with exec the app is the process it ends
+        self.command = ("exec " if os.name != "nt" else "") + shlex.join(plan.app_argv)
         self.pages = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATES), autoescape=True)
         self.title = f"kpitui · {plan.config_path.name}"
+        self.stopping = False
         self.spare = WarmSpare(lambda: SessionService(self.command, plan.secret_env, self.downloads))
         remember(plan.token)  # masked in every log line from here on
 
@@ -267,7 +270,7 @@ class KpiServer:
             if watchdog is not None:
                 watchdog.cancel()
             if service is not None:
-                await service.stop()
+                await service.stop(timeout=1.0 if self.stopping else STOP_SECONDS)
             if not websocket.closed:
                 await websocket.close()
             self.sessions.pop(session.number, None)
@@ -310,6 +313,7 @@ class KpiServer:
                 return
 
     async def close_all(self, app: web.Application) -> None:
+        self.stopping = True
         await self.spare.close()
         for session in list(self.sessions.values()):
             session.closed_for = "server stopping"
