@@ -127,3 +127,30 @@ def test_the_annotate_key_is_in_help_and_the_palette():
 
     found = [b for s in bindings.SECTIONS for b in s.bindings if b.id == "annotate"]
     assert found and found[0].key == "n" and "annotate" not in bindings.NOT_IN_PALETTE
+
+
+async def test_an_access_log_metric_shows_the_top_paths_its_condition_matched(make_config, tmp_path):
+    def line(when: str, target: str, status: int, referrer: str) -> str:
+        return f'1.1.1.1 - - [{when} +0000] "GET {target} HTTP/1.1" {status} 12 "{referrer}" "Mozilla/5.0"\n'
+
+    (tmp_path / "access.log").write_text(
+        line("10/Mar/2026:10:00:00", "/thank-you", 200, "https://google.com/")
+        + line("11/Mar/2026:10:00:00", "/thank-you?x=1", 200, "https://google.com/")
+        + line("12/Mar/2026:10:00:00", "/thank-you", 200, "https://bing.com/")
+        + line("12/Mar/2026:11:00:00", "/thank-you", 500, "https://bing.com/")  # an error: not counted
+        + line("20/Feb/2026:10:00:00", "/thank-you", 200, "https://old.com/")  # last month
+    )
+    config = make_config(
+        extra_sources='[sources.web]\ntype = "access_log"\npath = "access.log"\n',
+        extra_metrics='[metrics.thanks]\nname = "Thank-you views"\nsource = "web"\n'
+        'trigger = "A visitor viewed the thank-you page"\ncondition = "path == \'/thank-you\' and status < 400"\n',
+    )
+    app = make_app(config)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        app.open_detail(None, "thanks")
+        await wait_ready(pilot)
+        shown = str(app.screen.query_one("#detail-matches").render())
+        assert "matched in Mar 2026 to date: 3 lines" in shown
+        assert "top paths /thank-you (3)" in shown
+        assert "top referrers https://google.com/ (2), https://bing.com/ (1)" in shown

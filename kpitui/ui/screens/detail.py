@@ -54,6 +54,17 @@ class ExplanationReady(Message):
     request: int
 
 
+def _matches_text(tops: dict[str, list[tuple[str, int]]], label: str) -> str:
+    """``Matched in Mar 2026 to date: 4 lines · paths /thank-you 4 · referrers google.com 3, …``."""
+    tops = dict(tops)
+    lines = tops.pop("lines", [("", 0)])[0][1]
+    parts = [f"matched in {label}: {lines:,} line{'s' if lines != 1 else ''}"]
+    for field, values in tops.items():
+        if values:
+            parts.append(f"top {field}s " + ", ".join(f"{value} ({count:,})" for value, count in values))
+    return "\n".join(parts)
+
+
 def _annotation_notes(notes, cal: periods.Calendar, most: int = 2) -> tuple[str, ...]:
     """Legend entries for the newest annotations on the chart: ``▲ 04 Mar Launched the webinar ads``."""
     shown = [f"▲ {note.at.astimezone(cal.tz):%d %b %H:%M} {note.text}" for note in list(notes)[-most:]]
@@ -88,6 +99,8 @@ class DetailScreen(SnapshotScreen):
         yield Static(id="detail-summary", markup=False)
         if self.metric_id is None:
             yield WhyMoved(id="detail-why")
+        else:
+            yield Static(id="detail-matches", markup=False)
         yield Chart(id="chart")
         yield KeysFooter()
 
@@ -124,6 +137,7 @@ class DetailScreen(SnapshotScreen):
             self.grain = self.default_grain()
         if self.metric_id is not None:
             self._metric()
+            self._load_matches()
         else:
             self._summary()
             self._explain()
@@ -246,6 +260,42 @@ class DetailScreen(SnapshotScreen):
         ref = why.first().highlighted_ref() if why else None
         if ref is not None:
             self.post_message(DrillDown(ref))
+
+    # -- what a metric's condition matched (an access-log metric) -------------------------
+
+    def _load_matches(self) -> None:
+        box = self.query_one("#detail-matches", Static)
+        config = self.app.config  # type: ignore[attr-defined]
+        metric = config.metrics.get(self.metric_id)
+        spec = config.sources.get(metric.source or "") if metric else None
+        runtime = self.app.runtime  # type: ignore[attr-defined]
+        if metric is None or spec is None or runtime is None or not (metric.trigger and metric.trigger.condition):
+            box.display = False
+            return
+        box.display = True
+        box.update(Text("what the condition matched: reading the log…", style=palette_of(self.app).muted))
+        self._matches(runtime, self.metric_id, self.window, self.app.offset)  # type: ignore[attr-defined]
+
+    @work(thread=True, exclusive=True, group="matches", exit_on_error=False)
+    def _matches(self, runtime, metric_id: str, window: str, offset: int) -> None:
+        from ...matches import CannotSay, top_matches
+
+        cal = periods.Calendar.from_settings(runtime.config.settings)
+        now = runtime.clock()
+        period = periods.resolve(periods.parse_window(window), now, cal, offset)
+        end = min(period.end, now + dt.timedelta(microseconds=1))
+        try:
+            tops = top_matches(runtime.config, metric_id, period.start, end, limit=3)
+            text = _matches_text(tops, period.label)
+        except CannotSay as exc:
+            text = str(exc)
+        except Exception as exc:  # noqa: BLE001 - shown in place; the chart and the app carry on
+            text = f"cannot read what the condition matched: {type(exc).__name__}: {exc}"
+        self.app.call_from_thread(self._matches_ready, metric_id, text)
+
+    def _matches_ready(self, metric_id: str, text: str) -> None:
+        if metric_id == self.metric_id:
+            self.query_one("#detail-matches", Static).update(Text(text, style=palette_of(self.app).muted))
 
     @on(SeriesFailed)
     def _series_failed(self, message: SeriesFailed) -> None:
