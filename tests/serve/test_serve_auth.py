@@ -170,3 +170,13 @@ def test_passwords_and_addresses():
     assert verify_password(pbkdf2, "pw") and not verify_password(pbkdf2, "pw2")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.3.4.5")
     assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
+
+
+def test_without_the_serve_extra_it_says_what_to_install(config):
+    code = (
+        "import sys; sys.modules['textual_serve'] = None  # as if the extra were not installed\n"
+        f"from kpitui.cli import main; sys.exit(main(['serve', '--config', {str(config)!r}]))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1, result.stderr
+    assert "pip install 'kpitui[serve]'" in result.stderr and "Traceback" not in result.stderr
