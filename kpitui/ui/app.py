@@ -54,7 +54,7 @@ CONFIG_CHECK_SECONDS = 2.0
 #: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
 BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period"})
 DARK, LIGHT = "textual-dark", "textual-light"
-READ_ONLY_NOTE = "This session is read-only: adding readings is off (`kpitui serve --allow-write` turns it on)."
+READ_ONLY_NOTE = "This session is read-only: adding readings or annotations is off (`kpitui serve --allow-write` turns it on)."
 
 
 def utcnow() -> dt.datetime:

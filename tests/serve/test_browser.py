@@ -78,7 +78,7 @@ def test_the_printed_link_opens_the_dashboard_and_the_keyboard_drives_it(browser
         browser.screenshot("serve-light.png", shots)
 
         browser.keys("a")
-        browser.wait_for("adding readings is off")
+        browser.wait_for("session is read-only")
     assert served.stdout.count(served.token) == 1 and served.token not in served.stderr
 
 

@@ -80,8 +80,12 @@ async def test_browser_sessions_are_read_only_unless_allowed(config):
             terminal = await open_terminal(session, served)
             await terminal.wait_for("read-only")
             await terminal.keys("a")
-            await terminal.wait_for("adding readings is off")
+            await terminal.wait_for("session is read-only")
             assert "Add a reading" not in terminal.screen.text()
+            await terminal.pump(8)  # the note goes away
+            assert "session is read-only" not in terminal.screen.text()
+            await terminal.keys("n")  # annotating writes too
+            await terminal.wait_for("session is read-only")
             await terminal.websocket.close()
     with Served("--config", str(config), "--allow-write") as served:
         async with client() as session:
