@@ -466,7 +466,10 @@ def cmd_compact(args: argparse.Namespace) -> int:
     store = _open_store(config)
     try:
         now = dt.datetime.now(dt.timezone.utc)
-        result = compact(store, config, now=now, dry_run=args.dry_run)
+        from .progress import command_bar
+
+        with command_bar("compact", getattr(args, "quiet", 0), unit="metrics") as report:  # a bar on a terminal only
+            result = compact(store, config, now=now, dry_run=args.dry_run, progress=report)
     except StoreError as exc:
         raise _Failure(str(exc)) from None
     finally:
@@ -498,7 +501,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     try:
         if args.history_command == "backup":
             dest = Path(args.dest).expanduser()
-            found = store.backup(dest)
+            from .progress import command_bar
+
+            with command_bar("backup", getattr(args, "quiet", 0)) as report:  # a bar on a terminal only
+                found = store.backup(dest, progress=report)
             if found != "ok":
                 raise _Failure(f"backed up {store.path} to {dest}, but the copy is damaged: {found.splitlines()[0]}")
             print(f"backed up {store.path} to {dest} ({dest.stat().st_size:,} bytes, checked: ok)")
@@ -530,7 +536,10 @@ def _history_copy_or_init(args: argparse.Namespace, config) -> int:
         side = config.storage.path
         with open_location(args.source, readonly=True, instance=instance, side=side) as source:
             with open_location(args.dest, readonly=False, instance=instance, side=side) as target:
-                readings, metrics, cursors = copy_history(source, target)
+                from .progress import command_bar
+
+                with command_bar("copy", getattr(args, "quiet", 0), unit="readings") as report:  # a bar on a terminal only
+                    readings, metrics, cursors = copy_history(source, target, progress=report)
                 print(f"copied {readings:,} readings of {metrics} metric(s) and {cursors} cursor(s) from {source.where} to {target.where}")
     except StoreError as exc:
         raise _Failure(str(exc)) from None

@@ -13,7 +13,7 @@ of counting its logs again. TO must hold no readings yet.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
@@ -64,13 +64,18 @@ def _horizons(store: HistoryStore) -> dict[str, int]:
     }
 
 
-def copy_history(source: HistoryStore, target: HistoryStore, *, chunk: int = 1_000_000) -> tuple[int, int, int]:
+def copy_history(
+    source: HistoryStore, target: HistoryStore, *, chunk: int = 200_000, progress: Callable[[float, float | None, str], None] | None = None
+) -> tuple[int, int, int]:
     """Copy every reading, compacted past and cursor of ``source`` into the empty ``target``.
 
-    Returns (readings, metrics, cursors) copied.
+    Returns (readings, metrics, cursors) copied. ``progress(done, total, label)``: readings
+    written so far (:mod:`kpitui.progress`), after each chunk of ``chunk`` rows.
     """
     if target.metric_names():
         raise StoreError(f"{target.where} already holds readings; copy into a new, empty history")
+    if progress is not None:
+        progress(0, None, f"reading {_short(source)}")
     frame, _ = source.load()
     instance = getattr(source, "instance", "")
     cursors = _cursors(source, instance)
@@ -80,10 +85,17 @@ def copy_history(source: HistoryStore, target: HistoryStore, *, chunk: int = 1_0
         part = frame.slice(offset, chunk)
         target.write(part.select("metric", "at", "value"), mode="replace")
         _set_n(target, part.filter(pl.col("n") != 1))
+        if progress is not None:
+            progress(min(offset + chunk, frame.height), frame.height, f"writing {_short(target)}")
     _set_horizons(target, horizons)
     for sid, cursor in cursors:
         target.write(frame.clear().select("metric", "at", "value"), source=sid, cursor=cursor, set_cursor=True)
     return frame.height, frame["metric"].n_unique() if frame.height else 0, len(cursors)
+
+
+def _short(store: HistoryStore) -> str:
+    """A history named for a progress bar: the file's name, or where a PostgreSQL history is."""
+    return store.path.name if isinstance(store, Store) else store.where
 
 
 def _set_n(target: HistoryStore, rows: pl.DataFrame) -> None:

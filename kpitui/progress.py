@@ -17,7 +17,7 @@ import contextlib
 import os
 import threading
 import time
-from typing import Any, Iterator, TextIO
+from typing import Any, Callable, Iterator, TextIO
 
 #: a job shows a bar only if it is still running this long after its first report (seconds)
 SHOW_AFTER = 0.5
@@ -31,17 +31,41 @@ def wanted(stream: TextIO, quiet: int = 0) -> bool:
         return False
 
 
-def _amount(done: float, total: float | None) -> str:
+def _amount(done: float, total: float | None, unit: str = "bytes") -> str:
+    """``1.2 MB/4.5 MB`` for bytes, ``200,000/1,000,000 readings`` for anything else."""
+    if unit != "bytes":
+        return f"{int(done):,}" + ("" if total is None else f"/{int(total):,}") + f" {unit}"
     from rich.filesize import decimal
 
     return f"{decimal(int(done))}" + ("" if total is None else f"/{decimal(int(total))}")
 
 
+Report = Callable[[float, "float | None", str], None]
+
+
+@contextlib.contextmanager
+def command_bar(what: str, quiet: int = 0, unit: str = "bytes", stream: TextIO | None = None) -> Iterator[Report | None]:
+    """A one-off command's bar (``kpitui compact``, ``history copy``, ``history backup``): yields
+    ``report(done, total, label)``, or ``None`` when no bar is wanted (not a terminal, ``--quiet``)."""
+    import sys
+
+    stream = stream or sys.stderr
+    if not wanted(stream, quiet):
+        yield None
+        return
+    bars = ProgressBars(stream, unit=unit)
+    try:
+        yield lambda done, total, label: bars.update(what, done, total, label)
+    finally:
+        bars.close()
+
+
 class ProgressBars:
     """One bar per source with work in progress, drawn by Rich on ``stream``."""
 
-    def __init__(self, stream: TextIO):
+    def __init__(self, stream: TextIO, unit: str = "bytes"):
         self.stream = stream
+        self.unit = unit  # "bytes", or what is counted ("readings", "metrics")
         self.lock = threading.Lock()
         self.jobs: dict[str, tuple[float, float | None, str]] = {}
         self.progress: Any = None  # rich.progress.Progress once shown
@@ -79,7 +103,7 @@ class ProgressBars:
                 BarColumn(),
                 TaskProgressColumn(),
                 TextColumn("{task.fields[amount]}"),
-                TransferSpeedColumn(),
+                TransferSpeedColumn() if self.unit == "bytes" else TextColumn("{task.fields[rate]}"),
                 TimeRemainingColumn(),
                 console=Console(file=self.stream),
                 transient=True,
@@ -96,8 +120,11 @@ class ProgressBars:
         if task is None:
             if finished:
                 return
-            self.tasks[source] = task = self.progress.add_task(description, total=total, amount="")
-        self.progress.update(task, completed=done, total=total, description=description, amount=_amount(done, total))
+            self.tasks[source] = task = self.progress.add_task(description, total=total, amount="", rate="")
+        self.progress.update(task, completed=done, total=total, description=description, amount=_amount(done, total, self.unit))
+        if self.unit != "bytes":
+            speed = next((t.speed for t in self.progress.tasks if t.id == task), None)
+            self.progress.update(task, rate=f"{speed:,.0f} {self.unit}/s" if speed else "")
         if finished:
             self.progress.remove_task(task)
             del self.tasks[source]

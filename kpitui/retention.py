@@ -198,7 +198,7 @@ def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
 
 
 def compact(
-    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False
+    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False, progress=None
 ) -> CompactionResult | None:
     """Down-sample ``store``'s readings older than the config's retention; ``None`` when retention is off."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -213,7 +213,13 @@ def compact(
     daily = daily_before(config, now)
     split = None if daily is None or daily >= before else micros(daily)
 
+    planned: set[str] = set()
+    total = len(rules)
+
     def plan(metric: str, rows: pl.DataFrame) -> pl.DataFrame | None:
+        if progress is not None and metric not in planned:  # metrics looked at (a metric is planned again when written)
+            planned.add(metric)
+            progress(len(planned), total, f"down-sampling {metric}")
         rule = rules.get(metric)
         if rule is None:
             return None  # not in the config any more: its rule is unknown, leave it raw

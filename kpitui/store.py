@@ -1097,15 +1097,16 @@ class Store(ManualReadings):
             maintenance.mark_damaged(self.path, self.damaged)
         return found
 
-    def backup(self, dest: str | os.PathLike[str]) -> str:
+    def backup(self, dest: str | os.PathLike[str], progress: Callable[[float, float | None, str], None] | None = None) -> str:
         """Copy a consistent snapshot of the history to the new file ``dest`` (0600) while others
-        keep writing (SQLite's online backup API); returns the copy's ``quick_check`` (``"ok"``)."""
+        keep writing (SQLite's online backup API); returns the copy's ``quick_check`` (``"ok"``).
+        ``progress(done, total, label)``: bytes copied so far (:mod:`kpitui.progress`)."""
         target = Path(dest).expanduser()
         if target.exists() or target.is_symlink():
             raise StoreError(f"{target} already exists; a backup never overwrites a file")
         with self._lock:
             try:
-                return maintenance.backup(self._conn, target)
+                return maintenance.backup(self._conn, target, progress)
             except sqlite3.Error as exc:
                 raise StoreError(f"cannot back up history file {self.path} to {target}: {exc}") from exc
             except OSError as exc:
