@@ -13,13 +13,27 @@ import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
 import platformdirs
 
 from . import options as opts
-from .model import AGGREGATIONS, UNITS, Kpi, Metric, Objective, Settings, SourceSpec, Target, Thresholds, Trigger
+from .config_tables import (
+    ConfigFile,
+    KpiTable,
+    LoggingTable,
+    MetricTable,
+    ObjectiveTable,
+    PluginsTable,
+    SettingsTable,
+    SourceTable,
+    StorageTable,
+    TargetTable,
+    ThresholdsTable,
+    UiTable,
+)
+from .model import AGGREGATIONS, UNITS, Kpi, Metric, Objective, Settings, SourceSpec, Target, TargetKind, Thresholds, Trigger
 from .logs import LogFile
 from .plugins import Registry, load_registry
 
@@ -29,20 +43,8 @@ MANUAL_SOURCE = "manual"
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
 
-TOP_KEYS = ("kpitui", "storage", "plugins", "sources", "metrics", "kpis", "objectives", "keymap", "ui", "notifiers", "alerts", "digests", "logging", "serve", "annotation_sources")
-SETTINGS_KEYS = ("timezone", "week_start", "fiscal_year_start", "currency")
-STORAGE_KEYS = ("path", "raw_retention_days", "downsample_to", "downsample_anyway", "url", "instance")
-PLUGINS_KEYS = ("dirs",)
-UI_KEYS = ("theme", "refresh_seconds")
-LOGGING_KEYS = ("file", "max_mb", "backups")
-SOURCE_KEYS = ("type", "interval", "timeout", "enabled", "description")
-METRIC_KEYS = ("name", "unit", "aggregation", "source", "trigger", "condition", "description", "decimals", "allow_negative")
-KPI_KEYS = ("name", "formula", "window", "grain", "unit", "description", "target", "thresholds", "weight", "decimals", "objective")
-TARGET_KEYS = ("kind", "direction", "value", "baseline", "low", "high", "due")
-TARGET_KINDS = ("reach", "above", "below", "within")
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 DIRECTIONS = {"up": "reach", "down": "below", "within": "within"}
-THRESHOLD_KEYS = ("on_track", "at_risk")
-OBJECTIVE_KEYS = ("title", "description", "kpis", "thresholds")
 
 
 class ConfigError(Exception):
@@ -215,6 +217,14 @@ class _Loader:
             if key not in known:
                 raise self.error(table, f"unknown key {key!r}" + opts.did_you_mean(key, known, f"; valid keys: {', '.join(known)}"))
 
+    def parse_table(self, where: str, table_cls: type, data: dict[str, Any]) -> Any:
+        """One of kpitui's own tables (:mod:`kpitui.config_tables`), parsed by the same ``options.parse`` as plugin options."""
+        self.unknown_keys(where, data, opts.field_names(table_cls))
+        try:
+            return opts.parse(table_cls, data)
+        except opts.OptionError as exc:
+            raise self.error(where, exc.message) from None
+
     def table(self, data: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
@@ -245,7 +255,7 @@ class _Loader:
         otherwise = f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined"
         raise self.error(table, f"{key}: unknown {what} {value!r}" + opts.did_you_mean(value, choices, otherwise))
 
-    def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: tuple[str, ...]) -> Any:
+    def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: list[str] | tuple[str, ...]) -> Any:
         """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
         rest = {k: v for k, v in table.items() if k not in reserved}
         try:
@@ -288,8 +298,7 @@ class _Loader:
         self.unknown_keys_top(data)
         settings = self.settings(self.table(data, "kpitui"))
         plugins = self.table(data, "plugins")
-        self.unknown_keys("plugins", plugins, PLUGINS_KEYS)
-        dirs = [self.resolve(d) for d in self.typed("plugins", "dirs", plugins.get("dirs", []), list[str])]
+        dirs = [self.resolve(d) for d in self.parse_table("plugins", PluginsTable, plugins).dirs]
         plugins_dirs = [*dirs, user_plugins_dir()]
         if self.registry is None:
             self.registry = load_registry(plugins_dirs)
@@ -305,9 +314,7 @@ class _Loader:
         for key, value in keymap.items():
             self.typed("keymap", key, value, str)
         ui = self.table(data, "ui")
-        self.unknown_keys("ui", ui, UI_KEYS)
-        if "theme" in ui:
-            self.typed("ui", "theme", ui["theme"], str)
+        self.parse_table("ui", UiTable, ui)
         if "refresh_seconds" in ui:
             ui = {**ui, "refresh_seconds": self.seconds("ui", "refresh_seconds", ui["refresh_seconds"])}
         log_file = self.log_file(self.table(data, "logging"))
@@ -345,25 +352,22 @@ class _Loader:
         )
 
     def log_file(self, table: dict[str, Any]) -> LogFile | None:
-        self.unknown_keys("logging", table, LOGGING_KEYS)
+        self.unknown_keys("logging", table, opts.field_names(LoggingTable))
         if "file" not in table:
             if table:
                 raise self.error("logging", "missing key 'file' (where the collector's log goes, e.g. \"kpitui.log\")")
             return None
-        path = self.resolve(self.typed("logging", "file", table["file"], str))
-        max_mb = self.typed("logging", "max_mb", table.get("max_mb", 10), float)
-        backups = self.typed("logging", "backups", table.get("backups", 5), int)
-        if max_mb <= 0 or backups < 0:
-            raise self.error("logging", "max_mb must be positive and backups 0 or more")
-        return LogFile(path, max_bytes=int(max_mb * 1024 * 1024), backups=backups)
+        parsed = self.parse_table("logging", LoggingTable, table)
+        return LogFile(self.resolve(parsed.file), max_bytes=int(parsed.max_mb * 1024 * 1024), backups=parsed.backups)
 
     def unknown_keys_top(self, data: dict[str, Any]) -> None:
         for key in data:
-            if key not in TOP_KEYS:
-                hint = opts.nearest(key, TOP_KEYS)
+            tables = opts.field_names(ConfigFile)
+            if key not in tables:
+                hint = opts.nearest(key, tables)
                 raise self.error(
                     None,
-                    f"unknown table [{key}]" + (f" (did you mean [{hint}]?)" if hint else f"; tables are {', '.join(TOP_KEYS)}"),
+                    f"unknown table [{key}]" + (f" (did you mean [{hint}]?)" if hint else f"; tables are {', '.join(tables)}"),
                 )
 
     def resolve(self, value: str) -> Path:
@@ -373,37 +377,36 @@ class _Loader:
     # tables ----------------------------------------------------------------
 
     def settings(self, data: dict[str, Any]) -> Settings:
-        self.unknown_keys("kpitui", data, SETTINGS_KEYS)
-        tz = self.typed("kpitui", "timezone", data.get("timezone", "UTC"), str)
+        table = self.parse_table("kpitui", SettingsTable, data)
+        tz = table.timezone
         try:
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             otherwise = " (use an IANA name such as 'Europe/London')"
             raise self.error("kpitui", f"timezone: unknown time zone {tz!r}" + opts.did_you_mean(tz, available_timezones(), otherwise)) from None
-        week = data.get("week_start", "monday")
+        week = table.week_start
         if isinstance(week, str) and week.lower() in WEEKDAYS:
             week_start = WEEKDAYS.index(week.lower())
         else:
             suggestion = opts.did_you_mean(str(week).lower(), WEEKDAYS)
             raise self.error("kpitui", f"week_start must be a weekday name such as 'monday', not {week!r}" + suggestion)
-        fy = data.get("fiscal_year_start", 1)
+        fy = table.fiscal_year_start
         if isinstance(fy, str) and fy.lower() in MONTHS:
             fiscal = MONTHS.index(fy.lower()) + 1
         elif isinstance(fy, int) and not isinstance(fy, bool) and 1 <= fy <= 12:
             fiscal = fy
         else:
             raise self.error("kpitui", f"fiscal_year_start must be a month number 1-12 or a month name, not {fy!r}")
-        currency = self.typed("kpitui", "currency", data.get("currency", "$"), str)
-        return Settings(timezone=tz, week_start=week_start, fiscal_year_start=fiscal, currency=currency)
+        return Settings(timezone=tz, week_start=week_start, fiscal_year_start=fiscal, currency=table.currency)
 
     def storage(self, data: dict[str, Any]) -> Storage:
-        self.unknown_keys("storage", data, STORAGE_KEYS)
-        default = "path" not in data
+        table = self.parse_table("storage", StorageTable, data)
+        default = table.path is None
         if not default:
-            path = self.resolve(self.typed("storage", "path", data["path"], str))
+            path = self.resolve(table.path)
         else:
             path = default_storage_path(self.path, self.origin == "bundled sample")
-        retention = data.get("raw_retention_days")
+        retention = table.raw_retention_days
         if retention is not None:
             if isinstance(retention, str):  # "90d", "13w": a whole number of days
                 days = self.seconds("storage", "raw_retention_days", retention) / 86400
@@ -413,26 +416,21 @@ class _Loader:
             retention = self.typed("storage", "raw_retention_days", retention, int)
             if retention < 1:
                 raise self.error("storage", "raw_retention_days must be at least 1")
-        from typing import Literal
-
-        downsample = self.typed("storage", "downsample_to", data.get("downsample_to", "hour"), Literal["hour", "day"])
-        anyway = tuple(self.typed("storage", "downsample_anyway", data.get("downsample_anyway", []), list[str]))
-        url, instance = self.shared_storage(data)
+        url, instance = self.shared_storage(table)
         return Storage(
-            path=path, raw_retention_days=retention, downsample_to=downsample, default=default, downsample_anyway=anyway,
+            path=path, raw_retention_days=retention, downsample_to=table.downsample_to, default=default,
+            downsample_anyway=tuple(table.downsample_anyway),
             url=url, instance=instance,
         )
 
-    def shared_storage(self, data: dict[str, Any]) -> tuple[opts.Secret | None, str]:
+    def shared_storage(self, table: StorageTable) -> tuple[opts.Secret | None, str]:
         """``[storage] url`` (a PostgreSQL URL, a Secret) and ``instance`` (default: the host name)."""
         import socket
 
-        url = None
-        if "url" in data:
-            url = self.typed("storage", "url", data["url"], opts.Secret)
-            if not url.template.startswith(("postgresql://", "postgres://", "${")):
-                raise self.error("storage", "url must be a PostgreSQL URL (postgresql://user@host/db) or ${ENV_VAR}")
-        instance = self.typed("storage", "instance", data.get("instance", socket.gethostname() or "local"), str).strip()
+        url = None if table.url is None else self.typed("storage", "url", table.url, opts.Secret)
+        if url is not None and not url.template.startswith(("postgresql://", "postgres://", "${")):
+            raise self.error("storage", "url must be a PostgreSQL URL (postgresql://user@host/db) or ${ENV_VAR}")
+        instance = ((socket.gethostname() or "local") if table.instance is None else table.instance).strip()
         if not instance or len(instance) > 200:
             raise self.error("storage", "instance must be a name of 1-200 characters")
         return url, instance
@@ -446,7 +444,7 @@ class _Loader:
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
             type_name, cls = self.plugin_type(where, table, "type", registry.sources, "source type")
-            options = self.plugin_options(where, cls.Options, table, SOURCE_KEYS)
+            options = self.plugin_options(where, cls.Options, table, opts.field_names(SourceTable))
             interval = self.seconds(where, "interval", table.get("interval", cls.default_interval))
             timeout = self.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
             if interval <= 0 or timeout <= 0:
@@ -471,7 +469,7 @@ class _Loader:
             source_id = self.typed(where, "source", table.get("source", MANUAL_SOURCE), str)
             self.ref(where, "source", source_id, sources, "source")
             cls = registry.sources[sources[source_id].type]
-            options = self.plugin_options(where, cls.MetricOptions, table, METRIC_KEYS)
+            options = self.plugin_options(where, cls.MetricOptions, table, opts.field_names(MetricTable))
             unit = self.unit(where, table, self.source_unit(where, cls, sources[source_id].options, options))
             aggregation = self.typed(where, "aggregation", table.get("aggregation", _default_aggregation(unit)), str)
             if aggregation not in AGGREGATIONS:
@@ -550,7 +548,7 @@ class _Loader:
             if kid in metrics:
                 raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
             formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
-            params = self.plugin_options(where, cls.Options, table, KPI_KEYS)
+            params = self.plugin_options(where, cls.Options, table, opts.field_names(KpiTable))
             try:
                 formulas[kid] = cls(params)
             except opts.OptionError as exc:
@@ -628,7 +626,7 @@ class _Loader:
             return Target(kind="reach", value=float(data))
         if not isinstance(data, dict):
             raise self.error(where, "target must be a number or a table with kind, value, baseline, low, high, due")
-        self.unknown_keys(where, data, TARGET_KEYS)
+        self.parse_table(where, TargetTable, data)
         if "kind" in data:
             kind = self.typed(where, "kind", data["kind"], str)
             if kind not in TARGET_KINDS:
@@ -669,12 +667,8 @@ class _Loader:
         where = f"{where}.thresholds"
         if not isinstance(data, dict):
             raise self.error(where, "thresholds must be a table with on_track and at_risk")
-        self.unknown_keys(where, data, THRESHOLD_KEYS)
-        on_track = self.typed(where, "on_track", data.get("on_track", 0.7), float)
-        at_risk = self.typed(where, "at_risk", data.get("at_risk", 0.4), float)
-        if not 0 <= at_risk <= on_track <= 1:
-            raise self.error(where, "need 0 <= at_risk <= on_track <= 1")
-        return Thresholds(on_track=on_track, at_risk=at_risk)
+        table = self.parse_table(where, ThresholdsTable, data)
+        return Thresholds(on_track=table.on_track, at_risk=table.at_risk)
 
     def objectives(self, data: dict[str, Any], kpi_tables: dict[str, Any], kpis: dict[str, Kpi]) -> dict[str, Objective]:
         """Objectives list their KPIs, or a KPI names its objective with ``objective = "id"``."""
@@ -689,17 +683,17 @@ class _Loader:
             where = f"objectives.{oid}"
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
-            self.unknown_keys(where, table, OBJECTIVE_KEYS)
-            refs = self.typed(where, "kpis", table.get("kpis", []), list[str])
+            parsed = self.parse_table(where, ObjectiveTable, table)
+            refs = list(parsed.kpis)
             for i, ref in enumerate(refs):
                 self.ref(where, f"kpis[{i}]", ref, kpis, "KPI")
             refs += [kid for kid in named.get(oid, []) if kid not in refs]
             objectives[oid] = Objective(
                 id=oid,
-                title=self.typed(where, "title", table.get("title", oid.replace("_", " ").capitalize()), str),
-                description=self.typed(where, "description", table.get("description", ""), str),
+                title=oid.replace("_", " ").capitalize() if parsed.title is None else parsed.title,
+                description=parsed.description,
                 kpis=tuple(refs),
-                thresholds=self.thresholds(where, table.get("thresholds", {})),
+                thresholds=self.thresholds(where, parsed.thresholds),
             )
         return objectives
 

@@ -17,6 +17,7 @@ Unit = Literal["count", "currency", "percent", "ratio", "duration", "number"]
 UNITS: tuple[str, ...] = ("count", "currency", "percent", "ratio", "duration", "number")
 
 Direction = Literal["up", "down", "within"]
+TargetKind = Literal["reach", "above", "below", "within"]
 
 
 class Status(str, Enum):
@@ -73,8 +74,8 @@ class Metric:
 
     id: str
     name: str
-    unit: str = "count"
-    aggregation: str = "sum"
+    unit: Unit = "count"
+    aggregation: Aggregation = "sum"
     source: str | None = None
     trigger: Trigger | None = None
     description: str = ""
@@ -102,7 +103,7 @@ class Target:
     projected to it (for projectable KPIs), afterwards the value as it is.
     """
 
-    kind: str = "reach"
+    kind: TargetKind = "reach"
     value: float | None = None
     baseline: float | None = None
     low: float | None = None
@@ -144,7 +145,7 @@ class Kpi:
     params: Any  # an instance of the formula type's ``Options`` dataclass
     window: str = "month_to_date"
     grain: str | None = None
-    unit: str = "number"
+    unit: Unit = "number"
     description: str = ""
     target: Target | None = None
     thresholds: Thresholds = field(default_factory=Thresholds)
