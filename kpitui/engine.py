@@ -838,16 +838,20 @@ class Engine:
         return Period(start, end, f"{periods.bucket_label(start, grain, self.cal)} so far", closed=True)
 
     def series(
-        self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0
+        self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0,
+        compare: str = "previous",
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
-        """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, same bucket one period earlier)."""
+        """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, the same bucket
+        one period earlier), or with ``compare="last_year"`` the same bucket a year earlier."""
         win = periods.parse_window(window or self.config.kpis[kid].window)
         shown = periods.resolve(win, now, self.cal, offset)
         rows = [_spark_row(self.cal, self._to_date_series(kid), win, p, grain) for p in self._buckets(shown.end, grain, points, shown.closed)]
         # the comparison line: the same buckets one window-period earlier
         prev_rows = [
             Row(
-                _shift_period(r.period, win.unit, -win.count, self.cal) if r.window is not None else self._bucket_before(r.period, win, grain),
+                _shift_period(r.period, "year", -1, self.cal) if compare == "last_year"
+                else _shift_period(r.period, win.unit, -win.count, self.cal) if r.window is not None
+                else self._bucket_before(r.period, win, grain),
                 window=r.window,
                 grain=r.grain,
             )

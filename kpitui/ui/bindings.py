@@ -95,6 +95,8 @@ DETAIL = [
     bind("W", "set_grain('week')", "Weekly", "grain_week", "grain", show=False),
     bind("M", "set_grain('month')", "Monthly", "grain_month", "grain", show=False),
     bind("g", "cycle_grain", "Next grain", "grain_next", "grain"),
+    bind("c", "toggle_compare", "Compare: previous period / a year earlier", "compare", "detail", show=False,
+         tooltip="the chart's second line: the period before, or the same period a year earlier with the difference"),
     bind("enter", "drill_down", "Open input's chart", "drill_down", "detail", show=False,
          tooltip="open the chart of the input highlighted under 'Why it moved', at the same window and grain"),
 ]

@@ -102,14 +102,14 @@ class Runtime:
             return snapshot
 
     def series(
-        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int
+        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int, compare: str = "previous"
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         return self.engine.series(
-            self.history, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points
+            self.history, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points, compare=compare
         )
 
     def metric_series(
-        self, metric_id: str, *, grain: str, window: str, offset: int, points: int
+        self, metric_id: str, *, grain: str, window: str, offset: int, points: int, compare: str = "previous"
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         """A metric's own series (by its aggregation rule), through a one-metric ``sum`` KPI,
         exactly as ``kpitui series <metric>`` does it."""
@@ -123,7 +123,8 @@ class Runtime:
             }
             self._metric_engine = Engine(dataclasses.replace(self.config, kpis=kpis, objectives={}))
         return self._metric_engine.series(
-            self.history, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points
+            self.history, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points,
+            compare=compare,
         )
 
     def explain(self, snapshot: Snapshot, kpi_id: str, *, window: str | None, offset: int):

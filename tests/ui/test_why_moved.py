@@ -154,3 +154,33 @@ async def test_an_access_log_metric_shows_the_top_paths_its_condition_matched(ma
         assert "matched in Mar 2026 to date: 3 lines" in shown
         assert "top paths /thank-you (3)" in shown
         assert "top referrers https://google.com/ (2), https://bing.com/ (1)" in shown
+
+
+async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_config):
+    from kpitui.api import readings_frame
+    from kpitui.store import Store
+
+    config = make_config()
+    # March 2025 (a year before NOW's March 2026): 2 sign-ups a day at noon on the 1st-18th
+    with Store(config.storage.path) as store:
+        store.write(readings_frame([("signups", dt.datetime(2025, 3, d, 12, tzinfo=dt.timezone.utc), 2.0) for d in range(1, 19)]))
+    app = make_app(config)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("enter")
+        await wait_ready(pilot)
+        screen = app.screen
+        before = screen.query_one("#chart").spec
+        assert before.previous_name == "a month earlier"
+        await pilot.press("c")
+        await wait_ready(pilot)
+        spec = screen.query_one("#chart").spec
+        assert spec.previous_name == "a year earlier"
+        by_day = {at.date(): (v, p) for at, v, p in spec.points}
+        assert by_day[dt.date(2026, 3, 10)][1] == 2.0  # the same day of March 2025: 2 sign-ups, no retainer requests
+        result = app.snapshot.kpis["leads"]
+        assert result.last_year == 36.0  # 18 days x 2
+        assert any(note.startswith(f"Mar 2026 to date {result.value:,.0f} vs 36 a year earlier: +") for note in spec.notes)
+        await pilot.press("c")
+        await wait_ready(pilot)
+        assert screen.query_one("#chart").spec.previous_name == "a month earlier"

@@ -89,6 +89,8 @@ class DetailScreen(SnapshotScreen):
         self.metric_id = metric_id
         self.grain: str | None = grain  # None: the KPI's (or window's) default grain
         self.explain_request = 0
+        #: the chart's second line: ``previous`` (the period before) or ``last_year`` (the same period a year earlier)
+        self.compare = "previous"
         self.request = 0
         self.points: list | None = None
         self.shown: tuple[str, str, int] | None = None  # (grain, window, offset) of the chart on screen
@@ -157,9 +159,9 @@ class DetailScreen(SnapshotScreen):
         points = POINTS.get(grain, 30)
         try:
             if metric_id is not None:
-                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points)
+                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points, compare=self.compare)
             else:
-                points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points)
+                points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points, compare=self.compare)
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
             self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
             return
@@ -185,6 +187,10 @@ class DetailScreen(SnapshotScreen):
         cal = periods.Calendar.from_settings(config.settings)
         win = periods.parse_window(message.window)
         earlier = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"
+        compare_notes: tuple[str, ...] = ()
+        if self.compare == "last_year":
+            earlier = "a year earlier"
+            compare_notes = self._year_difference()
         self.points = message.points
         self.shown = (message.grain, message.window, message.offset)
         metric = config.metrics.get(self.metric_id) if self.metric_id else None
@@ -201,7 +207,7 @@ class DetailScreen(SnapshotScreen):
             previous_name=earlier,
             partial=self._partial(message.points, message.grain, cal),
             markers=tuple((note.at, note.text) for note in message.annotations),
-            notes=_annotation_notes(message.annotations, cal),
+            notes=compare_notes + _annotation_notes(message.annotations, cal),
         )
 
     def _partial(self, points: list, grain: str, cal: periods.Calendar) -> str | None:
@@ -254,6 +260,24 @@ class DetailScreen(SnapshotScreen):
             self.app.push_screen(DetailScreen(message.ref, grain=self.grain))
         elif message.ref in config.metrics:
             self.app.push_screen(DetailScreen(self.kpi_id, message.ref, grain=self.grain))
+
+    def _year_difference(self) -> tuple[str, ...]:
+        """``Mar 2026 to date 178 vs 160 a year earlier: +18 (+11.2%)`` for a KPI (its window's values)."""
+        result = self._result() if self.metric_id is None else None
+        if result is None or result.value is None or result.last_year is None:
+            return ()
+        from ...formatting import format_change
+
+        currency = self.app.config.settings.currency  # type: ignore[attr-defined]
+        change = result.value - result.last_year
+        pct = change / abs(result.last_year) * 100 if result.last_year else None
+        now, then = value_text(result.kpi, result.value, currency), value_text(result.kpi, result.last_year, currency)
+        return (f"{result.period.label} {now} vs {then} a year earlier: {format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}",)
+
+    def action_toggle_compare(self) -> None:
+        """The chart's second line: the period before, or the same period a year earlier (with their difference)."""
+        self.compare = "last_year" if self.compare == "previous" else "previous"
+        self.load()
 
     def action_drill_down(self) -> None:
         why = self.query(WhyMoved)
