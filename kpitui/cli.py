@@ -109,6 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
     series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
     series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
     series.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (docs/json.md) or csv")
+    series.add_argument("--compare", choices=("previous", "last_year"), help="also each bucket one period earlier (previous) or the same bucket a year earlier (last_year), and the difference")
     series.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors)")
 
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
@@ -764,7 +765,10 @@ def cmd_series(args: argparse.Namespace) -> int:
         history.refresh()
         with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
             engine = Engine(config)
-            rows = engine.series(history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None)
+            rows = engine.series(
+                history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None,
+                compare=args.compare or "previous",
+            )
     finally:
         store.close()
     tz = _tz(config)
@@ -772,6 +776,9 @@ def cmd_series(args: argparse.Namespace) -> int:
         from .annotations_cli import series_annotations
 
         points = [{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows]
+        if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
+            for point, (_, value, other) in zip(points, rows):
+                point.update(compare=other, difference=None if value is None or other is None else value - other)
         notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
         print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
     elif args.format == "csv":

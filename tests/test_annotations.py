@@ -185,3 +185,16 @@ def test_a_bad_annotation_source_table_is_a_config_error(write_config):
     path = write_config(CONFIG + '\n[annotation_sources.x]\ntype = "csvv"\n')
     result = run("check", "--config", str(path))
     assert result.returncode == 2 and "annotation_sources.x" in result.stderr and "csv" in result.stderr
+
+
+def test_series_compares_each_bucket_with_the_same_bucket_a_year_earlier(config, tmp_path):
+    with Store(tmp_path / "history.sqlite3") as store:
+        store.write(readings_frame([("signups", t(2025, 3, 2), 5.0), ("signups", t(2025, 3, 3), 7.0)]))
+    result = run("series", "signups", "--at", "2026-03-03T12:00:00+00:00", "--points", "2", "--compare", "last_year", "--format", "json", "--config", str(config))
+    assert result.returncode == 0, result.stderr
+    data = json.loads(result.stdout)
+    schema = documented()["series"]
+    assert validate(data, schema, schema) == []
+    assert [(p["start"][:10], p["value"], p["compare"], p["difference"]) for p in data["points"]] == [
+        ("2026-03-02", 20.0, 5.0, 15.0), ("2026-03-03", 0.0, 7.0, -7.0),
+    ]  # fmt: skip
