@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from .model import Status
+from .model import KpiResult, Status
 
 SPARK = "▁▂▃▄▅▆▇█"
 STATUS_SYMBOL = {
@@ -56,6 +56,14 @@ def format_value(value: float | None, unit: str = "number", decimals: int | None
     if abs(value) >= 1000 or float(value).is_integer():
         return _grouped(value, 0)
     return f"{value:,.2f}"
+
+
+def format_projection(result: KpiResult, currency: str = "$") -> str:
+    """A KPI's projection, never more precise than the value it projects: a whole count projects to a whole count."""
+    kpi, decimals = result.kpi, result.kpi.decimals
+    if decimals is None and kpi.unit in ("number", "count") and result.value is not None and float(result.value).is_integer():
+        decimals = 0
+    return format_value(result.projection, kpi.unit, decimals, currency)
 
 
 def format_change(change: float | None, change_pct: float | None, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:

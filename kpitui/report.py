@@ -9,7 +9,7 @@ import json
 import math
 from typing import Any
 
-from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_value, sparkline
+from .formatting import STATUS_SYMBOL, format_age, format_change, format_projection, format_score, format_value, sparkline
 from .model import KpiResult, Snapshot, Target
 from .textfit import Fit, fit_table, wrap
 
@@ -137,7 +137,7 @@ def _pace(r: KpiResult, currency: str) -> str:
     if r.projection is None:
         return "—"
     mark = {True: " ✓", False: " ✗", None: ""}[r.on_pace]
-    return format_value(r.projection, r.kpi.unit, r.kpi.decimals, currency) + mark
+    return format_projection(r, currency) + mark
 
 
 def format_progress(progress: float | None) -> str:

@@ -180,7 +180,8 @@ def test_report_table_and_csv_show_the_pace(evaluate):
     lines = table.splitlines()
     header = next(i for i, line in enumerate(lines) if "On pace for" in line)
     rows = {line.split()[0].lower(): line for line in lines[header + 1 : header + 4]}
-    assert f"{PROJECTED:.2f} ✗" in rows["behind"] and f"{PROJECTED:.2f} ✓" in rows["ahead"]
+    # a whole count so far projects to a whole count (the CSV keeps the exact projection)
+    assert f"{PROJECTED:.0f} ✗" in rows["behind"] and f"{PROJECTED:.0f} ✓" in rows["ahead"]
     assert "✓" not in rows["rolling"] and "✗" not in rows["rolling"]
     by_kpi = {r["kpi"]: r for r in csv.DictReader(to_csv(snap).splitlines())}
     assert float(by_kpi["behind"]["projection"]) == pytest.approx(PROJECTED, rel=1e-5)
@@ -363,3 +364,19 @@ def test_bad_thresholds_are_rejected(write_config, builtin_registry):
     text = "[metrics.a]\n" + kpi("k", "5", extra="thresholds = { on_track = 0.3, at_risk = 0.5 }")
     with pytest.raises(ConfigError, match="at_risk <= on_track"):
         load_config(write_config(text), registry=builtin_registry)
+
+
+def test_a_projection_is_never_more_precise_than_the_value_it_projects():
+    """17 sign-ups so far project to a whole number of sign-ups, not 411.74 (found on the browser screenshot)."""
+    import dataclasses
+
+    from kpitui.formatting import format_projection
+
+    start = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
+    period = Period(start, start + dt.timedelta(days=1), "Dec 2026 to date")
+    kpi = Kpi(id="k", name="K", formula="sum", params=None)
+    result = KpiResult(kpi, period, period, 17.0, None, None, None, None, None, Status.NO_TARGET, None, projection=411.74)
+    assert format_projection(result) == "412"
+    assert format_projection(dataclasses.replace(result, value=17.5)) == "411.74"  # the value itself has decimals
+    money = dataclasses.replace(result, kpi=dataclasses.replace(kpi, unit="currency"), projection=411.74)
+    assert format_projection(money) == "$411.74"  # currency keeps its cents

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rich.text import Text
 
-from ..formatting import STATUS_SYMBOL, format_change, format_value
+from ..formatting import STATUS_SYMBOL, format_change, format_projection, format_value
 from ..model import Kpi, KpiResult, MetricStatus, Status, Target
 from .palette import Palette
 
@@ -125,7 +125,7 @@ def pace_text(result: KpiResult, currency: str, colours: Palette) -> Text:
         return Text("—", style=colours.muted)
     mark = {True: " ✓", False: " ✗", None: ""}[result.on_pace]
     style = {True: colours.good, False: colours.bad, None: colours.text}[result.on_pace]
-    return Text(value_text(result.kpi, result.projection, currency) + mark, style=style)
+    return Text(format_projection(result, currency) + mark, style=style)
 
 
 def change_text(result: KpiResult, currency: str, colours: Palette, width: int | None = None) -> Text:
