@@ -15,7 +15,8 @@ from polars.testing import assert_frame_equal
 from kpitui.api import READINGS_SCHEMA, OptionError, SourceError, readings_frame
 from kpitui.builtin import file as file_module
 from kpitui.builtin.file import FileSource
-from kpitui.config import METRIC_KEYS
+from kpitui.config_tables import MetricTable
+from kpitui.options import field_names
 
 NOW = dt.datetime(2024, 3, 5, 12, 0, tzinfo=dt.timezone.utc)
 REPO = Path(__file__).resolve().parents[2]
@@ -270,7 +271,7 @@ def test_the_committed_csv_example_reads(make_source):
     for metric_id, metric in config["metrics"].items():
         if metric.get("source") != source_id:
             continue
-        options = {k: v for k, v in metric.items() if k not in METRIC_KEYS}
+        options = {k: v for k, v in metric.items() if k not in field_names(MetricTable)}
         metrics[metric_id] = {**options, **{k: metric[k] for k in ("trigger", "condition") if k in metric}}
     assert len(metrics) >= 3
     result = make_source(FileSource, source_table, metrics, config_dir=folder).fetch(None, NOW)
