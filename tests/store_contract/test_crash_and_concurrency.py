@@ -168,8 +168,8 @@ def test_sigkill_soak_60_kills(backend, history_location, tmp_path, figures):
 # -- two collectors and a viewer ------------------------------------------------------------
 
 
-def report_total(config: Path) -> tuple[float, str]:
-    result = run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), timeout=120)
+def report_total(config: Path, *extra: str) -> tuple[float, str]:
+    result = run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), *extra, timeout=120)
     assert result.returncode == 0, result.stderr
     kpi = {k["id"]: k for k in json.loads(result.stdout)["kpis"]}["all_hits"]
     return float(kpi["value"] or 0.0), result.stderr
@@ -235,6 +235,10 @@ def collectors_and_viewer(backend: str, location: str, tmp_path: Path, seconds: 
     final, _ = report_total(viewer)
     lines = grep_count('HTTP/1.1"', *(log.path for log in logs))
     assert final == lines == sum(log.complete_lines for log in logs), (final, lines)
+    if backend == "postgres":  # each instance alone: its own log's lines
+        for i, log in enumerate(logs, 1):
+            alone, _ = report_total(viewer, "--instance", f"web{i}")
+            assert alone == grep_count('HTTP/1.1"', log.path), (f"web{i}", alone)
     downs = [(a, b) for a, b in zip(seen, seen[1:]) if b < a]
     assert not downs, f"the viewer's total went down: {downs[:5]}"
     assert max(seen) <= final, (max(seen), final)
