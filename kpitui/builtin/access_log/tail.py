@@ -10,7 +10,9 @@ nothing.
 Rotation
     *Rename* (``PATH`` gets a new inode, or is missing for a moment): the old
     file's remainder is read from ``PATH.1`` (or ``PATH.2``) found by its inode,
-    and re-checked on the next polls while it stays at ``PATH.1`` (the server
+    (an inode match is confirmed by the head hash: a compressed and deleted
+    rotated file's inode is soon another log's), and re-checked on the next
+    polls while it stays at ``PATH.1`` (the server
     writes to it until it reopens its log); then the new ``PATH`` from 0. *copytruncate* (same inode, but
     smaller than the offset, or its first bytes changed): the remainder is
     read from the copy at ``PATH.1`` when its head matches (then ``PATH`` from
@@ -87,6 +89,25 @@ def _ago(seconds: float) -> str:
 def _fingerprint(handle: Any, length: int) -> str:
     handle.seek(0)
     return hashlib.sha256(handle.read(length)).hexdigest()[:32]
+
+
+def _head_matches(path: Path, item: TailedFile) -> bool:
+    """Whether ``path`` still begins with what ``item`` read (its first ``fp_len`` bytes hash to ``fp``).
+
+    A (device, inode) alone does not name a file for long: once logrotate
+    compresses a rotated log and deletes it, the file system hands its inode to
+    the next new file (the new ``PATH``, the next ``PATH.1``). Every match by
+    inode is confirmed by the head hash, so a recycled inode is never read from
+    another file's offset.
+    """
+    if not item.fp_len:
+        return True  # nothing read from it yet: nothing to compare
+    try:
+        opener: Any = gzip.open if path.name.endswith(".gz") else open
+        with opener(path, "rb") as handle:
+            return _fingerprint(handle, item.fp_len) == item.fp
+    except (OSError, EOFError, zlib.error):
+        return False
 
 
 def _rotated(path: Path) -> list[tuple[int, Path]]:
@@ -262,7 +283,8 @@ class LogTailer:
                 st = candidate.stat()
             except OSError:
                 continue
-            if item.same(st) or (st.st_ino == item.ino and candidate.name == item.name):  # or on a renumbered device
+            same = item.same(st) or (st.st_ino == item.ino and candidate.name == item.name)  # or on a renumbered device
+            if same and _head_matches(candidate, item):
                 item.dev = st.st_dev
                 return candidate
         return None
@@ -334,7 +356,7 @@ class LogTailer:
         """(N, PATH.N) for N = 1 or 2 when it is ``old`` itself (same device and inode): a rename rotation."""
         for n, candidate in enumerate(self._rotated_names(), start=1):
             try:
-                if old.same(candidate.stat()):
+                if old.same(candidate.stat()) and _head_matches(candidate, old):
                     return n, candidate
             except OSError:
                 continue
@@ -373,7 +395,7 @@ class LogTailer:
             try:
                 with open(candidate, "rb") as handle:
                     st = os.fstat(handle.fileno())
-                    if prev.same(st):
+                    if prev.same(st) and (not prev.fp_len or _fingerprint(handle, prev.fp_len) == prev.fp):
                         done = reader.tail(handle, prev, st.st_size)
                         if done and candidate.name.endswith(".2"):
                             state.prev = None  # rotated twice: it will not grow any more
