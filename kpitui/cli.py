@@ -772,19 +772,21 @@ def cmd_series(args: argparse.Namespace) -> int:
     finally:
         store.close()
     tz = _tz(config)
+    from .report import _num  # numbers rounded to 6 decimals, as in every JSON document (docs/json.md)
+
     if args.format == "json":
         from .annotations_cli import series_annotations
 
-        points = [{"start": start.astimezone(tz).isoformat(), "value": value} for start, value, _ in rows]
+        points = [{"start": start.astimezone(tz).isoformat(), "value": _num(value)} for start, value, _ in rows]
         if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
             for point, (_, value, other) in zip(points, rows):
-                point.update(compare=other, difference=None if value is None or other is None else value - other)
+                point.update(compare=_num(other), difference=None if value is None or other is None else _num(value - other))
         notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
         print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
     elif args.format == "csv":
         print("start,value")
         for start, value, _ in rows:
-            print(f"{start.astimezone(tz).isoformat()},{'' if value is None else value}")
+            print(f"{start.astimezone(tz).isoformat()},{'' if value is None else _num(value)}")
     else:
         for start, value, _ in rows:
             print(f"{_format_time(start, config)}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
