@@ -50,7 +50,7 @@ def _row(r: KpiResult, currency: str) -> dict[str, str]:
         "period": r.period.label,
         "value": format_value(r.value, k.unit, k.decimals, currency),
         "target": _target(r, currency),
-        "change": format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+        "change": "partial history" if r.partial_history else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
         "score": format_score(r.score),
         "status": f"{STATUS_SYMBOL[r.status]} {r.status.label}",
         "trend": sparkline([v for _, v in r.series]),
