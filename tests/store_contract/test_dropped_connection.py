@@ -88,7 +88,9 @@ trigger = "a visit"
     store = open_history(config)
     collector = Collector(config, store)
     with psycopg.connect(pg_url, autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(%s)", (store._con.info.backend_pid,))
+        # with a timeout the call waits until the backend is gone (PostgreSQL 14+): without it a loaded machine
+        # could run the poll before the connection died, and nothing would reconnect
+        admin.execute("SELECT pg_terminate_backend(%s, 10000)", (store._con.info.backend_pid,))
     with caplog.at_level(logging.WARNING, logger="kpitui.collect"):
         results = collector.run_once()
     assert not any(r.error for r in results), results
