@@ -91,8 +91,15 @@ trigger = "a visit"
         # with a timeout the call waits until the backend is gone (PostgreSQL 14+): without it a loaded machine
         # could run the poll before the connection died, and nothing would reconnect
         admin.execute("SELECT pg_terminate_backend(%s, 10000)", (store._con.info.backend_pid,))
-    with caplog.at_level(logging.WARNING, logger="kpitui.collect"):
-        results = collector.run_once()
+    # caplog listens on the root logger; kpitui's logging setup (run in-process by earlier CLI tests) may stop
+    # 'kpitui' propagating there, so its handler listens on the collector's own logger too
+    collect_log = logging.getLogger("kpitui.collect")
+    collect_log.addHandler(caplog.handler)
+    try:
+        with caplog.at_level(logging.WARNING, logger="kpitui.collect"):
+            results = collector.run_once()
+    finally:
+        collect_log.removeHandler(caplog.handler)
     assert not any(r.error for r in results), results
     assert any("reconnected to the PostgreSQL history" in m for m in caplog.messages)
     collector.close()
