@@ -259,7 +259,7 @@ def kpitui_cli(tmp_path: Path, kpitui_env: Path, monkeypatch: pytest.MonkeyPatch
     modules or objects loaded as if installed (for a plugin not installed in
     the test environment).
     """
-    from kpitui import config as config_module
+    from kpitui.config import loader as config_loader
     from kpitui import plugins as plugins_module
     from kpitui.cli import main
 
@@ -275,7 +275,7 @@ def kpitui_cli(tmp_path: Path, kpitui_env: Path, monkeypatch: pytest.MonkeyPatch
                     kw["extra"] = [*kw.get("extra", ()), *plugins]
                     return real(*a, **kw)
 
-                patch.setattr(config_module, "load_registry", with_extra)
+                patch.setattr(config_loader, "load_registry", with_extra)
                 patch.setattr(plugins_module, "load_registry", with_extra)
             try:
                 code = main([str(a) for a in args])

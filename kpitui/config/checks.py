@@ -1,0 +1,112 @@
+"""The config loader's base: reading one key or table with an error that names file, table and key.
+
+:mod:`kpitui.alerts.spec`, :mod:`kpitui.serve_auth` and :mod:`kpitui.annotations` check their
+tables with these too (they are handed the loader).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Iterable
+
+from .. import options as opts
+from ..model import UNITS
+from ..plugins import Registry
+from .spec import ConfigError
+
+
+class TableChecks:
+    """A config file being read: its path, how it was found, the plugins loaded for it; errors naming file, table and key."""
+
+    def __init__(self, path: Path, origin: str, registry: Registry | None):
+        self.path = path
+        self.file = path.name if origin == "bundled sample" else str(path)
+        self.origin = origin
+        self.registry = registry
+
+    # errors ------------------------------------------------------------------
+
+    def error(self, table: str | None, message: str) -> ConfigError:
+        return ConfigError(self.file, table, message)
+
+    def unknown_keys(self, table: str, data: dict[str, Any], known: Iterable[str]) -> None:
+        known = tuple(known)
+        for key in data:
+            if key not in known:
+                raise self.error(table, f"unknown key {key!r}" + opts.did_you_mean(key, known, f"; valid keys: {', '.join(known)}"))
+
+    def parse_table(self, where: str, table_cls: type, data: dict[str, Any]) -> Any:
+        """One of kpitui's own tables (:mod:`kpitui.config_tables`), parsed by the same ``options.parse`` as plugin options."""
+        self.unknown_keys(where, data, opts.field_names(table_cls))
+        try:
+            return opts.parse(table_cls, data)
+        except opts.OptionError as exc:
+            raise self.error(where, exc.message) from None
+
+    def table(self, data: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
+        value = data.get(key, {})
+        if not isinstance(value, dict):
+            raise self.error(where, f"{key} must be a table, e.g. [{key}]" if where is None else f"{key} must be a table")
+        return value
+
+    def typed(self, table: str, key: str, value: Any, tp: Any) -> Any:
+        try:
+            return opts.convert(value, tp, key)
+        except opts.OptionError as exc:
+            raise self.error(table, exc.message) from None
+
+    def seconds(self, table: str, key: str, value: Any) -> float:
+        """A duration key: a number of seconds or a string such as "90s", "5m", "4h 30m", "9d"."""
+        from ..userinput import InputError, parse_duration
+
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise self.error(table, f"{key}: expected a duration like 90m, 4h 30m, 9d (or a number of seconds), not {value!r}")
+        try:
+            return parse_duration(value)
+        except InputError as exc:
+            raise self.error(table, f"{key}: {exc}") from None
+
+    def ref(self, table: str, key: str, value: str, choices: Iterable[str], what: str) -> str:
+        choices = list(choices)
+        if value in choices:
+            return value
+        otherwise = f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined"
+        raise self.error(table, f"{key}: unknown {what} {value!r}" + opts.did_you_mean(value, choices, otherwise))
+
+    def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: list[str] | tuple[str, ...]) -> Any:
+        """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
+        rest = {k: v for k, v in table.items() if k not in reserved}
+        try:
+            return opts.parse(options_cls, rest, extra_known=(*reserved, *opts.field_names(options_cls)))
+        except opts.OptionError as exc:
+            raise self.error(where, exc.message) from None
+
+    def plugin_type(self, where: str, table: dict[str, Any], key: str, types: dict[str, type], what: str) -> tuple[str, Any]:
+        """The type named by ``table[key]`` (``type`` of a source, ``formula`` of a KPI) and its class."""
+        if key not in table:
+            raise self.error(where, f"missing key {key!r} (one of: {', '.join(sorted(types))})")
+        value = self.typed(where, key, table[key], str)
+        try:
+            name = self.ref(where, key, value, types, what)
+        except ConfigError as exc:  # say which plugin failed, when one did: its types are the missing ones
+            note = self.registry.failure_note(value) if self.registry is not None else ""
+            raise (self.error(where, f"{exc.message}; {note}") if note else exc) from None
+        return name, types[name]
+
+    def unit(self, where: str, table: dict[str, Any], default: str) -> str:
+        unit = self.typed(where, "unit", table.get("unit", default), str)
+        return self.ref(where, "unit", unit, UNITS, "unit")
+
+    def labels(self, where: str, ident: str, table: dict[str, Any]) -> dict[str, Any]:
+        """``name`` (default: from the id), ``description`` and ``decimals`` of a metric or KPI."""
+        decimals = table.get("decimals")
+        return {
+            "name": self.typed(where, "name", table.get("name", ident.replace("_", " ").capitalize()), str),
+            "description": self.typed(where, "description", table.get("description", ""), str),
+            "decimals": None if decimals is None else self.typed(where, "decimals", decimals, int),
+        }
+
+    def resolve(self, value: str) -> Path:
+        p = Path(os.path.expandvars(value)).expanduser()
+        return p if p.is_absolute() else self.path.parent / p

@@ -1,0 +1,179 @@
+"""``[kpis.ID]`` (formula, window, grain, target, thresholds) and ``[objectives.ID]``."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, get_args
+
+from .. import options as opts
+from ..config_tables import KpiTable, ObjectiveTable, TargetTable, ThresholdsTable
+from ..model import Kpi, Metric, Objective, Target, TargetKind, Thresholds
+from .checks import TableChecks
+
+TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
+DIRECTIONS = {"up": "reach", "down": "below", "within": "within"}
+
+
+class KpiTables(TableChecks):
+    def kpis(self, data: dict[str, Any], metrics: dict[str, Metric]) -> dict[str, Kpi]:
+        from ..periods import GRAINS, PeriodError, parse_window
+
+        registry = self.registry
+        assert registry is not None
+        kpis: dict[str, Kpi] = {}
+        formulas: dict[str, Any] = {}
+        for kid, table in data.items():
+            where = f"kpis.{kid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            if kid in metrics:
+                raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
+            formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
+            params = self.plugin_options(where, cls.Options, table, opts.field_names(KpiTable))
+            try:
+                formulas[kid] = cls(params)
+            except opts.OptionError as exc:
+                raise self.error(where, exc.message) from None
+            except Exception as exc:
+                raise self.error(
+                    where,
+                    f"the {formula!r} formula (plugin {registry.owner('formula', formula)}) rejected its options: "
+                    f"{type(exc).__name__}: {exc}",
+                ) from None
+            window = self.typed(where, "window", table.get("window", "month_to_date"), str)
+            try:
+                window = parse_window(window).name
+            except PeriodError as exc:
+                raise self.error(where, f"window: {exc}") from None
+            grain = table.get("grain")
+            if grain is not None:
+                grain = self.typed(where, "grain", grain, str)
+                if grain not in GRAINS:
+                    self.ref(where, "grain", grain, GRAINS, "grain")
+            unit = self.unit(where, table, formulas[kid].default_unit or "number")
+            target = self.target(where, table["target"], duration=unit == "duration") if "target" in table else None
+            thresholds = self.thresholds(where, table.get("thresholds", {}))
+            weight = self.typed(where, "weight", table.get("weight", 1.0), float)
+            if weight < 0:
+                raise self.error(where, "weight must not be negative")
+            kpis[kid] = Kpi(
+                id=kid,
+                formula=formula,
+                params=params,
+                window=window,
+                grain=grain,
+                unit=unit,
+                target=target,
+                thresholds=thresholds,
+                weight=weight,
+                **self.labels(where, kid, table),
+            )
+        # inputs may name metrics or other KPIs; no cycles
+        names = [*metrics, *kpis]
+        for kid, instance in formulas.items():
+            try:
+                inputs = instance.inputs()
+            except Exception as exc:
+                raise self.error(f"kpis.{kid}", f"the {kpis[kid].formula!r} formula failed to list its inputs: {exc}") from None
+            for inp in inputs:
+                self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
+        self._check_cycles(kpis, formulas)
+        return kpis
+
+    def _check_cycles(self, kpis: dict[str, Kpi], formulas: dict[str, Any]) -> None:
+        state: dict[str, int] = {}
+
+        def visit(kid: str, chain: list[str]) -> None:
+            if state.get(kid) == 2:
+                return
+            if state.get(kid) == 1:
+                cycle = " -> ".join([*chain[chain.index(kid):], kid])
+                raise self.error(f"kpis.{kid}", f"KPIs refer to each other in a cycle: {cycle}")
+            state[kid] = 1
+            for inp in formulas[kid].inputs():
+                if inp.ref in kpis:
+                    visit(inp.ref, [*chain, kid])
+            state[kid] = 2
+
+        for kid in kpis:
+            visit(kid, [])
+
+    def target(self, where: str, data: Any, duration: bool = False) -> Target:
+        """``duration``: the KPI's unit is a duration, so its numbers may be typed as "5d", "4h 30m"."""
+        where = f"{where}.target"
+        if duration and isinstance(data, str):
+            data = {"value": data}
+        if isinstance(data, (int, float)) and not isinstance(data, bool):
+            return Target(kind="reach", value=float(data))
+        if not isinstance(data, dict):
+            raise self.error(where, "target must be a number or a table with kind, value, baseline, low, high, due")
+        self.parse_table(where, TargetTable, data)
+        if "kind" in data:
+            kind = self.typed(where, "kind", data["kind"], str)
+            if kind not in TARGET_KINDS:
+                self.ref(where, "kind", kind, TARGET_KINDS, "target kind")
+        elif "direction" in data:
+            direction = self.typed(where, "direction", data["direction"], str)
+            if direction not in DIRECTIONS:
+                self.ref(where, "direction", direction, DIRECTIONS, "direction")
+            kind = DIRECTIONS[direction]
+        else:
+            kind = "within" if ("low" in data or "high" in data) else "reach"
+        nums = {
+            k: self.seconds(where, k, data[k]) if duration and isinstance(data[k], str) else self.typed(where, k, data[k], float)
+            for k in ("value", "baseline", "low", "high")
+            if k in data
+        }
+        due = data.get("due")
+        if due is not None and not isinstance(due, dt.date):
+            raise self.error(where, f"due must be a TOML date such as 2026-12-31, not {due!r}")
+        if isinstance(due, dt.datetime):
+            due = due.date()
+        if kind == "within":
+            if "low" not in nums or "high" not in nums:
+                raise self.error(where, "a 'within' target needs both low and high")
+            if nums["low"] > nums["high"]:
+                raise self.error(where, "low must not be greater than high")
+        elif "value" not in nums:
+            raise self.error(where, f"a {kind!r} target needs a value")
+        if kind == "reach" and "baseline" in nums and nums["baseline"] == nums["value"]:
+            raise self.error(where, "baseline and value must differ (the score runs from baseline to value)")
+        if kind == "above" and nums.get("baseline") is not None and nums["baseline"] >= nums["value"]:
+            raise self.error(where, "for an 'above' target the baseline must be below the value (the score runs from baseline up to value)")
+        if kind == "below" and nums.get("baseline") is not None and nums["baseline"] <= nums["value"]:
+            raise self.error(where, "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)")
+        return Target(kind=kind, due=due, **nums)
+
+    def thresholds(self, where: str, data: Any) -> Thresholds:
+        where = f"{where}.thresholds"
+        if not isinstance(data, dict):
+            raise self.error(where, "thresholds must be a table with on_track and at_risk")
+        table = self.parse_table(where, ThresholdsTable, data)
+        return Thresholds(on_track=table.on_track, at_risk=table.at_risk)
+
+    def objectives(self, data: dict[str, Any], kpi_tables: dict[str, Any], kpis: dict[str, Kpi]) -> dict[str, Objective]:
+        """Objectives list their KPIs, or a KPI names its objective with ``objective = "id"``."""
+        named: dict[str, list[str]] = {}
+        for kid, table in kpi_tables.items():
+            if "objective" in table:
+                oid = self.typed(f"kpis.{kid}", "objective", table["objective"], str)
+                self.ref(f"kpis.{kid}", "objective", oid, data, "objective")
+                named.setdefault(oid, []).append(kid)
+        objectives = {}
+        for oid, table in data.items():
+            where = f"objectives.{oid}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            parsed = self.parse_table(where, ObjectiveTable, table)
+            refs = list(parsed.kpis)
+            for i, ref in enumerate(refs):
+                self.ref(where, f"kpis[{i}]", ref, kpis, "KPI")
+            refs += [kid for kid in named.get(oid, []) if kid not in refs]
+            objectives[oid] = Objective(
+                id=oid,
+                title=oid.replace("_", " ").capitalize() if parsed.title is None else parsed.title,
+                description=parsed.description,
+                kpis=tuple(refs),
+                thresholds=self.thresholds(where, parsed.thresholds),
+            )
+        return objectives
