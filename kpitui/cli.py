@@ -734,12 +734,9 @@ def _collect_due(config, store) -> None:
 
 def cmd_series(args: argparse.Namespace) -> int:
     """Bucket values of a KPI, or of a metric (by its own aggregation rule), from the stored history."""
-    import dataclasses
-
     from .engine import Engine
     from .formatting import format_value
     from .history import History
-    from .model import Kpi
     from .options import nearest
 
     config = _load(args)
@@ -749,15 +746,9 @@ def cmd_series(args: argparse.Namespace) -> int:
     if args.id not in ids:
         hint = nearest(args.id, ids)
         raise UsageError(f"unknown metric or KPI {args.id!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
-    kid, unit, decimals = args.id, None, None
-    if args.id in config.metrics:  # a metric is shown through a one-metric sum (its own aggregation rule)
-        metric = config.metrics[args.id]
-        kid, unit, decimals = "__series__", metric.unit, metric.decimals
-        formula = config.registry.formulas["sum"]
-        kpi = Kpi(id=kid, name=metric.name, formula="sum", params=formula.Options(metrics=[metric.id]), unit=metric.unit, window="today")
-        config = dataclasses.replace(config, kpis={**config.kpis, kid: kpi})
-    else:
-        unit, decimals = config.kpis[kid].unit, config.kpis[kid].decimals
+    is_metric = args.id in config.metrics
+    shown = config.metrics[args.id] if is_metric else config.kpis[args.id]
+    unit, decimals = shown.unit, shown.decimals
     at = _parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
     store = _open_viewer(config, readonly=True, instance=args.instance)
     try:
@@ -765,10 +756,8 @@ def cmd_series(args: argparse.Namespace) -> int:
         history.refresh()
         with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
             engine = Engine(config)
-            rows = engine.series(
-                history, kid, now=at, grain=args.grain, points=args.points, window="today" if args.id in config.metrics else None,
-                compare=args.compare or "previous",
-            )
+            chart = engine.metric_series if is_metric else engine.series  # a metric by its own aggregation rule
+            rows = chart(history, args.id, now=at, grain=args.grain, points=args.points, compare=args.compare or "previous")
     finally:
         store.close()
     tz = _tz(config)
@@ -782,7 +771,7 @@ def cmd_series(args: argparse.Namespace) -> int:
             for point, (_, value, other) in zip(points, rows):
                 point.update(compare=_num(other), difference=None if value is None or other is None else _num(value - other))
         notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
-        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if args.id in config.metrics else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
+        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if is_metric else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
     elif args.format == "csv":
         print("start,value")
         for start, value, _ in rows:

@@ -837,16 +837,14 @@ class Engine:
         start = _last_bucket(end, grain, self.cal, True)
         return Period(start, end, f"{periods.bucket_label(start, grain, self.cal)} so far", closed=True)
 
-    def series(
-        self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0,
-        compare: str = "previous",
-    ) -> list[tuple[dt.datetime, float | None, float | None]]:
-        """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, the same bucket
-        one period earlier), or with ``compare="last_year"`` the same bucket a year earlier."""
-        win = periods.parse_window(window or self.config.kpis[kid].window)
+    def _chart_rows(
+        self, win: periods.Window, now: dt.datetime, grain: str, points: int, offset: int, compare: str, to_date: bool
+    ) -> list[Row]:
+        """The rows of a detail chart: ``points`` buckets of ``grain`` ending with ``win``'s current
+        period (``offset`` periods back), then the same buckets one window-period earlier, or with
+        ``compare="last_year"`` a year earlier (``to_date``: cumulative points, see :func:`_spark_row`)."""
         shown = periods.resolve(win, now, self.cal, offset)
-        rows = [_spark_row(self.cal, self._to_date_series(kid), win, p, grain) for p in self._buckets(shown.end, grain, points, shown.closed)]
-        # the comparison line: the same buckets one window-period earlier
+        rows = [_spark_row(self.cal, to_date, win, p, grain) for p in self._buckets(shown.end, grain, points, shown.closed)]
         prev_rows = [
             Row(
                 _shift_period(r.period, "year", -1, self.cal) if compare == "last_year"
@@ -857,14 +855,58 @@ class Engine:
             )
             for r in rows
         ]
-        all_rows = rows + prev_rows
+        return rows + prev_rows
+
+    @staticmethod
+    def _chart_lines(
+        current: Iterable[tuple[dt.datetime, float | None]], previous: Iterable[tuple[dt.datetime, float | None]]
+    ) -> list[tuple[dt.datetime, float | None, float | None]]:
+        return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
+
+    def series(
+        self, history: Any, kid: str, *, now: dt.datetime, grain: str, points: int = 30, window: str | None = None, offset: int = 0,
+        compare: str = "previous",
+    ) -> list[tuple[dt.datetime, float | None, float | None]]:
+        """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, the same bucket
+        one period earlier), or with ``compare="last_year"`` the same bucket a year earlier."""
+        win = periods.parse_window(window or self.config.kpis[kid].window)
+        all_rows = self._chart_rows(win, now, grain, points, offset, compare, self._to_date_series(kid))
         row_kpis = {i: {kid} for i in range(len(all_rows))}
         ev = self.run(as_view(history), now, all_rows, row_kpis, self.slots(all_rows, row_kpis, now), latest=())
         values = ev.values.get(kid, [None] * len(all_rows))
-        n = len(rows)
+        n = len(all_rows) // 2
+        rows = all_rows[:n]
         current = self._series(kid, [(_point_at(self.cal, r, grain), values[i]) for i, r in enumerate(rows)])
         previous = self._series(kid, [(_point_at(self.cal, r, grain), values[n + i]) for i, r in enumerate(rows)])
-        return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
+        return self._chart_lines(current, previous)
+
+    def metric_series(
+        self, history: Any, metric_id: str, *, now: dt.datetime, grain: str, points: int = 30, window: str = "today", offset: int = 0,
+        compare: str = "previous",
+    ) -> list[tuple[dt.datetime, float | None, float | None]]:
+        """A metric's own series, by its aggregation rule: ``points`` buckets of ``grain`` ending with
+        ``window``'s current period, as :meth:`series` gives a KPI's (start, value, comparison)."""
+        agg = self.config.metrics[metric_id].aggregation
+        all_rows = self._chart_rows(periods.parse_window(window), now, grain, points, offset, compare, False)
+        horizon = pipeline.micros(_utc(now)) + 1  # a reading stamped at now counts
+        bounds = [_slot(self.cal, row, 0) for row in all_rows]
+        requests = pl.DataFrame(
+            {
+                "req": range(len(all_rows)),
+                "metric": [metric_id] * len(all_rows),
+                "agg": [agg] * len(all_rows),
+                "additive": [agg in pipeline.ADDITIVE] * len(all_rows),
+                "start": [min(a, horizon) for a, _ in bounds],
+                "end": [min(b, horizon) for _, b in bounds],
+            },
+            schema=pipeline.REQUESTS_SCHEMA,
+        )
+        query = pipeline.aggregate(as_view(history), requests, {agg}).sort("req").select(pipeline.clean(pl.col("value")))
+        (answers,) = pipeline.collect(query)
+        values = answers["value"].to_list()
+        n = len(all_rows) // 2
+        at = [_point_at(self.cal, row, grain) for row in all_rows[:n]]
+        return self._chart_lines(zip(at, values[:n]), zip(at, values[n:]))
 
 
 def _slot(cal: periods.Calendar, row: Row, steps: int) -> tuple[int, int]:

@@ -248,3 +248,48 @@ def test_detail_series_previous_line_at_month_ends(write_config, builtin_registr
     assert previous[28] == previous[29] == previous[30] == 9  # no Feb 29..30: Feb 28, never an empty or multi-day bucket
     assert previous[31] == 9  # today so far (to 12:00) against Feb 28 to 12:00
     assert [v for _, v, _ in series][-2:] == [2, 0]
+
+
+def test_metric_series_by_its_own_aggregation_rule(write_config, builtin_registry):
+    """A metric's detail chart and ``kpitui series <metric>``: each bucket by the metric's rule, no KPI involved."""
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    history = readings_frame(
+        [
+            ("a", t(2026, 3, 11, 9), 2), ("a", t(2026, 3, 11, 17), 3), ("a", t(2026, 3, 13, 8), 4),
+            ("a", t(2026, 3, 15, 11), 6), ("a", t(2026, 3, 15, 13), 100),  # after now: not counted
+            ("a", t(2026, 3, 10, 12), 7),  # Mar 10: the day before the first bucket
+            ("g", t(2026, 3, 12, 6), 120), ("g", t(2026, 3, 14, 6), 130), ("g", t(2026, 3, 14, 20), 125),
+            ("d", t(2026, 3, 12, 1), 10), ("d", t(2026, 3, 12, 2), 30), ("d", t(2026, 3, 15, 1), 5),
+        ]
+    )  # fmt: skip
+    engine = Engine(config)
+    days = [t(2026, 3, d) for d in range(11, 16)]
+
+    def chart(metric, **kw):
+        rows = engine.metric_series(history, metric, now=NOW, grain="day", points=5, **kw)
+        assert [at for at, _, _ in rows] == days
+        return [(v, p) for _, v, p in rows]
+
+    # a sum: each day's readings added; the comparison line one day (the window "today") earlier
+    assert chart("a") == [(5, 7), (0, 5), (4, 0), (0, 4), (6, 0)]
+    # a gauge (last): each day's last reading, carried forward over days without one
+    assert [v for v, _ in chart("g")] == [None, 120, 120, 125, 125]
+    # a mean of durations: the day's readings averaged; days without one have no value
+    assert [v for v, _ in chart("d")] == [None, 20, None, None, 5]
+    # over a month-long window the comparison bucket is the same day one month earlier
+    assert [p for _, p in chart("a", window="month_to_date")] == [None] * 5
+    # a year earlier, and an offset: the buckets end with the window's period one period back
+    assert [p for _, p in chart("a", compare="last_year")] == [None] * 5
+    shifted = engine.metric_series(history, "a", now=NOW, grain="day", points=2, offset=5)
+    assert [(at.day, v, p) for at, v, p in shifted] == [(9, None, None), (10, 7, None)]  # nothing before Mar 10
+
+
+@pytest.mark.parametrize("grain, window, compare", [("day", "today", "previous"), ("hour", "month_to_date", "last_year"), ("week", "last_90_days", "previous")])
+def test_metric_series_equals_a_one_metric_sum(write_config, builtin_registry, grain, window, compare):
+    """What a metric's chart showed before it had its own method: a one-metric ``sum`` KPI's series."""
+    sums = "".join(f'[kpis.sum_{m}]\nformula = "sum"\nmetrics = ["{m}"]\n' for m in ("a", "g", "d"))
+    config = load_config(write_config(CONFIG + sums), registry=builtin_registry)
+    engine = Engine(config)
+    for m in ("a", "g", "d"):
+        kw = dict(now=NOW, grain=grain, points=12, window=window, compare=compare)
+        assert engine.metric_series(HISTORY, m, **kw) == engine.series(HISTORY, f"sum_{m}", **kw)

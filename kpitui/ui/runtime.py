@@ -13,7 +13,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import dataclasses
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -21,14 +20,12 @@ from ..collector import Collector, PollResult
 from ..config import Config
 from ..engine import Engine
 from ..history import History
-from ..model import Kpi, Snapshot, SourceHealth
+from ..model import Snapshot, SourceHealth
 from ..history_store import HistoryStore, open_history
 from ..store import unwritable
 
 Clock = Callable[[], dt.datetime]
 StoreFactory = Callable[[Config], HistoryStore]
-
-METRIC_PREFIX = "__metric__:"
 
 #: the delay before the next chunk of a backlog (at once, but a Textual timer must wait more than 0 s)
 PENDING_DELAY = 0.01
@@ -56,7 +53,6 @@ class Runtime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_health: dict[str, SourceHealth] | None = None
     last_evaluated: float = 0.0
-    _metric_engine: Engine | None = None
 
     @classmethod
     def open(
@@ -111,20 +107,9 @@ class Runtime:
     def metric_series(
         self, metric_id: str, *, grain: str, window: str, offset: int, points: int, compare: str = "previous"
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
-        """A metric's own series (by its aggregation rule), through a one-metric ``sum`` KPI,
-        exactly as ``kpitui series <metric>`` does it."""
-        if self._metric_engine is None:
-            formula = self.config.registry.formulas["sum"]
-            kpis = {
-                METRIC_PREFIX + mid: Kpi(
-                    id=METRIC_PREFIX + mid, name=m.name, formula="sum", params=formula.Options(metrics=[mid]), unit=m.unit, decimals=m.decimals
-                )
-                for mid, m in self.config.metrics.items()
-            }
-            self._metric_engine = Engine(dataclasses.replace(self.config, kpis=kpis, objectives={}))
-        return self._metric_engine.series(
-            self.history, METRIC_PREFIX + metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points,
-            compare=compare,
+        """A metric's own series (by its aggregation rule), exactly as ``kpitui series <metric>`` gives it."""
+        return self.engine.metric_series(
+            self.history, metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points, compare=compare
         )
 
     def explain(self, snapshot: Snapshot, kpi_id: str, *, window: str | None, offset: int):
