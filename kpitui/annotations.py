@@ -241,6 +241,7 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
     """Parse ``[annotation_sources.ID]`` tables with the config loader (its errors name file, table and key)."""
     from . import options as opts
     from .api import SourceContext
+    from .config_tables import AnnotationSourceTable
 
     out: dict[str, AnnotationSourceSpec] = {}
     registry = loader.registry
@@ -250,7 +251,7 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
         if not isinstance(table, dict):
             raise loader.error(where, "must be a table")
         type_name, cls = loader.plugin_type(where, table, "type", registry.annotation_sources, "annotation source type")
-        options = loader.plugin_options(where, cls.Options, table, ("type",))
+        options = loader.plugin_options(where, cls.Options, table, opts.field_names(AnnotationSourceTable))
         try:
             cls.check(options, context)
         except opts.OptionError as exc:

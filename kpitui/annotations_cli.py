@@ -70,13 +70,12 @@ def _ident(text: str) -> int:
 
 
 def _check_subject(args, config, cli) -> tuple[str | None, str | None]:
-    from .options import nearest
+    from .options import did_you_mean
 
     kpi, metric = getattr(args, "kpi", None), getattr(args, "metric", None)
     for flag, value, known in (("--kpi", kpi, config.kpis), ("--metric", metric, config.metrics)):
         if value is not None and value not in known:
-            hint = nearest(value, list(known))
-            raise cli.UsageError(f"{flag}: no {flag[2:]} {value!r} in the config" + (f" (did you mean {hint}?)" if hint else ""))
+            raise cli.UsageError(f"{flag}: no {flag[2:]} {value!r} in the config" + did_you_mean(value, known))
     return kpi, metric
 
 

@@ -171,3 +171,66 @@ class ObjectiveTable:
     description: str = ""
     kpis: list[str] = field(default_factory=list)
     thresholds: Any = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class NotifierTable:
+    """kpitui's keys of a ``[notifiers.ID]`` table (the rest are the notifier type's options)."""
+
+    type: str = _help("the notifier type")
+    timeout: Any = _help("how long one delivery may take (a duration)", default=None)
+    quiet_hours: str | None = _help("HH:MM-HH:MM in the config's time zone: hold notifications until it ends", default=None)
+    description: str = _help("what it is", default="")
+
+
+@dataclass(frozen=True)
+class AlertTable:
+    """``[alerts.ID]``: what one alert watches (exactly one of kpi, metric, source), when, and whom it tells."""
+
+    kpi: str | None = _help("the KPI it watches", default=None)
+    metric: str | None = _help("the metric it watches", default=None)
+    source: str | None = _help("the source it watches", default=None)
+    when: str | None = _help("a rule (status_worse, failing, stale, silent, ...) or a condition such as 'value < 100'", default=None)
+    notify: list[str] | None = _help("the [notifiers.ID] it tells", default=None)
+    repeat: Any = _help("tell again after this long while it still holds (a duration)", default=None)
+    description: str = _help("what it is", default="")
+    polls: int = _help("failing/stale: polls in a row before it fires", default=3)
+    intervals: float = _help("stale/silent: intervals without news before it fires", default=3.0)
+    history_days: int = _help("silent: days of history the quiet is judged against", default=14)
+    min_days: int = _help("silent: days of history needed before it may fire", default=3)
+    probability: float = _help("silent: how unlikely the quiet must be", default=0.01)
+
+    def validate(self) -> None:
+        if (
+            self.polls < 1 or self.intervals <= 0 or self.history_days < 1
+            or not 1 <= self.min_days <= self.history_days or not 0 < self.probability < 1
+        ):
+            raise OptionError("need polls >= 1, intervals > 0, 1 <= min_days <= history_days, 0 < probability < 1")
+
+
+@dataclass(frozen=True)
+class DigestTable:
+    """``[digests.ID]``: the report, sent through notifiers on a schedule."""
+
+    schedule: str | None = _help("'daily 08:00' or 'weekly monday 08:00' in the config's time zone", default=None)
+    notify: list[str] | None = _help("the [notifiers.ID] it is sent through", default=None)
+    format: str = _help("html, markdown or text", default="html")
+    window: str | None = _help("the report's window (default: each KPI's own)", default=None)
+    catch_up: Any = _help("a slot missed by less than this is sent late (a duration)", default="12h")
+    title: str = _help("the digest's title", default="")
+
+
+@dataclass(frozen=True)
+class ServeTable:
+    """``[serve]``: who may see ``kpitui serve``."""
+
+    token: str | None = _help('a ${VARIABLE} reference to the token (token = "${KPITUI_SERVE_TOKEN}")', default=None)
+    #: user name = password hash; checked by :mod:`kpitui.serve_auth` (its messages say how to make a hash)
+    users: Any = _help("[serve.users]: user name = password hash (kpitui serve --hash-password)", default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AnnotationSourceTable:
+    """kpitui's keys of an ``[annotation_sources.ID]`` table (the rest are the type's options)."""
+
+    type: str = _help("the annotation source type")

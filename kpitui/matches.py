@@ -54,12 +54,11 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
 
 def cmd_matches(args: argparse.Namespace, cli) -> int:
     from . import periods
-    from .options import nearest
+    from .options import did_you_mean
 
     config = cli._load(args)
     if args.metric not in config.metrics:
-        hint = nearest(args.metric, list(config.metrics))
-        raise cli.UsageError(f"unknown metric {args.metric!r}" + (f" (did you mean {hint}?)" if hint else ""))
+        raise cli.UsageError(f"unknown metric {args.metric!r}" + did_you_mean(args.metric, config.metrics))
     if args.limit < 1:
         raise cli.UsageError("--limit must be at least 1")
     try:

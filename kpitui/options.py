@@ -51,6 +51,18 @@ def did_you_mean(name: str, choices: typing.Iterable[str], otherwise: str = "") 
     return f" (did you mean {hint!r}?)" if hint else otherwise
 
 
+def unknown_key(key: str, known: typing.Iterable[str]) -> OptionError:
+    """The one wording of an unknown key in a table, for kpitui's own tables and plugins' options alike.
+
+    ``unknown key 'nmae' (did you mean 'name'?)``, or, when nothing is close, the valid keys.
+    ``key`` may be a dotted path below the table.
+    """
+    known = list(known)
+    names = ", ".join(known) or "none"
+    last = key.rsplit(".", 1)[-1]
+    return OptionError(f"unknown key {key!r}" + did_you_mean(last, known, f"; valid keys: {names}"), last, nearest(last, known))
+
+
 class Secret:
     """A string option that may hold ``${ENV_VAR}`` references.
 
@@ -208,13 +220,7 @@ def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_kn
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
-            known = [*fields, *extra_known]
-            expected = ", ".join(sorted(fields)) or "none"
-            raise OptionError(
-                f"unknown key {prefix}{key}" + did_you_mean(key, known, f"; valid keys here: {expected}"),
-                key,
-                nearest(key, known),
-            )
+            raise unknown_key(f"{prefix}{key}", [*fields, *extra_known])
         values[key] = convert(value, hints[key], f"{prefix}{key}")
     missing = [
         name

@@ -30,7 +30,6 @@ from typing import Any
 MIN_TOKEN_LENGTH = 16
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 PBKDF2_MIN_ITERATIONS = 100_000
-SERVE_KEYS = ("token", "users")
 
 
 class AuthError(ValueError):
@@ -138,17 +137,17 @@ class ServeConfig:
 
 def load_serve_table(loader: Any, table: dict[str, Any]) -> ServeConfig:
     """Validate ``[serve]`` for :mod:`kpitui.config` (``loader`` gives its errors, which name file, table and key)."""
+    from .config_tables import ServeTable
     from .options import Secret
 
-    loader.unknown_keys("serve", table, SERVE_KEYS)
+    parsed = loader.parse_table("serve", ServeTable, table)
     token = None
-    if "token" in table:
-        text = loader.typed("serve", "token", table["token"], str)
-        token = Secret(text)
+    if parsed.token is not None:
+        token = Secret(parsed.token)
         if not token.references:
             raise loader.error("serve", 'token: give it as a ${VARIABLE} reference (token = "${KPITUI_SERVE_TOKEN}"), never the token itself in the file')
     users: dict[str, str] = {}
-    raw_users = table.get("users", {})
+    raw_users = parsed.users
     if not isinstance(raw_users, dict):
         raise loader.error("serve", "users: expected a table of user name = password hash ([serve.users])")
     for name, stored in raw_users.items():

@@ -72,7 +72,7 @@ def test_annotate_list_edit_delete_round_trip(config, tmp_path):
 
 
 def test_bad_annotations_are_one_line_exit_2(config):
-    assert "no kpi 'lead' in the config (did you mean leads?)" in fails("annotate", "x", "--kpi", "lead", config=config)
+    assert "no kpi 'lead' in the config (did you mean 'leads'?)" in fails("annotate", "x", "--kpi", "lead", config=config)
     assert "needs some text" in fails("annotate", "   ", config=config)
     assert "there is no annotation 9" in fails("annotations", "delete", "9", config=config)
     assert "--at:" in fails("annotate", "x", "--at", "yesterday-ish", config=config)

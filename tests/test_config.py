@@ -72,7 +72,7 @@ def test_sample_config_is_valid(builtin_registry):
         (('metrics = ["signups"]', 'metrics = ["signup"]'), "[kpis.leads] formula input: unknown metric or KPI 'signup' (did you mean 'signups'?)"),
         (('formula = "ratio"', 'formula = "ration"'), "[kpis.conversion] formula: unknown formula type 'ration' (did you mean 'ratio'?)"),
         (('kpis = ["leads", "conversion"]', 'kpis = ["lead", "conversion"]'), "[objectives.grow] kpis[0]: unknown KPI 'lead' (did you mean 'leads'?)"),
-        (('name = "Sign-ups"', 'nmae = "Sign-ups"'), "[metrics.signups] unknown key nmae (did you mean 'name'?)"),
+        (('name = "Sign-ups"', 'nmae = "Sign-ups"'), "[metrics.signups] unknown key 'nmae' (did you mean 'name'?)"),
         (("history_days = 10", "history_days = \"ten\""), "[sources.demo] history_days must be an integer, not 'ten'"),
         (('source = "demo"\ntrigger', 'source = "demoo"\ntrigger'), "[metrics.signups] source: unknown source 'demoo' (did you mean 'demo'?)"),
         (("target = 100", "target = { kind = \"rech\", value = 1 }"), "[kpis.leads.target] kind: unknown target kind 'rech' (did you mean 'reach'?)"),

@@ -71,4 +71,4 @@ def test_matches_refuses_a_metric_without_a_condition(logged):
     result = run("matches", "by_hand", "--config", str(logged))
     assert result.returncode == 2 and "has no trigger condition" in result.stderr and "Traceback" not in result.stderr
     result = run("matches", "thank", "--config", str(logged))
-    assert result.returncode == 2 and "did you mean thanks" in result.stderr
+    assert result.returncode == 2 and "did you mean 'thanks'" in result.stderr

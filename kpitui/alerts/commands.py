@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from ..options import nearest, redact
+from ..options import did_you_mean, redact
 
 JSON_SCHEMA = 1
 
@@ -168,10 +168,8 @@ def cmd_alerts(args: argparse.Namespace, load: Any, usage_error: type[Exception]
             raise usage_error("alerts test needs an alert, digest or notifier id")
         known = [*config.alerts, *config.digests, *config.notifiers]
         if args.id not in known:
-            hint = nearest(args.id, known)
-            raise usage_error(
-                f"unknown alert, digest or notifier {args.id!r}" + (f" (did you mean {hint!r}?)" if hint else (f"; known: {', '.join(known)}" if known else "; none are configured"))
-            )
+            otherwise = f"; known: {', '.join(known)}" if known else "; none are configured"
+            raise usage_error(f"unknown alert, digest or notifier {args.id!r}" + did_you_mean(args.id, known, otherwise))
         from ..history_store import open_history
         from ..store import StoreError
 

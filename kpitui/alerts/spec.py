@@ -14,16 +14,11 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as opts
 from ..api import SourceContext
+from ..config_tables import AlertTable, DigestTable, NotifierTable
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import Kpi, Metric, SourceSpec
 
-NOTIFIER_KEYS = ("type", "timeout", "quiet_hours", "description")
-ALERT_KEYS = (
-    "kpi", "metric", "source", "when", "notify", "repeat", "description",
-    "polls", "intervals", "history_days", "min_days", "probability",
-)
-DIGEST_KEYS = ("schedule", "notify", "format", "window", "catch_up", "title")
 STATUS_RULES = ("status_worse", "status_better", "status_change")
 INTO_STATUS = ("on_track", "at_risk", "off_track", "no_data")
 WHEN_KINDS = (*STATUS_RULES, *INTO_STATUS, "failing", "stale", "silent")
@@ -146,8 +141,8 @@ def parse_schedule(text: str) -> Schedule:
             raise opts.OptionError(f"schedule: unknown weekday {words[1]!r}" + opts.did_you_mean(words[1], WEEKDAYS))
         clock, weekday = words[2], WEEKDAYS.index(words[1])
     else:
-        hint = opts.nearest(words[0], ("daily", "weekly")) if words else None
-        raise opts.OptionError(f"schedule: cannot read {text!r}; {usage}" + (f" (did you mean {hint!r}?)" if hint and hint != words[0] else ""))
+        hint = opts.did_you_mean(words[0], ("daily", "weekly")) if words and words[0] not in ("daily", "weekly") else ""
+        raise opts.OptionError(f"schedule: cannot read {text!r}; {usage}" + hint)
     m = _CLOCK.match(clock)
     if not m:
         raise opts.OptionError(f"schedule: {clock!r} is not a time of day such as 08:00")
@@ -182,14 +177,16 @@ class AlertingLoader:
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
             type_name, cls = self.loader.plugin_type(where, table, "type", self.registry.notifiers, "notifier type")
-            options = self.loader.plugin_options(where, cls.Options, table, NOTIFIER_KEYS)
-            timeout = self.loader.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
+            own_keys = opts.field_names(NotifierTable)
+            options = self.loader.plugin_options(where, cls.Options, table, own_keys)
+            own = self.loader.parse_table(where, NotifierTable, {k: v for k, v in table.items() if k in own_keys})
+            timeout = self.loader.seconds(where, "timeout", cls.default_timeout if own.timeout is None else own.timeout)
             if timeout <= 0:
                 raise self.error(where, "timeout must be a positive duration, e.g. 10s (a plain number is seconds)")
             quiet = None
-            if "quiet_hours" in table:
+            if own.quiet_hours is not None:
                 try:
-                    quiet = parse_quiet_hours(self.loader.typed(where, "quiet_hours", table["quiet_hours"], str))
+                    quiet = parse_quiet_hours(own.quiet_hours)
                 except opts.OptionError as exc:
                     raise self.error(where, exc.message) from None
             try:
@@ -205,10 +202,9 @@ class AlertingLoader:
             out[nid] = NotifierSpec(id=nid, type=type_name, options=options, timeout=timeout, quiet_hours=quiet)
         return out
 
-    def notify_list(self, where: str, table: dict[str, Any], notifiers: dict[str, NotifierSpec]) -> tuple[str, ...]:
-        if "notify" not in table:
+    def notify_list(self, where: str, names: list[str] | None, notifiers: dict[str, NotifierSpec]) -> tuple[str, ...]:
+        if names is None:
             raise self.error(where, "missing key 'notify' (a list of [notifiers.ID] names)" + (f"; notifiers: {', '.join(notifiers)}" if notifiers else "; no [notifiers.ID] table is defined"))
-        names = self.loader.typed(where, "notify", table["notify"], list[str])
         if not names:
             raise self.error(where, "notify must name at least one notifier")
         for i, name in enumerate(names):
@@ -228,17 +224,17 @@ class AlertingLoader:
             where = f"alerts.{aid}"
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
-            self.loader.unknown_keys(where, table, ALERT_KEYS)
-            subjects = [k for k in ("kpi", "metric", "source") if k in table]
+            rule = self.loader.parse_table(where, AlertTable, table)
+            subjects = [k for k in ("kpi", "metric", "source") if getattr(rule, k) is not None]
             if len(subjects) != 1:
                 raise self.error(where, "name exactly one of kpi, metric or source (what the alert watches)")
             kind = subjects[0]
-            subject = self.loader.typed(where, kind, table[kind], str)
+            subject = getattr(rule, kind)
             pool = {"kpi": kpis, "metric": metrics, "source": sources}[kind]
             self.loader.ref(where, kind, subject, pool, {"kpi": "KPI", "metric": "metric", "source": "source"}[kind])
-            if "when" not in table:
+            if rule.when is None:
                 raise self.error(where, f"missing key 'when' (one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100')")
-            when = self.loader.typed(where, "when", table["when"], str).strip()
+            when = rule.when.strip()
             condition = None
             if when not in WHEN_KINDS:
                 if when.isidentifier() and when not in (KPI_FIELDS if kind == "kpi" else METRIC_FIELDS):
@@ -248,21 +244,15 @@ class AlertingLoader:
                 self.check_condition(where, condition, kind)
             self.check_subject(where, when, kind, subject, metrics)
             repeat = None
-            if "repeat" in table:
-                repeat = parse_duration(table["repeat"])
+            if rule.repeat is not None:
+                repeat = parse_duration(rule.repeat)
                 if repeat is None or repeat <= 0:
-                    raise self.error(where, f"repeat must be a duration such as '4h', '30m' or a number of seconds, not {table['repeat']!r}")
-            polls = self.loader.typed(where, "polls", table.get("polls", 3), int)
-            intervals = self.loader.typed(where, "intervals", table.get("intervals", 3.0), float)
-            history_days = self.loader.typed(where, "history_days", table.get("history_days", 14), int)
-            min_days = self.loader.typed(where, "min_days", table.get("min_days", 3), int)
-            probability = self.loader.typed(where, "probability", table.get("probability", 0.01), float)
-            if polls < 1 or intervals <= 0 or history_days < 1 or not 1 <= min_days <= history_days or not 0 < probability < 1:
-                raise self.error(where, "need polls >= 1, intervals > 0, 1 <= min_days <= history_days, 0 < probability < 1")
+                    raise self.error(where, f"repeat must be a duration such as '4h', '30m' or a number of seconds, not {rule.repeat!r}")
             out[aid] = AlertRule(
-                id=aid, when=when, subject_kind=kind, subject=subject, notify=self.notify_list(where, table, notifiers),
-                condition=condition, repeat=repeat, description=self.loader.typed(where, "description", table.get("description", ""), str),
-                polls=polls, intervals=intervals, history_days=history_days, min_days=min_days, probability=probability,
+                id=aid, when=when, subject_kind=kind, subject=subject, notify=self.notify_list(where, rule.notify, notifiers),
+                condition=condition, repeat=repeat, description=rule.description,
+                polls=rule.polls, intervals=rule.intervals, history_days=rule.history_days, min_days=rule.min_days,
+                probability=rule.probability,
             )
         return out
 
@@ -296,26 +286,25 @@ class AlertingLoader:
             where = f"digests.{did}"
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
-            self.loader.unknown_keys(where, table, DIGEST_KEYS)
-            if "schedule" not in table:
+            digest = self.loader.parse_table(where, DigestTable, table)
+            if digest.schedule is None:
                 raise self.error(where, "missing key 'schedule', e.g. 'daily 08:00' or 'weekly monday 08:00'")
             try:
-                schedule = parse_schedule(self.loader.typed(where, "schedule", table["schedule"], str))
+                schedule = parse_schedule(digest.schedule)
             except opts.OptionError as exc:
                 raise self.error(where, exc.message) from None
-            fmt = self.loader.typed(where, "format", table.get("format", "html"), str)
-            self.loader.ref(where, "format", fmt, DIGEST_FORMATS, "format")
-            window = table.get("window")
-            if window is not None:
+            self.loader.ref(where, "format", digest.format, DIGEST_FORMATS, "format")
+            window = None
+            if digest.window is not None:
                 try:
-                    window = parse_window(self.loader.typed(where, "window", window, str)).name
+                    window = parse_window(digest.window).name
                 except PeriodError as exc:
                     raise self.error(where, f"window: {exc}") from None
-            catch_up = parse_duration(table.get("catch_up", "12h"))
+            catch_up = parse_duration(digest.catch_up)
             if catch_up is None or catch_up < 0:
-                raise self.error(where, f"catch_up must be a duration such as '12h', not {table.get('catch_up')!r}")
+                raise self.error(where, f"catch_up must be a duration such as '12h', not {digest.catch_up!r}")
             out[did] = DigestSpec(
-                id=did, schedule=schedule, notify=self.notify_list(where, table, notifiers), format=fmt, window=window,
-                catch_up=catch_up, title=self.loader.typed(where, "title", table.get("title", ""), str),
+                id=did, schedule=schedule, notify=self.notify_list(where, digest.notify, notifiers), format=digest.format,
+                window=window, catch_up=catch_up, title=digest.title,
             )
         return out

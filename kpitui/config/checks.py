@@ -30,15 +30,8 @@ class TableChecks:
     def error(self, table: str | None, message: str) -> ConfigError:
         return ConfigError(self.file, table, message)
 
-    def unknown_keys(self, table: str, data: dict[str, Any], known: Iterable[str]) -> None:
-        known = tuple(known)
-        for key in data:
-            if key not in known:
-                raise self.error(table, f"unknown key {key!r}" + opts.did_you_mean(key, known, f"; valid keys: {', '.join(known)}"))
-
     def parse_table(self, where: str, table_cls: type, data: dict[str, Any]) -> Any:
         """One of kpitui's own tables (:mod:`kpitui.config_tables`), parsed by the same ``options.parse`` as plugin options."""
-        self.unknown_keys(where, data, opts.field_names(table_cls))
         try:
             return opts.parse(table_cls, data)
         except opts.OptionError as exc:

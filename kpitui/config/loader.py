@@ -119,12 +119,11 @@ class _Loader(KpiTables, SourceTables):
         )
 
     def log_file(self, table: dict[str, Any]) -> LogFile | None:
-        self.unknown_keys("logging", table, opts.field_names(LoggingTable))
-        if "file" not in table:
+        parsed = self.parse_table("logging", LoggingTable, table)
+        if parsed.file is None:
             if table:
                 raise self.error("logging", "missing key 'file' (where the collector's log goes, e.g. \"kpitui.log\")")
             return None
-        parsed = self.parse_table("logging", LoggingTable, table)
         return LogFile(self.resolve(parsed.file), max_bytes=int(parsed.max_mb * 1024 * 1024), backups=parsed.backups)
 
     def unknown_keys_top(self, data: dict[str, Any]) -> None:

@@ -128,7 +128,7 @@ def test_config_errors_name_the_table_and_suggest(tmp_path, write_config):
 
     base = '[notifiers.team]\ntype = "webhook"\nurl = "https://example.com/x"\n[metrics.signups]\nsource = "manual"\n'
     assert "[notifiers.chat] type: unknown notifier type 'webhok' (did you mean 'webhook'?)" in error('[notifiers.chat]\ntype = "webhok"\nurl = "x"\n')
-    assert "[notifiers.chat] unknown key urll (did you mean 'url'?)" in error('[notifiers.chat]\ntype = "webhook"\nurll = "https://x"\n')
+    assert "[notifiers.chat] unknown key 'urll' (did you mean 'url'?)" in error('[notifiers.chat]\ntype = "webhook"\nurll = "https://x"\n')
     assert "[alerts.a] notify[0]: unknown notifier 'tema' (did you mean 'team'?)" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "silent"\nnotify = ["tema"]\n')
     assert "[alerts.a] when: unknown rule 'silnet' (did you mean 'silent'?)" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "silnet"\nnotify = ["team"]\n')
     assert "[alerts.a] metric: unknown metric 'signup' (did you mean 'signups'?)" in error(base + '[alerts.a]\nmetric = "signup"\nwhen = "silent"\nnotify = ["team"]\n')
