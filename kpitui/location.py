@@ -28,12 +28,9 @@ import re
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Mapping, Protocol
 
 import platformdirs
-
-if TYPE_CHECKING:
-    from .config import Config
 
 __all__ = ["SHARED_NAME", "data_dir", "describe", "own_history_path", "plan", "settle"]
 
@@ -44,6 +41,27 @@ SAMPLE_NAME = "sample.sqlite3"
 ADOPTED_SUFFIX = ".adopted"
 
 _STEM = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class _Storage(Protocol):
+    @property
+    def path(self) -> Path: ...
+    @property
+    def default(self) -> bool: ...
+
+
+class Config(Protocol):
+    """What this module reads of a :class:`kpitui.config.Config` (the config imports this module, not
+    the other way round: it names a config's default history with :func:`own_history_path`)."""
+
+    @property
+    def path(self) -> Path: ...
+    @property
+    def is_sample(self) -> bool: ...
+    @property
+    def storage(self) -> _Storage: ...
+    @property
+    def metrics(self) -> Mapping[str, object]: ...
 
 
 def data_dir() -> Path:

@@ -17,7 +17,7 @@ from ..api import Notification
 from ..options import redact
 from .deliver import Dispatcher, describe_error, send_once
 from .rules import Facts, Observation, observe
-from .spec import AlertRule, DigestSpec
+from ..config.alerting import AlertRule, DigestSpec
 from .state import AlertState, AlertStore, transition
 
 LABEL = {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "changed": "CHANGED", "test": "TEST"}

@@ -322,7 +322,7 @@ def transition(state: AlertState, rule: Any, obs: Any, now: dt.datetime) -> tupl
     ``status_better`` and ``status_change`` notify each change (``changed``).
     """
     from .rules import STATUS_RANK
-    from .spec import STATUS_RULES
+    from ..config.alerting import STATUS_RULES
 
     out: list[tuple[str, str]] = []
     if rule.when in STATUS_RULES:

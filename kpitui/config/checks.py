@@ -1,6 +1,6 @@
 """The config loader's base: reading one key or table with an error that names file, table and key.
 
-:mod:`kpitui.alerts.spec`, :mod:`kpitui.serve_auth` and :mod:`kpitui.annotations` check their
+:mod:`kpitui.config.alerting`, :mod:`kpitui.serve_auth` and :mod:`kpitui.annotations` check their
 tables with these too (they are handed the loader).
 """
 

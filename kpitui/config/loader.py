@@ -85,7 +85,7 @@ class _Loader(KpiTables, SourceTables):
         if "refresh_seconds" in ui:
             ui = {**ui, "refresh_seconds": self.seconds("ui", "refresh_seconds", ui["refresh_seconds"])}
         log_file = self.log_file(self.table(data, "logging"))
-        from ..alerts.spec import AlertingLoader
+        from .alerting import AlertingLoader
 
         alerting = AlertingLoader(self, self.registry, self.path.parent, settings.timezone)
         notifiers = alerting.notifiers(self.table(data, "notifiers"))

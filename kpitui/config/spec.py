@@ -59,7 +59,7 @@ class Config:
     plugins_dirs: list[Path] = field(default_factory=list)
     #: the one-time notice :func:`kpitui.location.settle` gave when this config's own history was created
     history_notice: str | None = None
-    # alerting (kpitui.alerts.spec): [notifiers.ID], [alerts.ID], [digests.ID]
+    # alerting (kpitui.config.alerting): [notifiers.ID], [alerts.ID], [digests.ID]
     notifiers: dict[str, Any] = field(default_factory=dict)
     alerts: dict[str, Any] = field(default_factory=dict)
     digests: dict[str, Any] = field(default_factory=dict)

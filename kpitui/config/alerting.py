@@ -1,6 +1,8 @@
 """The ``[notifiers.ID]``, ``[alerts.ID]`` and ``[digests.ID]`` tables -> validated specs.
 
-Called by :mod:`kpitui.config` while it loads a file; every mistake is one
+Part of the config package (not of :mod:`kpitui.alerts`, which runs the rules
+and imports these specs), so the config never imports upwards into alerting.
+Called by :mod:`kpitui.config.loader` while it loads a file; every mistake is one
 :class:`~kpitui.config.ConfigError` naming the table and key, with the
 nearest valid name for a misspelling.
 """
