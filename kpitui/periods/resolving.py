@@ -1,0 +1,158 @@
+"""A window as of now: the period it covers, the one it compares with, the same period last year, and length ratios."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from ..model import Period
+from .calendars import _MONTH_SPAN, Calendar, PeriodError, _add_months, _aware, _localize, _wall, _wall_shift, _wall_truncate
+from .labels import _complete_label, _partial_label, _plural, _unit_label, _week_number
+from .windows import Window, _window
+
+
+def _bounds(w: Window, now_wall: datetime, cal: Calendar, offset: int) -> tuple[datetime, datetime | None]:
+    """Wall-clock ``(start, end)`` of ``w``; ``end`` is None for "until now"."""
+    if not isinstance(offset, int) or isinstance(offset, bool) or offset < 0:
+        raise PeriodError(f"offset must be a whole number of periods back (0, 1, 2, …), got {offset!r}")
+    current = _wall_truncate(now_wall, w.unit, cal)
+    if w.complete:
+        return _wall_shift(current, w.unit, -(offset + 1) * w.count), _wall_shift(current, w.unit, -offset * w.count)
+    first = _wall_shift(current, w.unit, -(w.count - 1))  # trailing: this unit and the N-1 before it
+    if offset == 0:
+        return first, None
+    return _wall_shift(first, w.unit, -offset * w.count), _wall_shift(first, w.unit, -(offset - 1) * w.count)
+
+
+def _now(now: datetime, cal: Calendar) -> tuple[datetime, datetime]:
+    local = _aware(now).astimezone(cal.tz)
+    return local, local.replace(tzinfo=None)
+
+
+def resolve(window: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> Period:
+    """The period ``window`` covers as of ``now``, ``offset`` whole periods back.
+
+    ``offset=0``: the current window (to-date windows end at ``now``);
+    ``offset=k``: ``k`` periods back, complete.
+    """
+    w = _window(window)
+    tz = cal.tz
+    local, wall = _now(now, cal)
+    start, end = _bounds(w, wall, cal, offset)
+    if end is None:
+        if w.trailing:
+            label = f"last {_plural(w.count, w.unit)}"
+        else:
+            label = f"{_unit_label(start, w.unit, cal)} to date"
+        return Period(_localize(start, tz), local, label, closed=True)
+    return Period(_localize(start, tz), _localize(end, tz), _complete_label(w, start, end, cal))
+
+
+def previous(window: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> Period:
+    """The period to compare ``resolve(window, now, cal, offset)`` with.
+
+    A to-date window at ``offset=0`` compares with the period before it cut at
+    the same elapsed wall-clock time (MTD on Nov 24 14:00 -> Oct 1 00:00 ..
+    Oct 24 14:00), clipped to that period's end (MTD on Mar 31 -> all of
+    February). Complete periods compare with the whole period before.
+    """
+    w = _window(window)
+    if w.complete or offset > 0:
+        return resolve(w, now, cal, offset + 1)
+    tz = cal.tz
+    _, wall = _now(now, cal)
+    start, _ = _bounds(w, wall, cal, 0)
+    prev_start = _wall_shift(start, w.unit, -w.count)
+    prev_end = prev_start + (wall.replace(fold=0) - start)
+    if prev_end >= start:
+        return Period(_localize(prev_start, tz), _localize(start, tz), _complete_label(w, prev_start, start, cal))
+    label = _partial_label(w, prev_start, prev_end, cal)
+    return Period(_localize(prev_start, tz), _localize(prev_end, tz), label, closed=True)
+
+
+def same_elapsed(earlier: datetime, start: datetime, now: datetime, cal: Calendar) -> datetime:
+    """The instant as long after ``earlier`` as ``now`` is after ``start``, on the local wall clock
+    (the notion of elapsed time of every comparison and of pace: see docs/kpis.md). The repeated
+    hour of a fall-back reads as its first pass; a wall time the clocks skip is the transition."""
+    tz = cal.tz
+    elapsed = _wall(now, tz).replace(fold=0) - _wall(start, tz).replace(fold=0)
+    return _localize(_wall(earlier, tz).replace(fold=0) + elapsed, tz)
+
+
+def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> Period:
+    """``resolve(window, now, cal, offset)`` one year earlier, on the wall clock.
+
+    Dates are moved back 12 months with month ends clipped (Feb 29 2024 ->
+    Feb 28 2023). Week windows start at the week with the same week number a
+    year earlier (W01 2027 -> W01 2026, whose Monday may be in December;
+    W53 -> W52 when the year before has 52 weeks; see :func:`bucket_label`),
+    keeping their length, so they still start on the calendar's week start.
+    """
+    w = _window(window)
+    tz = cal.tz
+    _, wall = _now(now, cal)
+    start, end = _bounds(w, wall, cal, offset)
+    partial = end is None
+    if partial:
+        end = wall.replace(fold=0)
+    if w.unit == "week":
+        moved = _same_week_last_year(start, cal)
+        start, end = moved, moved + (end - start)
+    else:
+        start, end = _add_months(start, -12), _add_months(end, -12)
+    if partial:
+        label = _partial_label(w, start, end, cal)
+    else:
+        label = _complete_label(w, start, end, cal)
+    return Period(_localize(start, tz), _localize(end, tz), label, closed=partial)
+
+
+_UNIT_DAYS = {"day": 1, "week": 7}
+
+
+def _whole_wall(w: Window, wall: datetime, cal: Calendar, offset: int) -> tuple[datetime, datetime]:
+    """Wall-clock bounds of the whole period ``w`` stands for: a to-date one to the end of its current unit."""
+    start, end = _bounds(w, wall, cal, offset)
+    return start, end if end is not None else _wall_shift(start, w.unit, w.count)
+
+
+def length_ratio(shown: Window | str, own: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> float:
+    """How many of ``own``'s periods the whole period of ``shown`` (as of ``now``, ``offset`` back) lasts:
+    the factor a per-period target of ``own`` is prorated by to apply to ``shown``.
+
+    Lengths are whole periods (a to-date window counts to the end of its current
+    unit) on the calendar, never elapsed hours: two month-like windows (months,
+    quarters, years) compare in months (a year is 12 months), two day-like ones
+    (days, weeks) in days; a month-like window against a day-like one in the
+    calendar days of the month-like period involved (for ``own``: the one
+    holding the shown period's last moment, or ``now`` while it runs).
+    """
+    s, o = _window(shown), _window(own)
+    if s.unit in _MONTH_SPAN and o.unit in _MONTH_SPAN:
+        return s.count * _MONTH_SPAN[s.unit] / (o.count * _MONTH_SPAN[o.unit])
+    if s.unit in _UNIT_DAYS and o.unit in _UNIT_DAYS:
+        return s.count * _UNIT_DAYS[s.unit] / (o.count * _UNIT_DAYS[o.unit])
+    _, wall = _now(now, cal)
+    start, end = _whole_wall(s, wall, cal, offset)
+    if s.unit in _MONTH_SPAN:
+        return (end.date() - start.date()).days / (o.count * _UNIT_DAYS[o.unit])
+    ref = min(wall, end - timedelta(microseconds=1))
+    last = _wall_truncate(ref, o.unit, cal)
+    first = _wall_shift(last, o.unit, -(o.count - 1))
+    own_days = (_wall_shift(last, o.unit, 1).date() - first.date()).days
+    return s.count * _UNIT_DAYS[s.unit] / own_days
+
+
+def _week_one(year: int, cal: Calendar) -> datetime:
+    """The (wall) start of week 1 of ``year``: the first week whose
+    4th day falls in ``year`` (ISO 8601 for Monday weeks)."""
+    jan4 = datetime(year, 1, 4)
+    return jan4 - timedelta(days=(jan4.weekday() - cal.week_start) % 7)
+
+
+def _same_week_last_year(start: datetime, cal: Calendar) -> datetime:
+    """The wall start of the week with ``start``'s week number one week-year earlier (the last
+    week of that year when it has fewer)."""
+    week_start = _wall_truncate(start, "week", cal)
+    week, year = _week_number(week_start)
+    weeks = (_week_one(year, cal) - _week_one(year - 1, cal)).days // 7
+    return _week_one(year - 1, cal) + timedelta(weeks=min(week, weeks) - 1) + (start - week_start)
