@@ -1,0 +1,220 @@
+"""Base + delta: a :class:`View` (what the engine reads), writing rows over it, folding the delta into a new base."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import itertools
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import polars as pl
+
+from ..epoch import micros
+from .frames import collect
+from .index import Readings, _check_spans, _with_totals
+
+
+#: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
+#: in the delta; ``pos``, ``was_value``, ``was_n`` the base row it rewrites (null for a new row)
+CHANGES_SCHEMA = {
+    "m": pl.Int64,
+    "at": pl.Int64,
+    "value": pl.Float64,
+    "n": pl.Int64,
+    "pos": pl.Int64,
+    "was_value": pl.Float64,
+    "was_n": pl.Int64,
+}
+#: a delta row's contributions to the running totals: what it adds to the base's
+_DELTA_CONTRIBUTIONS = (
+    (pl.col("value") - pl.col("was_value").fill_null(0.0)).alias("total"),
+    (pl.col("value") * pl.col("n") - (pl.col("was_value") * pl.col("was_n")).fill_null(0.0)).alias("weighted"),
+    (pl.col("n") - pl.col("was_n").fill_null(0)).cast(pl.Float64).alias("count"),
+)
+
+
+_serials = itertools.count(1)
+
+
+@dataclass(frozen=True)
+class View:
+    """What the engine reads: a base index, a delta of rows written since, the base rows the delta rewrites.
+
+    ``changes``: the delta's rows (:data:`CHANGES_SCHEMA`), one per (metric,
+    at), in the order of ``delta`` (their index), each with the base row it
+    rewrites. Immutable.
+
+    Lineage, for the engine to re-evaluate only what changed: ``serial`` is
+    unique to this view; a view made by :meth:`write` records the serial of
+    the view it was written over (``after``) and the metrics whose readings
+    differ from that view's (``written``). :func:`fold` keeps both (same
+    readings). A view indexed from scratch has no ``after``.
+    """
+
+    base: Readings
+    delta: Readings
+    changes: pl.DataFrame
+    after: int | None = None
+    written: frozenset[str] = frozenset()
+    serial: int = field(default_factory=lambda: next(_serials))
+
+    @classmethod
+    def of(cls, base: Readings, *, after: int | None = None, written: frozenset[str] = frozenset()) -> View:
+        """``base`` with an empty delta."""
+        return cls(base, Readings.empty(), pl.DataFrame(schema=CHANGES_SCHEMA), after, written)
+
+    @classmethod
+    def from_frame(cls, frame: pl.DataFrame) -> View:
+        return cls.of(Readings.build(frame))
+
+    @cached_property
+    def hidden(self) -> pl.Series:
+        """The base positions the delta rewrites."""
+        return self.changes["pos"].drop_nulls()
+
+    @property
+    def height(self) -> int:
+        """How many readings the view holds."""
+        return self.base.height - self.hidden.len() + self.changes.height
+
+    def write(self, new: pl.DataFrame) -> View:
+        """This view with ``new`` rows (:data:`ROWS_SCHEMA`, unique (metric, at)) written over it.
+
+        The delta's segments grow to hold the new rows (a metric new to the
+        delta gets one after the others); then one query looks the new rows
+        up in the base (the row each one rewrites), keys them, sorts them in
+        with the delta's rows (a new row takes the place of a delta row at
+        the same instant) and sums the running totals again. The base is not
+        touched.
+        """
+        segments = self.delta.segments
+        grown = new.group_by("metric").agg(first=pl.col("at").min(), last=pl.col("at").max())
+        first = dict(zip(segments["metric"].to_list(), segments["first"].to_list()))
+        last = dict(zip(segments["metric"].to_list(), segments["last"].to_list()))
+        added = sorted(set(grown["metric"].to_list()).difference(first))
+        for metric, a, b in zip(grown["metric"].to_list(), grown["first"].to_list(), grown["last"].to_list()):
+            first[metric], last[metric] = min(first.get(metric, a), a), max(last.get(metric, b), b)
+        names = [*segments["metric"].to_list(), *added]
+        bounds = pl.DataFrame(
+            {"metric": names, "first": [first[m] for m in names], "last": [last[m] for m in names]},
+            schema={"metric": pl.String, "first": pl.Int64, "last": pl.Int64},
+        ).with_columns(span=pl.col("last") - pl.col("first") + 1)
+        _check_spans(bounds)
+        bounds = bounds.with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
+        ids = pl.LazyFrame({"metric": names, "m": range(len(names))}, schema={"metric": pl.String, "m": pl.Int64})
+        located = self.base.locate(new.lazy(), "was_").join(ids, on="metric").select(
+            "m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n"
+        )
+        rows = (
+            pl.concat([self.changes.lazy(), located])
+            .with_columns(key=pl.lit(bounds["shift"]).gather(pl.col("m")) + pl.col("at"))
+            .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
+            .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
+            .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
+        )
+        (rows,) = collect(rows)
+        length = rows["m"].unique_counts().cast(pl.Int64)  # every segment has rows, in order
+        segments = pl.DataFrame(
+            [bounds["metric"], (length.cum_sum() - length).alias("offset"), length.alias("length"), bounds["first"], bounds["last"], bounds["shift"]]
+        )
+        delta = Readings(segments, rows["key"].set_sorted(), rows["value"], rows["total"], rows["weighted"], rows["count"])
+        return View(self.base, delta, rows.select(list(CHANGES_SCHEMA)), after=self.serial, written=frozenset(grown["metric"].to_list()))
+
+    def frame(self) -> pl.DataFrame:
+        """Every reading: ``metric, at, value`` (and ``n`` when some row stands for several)."""
+        return fold(self).base.frame()
+
+    def metrics_since(self, at: dt.datetime) -> frozenset[str]:
+        """The metrics with a reading at or after ``at`` (or that had one before the delta rewrote it)."""
+        t = micros(at)
+        return frozenset(
+            pl.concat([self.base.segments["metric"].filter(self.base.segments["last"] >= t), self.delta.segments["metric"].filter(self.delta.segments["last"] >= t)]).to_list()
+        )
+
+    def derived_from(self, previous: View, written: frozenset[str]) -> View:
+        """This view, labelled as ``previous`` with the readings of ``written`` metrics changed.
+
+        For a view built another way than by writing over ``previous`` (over a
+        folded base, say) that holds exactly ``previous``'s readings but those
+        of the ``written`` metrics: the engine trusts this lineage.
+        """
+        return dataclasses.replace(self, after=previous.serial, written=written, serial=next(_serials))
+
+
+def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """An index's rows with more merged in, without sorting the index: the new segments and rows.
+
+    ``segments``: the index's; ``old``: the rows of it kept, in index order
+    (``m``: segment number, ``at``, …); ``new``: rows to merge in
+    (``metric``, ``at``, ``added``: false when the row takes the place of one
+    left out of ``old``, …), none at the (metric, at) of a row of ``old``.
+    Returns the rows (``m``, ``key`` and ``columns``) in key order: each
+    metric keeps its segment number (metrics new to the index come after the
+    others), ``old``'s rows keep their order, their keys move by their
+    metric's new shift; ``new``'s rows are sorted and merged in.
+    """
+    names = pl.concat([segments["metric"], new["metric"]]).unique(maintain_order=True)
+    ids = pl.DataFrame({"metric": names, "m": pl.int_range(len(names), eager=True, dtype=pl.Int64)})
+    new = new.join(ids, on="metric", how="left")
+    grown = new.group_by("m").agg(
+        new_first=pl.col("at").min(), new_last=pl.col("at").max(), added=pl.col("added").sum().cast(pl.Int64)
+    )
+    old_stats = segments.select(pl.int_range(pl.len(), dtype=pl.Int64).alias("m"), "first", "last", "length")
+    stats = (
+        ids.join(old_stats, on="m", how="left")
+        .join(grown, on="m", how="left")
+        .select(
+            "metric",
+            "m",
+            first=pl.min_horizontal("first", "new_first"),
+            last=pl.max_horizontal("last", "new_last"),
+            length=pl.col("length").fill_null(0) + pl.col("added").fill_null(0),  # a rewrite takes a row's place
+        )
+        .sort("m")
+        .with_columns(span=pl.col("last") - pl.col("first") + 1)
+    )
+    _check_spans(stats)
+    segments = stats.select(
+        "metric",
+        offset=pl.col("length").cum_sum() - pl.col("length"),
+        length="length",
+        first="first",
+        last="last",
+        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
+    )
+    shift = pl.lit(segments["shift"])
+
+    def keyed(frame: pl.DataFrame) -> pl.DataFrame:
+        return frame.select("m", *columns, key=shift.gather(pl.col("m")) + pl.col("at"))
+
+    merged = keyed(old).with_columns(pl.col("key").set_sorted()).merge_sorted(
+        keyed(new).sort("key").with_columns(pl.col("key").set_sorted()), key="key"
+    )
+    return segments, merged
+
+
+def fold(view: View) -> View:
+    """The same readings as ``view``, with the delta merged into a new base.
+
+    Linear in the history, no sort of it (see :func:`_merge`). The result
+    has ``view``'s lineage: it differs from the view ``view`` was written
+    over exactly as ``view`` does.
+    """
+    if view.changes.height == 0:
+        return view
+    base, changes = view.base, view.changes
+    old = base.rows()
+    if view.hidden.len():
+        old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))
+    new = changes.select(
+        metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")), at="at", value="value", n="n", added=pl.col("pos").is_null()
+    )
+    plain = base.count is None and base.weighted is None and changes.select((pl.col("n") == 1).all()).item()
+    contributions = [] if plain else [
+        pl.col("value").alias("c_total"),
+        (pl.col("value") * pl.col("n")).alias("c_weighted"),
+        pl.col("n").cast(pl.Float64).alias("c_count"),
+    ]  # fmt: skip
+    segments, merged = _merge(base.segments, old, new, ["value", *contributions])
+    return View.of(_with_totals(segments, merged), after=view.after, written=view.written)
