@@ -1,0 +1,180 @@
+"""Building the base index from a store's full load, batch by batch (bounded peak memory).
+
+A full load hands over every reading keyed by integer metric id (``metric_id,
+at, value, n``), grouped by id and sorted by time within each id, as a frame
+of many chunks (the snapshot's parts and the pieces the tail was merged into).
+Indexing it whole held the loaded frame, its keyed copy and the running-total
+temporaries of ``cum_sum().over(metric)`` at once (about 65 bytes a reading
+at the peak). Here the frame is cut into batches along its chunks (about
+:data:`BATCH_ROWS` rows, no copy) and each batch is turned into its share of
+the index -- keys, values, running totals -- and let go before the next, so
+the peak is the loaded frame (24 bytes a reading) plus one batch's
+temporaries, and the index is built as the frame goes away.
+
+Two cheap passes: the first reads only the ids, times and ``n`` to find each
+metric's rows (one run per metric), its first and last instant and whether
+the rows are in (metric, time) order; with that the key ranges (see
+:mod:`kpitui.pipeline`) are known before any key is made. The second makes
+the keys and the running totals; a metric whose rows continue into the next
+batch carries its running totals over, summed in the same order as one
+``cum_sum`` over the whole metric (bit for bit the same totals). A frame not
+in that order is handed back (``None``) for the general build, which sorts.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .pipeline import Readings, _check_spans
+
+#: rows per batch (batches follow the frame's chunks, so some are larger or smaller)
+BATCH_ROWS = 1 << 20
+
+
+def batches(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """``frame`` as consecutive frames along its chunks (no copy), of about :data:`BATCH_ROWS` rows."""
+    columns = frame.get_columns()
+    chunks = [c.get_chunks() for c in columns]
+    lengths = [[s.len() for s in cs] for cs in chunks]
+    if any(ls != lengths[0] for ls in lengths):  # columns chunked differently: cut slices instead
+        return [frame.slice(o, BATCH_ROWS) for o in range(0, frame.height, BATCH_ROWS)]
+    out, pending, rows = [], [], 0
+    for i, n in enumerate(lengths[0]):
+        pending.append(pl.DataFrame([cs[i] for cs in chunks]))
+        rows += n
+        if rows >= BATCH_ROWS:
+            out.append(pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0])
+            pending, rows = [], 0
+    if pending:
+        out.append(pl.concat(pending, rechunk=False) if len(pending) > 1 else pending[0])
+    return out
+
+
+def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
+    """The index of ``parts`` (from :func:`batches`; emptied as they are indexed), or ``None`` when
+    they are not grouped by id and sorted by time within each id (nothing is consumed then)."""
+    runs = _runs(parts)
+    if runs is None:
+        return None
+    ids, lengths, firsts, lasts, plain = runs
+    if not ids:
+        parts.clear()
+        return Readings.empty()
+    stats = pl.DataFrame({"length": lengths, "first": firsts, "last": lasts}, schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64})
+    stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
+    _check_spans(stats)
+    segments = stats.select(
+        metric=pl.Series("metric", [names[i] for i in ids], pl.String),
+        offset=pl.col("length").cum_sum() - pl.col("length"),
+        length="length",
+        first="first",
+        last="last",
+        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
+    )
+    shifts = segments["shift"]
+    ends = (segments["offset"] + segments["length"]).to_list()
+    kinds = ["total"] if plain else ["total", "weighted", "count"]
+    contributions = [pl.col("value").alias("total")]
+    if not plain:
+        contributions += [(pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"), pl.col("n").cast(pl.Float64).alias("count")]
+    keys: list[pl.Series] = []
+    values: list[pl.Series] = []
+    running: dict[str, list[pl.Series]] = {k: [] for k in kinds}
+    carry: dict[str, float] | None = None  # the running totals of a metric that goes on in the next batch
+    segment, done = 0, 0  # the segment of the next batch's first row; rows indexed so far
+    weights_plain = True
+    while parts:
+        batch = parts.pop(0)
+        if batch.height == 0:
+            continue
+        rows = batch.height
+        frame = batch.select(r=pl.col("metric_id").rle_id(), at="at", value="value", *([] if plain else ["n"]))
+        del batch
+        last = segment + int(frame["r"][-1])  # the segment of the batch's last row
+        shift = pl.lit(shifts.slice(segment, last - segment + 1)).gather(pl.col("r"))
+        frame = frame.select("r", key=pl.col("at") + shift, value="value", *contributions)
+        if not plain:
+            weights_plain = weights_plain and bool(frame.select((pl.col("weighted") == pl.col("total")).all()).item())
+        totals = _running(frame, kinds, carry)
+        keys.append(frame["key"])
+        values.append(frame["value"])
+        for k in kinds:
+            running[k].append(totals[k])
+        done += rows
+        if done == ends[last]:
+            segment, carry = last + 1, None
+        else:
+            segment, carry = last, {k: float(totals[k][-1]) for k in kinds}
+        del frame, totals
+    # the key column is searched (binary searches over a chunked column cost twice as much): one
+    # chunk; the others are only gathered from and stay in their batches' chunks
+    key = _whole(keys).rechunk().set_sorted()
+    value = _whole(values)
+    total = _whole(running.pop("total"))
+    weighted = None if plain or weights_plain else _whole(running["weighted"])
+    count = None if plain else _whole(running["count"])
+    return Readings(segments, key, value, total, weighted, count)
+
+
+def _running(frame: pl.DataFrame, kinds: list[str], carry: dict[str, float] | None) -> pl.DataFrame:
+    """Each run's running totals of ``kinds``; the first run's go on from ``carry`` (a metric
+    continued from the previous batch), added in the order one ``cum_sum`` over the metric adds."""
+    sums = [pl.col(k).cum_sum().over(pl.col("r").set_sorted()) for k in kinds]
+    if carry is None:
+        return frame.select(sums)
+    first = int(frame["r"].search_sorted(1, side="left"))  # the rows of the first run
+    head = pl.concat([pl.DataFrame({k: [carry[k]] for k in kinds}), frame.select(kinds).head(first)])
+    head = head.select(pl.col(k).cum_sum() for k in kinds).slice(1)
+    if first == frame.height:
+        return head
+    return pl.concat([head, frame.slice(first).select(sums)])
+
+
+def _whole(series: list[pl.Series]) -> pl.Series:
+    """The pieces as one Series of as many chunks (the list is emptied)."""
+    out = series.pop(0)
+    while series:
+        out = out.append(series.pop(0))
+    return out
+
+
+def _runs(parts: list[pl.DataFrame]) -> tuple[list[int], list[int], list[int], list[int], bool] | None:
+    """Each metric's run over the parts: ids, lengths, first and last instants (in order), and
+    whether every row counts 1; ``None`` when an id has two runs or a run is out of time order."""
+    ids: list[int] = []
+    lengths: list[int] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    plain = True
+    last_at: int | None = None
+    for part in parts:
+        if part.height == 0:
+            continue
+        checked = part.select(
+            ordered=((pl.col("at").diff() >= 0) | (pl.col("metric_id").diff() != 0)).all(),
+            plain=(pl.col("n") == 1).all(),
+        )
+        if not checked["ordered"][0]:
+            return None
+        plain = plain and bool(checked["plain"][0])
+        rle = part["metric_id"].rle().struct.unnest()
+        run_ids, run_lengths = rle["value"].to_list(), rle["len"].to_list()
+        ends = rle["len"].cum_sum()
+        at = part["at"]
+        run_firsts = at.gather(ends - rle["len"]).to_list()
+        run_lasts = at.gather(ends - 1).to_list()
+        for k, (i, n, a, b) in enumerate(zip(run_ids, run_lengths, run_firsts, run_lasts)):
+            if k == 0 and ids and ids[-1] == i:  # the run goes on from the previous part
+                if last_at is not None and a < last_at:
+                    return None
+                lengths[-1] += n
+                lasts[-1] = b
+            else:
+                ids.append(i)
+                lengths.append(n)
+                firsts.append(a)
+                lasts.append(b)
+        last_at = run_lasts[-1]
+    if len(set(ids)) != len(ids):
+        return None
+    return ids, lengths, firsts, lasts, plain
