@@ -25,10 +25,30 @@ from __future__ import annotations
 
 import polars as pl
 
+from typing import Callable
+
 from .pipeline import Readings, _check_spans
 
 #: rows per batch (batches follow the frame's chunks, so some are larger or smaller)
 BATCH_ROWS = 1 << 20
+
+
+def build_ids(load: Callable[[], tuple[pl.DataFrame, dict[int, str], int]]) -> tuple[Readings, int]:
+    """:meth:`Readings.build_ids <kpitui.pipeline.Readings.build_ids>` from ``load()``, batch by batch
+    as the loaded frame is let go when it is grouped by id and sorted by time within each id (a
+    store's full load is); otherwise the general build (which sorts)."""
+    frame, names, seq = load()
+    parts = batches(frame)
+    del frame  # only this call holds it now: each batch goes once it is indexed
+    built = build(parts, names)
+    if built is not None:
+        return built, seq
+    handed = [pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=_EMPTY)]
+    parts.clear()
+    return Readings.build_ids(lambda: (handed.pop(), names, seq))
+
+
+_EMPTY = {"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64, "n": pl.UInt32}
 
 
 def batches(frame: pl.DataFrame) -> list[pl.DataFrame]:

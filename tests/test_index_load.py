@@ -66,7 +66,7 @@ def test_batches_build_the_index_a_whole_frame_builds(groups, chunk, batch):
     frame = loaded(rows, chunk)
     old, index_load.BATCH_ROWS = index_load.BATCH_ROWS, batch
     try:
-        built, _ = Readings.build_ids(lambda: (frame.clone(), NAMES, 7))
+        built, _ = index_load.build_ids(lambda: (frame.clone(), NAMES, 7))
     finally:
         index_load.BATCH_ROWS = old
     if not rows:
@@ -85,7 +85,7 @@ def test_batches_build_the_index_a_whole_frame_builds(groups, chunk, batch):
 def test_a_load_out_of_order_is_sorted_by_the_general_build(rows):
     frame = loaded(rows, 2)
     assert index_load.build(index_load.batches(frame), NAMES) is None  # nothing consumed: the general build sorts
-    built, seq = Readings.build_ids(lambda: (frame.clone(), NAMES, 3))
+    built, seq = index_load.build_ids(lambda: (frame.clone(), NAMES, 3))
     assert seq == 3 and built.key.is_sorted()
     assert_identical(built, general(frame))
 
@@ -120,7 +120,7 @@ def test_building_from_a_load_holds_little_besides_it():
         with open(f"/proc/{os.getpid()}/clear_refs", "w") as f:
             f.write("5")  # reset the peak
         before = rss("VmRSS:")
-        index, _ = Readings.build_ids(lambda: (holder.pop(), names, 1))
+        index, _ = index_load.build_ids(lambda: (holder.pop(), names, 1))
         assert index.height == rows
         print((rss("VmHWM:") - before) / rows)
         """
