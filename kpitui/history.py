@@ -6,7 +6,7 @@ running totals). Keeping it current costs little:
 
 - the first :meth:`History.refresh` loads every reading and builds the base
   index (one sort, none when the store hands rows over grouped by metric:
-  then batch by batch as the loaded frame is let go, :mod:`kpitui.index_load`);
+  then batch by batch as the loaded frame is let go, :mod:`kpitui.pipeline.load`);
 - later refreshes read only the rows written or rewritten since (by the
   store's sequence number) and add them to a small *delta*, each new row
   carrying the base row it rewrites, so that re-sorting or re-summing the
@@ -32,8 +32,8 @@ from concurrent.futures import Future, ThreadPoolExecutor
 
 import polars as pl
 
-from . import index_load
 from .pipeline import Readings, View, as_rows, fold
+from .pipeline.load import build_ids
 from .history_store import HistoryStore
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
@@ -99,7 +99,7 @@ class History:
             self.generation = generation
         load_ids = getattr(self.store, "load_ids", None)  # a first load by metric id (no string per row)
         if self.seq == 0 and self._view.height == 0 and load_ids is not None:
-            built, seq = index_load.build_ids(load_ids)
+            built, seq = build_ids(load_ids)
             new = None
         else:
             new, seq = self.store.load(since=self.seq)

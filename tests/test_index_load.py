@@ -1,4 +1,4 @@
-"""A store's full load is indexed batch by batch (kpitui.index_load): the same index, bit for bit, in less memory."""
+"""A store's full load is indexed batch by batch (kpitui.pipeline.load): the same index, bit for bit, in less memory."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from kpitui import index_load
-from kpitui.pipeline import Readings, _index
+from kpitui.pipeline import load as index_load
+from kpitui.pipeline.index import Readings, _index
 
 NAMES = {i: f"metric {i}" for i in range(6)}
 
@@ -98,7 +98,7 @@ def test_building_from_a_load_holds_little_besides_it():
     script = textwrap.dedent(
         """
         import os, polars as pl
-        from kpitui import index_load
+        from kpitui.pipeline import load as index_load
         from kpitui.pipeline import Readings
         def rss(field):
             for line in open("/proc/self/status"):

@@ -57,7 +57,8 @@ into a new base when it grows (:func:`fold`).
 
 The package: ``frames`` (the schemas, aggregation names, :func:`collect`),
 ``index`` (:class:`Readings`), ``view`` (:class:`View`, :func:`fold`) and
-``queries`` (:func:`aggregate`, :func:`touched`).
+``queries`` (:func:`aggregate`, :func:`touched`); ``load`` builds the base index
+from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`).
 """
 
 from __future__ import annotations

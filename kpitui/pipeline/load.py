@@ -14,7 +14,7 @@ temporaries, and the index is built as the frame goes away.
 Two cheap passes: the first reads only the ids, times and ``n`` to find each
 metric's rows (one run per metric), its first and last instant and whether
 the rows are in (metric, time) order; with that the key ranges (see
-:mod:`kpitui.pipeline`) are known before any key is made. The second makes
+:mod:`kpitui.pipeline.index`) are known before any key is made. The second makes
 the keys and the running totals; a metric whose rows continue into the next
 batch carries its running totals over, summed in the same order as one
 ``cum_sum`` over the whole metric (bit for bit the same totals). A frame not
@@ -27,7 +27,7 @@ import polars as pl
 
 from typing import Callable
 
-from .pipeline import Readings, _check_spans
+from .index import Readings, _check_spans
 
 #: rows per batch (batches follow the frame's chunks, so some are larger or smaller)
 BATCH_ROWS = 1 << 20
