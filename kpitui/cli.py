@@ -483,7 +483,8 @@ def cmd_compact(args: argparse.Namespace) -> int:
 
 def cmd_history(args: argparse.Namespace) -> int:
     """``kpitui history backup DEST`` and ``kpitui history check`` (:mod:`kpitui.maintenance`)."""
-    from .maintenance import damaged_message, recover
+    from .maintenance import damaged_message
+    from .sqlite_store.recovery import recover
     from .store import StoreError
 
     config = _load(args)

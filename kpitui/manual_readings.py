@@ -212,10 +212,3 @@ class ManualReadings:
                 if gone:
                     self._forget_snapshot()
         return gone
-
-    def _forget_snapshot(self) -> None:
-        """Rows were deleted: drop the columnar copy and move the generation on (viewers reload)."""
-        con = self._conn  # type: ignore[attr-defined]
-        con.execute("DELETE FROM snapshot_parts")
-        self._set_meta("snapshot_seq", 0)  # type: ignore[attr-defined]
-        self._set_meta("generation", self._meta("generation") + 1)  # type: ignore[attr-defined]

@@ -1,0 +1,117 @@
+"""Loads from the SQLite history: everything (through the snapshot cache) or what was written
+since a sequence number, keyed by metric id or by name."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import polars as pl
+
+from ..store_common import ID_FRAME_SCHEMA, merge_grouped, named_frame, replace_rows
+from .snapshot import SnapshotCache
+
+
+class Reads(SnapshotCache):
+    """Loading readings (a part of :class:`~kpitui.store.Store`)."""
+
+    _named = staticmethod(named_frame)
+
+    def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
+        """Readings written (or rewritten) after sequence number ``since``, and the highest one seen.
+
+        The frame has exactly :data:`~kpitui.store_common.LOADED_SCHEMA` (``metric, at, value``
+        and ``n``, how many raw readings the row stands for: 1 unless
+        :mod:`kpitui.retention` down-sampled it), in no particular order. Pass the returned number
+        as ``since`` next time and combine the frames with :meth:`merge`. When nothing is new the
+        frame is empty and ``since`` comes back. After rows were deleted (:meth:`generation`
+        changed) an incremental reader should load from 0.
+        """
+        return self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
+
+    def load_ids(self) -> tuple[pl.DataFrame, dict[int, str], int]:
+        """Every reading keyed by metric id (``metric_id, at`` in µs, ``value, n``), sorted by
+        (metric_id, at), with each id's metric and the highest sequence number: :meth:`load` from 0
+        without turning ids into a string per row (for :class:`~kpitui.history.History`)."""
+        return self._load_ids(0, None, self.snapshot_rows)
+
+    def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
+        frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
+        return named_frame(frame, names), seq
+
+    def _load_ids(
+        self, since: int, wanted: set[str] | None, snapshot_rows: int | None
+    ) -> tuple[pl.DataFrame, dict[int, str], int]:
+        with self._guard("read") as con:
+            with self._transaction("DEFERRED"):  # one consistent view for every query below
+                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                names = dict(con.execute("SELECT id, name FROM metrics").fetchall())
+                ids = sorted(names if wanted is None else (i for i, n in names.items() if n in wanted))
+                generation = self._meta("generation")
+                snapshot_seq = self._meta("snapshot_seq")
+                snapshot = self._read_snapshot() if since <= 0 and snapshot_seq else None
+                if since > 0:
+                    frame = self._fetch_since(since)
+                    fetched = frame.height
+                elif snapshot is not None:
+                    newer = self._fetch_since(snapshot_seq)
+                    fetched = newer.height
+                    frame = merge_grouped(snapshot, newer)
+                else:
+                    frame = self._fetch_metrics(ids)
+                    fetched = frame.height
+        if wanted is not None:
+            frame = frame.filter(pl.col("metric_id").is_in(ids))
+        elif since <= 0 and snapshot_rows is not None and fetched >= snapshot_rows and not self.readonly:
+            self._write_snapshot(frame, top, generation)
+        return frame, names, max(since, top)
+
+    def _fetch_since(self, since: int) -> pl.DataFrame:
+        rows = self._conn.execute("SELECT metric_id, at, value, n FROM readings WHERE seq > ?", (since,)).fetchall()
+        return pl.DataFrame(rows, schema=ID_FRAME_SCHEMA, orient="row")
+
+    def _fetch_metrics(self, ids: list[int]) -> pl.DataFrame:
+        # One primary-key range per metric and two columns per row: the cheapest way through sqlite3.
+        con = self._conn
+        parts = []
+        for metric_id in ids:
+            rows = con.execute("SELECT at, value FROM readings WHERE metric_id = ?", (metric_id,)).fetchall()
+            if rows:
+                part = pl.DataFrame(rows, schema={"at": pl.Int64, "value": pl.Float64}, orient="row")
+                parts.append(part.select(pl.lit(metric_id, pl.Int64).alias("metric_id"), "at", "value"))
+        if not parts:
+            return pl.DataFrame(schema=ID_FRAME_SCHEMA)
+        # n only where it is not 1 (down-sampled rows), through the partial index readings_compacted
+        compacted = pl.DataFrame(
+            con.execute("SELECT metric_id, at, n FROM readings WHERE n <> 1").fetchall(),
+            schema={"metric_id": pl.Int64, "at": pl.Int64, "n": pl.Int64},
+            orient="row",
+        )
+        frame = pl.concat(parts)
+        if compacted.height == 0:
+            return frame.with_columns(pl.lit(1, pl.Int64).alias("n"))
+        return frame.join(compacted, on=["metric_id", "at"], how="left", maintain_order="left").with_columns(
+            pl.col("n").fill_null(1)
+        )
+
+    def snapshot(self) -> None:
+        """Refresh the columnar snapshot now (for example after a bulk import)."""
+        self._writable()
+        self._load(0, None, 0)
+
+    @staticmethod
+    def merge(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
+        """``old`` brought up to date with an incremental load ``new``.
+
+        Rows of ``new`` replace rows of ``old`` with the same (metric, at).
+        """
+        return replace_rows(old, new, "metric")
+
+    def metric_names(self) -> list[str]:
+        """Every metric name with stored readings, sorted."""
+        with self._guard("read") as con:
+            return [r[0] for r in con.execute("SELECT name FROM metrics ORDER BY name")]
+
+    def generation(self) -> int:
+        """A number that changes whenever readings are deleted (incremental readers then reload from 0)."""
+        with self._guard("read"):
+            return self._meta("generation")

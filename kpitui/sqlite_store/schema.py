@@ -1,0 +1,236 @@
+"""The SQLite history's layout, its forward migrations and how a file is opened.
+
+Layout (schema version :data:`SCHEMA_VERSION`, kept in ``PRAGMA user_version``
+and migrated forward on open by a writer):
+
+``metrics(id, name)``
+    one row per metric name; readings refer to the integer id.
+``readings(metric_id, at, value, seq, n)``, ``WITHOUT ROWID``, primary key ``(metric_id, at)``
+    ``at`` is the reading time as integer **microseconds since the Unix epoch,
+    UTC** -- exactly polars' ``Datetime("us", "UTC")`` physical value, so no
+    precision is lost and no conversion beyond a cast is needed either way.
+    ``seq`` is a global, strictly increasing write sequence number (index
+    ``readings_seq``): every row a write inserts or changes gets a new one,
+    so a reader loads incrementally with ``seq > last seen``.
+    ``n`` (schema 2) is how many raw readings the row stands for: 1 for a
+    reading as written, more for a row :mod:`kpitui.retention` made by
+    down-sampling a bucket of old readings (its ``value`` is then the
+    bucket aggregated by the metric's own rule: sum, mean, last, min, max;
+    a ``count`` metric keeps the sum of the values, its count is ``n``).
+    The partial index ``readings_compacted`` holds only rows with ``n <> 1``,
+    so loads fetch two columns per row and ``n`` only where it is not 1.
+``meta(key, value)``
+    ``seq``: the sequence counter, taken and advanced inside the writer's
+    ``BEGIN IMMEDIATE`` transaction (writers are serialised, so a transaction
+    that commits later always holds higher numbers; a counter rather than
+    ``max(seq)`` so that deleting the newest rows never hands out a number a
+    reader has already seen). ``generation``: bumped whenever rows are deleted (or compacted).
+    ``snapshot_seq``: see :mod:`kpitui.sqlite_store.snapshot`.
+``compacted(metric_id, before)`` (schema 3)
+    per metric, the instant before which ``compact`` has down-sampled its
+    readings. That past is closed to ``mode="replace"`` writes: a
+    snapshot-like source re-sending old raw rows would otherwise put them
+    beside the bucket's compacted row (at its first reading's time, not at
+    theirs) and the next compaction would add them to it again. Such rows
+    are left out and counted in ``last_compacted``; ``mode="add"``
+    rows (new events) still join their bucket.
+``manual_readings(id, metric_id, at, recorded)`` (schema 4)
+    the readings people typed, by a stable id: see :mod:`kpitui.manual_readings`.
+``cursors(source, cursor)``
+    each source's position, written in the same transaction as its readings.
+``source_health(...)``
+    what collectors last saw of each source, shared between processes.
+``snapshot_parts(part, data)``
+    the columnar snapshot (:mod:`kpitui.sqlite_store.snapshot`).
+
+Pages: new files use 4 KiB pages (:data:`PAGE_SIZE`; ``page_size=`` for a file
+built by a bulk import); files made before keep theirs (SQLite cannot change
+it in WAL mode without a rebuild) and work the same.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..store_common import StoreError
+
+#: ``PRAGMA application_id`` of a kpitui history file ("kpit").
+APPLICATION_ID = 0x6B706974
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: initial layout
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO meta (key, value) VALUES ('seq', 0), ('generation', 0), ('snapshot_seq', 0);
+    CREATE TABLE metrics (id INTEGER PRIMARY KEY, name TEXT NOT NULL UNIQUE);
+    CREATE TABLE readings (
+        metric_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        value REAL NOT NULL,
+        seq INTEGER NOT NULL,
+        PRIMARY KEY (metric_id, at)
+    ) WITHOUT ROWID;
+    CREATE INDEX readings_seq ON readings (seq);
+    CREATE TABLE cursors (source TEXT PRIMARY KEY, cursor TEXT, updated INTEGER NOT NULL) WITHOUT ROWID;
+    CREATE TABLE source_health (
+        source TEXT PRIMARY KEY,
+        last_success INTEGER,
+        last_error INTEGER,
+        error TEXT,
+        failures INTEGER NOT NULL DEFAULT 0,
+        next_attempt INTEGER
+    ) WITHOUT ROWID;
+    CREATE TABLE snapshot_parts (part INTEGER PRIMARY KEY, data BLOB NOT NULL);
+    """,
+    # 2: how many raw readings a row stands for (retention down-sampling); older snapshots lack it
+    """
+    ALTER TABLE readings ADD COLUMN n INTEGER NOT NULL DEFAULT 1;
+    CREATE INDEX readings_compacted ON readings (metric_id, at, n) WHERE n <> 1;
+    DELETE FROM snapshot_parts;
+    UPDATE meta SET value = 0 WHERE key = 'snapshot_seq';
+    """,
+    # 3: each metric's compacted past (closed to replace-mode writes); files compacted before get
+    # their last compacted row's time plus 25 h (longer than any hour or local day bucket)
+    """
+    CREATE TABLE compacted (metric_id INTEGER PRIMARY KEY, before INTEGER NOT NULL) WITHOUT ROWID;
+    INSERT INTO compacted (metric_id, before)
+        SELECT metric_id, max(at) + 90000000000 FROM readings WHERE n <> 1 GROUP BY metric_id;
+    """,
+    # 4: manual readings by a stable id (kpitui/manual_readings.py): list, correct, delete
+    """
+    CREATE TABLE manual_readings (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        metric_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        recorded INTEGER,
+        UNIQUE (metric_id, at)
+    );
+    """,
+)
+
+#: The schema version this code writes; files with a higher ``user_version`` are refused.
+SCHEMA_VERSION = len(MIGRATIONS)
+
+OUR_TABLES = frozenset(
+    {"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted", "manual_readings"}
+)
+
+#: Page size of new files (SQLite's default). A transaction writes every page it touches to the WAL
+#: and the checkpoint copies it again, so a collector's small poll costs a few pages: 4 KiB pages
+#: keep a 2-readings-per-30 s collector at tens of MB a day, where 64 KiB pages wrote ~1 GB a day
+#: (benchmarks/RESULTS.md, "collector disk writes"). A file built by one bulk import of readings
+#: spread over its whole history (each transaction touches nearly every page) imports faster with
+#: large pages: pass ``page_size`` for such a file (benchmarks/run.py does for its 10M store).
+PAGE_SIZE = 4096
+
+
+def check_version(path: Path, version: int) -> None:
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"history file {path} has schema version {version}, newer than this kpitui "
+            f"understands ({SCHEMA_VERSION}): upgrade kpitui, or point it at another file"
+        )
+
+
+def refuse_foreign(con: sqlite3.Connection, path: Path) -> None:
+    """An unversioned file must be empty (or a half-created history), not another program's database."""
+    tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    foreign = sorted(t for t in tables - OUR_TABLES if not t.startswith("sqlite_"))
+    if foreign:
+        raise StoreError(
+            f"{path} is an SQLite database with other tables ({', '.join(foreign[:3])}), not a kpitui history"
+        )
+
+
+def migrate(con: sqlite3.Connection, path: Path) -> None:
+    """Bring the file forward to :data:`SCHEMA_VERSION`; call inside a ``BEGIN IMMEDIATE`` transaction."""
+    version = con.execute("PRAGMA user_version").fetchone()[0]  # another process may have migrated
+    check_version(path, version)
+    if version == 0:
+        refuse_foreign(con, path)
+        con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+    for step in range(version, SCHEMA_VERSION):
+        for statement in MIGRATIONS[step].split(";"):
+            if statement.strip():
+                con.execute(statement)
+    con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+
+
+def is_busy(exc: sqlite3.Error) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+def _writable_folder(folder: Path) -> bool:
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return False
+    except OSError:
+        pass
+    return os.access(folder, os.W_OK | os.X_OK)
+
+
+def connect_readonly(path: str | os.PathLike[str], **kwargs: Any) -> tuple[sqlite3.Connection, bool]:
+    """A read-only connection to the history at ``path`` (``kwargs`` go to ``sqlite3.connect``), and
+    whether it had to be opened as immutable.
+
+    A WAL reader needs the ``-shm`` file; in a folder nobody can write to (a read-only file
+    system or mount) it can only use one a writer left there. Without one the file is read as
+    immutable: no locks, no ``-shm`` (a leftover ``-wal`` is then not read; nobody can write
+    there anyway). Every read-only opener of a history file (annotations, alert state, ...)
+    should come through here.
+    """
+    uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
+    con = sqlite3.connect(uri, uri=True, **kwargs)
+    if _writable_folder(Path(path).expanduser().parent):
+        return con, False
+    try:
+        con.execute("SELECT count(*) FROM sqlite_master").fetchone()
+        return con, False
+    except sqlite3.OperationalError:
+        con.close()
+    return sqlite3.connect(uri + "&immutable=1", uri=True, **kwargs), True
+
+
+def unwritable(path: str | os.PathLike[str]) -> str | None:
+    """Why a writer cannot use the history at ``path`` (read-only file system, folder or file), else ``None``.
+
+    Viewers then open it with ``readonly=True`` (see :class:`~kpitui.store.Store`)."""
+    path = Path(path).expanduser()
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    try:
+        if os.statvfs(folder).f_flag & os.ST_RDONLY:
+            return "it is on a read-only file system"
+    except OSError:
+        return None  # let opening say what is wrong
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"its folder {folder} is read-only"
+    if path.exists() and not os.access(path, os.W_OK):
+        return "the file is read-only"
+    return None
+
+
+def create_private(path: Path) -> None:
+    """Create the history's missing folders (0700) and the file itself (0600), before SQLite opens it.
+
+    SQLite gives the ``-wal`` and ``-shm`` files the permissions of the database file, so
+    all three are private to the user. Existing folders and files are left as they are.
+    """
+    missing = [p for p in (path.parent, *path.parent.parents) if not p.exists()]
+    try:
+        for folder in reversed(missing):
+            try:
+                folder.mkdir(mode=0o700)
+            except FileExistsError:
+                pass
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        os.close(fd)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StoreError(f"cannot create history file {path}: {exc}") from exc

@@ -1,0 +1,202 @@
+"""Writes to the SQLite history: readings with their source's cursor in one transaction, and
+source health."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from itertools import chain
+from typing import Literal
+
+import polars as pl
+
+from ..epoch import from_micros, micros
+from ..model import SourceHealth
+from ..store_common import UNSET, check_write, cursor_conflict, health_record, health_update
+from ..store_common import outside_compacted, prepare_readings
+from .base import SqliteBase
+
+_ON_CONFLICT = {
+    # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
+    "replace": (
+        " ON CONFLICT (metric_id, at) DO UPDATE SET value = excluded.value, seq = excluded.seq, n = 1"
+        " WHERE readings.value IS NOT excluded.value OR readings.n <> 1"
+    ),
+    "add": (
+        " ON CONFLICT (metric_id, at) DO UPDATE SET value = readings.value + excluded.value, seq = excluded.seq"
+        " WHERE excluded.value <> 0"
+    ),
+}
+#: Rows per upsert statement: a statement of many rows costs less than half as much per row as a
+#: statement per row (measured 1.0 against 2.4 µs). 800 variables: under SQLite's old limit of 999.
+_ROWS_PER_STATEMENT = 200
+#: Rows turned into Python objects at a time (a multiple of the above), to bound a big write's memory.
+_CHUNK_ROWS = 100_000
+
+
+def _upsert_sql(mode: str, rows: int) -> str:
+    values = ", ".join(["(?, ?, ?, ?)"] * rows)
+    return f"INSERT INTO readings (metric_id, at, value, seq) VALUES {values}{_ON_CONFLICT[mode]}"
+
+
+#: mode -> (the statement for one row, the statement for _ROWS_PER_STATEMENT rows)
+_UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) for mode in _ON_CONFLICT}
+
+
+class Writes(SqliteBase):
+    """Readings, cursors and source health (a part of :class:`~kpitui.store.Store`)."""
+
+    _prepare = staticmethod(prepare_readings)
+
+    def write(
+        self,
+        readings: pl.DataFrame,
+        *,
+        mode: Literal["replace", "add"] = "replace",
+        source: str | None = None,
+        cursor: str | None = None,
+        set_cursor: bool = False,
+        expect_cursor: str | None = UNSET,
+    ) -> int:
+        """Store ``readings`` (and ``source``'s new ``cursor``) in one transaction.
+
+        ``mode="replace"``: the value of each (metric, at) becomes the new one
+        (duplicates in the frame: the last wins). ``mode="add"``: it is added
+        to the stored value (duplicates in the frame are summed first).
+        Rows with a null metric or time or a null/NaN/infinite value are
+        dropped and counted in :attr:`last_dropped`.
+
+        ``expect_cursor``: when given, the write happens only if ``source``'s
+        stored cursor is still this value (``None``: no cursor yet); otherwise
+        :class:`~kpitui.store_common.CursorConflict` is raised and nothing is written, so two
+        collectors of one source never count the same events twice.
+
+        Returns how many rows were inserted or changed; rewriting a value
+        that is already stored (or adding 0 to one) changes nothing and
+        does not count.
+        """
+        check_write(mode, source, set_cursor, expect_cursor)
+        rows, dropped = prepare_readings(readings, mode)
+        self.last_dropped = dropped
+        self.last_compacted = 0
+        with self._guard("write to") as con:
+            self._writable()
+            with self._transaction():
+                if expect_cursor is not UNSET:
+                    stored = self._cursor(source)  # type: ignore[arg-type]
+                    if stored != expect_cursor:
+                        raise cursor_conflict(source, expect_cursor, stored)
+                written = self._upsert(rows, mode) if rows.height else 0
+                if set_cursor:
+                    con.execute(
+                        "INSERT INTO cursors (source, cursor, updated) VALUES (?, ?, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
+                        (source, cursor, micros(dt.datetime.now(dt.timezone.utc))),
+                    )
+        return written
+
+    def _upsert(self, rows: pl.DataFrame, mode: str) -> int:
+        con = self._conn
+        ids = self._metric_ids(rows["metric"].unique().to_list())
+        keyed = (
+            rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id"))
+            .sort("metric_id", "at")  # primary-key order: each page of the b-tree is touched once
+        )
+        if mode == "replace":
+            keyed = self._outside_compacted(keyed)
+        first = self._meta("seq") + 1
+        n = keyed.height
+        one, many = _UPSERT[mode]
+        width = 4 * _ROWS_PER_STATEMENT
+        written = 0
+        for offset in range(0, n, _CHUNK_ROWS):
+            chunk = keyed.slice(offset, _CHUNK_ROWS)
+            start = first + offset
+            flat = list(
+                chain.from_iterable(
+                    zip(
+                        chunk["metric_id"].to_list(),
+                        chunk["at"].to_list(),
+                        chunk["value"].to_list(),
+                        range(start, start + chunk.height),
+                    )
+                )
+            )
+            full = len(flat) - len(flat) % width
+            if full:
+                written += con.executemany(many, (flat[i : i + width] for i in range(0, full, width))).rowcount
+            if full < len(flat):
+                written += con.executemany(one, (flat[i : i + 4] for i in range(full, len(flat), 4))).rowcount
+        self._set_meta("seq", first + n - 1)
+        return written
+
+    def _outside_compacted(self, keyed: pl.DataFrame) -> pl.DataFrame:
+        """``keyed`` without the rows in their metric's compacted past (counted in :attr:`last_compacted`)."""
+        horizons = dict(self._conn.execute("SELECT metric_id, before FROM compacted").fetchall())
+        kept, self.last_compacted = outside_compacted(keyed, horizons)
+        return kept
+
+    def compacted_before(self, metric: str) -> dt.datetime | None:
+        """The instant before which ``metric``'s readings are compacted (closed to replace-mode writes), or ``None``."""
+        with self._guard("read"):
+            row = self._conn.execute(
+                "SELECT c.before FROM compacted c JOIN metrics m ON m.id = c.metric_id WHERE m.name = ?", (metric,)
+            ).fetchone()
+        return None if row is None else from_micros(row[0])
+
+    def _metric_ids(self, names: list[str]) -> dict[str, int]:
+        con = self._conn
+        con.executemany("INSERT OR IGNORE INTO metrics (name) VALUES (?)", ((n,) for n in names))
+        found = con.execute(
+            "SELECT name, id FROM metrics WHERE name IN (SELECT value FROM json_each(?))", (json.dumps(names),)
+        )
+        return dict(found.fetchall())
+
+    def _cursor(self, source: str) -> str | None:
+        row = self._conn.execute("SELECT cursor FROM cursors WHERE source = ?", (source,)).fetchone()
+        return None if row is None else row[0]
+
+    def cursor(self, source: str) -> str | None:
+        """``source``'s last committed cursor, or ``None``."""
+        with self._guard("read a cursor from"):
+            return self._cursor(source)
+
+    # -- source health ------------------------------------------------------------
+
+    def record_health(
+        self,
+        source: str,
+        *,
+        ok: bool,
+        error: str | None = None,
+        at: dt.datetime | None = None,
+        next_attempt: dt.datetime | None = None,
+    ) -> None:
+        """Record one poll of ``source``: success clears the error and failure count, failure adds one."""
+        poll = health_update(ok, error, at, next_attempt)
+        with self._guard("record source health in") as con:
+            self._writable()
+            with self._transaction():
+                if poll.ok:
+                    con.execute(
+                        "INSERT INTO source_health (source, last_success, failures, next_attempt) VALUES (?, ?, 0, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET last_success = excluded.last_success, error = NULL, "
+                        "failures = 0, next_attempt = excluded.next_attempt",
+                        (source, poll.at, poll.next_attempt),
+                    )
+                else:
+                    con.execute(
+                        "INSERT INTO source_health (source, last_error, error, failures, next_attempt) "
+                        "VALUES (?, ?, ?, 1, ?) "
+                        "ON CONFLICT (source) DO UPDATE SET last_error = excluded.last_error, error = excluded.error, "
+                        "failures = source_health.failures + 1, next_attempt = excluded.next_attempt",
+                        (source, poll.at, poll.error, poll.next_attempt),
+                    )
+
+    def health(self) -> dict[str, SourceHealth]:
+        """What collectors last recorded about each source."""
+        with self._guard("read source health from") as con:
+            rows = con.execute(
+                "SELECT source, last_success, last_error, error, failures, next_attempt FROM source_health"
+            ).fetchall()
+        return {row[0]: health_record(*row) for row in rows}
