@@ -245,7 +245,7 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
 
     out: dict[str, AnnotationSourceSpec] = {}
     registry = loader.registry
-    context = SourceContext(config_dir=loader.path.parent, timezone=timezone)
+    context = SourceContext(config_dir=loader.files_dir, timezone=timezone)
     for sid, table in data.items():
         where = f"annotation_sources.{sid}"
         if not isinstance(table, dict):
@@ -270,7 +270,7 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
     from .api import SourceContext
 
     out: list[Annotation] = []
-    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path)
+    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
     for sid, spec in getattr(config, "annotation_sources", {}).items():
         try:
             source = config.registry.annotation_sources[spec.type](sid, spec.options, context)

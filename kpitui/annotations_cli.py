@@ -172,8 +172,10 @@ def _list(args, config, cli) -> int:
     if not notes:
         print("no annotations" + (" about that" if kpi or metric else "") + " (add one: kpitui annotate \"what happened\" --at TIME)")
         return 0
-    for n in notes:
-        sys.stdout.write(f"{n.id:>4}  {cli._format_time(n.at, config)}  {_about(n, config)}: {n.text}\n")
+    for n in notes:  # a note an annotation source supplies has no id (it is not stored): its source instead
+        ident = f"{n.id:>4}" if n.id is not None else "   -"
+        where = f"  (from annotation source {n.source})" if n.id is None and getattr(n, "source", None) else ""
+        sys.stdout.write(f"{ident}  {cli._format_time(n.at, config)}  {_about(n, config)}: {n.text}{where}\n")
     return 0
 
 

@@ -87,7 +87,7 @@ class Collector:
         self.clock = clock
         self.lock = threading.Lock()  # one write at a time from this process
         self.context = SourceContext(
-            config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path
+            config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
         )
         #: ``on_progress(source, done, total, label)``: where sources' :meth:`SourceContext.progress` goes
         self.on_progress: Callable[[str, float, float | None, str], None] | None = None

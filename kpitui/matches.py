@@ -29,7 +29,7 @@ def top_matches(config: Any, metric_id: str, start: dt.datetime, end: dt.datetim
     if spec is None or metric.trigger is None or not metric.trigger.condition:
         raise CannotSay(f"{metric.name} has no trigger condition over events (its readings come from {metric.source or 'hand'})")
     cls = config.registry.sources[spec.type]
-    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path)
+    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
     source = cls(spec, config.metrics_of(spec.id), context)
     try:
         return source.top_matches(metric_id, start, end, limit)

@@ -16,7 +16,7 @@ from .options import redact
 
 def source_warnings(config: Config) -> list[str]:
     """One line per problem: ``source ID (TYPE; metrics a, b): what is wrong``."""
-    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
+    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone)
     out: list[str] = []
     for sid, spec in config.sources.items():
         metrics = config.metrics_of(sid)

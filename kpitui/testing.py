@@ -157,7 +157,7 @@ def evaluate(
 def _context(config: Config):
     from kpitui.api import SourceContext
 
-    return SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone, history_path=config.storage.path)
+    return SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
 
 
 def fetch_source(config: Config, source_id: str, now: dt.datetime | str | None = None, cursor: str | None = None) -> FetchResult:

@@ -40,7 +40,7 @@ def describe_error(exc: BaseException, owner: str | None = None) -> str:
 def make_notifier(config: Any, notifier_id: str) -> Notifier:
     spec = config.notifiers[notifier_id]
     cls = config.registry.notifiers[spec.type]
-    context = SourceContext(config_dir=config.path.parent, timezone=config.settings.timezone)
+    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone)
     return cls(notifier_id, spec.options, context, spec.timeout)
 
 

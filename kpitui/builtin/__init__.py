@@ -10,6 +10,7 @@ MODULES: tuple[str, ...] = (
     "kpitui.builtin.formulas",
     "kpitui.builtin.analytics",
     "kpitui.builtin.demo",
+    "kpitui.builtin.demo_site",
     "kpitui.builtin.manual",
     "kpitui.builtin.access_log",
     "kpitui.builtin.file",

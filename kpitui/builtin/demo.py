@@ -17,7 +17,7 @@ from typing import Literal
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FetchResult, MetricSource, OptionError, normalise_readings, readings_frame
+from kpitui.api import FetchResult, MetricSource, OptionError, SourceError, normalise_readings, readings_frame
 
 HOUR_US = 3_600_000_000
 
@@ -26,10 +26,16 @@ HOUR_US = 3_600_000_000
 class DemoOptions:
     history_days: int = field(default=400, metadata={"help": "days of history backfilled on the first poll"})
     seed: int = 7
+    access_log: str | None = field(
+        default=None,
+        metadata={"help": "also write a made-up web site's access log here (combined format; see kpitui.builtin.demo_site)"},
+    )
 
     def validate(self) -> None:
         if not 0 <= self.history_days <= 3660:
             raise OptionError("history_days must be between 0 and 3660", "history_days")
+        if self.access_log is not None and not self.access_log.strip():
+            raise OptionError("access_log must name a file (or be left out)", "access_log")
 
 
 @dataclass(frozen=True)
@@ -102,12 +108,28 @@ class DemoSource(MetricSource):
     default_interval = 30.0
     default_timeout = 30.0
 
+    def __init__(self, spec, metrics, context):
+        super().__init__(spec, metrics, context)
+        self.log = context.path(self.options.access_log) if self.options.access_log else None
+        # written before the first poll, so a source tailing it finds it on its own first poll
+        self._write_log(dt.datetime.now(dt.timezone.utc))
+
+    def _write_log(self, now: dt.datetime) -> None:
+        if self.log is not None:
+            from .demo_site import extend
+
+            try:
+                extend(self.log, now, self.context.timezone, self.options.seed)
+            except OSError as exc:
+                raise SourceError(f"cannot write the demo access log {self.log}: {exc.strerror or exc}") from None
+
     @classmethod
     def example(cls):
         return {"source": {"history_days": 120}, "metric": {"pattern": "count", "base": 20, "trend": 0.05}}
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
         now = now.astimezone(dt.timezone.utc)
+        self._write_log(now)
         current = now.replace(minute=0, second=0, microsecond=0)
         if cursor:
             start = dt.datetime.fromisoformat(cursor)

@@ -13,6 +13,7 @@ from typing import Any, Iterable
 from .. import options as opts
 from ..model import UNITS
 from ..plugins import Registry
+from .files import files_dir
 from .spec import ConfigError
 
 
@@ -24,6 +25,7 @@ class TableChecks:
         self.file = path.name if origin == "bundled sample" else str(path)
         self.origin = origin
         self.registry = registry
+        self.files_dir = files_dir(path, origin)
 
     # errors ------------------------------------------------------------------
 

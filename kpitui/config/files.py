@@ -21,6 +21,17 @@ def user_plugins_dir() -> Path:
     return Path(platformdirs.user_config_dir("kpitui")) / "plugins"
 
 
+def files_dir(config_path: Path, origin: str) -> Path:
+    """The folder relative paths of sources, annotation sources and notifiers resolve from: the
+    config file's own; for the bundled sample (inside the installed package, which may be read-only)
+    kpitui's data folder, beside the sample's history, where its demo source writes its web log."""
+    if origin == "bundled sample":
+        from ..location import data_dir
+
+        return data_dir()
+    return config_path.parent
+
+
 def default_storage_path(config_path: Path, is_sample: bool) -> Path:
     from ..location import own_history_path
 

@@ -87,7 +87,7 @@ class _Loader(KpiTables, SourceTables):
         log_file = self.log_file(self.table(data, "logging"))
         from .alerting import AlertingLoader
 
-        alerting = AlertingLoader(self, self.registry, self.path.parent, settings.timezone)
+        alerting = AlertingLoader(self, self.registry, self.files_dir, settings.timezone)
         notifiers = alerting.notifiers(self.table(data, "notifiers"))
         alerts = alerting.alerts(self.table(data, "alerts"), notifiers, sources, metrics, kpis)
         digests = alerting.digests(self.table(data, "digests"), notifiers)

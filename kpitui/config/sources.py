@@ -97,7 +97,7 @@ class SourceTables(TableChecks):
 
         registry = self.registry
         assert registry is not None
-        context = SourceContext(config_dir=self.path.parent, timezone=timezone)
+        context = SourceContext(config_dir=self.files_dir, timezone=timezone)
         for sid, spec in sources.items():
             cls = registry.sources[spec.type]
             mine = [m for m in metrics.values() if m.source == sid]

@@ -74,6 +74,13 @@ class Config:
     def is_sample(self) -> bool:
         return self.origin == "bundled sample"
 
+    @property
+    def files_dir(self) -> Path:
+        """Where the config's relative paths (a log, a CSV) resolve: see :func:`kpitui.config.files.files_dir`."""
+        from .files import files_dir
+
+        return files_dir(self.path, self.origin)
+
     def metrics_of(self, source_id: str) -> list[Metric]:
         return [m for m in self.metrics.values() if m.source == source_id]
 
