@@ -9,6 +9,7 @@ import re
 import subprocess
 
 from kpitui.builtin import demo_site
+from kpitui.builtin.demo import write_site_log
 from kpitui.testing import fetch_source
 
 UTC = dt.timezone.utc
@@ -28,11 +29,11 @@ def _parsed(path):
 def test_the_log_is_the_same_whether_written_at_once_or_poll_by_poll(tmp_path):
     once, polled = tmp_path / "once.log", tmp_path / "polled.log"
     first_write = NOW - dt.timedelta(hours=5, minutes=17)
-    assert demo_site.extend(once, first_write, "America/New_York", 7) > 10_000
-    assert demo_site.extend(once, NOW, "America/New_York", 7) > 0  # kpitui was closed for five hours
-    first = demo_site.extend(polled, first_write, "America/New_York", 7)
-    more = [demo_site.extend(polled, NOW - dt.timedelta(minutes=m), "America/New_York", 7) for m in (200, 61, 60, 7, 0)]
-    assert demo_site.extend(polled, NOW, "America/New_York", 7) == 0  # nothing new: nothing written twice
+    assert write_site_log(once, first_write, "America/New_York") > 10_000
+    assert write_site_log(once, NOW, "America/New_York") > 0  # kpitui was closed for five hours
+    first = write_site_log(polled, first_write, "America/New_York")
+    more = [write_site_log(polled, NOW - dt.timedelta(minutes=m), "America/New_York") for m in (200, 61, 60, 7, 0)]
+    assert write_site_log(polled, NOW, "America/New_York") == 0  # nothing new: nothing written twice
     assert sum(more) > 0 and first > 10_000
     assert polled.read_bytes() == once.read_bytes()
     lines = _parsed(once)
@@ -46,8 +47,8 @@ def test_the_log_is_the_same_whether_written_at_once_or_poll_by_poll(tmp_path):
 
 def test_the_newsletter_form_is_broken_around_the_first_write_and_the_notes_say_when(tmp_path, builtin_registry):
     log = tmp_path / "demo-access.log"
-    demo_site.extend(log, NOW, "UTC", 7)  # first written at NOW
-    demo_site.extend(log, NOW + dt.timedelta(hours=12), "UTC", 7)  # and polled until after the fix
+    write_site_log(log, NOW, "UTC")  # first written at NOW
+    write_site_log(log, NOW + dt.timedelta(hours=12), "UTC")  # and polled until after the fix
     began = demo_site.first_time(log)
     broke, fixed = demo_site.incident(began)
     assert (broke, fixed) == (NOW.replace(minute=0, second=0) - dt.timedelta(hours=40), NOW.replace(minute=0, second=0) + dt.timedelta(hours=8))
@@ -103,7 +104,7 @@ def test_the_access_log_source_counts_the_demo_log_as_grep_does(tmp_path, builti
     (tmp_path / "kpitui.toml").write_text(CONFIG)
     config = load_config(tmp_path / "kpitui.toml", registry=builtin_registry)
     log = tmp_path / "logs" / "site.log"
-    demo_site.extend(log, NOW, "UTC", 7)
+    write_site_log(log, NOW, "UTC")
     readings = fetch_source(config, "web", NOW).readings
     cut = log.read_bytes()
     per_hour = {(r["metric"], r["at"]): r["value"] for r in readings.iter_rows(named=True)}
@@ -123,7 +124,7 @@ def test_annotations_list_shows_a_supplied_note_with_its_source(tmp_path):
     from pathlib import Path
 
     (tmp_path / "kpitui.toml").write_text(CONFIG + '[annotation_sources.site]\ntype = "demo"\naccess_log = "logs/site.log"\nmetric = "signups"\n')
-    demo_site.extend(tmp_path / "logs" / "site.log", dt.datetime.now(UTC), "UTC", 7)
+    write_site_log(tmp_path / "logs" / "site.log", dt.datetime.now(UTC), "UTC")
     kpitui = Path(sys.executable).with_name("kpitui")
     done = subprocess.run([str(kpitui), "annotations", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr

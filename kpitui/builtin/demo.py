@@ -14,10 +14,14 @@ import math
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pathlib import Path
+
 import polars as pl
 
 from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceError, normalise_readings, readings_frame
+
+from . import demo_site
 
 HOUR_US = 3_600_000_000
 
@@ -97,6 +101,16 @@ def generate(metric: str, opts: DemoMetricOptions, seed: int, start: dt.datetime
     )
 
 
+def write_site_log(path: Path, now: dt.datetime, timezone: str, seed: int = 7) -> int:
+    """Bring the made-up site's access log at ``path`` up to ``now`` (:func:`kpitui.builtin.demo_site.extend`)."""
+    far = now + dt.timedelta(days=2)  # whole hours: the log is cut at ``now`` itself
+
+    def counts(name: str, per_day: float, trend: float, start: dt.datetime, end: dt.datetime) -> pl.LazyFrame:
+        return generate(name, DemoMetricOptions(base=per_day, trend=trend), seed, start, end, far)
+
+    return demo_site.extend(path, now, timezone, counts)
+
+
 class DemoSource(MetricSource):
     """Realistic made-up history for trying kpitui: trend, weekly seasonality, noise."""
 
@@ -116,10 +130,8 @@ class DemoSource(MetricSource):
 
     def _write_log(self, now: dt.datetime) -> None:
         if self.log is not None:
-            from .demo_site import extend
-
             try:
-                extend(self.log, now, self.context.timezone, self.options.seed)
+                write_site_log(self.log, now, self.context.timezone, self.options.seed)
             except OSError as exc:
                 raise SourceError(f"cannot write the demo access log {self.log}: {exc.strerror or exc}") from None
 

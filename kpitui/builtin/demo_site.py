@@ -25,6 +25,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import polars as pl
 
@@ -85,6 +86,7 @@ VISITS: tuple[Visit, ...] = (
     Visit("contact", 15, 0.01, (("GET", "/contact", 200),)),
     Visit("scanner", 6, 0.0, (("GET", "/wp-login.php", 404),), ("-",), ("Mozilla/5.0 (compatible; scanner/1.0)",)),
 )
+_SEED = 0x51_7E  # which visitor, second, referrer and agent: fixed, so the log is the same whenever written
 _UPTIME_AGENT = "Uptime-Monitor/2.1 (+https://uptime.example)"
 _LINE_TIME = re.compile(rb"\[(\d{2}/[A-Za-z]{3}/\d{4}:\d{2}:\d{2}:\d{2} [+-]\d{4})\]")
 
@@ -146,27 +148,24 @@ def _tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
     )
 
 
-def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.datetime], timezone: str, seed: int) -> pl.DataFrame:
-    """The log lines of the hours ``[start, end)`` (UTC hours), oldest first: columns ``time`` and ``line``."""
-    from .demo import DemoMetricOptions, generate
+#: ``counts(name, per_day, trend, start, end)``: whole visits per hour of ``[start, end)``, columns ``at``
+#: and ``value`` (the demo source's own generator, :func:`kpitui.builtin.demo.hourly_counts`)
+Counts = Callable[[str, float, float, dt.datetime, dt.datetime], pl.LazyFrame]
 
-    far = end + dt.timedelta(days=1)  # every hour whole: the caller cuts at the poll's time
-    counts = pl.concat(
-        [
-            generate(f"site.{visit.name}", DemoMetricOptions(base=visit.per_day, trend=visit.trend), seed, start, end, far).select(
-                "at", "value", visit=pl.lit(v, dtype=pl.Int64)
-            )
-            for v, visit in enumerate(VISITS)
-        ]
+
+def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.datetime], timezone: str, counts: Counts) -> pl.DataFrame:
+    """The log lines of the hours ``[start, end)`` (UTC hours), oldest first: columns ``time`` and ``line``."""
+    visits = pl.concat(
+        [counts(f"site.{visit.name}", visit.per_day, visit.trend, start, end).select("at", "value", visit=pl.lit(v, dtype=pl.Int64)) for v, visit in enumerate(VISITS)]
     )
     steps, refs, agents = (table.lazy() for table in _tables())
     count = refs.group_by("visit").agg(pl.col("refs").first()).join(agents.group_by("visit").agg(pl.col("agents").first()), on="visit")
     key = pl.col("key")
     events = (
-        counts.filter(pl.col("value") > 0)
+        visits.filter(pl.col("value") > 0)
         .select("at", "visit", i=pl.int_ranges(0, pl.col("value").cast(pl.Int64)))
         .explode("i")
-        .with_columns(key=pl.struct("at", "visit", "i").hash(seed))
+        .with_columns(key=pl.struct("at", "visit", "i").hash(_SEED))
         .with_columns(start=pl.col("at") + pl.duration(seconds=(key % 3500).cast(pl.Int64)))
         .with_columns(broken=(pl.col("start") >= pl.lit(broken[0])) & (pl.col("start") < pl.lit(broken[1])))
         .join(count, on="visit")
@@ -201,7 +200,7 @@ def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.da
     )
 
 
-def extend(path: Path, now: dt.datetime, timezone: str, seed: int) -> int:
+def extend(path: Path, now: dt.datetime, timezone: str, counts: Counts) -> int:
     """Append the lines up to ``now`` (the first write back-fills :data:`LOG_DAYS` days); how many were written."""
     now = now.astimezone(dt.timezone.utc)
     last = last_time(path)
@@ -214,7 +213,7 @@ def extend(path: Path, now: dt.datetime, timezone: str, seed: int) -> int:
         began = first_time(path) or last
         start = last.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0)
     end = now.replace(minute=0, second=0, microsecond=0) + HOUR
-    frame = lines(start, end, incident(began), timezone, seed)
+    frame = lines(start, end, incident(began), timezone, counts)
     new = frame.filter(pl.col("time") <= now)
     if last is not None:
         new = new.filter(pl.col("time") > last)
