@@ -280,14 +280,25 @@ def test_the_snapshot_load_equals_the_table_after_later_writes_and_deletes(open_
 
 @pytest.mark.parametrize("mode", ["replace", "add"])
 def test_a_batch_mixing_rewrites_and_new_rows_stores_each_once(open_store, mode):
-    """One batch: a metric's rows overlapping stored ones, another's after its stored ones, a new metric."""
+    """One batch: a metric's rows overlapping stored ones, another's after its stored ones, a new metric,
+    and two metrics whose first time here is not stored but which lie among stored rows: one meets a
+    stored key further on (d, at 4), one does not (e) (PostgreSQL tries those without a conflict check)."""
     store = open_store()
     store.write(frame(*[(m, t, 1.0) for m in ("a", "b") for t in range(10)]), mode=mode)
-    written = store.write(frame(*[("a", t, 2.0) for t in range(5, 15)], *[("b", t, 3.0) for t in range(20, 25)], ("c", 0, 4.0)), mode=mode)
-    assert written == 16
+    store.write(frame(*[(m, t, 1.0) for m in ("d", "e") for t in range(0, 10, 2)]), mode=mode)
+    written = store.write(
+        frame(
+            *[("a", t, 2.0) for t in range(5, 15)], *[("b", t, 3.0) for t in range(20, 25)], ("c", 0, 4.0),
+            ("d", 1, 2.0), ("d", 3, 2.0), ("d", 4, 2.0), ("e", 1, 2.0), ("e", 3, 2.0),
+        ),
+        mode=mode,
+    )
+    assert written == 21
     new_a = 2.0 if mode == "replace" else 3.0
     expected = {("a", at(t)): 1.0 for t in range(5)} | {("a", at(t)): new_a for t in range(5, 10)}
     expected |= {("a", at(t)): 2.0 for t in range(10, 15)} | {("b", at(t)): 1.0 for t in range(10)}
     expected |= {("b", at(t)): 3.0 for t in range(20, 25)} | {("c", at(0)): 4.0}
+    expected |= {(m, at(t)): 1.0 for m in ("d", "e") for t in range(0, 10, 2)}
+    expected |= {(m, at(t)): 2.0 for m in ("d", "e") for t in (1, 3)} | {("d", at(4)): new_a}
     assert values(store) == expected
     assert store.write(frame(("b", 0, 1.0)), mode="replace") == 0  # unchanged: not rewritten
