@@ -840,3 +840,25 @@ def test_options_are_hashable_dataclasses() -> None:
     options = AccessLogOptions(path="a.log")
     assert replace(options, bucket="day").bucket == "day"
     assert os.fspath(Path(options.path)) == "a.log"
+
+
+def test_time_local_is_read_as_strptime_with_an_offset_reads_it():
+    """The fast reading of $time_local (fixed-format date and time, the offset looked up) gives the
+    instants polars' ``%z`` parsing gives, and null where that gives null."""
+    import polars as pl
+
+    from kpitui.builtin.access_log.formats import _time_local
+
+    texts = [
+        "01/Mar/2024:01:00:00 +0100", "01/Mar/2024:01:00:00 -0530", "31/Dec/2023:23:59:59 +1400", "01/Mar/2024:01:00:00 -0000",
+        "10/Oct/2000:13:55:36 -0700", "01/Mar/2024:01:00:00 +01:30", "29/Feb/2024:12:00:00 +0545", "01/mar/2024:01:00:00 +0100",
+        "01/Mar/2024:01:00:00 +01:0", "01/Mar/2024:01:00:00 ++100", "32/Mar/2024:01:00:00 +0100", "01/Mar/2024:01:00:00 +2400",
+        "01/Mar/2024:01:00:00 +0160", "01/Mar/2024:24:00:00 +0100", "01/Mar/2024:01:00:00+0100 ", "01/Mar/2024:01:00:00 +010",
+        "", "29/Feb/2023:01:00:00 +0000", "01/Mar/2024:01:00:00 Z0100", "01/Mar/2024:01:00:00 +0100 trailing", "01/Foo/2024:01:00:00 +0100",
+    ]  # fmt: skip
+    out = pl.DataFrame({"t": texts}).select(
+        fast=_time_local(pl.col("t")),
+        reference=pl.col("t").str.strptime(pl.Datetime("us", "UTC"), "%d/%b/%Y:%H:%M:%S %z", strict=False),
+    )
+    assert out["fast"].to_list() == out["reference"].to_list()
+    assert out["fast"].null_count() == 13

@@ -197,16 +197,27 @@ class AccessLogSource(MetricSource):
         state.distinct = {mid: kept for mid, kept in state.distinct.items() if mid in self.distinct}
         if not data:
             return readings_frame([]), 0
-        try:
-            events = self._events(data, "utf8")
-        except pl.exceptions.ComputeError:  # not valid UTF-8: parse again, replacing the bad bytes
-            events = self._events(data, "utf8-lossy")
         metrics = [m.id for m in self.metrics]
         plain = [(i, mid) for i, mid in enumerate(metrics) if mid not in self.distinct]
-        counts = events.group_by("__bucket").agg(
-            pl.len().alias("__lines"),
-            *[pl.col(f"__m{i}").sum().cast(pl.Float64).alias(mid) for i, mid in plain],
-        )
+
+        def counted(events: pl.LazyFrame | pl.DataFrame):
+            return events.group_by("__bucket").agg(
+                pl.len().alias("__lines"),
+                *[pl.col(f"__m{i}").sum().cast(pl.Float64).alias(mid) for i, mid in plain],
+            )
+
+        events = None
+        for encoding in ("utf8", "utf8-lossy"):  # not valid UTF-8: parse again, replacing the bad bytes
+            try:
+                if self.distinct:  # the visitors need each line's hashes: keep the lines
+                    events = self._events(data, encoding).collect()
+                    counts = counted(events)
+                else:  # one query from the bytes to the counts
+                    counts = counted(self._events(data, encoding)).collect()
+                break
+            except pl.exceptions.ComputeError:
+                if encoding != "utf8":
+                    raise
         lines = int(counts["__lines"].sum())
         counts = counts.filter(pl.col("__bucket").is_not_null())  # the null bucket holds the malformed lines
         bad = lines - int(counts["__lines"].sum())
@@ -228,7 +239,7 @@ class AccessLogSource(MetricSource):
         out = pl.concat(parts, how="vertical_relaxed")
         return out.select("metric", pl.col("__bucket").alias("at"), pl.col("value").cast(pl.Float64)).sort("metric", "at"), bad
 
-    def _events(self, data: bytes, encoding: str) -> pl.DataFrame:
+    def _events(self, data: bytes, encoding: str) -> pl.LazyFrame:
         """One row per line: its bucket (null when malformed), each metric's match, visitor hashes."""
         lazy = parse_lines(data, self.options, self.need, encoding=encoding)
         valid = pl.col("__valid")
@@ -241,7 +252,7 @@ class AccessLogSource(MetricSource):
                     [pl.col("client"), pl.lit("\x00"), pl.col("agent").fill_null("")]
                 )
                 columns.append(key.hash(_HASH_SEED).alias(f"__h{i}"))
-        return lazy.select(columns).collect()
+        return lazy.select(columns)
 
     def top_matches(self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
         """The most frequent paths, referrers and agents among the lines ``metric_id``'s condition matched
