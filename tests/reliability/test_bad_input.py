@@ -344,7 +344,7 @@ def _import_guard(real, calls):
     def guarded(name, *args, **kwargs):
         if name in ("os", "subprocess", "shutil", "socket", "ctypes", "pty"):
             stack = [f.f_code.co_filename for f in _frames()]
-            if any("expressions.py" in s for s in stack):
+            if any(f"{os.sep}expressions{os.sep}" in s for s in stack):  # the kpitui/expressions/ package
                 calls.append(f"import {name}")
         return real(name, *args, **kwargs)
 
