@@ -41,7 +41,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from benchmarks import data  # noqa: E402
 from kpitui import pipeline  # noqa: E402
 from kpitui.config import load_config  # noqa: E402
-from kpitui.engine import Engine, _row_kpis  # noqa: E402
+from kpitui.engine import Engine  # noqa: E402
+from kpitui.engine.queries import row_kpis as _row_kpis  # noqa: E402
 from kpitui.history import History  # noqa: E402
 from kpitui.store import Store  # noqa: E402
 
@@ -79,7 +80,7 @@ def roll_up_requests(engine: Engine, now: dt.datetime) -> pl.DataFrame:
     """Every (metric, aggregation, period) a full evaluation reads."""
     rows, plans, slots = engine.plan(now)
     row_kpis = _row_kpis(plans)
-    pairs = [(r, k) for r, kids in row_kpis.items() for k in kids if k in engine.program.needs]
+    pairs = [(r, k) for r, kids in row_kpis.items() for k in kids if k in engine.program.kpis]
     return engine.requests(pairs, slots, now)[0].select(*pipeline.REQUESTS_SCHEMA)
 
 

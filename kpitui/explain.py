@@ -112,12 +112,12 @@ def input_values(engine: Engine, history: Any, snapshot: Snapshot, kpis: list[st
     view = as_view(history)
     rows, plans, slots = engine.plan(now, window, offset)
     prog = engine.program
-    kids = [k for k in kpis if k in prog.needs and k in plans]
+    kids = [k for k in kpis if k in prog.kpis and k in plans]
     pairs = [(plans[k].current, k) for k in kids] + [(plans[k].previous, k) for k in kids]
     if not pairs:
         return {}
     requests, columns = engine.requests(pairs, slots, now, metrics=[])
-    aggs = {a for k in kids for _, _, a, _, _ in prog.reads[k]} | {"last"}
+    aggs = prog.aggs(kids) | {"last"}
     (answers,) = pipeline.collect(pipeline.aggregate(view, requests, aggs, carry=["metric", "row", "c"]))
     wide = _wide(answers.filter(pl.col("row") >= 0), len(rows), columns)
     if not columns:

@@ -1,7 +1,7 @@
 """Re-evaluation after new readings and a moved clock equals a from-scratch evaluation.
 
 The engine carries over what the last evaluation computed for KPIs that new
-readings and a moved clock cannot have changed (kpitui.engine._Memo); these
+readings and a moved clock cannot have changed (kpitui.engine.memo); these
 tests drive one engine through random writes, folds, clock moves (within the
 hour, across days, months and the DST change) and window switches, and compare
 every snapshot with a fresh engine's.
@@ -17,7 +17,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from kpitui.config import load_config
-from kpitui.engine import Engine, _sparkline
+from kpitui.engine import Engine
+from kpitui.engine.planning import sparkline as _sparkline
 from kpitui.pipeline import Readings, View, fold
 
 UTC = dt.timezone.utc

@@ -1,0 +1,89 @@
+"""The detail chart: a KPI's or a metric's values per bucket of a grain, with a comparison line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Callable, Iterable
+
+import polars as pl
+
+from .. import periods, pipeline
+from .planning import Planner, SteppedPeriod, point_at, slot, utc
+from .program import Compiler
+from .queries import Evaluation
+
+Chart = list[tuple[dt.datetime, float | None, float | None]]  # (bucket start, value, comparison)
+Run = Callable[..., Evaluation]
+
+
+def kpi_chart(
+    planner: Planner,
+    compiler: Compiler,
+    run: Run,
+    view: pipeline.View,
+    kid: str,
+    win: periods.Window,
+    *,
+    now: dt.datetime,
+    grain: str,
+    points: int,
+    offset: int,
+    compare: str,
+) -> Chart:
+    """A KPI's chart: its formula over each bucket, and over each comparison bucket."""
+    rows = planner.chart_rows(win, now, grain, points, offset, compare, compiler.to_date_series(kid))
+    row_kpis = {i: {kid} for i in range(len(rows))}
+    values = run(view, now, rows, row_kpis, planner.slots(rows, row_kpis, now), latest=()).values.get(
+        kid, [None] * len(rows)
+    )
+    at = _points(planner, rows, grain)
+    n = len(at)
+    return _lines(compiler.series(kid, zip(at, values[:n])), compiler.series(kid, zip(at, values[n:])))  # type: ignore[arg-type]
+
+
+def metric_chart(
+    planner: Planner,
+    view: pipeline.View,
+    metric_id: str,
+    win: periods.Window,
+    *,
+    now: dt.datetime,
+    grain: str,
+    points: int,
+    offset: int,
+    compare: str,
+) -> Chart:
+    """A metric's chart: one request per bucket (and comparison bucket) by the metric's own rule."""
+    agg = planner.config.metrics[metric_id].aggregation
+    rows = planner.chart_rows(win, now, grain, points, offset, compare, False)
+    horizon = pipeline.micros(utc(now)) + 1  # a reading stamped at now counts
+    bounds = [slot(planner.cal, row, 0) for row in rows]
+    requests = pl.DataFrame(
+        {
+            "req": range(len(rows)),
+            "metric": [metric_id] * len(rows),
+            "agg": [agg] * len(rows),
+            "additive": [agg in pipeline.ADDITIVE] * len(rows),
+            "start": [min(a, horizon) for a, _ in bounds],
+            "end": [min(b, horizon) for _, b in bounds],
+        },
+        schema=pipeline.REQUESTS_SCHEMA,
+    )
+    (answers,) = pipeline.collect(
+        pipeline.aggregate(view, requests, {agg}).sort("req").select(pipeline.clean(pl.col("value")))
+    )
+    values = answers["value"].to_list()
+    at = _points(planner, rows, grain)
+    n = len(at)
+    return _lines(zip(at, values[:n]), zip(at, values[n:]))
+
+
+def _points(planner: Planner, rows: list[SteppedPeriod], grain: str) -> list[dt.datetime]:
+    """Where each of a chart's buckets sits (``rows``: the buckets, then their comparisons)."""
+    return [point_at(planner.cal, row, grain) for row in rows[: len(rows) // 2]]
+
+
+def _lines(
+    current: Iterable[tuple[dt.datetime, float | None]], previous: Iterable[tuple[dt.datetime, float | None]]
+) -> Chart:
+    return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]

@@ -1,0 +1,255 @@
+"""The :class:`Engine`: a config's KPIs evaluated over a reading history, step by step."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cached_property
+from typing import Any, Iterable
+
+import polars as pl
+
+from .. import periods, pipeline
+from ..config import Config
+from ..model import KpiResult, Period, Snapshot, SourceHealth
+from . import charts, queries
+from .memo import Memo, first_readings, stale
+from .planning import SPARK_POINTS, Plan, Planner, Slots, SteppedPeriod, utc
+from .program import Compiler, Program
+from .results import KpiValues, Results
+
+
+def calendar_of(config: Config) -> periods.Calendar:
+    return periods.Calendar.of(config.settings)
+
+
+def as_view(history: Any) -> pipeline.View:
+    """The reading index to evaluate over: a :class:`~kpitui.pipeline.View`, something with
+    ``view()`` (:class:`~kpitui.history.History`), or a readings frame (indexed now)."""
+    if isinstance(history, pipeline.View):
+        return history
+    if isinstance(history, pl.DataFrame):
+        return pipeline.View.from_frame(history)
+    view = getattr(history, "view", None)
+    if callable(view):
+        return view()
+    raise TypeError(f"cannot evaluate over {type(history).__name__}: pass a History, a View or a readings frame")
+
+
+class Engine:
+    """Evaluates a config's KPIs over a reading history (see :func:`as_view`).
+
+    ``formulas`` (one formula instance per KPI), ``inputs`` and ``errors`` (KPI
+    id -> why it cannot be evaluated) come from the :class:`Compiler`;
+    ``program`` is the config compiled, worked out when first needed.
+    """
+
+    def __init__(self, config: Config, spark_points: int = SPARK_POINTS):
+        self.config = config
+        self.cal = calendar_of(config)
+        self.spark_points = spark_points
+        self.compiler = Compiler(config)
+        self.formulas = self.compiler.formulas
+        self.inputs = self.compiler.inputs
+        self.errors = self.compiler.errors
+        self.planner = Planner(config, self.cal, self.compiler, lambda: self.program, spark_points)
+        self._memo: Memo | None = None
+        self._firsts: dict[str, int] = {}  # each metric's first reading (µs) at or before the time last evaluated
+
+    @cached_property
+    def program(self) -> Program:
+        """Each KPI's compiled expressions and the columns they read (depends on the config only)."""
+        return self.compiler.compile()
+
+    def metrics_of(self, kid: str) -> set[str]:
+        """Every metric a KPI reads, through other KPIs too."""
+        return self.compiler.metrics_of(kid)
+
+    def columns(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> dict[str, pl.Expr]:
+        """The KPI's inputs as expressions over request columns (offset = periods back)."""
+        return self.compiler.columns(kid, offset, needs)
+
+    def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
+        """The KPI's value as an expression over request columns (offset = periods back)."""
+        return self.compiler.expression(kid, offset, needs)
+
+    def plan(self, now: dt.datetime, window: str | None = None, offset: int = 0) -> Plan:
+        """The periods every KPI is evaluated for as of ``now`` (:meth:`Planner.plan`): rows, plans, slots."""
+        return self.planner.plan(now, window, offset)
+
+    def slots(self, rows: list[SteppedPeriod], row_kpis: dict[int, set[str]], now: dt.datetime) -> Slots:
+        return self.planner.slots(rows, row_kpis, now)
+
+    def requests(
+        self, pairs: list[tuple[int, str]], slots: Slots, now: dt.datetime, metrics: Iterable[str] = ()
+    ) -> tuple[pl.DataFrame, list[str]]:
+        """What (row, KPI) ``pairs`` read, as requests (:func:`kpitui.engine.queries.requests`)."""
+        return queries.requests(self.program, pairs, slots, now, metrics)
+
+    def run(
+        self,
+        view: pipeline.View,
+        now: dt.datetime,
+        rows: list[SteppedPeriod],
+        row_kpis: dict[int, set[str]],
+        slots: Slots,
+        latest: Iterable[str] | None = None,
+    ) -> queries.Evaluation:
+        """Evaluate KPIs (``row_kpis``: which KPIs each row needs, ``slots``: their periods) and
+        the newest reading of ``latest`` metrics (default: every metric)."""
+        metrics = self.config.metrics if latest is None else latest
+        return queries.run(self.compiler, self.program, view, now, rows, row_kpis, slots, metrics)
+
+    # -- a snapshot ------------------------------------------------------------
+
+    def evaluate(
+        self,
+        history: Any,
+        now: dt.datetime | None = None,
+        *,
+        window: str | None = None,
+        offset: int = 0,
+        health: dict[str, SourceHealth] | None = None,
+    ) -> Snapshot:
+        """Every KPI, objective and metric as of ``now`` (optionally all in one ``window``, ``offset`` periods back).
+
+        After a first evaluation, evaluating the next view of the same history
+        (:meth:`kpitui.history.History.refresh`) recomputes only the KPIs that
+        what changed can reach (:mod:`kpitui.engine.memo`).
+        """
+        now = now or dt.datetime.now(dt.timezone.utc)
+        view = as_view(history)
+        # 1. the last evaluation, if it can serve this view, and the metrics written since
+        memo, changed = self._memo_for(view, window, offset)
+        firsts_moved = self._first_readings_moved(view, now)
+        # 2. the periods: the last evaluation's when the clock has not moved
+        plan = memo.plan if memo is not None and memo.now == now else self.planner.plan(now, window, offset)
+        # 3. the KPIs to run and the metrics whose newest reading to ask: everything, or what changed can reach
+        renewed: frozenset[str] | None = None  # every metric
+        if memo is None:
+            to_run = set(plan.plans)
+        else:
+            to_run = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now)
+            renewed = memo.renewed(view, changed, now)
+        # 4. the two queries: answers from the index, then the formulas over them
+        evaluation = self.run(view, now, plan.rows, queries.row_kpis(plan.plans, to_run), plan.slots, latest=renewed)
+        latest = evaluation.latest if memo is None or renewed is None else memo.latest_with(evaluation.latest, renewed)
+        values = self._values(plan, to_run, evaluation, memo)
+        # 5. the results: new ones for the KPIs run, the others carried over (moved to the new clock)
+        results = Results(
+            self.compiler, self.program, self.cal, plan.rows, latest, utc(now), self._firsts, firsts_moved
+        )
+        kpis = {kid: self._result(results, kid, plan, values, memo, to_run, renewed) for kid in plan.plans}
+        objectives = tuple(results.objective(obj, kpis) for obj in self.config.objectives.values())
+        metric_status = results.metrics(health or {}, memo.metric_status if memo is not None else {})
+        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status)
+        return Snapshot(at=now, objectives=objectives, kpis=kpis, metrics=metric_status)
+
+    def _memo_for(self, view: pipeline.View, window: str | None, offset: int) -> tuple[Memo | None, frozenset[str]]:
+        """The last evaluation if it can serve ``view`` in this window setting, and the metrics written since."""
+        changed = self._memo.changed(view, window, offset) if self._memo is not None else None
+        return (None, frozenset()) if changed is None else (self._memo, changed)
+
+    def _first_readings_moved(self, view: pipeline.View, now: dt.datetime) -> frozenset[str]:
+        """Remember each metric's first reading by ``now``; the metrics whose first reading moved since."""
+        firsts, old = first_readings(view, now), self._firsts
+        self._firsts = firsts
+        return frozenset(m for m, first in firsts.items() if old.get(m) != first) | (old.keys() - firsts.keys())
+
+    def _values(
+        self, plan: Plan, to_run: set[str], evaluation: queries.Evaluation, memo: Memo | None
+    ) -> dict[str, KpiValues]:
+        """Each KPI's numbers: from ``evaluation`` for the KPIs run, from ``memo`` for the others."""
+        values = {} if memo is None else {k: v for k, v in memo.values.items() if k not in to_run}
+        for kid in to_run:
+            if kid in evaluation.values:
+                kplan, col = plan.plans[kid], evaluation.values[kid]
+                parts = {
+                    name: evaluation.values[f"{kid}::{name}"][kplan.current] for name in self.program.kpis[kid].parts
+                }
+                values[kid] = KpiValues([col[r] for r in kplan.positions], parts)
+        return values
+
+    def _result(
+        self,
+        results: Results,
+        kid: str,
+        plan: Plan,
+        values: dict[str, KpiValues],
+        memo: Memo | None,
+        to_run: set[str],
+        renewed: frozenset[str] | None,
+    ) -> KpiResult:
+        """A KPI's result: a new one, or the last one carried over (to the new clock when it moved)."""
+        kept = memo.results.get(kid) if memo is not None and kid not in to_run else None
+        if kept is None or kept.error is not None or self.compiler.broken_dependency(kid) is not None:
+            return results.kpi(kid, plan.plans[kid], values.get(kid))
+        if memo is not None and memo.now != results.now:
+            return results.moved(kid, kept, plan.plans[kid], memo.plan.plans[kid], renewed or frozenset())
+        return kept
+
+    # -- the detail chart ------------------------------------------------------
+
+    def partial_bucket(
+        self, kid: str, *, now: dt.datetime, grain: str, window: str | None = None, offset: int = 0
+    ) -> Period | None:
+        """The last bucket of :meth:`series` when it is still running: ``[its start, now]``; ``None``
+        when every bucket is over (a complete window, ``offset > 0``). With ``now`` on a bucket edge
+        it is the bucket starting at ``now``. Its value is so far, not the bucket's: charts draw it apart."""
+        return self.planner.partial_bucket(
+            periods.parse_window(window or self.config.kpis[kid].window), now, grain, offset
+        )
+
+    def series(
+        self,
+        history: Any,
+        kid: str,
+        *,
+        now: dt.datetime,
+        grain: str,
+        points: int = 30,
+        window: str | None = None,
+        offset: int = 0,
+        compare: str = "previous",
+    ) -> charts.Chart:
+        """``points`` buckets of ``grain`` ending with the KPI's current period: (start, value, the same bucket
+        one period earlier), or with ``compare="last_year"`` the same bucket a year earlier."""
+        win = periods.parse_window(window or self.config.kpis[kid].window)
+        return charts.kpi_chart(
+            self.planner,
+            self.compiler,
+            self.run,
+            as_view(history),
+            kid,
+            win,
+            now=now,
+            grain=grain,
+            points=points,
+            offset=offset,
+            compare=compare,
+        )
+
+    def metric_series(
+        self,
+        history: Any,
+        metric_id: str,
+        *,
+        now: dt.datetime,
+        grain: str,
+        points: int = 30,
+        window: str = "today",
+        offset: int = 0,
+        compare: str = "previous",
+    ) -> charts.Chart:
+        """A metric's own series, by its aggregation rule: ``points`` buckets of ``grain`` ending with
+        ``window``'s current period, as :meth:`series` gives a KPI's (start, value, comparison)."""
+        return charts.metric_chart(
+            self.planner,
+            as_view(history),
+            metric_id,
+            periods.parse_window(window),
+            now=now,
+            grain=grain,
+            points=points,
+            offset=offset,
+            compare=compare,
+        )

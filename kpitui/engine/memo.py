@@ -1,0 +1,131 @@
+"""Incremental evaluation: what the last evaluation left that new readings and a moved clock did not change.
+
+Nothing here can go stale: the :class:`Memo` is used only for a view whose
+lineage says exactly which metrics changed since
+(:class:`kpitui.pipeline.View`), with the same window and offset, and only for
+KPIs that read none of those metrics and none of whose periods moved over a
+reading (:func:`stale`); each metric's newest reading is asked again for the
+metrics written and those with a reading the clock moved over
+(:meth:`Memo.renewed`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from typing import Iterable
+
+from .. import pipeline
+from ..model import KpiResult, MetricStatus
+from .planning import Layout, Plan, utc
+from .program import Program
+from .queries import Latest
+from .results import KpiValues
+
+
+@dataclass(frozen=True)
+class Memo:
+    """The engine's last evaluation: its view (``serial``), clock, window setting, plan and outcome."""
+
+    serial: int
+    now: dt.datetime
+    window: str | None
+    offset: int
+    plan: Plan
+    values: dict[str, KpiValues]
+    latest: Latest
+    results: dict[str, KpiResult]
+    metric_status: dict[str, MetricStatus]
+
+    def changed(self, view: pipeline.View, window: str | None, offset: int) -> frozenset[str] | None:
+        """The metrics written between this evaluation's view and ``view``; ``None`` when this memo
+        cannot serve ``view`` (another window setting, or a view not next in its lineage)."""
+        if (self.window, self.offset) != (window, offset):
+            return None
+        if view.serial == self.serial:
+            return frozenset()
+        if view.after == self.serial:
+            return view.written
+        return None
+
+    def renewed(self, view: pipeline.View, changed: frozenset[str], now: dt.datetime) -> frozenset[str]:
+        """The metrics whose newest reading is asked again: those written, and those with readings the
+        clock moved over."""
+        if self.now == now:
+            return changed
+        return changed | view.metrics_since(min(utc(self.now), utc(now)))
+
+    def latest_with(self, new: Latest, renewed: Iterable[str]) -> Latest:
+        """The newest readings: this evaluation's, with those of ``renewed`` from ``new`` (absent there: dropped)."""
+        renewed = set(renewed)
+        out = {m: v for m, v in self.latest.items() if m not in renewed}
+        out.update(new)
+        return out
+
+
+def stale(
+    program: Program,
+    layout: Layout,
+    view: pipeline.View,
+    memo: Memo,
+    plan: Plan,
+    changed: frozenset[str],
+    now: dt.datetime,
+) -> set[str]:
+    """The KPIs whose numbers may differ from ``memo``'s: they read a ``changed`` metric, or one of
+    their periods moved (the clock did) over a reading of one of their metrics (``layout``: the
+    shapes ``memo`` was planned in)."""
+    compiled = program.kpis
+    plans = plan.plans
+    out = (plans.keys() - memo.values.keys()) | (plans.keys() - compiled.keys())
+    out.update(*(program.readers.get(m, ()) for m in changed))
+    if memo.now == now:
+        return out
+    # KPIs sharing a plan and the steps back they read share the regions their periods moved over.
+    groups: dict[tuple, list[str]] = {}
+    for kids in layout.shapes.values():
+        new, old = plans[kids[0]].positions, memo.plan.plans[kids[0]].positions
+        for kid in kids:
+            if kid not in out:
+                groups.setdefault((new, old, compiled[kid].steps), []).append(kid)
+    probes: dict[int, list[tuple[str, int, int]]] = {}  # group -> (metric, start, end)
+    for g, ((new, old, steps), kids) in enumerate(groups.items()):
+        if len(new) != len(old):
+            out.update(kids)
+            continue
+        moved = _moved_regions(plan, memo.plan, new, old, steps)
+        if moved:
+            read = frozenset().union(*(compiled[k].metrics for k in kids))
+            probes[g] = [(m, a, b) for m in read for a, b in moved]
+    if not probes:
+        return out
+    held = pipeline.touched(view, (p for group in probes.values() for p in group))
+    found = {(g, m) for g, group in probes.items() for m, a, b in group if (m, a, b) in held} if held else set()
+    for g, kids in enumerate(groups.values()):
+        out.update(kid for kid in kids if any((g, m) in found for m in compiled[kid].metrics))
+    return out
+
+
+def _moved_regions(
+    plan: Plan, before: Plan, new: tuple[int, ...], old: tuple[int, ...], steps: frozenset[int]
+) -> set[tuple[int, int]]:
+    """The spans (µs) the periods of rows ``old`` (in ``before``) moved over to become rows ``new``
+    (in ``plan``), for each step back in ``steps``."""
+    moved: set[tuple[int, int]] = set()
+    for p1, p0 in zip(new, old):
+        for s in steps:
+            (a1, b1), (a0, b0) = plan.slots[(p1, s)], before.slots[(p0, s)]
+            if a1 != a0:
+                moved.add((min(a0, a1), max(a0, a1)))
+            if b1 != b0:
+                moved.add((min(b0, b1), max(b0, b1)))
+    return moved
+
+
+def first_readings(view: pipeline.View, now: dt.datetime) -> dict[str, int]:
+    """Each metric's first reading in ``view`` (µs), of the metrics with a reading by ``now``."""
+    firsts = {m: first for m, (first, _, _) in view.base.bounds.items()}
+    for m, (first, _, _) in view.delta.bounds.items():
+        firsts[m] = min(first, firsts.get(m, first))
+    now_us = pipeline.micros(utc(now))
+    return {m: first for m, first in firsts.items() if first <= now_us}

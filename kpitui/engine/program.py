@@ -1,0 +1,224 @@
+"""Compiling formulas: each KPI's formula as polars expressions over request columns, once per config.
+
+A formula type (a plugin) says which inputs it reads (:class:`~kpitui.api.Input`:
+a metric or another KPI, an aggregation, periods back) and builds an
+expression over them. :class:`Compiler` holds one formula instance per KPI
+and compiles the config into a :class:`Program`: per KPI that has not failed,
+a :class:`CompiledKpi` with its expressions (KPIs read by others are inlined:
+their expressions compose) and the :class:`Read` columns they take from the
+reading index. Every call into a formula is guarded: one that raises puts its
+KPI (and the KPIs that read it) in an error state, never the others.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, NamedTuple
+
+import polars as pl
+
+from .. import pipeline
+from ..api import FormulaType, Input
+from ..config import Config
+from ..model import Kpi
+from ..options import redact
+
+
+class Read(NamedTuple):
+    """A request column a KPI reads: ``metric`` by ``agg`` over the period ``steps`` back (named ``column``)."""
+
+    column: str
+    metric: str
+    agg: str
+    steps: int
+    additive: bool  # the metric's rule adds up (sum, count): how down-sampled rows weigh
+
+
+def column_name(metric: str, agg: str, steps: int) -> str:
+    return f"{metric}|{agg}|{steps}"
+
+
+@dataclass(frozen=True)
+class CompiledKpi:
+    """A KPI's formula, compiled: its expressions (value, then parts) named ``names``, the columns
+    they read, the steps back among those, the metrics behind it (through other KPIs too) and
+    whether its value adds up over a period's parts (see :meth:`Compiler.projectable`)."""
+
+    exprs: tuple[pl.Expr, ...]
+    names: tuple[str, ...]  # the KPI's id, then "id::part" per part
+    parts: tuple[str, ...]
+    reads: tuple[Read, ...]  # sorted by column
+    steps: frozenset[int]
+    metrics: frozenset[str]
+    projectable: bool
+
+
+@dataclass(frozen=True)
+class Program:
+    """The compiled KPIs (those whose formula and dependencies compiled), and which KPIs read each metric."""
+
+    kpis: dict[str, CompiledKpi]
+    readers: dict[str, frozenset[str]]  # metric -> the KPIs that read it
+
+    def aggs(self, kids: Iterable[str]) -> set[str]:
+        """The aggregations ``kids`` read."""
+        return {read.agg for kid in kids for read in self.kpis[kid].reads}
+
+
+class Compiler:
+    """One formula instance per KPI of ``config``, the inputs each reads, and the errors met so far
+    (``errors``: KPI id -> message; a formula failing later adds its KPI)."""
+
+    def __init__(self, config: Config):
+        self.config = config
+        self.errors: dict[str, str] = {}
+        self.formulas: dict[str, FormulaType] = {}
+        self.inputs: dict[str, list[Input]] = {}
+        for kid, kpi in config.kpis.items():
+            try:
+                formula = config.registry.formulas[kpi.formula](kpi.params)
+                self.inputs[kid] = list(formula.inputs())
+                self.formulas[kid] = formula
+            except Exception as exc:  # noqa: BLE001 - a plugin formula must not take the others down
+                self.errors[kid] = self.error(kpi, exc)
+
+    def error(self, kpi: Kpi, exc: BaseException) -> str:
+        owner = self.config.registry.owner("formula", kpi.formula) or "?"
+        return redact(f"formula {kpi.formula!r} (plugin {owner}) failed: {type(exc).__name__}: {exc}")
+
+    # -- the dependency graph --------------------------------------------
+
+    def metrics_of(self, kid: str, seen: frozenset[str] = frozenset()) -> set[str]:
+        """Every metric a KPI reads, through other KPIs too."""
+        out: set[str] = set()
+        for inp in self.inputs.get(kid, []):
+            if inp.ref in self.config.kpis:
+                if inp.ref not in seen:
+                    out |= self.metrics_of(inp.ref, seen | {kid})
+            else:
+                out.add(inp.ref)
+        return out
+
+    def broken_dependency(self, kid: str) -> str | None:
+        """Why the KPI cannot be evaluated (its formula, or one of the KPIs it reads, failed), else ``None``."""
+        if kid in self.errors:
+            return self.errors[kid]
+        for inp in self.inputs.get(kid, []):
+            if inp.ref in self.config.kpis:
+                problem = self.broken_dependency(inp.ref)
+                if problem:
+                    return f"depends on {inp.ref}: {problem}"
+        return None
+
+    def dependency_order(self, kids: Iterable[str]) -> list[str]:
+        """KPIs after the KPIs they read, so a failing one is known before its dependants."""
+        order: dict[str, None] = {}  # insertion-ordered set
+
+        def visit(kid: str) -> None:
+            if kid in order:
+                return
+            for inp in self.inputs.get(kid, []):
+                if inp.ref in self.config.kpis:
+                    visit(inp.ref)
+            order[kid] = None
+
+        wanted = set(kids)
+        for kid in sorted(wanted):
+            visit(kid)
+        return [k for k in order if k in wanted]
+
+    # -- expressions -----------------------------------------------------------
+
+    def columns(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> dict[str, pl.Expr]:
+        """The KPI's inputs as expressions over request columns (offset = periods back); adds the
+        (metric, aggregation, steps back) columns they read to ``needs``."""
+        columns: dict[str, pl.Expr] = {}
+        for inp in self.inputs[kid]:
+            steps = offset + inp.offset
+            if inp.ref in self.config.kpis:
+                columns[inp.name] = self.expression(inp.ref, steps, needs)
+            else:
+                rule = self.config.metrics[inp.ref].aggregation
+                agg = inp.agg or rule
+                needs.add((inp.ref, agg, steps))
+                columns[inp.name] = pl.col(column_name(inp.ref, agg, steps))
+                if agg == "mean" and rule == "last":  # a gauge stood at its carried-forward value all along
+                    needs.add((inp.ref, "last", steps))
+                    columns[inp.name] = pl.coalesce(columns[inp.name], pl.col(column_name(inp.ref, "last", steps)))
+        return columns
+
+    def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
+        """The KPI's value as an expression over request columns (offset = periods back)."""
+        return pipeline.clean(self.formulas[kid].expression(self.columns(kid, offset, needs)))
+
+    def projectable(self, kid: str) -> bool:
+        """Is the KPI additive (its value over a period is the sum of its values over the parts)? Then
+        a to-date value can be projected to the period's end and its target prorated to another
+        window: the formula declares itself ``additive`` (or ``projectable``), reads its inputs over
+        the same period (no offset) and each input is additive (a ``sum``/``count`` metric or an
+        additive KPI)."""
+        formula = self.formulas.get(kid)
+        if formula is None or not (getattr(formula, "additive", False) or getattr(formula, "projectable", False)):
+            return False
+        for inp in self.inputs[kid]:
+            if inp.offset:
+                return False
+            if inp.ref in self.config.kpis:
+                if not self.projectable(inp.ref):
+                    return False
+            elif (inp.agg or self.config.metrics[inp.ref].aggregation) not in ("sum", "count"):
+                return False
+        return True
+
+    def to_date_series(self, kid: str) -> bool:
+        """Are the KPI's sparkline points to date (``cumulative``), not per bucket?"""
+        return bool(getattr(self.formulas.get(kid), "to_date_series", False))
+
+    def series(
+        self, kid: str, series: Iterable[tuple[object, float | None]]
+    ) -> tuple[tuple[object, float | None], ...]:
+        """A KPI's sparkline or chart values through its formula's ``series`` transform (if it has one)."""
+        series = tuple(series)
+        formula = self.formulas[kid]
+        if type(formula).series is FormulaType.series:
+            return series
+        try:
+            frame = pl.DataFrame({"v": [v for _, v in series]}, schema={"v": pl.Float64})
+            transformed = frame.select(pipeline.clean(formula.series(pl.col("v"))))["v"].to_list()
+        except Exception as exc:  # noqa: BLE001
+            self.errors[kid] = self.error(self.config.kpis[kid], exc)
+            return series
+        return tuple((at, v) for (at, _), v in zip(series, transformed))
+
+    # -- the program -----------------------------------------------------------
+
+    def compile(self) -> Program:
+        """Each KPI's expressions and the columns they read (a formula that raises here puts its KPI,
+        and the KPIs that read it, in an error state)."""
+        additive = {mid: m.aggregation in pipeline.ADDITIVE for mid, m in self.config.metrics.items()}
+        kpis: dict[str, CompiledKpi] = {}
+        readers: dict[str, set[str]] = {}
+        for kid in self.dependency_order(self.config.kpis):
+            if self.broken_dependency(kid) is not None:
+                continue
+            needs: set[tuple[str, str, int]] = set()
+            try:
+                exprs = [self.expression(kid, 0, needs).alias(kid)]
+                parts = self.formulas[kid].parts(self.columns(kid, 0, needs))
+                exprs += [pipeline.clean(part).alias(f"{kid}::{name}") for name, part in parts.items()]
+            except Exception as exc:  # noqa: BLE001
+                self.errors[kid] = self.error(self.config.kpis[kid], exc)
+                continue
+            reads = tuple(sorted(Read(column_name(m, a, s), m, a, s, additive.get(m, True)) for m, a, s in needs))
+            compiled = kpis[kid] = CompiledKpi(
+                exprs=tuple(exprs),
+                names=(kid, *(f"{kid}::{name}" for name in parts)),
+                parts=tuple(parts),
+                reads=reads,
+                steps=frozenset(read.steps for read in reads),
+                metrics=frozenset(self.metrics_of(kid)),
+                projectable=self.projectable(kid),
+            )
+            for metric in compiled.metrics:
+                readers.setdefault(metric, set()).add(kid)
+        return Program(kpis, {metric: frozenset(kids) for metric, kids in readers.items()})

@@ -1,0 +1,242 @@
+"""Building results: a KPI's numbers become a :class:`~kpitui.model.KpiResult` (change against the
+comparison period, sparkline, freshness, the target that applies, score, pace and status),
+objectives roll up their KPIs' scores, and each metric gets its newest reading and source health."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .. import periods, pipeline, scoring
+from ..model import Kpi, KpiResult, MetricStatus, Objective, ObjectiveResult, Period, SourceHealth, Status, Target
+from .planning import KpiPlan, SteppedPeriod, utc
+from .program import Compiler, Program
+from .queries import Latest
+
+#: the judgement at the very start of a to-date period: nothing to score yet
+NOT_YET = scoring.Judgement(None, None, None, None)
+
+
+@dataclass(frozen=True)
+class KpiValues:
+    """One KPI's numbers: per plan position (current, previous, last year, each sparkline point) and its parts."""
+
+    values: list[float | None]
+    parts: dict[str, float | None]
+
+
+class Results:
+    """The results of one evaluation as of ``now`` (UTC) over ``rows``, with each metric's newest
+    reading (``latest``) and first reading by now in µs (``firsts``; ``firsts_moved``: the metrics
+    whose first reading differs from the evaluation before)."""
+
+    def __init__(
+        self,
+        compiler: Compiler,
+        program: Program,
+        cal: periods.Calendar,
+        rows: list[SteppedPeriod],
+        latest: Latest,
+        now: dt.datetime,
+        firsts: dict[str, int],
+        firsts_moved: frozenset[str],
+    ):
+        self.compiler = compiler
+        self.config = compiler.config
+        self.compiled = program.kpis
+        self.cal = cal
+        self.rows = rows
+        self.latest = latest
+        self.now = now
+        self.firsts = firsts
+        self.firsts_moved = firsts_moved
+        self._instants: dict[int, tuple[int, int]] = {}  # row id -> its period's (start, end) in µs
+
+    def kpi(self, kid: str, plan: KpiPlan, numbers: KpiValues | None) -> KpiResult:
+        """One KPI's result from its numbers."""
+        kpi = self.config.kpis[kid]
+        error = self.compiler.broken_dependency(kid)
+        period, previous_period = self.rows[plan.current].period, self.rows[plan.previous].period
+        if error or numbers is None:
+            return KpiResult(
+                kpi=kpi, period=period, previous_period=previous_period, value=None, previous=None,
+                last_year=None, change=None, change_pct=None, score=None, status=Status.NO_DATA, freshness=None,
+                error=error or self.compiler.errors.get(kid),
+            )  # fmt: skip
+        value, previous, last_year = numbers.values[:3]
+        series = self.compiler.series(kid, tuple(zip(plan.points, numbers.values[3:])))
+        partial = self._partial_history(kid, self._at(plan.previous)[0])
+        change = value - previous if value is not None and previous is not None and not partial else None
+        change_pct = change / abs(previous) * 100 if change is not None and previous else None
+        target, basis = self._target(kid, plan)
+        judged = self._judge(kid, value, period, plan, target, self._starting(plan))
+        return KpiResult(
+            kpi=kpi,
+            period=period,
+            previous_period=previous_period,
+            value=value,
+            previous=previous,
+            last_year=last_year,
+            change=change,
+            change_pct=change_pct,
+            freshness=self._freshness(kid),
+            series=series,  # type: ignore[arg-type]
+            parts=numbers.parts,
+            target_basis=basis,
+            applied_target=target,
+            partial_history=partial,
+            **self._judged(kpi, judged, value, target),
+        )
+
+    def moved(self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, renewed: frozenset[str]) -> KpiResult:
+        """``kept``, a KPI's result before the clock moved to ``now``, with the same numbers (the KPI
+        is not stale), as :meth:`kpi` would make it now: its periods and sparkline points from the
+        new plan, its judgement again when it depends on the clock (pace, a due date), its freshness
+        again when one of its metrics' newest reading was asked again (``renewed``)."""
+        compiled = self.compiled[kid]
+        kpi = kept.kpi
+        period, previous_period = self.rows[plan.current].period, self.rows[plan.previous].period
+        series = (
+            kept.series
+            if plan.points == before.points
+            else tuple((at, v) for at, (_, v) in zip(plan.points, kept.series))
+        )
+        freshness = kept.freshness if compiled.metrics.isdisjoint(renewed) else self._freshness(kid)
+        unchanged = previous_period.start == kept.previous_period.start and compiled.metrics.isdisjoint(
+            self.firsts_moved
+        )
+        partial = kept.partial_history if unchanged else self._partial_history(kid, self._at(plan.previous)[0])
+        moved: dict[str, Any] = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
+        if partial != kept.partial_history:
+            change = (
+                kept.value - kept.previous
+                if kept.value is not None and kept.previous is not None and not partial
+                else None
+            )
+            change_pct = change / abs(kept.previous) * 100 if change is not None and kept.previous else None
+            moved.update(partial_history=partial, change=change, change_pct=change_pct)
+        target, basis = self._target(kid, plan)
+        starting = kpi.target is not None and self._starting(plan)
+        clock_free = (plan.full_end is None or not compiled.projectable) and (target is None or target.due is None)
+        if clock_free and target == kept.applied_target and not starting and kept.status is not Status.NOT_YET:
+            if all(kept.__dict__[k] is v or kept.__dict__[k] == v for k, v in moved.items()):
+                return kept
+            return replace(kept, **moved)
+        judged = self._judge(kid, kept.value, period, plan, target, starting)
+        return replace(
+            kept, **moved, target_basis=basis, applied_target=target, **self._judged(kpi, judged, kept.value, target)
+        )
+
+    def objective(self, objective: Objective, results: dict[str, KpiResult]) -> ObjectiveResult:
+        kpis = tuple(results[k] for k in objective.kpis if k in results)
+        score = scoring.rollup([(r.score, r.kpi.weight) for r in kpis])
+        if score is None and any(r.status is Status.NOT_YET for r in kpis):
+            status = Status.NOT_YET
+        elif score is None:
+            status = Status.NO_DATA if all(r.value is None for r in kpis) else Status.NO_TARGET
+        else:
+            status = scoring.status(score, score, True, objective.thresholds)
+        return ObjectiveResult(objective=objective, score=score, status=status, kpis=kpis)
+
+    def metrics(self, health: dict[str, SourceHealth], known: dict[str, MetricStatus]) -> dict[str, MetricStatus]:
+        """Each metric's newest reading and its source's health (``known``'s status when the same)."""
+        out: dict[str, MetricStatus] = {}
+        for mid, metric in self.config.metrics.items():
+            at, value = self.latest.get(mid, (None, None))
+            source = health.get(metric.source or "")
+            kept = known.get(mid)
+            if kept is not None and kept.latest_at == at and kept.latest == value and kept.health == source:
+                out[mid] = kept
+            else:
+                out[mid] = MetricStatus(metric=metric, latest=value, latest_at=at, health=source)
+        return out
+
+    # -- the parts of a result ---------------------------------------------------
+
+    def _partial_history(self, kid: str, start: int) -> bool:
+        """Does the comparison period (starting at ``start``, µs) start before the first reading of
+        one of the KPI's metrics (of those with a reading by now)? Then a change against it would
+        compare with history that does not reach back."""
+        firsts, compiled = self.firsts, self.compiled.get(kid)
+        return any(firsts.get(m, start) > start for m in (compiled.metrics if compiled is not None else ()))
+
+    def _freshness(self, kid: str) -> dt.datetime | None:
+        """When the newest reading of any of the KPI's metrics was taken."""
+        seen = [self.latest[m][0] for m in self.compiled[kid].metrics if m in self.latest]
+        return max(seen) if seen else None
+
+    def _at(self, row_id: int) -> tuple[int, int]:
+        """The (start, end) of row ``row_id``'s period in µs (worked out once per evaluation)."""
+        found = self._instants.get(row_id)
+        if found is None:
+            period = self.rows[row_id].period
+            found = self._instants[row_id] = (pipeline.micros(utc(period.start)), pipeline.micros(utc(period.end)))
+        return found
+
+    def _starting(self, plan: KpiPlan) -> bool:
+        """Is ``plan``'s current period a to-date one at its very start (nothing elapsed)?"""
+        if not plan.window.to_date or plan.offset:
+            return False
+        start, end = self._at(plan.current)
+        return start >= end
+
+    def _judge(
+        self,
+        kid: str,
+        value: float | None,
+        period: Period,
+        plan: KpiPlan,
+        target: Target | None,
+        starting: bool = False,
+    ) -> scoring.Judgement:
+        """The KPI's score and pace for ``value`` in ``period`` at ``now`` against ``target``
+        (the one that applies to the shown window). At the very start of a to-date period
+        (``starting``: nothing has elapsed) there is nothing to judge yet."""
+        if target is not None and starting:
+            return NOT_YET
+        return scoring.judge(
+            target,
+            value,
+            start=period.start,
+            period_end=plan.full_end if self.compiled[kid].projectable else None,
+            now=self.now,
+            timezone=self.cal.timezone,
+        )
+
+    @staticmethod
+    def _judged(kpi: Kpi, judged: scoring.Judgement, value: float | None, target: Target | None) -> dict[str, Any]:
+        """The KpiResult fields a judgement gives: score, status, pace and progress."""
+        if judged is NOT_YET:
+            status = Status.NOT_YET
+        else:
+            status = scoring.status(judged.score, value, target is not None, kpi.thresholds)
+        return dict(
+            score=judged.score,
+            status=status,
+            projection=judged.projection,
+            on_pace=judged.on_pace,
+            projected_to=judged.projected_to,
+            progress=None if judged is NOT_YET else scoring.progress(target, value),
+        )
+
+    def _target(self, kid: str, plan: KpiPlan) -> tuple[Target | None, str | None]:
+        """The target that applies to the window the KPI is shown in, and on what basis.
+
+        A target belongs to the KPI's own window (``"own"``, also over another
+        period of the same length: ``last_month`` for a ``month_to_date`` KPI).
+        Over another window an additive KPI's target is prorated by the
+        windows' lengths (:func:`kpitui.periods.length_ratio`), any other
+        KPI's is kept as it is (a rate, a mean, a percentile, a gauge).
+        """
+        kpi = self.config.kpis[kid]
+        if kpi.target is None:
+            return None, None
+        own, shown = periods.parse_window(kpi.window), plan.window
+        if (own.unit, own.count) == (shown.unit, shown.count):
+            return kpi.target, "own"
+        compiled = self.compiled.get(kid)
+        if compiled is None or not compiled.projectable:
+            return kpi.target, "kept"
+        factor = periods.length_ratio(shown, own, self.now, self.cal, plan.offset)
+        return scoring.prorate(kpi.target, factor), "prorated"
