@@ -127,8 +127,10 @@ class Collector:
 
     # -- one poll ------------------------------------------------------------
 
-    def poll(self, sid: str) -> PollResult:
-        """Fetch once from ``sid`` and store the result in one transaction."""
+    def poll(self, sid: str, stop: threading.Event | None = None) -> PollResult:
+        """Fetch once from ``sid`` and store the result in one transaction.
+
+        ``stop`` (a TUI quitting) cancels the fetch in progress: nothing is stored or recorded."""
         state = self.states[sid]
         spec = self.config.sources[sid]
         started = time.monotonic()
@@ -143,9 +145,11 @@ class Collector:
         except Exception as exc:  # noqa: BLE001
             return self._failed(sid, f"cannot read cursor: {exc}", started)
         now = self.clock()
-        outcome = run_fetch(state.instance, cursor, now, spec.timeout, f"kpitui-fetch-{sid}")
+        outcome = run_fetch(state.instance, cursor, now, spec.timeout, f"kpitui-fetch-{sid}", stop)
         if outcome.left_behind is not None:
             state.left_behind.append(outcome.left_behind)
+        if outcome.stopped or (stop is not None and stop.is_set()):
+            return PollResult(sid, error="stopped", seconds=time.monotonic() - started)
         if outcome.error is not None:  # a cancelled built-in says what it stopped
             return self._failed(sid, self._describe(sid, "fetch failed", outcome.error), started)
         if outcome.timed_out:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from dataclasses import dataclass
 
 from .api import MetricSource, _run_fetch
@@ -29,10 +30,14 @@ class Outcome:
     timed_out: bool = False
     #: the thread of a fetch that ignored its cancellation and still runs
     left_behind: threading.Thread | None = None
+    #: the caller's ``stop`` event ended the wait (the app is quitting), not the fetch
+    stopped: bool = False
 
 
-def run_fetch(instance: MetricSource, cursor: str | None, now: dt.datetime, timeout: float, name: str) -> Outcome:
-    """``instance.fetch(cursor, now)`` within ``timeout`` seconds (cancelled past them)."""
+def run_fetch(
+    instance: MetricSource, cursor: str | None, now: dt.datetime, timeout: float, name: str, stop: threading.Event | None = None
+) -> Outcome:
+    """``instance.fetch(cursor, now)`` within ``timeout`` seconds (cancelled past them, or when ``stop`` is set)."""
     outcome = Outcome()
     cancelled = threading.Event()
 
@@ -44,11 +49,25 @@ def run_fetch(instance: MetricSource, cursor: str | None, now: dt.datetime, time
 
     thread = threading.Thread(target=target, name=name, daemon=True)
     thread.start()
-    thread.join(timeout)
+    _wait(thread, timeout, stop)
     if thread.is_alive():
-        outcome.timed_out = True
+        outcome.stopped = stop is not None and stop.is_set()
+        outcome.timed_out = not outcome.stopped
         cancelled.set()
         thread.join(CANCEL_GRACE)
         if thread.is_alive():
             outcome.left_behind = thread
     return outcome
+
+
+def _wait(thread: threading.Thread, timeout: float, stop: threading.Event | None) -> None:
+    """Join ``thread`` for up to ``timeout`` seconds, or until ``stop`` is set."""
+    if stop is None:
+        thread.join(timeout)
+        return
+    deadline = time.monotonic() + timeout
+    while thread.is_alive() and not stop.is_set():
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        thread.join(min(left, 0.1))  # returns as the fetch ends; looks at ``stop`` every 0.1 s
