@@ -20,41 +20,44 @@ import datetime as dt
 import threading
 import time
 import warnings
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
 from textual.app import App
 from textual.command import Provider
 from textual.content import Content
+from textual.reactive import reactive
 from textual.screen import ModalScreen, Screen, SystemModalScreen
 from textual.timer import Timer
-from textual.worker import Worker, WorkerState, get_current_worker
+from textual.worker import Worker, WorkerState
 
 from ..config import Config, ConfigError, load_config
-from ..formatting import format_value
 from ..model import Snapshot
-from ..options import nearest
-from . import bindings, remembered
-from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
+from . import bindings, navigation, remembered
+from .appearance import apply_keymap, apply_theme
+from .evaluating import Evaluations
 from .legibility import legible_variables
+from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
+from .navigation import reading_saved_note
 from .palette import palette_of
-from .screens.base import SnapshotScreen
+from .polling import Poller
 from .screens.dashboard import DashboardScreen
+from .state import ViewSettings
+from .status import history_words, instance_words, status_text, subtitle
 
 if TYPE_CHECKING:
-    from ..collector import PollResult
     from .runtime import Clock, Runtime, StoreFactory
-    from .screens.add_reading import NewReading
 
 CONFIG_CHECK_SECONDS = 2.0
 #: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
-BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period"})
+BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period", "cycle_instance"})
 DARK, LIGHT = "textual-dark", "textual-light"
-READ_ONLY_NOTE = "This session is read-only: adding readings or annotations is off (`kpitui serve --allow-write` turns it on)."
+NO_INSTANCES = (
+    "This history has one instance: it is an SQLite file written by one collector. "
+    "Several collectors' readings are kept apart in a PostgreSQL history ([storage] url, [storage] instance)."
+)
 
 
 def utcnow() -> dt.datetime:
@@ -84,6 +87,8 @@ class KpiApp(App[int]):
     ``watch_config``: reload the config file when it changes. ``read_only``:
     refuse adding readings and remember nothing (a browser session of
     ``kpitui serve`` without ``--allow-write``).
+
+    State flows down: the screens watch the reactives below (never poll the app).
     """
 
     CSS_PATH = Path(__file__).with_name("app.tcss")
@@ -92,6 +97,17 @@ class KpiApp(App[int]):
     COMMANDS = App.COMMANDS | {_actions_provider}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    #: the latest evaluation (``None`` until the first); a new object each time, so never compared
+    snapshot: reactive[Snapshot | None] = reactive(None, init=False, always_update=True, repaint=False)
+    #: window, periods back, collector instance: what the snapshot is asked for
+    view: reactive[ViewSettings] = reactive(ViewSettings, init=False, repaint=False)
+    #: what is wrong (store, config, keymap, plugins…), by kind: the dashboard's banner
+    problems: reactive[dict[str, str]] = reactive(dict, init=False, repaint=False)
+    #: in the panes until the first snapshot (see _loading_tick)
+    loading_message: reactive[str] = reactive("loading…", init=False, repaint=False)
+    #: the status line: each source's last poll, its backlog, the window keys
+    status: reactive[Text] = reactive(Text, init=False, repaint=False)
 
     def __init__(
         self,
@@ -116,31 +132,37 @@ class KpiApp(App[int]):
         self.refresh_seconds = float(refresh_seconds or config.ui.get("refresh_seconds", 5) or 5)
         self.runtime: Runtime | None = None
         self.generation = 0
-        self.snapshot: Snapshot | None = None
-        self.loading_message = "loading…"  # in the panes until the first snapshot (see _loading_tick)
         self.loading_phase = "opening"  # then "loading" (the runtime is open, the history is being read)
         self.loading_since = time.monotonic()
         self._loading_timer: Timer | None = None
-        self.window = ""  # "" = each KPI's own window
-        self.offset = 0
-        self.request = 0
-        self.applied_request = 0
-        self.forced_request = 0
-        self.eval_seconds: float | None = None
-        self.problems: dict[str, str] = {}
+        self.evaluations = Evaluations(self)
         self.keymap: dict[str, str] = {}
-        self.poll_timers: dict[str, Timer] = {}
-        self.polling: set[str] = set()
-        self.last_poll: dict[str, PollResult] = {}
-        from ..progress import Tracker
-
-        self.progress = Tracker()  # sources' long work (a backlog), in words for the status line
+        self.poller = Poller(self)
         self.config_stamp = _stamp(config.path)
-        self._eval_timer: Timer | None = None
         self._compact_timer: Timer | None = None
-        self._dark_theme, self._light_theme = DARK, LIGHT
+        self.dark_theme, self.light_theme = DARK, LIGHT  # what ctrl+t toggles between
         self.title = "kpitui"
         self.alerting = None  # kpitui.ui.alerting.TuiAlerts while collecting with [alerts]/[digests]
+
+    @property
+    def window(self) -> str:
+        return self.view.window
+
+    @property
+    def offset(self) -> int:
+        return self.view.offset
+
+    @property
+    def instance(self) -> str | None:
+        return self.view.instance
+
+    def set_problem(self, kind: str, text: str) -> None:
+        if self.problems.get(kind) != text:
+            self.problems = {**self.problems, kind: text}
+
+    def clear_problem(self, kind: str) -> None:
+        if kind in self.problems:
+            self.problems = {k: v for k, v in self.problems.items() if k != kind}
 
     def get_css_variables(self) -> dict[str, str]:
         """The theme's variables made legible on this terminal (kpitui.ui.legibility): 4.5:1 for every text."""
@@ -160,19 +182,19 @@ class KpiApp(App[int]):
     # -- start-up ------------------------------------------------------------------
 
     def on_mount(self) -> None:
-        self._apply_theme(self.config)
+        apply_theme(self, self.config)
         remembered.restore_theme(self, save=not self.read_only)
-        self.apply_keymap(self.config.keymap)
+        apply_keymap(self, self.config.keymap)
         if self.config.registry.errors:  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
-            self.problems["plugins"] = self.config.registry.failure_note()
-        self.theme_changed_signal.subscribe(self, lambda _theme: self.refresh_views())
+            self.set_problem("plugins", self.config.registry.failure_note())
+        self.theme_changed_signal.subscribe(self, lambda _theme: self.update_status())
         self.generation += 1
-        self._loading_tick(refresh=False)
+        self._loading_tick()
         self._loading_timer = self.set_interval(1.0, self._loading_tick, name="loading")
-        self.set_interval(self.refresh_seconds, self.light_check, name="light-check")
+        self.set_interval(self.refresh_seconds, self.evaluations.light_check, name="light-check")
         if self.watch_config:
             self.set_interval(self.config_check_seconds, self.check_config, name="config-watch")
-        self.refresh_views()
+        self.update_status()
         if self.config.history_notice:  # printed before the TUI took the screen: say it here too
             self.notify(self.config.history_notice, title="History", timeout=20)
 
@@ -180,20 +202,7 @@ class KpiApp(App[int]):
         """The first frame is on screen: now open the store (its imports and reads would have held the frame back)."""
         self.open_runtime(self.config, self.generation, None)
 
-    def history_words(self) -> str:
-        """``h.sqlite3, 412.3 MB`` (the history file and its size) or ``PostgreSQL``: what is being opened or read."""
-        storage = self.config.storage
-        if storage.url is not None:
-            return "PostgreSQL"
-        try:
-            size = storage.path.stat().st_size
-        except OSError:
-            return storage.path.name
-        from rich.filesize import decimal
-
-        return f"{storage.path.name}, {decimal(size)}"
-
-    def _loading_tick(self, refresh: bool = True) -> None:
+    def _loading_tick(self) -> None:
         """Until the first values: what is being done with the history and for how long (``loading the history (…)… 4s``)."""
         if self.snapshot is not None or "store" in self.problems:
             if self._loading_timer is not None:
@@ -201,48 +210,8 @@ class KpiApp(App[int]):
                 self._loading_timer = None
             return
         elapsed = int(time.monotonic() - self.loading_since)
-        self.loading_message = f"{self.loading_phase} the history ({self.history_words()})…" + (f" {elapsed}s" if elapsed >= 1 else "")
-        if refresh:
-            self.refresh_views()
-
-    def _apply_theme(self, config: Config) -> None:
-        name = config.ui.get("theme")
-        if not name:
-            return
-        theme = self.get_theme(name)
-        if theme is None:
-            hint = nearest(name, self.available_themes)
-            self.problems["theme"] = f"[ui] theme: unknown theme {name!r}" + (f" (did you mean {hint!r}?)" if hint else "")
-            return
-        self.problems.pop("theme", None)
-        self.theme = theme.name
-        if theme.dark:
-            self._dark_theme = theme.name
-        else:
-            self._light_theme = theme.name
-
-    def apply_keymap(self, keymap: dict[str, str]) -> None:
-        """Apply ``[keymap]``; unknown binding ids are reported, not fatal."""
-        known = bindings.all_ids()
-        unknown = [k for k in keymap if k not in known]
-        good = {k: v for k, v in keymap.items() if k in known}
-        self.keymap = good
-        try:
-            self.set_keymap(good)
-        except Exception as exc:  # noqa: BLE001 - a key string Textual rejects
-            self.keymap = {}
-            self.set_keymap({})
-            self.problems["keymap"] = f"[keymap] could not be applied: {exc}"
-            return
-        if unknown:
-            described = []
-            for key in unknown:
-                hint = nearest(key, known)
-                described.append(f"{key!r}" + (f" (did you mean {hint!r}?)" if hint else ""))
-            self.problems["keymap"] = f"[keymap] unknown binding id {', '.join(described)}; press ? for the ids"
-            self.notify(self.problems["keymap"], severity="warning", timeout=8)
-        else:
-            self.problems.pop("keymap", None)
+        words = history_words(self.config)
+        self.loading_message = f"{self.loading_phase} the history ({words})…" + (f" {elapsed}s" if elapsed >= 1 else "")
 
     @work(thread=True, exclusive=True, group="runtime", exit_on_error=False)
     def open_runtime(self, config: Config, generation: int, previous: Runtime | None) -> None:
@@ -263,29 +232,22 @@ class KpiApp(App[int]):
             self._retire(message.runtime)
             return
         old, self.runtime = self.runtime, message.runtime
-        self.problems.pop("store", None)
+        self.clear_problem("store")
         if old is not None:
             self._retire(old)
-        self.progress.forget()
         if self.snapshot is None:  # the store is open; the first evaluation reads the whole history
             self.loading_phase = "loading"
             self._loading_tick()
-        if self.runtime.collector is not None:  # from fetch threads: note it, then tell the main thread
-            generation = message.generation
-
-            def report(source: str, done: float, total: float | None, label: str) -> None:
-                self.progress.update(source, done, total, label)
-                self.post_message(SourceProgress(source, generation))
-
-            self.runtime.collector.on_progress = report
+        if self.view.instance is not None and self.view.instance not in self.runtime.instances:
+            self.view = ViewSettings(self.view.window, self.view.offset)  # the new history has no such instance
         from . import alerting
 
         if self.alerting is not None:
             self.alerting.close()
         self.alerting = alerting.start(self, self.runtime)
         self.request_evaluate(force=True)
-        for source in self.runtime.sources:
-            self.start_poll(source)
+        self.poller.attach(self.runtime, message.generation)
+        self.update_status()
         if self.runtime.collector is not None and self.config.storage.raw_retention_days and self._compact_timer is None:
             from ..collector import COMPACT_EVERY
 
@@ -303,10 +265,9 @@ class KpiApp(App[int]):
     @on(RuntimeFailed)
     def _runtime_failed(self, message: RuntimeFailed) -> None:
         if message.generation == self.generation:
-            self.problems["store"] = message.error
             if self.runtime is None:
                 self.loading_message = "cannot open the history (see above)"
-            self.refresh_views()
+            self.set_problem("store", message.error)
 
     def _retire(self, runtime: Runtime) -> None:
         """Close a replaced (or stale) runtime off the main thread (a source's close may block).
@@ -320,41 +281,16 @@ class KpiApp(App[int]):
     # -- evaluation ------------------------------------------------------------------
 
     def request_evaluate(self, force: bool = True) -> None:
-        """Evaluate in a worker; a forced request stays forced until its result is shown."""
-        if self.runtime is None:
-            return
-        self.request += 1
-        if force:
-            self.forced_request = self.request
-        force = force or self.forced_request > self.applied_request
-        self.evaluate(self.runtime, self.window, self.offset, force, self.request)
-
-    @work(thread=True, exclusive=True, group="evaluate", exit_on_error=False)
-    def evaluate(self, runtime: Runtime, window: str, offset: int, force: bool, request: int) -> None:
-        worker = get_current_worker()
-        started = time.perf_counter()
-        snapshot = runtime.evaluate(window=window, offset=offset, force=force)
-        if snapshot is not None and not worker.is_cancelled:
-            self.post_message(Evaluated(snapshot, request, time.perf_counter() - started))
-            alerting = self.alerting
-            if alerting is not None and alerting.config is runtime.config:
-                change = alerting.after_evaluate(snapshot, default_view=not window and not offset)
-                if change is not None:
-                    self.post_message(change)
+        """Evaluate for the current view in a worker (:mod:`kpitui.ui.evaluating`)."""
+        self.evaluations.start(force)
 
     @on(Evaluated)
     def _evaluated(self, message: Evaluated) -> None:
-        if message.request < self.applied_request:
-            return
-        self.applied_request = message.request
-        if message.request < self.forced_request:
-            return  # the view changed since this was asked for; the forced one is on its way
-        self.snapshot = message.snapshot
-        self.eval_seconds = message.seconds
-        if self._loading_timer is not None:  # the first values: the loading clock stops
-            self._loading_tick(refresh=False)
-        self.problems.pop("evaluate", None)
-        self.refresh_views()
+        snapshot = self.evaluations.arrived(message)
+        if snapshot is not None:
+            self.clear_problem("evaluate")
+            self.snapshot = snapshot
+            self._loading_tick()  # the first values: the loading clock stops
 
     def on_alerts_changed(self, message) -> None:
         """kpitui.ui.alerting: a toast per new notification, firing alerts in the header."""
@@ -363,73 +299,27 @@ class KpiApp(App[int]):
         self.alerting.firing = message.firing
         for n in message.fired:
             self.notify(n.text, title=n.title, severity="error" if n.kind in ("firing", "repeat") else "information", timeout=10)
-        self._subtitle()
+        self.sub_title = subtitle(self)
 
-    def evaluate_soon(self) -> None:
-        """Coalesce bursts (several polls finishing together) into one evaluation."""
-        if self._eval_timer is None:
-            self._eval_timer = self.set_timer(0.25, self._evaluate_now)
-
-    def _evaluate_now(self) -> None:
-        self._eval_timer = None
-        self.request_evaluate(force=False)
-
-    def light_check(self) -> None:
-        """Periodic: pick up readings written by another process, let ages move on."""
-        if any(w.group == "evaluate" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.workers):
-            return
-        self.request_evaluate(force=False)
+    @on(ReadingSaved)
+    def _reading_saved(self, message: ReadingSaved) -> None:
+        """A reading added, corrected or deleted by hand: say so and show it at once (every screen watches the snapshot)."""
+        self.notify(reading_saved_note(self, message), timeout=3)
+        self.request_evaluate(force=True)
 
     # -- collecting ------------------------------------------------------------------
-
-    def start_poll(self, source: str) -> None:
-        if not self.collect or self.runtime is None or source in self.polling or source not in self.runtime.sources:
-            return
-        timer = self.poll_timers.pop(source, None)
-        if timer is not None:
-            timer.stop()
-        self.polling.add(source)
-        self.poll_source(self.runtime, source, self.generation)
-
-    @work(thread=True, group="poll", exit_on_error=False)
-    def poll_source(self, runtime: Runtime, source: str, generation: int) -> None:
-        """Poll in a daemon thread and wait for it, giving up at once if the app is closing."""
-        from ..collector import PollResult
-
-        worker = get_current_worker()
-        box: dict[str, PollResult] = {}
-
-        def target() -> None:
-            try:
-                box["result"] = runtime.poll(source)
-            except BaseException as exc:  # noqa: BLE001 - the collector guards fetches; this guards the rest
-                box["result"] = PollResult(source, error=f"{type(exc).__name__}: {exc}")
-
-        thread = threading.Thread(target=target, name=f"kpitui-poll-{source}", daemon=True)
-        thread.start()
-        while thread.is_alive():
-            if worker.is_cancelled:
-                return
-            thread.join(0.1)
-        self.post_message(Polled(source, box["result"], generation))
 
     @on(SourceProgress)
     def _source_progress(self, message: SourceProgress) -> None:
         if message.generation == self.generation:
-            self._subtitle()
-            for screen in self.screen_stack:
-                if isinstance(screen, SnapshotScreen) and screen.ready:
-                    screen.refresh_status()
+            self.update_status()
 
     @on(Polled)
     def _polled(self, message: Polled) -> None:
-        if message.generation != self.generation or self.runtime is None:
-            return
-        self.polling.discard(message.source)
-        self.last_poll[message.source] = message.result
-        delay = self.runtime.seconds_until_due(message.source)
-        self.poll_timers[message.source] = self.set_timer(delay, partial(self.start_poll, message.source))
-        self.evaluate_soon()
+        if message.generation == self.generation and self.runtime is not None:
+            self.poller.finished(message)
+            self.update_status()
+            self.evaluations.soon()
 
     # -- config reload -----------------------------------------------------------------
 
@@ -452,24 +342,22 @@ class KpiApp(App[int]):
 
     @on(ConfigFailed)
     def _config_failed(self, message: ConfigFailed) -> None:
-        self.problems["config"] = f"config not reloaded, still using the last good one: {message.error}"
+        self.set_problem("config", f"config not reloaded, still using the last good one: {message.error}")
         self.notify(message.error, title="Config error", severity="error", timeout=10)
-        self.refresh_views()
 
     @on(ConfigReloaded)
     def _config_reloaded(self, message: ConfigReloaded) -> None:
-        self.problems.pop("config", None)
+        self.clear_problem("config")
         self.config = message.config
-        self._apply_theme(message.config)
-        self.apply_keymap(message.config.keymap)
+        apply_theme(self, message.config)
+        apply_keymap(self, message.config.keymap)
         self.generation += 1
-        for timer in self.poll_timers.values():
-            timer.stop()
-        self.poll_timers.clear()
-        self.polling.clear()
+        self.poller.stop()
         self.open_runtime(message.config, self.generation, self.runtime)
         self.notify(f"reloaded {message.config.path.name}", timeout=3)
-        self.refresh_views()
+        self.sub_title = subtitle(self)
+        if self.snapshot is not None:
+            self.snapshot = self.snapshot  # the screens redraw with the new names (always_update)
 
     # -- errors from workers --------------------------------------------------------------
 
@@ -481,69 +369,28 @@ class KpiApp(App[int]):
         error = worker.error
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
         if worker.group == "evaluate":
-            self.problems["evaluate"] = f"evaluation failed: {text}"
+            self.set_problem("evaluate", f"evaluation failed: {text}")
         elif worker.group == "runtime":
-            self.problems["store"] = text
+            self.set_problem("store", text)
         else:
-            self.problems[f"worker:{worker.group}"] = f"{worker.group} failed: {text}"
-        self.refresh_views()
+            self.set_problem(f"worker:{worker.group}", f"{worker.group} failed: {text}")
 
     # -- what the screens show --------------------------------------------------------------
 
-    def refresh_views(self) -> None:
-        self._subtitle()
-        for screen in self.screen_stack:
-            if isinstance(screen, SnapshotScreen) and screen.ready:
-                screen.refresh_view()
+    def watch_view(self) -> None:
+        """New view settings: say them in the header and evaluate for them (the detail screens watch too)."""
+        self.sub_title = subtitle(self)
+        self.update_status()
+        self.request_evaluate(force=True)
 
-    def _subtitle(self) -> None:
-        parts = [self.config.path.name]
-        parts.append(bindings.WINDOWS.get(self.window, self.window.replace("_", " ")) if self.window else "own windows")
-        if self.offset:
-            parts.append(f"{self.offset} period{'s' if self.offset > 1 else ''} back")
-        if self.snapshot is not None:
-            local = self.snapshot.at.astimezone(ZoneInfo(self.config.settings.timezone))
-            parts.append(f"as of {local:%H:%M}")
-        if self.alerting is not None and self.alerting.firing:
-            parts.append(self.alerting.header())
-        self.sub_title = " · ".join(parts)
+    def watch_snapshot(self) -> None:
+        self.sub_title = subtitle(self)
+
+    def update_status(self) -> None:
+        self.status = status_text(self)
 
     def status_text(self) -> Text:
-        colours = palette_of(self)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        if self.read_only:
-            text.append("read-only ", style=colours.muted)
-        if not self.collect:
-            text.append("viewing only (not collecting) ", style=colours.muted)
-        elif self.runtime is not None:
-            for source in self.runtime.sources:
-                result = self.last_poll.get(source)
-                doing = self.progress.text(source)
-                if doing is not None:  # a backlog: "web: importing access.log.3.gz, 41%, 1m 10s left"
-                    text.append(f"◌ {source}: {doing} ", style=colours.muted)
-                elif source in self.polling and result is None:
-                    text.append(f"◌ {source} ", style=colours.muted)
-                elif result is None:
-                    text.append(f"· {source} ", style=colours.muted)
-                elif result.error:
-                    text.append(f"✖ {source} ", style=colours.bad)
-                else:
-                    text.append(f"● {source} ", style=colours.good)
-        text.append(f"· {self.window_hint()}", style=colours.muted)
-        return text
-
-    def window_hint(self) -> str:
-        """``w m u y t 0 window  [ ] period``, with the user's keys."""
-
-        def keys(category: str) -> str:
-            out = []
-            for binding in bindings.APP:
-                if bindings.CATEGORY.get(binding.id or "") == category:
-                    key = bindings.effective_keys(binding, self.keymap).split(",")[0]
-                    out.append(binding.key_display if binding.key_display and key == binding.key.split(",")[0] else self.get_key_display(binding.with_key(key)))
-            return " ".join(out)
-
-        return f"{keys('window')} window  {keys('period')} period"
+        return status_text(self)
 
     # -- actions ---------------------------------------------------------------------------
 
@@ -557,120 +404,57 @@ class KpiApp(App[int]):
         return isinstance(self.screen, ModalScreen) and not isinstance(self.screen, SystemModalScreen)
 
     def action_help(self) -> None:
-        from .screens.help import HelpScreen
-
-        if not isinstance(self.screen, HelpScreen):
-            self.push_screen(HelpScreen())
+        navigation.open_help(self)
 
     def action_alerts(self) -> None:
-        from .screens.alerts import AlertsScreen
-
-        if not isinstance(self.screen, AlertsScreen):
-            self.push_screen(AlertsScreen())
+        navigation.open_alerts(self)
 
     def action_refresh(self) -> None:
         if self.runtime is None:
             return
         for source in self.runtime.sources:
-            self.start_poll(source)
+            self.poller.start(source)
+        self.update_status()
         self.request_evaluate(force=True)
         self.notify("refreshing…" if self.collect and self.runtime.sources else "re-reading the history…", timeout=2)
 
     def action_set_window(self, window: str) -> None:
-        if window == self.window and self.offset == 0:
-            return
-        self.window, self.offset = window, 0
-        self.snapshot_stale()
+        self.view = ViewSettings(window, 0, self.view.instance)
 
     def action_step_period(self, step: int) -> None:
-        offset = max(0, self.offset + step)
-        if offset == self.offset:
+        offset = max(0, self.view.offset + step)
+        if offset == self.view.offset:
             self.notify("already at the current period", timeout=2)
             return
-        self.offset = offset
-        self.snapshot_stale()
+        self.view = ViewSettings(self.view.window, offset, self.view.instance)
 
-    def snapshot_stale(self) -> None:
-        from .screens.detail import DetailScreen
-
-        self._subtitle()
-        self.request_evaluate(force=True)
-        for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.ready:
-                screen.refresh_view()
+    def action_cycle_instance(self) -> None:
+        """All instances, then each collector instance of a shared history in turn."""
+        names = self.runtime.instances if self.runtime is not None else []
+        if not names:
+            self.notify(NO_INSTANCES, title="Instances", timeout=6, markup=False)
+            return
+        choices: list[str | None] = [None, *names]
+        at = choices.index(self.view.instance) if self.view.instance in choices else 0
+        instance = choices[(at + 1) % len(choices)]
+        self.view = ViewSettings(self.view.window, self.view.offset, instance)
+        self.notify(f"showing {instance_words(self)}", timeout=2)
 
     def action_toggle_theme(self) -> None:
-        self.theme = self._light_theme if self.current_theme.dark else self._dark_theme
+        self.theme = self.light_theme if self.current_theme.dark else self.dark_theme
 
     def action_add_reading(self) -> None:
-        from .screens.add_reading import AddReadingScreen
-        from .screens.detail import DetailScreen
-
-        if self.read_only:
-            self.notify(READ_ONLY_NOTE, title="Read-only", severity="warning", timeout=6)
-            return
-        if isinstance(self.screen, AddReadingScreen):
-            return
-        metric = None
-        if isinstance(self.screen, DetailScreen):
-            metric = self.screen.metric_id
-            if metric is None and self.runtime is not None:
-                behind = sorted(self.runtime.engine.metrics_of(self.screen.kpi_id))
-                manual = [m for m in behind if m in self.config.metrics and self.config.metrics[m].source == "manual"]
-                metric = (manual or behind or [None])[0]
-        elif isinstance(self.screen, DashboardScreen):
-            metric = self.screen.metric_id
-        self.push_screen(AddReadingScreen(self.config, metric), self._reading_added)
+        navigation.open_add_reading(self)
 
     def action_annotate(self) -> None:
-        """The annotate form, about the KPI or metric on screen (else everything)."""
-        from .screens.annotate import AnnotateScreen
-        from .screens.detail import DetailScreen
-
-        if self.read_only:
-            self.notify(READ_ONLY_NOTE, title="Read-only", severity="warning", timeout=6)
-            return
-        if isinstance(self.screen, AnnotateScreen):
-            return
-        kpi = metric = None
-        if isinstance(self.screen, DetailScreen):
-            kpi, metric = self.screen.kpi_id, self.screen.metric_id
-        self.push_screen(AnnotateScreen(self.config, kpi, metric, now=self.now()), self._annotated)
-
-    def _annotated(self, note) -> None:
-        from .screens.detail import DetailScreen
-
-        if note is None:
-            return
-        self.notify(f"annotation {note.id}: {note.text}", timeout=3)
-        for screen in self.screen_stack:
-            if isinstance(screen, DetailScreen) and screen.ready:
-                screen.load()
-
-    def _reading_added(self, reading: NewReading | None) -> None:
-        if reading is None:
-            return
-        metric = self.config.metrics.get(reading.metric)
-        name = metric.name if metric else reading.metric
-        shown = format_value(reading.value, metric.unit, metric.decimals, self.config.settings.currency) if metric else f"{reading.value:g}"
-        self.post_message(ReadingSaved(reading.metric, reading.at, reading.value))
-        self.notify(f"{reading.action} {name} = {shown}" + (f" (reading {reading.id})" if reading.id else ""), timeout=3)
-        self.request_evaluate(force=True)
+        navigation.open_annotate(self)
 
     def open_detail(self, kpi_id: str | None, metric_id: str | None = None) -> None:
-        """A KPI's detail, or a metric's (behind ``kpi_id``, or behind no KPI)."""
-        from .screens.detail import DetailScreen
-
-        if kpi_id in self.config.kpis or (kpi_id is None and metric_id in self.config.metrics):
-            self.push_screen(DetailScreen(kpi_id, metric_id))
+        navigation.open_detail(self, kpi_id, metric_id)
 
     def show_objective(self, objective_id: str) -> None:
-        screen = self.screen
-        if isinstance(screen, DashboardScreen):
-            screen.objective_id = objective_id
-            screen.kpi_id = None
-            screen.refresh_view()
-            screen.set_focus(screen.query_one("#kpis"))
+        if isinstance(self.screen, DashboardScreen):
+            self.screen.show_objective(objective_id)
 
     async def action_quit(self) -> None:
         self.exit(0)

@@ -66,6 +66,8 @@ APP = [
     bind("0", "set_window('')", "Each KPI's own window", "window_own", "window", show=False),
     bind("left_square_bracket", "step_period(1)", "Previous period", "period_previous", "period", key_display="[", show=False),
     bind("right_square_bracket", "step_period(-1)", "Next period", "period_next", "period", key_display="]", show=False),
+    bind("i", "cycle_instance", "Collector instance: all / each", "instance", "instance", show=False,
+         tooltip="a history shared by several collectors (PostgreSQL): show every instance's readings summed, or one instance's"),
     bind("ctrl+t", "toggle_theme", "Light/dark theme", "toggle_theme", "view", show=False),
 ]
 

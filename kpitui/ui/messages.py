@@ -77,6 +77,11 @@ class ConfigFailed(Message):
 
 @dataclass
 class ReadingSaved(Message):
+    """A reading was recorded, corrected or deleted by hand (``action``): the app re-evaluates
+    at once, so the dashboard and any open chart show it."""
+
     metric: str
     at: dt.datetime
     value: float
+    action: str = "recorded"
+    id: int | None = None

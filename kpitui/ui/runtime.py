@@ -53,6 +53,10 @@ class Runtime:
     lock: threading.Lock = field(default_factory=threading.Lock)
     last_health: dict[str, SourceHealth] | None = None
     last_evaluated: float = 0.0
+    #: the collector instances that wrote to a shared (PostgreSQL) history, sorted; empty for an SQLite file
+    instances: list[str] = field(default_factory=list)
+    #: one viewer per instance filter: its store (``instance_filter``) and history, opened when first shown
+    views: dict[str, tuple[HistoryStore, History]] = field(default_factory=dict)
 
     @classmethod
     def open(
@@ -67,8 +71,10 @@ class Runtime:
         """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file."""
         engine = Engine(config)
         lock = threading.Lock()
+        views: dict[str, tuple[HistoryStore, History]] = {}
         if previous is not None and previous.config.storage.path == config.storage.path:
             reader, writer, history, lock = previous.reader, previous.writer, previous.history, previous.lock
+            views = previous.views
         else:
             reader = store_factory(config)
             try:
@@ -78,46 +84,71 @@ class Runtime:
                 raise
             history = History(reader)
         collector = Collector(config, writer, clock=clock) if collect else None
-        return cls(config, engine, history, reader, writer, collector, clock, lock=lock)
+        runtime = cls(config, engine, history, reader, writer, collector, clock, lock=lock, views=views)
+        runtime.instances = runtime.list_instances()
+        return runtime
+
+    # -- instances (a shared PostgreSQL history) --------------------------------
+
+    def list_instances(self) -> list[str]:
+        """The instances that wrote readings (``[]`` when the history keeps none apart: an SQLite file)."""
+        listing = getattr(self.reader, "instances", None)
+        return list(listing()) if callable(listing) else []
+
+    def _view(self, instance: str | None) -> tuple[HistoryStore, History]:
+        """The store and history showing ``instance``'s readings (``None``: every instance's, summed).
+
+        Opened as ``kpitui report --instance NAME`` opens it: read-only, with ``instance_filter``."""
+        if instance is None:
+            return self.reader, self.history
+        if instance not in self.views:
+            store = open_history(self.config, readonly=True, instance_filter=instance)
+            self.views[instance] = (store, History(store))
+        return self.views[instance]
 
     # -- evaluation ------------------------------------------------------------
 
-    def evaluate(self, *, window: str | None, offset: int, force: bool) -> Snapshot | None:
-        """Read what is new and evaluate; ``None`` when nothing changed and ``force`` is false."""
+    def evaluate(self, *, window: str | None, offset: int, force: bool, instance: str | None = None) -> Snapshot | None:
+        """Read what is new and evaluate (``instance``'s readings only, when given);
+        ``None`` when nothing changed and ``force`` is false."""
         with self.lock:
-            changed = self.history.refresh()
-            health = self.reader.health()
+            reader, history = self._view(instance)
+            changed = history.refresh()
+            health = reader.health()
             stale = time.monotonic() - self.last_evaluated >= STALE_AFTER
             if not (force or changed or stale or health != self.last_health):
                 return None
-            snapshot = self.engine.evaluate(
-                self.history, self.clock(), window=window or None, offset=offset, health=health
-            )
+            if force or stale:
+                self.instances = self.list_instances()  # a collector on another host may have joined
+            snapshot = self.engine.evaluate(history, self.clock(), window=window or None, offset=offset, health=health)
             self.last_health = health
             self.last_evaluated = time.monotonic()
             return snapshot
 
     def series(
-        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int, compare: str = "previous"
+        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int, compare: str = "previous",
+        instance: str | None = None,
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         return self.engine.series(
-            self.history, kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points, compare=compare
+            self._view(instance)[1], kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points, compare=compare
         )
 
     def metric_series(
-        self, metric_id: str, *, grain: str, window: str, offset: int, points: int, compare: str = "previous"
+        self, metric_id: str, *, grain: str, window: str, offset: int, points: int, compare: str = "previous",
+        instance: str | None = None,
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         """A metric's own series (by its aggregation rule), exactly as ``kpitui series <metric>`` gives it."""
         return self.engine.metric_series(
-            self.history, metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points, compare=compare
+            self._view(instance)[1], metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points,
+            compare=compare,
         )
 
-    def explain(self, snapshot: Snapshot, kpi_id: str, *, window: str | None, offset: int):
+    def explain(self, snapshot: Snapshot, kpi_id: str, *, window: str | None, offset: int, instance: str | None = None):
         """Why ``kpi_id`` moved in ``snapshot``: its change split by input (:mod:`kpitui.explain`)."""
         from ..explain import explain
 
         with self.lock:
-            return explain(self.engine, self.history, snapshot, [kpi_id], window=window or None, offset=offset).get(kpi_id)
+            return explain(self.engine, self._view(instance)[1], snapshot, [kpi_id], window=window or None, offset=offset).get(kpi_id)
 
     def annotations(self, kpi_id: str | None, metric_id: str | None, start: dt.datetime, end: dt.datetime) -> list:
         """The annotations about a metric (``metric_id``) or a KPI (its metrics too) between ``start`` and ``end``."""
@@ -134,9 +165,10 @@ class Runtime:
     def sources(self) -> list[str]:
         return self.collector.sources if self.collector else []
 
-    def poll(self, source: str) -> PollResult:
+    def poll(self, source: str, cancel: threading.Event | None = None) -> PollResult:
+        """Poll ``source`` once; ``cancel`` (the worker's) stops a fetch in progress when the app quits."""
         assert self.collector is not None
-        return self.collector.poll(source)
+        return self.collector.poll(source, cancel)
 
     def seconds_until_due(self, source: str) -> float:
         """When the collector wants ``source`` polled again (it backs off failing sources)."""
@@ -158,7 +190,7 @@ class Runtime:
             self.collector.close()
         if stores:
             with self.lock:
-                for store in (self.reader, self.writer):
+                for store in (self.reader, self.writer, *(view[0] for view in self.views.values())):
                     try:
                         store.close()
                     except Exception:  # noqa: BLE001 - closing on the way out

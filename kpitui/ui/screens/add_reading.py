@@ -28,6 +28,7 @@ from ... import userinput
 from ...config import Config
 from ...formatting import format_time, format_value
 from .. import bindings
+from ..state import KpiNode
 
 if TYPE_CHECKING:
     from ...manual_readings import ManualReading
@@ -74,7 +75,7 @@ def parse_time(text: str, timezone: str, now: dt.datetime) -> dt.datetime:
     return value
 
 
-class AddReadingScreen(ModalScreen[NewReading | None]):
+class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
     BINDINGS = bindings.FORM
 
     def __init__(self, config: Config, metric_id: str | None = None) -> None:
@@ -227,7 +228,7 @@ class AddReadingScreen(ModalScreen[NewReading | None]):
         refused = userinput.negative_refused(spec, value, self.query_one("#allow-negative", Checkbox).value, NEGATIVE_HOW)
         if refused:
             raise FormError(refused)
-        now = self.app.now()  # type: ignore[attr-defined]
+        now = self.app.now()
         at = parse_time(self.query_one("#at", Input).value, self.config.settings.timezone, now)
         return NewReading(metric, at, value)
 

@@ -1,20 +1,30 @@
-"""What the screens drawn from the app's snapshot have in common, so the app can redraw
-them without importing each (the detail view loads when it is first opened)."""
+"""What the screens drawn from the app's snapshot have in common: they watch the app's
+state (the app never reaches into them) and see ``self.app`` typed as :class:`KpiApp`."""
 
 from __future__ import annotations
 
+from typing import Any, Callable
+
 from textual.screen import Screen
 
+from ..state import KpiNode
 
-class SnapshotScreen(Screen):
+
+class SnapshotScreen(KpiNode, Screen):
     """A screen drawn from the app's snapshot and view settings."""
 
     #: composed and mounted: safe to query children
     ready: bool = False
 
+    def watch_app(self, **callbacks: Callable[..., Any]) -> None:
+        """Call ``callbacks[name]`` whenever the app's reactive ``name`` changes (``theme``: once the theme's
+        colours apply); the watches end with the screen."""
+        for name, callback in callbacks.items():
+            if name == "theme":
+                self.app.theme_changed_signal.subscribe(self, lambda _theme, callback=callback: callback())
+            else:
+                self.watch(self.app, name, lambda *_values, callback=callback: callback(), init=False)
+
     def refresh_view(self) -> None:
         """Redraw from the app's current snapshot."""
         raise NotImplementedError
-
-    def refresh_status(self) -> None:
-        """Redraw only the status line (a source's progress moved on); screens without one ignore it."""

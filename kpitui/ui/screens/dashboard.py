@@ -62,7 +62,25 @@ class DashboardScreen(SnapshotScreen):
     def on_mount(self) -> None:
         self.ready = True
         self.query_one("#kpis", KpiPane).focus()
+        self.watch_app(
+            snapshot=self.refresh_view,
+            problems=self._banner,
+            loading_message=self._loading,
+            status=self.refresh_status,
+            theme=self.refresh_view,
+        )
         self.refresh_view()
+
+    def _loading(self) -> None:
+        if self.app.snapshot is None:
+            self.refresh_view()
+
+    def show_objective(self, objective_id: str) -> None:
+        """The palette's "objective: …": that objective's KPIs, focused."""
+        self.objective_id = objective_id
+        self.kpi_id = None
+        self.refresh_view()
+        self.set_focus(self.query_one("#kpis"))
 
     # -- panes -----------------------------------------------------------------
 
@@ -112,15 +130,15 @@ class DashboardScreen(SnapshotScreen):
         self.set_focus(self.query_one("#kpis", Pane))
 
     def _kpi_matches(self, result: KpiResult) -> bool:
-        engine = self.app.runtime.engine if self.app.runtime else None  # type: ignore[attr-defined]
+        engine = self.app.runtime.engine if self.app.runtime else None
         metrics = engine.metrics_of(result.kpi.id) if engine else set()
-        names = [m for m in metrics] + [self.app.config.metrics[m].name for m in metrics if m in self.app.config.metrics]  # type: ignore[attr-defined]
+        names = [m for m in metrics] + [self.app.config.metrics[m].name for m in metrics if m in self.app.config.metrics]
         return matches(self.filter_text, result.kpi.name, result.kpi.id, *names)
 
     # -- rendering ---------------------------------------------------------------
 
     def context(self, snapshot: Snapshot) -> Context:
-        settings = self.app.config.settings  # type: ignore[attr-defined]
+        settings = self.app.config.settings
         return Context(now=snapshot.at, currency=settings.currency, colours=palette_of(self.app), timezone=settings.timezone)
 
     def refresh_view(self) -> None:
@@ -128,11 +146,11 @@ class DashboardScreen(SnapshotScreen):
         if not self.ready:
             return
         app = self.app
-        snapshot: Snapshot | None = app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot | None = app.snapshot
         self._banner()
         self._status()
         if snapshot is None:
-            message = app.loading_message  # type: ignore[attr-defined]
+            message = app.loading_message
             for pane in self.panes:
                 pane.show([], message)
             self.query_one("#kpi-info", Static).update("")
@@ -157,17 +175,17 @@ class DashboardScreen(SnapshotScreen):
     def _loose_metrics(self) -> list[MetricStatus]:
         """The metrics no KPI reads: collected, shown, but behind no KPI."""
         app = self.app
-        snapshot: Snapshot = app.snapshot  # type: ignore[attr-defined]
-        if app.runtime is None:  # type: ignore[attr-defined]
+        snapshot: Snapshot = app.snapshot
+        if app.runtime is None:
             return []
-        engine = app.runtime.engine  # type: ignore[attr-defined]
+        engine = app.runtime.engine
         read = set().union(*(engine.metrics_of(kid) for kid in snapshot.kpis)) if snapshot.kpis else set()
         statuses = [s for mid, s in snapshot.metrics.items() if mid not in read]
         query = self.filter_text.strip()
         return [s for s in statuses if matches(query, s.metric.name, s.metric.id)] if query else statuses
 
     def _kpi_results(self) -> list[KpiResult]:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         if self.objective_id == LOOSE_METRICS:
             return []
         if self.filter_text.strip():
@@ -181,7 +199,7 @@ class DashboardScreen(SnapshotScreen):
         return []
 
     def _show_kpis(self) -> None:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         pane = self.query_one("#kpis", KpiPane)
         results = self._kpi_results()
         if self.objective_id == LOOSE_METRICS:
@@ -207,20 +225,20 @@ class DashboardScreen(SnapshotScreen):
 
     def _manual(self) -> set[str]:
         """The metrics recorded by hand (a ``manual`` source)."""
-        config = self.app.config  # type: ignore[attr-defined]
+        config = self.app.config
         manual = {sid for sid, spec in config.sources.items() if spec.type == "manual"} | {MANUAL_SOURCE}
         return {mid for mid, m in config.metrics.items() if (m.source or MANUAL_SOURCE) in manual}
 
     def _statuses_of(self, kpi_id: str) -> list[MetricStatus]:
         app = self.app
-        snapshot: Snapshot = app.snapshot  # type: ignore[attr-defined]
-        if app.runtime is None:  # type: ignore[attr-defined]
+        snapshot: Snapshot = app.snapshot
+        if app.runtime is None:
             return []
-        ids = app.runtime.engine.metrics_of(kpi_id)  # type: ignore[attr-defined]
+        ids = app.runtime.engine.metrics_of(kpi_id)
         return [s for mid, s in snapshot.metrics.items() if mid in ids]
 
     def _metric_statuses(self) -> list[MetricStatus]:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         if self.objective_id == LOOSE_METRICS:
             return self._loose_metrics()
         if self.kpi_id is None:
@@ -234,7 +252,7 @@ class DashboardScreen(SnapshotScreen):
         return statuses
 
     def _show_metrics(self) -> None:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         pane = self.query_one("#metrics", MetricsPane)
         statuses = self._metric_statuses()
         keys = [s.metric.id for s in statuses]
@@ -248,7 +266,7 @@ class DashboardScreen(SnapshotScreen):
 
     def _doing(self, statuses: list[MetricStatus]) -> dict[str, list[str]]:
         """The shown metrics' sources with work in progress (a backlog), as :meth:`kpitui.progress.Tracker.parts`."""
-        tracker = self.app.progress  # type: ignore[attr-defined]
+        tracker = self.app.poller.progress
         found = {}
         for source in {s.metric.source for s in statuses if s.metric.source}:
             parts = tracker.parts(source)
@@ -257,7 +275,7 @@ class DashboardScreen(SnapshotScreen):
         return found
 
     def _kpi_info(self) -> None:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         ctx = self.context(snapshot)
         result = snapshot.kpis.get(self.kpi_id or "")
         text = Text(no_wrap=False)
@@ -287,7 +305,7 @@ class DashboardScreen(SnapshotScreen):
         self.query_one("#kpi-info", Static).update(text)
 
     def _metric_info(self) -> None:
-        snapshot: Snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot: Snapshot = self.app.snapshot
         ctx = self.context(snapshot)
         status = snapshot.metrics.get(self.metric_id or "")
         text = Text()
@@ -297,7 +315,7 @@ class DashboardScreen(SnapshotScreen):
                 text.append(f"✖ source {metric.source}: {health.error}", style=ctx.colours.bad)
                 extra = f" ({health.failures} failure{'s' if health.failures != 1 else ''}"
                 if health.next_attempt is not None:
-                    tz = ZoneInfo(self.app.config.settings.timezone)  # type: ignore[attr-defined]
+                    tz = ZoneInfo(self.app.config.settings.timezone)
                     extra += f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}"
                 text.append(extra + ")", style=ctx.colours.muted)
             elif metric.trigger is not None:
@@ -308,18 +326,20 @@ class DashboardScreen(SnapshotScreen):
         self.query_one("#metric-info", Static).update(text)
 
     def _banner(self) -> None:
-        problems: dict[str, str] = self.app.problems  # type: ignore[attr-defined]
+        problems = self.app.problems
         banner = self.query_one("#banner", Static)
         banner.display = bool(problems)
         banner.update(Text("\n".join(f"⚠ {p}" for p in problems.values())))
 
     def _status(self) -> None:
-        self.query_one("#status", Static).update(self.app.status_text())  # type: ignore[attr-defined]
+        self.query_one("#status", Static).update(self.app.status)
 
     def refresh_status(self) -> None:
-        """A source's progress moved on: the status line and the metrics pane's rows of that source."""
+        """A poll or a source's progress moved on: the status line and the metrics pane's rows of that source."""
+        if not self.ready:
+            return
         self._status()
-        if self.app.snapshot is not None:  # type: ignore[attr-defined]
+        if self.app.snapshot is not None:
             self._show_metrics()
 
     # -- events --------------------------------------------------------------------
@@ -328,7 +348,7 @@ class DashboardScreen(SnapshotScreen):
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
         key = event.row_key.value
         table = event.data_table
-        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):  # type: ignore[attr-defined]
+        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):
             return
         if table.id == "objectives" and key != self.objective_id:
             self.objective_id = key
@@ -351,11 +371,11 @@ class DashboardScreen(SnapshotScreen):
     def _selected(self, event: DataTable.RowSelected) -> None:
         key = event.row_key.value
         table = event.data_table
-        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):  # type: ignore[attr-defined]
+        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):
             return
         if table.id == "objectives":
             self.set_focus(self.query_one("#metrics" if key == LOOSE_METRICS else "#kpis", Pane))
         elif table.id == "kpis":
-            self.app.open_detail(key)  # type: ignore[attr-defined]
+            self.app.open_detail(key)
         elif table.id == "metrics":
-            self.app.open_detail(self.kpi_id, metric_id=key)  # type: ignore[attr-defined]
+            self.app.open_detail(self.kpi_id, metric_id=key)

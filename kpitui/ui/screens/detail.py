@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -24,7 +25,11 @@ from ..view import applied_target_text, basis_text, change_text, pace_text, valu
 from ..widgets.chart import Chart, ChartSpec
 from ..widgets.footer import KeysFooter
 from ..widgets.why import DrillDown, WhyMoved
+from ..state import ViewSettings
 from .base import SnapshotScreen
+
+if TYPE_CHECKING:
+    from ...explain import Explanation
 
 #: how many buckets the chart shows at each grain
 POINTS = {"hour": 48, "day": 31, "week": 26, "month": 24, "quarter": 12, "year": 8}
@@ -49,8 +54,8 @@ class SeriesFailed(Message):
 
 @dataclass
 class ExplanationReady(Message):
-    explanation: object  # kpitui.explain.Explanation, or None
-    result: object  # the KpiResult it explains
+    explanation: Explanation | None
+    result: KpiResult  # the result it explains
     request: int
 
 
@@ -108,21 +113,22 @@ class DetailScreen(SnapshotScreen):
 
     def on_mount(self) -> None:
         self.ready = True
+        self.watch_app(snapshot=self.refresh_view, view=self.refresh_view, theme=self.refresh_view)
         self.refresh_view()
 
     # -- what is shown -----------------------------------------------------------
 
     @property
     def kpi(self):
-        return self.app.config.kpis.get(self.kpi_id)  # type: ignore[attr-defined]
+        return self.app.config.kpis.get(self.kpi_id)
 
     @property
     def window(self) -> str:
-        return self.app.window or (self.kpi.window if self.kpi else "month_to_date")  # type: ignore[attr-defined]
+        return self.app.window or (self.kpi.window if self.kpi else "month_to_date")
 
     def default_grain(self) -> str:
         kpi = self.kpi
-        if kpi is not None and kpi.grain and not self.app.window:  # type: ignore[attr-defined]
+        if kpi is not None and kpi.grain and not self.app.window:
             return kpi.grain
         return periods.default_grain(self.window)
 
@@ -146,22 +152,23 @@ class DetailScreen(SnapshotScreen):
         self.load()
 
     def load(self) -> None:
-        runtime = self.app.runtime  # type: ignore[attr-defined]
-        if runtime is None or self.app.snapshot is None:  # type: ignore[attr-defined]
+        runtime = self.app.runtime
+        if runtime is None or self.app.snapshot is None:
             return
         self.request += 1
-        self._series(runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.offset, self.request)  # type: ignore[attr-defined]
+        self._series(runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.view, self.request)
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
-    def _series(self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, offset: int, request: int) -> None:
+    def _series(self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, view: ViewSettings, request: int) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
         points = POINTS.get(grain, 30)
+        offset, shown = view.offset, {"compare": self.compare, "instance": view.instance}
         try:
             if metric_id is not None:
-                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points, compare=self.compare)
+                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points, **shown)
             else:
-                points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points, compare=self.compare)
+                points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points, **shown)
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
             self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
             return
@@ -181,7 +188,7 @@ class DetailScreen(SnapshotScreen):
         if message.request != self.request:
             return
         kpi = self.kpi
-        config = self.app.config  # type: ignore[attr-defined]
+        config = self.app.config
         if kpi is None and self.metric_id not in config.metrics:
             return
         cal = periods.Calendar.from_settings(config.settings)
@@ -212,7 +219,7 @@ class DetailScreen(SnapshotScreen):
 
     def _partial(self, points: list, grain: str, cal: periods.Calendar) -> str | None:
         """``18 Mar to 15:30`` when the last bucket is still in progress (it holds the snapshot's time)."""
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot = self.app.snapshot
         if not points or snapshot is None:
             return None
         start, now = points[-1][0], snapshot.at
@@ -223,18 +230,18 @@ class DetailScreen(SnapshotScreen):
     # -- why it moved ------------------------------------------------------------
 
     def _explain(self) -> None:
-        runtime = self.app.runtime  # type: ignore[attr-defined]
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        runtime = self.app.runtime
+        snapshot = self.app.snapshot
         result = snapshot.kpis.get(self.kpi_id) if snapshot else None
         if runtime is None or result is None:
             return
         self.explain_request += 1
-        self._explanation(runtime, snapshot, self.kpi_id, self.app.window, self.app.offset, self.explain_request)  # type: ignore[attr-defined]
+        self._explanation(runtime, snapshot, self.kpi_id, self.app.view, self.explain_request)
 
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
-    def _explanation(self, runtime, snapshot, kpi_id: str, window: str | None, offset: int, request: int) -> None:
+    def _explanation(self, runtime, snapshot, kpi_id: str, view: ViewSettings, request: int) -> None:
         try:
-            explanation = runtime.explain(snapshot, kpi_id, window=window, offset=offset)
+            explanation = runtime.explain(snapshot, kpi_id, window=view.window, offset=view.offset, instance=view.instance)
         except Exception as exc:  # noqa: BLE001 - shown in place of the split; the app keeps running
             from ...explain import Explanation
 
@@ -246,16 +253,16 @@ class DetailScreen(SnapshotScreen):
     def _explanation_ready(self, message: ExplanationReady) -> None:
         if message.request != self.explain_request or self.metric_id is not None:
             return
-        config = self.app.config  # type: ignore[attr-defined]
+        config = self.app.config
         names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
         units = {**{m: metric.unit for m, metric in config.metrics.items()}, **{k: kpi.unit for k, kpi in config.kpis.items()}}
         why = self.query_one(WhyMoved)
-        why.show(message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted)  # type: ignore[arg-type]
+        why.show(message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted)
 
     @on(DrillDown)
     def _drill_down(self, message: DrillDown) -> None:
         """An input's chart at the same window (the app's) and grain: a metric behind this KPI, or a KPI."""
-        config = self.app.config  # type: ignore[attr-defined]
+        config = self.app.config
         if message.ref in config.kpis:
             self.app.push_screen(DetailScreen(message.ref, grain=self.grain))
         elif message.ref in config.metrics:
@@ -268,7 +275,7 @@ class DetailScreen(SnapshotScreen):
             return ()
         from ...formatting import format_change
 
-        currency = self.app.config.settings.currency  # type: ignore[attr-defined]
+        currency = self.app.config.settings.currency
         change = result.value - result.last_year
         pct = change / abs(result.last_year) * 100 if result.last_year else None
         now, then = value_text(result.kpi, result.value, currency), value_text(result.kpi, result.last_year, currency)
@@ -289,16 +296,16 @@ class DetailScreen(SnapshotScreen):
 
     def _load_matches(self) -> None:
         box = self.query_one("#detail-matches", Static)
-        config = self.app.config  # type: ignore[attr-defined]
+        config = self.app.config
         metric = config.metrics.get(self.metric_id)
         spec = config.sources.get(metric.source or "") if metric else None
-        runtime = self.app.runtime  # type: ignore[attr-defined]
+        runtime = self.app.runtime
         if metric is None or spec is None or runtime is None or not (metric.trigger and metric.trigger.condition):
             box.display = False
             return
         box.display = True
         box.update(Text("what the condition matched: reading the log…", style=palette_of(self.app).muted))
-        self._matches(runtime, self.metric_id, self.window, self.app.offset)  # type: ignore[attr-defined]
+        self._matches(runtime, self.metric_id, self.window, self.app.offset)
 
     @work(thread=True, exclusive=True, group="matches", exit_on_error=False)
     def _matches(self, runtime, metric_id: str, window: str, offset: int) -> None:
@@ -329,13 +336,13 @@ class DetailScreen(SnapshotScreen):
             chart.message = f"cannot draw the chart: {message.error}"
 
     def _result(self) -> KpiResult | None:
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        snapshot = self.app.snapshot
         return snapshot.kpis.get(self.kpi_id) if snapshot else None
 
     def _summary(self) -> None:
         kpi = self.kpi
         colours = palette_of(self.app)
-        currency = self.app.config.settings.currency  # type: ignore[attr-defined]
+        currency = self.app.config.settings.currency
         result = self._result()
         text = Text()
         text.append(kpi.name, style="bold")
@@ -366,13 +373,13 @@ class DetailScreen(SnapshotScreen):
                 text.append("  · on pace for ", style=colours.muted)
                 text.append_text(pace_text(result, currency, colours))
                 if result.projected_to is not None:
-                    tz = ZoneInfo(self.app.config.settings.timezone)  # type: ignore[attr-defined]
+                    tz = ZoneInfo(self.app.config.settings.timezone)
                     last = (result.projected_to - dt.timedelta(microseconds=1)).astimezone(tz)
                     text.append(f" by the end of {last:%d %b %Y}", style=colours.muted)
             parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
             if parts:
                 text.append(f"  · {parts}", style=colours.muted)
-            tz = self.app.config.settings.timezone  # type: ignore[attr-defined]
+            tz = self.app.config.settings.timezone
             newest = f"newest reading at {format_time(result.freshness, tz)}" if result.freshness else "no reading yet"
             text.append(f"\n{newest}", style=colours.muted)
         text.append("\n")
@@ -384,16 +391,16 @@ class DetailScreen(SnapshotScreen):
         text = Text()
         grains = "  ".join(("▸" if g == self.grain else " ") + g for g in bindings.GRAINS)
         text.append(f"window {self.window}", style=colours.accent)
-        if self.app.offset:  # type: ignore[attr-defined]
-            text.append(f" ({self.app.offset} back)", style=colours.accent)  # type: ignore[attr-defined]
+        if self.app.offset:
+            text.append(f" ({self.app.offset} back)", style=colours.accent)
         text.append(f"   grain {grains}", style=colours.muted)
         text.append("  (H D W M, g)", style=colours.muted)
         return text
 
     def _metric(self) -> None:
         """The summary of a metric opened from a KPI's metrics pane."""
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
-        config = self.app.config  # type: ignore[attr-defined]
+        snapshot = self.app.snapshot
+        config = self.app.config
         colours = palette_of(self.app)
         metric = config.metrics.get(self.metric_id)
         box = self.query_one("#detail-summary", Static)
@@ -430,8 +437,8 @@ class DetailScreen(SnapshotScreen):
 
     def _freshness(self, latest: float | None, metric, status) -> Text:
         """``newest reading 6,052 at 2026-12-01 23:00 EST · source demo last polled 2m ago``."""
-        config = self.app.config  # type: ignore[attr-defined]
-        snapshot = self.app.snapshot  # type: ignore[attr-defined]
+        config = self.app.config
+        snapshot = self.app.snapshot
         colours = palette_of(self.app)
         tz = config.settings.timezone
         text = Text()

@@ -1,0 +1,105 @@
+"""Opening kpitui's other screens from the app's actions: help, alerts, a detail, the forms.
+
+The screens are imported when first opened (the first frame does not show
+them). A form's result comes back as a message (:class:`ReadingSaved`) that
+the app handles.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..formatting import format_value
+from .messages import ReadingSaved
+
+if TYPE_CHECKING:
+    from .app import KpiApp
+    from .screens.add_reading import NewReading
+
+READ_ONLY_NOTE = "This session is read-only: adding readings or annotations is off (`kpitui serve --allow-write` turns it on)."
+
+
+def open_help(app: KpiApp) -> None:
+    from .screens.help import HelpScreen
+
+    if not isinstance(app.screen, HelpScreen):
+        app.push_screen(HelpScreen())
+
+
+def open_alerts(app: KpiApp) -> None:
+    from .screens.alerts import AlertsScreen
+
+    if not isinstance(app.screen, AlertsScreen):
+        app.push_screen(AlertsScreen())
+
+
+def open_detail(app: KpiApp, kpi_id: str | None, metric_id: str | None = None) -> None:
+    """A KPI's detail, or a metric's (behind ``kpi_id``, or behind no KPI)."""
+    from .screens.detail import DetailScreen
+
+    if kpi_id in app.config.kpis or (kpi_id is None and metric_id in app.config.metrics):
+        app.push_screen(DetailScreen(kpi_id, metric_id))
+
+
+def _refused(app: KpiApp) -> bool:
+    if app.read_only:
+        app.notify(READ_ONLY_NOTE, title="Read-only", severity="warning", timeout=6)
+    return app.read_only
+
+
+def open_add_reading(app: KpiApp) -> None:
+    """The add-reading form, for the metric on screen (a detail's manual metric first)."""
+    from .screens.add_reading import AddReadingScreen
+    from .screens.dashboard import DashboardScreen
+    from .screens.detail import DetailScreen
+
+    if _refused(app) or isinstance(app.screen, AddReadingScreen):
+        return
+    screen, metric = app.screen, None
+    if isinstance(screen, DetailScreen):
+        metric = screen.metric_id
+        if metric is None and app.runtime is not None:
+            behind = sorted(app.runtime.engine.metrics_of(screen.kpi_id))
+            manual = [m for m in behind if m in app.config.metrics and app.config.metrics[m].source == "manual"]
+            metric = (manual or behind or [None])[0]
+    elif isinstance(screen, DashboardScreen):
+        metric = screen.metric_id
+
+    def added(reading: NewReading | None) -> None:
+        if reading is not None:
+            app.post_message(ReadingSaved(reading.metric, reading.at, reading.value, reading.action, reading.id))
+
+    app.push_screen(AddReadingScreen(app.config, metric), added)
+
+
+def reading_saved_note(app: KpiApp, message: ReadingSaved) -> str:
+    """``added Webinar sign-ups = 12 (reading 7)``."""
+    metric = app.config.metrics.get(message.metric)
+    name = metric.name if metric else message.metric
+    if metric is not None:
+        shown = format_value(message.value, metric.unit, metric.decimals, app.config.settings.currency)
+    else:
+        shown = f"{message.value:g}"
+    return f"{message.action} {name} = {shown}" + (f" (reading {message.id})" if message.id else "")
+
+
+def open_annotate(app: KpiApp) -> None:
+    """The annotate form, about the KPI or metric on screen (else everything)."""
+    from .screens.annotate import AnnotateScreen
+    from .screens.detail import DetailScreen
+
+    if _refused(app) or isinstance(app.screen, AnnotateScreen):
+        return
+    kpi = metric = None
+    if isinstance(app.screen, DetailScreen):
+        kpi, metric = app.screen.kpi_id, app.screen.metric_id
+
+    def annotated(note) -> None:
+        if note is None:
+            return
+        app.notify(f"annotation {note.id}: {note.text}", timeout=3)
+        for screen in app.screen_stack:
+            if isinstance(screen, DetailScreen) and screen.ready:
+                screen.load()
+
+    app.push_screen(AnnotateScreen(app.config, kpi, metric, now=app.now()), annotated)

@@ -1,0 +1,128 @@
+"""State flows down, events flow up: the screens watch the app's reactives, a reading added
+by hand is shown at once, a poll is one worker that stops when the app quits, and the
+instance filter on a history shared by several collectors."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+from textual.widgets import Static
+
+from kpitui.api import readings_frame
+from kpitui.config import load_config
+from kpitui.store import Store
+from kpitui.ui.messages import ReadingSaved
+from kpitui.ui.screens.detail import DetailScreen
+from kpitui.ui.state import ViewSettings
+from ui_helpers import NOW, make_app, wait_for, wait_ready
+
+UI = Path(__file__).resolve().parents[2] / "kpitui" / "ui"
+
+
+def banner(app) -> str:
+    return str(app.screen.query_one("#banner", Static).render())
+
+
+async def test_the_banner_follows_the_apps_problems(config):
+    """A problem set on the app reaches the dashboard's banner with no call into the screen."""
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        assert not app.screen.query_one("#banner").display
+        app.set_problem("store", "disk on fire")
+        await pilot.pause()
+        assert app.screen.query_one("#banner").display and "disk on fire" in banner(app)
+        app.clear_problem("store")
+        await pilot.pause()
+        assert not app.screen.query_one("#banner").display
+
+
+async def test_an_open_detail_follows_the_view_settings(config):
+    """The detail screen watches the view: a new window redraws its controls and chart before the new snapshot."""
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        app.open_detail("leads")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.shown is not None)
+        app.view = ViewSettings("year_to_date", 1)
+        await wait_for(pilot, lambda: app.screen.shown[1:] == ("year_to_date", 1))
+        assert "window year_to_date (1 back)" in str(app.screen.query_one("#detail-summary", Static).render())
+        assert app.window == "year_to_date" and app.offset == 1
+        assert "year to date · 1 period back" in app.sub_title
+
+
+async def test_a_saved_reading_is_shown_at_once(config):
+    """ReadingSaved (what the add-reading form posts) re-evaluates now, not at the next light check."""
+    app = make_app(config, refresh_seconds=3600)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        before = app.snapshot.kpis["leads"].value
+        with Store(config.storage.path) as store:  # as the form's worker writes it
+            store.record_manual("signups", NOW - dt.timedelta(hours=1), 40.0)
+        app.post_message(ReadingSaved("signups", NOW - dt.timedelta(hours=1), 40.0))
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before + 40)
+
+
+def test_no_screen_reaches_the_app_untyped():
+    """Screens and panes see ``self.app`` as KpiApp (kpitui.ui.state.KpiNode): no ``type: ignore[attr-defined]``."""
+    found = [f"{p.relative_to(UI)}:{n}" for p in UI.rglob("*.py") for n, line in enumerate(p.read_text().splitlines(), 1)
+             if "type: ignore[attr-defined]" in line]
+    assert found == []
+
+
+# -- a poll is one worker; quitting stops it ------------------------------------------------
+
+
+def test_quitting_stops_a_poll_in_progress(tmp_path):
+    """``q`` during a 40 s fetch: the app exits at once and the source's command is killed."""
+    from test_e2e_tmux import Terminal, kpitui_command
+
+    marker = f"{time.time_ns() % 10**9}"
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f"""\
+[storage]
+path = "{(tmp_path / 'h.sqlite3').as_posix()}"
+
+[sources.slow]
+type = "command"
+timeout = 60
+interval = 600
+
+[metrics.members]
+name = "Members"
+source = "slow"
+command = "sleep 40.{marker}; echo 1"
+""",
+        encoding="utf-8",
+    )
+    env = {"KPITUI_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    term = Terminal(f"{kpitui_command()} --config {config}", 100, 30, env)
+
+    def sleeping() -> bool:
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return f"sleep 40.{marker}" in ps
+
+    try:
+        term.wait_for("◌ slow")
+        deadline = time.monotonic() + 10
+        while not sleeping() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert sleeping(), "the source's command never started"
+        started = time.monotonic()
+        term.keys("q")
+        screen = term.wait_for("KPITUI-EXITED-", timeout=15)
+        took = time.monotonic() - started
+        assert re.search(r"KPITUI-EXITED-0\b", screen), screen
+        assert took < 5, f"quitting took {took:.1f}s: it waited for the fetch"
+        deadline = time.monotonic() + 5
+        while sleeping() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert not sleeping(), "the fetch's command outlived the app"
+    finally:
+        term.close()
