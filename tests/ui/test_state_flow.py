@@ -126,3 +126,93 @@ command = "sleep 40.{marker}; echo 1"
         assert not sleeping(), "the fetch's command outlived the app"
     finally:
         term.close()
+
+
+# -- the instance filter: one history on PostgreSQL, two collector instances --------------------
+
+
+@pytest.fixture
+def shared_history(tmp_path):
+    """A PostgreSQL history written by instances web1 and web2 (their signups add up), and a viewer's config."""
+    from kpitui.postgres_store import PostgresStore
+    from tests.store_contract.conftest import admin_execute, admin_url, with_database
+
+    admin = admin_url()
+    name = f"kpitui_t_{time.time_ns() % 10**12}"
+    admin_execute(admin, f"CREATE DATABASE {name}")
+    url = with_database(admin, name)
+    at = NOW - dt.timedelta(hours=3)
+    counts = {"web1": 7.0, "web2": 5.0}
+    try:
+        for instance, count in counts.items():
+            store = PostgresStore(url, instance=instance, path=tmp_path / f"{instance}.sqlite3")
+            try:
+                store.write(readings_frame([("signups", at, count), ("requests", at, 1.0)]), mode="add", source="web")
+            finally:
+                store.close()
+        path = tmp_path / "viewer.toml"
+        path.write_text(
+            f"""\
+[kpitui]
+timezone = "UTC"
+
+[storage]
+url = "{url}"
+instance = "laptop"
+path = "{(tmp_path / 'viewer.sqlite3').as_posix()}"
+
+[metrics.signups]
+name = "Newsletter sign-ups"
+aggregation = "sum"
+
+[metrics.requests]
+name = "Retainer requests"
+aggregation = "sum"
+
+[kpis.leads]
+name = "Lead generation"
+formula = "sum"
+metrics = ["signups", "requests"]
+window = "month_to_date"
+""",
+            encoding="utf-8",
+        )
+        yield load_config(path), counts
+    finally:
+        admin_execute(admin, f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+
+
+async def test_the_instance_key_shows_one_collectors_readings(shared_history):
+    """``i`` cycles all instances / web1 / web2; the header says which, and every figure is that instance's."""
+    config, counts = shared_history
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        assert app.runtime.instances == ["web1", "web2"]
+        assert app.snapshot.kpis["leads"].value == counts["web1"] + counts["web2"] + 2
+        assert "all instances" in app.sub_title
+        assert "i instance" in app.status_text().plain
+        for instance in ("web1", "web2"):
+            await pilot.press("i")
+            assert app.instance == instance and f"instance {instance}" in app.sub_title
+            await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == counts[instance] + 1)
+            assert app.snapshot.metrics["signups"].latest == counts[instance]
+        await pilot.press("i")
+        assert app.instance is None and "all instances" in app.sub_title
+        await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == counts["web1"] + counts["web2"] + 2)
+        # the metric's chart follows the instance too
+        await pilot.press("i")
+        app.open_detail("leads", "signups")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.points is not None)
+        assert sum(p[1] or 0 for p in app.screen.points) == counts["web1"]
+
+
+async def test_the_instance_key_on_an_sqlite_history_says_why_not(config):
+    app = make_app(config)
+    async with app.run_test() as pilot:
+        await wait_ready(pilot)
+        await pilot.press("i")
+        await pilot.pause()
+        assert app.instance is None
+        assert any("SQLite file written by one collector" in n.message for n in app._notifications)
+        assert "instance" not in app.sub_title
