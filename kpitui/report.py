@@ -68,7 +68,7 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
 
 def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None = None, annotations: list[dict[str, Any]] | None = None) -> str:
     """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``);
-    ``annotations``: the annotations over the span shown (``kpitui.annotations_cli.report_annotations``)."""
+    ``annotations``: the annotations over the span shown (``kpitui.commands.annotations.report_annotations``)."""
     data = {
         "schema": JSON_SCHEMA,
         "at": _iso(snapshot.at),

@@ -1,4 +1,4 @@
-"""``kpitui serve``: its options, checked into a :class:`ServePlan` before anything listens.
+"""``kpitui serve``: its options (declared in :mod:`kpitui.cli`), checked into a :class:`ServePlan` before anything listens.
 
 The web server itself (aiohttp + textual-serve) is :mod:`kpitui.ui.serve`,
 started by the CLI once the plan is sound; this module stays headless. The
@@ -18,28 +18,6 @@ from typing import Any
 
 from .serve_auth import AuthError, check_token, generate_token, hash_password, is_loopback
 
-DEFAULT_HOST, DEFAULT_PORT, DEFAULT_MAX_SESSIONS, DEFAULT_IDLE = "127.0.0.1", 8000, 8, "30m"
-
-
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    serve = sub.add_parser(
-        "serve",
-        parents=[common],
-        help="serve the dashboard to web browsers (loopback and a token by default)",
-        description=(
-            "Serve the dashboard to web browsers: each browser session runs its own `kpitui tui` viewing the shared "
-            "history. Listens on loopback unless --host says otherwise; every request needs the token printed at start "
-            "(or --token-env / [serve] token), or a [serve.users] login. Read-only unless --allow-write."
-        ),
-    )
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for every interface)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--collect", action="store_true", help="also run one collector (`kpitui collect`) for all sessions")
-    serve.add_argument("--allow-write", action="store_true", help="let browser sessions add readings (default: read-only)")
-    serve.add_argument("--token-env", metavar="VAR", help="take the token from this environment variable instead of generating one")
-    serve.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, metavar="N", help=f"concurrent browser sessions (default {DEFAULT_MAX_SESSIONS})")
-    serve.add_argument("--idle-timeout", default=DEFAULT_IDLE, metavar="DURATION", help=f"close a session after this long without a key press or resize (default {DEFAULT_IDLE}; 0: never)")
-    serve.add_argument("--hash-password", action="store_true", help="read a password (prompt or stdin) and print its hash for [serve.users], then exit")
 
 
 @dataclass

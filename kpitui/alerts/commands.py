@@ -14,13 +14,6 @@ from ..options import did_you_mean, redact
 JSON_SCHEMA = 1
 
 
-def add_parser(sub: Any, common: argparse.ArgumentParser) -> None:
-    alerts = sub.add_parser("alerts", parents=[common], help="list alert rules, their state and deliveries; `alerts test ID` sends a test")
-    alerts.add_argument("action", nargs="?", choices=("list", "test"), default="list", help="list (default) or test")
-    alerts.add_argument("id", nargs="?", help="with test: an alert, digest or notifier id")
-    alerts.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")
-
-
 def _stamp() -> str:
     return dt.datetime.now().strftime("%H:%M:%S")
 

@@ -18,6 +18,8 @@ import argparse
 import json
 import sys
 
+from . import base
+
 DEFAULT_LIMIT = 50
 
 
@@ -28,7 +30,7 @@ def _subject(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--all", action="store_true", help="about everything (the default for a new annotation)")
 
 
-def add_parser(sub, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
     annotate = sub.add_parser(
         "annotate", parents=[common], help="add a dated note that explains the numbers (an annotation)",
         description="Add an annotation: a dated note (\"Launched the webinar ads\") shown as a marker on the detail "
@@ -57,6 +59,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
     _subject(edit)
     delete = actions.add_parser("delete", parents=[common], help="delete annotations")
     delete.add_argument("ids", nargs="+", type=_ident, metavar="ID", help="the annotations' ids")
+    return {"annotate": cmd_annotate, "annotations": cmd_annotations}
 
 
 def _ident(text: str) -> int:
@@ -69,39 +72,39 @@ def _ident(text: str) -> int:
     return value
 
 
-def _check_subject(args, config, cli) -> tuple[str | None, str | None]:
-    from .options import did_you_mean
+def _check_subject(args, config) -> tuple[str | None, str | None]:
+    from ..options import did_you_mean
 
     kpi, metric = getattr(args, "kpi", None), getattr(args, "metric", None)
     for flag, value, known in (("--kpi", kpi, config.kpis), ("--metric", metric, config.metrics)):
         if value is not None and value not in known:
-            raise cli.UsageError(f"{flag}: no {flag[2:]} {value!r} in the config" + did_you_mean(value, known))
+            raise base.UsageError(f"{flag}: no {flag[2:]} {value!r} in the config" + did_you_mean(value, known))
     return kpi, metric
 
 
-def _open(cli, config):
+def _open(config):
     """The annotation table of the history, writable (the history is created or upgraded first)."""
-    from .annotations import AnnotationStore
+    from ..annotations import AnnotationStore
 
-    store = cli._open_store(config)
+    store = base.open_store(config)
     store.close()
     return AnnotationStore(config.storage.path)
 
 
-def cmd_annotate(args: argparse.Namespace, cli) -> int:
+def cmd_annotate(args: argparse.Namespace) -> int:
     import datetime as dt
 
-    from .annotations import AnnotationError
+    from ..annotations import AnnotationError
 
-    config = cli._load(args)
-    kpi, metric = _check_subject(args, config, cli)
-    at = cli._parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    config = base.load(args)
+    kpi, metric = _check_subject(args, config)
+    at = base.parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
     try:
-        with _open(cli, config) as store:
+        with _open(config) as store:
             note = store.add(args.text, at, kpi=kpi, metric=metric)
     except AnnotationError as exc:
-        raise cli.UsageError(str(exc)) from None
-    print(f"annotation {note.id} at {cli._format_time(note.at, config)} about {_about(note, config)}: {note.text}")
+        raise base.UsageError(str(exc)) from None
+    print(f"annotation {note.id} at {base.format_time(note.at, config)} about {_about(note, config)}: {note.text}")
     return 0
 
 
@@ -115,41 +118,41 @@ def _about(note, config) -> str:
     return "everything"
 
 
-def cmd_annotations(args: argparse.Namespace, cli) -> int:
-    from .annotations import AnnotationError
+def cmd_annotations(args: argparse.Namespace) -> int:
+    from ..annotations import AnnotationError
 
-    config = cli._load(args)
+    config = base.load(args)
     action = getattr(args, "action", None) or "list"
     try:
         if action == "list":
-            return _list(args, config, cli)
-        with _open(cli, config) as store:
+            return _list(args, config)
+        with _open(config) as store:
             if action == "edit":
-                kpi, metric = _check_subject(args, config, cli)
+                kpi, metric = _check_subject(args, config)
                 subject = {}
                 if kpi is not None or metric is not None or args.all:
                     subject = {"kpi": kpi, "metric": metric}
                 if args.text is None and args.at is None and not subject:
-                    raise cli.UsageError("annotations edit: give new TEXT, --at, or a new subject (--kpi, --metric, --all)")
-                at = cli._parse_time(args.at, config.settings.timezone)
+                    raise base.UsageError("annotations edit: give new TEXT, --at, or a new subject (--kpi, --metric, --all)")
+                at = base.parse_time(args.at, config.settings.timezone)
                 note = store.edit(args.id, text=args.text, at=at, **subject)
-                print(f"annotation {note.id} at {cli._format_time(note.at, config)} about {_about(note, config)}: {note.text}")
+                print(f"annotation {note.id} at {base.format_time(note.at, config)} about {_about(note, config)}: {note.text}")
             else:
                 for note in store.delete(args.ids):
                     print(f"deleted annotation {note.id}: {note.text}")
     except AnnotationError as exc:
-        raise cli.UsageError(str(exc)) from None
+        raise base.UsageError(str(exc)) from None
     return 0
 
 
-def _list(args, config, cli) -> int:
-    from .annotations import as_dict, gather
-    from .engine import Engine
+def _list(args, config) -> int:
+    from ..annotations import as_dict, gather
+    from ..engine import Engine
 
-    kpi, metric = _check_subject(args, config, cli)
-    since = cli._parse_time(args.since, config.settings.timezone)
+    kpi, metric = _check_subject(args, config)
+    since = base.parse_time(args.since, config.settings.timezone)
     if args.limit < 0:
-        raise cli.UsageError("--limit must be 0 (all) or more")
+        raise base.UsageError("--limit must be 0 (all) or more")
     notes = list(reversed(gather(config, since)))  # newest first
     engine = Engine(config)
     metrics_of = {kid: engine.metrics_of(kid) for kid in config.kpis}
@@ -160,7 +163,7 @@ def _list(args, config, cli) -> int:
     if args.limit:
         notes = notes[: args.limit]
     if args.format == "json":
-        from .annotations import kpis_about
+        from ..annotations import kpis_about
 
         data = {
             "schema": 1,
@@ -175,7 +178,7 @@ def _list(args, config, cli) -> int:
     for n in notes:  # a note an annotation source supplies has no id (it is not stored): its source instead
         ident = f"{n.id:>4}" if n.id is not None else "   -"
         where = f"  (from annotation source {n.source})" if n.id is None and getattr(n, "source", None) else ""
-        sys.stdout.write(f"{ident}  {cli._format_time(n.at, config)}  {_about(n, config)}: {n.text}{where}\n")
+        sys.stdout.write(f"{ident}  {base.format_time(n.at, config)}  {_about(n, config)}: {n.text}{where}\n")
     return 0
 
 
@@ -185,7 +188,7 @@ def _list(args, config, cli) -> int:
 def report_annotations(config, engine, snapshot) -> list[dict]:
     """The annotations over the span a report shows (the earliest sparkline bucket or comparison
     period up to its time), each with the KPIs it is about (``report --format json``)."""
-    from .annotations import as_dict, gather, kpis_about
+    from ..annotations import as_dict, gather, kpis_about
 
     starts = [r.previous_period.start for r in snapshot.kpis.values()] + [r.series[0][0] for r in snapshot.kpis.values() if r.series]
     if not starts:
@@ -196,7 +199,7 @@ def report_annotations(config, engine, snapshot) -> list[dict]:
 
 def series_annotations(config, engine, ident: str, start, end) -> list[dict]:
     """The annotations about a KPI or a metric between ``start`` and ``end`` (``series --format json``)."""
-    from .annotations import as_dict, gather
+    from ..annotations import as_dict, gather
 
     notes = gather(config, start, end)
     if ident in config.metrics:

@@ -1,7 +1,8 @@
-"""``kpitui readings``: list, correct and delete manual readings by their id.
+"""``kpitui record`` and ``kpitui readings``: type a manual reading; list, correct and delete them by their id.
 
 ::
 
+    kpitui record METRIC VALUE [--at ISO-TIME] [--allow-negative]
     kpitui readings [list] [METRIC] [--limit N] [--format table|json]
     kpitui readings edit ID [VALUE] [--at ISO-TIME] [--allow-negative]
     kpitui readings delete ID [ID ...]
@@ -19,10 +20,18 @@ import datetime as dt
 import json
 import sys
 
+from . import base
+
 DEFAULT_LIMIT = 20
 
 
-def add_parser(sub, common: argparse.ArgumentParser) -> None:
+def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+    record = sub.add_parser("record", parents=[common], help="record a manual reading")
+    record.add_argument("metric", help="metric id, e.g. memberships_sold")
+    record.add_argument("value", help="the number; for a duration metric a duration such as 90m, 4h 30m or 9d")
+    record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
+    record.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration metric (a correction)")
+
     readings = sub.add_parser(
         "readings",
         parents=[common],
@@ -52,6 +61,7 @@ def add_parser(sub, common: argparse.ArgumentParser) -> None:
         description="Delete manual readings by id; every report and a running dashboard stop counting them.",
     )
     delete.add_argument("ids", nargs="+", type=_ident, metavar="ID", help="the readings' ids (see `kpitui readings list`)")
+    return {"record": cmd_record, "readings": cmd_readings}
 
 
 def _ident(text: str) -> int:
@@ -64,42 +74,85 @@ def _ident(text: str) -> int:
     return value
 
 
-def cmd_readings(args: argparse.Namespace, cli) -> int:
-    """Run ``kpitui readings``; ``cli`` is :mod:`kpitui.cli`, passed in (its ``_load``, ``_open_store``,
-    ``UsageError``, ...) so that this module never imports the entry point that also starts the UI."""
-    config = cli._load(args)
+def cmd_record(args: argparse.Namespace) -> int:
+    from ..options import did_you_mean
+
+    config = base.load(args)
+    if args.metric not in config.metrics:
+        otherwise = f"; metrics: {', '.join(config.metrics)}"
+        raise base.UsageError(f"unknown metric {args.metric!r}" + did_you_mean(args.metric, config.metrics, otherwise))
+    value = base.typed_value(args.value, config.metrics[args.metric], config)
+    base.refuse_negative(config.metrics[args.metric], value, args.allow_negative)
+    now = dt.datetime.now(dt.timezone.utc)
+    at = base.parse_time(args.at, config.settings.timezone) or now
+    if at > now + dt.timedelta(days=1):
+        raise base.UsageError("--at: that time is more than a day in the future")
+    store = base.open_store(config)
+    try:
+        reading, replaced = store.record_manual(args.metric, at, value)
+        if reading is None:
+            _refuse_compacted(config, store, args.metric)
+    finally:
+        store.close()
+    metric = config.metrics[args.metric]
+    from ..formatting import format_time, format_value
+
+    def shown(number: float) -> str:
+        return format_value(number, metric.unit, metric.decimals, config.settings.currency)
+
+    note = f"; it replaces {shown(replaced)} recorded for that time" if replaced is not None and replaced != value else ""
+    print(
+        f"recorded {metric.name} = {shown(value)} at {format_time(at, config.settings.timezone, seconds=True)} "
+        f"as reading {reading.id}{note}"
+    )
+    return base.EXIT_OK
+
+
+def _refuse_compacted(config, store, metric: str) -> None:
+    from ..formatting import format_time
+
+    before = store.compacted_before(metric)
+    shown = format_time(before, config.settings.timezone) if before else "the retention cut-off"
+    raise base.Failure(
+        f"--at: {metric}'s readings before {shown} are compacted to one row per {config.storage.downsample_to} "
+        "([storage] raw_retention_days); nothing was recorded there"
+    )
+
+
+def cmd_readings(args: argparse.Namespace) -> int:
+    config = base.load(args)
     action = getattr(args, "action", None) or "list"
-    store = _open(cli, config, listing=action == "list")
+    store = _open(config, listing=action == "list")
     try:
         if action == "list":
-            return _list(args, config, store, cli)
+            return _list(args, config, store)
         if action == "edit":
-            return _edit(args, config, store, cli)
-        return _delete(args, config, store, cli)
+            return _edit(args, config, store)
+        return _delete(args, config, store)
     finally:
         store.close()
 
 
-def _open(cli, config, *, listing: bool):
+def _open(config, *, listing: bool):
     """The history, writable; a list of a history that cannot be written is read read-only (without new ids)."""
-    from .store import StoreError
+    from ..store import StoreError
 
     try:
-        return cli._open_store(config)
+        return base.open_store(config)
     except StoreError:
         if not listing:
             raise
         failed = sys.exc_info()[1]
     try:
-        return cli._open_store(config, readonly=True)
+        return base.open_store(config, readonly=True)
     except StoreError:
         raise failed from None  # the first reason says more (it names why it cannot be written)
 
 
 def _adopt(store, config) -> None:
     """Ids for readings of hand-fed metrics stored before ids existed (skipped when the history cannot be written)."""
-    from .failures import READONLY, kind
-    from .store import StoreError
+    from ..failures import READONLY, kind
+    from ..store import StoreError
 
     try:
         store.adopt_manual(_manual_metrics(config))
@@ -113,7 +166,7 @@ def _manual_metrics(config) -> list[str]:
 
 
 def _shown(config, metric: str, value: float) -> str:
-    from .formatting import format_value
+    from ..formatting import format_value
 
     spec = config.metrics.get(metric)
     if spec is None:
@@ -128,7 +181,7 @@ def _name(config, metric: str) -> str:
 
 def describe(config, reading) -> str:
     """``reading 7: Sales = 3 at 2026-12-01 13:30 EST``."""
-    from .formatting import format_time
+    from ..formatting import format_time
 
     return (
         f"reading {reading.id}: {_name(config, reading.metric)} = {_shown(config, reading.metric, reading.value)} "
@@ -136,15 +189,15 @@ def describe(config, reading) -> str:
     )
 
 
-def _list(args, config, store, cli) -> int:
-    from .formatting import format_time
-    from .options import did_you_mean
+def _list(args, config, store) -> int:
+    from ..formatting import format_time
+    from ..options import did_you_mean
 
     metric = getattr(args, "metric", None)
     if metric is not None and metric not in config.metrics:
-        raise cli.UsageError(f"unknown metric {metric!r}" + did_you_mean(metric, config.metrics))
+        raise base.UsageError(f"unknown metric {metric!r}" + did_you_mean(metric, config.metrics))
     if args.limit < 0:
-        raise cli.UsageError("--limit must be 0 (all) or more")
+        raise base.UsageError("--limit must be 0 (all) or more")
     _adopt(store, config)
     rows = store.manual_readings(None if metric is None else [metric], limit=args.limit or None)
     tz = config.settings.timezone
@@ -158,20 +211,20 @@ def _list(args, config, store, cli) -> int:
                     "metric": r.metric,
                     "name": _name(config, r.metric),
                     "unit": config.metrics[r.metric].unit if r.metric in config.metrics else None,
-                    "at": r.at.astimezone(cli._tz(config)).isoformat(),
+                    "at": r.at.astimezone(base.tz(config)).isoformat(),
                     "value": r.value,
                     "shown": _shown(config, r.metric, r.value),
-                    "recorded": None if r.recorded is None else r.recorded.astimezone(cli._tz(config)).isoformat(),
+                    "recorded": None if r.recorded is None else r.recorded.astimezone(base.tz(config)).isoformat(),
                 }
                 for r in rows
             ],
         }
         print(json.dumps(data, indent=2))
-        return cli.EXIT_OK
+        return base.EXIT_OK
     if not rows:
         where = f" of {metric}" if metric else ""
         print(f"no manual readings{where} yet; `kpitui record METRIC VALUE` records one")
-        return cli.EXIT_OK
+        return base.EXIT_OK
     table = [("ID", "Time", "Metric", "Value")] + [
         (str(r.id), format_time(r.at, tz), r.metric, _shown(config, r.metric, r.value)) for r in rows
     ]
@@ -181,53 +234,53 @@ def _list(args, config, store, cli) -> int:
         print("  ".join(cells).rstrip())
     more = " (newest first; --limit 0 shows all)" if args.limit and len(rows) == args.limit else ""
     print(f"\ncorrect one: kpitui readings edit ID VALUE [--at TIME]; delete: kpitui readings delete ID{more}")
-    return cli.EXIT_OK
+    return base.EXIT_OK
 
 
-def _edit(args, config, store, cli) -> int:
-    from .manual_readings import ReadingTaken, UnknownReading
+def _edit(args, config, store) -> int:
+    from ..manual_readings import ReadingTaken, UnknownReading
 
     if args.value is None and args.at is None:
-        raise cli.UsageError("readings edit: give a new VALUE, --at TIME, or both")
+        raise base.UsageError("readings edit: give a new VALUE, --at TIME, or both")
     try:
         old = store.manual_reading(args.id)
     except UnknownReading as exc:
-        raise cli.UsageError(str(exc)) from None
+        raise base.UsageError(str(exc)) from None
     value = None
     spec = config.metrics.get(old.metric)
     if args.value is not None:
         if spec is None:
-            raise cli.UsageError(f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings")
-        value = cli._typed_value(args.value, spec, config)
-        cli._refuse_negative(spec, value, args.allow_negative)
+            raise base.UsageError(f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings")
+        value = base.typed_value(args.value, spec, config)
+        base.refuse_negative(spec, value, args.allow_negative)
     at = None
     if args.at is not None:
-        at = cli._parse_time(args.at, config.settings.timezone)
+        at = base.parse_time(args.at, config.settings.timezone)
         if at > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
-            raise cli.UsageError("--at: that time is more than a day in the future")
+            raise base.UsageError("--at: that time is more than a day in the future")
     try:
         before, after = store.correct_manual(args.id, value=value, at=at)
     except UnknownReading as exc:
-        raise cli.UsageError(str(exc)) from None
+        raise base.UsageError(str(exc)) from None
     except ReadingTaken as exc:
-        raise cli._Failure(str(exc)) from None
+        raise base.Failure(str(exc)) from None
     print(f"corrected {describe(config, before)} -> {_shown(config, after.metric, after.value)} at {_when(config, after.at)}")
-    return cli.EXIT_OK
+    return base.EXIT_OK
 
 
 def _when(config, at: dt.datetime) -> str:
-    from .formatting import format_time
+    from ..formatting import format_time
 
     return format_time(at, config.settings.timezone)
 
 
-def _delete(args, config, store, cli) -> int:
-    from .manual_readings import UnknownReading
+def _delete(args, config, store) -> int:
+    from ..manual_readings import UnknownReading
 
     try:
         gone = store.delete_manual(args.ids)
     except UnknownReading as exc:
-        raise cli.UsageError(f"{exc}; nothing was deleted") from None
+        raise base.UsageError(f"{exc}; nothing was deleted") from None
     for reading in gone:
         print(f"deleted {describe(config, reading)}")
-    return cli.EXIT_OK
+    return base.EXIT_OK

@@ -1,0 +1,178 @@
+"""``kpitui report`` and ``kpitui series``: KPIs as of a moment, and a metric's or KPI's value per bucket."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import datetime as dt
+import json
+import sys
+
+from . import base
+from .base import EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
+
+
+def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+    report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
+    report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table", help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html")
+    report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
+    report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
+    report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
+    report.add_argument("--explain", action="store_true", help="say why each KPI moved: its change against the previous period split by input (table or json)")
+    report.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors: [storage] instance)")
+    report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
+
+    series = sub.add_parser("series", parents=[common], help="a metric's or KPI's value per bucket (day, week, ...)")
+    series.add_argument("id", help="a metric or KPI id")
+    series.add_argument("--grain", choices=("hour", "day", "week", "month", "quarter", "year"), default="day", help="bucket size (default: day)")
+    series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
+    series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
+    series.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (docs/json.md) or csv")
+    series.add_argument("--compare", choices=("previous", "last_year"), help="also each bucket one period earlier (previous) or the same bucket a year earlier (last_year), and the difference")
+    series.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors)")
+    return {"report": cmd_report, "series": cmd_series}
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from ..engine import Engine
+    from ..history import History
+    from ..periods import PeriodError, parse_window
+    from ..report import to_csv, to_json, to_table
+    from ..scorecard import title_of, to_html, to_markdown
+
+    if args.width is not None and args.width < 0:
+        raise UsageError("--width must be 0 (no limit) or a number of columns")
+    if args.explain and args.format not in ("table", "json"):
+        raise UsageError(f"--explain works with --format table or json, not {args.format}")
+    config = load(args)
+    at = parse_time(args.at, config.settings.timezone)
+    if args.window:
+        try:
+            parse_window(args.window)
+        except PeriodError as exc:
+            raise UsageError(f"--window: {exc}") from None
+    store = open_viewer(config, instance=args.instance, readonly=args.instance is not None)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() in fetch or a formula never lands in the report
+            if not args.no_collect and at is None and not store.readonly:
+                _collect_due(config, store)
+            history = History(store)
+            history.refresh()
+            engine = Engine(config)
+            snapshot = engine.evaluate(history, at, window=args.window, health=store.health())
+            explanations = _explain(engine, history, snapshot, args.window) if args.explain else None
+    finally:
+        store.close()
+    if args.format == "json":
+        from .annotations import report_annotations
+        from ..explain import as_dict
+
+        notes = report_annotations(config, engine, snapshot)
+        print(to_json(snapshot, None if explanations is None else {k: as_dict(e) for k, e in explanations.items()}, annotations=notes))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(snapshot))
+    elif args.format in ("markdown", "html"):
+        render = to_markdown if args.format == "markdown" else to_html
+        sys.stdout.write(render(snapshot, config.settings.currency, title_of(snapshot, config.path.name, config.settings.timezone)))
+    else:
+        from ..console import output_width
+
+        title = f"{config.path.name} — KPIs as of {format_time(snapshot.at, config)}"
+        sys.stdout.write(to_table(snapshot, config.settings.currency, title, width=output_width(args.width)))
+        if explanations is not None:
+            from ..explain import one_line
+
+            names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
+            sys.stdout.write("\nWhy it moved (change against the previous period, split by input):\n")
+            for kid, explanation in explanations.items():
+                sys.stdout.write(f"  {one_line(snapshot.kpis[kid], explanation, names, config.settings.currency)}\n")
+            from .annotations import report_annotations
+
+            notes = report_annotations(config, engine, snapshot)
+            if notes:
+                sys.stdout.write("\nAnnotations over the periods shown (kpitui annotations list):\n")
+                for note in notes:
+                    about = ", ".join(names.get(k, k) for k in note["kpis"]) or "no KPI"
+                    sys.stdout.write(f"  {note['at'][:16].replace('T', ' ')}  {note['text']}  ({about})\n")
+    return EXIT_OK
+
+
+def _explain(engine, history, snapshot, window):
+    from ..explain import explain
+
+    return explain(engine, history, snapshot, window=window)
+
+
+def _collect_due(config, store) -> None:
+    """Poll the sources whose interval has passed since their last success (so a first report has data),
+    and those whose last poll failed (the user may just have fixed it: a success clears the error)."""
+    from ..collector import Collector
+
+    health = store.health()
+    now = dt.datetime.now(dt.timezone.utc)
+    collector = Collector(config, store)
+    try:
+        due = [
+            sid
+            for sid in collector.sources
+            if sid not in health
+            or health[sid].error is not None
+            or health[sid].last_success is None
+            or (now - health[sid].last_success).total_seconds() >= config.sources[sid].interval
+        ]
+        for result in collector.run_once(due):  # a backlog is read to its end: the report counts all of it
+            if result.error:
+                import logging
+
+                logging.getLogger("kpitui.report").warning("source %s: %s", result.source, result.error)
+    finally:
+        collector.close()
+
+
+def cmd_series(args: argparse.Namespace) -> int:
+    """Bucket values of a KPI, or of a metric (by its own aggregation rule), from the stored history."""
+    from ..engine import Engine
+    from ..formatting import format_value
+    from ..history import History
+    from ..options import did_you_mean
+
+    config = load(args)
+    if args.points < 1 or args.points > 10_000:
+        raise UsageError("--points must be between 1 and 10000")
+    ids = [*config.metrics, *config.kpis]
+    if args.id not in ids:
+        raise UsageError(f"unknown metric or KPI {args.id!r}" + did_you_mean(args.id, ids))
+    is_metric = args.id in config.metrics
+    shown = config.metrics[args.id] if is_metric else config.kpis[args.id]
+    unit, decimals = shown.unit, shown.decimals
+    at = parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
+    store = open_viewer(config, readonly=True, instance=args.instance)
+    try:
+        history = History(store)
+        history.refresh()
+        with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
+            engine = Engine(config)
+            chart = engine.metric_series if is_metric else engine.series  # a metric by its own aggregation rule
+            rows = chart(history, args.id, now=at, grain=args.grain, points=args.points, compare=args.compare or "previous")
+    finally:
+        store.close()
+    tz = base.tz(config)
+    from ..report import _num  # numbers rounded to 6 decimals, as in every JSON document (docs/json.md)
+
+    if args.format == "json":
+        from .annotations import series_annotations
+
+        points = [{"start": start.astimezone(tz).isoformat(), "value": _num(value)} for start, value, _ in rows]
+        if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
+            for point, (_, value, other) in zip(points, rows):
+                point.update(compare=_num(other), difference=None if value is None or other is None else _num(value - other))
+        notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
+        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if is_metric else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
+    elif args.format == "csv":
+        print("start,value")
+        for start, value, _ in rows:
+            print(f"{start.astimezone(tz).isoformat()},{'' if value is None else _num(value)}")
+    else:
+        for start, value, _ in rows:
+            print(f"{format_time(start, config)}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
+    return EXIT_OK

@@ -1,0 +1,72 @@
+"""``kpitui check``, ``kpitui init`` and ``kpitui completion``: a config checked, a starter written, the shell taught."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from .base import EXIT_OK, Failure, UsageError, load
+
+
+def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+    check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
+    check.add_argument("--strict", action="store_true", help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, 1 when a plugin failed to load")
+
+    init = sub.add_parser("init", help="write a starter config")
+    init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+
+    completion = sub.add_parser("completion", help="print the shell completion script: eval \"$(kpitui completion bash)\"")
+    completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
+    return {"check": cmd_check, "init": cmd_init, "completion": cmd_completion}
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    from ..location import describe
+    from ..preflight import source_warnings
+
+    config = load(args)
+    problems = config.registry.errors
+    paths = source_warnings(config)
+    for problem in [*problems, *paths]:
+        print(f"warning: {problem}", file=sys.stderr)
+    count = len(problems) + len(paths)
+    if count and getattr(args, "strict", False):
+        message = f"{config.path}: {count} warning{'s' if count != 1 else ''}, an error under --strict"
+        if paths:  # a source that cannot read its path is a mistake in the config: exit 2
+            raise UsageError(message)
+        raise Failure(message)
+    key = sum(1 for m in config.metrics.values() if m.is_key)
+    sources = [s for s in config.sources if config.metrics_of(s)]
+    print(
+        f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
+        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {describe(config)}"
+    )
+    return EXIT_OK
+
+
+def cmd_completion(args: argparse.Namespace) -> int:
+    from ..completion import script
+
+    sys.stdout.write(script(args.shell))
+    return EXIT_OK
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    from ..starter import starter_config
+
+    path = Path(args.path)
+    if path.is_symlink() and not path.exists():
+        # writing would create the link's target, wherever it points
+        raise UsageError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; refusing to write through it")
+    if path.exists() and not args.force:
+        raise UsageError(f"{path} already exists; use --force to overwrite it")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(starter_config(), encoding="utf-8")
+    except OSError as exc:
+        raise Failure(f"cannot write {path}: {exc}") from None
+    print(f"wrote {path}; try `kpitui check --config {path}` then `kpitui --config {path}`")
+    return EXIT_OK
