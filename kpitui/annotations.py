@@ -288,6 +288,32 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
     return out
 
 
+def marked_buckets(notes: Iterable[Annotation], starts: list[dt.datetime], end: dt.datetime) -> frozenset[int]:
+    """The indexes of the buckets starting at ``starts`` (ascending; the last one ends at ``end``) that hold a note."""
+    import bisect
+
+    marked = set()
+    for note in notes:
+        if starts and starts[0] <= note.at <= end:
+            marked.add(bisect.bisect_right(starts, note.at) - 1)
+    return frozenset(marked)
+
+
+def trend_marks(config: Any, snapshot: Any, metrics_of: Any) -> dict[str, frozenset[int]]:
+    """Per KPI of ``snapshot``, its trend buckets holding an annotation about it (``metrics_of(kpi)``: its metrics)."""
+    spans = {kid: [at for at, _ in r.series] for kid, r in snapshot.kpis.items() if r.series}
+    if not spans:
+        return {}
+    notes = gather(config, min(starts[0] for starts in spans.values()), snapshot.at)
+    out = {}
+    for kid, starts in spans.items():
+        about = [n for n in notes if n.about(kid, metrics_of(kid))]
+        marked = marked_buckets(about, starts, snapshot.at) if about else frozenset()
+        if marked:
+            out[kid] = marked
+    return out
+
+
 def gather(config: Any, start: dt.datetime | None = None, end: dt.datetime | None = None) -> list[Annotation]:
     """Stored annotations and those the annotation sources supply, in ``[start, end]``, oldest first."""
     notes = read(config.storage.path, start, end)

@@ -273,3 +273,6 @@ class Snapshot:
     objectives: tuple[ObjectiveResult, ...]
     kpis: dict[str, KpiResult]
     metrics: dict[str, MetricStatus]
+    #: per KPI, the indexes of its ``series`` buckets that hold an annotation about it (the trend's marks);
+    #: filled by the viewer (:func:`kpitui.annotations.marked_buckets`), empty when nobody asked
+    annotated: dict[str, frozenset[int]] = field(default_factory=dict)

@@ -123,6 +123,17 @@ class Runtime:
             snapshot = self.engine.evaluate(history, self.clock(), window=window or None, offset=offset, health=health)
             self.last_health = health
             self.last_evaluated = time.monotonic()
+            return self._with_marks(snapshot)
+
+    def _with_marks(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot with each KPI's annotated trend buckets (annotations are extra: none when they fail)."""
+        from dataclasses import replace
+
+        from ..annotations import trend_marks
+
+        try:
+            return replace(snapshot, annotated=trend_marks(self.config, snapshot, self.engine.metrics_of))
+        except Exception:  # noqa: BLE001 - a damaged annotation table or a failing source must not stop the view
             return snapshot
 
     def series(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from rich.text import Text
 
@@ -22,6 +22,8 @@ class Context:
     currency: str
     colours: Palette
     timezone: str = "UTC"
+    #: per KPI, its trend buckets that hold an annotation (:attr:`kpitui.model.Snapshot.annotated`)
+    annotated: dict[str, frozenset[int]] = field(default_factory=dict)
 
 
 def updated_at(status: MetricStatus, manual: bool) -> dt.datetime | None:

@@ -184,3 +184,28 @@ async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_con
         await pilot.press("c")
         await wait_ready(pilot)
         assert screen.query_one("#chart").spec.previous_name == "a month earlier"
+
+
+async def test_the_trend_marks_the_buckets_that_hold_an_annotation(config):
+    from kpitui.annotations import AnnotationStore
+    from kpitui.ui.screens.help import COLUMNS
+
+    with AnnotationStore(config.storage.path) as notes:
+        notes.add("Launched the webinar ads", dt.datetime(2026, 3, 10, 9, tzinfo=dt.timezone.utc), kpi="leads")
+        notes.add("Price change", dt.datetime(2026, 3, 14, 12, tzinfo=dt.timezone.utc), metric="revenue")  # profit's, not leads'
+    app = make_app(config)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await wait_ready(pilot)
+        starts = {kid: [at for at, _ in r.series] for kid, r in app.snapshot.kpis.items()}
+        assert app.snapshot.annotated["leads"] == {starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc))}
+        assert app.snapshot.annotated["profit"] == {starts["profit"].index(dt.datetime(2026, 3, 14, tzinfo=dt.timezone.utc))}
+        assert "onboarding" not in app.snapshot.annotated
+        pane = app.screen.query_one("#kpis")
+        column = next(i for i, (c, _) in enumerate(pane._layout) if c.key == "trend")
+        row = next(i for i, r in enumerate(pane._rows) if r.key == "leads")
+        cell = pane.get_row_at(row)[column]
+        shown = len(cell.plain.rstrip())
+        marked = [i for i in range(shown) if "underline" in str(cell.get_style_at_offset(app.console, i))]
+        # the 10 March bucket, counted from the right edge of the cell (the cell shows the newest buckets)
+        assert marked == [shown - (len(starts["leads"]) - starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)))]
+    assert any(name == "Trend" and "annotation" in meaning for name, meaning in COLUMNS)

@@ -34,10 +34,20 @@ def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> 
             "progress": progress,
             "pace": pace_text(result, ctx.currency, colours),
             "change": lambda w: change_text(result, ctx.currency, colours, w),
-            "trend": lambda w: Text(sparkline(values[-w:]), style=colours.accent),
+            "trend": lambda w: trend_text(values, ctx.annotated.get(kpi.id, frozenset()), w, ctx),
             "updated": Text(format_age(updated, ctx.now), style=colours.muted),
         },
     )
+
+
+def trend_text(values: list[float | None], marked: frozenset[int], width: int, ctx: Context) -> Text:
+    """The last ``width`` buckets as a sparkline; a bucket holding an annotation is underlined in the warning colour."""
+    shown = values[-width:]
+    first = len(values) - len(shown)
+    text = Text(style=ctx.colours.accent)
+    for index, bar in enumerate(sparkline(shown)):
+        text.append(bar, style=f"underline {ctx.colours.warn}" if first + index in marked else "")
+    return text
 
 
 def rows(results: list[KpiResult], ctx: Context, updated: dict[str, dt.datetime | None] | None = None) -> list[Row]:

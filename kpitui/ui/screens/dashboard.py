@@ -139,7 +139,9 @@ class DashboardScreen(SnapshotScreen):
 
     def context(self, snapshot: Snapshot) -> Context:
         settings = self.app.config.settings
-        return Context(now=snapshot.at, currency=settings.currency, colours=palette_of(self.app), timezone=settings.timezone)
+        return Context(
+            now=snapshot.at, currency=settings.currency, colours=palette_of(self.app), timezone=settings.timezone, annotated=snapshot.annotated
+        )
 
     def refresh_view(self) -> None:
         """Re-render every pane from the app's snapshot, keeping the selection."""
