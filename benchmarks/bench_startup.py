@@ -12,6 +12,19 @@ mount, first frame, store opened, first values shown), for finding what
 delays the first frame. The store opens after the first frame (in a worker),
 so the last two steps show how soon values fill in. It quits once values are
 shown.
+
+``installed(ROOT, DEST)`` makes the copy the suite's start-up figures run, as
+users get it: a new virtual environment, ``pip install ROOT`` (a wheel built
+from the checkout, not an editable install) and ``python -m compileall`` over
+its site-packages with ``PYTHONDONTWRITEBYTECODE`` unset (these machines set
+it; without cached bytecode every module compiles on every start). The runs
+unset it too. ``start(command, env)`` times both the first painted frame and
+the first values (the objectives' scores, worked out from the history) in
+one tmux pane.
+
+``python -m benchmarks.bench_startup installed CONFIG [RUNS] [DATA_DIR]``
+measures one config that way (the venv is made under
+``$TMPDIR/kpitui-bench-installed`` and kept for the next call).
 """
 
 from __future__ import annotations
@@ -26,6 +39,8 @@ import time
 from pathlib import Path
 
 DASHBOARD_MARKS = ("Objectives", "Quit")
+#: on screen once the first evaluation is shown: an objective's score (the panes say "loading" before)
+VALUE_MARKS = ("score ",)
 _servers = itertools.count()
 
 
@@ -58,6 +73,88 @@ def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, tim
         subprocess.run([*tmux, "kill-server"], capture_output=True)
         if socket:
             Path(socket).unlink(missing_ok=True)
+
+
+def start(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, values=VALUE_MARKS, timeout: float = 60.0) -> tuple[float | None, float | None, str]:
+    """Seconds from spawning ``command`` to the first painted frame (``marks`` on screen) and to
+    the first values (``values`` on screen as well), in one fresh tmux pane; ``None`` if not seen."""
+    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    socket = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True).stdout.strip()
+    screen, frame = "", None
+    try:
+        assignments = " ".join(f"{k}={v}" for k, v in env.items())
+        begin = time.perf_counter()
+        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+        while time.perf_counter() - begin < timeout:
+            screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True).stdout
+            now = time.perf_counter() - begin
+            if all(mark in screen for mark in marks):
+                frame = now if frame is None else frame
+                if all(mark in screen for mark in values):
+                    return frame, now, screen
+            time.sleep(0.005)
+        return frame, None, screen
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
+
+
+FLOOR_APP = """
+import sys
+if "polars" in sys.argv:
+    import polars
+from textual.app import App
+from textual.widgets import Static
+
+class Floor(App):
+    def compose(self):
+        yield Static("Objectives  score 0%  Quit")
+
+Floor().run()
+"""
+
+
+def floors(python: Path, runs: int) -> dict[str, list[float]]:
+    """The floor of a first frame in this pane: a one-widget Textual app run by ``python`` (seconds
+    to its frame), without and with ``import polars`` first."""
+    out: dict[str, list[float]] = {"textual": [], "polars": []}
+    for _ in range(runs):
+        for kind in out:
+            _, shown, screen = start(f"{python} -c '{FLOOR_APP}' {kind}", {"PYTHONDONTWRITEBYTECODE": ""})
+            if shown is None:
+                raise RuntimeError(f"the floor app drew nothing:\n{screen}")
+            out[kind].append(shown)
+    return out
+
+
+def installed(root: Path, dest: Path) -> Path:
+    """``dest``: a virtual environment with kpitui from ``root`` installed as users get it (pip, not
+    editable; bytecode compiled). Made once (a ``kpitui`` script there is reused). Its script."""
+    script = dest / "bin" / "kpitui"
+    if script.exists():
+        return script
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    base = getattr(sys, "_base_executable", sys.executable)
+    subprocess.run([base, "-m", "venv", str(dest)], check=True)
+    python = dest / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True, env=env, cwd=dest)
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", site], check=True, env=env, capture_output=True)
+    return script
+
+
+def measure(command: str, config: Path, env: dict[str, str], runs: int) -> dict:
+    """``runs`` starts of ``command --config config``: first frames and first values (seconds)."""
+    frames, values = [], []
+    for _ in range(runs):
+        frame, shown, screen = start(f"{command} --config {config}", {**env, "PYTHONDONTWRITEBYTECODE": ""})
+        if frame is None or shown is None:
+            raise RuntimeError(f"no dashboard values for {config} ({'no frame' if frame is None else 'frame, no values'}):\n{screen}")
+        frames.append(frame)
+        values.append(shown)
+    return {"frame": frames, "values": values, "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"}
 
 
 def probe(config_path: str, out: str) -> None:
@@ -99,5 +196,26 @@ def probe(config_path: str, out: str) -> None:
     Path(out).write_text(json.dumps(marks))
 
 
+def main(argv: list[str]) -> int:
+    if argv and argv[0] == "installed":
+        import statistics
+        import tempfile
+
+        config = Path(argv[1]).resolve()
+        runs = int(argv[2]) if len(argv) > 2 else 5
+        data_dir = Path(argv[3]) if len(argv) > 3 else Path(tempfile.gettempdir()) / "kpitui-bench-installed-data"
+        root = Path(__file__).resolve().parents[1]
+        script = installed(root, Path(tempfile.gettempdir()) / "kpitui-bench-installed")
+        env = {"KPITUI_DATA_DIR": str(data_dir)}
+        subprocess.run([str(script), "collect", "--once", "--config", str(config)], env={**os.environ, **env}, capture_output=True, check=False)
+        result = measure(str(script), config, env, runs)
+        for name in ("frame", "values"):
+            print(f"first {name}: median {statistics.median(result[name]):.2f} s of", ", ".join(f"{t:.2f}" for t in result[name]))
+        print(f"load average {result['load']}; {script} (pip install, not editable; compileall)")
+        return 0
+    probe(argv[0], argv[1])
+    return 0
+
+
 if __name__ == "__main__":
-    probe(sys.argv[1], sys.argv[2])
+    raise SystemExit(main(sys.argv[1:]))
