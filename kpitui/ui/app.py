@@ -17,27 +17,28 @@ frame does not show are imported when they are first opened.
 from __future__ import annotations
 
 import datetime as dt
-import threading
 import time
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from rich.text import Text
-from textual import on, work
+from textual import on
 from textual.app import App
 from textual.command import Provider
 from textual.content import Content
 from textual.reactive import reactive
-from textual.screen import ModalScreen, Screen, SystemModalScreen
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
-from ..config import Config, ConfigError, load_config
+from ..config import Config
 from ..model import Snapshot
-from . import bindings, navigation, remembered
+from . import bindings, remembered
+from .actions import AppActions
 from .appearance import apply_keymap, apply_theme
 from .evaluating import Evaluations
+from .lifecycle import Lifecycle
 from .legibility import legible_variables
 from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
 from .navigation import reading_saved_note
@@ -45,19 +46,13 @@ from .palette import palette_of
 from .polling import Poller
 from .screens.dashboard import DashboardScreen
 from .state import ViewSettings
-from .status import history_words, instance_words, status_text, subtitle
+from .status import history_words, status_text, subtitle
 
 if TYPE_CHECKING:
     from .runtime import Clock, Runtime, StoreFactory
 
 CONFIG_CHECK_SECONDS = 2.0
-#: app actions that must not fire behind a form or the help (their keys are typed or close the modal there)
-BLOCKED_IN_MODALS = frozenset({"quit", "help", "refresh", "add_reading", "set_window", "step_period", "cycle_instance"})
 DARK, LIGHT = "textual-dark", "textual-light"
-NO_INSTANCES = (
-    "This history has one instance: it is an SQLite file written by one collector. "
-    "Several collectors' readings are kept apart in a PostgreSQL history ([storage] url, [storage] instance)."
-)
 
 
 def utcnow() -> dt.datetime:
@@ -71,15 +66,7 @@ def _actions_provider() -> type[Provider]:
     return ActionsProvider
 
 
-def _stamp(path: Path) -> tuple[int, int] | None:
-    try:
-        st = path.stat()
-    except OSError:
-        return None
-    return (st.st_mtime_ns, st.st_size)
-
-
-class KpiApp(App[int]):
+class KpiApp(AppActions, App[int]):
     """Objectives, KPIs and metrics in panes.
 
     ``now``: the clock (tests pass a fixed one). ``store_factory``: how the
@@ -104,7 +91,7 @@ class KpiApp(App[int]):
     view: reactive[ViewSettings] = reactive(ViewSettings, init=False, repaint=False)
     #: what is wrong (store, config, keymap, plugins…), by kind: the dashboard's banner
     problems: reactive[dict[str, str]] = reactive(dict, init=False, repaint=False)
-    #: in the panes until the first snapshot (see _loading_tick)
+    #: in the panes until the first snapshot (see loading_tick)
     loading_message: reactive[str] = reactive("loading…", init=False, repaint=False)
     #: the status line: each source's last poll, its backlog, the window keys
     status: reactive[Text] = reactive(Text, init=False, repaint=False)
@@ -138,8 +125,7 @@ class KpiApp(App[int]):
         self.evaluations = Evaluations(self)
         self.keymap: dict[str, str] = {}
         self.poller = Poller(self)
-        self.config_stamp = _stamp(config.path)
-        self._compact_timer: Timer | None = None
+        self.lifecycle = Lifecycle(self)
         self.dark_theme, self.light_theme = DARK, LIGHT  # what ctrl+t toggles between
         self.title = "kpitui"
         self.alerting = None  # kpitui.ui.alerting.TuiAlerts while collecting with [alerts]/[digests]
@@ -189,20 +175,20 @@ class KpiApp(App[int]):
             self.set_problem("plugins", self.config.registry.failure_note())
         self.theme_changed_signal.subscribe(self, lambda _theme: self.update_status())
         self.generation += 1
-        self._loading_tick()
-        self._loading_timer = self.set_interval(1.0, self._loading_tick, name="loading")
+        self.loading_tick()
+        self._loading_timer = self.set_interval(1.0, self.loading_tick, name="loading")
         self.set_interval(self.refresh_seconds, self.evaluations.light_check, name="light-check")
         if self.watch_config:
-            self.set_interval(self.config_check_seconds, self.check_config, name="config-watch")
+            self.set_interval(self.config_check_seconds, self.lifecycle.check_config, name="config-watch")
         self.update_status()
         if self.config.history_notice:  # printed before the TUI took the screen: say it here too
             self.notify(self.config.history_notice, title="History", timeout=20)
 
     def on_ready(self) -> None:
         """The first frame is on screen: now open the store (its imports and reads would have held the frame back)."""
-        self.open_runtime(self.config, self.generation, None)
+        self.lifecycle.open(self.config)
 
-    def _loading_tick(self) -> None:
+    def loading_tick(self) -> None:
         """Until the first values: what is being done with the history and for how long (``loading the history (…)… 4s``)."""
         if self.snapshot is not None or "store" in self.problems:
             if self._loading_timer is not None:
@@ -213,70 +199,13 @@ class KpiApp(App[int]):
         words = history_words(self.config)
         self.loading_message = f"{self.loading_phase} the history ({words})…" + (f" {elapsed}s" if elapsed >= 1 else "")
 
-    @work(thread=True, exclusive=True, group="runtime", exit_on_error=False)
-    def open_runtime(self, config: Config, generation: int, previous: Runtime | None) -> None:
-        try:
-            from .runtime import Runtime, open_store
-
-            runtime = Runtime.open(
-                config, collect=self.collect, clock=self.now, store_factory=self.store_factory or open_store, previous=previous
-            )
-        except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
-            self.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
-            return
-        self.post_message(RuntimeReady(runtime, generation))
-
     @on(RuntimeReady)
     def _runtime_ready(self, message: RuntimeReady) -> None:
-        if message.generation != self.generation:
-            self._retire(message.runtime)
-            return
-        old, self.runtime = self.runtime, message.runtime
-        self.clear_problem("store")
-        if old is not None:
-            self._retire(old)
-        if self.snapshot is None:  # the store is open; the first evaluation reads the whole history
-            self.loading_phase = "loading"
-            self._loading_tick()
-        if self.view.instance is not None and self.view.instance not in self.runtime.instances:
-            self.view = ViewSettings(self.view.window, self.view.offset)  # the new history has no such instance
-        from . import alerting
-
-        if self.alerting is not None:
-            self.alerting.close()
-        self.alerting = alerting.start(self, self.runtime)
-        self.request_evaluate(force=True)
-        self.poller.attach(self.runtime, message.generation)
-        self.update_status()
-        if self.runtime.collector is not None and self.config.storage.raw_retention_days and self._compact_timer is None:
-            from ..collector import COMPACT_EVERY
-
-            self.compact(self.runtime)  # like `kpitui collect`: at start, then hourly
-            self._compact_timer = self.set_interval(COMPACT_EVERY, lambda: self.runtime and self.compact(self.runtime))
-
-    @work(thread=True, exclusive=True, group="compact", exit_on_error=False)
-    def compact(self, runtime: Runtime) -> None:
-        """Down-sample readings older than ``[storage] raw_retention_days`` (kpitui.retention)."""
-        if runtime.collector is not None:
-            changed, _ = runtime.collector.compact()
-            if changed:
-                self.call_from_thread(self.request_evaluate, True)
+        self.lifecycle.adopt(message)
 
     @on(RuntimeFailed)
     def _runtime_failed(self, message: RuntimeFailed) -> None:
-        if message.generation == self.generation:
-            if self.runtime is None:
-                self.loading_message = "cannot open the history (see above)"
-            self.set_problem("store", message.error)
-
-    def _retire(self, runtime: Runtime) -> None:
-        """Close a replaced (or stale) runtime off the main thread (a source's close may block).
-
-        Its store connections are closed only when the runtime in use does not share them.
-        """
-        current = self.runtime
-        shared = current is not None and current is not runtime and current.reader is runtime.reader
-        threading.Thread(target=runtime.close, kwargs={"stores": not shared}, name="kpitui-retire", daemon=True).start()
+        self.lifecycle.failed(message)
 
     # -- evaluation ------------------------------------------------------------------
 
@@ -290,7 +219,7 @@ class KpiApp(App[int]):
         if snapshot is not None:
             self.clear_problem("evaluate")
             self.snapshot = snapshot
-            self._loading_tick()  # the first values: the loading clock stops
+            self.loading_tick()  # the first values: the loading clock stops
 
     def on_alerts_changed(self, message) -> None:
         """kpitui.ui.alerting: a toast per new notification, firing alerts in the header."""
@@ -323,23 +252,6 @@ class KpiApp(App[int]):
 
     # -- config reload -----------------------------------------------------------------
 
-    def check_config(self) -> None:
-        stamp = _stamp(self.config.path)
-        if stamp != self.config_stamp and stamp is not None:
-            self.config_stamp = stamp
-            self.reload_config(self.config)
-
-    @work(thread=True, exclusive=True, group="config", exit_on_error=False)
-    def reload_config(self, current: Config) -> None:
-        try:
-            config = load_config(current.path, origin=current.origin, registry=current.registry)
-        except ConfigError as exc:
-            self.post_message(ConfigFailed(str(exc)))
-        except Exception as exc:  # noqa: BLE001 - a plugin raising while checking its options
-            self.post_message(ConfigFailed(f"{current.path}: {type(exc).__name__}: {exc}"))
-        else:
-            self.post_message(ConfigReloaded(config))
-
     @on(ConfigFailed)
     def _config_failed(self, message: ConfigFailed) -> None:
         self.set_problem("config", f"config not reloaded, still using the last good one: {message.error}")
@@ -353,7 +265,7 @@ class KpiApp(App[int]):
         apply_keymap(self, message.config.keymap)
         self.generation += 1
         self.poller.stop()
-        self.open_runtime(message.config, self.generation, self.runtime)
+        self.lifecycle.open(message.config, self.runtime)
         self.notify(f"reloaded {message.config.path.name}", timeout=3)
         self.sub_title = subtitle(self)
         if self.snapshot is not None:
@@ -391,73 +303,6 @@ class KpiApp(App[int]):
 
     def status_text(self) -> Text:
         return status_text(self)
-
-    # -- actions ---------------------------------------------------------------------------
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        if action in BLOCKED_IN_MODALS and self._in_modal():
-            return False
-        return True
-
-    def _in_modal(self) -> bool:
-        """A form or the help is on top (kpitui's modal screens, not Textual's command palette)."""
-        return isinstance(self.screen, ModalScreen) and not isinstance(self.screen, SystemModalScreen)
-
-    def action_help(self) -> None:
-        navigation.open_help(self)
-
-    def action_alerts(self) -> None:
-        navigation.open_alerts(self)
-
-    def action_refresh(self) -> None:
-        if self.runtime is None:
-            return
-        for source in self.runtime.sources:
-            self.poller.start(source)
-        self.update_status()
-        self.request_evaluate(force=True)
-        self.notify("refreshing…" if self.collect and self.runtime.sources else "re-reading the history…", timeout=2)
-
-    def action_set_window(self, window: str) -> None:
-        self.view = ViewSettings(window, 0, self.view.instance)
-
-    def action_step_period(self, step: int) -> None:
-        offset = max(0, self.view.offset + step)
-        if offset == self.view.offset:
-            self.notify("already at the current period", timeout=2)
-            return
-        self.view = ViewSettings(self.view.window, offset, self.view.instance)
-
-    def action_cycle_instance(self) -> None:
-        """All instances, then each collector instance of a shared history in turn."""
-        names = self.runtime.instances if self.runtime is not None else []
-        if not names:
-            self.notify(NO_INSTANCES, title="Instances", timeout=6, markup=False)
-            return
-        choices: list[str | None] = [None, *names]
-        at = choices.index(self.view.instance) if self.view.instance in choices else 0
-        instance = choices[(at + 1) % len(choices)]
-        self.view = ViewSettings(self.view.window, self.view.offset, instance)
-        self.notify(f"showing {instance_words(self)}", timeout=2)
-
-    def action_toggle_theme(self) -> None:
-        self.theme = self.light_theme if self.current_theme.dark else self.dark_theme
-
-    def action_add_reading(self) -> None:
-        navigation.open_add_reading(self)
-
-    def action_annotate(self) -> None:
-        navigation.open_annotate(self)
-
-    def open_detail(self, kpi_id: str | None, metric_id: str | None = None) -> None:
-        navigation.open_detail(self, kpi_id, metric_id)
-
-    def show_objective(self, objective_id: str) -> None:
-        if isinstance(self.screen, DashboardScreen):
-            self.screen.show_objective(objective_id)
-
-    async def action_quit(self) -> None:
-        self.exit(0)
 
 
 def run(config: Config, collect: bool = True, read_only: bool = False) -> int:

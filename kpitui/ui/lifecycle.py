@@ -1,0 +1,137 @@
+"""The runtime's life in the app: opened off the main thread, adopted, compacted hourly,
+retired when replaced; the config file watched and reloaded when it changes.
+
+Each config load is a *generation*: results of an older generation (a runtime
+opened for a config since replaced, a poll of its sources) are dropped.
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from textual.timer import Timer
+
+from ..config import Config, ConfigError, load_config
+from .messages import ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
+from .state import ViewSettings
+
+if TYPE_CHECKING:
+    from .app import KpiApp
+    from .runtime import Runtime
+
+
+def _stamp(path: Path) -> tuple[int, int] | None:
+    try:
+        st = path.stat()
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size)
+
+
+class Lifecycle:
+    def __init__(self, app: KpiApp) -> None:
+        self.app = app
+        self.config_stamp = _stamp(app.config.path)
+        self._compact_timer: Timer | None = None
+
+    # -- the runtime ------------------------------------------------------------------
+
+    def open(self, config: Config, previous: Runtime | None = None) -> None:
+        """Open the runtime for ``config`` in a worker (reusing ``previous``'s store when it is the same)."""
+        work = partial(self._open, config, self.app.generation, previous)
+        self.app.run_worker(work, name="open runtime", group="runtime", thread=True, exclusive=True, exit_on_error=False)
+
+    def _open(self, config: Config, generation: int, previous: Runtime | None) -> None:
+        app = self.app
+        try:
+            from .runtime import Runtime, open_store
+
+            runtime = Runtime.open(
+                config, collect=app.collect, clock=app.now, store_factory=app.store_factory or open_store, previous=previous
+            )
+        except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
+            app.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
+            return
+        app.post_message(RuntimeReady(runtime, generation))
+
+    def adopt(self, message: RuntimeReady) -> None:
+        """Use the new runtime: retire the old one, start alerts, evaluate, poll, compact."""
+        app = self.app
+        if message.generation != app.generation:
+            self.retire(message.runtime)
+            return
+        old, app.runtime = app.runtime, message.runtime
+        runtime = message.runtime
+        app.clear_problem("store")
+        if old is not None:
+            self.retire(old)
+        if app.snapshot is None:  # the store is open; the first evaluation reads the whole history
+            app.loading_phase = "loading"
+            app.loading_tick()
+        if app.view.instance is not None and app.view.instance not in runtime.instances:
+            app.view = ViewSettings(app.view.window, app.view.offset)  # the new history has no such instance
+        from . import alerting
+
+        if app.alerting is not None:
+            app.alerting.close()
+        app.alerting = alerting.start(app, runtime)
+        app.request_evaluate(force=True)
+        app.poller.attach(runtime, message.generation)
+        app.update_status()
+        if runtime.collector is not None and app.config.storage.raw_retention_days and self._compact_timer is None:
+            from ..collector import COMPACT_EVERY
+
+            self.compact()  # like `kpitui collect`: at start, then hourly
+            self._compact_timer = app.set_interval(COMPACT_EVERY, self.compact)
+
+    def failed(self, message: RuntimeFailed) -> None:
+        app = self.app
+        if message.generation == app.generation:
+            if app.runtime is None:
+                app.loading_message = "cannot open the history (see above)"
+            app.set_problem("store", message.error)
+
+    def compact(self) -> None:
+        """Down-sample readings older than ``[storage] raw_retention_days`` (kpitui.retention), in a worker."""
+        runtime = self.app.runtime
+        if runtime is not None and runtime.collector is not None:
+            work = partial(self._compact, runtime)
+            self.app.run_worker(work, name="compact", group="compact", thread=True, exclusive=True, exit_on_error=False)
+
+    def _compact(self, runtime: Runtime) -> None:
+        if runtime.collector is not None:
+            changed, _ = runtime.collector.compact()
+            if changed:
+                self.app.call_from_thread(self.app.request_evaluate, True)
+
+    def retire(self, runtime: Runtime) -> None:
+        """Close a replaced (or stale) runtime off the main thread (a source's close may block).
+
+        Its store connections are closed only when the runtime in use does not share them.
+        """
+        current = self.app.runtime
+        shared = current is not None and current is not runtime and current.reader is runtime.reader
+        threading.Thread(target=runtime.close, kwargs={"stores": not shared}, name="kpitui-retire", daemon=True).start()
+
+    # -- the config file --------------------------------------------------------------
+
+    def check_config(self) -> None:
+        """Periodic: reload the config (in a worker) when its file changed."""
+        stamp = _stamp(self.app.config.path)
+        if stamp != self.config_stamp and stamp is not None:
+            self.config_stamp = stamp
+            work = partial(self._reload, self.app.config)
+            self.app.run_worker(work, name="reload config", group="config", thread=True, exclusive=True, exit_on_error=False)
+
+    def _reload(self, current: Config) -> None:
+        try:
+            config = load_config(current.path, origin=current.origin, registry=current.registry)
+        except ConfigError as exc:
+            self.app.post_message(ConfigFailed(str(exc)))
+        except Exception as exc:  # noqa: BLE001 - a plugin raising while checking its options
+            self.app.post_message(ConfigFailed(f"{current.path}: {type(exc).__name__}: {exc}"))
+        else:
+            self.app.post_message(ConfigReloaded(config))
