@@ -106,3 +106,17 @@ def test_a_collector_keeps_the_snapshot_that_a_viewer_loads(roles, tmp_path):
     with psycopg.connect(collector_url, autocommit=True) as con:
         with pytest.raises(errors.InsufficientPrivilege):
             con.execute("DELETE FROM kpitui.snapshot_parts")
+
+
+def test_a_collector_records_and_corrects_manual_readings_and_a_viewer_lists_them(roles, tmp_path):
+    collector_url, viewer_url = roles
+    with PostgresStore(collector_url, instance="web1", path=tmp_path / "s") as store:
+        reading, replaced = store.record_manual("sales", T0.replace(hour=9), 3.0)
+        assert (reading.id, replaced) == (1, None)
+        assert store.adopt_manual(["sales"]) == 0
+        store.correct_manual(1, value=5.0)
+        with pytest.raises(StoreError, match=r"role kpitui_collector_\w+ may not delete from the history"):
+            store.delete_manual([1])
+    with PostgresStore(viewer_url, path=tmp_path / "s") as viewer:  # the CLI opens it writable first
+        assert viewer.adopt_manual(["sales"]) == 0  # may not add ids: listing still works
+        assert [(r.id, r.value) for r in viewer.manual_readings()] == [(1, 5.0)]
