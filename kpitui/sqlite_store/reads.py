@@ -59,6 +59,10 @@ class Reads(SnapshotCache):
                 else:
                     frame = self._fetch_metrics(ids)
                     fetched = frame.height
+            if since <= 0:
+                # A full load fills the connection's page cache (up to 64 MiB) with pages read once
+                # (the snapshot's): give it back, or it stays resident beside the index for good.
+                con.execute("PRAGMA shrink_memory")
         if wanted is not None:
             frame = frame.filter(pl.col("metric_id").is_in(ids))
         elif since <= 0 and snapshot_rows is not None and fetched >= snapshot_rows and not self.readonly:
