@@ -12,6 +12,10 @@ from ..view import Context, applied_target_text, change_text, pace_text, progres
 from .base import Column, Pane, Row
 
 
+#: in the Trend column: this bucket holds an annotation
+ANNOTATED = "▲"
+
+
 def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> Row:
     kpi, colours = result.kpi, ctx.colours
     if result.error:
@@ -41,12 +45,16 @@ def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> 
 
 
 def trend_text(values: list[float | None], marked: frozenset[int], width: int, ctx: Context) -> Text:
-    """The last ``width`` buckets as a sparkline; a bucket holding an annotation is underlined in the warning colour."""
+    """The last ``width`` buckets as a sparkline; a bucket holding an annotation shows ▲ (the detail chart's marker)
+    in the warning colour instead of its bar, so the mark shows on the highlighted row too."""
     shown = values[-width:]
     first = len(values) - len(shown)
     text = Text(style=ctx.colours.accent)
     for index, bar in enumerate(sparkline(shown)):
-        text.append(bar, style=f"underline {ctx.colours.warn}" if first + index in marked else "")
+        if first + index in marked:
+            text.append(ANNOTATED, style=f"bold {ctx.colours.warn}")
+        else:
+            text.append(bar)
     return text
 
 

@@ -54,7 +54,7 @@ COLUMNS = (
     ("On pace for", "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets the target or not"),
     ("score", "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, and an objective's score rolls up its KPIs')"),
     ("Change", "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading"),
-    ("Trend", "the KPI per bucket of its grain, oldest on the left; underlined: a bucket with an annotation (▲ on the chart)"),
+    ("Trend", "the KPI per bucket of its grain, oldest on the left; ▲ in place of a bar: that bucket has an annotation"),
     ("Updated", "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric"),
     ("status line", "each source: ● its last poll succeeded, ✖ it failed (the metric's line says why), ◌ polling, · not polled yet"),
     ("Newest", "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)"),
