@@ -5,6 +5,7 @@ matched; every number checked against the demo's access log (read by hand here, 
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import subprocess
 import sys
@@ -19,6 +20,8 @@ from kpitui.ui.screens.detail import DetailScreen
 from kpitui.ui.widgets.why import WhyMoved
 
 KPITUI = Path(sys.executable).with_name("kpitui")
+#: KPITUI_SCREENSHOTS=docs/images: save each step's screen there (the README's walk-through)
+SHOTS = os.environ.get("KPITUI_SCREENSHOTS")
 LINE = re.compile(r'\[([^\]]+)\] "(\S+) (\S+) HTTP/1\.1" (\d{3}) ')
 
 
@@ -33,6 +36,11 @@ def _log_counts(log: Path, start: dt.datetime, end: dt.datetime) -> dict[str, in
         if start <= at < end and method == "GET" and target.startswith("/newsletter/thank-you") and status == "200":
             counts[target] = counts.get(target, 0) + 1
     return counts
+
+
+def _shot(app, name: str) -> None:
+    if SHOTS:
+        app.save_screenshot(name, SHOTS)
 
 
 async def test_objective_to_slipped_kpi_to_input_annotation_and_top_paths_on_the_sample(tmp_path, monkeypatch):
@@ -52,6 +60,7 @@ async def test_objective_to_slipped_kpi_to_input_annotation_and_top_paths_on_the
         await wait_ready(pilot)
         await pilot.press("shift+tab")  # the objectives pane
         assert app.focused.id == "objectives"
+        _shot(app, "walkthrough-1-objectives.svg")
         await pilot.press("enter")  # the first objective, Increase lead generation: its KPIs
         assert app.focused.id == "kpis"
         await pilot.press("enter")  # its first KPI, Lead Generation
@@ -75,6 +84,7 @@ async def test_objective_to_slipped_kpi_to_input_annotation_and_top_paths_on_the
         spec = screen.query_one("#chart").spec
         assert any("broke the newsletter form" in text for _, text in spec.markers), spec.markers
         assert any("broke the newsletter form" in note for note in spec.notes), spec.notes
+        _shot(app, "walkthrough-2-why-it-moved.svg")
 
         # enter on the highlighted input (newsletter sign-ups first) opens its chart and what its trigger matched
         screen.query_one(WhyMoved).focus()
@@ -86,10 +96,11 @@ async def test_objective_to_slipped_kpi_to_input_annotation_and_top_paths_on_the
         box = metric_screen.query_one("#detail-matches")
         await wait_for(pilot, lambda: "matched in" in str(box.render()), timeout=30)
         shown = str(box.render())
+        _shot(app, "walkthrough-3-top-paths.svg")
 
     matched = int(re.search(r"matched in (.+?): ([\d,]+) lines?", shown).group(2).replace(",", ""))
     assert re.search(r"matched in (.+?):", shown).group(1) == period.label
-    tops = dict((path, int(n.replace(",", ""))) for path, n in re.findall(r"(/newsletter/thank-you\S*) \(([\d,]+)\)", shown))
+    tops = {path: int(n.replace(",", "")) for n, path in re.findall(r"([\d,]+)× (/newsletter/thank-you[^\s,]*)", shown)}
     assert tops, shown
     end = app.now()
     by_hand = _log_counts(log, period.start, end)

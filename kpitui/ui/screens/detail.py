@@ -60,14 +60,19 @@ class ExplanationReady(Message):
 
 
 def _matches_text(tops: dict[str, list[tuple[str, int]]], label: str) -> str:
-    """``Matched in Mar 2026 to date: 4 lines · paths /thank-you 4 · referrers google.com 3, …``."""
+    """``matched in Mar 2026 to date: 4 lines`` then a line per field, counts first so a cut line keeps
+    them: ``top referrers 3× https://google.com/, 1× https://bing.com/``."""
     tops = dict(tops)
     lines = tops.pop("lines", [("", 0)])[0][1]
     parts = [f"matched in {label}: {lines:,} line{'s' if lines != 1 else ''}"]
     for field, values in tops.items():
         if values:
-            parts.append(f"top {field}s " + ", ".join(f"{value} ({count:,})" for value, count in values))
+            parts.append(f"top {field}s " + ", ".join(f"{count:,}× {_clip(value)}" for value, count in values))
     return "\n".join(parts)
+
+
+def _clip(value: str, most: int = 48) -> str:
+    return value if len(value) <= most else value[: most - 1] + "…"
 
 
 def _annotation_notes(notes, cal: periods.Calendar, most: int = 2) -> tuple[str, ...]:
@@ -315,18 +320,22 @@ class DetailScreen(SnapshotScreen):
         now = runtime.clock()
         period = periods.resolve(periods.parse_window(window), now, cal, offset)
         end = min(period.end, now + dt.timedelta(microseconds=1))
+        listing = False
         try:
             tops = top_matches(runtime.config, metric_id, period.start, end, limit=3)
-            text = _matches_text(tops, period.label)
+            text, listing = _matches_text(tops, period.label), True
         except CannotSay as exc:
             text = str(exc)
         except Exception as exc:  # noqa: BLE001 - shown in place; the chart and the app carry on
             text = f"cannot read what the condition matched: {type(exc).__name__}: {exc}"
-        self.app.call_from_thread(self._matches_ready, metric_id, text)
+        self.app.call_from_thread(self._matches_ready, metric_id, text, listing)
 
-    def _matches_ready(self, metric_id: str, text: str) -> None:
+    def _matches_ready(self, metric_id: str, text: str, listing: bool = False) -> None:
+        """``listing``: one line per field, cut with … at the edge (an explanation wraps instead)."""
         if metric_id == self.metric_id:
-            self.query_one("#detail-matches", Static).update(Text(text, style=palette_of(self.app).muted))
+            box = self.query_one("#detail-matches", Static)
+            box.set_class(listing, "listing")
+            box.update(Text(text, style=palette_of(self.app).muted))
 
     @on(SeriesFailed)
     def _series_failed(self, message: SeriesFailed) -> None:
