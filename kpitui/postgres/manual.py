@@ -1,4 +1,4 @@
-"""Manual readings by a stable id in a PostgreSQL history: the same methods as :mod:`kpitui.manual_readings`.
+"""Manual readings by a stable id in a PostgreSQL history: the same methods as :mod:`kpitui.manual_readings` (SQLite).
 
 ``manual_readings(id, metric_id, instance_id, at, recorded)`` (schema 5), one row per
 reading a person typed, pointing at its row in ``readings`` (that instance's). Ids
@@ -15,10 +15,11 @@ import datetime as dt
 from collections.abc import Iterable
 from typing import Any
 
-from .epoch import micros
-from .manual_readings import ManualReading, ReadingTaken, UnknownReading, _row
-
-SCHEMA = "kpitui"
+from ..epoch import micros
+from ..manual_readings import ManualReading, ReadingTaken, UnknownReading, _row
+from ..store_common import prepare_readings
+from .connection import PostgresBase
+from .schema import SCHEMA
 
 _SELECT = (
     f"SELECT e.id, m.name, e.at, r.value, e.recorded FROM {SCHEMA}.manual_readings e "
@@ -38,30 +39,29 @@ def _compacted_message(metric: str) -> str:
     )
 
 
-class PostgresManualReadings:
-    """Store methods for manual readings (mixed into :class:`~kpitui.postgres_store.PostgresStore`)."""
+class ManualReadings(PostgresBase):
+    """Store methods for manual readings (mixed into :class:`~kpitui.postgres.PostgresStore`)."""
 
     def record_manual(self, metric: str, at: dt.datetime, value: float) -> tuple[ManualReading | None, float | None]:
         """Store a typed reading under this instance (replacing any value it has at that time) and give it an id.
 
         Returns the reading (``None`` when ``at`` is in the metric's compacted past) and the value it replaced."""
-        from .api import readings_frame
-        from .store import Store
+        from ..api import readings_frame
 
-        rows, _ = Store._prepare(readings_frame([(metric, at, value)]), "replace")
+        rows, _ = prepare_readings(readings_frame([(metric, at, value)]), "replace")
         self.last_compacted = 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
+            self._writable()
             with con.transaction():
-                first = self._take_seq(con, rows.height)  # type: ignore[attr-defined]
+                first = self._take_seq(con, rows.height)
                 stamp = int(rows["at"][0])
-                instance_id = self._my_instance(con)  # type: ignore[attr-defined]
+                instance_id = self._my_instance(con)
                 before = con.execute(
                     f"SELECT r.value FROM {SCHEMA}.readings r JOIN {SCHEMA}.metrics m ON m.id = r.metric_id "
                     "WHERE m.name = %s AND r.at = %s AND r.instance_id = %s",
                     (metric, stamp, instance_id),
                 ).fetchone()
-                self._upsert(con, rows, "replace", first)  # type: ignore[attr-defined]
+                self._upsert(con, rows, "replace", first)
                 if self.last_compacted:
                     return None, None
                 metric_id = con.execute(f"SELECT id FROM {SCHEMA}.metrics WHERE name = %s", (metric,)).fetchone()[0]
@@ -86,14 +86,14 @@ class PostgresManualReadings:
 
         Nothing for a viewer, or a role that may not add manual readings (listing still works)."""
         names = sorted(set(metrics))
-        if not names or self.readonly:  # type: ignore[attr-defined]
+        if not names or self.readonly:
             return 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
             allowed = con.execute(f"SELECT has_table_privilege('{SCHEMA}.manual_readings', 'INSERT')").fetchone()[0]
             if not allowed:
                 return 0
             with con.transaction():
-                self._take_seq(con, 0)  # type: ignore[attr-defined]  # one adopter at a time
+                self._take_seq(con, 0)  # one adopter at a time
                 return con.execute(
                     f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) "
                     f"SELECT r.metric_id, r.at, r.instance_id, NULL FROM {SCHEMA}.readings r "
@@ -115,13 +115,13 @@ class PostgresManualReadings:
         tail = " ORDER BY e.at DESC, e.id DESC" + (" LIMIT %s" if limit is not None else "")
         if limit is not None:
             params.append(int(limit))
-        return self._read(  # type: ignore[attr-defined]
+        return self._read(
             "read", lambda con: [_row(r) for r in con.execute(_SELECT + where + tail, params).fetchall()]
         )
 
     def manual_reading(self, ident: int) -> ManualReading:
         """The manual reading with this id; :class:`~kpitui.manual_readings.UnknownReading` when there is none."""
-        return self._read("read", lambda con: self._manual(con, ident)[0])  # type: ignore[attr-defined]
+        return self._read("read", lambda con: self._manual(con, ident)[0])
 
     def _manual(self, con: Any, ident: int) -> tuple[ManualReading, int]:
         """The reading and the instance whose row it is."""
@@ -145,10 +145,10 @@ class PostgresManualReadings:
         Moving it onto a time its instance already has a reading of the metric at raises
         :class:`~kpitui.manual_readings.ReadingTaken`, as does any change in the metric's compacted past."""
         self.last_compacted = 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
+            self._writable()
             with con.transaction():
-                seq = self._take_seq(con, 1)  # type: ignore[attr-defined]
+                seq = self._take_seq(con, 1)
                 old, instance_id = self._manual(con, ident)
                 new_value = old.value if value is None else float(value)
                 stamp, old_stamp = micros(old.at if at is None else at), micros(old.at)
@@ -176,7 +176,7 @@ class PostgresManualReadings:
                         (metric_id, old_stamp, instance_id),
                     )
                     con.execute(f"UPDATE {SCHEMA}.manual_readings SET at = %s WHERE id = %s", (stamp, old.id))
-                    self._bump_generation(con)  # type: ignore[attr-defined]
+                    self._bump_generation(con)
                 elif new_value != old.value:
                     con.execute(
                         f"UPDATE {SCHEMA}.readings SET value = %s, seq = %s WHERE metric_id = %s AND at = %s AND instance_id = %s",
@@ -187,10 +187,10 @@ class PostgresManualReadings:
 
     def delete_manual(self, idents: Iterable[int]) -> list[ManualReading]:
         """Delete these manual readings (all or none); returns them as they were."""
-        with self._guard("delete from") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
+        with self._guard("delete from") as con:
+            self._writable()
             with con.transaction():
-                self._take_seq(con, 0)  # type: ignore[attr-defined]
+                self._take_seq(con, 0)
                 gone = [self._manual(con, ident) for ident in dict.fromkeys(int(i) for i in idents)]
                 for reading, instance_id in gone:
                     con.execute(
@@ -200,5 +200,5 @@ class PostgresManualReadings:
                     )
                     con.execute(f"DELETE FROM {SCHEMA}.manual_readings WHERE id = %s", (reading.id,))
                 if gone:
-                    self._bump_generation(con)  # type: ignore[attr-defined]
+                    self._bump_generation(con)
         return [reading for reading, _ in gone]
