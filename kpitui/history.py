@@ -33,7 +33,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import polars as pl
 
 from .pipeline import Readings, View, as_rows, fold
-from .pipeline.load import build_ids
+from .pipeline.load import build_ids, build_streamed
 from .history_store import HistoryStore
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
@@ -99,7 +99,7 @@ class History:
             self.generation = generation
         load_ids = getattr(self.store, "load_ids", None)  # a first load by metric id (no string per row)
         if self.seq == 0 and self._view.height == 0 and load_ids is not None:
-            built, seq = build_ids(load_ids)
+            built, seq = self._first_load(load_ids)
             new = None
         else:
             new, seq = self.store.load(since=self.seq)
@@ -127,6 +127,19 @@ class History:
             self._view = view
         self.seq = seq
         return new.height
+
+    def _first_load(self, load_ids) -> tuple[Readings, int]:
+        """The base index of every reading: from the store's snapshot parts one at a time when it
+        offers them (the loaded frame is never held whole), else from one loaded frame."""
+        load_parts = getattr(self.store, "load_id_parts", None)
+        streamed = load_parts() if load_parts is not None else None
+        if streamed is not None:
+            parts, names, seq = streamed
+            try:
+                return build_streamed(parts, names), seq
+            except Exception:  # noqa: BLE001 - NotInOrder, or a blob polars cannot decode
+                pass  # a snapshot written out of order (or damaged): the frame's load sorts (or reads the table)
+        return build_ids(load_ids)
 
     def _fold(self, view: View) -> View:
         if self._executor is None:

@@ -23,7 +23,7 @@ not differ between them:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -191,6 +191,31 @@ def merge_grouped(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         pos = hi
     parts.append(old.slice(pos))
     return pl.concat([p for p in parts if p.height], rechunk=False) if any(p.height for p in parts) else old.clear()
+
+
+def merged_parts(blobs: list[bytes], new: pl.DataFrame) -> Iterator[pl.DataFrame]:
+    """The snapshot's parts decoded one at a time (``blobs`` is emptied as they are), each with the
+    rows of ``new`` that fall in it (by metric id and time) written over it: together, every
+    reading sorted by (metric_id, at) when the snapshot is, without the whole frame ever held.
+    A blob that cannot be decoded raises (polars' error)."""
+    new = (
+        new.select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
+        .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
+        .sort("metric_id", "at")
+    )
+    while blobs:
+        part = pl.read_ipc(blobs.pop(0)).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
+        if part.height == 0:
+            continue
+        if blobs and new.height:  # the rows up to this part's last (id, at) are its; the rest come later
+            last_id, last_at = part["metric_id"][-1], part["at"][-1]
+            mine = int(new.select(((pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))).sum()).item())
+        else:
+            mine = new.height
+        yield merge_grouped(part, new.head(mine)) if mine else part
+        new = new.slice(mine)
+    if new.height:
+        yield new
 
 
 def snapshot_blobs(frame: pl.DataFrame) -> list[bytes]:

@@ -131,3 +131,63 @@ def test_building_from_a_load_holds_little_besides_it():
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, check=True)
     per_row = float(out.stdout.strip())
     assert per_row <= 14.0, f"{per_row:.1f} bytes a reading over the loaded frame"
+
+
+# -- the store's snapshot parts, indexed one at a time as they are decoded ------------------------------
+
+
+@pytest.mark.parametrize("downsampled", [False, True])
+def test_snapshot_parts_streamed_into_the_index_equal_the_whole_load(tmp_path, monkeypatch, downsampled):
+    """Small snapshot parts (metrics cut across them), a tail written since (rewrites in any part,
+    rows past a part's end, new metrics) and, with ``downsampled``, rows standing for several
+    readings only in a late part: the history's index is bit for bit the one built from the whole
+    load, and holds exactly the table's readings."""
+    import datetime as dt
+    import random
+
+    from kpitui import store_common
+    from kpitui.history import History
+    from kpitui.pipeline.load import build_streamed
+    from kpitui.store import Store
+
+    monkeypatch.setattr(store_common, "SNAPSHOT_PART_ROWS", 97)
+    monkeypatch.setattr(index_load, "BATCH_ROWS", 40)
+    rng = random.Random(11)
+    t0 = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+    path = tmp_path / "h.sqlite3"
+    store = Store(path, snapshot_rows=50)
+    names = [f"m{i:02d}" for i in range(9)]
+    frame = lambda rows: pl.DataFrame(rows, schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}, orient="row")  # noqa: E731
+    base = [(rng.choice(names[:6]), t0 + dt.timedelta(minutes=rng.randrange(5_000)), float(rng.randrange(-50, 100))) for _ in range(700)]
+    store.write(frame(base))
+    if downsampled:
+        con = store._conn
+        con.execute("UPDATE readings SET n = 3 WHERE metric_id = (SELECT max(id) FROM metrics WHERE name IN ('m04', 'm05'))")
+        con.commit()
+    History(store).refresh()  # writes the snapshot (in parts of 97 rows)
+    assert store._conn.execute("SELECT count(*) FROM snapshot_parts").fetchone()[0] > 5
+    tail = [(m, at, v + 0.5) for m, at, v in rng.sample(base, 30)]
+    tail += [(rng.choice(names), t0 + dt.timedelta(minutes=rng.randrange(4_000, 6_000), seconds=3), float(rng.randrange(100))) for _ in range(40)]
+    store.write(frame(tail))
+
+    reader = Store(path, readonly=True)
+    parts, id_names, seq = reader.load_id_parts()
+    streamed = build_streamed(parts, id_names)
+    whole, whole_seq = index_load.build_ids(reader.load_ids)
+    assert seq == whole_seq
+    assert_identical(streamed, whole)
+    assert (streamed.count is not None) == downsampled
+
+    history = History(Store(path, readonly=True))
+    history.refresh()
+    seen = history.frame.select("metric", pl.col("at").dt.epoch("us"), "value").sort("metric", "at")
+    table = store._conn.execute("SELECT m.name, r.at, r.value FROM readings r JOIN metrics m ON m.id = r.metric_id").fetchall()
+    assert seen.rows() == sorted(table)
+
+
+def test_parts_out_of_order_say_so():
+    parts = [loaded([(1, 10, 1.0, 1), (2, 5, 2.0, 1)], 5), loaded([(1, 20, 3.0, 1)], 5)]  # metric 1 twice
+    with pytest.raises(index_load.NotInOrder):
+        index_load.build_streamed(iter(parts), NAMES)
+    with pytest.raises(index_load.NotInOrder):
+        index_load.build_streamed(iter([loaded([(1, 10, 1.0, 1)], 5), loaded([(1, 5, 3.0, 1)], 5)]), NAMES)  # time goes back

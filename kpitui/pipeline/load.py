@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from typing import Callable
+from typing import Callable, Iterable
 
 from .index import Readings, _check_spans
 
@@ -151,10 +151,9 @@ def _running(frame: pl.DataFrame, kinds: list[str], carry: dict[str, float] | No
 
 
 def _whole(series: list[pl.Series]) -> pl.Series:
-    """The pieces as one Series of as many chunks (the list is emptied)."""
-    out = series.pop(0)
-    while series:
-        out = out.append(series.pop(0))
+    """The pieces as one Series of as many chunks (no copy; the list is emptied)."""
+    out = pl.concat(series, rechunk=False) if len(series) > 1 else series[0]
+    series.clear()
     return out
 
 
@@ -198,3 +197,139 @@ def _runs(parts: list[pl.DataFrame]) -> tuple[list[int], list[int], list[int], l
     if len(set(ids)) != len(ids):
         return None
     return ids, lengths, firsts, lasts, plain
+
+
+class NotInOrder(Exception):
+    """Streamed parts are not grouped by metric id and sorted by time within each id."""
+
+
+def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Readings:
+    """The index of ``parts`` (id frames, consumed one at a time, each let go once indexed), which
+    together must be grouped by metric id and sorted by time within each id (:class:`NotInOrder`
+    otherwise, part way through: load again and use :func:`build_ids`).
+
+    Unlike :func:`build` the key ranges are not known until the last part: each batch keeps its
+    ``at`` column and its runs (segment, length), and the keys are made at the end, one batch at a
+    time, into one column. Running totals of ``n`` and ``value·n`` are made from the first part
+    with a row that stands for several readings (those before counted one each).
+    """
+    ids: list[int] = []
+    lengths: list[int] = []
+    firsts: list[int] = []
+    lasts: list[int] = []
+    seen: set[int] = set()
+    ats: list[pl.Series] = []
+    values: list[pl.Series] = []
+    running: dict[str, list[pl.Series]] = {"total": [], "weighted": [], "count": []}
+    runs_of: list[tuple[int, list[int]]] = []  # per batch: its first segment, its runs' lengths
+    carry: dict[str, float] | None = None
+    plain = True
+    last_at: int | None = None
+    for part in parts:
+        pieces = batches(part)
+        del part  # only the batches hold it now, each let go once indexed
+        while pieces:
+            batch = pieces.pop(0)
+            if batch.height == 0:
+                continue
+            checked = batch.select(
+                ordered=((pl.col("at").diff() >= 0) | (pl.col("metric_id").diff() != 0)).all(),
+                plain=(pl.col("n") == 1).all(),
+            )
+            if not checked["ordered"][0]:
+                raise NotInOrder
+            rle = batch["metric_id"].rle().struct.unnest()
+            run_ids, run_lengths = rle["value"].to_list(), rle["len"].to_list()
+            ends = rle["len"].cum_sum()
+            run_firsts = batch["at"].gather(ends - rle["len"]).to_list()
+            run_lasts = batch["at"].gather(ends - 1).to_list()
+            continues = bool(ids) and ids[-1] == run_ids[0]
+            if continues and last_at is not None and run_firsts[0] < last_at:
+                raise NotInOrder
+            if not continues:
+                carry = None
+            first_segment = len(ids) - 1 if continues else len(ids)
+            for k, (i, n, a, b) in enumerate(zip(run_ids, run_lengths, run_firsts, run_lasts)):
+                if k == 0 and continues:
+                    lengths[-1] += n
+                    lasts[-1] = b
+                    continue
+                if i in seen:
+                    raise NotInOrder
+                seen.add(i)
+                ids.append(i)
+                lengths.append(n)
+                firsts.append(a)
+                lasts.append(b)
+            last_at = run_lasts[-1]
+            if plain and not checked["plain"][0]:  # the rows so far counted one each: their totals follow
+                plain = False
+                running["weighted"] = list(running["total"])  # value·1 added in the same order
+                running["count"] = [_counts(runs, before) for runs, before in _count_starts(runs_of)]
+                if carry is not None:
+                    carry = {**carry, "weighted": carry["total"], "count": float(_rows_of(runs_of, first_segment))}
+            kinds = ["total"] if plain else ["total", "weighted", "count"]
+            contributions = [pl.col("value").alias("total")]
+            if not plain:
+                contributions += [(pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"), pl.col("n").cast(pl.Float64).alias("count")]
+            frame = batch.select(r=pl.col("metric_id").rle_id(), at="at", value="value", *contributions)
+            del batch
+            totals = _running(frame, kinds, carry)
+            ats.append(frame["at"])
+            values.append(frame["value"])
+            for k in kinds:
+                running[k].append(totals[k])
+            runs_of.append((first_segment, run_lengths))
+            carry = {k: float(totals[k][-1]) for k in kinds}
+            del frame, totals
+    if not ids:
+        return Readings.empty()
+    stats = pl.DataFrame({"length": lengths, "first": firsts, "last": lasts}, schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64})
+    stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
+    _check_spans(stats)
+    segments = stats.select(
+        metric=pl.Series("metric", [names[i] for i in ids], pl.String),
+        offset=pl.col("length").cum_sum() - pl.col("length"),
+        length="length",
+        first="first",
+        last="last",
+        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
+    )
+    shifts = segments["shift"].to_list()
+    keys: list[pl.Series] = []
+    for first_segment, run_lengths in runs_of:
+        at = ats.pop(0)
+        shift = pl.Series([shifts[first_segment + k] for k in range(len(run_lengths))], dtype=pl.Int64)
+        rows = pl.Series(range(len(run_lengths)), dtype=pl.UInt32).repeat_by(pl.Series(run_lengths, dtype=pl.UInt32)).explode()
+        keys.append(at + shift.gather(rows))
+        del at, rows
+    key = _whole(keys).rechunk().set_sorted().alias("key")  # searched: one chunk
+    value = _whole(values)
+    total = _whole(running["total"])
+    if plain:
+        return Readings(segments, key, value, total)
+    weighted = _whole(running["weighted"])
+    count = _whole(running["count"])
+    if bool((weighted == total).all()):
+        weighted = None
+    return Readings(segments, key, value, total, weighted, count)
+
+
+def _count_starts(runs_of: list[tuple[int, list[int]]]):
+    """For each batch indexed so far: its runs' lengths and the rows of its first segment in earlier batches."""
+    before: dict[int, int] = {}
+    for first, runs in runs_of:
+        yield runs, before.get(first, 0)
+        for k, n in enumerate(runs):
+            before[first + k] = before.get(first + k, 0) + n
+
+
+def _rows_of(runs_of: list[tuple[int, list[int]]], segment: int) -> int:
+    """The rows of ``segment`` in the batches indexed so far."""
+    return sum(n for first, runs in runs_of for k, n in enumerate(runs) if first + k == segment)
+
+
+def _counts(runs: list[int], before: int) -> pl.Series:
+    """Running counts (every row counting one) of a batch's runs, the first going on from ``before``."""
+    pieces = [pl.int_range(before + 1 if k == 0 else 1, (before if k == 0 else 0) + n + 1, eager=True, dtype=pl.Int64) for k, n in enumerate(runs)]
+    return pl.concat(pieces).cast(pl.Float64).alias("count")

@@ -3,11 +3,11 @@ since a sequence number, keyed by metric id or by name."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 import polars as pl
 
-from ..store_common import ID_FRAME_SCHEMA, merge_grouped, named_frame, replace_rows
+from ..store_common import ID_FRAME_SCHEMA, merge_grouped, merged_parts, named_frame, replace_rows
 from .snapshot import SnapshotCache
 
 
@@ -33,6 +33,25 @@ class Reads(SnapshotCache):
         (metric_id, at), with each id's metric and the highest sequence number: :meth:`load` from 0
         without turning ids into a string per row (for :class:`~kpitui.history.History`)."""
         return self._load_ids(0, None, self.snapshot_rows)
+
+    def load_id_parts(self) -> tuple[Iterator[pl.DataFrame], dict[int, str], int] | None:
+        """:meth:`load_ids` as parts to index one at a time (the snapshot's, decoded as they are
+        asked for, the rows written since merged into them), so that the whole frame is never
+        held; ``None`` when :meth:`load_ids` should load instead (no snapshot, or enough rows since
+        it that this load refreshes it). Only the compressed parts are read under the lock."""
+        with self._guard("read") as con:
+            with self._transaction("DEFERRED"):  # one consistent view for every query below
+                snapshot_seq = self._meta("snapshot_seq")
+                if not snapshot_seq:
+                    return None
+                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                names = dict(con.execute("SELECT id, name FROM metrics").fetchall())
+                newer = self._fetch_since(snapshot_seq)
+                if self.snapshot_rows is not None and newer.height >= self.snapshot_rows and not self.readonly:
+                    return None
+                blobs = [bytes(data) for (data,) in con.execute("SELECT data FROM snapshot_parts ORDER BY part")]
+            con.execute("PRAGMA shrink_memory")  # see _load_ids
+        return merged_parts(blobs, newer), names, top
 
     def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
         frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
