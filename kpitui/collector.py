@@ -164,10 +164,7 @@ class Collector:
         cls = type(state.instance)
         try:
             with self.lock:
-                written = self.store.write(
-                    readings, mode=cls.mode, source=sid, cursor=result.cursor, set_cursor=True, expect_cursor=cursor
-                )
-                self.store.record_health(sid, ok=True, at=now)
+                written = self._store_poll(sid, readings, cls.mode, result.cursor, cursor, now)
                 notice = getattr(self.store, "notice", None)  # a PostgreSQL history reconnected
                 if notice:
                     self.store.notice = None  # type: ignore[attr-defined]
@@ -187,6 +184,17 @@ class Collector:
         return PollResult(
             sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started, more_pending=more
         )
+
+    def _store_poll(self, sid: str, readings: pl.DataFrame, mode, cursor: str | None, read: str | None, now: dt.datetime) -> int:
+        """A successful poll's readings, cursor and health: in one transaction where the history can
+        (``records_poll_health``: one commit, fewer pages written a poll), else the write, then the health."""
+        if getattr(self.store, "records_poll_health", False):
+            return self.store.write(  # type: ignore[call-arg]
+                readings, mode=mode, source=sid, cursor=cursor, set_cursor=True, expect_cursor=read, polled_at=now
+            )
+        written = self.store.write(readings, mode=mode, source=sid, cursor=cursor, set_cursor=True, expect_cursor=read)
+        self.store.record_health(sid, ok=True, at=now)
+        return written
 
     def _after_left_behind(self, sid: str, state: _State) -> str | None:
         """After a fetch ignored its cancellation: a new instance, or why the source is skipped."""

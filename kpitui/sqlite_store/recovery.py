@@ -15,6 +15,20 @@ from .schema import connect_readonly
 
 __all__ = ["recover"]
 
+# Where the rows read from the old file (any schema: cursors and source_health are tables before
+# schema 5, views after) go in the new one (schema.py: a source's row in meta).
+_SAVE_CURSOR = (
+    "INSERT INTO meta (key, value, cursor, updated) VALUES ('source:' || ?, 0, ?, ?) "
+    "ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated"
+)
+_SAVE_HEALTH = (
+    "INSERT INTO meta (key, value, last_success, last_error, error, failures, next_attempt) "
+    "VALUES ('source:' || ?, 0, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET last_success = excluded.last_success, "
+    "last_error = excluded.last_error, error = excluded.error, failures = excluded.failures, "
+    "next_attempt = excluded.next_attempt"
+)
+_SAVE_COMPACTED = "INSERT OR REPLACE INTO compacted (metric_id, before) VALUES (?, ?)"
+
 _MAX_AT = 2**63 - 1
 
 
@@ -96,17 +110,16 @@ def recover(src: Path, dest: Path) -> tuple[int, int, int]:
                     seq += len(rows)
                 readings, skipped = seq, lost[0]
                 con.execute("UPDATE meta SET value = ? WHERE key = 'seq'", (seq,))
-                for table, columns in (
-                    ("cursors", "source, cursor, updated"),
-                    ("source_health", "source, last_success, last_error, error, failures, next_attempt"),
-                    ("compacted", "metric_id, before"),
+                for table, columns, save in (
+                    ("cursors", "source, cursor, updated", _SAVE_CURSOR),
+                    ("source_health", "source, last_success, last_error, error, failures, next_attempt", _SAVE_HEALTH),
+                    ("compacted", "metric_id, before", _SAVE_COMPACTED),
                 ):
                     try:
                         rows = old.execute(f"SELECT {columns} FROM {table}").fetchall()
                     except sqlite3.DatabaseError:
                         continue  # unreadable or absent (an older schema): sources re-read, retention re-closes
-                    marks = ", ".join("?" * len(columns.split(",")))
-                    con.executemany(f"INSERT OR REPLACE INTO {table} ({columns}) VALUES ({marks})", rows)
+                    con.executemany(save, rows)
     finally:
         old.close()
     return readings, len(names), skipped

@@ -19,7 +19,7 @@ and migrated forward on open by a writer):
     a ``count`` metric keeps the sum of the values, its count is ``n``).
     The partial index ``readings_compacted`` holds only rows with ``n <> 1``,
     so loads fetch two columns per row and ``n`` only where it is not 1.
-``meta(key, value)``
+``meta(key, value, ...)``
     ``seq``: the sequence counter, taken and advanced inside the writer's
     ``BEGIN IMMEDIATE`` transaction (writers are serialised, so a transaction
     that commits later always holds higher numbers; a counter rather than
@@ -36,10 +36,15 @@ and migrated forward on open by a writer):
     rows (new events) still join their bucket.
 ``manual_readings(id, metric_id, at, recorded)`` (schema 4)
     the readings people typed, by a stable id: see :mod:`kpitui.manual_readings`.
-``cursors(source, cursor)``
-    each source's position, written in the same transaction as its readings.
-``source_health(...)``
-    what collectors last saw of each source, shared between processes.
+``meta`` rows ``source:<id>`` (schema 5): ``cursor``, ``updated``
+    each source's position, written in the same transaction as its readings;
+    ``last_success``, ``last_error``, ``error``, ``failures``, ``next_attempt``:
+    what collectors last saw of it, shared between processes (a collector's
+    successful poll records it in the same transaction as its readings).
+    One small b-tree for the counters, cursors and health: a collector's poll
+    changes one page of it, not three (``meta``, ``cursors`` and
+    ``source_health`` were tables of their own before; the views ``cursors``
+    and ``source_health`` read them as before).
 ``snapshot_parts(part, data)``
     the columnar snapshot (:mod:`kpitui.sqlite_store.snapshot`).
 
@@ -108,6 +113,30 @@ MIGRATIONS: tuple[str, ...] = (
         recorded INTEGER,
         UNIQUE (metric_id, at)
     );
+    """,
+    # 5: each source's cursor and health move into meta, beside the seq counter (one row per source,
+    # key 'source:<id>'), so a collector's poll changes one small b-tree page there instead of three
+    # (meta, cursors, source_health); cursors and source_health stay readable as views
+    """
+    ALTER TABLE meta ADD COLUMN cursor TEXT;
+    ALTER TABLE meta ADD COLUMN updated INTEGER;
+    ALTER TABLE meta ADD COLUMN last_success INTEGER;
+    ALTER TABLE meta ADD COLUMN last_error INTEGER;
+    ALTER TABLE meta ADD COLUMN error TEXT;
+    ALTER TABLE meta ADD COLUMN failures INTEGER;
+    ALTER TABLE meta ADD COLUMN next_attempt INTEGER;
+    INSERT INTO meta (key, value, cursor, updated) SELECT 'source:' || source, 0, cursor, updated FROM cursors;
+    INSERT INTO meta (key, value, last_success, last_error, error, failures, next_attempt)
+        SELECT 'source:' || source, 0, last_success, last_error, error, failures, next_attempt FROM source_health WHERE true
+        ON CONFLICT (key) DO UPDATE SET last_success = excluded.last_success, last_error = excluded.last_error,
+        error = excluded.error, failures = excluded.failures, next_attempt = excluded.next_attempt;
+    DROP TABLE cursors;
+    DROP TABLE source_health;
+    CREATE VIEW cursors AS
+        SELECT substr(key, 8) AS source, cursor, updated FROM meta WHERE key GLOB 'source:*' AND updated IS NOT NULL;
+    CREATE VIEW source_health AS
+        SELECT substr(key, 8) AS source, last_success, last_error, error, failures, next_attempt
+        FROM meta WHERE key GLOB 'source:*' AND failures IS NOT NULL;
     """,
 )
 

@@ -12,7 +12,7 @@ import polars as pl
 
 from ..epoch import from_micros, micros
 from ..model import SourceHealth
-from ..store_common import UNSET, check_write, cursor_conflict, health_record, health_update
+from ..store_common import UNSET, HealthUpdate, check_write, cursor_conflict, health_record, health_update
 from ..store_common import outside_compacted, prepare_readings
 from .base import SqliteBase
 
@@ -27,6 +27,8 @@ _ON_CONFLICT = {
         " WHERE excluded.value <> 0"
     ),
 }
+#: the ``meta`` key of a source's row (cursor and health, schema 5) is this plus its id
+_SOURCE = "source:"
 #: Rows per upsert statement: a statement of many rows costs less than half as much per row as a
 #: statement per row (measured 1.0 against 2.4 µs). 800 variables: under SQLite's old limit of 999.
 _ROWS_PER_STATEMENT = 200
@@ -47,6 +49,9 @@ class Writes(SqliteBase):
     """Readings, cursors and source health (a part of :class:`~kpitui.store.Store`)."""
 
     _prepare = staticmethod(prepare_readings)
+    #: ``write(polled_at=...)`` records the source's successful poll in the write's own transaction
+    #: (a collector then needs no separate :meth:`record_health` call)
+    records_poll_health = True
 
     def write(
         self,
@@ -57,6 +62,7 @@ class Writes(SqliteBase):
         cursor: str | None = None,
         set_cursor: bool = False,
         expect_cursor: str | None = UNSET,
+        polled_at: dt.datetime | None = None,
     ) -> int:
         """Store ``readings`` (and ``source``'s new ``cursor``) in one transaction.
 
@@ -71,15 +77,21 @@ class Writes(SqliteBase):
         :class:`~kpitui.store_common.CursorConflict` is raised and nothing is written, so two
         collectors of one source never count the same events twice.
 
+        ``polled_at``: also record a successful poll of ``source`` at that
+        instant (as :meth:`record_health` with ``ok=True``), in the same
+        transaction: a collector's poll then commits once, and its cursor,
+        health and the sequence counter share one page (see
+        :attr:`records_poll_health`).
+
         Returns how many rows were inserted or changed; rewriting a value
         that is already stored (or adding 0 to one) changes nothing and
         does not count.
         """
-        check_write(mode, source, set_cursor, expect_cursor)
+        check_write(mode, source, set_cursor or polled_at is not None, expect_cursor)
         rows, dropped = prepare_readings(readings, mode)
         self.last_dropped = dropped
         self.last_compacted = 0
-        with self._guard("write to") as con:
+        with self._guard("write to"):
             self._writable()
             with self._transaction():
                 if expect_cursor is not UNSET:
@@ -88,11 +100,9 @@ class Writes(SqliteBase):
                         raise cursor_conflict(source, expect_cursor, stored)
                 written = self._upsert(rows, mode) if rows.height else 0
                 if set_cursor:
-                    con.execute(
-                        "INSERT INTO cursors (source, cursor, updated) VALUES (?, ?, ?) "
-                        "ON CONFLICT (source) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
-                        (source, cursor, micros(dt.datetime.now(dt.timezone.utc))),
-                    )
+                    self._save_cursor(source, cursor)  # type: ignore[arg-type]
+                if polled_at is not None:
+                    self._save_health(source, health_update(True, at=polled_at))  # type: ignore[arg-type]
         return written
 
     def _upsert(self, rows: pl.DataFrame, mode: str) -> int:
@@ -153,8 +163,15 @@ class Writes(SqliteBase):
         return dict(found.fetchall())
 
     def _cursor(self, source: str) -> str | None:
-        row = self._conn.execute("SELECT cursor FROM cursors WHERE source = ?", (source,)).fetchone()
+        row = self._conn.execute("SELECT cursor FROM meta WHERE key = ?", (_SOURCE + source,)).fetchone()
         return None if row is None else row[0]
+
+    def _save_cursor(self, source: str, cursor: str | None, updated: int | None = None) -> None:
+        self._conn.execute(
+            "INSERT INTO meta (key, value, cursor, updated) VALUES (?, 0, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
+            (_SOURCE + source, cursor, micros(dt.datetime.now(dt.timezone.utc)) if updated is None else updated),
+        )
 
     def cursor(self, source: str) -> str | None:
         """``source``'s last committed cursor, or ``None``."""
@@ -174,24 +191,26 @@ class Writes(SqliteBase):
     ) -> None:
         """Record one poll of ``source``: success clears the error and failure count, failure adds one."""
         poll = health_update(ok, error, at, next_attempt)
-        with self._guard("record source health in") as con:
+        with self._guard("record source health in"):
             self._writable()
             with self._transaction():
-                if poll.ok:
-                    con.execute(
-                        "INSERT INTO source_health (source, last_success, failures, next_attempt) VALUES (?, ?, 0, ?) "
-                        "ON CONFLICT (source) DO UPDATE SET last_success = excluded.last_success, error = NULL, "
-                        "failures = 0, next_attempt = excluded.next_attempt",
-                        (source, poll.at, poll.next_attempt),
-                    )
-                else:
-                    con.execute(
-                        "INSERT INTO source_health (source, last_error, error, failures, next_attempt) "
-                        "VALUES (?, ?, ?, 1, ?) "
-                        "ON CONFLICT (source) DO UPDATE SET last_error = excluded.last_error, error = excluded.error, "
-                        "failures = source_health.failures + 1, next_attempt = excluded.next_attempt",
-                        (source, poll.at, poll.error, poll.next_attempt),
-                    )
+                self._save_health(source, poll)
+
+    def _save_health(self, source: str, poll: HealthUpdate) -> None:
+        if poll.ok:
+            self._conn.execute(
+                "INSERT INTO meta (key, value, last_success, failures, next_attempt) VALUES (?, 0, ?, 0, ?) "
+                "ON CONFLICT (key) DO UPDATE SET last_success = excluded.last_success, error = NULL, "
+                "failures = 0, next_attempt = excluded.next_attempt",
+                (_SOURCE + source, poll.at, poll.next_attempt),
+            )
+        else:
+            self._conn.execute(
+                "INSERT INTO meta (key, value, last_error, error, failures, next_attempt) VALUES (?, 0, ?, ?, 1, ?) "
+                "ON CONFLICT (key) DO UPDATE SET last_error = excluded.last_error, error = excluded.error, "
+                "failures = coalesce(meta.failures, 0) + 1, next_attempt = excluded.next_attempt",
+                (_SOURCE + source, poll.at, poll.error, poll.next_attempt),
+            )
 
     def health(self) -> dict[str, SourceHealth]:
         """What collectors last recorded about each source."""

@@ -55,7 +55,7 @@ IN_TRANSACTION = """
             return getattr(self._con, name)
 
         def execute(self, sql, *args):
-            if sql.lstrip().startswith("INSERT INTO cursors"):
+            if sql.lstrip().startswith("INSERT INTO meta (key, value, cursor"):  # the cursor's row (schema 5)
                 calls[0] += 1
                 if calls[0] >= pause_on:
                     print("IN-TRANSACTION", file=sys.stderr, flush=True)
