@@ -40,7 +40,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import polars as pl
 
@@ -64,7 +64,9 @@ from .builtin._sourcekit import (
     truncate,
     utc,
 )
-from .builtin._webclient import HttpStatusError, get_json
+
+if TYPE_CHECKING:  # at run time imported on first use (module __getattr__ below)
+    from .builtin._webclient import HttpStatusError, get_json
 
 __all__ = [
     "Bucket",
@@ -202,3 +204,13 @@ def read_json(path: str | Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise SourceError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+
+
+def __getattr__(name: str):
+    """``get_json`` and ``HttpStatusError`` come from the HTTP client, imported on first use (it
+    brings http.client and ssl: not what a start-up should pay for when no source fetches JSON)."""
+    if name in ("get_json", "HttpStatusError"):
+        from .builtin import _webclient
+
+        return getattr(_webclient, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

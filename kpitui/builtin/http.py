@@ -33,7 +33,6 @@ from ._sourcekit import (
     reveal,
     truncate,
 )
-from ._webclient import get_json
 
 
 @dataclass(frozen=True)
@@ -93,6 +92,8 @@ class HttpSource(MetricSource):
             by_url.setdefault(metric.options.url or self.options.url, []).append(metric)
         rows: list[tuple[str, dt.datetime, float]] = []
         errors: list[str] = []
+        from ._webclient import get_json  # http.client and ssl: imported by the first fetch, not at start-up
+
         for url, metrics in by_url.items():
             ids = ", ".join(m.id for m in metrics)
             try:

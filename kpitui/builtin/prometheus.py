@@ -41,7 +41,6 @@ from ._sourcekit import (
     truncate,
     utc,
 )
-from ._webclient import HttpStatusError, get_json
 
 MAX_POINTS = 11_000  # Prometheus refuses range queries with more points per series
 
@@ -150,6 +149,8 @@ class PrometheusSource(MetricSource):
     # -- queries ------------------------------------------------------------------------------
 
     def _get(self, endpoint: str, params: dict[str, str], deadline: Deadline) -> Any:
+        from ._webclient import HttpStatusError, get_json  # http.client and ssl: imported by the first fetch, not at start-up
+
         params = {**params, "timeout": f"{max(1, int(deadline.remaining() * 1000))}ms"}
         url = f"{self.options.url.rstrip('/')}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         try:

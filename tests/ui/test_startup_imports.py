@@ -20,6 +20,7 @@ DEFERRED = (
     "kpitui.ui.screens.add_reading",
     "kpitui.ui.screens.help",
     "kpitui.ui.widgets.chart",
+    "http.client",  # the http and prometheus sources' client: at their first fetch
 )
 
 
