@@ -3,11 +3,9 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
-from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on, work
@@ -17,16 +15,16 @@ from textual.widgets import Header, Static
 from textual.worker import get_current_worker
 
 from ... import periods
-from ...formatting import STATUS_SYMBOL, format_age, format_time, format_value
 from ...model import KpiResult
 from .. import bindings
 from ..palette import palette_of
-from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 from ..widgets.chart import Chart, ChartSpec
 from ..widgets.footer import KeysFooter
 from ..widgets.why import DrillDown, WhyMoved
 from ..state import ViewSettings
 from .base import SnapshotScreen
+from ..widgets.matches import ConditionMatches
+from .detail_text import annotation_notes, axis_label, controls, kpi_summary, metric_summary, partial_bucket, year_difference
 
 if TYPE_CHECKING:
     from ...explain import Explanation
@@ -59,37 +57,6 @@ class ExplanationReady(Message):
     request: int
 
 
-def _matches_text(tops: dict[str, list[tuple[str, int]]], label: str) -> str:
-    """``matched in Mar 2026 to date: 4 lines`` then a line per field, counts first so a cut line keeps
-    them: ``top referrers 3× https://google.com/, 1× https://bing.com/``."""
-    tops = dict(tops)
-    lines = tops.pop("lines", [("", 0)])[0][1]
-    parts = [f"matched in {label}: {lines:,} line{'s' if lines != 1 else ''}"]
-    for field, values in tops.items():
-        if values:
-            parts.append(f"top {field}s " + ", ".join(f"{count:,}× {_clip(value)}" for value, count in values))
-    return "\n".join(parts)
-
-
-def _clip(value: str, most: int = 48) -> str:
-    return value if len(value) <= most else value[: most - 1] + "…"
-
-
-def _annotation_notes(notes, cal: periods.Calendar, most: int = 2) -> tuple[str, ...]:
-    """Legend entries for the newest annotations on the chart: ``▲ 04 Mar Launched the webinar ads``."""
-    shown = [f"▲ {note.at.astimezone(cal.tz):%d %b %H:%M} {note.text}" for note in list(notes)[-most:]]
-    if len(notes) > most:
-        shown.insert(0, f"▲ {len(notes) - most} earlier")
-    return tuple(shown)
-
-
-def axis_label(at, grain: str, cal: periods.Calendar) -> str:
-    """Short x-axis labels: days as ``25 Oct``; other grains as the core labels them."""
-    if grain == "day":
-        return f"{at.astimezone(cal.tz):%d %b}"
-    return periods.bucket_label(at, grain, cal)
-
-
 class DetailScreen(SnapshotScreen):
     BINDINGS = bindings.DETAIL
 
@@ -112,7 +79,7 @@ class DetailScreen(SnapshotScreen):
         if self.metric_id is None:
             yield WhyMoved(id="detail-why")
         else:
-            yield Static(id="detail-matches", markup=False)
+            yield ConditionMatches(id="detail-matches")
         yield Chart(id="chart")
         yield KeysFooter()
 
@@ -150,7 +117,7 @@ class DetailScreen(SnapshotScreen):
             self.grain = self.default_grain()
         if self.metric_id is not None:
             self._metric()
-            self._load_matches()
+            self.query_one(ConditionMatches).load(self.metric_id, self.window, self.app.offset)
         else:
             self._summary()
             self._explain()
@@ -202,7 +169,7 @@ class DetailScreen(SnapshotScreen):
         compare_notes: tuple[str, ...] = ()
         if self.compare == "last_year":
             earlier = "a year earlier"
-            compare_notes = self._year_difference()
+            compare_notes = year_difference(self._result() if self.metric_id is None else None, config.settings.currency)
         self.points = message.points
         self.shown = (message.grain, message.window, message.offset)
         metric = config.metrics.get(self.metric_id) if self.metric_id else None
@@ -217,20 +184,10 @@ class DetailScreen(SnapshotScreen):
             decimals=subject.decimals,
             currency=config.settings.currency,
             previous_name=earlier,
-            partial=self._partial(message.points, message.grain, cal),
+            partial=partial_bucket(message.points, message.grain, cal, self.app.snapshot.at if self.app.snapshot else None),
             markers=tuple((note.at, note.text) for note in message.annotations),
-            notes=compare_notes + _annotation_notes(message.annotations, cal),
+            notes=compare_notes + annotation_notes(message.annotations, cal),
         )
-
-    def _partial(self, points: list, grain: str, cal: periods.Calendar) -> str | None:
-        """``18 Mar to 15:30`` when the last bucket is still in progress (it holds the snapshot's time)."""
-        snapshot = self.app.snapshot
-        if not points or snapshot is None:
-            return None
-        start, now = points[-1][0], snapshot.at
-        if not start <= now < periods.bucket_end(start, grain, cal):
-            return None
-        return f"{axis_label(start, grain, cal)} to {now.astimezone(cal.tz):%H:%M}"
 
     # -- why it moved ------------------------------------------------------------
 
@@ -273,19 +230,6 @@ class DetailScreen(SnapshotScreen):
         elif message.ref in config.metrics:
             self.app.push_screen(DetailScreen(self.kpi_id, message.ref, grain=self.grain))
 
-    def _year_difference(self) -> tuple[str, ...]:
-        """``Mar 2026 to date 178 vs 160 a year earlier: +18 (+11.2%)`` for a KPI (its window's values)."""
-        result = self._result() if self.metric_id is None else None
-        if result is None or result.value is None or result.last_year is None:
-            return ()
-        from ...formatting import format_change
-
-        currency = self.app.config.settings.currency
-        change = result.value - result.last_year
-        pct = change / abs(result.last_year) * 100 if result.last_year else None
-        now, then = value_text(result.kpi, result.value, currency), value_text(result.kpi, result.last_year, currency)
-        return (f"{result.period.label} {now} vs {then} a year earlier: {format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}",)
-
     def action_toggle_compare(self) -> None:
         """The chart's second line: the period before, or the same period a year earlier (with their difference)."""
         self.compare = "last_year" if self.compare == "previous" else "previous"
@@ -299,44 +243,6 @@ class DetailScreen(SnapshotScreen):
 
     # -- what a metric's condition matched (an access-log metric) -------------------------
 
-    def _load_matches(self) -> None:
-        box = self.query_one("#detail-matches", Static)
-        config = self.app.config
-        metric = config.metrics.get(self.metric_id)
-        spec = config.sources.get(metric.source or "") if metric else None
-        runtime = self.app.runtime
-        if metric is None or spec is None or runtime is None or not (metric.trigger and metric.trigger.condition):
-            box.display = False
-            return
-        box.display = True
-        box.update(Text("what the condition matched: reading the log…", style=palette_of(self.app).muted))
-        self._matches(runtime, self.metric_id, self.window, self.app.offset)
-
-    @work(thread=True, exclusive=True, group="matches", exit_on_error=False)
-    def _matches(self, runtime, metric_id: str, window: str, offset: int) -> None:
-        from ...matches import CannotSay, top_matches
-
-        cal = periods.Calendar.from_settings(runtime.config.settings)
-        now = runtime.clock()
-        period = periods.resolve(periods.parse_window(window), now, cal, offset)
-        end = min(period.end, now + dt.timedelta(microseconds=1))
-        listing = False
-        try:
-            tops = top_matches(runtime.config, metric_id, period.start, end, limit=3)
-            text, listing = _matches_text(tops, period.label), True
-        except CannotSay as exc:
-            text = str(exc)
-        except Exception as exc:  # noqa: BLE001 - shown in place; the chart and the app carry on
-            text = f"cannot read what the condition matched: {type(exc).__name__}: {exc}"
-        self.app.call_from_thread(self._matches_ready, metric_id, text, listing)
-
-    def _matches_ready(self, metric_id: str, text: str, listing: bool = False) -> None:
-        """``listing``: one line per field, cut with … at the edge (an explanation wraps instead)."""
-        if metric_id == self.metric_id:
-            box = self.query_one("#detail-matches", Static)
-            box.set_class(listing, "listing")
-            box.update(Text(text, style=palette_of(self.app).muted))
-
     @on(SeriesFailed)
     def _series_failed(self, message: SeriesFailed) -> None:
         if message.request == self.request:
@@ -349,120 +255,25 @@ class DetailScreen(SnapshotScreen):
         return snapshot.kpis.get(self.kpi_id) if snapshot else None
 
     def _summary(self) -> None:
-        kpi = self.kpi
-        colours = palette_of(self.app)
-        currency = self.app.config.settings.currency
-        result = self._result()
-        text = Text()
-        text.append(kpi.name, style="bold")
-        if result is None:
-            text.append("  loading…", style=colours.muted)
-        elif result.error:
-            text.append(f"  ✖ {result.error}", style=colours.bad)
-        else:
-            status = colours.status(result.status)
-            text.append(f"  {result.period.label}  ", style=colours.muted)
-            text.append(value_text(kpi, result.value, currency), style="bold")
-            if result.target is not None:
-                text.append(f"  target {applied_target_text(result, currency)}", style=colours.muted)
-                if result.progress is not None:
-                    text.append(f"  progress {round(result.progress * 100)}%", style=colours.muted)
-            text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
-            if result.score is not None:
-                text.append(f" (score {round(result.score * 100)}%)", style=status)
-            basis = basis_text(result, currency)
-            if basis:
-                text.append(f"\n{basis}", style=colours.muted)
-            text.append("\n")
-            text.append(f"vs {result.previous_period.label or 'previous period'}: ", style=colours.muted)
-            text.append_text(change_text(result, currency, colours))
-            if result.last_year is not None:
-                text.append(f"  · a year ago {value_text(kpi, result.last_year, currency)}", style=colours.muted)
-            if result.projection is not None:
-                text.append("  · on pace for ", style=colours.muted)
-                text.append_text(pace_text(result, currency, colours))
-                if result.projected_to is not None:
-                    tz = ZoneInfo(self.app.config.settings.timezone)
-                    last = (result.projected_to - dt.timedelta(microseconds=1)).astimezone(tz)
-                    text.append(f" by the end of {last:%d %b %Y}", style=colours.muted)
-            parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
-            if parts:
-                text.append(f"  · {parts}", style=colours.muted)
-            tz = self.app.config.settings.timezone
-            newest = f"newest reading at {format_time(result.freshness, tz)}" if result.freshness else "no reading yet"
-            text.append(f"\n{newest}", style=colours.muted)
+        text = kpi_summary(self.kpi, self._result(), self.app.config, palette_of(self.app))
         text.append("\n")
-        text.append_text(self._controls())
+        text.append_text(controls(self.window, self.app.offset, self.grain, palette_of(self.app)))
         self.query_one("#detail-summary", Static).update(text)
-
-    def _controls(self) -> Text:
-        colours = palette_of(self.app)
-        text = Text()
-        grains = "  ".join(("▸" if g == self.grain else " ") + g for g in bindings.GRAINS)
-        text.append(f"window {self.window}", style=colours.accent)
-        if self.app.offset:
-            text.append(f" ({self.app.offset} back)", style=colours.accent)
-        text.append(f"   grain {grains}", style=colours.muted)
-        text.append("  (H D W M, g)", style=colours.muted)
-        return text
 
     def _metric(self) -> None:
         """The summary of a metric opened from a KPI's metrics pane."""
-        snapshot = self.app.snapshot
-        config = self.app.config
-        colours = palette_of(self.app)
-        metric = config.metrics.get(self.metric_id)
+        snapshot, config = self.app.snapshot, self.app.config
+        metric = config.metrics.get(self.metric_id or "")
         box = self.query_one("#detail-summary", Static)
         if metric is None:
             box.update(Text(f"metric {self.metric_id!r} is no longer in the config (escape goes back)"))
             return
-        status = snapshot.metrics.get(self.metric_id) if snapshot else None
-        text = Text()
-        text.append(("★ " if metric.is_key else "") + metric.name, style="bold")
-        behind = f"behind {self.kpi.name}" if self.kpi is not None else "read by no KPI"
-        text.append(f"  {metric.aggregation} of {metric.unit} readings · {behind}", style=colours.muted)
-        if status is not None:
-            text.append("\n")
-            text.append_text(self._freshness(status.latest, metric, status))
-        health = status.health if status else None
-        if health is not None and health.error:
-            tz = ZoneInfo(config.settings.timezone)
-            text.append(f"\n✖ {health.error}", style=colours.bad)
-            text.append(f"  ({health.failures} failure{'s' if health.failures != 1 else ''}", style=colours.muted)
-            if health.next_attempt:
-                text.append(f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}", style=colours.muted)
-            text.append(")", style=colours.muted)
-        if metric.trigger is not None:
-            spec = config.sources.get(metric.source or "")
-            origin = f"source {spec.id} ({spec.type})" if spec is not None and spec.type != "manual" else "readings recorded by hand"
-            text.append(f"\ncounted by {origin} when: {metric.trigger.text}", style=colours.muted)
-            if metric.trigger.condition:
-                text.append(f"\ncondition: {metric.trigger.condition}", style=colours.muted)
-        elif metric.description and not (health is not None and health.error):
-            text.append(f"\n{metric.description}", style=colours.muted)
-        text.append("\n")
-        text.append_text(self._controls())
-        box.update(text)
-
-    def _freshness(self, latest: float | None, metric, status) -> Text:
-        """``newest reading 6,052 at 2026-12-01 23:00 EST · source demo last polled 2m ago``."""
-        config = self.app.config
-        snapshot = self.app.snapshot
+        status = snapshot.metrics.get(metric.id) if snapshot else None
         colours = palette_of(self.app)
-        tz = config.settings.timezone
-        text = Text()
-        if status.latest_at is None:
-            text.append("no reading yet", style=colours.muted)
-        else:
-            value = format_value(latest, metric.unit, metric.decimals, config.settings.currency)
-            text.append(f"newest reading {value} at {format_time(status.latest_at, tz)}", style=colours.muted)
-        spec = config.sources.get(metric.source or "")
-        if spec is None or spec.type == "manual":
-            text.append(" · recorded by hand", style=colours.muted)
-        else:
-            polled = status.health.last_success if status.health else None
-            text.append(f" · source {metric.source} last polled {format_age(polled, snapshot.at)}", style=colours.muted)
-        return text
+        text = metric_summary(metric, status, self.kpi, config, colours, snapshot.at if snapshot else None)
+        text.append("\n")
+        text.append_text(controls(self.window, self.app.offset, self.grain, colours))
+        box.update(text)
 
     def _redraw_summary(self) -> None:
         """Re-draw the summary line that shows the grain."""
