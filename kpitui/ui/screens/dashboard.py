@@ -6,7 +6,6 @@ selection and filter); events flow up (row highlights and selections).
 
 from __future__ import annotations
 
-from zoneinfo import ZoneInfo
 
 from rich.text import Text
 from textual import on
@@ -14,8 +13,7 @@ from textual.app import ComposeResult
 from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
-from ...config import MANUAL_SOURCE
-from ...model import KpiResult, MetricStatus, Snapshot, Status
+from ...model import MetricStatus, Snapshot
 from .. import bindings
 from ..panes.base import MESSAGE_KEY, Pane, Row
 from ..panes.kpis import KpiPane
@@ -25,13 +23,11 @@ from ..panes.metrics import rows as metric_rows
 from ..panes.objectives import ObjectivesPane
 from ..panes.objectives import rows as objective_rows
 from ..palette import palette_of
-from ..view import Context, basis_text, kpi_updated_at, matches, value_text
+from ..view import Context, kpi_updated_at
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen
+from .listing import LOOSE_METRICS, UNASSIGNED, Listing, kpi_info, metric_info
 
-UNASSIGNED = "__unassigned__"
-#: the objectives pane's row for the metrics no KPI reads (all of them in a config without KPIs)
-LOOSE_METRICS = "__metrics__"
 
 
 class DashboardScreen(SnapshotScreen):
@@ -129,13 +125,12 @@ class DashboardScreen(SnapshotScreen):
             box.display = False
         self.set_focus(self.query_one("#kpis", Pane))
 
-    def _kpi_matches(self, result: KpiResult) -> bool:
-        engine = self.app.runtime.engine if self.app.runtime else None
-        metrics = engine.metrics_of(result.kpi.id) if engine else set()
-        names = [m for m in metrics] + [self.app.config.metrics[m].name for m in metrics if m in self.app.config.metrics]
-        return matches(self.filter_text, result.kpi.name, result.kpi.id, *names)
-
     # -- rendering ---------------------------------------------------------------
+
+    def listing(self) -> Listing:
+        """What the panes list from the snapshot on screen, for this filter."""
+        runtime = self.app.runtime
+        return Listing(self.app.snapshot, self.app.config, runtime.engine.metrics_of if runtime else None, self.filter_text)
 
     def context(self, snapshot: Snapshot) -> Context:
         settings = self.app.config.settings
@@ -159,13 +154,11 @@ class DashboardScreen(SnapshotScreen):
             self.query_one("#metric-info", Static).update("")
             return
         ctx = self.context(snapshot)
-        match = self._kpi_matches if self.filter_text.strip() else None
-        objectives = objective_rows(snapshot, ctx, match)
-        assigned = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
-        others = [r for kid, r in snapshot.kpis.items() if kid not in assigned]
-        if others:
+        listing = self.listing()
+        objectives = objective_rows(snapshot, ctx, listing.kpi_matches if listing.query else None)
+        if listing.unassigned():
             objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
-        loose = self._loose_metrics()
+        loose = listing.loose()
         if loose:
             objectives.append(Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")}))
         keys = [r.key for r in objectives]
@@ -174,36 +167,11 @@ class DashboardScreen(SnapshotScreen):
         self.query_one("#objectives", ObjectivesPane).show(objectives, "no objectives and no metrics in the config", select=self.objective_id)
         self._show_kpis()
 
-    def _loose_metrics(self) -> list[MetricStatus]:
-        """The metrics no KPI reads: collected, shown, but behind no KPI."""
-        app = self.app
-        snapshot: Snapshot = app.snapshot
-        if app.runtime is None:
-            return []
-        engine = app.runtime.engine
-        read = set().union(*(engine.metrics_of(kid) for kid in snapshot.kpis)) if snapshot.kpis else set()
-        statuses = [s for mid, s in snapshot.metrics.items() if mid not in read]
-        query = self.filter_text.strip()
-        return [s for s in statuses if matches(query, s.metric.name, s.metric.id)] if query else statuses
-
-    def _kpi_results(self) -> list[KpiResult]:
-        snapshot: Snapshot = self.app.snapshot
-        if self.objective_id == LOOSE_METRICS:
-            return []
-        if self.filter_text.strip():
-            return [r for r in snapshot.kpis.values() if self._kpi_matches(r)]
-        if self.objective_id == UNASSIGNED:
-            assigned = {r.kpi.id for o in snapshot.objectives for r in o.kpis}
-            return [r for kid, r in snapshot.kpis.items() if kid not in assigned]
-        for objective in snapshot.objectives:
-            if objective.objective.id == self.objective_id:
-                return list(objective.kpis)
-        return []
-
     def _show_kpis(self) -> None:
         snapshot: Snapshot = self.app.snapshot
         pane = self.query_one("#kpis", KpiPane)
-        results = self._kpi_results()
+        listing = self.listing()
+        results = listing.kpis(self.objective_id)
         if self.objective_id == LOOSE_METRICS:
             pane.border_title = "KPIs"
         elif self.filter_text.strip():
@@ -220,50 +188,23 @@ class DashboardScreen(SnapshotScreen):
             message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)"
         else:
             message = "this objective has no KPIs"
-        updated = {r.kpi.id: kpi_updated_at(self._statuses_of(r.kpi.id), self._manual()) for r in results}
+        updated = {r.kpi.id: kpi_updated_at(listing.statuses_of(r.kpi.id), listing.manual) for r in results}
         pane.show(kpi_rows(results, self.context(snapshot), updated), message, select=self.kpi_id)
         self._kpi_info()
         self._show_metrics()
 
-    def _manual(self) -> set[str]:
-        """The metrics recorded by hand (a ``manual`` source)."""
-        config = self.app.config
-        manual = {sid for sid, spec in config.sources.items() if spec.type == "manual"} | {MANUAL_SOURCE}
-        return {mid for mid, m in config.metrics.items() if (m.source or MANUAL_SOURCE) in manual}
-
-    def _statuses_of(self, kpi_id: str) -> list[MetricStatus]:
-        app = self.app
-        snapshot: Snapshot = app.snapshot
-        if app.runtime is None:
-            return []
-        ids = app.runtime.engine.metrics_of(kpi_id)
-        return [s for mid, s in snapshot.metrics.items() if mid in ids]
-
-    def _metric_statuses(self) -> list[MetricStatus]:
-        snapshot: Snapshot = self.app.snapshot
-        if self.objective_id == LOOSE_METRICS:
-            return self._loose_metrics()
-        if self.kpi_id is None:
-            return []
-        statuses = self._statuses_of(self.kpi_id)
-        query = self.filter_text.strip()
-        result = snapshot.kpis.get(self.kpi_id)
-        if query and result is not None and not matches(query, result.kpi.name, result.kpi.id):
-            narrowed = [s for s in statuses if matches(query, s.metric.name, s.metric.id)]
-            statuses = narrowed or statuses
-        return statuses
-
     def _show_metrics(self) -> None:
         snapshot: Snapshot = self.app.snapshot
         pane = self.query_one("#metrics", MetricsPane)
-        statuses = self._metric_statuses()
+        listing = self.listing()
+        statuses = listing.metrics(self.objective_id, self.kpi_id)
         keys = [s.metric.id for s in statuses]
         if self.metric_id not in keys:
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
         pane.border_title = f"Metrics · {result.kpi.name}" if result else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")
         doing = self._doing(statuses)
-        pane.show(metric_rows(statuses, self.context(snapshot), self._manual(), doing), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
+        pane.show(metric_rows(statuses, self.context(snapshot), listing.manual, doing), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
         self._metric_info()
 
     def _doing(self, statuses: list[MetricStatus]) -> dict[str, list[str]]:
@@ -278,54 +219,11 @@ class DashboardScreen(SnapshotScreen):
 
     def _kpi_info(self) -> None:
         snapshot: Snapshot = self.app.snapshot
-        ctx = self.context(snapshot)
-        result = snapshot.kpis.get(self.kpi_id or "")
-        text = Text(no_wrap=False)
-        if result is None:
-            pass
-        elif result.error:
-            text.append("✖ ", style=ctx.colours.bad)
-            text.append(result.error, style=ctx.colours.bad)
-        else:
-            muted = ctx.colours.muted
-            text.append(result.period.label or "", style="bold")
-            basis = basis_text(result, ctx.currency)
-            if basis:
-                text.append(f" · {basis}", style=muted)
-            if result.score is not None:
-                text.append(f" · score {round(result.score * 100)}%", style=muted)
-                text.append(f" {result.status.label}", style=ctx.colours.status(result.status))
-            elif result.status is Status.NOT_YET:
-                text.append(f" · {result.status.label}", style=muted)
-            if result.partial_history:
-                text.append(f" · partial history: {result.previous_period.label or 'the previous period'} starts before the first reading", style=muted)
-            elif result.previous_period.label:
-                text.append(f" · previous ({result.previous_period.label}) ", style=muted)
-                text.append(value_text(result.kpi, result.previous, ctx.currency))
-            if result.kpi.description:
-                text.append(f" · {result.kpi.description}", style=muted)
-        self.query_one("#kpi-info", Static).update(text)
+        self.query_one("#kpi-info", Static).update(kpi_info(snapshot.kpis.get(self.kpi_id or ""), self.context(snapshot)))
 
     def _metric_info(self) -> None:
         snapshot: Snapshot = self.app.snapshot
-        ctx = self.context(snapshot)
-        status = snapshot.metrics.get(self.metric_id or "")
-        text = Text()
-        if status is not None:
-            metric, health = status.metric, status.health
-            if health is not None and health.error:
-                text.append(f"✖ source {metric.source}: {health.error}", style=ctx.colours.bad)
-                extra = f" ({health.failures} failure{'s' if health.failures != 1 else ''}"
-                if health.next_attempt is not None:
-                    tz = ZoneInfo(self.app.config.settings.timezone)
-                    extra += f", next try {health.next_attempt.astimezone(tz):%H:%M:%S}"
-                text.append(extra + ")", style=ctx.colours.muted)
-            elif metric.trigger is not None:
-                text.append("★ ", style=ctx.colours.warn)
-                text.append(f"counts when: {metric.trigger.text}", style=ctx.colours.muted)
-            else:
-                text.append(metric.description or f"{metric.aggregation} of {metric.unit} readings", style=ctx.colours.muted)
-        self.query_one("#metric-info", Static).update(text)
+        self.query_one("#metric-info", Static).update(metric_info(snapshot.metrics.get(self.metric_id or ""), self.context(snapshot)))
 
     def _banner(self) -> None:
         problems = self.app.problems
