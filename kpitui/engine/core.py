@@ -181,7 +181,8 @@ class Engine:
     ) -> KpiResult:
         """A KPI's result: a new one, or the last one carried over (to the new clock when it moved)."""
         kept = memo.results.get(kid) if memo is not None and kid not in to_run else None
-        if kept is None or kept.error is not None or self.compiler.broken_dependency(kid) is not None:
+        broken = self.errors and self.compiler.broken_dependency(kid) is not None  # no errors: none broken
+        if kept is None or kept.error is not None or broken:
             return results.kpi(kid, plan.plans[kid], values.get(kid))
         if memo is not None and memo.now != results.now:
             return results.moved(kid, kept, plan.plans[kid], memo.plan.plans[kid], renewed or frozenset())

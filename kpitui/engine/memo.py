@@ -88,21 +88,29 @@ def stale(
         for kid in kids:
             if kid not in out:
                 groups.setdefault((new, old, compiled[kid].steps), []).append(kid)
-    probes: dict[int, list[tuple[str, int, int]]] = {}  # group -> (metric, start, end)
+    # Each region a period moved over is probed once for the metrics of every group it moved in.
+    regions: dict[int, set[tuple[int, int]]] = {}  # group -> the regions its periods moved over
+    asked: dict[tuple[int, int], set[str]] = {}  # region -> the metrics to look for there
     for g, ((new, old, steps), kids) in enumerate(groups.items()):
         if len(new) != len(old):
             out.update(kids)
             continue
         moved = _moved_regions(plan, memo.plan, new, old, steps)
         if moved:
+            regions[g] = moved
             read = frozenset().union(*(compiled[k].metrics for k in kids))
-            probes[g] = [(m, a, b) for m in read for a, b in moved]
-    if not probes:
+            for region in moved:
+                asked.setdefault(region, set()).update(read)
+    if not regions:
         return out
-    held = pipeline.touched(view, (p for group in probes.values() for p in group))
-    found = {(g, m) for g, group in probes.items() for m, a, b in group if (m, a, b) in held} if held else set()
+    held = pipeline.touched(view, ((m, a, b) for (a, b), metrics in asked.items() for m in metrics))
+    hit: dict[str, set[tuple[int, int]]] = {}  # metric -> the regions holding one of its readings
+    for m, a, b in held:
+        hit.setdefault(m, set()).add((a, b))
     for g, kids in enumerate(groups.values()):
-        out.update(kid for kid in kids if any((g, m) in found for m in compiled[kid].metrics))
+        moved = regions.get(g)
+        if moved:
+            out.update(kid for kid in kids if any(not moved.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics))
     return out
 
 

@@ -157,10 +157,15 @@ class Planner:
         slots: Slots = {}
 
         def add(row: SteppedPeriod, steps: Iterable[int], known: dict[int, tuple[int, int]] | None = None) -> int:
+            """Add ``row`` and the periods of its ``steps`` back (``known``: those of a sparkline
+            bucket before the last, which end before now: nothing to cut)."""
             row_id = len(rows)
             rows.append(row)
+            if known is not None:
+                slots.update(((row_id, s), known[s]) for s in steps)
+                return row_id
             for s in steps:
-                start, end = known[s] if known is not None else slot(self.cal, row, s)
+                start, end = remembered_slot(self.cal, row, s)
                 slots[(row_id, s)] = (min(start, horizon), min(end, horizon))
             return row_id
 
@@ -298,6 +303,14 @@ def slot(cal: periods.Calendar, row: SteppedPeriod, steps: int) -> tuple[int, in
     """The period ``steps`` back from ``row``'s, in µs."""
     period = row.back(cal, steps)
     return pipeline.micros(utc(period.start)), pipeline.micros(utc(period.end)) + period.closed
+
+
+@lru_cache(maxsize=4096)
+def remembered_slot(cal: periods.Calendar, row: SteppedPeriod, steps: int) -> tuple[int, int]:
+    """:func:`slot`, remembered: the window rows that do not end at now (a complete window such as
+    ``yesterday`` or ``last_month``, the periods a to-date window compares with from the second step
+    back) are the same from one plan to the next until the clock crosses their unit."""
+    return slot(cal, row, steps)
 
 
 def last_bucket(end: dt.datetime, grain: str, cal: periods.Calendar, closed: bool) -> dt.datetime:
