@@ -18,7 +18,6 @@ from hypothesis import strategies as st
 
 from kpitui.config import load_config
 from kpitui.engine import Engine
-from kpitui.engine.planning import remembered_slot as _remembered_slot
 from kpitui.engine.planning import sparkline as _sparkline
 from kpitui.pipeline import Readings, View, fold
 
@@ -134,7 +133,6 @@ def config(tmp_path_factory, builtin_registry):
 def fresh(config, view, now, window=None):
     """A new engine's evaluation, with nothing remembered from earlier plans either."""
     _sparkline.cache_clear()
-    _remembered_slot.cache_clear()
     return Engine(config).evaluate(view, now, window=window)
 
 

@@ -128,8 +128,9 @@ class Engine:
         if memo is None:
             to_run = set(plan.plans)
         else:
-            to_run = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now)
-            renewed = memo.renewed(view, changed, now)
+            passed = memo.passed(view, now)
+            to_run = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now, passed)
+            renewed = changed | passed
         # 4. the two queries: answers from the index, then the formulas over them
         evaluation = self.run(view, now, plan.rows, queries.row_kpis(plan.plans, to_run), plan.slots, latest=renewed)
         latest = evaluation.latest if memo is None or renewed is None else memo.latest_with(evaluation.latest, renewed)

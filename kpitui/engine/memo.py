@@ -48,12 +48,14 @@ class Memo:
             return view.written
         return None
 
-    def renewed(self, view: pipeline.View, changed: frozenset[str], now: dt.datetime) -> frozenset[str]:
-        """The metrics whose newest reading is asked again: those written, and those with readings the
-        clock moved over."""
+    def passed(self, view: pipeline.View, now: dt.datetime) -> frozenset[str]:
+        """The metrics with a reading at or after the earlier of this evaluation's clock and ``now``:
+        those the clock moved over a reading of (a superset), none when it did not move. Their newest
+        reading is asked again, as is that of the metrics written; no other metric has a reading in
+        a span that starts there."""
         if self.now == now:
-            return changed
-        return changed | view.metrics_since(min(utc(self.now), utc(now)))
+            return frozenset()
+        return view.metrics_since(min(utc(self.now), utc(now)))
 
     def latest_with(self, new: Latest, renewed: Iterable[str]) -> Latest:
         """The newest readings: this evaluation's, with those of ``renewed`` from ``new`` (absent there: dropped)."""
@@ -71,10 +73,12 @@ def stale(
     plan: Plan,
     changed: frozenset[str],
     now: dt.datetime,
+    passed: frozenset[str],
 ) -> set[str]:
     """The KPIs whose numbers may differ from ``memo``'s: they read a ``changed`` metric, or one of
     their periods moved (the clock did) over a reading of one of their metrics (``layout``: the
-    shapes ``memo`` was planned in)."""
+    shapes ``memo`` was planned in; ``passed``: :meth:`Memo.passed`, the only metrics to look for
+    in a span that starts at or after the earlier clock)."""
     compiled = program.kpis
     plans = plan.plans
     out = (plans.keys() - memo.values.keys()) | (plans.keys() - compiled.keys())
@@ -88,6 +92,7 @@ def stale(
         for kid in kids:
             if kid not in out:
                 groups.setdefault((new, old, compiled[kid].steps), []).append(kid)
+    since = pipeline.micros(min(utc(memo.now), utc(now)))
     # Each region a period moved over is probed once for the metrics of every group it moved in.
     regions: dict[int, set[tuple[int, int]]] = {}  # group -> the regions its periods moved over
     asked: dict[tuple[int, int], set[str]] = {}  # region -> the metrics to look for there
@@ -100,7 +105,7 @@ def stale(
             regions[g] = moved
             read = frozenset().union(*(compiled[k].metrics for k in kids))
             for region in moved:
-                asked.setdefault(region, set()).update(read)
+                asked.setdefault(region, set()).update(read & passed if region[0] >= since else read)
     if not regions:
         return out
     held = pipeline.touched(view, ((m, a, b) for (a, b), metrics in asked.items() for m in metrics))

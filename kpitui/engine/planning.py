@@ -165,7 +165,7 @@ class Planner:
                 slots.update(((row_id, s), known[s]) for s in steps)
                 return row_id
             for s in steps:
-                start, end = remembered_slot(self.cal, row, s)
+                start, end = slot(self.cal, row, s)
                 slots[(row_id, s)] = (min(start, horizon), min(end, horizon))
             return row_id
 
@@ -303,14 +303,6 @@ def slot(cal: periods.Calendar, row: SteppedPeriod, steps: int) -> tuple[int, in
     """The period ``steps`` back from ``row``'s, in µs."""
     period = row.back(cal, steps)
     return pipeline.micros(utc(period.start)), pipeline.micros(utc(period.end)) + period.closed
-
-
-@lru_cache(maxsize=4096)
-def remembered_slot(cal: periods.Calendar, row: SteppedPeriod, steps: int) -> tuple[int, int]:
-    """:func:`slot`, remembered: the window rows that do not end at now (a complete window such as
-    ``yesterday`` or ``last_month``, the periods a to-date window compares with from the second step
-    back) are the same from one plan to the next until the clock crosses their unit."""
-    return slot(cal, row, steps)
 
 
 def last_bucket(end: dt.datetime, grain: str, cal: periods.Calendar, closed: bool) -> dt.datetime:
