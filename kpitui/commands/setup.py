@@ -40,9 +40,20 @@ def cmd_check(args: argparse.Namespace) -> int:
         raise Failure(message)
     key = sum(1 for m in config.metrics.values() if m.is_key)
     sources = [s for s in config.sources if config.metrics_of(s)]
+    if config.storage.url is not None:  # a PostgreSQL history: no file of this config's own
+        from ..options import OptionError
+        from ..postgres_store import display_url
+
+        try:
+            where = display_url(config.storage.url.reveal())  # the server and database, never the password
+        except OptionError:
+            where = config.storage.url.template
+        history = f"history in {where} ([storage] url, as instance {config.storage.instance})"
+    else:
+        history = describe(config)
     print(
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
-        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {describe(config)}"
+        f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {history}"
     )
     return EXIT_OK
 

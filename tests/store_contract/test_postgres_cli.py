@@ -114,3 +114,11 @@ def test_collectors_starting_together_on_an_empty_database_all_open_it(pg_url, t
     for thread in threads:
         thread.join()
     assert errors == []
+
+
+def test_check_names_the_postgresql_history_not_a_file(tmp_path):
+    config = sample_config(tmp_path, 'url = "${KPITUI_DATABASE_URL}"\ninstance = "web1"')
+    result = run("check", "--config", str(config), env={"KPITUI_DATABASE_URL": "postgresql://kpitui:s3cretpass@db.example.com/kpitui"})
+    assert result.returncode == 0, result.stderr
+    assert "history in postgresql://kpitui@db.example.com/kpitui ([storage] url, as instance web1)" in result.stdout
+    assert "sqlite3" not in result.stdout and "s3cretpass" not in result.stdout
