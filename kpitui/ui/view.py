@@ -37,7 +37,8 @@ def updated_at(status: MetricStatus, manual: bool) -> dt.datetime | None:
 def kpi_updated_at(statuses: list[MetricStatus], manual: set[str]) -> dt.datetime | None:
     """A KPI is as up to date as its least recently updated metric (``None``: one was never updated)."""
     times = [updated_at(s, s.metric.id in manual) for s in statuses]
-    return None if not times or any(t is None for t in times) else min(times)  # type: ignore[type-var]
+    known = [t for t in times if t is not None]
+    return min(known) if times and len(known) == len(times) else None
 
 
 def status_symbol(status: Status, colours: Palette) -> Text:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import AbstractSet, Mapping
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
@@ -18,11 +18,12 @@ def row(status: MetricStatus, ctx: Context, manual: bool = False, doing: list[st
     the newest reading and the trigger while it lasts."""
     metric, colours = status.metric, ctx.colours
     health = status.health
-    failing = health is not None and health.error is not None
+    error = health.error if health is not None else None
+    failing = error is not None
     if doing is not None:  # a backlog: "◌ importing access.log.3.gz, 41%, 1m 10s left"
         note = Text(f"◌ {metric.source}: {', '.join(doing)}", style=colours.muted)
-    elif failing:
-        note = Text(f"✖ {health.error}", style=colours.bad)  # type: ignore[union-attr]
+    elif error is not None:
+        note = Text(f"✖ {error}", style=colours.bad)
     elif metric.trigger is not None:
         note = Text(metric.trigger.text, style=colours.muted)
     else:
@@ -63,7 +64,7 @@ def importing(doing: list[str], ctx: Context, width: int) -> Text:
 def rows(
     statuses: list[MetricStatus],
     ctx: Context,
-    manual: set[str] = frozenset(),  # type: ignore[assignment]
+    manual: AbstractSet[str] = frozenset(),
     doing: Mapping[str, list[str]] | None = None,
 ) -> list[Row]:
     """``manual``: the ids of metrics recorded by hand (their "Updated" is when last recorded);

@@ -93,7 +93,7 @@ class DashboardScreen(SnapshotScreen):
     def _step_focus(self, step: int) -> None:
         panes = self.panes
         current = self.focused
-        index = panes.index(current) if current in panes else (0 if step > 0 else 1)  # type: ignore[arg-type]
+        index = panes.index(current) if isinstance(current, Pane) and current in panes else (0 if step > 0 else 1)
         self.set_focus(panes[(index + step) % len(panes)])  # at once: the next key goes to the new pane
 
     # -- filter ----------------------------------------------------------------
