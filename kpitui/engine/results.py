@@ -63,6 +63,7 @@ class Results:
         self.firsts = firsts
         self.firsts_moved = firsts_moved
         self._instants: dict[int, tuple[int, int]] = {}  # row id -> its period's (start, end) in µs
+        self._equal: dict[tuple[int, int], bool] = {}  # see _same
         self._shifts: dict[tuple[int, int], tuple[Period, Period, bool, bool]] = {}  # see _shift
 
     def kpi(self, kid: str, plan: KpiPlan, numbers: KpiValues | None) -> KpiResult:
@@ -128,12 +129,26 @@ class Results:
         starting = kpi.target is not None and starting
         clock_free = (plan.full_end is None or not compiled.projectable) and (target is None or target.due is None)
         if clock_free and target == kept.applied_target and not starting and kept.status is not Status.NOT_YET:
-            if all(kept.__dict__[k] is v or kept.__dict__[k] == v for k, v in moved.items()):
+            if (
+                len(moved) == 4  # the comparison with history that does not reach back did not change
+                and series is kept.series
+                and freshness == kept.freshness
+                and self._same(kept.period, period)
+                and self._same(kept.previous_period, previous_period)
+            ):
                 return kept
             return _copy(kept, moved)
         judged = self._judge(kid, kept.value, period, plan, target, starting)
         moved.update(target_basis=basis, applied_target=target, **self._judged(kpi, judged, kept.value, target))
         return _copy(kept, moved)
+
+    def _same(self, before: Period, now: Period) -> bool:
+        """``before == now``, compared once per pair of objects (KPIs sharing a plan share its periods)."""
+        key = (id(before), id(now))
+        found = self._equal.get(key)
+        if found is None:
+            found = self._equal[key] = before is now or before == now
+        return found
 
     def _shift(self, plan: KpiPlan, before: KpiPlan) -> tuple[Period, Period, bool, bool]:
         """What the clock's move did to a plan KPIs share (worked out once per plan): its current and
