@@ -21,6 +21,7 @@ CSV of campaigns. They have no id and cannot be edited here.
 
 from __future__ import annotations
 
+import builtins
 import datetime as dt
 import sqlite3
 import threading
@@ -168,7 +169,7 @@ class AnnotationStore:
             )
         return self.get(ident)
 
-    def delete(self, idents: Iterable[int]) -> list[Annotation]:
+    def delete(self, idents: Iterable[int]) -> builtins.list[Annotation]:
         """Delete annotations; the ones deleted. An unknown id deletes nothing (an error naming it)."""
         found = [self.get(ident) for ident in idents]
         with self._lock:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Callable, Sequence
+from typing import Any, Callable, Iterable, Sequence
 
 from . import __version__, commands
 from .commands import base
@@ -75,13 +75,13 @@ def _describe_subcommands(parser: argparse.ArgumentParser) -> None:
         if isinstance(action, argparse._SubParsersAction):
             helps = {a.dest: a.help for a in action._choices_actions}
             for name, subparser in action.choices.items():
-                if not subparser.description and helps.get(name):
-                    text = helps[name]
+                text = helps.get(name)
+                if not subparser.description and text:
                     subparser.description = text[0].upper() + text[1:] + ("" if text.endswith(".") else ".")
                 _describe_subcommands(subparser)
 
 
-def _with_default_command(argv: list[str], commands) -> list[str]:
+def _with_default_command(argv: list[str], commands: Iterable[str]) -> list[str]:
     """``kpitui --no-collect`` means ``kpitui tui --no-collect``: options alone run the default command.
 
     Only when no positional argument is given (a misspelt command still gets
@@ -159,7 +159,8 @@ def cmd_tui(args: argparse.Namespace) -> int:
         collect = False
         config.history_notice = base.read_only_notice(config, why)
         base.err(config.history_notice)
-    return run(config, collect=collect, read_only=getattr(args, "read_only", False))
+    code: int = run(config, collect=collect, read_only=getattr(args, "read_only", False))
+    return code
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
@@ -178,10 +179,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
         from .ui.serve import run
     except ImportError as exc:
         raise base.Failure(f"serving to browsers needs the serve extra ({exc}): pip install 'kpitui[serve]'") from None
-    return run(plan)
+    code: int = run(plan)
+    return code
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     if name == "COMMANDS":  # every subcommand's name and the function that runs it (built on demand, not at import)
         return _build()[1]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 import tomllib
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 SHELLS = ("bash", "zsh", "fish")
 
@@ -39,7 +39,7 @@ def _tables(parsed_args: argparse.Namespace | None) -> dict[str, Any]:
         return {}
 
 
-def _ids(*tables: str):
+def _ids(*tables: str) -> Callable[..., list[str]]:
     def complete(prefix: str = "", parsed_args: argparse.Namespace | None = None, **_: Any) -> list[str]:
         data = _tables(parsed_args)
         found: list[str] = []
@@ -88,6 +88,6 @@ def autocomplete(parser: argparse.ArgumentParser) -> None:
 
 def script(shell: str, commands: Iterable[str] = ("kpitui",)) -> str:
     """The completion script for ``shell``, to source from the shell's start-up file."""
-    import argcomplete
+    from argcomplete.shell_integration import shellcode
 
-    return argcomplete.shellcode(list(commands), shell=shell)
+    return shellcode(list(commands), shell=shell)

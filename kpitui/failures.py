@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import errno
 import sqlite3
+from collections.abc import Iterator
 
 # SQLite's primary result codes (extended codes carry them in the low byte).
 _SQLITE_PERM, _SQLITE_BUSY, _SQLITE_LOCKED, _SQLITE_READONLY = 3, 5, 6, 8
@@ -72,12 +73,12 @@ _TEXTS = (
 )
 
 
-def _chain(exc: BaseException):
+def _chain(exc: BaseException | None) -> Iterator[BaseException]:
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
         seen.add(id(exc))
         yield exc
-        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)  # type: ignore[assignment]
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
 
 
 def kind(exc: BaseException) -> str | None:

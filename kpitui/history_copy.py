@@ -47,13 +47,15 @@ def open_location(location: str, *, readonly: bool, instance: str, side: Path) -
 def _cursors(store: HistoryStore, instance: str) -> list[tuple[str, str | None]]:
     if isinstance(store, Store):
         with store._guard("read cursors from") as con:
-            return con.execute("SELECT source, cursor FROM cursors ORDER BY source").fetchall()
+            rows: list[tuple[str, str | None]] = con.execute("SELECT source, cursor FROM cursors ORDER BY source").fetchall()
+            return rows
     from .postgres_store import SCHEMA
 
     with store._guard("read cursors from") as con:  # type: ignore[attr-defined]
-        return con.execute(
+        found: list[tuple[str, str | None]] = con.execute(
             f"SELECT source, cursor FROM {SCHEMA}.cursors WHERE instance = %s ORDER BY source", (instance,)
         ).fetchall()
+        return found
 
 
 def _horizons(store: HistoryStore) -> dict[str, int]:

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Literal, Protocol, Self, runtime_checkable
 
 if TYPE_CHECKING:
     import polars as pl
@@ -141,6 +141,12 @@ class HistoryStore(Protocol):
     def close(self) -> None:
         """Release the connection; later calls raise StoreError."""
         ...
+
+    def __enter__(self) -> Self:
+        """``with open_history(config) as store:`` closes it at the end."""
+        ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 def describe_history(config: Config) -> str:

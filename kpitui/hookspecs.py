@@ -34,6 +34,7 @@ def register_metric_sources() -> list[type[MetricSource]]:
         def register_metric_sources():
             return [MyPlatformSource]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -50,6 +51,7 @@ def register_formula_types() -> list[type[FormulaType]]:
         def register_formula_types():
             return [NetPromoterScore]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -70,6 +72,7 @@ def register_notifiers() -> list[type[Notifier]]:
         def register_notifiers():
             return [PagerNotifier]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this
 
 
 @hookspec
@@ -90,3 +93,4 @@ def register_annotation_sources() -> list[type[AnnotationSource]]:
         def register_annotation_sources():
             return [DeploysSource]
     """
+    raise NotImplementedError  # a specification: pluggy calls the plugins' implementations, never this

@@ -34,6 +34,7 @@ import datetime as dt
 import os
 import sqlite3
 from pathlib import Path
+from typing import Callable
 
 __all__ = ["CHECK_EVERY", "backup", "damaged_message", "is_corruption", "mark_damaged", "marked_damaged", "unmark"]
 
@@ -108,7 +109,7 @@ def unmark(path: Path) -> None:
 BACKUP_STEP_PAGES = 4096
 
 
-def backup(con: sqlite3.Connection, dest: Path, progress=None) -> str:
+def backup(con: sqlite3.Connection, dest: Path, progress: Callable[[int, int, str], None] | None = None) -> str:
     """Copy the open history ``con`` to the new file ``dest`` (0600); return the copy's ``quick_check``.
 
     ``progress(done, total, label)`` (bytes): the copy then goes in steps of

@@ -26,8 +26,11 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import sqlite3
 from collections.abc import Iterable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
@@ -59,13 +62,25 @@ _SELECT = (
 )
 
 
-def _row(row: tuple) -> ManualReading:
+def _row(row: tuple[Any, ...]) -> ManualReading:
     ident, metric, at, value, recorded = row
-    return ManualReading(id=ident, metric=metric, at=from_micros(at), value=value, recorded=from_micros(recorded))  # type: ignore[arg-type]
+    return ManualReading(id=ident, metric=metric, at=from_micros(at), value=value, recorded=from_micros(recorded))
 
 
 class ManualReadings:
     """Store methods for manual readings (mixed into :class:`~kpitui.store.Store`)."""
+
+    if TYPE_CHECKING:  # what the Store it is mixed into provides (kpitui.sqlite_store)
+        readonly: bool
+        last_compacted: int
+
+        def _guard(self, action: str) -> AbstractContextManager[sqlite3.Connection]: ...
+        def _transaction(self, kind: str = "IMMEDIATE") -> AbstractContextManager[sqlite3.Connection]: ...
+        def _writable(self) -> None: ...
+        def _forget_snapshot(self) -> None: ...
+        def _upsert(self, rows: pl.DataFrame, mode: str) -> int: ...
+        @staticmethod
+        def _prepare(readings: pl.DataFrame, mode: str) -> Any: ...
 
     def record_manual(self, metric: str, at: dt.datetime, value: float) -> tuple[ManualReading | None, float | None]:
         """Store a typed reading (replacing any value at that exact time) and give it an id.
@@ -75,17 +90,17 @@ class ManualReadings:
         """
         from .api import readings_frame
 
-        rows, _ = self._prepare(readings_frame([(metric, at, value)]), "replace")  # type: ignore[attr-defined]
+        rows, _ = self._prepare(readings_frame([(metric, at, value)]), "replace")
         self.last_compacted = 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
-            with self._transaction():  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
+            self._writable()
+            with self._transaction():
                 stamp = int(rows["at"][0])
                 before = con.execute(
                     "SELECT r.value FROM readings r JOIN metrics m ON m.id = r.metric_id WHERE m.name = ? AND r.at = ?",
                     (metric, stamp),
                 ).fetchone()
-                self._upsert(rows, "replace")  # type: ignore[attr-defined]
+                self._upsert(rows, "replace")
                 if self.last_compacted:
                     return None, None
                 metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (metric,)).fetchone()[0]
@@ -103,10 +118,10 @@ class ManualReadings:
     def adopt_manual(self, metrics: Iterable[str]) -> int:
         """Give ids to the raw readings of ``metrics`` (those fed by hand) that have none yet; how many."""
         names = sorted(set(metrics))
-        if not names or self.readonly:  # type: ignore[attr-defined]
+        if not names or self.readonly:
             return 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
-            with self._transaction():  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
+            with self._transaction():
                 return con.execute(
                     "INSERT OR IGNORE INTO manual_readings (metric_id, at, recorded) "
                     "SELECT r.metric_id, r.at, NULL FROM readings r JOIN metrics m ON m.id = r.metric_id "
@@ -119,22 +134,22 @@ class ManualReadings:
 
     def manual_readings(self, metrics: Iterable[str] | None = None, *, limit: int | None = None) -> list[ManualReading]:
         """Manual readings (of ``metrics``, or all), newest time first; at most ``limit``."""
-        where, params = "", []
+        where, params = "", list[Any]()
         if metrics is not None:
             where = " WHERE m.name IN (SELECT value FROM json_each(?))"
             params.append(json.dumps(sorted(set(metrics))))
         tail = " ORDER BY e.at DESC, e.id DESC" + (" LIMIT ?" if limit is not None else "")
         if limit is not None:
             params.append(int(limit))
-        with self._guard("read") as con:  # type: ignore[attr-defined]
+        with self._guard("read") as con:
             return [_row(r) for r in con.execute(_SELECT + where + tail, params)]
 
     def manual_reading(self, ident: int) -> ManualReading:
         """The manual reading with this id; :class:`UnknownReading` when there is none."""
-        with self._guard("read") as con:  # type: ignore[attr-defined]
+        with self._guard("read") as con:
             return self._manual(con, ident)
 
-    def _manual(self, con, ident: int) -> ManualReading:
+    def _manual(self, con: sqlite3.Connection, ident: int) -> ManualReading:
         found = con.execute(_SELECT + " WHERE e.id = ?", (int(ident),)).fetchone()
         if found is not None:
             return _row(found)
@@ -156,9 +171,9 @@ class ManualReadings:
         metric's compacted past is refused like any write there.
         """
         self.last_compacted = 0
-        with self._guard("write to") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
-            with self._transaction():  # type: ignore[attr-defined]
+        with self._guard("write to") as con:
+            self._writable()
+            with self._transaction():
                 old = self._manual(con, ident)
                 new_value = old.value if value is None else float(value)
                 new_at = old.at if at is None else at
@@ -177,8 +192,8 @@ class ManualReadings:
                     if taken is not None:
                         which = f"manual reading {taken[0]}" if taken[0] is not None else "a reading from its source"
                         raise ReadingTaken(f"{old.metric} already has {which} at that time; delete it first or pick another time")
-                    self._upsert(frame, "replace")  # type: ignore[attr-defined]
-                    if self.last_compacted:  # type: ignore[attr-defined]
+                    self._upsert(frame, "replace")
+                    if self.last_compacted:
                         raise ReadingTaken(
                             f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
                             "nothing was changed"
@@ -188,8 +203,8 @@ class ManualReadings:
                     con.execute("UPDATE manual_readings SET at = ? WHERE id = ?", (stamp, old.id))
                     self._forget_snapshot()
                 elif new_value != old.value:
-                    self._upsert(frame, "replace")  # type: ignore[attr-defined]
-                    if self.last_compacted:  # type: ignore[attr-defined]
+                    self._upsert(frame, "replace")
+                    if self.last_compacted:
                         raise ReadingTaken(
                             f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
                             "nothing was changed"
@@ -199,9 +214,9 @@ class ManualReadings:
 
     def delete_manual(self, idents: Iterable[int]) -> list[ManualReading]:
         """Delete these manual readings (all or none); returns them as they were."""
-        with self._guard("delete from") as con:  # type: ignore[attr-defined]
-            self._writable()  # type: ignore[attr-defined]
-            with self._transaction():  # type: ignore[attr-defined]
+        with self._guard("delete from") as con:
+            self._writable()
+            with self._transaction():
                 gone = [self._manual(con, ident) for ident in dict.fromkeys(int(i) for i in idents)]
                 for reading in gone:
                     con.execute(

@@ -30,7 +30,8 @@ def top_matches(config: Any, metric_id: str, start: dt.datetime, end: dt.datetim
     context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
     source = cls(spec, config.metrics_of(spec.id), context)
     try:
-        return source.top_matches(metric_id, start, end, limit)
+        tops: dict[str, list[tuple[str, int]]] = source.top_matches(metric_id, start, end, limit)
+        return tops
     except NotImplementedError:
         raise CannotSay(f"source {spec.id} ({spec.type}) cannot list what its condition matched") from None
     finally:

@@ -35,7 +35,7 @@ class Status(str, Enum):
     def label(self) -> str:
         if self is Status.NOT_YET:
             return "not yet scored"
-        return self.value.replace("_", " ")
+        return str(self.value).replace("_", " ")
 
 
 @dataclass(frozen=True)

@@ -20,6 +20,7 @@ a comma-separated list of names (entry-point or distribution names,
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import importlib.metadata
 import importlib.util
@@ -216,7 +217,7 @@ class PluginHost:
         except Exception as exc:  # a plugin's hook signature pluggy rejects
             info.errors.append(_describe_error(exc))
 
-    def _load_module(self, name: str, load: Callable[[], object], origin: str, dist=None) -> None:
+    def _load_module(self, name: str, load: Callable[[], object], origin: str, dist: importlib.metadata.Distribution | None = None) -> None:
         info = self._info(name, origin)
         try:
             plugin = _bounded(load, None if origin == "builtin" else self.timeout)
@@ -240,7 +241,7 @@ class PluginHost:
     def _load(self) -> Registry:
         for module in BUILTIN_MODULES:
             short = module.rsplit(".", 1)[-1]
-            self._load_module(f"builtin:{short}", lambda m=module: importlib.import_module(m), "builtin")
+            self._load_module(f"builtin:{short}", functools.partial(importlib.import_module, module), "builtin")
             self.infos[f"builtin:{short}"].version = __version__
         if self.load_installed:
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
@@ -249,10 +250,10 @@ class PluginHost:
             for folder in self.plugins_dirs:
                 for path in sorted(folder.glob("*.py")) if folder.is_dir() else ():
                     if self._allowed(path.stem):
-                        self._load_module(path.stem, lambda p=path: _import_file(p), "plugins dir")
+                        self._load_module(path.stem, functools.partial(_import_file, path), "plugins dir")
         for plugin in self.extra:  # objects handed in directly (tests, kpitui.testing)
             name = getattr(plugin, "__name__", None) or type(plugin).__name__
-            self._load_module(name, lambda p=plugin: p, "registered")
+            self._load_module(name, functools.partial(_same, plugin), "registered")
         return self._collect()
 
     # -- calling hooks -----------------------------------------------------
@@ -276,7 +277,7 @@ class PluginHost:
                 # Registration hooks take no arguments (pluggy refused any implementation
                 # asking for one when the plugin was registered), so each is a plain call.
                 items = _bounded(
-                    lambda f=impl.function: list(f() or ()),
+                    functools.partial(_listed, impl.function),
                     None if info.origin == "builtin" else self.timeout,
                 )
             except PluginTimeout as exc:
@@ -303,10 +304,19 @@ class PluginHost:
                 {"source": info.sources, "formula": info.formulas, "notifier": info.notifiers, "annotation source": info.annotation_sources}[kind].append(cls.type_name)
 
 
+def _same(value: object) -> object:
+    return value
+
+
+def _listed(hook: Callable[[], Any]) -> list[Any]:
+    return list(hook() or ())
+
+
 def _check_type(cls: object, base: type) -> str | None:
     if not (isinstance(cls, type) and issubclass(cls, base)):
         return f"not a subclass of kpitui.api.{base.__name__}"
-    if not isinstance(cls.type_name, str) or not cls.type_name.isidentifier():
+    name = getattr(cls, "type_name", None)
+    if not isinstance(name, str) or not name.isidentifier():
         return "type_name must be a non-empty identifier"
     return None
 

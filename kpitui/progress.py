@@ -171,7 +171,7 @@ class Tracker:
     first report.
     """
 
-    def __init__(self, clock=time.monotonic):
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.lock = threading.Lock()
         self.jobs: dict[str, tuple[float, float, float, float | None, str]] = {}  # first time, first done, done, total, label

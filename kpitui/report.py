@@ -10,7 +10,7 @@ import math
 from typing import Any
 
 from .formatting import STATUS_SYMBOL, format_age, format_change, format_projection, format_score, format_value, sparkline
-from .model import KpiResult, Snapshot, Target
+from .model import KpiResult, Snapshot, Status, Target
 from .textfit import Fit, fit_table, wrap
 
 
@@ -190,7 +190,9 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
     left_out: set[str] = set()
     lines = [*wrap(title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", width, "  "), ""]
     listed: set[str] = set()
-    groups = [(o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives]
+    groups: list[tuple[str, float | None, Status | None, tuple[KpiResult, ...]]] = [
+        (o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives
+    ]
     others = tuple(r for k, r in snapshot.kpis.items() if k not in {r.kpi.id for o in snapshot.objectives for r in o.kpis})
     if others:
         groups.append(("Other KPIs", None, None, others))

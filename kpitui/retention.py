@@ -82,7 +82,7 @@ the transaction.
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import polars as pl
 
@@ -198,7 +198,7 @@ def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
 
 
 def compact(
-    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False, progress=None
+    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False, progress: Callable[[int, int, str], None] | None = None
 ) -> CompactionResult | None:
     """Down-sample ``store``'s readings older than the config's retention; ``None`` when retention is off."""
     now = now or dt.datetime.now(dt.timezone.utc)

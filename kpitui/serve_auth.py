@@ -24,7 +24,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Callable
 
 #: a token or session key shorter than this is refused (guessable)
 MIN_TOKEN_LENGTH = 16
@@ -166,7 +166,7 @@ def load_serve_table(loader: Any, table: dict[str, Any]) -> ServeConfig:
 class SessionKeys:
     """Cookie values this server issued, each valid for ``lifetime`` seconds after its last use."""
 
-    def __init__(self, lifetime: float = 12 * 3600, clock=time.monotonic):
+    def __init__(self, lifetime: float = 12 * 3600, clock: Callable[[], float] = time.monotonic) -> None:
         self.lifetime = lifetime
         self.clock = clock
         self._keys: dict[str, tuple[float, str]] = {}  # key -> (last use, who)

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from .serve_auth import AuthError, check_token, generate_token, hash_password, is_loopback
 
@@ -47,7 +47,7 @@ def kpitui_argv(*args: str) -> list[str]:
     return [sys.executable, "-m", "kpitui", *args]
 
 
-def hash_password_command(stdin=None) -> str:
+def hash_password_command(stdin: TextIO | None = None) -> str:
     """The hash of a password typed at a prompt (twice) or read as one line from a pipe."""
     import getpass
 
@@ -126,14 +126,14 @@ def child_environment(plan: ServePlan) -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in plan.secret_env}
 
 
-def start_collector(plan: ServePlan) -> subprocess.Popen | None:
+def start_collector(plan: ServePlan) -> subprocess.Popen[bytes] | None:
     """The one ``kpitui collect`` for every session (its output goes to this process's)."""
     if plan.collector_argv is None:
         return None
     return subprocess.Popen(plan.collector_argv, env=child_environment(plan), stdin=subprocess.DEVNULL)
 
 
-def stop_collector(process: subprocess.Popen | None, timeout: float = 10.0) -> None:
+def stop_collector(process: subprocess.Popen[bytes] | None, timeout: float = 10.0) -> None:
     if process is None or process.poll() is not None:
         return
     process.terminate()

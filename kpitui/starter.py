@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 import tomli_w
@@ -103,7 +104,7 @@ def _commented(data: dict[str, Any]) -> str:
     return "".join(f"# {line}\n" if line else "#\n" for line in body.splitlines())
 
 
-def plugin_examples(registry: Registry, used_formulas: set[str] = frozenset()) -> str:
+def plugin_examples(registry: Registry, used_formulas: AbstractSet[str] = frozenset()) -> str:
     """Each source type's example metric and each formula type's example KPI, commented out."""
     metrics: dict[str, Any] = {}
     for type_name, cls in sorted(registry.sources.items()):
@@ -115,11 +116,11 @@ def plugin_examples(registry: Registry, used_formulas: set[str] = frozenset()) -
             continue
         metrics[f"my_{type_name}_metric"] = {"source": f"my_{type_name}", **example}
     kpis: dict[str, Any] = {}
-    for type_name, cls in sorted(registry.formulas.items()):
+    for type_name, formula in sorted(registry.formulas.items()):
         if type_name in used_formulas:
             continue
         try:
-            example = cls.example() or {}
+            example = formula.example() or {}
         except Exception:  # noqa: BLE001
             continue
         kpis[f"my_{type_name}"] = {"formula": type_name, **example}

@@ -63,7 +63,7 @@ import pytest
 if TYPE_CHECKING:  # the heavy modules load when a fixture is used, not when pytest starts
     import polars as pl
 
-    from kpitui.api import FetchResult
+    from kpitui.api import FetchResult, SourceContext
     from kpitui.collector import PollResult
     from kpitui.config import Config
     from kpitui.engine import Engine
@@ -154,7 +154,7 @@ def evaluate(
     return Engine(config).evaluate(readings(history), utc(now), **kwargs)
 
 
-def _context(config: Config):
+def _context(config: Config) -> SourceContext:
     from kpitui.api import SourceContext
 
     return SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
@@ -271,7 +271,7 @@ def kpitui_cli(tmp_path: Path, kpitui_env: Path, monkeypatch: pytest.MonkeyPatch
             if plugins:
                 real = plugins_module.load_registry
 
-                def with_extra(*a: Any, **kw: Any):
+                def with_extra(*a: Any, **kw: Any) -> Any:
                     kw["extra"] = [*kw.get("extra", ()), *plugins]
                     return real(*a, **kw)
 

@@ -20,6 +20,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .model import Metric
 
 DURATION_HINT = "expected a duration like 90m, 4h 30m, 9d"
 NUMBER_HINT = "e.g. 12 or 3.5"
@@ -110,7 +114,7 @@ def parse_value(text: str, unit: str, *, currency: str = "$") -> float:
     return parse_number(text, currency=currency)
 
 
-def negative_refused(metric, value: float, allowed: bool, how: str) -> str | None:
+def negative_refused(metric: Metric, value: float, allowed: bool, how: str) -> str | None:
     """Why a negative ``value`` is refused for ``metric``, or ``None`` when it is accepted.
 
     A count or a duration below zero is taken for a mistake unless it is made a
@@ -127,7 +131,7 @@ def negative_refused(metric, value: float, allowed: bool, how: str) -> str | Non
     )
 
 
-def can_be_negative(metric) -> bool:
+def can_be_negative(metric: Metric) -> bool:
     """Whether a negative value for ``metric`` needs no explicit choice."""
     return bool(getattr(metric, "allow_negative", False)) or metric.unit not in ("count", "duration")
 

@@ -28,3 +28,4 @@ def test_ci_lints_before_it_runs_the_tests():
     tests = first("-m pytest")
     assert first("ruff check") < tests
     assert first("lint-imports") < tests
+    assert first("mypy") < tests

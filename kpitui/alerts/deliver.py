@@ -41,7 +41,8 @@ def make_notifier(config: Any, notifier_id: str) -> Notifier:
     spec = config.notifiers[notifier_id]
     cls = config.registry.notifiers[spec.type]
     context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone)
-    return cls(notifier_id, spec.options, context, spec.timeout)
+    notifier: Notifier = cls(notifier_id, spec.options, context, spec.timeout)
+    return notifier
 
 
 def send_once(config: Any, notifier_id: str, notification: Notification, notifier: Notifier | None = None) -> str | None:
@@ -143,7 +144,7 @@ class Dispatcher:
         quiet = spec.quiet_until(now, self.config.settings.timezone)
         if quiet is not None and item.notification.kind != "test":
             self.store.defer(item.id, quiet)
-            return (quiet - now).total_seconds()
+            return float((quiet - now).total_seconds())
         error = self._send(nid, item.notification)
         done = self.clock()
         if error is None:

@@ -152,7 +152,7 @@ def _observe_source(rule: AlertRule, facts: Facts) -> Observation:
         failures = health.failures if health else 0
         fields = {"source": source, "failures": failures, "error": health.error if health else None}
         if failures >= rule.polls:
-            return Observation(True, f"source {source} failed {failures} polls in a row: {health.error}", rule.subject, fields)
+            return Observation(True, f"source {source} failed {failures} polls in a row: {fields['error']}", rule.subject, fields)
         return Observation(False, f"source {source} is polling again", rule.subject, fields)
     metrics = [rule.subject] if rule.subject_kind == "metric" else [m.id for m in config.metrics_of(source)]
     latest = max((t for t in (_latest(facts.frame(m))[0] for m in metrics) if t is not None), default=None)

@@ -9,6 +9,8 @@ decides, and queues notifications in one transaction) and let its
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Iterator
 from typing import Any, Callable
 
 import polars as pl
@@ -77,7 +79,8 @@ class AlertService:
 
     def _readings(self, metric: str) -> pl.DataFrame:
         frame, _ = self.store.load(metrics=[metric])
-        return frame.select("at", "value")
+        readings: pl.DataFrame = frame.select("at", "value")
+        return readings
 
     def evaluate(self, now: dt.datetime | None = None, snapshot: Any = None) -> list[Notification]:
         """Observe every rule and due digest now; queue and return the notifications this causes."""
@@ -95,7 +98,7 @@ class AlertService:
             except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
                 observations[aid] = Observation(None, f"cannot evaluate: {describe_error(exc)}", rule.subject)
 
-        def decide(states: dict[str, AlertState]):
+        def decide(states: dict[str, AlertState]) -> Iterator[tuple[AlertState, list[tuple[Notification, tuple[str, ...]]]]]:
             for aid, rule in self.config.alerts.items():
                 obs = observations[aid]
                 new, events = transition(states.get(aid) or AlertState(aid), rule, obs, now)
@@ -132,10 +135,15 @@ class AlertService:
             if did in done and done[did] >= slot:
                 continue
             late = (now - slot).total_seconds() > spec.catch_up
-            n = self.alerts.queue_digest(did, slot, lambda s=spec: None if late else self.digest(s, now, snapshot, slot), spec.notify, now)
+            build = functools.partial(self._digest_unless_late, late, spec, now, snapshot, slot)
+            n = self.alerts.queue_digest(did, slot, build, spec.notify, now)
             if n is not None:
                 out.append(n)
         return out
+
+    def _digest_unless_late(self, late: bool, spec: DigestSpec, now: dt.datetime, snapshot: Any, slot: dt.datetime) -> Notification | None:
+        """The digest for ``slot``, or ``None`` for a slot missed by more than its catch-up (skipped, not sent late)."""
+        return None if late else self.digest(spec, now, snapshot, slot)
 
     def digest(self, spec: DigestSpec, now: dt.datetime, snapshot: Any = None, slot: dt.datetime | None = None, kind: str = "digest") -> Notification:
         from ..scorecard import title_of, to_html, to_markdown

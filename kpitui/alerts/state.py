@@ -168,7 +168,7 @@ class AlertStore:
     # -- state --------------------------------------------------------------------------
 
     @staticmethod
-    def _state(row: tuple) -> AlertState:
+    def _state(row: tuple[Any, ...]) -> AlertState:
         alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text = row
         return AlertState(alert, bool(firing), token, baseline, episode, seq, from_micros(since), from_micros(last_fired), from_micros(last_sent), text)
 
@@ -222,7 +222,7 @@ class AlertStore:
     def digest_slots(self) -> dict[str, dt.datetime]:
         with self._lock:
             rows = self._con.execute("SELECT digest, last_slot FROM digest_state").fetchall()
-        return {d: from_micros(s) for d, s in rows}  # type: ignore[misc]
+        return {d: from_micros(s) for d, s in rows}
 
     def queue_digest(self, digest: str, slot: dt.datetime, build: Callable[[], Notification | None], notifiers: tuple[str, ...], now: dt.datetime) -> Notification | None:
         """Queue ``build()`` for ``slot`` unless that slot (or a later one) was queued already: once per slot, across restarts."""
@@ -240,9 +240,9 @@ class AlertStore:
 
     # -- outbox -------------------------------------------------------------------------
 
-    def _item(self, row: tuple) -> OutboxItem:
+    def _item(self, row: tuple[Any, ...]) -> OutboxItem:
         id_, key, alert, notifier, payload, attempts, next_attempt, delivered, error, last_attempt = row
-        return OutboxItem(id_, key, alert, notifier, notification_from_json(payload), attempts, from_micros(next_attempt), from_micros(delivered), error, from_micros(last_attempt))  # type: ignore[arg-type]
+        return OutboxItem(id_, key, alert, notifier, notification_from_json(payload), attempts, from_micros(next_attempt), from_micros(delivered), error, from_micros(last_attempt))
 
     _ITEM_COLUMNS = "id, key, alert, notifier, payload, attempts, next_attempt, delivered, last_error, last_attempt"
 
@@ -265,7 +265,7 @@ class AlertStore:
                 leased = 0  # the process sending it died (killed mid-send): send again, same key
             wait = max(row[6], leased)
             if wait > micros(now):
-                return from_micros(wait)
+                return from_micros(int(wait))
             con.execute("UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?", (micros(now) + int(lease * 1_000_000), OWNER, row[0]))
             return self._item(row[:10])
 
@@ -290,15 +290,15 @@ class AlertStore:
     def pending(self, notifier: str | None = None) -> int:
         with self._lock:
             if notifier is None:
-                return self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL").fetchone()[0]
-            return self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND notifier = ?", (notifier,)).fetchone()[0]
+                return int(self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL").fetchone()[0])
+            return int(self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND notifier = ?", (notifier,)).fetchone()[0])
 
     def due(self, now: dt.datetime) -> int:
         """How many undelivered items may be sent now."""
         with self._lock:
-            return self._con.execute(
+            return int(self._con.execute(
                 "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND next_attempt <= ?", (micros(now),)
-            ).fetchone()[0]
+            ).fetchone()[0])
 
     def recent(self, alert: str | None = None, limit: int = 50) -> list[OutboxItem]:
         """The newest outbox items (of one alert), newest first."""

@@ -44,13 +44,15 @@ class FormulaType:
     type_name: ClassVar[str] = ""
     description: ClassVar[str] = ""
     Options: ClassVar[type] = NoOptions
-    default_unit: ClassVar[str | None] = None
+    #: the unit a KPI of this type has when its table names none; may be set per instance (``ratio`` with
+    #: ``percent`` does)
+    default_unit: str | None = None
     #: additive: the value over a period is the sum of its values over the period's parts (linear in
     #: its inputs: sums, differences, weighted sums). When its inputs are additive too (``sum`` or
     #: ``count`` metrics, additive KPIs, read over the same period), a to-date value can be
     #: projected to the period's end (pace) and a target prorated to another window's length.
     #: May be set per instance (``expression`` does, from its formula).
-    additive: ClassVar[bool] = False
+    additive: bool = False
     #: the earlier name of ``additive`` (either one makes a formula additive)
     projectable: ClassVar[bool] = False
     #: each sparkline point covers the window's period up to the end of its bucket

@@ -23,7 +23,7 @@ import threading
 import urllib.error
 import urllib.parse
 import urllib.request
-from typing import Any, Mapping
+from typing import Any, Mapping, cast
 
 from kpitui.api import Secret, SourceError
 from kpitui.options import redact
@@ -50,7 +50,7 @@ class _Sockets:
 
     def track(self, make: Any) -> Any:
         def create_connection(*args: Any, **kwargs: Any) -> socket.socket:
-            sock = make(*args, **kwargs)
+            sock: socket.socket = make(*args, **kwargs)
             with self.lock:
                 self.fds.append(os.dup(sock.fileno()))
                 if self.aborted:
@@ -62,8 +62,8 @@ class _Sockets:
     def connection(self, http_class: Any) -> Any:
         def make(host: str, **kwargs: Any) -> http.client.HTTPConnection:
             conn = http_class(host, **kwargs)
-            conn._create_connection = self.track(conn._create_connection)
-            return conn
+            conn._create_connection = self.track(conn._create_connection)  # a private hook of http.client
+            return cast(http.client.HTTPConnection, conn)
 
         return make
 
@@ -95,7 +95,7 @@ class _HTTP(urllib.request.HTTPHandler):
         super().__init__()
         self.sockets = sockets
 
-    def do_open(self, http_class, req, **kwargs):  # noqa: ANN001 - urllib's signature
+    def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> http.client.HTTPResponse:
         return super().do_open(self.sockets.connection(http_class), req, **kwargs)
 
 
@@ -104,7 +104,7 @@ class _HTTPS(urllib.request.HTTPSHandler):
         super().__init__()
         self.sockets = sockets
 
-    def do_open(self, http_class, req, **kwargs):  # noqa: ANN001
+    def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> http.client.HTTPResponse:
         return super().do_open(self.sockets.connection(http_class), req, **kwargs)
 
 
@@ -134,7 +134,9 @@ class _Redirects(urllib.request.HTTPRedirectHandler):
     def __init__(self, private: frozenset[str]):
         self.private = private | CREDENTIAL_HEADERS
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):  # noqa: ANN001 - urllib's signature
+    def redirect_request(
+        self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any, newurl: str
+    ) -> urllib.request.Request | None:
         new = super().redirect_request(req, fp, code, msg, headers, newurl)
         if new is None:
             return None
@@ -172,7 +174,8 @@ def _read_body(response: Any, shown: str) -> bytes:
     length = response.headers.get("Content-Length")
     if length and length.strip().isdigit() and int(length) > limit:
         raise fail(too_big)
-    chunks, size = [], 0
+    chunks: list[bytes] = []
+    size = 0
     while True:
         chunk = response.read1(READ_CHUNK)  # what has arrived (at least a byte), or b"" at the end
         if not chunk:

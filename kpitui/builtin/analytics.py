@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import polars as pl
 
@@ -76,7 +76,7 @@ class Growth(FormulaType):
             return current - previous
         return safe_div(current - previous, previous.abs()) * 100
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """``absolute`` only: this period's change minus the previous period's."""
         if self.options.mode != "absolute":
             raise CannotDecompose("a percent growth is not split by input (use mode = \"absolute\")")
@@ -86,7 +86,7 @@ class Growth(FormulaType):
         return {"current": current["current"] - previous["current"], "previous": previous["previous"] - current["previous"]}  # type: ignore[operator]
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"of": "newsletter_signups", "mode": "percent"}
 
 
@@ -117,11 +117,11 @@ class Cumulative(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return inputs["value"]
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         return _whole(current, previous, "value")
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"of": "memberships_sold", "window": "year_to_date"}
 
 
@@ -171,7 +171,7 @@ class Funnel(FormulaType):
         steps = self.options.steps
         return {f"{a}{ARROW}{b}": self._rate(inputs[b], inputs[a]) for a, b in zip(steps, steps[1:])}
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each step's conversion change: the overall conversion is the product of the steps'
         conversions, split between them exactly by the Shapley split (see :func:`shapley_split`)."""
         steps = self.options.steps
@@ -180,14 +180,15 @@ class Funnel(FormulaType):
                 raise CannotDecompose(f"a step of the {period} period has no data or is zero (its conversion is undefined)")
         labels = [f"{a}{ARROW}{b}" for a, b in zip(steps, steps[1:])]
 
-        def rates(values):
-            return {label: values[b] / values[a] for label, a, b in zip(labels, steps, steps[1:])}
+        def rates(values: dict[str, float | None]) -> dict[str, float]:
+            known = {step: value for step, value in values.items() if value is not None}  # every step, checked above
+            return {label: known[b] / known[a] for label, a, b in zip(labels, steps, steps[1:])}
 
         scale = 100.0 if self.options.percent else 1.0
         return shapley_split(lambda v: scale * math.prod(v.values()), rates(previous), rates(current))
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"steps": ["ad_views", "sales_page_views", "webinar_signups", "memberships_sold"], "percent": True}
 
 
@@ -224,11 +225,11 @@ class Percentile(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return inputs["value"]
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         return _whole(current, previous, "value")
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"of": "onboarding_days", "p": 90}
 
 
@@ -264,12 +265,12 @@ class WeightedSum(FormulaType):
         cols = [inputs[ref] * weight for ref, weight in self.options.weights.items()]
         return pl.when(_some(cols)).then(pl.sum_horizontal(cols))
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's change times its weight (no data counts as zero)."""
         return {ref: w * ((current.get(ref) or 0.0) - (previous.get(ref) or 0.0)) for ref, w in self.options.weights.items()}
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"weights": {"newsletter_signups": 1.0, "retainer_requests": 5.0}}
 
 
@@ -301,7 +302,7 @@ class WeightedMean(FormulaType):
         present = pl.sum_horizontal([pl.when(inputs[ref].is_not_null()).then(pl.lit(w)).otherwise(0.0) for ref, w in items])
         return pl.when(_some([inputs[ref] for ref, _ in items])).then(safe_div(weighted, present))
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's weighted change over the total weight, when the same metrics have data in both periods."""
         odd = [ref for ref in self.options.weights if (current.get(ref) is None) != (previous.get(ref) is None)]
         if odd:
@@ -315,10 +316,10 @@ class WeightedMean(FormulaType):
         }
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"weights": {"csat_web": 2.0, "csat_phone": 1.0}}
 
 
 @hookimpl
-def register_formula_types():
+def register_formula_types() -> list[type[FormulaType]]:
     return [Growth, Cumulative, Funnel, Percentile, WeightedSum, WeightedMean]

@@ -12,6 +12,7 @@ through ``register_annotation_sources``, like a third-party one.
 
 from __future__ import annotations
 
+from typing import Any
 import datetime as dt
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from zoneinfo import ZoneInfo
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import AnnotationSource, Note, OptionError, SourceError
+from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError
 
 
 @dataclass(frozen=True)
@@ -33,12 +34,12 @@ class CsvNotes(AnnotationSource):
     Options = CsvNotesOptions
 
     @classmethod
-    def check(cls, options, context):
+    def check(cls, options: Any, context: SourceContext) -> None:
         if not options.path.strip():
             raise OptionError("path must name a CSV file", "path")
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"path": "campaigns.csv"}
 
     def annotations(self, start: dt.datetime, end: dt.datetime) -> list[Note]:
@@ -63,5 +64,5 @@ class CsvNotes(AnnotationSource):
 
 
 @hookimpl
-def register_annotation_sources():
+def register_annotation_sources() -> list[type[AnnotationSource]]:
     return [CsvNotes]

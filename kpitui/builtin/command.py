@@ -85,7 +85,7 @@ class CommandMetricOptions:
             JsonPath.compile(self.json_path, "json_path")
 
 
-def _collect(proc: subprocess.Popen, deadline: Deadline) -> tuple[bytes, bytes]:
+def _collect(proc: subprocess.Popen[bytes], deadline: Deadline) -> tuple[bytes, bytes]:
     """Read the process's stdout (at most :data:`MAX_OUTPUT_BYTES`) and the end of its stderr until it exits.
 
     Past the deadline (or on cancellation), or past the output limit, the whole
@@ -133,7 +133,7 @@ def _collect(proc: subprocess.Popen, deadline: Deadline) -> tuple[bytes, bytes]:
     return bytes(out), bytes(err)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
     try:
         if os.name == "posix":
             os.killpg(proc.pid, signal.SIGKILL)  # start_new_session: the group id is the pid

@@ -12,14 +12,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal, Sequence
 
 from pathlib import Path
 
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FetchResult, MetricSource, OptionError, SourceError, normalise_readings, readings_frame
+from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, normalise_readings, readings_frame
+from kpitui.model import Metric, SourceSpec
 
 from . import demo_site
 
@@ -122,7 +123,7 @@ class DemoSource(MetricSource):
     default_interval = 30.0
     default_timeout = 30.0
 
-    def __init__(self, spec, metrics, context):
+    def __init__(self, spec: SourceSpec, metrics: Sequence[Metric], context: SourceContext) -> None:
         super().__init__(spec, metrics, context)
         self.log = context.path(self.options.access_log) if self.options.access_log else None
         # written before the first poll, so a source tailing it finds it on its own first poll
@@ -136,7 +137,7 @@ class DemoSource(MetricSource):
                 raise SourceError(f"cannot write the demo access log {self.log}: {exc.strerror or exc}") from None
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"source": {"history_days": 120}, "metric": {"pattern": "count", "base": 20, "trend": 0.05}}
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
@@ -155,5 +156,5 @@ class DemoSource(MetricSource):
 
 
 @hookimpl
-def register_metric_sources():
+def register_metric_sources() -> list[type[MetricSource]]:
     return [DemoSource]

@@ -25,12 +25,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Any, Callable
 
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import AnnotationSource, Note, OptionError, SourceError
+from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError
 
 #: days of log written the first time (enough for a month to date against the month before)
 LOG_DAYS = 70
@@ -241,12 +241,12 @@ class DemoNotes(AnnotationSource):
     Options = DemoNotesOptions
 
     @classmethod
-    def check(cls, options, context):
+    def check(cls, options: Any, context: SourceContext) -> None:
         if not options.access_log.strip():
             raise OptionError("access_log must name the demo source's access log", "access_log")
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"access_log": "demo-access.log"}
 
     def annotations(self, start: dt.datetime, end: dt.datetime) -> list[Note]:
@@ -262,5 +262,5 @@ class DemoNotes(AnnotationSource):
 
 
 @hookimpl
-def register_annotation_sources():
+def register_annotation_sources() -> list[type[AnnotationSource]]:
     return [DemoNotes]

@@ -9,6 +9,7 @@ change times its coefficient.
 
 from __future__ import annotations
 
+from typing import Any
 from dataclasses import dataclass
 
 import polars as pl
@@ -69,12 +70,12 @@ class Sum(FormulaType):
         any_value = pl.any_horizontal([c.is_not_null() for c in cols])
         return pl.when(any_value).then(pl.sum_horizontal(cols))
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's own change (Lead Generation +16 = sign-ups +12, retainer requests +4)."""
         return {ref: _delta(current, previous, ref) for ref in self.options.metrics}
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"metrics": ["newsletter_signups", "retainer_requests"]}
 
 
@@ -93,14 +94,14 @@ class Mean(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return pl.mean_horizontal(list(inputs.values()))
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's change divided by how many metrics the mean is over."""
         names = [inp.name for inp in self.inputs()]
         have = _present(current, previous, names)
         return {n: (_delta(current, previous, n) / len(have) if n in have else 0.0) for n in names}
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"metrics": ["onboarding_days"]}
 
 
@@ -119,13 +120,13 @@ class Difference(FormulaType):
         first, *rest = inputs.values()
         return first - pl.sum_horizontal(rest) if rest else first
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """The first metric's change, then minus each other metric's change."""
         first, *rest = self.options.metrics
         return {first: _delta(current, previous, first), **{ref: -_delta(current, previous, ref) for ref in rest}}
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"metrics": ["revenue", "expenses"]}
 
 
@@ -156,7 +157,7 @@ class Ratio(FormulaType):
         value = safe_div(inputs["numerator"], inputs["denominator"])
         return value * 100 if self.options.percent else value
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """The numerator's and the denominator's effects: the symmetric shift-share (Shapley) split,
         ``ΔN·(1/D₀+1/D₁)/2`` and ``(1/D₁−1/D₀)·(N₀+N₁)/2`` (x100 with percent); exact, zeros allowed."""
         for period, values in (("current", current), ("previous", previous)):
@@ -166,7 +167,7 @@ class Ratio(FormulaType):
         return shapley_split(lambda v: scale * v["numerator"] / v["denominator"], _pair(previous), _pair(current))
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"numerator": "webinar_signups", "denominator": "ad_views", "percent": True}
 
 
@@ -200,7 +201,7 @@ class Expression(FormulaType):
     description = "Arithmetic over metric and KPI ids: + - * / ( ), abs, min, max, round, coalesce."
     Options = ExpressionOptions
 
-    def __init__(self, options):
+    def __init__(self, options: ExpressionOptions) -> None:
         from kpitui.expressions import compile_arithmetic
 
         super().__init__(options)
@@ -213,7 +214,7 @@ class Expression(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return self.compiled.build(inputs)
 
-    def decompose(self, current, previous):
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """A linear expression (``leads + 2 * requests``): each input's change times its coefficient,
         worked out by moving that input alone from its previous to its current value."""
         if not self.compiled.linear:
@@ -221,15 +222,16 @@ class Expression(FormulaType):
         names = [inp.name for inp in self.inputs()]
         rows = [dict(previous), dict(current)] + [{**previous, n: current.get(n)} for n in names]
         before, after, *moved = evaluate(self, rows)
-        if before is None or after is None or any(v is None for v in moved):
+        known = [v for v in moved if v is not None]
+        if before is None or after is None or len(known) != len(moved):
             raise CannotDecompose("an input has no data in one of the two periods")
-        return {n: v - before for n, v in zip(names, moved)}
+        return {n: v - before for n, v in zip(names, known)}
 
     @classmethod
-    def example(cls):
+    def example(cls) -> dict[str, Any]:
         return {"expression": "(revenue - expenses) / revenue * 100"}
 
 
 @hookimpl
-def register_formula_types():
+def register_formula_types() -> list[type[FormulaType]]:
     return [Sum, Ratio, Difference, Mean, Expression]

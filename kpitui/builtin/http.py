@@ -21,6 +21,7 @@ from typing import Any
 
 from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, Secret, SourceError, readings_frame
+from kpitui.model import Metric
 
 from ._sourcekit import (
     Bucket,
@@ -87,7 +88,7 @@ class HttpSource(MetricSource):
 
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
         deadline = Deadline(self.spec.timeout)
-        by_url: dict[Secret, list] = {}
+        by_url: dict[Secret, list[Metric]] = {}
         for metric in self.metrics:
             by_url.setdefault(metric.options.url or self.options.url, []).append(metric)
         rows: list[tuple[str, dt.datetime, float]] = []

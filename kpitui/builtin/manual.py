@@ -26,5 +26,5 @@ class ManualSource(MetricSource):
 
 
 @hookimpl
-def register_metric_sources():
+def register_metric_sources() -> list[type[MetricSource]]:
     return [ManualSource]

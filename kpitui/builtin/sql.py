@@ -155,7 +155,7 @@ class SqlSource(MetricSource):
 
     # -- SQLite -------------------------------------------------------------------------------
 
-    def _sqlite(self, url: str, deadline: Deadline, now: dt.datetime, rows: list, errors: list[str]) -> int:
+    def _sqlite(self, url: str, deadline: Deadline, now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]) -> int:
         raw = urllib.parse.unquote(url[len("sqlite:///") :].split("?", 1)[0])
         path = Path(raw) if raw.startswith("/") else self.context.path(raw)
         if not path.is_file():
@@ -202,7 +202,7 @@ class SqlSource(MetricSource):
 
     # -- PostgreSQL ---------------------------------------------------------------------------
 
-    def _postgres(self, url: str, deadline: Deadline, now: dt.datetime, rows: list, errors: list[str]) -> int:
+    def _postgres(self, url: str, deadline: Deadline, now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]) -> int:
         try:
             import psycopg
         except ImportError:
@@ -258,7 +258,7 @@ class SqlSource(MetricSource):
 
     def _convert(
         self,
-        metric: Metric, columns: Sequence[str], result: Sequence[Sequence[Any]], now: dt.datetime, rows: list, errors: list[str]
+        metric: Metric, columns: Sequence[str], result: Sequence[Sequence[Any]], now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]
     ) -> int:
         """Append the readings of one query's result; return how many rows were skipped (NULLs)."""
         where = f"metric {metric.id}"

@@ -26,13 +26,14 @@ what it needs when it runs, so building the parser stays cheap.
 # and ``from . import annotations`` would then return that instead of the submodule.
 
 import argparse
-from typing import Callable
+
+from .base import Run
 
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict[str, Callable[[argparse.Namespace], int]]:
+def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> dict[str, Run]:
     from . import alerts, annotations, collect, history, matches, plugins, readings, report, setup
 
-    found: dict[str, Callable[[argparse.Namespace], int]] = {}
+    found: dict[str, Run] = {}
     for group in (setup, collect, readings, report, history, plugins, alerts, annotations, matches):
         found.update(group.add_parsers(sub, common))
     return found

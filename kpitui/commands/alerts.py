@@ -4,11 +4,15 @@ imported only when the command runs."""
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from . import base
 
+if TYPE_CHECKING:
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     alerts = sub.add_parser("alerts", parents=[common], help="list alert rules, their state and deliveries; `alerts test ID` sends a test")
     alerts.add_argument("action", nargs="?", choices=("list", "test"), default="list", help="list (default) or test")
     alerts.add_argument("id", nargs="?", help="with test: an alert, digest or notifier id")

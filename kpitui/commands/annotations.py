@@ -15,10 +15,20 @@ and ``series`` JSON list it.
 from __future__ import annotations
 
 import argparse
+from typing import Any, TYPE_CHECKING
 import json
 import sys
 
 from . import base
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+    from ..annotations import Annotation, AnnotationStore
+    from ..config import Config
+    from ..engine import Engine
+    from ..model import Snapshot
+    from .base import Run, Subparsers
 
 DEFAULT_LIMIT = 50
 
@@ -30,7 +40,7 @@ def _subject(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--all", action="store_true", help="about everything (the default for a new annotation)")
 
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     annotate = sub.add_parser(
         "annotate", parents=[common], help="add a dated note that explains the numbers (an annotation)",
         description="Add an annotation: a dated note (\"Launched the webinar ads\") shown as a marker on the detail "
@@ -72,7 +82,7 @@ def _ident(text: str) -> int:
     return value
 
 
-def _check_subject(args, config) -> tuple[str | None, str | None]:
+def _check_subject(args: argparse.Namespace, config: Config) -> tuple[str | None, str | None]:
     from ..options import did_you_mean
 
     kpi, metric = getattr(args, "kpi", None), getattr(args, "metric", None)
@@ -82,7 +92,7 @@ def _check_subject(args, config) -> tuple[str | None, str | None]:
     return kpi, metric
 
 
-def _open(config):
+def _open(config: Config) -> AnnotationStore:
     """The annotation table of the history, writable (the history is created or upgraded first)."""
     from ..annotations import AnnotationStore
 
@@ -108,7 +118,7 @@ def cmd_annotate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _about(note, config) -> str:
+def _about(note: Annotation, config: Config) -> str:
     if note.kpi:
         kpi = config.kpis.get(note.kpi)
         return f"KPI {kpi.name if kpi else note.kpi}"
@@ -145,7 +155,7 @@ def cmd_annotations(args: argparse.Namespace) -> int:
     return 0
 
 
-def _list(args, config) -> int:
+def _list(args: argparse.Namespace, config: Config) -> int:
     from ..annotations import as_dict, gather
     from ..engine import Engine
 
@@ -185,7 +195,7 @@ def _list(args, config) -> int:
 # -- annotations in report and series output ----------------------------------------------------
 
 
-def report_annotations(config, engine, snapshot) -> list[dict]:
+def report_annotations(config: Config, engine: Engine, snapshot: Snapshot) -> list[dict[str, Any]]:
     """The annotations over the span a report shows (the earliest sparkline bucket or comparison
     period up to its time), each with the KPIs it is about (``report --format json``)."""
     from ..annotations import as_dict, gather, kpis_about
@@ -197,7 +207,7 @@ def report_annotations(config, engine, snapshot) -> list[dict]:
     return [as_dict(n, config.settings.timezone, kpis_about(n, metrics_of)) for n in gather(config, min(starts), snapshot.at)]
 
 
-def series_annotations(config, engine, ident: str, start, end) -> list[dict]:
+def series_annotations(config: Config, engine: Engine, ident: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
     """The annotations about a KPI or a metric between ``start`` and ``end`` (``series --format json``)."""
     from ..annotations import as_dict, gather
 

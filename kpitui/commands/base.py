@@ -10,6 +10,20 @@ import argparse
 import datetime as dt
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from zoneinfo import ZoneInfo
+
+    from ..config import Config
+    from ..history_store import HistoryStore
+    from ..model import Metric
+
+    #: what ``add_parsers`` adds each command to
+    Subparsers = argparse._SubParsersAction[argparse.ArgumentParser]
+
+#: what runs a command: its parsed arguments in, the exit code out
+Run = Callable[[argparse.Namespace], int]
 
 EXIT_OK, EXIT_FAILURE, EXIT_USAGE = 0, 1, 2
 
@@ -44,7 +58,7 @@ def parse_time(text: str | None, timezone: str = "UTC") -> dt.datetime | None:
         raise UsageError(f"--at: {exc}") from None
 
 
-def load(args: argparse.Namespace):
+def load(args: argparse.Namespace) -> Config:
     import logging
 
     from ..config import load_config
@@ -65,7 +79,7 @@ def _user_config() -> str:
     return str(user_config_path())
 
 
-def settle_history(config) -> None:
+def settle_history(config: Config) -> None:
     """First use of a config's own default history: adopt the old shared one or say why not (once)."""
     from ..location import settle
 
@@ -75,7 +89,7 @@ def settle_history(config) -> None:
         err(notice)
 
 
-def open_store(config, readonly: bool = False, instance: str | None = None):
+def open_store(config: Config, readonly: bool = False, instance: str | None = None) -> HistoryStore:
     from ..history_store import open_history
 
     global opened_history
@@ -86,17 +100,17 @@ def open_store(config, readonly: bool = False, instance: str | None = None):
     return open_history(config, readonly=readonly, instance_filter=instance)
 
 
-def read_only_notice(config, why: str, store=None) -> str:
+def read_only_notice(config: Config, why: str, store: HistoryStore | None = None) -> str:
     """One line: the history cannot be written, so it is shown as it is and nothing is collected."""
     path = config.storage.path
     text = f"history file {path} cannot be written ({why}): showing it read-only; nothing is collected or recorded"
     wal = Path(f"{path}-wal")
-    if store is not None and store.immutable and wal.exists() and wal.stat().st_size > 0:  # the -wal is not read
+    if store is not None and getattr(store, "immutable", False) and wal.exists() and wal.stat().st_size > 0:  # the -wal is not read
         text += f" (writes still in {wal.name} are not shown)"
     return text
 
 
-def open_viewer(config, *, readonly: bool = False, instance: str | None = None):
+def open_viewer(config: Config, *, readonly: bool = False, instance: str | None = None) -> HistoryStore:
     """The history for a command that shows it: read-only, saying so, when it cannot be written."""
     from ..store import unwritable
 
@@ -120,7 +134,7 @@ def duration_option(name: str, text: str) -> float:
     return seconds
 
 
-def refuse_negative(metric, value: float, allowed: bool) -> None:
+def refuse_negative(metric: Metric, value: float, allowed: bool) -> None:
     """A negative count or duration is taken for a mistake unless it is a choice (--allow-negative, allow_negative)."""
     from ..userinput import negative_refused
 
@@ -129,7 +143,7 @@ def refuse_negative(metric, value: float, allowed: bool) -> None:
         raise UsageError(message)
 
 
-def typed_value(text: str, metric, config) -> float:
+def typed_value(text: str, metric: Metric, config: Config) -> float:
     """A reading's value as typed for ``metric``: a duration (``9d``, ``4h 30m``) for a duration metric, else a number."""
     from ..userinput import InputError, parse_value
 
@@ -139,13 +153,13 @@ def typed_value(text: str, metric, config) -> float:
         raise UsageError(f"value: {exc}") from None
 
 
-def format_time(at: dt.datetime, config) -> str:
+def format_time(at: dt.datetime, config: Config) -> str:
     from ..formatting import format_time
 
     return format_time(at, config.settings.timezone)
 
 
-def tz(config):
+def tz(config: Config) -> ZoneInfo:
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(config.settings.timezone)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 import datetime as dt
 import signal
 import sys
@@ -10,8 +11,16 @@ import threading
 
 from .base import EXIT_FAILURE, EXIT_OK, Failure, duration_option, load, open_store
 
+if TYPE_CHECKING:
+    import logging
+    from typing import Callable
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+    from ..collector import PollResult
+    from ..progress import ProgressBars
+    from .base import Run, Subparsers
+
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
     mode = collect.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="poll every source once and exit")
@@ -22,7 +31,7 @@ def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
     return {"collect": cmd_collect, "compact": cmd_compact}
 
 
-def _log():
+def _log() -> logging.Logger:
     import logging  # here, not at the top: building the parser (kpitui --help) imports this module
 
     return logging.getLogger("kpitui.collect")
@@ -34,12 +43,12 @@ class PollLog:
     ``every_poll``: an INFO line for each poll whatever it did (``collect --once``).
     """
 
-    def __init__(self, every_poll: bool = False):
+    def __init__(self, every_poll: bool = False) -> None:
         self.every_poll = every_poll
         self.failures: dict[str, int] = {}
         self.log = _log()
 
-    def __call__(self, result) -> None:
+    def __call__(self, result: PollResult) -> None:
         if result.error:
             self.failures[result.source] = self.failures.get(result.source, 0) + 1
             self.log.error("%s: error: %s", result.source, result.error)
@@ -57,10 +66,10 @@ class PollLog:
             self.log.debug("%s", summary)
 
 
-def held(bars, log):
+def held(bars: ProgressBars, log: Callable[[PollResult], None]) -> Callable[[PollResult], None]:
     """``log`` with the progress bars taken off the screen while it prints."""
 
-    def call(result) -> None:
+    def call(result: PollResult) -> None:
         with bars.hold():
             log(result)
 
@@ -115,7 +124,7 @@ def cmd_collect(args: argparse.Namespace) -> int:
             return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
         _log().info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), store.where)
         try:
-            on_result = PollLog()
+            on_result: Callable[[PollResult], None] = PollLog()
             if bars is not None:
                 on_result = held(bars, on_result)
             collector.run_forever(stop, every=every, on_result=on_result, on_compact=print_compaction, on_round=alerts)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 from pathlib import Path
 
 from .base import EXIT_OK, Failure, UsageError, load, open_store
 
+if TYPE_CHECKING:
+    from ..config import Config
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     history = sub.add_parser("history", parents=[common], help="look after the history file: backup DEST, check, recover NEW")
     actions = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
     backup = actions.add_parser("backup", parents=[common], help="copy the history to a new file DEST while collectors keep writing")
@@ -28,11 +33,16 @@ def cmd_history(args: argparse.Namespace) -> int:
     """``kpitui history backup DEST`` and ``kpitui history check`` (:mod:`kpitui.maintenance`)."""
     from ..maintenance import damaged_message
     from ..sqlite_store.recovery import recover
-    from ..store import StoreError
+    from ..store import Store, StoreError
 
     config = load(args)
     if args.history_command in ("copy", "init"):
         return copy_or_init(args, config)
+    if config.storage.url is not None:  # these read and write SQLite pages: a PostgreSQL history has none
+        raise UsageError(
+            f"history {args.history_command} works on an SQLite history file; [storage] url names a PostgreSQL history: "
+            "back it up and check it with PostgreSQL's own tools (pg_dump, amcheck), or copy it into a file with `kpitui history copy`"
+        )
     if args.history_command == "recover":
         dest = Path(args.dest).expanduser()
         try:
@@ -43,6 +53,7 @@ def cmd_history(args: argparse.Namespace) -> int:
         print(f"recovered {readings:,} readings of {metrics} metric(s) into {dest}{lost}; stop kpitui, then move it to {config.storage.path}")
         return EXIT_OK
     store = open_store(config, readonly=True)
+    assert isinstance(store, Store)  # no [storage] url: an SQLite file
     try:
         if args.history_command == "backup":
             dest = Path(args.dest).expanduser()
@@ -65,7 +76,7 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def copy_or_init(args: argparse.Namespace, config) -> int:
+def copy_or_init(args: argparse.Namespace, config: Config) -> int:
     """``kpitui history copy FROM TO`` and ``kpitui history init`` (:mod:`kpitui.history_copy`)."""
     from ..history_copy import copy_history, open_location
     from ..store import StoreError
@@ -74,7 +85,10 @@ def copy_or_init(args: argparse.Namespace, config) -> int:
         if args.history_command == "init":
             if config.storage.url is None:
                 raise UsageError("history init: [storage] url is not set (an SQLite history is created when first used)")
+            from ..postgres_store import PostgresStore
+
             with open_store(config) as store:
+                assert isinstance(store, PostgresStore)  # [storage] url is set
                 print(f"kpitui history in {store.where}: schema version {store.schema_version()}, ready")
             return EXIT_OK
         instance = args.instance or config.storage.instance

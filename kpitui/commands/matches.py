@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 import datetime as dt
 import json
 
 from ..matches import DEFAULT_LIMIT
 from . import base
 
+if TYPE_CHECKING:
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     matches = sub.add_parser(
         "matches", parents=[common], help="what an event metric's condition matched: top paths, referrers, agents",
         description="The most frequent paths, referrers and agents among the log lines a metric's condition "

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 import json
 from pathlib import Path
 
 from .base import EXIT_FAILURE, EXIT_OK, Failure, UsageError, err, load
 
+if TYPE_CHECKING:
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
     plugins.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
     plugins.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)")

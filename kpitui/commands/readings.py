@@ -16,16 +16,25 @@ existed get one the first time they are listed.
 from __future__ import annotations
 
 import argparse
+from typing import Any, TYPE_CHECKING
 import datetime as dt
 import json
-import sys
 
 from . import base
+
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..history_store import HistoryStore
+    from ..manual_readings import ManualReading
+    from .base import Run, Subparsers
+
+#: the history's manual-readings methods (record_manual, manual_readings, correct_manual, ...) are the SQLite
+#: store's and, in part, the PostgreSQL store's; they are not in the HistoryStore protocol, so ``store`` is Any here
 
 DEFAULT_LIMIT = 20
 
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     record = sub.add_parser("record", parents=[common], help="record a manual reading")
     record.add_argument("metric", help="metric id, e.g. memberships_sold")
     record.add_argument("value", help="the number; for a duration metric a duration such as 90m, 4h 30m or 9d")
@@ -87,7 +96,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     at = base.parse_time(args.at, config.settings.timezone) or now
     if at > now + dt.timedelta(days=1):
         raise base.UsageError("--at: that time is more than a day in the future")
-    store = base.open_store(config)
+    store: Any = base.open_store(config)
     try:
         reading, replaced = store.record_manual(args.metric, at, value)
         if reading is None:
@@ -108,7 +117,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     return base.EXIT_OK
 
 
-def _refuse_compacted(config, store, metric: str) -> None:
+def _refuse_compacted(config: Config, store: HistoryStore, metric: str) -> None:
     from ..formatting import format_time
 
     before = store.compacted_before(metric)
@@ -133,23 +142,23 @@ def cmd_readings(args: argparse.Namespace) -> int:
         store.close()
 
 
-def _open(config, *, listing: bool):
+def _open(config: Config, *, listing: bool) -> Any:
     """The history, writable; a list of a history that cannot be written is read read-only (without new ids)."""
     from ..store import StoreError
 
     try:
         return base.open_store(config)
-    except StoreError:
+    except StoreError as exc:
         if not listing:
             raise
-        failed = sys.exc_info()[1]
+        failed = exc
     try:
         return base.open_store(config, readonly=True)
     except StoreError:
         raise failed from None  # the first reason says more (it names why it cannot be written)
 
 
-def _adopt(store, config) -> None:
+def _adopt(store: Any, config: Config) -> None:
     """Ids for readings of hand-fed metrics stored before ids existed (skipped when the history cannot be written)."""
     from ..failures import READONLY, kind
     from ..store import StoreError
@@ -161,11 +170,11 @@ def _adopt(store, config) -> None:
             raise
 
 
-def _manual_metrics(config) -> list[str]:
+def _manual_metrics(config: Config) -> list[str]:
     return [m.id for m in config.metrics.values() if m.source == "manual"]
 
 
-def _shown(config, metric: str, value: float) -> str:
+def _shown(config: Config, metric: str, value: float) -> str:
     from ..formatting import format_value
 
     spec = config.metrics.get(metric)
@@ -174,12 +183,12 @@ def _shown(config, metric: str, value: float) -> str:
     return format_value(value, spec.unit, spec.decimals, config.settings.currency)
 
 
-def _name(config, metric: str) -> str:
+def _name(config: Config, metric: str) -> str:
     spec = config.metrics.get(metric)
     return spec.name if spec else metric
 
 
-def describe(config, reading) -> str:
+def describe(config: Config, reading: ManualReading) -> str:
     """``reading 7: Sales = 3 at 2026-12-01 13:30 EST``."""
     from ..formatting import format_time
 
@@ -189,7 +198,7 @@ def describe(config, reading) -> str:
     )
 
 
-def _list(args, config, store) -> int:
+def _list(args: argparse.Namespace, config: Config, store: Any) -> int:
     from ..formatting import format_time
     from ..options import did_you_mean
 
@@ -237,7 +246,7 @@ def _list(args, config, store) -> int:
     return base.EXIT_OK
 
 
-def _edit(args, config, store) -> int:
+def _edit(args: argparse.Namespace, config: Config, store: Any) -> int:
     from ..manual_readings import ReadingTaken, UnknownReading
 
     if args.value is None and args.at is None:
@@ -256,7 +265,7 @@ def _edit(args, config, store) -> int:
     at = None
     if args.at is not None:
         at = base.parse_time(args.at, config.settings.timezone)
-        if at > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
+        if at is not None and at > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
             raise base.UsageError("--at: that time is more than a day in the future")
     try:
         before, after = store.correct_manual(args.id, value=value, at=at)
@@ -268,13 +277,13 @@ def _edit(args, config, store) -> int:
     return base.EXIT_OK
 
 
-def _when(config, at: dt.datetime) -> str:
+def _when(config: Config, at: dt.datetime) -> str:
     from ..formatting import format_time
 
     return format_time(at, config.settings.timezone)
 
 
-def _delete(args, config, store) -> int:
+def _delete(args: argparse.Namespace, config: Config, store: Any) -> int:
     from ..manual_readings import UnknownReading
 
     try:

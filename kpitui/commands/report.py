@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 import contextlib
 import datetime as dt
 import json
@@ -11,8 +12,17 @@ import sys
 from . import base
 from .base import EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
 
+if TYPE_CHECKING:
+    from ..config import Config
+    from ..engine import Engine
+    from ..explain import Explanation
+    from ..history import History
+    from ..history_store import HistoryStore
+    from ..model import Snapshot, SourceHealth
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
     report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table", help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html")
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
@@ -97,13 +107,20 @@ def cmd_report(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _explain(engine, history, snapshot, window):
+def _explain(engine: Engine, history: History, snapshot: Snapshot, window: str | None) -> dict[str, Explanation]:
     from ..explain import explain
 
     return explain(engine, history, snapshot, window=window)
 
 
-def _collect_due(config, store) -> None:
+def _due(health: SourceHealth | None, now: dt.datetime, interval: float) -> bool:
+    """Never polled, failing, or its interval passed since its last success."""
+    if health is None or health.error is not None or health.last_success is None:
+        return True
+    return (now - health.last_success).total_seconds() >= interval
+
+
+def _collect_due(config: Config, store: HistoryStore) -> None:
     """Poll the sources whose interval has passed since their last success (so a first report has data),
     and those whose last poll failed (the user may just have fixed it: a success clears the error)."""
     from ..collector import Collector
@@ -112,14 +129,7 @@ def _collect_due(config, store) -> None:
     now = dt.datetime.now(dt.timezone.utc)
     collector = Collector(config, store)
     try:
-        due = [
-            sid
-            for sid in collector.sources
-            if sid not in health
-            or health[sid].error is not None
-            or health[sid].last_success is None
-            or (now - health[sid].last_success).total_seconds() >= config.sources[sid].interval
-        ]
+        due = [sid for sid in collector.sources if _due(health.get(sid), now, config.sources[sid].interval)]
         for result in collector.run_once(due):  # a backlog is read to its end: the report counts all of it
             if result.error:
                 import logging

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 import os
 import sys
 from pathlib import Path
 
 from .base import EXIT_OK, Failure, UsageError, load
 
+if TYPE_CHECKING:
+    from .base import Run, Subparsers
 
-def add_parsers(sub, common: argparse.ArgumentParser) -> dict:
+
+def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
     check.add_argument("--strict", action="store_true", help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, 1 when a plugin failed to load")
 

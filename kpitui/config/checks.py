@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, cast
 
 from .. import options as opts
-from ..model import UNITS
+from ..model import UNITS, Unit
 from ..plugins import Registry
 from .files import files_dir
 from .spec import ConfigError
@@ -89,9 +89,9 @@ class TableChecks:
             raise (self.error(where, f"{exc.message}; {note}") if note else exc) from None
         return name, types[name]
 
-    def unit(self, where: str, table: dict[str, Any], default: str) -> str:
+    def unit(self, where: str, table: dict[str, Any], default: str) -> Unit:
         unit = self.typed(where, "unit", table.get("unit", default), str)
-        return self.ref(where, "unit", unit, UNITS, "unit")
+        return cast(Unit, self.ref(where, "unit", unit, UNITS, "unit"))
 
     def labels(self, where: str, ident: str, table: dict[str, Any]) -> dict[str, Any]:
         """``name`` (default: from the id), ``description`` and ``decimals`` of a metric or KPI."""

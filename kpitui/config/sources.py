@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .. import options as opts
 from ..config_tables import MetricTable, SourceTable
 from ..model import AGGREGATIONS, UNITS, Metric, SourceSpec, Trigger
 from .checks import TableChecks
+
+if TYPE_CHECKING:
+    from ..api import MetricSource
 
 MANUAL_SOURCE = "manual"
 
@@ -75,7 +78,7 @@ class SourceTables(TableChecks):
             )
         return metrics
 
-    def source_unit(self, where: str, cls: type, options: Any, metric_options: Any) -> str:
+    def source_unit(self, where: str, cls: type[MetricSource], options: Any, metric_options: Any) -> str:
         """The unit a metric gets from its source when its table names none (``count`` when the source says nothing)."""
         owner = self.registry.owner("source", cls.type_name) if self.registry else None
         try:

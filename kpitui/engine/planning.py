@@ -195,13 +195,13 @@ class Planner:
                 end = utc(cur.end)
                 last = last_bucket(end, grain, self.cal, cur.closed)
                 head = sparkline(self.cal, to_date, key[1], grain, self.spark_points, pipeline.micros(last), steps)
-                ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
+                spark_ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
                 tail_period = Period(
                     head.last, min(utc(head.last_end), end), closed=cur.closed and end <= utc(head.last_end)
                 )
                 tail = spark_row(self.cal, to_date, win, tail_period, grain)
-                ids.append(add(tail, steps))
-                sparks[spark_key] = (tuple(ids), (*head.points, point_at(self.cal, tail, grain)))
+                spark_ids.append(add(tail, steps))
+                sparks[spark_key] = (tuple(spark_ids), (*head.points, point_at(self.cal, tail, grain)))
             spark, points = sparks[spark_key]
             shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points, offset)
             for kid in kids:

@@ -50,15 +50,15 @@ def requests(
             wanted[(row_id, read.column)] = read
     columns = sorted({col for _, col in wanted})
     index = {col: c for c, col in enumerate(columns)}
-    read = list(wanted.values())
-    bounds = [slots[(row_id, r.steps)] for (row_id, _), r in zip(wanted, read)]
+    reads = list(wanted.values())
+    bounds = [slots[(row_id, r.steps)] for (row_id, _), r in zip(wanted, reads)]
     metrics = list(metrics)
     now_us = [pipeline.micros(utc(now)) + 1] * len(metrics)  # the newest reading at or before now
     out = {
-        "req": range(len(read) + len(metrics)),
-        "metric": [r.metric for r in read] + metrics,
-        "agg": [r.agg for r in read] + ["last"] * len(metrics),
-        "additive": [r.additive for r in read] + [False] * len(metrics),
+        "req": range(len(reads) + len(metrics)),
+        "metric": [r.metric for r in reads] + metrics,
+        "agg": [r.agg for r in reads] + ["last"] * len(metrics),
+        "additive": [r.additive for r in reads] + [False] * len(metrics),
         "start": [b[0] for b in bounds] + now_us,
         "end": [b[1] for b in bounds] + now_us,
         "row": [row_id for row_id, _ in wanted] + [-1] * len(metrics),

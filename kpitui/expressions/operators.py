@@ -195,7 +195,7 @@ class _Operators(_Walker):
             naive = moment.replace(tzinfo=None)
             return _Value(pl.lit(naive, dtype=pl.Datetime(dtype.time_unit or "us")), TIME, naive)
         literal = pl.lit(moment, dtype=pl.Datetime("us", "UTC"))
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None and dtype.time_zone != "UTC":
             literal = literal.dt.convert_time_zone(dtype.time_zone)
         return _Value(literal, TIME, moment)
 

@@ -92,7 +92,7 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     _, wall = _now(now, cal)
     start, end = _bounds(w, wall, cal, offset)
     partial = end is None
-    if partial:
+    if end is None:
         end = wall.replace(fold=0)
     if w.unit == "week":
         moved = _same_week_last_year(start, cal)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Iterable, cast
 
 import polars as pl
 
@@ -82,7 +82,7 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     if not parts:
         return agg.select("req", sliced=pl.lit(None, pl.Float64))
     stats = pl.concat(parts).group_by("req").agg(
-        **{a: pl.col("v").min() if a == "min" else pl.col("v").max() if a == "max" else pl.col("v").quantile(quantile_of(a), interpolation="linear") for a in aggs}
+        **{a: pl.col("v").min() if a == "min" else pl.col("v").max() if a == "max" else pl.col("v").quantile(cast(float, quantile_of(a)), interpolation="linear") for a in aggs}
     )
     chosen = pl.coalesce(*(pl.when(pl.col("agg") == a).then(pl.col(a)) for a in aggs))
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)

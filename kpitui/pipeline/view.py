@@ -113,13 +113,13 @@ class View:
             .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
             .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
         )
-        (rows,) = collect(rows)
-        length = rows["m"].unique_counts().cast(pl.Int64)  # every segment has rows, in order
+        (done,) = collect(rows)
+        length = done["m"].unique_counts().cast(pl.Int64)  # every segment has rows, in order
         segments = pl.DataFrame(
             [bounds["metric"], (length.cum_sum() - length).alias("offset"), length.alias("length"), bounds["first"], bounds["last"], bounds["shift"]]
         )
-        delta = Readings(segments, rows["key"].set_sorted(), rows["value"], rows["total"], rows["weighted"], rows["count"])
-        return View(self.base, delta, rows.select(list(CHANGES_SCHEMA)), after=self.serial, written=frozenset(grown["metric"].to_list()))
+        delta = Readings(segments, done["key"].set_sorted(), done["value"], done["total"], done["weighted"], done["count"])
+        return View(self.base, delta, done.select(list(CHANGES_SCHEMA)), after=self.serial, written=frozenset(grown["metric"].to_list()))
 
     def frame(self) -> pl.DataFrame:
         """Every reading: ``metric, at, value`` (and ``n`` when some row stands for several)."""

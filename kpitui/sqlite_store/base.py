@@ -24,6 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from .. import maintenance
 from ..store_common import StoreError
@@ -93,7 +94,7 @@ class SqliteBase:
     # -- opening --------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
-        options = {"timeout": self.busy_timeout, "isolation_level": None, "check_same_thread": False}
+        options: dict[str, Any] = {"timeout": self.busy_timeout, "isolation_level": None, "check_same_thread": False}
         if self.readonly:
             if not self.path.is_file():
                 raise StoreError(f"no history file at {self.path}")

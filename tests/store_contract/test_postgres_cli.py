@@ -122,3 +122,14 @@ def test_check_names_the_postgresql_history_not_a_file(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "history in postgresql://kpitui@db.example.com/kpitui ([storage] url, as instance web1)" in result.stdout
     assert "sqlite3" not in result.stdout and "s3cretpass" not in result.stdout
+
+
+def test_file_level_history_commands_on_a_postgres_history_say_what_to_use(tmp_path):
+    # history backup/check/recover read SQLite pages; on a PostgreSQL history they were an AttributeError traceback
+    config = sample_config(tmp_path, 'url = "${KPITUI_DATABASE_URL}"')
+    env = {"KPITUI_DATABASE_URL": "postgresql://kpitui@127.0.0.1:1/nowhere"}
+    for args in (["backup", str(tmp_path / "copy.sqlite3")], ["check"], ["recover", str(tmp_path / "new.sqlite3")]):
+        result = run("history", *args, "--config", str(config), env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert "Traceback" not in result.stderr and result.stderr.strip().count("\n") == 0, result.stderr
+        assert f"history {args[0]} works on an SQLite history file" in result.stderr and "pg_dump" in result.stderr

@@ -37,7 +37,7 @@ import base64
 import datetime as dt
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Sequence, TypeVar
 
 import polars as pl
 
@@ -50,6 +50,8 @@ from .._sourcekit import truncate
 from .cursor import Cursor
 from .formats import FIELD_TYPES, FORMATS, TIME_UTC, compile_log_format, parse_lines
 from .tail import MAX_POLL_BYTES, MISSING_GRACE, LineReader, LogTailer
+
+_Frame = TypeVar("_Frame", pl.LazyFrame, pl.DataFrame)
 
 MAX_DISTINCT_STATE = 200_000
 BUCKETS = {"minute": "1m", "hour": "1h", "day": "1d"}
@@ -200,7 +202,7 @@ class AccessLogSource(MetricSource):
         metrics = [m.id for m in self.metrics]
         plain = [(i, mid) for i, mid in enumerate(metrics) if mid not in self.distinct]
 
-        def counted(events: pl.LazyFrame | pl.DataFrame):
+        def counted(events: _Frame) -> _Frame:
             return events.group_by("__bucket").agg(
                 pl.len().alias("__lines"),
                 *[pl.col(f"__m{i}").sum().cast(pl.Float64).alias(mid) for i, mid in plain],
@@ -232,6 +234,7 @@ class AccessLogSource(MetricSource):
         buckets = counts.select("__bucket")
         for i, mid in enumerate(metrics):
             if mid in self.distinct:
+                assert events is not None  # kept above for the distinct-visitor metrics
                 seen = events.filter(pl.col(f"__m{i}")).select("__bucket", pl.col(f"__h{i}").alias("__h")).unique()
                 parts.append(self._new_visitors(mid, seen, buckets, state))
         if not parts:

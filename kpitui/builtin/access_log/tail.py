@@ -309,7 +309,7 @@ class LogTailer:
                 state.file.dev, state.file.ino = st.st_dev, st.st_ino  # a renumbered device (reboot, LVM, overlay, loop)
             if state.file is not None:
                 renamed = st is None or not state.file.same(st)  # rename rotation, or PATH gone for a moment
-                if renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
+                if st is None or renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
                     if state.prev is not None:  # an older rotation still being drained: finish it first
                         self._drain_prev(state, reader)
                     old, state.file = state.file, None

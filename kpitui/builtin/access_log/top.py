@@ -35,7 +35,7 @@ def _files(path: Path, start: dt.datetime) -> list[Path]:
 def _read(path: Path, budget: int) -> bytes:
     opener: Any = gzip.open if path.name.endswith(".gz") else open
     with opener(path, "rb") as handle:
-        data = handle.read(budget)
+        data: bytes = handle.read(budget)
     return data[: data.rfind(b"\n") + 1]  # complete lines only
 
 

@@ -8,6 +8,7 @@ when it sends, so loading kpitui stays fast.
 from __future__ import annotations
 
 from kpitui import hookimpl
+from kpitui.api import Notifier
 
 from .apprise import AppriseNotifier
 from .command import CommandNotifier
@@ -16,5 +17,5 @@ from .webhook import WebhookNotifier
 
 
 @hookimpl
-def register_notifiers():
+def register_notifiers() -> list[type[Notifier]]:
     return [WebhookNotifier, CommandNotifier, EmailNotifier, AppriseNotifier]

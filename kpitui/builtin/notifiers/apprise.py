@@ -27,9 +27,9 @@ class AppriseOptions:
             raise OptionError("set url (an Apprise URL such as \"${APPRISE_URL}\") or urls", "url")
 
 
-def _apprise():
+def _apprise() -> Any:
     try:
-        import apprise  # type: ignore[import-not-found]
+        import apprise
     except ImportError:
         raise NotifierError(MISSING) from None
     return apprise

@@ -9,7 +9,10 @@ a plain-text alternative; alerts as plain text.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from email.message import EmailMessage
 
 from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
 
@@ -51,7 +54,7 @@ class EmailNotifier(Notifier):
     def example(cls) -> dict[str, Any]:
         return {"host": "smtp.example.com", "to": ["team@example.com"], "username": "${SMTP_USER}", "password": "${SMTP_PASSWORD}"}
 
-    def message(self, notification: Notification):
+    def message(self, notification: Notification) -> EmailMessage:
         from email.message import EmailMessage
         from email.utils import formatdate, make_msgid
 
@@ -76,6 +79,7 @@ class EmailNotifier(Notifier):
         port = o.port or DEFAULT_PORTS[o.security]
         msg = self.message(notification)
         try:
+            client: smtplib.SMTP
             if o.security == "ssl":
                 client = smtplib.SMTP_SSL(o.host, port, timeout=self.timeout, context=ssl.create_default_context())
             else:
