@@ -16,7 +16,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import polars as pl
 
@@ -185,7 +185,7 @@ class Collector:
             sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started, more_pending=more
         )
 
-    def _store_poll(self, sid: str, readings: pl.DataFrame, mode, cursor: str | None, read: str | None, now: dt.datetime) -> int:
+    def _store_poll(self, sid: str, readings: pl.DataFrame, mode: Literal["replace", "add"], cursor: str | None, read: str | None, now: dt.datetime) -> int:
         """A successful poll's readings, cursor and health: in one transaction where the history can
         (``records_poll_health``: one commit, fewer pages written a poll), else the write, then the health."""
         if getattr(self.store, "records_poll_health", False):

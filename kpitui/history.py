@@ -29,6 +29,7 @@ re-evaluates only the KPIs that read those metrics.
 from __future__ import annotations
 
 from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Callable
 
 import polars as pl
 
@@ -128,7 +129,7 @@ class History:
         self.seq = seq
         return new.height
 
-    def _first_load(self, load_ids) -> tuple[Readings, int]:
+    def _first_load(self, load_ids: Callable[[], tuple[pl.DataFrame, dict[int, str], int]]) -> tuple[Readings, int]:
         """The base index of every reading: from the store's snapshot parts one at a time when it
         offers them (the loaded frame is never held whole), else from one loaded frame."""
         load_parts = getattr(self.store, "load_id_parts", None)

@@ -206,7 +206,7 @@ def read_json(path: str | Path) -> Any:
         raise SourceError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> Any:
     """``get_json`` and ``HttpStatusError`` come from the HTTP client, imported on first use (it
     brings http.client and ssl: not what a start-up should pay for when no source fetches JSON)."""
     if name in ("get_json", "HttpStatusError"):

@@ -1,6 +1,6 @@
-"""ruff holds the code to its rules (pyproject.toml's [tool.ruff]), and CI lints before it tests.
+"""ruff and mypy hold the code to their rules (pyproject.toml's [tool.ruff], [tool.mypy]), and CI lints before it tests.
 
-ruff is in the test extra: a missing ruff fails here, it never skips.
+Both are in the test extra: a missing one fails here, it never skips.
 """
 
 from __future__ import annotations
@@ -15,6 +15,13 @@ REPO = Path(__file__).resolve().parents[1]
 def test_ruff_finds_nothing():
     ruff = str(Path(sys.executable).with_name("ruff"))
     result = subprocess.run([ruff, "check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+
+
+def test_mypy_finds_nothing():
+    # strict on the headless core ([tool.mypy] in pyproject.toml); in the test extra, so it never skips
+    mypy = str(Path(sys.executable).with_name("mypy"))
+    result = subprocess.run([mypy], cwd=REPO, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
 
 

@@ -277,10 +277,10 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             totals = _running(frame, kinds, carry)
             ats.append(frame["at"])
             values.append(frame["value"])
-            for k in kinds:
-                running[k].append(totals[k])
+            for kind in kinds:
+                running[kind].append(totals[kind])
             runs_of.append((first_segment, run_lengths))
-            carry = {k: float(totals[k][-1]) for k in kinds}
+            carry = {kind: float(totals[kind][-1]) for kind in kinds}
             del frame, totals
     if not ids:
         return Readings.empty()
@@ -310,9 +310,8 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
         return Readings(segments, key, value, total)
     weighted = _whole(running["weighted"])
     count = _whole(running["count"])
-    if bool((weighted == total).all()):
-        weighted = None
-    return Readings(segments, key, value, total, weighted, count)
+    unweighted = bool((weighted == total).all())
+    return Readings(segments, key, value, total, None if unweighted else weighted, count)
 
 
 def _count_starts(runs_of: list[tuple[int, list[int]]]):
