@@ -113,9 +113,9 @@ def stale(
     for m, a, b in held:
         hit.setdefault(m, set()).add((a, b))
     for g, kids in enumerate(groups.values()):
-        moved = regions.get(g)
-        if moved:
-            out.update(kid for kid in kids if any(not moved.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics))
+        spans = regions.get(g)
+        if spans:
+            out.update(kid for kid in kids if any(not spans.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics))
     return out
 
 
