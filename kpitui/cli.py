@@ -31,8 +31,20 @@ def build_parser() -> argparse.ArgumentParser:
 def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
     """The parser and, per subcommand, the function that runs it."""
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("-c", "--config", metavar="PATH", default=argparse.SUPPRESS, help="config file (default: ./kpitui.toml, then the user config, then the bundled sample)")
-    common.add_argument("-v", "--verbose", action="count", default=argparse.SUPPRESS, help="log more: debug lines, e.g. every poll of `collect --every` (repeatable)")
+    common.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="config file (default: ./kpitui.toml, then the user config, then the bundled sample)",
+    )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=argparse.SUPPRESS,
+        help="log more: debug lines, e.g. every poll of `collect --every` (repeatable)",
+    )
     common.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS, help="log only warnings and errors")
 
     parser = argparse.ArgumentParser(
@@ -45,7 +57,11 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
 
     tui = sub.add_parser("tui", parents=[common], help="open the dashboard (the default)")
     tui.add_argument("--no-collect", action="store_true", help="only view; leave collecting to `kpitui collect`")
-    tui.add_argument("--read-only", action="store_true", help="refuse adding readings (what `kpitui serve` runs without --allow-write)")
+    tui.add_argument(
+        "--read-only",
+        action="store_true",
+        help="refuse adding readings (what `kpitui serve` runs without --allow-write)",
+    )
     found = {"tui": cmd_tui, **commands.add_parsers(sub, common), "serve": cmd_serve}
     serve = sub.add_parser(
         "serve",
@@ -57,14 +73,41 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
             "(or --token-env / [serve] token), or a [serve.users] login. Read-only unless --allow-write."
         ),
     )
-    serve.add_argument("--host", default=DEFAULT_HOST, help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for every interface)")
-    serve.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
-    serve.add_argument("--collect", action="store_true", help="also run one collector (`kpitui collect`) for all sessions")
-    serve.add_argument("--allow-write", action="store_true", help="let browser sessions add readings (default: read-only)")
-    serve.add_argument("--token-env", metavar="VAR", help="take the token from this environment variable instead of generating one")
-    serve.add_argument("--max-sessions", type=int, default=DEFAULT_MAX_SESSIONS, metavar="N", help=f"concurrent browser sessions (default {DEFAULT_MAX_SESSIONS})")
-    serve.add_argument("--idle-timeout", default=DEFAULT_IDLE, metavar="DURATION", help=f"close a session after this long without a key press or resize (default {DEFAULT_IDLE}; 0: never)")
-    serve.add_argument("--hash-password", action="store_true", help="read a password (prompt or stdin) and print its hash for [serve.users], then exit")
+    serve.add_argument(
+        "--host",
+        default=DEFAULT_HOST,
+        help=f"address to listen on (default {DEFAULT_HOST}; 0.0.0.0 or :: for every interface)",
+    )
+    serve.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
+    serve.add_argument(
+        "--collect", action="store_true", help="also run one collector (`kpitui collect`) for all sessions"
+    )
+    serve.add_argument(
+        "--allow-write", action="store_true", help="let browser sessions add readings (default: read-only)"
+    )
+    serve.add_argument(
+        "--token-env", metavar="VAR", help="take the token from this environment variable instead of generating one"
+    )
+    serve.add_argument(
+        "--max-sessions",
+        type=int,
+        default=DEFAULT_MAX_SESSIONS,
+        metavar="N",
+        help=f"concurrent browser sessions (default {DEFAULT_MAX_SESSIONS})",
+    )
+    serve.add_argument(
+        "--idle-timeout",
+        default=DEFAULT_IDLE,
+        metavar="DURATION",
+        help=f"close a session after this long without a key press or resize (default {DEFAULT_IDLE}; 0: never)",
+    )
+    serve.add_argument(
+        "--hash-password",
+        action="store_true",
+        help="read a password (prompt or stdin) and print its hash for [serve.users], then exit",
+    )
     _describe_subcommands(parser)
     return parser, found
 

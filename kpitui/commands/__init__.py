@@ -30,7 +30,9 @@ import argparse
 from .base import Run
 
 
-def add_parsers(sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser) -> dict[str, Run]:
+def add_parsers(
+    sub: "argparse._SubParsersAction[argparse.ArgumentParser]", common: argparse.ArgumentParser
+) -> dict[str, Run]:
     from . import alerts, annotations, collect, history, matches, plugins, readings, report, setup
 
     found: dict[str, Run] = {}

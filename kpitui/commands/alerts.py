@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
-    alerts = sub.add_parser("alerts", parents=[common], help="list alert rules, their state and deliveries; `alerts test ID` sends a test")
+    alerts = sub.add_parser(
+        "alerts", parents=[common], help="list alert rules, their state and deliveries; `alerts test ID` sends a test"
+    )
     alerts.add_argument("action", nargs="?", choices=("list", "test"), default="list", help="list (default) or test")
     alerts.add_argument("id", nargs="?", help="with test: an alert, digest or notifier id")
     alerts.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json")

@@ -42,26 +42,36 @@ def _subject(parser: argparse.ArgumentParser) -> None:
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     annotate = sub.add_parser(
-        "annotate", parents=[common], help="add a dated note that explains the numbers (an annotation)",
-        description="Add an annotation: a dated note (\"Launched the webinar ads\") shown as a marker on the detail "
+        "annotate",
+        parents=[common],
+        help="add a dated note that explains the numbers (an annotation)",
+        description='Add an annotation: a dated note ("Launched the webinar ads") shown as a marker on the detail '
         "chart and listed in report and series JSON.",
     )
-    annotate.add_argument("text", help="what happened, e.g. \"Launched the webinar ads\"")
+    annotate.add_argument("text", help='what happened, e.g. "Launched the webinar ads"')
     annotate.add_argument("--at", metavar="TIME", help="when (default: now); naive times are on the config's clock")
     _subject(annotate)
 
     annotations = sub.add_parser(
-        "annotations", parents=[common], help="list, edit and delete annotations by id",
+        "annotations",
+        parents=[common],
+        help="list, edit and delete annotations by id",
         description="List, edit and delete the annotations added with `kpitui annotate` or the TUI.",
     )
     actions = annotations.add_subparsers(dest="action", metavar="ACTION")
-    listing = actions.add_parser("list", parents=[common], help="annotations, newest first, with their ids (the default)")
+    listing = actions.add_parser(
+        "list", parents=[common], help="annotations, newest first, with their ids (the default)"
+    )
     for parser in (annotations, listing):
         parser.add_argument("--kpi", metavar="ID", help="only those about this KPI (its metrics' and everything's too)")
         parser.add_argument("--metric", metavar="ID", help="only those about this metric (and everything's)")
         parser.add_argument("--since", metavar="TIME", help="only those at or after this time")
-        parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)")
-        parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
+        parser.add_argument(
+            "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)"
+        )
+        parser.add_argument(
+            "--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)"
+        )
     edit = actions.add_parser("edit", parents=[common], help="change an annotation's text, time or subject")
     edit.add_argument("id", type=_ident, help="the annotation's id (see `kpitui annotations list`)")
     edit.add_argument("text", nargs="?", help="the new text")
@@ -78,7 +88,9 @@ def _ident(text: str) -> int:
     except ValueError:
         value = 0
     if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an annotation id (a number shown by `kpitui annotations list`)")
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not an annotation id (a number shown by `kpitui annotations list`)"
+        )
     return value
 
 
@@ -143,10 +155,15 @@ def cmd_annotations(args: argparse.Namespace) -> int:
                 if kpi is not None or metric is not None or args.all:
                     subject = {"kpi": kpi, "metric": metric}
                 if args.text is None and args.at is None and not subject:
-                    raise base.UsageError("annotations edit: give new TEXT, --at, or a new subject (--kpi, --metric, --all)")
+                    raise base.UsageError(
+                        "annotations edit: give new TEXT, --at, or a new subject (--kpi, --metric, --all)"
+                    )
                 at = base.parse_time(args.at, config.settings.timezone)
                 note = store.edit(args.id, text=args.text, at=at, **subject)
-                print(f"annotation {note.id} at {base.format_time(note.at, config)} about {_about(note, config)}: {note.text}")
+                print(
+                    f"annotation {note.id} at {base.format_time(note.at, config)} "
+                    f"about {_about(note, config)}: {note.text}"
+                )
             else:
                 for note in store.delete(args.ids):
                     print(f"deleted annotation {note.id}: {note.text}")
@@ -183,7 +200,11 @@ def _list(args: argparse.Namespace, config: Config) -> int:
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     if not notes:
-        print("no annotations" + (" about that" if kpi or metric else "") + " (add one: kpitui annotate \"what happened\" --at TIME)")
+        print(
+            "no annotations"
+            + (" about that" if kpi or metric else "")
+            + ' (add one: kpitui annotate "what happened" --at TIME)'
+        )
         return 0
     for n in notes:  # a note an annotation source supplies has no id (it is not stored): its source instead
         ident = f"{n.id:>4}" if n.id is not None else "   -"
@@ -200,14 +221,21 @@ def report_annotations(config: Config, engine: Engine, snapshot: Snapshot) -> li
     period up to its time), each with the KPIs it is about (``report --format json``)."""
     from ..annotations import as_dict, gather, kpis_about
 
-    starts = [r.previous_period.start for r in snapshot.kpis.values()] + [r.series[0][0] for r in snapshot.kpis.values() if r.series]
+    starts = [r.previous_period.start for r in snapshot.kpis.values()] + [
+        r.series[0][0] for r in snapshot.kpis.values() if r.series
+    ]
     if not starts:
         return []
     metrics_of = {kid: engine.metrics_of(kid) for kid in config.kpis}
-    return [as_dict(n, config.settings.timezone, kpis_about(n, metrics_of)) for n in gather(config, min(starts), snapshot.at)]
+    return [
+        as_dict(n, config.settings.timezone, kpis_about(n, metrics_of))
+        for n in gather(config, min(starts), snapshot.at)
+    ]
 
 
-def series_annotations(config: Config, engine: Engine, ident: str, start: dt.datetime, end: dt.datetime) -> list[dict[str, Any]]:
+def series_annotations(
+    config: Config, engine: Engine, ident: str, start: dt.datetime, end: dt.datetime
+) -> list[dict[str, Any]]:
     """The annotations about a KPI or a metric between ``start`` and ``end`` (``series --format json``)."""
     from ..annotations import as_dict, gather
 

@@ -67,9 +67,17 @@ def load(args: argparse.Namespace) -> Config:
     from .. import logs
 
     # log lines on the config's clock; only collect's output is its log (stdout), the others log to stderr
-    logs.setup(getattr(args, "log_level", logging.INFO), config.settings.timezone, info_to_stdout=getattr(args, "command", None) == "collect")
+    logs.setup(
+        getattr(args, "log_level", logging.INFO),
+        config.settings.timezone,
+        info_to_stdout=getattr(args, "command", None) == "collect",
+    )
     if config.is_sample and getattr(args, "command", None) not in (None, "tui"):
-        print(f"kpitui: no config found (./kpitui.toml or {_user_config()}); using the bundled sample. `kpitui init` writes a starter.", file=sys.stderr)
+        print(
+            f"kpitui: no config found (./kpitui.toml or {_user_config()}); using the bundled sample. "
+            "`kpitui init` writes a starter.",
+            file=sys.stderr,
+        )
     return config
 
 
@@ -105,7 +113,9 @@ def read_only_notice(config: Config, why: str, store: HistoryStore | None = None
     path = config.storage.path
     text = f"history file {path} cannot be written ({why}): showing it read-only; nothing is collected or recorded"
     wal = Path(f"{path}-wal")
-    if store is not None and getattr(store, "immutable", False) and wal.exists() and wal.stat().st_size > 0:  # the -wal is not read
+    if (
+        store is not None and getattr(store, "immutable", False) and wal.exists() and wal.stat().st_size > 0
+    ):  # the -wal is not read
         text += f" (writes still in {wal.name} are not shown)"
     return text
 
@@ -144,7 +154,8 @@ def refuse_negative(metric: Metric, value: float, allowed: bool) -> None:
 
 
 def typed_value(text: str, metric: Metric, config: Config) -> float:
-    """A reading's value as typed for ``metric``: a duration (``9d``, ``4h 30m``) for a duration metric, else a number."""
+    """A reading's value as typed for ``metric``: a duration (``9d``, ``4h 30m``) for a duration metric,
+    else a number."""
     from ..userinput import InputError, parse_value
 
     try:

@@ -24,9 +24,15 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
     collect = sub.add_parser("collect", parents=[common], help="poll sources into the history")
     mode = collect.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="poll every source once and exit")
-    mode.add_argument("--every", metavar="DURATION", help="poll every source this often, e.g. 30s, 5m, 1h (default: each source's own interval)")
+    mode.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="poll every source this often, e.g. 30s, 5m, 1h (default: each source's own interval)",
+    )
 
-    compact = sub.add_parser("compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days")
+    compact = sub.add_parser(
+        "compact", parents=[common], help="down-sample readings older than [storage] raw_retention_days"
+    )
     compact.add_argument("--dry-run", action="store_true", help="only say what would be replaced")
     return {"collect": cmd_collect, "compact": cmd_compact}
 

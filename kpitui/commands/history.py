@@ -1,4 +1,5 @@
-"""``kpitui history``: look after the history: back it up, check it, recover it, copy it between SQLite and PostgreSQL."""
+"""``kpitui history``: look after the history: back it up, check it, recover it, copy it between SQLite
+and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -14,18 +15,43 @@ if TYPE_CHECKING:
 
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
-    history = sub.add_parser("history", parents=[common], help="look after the history file: backup DEST, check, recover NEW")
+    history = sub.add_parser(
+        "history", parents=[common], help="look after the history file: backup DEST, check, recover NEW"
+    )
     actions = history.add_subparsers(dest="history_command", metavar="ACTION", required=True)
-    backup = actions.add_parser("backup", parents=[common], help="copy the history to a new file DEST while collectors keep writing")
+    backup = actions.add_parser(
+        "backup", parents=[common], help="copy the history to a new file DEST while collectors keep writing"
+    )
     backup.add_argument("dest", metavar="DEST", help="the new file (never overwritten)")
-    actions.add_parser("check", parents=[common], help="check every page of the history for damage (takes a while on a big one)")
-    recover = actions.add_parser("recover", parents=[common], help="copy every readable reading of a damaged history into a new file NEW")
+    actions.add_parser(
+        "check", parents=[common], help="check every page of the history for damage (takes a while on a big one)"
+    )
+    recover = actions.add_parser(
+        "recover", parents=[common], help="copy every readable reading of a damaged history into a new file NEW"
+    )
     recover.add_argument("dest", metavar="NEW", help="the new history file (never overwritten)")
-    copy = actions.add_parser("copy", parents=[common], help="copy a history between SQLite and PostgreSQL: FROM and TO are file paths or postgresql:// URLs")
-    copy.add_argument("source", metavar="FROM", help="an SQLite history file, or a PostgreSQL URL (postgresql://..., or ${ENV_VAR})")
-    copy.add_argument("dest", metavar="TO", help="a new or empty SQLite history file, or a PostgreSQL URL whose history is empty")
-    copy.add_argument("--instance", metavar="NAME", help="whose cursors to copy from a PostgreSQL FROM, and the instance a PostgreSQL TO's readings and cursors belong to (default: [storage] instance, the host name)")
-    actions.add_parser("init", parents=[common], help="create or upgrade the PostgreSQL history in [storage] url (run once as its owner)")
+    copy = actions.add_parser(
+        "copy",
+        parents=[common],
+        help="copy a history between SQLite and PostgreSQL: FROM and TO are file paths or postgresql:// URLs",
+    )
+    copy.add_argument(
+        "source", metavar="FROM", help="an SQLite history file, or a PostgreSQL URL (postgresql://..., or ${ENV_VAR})"
+    )
+    copy.add_argument(
+        "dest", metavar="TO", help="a new or empty SQLite history file, or a PostgreSQL URL whose history is empty"
+    )
+    copy.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="whose cursors to copy from a PostgreSQL FROM, and the instance a PostgreSQL TO's readings and "
+        "cursors belong to (default: [storage] instance, the host name)",
+    )
+    actions.add_parser(
+        "init",
+        parents=[common],
+        help="create or upgrade the PostgreSQL history in [storage] url (run once as its owner)",
+    )
     return {"history": cmd_history}
 
 
@@ -40,8 +66,9 @@ def cmd_history(args: argparse.Namespace) -> int:
         return copy_or_init(args, config)
     if config.storage.url is not None:  # these read and write SQLite pages: a PostgreSQL history has none
         raise UsageError(
-            f"history {args.history_command} works on an SQLite history file; [storage] url names a PostgreSQL history: "
-            "back it up and check it with PostgreSQL's own tools (pg_dump, amcheck), or copy it into a file with `kpitui history copy`"
+            f"history {args.history_command} works on an SQLite history file; "
+            "[storage] url names a PostgreSQL history: back it up and check it with PostgreSQL's own tools "
+            "(pg_dump, amcheck), or copy it into a file with `kpitui history copy`"
         )
     if args.history_command == "recover":
         dest = Path(args.dest).expanduser()
@@ -50,7 +77,10 @@ def cmd_history(args: argparse.Namespace) -> int:
         except FileExistsError as exc:
             raise Failure(str(exc)) from None
         lost = f"; {skipped} damaged range(s) could not be read" if skipped else ""
-        print(f"recovered {readings:,} readings of {metrics} metric(s) into {dest}{lost}; stop kpitui, then move it to {config.storage.path}")
+        print(
+            f"recovered {readings:,} readings of {metrics} metric(s) into {dest}{lost}; "
+            f"stop kpitui, then move it to {config.storage.path}"
+        )
         return EXIT_OK
     store = open_store(config, readonly=True)
     assert isinstance(store, Store)  # no [storage] url: an SQLite file
@@ -84,7 +114,9 @@ def copy_or_init(args: argparse.Namespace, config: Config) -> int:
     try:
         if args.history_command == "init":
             if config.storage.url is None:
-                raise UsageError("history init: [storage] url is not set (an SQLite history is created when first used)")
+                raise UsageError(
+                    "history init: [storage] url is not set (an SQLite history is created when first used)"
+                )
             from ..postgres_store import PostgresStore
 
             with open_store(config) as store:
@@ -97,9 +129,14 @@ def copy_or_init(args: argparse.Namespace, config: Config) -> int:
             with open_location(args.dest, readonly=False, instance=instance, side=side) as target:
                 from ..progress import command_bar
 
-                with command_bar("copy", getattr(args, "quiet", 0), unit="readings") as report:  # a bar on a terminal only
+                with command_bar(
+                    "copy", getattr(args, "quiet", 0), unit="readings"
+                ) as report:  # a bar on a terminal only
                     readings, metrics, cursors = copy_history(source, target, progress=report)
-                print(f"copied {readings:,} readings of {metrics} metric(s) and {cursors} cursor(s) from {source.where} to {target.where}")
+                print(
+                    f"copied {readings:,} readings of {metrics} metric(s) and {cursors} cursor(s) "
+                    f"from {source.where} to {target.where}"
+                )
     except StoreError as exc:
         raise Failure(str(exc)) from None
     return EXIT_OK

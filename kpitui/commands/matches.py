@@ -16,15 +16,21 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     matches = sub.add_parser(
-        "matches", parents=[common], help="what an event metric's condition matched: top paths, referrers, agents",
+        "matches",
+        parents=[common],
+        help="what an event metric's condition matched: top paths, referrers, agents",
         description="The most frequent paths, referrers and agents among the log lines a metric's condition "
         "matched in a period (an access-log metric).",
     )
     matches.add_argument("metric", help="a metric id whose source evaluates a condition (access_log)")
-    matches.add_argument("--window", default="month_to_date", metavar="WINDOW", help="the period (default month_to_date)")
+    matches.add_argument(
+        "--window", default="month_to_date", metavar="WINDOW", help="the period (default month_to_date)"
+    )
     matches.add_argument("--at", metavar="ISO-TIME", help="as of this time (default: now)")
     matches.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"values per field (default {DEFAULT_LIMIT})")
-    matches.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
+    matches.add_argument(
+        "--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)"
+    )
     return {"matches": cmd_matches}
 
 
@@ -53,13 +59,17 @@ def cmd_matches(args: argparse.Namespace) -> int:
     lines = tops.pop("lines", [("matching lines", 0)])[0][1]
     if args.format == "json":
         data = {
-            "schema": 1, "metric": args.metric, "start": period.start.isoformat(), "end": end.isoformat(), "lines": lines,
+            "schema": 1, "metric": args.metric, "start": period.start.isoformat(), "end": end.isoformat(),
+            "lines": lines,
             "top": {field: [{"value": v, "count": n} for v, n in values] for field, values in tops.items()},
         }  # fmt: skip
         print(json.dumps(data, indent=2, ensure_ascii=False))
         return 0
     metric = config.metrics[args.metric]
-    print(f"{metric.name}: {lines:,} matching lines, {period.label or args.window} ({metric.trigger.condition if metric.trigger else ''})")
+    print(
+        f"{metric.name}: {lines:,} matching lines, {period.label or args.window} "
+        f"({metric.trigger.condition if metric.trigger else ''})"
+    )
     for field, values in tops.items():
         print(f"  top {field}s:" if values else f"  top {field}s: none")
         for value, count in values:

@@ -1,4 +1,5 @@
-"""``kpitui plugins``, ``install``, ``uninstall`` and ``plugin new``: what is installed, adding and removing it, writing a new one."""
+"""``kpitui plugins``, ``install``, ``uninstall`` and ``plugin new``: what is installed, adding and removing
+it, writing a new one."""
 
 from __future__ import annotations
 
@@ -15,21 +16,46 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     plugins = sub.add_parser("plugins", parents=[common], help="list plugins and what they register")
-    plugins.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
-    plugins.add_argument("--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)")
+    plugins.add_argument(
+        "--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)"
+    )
+    plugins.add_argument(
+        "--strict", action="store_true", help="exit 1 when any plugin failed to load or register (for CI)"
+    )
 
     install = sub.add_parser("install", help="install plugins into kpitui's own environment (python -m pip install)")
-    install.add_argument("packages", nargs="*", metavar="PACKAGE", help="what pip installs: a name on PyPI (kpitui-nps), a path, a wheel or a URL")
+    install.add_argument(
+        "packages",
+        nargs="*",
+        metavar="PACKAGE",
+        help="what pip installs: a name on PyPI (kpitui-nps), a path, a wheel or a URL",
+    )
     install.add_argument("-U", "--upgrade", action="store_true", help="upgrade the packages if they are installed")
-    install.add_argument("-e", "--editable", action="append", default=[], metavar="PATH", help="install a local checkout in editable mode (repeatable)")
+    install.add_argument(
+        "-e",
+        "--editable",
+        action="append",
+        default=[],
+        metavar="PATH",
+        help="install a local checkout in editable mode (repeatable)",
+    )
     uninstall = sub.add_parser("uninstall", help="uninstall plugins from kpitui's own environment")
-    uninstall.add_argument("packages", nargs="+", metavar="PACKAGE", help="the distribution names, as `kpitui plugins` shows them (kpitui-nps)")
+    uninstall.add_argument(
+        "packages",
+        nargs="+",
+        metavar="PACKAGE",
+        help="the distribution names, as `kpitui plugins` shows them (kpitui-nps)",
+    )
 
     plugin = sub.add_parser("plugin", help="tools for plugin authors: `kpitui plugin new NAME` writes a plugin package")
     plugin_actions = plugin.add_subparsers(dest="action", metavar="ACTION", required=True)
-    new = plugin_actions.add_parser("new", help="write a plugin package: pyproject, a source, a formula, tests, README, CI workflow")
+    new = plugin_actions.add_parser(
+        "new", help="write a plugin package: pyproject, a source, a formula, tests, README, CI workflow"
+    )
     new.add_argument("name", help="the plugin's name, e.g. crm (the package is kpitui-crm, the module kpitui_crm)")
-    new.add_argument("--dir", default=".", metavar="PATH", help="where to create the kpitui-NAME folder (default: here)")
+    new.add_argument(
+        "--dir", default=".", metavar="PATH", help="where to create the kpitui-NAME folder (default: here)"
+    )
     return {"plugins": cmd_plugins, "install": cmd_install, "uninstall": cmd_uninstall, "plugin": cmd_plugin}
 
 
@@ -49,15 +75,28 @@ def cmd_plugins(args: argparse.Namespace) -> int:
             {
                 **p.as_dict(),
                 "source_types": [
-                    {"type": t, "description": registry.sources[t].description, "options": describe(registry.sources[t].Options), "metric_options": describe(registry.sources[t].MetricOptions)}
+                    {
+                        "type": t,
+                        "description": registry.sources[t].description,
+                        "options": describe(registry.sources[t].Options),
+                        "metric_options": describe(registry.sources[t].MetricOptions),
+                    }
                     for t in p.sources
                 ],
                 "formula_types": [
-                    {"type": t, "description": registry.formulas[t].description, "options": describe(registry.formulas[t].Options)}
+                    {
+                        "type": t,
+                        "description": registry.formulas[t].description,
+                        "options": describe(registry.formulas[t].Options),
+                    }
                     for t in p.formulas
                 ],
                 "notifier_types": [
-                    {"type": t, "description": registry.notifiers[t].description, "options": describe(registry.notifiers[t].Options)}
+                    {
+                        "type": t,
+                        "description": registry.notifiers[t].description,
+                        "options": describe(registry.notifiers[t].Options),
+                    }
                     for t in p.notifiers
                 ],
             }
@@ -67,7 +106,11 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     else:
         for p in registry.plugins:
             status = "ok" if p.ok else "ERROR"
-            name = f"{p.distribution} {p.version or ''} ({p.origin} {p.name})" if p.distribution else f"{p.name} {p.version or ''} ({p.origin})"
+            name = (
+                f"{p.distribution} {p.version or ''} ({p.origin} {p.name})"
+                if p.distribution
+                else f"{p.name} {p.version or ''} ({p.origin})"
+            )
             print(f"{name} — {status}")
             for t in p.sources:
                 print(f"    source  {t:<14} {registry.sources[t].description}")

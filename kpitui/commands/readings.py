@@ -38,8 +38,14 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
     record = sub.add_parser("record", parents=[common], help="record a manual reading")
     record.add_argument("metric", help="metric id, e.g. memberships_sold")
     record.add_argument("value", help="the number; for a duration metric a duration such as 90m, 4h 30m or 9d")
-    record.add_argument("--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone")
-    record.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration metric (a correction)")
+    record.add_argument(
+        "--at", metavar="ISO-TIME", help="when (default: now); naive times are in the config's time zone"
+    )
+    record.add_argument(
+        "--allow-negative",
+        action="store_true",
+        help="accept a negative value for a count or duration metric (a correction)",
+    )
 
     readings = sub.add_parser(
         "readings",
@@ -50,26 +56,40 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
     )
     actions = readings.add_subparsers(dest="action", metavar="ACTION")
     listing = actions.add_parser(
-        "list", parents=[common], help="manual readings, newest first, with their ids (the default)",
+        "list",
+        parents=[common],
+        help="manual readings, newest first, with their ids (the default)",
         description="Manual readings, newest first, with the ids that edit and delete take.",
     )
     listing.add_argument("metric", nargs="?", help="only this metric's readings")
     for parser in (readings, listing):
-        parser.add_argument("--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)")
-        parser.add_argument("--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)")
+        parser.add_argument(
+            "--limit", type=int, default=DEFAULT_LIMIT, help=f"at most this many (default {DEFAULT_LIMIT}; 0: all)"
+        )
+        parser.add_argument(
+            "--format", choices=("table", "json"), default="table", help="table (default) or json (docs/json.md)"
+        )
     edit = actions.add_parser(
-        "edit", parents=[common], help="correct a manual reading's value and/or time",
+        "edit",
+        parents=[common],
+        help="correct a manual reading's value and/or time",
         description="Correct a manual reading: a new value, a new time (--at), or both. Its id stays.",
     )
     edit.add_argument("id", type=_ident, help="the reading's id (see `kpitui readings list`)")
     edit.add_argument("value", nargs="?", help="the new value (a duration such as 4h 30m for a duration metric)")
     edit.add_argument("--at", metavar="ISO-TIME", help="move it to this time; naive times are on the config's clock")
-    edit.add_argument("--allow-negative", action="store_true", help="accept a negative value for a count or duration (a correction)")
+    edit.add_argument(
+        "--allow-negative", action="store_true", help="accept a negative value for a count or duration (a correction)"
+    )
     delete = actions.add_parser(
-        "delete", parents=[common], help="delete manual readings",
+        "delete",
+        parents=[common],
+        help="delete manual readings",
         description="Delete manual readings by id; every report and a running dashboard stop counting them.",
     )
-    delete.add_argument("ids", nargs="+", type=_ident, metavar="ID", help="the readings' ids (see `kpitui readings list`)")
+    delete.add_argument(
+        "ids", nargs="+", type=_ident, metavar="ID", help="the readings' ids (see `kpitui readings list`)"
+    )
     return {"record": cmd_record, "readings": cmd_readings}
 
 
@@ -77,7 +97,9 @@ def _ident(text: str) -> int:
     try:
         value = int(text.lstrip("#"))
     except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a reading id (a number shown by `kpitui readings list`)") from None
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a reading id (a number shown by `kpitui readings list`)"
+        ) from None
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a reading id (a number shown by `kpitui readings list`)")
     return value
@@ -109,7 +131,9 @@ def cmd_record(args: argparse.Namespace) -> int:
     def shown(number: float) -> str:
         return format_value(number, metric.unit, metric.decimals, config.settings.currency)
 
-    note = f"; it replaces {shown(replaced)} recorded for that time" if replaced is not None and replaced != value else ""
+    note = (
+        f"; it replaces {shown(replaced)} recorded for that time" if replaced is not None and replaced != value else ""
+    )
     print(
         f"recorded {metric.name} = {shown(value)} at {format_time(at, config.settings.timezone, seconds=True)} "
         f"as reading {reading.id}{note}"
@@ -259,7 +283,9 @@ def _edit(args: argparse.Namespace, config: Config, store: Any) -> int:
     spec = config.metrics.get(old.metric)
     if args.value is not None:
         if spec is None:
-            raise base.UsageError(f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings")
+            raise base.UsageError(
+                f"metric {old.metric!r} is no longer in {config.path.name}; only --at or delete work for its readings"
+            )
         value = base.typed_value(args.value, spec, config)
         base.refuse_negative(spec, value, args.allow_negative)
     at = None
@@ -273,7 +299,10 @@ def _edit(args: argparse.Namespace, config: Config, store: Any) -> int:
         raise base.UsageError(str(exc)) from None
     except ReadingTaken as exc:
         raise base.Failure(str(exc)) from None
-    print(f"corrected {describe(config, before)} -> {_shown(config, after.metric, after.value)} at {_when(config, after.at)}")
+    print(
+        f"corrected {describe(config, before)} -> {_shown(config, after.metric, after.value)} "
+        f"at {_when(config, after.at)}"
+    )
     return base.EXIT_OK
 
 

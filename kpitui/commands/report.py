@@ -24,22 +24,67 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     report = sub.add_parser("report", parents=[common], help="print KPI values, comparisons and statuses")
-    report.add_argument("--format", choices=("table", "json", "csv", "markdown", "html"), default="table", help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html")
+    report.add_argument(
+        "--format",
+        choices=("table", "json", "csv", "markdown", "html"),
+        default="table",
+        help="table (default, fits the terminal), json (docs/json.md), csv, markdown or html",
+    )
     report.add_argument("--at", metavar="ISO-TIME", help="evaluate as of this time (reproducible reports)")
-    report.add_argument("--window", metavar="WINDOW", help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d")
+    report.add_argument(
+        "--window",
+        metavar="WINDOW",
+        help="evaluate every KPI over this window, e.g. month_to_date, last_quarter, trailing_30d",
+    )
     report.add_argument("--no-collect", action="store_true", help="do not poll sources that are due before reporting")
-    report.add_argument("--explain", action="store_true", help="say why each KPI moved: its change against the previous period split by input (table or json)")
-    report.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors: [storage] instance)")
-    report.add_argument("--width", type=int, metavar="COLUMNS", help="fit the table in this many columns, dropping the least important ones (default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)")
+    report.add_argument(
+        "--explain",
+        action="store_true",
+        help="say why each KPI moved: its change against the previous period split by input (table or json)",
+    )
+    report.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="only the readings collector instance NAME wrote "
+        "(a PostgreSQL history shared by several collectors: [storage] instance)",
+    )
+    report.add_argument(
+        "--width",
+        type=int,
+        metavar="COLUMNS",
+        help="fit the table in this many columns, dropping the least important ones "
+        "(default: $COLUMNS or the terminal's width; 0: no limit; a file or pipe gets every column)",
+    )
 
     series = sub.add_parser("series", parents=[common], help="a metric's or KPI's value per bucket (day, week, ...)")
     series.add_argument("id", help="a metric or KPI id")
-    series.add_argument("--grain", choices=("hour", "day", "week", "month", "quarter", "year"), default="day", help="bucket size (default: day)")
-    series.add_argument("--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)")
+    series.add_argument(
+        "--grain",
+        choices=("hour", "day", "week", "month", "quarter", "year"),
+        default="day",
+        help="bucket size (default: day)",
+    )
+    series.add_argument(
+        "--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)"
+    )
     series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
-    series.add_argument("--format", choices=("table", "json", "csv"), default="table", help="table (default), json (docs/json.md) or csv")
-    series.add_argument("--compare", choices=("previous", "last_year"), help="also each bucket one period earlier (previous) or the same bucket a year earlier (last_year), and the difference")
-    series.add_argument("--instance", metavar="NAME", help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors)")
+    series.add_argument(
+        "--format",
+        choices=("table", "json", "csv"),
+        default="table",
+        help="table (default), json (docs/json.md) or csv",
+    )
+    series.add_argument(
+        "--compare",
+        choices=("previous", "last_year"),
+        help="also each bucket one period earlier (previous) or the same bucket a year earlier (last_year), "
+        "and the difference",
+    )
+    series.add_argument(
+        "--instance",
+        metavar="NAME",
+        help="only the readings collector instance NAME wrote (a PostgreSQL history shared by several collectors)",
+    )
     return {"report": cmd_report, "series": cmd_series}
 
 
@@ -63,7 +108,9 @@ def cmd_report(args: argparse.Namespace) -> int:
             raise UsageError(f"--window: {exc}") from None
     store = open_viewer(config, instance=args.instance, readonly=args.instance is not None)
     try:
-        with contextlib.redirect_stdout(sys.stderr):  # a plugin's print() in fetch or a formula never lands in the report
+        with contextlib.redirect_stdout(
+            sys.stderr
+        ):  # a plugin's print() in fetch or a formula never lands in the report
             if not args.no_collect and at is None and not store.readonly:
                 _collect_due(config, store)
             history = History(store)
@@ -78,12 +125,20 @@ def cmd_report(args: argparse.Namespace) -> int:
         from ..explain import as_dict
 
         notes = report_annotations(config, engine, snapshot)
-        print(to_json(snapshot, None if explanations is None else {k: as_dict(e) for k, e in explanations.items()}, annotations=notes))
+        print(
+            to_json(
+                snapshot,
+                None if explanations is None else {k: as_dict(e) for k, e in explanations.items()},
+                annotations=notes,
+            )
+        )
     elif args.format == "csv":
         sys.stdout.write(to_csv(snapshot))
     elif args.format in ("markdown", "html"):
         render = to_markdown if args.format == "markdown" else to_html
-        sys.stdout.write(render(snapshot, config.settings.currency, title_of(snapshot, config.path.name, config.settings.timezone)))
+        sys.stdout.write(
+            render(snapshot, config.settings.currency, title_of(snapshot, config.path.name, config.settings.timezone))
+        )
     else:
         from ..console import output_width
 
@@ -92,7 +147,10 @@ def cmd_report(args: argparse.Namespace) -> int:
         if explanations is not None:
             from ..explain import one_line
 
-            names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
+            names = {
+                **{m: metric.name for m, metric in config.metrics.items()},
+                **{k: kpi.name for k, kpi in config.kpis.items()},
+            }
             sys.stdout.write("\nWhy it moved (change against the previous period, split by input):\n")
             for kid, explanation in explanations.items():
                 sys.stdout.write(f"  {one_line(snapshot.kpis[kid], explanation, names, config.settings.currency)}\n")
@@ -163,7 +221,9 @@ def cmd_series(args: argparse.Namespace) -> int:
         with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
             engine = Engine(config)
             chart = engine.metric_series if is_metric else engine.series  # a metric by its own aggregation rule
-            rows = chart(history, args.id, now=at, grain=args.grain, points=args.points, compare=args.compare or "previous")
+            rows = chart(
+                history, args.id, now=at, grain=args.grain, points=args.points, compare=args.compare or "previous"
+            )
     finally:
         store.close()
     tz = base.tz(config)
@@ -175,14 +235,32 @@ def cmd_series(args: argparse.Namespace) -> int:
         points = [{"start": start.astimezone(tz).isoformat(), "value": _num(value)} for start, value, _ in rows]
         if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
             for point, (_, value, other) in zip(points, rows):
-                point.update(compare=_num(other), difference=None if value is None or other is None else _num(value - other))
+                point.update(
+                    compare=_num(other), difference=None if value is None or other is None else _num(value - other)
+                )
         notes = series_annotations(config, engine, args.id, rows[0][0], at) if rows else []
-        print(json.dumps({"schema": 1, "id": args.id, "kind": "metric" if is_metric else "kpi", "unit": unit or "number", "grain": args.grain, "points": points, "annotations": notes}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "schema": 1,
+                    "id": args.id,
+                    "kind": "metric" if is_metric else "kpi",
+                    "unit": unit or "number",
+                    "grain": args.grain,
+                    "points": points,
+                    "annotations": notes,
+                },
+                indent=2,
+            )
+        )
     elif args.format == "csv":
         print("start,value")
         for start, value, _ in rows:
             print(f"{start.astimezone(tz).isoformat()},{'' if value is None else _num(value)}")
     else:
         for start, value, _ in rows:
-            print(f"{format_time(start, config)}  {format_value(value, unit or 'number', decimals, config.settings.currency):>12}")
+            print(
+                f"{format_time(start, config)}  "
+                f"{format_value(value, unit or 'number', decimals, config.settings.currency):>12}"
+            )
     return EXIT_OK

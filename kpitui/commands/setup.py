@@ -1,4 +1,5 @@
-"""``kpitui check``, ``kpitui init`` and ``kpitui completion``: a config checked, a starter written, the shell taught."""
+"""``kpitui check``, ``kpitui init`` and ``kpitui completion``: a config checked, a starter written, the shell
+taught."""
 
 from __future__ import annotations
 
@@ -16,13 +17,20 @@ if TYPE_CHECKING:
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
     check = sub.add_parser("check", parents=[common], help="validate the config without collecting")
-    check.add_argument("--strict", action="store_true", help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, 1 when a plugin failed to load")
+    check.add_argument(
+        "--strict",
+        action="store_true",
+        help="make warnings errors (for CI): exit 2 when a source's path does not exist or cannot be read, "
+        "1 when a plugin failed to load",
+    )
 
     init = sub.add_parser("init", help="write a starter config")
     init.add_argument("path", nargs="?", default="kpitui.toml", help="where to write it (default: ./kpitui.toml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
 
-    completion = sub.add_parser("completion", help="print the shell completion script: eval \"$(kpitui completion bash)\"")
+    completion = sub.add_parser(
+        "completion", help='print the shell completion script: eval "$(kpitui completion bash)"'
+    )
     completion.add_argument("shell", choices=("bash", "zsh", "fish"), help="the shell: bash, zsh or fish")
     return {"check": cmd_check, "init": cmd_init, "completion": cmd_completion}
 
@@ -75,7 +83,9 @@ def cmd_init(args: argparse.Namespace) -> int:
     path = Path(args.path)
     if path.is_symlink() and not path.exists():
         # writing would create the link's target, wherever it points
-        raise UsageError(f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; refusing to write through it")
+        raise UsageError(
+            f"{path} is a symbolic link to {os.readlink(path)}, which does not exist; refusing to write through it"
+        )
     if path.exists() and not args.force:
         raise UsageError(f"{path} already exists; use --force to overwrite it")
     try:
