@@ -266,7 +266,7 @@ CompactionPlan = Callable[[str, pl.DataFrame], "pl.DataFrame | None"]
 PLAN_INPUT_SCHEMA = {"at": pl.Int64, "value": pl.Float64, "n": pl.Int64}
 
 
-def plan_input(rows: list[tuple]) -> pl.DataFrame:
+def plan_input(rows: list[tuple[Any, ...]]) -> pl.DataFrame:
     """Rows (at, value, n) fetched from a backend as the frame a plan reads."""
     return pl.DataFrame(rows, schema=PLAN_INPUT_SCHEMA, orient="row")
 

@@ -170,7 +170,8 @@ class AlertingLoader:
         self.context = SourceContext(config_dir=config_dir, timezone=timezone)
 
     def error(self, table: str, message: str) -> Exception:
-        return self.loader.error(table, message)
+        error: Exception = self.loader.error(table, message)
+        return error
 
     def notifiers(self, data: dict[str, Any]) -> dict[str, NotifierSpec]:
         out: dict[str, NotifierSpec] = {}

@@ -38,7 +38,7 @@ def default_storage_path(config_path: Path, is_sample: bool) -> Path:
     return own_history_path(config_path, is_sample)
 
 
-def find_config(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
+def find_config(explicit: str | os.PathLike[str] | None = None) -> tuple[Path, str]:
     """The config to use and how it was found: --config, ./kpitui.toml, the user config, the bundled sample."""
     if explicit is not None:
         return Path(explicit), "--config"
@@ -51,7 +51,7 @@ def find_config(explicit: str | os.PathLike | None = None) -> tuple[Path, str]:
     return BUNDLED_SAMPLE, "bundled sample"
 
 
-def plugins_dirs_of(path: str | os.PathLike | None = None) -> list[Path]:
+def plugins_dirs_of(path: str | os.PathLike[str] | None = None) -> list[Path]:
     """The plugin folders a config names, read leniently (its other mistakes ignored), and the user's folder."""
     dirs: list[Path] = []
     try:

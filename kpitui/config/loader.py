@@ -23,7 +23,7 @@ MONTHS = ("january", "february", "march", "april", "may", "june", "july", "augus
 
 
 def load_config(
-    path: str | os.PathLike | None = None,
+    path: str | os.PathLike[str] | None = None,
     *,
     registry: Registry | None = None,
     origin: str | None = None,

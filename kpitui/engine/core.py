@@ -31,7 +31,8 @@ def as_view(history: Any) -> pipeline.View:
         return pipeline.View.from_frame(history)
     view = getattr(history, "view", None)
     if callable(view):
-        return view()
+        made: pipeline.View = view()
+        return made
     raise TypeError(f"cannot evaluate over {type(history).__name__}: pass a History, a View or a readings frame")
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Any, Iterable
 
 from .. import pipeline
 from ..model import KpiResult, MetricStatus
@@ -86,7 +86,7 @@ def stale(
     if memo.now == now:
         return out
     # KPIs sharing a plan and the steps back they read share the regions their periods moved over.
-    groups: dict[tuple, list[str]] = {}
+    groups: dict[tuple[Any, ...], list[str]] = {}
     for kids in layout.shapes.values():
         new, old = plans[kids[0]].positions, memo.plan.plans[kids[0]].positions
         for kid in kids:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, replace
 from functools import lru_cache
-from typing import Callable, Iterable, NamedTuple
+from typing import Any, Callable, Iterable, NamedTuple
 
 from .. import periods, pipeline
 from ..config import Config
@@ -170,7 +170,7 @@ class Planner:
             return row_id
 
         windows: dict[periods.Window, tuple[int, int, int, Period, dt.datetime | None]] = {}
-        sparks: dict[tuple, tuple[tuple[int, ...], tuple[dt.datetime, ...]]] = {}
+        sparks: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[dt.datetime, ...]]] = {}
         plans: dict[str, KpiPlan] = {}
         for (win, grain, to_date), kids in layout.shapes.items():
             if win not in windows:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -41,7 +41,10 @@ def _field_dtypes(fields: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
     return out
 
 
-def _guard(build: Callable[[], Any]) -> Any:
+_T = TypeVar("_T")
+
+
+def _guard(build: Callable[[], _T]) -> _T:
     """Run a compile step; anything but an ExpressionError becomes one (never a crash)."""
     try:
         return build()

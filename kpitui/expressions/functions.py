@@ -30,7 +30,8 @@ class _Functions(_Walker):
         for arg in node.args:
             if isinstance(arg, ast.Starred):
                 raise self.error(arg, "star arguments (*x) are not allowed")
-        return getattr(self, f"_call_{name}")(node, depth)
+        value: _Value = getattr(self, f"_call_{name}")(node, depth)
+        return value
 
     def _arity(self, node: ast.Call, low: int, high: int | None, usage: str) -> None:
         count = len(node.args)

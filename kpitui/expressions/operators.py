@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
+from typing import Callable
 
 import polars as pl
 
@@ -163,14 +164,15 @@ class _Operators(_Walker):
         if BOOL in known and symbol not in ("==", "!="):
             raise self.error(right_node, f"true/false values can only be compared with == or !=, not {symbol}")
         a, b = left.expr, right.expr
-        return {
+        compare: dict[type[ast.cmpop], Callable[[], pl.Expr]] = {
             ast.Eq: lambda: a == b,
             ast.NotEq: lambda: a != b,
             ast.Lt: lambda: a < b,
             ast.LtE: lambda: a <= b,
             ast.Gt: lambda: a > b,
             ast.GtE: lambda: a >= b,
-        }[type(op)]()
+        }
+        return compare[type(op)]()
 
     def _align_time(self, node: ast.expr, value: _Value, other: _Value) -> _Value:
         """A text literal compared with a datetime becomes a datetime literal of the column's kind.

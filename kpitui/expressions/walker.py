@@ -64,7 +64,8 @@ class _Walker:
         method = getattr(self, f"_visit_{type(node).__name__}", None)
         if method is None:
             raise self.error(node, f"{_describe(node)} is not allowed")
-        return method(node, depth + 1)
+        value: _Value = method(node, depth + 1)
+        return value
 
     def _number_literal(self, node: ast.expr) -> int | float | None:
         sign = 1

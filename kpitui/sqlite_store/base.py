@@ -24,7 +24,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Self
 
 from .. import maintenance
 from ..store_common import StoreError
@@ -108,7 +108,8 @@ class SqliteBase:
                 "to a writable place; it can still be viewed (kpitui report, series and the TUI show it read-only)"
             ) from cause
         schema.create_private(self.path)
-        return sqlite3.connect(self.path, **options)
+        writable: sqlite3.Connection = sqlite3.connect(self.path, **options)
+        return writable
 
     def _open(self) -> None:
         con = self._con = self._connect()
@@ -196,7 +197,7 @@ class SqliteBase:
             raise StoreError(maintenance.damaged_message(self.path, self.damaged))
 
     def _meta(self, key: str) -> int:
-        return self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0]
+        return int(self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])
 
     def _set_meta(self, key: str, value: int) -> None:
         self._conn.execute("UPDATE meta SET value = ? WHERE key = ?", (value, key))
@@ -221,7 +222,7 @@ class SqliteBase:
         with self._lock:
             self._close_quietly()
 
-    def __enter__(self):
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -7,6 +7,7 @@ again); see :mod:`kpitui.maintenance` for how damage is noticed and writes are r
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from ..maintenance import is_corruption
@@ -62,10 +63,10 @@ def _first_readable(con: sqlite3.Connection, metric_id: int, after: int) -> int 
             low = middle
         else:
             high, found = middle, probe
-    return found  # type: ignore[return-value]
+    return found
 
 
-def _salvage(con: sqlite3.Connection, metric_id: int, lost: list[int]):
+def _salvage(con: sqlite3.Connection, metric_id: int, lost: list[int]) -> Iterator[tuple[int, float, int]]:
     """Every readable (at, value, n) row of ``metric_id``, oldest first, stepping over damaged pages."""
     start = -(2**63)
     while True:
