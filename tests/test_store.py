@@ -355,7 +355,7 @@ def test_new_files_get_small_pages_bulk_built_ones_large_and_existing_files_keep
     new = tmp_path / "new.sqlite3"
     with Store(new) as s:
         s.write(frame(("a", 0, 1.0)))
-    assert page_size(new) == 4096  # a collector's small polls write few bytes (issue 18 item 4)
+    assert page_size(new) == 1024  # a collector's small polls write few bytes (issue 18 item 4)
     bulk = tmp_path / "bulk.sqlite3"
     with Store(bulk, page_size=65536) as s:
         s.write(frame(("a", 0, 1.0)))

@@ -76,27 +76,27 @@ def test_a_schema_4_file_migrates_with_its_cursors_and_health(tmp_path):
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 5
 
 
-def _wal_frames(path: Path) -> int:
+def _wal_frames(path: Path, page: int) -> int:
     wal = Path(f"{path}-wal")
-    return (wal.stat().st_size - 32) // (4096 + 24) if wal.exists() and wal.stat().st_size else 0
+    return (wal.stat().st_size - 32) // (page + 24) if wal.exists() and wal.stat().st_size else 0
 
 
 def test_a_poll_commits_readings_cursor_and_health_at_once_in_few_pages(tmp_path):
     path = tmp_path / "h.sqlite3"
-    with Store(path) as store:
+    with Store(path, page_size=4096) as store:  # (pages of any size: the count is what this test holds)
         metrics = [f"m{i}" for i in range(12)]
         history = [(m, T0 - dt.timedelta(minutes=30 * k), float(k)) for m in metrics for k in range(1500)]
         store.write(readings_frame(history), source="demo", cursor="0", set_cursor=True, polled_at=T0)
         store._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         store._conn.execute("PRAGMA wal_autocheckpoint = 0")
-        before = _wal_frames(path)
+        before = _wal_frames(path, 4096)
         polls = 40
         for i in range(1, polls + 1):
             at = T0 + dt.timedelta(seconds=30 * i)
             cursor = store.cursor("demo")
             batch = [(metrics[(3 * i) % 12], at, 1.0), (metrics[(3 * i + 5) % 12], at, 2.0)]
             store.write(readings_frame(batch), source="demo", cursor=str(i), set_cursor=True, expect_cursor=cursor, polled_at=at)
-        per_poll = (_wal_frames(path) - before) / polls
+        per_poll = (_wal_frames(path, 4096) - before) / polls
         assert store.cursor("demo") == str(polls)
         health = store.health()["demo"]
         assert health.last_success == T0 + dt.timedelta(seconds=30 * polls) and health.failures == 0

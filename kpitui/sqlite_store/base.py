@@ -55,7 +55,7 @@ class SqliteBase:
         self.readonly = readonly
         self.busy_timeout = busy_timeout
         self.snapshot_rows = snapshot_rows
-        #: page size a new file is made with (``None``: 4 KiB, see ``schema.PAGE_SIZE``); an existing file keeps its own
+        #: page size a new file is made with (``None``: 1 KiB, see ``schema.PAGE_SIZE``); an existing file keeps its own
         self.page_size = page_size or schema.PAGE_SIZE
         #: rows the last ``write`` dropped (null metric/time, null/NaN/inf value)
         self.last_dropped = 0

@@ -48,7 +48,7 @@ and migrated forward on open by a writer):
 ``snapshot_parts(part, data)``
     the columnar snapshot (:mod:`kpitui.sqlite_store.snapshot`).
 
-Pages: new files use 4 KiB pages (:data:`PAGE_SIZE`; ``page_size=`` for a file
+Pages: new files use 1 KiB pages (:data:`PAGE_SIZE`; ``page_size=`` for a file
 built by a bulk import); files made before keep theirs (SQLite cannot change
 it in WAL mode without a rebuild) and work the same.
 """
@@ -147,13 +147,15 @@ OUR_TABLES = frozenset(
     {"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted", "manual_readings"}
 )
 
-#: Page size of new files (SQLite's default). A transaction writes every page it touches to the WAL
-#: and the checkpoint copies it again, so a collector's small poll costs a few pages: 4 KiB pages
-#: keep a 2-readings-per-30 s collector at tens of MB a day, where 64 KiB pages wrote ~1 GB a day
-#: (benchmarks/RESULTS.md, "collector disk writes"). A file built by one bulk import of readings
-#: spread over its whole history (each transaction touches nearly every page) imports faster with
-#: large pages: pass ``page_size`` for such a file (benchmarks/run.py does for its 10M store).
-PAGE_SIZE = 4096
+#: Page size of new files. A commit writes every page it changes to the WAL (and a checkpoint copies
+#: it once more), so a collector's small polls cost a few pages each: a poll of the sample's demo
+#: source changes ~5 (its readings' leaves, the seq index leaf, the meta page), a poll that finds
+#: nothing new 1 (the meta row: cursor and last success). At the sample's intervals (demo 30 s, web
+#: 10 s) that is ~87 MB a day with 4 KiB pages, ~32 MB with 1 KiB (benchmarks/NOTES.md, "collector
+#: disk writes"; 64 KiB pages wrote ~1 GB). The price: a bulk import of readings spread over the
+#: whole history, each transaction touching nearly every leaf, runs ~1.8x slower than with 4 KiB
+#: pages; pass ``page_size`` for a file built so (benchmarks/run.py does for its 10M store).
+PAGE_SIZE = 1024
 
 
 def check_version(path: Path, version: int) -> None:
