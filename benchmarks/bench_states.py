@@ -44,21 +44,23 @@ def _write_bytes(pid: int) -> int:
     return int(re.search(r"^write_bytes: (\d+)", Path(f"/proc/{pid}/io").read_text(), re.M).group(1))
 
 
-#: the sample's intervals divided by this: a day of its polls in 86,400 / SPEED seconds
-SPEED = 10
+#: the sample's intervals divided by this: a day of its polls in 86,400 / SPEED seconds. 1: as a user
+#: runs it. Faster runs count less than a real day costs: the kernel counts a page cache page once
+#: each time it goes from clean to dirty, and polls closer together than its write-back (~30 s) land
+#: in pages still dirty (the WAL's last page, the -shm wal-index); at 10x the sample measured 28.9
+#: MB/day where it writes ~100 (benchmarks/NOTES.md).
+SPEED = 1
 
 
-def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 60.0, speed: float = SPEED) -> dict:
+def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, speed: float = SPEED) -> dict:
     """Bytes a running collector on the sample writes a day, from ``/proc/PID/io`` ``write_bytes``.
 
-    Every source of the sample polls at its own interval divided by ``speed`` (demo 30 s -> 3 s,
-    web 10 s -> 1 s: the same mix of polls, ``speed`` times as fast), so ``speed`` times the bytes
-    a second, times a day, is a day of the sample's polls. The back-fill (history_days shortened)
+    Every source of the sample polls at its own interval divided by ``speed`` (with 10: demo 30 s
+    -> 3 s, web 10 s -> 1 s: the same mix of polls, ``speed`` times as fast), so the bytes a second
+    times a day over ``speed`` is a day of the sample's polls (see :data:`SPEED` for why 1). The back-fill (history_days shortened)
     is not measured: after it the WAL is checkpointed and truncated, or the first polls would
     rewrite WAL pages the back-fill left dirty in the page cache (not counted again by the kernel
-    until written back) and look cheaper than they are. Rewrites within one window still coalesce
-    (a commit's last, partly written WAL page is often still dirty when the next one lands in it),
-    so the figure is if anything a little low.
+    until written back) and look cheaper than they are.
     """
     if not Path("/proc/self/io").exists():
         return {"error": "no /proc/PID/io on this system"}
