@@ -63,7 +63,8 @@ from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`
 
 from __future__ import annotations
 
-from ..epoch import from_micros, micros  # noqa: F401 - re-exported: the engine and the history read them from here
+from ..epoch import from_micros as from_micros  # re-exported: the engine and the history read them from here
+from ..epoch import micros as micros
 from .frames import (
     ADDITIVE as ADDITIVE,
     DECOMPOSABLE as DECOMPOSABLE,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Callable
+from typing import Any, Callable
 
 import polars as pl
 
@@ -39,7 +39,7 @@ class Readings:
         return self.key.len()
 
     @cached_property
-    def _probes(self) -> dict[str, tuple]:
+    def _probes(self) -> dict[str, tuple[Any, ...]]:
         return {}
 
     @cached_property
@@ -57,7 +57,9 @@ class Readings:
         return self._probes[p]
 
     def _build_probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
-        c = lambda name: pl.col(p + name)  # noqa: E731
+        def c(name: str) -> pl.Expr:
+            return pl.col(p + name)
+
         if self.height == 0:
             return None, [], [], [
                 pl.lit(0, pl.Int64).alias(p + "lo"),

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from .index import Readings, _check_spans
 
@@ -314,7 +314,7 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     return Readings(segments, key, value, total, None if unweighted else weighted, count)
 
 
-def _count_starts(runs_of: list[tuple[int, list[int]]]):
+def _count_starts(runs_of: list[tuple[int, list[int]]]) -> Iterator[tuple[list[int], int]]:
     """For each batch indexed so far: its runs' lengths and the rows of its first segment in earlier batches."""
     before: dict[int, int] = {}
     for first, runs in runs_of:

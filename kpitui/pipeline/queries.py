@@ -23,8 +23,12 @@ def _probe(index: Readings, q: pl.LazyFrame, p: str, *, answers: bool = True) ->
 
 def _answer() -> tuple[pl.Expr, pl.Expr]:
     """A request's value (and the time of the reading it comes from) out of its base and delta probes."""
-    b = lambda name: pl.col("b_" + name)  # noqa: E731
-    d = lambda name: pl.col("d_" + name)  # noqa: E731
+    def b(name: str) -> pl.Expr:
+        return pl.col("b_" + name)
+
+    def d(name: str) -> pl.Expr:
+        return pl.col("d_" + name)
+
     seen = b("seen") | d("seen")
     total = pl.when(pl.col("additive")).then(b("total") + d("total")).otherwise(b("weighted") + d("weighted"))
     count = b("count") + d("count")

@@ -142,7 +142,7 @@ class View:
         return dataclasses.replace(self, after=previous.serial, written=written, serial=next(_serials))
 
 
-def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list[str | pl.Expr]) -> tuple[pl.DataFrame, pl.DataFrame]:
     """An index's rows with more merged in, without sorting the index: the new segments and rows.
 
     ``segments``: the index's; ``old``: the rows of it kept, in index order

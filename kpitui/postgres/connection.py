@@ -14,9 +14,11 @@ import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable, TypeVar
 
 from ..store_common import StoreError
+
+_T = TypeVar("_T")
 
 if TYPE_CHECKING:
     import polars as pl
@@ -151,7 +153,7 @@ class PostgresBase:
             except psycopg.Error as exc:
                 raise StoreError(f"cannot {action} the PostgreSQL history {self.where}: {first_line(exc)}") from None
 
-    def _read(self, action: str, read: Any) -> Any:
+    def _read(self, action: str, read: Callable[[Any], _T]) -> _T:
         """``read(connection)`` under :meth:`_guard`; a read that met a dropped connection is retried once,
         reconnected (reads change nothing, so trying again is safe; writes are not retried here)."""
         try:

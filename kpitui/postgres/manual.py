@@ -94,7 +94,7 @@ class ManualReadings(PostgresBase):
                 return 0
             with con.transaction():
                 self._take_seq(con, 0)  # one adopter at a time
-                return con.execute(
+                return int(con.execute(
                     f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) "
                     f"SELECT r.metric_id, r.at, r.instance_id, NULL FROM {SCHEMA}.readings r "
                     f"JOIN {SCHEMA}.metrics m ON m.id = r.metric_id "
@@ -104,7 +104,7 @@ class ManualReadings(PostgresBase):
                     "WHERE e.metric_id = r.metric_id AND e.at = r.at AND e.instance_id = r.instance_id) "
                     "ORDER BY r.at, m.name, r.instance_id",
                     (names,),
-                ).rowcount
+                ).rowcount)
 
     def manual_readings(self, metrics: Iterable[str] | None = None, *, limit: int | None = None) -> list[ManualReading]:
         """Manual readings (of ``metrics``, or all), newest time first; at most ``limit``."""

@@ -43,7 +43,7 @@ class Upkeep(PostgresBase):
                 con.execute(f"DELETE FROM {SCHEMA}.compacted WHERE metric_id = %s", (row[0],))
                 con.execute(f"DELETE FROM {SCHEMA}.metrics WHERE id = %s", (row[0],))
                 self._bump_generation(con)
-                return deleted
+                return int(deleted)
 
     def compact(
         self,
@@ -158,10 +158,10 @@ class Upkeep(PostgresBase):
                 f"SELECT instance, source, last_success, last_error, error, failures, next_attempt FROM {SCHEMA}.source_health"
             ).fetchall(),
         )
-        chosen: dict[str, tuple] = {}
+        chosen: dict[str, tuple[Any, ...]] = {}
         mine = self.instance_filter or self.instance
 
-        def rank(row: tuple) -> tuple:
+        def rank(row: tuple[Any, ...]) -> tuple[bool, bool, int]:
             return (row[0] == mine, row[5] > 0, row[2] or 0)
 
         for row in rows:

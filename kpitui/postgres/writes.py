@@ -173,7 +173,7 @@ class Writes(PostgresBase):
                 f"INSERT INTO {SCHEMA}.readings AS r (metric_id, instance_id, at, value, seq) "
                 f"SELECT metric_id, {int(instance_id)}, at, value, seq FROM kpitui_incoming" + _ON_CONFLICT[mode]
             )
-            return max(cur.rowcount, 0)
+            return max(int(cur.rowcount), 0)
 
     def _outside_compacted(self, con: Any, keyed: pl.DataFrame) -> pl.DataFrame:
         horizons = dict(con.execute(f"SELECT metric_id, before FROM {SCHEMA}.compacted").fetchall())
