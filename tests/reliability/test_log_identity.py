@@ -22,7 +22,8 @@ def shift_device(history: Path, by: int = 7) -> None:
         (text,) = con.execute("SELECT cursor FROM cursors WHERE source = 'web'").fetchone()
         state = json.loads(text)
         state["file"]["dev"] += by
-        con.execute("UPDATE cursors SET cursor = ? WHERE source = 'web'", (json.dumps(state),))
+        # the cursors view reads meta's 'source:<id>' rows (schema 5), where the saved position lives
+        con.execute("UPDATE meta SET cursor = ? WHERE key = 'source:web'", (json.dumps(state),))
 
 
 def test_a_renumbered_device_is_the_same_file(tmp_path: Path, figures) -> None:
