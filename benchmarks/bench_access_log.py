@@ -85,17 +85,30 @@ def generate(lines: int, *, seed: int = 1, start: dt.datetime | None = None, day
     frame = pl.DataFrame(i).select(
         pl.concat_str(
             [
-                number(1, 223) + 1, pl.lit("."), number(2, 256), pl.lit("."), number(3, 256), pl.lit("."), number(4, 256),
+                number(1, 223) + 1,
+                pl.lit("."),
+                number(2, 256),
+                pl.lit("."),
+                number(3, 256),
+                pl.lit("."),
+                number(4, 256),
                 pl.lit(" - - ["),
                 (pl.lit(start) + pl.duration(microseconds=pl.col("i") * step_us))
                 .dt.convert_time_zone("Europe/Berlin")
                 .dt.strftime("%d/%b/%Y:%H:%M:%S %z"),
                 pl.lit('] "'),
                 pl.when(number(5, 12) == 4).then(pl.lit("POST")).otherwise(pl.lit("GET")),
-                pl.lit(" "), pick(PATHS, 6), pl.lit(' HTTP/1.1" '),
+                pl.lit(" "),
+                pick(PATHS, 6),
+                pl.lit(' HTTP/1.1" '),
                 pl.lit(pl.Series([200, 200, 200, 200, 304, 301, 404, 500])).gather(number(7, 8)).cast(pl.String),
-                pl.lit(" "), number(8, 50_000).cast(pl.String),
-                pl.lit(' "'), pick(REFERRERS, 9), pl.lit('" "'), pick(AGENTS, 10), pl.lit('"'),
+                pl.lit(" "),
+                number(8, 50_000).cast(pl.String),
+                pl.lit(' "'),
+                pick(REFERRERS, 9),
+                pl.lit('" "'),
+                pick(AGENTS, 10),
+                pl.lit('"'),
             ]  # fmt: skip
         ).alias("line")
     )
@@ -104,7 +117,9 @@ def generate(lines: int, *, seed: int = 1, start: dt.datetime | None = None, day
 
 def make_source(path: Path, *, cap: int | None = None) -> AccessLogSource:
     metrics = [
-        Metric(id=mid, name=mid, source="web", trigger=Trigger(text=text, condition=text), options=AccessLogMetricOptions())
+        Metric(
+            id=mid, name=mid, source="web", trigger=Trigger(text=text, condition=text), options=AccessLogMetricOptions()
+        )
         for mid, text in CONDITIONS.items()
     ]
     options = AccessLogOptions(path=str(path), bucket="hour", import_rotated=False)
@@ -198,9 +213,14 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(("full parse -> 10 metric counts", best, median, cpu, f"{args.lines / best / 1e6:.2f} M lines/s"))
         once = collect_once(log)
         rows.append(
-            (f"collect --once, whole log ({once['chunks']} chunks)", once["poll_s"], once["wall_s"], float("nan"),
-             f"grep -c {once['grep_s'] * 1000:.0f} ms ({once['poll_s'] / once['grep_s']:.1f}x); "
-             f"5xx {once['stored_count']:,} stored = {once['grep_count']:,} grep")  # fmt: skip
+            (
+                f"collect --once, whole log ({once['chunks']} chunks)",
+                once["poll_s"],
+                once["wall_s"],
+                float("nan"),
+                f"grep -c {once['grep_s'] * 1000:.0f} ms ({once['poll_s'] / once['grep_s']:.1f}x); "
+                f"5xx {once['stored_count']:,} stored = {once['grep_count']:,} grep",
+            )  # fmt: skip
         )
 
         def first_import() -> tuple[str | None, int]:
@@ -228,14 +248,22 @@ def main(argv: list[str] | None = None) -> int:
         walls = [w for w, _ in polls]
         best_p = min(polls)
         rows.append(
-            (f"incremental poll of {args.append:,} lines", best_p[0], statistics.median(walls), best_p[1], f"{result.readings.height} readings")
+            (
+                f"incremental poll of {args.append:,} lines",
+                best_p[0],
+                statistics.median(walls),
+                best_p[1],
+                f"{result.readings.height} readings",
+            )
         )
 
         print(f"\n{'measurement':<40} {'best':>9} {'median':>9} {'cpu':>9}  note")
         for name, best, median, cpu, note in rows:
             shown_cpu = f"{cpu * 1000:>7.0f}ms" if cpu == cpu else f"{'-':>9}"
             print(f"{name:<40} {best * 1000:>7.0f}ms {median * 1000:>7.0f}ms {shown_cpu}  {note}")
-        print(f"\n(check: {counted:,} server errors counted, {bad} malformed lines; targets: full <= 1500 ms, poll <= 50 ms)")
+        print(
+            f"\n(check: {counted:,} server errors counted, {bad} malformed lines; targets: full <= 1500 ms, poll <= 50 ms)"
+        )
     return 0
 
 

@@ -108,7 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         build(path, args.rows, args.tail)
         print(f"built {path} in {time.perf_counter() - t0:.0f} s", file=sys.stderr)
     load = Path("/proc/loadavg").read_text().split()[:3] if Path("/proc/loadavg").exists() else []
-    print(json.dumps({"rows": args.rows, "tail": args.tail, "load": " ".join(load), **compare(path, args.runs)}, indent=1))
+    print(
+        json.dumps({"rows": args.rows, "tail": args.tail, "load": " ".join(load), **compare(path, args.runs)}, indent=1)
+    )
     return 0
 
 

@@ -196,7 +196,17 @@ def disagreements(a: dict[int, float | None], b: dict[int, float | None]) -> int
     return bad
 
 
-def incremental(store_path: Path, config, history: History, *, now: dt.datetime, step: float, metrics: list[str], rounds: int, seed: int) -> dict:
+def incremental(
+    store_path: Path,
+    config,
+    history: History,
+    *,
+    now: dt.datetime,
+    step: float,
+    metrics: list[str],
+    rounds: int,
+    seed: int,
+) -> dict:
     """``rounds`` times: commit 1,000 readings (untimed), then refresh + evaluate (timed)."""
     engine = Engine(config)
     engine.evaluate(history, now)
@@ -237,7 +247,9 @@ def main(argv: list[str]) -> int:
     t0 = time.perf_counter()
     history.refresh()
     result["load_s"] = time.perf_counter() - t0
-    result["load_average"] = " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
+    result["load_average"] = (
+        " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"
+    )
     result["rows"] = history.height
     result["peak_after_load_mb"] = peak_mb()
 
@@ -261,9 +273,22 @@ def main(argv: list[str]) -> int:
 
     few = [data.metric_id(i) for i in range(10)]
     every = [data.metric_id(i) for i in range(len(config.metrics))]
-    result["incremental_same_instant"] = incremental(store_path, config, history, now=now, step=0, metrics=few, rounds=rounds, seed=10_000)
-    result["incremental_clock_moves"] = incremental(store_path, config, history, now=now, step=5, metrics=few, rounds=rounds, seed=20_000)
-    result["incremental_every_metric"] = incremental(store_path, config, history, now=now + dt.timedelta(hours=1), step=5, metrics=every, rounds=max(10, rounds // 3), seed=30_000)
+    result["incremental_same_instant"] = incremental(
+        store_path, config, history, now=now, step=0, metrics=few, rounds=rounds, seed=10_000
+    )
+    result["incremental_clock_moves"] = incremental(
+        store_path, config, history, now=now, step=5, metrics=few, rounds=rounds, seed=20_000
+    )
+    result["incremental_every_metric"] = incremental(
+        store_path,
+        config,
+        history,
+        now=now + dt.timedelta(hours=1),
+        step=5,
+        metrics=every,
+        rounds=max(10, rounds // 3),
+        seed=30_000,
+    )
 
     # references: the same roll-up from the same readings
     engine = Engine(config)

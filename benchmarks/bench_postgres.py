@@ -64,15 +64,18 @@ def measure(rows: int, url: str) -> dict:
         out["load_s"] = min(loads)
         out["load_runs_s"] = loads
         refreshes = []
-        with PostgresStore(target, readonly=True, path="/tmp/kpitui-bench-side") as viewer, PostgresStore(
-            target, instance="web2", path="/tmp/kpitui-bench-side"
-        ) as other:
+        with (
+            PostgresStore(target, readonly=True, path="/tmp/kpitui-bench-side") as viewer,
+            PostgresStore(target, instance="web2", path="/tmp/kpitui-bench-side") as other,
+        ):
             history = History(viewer)
             history.refresh()
             for i in range(20):
                 start = data.NOW - dt.timedelta(hours=1) + dt.timedelta(seconds=i)
                 other.write(
-                    data.new_readings(1000, metrics=[data.metric_id(k) for k in range(10)], start=start, seconds=1, seed=900 + i),
+                    data.new_readings(
+                        1000, metrics=[data.metric_id(k) for k in range(10)], start=start, seconds=1, seed=900 + i
+                    ),
                     mode="add",
                 )
                 t0 = time.perf_counter()
@@ -103,7 +106,9 @@ def measure_load(rows: int, url: str) -> dict:
     target = _with_database(url, name)
     side = "/tmp/kpitui-bench-side"
     out: dict = {"rows": rows}
-    start_us = (data.NOW - dt.timedelta(days=400) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+    start_us = (data.NOW - dt.timedelta(days=400) - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(
+        microseconds=1
+    )
 
     def generate(con: Any, first: int, last: int, *, bulk: bool = False) -> None:
         if bulk:  # indexes built once afterwards (a sort) rather than row by row
@@ -174,7 +179,9 @@ def figures(rows: int, figure: Any) -> tuple[list, dict]:
     try:
         out = measure(rows, url)
     except Exception as exc:  # noqa: BLE001 - a server that went away: say so, keep the other figures
-        return [figure(group, n, b, f"not measured: {exc}".splitlines()[0]) for n, b in zip(names, budgets)], {"error": str(exc)}
+        return [figure(group, n, b, f"not measured: {exc}".splitlines()[0]) for n, b in zip(names, budgets)], {
+            "error": str(exc)
+        }
     scale = out["rows"] / 10_000_000
     note = f"{out['rows']:,} readings" + ("" if scale >= 1 else f"; load budget scaled to {2 * scale:.2g} s")
     return [

@@ -75,7 +75,9 @@ class Server:
                 self.process.wait()
 
 
-def _in_browser(url: str, pattern: re.Pattern[str], runs: int, timeout: float, flags: tuple[str, ...] = ()) -> tuple[list[float], str]:
+def _in_browser(
+    url: str, pattern: re.Pattern[str], runs: int, timeout: float, flags: tuple[str, ...] = ()
+) -> tuple[list[float], str]:
     sys.path.insert(0, str(ROOT))
     from tests.serve.browser import Browser
 
@@ -152,7 +154,12 @@ def measure(config: Path, env: dict[str, str], runs: int, timeout: float = 60.0)
         if browser_available():
             times, screen = _in_browser(server.url, pattern, runs, timeout, DOM_RENDERER)
             canvas, _ = _in_browser(server.url, pattern, max(2, runs // 2), timeout)
-            return {"mode": "headless Chromium, xterm.js DOM renderer", "times": times, "canvas": canvas, "screen": screen}
+            return {
+                "mode": "headless Chromium, xterm.js DOM renderer",
+                "times": times,
+                "canvas": canvas,
+                "screen": screen,
+            }
         times, screen = _with_websocket(server.url, pattern, runs, timeout)
         return {"mode": "websocket client (Chromium not installed)", "times": times, "canvas": [], "screen": screen}
     finally:
@@ -164,7 +171,12 @@ if __name__ == "__main__":
 
     sample = Path(sys.argv[1]) if len(sys.argv) > 1 else ROOT / "kpitui" / "sample_config.toml"
     env = {"KPITUI_DATA_DIR": tempfile.mkdtemp(prefix="kpitui-serve-bench-")}
-    subprocess.run([sys.executable, "-m", "kpitui", "collect", "--once", "--config", str(sample)], env={**os.environ, **env}, capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "kpitui", "collect", "--once", "--config", str(sample)],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+    )
     result = measure(sample, env, runs=5)
     print(f"{result['mode']}: " + ", ".join(f"{t:.2f} s" for t in result["times"]))
     if result["canvas"]:

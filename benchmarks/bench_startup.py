@@ -48,7 +48,9 @@ def tmux_available() -> bool:
     return shutil.which("tmux") is not None
 
 
-def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0) -> tuple[float | None, str]:
+def first_frame(
+    command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0
+) -> tuple[float | None, str]:
     """Seconds from spawning ``command`` in a fresh pane until every one of ``marks`` is on screen.
 
     Each call runs its own tmux server (a private socket): the pane gets this
@@ -57,7 +59,9 @@ def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, tim
     """
     tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
     subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
-    socket = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True).stdout.strip()
+    socket = subprocess.run(
+        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
+    ).stdout.strip()
     screen = ""
     try:
         assignments = " ".join(f"{k}={v}" for k, v in env.items())
@@ -75,12 +79,16 @@ def first_frame(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, tim
             Path(socket).unlink(missing_ok=True)
 
 
-def start(command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, values=VALUE_MARKS, timeout: float = 60.0) -> tuple[float | None, float | None, str]:
+def start(
+    command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, values=VALUE_MARKS, timeout: float = 60.0
+) -> tuple[float | None, float | None, str]:
     """Seconds from spawning ``command`` to the first painted frame (``marks`` on screen) and to
     the first values (``values`` on screen as well), in one fresh tmux pane; ``None`` if not seen."""
     tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
     subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
-    socket = subprocess.run([*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True).stdout.strip()
+    socket = subprocess.run(
+        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
+    ).stdout.strip()
     screen, frame = "", None
     try:
         assignments = " ".join(f"{k}={v}" for k, v in env.items())
@@ -140,7 +148,12 @@ def installed(root: Path, dest: Path) -> Path:
     subprocess.run([base, "-m", "venv", str(dest)], check=True)
     python = dest / "bin" / "python"
     subprocess.run([str(python), "-m", "pip", "install", "-q", str(root)], check=True, env=env, cwd=dest)
-    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], capture_output=True, text=True, check=True).stdout.strip()
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
     subprocess.run([str(python), "-m", "compileall", "-q", "-j", "0", site], check=True, env=env, capture_output=True)
     return script
 
@@ -151,10 +164,16 @@ def measure(command: str, config: Path, env: dict[str, str], runs: int) -> dict:
     for _ in range(runs):
         frame, shown, screen = start(f"{command} --config {config}", {**env, "PYTHONDONTWRITEBYTECODE": ""})
         if frame is None or shown is None:
-            raise RuntimeError(f"no dashboard values for {config} ({'no frame' if frame is None else 'frame, no values'}):\n{screen}")
+            raise RuntimeError(
+                f"no dashboard values for {config} ({'no frame' if frame is None else 'frame, no values'}):\n{screen}"
+            )
         frames.append(frame)
         values.append(shown)
-    return {"frame": frames, "values": values, "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a"}
+    return {
+        "frame": frames,
+        "values": values,
+        "load": " ".join(Path("/proc/loadavg").read_text().split()[:3]) if Path("/proc/loadavg").exists() else "n/a",
+    }
 
 
 def probe(config_path: str, out: str) -> None:
@@ -207,10 +226,18 @@ def main(argv: list[str]) -> int:
         root = Path(__file__).resolve().parents[1]
         script = installed(root, Path(tempfile.gettempdir()) / "kpitui-bench-installed")
         env = {"KPITUI_DATA_DIR": str(data_dir)}
-        subprocess.run([str(script), "collect", "--once", "--config", str(config)], env={**os.environ, **env}, capture_output=True, check=False)
+        subprocess.run(
+            [str(script), "collect", "--once", "--config", str(config)],
+            env={**os.environ, **env},
+            capture_output=True,
+            check=False,
+        )
         result = measure(str(script), config, env, runs)
         for name in ("frame", "values"):
-            print(f"first {name}: median {statistics.median(result[name]):.2f} s of", ", ".join(f"{t:.2f}" for t in result[name]))
+            print(
+                f"first {name}: median {statistics.median(result[name]):.2f} s of",
+                ", ".join(f"{t:.2f}" for t in result[name]),
+            )
         print(f"load average {result['load']}; {script} (pip install, not editable; compileall)")
         return 0
     probe(argv[0], argv[1])

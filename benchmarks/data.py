@@ -66,7 +66,7 @@ def config_text(history_path: Path, *, metrics: int = 1000, kpis: int = 300, see
         elif formula == "expression":
             body = f'expression = "({a} - {b}) / {c} * 100"'
         elif formula in ("growth", "cumulative", "percentile"):
-            body = f'of = "{a}"' + ('\np = 90' if formula == "percentile" else "")
+            body = f'of = "{a}"' + ("\np = 90" if formula == "percentile" else "")
         elif formula == "funnel":
             body = f"steps = {[a, b, c, d]}"
         else:
@@ -74,7 +74,8 @@ def config_text(history_path: Path, *, metrics: int = 1000, kpis: int = 300, see
         body = body.replace("'", '"')
         target = rng.choice(['{ kind = "reach", value = 5000 }', '{ kind = "above", value = 10, baseline = 0 }', ""])
         out.append(
-            f'[kpis.k{k:03d}]\nformula = "{formula}"\n{body}\nwindow = "{window}"\n' + (f"target = {target}\n" if target else "")
+            f'[kpis.k{k:03d}]\nformula = "{formula}"\n{body}\nwindow = "{window}"\n'
+            + (f"target = {target}\n" if target else "")
         )
         objectives.setdefault(k % 20, []).append(f"k{k:03d}")
     for o, members in objectives.items():
@@ -82,7 +83,9 @@ def config_text(history_path: Path, *, metrics: int = 1000, kpis: int = 300, see
     return "\n".join(out)
 
 
-def history(rows: int, *, metrics: int = 1000, seed: int = 1, end: dt.datetime = NOW, days: int = HISTORY_DAYS) -> pl.DataFrame:
+def history(
+    rows: int, *, metrics: int = 1000, seed: int = 1, end: dt.datetime = NOW, days: int = HISTORY_DAYS
+) -> pl.DataFrame:
     """``rows`` readings of ``metrics`` metrics spread over ``days`` before ``end``, in no order.
 
     Metric sizes are skewed (the busiest metrics hold about ten times more
@@ -93,11 +96,15 @@ def history(rows: int, *, metrics: int = 1000, seed: int = 1, end: dt.datetime =
     i = pl.int_range(0, rows, eager=True).alias("i")
     u = (pl.col("i").hash(seed) % 1_000_003).cast(pl.Float64) / 1_000_003  # uniform in [0, 1)
     names = pl.Series([metric_id(k) for k in range(metrics)])
-    return pl.DataFrame(i).select(
-        metric=pl.lit(names).gather((u.pow(1.5) * metrics).cast(pl.Int64).clip(0, metrics - 1)),
-        at=(pl.lit(end_us) - 1 - pl.col("i").hash(seed + 1) % span_us).cast(pl.Datetime("us", "UTC")),
-        value=((pl.col("i").hash(seed + 2) % 10_000).cast(pl.Float64) / 100).round(2),
-    ).unique(subset=["metric", "at"], keep="first")
+    return (
+        pl.DataFrame(i)
+        .select(
+            metric=pl.lit(names).gather((u.pow(1.5) * metrics).cast(pl.Int64).clip(0, metrics - 1)),
+            at=(pl.lit(end_us) - 1 - pl.col("i").hash(seed + 1) % span_us).cast(pl.Datetime("us", "UTC")),
+            value=((pl.col("i").hash(seed + 2) % 10_000).cast(pl.Float64) / 100).round(2),
+        )
+        .unique(subset=["metric", "at"], keep="first")
+    )
 
 
 def new_readings(rows: int, *, metrics: list[str], start: dt.datetime, seconds: float, seed: int) -> pl.DataFrame:
@@ -105,8 +112,12 @@ def new_readings(rows: int, *, metrics: list[str], start: dt.datetime, seconds: 
     start_us = (start - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
     i = pl.int_range(0, rows, eager=True).alias("i")
     names = pl.Series(metrics)
-    return pl.DataFrame(i).select(
-        metric=pl.lit(names).gather(pl.col("i") % len(metrics)),
-        at=(pl.lit(start_us) + pl.col("i").hash(seed) % max(1, int(seconds * 1e6))).cast(pl.Datetime("us", "UTC")),
-        value=((pl.col("i").hash(seed + 1) % 1000).cast(pl.Float64) / 10),
-    ).unique(subset=["metric", "at"], keep="first")
+    return (
+        pl.DataFrame(i)
+        .select(
+            metric=pl.lit(names).gather(pl.col("i") % len(metrics)),
+            at=(pl.lit(start_us) + pl.col("i").hash(seed) % max(1, int(seconds * 1e6))).cast(pl.Datetime("us", "UTC")),
+            value=((pl.col("i").hash(seed + 1) % 1000).cast(pl.Float64) / 10),
+        )
+        .unique(subset=["metric", "at"], keep="first")
+    )

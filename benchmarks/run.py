@@ -135,11 +135,22 @@ def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure],
     polls, t0 = 50, time.perf_counter()
     for i in range(polls):
         start = data.NOW - dt.timedelta(hours=1) + dt.timedelta(seconds=i)
-        store.write(data.new_readings(1000, metrics=[data.metric_id(k) for k in range(50)], start=start, seconds=1, seed=500 + i))
+        store.write(
+            data.new_readings(
+                1000, metrics=[data.metric_id(k) for k in range(50)], start=start, seconds=1, seed=500 + i
+            )
+        )
     poll_rate = polls * 1000 / (time.perf_counter() - t0)
     figures.append(
-        Figure("4 store", "durable writes, 1,000-reading transactions (a poll each)", "", f"{poll_rate:,.0f} /s", note="information",
-               reference=f"{batch:,}-row transactions: {rate:,.0f} /s", spread=f"one run of {polls} transactions")
+        Figure(
+            "4 store",
+            "durable writes, 1,000-reading transactions (a poll each)",
+            "",
+            f"{poll_rate:,.0f} /s",
+            note="information",
+            reference=f"{batch:,}-row transactions: {rate:,.0f} /s",
+            spread=f"one run of {polls} transactions",
+        )
     )
     bulk_figure.reference = f"1,000-reading transactions: {poll_rate:,.0f} /s"
     t0 = time.perf_counter()
@@ -148,7 +159,13 @@ def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure],
     tail = bench_states.write_tail(store)  # then a collector's polls: every figure below sees this state
     log(f"wrote {tail['tail_rows']:,} readings since the snapshot in {tail['tail_polls']} polls")
     store.close()
-    return figures, {"generated_s": generated, "bulk_s": bulk, "snapshot_s": snapshot, "rows": frame.height + tail["tail_rows"], **tail}
+    return figures, {
+        "generated_s": generated,
+        "bulk_s": bulk,
+        "snapshot_s": snapshot,
+        "rows": frame.height + tail["tail_rows"],
+        **tail,
+    }
 
 
 # ---------------------------------------------------------------------------------- engine
@@ -171,7 +188,9 @@ def engine_figures(store: Path, config: Path, *, quick: bool) -> tuple[list[Figu
             refs.append(f"{name}: {ref['error']}")
         else:
             agree = "same values" if ref["disagree"] == 0 else f"{ref['disagree']} values differ"
-            refs.append(f"{'pandas/numpy' if name == 'pandas' else 'DuckDB'} {ms(ref['answer_s'])} (+{secs(ref['prepare_s'])} prep; {agree})")
+            refs.append(
+                f"{'pandas/numpy' if name == 'pandas' else 'DuckDB'} {ms(ref['answer_s'])} (+{secs(ref['prepare_s'])} prep; {agree})"
+            )
     full = r["full"]
     figures = [
         Figure("1 KPIs", f"full evaluation: {r['kpis']} KPIs × value, comparisons, sparkline; {rows} readings, 1,000 metrics",
@@ -245,7 +264,12 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
     # as a user's second start would find it (the very first start is shown for information).
     sample_env = {"KPITUI_DATA_DIR": str(data_dir / "sample")}
     first_ever = bench_startup.measure(command, sample, {"KPITUI_DATA_DIR": str(data_dir / "sample-first")}, 1)
-    subprocess.run([command, "collect", "--once", "--config", str(sample)], env={**os.environ, **sample_env}, capture_output=True, check=True)
+    subprocess.run(
+        [command, "collect", "--once", "--config", str(sample)],
+        env={**os.environ, **sample_env},
+        capture_output=True,
+        check=True,
+    )
     how = "pip install (not editable) + compileall, bytecode cached; tmux pty 160x45"
     for label, config, env, frame_budget, values_budget in (
         ("sample_config.toml", sample, sample_env, 0.6, 0.8),
@@ -254,12 +278,21 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
         log(f"start-up: {label}, {runs} starts")
         measured = bench_startup.measure(command, config, env, runs)
         results[label] = measured
-        for kind, budget, what in (("frame", frame_budget, "first painted frame"), ("values", values_budget, "first values (objective scores shown)")):
+        for kind, budget, what in (
+            ("frame", frame_budget, "first painted frame"),
+            ("values", values_budget, "first values (objective scores shown)"),
+        ):
             times = measured[kind]
             median = statistics.median(times)
-            note = f"{how}; median of {runs}: " + ", ".join(f"{t:.2f}" for t in times) + f"; load average {measured['load']}"
+            note = (
+                f"{how}; median of {runs}: "
+                + ", ".join(f"{t:.2f}" for t in times)
+                + f"; load average {measured['load']}"
+            )
             if config == sample and kind == "values":
-                note += f"; the very first start (empty history, demo back-fill running): {first_ever['values'][0]:.2f} s"
+                note += (
+                    f"; the very first start (empty history, demo back-fill running): {first_ever['values'][0]:.2f} s"
+                )
             figures.append(
                 Figure("2 start-up", f"{what}, {label}", f"≤ {budget} s", secs(median), reference=reference, ok=median <= budget, note=note,
                        spread=f"{secs(min(times))} to {secs(max(times))} of {runs}")
@@ -292,17 +325,26 @@ def serve_figures(data_dir: Path, *, runs: int) -> tuple[list[Figure], dict]:
     try:
         import textual_serve  # noqa: F401
     except ImportError:
-        return [Figure("2 start-up", "browser: link to first values", "≤ 1.5 s", "not measured (pip install -e .[serve])")], {}
+        return [
+            Figure("2 start-up", "browser: link to first values", "≤ 1.5 s", "not measured (pip install -e .[serve])")
+        ], {}
     sample = ROOT / "kpitui" / "sample_config.toml"
     env = {"KPITUI_DATA_DIR": str(data_dir / "sample"), "PYTHONDONTWRITEBYTECODE": ""}
-    subprocess.run([sys.executable, "-m", "kpitui", "collect", "--once", "--config", str(sample)], env={**os.environ, **env}, capture_output=True, check=True)
+    subprocess.run(
+        [sys.executable, "-m", "kpitui", "collect", "--once", "--config", str(sample)],
+        env={**os.environ, **env},
+        capture_output=True,
+        check=True,
+    )
     log("serve: opening the link in a browser until the first values show")
     result = bench_serve.measure(sample, env, runs=runs)
     times, mode = result["times"], result["mode"]
     median = statistics.median(times)
     note = f"{mode}; median of {runs} after a warm-up: " + ", ".join(f"{t:.2f}" for t in times)
     if result["canvas"]:
-        note += "; xterm.js canvas renderer rasterising in software (no GPU): " + ", ".join(f"{t:.2f}" for t in result["canvas"])
+        note += "; xterm.js canvas renderer rasterising in software (no GPU): " + ", ".join(
+            f"{t:.2f}" for t in result["canvas"]
+        )
     figure = Figure("2 start-up", "browser (kpitui serve): printed link opened to the first KPI value, sample_config.toml", "≤ 1.5 s",
                     secs(median), ok=median <= 1.5, note=note, spread=f"{secs(min(times))} to {secs(max(times))} of {runs}",
                     reference="the terminal UI in a pty: see first values, sample_config.toml")  # fmt: skip
@@ -337,7 +379,11 @@ def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figur
             )  # fmt: skip
             ga = time.perf_counter() - t0
             results["goaccess_s"] = ga if done.returncode == 0 else None
-            reference = f"GoAccess {secs(ga)} (JSON report of the same file)" if done.returncode == 0 else f"GoAccess failed: {done.stderr[-200:]}"
+            reference = (
+                f"GoAccess {secs(ga)} (JSON report of the same file)"
+                if done.returncode == 0
+                else f"GoAccess failed: {done.stderr[-200:]}"
+            )
         # a backlog: the whole file through one installed `kpitui collect --once`, against grep -c
         once = collect_once(path)
         results["collect_once"] = once
@@ -396,7 +442,9 @@ def table(figures: list[Figure]) -> str:
     lines = []
     for f in figures:
         verdict = "" if f.ok is None else ("pass" if f.ok else "**FAIL**")
-        lines.append(f"| {f.group} | {f.name} | {f.budget or 'none (information)'} | {f.measured} | {f.spread or 'one run'} | {f.reference or '—'} | {verdict} |")
+        lines.append(
+            f"| {f.group} | {f.name} | {f.budget or 'none (information)'} | {f.measured} | {f.spread or 'one run'} | {f.reference or '—'} | {verdict} |"
+        )
     return head + "\n".join(lines)
 
 
@@ -448,7 +496,11 @@ Notes per figure:
     path.write_text(text, encoding="utf-8")
 
 
-NOTES = (Path(__file__).with_name("NOTES.md")).read_text(encoding="utf-8") if Path(__file__).with_name("NOTES.md").exists() else ""
+NOTES = (
+    (Path(__file__).with_name("NOTES.md")).read_text(encoding="utf-8")
+    if Path(__file__).with_name("NOTES.md").exists()
+    else ""
+)
 
 
 GROUPS = ("engine", "startup", "serve", "access_log", "collector", "postgres")
@@ -465,13 +517,30 @@ def attempt(group: str, what: str, measure) -> tuple[list[Figure], dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="small data: a smoke test of the suite (budgets do not apply)")
-    parser.add_argument("--only", metavar="GROUPS", help=f"comma-separated groups of figures to measure: {', '.join(GROUPS)} (default: all)")
-    parser.add_argument("--readings", type=int, help="readings in the generated history (default 10,000,000; --quick 1,000,000)")
-    parser.add_argument("--lines", type=int, help="lines in the generated access log (default 2,000,000; --quick 200,000)")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="small data: a smoke test of the suite (budgets do not apply)"
+    )
+    parser.add_argument(
+        "--only",
+        metavar="GROUPS",
+        help=f"comma-separated groups of figures to measure: {', '.join(GROUPS)} (default: all)",
+    )
+    parser.add_argument(
+        "--readings", type=int, help="readings in the generated history (default 10,000,000; --quick 1,000,000)"
+    )
+    parser.add_argument(
+        "--lines", type=int, help="lines in the generated access log (default 2,000,000; --quick 200,000)"
+    )
     parser.add_argument("--runs", type=int, help="runs per timed figure (default 5; --quick 3)")
-    parser.add_argument("--out", type=Path, default=None, help="where to write the results (default benchmarks/RESULTS.md for a full run; a partial run writes nothing unless told)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="where to write the results (default benchmarks/RESULTS.md for a full run; a partial run writes nothing unless told)",
+    )
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated data in this folder")
     args = parser.parse_args(argv)
     only = set(GROUPS) if not args.only else {g.strip() for g in args.only.split(",") if g.strip()}
@@ -503,15 +572,29 @@ def main(argv: list[str] | None = None) -> int:
             config.write_text(data.config_text(store), encoding="utf-8")
             store_figures, extra["store"] = build_store(store, config, readings)
         if "engine" in only:
-            engine, extra["engine"] = attempt("1 KPIs", "KPI evaluation", lambda: engine_figures(store, config, quick=args.quick or readings < 10_000_000))
+            engine, extra["engine"] = attempt(
+                "1 KPIs",
+                "KPI evaluation",
+                lambda: engine_figures(store, config, quick=args.quick or readings < 10_000_000),
+            )
         if "startup" in only:
-            startup, extra["startup"] = attempt("2 start-up", "start-up", lambda: startup_figures(config, tmp, runs=runs, readings=extra["store"]["rows"]))
+            startup, extra["startup"] = attempt(
+                "2 start-up",
+                "start-up",
+                lambda: startup_figures(config, tmp, runs=runs, readings=extra["store"]["rows"]),
+            )
         if "serve" in only:
-            served, extra["serve"] = attempt("2 start-up", "browser (kpitui serve)", lambda: serve_figures(tmp, runs=runs))
+            served, extra["serve"] = attempt(
+                "2 start-up", "browser (kpitui serve)", lambda: serve_figures(tmp, runs=runs)
+            )
         if "access_log" in only:
-            access, extra["access_log"] = attempt("3 access log", "access log", lambda: access_log_figures(lines, 10_000, runs))
+            access, extra["access_log"] = attempt(
+                "3 access log", "access log", lambda: access_log_figures(lines, 10_000, runs)
+            )
         if "collector" in only:
-            disk = extra["collector_disk"] = bench_states.collector_disk(bench_states.kpitui_command(), tmp / "collector")
+            disk = extra["collector_disk"] = bench_states.collector_disk(
+                bench_states.kpitui_command(), tmp / "collector"
+            )
             store_figures.append(collector_figure(disk))
         if "postgres" in only:
             postgres, extra["postgres"] = bench_postgres.figures(readings, Figure)
@@ -523,7 +606,9 @@ def main(argv: list[str] | None = None) -> int:
     info["suite wall time"] = f"{time.perf_counter() - started:.0f} s"
     if out is not None:
         write_results(out, command, info, figures, extra, partial)
-        (out.with_suffix(".json")).write_text(json.dumps({"machine": info, "raw": extra}, indent=1, default=str), encoding="utf-8")
+        (out.with_suffix(".json")).write_text(
+            json.dumps({"machine": info, "raw": extra}, indent=1, default=str), encoding="utf-8"
+        )
         log(f"wrote {out}")
     return 0 if all(f.ok is not False for f in figures) else 1
 

@@ -139,12 +139,24 @@ class AnnotationStore:
 
     def get(self, ident: int) -> Annotation:
         with self._lock:
-            row = None if self.readonly and not self._has_table() else self._con.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?", (ident,)).fetchone()
+            row = (
+                None
+                if self.readonly and not self._has_table()
+                else self._con.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?", (ident,)).fetchone()
+            )
         if row is None:
             raise AnnotationError(f"there is no annotation {ident} (see `kpitui annotations list`)")
         return Annotation(row[0], _dt(row[1]), row[2], row[3], row[4])
 
-    def add(self, text: str, at: dt.datetime, *, kpi: str | None = None, metric: str | None = None, now: dt.datetime | None = None) -> Annotation:
+    def add(
+        self,
+        text: str,
+        at: dt.datetime,
+        *,
+        kpi: str | None = None,
+        metric: str | None = None,
+        now: dt.datetime | None = None,
+    ) -> Annotation:
         text = _checked(text)
         stamp = _us(now or dt.datetime.now(dt.timezone.utc))
         with self._lock:
@@ -157,7 +169,15 @@ class AnnotationStore:
 
     _KEEP: Any = object()
 
-    def edit(self, ident: int, *, text: str | None = None, at: dt.datetime | None = None, kpi: Any = _KEEP, metric: Any = _KEEP) -> Annotation:
+    def edit(
+        self,
+        ident: int,
+        *,
+        text: str | None = None,
+        at: dt.datetime | None = None,
+        kpi: Any = _KEEP,
+        metric: Any = _KEEP,
+    ) -> Annotation:
         """Change an annotation's text, time and/or subject (``kpi``/``metric``: pass ``None`` for "all")."""
         old = self.get(ident)
         new_kpi = old.kpi if kpi is self._KEEP else kpi
@@ -165,7 +185,14 @@ class AnnotationStore:
         with self._lock:
             self._con.execute(
                 "UPDATE annotations SET at = ?, text = ?, kpi = ?, metric = ?, updated = ? WHERE id = ?",
-                (_us(at or old.at), _checked(text) if text is not None else old.text, new_kpi, new_metric, _us(dt.datetime.now(dt.timezone.utc)), ident),
+                (
+                    _us(at or old.at),
+                    _checked(text) if text is not None else old.text,
+                    new_kpi,
+                    new_metric,
+                    _us(dt.datetime.now(dt.timezone.utc)),
+                    ident,
+                ),
             )
         return self.get(ident)
 
@@ -187,7 +214,7 @@ class AnnotationStore:
 def _checked(text: str) -> str:
     text = " ".join(text.split())
     if not text:
-        raise AnnotationError("an annotation needs some text, e.g. \"Launched the webinar ads\"")
+        raise AnnotationError('an annotation needs some text, e.g. "Launched the webinar ads"')
     if len(text) > 500:
         raise AnnotationError(f"an annotation is at most 500 characters, not {len(text)}")
     return text
@@ -259,7 +286,10 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
             raise loader.error(where, exc.message) from None
         except Exception as exc:  # noqa: BLE001 - a plugin's check() crashed
             owner = registry.owner("annotation source", type_name)
-            raise loader.error(where, f"the {type_name!r} annotation source (plugin {owner}) failed to check its options: {type(exc).__name__}: {exc}") from None
+            raise loader.error(
+                where,
+                f"the {type_name!r} annotation source (plugin {owner}) failed to check its options: {type(exc).__name__}: {exc}",
+            ) from None
         out[sid] = AnnotationSourceSpec(sid, type_name, options)
     return out
 
@@ -271,7 +301,9 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
     from .api import SourceContext
 
     out: list[Annotation] = []
-    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
+    context = SourceContext(
+        config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
+    )
     for sid, spec in getattr(config, "annotation_sources", {}).items():
         try:
             source = config.registry.annotation_sources[spec.type](sid, spec.options, context)
@@ -285,7 +317,9 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
                 if start <= at <= end:
                     out.append(Annotation(None, at, str(note.text), note.kpi, note.metric, source=sid))
         except Exception as exc:  # noqa: BLE001 - a plugin's annotations must not take the view down
-            logging.getLogger("kpitui.annotations").warning("annotation source %s: %s: %s", sid, type(exc).__name__, exc)
+            logging.getLogger("kpitui.annotations").warning(
+                "annotation source %s: %s: %s", sid, type(exc).__name__, exc
+            )
     return out
 
 

@@ -23,9 +23,22 @@ SHELLS = ("bash", "zsh", "fish")
 #: window names offered for --window (kpitui.periods.WINDOW_NAMES, kept equal by a test: importing
 #: kpitui.periods loads polars, too slow for a key press)
 WINDOWS = (
-    "today", "yesterday", "week_to_date", "month_to_date", "quarter_to_date", "year_to_date",
-    "last_week", "last_month", "last_quarter", "last_year",
-    "trailing_7d", "trailing_30d", "trailing_90d", "trailing_12w", "trailing_3m", "trailing_12m",
+    "today",
+    "yesterday",
+    "week_to_date",
+    "month_to_date",
+    "quarter_to_date",
+    "year_to_date",
+    "last_week",
+    "last_month",
+    "last_quarter",
+    "last_year",
+    "trailing_7d",
+    "trailing_30d",
+    "trailing_90d",
+    "trailing_12w",
+    "trailing_3m",
+    "trailing_12m",
 )
 
 

@@ -179,7 +179,9 @@ class NotifierTable:
 
     type: str = _help("the notifier type")
     timeout: Any = _help("how long one delivery may take (a duration)", default=None)
-    quiet_hours: str | None = _help("HH:MM-HH:MM in the config's time zone: hold notifications until it ends", default=None)
+    quiet_hours: str | None = _help(
+        "HH:MM-HH:MM in the config's time zone: hold notifications until it ends", default=None
+    )
     description: str = _help("what it is", default="")
 
 
@@ -190,7 +192,9 @@ class AlertTable:
     kpi: str | None = _help("the KPI it watches", default=None)
     metric: str | None = _help("the metric it watches", default=None)
     source: str | None = _help("the source it watches", default=None)
-    when: str | None = _help("a rule (status_worse, failing, stale, silent, ...) or a condition such as 'value < 100'", default=None)
+    when: str | None = _help(
+        "a rule (status_worse, failing, stale, silent, ...) or a condition such as 'value < 100'", default=None
+    )
     notify: list[str] | None = _help("the [notifiers.ID] it tells", default=None)
     repeat: Any = _help("tell again after this long while it still holds (a duration)", default=None)
     description: str = _help("what it is", default="")
@@ -202,8 +206,11 @@ class AlertTable:
 
     def validate(self) -> None:
         if (
-            self.polls < 1 or self.intervals <= 0 or self.history_days < 1
-            or not 1 <= self.min_days <= self.history_days or not 0 < self.probability < 1
+            self.polls < 1
+            or self.intervals <= 0
+            or self.history_days < 1
+            or not 1 <= self.min_days <= self.history_days
+            or not 0 < self.probability < 1
         ):
             raise OptionError("need polls >= 1, intervals > 0, 1 <= min_days <= history_days, 0 < probability < 1")
 

@@ -73,13 +73,19 @@ def _ref_of(label: str, refs: dict[str, str]) -> str | None:
     return None
 
 
-def decompose(formula: Any, result: KpiResult, current: dict[str, float | None], previous: dict[str, float | None]) -> Explanation:
+def decompose(
+    formula: Any, result: KpiResult, current: dict[str, float | None], previous: dict[str, float | None]
+) -> Explanation:
     """Ask ``formula`` to split ``result``'s change between its inputs (values by input name), checked."""
     kid, method = result.kpi.id, result.kpi.formula
     if result.error:
         return Explanation(kid, method, None, reason=result.error)
     if result.change is None:
-        why = "history starts within the previous period" if result.partial_history else "no value in the current or the previous period"
+        why = (
+            "history starts within the previous period"
+            if result.partial_history
+            else "no value in the current or the previous period"
+        )
         return Explanation(kid, method, None, reason=f"no change to explain ({why})")
     change = result.change
     try:
@@ -87,14 +93,28 @@ def decompose(formula: Any, result: KpiResult, current: dict[str, float | None],
     except CannotDecompose as exc:
         return Explanation(kid, method, change, reason=f"cannot be decomposed: {exc}")
     except Exception as exc:  # noqa: BLE001 - a plugin's decompose must not take the report down
-        return Explanation(kid, method, change, reason=f"cannot be decomposed: formula {method!r} failed: {type(exc).__name__}: {exc}")
+        return Explanation(
+            kid, method, change, reason=f"cannot be decomposed: formula {method!r} failed: {type(exc).__name__}: {exc}"
+        )
     try:
         amounts = {str(label): float(amount) for label, amount in split.items()}
     except (AttributeError, TypeError, ValueError):
-        return Explanation(kid, method, change, reason=f"cannot be decomposed: formula {method!r} returned {type(split).__name__}, not {{label: amount}}")
+        return Explanation(
+            kid,
+            method,
+            change,
+            reason=f"cannot be decomposed: formula {method!r} returned {type(split).__name__}, not {{label: amount}}",
+        )
     total = math.fsum(amounts.values())
-    if not all(math.isfinite(a) for a in amounts.values()) or abs(total - change) > _tolerance(change, list(amounts.values())):
-        return Explanation(kid, method, change, reason=f"cannot be decomposed: the split by input adds up to {total:g}, not to the change {change:g}")
+    if not all(math.isfinite(a) for a in amounts.values()) or abs(total - change) > _tolerance(
+        change, list(amounts.values())
+    ):
+        return Explanation(
+            kid,
+            method,
+            change,
+            reason=f"cannot be decomposed: the split by input adds up to {total:g}, not to the change {change:g}",
+        )
     refs = {inp.name: inp.ref for inp in formula.inputs()}
     parts = tuple(
         Contribution(label, _ref_of(label, refs), amount, current.get(label), previous.get(label))
@@ -103,7 +123,9 @@ def decompose(formula: Any, result: KpiResult, current: dict[str, float | None],
     return Explanation(kid, method, change, parts)
 
 
-def input_values(engine: Engine, history: Any, snapshot: Snapshot, kpis: list[str], *, window: str | None = None, offset: int = 0) -> dict[str, tuple[dict[str, float | None], dict[str, float | None]]]:
+def input_values(
+    engine: Engine, history: Any, snapshot: Snapshot, kpis: list[str], *, window: str | None = None, offset: int = 0
+) -> dict[str, tuple[dict[str, float | None], dict[str, float | None]]]:
     """Each KPI's input values (by input name) over its current and its previous period, as the
     engine reads them for ``snapshot`` (same clock, window and offset), in one collect."""
     from .engine import _wide, as_view
@@ -133,11 +155,22 @@ def input_values(engine: Engine, history: Any, snapshot: Snapshot, kpis: list[st
     for kid in kids:
         plan = plans[kid]
         columns_of = {name: values[f"{kid}::{name}"] for name in names[kid]}
-        out[kid] = ({n: c[plan.current] for n, c in columns_of.items()}, {n: c[plan.previous] for n, c in columns_of.items()})
+        out[kid] = (
+            {n: c[plan.current] for n, c in columns_of.items()},
+            {n: c[plan.previous] for n, c in columns_of.items()},
+        )
     return out
 
 
-def explain(engine: Engine, history: Any, snapshot: Snapshot, kpis: list[str] | None = None, *, window: str | None = None, offset: int = 0) -> dict[str, Explanation]:
+def explain(
+    engine: Engine,
+    history: Any,
+    snapshot: Snapshot,
+    kpis: list[str] | None = None,
+    *,
+    window: str | None = None,
+    offset: int = 0,
+) -> dict[str, Explanation]:
     """Why each KPI of ``snapshot`` (or of ``kpis``) moved against its previous period."""
     wanted = list(snapshot.kpis) if kpis is None else [k for k in kpis if k in snapshot.kpis]
     values = input_values(engine, history, snapshot, wanted, window=window, offset=offset)
@@ -146,7 +179,12 @@ def explain(engine: Engine, history: Any, snapshot: Snapshot, kpis: list[str] | 
         result = snapshot.kpis[kid]
         formula = engine.formulas.get(kid)
         if formula is None or kid not in values:
-            out[kid] = Explanation(kid, result.kpi.formula, result.change, reason=result.error or engine.errors.get(kid) or "no formula to ask")
+            out[kid] = Explanation(
+                kid,
+                result.kpi.formula,
+                result.change,
+                reason=result.error or engine.errors.get(kid) or "no formula to ask",
+            )
             continue
         current, previous = values[kid]
         out[kid] = decompose(formula, result, current, previous)
@@ -170,7 +208,10 @@ def one_line(result: KpiResult, explanation: Explanation, names: dict[str, str],
     if not explanation.decomposed:
         return f"{kpi.name}: {explanation.reason}"
     total = format_change(explanation.change, None, kpi.unit, kpi.decimals, currency)
-    parts = ", ".join(f"{label_of(p, names)} {format_change(p.amount, None, kpi.unit, kpi.decimals, currency)}" for p in explanation.contributions)
+    parts = ", ".join(
+        f"{label_of(p, names)} {format_change(p.amount, None, kpi.unit, kpi.decimals, currency)}"
+        for p in explanation.contributions
+    )
     return f"{kpi.name} {total} = {parts}"
 
 
@@ -186,7 +227,13 @@ def as_dict(explanation: Explanation) -> dict[str, Any]:
         "decomposed": explanation.decomposed,
         "reason": explanation.reason,
         "contributions": [
-            {"label": p.label, "ref": p.ref, "amount": num(p.amount), "current": num(p.current), "previous": num(p.previous)}
+            {
+                "label": p.label,
+                "ref": p.ref,
+                "amount": num(p.amount),
+                "current": num(p.current),
+                "previous": num(p.previous),
+            }
             for p in explanation.contributions
         ],
     }

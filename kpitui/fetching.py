@@ -35,7 +35,12 @@ class Outcome:
 
 
 def run_fetch(
-    instance: MetricSource, cursor: str | None, now: dt.datetime, timeout: float, name: str, stop: threading.Event | None = None
+    instance: MetricSource,
+    cursor: str | None,
+    now: dt.datetime,
+    timeout: float,
+    name: str,
+    stop: threading.Event | None = None,
 ) -> Outcome:
     """``instance.fetch(cursor, now)`` within ``timeout`` seconds (cancelled past them, or when ``stop`` is set)."""
     outcome = Outcome()

@@ -40,7 +40,9 @@ def format_value(value: float | None, unit: str = "number", decimals: int | None
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if unit == "count":
-        return _grouped(value, decimals if decimals is not None else (0 if float(value).is_integer() or abs(value) >= 100 else 1))
+        return _grouped(
+            value, decimals if decimals is not None else (0 if float(value).is_integer() or abs(value) >= 100 else 1)
+        )
     if unit == "currency":
         d = decimals if decimals is not None else (0 if abs(value) >= 1000 else 2)
         text = _grouped(abs(value), d)
@@ -61,12 +63,23 @@ def format_value(value: float | None, unit: str = "number", decimals: int | None
 def format_projection(result: KpiResult, currency: str = "$") -> str:
     """A KPI's projection, never more precise than the value it projects: a whole count projects to a whole count."""
     kpi, decimals = result.kpi, result.kpi.decimals
-    if decimals is None and kpi.unit in ("number", "count") and result.value is not None and float(result.value).is_integer():
+    if (
+        decimals is None
+        and kpi.unit in ("number", "count")
+        and result.value is not None
+        and float(result.value).is_integer()
+    ):
         decimals = 0
     return format_value(result.projection, kpi.unit, decimals, currency)
 
 
-def format_change(change: float | None, change_pct: float | None, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
+def format_change(
+    change: float | None,
+    change_pct: float | None,
+    unit: str = "number",
+    decimals: int | None = None,
+    currency: str = "$",
+) -> str:
     """``+12.3% (+89)``; ``—`` when there is nothing to compare with."""
     if change is None:
         return "—"

@@ -48,7 +48,9 @@ def open_location(location: str, *, readonly: bool, instance: str, side: Path) -
 def _cursors(store: HistoryStore, instance: str) -> list[tuple[str, str | None]]:
     if isinstance(store, Store):
         with store._guard("read cursors from") as con:
-            rows: list[tuple[str, str | None]] = con.execute("SELECT source, cursor FROM cursors ORDER BY source").fetchall()
+            rows: list[tuple[str, str | None]] = con.execute(
+                "SELECT source, cursor FROM cursors ORDER BY source"
+            ).fetchall()
             return rows
     from .postgres_store import SCHEMA
 
@@ -61,14 +63,16 @@ def _cursors(store: HistoryStore, instance: str) -> list[tuple[str, str | None]]
 
 def _horizons(store: HistoryStore) -> dict[str, int]:
     return {
-        name: _to_us(before)
-        for name in store.metric_names()
-        if (before := store.compacted_before(name)) is not None
+        name: _to_us(before) for name in store.metric_names() if (before := store.compacted_before(name)) is not None
     }
 
 
 def copy_history(
-    source: HistoryStore, target: HistoryStore, *, chunk: int = 200_000, progress: Callable[[float, float | None, str], None] | None = None
+    source: HistoryStore,
+    target: HistoryStore,
+    *,
+    chunk: int = 200_000,
+    progress: Callable[[float, float | None, str], None] | None = None,
 ) -> tuple[int, int, int]:
     """Copy every reading, compacted past and cursor of ``source`` into the empty ``target``.
 
@@ -105,14 +109,13 @@ def _set_n(target: HistoryStore, rows: pl.DataFrame) -> None:
     """Give down-sampled rows their ``n`` (a write stores raw readings, ``n`` = 1)."""
     if rows.height == 0:
         return
-    params: list[Any] = list(
-        zip(rows["n"].to_list(), rows["metric"].to_list(), rows["at"].dt.epoch("us").to_list())
-    )
+    params: list[Any] = list(zip(rows["n"].to_list(), rows["metric"].to_list(), rows["at"].dt.epoch("us").to_list()))
     if isinstance(target, Store):
         with target._guard("write to") as con:
             with target._transaction():
                 con.executemany(
-                    "UPDATE readings SET n = ? WHERE metric_id = (SELECT id FROM metrics WHERE name = ?) AND at = ?", params
+                    "UPDATE readings SET n = ? WHERE metric_id = (SELECT id FROM metrics WHERE name = ?) AND at = ?",
+                    params,
                 )
         return
     from .postgres_store import SCHEMA
@@ -148,4 +151,3 @@ def _set_horizons(target: HistoryStore, horizons: dict[str, int]) -> None:
                     "ON CONFLICT (metric_id) DO UPDATE SET before = excluded.before",
                     [(before, name) for name, before in horizons.items()],
                 )
-

@@ -112,7 +112,9 @@ def plan(config: Config) -> Plan:
         except OSError:
             text = ""
         fields = dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
-        return Plan("adopted-elsewhere", shared, adopted_by=f"{fields.get('config', '?')} (now {fields.get('history', '?')})")
+        return Plan(
+            "adopted-elsewhere", shared, adopted_by=f"{fields.get('config', '?')} (now {fields.get('history', '?')})"
+        )
     return Plan("none")
 
 
@@ -146,7 +148,7 @@ def _notice(step: Plan, own: Path) -> str | None:
         return (
             f"this config now keeps its own history at {own}, starting empty; the history every config without "
             f"[storage] path shared before is left at {step.shared} ({step.why}). To keep using it with this config, "
-            f'set [storage] path = "{step.shared}" (see README, \'Where the history lives\')'
+            f"set [storage] path = \"{step.shared}\" (see README, 'Where the history lives')"
         )
     if step.action == "adopted-elsewhere":
         return (

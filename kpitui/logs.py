@@ -93,7 +93,9 @@ def add_file(settings: LogFile, timezone: str = "UTC") -> None:
     import logging.handlers
 
     settings.file.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.handlers.RotatingFileHandler(settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8")
+    handler = logging.handlers.RotatingFileHandler(
+        settings.file, maxBytes=settings.max_bytes, backupCount=settings.backups, encoding="utf-8"
+    )
     handler.setFormatter(_ClockFormatter(timezone, full=True))
     log.addHandler(handler)
 

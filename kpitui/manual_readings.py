@@ -36,6 +36,7 @@ import polars as pl
 
 from .epoch import from_micros, micros
 
+
 @dataclass(frozen=True)
 class ManualReading:
     """One reading a person typed: its stable ``id``, metric, time (UTC), value and when it was typed."""
@@ -110,7 +111,8 @@ class ManualReadings:
                     "UPDATE manual_readings SET recorded = ? WHERE metric_id = ? AND at = ?", (now, metric_id, stamp)
                 ).rowcount:
                     con.execute(
-                        "INSERT INTO manual_readings (metric_id, at, recorded) VALUES (?, ?, ?)", (metric_id, stamp, now)
+                        "INSERT INTO manual_readings (metric_id, at, recorded) VALUES (?, ?, ?)",
+                        (metric_id, stamp, now),
                     )
                 found = con.execute(_SELECT + " WHERE m.name = ? AND e.at = ?", (metric, stamp)).fetchone()
         return _row(found), (None if before is None else before[0])
@@ -191,7 +193,9 @@ class ManualReadings:
                     ).fetchone()
                     if taken is not None:
                         which = f"manual reading {taken[0]}" if taken[0] is not None else "a reading from its source"
-                        raise ReadingTaken(f"{old.metric} already has {which} at that time; delete it first or pick another time")
+                        raise ReadingTaken(
+                            f"{old.metric} already has {which} at that time; delete it first or pick another time"
+                        )
                     self._upsert(frame, "replace")
                     if self.last_compacted:
                         raise ReadingTaken(

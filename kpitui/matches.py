@@ -18,16 +18,22 @@ class CannotSay(Exception):
     """The metric's source cannot say what its condition matched (the message says why)."""
 
 
-def top_matches(config: Any, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = DEFAULT_LIMIT) -> dict[str, list[tuple[str, int]]]:
+def top_matches(
+    config: Any, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = DEFAULT_LIMIT
+) -> dict[str, list[tuple[str, int]]]:
     """Per field, the most frequent values among the events ``metric_id``'s condition matched in ``[start, end)``."""
     from .api import SourceContext
 
     metric = config.metrics[metric_id]
     spec = config.sources.get(metric.source or "")
     if spec is None or metric.trigger is None or not metric.trigger.condition:
-        raise CannotSay(f"{metric.name} has no trigger condition over events (its readings come from {metric.source or 'hand'})")
+        raise CannotSay(
+            f"{metric.name} has no trigger condition over events (its readings come from {metric.source or 'hand'})"
+        )
     cls = config.registry.sources[spec.type]
-    context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
+    context = SourceContext(
+        config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
+    )
     source = cls(spec, config.metrics_of(spec.id), context)
     try:
         tops: dict[str, list[tuple[str, int]]] = source.top_matches(metric_id, start, end, limit)

@@ -61,7 +61,9 @@ def unknown_key(key: str, known: typing.Iterable[str]) -> OptionError:
     known = list(known)
     names = ", ".join(known) or "none"
     last = key.rsplit(".", 1)[-1]
-    return OptionError(f"unknown key {key!r}" + did_you_mean(last, known, f"; valid keys: {names}"), last, nearest(last, known))
+    return OptionError(
+        f"unknown key {key!r}" + did_you_mean(last, known, f"; valid keys: {names}"), last, nearest(last, known)
+    )
 
 
 class Secret:
@@ -132,7 +134,9 @@ def _type_name(tp: Any) -> str:
         return f"a list of {_type_name(get_args(tp)[0])}"
     if origin is dict:
         return f"a table of {_type_name(get_args(tp)[1])}"
-    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(tp, getattr(tp, "__name__", str(tp)))
+    return {str: "a string", int: "an integer", float: "a number", bool: "true or false"}.get(
+        tp, getattr(tp, "__name__", str(tp))
+    )
 
 
 def convert(value: Any, tp: Any, key: str) -> Any:
@@ -157,7 +161,8 @@ def convert(value: Any, tp: Any, key: str) -> Any:
             return value
         choices = [str(a) for a in allowed]
         raise OptionError(
-            f"{key} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}" + did_you_mean(str(value), choices),
+            f"{key} must be one of {', '.join(repr(a) for a in allowed)}, not {value!r}"
+            + did_you_mean(str(value), choices),
             key,
             nearest(str(value), choices),
         )

@@ -204,12 +204,12 @@ class PluginHost:
         unknown = [
             name
             for name, value in inspect.getmembers(plugin)
-            if callable(value)
-            and self.pm.parse_hookimpl_opts(plugin, name) is not None
-            and name not in HOOK_NAMES
+            if callable(value) and self.pm.parse_hookimpl_opts(plugin, name) is not None and name not in HOOK_NAMES
         ]
         for name in unknown:
-            info.errors.append(f"unknown hook {name!r}" + did_you_mean(name, HOOK_NAMES, f"; hooks are {', '.join(HOOK_NAMES)}"))
+            info.errors.append(
+                f"unknown hook {name!r}" + did_you_mean(name, HOOK_NAMES, f"; hooks are {', '.join(HOOK_NAMES)}")
+            )
         if unknown:
             return
         try:
@@ -217,7 +217,9 @@ class PluginHost:
         except Exception as exc:  # a plugin's hook signature pluggy rejects
             info.errors.append(_describe_error(exc))
 
-    def _load_module(self, name: str, load: Callable[[], object], origin: str, dist: importlib.metadata.Distribution | None = None) -> None:
+    def _load_module(
+        self, name: str, load: Callable[[], object], origin: str, dist: importlib.metadata.Distribution | None = None
+    ) -> None:
         info = self._info(name, origin)
         try:
             plugin = _bounded(load, None if origin == "builtin" else self.timeout)
@@ -263,7 +265,9 @@ class PluginHost:
         self._call("register_metric_sources", MetricSource, "source", registry.sources, registry)
         self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry)
         self._call("register_notifiers", Notifier, "notifier", registry.notifiers, registry)
-        self._call("register_annotation_sources", AnnotationSource, "annotation source", registry.annotation_sources, registry)
+        self._call(
+            "register_annotation_sources", AnnotationSource, "annotation source", registry.annotation_sources, registry
+        )
         registry.plugins = list(self.infos.values())
         return registry
 
@@ -301,7 +305,12 @@ class PluginHost:
                     continue
                 into[cls.type_name] = cls
                 registry.owners[(kind, cls.type_name)] = info.name
-                {"source": info.sources, "formula": info.formulas, "notifier": info.notifiers, "annotation source": info.annotation_sources}[kind].append(cls.type_name)
+                {
+                    "source": info.sources,
+                    "formula": info.formulas,
+                    "notifier": info.notifiers,
+                    "annotation source": info.annotation_sources,
+                }[kind].append(cls.type_name)
 
 
 def _same(value: object) -> object:
@@ -336,7 +345,9 @@ def _import_file(path: Path) -> ModuleType:
     return module
 
 
-def load_registry(plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True, extra: Iterable[object] = ()) -> Registry:
+def load_registry(
+    plugins_dirs: Iterable[Path] = (), *, load_installed: bool = True, extra: Iterable[object] = ()
+) -> Registry:
     """Load every plugin once and return what they registered.
 
     ``extra``: plugin objects or modules to register directly, after the others.

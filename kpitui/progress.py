@@ -44,7 +44,9 @@ Report = Callable[[float, "float | None", str], None]
 
 
 @contextlib.contextmanager
-def command_bar(what: str, quiet: int = 0, unit: str = "bytes", stream: TextIO | None = None) -> Iterator[Report | None]:
+def command_bar(
+    what: str, quiet: int = 0, unit: str = "bytes", stream: TextIO | None = None
+) -> Iterator[Report | None]:
     """A one-off command's bar (``kpitui compact``, ``history copy``, ``history backup``): yields
     ``report(done, total, label)``, or ``None`` when no bar is wanted (not a terminal, ``--quiet``)."""
     import sys
@@ -96,7 +98,14 @@ class ProgressBars:
             if self.closed or not self.jobs or self.progress is not None:
                 return
             from rich.console import Console
-            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+            from rich.progress import (
+                BarColumn,
+                Progress,
+                TaskProgressColumn,
+                TextColumn,
+                TimeRemainingColumn,
+                TransferSpeedColumn,
+            )
 
             self.progress = Progress(
                 TextColumn("{task.description}"),
@@ -121,7 +130,9 @@ class ProgressBars:
             if finished:
                 return
             self.tasks[source] = task = self.progress.add_task(description, total=total, amount="", rate="")
-        self.progress.update(task, completed=done, total=total, description=description, amount=_amount(done, total, self.unit))
+        self.progress.update(
+            task, completed=done, total=total, description=description, amount=_amount(done, total, self.unit)
+        )
         if self.unit != "bytes":
             speed = next((t.speed for t in self.progress.tasks if t.id == task), None)
             self.progress.update(task, rate=f"{speed:,.0f} {self.unit}/s" if speed else "")
@@ -174,7 +185,9 @@ class Tracker:
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self.clock = clock
         self.lock = threading.Lock()
-        self.jobs: dict[str, tuple[float, float, float, float | None, str]] = {}  # first time, first done, done, total, label
+        self.jobs: dict[
+            str, tuple[float, float, float, float | None, str]
+        ] = {}  # first time, first done, done, total, label
 
     def update(self, source: str, done: float, total: float | None, label: str) -> None:
         with self.lock:

@@ -9,7 +9,15 @@ import json
 import math
 from typing import Any
 
-from .formatting import STATUS_SYMBOL, format_age, format_change, format_projection, format_score, format_value, sparkline
+from .formatting import (
+    STATUS_SYMBOL,
+    format_age,
+    format_change,
+    format_projection,
+    format_score,
+    format_value,
+    sparkline,
+)
 from .model import KpiResult, Snapshot, Status, Target
 from .textfit import Fit, fit_table, wrap
 
@@ -30,7 +38,14 @@ JSON_SCHEMA = 1
 def _target_dict(target: Target | None) -> dict[str, Any] | None:
     if target is None:
         return None
-    fields = {"kind": target.kind, "value": _num(target.value), "baseline": _num(target.baseline), "low": _num(target.low), "high": _num(target.high), "due": target.due.isoformat() if target.due else None}
+    fields = {
+        "kind": target.kind,
+        "value": _num(target.value),
+        "baseline": _num(target.baseline),
+        "low": _num(target.low),
+        "high": _num(target.high),
+        "due": target.due.isoformat() if target.due else None,
+    }
     return {k: v for k, v in fields.items() if v is not None}
 
 
@@ -42,7 +57,11 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
         "unit": r.kpi.unit,
         "window": r.kpi.window,
         "period": {"start": _iso(r.period.start), "end": _iso(r.period.end), "label": r.period.label},
-        "previous_period": {"start": _iso(r.previous_period.start), "end": _iso(r.previous_period.end), "label": r.previous_period.label},
+        "previous_period": {
+            "start": _iso(r.previous_period.start),
+            "end": _iso(r.previous_period.end),
+            "label": r.previous_period.label,
+        },
         "value": _num(r.value),
         "previous": _num(r.previous),
         "last_year": _num(r.last_year),
@@ -66,7 +85,11 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
     }
 
 
-def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None = None, annotations: list[dict[str, Any]] | None = None) -> str:
+def to_json(
+    snapshot: Snapshot,
+    explanations: dict[str, dict[str, Any]] | None = None,
+    annotations: list[dict[str, Any]] | None = None,
+) -> str:
     """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``);
     ``annotations``: the annotations over the span shown (``kpitui.commands.annotations.report_annotations``)."""
     data = {
@@ -105,8 +128,25 @@ def to_json(snapshot: Snapshot, explanations: dict[str, dict[str, Any]] | None =
 
 
 CSV_COLUMNS = [
-    "objective", "kpi", "name", "unit", "period_start", "period_end", "value", "previous", "change", "change_pct",
-    "target", "score", "status", "freshness", "projection", "on_pace", "target_basis", "progress", "partial_history",
+    "objective",
+    "kpi",
+    "name",
+    "unit",
+    "period_start",
+    "period_end",
+    "value",
+    "previous",
+    "change",
+    "change_pct",
+    "target",
+    "score",
+    "status",
+    "freshness",
+    "projection",
+    "on_pace",
+    "target_basis",
+    "progress",
+    "partial_history",
 ]
 
 
@@ -118,11 +158,25 @@ def to_csv(snapshot: Snapshot) -> str:
     for r in snapshot.kpis.values():
         writer.writerow(
             [
-                owners.get(r.kpi.id, ""), r.kpi.id, r.kpi.name, r.kpi.unit, _iso(r.period.start), _iso(r.period.end),
-                _blank(r.value), _blank(r.previous), _blank(r.change), _blank(r.change_pct),
-                _blank(r.target_value), _blank(r.score), r.status.value, _iso(r.freshness) or "",
-                _blank(r.projection), "" if r.on_pace is None else str(r.on_pace).lower(),
-                r.target_basis or "", _blank(r.progress), str(r.partial_history).lower(),
+                owners.get(r.kpi.id, ""),
+                r.kpi.id,
+                r.kpi.name,
+                r.kpi.unit,
+                _iso(r.period.start),
+                _iso(r.period.end),
+                _blank(r.value),
+                _blank(r.previous),
+                _blank(r.change),
+                _blank(r.change_pct),
+                _blank(r.target_value),
+                _blank(r.score),
+                r.status.value,
+                _iso(r.freshness) or "",
+                _blank(r.projection),
+                "" if r.on_pace is None else str(r.on_pace).lower(),
+                r.target_basis or "",
+                _blank(r.progress),
+                str(r.partial_history).lower(),
             ]
         )
     return out.getvalue()
@@ -177,7 +231,9 @@ FITS = {
 }
 
 
-def _table(headers: list[str], rows: list[list[str]], width: int | None = None, left_out: set[str] | None = None) -> list[str]:
+def _table(
+    headers: list[str], rows: list[list[str]], width: int | None = None, left_out: set[str] | None = None
+) -> list[str]:
     lines, dropped = fit_table(headers, rows, [FITS.get(h, Fit()) for h in headers], width)
     if left_out is not None:
         left_out.update(dropped)
@@ -193,7 +249,9 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
     groups: list[tuple[str, float | None, Status | None, tuple[KpiResult, ...]]] = [
         (o.objective.title, o.score, o.status, o.kpis) for o in snapshot.objectives
     ]
-    others = tuple(r for k, r in snapshot.kpis.items() if k not in {r.kpi.id for o in snapshot.objectives for r in o.kpis})
+    others = tuple(
+        r for k, r in snapshot.kpis.items() if k not in {r.kpi.id for o in snapshot.objectives for r in o.kpis}
+    )
     if others:
         groups.append(("Other KPIs", None, None, others))
     sections: list[tuple[list[str], list[list[str]]]] = []  # each objective's heading and rows: one table fit for all
@@ -211,7 +269,8 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
                 target = (
                     f"{format_value(applied.low, k.unit, k.decimals, currency)}–{format_value(applied.high, k.unit, k.decimals, currency)}"
                     if applied.kind == "within"
-                    else ("≤ " if applied.kind == "below" else "") + format_value(applied.value, k.unit, k.decimals, currency)
+                    else ("≤ " if applied.kind == "below" else "")
+                    + format_value(applied.value, k.unit, k.decimals, currency)
                 )
                 if r.target_basis == "prorated":
                     target += " (prorated)"
@@ -222,7 +281,9 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
                     format_value(r.value, k.unit, k.decimals, currency),
                     target,
                     format_progress(r.progress),
-                    "partial history" if r.partial_history else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+                    "partial history"
+                    if r.partial_history
+                    else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
                     _pace(r, currency),
                     format_score(r.score),
                     f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
@@ -230,7 +291,24 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
                     format_age(r.freshness, now),
                 ]
             )
-    table = _table(["KPI", "Period", "Value", "Target", "Progress", "vs previous", "On pace for", "Score", "Status", "Trend", "Updated"], [r for _, rows in sections for r in rows], width, left_out)
+    table = _table(
+        [
+            "KPI",
+            "Period",
+            "Value",
+            "Target",
+            "Progress",
+            "vs previous",
+            "On pace for",
+            "Score",
+            "Status",
+            "Trend",
+            "Updated",
+        ],
+        [r for _, rows in sections for r in rows],
+        width,
+        left_out,
+    )
     header, body = table[0], iter(table[1:])
     for heading, rows in sections:
         lines += [*heading, header, *(next(body) for _ in rows), ""]
@@ -251,5 +329,8 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
     lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows, width, left_out)
     if left_out:
         order = [h for h in FITS if h in left_out]
-        lines += ["", *wrap(f"Left out to fit {width} columns: {', '.join(order)} (--width 0 shows every column).", width)]
+        lines += [
+            "",
+            *wrap(f"Left out to fit {width} columns: {', '.join(order)} (--width 0 shows every column).", width),
+        ]
     return "\n".join(lines).rstrip() + "\n"

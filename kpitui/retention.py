@@ -198,7 +198,12 @@ def daily_before(config: Config, now: dt.datetime) -> dt.datetime | None:
 
 
 def compact(
-    store: HistoryStore, config: Config, *, now: dt.datetime | None = None, dry_run: bool = False, progress: Callable[[int, int, str], None] | None = None
+    store: HistoryStore,
+    config: Config,
+    *,
+    now: dt.datetime | None = None,
+    dry_run: bool = False,
+    progress: Callable[[int, int, str], None] | None = None,
 ) -> CompactionResult | None:
     """Down-sample ``store``'s readings older than the config's retention; ``None`` when retention is off."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -228,7 +233,10 @@ def compact(
         # daily rows before the hourly horizon, hourly rows after it (split at a local midnight)
         parts = [
             bucket_rows(part, rule, part_grain, cal)
-            for part, part_grain in ((rows.filter(pl.col("at") < split), "day"), (rows.filter(pl.col("at") >= split), "hour"))
+            for part, part_grain in (
+                (rows.filter(pl.col("at") < split), "day"),
+                (rows.filter(pl.col("at") >= split), "hour"),
+            )
             if part.height  # (polars panics truncating an empty column to local days)
         ]
         return pl.concat(parts) if parts else None
@@ -289,7 +297,7 @@ def describe_kept(config: Config, now: dt.datetime | None = None) -> list[str]:
                 f"({hourly_horizon(config)} days); a period cut at a time of day there (report --at, --window) can change"
             )
     return lines + [
-        f"kept raw: {mid} (KPI {why}); [storage] downsample_anyway = [\"{mid}\"] would compact it and change those values"
+        f'kept raw: {mid} (KPI {why}); [storage] downsample_anyway = ["{mid}"] would compact it and change those values'
         for mid, why in kept_raw(config).items()
     ]
 

@@ -23,7 +23,9 @@ def names(raw: str) -> dict[str, str]:
     """``contracts`` (or ``kpitui-contracts``) -> plugin, distribution, module and type names."""
     short = raw.strip().lower().removeprefix("kpitui-").removeprefix("kpitui_").replace("-", "_")
     if not NAME.match(short):
-        raise ScaffoldError(f"plugin name {raw!r}: use lower-case letters, digits and _ (or -), starting with a letter, e.g. 'crm'")
+        raise ScaffoldError(
+            f"plugin name {raw!r}: use lower-case letters, digits and _ (or -), starting with a letter, e.g. 'crm'"
+        )
     return {
         "name": short,
         "dist": "kpitui-" + short.replace("_", "-"),
@@ -36,7 +38,7 @@ def names(raw: str) -> dict[str, str]:
     }
 
 
-PYPROJECT = '''[build-system]
+PYPROJECT = """[build-system]
 requires = ["setuptools>=68"]
 build-backend = "setuptools.build_meta"
 
@@ -60,7 +62,7 @@ test = ["pytest>=8"]
 
 [tool.setuptools.packages.find]
 include = ["{module}*"]
-'''
+"""
 
 INIT = '''"""{dist}: a kpitui plugin.
 
@@ -300,7 +302,7 @@ def test_listed_by_kpitui_plugins(kpitui_cli):
     assert "{dist} 0.1.0 (entry point {name}) — ok" in result.stdout
 '''
 
-README = '''# {dist}
+README = """# {dist}
 
 A [kpitui](https://pypi.org/project/kpitui/) plugin: the `{source}` metric
 source (events from a CSV export, counted or summed per day) and the
@@ -341,9 +343,9 @@ pytest
 
 The tests use kpitui's pytest fixtures (`kpitui_config`, `fetch_source`,
 `evaluate`, `kpitui_cli`). kpitui's plugin guide covers the whole contract.
-'''
+"""
 
-WORKFLOW = '''name: tests
+WORKFLOW = """name: tests
 on: [push, pull_request]
 jobs:
   test:
@@ -359,7 +361,7 @@ jobs:
       - run: pip install -e '.[test]'
       - run: pytest
       - run: kpitui plugins --strict
-'''
+"""
 
 GITIGNORE = "__pycache__/\n*.egg-info/\n.venv/\ndist/\nbuild/\n*.sqlite3*\n"
 

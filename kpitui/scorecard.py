@@ -39,8 +39,12 @@ def _target(r: KpiResult, currency: str) -> str:
     if t is None:
         return "—"
     if t.kind == "within":
-        return f"{format_value(t.low, k.unit, k.decimals, currency)}–{format_value(t.high, k.unit, k.decimals, currency)}"
-    return ("≤ " if t.kind == "below" else "≥ " if t.kind == "above" else "") + format_value(t.value, k.unit, k.decimals, currency)
+        return (
+            f"{format_value(t.low, k.unit, k.decimals, currency)}–{format_value(t.high, k.unit, k.decimals, currency)}"
+        )
+    return ("≤ " if t.kind == "below" else "≥ " if t.kind == "above" else "") + format_value(
+        t.value, k.unit, k.decimals, currency
+    )
 
 
 def _row(r: KpiResult, currency: str) -> dict[str, str]:
@@ -50,7 +54,9 @@ def _row(r: KpiResult, currency: str) -> dict[str, str]:
         "period": r.period.label,
         "value": format_value(r.value, k.unit, k.decimals, currency),
         "target": _target(r, currency),
-        "change": "partial history" if r.partial_history else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+        "change": "partial history"
+        if r.partial_history
+        else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
         "score": format_score(r.score),
         "status": f"{STATUS_SYMBOL[r.status]} {r.status.label}",
         "trend": sparkline([v for _, v in r.series]),
@@ -67,10 +73,18 @@ def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str
         head = f"## {name}"
         if status is not None:
             head += f" — score {format_score(score)}, {STATUS_SYMBOL[status]} {status.label}"
-        lines += [head, "", "| KPI | Period | Value | Target | vs previous | Score | Status | Trend |", "|---|---|---:|---:|---:|---:|---|---|"]
+        lines += [
+            head,
+            "",
+            "| KPI | Period | Value | Target | vs previous | Score | Status | Trend |",
+            "|---|---|---:|---:|---:|---:|---|---|",
+        ]
         for r in kpis:
             row = _row(r, currency)
-            cells = [row[c].replace("|", "\\|") for c in ("name", "period", "value", "target", "change", "score", "status", "trend")]
+            cells = [
+                row[c].replace("|", "\\|")
+                for c in ("name", "period", "value", "target", "change", "score", "status", "trend")
+            ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -92,7 +106,11 @@ def _bars(r: KpiResult) -> str:
             f'<td style="vertical-align:bottom;padding:0 1px 0 0;"><div style="width:4px;height:{height}px;'
             f'background:{fill};font-size:0;line-height:0;">&nbsp;</div></td>'
         )
-    return '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;height:22px;"><tr>' + "".join(cells) + "</tr></table>"
+    return (
+        '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;height:22px;"><tr>'
+        + "".join(cells)
+        + "</tr></table>"
+    )
 
 
 def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
@@ -114,7 +132,9 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                 f"{e(STATUS_SYMBOL[status])} {e(status.label)}</span>"
             )
         parts.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(name)}{badge}</h2>')
-        parts.append('<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;max-width:900px;">')
+        parts.append(
+            '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;max-width:900px;">'
+        )
         numeric = ("Value", "Target", "vs previous", "Score")
         parts.append(
             "<tr>"
@@ -141,6 +161,8 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             )
         parts.append("</table>")
     generated = snapshot.at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-    parts.append(f'<p style="font-size:12px;color:#6e7781;margin-top:18px;">Sent by kpitui · evaluated {e(generated)}</p>')
+    parts.append(
+        f'<p style="font-size:12px;color:#6e7781;margin-top:18px;">Sent by kpitui · evaluated {e(generated)}</p>'
+    )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

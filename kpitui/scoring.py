@@ -100,7 +100,14 @@ def prorate(target: Target, factor: float) -> Target:
     def scaled(x: float | None) -> float | None:
         return None if x is None else x * factor
 
-    return replace(target, value=scaled(target.value), baseline=scaled(target.baseline), low=scaled(target.low), high=scaled(target.high), due=None)
+    return replace(
+        target,
+        value=scaled(target.value),
+        baseline=scaled(target.baseline),
+        low=scaled(target.low),
+        high=scaled(target.high),
+        due=None,
+    )
 
 
 def meets(target: Target | None, value: float | None) -> bool | None:
@@ -128,7 +135,9 @@ def status(score_: float | None, value: float | None, has_target: bool, threshol
     return Status.OFF_TRACK
 
 
-def elapsed_fraction(period: Period, full_end: dt.datetime, now: dt.datetime, timezone: str | None = None) -> float | None:
+def elapsed_fraction(
+    period: Period, full_end: dt.datetime, now: dt.datetime, timezone: str | None = None
+) -> float | None:
     """How much of ``[period.start, full_end)`` has passed at ``now`` (0..1).
 
     With ``timezone``, on that zone's wall clock (the notion of elapsed time of

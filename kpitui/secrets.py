@@ -40,7 +40,13 @@ _forms: set[str] = set()  # ASCII-lower-cased
 _folded: tuple[str, ...] = ()  # the same, a snapshot redact() reads without the lock
 _ASCII_LOWER = str.maketrans(string.ascii_uppercase, string.ascii_lowercase)
 
-_NAMES = {"\r": "a carriage return (\\r)", "\n": "a line feed (\\n)", "\t": "a TAB", "\x00": "a NUL byte", "\x1b": "an ESC"}
+_NAMES = {
+    "\r": "a carriage return (\\r)",
+    "\n": "a line feed (\\n)",
+    "\t": "a TAB",
+    "\x00": "a NUL byte",
+    "\x1b": "an ESC",
+}
 
 
 def _is_control(ch: str) -> bool:
@@ -54,7 +60,9 @@ def check_env_value(name: str, value: str, *, multiline: bool = False) -> None:
     variable handed to a command may be a PEM key), not at its end.
     """
     if value.endswith("\r\n"):
-        raise ValueError(f"environment variable {name} ends with a line break (\\r\\n, Windows line endings?); remove it")
+        raise ValueError(
+            f"environment variable {name} ends with a line break (\\r\\n, Windows line endings?); remove it"
+        )
     if value and value[-1] in "\r\n\x85\u2028\u2029":
         what = _NAMES.get(value[-1], "a line break")
         hint = "Windows line endings?" if value[-1] == "\r" else "echo without -n?"

@@ -113,7 +113,9 @@ def verify_password(stored: str, password: str) -> bool:
         if parts[0] == "scrypt":
             n, r, p = (int(x) for x in parts[1:4])
             salt, expected = _unb64(parts[4]), _unb64(parts[5])
-            digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(expected), maxmem=256 * 2**20)
+            digest = hashlib.scrypt(
+                password.encode("utf-8"), salt=salt, n=n, r=r, p=p, dklen=len(expected), maxmem=256 * 2**20
+            )
         elif parts[0] == "pbkdf2_sha256":
             salt, expected = _unb64(parts[2]), _unb64(parts[3])
             digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, int(parts[1]), dklen=len(expected))
@@ -145,7 +147,10 @@ def load_serve_table(loader: Any, table: dict[str, Any]) -> ServeConfig:
     if parsed.token is not None:
         token = Secret(parsed.token)
         if not token.references:
-            raise loader.error("serve", 'token: give it as a ${VARIABLE} reference (token = "${KPITUI_SERVE_TOKEN}"), never the token itself in the file')
+            raise loader.error(
+                "serve",
+                'token: give it as a ${VARIABLE} reference (token = "${KPITUI_SERVE_TOKEN}"), never the token itself in the file',
+            )
     users: dict[str, str] = {}
     raw_users = parsed.users
     if not isinstance(raw_users, dict):

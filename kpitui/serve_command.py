@@ -19,7 +19,6 @@ from typing import Any, TextIO
 from .serve_auth import AuthError, check_token, generate_token, hash_password, is_loopback
 
 
-
 @dataclass
 class ServePlan:
     host: str

@@ -152,7 +152,15 @@ def parse_times(
     return pl.when(number).then(from_epoch).otherwise(parsed)
 
 
-_FORMATS = {".csv": "csv", ".tsv": "tsv", ".txt": "csv", ".json": "json", ".ndjson": "ndjson", ".jsonl": "ndjson", ".parquet": "parquet"}
+_FORMATS = {
+    ".csv": "csv",
+    ".tsv": "tsv",
+    ".txt": "csv",
+    ".json": "json",
+    ".ndjson": "ndjson",
+    ".jsonl": "ndjson",
+    ".parquet": "parquet",
+}
 
 
 def read_table(path: str | Path, format: str | None = None, *, separator: str | None = None) -> pl.DataFrame:
@@ -164,7 +172,9 @@ def read_table(path: str | Path, format: str | None = None, *, separator: str | 
     path = Path(path)
     kind = format or _FORMATS.get(path.suffix.lower())
     if kind is None:
-        raise SourceError(f"{path.name}: cannot tell the format from its extension; say format = csv, tsv, json, ndjson or parquet")
+        raise SourceError(
+            f"{path.name}: cannot tell the format from its extension; say format = csv, tsv, json, ndjson or parquet"
+        )
     try:
         if kind in ("csv", "tsv"):
             sep = separator or ("\t" if kind == "tsv" else ",")
@@ -203,7 +213,9 @@ def read_json(path: str | Path) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise SourceError(f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}") from None
+        raise SourceError(
+            f"{path.name} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}"
+        ) from None
 
 
 def __getattr__(name: str) -> Any:

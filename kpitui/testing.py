@@ -157,10 +157,14 @@ def evaluate(
 def _context(config: Config) -> SourceContext:
     from kpitui.api import SourceContext
 
-    return SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path)
+    return SourceContext(
+        config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
+    )
 
 
-def fetch_source(config: Config, source_id: str, now: dt.datetime | str | None = None, cursor: str | None = None) -> FetchResult:
+def fetch_source(
+    config: Config, source_id: str, now: dt.datetime | str | None = None, cursor: str | None = None
+) -> FetchResult:
     """Make source ``source_id`` as the collector does, fetch once from ``cursor`` and close it.
 
     Returns the :class:`~kpitui.api.FetchResult` with its readings normalised

@@ -203,7 +203,9 @@ def test_counts_match_grep(tmp_path: Path) -> None:
         by_metric[metric] += value
     # grep -c ' 50[0-9] ' and friends, over the same text
     assert by_metric["errors"] == sum(1 for line in lines if re.search(r'" 5\d\d ', line))
-    assert by_metric["signups"] == sum(1 for line in lines if '"GET /newsletter/thank-you HTTP' in line and re.search(r'" [23]\d\d ', line))
+    assert by_metric["signups"] == sum(
+        1 for line in lines if '"GET /newsletter/thank-you HTTP' in line and re.search(r'" [23]\d\d ', line)
+    )
     assert by_metric["bots"] == sum(1 for line in lines if "bot" in line.rsplit('"', 2)[1].lower())
 
 
@@ -225,7 +227,9 @@ def test_time_offsets_are_converted_to_utc(tmp_path: Path) -> None:
     tail = Tail(make_source(tmp_path / "access.log", {"all": "True"}))
     tail.poll()
     utc = dt.timezone.utc
-    assert tail.counts() == Counter({("all", dt.datetime(2024, 2, 29, 19, tzinfo=utc)): 1, ("all", dt.datetime(2024, 3, 1, 4, tzinfo=utc)): 2})
+    assert tail.counts() == Counter(
+        {("all", dt.datetime(2024, 2, 29, 19, tzinfo=utc)): 1, ("all", dt.datetime(2024, 3, 1, 4, tzinfo=utc)): 2}
+    )
 
 
 def test_fields(tmp_path: Path) -> None:
@@ -265,7 +269,10 @@ def test_request_that_is_not_method_target_protocol(tmp_path: Path) -> None:
 
 def test_incremental_polls_read_only_new_lines(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    first, second = random_lines(500, seed=1), random_lines(300, seed=2, start=dt.datetime(2024, 3, 5, tzinfo=dt.timezone.utc))
+    first, second = (
+        random_lines(500, seed=1),
+        random_lines(300, seed=2, start=dt.datetime(2024, 3, 5, tzinfo=dt.timezone.utc)),
+    )
     write(log, first)
     tail = Tail(make_source(log))
     assert +tail.poll() == reference(first)
@@ -633,7 +640,7 @@ def test_custom_log_format(tmp_path: Path) -> None:
         for name in ("signups", "retainers", "errors", "bots", "searches"):
             if PREDICATES[name](fields):
                 expected[(name, hour)] += 1
-    lines.append("10.1.1.1 [yesterday] \"GET /\" 200 1 \"x\" rt=1")
+    lines.append('10.1.1.1 [yesterday] "GET /" 200 1 "x" rt=1')
     write(log, lines)
     conditions = {k: CONDITIONS[k] for k in ("signups", "retainers", "errors", "bots", "searches")}
     tail = Tail(make_source(log, conditions, format="custom", log_format=fmt))
@@ -650,7 +657,9 @@ def test_custom_format_agrees_with_the_fast_combined_parser(tmp_path: Path) -> N
     for line in lines:
         mixed.append(line)
         if rng.random() < 0.05:
-            mixed.append(rng.choice([line[: rng.randint(0, len(line))], line.replace("HTTP/1.1", "HTTP/1.1\"x"), "", "junk"]))
+            mixed.append(
+                rng.choice([line[: rng.randint(0, len(line))], line.replace("HTTP/1.1", 'HTTP/1.1"x'), "", "junk"])
+            )
     write(log, mixed)
     fast = Tail(make_source(log))
     fast.poll()
@@ -783,7 +792,9 @@ def test_bad_conditions_are_rejected(tmp_path: Path, condition: str | None, mess
 
 
 def test_conditions_use_every_field(tmp_path: Path) -> None:
-    line = combined(client="9.9.9.9", user="bob", method="PUT", path="/x?y=1", status=204, size=42, referrer="r", agent="a")
+    line = combined(
+        client="9.9.9.9", user="bob", method="PUT", path="/x?y=1", status=204, size=42, referrer="r", agent="a"
+    )
     write(tmp_path / "access.log", [line, combined()])
     conditions = {
         "all": 'client == "9.9.9.9" and user == "bob" and method == "PUT" and path == "/x" and query == "y=1" '
@@ -800,14 +811,18 @@ def test_conditions_use_every_field(tmp_path: Path) -> None:
 
 def test_registered_through_the_hook() -> None:
     assert access_log.register_metric_sources() == [AccessLogSource]
-    assert AccessLogSource.type_name == "access_log" and AccessLogSource.mode == "add" and AccessLogSource.uses_condition
+    assert (
+        AccessLogSource.type_name == "access_log" and AccessLogSource.mode == "add" and AccessLogSource.uses_condition
+    )
 
 
 def test_example_tables_are_valid(tmp_path: Path) -> None:
     example = AccessLogSource.example()
     options = parse(AccessLogOptions, example["source"])
     condition = example["metric"]["condition"]
-    metric = Metric(id="m", name="M", source="s", trigger=Trigger(text="t", condition=condition), options=AccessLogMetricOptions())
+    metric = Metric(
+        id="m", name="M", source="s", trigger=Trigger(text="t", condition=condition), options=AccessLogMetricOptions()
+    )
     AccessLogSource.check(options, [metric], SourceContext(config_dir=tmp_path))
 
 

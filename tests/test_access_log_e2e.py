@@ -14,7 +14,9 @@ PATHS = ["/", "/pricing", "/newsletter/thank-you", "/newsletter", "/retainer/sub
 
 def line(when: dt.datetime, path: str, status: int = 200, method: str = "GET") -> str:
     stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
-    return f'203.0.113.{random.randint(1, 250)} - - [{stamp}] "{method} {path} HTTP/1.1" {status} 512 "-" "Mozilla/5.0"\n'
+    return (
+        f'203.0.113.{random.randint(1, 250)} - - [{stamp}] "{method} {path} HTTP/1.1" {status} 512 "-" "Mozilla/5.0"\n'
+    )
 
 
 def test_daily_counts_match_grep(tmp_path):
@@ -29,7 +31,7 @@ def test_daily_counts_match_grep(tmp_path):
     config.write_text(
         f"""
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.web]
 type = "access_log"
@@ -47,7 +49,20 @@ condition = 'path == "/newsletter/thank-you"'
     assert "1 skipped" in collected.stdout
 
     def counts() -> dict[str, float]:
-        result = run("series", "newsletter_signups", "--grain", "day", "--points", "9", "--at", "2026-03-10T00:00:00", "--format", "json", "--config", str(config))
+        result = run(
+            "series",
+            "newsletter_signups",
+            "--grain",
+            "day",
+            "--points",
+            "9",
+            "--at",
+            "2026-03-10T00:00:00",
+            "--format",
+            "json",
+            "--config",
+            str(config),
+        )
         assert result.returncode == 0, result.stderr
         return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
 
@@ -64,7 +79,9 @@ condition = 'path == "/newsletter/thank-you"'
     # new lines are read incrementally, never counted twice
     with log.open("a") as out:
         for hour in range(5):
-            out.write(line(dt.datetime(2026, 3, 8, 20 + hour // 2, hour, tzinfo=dt.timezone.utc), "/newsletter/thank-you"))
+            out.write(
+                line(dt.datetime(2026, 3, 8, 20 + hour // 2, hour, tzinfo=dt.timezone.utc), "/newsletter/thank-you")
+            )
     assert run("collect", "--once", "--config", str(config)).returncode == 0
     assert run("collect", "--once", "--config", str(config)).returncode == 0
     by_day = counts()

@@ -29,7 +29,9 @@ def master_lines(count: int, seed: int = 5) -> list[str]:
     for i in range(count):
         when = START + dt.timedelta(seconds=i * 17)
         stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
-        out.append(f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n')
+        out.append(
+            f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n'
+        )
     return out
 
 
@@ -38,7 +40,7 @@ def config(tmp_path: Path, extra: str = "") -> Path:
     path.write_text(
         f"""
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.web]
 type = "access_log"
@@ -131,7 +133,6 @@ def test_two_rotations_compressed_between_polls(tmp_path: Path) -> None:
     assert total(cfg) == grep_count(master)
     collect(cfg)
     assert total(cfg) == grep_count(master)
-
 
 
 def _delaycompress_rotate(tmp_path: Path) -> None:

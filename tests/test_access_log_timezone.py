@@ -33,7 +33,9 @@ def write_log(path: Path, zone: str, seed: int = 4) -> None:
 
 
 def grep(log: Path, prefix: str) -> int:
-    found = subprocess.run(["grep", "-c", f"\\[{prefix}.*GET /newsletter/thank-you ", str(log)], capture_output=True, text=True)
+    found = subprocess.run(
+        ["grep", "-c", f"\\[{prefix}.*GET /newsletter/thank-you ", str(log)], capture_output=True, text=True
+    )
     return int(found.stdout.strip() or 0)
 
 
@@ -51,7 +53,7 @@ def test_buckets_follow_the_configured_time_zone(tmp_path: Path, zone: str, buck
 timezone = "{zone}"
 
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.web]
 type = "access_log"
@@ -72,9 +74,14 @@ condition = 'path == "/newsletter/thank-you"'
         points, at = "8", "2026-03-09T23:30:00"
     else:
         points, at = "48", "2026-03-06T23:30:00"  # 5 and 6 March, hour by hour
-    result = run("series", "signups", "--grain", bucket, "--points", points, "--at", at, "--format", "json", "--config", str(cfg))
+    result = run(
+        "series", "signups", "--grain", bucket, "--points", points, "--at", at, "--format", "json", "--config", str(cfg)
+    )
     assert result.returncode == 0, result.stderr
-    rows = {dt.datetime.fromisoformat(row["start"]).astimezone(tz): row["value"] or 0 for row in json.loads(result.stdout)["points"]}
+    rows = {
+        dt.datetime.fromisoformat(row["start"]).astimezone(tz): row["value"] or 0
+        for row in json.loads(result.stdout)["points"]
+    }
     if bucket == "day":
         got = {start.date(): value for start, value in rows.items()}
         expected = {day: grep(log, day.strftime("%d/%b/%Y")) for day in days}

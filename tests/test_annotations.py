@@ -19,7 +19,11 @@ from tests.test_json_contract import documented, validate
 def config(write_config, tmp_path):
     path = write_config('[kpitui]\ntimezone = "UTC"\n' + CONFIG)
     with Store(tmp_path / "history.sqlite3") as store:
-        store.write(readings_frame([("signups", t(2026, 3, 2), 20.0), ("requests", t(2026, 3, 5), 4.0), ("views", t(2026, 3, 3), 400.0)]))
+        store.write(
+            readings_frame(
+                [("signups", t(2026, 3, 2), 20.0), ("requests", t(2026, 3, 5), 4.0), ("views", t(2026, 3, 3), 400.0)]
+            )
+        )
     return path
 
 
@@ -61,7 +65,11 @@ def test_annotate_list_edit_delete_round_trip(config, tmp_path):
     assert [n["id"] for n in listed(config, "--since", "2026-03-05")] == [2]
     ok("annotations", "edit", "2", "Site down for 20 minutes", "--all", config=config)
     edited = {n["id"]: n for n in listed(config)}[2]
-    assert (edited["text"], edited["metric"], edited["at"]) == ("Site down for 20 minutes", None, "2026-03-10T12:00:00+00:00")
+    assert (edited["text"], edited["metric"], edited["at"]) == (
+        "Site down for 20 minutes",
+        None,
+        "2026-03-10T12:00:00+00:00",
+    )
     assert "deleted annotation 1: Launched the webinar ads" in ok("annotations", "delete", "1", config=config)
     assert [n["id"] for n in listed(config)] == [2, 3]
     # kept in the history file, in their own table; the readings are untouched
@@ -72,7 +80,9 @@ def test_annotate_list_edit_delete_round_trip(config, tmp_path):
 
 
 def test_bad_annotations_are_one_line_exit_2(config):
-    assert "no kpi 'lead' in the config (did you mean 'leads'?)" in fails("annotate", "x", "--kpi", "lead", config=config)
+    assert "no kpi 'lead' in the config (did you mean 'leads'?)" in fails(
+        "annotate", "x", "--kpi", "lead", config=config
+    )
     assert "needs some text" in fails("annotate", "   ", config=config)
     assert "there is no annotation 9" in fails("annotations", "delete", "9", config=config)
     assert "--at:" in fails("annotate", "x", "--at", "yesterday-ish", config=config)
@@ -85,7 +95,9 @@ def test_report_and_series_json_list_the_annotations_about_what_they_show(config
     ok("annotate", "Launched the webinar ads", "--at", "2026-03-04 09:00", "--kpi", "leads", config=config)
     ok("annotate", "Ad views campaign", "--at", "2026-03-06 09:00", "--metric", "views", config=config)
     ok("annotate", "Long ago", "--at", "2025-01-01 00:00", config=config)  # before anything shown
-    report = json.loads(ok("report", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", config=config))
+    report = json.loads(
+        ok("report", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", config=config)
+    )
     schema = documented()["report"]
     assert validate(report, schema, schema) == []
     assert [(n["text"], n["kpis"]) for n in report["annotations"]] == [
@@ -97,13 +109,15 @@ def test_report_and_series_json_list_the_annotations_about_what_they_show(config
     assert [n["text"] for n in series["annotations"]] == ["Launched the webinar ads"]
     series = json.loads(ok("series", "views", "--at", "2026-03-15T12:00:00+00:00", "--format", "json", config=config))
     assert [n["text"] for n in series["annotations"]] == ["Ad views campaign"]
-    table = ok("report", "--explain", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--width", "0", config=config)
+    table = ok(
+        "report", "--explain", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--width", "0", config=config
+    )
     assert "2026-03-04 09:00  Launched the webinar ads  (Lead Generation)" in table
 
 
 # -- annotation sources (the register_annotation_sources hook) ----------------------------------
 
-DEPLOYS_PLUGIN = '''
+DEPLOYS_PLUGIN = """
 import datetime as dt
 
 import kpitui
@@ -141,7 +155,7 @@ class Broken(AnnotationSource):
 @kpitui.hookimpl
 def register_annotation_sources():
     return [Deploys, Broken]
-'''
+"""
 
 
 @pytest.fixture
@@ -149,9 +163,12 @@ def with_sources(write_config, tmp_path):
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "deploys.py").write_text(DEPLOYS_PLUGIN)
-    (tmp_path / "campaigns.csv").write_text("at,text,kpi\n2026-03-12 08:00,Spring campaign,leads\n2025-06-01,Long ago,\n")
+    (tmp_path / "campaigns.csv").write_text(
+        "at,text,kpi\n2026-03-12 08:00,Spring campaign,leads\n2025-06-01,Long ago,\n"
+    )
     path = write_config(
-        f'[plugins]\ndirs = ["{plugins.as_posix()}"]\n[kpitui]\ntimezone = "UTC"\n' + CONFIG
+        f'[plugins]\ndirs = ["{plugins.as_posix()}"]\n[kpitui]\ntimezone = "UTC"\n'
+        + CONFIG
         + '\n[annotation_sources.web]\ntype = "deploys"\nservice = "web"\n'
         + '\n[annotation_sources.down]\ntype = "broken"\n'
         + '\n[annotation_sources.campaigns]\ntype = "csv"\npath = "campaigns.csv"\n'
@@ -163,7 +180,18 @@ def with_sources(write_config, tmp_path):
 
 def test_annotation_sources_supply_annotations_beside_the_stored_ones(with_sources):
     ok("annotate", "Typed by hand", "--at", "2026-03-13 09:00", "--kpi", "leads", config=with_sources)
-    result = run("series", "leads", "--at", "2026-03-14T12:00:00+00:00", "--points", "3", "--format", "json", "--config", str(with_sources))
+    result = run(
+        "series",
+        "leads",
+        "--at",
+        "2026-03-14T12:00:00+00:00",
+        "--points",
+        "3",
+        "--format",
+        "json",
+        "--config",
+        str(with_sources),
+    )
     assert result.returncode == 0, result.stderr
     notes = json.loads(result.stdout)["annotations"]
     # three daily buckets from 12 Mar: a deploy each day at 10:00 (about signups, behind leads), the CSV's campaign,
@@ -190,7 +218,20 @@ def test_a_bad_annotation_source_table_is_a_config_error(write_config):
 def test_series_compares_each_bucket_with_the_same_bucket_a_year_earlier(config, tmp_path):
     with Store(tmp_path / "history.sqlite3") as store:
         store.write(readings_frame([("signups", t(2025, 3, 2), 5.0), ("signups", t(2025, 3, 3), 7.0)]))
-    result = run("series", "signups", "--at", "2026-03-03T12:00:00+00:00", "--points", "2", "--compare", "last_year", "--format", "json", "--config", str(config))
+    result = run(
+        "series",
+        "signups",
+        "--at",
+        "2026-03-03T12:00:00+00:00",
+        "--points",
+        "2",
+        "--compare",
+        "last_year",
+        "--format",
+        "json",
+        "--config",
+        str(config),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     schema = documented()["series"]

@@ -41,7 +41,7 @@ def _setup(tmp_path: Path) -> tuple[Path, Path]:
     config.write_text(
         f"""
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.web]
 type = "access_log"
@@ -71,7 +71,20 @@ window = "today"
 
 
 def _series(config: Path, ident: str, at: str, points: int = 4) -> dict[str, float | None]:
-    result = run("series", ident, "--grain", "day", "--points", str(points), "--at", at, "--format", "json", "--config", str(config))
+    result = run(
+        "series",
+        ident,
+        "--grain",
+        "day",
+        "--points",
+        str(points),
+        "--at",
+        at,
+        "--format",
+        "json",
+        "--config",
+        str(config),
+    )
     assert result.returncode == 0, result.stderr
     return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
 

@@ -21,7 +21,7 @@ from test_cli import kpitui_script, run
 
 from kpitui.store import Store
 
-PLUGIN = '''
+PLUGIN = """
 from kpitui import hookimpl
 from kpitui.builtin.access_log import AccessLogSource
 
@@ -34,7 +34,7 @@ class SmallChunks(AccessLogSource):
 @hookimpl
 def register_metric_sources():
     return [SmallChunks]
-'''
+"""
 
 
 def setup(tmp_path: Path, lines: int) -> tuple[Path, Path]:
@@ -49,7 +49,7 @@ def setup(tmp_path: Path, lines: int) -> tuple[Path, Path]:
 dirs = ["plugins"]
 
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.web]
 type = "small_chunk_log"

@@ -14,7 +14,7 @@ import pytest
 
 from test_cli import run
 
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import dataclass
 from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, path_warning, readings_frame
@@ -54,7 +54,7 @@ class Grumpy(MetricSource):
 @hookimpl
 def register_metric_sources():
     return [Spool, Grumpy]
-'''
+"""
 
 
 def write_config(tmp_path: Path, log: str, export: str = "export.csv", extra: str = "") -> Path:
@@ -63,7 +63,7 @@ def write_config(tmp_path: Path, log: str, export: str = "export.csv", extra: st
         textwrap.dedent(
             f"""
             [storage]
-            path = "{tmp_path / 'h.sqlite3'}"
+            path = "{tmp_path / "h.sqlite3"}"
 
             [sources.web]
             type = "access_log"
@@ -169,7 +169,9 @@ def test_a_third_party_source_warns_through_the_same_hook(files: Path) -> None:
     cfg = write_config(files, "access.log", extra=extra)
     result = run("check", "--config", str(cfg))
     assert result.returncode == 0, result.stderr
-    assert "source inbox" in result.stderr and str(files / "inbox") in result.stderr and "does not exist" in result.stderr
+    assert (
+        "source inbox" in result.stderr and str(files / "inbox") in result.stderr and "does not exist" in result.stderr
+    )
     assert "source odd" in result.stderr and "boom" in result.stderr and "Traceback" not in result.stderr
     (files / "inbox").mkdir()
     result = run("check", "--config", str(cfg))

@@ -24,7 +24,9 @@ def kpitui_script() -> str:
 
 
 def run(*args: str, cwd: Path | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([kpitui_script(), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=os.environ.copy())
+    return subprocess.run(
+        [kpitui_script(), *args], capture_output=True, text=True, cwd=cwd, timeout=timeout, env=os.environ.copy()
+    )
 
 
 @pytest.fixture
@@ -47,7 +49,13 @@ def test_check_collect_report_on_the_sample(sample):
 
     table = run("report", "--no-collect", "--config", str(sample))
     assert table.returncode == 0, table.stderr
-    for text in ("Increase lead generation", "Lead Generation", "Operating profit", "Client onboarding time", "Metrics"):
+    for text in (
+        "Increase lead generation",
+        "Lead Generation",
+        "Operating profit",
+        "Client onboarding time",
+        "Metrics",
+    ):
         assert text in table.stdout
 
     report = json.loads(run("report", "--format", "json", "--no-collect", "--config", str(sample)).stdout)
@@ -62,7 +70,9 @@ def test_check_collect_report_on_the_sample(sample):
     assert metrics["newsletter_signups"]["key"] is True and metrics["page_likes"]["key"] is False
     assert metrics["email_subscribers"]["latest"] > 0 and metrics["email_subscribers"]["latest_at"]
 
-    rows = list(csv.DictReader(io.StringIO(run("report", "--format", "csv", "--no-collect", "--config", str(sample)).stdout)))
+    rows = list(
+        csv.DictReader(io.StringIO(run("report", "--format", "csv", "--no-collect", "--config", str(sample)).stdout))
+    )
     assert len(rows) == 9 and rows[0]["kpi"] == "lead_generation"
 
 
@@ -111,7 +121,10 @@ def test_broken_config_exits_2_without_traceback(tmp_path):
         result = run(command, "--config", str(bad))
         assert result.returncode == 2, (command, result.stderr)
         assert result.stderr.strip().count("\n") == 0
-        assert "bad.toml: [kpis.webinar_conversion] formula: unknown formula type 'ratoi' (did you mean 'ratio'?)" in result.stderr
+        assert (
+            "bad.toml: [kpis.webinar_conversion] formula: unknown formula type 'ratoi' (did you mean 'ratio'?)"
+            in result.stderr
+        )
 
 
 def test_init_writes_a_valid_starter_and_never_overwrites(tmp_path):

@@ -16,9 +16,15 @@ def kpitui_script() -> str:
     return str(Path(sys.executable).with_name("kpitui"))
 
 
-def run(*args: str, env: dict[str, str] | None = None, script: list[str] | None = None, timeout: float = 120) -> subprocess.CompletedProcess:
+def run(
+    *args: str, env: dict[str, str] | None = None, script: list[str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [*(script or [kpitui_script()]), *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+        [*(script or [kpitui_script()]), *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -65,14 +71,19 @@ def test_a_misspelt_command_still_says_invalid_choice():
     assert result.returncode == 2 and "invalid choice: 'reprot'" in result.stderr
 
 
-@pytest.mark.parametrize("env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "cp1252", "LANG": "C", "LC_ALL": "C"}])
+@pytest.mark.parametrize(
+    "env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "cp1252", "LANG": "C", "LC_ALL": "C"}]
+)
 def test_report_to_a_file_under_a_non_utf8_encoding_degrades_to_ascii(sample, tmp_path, env):
     assert run("collect", "--once", "--config", str(sample)).returncode == 0
     out = tmp_path / "report.txt"
     with out.open("wb") as handle:
         result = subprocess.run(
             [kpitui_script(), "report", "--no-collect", "--config", str(sample)],
-            stdout=handle, stderr=subprocess.PIPE, env={**os.environ, "PYTHONUTF8": "0", **env}, timeout=120,
+            stdout=handle,
+            stderr=subprocess.PIPE,
+            env={**os.environ, "PYTHONUTF8": "0", **env},
+            timeout=120,
         )
     assert result.returncode == 0, result.stderr.decode(errors="replace")
     assert b"UnicodeEncodeError" not in result.stderr

@@ -8,8 +8,16 @@ import subprocess
 import sys
 
 HEAVY = [
-    "kpitui.config", "kpitui.store", "kpitui.engine", "kpitui.plugins", "kpitui.alerts.commands", "kpitui.serve_command",
-    "kpitui.ui", "polars", "textual", "pluggy",
+    "kpitui.config",
+    "kpitui.store",
+    "kpitui.engine",
+    "kpitui.plugins",
+    "kpitui.alerts.commands",
+    "kpitui.serve_command",
+    "kpitui.ui",
+    "polars",
+    "textual",
+    "pluggy",
 ]
 
 

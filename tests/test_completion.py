@@ -50,7 +50,12 @@ def test_subcommands_and_options_complete(tmp_path):
 
 
 def test_metric_and_kpi_ids_come_from_the_config(tmp_path, config):
-    assert set(complete(f"kpitui series --config {config} ", tmp_path)) >= {"newsletter_signups", "ad_views", "lead_generation", "conversion"}
+    assert set(complete(f"kpitui series --config {config} ", tmp_path)) >= {
+        "newsletter_signups",
+        "ad_views",
+        "lead_generation",
+        "conversion",
+    }
     assert complete(f"kpitui series -c {config} lead", tmp_path) == ["lead_generation"]
     assert set(complete(f"kpitui record --config {config} ", tmp_path)) >= {"newsletter_signups", "ad_views"}
     assert "lead_generation" not in complete(f"kpitui record --config {config} ", tmp_path)  # record takes metrics only

@@ -68,16 +68,31 @@ def test_sample_config_is_valid(builtin_registry):
 @pytest.mark.parametrize(
     "change, expected",
     [
-        (("type = \"demo\"", "type = \"dmeo\""), "[sources.demo] type: unknown source type 'dmeo' (did you mean 'demo'?)"),
-        (('metrics = ["signups"]', 'metrics = ["signup"]'), "[kpis.leads] formula input: unknown metric or KPI 'signup' (did you mean 'signups'?)"),
-        (('formula = "ratio"', 'formula = "ration"'), "[kpis.conversion] formula: unknown formula type 'ration' (did you mean 'ratio'?)"),
-        (('kpis = ["leads", "conversion"]', 'kpis = ["lead", "conversion"]'), "[objectives.grow] kpis[0]: unknown KPI 'lead' (did you mean 'leads'?)"),
+        (('type = "demo"', 'type = "dmeo"'), "[sources.demo] type: unknown source type 'dmeo' (did you mean 'demo'?)"),
+        (
+            ('metrics = ["signups"]', 'metrics = ["signup"]'),
+            "[kpis.leads] formula input: unknown metric or KPI 'signup' (did you mean 'signups'?)",
+        ),
+        (
+            ('formula = "ratio"', 'formula = "ration"'),
+            "[kpis.conversion] formula: unknown formula type 'ration' (did you mean 'ratio'?)",
+        ),
+        (
+            ('kpis = ["leads", "conversion"]', 'kpis = ["lead", "conversion"]'),
+            "[objectives.grow] kpis[0]: unknown KPI 'lead' (did you mean 'leads'?)",
+        ),
         (('name = "Sign-ups"', 'nmae = "Sign-ups"'), "[metrics.signups] unknown key 'nmae' (did you mean 'name'?)"),
-        (("history_days = 10", "history_days = \"ten\""), "[sources.demo] history_days must be an integer, not 'ten'"),
-        (('source = "demo"\ntrigger', 'source = "demoo"\ntrigger'), "[metrics.signups] source: unknown source 'demoo' (did you mean 'demo'?)"),
-        (("target = 100", "target = { kind = \"rech\", value = 1 }"), "[kpis.leads.target] kind: unknown target kind 'rech' (did you mean 'reach'?)"),
-        (("target = 100", "window = \"month_to_dat\""), "month_to_date"),
-        (("target = 100", "target = { kind = \"within\", low = 5 }"), "needs both low and high"),
+        (("history_days = 10", 'history_days = "ten"'), "[sources.demo] history_days must be an integer, not 'ten'"),
+        (
+            ('source = "demo"\ntrigger', 'source = "demoo"\ntrigger'),
+            "[metrics.signups] source: unknown source 'demoo' (did you mean 'demo'?)",
+        ),
+        (
+            ("target = 100", 'target = { kind = "rech", value = 1 }'),
+            "[kpis.leads.target] kind: unknown target kind 'rech' (did you mean 'reach'?)",
+        ),
+        (("target = 100", 'window = "month_to_dat"'), "month_to_date"),
+        (("target = 100", 'target = { kind = "within", low = 5 }'), "needs both low and high"),
     ],
 )
 def test_mistakes_name_file_table_key_and_nearest(write_config, builtin_registry, change, expected):
@@ -89,7 +104,11 @@ def test_mistakes_name_file_table_key_and_nearest(write_config, builtin_registry
 
 
 def test_unknown_key_suggests_nearest(write_config, builtin_registry):
-    message = error_of(write_config, BASE.replace('source = "demo"\n\n[kpis', 'source = "demo"\nagregation = "sum"\n\n[kpis'), builtin_registry)
+    message = error_of(
+        write_config,
+        BASE.replace('source = "demo"\n\n[kpis', 'source = "demo"\nagregation = "sum"\n\n[kpis'),
+        builtin_registry,
+    )
     assert "agregation" in message and "did you mean 'aggregation'" in message
 
 
@@ -106,7 +125,10 @@ def test_kpi_may_name_its_objective(write_config, builtin_registry):
 
 
 def test_kpi_cycles_are_rejected(write_config, builtin_registry):
-    text = BASE + '\n[kpis.a]\nformula = "expression"\nexpression = "b + 1"\n[kpis.b]\nformula = "expression"\nexpression = "a * 2"\n'
+    text = (
+        BASE
+        + '\n[kpis.a]\nformula = "expression"\nexpression = "b + 1"\n[kpis.b]\nformula = "expression"\nexpression = "a * 2"\n'
+    )
     assert "cycle: a -> b -> a" in error_of(write_config, text, builtin_registry)
 
 
@@ -127,8 +149,16 @@ def test_expression_formula_rejects_code(write_config, builtin_registry):
 
 
 def test_timezone_and_calendar_settings(write_config, builtin_registry):
-    config = load(write_config, '[kpitui]\ntimezone = "Europe/London"\nweek_start = "sunday"\nfiscal_year_start = "april"\n' + BASE, builtin_registry)
-    assert (config.settings.timezone, config.settings.week_start, config.settings.fiscal_year_start) == ("Europe/London", 6, 4)
+    config = load(
+        write_config,
+        '[kpitui]\ntimezone = "Europe/London"\nweek_start = "sunday"\nfiscal_year_start = "april"\n' + BASE,
+        builtin_registry,
+    )
+    assert (config.settings.timezone, config.settings.week_start, config.settings.fiscal_year_start) == (
+        "Europe/London",
+        6,
+        4,
+    )
     message = error_of(write_config, '[kpitui]\nweek_start = "sundy"\n' + BASE, builtin_registry)
     assert "did you mean 'sunday'" in message
 

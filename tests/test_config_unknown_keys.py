@@ -31,7 +31,11 @@ TABLES = {
 
 def write(tmp_path, table: str | None = None, line: str = ""):
     parts = [f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n' + TABLES["storage"]]
-    parts += [f"[{name}]\n{body}" + (f"\n{line}" if name == table else "") for name, body in TABLES.items() if name != "storage"]
+    parts += [
+        f"[{name}]\n{body}" + (f"\n{line}" if name == table else "")
+        for name, body in TABLES.items()
+        if name != "storage"
+    ]
     if table == "storage":
         parts[0] += f"\n{line}"
     path = tmp_path / "kpitui.toml"

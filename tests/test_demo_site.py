@@ -22,7 +22,14 @@ def _parsed(path):
     for line in path.read_text(encoding="utf-8").splitlines():
         found = LINE.search(line)
         assert found, line
-        out.append((dt.datetime.strptime(found.group(1), "%d/%b/%Y:%H:%M:%S %z"), found.group(2), found.group(3), int(found.group(4))))
+        out.append(
+            (
+                dt.datetime.strptime(found.group(1), "%d/%b/%Y:%H:%M:%S %z"),
+                found.group(2),
+                found.group(3),
+                int(found.group(4)),
+            )
+        )
     return out
 
 
@@ -51,7 +58,10 @@ def test_the_newsletter_form_is_broken_around_the_first_write_and_the_notes_say_
     write_site_log(log, NOW + dt.timedelta(hours=12), "UTC")  # and polled until after the fix
     began = demo_site.first_time(log)
     broke, fixed = demo_site.incident(began)
-    assert (broke, fixed) == (NOW.replace(minute=0, second=0) - dt.timedelta(hours=40), NOW.replace(minute=0, second=0) + dt.timedelta(hours=8))
+    assert (broke, fixed) == (
+        NOW.replace(minute=0, second=0) - dt.timedelta(hours=40),
+        NOW.replace(minute=0, second=0) + dt.timedelta(hours=8),
+    )
     lines = _parsed(log)
     during = [(m, p, s) for at, m, p, s in lines if broke <= at < fixed]
     outside = [(m, p, s) for at, m, p, s in lines if not broke <= at < fixed + dt.timedelta(seconds=30)]
@@ -70,7 +80,9 @@ def test_the_newsletter_form_is_broken_around_the_first_write_and_the_notes_say_
     assert [(n.at, n.metric) for n in notes] == [(broke, "newsletter_signups"), (fixed, "newsletter_signups")]
     assert "broke the newsletter form" in notes[0].text and "fixed" in notes[1].text
     assert source.annotations(fixed + dt.timedelta(hours=1), fixed + dt.timedelta(days=1)) == []
-    gone = notes_cls("site", notes_cls.Options(access_log="nothing.log"), SourceContext(config_dir=tmp_path, timezone="UTC"))
+    gone = notes_cls(
+        "site", notes_cls.Options(access_log="nothing.log"), SourceContext(config_dir=tmp_path, timezone="UTC")
+    )
     assert gone.annotations(broke, fixed) == []  # no log yet: nothing to say, no error
 
 
@@ -112,9 +124,17 @@ def test_the_access_log_source_counts_the_demo_log_as_grep_does(tmp_path, builti
     for hour in range(24):
         start = dt.datetime(2026, 3, 10, hour, tzinfo=UTC)
         stamp = start.strftime("%d/%b/%Y:%H:")
-        grep = subprocess.run(["grep", "-c", "-E", f'\\[{stamp}[0-9:]+ \\+0000\\] "GET /newsletter/thank-you[^ ]* HTTP/1.1" 200 '], input=cut, capture_output=True)
+        grep = subprocess.run(
+            ["grep", "-c", "-E", f'\\[{stamp}[0-9:]+ \\+0000\\] "GET /newsletter/thank-you[^ ]* HTTP/1.1" 200 '],
+            input=cut,
+            capture_output=True,
+        )
         assert per_hour.get(("signups", start), 0) == int(grep.stdout), stamp
-        grep = subprocess.run(["grep", "-c", "-E", f'\\[{stamp}[0-9:]+ \\+0000\\] "POST /retainer/submit HTTP/1.1" 303 '], input=cut, capture_output=True)
+        grep = subprocess.run(
+            ["grep", "-c", "-E", f'\\[{stamp}[0-9:]+ \\+0000\\] "POST /retainer/submit HTTP/1.1" 303 '],
+            input=cut,
+            capture_output=True,
+        )
         assert per_hour.get(("requests", start), 0) == int(grep.stdout), stamp
     assert sum(v for (m, _), v in per_hour.items() if m == "signups") > 500
 
@@ -123,10 +143,14 @@ def test_annotations_list_shows_a_supplied_note_with_its_source(tmp_path):
     import sys
     from pathlib import Path
 
-    (tmp_path / "kpitui.toml").write_text(CONFIG + '[annotation_sources.site]\ntype = "demo"\naccess_log = "logs/site.log"\nmetric = "signups"\n')
+    (tmp_path / "kpitui.toml").write_text(
+        CONFIG + '[annotation_sources.site]\ntype = "demo"\naccess_log = "logs/site.log"\nmetric = "signups"\n'
+    )
     write_site_log(tmp_path / "logs" / "site.log", dt.datetime.now(UTC), "UTC")
     kpitui = Path(sys.executable).with_name("kpitui")
-    done = subprocess.run([str(kpitui), "annotations", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [str(kpitui), "annotations", "list"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr
     assert "Traceback" not in done.stderr
     line = next(line for line in done.stdout.splitlines() if "broke the newsletter form" in line)

@@ -190,7 +190,9 @@ def test_window_override_and_offset(write_config, builtin_registry):
 def test_time_zone_moves_day_boundaries(write_config, builtin_registry):
     text = '[kpitui]\ntimezone = "America/New_York"\n' + CONFIG
     config = load_config(write_config(text), registry=builtin_registry)
-    history = readings_frame([("a", t(2026, 3, 1, 3), 50), ("a", t(2026, 3, 1, 6), 1)])  # 03:00 UTC is still Feb 28 in New York
+    history = readings_frame(
+        [("a", t(2026, 3, 1, 3), 50), ("a", t(2026, 3, 1, 6), 1)]
+    )  # 03:00 UTC is still Feb 28 in New York
     r = Engine(config).evaluate(history, NOW).kpis["leads"]
     assert r.value == 1
 
@@ -215,7 +217,10 @@ class _Plugin:
 
 def test_a_failing_formula_only_breaks_its_kpi(write_config):
     registry = load_registry(load_installed=False, extra=[_Plugin()])
-    text = CONFIG + '\n[kpis.bad]\nformula = "exploding"\n\n[kpis.uses_bad]\nformula = "expression"\nexpression = "bad + 1"\n'
+    text = (
+        CONFIG
+        + '\n[kpis.bad]\nformula = "exploding"\n\n[kpis.uses_bad]\nformula = "expression"\nexpression = "bad + 1"\n'
+    )
     config = load_config(write_config(text), registry=registry)
     snap = Engine(config).evaluate(HISTORY, NOW)
     assert "boom" in snap.kpis["bad"].error and "exploding_plugin" in snap.kpis["bad"].error
@@ -245,7 +250,9 @@ def test_detail_series_previous_line_at_month_ends(write_config, builtin_registr
     series = Engine(config).series(history, "leads", now=t(2026, 3, 31, 12), grain="day", points=5)
     previous = {at.day: p for at, _, p in series}
     assert previous[27] == 4  # Feb 27
-    assert previous[28] == previous[29] == previous[30] == 9  # no Feb 29..30: Feb 28, never an empty or multi-day bucket
+    assert (
+        previous[28] == previous[29] == previous[30] == 9
+    )  # no Feb 29..30: Feb 28, never an empty or multi-day bucket
     assert previous[31] == 9  # today so far (to 12:00) against Feb 28 to 12:00
     assert [v for _, v, _ in series][-2:] == [2, 0]
 
@@ -284,7 +291,10 @@ def test_metric_series_by_its_own_aggregation_rule(write_config, builtin_registr
     assert [(at.day, v, p) for at, v, p in shifted] == [(9, None, None), (10, 7, None)]  # nothing before Mar 10
 
 
-@pytest.mark.parametrize("grain, window, compare", [("day", "today", "previous"), ("hour", "month_to_date", "last_year"), ("week", "last_90_days", "previous")])
+@pytest.mark.parametrize(
+    "grain, window, compare",
+    [("day", "today", "previous"), ("hour", "month_to_date", "last_year"), ("week", "last_90_days", "previous")],
+)
 def test_metric_series_equals_a_one_metric_sum(write_config, builtin_registry, grain, window, compare):
     """What a metric's chart showed before it had its own method: a one-metric ``sum`` KPI's series."""
     sums = "".join(f'[kpis.sum_{m}]\nformula = "sum"\nmetrics = ["{m}"]\n' for m in ("a", "g", "d"))

@@ -17,9 +17,28 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from kpitui.api import CannotDecompose, FormulaType, Input, readings_frame, shapley_split
-from kpitui.builtin.analytics import Cumulative, Funnel, FunnelOptions, Growth, GrowthOptions, OfOptions, WeightedMean, WeightedSum
+from kpitui.builtin.analytics import (
+    Cumulative,
+    Funnel,
+    FunnelOptions,
+    Growth,
+    GrowthOptions,
+    OfOptions,
+    WeightedMean,
+    WeightedSum,
+)
 from kpitui.builtin.analytics import MeanWeightsOptions, WeightsOptions
-from kpitui.builtin.formulas import Difference, Expression, ExpressionOptions, Mean, MetricsOptions, Ratio, RatioOptions, Sum, evaluate
+from kpitui.builtin.formulas import (
+    Difference,
+    Expression,
+    ExpressionOptions,
+    Mean,
+    MetricsOptions,
+    Ratio,
+    RatioOptions,
+    Sum,
+    evaluate,
+)
 from kpitui.store import Store
 from tests.test_cli import run
 from tests.test_json_contract import documented, validate
@@ -38,7 +57,10 @@ def test_sum_is_each_inputs_change():
     f = Sum(MetricsOptions(["signups", "requests"]))
     assert split(f, {"signups": 32, "requests": 10}, {"signups": 20, "requests": 6}) == {"signups": 12, "requests": 4}
     # no data counts as zero, as the sum does
-    assert split(f, {"signups": 5, "requests": None}, {"signups": None, "requests": 3}) == {"signups": 5, "requests": -3}
+    assert split(f, {"signups": 5, "requests": None}, {"signups": None, "requests": 3}) == {
+        "signups": 5,
+        "requests": -3,
+    }
 
 
 def test_difference_is_signed():
@@ -80,7 +102,11 @@ def test_funnel_splits_between_step_conversions():
 
 def test_mean_divides_by_how_many():
     f = Mean(MetricsOptions(["web", "phone", "mail"]))
-    assert split(f, {"web": 9, "phone": 6, "mail": 3}, {"web": 6, "phone": 6, "mail": 0}) == {"web": 1.0, "phone": 0.0, "mail": 1.0}
+    assert split(f, {"web": 9, "phone": 6, "mail": 3}, {"web": 6, "phone": 6, "mail": 0}) == {
+        "web": 1.0,
+        "phone": 0.0,
+        "mail": 1.0,
+    }
     with pytest.raises(CannotDecompose, match="only one of the two periods"):
         split(f, {"web": 9, "phone": None, "mail": 3}, {"web": 6, "phone": 6, "mail": 0})
     single = Mean(MetricsOptions(["days"]))
@@ -98,7 +124,11 @@ def test_linear_expression_uses_its_coefficients_and_others_cannot_be_split():
     parts = split(f, {"leads": 10, "requests": 4, "refunds": 2}, {"leads": 7, "requests": 1, "refunds": 6})
     assert parts == pytest.approx({"leads": 3.0, "requests": 6.0, "refunds": 2.0})
     with pytest.raises(CannotDecompose, match="not linear"):
-        split(Expression(ExpressionOptions("(revenue - expenses) / revenue")), {"revenue": 2, "expenses": 1}, {"revenue": 3, "expenses": 1})
+        split(
+            Expression(ExpressionOptions("(revenue - expenses) / revenue")),
+            {"revenue": 2, "expenses": 1},
+            {"revenue": 3, "expenses": 1},
+        )
 
 
 def test_single_input_formulas_carry_the_whole_change():
@@ -127,7 +157,9 @@ def test_a_formula_without_decompose_cannot_be_decomposed():
 
 
 def test_shapley_split_of_three_factors_adds_up():
-    parts = shapley_split(lambda v: v["a"] * v["b"] * v["c"], {"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 2.0, "b": 2.0, "c": 0.5})
+    parts = shapley_split(
+        lambda v: v["a"] * v["b"] * v["c"], {"a": 1.0, "b": 2.0, "c": 3.0}, {"a": 2.0, "b": 2.0, "c": 0.5}
+    )
     assert parts["b"] == 0.0
     assert math.fsum(parts.values()) == pytest.approx(2.0 - 6.0)
 
@@ -153,7 +185,22 @@ def _inputs_of(formula, draw, strategy):
 
 @st.composite
 def cases(draw) -> Case:
-    kind = draw(st.sampled_from(["sum", "difference", "weighted_sum", "ratio", "funnel", "mean", "weighted_mean", "expression", "cumulative", "growth"]))
+    kind = draw(
+        st.sampled_from(
+            [
+                "sum",
+                "difference",
+                "weighted_sum",
+                "ratio",
+                "funnel",
+                "mean",
+                "weighted_mean",
+                "expression",
+                "cumulative",
+                "growth",
+            ]
+        )
+    )
     weights = {n: draw(st.floats(min_value=-10, max_value=10, allow_nan=False)) for n in NAMES}
     formula = {
         "sum": lambda: Sum(MetricsOptions(NAMES)),
@@ -163,7 +210,9 @@ def cases(draw) -> Case:
         "funnel": lambda: Funnel(FunnelOptions(NAMES, percent=draw(st.booleans()))),
         "mean": lambda: Mean(MetricsOptions(NAMES)),
         "weighted_mean": lambda: WeightedMean(MeanWeightsOptions({n: abs(w) + 0.5 for n, w in weights.items()})),
-        "expression": lambda: Expression(ExpressionOptions(draw(st.sampled_from(["a + b - c", "2 * a - b / 4 + 3", "(a - b) * 1.5 + c"])))),
+        "expression": lambda: Expression(
+            ExpressionOptions(draw(st.sampled_from(["a + b - c", "2 * a - b / 4 + 3", "(a - b) * 1.5 + c"])))
+        ),
         "cumulative": lambda: Cumulative(OfOptions("a")),
         "growth": lambda: Growth(GrowthOptions("a", mode="absolute")),
     }[kind]()
@@ -243,7 +292,17 @@ def history(write_config, tmp_path):
 
 
 def test_report_explain_json_says_which_input_moved(history):
-    result = run("report", "--explain", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--config", str(history))
+    result = run(
+        "report",
+        "--explain",
+        "--format",
+        "json",
+        "--no-collect",
+        "--at",
+        "2026-03-15T12:00:00+00:00",
+        "--config",
+        str(history),
+    )
     assert result.returncode == 0, result.stderr
     data = json.loads(result.stdout)
     schema = documented()["report"]
@@ -253,21 +312,42 @@ def test_report_explain_json_says_which_input_moved(history):
     assert (leads["value"], leads["previous"], leads["change"]) == (26, 10, 16)
     assert leads["explanation"]["decomposed"] is True
     assert {c["ref"]: c["amount"] for c in leads["explanation"]["contributions"]} == {"signups": 12, "requests": 4}
-    assert {c["ref"]: (c["current"], c["previous"]) for c in leads["explanation"]["contributions"]} == {"signups": (20, 8), "requests": (6, 2)}
+    assert {c["ref"]: (c["current"], c["previous"]) for c in leads["explanation"]["contributions"]} == {
+        "signups": (20, 8),
+        "requests": (6, 2),
+    }
     conversion = kpis["conversion"]["explanation"]  # 20/400 = 5% now, 8/100 = 8% before: -3 pp
     amounts = {c["label"]: c["amount"] for c in conversion["contributions"]}
-    assert amounts == pytest.approx({"numerator": 12 * (1 / 100 + 1 / 400) / 2 * 100, "denominator": (1 / 400 - 1 / 100) * 28 / 2 * 100}, abs=1e-6)
+    assert amounts == pytest.approx(
+        {"numerator": 12 * (1 / 100 + 1 / 400) / 2 * 100, "denominator": (1 / 400 - 1 / 100) * 28 / 2 * 100}, abs=1e-6
+    )
     assert sum(amounts.values()) == pytest.approx(-3.0)
     opaque = kpis["squared"]["explanation"]
     assert opaque["decomposed"] is False and opaque["contributions"] == [] and "not linear" in opaque["reason"]
 
 
 def test_report_explain_table_and_usage(history):
-    result = run("report", "--explain", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--width", "0", "--config", str(history))
+    result = run(
+        "report",
+        "--explain",
+        "--no-collect",
+        "--at",
+        "2026-03-15T12:00:00+00:00",
+        "--width",
+        "0",
+        "--config",
+        str(history),
+    )
     assert result.returncode == 0, result.stderr
     assert "Lead Generation +16 = Newsletter sign-ups +12, Retainer requests +4" in result.stdout
     assert "Opaque: cannot be decomposed: expression" in result.stdout
-    plain = run("report", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--config", str(history))
+    plain = run(
+        "report", "--format", "json", "--no-collect", "--at", "2026-03-15T12:00:00+00:00", "--config", str(history)
+    )
     assert "explanation" not in json.loads(plain.stdout)["kpis"][0]  # only asked for
     bad = run("report", "--explain", "--format", "csv", "--no-collect", "--config", str(history))
-    assert bad.returncode == 2 and "--explain works with --format table or json" in bad.stderr and "Traceback" not in bad.stderr
+    assert (
+        bad.returncode == 2
+        and "--explain works with --format table or json" in bad.stderr
+        and "Traceback" not in bad.stderr
+    )

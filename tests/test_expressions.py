@@ -328,7 +328,11 @@ TOKENS = [
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.text(max_size=300))
 def test_random_text_only_raises_expression_error(text: str) -> None:
-    for compile_ in (lambda t: compile_condition(t, FIELDS), lambda t: compile_arithmetic(t, ["a", "b"]), compile_arithmetic):
+    for compile_ in (
+        lambda t: compile_condition(t, FIELDS),
+        lambda t: compile_arithmetic(t, ["a", "b"]),
+        compile_arithmetic,
+    ):
         try:
             compile_(text)
         except ExpressionError:
@@ -362,7 +366,9 @@ def test_random_token_soup_only_raises_expression_error(text: str) -> None:
 )
 def test_datetime_literals_follow_the_column_dtype(dtype: pl.DataType) -> None:
     days = pl.Series([dt.datetime(2024, 3, 1), dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 9, 12)])
-    column = days.dt.date() if dtype == pl.Date else days.dt.replace_time_zone(getattr(dtype, "time_zone", None)).cast(dtype)
+    column = (
+        days.dt.date() if dtype == pl.Date else days.dt.replace_time_zone(getattr(dtype, "time_zone", None)).cast(dtype)
+    )
     frame = pl.DataFrame({"t": column})
     expr = compile_condition('t >= "2024-03-02" and t < "2024-03-09T00:00:00+01:00"', pl.Schema({"t": dtype}))
     assert frame.select(expr.alias("m"))["m"].to_list() == [False, True, False]
@@ -371,6 +377,9 @@ def test_datetime_literals_follow_the_column_dtype(dtype: pl.DataType) -> None:
 def test_polars_schema_types_are_checked() -> None:
     schema = pl.Schema({"n": pl.Int32, "s": pl.String, "f": pl.Float64, "b": pl.Boolean})
     frame = pl.DataFrame({"n": [1, 5], "s": ["a", "b"], "f": [0.5, 2.5], "b": [True, False]}, schema=schema)
-    assert frame.select(compile_condition('n > 2 or (s == "a" and b and f < 1)', schema).alias("m"))["m"].to_list() == [True, True]
+    assert frame.select(compile_condition('n > 2 or (s == "a" and b and f < 1)', schema).alias("m"))["m"].to_list() == [
+        True,
+        True,
+    ]
     with pytest.raises(ExpressionError, match="cannot compare number with string"):
         compile_condition('n == "1"', schema)

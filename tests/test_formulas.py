@@ -140,7 +140,9 @@ def test_growth_at_period_boundaries(evaluate):
     late = evaluate(GROWTH, now=t(2026, 3, 31, 23)).kpis["growth"]
     assert late.value == pytest.approx((12 - 7) / 7 * 100)
     # a complete window on the 1st: all of March against all of February, February against January
-    whole = evaluate(GROWTH.replace('of = "a"\n', 'of = "a"\nwindow = "last_month"\n', 1), now=t(2026, 4, 1)).kpis["growth"]
+    whole = evaluate(GROWTH.replace('of = "a"\n', 'of = "a"\nwindow = "last_month"\n', 1), now=t(2026, 4, 1)).kpis[
+        "growth"
+    ]
     assert whole.value == pytest.approx((12 - 7) / 7 * 100)
     assert whole.previous == pytest.approx((7 - 12) / 12 * 100)
     # evaluated one period back: February against January, both whole
@@ -150,7 +152,9 @@ def test_growth_at_period_boundaries(evaluate):
 
 def test_growth_options_are_validated(write_config, builtin_registry):
     with pytest.raises(ConfigError, match=r"mode must be one of 'percent', 'absolute'.*did you mean 'percent'"):
-        load_config(write_config(BASE + '[kpis.x]\nformula = "growth"\nof = "a"\nmode = "percnt"\n'), registry=builtin_registry)
+        load_config(
+            write_config(BASE + '[kpis.x]\nformula = "growth"\nof = "a"\nmode = "percnt"\n'), registry=builtin_registry
+        )
     with pytest.raises(ConfigError, match="unknown metric or KPI 'aa'"):
         load_config(write_config(BASE + '[kpis.x]\nformula = "growth"\nof = "aa"\n'), registry=builtin_registry)
 
@@ -288,7 +292,9 @@ def test_percentile_of_raw_readings(evaluate):
 @pytest.mark.parametrize("p", [150, -1, 0.0000001])
 def test_percentile_p_is_validated(write_config, builtin_registry, p):
     with pytest.raises(ConfigError, match="p must be a percentile"):
-        load_config(write_config(BASE + f'[kpis.x]\nformula = "percentile"\nof = "d"\np = {p}\n'), registry=builtin_registry)
+        load_config(
+            write_config(BASE + f'[kpis.x]\nformula = "percentile"\nof = "d"\np = {p}\n'), registry=builtin_registry
+        )
 
 
 # -- weighted sum and mean -------------------------------------------------------------------
@@ -344,7 +350,14 @@ def test_weights_are_validated(write_config, builtin_registry, formula, weights,
 
 def test_new_types_are_registered_as_a_builtin_plugin(builtin_registry):
     info = next(p for p in builtin_registry.plugins if p.name == "builtin:analytics")
-    assert info.ok and info.formulas == ["growth", "cumulative", "funnel", "percentile", "weighted_sum", "weighted_mean"]
+    assert info.ok and info.formulas == [
+        "growth",
+        "cumulative",
+        "funnel",
+        "percentile",
+        "weighted_sum",
+        "weighted_mean",
+    ]
 
 
 # -- windows and calendars -------------------------------------------------------------------
@@ -391,14 +404,22 @@ def test_week_to_date_follows_week_start(evaluate):
 
 def test_quarter_and_year_to_date_follow_the_fiscal_year(evaluate):
     history = readings_frame(
-        [("a", t(2025, 12, 31, 23), 1), ("a", t(2026, 1, 1), 2), ("a", t(2026, 2, 1), 4), ("a", t(2025, 4, 1), 8), ("a", t(2025, 3, 31, 23), 16)]
+        [
+            ("a", t(2025, 12, 31, 23), 1),
+            ("a", t(2026, 1, 1), 2),
+            ("a", t(2026, 2, 1), 4),
+            ("a", t(2025, 4, 1), 8),
+            ("a", t(2025, 3, 31, 23), 16),
+        ]
     )
     calendar = evaluate(CALENDAR_KPIS, history=history).kpis
     assert calendar["qtd"].value == 6 and calendar["ytd"].value == 6  # from Jan 1 00:00
     fiscal = evaluate(CALENDAR_KPIS, history=history, settings="[kpitui]\nfiscal_year_start = 4\n").kpis
     # FY2026 runs Apr 2025 .. Mar 2026; its Q4 is Jan .. Mar 2026
     assert fiscal["qtd"].period.start == t(2026, 1, 1) and fiscal["qtd"].value == 6
-    assert fiscal["ytd"].period.start == t(2025, 4, 1) and fiscal["ytd"].value == 15  # the Mar 31 23:00 reading is FY2025
+    assert (
+        fiscal["ytd"].period.start == t(2025, 4, 1) and fiscal["ytd"].value == 15
+    )  # the Mar 31 23:00 reading is FY2025
     assert fiscal["ytd"].period.label == "FY2026 to date"
     may = evaluate(CALENDAR_KPIS, history=history, now=t(2026, 5, 1), settings="[kpitui]\nfiscal_year_start = 4\n").kpis
     assert may["qtd"].period.start == t(2026, 4, 1) and may["qtd"].value == 0
@@ -408,7 +429,9 @@ def test_quarter_and_year_to_date_follow_the_fiscal_year(evaluate):
 
 def test_time_zone_moves_every_boundary(evaluate):
     ny = "America/New_York"
-    history = readings_frame([("a", t(2026, 1, 1, 3), 1), ("a", t(2026, 1, 1, 6), 2), ("a", t(2026, 3, 9, 3), 4), ("a", t(2026, 3, 9, 5), 8)])
+    history = readings_frame(
+        [("a", t(2026, 1, 1, 3), 1), ("a", t(2026, 1, 1, 6), 2), ("a", t(2026, 3, 9, 3), 4), ("a", t(2026, 3, 9, 5), 8)]
+    )
     snap = evaluate(CALENDAR_KPIS, history=history, settings=f'[kpitui]\ntimezone = "{ny}"\n').kpis
     # 03:00 UTC on Jan 1 is still Dec 31 in New York; Mar 9 03:00 UTC is Sunday Mar 8 evening
     assert snap["ytd"].value == 2 + 4 + 8
@@ -523,7 +546,13 @@ def test_gap_mean_min_max_have_no_data(gaps):
 
 def test_aggregations_over_a_period_with_readings(evaluate):
     day = t(2026, 3, 10)
-    history = readings_frame([(m, day + dt.timedelta(hours=h), v) for m in ("s", "c", "level", "m", "lo", "hi") for h, v in ((1, 4), (2, 6), (3, 2))])
+    history = readings_frame(
+        [
+            (m, day + dt.timedelta(hours=h), v)
+            for m in ("s", "c", "level", "m", "lo", "hi")
+            for h, v in ((1, 4), (2, 6), (3, 2))
+        ]
+    )
     snap = _today(evaluate(GAPS, now=t(2026, 3, 10, 12), history=history).kpis)
     assert (snap["s"].value, snap["c"].value, snap["level"].value) == (12, 3, 2)
     assert (snap["m"].value, snap["lo"].value, snap["hi"].value) == (4, 2, 6)

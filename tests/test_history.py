@@ -72,8 +72,13 @@ def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows, background)
     from kpitui.config import parse_config
     from kpitui.engine import Engine
 
-    requests = [(m, agg, additive, T_US + s * US, T_US + (s + length) * US)
-                for m in "abc" for agg in AGGS for additive in (True, False) for s, length in ((0, 13), (2, 5), (5, 0), (11, 3))]
+    requests = [
+        (m, agg, additive, T_US + s * US, T_US + (s + length) * US)
+        for m in "abc"
+        for agg in AGGS
+        for additive in (True, False)
+        for s, length in ((0, 13), (2, 5), (5, 0), (11, 3))
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         writer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=4)
         reader = Store(Path(tmp) / "h.sqlite3")

@@ -136,7 +136,9 @@ def fresh(config, view, now, window=None):
     return Engine(config).evaluate(view, now, window=window)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(initial=st.lists(reading, max_size=40), steps=st.lists(step, min_size=1, max_size=6))
 def test_re_evaluation_equals_a_fresh_one(config, initial, steps):
     engine = Engine(config)
@@ -174,7 +176,9 @@ def test_only_what_changed_is_recomputed(config, monkeypatch):
     assert computed[-1] == {"low"}
 
 
-@pytest.mark.parametrize("start", [START, dt.datetime(2026, 3, 31, 22, 59, 30, tzinfo=UTC)])  # mid-morning; midnight of Mar 31 -> Apr 1 in London
+@pytest.mark.parametrize(
+    "start", [START, dt.datetime(2026, 3, 31, 22, 59, 30, tzinfo=UTC)]
+)  # mid-morning; midnight of Mar 31 -> Apr 1 in London
 def test_the_tuis_refresh_with_the_clock_moved_equals_a_fresh_evaluation(config, start):
     """The benchmark's clock-moved case, exactly: readings in a few metrics written at the clock, the
     clock 5 s later, again and again (here across a day, a month and a quarter boundary too)."""

@@ -20,7 +20,9 @@ NAMES = {i: f"metric {i}" for i in range(6)}
 
 def loaded(rows: list[tuple[int, int, float, int]], chunk: int) -> pl.DataFrame:
     """(metric_id, at, value, n) rows as a store's load hands them over: many chunks."""
-    frame = pl.DataFrame(rows, schema={"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64, "n": pl.UInt32}, orient="row")
+    frame = pl.DataFrame(
+        rows, schema={"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64, "n": pl.UInt32}, orient="row"
+    )
     return pl.concat([frame.slice(o, chunk) for o in range(0, max(frame.height, 1), chunk)], rechunk=False)
 
 
@@ -33,7 +35,10 @@ def general(frame: pl.DataFrame) -> Readings:
     labels = pl.Series("metric", [NAMES[i] for i in present.to_list()], pl.String)
     if rows.select((pl.col("n") == 1).all()).item():
         return _index([rows.drop("n")], labels)
-    return _index([rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n")], labels)
+    return _index(
+        [rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n")],
+        labels,
+    )
 
 
 def assert_identical(a: Readings, b: Readings) -> None:
@@ -47,7 +52,13 @@ def assert_identical(a: Readings, b: Readings) -> None:
 
 
 grouped_rows = st.lists(
-    st.tuples(st.integers(0, 5), st.lists(st.tuples(st.integers(0, 10_000), st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([1, 1, 1, 4])), max_size=30)),
+    st.tuples(
+        st.integers(0, 5),
+        st.lists(
+            st.tuples(st.integers(0, 10_000), st.floats(-1e6, 1e6, allow_nan=False), st.sampled_from([1, 1, 1, 4])),
+            max_size=30,
+        ),
+    ),
     max_size=6,
 )
 
@@ -157,17 +168,31 @@ def test_snapshot_parts_streamed_into_the_index_equal_the_whole_load(tmp_path, m
     path = tmp_path / "h.sqlite3"
     store = Store(path, snapshot_rows=50)
     names = [f"m{i:02d}" for i in range(9)]
-    frame = lambda rows: pl.DataFrame(rows, schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}, orient="row")  # noqa: E731
-    base = [(rng.choice(names[:6]), t0 + dt.timedelta(minutes=rng.randrange(5_000)), float(rng.randrange(-50, 100))) for _ in range(700)]
+    frame = lambda rows: pl.DataFrame(  # noqa: E731
+        rows, schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}, orient="row"
+    )
+    base = [
+        (rng.choice(names[:6]), t0 + dt.timedelta(minutes=rng.randrange(5_000)), float(rng.randrange(-50, 100)))
+        for _ in range(700)
+    ]
     store.write(frame(base))
     if downsampled:
         con = store._conn
-        con.execute("UPDATE readings SET n = 3 WHERE metric_id = (SELECT max(id) FROM metrics WHERE name IN ('m04', 'm05'))")
+        con.execute(
+            "UPDATE readings SET n = 3 WHERE metric_id = (SELECT max(id) FROM metrics WHERE name IN ('m04', 'm05'))"
+        )
         con.commit()
     History(store).refresh()  # writes the snapshot (in parts of 97 rows)
     assert store._conn.execute("SELECT count(*) FROM snapshot_parts").fetchone()[0] > 5
     tail = [(m, at, v + 0.5) for m, at, v in rng.sample(base, 30)]
-    tail += [(rng.choice(names), t0 + dt.timedelta(minutes=rng.randrange(4_000, 6_000), seconds=3), float(rng.randrange(100))) for _ in range(40)]
+    tail += [
+        (
+            rng.choice(names),
+            t0 + dt.timedelta(minutes=rng.randrange(4_000, 6_000), seconds=3),
+            float(rng.randrange(100)),
+        )
+        for _ in range(40)
+    ]
     store.write(frame(tail))
 
     reader = Store(path, readonly=True)
@@ -181,7 +206,9 @@ def test_snapshot_parts_streamed_into_the_index_equal_the_whole_load(tmp_path, m
     history = History(Store(path, readonly=True))
     history.refresh()
     seen = history.frame.select("metric", pl.col("at").dt.epoch("us"), "value").sort("metric", "at")
-    table = store._conn.execute("SELECT m.name, r.at, r.value FROM readings r JOIN metrics m ON m.id = r.metric_id").fetchall()
+    table = store._conn.execute(
+        "SELECT m.name, r.at, r.value FROM readings r JOIN metrics m ON m.id = r.metric_id"
+    ).fetchall()
     assert seen.rows() == sorted(table)
 
 
@@ -190,4 +217,6 @@ def test_parts_out_of_order_say_so():
     with pytest.raises(index_load.NotInOrder):
         index_load.build_streamed(iter(parts), NAMES)
     with pytest.raises(index_load.NotInOrder):
-        index_load.build_streamed(iter([loaded([(1, 10, 1.0, 1)], 5), loaded([(1, 5, 3.0, 1)], 5)]), NAMES)  # time goes back
+        index_load.build_streamed(
+            iter([loaded([(1, 10, 1.0, 1)], 5), loaded([(1, 5, 3.0, 1)], 5)]), NAMES
+        )  # time goes back

@@ -16,7 +16,7 @@ import pytest
 
 DIST, MODULE = "kpitui-installcheck", "kpitui_installcheck"
 
-PLUGIN = '''
+PLUGIN = """
 import kpitui
 from kpitui.api import FormulaType, Input
 
@@ -29,7 +29,7 @@ class Doubled(FormulaType):
 @kpitui.hookimpl
 def register_formula_types():
     return [Doubled]
-'''
+"""
 
 
 def build_wheel(folder: Path) -> Path:
@@ -49,7 +49,13 @@ def build_wheel(folder: Path) -> Path:
 
 
 def kpitui(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("kpitui")), *args], capture_output=True, text=True, timeout=300, env=os.environ.copy())
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kpitui")), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=os.environ.copy(),
+    )
 
 
 def test_install_then_uninstall_a_plugin(tmp_path):

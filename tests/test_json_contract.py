@@ -20,7 +20,9 @@ TYPES = {"object": dict, "array": list, "string": str, "boolean": bool, "null": 
 
 
 def documented() -> dict[str, dict]:
-    return {name: json.loads(body) for name, body in re.findall(r"```json schema=(\w+)\n(.*?)\n```", DOC.read_text(), re.S)}
+    return {
+        name: json.loads(body) for name, body in re.findall(r"```json schema=(\w+)\n(.*?)\n```", DOC.read_text(), re.S)
+    }
 
 
 def _is(value: Any, kind: str) -> bool:
@@ -120,7 +122,15 @@ def test_plugins_json_matches_its_schema(sample, tmp_path):
 
 def test_the_validator_catches_an_undocumented_or_missing_field():
     schema = documented()["series"]
-    good = {"schema": 1, "id": "a", "kind": "kpi", "unit": "count", "grain": "day", "points": [{"start": "x", "value": 1}], "annotations": []}
+    good = {
+        "schema": 1,
+        "id": "a",
+        "kind": "kpi",
+        "unit": "count",
+        "grain": "day",
+        "points": [{"start": "x", "value": 1}],
+        "annotations": [],
+    }
     assert validate(good, schema, schema) == []
     assert validate({**good, "extra": 1}, schema, schema) == ["$: 'extra' is printed but not documented"]
     assert validate({k: v for k, v in good.items() if k != "grain"}, schema, schema) == ["$: missing 'grain'"]
@@ -129,7 +139,12 @@ def test_the_validator_catches_an_undocumented_or_missing_field():
 
 def test_readings_json_matches_its_schema(sample):
     script = str(Path(sys.executable).with_name("kpitui"))
-    subprocess.run([script, "record", "client_referrals", "3", "--config", str(sample)], check=True, capture_output=True, timeout=180)
+    subprocess.run(
+        [script, "record", "client_referrals", "3", "--config", str(sample)],
+        check=True,
+        capture_output=True,
+        timeout=180,
+    )
     data = kpitui("readings", "list", "--format", "json", "--config", str(sample))
     schema = documented()["readings"]
     assert validate(data, schema, schema) == []
@@ -146,7 +161,9 @@ def test_alerts_json_matches_its_schema(sample, tmp_path):
         + '\n[digests.morning]\nschedule = "daily 08:00"\nnotify = ["team"]\n'
     )
     script = str(Path(sys.executable).with_name("kpitui"))
-    subprocess.run([script, "collect", "--once", "--config", str(config)], check=True, capture_output=True, timeout=180)  # evaluates the rules: one fires and is delivered
+    subprocess.run(
+        [script, "collect", "--once", "--config", str(config)], check=True, capture_output=True, timeout=180
+    )  # evaluates the rules: one fires and is delivered
     data = kpitui("alerts", "--format", "json", "--config", str(config))
     schema = documented()["alerts"]
     assert validate(data, schema, schema) == []

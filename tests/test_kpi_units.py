@@ -41,8 +41,10 @@ def test_a_percent_ratio_without_unit_is_shown_as_a_percentage(tmp_path):
 def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_path):
     """docs/json.md: numbers are rounded to 6 decimals. 0.1 + 0.2 in one day is 0.3, not 0.30000000000000004."""
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
-                      '[metrics.fees]\nunit = "currency"\naggregation = "sum"\n')
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.fees]\nunit = "currency"\naggregation = "sum"\n'
+    )
     for value, at in (("0.1", "2026-03-02 10:00"), ("0.2", "2026-03-02 11:00"), ("0.7", "2026-03-01 09:00")):
         assert kpitui("record", "fees", value, "--at", at, "--config", str(config)).returncode == 0
     args = ("series", "fees", "--grain", "day", "--points", "2", "--at", "2026-03-02 12:00", "--config", str(config))
@@ -50,4 +52,7 @@ def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_p
     assert [p["value"] for p in points] == [0.7, 0.3]
     compared = json.loads(kpitui(*args, "--format", "json", "--compare", "previous").stdout)["points"]
     assert compared[-1]["difference"] == -0.4  # 0.3 - 0.7, not -0.39999999999999997
-    assert kpitui(*args, "--format", "csv").stdout.splitlines()[1:] == ["2026-03-01T00:00:00+00:00,0.7", "2026-03-02T00:00:00+00:00,0.3"]
+    assert kpitui(*args, "--format", "csv").stdout.splitlines()[1:] == [
+        "2026-03-01T00:00:00+00:00,0.7",
+        "2026-03-02T00:00:00+00:00,0.3",
+    ]

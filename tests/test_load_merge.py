@@ -18,14 +18,18 @@ T0 = dt.datetime(2026, 1, 1, tzinfo=UTC)
 
 
 def _frame(rows: list[tuple[str, dt.datetime, float]]) -> pl.DataFrame:
-    return pl.DataFrame(rows, schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}, orient="row")
+    return pl.DataFrame(
+        rows, schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}, orient="row"
+    )
 
 
 def _table(path) -> pl.DataFrame:
     con = sqlite3.connect(path)
     rows = con.execute("SELECT m.name, r.at, r.value FROM readings r JOIN metrics m ON m.id = r.metric_id").fetchall()
     con.close()
-    return pl.DataFrame(rows, schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64}, orient="row").sort("metric", "at")
+    return pl.DataFrame(rows, schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64}, orient="row").sort(
+        "metric", "at"
+    )
 
 
 def _seen(history: History) -> pl.DataFrame:
@@ -38,14 +42,24 @@ def test_tail_since_the_snapshot_is_merged_in_order(tmp_path):
     path = tmp_path / "h.sqlite3"
     store = Store(path, snapshot_rows=10)
     names = [f"m{i:02d}" for i in range(12)]
-    base = [(rng.choice(names[:8]), T0 + dt.timedelta(minutes=rng.randrange(50_000)), float(rng.randrange(100))) for _ in range(3000)]
+    base = [
+        (rng.choice(names[:8]), T0 + dt.timedelta(minutes=rng.randrange(50_000)), float(rng.randrange(100)))
+        for _ in range(3000)
+    ]
     store.write(_frame(base))
     History(store).refresh()  # a full load writes the snapshot
     snap_seq = store._meta("snapshot_seq")
     assert snap_seq > 0
     # the tail: new times, rewrites of snapshot rows (middle of segments), new metrics, one metric emptied of nothing
     rewrites = [(m, at, v + 1000) for m, at, v in rng.sample(base, 40)]
-    fresh = [(rng.choice(names), T0 + dt.timedelta(minutes=rng.randrange(40_000, 60_000), seconds=7), float(rng.randrange(100))) for _ in range(300)]
+    fresh = [
+        (
+            rng.choice(names),
+            T0 + dt.timedelta(minutes=rng.randrange(40_000, 60_000), seconds=7),
+            float(rng.randrange(100)),
+        )
+        for _ in range(300)
+    ]
     for chunk in (rewrites[:20], fresh[:150], rewrites[20:], fresh[150:]):  # several polls
         store.write(_frame(chunk))
     assert store._meta("snapshot_seq") == snap_seq  # the snapshot is older than the tail

@@ -45,7 +45,9 @@ def folder(tmp_path: Path, name: str, extra: str = "") -> Path:
 
 
 def sales_on_the_day(cwd: Path) -> float | None:
-    result = run("series", "sales", "--grain", "day", "--points", "1", "--at", "2026-03-02T23:00:00", "--format", "json", cwd=cwd)
+    result = run(
+        "series", "sales", "--grain", "day", "--points", "1", "--at", "2026-03-02T23:00:00", "--format", "json", cwd=cwd
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["points"][0]["value"]
 

@@ -49,7 +49,12 @@ def stored_readings(path: Path) -> int:
 def collect_for(config: Path, *extra: str, during=None, seconds: float = 4.0) -> str:
     out = config.parent / "collect.out"
     with out.open("w") as handle:
-        proc = subprocess.Popen([SCRIPT, "collect", "--every", "0.2", "--config", str(config), *extra], stdout=handle, stderr=subprocess.STDOUT, env=os.environ.copy())
+        proc = subprocess.Popen(
+            [SCRIPT, "collect", "--every", "0.2", "--config", str(config), *extra],
+            stdout=handle,
+            stderr=subprocess.STDOUT,
+            env=os.environ.copy(),
+        )
         try:
             if "--quiet" not in extra:
                 wait_for(out, "collecting")
@@ -111,7 +116,9 @@ def test_verbose_shows_every_poll_and_quiet_hides_the_summaries(tmp_path):
 def test_quiet_still_logs_errors(tmp_path):
     config, value = write_config(tmp_path)
     value.unlink()
-    once = subprocess.run([SCRIPT, "-q", "collect", "--once", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    once = subprocess.run(
+        [SCRIPT, "-q", "collect", "--once", "--config", str(config)], capture_output=True, text=True, timeout=60
+    )
     assert "scripts: error:" in once.stderr and once.stdout == ""
 
 
@@ -134,7 +141,12 @@ def test_a_bad_logging_table_is_a_config_error(tmp_path):
 def test_report_json_stays_clean_while_sources_fail(tmp_path):
     config, value = write_config(tmp_path)
     value.unlink()
-    report = subprocess.run([SCRIPT, "-v", "report", "--format", "json", "--config", str(config)], capture_output=True, text=True, timeout=60)
+    report = subprocess.run(
+        [SCRIPT, "-v", "report", "--format", "json", "--config", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert report.returncode == 0, report.stderr
     json.loads(report.stdout)
     assert "source scripts:" in report.stderr

@@ -24,7 +24,9 @@ def logged(write_config, tmp_path):
         line("1.1.1.3", "11/Mar/2026:10:00:00", "/newsletter/thank-you", 200, "https://google.com/", "Mozilla/5.0"),
         line("1.1.1.4", "11/Mar/2026:10:00:00", "/about", 200, "https://google.com/", "Mozilla/5.0"),  # another path
         line("1.1.1.5", "11/Mar/2026:12:00:00", "/newsletter/thank-you", 404, "-", "Mozilla/5.0"),  # an error
-        line("1.1.1.6", "16/Mar/2026:12:00:00", "/newsletter/thank-you", 200, "https://late.com/", "Late/1"),  # after --at
+        line(
+            "1.1.1.6", "16/Mar/2026:12:00:00", "/newsletter/thank-you", 200, "https://late.com/", "Late/1"
+        ),  # after --at
     ]
     rotated = [
         line("2.2.2.1", "02/Mar/2026:09:00:00", "/newsletter/thank-you", 200, "https://google.com/", "Safari/17"),
@@ -62,8 +64,14 @@ def test_matches_lists_what_the_condition_matched_in_the_period(logged):
     assert data["top"]["referrer"] == [
         {"value": "https://google.com/", "count": 3}, {"value": "https://twitter.com/", "count": 1},
     ]  # fmt: skip
-    assert [(a["value"], a["count"]) for a in data["top"]["agent"]] == [("Mozilla/5.0", 2), ("Safari/17", 1), ("curl/8", 1)]
-    table = run("matches", "thanks", "--at", "2026-03-15T00:00:00+00:00", "--limit", "1", "--config", str(logged)).stdout
+    assert [(a["value"], a["count"]) for a in data["top"]["agent"]] == [
+        ("Mozilla/5.0", 2),
+        ("Safari/17", 1),
+        ("curl/8", 1),
+    ]
+    table = run(
+        "matches", "thanks", "--at", "2026-03-15T00:00:00+00:00", "--limit", "1", "--config", str(logged)
+    ).stdout
     assert "Thank-you views: 4 matching lines" in table and "https://twitter.com/" not in table
 
 

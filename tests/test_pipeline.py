@@ -64,9 +64,7 @@ def frame_of(rows: dict[tuple[str, int], tuple[float, int]]) -> pl.DataFrame:
 
 
 def answers(view: View, requests: list[tuple[str, str, bool, int, int]]) -> list[float | None]:
-    frame = pl.DataFrame(
-        [(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row"
-    )
+    frame = pl.DataFrame([(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row")
     out = aggregate(view, frame, {r[1] for r in requests}).collect().sort("req")
     return out["value"].to_list()
 
@@ -84,7 +82,13 @@ values = st.integers(-8, 8).map(lambda k: k / 4)  # exact in binary: running tot
 # few instants, so that writes often rewrite existing readings
 reading = st.tuples(st.sampled_from(METRICS), st.integers(0, 15), values, st.integers(1, 3))
 batch = st.lists(reading, max_size=12)
-request = st.tuples(st.sampled_from(METRICS + ("unknown",)), st.sampled_from(AGGS), st.booleans(), st.integers(-3, 18), st.integers(0, 8))
+request = st.tuples(
+    st.sampled_from(METRICS + ("unknown",)),
+    st.sampled_from(AGGS),
+    st.booleans(),
+    st.integers(-3, 18),
+    st.integers(0, 8),
+)
 
 
 def as_requests(raw) -> list[tuple[str, str, bool, int, int]]:
@@ -114,7 +118,11 @@ def test_a_built_index_answers_like_brute_force(initial, raw):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(initial=batch, writes=st.lists(st.tuples(batch, st.booleans()), max_size=5), raw=st.lists(request, min_size=1, max_size=25))
+@given(
+    initial=batch,
+    writes=st.lists(st.tuples(batch, st.booleans()), max_size=5),
+    raw=st.lists(request, min_size=1, max_size=25),
+)
 def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
     """Rewrites of base rows, of delta rows, new metrics, folds at any point: same answers as from scratch."""
     rows = apply({}, initial)
@@ -143,7 +151,11 @@ def test_keys_stay_exact_at_any_boundary():
     """Readings a microsecond apart fall on either side of a boundary between them."""
     t = 1_767_225_600_000_000  # 2026-01-01 UTC in µs
     view = View.from_frame(pl.DataFrame({"metric": ["a", "a"], "at": [t - 1, t], "value": [1.0, 2.0]}))
-    assert answers(view, [("a", "sum", True, 0, t), ("a", "sum", True, t, t + 1), ("a", "last", True, 0, t)]) == [1.0, 2.0, 1.0]
+    assert answers(view, [("a", "sum", True, 0, t), ("a", "sum", True, t, t + 1), ("a", "last", True, 0, t)]) == [
+        1.0,
+        2.0,
+        1.0,
+    ]
 
 
 # -- through the engine -------------------------------------------------------------------------------

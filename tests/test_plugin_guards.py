@@ -52,7 +52,9 @@ def register_metric_sources():
 
 def kpitui(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -> subprocess.CompletedProcess:
     script = str(Path(sys.executable).with_name("kpitui"))
-    return subprocess.run([script, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [script, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}
+    )
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def config(tmp_path) -> Path:
         textwrap.dedent(
             f"""
             [storage]
-            path = "{tmp_path / 'h.sqlite3'}"
+            path = "{tmp_path / "h.sqlite3"}"
             [plugins]
             dirs = ["{plugins}"]
             [metrics.a]

@@ -16,11 +16,20 @@ SCRIPT = str(Path(sys.executable).with_name("kpitui"))
 
 
 def test_a_new_plugin_package_passes_its_own_tests_and_registers(tmp_path):
-    made = subprocess.run([SCRIPT, "plugin", "new", "shop-events", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    made = subprocess.run(
+        [SCRIPT, "plugin", "new", "shop-events", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert made.returncode == 0, made.stderr
     root = tmp_path / "kpitui-shop-events"
-    for rel in ("pyproject.toml", "kpitui_shop_events/__init__.py", "kpitui_shop_events/source.py", "kpitui_shop_events/formula.py",
-                "tests/test_shop_events.py", "README.md", ".github/workflows/tests.yml"):
+    for rel in (
+        "pyproject.toml",
+        "kpitui_shop_events/__init__.py",
+        "kpitui_shop_events/source.py",
+        "kpitui_shop_events/formula.py",
+        "tests/test_shop_events.py",
+        "README.md",
+        ".github/workflows/tests.yml",
+    ):
         assert (root / rel).is_file(), rel
     project = tomllib.loads((root / "pyproject.toml").read_text())
     assert project["project"]["name"] == "kpitui-shop-events"
@@ -34,7 +43,12 @@ def test_a_new_plugin_package_passes_its_own_tests_and_registers(tmp_path):
     (info / "entry_points.txt").write_text("[kpitui]\nshop_events = kpitui_shop_events\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(root), str(site)])}
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"], cwd=root, capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-rs"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "4 passed" in tests.stdout, tests.stdout[-2000:]  # the entry-point test ran too, none skipped
@@ -46,8 +60,12 @@ def test_a_new_plugin_package_passes_its_own_tests_and_registers(tmp_path):
 
 
 def test_plugin_new_refuses_a_bad_name_or_an_existing_folder(tmp_path):
-    bad = subprocess.run([SCRIPT, "plugin", "new", "9 lives", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [SCRIPT, "plugin", "new", "9 lives", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert bad.returncode == 2 and "lower-case letters" in bad.stderr
     (tmp_path / "kpitui-crm").mkdir()
-    again = subprocess.run([SCRIPT, "plugin", "new", "crm", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    again = subprocess.run(
+        [SCRIPT, "plugin", "new", "crm", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60
+    )
     assert again.returncode == 2 and "already exists" in again.stderr

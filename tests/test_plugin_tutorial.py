@@ -25,7 +25,12 @@ def tutorial_files() -> dict[str, str]:
 
 def test_the_tutorial_runs_verbatim(tmp_path):
     files = tutorial_files()
-    assert {"kpitui-contracts/pyproject.toml", "kpitui-contracts/kpitui_contracts/__init__.py", "kpitui-contracts/tests/test_contracts.py", "demo/kpitui.toml"} <= set(files)
+    assert {
+        "kpitui-contracts/pyproject.toml",
+        "kpitui-contracts/kpitui_contracts/__init__.py",
+        "kpitui-contracts/tests/test_contracts.py",
+        "demo/kpitui.toml",
+    } <= set(files)
     for rel, text in files.items():
         path = tmp_path / rel
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -51,9 +56,18 @@ def test_the_tutorial_runs_verbatim(tmp_path):
     (tmp_path / "demo" / "signed" / "acme.pdf").touch()
     (tmp_path / "demo" / "signed" / "globex.pdf").touch()
     config = str(tmp_path / "demo" / "kpitui.toml")
-    check = subprocess.run([SCRIPT, "check", "--config", config], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    check = subprocess.run(
+        [SCRIPT, "check", "--config", config], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path
+    )
     assert check.returncode == 0, check.stderr
-    report = subprocess.run([SCRIPT, "report", "--width", "0", "--config", config], capture_output=True, text=True, timeout=120, env=env, cwd=tmp_path)
+    report = subprocess.run(
+        [SCRIPT, "report", "--width", "0", "--config", config],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        cwd=tmp_path,
+    )
     assert report.returncode == 0, report.stderr
     assert "Retainers signed this month" in report.stdout
     row = next(line for line in report.stdout.splitlines() if "Retainers signed this month" in line)
@@ -61,7 +75,12 @@ def test_the_tutorial_runs_verbatim(tmp_path):
 
     # step 5: the tutorial's tests pass
     tests = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "kpitui-contracts"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "kpitui-contracts"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     )
     assert tests.returncode == 0, tests.stdout[-3000:] + tests.stderr[-2000:]
     assert "3 passed" in tests.stdout, tests.stdout[-1000:]

@@ -22,7 +22,7 @@ from kpitui.testing import evaluate
 REPO = Path(__file__).resolve().parents[1]
 NPS = REPO / "plugins" / "kpitui-nps"
 
-GOOD = '''
+GOOD = """
 import kpitui
 from kpitui.api import FormulaType, Input
 
@@ -39,7 +39,7 @@ class Twice(FormulaType):
 @kpitui.hookimpl
 def register_formula_types():
     return [Twice]
-'''
+"""
 
 BROKEN = {
     "syntax_error": "def register_formula_types(:\n",
@@ -162,7 +162,10 @@ def test_kpitui_plugins_shows_every_error(plugdir, kpitui_cli, kpitui_config):
 
 @pytest.mark.parametrize(
     "result, message",
-    [("42", "TypeError: 'int' object is not iterable"), ("(1 / 0 for _ in [1])", "ZeroDivisionError: division by zero")],
+    [
+        ("42", "TypeError: 'int' object is not iterable"),
+        ("(1 / 0 for _ in [1])", "ZeroDivisionError: division by zero"),
+    ],
 )
 def test_a_hook_returning_a_non_list_is_reported(result, message):
     namespace: dict = {}
@@ -218,7 +221,12 @@ class _ObjectPlugin:
 def test_both_hooks_through_an_object_plugin():
     registry = load_registry(load_installed=False, extra=[_ObjectPlugin()])
     info = next(p for p in registry.plugins if p.name == "object_plugin")
-    assert (info.origin, info.sources, info.formulas, info.ok) == ("registered", ["object_source"], ["object_formula"], True)
+    assert (info.origin, info.sources, info.formulas, info.ok) == (
+        "registered",
+        ["object_source"],
+        ["object_formula"],
+        True,
+    )
     assert registry.owner("source", "object_source") == "object_plugin"
 
 
@@ -260,7 +268,13 @@ def installed_nps(tmp_path, monkeypatch):
 def test_an_entry_point_plugin_is_listed_with_its_version(installed_nps, kpitui_cli, tmp_path):
     registry = load_registry()
     nps = next(p for p in registry.plugins if p.name == "nps")
-    assert (nps.origin, nps.version, nps.sources, nps.formulas, nps.ok) == ("entry point", "0.1.0", ["survey_csv"], ["nps"], True)
+    assert (nps.origin, nps.version, nps.sources, nps.formulas, nps.ok) == (
+        "entry point",
+        "0.1.0",
+        ["survey_csv"],
+        ["nps"],
+        True,
+    )
     listing = kpitui_cli("plugins")
     assert "kpitui-nps 0.1.0 (entry point nps) — ok" in listing.stdout
     assert "source  survey_csv" in listing.stdout and "formula nps" in listing.stdout

@@ -38,7 +38,9 @@ def history(tmp_path: Path) -> Path:
 def test_history_copy_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -> None:
     cfg = history(tmp_path)
     src = tmp_path / "h.sqlite3"
-    code, screen = read_pty([kpitui_script(), "history", "copy", str(src), str(tmp_path / "a.sqlite3"), "--config", str(cfg)])
+    code, screen = read_pty(
+        [kpitui_script(), "history", "copy", str(src), str(tmp_path / "a.sqlite3"), "--config", str(cfg)]
+    )
     assert code == 0, screen[-2000:]
     screen = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", screen)  # the text, without the terminal's colour codes
     assert "copy: writing" in screen and "━" in screen, screen[-2000:]  # the bar, what it is doing
@@ -51,7 +53,9 @@ def test_history_copy_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Pa
     assert "copied 1,200,000 readings" in piped.stdout
     assert "━" not in piped.stderr and "writing" not in piped.stderr and "\x1b[" not in piped.stderr
 
-    code, screen = read_pty([kpitui_script(), "--quiet", "history", "copy", str(src), str(tmp_path / "c.sqlite3"), "--config", str(cfg)])
+    code, screen = read_pty(
+        [kpitui_script(), "--quiet", "history", "copy", str(src), str(tmp_path / "c.sqlite3"), "--config", str(cfg)]
+    )
     assert code == 0 and "copied 1,200,000" in screen and "━" not in screen, screen[-2000:]
 
 

@@ -44,7 +44,9 @@ def kpitui(*args: str, config) -> str:
 
 
 def day_total(config, metric: str, day: str) -> float | None:
-    data = json.loads(kpitui("series", metric, "--at", f"{day} 23:00", "--points", "1", "--format", "json", config=config))
+    data = json.loads(
+        kpitui("series", metric, "--at", f"{day} 23:00", "--points", "1", "--format", "json", config=config)
+    )
     return data["points"][0]["value"]
 
 
@@ -87,7 +89,10 @@ def test_record_list_edit_delete_round_trip(manual):
 
     deleted = kpitui("readings", "delete", "1", "2", config=manual)
     assert "deleted reading 1: Sales = 5 at 2026-03-03 09:00 EST" in deleted and "deleted reading 2" in deleted
-    assert (day_total(manual, "sales", "2026-03-02"), day_total(manual, "sales", "2026-03-03")) == (None, None)  # no reading left
+    assert (day_total(manual, "sales", "2026-03-02"), day_total(manual, "sales", "2026-03-03")) == (
+        None,
+        None,
+    )  # no reading left
     assert listed(manual, "sales") == []
     again = kpitui("record", "sales", "1", "--at", "2026-03-04 09:00", config=manual)
     assert "as reading 4" in again  # ids are never handed out twice
@@ -104,11 +109,19 @@ def test_recording_the_same_time_again_replaces_and_says_so(manual):
     "args, code, message",
     [
         (["readings", "edit", "42", "1"], 2, "there is no manual reading 42 (`kpitui readings list` shows their ids)"),
-        (["readings", "delete", "1", "42"], 2, "there is no manual reading 42 (`kpitui readings list` shows their ids); nothing was deleted"),
+        (
+            ["readings", "delete", "1", "42"],
+            2,
+            "there is no manual reading 42 (`kpitui readings list` shows their ids); nothing was deleted",
+        ),
         (["readings", "edit", "1"], 2, "readings edit: give a new VALUE, --at TIME, or both"),
         (["readings", "edit", "1", "lots"], 2, "value: 'lots' is not a number"),
         (["readings", "edit", "1", "-2"], 2, "sales is a count, so -2 is refused as a mistake"),
-        (["readings", "edit", "1", "--at", "2026-03-02 15:00"], 1, "sales already has manual reading 2 at that time; delete it first or pick another time"),
+        (
+            ["readings", "edit", "1", "--at", "2026-03-02 15:00"],
+            1,
+            "sales already has manual reading 2 at that time; delete it first or pick another time",
+        ),
         (["readings", "list", "sale"], 2, "unknown metric 'sale' (did you mean 'sales'?)"),
     ],
 )
@@ -151,7 +164,9 @@ def test_readings_stored_before_ids_get_one_when_listed(manual, tmp_path):
 
 
 def test_a_reading_down_sampled_by_retention_is_no_longer_listed_or_changed_alone(write_config):
-    config = write_config('[storage]\npath = "h.sqlite3"\nraw_retention_days = "1d"\n\n[metrics.sales]\nunit = "count"\n')
+    config = write_config(
+        '[storage]\npath = "h.sqlite3"\nraw_retention_days = "1d"\n\n[metrics.sales]\nunit = "count"\n'
+    )
     old = (dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=10)).replace(minute=10, second=0, microsecond=0)
     for minutes, value in ((0, 3), (20, 4)):
         kpitui("record", "sales", str(value), "--at", (old + dt.timedelta(minutes=minutes)).isoformat(), config=config)
@@ -159,4 +174,6 @@ def test_a_reading_down_sampled_by_retention_is_no_longer_listed_or_changed_alon
     kpitui("compact", config=config)
     assert [r["value"] for r in listed(config, "sales")] == [5]
     refused = run("readings", "edit", "1", "9", "--config", str(config))
-    assert refused.returncode == 2 and "manual reading 1 was down-sampled into its bucket by retention" in refused.stderr
+    assert (
+        refused.returncode == 2 and "manual reading 1 was down-sampled into its bucket by retention" in refused.stderr
+    )

@@ -16,14 +16,24 @@ from kpitui.textfit import Fit, fit_table
 def report(config: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     script = str(Path(sys.executable).with_name("kpitui"))
     base = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
-    return subprocess.run([script, "report", "--no-collect", "--config", str(config), *args], capture_output=True, text=True, timeout=180, env={**base, **(env or {})})
+    return subprocess.run(
+        [script, "report", "--no-collect", "--config", str(config), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        env={**base, **(env or {})},
+    )
 
 
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("wide")
     text = BUNDLED_SAMPLE.read_text().replace("history_days = 400", "history_days = 40")
-    text = text.replace('name = "Lead Generation"', 'name = "Lead Generation from every newsletter, webinar and retainer form on the site"', 1)
+    text = text.replace(
+        'name = "Lead Generation"',
+        'name = "Lead Generation from every newsletter, webinar and retainer form on the site"',
+        1,
+    )
     assert "every newsletter" in text
     path = folder / "sample.toml"
     path.write_text(f'[storage]\npath = "{folder / "h.sqlite3"}"\n\n' + text)

@@ -70,7 +70,10 @@ def project(tmp_path, body: str, readings, timezone: str = "UTC"):
     """A config (``body`` under a [kpitui] table) and a real history holding ``readings``."""
     history = tmp_path / "h.sqlite3"
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[kpitui]\ntimezone = "{timezone}"\n\n[storage]\npath = "{history}"\n\n' + textwrap.dedent(body), encoding="utf-8")
+    config.write_text(
+        f'[kpitui]\ntimezone = "{timezone}"\n\n[storage]\npath = "{history}"\n\n' + textwrap.dedent(body),
+        encoding="utf-8",
+    )
     store = Store(history)
     try:
         if readings:
@@ -229,12 +232,18 @@ target = 900
 def test_which_expressions_are_projectable(tmp_path):
     """docs/kpis.md: an expression linear in count metrics is additive (projected, prorated); a
     constant term or a product of metrics is not."""
-    rows = [("leads", t(2026, 12, d, 9), 20) for d in range(1, 11)] + [("reqs", t(2026, 12, d, 9), 10) for d in range(1, 11)]
+    rows = [("leads", t(2026, 12, d, 9), 20) for d in range(1, 11)] + [
+        ("reqs", t(2026, 12, d, 9), 10) for d in range(1, 11)
+    ]
     config = project(tmp_path, EXPRESSIONS, rows)
     kpis = report(config, *AT)
     fraction = 9.5 / 31
-    assert kpis["lead_sum"]["value"] == 300 and kpis["lead_sum"]["projection"] == pytest.approx(300 / fraction, abs=1e-6)
-    assert kpis["lead_scaled"]["value"] == 450 and kpis["lead_scaled"]["projection"] == pytest.approx(450 / fraction, abs=1e-6)
+    assert kpis["lead_sum"]["value"] == 300 and kpis["lead_sum"]["projection"] == pytest.approx(
+        300 / fraction, abs=1e-6
+    )
+    assert kpis["lead_scaled"]["value"] == 450 and kpis["lead_scaled"]["projection"] == pytest.approx(
+        450 / fraction, abs=1e-6
+    )
     assert kpis["lead_offset"]["value"] == 205 and kpis["lead_offset"]["projection"] is None
     assert kpis["lead_product"]["value"] == 200 * 100 and kpis["lead_product"]["projection"] is None
     week = report(config, *AT, "--window", "week_to_date")
@@ -261,7 +270,12 @@ def test_at_the_exact_start_of_a_period_a_to_date_kpi_is_not_yet_scored(tmp_path
     done = run("report", "--format", "json", "--no-collect", "--config", str(config), "--at", "2026-12-01 00:00")
     data = json.loads(done.stdout)
     lead = next(k for k in data["kpis"] if k["id"] == "lead_gen")
-    assert lead["status"] == "not_yet" and lead["score"] is None and lead["progress"] is None and lead["projection"] is None
+    assert (
+        lead["status"] == "not_yet"
+        and lead["score"] is None
+        and lead["progress"] is None
+        and lead["projection"] is None
+    )
     assert data["objectives"][0]["status"] == "not_yet"
     row = next(line for line in table(config, "--at", "2026-12-01 00:00").splitlines() if "Lead Generation" in line)
     assert "not yet scored" in row and "off track" not in row
@@ -309,7 +323,10 @@ def test_the_comparison_line_compares_whole_buckets_at_every_grain(write_config,
     assert [p for _, _, p in points[:-1]] == [whole(s) for s, _, _ in points[:-1]]
     start, value, previous = points[-1]
     assert value == previous  # so far against the same elapsed part of the earlier bucket
-    assert value == {"hour": 1, "day": 13, "week": 3 * 24 + 13, "month": 9 * 24 + 13, "quarter": (31 + 30 + 9) * 24 + 13}[grain]
+    assert (
+        value
+        == {"hour": 1, "day": 13, "week": 3 * 24 + 13, "month": 9 * 24 + 13, "quarter": (31 + 30 + 9) * 24 + 13}[grain]
+    )
 
 
 # --------------------------------------------------------------------------- the rules docs/kpis.md settles
@@ -423,7 +440,9 @@ def test_a_reading_stamped_exactly_at_the_report_time_counts(tmp_path):
     kpis = report(config, "--at", "2026-11-20 12:00")
     assert kpis["lead_gen"]["value"] == 12
     assert report(config, "--at", "2026-11-20 11:59:59")["lead_gen"]["value"] == 5
-    metrics = json.loads(run("report", "--format", "json", "--config", str(config), "--at", "2026-11-20 12:00").stdout)["metrics"]
+    metrics = json.loads(run("report", "--format", "json", "--config", str(config), "--at", "2026-11-20 12:00").stdout)[
+        "metrics"
+    ]
     assert metrics[0]["latest"] == 7
     assert report(config, "--at", "2026-11-01 00:00")["last_month"]["value"] is None  # October: nothing
     assert report(config, "--at", "2026-12-01 00:00")["last_month"]["value"] == 112
@@ -451,8 +470,18 @@ window = "month_to_date"
 
 
 def test_the_mean_of_a_gauge_over_a_period_without_a_reading_is_its_carried_value(tmp_path):
-    config = project(tmp_path, GAUGE, [("subscribers", t(2026, 10, 15), 100), ("subscribers", t(2026, 11, 10), 140), ("subscribers", t(2026, 11, 20), 160)])
-    assert report(config, "--at", "2026-12-10 12:00")["mean_subscribers"]["value"] == 160  # no December reading: 160 all along
+    config = project(
+        tmp_path,
+        GAUGE,
+        [
+            ("subscribers", t(2026, 10, 15), 100),
+            ("subscribers", t(2026, 11, 10), 140),
+            ("subscribers", t(2026, 11, 20), 160),
+        ],
+    )
+    assert (
+        report(config, "--at", "2026-12-10 12:00")["mean_subscribers"]["value"] == 160
+    )  # no December reading: 160 all along
     assert report(config, "--at", "2026-11-25 12:00")["mean_subscribers"]["value"] == 150  # November's readings
     assert report(config, "--at", "2026-10-01 12:00")["mean_subscribers"]["value"] is None  # before the first reading
 
@@ -483,7 +512,9 @@ window = "month_to_date"
 def test_file_agg_mean_then_metric_mean_weighs_each_bucket_the_same(tmp_path):
     """Two orders (10, 20) in the 10:00 hour and one (60) at 11:00: the file source stores the hour
     means 15 and 60; the metric's mean over the month is their mean, 37.5 (not 30 per order)."""
-    (tmp_path / "orders.csv").write_text("time,amount\n2026-11-20T10:05:00Z,10\n2026-11-20T10:35:00Z,20\n2026-11-20T11:10:00Z,60\n")
+    (tmp_path / "orders.csv").write_text(
+        "time,amount\n2026-11-20T10:05:00Z,10\n2026-11-20T10:35:00Z,20\n2026-11-20T11:10:00Z,60\n"
+    )
     config = project(tmp_path, FILE_MEAN, [])
     done = run("collect", "--once", "--config", str(config))
     assert done.returncode == 0, done.stderr
@@ -512,8 +543,20 @@ def test_a_plugin_formula_that_is_a_constant_is_one_value_per_period(write_confi
     try:
         path = write_config('[kpis.five]\nname = "Five"\nformula = "constant_test"\n')
         engine = Engine(load_config(path, registry=registry))
-        snapshot = engine.evaluate(pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}), t(2026, 11, 25))
+        snapshot = engine.evaluate(
+            pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}),
+            t(2026, 11, 25),
+        )
         assert snapshot.kpis["five"].value == 5 and snapshot.kpis["five"].error is None
-        assert {v for _, v, _ in engine.series(pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}), "five", now=t(2026, 11, 25), grain="day", points=3)} == {5}
+        assert {
+            v
+            for _, v, _ in engine.series(
+                pl.DataFrame(schema={"metric": pl.String, "at": pl.Datetime("us", "UTC"), "value": pl.Float64}),
+                "five",
+                now=t(2026, 11, 25),
+                grain="day",
+                points=3,
+            )
+        } == {5}
     finally:
         del registry.formulas["constant_test"]

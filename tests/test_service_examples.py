@@ -39,7 +39,10 @@ def test_the_units_pass_systemd_analyze_verify(tmp_path, name, user):
     path = unit(name, tmp_path)
     result = subprocess.run(
         [analyze, *(["--user"] if user else []), "verify", str(path)],
-        capture_output=True, text=True, timeout=120, env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "XDG_RUNTIME_DIR": str(runtime)},
     )
     assert result.returncode == 0, result.stderr
     assert path.name not in result.stderr, result.stderr  # no warning about a line of the unit (unknown key, bad value)
@@ -52,7 +55,9 @@ def exec_start(name: str) -> list[str]:
 
 def sample(tmp_path: Path) -> Path:
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.visits]\nsource = "demo"\n')
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.visits]\nsource = "demo"\n'
+    )
     return config
 
 
@@ -60,7 +65,13 @@ def test_the_system_units_command_collects_and_stops_cleanly_on_sigterm(tmp_path
     config = sample(tmp_path)
     argv = [arg.replace("/etc/kpitui/kpitui.toml", str(config)) for arg in exec_start("kpitui-collect.service")]
     assert argv[1] == "collect" and "--once" not in argv
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "KPITUI_DATA_DIR": str(tmp_path)})
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "KPITUI_DATA_DIR": str(tmp_path)},
+    )
     try:
         deadline = time.monotonic() + 60
         while not (tmp_path / "h.sqlite3").exists() and time.monotonic() < deadline:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import dataclass
 import kpitui
 from kpitui.api import FetchResult, MetricSource, readings_frame
@@ -42,18 +42,26 @@ class Bad(MetricSource):
 @kpitui.hookimpl
 def register_metric_sources():
     return [Shop, Bad]
-'''
+"""
 
 
 def kpitui(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("kpitui")), *args], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kpitui")), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
 
 
 def write(tmp_path: Path, metrics: str) -> Path:
     (tmp_path / "plugins").mkdir(exist_ok=True)
     (tmp_path / "plugins" / "shop.py").write_text(PLUGIN)
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["plugins"]\n[sources.shop]\ntype = "shop"\n{metrics}')
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["plugins"]\n[sources.shop]\ntype = "shop"\n{metrics}'
+    )
     return config
 
 

@@ -27,12 +27,17 @@ def test_every_public_name_is_documented_and_is_what_the_builtins_use():
             assert getattr(private, name) is obj  # one implementation, no copy to drift
 
 
-@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Asia/Kolkata", "America/Santiago", "Australia/Lord_Howe"])
+@pytest.mark.parametrize(
+    "zone", ["America/New_York", "Europe/London", "Asia/Kolkata", "America/Santiago", "Australia/Lord_Howe"]
+)
 @pytest.mark.parametrize("bucket", ["hour", "day"])
 def test_bucket_start_matches_local_wall_clock_arithmetic(zone, bucket):
     tz = ZoneInfo(zone)
     # every 37 minutes across a year: both DST changes of each zone
-    times = [dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=37 * i) for i in range(0, 365 * 24 * 60 // 37, 7)]
+    times = [
+        dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc) + dt.timedelta(minutes=37 * i)
+        for i in range(0, 365 * 24 * 60 // 37, 7)
+    ]
     frame = pl.DataFrame({"at": pl.Series(times, dtype=pl.Datetime("us", "UTC"))})
     got = frame.select(sk.bucket_start(pl.col("at"), bucket, zone)).to_series().to_list()
     for at, start in zip(times, got):
@@ -50,7 +55,18 @@ def test_bucket_start_matches_local_wall_clock_arithmetic(zone, bucket):
 
 def test_parse_times_reads_local_offset_z_and_epoch_and_nulls_the_rest():
     frame = pl.DataFrame(
-        {"t": ["2026-03-18 13:30", "2026-03-18T13:30:05.25+01:00", "2026-03-18T12:30:05Z", "1773840605", "2026-03-18", "soon", "2026-03-08 02:30", "2026-11-01 01:30"]}
+        {
+            "t": [
+                "2026-03-18 13:30",
+                "2026-03-18T13:30:05.25+01:00",
+                "2026-03-18T12:30:05Z",
+                "1773840605",
+                "2026-03-18",
+                "soon",
+                "2026-03-08 02:30",
+                "2026-11-01 01:30",
+            ]
+        }
     )
     got = frame.select(sk.parse_times(pl.col("t"), "America/New_York")).to_series().to_list()
     utc = dt.timezone.utc

@@ -14,7 +14,13 @@ from kpitui.starter import starter_config
 
 
 def kpitui(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([str(Path(sys.executable).with_name("kpitui")), *args], capture_output=True, text=True, timeout=120, env=os.environ.copy())
+    return subprocess.run(
+        [str(Path(sys.executable).with_name("kpitui")), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
 
 
 def test_init_shows_an_example_metric_and_kpi_for_every_installed_type(tmp_path):
@@ -27,7 +33,7 @@ def test_init_shows_an_example_metric_and_kpi_for_every_installed_type(tmp_path)
             assert f"[sources.my_{type_name}]" in text and f"# [metrics.my_{type_name}_metric]" in text, type_name
     for type_name in registry.formulas:
         assert f'formula = "{type_name}"' in text, type_name
-    assert "# category = \"promoters\"" in text  # kpitui-nps's own example, from the installed plugin
+    assert '# category = "promoters"' in text  # kpitui-nps's own example, from the installed plugin
 
 
 def test_every_example_metric_is_valid_when_uncommented(tmp_path):
@@ -36,7 +42,12 @@ def test_every_example_metric_is_valid_when_uncommented(tmp_path):
     metrics = block.split("# [kpis.", 1)[0]
     uncommented = "\n".join(line[2:] if line.startswith("# ") else "" for line in metrics.splitlines()[4:])
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n' + text.split("\n", 1)[1].split("\n# --- examples", 1)[0] + "\n" + uncommented)
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        + text.split("\n", 1)[1].split("\n# --- examples", 1)[0]
+        + "\n"
+        + uncommented
+    )
     check = kpitui("check", "--config", str(config))
     assert check.returncode == 0, check.stderr
     assert len(re.findall(r"^\[metrics\.my_", uncommented, re.M)) >= 7

@@ -127,7 +127,11 @@ def test_incremental_loads_see_exactly_what_changed(connect):
     assert later > seq
     assert sorted(new.select("metric", "value").iter_rows()) == [("a", 3.0), ("b", 2.0)]
     merged = Store.merge(frame, new)
-    assert {(m, v) for m, _, v in merged.select("metric", "at", "value").iter_rows()} == {("a", 1.0), ("a", 3.0), ("b", 2.0)}
+    assert {(m, v) for m, _, v in merged.select("metric", "at", "value").iter_rows()} == {
+        ("a", 1.0),
+        ("a", 3.0),
+        ("b", 2.0),
+    }
     assert set(reader.load(metrics=["b"])[0]["metric"]) == {"b"}
     assert reader.metric_names() == ["a", "b"]
 
@@ -139,7 +143,13 @@ def test_compaction_replaces_old_rows_moves_the_generation_and_closes_the_past(c
 
     def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
         return pl.DataFrame(
-            {"at": [frame["at"].min()], "value": [frame["value"].sum()], "n": [frame["n"].sum()], "first": [frame["at"].min()], "last": [frame["at"].max()]}
+            {
+                "at": [frame["at"].min()],
+                "value": [frame["value"].sum()],
+                "n": [frame["n"].sum()],
+                "first": [frame["at"].min()],
+                "last": [frame["at"].max()],
+            }
         )
 
     before = T0 + dt.timedelta(hours=1)

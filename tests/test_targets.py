@@ -43,7 +43,13 @@ HISTORY = readings_frame(
 )
 
 
-def kpi(kid: str, target: str, window: str = "month_to_date", formula: str = 'formula = "sum"\nmetrics = ["a"]', extra: str = "") -> str:
+def kpi(
+    kid: str,
+    target: str,
+    window: str = "month_to_date",
+    formula: str = 'formula = "sum"\nmetrics = ["a"]',
+    extra: str = "",
+) -> str:
     return f'[kpis.{kid}]\n{formula}\nwindow = "{window}"\ntarget = {target}\n{extra}\n'
 
 
@@ -232,7 +238,10 @@ YTD = 2 + 10 + 3 + 4 + 5 + 7
 
 
 def test_one_off_target_is_scored_on_the_projection_to_its_due_date(evaluate):
-    snap = evaluate(kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date") + kpi("easy", "{ value = 70, due = 2026-06-30 }", window="year_to_date"))
+    snap = evaluate(
+        kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date")
+        + kpi("easy", "{ value = 70, due = 2026-06-30 }", window="year_to_date")
+    )
     r = snap.kpis["h1"]
     projected = YTD / (YTD_DAYS / 181)  # Jan 1 .. Jul 1 00:00 is 181 days
     assert r.value == YTD
@@ -254,7 +263,9 @@ def test_after_the_due_date_the_value_counts_as_it_is(evaluate):
     assert r.status is Status.OFF_TRACK and r.on_pace is None
     assert r.projection is None and r.projected_to is None  # past due: nothing left to project to (docs/kpis.md)
     # on the due day itself the projection still counts (the target falls due at its end)
-    due_day = evaluate(kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date"), now=t(2026, 6, 30, 12)).kpis["h1"]
+    due_day = evaluate(
+        kpi("h1", "{ value = 100, due = 2026-06-30 }", window="year_to_date"), now=t(2026, 6, 30, 12)
+    ).kpis["h1"]
     assert due_day.projected_to == t(2026, 7, 1) and due_day.on_pace is False
 
 
@@ -352,7 +363,13 @@ def test_bad_targets_are_rejected_with_a_clear_message(write_config, builtin_reg
 
 
 def test_target_forms(write_config, builtin_registry):
-    text = "[metrics.a]\n" + kpi("n", "5") + kpi("d", "{ direction = 'down', value = 3 }") + kpi("w", "{ low = 1, high = 2 }") + kpi("due", "{ value = 9, due = 2026-12-31 }")
+    text = (
+        "[metrics.a]\n"
+        + kpi("n", "5")
+        + kpi("d", "{ direction = 'down', value = 3 }")
+        + kpi("w", "{ low = 1, high = 2 }")
+        + kpi("due", "{ value = 9, due = 2026-12-31 }")
+    )
     kpis = load_config(write_config(text), registry=builtin_registry).kpis
     assert kpis["n"].target == Target("reach", 5.0)
     assert kpis["d"].target == Target("below", 3.0)
@@ -375,7 +392,9 @@ def test_a_projection_is_never_more_precise_than_the_value_it_projects():
     start = dt.datetime(2026, 12, 1, tzinfo=dt.timezone.utc)
     period = Period(start, start + dt.timedelta(days=1), "Dec 2026 to date")
     kpi = Kpi(id="k", name="K", formula="sum", params=None)
-    result = KpiResult(kpi, period, period, 17.0, None, None, None, None, None, Status.NO_TARGET, None, projection=411.74)
+    result = KpiResult(
+        kpi, period, period, 17.0, None, None, None, None, None, Status.NO_TARGET, None, projection=411.74
+    )
     assert format_projection(result) == "412"
     assert format_projection(dataclasses.replace(result, value=17.5)) == "411.74"  # the value itself has decimals
     money = dataclasses.replace(result, kpi=dataclasses.replace(kpi, unit="currency"), projection=411.74)

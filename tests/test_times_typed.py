@@ -51,7 +51,11 @@ def test_report_and_series_echo_at_on_the_configs_clock(zoned):
     assert "KPIs as of 2026-12-01 13:30 EST" in report.stdout
     series = run("series", "sales", "--at", "2026-12-01 13:30", "--points", "2", "--config", str(zoned))
     assert series.stdout.splitlines()[-1].startswith("2026-12-01 00:00 EST"), series.stdout
-    data = json.loads(run("series", "sales", "--at", "2026-12-01 13:30", "--points", "1", "--format", "json", "--config", str(zoned)).stdout)
+    data = json.loads(
+        run(
+            "series", "sales", "--at", "2026-12-01 13:30", "--points", "1", "--format", "json", "--config", str(zoned)
+        ).stdout
+    )
     assert data["points"][0]["start"] == "2026-12-01T00:00:00-05:00"
 
 
@@ -80,12 +84,34 @@ def test_collect_log_lines_use_the_configs_clock(write_config):
 
 @pytest.mark.parametrize(
     "typed, seconds",
-    [("9d", 9 * 86400), ("4h 30m", 16200), ("90m", 5400), ("1h30m", 5400), ("45s", 45), ("120", 120), ("1.5h", 5400), ("2 days 3 hours", 183600)],
+    [
+        ("9d", 9 * 86400),
+        ("4h 30m", 16200),
+        ("90m", 5400),
+        ("1h30m", 5400),
+        ("45s", 45),
+        ("120", 120),
+        ("1.5h", 5400),
+        ("2 days 3 hours", 183600),
+    ],
 )
 def test_record_a_duration_as_people_type_it(zoned, typed, seconds):
     recorded = run("record", "onboarding_time", typed, "--at", "2026-03-02 10:00", "--config", str(zoned))
     assert recorded.returncode == 0, recorded.stderr
-    rows = json.loads(run("series", "onboarding_time", "--at", "2026-03-02 12:00", "--points", "1", "--format", "json", "--config", str(zoned)).stdout)
+    rows = json.loads(
+        run(
+            "series",
+            "onboarding_time",
+            "--at",
+            "2026-03-02 12:00",
+            "--points",
+            "1",
+            "--format",
+            "json",
+            "--config",
+            str(zoned),
+        ).stdout
+    )
     assert rows["points"] == [{"start": "2026-03-02T00:00:00-05:00", "value": seconds}]
 
 
@@ -100,7 +126,9 @@ def test_record_a_duration_as_people_type_it(zoned, typed, seconds):
 )
 def test_a_mistyped_value_is_one_line_exit_2(zoned, metric, typed, message):
     result = run("record", metric, typed, "--config", str(zoned))
-    assert result.returncode == 2 and result.stderr.strip() == f"kpitui: {message}" or message in result.stderr, result.stderr
+    assert result.returncode == 2 and result.stderr.strip() == f"kpitui: {message}" or message in result.stderr, (
+        result.stderr
+    )
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
@@ -147,9 +175,18 @@ def test_config_durations_accept_units(write_config):
 @pytest.mark.parametrize(
     "table, message",
     [
-        ('[sources.shell]\ntype = "command"\ninterval = "9x"', "[sources.shell] interval: '9x': expected a duration like 90m, 4h 30m, 9d"),
-        ('[sources.shell]\ntype = "command"\ntimeout = "0s"', "[sources.shell] interval and timeout must be positive durations"),
-        ('[storage]\npath = "h.sqlite3"\nraw_retention_days = "36h"', "[storage] raw_retention_days: '36h' is not a whole number of days"),
+        (
+            '[sources.shell]\ntype = "command"\ninterval = "9x"',
+            "[sources.shell] interval: '9x': expected a duration like 90m, 4h 30m, 9d",
+        ),
+        (
+            '[sources.shell]\ntype = "command"\ntimeout = "0s"',
+            "[sources.shell] interval and timeout must be positive durations",
+        ),
+        (
+            '[storage]\npath = "h.sqlite3"\nraw_retention_days = "36h"',
+            "[storage] raw_retention_days: '36h' is not a whole number of days",
+        ),
         ('[ui]\nrefresh_seconds = "soon"', "[ui] refresh_seconds: 'soon': expected a duration like 90m, 4h 30m, 9d"),
     ],
 )

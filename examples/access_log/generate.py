@@ -56,14 +56,25 @@ BOTS = [
     "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
     "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
 ]
-REFERRERS = ["-", "-", "-", "https://www.google.com/", "https://www.google.co.uk/", "https://duckduckgo.com/", "https://www.facebook.com/"]
+REFERRERS = [
+    "-",
+    "-",
+    "-",
+    "https://www.google.com/",
+    "https://www.google.co.uk/",
+    "https://duckduckgo.com/",
+    "https://www.facebook.com/",
+]
 
 
 def generate(lines: int = 2000, seed: int = 2024) -> list[bytes]:
     """The log's lines (without newlines), in time order."""
     rng = random.Random(seed)
     visitors = [
-        (f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}", rng.choice(BROWSERS))
+        (
+            f"{rng.randint(11, 223)}.{rng.randint(0, 255)}.{rng.randint(0, 255)}.{rng.randint(1, 254)}",
+            rng.choice(BROWSERS),
+        )
         for _ in range(160)
     ]
     span = DAYS * 86400
@@ -93,7 +104,9 @@ def generate(lines: int = 2000, seed: int = 2024) -> list[bytes]:
             out.append(f'{client} - - [{stamp}] "\\x16\\x03\\x01\\x00\\xF4\\x01\\x00\\x00" 400 157 "-" "-"'.encode())
     # a few malformed lines, each counted as skipped by kpitui
     out.insert(500, out[500][:57])  # a line cut short (disk full, crash)
-    out.insert(900, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xa7\xfe\x9c\x8b garbage \xff\xfe")  # binary noise, not UTF-8
+    out.insert(
+        900, b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03\xa7\xfe\x9c\x8b garbage \xff\xfe"
+    )  # binary noise, not UTF-8
     out.insert(1300, b"")  # an empty line
     out.insert(1700, out[1700].replace(b"/Mar/2024:", b"/Mxr/2024:", 1))  # a timestamp that cannot be read
     return out
@@ -105,8 +118,12 @@ METRICS = {
     "retainer_requests": lambda f: f["method"] == "POST" and f["path"].startswith("/retainer/submit"),
     "ad_visits": lambda f: f["path"] == "/webinar" and "utm_source=ads" in f["query"],
     "webinar_signups": lambda f: f["method"] == "POST" and f["path"] == "/webinar/register" and f["status"] < 400,
-    "page_views": lambda f: f["method"] == "GET" and f["status"] == 200 and not f["path"].startswith("/static/")
-    and "bot" not in f["agent"].lower(),
+    "page_views": lambda f: (
+        f["method"] == "GET"
+        and f["status"] == 200
+        and not f["path"].startswith("/static/")
+        and "bot" not in f["agent"].lower()
+    ),
     "server_errors": lambda f: f["status"] >= 500,
 }
 

@@ -32,7 +32,11 @@ class CollectAlerts:
         if error is None:
             print(f"{_stamp()} notify {notifier}: delivered {item.key}", flush=True)
         else:
-            print(f"{_stamp()} notify {notifier}: {item.key} failed (attempt {item.attempts + 1}): {error}", file=sys.stderr, flush=True)
+            print(
+                f"{_stamp()} notify {notifier}: {item.key} failed (attempt {item.attempts + 1}): {error}",
+                file=sys.stderr,
+                flush=True,
+            )
 
     def __call__(self, results: list[Any]) -> None:
         import time
@@ -46,7 +50,10 @@ class CollectAlerts:
             print(f"{_stamp()} alerts: evaluation failed: {redact(str(exc))}", file=sys.stderr, flush=True)
             return
         for n in sent:
-            print(f"{_stamp()} {redact(n.text.splitlines()[0] if n.kind != 'digest' else f'digest {n.name} queued')}", flush=True)
+            print(
+                f"{_stamp()} {redact(n.text.splitlines()[0] if n.kind != 'digest' else f'digest {n.name} queued')}",
+                flush=True,
+            )
 
     def close(self, drain: float = 0.0) -> None:
         self.service.close(drain=drain)
@@ -82,7 +89,9 @@ def describe(config: Any, store_path: Any) -> dict[str, Any]:
                     "notifier": nid,
                     "type": config.notifiers[nid].type,
                     "key": last.key if last else None,
-                    "result": None if last is None else ("delivered" if last.delivered else ("failing" if last.last_error else "pending")),
+                    "result": None
+                    if last is None
+                    else ("delivered" if last.delivered else ("failing" if last.last_error else "pending")),
                     "delivered": _iso(last.delivered) if last else None,
                     "attempts": last.attempts if last else 0,
                     "error": redact(last.last_error) if last and last.last_error else None,
@@ -114,11 +123,23 @@ def describe(config: Any, store_path: Any) -> dict[str, Any]:
         "schema": JSON_SCHEMA,
         "alerts": alerts,
         "digests": [
-            {"id": did, "schedule": d.schedule.text, "notify": list(d.notify), "format": d.format, "last_slot": _iso(digests.get(did)), "deliveries": deliveries(did, d.notify)}
+            {
+                "id": did,
+                "schedule": d.schedule.text,
+                "notify": list(d.notify),
+                "format": d.format,
+                "last_slot": _iso(digests.get(did)),
+                "deliveries": deliveries(did, d.notify),
+            }
             for did, d in config.digests.items()
         ],
         "notifiers": [
-            {"id": nid, "type": n.type, "timeout": n.timeout, "quiet_hours": None if n.quiet_hours is None else f"{n.quiet_hours[0]:%H:%M}-{n.quiet_hours[1]:%H:%M}"}
+            {
+                "id": nid,
+                "type": n.type,
+                "timeout": n.timeout,
+                "quiet_hours": None if n.quiet_hours is None else f"{n.quiet_hours[0]:%H:%M}-{n.quiet_hours[1]:%H:%M}",
+            }
             for nid, n in config.notifiers.items()
         ],
     }
@@ -162,7 +183,9 @@ def cmd_alerts(args: argparse.Namespace, load: Any, usage_error: type[Exception]
         known = [*config.alerts, *config.digests, *config.notifiers]
         if args.id not in known:
             otherwise = f"; known: {', '.join(known)}" if known else "; none are configured"
-            raise usage_error(f"unknown alert, digest or notifier {args.id!r}" + did_you_mean(args.id, known, otherwise))
+            raise usage_error(
+                f"unknown alert, digest or notifier {args.id!r}" + did_you_mean(args.id, known, otherwise)
+            )
         from ..history_store import open_history
         from ..store import StoreError
 

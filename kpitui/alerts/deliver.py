@@ -29,7 +29,9 @@ def _utcnow() -> dt.datetime:
 
 def describe_error(exc: BaseException, owner: str | None = None) -> str:
     text = str(exc)
-    detail = text if isinstance(exc, NotifierError) else (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    detail = (
+        text if isinstance(exc, NotifierError) else (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    )
     if owner and not owner.startswith("builtin:"):
         detail = f"(plugin {owner}) {detail}"
     detail = " ".join(redact(detail).split())
@@ -45,7 +47,9 @@ def make_notifier(config: Any, notifier_id: str) -> Notifier:
     return notifier
 
 
-def send_once(config: Any, notifier_id: str, notification: Notification, notifier: Notifier | None = None) -> str | None:
+def send_once(
+    config: Any, notifier_id: str, notification: Notification, notifier: Notifier | None = None
+) -> str | None:
     """Send now, bounded by the notifier's timeout, in a thread of its own; the error text, or ``None``."""
     owner = config.registry.owner("notifier", config.notifiers[notifier_id].type)
     try:
@@ -150,7 +154,7 @@ class Dispatcher:
         if error is None:
             self.store.delivered(item.id, done)
         else:
-            delay = min(self.retry_base * 2 ** item.attempts, MAX_BACKOFF)
+            delay = min(self.retry_base * 2**item.attempts, MAX_BACKOFF)
             self.store.failed(item.id, error, done, done + dt.timedelta(seconds=delay))
         if self.on_result is not None:
             try:

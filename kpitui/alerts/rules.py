@@ -69,8 +69,14 @@ def _holds(condition: str, kind: str, values: dict[str, float | None]) -> bool |
 
 def _kpi_fields(r: KpiResult) -> dict[str, float | None]:
     return {
-        "value": r.value, "previous": r.previous, "last_year": r.last_year, "change": r.change,
-        "change_pct": r.change_pct, "score": r.score, "target": r.target_value, "projection": r.projection,
+        "value": r.value,
+        "previous": r.previous,
+        "last_year": r.last_year,
+        "change": r.change,
+        "change_pct": r.change_pct,
+        "score": r.score,
+        "target": r.target_value,
+        "projection": r.projection,
     }
 
 
@@ -117,8 +123,12 @@ def _observe_kpi(rule: AlertRule, facts: Facts) -> Observation:
 def _observe_silent(rule: AlertRule, facts: Facts) -> Observation:
     metric = facts.config.metrics[rule.subject]
     result = assess(
-        metric, facts.frame(metric.id), facts.now,
-        history_days=rule.history_days, min_days=rule.min_days, threshold=rule.probability,
+        metric,
+        facts.frame(metric.id),
+        facts.now,
+        history_days=rule.history_days,
+        min_days=rule.min_days,
+        threshold=rule.probability,
     )
     fields = {
         "silent_seconds": round(result.silent_for.total_seconds()),
@@ -152,7 +162,9 @@ def _observe_source(rule: AlertRule, facts: Facts) -> Observation:
         failures = health.failures if health else 0
         fields = {"source": source, "failures": failures, "error": health.error if health else None}
         if failures >= rule.polls:
-            return Observation(True, f"source {source} failed {failures} polls in a row: {fields['error']}", rule.subject, fields)
+            return Observation(
+                True, f"source {source} failed {failures} polls in a row: {fields['error']}", rule.subject, fields
+            )
         return Observation(False, f"source {source} is polling again", rule.subject, fields)
     metrics = [rule.subject] if rule.subject_kind == "metric" else [m.id for m in config.metrics_of(source)]
     latest = max((t for t in (_latest(facts.frame(m))[0] for m in metrics) if t is not None), default=None)
@@ -162,8 +174,15 @@ def _observe_source(rule: AlertRule, facts: Facts) -> Observation:
     age = (facts.now - latest).total_seconds()
     fields = {"source": source, "latest": latest.isoformat(), "age_seconds": round(age), "limit_seconds": limit}
     if age > limit:
-        return Observation(True, f"{rule.subject}: no new reading for {format_duration(age)} (more than {rule.intervals:g} × the {format_duration(spec.interval)} interval)", rule.subject, fields)
-    return Observation(False, f"{rule.subject}: readings arrive again (latest {format_duration(age)} ago)", rule.subject, fields)
+        return Observation(
+            True,
+            f"{rule.subject}: no new reading for {format_duration(age)} (more than {rule.intervals:g} × the {format_duration(spec.interval)} interval)",
+            rule.subject,
+            fields,
+        )
+    return Observation(
+        False, f"{rule.subject}: readings arrive again (latest {format_duration(age)} ago)", rule.subject, fields
+    )
 
 
 def _observe_metric_condition(rule: AlertRule, facts: Facts) -> Observation:

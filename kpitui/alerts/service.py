@@ -46,7 +46,11 @@ class AlertService:
         self.store = store
         self.clock = clock
         self.alerts = AlertStore(store.path)
-        self.dispatcher = Dispatcher(config, self.alerts, retry_base=retry_base, clock=clock, on_result=on_result) if deliver else None
+        self.dispatcher = (
+            Dispatcher(config, self.alerts, retry_base=retry_base, clock=clock, on_result=on_result)
+            if deliver
+            else None
+        )
         self._history: Any = None
         self._engine: Any = None
 
@@ -98,7 +102,9 @@ class AlertService:
             except Exception as exc:  # noqa: BLE001 - one broken rule must not stop the others
                 observations[aid] = Observation(None, f"cannot evaluate: {describe_error(exc)}", rule.subject)
 
-        def decide(states: dict[str, AlertState]) -> Iterator[tuple[AlertState, list[tuple[Notification, tuple[str, ...]]]]]:
+        def decide(
+            states: dict[str, AlertState],
+        ) -> Iterator[tuple[AlertState, list[tuple[Notification, tuple[str, ...]]]]]:
             for aid, rule in self.config.alerts.items():
                 obs = observations[aid]
                 new, events = transition(states.get(aid) or AlertState(aid), rule, obs, now)
@@ -110,7 +116,9 @@ class AlertService:
             self.dispatcher.poke()
         return sent
 
-    def _notification(self, rule: AlertRule, state: AlertState, kind: str, text: str, obs: Observation, now: dt.datetime) -> Notification:
+    def _notification(
+        self, rule: AlertRule, state: AlertState, kind: str, text: str, obs: Observation, now: dt.datetime
+    ) -> Notification:
         line = redact(f"{LABEL[kind]} {rule.id}: {text}")
         return Notification(
             key=f"{rule.id}/{state.episode}/{kind}/{state.seq}",
@@ -120,7 +128,11 @@ class AlertService:
             text=line,
             at=now,
             subject=rule.subject,
-            fields={**obs.fields, "rule": rule.when if rule.condition is None else rule.condition, "description": rule.description},
+            fields={
+                **obs.fields,
+                "rule": rule.when if rule.condition is None else rule.condition,
+                "description": rule.description,
+            },
         )
 
     # -- digests ----------------------------------------------------------------------
@@ -141,17 +153,28 @@ class AlertService:
                 out.append(n)
         return out
 
-    def _digest_unless_late(self, late: bool, spec: DigestSpec, now: dt.datetime, snapshot: Any, slot: dt.datetime) -> Notification | None:
+    def _digest_unless_late(
+        self, late: bool, spec: DigestSpec, now: dt.datetime, snapshot: Any, slot: dt.datetime
+    ) -> Notification | None:
         """The digest for ``slot``, or ``None`` for a slot missed by more than its catch-up (skipped, not sent late)."""
         return None if late else self.digest(spec, now, snapshot, slot)
 
-    def digest(self, spec: DigestSpec, now: dt.datetime, snapshot: Any = None, slot: dt.datetime | None = None, kind: str = "digest") -> Notification:
+    def digest(
+        self,
+        spec: DigestSpec,
+        now: dt.datetime,
+        snapshot: Any = None,
+        slot: dt.datetime | None = None,
+        kind: str = "digest",
+    ) -> Notification:
         from ..scorecard import title_of, to_html, to_markdown
 
         if snapshot is None or spec.window is not None:
             snapshot = self._window_snapshot(now, spec.window)
         currency = self.config.settings.currency
-        title = spec.title or title_of(snapshot, self.config.path.stem if not self.config.is_sample else "kpitui", self.config.settings.timezone)
+        title = spec.title or title_of(
+            snapshot, self.config.path.stem if not self.config.is_sample else "kpitui", self.config.settings.timezone
+        )
         markdown = to_markdown(snapshot, currency, title)
         when = (slot or now).isoformat()
         return Notification(
@@ -192,7 +215,12 @@ class AlertService:
             else:
                 targets, subject, what = (ident,), None, f"notifier {ident}"
             n = Notification(
-                key=f"test:{ident}:{now.isoformat()}", kind="test", name=ident, title=f"Test: {ident}",
-                text=f"TEST {ident}: a test notification from kpitui for {what}", at=now, subject=subject,
+                key=f"test:{ident}:{now.isoformat()}",
+                kind="test",
+                name=ident,
+                title=f"Test: {ident}",
+                text=f"TEST {ident}: a test notification from kpitui for {what}",
+                at=now,
+                subject=subject,
             )
         return [(nid, send_once(self.config, nid, n)) for nid in targets]

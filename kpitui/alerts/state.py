@@ -125,9 +125,16 @@ def notification_to_json(n: Notification) -> str:
 def notification_from_json(text: str) -> Notification:
     d = json.loads(text)
     return Notification(
-        key=d["key"], kind=d["kind"], name=d["alert"], title=d["title"], text=d["text"],
-        at=dt.datetime.fromisoformat(d["at"]), subject=d.get("subject"), fields=d.get("fields") or {},
-        markdown=d.get("markdown"), html=d.get("html"),
+        key=d["key"],
+        kind=d["kind"],
+        name=d["alert"],
+        title=d["title"],
+        text=d["text"],
+        at=dt.datetime.fromisoformat(d["at"]),
+        subject=d.get("subject"),
+        fields=d.get("fields") or {},
+        markdown=d.get("markdown"),
+        html=d.get("html"),
     )
 
 
@@ -170,7 +177,18 @@ class AlertStore:
     @staticmethod
     def _state(row: tuple[Any, ...]) -> AlertState:
         alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text = row
-        return AlertState(alert, bool(firing), token, baseline, episode, seq, from_micros(since), from_micros(last_fired), from_micros(last_sent), text)
+        return AlertState(
+            alert,
+            bool(firing),
+            token,
+            baseline,
+            episode,
+            seq,
+            from_micros(since),
+            from_micros(last_fired),
+            from_micros(last_sent),
+            text,
+        )
 
     _STATE_COLUMNS = "alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text"
 
@@ -193,11 +211,17 @@ class AlertStore:
                 con.execute(
                     f"INSERT OR REPLACE INTO alert_state ({self._STATE_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
-                        new.alert, int(new.firing), new.token, new.baseline, new.episode, new.seq,
+                        new.alert,
+                        int(new.firing),
+                        new.token,
+                        new.baseline,
+                        new.episode,
+                        new.seq,
                         None if new.since is None else micros(new.since),
                         None if new.last_fired is None else micros(new.last_fired),
                         None if new.last_sent is None else micros(new.last_sent),
-                        new.text, micros(now),
+                        new.text,
+                        micros(now),
                     ),
                 )
                 for notification, notifiers in notifications:
@@ -224,7 +248,14 @@ class AlertStore:
             rows = self._con.execute("SELECT digest, last_slot FROM digest_state").fetchall()
         return {d: from_micros(s) for d, s in rows}
 
-    def queue_digest(self, digest: str, slot: dt.datetime, build: Callable[[], Notification | None], notifiers: tuple[str, ...], now: dt.datetime) -> Notification | None:
+    def queue_digest(
+        self,
+        digest: str,
+        slot: dt.datetime,
+        build: Callable[[], Notification | None],
+        notifiers: tuple[str, ...],
+        now: dt.datetime,
+    ) -> Notification | None:
         """Queue ``build()`` for ``slot`` unless that slot (or a later one) was queued already: once per slot, across restarts."""
         with self._transaction() as con:
             row = con.execute("SELECT last_slot FROM digest_state WHERE digest = ?", (digest,)).fetchone()
@@ -232,7 +263,8 @@ class AlertStore:
                 return None
             n = build()
             con.execute(
-                "INSERT OR REPLACE INTO digest_state (digest, last_slot, updated) VALUES (?, ?, ?)", (digest, micros(slot), micros(now))
+                "INSERT OR REPLACE INTO digest_state (digest, last_slot, updated) VALUES (?, ?, ?)",
+                (digest, micros(slot), micros(now)),
             )
             if n is not None:
                 self._enqueue(con, n, notifiers, now)
@@ -242,7 +274,18 @@ class AlertStore:
 
     def _item(self, row: tuple[Any, ...]) -> OutboxItem:
         id_, key, alert, notifier, payload, attempts, next_attempt, delivered, error, last_attempt = row
-        return OutboxItem(id_, key, alert, notifier, notification_from_json(payload), attempts, from_micros(next_attempt), from_micros(delivered), error, from_micros(last_attempt))
+        return OutboxItem(
+            id_,
+            key,
+            alert,
+            notifier,
+            notification_from_json(payload),
+            attempts,
+            from_micros(next_attempt),
+            from_micros(delivered),
+            error,
+            from_micros(last_attempt),
+        )
 
     _ITEM_COLUMNS = "id, key, alert, notifier, payload, attempts, next_attempt, delivered, last_error, last_attempt"
 
@@ -266,7 +309,10 @@ class AlertStore:
             wait = max(row[6], leased)
             if wait > micros(now):
                 return from_micros(int(wait))
-            con.execute("UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?", (micros(now) + int(lease * 1_000_000), OWNER, row[0]))
+            con.execute(
+                "UPDATE alert_outbox SET lease = ?, owner = ? WHERE id = ?",
+                (micros(now) + int(lease * 1_000_000), OWNER, row[0]),
+            )
             return self._item(row[:10])
 
     def delivered(self, item_id: int, now: dt.datetime) -> None:
@@ -291,23 +337,32 @@ class AlertStore:
         with self._lock:
             if notifier is None:
                 return int(self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL").fetchone()[0])
-            return int(self._con.execute("SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND notifier = ?", (notifier,)).fetchone()[0])
+            return int(
+                self._con.execute(
+                    "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND notifier = ?", (notifier,)
+                ).fetchone()[0]
+            )
 
     def due(self, now: dt.datetime) -> int:
         """How many undelivered items may be sent now."""
         with self._lock:
-            return int(self._con.execute(
-                "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND next_attempt <= ?", (micros(now),)
-            ).fetchone()[0])
+            return int(
+                self._con.execute(
+                    "SELECT count(*) FROM alert_outbox WHERE delivered IS NULL AND next_attempt <= ?", (micros(now),)
+                ).fetchone()[0]
+            )
 
     def recent(self, alert: str | None = None, limit: int = 50) -> list[OutboxItem]:
         """The newest outbox items (of one alert), newest first."""
         with self._lock:
             if alert is None:
-                rows = self._con.execute(f"SELECT {self._ITEM_COLUMNS} FROM alert_outbox ORDER BY id DESC LIMIT ?", (limit,)).fetchall()
+                rows = self._con.execute(
+                    f"SELECT {self._ITEM_COLUMNS} FROM alert_outbox ORDER BY id DESC LIMIT ?", (limit,)
+                ).fetchall()
             else:
                 rows = self._con.execute(
-                    f"SELECT {self._ITEM_COLUMNS} FROM alert_outbox WHERE alert = ? ORDER BY id DESC LIMIT ?", (alert, limit)
+                    f"SELECT {self._ITEM_COLUMNS} FROM alert_outbox WHERE alert = ? ORDER BY id DESC LIMIT ?",
+                    (alert, limit),
                 ).fetchall()
         return [self._item(r) for r in rows]
 
@@ -339,10 +394,30 @@ def transition(state: AlertState, rule: Any, obs: Any, now: dt.datetime) -> tupl
                 episode = state.episode if state.firing else state.episode + 1
                 baseline = state.baseline if state.firing else state.token
                 out.append(("firing", change))
-                return AlertState(state.alert, True, token, baseline, episode, state.seq + 1, state.since if state.firing else now, now, now, obs.text), out
+                return AlertState(
+                    state.alert,
+                    True,
+                    token,
+                    baseline,
+                    episode,
+                    state.seq + 1,
+                    state.since if state.firing else now,
+                    now,
+                    now,
+                    obs.text,
+                ), out
             if state.firing and state.baseline is not None and new <= STATUS_RANK[state.baseline]:
                 out.append(("resolved", change))
-                return replace(state, firing=False, token=token, baseline=None, seq=state.seq + 1, since=now, last_sent=now, text=obs.text), out
+                return replace(
+                    state,
+                    firing=False,
+                    token=token,
+                    baseline=None,
+                    seq=state.seq + 1,
+                    since=now,
+                    last_sent=now,
+                    text=obs.text,
+                ), out
         return replace(state, token=token, text=obs.text), out
     if obs.firing is None:
         return state, out

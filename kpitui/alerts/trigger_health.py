@@ -119,7 +119,16 @@ def assess(
     per_day = history_total / observed if observed > 0 else 0.0
     if days < min_days or span <= dt.timedelta(0):
         reason = "" if days >= min_days else f" (needs {min_days} days of history, has {days})"
-        return Silence(None if days < min_days else False, span, 0.0, 1.0, per_day, days, last_event, f"{metric.name}: counting{reason}")
+        return Silence(
+            None if days < min_days else False,
+            span,
+            0.0,
+            1.0,
+            per_day,
+            days,
+            last_event,
+            f"{metric.name}: counting{reason}",
+        )
     expected = total / days
     probability = math.exp(-expected)
     firing = probability < threshold

@@ -15,7 +15,6 @@ READINGS_SCHEMA: dict[str, pl.DataType] = {
 }
 
 
-
 def readings_frame(rows: Sequence[tuple[str, dt.datetime, float]] | None = None, **columns: Any) -> pl.DataFrame:
     """Build a readings frame from ``(metric, at, value)`` rows or from columns.
 

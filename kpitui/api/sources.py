@@ -199,7 +199,9 @@ class MetricSource:
         """Set when kpitui gives up on the current fetch (see :func:`fetch_cancelled`)."""
         return fetch_cancelled()
 
-    def top_matches(self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
+    def top_matches(
+        self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10
+    ) -> dict[str, list[tuple[str, int]]]:
         """What a metric's condition actually matched in ``[start, end)`` (optional; drill-down).
 
         For an event source that evaluates a trigger's condition: per field

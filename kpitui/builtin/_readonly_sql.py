@@ -28,14 +28,32 @@ import sqlite3
 #: pragmas that only report (asked without a value, or with a table or index name)
 READ_PRAGMAS = frozenset(
     {
-        "application_id", "collation_list", "compile_options", "database_list", "encoding",
-        "foreign_key_list", "freelist_count", "function_list", "index_info", "index_list",
-        "index_xinfo", "module_list", "page_count", "page_size", "pragma_list", "schema_version",
-        "table_info", "table_list", "table_xinfo", "user_version",
+        "application_id",
+        "collation_list",
+        "compile_options",
+        "database_list",
+        "encoding",
+        "foreign_key_list",
+        "freelist_count",
+        "function_list",
+        "index_info",
+        "index_list",
+        "index_xinfo",
+        "module_list",
+        "page_count",
+        "page_size",
+        "pragma_list",
+        "schema_version",
+        "table_info",
+        "table_list",
+        "table_xinfo",
+        "user_version",
     }
 )
 #: pragmas whose argument is a table or index name, not a value to set
-_NAME_PRAGMAS = frozenset({"foreign_key_list", "index_info", "index_list", "index_xinfo", "table_info", "table_list", "table_xinfo"})
+_NAME_PRAGMAS = frozenset(
+    {"foreign_key_list", "index_info", "index_list", "index_xinfo", "table_info", "table_list", "table_xinfo"}
+)
 DENIED_FUNCTIONS = frozenset({"load_extension", "fts3_tokenizer", "readfile", "writefile", "edit"})
 
 _ALLOWED = {sqlite3.SQLITE_SELECT, sqlite3.SQLITE_READ, sqlite3.SQLITE_RECURSIVE}

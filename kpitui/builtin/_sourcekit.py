@@ -84,7 +84,9 @@ def check_timezone(name: str, key: str) -> None:
     try:
         zoneinfo.ZoneInfo(name)
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise OptionError(f"{key} must be an IANA time zone such as 'UTC' or 'Europe/Paris', not {name!r}", key) from None
+        raise OptionError(
+            f"{key} must be an IANA time zone such as 'UTC' or 'Europe/Paris', not {name!r}", key
+        ) from None
 
 
 def to_utc_datetime(value: Any, where: str) -> dt.datetime:
@@ -233,7 +235,9 @@ class JsonPath:
                     key,
                 )
             name, index, dq, sq = match.groups()
-            steps.append(int(index) if index is not None else name if name is not None else dq if dq is not None else sq)
+            steps.append(
+                int(index) if index is not None else name if name is not None else dq if dq is not None else sq
+            )
             pos = match.end()
         return cls(text, tuple(steps))
 

@@ -170,7 +170,9 @@ def _error_detail(raw: bytes) -> tuple[Any, str]:
 def _read_body(response: Any, shown: str) -> bytes:
     """The body, refused past :data:`MAX_RESPONSE_BYTES` (by its Content-Length, or as it arrives)."""
     limit = MAX_RESPONSE_BYTES
-    too_big = f"the response from {shown} is larger than {limit // 2**20} MiB, the most a source reads; ask the API for less"
+    too_big = (
+        f"the response from {shown} is larger than {limit // 2**20} MiB, the most a source reads; ask the API for less"
+    )
     length = response.headers.get("Content-Length")
     if length and length.strip().isdigit() and int(length) > limit:
         raise fail(too_big)

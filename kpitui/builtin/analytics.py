@@ -79,11 +79,14 @@ class Growth(FormulaType):
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """``absolute`` only: this period's change minus the previous period's."""
         if self.options.mode != "absolute":
-            raise CannotDecompose("a percent growth is not split by input (use mode = \"absolute\")")
+            raise CannotDecompose('a percent growth is not split by input (use mode = "absolute")')
         for name in ("current", "previous"):
             if current.get(name) is None or previous.get(name) is None:
                 raise CannotDecompose("no data in one of the periods compared")
-        return {"current": current["current"] - previous["current"], "previous": previous["previous"] - current["previous"]}  # type: ignore[operator]
+        return {
+            "current": current["current"] - previous["current"],  # type: ignore[operator]
+            "previous": previous["previous"] - current["previous"],  # type: ignore[operator]
+        }
 
     @classmethod
     def example(cls) -> dict[str, Any]:
@@ -177,7 +180,9 @@ class Funnel(FormulaType):
         steps = self.options.steps
         for period, values in (("current", current), ("previous", previous)):
             if any(values.get(step) is None for step in steps) or any(not values[step] for step in steps[:-1]):
-                raise CannotDecompose(f"a step of the {period} period has no data or is zero (its conversion is undefined)")
+                raise CannotDecompose(
+                    f"a step of the {period} period has no data or is zero (its conversion is undefined)"
+                )
         labels = [f"{a}{ARROW}{b}" for a, b in zip(steps, steps[1:])]
 
         def rates(values: dict[str, float | None]) -> dict[str, float]:
@@ -244,7 +249,9 @@ class WeightsOptions:
 
     def validate(self) -> None:
         if not self.weights:
-            raise OptionError("weights must give at least one metric a weight, e.g. weights = { revenue = 1.0 }", "weights")
+            raise OptionError(
+                "weights must give at least one metric a weight, e.g. weights = { revenue = 1.0 }", "weights"
+            )
         for ref, weight in self.weights.items():
             if not math.isfinite(weight):
                 raise OptionError(f"weights.{ref} must be a finite number", f"weights.{ref}")
@@ -267,7 +274,9 @@ class WeightedSum(FormulaType):
 
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's change times its weight (no data counts as zero)."""
-        return {ref: w * ((current.get(ref) or 0.0) - (previous.get(ref) or 0.0)) for ref, w in self.options.weights.items()}
+        return {
+            ref: w * ((current.get(ref) or 0.0) - (previous.get(ref) or 0.0)) for ref, w in self.options.weights.items()
+        }
 
     @classmethod
     def example(cls) -> dict[str, Any]:
@@ -299,14 +308,18 @@ class WeightedMean(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         items = list(self.options.weights.items())
         weighted = pl.sum_horizontal([inputs[ref] * w for ref, w in items])
-        present = pl.sum_horizontal([pl.when(inputs[ref].is_not_null()).then(pl.lit(w)).otherwise(0.0) for ref, w in items])
+        present = pl.sum_horizontal(
+            [pl.when(inputs[ref].is_not_null()).then(pl.lit(w)).otherwise(0.0) for ref, w in items]
+        )
         return pl.when(_some([inputs[ref] for ref, _ in items])).then(safe_div(weighted, present))
 
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """Each metric's weighted change over the total weight, when the same metrics have data in both periods."""
         odd = [ref for ref in self.options.weights if (current.get(ref) is None) != (previous.get(ref) is None)]
         if odd:
-            raise CannotDecompose(f"{odd[0]} has data in only one of the two periods (the mean is over different inputs)")
+            raise CannotDecompose(
+                f"{odd[0]} has data in only one of the two periods (the mean is over different inputs)"
+            )
         present = sum(w for ref, w in self.options.weights.items() if current.get(ref) is not None)
         if not present:
             raise CannotDecompose("no metric has data with a weight")

@@ -25,7 +25,11 @@ from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, Sourc
 
 @dataclass(frozen=True)
 class CsvNotesOptions:
-    path: str = field(metadata={"help": "the CSV file (relative to the config's folder): columns at, text, and optionally kpi, metric"})
+    path: str = field(
+        metadata={
+            "help": "the CSV file (relative to the config's folder): columns at, text, and optionally kpi, metric"
+        }
+    )
 
 
 class CsvNotes(AnnotationSource):
@@ -50,7 +54,9 @@ class CsvNotes(AnnotationSource):
             raise SourceError(f"{path} does not exist") from None
         missing = [c for c in ("at", "text") if c not in frame.columns]
         if missing:
-            raise SourceError(f"{path} has no {' or '.join(missing)} column (it needs at, text; optionally kpi, metric)")
+            raise SourceError(
+                f"{path} has no {' or '.join(missing)} column (it needs at, text; optionally kpi, metric)"
+            )
         tz = ZoneInfo(self.context.timezone)
         notes = []
         for row in frame.iter_rows(named=True):

@@ -178,7 +178,9 @@ class CommandSource(MetricSource):
                 document = json.loads(stdout)
             except ValueError:
                 raise fail(f"the output is not JSON: {clip(stdout, 120)!r}") from None
-            return as_number(JsonPath.compile(opts.json_path).find(document, "the output"), f"the value at {opts.json_path!r}")
+            return as_number(
+                JsonPath.compile(opts.json_path).find(document, "the output"), f"the value at {opts.json_path!r}"
+            )
         number = first_number(stdout)
         if number is None:
             raise fail(f"no number in the output: {clip(stdout, 120)!r}")

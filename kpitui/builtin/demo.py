@@ -19,7 +19,15 @@ from pathlib import Path
 import polars as pl
 
 from kpitui import hookimpl
-from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, normalise_readings, readings_frame
+from kpitui.api import (
+    FetchResult,
+    MetricSource,
+    OptionError,
+    SourceContext,
+    SourceError,
+    normalise_readings,
+    readings_frame,
+)
 from kpitui.model import Metric, SourceSpec
 
 from . import demo_site
@@ -33,7 +41,9 @@ class DemoOptions:
     seed: int = 7
     access_log: str | None = field(
         default=None,
-        metadata={"help": "also write a made-up web site's access log here (combined format; see kpitui.builtin.demo_site)"},
+        metadata={
+            "help": "also write a made-up web site's access log here (combined format; see kpitui.builtin.demo_site)"
+        },
     )
 
     def validate(self) -> None:
@@ -72,7 +82,9 @@ def _normal(key: pl.Expr, seed: int) -> pl.Expr:
     return (-2 * u1.log()).sqrt() * (2 * math.pi * u2).cos()
 
 
-def generate(metric: str, opts: DemoMetricOptions, seed: int, start: dt.datetime, end: dt.datetime, now: dt.datetime) -> pl.LazyFrame:
+def generate(
+    metric: str, opts: DemoMetricOptions, seed: int, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> pl.LazyFrame:
     """Hourly readings for ``metric`` in ``[start, end)``; the hour holding ``now`` is pro-rated."""
     mseed = seed * 1_000_003 + sum(ord(c) * (i + 1) for i, c in enumerate(metric))
     hour = pl.col("at").dt.epoch("us") // HOUR_US
@@ -96,7 +108,9 @@ def generate(metric: str, opts: DemoMetricOptions, seed: int, start: dt.datetime
         happens = _uniform(hour, mseed + 1) < (opts.events_per_day / 24 * season * daytime)
         value = pl.when(happens & (elapsed >= 1)).then((level * (1 + noise * opts.noise)).clip(0.1, None).round(1))
     return (
-        pl.LazyFrame({"at": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)})
+        pl.LazyFrame(
+            {"at": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)}
+        )
         .with_columns(value=value, metric=pl.lit(metric))
         .drop_nulls("value")
     )

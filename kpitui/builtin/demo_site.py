@@ -41,7 +41,14 @@ INCIDENT_AFTER = dt.timedelta(hours=8)
 SITE = "https://www.harlow-law.example"
 HOUR = dt.timedelta(hours=1)
 
-_SEARCH = ("https://www.google.com/", "https://www.google.com/", "https://www.bing.com/", "-", "https://www.linkedin.com/", "https://duckduckgo.com/")
+_SEARCH = (
+    "https://www.google.com/",
+    "https://www.google.com/",
+    "https://www.bing.com/",
+    "-",
+    "https://www.linkedin.com/",
+    "https://duckduckgo.com/",
+)
 _BROWSERS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
     "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
@@ -70,19 +77,56 @@ VISITS: tuple[Visit, ...] = (
     Visit("estate", 30, 0.02, (("GET", "/practice-areas/estate-planning", 200),)),
     Visit("blog1", 28, 0.03, (("GET", "/blog/what-to-bring-to-your-first-consultation", 200),)),
     Visit("blog2", 20, 0.03, (("GET", "/blog/updating-your-will-after-a-move", 200),)),
-    Visit("newsletter", 35, 0.03, (("GET", "/newsletter", 200),), (f"{SITE}/", f"{SITE}/blog/updating-your-will-after-a-move", "-")),
     Visit(
-        "subscribe", 10, 0.04, (("POST", "/newsletter/subscribe", 302), ("GET", "/newsletter/thank-you", 200)),
-        (f"{SITE}/newsletter", f"{SITE}/newsletter", f"{SITE}/"), broken=(("POST", "/newsletter/subscribe", 500),),
+        "newsletter",
+        35,
+        0.03,
+        (("GET", "/newsletter", 200),),
+        (f"{SITE}/", f"{SITE}/blog/updating-your-will-after-a-move", "-"),
     ),
     Visit(
-        "guide", 4, 0.04, (("POST", "/guide/download", 302), ("GET", "/newsletter/thank-you/guide", 200)),
+        "subscribe",
+        10,
+        0.04,
+        (("POST", "/newsletter/subscribe", 302), ("GET", "/newsletter/thank-you", 200)),
+        (f"{SITE}/newsletter", f"{SITE}/newsletter", f"{SITE}/"),
+        broken=(("POST", "/newsletter/subscribe", 500),),
+    ),
+    Visit(
+        "guide",
+        4,
+        0.04,
+        (("POST", "/guide/download", 302), ("GET", "/newsletter/thank-you/guide", 200)),
         (f"{SITE}/practice-areas/estate-planning",),
     ),
-    Visit("webinar_news", 2, 0.04, (("POST", "/webinar/newsletter", 302), ("GET", "/newsletter/thank-you/webinar", 200)), (f"{SITE}/webinar",)),
-    Visit("webinar", 25, 0.01, (("GET", "/webinar?utm_source=ads", 200),), ("https://www.facebook.com/", "https://www.linkedin.com/")),
-    Visit("retainer_page", 14, 0.02, (("GET", "/retainer", 200),), (f"{SITE}/", f"{SITE}/practice-areas/family-law", "https://www.google.com/")),
-    Visit("retainer", 3, 0.02, (("POST", "/retainer/submit", 303), ("GET", "/retainer/received", 200)), (f"{SITE}/retainer",)),
+    Visit(
+        "webinar_news",
+        2,
+        0.04,
+        (("POST", "/webinar/newsletter", 302), ("GET", "/newsletter/thank-you/webinar", 200)),
+        (f"{SITE}/webinar",),
+    ),
+    Visit(
+        "webinar",
+        25,
+        0.01,
+        (("GET", "/webinar?utm_source=ads", 200),),
+        ("https://www.facebook.com/", "https://www.linkedin.com/"),
+    ),
+    Visit(
+        "retainer_page",
+        14,
+        0.02,
+        (("GET", "/retainer", 200),),
+        (f"{SITE}/", f"{SITE}/practice-areas/family-law", "https://www.google.com/"),
+    ),
+    Visit(
+        "retainer",
+        3,
+        0.02,
+        (("POST", "/retainer/submit", 303), ("GET", "/retainer/received", 200)),
+        (f"{SITE}/retainer",),
+    ),
     Visit("contact", 15, 0.01, (("GET", "/contact", 200),)),
     Visit("scanner", 6, 0.0, (("GET", "/wp-login.php", 404),), ("-",), ("Mozilla/5.0 (compatible; scanner/1.0)",)),
 )
@@ -121,7 +165,9 @@ def last_time(path: Path) -> dt.datetime | None:
         return None
     found = _time_of(lines[-1])
     if found is None:
-        raise SourceError(f"{path} is not the demo's access log (its last line has no [time]); delete it or set another access_log")
+        raise SourceError(
+            f"{path} is not the demo's access log (its last line has no [time]); delete it or set another access_log"
+        )
     return found
 
 
@@ -153,13 +199,24 @@ def _tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 Counts = Callable[[str, float, float, dt.datetime, dt.datetime], pl.LazyFrame]
 
 
-def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.datetime], timezone: str, counts: Counts) -> pl.DataFrame:
+def lines(
+    start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.datetime], timezone: str, counts: Counts
+) -> pl.DataFrame:
     """The log lines of the hours ``[start, end)`` (UTC hours), oldest first: columns ``time`` and ``line``."""
     visits = pl.concat(
-        [counts(f"site.{visit.name}", visit.per_day, visit.trend, start, end).select("at", "value", visit=pl.lit(v, dtype=pl.Int64)) for v, visit in enumerate(VISITS)]
+        [
+            counts(f"site.{visit.name}", visit.per_day, visit.trend, start, end).select(
+                "at", "value", visit=pl.lit(v, dtype=pl.Int64)
+            )
+            for v, visit in enumerate(VISITS)
+        ]
     )
     steps, refs, agents = (table.lazy() for table in _tables())
-    count = refs.group_by("visit").agg(pl.col("refs").first()).join(agents.group_by("visit").agg(pl.col("agents").first()), on="visit")
+    count = (
+        refs.group_by("visit")
+        .agg(pl.col("refs").first())
+        .join(agents.group_by("visit").agg(pl.col("agents").first()), on="visit")
+    )
     key = pl.col("key")
     events = (
         visits.filter(pl.col("value") > 0)
@@ -177,12 +234,21 @@ def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.da
         .select(
             time=pl.col("start") + pl.duration(seconds=pl.col("step") * 7 + (key % 5).cast(pl.Int64)),
             client=pl.format("{}.{}", pl.lit("203.0.113"), (key // 29 % 253 + 1).cast(pl.String)),
-            method="method", target="target", status="status",
-            bytes=pl.when(pl.col("status") == 200).then(key // 401 % 28000 + 2000).when(pl.col("status") < 400).then(0).otherwise(162),
-            referrer="referrer", agent="agent",  # after a form's redirect, the browser still names the form's page
+            method="method",
+            target="target",
+            status="status",
+            bytes=pl.when(pl.col("status") == 200)
+            .then(key // 401 % 28000 + 2000)
+            .when(pl.col("status") < 400)
+            .then(0)
+            .otherwise(162),
+            referrer="referrer",
+            agent="agent",  # after a form's redirect, the browser still names the form's page
         )  # fmt: skip
     )
-    uptime = pl.LazyFrame({"time": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)})
+    uptime = pl.LazyFrame(
+        {"time": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)}
+    )
     uptime = uptime.select(
         "time", client=pl.lit("192.0.2.10"), method=pl.lit("GET"), target=pl.lit("/health"), status=pl.lit(200, dtype=pl.Int64),
         bytes=pl.lit(2, dtype=pl.UInt64), referrer=pl.lit("-"), agent=pl.lit(_UPTIME_AGENT),
@@ -194,7 +260,17 @@ def lines(start: dt.datetime, end: dt.datetime, broken: tuple[dt.datetime, dt.da
         .sort("time", "target", "client", maintain_order=True)
         .select(
             "time",
-            line=pl.format('{} - - [{}] "{} {} HTTP/1.1" {} {} "{}" "{}"', "client", stamp, "method", "target", "status", "bytes", "referrer", "agent"),
+            line=pl.format(
+                '{} - - [{}] "{} {} HTTP/1.1" {} {} "{}" "{}"',
+                "client",
+                stamp,
+                "method",
+                "target",
+                "status",
+                "bytes",
+                "referrer",
+                "agent",
+            ),
         )
         .collect()
     )
@@ -229,7 +305,9 @@ def extend(path: Path, now: dt.datetime, timezone: str, counts: Counts) -> int:
 
 @dataclass(frozen=True)
 class DemoNotesOptions:
-    access_log: str = field(default="demo-access.log", metadata={"help": "the demo source's access_log (relative to the config's folder)"})
+    access_log: str = field(
+        default="demo-access.log", metadata={"help": "the demo source's access_log (relative to the config's folder)"}
+    )
     metric: str | None = field(default=None, metadata={"help": "the metric the notes are about (default: every chart)"})
 
 
@@ -237,7 +315,9 @@ class DemoNotes(AnnotationSource):
     """What happened on the demo's made-up site, for the charts: when the newsletter form broke and was fixed."""
 
     type_name = "demo"
-    description = "What happened on the demo source's made-up web site (the log it writes): the newsletter form's outage."
+    description = (
+        "What happened on the demo source's made-up web site (the log it writes): the newsletter form's outage."
+    )
     Options = DemoNotesOptions
 
     @classmethod
@@ -255,7 +335,11 @@ class DemoNotes(AnnotationSource):
             return []  # the demo has not written its log yet
         broke, fixed = incident(began)
         notes = [
-            Note(broke, "Site update broke the newsletter form: POST /newsletter/subscribe answers 500, no thank-you page", metric=self.options.metric),
+            Note(
+                broke,
+                "Site update broke the newsletter form: POST /newsletter/subscribe answers 500, no thank-you page",
+                metric=self.options.metric,
+            ),
             Note(fixed, "Newsletter form fixed (site update rolled back)", metric=self.options.metric),
         ]
         return [note for note in notes if start <= note.at <= end]

@@ -73,7 +73,8 @@ class FileOptions:
         check_timezone(self.timezone, "timezone")
         if self.time_format is not None and "%" not in self.time_format:
             raise OptionError(
-                f"time_format must be a strptime pattern such as '%Y-%m-%d %H:%M', not {self.time_format!r}", "time_format"
+                f"time_format must be a strptime pattern such as '%Y-%m-%d %H:%M', not {self.time_format!r}",
+                "time_format",
             )
         if self.format == "auto" and self.detected_format is None:
             known = ", ".join(sorted(SUFFIXES))
@@ -116,7 +117,9 @@ def _scan(options: FileOptions, path: Path, text: Sequence[str] = ()) -> pl.Lazy
     fmt = options.detected_format
     overrides = {name: pl.String for name in text}
     if fmt == "csv":
-        return pl.scan_csv(path, separator=options.separator, infer_schema_length=INFER_ROWS, schema_overrides=overrides)
+        return pl.scan_csv(
+            path, separator=options.separator, infer_schema_length=INFER_ROWS, schema_overrides=overrides
+        )
     if fmt == "parquet":
         return pl.scan_parquet(path)
     if fmt == "ndjson":
@@ -202,7 +205,9 @@ def _time_expr(options: FileOptions, dtype: pl.DataType) -> pl.Expr:
     if dtype == pl.Date:
         return from_naive(col.cast(pl.Datetime("us")))
     if dtype.is_numeric():
-        return pl.from_epoch((col.cast(pl.Float64) * 1_000_000).cast(pl.Int64), time_unit="us").dt.replace_time_zone("UTC")
+        return pl.from_epoch((col.cast(pl.Float64) * 1_000_000).cast(pl.Int64), time_unit="us").dt.replace_time_zone(
+            "UTC"
+        )
     raise fail(f"time column {options.time_column!r} holds {dtype}, not times")
 
 
@@ -227,7 +232,9 @@ _AGGS = {
 
 class FileSource(MetricSource):
     type_name = "file"
-    description = "Metrics from a CSV, Parquet, NDJSON or JSON export: sum a column or count matching rows per hour/day."
+    description = (
+        "Metrics from a CSV, Parquet, NDJSON or JSON export: sum a column or count matching rows per hour/day."
+    )
     Options = FileOptions
     MetricOptions = FileMetricOptions
     mode = "replace"

@@ -188,7 +188,7 @@ class ExpressionOptions:
             raise OptionError(f"expression: {exc}", "expression") from None
         if not compiled.names:
             raise OptionError(
-                f"expression {self.expression.strip()!r} uses no metric or KPI: name at least one, e.g. \"leads * 2\" "
+                f'expression {self.expression.strip()!r} uses no metric or KPI: name at least one, e.g. "leads * 2" '
                 "(for a fixed goal use target = …)",
                 "expression",
             )
@@ -218,7 +218,9 @@ class Expression(FormulaType):
         """A linear expression (``leads + 2 * requests``): each input's change times its coefficient,
         worked out by moving that input alone from its previous to its current value."""
         if not self.compiled.linear:
-            raise CannotDecompose(f"expression {self.options.expression.strip()!r} is not linear (a sum of inputs times constants)")
+            raise CannotDecompose(
+                f"expression {self.options.expression.strip()!r} is not linear (a sum of inputs times constants)"
+            )
         names = [inp.name for inp in self.inputs()]
         rows = [dict(previous), dict(current)] + [{**previous, n: current.get(n)} for n in names]
         before, after, *moved = evaluate(self, rows)

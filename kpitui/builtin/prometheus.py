@@ -76,10 +76,10 @@ class PrometheusMetricOptions:
         if not self.query.strip():
             raise OptionError("query must not be empty", "query")
         if self.range is None and self.step is not None:
-            raise OptionError("step needs range (for example range = \"1h\", step = \"5m\")", "step")
+            raise OptionError('step needs range (for example range = "1h", step = "5m")', "step")
         if self.range is not None:
             if self.step is None:
-                raise OptionError("range needs step (for example step = \"5m\")", "step")
+                raise OptionError('range needs step (for example step = "5m")', "step")
             window = parse_duration(self.range, "range")
             step = parse_duration(self.step, "step")
             if step > window:
@@ -149,13 +149,20 @@ class PrometheusSource(MetricSource):
     # -- queries ------------------------------------------------------------------------------
 
     def _get(self, endpoint: str, params: dict[str, str], deadline: Deadline) -> Any:
-        from ._webclient import HttpStatusError, get_json  # http.client and ssl: imported by the first fetch, not at start-up
+        from ._webclient import (
+            HttpStatusError,
+            get_json,
+        )  # http.client and ssl: imported by the first fetch, not at start-up
 
         params = {**params, "timeout": f"{max(1, int(deadline.remaining() * 1000))}ms"}
         url = f"{self.options.url.rstrip('/')}/api/v1/{endpoint}?{urllib.parse.urlencode(params)}"
         try:
             body = get_json(
-                url, headers=self.options.headers, deadline=deadline, retries=self.options.retries, backoff=self.options.backoff
+                url,
+                headers=self.options.headers,
+                deadline=deadline,
+                retries=self.options.retries,
+                backoff=self.options.backoff,
             )
         except HttpStatusError as exc:
             if isinstance(exc.body, dict) and exc.body.get("status") == "error":
@@ -167,7 +174,9 @@ class PrometheusSource(MetricSource):
             raise fail(f"not a Prometheus API answer from {self.options.url}" + (f": {detail}" if detail else ""))
         return body["data"]
 
-    def _instant(self, metric: Metric, now: dt.datetime, deadline: Deadline) -> tuple[list[tuple[dt.datetime, float]], int]:
+    def _instant(
+        self, metric: Metric, now: dt.datetime, deadline: Deadline
+    ) -> tuple[list[tuple[dt.datetime, float]], int]:
         data = self._get("query", {"query": metric.options.query, "time": f"{now.timestamp():.3f}"}, deadline)
         series, bad = self._series(data)
         values = self._combine(series, metric.options.aggregate)

@@ -155,7 +155,14 @@ class SqlSource(MetricSource):
 
     # -- SQLite -------------------------------------------------------------------------------
 
-    def _sqlite(self, url: str, deadline: Deadline, now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]) -> int:
+    def _sqlite(
+        self,
+        url: str,
+        deadline: Deadline,
+        now: dt.datetime,
+        rows: list[tuple[str, dt.datetime, float]],
+        errors: list[str],
+    ) -> int:
         raw = urllib.parse.unquote(url[len("sqlite:///") :].split("?", 1)[0])
         path = Path(raw) if raw.startswith("/") else self.context.path(raw)
         if not path.is_file():
@@ -202,7 +209,14 @@ class SqlSource(MetricSource):
 
     # -- PostgreSQL ---------------------------------------------------------------------------
 
-    def _postgres(self, url: str, deadline: Deadline, now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]) -> int:
+    def _postgres(
+        self,
+        url: str,
+        deadline: Deadline,
+        now: dt.datetime,
+        rows: list[tuple[str, dt.datetime, float]],
+        errors: list[str],
+    ) -> int:
         try:
             import psycopg
         except ImportError:
@@ -237,9 +251,13 @@ class SqlSource(MetricSource):
                             cur.execute(metric.options.query)
                             columns = [d.name for d in cur.description or ()]
                             result = _fetch_rows(cur, metric.id)
-                    conn.execute("DISCARD ALL")  # the next query starts from a fresh session (no SET, temp table, prepared plan)
+                    conn.execute(
+                        "DISCARD ALL"
+                    )  # the next query starts from a fresh session (no SET, temp table, prepared plan)
                 except psycopg.errors.QueryCanceled:
-                    errors.append(f"metric {metric.id}: query timed out after {deadline.seconds:g}s (the source's timeout)")
+                    errors.append(
+                        f"metric {metric.id}: query timed out after {deadline.seconds:g}s (the source's timeout)"
+                    )
                     continue
                 except psycopg.OperationalError as exc:
                     raise fail(f"PostgreSQL connection failed: {clip(str(exc), 300)}") from None
@@ -258,7 +276,12 @@ class SqlSource(MetricSource):
 
     def _convert(
         self,
-        metric: Metric, columns: Sequence[str], result: Sequence[Sequence[Any]], now: dt.datetime, rows: list[tuple[str, dt.datetime, float]], errors: list[str]
+        metric: Metric,
+        columns: Sequence[str],
+        result: Sequence[Sequence[Any]],
+        now: dt.datetime,
+        rows: list[tuple[str, dt.datetime, float]],
+        errors: list[str],
     ) -> int:
         """Append the readings of one query's result; return how many rows were skipped (NULLs)."""
         where = f"metric {metric.id}"
@@ -300,4 +323,3 @@ class SqlSource(MetricSource):
 @hookimpl
 def register_metric_sources() -> list[type[MetricSource]]:
     return [SqlSource]
-

@@ -13,15 +13,37 @@ table, the loader's base), ``sources`` (sources and metrics) and ``kpis``
 
 from __future__ import annotations
 
-from .files import BUNDLED_SAMPLE, CONFIG_NAME, default_storage_path, find_config, plugins_dirs_of, user_config_path, user_plugins_dir
+from .files import (
+    BUNDLED_SAMPLE,
+    CONFIG_NAME,
+    default_storage_path,
+    find_config,
+    plugins_dirs_of,
+    user_config_path,
+    user_plugins_dir,
+)
 from .kpis import DIRECTIONS, TARGET_KINDS
 from .loader import MONTHS, WEEKDAYS, _Loader, load_config, parse_config
 from .sources import MANUAL_SOURCE
 from .spec import Config, ConfigError, Storage
 
 __all__ = [
-    "BUNDLED_SAMPLE", "CONFIG_NAME", "DIRECTIONS", "MANUAL_SOURCE", "MONTHS", "TARGET_KINDS", "WEEKDAYS",
-    "Config", "ConfigError", "Storage", "_Loader",
-    "default_storage_path", "find_config", "load_config", "parse_config", "plugins_dirs_of",
-    "user_config_path", "user_plugins_dir",
+    "BUNDLED_SAMPLE",
+    "CONFIG_NAME",
+    "DIRECTIONS",
+    "MANUAL_SOURCE",
+    "MONTHS",
+    "TARGET_KINDS",
+    "WEEKDAYS",
+    "Config",
+    "ConfigError",
+    "Storage",
+    "_Loader",
+    "default_storage_path",
+    "find_config",
+    "load_config",
+    "parse_config",
+    "plugins_dirs_of",
+    "user_config_path",
+    "user_plugins_dir",
 ]

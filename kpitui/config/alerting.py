@@ -207,7 +207,11 @@ class AlertingLoader:
 
     def notify_list(self, where: str, names: list[str] | None, notifiers: dict[str, NotifierSpec]) -> tuple[str, ...]:
         if names is None:
-            raise self.error(where, "missing key 'notify' (a list of [notifiers.ID] names)" + (f"; notifiers: {', '.join(notifiers)}" if notifiers else "; no [notifiers.ID] table is defined"))
+            raise self.error(
+                where,
+                "missing key 'notify' (a list of [notifiers.ID] names)"
+                + (f"; notifiers: {', '.join(notifiers)}" if notifiers else "; no [notifiers.ID] table is defined"),
+            )
         if not names:
             raise self.error(where, "notify must name at least one notifier")
         for i, name in enumerate(names):
@@ -236,13 +240,17 @@ class AlertingLoader:
             pool = {"kpi": kpis, "metric": metrics, "source": sources}[kind]
             self.loader.ref(where, kind, subject, pool, {"kpi": "KPI", "metric": "metric", "source": "source"}[kind])
             if rule.when is None:
-                raise self.error(where, f"missing key 'when' (one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100')")
+                raise self.error(
+                    where, f"missing key 'when' (one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100')"
+                )
             when = rule.when.strip()
             condition = None
             if when not in WHEN_KINDS:
                 if when.isidentifier() and when not in (KPI_FIELDS if kind == "kpi" else METRIC_FIELDS):
                     otherwise = f"; use one of {', '.join(WHEN_KINDS)}, or a condition such as 'value < 100'"
-                    raise self.error(where, f"when: unknown rule {when!r}" + opts.did_you_mean(when, WHEN_KINDS, otherwise))
+                    raise self.error(
+                        where, f"when: unknown rule {when!r}" + opts.did_you_mean(when, WHEN_KINDS, otherwise)
+                    )
                 condition, when = when, "condition"
                 self.check_condition(where, condition, kind)
             self.check_subject(where, when, kind, subject, metrics)
@@ -250,11 +258,23 @@ class AlertingLoader:
             if rule.repeat is not None:
                 repeat = parse_duration(rule.repeat)
                 if repeat is None or repeat <= 0:
-                    raise self.error(where, f"repeat must be a duration such as '4h', '30m' or a number of seconds, not {rule.repeat!r}")
+                    raise self.error(
+                        where,
+                        f"repeat must be a duration such as '4h', '30m' or a number of seconds, not {rule.repeat!r}",
+                    )
             out[aid] = AlertRule(
-                id=aid, when=when, subject_kind=kind, subject=subject, notify=self.notify_list(where, rule.notify, notifiers),
-                condition=condition, repeat=repeat, description=rule.description,
-                polls=rule.polls, intervals=rule.intervals, history_days=rule.history_days, min_days=rule.min_days,
+                id=aid,
+                when=when,
+                subject_kind=kind,
+                subject=subject,
+                notify=self.notify_list(where, rule.notify, notifiers),
+                condition=condition,
+                repeat=repeat,
+                description=rule.description,
+                polls=rule.polls,
+                intervals=rule.intervals,
+                history_days=rule.history_days,
+                min_days=rule.min_days,
                 probability=rule.probability,
             )
         return out
@@ -272,14 +292,17 @@ class AlertingLoader:
 
     def check_subject(self, where: str, when: str, kind: str, subject: str, metrics: dict[str, Metric]) -> None:
         if (when in STATUS_RULES or when in INTO_STATUS) and kind != "kpi":
-            raise self.error(where, f"when = {when!r} watches a KPI's status: use kpi = \"...\" (not {kind})")
+            raise self.error(where, f'when = {when!r} watches a KPI\'s status: use kpi = "..." (not {kind})')
         if when in ("failing", "stale") and kind == "kpi":
-            raise self.error(where, f"when = {when!r} watches a source: use metric = \"...\" or source = \"...\"")
+            raise self.error(where, f'when = {when!r} watches a source: use metric = "..." or source = "..."')
         if when == "silent":
             if kind != "metric":
                 raise self.error(where, "when = 'silent' watches a key metric's trigger: use metric = \"...\"")
             if metrics[subject].aggregation not in ("sum", "count"):
-                raise self.error(where, f"when = 'silent' needs a count metric (aggregation sum or count); {subject!r} aggregates with {metrics[subject].aggregation!r}")
+                raise self.error(
+                    where,
+                    f"when = 'silent' needs a count metric (aggregation sum or count); {subject!r} aggregates with {metrics[subject].aggregation!r}",
+                )
 
     def digests(self, data: dict[str, Any], notifiers: dict[str, NotifierSpec]) -> dict[str, DigestSpec]:
         from ..periods import PeriodError, parse_window
@@ -307,7 +330,12 @@ class AlertingLoader:
             if catch_up is None or catch_up < 0:
                 raise self.error(where, f"catch_up must be a duration such as '12h', not {digest.catch_up!r}")
             out[did] = DigestSpec(
-                id=did, schedule=schedule, notify=self.notify_list(where, digest.notify, notifiers), format=digest.format,
-                window=window, catch_up=catch_up, title=digest.title,
+                id=did,
+                schedule=schedule,
+                notify=self.notify_list(where, digest.notify, notifiers),
+                format=digest.format,
+                window=window,
+                catch_up=catch_up,
+                title=digest.title,
             )
         return out

@@ -42,7 +42,9 @@ class TableChecks:
     def table(self, data: dict[str, Any], key: str, where: str | None = None) -> dict[str, Any]:
         value = data.get(key, {})
         if not isinstance(value, dict):
-            raise self.error(where, f"{key} must be a table, e.g. [{key}]" if where is None else f"{key} must be a table")
+            raise self.error(
+                where, f"{key} must be a table, e.g. [{key}]" if where is None else f"{key} must be a table"
+            )
         return value
 
     def typed(self, table: str, key: str, value: Any, tp: Any) -> Any:
@@ -56,7 +58,9 @@ class TableChecks:
         from ..userinput import InputError, parse_duration
 
         if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-            raise self.error(table, f"{key}: expected a duration like 90m, 4h 30m, 9d (or a number of seconds), not {value!r}")
+            raise self.error(
+                table, f"{key}: expected a duration like 90m, 4h 30m, 9d (or a number of seconds), not {value!r}"
+            )
         try:
             return parse_duration(value)
         except InputError as exc:
@@ -69,7 +73,9 @@ class TableChecks:
         otherwise = f"; known: {', '.join(choices)}" if choices else f"; no {what}s are defined"
         raise self.error(table, f"{key}: unknown {what} {value!r}" + opts.did_you_mean(value, choices, otherwise))
 
-    def plugin_options(self, where: str, options_cls: type, table: dict[str, Any], reserved: list[str] | tuple[str, ...]) -> Any:
+    def plugin_options(
+        self, where: str, options_cls: type, table: dict[str, Any], reserved: list[str] | tuple[str, ...]
+    ) -> Any:
         """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
         rest = {k: v for k, v in table.items() if k not in reserved}
         try:
@@ -77,7 +83,9 @@ class TableChecks:
         except opts.OptionError as exc:
             raise self.error(where, exc.message) from None
 
-    def plugin_type(self, where: str, table: dict[str, Any], key: str, types: dict[str, type], what: str) -> tuple[str, Any]:
+    def plugin_type(
+        self, where: str, table: dict[str, Any], key: str, types: dict[str, type], what: str
+    ) -> tuple[str, Any]:
         """The type named by ``table[key]`` (``type`` of a source, ``formula`` of a KPI) and its class."""
         if key not in table:
             raise self.error(where, f"missing key {key!r} (one of: {', '.join(sorted(types))})")

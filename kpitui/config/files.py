@@ -70,4 +70,3 @@ def plugins_dirs_of(path: str | os.PathLike[str] | None = None) -> list[Path]:
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
         pass
     return [*dirs, user_plugins_dir()]
-

@@ -74,7 +74,9 @@ class KpiTables(TableChecks):
             try:
                 inputs = instance.inputs()
             except Exception as exc:
-                raise self.error(f"kpis.{kid}", f"the {kpis[kid].formula!r} formula failed to list its inputs: {exc}") from None
+                raise self.error(
+                    f"kpis.{kid}", f"the {kpis[kid].formula!r} formula failed to list its inputs: {exc}"
+                ) from None
             for inp in inputs:
                 self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
         self._check_cycles(kpis, formulas)
@@ -87,7 +89,7 @@ class KpiTables(TableChecks):
             if state.get(kid) == 2:
                 return
             if state.get(kid) == 1:
-                cycle = " -> ".join([*chain[chain.index(kid):], kid])
+                cycle = " -> ".join([*chain[chain.index(kid) :], kid])
                 raise self.error(f"kpis.{kid}", f"KPIs refer to each other in a cycle: {cycle}")
             state[kid] = 1
             for inp in formulas[kid].inputs():
@@ -120,7 +122,9 @@ class KpiTables(TableChecks):
         else:
             kind = "within" if ("low" in data or "high" in data) else "reach"
         nums = {
-            k: self.seconds(where, k, data[k]) if duration and isinstance(data[k], str) else self.typed(where, k, data[k], float)
+            k: self.seconds(where, k, data[k])
+            if duration and isinstance(data[k], str)
+            else self.typed(where, k, data[k], float)
             for k in ("value", "baseline", "low", "high")
             if k in data
         }
@@ -139,9 +143,15 @@ class KpiTables(TableChecks):
         if kind == "reach" and "baseline" in nums and nums["baseline"] == nums["value"]:
             raise self.error(where, "baseline and value must differ (the score runs from baseline to value)")
         if kind == "above" and nums.get("baseline") is not None and nums["baseline"] >= nums["value"]:
-            raise self.error(where, "for an 'above' target the baseline must be below the value (the score runs from baseline up to value)")
+            raise self.error(
+                where,
+                "for an 'above' target the baseline must be below the value (the score runs from baseline up to value)",
+            )
         if kind == "below" and nums.get("baseline") is not None and nums["baseline"] <= nums["value"]:
-            raise self.error(where, "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)")
+            raise self.error(
+                where,
+                "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)",
+            )
         return Target(kind=kind, due=due, **nums)
 
     def thresholds(self, where: str, data: Any) -> Thresholds:
@@ -151,7 +161,9 @@ class KpiTables(TableChecks):
         table = self.parse_table(where, ThresholdsTable, data)
         return Thresholds(on_track=table.on_track, at_risk=table.at_risk)
 
-    def objectives(self, data: dict[str, Any], kpi_tables: dict[str, Any], kpis: dict[str, Kpi]) -> dict[str, Objective]:
+    def objectives(
+        self, data: dict[str, Any], kpi_tables: dict[str, Any], kpis: dict[str, Kpi]
+    ) -> dict[str, Objective]:
         """Objectives list their KPIs, or a KPI names its objective with ``objective = "id"``."""
         named: dict[str, list[str]] = {}
         for kid, table in kpi_tables.items():

@@ -19,7 +19,20 @@ from .sources import SourceTables
 from .spec import Config, ConfigError, Storage
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
-MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august", "september", "october", "november", "december")
+MONTHS = (
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
+)
 
 
 def load_config(
@@ -133,7 +146,8 @@ class _Loader(KpiTables, SourceTables):
                 hint = opts.nearest(key, tables)
                 raise self.error(
                     None,
-                    f"unknown table [{key}]" + (f" (did you mean [{hint}]?)" if hint else f"; tables are {', '.join(tables)}"),
+                    f"unknown table [{key}]"
+                    + (f" (did you mean [{hint}]?)" if hint else f"; tables are {', '.join(tables)}"),
                 )
 
     # tables ----------------------------------------------------------------
@@ -145,7 +159,10 @@ class _Loader(KpiTables, SourceTables):
             ZoneInfo(tz)
         except (ZoneInfoNotFoundError, ValueError):
             otherwise = " (use an IANA name such as 'Europe/London')"
-            raise self.error("kpitui", f"timezone: unknown time zone {tz!r}" + opts.did_you_mean(tz, available_timezones(), otherwise)) from None
+            raise self.error(
+                "kpitui",
+                f"timezone: unknown time zone {tz!r}" + opts.did_you_mean(tz, available_timezones(), otherwise),
+            ) from None
         week = table.week_start
         if isinstance(week, str) and week.lower() in WEEKDAYS:
             week_start = WEEKDAYS.index(week.lower())
@@ -173,16 +190,22 @@ class _Loader(KpiTables, SourceTables):
             if isinstance(retention, str):  # "90d", "13w": a whole number of days
                 days = self.seconds("storage", "raw_retention_days", retention) / 86400
                 if not days.is_integer():
-                    raise self.error("storage", f"raw_retention_days: {retention!r} is not a whole number of days (e.g. 90 or \"13w\")")
+                    raise self.error(
+                        "storage", f'raw_retention_days: {retention!r} is not a whole number of days (e.g. 90 or "13w")'
+                    )
                 retention = int(days)
             retention = self.typed("storage", "raw_retention_days", retention, int)
             if retention < 1:
                 raise self.error("storage", "raw_retention_days must be at least 1")
         url, instance = self.shared_storage(table)
         return Storage(
-            path=path, raw_retention_days=retention, downsample_to=table.downsample_to, default=default,
+            path=path,
+            raw_retention_days=retention,
+            downsample_to=table.downsample_to,
+            default=default,
             downsample_anyway=tuple(table.downsample_anyway),
-            url=url, instance=instance,
+            url=url,
+            instance=instance,
         )
 
     def shared_storage(self, table: StorageTable) -> tuple[opts.Secret | None, str]:

@@ -29,13 +29,22 @@ class SourceTables(TableChecks):
             interval = self.seconds(where, "interval", table.get("interval", cls.default_interval))
             timeout = self.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
             if interval <= 0 or timeout <= 0:
-                raise self.error(where, "interval and timeout must be positive durations, e.g. 30s, 5m or 1h (a plain number is seconds)")
+                raise self.error(
+                    where,
+                    "interval and timeout must be positive durations, e.g. 30s, 5m or 1h (a plain number is seconds)",
+                )
             enabled = self.typed(where, "enabled", table.get("enabled", True), bool)
-            specs[sid] = SourceSpec(id=sid, type=type_name, interval=interval, timeout=timeout, options=options, enabled=enabled)
+            specs[sid] = SourceSpec(
+                id=sid, type=type_name, interval=interval, timeout=timeout, options=options, enabled=enabled
+            )
         if MANUAL_SOURCE not in specs and "manual" in registry.sources:
             cls = registry.sources["manual"]
             specs[MANUAL_SOURCE] = SourceSpec(
-                id=MANUAL_SOURCE, type="manual", interval=cls.default_interval, timeout=cls.default_timeout, options=cls.Options()
+                id=MANUAL_SOURCE,
+                type="manual",
+                interval=cls.default_interval,
+                timeout=cls.default_timeout,
+                options=cls.Options(),
             )
         return specs
 
@@ -84,7 +93,10 @@ class SourceTables(TableChecks):
         try:
             unit = cls.metric_unit(options, metric_options)
         except Exception as exc:  # noqa: BLE001 - a plugin's metric_unit crashed: name the plugin, not the user
-            raise self.error(where, f"the {cls.type_name!r} source (plugin {owner}) failed to give the metric's unit: {type(exc).__name__}: {exc}") from None
+            raise self.error(
+                where,
+                f"the {cls.type_name!r} source (plugin {owner}) failed to give the metric's unit: {type(exc).__name__}: {exc}",
+            ) from None
         if unit is None:
             return "count"
         if unit not in UNITS:

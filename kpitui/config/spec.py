@@ -83,4 +83,3 @@ class Config:
 
     def metrics_of(self, source_id: str) -> list[Metric]:
         return [m for m in self.metrics.values() if m.source == source_id]
-

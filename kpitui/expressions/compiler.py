@@ -72,7 +72,9 @@ def compile_condition(text: str, fields: Mapping[str, Any] | Iterable[str]) -> p
         compiler = _Compiler(text, condition=True, fields=types, resolve=pl.col, dtypes=dtypes)
         value = compiler.compile(tree)
         if value.type not in (BOOL, ANY):
-            raise compiler.error(tree, f"a condition must be true or false, but this is {_article(value.type)}; {_example(BOOL)}")
+            raise compiler.error(
+                tree, f"a condition must be true or false, but this is {_article(value.type)}; {_example(BOOL)}"
+            )
         return value.expr.fill_null(False)
 
     return _guard(build)

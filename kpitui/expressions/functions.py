@@ -16,7 +16,8 @@ class _Functions(_Walker):
     def _visit_Call(self, node: ast.Call, depth: int) -> _Value:
         if not isinstance(node.func, ast.Name):
             raise self.error(
-                node.func, f"{_describe(node.func)} is not allowed; only these functions can be called: {', '.join(self.functions)}"
+                node.func,
+                f"{_describe(node.func)} is not allowed; only these functions can be called: {', '.join(self.functions)}",
             )
         name = node.func.id
         if name.startswith("__"):

@@ -47,7 +47,9 @@ class _Operators(_Walker):
         name = node.id
         if name.startswith("__"):
             raise self.error(node, f"name {name!r} is not allowed")
-        if (self.fields is None or name not in self.fields) and (name in self.functions or name in _CONDITION_FUNCTIONS):
+        if (self.fields is None or name not in self.fields) and (
+            name in self.functions or name in _CONDITION_FUNCTIONS
+        ):
             raise self.error(node, f"{name!r} is a function; call it like {name}(...)")
         if self.fields is not None and name not in self.fields:
             kind = "field" if self.condition else "name"
@@ -90,7 +92,9 @@ class _Operators(_Walker):
         op_type = type(node.op)
         if op_type not in _BINOPS:
             symbol = _OTHER_BINOPS.get(op_type, op_type.__name__)
-            raise self.error(node, f"operator {symbol} is not supported (use + - * / or ** with a small literal exponent)")
+            raise self.error(
+                node, f"operator {symbol} is not supported (use + - * / or ** with a small literal exponent)"
+            )
         symbol = _BINOPS[op_type]
         left = self.compile(node.left, depth)
         if op_type is ast.Pow:
@@ -160,7 +164,9 @@ class _Operators(_Walker):
         if len(known) > 1:
             # Point at the literal when there is one: that is usually what the user got wrong.
             culprit, other = (right_node, left) if right.is_literal or not left.is_literal else (left_node, right)
-            raise self.error(culprit, f"cannot compare {left.type} with {right.type} using {symbol}; {_example(other.type)}")
+            raise self.error(
+                culprit, f"cannot compare {left.type} with {right.type} using {symbol}; {_example(other.type)}"
+            )
         if BOOL in known and symbol not in ("==", "!="):
             raise self.error(right_node, f"true/false values can only be compared with == or !=, not {symbol}")
         a, b = left.expr, right.expr
@@ -206,7 +212,9 @@ class _Operators(_Walker):
     ) -> tuple[pl.Expr, _Value]:
         if isinstance(right_node, (ast.List, ast.Tuple, ast.Set)):
             if len(right_node.elts) > MAX_LIST:
-                raise self.error(right_node, f"list is too long ({len(right_node.elts)} items; the limit is {MAX_LIST})")
+                raise self.error(
+                    right_node, f"list is too long ({len(right_node.elts)} items; the limit is {MAX_LIST})"
+                )
             items = [self.compile(e, depth + 1) for e in right_node.elts]
             for element, item in zip(right_node.elts, items):
                 if not item.is_literal:
@@ -218,7 +226,9 @@ class _Operators(_Walker):
             if kind == BOOL:
                 raise self.error(right_node, "list items after 'in' must be text or numbers")
             if left.type not in (ANY, kind) and items:
-                raise self.error(left_node, f"cannot look for a {left.type} in a list of {kind} values; {_example(left.type)}")
+                raise self.error(
+                    left_node, f"cannot look for a {left.type} in a list of {kind} values; {_example(left.type)}"
+                )
             values = [item.literal for item in items]
             if kind == NUM:
                 series = pl.Series(values=[float(v) for v in values], dtype=pl.Float64)
@@ -231,7 +241,9 @@ class _Operators(_Walker):
         if left.is_literal and left.type == STR and right.type in (STR, ANY):
             # "bot" in agent: substring test
             return right.expr.cast(pl.String).str.contains(left.literal, literal=True), right
-        raise self.error(right_node, "'in' needs a list of literals (path in [\"/a\", \"/b\"]) or text on the left (\"bot\" in agent)")
+        raise self.error(
+            right_node, '\'in\' needs a list of literals (path in ["/a", "/b"]) or text on the left ("bot" in agent)'
+        )
 
     def _visit_List(self, node: ast.expr, depth: int) -> _Value:
         raise self.error(node, "a list is only allowed after 'in' or 'not in'")

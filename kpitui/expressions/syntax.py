@@ -35,6 +35,7 @@ class ExpressionError(ValueError):
     def __str__(self) -> str:
         return self.message
 
+
 _REJECTED: dict[type, str] = {
     ast.Attribute: "attribute access (.name)",
     ast.Subscript: "indexing or slicing ([...])",
@@ -103,7 +104,9 @@ def _check_bounds(text: str) -> None:
         elif ch in "([{":
             depth += 1
             if depth > MAX_DEPTH:
-                raise ExpressionError(f"column {i + 1}: expression is nested too deeply (limit {MAX_DEPTH} levels)", position=i + 1)
+                raise ExpressionError(
+                    f"column {i + 1}: expression is nested too deeply (limit {MAX_DEPTH} levels)", position=i + 1
+                )
         elif ch in ")]}":
             depth -= 1
 

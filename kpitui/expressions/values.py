@@ -47,6 +47,7 @@ class _Value:
     def is_literal(self) -> bool:
         return self.literal is not _NOT_LITERAL
 
+
 def _article(kind: str) -> str:
     return {STR: "text", NUM: "a number", BOOL: "a condition (true/false)", TIME: "a datetime"}.get(kind, kind)
 

@@ -136,7 +136,9 @@ def truncate(expr: pl.Expr, grain: str, cal: Calendar) -> pl.Expr:
             start = start.dt.offset_by(f"{lag}mo")
     if grain == "hour":
         is_first = wall.dt.replace_time_zone(tz, ambiguous="earliest") == local
-        ambiguous: Literal["earliest", "latest"] | pl.Expr = pl.when(is_first).then(pl.lit("earliest")).otherwise(pl.lit("latest"))
+        ambiguous: Literal["earliest", "latest"] | pl.Expr = (
+            pl.when(is_first).then(pl.lit("earliest")).otherwise(pl.lit("latest"))
+        )
     else:
         ambiguous = "earliest"
     localized = start.dt.replace_time_zone(tz, ambiguous=ambiguous, non_existent="null")

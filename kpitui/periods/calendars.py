@@ -51,7 +51,9 @@ class Calendar:
     @classmethod
     def of(cls, settings: Settings) -> Calendar:
         """The calendar of kpitui's ``[kpitui]`` settings: the one way to build it from them."""
-        return cls(timezone=settings.timezone, week_start=settings.week_start, fiscal_year_start=settings.fiscal_year_start)
+        return cls(
+            timezone=settings.timezone, week_start=settings.week_start, fiscal_year_start=settings.fiscal_year_start
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -5,7 +5,17 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 
 from ..model import Period
-from .calendars import _MONTH_SPAN, Calendar, PeriodError, _add_months, _aware, _localize, _wall, _wall_shift, _wall_truncate
+from .calendars import (
+    _MONTH_SPAN,
+    Calendar,
+    PeriodError,
+    _add_months,
+    _aware,
+    _localize,
+    _wall,
+    _wall_shift,
+    _wall_truncate,
+)
 from .labels import _complete_label, _partial_label, _plural, _unit_label, _week_number
 from .windows import Window, _window
 

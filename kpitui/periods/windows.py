@@ -102,9 +102,7 @@ def parse_window(text: str) -> Window:
         n, letter = int(m.group(1)), m.group(2)[0]
         unit = _TRAILING_UNITS[letter]
         if not 1 <= n <= _TRAILING_MAX[letter]:
-            raise PeriodError(
-                f"window {text!r}: the number of {unit}s must be between 1 and {_TRAILING_MAX[letter]}"
-            )
+            raise PeriodError(f"window {text!r}: the number of {unit}s must be between 1 and {_TRAILING_MAX[letter]}")
         return Window(f"trailing_{n}{letter}", unit, n, to_date=True, complete=False)
     valid = ", ".join((*_FIXED, *WINDOW_PATTERNS))
     trail = re.fullmatch(r"(?:trailing|last)_?(\d*)_?.*", key)

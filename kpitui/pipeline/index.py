@@ -46,7 +46,9 @@ class Readings:
     def bounds(self) -> dict[str, tuple[int, int, int]]:
         """metric -> its segment's (first, last, shift)."""
         seg = self.segments
-        return dict(zip(seg["metric"].to_list(), zip(seg["first"].to_list(), seg["last"].to_list(), seg["shift"].to_list())))
+        return dict(
+            zip(seg["metric"].to_list(), zip(seg["first"].to_list(), seg["last"].to_list(), seg["shift"].to_list()))
+        )
 
     def probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
         """How requests (metric, start, end) are located in this index: the segments to join, and
@@ -61,19 +63,32 @@ class Readings:
             return pl.col(p + name)
 
         if self.height == 0:
-            return None, [], [], [
-                pl.lit(0, pl.Int64).alias(p + "lo"),
-                pl.lit(0, pl.Int64).alias(p + "hi"),
-                pl.lit(False).alias(p + "seen"),
-                *(pl.lit(0.0).alias(p + name) for name in ("total", "weighted", "count")),
-                *(pl.lit(None, pl.Int64).alias(p + name) for name in ("last_at", "first_at")),
-                *(pl.lit(None, pl.Float64).alias(p + name) for name in ("last_value", "first_value")),
-            ]
+            return (
+                None,
+                [],
+                [],
+                [
+                    pl.lit(0, pl.Int64).alias(p + "lo"),
+                    pl.lit(0, pl.Int64).alias(p + "hi"),
+                    pl.lit(False).alias(p + "seen"),
+                    *(pl.lit(0.0).alias(p + name) for name in ("total", "weighted", "count")),
+                    *(pl.lit(None, pl.Int64).alias(p + name) for name in ("last_at", "first_at")),
+                    *(pl.lit(None, pl.Float64).alias(p + name) for name in ("last_value", "first_value")),
+                ],
+            )
         last_row = self.height - 1
         key, value = pl.lit(self.key), pl.lit(self.value)
-        segments = self.segments.lazy().select("metric", *(pl.col(k).alias(p + k) for k in _SEGMENTS_SCHEMA if k != "metric"))
+        segments = self.segments.lazy().select(
+            "metric", *(pl.col(k).alias(p + k) for k in _SEGMENTS_SCHEMA if k != "metric")
+        )
         # a metric without rows here: an empty segment at position 0
-        filled = [c("offset").fill_null(0), c("length").fill_null(0), c("first").fill_null(0), c("last").fill_null(-1), c("shift").fill_null(0)]
+        filled = [
+            c("offset").fill_null(0),
+            c("length").fill_null(0),
+            c("first").fill_null(0),
+            c("last").fill_null(-1),
+            c("shift").fill_null(0),
+        ]
 
         def position(t: str) -> pl.Expr:
             """The first row of the metric at or after instant ``t`` (the segment's end if none)."""
@@ -149,13 +164,24 @@ class Readings:
         runs = ids.rle_id()
         present = ids.unique(maintain_order=True)
         grouped = frame.height == 0 or int(runs[-1]) + 1 == present.len()
-        m = runs if grouped else ids.replace_strict(present, pl.int_range(present.len(), eager=True), return_dtype=pl.UInt32)
+        m = (
+            runs
+            if grouped
+            else ids.replace_strict(present, pl.int_range(present.len(), eager=True), return_dtype=pl.UInt32)
+        )
         plain = frame.select((pl.col("n") == 1).all()).item()
-        rows = frame.select(m=m.cast(pl.UInt32), at=pl.col("at").cast(pl.Int64), value=pl.col("value").cast(pl.Float64), *([] if plain else [pl.col("n").cast(pl.Int64)]))
+        rows = frame.select(
+            m=m.cast(pl.UInt32),
+            at=pl.col("at").cast(pl.Int64),
+            value=pl.col("value").cast(pl.Float64),
+            *([] if plain else [pl.col("n").cast(pl.Int64)]),
+        )
         del frame, ids, runs, m  # only this call holds the frame: its id and n columns go now
         labels = pl.Series("metric", [names[i] for i in present.to_list()], pl.String)
         if not plain:
-            rows = rows.select("m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n")
+            rows = rows.select(
+                "m", "at", "value", c_total="value", c_weighted=pl.col("value") * pl.col("n"), c_count="n"
+            )
         handed = [rows]
         del rows
         return _index(handed, labels), seq
@@ -201,25 +227,36 @@ class Readings:
         ``{p}pos`` (null: none), value ``{p}value`` and ``{p}n``."""
         if self.height == 0:
             return rows.with_columns(
-                pl.lit(None, pl.Int64).alias(p + "pos"), pl.lit(None, pl.Float64).alias(p + "value"), pl.lit(None, pl.Int64).alias(p + "n")
+                pl.lit(None, pl.Int64).alias(p + "pos"),
+                pl.lit(None, pl.Float64).alias(p + "value"),
+                pl.lit(None, pl.Int64).alias(p + "n"),
             )
         last_row = self.height - 1
         key = pl.lit(self.key)
         probe = pl.col("_shift") + pl.col("at")
         segments = self.segments.lazy().select("metric", _offset="offset", _first="first", _last="last", _shift="shift")
         pos = key.search_sorted(probe.fill_null(0), side="left").cast(pl.Int64)
-        found = pl.when(pl.col("at").is_between(pl.col("_first"), pl.col("_last")) & (key.gather(pos.clip(0, last_row)) == probe)).then(pos)
+        found = pl.when(
+            pl.col("at").is_between(pl.col("_first"), pl.col("_last")) & (key.gather(pos.clip(0, last_row)) == probe)
+        ).then(pos)
         at = pl.col(p + "pos").clip(0, last_row)
         if self.count is None:
             n = pl.lit(1, pl.Int64)
         else:
-            before = pl.when(pl.col(p + "pos") > pl.col("_offset")).then(pl.lit(self.count).gather((at - 1).clip(0))).otherwise(0.0)
+            before = (
+                pl.when(pl.col(p + "pos") > pl.col("_offset"))
+                .then(pl.lit(self.count).gather((at - 1).clip(0)))
+                .otherwise(0.0)
+            )
             n = (pl.lit(self.count).gather(at) - before).round().cast(pl.Int64)
         known = pl.col(p + "pos").is_not_null()
         return (
             rows.join(segments, on="metric", how="left", maintain_order="left")
             .with_columns(found.alias(p + "pos"))
-            .with_columns(pl.when(known).then(pl.lit(self.value).gather(at)).alias(p + "value"), pl.when(known).then(n).alias(p + "n"))
+            .with_columns(
+                pl.when(known).then(pl.lit(self.value).gather(at)).alias(p + "value"),
+                pl.when(known).then(n).alias(p + "n"),
+            )
             .drop("_offset", "_first", "_last", "_shift")
         )
 
@@ -244,7 +281,9 @@ def _index(rows: pl.DataFrame | list[pl.DataFrame], names: pl.Series | None = No
     # Segments in order of first appearance: a frame grouped by metric and sorted by time is already in key order.
     if names is None:
         names = rows["metric"].unique(maintain_order=True)
-        rows = rows.select(m=pl.col("metric").cast(pl.Enum(names)).to_physical(), at="at", value="value", *contributions)
+        rows = rows.select(
+            m=pl.col("metric").cast(pl.Enum(names)).to_physical(), at="at", value="value", *contributions
+        )
     if rows["m"].is_sorted():
         rows = rows.with_columns(pl.col("m").set_sorted())
     stats = (

@@ -80,7 +80,10 @@ def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
     if not ids:
         parts.clear()
         return Readings.empty()
-    stats = pl.DataFrame({"length": lengths, "first": firsts, "last": lasts}, schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64})
+    stats = pl.DataFrame(
+        {"length": lengths, "first": firsts, "last": lasts},
+        schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64},
+    )
     stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
     _check_spans(stats)
     segments = stats.select(
@@ -96,7 +99,10 @@ def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
     kinds = ["total"] if plain else ["total", "weighted", "count"]
     contributions = [pl.col("value").alias("total")]
     if not plain:
-        contributions += [(pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"), pl.col("n").cast(pl.Float64).alias("count")]
+        contributions += [
+            (pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"),
+            pl.col("n").cast(pl.Float64).alias("count"),
+        ]
     keys: list[pl.Series] = []
     values: list[pl.Series] = []
     running: dict[str, list[pl.Series]] = {k: [] for k in kinds}
@@ -271,7 +277,10 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             kinds = ["total"] if plain else ["total", "weighted", "count"]
             contributions = [pl.col("value").alias("total")]
             if not plain:
-                contributions += [(pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"), pl.col("n").cast(pl.Float64).alias("count")]
+                contributions += [
+                    (pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"),
+                    pl.col("n").cast(pl.Float64).alias("count"),
+                ]
             frame = batch.select(r=pl.col("metric_id").rle_id(), at="at", value="value", *contributions)
             del batch
             totals = _running(frame, kinds, carry)
@@ -284,7 +293,10 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             del frame, totals
     if not ids:
         return Readings.empty()
-    stats = pl.DataFrame({"length": lengths, "first": firsts, "last": lasts}, schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64})
+    stats = pl.DataFrame(
+        {"length": lengths, "first": firsts, "last": lasts},
+        schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64},
+    )
     stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
     _check_spans(stats)
     segments = stats.select(
@@ -300,7 +312,11 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     for first_segment, run_lengths in runs_of:
         at = ats.pop(0)
         shift = pl.Series([shifts[first_segment + k] for k in range(len(run_lengths))], dtype=pl.Int64)
-        rows = pl.Series(range(len(run_lengths)), dtype=pl.UInt32).repeat_by(pl.Series(run_lengths, dtype=pl.UInt32)).explode()
+        rows = (
+            pl.Series(range(len(run_lengths)), dtype=pl.UInt32)
+            .repeat_by(pl.Series(run_lengths, dtype=pl.UInt32))
+            .explode()
+        )
         keys.append(at + shift.gather(rows))
         del at, rows
     key = _whole(keys).rechunk().set_sorted().alias("key")  # searched: one chunk
@@ -330,5 +346,8 @@ def _rows_of(runs_of: list[tuple[int, list[int]]], segment: int) -> int:
 
 def _counts(runs: list[int], before: int) -> pl.Series:
     """Running counts (every row counting one) of a batch's runs, the first going on from ``before``."""
-    pieces = [pl.int_range(before + 1 if k == 0 else 1, (before if k == 0 else 0) + n + 1, eager=True, dtype=pl.Int64) for k, n in enumerate(runs)]
+    pieces = [
+        pl.int_range(before + 1 if k == 0 else 1, (before if k == 0 else 0) + n + 1, eager=True, dtype=pl.Int64)
+        for k, n in enumerate(runs)
+    ]
     return pl.concat(pieces).cast(pl.Float64).alias("count")

@@ -23,6 +23,7 @@ def _probe(index: Readings, q: pl.LazyFrame, p: str, *, answers: bool = True) ->
 
 def _answer() -> tuple[pl.Expr, pl.Expr]:
     """A request's value (and the time of the reading it comes from) out of its base and delta probes."""
+
     def b(name: str) -> pl.Expr:
         return pl.col("b_" + name)
 
@@ -53,7 +54,9 @@ def _answer() -> tuple[pl.Expr, pl.Expr]:
 _ANSWER = _answer()
 
 
-def aggregate(view: View, requests: pl.DataFrame | pl.LazyFrame, aggs: set[str], carry: list[str] | tuple[str, ...] = ()) -> pl.LazyFrame:
+def aggregate(
+    view: View, requests: pl.DataFrame | pl.LazyFrame, aggs: set[str], carry: list[str] | tuple[str, ...] = ()
+) -> pl.LazyFrame:
     """Answer ``requests`` (:data:`REQUESTS_SCHEMA`; ``aggs``: the aggregations among them).
 
     Returns (``carry`` columns of the requests, req, value, at): ``at`` is the
@@ -68,7 +71,9 @@ def aggregate(view: View, requests: pl.DataFrame | pl.LazyFrame, aggs: set[str],
     if not sliced:
         return answered
     stats = _sliced(view, requests.lazy().filter(pl.col("agg").is_in(sliced)), sliced)
-    return answered.join(stats, on="req", how="left").select(*carry, "req", pl.coalesce("sliced", "value").alias("value"), "at")
+    return answered.join(stats, on="req", how="left").select(
+        *carry, "req", pl.coalesce("sliced", "value").alias("value"), "at"
+    )
 
 
 def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame:
@@ -85,8 +90,19 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     agg = requests.select("req", "agg")
     if not parts:
         return agg.select("req", sliced=pl.lit(None, pl.Float64))
-    stats = pl.concat(parts).group_by("req").agg(
-        **{a: pl.col("v").min() if a == "min" else pl.col("v").max() if a == "max" else pl.col("v").quantile(cast(float, quantile_of(a)), interpolation="linear") for a in aggs}
+    stats = (
+        pl.concat(parts)
+        .group_by("req")
+        .agg(
+            **{
+                a: pl.col("v").min()
+                if a == "min"
+                else pl.col("v").max()
+                if a == "max"
+                else pl.col("v").quantile(cast(float, quantile_of(a)), interpolation="linear")
+                for a in aggs
+            }
+        )
     )
     chosen = pl.coalesce(*(pl.when(pl.col("agg") == a).then(pl.col(a)) for a in aggs))
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)

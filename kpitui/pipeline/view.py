@@ -103,8 +103,10 @@ class View:
         _check_spans(bounds)
         bounds = bounds.with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
         ids = pl.LazyFrame({"metric": names, "m": range(len(names))}, schema={"metric": pl.String, "m": pl.Int64})
-        located = self.base.locate(new.lazy(), "was_").join(ids, on="metric").select(
-            "m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n"
+        located = (
+            self.base.locate(new.lazy(), "was_")
+            .join(ids, on="metric")
+            .select("m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n")
         )
         rows = (
             pl.concat([self.changes.lazy(), located])
@@ -116,10 +118,25 @@ class View:
         (done,) = collect(rows)
         length = done["m"].unique_counts().cast(pl.Int64)  # every segment has rows, in order
         segments = pl.DataFrame(
-            [bounds["metric"], (length.cum_sum() - length).alias("offset"), length.alias("length"), bounds["first"], bounds["last"], bounds["shift"]]
+            [
+                bounds["metric"],
+                (length.cum_sum() - length).alias("offset"),
+                length.alias("length"),
+                bounds["first"],
+                bounds["last"],
+                bounds["shift"],
+            ]
         )
-        delta = Readings(segments, done["key"].set_sorted(), done["value"], done["total"], done["weighted"], done["count"])
-        return View(self.base, delta, done.select(list(CHANGES_SCHEMA)), after=self.serial, written=frozenset(grown["metric"].to_list()))
+        delta = Readings(
+            segments, done["key"].set_sorted(), done["value"], done["total"], done["weighted"], done["count"]
+        )
+        return View(
+            self.base,
+            delta,
+            done.select(list(CHANGES_SCHEMA)),
+            after=self.serial,
+            written=frozenset(grown["metric"].to_list()),
+        )
 
     def frame(self) -> pl.DataFrame:
         """Every reading: ``metric, at, value`` (and ``n`` when some row stands for several)."""
@@ -129,7 +146,12 @@ class View:
         """The metrics with a reading at or after ``at`` (or that had one before the delta rewrote it)."""
         t = micros(at)
         return frozenset(
-            pl.concat([self.base.segments["metric"].filter(self.base.segments["last"] >= t), self.delta.segments["metric"].filter(self.delta.segments["last"] >= t)]).to_list()
+            pl.concat(
+                [
+                    self.base.segments["metric"].filter(self.base.segments["last"] >= t),
+                    self.delta.segments["metric"].filter(self.delta.segments["last"] >= t),
+                ]
+            ).to_list()
         )
 
     def derived_from(self, previous: View, written: frozenset[str]) -> View:
@@ -142,7 +164,9 @@ class View:
         return dataclasses.replace(self, after=previous.serial, written=written, serial=next(_serials))
 
 
-def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list[str | pl.Expr]) -> tuple[pl.DataFrame, pl.DataFrame]:
+def _merge(
+    segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list[str | pl.Expr]
+) -> tuple[pl.DataFrame, pl.DataFrame]:
     """An index's rows with more merged in, without sorting the index: the new segments and rows.
 
     ``segments``: the index's; ``old``: the rows of it kept, in index order
@@ -188,8 +212,10 @@ def _merge(segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns
     def keyed(frame: pl.DataFrame) -> pl.DataFrame:
         return frame.select("m", *columns, key=shift.gather(pl.col("m")) + pl.col("at"))
 
-    merged = keyed(old).with_columns(pl.col("key").set_sorted()).merge_sorted(
-        keyed(new).sort("key").with_columns(pl.col("key").set_sorted()), key="key"
+    merged = (
+        keyed(old)
+        .with_columns(pl.col("key").set_sorted())
+        .merge_sorted(keyed(new).sort("key").with_columns(pl.col("key").set_sorted()), key="key")
     )
     return segments, merged
 
@@ -208,7 +234,11 @@ def fold(view: View) -> View:
     if view.hidden.len():
         old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))
     new = changes.select(
-        metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")), at="at", value="value", n="n", added=pl.col("pos").is_null()
+        metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")),
+        at="at",
+        value="value",
+        n="n",
+        added=pl.col("pos").is_null(),
     )
     plain = base.count is None and base.weighted is None and changes.select((pl.col("n") == 1).all()).item()
     contributions = [] if plain else [

@@ -40,7 +40,16 @@ from .appearance import apply_keymap, apply_theme
 from .evaluating import Evaluations
 from .lifecycle import Lifecycle
 from .legibility import legible_variables
-from .messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeFailed, RuntimeReady, SourceProgress
+from .messages import (
+    ConfigFailed,
+    ConfigReloaded,
+    Evaluated,
+    Polled,
+    ReadingSaved,
+    RuntimeFailed,
+    RuntimeReady,
+    SourceProgress,
+)
 from .navigation import reading_saved_note
 from .palette import palette_of
 from .polling import Poller
@@ -153,7 +162,9 @@ class KpiApp(AppActions, App[int]):
     def get_css_variables(self) -> dict[str, str]:
         """The theme's variables made legible on this terminal (kpitui.ui.legibility): 4.5:1 for every text."""
         variables = super().get_css_variables()
-        variables.update(legible_variables(variables, self.current_theme.dark, self.console.color_system or "truecolor"))
+        variables.update(
+            legible_variables(variables, self.current_theme.dark, self.console.color_system or "truecolor")
+        )
         return variables
 
     def format_title(self, title: str, sub_title: str) -> Content:
@@ -171,7 +182,9 @@ class KpiApp(AppActions, App[int]):
         apply_theme(self, self.config)
         remembered.restore_theme(self, save=not self.read_only)
         apply_keymap(self, self.config.keymap)
-        if self.config.registry.errors:  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
+        if (
+            self.config.registry.errors
+        ):  # a plugin that failed to load: its types are missing (`kpitui plugins` says more)
             self.set_problem("plugins", self.config.registry.failure_note())
         self.theme_changed_signal.subscribe(self, lambda _theme: self.update_status())
         self.generation += 1
@@ -227,7 +240,9 @@ class KpiApp(AppActions, App[int]):
             return
         self.alerting.firing = message.firing
         for n in message.fired:
-            self.notify(n.text, title=n.title, severity="error" if n.kind in ("firing", "repeat") else "information", timeout=10)
+            self.notify(
+                n.text, title=n.title, severity="error" if n.kind in ("firing", "repeat") else "information", timeout=10
+            )
         self.sub_title = subtitle(self)
 
     @on(ReadingSaved)

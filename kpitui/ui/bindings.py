@@ -45,7 +45,14 @@ def bind(
     if not palette:
         NOT_IN_PALETTE.add(id)
     return Binding(
-        keys, action, description, show=show, key_display=key_display, tooltip=tooltip or description, id=id, priority=priority
+        keys,
+        action,
+        description,
+        show=show,
+        key_display=key_display,
+        tooltip=tooltip or description,
+        id=id,
+        priority=priority,
     )
 
 
@@ -55,19 +62,52 @@ APP = [
     bind("ctrl+p", "command_palette", "Commands", "command_palette", "app", show=False, palette=False),
     bind("r", "refresh", "Refresh", "refresh", "data", tooltip="Poll sources now and re-read the history"),
     bind("a", "add_reading", "Add reading", "add_reading", "data", tooltip="Record a manual reading"),
-    bind("n", "annotate", "Annotate", "annotate", "data", show=False,
-         tooltip="Add an annotation (a dated note: 'Launched the webinar ads'), marked on the detail chart"),
-    bind("exclamation_mark", "alerts", "Alerts", "alerts", "data", key_display="!", show=False, tooltip="Alert rules, their state and deliveries"),
+    bind(
+        "n",
+        "annotate",
+        "Annotate",
+        "annotate",
+        "data",
+        show=False,
+        tooltip="Add an annotation (a dated note: 'Launched the webinar ads'), marked on the detail chart",
+    ),
+    bind(
+        "exclamation_mark",
+        "alerts",
+        "Alerts",
+        "alerts",
+        "data",
+        key_display="!",
+        show=False,
+        tooltip="Alert rules, their state and deliveries",
+    ),
     bind("w", "set_window('week_to_date')", "Week to date", "window_week", "window", show=False),
     bind("m", "set_window('month_to_date')", "Month to date", "window_month", "window", show=False),
     bind("u", "set_window('quarter_to_date')", "Quarter to date", "window_quarter", "window", show=False),
     bind("y", "set_window('year_to_date')", "Year to date", "window_year", "window", show=False),
     bind("t", "set_window('trailing_30d')", "Last 30 days", "window_trailing_30d", "window", show=False),
     bind("0", "set_window('')", "Each KPI's own window", "window_own", "window", show=False),
-    bind("left_square_bracket", "step_period(1)", "Previous period", "period_previous", "period", key_display="[", show=False),
-    bind("right_square_bracket", "step_period(-1)", "Next period", "period_next", "period", key_display="]", show=False),
-    bind("i", "cycle_instance", "Collector instance: all / each", "instance", "instance", show=False,
-         tooltip="a history shared by several collectors (PostgreSQL): show every instance's readings summed, or one instance's"),
+    bind(
+        "left_square_bracket",
+        "step_period(1)",
+        "Previous period",
+        "period_previous",
+        "period",
+        key_display="[",
+        show=False,
+    ),
+    bind(
+        "right_square_bracket", "step_period(-1)", "Next period", "period_next", "period", key_display="]", show=False
+    ),
+    bind(
+        "i",
+        "cycle_instance",
+        "Collector instance: all / each",
+        "instance",
+        "instance",
+        show=False,
+        tooltip="a history shared by several collectors (PostgreSQL): show every instance's readings summed, or one instance's",
+    ),
     bind("ctrl+t", "toggle_theme", "Light/dark theme", "toggle_theme", "view", show=False),
 ]
 
@@ -97,17 +137,38 @@ DETAIL = [
     bind("W", "set_grain('week')", "Weekly", "grain_week", "grain", show=False),
     bind("M", "set_grain('month')", "Monthly", "grain_month", "grain", show=False),
     bind("g", "cycle_grain", "Next grain", "grain_next", "grain"),
-    bind("c", "toggle_compare", "Compare: previous period / a year earlier", "compare", "detail", show=False,
-         tooltip="the chart's second line: the period before, or the same period a year earlier with the difference"),
-    bind("enter", "drill_down", "Open input's chart", "drill_down", "detail", show=False,
-         tooltip="open the chart of the input highlighted under 'Why it moved', at the same window and grain"),
+    bind(
+        "c",
+        "toggle_compare",
+        "Compare: previous period / a year earlier",
+        "compare",
+        "detail",
+        show=False,
+        tooltip="the chart's second line: the period before, or the same period a year earlier with the difference",
+    ),
+    bind(
+        "enter",
+        "drill_down",
+        "Open input's chart",
+        "drill_down",
+        "detail",
+        show=False,
+        tooltip="open the chart of the input highlighted under 'Why it moved', at the same window and grain",
+    ),
 ]
 
 FORM = [
     bind("escape", "cancel", "Cancel", "form_cancel", "form", palette=False),
     bind("ctrl+s", "save", "Save", "form_save", "form", palette=False),
-    bind("ctrl+d", "delete_reading", "Delete reading", "form_delete", "form", palette=False,
-         tooltip="delete the manual reading loaded from (or highlighted in) the form's list"),
+    bind(
+        "ctrl+d",
+        "delete_reading",
+        "Delete reading",
+        "form_delete",
+        "form",
+        palette=False,
+        tooltip="delete the manual reading loaded from (or highlighted in) the form's list",
+    ),
 ]
 
 HELP = [

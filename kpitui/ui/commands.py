@@ -40,7 +40,11 @@ def commands(app: Any, screen: Any) -> Iterator[tuple[str, str, Callable[[], Any
     for name in WINDOW_NAMES:  # every other window, without a key of its own
         action = f"set_window({name!r})"
         if action not in bound:
-            yield f"window: {name.replace('_', ' ').capitalize()}", f"evaluate every KPI over {name}", partial(app.run_action, action, app)
+            yield (
+                f"window: {name.replace('_', ' ').capitalize()}",
+                f"evaluate every KPI over {name}",
+                partial(app.run_action, action, app),
+            )
     snapshot = getattr(app, "snapshot", None)
     if snapshot is not None:
         for kid, result in snapshot.kpis.items():

@@ -80,6 +80,8 @@ class Evaluations:
 
     def light_check(self) -> None:
         """Periodic: pick up readings written by another process, let ages move on."""
-        if any(w.group == "evaluate" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.app.workers):
+        if any(
+            w.group == "evaluate" and w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in self.app.workers
+        ):
             return
         self.start(force=False)

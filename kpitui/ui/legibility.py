@@ -122,7 +122,12 @@ def _computed(v: dict[str, str], dark: bool, system: str) -> dict[str, Color]:
     banner = background.blend(error, 0.25)
     grounds = [background, surface, panel]
     everywhere = grounds + [banner]
-    text = readable(_parse(v.get("foreground"), "#e0e0e0" if dark else "#1f1f1f", surface), everywhere + [cursor, blurred], system, dark)
+    text = readable(
+        _parse(v.get("foreground"), "#e0e0e0" if dark else "#1f1f1f", surface),
+        everywhere + [cursor, blurred],
+        system,
+        dark,
+    )
     out = {
         "background": background,
         "surface": surface,

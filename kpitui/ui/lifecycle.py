@@ -42,7 +42,9 @@ class Lifecycle:
     def open(self, config: Config, previous: Runtime | None = None) -> None:
         """Open the runtime for ``config`` in a worker (reusing ``previous``'s store when it is the same)."""
         work = partial(self._open, config, self.app.generation, previous)
-        self.app.run_worker(work, name="open runtime", group="runtime", thread=True, exclusive=True, exit_on_error=False)
+        self.app.run_worker(
+            work, name="open runtime", group="runtime", thread=True, exclusive=True, exit_on_error=False
+        )
 
     def _open(self, config: Config, generation: int, previous: Runtime | None) -> None:
         app = self.app
@@ -50,7 +52,11 @@ class Lifecycle:
             from .runtime import Runtime, open_store
 
             runtime = Runtime.open(
-                config, collect=app.collect, clock=app.now, store_factory=app.store_factory or open_store, previous=previous
+                config,
+                collect=app.collect,
+                clock=app.now,
+                store_factory=app.store_factory or open_store,
+                previous=previous,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
             app.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
@@ -124,7 +130,9 @@ class Lifecycle:
         if stamp != self.config_stamp and stamp is not None:
             self.config_stamp = stamp
             work = partial(self._reload, self.app.config)
-            self.app.run_worker(work, name="reload config", group="config", thread=True, exclusive=True, exit_on_error=False)
+            self.app.run_worker(
+                work, name="reload config", group="config", thread=True, exclusive=True, exit_on_error=False
+            )
 
     def _reload(self, current: Config) -> None:
         try:

@@ -16,7 +16,9 @@ if TYPE_CHECKING:
     from .app import KpiApp
     from .screens.add_reading import NewReading
 
-READ_ONLY_NOTE = "This session is read-only: adding readings or annotations is off (`kpitui serve --allow-write` turns it on)."
+READ_ONLY_NOTE = (
+    "This session is read-only: adding readings or annotations is off (`kpitui serve --allow-write` turns it on)."
+)
 
 
 def open_help(app: KpiApp) -> None:

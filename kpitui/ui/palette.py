@@ -38,4 +38,11 @@ def palette_of(app: App) -> Palette:
         from .legibility import legible_variables
 
         v = legible_variables(v, app.current_theme.dark, getattr(app.console, "color_system", None) or "truecolor")
-    return Palette(good=v["kpi-good"], warn=v["kpi-warn"], bad=v["kpi-bad"], accent=v["kpi-accent"], muted=v["kpi-muted"], text=v["kpi-text"])
+    return Palette(
+        good=v["kpi-good"],
+        warn=v["kpi-warn"],
+        bad=v["kpi-bad"],
+        accent=v["kpi-accent"],
+        muted=v["kpi-muted"],
+        text=v["kpi-text"],
+    )

@@ -116,12 +116,20 @@ def mailbox():
     m.close()
 
 
-def run(*args: str, env: dict | None = None, timeout: float = 60, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([KPITUI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd)
+def run(
+    *args: str, env: dict | None = None, timeout: float = 60, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [KPITUI, *args], capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})}, cwd=cwd
+    )
 
 
 def start(*args: str, env: dict | None = None, cwd: Path | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [KPITUI, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}, cwd=cwd,
+        [KPITUI, *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+        cwd=cwd,
     )

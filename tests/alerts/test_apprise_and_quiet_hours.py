@@ -24,7 +24,7 @@ def test_apprise_delivers_through_one_url(tmp_path, receiver, monkeypatch):
         textwrap.dedent(
             f'''
             [storage]
-            path = "{tmp_path / 'h.sqlite3'}"
+            path = "{tmp_path / "h.sqlite3"}"
             [notifiers.phone]
             type = "apprise"
             url = "${{APPRISE_URL}}"
@@ -47,7 +47,7 @@ def test_quiet_hours_hold_notifications_until_they_end(tmp_path, receiver, monke
             [kpitui]
             timezone = "Europe/Berlin"
             [storage]
-            path = "{tmp_path / 'h.sqlite3'}"
+            path = "{tmp_path / "h.sqlite3"}"
             [notifiers.team]
             type = "webhook"
             url = "${{HOOK_URL}}"
@@ -58,7 +58,9 @@ def test_quiet_hours_hold_notifications_until_they_end(tmp_path, receiver, monke
     config = load_config(path)
     clock = {"now": dt.datetime(2026, 1, 5, 23, 30, tzinfo=dt.timezone.utc)}  # 00:30 in Berlin: quiet
     store = AlertStore(tmp_path / "h.sqlite3")
-    n = Notification(key="a/1/firing/1", kind="firing", name="a", title="Firing: a", text="FIRING a: x", at=clock["now"])
+    n = Notification(
+        key="a/1/firing/1", kind="firing", name="a", title="Firing: a", text="FIRING a: x", at=clock["now"]
+    )
     store.enqueue(n, ("team",), clock["now"])
     dispatcher = Dispatcher(config, store, clock=lambda: clock["now"])
     dispatcher.start()

@@ -35,7 +35,7 @@ def manual_config(tmp_path, notifiers: str, notify: str) -> str:
     return textwrap.dedent(
         f'''
         [storage]
-        path = "{tmp_path / 'history.sqlite3'}"
+        path = "{tmp_path / "history.sqlite3"}"
 
         [metrics.cash]
         name = "Cash in bank"
@@ -64,7 +64,11 @@ def test_a_command_notifier_gets_json_on_stdin_and_variables(tmp_path):
     out.mkdir()
     path = tmp_path / "kpitui.toml"
     path.write_text(
-        manual_config(tmp_path, f'[notifiers.script]\ntype = "command"\nargv = ["{sys.executable}", "{script}", "{out}"]\n', '["script"]')
+        manual_config(
+            tmp_path,
+            f'[notifiers.script]\ntype = "command"\nargv = ["{sys.executable}", "{script}", "{out}"]\n',
+            '["script"]',
+        )
     )
     config = load_config(path)
     store = Store(config.storage.path)
@@ -79,7 +83,10 @@ def test_a_command_notifier_gets_json_on_stdin_and_variables(tmp_path):
         assert data["env"]["KPITUI_ALERT"] == "low_cash" and data["env"]["KPITUI_KEY"] == "low_cash/1/firing/1"
         assert data["env"]["KPITUI_TEXT"] == fired.text
         assert service.evaluate() == []  # still firing: nothing new
-        store.write(readings_frame([("cash", dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1), 500.0)]), mode="replace")
+        store.write(
+            readings_frame([("cash", dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=1), 500.0)]),
+            mode="replace",
+        )
         (resolved,) = service.evaluate()
         assert resolved.kind == "resolved" and resolved.key == "low_cash/1/resolved/2"
         _wait(lambda: len(list(out.glob("*.json"))) == 2, what="the resolved file")
@@ -95,7 +102,7 @@ def test_a_failing_notifier_is_retried_with_back_off_and_does_not_hold_up_the_ot
     path.write_text(
         manual_config(
             tmp_path,
-            f'''
+            f"""
             [notifiers.hook]
             type = "webhook"
             url = "${{HOOK_URL}}"
@@ -103,7 +110,7 @@ def test_a_failing_notifier_is_retried_with_back_off_and_does_not_hold_up_the_ot
             [notifiers.file]
             type = "command"
             command = "cat >> '{out}'; echo >> '{out}'"
-            ''',
+            """,
             '["hook", "file"]',
         )
     )
@@ -139,7 +146,7 @@ def test_a_failing_notifier_is_retried_with_back_off_and_does_not_hold_up_the_ot
 
 def _access_config(tmp_path, notifier: str) -> str:
     return textwrap.dedent(
-        '''
+        """
         [storage]
         path = "history.sqlite3"
 
@@ -157,7 +164,7 @@ def _access_config(tmp_path, notifier: str) -> str:
         metric = "page_views"
         when = "value >= 1"
         notify = ["slow"]
-        '''
+        """
     ) + textwrap.dedent(notifier)
 
 
@@ -170,7 +177,9 @@ def _log(tmp_path, n: int = 3) -> None:
 
 def test_a_hanging_notifier_does_not_slow_polling(tmp_path):
     _log(tmp_path)
-    (tmp_path / "kpitui.toml").write_text(_access_config(tmp_path, '[notifiers.slow]\ntype = "command"\ncommand = "sleep 60"\ntimeout = 30\n'))
+    (tmp_path / "kpitui.toml").write_text(
+        _access_config(tmp_path, '[notifiers.slow]\ntype = "command"\ncommand = "sleep 60"\ntimeout = 30\n')
+    )
     proc = start("collect", "-v", "--every", "0.2", "--config", str(tmp_path / "kpitui.toml"), cwd=tmp_path)
     lines: list[str] = []
     try:
@@ -192,7 +201,9 @@ def test_a_hanging_notifier_does_not_slow_polling(tmp_path):
 
 def test_sigkill_during_delivery_loses_nothing_and_repeats_only_the_same_key(tmp_path, receiver):
     _log(tmp_path)
-    (tmp_path / "kpitui.toml").write_text(_access_config(tmp_path, '[notifiers.slow]\ntype = "webhook"\nurl = "${HOOK_URL}"\n'))
+    (tmp_path / "kpitui.toml").write_text(
+        _access_config(tmp_path, '[notifiers.slow]\ntype = "webhook"\nurl = "${HOOK_URL}"\n')
+    )
     env = {"HOOK_URL": f"{receiver.url}/{TOKEN}"}
     receiver.delay = 3.0  # the first delivery is in flight when the collector dies
     proc = start("collect", "--every", "0.2", "--config", str(tmp_path / "kpitui.toml"), env=env, cwd=tmp_path)

@@ -35,7 +35,7 @@ def config(tmp_path, port: int, schedule: str) -> str:
         timezone = "{TZ}"
 
         [storage]
-        path = "{tmp_path / 'history.sqlite3'}"
+        path = "{tmp_path / "history.sqlite3"}"
 
         [metrics.signups]
         name = "Newsletter sign-ups"
@@ -100,12 +100,21 @@ def test_daily_digest_arrives_as_html_that_chromium_renders(tmp_path, mailbox):
     page = tmp_path / "digest.html"
     page.write_text(html, encoding="utf-8")
     shot = tmp_path / "digest.png"
-    common = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", f"--user-data-dir={tmp_path / 'chrome'}"]
+    common = [
+        browser,
+        "--headless",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={tmp_path / 'chrome'}",
+    ]
     dom = subprocess.run([*common, "--dump-dom", page.as_uri()], capture_output=True, text=True, timeout=120)
     assert dom.returncode == 0, dom.stderr[-2000:]
     for name in ("Lead Generation", "Cash Position", "35", "$12,500", "on track"):
         assert name in dom.stdout, name
-    pic = subprocess.run([*common, f"--screenshot={shot}", "--window-size=1000,600", page.as_uri()], capture_output=True, timeout=120)
+    pic = subprocess.run(
+        [*common, f"--screenshot={shot}", "--window-size=1000,600", page.as_uri()], capture_output=True, timeout=120
+    )
     assert pic.returncode == 0 and shot.stat().st_size > 5000
 
     again = run("collect", "--once", "--config", str(path))  # the same slot: no second digest
@@ -122,9 +131,15 @@ def test_report_formats_markdown_and_html(tmp_path, mailbox):
     run("record", "signups", "12", "--config", str(path))
     md = run("report", "--format", "markdown", "--config", str(path))
     assert md.returncode == 0, md.stderr
-    assert "| Lead Generation | last 30 days | 12 | 40 | partial history |" in md.stdout  # as the table and the TUI say it
+    assert (
+        "| Lead Generation | last 30 days | 12 | 40 | partial history |" in md.stdout
+    )  # as the table and the TUI say it
     page = run("report", "--format", "html", "--config", str(path))
-    assert page.stdout.startswith("<!DOCTYPE html>") and "Lead Generation" in page.stdout and "Cash Position" in page.stdout
+    assert (
+        page.stdout.startswith("<!DOCTYPE html>")
+        and "Lead Generation" in page.stdout
+        and "Cash Position" in page.stdout
+    )
 
 
 def test_alerts_test_sends_the_digest_now(tmp_path, mailbox):

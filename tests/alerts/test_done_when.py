@@ -91,7 +91,10 @@ def test_a_silent_thank_you_page_fires_once_and_resolves_once(tmp_path, receiver
         (firing,) = bodies
         assert firing["kind"] == "firing" and firing["alert"] == "signup_trigger_silent"
         # the last hit was 10-11 h 20 m ago (one every 80 min), stored in an hourly bucket: silent for 9-10 h 20 m by what is stored
-        assert re.match(r"FIRING signup_trigger_silent: no newsletter sign-ups for (9|10)h( \d+m)?, usually 18 a day", firing["text"])
+        assert re.match(
+            r"FIRING signup_trigger_silent: no newsletter sign-ups for (9|10)h( \d+m)?, usually 18 a day",
+            firing["text"],
+        )
         assert "usually 18 a day" in firing["text"] and "/newsletter/thank-you still reached?" in firing["text"]
         assert firing["schema"] == 1 and firing["key"] == "signup_trigger_silent/1/firing/1"
         assert receiver.headers[0]["Idempotency-Key"] == firing["key"]

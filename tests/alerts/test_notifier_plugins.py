@@ -70,7 +70,7 @@ def test_the_plugin_notifier_delivers_a_test_through_the_cli(tmp_path):
     plugdir.mkdir()
     (plugdir / "filenote.py").write_text(
         textwrap.dedent(
-            '''
+            """
             import json
             from dataclasses import dataclass
             import kpitui
@@ -92,7 +92,7 @@ def test_the_plugin_notifier_delivers_a_test_through_the_cli(tmp_path):
             @kpitui.hookimpl
             def register_notifiers():
                 return [FileNotifier]
-            '''
+            """
         )
     )
     config = tmp_path / "kpitui.toml"
@@ -100,7 +100,7 @@ def test_the_plugin_notifier_delivers_a_test_through_the_cli(tmp_path):
         textwrap.dedent(
             f'''
             [storage]
-            path = "{tmp_path / 'h.sqlite3'}"
+            path = "{tmp_path / "h.sqlite3"}"
             [plugins]
             dirs = ["plugs"]
             [notifiers.log]
@@ -127,18 +127,38 @@ def test_config_errors_name_the_table_and_suggest(tmp_path, write_config):
         raise AssertionError("config was accepted")
 
     base = '[notifiers.team]\ntype = "webhook"\nurl = "https://example.com/x"\n[metrics.signups]\nsource = "manual"\n'
-    assert "[notifiers.chat] type: unknown notifier type 'webhok' (did you mean 'webhook'?)" in error('[notifiers.chat]\ntype = "webhok"\nurl = "x"\n')
-    assert "[notifiers.chat] unknown key 'urll' (did you mean 'url'?)" in error('[notifiers.chat]\ntype = "webhook"\nurll = "https://x"\n')
-    assert "[alerts.a] notify[0]: unknown notifier 'tema' (did you mean 'team'?)" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "silent"\nnotify = ["tema"]\n')
-    assert "[alerts.a] when: unknown rule 'silnet' (did you mean 'silent'?)" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "silnet"\nnotify = ["team"]\n')
-    assert "[alerts.a] metric: unknown metric 'signup' (did you mean 'signups'?)" in error(base + '[alerts.a]\nmetric = "signup"\nwhen = "silent"\nnotify = ["team"]\n')
-    assert "[alerts.a] when = 'status_worse' watches a KPI's status" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "status_worse"\nnotify = ["team"]\n')
+    assert "[notifiers.chat] type: unknown notifier type 'webhok' (did you mean 'webhook'?)" in error(
+        '[notifiers.chat]\ntype = "webhok"\nurl = "x"\n'
+    )
+    assert "[notifiers.chat] unknown key 'urll' (did you mean 'url'?)" in error(
+        '[notifiers.chat]\ntype = "webhook"\nurll = "https://x"\n'
+    )
+    assert "[alerts.a] notify[0]: unknown notifier 'tema' (did you mean 'team'?)" in error(
+        base + '[alerts.a]\nmetric = "signups"\nwhen = "silent"\nnotify = ["tema"]\n'
+    )
+    assert "[alerts.a] when: unknown rule 'silnet' (did you mean 'silent'?)" in error(
+        base + '[alerts.a]\nmetric = "signups"\nwhen = "silnet"\nnotify = ["team"]\n'
+    )
+    assert "[alerts.a] metric: unknown metric 'signup' (did you mean 'signups'?)" in error(
+        base + '[alerts.a]\nmetric = "signup"\nwhen = "silent"\nnotify = ["team"]\n'
+    )
+    assert "[alerts.a] when = 'status_worse' watches a KPI's status" in error(
+        base + '[alerts.a]\nmetric = "signups"\nwhen = "status_worse"\nnotify = ["team"]\n'
+    )
     assert "[alerts.a] when:" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "value <"\nnotify = ["team"]\n')
-    assert "[alerts.a] unknown key 'notfy' (did you mean 'notify'?)" in error(base + '[alerts.a]\nmetric = "signups"\nwhen = "silent"\nnotfy = ["team"]\n')
-    assert "[digests.d] schedule: unknown weekday 'mondya' (did you mean 'monday'?)" in error(base + '[digests.d]\nschedule = "weekly mondya 08:00"\nnotify = ["team"]\n')
-    assert "[digests.d] schedule: '25:00' is not a time of day" in error(base + '[digests.d]\nschedule = "daily 25:00"\nnotify = ["team"]\n')
+    assert "[alerts.a] unknown key 'notfy' (did you mean 'notify'?)" in error(
+        base + '[alerts.a]\nmetric = "signups"\nwhen = "silent"\nnotfy = ["team"]\n'
+    )
+    assert "[digests.d] schedule: unknown weekday 'mondya' (did you mean 'monday'?)" in error(
+        base + '[digests.d]\nschedule = "weekly mondya 08:00"\nnotify = ["team"]\n'
+    )
+    assert "[digests.d] schedule: '25:00' is not a time of day" in error(
+        base + '[digests.d]\nschedule = "daily 25:00"\nnotify = ["team"]\n'
+    )
     assert "unknown table [alert] (did you mean [alerts]?)" in error("[alert.a]\nx = 1\n")
-    assert "[notifiers.team] quiet_hours must look like '22:00-07:00'" in error(base.replace('url = "https://example.com/x"', 'url = "https://example.com/x"\nquiet_hours = "late"'))
+    assert "[notifiers.team] quiet_hours must look like '22:00-07:00'" in error(
+        base.replace('url = "https://example.com/x"', 'url = "https://example.com/x"\nquiet_hours = "late"')
+    )
 
 
 def test_apprise_without_the_extra_is_a_clear_config_error(write_config):
@@ -153,7 +173,10 @@ def test_apprise_without_the_extra_is_a_clear_config_error(write_config):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2
-    assert "[notifiers.phone] the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'" in result.stderr
+    assert (
+        "[notifiers.phone] the apprise notifier needs the Apprise library: pip install 'kpitui[apprise]'"
+        in result.stderr
+    )
     assert "Traceback" not in result.stderr
 
 

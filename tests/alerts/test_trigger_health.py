@@ -15,7 +15,9 @@ NOW = dt.datetime(2026, 3, 11, 18, 0, tzinfo=dt.timezone.utc)
 SIGNUPS = Metric(
     id="newsletter_signups",
     name="Newsletter sign-ups",
-    trigger=Trigger("A visitor viewed the newsletter thank-you page", 'path == "/newsletter/thank-you" and status < 400'),
+    trigger=Trigger(
+        "A visitor viewed the newsletter thank-you page", 'path == "/newsletter/thank-you" and status < 400'
+    ),
 )
 
 

@@ -57,7 +57,9 @@ def kpitui_env(**extra: str) -> dict[str, str]:
     return env
 
 
-def run_kpitui(*args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+def run_kpitui(
+    *args: str, timeout: float = 60, env: dict[str, str] | None = None, cwd: Path | None = None
+) -> subprocess.CompletedProcess:
     """``kpitui ARGS`` in a real subprocess (the installed console script's entry point)."""
     return subprocess.run(
         [*KPITUI, *args],

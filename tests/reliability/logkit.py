@@ -14,7 +14,10 @@ from pathlib import Path
 METRICS = {
     "hits": ("status >= 100", lambda path, status: True),
     "errors": ("status >= 500", lambda path, status: status >= 500),
-    "signups": ('path == "/newsletter/thank-you" and status < 400', lambda path, status: path == "/newsletter/thank-you" and status < 400),
+    "signups": (
+        'path == "/newsletter/thank-you" and status < 400',
+        lambda path, status: path == "/newsletter/thank-you" and status < 400,
+    ),
 }
 PATHS = ["/", "/pricing", "/newsletter/thank-you", "/static/site.css", "/blog/ünïcode", "/retainer/submit"]
 STATUSES = [200, 200, 200, 200, 301, 404, 500, 503]
@@ -28,7 +31,7 @@ def source_toml(sid: str, log: Path, interval: float = 0.2, timeout: float = 30)
         f"interval = {interval}\ntimeout = {timeout}\n\n"
     )
     for metric, (condition, _) in METRICS.items():
-        text += f"[metrics.{sid}_{metric}]\nsource = \"{sid}\"\naggregation = \"sum\"\ncondition = '{condition}'\n\n"
+        text += f'[metrics.{sid}_{metric}]\nsource = "{sid}"\naggregation = "sum"\ncondition = \'{condition}\'\n\n'
     return text
 
 
@@ -107,7 +110,9 @@ class GrowingLog:
 class Appender(threading.Thread):
     """Keeps a :class:`GrowingLog` growing (small bursts, half lines) until stopped."""
 
-    def __init__(self, log: GrowingLog, *, lines: tuple[int, int] = (20, 400), pause: tuple[float, float] = (0.005, 0.05)):
+    def __init__(
+        self, log: GrowingLog, *, lines: tuple[int, int] = (20, 400), pause: tuple[float, float] = (0.005, 0.05)
+    ):
         super().__init__(daemon=True)
         self.log, self.lines, self.pause = log, lines, pause
         self.halt = threading.Event()

@@ -93,18 +93,108 @@ def toml_document(data: dict) -> str:
 
 TEXT = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), max_size=12)
 REAL_WORDS = [
-    "demo", "manual", "access_log", "file", "sql", "http", "command", "prometheus", "sum", "ratio", "difference", "mean",
-    "expression", "growth", "cumulative", "funnel", "percentile", "count", "last", "min", "max", "month_to_date",
-    "trailing_30d", "last_quarter", "hour", "day", "week", "reach", "above", "below", "within", "up", "down",
-    "signups", "visits", "revenue", "UTC", "Europe/Paris", "Mars/Olympus", "monday", "combined", "custom",
-    "status >= 500", "path == '/x'", "signups / visits", "__import__('os')", "${HOME}", "sqlite:///x.db", "https://127.0.0.1:1/x",
+    "demo",
+    "manual",
+    "access_log",
+    "file",
+    "sql",
+    "http",
+    "command",
+    "prometheus",
+    "sum",
+    "ratio",
+    "difference",
+    "mean",
+    "expression",
+    "growth",
+    "cumulative",
+    "funnel",
+    "percentile",
+    "count",
+    "last",
+    "min",
+    "max",
+    "month_to_date",
+    "trailing_30d",
+    "last_quarter",
+    "hour",
+    "day",
+    "week",
+    "reach",
+    "above",
+    "below",
+    "within",
+    "up",
+    "down",
+    "signups",
+    "visits",
+    "revenue",
+    "UTC",
+    "Europe/Paris",
+    "Mars/Olympus",
+    "monday",
+    "combined",
+    "custom",
+    "status >= 500",
+    "path == '/x'",
+    "signups / visits",
+    "__import__('os')",
+    "${HOME}",
+    "sqlite:///x.db",
+    "https://127.0.0.1:1/x",
 ]
 KEYS = [
-    "type", "interval", "timeout", "enabled", "source", "name", "unit", "aggregation", "trigger", "condition", "formula",
-    "metrics", "numerator", "denominator", "window", "grain", "target", "thresholds", "weight", "decimals", "objective",
-    "kpis", "title", "kind", "value", "baseline", "low", "high", "due", "on_track", "at_risk", "path", "format", "url",
-    "query", "command", "history_days", "pattern", "base", "trend", "timezone", "week_start", "fiscal_year_start",
-    "currency", "raw_retention_days", "downsample_to", "dirs", "theme", "refresh_seconds", "percent", "expression",
+    "type",
+    "interval",
+    "timeout",
+    "enabled",
+    "source",
+    "name",
+    "unit",
+    "aggregation",
+    "trigger",
+    "condition",
+    "formula",
+    "metrics",
+    "numerator",
+    "denominator",
+    "window",
+    "grain",
+    "target",
+    "thresholds",
+    "weight",
+    "decimals",
+    "objective",
+    "kpis",
+    "title",
+    "kind",
+    "value",
+    "baseline",
+    "low",
+    "high",
+    "due",
+    "on_track",
+    "at_risk",
+    "path",
+    "format",
+    "url",
+    "query",
+    "command",
+    "history_days",
+    "pattern",
+    "base",
+    "trend",
+    "timezone",
+    "week_start",
+    "fiscal_year_start",
+    "currency",
+    "raw_retention_days",
+    "downsample_to",
+    "dirs",
+    "theme",
+    "refresh_seconds",
+    "percent",
+    "expression",
 ]
 SCALARS = st.one_of(
     st.sampled_from(REAL_WORDS),
@@ -116,14 +206,20 @@ SCALARS = st.one_of(
     st.dates(),
     st.datetimes(timezones=st.sampled_from([None, dt.timezone.utc])),
 )
-VALUES = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)), max_leaves=6)
+VALUES = st.recursive(
+    SCALARS,
+    lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(KEYS), inner, max_size=3)),
+    max_leaves=6,
+)
 TABLE = st.dictionaries(st.one_of(st.sampled_from(KEYS), TEXT.filter(bool)), VALUES, max_size=6)
 IDS = st.one_of(st.sampled_from(["demo", "manual", "signups", "visits", "leads", "growth", "x"]), TEXT.filter(bool))
 CONFIGS = st.fixed_dictionaries(
     {},
     optional={
         "kpitui": st.dictionaries(st.sampled_from(KEYS[-12:]), VALUES, max_size=3),
-        "storage": st.dictionaries(st.sampled_from(["path", "raw_retention_days", "downsample_to", "junk"]), VALUES, max_size=3),
+        "storage": st.dictionaries(
+            st.sampled_from(["path", "raw_retention_days", "downsample_to", "junk"]), VALUES, max_size=3
+        ),
         "sources": st.dictionaries(IDS, TABLE, max_size=3),
         "metrics": st.dictionaries(IDS, TABLE, max_size=3),
         "kpis": st.dictionaries(IDS, TABLE, max_size=3),
@@ -190,7 +286,10 @@ def assert_clean_verdict(code, stderr: str, data: bytes) -> None:
     assert "Traceback" not in stderr
 
 
-SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large])
+SETTINGS = settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 
 
 @settings(SETTINGS, max_examples=120)
@@ -234,11 +333,15 @@ def test_check_fuzz_soak(document, data):
 
 BROKEN_FOR_SUBPROCESS = {
     "invalid_toml": b"[metrics\nx = ",
-    "not_utf8": b"[kpitui]\ntimezone = \"\xff\xfe\"\n",
+    "not_utf8": b'[kpitui]\ntimezone = "\xff\xfe"\n',
     "unknown_formula_input": b'[metrics.a]\n[kpis.k]\nformula = "sum"\nmetrics = ["b"]\n',
     "hostile_condition": b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = "__import__(\'os\').system(\'id\')"\n',
     "regex_bomb": b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = "matches(path, \'a{30000}\')"\n',
-    "huge_nesting": b"[metrics.a]\n[kpis.k]\nformula = \"expression\"\nexpression = \"" + b"(" * 500 + b"a" + b")" * 500 + b'"\n',
+    "huge_nesting": b'[metrics.a]\n[kpis.k]\nformula = "expression"\nexpression = "'
+    + b"(" * 500
+    + b"a"
+    + b")" * 500
+    + b'"\n',
 }
 
 
@@ -374,14 +477,19 @@ EVENTS = pl.DataFrame(
         "referrer": ["-", "https://google.com/", "-"],
         "agent": ["bot", "Mozilla", ""],
     },
-    schema={k: {"str": pl.String, "int": pl.Int64, "datetime": pl.Datetime("us", "UTC")}[v] for k, v in FIELD_TYPES.items()},
+    schema={
+        k: {"str": pl.String, "int": pl.Int64, "datetime": pl.Datetime("us", "UTC")}[v] for k, v in FIELD_TYPES.items()
+    },
 )
 
 
 def test_hostile_expressions_are_rejected_quickly(booby_trapped_builtins, figures):
     slowest = 0.0
     for text in ATTACKS:
-        for compile_ in (lambda t: compile_condition(t, FIELD_TYPES), lambda t: compile_arithmetic(t, ["status", "path", "signups"])):
+        for compile_ in (
+            lambda t: compile_condition(t, FIELD_TYPES),
+            lambda t: compile_arithmetic(t, ["status", "path", "signups"]),
+        ):
             started = time.perf_counter()
             with pytest.raises(ExpressionError):
                 compile_(text)
@@ -392,22 +500,152 @@ def test_hostile_expressions_are_rejected_quickly(booby_trapped_builtins, figure
 
 
 TOKENS = [
-    "status", "path", "method", "agent", "time", "bytes", "signups", "visits", "x", "__class__", "__import__", "os",
-    "open", "eval", "lambda", "for", "in", "not", "and", "or", "if", "else", "is", "None", "True", "False",
-    "startswith", "endswith", "contains", "matches", "lower", "len", "abs", "min", "max", "round", "coalesce",
-    "(", ")", "[", "]", "{", "}", ",", ".", ":", ":=", ";", "+", "-", "*", "/", "**", "//", "%", "@", "~", "<<", "|", "&",
-    "==", "!=", "<", "<=", ">", ">=", "0", "1", "-1", "10", "1e308", "10**400", "0.5", "'/a'", '"GET"', "'a{2000}'",
-    "'(?:a{99}){99}'", "'2024-03-01T00:00:00'", "'x' * 9", "\\", "#", "'", '"', "\n", " ",
+    "status",
+    "path",
+    "method",
+    "agent",
+    "time",
+    "bytes",
+    "signups",
+    "visits",
+    "x",
+    "__class__",
+    "__import__",
+    "os",
+    "open",
+    "eval",
+    "lambda",
+    "for",
+    "in",
+    "not",
+    "and",
+    "or",
+    "if",
+    "else",
+    "is",
+    "None",
+    "True",
+    "False",
+    "startswith",
+    "endswith",
+    "contains",
+    "matches",
+    "lower",
+    "len",
+    "abs",
+    "min",
+    "max",
+    "round",
+    "coalesce",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ".",
+    ":",
+    ":=",
+    ";",
+    "+",
+    "-",
+    "*",
+    "/",
+    "**",
+    "//",
+    "%",
+    "@",
+    "~",
+    "<<",
+    "|",
+    "&",
+    "==",
+    "!=",
+    "<",
+    "<=",
+    ">",
+    ">=",
+    "0",
+    "1",
+    "-1",
+    "10",
+    "1e308",
+    "10**400",
+    "0.5",
+    "'/a'",
+    '"GET"',
+    "'a{2000}'",
+    "'(?:a{99}){99}'",
+    "'2024-03-01T00:00:00'",
+    "'x' * 9",
+    "\\",
+    "#",
+    "'",
+    '"',
+    "\n",
+    " ",
 ]
 
 
-ATOMS = st.sampled_from(["status", "bytes", "path", "method", "agent", "time", "signups", "visits", "x", "0", "1", "-1", "2.5", "1e308", "'/a'", '"GET"', "'2024-03-01T00:00:00'", "True"])
+ATOMS = st.sampled_from(
+    [
+        "status",
+        "bytes",
+        "path",
+        "method",
+        "agent",
+        "time",
+        "signups",
+        "visits",
+        "x",
+        "0",
+        "1",
+        "-1",
+        "2.5",
+        "1e308",
+        "'/a'",
+        '"GET"',
+        "'2024-03-01T00:00:00'",
+        "True",
+    ]
+)
 GRAMMAR = st.recursive(
     ATOMS,
     lambda inner: st.one_of(
-        st.tuples(inner, st.sampled_from(["+", "-", "*", "/", "**", "==", "!=", "<", ">=", "and", "or", "in"]), inner).map(" ".join),
-        st.tuples(st.sampled_from(["not ", "-", "abs(", "lower(", "len(", "round(", "min(", "max(", "coalesce(", "startswith(", "contains(", "matches("]), inner).map(
-            lambda t: t[0] + t[1] + (")" if t[0].endswith("(") and t[0] not in ("startswith(", "contains(", "matches(") else ", '/x')" if t[0].endswith("(") else "")
+        st.tuples(
+            inner, st.sampled_from(["+", "-", "*", "/", "**", "==", "!=", "<", ">=", "and", "or", "in"]), inner
+        ).map(" ".join),
+        st.tuples(
+            st.sampled_from(
+                [
+                    "not ",
+                    "-",
+                    "abs(",
+                    "lower(",
+                    "len(",
+                    "round(",
+                    "min(",
+                    "max(",
+                    "coalesce(",
+                    "startswith(",
+                    "contains(",
+                    "matches(",
+                ]
+            ),
+            inner,
+        ).map(
+            lambda t: (
+                t[0]
+                + t[1]
+                + (
+                    ")"
+                    if t[0].endswith("(") and t[0] not in ("startswith(", "contains(", "matches(")
+                    else ", '/x')"
+                    if t[0].endswith("(")
+                    else ""
+                )
+            )
         ),
         inner.map(lambda t: f"({t})"),
         st.lists(ATOMS, max_size=4).map(lambda items: "[" + ", ".join(items) + "]"),
@@ -444,23 +682,38 @@ NUM = st.recursive(
         st.tuples(n, st.sampled_from(["+", "-", "*", "/"]), n).map(" ".join),
         n.map(lambda t: f"abs({t})"),
         st.tuples(n, st.integers(0, 12)).map(lambda t: f"round({t[0]}, {t[1]})"),
-        st.tuples(st.sampled_from(["min", "max", "coalesce"]), st.lists(n, min_size=1, max_size=3)).map(lambda t: f"{t[0]}({', '.join(t[1])})"),
+        st.tuples(st.sampled_from(["min", "max", "coalesce"]), st.lists(n, min_size=1, max_size=3)).map(
+            lambda t: f"{t[0]}({', '.join(t[1])})"
+        ),
         st.tuples(n, st.integers(-10, 10)).map(lambda t: f"({t[0]}) ** {t[1]}"),
         n.map(lambda t: f"({t})"),
     ),
     max_leaves=6,
 )
 STR = st.sampled_from(["path", "method", "agent", "query", "lower(agent)", "referrer"])
-LIT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=8).map(lambda t: json.dumps(t, ensure_ascii=False))
+LIT = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Cc")), max_size=8).map(
+    lambda t: json.dumps(t, ensure_ascii=False)
+)
 CONDITION = st.recursive(
     st.one_of(
         st.tuples(NUM, st.sampled_from(["==", "!=", "<", "<=", ">", ">="]), NUM).map(" ".join),
         st.tuples(STR, st.sampled_from(["==", "!="]), LIT).map(" ".join),
-        st.tuples(st.sampled_from(["startswith", "endswith", "contains"]), STR, LIT).map(lambda t: f"{t[0]}({t[1]}, {t[2]})"),
-        st.tuples(STR, st.sampled_from(["^/a", "bot|crawl", "[0-9]+$", "(?i)mozilla", "a{2,5}", ".*"])).map(lambda t: f"matches({t[0]}, {t[1]!r})"),
+        st.tuples(st.sampled_from(["startswith", "endswith", "contains"]), STR, LIT).map(
+            lambda t: f"{t[0]}({t[1]}, {t[2]})"
+        ),
+        st.tuples(STR, st.sampled_from(["^/a", "bot|crawl", "[0-9]+$", "(?i)mozilla", "a{2,5}", ".*"])).map(
+            lambda t: f"matches({t[0]}, {t[1]!r})"
+        ),
         st.tuples(STR, st.lists(LIT, max_size=4)).map(lambda t: f"{t[0]} in [{', '.join(t[1])}]"),
         st.tuples(LIT, STR).map(lambda t: f"{t[0]} in {t[1]}"),
-        st.sampled_from(["time >= '2024-03-01T00:00:00+00:00'", "time < '2030-01-01'", "status in [200, 404]", "200 <= status < 300"]),
+        st.sampled_from(
+            [
+                "time >= '2024-03-01T00:00:00+00:00'",
+                "time < '2030-01-01'",
+                "status in [200, 404]",
+                "200 <= status < 300",
+            ]
+        ),
     ),
     lambda c: st.one_of(
         st.tuples(c, st.sampled_from(["and", "or"]), c).map(" ".join),
@@ -529,12 +782,16 @@ condition = 'path == "/newsletter/thank-you" and status < 400'
 def good_line(rng: random.Random, when: dt.datetime) -> tuple[str, bool]:
     path = rng.choice(["/", "/newsletter/thank-you", "/pricing", "/ünï"])
     status = rng.choice([200, 302, 404, 500])
-    line = GOOD.format(ip=f"10.0.0.{rng.randrange(256)}", when=when, method=rng.choice(["GET", "POST"]), path=path, status=status)
+    line = GOOD.format(
+        ip=f"10.0.0.{rng.randrange(256)}", when=when, method=rng.choice(["GET", "POST"]), path=path, status=status
+    )
     return line, path == "/newsletter/thank-you" and status < 400
 
 
 def garbage_line(rng: random.Random, when: dt.datetime) -> bytes:
-    kind = rng.choice(["text", "binary", "truncated", "huge", "bad_time", "bad_status", "nul", "spaces", "empty", "latin1", "quotes"])
+    kind = rng.choice(
+        ["text", "binary", "truncated", "huge", "bad_time", "bad_status", "nul", "spaces", "empty", "latin1", "quotes"]
+    )
     if kind == "text":
         return b"this is not a log line at all"
     if kind == "binary":
@@ -547,7 +804,14 @@ def garbage_line(rng: random.Random, when: dt.datetime) -> bytes:
     if kind == "bad_time":
         return good_line(rng, when)[0].replace(f"{when:%b}", "Foo").encode()
     if kind == "bad_status":
-        return good_line(rng, when)[0].replace('" 200 ', '" 2x0 ').replace('" 404 ', '" 99 ').replace('" 302 ', '" 1000 ').replace('" 500 ', '" -5 ').encode()
+        return (
+            good_line(rng, when)[0]
+            .replace('" 200 ', '" 2x0 ')
+            .replace('" 404 ', '" 99 ')
+            .replace('" 302 ', '" 1000 ')
+            .replace('" 500 ', '" -5 ')
+            .encode()
+        )
     if kind == "nul":
         line = good_line(rng, when)[0].encode()  # NULs where the status should be (a NUL in the method is a valid line)
         return re.sub(rb'" \d{3} ', b'" \x00\x00\x00 ', line)
@@ -556,7 +820,7 @@ def garbage_line(rng: random.Random, when: dt.datetime) -> bytes:
     if kind == "empty":
         return b""
     if kind == "latin1":
-        return "10.0.0.1 - - [garbage] \"GET /caf\xe9 HTTP/1.1\" 200 1 \"-\" \"x\"".encode("latin-1")
+        return '10.0.0.1 - - [garbage] "GET /caf\xe9 HTTP/1.1" 200 1 "-" "x"'.encode("latin-1")
     return b'"""""""""'
 
 
@@ -582,7 +846,9 @@ def run_garbage_log(tmp: Path, seed: int, lines: int, garbage_ratio: float, regi
     log = tmp / "access.log"
     log.write_bytes(b"".join(chunks))
     config_path = tmp / "kpitui.toml"
-    config_path.write_text(LOG_CONFIG.format(history=(tmp / "h.sqlite3").as_posix(), log=log.as_posix()), encoding="utf-8")
+    config_path.write_text(
+        LOG_CONFIG.format(history=(tmp / "h.sqlite3").as_posix(), log=log.as_posix()), encoding="utf-8"
+    )
     config = load_config(config_path, registry=registry)
     with Store(config.storage.path) as store:
         collector = Collector(config, store, clock=lambda: dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc))

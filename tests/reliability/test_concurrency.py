@@ -114,7 +114,9 @@ def stored_daily(path: Path) -> Counter:
 
 
 def start(args: list[str], log_to: Path) -> subprocess.Popen:
-    return subprocess.Popen(args, cwd=REPO, env=kpitui_env(), stdout=open(log_to, "w"), stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        args, cwd=REPO, env=kpitui_env(), stdout=open(log_to, "w"), stderr=subprocess.STDOUT, text=True
+    )
 
 
 def soak(tmp_path: Path, seconds: float, viewer: str) -> dict:
@@ -123,8 +125,13 @@ def soak(tmp_path: Path, seconds: float, viewer: str) -> dict:
         log.append(3000)
     config = write_config(tmp_path, logs)
     appenders = [Appender(log, lines=(10, 200), pause=(0.01, 0.05)) for log in logs]
-    collectors = [start([*KPITUI, "collect", "--every", "0.1", "--config", str(config)], tmp_path / f"collector{i}.out") for i in (1, 2)]
-    compactor = start([sys.executable, "-c", textwrap.dedent(COMPACTOR), str(config), str(seconds)], tmp_path / "compactor.out")
+    collectors = [
+        start([*KPITUI, "collect", "--every", "0.1", "--config", str(config)], tmp_path / f"collector{i}.out")
+        for i in (1, 2)
+    ]
+    compactor = start(
+        [sys.executable, "-c", textwrap.dedent(COMPACTOR), str(config), str(seconds)], tmp_path / "compactor.out"
+    )
     for appender in appenders:
         appender.start()
     stats: dict = {"seconds": seconds}
@@ -132,7 +139,11 @@ def soak(tmp_path: Path, seconds: float, viewer: str) -> dict:
         if viewer == "process":
             done = subprocess.run(
                 [sys.executable, "-c", textwrap.dedent(VIEWER), str(config), str(seconds)],
-                cwd=REPO, env=kpitui_env(), capture_output=True, text=True, timeout=seconds + 120,
+                cwd=REPO,
+                env=kpitui_env(),
+                capture_output=True,
+                text=True,
+                timeout=seconds + 120,
             )
             assert done.returncode == 0, done.stderr
             result = json.loads(done.stdout.strip().splitlines()[-1])
@@ -154,7 +165,9 @@ def soak(tmp_path: Path, seconds: float, viewer: str) -> dict:
                 proc.kill()
     outputs = {p.name: p.read_text() for p in tmp_path.glob("*.out")}
     for name, text in outputs.items():
-        assert "locked" not in text.lower() and "error" not in text.lower() and "Traceback" not in text, f"{name}:\n{text[-2000:]}"
+        assert "locked" not in text.lower() and "error" not in text.lower() and "Traceback" not in text, (
+            f"{name}:\n{text[-2000:]}"
+        )
     assert compactor.returncode == 0, outputs["compactor.out"]
     assert all(p.returncode == 0 for p in collectors), [p.returncode for p in collectors]
     for log in logs:
@@ -169,8 +182,11 @@ def soak(tmp_path: Path, seconds: float, viewer: str) -> dict:
     polls = sum(text.count(" readings") for name, text in outputs.items() if name.startswith("collector"))
     compactions = outputs["compactor.out"].count("replaced")
     stats.update(
-        collectors=2, lines=sum(log.complete_lines for log in logs), polls_written=polls,
-        compactions_that_replaced=compactions, day_totals_checked=len(expected),
+        collectors=2,
+        lines=sum(log.complete_lines for log in logs),
+        polls_written=polls,
+        compactions_that_replaced=compactions,
+        day_totals_checked=len(expected),
     )
     return stats
 
@@ -195,15 +211,23 @@ def tui_soak(tmp_path: Path, config: Path, seconds: float) -> dict:
     if not shutil.which("tmux"):
         pytest.skip("tmux is not installed")
     session = f"kpitui-soak-{os.getpid()}"
-    env_args = [arg for key in ("KPITUI_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME") for arg in ("-e", f"{key}={os.environ[key]}")]
+    env_args = [
+        arg
+        for key in ("KPITUI_DATA_DIR", "XDG_CONFIG_HOME", "XDG_DATA_HOME")
+        for arg in ("-e", f"{key}={os.environ[key]}")
+    ]
     command = " ".join([*KPITUI, "--config", str(config)])
-    subprocess.run(["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", *env_args, command], check=True)
+    subprocess.run(
+        ["tmux", "new-session", "-d", "-s", session, "-x", "140", "-y", "40", *env_args, command], check=True
+    )
     captures, shown, bad = 0, 0, []
     try:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             time.sleep(0.5)
-            screen = subprocess.run(["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True).stdout
+            screen = subprocess.run(
+                ["tmux", "capture-pane", "-p", "-t", session], capture_output=True, text=True
+            ).stdout
             captures += 1
             shown += "All hits" in screen  # the dashboard is up, with the lead KPI
             lowered = screen.lower()
@@ -249,7 +273,9 @@ def test_a_compaction_between_a_viewers_two_reads_never_double_counts(tmp_path, 
         history = History(reader)
         for round_ in range(5):
             # events (mode "add"): the compacted past is closed to replace-mode writes
-            writer.write(readings_frame([("s", hour + dt.timedelta(days=round_, minutes=k), 1.0) for k in range(10)]), mode="add")
+            writer.write(
+                readings_frame([("s", hour + dt.timedelta(days=round_, minutes=k), 1.0) for k in range(10)]), mode="add"
+            )
             history.refresh()
             real = reader.generation
 
@@ -263,5 +289,7 @@ def test_a_compaction_between_a_viewers_two_reads_never_double_counts(tmp_path, 
             history.refresh()
             races += 1
             total = history.frame["value"].sum()
-            assert total == 10.0 * (round_ + 1), f"round {round_}: the viewer saw {total}, the store holds {10.0 * (round_ + 1)}"
+            assert total == 10.0 * (round_ + 1), (
+                f"round {round_}: the viewer saw {total}, the store holds {10.0 * (round_ + 1)}"
+            )
     figures(compactions_between_reads=races)

@@ -95,7 +95,14 @@ def run_crash_rounds(tmp_path: Path, kills: int, seed: int) -> dict:
     history = tmp_path / "history.sqlite3"
     config = tmp_path / "kpitui.toml"
     config.write_text(f'[storage]\npath = "{history.as_posix()}"\n\n' + source_toml("web", log.path), encoding="utf-8")
-    stats = {"kills": 0, "in_transaction_kills": 0, "random_kills": 0, "rounds_that_committed": 0, "checks": 0, "readings_checked": 0}
+    stats = {
+        "kills": 0,
+        "in_transaction_kills": 0,
+        "random_kills": 0,
+        "rounds_that_committed": 0,
+        "checks": 0,
+        "readings_checked": 0,
+    }
     stored: dict = {}
     offset = 0
     for round_ in range(kills):

@@ -40,7 +40,10 @@ def damage(path: Path) -> None:
     """Overwrite one leaf page of the readings table, in the middle of its time range, with noise."""
     con = sqlite3.connect(path)
     page = con.execute("PRAGMA page_size").fetchone()[0]
-    leaves = [r[0] for r in con.execute("SELECT pageno FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf' ORDER BY path")]
+    leaves = [
+        r[0]
+        for r in con.execute("SELECT pageno FROM dbstat WHERE name = 'readings' AND pagetype = 'leaf' ORDER BY path")
+    ]
     con.close()
     assert len(leaves) > 10 and not Path(f"{path}-wal").exists()
     with open(path, "r+b") as handle:
@@ -61,7 +64,12 @@ def test_a_failing_read_marks_the_history_and_writers_refuse(tmp_path, figures):
     report = run_kpitui("report", "--no-collect", "--config", str(config))
     assert report.returncode == 1
     line = one_line(report)
-    assert "is damaged" in line and "kpitui will not write to it" in line and "kpitui history recover" in line and "backup" in line
+    assert (
+        "is damaged" in line
+        and "kpitui will not write to it" in line
+        and "kpitui history recover" in line
+        and "backup" in line
+    )
     record = run_kpitui("record", "sales", "5", "--config", str(config))
     assert record.returncode == 1 and "is damaged" in one_line(record) and "Recover" in record.stderr
     assert "recorded" not in record.stdout

@@ -35,7 +35,9 @@ def small_disk(tmp_path):
         pytest.skip("mounting a tmpfs needs root")
     disk = tmp_path / "disk"
     disk.mkdir()
-    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", f"kpitui-{uuid.uuid4().hex[:8]}", str(disk)], capture_output=True)
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=8m", f"kpitui-{uuid.uuid4().hex[:8]}", str(disk)], capture_output=True
+    )
     if mounted.returncode != 0:
         pytest.skip(f"cannot mount a tmpfs: {mounted.stderr.decode().strip()}")
     try:
@@ -105,7 +107,9 @@ def damaged_history(tmp_path_factory) -> Path:
     assert run("report", "--no-collect", "--config", str(config)).returncode == 0  # readable before
     with sqlite3.connect(history) as con:
         page = con.execute("PRAGMA page_size").fetchone()[0]
-        roots = [r for (r,) in con.execute("SELECT rootpage FROM sqlite_master WHERE name IN ('readings', 'readings_seq')")]
+        roots = [
+            r for (r,) in con.execute("SELECT rootpage FROM sqlite_master WHERE name IN ('readings', 'readings_seq')")
+        ]
     con.close()
     with open(history, "r+b") as handle:
         for root in roots:
@@ -116,7 +120,12 @@ def damaged_history(tmp_path_factory) -> Path:
 
 @pytest.mark.parametrize(
     "command",
-    [["report", "--no-collect"], ["report", "--at", "2026-01-01"], ["series", "newsletter_signups"], ["series", "lead_generation", "--format", "json"]],
+    [
+        ["report", "--no-collect"],
+        ["report", "--at", "2026-01-01"],
+        ["series", "newsletter_signups"],
+        ["series", "lead_generation", "--format", "json"],
+    ],
 )
 def test_reading_a_damaged_history_is_one_line(damaged_history, command):
     history = damaged_history.with_name("h.sqlite3")
@@ -139,4 +148,6 @@ def test_collect_on_a_full_disk_says_what_to_do(small_disk, tmp_path):
     finally:
         viewer.close()
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
-    assert "shell: error: could not store readings:" in result.stderr and "disk is full: free some space" in result.stderr
+    assert (
+        "shell: error: could not store readings:" in result.stderr and "disk is full: free some space" in result.stderr
+    )

@@ -62,9 +62,26 @@ def servers(tmp_path):
     """Origins A (http, needs the token), B (http, records), C (https, needs the token)."""
     cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-         "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
     )
     recorders = {name: Recorder() for name in "ABC"}
     started = []
@@ -73,7 +90,10 @@ def servers(tmp_path):
     a_routes = {f"/away{code}": (code, f"{b_url}/data") for code in CODES}
     a_routes["/same"] = (302, "/data")
     a = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(recorders["A"], a_routes, needs_auth=True))
-    c = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(recorders["C"], {"/down": (302, f"{b_url}/data"), "/same": (302, "/data")}, needs_auth=True))
+    c = ThreadingHTTPServer(
+        ("127.0.0.1", 0),
+        make_handler(recorders["C"], {"/down": (302, f"{b_url}/data"), "/same": (302, "/data")}, needs_auth=True),
+    )
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     c.socket = context.wrap_socket(c.socket, server_side=True)
@@ -125,7 +145,9 @@ def test_credentials_stay_with_their_origin_and_https_never_downgrades(tmp_path,
         done = run_kpitui("collect", "--once", "--config", str(config), env=env)
         assert done.returncode in (0, 1), done.stderr
         assert "Traceback" not in done.stderr
-    report = json.loads(run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env).stdout)
+    report = json.loads(
+        run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env).stdout
+    )
     metrics = {m["id"]: m for m in report["metrics"]}
     # same-origin redirects keep the credentials (A and C answer only with the token)
     assert metrics["same"]["error"] is None and metrics["https_same"]["error"] is None, metrics
@@ -134,10 +156,17 @@ def test_credentials_stay_with_their_origin_and_https_never_downgrades(tmp_path,
         assert metrics[f"away{code}"]["error"] is None, metrics[f"away{code}"]
     redirected = list(servers["seen"]["B"].requests)
     assert len(redirected) == len(CODES) * rounds, redirected
-    carried = [r for r in redirected if {"Authorization", "X-Api-Key", "Cookie"} & set(r) or TOKEN in str(r) or KEY in str(r)]
+    carried = [
+        r for r in redirected if {"Authorization", "X-Api-Key", "Cookie"} & set(r) or TOKEN in str(r) or KEY in str(r)
+    ]
     assert not carried, f"{len(carried)} of {len(redirected)} redirected requests carried credentials: {carried}"
     # https -> http is refused: nothing reached B from C, and the error says why (without the secrets)
     error = metrics["downgrade"]["error"]
     assert error and "refused a redirect" in error and "leave https" in error, error
     assert TOKEN not in error and KEY not in error
-    figures(redirects=len(redirected), carried_credentials=len(carried), redirect_codes=len(CODES), downgrades_refused=rounds)
+    figures(
+        redirects=len(redirected),
+        carried_credentials=len(carried),
+        redirect_codes=len(CODES),
+        downgrades_refused=rounds,
+    )

@@ -60,7 +60,9 @@ def test_a_new_file_with_the_same_inode_number_on_another_device_is_read_from_th
     )
 
 
-def test_a_deleted_log_becomes_the_sources_error_after_the_grace_period_and_clears_when_it_returns(tmp_path: Path, figures) -> None:
+def test_a_deleted_log_becomes_the_sources_error_after_the_grace_period_and_clears_when_it_returns(
+    tmp_path: Path, figures
+) -> None:
     """Before: `web: 0 readings` forever. Now: quiet for `missing_grace` seconds (a rotation's gap), then an error."""
     import time
 

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from .conftest import KPITUI, REPO, kpitui_env, run_kpitui
 
-FAULTY = '''
+FAULTY = """
 import datetime as dt
 import math
 import time
@@ -124,15 +124,15 @@ def register_metric_sources():
 @kpitui.hookimpl
 def register_formula_types():
     return [Exploding]
-'''
+"""
 
-HOOK_RAISES = '''
+HOOK_RAISES = """
 import kpitui
 
 @kpitui.hookimpl
 def register_formula_types():
     raise ImportError("optional dependency missing")
-'''
+"""
 
 #: source kind -> (error expected in its health, or None when it works; readings kept; skipped)
 KINDS: dict[str, tuple[str | None, int, int]] = {
@@ -223,16 +223,26 @@ def test_each_fault_is_isolated_and_reported_by_the_cli(tmp_path, figures):
                 assert value is None, (kind, value)
             else:
                 assert metrics[f"m_{kind}"]["error"] is None, (kind, metrics[f"m_{kind}"])
-                expected = {"non_finite": 2.0, "future": 3.0, "before_1970": 4.0, "other_metrics": 5.0, "strings": None}.get(kind, 7.0)
+                expected = {
+                    "non_finite": 2.0,
+                    "future": 3.0,
+                    "before_1970": 4.0,
+                    "other_metrics": 5.0,
+                    "strings": None,
+                }.get(kind, 7.0)
                 assert value == expected, (kind, value)
     assert kpis["k_good"]["value"] == 7.0  # other_metrics' 999 for m_good was refused
 
     plugins = run_kpitui("plugins", "--config", str(config))
     assert plugins.returncode == 0 and "optional dependency missing" in plugins.stdout
     figures(
-        faulty_sources=sum(1 for e, _, _ in KINDS.values() if e), sources_with_skipped_garbage=sum(1 for e, _, s in KINDS.values() if not e and s),
-        working_sources=sum(1 for e, _, _ in KINDS.values() if not e), broken_formulas=1, broken_hooks=1,
-        cli_runs=7, check_collect_seconds=round(collect_seconds, 1),
+        faulty_sources=sum(1 for e, _, _ in KINDS.values() if e),
+        sources_with_skipped_garbage=sum(1 for e, _, s in KINDS.values() if not e and s),
+        working_sources=sum(1 for e, _, _ in KINDS.values() if not e),
+        broken_formulas=1,
+        broken_hooks=1,
+        cli_runs=7,
+        check_collect_seconds=round(collect_seconds, 1),
     )
     # a 1 s timeout on the hanging source, 5 s on the others: the run must not wait for the hang (120 s)
     assert collect_seconds < 25, collect_seconds
@@ -242,8 +252,20 @@ def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, 
     config = write_project(tmp_path)
     out = tmp_path / "collect.out"
     proc = subprocess.Popen(
-        [*KPITUI, "collect", "--every", "0.2", "--verbose", "--config", str(config)],  # -v: every poll, even one that stored nothing
-        cwd=REPO, env=kpitui_env(), stdout=open(out, "w"), stderr=subprocess.STDOUT, text=True,
+        [
+            *KPITUI,
+            "collect",
+            "--every",
+            "0.2",
+            "--verbose",
+            "--config",
+            str(config),
+        ],  # -v: every poll, even one that stored nothing
+        cwd=REPO,
+        env=kpitui_env(),
+        stdout=open(out, "w"),
+        stderr=subprocess.STDOUT,
+        text=True,
     )
     try:
         time.sleep(6)  # two polls of the hang (each its timeout + the cancel grace), then it is skipped
@@ -264,4 +286,10 @@ def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, 
     assert hang_reports >= 1
     assert still_running >= 1, text[-2000:]  # after two left-behind fetches the hang no longer holds the others up
     assert stop_seconds < 5, f"SIGTERM took {stop_seconds:.1f}s with a fetch thread hanging"
-    figures(seconds=6, good_polls=good_polls, hang_timeouts=hang_reports, skipped_while_hanging=still_running, stop_seconds=round(stop_seconds, 2))
+    figures(
+        seconds=6,
+        good_polls=good_polls,
+        hang_timeouts=hang_reports,
+        skipped_while_hanging=still_running,
+        stop_seconds=round(stop_seconds, 2),
+    )

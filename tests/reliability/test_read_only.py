@@ -29,17 +29,24 @@ def read_only_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """``kpitui ARGS`` with ``folder`` mounted read-only for that process only."""
     command = " ".join(shlex.quote(a) for a in [*KPITUI, *args])
     script = f"mount --bind {shlex.quote(str(folder))} {shlex.quote(str(folder))} && mount -o remount,ro,bind {shlex.quote(str(folder))} && exec {command}"
-    return subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, env=kpitui_env())
+    return subprocess.run(
+        ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, env=kpitui_env()
+    )
 
 
 def _can_mount() -> bool:
     if shutil.which("unshare") is None:
         return False
-    probe = subprocess.run(["unshare", "-m", "sh", "-c", "mount --bind / /mnt 2>/dev/null || mount -t tmpfs none /mnt"], capture_output=True)
+    probe = subprocess.run(
+        ["unshare", "-m", "sh", "-c", "mount --bind / /mnt 2>/dev/null || mount -t tmpfs none /mnt"],
+        capture_output=True,
+    )
     return probe.returncode == 0
 
 
-needs_mount = pytest.mark.skipif(not _can_mount(), reason="needs unshare -m and mount (root in a private mount namespace)")
+needs_mount = pytest.mark.skipif(
+    not _can_mount(), reason="needs unshare -m and mount (root in a private mount namespace)"
+)
 
 
 def make(tmp_path: Path) -> tuple[Path, Path]:

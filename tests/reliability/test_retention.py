@@ -39,7 +39,7 @@ WINDOWS = {"month_to_date": range(0, 9), "quarter_to_date": range(0, 3)}
 
 
 def config_text(path: Path, tz: str, grain: str, days: int | None = 60) -> str:
-    retention_keys = f"raw_retention_days = {days}\ndownsample_to = \"{grain}\"\n" if days else ""
+    retention_keys = f'raw_retention_days = {days}\ndownsample_to = "{grain}"\n' if days else ""
     text = f'[kpitui]\ntimezone = "{tz}"\n\n[storage]\npath = "{path.as_posix()}"\n{retention_keys}\n'
     for metric, rule in RULES.items():
         unit = "duration" if rule == "mean" else "number"
@@ -115,7 +115,9 @@ def random_readings(rng: random.Random, per_metric: int) -> list[tuple[str, dt.d
     for metric in RULES:
         for _ in range(per_metric):
             value = float(rng.randint(-20, 100)) if rng.random() < 0.7 else rng.uniform(-1e3, 1e3)
-            rows.append((metric, START + dt.timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6)), value))
+            rows.append(
+                (metric, START + dt.timedelta(seconds=rng.randrange(span), microseconds=rng.randrange(10**6)), value)
+            )
     return rows
 
 
@@ -145,8 +147,13 @@ def test_kpis_over_compacted_periods_do_not_move(tmp_path, builtin_registry, fig
             assert frame.height == raw.height - result.replaced + result.written
             compared, moved, replaced = compared + len(before), moved + len(bad), replaced + result.replaced
     figures(
-        timezone=tz, grain=grain, raw_readings=2000 * len(RULES), replaced=replaced, rows_after=frame.height,
-        kpi_values_compared=compared, moved=moved,
+        timezone=tz,
+        grain=grain,
+        raw_readings=2000 * len(RULES),
+        replaced=replaced,
+        rows_after=frame.height,
+        kpi_values_compared=compared,
+        moved=moved,
     )
 
 
@@ -187,14 +194,18 @@ def compacts_without_moving_a_kpi(registry, rows, tz, grain, days) -> None:
             assert again is not None and again.replaced == 0 and again.transactions == 0  # idempotent
 
 
-@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=10, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(**HISTORIES)
 def test_any_history_compacts_without_moving_a_kpi(builtin_registry, rows, tz, grain, days):
     compacts_without_moving_a_kpi(builtin_registry, rows, tz, grain, days)
 
 
 @pytest.mark.slow
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 @given(**HISTORIES)
 def test_any_history_compacts_without_moving_a_kpi_soak(builtin_registry, rows, tz, grain, days):
     compacts_without_moving_a_kpi(builtin_registry, rows, tz, grain, days)
@@ -273,7 +284,9 @@ def test_compacting_again_changes_nothing_and_viewers_reload(tmp_path, builtin_r
         assert store.generation() == generation + 1
         assert store.load()[0].sort("metric", "at").equals(snapshot)
         assert history.refresh() == 0 and history.seq > seq_before
-    figures(readings=400 * len(RULES), replaced=result.replaced, rows_after=full.height, extra_runs_that_changed_nothing=3)
+    figures(
+        readings=400 * len(RULES), replaced=result.replaced, rows_after=full.height, extra_runs_that_changed_nothing=3
+    )
 
 
 def test_compaction_is_one_transaction(tmp_path, builtin_registry, figures):
@@ -333,7 +346,10 @@ def test_schema_1_files_are_migrated_in_place(tmp_path, figures):
     raw.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     raw.execute("PRAGMA user_version = 1")
     raw.execute("INSERT INTO metrics (id, name) VALUES (1, 'a')")
-    raw.executemany("INSERT INTO readings (metric_id, at, value, seq) VALUES (1, ?, ?, ?)", [(k, float(k), k + 1) for k in range(50)])
+    raw.executemany(
+        "INSERT INTO readings (metric_id, at, value, seq) VALUES (1, ?, ?, ?)",
+        [(k, float(k), k + 1) for k in range(50)],
+    )
     raw.execute("UPDATE meta SET value = 50 WHERE key = 'seq'")
     raw.commit()
     raw.close()
@@ -345,7 +361,9 @@ def test_schema_1_files_are_migrated_in_place(tmp_path, figures):
         assert store.integrity_check() == "ok"
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
-    plan = " ".join(str(r) for r in raw.execute("EXPLAIN QUERY PLAN SELECT metric_id, at, n FROM readings WHERE n <> 1"))
+    plan = " ".join(
+        str(r) for r in raw.execute("EXPLAIN QUERY PLAN SELECT metric_id, at, n FROM readings WHERE n <> 1")
+    )
     assert "readings_compacted" in plan, plan  # loads fetch n through the partial index only
     raw.close()
     figures(rows_migrated=50)
@@ -378,7 +396,9 @@ def test_kpitui_compact_and_the_collector(tmp_path, builtin_registry, capsys, fi
     old = dt.datetime.now(UTC) - dt.timedelta(days=40)
     old = old.replace(minute=0, second=0, microsecond=0)
     with Store(config.storage.path) as store:
-        store.write(readings_frame([("s", old + dt.timedelta(minutes=k), 1.0) for k in range(60)] + [("s", recent, 1.0)]))
+        store.write(
+            readings_frame([("s", old + dt.timedelta(minutes=k), 1.0) for k in range(60)] + [("s", recent, 1.0)])
+        )
     assert cli.main(["compact", "--dry-run", "--config", str(config.path)]) == 0
     assert "would replace 60 readings" in capsys.readouterr().out
     with Store(config.storage.path) as store:

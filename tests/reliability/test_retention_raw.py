@@ -33,14 +33,31 @@ def write(tmp_path: Path, extra_storage: str = "", extra: str = "") -> Path:
         '[kpis.order_total]\nformula = "sum"\nmetrics = ["orders"]\nwindow = "today"\n' + extra
     )
     with Store(tmp_path / "h.sqlite3") as store:
-        rows = [(m, HOUR + dt.timedelta(minutes=7 * i), float(v)) for m in ("latency", "orders") for i, v in enumerate(VALUES)]
+        rows = [
+            (m, HOUR + dt.timedelta(minutes=7 * i), float(v))
+            for m in ("latency", "orders")
+            for i, v in enumerate(VALUES)
+        ]
         store.write(readings_frame(rows))
     return config
 
 
 def p90(config: Path) -> float:
     at = (HOUR + dt.timedelta(minutes=59)).isoformat()
-    result = run_kpitui("series", "latency_p90", "--grain", "hour", "--points", "1", "--at", at, "--format", "json", "--config", str(config))
+    result = run_kpitui(
+        "series",
+        "latency_p90",
+        "--grain",
+        "hour",
+        "--points",
+        "1",
+        "--at",
+        at,
+        "--format",
+        "json",
+        "--config",
+        str(config),
+    )
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)["points"][0]["value"]
 
@@ -110,6 +127,9 @@ class HungryPlugin:
 
 
 def test_a_plugin_formula_can_declare_it(tmp_path):
-    text = write(tmp_path).read_text() + '\n[kpis.hungry]\nformula = "raw_hungry"\nmetrics = ["orders"]\nwindow = "today"\n'
+    text = (
+        write(tmp_path).read_text()
+        + '\n[kpis.hungry]\nformula = "raw_hungry"\nmetrics = ["orders"]\nwindow = "today"\n'
+    )
     config = load_test_config(text, tmp_path, plugins=[HungryPlugin()], name="plugin.toml")
     assert retention.kept_raw(config)["orders"] == "hungry (raw_hungry) reads its raw readings"

@@ -39,7 +39,20 @@ def old_day(days: int = 200) -> dt.datetime:
 
 def day_total(config: Path, day: dt.datetime, grain: str = "day") -> float | None:
     at = (day + dt.timedelta(hours=23)).strftime("%Y-%m-%dT%H:%M:%S")
-    result = run_kpitui("series", "revenue", "--grain", grain, "--points", "1" if grain == "day" else "24", "--at", at, "--format", "json", "--config", str(config))
+    result = run_kpitui(
+        "series",
+        "revenue",
+        "--grain",
+        grain,
+        "--points",
+        "1" if grain == "day" else "24",
+        "--at",
+        at,
+        "--format",
+        "json",
+        "--config",
+        str(config),
+    )
     assert result.returncode == 0, result.stderr
     values = [row["value"] or 0 for row in json.loads(result.stdout)["points"]]
     return sum(values)
@@ -115,7 +128,15 @@ def test_recording_into_a_compacted_past_is_refused_in_one_line(tmp_path):
         at = day.replace(hour=10, minute=minute).strftime("%Y-%m-%dT%H:%M")
         assert run_kpitui("record", "revenue", "5", "--at", at, "--config", str(config)).returncode == 0
     assert run_kpitui("compact", "--config", str(config)).returncode == 0
-    again = run_kpitui("record", "revenue", "5", "--at", day.replace(hour=10, minute=1).strftime("%Y-%m-%dT%H:%M"), "--config", str(config))
+    again = run_kpitui(
+        "record",
+        "revenue",
+        "5",
+        "--at",
+        day.replace(hour=10, minute=1).strftime("%Y-%m-%dT%H:%M"),
+        "--config",
+        str(config),
+    )
     assert again.returncode == 1 and len(again.stderr.strip().splitlines()) == 1, again.stderr
     assert "compacted to one row per day" in again.stderr and "nothing was recorded" in again.stderr
     assert day_total(config, day) == 10
@@ -157,7 +178,11 @@ def test_replace_mode_re_sends_never_change_compacted_values(tmp_path_factory, r
         retention.compact(store, config, now=NOW)
         kept = store.load()[0].sort("at")
         for how in resends:
-            again = {"all": sent, "some": sent.head(max(1, sent.height // 2)), "shifted": sent.with_columns(pl.col("value") + 1)}[how]
+            again = {
+                "all": sent,
+                "some": sent.head(max(1, sent.height // 2)),
+                "shifted": sent.with_columns(pl.col("value") + 1),
+            }[how]
             store.write(again, mode="replace")
             before = store.compacted_before("revenue")  # None: no bucket had two rows, nothing compacted
             closed = 0 if before is None else again.unique(["metric", "at"]).filter(pl.col("at") < before).height
@@ -183,7 +208,9 @@ def test_a_history_compacted_before_the_fix_gets_its_compacted_past_closed(tmp_p
     raw.execute("PRAGMA user_version = 2")
     raw.execute("INSERT INTO metrics (id, name) VALUES (1, 'a'), (2, 'b')")
     day = int(dt.datetime(2025, 6, 1, tzinfo=UTC).timestamp()) * 10**6
-    raw.execute("INSERT INTO readings (metric_id, at, value, seq, n) VALUES (1, ?, 30, 1, 3), (2, ?, 1, 2, 1)", (day, day))
+    raw.execute(
+        "INSERT INTO readings (metric_id, at, value, seq, n) VALUES (1, ?, 30, 1, 3), (2, ?, 1, 2, 1)", (day, day)
+    )
     raw.execute("UPDATE meta SET value = 2 WHERE key = 'seq'")
     raw.commit()
     raw.close()

@@ -66,11 +66,23 @@ def _decodings(text: str) -> list[str]:
     for source in list(out):
         try:
             out.append(codecs.decode(source.encode("latin-1", "backslashreplace"), "unicode_escape"))
-            out.append(codecs.decode(codecs.decode(source.encode("latin-1", "backslashreplace"), "unicode_escape").encode("latin-1", "backslashreplace"), "unicode_escape"))
+            out.append(
+                codecs.decode(
+                    codecs.decode(source.encode("latin-1", "backslashreplace"), "unicode_escape").encode(
+                        "latin-1", "backslashreplace"
+                    ),
+                    "unicode_escape",
+                )
+            )
         except (UnicodeDecodeError, ValueError):
             pass
         try:
-            out.append(source.encode("latin-1", "ignore").decode("unicode_escape").encode("latin-1", "ignore").decode("utf-8", "ignore"))
+            out.append(
+                source.encode("latin-1", "ignore")
+                .decode("unicode_escape")
+                .encode("latin-1", "ignore")
+                .decode("utf-8", "ignore")
+            )
         except (UnicodeDecodeError, ValueError):
             pass
     for run in re.findall(r"[A-Za-z0-9+/_\-=]{8,}", text):
@@ -210,7 +222,7 @@ def echo_server():
     server.server_close()
 
 
-PLUGIN = '''
+PLUGIN = """
 import base64, json, urllib.parse
 from dataclasses import dataclass
 import kpitui
@@ -238,7 +250,7 @@ class Forms(MetricSource):
 @kpitui.hookimpl
 def register_metric_sources():
     return [Forms]
-'''
+"""
 
 #: the plugin builds each form itself (kpitui's masking must not be what makes them)
 FORM_CODE = {
@@ -346,7 +358,9 @@ def test_control_characters_and_encoded_forms_reach_no_sink(tmp_path, echo_serve
     found = {name: leaks(text) for name, text in {**outputs, **store}.items() if leaks(text)}
     assert not found, f"secrets leaked: {found}"
     figures(
-        secrets=len(CORES), hostile_sources=len(EXPECTED), sinks=len(outputs) + len(store),
+        secrets=len(CORES),
+        hostile_sources=len(EXPECTED),
+        sinks=len(outputs) + len(store),
         bytes_scanned=sum(map(len, outputs.values())) + sum(map(len, store.values())),
     )
 

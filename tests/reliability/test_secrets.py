@@ -78,7 +78,7 @@ def echo_server():
     server.server_close()
 
 
-PLUGIN = '''
+PLUGIN = """
 from dataclasses import dataclass
 import kpitui
 from kpitui.api import MetricSource, Secret
@@ -102,7 +102,7 @@ class Leaky(MetricSource):
 @kpitui.hookimpl
 def register_metric_sources():
     return [Leaky]
-'''
+"""
 
 
 def write_project(tmp_path: Path, base: str) -> Path:
@@ -191,20 +191,30 @@ def test_secrets_never_reach_reports_logs_errors_plugins_or_the_store(tmp_path, 
         done = run_kpitui(*args, "--config", str(config), env=env, timeout=60)
         assert done.returncode in (0, 1), (name, done.returncode, done.stderr)
         outputs[name] = done.stdout + done.stderr
-    errors = {m["id"]: m["error"] for m in json.loads(run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env).stdout)["metrics"]}
+    errors = {
+        m["id"]: m["error"]
+        for m in json.loads(
+            run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env).stdout
+        )["metrics"]
+    }
     # every leaky source failed, said why, and kept the secret out of it
     assert "HTTP 401" in errors["echo401"] and "***" in errors["echo401"], errors["echo401"]
     assert "HTTP 403" in errors["echo403"] and "HTTP 500" in errors["echo500"] and "not JSON" in errors["not_json"]
     assert "PostgreSQL" in errors["orders"] and "sslmode" in errors["orders_opts"]
     assert "does not exist" in errors["local"] and "exited with code 3" in errors["stderr"]
     assert "PermissionError: denied for '***'" in errors["from_plugin"], errors["from_plugin"]
-    assert errors["visitors"] is None and '"value": 42.0' in outputs["report_json"]  # the secret was sent where it belongs
+    assert (
+        errors["visitors"] is None and '"value": 42.0' in outputs["report_json"]
+    )  # the secret was sent where it belongs
     store_bytes = {p.name: p.read_bytes().decode("latin-1") for p in tmp_path.glob("history.sqlite3*")}
     found = {name: leaks(text) for name, text in {**outputs, **errors, **store_bytes}.items() if text and leaks(text)}
     assert not found, f"secrets leaked: {found}"
     figures(
-        leaky_sources=6, leaky_metrics=sum(1 for v in errors.values() if v), sinks=len(outputs) + 1 + len(store_bytes),
-        store_files_scanned=len(store_bytes), bytes_scanned=sum(len(t) for t in store_bytes.values()) + sum(len(t) for t in outputs.values()),
+        leaky_sources=6,
+        leaky_metrics=sum(1 for v in errors.values() if v),
+        sinks=len(outputs) + 1 + len(store_bytes),
+        store_files_scanned=len(store_bytes),
+        bytes_scanned=sum(len(t) for t in store_bytes.values()) + sum(len(t) for t in outputs.values()),
     )
 
 

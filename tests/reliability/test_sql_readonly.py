@@ -119,11 +119,16 @@ def test_sqlite_attacks_change_nothing(tmp_path, figures):
     with sqlite3.connect(f"file:{history}?mode=ro", uri=True) as conn:
         assert conn.execute("SELECT count(*) FROM readings").fetchone()[0] > 0
     for name in attacks:
-        assert errors[name] and ("not authorized" in errors[name] or "no such table" in errors[name]), (name, errors[name])
+        assert errors[name] and ("not authorized" in errors[name] or "no such table" in errors[name]), (
+            name,
+            errors[name],
+        )
     assert errors["rw_url_delete"] and "not authorized" in errors["rw_url_delete"]
     for sid in sources:
         if sid.startswith("history"):
-            assert "is kpitui's own history file; a source may not read it" in (errors[f"read_{sid}"] or ""), errors[f"read_{sid}"]
+            assert "is kpitui's own history file; a source may not read it" in (errors[f"read_{sid}"] or ""), errors[
+                f"read_{sid}"
+            ]
     for name in ok:
         assert errors[name] is None, (name, errors[name])
     figures(sqlite_attacks=len(attacks) + 1, history_paths_refused=3, rounds=2, reads_still_allowed=len(ok))
@@ -190,7 +195,9 @@ def test_postgres_attacks_change_nothing(tmp_path, figures):
             conn.execute(f"DROP SCHEMA {schema} CASCADE")
     assert tables == {"orders"} and count == 5, (tables, count)
     assert not marker.exists(), "COPY ran on the server"
-    assert large_objects_after == large_objects, "lo_import created a large object (a write through a read-only transaction)"
+    assert large_objects_after == large_objects, (
+        "lo_import created a large object (a write through a read-only transaction)"
+    )
     for name in attacks:
         assert errors[name] or name in SIDE_EFFECT_ONLY, (name, "was not refused")
     for name in ok:

@@ -141,7 +141,13 @@ def test_a_trickling_server_times_out_its_socket_is_closed_and_the_next_poll_run
     finally:
         collector.close()
         store.close()
-    figures(mode=mode, timeout_s=timeout, poll_s=round(took, 2), socket_closed_after_s=round(handler.closed[0] - started, 2), recovered=True)
+    figures(
+        mode=mode,
+        timeout_s=timeout,
+        poll_s=round(took, 2),
+        socket_closed_after_s=round(handler.closed[0] - started, 2),
+        recovered=True,
+    )
 
 
 #: runs a command and writes its peak RSS (KiB) to a file: a small parent, so the fork's copy of
@@ -159,7 +165,11 @@ def run_measured(args: list[str], env: dict[str, str]) -> tuple[int, str, int]:
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         done = subprocess.run(
             [sys.executable, "-c", MEASURE, rss.name, *KPITUI, *args],
-            cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=120,
+            cwd=REPO,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            timeout=120,
         )
         peak_kib = int(rss.read() or 0)
     return done.returncode, done.stdout.decode("utf-8", "replace"), peak_kib // 1024
@@ -187,7 +197,9 @@ command = "{command}"
 
 def test_yes_is_cut_at_the_output_limit_and_memory_stays_bounded(tmp_path, figures):
     env = kpitui_env()
-    code, out, baseline = run_measured(["collect", "--once", "--config", str(command_config(tmp_path, "echo 12345"))], env)
+    code, out, baseline = run_measured(
+        ["collect", "--once", "--config", str(command_config(tmp_path, "echo 12345"))], env
+    )
     assert code == 0, out
     started = time.monotonic()
     code, out, peak = run_measured(["collect", "--once", "--config", str(command_config(tmp_path, "yes 12345"))], env)
@@ -196,7 +208,13 @@ def test_yes_is_cut_at_the_output_limit_and_memory_stays_bounded(tmp_path, figur
     assert "Traceback" not in out
     # the output limit plus the decoded copy, far from the GiBs an unbounded read reached
     assert peak - baseline < 4 * MAX_OUTPUT_BYTES // MIB + 50, (baseline, peak)
-    figures(command="yes 12345", baseline_rss_mib=baseline, peak_rss_mib=peak, output_limit_mib=MAX_OUTPUT_BYTES // MIB, seconds=round(took, 1))
+    figures(
+        command="yes 12345",
+        baseline_rss_mib=baseline,
+        peak_rss_mib=peak,
+        output_limit_mib=MAX_OUTPUT_BYTES // MIB,
+        seconds=round(took, 1),
+    )
 
 
 def test_a_command_past_its_timeout_is_killed_with_its_children(tmp_path, figures):
@@ -233,7 +251,13 @@ def test_an_endless_body_is_refused_at_the_limit_with_bounded_memory(tmp_path, s
         time.sleep(0.05)
     assert handler.closed, "the server was still sending after the poll ended"
     assert peak - baseline < 3 * MAX_RESPONSE_BYTES // MIB + 50, (baseline, peak)
-    figures(body="endless", baseline_rss_mib=baseline, peak_rss_mib=peak, response_limit_mib=MAX_RESPONSE_BYTES // MIB, seconds=round(took, 1))
+    figures(
+        body="endless",
+        baseline_rss_mib=baseline,
+        peak_rss_mib=peak,
+        response_limit_mib=MAX_RESPONSE_BYTES // MIB,
+        seconds=round(took, 1),
+    )
 
 
 def sql_config(tmp_path: Path, url: str, queries: dict[str, tuple[str, float]]) -> Path:
@@ -242,13 +266,15 @@ def sql_config(tmp_path: Path, url: str, queries: dict[str, tuple[str, float]]) 
     text = f'[storage]\npath = "{(tmp_path / "history.sqlite3").as_posix()}"\n'
     for metric, (query, timeout) in queries.items():
         text += f'\n[sources.{metric}]\ntype = "sql"\nurl = "{url}"\ntimeout = {timeout}\n'
-        text += f"\n[metrics.{metric}]\nsource = \"{metric}\"\nquery = {json.dumps(query)}\n"
+        text += f'\n[metrics.{metric}]\nsource = "{metric}"\nquery = {json.dumps(query)}\n'
     path.write_text(text, encoding="utf-8")
     return path
 
 
 ENDLESS_SQLITE = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT i FROM n"
-MANY_ROWS_SQLITE = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT i, i FROM n"
+MANY_ROWS_SQLITE = (
+    "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 3000000) SELECT i, i FROM n"
+)
 
 
 def test_sqlite_rows_and_values_are_capped_and_an_endless_query_is_interrupted(tmp_path, figures):
@@ -298,6 +324,8 @@ def test_postgres_rows_are_capped_and_a_timed_out_query_is_cancelled_on_the_serv
     assert "metric slow: query timed out after 3s" in out, out
     assert took < 25, took
     with psycopg.connect(url, autocommit=True) as conn:
-        running = conn.execute("SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", [f"%{marker}%"]).fetchone()[0]
+        running = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE query LIKE %s AND pid <> pg_backend_pid()", [f"%{marker}%"]
+        ).fetchone()[0]
     assert running == 0, "the timed-out query still runs on the server"
     figures(postgres_rows_cap=1_000_000, peak_rss_mib=peak, seconds=round(took, 1))

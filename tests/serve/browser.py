@@ -69,7 +69,9 @@ FLAGS = (
 def chromium() -> tuple[str, str]:
     """Paths of Chromium and its driver; skip (fail under CI) when either is missing."""
     browser = shutil.which("chromium") or shutil.which("chromium-browser") or shutil.which("google-chrome")
-    driver = shutil.which("chromedriver") or next((p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if os.path.exists(p)), None)
+    driver = shutil.which("chromedriver") or next(
+        (p for p in ("/usr/bin/chromedriver", "/usr/lib/chromium/chromedriver") if os.path.exists(p)), None
+    )
     if browser and driver:
         return browser, driver
     message = "headless Chromium and its driver are not installed (apt-get install chromium chromium-driver)"
@@ -133,7 +135,9 @@ class Browser:
             if all((t in shown) if isinstance(t, str) else t.search(shown) for t in texts):
                 return shown
             if time.monotonic() > deadline:
-                raise AssertionError(f"{texts!r} never all appeared (websockets opened: {self.opened}, closed: {self.closed}); the screen was:\n{shown}")
+                raise AssertionError(
+                    f"{texts!r} never all appeared (websockets opened: {self.opened}, closed: {self.closed}); the screen was:\n{shown}"
+                )
             time.sleep(0.1)
 
     def focus(self) -> None:

@@ -27,7 +27,7 @@ def write_config(tmp_path: Path, extra: str = "", history_days: int = 20) -> Pat
     path.write_text(
         f"""\
 [storage]
-path = "{(tmp_path / 'h.sqlite3').as_posix()}"
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
 
 [sources.demo]
 type = "demo"
@@ -119,7 +119,9 @@ class Served:
             if line.startswith("kpitui serve: "):
                 self.base = re.search(r" on (http://\S+/) ", line).group(1)
             if line.startswith("Ctrl+C stops"):
-                self.base = re.sub(r"^http://[^/:]+", "http://127.0.0.1", self.base)  # the host name printed for 0.0.0.0
+                self.base = re.sub(
+                    r"^http://[^/:]+", "http://127.0.0.1", self.base
+                )  # the host name printed for 0.0.0.0
                 return
         raise AssertionError("kpitui serve did not start in time")
 
@@ -129,7 +131,9 @@ class Served:
 
     def children(self) -> list[tuple[int, str, dict[str, str]]]:
         """(pid, command line, environment) of the kpitui processes under the server (sessions, the collector)."""
-        return [p for p in _descendants(self.process.pid) if " -m kpitui " in f" {p[1]} " and not p[1].startswith("/bin/sh")]
+        return [
+            p for p in _descendants(self.process.pid) if " -m kpitui " in f" {p[1]} " and not p[1].startswith("/bin/sh")
+        ]
 
     def stop(self) -> int:
         if self.process.poll() is None:
@@ -219,7 +223,9 @@ class Terminal:
             await self.websocket.send_json(["stdin", key])
 
 
-async def open_terminal(session: aiohttp.ClientSession, served: Served, width: int = 120, height: int = 36, **kwargs) -> Terminal:
+async def open_terminal(
+    session: aiohttp.ClientSession, served: Served, width: int = 120, height: int = 36, **kwargs
+) -> Terminal:
     websocket = await session.ws_connect(f"{served.base}ws?width={width}&height={height}", **kwargs)
     return Terminal(websocket, width, height)
 

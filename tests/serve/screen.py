@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import re
 
-_SEQUENCE = re.compile(r"\x1b\[([?>=]?)([0-9;:]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78NOPc\\]")
+_SEQUENCE = re.compile(
+    r"\x1b\[([?>=]?)([0-9;:]*)([ -/]*)([@-~])|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)|\x1b[()][0-9A-Za-z]|\x1b[=>78NOPc\\]"
+)
 
 
 class Screen:
@@ -89,7 +91,13 @@ class Screen:
             mode = arg(0, 0)
             row = self.rows[self.y] if 0 <= self.y < self.height else None
             if row is not None:
-                span = range(self.x, self.width) if mode == 0 else range(0, min(self.x + 1, self.width)) if mode == 1 else range(self.width)
+                span = (
+                    range(self.x, self.width)
+                    if mode == 0
+                    else range(0, min(self.x + 1, self.width))
+                    if mode == 1
+                    else range(self.width)
+                )
                 for i in span:
                     row[i] = " "
 

@@ -19,7 +19,14 @@ import aiohttp  # noqa: E402
 def kpitui(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
     import os
 
-    return subprocess.run([sys.executable, "-m", "kpitui", *args], capture_output=True, text=True, input=input, timeout=60, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "kpitui", *args],
+        capture_output=True,
+        text=True,
+        input=input,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
 
 
 async def refused_websocket(served: Served, **kwargs) -> int:
@@ -43,7 +50,12 @@ async def test_the_printed_link_opens_the_dashboard_and_nothing_else_does(config
             async with session.get(served.base + "?token=" + served.token[:-1] + "x", allow_redirects=False) as wrong:
                 assert wrong.status == 403 and "Set-Cookie" not in wrong.headers
             assert await refused_websocket(served) == 403
-            assert await refused_websocket(served, headers={"Cookie": f"kpitui_session_{served.base.rsplit(':', 1)[1].strip('/')}=forged"}) == 403
+            assert (
+                await refused_websocket(
+                    served, headers={"Cookie": f"kpitui_session_{served.base.rsplit(':', 1)[1].strip('/')}=forged"}
+                )
+                == 403
+            )
 
             async with session.get(served.url, allow_redirects=False) as signed:
                 assert signed.status == 303
@@ -109,12 +121,18 @@ async def test_users_sign_in_with_a_hashed_password(tmp_path):
         async with client() as session:
             async with session.get(served.base) as page:
                 assert page.status == 401 and 'name="password"' in await page.text()
-            async with session.post(served.base + "login", data={"user": "alice", "password": "wrong"}, allow_redirects=False) as wrong:
+            async with session.post(
+                served.base + "login", data={"user": "alice", "password": "wrong"}, allow_redirects=False
+            ) as wrong:
                 assert wrong.status == 401 and "Set-Cookie" not in wrong.headers
-            async with session.post(served.base + "login", data={"user": "bob", "password": "s3cret pass"}, allow_redirects=False) as nobody:
+            async with session.post(
+                served.base + "login", data={"user": "bob", "password": "s3cret pass"}, allow_redirects=False
+            ) as nobody:
                 assert nobody.status == 401
             assert await refused_websocket(served) == 403
-            async with session.post(served.base + "login", data={"user": "alice", "password": "s3cret pass"}, allow_redirects=False) as ok:
+            async with session.post(
+                served.base + "login", data={"user": "alice", "password": "s3cret pass"}, allow_redirects=False
+            ) as ok:
                 assert ok.status == 303 and "HttpOnly" in ok.headers["Set-Cookie"]
             terminal = await open_terminal(session, served)
             await terminal.wait_for(OBJECTIVES[0])
@@ -139,7 +157,9 @@ def test_a_bad_setting_is_one_line_and_exit_2(tmp_path, extra, args, env, messag
     config = write_config(tmp_path, extra)
     result = kpitui("serve", "--config", str(config), *args, env=env)
     assert result.returncode == 2, result.stdout + result.stderr
-    assert message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    assert (
+        message in result.stderr and len(result.stderr.strip().splitlines()) == 1 and "Traceback" not in result.stderr
+    )
 
 
 def test_check_validates_the_serve_table_too(tmp_path):
@@ -169,7 +189,12 @@ def test_passwords_and_addresses():
     pbkdf2 = f"pbkdf2_sha256$200000${base64.urlsafe_b64encode(salt).decode().rstrip('=')}${base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
     assert verify_password(pbkdf2, "pw") and not verify_password(pbkdf2, "pw2")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.3.4.5")
-    assert not is_loopback("0.0.0.0") and not is_loopback("::") and not is_loopback("192.168.1.5") and not is_loopback("example.com")
+    assert (
+        not is_loopback("0.0.0.0")
+        and not is_loopback("::")
+        and not is_loopback("192.168.1.5")
+        and not is_loopback("example.com")
+    )
 
 
 def test_without_the_serve_extra_it_says_what_to_install(config):

@@ -53,7 +53,9 @@ async def test_an_idle_session_is_closed_and_its_app_ends(config):
                 await terminal.websocket.send_json(["resize", {"width": 120, "height": 36}])  # a resize keeps it open
                 await terminal.pump(1.0)
             assert OBJECTIVES[0] in terminal.screen.text() and terminal.closed is None
-            with_session = {pid for pid, line, _ in served.children() if " tui " in line}  # the session's and the warm spare
+            with_session = {
+                pid for pid, line, _ in served.children() if " tui " in line
+            }  # the session's and the warm spare
             for _ in range(4):  # and so do key presses
                 await terminal.keys("j")
                 await terminal.pump(1.0)
@@ -69,7 +71,9 @@ async def test_an_idle_session_is_closed_and_its_app_ends(config):
                 if len(left) <= 1 and with_session - left:
                     break
                 await asyncio.sleep(0.2)
-            assert with_session - left and len(left) <= 1, "the session's app process ended with it (only the warm spare is left)"
+            assert with_session - left and len(left) <= 1, (
+                "the session's app process ended with it (only the warm spare is left)"
+            )
     assert "(idle for 3 s)" in served.stderr
 
 
@@ -108,7 +112,9 @@ async def test_collect_runs_one_collector_for_every_session(config, tmp_path):
             children = served.children()
             collectors = [line for _, line, _ in children if " collect " in f"{line} "]
             apps = [line for _, line, _ in children if " tui " in line]
-            assert len(collectors) == 1 and 3 <= len(apps) <= 4, "three sessions (and the one app kept warm for the next)"
+            assert len(collectors) == 1 and 3 <= len(apps) <= 4, (
+                "three sessions (and the one app kept warm for the next)"
+            )
             assert all("--no-collect" in line for line in apps), "sessions never collect"
             deadline = time.monotonic() + 60
             rows = 0
@@ -139,7 +145,9 @@ async def test_the_next_session_gets_the_app_kept_warm_and_sees_the_whole_dashbo
             now = {pid for pid, line, _ in served.children() if " tui " in line}
             assert warm <= now, "the warm process became this session's"
             lines = screen.splitlines()
-            assert any("Objectives" in line and "KPIs" in line for line in lines), "painted at the browser's size (150 columns: side by side)"
+            assert any("Objectives" in line and "KPIs" in line for line in lines), (
+                "painted at the browser's size (150 columns: side by side)"
+            )
             assert max(len(line) for line in lines) > 140
             await terminal.keys("j", "\r")
             await terminal.wait_for("grain")

@@ -24,11 +24,14 @@ from kpitui.api import MetricSource, SourceContext
 from kpitui.model import Metric, SourceSpec, Trigger
 from kpitui.options import parse
 
+
 def _server(variable: str, what: str) -> str:
     url = os.environ.get(variable)
     if url:
         return url
-    message = f"{variable} is not set: run `bash .ci/services.sh start` and load its env file to test against a real {what}"
+    message = (
+        f"{variable} is not set: run `bash .ci/services.sh start` and load its env file to test against a real {what}"
+    )
     if os.environ.get("CI"):
         pytest.fail(f"{message} (CI is set, so the real-server tests must run, not skip)", pytrace=False)
     pytest.skip(message)
@@ -139,7 +142,9 @@ def json_server() -> Iterator[JsonServer]:
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
     server.daemon_threads = True
     state.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="json-server", daemon=True)
+    thread = threading.Thread(
+        target=server.serve_forever, kwargs={"poll_interval": 0.02}, name="json-server", daemon=True
+    )
     thread.start()
     try:
         yield state

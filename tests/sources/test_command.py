@@ -48,7 +48,10 @@ def test_first_number_json_path_argv_and_shell(tmp_path, make_source):
         {
             "members": {"command": "wc -l < members.txt"},  # runs in the config folder, through /bin/sh
             "active": {"command": "echo 'active users: -12.5e1 (of 300)'"},
-            "json": {"argv": [sys.executable, "-c", 'print(\'{"data": {"n": [1, "2.5"]}}\')'], "json_path": "data.n[1]"},
+            "json": {
+                "argv": [sys.executable, "-c", 'print(\'{"data": {"n": [1, "2.5"]}}\')'],
+                "json_path": "data.n[1]",
+            },
             "daily": {"argv": ["printf", "7"], "bucket": "day"},
         },
     )
@@ -70,19 +73,23 @@ def test_cwd_and_secret_environment(tmp_path, make_source, monkeypatch):
     assert readings(source.fetch(None, NOW)) == {("length", HOUR): 12.0}
 
     leaky = make_source(CommandSource, options, {"leak": {"command": 'echo "bad token $TOKEN" >&2; exit 1'}})
-    with pytest.raises(SourceError, match=r"metric leak: command exited with code 1; stderr:\nbad token \*\*\*") as caught:
+    with pytest.raises(
+        SourceError, match=r"metric leak: command exited with code 1; stderr:\nbad token \*\*\*"
+    ) as caught:
         leaky.fetch(None, NOW)
     assert "s3cr3t-token" not in str(caught.value)
 
 
 def test_an_unset_secret_variable_fails_the_fetch(make_source):
-    source = make_source(CommandSource, {"env": {"TOKEN": "${KPITUI_TEST_UNSET_VARIABLE}"}}, {"m": {"command": "echo 1"}})
+    source = make_source(
+        CommandSource, {"env": {"TOKEN": "${KPITUI_TEST_UNSET_VARIABLE}"}}, {"m": {"command": "echo 1"}}
+    )
     with pytest.raises(SourceError, match="environment variable KPITUI_TEST_UNSET_VARIABLE is not set"):
         source.fetch(None, NOW)
 
 
 def test_non_zero_exit_reports_the_code_and_the_last_lines_of_stderr(make_source):
-    script = "for i in $(seq 1 20); do echo \"line $i\" >&2; done; echo 5; exit 3"
+    script = 'for i in $(seq 1 20); do echo "line $i" >&2; done; echo 5; exit 3'
     source = make_source(CommandSource, {}, {"m": {"command": script}})
     with pytest.raises(SourceError) as caught:
         source.fetch(None, NOW)
@@ -130,7 +137,7 @@ def test_the_timeout_bounds_the_whole_poll(make_source):
         ({"command": "echo no digits here"}, "no number in the output: 'no digits here'"),
         ({"command": "echo '{oops'", "json_path": "a"}, "the output is not JSON: '{oops'"),
         ({"command": "echo '{\"a\": {}}'", "json_path": "a.b"}, "the output: path 'a.b': a has no key 'b'"),
-        ({"command": "echo '{\"a\": \"x\"}'", "json_path": "a"}, "the value at 'a' is the string 'x', not a number"),
+        ({"command": 'echo \'{"a": "x"}\'', "json_path": "a"}, "the value at 'a' is the string 'x', not a number"),
         ({"argv": ["/nonexistent/kpitui-probe"]}, "program not found: '/nonexistent/kpitui-probe'"),
         ({"command": "exit 2"}, r"command exited with code 2 \(nothing on stderr\)"),
     ],

@@ -61,7 +61,9 @@ def test_registers_through_the_hook():
 
 
 def test_event_table_counts_rows_matching_each_trigger_per_day(events, make_source):
-    source = make_source(FileSource, {"path": "events.csv", "time_column": "time"}, {"signups": SIGNUPS, "retainers": RETAINERS})
+    source = make_source(
+        FileSource, {"path": "events.csv", "time_column": "time"}, {"signups": SIGNUPS, "retainers": RETAINERS}
+    )
     result = source.fetch(None, NOW)
     assert readings(result) == {
         ("signups", utc(2024, 3, 1)): 2.0,
@@ -139,7 +141,9 @@ def test_time_format_reads_custom_times(tmp_path, make_source):
 
 def test_unix_seconds_in_a_numeric_column(tmp_path, make_source):
     (tmp_path / "t.csv").write_text("ts,n\n1709287200,1\n1709290800,2\n")  # 2024-03-01 10:00Z and 11:00Z
-    source = make_source(FileSource, {"path": "t.csv", "time_column": "ts"}, {"n": {"value_column": "n", "bucket": "hour"}})
+    source = make_source(
+        FileSource, {"path": "t.csv", "time_column": "ts"}, {"n": {"value_column": "n", "bucket": "hour"}}
+    )
     assert readings(source.fetch(None, NOW)) == {("n", utc(2024, 3, 1, 10)): 1.0, ("n", utc(2024, 3, 1, 11)): 2.0}
 
 
@@ -203,7 +207,9 @@ def test_a_time_format_that_matches_nothing_fails_clearly(events, make_source):
     source = make_source(
         FileSource, {"path": "events.csv", "time_column": "time", "time_format": "%d/%m/%Y"}, {"signups": SIGNUPS}
     )
-    with pytest.raises(SourceError, match=r"no value of column 'time' could be read as a time.*%d/%m/%Y.*2024-03-01T09:15:00Z"):
+    with pytest.raises(
+        SourceError, match=r"no value of column 'time' could be read as a time.*%d/%m/%Y.*2024-03-01T09:15:00Z"
+    ):
         source.fetch(None, NOW)
 
 
@@ -219,7 +225,9 @@ def test_columns_and_conditions_are_checked_against_the_file_at_load(events, mak
     with pytest.raises(OptionError, match="metric v: value_column 'amout'.*did you mean 'amount'"):
         make_source(FileSource, {"path": "events.csv", "time_column": "time"}, {"v": {"value_column": "amout"}})
     with pytest.raises(OptionError, match="metric signups: trigger condition"):
-        make_source(FileSource, {"path": "events.csv", "time_column": "time"}, {"signups": {**SIGNUPS, "condition": "pth == 1"}})
+        make_source(
+            FileSource, {"path": "events.csv", "time_column": "time"}, {"signups": {**SIGNUPS, "condition": "pth == 1"}}
+        )
 
 
 def test_a_column_that_disappears_fails_the_fetch(events, make_source):
@@ -265,7 +273,7 @@ def test_example_tables_are_valid(tmp_path, make_source):
 def test_the_committed_csv_example_reads(make_source):
     folder = REPO / "examples" / "file_csv"
     config = tomllib.loads((folder / "kpitui.toml").read_text())
-    (source_id, table), = ((k, v) for k, v in config["sources"].items() if v.get("type") == "file")
+    ((source_id, table),) = ((k, v) for k, v in config["sources"].items() if v.get("type") == "file")
     source_table = {k: v for k, v in table.items() if k not in ("type", "interval", "timeout", "enabled")}
     metrics = {}
     for metric_id, metric in config["metrics"].items():
@@ -285,7 +293,9 @@ def test_one_collect_reads_many_metrics_quickly(tmp_path, make_source):
     n = 200_000
     frame = pl.DataFrame(
         {
-            "time": pl.datetime_range(utc(2024, 1, 1), utc(2024, 1, 1) + dt.timedelta(minutes=n - 1), "1m", eager=True, time_zone="UTC"),
+            "time": pl.datetime_range(
+                utc(2024, 1, 1), utc(2024, 1, 1) + dt.timedelta(minutes=n - 1), "1m", eager=True, time_zone="UTC"
+            ),
             "path": pl.Series(["/a", "/b", "/c", "/d"] * (n // 4)),
             "amount": pl.Series(range(n), dtype=pl.Float64),
         }

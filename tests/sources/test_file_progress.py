@@ -16,7 +16,9 @@ def test_the_file_source_reports_the_export_it_reads(tmp_path: Path, make_source
     from kpitui.builtin.file import FileSource
 
     (tmp_path / "sales.csv").write_text("time,amount\n2026-01-01,5\n2026-01-02,7\n")
-    source = make_source(FileSource, {"path": "sales.csv", "time_column": "time"}, {"sales": {"value_column": "amount"}})
+    source = make_source(
+        FileSource, {"path": "sales.csv", "time_column": "time"}, {"sales": {"value_column": "amount"}}
+    )
     reports: list = []
     source.context = SourceContext(config_dir=source.context.config_dir, on_progress=lambda *a: reports.append(a))
     source.fetch(None, source_now())

@@ -60,7 +60,7 @@ def test_value_column_is_numeric_whatever_its_first_rows_hold(tmp_path: Path, fm
     cfg.write_text(
         f"""
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.fees]
 type = "file"

@@ -16,7 +16,10 @@ from .conftest import Reply
 
 NOW = dt.datetime(2024, 3, 5, 14, 37, 12, tzinfo=dt.timezone.utc)
 HOUR = dt.datetime(2024, 3, 5, 14, tzinfo=dt.timezone.utc)
-STATS = {"data": {"visitors": 1204, "bounce": "0.42", "pages": {"page views": 3100}}, "results": [{"count": 7}, {"count": 9}]}
+STATS = {
+    "data": {"visitors": 1204, "bounce": "0.42", "pages": {"page views": 3100}},
+    "results": [{"count": 7}, {"count": 9}],
+}
 
 
 def readings(result) -> dict[tuple[str, dt.datetime], float]:
@@ -60,11 +63,13 @@ def test_secret_headers_are_sent_and_never_shown(json_server, make_source, monke
     monkeypatch.setenv("KPITUI_TEST_API_TOKEN", "tok-5ecret-value")
     url = json_server.route("/stats", STATS)
     source = make_source(
-        HttpSource, {"url": url, "headers": {"Authorization": "Bearer ${KPITUI_TEST_API_TOKEN}"}}, {"v": {"path": "data.visitors"}}
+        HttpSource,
+        {"url": url, "headers": {"Authorization": "Bearer ${KPITUI_TEST_API_TOKEN}"}},
+        {"v": {"path": "data.visitors"}},
     )
     assert "tok-5ecret-value" not in repr(source.options)
     source.fetch(None, NOW)
-    (_, headers), = json_server.requests
+    ((_, headers),) = json_server.requests
     assert headers["Authorization"] == "Bearer tok-5ecret-value"
 
     # an API that echoes the credential in its error body
@@ -75,7 +80,9 @@ def test_secret_headers_are_sent_and_never_shown(json_server, make_source, monke
 
 
 def test_5xx_is_retried_with_backoff_then_succeeds(json_server, make_source):
-    url = json_server.route("/stats", Reply(503, {"error": "warming up"}), Reply(500, b"oops", content_type="text/plain"), STATS)
+    url = json_server.route(
+        "/stats", Reply(503, {"error": "warming up"}), Reply(500, b"oops", content_type="text/plain"), STATS
+    )
     source = make_source(HttpSource, {"url": url, "retries": 2, "backoff": 0.05}, {"v": {"path": "data.visitors"}})
     started = time.monotonic()
     assert readings(source.fetch(None, NOW)) == {("v", HOUR): 1204.0}
@@ -86,7 +93,10 @@ def test_5xx_is_retried_with_backoff_then_succeeds(json_server, make_source):
 def test_5xx_fails_after_the_retries(json_server, make_source):
     url = json_server.route("/stats", Reply(500, {"error": "database is down"}))
     source = make_source(HttpSource, {"url": url, "retries": 1, "backoff": 0.01}, {"v": {"path": "data.visitors"}})
-    with pytest.raises(SourceError, match=r"metric v: HTTP 500 Internal Server Error from .*/stats: database is down \(after 2 attempts\)"):
+    with pytest.raises(
+        SourceError,
+        match=r"metric v: HTTP 500 Internal Server Error from .*/stats: database is down \(after 2 attempts\)",
+    ):
         source.fetch(None, NOW)
     assert json_server.hits("/stats") == 2
 
@@ -101,7 +111,9 @@ def test_4xx_is_not_retried(json_server, make_source):
 
 def test_a_slow_server_times_out_within_the_source_timeout(json_server, make_source):
     url = json_server.route("/stats", Reply(body=STATS, delay=3))
-    source = make_source(HttpSource, {"url": url, "retries": 2, "backoff": 0.01}, {"v": {"path": "data.visitors"}}, timeout=0.5)
+    source = make_source(
+        HttpSource, {"url": url, "retries": 2, "backoff": 0.01}, {"v": {"path": "data.visitors"}}, timeout=0.5
+    )
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"no answer from .*/stats within 0.5s"):
         source.fetch(None, NOW)
@@ -109,7 +121,9 @@ def test_a_slow_server_times_out_within_the_source_timeout(json_server, make_sou
 
 
 def test_connection_refused_is_retried_then_reported(closed_port_url, make_source):
-    source = make_source(HttpSource, {"url": closed_port_url + "/x", "retries": 2, "backoff": 0.01}, {"v": {"path": "a"}})
+    source = make_source(
+        HttpSource, {"url": closed_port_url + "/x", "retries": 2, "backoff": 0.01}, {"v": {"path": "a"}}
+    )
     with pytest.raises(SourceError, match=r"cannot reach http://127.0.0.1:\d+/x: .*refused.* \(after 3 attempts\)"):
         source.fetch(None, NOW)
 
@@ -117,8 +131,16 @@ def test_connection_refused_is_retried_then_reported(closed_port_url, make_sourc
 @pytest.mark.parametrize(
     ("reply", "path", "message"),
     [
-        (Reply(body=b"<html>maintenance</html>", content_type="text/html"), "a", r"\(text/html\) is not JSON: '<html>maintenance</html>'"),
-        (Reply(body=STATS), "data.visitor", r"path 'data.visitor': data has no key 'visitor' \(keys: bounce, pages, visitors\)"),
+        (
+            Reply(body=b"<html>maintenance</html>", content_type="text/html"),
+            "a",
+            r"\(text/html\) is not JSON: '<html>maintenance</html>'",
+        ),
+        (
+            Reply(body=STATS),
+            "data.visitor",
+            r"path 'data.visitor': data has no key 'visitor' \(keys: bounce, pages, visitors\)",
+        ),
         (Reply(body=STATS), "results[5].count", r"results has 2 items, no \[5\]"),
         (Reply(body=STATS), "data.visitors.total", r"data.visitors is not an object"),
         (Reply(body=STATS), "data", r"the value at 'data' is an object .*, not a number"),
@@ -136,7 +158,9 @@ def test_bad_answers_fail_clearly(json_server, make_source, reply, path, message
 
 def test_every_failing_metric_is_named(json_server, make_source):
     url = json_server.route("/stats", STATS)
-    source = make_source(HttpSource, {"url": url}, {"ok": {"path": "data.visitors"}, "a": {"path": "x"}, "b": {"path": "y"}})
+    source = make_source(
+        HttpSource, {"url": url}, {"ok": {"path": "data.visitors"}, "a": {"path": "x"}, "b": {"path": "y"}}
+    )
     with pytest.raises(SourceError, match=r"2 metrics failed: metric a: .*; metric b: "):
         source.fetch(None, NOW)
 
@@ -144,7 +168,11 @@ def test_every_failing_metric_is_named(json_server, make_source):
 @pytest.mark.parametrize(
     ("source", "metric", "message"),
     [
-        ({"url": "ftp://example.com/x"}, {"path": "a"}, "url must be an absolute URL starting with http:// or https://"),
+        (
+            {"url": "ftp://example.com/x"},
+            {"path": "a"},
+            "url must be an absolute URL starting with http:// or https://",
+        ),
         ({"url": "https://example.com", "retries": -1}, {"path": "a"}, "retries must be between 0 and 10"),
         ({"url": "https://example.com", "backoff": -1}, {"path": "a"}, "backoff must be zero or more"),
         ({"url": "https://example.com"}, {"path": "a..b"}, "is not a JSON path"),
@@ -182,10 +210,12 @@ def test_example_tables_are_valid(make_source):
 def test_an_api_key_in_the_url_comes_from_the_environment_and_is_never_shown(json_server, make_source, monkeypatch):
     monkeypatch.setenv("KPITUI_TEST_URL_KEY", "k3y-in-the-query")
     json_server.route("/stats", STATS)
-    source = make_source(HttpSource, {"url": json_server.url + "/stats?key=${KPITUI_TEST_URL_KEY}"}, {"v": {"path": "data.visitors"}})
+    source = make_source(
+        HttpSource, {"url": json_server.url + "/stats?key=${KPITUI_TEST_URL_KEY}"}, {"v": {"path": "data.visitors"}}
+    )
     assert "k3y-in-the-query" not in repr(source.options)
     assert readings(source.fetch(None, NOW)) == {("v", HOUR): 1204.0}
-    (path, _), = json_server.requests
+    ((path, _),) = json_server.requests
     assert path == "/stats?key=k3y-in-the-query"
 
     json_server.route("/stats", Reply(404, {"error": "no stats for key k3y-in-the-query"}))

@@ -96,7 +96,9 @@ def test_several_series_are_summed_or_the_first_is_kept(warm_prom, make_source):
 
 @pytest.mark.prometheus
 def test_range_query_reads_points_per_step_since_the_cursor(warm_prom, make_source):
-    source = make_source(PrometheusSource, {"url": warm_prom}, {"up": {"query": 'up{job="prometheus"}', "range": "1m", "step": "2s"}})
+    source = make_source(
+        PrometheusSource, {"url": warm_prom}, {"up": {"query": 'up{job="prometheus"}', "range": "1m", "step": "2s"}}
+    )
     first = source.fetch(None, settled_now())
     points = first.readings["at"].to_list()
     assert len(points) >= 2
@@ -125,7 +127,9 @@ def test_an_old_cursor_is_clamped_to_what_the_server_allows(warm_prom, make_sour
 @pytest.mark.prometheus
 def test_an_empty_result_is_no_reading_and_nan_is_skipped(warm_prom, make_source):
     source = make_source(
-        PrometheusSource, {"url": warm_prom}, {"none": {"query": 'up{job="no-such-job"}'}, "nan": {"query": "vector(0) / 0"}}
+        PrometheusSource,
+        {"url": warm_prom},
+        {"none": {"query": 'up{job="no-such-job"}'}, "nan": {"query": "vector(0) / 0"}},
     )
     result = source.fetch(None, settled_now())
     assert result.readings.is_empty()
@@ -147,13 +151,18 @@ def test_bad_queries_fail_clearly(warm_prom, make_source, query, message):
 
 
 def test_unreachable_server(closed_port_url, make_source):
-    source = make_source(PrometheusSource, {"url": closed_port_url, "retries": 1, "backoff": 0.01}, {"m": {"query": "up"}})
+    source = make_source(
+        PrometheusSource, {"url": closed_port_url, "retries": 1, "backoff": 0.01}, {"m": {"query": "up"}}
+    )
     with pytest.raises(SourceError, match=r"metric m: cannot reach .*/api/v1/query.*refused"):
         source.fetch(None, settled_now())
 
 
 def test_a_slow_server_times_out(json_server, make_source):
-    json_server.route("/api/v1/query", Reply(body={"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}}, delay=3))
+    json_server.route(
+        "/api/v1/query",
+        Reply(body={"status": "success", "data": {"resultType": "scalar", "result": [0, "1"]}}, delay=3),
+    )
     source = make_source(PrometheusSource, {"url": json_server.url}, {"m": {"query": "up"}}, timeout=0.5)
     started = time.monotonic()
     with pytest.raises(SourceError, match="within 0.5s"):

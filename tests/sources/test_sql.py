@@ -84,7 +84,10 @@ def test_sqlite_single_value_is_stamped_with_the_current_bucket(shop, make_sourc
     )
     assert readings(source.fetch(None, NOW)) == {
         ("orders", HOUR): 3.0,
-        ("orders_today", utc(2024, 3, 4, 15)): 3.0,  # 14:37Z is 23:37 on 5 March in Tokyo, a day begun at 15:00Z on the 4th
+        (
+            "orders_today",
+            utc(2024, 3, 4, 15),
+        ): 3.0,  # 14:37Z is 23:37 on 5 March in Tokyo, a day begun at 15:00Z on the 4th
     }
 
 
@@ -108,7 +111,7 @@ def test_sqlite_query_past_the_timeout_is_interrupted(shop, make_source):
 @pytest.mark.parametrize(
     ("query", "message"),
     [
-        ("SELEC 1", "metric bad: query failed: near \"SELEC\": syntax error"),
+        ("SELEC 1", 'metric bad: query failed: near "SELEC": syntax error'),
         ("SELECT 1, 2, 3", "returned 3 columns"),
         ("SELECT total FROM orders", "returned 3 rows of one column"),
         ("SELECT 'soon', 1", "'soon' is not a time"),
@@ -213,7 +216,9 @@ def test_postgres_aggregation_runs_in_the_database(pg_schema, pg_secret_url, mak
         SqlSource,
         {"url": url},
         {
-            "revenue": {"query": f"SELECT date_trunc('day', created_at AT TIME ZONE 'UTC'), sum(total) FROM {s}.orders GROUP BY 1"},
+            "revenue": {
+                "query": f"SELECT date_trunc('day', created_at AT TIME ZONE 'UTC'), sum(total) FROM {s}.orders GROUP BY 1"
+            },
             "by_hour": {"query": f"SELECT date_trunc('hour', created_at), count(*) FROM {s}.orders GROUP BY 1"},
             "by_date": {"query": f"SELECT placed, count(*) FROM {s}.orders GROUP BY 1"},
             "naive": {"query": f"SELECT max(local_time), 1 FROM {s}.orders"},
@@ -250,7 +255,10 @@ def test_postgres_sessions_are_read_only(pg_schema, pg_url, make_source):
 @pytest.mark.postgres
 def test_postgres_statement_timeout_follows_the_source_timeout(pg_url, make_source):
     source = make_source(
-        SqlSource, {"url": pg_url}, {"slow": {"query": "SELECT 1 FROM pg_sleep(10)"}, "next": {"query": "SELECT 2"}}, timeout=1.0
+        SqlSource,
+        {"url": pg_url},
+        {"slow": {"query": "SELECT 1 FROM pg_sleep(10)"}, "next": {"query": "SELECT 2"}},
+        timeout=1.0,
     )
     started = time.monotonic()
     with pytest.raises(SourceError, match=r"metric slow: query timed out after 1s") as caught:
@@ -282,7 +290,9 @@ def test_postgres_errors_never_show_the_password(pg_url, pg_secret_url, make_sou
 
 def test_postgres_unreachable_server_fails_within_the_timeout(closed_port_url, make_source):
     port = urllib.parse.urlsplit(closed_port_url).port
-    source = make_source(SqlSource, {"url": f"postgresql://u:p4ssword@127.0.0.1:{port}/db"}, {"m": {"query": "SELECT 1"}}, timeout=2)
+    source = make_source(
+        SqlSource, {"url": f"postgresql://u:p4ssword@127.0.0.1:{port}/db"}, {"m": {"query": "SELECT 1"}}, timeout=2
+    )
     started = time.monotonic()
     with pytest.raises(SourceError, match="cannot connect to PostgreSQL") as caught:
         source.fetch(None, NOW)

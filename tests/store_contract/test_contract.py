@@ -60,9 +60,7 @@ def test_add_sums_and_adding_zero_changes_nothing(open_store):
 
 def test_bad_rows_are_dropped_and_counted(open_store):
     store = open_store()
-    rows = pl.DataFrame(
-        {"metric": ["a", None, "a"], "at": [at(0), at(1), at(2)], "value": [1.0, 2.0, float("nan")]}
-    )
+    rows = pl.DataFrame({"metric": ["a", None, "a"], "at": [at(0), at(1), at(2)], "value": [1.0, 2.0, float("nan")]})
     assert store.write(rows) == 1
     assert store.last_dropped == 2
 
@@ -122,7 +120,10 @@ def _hourly_sum(metric: str, rows: pl.DataFrame) -> pl.DataFrame:
         rows.with_columns((pl.col("at") // hour * hour).alias("bucket"))
         .group_by("bucket")
         .agg(
-            pl.col("value").sum(), pl.col("n").sum(), pl.col("at").min().alias("first"), pl.col("at").max().alias("last"),
+            pl.col("value").sum(),
+            pl.col("n").sum(),
+            pl.col("at").min().alias("first"),
+            pl.col("at").max().alias("last"),
             pl.len().alias("rows"),
         )
         .filter(pl.col("rows") > 1)  # a bucket already down to one row is left alone
@@ -288,8 +289,14 @@ def test_a_batch_mixing_rewrites_and_new_rows_stores_each_once(open_store, mode)
     store.write(frame(*[(m, t, 1.0) for m in ("d", "e") for t in range(0, 10, 2)]), mode=mode)
     written = store.write(
         frame(
-            *[("a", t, 2.0) for t in range(5, 15)], *[("b", t, 3.0) for t in range(20, 25)], ("c", 0, 4.0),
-            ("d", 1, 2.0), ("d", 3, 2.0), ("d", 4, 2.0), ("e", 1, 2.0), ("e", 3, 2.0),
+            *[("a", t, 2.0) for t in range(5, 15)],
+            *[("b", t, 3.0) for t in range(20, 25)],
+            ("c", 0, 4.0),
+            ("d", 1, 2.0),
+            ("d", 3, 2.0),
+            ("d", 4, 2.0),
+            ("e", 1, 2.0),
+            ("e", 3, 2.0),
         ),
         mode=mode,
     )

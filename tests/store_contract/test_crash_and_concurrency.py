@@ -49,7 +49,11 @@ def storage_toml(backend: str, location: str, tmp_path: Path, instance: str) -> 
 
 def problems(text: str) -> list[str]:
     """Lines of a collector's output that report a fault (the metric ``web_errors`` is not one)."""
-    return [line for line in text.splitlines() if re.search(r"traceback|error|locked|failed|lost", line.replace("_errors", ""), re.I)]
+    return [
+        line
+        for line in text.splitlines()
+        if re.search(r"traceback|error|locked|failed|lost", line.replace("_errors", ""), re.I)
+    ]
 
 
 def written(text: str) -> int:
@@ -68,12 +72,20 @@ def grep_count(pattern: str, *logs: Path) -> int:
 
 def hours_in(log: Path) -> list[dt.datetime]:
     """Every hour (UTC) some line of the log falls in, from the stamps in the file itself."""
-    found = subprocess.run(["grep", "-o", r"\[[0-9][0-9]/[A-Za-z]*/[0-9]*:[0-9][0-9]:[^]]*\]", str(log)], capture_output=True, text=True)
-    hours = {
-        dt.datetime.strptime(stamp.strip("[]"), "%d/%b/%Y:%H:%M:%S %z").astimezone(dt.timezone.utc).replace(minute=0, second=0)
-        for stamp in found.stdout.splitlines()
-        if stamp.startswith("[")
-    } if found.stdout else set()
+    found = subprocess.run(
+        ["grep", "-o", r"\[[0-9][0-9]/[A-Za-z]*/[0-9]*:[0-9][0-9]:[^]]*\]", str(log)], capture_output=True, text=True
+    )
+    hours = (
+        {
+            dt.datetime.strptime(stamp.strip("[]"), "%d/%b/%Y:%H:%M:%S %z")
+            .astimezone(dt.timezone.utc)
+            .replace(minute=0, second=0)
+            for stamp in found.stdout.splitlines()
+            if stamp.startswith("[")
+        }
+        if found.stdout
+        else set()
+    )
     return sorted(hours)
 
 
@@ -89,8 +101,19 @@ def grep_hour(hour_utc: dt.datetime, log: Path, *, errors: bool = False) -> int:
 def series_by_hour(config: Path, metric: str, hours: list[dt.datetime]) -> dict[dt.datetime, int]:
     end = hours[-1]
     result = run_kpitui(
-        "series", metric, "--grain", "hour", "--points", str(len(hours) + 2 + int((end - hours[0]).total_seconds() // 3600)),
-        "--at", (end + dt.timedelta(minutes=30)).isoformat(), "--format", "json", "--config", str(config), timeout=120,
+        "series",
+        metric,
+        "--grain",
+        "hour",
+        "--points",
+        str(len(hours) + 2 + int((end - hours[0]).total_seconds() // 3600)),
+        "--at",
+        (end + dt.timedelta(minutes=30)).isoformat(),
+        "--format",
+        "json",
+        "--config",
+        str(config),
+        timeout=120,
     )
     assert result.returncode == 0, result.stderr
     out = {}
@@ -108,7 +131,9 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
     log = GrowingLog(tmp_path / "access.log", "web", seed)
     log.append(2000)
     config = tmp_path / "kpitui.toml"
-    config.write_text(storage_toml(backend, location, tmp_path, "web1") + source_toml("web", log.path), encoding="utf-8")
+    config.write_text(
+        storage_toml(backend, location, tmp_path, "web1") + source_toml("web", log.path), encoding="utf-8"
+    )
     appender = Appender(log, lines=(5, 120), pause=(0.02, 0.08))
     appender.start()
     stats = {"backend": backend, "kills": 0, "polls_reported_before_a_kill": 0}
@@ -119,7 +144,10 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
             with err.open("w") as handle:
                 proc = subprocess.Popen(
                     [*KPITUI, "collect", "-v", "--every", "0.2", "--config", str(config)],
-                    cwd=REPO, env=kpitui_env(), stdout=handle, stderr=subprocess.STDOUT,
+                    cwd=REPO,
+                    env=kpitui_env(),
+                    stdout=handle,
+                    stderr=subprocess.STDOUT,
                 )
                 try:
                     time.sleep(rng.uniform(0.2, 3.0))
@@ -130,7 +158,9 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
                         proc.kill()
                         proc.wait(timeout=20)
             text = err.read_text(errors="replace")
-            assert proc.returncode == -signal.SIGKILL, f"collector exited by itself ({proc.returncode}):\n{text[-2000:]}"
+            assert proc.returncode == -signal.SIGKILL, (
+                f"collector exited by itself ({proc.returncode}):\n{text[-2000:]}"
+            )
             assert not problems(text), text[-2000:]
             stats["kills"] += 1
             stats["polls_reported_before_a_kill"] += written(text)
@@ -144,8 +174,14 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
     errors = series_by_hour(config, "web_errors", hours)
     want_hits = {h: n for h in hours if (n := grep_hour(h, log.path))}
     want_errors = {h: n for h in hours if (n := grep_hour(h, log.path, errors=True))}
-    assert hits == want_hits, {h: (hits.get(h), want_hits.get(h)) for h in set(hits) | set(want_hits) if hits.get(h) != want_hits.get(h)}
-    assert errors == want_errors, {h: (errors.get(h), want_errors.get(h)) for h in set(errors) | set(want_errors) if errors.get(h) != want_errors.get(h)}
+    assert hits == want_hits, {
+        h: (hits.get(h), want_hits.get(h)) for h in set(hits) | set(want_hits) if hits.get(h) != want_hits.get(h)
+    }
+    assert errors == want_errors, {
+        h: (errors.get(h), want_errors.get(h))
+        for h in set(errors) | set(want_errors)
+        if errors.get(h) != want_errors.get(h)
+    }
     lines = grep_count('HTTP/1.1"', log.path)
     assert sum(hits.values()) == lines == log.complete_lines
     stats.update(lines_checked=lines, error_lines=sum(want_errors.values()), hours_checked=len(hours))
@@ -184,7 +220,10 @@ def collectors_and_viewer(backend: str, location: str, tmp_path: Path, seconds: 
     for i, log in enumerate(logs, 1):
         log.append(1500)
         config = tmp_path / f"host{i}.toml"
-        config.write_text(storage_toml(backend, location, tmp_path, f"web{i}") + source_toml(log.sid, log.path, interval=0.1), encoding="utf-8")
+        config.write_text(
+            storage_toml(backend, location, tmp_path, f"web{i}") + source_toml(log.sid, log.path, interval=0.1),
+            encoding="utf-8",
+        )
         configs.append(config)
     metrics = sorted({f"{sid}_hits" for sid in sids})
     viewer = tmp_path / "viewer.toml"
@@ -197,8 +236,13 @@ def collectors_and_viewer(backend: str, location: str, tmp_path: Path, seconds: 
     appenders = [Appender(log, lines=(5, 100), pause=(0.02, 0.08)) for log in logs]
     outs = [tmp_path / f"collector{i}.out" for i in (1, 2)]
     collectors = [
-        subprocess.Popen([*KPITUI, "collect", "-v", "--every", "0.1", "--config", str(c)], cwd=REPO, env=kpitui_env(),
-                         stdout=out.open("w"), stderr=subprocess.STDOUT)
+        subprocess.Popen(
+            [*KPITUI, "collect", "-v", "--every", "0.1", "--config", str(c)],
+            cwd=REPO,
+            env=kpitui_env(),
+            stdout=out.open("w"),
+            stderr=subprocess.STDOUT,
+        )
         for c, out in zip(configs, outs)
     ]
     for appender in appenders:
@@ -244,8 +288,13 @@ def collectors_and_viewer(backend: str, location: str, tmp_path: Path, seconds: 
     assert max(seen) <= final, (max(seen), final)
     polls = sum(written(out.read_text()) for out in outs)
     return {
-        "backend": backend, "seconds": seconds, "viewer_reads": len(seen), "distinct_totals_seen": len(set(seen)),
-        "polls_written": polls, "lines_checked": lines, "final_total": final,
+        "backend": backend,
+        "seconds": seconds,
+        "viewer_reads": len(seen),
+        "distinct_totals_seen": len(set(seen)),
+        "polls_written": polls,
+        "lines_checked": lines,
+        "final_total": final,
     }
 
 

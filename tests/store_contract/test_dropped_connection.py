@@ -37,7 +37,10 @@ def test_a_write_killed_before_commit_keeps_nothing_and_the_retry_counts_once(pg
         writer.start()
         pid = store._con.info.backend_pid
         deadline = time.monotonic() + 30
-        while blocker.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0] != "Lock":
+        while (
+            blocker.execute("SELECT wait_event_type FROM pg_stat_activity WHERE pid = %s", (pid,)).fetchone()[0]
+            != "Lock"
+        ):
             assert time.monotonic() < deadline, "the write never reached the cursor"
             time.sleep(0.02)
         with psycopg.connect(pg_url, autocommit=True) as admin:
@@ -70,7 +73,7 @@ def test_the_collector_says_it_reconnected(pg_url, tmp_path, caplog):
 [storage]
 url = "{pg_url}"
 instance = "web1"
-path = "{tmp_path / 'side.sqlite3'}"
+path = "{tmp_path / "side.sqlite3"}"
 
 [sources.demo]
 type = "demo"

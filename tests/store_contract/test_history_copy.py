@@ -17,7 +17,12 @@ def _daily(metric: str, rows: pl.DataFrame) -> pl.DataFrame:
     day = 86_400_000_000
     return (
         rows.group_by((pl.col("at") // day * day).alias("bucket"))
-        .agg(pl.col("value").sum(), pl.col("n").sum(), pl.col("at").min().alias("first"), pl.col("at").max().alias("last"))
+        .agg(
+            pl.col("value").sum(),
+            pl.col("n").sum(),
+            pl.col("at").min().alias("first"),
+            pl.col("at").max().alias("last"),
+        )
         .rename({"bucket": "at"})
         .sort("at")
     )
@@ -44,15 +49,21 @@ def test_copy_to_postgres_and_back_keeps_every_figure(tmp_path, pg_url):
     before = report(first, env)
     assert before["kpis"]
 
-    there = run("history", "copy", str(tmp_path / "a.sqlite3"), "${KPITUI_DATABASE_URL}", "--config", str(on_pg), env=env)
+    there = run(
+        "history", "copy", str(tmp_path / "a.sqlite3"), "${KPITUI_DATABASE_URL}", "--config", str(on_pg), env=env
+    )
     assert there.returncode == 0, there.stderr
     assert "copied" in there.stdout and pg_url.split("@")[0].split(":")[-1] not in there.stdout  # no password
     assert report(on_pg, env) == before
 
-    home = run("history", "copy", "${KPITUI_DATABASE_URL}", str(tmp_path / "b.sqlite3"), "--config", str(on_pg), env=env)
+    home = run(
+        "history", "copy", "${KPITUI_DATABASE_URL}", str(tmp_path / "b.sqlite3"), "--config", str(on_pg), env=env
+    )
     assert home.returncode == 0, home.stderr
     assert report(back, env) == before
 
-    again = run("history", "copy", str(tmp_path / "a.sqlite3"), "${KPITUI_DATABASE_URL}", "--config", str(on_pg), env=env)
+    again = run(
+        "history", "copy", str(tmp_path / "a.sqlite3"), "${KPITUI_DATABASE_URL}", "--config", str(on_pg), env=env
+    )
     assert again.returncode == 1
     assert "already holds readings" in again.stderr

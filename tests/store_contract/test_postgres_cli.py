@@ -47,9 +47,13 @@ def test_collect_and_report_on_postgres_match_sqlite(tmp_path, pg_url):
     assert again.returncode == 0, again.stderr
     report = run("report", "--no-collect", "--format", "json", "--at", AT, "--config", str(on_pg), env=env)
     assert json.loads(report.stdout)["kpis"] == reports[0]["kpis"]
-    mine = run("report", "--no-collect", "--format", "json", "--at", AT, "--instance", "web1", "--config", str(on_pg), env=env)
+    mine = run(
+        "report", "--no-collect", "--format", "json", "--at", AT, "--instance", "web1", "--config", str(on_pg), env=env
+    )
     assert json.loads(mine.stdout)["kpis"] == reports[0]["kpis"]
-    other = run("report", "--no-collect", "--format", "json", "--at", AT, "--instance", "web9", "--config", str(on_pg), env=env)
+    other = run(
+        "report", "--no-collect", "--format", "json", "--at", AT, "--instance", "web9", "--config", str(on_pg), env=env
+    )
     assert other.returncode == 0, other.stderr
     assert json.loads(other.stdout)["kpis"] != reports[0]["kpis"]  # nothing was collected as web9
 
@@ -74,9 +78,11 @@ def test_the_missing_extra_is_named(tmp_path):
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 1
-    assert result.stderr.strip().splitlines() == ["kpitui: PostgreSQL history needs psycopg: pip install 'kpitui[postgres]'"] or (
-        "pip install 'kpitui[postgres]'" in result.stderr and len(result.stderr.strip().splitlines()) == 1
-    ), result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "kpitui: PostgreSQL history needs psycopg: pip install 'kpitui[postgres]'"
+    ] or ("pip install 'kpitui[postgres]'" in result.stderr and len(result.stderr.strip().splitlines()) == 1), (
+        result.stderr
+    )
 
 
 def test_a_url_that_is_not_postgres_is_a_config_error(tmp_path):
@@ -118,7 +124,12 @@ def test_collectors_starting_together_on_an_empty_database_all_open_it(pg_url, t
 
 def test_check_names_the_postgresql_history_not_a_file(tmp_path):
     config = sample_config(tmp_path, 'url = "${KPITUI_DATABASE_URL}"\ninstance = "web1"')
-    result = run("check", "--config", str(config), env={"KPITUI_DATABASE_URL": "postgresql://kpitui:s3cretpass@db.example.com/kpitui"})
+    result = run(
+        "check",
+        "--config",
+        str(config),
+        env={"KPITUI_DATABASE_URL": "postgresql://kpitui:s3cretpass@db.example.com/kpitui"},
+    )
     assert result.returncode == 0, result.stderr
     assert "history in postgresql://kpitui@db.example.com/kpitui ([storage] url, as instance web1)" in result.stdout
     assert "sqlite3" not in result.stdout and "s3cretpass" not in result.stdout

@@ -61,8 +61,16 @@ def test_recording_the_same_time_again_replaces_and_says_so_on_postgres(pg_confi
     "args, code, message",
     [
         (["readings", "edit", "42", "1"], 2, "there is no manual reading 42 (`kpitui readings list` shows their ids)"),
-        (["readings", "delete", "1", "42"], 2, "there is no manual reading 42 (`kpitui readings list` shows their ids); nothing was deleted"),
-        (["readings", "edit", "1", "--at", "2026-03-02 15:00"], 1, "sales already has manual reading 2 at that time; delete it first or pick another time"),
+        (
+            ["readings", "delete", "1", "42"],
+            2,
+            "there is no manual reading 42 (`kpitui readings list` shows their ids); nothing was deleted",
+        ),
+        (
+            ["readings", "edit", "1", "--at", "2026-03-02 15:00"],
+            1,
+            "sales already has manual reading 2 at that time; delete it first or pick another time",
+        ),
     ],
 )
 def test_readings_mistakes_are_one_line_on_postgres(pg_config, args, code, message):
@@ -78,12 +86,27 @@ def test_readings_mistakes_are_one_line_on_postgres(pg_config, args, code, messa
 def test_each_instance_keeps_its_own_manual_readings_and_a_correction_stays_in_its_row(pg_config):
     web1, web2 = pg_config("web1"), pg_config("web2")
     assert "as reading 1" in kpitui("record", "sales", "3", "--at", "2026-03-02 09:00", config=web1)
-    assert "as reading 2" in kpitui("record", "sales", "4", "--at", "2026-03-02 09:00", config=web2)  # same time, other host
+    assert "as reading 2" in kpitui(
+        "record", "sales", "4", "--at", "2026-03-02 09:00", config=web2
+    )  # same time, other host
     assert day_total(web1, "sales", "2026-03-02") == 7  # viewers see the sum
     assert [(r["id"], r["value"]) for r in listed(web2, "sales")] == [(2, 4.0), (1, 3.0)]
     kpitui("readings", "edit", "1", "10", config=web2)  # corrected from the other host's config: still web1's reading
     assert day_total(web1, "sales", "2026-03-02") == 14
-    report = run("series", "sales", "--at", "2026-03-02 23:00", "--points", "1", "--instance", "web1", "--format", "json", "--config", str(web2))
+    report = run(
+        "series",
+        "sales",
+        "--at",
+        "2026-03-02 23:00",
+        "--points",
+        "1",
+        "--instance",
+        "web1",
+        "--format",
+        "json",
+        "--config",
+        str(web2),
+    )
     assert report.returncode == 0, report.stderr
     assert json.loads(report.stdout)["points"][0]["value"] == 10
     kpitui("readings", "edit", "2", "--at", "2026-03-03 09:00", config=web1)

@@ -51,11 +51,27 @@ def roles(pg_url, tmp_path):
 def test_a_collector_writes_but_cannot_drop_or_delete(roles, tmp_path):
     collector_url, _ = roles
     with PostgresStore(collector_url, instance="web1", path=tmp_path / "s") as store:
-        store.write(readings_frame([("hits", T0.replace(hour=10), 3.0)]), mode="add", source="log", cursor="7", set_cursor=True, expect_cursor=None)
-        store.write(readings_frame([("hits", T0.replace(hour=10), 2.0)]), mode="add", source="log", cursor="9", set_cursor=True, expect_cursor="7")
+        store.write(
+            readings_frame([("hits", T0.replace(hour=10), 3.0)]),
+            mode="add",
+            source="log",
+            cursor="7",
+            set_cursor=True,
+            expect_cursor=None,
+        )
+        store.write(
+            readings_frame([("hits", T0.replace(hour=10), 2.0)]),
+            mode="add",
+            source="log",
+            cursor="9",
+            set_cursor=True,
+            expect_cursor="7",
+        )
         store.record_health("log", ok=True)
         assert store.load()[0]["value"].to_list() == [5.0]
-        with pytest.raises(StoreError, match=r"role kpitui_collector_\w+ may not delete from the history .*permission denied"):
+        with pytest.raises(
+            StoreError, match=r"role kpitui_collector_\w+ may not delete from the history .*permission denied"
+        ):
             store.delete_metric("hits")
     with psycopg.connect(collector_url, autocommit=True) as con:
         for statement in (

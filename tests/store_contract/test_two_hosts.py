@@ -23,7 +23,9 @@ def write_log(path: Path, seed: int, step: int) -> None:
         for minute in range(0, 7 * 24 * 60, step):
             when = START + dt.timedelta(minutes=minute + rng.randrange(step))
             stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
-            out.write(f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" "x"\n')
+            out.write(
+                f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" "x"\n'
+            )
 
 
 def host_config(tmp_path: Path, host: str) -> Path:
@@ -33,7 +35,7 @@ def host_config(tmp_path: Path, host: str) -> Path:
 [storage]
 url = "${{KPITUI_DATABASE_URL}}"
 instance = "{host}"
-path = "{tmp_path / (host + '-side.sqlite3')}"
+path = "{tmp_path / (host + "-side.sqlite3")}"
 
 [sources.web]
 type = "access_log"
@@ -60,8 +62,20 @@ def grep(day: dt.date, *logs: Path) -> int:
 
 def daily(config: Path, env: dict[str, str], *extra: str) -> dict[str, float]:
     result = run(
-        "series", "signups", "--grain", "day", "--points", "9", "--at", "2026-03-10T00:00:00", "--format", "json",
-        "--config", str(config), *extra, env=env,
+        "series",
+        "signups",
+        "--grain",
+        "day",
+        "--points",
+        "9",
+        "--at",
+        "2026-03-10T00:00:00",
+        "--format",
+        "json",
+        "--config",
+        str(config),
+        *extra,
+        env=env,
     )
     assert result.returncode == 0, result.stderr
     return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
@@ -78,7 +92,10 @@ def test_counts_from_two_hosts_add_up_to_grep_of_both_logs(tmp_path, pg_url):
         running = [
             subprocess.Popen(
                 [kpitui_script(), "collect", "--once", "--config", str(configs[h])],
-                env={**os.environ, **env}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                env={**os.environ, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
             )
             for h in configs
         ]

@@ -17,11 +17,22 @@ from ui_helpers import CONFIG, known_readings
 def make_config(tmp_path) -> Callable[..., Config]:
     """Write the test config (with optional extra tables) and its readings; return the loaded config."""
 
-    def make(extra: str = "", extra_sources: str = "", extra_metrics: str = "", readings: bool = True, name: str = "kpitui.toml") -> Config:
+    def make(
+        extra: str = "",
+        extra_sources: str = "",
+        extra_metrics: str = "",
+        readings: bool = True,
+        name: str = "kpitui.toml",
+    ) -> Config:
         storage = (tmp_path / "h.sqlite3").as_posix()
         path = tmp_path / name
         path.write_text(
-            CONFIG.format(storage=storage, extra=textwrap.dedent(extra), extra_sources=textwrap.dedent(extra_sources), extra_metrics=textwrap.dedent(extra_metrics)),
+            CONFIG.format(
+                storage=storage,
+                extra=textwrap.dedent(extra),
+                extra_sources=textwrap.dedent(extra_sources),
+                extra_metrics=textwrap.dedent(extra_metrics),
+            ),
             encoding="utf-8",
         )
         if readings:
@@ -35,5 +46,3 @@ def make_config(tmp_path) -> Callable[..., Config]:
 @pytest.fixture
 def config(make_config) -> Config:
     return make_config()
-
-

@@ -133,7 +133,10 @@ async def test_a_running_viewer_stops_counting_a_reading_deleted_from_the_comman
         before = app.snapshot.kpis["leads"].value
         script = str(Path(sys.executable).with_name("kpitui"))
         deleted = subprocess.run(
-            [script, "readings", "delete", str(reading.id), "--config", str(config.path)], capture_output=True, text=True, timeout=120
+            [script, "readings", "delete", str(reading.id), "--config", str(config.path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
         )
         assert deleted.returncode == 0 and f"deleted reading {reading.id}" in deleted.stdout, deleted.stderr
         await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 5, timeout=20)

@@ -75,7 +75,10 @@ async def test_dashboard_shows_objectives_kpis_and_metrics(config):
         assert of_type(messages, RuntimeReady) and of_type(messages, Evaluated)
         assert pane_keys(app, "objectives") == ["leads", "profit", "clients"]
         assert pane_keys(app, "kpis") == ["leads"]
-        assert pane_keys(app, "metrics") == ["requests", "signups"] or pane_keys(app, "metrics") == ["signups", "requests"]
+        assert pane_keys(app, "metrics") == ["requests", "signups"] or pane_keys(app, "metrics") == [
+            "signups",
+            "requests",
+        ]
         kpis = pane_text(app, "kpis")
         result = app.snapshot.kpis["leads"]
         assert result.value is not None
@@ -128,7 +131,10 @@ async def test_lower_is_better_change_is_green_when_it_falls(config):
         # its own window (quarter to date) compares with a quarter before the first reading: partial history
         assert app.snapshot.kpis["onboarding"].partial_history
         await pilot.press("m")  # month to date: the previous month is all in the history
-        await wait_for(pilot, lambda: app.window == "month_to_date" and app.snapshot.kpis["onboarding"].period.label.startswith("Mar"))
+        await wait_for(
+            pilot,
+            lambda: app.window == "month_to_date" and app.snapshot.kpis["onboarding"].period.label.startswith("Mar"),
+        )
         onboarding = app.snapshot.kpis["onboarding"]
         assert onboarding.change is not None and onboarding.change < 0
         from kpitui.ui.palette import palette_of
@@ -394,7 +400,9 @@ async def test_q_quits(config):
 
 async def test_failing_source_shows_its_error_on_its_own_metrics_only(config):
     with Store(config.storage.path) as store:
-        store.record_health("demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=1))
+        store.record_health(
+            "demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=1)
+        )
     app = make_app(config)
     async with app.run_test(size=(120, 30)) as pilot:
         await wait_ready(pilot)
@@ -505,7 +513,14 @@ async def test_sources_are_polled_and_a_slow_one_fails_alone(make_config):
         assert "timed out" in polled["slow"].error
         # the fast source was polled again while the slow one was stuck: timers re-arm per source
         await wait_for(pilot, lambda: sum(1 for m in of_type(messages, Polled) if m.source == "fast") >= 2, timeout=15)
-        await wait_for(pilot, lambda: app.snapshot is not None and app.snapshot.metrics["stuck"].health is not None and app.snapshot.metrics["stuck"].health.error)
+        await wait_for(
+            pilot,
+            lambda: (
+                app.snapshot is not None
+                and app.snapshot.metrics["stuck"].health is not None
+                and app.snapshot.metrics["stuck"].health.error
+            ),
+        )
         assert app.snapshot.metrics["visitors"].latest == 42
         assert app.snapshot.metrics["visitors"].health.error is None
         app.show_objective("traffic")
@@ -517,7 +532,10 @@ async def test_sources_are_polled_and_a_slow_one_fails_alone(make_config):
 
 
 async def test_no_collect_polls_nothing(make_config):
-    config = make_config(extra_sources='\n[sources.fast]\ntype = "command"\ninterval = 0.1\n', extra_metrics='\n[metrics.visitors]\nsource = "fast"\ncommand = "echo 42"\n')
+    config = make_config(
+        extra_sources='\n[sources.fast]\ntype = "command"\ninterval = 0.1\n',
+        extra_metrics='\n[metrics.visitors]\nsource = "fast"\ncommand = "echo 42"\n',
+    )
     messages = []
     app = make_app(config, collect=False)
     async with app.run_test(message_hook=messages.append) as pilot:
@@ -543,7 +561,11 @@ async def test_resizing_never_breaks(config):
             await pilot.resize_terminal(*size)
             await pilot.pause()
         assert app.is_running
-        assert pane_keys(app, "kpis") if isinstance(app.screen, DashboardScreen) else app.screen.query_one("#chart").spec is not None
+        assert (
+            pane_keys(app, "kpis")
+            if isinstance(app.screen, DashboardScreen)
+            else app.screen.query_one("#chart").spec is not None
+        )
 
 
 async def test_every_binding_has_an_id():
@@ -571,7 +593,9 @@ async def test_app_keys_do_not_fire_behind_the_form(config):
 
 
 async def test_kpis_without_an_objective_are_listed(make_config):
-    config = make_config(extra='\n[kpis.costs]\nname = "Costs"\nformula = "sum"\nmetrics = ["expenses"]\nunit = "currency"\n')
+    config = make_config(
+        extra='\n[kpis.costs]\nname = "Costs"\nformula = "sum"\nmetrics = ["expenses"]\nunit = "currency"\n'
+    )
     app = make_app(config)
     async with app.run_test() as pilot:
         await wait_ready(pilot)
@@ -630,7 +654,9 @@ async def test_the_dashboard_down_samples_old_readings_like_kpitui_collect(make_
     path.write_text(path.read_text().replace("[storage]\n", "[storage]\nraw_retention_days = 30\n", 1))
     old = (NOW - dt.timedelta(days=60)).replace(hour=12, minute=0, second=0, microsecond=0)
     with Store(config.storage.path) as store:
-        store.write(readings_frame([("signups", old + dt.timedelta(minutes=m), 1.0) for m in (10, 20, 30)]), mode="replace")
+        store.write(
+            readings_frame([("signups", old + dt.timedelta(minutes=m), 1.0) for m in (10, 20, 30)]), mode="replace"
+        )
     from kpitui.config import load_config
 
     config = load_config(path)
@@ -640,7 +666,9 @@ async def test_the_dashboard_down_samples_old_readings_like_kpitui_collect(make_
         await wait_for(pilot, lambda: not any(w.group == "compact" and not w.is_finished for w in app.workers))
     with Store(config.storage.path) as store:
         frame, _ = store.load()
-    hour = frame.filter((frame["metric"] == "signups") & (frame["at"] >= old) & (frame["at"] < old + dt.timedelta(hours=1)))
+    hour = frame.filter(
+        (frame["metric"] == "signups") & (frame["at"] >= old) & (frame["at"] < old + dt.timedelta(hours=1))
+    )
     assert hour.height == 1 and hour["n"].to_list() == [4]  # noon's reading + the three: one row standing for four
     noon = sum(v for m, at, v in known_readings() if m == "signups" and at == old)
     assert hour["value"].to_list() == [noon + 3.0]

@@ -28,7 +28,9 @@ def plain(lines: list[Text]) -> list[str]:
 
 
 def test_chart_has_axes_labels_series_and_legend():
-    lines = draw_chart(spec([1, 5, 3, 8, 6, 10], previous=[2, 2, 4, 4, 5, 5], target=Target(kind="reach", value=9)), 60, 16, COLOURS)
+    lines = draw_chart(
+        spec([1, 5, 3, 8, 6, 10], previous=[2, 2, 4, 4, 5, 5], target=Target(kind="reach", value=9)), 60, 16, COLOURS
+    )
     text = plain(lines)
     assert len(lines) == 16
     assert all(len(line) <= 60 for line in text)
@@ -142,7 +144,13 @@ def test_a_bucket_in_progress_is_drawn_apart_and_named_so_far():
     assert "06 Mar to 09:00 so far" in partial[0].plain and "so far" not in whole[0].plain
 
     def cells(lines, style):
-        return {(y, x) for y, line in enumerate(lines[1:-2]) for span in line.spans if str(span.style) == style for x in range(span.start, span.end)}
+        return {
+            (y, x)
+            for y, line in enumerate(lines[1:-2])
+            for span in line.spans
+            if str(span.style) == style
+            for x in range(span.start, span.end)
+        }
 
     # the drop to the bucket in progress is not drawn as the series: fewer solid cells, the rest dotted and dim
     assert cells(partial, "blue") < cells(whole, "blue")
@@ -151,7 +159,17 @@ def test_a_bucket_in_progress_is_drawn_apart_and_named_so_far():
 
 
 def test_a_long_legend_takes_a_second_line_never_a_wrapped_word():
-    lines = draw_chart(spec([8, 9, 10], target=Target(kind="reach", value=9), partial="W12 2026 to 15:30", previous_name="a month earlier"), 50, 14, COLOURS)
+    lines = draw_chart(
+        spec(
+            [8, 9, 10],
+            target=Target(kind="reach", value=9),
+            partial="W12 2026 to 15:30",
+            previous_name="a month earlier",
+        ),
+        50,
+        14,
+        COLOURS,
+    )
     text = plain(lines)
     assert len(lines) == 14 and all(len(line) <= 50 for line in text)
     assert text[0].startswith("━━ Leads") and "━━ a month earlier" in text[0]

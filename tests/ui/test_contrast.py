@@ -39,7 +39,9 @@ SCREENS = [
 async def test_every_text_reaches_4_5_to_1(config, monkeypatch, system, theme):
     monkeypatch.setattr(textual.constants, "COLOR_SYSTEM", system)
     with Store(config.storage.path) as store:
-        store.record_health("demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=2))
+        store.record_health(
+            "demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=2)
+        )
     app = make_app(config)
     found = {}
     async with app.run_test(size=(80, 24)) as pilot:
@@ -70,5 +72,8 @@ def test_the_measure_sees_what_the_issue_reported():
 
     white = shown(Color.parse("#fafafa"), SYSTEMS["standard"], None)
     assert ratio(white, shown(Color.parse("#d8d8d8"), SYSTEMS["standard"], None)) == 1.0
-    muted, cursor = shown(Color.parse("#838383"), SYSTEMS["256"], None), shown(Color.parse("#0178d4"), SYSTEMS["256"], None)
+    muted, cursor = (
+        shown(Color.parse("#838383"), SYSTEMS["256"], None),
+        shown(Color.parse("#0178d4"), SYSTEMS["256"], None),
+    )
     assert round(ratio(muted, cursor), 2) == 1.02

@@ -39,5 +39,9 @@ def test_core_modules_do_not_import_textual():
 def test_ui_sources_keep_css_in_tcss_files():
     ui = REPO / "kpitui" / "ui"
     assert (ui / "app.tcss").is_file()
-    offenders = [p.name for p in ui.rglob("*.py") if "CSS = " in p.read_text(encoding="utf-8") and "DEFAULT_CSS" not in p.read_text(encoding="utf-8")]
+    offenders = [
+        p.name
+        for p in ui.rglob("*.py")
+        if "CSS = " in p.read_text(encoding="utf-8") and "DEFAULT_CSS" not in p.read_text(encoding="utf-8")
+    ]
     assert offenders == []

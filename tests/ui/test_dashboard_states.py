@@ -88,7 +88,10 @@ async def test_a_config_with_metrics_and_no_kpis_shows_its_metrics(tmp_path):
     storage = (tmp_path / "h.sqlite3").as_posix()
     (tmp_path / "kpitui.toml").write_text(NO_KPIS.format(storage=storage), encoding="utf-8")
     with Store(storage) as store:
-        store.write(readings_frame([("signups", NOW.replace(hour=9), 7.0), ("revenue", NOW.replace(hour=9), 120.0)]), mode="replace")
+        store.write(
+            readings_frame([("signups", NOW.replace(hour=9), 7.0), ("revenue", NOW.replace(hour=9), 120.0)]),
+            mode="replace",
+        )
     app = make_app(load_config(tmp_path / "kpitui.toml"))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_ready(pilot)
@@ -102,7 +105,9 @@ async def test_a_config_with_metrics_and_no_kpis_shows_its_metrics(tmp_path):
         await pilot.press("enter")
         from kpitui.ui.screens.detail import DetailScreen
 
-        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.query_one("#chart").spec is not None)
+        await wait_for(
+            pilot, lambda: isinstance(app.screen, DetailScreen) and app.screen.query_one("#chart").spec is not None
+        )
         assert "read by no KPI" in str(app.screen.query_one("#detail-summary").render())
 
 

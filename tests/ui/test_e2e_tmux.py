@@ -44,7 +44,9 @@ class Terminal:
         exports = " ".join(f"{k}={v}" for k, v in env.items())
         # keep the pane open after exit so the exit code can be read
         shell = f"env {exports} {command}; echo KPITUI-EXITED-$?; sleep 30"
-        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell], check=True)
+        subprocess.run(
+            [*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell], check=True
+        )
 
     def screen(self, escapes: bool = False) -> str:
         args = [*self.tmux, "capture-pane", "-p", "-t", self.name] + (["-e"] if escapes else [])
@@ -83,7 +85,7 @@ def demo_config(tmp_path) -> Path:
     path.write_text(
         f"""\
 [storage]
-path = "{(tmp_path / 'h.sqlite3').as_posix()}"
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
 
 [sources.demo]
 type = "demo"

@@ -33,7 +33,11 @@ async def test_progress_is_value_toward_target_and_pace_is_its_own_labelled_colu
         await pilot.pause()
         result = app.snapshot.kpis["profit"]
         # value 7,704 of a 5,000 target: progress is their ratio, not the pace score (capped at 100%)
-        assert result.progress is not None and result.score is not None and round(result.progress * 100) != round(result.score * 100)
+        assert (
+            result.progress is not None
+            and result.score is not None
+            and round(result.progress * 100) != round(result.score * 100)
+        )
         cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Operating profit")))
         assert cells["Progress"].endswith(f"{round(result.progress * 100)}%")
         assert "On pace for" in cells and cells["On pace for"].startswith(f"${result.projection:,.0f}")

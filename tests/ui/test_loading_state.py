@@ -37,7 +37,9 @@ async def test_the_panes_say_the_history_is_loading_then_show_values(config):
             assert "no KPI" not in text and "no objectives" not in text
         kb = float(re.search(r"h\.sqlite3, ([\d.]+) kB", pane_text(app, "kpis")).group(1))
         assert abs(kb - size / 1000) <= 0.1  # the file's size, as Rich writes it (decimal kB)
-        await wait_for(pilot, lambda: re.search(r"… \d+s", pane_text(app, "kpis")) is not None, timeout=5)  # how long so far
+        await wait_for(
+            pilot, lambda: re.search(r"… \d+s", pane_text(app, "kpis")) is not None, timeout=5
+        )  # how long so far
         await pilot.press("m")  # keys work meanwhile
         await wait_for(pilot, lambda: app.window == "month_to_date")
         release.set()

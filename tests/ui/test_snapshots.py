@@ -55,11 +55,15 @@ class TestDashboard:
         assert snap_compare(make_app(config), terminal_size=(160, 34), run_before=ready_then())
 
     def test_year_to_date_previous_period(self, snap_compare, config):
-        assert snap_compare(make_app(config), terminal_size=(100, 28), run_before=ready_then("y", "left_square_bracket"))
+        assert snap_compare(
+            make_app(config), terminal_size=(100, 28), run_before=ready_then("y", "left_square_bracket")
+        )
 
     def test_source_in_error(self, snap_compare, config):
         with Store(config.storage.path) as store:
-            store.record_health("demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=2))
+            store.record_health(
+                "demo", ok=False, error="timed out after 5s", at=NOW, next_attempt=NOW + dt.timedelta(minutes=2)
+            )
         # the profit objective's metrics come from the failing source
         assert snap_compare(make_app(config), terminal_size=(100, 28), run_before=ready_then("shift+tab", "j"))
 
@@ -69,10 +73,14 @@ class TestDetail:
         assert snap_compare(make_app(config), terminal_size=(100, 30), run_before=ready_then("enter", wait_chart=True))
 
     def test_detail_weekly_at_80x24(self, snap_compare, config):
-        assert snap_compare(make_app(config), terminal_size=(80, 24), run_before=ready_then("enter", "W", wait_chart=True))
+        assert snap_compare(
+            make_app(config), terminal_size=(80, 24), run_before=ready_then("enter", "W", wait_chart=True)
+        )
 
     def test_metric_detail(self, snap_compare, config):
-        assert snap_compare(make_app(config), terminal_size=(100, 30), run_before=ready_then("tab", "enter", wait_chart=True))
+        assert snap_compare(
+            make_app(config), terminal_size=(100, 30), run_before=ready_then("tab", "enter", wait_chart=True)
+        )
 
 
 class TestModals:

@@ -21,7 +21,7 @@ async def test_the_status_line_shows_a_backlogs_progress(make_config, tmp_path):
     config = make_config(
         extra='[plugins]\ndirs = ["plugins"]\n',
         extra_sources='[sources.web]\ntype = "small_chunk_log"\npath = "access.log"\n',
-        extra_metrics="[metrics.hits]\nname = \"Hits\"\nsource = \"web\"\ncondition = 'status < 400'\n",
+        extra_metrics='[metrics.hits]\nname = "Hits"\nsource = "web"\ncondition = \'status < 400\'\n',
     )
     app = make_app(config, collect=True)
     seen: list[str] = []
@@ -55,7 +55,7 @@ async def test_the_metrics_pane_shows_a_backlog_import_on_its_sources_rows(make_
     config = make_config(
         extra='[plugins]\ndirs = ["plugins"]\n',
         extra_sources='[sources.web]\ntype = "small_chunk_log"\npath = "access.log"\n',
-        extra_metrics="[metrics.hits]\nname = \"Hits\"\nsource = \"web\"\ncondition = 'status < 400'\n",
+        extra_metrics='[metrics.hits]\nname = "Hits"\nsource = "web"\ncondition = \'status < 400\'\n',
     )
     app = make_app(config, collect=True)
     seen: list[str] = []
@@ -81,6 +81,10 @@ async def test_the_metrics_pane_shows_a_backlog_import_on_its_sources_rows(make_
         await pilot.press("m")  # the keys still work meanwhile (month to date)
         await wait_for(pilot, lambda: app.window == "month_to_date", timeout=10)
         await wait_for(pilot, lambda: "● web" in app.status_text().plain, timeout=180)  # caught up
-        await wait_for(pilot, lambda: "importing" not in pane_text(app, "metrics") and "%" not in pane_text(app, "metrics"), timeout=10)
+        await wait_for(
+            pilot,
+            lambda: "importing" not in pane_text(app, "metrics") and "%" not in pane_text(app, "metrics"),
+            timeout=10,
+        )
         row = next(line for line in pane_text(app, "metrics").splitlines() if "Hits" in line)
         assert re.search(r"\d", row.split(" | ")[1]), row  # the newest reading again

@@ -70,8 +70,12 @@ async def test_a_saved_reading_is_shown_at_once(config):
 
 def test_no_screen_reaches_the_app_untyped():
     """Screens and panes see ``self.app`` as KpiApp (kpitui.ui.state.KpiNode): no ``type: ignore[attr-defined]``."""
-    found = [f"{p.relative_to(UI)}:{n}" for p in UI.rglob("*.py") for n, line in enumerate(p.read_text().splitlines(), 1)
-             if "type: ignore[attr-defined]" in line]
+    found = [
+        f"{p.relative_to(UI)}:{n}"
+        for p in UI.rglob("*.py")
+        for n, line in enumerate(p.read_text().splitlines(), 1)
+        if "type: ignore[attr-defined]" in line
+    ]
     assert found == []
 
 
@@ -87,7 +91,7 @@ def test_quitting_stops_a_poll_in_progress(tmp_path):
     config.write_text(
         f"""\
 [storage]
-path = "{(tmp_path / 'h.sqlite3').as_posix()}"
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
 
 [sources.slow]
 type = "command"
@@ -101,7 +105,11 @@ command = "sleep 40.{marker}; echo 1"
 """,
         encoding="utf-8",
     )
-    env = {"KPITUI_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path / "config"), "TERM": "xterm-256color"}
+    env = {
+        "KPITUI_DATA_DIR": str(tmp_path / "data"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "TERM": "xterm-256color",
+    }
     term = Terminal(f"{kpitui_command()} --config {config}", 100, 30, env)
 
     def sleeping() -> bool:
@@ -159,7 +167,7 @@ timezone = "UTC"
 [storage]
 url = "{url}"
 instance = "laptop"
-path = "{(tmp_path / 'viewer.sqlite3').as_posix()}"
+path = "{(tmp_path / "viewer.sqlite3").as_posix()}"
 
 [metrics.signups]
 name = "Newsletter sign-ups"

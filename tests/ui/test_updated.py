@@ -1,4 +1,4 @@
-""""Updated" says when the numbers were last brought up to date: the source's last successful poll,
+""" "Updated" says when the numbers were last brought up to date: the source's last successful poll,
 or for a manual metric when it was last recorded; never a reading's bucket start."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ def row_of(app, pane: str, name: str) -> str:
 async def test_updated_is_the_sources_last_successful_poll(config):
     # the newest demo reading is yesterday noon (its bucket start), the poll was two minutes ago
     with Store(config.storage.path) as store:
-        store.record_health("demo", ok=True, at=NOW - dt.timedelta(minutes=2), next_attempt=NOW + dt.timedelta(minutes=1))
+        store.record_health(
+            "demo", ok=True, at=NOW - dt.timedelta(minutes=2), next_attempt=NOW + dt.timedelta(minutes=1)
+        )
     app = make_app(config)
     async with app.run_test(size=(120, 40)) as pilot:
         await wait_ready(pilot)
@@ -33,7 +35,11 @@ async def test_a_manual_metric_is_updated_when_last_recorded_and_an_unpolled_sou
         await wait_ready(pilot)
         # manual metrics: when last recorded (sign-ups daily, retainer requests every third day)
         newest = {m: max(at for mid, at, _ in known_readings() if mid == m) for m in ("signups", "requests")}
-        assert row_of(app, "metrics", "Newsletter sign-ups").split(" | ")[3].strip() == format_age(newest["signups"], NOW) == "1d ago"
+        assert (
+            row_of(app, "metrics", "Newsletter sign-ups").split(" | ")[3].strip()
+            == format_age(newest["signups"], NOW)
+            == "1d ago"
+        )
         # a KPI is as up to date as its least recently updated metric
         assert row_of(app, "kpis", "Lead generation").endswith(format_age(newest["requests"], NOW))
         app.show_objective("profit")
@@ -47,7 +53,9 @@ async def test_the_detail_views_say_when_the_newest_reading_was_taken(config):
     from kpitui.formatting import format_time
 
     with Store(config.storage.path) as store:
-        store.record_health("demo", ok=True, at=NOW - dt.timedelta(minutes=2), next_attempt=NOW + dt.timedelta(minutes=1))
+        store.record_health(
+            "demo", ok=True, at=NOW - dt.timedelta(minutes=2), next_attempt=NOW + dt.timedelta(minutes=1)
+        )
     newest = max(at for mid, at, _ in known_readings() if mid in ("revenue", "expenses"))
     app = make_app(config)
     async with app.run_test(size=(120, 40)) as pilot:
@@ -64,7 +72,6 @@ async def test_the_detail_views_say_when_the_newest_reading_was_taken(config):
         summary = str(app.screen.query_one("#detail-summary").render())
         assert f"at {format_time(newest, 'UTC')}" in summary
         assert "last polled 2m ago" in summary
-
 
 
 async def test_the_newest_reading_says_when_it_was_taken(config):

@@ -35,7 +35,10 @@ async def test_detail_splits_the_change_and_enter_opens_the_inputs_chart(config)
         assert isinstance(screen, DetailScreen) and screen.kpi_id == "leads"
         why = screen.query_one(WhyMoved)
         total = signups + requests
-        assert why.border_title == f"Why it moved vs {app.snapshot.kpis['leads'].previous_period.label}: Lead generation {total:+.0f} ="
+        assert (
+            why.border_title
+            == f"Why it moved vs {app.snapshot.kpis['leads'].previous_period.label}: Lead generation {total:+.0f} ="
+        )
         lines = _lines(why)
         assert lines[0].startswith(f"Newsletter sign-ups {signups:+.0f}  (")
         assert lines[1].startswith(f"Retainer requests {requests:+.0f}  (")
@@ -78,7 +81,9 @@ async def test_annotations_are_marked_on_the_detail_chart(config):
 
     with AnnotationStore(config.storage.path) as notes:
         notes.add("Launched the webinar ads", dt.datetime(2026, 3, 4, 9, tzinfo=dt.timezone.utc), kpi="leads")
-        notes.add("Revenue only", dt.datetime(2026, 3, 5, 9, tzinfo=dt.timezone.utc), metric="revenue")  # not behind leads
+        notes.add(
+            "Revenue only", dt.datetime(2026, 3, 5, 9, tzinfo=dt.timezone.utc), metric="revenue"
+        )  # not behind leads
         notes.add("Long before", dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc))  # before the chart
     app = make_app(config)
     async with app.run_test(size=(110, 40)) as pilot:
@@ -118,7 +123,9 @@ async def test_n_adds_an_annotation_about_the_kpi_on_screen_and_the_chart_marks_
         await wait_ready(pilot)
         assert isinstance(app.screen, DetailScreen)
         notes = read(config.storage.path)
-        assert [(n.text, n.kpi, n.metric, n.at) for n in notes] == [("Ads on", "leads", None, dt.datetime(2026, 3, 10, 8, tzinfo=dt.timezone.utc))]
+        assert [(n.text, n.kpi, n.metric, n.at) for n in notes] == [
+            ("Ads on", "leads", None, dt.datetime(2026, 3, 10, 8, tzinfo=dt.timezone.utc))
+        ]
         assert [text for _, text in app.screen.query_one("#chart").spec.markers] == ["Ads on"]
 
 
@@ -163,7 +170,11 @@ async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_con
     config = make_config()
     # March 2025 (a year before NOW's March 2026): 2 sign-ups a day at noon on the 1st-18th
     with Store(config.storage.path) as store:
-        store.write(readings_frame([("signups", dt.datetime(2025, 3, d, 12, tzinfo=dt.timezone.utc), 2.0) for d in range(1, 19)]))
+        store.write(
+            readings_frame(
+                [("signups", dt.datetime(2025, 3, d, 12, tzinfo=dt.timezone.utc), 2.0) for d in range(1, 19)]
+            )
+        )
     app = make_app(config)
     async with app.run_test(size=(110, 40)) as pilot:
         await wait_ready(pilot)
@@ -180,7 +191,9 @@ async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_con
         assert by_day[dt.date(2026, 3, 10)][1] == 2.0  # the same day of March 2025: 2 sign-ups, no retainer requests
         result = app.snapshot.kpis["leads"]
         assert result.last_year == 36.0  # 18 days x 2
-        assert any(note.startswith(f"Mar 2026 to date {result.value:,.0f} vs 36 a year earlier: +") for note in spec.notes)
+        assert any(
+            note.startswith(f"Mar 2026 to date {result.value:,.0f} vs 36 a year earlier: +") for note in spec.notes
+        )
         await pilot.press("c")
         await wait_ready(pilot)
         assert screen.query_one("#chart").spec.previous_name == "a month earlier"
@@ -192,19 +205,27 @@ async def test_the_trend_marks_the_buckets_that_hold_an_annotation(config):
 
     with AnnotationStore(config.storage.path) as notes:
         notes.add("Launched the webinar ads", dt.datetime(2026, 3, 10, 9, tzinfo=dt.timezone.utc), kpi="leads")
-        notes.add("Price change", dt.datetime(2026, 3, 14, 12, tzinfo=dt.timezone.utc), metric="revenue")  # profit's, not leads'
+        notes.add(
+            "Price change", dt.datetime(2026, 3, 14, 12, tzinfo=dt.timezone.utc), metric="revenue"
+        )  # profit's, not leads'
     app = make_app(config)
     async with app.run_test(size=(140, 40)) as pilot:
         await wait_ready(pilot)
         starts = {kid: [at for at, _ in r.series] for kid, r in app.snapshot.kpis.items()}
-        assert app.snapshot.annotated["leads"] == {starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc))}
-        assert app.snapshot.annotated["profit"] == {starts["profit"].index(dt.datetime(2026, 3, 14, tzinfo=dt.timezone.utc))}
+        assert app.snapshot.annotated["leads"] == {
+            starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc))
+        }
+        assert app.snapshot.annotated["profit"] == {
+            starts["profit"].index(dt.datetime(2026, 3, 14, tzinfo=dt.timezone.utc))
+        }
         assert "onboarding" not in app.snapshot.annotated
         pane = app.screen.query_one("#kpis")
         column = next(i for i, (c, _) in enumerate(pane._layout) if c.key == "trend")
         row = next(i for i, r in enumerate(pane._rows) if r.key == "leads")
         cell = pane.get_row_at(row)[column].plain.rstrip()
         # the 10 March bucket, counted from the right edge of the cell (the cell shows the newest buckets)
-        at = len(cell) - (len(starts["leads"]) - starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc)))
+        at = len(cell) - (
+            len(starts["leads"]) - starts["leads"].index(dt.datetime(2026, 3, 10, tzinfo=dt.timezone.utc))
+        )
         assert [i for i, ch in enumerate(cell) if ch == "▲"] == [at]
     assert any(name == "Trend" and "annotation" in meaning for name, meaning in COLUMNS)

@@ -139,7 +139,12 @@ async def wait_ready(pilot) -> None:
 
     app = pilot.app
     await wait_for(pilot, lambda: app.snapshot is not None)
-    await wait_for(pilot, lambda: not any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers if w.group != "poll"))
+    await wait_for(
+        pilot,
+        lambda: (
+            not any(w.state in (WorkerState.PENDING, WorkerState.RUNNING) for w in app.workers if w.group != "poll")
+        ),
+    )
     await pilot.pause()
 
 
@@ -155,5 +160,3 @@ def pane_text(app, pane_id: str) -> str:
     for row_index in range(pane.row_count):
         lines.append(" | ".join(str(c) for c in pane.get_row_at(row_index)))
     return "\n".join(lines)
-
-

@@ -80,7 +80,9 @@ class Cursor:
     latest: int | None = None  # the latest bucket seen, epoch microseconds
     missing: float | None = None  # since when PATH has been missing, epoch seconds
     catchup: list[int] | None = None  # a backlog being read in chunks: [bytes done, bytes in all], for progress
-    distinct: dict[str, dict[str, str]] = field(default_factory=dict)  # metric -> bucket (epoch us) -> base64 u64 hashes
+    distinct: dict[str, dict[str, str]] = field(
+        default_factory=dict
+    )  # metric -> bucket (epoch us) -> base64 u64 hashes
 
     def dump(self) -> str:
         data: dict[str, Any] = {
@@ -122,7 +124,11 @@ class Cursor:
                 latest=None if latest is None else int(latest),
                 missing=None if missing is None else float(missing),
                 catchup=None if catchup is None else [int(catchup[0]), int(catchup[1])],
-                distinct={str(m): {str(k): str(v) for k, v in b.items()} for m, b in (data.get("distinct") or {}).items()},
+                distinct={
+                    str(m): {str(k): str(v) for k, v in b.items()} for m, b in (data.get("distinct") or {}).items()
+                },
             )
         except (ValueError, TypeError, KeyError, AttributeError) as exc:  # binascii.Error is a ValueError
-            raise SourceError(f"the saved position in the access log is unreadable ({exc}); reset this source's cursor") from None
+            raise SourceError(
+                f"the saved position in the access log is unreadable ({exc}); reset this source's cursor"
+            ) from None

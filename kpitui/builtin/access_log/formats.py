@@ -35,6 +35,7 @@ class LineOptions(Protocol):
     @property
     def max_line_length(self) -> int: ...
 
+
 #: The fields a condition can use, with their types.
 FIELD_TYPES: dict[str, str] = {
     "client": "str",
@@ -166,7 +167,9 @@ def compile_log_format(text: str) -> LogFormat:
             "log_format",
         )
     if len(columns) == 1:
-        raise OptionError("log_format has nothing to count on besides the time; add e.g. $request or $status", "log_format")
+        raise OptionError(
+            "log_format has nothing to count on besides the time; add e.g. $request or $status", "log_format"
+        )
     regex = "".join(pieces)
     try:
         pl.select(pl.lit("", dtype=pl.String).str.extract_groups(regex))
@@ -275,7 +278,9 @@ def _plan(options: LineOptions) -> _Plan:
     return _quote_split_plan(options.format == "combined")
 
 
-def parse_lines(data: bytes, options: LineOptions, need: set[str] | None = None, *, encoding: str = "utf8") -> pl.LazyFrame:
+def parse_lines(
+    data: bytes, options: LineOptions, need: set[str] | None = None, *, encoding: str = "utf8"
+) -> pl.LazyFrame:
     """Parse complete lines into a lazy frame: one row per line, the :data:`FIELD_TYPES` in ``need`` and ``__valid``.
 
     ``need``: the fields the caller will use (``None``: all); the others are
@@ -342,7 +347,9 @@ def _time_local(text: pl.Expr) -> pl.Expr:
     zone-less 20 characters with its fixed-format parser, and the offset is looked up among the
     valid ones (``%z`` goes through the general parser, row by row).
     """
-    naive = text.str.slice(0, 20).str.strptime(pl.Datetime("us"), _TIME_LOCAL.removesuffix(" %z"), strict=False, cache=False)
+    naive = text.str.slice(0, 20).str.strptime(
+        pl.Datetime("us"), _TIME_LOCAL.removesuffix(" %z"), strict=False, cache=False
+    )
     keys, minutes = _utc_offsets()
     offset = text.str.slice(20).replace_strict(keys, minutes, default=None, return_dtype=pl.Int64)
     return (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC")

@@ -64,12 +64,16 @@ class AccessLogOptions:
     format: Literal["combined", "common", "custom"] = field(default="combined", metadata={"help": "the line format"})
     log_format: str | None = field(
         default=None,
-        metadata={"help": 'nginx-style format for format = "custom", e.g. \'$remote_addr [$time_local] "$request" $status\''},
+        metadata={
+            "help": 'nginx-style format for format = "custom", e.g. \'$remote_addr [$time_local] "$request" $status\''
+        },
     )
     bucket: Literal["minute", "hour", "day"] = field(
         default="hour", metadata={"help": "time bucket of the counts; hours and days follow [kpitui] timezone"}
     )
-    import_rotated: bool = field(default=True, metadata={"help": "on the first poll also import PATH.1, PATH.2.gz, ..."})
+    import_rotated: bool = field(
+        default=True, metadata={"help": "on the first poll also import PATH.1, PATH.2.gz, ..."}
+    )
     max_line_length: int = field(default=65536, metadata={"help": "longer lines are skipped (bytes)"})
     missing_grace: float = field(
         default=MISSING_GRACE,
@@ -88,7 +92,9 @@ class AccessLogOptions:
                 )
             compile_log_format(self.log_format)
         elif self.log_format is not None:
-            raise OptionError(f'log_format is only used with format = "custom" (format is {self.format!r})', "log_format")
+            raise OptionError(
+                f'log_format is only used with format = "custom" (format is {self.format!r})', "log_format"
+            )
         if not 0 <= self.missing_grace <= 30 * 86400:
             raise OptionError("missing_grace must be between 0 and 2592000 seconds (30 days)", "missing_grace")
         if not 256 <= self.max_line_length <= MAX_POLL_BYTES:
@@ -103,9 +109,10 @@ class AccessLogOptions:
 class AccessLogMetricOptions:
     distinct: Literal["none", "client", "client_agent"] = field(
         default="none",
-        metadata={"help": "count distinct visitors (client address, or address + user agent) per bucket instead of lines"},
+        metadata={
+            "help": "count distinct visitors (client address, or address + user agent) per bucket instead of lines"
+        },
     )
-
 
 
 # --- the source ------------------------------------------------------------------------------
@@ -115,7 +122,9 @@ class AccessLogSource(MetricSource):
     """Counts access-log lines (or distinct visitors) matching each metric's condition."""
 
     type_name = "access_log"
-    description = "Count web-server access-log lines matching each metric's condition (nginx/Apache combined, common or custom)."
+    description = (
+        "Count web-server access-log lines matching each metric's condition (nginx/Apache combined, common or custom)."
+    )
     Options = AccessLogOptions
     MetricOptions = AccessLogMetricOptions
     mode = "add"
@@ -182,7 +191,11 @@ class AccessLogSource(MetricSource):
         consumed = reader.advanced
         if not pending and state.catchup is None:
             return  # a normal poll: nothing to show
-        label = f"importing {reader.current}" if reader.current and reader.current != self.path.name else f"reading {self.path.name}"
+        label = (
+            f"importing {reader.current}"
+            if reader.current and reader.current != self.path.name
+            else f"reading {self.path.name}"
+        )
         if not pending:
             done = state.catchup[0] + consumed  # type: ignore[index]
             state.catchup = None
@@ -240,7 +253,9 @@ class AccessLogSource(MetricSource):
         if not parts:
             return readings_frame([]), bad
         out = pl.concat(parts, how="vertical_relaxed")
-        return out.select("metric", pl.col("__bucket").alias("at"), pl.col("value").cast(pl.Float64)).sort("metric", "at"), bad
+        return out.select("metric", pl.col("__bucket").alias("at"), pl.col("value").cast(pl.Float64)).sort(
+            "metric", "at"
+        ), bad
 
     def _events(self, data: bytes, encoding: str) -> pl.LazyFrame:
         """One row per line: its bucket (null when malformed), each metric's match, visitor hashes."""
@@ -251,13 +266,17 @@ class AccessLogSource(MetricSource):
             columns.append((self.conditions[metric.id] & valid).alias(f"__m{i}"))
             kind = self.distinct.get(metric.id)
             if kind is not None:
-                key = pl.col("client") if kind == "client" else pl.concat_str(
-                    [pl.col("client"), pl.lit("\x00"), pl.col("agent").fill_null("")]
+                key = (
+                    pl.col("client")
+                    if kind == "client"
+                    else pl.concat_str([pl.col("client"), pl.lit("\x00"), pl.col("agent").fill_null("")])
                 )
                 columns.append(key.hash(_HASH_SEED).alias(f"__h{i}"))
         return lazy.select(columns)
 
-    def top_matches(self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10) -> dict[str, list[tuple[str, int]]]:
+    def top_matches(
+        self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10
+    ) -> dict[str, list[tuple[str, int]]]:
         """The most frequent paths, referrers and agents among the lines ``metric_id``'s condition matched
         in ``[start, end)`` (in the log and its rotated files), with ``lines``: how many matched."""
         from .top import FIELDS, top_matches
@@ -359,5 +378,7 @@ def _compile_metric(metric: Metric, options: Any) -> pl.Expr:
     needed = {"client"} | ({"agent"} if distinct == "client_agent" else set())
     if distinct != "none" and needed - fmt_fields:
         lacking = ", ".join(sorted(needed - fmt_fields))
-        raise OptionError(f"metric {metric.id!r}: distinct = {distinct!r} needs {lacking} in the log format", "distinct")
+        raise OptionError(
+            f"metric {metric.id!r}: distinct = {distinct!r} needs {lacking} in the log format", "distinct"
+        )
     return expr

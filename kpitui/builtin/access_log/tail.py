@@ -305,11 +305,21 @@ class LogTailer:
             state.missing = None
         try:
             st = os.fstat(handle.fileno()) if handle else None
-            if state.file is not None and st is not None and not state.file.same(st) and _same_content(handle, state.file, st):
-                state.file.dev, state.file.ino = st.st_dev, st.st_ino  # a renumbered device (reboot, LVM, overlay, loop)
+            if (
+                state.file is not None
+                and st is not None
+                and not state.file.same(st)
+                and _same_content(handle, state.file, st)
+            ):
+                state.file.dev, state.file.ino = (
+                    st.st_dev,
+                    st.st_ino,
+                )  # a renumbered device (reboot, LVM, overlay, loop)
             if state.file is not None:
                 renamed = st is None or not state.file.same(st)  # rename rotation, or PATH gone for a moment
-                if st is None or renamed or _replaced(handle, state.file, st.st_size):  # else copytruncate / rewritten in place
+                if (
+                    st is None or renamed or _replaced(handle, state.file, st.st_size)
+                ):  # else copytruncate / rewritten in place
                     if state.prev is not None:  # an older rotation still being drained: finish it first
                         self._drain_prev(state, reader)
                     old, state.file = state.file, None

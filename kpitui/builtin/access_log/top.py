@@ -40,7 +40,13 @@ def _read(path: Path, budget: int) -> bytes:
 
 
 def top_matches(
-    log: Path, options: Any, condition: pl.Expr, start: dt.datetime, end: dt.datetime, limit: int = 10, fields: tuple[str, ...] = FIELDS
+    log: Path,
+    options: Any,
+    condition: pl.Expr,
+    start: dt.datetime,
+    end: dt.datetime,
+    limit: int = 10,
+    fields: tuple[str, ...] = FIELDS,
 ) -> tuple[dict[str, list[tuple[str, int]]], int]:
     """Per field, the ``limit`` most frequent values among the lines matching ``condition`` with
     ``start <= time < end``, and how many lines matched."""
@@ -56,10 +62,18 @@ def top_matches(
     if not frames:
         return {field: [] for field in fields}, 0
     lo, hi = pl.lit(start).cast(TIME_UTC), pl.lit(end).cast(TIME_UTC)
-    matching = pl.concat(frames).filter(pl.col("__valid") & condition.fill_null(False) & (pl.col("time") >= lo) & (pl.col("time") < hi))
+    matching = pl.concat(frames).filter(
+        pl.col("__valid") & condition.fill_null(False) & (pl.col("time") >= lo) & (pl.col("time") < hi)
+    )
     queries = [matching.select(pl.len().alias("n"))] + [
-        matching.group_by(field).agg(pl.len().alias("n")).filter(pl.col(field).is_not_null()).sort(["n", field], descending=[True, False]).head(limit)
+        matching.group_by(field)
+        .agg(pl.len().alias("n"))
+        .filter(pl.col(field).is_not_null())
+        .sort(["n", field], descending=[True, False])
+        .head(limit)
         for field in fields
     ]
     total, *tops = pl.collect_all(queries)
-    return {field: [(str(v), int(n)) for v, n in top.iter_rows()] for field, top in zip(fields, tops)}, int(total["n"][0])
+    return {field: [(str(v), int(n)) for v, n in top.iter_rows()] for field, top in zip(fields, tops)}, int(
+        total["n"][0]
+    )

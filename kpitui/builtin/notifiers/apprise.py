@@ -19,12 +19,12 @@ MISSING = "the apprise notifier needs the Apprise library: pip install 'kpitui[a
 
 @dataclass(frozen=True)
 class AppriseOptions:
-    url: Secret | None = field(default=None, metadata={"help": "an Apprise URL (a secret), e.g. \"${APPRISE_URL}\""})
+    url: Secret | None = field(default=None, metadata={"help": 'an Apprise URL (a secret), e.g. "${APPRISE_URL}"'})
     urls: list[Secret] = field(default_factory=list, metadata={"help": "or several"})
 
     def validate(self) -> None:
         if self.url is None and not self.urls:
-            raise OptionError("set url (an Apprise URL such as \"${APPRISE_URL}\") or urls", "url")
+            raise OptionError('set url (an Apprise URL such as "${APPRISE_URL}") or urls', "url")
 
 
 def _apprise() -> Any:

@@ -62,11 +62,18 @@ class CommandNotifier(Notifier):
         )
         args = o.argv if o.argv is not None else ["/bin/sh", "-c", o.command]
         cwd = self.context.path(o.cwd) if o.cwd else self.context.config_dir
-        payload = json.dumps({**notification.as_dict(), "markdown": notification.markdown, "html": notification.html}, ensure_ascii=False)
+        payload = json.dumps(
+            {**notification.as_dict(), "markdown": notification.markdown, "html": notification.html}, ensure_ascii=False
+        )
         try:
             proc = subprocess.Popen(
-                args, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                cwd=cwd, env=env, start_new_session=True,
+                args,
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+                cwd=cwd,
+                env=env,
+                start_new_session=True,
             )
         except OSError as exc:
             raise NotifierError(clip(f"cannot run {args[0]}: {exc.strerror or exc}")) from None
@@ -81,4 +88,6 @@ class CommandNotifier(Notifier):
             raise NotifierError(f"{args[0]} did not finish within {self.timeout:g}s; killed") from None
         if proc.returncode != 0:
             last = err.decode("utf-8", "replace").strip().splitlines()[-3:]
-            raise NotifierError(clip(f"{args[0]} exited with status {proc.returncode}" + (f": {' '.join(last)}" if last else "")))
+            raise NotifierError(
+                clip(f"{args[0]} exited with status {proc.returncode}" + (f": {' '.join(last)}" if last else ""))
+            )

@@ -27,9 +27,11 @@ class EmailOptions:
     to: list[str] = field(metadata={"help": "recipients"})
     sender: str = field(default="kpitui@localhost", metadata={"help": "the From address"})
     port: int | None = field(default=None, metadata={"help": "default: 587 (starttls), 465 (ssl), 25 (none)"})
-    security: Literal["starttls", "ssl", "none"] = field(default="starttls", metadata={"help": "how the connection is protected"})
+    security: Literal["starttls", "ssl", "none"] = field(
+        default="starttls", metadata={"help": "how the connection is protected"}
+    )
     username: Secret | None = field(default=None, metadata={"help": "login (a secret)"})
-    password: Secret | None = field(default=None, metadata={"help": "password (a secret, e.g. \"${SMTP_PASSWORD}\")"})
+    password: Secret | None = field(default=None, metadata={"help": 'password (a secret, e.g. "${SMTP_PASSWORD}")'})
     subject_prefix: str = field(default="[kpitui] ", metadata={"help": "put before every subject"})
 
     def validate(self) -> None:
@@ -52,7 +54,12 @@ class EmailNotifier(Notifier):
 
     @classmethod
     def example(cls) -> dict[str, Any]:
-        return {"host": "smtp.example.com", "to": ["team@example.com"], "username": "${SMTP_USER}", "password": "${SMTP_PASSWORD}"}
+        return {
+            "host": "smtp.example.com",
+            "to": ["team@example.com"],
+            "username": "${SMTP_USER}",
+            "password": "${SMTP_PASSWORD}",
+        }
 
     def message(self, notification: Notification) -> EmailMessage:
         from email.message import EmailMessage

@@ -22,14 +22,16 @@ from ._common import clip, reveal, reveal_url
 
 @dataclass(frozen=True)
 class WebhookOptions:
-    url: Secret = field(metadata={"help": "where to POST, e.g. \"${SLACK_WEBHOOK_URL}\" (a secret)"})
+    url: Secret = field(metadata={"help": 'where to POST, e.g. "${SLACK_WEBHOOK_URL}" (a secret)'})
     headers: dict[str, Secret] = field(default_factory=dict, metadata={"help": "extra request headers (secrets)"})
 
     def validate(self) -> None:
         if not self.url.references:
             scheme = urlsplit(self.url.template).scheme
             if scheme not in ("http", "https"):
-                raise OptionError(f"url must start with http:// or https://, not {scheme + '://' if scheme else 'no scheme'}", "url")
+                raise OptionError(
+                    f"url must start with http:// or https://, not {scheme + '://' if scheme else 'no scheme'}", "url"
+                )
 
 
 class WebhookNotifier(Notifier):
@@ -58,7 +60,9 @@ class WebhookNotifier(Notifier):
                 response.read(65536)
         except urllib.error.HTTPError as exc:
             detail = exc.read(500).decode("utf-8", "replace") if exc.fp else ""
-            raise NotifierError(clip(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail.strip() else ""))) from None
+            raise NotifierError(
+                clip(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail.strip() else ""))
+            ) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise NotifierError(clip(f"cannot reach the webhook: {reason}")) from None

@@ -114,7 +114,11 @@ class Pane(DataTable, can_focus=True):
     def show(self, rows: list[Row], message: str | None = None, select: str | None = None) -> None:
         """Show ``rows`` (or ``message`` when there are none), keeping the cursor on its key."""
         keep = select or self.highlighted_key
-        same_shape = [r.key for r in rows] == [r.key for r in self._rows] and message == self._message and self._layout == self._fit()
+        same_shape = (
+            [r.key for r in rows] == [r.key for r in self._rows]
+            and message == self._message
+            and self._layout == self._fit()
+        )
         self._rows, self._message = rows, (message if not rows else None)
         if same_shape and rows:
             self._update_cells()

@@ -26,7 +26,10 @@ def rows(snapshot: Snapshot, ctx: Context, match: Callable[[KpiResult], bool] | 
                 title.stylize(colours.muted)
         kpis = Text()
         for r in result.kpis:
-            kpis.append("!" if r.error else STATUS_SYMBOL.get(r.status, "?"), style=colours.bad if r.error else colours.status(r.status))
+            kpis.append(
+                "!" if r.error else STATUS_SYMBOL.get(r.status, "?"),
+                style=colours.bad if r.error else colours.status(r.status),
+            )
         out.append(
             Row(
                 key=result.objective.id,

@@ -95,7 +95,14 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
             form.border_title = "Add a reading"
             form.border_subtitle = "ctrl+s saves · esc cancels"
             yield Label("Metric")
-            yield Select(options, value=self.metric_id or Select.NULL, prompt="choose a metric", id="metric", type_to_search=True, compact=True)
+            yield Select(
+                options,
+                value=self.metric_id or Select.NULL,
+                prompt="choose a metric",
+                id="metric",
+                type_to_search=True,
+                compact=True,
+            )
             yield Label(self._value_label(), id="value-label")
             yield Input(placeholder=self._hint(), id="value", compact=True)
             yield Label(f"Time (optional, ISO; default now; {tz})")
@@ -139,7 +146,9 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
         self.query_one("#value", Input).placeholder = self._hint()
         self.query_one("#value-label", Label).update(self._value_label())
         metric = self.config.metrics.get(self.metric_id or "")
-        self.query_one("#allow-negative", Checkbox).display = metric is not None and not userinput.can_be_negative(metric)
+        self.query_one("#allow-negative", Checkbox).display = metric is not None and not userinput.can_be_negative(
+            metric
+        )
         self.recent = []
         self._show_recent(self.metric_id, [])
         if self.metric_id is not None:
@@ -175,11 +184,13 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
         tz = self.config.settings.timezone
         spec = self.config.metrics.get(metric or "")
         for r in rows:
-            shown = format_value(r.value, spec.unit, spec.decimals, self.config.settings.currency) if spec else f"{r.value:g}"
+            shown = (
+                format_value(r.value, spec.unit, spec.decimals, self.config.settings.currency)
+                if spec
+                else f"{r.value:g}"
+            )
             listing.add_option(Option(f"#{r.id:<4} {format_time(r.at, tz)}  {shown:>10}", id=str(r.id)))
-        label.update(
-            "Recent, by id: enter corrects · ctrl+d deletes" if rows else ""
-        )
+        label.update("Recent, by id: enter corrects · ctrl+d deletes" if rows else "")
         label.display = listing.display = bool(rows)
 
     @on(OptionList.OptionSelected, "#recent")
@@ -225,7 +236,9 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
             raise FormError("choose a metric")
         spec = self.config.metrics[metric]
         value = parse_value(self.query_one("#value", Input).value, spec.unit, self.config.settings.currency)
-        refused = userinput.negative_refused(spec, value, self.query_one("#allow-negative", Checkbox).value, NEGATIVE_HOW)
+        refused = userinput.negative_refused(
+            spec, value, self.query_one("#allow-negative", Checkbox).value, NEGATIVE_HOW
+        )
         if refused:
             raise FormError(refused)
         now = self.app.now()
@@ -296,7 +309,9 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
         except Exception as exc:  # noqa: BLE001 - shown in the form, which stays open
             self.app.call_from_thread(self._failed, f"could not delete: {exc}")
             return
-        self.app.call_from_thread(self.dismiss, NewReading(reading.metric, reading.at, reading.value, "deleted", reading.id))
+        self.app.call_from_thread(
+            self.dismiss, NewReading(reading.metric, reading.at, reading.value, "deleted", reading.id)
+        )
 
     def _failed(self, message: str) -> None:
         self.query_one("#save", Button).disabled = False

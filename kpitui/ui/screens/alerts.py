@@ -19,8 +19,17 @@ def alerts_table(app) -> Table | Text:
     colours = palette_of(app)
     data = describe(app.config, app.config.storage.path)
     if not data["alerts"] and not data["digests"]:
-        return Text("No alerts or digests are configured: add [notifiers.ID] and [alerts.ID] tables (see the README's Alerts section).")
-    table = Table(title="Alerts", title_justify="left", title_style=f"bold {colours.accent}", expand=True, box=None, padding=(0, 1))
+        return Text(
+            "No alerts or digests are configured: add [notifiers.ID] and [alerts.ID] tables (see the README's Alerts section)."
+        )
+    table = Table(
+        title="Alerts",
+        title_justify="left",
+        title_style=f"bold {colours.accent}",
+        expand=True,
+        box=None,
+        padding=(0, 1),
+    )
     table.add_column("Alert", style="bold", no_wrap=True)
     table.add_column("State", no_wrap=True)
     table.add_column("Rule", overflow="fold")
@@ -33,14 +42,31 @@ def alerts_table(app) -> Table | Text:
             "ok": Text("● ok", style=colours.good),
             "unknown": Text("○ not yet", style=colours.muted),
         }[a["state"]]
-        deliveries = "; ".join(f"{d['notifier']}: {d['result'] or 'none'}" + (f" ({d['error']})" if d["error"] else "") for d in a["deliveries"])
+        deliveries = "; ".join(
+            f"{d['notifier']}: {d['result'] or 'none'}" + (f" ({d['error']})" if d["error"] else "")
+            for d in a["deliveries"]
+        )
         table.add_row(
-            a["id"], state, f"{a['when']} · {a['watches']['kind']} {a['watches']['id']}", a["text"] or "",
-            (a["last_fired"] or "never")[:16].replace("T", " "), deliveries,
+            a["id"],
+            state,
+            f"{a['when']} · {a['watches']['kind']} {a['watches']['id']}",
+            a["text"] or "",
+            (a["last_fired"] or "never")[:16].replace("T", " "),
+            deliveries,
         )
     for g in data["digests"]:
-        deliveries = "; ".join(f"{d['notifier']}: {d['result'] or 'none'}" + (f" ({d['error']})" if d["error"] else "") for d in g["deliveries"])
-        table.add_row(f"digest {g['id']}", Text("· scheduled", style=colours.muted), g["schedule"], f"{g['format']} report", (g["last_slot"] or "never")[:16].replace("T", " "), deliveries)
+        deliveries = "; ".join(
+            f"{d['notifier']}: {d['result'] or 'none'}" + (f" ({d['error']})" if d["error"] else "")
+            for d in g["deliveries"]
+        )
+        table.add_row(
+            f"digest {g['id']}",
+            Text("· scheduled", style=colours.muted),
+            g["schedule"],
+            f"{g['format']} report",
+            (g["last_slot"] or "never")[:16].replace("T", " "),
+            deliveries,
+        )
     return table
 
 

@@ -26,7 +26,9 @@ ALL = "all"
 class AnnotateScreen(ModalScreen[Annotation | None]):
     BINDINGS = [b for b in bindings.FORM if b.id != "form_delete"]
 
-    def __init__(self, config: Config, kpi_id: str | None = None, metric_id: str | None = None, now: dt.datetime | None = None) -> None:
+    def __init__(
+        self, config: Config, kpi_id: str | None = None, metric_id: str | None = None, now: dt.datetime | None = None
+    ) -> None:
         super().__init__()
         self.config = config
         self.now = now
@@ -49,7 +51,9 @@ class AnnotateScreen(ModalScreen[Annotation | None]):
             yield Label(f"When (optional, ISO; default now; {self.config.settings.timezone})")
             yield Input(placeholder="e.g. 2026-03-15 14:30", id="note-at", compact=True)
             yield Label("About")
-            yield Select(options, value=self.about, allow_blank=False, id="note-about", type_to_search=True, compact=True)
+            yield Select(
+                options, value=self.about, allow_blank=False, id="note-about", type_to_search=True, compact=True
+            )
             yield Static("", id="form-error", markup=False)
             with Horizontal(id="form-buttons"):
                 yield Button("Save", variant="primary", id="save", compact=True)

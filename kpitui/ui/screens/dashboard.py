@@ -29,7 +29,6 @@ from .base import SnapshotScreen
 from .listing import LOOSE_METRICS, UNASSIGNED, Listing, kpi_info, metric_info
 
 
-
 class DashboardScreen(SnapshotScreen):
     BINDINGS = bindings.DASHBOARD
 
@@ -130,12 +129,18 @@ class DashboardScreen(SnapshotScreen):
     def listing(self) -> Listing:
         """What the panes list from the snapshot on screen, for this filter."""
         runtime = self.app.runtime
-        return Listing(self.app.snapshot, self.app.config, runtime.engine.metrics_of if runtime else None, self.filter_text)
+        return Listing(
+            self.app.snapshot, self.app.config, runtime.engine.metrics_of if runtime else None, self.filter_text
+        )
 
     def context(self, snapshot: Snapshot) -> Context:
         settings = self.app.config.settings
         return Context(
-            now=snapshot.at, currency=settings.currency, colours=palette_of(self.app), timezone=settings.timezone, annotated=snapshot.annotated
+            now=snapshot.at,
+            currency=settings.currency,
+            colours=palette_of(self.app),
+            timezone=settings.timezone,
+            annotated=snapshot.annotated,
         )
 
     def refresh_view(self) -> None:
@@ -160,11 +165,15 @@ class DashboardScreen(SnapshotScreen):
             objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
         loose = listing.loose()
         if loose:
-            objectives.append(Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")}))
+            objectives.append(
+                Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")})
+            )
         keys = [r.key for r in objectives]
         if self.objective_id not in keys:
             self.objective_id = keys[0] if keys else None
-        self.query_one("#objectives", ObjectivesPane).show(objectives, "no objectives and no metrics in the config", select=self.objective_id)
+        self.query_one("#objectives", ObjectivesPane).show(
+            objectives, "no objectives and no metrics in the config", select=self.objective_id
+        )
         self._show_kpis()
 
     def _show_kpis(self) -> None:
@@ -183,7 +192,11 @@ class DashboardScreen(SnapshotScreen):
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
         if self.objective_id == LOOSE_METRICS:
-            message = "no KPI reads these metrics: they are listed under Metrics" if snapshot.kpis else "no KPIs in the config: its metrics are listed under Metrics"
+            message = (
+                "no KPI reads these metrics: they are listed under Metrics"
+                if snapshot.kpis
+                else "no KPIs in the config: its metrics are listed under Metrics"
+            )
         elif self.filter_text.strip():
             message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)"
         else:
@@ -202,9 +215,17 @@ class DashboardScreen(SnapshotScreen):
         if self.metric_id not in keys:
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
-        pane.border_title = f"Metrics · {result.kpi.name}" if result else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")
+        pane.border_title = (
+            f"Metrics · {result.kpi.name}"
+            if result
+            else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")
+        )
         doing = self._doing(statuses)
-        pane.show(metric_rows(statuses, self.context(snapshot), listing.manual, doing), "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics", select=self.metric_id)
+        pane.show(
+            metric_rows(statuses, self.context(snapshot), listing.manual, doing),
+            "no KPI selected" if self.kpi_id is None else "this KPI reads no metrics",
+            select=self.metric_id,
+        )
         self._metric_info()
 
     def _doing(self, statuses: list[MetricStatus]) -> dict[str, list[str]]:
@@ -219,11 +240,15 @@ class DashboardScreen(SnapshotScreen):
 
     def _kpi_info(self) -> None:
         snapshot: Snapshot = self.app.snapshot
-        self.query_one("#kpi-info", Static).update(kpi_info(snapshot.kpis.get(self.kpi_id or ""), self.context(snapshot)))
+        self.query_one("#kpi-info", Static).update(
+            kpi_info(snapshot.kpis.get(self.kpi_id or ""), self.context(snapshot))
+        )
 
     def _metric_info(self) -> None:
         snapshot: Snapshot = self.app.snapshot
-        self.query_one("#metric-info", Static).update(metric_info(snapshot.metrics.get(self.metric_id or ""), self.context(snapshot)))
+        self.query_one("#metric-info", Static).update(
+            metric_info(snapshot.metrics.get(self.metric_id or ""), self.context(snapshot))
+        )
 
     def _banner(self) -> None:
         problems = self.app.problems

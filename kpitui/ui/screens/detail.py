@@ -24,7 +24,15 @@ from ..widgets.why import DrillDown, WhyMoved
 from ..state import ViewSettings
 from .base import SnapshotScreen
 from ..widgets.matches import ConditionMatches
-from .detail_text import annotation_notes, axis_label, controls, kpi_summary, metric_summary, partial_bucket, year_difference
+from .detail_text import (
+    annotation_notes,
+    axis_label,
+    controls,
+    kpi_summary,
+    metric_summary,
+    partial_bucket,
+    year_difference,
+)
 
 if TYPE_CHECKING:
     from ...explain import Explanation
@@ -109,7 +117,9 @@ class DetailScreen(SnapshotScreen):
         if not self.ready:
             return
         if self.kpi is None and (self.kpi_id is not None or self.metric_id is None):
-            self.query_one("#detail-summary", Static).update(Text(f"KPI {self.kpi_id!r} is no longer in the config (escape goes back)"))
+            self.query_one("#detail-summary", Static).update(
+                Text(f"KPI {self.kpi_id!r} is no longer in the config (escape goes back)")
+            )
             self.query_one(Chart).spec = None
             self.query_one(Chart).message = ""
             return
@@ -128,17 +138,23 @@ class DetailScreen(SnapshotScreen):
         if runtime is None or self.app.snapshot is None:
             return
         self.request += 1
-        self._series(runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.view, self.request)
+        self._series(
+            runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.view, self.request
+        )
 
     @work(thread=True, exclusive=True, group="series", exit_on_error=False)
-    def _series(self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, view: ViewSettings, request: int) -> None:
+    def _series(
+        self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, view: ViewSettings, request: int
+    ) -> None:
         worker = get_current_worker()
         started = time.perf_counter()
         points = POINTS.get(grain, 30)
         offset, shown = view.offset, {"compare": self.compare, "instance": view.instance}
         try:
             if metric_id is not None:
-                points = runtime.metric_series(metric_id, grain=grain, window=window, offset=offset, points=points, **shown)
+                points = runtime.metric_series(
+                    metric_id, grain=grain, window=window, offset=offset, points=points, **shown
+                )
             else:
                 points = runtime.series(kpi_id, grain=grain, window=window, offset=offset, points=points, **shown)
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
@@ -148,8 +164,14 @@ class DetailScreen(SnapshotScreen):
         if points:
             try:
                 cal = periods.Calendar.from_settings(runtime.config.settings)
-                end = min(periods.bucket_end(points[-1][0], grain, cal), runtime.clock())  # the chart's span, never past now
-                notes = tuple(n for n in runtime.annotations(kpi_id, metric_id, points[0][0], end) if n.at < end or end == runtime.clock())
+                end = min(
+                    periods.bucket_end(points[-1][0], grain, cal), runtime.clock()
+                )  # the chart's span, never past now
+                notes = tuple(
+                    n
+                    for n in runtime.annotations(kpi_id, metric_id, points[0][0], end)
+                    if n.at < end or end == runtime.clock()
+                )
             except Exception:  # noqa: BLE001 - annotations are extra: the chart is drawn without them
                 notes = ()
         if not worker.is_cancelled:
@@ -169,7 +191,9 @@ class DetailScreen(SnapshotScreen):
         compare_notes: tuple[str, ...] = ()
         if self.compare == "last_year":
             earlier = "a year earlier"
-            compare_notes = year_difference(self._result() if self.metric_id is None else None, config.settings.currency)
+            compare_notes = year_difference(
+                self._result() if self.metric_id is None else None, config.settings.currency
+            )
         self.points = message.points
         self.shown = (message.grain, message.window, message.offset)
         metric = config.metrics.get(self.metric_id) if self.metric_id else None
@@ -184,7 +208,9 @@ class DetailScreen(SnapshotScreen):
             decimals=subject.decimals,
             currency=config.settings.currency,
             previous_name=earlier,
-            partial=partial_bucket(message.points, message.grain, cal, self.app.snapshot.at if self.app.snapshot else None),
+            partial=partial_bucket(
+                message.points, message.grain, cal, self.app.snapshot.at if self.app.snapshot else None
+            ),
             markers=tuple((note.at, note.text) for note in message.annotations),
             notes=compare_notes + annotation_notes(message.annotations, cal),
         )
@@ -203,12 +229,16 @@ class DetailScreen(SnapshotScreen):
     @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
     def _explanation(self, runtime, snapshot, kpi_id: str, view: ViewSettings, request: int) -> None:
         try:
-            explanation = runtime.explain(snapshot, kpi_id, window=view.window, offset=view.offset, instance=view.instance)
+            explanation = runtime.explain(
+                snapshot, kpi_id, window=view.window, offset=view.offset, instance=view.instance
+            )
         except Exception as exc:  # noqa: BLE001 - shown in place of the split; the app keeps running
             from ...explain import Explanation
 
             result = snapshot.kpis[kpi_id]
-            explanation = Explanation(kpi_id, result.kpi.formula, result.change, reason=f"cannot be worked out: {type(exc).__name__}: {exc}")
+            explanation = Explanation(
+                kpi_id, result.kpi.formula, result.change, reason=f"cannot be worked out: {type(exc).__name__}: {exc}"
+            )
         self.post_message(ExplanationReady(explanation, snapshot.kpis[kpi_id], request))
 
     @on(ExplanationReady)
@@ -216,10 +246,18 @@ class DetailScreen(SnapshotScreen):
         if message.request != self.explain_request or self.metric_id is not None:
             return
         config = self.app.config
-        names = {**{m: metric.name for m, metric in config.metrics.items()}, **{k: kpi.name for k, kpi in config.kpis.items()}}
-        units = {**{m: metric.unit for m, metric in config.metrics.items()}, **{k: kpi.unit for k, kpi in config.kpis.items()}}
+        names = {
+            **{m: metric.name for m, metric in config.metrics.items()},
+            **{k: kpi.name for k, kpi in config.kpis.items()},
+        }
+        units = {
+            **{m: metric.unit for m, metric in config.metrics.items()},
+            **{k: kpi.unit for k, kpi in config.kpis.items()},
+        }
         why = self.query_one(WhyMoved)
-        why.show(message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted)
+        why.show(
+            message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted
+        )
 
     @on(DrillDown)
     def _drill_down(self, message: DrillDown) -> None:

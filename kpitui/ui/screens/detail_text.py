@@ -52,7 +52,9 @@ def year_difference(result: KpiResult | None, currency: str) -> tuple[str, ...]:
     change = result.value - result.last_year
     pct = change / abs(result.last_year) * 100 if result.last_year else None
     now, then = value_text(result.kpi, result.value, currency), value_text(result.kpi, result.last_year, currency)
-    return (f"{result.period.label} {now} vs {then} a year earlier: {format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}",)
+    return (
+        f"{result.period.label} {now} vs {then} a year earlier: {format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}",
+    )
 
 
 def controls(window: str, offset: int, grain: str | None, colours: Palette) -> Text:
@@ -105,13 +107,22 @@ def kpi_summary(kpi: Kpi, result: KpiResult | None, config: Config, colours: Pal
     parts = "  ".join(f"{name} {format_value(v, 'number')}" for name, v in result.parts.items())
     if parts:
         text.append(f"  · {parts}", style=colours.muted)
-    newest = f"newest reading at {format_time(result.freshness, config.settings.timezone)}" if result.freshness else "no reading yet"
+    newest = (
+        f"newest reading at {format_time(result.freshness, config.settings.timezone)}"
+        if result.freshness
+        else "no reading yet"
+    )
     text.append(f"\n{newest}", style=colours.muted)
     return text
 
 
 def metric_summary(
-    metric: Metric, status: MetricStatus | None, behind: Kpi | None, config: Config, colours: Palette, now: dt.datetime | None
+    metric: Metric,
+    status: MetricStatus | None,
+    behind: Kpi | None,
+    config: Config,
+    colours: Palette,
+    now: dt.datetime | None,
 ) -> Text:
     """A metric's rule, newest reading, source health and trigger (opened from a KPI's metrics pane)."""
     text = Text()
@@ -131,7 +142,11 @@ def metric_summary(
         text.append(")", style=colours.muted)
     if metric.trigger is not None:
         spec = config.sources.get(metric.source or "")
-        origin = f"source {spec.id} ({spec.type})" if spec is not None and spec.type != "manual" else "readings recorded by hand"
+        origin = (
+            f"source {spec.id} ({spec.type})"
+            if spec is not None and spec.type != "manual"
+            else "readings recorded by hand"
+        )
         text.append(f"\ncounted by {origin} when: {metric.trigger.text}", style=colours.muted)
         if metric.trigger.condition:
             text.append(f"\ncondition: {metric.trigger.condition}", style=colours.muted)

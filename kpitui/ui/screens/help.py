@@ -36,7 +36,15 @@ def about(app) -> Table:
 
     colours = palette_of(app)
     config = app.config
-    table = Table(title="About", title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+    table = Table(
+        title="About",
+        title_justify="left",
+        title_style=f"bold {colours.accent}",
+        box=None,
+        expand=True,
+        padding=(0, 1),
+        show_header=False,
+    )
     table.add_column("what", style="bold", no_wrap=True, width=16)
     table.add_column("value", ratio=1, overflow="fold")
     table.add_row("config", Text(f"{config.path.resolve()} ({config.origin})"))
@@ -47,23 +55,61 @@ def about(app) -> Table:
 
 #: what each figure on the dashboard is (the README's "Reading the dashboard" says the same)
 COLUMNS = (
-    ("Objectives", "each objective: its KPIs' statuses (one symbol per KPI), then its score, the weighted mean of its KPIs' scores"),
+    (
+        "Objectives",
+        "each objective: its KPIs' statuses (one symbol per KPI), then its score, the weighted mean of its KPIs' scores",
+    ),
     ("Value", "the KPI over the period named under the KPIs (its own window, or the one w m u y t chose)"),
-    ("Target", f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from its own window to the one shown"),
-    ("Progress", "how far the value is toward the target now: value ÷ target (for a ≤ limit: the share of the limit used)"),
-    ("On pace for", "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets the target or not"),
-    ("score", "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, and an objective's score rolls up its KPIs')"),
-    ("Change", "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading"),
-    ("Trend", "the KPI per bucket of its grain, oldest on the left; ▲ in place of a bar: that bucket has an annotation"),
-    ("Updated", "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric"),
-    ("status line", "each source: ● its last poll succeeded, ✖ it failed (the metric's line says why), ◌ polling, · not polled yet"),
-    ("Newest", "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)"),
+    (
+        "Target",
+        f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from its own window to the one shown",
+    ),
+    (
+        "Progress",
+        "how far the value is toward the target now: value ÷ target (for a ≤ limit: the share of the limit used)",
+    ),
+    (
+        "On pace for",
+        "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets the target or not",
+    ),
+    (
+        "score",
+        "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, and an objective's score rolls up its KPIs')",
+    ),
+    (
+        "Change",
+        "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading",
+    ),
+    (
+        "Trend",
+        "the KPI per bucket of its grain, oldest on the left; ▲ in place of a bar: that bucket has an annotation",
+    ),
+    (
+        "Updated",
+        "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric",
+    ),
+    (
+        "status line",
+        "each source: ● its last poll succeeded, ✖ it failed (the metric's line says why), ◌ polling, · not polled yet",
+    ),
+    (
+        "Newest",
+        "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)",
+    ),
 )
 
 
 def columns(app) -> Table:
     colours = palette_of(app)
-    table = Table(title="What the figures are", title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+    table = Table(
+        title="What the figures are",
+        title_justify="left",
+        title_style=f"bold {colours.accent}",
+        box=None,
+        expand=True,
+        padding=(0, 1),
+        show_header=False,
+    )
     table.add_column("figure", style="bold", no_wrap=True, width=16)
     table.add_column("meaning", ratio=1)
     for name, meaning in COLUMNS:
@@ -76,7 +122,15 @@ def help_renderable(app) -> Group:
     parts: list = []
     id_width = max(len(b.id or "") for section in bindings.SECTIONS for b in section.bindings)
     for section in bindings.SECTIONS:
-        table = Table(title=section.title, title_justify="left", title_style=f"bold {colours.accent}", box=None, expand=True, padding=(0, 1), show_header=False)
+        table = Table(
+            title=section.title,
+            title_justify="left",
+            title_style=f"bold {colours.accent}",
+            box=None,
+            expand=True,
+            padding=(0, 1),
+            show_header=False,
+        )
         table.add_column("key", style="bold", no_wrap=True, width=16)
         table.add_column("action", ratio=1)
         table.add_column("id", style=colours.muted, no_wrap=True, width=id_width)
@@ -91,7 +145,9 @@ def help_renderable(app) -> Group:
     legend.append("key metric")
     parts.append(legend)
     parts.extend([Text(""), columns(app)])
-    parts.append(Text("Remap any key in the config: [keymap] with  id = \"keys\", e.g.  quit = \"ctrl+q\".", style=colours.muted))
+    parts.append(
+        Text('Remap any key in the config: [keymap] with  id = "keys", e.g.  quit = "ctrl+q".', style=colours.muted)
+    )
     parts.extend([Text(""), about(app)])
     return Group(*parts)
 

@@ -25,7 +25,9 @@ LOOSE_METRICS = "__metrics__"
 class Listing:
     """``metrics_of``: the engine's KPI -> metric ids (``None`` before the runtime is open); ``query``: the filter."""
 
-    def __init__(self, snapshot: Snapshot, config: Config, metrics_of: Callable[[str], set[str]] | None, query: str) -> None:
+    def __init__(
+        self, snapshot: Snapshot, config: Config, metrics_of: Callable[[str], set[str]] | None, query: str
+    ) -> None:
         self.snapshot, self.config, self.metrics_of, self.query = snapshot, config, metrics_of, query.strip()
 
     def kpi_matches(self, result: KpiResult) -> bool:
@@ -105,7 +107,10 @@ def kpi_info(result: KpiResult | None, ctx: Context) -> Text:
     elif result.status is Status.NOT_YET:
         text.append(f" · {result.status.label}", style=muted)
     if result.partial_history:
-        text.append(f" · partial history: {result.previous_period.label or 'the previous period'} starts before the first reading", style=muted)
+        text.append(
+            f" · partial history: {result.previous_period.label or 'the previous period'} starts before the first reading",
+            style=muted,
+        )
     elif result.previous_period.label:
         text.append(f" · previous ({result.previous_period.label}) ", style=muted)
         text.append(value_text(result.kpi, result.previous, ctx.currency))

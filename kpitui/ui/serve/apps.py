@@ -136,7 +136,12 @@ class WarmSpare:
         self.closed = False
 
     def refill(self) -> None:
-        if self.enabled and not self.closed and self.spare is None and (self._starting is None or self._starting.done()):
+        if (
+            self.enabled
+            and not self.closed
+            and self.spare is None
+            and (self._starting is None or self._starting.done())
+        ):
             self._starting = asyncio.create_task(self._start())
 
     async def _start(self) -> None:
@@ -179,5 +184,3 @@ class WarmSpare:
         if self.spare is not None:
             spare, self.spare = self.spare, None
             await spare.stop(timeout=1.0)
-
-

@@ -62,7 +62,13 @@ class AccessLogger(AbstractAccessLogger):
 
     def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
         self.logger.info(
-            '%s "%s %s" %s %sB %.0fms', request.remote, request.method, request.path, response.status, response.body_length, time * 1000
+            '%s "%s %s" %s %sB %.0fms',
+            request.remote,
+            request.method,
+            request.path,
+            response.status,
+            response.body_length,
+            time * 1000,
         )
 
 
@@ -129,7 +135,9 @@ class KpiServer:
         return web.Response(text=body, status=status, content_type="text/html", headers={"Cache-Control": "no-store"})
 
     def message(self, status: int, heading: str, text: str, *, login: bool = False, error: str = "") -> web.Response:
-        return self.page("message.html", status, heading=heading, text=text, login=login and bool(self.plan.users), error=error)
+        return self.page(
+            "message.html", status, heading=heading, text=text, login=login and bool(self.plan.users), error=error
+        )
 
     @web.middleware
     async def guard(self, request: web.Request, handler: Any) -> web.StreamResponse:
@@ -145,7 +153,12 @@ class KpiServer:
         if given is not None:
             if not same_secret(given, self.plan.token):
                 log.warning("refused %s: wrong token", request.remote)
-                return self.message(403, "Wrong token", "This link's token is not the one this server accepts. Use the link `kpitui serve` printed.", login=True)
+                return self.message(
+                    403,
+                    "Wrong token",
+                    "This link's token is not the one this server accepts. Use the link `kpitui serve` printed.",
+                    login=True,
+                )
             rest = {k: v for k, v in request.query.items() if k != "token"}
             return self.signed_in(request, "token", "./" + (f"?{urlencode(rest)}" if rest else ""))
         request["who"] = self.keys.check(request.cookies.get(self.cookie))
@@ -198,7 +211,11 @@ class KpiServer:
 
     async def login_form(self, request: web.Request) -> web.Response:
         if not self.plan.users:
-            return self.message(404, "No users", "This server has no [serve.users]; open the link with the token `kpitui serve` printed.")
+            return self.message(
+                404,
+                "No users",
+                "This server has no [serve.users]; open the link with the token `kpitui serve` printed.",
+            )
         return self.message(200, "Sign in", "", login=True)
 
     async def login(self, request: web.Request) -> web.Response:
@@ -207,7 +224,9 @@ class KpiServer:
         form = await request.post()
         name, password = str(form.get("user", "")), str(form.get("password", ""))
         stored = self.plan.users.get(name)
-        ok = stored is not None and await asyncio.get_running_loop().run_in_executor(None, verify_password, stored, password)
+        ok = stored is not None and await asyncio.get_running_loop().run_in_executor(
+            None, verify_password, stored, password
+        )
         if not ok:
             await asyncio.sleep(1.0)  # slows guessing
             log.warning("refused %s: wrong user name or password", request.remote)
@@ -216,7 +235,9 @@ class KpiServer:
 
     async def logout(self, request: web.Request) -> web.Response:
         self.keys.revoke(request.cookies.get(self.cookie))
-        response = self.message(200, "Signed out", "Open the link with the token, or sign in, to come back.", login=True)
+        response = self.message(
+            200, "Signed out", "Open the link with the token, or sign in, to come back.", login=True
+        )
         response.del_cookie(self.cookie)
         return response
 
@@ -275,7 +296,10 @@ class KpiServer:
                 await websocket.close()
             self.sessions.pop(session.number, None)
             log.info(
-                "session %d closed after %s%s", session.number, _duration(time.monotonic() - session.started), f" ({session.closed_for})" if session.closed_for else ""
+                "session %d closed after %s%s",
+                session.number,
+                _duration(time.monotonic() - session.started),
+                f" ({session.closed_for})" if session.closed_for else "",
             )
         return websocket
 
@@ -354,7 +378,9 @@ async def serve(plan: ServePlan, *, out=None) -> int:
     setup_logging()
     server = KpiServer(plan)
     app = server.make_app()
-    runner = web.AppRunner(app, access_log_class=AccessLogger, access_log=logging.getLogger("aiohttp.access"), handle_signals=False)
+    runner = web.AppRunner(
+        app, access_log_class=AccessLogger, access_log=logging.getLogger("aiohttp.access"), handle_signals=False
+    )
     await runner.setup()
     site = web.TCPSite(runner, plan.host, plan.port, shutdown_timeout=STOP_SECONDS)
     try:
@@ -369,7 +395,9 @@ async def serve(plan: ServePlan, *, out=None) -> int:
     server.spare.refill()
     base = f"http://{shown_host(plan.host)}:{server.port}/"
     mode = "read-only" if not plan.allow_write else "adding readings allowed"
-    idle = f"idle sessions close after {_duration(plan.idle_seconds)}" if plan.idle_seconds else "idle sessions stay open"
+    idle = (
+        f"idle sessions close after {_duration(plan.idle_seconds)}" if plan.idle_seconds else "idle sessions stay open"
+    )
     print(f"kpitui serve: {plan.config_path.name} on {base} ({mode}; up to {plan.max_sessions} sessions; {idle}"
           + ("; one collector running" if collector else "") + ")", file=out)  # fmt: skip
     if plan.token_generated:
@@ -377,7 +405,10 @@ async def serve(plan: ServePlan, *, out=None) -> int:
     else:
         print(f"open: {base}?token=… (the token from the environment)", file=out)
     if plan.users:
-        print(f"or sign in at {base}login ({len(plan.users)} user{'s' if len(plan.users) != 1 else ''} in [serve.users])", file=out)
+        print(
+            f"or sign in at {base}login ({len(plan.users)} user{'s' if len(plan.users) != 1 else ''} in [serve.users])",
+            file=out,
+        )
     if not plan.loopback:
         print("note: plain HTTP on a network address: put a TLS reverse proxy in front (README, Browser)", file=out)
     print("Ctrl+C stops", file=out, flush=True)
@@ -404,7 +435,10 @@ async def _watch_collector(collector: Any) -> None:
         return
     while collector.poll() is None:
         await asyncio.sleep(1.0)
-    log.error("the collector (kpitui collect) stopped with exit code %s; sessions keep showing the history", collector.returncode)
+    log.error(
+        "the collector (kpitui collect) stopped with exit code %s; sessions keep showing the history",
+        collector.returncode,
+    )
 
 
 def run(plan: ServePlan) -> int:

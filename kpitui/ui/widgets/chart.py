@@ -50,7 +50,28 @@ class ChartSpec:
         return format_value(value, self.unit, self.decimals, self.currency)
 
 
-_DURATION_STEPS = (1, 5, 10, 15, 30, 60, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400, 172800, 604800, 1209600, 2592000)
+_DURATION_STEPS = (
+    1,
+    5,
+    10,
+    15,
+    30,
+    60,
+    300,
+    600,
+    900,
+    1800,
+    3600,
+    7200,
+    10800,
+    21600,
+    43200,
+    86400,
+    172800,
+    604800,
+    1209600,
+    2592000,
+)
 
 
 def nice_step(span: float, count: int, unit: str = "number") -> float:
@@ -171,7 +192,10 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
         # the bucket in progress is not a drop: its segment is dotted (every other dot), apart from the whole buckets
         whole = series_dots(current[:-1])
         tail = series_dots([None] * (n - 2) + current[-2:]) - whole
-        layers: list[tuple[set[tuple[int, int]], str]] = [(whole, colours.accent), ({d for d in tail if d[0] % 2 == 0}, colours.muted)]
+        layers: list[tuple[set[tuple[int, int]], str]] = [
+            (whole, colours.accent),
+            ({d for d in tail if d[0] % 2 == 0}, colours.muted),
+        ]
     else:
         layers = [(series_dots(current), colours.accent)]
     target_dots: set[tuple[int, int]] = set()
@@ -230,7 +254,9 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
             axis_line.stylize(colours.warn, y_w + 1 + c, y_w + 2 + c)
             axis_line = axis_line[: y_w + 1 + c] + Text("▲", style=colours.warn) + axis_line[y_w + 2 + c :]
     lines.append(axis_line)
-    lines.append(Text(" " * (y_w + 1) + "".join(label_line)[:plot_w], style=colours.muted, no_wrap=True, overflow="crop"))
+    lines.append(
+        Text(" " * (y_w + 1) + "".join(label_line)[:plot_w], style=colours.muted, no_wrap=True, overflow="crop")
+    )
 
     lines[0:0] = legend
     return lines[:height]
@@ -255,13 +281,20 @@ def _marker_col(points: Sequence[Point], at: dt.datetime, xdot: Callable[[int], 
 def legend_lines(spec: ChartSpec, width: int, colours: Palette, off_scale: bool = False, most: int = 2) -> list[Text]:
     """What each line means, packed into at most ``most`` lines of ``width`` cells (an entry is never split;
     what does not fit ends the last line with an ellipsis)."""
-    items = [Text.assemble(("━━ ", colours.accent), spec.name), Text.assemble(("━━ ", colours.muted), (spec.previous_name, colours.muted))]
+    items = [
+        Text.assemble(("━━ ", colours.accent), spec.name),
+        Text.assemble(("━━ ", colours.muted), (spec.previous_name, colours.muted)),
+    ]
     if spec.partial:
         items.append(Text.assemble(("⠒⠒ ", colours.muted), (f"{spec.partial} so far", colours.muted)))
     levels = target_levels(spec.target)
     if levels:
         text = "–".join(spec.fmt(v) for v in levels)
-        items.append(Text.assemble(("╌╌ ", colours.warn), (f"target {text}" + (" (off scale)" if off_scale else ""), colours.warn)))
+        items.append(
+            Text.assemble(
+                ("╌╌ ", colours.warn), (f"target {text}" + (" (off scale)" if off_scale else ""), colours.warn)
+            )
+        )
     items.extend(Text(note, style=colours.muted) for note in spec.notes)
     lines = [Text(no_wrap=True, overflow="ellipsis")]
     for item in items:

@@ -33,7 +33,13 @@ class WhyMoved(OptionList):
         return self.refs[index] if index is not None and index < len(self.refs) else None
 
     def show(
-        self, result: KpiResult | None, explanation: Explanation | None, names: dict[str, str], units: dict[str, str], currency: str, muted: str = ""
+        self,
+        result: KpiResult | None,
+        explanation: Explanation | None,
+        names: dict[str, str],
+        units: dict[str, str],
+        currency: str,
+        muted: str = "",
     ) -> None:
         self.clear_options()
         self.refs = []
@@ -54,7 +60,10 @@ class WhyMoved(OptionList):
             line.append(f" {format_change(part.amount, None, kpi.unit, kpi.decimals, currency)}", style="bold")
             if part.current is not None or part.previous is not None:
                 unit = units.get(part.ref or "", "number") if part.label not in ("current", "previous") else kpi.unit
-                line.append(f"  ({_shown(part.current, unit, currency)} now, {_shown(part.previous, unit, currency)} before)", style=muted)
+                line.append(
+                    f"  ({_shown(part.current, unit, currency)} now, {_shown(part.previous, unit, currency)} before)",
+                    style=muted,
+                )
             if part.ref is not None:
                 line.append("  ⏎ chart", style=muted)
             self.add_option(Option(line, id=str(len(self.refs)), disabled=part.ref is None))

@@ -117,10 +117,16 @@ class SurveyCsvSource(MetricSource):
             at=parse_times(pl.col(o.time_column), o.timezone or self.context.timezone, epoch=None),
             score=pl.col(o.score_column).str.strip_chars().cast(pl.Float64, strict=False),
         )
-        valid = pl.col("at").is_not_null() & pl.col("score").is_between(0, 10) & (pl.col("score") == pl.col("score").round(0))
+        valid = (
+            pl.col("at").is_not_null()
+            & pl.col("score").is_between(0, 10)
+            & (pl.col("score") == pl.col("score").round(0))
+        )
         day = bucket_start(pl.col("at"), "day", self.context.timezone)  # local midnight on kpitui's calendar, DST-safe
         kept = answers.filter(valid.fill_null(False)).with_columns(day=day).filter(pl.col("day").is_not_null())
-        counts = kept.group_by("day").agg(**{name: rule.sum().cast(pl.Float64) for name, rule in CATEGORY_RULES.items()})
+        counts = kept.group_by("day").agg(
+            **{name: rule.sum().cast(pl.Float64) for name, rule in CATEGORY_RULES.items()}
+        )
         frames = [
             counts.select(metric=pl.lit(m.id), at=pl.col("day"), value=pl.col(m.options.category)) for m in self.metrics
         ]

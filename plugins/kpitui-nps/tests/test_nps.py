@@ -124,7 +124,9 @@ def test_config_mistakes_are_caught_at_load(kpitui_config, survey):
     with pytest.raises(ConfigError, match="category must be one of .* \\(did you mean 'promoters'\\?\\)"):
         kpitui_config(CONFIG.replace('category = "promoters"', 'category = "promoter"'), plugins=[kpitui_nps])
     with pytest.raises(ConfigError, match="needs aggregation = 'sum'"):
-        kpitui_config(CONFIG.replace('category = "passives"', 'category = "passives"\naggregation = "last"'), plugins=[kpitui_nps])
+        kpitui_config(
+            CONFIG.replace('category = "passives"', 'category = "passives"\naggregation = "last"'), plugins=[kpitui_nps]
+        )
     with pytest.raises(ConfigError, match="give responses .* or passives"):
         kpitui_config(CONFIG.replace('passives = "passives"\n', ""), plugins=[kpitui_nps])
 
@@ -151,7 +153,9 @@ def test_nps_is_promoters_minus_detractors_over_responses(config):
 def test_collect_then_report_through_the_cli(config, kpitui_store, kpitui_cli):
     results = collect(config, kpitui_store, now="2026-03-04T00:00")
     assert [(r.source, r.error, r.skipped) for r in results] == [("survey", None, 4)]
-    out = kpitui_cli("report", "--config", config.path, "--at", "2026-03-04T00:00", "--format", "json", plugins=[kpitui_nps])
+    out = kpitui_cli(
+        "report", "--config", config.path, "--at", "2026-03-04T00:00", "--format", "json", plugins=[kpitui_nps]
+    )
     assert out.exit_code == 0, out.stderr
     nps = next(k for k in out.json()["kpis"] if k["id"] == "nps")
     assert nps["value"] == pytest.approx((2 - 1) / 4 * 100)  # Mar 1-3: 2 promoters, 1 detractor, 4 answers
