@@ -109,7 +109,7 @@ def generate(lines: int, *, seed: int = 1, start: dt.datetime | None = None, day
                 pl.lit('" "'),
                 pick(AGENTS, 10),
                 pl.lit('"'),
-            ]  # fmt: skip
+            ]
         ).alias("line")
     )
     return ("\n".join(frame["line"].to_list()) + "\n").encode() if lines else b""
@@ -220,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                 float("nan"),
                 f"grep -c {once['grep_s'] * 1000:.0f} ms ({once['poll_s'] / once['grep_s']:.1f}x); "
                 f"5xx {once['stored_count']:,} stored = {once['grep_count']:,} grep",
-            )  # fmt: skip
+            )
         )
 
         def first_import() -> tuple[str | None, int]:

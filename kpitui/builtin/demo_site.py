@@ -244,7 +244,7 @@ def lines(
             .otherwise(162),
             referrer="referrer",
             agent="agent",  # after a form's redirect, the browser still names the form's page
-        )  # fmt: skip
+        )
     )
     uptime = pl.LazyFrame(
         {"time": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)}
