@@ -36,6 +36,14 @@ MAX_ERROR_CHARS = 4000
 COMPACT_EVERY = 3600.0
 #: fetches that ignore their cancellation and may still run per source before it is skipped
 MAX_LEFT_BEHIND = 2
+#: a poll that brings nothing new (no readings, the same cursor, and this collector already recorded
+#: the source healthy) commits its success time at most this often, as a heartbeat. Each commit costs
+#: a disk whole pages of the WAL and its -shm index however little it holds (~9 KB), and most polls of
+#: a log find nothing new: committing each made the sample's collector write ~100 MB a day (issue 18
+#: item 4). 60 s keeps the stored last success within one step of what viewers show ("Updated" and
+#: "last polled" count in minutes past "just now"); readings, a new cursor and any change in health
+#: (a failure, a recovery, a new error) still commit at once.
+HEARTBEAT_EVERY = 60.0
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,10 @@ class _State:
     #: fetches that ignored their cancellation and still run (each on an instance of its own)
     left_behind: list[threading.Thread] = field(default_factory=list)
     pending: bool = False  # the last fetch said more is pending: due again at once
+    #: when this collector last committed a success for the source (``None``: not yet, or it failed since)
+    recorded_success: dt.datetime | None = None
+    #: the time of the source's last successful poll, committed or not (viewers in this process show it)
+    last_success: dt.datetime | None = None
 
 
 def _one_line(message: str) -> str:
@@ -164,7 +176,11 @@ class Collector:
         cls = type(state.instance)
         try:
             with self.lock:
-                written = self._store_poll(sid, readings, cls.mode, result.cursor, cursor, now)
+                if self._nothing_new(state, readings, result.cursor, cursor, now):
+                    written = 0  # the stored health already says healthy; its time is at most a heartbeat old
+                else:
+                    written = self._store_poll(sid, readings, cls.mode, result.cursor, cursor, now)
+                    state.recorded_success = now
                 notice = getattr(self.store, "notice", None)  # a PostgreSQL history reconnected
                 if notice:
                     self.store.notice = None  # type: ignore[attr-defined]
@@ -178,12 +194,28 @@ class Collector:
 
             return self._failed(sid, f"could not store readings: {redact(explain(exc, self.store.path))}", started)
         state.failures = 0
+        state.last_success = now
         more = bool(result.more_pending) and result.cursor != cursor  # no progress: not worth polling again now
         state.pending = more
         state.next_due = time.monotonic() + (0.0 if more else spec.interval)
         return PollResult(
             sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started, more_pending=more
         )
+
+    @staticmethod
+    def _nothing_new(
+        state: _State, readings: pl.DataFrame, cursor: str | None, read: str | None, now: dt.datetime
+    ) -> bool:
+        """Whether this successful poll may go uncommitted: no readings, the cursor as stored, the source
+        recorded healthy by this collector less than :data:`HEARTBEAT_EVERY` ago."""
+        if readings.height or cursor != read or state.recorded_success is None:
+            return False
+        return dt.timedelta(0) <= now - state.recorded_success < dt.timedelta(seconds=HEARTBEAT_EVERY)
+
+    def last_successes(self) -> dict[str, dt.datetime]:
+        """Each source's last successful poll in this process, including those not yet committed
+        (:data:`HEARTBEAT_EVERY`): what a viewer running this collector shows as the source's last poll."""
+        return {sid: state.last_success for sid, state in self.states.items() if state.last_success is not None}
 
     def _store_poll(self, sid: str, readings: pl.DataFrame, mode: Literal["replace", "add"], cursor: str | None, read: str | None, now: dt.datetime) -> int:
         """A successful poll's readings, cursor and health: in one transaction where the history can
@@ -239,6 +271,7 @@ class Collector:
         state = self.states[sid]
         state.failures += 1
         state.pending = False
+        state.recorded_success = None  # the next success is a recovery: committed at once
         interval = self.config.sources[sid].interval
         delay = min(interval * 2 ** (state.failures - 1), max(interval, MAX_BACKOFF))
         state.next_due = time.monotonic() + delay

@@ -114,7 +114,7 @@ class Runtime:
         with self.lock:
             reader, history = self._view(instance)
             changed = history.refresh()
-            health = reader.health()
+            health = reader.health() if instance is not None else self._with_own_polls(reader.health())
             stale = time.monotonic() - self.last_evaluated >= STALE_AFTER
             if not (force or changed or stale or health != self.last_health):
                 return None
@@ -124,6 +124,21 @@ class Runtime:
             self.last_health = health
             self.last_evaluated = time.monotonic()
             return self._with_marks(snapshot)
+
+    def _with_own_polls(self, health: dict[str, SourceHealth]) -> dict[str, SourceHealth]:
+        """The stored health with this process's own later successful polls: the collector commits a poll
+        that finds nothing new only as a heartbeat (:data:`~kpitui.collector.HEARTBEAT_EVERY`)."""
+        if self.collector is None:
+            return health
+        from dataclasses import replace
+
+        out = dict(health)
+        for sid, at in self.collector.last_successes().items():
+            stored = out.get(sid)
+            newer = stored is not None and (stored.last_success is None or at > stored.last_success)
+            if stored is not None and stored.error is None and newer:
+                out[sid] = replace(stored, last_success=at)
+        return out
 
     def _with_marks(self, snapshot: Snapshot) -> Snapshot:
         """The snapshot with each KPI's annotated trend buckets (annotations are extra: none when they fail)."""

@@ -86,7 +86,8 @@ COLUMNS = (
     ),
     (
         "Updated",
-        "when the source last polled successfully; a manual metric: when it was last recorded; a KPI: its least recently updated metric",
+        "when the source last polled successfully (a separate collector records a poll that finds nothing new at most"
+        " once a minute); a manual metric: when it was last recorded; a KPI: its least recently updated metric",
     ),
     (
         "status line",
