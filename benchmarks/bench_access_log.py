@@ -262,7 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             shown_cpu = f"{cpu * 1000:>7.0f}ms" if cpu == cpu else f"{'-':>9}"
             print(f"{name:<40} {best * 1000:>7.0f}ms {median * 1000:>7.0f}ms {shown_cpu}  {note}")
         print(
-            f"\n(check: {counted:,} server errors counted, {bad} malformed lines; targets: full <= 1500 ms, poll <= 50 ms)"
+            f"\n(check: {counted:,} server errors counted, {bad} malformed lines; targets: full <= 1500 ms, "
+            "poll <= 50 ms)"
         )
     return 0
 

@@ -1,4 +1,5 @@
-"""KPI evaluation over a large history: load, full evaluation, incremental refresh, memory; pandas and DuckDB references.
+"""KPI evaluation over a large history: load, full evaluation, incremental refresh, memory; pandas and DuckDB
+references.
 
 Runs in its own process (``python -m benchmarks.bench_engine STORE CONFIG``,
 started by ``python -m benchmarks``) so that its resident memory is the

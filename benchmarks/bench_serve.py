@@ -52,8 +52,11 @@ class Server:
     def __init__(self, config: Path, env: dict[str, str]):
         self.process = subprocess.Popen(
             [sys.executable, "-m", "kpitui", "serve", "--config", str(config), "--port", "0"],
-            stdout=subprocess.PIPE, stderr=None if os.environ.get("KPITUI_BENCH_SERVE_LOG") else subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
-        )  # fmt: skip
+            stdout=subprocess.PIPE,
+            stderr=None if os.environ.get("KPITUI_BENCH_SERVE_LOG") else subprocess.DEVNULL,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **env},
+        )
         self.url = ""
         assert self.process.stdout is not None
         for line in self.process.stdout:

@@ -127,9 +127,15 @@ def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure],
     bulk = time.perf_counter() - t0
     rate = frame.height / bulk
     log(f"stored {frame.height:,} readings in {bulk:.1f}s ({rate:,.0f}/s)")
-    bulk_figure = Figure("4 store", f"durable writes, {frame.height:,} readings in {batch:,}-row transactions", "≥ 200,000 /s",
-                         f"{rate:,.0f} /s", ok=rate >= 200_000, note=f"{bulk:.1f} s; WAL, synchronous=NORMAL, each transaction committed",
-                         spread=f"one import of {-(-frame.height // batch):,} transactions")  # fmt: skip
+    bulk_figure = Figure(
+        "4 store",
+        f"durable writes, {frame.height:,} readings in {batch:,}-row transactions",
+        "≥ 200,000 /s",
+        f"{rate:,.0f} /s",
+        ok=rate >= 200_000,
+        note=f"{bulk:.1f} s; WAL, synchronous=NORMAL, each transaction committed",
+        spread=f"one import of {-(-frame.height // batch):,} transactions",
+    )
     figures.append(bulk_figure)
     # a collector's polls: 1,000 readings per transaction, at the newest end of the history
     polls, t0 = 50, time.perf_counter()
@@ -174,9 +180,20 @@ def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure],
 def engine_figures(store: Path, config: Path, *, quick: bool) -> tuple[list[Figure], dict]:
     log("engine: load, full evaluation, incremental refresh, references (own process)")
     out = subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_engine", str(store), str(config), "3" if quick else "7", "20" if quick else "60"],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.bench_engine",
+            str(store),
+            str(config),
+            "3" if quick else "7",
+            "20" if quick else "60",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if out.returncode != 0:
         raise RuntimeError(f"bench_engine failed:\n{out.stderr[-3000:]}")
     r = json.loads(out.stdout.strip().splitlines()[-1])
@@ -189,15 +206,23 @@ def engine_figures(store: Path, config: Path, *, quick: bool) -> tuple[list[Figu
         else:
             agree = "same values" if ref["disagree"] == 0 else f"{ref['disagree']} values differ"
             refs.append(
-                f"{'pandas/numpy' if name == 'pandas' else 'DuckDB'} {ms(ref['answer_s'])} (+{secs(ref['prepare_s'])} prep; {agree})"
+                f"{'pandas/numpy' if name == 'pandas' else 'DuckDB'} {ms(ref['answer_s'])} "
+                f"(+{secs(ref['prepare_s'])} prep; {agree})"
             )
     full = r["full"]
     figures = [
-        Figure("1 KPIs", f"full evaluation: {r['kpis']} KPIs × value, comparisons, sparkline; {rows} readings, 1,000 metrics",
-               "≤ 100 ms", f"{ms(full['median'])} median", ok=full["median"] <= 0.100,
-               reference=f"same roll-up ({r['roll_up_requests']:,} metric-periods): kpitui {ms(r['roll_up_engine_s'])}; " + "; ".join(refs),
-               note=f"best {ms(full['best'])}, max {ms(full['max'])} of {full['n']}", spread=f"{ms(full['best'])} to {ms(full['max'])} of {full['n']}"),
-    ]  # fmt: skip
+        Figure(
+            "1 KPIs",
+            f"full evaluation: {r['kpis']} KPIs × value, comparisons, sparkline; {rows} readings, 1,000 metrics",
+            "≤ 100 ms",
+            f"{ms(full['median'])} median",
+            ok=full["median"] <= 0.100,
+            reference=f"same roll-up ({r['roll_up_requests']:,} metric-periods): kpitui {ms(r['roll_up_engine_s'])}; "
+            + "; ".join(refs),
+            note=f"best {ms(full['best'])}, max {ms(full['max'])} of {full['n']}",
+            spread=f"{ms(full['best'])} to {ms(full['max'])} of {full['n']}",
+        ),
+    ]
     whole = f"a full re-evaluation (nothing carried over): {ms(full['median'])} median"
     scenarios = (
         ("incremental_same_instant", "1,000 new readings (10 metrics), same clock instant"),
@@ -209,30 +234,67 @@ def engine_figures(store: Path, config: Path, *, quick: bool) -> tuple[list[Figu
         total, refresh, evaluate = s["total"], s["refresh"], s["evaluate"]
         budget = "≤ 20 ms" if key != "incremental_every_metric" else ""
         figures.append(
-            Figure("1 KPIs", f"refresh + re-evaluation: {label}", budget, f"{ms(total['median'])} median",
-                   ok=(total["median"] <= 0.020) if budget else None, reference=whole,
-                   spread=f"p90 {ms(total['p90'])}, max {ms(total['max'])} of {total['n']}",
-                   note=f"refresh {ms(refresh['median'])} + evaluate {ms(evaluate['median'])} (medians); p90 {ms(total['p90'])}; "
-                        f"mean {ms(total['mean'])} incl. {s['folds']} fold(s), max {ms(total['max'])}; {total['n']} rounds")
-        )  # fmt: skip
-    tail = f"{bench_states.POLLS * bench_states.PER_POLL:,} of them written since the snapshot in {bench_states.POLLS} polls"
+            Figure(
+                "1 KPIs",
+                f"refresh + re-evaluation: {label}",
+                budget,
+                f"{ms(total['median'])} median",
+                ok=(total["median"] <= 0.020) if budget else None,
+                reference=whole,
+                spread=f"p90 {ms(total['p90'])}, max {ms(total['max'])} of {total['n']}",
+                note=f"refresh {ms(refresh['median'])} + evaluate {ms(evaluate['median'])} (medians); p90 "
+                f"{ms(total['p90'])}; "
+                f"mean {ms(total['mean'])} incl. {s['folds']} fold(s), max {ms(total['max'])}; "
+                f"{total['n']} rounds",
+            )
+        )
+    tail = (
+        f"{bench_states.POLLS * bench_states.PER_POLL:,} of them written since the snapshot in "
+        f"{bench_states.POLLS} polls"
+    )
     figures.append(
-        Figure("2 start-up", f"load the history ({rows} readings, {tail}) into the viewer's index", "≤ 2 s", secs(r["load_s"]),
-               ok=r["load_s"] <= 2.0, reference="; ".join(
-                   f"{'pandas (sort, running sums)' if n == 'pandas' else 'DuckDB (table, sorted)'} from the readings in memory {secs(r[n]['prepare_s'])}"
-                   for n in ("pandas", "duckdb") if "prepare_s" in r.get(n, {})),
-               note=f"History.refresh from empty: snapshot + tail merged in order, index build; load average {r.get('load_average', '?')}")
-    )  # fmt: skip
+        Figure(
+            "2 start-up",
+            f"load the history ({rows} readings, {tail}) into the viewer's index",
+            "≤ 2 s",
+            secs(r["load_s"]),
+            ok=r["load_s"] <= 2.0,
+            reference="; ".join(
+                (
+                    f"{'pandas (sort, running sums)' if n == 'pandas' else 'DuckDB (table, sorted)'} from the "
+                    f"readings in memory {secs(r[n]['prepare_s'])}"
+                )
+                for n in ("pandas", "duckdb")
+                if "prepare_s" in r.get(n, {})
+            ),
+            note="History.refresh from empty: snapshot + tail merged in order, index build; load average "
+            f"{r.get('load_average', '?')}",
+        )
+    )
     figures.append(
-        Figure("4 store", f"peak resident memory loading and evaluating {rows} readings ({tail})", "≤ 600 MB", f"{r['peak_mb']:,.0f} MB",
-               ok=r["peak_mb"] <= 600, reference=f"steady state {r['rss_mb']:,.0f} MB",
-               note=f"VmHWM of the benchmark process; {r['peak_after_load_mb']:,.0f} MB after the load; load average {r.get('load_average', '?')}")
-    )  # fmt: skip
+        Figure(
+            "4 store",
+            f"peak resident memory loading and evaluating {rows} readings ({tail})",
+            "≤ 600 MB",
+            f"{r['peak_mb']:,.0f} MB",
+            ok=r["peak_mb"] <= 600,
+            reference=f"steady state {r['rss_mb']:,.0f} MB",
+            note=f"VmHWM of the benchmark process; {r['peak_after_load_mb']:,.0f} MB after the load; load "
+            f"average {r.get('load_average', '?')}",
+        )
+    )
     figures.append(
-        Figure("4 store", f"resident memory, {rows} readings loaded and evaluated", "≤ 600 MB", f"{r['rss_mb']:,.0f} MB",
-               ok=r["rss_mb"] <= 600, reference=f"the index itself (key, value, running total: 24 bytes a reading) {r['rows'] * 24 / 1e6:,.0f} MB",
-               note=f"peak {r['peak_mb']:,.0f} MB while loading; {r['python_rss_start_mb']:.0f} MB before")
-    )  # fmt: skip
+        Figure(
+            "4 store",
+            f"resident memory, {rows} readings loaded and evaluated",
+            "≤ 600 MB",
+            f"{r['rss_mb']:,.0f} MB",
+            ok=r["rss_mb"] <= 600,
+            reference=f"the index itself (key, value, running total: 24 bytes a reading) {r['rows'] * 24 / 1e6:,.0f} "
+            "MB",
+            note=f"peak {r['peak_mb']:,.0f} MB while loading; {r['python_rss_start_mb']:.0f} MB before",
+        )
+    )
     return figures, r
 
 
@@ -255,7 +317,10 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
     sample = ROOT / "kpitui" / "sample_config.toml"
     results: dict = {"command": command}
     figures: list[Figure] = []
-    big = f"{readings / 1e6:g}M readings ({bench_states.POLLS * bench_states.PER_POLL:,} since the snapshot), 300 KPIs, 1,000 metrics"
+    big = (
+        f"{readings / 1e6:g}M readings ({bench_states.POLLS * bench_states.PER_POLL:,} since the snapshot), 300 "
+        "KPIs, 1,000 metrics"
+    )
     floor = bench_startup.floors(Path(command).with_name("python"), runs)
     results["floor"] = floor
     reference = (f"floor (one-widget Textual app, same venv and pty): {secs(statistics.median(floor['textual']))}; "
@@ -294,9 +359,17 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
                     f"; the very first start (empty history, demo back-fill running): {first_ever['values'][0]:.2f} s"
                 )
             figures.append(
-                Figure("2 start-up", f"{what}, {label}", f"≤ {budget} s", secs(median), reference=reference, ok=median <= budget, note=note,
-                       spread=f"{secs(min(times))} to {secs(max(times))} of {runs}")
-            )  # fmt: skip
+                Figure(
+                    "2 start-up",
+                    f"{what}, {label}",
+                    f"≤ {budget} s",
+                    secs(median),
+                    reference=reference,
+                    ok=median <= budget,
+                    note=note,
+                    spread=f"{secs(min(times))} to {secs(max(times))} of {runs}",
+                )
+            )
     # where the time goes (in-process timestamps), for the big config
     out = data_dir / "probe.json"
     tmux = ["tmux", "-L", f"kpitui-probe-{os.getpid()}"]  # a private server: this process's environment
@@ -304,10 +377,19 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
     try:
         t0 = time.time()
         subprocess.run(
-            [*tmux, "respawn-pane", "-k", "-t", "probe",
-             f"cd {ROOT} && env PYTHONDONTWRITEBYTECODE= KPITUI_BENCH_T0={t0} {sys.executable} -m benchmarks.bench_startup {big_config} {out} 2>/dev/null"],
+            [
+                *tmux,
+                "respawn-pane",
+                "-k",
+                "-t",
+                "probe",
+                (
+                    f"cd {ROOT} && env PYTHONDONTWRITEBYTECODE= KPITUI_BENCH_T0={t0} {sys.executable} -m "
+                    f"benchmarks.bench_startup {big_config} {out} 2>/dev/null"
+                ),
+            ],
             check=True,
-        )  # fmt: skip
+        )
         deadline = time.time() + 60
         while not out.exists() and time.time() < deadline:
             time.sleep(0.1)
@@ -345,9 +427,16 @@ def serve_figures(data_dir: Path, *, runs: int) -> tuple[list[Figure], dict]:
         note += "; xterm.js canvas renderer rasterising in software (no GPU): " + ", ".join(
             f"{t:.2f}" for t in result["canvas"]
         )
-    figure = Figure("2 start-up", "browser (kpitui serve): printed link opened to the first KPI value, sample_config.toml", "≤ 1.5 s",
-                    secs(median), ok=median <= 1.5, note=note, spread=f"{secs(min(times))} to {secs(max(times))} of {runs}",
-                    reference="the terminal UI in a pty: see first values, sample_config.toml")  # fmt: skip
+    figure = Figure(
+        "2 start-up",
+        "browser (kpitui serve): printed link opened to the first KPI value, sample_config.toml",
+        "≤ 1.5 s",
+        secs(median),
+        ok=median <= 1.5,
+        note=note,
+        spread=f"{secs(min(times))} to {secs(max(times))} of {runs}",
+        reference="the terminal UI in a pty: see first values, sample_config.toml",
+    )
     return [figure], {"times": times, "mode": mode, "canvas": result["canvas"]}
 
 
@@ -374,9 +463,18 @@ def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figur
         if goaccess:
             t0 = time.perf_counter()
             done = subprocess.run(
-                [goaccess, str(path), "--log-format=COMBINED", "--no-global-config", "--no-progress", "-o", str(Path(tmp) / "report.json")],
-                capture_output=True, text=True,
-            )  # fmt: skip
+                [
+                    goaccess,
+                    str(path),
+                    "--log-format=COMBINED",
+                    "--no-global-config",
+                    "--no-progress",
+                    "-o",
+                    str(Path(tmp) / "report.json"),
+                ],
+                capture_output=True,
+                text=True,
+            )
             ga = time.perf_counter() - t0
             results["goaccess_s"] = ga if done.returncode == 0 else None
             reference = (
@@ -407,18 +505,38 @@ def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figur
         results["poll"] = polls
     poll = statistics.median(polls)
     figures = [
-        Figure("3 access log", f"{lines:,}-line combined log → trigger counts for 10 metrics", "≤ 1.5 s", f"{secs(median)} median",
-               ok=median <= 1.5, reference=reference, note=f"best {secs(best)}; {lines / best / 1e6:.2f} M lines/s",
-               spread=f"best {secs(best)} of {repeat}"),
-        Figure("3 access log", f"backlog: the {lines:,}-line log by one `kpitui collect --once`", "≤ 1.5 s, ≤ 10× grep -c",
-               f"{secs(once['poll_s'])} polling", ok=once["poll_s"] <= 1.5 and once["poll_s"] <= 10 * once["grep_s"],
-               reference=f"grep -c {secs(once['grep_s'])} ({once['poll_s'] / once['grep_s']:.1f}×)",
-               note=f"{once['chunks']} chunks of 64 MiB, each committed; process {secs(once['wall_s'])}; "
-                    f"5xx stored {once['stored_count']:,} = grep {once['grep_count']:,}", spread="one run"),
-        Figure("3 access log", f"incremental poll of {append:,} new lines", "≤ 50 ms", f"{ms(poll)} median", ok=poll <= 0.050,
-               note=f"of {repeat}: " + ", ".join(f"{p * 1000:.0f}" for p in polls), spread=f"{ms(min(polls))} to {ms(max(polls))} of {repeat}",
-               reference=f"the whole log counted at once: {secs(median)} for {lines:,} lines"),
-    ]  # fmt: skip
+        Figure(
+            "3 access log",
+            f"{lines:,}-line combined log → trigger counts for 10 metrics",
+            "≤ 1.5 s",
+            f"{secs(median)} median",
+            ok=median <= 1.5,
+            reference=reference,
+            note=f"best {secs(best)}; {lines / best / 1e6:.2f} M lines/s",
+            spread=f"best {secs(best)} of {repeat}",
+        ),
+        Figure(
+            "3 access log",
+            f"backlog: the {lines:,}-line log by one `kpitui collect --once`",
+            "≤ 1.5 s, ≤ 10× grep -c",
+            f"{secs(once['poll_s'])} polling",
+            ok=once["poll_s"] <= 1.5 and once["poll_s"] <= 10 * once["grep_s"],
+            reference=f"grep -c {secs(once['grep_s'])} ({once['poll_s'] / once['grep_s']:.1f}×)",
+            note=f"{once['chunks']} chunks of 64 MiB, each committed; process {secs(once['wall_s'])}; "
+            f"5xx stored {once['stored_count']:,} = grep {once['grep_count']:,}",
+            spread="one run",
+        ),
+        Figure(
+            "3 access log",
+            f"incremental poll of {append:,} new lines",
+            "≤ 50 ms",
+            f"{ms(poll)} median",
+            ok=poll <= 0.050,
+            note=f"of {repeat}: " + ", ".join(f"{p * 1000:.0f}" for p in polls),
+            spread=f"{ms(min(polls))} to {ms(max(polls))} of {repeat}",
+            reference=f"the whole log counted at once: {secs(median)} for {lines:,} lines",
+        ),
+    ]
     return figures, results
 
 
@@ -430,11 +548,18 @@ def collector_figure(disk: dict) -> Figure:
     if "error" in disk:
         return Figure("4 store", name, "≤ 50 MB/day", f"not measured: {disk['error']}")
     mb = disk["mb_per_day"]
-    return Figure("4 store", name, "≤ 50 MB/day", f"{mb:,.0f} MB/day", ok=mb <= 50,
-                  note=f"{disk['bytes_per_poll'] / 1024:.1f} KiB per poll over {disk['polls']} polls run {disk['speed']:g}x "
-                       f"as often ({disk['polls_a_day']:,.0f} polls a day; /proc/PID/io write_bytes), "
-                       f"{disk['page_size']}-byte pages; load average {disk['load']}",
-                  spread=f"mean of {disk['polls']} polls")  # fmt: skip
+    return Figure(
+        "4 store",
+        name,
+        "≤ 50 MB/day",
+        f"{mb:,.0f} MB/day",
+        ok=mb <= 50,
+        note=f"{disk['bytes_per_poll'] / 1024:.1f} KiB per poll over {disk['polls']} polls run "
+        f"{disk['speed']:g}x "
+        f"as often ({disk['polls_a_day']:,.0f} polls a day; /proc/PID/io write_bytes), "
+        f"{disk['page_size']}-byte pages; load average {disk['load']}",
+        spread=f"mean of {disk['polls']} polls",
+    )
 
 
 def table(figures: list[Figure]) -> str:
@@ -443,7 +568,8 @@ def table(figures: list[Figure]) -> str:
     for f in figures:
         verdict = "" if f.ok is None else ("pass" if f.ok else "**FAIL**")
         lines.append(
-            f"| {f.group} | {f.name} | {f.budget or 'none (information)'} | {f.measured} | {f.spread or 'one run'} | {f.reference or '—'} | {verdict} |"
+            f"| {f.group} | {f.name} | {f.budget or 'none (information)'} | {f.measured} | "
+            f"{f.spread or 'one run'} | {f.reference or '—'} | {verdict} |"
         )
     return head + "\n".join(lines)
 
@@ -471,7 +597,8 @@ def write_results(path: Path, command: str, info: dict, figures: list[Figure], e
             previous = at
     text = f"""# kpitui benchmark results
 
-Generated by `{command}` on {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}{" (a partial or smaller run: budgets are for the full one)" if quick else ""}.
+Generated by `{command}` on {dt.datetime.now().astimezone():%Y-%m-%d %H:%M %Z}\
+{" (a partial or smaller run: budgets are for the full one)" if quick else ""}.
 Regenerate with the same command; see `benchmarks/run.py` for what each figure measures.
 
 ## Machine
@@ -507,7 +634,8 @@ GROUPS = ("engine", "startup", "serve", "access_log", "collector", "postgres")
 
 
 def attempt(group: str, what: str, measure) -> tuple[list[Figure], dict]:
-    """``measure()``'s figures; when it fails (a tool missing, a server gone), one figure saying so and the other groups still run."""
+    """``measure()``'s figures; when it fails (a tool missing, a server gone), one figure saying so and the other groups
+    still run."""
     try:
         return measure()
     except Exception as exc:  # noqa: BLE001 - one group failing must not lose the others
@@ -539,7 +667,8 @@ def main(argv: list[str] | None = None) -> int:
         "--out",
         type=Path,
         default=None,
-        help="where to write the results (default benchmarks/RESULTS.md for a full run; a partial run writes nothing unless told)",
+        help="where to write the results (default benchmarks/RESULTS.md for a full run; a partial run writes "
+        "nothing unless told)",
     )
     parser.add_argument("--keep", type=Path, default=None, help="keep the generated data in this folder")
     args = parser.parse_args(argv)

@@ -78,7 +78,8 @@ class Annotation:
         return "all"
 
     def about(self, kpi: str | None, metrics: Iterable[str] = ()) -> bool:
-        """Is this about ``kpi`` (whose metrics, through other KPIs too, are ``metrics``), or about metric ``kpi=None, metrics=[id]``?"""
+        """Is this about ``kpi`` (whose metrics, through other KPIs too, are ``metrics``), or about metric
+        ``kpi=None, metrics=[id]``?"""
         if not self.kpi and not self.metric:
             return True
         if self.kpi:
@@ -288,7 +289,8 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
             owner = registry.owner("annotation source", type_name)
             raise loader.error(
                 where,
-                f"the {type_name!r} annotation source (plugin {owner}) failed to check its options: {type(exc).__name__}: {exc}",
+                f"the {type_name!r} annotation source (plugin {owner}) failed to check its options: "
+                f"{type(exc).__name__}: {exc}",
             ) from None
         out[sid] = AnnotationSourceSpec(sid, type_name, options)
     return out

@@ -124,7 +124,8 @@ def _set_n(target: HistoryStore, rows: pl.DataFrame) -> None:
         with con.transaction():
             with con.cursor() as cur:
                 cur.executemany(
-                    f"UPDATE {SCHEMA}.readings SET n = %s WHERE metric_id = (SELECT id FROM {SCHEMA}.metrics WHERE name = %s) "
+                    f"UPDATE {SCHEMA}.readings SET n = %s WHERE metric_id = (SELECT id FROM {SCHEMA}.metrics "
+                    "WHERE name = %s) "
                     "AND at = %s AND instance_id = (SELECT id FROM kpitui.instances WHERE name = %s)",
                     [(*p, target.instance) for p in params],  # type: ignore[attr-defined]
                 )
@@ -147,7 +148,8 @@ def _set_horizons(target: HistoryStore, horizons: dict[str, int]) -> None:
         with con.transaction():
             with con.cursor() as cur:
                 cur.executemany(
-                    f"INSERT INTO {SCHEMA}.compacted (metric_id, before) SELECT id, %s FROM {SCHEMA}.metrics WHERE name = %s "
+                    f"INSERT INTO {SCHEMA}.compacted (metric_id, before) SELECT id, %s FROM {SCHEMA}.metrics "
+                    "WHERE name = %s "
                     "ON CONFLICT (metric_id) DO UPDATE SET before = excluded.before",
                     [(before, name) for name, before in horizons.items()],
                 )

@@ -32,7 +32,8 @@ class LogFile:
 
 
 class _ClockFormatter(logging.Formatter):
-    """``HH:MM:SS ZONE message`` (terminal) or ``YYYY-MM-DD HH:MM:SS ZONE LEVEL message`` (file), on the config's clock."""
+    """``HH:MM:SS ZONE message`` (terminal) or ``YYYY-MM-DD HH:MM:SS ZONE LEVEL message`` (file), on the config's
+    clock."""
 
     def __init__(self, timezone: str = "UTC", full: bool = False):
         super().__init__()

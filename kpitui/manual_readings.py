@@ -128,7 +128,8 @@ class ManualReadings:
                     "INSERT OR IGNORE INTO manual_readings (metric_id, at, recorded) "
                     "SELECT r.metric_id, r.at, NULL FROM readings r JOIN metrics m ON m.id = r.metric_id "
                     "WHERE m.name IN (SELECT value FROM json_each(?)) AND r.n = 1 "
-                    "AND r.at >= coalesce((SELECT c.before FROM compacted c WHERE c.metric_id = r.metric_id), -9223372036854775808) "
+                    "AND r.at >= coalesce((SELECT c.before FROM compacted c WHERE c.metric_id = r.metric_id), "
+                    "-9223372036854775808) "
                     "AND NOT EXISTS (SELECT 1 FROM manual_readings e WHERE e.metric_id = r.metric_id AND e.at = r.at) "
                     "ORDER BY r.at, m.name",
                     (json.dumps(names),),
@@ -199,7 +200,8 @@ class ManualReadings:
                     self._upsert(frame, "replace")
                     if self.last_compacted:
                         raise ReadingTaken(
-                            f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
+                            f"{old.metric}'s readings at that time are compacted by retention ([storage] "
+                            "raw_retention_days); "
                             "nothing was changed"
                         )
                     metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (old.metric,)).fetchone()[0]
@@ -210,7 +212,8 @@ class ManualReadings:
                     self._upsert(frame, "replace")
                     if self.last_compacted:
                         raise ReadingTaken(
-                            f"{old.metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
+                            f"{old.metric}'s readings at that time are compacted by retention ([storage] "
+                            "raw_retention_days); "
                             "nothing was changed"
                         )
                 new = self._manual(con, ident)
@@ -224,7 +227,8 @@ class ManualReadings:
                 gone = [self._manual(con, ident) for ident in dict.fromkeys(int(i) for i in idents)]
                 for reading in gone:
                     con.execute(
-                        "DELETE FROM readings WHERE at = ? AND metric_id = (SELECT metric_id FROM manual_readings WHERE id = ?)",
+                        "DELETE FROM readings WHERE at = ? AND metric_id = (SELECT metric_id FROM "
+                        "manual_readings WHERE id = ?)",
                         (micros(reading.at), reading.id),
                     )
                     con.execute("DELETE FROM manual_readings WHERE id = ?", (reading.id,))

@@ -1,4 +1,5 @@
-"""What a metric's trigger condition matched: for ``kpitui matches METRIC`` (:mod:`kpitui.commands.matches`) and the metric detail view.
+"""What a metric's trigger condition matched: for ``kpitui matches METRIC`` (:mod:`kpitui.commands.matches`) and the
+metric detail view.
 
 For a metric whose source evaluates a condition over events (``access_log``):
 the most frequent paths, referrers and agents among the matching lines of a

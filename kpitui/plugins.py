@@ -300,7 +300,8 @@ class PluginHost:
                     continue
                 if cls.type_name in into:
                     info.errors.append(
-                        f"{kind} type {cls.type_name!r} is already registered by {registry.owner(kind, cls.type_name)}; ignored"
+                        f"{kind} type {cls.type_name!r} is already registered by "
+                        f"{registry.owner(kind, cls.type_name)}; ignored"
                     )
                     continue
                 into[cls.type_name] = cls

@@ -206,7 +206,8 @@ class Tracker:
                 self.jobs.pop(source, None)
 
     def parts(self, source: str) -> list[str] | None:
-        """``["importing access.log.3.gz", "41%", "1m 10s left"]`` (what, then how far when known); ``None`` when idle."""
+        """``["importing access.log.3.gz", "41%", "1m 10s left"]`` (what, then how far when known); ``None`` when
+        idle."""
         with self.lock:
             job = self.jobs.get(source)
         if job is None:

@@ -201,7 +201,10 @@ def format_progress(progress: float | None) -> str:
 
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).
 LEGEND = [
-    "Target: for the period shown; a target marked (prorated) is an additive KPI's, scaled from its own window to this one.",
+    (
+        "Target: for the period shown; a target marked (prorated) is an additive KPI's, scaled from its own window "
+        "to this one."
+    ),
     "Progress: value ÷ target now (for a ≤ limit: share of the limit used). On pace for: the value projected to",
     "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–1: toward the target,",
     "on the projection when there is one; it sets the status. vs previous: against the period before, cut at",
@@ -267,7 +270,8 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
             target = "—"
             if applied is not None:
                 target = (
-                    f"{format_value(applied.low, k.unit, k.decimals, currency)}–{format_value(applied.high, k.unit, k.decimals, currency)}"
+                    f"{format_value(applied.low, k.unit, k.decimals, currency)}–"
+                    f"{format_value(applied.high, k.unit, k.decimals, currency)}"
                     if applied.kind == "within"
                     else ("≤ " if applied.kind == "below" else "")
                     + format_value(applied.value, k.unit, k.decimals, currency)

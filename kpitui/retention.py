@@ -294,7 +294,8 @@ def describe_kept(config: Config, now: dt.datetime | None = None) -> list[str]:
         else:
             lines.append(
                 "daily rows: every reading compacted is older than the hourly horizon "
-                f"({hourly_horizon(config)} days); a period cut at a time of day there (report --at, --window) can change"
+                f"({hourly_horizon(config)} days); a period cut at a time of day there (report --at, --window) "
+                "can change"
             )
     return lines + [
         f'kept raw: {mid} (KPI {why}); [storage] downsample_anyway = ["{mid}"] would compact it and change those values'

@@ -117,7 +117,9 @@ class EventsOptions:
 
 @dataclass(frozen=True)
 class EventsMetricOptions:
-    kind: str | None = field(default=None, metadata={{"help": "count only rows whose `kind` column is this (default: every row)"}})
+    kind: str | None = field(
+        default=None, metadata={{"help": "count only rows whose `kind` column is this (default: every row)"}}
+    )
     value_column: str | None = field(default=None, metadata={{"help": "sum this column instead of counting rows"}})
 
     def validate(self) -> None:
@@ -155,12 +157,15 @@ class EventsSource(MetricSource):
             stat = path.stat()
         except FileNotFoundError:
             raise SourceError(f"file not found: {{path}}") from None
-        state = hashlib.sha256(f"{{stat.st_size}}:{{stat.st_mtime_ns}}:{{self.context.timezone}}".encode()).hexdigest()[:16]
+        stamp = f"{{stat.st_size}}:{{stat.st_mtime_ns}}:{{self.context.timezone}}"
+        state = hashlib.sha256(stamp.encode()).hexdigest()[:16]
         if state == cursor:  # unchanged since the last poll
             return FetchResult(readings_frame([]), cursor=cursor)
         raw = read_table(path)
         if self.options.time_column not in raw.columns:
-            raise SourceError(f"{{path.name}} has no column {{self.options.time_column!r}}; its columns: {{', '.join(raw.columns)}}")
+            raise SourceError(
+                f"{{path.name}} has no column {{self.options.time_column!r}}; its columns: {{', '.join(raw.columns)}}"
+            )
         tz = self.context.timezone
         rows = raw.lazy().with_columns(at=parse_times(pl.col(self.options.time_column), tz))
         frames = []
@@ -169,9 +174,14 @@ class EventsSource(MetricSource):
             kept = rows.filter(pl.col("at").is_not_null())
             if o.kind is not None:
                 kept = kept.filter(pl.col("kind") == o.kind) if "kind" in raw.columns else kept.filter(pl.lit(False))
-            value = pl.col(o.value_column).cast(pl.Float64, strict=False).sum() if o.value_column else pl.len().cast(pl.Float64)
+            if o.value_column:
+                value = pl.col(o.value_column).cast(pl.Float64, strict=False).sum()
+            else:
+                value = pl.len().cast(pl.Float64)
             frames.append(
-                kept.group_by(day=bucket_start(pl.col("at"), "day", tz)).agg(value=value).select(metric=pl.lit(metric.id), at="day", value="value")
+                kept.group_by(day=bucket_start(pl.col("at"), "day", tz))
+                .agg(value=value)
+                .select(metric=pl.lit(metric.id), at="day", value="value")
             )
         readings, unreadable = pl.collect_all([pl.concat(frames), rows.select(pl.col("at").is_null().sum())])
         return FetchResult(readings, cursor=state, skipped=int(unreadable.item()))
@@ -288,7 +298,11 @@ def test_a_missing_file_is_a_clear_error(kpitui_config):
 
 def test_the_rate_per_thousand(kpitui_config):
     config = kpitui_config(CONFIG, plugins=[{module}])
-    readings = [("signups", "2026-03-02T12:00", 3), ("visitors", "2026-03-02T12:00", 1200), ("signups", "2026-03-03T12:00", 1)]
+    readings = [
+        ("signups", "2026-03-02T12:00", 3),
+        ("visitors", "2026-03-02T12:00", 1200),
+        ("signups", "2026-03-03T12:00", 1),
+    ]
     snapshot = evaluate(config, readings, now="2026-03-10T12:00")
     assert snapshot.kpis["signups_per_1000"].value == pytest.approx(4 / 1200 * 1000)
 

@@ -133,7 +133,8 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             )
         parts.append(f'<h2 style="font-size:16px;margin:18px 0 6px 0;">{e(name)}{badge}</h2>')
         parts.append(
-            '<table role="presentation" cellpadding="0" cellspacing="0" style="border-collapse:collapse;width:100%;max-width:900px;">'
+            '<table role="presentation" cellpadding="0" cellspacing="0" '
+            'style="border-collapse:collapse;width:100%;max-width:900px;">'
         )
         numeric = ("Value", "Target", "vs previous", "Score")
         parts.append(

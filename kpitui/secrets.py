@@ -54,7 +54,8 @@ def _is_control(ch: str) -> bool:
 
 
 def check_env_value(name: str, value: str, *, multiline: bool = False) -> None:
-    """Raise ``ValueError`` naming ``name`` (never ``value``) when it ends with a line break or holds a control character.
+    """Raise ``ValueError`` naming ``name`` (never ``value``) when it ends with a line break or holds a control
+    character.
 
     ``multiline`` allows line breaks and TABs inside the value (an environment
     variable handed to a command may be a PEM key), not at its end.

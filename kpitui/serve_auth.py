@@ -149,7 +149,8 @@ def load_serve_table(loader: Any, table: dict[str, Any]) -> ServeConfig:
         if not token.references:
             raise loader.error(
                 "serve",
-                'token: give it as a ${VARIABLE} reference (token = "${KPITUI_SERVE_TOKEN}"), never the token itself in the file',
+                'token: give it as a ${VARIABLE} reference (token = "${KPITUI_SERVE_TOKEN}"), never the token '
+                "itself in the file",
             )
     users: dict[str, str] = {}
     raw_users = parsed.users

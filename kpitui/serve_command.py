@@ -1,4 +1,5 @@
-"""``kpitui serve``: its options (declared in :mod:`kpitui.cli`), checked into a :class:`ServePlan` before anything listens.
+"""``kpitui serve``: its options (declared in :mod:`kpitui.cli`), checked into a :class:`ServePlan` before anything
+listens.
 
 The web server itself (aiohttp + textual-serve) is :mod:`kpitui.ui.serve`,
 started by the CLI once the plan is sound; this module stays headless. The

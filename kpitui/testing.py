@@ -227,7 +227,8 @@ def kpitui_env(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Mon
 
 @pytest.fixture
 def kpitui_config(tmp_path: Path, kpitui_env: Path) -> Callable[..., Config]:
-    """``kpitui_config(text, *, plugins=(), installed=True, plugins_dirs=(), name="kpitui.toml")`` -> a loaded Config."""
+    """``kpitui_config(text, *, plugins=(), installed=True, plugins_dirs=(), name="kpitui.toml")`` -> a loaded
+    Config."""
 
     def make(text: str, **kwargs: Any) -> Config:
         return load_test_config(text, tmp_path, **kwargs)

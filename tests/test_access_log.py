@@ -99,7 +99,8 @@ def random_lines(count: int, seed: int = 7, start: dt.datetime = dt.datetime(202
 
 
 REFERENCE = re.compile(
-    r'^(?P<client>\S+) \S+ (?P<user>.*) \[(?P<time>[^\]]+)\] "(?P<method>\S+) (?P<path>[^ ?"]*)(?:\?(?P<query>[^ "]*))? '
+    r'^(?P<client>\S+) \S+ (?P<user>.*) \[(?P<time>[^\]]+)\] "(?P<method>\S+) '
+    r'(?P<path>[^ ?"]*)(?:\?(?P<query>[^ "]*))? '
     r'(?P<protocol>[^"]+)" (?P<status>\d{3}) (?P<bytes>\d+|-) "(?P<referrer>[^"]*)" "(?P<agent>[^"]*)"$'
 )
 
@@ -379,7 +380,8 @@ def test_rename_rotation_loses_and_double_counts_nothing(tmp_path: Path) -> None
 
 
 def test_rotated_file_compressed_later_is_drained_from_the_gzip(tmp_path: Path) -> None:
-    """delaycompress: PATH.1 is drained by inode, then still written to, then compressed: the rest comes from PATH.1.gz."""
+    """delaycompress: PATH.1 is drained by inode, then still written to, then compressed: the rest comes from
+    PATH.1.gz."""
     log, old = tmp_path / "access.log", tmp_path / "access.log.1"
     a, b, c, d = batches(4)
     write(log, a)
@@ -623,7 +625,10 @@ def test_common_format_rejects_conditions_on_missing_fields(tmp_path: Path) -> N
 
 def test_custom_log_format(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
-    fmt = '$remote_addr [$time_iso8601] "$request_method $request_uri" $status $body_bytes_sent "$http_user_agent" rt=$request_time'
+    fmt = (
+        '$remote_addr [$time_iso8601] "$request_method $request_uri" $status $body_bytes_sent "$http_user_agent" '
+        "rt=$request_time"
+    )
     rng = random.Random(31)
     lines, expected = [], Counter()
     start = dt.datetime(2024, 3, 1, tzinfo=dt.timezone(dt.timedelta(hours=2)))
@@ -709,10 +714,19 @@ def test_distinct_visitors_across_polls(tmp_path: Path) -> None:
     lines = []
     for i in range(3000):
         moment = start + dt.timedelta(seconds=i * 5)  # a bit over 4 hours
-        lines.append(combined(client=f"10.9.{rng.randint(0, 1)}.{rng.randint(1, 60)}", agent=rng.choice(AGENTS[:2]),
-                              when=moment.strftime("%d/%b/%Y:%H:%M:%S +0000"), path=rng.choice(["/", "/a"])))  # fmt: skip
-    source = make_source(log, {"visitors": "True", "home_visitors": 'path == "/"', "pairs": "True", "hits": "True"},
-                         distinct={"visitors": "client", "home_visitors": "client", "pairs": "client_agent"})  # fmt: skip
+        lines.append(
+            combined(
+                client=f"10.9.{rng.randint(0, 1)}.{rng.randint(1, 60)}",
+                agent=rng.choice(AGENTS[:2]),
+                when=moment.strftime("%d/%b/%Y:%H:%M:%S +0000"),
+                path=rng.choice(["/", "/a"]),
+            )
+        )
+    source = make_source(
+        log,
+        {"visitors": "True", "home_visitors": 'path == "/"', "pairs": "True", "hits": "True"},
+        distinct={"visitors": "client", "home_visitors": "client", "pairs": "client_agent"},
+    )
     source.max_poll_bytes = 20_000  # many polls, each hour spread over several of them
     tail = Tail(source)
     for chunk in range(0, len(lines), 137):
@@ -737,7 +751,8 @@ def test_distinct_visitors_across_polls(tmp_path: Path) -> None:
 
 
 def test_distinct_daily_visitors_on_a_25_hour_local_day(tmp_path: Path) -> None:
-    """Day buckets are local days (America/New_York); the day before the latest stays open even when it lasted 25 hours."""
+    """Day buckets are local days (America/New_York); the day before the latest stays open even when it lasted 25
+    hours."""
     log = tmp_path / "access.log"
     ny = dt.timezone(dt.timedelta(hours=-5))  # 1 Nov 2026 ends DST in New York: that day lasts 25 hours
     edt = dt.timezone(dt.timedelta(hours=-4))
@@ -865,12 +880,28 @@ def test_time_local_is_read_as_strptime_with_an_offset_reads_it():
     from kpitui.builtin.access_log.formats import _time_local
 
     texts = [
-        "01/Mar/2024:01:00:00 +0100", "01/Mar/2024:01:00:00 -0530", "31/Dec/2023:23:59:59 +1400", "01/Mar/2024:01:00:00 -0000",
-        "10/Oct/2000:13:55:36 -0700", "01/Mar/2024:01:00:00 +01:30", "29/Feb/2024:12:00:00 +0545", "01/mar/2024:01:00:00 +0100",
-        "01/Mar/2024:01:00:00 +01:0", "01/Mar/2024:01:00:00 ++100", "32/Mar/2024:01:00:00 +0100", "01/Mar/2024:01:00:00 +2400",
-        "01/Mar/2024:01:00:00 +0160", "01/Mar/2024:24:00:00 +0100", "01/Mar/2024:01:00:00+0100 ", "01/Mar/2024:01:00:00 +010",
-        "", "29/Feb/2023:01:00:00 +0000", "01/Mar/2024:01:00:00 Z0100", "01/Mar/2024:01:00:00 +0100 trailing", "01/Foo/2024:01:00:00 +0100",
-    ]  # fmt: skip
+        "01/Mar/2024:01:00:00 +0100",
+        "01/Mar/2024:01:00:00 -0530",
+        "31/Dec/2023:23:59:59 +1400",
+        "01/Mar/2024:01:00:00 -0000",
+        "10/Oct/2000:13:55:36 -0700",
+        "01/Mar/2024:01:00:00 +01:30",
+        "29/Feb/2024:12:00:00 +0545",
+        "01/mar/2024:01:00:00 +0100",
+        "01/Mar/2024:01:00:00 +01:0",
+        "01/Mar/2024:01:00:00 ++100",
+        "32/Mar/2024:01:00:00 +0100",
+        "01/Mar/2024:01:00:00 +2400",
+        "01/Mar/2024:01:00:00 +0160",
+        "01/Mar/2024:24:00:00 +0100",
+        "01/Mar/2024:01:00:00+0100 ",
+        "01/Mar/2024:01:00:00 +010",
+        "",
+        "29/Feb/2023:01:00:00 +0000",
+        "01/Mar/2024:01:00:00 Z0100",
+        "01/Mar/2024:01:00:00 +0100 trailing",
+        "01/Foo/2024:01:00:00 +0100",
+    ]
     out = pl.DataFrame({"t": texts}).select(
         fast=_time_local(pl.col("t")),
         reference=pl.col("t").str.strptime(pl.Datetime("us", "UTC"), "%d/%b/%Y:%H:%M:%S %z", strict=False),

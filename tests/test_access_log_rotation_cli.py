@@ -30,7 +30,8 @@ def master_lines(count: int, seed: int = 5) -> list[str]:
         when = START + dt.timedelta(seconds=i * 17)
         stamp = when.strftime("%d/%b/%Y:%H:%M:%S +0000")
         out.append(
-            f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" "Mozilla/5.0"\n'
+            f'203.0.113.{rng.randint(1, 250)} - - [{stamp}] "GET {rng.choice(PATHS)} HTTP/1.1" 200 512 "-" '
+            '"Mozilla/5.0"\n'
         )
     return out
 
@@ -113,7 +114,8 @@ def test_copytruncate_compressed_at_once_counts_the_unread_tail(tmp_path: Path) 
 
 
 def test_two_rotations_compressed_between_polls(tmp_path: Path) -> None:
-    """The file read last is now PATH.2.gz: its unread tail is found by its head, and PATH.1.gz (never seen) is read whole."""
+    """The file read last is now PATH.2.gz: its unread tail is found by its head, and PATH.1.gz (never seen) is read
+    whole."""
     lines = master_lines(9000, seed=9)
     master = tmp_path / "master.log"
     master.write_text("".join(lines))
@@ -136,7 +138,8 @@ def test_two_rotations_compressed_between_polls(tmp_path: Path) -> None:
 
 
 def _delaycompress_rotate(tmp_path: Path) -> None:
-    """logrotate with ``compress`` + ``delaycompress`` (Debian's nginx default): .2.gz -> .3.gz, .1 -> .2.gz, PATH -> .1."""
+    """logrotate with ``compress`` + ``delaycompress`` (Debian's nginx default): .2.gz -> .3.gz, .1 -> .2.gz, PATH ->
+    .1."""
     log, one = tmp_path / "access.log", tmp_path / "access.log.1"
     if (tmp_path / "access.log.2.gz").exists():
         (tmp_path / "access.log.2.gz").rename(tmp_path / "access.log.3.gz")

@@ -1,4 +1,5 @@
-"""access_log buckets follow ``[kpitui] timezone``: daily (and hourly) counts equal `grep -c` on the server's local times.
+"""access_log buckets follow ``[kpitui] timezone``: daily (and hourly) counts equal `grep -c` on the server's local
+times.
 
 nginx writes ``$time_local`` in the server's zone, so grepping a local day
 (``04/Mar/2026``) or hour (``04/Mar/2026:15``) counts exactly what that local

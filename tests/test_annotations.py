@@ -56,8 +56,10 @@ def test_annotate_list_edit_delete_round_trip(config, tmp_path):
     ok("annotate", "Price change", "--at", "2026-02-01 00:00", config=config)  # about everything (the default)
     notes = listed(config)
     assert [(n["id"], n["text"], n["kpi"], n["metric"]) for n in notes] == [
-        (2, "Site down", None, "views"), (1, "Launched the webinar ads", "leads", None), (3, "Price change", None, None),
-    ]  # fmt: skip  # newest first
+        (2, "Site down", None, "views"),
+        (1, "Launched the webinar ads", "leads", None),
+        (3, "Price change", None, None),
+    ]  # newest first
     assert notes[0]["at"] == "2026-03-10T12:00:00+00:00"
     assert notes[0]["kpis"] == ["conversion", "squared"]  # the KPIs that read views
     assert [n["id"] for n in listed(config, "--kpi", "leads")] == [1, 3]

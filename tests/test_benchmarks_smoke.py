@@ -18,9 +18,27 @@ def test_a_small_run_of_the_suite_fills_every_column(tmp_path):
     pytest.importorskip("duckdb")
     out = tmp_path / "RESULTS.md"
     done = subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--only", "engine,access_log", "--readings", "20000", "--lines", "5000", "--runs", "1", "--out", str(out)],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "benchmarks",
+            "--only",
+            "engine,access_log",
+            "--readings",
+            "20000",
+            "--lines",
+            "5000",
+            "--runs",
+            "1",
+            "--out",
+            str(out),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"},
+    )
     assert done.returncode in (0, 1), done.stderr[-2000:]  # 1: some budget missed (they are for the full sizes)
     text = out.read_text()
     assert "a partial or smaller run" in text

@@ -101,6 +101,9 @@ def test_bash_registers_the_completion():
 
 
 def test_normal_start_up_never_imports_argcomplete(config):
-    code = f"import sys; from kpitui.cli import main; main(['check', '--config', {str(config)!r}]); print('argcomplete' in sys.modules)"
+    code = (
+        f"import sys; from kpitui.cli import main; main(['check', '--config', {str(config)!r}]); "
+        "print('argcomplete' in sys.modules)"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.stdout.strip().splitlines()[-1] == "False", result.stdout + result.stderr

@@ -125,9 +125,9 @@ def test_kpi_may_name_its_objective(write_config, builtin_registry):
 
 
 def test_kpi_cycles_are_rejected(write_config, builtin_registry):
-    text = (
-        BASE
-        + '\n[kpis.a]\nformula = "expression"\nexpression = "b + 1"\n[kpis.b]\nformula = "expression"\nexpression = "a * 2"\n'
+    text = BASE + (
+        '\n[kpis.a]\nformula = "expression"\nexpression = "b + 1"\n[kpis.b]\nformula = '
+        '"expression"\nexpression = "a * 2"\n'
     )
     assert "cycle: a -> b -> a" in error_of(write_config, text, builtin_registry)
 

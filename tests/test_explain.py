@@ -79,7 +79,8 @@ def test_ratio_is_the_symmetric_shift_share_split():
     f = Ratio(RatioOptions("signups", "views", percent=True))
     # 30/200 = 15% now, 20/100 = 20% before: -5 pp
     parts = split(f, {"numerator": 30, "denominator": 200}, {"numerator": 20, "denominator": 100})
-    # numerator: +10 x (1/100 + 1/200) / 2 x 100 = +7.5 pp; denominator: (1/200 - 1/100) x (20 + 30) / 2 x 100 = -12.5 pp
+    # numerator: +10 x (1/100 + 1/200) / 2 x 100 = +7.5 pp;
+    # denominator: (1/200 - 1/100) x (20 + 30) / 2 x 100 = -12.5 pp
     assert parts["numerator"] == pytest.approx(7.5)
     assert parts["denominator"] == pytest.approx(-12.5)
     with pytest.raises(CannotDecompose, match="zero denominator"):

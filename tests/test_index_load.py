@@ -121,7 +121,8 @@ def test_building_from_a_load_holds_little_besides_it():
         for p in range(20):
             ids = pl.int_range(p * 10, (p + 1) * 10, eager=True, dtype=pl.UInt32).repeat_by(per).explode()
             at = pl.int_range(0, ids.len(), eager=True, dtype=pl.Int64) % per * 1_000_000
-            parts.append(pl.DataFrame({"metric_id": ids, "at": at, "value": (at % 7).cast(pl.Float64), "n": pl.repeat(1, ids.len(), dtype=pl.UInt32, eager=True)}))
+            parts.append(pl.DataFrame({"metric_id": ids, "at": at, "value": (at % 7).cast(pl.Float64),
+                                       "n": pl.repeat(1, ids.len(), dtype=pl.UInt32, eager=True)}))
         frame = pl.concat(parts, rechunk=False)
         del parts, ids, at
         index_load.BATCH_ROWS = 100_000

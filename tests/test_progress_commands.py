@@ -1,4 +1,5 @@
-"""``kpitui history copy`` (and ``compact``, ``history backup``) show a bar on a terminal, none when piped (issue 20)."""
+"""``kpitui history copy`` (and ``compact``, ``history backup``) show a bar on a terminal, none when piped (issue
+20)."""
 
 from __future__ import annotations
 

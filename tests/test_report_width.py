@@ -1,4 +1,5 @@
-"""``kpitui report`` fits the terminal: optional columns drop out, names shorten, nothing passes the width (issue 16)."""
+"""``kpitui report`` fits the terminal: optional columns drop out, names shorten, nothing passes the width (issue
+16)."""
 
 from __future__ import annotations
 

@@ -521,7 +521,7 @@ def test_file_agg_mean_then_metric_mean_weighs_each_bucket_the_same(tmp_path):
     assert report(config, "--at", "2026-11-25 12:00")["avg_order"]["value"] == 37.5
 
 
-# --------------------------------------------------------------------------- a constant formula (issue 19 item 7; the CLI side is in tests/reliability)
+# ------------------------------------------- a constant formula (issue 19 item 7; the CLI side is in tests/reliability)
 
 
 def test_a_plugin_formula_that_is_a_constant_is_one_value_per_period(write_config, builtin_registry):

@@ -56,7 +56,8 @@ def exec_start(name: str) -> list[str]:
 def sample(tmp_path: Path) -> Path:
     config = tmp_path / "kpitui.toml"
     config.write_text(
-        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.visits]\nsource = "demo"\n'
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[sources.demo]\ntype = "demo"\nhistory_days = '
+        '2\n[metrics.visits]\nsource = "demo"\n'
     )
     return config
 

@@ -60,7 +60,8 @@ def write(tmp_path: Path, metrics: str) -> Path:
     (tmp_path / "plugins" / "shop.py").write_text(PLUGIN)
     config = tmp_path / "kpitui.toml"
     config.write_text(
-        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["plugins"]\n[sources.shop]\ntype = "shop"\n{metrics}'
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["plugins"]\n[sources.shop]\ntype = '
+        f'"shop"\n{metrics}'
     )
     return config
 

@@ -176,7 +176,8 @@ def _observe_source(rule: AlertRule, facts: Facts) -> Observation:
     if age > limit:
         return Observation(
             True,
-            f"{rule.subject}: no new reading for {format_duration(age)} (more than {rule.intervals:g} × the {format_duration(spec.interval)} interval)",
+            f"{rule.subject}: no new reading for {format_duration(age)} (more than {rule.intervals:g} × the "
+            f"{format_duration(spec.interval)} interval)",
             rule.subject,
             fields,
         )

@@ -6,8 +6,8 @@ file; they are kpitui's alerting tables, not part of the reading schema):
 ``alert_state(alert, firing, token, baseline, episode, seq, since, last_fired, last_sent, text, updated)``
     one row per ``[alerts.ID]``: whether it fires, since when, the KPI
     status last seen (status rules), and counters that make idempotency keys.
-``alert_outbox(id, key, alert, notifier, payload, created, attempts, next_attempt, lease, delivered, last_error, last_attempt)``
-    one row per notification and notifier; ``key`` is the idempotency key.
+``alert_outbox(id, key, alert, notifier, payload, created, attempts, next_attempt, lease, delivered, ...)``
+    (then ``last_error, last_attempt``): one row per notification and notifier; ``key`` is the idempotency key.
 ``digest_state(digest, last_slot, updated)``
     the last scheduled slot each digest was queued for.
 
@@ -67,7 +67,8 @@ CREATE TABLE IF NOT EXISTS alert_outbox (
     UNIQUE (key, notifier)
 );
 CREATE INDEX IF NOT EXISTS alert_outbox_pending ON alert_outbox (notifier, id) WHERE delivered IS NULL;
-CREATE TABLE IF NOT EXISTS digest_state (digest TEXT PRIMARY KEY, last_slot INTEGER NOT NULL, updated INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digest_state (digest TEXT PRIMARY KEY, last_slot INTEGER NOT NULL, \
+updated INTEGER NOT NULL) WITHOUT ROWID;
 """
 
 
@@ -209,7 +210,8 @@ class AlertStore:
             states = {row[0]: self._state(row) for row in rows}
             for new, notifications in decide(states):
                 con.execute(
-                    f"INSERT OR REPLACE INTO alert_state ({self._STATE_COLUMNS}, updated) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    f"INSERT OR REPLACE INTO alert_state ({self._STATE_COLUMNS}, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         new.alert,
                         int(new.firing),
@@ -233,7 +235,8 @@ class AlertStore:
         payload = notification_to_json(n)
         for notifier in notifiers:
             con.execute(
-                "INSERT OR IGNORE INTO alert_outbox (key, alert, notifier, payload, created, next_attempt) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR IGNORE INTO alert_outbox (key, alert, notifier, payload, created, next_attempt) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
                 (n.key, n.name, notifier, payload, micros(now), micros(now)),
             )
 
@@ -256,7 +259,8 @@ class AlertStore:
         notifiers: tuple[str, ...],
         now: dt.datetime,
     ) -> Notification | None:
-        """Queue ``build()`` for ``slot`` unless that slot (or a later one) was queued already: once per slot, across restarts."""
+        """Queue ``build()`` for ``slot`` unless that slot (or a later one) was queued already: once per slot, across
+        restarts."""
         with self._transaction() as con:
             row = con.execute("SELECT last_slot FROM digest_state WHERE digest = ?", (digest,)).fetchone()
             if row is not None and row[0] >= micros(slot):
@@ -298,7 +302,8 @@ class AlertStore:
         """
         with self._transaction() as con:
             row = con.execute(
-                f"SELECT {self._ITEM_COLUMNS}, lease, owner FROM alert_outbox WHERE notifier = ? AND delivered IS NULL ORDER BY id LIMIT 1",
+                f"SELECT {self._ITEM_COLUMNS}, lease, owner FROM alert_outbox "
+                "WHERE notifier = ? AND delivered IS NULL ORDER BY id LIMIT 1",
                 (notifier,),
             ).fetchone()
             if row is None:
@@ -318,14 +323,16 @@ class AlertStore:
     def delivered(self, item_id: int, now: dt.datetime) -> None:
         with self._transaction() as con:
             con.execute(
-                "UPDATE alert_outbox SET delivered = ?, last_attempt = ?, attempts = attempts + 1, last_error = NULL, lease = NULL WHERE id = ?",
+                "UPDATE alert_outbox SET delivered = ?, last_attempt = ?, attempts = attempts + 1, "
+                "last_error = NULL, lease = NULL WHERE id = ?",
                 (micros(now), micros(now), item_id),
             )
 
     def failed(self, item_id: int, error: str, now: dt.datetime, retry_at: dt.datetime) -> None:
         with self._transaction() as con:
             con.execute(
-                "UPDATE alert_outbox SET last_error = ?, last_attempt = ?, attempts = attempts + 1, next_attempt = ?, lease = NULL WHERE id = ?",
+                "UPDATE alert_outbox SET last_error = ?, last_attempt = ?, attempts = attempts + 1, "
+                "next_attempt = ?, lease = NULL WHERE id = ?",
                 (error, micros(now), micros(retry_at), item_id),
             )
 

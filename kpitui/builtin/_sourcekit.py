@@ -2,9 +2,9 @@
 
 The public face of these helpers is :mod:`kpitui.sourcekit`: plugins import
 from there (its ``__all__`` is the stable API), never from this module. What
-lives here is what the built-ins would otherwise repeat: time buckets, a fetch deadline, a small JSON path, number parsing,
-and error messages that never show a secret (the HTTP JSON client is
-:mod:`._webclient`).
+lives here is what the built-ins would otherwise repeat: time buckets, a fetch
+deadline, a small JSON path, number parsing, and error messages that never show
+a secret (the HTTP JSON client is :mod:`._webclient`).
 """
 
 from __future__ import annotations

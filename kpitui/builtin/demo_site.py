@@ -51,8 +51,14 @@ _SEARCH = (
 )
 _BROWSERS = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Safari/537.36",
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Mobile/15E148 Safari/604.1",
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 Safari/605.1.15",
+    (
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_5 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+        "Version/17.5 Mobile/15E148 Safari/604.1"
+    ),
+    (
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 14_5) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.5 "
+        "Safari/605.1.15"
+    ),
     "Mozilla/5.0 (X11; Linux x86_64; rv:127.0) Gecko/20100101 Firefox/127.0",
     "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/126.0 Mobile Safari/537.36",
 )
@@ -250,9 +256,15 @@ def lines(
         {"time": pl.datetime_range(start, end, "1h", closed="left", time_unit="us", time_zone="UTC", eager=True)}
     )
     uptime = uptime.select(
-        "time", client=pl.lit("192.0.2.10"), method=pl.lit("GET"), target=pl.lit("/health"), status=pl.lit(200, dtype=pl.Int64),
-        bytes=pl.lit(2, dtype=pl.UInt64), referrer=pl.lit("-"), agent=pl.lit(_UPTIME_AGENT),
-    )  # fmt: skip
+        "time",
+        client=pl.lit("192.0.2.10"),
+        method=pl.lit("GET"),
+        target=pl.lit("/health"),
+        status=pl.lit(200, dtype=pl.Int64),
+        bytes=pl.lit(2, dtype=pl.UInt64),
+        referrer=pl.lit("-"),
+        agent=pl.lit(_UPTIME_AGENT),
+    )
     stamp = pl.col("time").dt.convert_time_zone(timezone).dt.strftime("%d/%b/%Y:%H:%M:%S %z")
     return (
         pl.concat([events, uptime], how="vertical_relaxed")

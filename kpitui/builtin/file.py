@@ -107,7 +107,8 @@ class FileMetricOptions:
             )
         if self.value_column is None and self.agg not in ("sum", "count"):
             raise OptionError(
-                f"agg = {self.agg!r} needs value_column; without it the rows matching the trigger's condition are counted",
+                f"agg = {self.agg!r} needs value_column; without it the rows matching the trigger's condition "
+                "are counted",
                 "agg",
             )
 

@@ -226,7 +226,8 @@ class SqlSource(MetricSource):
                 url,
                 connect_timeout=max(1, math.ceil(deadline.remaining())),
                 application_name="kpitui",
-                autocommit=True,  # kpitui opens each query's transaction itself (read-only), and resets the session between them
+                # kpitui opens each query's transaction itself (read-only), and resets the session between them
+                autocommit=True,
             )
         except psycopg.Error as exc:
             raise fail(f"cannot connect to PostgreSQL: {clip(str(exc), 300)}") from None

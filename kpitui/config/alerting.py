@@ -199,7 +199,8 @@ class AlertingLoader:
             except Exception as exc:  # noqa: BLE001 - a plugin's check() crashed
                 raise self.error(
                     where,
-                    f"the {type_name!r} notifier (plugin {self.registry.owner('notifier', type_name)}) failed to check its options: "
+                    f"the {type_name!r} notifier (plugin {self.registry.owner('notifier', type_name)}) failed "
+                    "to check its options: "
                     f"{type(exc).__name__}: {opts.redact(str(exc))}",
                 ) from None
             out[nid] = NotifierSpec(id=nid, type=type_name, options=options, timeout=timeout, quiet_hours=quiet)
@@ -301,7 +302,8 @@ class AlertingLoader:
             if metrics[subject].aggregation not in ("sum", "count"):
                 raise self.error(
                     where,
-                    f"when = 'silent' needs a count metric (aggregation sum or count); {subject!r} aggregates with {metrics[subject].aggregation!r}",
+                    f"when = 'silent' needs a count metric (aggregation sum or count); {subject!r} aggregates "
+                    f"with {metrics[subject].aggregation!r}",
                 )
 
     def digests(self, data: dict[str, Any], notifiers: dict[str, NotifierSpec]) -> dict[str, DigestSpec]:

@@ -18,7 +18,8 @@ from .spec import ConfigError
 
 
 class TableChecks:
-    """A config file being read: its path, how it was found, the plugins loaded for it; errors naming file, table and key."""
+    """A config file being read: its path, how it was found, the plugins loaded for it; errors naming file, table and
+    key."""
 
     def __init__(self, path: Path, origin: str, registry: Registry | None):
         self.path = path
@@ -33,7 +34,8 @@ class TableChecks:
         return ConfigError(self.file, table, message)
 
     def parse_table(self, where: str, table_cls: type, data: dict[str, Any]) -> Any:
-        """One of kpitui's own tables (:mod:`kpitui.config_tables`), parsed by the same ``options.parse`` as plugin options."""
+        """One of kpitui's own tables (:mod:`kpitui.config_tables`), parsed by the same ``options.parse`` as plugin
+        options."""
         try:
             return opts.parse(table_cls, data)
         except opts.OptionError as exc:

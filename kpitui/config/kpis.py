@@ -150,7 +150,8 @@ class KpiTables(TableChecks):
         if kind == "below" and nums.get("baseline") is not None and nums["baseline"] <= nums["value"]:
             raise self.error(
                 where,
-                "for a 'below' target the baseline must be above the value (the score runs from baseline down to value)",
+                "for a 'below' target the baseline must be above the value (the score runs from baseline down "
+                "to value)",
             )
         return Target(kind=kind, due=due, **nums)
 

@@ -95,7 +95,8 @@ class SourceTables(TableChecks):
         except Exception as exc:  # noqa: BLE001 - a plugin's metric_unit crashed: name the plugin, not the user
             raise self.error(
                 where,
-                f"the {cls.type_name!r} source (plugin {owner}) failed to give the metric's unit: {type(exc).__name__}: {exc}",
+                f"the {cls.type_name!r} source (plugin {owner}) failed to give the metric's unit: "
+                f"{type(exc).__name__}: {exc}",
             ) from None
         if unit is None:
             return "count"
@@ -123,7 +124,8 @@ class SourceTables(TableChecks):
             except Exception as exc:  # a plugin's check() crashed: report it, do not trace back
                 raise self.error(
                     f"sources.{sid}",
-                    f"the {spec.type!r} source (plugin {registry.owner('source', spec.type)}) failed to check its options: "
+                    f"the {spec.type!r} source (plugin {registry.owner('source', spec.type)}) failed to check "
+                    "its options: "
                     f"{type(exc).__name__}: {opts.redact(str(exc))}",
                 ) from None
 

@@ -1,4 +1,5 @@
-"""The functions an expression may call: text tests (``startswith``, ``matches`` ...) and arithmetic (``min``, ``round`` ...)."""
+"""The functions an expression may call: text tests (``startswith``, ``matches`` ...) and arithmetic (``min``, ``round``
+...)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ class _Functions(_Walker):
         if not isinstance(node.func, ast.Name):
             raise self.error(
                 node.func,
-                f"{_describe(node.func)} is not allowed; only these functions can be called: {', '.join(self.functions)}",
+                f"{_describe(node.func)} is not allowed; only these functions can be called: "
+                f"{', '.join(self.functions)}",
             )
         name = node.func.id
         if name.startswith("__"):

@@ -1,4 +1,5 @@
-"""Windows: what ``month_to_date``, ``last_week``, ``trailing_30d`` mean, parsed, and the grain a chart of one reads best at."""
+"""Windows: what ``month_to_date``, ``last_week``, ``trailing_30d`` mean, parsed, and the grain a chart of one reads
+best at."""
 
 from __future__ import annotations
 

@@ -77,7 +77,8 @@ def aggregate(
 
 
 def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame:
-    """min, max and quantiles (``aggs``) of the values of each period's rows (hidden base rows skipped): (req, sliced)."""
+    """min, max and quantiles (``aggs``) of the values of each period's rows (hidden base rows skipped): (req,
+    sliced)."""
     parts = []
     for index, hidden, p in ((view.base, view.hidden, "b_"), (view.delta, None, "d_")):
         if index.height == 0:

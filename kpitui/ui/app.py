@@ -202,7 +202,8 @@ class KpiApp(AppActions, App[int]):
         self.lifecycle.open(self.config)
 
     def loading_tick(self) -> None:
-        """Until the first values: what is being done with the history and for how long (``loading the history (…)… 4s``)."""
+        """Until the first values: what is being done with the history and for how long
+        (``loading the history (…)… 4s``)."""
         if self.snapshot is not None or "store" in self.problems:
             if self._loading_timer is not None:
                 self._loading_timer.stop()
@@ -247,7 +248,8 @@ class KpiApp(AppActions, App[int]):
 
     @on(ReadingSaved)
     def _reading_saved(self, message: ReadingSaved) -> None:
-        """A reading added, corrected or deleted by hand: say so and show it at once (every screen watches the snapshot)."""
+        """A reading added, corrected or deleted by hand: say so and show it at once (every screen watches the
+        snapshot)."""
         self.notify(reading_saved_note(self, message), timeout=3)
         self.request_evaluate(force=True)
 

@@ -106,7 +106,8 @@ APP = [
         "instance",
         "instance",
         show=False,
-        tooltip="a history shared by several collectors (PostgreSQL): show every instance's readings summed, or one instance's",
+        tooltip="a history shared by several collectors (PostgreSQL): show every instance's readings summed, or one "
+        "instance's",
     ),
     bind("ctrl+t", "toggle_theme", "Light/dark theme", "toggle_theme", "view", show=False),
 ]

@@ -41,7 +41,8 @@ def remember(**values: object) -> None:
 
 
 def restore_theme(app, save: bool = True) -> None:
-    """Use the remembered theme unless ``[ui] theme`` names one; remember each change from now on (unless not ``save``)."""
+    """Use the remembered theme unless ``[ui] theme`` names one; remember each change from now on (unless not
+    ``save``)."""
     if not app.config.ui.get("theme"):
         name = load().get("theme")
         if isinstance(name, str) and app.get_theme(name) is not None:

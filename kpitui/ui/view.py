@@ -101,9 +101,15 @@ def basis_text(result: KpiResult, currency: str) -> str:
     """In words, how the target applies to the window shown (empty for the KPI's own window)."""
     kpi = result.kpi
     if result.target_basis == "prorated" and kpi.target is not None:
-        return f"target {target_text(kpi, currency, result.target)} prorated from {target_text(kpi, currency)} per {window_words(kpi.window)}"
+        return (
+            f"target {target_text(kpi, currency, result.target)} prorated from {target_text(kpi, currency)} per "
+            f"{window_words(kpi.window)}"
+        )
     if result.target_basis == "kept":
-        return f"target {target_text(kpi, currency)} as for its own window ({window_words(kpi.window)}; not an amount to prorate)"
+        return (
+            f"target {target_text(kpi, currency)} as for its own window ({window_words(kpi.window)}; not an amount "
+            "to prorate)"
+        )
     return ""
 
 

@@ -18,7 +18,8 @@ def log_line(when: dt.datetime, path: str, status: int = 200) -> str:
 
 
 def history(now: dt.datetime, silent_hours: float, days: int = 7, per_day: int = 18) -> str:
-    """`per_day` thank-you hits a day, evenly spread, for `days` days, none in the last `silent_hours`; page views until now."""
+    """`per_day` thank-you hits a day, evenly spread, for `days` days, none in the last `silent_hours`; page views until
+    now."""
     lines = []
     step = dt.timedelta(days=1) / per_day
     t = now - dt.timedelta(days=days)
@@ -90,7 +91,8 @@ def test_a_silent_thank_you_page_fires_once_and_resolves_once(tmp_path, receiver
         bodies = receiver.wait_for(lambda b: len(b) >= 1, timeout=60)
         (firing,) = bodies
         assert firing["kind"] == "firing" and firing["alert"] == "signup_trigger_silent"
-        # the last hit was 10-11 h 20 m ago (one every 80 min), stored in an hourly bucket: silent for 9-10 h 20 m by what is stored
+        # the last hit was 10-11 h 20 m ago (one every 80 min), stored in an hourly bucket:
+        # silent for 9-10 h 20 m by what is stored
         assert re.match(
             r"FIRING signup_trigger_silent: no newsletter sign-ups for (9|10)h( \d+m)?, usually 18 a day",
             firing["text"],

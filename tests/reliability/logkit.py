@@ -55,7 +55,8 @@ class GrowingLog:
         path, status = self.rng.choice(PATHS), self.rng.choice(STATUSES)
         client = f"10.{self.rng.randrange(256)}.{self.rng.randrange(256)}.{self.rng.randrange(1, 255)}"
         text = (
-            f'{client} - - [{self.clock:%d/%b/%Y:%H:%M:%S %z}] "GET {path} HTTP/1.1" {status} {self.rng.randrange(99999)} '
+            f'{client} - - [{self.clock:%d/%b/%Y:%H:%M:%S %z}] "GET {path} HTTP/1.1" {status} '
+            f"{self.rng.randrange(99999)} "
             f'"-" "Mozilla/5.0 (X11; Linux x86_64) kpitui-test"\n'
         )
         utc = self.clock.astimezone(dt.timezone.utc)

@@ -335,8 +335,14 @@ BROKEN_FOR_SUBPROCESS = {
     "invalid_toml": b"[metrics\nx = ",
     "not_utf8": b'[kpitui]\ntimezone = "\xff\xfe"\n',
     "unknown_formula_input": b'[metrics.a]\n[kpis.k]\nformula = "sum"\nmetrics = ["b"]\n',
-    "hostile_condition": b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = "__import__(\'os\').system(\'id\')"\n',
-    "regex_bomb": b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = "matches(path, \'a{30000}\')"\n',
+    "hostile_condition": (
+        b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = '
+        b"\"__import__('os').system('id')\"\n"
+    ),
+    "regex_bomb": (
+        b'[sources.web]\ntype = "access_log"\npath = "x.log"\n[metrics.m]\nsource = "web"\ncondition = '
+        b"\"matches(path, 'a{30000}')\"\n"
+    ),
     "huge_nesting": b'[metrics.a]\n[kpis.k]\nformula = "expression"\nexpression = "'
     + b"(" * 500
     + b"a"

@@ -120,7 +120,8 @@ def write_config(tmp_path: Path, urls: dict[str, str]) -> Path:
 [sources.{metric}]
 type = "http"
 url = "{url}"
-headers = {{ Authorization = "Bearer ${{KPITUI_REDIRECT_TOKEN}}", "X-Api-Key" = "${{KPITUI_REDIRECT_KEY}}", Cookie = "session=${{KPITUI_REDIRECT_TOKEN}}" }}
+headers = {{ Authorization = "Bearer ${{KPITUI_REDIRECT_TOKEN}}", "X-Api-Key" = "${{KPITUI_REDIRECT_KEY}}", \
+Cookie = "session=${{KPITUI_REDIRECT_TOKEN}}" }}
 retries = 0
 
 [metrics.{metric}]

@@ -15,7 +15,8 @@ from test_access_log_rotation_cli import collect, config, grep_count, master_lin
 
 
 def shift_device(history: Path, by: int = 7) -> None:
-    """What a reboot that renumbers an LVM/btrfs/overlay/loop device does to a saved position: same inode, other st_dev."""
+    """What a reboot that renumbers an LVM/btrfs/overlay/loop device does to a saved position: same inode, other
+    st_dev."""
     import sqlite3
 
     with sqlite3.connect(history) as con:

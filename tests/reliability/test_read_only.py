@@ -28,7 +28,10 @@ UTC = dt.timezone.utc
 def read_only_run(folder: Path, *args: str) -> subprocess.CompletedProcess:
     """``kpitui ARGS`` with ``folder`` mounted read-only for that process only."""
     command = " ".join(shlex.quote(a) for a in [*KPITUI, *args])
-    script = f"mount --bind {shlex.quote(str(folder))} {shlex.quote(str(folder))} && mount -o remount,ro,bind {shlex.quote(str(folder))} && exec {command}"
+    script = (
+        f"mount --bind {shlex.quote(str(folder))} {shlex.quote(str(folder))} && mount -o remount,ro,bind "
+        f"{shlex.quote(str(folder))} && exec {command}"
+    )
     return subprocess.run(
         ["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120, env=kpitui_env()
     )

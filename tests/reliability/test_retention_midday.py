@@ -1,4 +1,5 @@
-"""Day down-sampling keeps to-date comparisons cut at a time of day exact to the hour (issue 19 item 13), through the CLI.
+"""Day down-sampling keeps to-date comparisons cut at a time of day exact to the hour (issue 19 item 13), through the
+CLI.
 
 A to-date window's previous period and the same period last year end at the
 current time of day; daily rows cannot be cut there, so ``downsample_to =
@@ -33,7 +34,10 @@ WINDOWS = {
 
 
 def write(tmp_path: Path) -> Path:
-    text = f'[kpitui]\ntimezone = "{TZ}"\n\n[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\nraw_retention_days = 30\ndownsample_to = "day"\n\n'
+    text = (
+        f'[kpitui]\ntimezone = "{TZ}"\n\n[storage]\npath = '
+        f'"{(tmp_path / "h.sqlite3").as_posix()}"\nraw_retention_days = 30\ndownsample_to = "day"\n\n'
+    )
     text += (
         '[metrics.s]\nunit = "number"\naggregation = "sum"\n\n[metrics.m]\nunit = "number"\naggregation = "mean"\n\n'
     )

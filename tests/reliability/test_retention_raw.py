@@ -26,7 +26,8 @@ VALUES = (10, 20, 30, 40, 50, 200)
 def write(tmp_path: Path, extra_storage: str = "", extra: str = "") -> Path:
     config = tmp_path / "kpitui.toml"
     config.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\nraw_retention_days = 90\ndownsample_to = "day"\n{extra_storage}\n'
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\nraw_retention_days = 90\ndownsample_to = '
+        f'"day"\n{extra_storage}\n'
         '[metrics.latency]\nunit = "number"\naggregation = "mean"\n\n'
         '[metrics.orders]\nunit = "count"\naggregation = "sum"\n\n'
         '[kpis.latency_p90]\nformula = "percentile"\nof = "latency"\np = 90\nwindow = "today"\n\n'

@@ -75,7 +75,10 @@ def test_a_file_source_re_reading_a_compacted_day_does_not_inflate_it(tmp_path, 
     config.write_text(
         header(tmp_path, "day")
         + '[sources.orders]\ntype = "file"\npath = "orders.csv"\ntime_column = "at"\n\n'
-        + '[metrics.revenue]\nunit = "currency"\naggregation = "sum"\nsource = "orders"\nvalue_column = "amount"\nbucket = "hour"\n'
+        + (
+            '[metrics.revenue]\nunit = "currency"\naggregation = "sum"\nsource = "orders"\nvalue_column = '
+            '"amount"\nbucket = "hour"\n'
+        )
     )
     totals = []
     for k in range(4):
@@ -109,7 +112,10 @@ def test_a_sql_source_returning_raw_rows_does_not_inflate_them(tmp_path, figures
     config.write_text(
         header(tmp_path, grain)
         + '[sources.shop]\ntype = "sql"\nurl = "sqlite:///shop.db"\n\n'
-        + '[metrics.revenue]\nunit = "number"\naggregation = "sum"\nsource = "shop"\nquery = "SELECT at, amount FROM orders"\n'
+        + (
+            '[metrics.revenue]\nunit = "number"\naggregation = "sum"\nsource = "shop"\nquery = "SELECT at, amount '
+            'FROM orders"\n'
+        )
     )
     totals = []
     for _ in range(4):

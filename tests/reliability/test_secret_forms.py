@@ -244,7 +244,9 @@ class Forms(MetricSource):
 
     def fetch(self, cursor, now):
         value = self.options.token.reveal()
-        raise RuntimeError(eval(FORMS[self.options.form], {"value": value, "base64": base64, "json": json, "urllib": urllib}))
+        raise RuntimeError(
+            eval(FORMS[self.options.form], {"value": value, "base64": base64, "json": json, "urllib": urllib})
+        )
 
 
 @kpitui.hookimpl

@@ -1,4 +1,5 @@
-"""The ``sql`` source only reads: SQLite through an authorizer, PostgreSQL through one SELECT per read-only cursor (issue 19, item 6).
+"""The ``sql`` source only reads: SQLite through an authorizer, PostgreSQL through one SELECT per read-only cursor
+(issue 19, item 6).
 
 Every attack runs through ``kpitui collect --once`` as a metric's query,
 earlier metrics preparing what later ones exploit (``ATTACH`` in one,

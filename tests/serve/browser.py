@@ -55,7 +55,8 @@ const state = window.__kpitui;
 if (!state) return null;
 const parts = state.chunks.splice(0);
 let s = "";
-for (const p of parts) for (let i = 0; i < p.length; i += 8192) s += String.fromCharCode.apply(null, p.subarray(i, i + 8192));
+for (const p of parts)
+  for (let i = 0; i < p.length; i += 8192) s += String.fromCharCode.apply(null, p.subarray(i, i + 8192));
 return { data: btoa(s), size: state.size, opened: state.opened, closed: state.closed };
 """
 
@@ -136,7 +137,8 @@ class Browser:
                 return shown
             if time.monotonic() > deadline:
                 raise AssertionError(
-                    f"{texts!r} never all appeared (websockets opened: {self.opened}, closed: {self.closed}); the screen was:\n{shown}"
+                    f"{texts!r} never all appeared (websockets opened: {self.opened}, closed: {self.closed}); "
+                    f"the screen was:\n{shown}"
                 )
             time.sleep(0.1)
 
@@ -159,7 +161,8 @@ class Browser:
         ActionChains(self.driver).key_down(modifier).send_keys(key).key_up(modifier).perform()
 
     def background_luminance(self, since: int = 0) -> float:
-        """Luminance (0 dark .. 1 light) of the most used true-colour background in the bytes received since ``since``."""
+        """Luminance (0 dark .. 1 light) of the most used true-colour background in the bytes received since
+        ``since``."""
         text = bytes(self.raw[since:]).decode("utf-8", "replace")
         colours = Counter(re.findall(r"48;2;(\d+);(\d+);(\d+)", text))
         if not colours:

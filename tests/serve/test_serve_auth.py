@@ -186,7 +186,10 @@ def test_passwords_and_addresses():
 
     salt = b"0123456789abcdef"
     digest = hashlib.pbkdf2_hmac("sha256", b"pw", salt, 200_000)
-    pbkdf2 = f"pbkdf2_sha256$200000${base64.urlsafe_b64encode(salt).decode().rstrip('=')}${base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+    pbkdf2 = (
+        f"pbkdf2_sha256$200000${base64.urlsafe_b64encode(salt).decode().rstrip('=')}"
+        f"${base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
+    )
     assert verify_password(pbkdf2, "pw") and not verify_password(pbkdf2, "pw2")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.3.4.5")
     assert (

@@ -1,4 +1,5 @@
-"""The ``file`` source never lets a sample decide a column's type: a value column is Float64 whatever its first rows hold.
+"""The ``file`` source never lets a sample decide a column's type: a value column is Float64 whatever its first rows
+hold.
 
 A CSV (or NDJSON, or JSON) whose value column holds whole numbers for more
 than the rows polars samples and then ``19.99`` must read, through the CLI,

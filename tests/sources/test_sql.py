@@ -186,7 +186,8 @@ def pg_schema(pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute(f"CREATE SCHEMA {schema}")
         conn.execute(
-            f"CREATE TABLE {schema}.orders (id serial, created_at timestamptz, placed date, local_time timestamp, total numeric(10, 2))"
+            f"CREATE TABLE {schema}.orders (id serial, created_at timestamptz, placed date, local_time "
+            "timestamp, total numeric(10, 2))"
         )
         conn.execute(
             f"""INSERT INTO {schema}.orders (created_at, placed, local_time, total) VALUES
@@ -217,7 +218,9 @@ def test_postgres_aggregation_runs_in_the_database(pg_schema, pg_secret_url, mak
         {"url": url},
         {
             "revenue": {
-                "query": f"SELECT date_trunc('day', created_at AT TIME ZONE 'UTC'), sum(total) FROM {s}.orders GROUP BY 1"
+                "query": (
+                    f"SELECT date_trunc('day', created_at AT TIME ZONE 'UTC'), sum(total) FROM {s}.orders GROUP BY 1"
+                )
             },
             "by_hour": {"query": f"SELECT date_trunc('hour', created_at), count(*) FROM {s}.orders GROUP BY 1"},
             "by_date": {"query": f"SELECT placed, count(*) FROM {s}.orders GROUP BY 1"},

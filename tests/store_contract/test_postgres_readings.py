@@ -42,7 +42,10 @@ def pg_config(tmp_path, pg_url, monkeypatch):
 
     def make(instance: str = "laptop") -> object:
         path = tmp_path / f"{instance}.toml"
-        storage = f'[storage]\nurl = "${{KPITUI_DATABASE_URL}}"\ninstance = "{instance}"\npath = "{tmp_path / instance}.side"\n'
+        storage = (
+            f'[storage]\nurl = "${{KPITUI_DATABASE_URL}}"\ninstance = "{instance}"\npath = '
+            f'"{tmp_path / instance}.side"\n'
+        )
         path.write_text(storage + textwrap.dedent(METRICS), encoding="utf-8")
         return path
 

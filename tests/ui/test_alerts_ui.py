@@ -1,4 +1,5 @@
-"""Alerts in the TUI: evaluated when it collects, a toast, the header, the alerts screen on `!` (also in help and palette)."""
+"""Alerts in the TUI: evaluated when it collects, a toast, the header, the alerts screen on `!` (also in help and
+palette)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""The TUI shows a source's backlog import in its status line (issue 20): what, how far, time left; keys keep working."""
+"""The TUI shows a source's backlog import in its status line (issue 20): what, how far, time left; keys keep
+working."""
 
 from __future__ import annotations
 

@@ -53,7 +53,10 @@ FIELD_TYPES: dict[str, str] = {
 
 #: The named formats, in nginx ``log_format`` syntax.
 FORMATS: dict[str, str] = {
-    "combined": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" "$http_user_agent"',
+    "combined": (
+        '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent "$http_referer" '
+        '"$http_user_agent"'
+    ),
     "common": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent',
 }
 
@@ -149,7 +152,8 @@ def compile_log_format(text: str) -> LogFormat:
         following = parts[i + 1] if i + 1 < len(parts) else None
         if following is not None and following[0] == "var":
             raise OptionError(
-                f"log_format: ${value} is directly followed by ${following[1]}; variables must be separated by literal text",
+                f"log_format: ${value} is directly followed by ${following[1]}; variables must be separated by "
+                "literal text",
                 "log_format",
             )
         body = f"[^{re.escape(following[1][0])}\\n]*" if following else ".*"
@@ -163,7 +167,8 @@ def compile_log_format(text: str) -> LogFormat:
     pieces.append("\\r?$")
     if not any(c in columns for c in _TIME_COLUMNS):
         raise OptionError(
-            "log_format must contain $time_local, $time_iso8601 or $msec: lines are counted in the bucket of their own time",
+            "log_format must contain $time_local, $time_iso8601 or $msec: lines are counted in the bucket of "
+            "their own time",
             "log_format",
         )
     if len(columns) == 1:
@@ -329,7 +334,8 @@ def parse_lines(
 
 @functools.cache
 def _utc_offsets() -> tuple[list[str], list[int]]:
-    """Every ``$time_local`` offset (`` +hhmm``, `` -hh:mm`` ..., hours 00-23, minutes 00-59) and its minutes east of UTC."""
+    """Every ``$time_local`` offset (`` +hhmm``, `` -hh:mm`` ..., hours 00-23, minutes 00-59) and its minutes east of
+    UTC."""
     keys, minutes = [], []
     for sign, factor in ((" +", 1), (" -", -1)):
         for h in range(24):

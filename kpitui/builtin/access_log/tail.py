@@ -64,7 +64,8 @@ def _is(path: Path, item: TailedFile) -> bool:
 
 
 def _content_size(path: Path) -> int:
-    """A file's size; for a ``.gz`` its uncompressed size from the gzip trailer (modulo 4 GiB, so at least the file's)."""
+    """A file's size; for a ``.gz`` its uncompressed size from the gzip trailer (modulo 4 GiB, so at least the
+    file's)."""
     try:
         size = path.stat().st_size
         if not path.name.endswith(".gz") or size < 18:
@@ -418,7 +419,8 @@ class LogTailer:
             self._drain_prev(state, reader)
 
     def _moved(self, old: TailedFile, state: Cursor | None) -> TailedFile | None:
-        """The rotated file that holds what ``old`` read, found by its head hash, as a tail to drain from ``old``'s offset.
+        """The rotated file that holds what ``old`` read, found by its head hash, as a tail to drain from ``old``'s
+        offset.
 
         This finds a copy (copytruncate's ``PATH.1``) and a file compressed by
         rotation (``PATH.1.gz``, or ``PATH.2.gz`` after two rotations). With

@@ -54,7 +54,8 @@ def newest(status: MetricStatus, ctx: Context, width: int) -> Text:
 
 
 def importing(doing: list[str], ctx: Context, width: int) -> Text:
-    """``◌ 41%, 1m 10s left`` (or as much as fits) for a source taking in a backlog: its newest reading is not yet the newest."""
+    """``◌ 41%, 1m 10s left`` (or as much as fits) for a source taking in a backlog: its newest reading is not yet the
+    newest."""
     how_far = doing[1:] or doing[:1]
     while len(how_far) > 1 and len(", ".join(how_far)) + 2 > width:
         how_far = how_far[:-1]

@@ -291,7 +291,8 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
                 stored, _ = runtime.writer.record_manual(reading.metric, reading.at, reading.value)
                 if stored is None:
                     raise FormError(
-                        "that time is in the metric's compacted past ([storage] raw_retention_days); nothing was recorded"
+                        "that time is in the metric's compacted past ([storage] raw_retention_days); nothing "
+                        "was recorded"
                     )
                 done = NewReading(reading.metric, reading.at, reading.value, "recorded", stored.id)
             else:

@@ -20,7 +20,8 @@ def alerts_table(app) -> Table | Text:
     data = describe(app.config, app.config.storage.path)
     if not data["alerts"] and not data["digests"]:
         return Text(
-            "No alerts or digests are configured: add [notifiers.ID] and [alerts.ID] tables (see the README's Alerts section)."
+            "No alerts or digests are configured: add [notifiers.ID] and [alerts.ID] tables (see the README's "
+            "Alerts section)."
         )
     table = Table(
         title="Alerts",

@@ -53,7 +53,10 @@ def year_difference(result: KpiResult | None, currency: str) -> tuple[str, ...]:
     pct = change / abs(result.last_year) * 100 if result.last_year else None
     now, then = value_text(result.kpi, result.value, currency), value_text(result.kpi, result.last_year, currency)
     return (
-        f"{result.period.label} {now} vs {then} a year earlier: {format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}",
+        (
+            f"{result.period.label} {now} vs {then} a year earlier: "
+            f"{format_change(change, pct, result.kpi.unit, result.kpi.decimals, currency)}"
+        ),
     )
 
 

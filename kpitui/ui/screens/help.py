@@ -57,12 +57,18 @@ def about(app) -> Table:
 COLUMNS = (
     (
         "Objectives",
-        "each objective: its KPIs' statuses (one symbol per KPI), then its score, the weighted mean of its KPIs' scores",
+        (
+            "each objective: its KPIs' statuses (one symbol per KPI), then its score, the weighted mean of its "
+            "KPIs' scores"
+        ),
     ),
     ("Value", "the KPI over the period named under the KPIs (its own window, or the one w m u y t chose)"),
     (
         "Target",
-        f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from its own window to the one shown",
+        (
+            f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from "
+            "its own window to the one shown"
+        ),
     ),
     (
         "Progress",
@@ -70,15 +76,24 @@ COLUMNS = (
     ),
     (
         "On pace for",
-        "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets the target or not",
+        (
+            "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets "
+            "the target or not"
+        ),
     ),
     (
         "score",
-        "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, and an objective's score rolls up its KPIs')",
+        (
+            "0–100% toward the target, on the projection when there is one; it sets the status (under the KPIs, "
+            "and an objective's score rolls up its KPIs')"
+        ),
     ),
     (
         "Change",
-        "against the previous period cut at the same elapsed time; partial history: that period starts before the first reading",
+        (
+            "against the previous period cut at the same elapsed time; partial history: that period starts before "
+            "the first reading"
+        ),
     ),
     (
         "Trend",
@@ -95,7 +110,10 @@ COLUMNS = (
     ),
     (
         "Newest",
-        "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's count so far at 14:00)",
+        (
+            "a metric's newest reading and when it was taken (a source's reading stands for its bucket: the hour's "
+            "count so far at 14:00)"
+        ),
     ),
 )
 

@@ -108,7 +108,8 @@ def kpi_info(result: KpiResult | None, ctx: Context) -> Text:
         text.append(f" · {result.status.label}", style=muted)
     if result.partial_history:
         text.append(
-            f" · partial history: {result.previous_period.label or 'the previous period'} starts before the first reading",
+            f" · partial history: {result.previous_period.label or 'the previous period'} starts before the "
+            "first reading",
             style=muted,
         )
     elif result.previous_period.label:

@@ -170,7 +170,10 @@ class KpiServer:
         return self.message(
             401,
             "Sign-in needed",
-            "This kpitui dashboard is protected. Open the link `kpitui serve` printed when it started (it ends in ?token=…)"
+            (
+                "This kpitui dashboard is protected. Open the link `kpitui serve` printed when it started (it ends "
+                "in ?token=…)"
+            )
             + (", or sign in below." if self.plan.users else "."),
             login=True,
         )

@@ -80,7 +80,8 @@ class SurveyCsvSource(MetricSource):
         for metric in metrics:
             if metric.aggregation != "sum":
                 raise OptionError(
-                    f"metric {metric.id!r} counts answers per day, so it needs aggregation = 'sum', not {metric.aggregation!r}"
+                    f"metric {metric.id!r} counts answers per day, so it needs aggregation = 'sum', not "
+                    f"{metric.aggregation!r}"
                 )
 
     @classmethod
