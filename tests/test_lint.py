@@ -18,6 +18,21 @@ def test_ruff_finds_nothing():
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
 
 
+def test_ruff_format_changes_nothing():
+    # every Python file under the repository (kpitui, plugins, benchmarks, tests, examples) is as
+    # `ruff format` writes it; what it leaves out for now is listed in [tool.ruff.format] exclude
+    ruff = str(Path(sys.executable).with_name("ruff"))
+    result = subprocess.run(
+        [ruff, "format", "--check", "--no-cache", "."], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-1000:]
+    for folder in ("kpitui", "plugins", "benchmarks", "tests"):
+        listed = subprocess.run(
+            [ruff, "format", "--check", "--no-cache", folder], cwd=REPO, capture_output=True, text=True, timeout=120
+        )
+        assert listed.returncode == 0 and "already formatted" in listed.stdout, (folder, listed.stdout[-500:])
+
+
 def test_mypy_finds_nothing():
     # strict on the headless core ([tool.mypy] in pyproject.toml); in the test extra, so it never skips
     mypy = str(Path(sys.executable).with_name("mypy"))
@@ -34,5 +49,6 @@ def test_ci_lints_before_it_runs_the_tests():
 
     tests = first("-m pytest")
     assert first("ruff check") < tests
+    assert first("ruff format --check") < tests
     assert first("lint-imports") < tests
     assert first("mypy") < tests
