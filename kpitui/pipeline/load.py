@@ -80,20 +80,7 @@ def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
     if not ids:
         parts.clear()
         return Readings.empty()
-    stats = pl.DataFrame(
-        {"length": lengths, "first": firsts, "last": lasts},
-        schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64},
-    )
-    stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
-    _check_spans(stats)
-    segments = stats.select(
-        metric=pl.Series("metric", [names[i] for i in ids], pl.String),
-        offset=pl.col("length").cum_sum() - pl.col("length"),
-        length="length",
-        first="first",
-        last="last",
-        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
-    )
+    segments = _segments(ids, lengths, firsts, lasts, names)
     shifts = segments["shift"]
     ends = (segments["offset"] + segments["length"]).to_list()
     kinds = ["total"] if plain else ["total", "weighted", "count"]
@@ -140,6 +127,27 @@ def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
     weighted = None if plain or weights_plain else _whole(running["weighted"])
     count = None if plain else _whole(running["count"])
     return Readings(segments, key, value, total, weighted, count)
+
+
+def _segments(
+    ids: list[int], lengths: list[int], firsts: list[int], lasts: list[int], names: dict[int, str]
+) -> pl.DataFrame:
+    """One row a metric's run: its name, where its rows start (``offset``) and how many, its first and
+    last time, and the ``shift`` that packs its times into one increasing key after the runs before it."""
+    stats = pl.DataFrame(
+        {"length": lengths, "first": firsts, "last": lasts},
+        schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64},
+    )
+    stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
+    _check_spans(stats)
+    return stats.select(
+        metric=pl.Series("metric", [names[i] for i in ids], pl.String),
+        offset=pl.col("length").cum_sum() - pl.col("length"),
+        length="length",
+        first="first",
+        last="last",
+        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
+    )
 
 
 def _running(frame: pl.DataFrame, kinds: list[str], carry: dict[str, float] | None) -> pl.DataFrame:
@@ -293,20 +301,7 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             del frame, totals
     if not ids:
         return Readings.empty()
-    stats = pl.DataFrame(
-        {"length": lengths, "first": firsts, "last": lasts},
-        schema={"length": pl.Int64, "first": pl.Int64, "last": pl.Int64},
-    )
-    stats = stats.with_columns(span=pl.col("last") - pl.col("first") + 1)
-    _check_spans(stats)
-    segments = stats.select(
-        metric=pl.Series("metric", [names[i] for i in ids], pl.String),
-        offset=pl.col("length").cum_sum() - pl.col("length"),
-        length="length",
-        first="first",
-        last="last",
-        shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"),
-    )
+    segments = _segments(ids, lengths, firsts, lasts, names)
     shifts = segments["shift"].to_list()
     keys: list[pl.Series] = []
     for first_segment, run_lengths in runs_of:
