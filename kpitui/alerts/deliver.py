@@ -56,6 +56,14 @@ def send_once(
         instance = notifier or make_notifier(config, notifier_id)
     except Exception as exc:  # noqa: BLE001 - a plugin's constructor
         return describe_error(exc, owner)
+    return _send_bounded(instance, notifier_id, notification, owner)[0]
+
+
+def _send_bounded(
+    instance: Notifier, notifier_id: str, notification: Notification, owner: str | None
+) -> tuple[str | None, threading.Thread | None]:
+    """Send in a thread of its own and wait at most the notifier's timeout: the error text (or ``None``),
+    and the thread still running the send when it timed out (else ``None``)."""
     box: dict[str, BaseException] = {}
 
     def target() -> None:
@@ -68,8 +76,8 @@ def send_once(
     thread.start()
     thread.join(instance.timeout)
     if thread.is_alive():
-        return f"timed out after {instance.timeout:g}s"
-    return describe_error(box["error"], owner) if "error" in box else None
+        return f"timed out after {instance.timeout:g}s", thread
+    return (describe_error(box["error"], owner) if "error" in box else None), None
 
 
 class Dispatcher:
@@ -170,22 +178,10 @@ class Dispatcher:
                 self.instances[nid] = make_notifier(self.config, nid)
             except Exception as exc:  # noqa: BLE001
                 return describe_error(exc, owner)
-        instance = self.instances[nid]
-        box: dict[str, BaseException] = {}
-
-        def target() -> None:
-            try:
-                instance.send(notification)
-            except BaseException as exc:  # noqa: BLE001
-                box["error"] = exc
-
-        thread = threading.Thread(target=target, name=f"kpitui-send-{nid}", daemon=True)
-        thread.start()
-        thread.join(instance.timeout)
-        if thread.is_alive():
-            self.busy[nid] = thread
-            return f"timed out after {instance.timeout:g}s"
-        return describe_error(box["error"], owner) if "error" in box else None
+        error, hung = _send_bounded(self.instances[nid], nid, notification, owner)
+        if hung is not None:
+            self.busy[nid] = hung
+        return error
 
     def drain(self, timeout: float) -> bool:
         """Wait until nothing is due (or ``timeout`` passes); whether everything due went out."""
