@@ -93,6 +93,16 @@ class Growth(FormulaType):
         return {"of": "newsletter_signups", "mode": "percent"}
 
 
+class _OneInput(FormulaType):
+    """A formula whose value is its one input, ``value``: all of a change is that input's."""
+
+    def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
+        return inputs["value"]
+
+    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
+        return _whole(current, previous, "value")
+
+
 # -- cumulative --------------------------------------------------------------------------------
 
 
@@ -103,7 +113,7 @@ class OfOptions:
     of: str
 
 
-class Cumulative(FormulaType):
+class Cumulative(_OneInput):
     """Running total: the window's value is the total over the window; each sparkline point is
     the total from the start of its window period to the end of its bucket."""
 
@@ -116,12 +126,6 @@ class Cumulative(FormulaType):
 
     def inputs(self) -> list[Input]:
         return [Input("value", self.options.of)]
-
-    def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
-        return inputs["value"]
-
-    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
-        return _whole(current, previous, "value")
 
     @classmethod
     def example(cls) -> dict[str, Any]:
@@ -216,7 +220,7 @@ def _quantile_name(p: float) -> str:
     return f"p{p:g}" if not math.isnan(p) else "p?"
 
 
-class Percentile(FormulaType):
+class Percentile(_OneInput):
     """Response time p90: a percentile of a metric's raw readings over the window (linear interpolation)."""
 
     type_name = "percentile"
@@ -226,12 +230,6 @@ class Percentile(FormulaType):
 
     def inputs(self) -> list[Input]:
         return [Input("value", self.options.of, agg=_quantile_name(self.options.p))]
-
-    def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
-        return inputs["value"]
-
-    def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
-        return _whole(current, previous, "value")
 
     @classmethod
     def example(cls) -> dict[str, Any]:
