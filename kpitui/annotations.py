@@ -275,10 +275,7 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
     out: dict[str, AnnotationSourceSpec] = {}
     registry = loader.registry
     context = SourceContext(config_dir=loader.files_dir, timezone=timezone)
-    for sid, table in data.items():
-        where = f"annotation_sources.{sid}"
-        if not isinstance(table, dict):
-            raise loader.error(where, "must be a table")
+    for sid, where, table in loader.entries("annotation_sources", data):
         type_name, cls = loader.plugin_type(where, table, "type", registry.annotation_sources, "annotation source type")
         options = loader.plugin_options(where, cls.Options, table, opts.field_names(AnnotationSourceTable))
         try:

@@ -103,6 +103,15 @@ def test_mistakes_name_file_table_key_and_nearest(write_config, builtin_registry
     assert expected in message
 
 
+@pytest.mark.parametrize(
+    "section",
+    ["sources", "metrics", "kpis", "objectives", "notifiers", "alerts", "digests", "annotation_sources"],
+)
+def test_an_entry_that_is_not_a_table_is_named(write_config, builtin_registry, section):
+    message = error_of(write_config, f"{BASE}\n[{section}]\nbroken = 1\n", builtin_registry)
+    assert f"[{section}.broken] must be a table" in message
+
+
 def test_unknown_key_suggests_nearest(write_config, builtin_registry):
     message = error_of(
         write_config,

@@ -175,10 +175,7 @@ class AlertingLoader:
 
     def notifiers(self, data: dict[str, Any]) -> dict[str, NotifierSpec]:
         out: dict[str, NotifierSpec] = {}
-        for nid, table in data.items():
-            where = f"notifiers.{nid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for nid, where, table in self.loader.entries("notifiers", data):
             type_name, cls = self.loader.plugin_type(where, table, "type", self.registry.notifiers, "notifier type")
             own_keys = opts.field_names(NotifierTable)
             options = self.loader.plugin_options(where, cls.Options, table, own_keys)
@@ -228,10 +225,7 @@ class AlertingLoader:
         kpis: dict[str, Kpi],
     ) -> dict[str, AlertRule]:
         out: dict[str, AlertRule] = {}
-        for aid, table in data.items():
-            where = f"alerts.{aid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for aid, where, table in self.loader.entries("alerts", data):
             rule = self.loader.parse_table(where, AlertTable, table)
             subjects = [k for k in ("kpi", "metric", "source") if getattr(rule, k) is not None]
             if len(subjects) != 1:
@@ -310,10 +304,7 @@ class AlertingLoader:
         from ..periods import PeriodError, parse_window
 
         out: dict[str, DigestSpec] = {}
-        for did, table in data.items():
-            where = f"digests.{did}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for did, where, table in self.loader.entries("digests", data):
             digest = self.loader.parse_table(where, DigestTable, table)
             if digest.schedule is None:
                 raise self.error(where, "missing key 'schedule', e.g. 'daily 08:00' or 'weekly monday 08:00'")

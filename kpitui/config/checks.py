@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterable, cast
+from typing import Any, Iterable, Iterator, cast
 
 from .. import options as opts
 from ..model import UNITS, Unit
@@ -48,6 +48,14 @@ class TableChecks:
                 where, f"{key} must be a table, e.g. [{key}]" if where is None else f"{key} must be a table"
             )
         return value
+
+    def entries(self, section: str, data: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
+        """Each ``[section.ID]`` table in ``data``: its id, its name in errors (``section.ID``), the table."""
+        for ident, table in data.items():
+            where = f"{section}.{ident}"
+            if not isinstance(table, dict):
+                raise self.error(where, "must be a table")
+            yield ident, where, table
 
     def typed(self, table: str, key: str, value: Any, tp: Any) -> Any:
         try:

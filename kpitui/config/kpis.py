@@ -22,10 +22,7 @@ class KpiTables(TableChecks):
         assert registry is not None
         kpis: dict[str, Kpi] = {}
         formulas: dict[str, Any] = {}
-        for kid, table in data.items():
-            where = f"kpis.{kid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for kid, where, table in self.entries("kpis", data):
             if kid in metrics:
                 raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
             formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
@@ -173,10 +170,7 @@ class KpiTables(TableChecks):
                 self.ref(f"kpis.{kid}", "objective", oid, data, "objective")
                 named.setdefault(oid, []).append(kid)
         objectives = {}
-        for oid, table in data.items():
-            where = f"objectives.{oid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for oid, where, table in self.entries("objectives", data):
             parsed = self.parse_table(where, ObjectiveTable, table)
             refs = list(parsed.kpis)
             for i, ref in enumerate(refs):

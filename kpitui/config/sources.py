@@ -20,10 +20,7 @@ class SourceTables(TableChecks):
         registry = self.registry
         assert registry is not None
         specs: dict[str, SourceSpec] = {}
-        for sid, table in data.items():
-            where = f"sources.{sid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for sid, where, table in self.entries("sources", data):
             type_name, cls = self.plugin_type(where, table, "type", registry.sources, "source type")
             options = self.plugin_options(where, cls.Options, table, opts.field_names(SourceTable))
             interval = self.seconds(where, "interval", table.get("interval", cls.default_interval))
@@ -52,10 +49,7 @@ class SourceTables(TableChecks):
         registry = self.registry
         assert registry is not None
         metrics: dict[str, Metric] = {}
-        for mid, table in data.items():
-            where = f"metrics.{mid}"
-            if not isinstance(table, dict):
-                raise self.error(where, "must be a table")
+        for mid, where, table in self.entries("metrics", data):
             source_id = self.typed(where, "source", table.get("source", MANUAL_SOURCE), str)
             self.ref(where, "source", source_id, sources, "source")
             cls = registry.sources[sources[source_id].type]
