@@ -110,46 +110,47 @@ def _set_n(target: HistoryStore, rows: pl.DataFrame) -> None:
     if rows.height == 0:
         return
     params: list[Any] = list(zip(rows["n"].to_list(), rows["metric"].to_list(), rows["at"].dt.epoch("us").to_list()))
-    if isinstance(target, Store):
-        with target._guard("write to") as con:
-            with target._transaction():
-                con.executemany(
-                    "UPDATE readings SET n = ? WHERE metric_id = (SELECT id FROM metrics WHERE name = ?) AND at = ?",
-                    params,
-                )
-        return
     from .postgres_store import SCHEMA
 
-    with target._guard("write to") as con:  # type: ignore[attr-defined]
-        with con.transaction():
-            with con.cursor() as cur:
-                cur.executemany(
-                    f"UPDATE {SCHEMA}.readings SET n = %s WHERE metric_id = (SELECT id FROM {SCHEMA}.metrics "
-                    "WHERE name = %s) "
-                    "AND at = %s AND instance_id = (SELECT id FROM kpitui.instances WHERE name = %s)",
-                    [(*p, target.instance) for p in params],  # type: ignore[attr-defined]
-                )
+    _write_many(
+        target,
+        "UPDATE readings SET n = ? WHERE metric_id = (SELECT id FROM metrics WHERE name = ?) AND at = ?",
+        f"UPDATE {SCHEMA}.readings SET n = %s WHERE metric_id = (SELECT id FROM {SCHEMA}.metrics "
+        "WHERE name = %s) "
+        "AND at = %s AND instance_id = (SELECT id FROM kpitui.instances WHERE name = %s)",
+        params,
+        instance_last=True,
+    )
 
 
 def _set_horizons(target: HistoryStore, horizons: dict[str, int]) -> None:
     if not horizons:
         return
+    from .postgres_store import SCHEMA
+
+    _write_many(
+        target,
+        "INSERT OR REPLACE INTO compacted (metric_id, before) SELECT id, ? FROM metrics WHERE name = ?",
+        f"INSERT INTO {SCHEMA}.compacted (metric_id, before) SELECT id, %s FROM {SCHEMA}.metrics "
+        "WHERE name = %s "
+        "ON CONFLICT (metric_id) DO UPDATE SET before = excluded.before",
+        [(before, name) for name, before in horizons.items()],
+    )
+
+
+def _write_many(
+    target: HistoryStore, sqlite_sql: str, postgres_sql: str, params: list[Any], *, instance_last: bool = False
+) -> None:
+    """Run one statement for each row of parameters, in one write transaction of either kind of history;
+    with ``instance_last`` PostgreSQL's rows end with the target's instance name."""
     if isinstance(target, Store):
         with target._guard("write to") as con:
             with target._transaction():
-                con.executemany(
-                    "INSERT OR REPLACE INTO compacted (metric_id, before) SELECT id, ? FROM metrics WHERE name = ?",
-                    [(before, name) for name, before in horizons.items()],
-                )
+                con.executemany(sqlite_sql, params)
         return
-    from .postgres_store import SCHEMA
-
+    if instance_last:
+        params = [(*p, target.instance) for p in params]  # type: ignore[attr-defined]
     with target._guard("write to") as con:  # type: ignore[attr-defined]
         with con.transaction():
             with con.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {SCHEMA}.compacted (metric_id, before) SELECT id, %s FROM {SCHEMA}.metrics "
-                    "WHERE name = %s "
-                    "ON CONFLICT (metric_id) DO UPDATE SET before = excluded.before",
-                    [(before, name) for name, before in horizons.items()],
-                )
+                cur.executemany(postgres_sql, params)
