@@ -29,7 +29,11 @@ def write_tail(store, *, polls: int = POLLS, per_poll: int = PER_POLL) -> dict:
     t0 = time.perf_counter()
     for i in range(polls):
         start = data.NOW - dt.timedelta(hours=2) + dt.timedelta(seconds=30 * i)
-        store.write(data.new_readings(per_poll, metrics=[data.metric_id(k) for k in range(50)], start=start, seconds=30, seed=900 + i))
+        store.write(
+            data.new_readings(
+                per_poll, metrics=[data.metric_id(k) for k in range(50)], start=start, seconds=30, seed=900 + i
+            )
+        )
     return {"tail_rows": polls * per_poll, "tail_polls": polls, "tail_write_s": time.perf_counter() - t0}
 
 
@@ -69,12 +73,18 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
         stale.unlink()
     sample = (Path(__file__).resolve().parents[1] / "kpitui" / "sample_config.toml").read_text()
     intervals = [float(m) for m in re.findall(r"^interval = (\d+(?:\.\d+)?)\s*$", sample, re.M)]
-    faster = re.sub(r"^interval = (\d+(?:\.\d+)?)\s*$", lambda m: f"interval = {float(m[1]) / speed:g}", sample, flags=re.M)
+    faster = re.sub(
+        r"^interval = (\d+(?:\.\d+)?)\s*$", lambda m: f"interval = {float(m[1]) / speed:g}", sample, flags=re.M
+    )
     config = folder / "kpitui.toml"
-    config.write_text(f'[storage]\npath = "{folder / "h.sqlite3"}"\n\n' + faster.replace("history_days = 400", "history_days = 30"))
+    config.write_text(
+        f'[storage]\npath = "{folder / "h.sqlite3"}"\n\n' + faster.replace("history_days = 400", "history_days = 30")
+    )
     log = folder / "collect.log"
     with log.open("w") as out:
-        proc = subprocess.Popen([*kpitui, "collect", "-v", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [*kpitui, "collect", "-v", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
+        )
     try:
         polls = lambda: len(re.findall(r"readings in", log.read_text()))  # noqa: E731
         deadline = time.monotonic() + 180
@@ -95,8 +105,14 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
     con.close()
     polls_a_day = sum(86_400 / i for i in intervals)
     return {
-        "polls": n1 - n0, "bytes_per_poll": written / max(1, n1 - n0), "mb_per_day": per_day / 1e6,
-        "polls_a_day": polls_a_day, "intervals": intervals, "speed": speed, "load": load, "page_size": page,
+        "polls": n1 - n0,
+        "bytes_per_poll": written / max(1, n1 - n0),
+        "mb_per_day": per_day / 1e6,
+        "polls_a_day": polls_a_day,
+        "intervals": intervals,
+        "speed": speed,
+        "load": load,
+        "page_size": page,
     }
 
 

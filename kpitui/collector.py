@@ -82,7 +82,9 @@ def _one_line(message: str) -> str:
     """An error for a log line, the store and a status bar: one line, bounded, without polars' expression dump."""
     message = message.split("\n\nThis error occurred in the following expression", 1)[0]
     message = " ".join(message.split())
-    message = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in message)  # no terminal escapes from an error body
+    message = "".join(
+        ch if ch.isprintable() else repr(ch)[1:-1] for ch in message
+    )  # no terminal escapes from an error body
     return message if len(message) <= MAX_ERROR_CHARS else message[: MAX_ERROR_CHARS - 1] + "…"
 
 
@@ -129,7 +131,9 @@ class Collector:
         spec = self.config.sources[sid]
         owner = self.config.registry.owner("source", spec.type) or "?"
         text = str(exc)
-        detail = text if isinstance(exc, SourceError) else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        detail = (
+            text if isinstance(exc, SourceError) else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+        )
         plugin = "" if owner.startswith("builtin:") else f" (plugin {owner})"
         return redact(f"{what}{plugin}: {detail}")
 
@@ -199,7 +203,11 @@ class Collector:
         state.pending = more
         state.next_due = time.monotonic() + (0.0 if more else spec.interval)
         return PollResult(
-            sid, written=written, skipped=skipped + result.skipped, seconds=time.monotonic() - started, more_pending=more
+            sid,
+            written=written,
+            skipped=skipped + result.skipped,
+            seconds=time.monotonic() - started,
+            more_pending=more,
         )
 
     @staticmethod
@@ -217,7 +225,15 @@ class Collector:
         (:data:`HEARTBEAT_EVERY`): what a viewer running this collector shows as the source's last poll."""
         return {sid: state.last_success for sid, state in self.states.items() if state.last_success is not None}
 
-    def _store_poll(self, sid: str, readings: pl.DataFrame, mode: Literal["replace", "add"], cursor: str | None, read: str | None, now: dt.datetime) -> int:
+    def _store_poll(
+        self,
+        sid: str,
+        readings: pl.DataFrame,
+        mode: Literal["replace", "add"],
+        cursor: str | None,
+        read: str | None,
+        now: dt.datetime,
+    ) -> int:
         """A successful poll's readings, cursor and health: in one transaction where the history can
         (``records_poll_health``: one commit, fewer pages written a poll), else the write, then the health."""
         if getattr(self.store, "records_poll_health", False):
@@ -237,7 +253,9 @@ class Collector:
             return self._describe(sid, "skipped", SourceError(ran))
         spec = self.config.sources[sid]
         try:  # the old instance may still be busy in the left-behind thread
-            state.instance = self.config.registry.sources[spec.type](spec, self.config.metrics_of(sid), self._context_of(sid))
+            state.instance = self.config.registry.sources[spec.type](
+                spec, self.config.metrics_of(sid), self._context_of(sid)
+            )
         except Exception as exc:  # noqa: BLE001
             return self._describe(sid, "failed to restart", exc)
         return None
@@ -279,7 +297,11 @@ class Collector:
         try:
             with self.lock:
                 self.store.record_health(
-                    sid, ok=False, error=message, at=self.clock(), next_attempt=self.clock() + dt.timedelta(seconds=delay)
+                    sid,
+                    ok=False,
+                    error=message,
+                    at=self.clock(),
+                    next_attempt=self.clock() + dt.timedelta(seconds=delay),
                 )
         except Exception:  # noqa: BLE001 - the store itself is failing; the result still says so
             pass
@@ -374,7 +396,9 @@ class Collector:
             results = self.poll_many(self.due())
             for result in results:
                 if every is not None and not result.more_pending:  # the user's pace; a backlog is read on at once
-                    failures = self.states[result.source].failures  # a failing source backs off from it, not its interval
+                    failures = self.states[
+                        result.source
+                    ].failures  # a failing source backs off from it, not its interval
                     delay = every if result.error is None else min(every * 2 ** (failures - 1), max(every, MAX_BACKOFF))
                     self.states[result.source].next_due = time.monotonic() + delay
                 if on_result:

@@ -32,8 +32,16 @@ from .store_common import covered_rows as _covered_rows  # noqa: F401
 from .store_common import merge_grouped as _merge_grouped  # noqa: F401
 
 __all__ = [
-    "APPLICATION_ID", "LOADED_SCHEMA", "SCHEMA_VERSION", "CompactionPlan", "CompactionResult", "CursorConflict",
-    "Store", "StoreError", "connect_readonly", "unwritable",
+    "APPLICATION_ID",
+    "LOADED_SCHEMA",
+    "SCHEMA_VERSION",
+    "CompactionPlan",
+    "CompactionResult",
+    "CursorConflict",
+    "Store",
+    "StoreError",
+    "connect_readonly",
+    "unwritable",
 ]
 
 

@@ -34,10 +34,33 @@ from .epoch import from_micros, micros
 from .model import SourceHealth
 
 __all__ = [
-    "ID_FRAME_SCHEMA", "LOADED_SCHEMA", "MODES", "PLAN_INPUT_SCHEMA", "SNAPSHOT_PART_ROWS", "UNSET", "CompactionPlan",
-    "CompactionResult", "CompactionTally", "CursorConflict", "HealthUpdate", "StoreError", "batches", "check_write",
-    "covered_rows", "cursor_conflict", "decode_snapshot", "health_record", "health_update", "merge_grouped",
-    "named_frame", "outside_compacted", "plan_input", "prepare_readings", "replace_rows", "run_plan", "snapshot_blobs",
+    "ID_FRAME_SCHEMA",
+    "LOADED_SCHEMA",
+    "MODES",
+    "PLAN_INPUT_SCHEMA",
+    "SNAPSHOT_PART_ROWS",
+    "UNSET",
+    "CompactionPlan",
+    "CompactionResult",
+    "CompactionTally",
+    "CursorConflict",
+    "HealthUpdate",
+    "StoreError",
+    "batches",
+    "check_write",
+    "covered_rows",
+    "cursor_conflict",
+    "decode_snapshot",
+    "health_record",
+    "health_update",
+    "merge_grouped",
+    "named_frame",
+    "outside_compacted",
+    "plan_input",
+    "prepare_readings",
+    "replace_rows",
+    "run_plan",
+    "snapshot_blobs",
 ]
 
 #: the default of ``write(expect_cursor=...)``: no condition (``None`` means "no cursor stored yet")
@@ -209,7 +232,13 @@ def merged_parts(blobs: list[bytes], new: pl.DataFrame) -> Iterator[pl.DataFrame
             continue
         if blobs and new.height:  # the rows up to this part's last (id, at) are its; the rest come later
             last_id, last_at = part["metric_id"][-1], part["at"][-1]
-            mine = int(new.select(((pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))).sum()).item())
+            mine = int(
+                new.select(
+                    (
+                        (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
+                    ).sum()
+                ).item()
+            )
         else:
             mine = new.height
         yield merge_grouped(part, new.head(mine)) if mine else part
@@ -231,7 +260,9 @@ def decode_snapshot(blobs: Iterable[bytes]) -> pl.DataFrame | None:
 
     One part at a time: its compressed blob and 64-bit columns go before the next is read."""
     try:
-        parts = [pl.read_ipc(bytes(data)).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items()) for data in blobs]
+        parts = [
+            pl.read_ipc(bytes(data)).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items()) for data in blobs
+        ]
     except Exception:  # noqa: BLE001 - a damaged or foreign blob only costs speed
         return None
     return pl.concat(parts, rechunk=False) if parts else pl.DataFrame(schema=ID_FRAME_SCHEMA)

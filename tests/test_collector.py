@@ -179,7 +179,9 @@ def test_bad_values_are_skipped_and_good_ones_kept(setup):
     BEHAVIOUR.update(bad=FetchResult(readings_frame(rows), cursor="c"))
     result = collector.poll("bad")
     assert result.error is None and result.written == 1 and result.skipped == 5
-    strings = pl.DataFrame({"metric": ["other", "other"], "at": [NOW, NOW - dt.timedelta(hours=5)], "value": ["12", "lots"]})
+    strings = pl.DataFrame(
+        {"metric": ["other", "other"], "at": [NOW, NOW - dt.timedelta(hours=5)], "value": ["12", "lots"]}
+    )
     BEHAVIOUR.update(bad=FetchResult(strings, cursor="d"))
     result = collector.poll("bad")
     assert result.written == 1 and result.skipped == 1
@@ -211,7 +213,9 @@ def test_two_collectors_of_one_source_never_double_count(setup, write_config, tm
 
     def slow_tail(source, cursor):
         gate.wait(timeout=5)  # both read the same cursor before either writes
-        return FetchResult(readings_frame([("other", NOW - dt.timedelta(hours=1), 1.0)]), cursor=str(int(cursor or 0) + 1))
+        return FetchResult(
+            readings_frame([("other", NOW - dt.timedelta(hours=1), 1.0)]), cursor=str(int(cursor or 0) + 1)
+        )
 
     BEHAVIOUR.update(bad=slow_tail)
     results = []

@@ -27,10 +27,17 @@ def _write_bytes(pid: int) -> int:
 
 def test_a_collector_writes_tens_of_kib_per_poll_not_hundreds(tmp_path):
     config = tmp_path / "kpitui.toml"
-    config.write_text(f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n\n' + SAMPLE.read_text().replace("history_days = 400", "history_days = 20"))
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n\n'
+        + SAMPLE.read_text().replace("history_days = 400", "history_days = 20")
+    )
     log = tmp_path / "log"
     with log.open("w") as out:
-        proc = subprocess.Popen([kpitui_script(), "collect", "--every", "1s", "-v", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [kpitui_script(), "collect", "--every", "1s", "-v", "--config", str(config)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
     try:
         polls = lambda: len(re.findall(r"readings in", log.read_text()))  # noqa: E731
         deadline = time.monotonic() + 120
@@ -52,4 +59,7 @@ def test_a_collector_writes_tens_of_kib_per_poll_not_hundreds(tmp_path):
     # commit; a web poll: the meta page (and its readings when the log grew). It was ~16 KiB a poll with the
     # cursor and health in tables of their own and the health committed on its own.
     assert per_poll < 14 * 1024, f"{per_poll / 1024:.1f} KiB per poll"
-    print(f"{per_poll / 1024:.1f} KiB per poll, {per_poll * 2880 / 1e6:.0f} MB a day at one poll per 30 s", file=sys.stderr)
+    print(
+        f"{per_poll / 1024:.1f} KiB per poll, {per_poll * 2880 / 1e6:.0f} MB a day at one poll per 30 s",
+        file=sys.stderr,
+    )

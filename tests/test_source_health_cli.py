@@ -25,7 +25,7 @@ def setup(tmp_path: Path) -> tuple[Path, Path]:
     cfg.write_text(
         f"""
 [storage]
-path = "{tmp_path / 'h.sqlite3'}"
+path = "{tmp_path / "h.sqlite3"}"
 
 [sources.shop]
 type = "file"
@@ -84,6 +84,7 @@ def test_collect_every_retries_a_failing_source_at_its_own_pace(tmp_path: Path) 
     process = subprocess.Popen([kpitui_script(), "collect", "--every", "0.5", "--config", str(cfg)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=os.environ.copy())  # fmt: skip
     try:
+
         def failures() -> int:
             try:
                 return health(tmp_path).failures

@@ -69,7 +69,11 @@ def test_round_trip_keeps_exact_schema_and_values(tmp_path):
     naive = pl.DataFrame(
         {
             "metric": ["revenue", "revenue", "signups"],
-            "at": [dt.datetime(2024, 1, 1, 12, 0, 0, 123456), dt.datetime(1969, 7, 20, 20, 17), dt.datetime(2024, 1, 1)],
+            "at": [
+                dt.datetime(2024, 1, 1, 12, 0, 0, 123456),
+                dt.datetime(1969, 7, 20, 20, 17),
+                dt.datetime(2024, 1, 1),
+            ],
             "value": [0.1 + 0.2, -1e300, 7],
         }
     )
@@ -105,9 +109,9 @@ def test_round_trip_keeps_exact_schema_and_values(tmp_path):
 
 
 def test_other_time_zones_are_stored_as_utc(store):
-    local = pl.DataFrame(
-        {"metric": ["m"], "at": [dt.datetime(2024, 6, 1, 9, 0)], "value": [1.0]}
-    ).with_columns(pl.col("at").dt.replace_time_zone("Europe/Paris"))
+    local = pl.DataFrame({"metric": ["m"], "at": [dt.datetime(2024, 6, 1, 9, 0)], "value": [1.0]}).with_columns(
+        pl.col("at").dt.replace_time_zone("Europe/Paris")
+    )
     store.write(local)
     loaded, _ = store.load()
     assert loaded["at"].to_list() == [dt.datetime(2024, 6, 1, 7, 0, tzinfo=UTC)]
@@ -390,7 +394,11 @@ def test_health_round_trip_and_failure_counting(tmp_path):
     collector.record_health("sql", ok=False, error="timed out after 30s", at=t2)
     h = viewer.health()["sql"]
     assert (h.failures, h.error, h.last_error, h.last_success, h.next_attempt) == (
-        2, "timed out after 30s", t2, None, None,
+        2,
+        "timed out after 30s",
+        t2,
+        None,
+        None,
     )
     assert not h.ok
     collector.record_health("sql", ok=True, at=t3, next_attempt=at(10))

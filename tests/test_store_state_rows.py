@@ -36,9 +36,7 @@ def schema4_file(path: Path) -> None:
     raw.execute("UPDATE meta SET value = 1 WHERE key = 'seq'")
     raw.execute("INSERT INTO cursors (source, cursor, updated) VALUES ('web', '{\"offset\": 120}', 5)")
     raw.execute("INSERT INTO cursors (source, cursor, updated) VALUES ('crm', NULL, 6)")
-    raw.execute(
-        "INSERT INTO source_health (source, last_success, failures) VALUES ('web', ?, 0)", (_micros(T0),)
-    )
+    raw.execute("INSERT INTO source_health (source, last_success, failures) VALUES ('web', ?, 0)", (_micros(T0),))
     raw.execute(
         "INSERT INTO source_health (source, last_error, error, failures, next_attempt) VALUES ('sql', ?, 'timed out', 3, ?)",
         (_micros(T0), _micros(T0 + dt.timedelta(minutes=4))),
@@ -66,7 +64,10 @@ def test_a_schema_4_file_migrates_with_its_cursors_and_health(tmp_path):
         con = store._conn
         kinds = dict(con.execute("SELECT name, type FROM sqlite_master WHERE name IN ('cursors', 'source_health')"))
         assert kinds == {"cursors": "view", "source_health": "view"}
-        assert sorted(con.execute("SELECT source, cursor, updated FROM cursors")) == [("crm", None, 6), ("web", '{"offset": 120}', 5)]
+        assert sorted(con.execute("SELECT source, cursor, updated FROM cursors")) == [
+            ("crm", None, 6),
+            ("web", '{"offset": 120}', 5),
+        ]
         # and it goes on: a failure adds to the migrated count, a success clears it
         store.record_health("sql", ok=False, error="refused", at=T0)
         assert store.health()["sql"].failures == 4
@@ -95,7 +96,9 @@ def test_a_poll_commits_readings_cursor_and_health_at_once_in_few_pages(tmp_path
             at = T0 + dt.timedelta(seconds=30 * i)
             cursor = store.cursor("demo")
             batch = [(metrics[(3 * i) % 12], at, 1.0), (metrics[(3 * i + 5) % 12], at, 2.0)]
-            store.write(readings_frame(batch), source="demo", cursor=str(i), set_cursor=True, expect_cursor=cursor, polled_at=at)
+            store.write(
+                readings_frame(batch), source="demo", cursor=str(i), set_cursor=True, expect_cursor=cursor, polled_at=at
+            )
         per_poll = (_wal_frames(path, 4096) - before) / polls
         assert store.cursor("demo") == str(polls)
         health = store.health()["demo"]

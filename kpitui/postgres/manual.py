@@ -94,17 +94,19 @@ class ManualReadings(PostgresBase):
                 return 0
             with con.transaction():
                 self._take_seq(con, 0)  # one adopter at a time
-                return int(con.execute(
-                    f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) "
-                    f"SELECT r.metric_id, r.at, r.instance_id, NULL FROM {SCHEMA}.readings r "
-                    f"JOIN {SCHEMA}.metrics m ON m.id = r.metric_id "
-                    f"LEFT JOIN {SCHEMA}.compacted c ON c.metric_id = r.metric_id "
-                    "WHERE m.name = ANY(%s) AND r.n = 1 AND r.at >= coalesce(c.before, -9223372036854775808) "
-                    f"AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.manual_readings e "
-                    "WHERE e.metric_id = r.metric_id AND e.at = r.at AND e.instance_id = r.instance_id) "
-                    "ORDER BY r.at, m.name, r.instance_id",
-                    (names,),
-                ).rowcount)
+                return int(
+                    con.execute(
+                        f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) "
+                        f"SELECT r.metric_id, r.at, r.instance_id, NULL FROM {SCHEMA}.readings r "
+                        f"JOIN {SCHEMA}.metrics m ON m.id = r.metric_id "
+                        f"LEFT JOIN {SCHEMA}.compacted c ON c.metric_id = r.metric_id "
+                        "WHERE m.name = ANY(%s) AND r.n = 1 AND r.at >= coalesce(c.before, -9223372036854775808) "
+                        f"AND NOT EXISTS (SELECT 1 FROM {SCHEMA}.manual_readings e "
+                        "WHERE e.metric_id = r.metric_id AND e.at = r.at AND e.instance_id = r.instance_id) "
+                        "ORDER BY r.at, m.name, r.instance_id",
+                        (names,),
+                    ).rowcount
+                )
 
     def manual_readings(self, metrics: Iterable[str] | None = None, *, limit: int | None = None) -> list[ManualReading]:
         """Manual readings (of ``metrics``, or all), newest time first; at most ``limit``."""
@@ -115,9 +117,7 @@ class ManualReadings(PostgresBase):
         tail = " ORDER BY e.at DESC, e.id DESC" + (" LIMIT %s" if limit is not None else "")
         if limit is not None:
             params.append(int(limit))
-        return self._read(
-            "read", lambda con: [_row(r) for r in con.execute(_SELECT + where + tail, params).fetchall()]
-        )
+        return self._read("read", lambda con: [_row(r) for r in con.execute(_SELECT + where + tail, params).fetchall()])
 
     def manual_reading(self, ident: int) -> ManualReading:
         """The manual reading with this id; :class:`~kpitui.manual_readings.UnknownReading` when there is none."""
@@ -166,7 +166,9 @@ class ManualReadings(PostgresBase):
                     ).fetchone()
                     if taken is not None:
                         which = f"manual reading {taken[0]}" if taken[0] is not None else "a reading from its source"
-                        raise ReadingTaken(f"{old.metric} already has {which} at that time; delete it first or pick another time")
+                        raise ReadingTaken(
+                            f"{old.metric} already has {which} at that time; delete it first or pick another time"
+                        )
                     con.execute(
                         f"INSERT INTO {SCHEMA}.readings (metric_id, instance_id, at, value, seq) VALUES (%s, %s, %s, %s, %s)",
                         (metric_id, instance_id, stamp, new_value, seq),

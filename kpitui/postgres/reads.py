@@ -66,7 +66,9 @@ class Reads(PostgresBase):
 
     def _fetch_all(self, con: Any) -> pl.DataFrame:
         where = self._instance_clause(con)
-        several = self.instance_filter is None and con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] > 1
+        several = (
+            self.instance_filter is None and con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] > 1
+        )
         if not several:
             return self._fetch_frame(con, f"SELECT metric_id, at, value, n FROM {SCHEMA}.readings WHERE true{where}")
         raw = self._fetch_frame(con, f"SELECT metric_id, at, value, n FROM {SCHEMA}.readings")
@@ -145,5 +147,6 @@ class Reads(PostgresBase):
     def generation(self) -> int:
         """The cheap poll viewers make each refresh (one indexed row): rows were deleted or compacted when it moves."""
         return self._read(
-            "read", lambda con: int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()[0])
+            "read",
+            lambda con: int(con.execute(f"SELECT value FROM {SCHEMA}.meta WHERE key = 'generation'").fetchone()[0]),
         )

@@ -42,13 +42,18 @@ class Snapshot(PostgresBase):
         """The columnar snapshot if it is current and readable, else ``None`` (the table is read instead)."""
         from psycopg import errors
 
-        if self.instance_filter is not None or not meta["snapshot_seq"] or meta["snapshot_generation"] != meta["generation"]:
+        if (
+            self.instance_filter is not None
+            or not meta["snapshot_seq"]
+            or meta["snapshot_generation"] != meta["generation"]
+        ):
             return None
         try:
             with con.transaction():  # a savepoint: a role without SELECT on a newer table only costs speed
                 with con.cursor(binary=True) as cur:
                     blobs = cur.execute(
-                        f"SELECT data FROM {SCHEMA}.snapshot_parts WHERE part < %s ORDER BY part", (meta["snapshot_parts"],)
+                        f"SELECT data FROM {SCHEMA}.snapshot_parts WHERE part < %s ORDER BY part",
+                        (meta["snapshot_parts"],),
                     ).fetchall()
         except errors.InsufficientPrivilege:
             return None
@@ -63,7 +68,9 @@ class Snapshot(PostgresBase):
         stored, another writer is storing one, or the role may not (errors are dropped)."""
         if self.instance_filter is not None:
             return
-        if not frame["metric_id"].is_sorted():  # grouped by metric, as viewers index it (see store_common.merge_grouped)
+        if not frame[
+            "metric_id"
+        ].is_sorted():  # grouped by metric, as viewers index it (see store_common.merge_grouped)
             frame = frame.sort("metric_id", "at")
         parts = snapshot_blobs(frame)
         try:

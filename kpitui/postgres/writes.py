@@ -26,7 +26,6 @@ _ON_CONFLICT = {
 }
 
 
-
 class Writes(PostgresBase):
     """Readings, cursors and the sequence counter (mixed into :class:`~kpitui.postgres.PostgresStore`)."""
 
@@ -152,7 +151,9 @@ class Writes(PostgresBase):
         if rows.height == 0:
             return 0
         with con.cursor() as cur:
-            with cur.copy(f"COPY {SCHEMA}.readings (metric_id, at, value, seq, instance_id) FROM STDIN (FORMAT csv)") as copy:
+            with cur.copy(
+                f"COPY {SCHEMA}.readings (metric_id, at, value, seq, instance_id) FROM STDIN (FORMAT csv)"
+            ) as copy:
                 copy.write(
                     rows.select("metric_id", "at", "value", "seq", pl.lit(instance_id).alias("instance_id")).write_csv(
                         include_header=False, float_precision=None
@@ -168,7 +169,9 @@ class Writes(PostgresBase):
         )
         with con.cursor() as cur:
             with cur.copy("COPY kpitui_incoming (metric_id, at, value, seq) FROM STDIN (FORMAT csv)") as copy:
-                copy.write(rows.select("metric_id", "at", "value", "seq").write_csv(include_header=False, float_precision=None))
+                copy.write(
+                    rows.select("metric_id", "at", "value", "seq").write_csv(include_header=False, float_precision=None)
+                )
             cur.execute(
                 f"INSERT INTO {SCHEMA}.readings AS r (metric_id, instance_id, at, value, seq) "
                 f"SELECT metric_id, {int(instance_id)}, at, value, seq FROM kpitui_incoming" + _ON_CONFLICT[mode]

@@ -9,7 +9,15 @@ from typing import NamedTuple
 import polars as pl
 
 from ..epoch import micros
-from ..store_common import CompactionPlan, CompactionResult, CompactionTally, batches, covered_rows, plan_input, run_plan
+from ..store_common import (
+    CompactionPlan,
+    CompactionResult,
+    CompactionTally,
+    batches,
+    covered_rows,
+    plan_input,
+    run_plan,
+)
 from .base import SqliteBase
 
 

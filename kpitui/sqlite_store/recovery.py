@@ -106,7 +106,10 @@ def recover(src: Path, dest: Path) -> tuple[int, int, int]:
                 con.executemany("INSERT INTO metrics (id, name) VALUES (?, ?)", names)
                 seq, lost = 0, [0]
                 for metric_id, _ in names:
-                    rows = [(metric_id, at, value, seq + k + 1, n) for k, (at, value, n) in enumerate(_salvage(old, metric_id, lost))]
+                    rows = [
+                        (metric_id, at, value, seq + k + 1, n)
+                        for k, (at, value, n) in enumerate(_salvage(old, metric_id, lost))
+                    ]
                     con.executemany("INSERT INTO readings (metric_id, at, value, seq, n) VALUES (?, ?, ?, ?, ?)", rows)
                     seq += len(rows)
                 readings, skipped = seq, lost[0]

@@ -109,8 +109,9 @@ class Writes(SqliteBase):
         con = self._conn
         ids = self._metric_ids(rows["metric"].unique().to_list())
         keyed = (
-            rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id"))
-            .sort("metric_id", "at")  # primary-key order: each page of the b-tree is touched once
+            rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id")).sort(
+                "metric_id", "at"
+            )  # primary-key order: each page of the b-tree is touched once
         )
         if mode == "replace":
             keyed = self._outside_compacted(keyed)

@@ -152,20 +152,47 @@ class Runtime:
             return snapshot
 
     def series(
-        self, kpi_id: str, *, grain: str, window: str | None, offset: int, points: int, compare: str = "previous",
+        self,
+        kpi_id: str,
+        *,
+        grain: str,
+        window: str | None,
+        offset: int,
+        points: int,
+        compare: str = "previous",
         instance: str | None = None,
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         return self.engine.series(
-            self._view(instance)[1], kpi_id, now=self.clock(), grain=grain, window=window or None, offset=offset, points=points, compare=compare
+            self._view(instance)[1],
+            kpi_id,
+            now=self.clock(),
+            grain=grain,
+            window=window or None,
+            offset=offset,
+            points=points,
+            compare=compare,
         )
 
     def metric_series(
-        self, metric_id: str, *, grain: str, window: str, offset: int, points: int, compare: str = "previous",
+        self,
+        metric_id: str,
+        *,
+        grain: str,
+        window: str,
+        offset: int,
+        points: int,
+        compare: str = "previous",
         instance: str | None = None,
     ) -> list[tuple[dt.datetime, float | None, float | None]]:
         """A metric's own series (by its aggregation rule), exactly as ``kpitui series <metric>`` gives it."""
         return self.engine.metric_series(
-            self._view(instance)[1], metric_id, now=self.clock(), grain=grain, window=window, offset=offset, points=points,
+            self._view(instance)[1],
+            metric_id,
+            now=self.clock(),
+            grain=grain,
+            window=window,
+            offset=offset,
+            points=points,
             compare=compare,
         )
 
@@ -174,7 +201,9 @@ class Runtime:
         from ..explain import explain
 
         with self.lock:
-            return explain(self.engine, self._view(instance)[1], snapshot, [kpi_id], window=window or None, offset=offset).get(kpi_id)
+            return explain(
+                self.engine, self._view(instance)[1], snapshot, [kpi_id], window=window or None, offset=offset
+            ).get(kpi_id)
 
     def annotations(self, kpi_id: str | None, metric_id: str | None, start: dt.datetime, end: dt.datetime) -> list:
         """The annotations about a metric (``metric_id``) or a KPI (its metrics too) between ``start`` and ``end``."""
