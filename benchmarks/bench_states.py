@@ -25,7 +25,8 @@ POLLS, PER_POLL = 150, 1000
 
 
 def write_tail(store, *, polls: int = POLLS, per_poll: int = PER_POLL) -> dict:
-    """``polls`` writes of ``per_poll`` readings over 50 metrics after the snapshot (below the 200k rows that refresh it)."""
+    """``polls`` writes of ``per_poll`` readings over 50 metrics after the snapshot (below the 200k rows that refresh
+    it)."""
     t0 = time.perf_counter()
     for i in range(polls):
         start = data.NOW - dt.timedelta(hours=2) + dt.timedelta(seconds=30 * i)
@@ -61,10 +62,10 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
 
     Every source of the sample polls at its own interval divided by ``speed`` (with 10: demo 30 s
     -> 3 s, web 10 s -> 1 s: the same mix of polls, ``speed`` times as fast), so the bytes a second
-    times a day over ``speed`` is a day of the sample's polls (see :data:`SPEED` for why 1). The back-fill (history_days shortened)
-    is not measured: after it the WAL is checkpointed and truncated, or the first polls would
-    rewrite WAL pages the back-fill left dirty in the page cache (not counted again by the kernel
-    until written back) and look cheaper than they are.
+    times a day over ``speed`` is a day of the sample's polls (see :data:`SPEED` for why 1). The
+    back-fill (history_days shortened) is not measured: after it the WAL is checkpointed and
+    truncated, or the first polls would rewrite WAL pages the back-fill left dirty in the page
+    cache (not counted again by the kernel until written back) and look cheaper than they are.
     """
     if not Path("/proc/self/io").exists():
         return {"error": "no /proc/PID/io on this system"}

@@ -365,7 +365,8 @@ class HealthUpdate:
 def health_update(
     ok: bool, error: str | None = None, at: dt.datetime | None = None, next_attempt: dt.datetime | None = None
 ) -> HealthUpdate:
-    """``record_health``'s arguments as stored: now when ``at`` is not given, ``"failed"`` for a failure without text."""
+    """``record_health``'s arguments as stored: now when ``at`` is not given, ``"failed"`` for a failure without
+    text."""
     when = micros(at or dt.datetime.now(dt.timezone.utc))
     following = None if next_attempt is None else micros(next_attempt)
     return HealthUpdate(ok, when, None if ok else (error or "failed"), following)

@@ -78,7 +78,8 @@ def test_collect_clears_it_too(tmp_path: Path) -> None:
 
 
 def test_collect_every_retries_a_failing_source_at_its_own_pace(tmp_path: Path) -> None:
-    """`collect --every 0.5` backs a failing source off from 0.5 s, not from its 1-hour interval: a fix shows in seconds."""
+    """`collect --every 0.5` backs a failing source off from 0.5 s, not from its 1-hour interval: a fix shows in
+    seconds."""
     cfg, export = setup(tmp_path)
     export.rename(tmp_path / "away.csv")
     process = subprocess.Popen([kpitui_script(), "collect", "--every", "0.5", "--config", str(cfg)],

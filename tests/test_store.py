@@ -474,7 +474,8 @@ KILLED = """
     t0 = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
     with Store(sys.argv[1]) as store:
         for r in range(100000):
-            frame = pl.DataFrame({"metric": ["beats"] * 50, "at": [t0 + dt.timedelta(minutes=r * 50 + k) for k in range(50)],
+            frame = pl.DataFrame({"metric": ["beats"] * 50,
+                                  "at": [t0 + dt.timedelta(minutes=r * 50 + k) for k in range(50)],
                                   "value": [float(r)] * 50})
             store.write(frame, source="beat", cursor=str(r), set_cursor=True)
             print(r, flush=True)

@@ -38,7 +38,8 @@ def schema4_file(path: Path) -> None:
     raw.execute("INSERT INTO cursors (source, cursor, updated) VALUES ('crm', NULL, 6)")
     raw.execute("INSERT INTO source_health (source, last_success, failures) VALUES ('web', ?, 0)", (_micros(T0),))
     raw.execute(
-        "INSERT INTO source_health (source, last_error, error, failures, next_attempt) VALUES ('sql', ?, 'timed out', 3, ?)",
+        "INSERT INTO source_health (source, last_error, error, failures, next_attempt) VALUES ('sql', ?, "
+        "'timed out', 3, ?)",
         (_micros(T0), _micros(T0 + dt.timedelta(minutes=4))),
     )
     raw.commit()

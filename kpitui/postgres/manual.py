@@ -24,7 +24,8 @@ from .schema import SCHEMA
 _SELECT = (
     f"SELECT e.id, m.name, e.at, r.value, e.recorded FROM {SCHEMA}.manual_readings e "
     f"JOIN {SCHEMA}.metrics m ON m.id = e.metric_id "
-    f"JOIN {SCHEMA}.readings r ON r.metric_id = e.metric_id AND r.at = e.at AND r.instance_id = e.instance_id AND r.n = 1"
+    f"JOIN {SCHEMA}.readings r ON r.metric_id = e.metric_id AND r.at = e.at AND r.instance_id = e.instance_id "
+    "AND r.n = 1"
 )
 
 _COMPACTED = (
@@ -69,11 +70,13 @@ class ManualReadings(PostgresBase):
                 key = (metric_id, stamp, instance_id)
                 # an update first: a conflicting INSERT would still use up an id
                 if not con.execute(
-                    f"UPDATE {SCHEMA}.manual_readings SET recorded = %s WHERE metric_id = %s AND at = %s AND instance_id = %s",
+                    f"UPDATE {SCHEMA}.manual_readings SET recorded = %s WHERE metric_id = %s AND at = %s AND "
+                    "instance_id = %s",
                     (now, *key),
                 ).rowcount:
                     con.execute(
-                        f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) VALUES (%s, %s, %s, %s)",
+                        f"INSERT INTO {SCHEMA}.manual_readings (metric_id, at, instance_id, recorded) VALUES "
+                        "(%s, %s, %s, %s)",
                         (*key, now),
                     )
                 found = con.execute(
@@ -140,7 +143,8 @@ class ManualReadings(PostgresBase):
     def correct_manual(
         self, ident: int, *, value: float | None = None, at: dt.datetime | None = None
     ) -> tuple[ManualReading, ManualReading]:
-        """Give manual reading ``ident`` a new value and/or time (in its own instance's row); returns it before and after.
+        """Give manual reading ``ident`` a new value and/or time (in its own instance's row); returns it before and
+        after.
 
         Moving it onto a time its instance already has a reading of the metric at raises
         :class:`~kpitui.manual_readings.ReadingTaken`, as does any change in the metric's compacted past."""
@@ -170,7 +174,8 @@ class ManualReadings(PostgresBase):
                             f"{old.metric} already has {which} at that time; delete it first or pick another time"
                         )
                     con.execute(
-                        f"INSERT INTO {SCHEMA}.readings (metric_id, instance_id, at, value, seq) VALUES (%s, %s, %s, %s, %s)",
+                        f"INSERT INTO {SCHEMA}.readings (metric_id, instance_id, at, value, seq) "
+                        "VALUES (%s, %s, %s, %s, %s)",
                         (metric_id, instance_id, stamp, new_value, seq),
                     )
                     con.execute(
@@ -181,7 +186,8 @@ class ManualReadings(PostgresBase):
                     self._bump_generation(con)
                 elif new_value != old.value:
                     con.execute(
-                        f"UPDATE {SCHEMA}.readings SET value = %s, seq = %s WHERE metric_id = %s AND at = %s AND instance_id = %s",
+                        f"UPDATE {SCHEMA}.readings SET value = %s, seq = %s WHERE metric_id = %s AND at = %s "
+                        "AND instance_id = %s",
                         (new_value, seq, metric_id, stamp, instance_id),
                     )
                 new, _ = self._manual(con, ident)

@@ -86,7 +86,8 @@ class Reads(PostgresBase):
         return self._fetch_frame(
             con,
             f"SELECT r.metric_id, r.at, sum(r.value), sum(r.n)::bigint FROM {SCHEMA}.readings r "
-            f"JOIN (SELECT DISTINCT metric_id, at FROM {SCHEMA}.readings WHERE seq > {int(since)}{where.replace('r.', '')}) k "
+            f"JOIN (SELECT DISTINCT metric_id, at FROM {SCHEMA}.readings WHERE seq > "
+            f"{int(since)}{where.replace('r.', '')}) k "
             f"USING (metric_id, at) WHERE true{where} GROUP BY r.metric_id, r.at",
         )
 
@@ -141,7 +142,8 @@ class Reads(PostgresBase):
 
     @staticmethod
     def merge(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-        """``old`` brought up to date with an incremental load ``new`` (rows of ``new`` replace those at the same metric and time)."""
+        """``old`` brought up to date with an incremental load ``new`` (rows of ``new`` replace those at the same metric
+        and time)."""
         return replace_rows(old, new, "metric")
 
     def generation(self) -> int:

@@ -79,7 +79,8 @@ class Snapshot(PostgresBase):
                     con.execute("SET LOCAL lock_timeout = '250ms'")  # never wait long for an optimisation
                     locked = dict(
                         con.execute(
-                            f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('generation', 'snapshot_seq') FOR UPDATE"
+                            f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('generation', 'snapshot_seq') "
+                            "FOR UPDATE"
                         ).fetchall()
                     )
                     if locked.get("generation") != generation or locked.get("snapshot_seq", 0) >= seq:

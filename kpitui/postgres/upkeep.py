@@ -83,7 +83,8 @@ class Upkeep(PostgresBase):
                     if changed and not dry_run:
                         con.execute(
                             f"INSERT INTO {SCHEMA}.compacted (metric_id, before) VALUES (%s, %s) "
-                            "ON CONFLICT (metric_id) DO UPDATE SET before = greatest(compacted.before, excluded.before)",
+                            "ON CONFLICT (metric_id) DO UPDATE SET before = greatest(compacted.before, "
+                            "excluded.before)",
                             (metric_id, cutoff),
                         )
                         self._bump_generation(con)
@@ -100,7 +101,8 @@ class Upkeep(PostgresBase):
         first_seq = self._take_seq(con, out.height)
         with con.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {SCHEMA}.readings (metric_id, instance_id, at, value, seq, n) VALUES (%s, %s, %s, %s, %s, %s)",
+                f"INSERT INTO {SCHEMA}.readings (metric_id, instance_id, at, value, seq, n) "
+                "VALUES (%s, %s, %s, %s, %s, %s)",
                 list(
                     zip(
                         [metric_id] * out.height,
@@ -116,7 +118,8 @@ class Upkeep(PostgresBase):
 
     def _rows_before(self, con: Any, metric_id: int, instance_id: int, cutoff: int) -> pl.DataFrame:
         rows = con.execute(
-            f"SELECT at, value, n FROM {SCHEMA}.readings WHERE metric_id = %s AND instance_id = %s AND at < %s ORDER BY at",
+            f"SELECT at, value, n FROM {SCHEMA}.readings WHERE metric_id = %s AND instance_id = %s AND at < %s "
+            "ORDER BY at",
             (metric_id, instance_id, cutoff),
         ).fetchall()
         return plan_input(rows)
@@ -138,7 +141,8 @@ class Upkeep(PostgresBase):
                 con.execute(
                     f"INSERT INTO {table} AS h (instance, source, last_success, failures, next_attempt) "
                     "VALUES (%s, %s, %s, 0, %s) ON CONFLICT (instance, source) DO UPDATE SET "
-                    "last_success = excluded.last_success, error = NULL, failures = 0, next_attempt = excluded.next_attempt",
+                    "last_success = excluded.last_success, error = NULL, failures = 0, next_attempt = "
+                    "excluded.next_attempt",
                     (self.instance, source, update.at, update.next_attempt),
                 )
             else:
@@ -155,7 +159,8 @@ class Upkeep(PostgresBase):
         rows = self._read(
             "read source health from",
             lambda con: con.execute(
-                f"SELECT instance, source, last_success, last_error, error, failures, next_attempt FROM {SCHEMA}.source_health"
+                "SELECT instance, source, last_success, last_error, error, failures, next_attempt FROM "
+                f"{SCHEMA}.source_health"
             ).fetchall(),
         )
         chosen: dict[str, tuple[Any, ...]] = {}

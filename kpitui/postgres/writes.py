@@ -88,7 +88,8 @@ class Writes(PostgresBase):
                 if set_cursor:
                     con.execute(
                         f"INSERT INTO {SCHEMA}.cursors (instance, source, cursor, updated) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT (instance, source) DO UPDATE SET cursor = excluded.cursor, updated = excluded.updated",
+                        "ON CONFLICT (instance, source) DO UPDATE SET cursor = excluded.cursor, updated = "
+                        "excluded.updated",
                         (self.instance, source, cursor, micros(dt.datetime.now(dt.timezone.utc))),
                     )
                 meta = self._meta(con, "snapshot_seq", "snapshot_rows") if written else None
@@ -126,7 +127,8 @@ class Writes(PostgresBase):
             m: hit
             for m, hit in con.execute(
                 f"SELECT b.m, (SELECT r.at = b.low FROM {SCHEMA}.readings r WHERE r.metric_id = b.m AND r.at >= b.low "
-                f"AND r.instance_id = %(i)s ORDER BY r.at LIMIT 1) FROM unnest(%(m)s::integer[], %(low)s::bigint[]) AS b(m, low)",
+                "AND r.instance_id = %(i)s ORDER BY r.at LIMIT 1) FROM unnest(%(m)s::integer[], "
+                "%(low)s::bigint[]) AS b(m, low)",
                 {"m": lows["metric_id"].to_list(), "low": lows["at"].to_list(), "i": instance_id},
             ).fetchall()
             if hit is not None
@@ -186,7 +188,8 @@ class Writes(PostgresBase):
     def compacted_before(self, metric: str) -> dt.datetime | None:
         with self._guard("read") as con:
             row = con.execute(
-                f"SELECT c.before FROM {SCHEMA}.compacted c JOIN {SCHEMA}.metrics m ON m.id = c.metric_id WHERE m.name = %s",
+                f"SELECT c.before FROM {SCHEMA}.compacted c JOIN {SCHEMA}.metrics m ON m.id = c.metric_id "
+                "WHERE m.name = %s",
                 (metric,),
             ).fetchone()
         return None if row is None else from_micros(row[0])

@@ -127,7 +127,8 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE meta ADD COLUMN next_attempt INTEGER;
     INSERT INTO meta (key, value, cursor, updated) SELECT 'source:' || source, 0, cursor, updated FROM cursors;
     INSERT INTO meta (key, value, last_success, last_error, error, failures, next_attempt)
-        SELECT 'source:' || source, 0, last_success, last_error, error, failures, next_attempt FROM source_health WHERE true
+        SELECT 'source:' || source, 0, last_success, last_error, error, failures, next_attempt
+        FROM source_health WHERE true
         ON CONFLICT (key) DO UPDATE SET last_success = excluded.last_success, last_error = excluded.last_error,
         error = excluded.error, failures = excluded.failures, next_attempt = excluded.next_attempt;
     DROP TABLE cursors;
