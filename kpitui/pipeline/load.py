@@ -84,12 +84,7 @@ def build(parts: list[pl.DataFrame], names: dict[int, str]) -> Readings | None:
     shifts = segments["shift"]
     ends = (segments["offset"] + segments["length"]).to_list()
     kinds = ["total"] if plain else ["total", "weighted", "count"]
-    contributions = [pl.col("value").alias("total")]
-    if not plain:
-        contributions += [
-            (pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"),
-            pl.col("n").cast(pl.Float64).alias("count"),
-        ]
+    contributions = _contributions(plain)
     keys: list[pl.Series] = []
     values: list[pl.Series] = []
     running: dict[str, list[pl.Series]] = {k: [] for k in kinds}
@@ -150,6 +145,39 @@ def _segments(
     )
 
 
+def _scan(part: pl.DataFrame) -> tuple[bool, list[int], list[int], list[int], list[int]] | None:
+    """A non-empty part's metric runs: whether every row counts 1, and each run's id, length, first
+    and last instant; ``None`` when a metric's rows go back in time."""
+    checked = part.select(
+        ordered=((pl.col("at").diff() >= 0) | (pl.col("metric_id").diff() != 0)).all(),
+        plain=(pl.col("n") == 1).all(),
+    )
+    if not checked["ordered"][0]:
+        return None
+    rle = part["metric_id"].rle().struct.unnest()
+    ends = rle["len"].cum_sum()
+    at = part["at"]
+    return (
+        bool(checked["plain"][0]),
+        rle["value"].to_list(),
+        rle["len"].to_list(),
+        at.gather(ends - rle["len"]).to_list(),
+        at.gather(ends - 1).to_list(),
+    )
+
+
+def _contributions(plain: bool) -> list[pl.Expr]:
+    """What each row adds to the running totals: its value (``total``), and unless every row counts
+    1, its value times ``n`` (``weighted``) and ``n`` (``count``)."""
+    contributions = [pl.col("value").alias("total")]
+    if not plain:
+        contributions += [
+            (pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"),
+            pl.col("n").cast(pl.Float64).alias("count"),
+        ]
+    return contributions
+
+
 def _running(frame: pl.DataFrame, kinds: list[str], carry: dict[str, float] | None) -> pl.DataFrame:
     """Each run's running totals of ``kinds``; the first run's go on from ``carry`` (a metric
     continued from the previous batch), added in the order one ``cum_sum`` over the metric adds."""
@@ -183,19 +211,11 @@ def _runs(parts: list[pl.DataFrame]) -> tuple[list[int], list[int], list[int], l
     for part in parts:
         if part.height == 0:
             continue
-        checked = part.select(
-            ordered=((pl.col("at").diff() >= 0) | (pl.col("metric_id").diff() != 0)).all(),
-            plain=(pl.col("n") == 1).all(),
-        )
-        if not checked["ordered"][0]:
+        scanned = _scan(part)
+        if scanned is None:
             return None
-        plain = plain and bool(checked["plain"][0])
-        rle = part["metric_id"].rle().struct.unnest()
-        run_ids, run_lengths = rle["value"].to_list(), rle["len"].to_list()
-        ends = rle["len"].cum_sum()
-        at = part["at"]
-        run_firsts = at.gather(ends - rle["len"]).to_list()
-        run_lasts = at.gather(ends - 1).to_list()
+        part_plain, run_ids, run_lengths, run_firsts, run_lasts = scanned
+        plain = plain and part_plain
         for k, (i, n, a, b) in enumerate(zip(run_ids, run_lengths, run_firsts, run_lasts)):
             if k == 0 and ids and ids[-1] == i:  # the run goes on from the previous part
                 if last_at is not None and a < last_at:
@@ -246,17 +266,10 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             batch = pieces.pop(0)
             if batch.height == 0:
                 continue
-            checked = batch.select(
-                ordered=((pl.col("at").diff() >= 0) | (pl.col("metric_id").diff() != 0)).all(),
-                plain=(pl.col("n") == 1).all(),
-            )
-            if not checked["ordered"][0]:
+            scanned = _scan(batch)
+            if scanned is None:
                 raise NotInOrder
-            rle = batch["metric_id"].rle().struct.unnest()
-            run_ids, run_lengths = rle["value"].to_list(), rle["len"].to_list()
-            ends = rle["len"].cum_sum()
-            run_firsts = batch["at"].gather(ends - rle["len"]).to_list()
-            run_lasts = batch["at"].gather(ends - 1).to_list()
+            batch_plain, run_ids, run_lengths, run_firsts, run_lasts = scanned
             continues = bool(ids) and ids[-1] == run_ids[0]
             if continues and last_at is not None and run_firsts[0] < last_at:
                 raise NotInOrder
@@ -276,19 +289,14 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
                 firsts.append(a)
                 lasts.append(b)
             last_at = run_lasts[-1]
-            if plain and not checked["plain"][0]:  # the rows so far counted one each: their totals follow
+            if plain and not batch_plain:  # the rows so far counted one each: their totals follow
                 plain = False
                 running["weighted"] = list(running["total"])  # value·1 added in the same order
                 running["count"] = [_counts(runs, before) for runs, before in _count_starts(runs_of)]
                 if carry is not None:
                     carry = {**carry, "weighted": carry["total"], "count": float(_rows_of(runs_of, first_segment))}
             kinds = ["total"] if plain else ["total", "weighted", "count"]
-            contributions = [pl.col("value").alias("total")]
-            if not plain:
-                contributions += [
-                    (pl.col("value") * pl.col("n").cast(pl.Float64)).alias("weighted"),
-                    pl.col("n").cast(pl.Float64).alias("count"),
-                ]
+            contributions = _contributions(plain)
             frame = batch.select(r=pl.col("metric_id").rle_id(), at="at", value="value", *contributions)
             del batch
             totals = _running(frame, kinds, carry)
