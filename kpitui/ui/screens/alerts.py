@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from .. import bindings
 from ..palette import palette_of
+from .tables import section_table
 
 
 def alerts_table(app) -> Table | Text:
@@ -23,14 +24,7 @@ def alerts_table(app) -> Table | Text:
             "No alerts or digests are configured: add [notifiers.ID] and [alerts.ID] tables (see the README's "
             "Alerts section)."
         )
-    table = Table(
-        title="Alerts",
-        title_justify="left",
-        title_style=f"bold {colours.accent}",
-        expand=True,
-        box=None,
-        padding=(0, 1),
-    )
+    table = section_table(colours, "Alerts", show_header=True)
     table.add_column("Alert", style="bold", no_wrap=True)
     table.add_column("State", no_wrap=True)
     table.add_column("Rule", overflow="fold")

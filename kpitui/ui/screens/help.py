@@ -14,6 +14,7 @@ from ...formatting import STATUS_SYMBOL
 from ...model import Status
 from .. import bindings
 from ..palette import palette_of
+from .tables import section_table
 from ..view import PRORATED
 
 
@@ -36,15 +37,7 @@ def about(app) -> Table:
 
     colours = palette_of(app)
     config = app.config
-    table = Table(
-        title="About",
-        title_justify="left",
-        title_style=f"bold {colours.accent}",
-        box=None,
-        expand=True,
-        padding=(0, 1),
-        show_header=False,
-    )
+    table = section_table(colours, "About")
     table.add_column("what", style="bold", no_wrap=True, width=16)
     table.add_column("value", ratio=1, overflow="fold")
     table.add_row("config", Text(f"{config.path.resolve()} ({config.origin})"))
@@ -120,15 +113,7 @@ COLUMNS = (
 
 def columns(app) -> Table:
     colours = palette_of(app)
-    table = Table(
-        title="What the figures are",
-        title_justify="left",
-        title_style=f"bold {colours.accent}",
-        box=None,
-        expand=True,
-        padding=(0, 1),
-        show_header=False,
-    )
+    table = section_table(colours, "What the figures are")
     table.add_column("figure", style="bold", no_wrap=True, width=16)
     table.add_column("meaning", ratio=1)
     for name, meaning in COLUMNS:
@@ -141,15 +126,7 @@ def help_renderable(app) -> Group:
     parts: list = []
     id_width = max(len(b.id or "") for section in bindings.SECTIONS for b in section.bindings)
     for section in bindings.SECTIONS:
-        table = Table(
-            title=section.title,
-            title_justify="left",
-            title_style=f"bold {colours.accent}",
-            box=None,
-            expand=True,
-            padding=(0, 1),
-            show_header=False,
-        )
+        table = section_table(colours, section.title)
         table.add_column("key", style="bold", no_wrap=True, width=16)
         table.add_column("action", ratio=1)
         table.add_column("id", style=colours.muted, no_wrap=True, width=id_width)
