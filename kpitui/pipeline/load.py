@@ -202,35 +202,53 @@ def _whole(series: list[pl.Series]) -> pl.Series:
 def _runs(parts: list[pl.DataFrame]) -> tuple[list[int], list[int], list[int], list[int], bool] | None:
     """Each metric's run over the parts: ids, lengths, first and last instants (in order), and
     whether every row counts 1; ``None`` when an id has two runs or a run is out of time order."""
-    ids: list[int] = []
-    lengths: list[int] = []
-    firsts: list[int] = []
-    lasts: list[int] = []
+    runs = _Runs()
     plain = True
-    last_at: int | None = None
     for part in parts:
         if part.height == 0:
             continue
         scanned = _scan(part)
-        if scanned is None:
+        if scanned is None or not runs.add(*scanned[1:]):
             return None
-        part_plain, run_ids, run_lengths, run_firsts, run_lasts = scanned
-        plain = plain and part_plain
+        plain = plain and scanned[0]
+    return runs.ids, runs.lengths, runs.firsts, runs.lasts, plain
+
+
+class _Runs:
+    """Each metric's run over the parts added so far: ids, lengths, first and last instants, in order."""
+
+    def __init__(self) -> None:
+        self.ids: list[int] = []
+        self.lengths: list[int] = []
+        self.firsts: list[int] = []
+        self.lasts: list[int] = []
+        self.seen: set[int] = set()
+        self.last_at: int | None = None
+
+    def continues(self, run_id: int) -> bool:
+        """Whether a part starting with ``run_id`` goes on with the last run."""
+        return bool(self.ids) and self.ids[-1] == run_id
+
+    def add(self, run_ids: list[int], run_lengths: list[int], run_firsts: list[int], run_lasts: list[int]) -> bool:
+        """Add a part's runs (from :func:`_scan`); ``False`` when its first run goes on with the last
+        one but back in time, or a metric's run starts again after another's."""
+        continues = self.continues(run_ids[0])
+        if continues and self.last_at is not None and run_firsts[0] < self.last_at:
+            return False
         for k, (i, n, a, b) in enumerate(zip(run_ids, run_lengths, run_firsts, run_lasts)):
-            if k == 0 and ids and ids[-1] == i:  # the run goes on from the previous part
-                if last_at is not None and a < last_at:
-                    return None
-                lengths[-1] += n
-                lasts[-1] = b
-            else:
-                ids.append(i)
-                lengths.append(n)
-                firsts.append(a)
-                lasts.append(b)
-        last_at = run_lasts[-1]
-    if len(set(ids)) != len(ids):
-        return None
-    return ids, lengths, firsts, lasts, plain
+            if k == 0 and continues:
+                self.lengths[-1] += n
+                self.lasts[-1] = b
+                continue
+            if i in self.seen:
+                return False
+            self.seen.add(i)
+            self.ids.append(i)
+            self.lengths.append(n)
+            self.firsts.append(a)
+            self.lasts.append(b)
+        self.last_at = run_lasts[-1]
+        return True
 
 
 class NotInOrder(Exception):
@@ -247,18 +265,13 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     time, into one column. Running totals of ``n`` and ``value·n`` are made from the first part
     with a row that stands for several readings (those before counted one each).
     """
-    ids: list[int] = []
-    lengths: list[int] = []
-    firsts: list[int] = []
-    lasts: list[int] = []
-    seen: set[int] = set()
+    runs = _Runs()
     ats: list[pl.Series] = []
     values: list[pl.Series] = []
     running: dict[str, list[pl.Series]] = {"total": [], "weighted": [], "count": []}
     runs_of: list[tuple[int, list[int]]] = []  # per batch: its first segment, its runs' lengths
     carry: dict[str, float] | None = None
     plain = True
-    last_at: int | None = None
     for part in parts:
         pieces = batches(part)
         del part  # only the batches hold it now, each let go once indexed
@@ -270,25 +283,12 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             if scanned is None:
                 raise NotInOrder
             batch_plain, run_ids, run_lengths, run_firsts, run_lasts = scanned
-            continues = bool(ids) and ids[-1] == run_ids[0]
-            if continues and last_at is not None and run_firsts[0] < last_at:
-                raise NotInOrder
+            continues = runs.continues(run_ids[0])
             if not continues:
                 carry = None
-            first_segment = len(ids) - 1 if continues else len(ids)
-            for k, (i, n, a, b) in enumerate(zip(run_ids, run_lengths, run_firsts, run_lasts)):
-                if k == 0 and continues:
-                    lengths[-1] += n
-                    lasts[-1] = b
-                    continue
-                if i in seen:
-                    raise NotInOrder
-                seen.add(i)
-                ids.append(i)
-                lengths.append(n)
-                firsts.append(a)
-                lasts.append(b)
-            last_at = run_lasts[-1]
+            first_segment = len(runs.ids) - 1 if continues else len(runs.ids)
+            if not runs.add(run_ids, run_lengths, run_firsts, run_lasts):
+                raise NotInOrder
             if plain and not batch_plain:  # the rows so far counted one each: their totals follow
                 plain = False
                 running["weighted"] = list(running["total"])  # value·1 added in the same order
@@ -307,9 +307,9 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
             runs_of.append((first_segment, run_lengths))
             carry = {kind: float(totals[kind][-1]) for kind in kinds}
             del frame, totals
-    if not ids:
+    if not runs.ids:
         return Readings.empty()
-    segments = _segments(ids, lengths, firsts, lasts, names)
+    segments = _segments(runs.ids, runs.lengths, runs.firsts, runs.lasts, names)
     shifts = segments["shift"].to_list()
     keys: list[pl.Series] = []
     for first_segment, run_lengths in runs_of:
