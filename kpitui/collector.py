@@ -10,8 +10,8 @@ metrics) and never stops the others. Failing sources back off exponentially.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import datetime as dt
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +23,8 @@ import polars as pl
 from .api import FetchResult, MetricSource, SourceContext, SourceError, normalise_readings
 from .config import Config
 from .fetching import run_fetch
-from .options import redact
 from .history_store import HistoryStore
+from .options import redact
 from .store import CursorConflict
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)

@@ -33,9 +33,9 @@ from typing import Callable
 
 import polars as pl
 
+from .history_store import HistoryStore
 from .pipeline import Readings, View, as_rows, fold
 from .pipeline.load import build_ids, build_streamed
-from .history_store import HistoryStore
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
 FOLD_ROWS = 50_000

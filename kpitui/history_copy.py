@@ -17,8 +17,8 @@ from typing import Any, Callable
 
 import polars as pl
 
-from .history_store import HistoryStore
 from .epoch import micros as _to_us
+from .history_store import HistoryStore
 from .store import Store, StoreError
 
 __all__ = ["copy_history", "is_url", "open_location"]

@@ -18,8 +18,11 @@ import types
 import typing
 from typing import Any, Literal, Union, get_args, get_origin, get_type_hints
 
-from .secrets import check_env_value, remember
-from .secrets import redact as redact  # re-exported: plugins import it from here
+from .secrets import (
+    check_env_value,
+    redact as redact,  # re-exported: plugins import it from here
+    remember,
+)
 
 _ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 

@@ -18,18 +18,31 @@ tally, source health's rules) is in :mod:`kpitui.store_common`, shared with the 
 
 from __future__ import annotations
 
-from .epoch import from_micros as _from_us  # noqa: F401 - kept for importers of the old names
-from .epoch import micros as _to_us  # noqa: F401
+from .epoch import (
+    from_micros as _from_us,  # noqa: F401 - kept for importers of the old names
+    micros as _to_us,  # noqa: F401
+)
 from .manual_readings import ManualReadings
 from .sqlite_store.compaction import Compaction
 from .sqlite_store.reads import Reads
-from .sqlite_store.schema import APPLICATION_ID, SCHEMA_VERSION, connect_readonly, unwritable
-from .sqlite_store.schema import MIGRATIONS as _MIGRATIONS  # noqa: F401
+from .sqlite_store.schema import (
+    APPLICATION_ID,
+    MIGRATIONS as _MIGRATIONS,  # noqa: F401
+    SCHEMA_VERSION,
+    connect_readonly,
+    unwritable,
+)
 from .sqlite_store.upkeep import Upkeep
 from .sqlite_store.writes import Writes
-from .store_common import LOADED_SCHEMA, CompactionPlan, CompactionResult, CursorConflict, StoreError
-from .store_common import covered_rows as _covered_rows  # noqa: F401
-from .store_common import merge_grouped as _merge_grouped  # noqa: F401
+from .store_common import (
+    LOADED_SCHEMA,
+    CompactionPlan,
+    CompactionResult,
+    CursorConflict,
+    StoreError,
+    covered_rows as _covered_rows,  # noqa: F401
+    merge_grouped as _merge_grouped,  # noqa: F401
+)
 
 __all__ = [
     "APPLICATION_ID",

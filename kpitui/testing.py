@@ -264,9 +264,9 @@ def kpitui_cli(tmp_path: Path, kpitui_env: Path, monkeypatch: pytest.MonkeyPatch
     modules or objects loaded as if installed (for a plugin not installed in
     the test environment).
     """
-    from kpitui.config import loader as config_loader
     from kpitui import plugins as plugins_module
     from kpitui.cli import main
+    from kpitui.config import loader as config_loader
 
     monkeypatch.chdir(tmp_path)
 

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-
 from test_cli import run
 
 PATHS = ["/", "/pricing", "/newsletter/thank-you", "/newsletter", "/retainer/submit", "/blog/post"]

@@ -16,7 +16,6 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-
 from test_cli import run
 
 PATHS = ["/", "/pricing", "/newsletter/thank-you", "/newsletter", "/blog/post"]

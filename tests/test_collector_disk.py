@@ -14,7 +14,6 @@ import time
 from pathlib import Path
 
 import pytest
-
 from test_cli import SAMPLE, kpitui_script
 
 pytestmark = pytest.mark.skipif(not Path("/proc/self/io").exists(), reason="needs /proc/PID/io (Linux)")

@@ -6,13 +6,12 @@ import datetime as dt
 
 import pytest
 
+import kpitui
 from kpitui.api import FormulaType, Input, readings_frame
 from kpitui.config import load_config
 from kpitui.engine import Engine
 from kpitui.model import Status
 from kpitui.plugins import load_registry
-
-import kpitui
 
 CONFIG = """
 [metrics.a]

@@ -13,8 +13,7 @@ import math
 from dataclasses import dataclass
 
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from hypothesis import given, settings, strategies as st
 
 from kpitui.api import CannotDecompose, FormulaType, Input, readings_frame, shapley_split
 from kpitui.builtin.analytics import (
@@ -23,11 +22,12 @@ from kpitui.builtin.analytics import (
     FunnelOptions,
     Growth,
     GrowthOptions,
+    MeanWeightsOptions,
     OfOptions,
     WeightedMean,
     WeightedSum,
+    WeightsOptions,
 )
-from kpitui.builtin.analytics import MeanWeightsOptions, WeightsOptions
 from kpitui.builtin.formulas import (
     Difference,
     Expression,

@@ -6,8 +6,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui.expressions import (
     MAX_LENGTH,

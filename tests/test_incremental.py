@@ -13,8 +13,7 @@ import datetime as dt
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui.config import load_config
 from kpitui.engine import Engine

@@ -9,8 +9,7 @@ import textwrap
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui.pipeline import load as index_load
 from kpitui.pipeline.index import Readings, _index

@@ -13,12 +13,11 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from test_cli import run
 
 from kpitui.api import readings_frame
 from kpitui.location import own_history_path
 from kpitui.store import Store
-
-from test_cli import run
 
 CONFIG = """\
 [kpitui]

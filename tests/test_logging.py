@@ -12,7 +12,6 @@ import sys
 import time
 from pathlib import Path
 
-
 SCRIPT = str(Path(sys.executable).with_name("kpitui"))
 
 

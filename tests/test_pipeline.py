@@ -8,8 +8,7 @@ import math
 
 import polars as pl
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui.api import readings_frame
 from kpitui.config import load_config

@@ -8,7 +8,6 @@ import re
 from pathlib import Path
 
 import polars as pl
-
 from test_cli import kpitui_script, run
 from test_progress import read_pty
 

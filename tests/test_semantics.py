@@ -53,11 +53,10 @@ import json  # noqa: E402
 import textwrap  # noqa: E402
 
 import pytest  # noqa: E402
+from test_cli import run  # noqa: E402
 
 from kpitui.api import readings_frame  # noqa: E402
 from kpitui.store import Store  # noqa: E402
-
-from test_cli import run  # noqa: E402
 
 UTC = dt.timezone.utc
 

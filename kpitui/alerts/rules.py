@@ -15,9 +15,9 @@ from typing import Any, Callable
 
 import polars as pl
 
+from ..config.alerting import INTO_STATUS, KPI_FIELDS, STATUS_RULES, AlertRule
 from ..formatting import format_duration, format_value
 from ..model import KpiResult, Snapshot, SourceHealth, Status
-from ..config.alerting import INTO_STATUS, KPI_FIELDS, STATUS_RULES, AlertRule
 from .trigger_health import assess
 
 #: worse is higher; statuses without a rank (no data, no target) never count as a change
@@ -54,8 +54,8 @@ class Facts:
 
 @functools.lru_cache(maxsize=256)
 def _compiled(condition: str, kind: str) -> pl.Expr:
-    from ..expressions import compile_condition
     from ..config.alerting import METRIC_FIELDS
+    from ..expressions import compile_condition
 
     return compile_condition(condition, {f: "float" for f in (KPI_FIELDS if kind == "kpi" else METRIC_FIELDS)})
 

@@ -16,10 +16,10 @@ from typing import Any, Callable
 import polars as pl
 
 from ..api import Notification
+from ..config.alerting import AlertRule, DigestSpec
 from ..options import redact
 from .deliver import Dispatcher, describe_error, send_once
 from .rules import Facts, Observation, observe
-from ..config.alerting import AlertRule, DigestSpec
 from .state import AlertState, AlertStore, transition
 
 LABEL = {"firing": "FIRING", "resolved": "RESOLVED", "repeat": "STILL FIRING", "changed": "CHANGED", "test": "TEST"}

@@ -383,8 +383,8 @@ def transition(state: AlertState, rule: Any, obs: Any, now: dt.datetime) -> tupl
     again if it worsens further, and resolves when it is back there or better;
     ``status_better`` and ``status_change`` notify each change (``changed``).
     """
-    from .rules import STATUS_RANK
     from ..config.alerting import STATUS_RULES
+    from .rules import STATUS_RANK
 
     out: list[tuple[str, str]] = []
     if rule.when in STATUS_RULES:

@@ -12,9 +12,9 @@ through ``register_annotation_sources``, like a third-party one.
 
 from __future__ import annotations
 
-from typing import Any
 import datetime as dt
 from dataclasses import dataclass, field
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import polars as pl

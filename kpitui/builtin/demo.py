@@ -12,9 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
-
 from pathlib import Path
+from typing import Any, Literal, Sequence
 
 import polars as pl
 

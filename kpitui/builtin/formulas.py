@@ -9,8 +9,8 @@ change times its coefficient.
 
 from __future__ import annotations
 
-from typing import Any
 from dataclasses import dataclass
+from typing import Any
 
 import polars as pl
 

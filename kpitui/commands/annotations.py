@@ -15,9 +15,9 @@ and ``series`` JSON list it.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TYPE_CHECKING
 import json
 import sys
+from typing import TYPE_CHECKING, Any
 
 from . import base
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import datetime as dt
 import signal
 import sys
 import threading
+from typing import TYPE_CHECKING
 
 from .base import EXIT_FAILURE, EXIT_OK, Failure, duration_option, load, open_store
 

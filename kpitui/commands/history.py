@@ -4,8 +4,8 @@ and PostgreSQL."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import EXIT_OK, Failure, UsageError, load, open_store
 

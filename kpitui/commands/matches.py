@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import datetime as dt
 import json
+from typing import TYPE_CHECKING
 
 from ..matches import DEFAULT_LIMIT
 from . import base

@@ -4,9 +4,9 @@ it, writing a new one."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import json
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import EXIT_FAILURE, EXIT_OK, Failure, UsageError, err, load
 

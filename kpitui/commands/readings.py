@@ -16,9 +16,9 @@ existed get one the first time they are listed.
 from __future__ import annotations
 
 import argparse
-from typing import Any, TYPE_CHECKING
 import datetime as dt
 import json
+from typing import TYPE_CHECKING, Any
 
 from . import base
 

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import contextlib
 import datetime as dt
 import json
 import sys
+from typing import TYPE_CHECKING
 
 from . import base
 from .base import EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
@@ -121,8 +121,8 @@ def cmd_report(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if args.format == "json":
-        from .annotations import report_annotations
         from ..explain import as_dict
+        from .annotations import report_annotations
 
         notes = report_annotations(config, engine, snapshot)
         print(

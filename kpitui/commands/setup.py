@@ -4,10 +4,10 @@ taught."""
 from __future__ import annotations
 
 import argparse
-from typing import TYPE_CHECKING
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .base import EXIT_OK, Failure, UsageError, load
 

@@ -121,8 +121,10 @@ class DigestSpec:
 
 def parse_duration(value: Any) -> float | None:
     """Seconds from ``90`` (seconds), ``"30m"``, ``"4h"``, ``"1d"``; ``None`` when it is neither."""
-    from ..userinput import InputError
-    from ..userinput import parse_duration as parse  # the one parser for durations users type ("4h 30m", "9d")
+    from ..userinput import (
+        InputError,
+        parse_duration as parse,  # the one parser for durations users type ("4h 30m", "9d")
+    )
 
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
         return None

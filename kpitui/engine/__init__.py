@@ -37,12 +37,9 @@ from __future__ import annotations
 
 from .core import Engine, as_view, calendar_of
 from .memo import Memo
-from .planning import SPARK_POINTS, KpiPlan, Plan, Slots, SteppedPeriod
-from .planning import sparkline as _sparkline
+from .planning import SPARK_POINTS, KpiPlan, Plan, Slots, SteppedPeriod, sparkline as _sparkline
 from .program import CompiledKpi, Compiler, Program, Read
-from .queries import Evaluation
-from .queries import row_kpis as _row_kpis
-from .queries import scatter as _wide
+from .queries import Evaluation, row_kpis as _row_kpis, scatter as _wide
 from .results import KpiValues
 
 __all__ = [

@@ -63,8 +63,10 @@ from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`
 
 from __future__ import annotations
 
-from ..epoch import from_micros as from_micros  # re-exported: the engine and the history read them from here
-from ..epoch import micros as micros
+from ..epoch import (
+    from_micros as from_micros,  # re-exported: the engine and the history read them from here
+    micros as micros,
+)
 from .frames import (
     ADDITIVE as ADDITIVE,
     DECOMPOSABLE as DECOMPOSABLE,

@@ -23,9 +23,9 @@ in that order is handed back (``None``) for the general build, which sorts.
 
 from __future__ import annotations
 
-import polars as pl
-
 from typing import Callable, Iterable, Iterator
+
+import polars as pl
 
 from .index import Readings, _check_spans
 

@@ -14,7 +14,6 @@ from ..epoch import micros
 from .frames import collect
 from .index import Readings, _check_spans, _with_totals
 
-
 #: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
 #: in the delta; ``pos``, ``was_value``, ``was_n`` the base row it rewrites (null for a new row)
 CHANGES_SCHEMA = {

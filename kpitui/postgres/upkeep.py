@@ -8,8 +8,8 @@ from typing import Any
 
 import polars as pl
 
-from ..model import SourceHealth
 from ..epoch import micros
+from ..model import SourceHealth
 from ..store_common import (
     CompactionPlan,
     CompactionResult,

@@ -12,8 +12,16 @@ import polars as pl
 
 from ..epoch import from_micros, micros
 from ..model import SourceHealth
-from ..store_common import UNSET, HealthUpdate, check_write, cursor_conflict, health_record, health_update
-from ..store_common import outside_compacted, prepare_readings
+from ..store_common import (
+    UNSET,
+    HealthUpdate,
+    check_write,
+    cursor_conflict,
+    health_record,
+    health_update,
+    outside_compacted,
+    prepare_readings,
+)
 from .base import SqliteBase
 
 _ON_CONFLICT = {

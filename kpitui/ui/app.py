@@ -38,8 +38,8 @@ from . import bindings, remembered
 from .actions import AppActions
 from .appearance import apply_keymap, apply_theme
 from .evaluating import Evaluations
-from .lifecycle import Lifecycle
 from .legibility import legible_variables
+from .lifecycle import Lifecycle
 from .messages import (
     ConfigFailed,
     ConfigReloaded,

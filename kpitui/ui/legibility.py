@@ -17,8 +17,7 @@ text (``$text-muted``, ``$footer-key-foreground`` …).
 
 from __future__ import annotations
 
-from rich.color import Color as RichColor
-from rich.color import ColorSystem, ColorType
+from rich.color import Color as RichColor, ColorSystem, ColorType
 from textual.color import Color
 
 MINIMUM = 4.5

@@ -20,8 +20,8 @@ from ..collector import Collector, PollResult
 from ..config import Config
 from ..engine import Engine
 from ..history import History
-from ..model import Snapshot, SourceHealth
 from ..history_store import HistoryStore, open_history
+from ..model import Snapshot, SourceHealth
 from ..store import unwritable
 
 Clock = Callable[[], dt.datetime]

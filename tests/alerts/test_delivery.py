@@ -8,8 +8,8 @@ import os
 import re
 import signal
 import sys
-import time
 import textwrap
+import time
 
 from kpitui.alerts.service import AlertService
 from kpitui.api import readings_frame

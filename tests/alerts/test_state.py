@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 
 from kpitui.alerts.rules import Observation
-from kpitui.config.alerting import AlertRule, parse_schedule, parse_quiet_hours, NotifierSpec
 from kpitui.alerts.state import AlertState, transition
+from kpitui.config.alerting import AlertRule, NotifierSpec, parse_quiet_hours, parse_schedule
 
 T0 = dt.datetime(2026, 3, 2, 12, 0, tzinfo=dt.timezone.utc)
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_cli import run
-
 from kpitui.config import BUNDLED_SAMPLE
+from tests.test_cli import run
 
 
 def _one_line(result: subprocess.CompletedProcess) -> str:

@@ -21,7 +21,6 @@ import subprocess
 import time
 from pathlib import Path
 
-
 from .conftest import KPITUI, REPO, kpitui_env, run_kpitui
 
 FAULTY = """

@@ -7,13 +7,12 @@ import socket
 import subprocess
 import sys
 
+import aiohttp  # noqa: E402
 import pytest
 
 from kpitui.serve_auth import hash_password, is_loopback, verify_password
 
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in, write_config
-
-import aiohttp  # noqa: E402
 
 
 def kpitui(*args: str, input: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:

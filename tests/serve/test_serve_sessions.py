@@ -7,11 +7,10 @@ import asyncio
 import sqlite3
 import time
 
+import aiohttp  # noqa: E402
 import pytest
 
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in
-
-import aiohttp  # noqa: E402
 
 
 async def test_sessions_beyond_the_limit_get_a_clear_page_and_no_websocket(config):

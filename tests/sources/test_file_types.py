@@ -15,7 +15,6 @@ import random
 from pathlib import Path
 
 import pytest
-
 from test_cli import run
 
 ROWS = 12_000  # more than polars' (and kpitui's former) 10,000-row inference sample

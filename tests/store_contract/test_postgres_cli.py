@@ -9,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from tests.test_cli import kpitui_script
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-import uuid
 import urllib.parse
+import uuid
 from pathlib import Path
 
 import psycopg

@@ -6,11 +6,11 @@ import textwrap
 from typing import Callable
 
 import pytest
+from ui_helpers import CONFIG, known_readings
 
 from kpitui.api import readings_frame
 from kpitui.config import Config, load_config
 from kpitui.store import Store
-from ui_helpers import CONFIG, known_readings
 
 
 @pytest.fixture

@@ -8,11 +8,11 @@ import sys
 from pathlib import Path
 
 from textual.widgets import Checkbox, Input, OptionList, Select
+from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 from kpitui.store import Store
 from kpitui.ui.messages import ReadingSaved
 from kpitui.ui.screens.add_reading import AddReadingScreen
-from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 
 def _error(form) -> str:

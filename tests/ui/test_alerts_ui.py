@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import json
 
+from ui_helpers import NOW, make_app, wait_for, wait_ready
+
 from kpitui.api import readings_frame
 from kpitui.store import Store
 from kpitui.ui import bindings
 from kpitui.ui.commands import commands
 from kpitui.ui.screens.alerts import AlertsScreen, alerts_table
 from kpitui.ui.screens.help import help_renderable
-from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 ALERTS = """
 [notifiers.file]

@@ -7,8 +7,8 @@ import io
 import threading
 
 from rich.console import Console
-
 from textual.widgets import Input, Select
+from ui_helpers import NOW, known_readings, make_app, pane_keys, pane_text, wait_for, wait_ready
 
 from kpitui.api import readings_frame
 from kpitui.store import Store
@@ -16,12 +16,11 @@ from kpitui.ui import bindings
 from kpitui.ui.commands import commands
 from kpitui.ui.messages import ConfigFailed, ConfigReloaded, Evaluated, Polled, ReadingSaved, RuntimeReady
 from kpitui.ui.panes.base import MESSAGE_KEY
+from kpitui.ui.runtime import open_store
 from kpitui.ui.screens.add_reading import AddReadingScreen
 from kpitui.ui.screens.dashboard import DashboardScreen
 from kpitui.ui.screens.detail import DetailScreen, SeriesReady
 from kpitui.ui.screens.help import HelpScreen, help_renderable
-from kpitui.ui.runtime import open_store
-from ui_helpers import NOW, known_readings, make_app, pane_keys, pane_text, wait_for, wait_ready
 
 
 def of_type(messages, kind):

@@ -13,10 +13,10 @@ import datetime as dt
 
 import pytest
 import textual.constants
-
 from contrast import failures
-from kpitui.store import Store
 from ui_helpers import NOW, make_app, wait_for, wait_ready
+
+from kpitui.store import Store
 
 #: (what the screen is, keys that lead to it from the previous one)
 SCREENS = [
@@ -66,9 +66,8 @@ async def test_every_text_reaches_4_5_to_1(config, monkeypatch, system, theme):
 
 def test_the_measure_sees_what_the_issue_reported():
     """The measure itself: colour 15 on colour 15 is 1:1, the highlighted target of old 1.02:1 in 256 colours."""
-    from rich.color import Color
-
     from contrast import SYSTEMS, ratio, shown
+    from rich.color import Color
 
     white = shown(Color.parse("#fafafa"), SYSTEMS["standard"], None)
     assert ratio(white, shown(Color.parse("#d8d8d8"), SYSTEMS["standard"], None)) == 1.0

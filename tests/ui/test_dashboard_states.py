@@ -39,10 +39,11 @@ async def test_a_pane_message_is_not_cut_at_80_columns(config):
 
 
 async def test_help_says_which_history_file_the_app_shows(config):
-    from kpitui.ui.screens.help import HelpScreen, help_renderable
     import io
 
     from rich.console import Console
+
+    from kpitui.ui.screens.help import HelpScreen, help_renderable
 
     app = make_app(config)
     async with app.run_test(size=(100, 40)) as pilot:
@@ -80,10 +81,11 @@ unit = "currency"
 
 
 async def test_a_config_with_metrics_and_no_kpis_shows_its_metrics(tmp_path):
+    from ui_helpers import NOW, wait_for
+
     from kpitui.api import readings_frame
     from kpitui.config import load_config
     from kpitui.store import Store
-    from ui_helpers import NOW, wait_for
 
     storage = (tmp_path / "h.sqlite3").as_posix()
     (tmp_path / "kpitui.toml").write_text(NO_KPIS.format(storage=storage), encoding="utf-8")

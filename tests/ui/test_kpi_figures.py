@@ -6,9 +6,10 @@ from __future__ import annotations
 import datetime as dt
 import math
 
+from ui_helpers import make_app, pane_text, wait_for, wait_ready
+
 from kpitui.formatting import format_value
 from kpitui.model import Status
-from ui_helpers import make_app, pane_text, wait_for, wait_ready
 
 
 def headers(app, pane_id: str) -> list[str]:

@@ -5,8 +5,9 @@ from __future__ import annotations
 import re
 import threading
 
-from kpitui.store import Store
 from ui_helpers import make_app, pane_keys, pane_text, wait_for, wait_ready
+
+from kpitui.store import Store
 
 
 class SlowStore(Store):

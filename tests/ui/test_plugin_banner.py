@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from ui_helpers import make_app, wait_for
+
 from kpitui.config import load_config
 from kpitui.plugins import load_registry
-from ui_helpers import make_app, wait_for
 
 
 async def test_a_plugin_load_error_is_a_banner(config, tmp_path):

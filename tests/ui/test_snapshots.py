@@ -11,9 +11,9 @@ import datetime as dt
 import pytest
 import textual.constants
 from textual.widgets import Input
+from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 from kpitui.store import Store
-from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 
 @pytest.fixture(autouse=True)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from textual.widgets import Static
+from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 from kpitui.api import readings_frame
 from kpitui.config import load_config
@@ -19,7 +20,6 @@ from kpitui.store import Store
 from kpitui.ui.messages import ReadingSaved
 from kpitui.ui.screens.detail import DetailScreen
 from kpitui.ui.state import ViewSettings
-from ui_helpers import NOW, make_app, wait_for, wait_ready
 
 UI = Path(__file__).resolve().parents[2] / "kpitui" / "ui"
 

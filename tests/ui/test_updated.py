@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from kpitui.store import Store
-from kpitui.formatting import format_age
 from ui_helpers import NOW, known_readings, make_app, pane_text, wait_ready
+
+from kpitui.formatting import format_age
+from kpitui.store import Store
 
 
 def row_of(app, pane: str, name: str) -> str:

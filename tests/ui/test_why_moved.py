@@ -76,8 +76,8 @@ async def test_a_metric_from_a_source_says_which_source_and_condition_count_it(m
 
 async def test_annotations_are_marked_on_the_detail_chart(config):
     from kpitui.annotations import AnnotationStore
-    from kpitui.ui.widgets.chart import draw_chart
     from kpitui.ui.palette import palette_of
+    from kpitui.ui.widgets.chart import draw_chart
 
     with AnnotationStore(config.storage.path) as notes:
         notes.add("Launched the webinar ads", dt.datetime(2026, 3, 4, 9, tzinfo=dt.timezone.utc), kpi="leads")

@@ -11,7 +11,6 @@ from ...model import KpiResult
 from ..view import Context, applied_target_text, change_text, pace_text, progress_bar, status_symbol, value_text
 from .base import Column, Pane, Row
 
-
 #: in the Trend column: this bucket holds an annotation
 ANNOTATED = "▲"
 

@@ -6,7 +6,6 @@ selection and filter); events flow up (row highlights and selections).
 
 from __future__ import annotations
 
-
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -15,14 +14,11 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from ...model import MetricStatus, Snapshot
 from .. import bindings
-from ..panes.base import MESSAGE_KEY, Pane, Row
-from ..panes.kpis import KpiPane
-from ..panes.kpis import rows as kpi_rows
-from ..panes.metrics import MetricsPane
-from ..panes.metrics import rows as metric_rows
-from ..panes.objectives import ObjectivesPane
-from ..panes.objectives import rows as objective_rows
 from ..palette import palette_of
+from ..panes.base import MESSAGE_KEY, Pane, Row
+from ..panes.kpis import KpiPane, rows as kpi_rows
+from ..panes.metrics import MetricsPane, rows as metric_rows
+from ..panes.objectives import ObjectivesPane, rows as objective_rows
 from ..view import Context, kpi_updated_at
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen

@@ -18,12 +18,12 @@ from ... import periods
 from ...model import KpiResult
 from .. import bindings
 from ..palette import palette_of
+from ..state import ViewSettings
 from ..widgets.chart import Chart, ChartSpec
 from ..widgets.footer import KeysFooter
-from ..widgets.why import DrillDown, WhyMoved
-from ..state import ViewSettings
-from .base import SnapshotScreen
 from ..widgets.matches import ConditionMatches
+from ..widgets.why import DrillDown, WhyMoved
+from .base import SnapshotScreen
 from .detail_text import (
     annotation_notes,
     axis_label,

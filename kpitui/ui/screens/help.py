@@ -14,8 +14,8 @@ from ...formatting import STATUS_SYMBOL
 from ...model import Status
 from .. import bindings
 from ..palette import palette_of
-from .tables import section_table
 from ..view import PRORATED
+from .tables import section_table
 
 
 def key_text(app, binding) -> str:

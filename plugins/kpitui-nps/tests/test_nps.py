@@ -5,9 +5,9 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
+import kpitui_nps
 import pytest
 
-import kpitui_nps
 from kpitui.api import SourceError
 from kpitui.config import ConfigError, load_config
 from kpitui.plugins import load_registry
