@@ -90,7 +90,9 @@ class _Sockets:
             self.fds.clear()
 
 
-class _HTTP(urllib.request.HTTPHandler):
+class _Through(urllib.request.AbstractHTTPHandler):
+    """Opens its connections through ``sockets`` (mixed into the HTTP and the HTTPS handler)."""
+
     def __init__(self, sockets: _Sockets):
         super().__init__()
         self.sockets = sockets
@@ -99,13 +101,12 @@ class _HTTP(urllib.request.HTTPHandler):
         return super().do_open(self.sockets.connection(http_class), req, **kwargs)
 
 
-class _HTTPS(urllib.request.HTTPSHandler):
-    def __init__(self, sockets: _Sockets):
-        super().__init__()
-        self.sockets = sockets
+class _HTTP(_Through, urllib.request.HTTPHandler):
+    pass
 
-    def do_open(self, http_class: Any, req: urllib.request.Request, **kwargs: Any) -> http.client.HTTPResponse:
-        return super().do_open(self.sockets.connection(http_class), req, **kwargs)
+
+class _HTTPS(_Through, urllib.request.HTTPSHandler):
+    pass
 
 
 class HttpStatusError(SourceError):
