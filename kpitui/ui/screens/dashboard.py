@@ -267,9 +267,8 @@ class DashboardScreen(SnapshotScreen):
 
     @on(DataTable.RowHighlighted)
     def _highlighted(self, event: DataTable.RowHighlighted) -> None:
-        key = event.row_key.value
-        table = event.data_table
-        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):
+        key, table = self._row_of(event), event.data_table
+        if key is None:
             return
         if table.id == "objectives" and key != self.objective_id:
             self.objective_id = key
@@ -283,6 +282,14 @@ class DashboardScreen(SnapshotScreen):
             self.metric_id = key
             self._metric_info()
 
+    def _row_of(self, event: DataTable.RowHighlighted | DataTable.RowSelected) -> str | None:
+        """The key of the row an event is about; ``None`` for the message row, before the first
+        snapshot, or when the pane no longer shows that row."""
+        key = event.row_key.value
+        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(event.data_table, key):
+            return None
+        return key
+
     @staticmethod
     def _shows(table: DataTable, key: str | None) -> bool:
         """Does the pane still show ``key``? A highlight posted before the pane was re-filled is stale."""
@@ -290,9 +297,8 @@ class DashboardScreen(SnapshotScreen):
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
-        key = event.row_key.value
-        table = event.data_table
-        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(table, key):
+        key, table = self._row_of(event), event.data_table
+        if key is None:
             return
         if table.id == "objectives":
             self.set_focus(self.query_one("#metrics" if key == LOOSE_METRICS else "#kpis", Pane))
