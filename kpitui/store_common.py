@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 import polars as pl
 
@@ -216,18 +216,24 @@ def merge_grouped(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return pl.concat([p for p in parts if p.height], rechunk=False) if any(p.height for p in parts) else old.clear()
 
 
-def merged_parts(blobs: list[bytes], new: pl.DataFrame) -> Iterator[pl.DataFrame]:
+def merged_parts(blobs: list[bytes], new: pl.DataFrame, throughs: list[int] | None = None) -> Iterator[pl.DataFrame]:
     """The snapshot's parts decoded one at a time (``blobs`` is emptied as they are), each with the
     rows of ``new`` that fall in it (by metric id and time) written over it: together, every
     reading sorted by (metric_id, at) when the snapshot is, without the whole frame ever held.
-    A blob that cannot be decoded raises (polars' error)."""
+    A blob that cannot be decoded raises (polars' error).
+
+    ``throughs`` (one per blob, emptied with them): the sequence number each part already holds
+    every row through; ``new`` then has a ``seq`` column and only its rows above a part's number
+    are written over that part (a part brought up to date on its own, as PostgreSQL's are)."""
+    columns = [pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items()]
     new = (
-        new.select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
+        new.select(*columns, *([pl.col("seq").cast(pl.Int64)] if throughs is not None else []))
         .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
         .sort("metric_id", "at")
     )
     while blobs:
-        part = pl.read_ipc(blobs.pop(0)).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
+        through = throughs.pop(0) if throughs else None
+        part = pl.read_ipc(blobs.pop(0)).select(columns)
         if part.height == 0:
             continue
         if blobs and new.height:  # the rows up to this part's last (id, at) are its; the rest come later
@@ -241,16 +247,20 @@ def merged_parts(blobs: list[bytes], new: pl.DataFrame) -> Iterator[pl.DataFrame
             )
         else:
             mine = new.height
-        yield merge_grouped(part, new.head(mine)) if mine else part
+        rows = new.head(mine)
+        if through is not None:
+            rows = rows.filter(pl.col("seq") > through)
+        yield merge_grouped(part, rows) if rows.height else part
         new = new.slice(mine)
     if new.height:
-        yield new
+        yield new.select(ID_FRAME_SCHEMA)
 
 
-def snapshot_blobs(frame: pl.DataFrame) -> list[bytes]:
-    """``frame`` (an id frame, every reading) as the columnar snapshot's parts: Arrow IPC, zstd."""
+def snapshot_blobs(frame: pl.DataFrame, compression: Literal["zstd", "lz4"] = "zstd") -> list[bytes]:
+    """``frame`` (an id frame, every reading) as the columnar snapshot's parts: Arrow IPC, zstd
+    (or lz4: larger, faster to decode; either reads back)."""
     return [
-        frame.slice(offset, SNAPSHOT_PART_ROWS).write_ipc(None, compression="zstd").getvalue()
+        frame.slice(offset, SNAPSHOT_PART_ROWS).write_ipc(None, compression=compression).getvalue()
         for offset in range(0, frame.height, SNAPSHOT_PART_ROWS)
     ]
 

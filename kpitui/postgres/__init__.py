@@ -28,11 +28,14 @@ forward by a writer that may create tables; refused when newer than this code):
 ``cursors(instance, source, cursor, updated)``, ``source_health(instance, source, ...)``
 ``compacted(metric_id, before)``
 ``manual_readings(id, metric_id, instance_id, at, recorded)`` (schema 5)
-``snapshot_parts(part, data)`` (schema 3)
+``snapshot_parts(part, data, through, lo, rows, last_id, last_at)`` (schema 3, 6)
     a columnar copy (Arrow IPC) of every reading summed over instances, as of
     ``meta.snapshot_seq`` (and ``meta.snapshot_generation``: a snapshot taken before rows
-    were deleted or compacted is ignored). Only parts below ``meta.snapshot_parts`` are
-    current, so a collector replaces parts with INSERT/UPDATE and needs no DELETE.
+    were deleted or compacted is ignored): parts below ``meta.snapshot_parts`` by key range,
+    each current through its own ``through``, and delta parts (numbered below 0) that carry
+    them the rows written since; writers add a delta part and bring a few parts up to date,
+    never rewriting the whole snapshot in one write (:mod:`.snapshot`). A collector needs
+    INSERT/UPDATE on it, no DELETE.
 
 Fast paths: a write ``COPY``-s the rows of metrics that cannot meet a stored key straight
 into ``readings`` and upserts the others (``INSERT ... SELECT ... ON CONFLICT`` from a

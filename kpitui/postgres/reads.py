@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import io
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import polars as pl
@@ -12,7 +12,6 @@ import polars as pl
 from ..store_common import ID_FRAME_SCHEMA, named_frame, replace_rows
 from .connection import PostgresBase
 from .schema import SCHEMA
-from .snapshot import merge_snapshot
 
 
 class Reads(PostgresBase):
@@ -34,35 +33,80 @@ class Reads(PostgresBase):
         frame, names, seq = self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
         return named_frame(frame, names), seq
 
+    def load_ids(self) -> tuple[pl.DataFrame, dict[int, str], int]:
+        """Every reading keyed by metric id, sorted by (metric_id, at) when the snapshot is current
+        (as :meth:`kpitui.store.Store.load_ids`)."""
+        return self._load(0, None, self.snapshot_rows)
+
+    def load_id_parts(self) -> tuple[Iterator[pl.DataFrame], dict[int, str], int] | None:
+        """:meth:`load_ids` as parts to index one at a time (the snapshot's, decoded as they are asked
+        for, with the rows since written over them); ``None`` when :meth:`load_ids` should load instead
+        (no current snapshot, or a writer with enough rows since it that this load refreshes it)."""
+
+        def read(con: Any) -> tuple[dict[str, int], dict[int, str], tuple[Iterator[pl.DataFrame], int] | None]:
+            with con.transaction():
+                con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
+                meta = self._meta(con, "seq", "generation", "snapshot_seq", "snapshot_parts", "snapshot_generation")
+                names = dict(con.execute(f"SELECT id, name FROM {SCHEMA}.metrics").fetchall())
+                return meta, names, self._snapshot_parts(con, meta)
+
+        meta, names, found = self._read("read", read)
+        if found is None:
+            return None
+        parts, fetched = found
+        if self.snapshot_rows is not None and fetched >= self.snapshot_rows and not self.readonly:
+            return None
+        return parts, names, meta["seq"]
+
     def _load(
         self, since: int, wanted: set[str] | None, snapshot_rows: int | None
     ) -> tuple[pl.DataFrame, dict[int, str], int]:
-        """The rows by metric id, the metric names by id, and the highest sequence number seen."""
+        """The rows by metric id, the metric names by id, and the highest sequence number seen; a
+        writer's full load that fetched ``snapshot_rows`` rows from the table refreshes the snapshot."""
+        frame, names, meta, fetched, from_snapshot = self._load_with_meta(since, wanted)
+        if (
+            wanted is None
+            and since <= 0
+            and snapshot_rows is not None
+            and fetched >= snapshot_rows
+            and not self.readonly
+        ):
+            if from_snapshot:
+                self._refresh_snapshot()  # the rows since added as a delta part
+            else:
+                self._write_snapshot(frame, meta["seq"], meta["generation"])
+        return frame, names, max(since, meta["seq"])
 
-        def read(con: Any) -> tuple[dict[str, int], dict[int, str], pl.DataFrame, int]:
+    def _load_with_meta(
+        self, since: int, wanted: set[str] | None
+    ) -> tuple[pl.DataFrame, dict[int, str], dict[str, int], int, bool]:
+        """The rows by metric id, the names by id, the meta values read with them, how many rows came
+        from the table since the snapshot, and whether the snapshot was used."""
+
+        def read(con: Any) -> tuple[dict[str, int], dict[int, str], pl.DataFrame, int, bool]:
             with con.transaction():
                 con.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY")
                 meta = self._meta(con, "seq", "generation", "snapshot_seq", "snapshot_parts", "snapshot_generation")
                 names = dict(con.execute(f"SELECT id, name FROM {SCHEMA}.metrics").fetchall())
                 if since >= meta["seq"]:
-                    return meta, names, pl.DataFrame(schema=ID_FRAME_SCHEMA), 0
+                    return meta, names, pl.DataFrame(schema=ID_FRAME_SCHEMA), 0, False
                 if since > 0:
                     frame = self._fetch_since(con, since)
-                    return meta, names, frame, frame.height
-                snapshot = self._read_snapshot(con, meta)
-                if snapshot is None:
+                    return meta, names, frame, frame.height, False
+                found = self._snapshot_parts(con, meta)
+                if found is None:
                     frame = self._fetch_all(con)
-                    return meta, names, frame, frame.height
-                newer = self._fetch_since(con, meta["snapshot_seq"])
-                return meta, names, merge_snapshot(snapshot, newer), newer.height
+                    return meta, names, frame, frame.height, False
+                parts, fetched = found
+                merged = list(parts)
+                frame = pl.concat(merged, rechunk=False) if merged else pl.DataFrame(schema=ID_FRAME_SCHEMA)
+                return meta, names, frame, fetched, True
 
-        meta, names, frame, fetched = self._read("read", read)
+        meta, names, frame, fetched, from_snapshot = self._read("read", read)
         if wanted is not None:
             ids = [i for i, n in names.items() if n in wanted]
             frame = frame.filter(pl.col("metric_id").is_in(ids))
-        elif since <= 0 and snapshot_rows is not None and fetched >= snapshot_rows and not self.readonly:
-            self._write_snapshot(frame, meta["seq"], meta["generation"])
-        return frame, names, max(since, meta["seq"])
+        return frame, names, meta, fetched, from_snapshot
 
     def _fetch_all(self, con: Any) -> pl.DataFrame:
         where = self._instance_clause(con)
@@ -75,19 +119,20 @@ class Reads(PostgresBase):
         summed = raw.group_by("metric_id", "at").agg(pl.col("value").sum(), pl.col("n").sum())
         return summed.select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
 
-    def _fetch_since(self, con: Any, since: int) -> pl.DataFrame:
+    def _fetch_since(self, con: Any, since: int, upto: int | None = None) -> pl.DataFrame:
+        """The rows (summed over instances) at every key written after ``since`` (and up to ``upto``)."""
         where = self._instance_clause(con, "r.")
+        changed = f"seq > {int(since)}" + ("" if upto is None else f" AND seq <= {int(upto)}")
         if where or con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] <= 1:
             # one instance: one row per (metric, time), nothing to sum
             return self._fetch_frame(
-                con, f"SELECT metric_id, at, value, n FROM {SCHEMA}.readings r WHERE seq > {int(since)}{where}"
+                con, f"SELECT metric_id, at, value, n FROM {SCHEMA}.readings r WHERE {changed}{where}"
             )
         # every instance's row at each (metric, time) one of them changed, summed
         return self._fetch_frame(
             con,
             f"SELECT r.metric_id, r.at, sum(r.value), sum(r.n)::bigint FROM {SCHEMA}.readings r "
-            f"JOIN (SELECT DISTINCT metric_id, at FROM {SCHEMA}.readings WHERE seq > "
-            f"{int(since)}{where.replace('r.', '')}) k "
+            f"JOIN (SELECT DISTINCT metric_id, at FROM {SCHEMA}.readings WHERE {changed}{where.replace('r.', '')}) k "
             f"USING (metric_id, at) WHERE true{where} GROUP BY r.metric_id, r.at",
         )
 

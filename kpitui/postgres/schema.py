@@ -79,6 +79,15 @@ _MIGRATIONS: tuple[str, ...] = (
         UNIQUE (metric_id, at, instance_id)
     );
     """,
+    # 6: snapshot parts brought up to date one at a time (kpitui.postgres.snapshot): parts 0.. hold
+    # every reading through their own ``through`` (row count and last key beside them); delta parts
+    # (numbered below 0) the rows of sequence numbers lo < seq <= through, until every part has them
+    f"""
+    ALTER TABLE {SCHEMA}.snapshot_parts ADD COLUMN through bigint NOT NULL DEFAULT 0,
+        ADD COLUMN lo bigint NOT NULL DEFAULT 0, ADD COLUMN rows bigint NOT NULL DEFAULT 0,
+        ADD COLUMN last_id bigint NOT NULL DEFAULT 0, ADD COLUMN last_at bigint NOT NULL DEFAULT 0;
+    UPDATE {SCHEMA}.meta SET value = 0 WHERE key = 'snapshot_seq';
+    """,
 )
 
 

@@ -1,23 +1,40 @@
 """The columnar snapshot that makes a viewer's full load of a PostgreSQL history fast.
 
-``snapshot_parts(part, data)``: every reading summed over instances as of ``meta.snapshot_seq``,
-in parts (:func:`~kpitui.store_common.snapshot_blobs`), fetched as ``bytea`` in binary. A
-snapshot taken before rows were deleted or compacted (``meta.snapshot_generation``) is ignored;
-only parts below ``meta.snapshot_parts`` are current, so a collector replaces parts with
-INSERT/UPDATE and needs no DELETE. Writers keep it fresh: a write that leaves more than
-``max(snapshot_rows, rows in the snapshot / 8)`` sequence numbers since it refreshes it, as
-does a writer's full load that had to fetch ``snapshot_rows`` rows from the table.
+``snapshot_parts``: every reading summed over instances as of ``meta.snapshot_seq``, fetched as
+``bytea`` in binary. A snapshot taken before rows were deleted or compacted
+(``meta.snapshot_generation``) is ignored.
+
+- **Parts** ``0 .. meta.snapshot_parts - 1`` (Arrow IPC, lz4; older zstd parts read too) split the
+  readings by (metric_id, at) into consecutive ranges, each ending at its ``last_id, last_at``
+  (the last part open-ended). Each holds every reading of its range through its own sequence
+  number ``through``.
+- **Delta parts** (numbered below 0): the rows written in ``lo < seq <= through`` (summed, sorted),
+  a chain from the oldest part's ``through`` to ``meta.snapshot_seq``. One whose ``through`` every
+  part has reached is stale; its slot is reused (a collector needs INSERT/UPDATE, no DELETE).
+
+A load decodes the parts one at a time, each with the delta rows and the rows since above its
+``through`` written over it (:func:`~kpitui.store_common.merged_parts`). Writers keep it fresh
+without rewriting it: a write that leaves more than ``snapshot_rows`` sequence numbers since it
+adds those rows as a delta part and brings the parts furthest behind up to date, about
+:data:`CATCH_UP` times the delta's rows (at least one part, never all of them at once). Only with
+no current snapshot (the first, or after a delete or compaction) is it written whole.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import polars as pl
 
-from ..store_common import StoreError, decode_snapshot, merge_grouped, snapshot_blobs
+from ..store_common import ID_FRAME_SCHEMA, SNAPSHOT_PART_ROWS, StoreError, decode_snapshot, merge_grouped, merged_parts
 from .connection import PostgresBase
 from .schema import SCHEMA
+
+#: rows of parts brought up to date per row of a new delta part (bounds the delta rows a load merges
+#: to about 1/CATCH_UP of the history, and a refresh's work to CATCH_UP + 1 rows per row written)
+CATCH_UP = 4
+_PARTS = f"{SCHEMA}.snapshot_parts"
 
 
 def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
@@ -35,81 +52,256 @@ def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
     return both.filter(~same_as_next.fill_null(False)).drop("src")
 
 
+def _encode(frame: pl.DataFrame) -> bytes:
+    """One part or delta part: Arrow IPC, lz4 (decodes faster than zstd; both read back)."""
+    return frame.write_ipc(None, compression="lz4").getvalue()
+
+
 class Snapshot(PostgresBase):
     """Reading, writing and refreshing the snapshot (mixed into :class:`~kpitui.postgres.PostgresStore`)."""
 
-    def _read_snapshot(self, con: Any, meta: dict[str, int]) -> pl.DataFrame | None:
-        """The columnar snapshot if it is current and readable, else ``None`` (the table is read instead)."""
+    def _snapshot_current(self, meta: dict[str, int]) -> bool:
+        return (
+            self.instance_filter is None
+            and bool(meta["snapshot_seq"])
+            and meta["snapshot_generation"] == meta["generation"]
+        )
+
+    def _snapshot_blobs(self, con: Any, meta: dict[str, int]) -> tuple[list[bytes], list[int], pl.DataFrame] | None:
+        """The parts' blobs, their ``through`` numbers and the delta rows (with ``seq``: their
+        delta's ``through``) if the snapshot is current and readable, else ``None``."""
         from psycopg import errors
 
-        if (
-            self.instance_filter is not None
-            or not meta["snapshot_seq"]
-            or meta["snapshot_generation"] != meta["generation"]
-        ):
+        if not self._snapshot_current(meta):
             return None
         try:
             with con.transaction():  # a savepoint: a role without SELECT on a newer table only costs speed
                 with con.cursor(binary=True) as cur:
-                    blobs = cur.execute(
-                        f"SELECT data FROM {SCHEMA}.snapshot_parts WHERE part < %s ORDER BY part",
+                    base = cur.execute(
+                        f"SELECT data, through FROM {_PARTS} WHERE part >= 0 AND part < %s ORDER BY part",
                         (meta["snapshot_parts"],),
+                    ).fetchall()
+                    low = min((t for _, t in base), default=meta["snapshot_seq"])
+                    deltas = cur.execute(
+                        f"SELECT lo, through, data FROM {_PARTS} WHERE part < 0 AND through > %s AND through <= %s "
+                        "ORDER BY through",
+                        (low, meta["snapshot_seq"]),
                     ).fetchall()
         except errors.InsufficientPrivilege:
             return None
-        if len(blobs) != meta["snapshot_parts"]:
+        if len(base) != meta["snapshot_parts"] or not _chained(deltas, low, meta["snapshot_seq"]):
             return None
-        return decode_snapshot(data for (data,) in blobs)
+        frames = []
+        for _, through, data in deltas:
+            frame = decode_snapshot([bytes(data)])
+            if frame is None:
+                return None
+            frames.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
+        rows = pl.concat(frames) if frames else pl.DataFrame(schema={**ID_FRAME_SCHEMA, "seq": pl.Int64})
+        return [bytes(data) for data, _ in base], [int(t) for _, t in base], rows
+
+    def _snapshot_parts(self, con: Any, meta: dict[str, int]) -> tuple[Iterator[pl.DataFrame], int] | None:
+        """Every reading as parts in (metric_id, at) order (the snapshot brought up to date with the
+        rows since it, decoded as they are asked for) and how many rows since it were fetched, or
+        ``None`` when there is no current snapshot."""
+        found = self._snapshot_blobs(con, meta)
+        if found is None:
+            return None
+        blobs, throughs, deltas = found
+        since = self._fetch_since(con, meta["snapshot_seq"])
+        newer = pl.concat(
+            [deltas, since.with_columns(pl.lit(meta["snapshot_seq"] + 1, pl.Int64).alias("seq"))],
+            how="vertical_relaxed",
+        )
+        return merged_parts(blobs, newer, throughs), since.height
 
     def _write_snapshot(self, frame: pl.DataFrame, seq: int, generation: int) -> None:
-        """Store ``frame`` (every reading, summed over instances, as of ``seq``) as the snapshot.
+        """Store ``frame`` (every reading, summed over instances, as of ``seq``) as the whole snapshot.
 
-        An optimisation only: skipped when rows were deleted since, a newer snapshot is
-        stored, another writer is storing one, or the role may not (errors are dropped)."""
+        An optimisation only: skipped when a current snapshot is as new, another writer is storing
+        one, or the role may not (errors are dropped)."""
         if self.instance_filter is not None:
             return
         if not frame[
             "metric_id"
         ].is_sorted():  # grouped by metric, as viewers index it (see store_common.merge_grouped)
             frame = frame.sort("metric_id", "at")
-        parts = snapshot_blobs(frame)
+        parts = [frame.slice(o, SNAPSHOT_PART_ROWS) for o in range(0, frame.height, SNAPSHOT_PART_ROWS)]
         try:
             with self._guard("store the snapshot in") as con:
                 with con.transaction():
-                    con.execute("SET LOCAL lock_timeout = '250ms'")  # never wait long for an optimisation
-                    locked = dict(
-                        con.execute(
-                            f"SELECT key, value FROM {SCHEMA}.meta WHERE key IN ('generation', 'snapshot_seq') "
-                            "FOR UPDATE"
-                        ).fetchall()
-                    )
-                    if locked.get("generation") != generation or locked.get("snapshot_seq", 0) >= seq:
+                    locked = self._lock_snapshot(con)
+                    if locked is None or locked["generation"] != generation:
+                        return
+                    if locked["snapshot_generation"] == generation and locked["snapshot_seq"] >= seq:
                         return
                     with con.cursor() as cur:
                         cur.executemany(
-                            f"INSERT INTO {SCHEMA}.snapshot_parts (part, data) VALUES (%s, %b) "
-                            "ON CONFLICT (part) DO UPDATE SET data = excluded.data",
-                            list(enumerate(parts)),
-                        )
-                        cur.executemany(
-                            f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = %s",
+                            f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
+                            "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
+                            "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
+                            "last_at = excluded.last_at",
                             [
-                                (seq, "snapshot_seq"),
-                                (len(parts), "snapshot_parts"),
-                                (frame.height, "snapshot_rows"),
-                                (generation, "snapshot_generation"),
+                                (i, _encode(p), seq, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
+                                for i, p in enumerate(parts)
                             ],
                         )
+                    self._set_meta(con, seq, len(parts), frame.height, generation)
         except StoreError:
             pass  # busy, not allowed, or the connection dropped: the next trigger tries again
 
+    def _lock_snapshot(self, con: Any) -> dict[str, int] | None:
+        """The snapshot's meta rows, locked against other writers of it (``None``: busy, try later)."""
+        from psycopg import errors
+
+        con.execute("SET LOCAL lock_timeout = '250ms'")  # never wait long for an optimisation
+        try:
+            with con.transaction():
+                con.execute(
+                    f"SELECT value FROM {SCHEMA}.meta WHERE key IN ('generation', 'snapshot_seq') "
+                    "ORDER BY key FOR UPDATE"
+                )
+        except errors.LockNotAvailable:
+            return None
+        return self._meta(
+            con, "seq", "generation", "snapshot_seq", "snapshot_parts", "snapshot_generation", "snapshot_rows"
+        )
+
+    @staticmethod
+    def _set_meta(con: Any, seq: int, parts: int, rows: int, generation: int) -> None:
+        with con.cursor() as cur:
+            cur.executemany(
+                f"UPDATE {SCHEMA}.meta SET value = %s WHERE key = %s",
+                [
+                    (seq, "snapshot_seq"),
+                    (parts, "snapshot_parts"),
+                    (rows, "snapshot_rows"),
+                    (generation, "snapshot_generation"),
+                ],
+            )
+
+    def _add_delta(self) -> bool:
+        """The rows since the snapshot added to it as a delta part, and the parts furthest behind
+        brought up to date; ``False`` when there is no current snapshot to add to."""
+        with self._guard("store the snapshot in") as con:
+            with con.transaction():
+                meta = self._lock_snapshot(con)
+                if meta is None:
+                    return True  # another writer is at it
+                if not self._snapshot_current(meta):
+                    return False
+                low, top = meta["snapshot_seq"], meta["seq"]
+                if top <= low:
+                    return True
+                rows = self._fetch_since(con, low, top).sort("metric_id", "at")
+                slots = con.execute(f"SELECT part, through FROM {_PARTS} WHERE part < 0").fetchall()
+                base = con.execute(
+                    f"SELECT part, through, rows, last_id, last_at FROM {_PARTS} "
+                    "WHERE part >= 0 AND part < %s ORDER BY part",
+                    (meta["snapshot_parts"],),
+                ).fetchall()
+                if not base or len(base) != meta["snapshot_parts"]:
+                    return False  # nothing to add to (an empty history's snapshot is cheap to write whole)
+                oldest = min((b[1] for b in base), default=top)
+                stale = [p for p, t in slots if t <= oldest]
+                slot = max(stale) if stale else min((p for p, _ in slots), default=0) - 1
+                con.execute(
+                    f"INSERT INTO {_PARTS} (part, data, through, lo, rows) VALUES (%s, %b, %s, %s, %s) "
+                    "ON CONFLICT (part) DO UPDATE SET data = excluded.data, through = excluded.through, "
+                    "lo = excluded.lo, "
+                    "rows = excluded.rows",
+                    (slot, _encode(rows), top, low, rows.height),
+                )
+                total = self._catch_up(con, base, top, CATCH_UP * rows.height)
+                self._set_meta(con, top, len(base), total, meta["generation"])
+        return True
+
+    def _catch_up(self, con: Any, base: list[tuple[Any, ...]], top: int, budget: int) -> int:
+        """The parts furthest behind (at least one, about ``budget`` rows) brought up to ``top`` from
+        the delta parts; returns the rows in all parts."""
+        order = sorted(range(len(base)), key=lambda i: (base[i][1], i))
+        chosen: list[int] = []
+        rows = 0
+        for i in order:
+            if base[i][1] >= top or (chosen and rows >= budget):
+                break
+            chosen.append(i)
+            rows += base[i][2]
+        total = int(sum(b[2] for b in base))
+        if not chosen:
+            return total
+        oldest = min(base[i][1] for i in chosen)
+        with con.cursor(binary=True) as cur:
+            found = cur.execute(
+                f"SELECT through, data FROM {_PARTS} WHERE part < 0 AND through > %s AND through <= %s "
+                "ORDER BY through",
+                (oldest, top),
+            ).fetchall()
+        deltas = []
+        for through, data in found:
+            frame = decode_snapshot([bytes(data)])
+            if frame is None:
+                raise StoreError("a delta part of the snapshot cannot be decoded")
+            deltas.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
+        if not deltas:
+            return total
+        delta = (
+            pl.concat(deltas)
+            .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
+            .sort("metric_id", "at")
+        )
+        for i in chosen:
+            part, through, count, _, _ = base[i]
+            rows_in = delta.filter(pl.col("seq") > through)
+            if i > 0:
+                prev_id, prev_at = base[i - 1][3], base[i - 1][4]
+                rows_in = rows_in.filter(
+                    (pl.col("metric_id") > prev_id) | ((pl.col("metric_id") == prev_id) & (pl.col("at") > prev_at))
+                )
+            if i < len(base) - 1:
+                last_id, last_at = base[i][3], base[i][4]
+                rows_in = rows_in.filter(
+                    (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
+                )
+            if rows_in.height:
+                with con.cursor(binary=True) as cur:
+                    (data,) = cur.execute(f"SELECT data FROM {_PARTS} WHERE part = %s", (part,)).fetchone()
+                old = decode_snapshot([bytes(data)])
+                if old is None:
+                    raise StoreError("a part of the snapshot cannot be decoded")
+                merged = merge_grouped(old, rows_in.drop("seq"))
+                total += merged.height - count
+                con.execute(
+                    f"UPDATE {_PARTS} SET data = %b, through = %s, rows = %s, last_id = %s, last_at = %s "
+                    "WHERE part = %s",
+                    (_encode(merged), top, merged.height, int(merged["metric_id"][-1]), int(merged["at"][-1]), part),
+                )
+            else:
+                con.execute(f"UPDATE {_PARTS} SET through = %s WHERE part = %s", (top, part))
+        return total
+
     def _refresh_snapshot(self) -> None:
         try:
-            self._load(0, None, 0)
+            if not self._add_delta():
+                self._whole_snapshot()  # no current snapshot to add to
         except StoreError:
             pass
 
+    def _whole_snapshot(self) -> None:
+        frame, _, meta, _, _ = self._load_with_meta(0, None)
+        self._write_snapshot(frame, meta["seq"], meta["generation"])
+
     def snapshot(self) -> None:
-        """Refresh the columnar snapshot now (for example after a bulk import)."""
+        """Write the columnar snapshot now, whole (for example after a bulk import)."""
         self._writable()
-        self._load(0, None, 0)
+        self._whole_snapshot()
+
+
+def _chained(deltas: list[tuple[Any, ...]], low: int, top: int) -> bool:
+    """Whether the delta parts (lo, through, ...) run without a gap from ``low`` to ``top``."""
+    at = low
+    for lo, through, *_ in deltas:
+        if lo > at:
+            return False
+        at = through
+    return at == top
