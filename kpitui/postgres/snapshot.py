@@ -269,7 +269,7 @@ class Snapshot(PostgresBase):
                 old = decode_snapshot([bytes(data)])
                 if old is None:
                     raise StoreError("a part of the snapshot cannot be decoded")
-                merged = merge_grouped(old, rows_in.drop("seq"))
+                merged = merge_snapshot(old, rows_in.drop("seq"))
                 total += merged.height - count
                 con.execute(
                     f"UPDATE {_PARTS} SET data = %b, through = %s, rows = %s, last_id = %s, last_at = %s "
