@@ -68,6 +68,24 @@ def _row(row: tuple[Any, ...]) -> ManualReading:
     return ManualReading(id=ident, metric=metric, at=from_micros(at), value=value, recorded=from_micros(recorded))
 
 
+def unknown_reading(ident: int, *, down_sampled: bool) -> UnknownReading:
+    """Why manual reading ``ident`` cannot be found: down-sampled by retention, or never there."""
+    if down_sampled:
+        return UnknownReading(
+            f"manual reading {ident} was down-sampled into its bucket by retention ([storage] raw_retention_days) "
+            "and can no longer be changed alone"
+        )
+    return UnknownReading(f"there is no manual reading {ident} (`kpitui readings list` shows their ids)")
+
+
+def compacted_at(metric: str) -> ReadingTaken:
+    """A correction refused because ``metric``'s readings at that time are compacted by retention."""
+    return ReadingTaken(
+        f"{metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
+        "nothing was changed"
+    )
+
+
 class ManualReadings:
     """Store methods for manual readings (mixed into :class:`~kpitui.store.Store`)."""
 
@@ -157,12 +175,7 @@ class ManualReadings:
         if found is not None:
             return _row(found)
         gone = con.execute("SELECT 1 FROM manual_readings WHERE id = ?", (int(ident),)).fetchone()
-        if gone:
-            raise UnknownReading(
-                f"manual reading {ident} was down-sampled into its bucket by retention ([storage] raw_retention_days) "
-                "and can no longer be changed alone"
-            )
-        raise UnknownReading(f"there is no manual reading {ident} (`kpitui readings list` shows their ids)")
+        raise unknown_reading(ident, down_sampled=bool(gone))
 
     def correct_manual(
         self, ident: int, *, value: float | None = None, at: dt.datetime | None = None
@@ -199,11 +212,7 @@ class ManualReadings:
                         )
                     self._upsert(frame, "replace")
                     if self.last_compacted:
-                        raise ReadingTaken(
-                            f"{old.metric}'s readings at that time are compacted by retention ([storage] "
-                            "raw_retention_days); "
-                            "nothing was changed"
-                        )
+                        raise compacted_at(old.metric)
                     metric_id = con.execute("SELECT id FROM metrics WHERE name = ?", (old.metric,)).fetchone()[0]
                     con.execute("DELETE FROM readings WHERE metric_id = ? AND at = ?", (metric_id, old_stamp))
                     con.execute("UPDATE manual_readings SET at = ? WHERE id = ?", (stamp, old.id))
@@ -211,11 +220,7 @@ class ManualReadings:
                 elif new_value != old.value:
                     self._upsert(frame, "replace")
                     if self.last_compacted:
-                        raise ReadingTaken(
-                            f"{old.metric}'s readings at that time are compacted by retention ([storage] "
-                            "raw_retention_days); "
-                            "nothing was changed"
-                        )
+                        raise compacted_at(old.metric)
                 new = self._manual(con, ident)
         return old, new
 

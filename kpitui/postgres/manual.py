@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from ..epoch import micros
-from ..manual_readings import ManualReading, ReadingTaken, UnknownReading, _row
+from ..manual_readings import ManualReading, ReadingTaken, _row, compacted_at, unknown_reading
 from ..store_common import prepare_readings
 from .connection import PostgresBase
 from .schema import SCHEMA
@@ -31,13 +31,6 @@ _SELECT = (
 _COMPACTED = (
     f"SELECT c.before FROM {SCHEMA}.compacted c JOIN {SCHEMA}.metrics m ON m.id = c.metric_id WHERE m.name = %s"
 )
-
-
-def _compacted_message(metric: str) -> str:
-    return (
-        f"{metric}'s readings at that time are compacted by retention ([storage] raw_retention_days); "
-        "nothing was changed"
-    )
 
 
 class ManualReadings(PostgresBase):
@@ -133,12 +126,8 @@ class ManualReadings(PostgresBase):
         ).fetchone()
         if found is not None:
             return _row(found[1:]), found[0]
-        if con.execute(f"SELECT 1 FROM {SCHEMA}.manual_readings WHERE id = %s", (int(ident),)).fetchone():
-            raise UnknownReading(
-                f"manual reading {ident} was down-sampled into its bucket by retention ([storage] raw_retention_days) "
-                "and can no longer be changed alone"
-            )
-        raise UnknownReading(f"there is no manual reading {ident} (`kpitui readings list` shows their ids)")
+        gone = con.execute(f"SELECT 1 FROM {SCHEMA}.manual_readings WHERE id = %s", (int(ident),)).fetchone()
+        raise unknown_reading(ident, down_sampled=gone is not None)
 
     def correct_manual(
         self, ident: int, *, value: float | None = None, at: dt.datetime | None = None
@@ -159,7 +148,7 @@ class ManualReadings(PostgresBase):
                 horizon = con.execute(_COMPACTED, (old.metric,)).fetchone()
                 if horizon is not None and stamp < horizon[0] and (stamp != old_stamp or new_value != old.value):
                     self.last_compacted = 1
-                    raise ReadingTaken(_compacted_message(old.metric))
+                    raise compacted_at(old.metric)
                 metric_id = con.execute(f"SELECT id FROM {SCHEMA}.metrics WHERE name = %s", (old.metric,)).fetchone()[0]
                 if stamp != old_stamp:
                     taken = con.execute(
