@@ -156,14 +156,7 @@ class DashboardScreen(SnapshotScreen):
             return
         ctx = self.context(snapshot)
         listing = self.listing()
-        objectives = objective_rows(snapshot, ctx, listing.kpi_matches if listing.query else None)
-        if listing.unassigned():
-            objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
-        loose = listing.loose()
-        if loose:
-            objectives.append(
-                Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")})
-            )
+        objectives = objective_list(snapshot, ctx, listing)
         keys = [r.key for r in objectives]
         if self.objective_id not in keys:
             self.objective_id = keys[0] if keys else None
@@ -177,26 +170,10 @@ class DashboardScreen(SnapshotScreen):
         pane = self.query_one("#kpis", KpiPane)
         listing = self.listing()
         results = listing.kpis(self.objective_id)
-        if self.objective_id == LOOSE_METRICS:
-            pane.border_title = "KPIs"
-        elif self.filter_text.strip():
-            pane.border_title = f"KPIs matching “{self.filter_text.strip()}”"
-        else:
-            title = next((o.objective.title for o in snapshot.objectives if o.objective.id == self.objective_id), "")
-            pane.border_title = f"KPIs · {title}" if title else "KPIs"
+        pane.border_title, message = kpi_pane_text(snapshot, self.objective_id, self.filter_text.strip())
         keys = [r.kpi.id for r in results]
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
-        if self.objective_id == LOOSE_METRICS:
-            message = (
-                "no KPI reads these metrics: they are listed under Metrics"
-                if snapshot.kpis
-                else "no KPIs in the config: its metrics are listed under Metrics"
-            )
-        elif self.filter_text.strip():
-            message = f"no KPI matches “{self.filter_text.strip()}” (escape clears the filter)"
-        else:
-            message = "this objective has no KPIs"
         updated = {r.kpi.id: kpi_updated_at(listing.statuses_of(r.kpi.id), listing.manual) for r in results}
         pane.show(kpi_rows(results, self.context(snapshot), updated), message, select=self.kpi_id)
         self._kpi_info()
@@ -286,14 +263,9 @@ class DashboardScreen(SnapshotScreen):
         """The key of the row an event is about; ``None`` for the message row, before the first
         snapshot, or when the pane no longer shows that row."""
         key = event.row_key.value
-        if key == MESSAGE_KEY or self.app.snapshot is None or not self._shows(event.data_table, key):
+        if key == MESSAGE_KEY or self.app.snapshot is None or not _shows(event.data_table, key):
             return None
         return key
-
-    @staticmethod
-    def _shows(table: DataTable, key: str | None) -> bool:
-        """Does the pane still show ``key``? A highlight posted before the pane was re-filled is stale."""
-        return isinstance(table, Pane) and any(row.key == key for row in table._rows)
 
     @on(DataTable.RowSelected)
     def _selected(self, event: DataTable.RowSelected) -> None:
@@ -306,3 +278,31 @@ class DashboardScreen(SnapshotScreen):
             self.app.open_detail(key)
         elif table.id == "metrics":
             self.app.open_detail(self.kpi_id, metric_id=key)
+
+
+def _shows(table: DataTable, key: str | None) -> bool:
+    """Does the pane still show ``key``? A highlight posted before the pane was re-filled is stale."""
+    return isinstance(table, Pane) and any(row.key == key for row in table._rows)
+
+
+def objective_list(snapshot: Snapshot, ctx: Context, listing: Listing) -> list[Row]:
+    """The objectives pane's rows: each objective, then KPIs without one and metrics no KPI reads, if any."""
+    objectives = objective_rows(snapshot, ctx, listing.kpi_matches if listing.query else None)
+    if listing.unassigned():
+        objectives.append(Row(UNASSIGNED, {"title": Text("  KPIs without an objective", style="italic")}))
+    loose = listing.loose()
+    if loose:
+        objectives.append(Row(LOOSE_METRICS, {"title": Text(f"  Metrics no KPI reads ({len(loose)})", style="italic")}))
+    return objectives
+
+
+def kpi_pane_text(snapshot: Snapshot, objective_id: str | None, query: str) -> tuple[str, str]:
+    """The KPI pane's title and what it says when it lists no KPI, for the objective (or filter) shown."""
+    if objective_id == LOOSE_METRICS:
+        if snapshot.kpis:
+            return "KPIs", "no KPI reads these metrics: they are listed under Metrics"
+        return "KPIs", "no KPIs in the config: its metrics are listed under Metrics"
+    if query:
+        return f"KPIs matching “{query}”", f"no KPI matches “{query}” (escape clears the filter)"
+    title = next((o.objective.title for o in snapshot.objectives if o.objective.id == objective_id), "")
+    return (f"KPIs · {title}" if title else "KPIs"), "this objective has no KPIs"

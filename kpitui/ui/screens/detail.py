@@ -160,20 +160,7 @@ class DetailScreen(SnapshotScreen):
         except Exception as exc:  # noqa: BLE001 - shown in the chart area, the app keeps running
             self.post_message(SeriesFailed(f"{type(exc).__name__}: {exc}", request))
             return
-        notes: tuple = ()
-        if points:
-            try:
-                cal = periods.Calendar.from_settings(runtime.config.settings)
-                end = min(
-                    periods.bucket_end(points[-1][0], grain, cal), runtime.clock()
-                )  # the chart's span, never past now
-                notes = tuple(
-                    n
-                    for n in runtime.annotations(kpi_id, metric_id, points[0][0], end)
-                    if n.at < end or end == runtime.clock()
-                )
-            except Exception:  # noqa: BLE001 - annotations are extra: the chart is drawn without them
-                notes = ()
+        notes = chart_annotations(runtime, kpi_id, metric_id, points, grain)
         if not worker.is_cancelled:
             self.post_message(SeriesReady(points, grain, window, offset, request, time.perf_counter() - started, notes))
 
@@ -246,14 +233,7 @@ class DetailScreen(SnapshotScreen):
         if message.request != self.explain_request or self.metric_id is not None:
             return
         config = self.app.config
-        names = {
-            **{m: metric.name for m, metric in config.metrics.items()},
-            **{k: kpi.name for k, kpi in config.kpis.items()},
-        }
-        units = {
-            **{m: metric.unit for m, metric in config.metrics.items()},
-            **{k: kpi.unit for k, kpi in config.kpis.items()},
-        }
+        names, units = names_and_units(config)
         why = self.query_one(WhyMoved)
         why.show(
             message.result, message.explanation, names, units, config.settings.currency, palette_of(self.app).muted
@@ -335,3 +315,23 @@ class DetailScreen(SnapshotScreen):
         grains = bindings.GRAINS
         index = grains.index(self.grain) if self.grain in grains else -1
         self.action_set_grain(grains[(index + 1) % len(grains)])
+
+
+def chart_annotations(runtime, kpi_id: str, metric_id: str | None, points: list, grain: str) -> tuple:
+    """The annotations about the chart's subject within the span its ``points`` cover (never past now)."""
+    if not points:
+        return ()
+    try:
+        cal = periods.Calendar.from_settings(runtime.config.settings)
+        end = min(periods.bucket_end(points[-1][0], grain, cal), runtime.clock())
+        return tuple(
+            n for n in runtime.annotations(kpi_id, metric_id, points[0][0], end) if n.at < end or end == runtime.clock()
+        )
+    except Exception:  # noqa: BLE001 - annotations are extra: the chart is drawn without them
+        return ()
+
+
+def names_and_units(config) -> tuple[dict[str, str], dict[str, str]]:
+    """Every metric's and KPI's display name and unit, by id (what "Why it moved" labels its inputs with)."""
+    items = [*config.metrics.items(), *config.kpis.items()]
+    return {i: item.name for i, item in items}, {i: item.unit for i, item in items}
