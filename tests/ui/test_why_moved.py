@@ -58,12 +58,17 @@ async def test_detail_splits_the_change_and_enter_opens_the_inputs_chart(config)
         assert app.screen is screen
 
 
-async def test_a_metric_from_a_source_says_which_source_and_condition_count_it(make_config):
-    config = make_config(
+def thank_you_config(make_config):
+    """A config with an access-log source ``web`` (access.log) and a metric ``thanks`` counting its thank-you views."""
+    return make_config(
         extra_sources='[sources.web]\ntype = "access_log"\npath = "access.log"\n',
         extra_metrics='[metrics.thanks]\nname = "Thank-you views"\nsource = "web"\n'
         'trigger = "A visitor viewed the thank-you page"\ncondition = "path == \'/thank-you\' and status < 400"\n',
     )
+
+
+async def test_a_metric_from_a_source_says_which_source_and_condition_count_it(make_config):
+    config = thank_you_config(make_config)
     app = make_app(config)
     async with app.run_test(size=(110, 40)) as pilot:
         await wait_ready(pilot)
@@ -147,11 +152,7 @@ async def test_an_access_log_metric_shows_the_top_paths_its_condition_matched(ma
         + line("12/Mar/2026:11:00:00", "/thank-you", 500, "https://bing.com/")  # an error: not counted
         + line("20/Feb/2026:10:00:00", "/thank-you", 200, "https://old.com/")  # last month
     )
-    config = make_config(
-        extra_sources='[sources.web]\ntype = "access_log"\npath = "access.log"\n',
-        extra_metrics='[metrics.thanks]\nname = "Thank-you views"\nsource = "web"\n'
-        'trigger = "A visitor viewed the thank-you page"\ncondition = "path == \'/thank-you\' and status < 400"\n',
-    )
+    config = thank_you_config(make_config)
     app = make_app(config)
     async with app.run_test(size=(110, 40)) as pilot:
         await wait_ready(pilot)
