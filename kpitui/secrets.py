@@ -131,12 +131,12 @@ def remember(value: str) -> None:
     parts = {value, value.strip(), *value.splitlines()}
     new = {part for part in parts if len(part) >= MIN_MASKED and part not in _values}
     if not new:
-        return
+        return  # already masked: a value joins _values only once _folded holds its forms
     with _lock:
         for part in new:
-            _values.add(part)
             _forms.update(form.translate(_ASCII_LOWER) for form in forms_of(part))
         _folded = tuple(sorted(_forms, key=len, reverse=True))
+        _values.update(new)
 
 
 def redact(text: str) -> str:

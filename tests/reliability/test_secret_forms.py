@@ -392,3 +392,40 @@ async def test_control_characters_and_encoded_forms_reach_no_tui_screen(tmp_path
     assert "KPITUI_CRLF_TOKEN" in text and "***" in text, screens[0]
     assert not leaks(text), f"the TUI showed a secret: {leaks(text)}"
     figures(screens_scanned=len(screens), characters_scanned=len(text))
+
+
+def test_a_value_remembered_by_two_threads_at_once_is_masked_for_both(monkeypatch):
+    """Two sources revealing one token at once: the second must not redact before the first has its forms.
+
+    The first thread is held inside the forms computation; the second's ``remember``
+    then either waits for it (right) or returns at once and redacts with the old forms
+    (the leak one CI run met as a flaky ``form_repr`` failure).
+    """
+    from kpitui import secrets
+
+    value = "RaceSECRET'\"x\\y" + str(random.random())
+    inside, release = threading.Event(), threading.Event()
+    real = secrets.forms_of
+
+    def slow_forms_of(part):
+        inside.set()
+        release.wait(5)
+        return real(part)
+
+    monkeypatch.setattr(secrets, "forms_of", slow_forms_of)
+    said: list[str] = []
+    first = threading.Thread(target=secrets.remember, args=(value,))
+    first.start()
+    assert inside.wait(5)
+
+    def second_source():
+        secrets.remember(value)
+        said.append(redact(f"RuntimeError: {value!r}"))
+
+    second = threading.Thread(target=second_source)
+    second.start()
+    second.join(0.3)  # a second remember that returned early has redacted by now
+    release.set()
+    first.join(5)
+    second.join(5)
+    assert said and value not in said[0] and repr(value)[1:-1] not in said[0], said
