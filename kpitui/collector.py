@@ -49,6 +49,9 @@ __all__ = [
 class Collector(SourcePoller):
     """Owns one instance of each enabled source and polls them into ``store``, each when it is due."""
 
+    #: the store said this role may not compact (:class:`~kpitui.store_common.CompactionNotAllowed`)
+    compaction_refused = False
+
     def due(self) -> list[str]:
         now = time.monotonic()
         return [sid for sid, state in self.states.items() if state.next_due <= now]
@@ -91,11 +94,17 @@ class Collector(SourcePoller):
         Returns whether anything changed (or failed) and one line saying what happened.
         """
         from .retention import compact, describe
+        from .store_common import CompactionNotAllowed
 
+        if self.compaction_refused:
+            return False, ""
         now = self.clock()
         try:
             with self.lock:
                 result = compact(self.store, self.config, now=now)
+        except CompactionNotAllowed as exc:  # a least-privilege role: said once, not every hour
+            self.compaction_refused = True
+            return True, f"compaction skipped: {exc}"
         except Exception as exc:  # noqa: BLE001 - e.g. disk full: report, keep collecting
             return True, redact(f"compaction failed: {exc}")
         return bool(result and result.replaced), describe(result, self.config, now)
@@ -130,8 +139,8 @@ class Collector(SourcePoller):
         while not stop.is_set():
             if self.config.storage.raw_retention_days is not None and time.monotonic() >= next_compaction:
                 next_compaction = time.monotonic() + COMPACT_EVERY
-                _, message = self.compact()
-                if on_compact:
+                changed, message = self.compact()
+                if on_compact and (changed or message):
                     on_compact(message)
             results = self.poll_many(self.due())
             for result in results:

@@ -79,6 +79,10 @@ class StoreError(Exception):
     """The history cannot be used; the message says which history and why, for the user."""
 
 
+class CompactionNotAllowed(StoreError):
+    """The role may not compact this history (a least-privilege collector): the message says who may."""
+
+
 class CursorConflict(StoreError):
     """``write(expect_cursor=...)`` found another cursor stored: another collector moved the source on."""
 

@@ -11,6 +11,7 @@ import polars as pl
 from ..epoch import micros
 from ..model import SourceHealth
 from ..store_common import (
+    CompactionNotAllowed,
     CompactionPlan,
     CompactionResult,
     CompactionTally,
@@ -77,6 +78,8 @@ class Upkeep(PostgresBase):
                         out = run_plan(plan, name, rows)
                         if out is None:
                             continue
+                        if not dry_run and not tally.transactions and not changed:
+                            self._may_compact(con)  # once, when there is something to compact
                         gone = covered_rows(rows, out) if dry_run else self._replace(con, metric_id, instance_id, out)
                         tally.add(name, gone, out.height)
                         changed = True
@@ -90,6 +93,20 @@ class Upkeep(PostgresBase):
                         self._bump_generation(con)
                         tally.transactions += 1
         return tally.result(dry_run)
+
+    def _may_compact(self, con: Any) -> None:
+        """Refuse, in one line that says who may, when this role cannot delete and rewrite old readings."""
+        allowed = con.execute(
+            "SELECT has_table_privilege(%s, 'DELETE') AND has_table_privilege(%s, 'INSERT, UPDATE')",
+            (f"{SCHEMA}.readings", f"{SCHEMA}.compacted"),
+        ).fetchone()[0]
+        if not allowed:
+            raise CompactionNotAllowed(
+                f"the PostgreSQL role {self._role()} may not compact the history {self.where}: compaction "
+                "deletes old readings (DELETE on kpitui.readings, INSERT and UPDATE on kpitui.compacted), "
+                "which a collector role does not have; run `kpitui compact` as the database's owner "
+                "(its URL in [storage] url), e.g. daily from cron"
+            )
 
     def _replace(self, con: Any, metric_id: int, instance_id: int, out: pl.DataFrame) -> int:
         gone = 0

@@ -136,3 +136,49 @@ def test_a_collector_records_and_corrects_manual_readings_and_a_viewer_lists_the
     with PostgresStore(viewer_url, path=tmp_path / "s") as viewer:  # the CLI opens it writable first
         assert viewer.adopt_manual(["sales"]) == 0  # may not add ids: listing still works
         assert [(r.id, r.value) for r in viewer.manual_readings()] == [(1, 5.0)]
+
+
+def test_compaction_needs_the_owner_and_a_collector_says_so_once(roles, tmp_path, pg_url):
+    """A collector role with retention on keeps collecting and says once (no traceback) who may compact;
+    `kpitui compact` as it fails with that line; the owner compacts."""
+    from tests.store_contract.test_postgres_cli import run
+
+    collector_url, _ = roles
+    log = tmp_path / "access.log"
+    log.write_text('203.0.113.9 - - [01/Mar/2026:10:00:00 +0000] "GET /thanks HTTP/1.1" 200 5 "-" "x"\n')
+    config = tmp_path / "web1.toml"
+    config.write_text(
+        '[storage]\nurl = "${KPITUI_DATABASE_URL}"\ninstance = "web1"\nraw_retention_days = 7\n\n'
+        f'[sources.web]\ntype = "access_log"\npath = "{log}"\nformat = "combined"\n\n'
+        '[metrics.thanks]\nname = "Thanks"\nunit = "count"\naggregation = "sum"\nsource = "web"\n'
+        'trigger = "a thank-you page"\ncondition = \'path == "/thanks"\'\n\n'
+        '[metrics.calls]\nname = "Calls"\nunit = "count"\naggregation = "sum"\nsource = "manual"\n'
+    )
+    old = dt.datetime.now(dt.timezone.utc).replace(minute=0, second=0, microsecond=0) - dt.timedelta(days=20)
+    as_collector = {"KPITUI_DATABASE_URL": collector_url}
+    for minute in (5, 20, 40):
+        at = old.replace(minute=minute).isoformat()
+        recorded = run("record", "calls", "2", "--at", at, "--config", str(config), env=as_collector)
+        assert recorded.returncode == 0, recorded.stderr
+
+    refused = run("compact", "--config", str(config), env=as_collector)
+    assert refused.returncode == 1
+    assert "Traceback" not in refused.stderr and len(refused.stderr.strip().splitlines()) == 1, refused.stderr
+    assert re.search(r"role kpitui_collector_\w+ may not compact the history", refused.stderr)
+    assert "DELETE on kpitui.readings" in refused.stderr
+    assert "`kpitui compact` as the database's owner" in refused.stderr
+    assert "change-me" not in refused.stderr
+
+    collected = run("collect", "--once", "--config", str(config), env=as_collector)
+    assert collected.returncode == 0, collected.stderr
+    said = (collected.stdout + collected.stderr).count("compaction skipped: the PostgreSQL role")
+    assert said == 1 and "Traceback" not in collected.stderr, collected.stderr
+    with PostgresStore(collector_url, readonly=True, path=tmp_path / "s") as viewer:
+        assert viewer.load(metrics=["calls"])[0].height == 3  # nothing was compacted, nothing lost
+
+    compacted = run("compact", "--config", str(config), env={"KPITUI_DATABASE_URL": pg_url})  # the owner
+    assert compacted.returncode == 0, compacted.stderr
+    assert "replaced 3 readings" in compacted.stdout
+    with PostgresStore(collector_url, readonly=True, path=tmp_path / "s") as viewer:
+        frame = viewer.load(metrics=["calls"])[0]
+        assert frame["value"].to_list() == [6.0] and frame["n"].to_list() == [3]
