@@ -151,6 +151,9 @@ class Kpi:
     thresholds: Thresholds = field(default_factory=Thresholds)
     weight: float = 1.0
     decimals: int | None = None
+    #: where ``unit`` came from when the table names none and the KPI took its inputs' unit
+    #: (``"from its metric"``: a mean of durations is a duration); ``""``: named, or the formula's own
+    unit_from: str = ""
 
 
 @dataclass(frozen=True)

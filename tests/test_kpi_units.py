@@ -56,3 +56,34 @@ def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_p
         "2026-03-01T00:00:00+00:00,0.7",
         "2026-03-02T00:00:00+00:00,0.3",
     ]
+
+
+def test_a_kpi_over_duration_metrics_without_unit_takes_their_unit_and_check_says_so(tmp_path):
+    """A mean of onboarding times is a duration (9d, a target of "5d"), not a "number" of seconds;
+    a sum over metrics of different units stays a number; `check` says which units were inherited."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.onboarding_time]\nunit = "duration"\naggregation = "mean"\n'
+        '[metrics.fees]\nunit = "currency"\n[metrics.visits]\nunit = "count"\n'
+        '[kpis.onboarding]\nformula = "mean"\nmetrics = ["onboarding_time"]\nwindow = "month_to_date"\n'
+        'target = { kind = "below", value = "5d", baseline = "12d" }\n'
+        '[kpis.slowest]\nformula = "expression"\nexpression = "max(onboarding, onboarding_time)"\n'
+        '[kpis.mixed]\nformula = "sum"\nmetrics = ["fees", "visits"]\n'
+        '[kpis.per_visit]\nformula = "expression"\nexpression = "fees / visits"\n'
+    )
+    done = kpitui("record", "onboarding_time", "9d", "--at", "2026-03-02 10:00", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    checked = kpitui("check", "--config", str(config))
+    assert checked.returncode == 0, checked.stderr
+    assert "kpis.onboarding: unit duration (from its metric; no unit in its table)" in checked.stdout
+    assert "kpis.slowest: unit duration (from its KPI and metric" in checked.stdout
+    assert "kpis.mixed" not in checked.stdout and "kpis.per_visit" not in checked.stdout
+    at = ("--at", "2026-03-03 00:00", "--config", str(config))
+    data = json.loads(kpitui("report", "--format", "json", *at).stdout)
+    kpis = {k["id"]: k for o in data.get("objectives", []) for k in o["kpis"]} or {k["id"]: k for k in data["kpis"]}
+    assert kpis["onboarding"]["unit"] == "duration" and kpis["onboarding"]["value"] == 9 * 86400
+    assert kpis["slowest"]["unit"] == "duration"
+    assert kpis["mixed"]["unit"] == "number" and kpis["per_visit"]["unit"] == "number"
+    table = kpitui("report", "--width", "0", *at).stdout
+    assert "9d" in table and "≤ 5d" in table

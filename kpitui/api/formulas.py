@@ -47,6 +47,9 @@ class FormulaType:
     #: the unit a KPI of this type has when its table names none; may be set per instance (``ratio`` with
     #: ``percent`` does)
     default_unit: str | None = None
+    #: the value is in its inputs' unit (a sum, mean, difference or percentile of durations is a duration):
+    #: a KPI of this type whose table names no unit takes its inputs' unit when they all share one
+    keeps_unit: bool = False
     #: additive: the value over a period is the sum of its values over the period's parts (linear in
     #: its inputs: sums, differences, weighted sums). When its inputs are additive too (``sum`` or
     #: ``count`` metrics, additive KPIs, read over the same period), a to-date value can be

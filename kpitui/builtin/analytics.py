@@ -121,6 +121,7 @@ class Cumulative(_OneInput):
     description = "Running total of a metric or KPI over the window (period to date; trailing windows roll)."
     Options = OfOptions
     additive = True
+    keeps_unit = True
     #: the engine evaluates each sparkline point over the window up to that bucket's end
     to_date_series = True
 
@@ -227,6 +228,7 @@ class Percentile(_OneInput):
     description = "A percentile (p = 90 -> p90) of a metric's raw readings over the window."
     Options = PercentileOptions
     needs_raw_readings = True
+    keeps_unit = True
 
     def inputs(self) -> list[Input]:
         return [Input("value", self.options.of, agg=_quantile_name(self.options.p))]
@@ -299,6 +301,7 @@ class WeightedMean(FormulaType):
     description = "The mean of metrics weighted by their weights; metrics with no data are left out."
     Options = MeanWeightsOptions
     additive = True  # linear: a mean of additive inputs scales with them
+    keeps_unit = True
 
     def inputs(self) -> list[Input]:
         return [Input(ref, ref) for ref in self.options.weights]

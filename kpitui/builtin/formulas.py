@@ -60,6 +60,7 @@ class Sum(FormulaType):
     type_name = "sum"
     description = "The sum of several metrics over the window (missing ones count as zero)."
     Options = MetricsOptions
+    keeps_unit = True
     additive = True  # a to-date sum of counts can be projected to the period's end
 
     def inputs(self) -> list[Input]:
@@ -85,6 +86,7 @@ class Mean(FormulaType):
     type_name = "mean"
     description = "The mean of one metric over the window (a duration), or of several metrics."
     Options = MetricsOptions
+    keeps_unit = True
 
     def inputs(self) -> list[Input]:
         if len(self.options.metrics) == 1:
@@ -111,6 +113,7 @@ class Difference(FormulaType):
     type_name = "difference"
     description = "The first metric minus the others (operating profit = revenue - expenses)."
     Options = MetricsOptions
+    keeps_unit = True
     additive = True
 
     def inputs(self) -> list[Input]:
@@ -207,6 +210,7 @@ class Expression(FormulaType):
         super().__init__(options)
         self.compiled = compile_arithmetic(options.expression)
         self.additive = self.compiled.linear  # leads + reqs is additive; revenue / visits is not
+        self.keeps_unit = self.compiled.keeps_unit  # revenue - expenses is money; revenue / visits is not
 
     def inputs(self) -> list[Input]:
         return _inputs(list(self.compiled.names))

@@ -67,6 +67,9 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
         f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {history}"
     )
+    for kpi in config.kpis.values():
+        if kpi.unit_from:  # say where a unit nobody typed came from (unit = "..." in the table sets another)
+            print(f"  kpis.{kpi.id}: unit {kpi.unit} ({kpi.unit_from}; no unit in its table)")
     return EXIT_OK
 
 

@@ -7,11 +7,49 @@ from typing import Any, get_args
 
 from .. import options as opts
 from ..config_tables import KpiTable, ObjectiveTable, TargetTable, ThresholdsTable
-from ..model import Kpi, Metric, Objective, Target, TargetKind, Thresholds
+from ..model import UNITS, Kpi, Metric, Objective, Target, TargetKind, Thresholds
 from .checks import TableChecks
 
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 DIRECTIONS = {"up": "reach", "down": "below", "within": "within"}
+
+
+class KpiUnits:
+    """A KPI's unit when its table names none: its formula type's (``ratio``: ratio, ``growth``:
+    percent), else, for a formula that keeps its inputs' unit (sum, mean, difference, …), the unit
+    its inputs share (a mean of durations is a duration), else ``number``. Inputs may be KPIs
+    (worked out first; cycles were refused before)."""
+
+    def __init__(self, metrics: dict[str, Metric], formulas: dict[str, Any], tables: dict[str, dict[str, Any]]):
+        self.metrics, self.formulas, self.tables = metrics, formulas, tables
+        self._found: dict[str, tuple[str, str]] = {}
+
+    def default(self, kid: str) -> tuple[str, str]:
+        """``(unit, where it came from)``: ``("duration", "from its metrics")``; ``""``: not inherited."""
+        found = self._found.get(kid)
+        if found is None:
+            found = self._found[kid] = self._work_out(kid)
+        return found
+
+    def unit(self, ref: str) -> str:
+        if ref in self.metrics:
+            return self.metrics[ref].unit
+        unit = self.tables[ref].get("unit")
+        return unit if unit in UNITS else self.default(ref)[0]
+
+    def _work_out(self, kid: str) -> tuple[str, str]:
+        formula = self.formulas[kid]
+        if formula.default_unit:
+            return formula.default_unit, ""
+        if not getattr(formula, "keeps_unit", False):
+            return "number", ""
+        inputs = formula.inputs()
+        units = {"count" if inp.agg == "count" else self.unit(inp.ref) for inp in inputs}
+        if len(units) != 1 or not inputs:
+            return "number", ""
+        kinds = ["metric" if inp.ref in self.metrics else "KPI" for inp in {i.ref: i for i in inputs}.values()]
+        noun = " and ".join(k + ("s" if kinds.count(k) > 1 else "") for k in sorted(set(kinds)))
+        return units.pop(), f"from its {noun}"
 
 
 class KpiTables(TableChecks):
@@ -20,8 +58,8 @@ class KpiTables(TableChecks):
 
         registry = self.registry
         assert registry is not None
-        kpis: dict[str, Kpi] = {}
         formulas: dict[str, Any] = {}
+        shapes: dict[str, tuple[str, Any, str, str | None, str, dict[str, Any]]] = {}
         for kid, where, table in self.entries("kpis", data):
             if kid in metrics:
                 raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
@@ -47,7 +85,24 @@ class KpiTables(TableChecks):
                 grain = self.typed(where, "grain", grain, str)
                 if grain not in GRAINS:
                     self.ref(where, "grain", grain, GRAINS, "grain")
-            unit = self.unit(where, table, formulas[kid].default_unit or "number")
+            shapes[kid] = (formula, params, window, grain, where, table)
+        # inputs may name metrics or other KPIs; no cycles
+        names = [*metrics, *formulas]
+        for kid, instance in formulas.items():
+            try:
+                inputs = instance.inputs()
+            except Exception as exc:
+                raise self.error(
+                    f"kpis.{kid}", f"the {shapes[kid][0]!r} formula failed to list its inputs: {exc}"
+                ) from None
+            for inp in inputs:
+                self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
+        self._check_cycles(formulas)
+        units = KpiUnits(metrics, formulas, {kid: shape[5] for kid, shape in shapes.items()})
+        kpis: dict[str, Kpi] = {}
+        for kid, (formula, params, window, grain, where, table) in shapes.items():
+            inferred, unit_from = units.default(kid)
+            unit = self.unit(where, table, inferred)
             target = self.target(where, table["target"], duration=unit == "duration") if "target" in table else None
             thresholds = self.thresholds(where, table.get("thresholds", {}))
             weight = self.typed(where, "weight", table.get("weight", 1.0), float)
@@ -63,23 +118,12 @@ class KpiTables(TableChecks):
                 target=target,
                 thresholds=thresholds,
                 weight=weight,
+                unit_from="" if "unit" in table else unit_from,
                 **self.labels(where, kid, table),
             )
-        # inputs may name metrics or other KPIs; no cycles
-        names = [*metrics, *kpis]
-        for kid, instance in formulas.items():
-            try:
-                inputs = instance.inputs()
-            except Exception as exc:
-                raise self.error(
-                    f"kpis.{kid}", f"the {kpis[kid].formula!r} formula failed to list its inputs: {exc}"
-                ) from None
-            for inp in inputs:
-                self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
-        self._check_cycles(kpis, formulas)
         return kpis
 
-    def _check_cycles(self, kpis: dict[str, Kpi], formulas: dict[str, Any]) -> None:
+    def _check_cycles(self, formulas: dict[str, Any]) -> None:
         state: dict[str, int] = {}
 
         def visit(kid: str, chain: list[str]) -> None:
@@ -90,11 +134,11 @@ class KpiTables(TableChecks):
                 raise self.error(f"kpis.{kid}", f"KPIs refer to each other in a cycle: {cycle}")
             state[kid] = 1
             for inp in formulas[kid].inputs():
-                if inp.ref in kpis:
+                if inp.ref in formulas:
                     visit(inp.ref, [*chain, kid])
             state[kid] = 2
 
-        for kid in kpis:
+        for kid in formulas:
             visit(kid, [])
 
     def target(self, where: str, data: Any, duration: bool = False) -> Target:

@@ -100,6 +100,13 @@ class Arithmetic:
         ``round`` and powers are not."""
         return _linearity(self._tree) == "linear"
 
+    @property
+    def keeps_unit(self) -> bool:
+        """Is the value in its identifiers' unit when they share one: sums and differences of
+        identifiers and numbers, times or divided by a number, ``min``, ``max``, ``abs``, ``round``,
+        ``coalesce`` (``max(a, b)``, ``(a + b) / 2``)? A product or ratio of identifiers is not."""
+        return _unit_kept(self._tree) == "unit"
+
     def build(self, columns: Mapping[str, pl.Expr]) -> pl.Expr:
         """The formula's expression, with each identifier replaced by ``columns[name]``."""
         missing = [name for name in self.names if name not in columns]
@@ -146,6 +153,30 @@ def _linearity(node: ast.AST) -> str:
     if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "coalesce" and node.args:
         kinds = {_linearity(arg) for arg in node.args}
         return "linear" if kinds <= {"linear", "zero"} and "linear" in kinds else "other"
+    return "other"
+
+
+def _unit_kept(node: ast.AST) -> str:
+    """``"unit"`` (in the identifiers' unit), ``"number"`` (a plain number) or ``"other"``."""
+    if isinstance(node, ast.Name):
+        return "unit"
+    if isinstance(node, ast.Constant) and isinstance(node.value, (int, float)) and not isinstance(node.value, bool):
+        return "number"
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        return _unit_kept(node.operand)
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Add, ast.Sub, ast.Mult, ast.Div)):
+        left, right = _unit_kept(node.left), _unit_kept(node.right)
+        if isinstance(node.op, (ast.Add, ast.Sub)):
+            kinds = {left, right}
+        elif isinstance(node.op, ast.Mult):
+            kinds = {left, right} if "number" in (left, right) else {"other"}
+        else:
+            kinds = {left} if right == "number" else {"other"}
+        return "other" if "other" in kinds else ("unit" if "unit" in kinds else "number")
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.args:
+        if node.func.id in ("min", "max", "abs", "round", "coalesce"):
+            kinds = {_unit_kept(arg) for arg in node.args}
+            return "other" if "other" in kinds else ("unit" if "unit" in kinds else "number")
     return "other"
 
 
