@@ -59,7 +59,7 @@ class TuiAlerts:
 def start(app: Any, runtime: Any) -> TuiAlerts | None:
     """Alerting for this runtime, when the app collects and the config has rules or digests."""
     config = runtime.config
-    if runtime.collector is None or not (config.alerts or config.digests):
+    if not runtime.collects or not (config.alerts or config.digests):
         return None
     try:
         return TuiAlerts(config, runtime.reader, app.now)

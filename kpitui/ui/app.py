@@ -41,6 +41,7 @@ from .evaluating import Evaluations
 from .legibility import legible_variables
 from .lifecycle import Lifecycle
 from .messages import (
+    CollectorReady,
     ConfigFailed,
     ConfigReloaded,
     Evaluated,
@@ -216,6 +217,10 @@ class KpiApp(AppActions, App[int]):
     @on(RuntimeReady)
     def _runtime_ready(self, message: RuntimeReady) -> None:
         self.lifecycle.adopt(message)
+
+    @on(CollectorReady)
+    def _collector_ready(self, message: CollectorReady) -> None:
+        self.lifecycle.collecting(message)
 
     @on(RuntimeFailed)
     def _runtime_failed(self, message: RuntimeFailed) -> None:

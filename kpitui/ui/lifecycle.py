@@ -13,9 +13,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from textual.timer import Timer
+from textual.worker import get_current_worker
 
 from ..config import Config, ConfigError, load_config
-from .messages import ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
+from .messages import CollectorReady, ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
 from .state import ViewSettings
 
 if TYPE_CHECKING:
@@ -57,6 +58,7 @@ class Lifecycle:
                 clock=app.now,
                 store_factory=app.store_factory or open_store,
                 previous=previous,
+                sources_later=True,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
             app.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
@@ -85,6 +87,20 @@ class Lifecycle:
             app.alerting.close()
         app.alerting = alerting.start(app, runtime)
         app.request_evaluate(force=True)
+        app.update_status()
+        if runtime.collects:  # the sources start once the first values are in (Runtime.start_collector)
+            work = partial(self._start_collector, runtime, message.generation)
+            app.run_worker(work, name="start sources", group="sources", thread=True, exit_on_error=False)
+
+    def _start_collector(self, runtime: Runtime, generation: int) -> None:
+        if runtime.start_collector(cancel=get_current_worker().cancelled_event) is not None:
+            self.app.post_message(CollectorReady(runtime, generation))
+
+    def collecting(self, message: CollectorReady) -> None:
+        """The runtime's sources are built: poll them, and compact like ``kpitui collect``."""
+        app, runtime = self.app, message.runtime
+        if message.generation != app.generation or app.runtime is not runtime:
+            return
         app.poller.attach(runtime, message.generation)
         app.update_status()
         if runtime.collector is not None and app.config.storage.raw_retention_days and self._compact_timer is None:

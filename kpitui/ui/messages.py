@@ -24,6 +24,14 @@ class RuntimeReady(Message):
 
 
 @dataclass
+class CollectorReady(Message):
+    """``runtime``'s sources are built (after its first evaluation): poll them."""
+
+    runtime: Runtime
+    generation: int
+
+
+@dataclass
 class RuntimeFailed(Message):
     """The history could not be opened (or the core objects not built)."""
 

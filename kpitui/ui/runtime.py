@@ -33,6 +33,9 @@ PENDING_DELAY = 0.01
 #: re-evaluate at least this often even when nothing new arrived (ages and periods move on)
 STALE_AFTER = 60.0
 
+#: the sources start after the first evaluation, or after this many seconds if it takes longer
+SOURCES_WAIT = 5.0
+
 
 def open_store(config: Config) -> HistoryStore:
     # a history that cannot be written (read-only file system or folder) is viewed read-only
@@ -57,6 +60,12 @@ class Runtime:
     instances: list[str] = field(default_factory=list)
     #: one viewer per instance filter: its store (``instance_filter``) and history, opened when first shown
     views: dict[str, tuple[HistoryStore, History]] = field(default_factory=dict)
+    #: the sources are polled from here (``collector`` is built by :meth:`start_collector`)
+    collects: bool = False
+    #: set once an evaluation has finished (or failed): the first values no longer wait
+    evaluated: threading.Event = field(default_factory=threading.Event)
+    _collector_lock: threading.Lock = field(default_factory=threading.Lock)
+    _closed: bool = False
 
     @classmethod
     def open(
@@ -67,8 +76,13 @@ class Runtime:
         clock: Clock,
         store_factory: StoreFactory = open_store,
         previous: Runtime | None = None,
+        sources_later: bool = False,
     ) -> Runtime:
-        """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file."""
+        """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file.
+
+        ``sources_later``: do not build the collector (its sources) yet, :meth:`start_collector` does:
+        a source's constructor may do real work (the demo source brings its access log up to date),
+        which the first values need not wait for."""
         engine = Engine(config)
         lock = threading.Lock()
         views: dict[str, tuple[HistoryStore, History]] = {}
@@ -83,8 +97,10 @@ class Runtime:
                 reader.close()
                 raise
             history = History(reader)
-        collector = Collector(config, writer, clock=clock) if collect else None
-        runtime = cls(config, engine, history, reader, writer, collector, clock, lock=lock, views=views)
+        collector = Collector(config, writer, clock=clock) if collect and not sources_later else None
+        runtime = cls(
+            config, engine, history, reader, writer, collector, clock, lock=lock, views=views, collects=collect
+        )
         runtime.instances = runtime.list_instances()
         return runtime
 
@@ -111,6 +127,12 @@ class Runtime:
     def evaluate(self, *, window: str | None, offset: int, force: bool, instance: str | None = None) -> Snapshot | None:
         """Read what is new and evaluate (``instance``'s readings only, when given);
         ``None`` when nothing changed and ``force`` is false."""
+        try:
+            return self._evaluate(window=window, offset=offset, force=force, instance=instance)
+        finally:
+            self.evaluated.set()
+
+    def _evaluate(self, *, window: str | None, offset: int, force: bool, instance: str | None) -> Snapshot | None:
         with self.lock:
             reader, history = self._view(instance)
             changed = history.refresh()
@@ -216,6 +238,20 @@ class Runtime:
 
     # -- collecting and recording ----------------------------------------------
 
+    def start_collector(self, wait: float = SOURCES_WAIT, cancel: threading.Event | None = None) -> Collector | None:
+        """Build the collector (once), after the first evaluation (at most ``wait`` seconds later):
+        the sources' constructors and first polls would otherwise compete with the history's first
+        load for the CPU. ``None`` when this runtime does not collect, was closed meanwhile or
+        ``cancel`` (the worker's: the app is quitting) was set while waiting."""
+        deadline = time.monotonic() + wait
+        while not self.evaluated.wait(0.05) and time.monotonic() < deadline:
+            if cancel is not None and cancel.is_set():
+                return None
+        with self._collector_lock:
+            if self.collects and self.collector is None and not self._closed:
+                self.collector = Collector(self.config, self.writer, clock=self.clock)
+            return self.collector
+
     @property
     def sources(self) -> list[str]:
         return self.collector.sources if self.collector else []
@@ -241,6 +277,8 @@ class Runtime:
 
     def close(self, stores: bool = True) -> None:
         """Stop the sources; close the store connections too unless another runtime shares them."""
+        with self._collector_lock:
+            self._closed = True
         if self.collector is not None:
             self.collector.close()
         if stores:

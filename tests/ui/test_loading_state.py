@@ -48,3 +48,50 @@ async def test_the_panes_say_the_history_is_loading_then_show_values(config):
         assert pane_keys(app, "kpis") and "loading" not in pane_text(app, "kpis")
         assert "$" in pane_text(app, "kpis") or re.search(r"\d", pane_text(app, "kpis"))
         assert app._loading_timer is None  # the clock stopped with the first values
+
+
+async def test_the_sources_start_once_the_first_values_are_in(config):
+    """The first values do not wait for the sources: they are built (the demo source brings its log up
+    to date in its constructor) and polled after the first evaluation (``Runtime.start_collector``)."""
+    from kpitui.ui.messages import CollectorReady, Evaluated, Polled
+
+    release = SlowStore.release = threading.Event()
+    messages = []
+    app = make_app(config, collect=True, store_factory=lambda cfg: SlowStore(cfg.storage.path))
+    async with app.run_test(size=(120, 30), message_hook=messages.append) as pilot:
+        try:
+            await wait_for(pilot, lambda: app.runtime is not None)  # opened; the first load is held
+            await pilot.pause(0.3)
+            assert app.snapshot is None
+            assert app.runtime.collects and app.runtime.collector is None and app.runtime.sources == []
+            assert not [m for m in messages if isinstance(m, (CollectorReady, Polled))]
+        finally:
+            release.set()
+        await wait_for(pilot, lambda: app.snapshot is not None)
+        await wait_for(pilot, lambda: any(isinstance(m, Polled) and m.source == "demo" for m in messages))
+        assert app.runtime.sources == ["demo"]
+        first = next(i for i, m in enumerate(messages) if isinstance(m, Evaluated))
+        assert all(i > first for i, m in enumerate(messages) if isinstance(m, (CollectorReady, Polled)))
+
+
+def test_a_runtime_closed_or_quitting_builds_no_sources(config):
+    """``start_collector`` gives up when the worker is cancelled (the app quits) or the runtime was closed."""
+    import datetime as dt
+
+    from kpitui.ui.runtime import Runtime
+
+    def now():
+        return dt.datetime.now(dt.timezone.utc)
+
+    runtime = Runtime.open(config, collect=True, clock=now, sources_later=True)
+    try:
+        cancel = threading.Event()
+        cancel.set()
+        assert runtime.start_collector(cancel=cancel) is None and runtime.collector is None
+        runtime.evaluate(window=None, offset=0, force=True)
+        assert runtime.start_collector() is not None and runtime.sources == ["demo"]
+    finally:
+        runtime.close()
+    closed = Runtime.open(config, collect=True, clock=now, sources_later=True)
+    closed.close()
+    assert closed.start_collector(wait=0) is None and closed.collector is None
