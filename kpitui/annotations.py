@@ -212,6 +212,50 @@ class AnnotationStore:
         return found
 
 
+def copy_annotations(source: Path, target: Path) -> int:
+    """Copy the annotations stored in ``source`` into ``target`` with their ids and times (``kpitui history
+    copy``); how many. One already in ``target`` is left as it is when identical; a different one under
+    the same id is refused before anything is copied (:class:`AnnotationError`)."""
+    if not source.exists() or source.resolve() == target.resolve():
+        return 0
+    with AnnotationStore(source, readonly=True) as found:
+        if not found._has_table():
+            return 0
+        rows = found._con.execute(f"SELECT {_COLUMNS}, created, updated FROM annotations ORDER BY id").fetchall()
+        top = found._con.execute("SELECT seq FROM sqlite_sequence WHERE name = 'annotations'").fetchone()
+    if not rows and top is None:
+        return 0
+    with AnnotationStore(target) as there:
+        with there._lock:
+            con = there._con
+            con.execute("BEGIN IMMEDIATE")
+            try:
+                for row in rows:
+                    held = con.execute(f"SELECT {_COLUMNS} FROM annotations WHERE id = ?", (row[0],)).fetchone()
+                    if held is not None and tuple(held) != tuple(row[:5]):
+                        raise AnnotationError(
+                            f"{target} already has an annotation {row[0]} that is not {source}'s; nothing was copied"
+                        )
+                con.executemany(
+                    "INSERT OR IGNORE INTO annotations (id, at, text, kpi, metric, created, updated) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    rows,
+                )
+                if top is not None:  # ids deleted in source are not handed out again in target
+                    con.execute("UPDATE sqlite_sequence SET seq = max(seq, ?) WHERE name = 'annotations'", (top[0],))
+                    con.execute(
+                        "INSERT INTO sqlite_sequence (name, seq) SELECT 'annotations', ? WHERE NOT EXISTS "
+                        "(SELECT 1 FROM sqlite_sequence WHERE name = 'annotations')",
+                        (top[0],),
+                    )
+                con.execute("COMMIT")
+            except BaseException:
+                if con.in_transaction:
+                    con.execute("ROLLBACK")
+                raise
+    return len(rows)
+
+
 def _checked(text: str) -> str:
     text = " ".join(text.split())
     if not text:

@@ -106,6 +106,22 @@ def cmd_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def copy_notes(args: argparse.Namespace, side: Path) -> int:
+    """Copy annotations from FROM's file to TO's (a PostgreSQL history keeps them in ``[storage] path``)."""
+    from ..annotations import AnnotationError, copy_annotations
+    from ..history_copy import is_url
+
+    def where(location: str) -> Path:
+        return side if is_url(location) else Path(location).expanduser()
+
+    source, target = where(args.source), where(args.dest)
+    target.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    try:
+        return copy_annotations(source, target)
+    except AnnotationError as exc:
+        raise Failure(f"copied the readings, but not the annotations: {exc}") from None
+
+
 def copy_or_init(args: argparse.Namespace, config: Config) -> int:
     """``kpitui history copy FROM TO`` and ``kpitui history init`` (:mod:`kpitui.history_copy`)."""
     from ..history_copy import copy_history, open_location
@@ -132,10 +148,18 @@ def copy_or_init(args: argparse.Namespace, config: Config) -> int:
                 with command_bar(
                     "copy", getattr(args, "quiet", 0), unit="readings"
                 ) as report:  # a bar on a terminal only
-                    readings, metrics, cursors = copy_history(source, target, progress=report)
+                    copied = copy_history(source, target, progress=report)
+                notes = copy_notes(args, side)
+                merged = (
+                    f"; {copied.manual_merged} manual reading(s) stood at the same time as another instance's "
+                    "and are summed with it into one row, no longer editable by id"
+                    if copied.manual_merged
+                    else ""
+                )
                 print(
-                    f"copied {readings:,} readings of {metrics} metric(s) and {cursors} cursor(s) "
-                    f"from {source.where} to {target.where}"
+                    f"copied {copied.readings:,} readings of {copied.metrics} metric(s), {copied.manual} manual "
+                    f"reading id(s), {copied.cursors} cursor(s) and {notes} annotation(s) "
+                    f"from {source.where} to {target.where}{merged}"
                 )
     except StoreError as exc:
         raise Failure(str(exc)) from None
