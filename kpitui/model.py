@@ -222,8 +222,12 @@ class KpiResult:
     applied_target: Target | None = None
     #: how far the value (as it is, no pace) has come toward the target: see ``scoring.progress``
     progress: float | None = None
-    #: the comparison period starts before the metrics' first reading: no change is shown
+    #: the comparison period starts before the metrics' first reading: no change is shown (and a
+    #: formula that itself compares with an earlier period, growth, shows no value)
     partial_history: bool = False
+    #: the same period a year earlier starts before the metrics' first reading: ``last_year`` covers
+    #: only part of it, so no year-over-year change is shown
+    partial_last_year: bool = False
 
     @property
     def target(self) -> Target | None:

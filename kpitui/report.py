@@ -68,6 +68,7 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
         "change": _num(r.change),
         "change_pct": _num(r.change_pct),
         "partial_history": r.partial_history,
+        "partial_last_year": r.partial_last_year,
         "target": _target_dict(r.kpi.target),  # as configured, for the KPI's own window
         "target_basis": r.target_basis,  # own | prorated | kept (see docs/kpis.md)
         "applied_target": _target_dict(r.target),  # the target for the period shown

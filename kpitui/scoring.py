@@ -233,6 +233,8 @@ def better(result: "KpiResult", against: Literal["previous", "last_year"] = "pre
     ``within`` target makes closer to the range better. ``None``: no change,
     or nothing to compare.
     """
+    if against == "last_year" and result.partial_last_year:
+        return None  # a year earlier only partly covered by history: nothing to compare
     other = result.previous if against == "previous" else result.last_year
     value = result.value
     if value is None or other is None or value == other:

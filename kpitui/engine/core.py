@@ -187,6 +187,9 @@ class Engine:
         if kept is None or kept.error is not None or broken:
             return results.kpi(kid, plan.plans[kid], values.get(kid))
         if memo is not None and memo.now != results.now:
+            plan_of = plan.plans[kid]
+            if results.compares(kid) or results.partial_last_year(kid, plan_of) != kept.partial_last_year:
+                return results.kpi(kid, plan_of, values.get(kid))  # what history covers may have changed
             return results.moved(kid, kept, plan.plans[kid], memo.plan.plans[kid], renewed or frozenset())
         return kept
 

@@ -10,8 +10,8 @@ from typing import Any
 
 from .. import periods, pipeline, scoring
 from ..model import Kpi, KpiResult, MetricStatus, Objective, ObjectiveResult, Period, SourceHealth, Status, Target
-from .planning import KpiPlan, SteppedPeriod, utc
-from .program import Compiler, Program
+from .planning import KpiPlan, SteppedPeriod, slot, utc
+from .program import CompiledKpi, Compiler, Program
 from .queries import Latest
 
 #: the judgement at the very start of a to-date period: nothing to score yet
@@ -35,6 +35,13 @@ def _copy(result: KpiResult, changes: dict[str, Any]) -> KpiResult:
     new.__dict__.update(result.__dict__)
     new.__dict__.update(changes)
     return new
+
+
+def reach(cal: periods.Calendar, row: SteppedPeriod, start: int, compiled: CompiledKpi | None) -> int:
+    """Where the earliest period a KPI reads for ``row`` (starting at ``start``, µs) starts: the
+    row's own start, or earlier for a formula that reads periods back (growth)."""
+    steps = [s for s in compiled.steps if s] if compiled is not None else []
+    return min([start, *(slot(cal, row, s)[0] for s in steps)])
 
 
 class Results:
@@ -79,7 +86,10 @@ class Results:
             )  # fmt: skip
         value, previous, last_year = numbers.values[:3]
         series = self.compiler.series(kid, tuple(zip(plan.points, numbers.values[3:])))
-        partial = self._partial_history(kid, self._at(plan.previous)[0])
+        partial = self._partial_history(kid, self._reach(kid, plan.previous))
+        if self.compares(kid) and self._partial_history(kid, self._reach(kid, plan.current)):
+            value, partial = None, True  # a growth over a period the history only partly covers: no number
+        partial_last_year = self.partial_last_year(kid, plan)  # shown as partial, never compared with
         change = value - previous if value is not None and previous is not None and not partial else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
         target, basis = self._target(kid, plan)
@@ -99,6 +109,7 @@ class Results:
             target_basis=basis,
             applied_target=target,
             partial_history=partial,
+            partial_last_year=partial_last_year,
             **self._judged(kpi, judged, value, target),
         )
 
@@ -115,7 +126,7 @@ class Results:
         unchanged = previous_period.start == kept.previous_period.start and compiled.metrics.isdisjoint(
             self.firsts_moved
         )
-        partial = kept.partial_history if unchanged else self._partial_history(kid, self._at(plan.previous)[0])
+        partial = kept.partial_history if unchanged else self._partial_history(kid, self._reach(kid, plan.previous))
         moved: dict[str, Any] = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
         if partial != kept.partial_history:
             change = (
@@ -190,7 +201,20 @@ class Results:
                 out[mid] = MetricStatus(metric=metric, latest=value, latest_at=at, health=source)
         return out
 
+    def compares(self, kid: str) -> bool:
+        """Does the KPI's value read earlier periods (a growth against the previous period)?"""
+        compiled = self.compiled.get(kid)
+        return compiled is not None and any(compiled.steps)
+
+    def partial_last_year(self, kid: str, plan: KpiPlan) -> bool:
+        """Does the same period a year earlier reach before the first reading of one of the KPI's metrics?"""
+        return self._partial_history(kid, self._reach(kid, plan.last_year))
+
     # -- the parts of a result ---------------------------------------------------
+
+    def _reach(self, kid: str, row_id: int) -> int:
+        """Where the earliest period the KPI reads for row ``row_id`` starts, in µs."""
+        return reach(self.cal, self.rows[row_id], self._at(row_id)[0], self.compiled.get(kid))
 
     def _partial_history(self, kid: str, start: int) -> bool:
         """Does the comparison period (starting at ``start``, µs) start before the first reading of

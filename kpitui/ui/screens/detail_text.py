@@ -47,6 +47,8 @@ def partial_bucket(points: list, grain: str, cal: periods.Calendar, now: dt.date
 
 def year_difference(result: KpiResult | None, currency: str) -> tuple[str, ...]:
     """``Mar 2026 to date 178 vs 160 a year earlier: +18 (+11.2%)`` for a KPI (its window's values)."""
+    if result is not None and result.partial_last_year:
+        return (f"{result.period.label} vs a year earlier: partial history (it starts before the first reading)",)
     if result is None or result.value is None or result.last_year is None:
         return ()
     change = result.value - result.last_year
@@ -100,7 +102,8 @@ def kpi_summary(kpi: Kpi, result: KpiResult | None, config: Config, colours: Pal
     text.append(f"vs {result.previous_period.label or 'previous period'}: ", style=colours.muted)
     text.append_text(change_text(result, currency, colours))
     if result.last_year is not None:
-        text.append(f"  · a year ago {value_text(kpi, result.last_year, currency)}", style=colours.muted)
+        partial = " (partial history)" if result.partial_last_year else ""
+        text.append(f"  · a year ago {value_text(kpi, result.last_year, currency)}{partial}", style=colours.muted)
     if result.projection is not None:
         text.append("  · on pace for ", style=colours.muted)
         text.append_text(pace_text(result, currency, colours))
