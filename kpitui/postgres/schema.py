@@ -116,17 +116,26 @@ class Schema(PostgresBase):
                 )
             if version == SCHEMA_VERSION:
                 return
-            if self.readonly:
+            owner = "run `kpitui history init` once as the database's owner (see the README's Team setup)"
+            if self.readonly or not self._may_migrate(con, version):
+                role = "" if self.readonly else f" (the role {self._role()} may not)"
                 if version is None:
-                    raise StoreError(
-                        f"there is no kpitui history in {self.where} yet "
-                        "(a collector creates it, or `kpitui history init`)"
-                    )
+                    raise StoreError(f"there is no kpitui history in {self.where} yet; to create it{role}, {owner}")
                 raise StoreError(
                     f"the PostgreSQL history {self.where} has schema version {version}, this kpitui needs "
-                    f"{SCHEMA_VERSION}: open it once as its owner (`kpitui history init`) to upgrade it"
+                    f"{SCHEMA_VERSION}; to upgrade it{role}, {owner}"
                 )
         self.migrate()
+
+    def _may_migrate(self, con: Any, version: int | None) -> bool:
+        """May this role create the schema (CREATE on the database) or bring it forward (own the schema)?"""
+        if version is None:
+            return bool(con.execute("SELECT has_database_privilege(current_database(), 'CREATE')").fetchone()[0])
+        return bool(
+            con.execute(
+                "SELECT pg_has_role(nspowner, 'USAGE') FROM pg_namespace WHERE nspname = %s", (SCHEMA,)
+            ).fetchone()[0]
+        )
 
     def migrate(self, to: int = SCHEMA_VERSION) -> int:
         """Create the schema or bring it forward to version ``to``; returns the version it had."""

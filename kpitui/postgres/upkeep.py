@@ -63,6 +63,7 @@ class Upkeep(PostgresBase):
         with self._guard("read") as con:
             names = dict(con.execute(f"SELECT id, name FROM {SCHEMA}.metrics").fetchall())
             instances = [r[0] for r in con.execute(f"SELECT id FROM {SCHEMA}.instances ORDER BY id")]
+            allowed = dry_run or self._may_compact(con)
         wanted = None if metrics is None else set(metrics)
         tally = CompactionTally()
         for metric_id, name in sorted(names.items()):
@@ -70,7 +71,7 @@ class Upkeep(PostgresBase):
                 continue
             with self._guard("compact") as con:
                 with con.transaction():
-                    if not dry_run:
+                    if not dry_run and allowed:
                         self._take_seq(con, 0)  # hold off writers while the range is replaced
                     changed = False
                     for instance_id in instances:
@@ -78,8 +79,13 @@ class Upkeep(PostgresBase):
                         out = run_plan(plan, name, rows)
                         if out is None:
                             continue
-                        if not dry_run and not tally.transactions and not changed:
-                            self._may_compact(con)  # once, when there is something to compact
+                        if not allowed:  # said only when there is something to compact
+                            raise CompactionNotAllowed(
+                                f"the PostgreSQL role {self._role()} may not compact the history {self.where}: "
+                                "compaction deletes old readings (DELETE on kpitui.readings, INSERT and UPDATE on "
+                                "kpitui.compacted), which a collector role does not have; run `kpitui compact` as "
+                                "the database's owner (its URL in [storage] url), e.g. daily from cron"
+                            )
                         gone = covered_rows(rows, out) if dry_run else self._replace(con, metric_id, instance_id, out)
                         tally.add(name, gone, out.height)
                         changed = True
@@ -94,19 +100,15 @@ class Upkeep(PostgresBase):
                         tally.transactions += 1
         return tally.result(dry_run)
 
-    def _may_compact(self, con: Any) -> None:
-        """Refuse, in one line that says who may, when this role cannot delete and rewrite old readings."""
-        allowed = con.execute(
-            "SELECT has_table_privilege(%s, 'DELETE') AND has_table_privilege(%s, 'INSERT, UPDATE')",
-            (f"{SCHEMA}.readings", f"{SCHEMA}.compacted"),
-        ).fetchone()[0]
-        if not allowed:
-            raise CompactionNotAllowed(
-                f"the PostgreSQL role {self._role()} may not compact the history {self.where}: compaction "
-                "deletes old readings (DELETE on kpitui.readings, INSERT and UPDATE on kpitui.compacted), "
-                "which a collector role does not have; run `kpitui compact` as the database's owner "
-                "(its URL in [storage] url), e.g. daily from cron"
-            )
+    def _may_compact(self, con: Any) -> bool:
+        """May this role delete and rewrite old readings (and take the writers' lock)?"""
+        return bool(
+            con.execute(
+                "SELECT has_table_privilege(%s, 'DELETE') AND has_table_privilege(%s, 'INSERT, UPDATE') "
+                "AND has_table_privilege(%s, 'UPDATE')",
+                (f"{SCHEMA}.readings", f"{SCHEMA}.compacted", f"{SCHEMA}.meta"),
+            ).fetchone()[0]
+        )
 
     def _replace(self, con: Any, metric_id: int, instance_id: int, out: pl.DataFrame) -> int:
         gone = 0

@@ -16,6 +16,7 @@ from kpitui.api import readings_frame
 from kpitui.postgres_store import PostgresStore
 from kpitui.store import StoreError
 from tests.store_contract.conftest import admin_execute, admin_url, with_database
+from tests.store_contract.test_postgres_cli import run
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -141,8 +142,6 @@ def test_a_collector_records_and_corrects_manual_readings_and_a_viewer_lists_the
 def test_compaction_needs_the_owner_and_a_collector_says_so_once(roles, tmp_path, pg_url):
     """A collector role with retention on keeps collecting and says once (no traceback) who may compact;
     `kpitui compact` as it fails with that line; the owner compacts."""
-    from tests.store_contract.test_postgres_cli import run
-
     collector_url, _ = roles
     log = tmp_path / "access.log"
     log.write_text('203.0.113.9 - - [01/Mar/2026:10:00:00 +0000] "GET /thanks HTTP/1.1" 200 5 "-" "x"\n')
@@ -182,3 +181,64 @@ def test_compaction_needs_the_owner_and_a_collector_says_so_once(roles, tmp_path
     with PostgresStore(collector_url, readonly=True, path=tmp_path / "s") as viewer:
         frame = viewer.load(metrics=["calls"])[0]
         assert frame["value"].to_list() == [6.0] and frame["n"].to_list() == [3]
+
+
+@pytest.fixture
+def bare_roles(pg_url):
+    """The README's two roles on a database with no kpitui history yet (only CONNECT granted so far)."""
+    suffix = uuid.uuid4().hex[:8]
+    database = urllib.parse.urlsplit(pg_url).path.lstrip("/")
+    names = {"collector": f"kpitui_collector_{suffix}", "viewer": f"kpitui_viewer_{suffix}"}
+    admin_execute(
+        pg_url,
+        *(f"CREATE ROLE {name} LOGIN PASSWORD 'change-me-{role}'" for role, name in names.items()),
+        f"GRANT CONNECT, TEMPORARY ON DATABASE {database} TO {names['collector']}",
+        f"GRANT CONNECT ON DATABASE {database} TO {names['viewer']}",
+    )
+    yield (
+        names,
+        {
+            role: with_database(pg_url, database, user=name, password=f"change-me-{role}")
+            for role, name in names.items()
+        },
+    )
+    admin_execute(admin_url(), f"DROP DATABASE IF EXISTS {database} WITH (FORCE)")
+    for name in names.values():
+        admin_execute(admin_url(), f"DROP ROLE IF EXISTS {name}")
+
+
+def test_roles_that_may_not_create_or_upgrade_the_tables_say_to_run_history_init_as_the_owner(
+    bare_roles, pg_url, tmp_path
+):
+    from kpitui.postgres_store import _MIGRATIONS, SCHEMA_VERSION
+
+    names, urls = bare_roles
+    for role, readonly in (("collector", False), ("viewer", True), ("viewer", False)):
+        with pytest.raises(StoreError) as info:
+            PostgresStore(urls[role], readonly=readonly, instance="web1", path=tmp_path / "s")
+        assert "there is no kpitui history in" in str(info.value)
+        assert "run `kpitui history init` once as the database's owner" in str(info.value)
+        assert (f"the role {names[role]} may not" in str(info.value)) == (not readonly)
+    grants = "\n".join(
+        line for line in readme_sql().splitlines() if not line.startswith(("CREATE ROLE", "GRANT CONNECT"))
+    )
+    with psycopg.connect(pg_url, autocommit=True) as con:  # the owner made the tables with an older kpitui
+        con.execute("CREATE SCHEMA kpitui")
+        for step in _MIGRATIONS[:-1]:
+            con.execute(step)
+        con.execute("UPDATE kpitui.meta SET value = %s WHERE key = 'schema_version'", (SCHEMA_VERSION - 1,))
+        con.execute(grants.replace("kpitui_collector", names["collector"]).replace("kpitui_viewer", names["viewer"]))
+    for role, readonly in (("collector", False), ("viewer", True)):
+        with pytest.raises(StoreError) as info:
+            PostgresStore(urls[role], readonly=readonly, instance="web1", path=tmp_path / "s")
+        told = str(info.value)
+        assert f"has schema version {SCHEMA_VERSION - 1}, this kpitui needs {SCHEMA_VERSION}; to upgrade it" in told
+        assert "run `kpitui history init` once as the database's owner" in told
+    config = tmp_path / "kpitui.toml"
+    config.write_text('[storage]\nurl = "${KPITUI_DATABASE_URL}"\n')
+    init = run("history", "init", "--config", str(config), env={"KPITUI_DATABASE_URL": pg_url})
+    assert init.returncode == 0 and f"schema version {SCHEMA_VERSION}, ready" in init.stdout, init.stderr
+    with PostgresStore(urls["collector"], instance="web1", path=tmp_path / "s") as collector:
+        collector.write(readings_frame([("hits", T0, 1.0)]))
+    with PostgresStore(urls["viewer"], readonly=True, path=tmp_path / "s") as viewer:
+        assert viewer.load()[0]["value"].to_list() == [1.0]
