@@ -330,12 +330,16 @@ def test_better(target, value, previous, expected):
 
 
 def test_better_against_last_year_through_the_engine(evaluate):
-    history = readings_frame([("a", t(2025, 3, 2), 20), ("a", t(2026, 2, 2), 1), ("a", t(2026, 3, 2), 10)])
+    history = readings_frame([("a", t(2025, 3, 1), 20), ("a", t(2026, 2, 2), 1), ("a", t(2026, 3, 2), 10)])
     snap = evaluate(kpi("costs", "{ kind = 'below', value = 15 }") + kpi("sales", "5"), history=history)
     costs, sales = snap.kpis["costs"], snap.kpis["sales"]
     assert (costs.value, costs.previous, costs.last_year) == (10, 1, 20)
     assert better(costs) is False and better(costs, "last_year") is True
     assert better(sales) is True and better(sales, "last_year") is False
+    # history from the day after last year's March began: that March is only partly covered, nothing to compare
+    later = readings_frame([("a", t(2025, 3, 2), 20), ("a", t(2026, 3, 2), 10)])
+    partial = evaluate(kpi("costs", "{ kind = 'below', value = 15 }"), history=later).kpis["costs"]
+    assert partial.partial_last_year and better(partial, "last_year") is None
 
 
 # -- config ------------------------------------------------------------------------------------
