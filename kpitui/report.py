@@ -211,6 +211,16 @@ LEGEND = [
     "on the projection when there is one; it sets the status. vs previous: against the period before, cut at",
     "the same elapsed time (partial history: that period starts before the first reading).",
 ]
+#: the legend's line for the Trend column's annotation marks, shown when a mark is
+TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
+#: in the Trend column: this bucket holds an annotation (the TUI's and the detail chart's marker)
+ANNOTATED = "▲"
+
+
+def _trend(r: KpiResult, marked: frozenset[int]) -> str:
+    """The KPI's sparkline, ▲ instead of the bar of each bucket holding an annotation about it."""
+    bars = sparkline([v for _, v in r.series])
+    return "".join(ANNOTATED if i in marked else bar for i, bar in enumerate(bars))
 
 
 #: How each column gives way in a narrow terminal (kpitui.textfit): ``drop`` higher goes sooner, as the
@@ -292,7 +302,7 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
                     _pace(r, currency),
                     format_score(r.score),
                     f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
-                    sparkline([v for _, v in r.series]),
+                    _trend(r, snapshot.annotated.get(r.kpi.id, frozenset())),
                     format_age(r.freshness, now),
                 ]
             )
@@ -317,7 +327,10 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
     header, body = table[0], iter(table[1:])
     for heading, rows in sections:
         lines += [*heading, header, *(next(body) for _ in rows), ""]
-    lines += [*(LEGEND if width is None else wrap(" ".join(LEGEND), width)), ""]
+    legend = LEGEND
+    if "Trend" not in left_out and any(snapshot.annotated.get(k) for k in listed):
+        legend = [*LEGEND, TREND_NOTE]
+    lines += [*(legend if width is None else wrap(" ".join(legend), width)), ""]
     metric_rows = []
     for m in snapshot.metrics.values():
         state = f"error: {m.health.error}" if m.health and m.health.error else ""

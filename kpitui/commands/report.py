@@ -142,6 +142,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     else:
         from ..console import output_width
 
+        snapshot = _with_trend_marks(config, engine, snapshot)
         title = f"{config.path.name} — KPIs as of {format_time(snapshot.at, config)}"
         sys.stdout.write(to_table(snapshot, config.settings.currency, title, width=output_width(args.width)))
         if explanations is not None:
@@ -163,6 +164,18 @@ def cmd_report(args: argparse.Namespace) -> int:
                     about = ", ".join(names.get(k, k) for k in note["kpis"]) or "no KPI"
                     sys.stdout.write(f"  {note['at'][:16].replace('T', ' ')}  {note['text']}  ({about})\n")
     return EXIT_OK
+
+
+def _with_trend_marks(config: Config, engine: Engine, snapshot: Snapshot) -> Snapshot:
+    """``snapshot`` with each KPI's trend buckets that hold an annotation (marked ▲ in the Trend column)."""
+    import dataclasses
+
+    from ..annotations import trend_marks
+
+    try:
+        return dataclasses.replace(snapshot, annotated=trend_marks(config, snapshot, engine.metrics_of))
+    except Exception:  # noqa: BLE001 - annotations are extra (as in the TUI): a failing source leaves no marks
+        return snapshot
 
 
 def _explain(engine: Engine, history: History, snapshot: Snapshot, window: str | None) -> dict[str, Explanation]:
