@@ -28,7 +28,7 @@ from typing import Any, Self
 
 from .. import maintenance
 from ..store_common import StoreError
-from . import schema
+from . import delta, schema
 
 
 class SqliteBase:
@@ -205,6 +205,7 @@ class SqliteBase:
     def _forget_snapshot(self) -> None:
         """Rows were deleted (or compacted): drop the columnar copy and move the generation on (viewers reload)."""
         self._conn.execute("DELETE FROM snapshot_parts")
+        delta.forget(self._conn)
         self._set_meta("snapshot_seq", 0)
         self._set_meta("generation", self._meta("generation") + 1)
 

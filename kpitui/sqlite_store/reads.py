@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator
 import polars as pl
 
 from ..store_common import ID_FRAME_SCHEMA, merge_grouped, merged_parts, named_frame, replace_rows
+from . import delta
 from .snapshot import SnapshotCache
 
 
@@ -89,8 +90,7 @@ class Reads(SnapshotCache):
         return frame, names, max(since, top)
 
     def _fetch_since(self, since: int) -> pl.DataFrame:
-        rows = self._conn.execute("SELECT metric_id, at, value, n FROM readings WHERE seq > ?", (since,)).fetchall()
-        return pl.DataFrame(rows, schema=ID_FRAME_SCHEMA, orient="row")
+        return delta.fetch_since(self._conn, since)  # from the writer's columnar parts where it can
 
     def _fetch_metrics(self, ids: list[int]) -> pl.DataFrame:
         # One primary-key range per metric and two columns per row: the cheapest way through sqlite3.

@@ -145,7 +145,17 @@ MIGRATIONS: tuple[str, ...] = (
 SCHEMA_VERSION = len(MIGRATIONS)
 
 OUR_TABLES = frozenset(
-    {"meta", "metrics", "readings", "cursors", "source_health", "snapshot_parts", "compacted", "manual_readings"}
+    {
+        "meta",
+        "metrics",
+        "readings",
+        "cursors",
+        "source_health",
+        "snapshot_parts",
+        "compacted",
+        "manual_readings",
+        "delta_parts",
+    }
 )
 
 #: Page size of new files. A commit writes every page it changes to the WAL (and a checkpoint copies

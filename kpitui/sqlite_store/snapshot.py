@@ -17,6 +17,7 @@ import sqlite3
 import polars as pl
 
 from ..store_common import decode_snapshot, snapshot_blobs
+from . import delta
 from .base import SqliteBase
 
 
@@ -43,5 +44,42 @@ class SnapshotCache(SqliteBase):
                     con.execute("DELETE FROM snapshot_parts")
                     con.executemany("INSERT INTO snapshot_parts (part, data) VALUES (?, ?)", enumerate(parts))
                     self._set_meta("snapshot_seq", seq)
+                    delta.covered(con, seq)
             except sqlite3.Error:
                 pass  # busy or out of space: the next full load tries again
+
+    # -- the viewer's index cache (kpitui.index_cache) ----------------------------------------------
+
+    def index_stamp(self) -> tuple[int, int | None, int]:
+        """What a viewer's index cache beside this file must match: the generation, the token of the
+        cache last claimed for this file (``None``: none) and the highest sequence number, read together."""
+        with self._guard("read") as con:
+            with self._transaction("DEFERRED"):
+                generation = self._meta("generation")
+                row = con.execute("SELECT value FROM meta WHERE key = 'index_cache'").fetchone()
+                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+        return generation, None if row is None else int(row[0]), top
+
+    def rows_since(self, seq: int) -> int:
+        """How many rows were written (or rewritten) after sequence number ``seq``."""
+        with self._guard("read") as con:
+            return int(con.execute("SELECT count(*) FROM readings WHERE seq > ?", (seq,)).fetchone()[0])
+
+    def claim_index(self, token: int, generation: int) -> bool:
+        """Name ``token`` the index cache of this file, if rows were not deleted since ``generation``;
+        ``False`` when it cannot be (read-only, busy: not worth waiting behind a long write for)."""
+        if self.readonly or self.damaged is not None:
+            return False
+        with self._lock:
+            try:
+                with self._short_busy_timeout() as con, self._transaction():
+                    if self._meta("generation") != generation:
+                        return False
+                    con.execute(
+                        "INSERT INTO meta (key, value) VALUES ('index_cache', ?) "
+                        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                        (token,),
+                    )
+            except sqlite3.Error:
+                return False
+        return True

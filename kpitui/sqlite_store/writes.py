@@ -22,6 +22,7 @@ from ..store_common import (
     outside_compacted,
     prepare_readings,
 )
+from . import delta
 from .base import SqliteBase
 
 _ON_CONFLICT = {
@@ -147,6 +148,7 @@ class Writes(SqliteBase):
             if full < len(flat):
                 written += con.executemany(one, (flat[i : i + 4] for i in range(full, len(flat), 4))).rowcount
         self._set_meta("seq", first + n - 1)
+        delta.keep(con, first + n - 1)  # the rows since the snapshot, columnar as well (when enough)
         return written
 
     def _outside_compacted(self, keyed: pl.DataFrame) -> pl.DataFrame:

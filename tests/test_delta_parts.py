@@ -1,0 +1,135 @@
+"""The writer's columnar delta parts (kpitui.sqlite_store.delta): the rows written since any sequence
+number read from them equal the rows read from the table, through rewrites, increments, deletions,
+compaction, snapshots and a damaged part."""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from kpitui.api import readings_frame
+from kpitui.history import History
+from kpitui.sqlite_store import delta
+from kpitui.store import Store
+
+T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def at(second: int) -> dt.datetime:
+    return T + dt.timedelta(seconds=second)
+
+
+def from_table(store: Store, since: int) -> list[tuple]:
+    rows = store._conn.execute("SELECT metric_id, at, value, n FROM readings WHERE seq > ?", (since,)).fetchall()
+    return sorted(rows)
+
+
+def from_store(store: Store, since: int) -> list[tuple]:
+    return sorted(store._fetch_since(since).iter_rows())
+
+
+def parts(store: Store) -> int:
+    try:
+        return store._conn.execute("SELECT count(*) FROM delta_parts").fetchone()[0]
+    except sqlite3.OperationalError:
+        return 0
+
+
+def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "at": [frame["at"].min()],
+            "value": [frame["value"].sum()],
+            "n": [frame["n"].sum()],
+            "first": [frame["at"].min()],
+            "last": [frame["at"].max()],
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def small_parts():
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(delta, "PART_ROWS", 3)
+        patch.setattr(delta, "MAX_ROWS", 40)
+        yield
+
+
+step = st.one_of(
+    st.tuples(
+        st.sampled_from(["replace", "add"]),
+        st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(-3, 3).map(float)), max_size=8),
+    ),
+    st.just(("delete", None)),
+    st.just(("compact", None)),
+    st.just(("snapshot", None)),
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(step, min_size=1, max_size=12))
+def test_rows_since_from_the_parts_equal_the_table(steps, small_parts):
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Store(Path(tmp) / "h.sqlite3", snapshot_rows=None)
+        viewer = History(Store(Path(tmp) / "h.sqlite3", snapshot_rows=None))
+        try:
+            store.write(readings_frame([("a", at(0), 1.0)]))
+            store.snapshot()
+            for kind, arg in steps:
+                if kind in ("replace", "add") and arg:
+                    store.write(readings_frame([(m, at(s), v) for m, s, v in arg]), mode=kind)
+                elif kind == "delete":
+                    store.delete_metric("c")
+                elif kind == "compact":
+                    store.compact(at(6), hourly)
+                elif kind == "snapshot":
+                    store.snapshot()
+                top = store.load()[1]
+                for since in range(0, top + 1):
+                    assert from_store(store, since) == from_table(store, since)
+                viewer.refresh()
+                fresh = History(store)
+                fresh.refresh()
+                assert sorted(viewer.frame.rows()) == sorted(fresh.frame.rows())
+        finally:
+            viewer.store.close()
+            store.close()
+
+
+def test_a_collector_s_polls_are_kept_as_parts_and_loads_read_them(tmp_path, small_parts):
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), 1.0) for m in "ab" for s in range(20)]))
+    store.snapshot()
+    for poll in range(10):
+        store.write(readings_frame([("a", at(100 + poll), float(poll)), ("b", at(poll), 5.0), ("c", at(poll), 1.0)]))
+    store.write(readings_frame([("a", at(100), 2.0)]), mode="add")  # a row of the first part, rewritten
+    assert parts(store) >= 8
+    snapshot_seq = store._conn.execute("SELECT value FROM meta WHERE key = 'snapshot_seq'").fetchone()[0]
+    assert from_store(store, snapshot_seq) == from_table(store, snapshot_seq)
+    history = History(store)
+    history.refresh()
+    table_only = History(Store(tmp_path / "h.sqlite3", snapshot_rows=None))
+    table_only.store._conn.execute("UPDATE meta SET value = 0 WHERE key = 'delta_seq'")  # parts not used
+    table_only.refresh()
+    assert sorted(history.frame.rows()) == sorted(table_only.frame.rows())
+    table_only.store.close()
+    # a damaged part: the rows come from the table instead
+    store._conn.execute("UPDATE delta_parts SET data = x'00' WHERE through = (SELECT min(through) FROM delta_parts)")
+    assert from_store(store, snapshot_seq) == from_table(store, snapshot_seq)
+    # a snapshot drops the parts it holds; a deletion drops them all
+    store.write(readings_frame([("a", at(300), 1.0)]))
+    store.snapshot()
+    assert parts(store) == 0
+    for poll in range(3):
+        store.write(readings_frame([("c", at(200 + poll), 1.0), ("b", at(200 + poll), 2.0), ("a", at(1), float(poll))]))
+    assert parts(store) >= 1
+    store.delete_metric("c")
+    assert parts(store) == 0
+    assert from_store(store, 0) == from_table(store, 0)
+    store.close()
