@@ -37,6 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks import bench_postgres, bench_serve, bench_startup, bench_states, data  # noqa: E402
+from kpitui.history import History  # noqa: E402
 from kpitui.store import Store  # noqa: E402
 
 
@@ -159,8 +160,12 @@ def build_store(path: Path, config_path: Path, rows: int) -> tuple[list[Figure],
     )
     bulk_figure.reference = f"1,000-reading transactions: {poll_rate:,.0f} /s"
     t0 = time.perf_counter()
-    store.snapshot()  # what the previous viewer session leaves behind
+    store.snapshot()  # what the previous viewer session leaves behind: the columnar snapshot,
     snapshot = time.perf_counter() - t0
+    viewer = History(store, index_cache=True)  # and its index cache (kpitui.index_cache), as of the same rows
+    viewer.refresh()
+    if viewer.saving is not None:
+        viewer.saving.join()
     tail = bench_states.write_tail(store)  # then a collector's polls: every figure below sees this state
     log(f"wrote {tail['tail_rows']:,} readings since the snapshot in {tail['tail_polls']} polls")
     store.close()

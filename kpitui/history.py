@@ -28,12 +28,14 @@ re-evaluates only the KPIs that read those metrics.
 
 from __future__ import annotations
 
+import threading
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Callable
 
 import polars as pl
 
 from .history_store import HistoryStore
+from .index_cache import load as load_cached, save_later, supported as index_cache_supported
 from .pipeline import Readings, View, as_rows, fold
 from .pipeline.load import build_ids, build_streamed
 
@@ -51,10 +53,23 @@ class History:
 
     ``background``: fold the delta in a worker thread (``False``: in
     :meth:`refresh`, which then takes that long).
+
+    ``index_cache``: start from the index cached beside the store when there is
+    a valid one (:mod:`kpitui.index_cache`; the rows written since go into the
+    delta), and cache the index after a full load (in a background thread:
+    :attr:`saving`). For a long-running viewer (the TUI).
     """
 
-    def __init__(self, store: HistoryStore, *, fold_rows: int = FOLD_ROWS, background: bool = True):
+    def __init__(
+        self, store: HistoryStore, *, fold_rows: int = FOLD_ROWS, background: bool = True, index_cache: bool = False
+    ):
         self.store = store
+        self.index_cache = index_cache and index_cache_supported(store)
+        #: the cache being written after a full load (``None``: none)
+        self.saving: threading.Thread | None = None
+        #: the first load started from the cache, which held every row through ``cached_seq``
+        self.from_cache = False
+        self.cached_seq: int | None = None
         self.fold_rows = fold_rows
         self.seq = 0
         self.generation: int | None = None
@@ -98,7 +113,12 @@ class History:
             self._folding, self._written = None, []  # a running fold's result is of no use now
             self.seq = 0
             self.generation = generation
+            self.from_cache, self.cached_seq = False, None
         load_ids = getattr(self.store, "load_ids", None)  # a first load by metric id (no string per row)
+        cached = self._cached(generation)
+        if cached is not None:
+            self._view, self.seq = View.of(cached[0]), cached[1]  # the rows since are read below
+            self.from_cache, self.cached_seq = True, cached[1]
         if self.seq == 0 and self._view.height == 0 and load_ids is not None:
             built, seq = self._first_load(load_ids)
             new = None
@@ -112,6 +132,8 @@ class History:
         current = self._view
         if new is None:
             self._view, self.seq = View.of(built), seq
+            if self.index_cache and self.saving is None:
+                self.saving = save_later(self.store, built, seq, generation)  # type: ignore[arg-type]
             return built.height
         if new.height and current.height == 0 and self.seq == 0:
             self._view = View.from_frame(new)
@@ -128,6 +150,12 @@ class History:
             self._view = view
         self.seq = seq
         return new.height
+
+    def _cached(self, generation: int) -> tuple[Readings, int] | None:
+        """The cached index to start from (first refresh only), or ``None``."""
+        if not self.index_cache or self.seq != 0 or self._view.height != 0:
+            return None
+        return load_cached(self.store, generation)  # type: ignore[arg-type]
 
     def _first_load(self, load_ids: Callable[[], tuple[pl.DataFrame, dict[int, str], int]]) -> tuple[Readings, int]:
         """The base index of every reading: from the store's snapshot parts one at a time when it

@@ -96,7 +96,7 @@ class Runtime:
             except BaseException:
                 reader.close()
                 raise
-            history = History(reader)
+            history = History(reader, index_cache=True)
         collector = Collector(config, writer, clock=clock) if collect and not sources_later else None
         runtime = cls(
             config, engine, history, reader, writer, collector, clock, lock=lock, views=views, collects=collect

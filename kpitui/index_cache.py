@@ -1,0 +1,251 @@
+"""The viewer's index cache: the base index of a history as uncompressed Arrow files beside the store.
+
+Building the index of ten million readings from the store's snapshot takes
+over a second (decode, key, running totals); reading it back from
+uncompressed Arrow files takes a few milliseconds, because polars maps a file
+of one record batch into memory instead of copying it (its pages are read
+when touched: a binary search reads a few). :class:`~kpitui.history.History`
+(with ``index_cache=True``: the TUI) loads the cache on its first refresh and
+takes the rows written since through the delta machinery (a
+:class:`~kpitui.pipeline.View`), as any refresh does; after a full load it
+saves the index it built.
+
+The cache lives in ``<store file>-index/`` (mode 0700, files 0600): a header
+``<token>.json`` and one Arrow file per column, ``<token>.<column>.arrow``.
+It is used only when
+
+- the store names it: the store's ``meta`` row ``index_cache`` holds the
+  cache's random ``token`` (set by :func:`save` after the files are written,
+  in the store's own transaction, so a copy of the store or a backup restored
+  from before the cache was made names another or none);
+- rows were not deleted or compacted since (the store's generation is the
+  header's): rows written since its sequence number are then exactly what
+  changed, and are read incrementally;
+- fewer than :data:`REUSE_ROWS` rows were written since (then a full load,
+  which also brings the store's columnar snapshot up to date, and a new cache);
+- its files are whole: each column's dtype, length and sum, a single chunk,
+  the key sorted, the segments adding up (a truncated or damaged file, another
+  polars version: the cache is ignored, the history loaded in full).
+
+Anything unexpected means the cache is not used: it only ever saves time.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import secrets
+import threading
+from pathlib import Path
+from typing import Any, Protocol
+
+import polars as pl
+
+from .pipeline import Readings
+
+FORMAT = 1
+#: rows written since the cache above which a full load is cheaper than the delta (and refreshes the snapshot)
+REUSE_ROWS = 200_000
+_COLUMNS = ("key", "value", "total", "weighted", "count")
+_SEGMENTS = {"metric": pl.String, "offset": pl.Int64, "length": pl.Int64, "first": pl.Int64, "last": pl.Int64,
+             "shift": pl.Int64}  # fmt: skip
+
+
+class IndexedStore(Protocol):
+    """What a store offers for a cache beside it (:class:`kpitui.store.Store`)."""
+
+    path: Path
+    readonly: bool
+
+    def index_stamp(self) -> tuple[int, int | None, int]: ...
+
+    def rows_since(self, seq: int) -> int: ...
+
+    def claim_index(self, token: int, generation: int) -> bool: ...
+
+
+def folder(store: IndexedStore) -> Path:
+    """Where the cache of ``store`` lives."""
+    return store.path.with_name(store.path.name + "-index")
+
+
+def supported(store: object) -> bool:
+    return all(callable(getattr(store, name, None)) for name in ("index_stamp", "rows_since", "claim_index"))
+
+
+def load(store: IndexedStore, generation: int) -> tuple[Readings, int] | None:
+    """The cached base index of ``store`` and the sequence number it holds every row through, or
+    ``None`` when there is no usable cache (see the module's docstring)."""
+    try:
+        stored_generation, token, top = store.index_stamp()
+        if token is None or stored_generation != generation:
+            return None
+        where = folder(store)
+        header = json.loads((where / f"{_name(token)}.json").read_text(encoding="utf-8"))
+        if not _header_ok(header, token, generation, top):
+            return None
+        seq = int(header["seq"])
+        if seq < top and store.rows_since(seq) >= REUSE_ROWS:
+            return None
+        readings = _read(where, token, header)
+        return None if readings is None else (readings, seq)
+    except Exception:  # noqa: BLE001 - a missing, partial or foreign cache only costs time
+        return None
+
+
+def _header_ok(header: Any, token: int, generation: int, top: int) -> bool:
+    return (
+        isinstance(header, dict)
+        and header.get("format") == FORMAT
+        and header.get("polars") == pl.__version__
+        and header.get("token") == token
+        and header.get("generation") == generation
+        and isinstance(header.get("seq"), int)
+        and 0 < header["seq"] <= top
+    )
+
+
+def _read(where: Path, token: int, header: dict[str, Any]) -> Readings | None:
+    rows = int(header["rows"])
+    segments = pl.DataFrame(header["segments"], schema=_SEGMENTS)
+    lengths = segments["length"]
+    if (
+        segments.height
+        and (
+            int(lengths.sum()) != rows
+            or not (segments["offset"] == lengths.cum_sum() - lengths).all()
+            or not (segments["first"] <= segments["last"]).all()
+        )
+    ) or (segments.height == 0 and rows):
+        return None
+    columns: dict[str, pl.Series] = {}
+    for name in header["columns"]:
+        if name not in _COLUMNS:
+            return None
+        frame = pl.read_ipc(where / f"{_name(token)}.{name}.arrow")
+        series = frame.to_series()
+        wanted = pl.Int64 if name == "key" else pl.Float64
+        if frame.width != 1 or series.dtype != wanted or series.len() != rows or series.n_chunks() > 1:
+            return None
+        if not _same_sum(series, header["sums"][name]):
+            return None
+        columns[name] = series.alias(name)
+    if not {"key", "value", "total"} <= columns.keys():
+        return None
+    key = columns["key"]
+    if not key.is_sorted():
+        return None
+    return Readings(
+        segments, key.set_sorted(), columns["value"], columns["total"], columns.get("weighted"), columns.get("count")
+    )
+
+
+def _sum(series: pl.Series) -> float | int:
+    """A check sum of a column: exact (wrapping) for the key, the float sum for the others (the same
+    layout sums the same way: one chunk read back as one chunk written)."""
+    if series.dtype == pl.Int64:
+        return int(series.sum())
+    return float(series.sum())
+
+
+def _same_sum(series: pl.Series, expected: Any) -> bool:
+    got = _sum(series)
+    if isinstance(got, int):
+        return isinstance(expected, int) and got == expected
+    return isinstance(expected, float) and (got == expected or (math.isnan(got) and math.isnan(expected)))
+
+
+def _name(token: int) -> str:
+    return f"{token:016x}"
+
+
+def save(store: IndexedStore, readings: Readings, seq: int, generation: int) -> bool:
+    """Write ``readings`` (the index of every reading through ``seq`` in ``generation``) as the
+    cache of ``store``; ``False`` when it could not be (a read-only store or file system, no space,
+    the store busy or rows deleted since: nothing is left half-done)."""
+    if store.readonly or seq <= 0 or readings.height == 0:
+        return False
+    token = secrets.randbits(63)
+    where = folder(store)
+    written: list[Path] = []
+    try:
+        where.mkdir(mode=0o700, exist_ok=True)
+        columns = {
+            name: series
+            for name, series in zip(
+                _COLUMNS, (readings.key, readings.value, readings.total, readings.weighted, readings.count)
+            )
+            if series is not None
+        }
+        sums: dict[str, float | int] = {}
+        header: dict[str, Any] = {
+            "format": FORMAT,
+            "polars": pl.__version__,
+            "token": token,
+            "generation": generation,
+            "seq": seq,
+            "rows": readings.height,
+            "columns": list(columns),
+            "sums": sums,
+            "segments": readings.segments.select(list(_SEGMENTS)).to_dict(as_series=False),
+        }
+        for name, series in columns.items():
+            whole = series.rechunk()  # one record batch: read back mapped, not copied
+            sums[name] = _sum(whole)
+            path = where / f"{_name(token)}.{name}.arrow"
+            written.append(path)
+            with _private(path) as out:
+                pl.DataFrame([whole.alias(name)]).write_ipc(out, record_batch_size=max(1, whole.len()))
+            del whole
+        path = where / f"{_name(token)}.json"
+        written.append(path)
+        with _private(path) as out:
+            out.write(json.dumps(header).encode("utf-8"))
+        if not store.claim_index(token, generation):
+            raise OSError("the store did not take the cache")
+    except Exception:  # noqa: BLE001 - read-only file system, no space, busy store: only time is lost
+        for path in written:
+            path.unlink(missing_ok=True)
+        return False
+    _prune(where, _name(token))
+    return True
+
+
+class _private:
+    """A new file only its owner can read and write, synced before it is closed."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __enter__(self) -> Any:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.file = os.fdopen(fd, "wb")
+        return self.file
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            if exc[0] is None:
+                self.file.flush()
+                os.fsync(self.file.fileno())
+        finally:
+            self.file.close()
+
+
+def _prune(where: Path, keep: str) -> None:
+    """Remove the files of earlier caches (a viewer still reading one keeps its open mapping)."""
+    try:
+        for path in where.iterdir():
+            if not path.name.startswith(keep + "."):
+                path.unlink(missing_ok=True)
+    except OSError:
+        pass
+
+
+def save_later(store: IndexedStore, readings: Readings, seq: int, generation: int) -> threading.Thread:
+    """:func:`save` in a background thread (the first values are not held back by it)."""
+    thread = threading.Thread(
+        target=save, args=(store, readings, seq, generation), name="kpitui-index-cache", daemon=True
+    )
+    thread.start()
+    return thread

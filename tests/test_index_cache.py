@@ -1,0 +1,251 @@
+"""The viewer's index cache (kpitui.index_cache): a history started from it, with the rows written
+since taken in as a delta, answers every request exactly as a fresh full load does -- after writes,
+rewrites, increments, deletions, compaction and manual-reading edits -- and a cache that is damaged,
+stale or of another store is never used."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from kpitui import index_cache
+from kpitui.api import readings_frame
+from kpitui.history import History
+from kpitui.pipeline import REQUESTS_SCHEMA, View, aggregate
+from kpitui.store import Store, StoreError
+
+T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+T_US = (T - dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)) // dt.timedelta(microseconds=1)
+US = 1_000_000
+AGGS = ("sum", "count", "mean", "last", "first", "min", "max", "p90")
+REQUESTS = [
+    (m, agg, additive, T_US + s * US, T_US + (s + length) * US)
+    for m in "abc"
+    for agg in AGGS
+    for additive in (True, False)
+    for s, length in ((0, 13), (2, 5), (5, 0), (11, 3), (-100, 200))
+]
+
+
+def answers(view: View) -> list:
+    frame = pl.DataFrame([(i, *r) for i, r in enumerate(REQUESTS)], schema=REQUESTS_SCHEMA, orient="row")
+    return aggregate(view, frame, set(AGGS)).collect().sort("req")["value"].to_list()
+
+
+def start(store: Store) -> History:
+    """A viewer's first refresh, as the TUI starts (and its cache written, when it writes one)."""
+    history = History(store, index_cache=True, background=False)
+    history.refresh()
+    if history.saving is not None:
+        history.saving.join()
+    return history
+
+
+def assert_fresh(history: History, store: Store) -> None:
+    """The history holds what a full load of the store (no cache) holds, and answers alike."""
+    fresh = History(store)
+    fresh.refresh()
+    assert history.height == fresh.height
+    assert sorted(history.frame.rows()) == sorted(fresh.frame.rows())
+    assert answers(history.view()) == answers(fresh.view())
+
+
+def at(second: int) -> dt.datetime:
+    return T + dt.timedelta(seconds=second)
+
+
+def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "at": [frame["at"].min()],
+            "value": [frame["value"].sum()],
+            "n": [frame["n"].sum()],
+            "first": [frame["at"].min()],
+            "last": [frame["at"].max()],
+        }
+    )
+
+
+step = st.one_of(
+    st.tuples(
+        st.sampled_from(["replace", "add"]),
+        st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(-3, 3).map(float)), max_size=8),
+    ),
+    st.just(("delete", "c")),
+    st.just(("compact", None)),
+    st.tuples(st.just("manual"), st.tuples(st.sampled_from("ab"), st.integers(0, 12), st.integers(-3, 3))),
+    st.just(("unmanual", None)),
+    st.just(("start", None)),
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(steps=st.lists(step, min_size=1, max_size=10), reuse=st.integers(1, 20))
+def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse, monkeypatch_module):
+    """Any mix of writes, increments, deletions, compaction and manual readings (added, corrected,
+    deleted) between viewer starts: every start answers as a fresh load, whether it used the cache
+    or not; and a start that used it took in exactly the rows written since as its delta."""
+    monkeypatch_module.setattr(index_cache, "REUSE_ROWS", reuse)
+    with tempfile.TemporaryDirectory() as tmp:
+        writer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=3)
+        viewer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=3)
+        manual: list[int] = []
+        try:
+            used = 0
+            for kind, arg in steps:
+                if kind in ("replace", "add") and arg:
+                    writer.write(readings_frame([(m, at(s), v) for m, s, v in arg]), mode=kind)
+                elif kind == "delete":
+                    writer.delete_metric(arg)
+                elif kind == "compact":
+                    writer.compact(at(6), hourly)
+                elif kind == "manual":
+                    metric, second, value = arg
+                    reading, _ = writer.record_manual(metric, at(second), float(value))
+                    if reading is not None:
+                        manual.append(reading.id)
+                elif kind == "unmanual" and manual:
+                    try:
+                        writer.delete_manual([manual.pop()])
+                    except StoreError:  # down-sampled by a compaction since: no longer a reading of its own
+                        pass
+                since = writer.load(since=0)[1]
+                history = start(viewer)
+                if history.from_cache:
+                    used += 1
+                    assert history.view().changes.height == viewer.load(since=history.cached_seq)[0].height
+                    assert history.seq == since
+                assert_fresh(history, viewer)
+        finally:
+            writer.close()
+            viewer.close()
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as patch:
+        yield patch
+
+
+def test_the_second_start_reads_the_cache_and_the_rows_since(tmp_path):
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s)) for m in "abc" for s in range(10)]))
+    first = start(store)
+    assert not first.from_cache and (tmp_path / "h.sqlite3-index").is_dir()
+    store.write(readings_frame([("a", at(3), 30.0), ("b", at(20), 2.0)]))
+    store.write(readings_frame([("c", at(4), 1.5)]), mode="add")
+    second = start(store)
+    assert second.from_cache and second.view().changes.height == 3
+    assert_fresh(second, store)
+    # the cache is private
+    folder = tmp_path / "h.sqlite3-index"
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    assert {stat.S_IMODE(p.stat().st_mode) for p in folder.iterdir()} == {0o600}
+    # and a later refresh goes on from it as any history does
+    store.write(readings_frame([("a", at(11), 1.0)]))
+    second.refresh()
+    assert_fresh(second, store)
+    store.close()
+
+
+def cached(tmp_path: Path) -> Store:
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s) + 0.5) for m in "ab" for s in range(10)]))
+    assert not start(store).from_cache
+    store.write(readings_frame([("a", at(2), 7.0)]))
+    return store
+
+
+def column(tmp_path: Path, name: str) -> Path:
+    (path,) = (tmp_path / "h.sqlite3-index").glob(f"*.{name}.arrow")
+    return path
+
+
+@pytest.mark.parametrize("name", ["key", "value", "total"])
+def test_a_damaged_column_is_not_used(tmp_path, name):
+    store = cached(tmp_path)
+    path = column(tmp_path, name)
+    data = bytearray(path.read_bytes())
+    data[-100] ^= 0x40  # one bit of a value near the end, the file's length unchanged
+    path.write_bytes(bytes(data))
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+    assert start(store).from_cache  # the full load wrote a good cache again
+
+
+def test_a_truncated_or_missing_file_is_not_used(tmp_path):
+    store = cached(tmp_path)
+    path = column(tmp_path, "total")
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+    column(tmp_path, "value").unlink()
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+
+
+def test_a_cache_from_before_a_deletion_or_of_another_store_is_not_used(tmp_path):
+    store = cached(tmp_path)
+    store.delete_metric("b")  # the generation moves on: stale
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+    # another store with the same readings, given this one's cache files: its meta names no cache
+    other = Store(tmp_path / "other" / "h.sqlite3")
+    other.write(store.load()[0])
+    (tmp_path / "other" / "h.sqlite3-index").mkdir(mode=0o700)
+    for path in (tmp_path / "h.sqlite3-index").iterdir():
+        (tmp_path / "other" / "h.sqlite3-index" / path.name).write_bytes(path.read_bytes())
+    assert not start(other).from_cache
+    other.close()
+    store.close()
+
+
+def test_a_header_of_another_polars_version_or_sequence_is_not_used(tmp_path):
+    store = cached(tmp_path)
+    (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
+    text = header.read_text()
+    header.write_text(text.replace(f'"polars": "{pl.__version__}"', '"polars": "0.0.1"'))
+    assert not start(store).from_cache
+    (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
+    top = store.load()[1]
+    header.write_text(header.read_text().replace(f'"seq": {top}', f'"seq": {top + 5}'))  # past what the store holds
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+
+
+def test_too_many_rows_since_means_a_full_load(tmp_path, monkeypatch):
+    store = cached(tmp_path)
+    monkeypatch.setattr(index_cache, "REUSE_ROWS", 1)
+    history = start(store)
+    assert not history.from_cache
+    assert_fresh(history, store)
+
+
+def test_a_read_only_store_uses_the_cache_and_writes_none(tmp_path):
+    store = cached(tmp_path)
+    store.close()
+    readonly = Store(tmp_path / "h.sqlite3", readonly=True)
+    history = start(readonly)
+    assert history.from_cache and history.saving is None
+    assert_fresh(history, readonly)
+    readonly.close()
+    os.chmod(tmp_path, 0o700)
+    fresh = Store(tmp_path / "new.sqlite3")
+    fresh.write(readings_frame([("a", at(1), 1.0)]))
+    fresh.close()
+    ro = Store(tmp_path / "new.sqlite3", readonly=True)
+    assert not index_cache.save(ro, History(ro).view().base, 0, 0)
+    assert not (tmp_path / "new.sqlite3-index").exists()
+    ro.close()
