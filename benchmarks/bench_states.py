@@ -16,6 +16,7 @@ import re
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -57,7 +58,9 @@ def _write_bytes(pid: int) -> int:
 SPEED = 1
 
 
-def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, speed: float = SPEED) -> dict:
+def collector_disk(
+    kpitui: list[str], folder: Path, *, seconds: float = 240.0, speed: float = SPEED, log_file: bool = False
+) -> dict:
     """Bytes a running collector on the sample writes a day, from ``/proc/PID/io`` ``write_bytes``.
 
     Every source of the sample polls at its own interval divided by ``speed`` (with 10: demo 30 s
@@ -66,6 +69,14 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
     back-fill (history_days shortened) is not measured: after it the WAL is checkpointed and
     truncated, or the first polls would rewrite WAL pages the back-fill left dirty in the page
     cache (not counted again by the kernel until written back) and look cheaper than they are.
+
+    The collector's output goes to a pipe read here, as a service's goes to the journal (the
+    examples/systemd units), which stores it on its own account: ``mb_per_day`` is what the
+    collector itself writes (the history, and the demo's made-up site log). Its ``-v`` log (one
+    line a poll, needed to count polls) is reported beside it, never hidden:
+    ``log_bytes_per_day``, the text a day of it hands the journal. ``log_file=True`` sends the
+    log to a file in ``folder`` instead (``collect -v > file``: its pages then count in
+    ``mb_per_day``, ~11 MB a day at real intervals, benchmarks/NOTES.md).
     """
     if not Path("/proc/self/io").exists():
         return {"error": "no /proc/PID/io on this system"}
@@ -81,24 +92,20 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
     config.write_text(
         f'[storage]\npath = "{folder / "h.sqlite3"}"\n\n' + faster.replace("history_days = 400", "history_days = 30")
     )
-    log = folder / "collect.log"
-    with log.open("w") as out:
-        proc = subprocess.Popen(
-            [*kpitui, "collect", "-v", "--config", str(config)], stdout=out, stderr=subprocess.STDOUT
-        )
+    command = [*kpitui, "collect", "-v", "--config", str(config)]
+    log = _Log(command, folder / "collect.log" if log_file else None)
     try:
-        polls = lambda: len(re.findall(r"readings in", log.read_text()))  # noqa: E731
         deadline = time.monotonic() + 180
-        while polls() < 2 * len(intervals) + 1 and time.monotonic() < deadline and proc.poll() is None:
+        while log.polls < 2 * len(intervals) + 1 and time.monotonic() < deadline and log.proc.poll() is None:
             time.sleep(0.2)
         with sqlite3.connect(folder / "h.sqlite3", timeout=30) as con:
             con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        n0, w0, t0, load = polls(), _write_bytes(proc.pid), time.monotonic(), load_average()
+        n0, b0, w0, t0, load = log.polls, log.bytes, _write_bytes(log.proc.pid), time.monotonic(), load_average()
         time.sleep(seconds)
-        n1, w1, t1 = polls(), _write_bytes(proc.pid), time.monotonic()
+        n1, b1, w1, t1 = log.polls, log.bytes, _write_bytes(log.proc.pid), time.monotonic()
+        load_after = load_average()
     finally:
-        proc.terminate()
-        proc.wait(timeout=30)
+        log.stop()
     written = w1 - w0
     per_day = written / (t1 - t0) * 86_400 / speed
     con = sqlite3.connect(folder / "h.sqlite3")
@@ -109,12 +116,52 @@ def collector_disk(kpitui: list[str], folder: Path, *, seconds: float = 240.0, s
         "polls": n1 - n0,
         "bytes_per_poll": written / max(1, n1 - n0),
         "mb_per_day": per_day / 1e6,
+        "log": "file" if log_file else "pipe (as the journal reads a service's output)",
+        "log_bytes_per_day": (b1 - b0) / (t1 - t0) * 86_400 / speed,
         "polls_a_day": polls_a_day,
         "intervals": intervals,
         "speed": speed,
+        "seconds": t1 - t0,
         "load": load,
+        "load_after": load_after,
         "page_size": page,
     }
+
+
+class _Log:
+    """``command`` running with its output in ``path`` (``None``: a pipe read here, as a journal reads a
+    service's), counting its ``-v`` poll lines and bytes."""
+
+    def __init__(self, command: list[str], path: Path | None) -> None:
+        self.path = path
+        self._polls = self._bytes = 0
+        if path is None:
+            self.proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            self._reader = threading.Thread(target=self._read, daemon=True)
+            self._reader.start()
+        else:
+            with path.open("w") as out:
+                self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT)
+
+    def _read(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._bytes += len(line)
+            self._polls += b"readings in" in line
+
+    @property
+    def polls(self) -> int:
+        return len(re.findall(r"readings in", self.path.read_text())) if self.path else self._polls
+
+    @property
+    def bytes(self) -> int:
+        return self.path.stat().st_size if self.path else self._bytes
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        if self.path is None:
+            self._reader.join(timeout=10)
 
 
 def kpitui_command() -> list[str]:

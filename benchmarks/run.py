@@ -561,7 +561,13 @@ def collector_figure(disk: dict) -> Figure:
         note=f"{disk['bytes_per_poll'] / 1024:.1f} KiB per poll over {disk['polls']} polls run "
         f"{disk['speed']:g}x "
         f"as often ({disk['polls_a_day']:,.0f} polls a day; /proc/PID/io write_bytes), "
-        f"{disk['page_size']}-byte pages; load average {disk['load']}",
+        f"{disk['page_size']}-byte pages; the -v log to a "
+        + (
+            "file (counted)"
+            if disk.get("log") == "file"
+            else f"pipe as to the journal, not counted: {disk.get('log_bytes_per_day', 0) / 1e6:.1f} MB/day of text"
+        )
+        + f"; load average {disk['load']}",
         spread=f"mean of {disk['polls']} polls",
     )
 
