@@ -102,7 +102,15 @@ def open_store(config: Config, readonly: bool = False, instance: str | None = No
 
     global opened_history
     if config.storage.url is not None:  # a PostgreSQL history (kpitui.postgres_store): no file to settle
-        return open_history(config, readonly=readonly, instance_filter=instance)
+        store = open_history(config, readonly=readonly, instance_filter=instance)
+        if instance is not None:
+            known = store.instances()  # type: ignore[attr-defined]
+            if instance not in known:  # a typo, or a collector that has not written yet: say so, show nothing
+                err(
+                    f"--instance {instance}: no collector has written to {store.where} as {instance!r} "
+                    f"(its instances: {', '.join(known) or 'none yet'}); showing no readings"
+                )
+        return store
     opened_history = config.storage.path
     settle_history(config)
     return open_history(config, readonly=readonly, instance_filter=instance)

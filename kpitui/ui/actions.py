@@ -24,6 +24,9 @@ NO_INSTANCES = (
     "Several collectors' readings are kept apart in a PostgreSQL history ([storage] url, [storage] instance)."
 )
 
+LOADING_INSTANCES = "The history is still loading; its collector instances can be chosen once it is in."
+NO_WRITERS_YET = "No collector has written to this PostgreSQL history yet, so there is no instance to choose."
+
 
 class AppActions:
     def check_action(self: KpiApp, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -62,9 +65,13 @@ class AppActions:
 
     def action_cycle_instance(self: KpiApp) -> None:
         """All instances, then each collector instance of a shared history in turn."""
-        names = self.runtime.instances if self.runtime is not None else []
+        if self.runtime is None:  # a shared history is still being opened: its instances are not known yet
+            self.notify(LOADING_INSTANCES, title="Instances", timeout=4, markup=False)
+            return
+        names = self.runtime.instances
         if not names:
-            self.notify(NO_INSTANCES, title="Instances", timeout=6, markup=False)
+            shared = self.config.storage.url is not None
+            self.notify(NO_WRITERS_YET if shared else NO_INSTANCES, title="Instances", timeout=6, markup=False)
             return
         choices: list[str | None] = [None, *names]
         at = choices.index(self.view.instance) if self.view.instance in choices else 0

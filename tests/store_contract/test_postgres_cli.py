@@ -55,6 +55,8 @@ def test_collect_and_report_on_postgres_match_sqlite(tmp_path, pg_url):
     )
     assert other.returncode == 0, other.stderr
     assert json.loads(other.stdout)["kpis"] != reports[0]["kpis"]  # nothing was collected as web9
+    assert "--instance web9: no collector has written to" in other.stderr and "(its instances: web1)" in other.stderr
+    assert "--instance" not in mine.stderr
 
 
 def test_an_unreachable_server_is_one_line_without_the_password(tmp_path):

@@ -224,3 +224,30 @@ async def test_the_instance_key_on_an_sqlite_history_says_why_not(config):
         assert app.instance is None
         assert any("SQLite file written by one collector" in n.message for n in app._notifications)
         assert "instance" not in app.sub_title
+
+
+async def test_the_instance_key_before_the_history_is_open_says_it_is_loading(shared_history):
+    """Pressed while a shared history is still being opened, ``i`` says so (not that the history is an SQLite file)."""
+    import threading
+
+    from kpitui.ui.runtime import open_store
+
+    config, _ = shared_history
+    release = threading.Event()
+
+    def slow_store(config):
+        release.wait(30)
+        return open_store(config)
+
+    app = make_app(config, store_factory=slow_store)
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        await pilot.press("i")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        release.set()
+        assert any("still loading" in m for m in messages), messages
+        assert not any("SQLite" in m for m in messages)
+        await wait_ready(pilot)
+        await pilot.press("i")
+        await wait_for(pilot, lambda: app.instance == "web1")
