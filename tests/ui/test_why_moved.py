@@ -169,11 +169,13 @@ async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_con
     from kpitui.store import Store
 
     config = make_config()
-    # March 2025 (a year before NOW's March 2026): 2 sign-ups a day at noon on the 1st-18th
+    # March 2025 (a year before NOW's March 2026): 2 sign-ups a day at noon on the 1st-18th; the history of
+    # both metrics starts in February 2025, so the year-earlier March is wholly covered (not partial history)
     with Store(config.storage.path) as store:
         store.write(
             readings_frame(
                 [("signups", dt.datetime(2025, 3, d, 12, tzinfo=dt.timezone.utc), 2.0) for d in range(1, 19)]
+                + [(m, dt.datetime(2025, 2, 20, 12, tzinfo=dt.timezone.utc), 1.0) for m in ("signups", "requests")]
             )
         )
     app = make_app(config)
@@ -230,3 +232,31 @@ async def test_the_trend_marks_the_buckets_that_hold_an_annotation(config):
         )
         assert [i for i, ch in enumerate(cell) if ch == "▲"] == [at]
     assert any(name == "Trend" and "annotation" in meaning for name, meaning in COLUMNS)
+
+
+async def test_c_says_a_year_earlier_only_partly_covered_by_history_is_partial(make_config):
+    """The history starts mid-way through March 2025: no year-over-year percentage against part of a month."""
+    from kpitui.api import readings_frame
+    from kpitui.store import Store
+
+    config = make_config()
+    with Store(config.storage.path) as store:
+        store.write(
+            readings_frame(
+                [("signups", dt.datetime(2025, 3, d, 12, tzinfo=dt.timezone.utc), 2.0) for d in range(10, 19)]
+            )
+        )
+    app = make_app(config)
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("enter")
+        await wait_ready(pilot)
+        await pilot.press("c")
+        await wait_ready(pilot)
+        screen = app.screen
+        assert screen.query_one("#chart").spec.notes[0] == (
+            "Mar 2026 to date vs a year earlier: partial history (it starts before the first reading)"
+        )
+        assert app.snapshot.kpis["leads"].partial_last_year
+        summary = str(screen.query_one("#detail-summary").render())
+        assert "a year ago 18 (partial history)" in summary
