@@ -62,6 +62,7 @@ class Copied:
     cursors: int
     manual: int  # manual readings, with their ids
     manual_merged: int = 0  # manual readings of several instances at one time: one reading (and id) in TO
+    unchanged: int = 0  # readings TO already held as they are in FROM (not written again)
 
 
 def _extra_rows(source: pl.DataFrame, target: pl.DataFrame) -> pl.DataFrame:
@@ -87,8 +88,10 @@ def copy_history(
     if progress is not None:
         progress(0, None, f"reading {_short(source)}")
     frame, _ = source.load()
+    todo = frame
     if target.metric_names():
-        extra = _extra_rows(frame, target.load()[0])
+        held = target.load()[0]
+        extra = _extra_rows(frame, held)
         others = other_instances(target)
         if extra.height or others:
             example = ""
@@ -101,15 +104,18 @@ def copy_history(
                 f"{target.where} already holds readings that {source.where} does not{example}; copy into a new, "
                 "empty history (copying the same history again finishes or repeats a copy and adds nothing)"
             )
+        same = ["metric", "at", "value", "n"]  # only what differs is written again: the rest keeps its seq
+        todo = frame.join(held.select(same).with_columns(pl.col("n").cast(frame["n"].dtype)), on=same, how="anti")
     extras = read_extras(source, getattr(source, "instance", ""))
-    clear_horizons(target)  # until the readings are in, so that none is refused as compacted
-    frame = frame.sort("metric", "at")
-    for offset in range(0, frame.height, chunk):
-        part = frame.slice(offset, chunk)
+    if todo.height:
+        clear_horizons(target)  # until the readings are in, so that none is refused as compacted
+    todo = todo.sort("metric", "at")
+    for offset in range(0, todo.height, chunk):
+        part = todo.slice(offset, chunk)
         target.write(part.select("metric", "at", "value"), mode="replace")
         set_n(target, part.filter(pl.col("n") != 1))
         if progress is not None:
-            progress(min(offset + chunk, frame.height), frame.height, f"writing {_short(target)}")
+            progress(min(offset + chunk, todo.height), todo.height, f"writing {_short(target)}")
     merged = write_extras(target, extras)
     return Copied(
         readings=frame.height,
@@ -117,6 +123,7 @@ def copy_history(
         cursors=len(extras.cursors),
         manual=len(extras.manual) - merged,
         manual_merged=merged,
+        unchanged=frame.height - todo.height,
     )
 
 

@@ -156,8 +156,9 @@ def copy_or_init(args: argparse.Namespace, config: Config) -> int:
                     if copied.manual_merged
                     else ""
                 )
+                there = f" ({copied.unchanged:,} of them already there)" if copied.unchanged else ""
                 print(
-                    f"copied {copied.readings:,} readings of {copied.metrics} metric(s), {copied.manual} manual "
+                    f"copied {copied.readings:,} readings{there} of {copied.metrics} metric(s), {copied.manual} manual "
                     f"reading id(s), {copied.cursors} cursor(s) and {notes} annotation(s) "
                     f"from {source.where} to {target.where}{merged}"
                 )

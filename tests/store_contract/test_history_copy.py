@@ -106,6 +106,7 @@ def postgres_tables(url) -> dict[str, list]:
             "JOIN kpitui.metrics m ON m.id = e.metric_id JOIN kpitui.instances i ON i.id = e.instance_id",
             "cursors": "SELECT instance, source, cursor, updated FROM kpitui.cursors",
             "health": "SELECT * FROM kpitui.source_health",
+            "seq": "SELECT max(seq) FROM kpitui.readings",  # a copy run again rewrites nothing
         }
         return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in queries.items()}
 
@@ -156,6 +157,7 @@ def test_a_round_trip_keeps_every_table_and_manual_reading_ids(tmp_path, pg_url)
     )
     assert again.returncode == 0, again.stderr
     assert postgres_tables(pg_url) == on_postgres  # idempotent: nothing doubled, no id moved
+    assert f"({len(before['readings']):,} of them already there)" in again.stdout
     assert [row[0] for row in on_postgres["manual"]] == [row[0] for row in before["manual"]]
     assert run("readings", "list", "--config", str(on_pg), env=env).stdout == listed
 
