@@ -219,6 +219,12 @@ def test_incremental_load_returns_only_new_and_changed_rows(store):
     assert merged.schema == pl.Schema(LOADED_SCHEMA)
     nothing, seq3 = store.load(since=seq2)
     assert nothing.height == 0 and seq3 == seq2 and nothing.schema == pl.Schema(LOADED_SCHEMA)
+    # the names an incremental load remembers, and a metric new since then
+    store.write(frame(("a", 2, 7.0), ("d", 0, 8.0)))
+    newer, seq4 = store.load(since=seq3)
+    assert as_dict(newer) == {("a", at(2)): 7.0, ("d", at(0)): 8.0} and seq4 > seq3
+    store.write(frame(("d", 1, 9.0)))
+    assert as_dict(store.load(since=seq4)[0]) == {("d", at(1)): 9.0}
 
 
 def test_load_can_select_metrics(store):

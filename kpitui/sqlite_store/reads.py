@@ -16,6 +16,8 @@ class Reads(SnapshotCache):
     """Loading readings (a part of :class:`~kpitui.store.Store`)."""
 
     _named = staticmethod(named_frame)
+    #: metric id -> name, as last read by an incremental load (replaced, never changed in place)
+    _names_seen: dict[int, str] = {}
 
     def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
         """Readings written (or rewritten) after sequence number ``since``, and the highest one seen.
@@ -55,8 +57,25 @@ class Reads(SnapshotCache):
         return merged_parts(blobs, newer), names, top
 
     def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
-        frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
+        if since > 0 and wanted is None:
+            frame, names, seq = self._load_since(since)
+        else:
+            frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
         return named_frame(frame, names), seq
+
+    def _load_since(self, since: int) -> tuple[pl.DataFrame, dict[int, str], int]:
+        """An incremental load (``since`` > 0, every metric): the rows and their highest sequence
+        number in one statement (one consistent read: no transaction, no ``max(seq)`` of its own),
+        the metric names from what this store remembers, asked again only for an id it has not
+        seen (ids are never reused: the metrics table is only added to)."""
+        with self._guard("read") as con:
+            rows = con.execute("SELECT metric_id, at, value, n, seq FROM readings WHERE seq > ?", (since,)).fetchall()
+            frame = pl.DataFrame(rows, schema={**ID_FRAME_SCHEMA, "seq": pl.Int64}, orient="row")
+            top = since if frame.height == 0 else max(since, int(frame["seq"].max()))  # type: ignore[arg-type]
+            names = self._names_seen
+            if frame.height and not set(frame["metric_id"].unique().to_list()) <= names.keys():
+                names = self._names_seen = dict(con.execute("SELECT id, name FROM metrics").fetchall())
+        return frame.drop("seq"), names, top
 
     def _load_ids(
         self, since: int, wanted: set[str] | None, snapshot_rows: int | None
