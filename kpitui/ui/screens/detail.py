@@ -31,6 +31,7 @@ from .detail_text import (
     kpi_summary,
     metric_summary,
     partial_bucket,
+    y_axis,
     year_difference,
 )
 
@@ -200,6 +201,7 @@ class DetailScreen(SnapshotScreen):
             ),
             markers=tuple((note.at, note.text) for note in message.annotations),
             notes=compare_notes + annotation_notes(message.annotations, cal),
+            y_axis=y_axis(subject.unit, message.grain, config.settings.currency),
         )
 
     # -- why it moved ------------------------------------------------------------

@@ -35,6 +35,15 @@ def axis_label(at, grain: str, cal: periods.Calendar) -> str:
     return periods.bucket_label(at, grain, cal)
 
 
+#: how the y axis names each unit (the tick labels show the number only)
+AXIS_UNITS = {"count": "count", "percent": "%", "ratio": "ratio", "duration": "duration", "number": "number"}
+
+
+def y_axis(unit: str, grain: str, currency: str) -> str:
+    """``y axis: count, by day``: what the chart's numbers are (``$`` for money) and what each point covers."""
+    return f"y axis: {currency if unit == 'currency' else AXIS_UNITS.get(unit, unit)}, by {grain}"
+
+
 def partial_bucket(points: list, grain: str, cal: periods.Calendar, now: dt.datetime | None) -> str | None:
     """``18 Mar to 15:30`` when the chart's last bucket is still in progress (it holds ``now``, the snapshot's time)."""
     if not points or now is None:

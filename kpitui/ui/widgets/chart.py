@@ -45,6 +45,8 @@ class ChartSpec:
     partial: str | None = None
     #: annotations: (time, text) marked ▲ under the x axis at their time, with a dotted line up the plot
     markers: tuple[tuple[dt.datetime, str], ...] = ()
+    #: what the y axis measures, first in the legend: ``y axis: count, by day``
+    y_axis: str = ""
 
     def fmt(self, value: float) -> str:
         return format_value(value, self.unit, self.decimals, self.currency)
@@ -281,7 +283,8 @@ def _marker_col(points: Sequence[Point], at: dt.datetime, xdot: Callable[[int], 
 def legend_lines(spec: ChartSpec, width: int, colours: Palette, off_scale: bool = False, most: int = 2) -> list[Text]:
     """What each line means, packed into at most ``most`` lines of ``width`` cells (an entry is never split;
     what does not fit ends the last line with an ellipsis)."""
-    items = [
+    items = [Text(spec.y_axis, style=colours.muted)] if spec.y_axis else []
+    items += [
         Text.assemble(("━━ ", colours.accent), spec.name),
         Text.assemble(("━━ ", colours.muted), (spec.previous_name, colours.muted)),
     ]
