@@ -216,8 +216,10 @@ def copy_annotations(source: Path, target: Path) -> int:
     """Copy the annotations stored in ``source`` into ``target`` with their ids and times (``kpitui history
     copy``); how many. One already in ``target`` is left as it is when identical; a different one under
     the same id is refused before anything is copied (:class:`AnnotationError`)."""
-    if not source.exists() or source.resolve() == target.resolve():
+    if not source.exists():
         return 0
+    if source.resolve() == target.resolve():  # FROM's annotations are already where TO's are read from
+        return len(read(source))
     with AnnotationStore(source, readonly=True) as found:
         if not found._has_table():
             return 0

@@ -241,3 +241,26 @@ def test_series_compares_each_bucket_with_the_same_bucket_a_year_earlier(config,
     assert [(p["start"][:10], p["value"], p["compare"], p["difference"]) for p in data["points"]] == [
         ("2026-03-02", 20.0, 5.0, 15.0), ("2026-03-03", 0.0, 7.0, -7.0),
     ]  # fmt: skip
+
+
+def test_copy_annotations_keeps_ids_and_times_and_refuses_a_different_one_under_the_same_id(tmp_path):
+    import datetime as dt
+
+    from kpitui.annotations import AnnotationError, AnnotationStore, copy_annotations, read
+
+    at = dt.datetime(2026, 3, 1, 9, tzinfo=dt.timezone.utc)
+    source, target = tmp_path / "a.sqlite3", tmp_path / "b.sqlite3"
+    with AnnotationStore(source) as notes:
+        notes.add("launched the ads", at, metric="signups")
+        notes.add("a typo", at)
+        notes.add("site down", at + dt.timedelta(hours=2), kpi="leads")
+        notes.delete([3])
+    assert copy_annotations(source, source) == 2  # the same file: already there
+    assert copy_annotations(source, target) == 2
+    assert copy_annotations(source, target) == 2  # again: nothing doubled
+    assert read(target) == read(source)
+    with AnnotationStore(target) as notes:
+        assert notes.add("next", at).id == 4  # 3 was handed out in the source
+        notes.edit(1, text="something else")
+    with pytest.raises(AnnotationError, match="already has an annotation 1 that is not"):
+        copy_annotations(source, target)

@@ -39,7 +39,10 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
         "source", metavar="FROM", help="an SQLite history file, or a PostgreSQL URL (postgresql://..., or ${ENV_VAR})"
     )
     copy.add_argument(
-        "dest", metavar="TO", help="a new or empty SQLite history file, or a PostgreSQL URL whose history is empty"
+        "dest",
+        metavar="TO",
+        help="an SQLite history file or a PostgreSQL URL, new or empty (or an earlier copy of FROM: run again, "
+        "the copy writes only what is missing)",
     )
     copy.add_argument(
         "--instance",
