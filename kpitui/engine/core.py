@@ -155,6 +155,8 @@ class Engine:
         """Remember each metric's first reading by ``now``; the metrics whose first reading moved since."""
         firsts, old = first_readings(view, now), self._firsts
         self._firsts = firsts
+        if firsts is old or firsts == old:  # the same dict while only the delta's later readings change
+            return frozenset()
         return frozenset(m for m, first in firsts.items() if old.get(m) != first) | (old.keys() - firsts.keys())
 
     def _values(

@@ -136,9 +136,10 @@ def _moved_regions(
 
 
 def first_readings(view: pipeline.View, now: dt.datetime) -> dict[str, int]:
-    """Each metric's first reading in ``view`` (µs), of the metrics with a reading by ``now``."""
-    firsts = {m: first for m, (first, _, _) in view.base.bounds.items()}
-    for m, (first, _, _) in view.delta.bounds.items():
-        firsts[m] = min(first, firsts.get(m, first))
+    """Each metric's first reading in ``view`` (µs), of the metrics with a reading by ``now``
+    (:attr:`~kpitui.pipeline.View.firsts` itself when every first reading is by ``now``)."""
+    firsts = view.firsts
     now_us = pipeline.micros(utc(now))
+    if not firsts or max(firsts.values()) <= now_us:
+        return firsts
     return {m: first for m, first in firsts.items() if first <= now_us}

@@ -50,6 +50,12 @@ class Readings:
             zip(seg["metric"].to_list(), zip(seg["first"].to_list(), seg["last"].to_list(), seg["shift"].to_list()))
         )
 
+    @cached_property
+    def firsts(self) -> dict[str, int]:
+        """metric -> its first instant (do not change it)."""
+        seg = self.segments
+        return dict(zip(seg["metric"].to_list(), seg["first"].to_list()))
+
     def probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
         """How requests (metric, start, end) are located in this index: the segments to join, and
         the expressions giving each period's rows (``lo``, ``hi``) and what they add up to, their

@@ -72,6 +72,15 @@ class View:
         """The base positions the delta rewrites."""
         return self.changes["pos"].drop_nulls()
 
+    @cached_property
+    def firsts(self) -> dict[str, int]:
+        """Each metric's first reading (µs), in the base or the delta (do not change it). The
+        base's when the delta starts no metric earlier, so views written over the same base
+        mostly hand back the same dict."""
+        base = self.base.firsts
+        earlier = {m: first for m, (first, _, _) in self.delta.bounds.items() if first < base.get(m, first + 1)}
+        return {**base, **earlier} if earlier else base
+
     @property
     def height(self) -> int:
         """How many readings the view holds."""
