@@ -42,8 +42,6 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
-import polars as pl
-
 from .api import SourceError
 from .builtin._sourcekit import (
     Bucket,
@@ -64,6 +62,11 @@ from .builtin._sourcekit import (
     truncate,
     utc,
 )
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 if TYPE_CHECKING:  # at run time imported on first use (module __getattr__ below)
     from .builtin._webclient import HttpStatusError, get_json

@@ -908,3 +908,15 @@ def test_time_local_is_read_as_strptime_with_an_offset_reads_it():
     )
     assert out["fast"].to_list() == out["reference"].to_list()
     assert out["fast"].null_count() == 13
+
+
+def test_the_built_in_formats_regexes_compile_with_polars():
+    """``compile_log_format`` leaves polars' regex check out for the built-in formats (so a config check imports
+    no polars): each of their regexes compiles."""
+    import polars as pl
+
+    from kpitui.builtin.access_log.formats import FORMATS, compile_log_format
+
+    for text in FORMATS.values():
+        regex = compile_log_format(text).regex
+        assert pl.select(pl.lit("", dtype=pl.String).str.extract_groups(regex)).height == 1

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kpitui.expressions import (
     MAX_LENGTH,
     ExpressionError,
+    check_condition,
     compile_arithmetic,
     compile_condition,
 )
@@ -245,6 +246,9 @@ def test_rejected_conditions(text: str) -> None:
     with pytest.raises(ExpressionError) as info:
         compile_condition(text, FIELDS)
     assert str(info.value)
+    with pytest.raises(ExpressionError) as dry:  # the config check's walk, without polars: the same error
+        check_condition(text, FIELDS)
+    assert str(dry.value) == str(info.value)
 
 
 REJECTED_FORMULAS = [
@@ -343,12 +347,15 @@ def test_random_text_only_raises_expression_error(text: str) -> None:
 def test_random_token_soup_only_raises_expression_error(text: str) -> None:
     try:
         expr = compile_condition(text, FIELDS)
-    except ExpressionError:
-        pass
+    except ExpressionError as exc:
+        with pytest.raises(ExpressionError) as dry:  # the config check (a dry walk) finds the same error
+            check_condition(text, FIELDS)
+        assert str(dry.value) == str(exc)
     else:
         # Whatever compiles also evaluates on the event frame, to booleans without nulls.
         out = EVENTS.select(expr.alias("m"))["m"]
         assert out.dtype == pl.Boolean and out.null_count() == 0
+        assert set(check_condition(text, FIELDS)) == set(expr.meta.root_names())  # and passes the check
     try:
         formula = compile_arithmetic(text, ["a", "b"])
     except ExpressionError:

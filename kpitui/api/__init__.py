@@ -17,12 +17,14 @@ public API, wherever they are defined.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from ..model import Metric as Metric, SourceSpec as SourceSpec
 from ..options import NoOptions, OptionError, Secret, nearest as nearest
 from .annotations import AnnotationSource, Note
 from .formulas import CannotDecompose, FormulaType, Input, safe_div, shapley_split
 from .notifiers import Notification, Notifier, NotifierError
-from .readings import READINGS_SCHEMA, normalise_readings as normalise_readings, readings_frame
+from .readings import normalise_readings as normalise_readings, readings_frame
 from .sources import (
     FetchResult,
     MetricSource,
@@ -33,6 +35,18 @@ from .sources import (
     fetch_cancelled,
     path_warning,
 )
+
+if TYPE_CHECKING:
+    from .readings import READINGS_SCHEMA
+else:
+
+    def __getattr__(name: str) -> Any:  # READINGS_SCHEMA holds polars dtypes: polars loads when it is first used
+        if name == "READINGS_SCHEMA":
+            from .readings import readings_schema
+
+            return readings_schema()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "READINGS_SCHEMA",

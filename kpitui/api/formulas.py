@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, ClassVar
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 from ..options import NoOptions
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 @dataclass(frozen=True)

@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
-import polars as pl
+if TYPE_CHECKING:
+    import polars as pl
 
-#: The frame every source returns from :meth:`MetricSource.fetch`.
-READINGS_SCHEMA: dict[str, pl.DataType] = {
-    "metric": pl.String(),
-    "at": pl.Datetime("us", "UTC"),
-    "value": pl.Float64(),
-}
+    #: The frame every source returns from :meth:`MetricSource.fetch` (polars dtypes: made when first asked for).
+    READINGS_SCHEMA: dict[str, pl.DataType]
+else:
+    from kpitui.lazy import polars as pl
+
+    def __getattr__(name: str) -> Any:
+        if name == "READINGS_SCHEMA":
+            return readings_schema()
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def readings_schema() -> dict[str, pl.DataType]:
+    """:data:`READINGS_SCHEMA` (a new dict each time)."""
+    return {"metric": pl.String(), "at": pl.Datetime("us", "UTC"), "value": pl.Float64()}
 
 
 def readings_frame(rows: Sequence[tuple[str, dt.datetime, float]] | None = None, **columns: Any) -> pl.DataFrame:

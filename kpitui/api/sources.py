@@ -8,12 +8,15 @@ import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Literal, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Callable, ClassVar, Literal, Sequence
 
 from ..model import Metric, SourceSpec
 from ..options import NoOptions, nearest
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 class SourceError(Exception):

@@ -26,13 +26,16 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal
 
 from kpitui import hookimpl
+from kpitui.aggregations import is_valid_agg
 from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
-from kpitui.pipeline import is_valid_agg
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 def _whole(current: dict[str, float | None], previous: dict[str, float | None], name: str) -> dict[str, float]:

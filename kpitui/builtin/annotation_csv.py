@@ -14,13 +14,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
-
-import polars as pl
 
 from kpitui import hookimpl
 from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 @dataclass(frozen=True)

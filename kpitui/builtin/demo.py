@@ -13,9 +13,7 @@ import datetime as dt
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from kpitui import hookimpl
 from kpitui.api import (
@@ -30,6 +28,11 @@ from kpitui.api import (
 from kpitui.model import Metric, SourceSpec
 
 from . import demo_site
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 HOUR_US = 3_600_000_000
 

@@ -25,12 +25,15 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Callable
 
 from kpitui import hookimpl
 from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 #: days of log written the first time (enough for a month to date against the month before)
 LOG_DAYS = 70
@@ -202,7 +205,7 @@ def _tables() -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
 
 #: ``counts(name, per_day, trend, start, end)``: whole visits per hour of ``[start, end)``, columns ``at``
 #: and ``value`` (the demo source's own generator, :func:`kpitui.builtin.demo.hourly_counts`)
-Counts = Callable[[str, float, float, dt.datetime, dt.datetime], pl.LazyFrame]
+Counts = Callable[[str, float, float, dt.datetime, dt.datetime], "pl.LazyFrame"]
 
 
 def lines(

@@ -22,9 +22,7 @@ import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from kpitui import hookimpl
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, path_warning, readings_frame
@@ -33,6 +31,11 @@ from kpitui.model import Metric
 from kpitui.options import did_you_mean
 
 from ._sourcekit import BUCKET_EVERY, Bucket, check_timezone, clip, fail
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 Format = Literal["auto", "csv", "parquet", "ndjson", "json"]
 SUFFIXES: dict[str, str] = {

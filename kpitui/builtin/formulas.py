@@ -10,12 +10,15 @@ change times its coefficient.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
-
-import polars as pl
+from typing import TYPE_CHECKING, Any
 
 from kpitui import hookimpl
 from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 def _inputs(refs: list[str]) -> list[Input]:

@@ -277,13 +277,13 @@ class AlertingLoader:
         return out
 
     def check_condition(self, where: str, condition: str, kind: str) -> None:
-        from ..expressions import ExpressionError, compile_condition
+        from ..expressions import ExpressionError, check_condition
 
         if kind == "source":
             raise self.error(where, f"when: a source alert is 'failing' or 'stale', not a condition ({condition!r})")
         fields = {f: "float" for f in (KPI_FIELDS if kind == "kpi" else METRIC_FIELDS)}
         try:
-            compile_condition(condition, fields)
+            check_condition(condition, fields)  # the same checks, without polars
         except ExpressionError as exc:
             raise self.error(where, f"when: {exc}") from None
 

@@ -51,7 +51,7 @@ called) and ``compiler`` (:func:`compile_condition`,
 
 from __future__ import annotations
 
-from .compiler import Arithmetic, compile_arithmetic, compile_condition
+from .compiler import Arithmetic, check_condition, compile_arithmetic, compile_condition
 from .syntax import (
     MAX_DEPTH,
     MAX_EXPONENT as MAX_EXPONENT,
@@ -76,6 +76,7 @@ __all__ = [
     "MAX_STRING",
     "Arithmetic",
     "ExpressionError",
+    "check_condition",
     "compile_arithmetic",
     "compile_condition",
 ]

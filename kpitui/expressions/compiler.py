@@ -5,15 +5,18 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..options import nearest
 from .functions import _Functions
 from .operators import _Operators
 from .syntax import MAX_DEPTH, ExpressionError, _parse
 from .values import ANY, BOOL, NUM, _article, _canonical_type, _example
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 class _Compiler(_Operators, _Functions):
@@ -34,6 +37,8 @@ def _field_dtypes(fields: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
         return {}
     out = {}
     for name, kind in fields.items():
+        if isinstance(kind, str):  # a type named in words ("int"): no polars needed
+            continue
         if isinstance(kind, type) and issubclass(kind, pl.DataType):
             kind = kind()
         if isinstance(kind, pl.DataType):
@@ -42,6 +47,10 @@ def _field_dtypes(fields: Mapping[str, Any] | Iterable[str]) -> dict[str, Any]:
 
 
 _T = TypeVar("_T")
+
+
+def _column(name: str) -> pl.Expr:
+    return pl.col(name)
 
 
 def _guard(build: Callable[[], _T]) -> _T:
@@ -64,18 +73,30 @@ def compile_condition(text: str, fields: Mapping[str, Any] | Iterable[str]) -> p
     type checks with helpful messages; a plain iterable of names skips them.
     The result is never null: a row where the condition is null counts as false.
     """
+    expr, _ = _condition(text, fields, dry=False)
+    return expr
+
+
+def check_condition(text: str, fields: Mapping[str, Any] | Iterable[str]) -> tuple[str, ...]:
+    """Check a condition as :func:`compile_condition` does (the same errors) without building its
+    expression or importing polars (a config check); the fields it uses, in order of first use."""
+    _, names = _condition(text, fields, dry=True)
+    return names
+
+
+def _condition(text: str, fields: Mapping[str, Any] | Iterable[str], *, dry: bool) -> tuple[pl.Expr, tuple[str, ...]]:
     types = _field_types(fields)
     dtypes = _field_dtypes(fields)
 
-    def build() -> pl.Expr:
+    def build() -> tuple[pl.Expr, tuple[str, ...]]:
         tree = _parse(text)
-        compiler = _Compiler(text, condition=True, fields=types, resolve=pl.col, dtypes=dtypes)
+        compiler = _Compiler(text, condition=True, fields=types, resolve=_column, dtypes=dtypes, dry=dry)
         value = compiler.compile(tree)
         if value.type not in (BOOL, ANY):
             raise compiler.error(
                 tree, f"a condition must be true or false, but this is {_article(value.type)}; {_example(BOOL)}"
             )
-        return value.expr.fill_null(False)
+        return value.expr.fill_null(False), tuple(compiler.names)
 
     return _guard(build)
 
@@ -190,7 +211,8 @@ def compile_arithmetic(text: str, names: Iterable[str] | None = None) -> Arithme
 
     def build() -> Arithmetic:
         tree = _parse(text)
-        compiler = _Compiler(text, condition=False, fields=known, resolve=pl.col)
+        # a dry walk: the checks without the expression (Arithmetic.build makes it), nor polars
+        compiler = _Compiler(text, condition=False, fields=known, resolve=_column, dry=True)
         compiler.compile(tree)
         return Arithmetic(text=text.strip(), names=tuple(compiler.names), _tree=tree)
 

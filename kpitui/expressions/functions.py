@@ -4,13 +4,17 @@
 from __future__ import annotations
 
 import ast
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from ..options import nearest
 from .syntax import _CONDITION_FUNCTIONS, MAX_REGEX, MAX_REGEX_SIZE, MAX_ROUND_DIGITS, _describe
 from .values import BOOL, NUM, STR, _Value
 from .walker import _Walker
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 class _Functions(_Walker):
@@ -48,7 +52,7 @@ class _Functions(_Walker):
         literal = self.compile(node.args[1], depth)
         if not literal.is_literal or literal.type != STR:
             raise self.error(node.args[1], f"the second argument must be literal text; use {usage}")
-        expr = subject.expr if subject.type == STR else subject.expr.cast(pl.String)
+        expr = subject.expr if subject.type == STR else subject.expr.cast(self.pl.String)
         return expr, literal.literal
 
     def _call_startswith(self, node: ast.Call, depth: int) -> _Value:
@@ -75,7 +79,7 @@ class _Functions(_Walker):
                 f"the limit is {MAX_REGEX_SIZE}): use + or * instead of a large {{n}}",
             )
         try:
-            pl.select(pl.lit("", dtype=pl.String).str.contains(pattern))
+            pl.select(pl.lit("", dtype=pl.String).str.contains(pattern))  # checked by polars' regex engine, dry or not
         except Exception as exc:  # polars reports a bad or oversized pattern as ComputeError
             detail = str(exc).split("This error occurred", 1)[0].strip().replace("regex error: ", "")
             detail = " ".join(detail.split())
@@ -86,17 +90,17 @@ class _Functions(_Walker):
         self._arity(node, 1, 1, "lower(field)")
         subject = self.compile(node.args[0], depth)
         self._expect(node.args[0], subject, STR, "lower(field)")
-        expr = subject.expr if subject.type == STR else subject.expr.cast(pl.String)
+        expr = subject.expr if subject.type == STR else subject.expr.cast(self.pl.String)
         if subject.is_literal:
-            return _Value(pl.lit(subject.literal.lower(), dtype=pl.String), STR, subject.literal.lower())
+            return _Value(self.pl.lit(subject.literal.lower(), dtype=self.pl.String), STR, subject.literal.lower())
         return _Value(expr.str.to_lowercase(), STR)
 
     def _call_len(self, node: ast.Call, depth: int) -> _Value:
         self._arity(node, 1, 1, "len(field)")
         subject = self.compile(node.args[0], depth)
         self._expect(node.args[0], subject, STR, "len(field)")
-        expr = subject.expr if subject.type == STR else subject.expr.cast(pl.String)
-        return _Value(expr.str.len_chars().cast(pl.Int64), NUM)
+        expr = subject.expr if subject.type == STR else subject.expr.cast(self.pl.String)
+        return _Value(expr.str.len_chars().cast(self.pl.Int64), NUM)
 
     def _numbers(self, node: ast.Call, depth: int, usage: str) -> list[_Value]:
         values = [self.compile(arg, depth) for arg in node.args]
@@ -112,17 +116,17 @@ class _Functions(_Walker):
     def _call_min(self, node: ast.Call, depth: int) -> _Value:
         self._arity(node, 1, None, "min(a, b, ...)")
         values = self._numbers(node, depth, "min(a, b, ...)")
-        return _Value(pl.min_horizontal(*(v.expr.cast(pl.Float64) for v in values)), NUM)
+        return _Value(self.pl.min_horizontal(*(v.expr.cast(self.pl.Float64) for v in values)), NUM)
 
     def _call_max(self, node: ast.Call, depth: int) -> _Value:
         self._arity(node, 1, None, "max(a, b, ...)")
         values = self._numbers(node, depth, "max(a, b, ...)")
-        return _Value(pl.max_horizontal(*(v.expr.cast(pl.Float64) for v in values)), NUM)
+        return _Value(self.pl.max_horizontal(*(v.expr.cast(self.pl.Float64) for v in values)), NUM)
 
     def _call_coalesce(self, node: ast.Call, depth: int) -> _Value:
         self._arity(node, 1, None, "coalesce(a, b, ...)")
         values = self._numbers(node, depth, "coalesce(a, b, ...)")
-        return _Value(pl.coalesce(*(v.expr.cast(pl.Float64) for v in values)), NUM)
+        return _Value(self.pl.coalesce(*(v.expr.cast(self.pl.Float64) for v in values)), NUM)
 
     def _call_round(self, node: ast.Call, depth: int) -> _Value:
         self._arity(node, 1, 2, "round(x, digits)")
@@ -134,7 +138,7 @@ class _Functions(_Walker):
             if not isinstance(literal, int) or not 0 <= literal <= MAX_ROUND_DIGITS:
                 raise self.error(node.args[1], f"digits must be a whole number from 0 to {MAX_ROUND_DIGITS}")
             digits = literal
-        return _Value(value.expr.cast(pl.Float64).round(digits), NUM)
+        return _Value(value.expr.cast(self.pl.Float64).round(digits), NUM)
 
 
 def _regex_size(pattern: str) -> int:

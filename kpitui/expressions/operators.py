@@ -5,15 +5,17 @@ from __future__ import annotations
 import ast
 import datetime as dt
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-import polars as pl
-
-from ..api import safe_div
 from ..options import nearest
 from .syntax import _BINOPS, _CMPOPS, _CONDITION_FUNCTIONS, _MAX_INT, _OTHER_BINOPS, MAX_EXPONENT, MAX_LIST, MAX_STRING
 from .values import ANY, BOOL, NUM, STR, TIME, _example, _Value
 from .walker import _Walker
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 class _Operators(_Walker):
@@ -22,21 +24,21 @@ class _Operators(_Walker):
         if isinstance(value, bool):
             if not self.condition:
                 raise self.error(node, f"{value} is not allowed in a formula")
-            return _Value(pl.lit(value), BOOL, value)
+            return _Value(self.pl.lit(value), BOOL, value)
         if isinstance(value, int):
             if abs(value) > _MAX_INT:
                 raise self.error(node, "number is too large")
-            return _Value(pl.lit(value, dtype=pl.Int64), NUM, value)
+            return _Value(self.pl.lit(value, dtype=self.pl.Int64), NUM, value)
         if isinstance(value, float):
             if not math.isfinite(value):
                 raise self.error(node, "number is too large")
-            return _Value(pl.lit(value, dtype=pl.Float64), NUM, value)
+            return _Value(self.pl.lit(value, dtype=self.pl.Float64), NUM, value)
         if isinstance(value, str):
             if not self.condition:
                 raise self.error(node, "text literals are not allowed in a formula")
             if len(value) > MAX_STRING:
                 raise self.error(node, f"text literal is too long (limit {MAX_STRING} characters)")
-            return _Value(pl.lit(value, dtype=pl.String), STR, value)
+            return _Value(self.pl.lit(value, dtype=self.pl.String), STR, value)
         if value is None:
             raise self.error(node, "None is not supported")
         if value is Ellipsis:
@@ -72,7 +74,9 @@ class _Operators(_Walker):
                 return operand
             if operand.is_literal:
                 value = -operand.literal
-                return _Value(pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64), NUM, value)
+                return _Value(
+                    self.pl.lit(value, dtype=self.pl.Int64 if isinstance(value, int) else pl.Float64), NUM, value
+                )
             return _Value(-operand.expr, NUM)
         raise self.error(node, "operator ~ is not supported")
 
@@ -103,14 +107,14 @@ class _Operators(_Walker):
         self._expect(node.left, left, NUM, symbol)
         self._expect(node.right, right, NUM, symbol)
         # In floats: integer arithmetic would wrap silently past 2**63 (3037000500 * 3037000500).
-        a, b = left.expr.cast(pl.Float64), right.expr.cast(pl.Float64)
+        a, b = left.expr.cast(self.pl.Float64), right.expr.cast(self.pl.Float64)
         if op_type is ast.Add:
             return _Value(a + b, NUM)
         if op_type is ast.Sub:
             return _Value(a - b, NUM)
         if op_type is ast.Mult:
             return _Value(a * b, NUM)
-        return _Value(safe_div(a, b), NUM)
+        return _Value(self.divide(a, b), NUM)
 
     def _power(self, node: ast.BinOp, base: _Value, depth: int) -> _Value:
         self._expect(node.left, base, NUM, "**")
@@ -126,10 +130,10 @@ class _Operators(_Walker):
                 raise self.error(node, "number is too large") from None
             if abs(value) > _MAX_INT:
                 raise self.error(node, "number is too large")
-            return _Value(pl.lit(value, dtype=pl.Int64 if isinstance(value, int) else pl.Float64), NUM, value)
-        as_float = base.expr.cast(pl.Float64)
+            return _Value(self.pl.lit(value, dtype=self.pl.Int64 if isinstance(value, int) else pl.Float64), NUM, value)
+        as_float = base.expr.cast(self.pl.Float64)
         if exponent < 0:
-            return _Value(safe_div(pl.lit(1.0), as_float.pow(-exponent)), NUM)
+            return _Value(self.divide(self.pl.lit(1.0), as_float.pow(-exponent)), NUM)
         return _Value(as_float.pow(exponent), NUM)
 
     def _visit_Compare(self, node: ast.Compare, depth: int) -> _Value:
@@ -198,12 +202,12 @@ class _Operators(_Walker):
         moment = moment.astimezone(dt.timezone.utc)
         dtype = other.dtype
         if dtype is not None and dtype == pl.Date:
-            return _Value(pl.lit(moment.date(), dtype=pl.Date), TIME, moment.date())
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
+            return _Value(self.pl.lit(moment.date(), dtype=self.pl.Date), TIME, moment.date())
+        if dtype is not None and isinstance(dtype, pl.Datetime) and dtype.time_zone is None:
             naive = moment.replace(tzinfo=None)
-            return _Value(pl.lit(naive, dtype=pl.Datetime(dtype.time_unit or "us")), TIME, naive)
-        literal = pl.lit(moment, dtype=pl.Datetime("us", "UTC"))
-        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None and dtype.time_zone != "UTC":
+            return _Value(self.pl.lit(naive, dtype=self.pl.Datetime(dtype.time_unit or "us")), TIME, naive)
+        literal = self.pl.lit(moment, dtype=self.pl.Datetime("us", "UTC"))
+        if dtype is not None and isinstance(dtype, pl.Datetime) and dtype.time_zone not in (None, "UTC"):
             literal = literal.dt.convert_time_zone(dtype.time_zone)
         return _Value(literal, TIME, moment)
 
@@ -231,16 +235,16 @@ class _Operators(_Walker):
                 )
             values = [item.literal for item in items]
             if kind == NUM:
-                series = pl.Series(values=[float(v) for v in values], dtype=pl.Float64)
-                target = left.expr.cast(pl.Float64, strict=False)
+                series = self.pl.Series(values=[float(v) for v in values], dtype=self.pl.Float64)
+                target = left.expr.cast(self.pl.Float64, strict=False)
             else:
-                series = pl.Series(values=[str(v) for v in values], dtype=pl.String)
-                target = left.expr.cast(pl.String) if left.type != STR else left.expr
-            return target.is_in(series.implode()), _Value(pl.lit(None), ANY)
+                series = self.pl.Series(values=[str(v) for v in values], dtype=self.pl.String)
+                target = left.expr.cast(self.pl.String) if left.type != STR else left.expr
+            return target.is_in(series.implode()), _Value(self.pl.lit(None), ANY)
         right = self.compile(right_node, depth)
         if left.is_literal and left.type == STR and right.type in (STR, ANY):
             # "bot" in agent: substring test
-            return right.expr.cast(pl.String).str.contains(left.literal, literal=True), right
+            return right.expr.cast(self.pl.String).str.contains(left.literal, literal=True), right
         raise self.error(
             right_node, '\'in\' needs a list of literals (path in ["/a", "/b"]) or text on the left ("bot" in agent)'
         )

@@ -5,16 +5,51 @@ from __future__ import annotations
 import ast
 import math
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import polars as pl
-
+from ..api import safe_div
 from .syntax import _ARITHMETIC_FUNCTIONS, _CONDITION_FUNCTIONS, MAX_DEPTH, ExpressionError, _describe
 from .values import ANY, _article, _example, _Value
 
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
+
+
+class _Dry:
+    """Stands in for polars and its expressions in a *dry* walk (``_Walker(dry=True)``): every
+    attribute, call and operator gives the stand-in back. A dry walk makes every check a real
+    one makes (names, types, literals, bounds, the regular expressions, which polars' engine
+    checks) without building an expression, so a config is checked without importing polars."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return self
+
+    def _same(self, *args: Any) -> Any:
+        return self
+
+    __invert__ = __neg__ = __pos__ = __abs__ = _same
+    __and__ = __rand__ = __or__ = __ror__ = _same
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = __truediv__ = __rtruediv__ = _same
+    __pow__ = __rpow__ = __lt__ = __le__ = __gt__ = __ge__ = _same
+    __eq__ = __ne__ = _same
+    __hash__ = object.__hash__
+
+
+_DRY: Any = _Dry()
+
 
 class _Walker:
-    """Walks a parsed tree: each node to its ``_visit_<Node>`` method (in the classes that extend this one)."""
+    """Walks a parsed tree: each node to its ``_visit_<Node>`` method (in the classes that extend this one).
+
+    ``dry``: check only (see :class:`_Dry`); the values' expressions are stand-ins, polars is not imported.
+    """
 
     def __init__(
         self,
@@ -24,7 +59,12 @@ class _Walker:
         fields: Mapping[str, str] | None,
         resolve: Callable[[str], pl.Expr],
         dtypes: Mapping[str, Any] | None = None,
+        dry: bool = False,
     ):
+        #: polars, or the stand-in in a dry walk: what the visitors build expressions with
+        self.pl: Any = _DRY if dry else pl
+        if dry:
+            resolve = self.pl.col
         self.text = text.strip()
         self.dtypes = dtypes or {}
         self.condition = condition
@@ -32,6 +72,10 @@ class _Walker:
         self.resolve = resolve
         self.names: list[str] = []
         self.functions = _CONDITION_FUNCTIONS + _ARITHMETIC_FUNCTIONS if condition else _ARITHMETIC_FUNCTIONS
+
+    def divide(self, numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
+        """:func:`kpitui.api.safe_div` (a zero or missing divisor gives null)."""
+        return _DRY if self.pl is _DRY else safe_div(numerator, denominator)
 
     # -- errors -------------------------------------------------------------
 

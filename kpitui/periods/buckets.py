@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Literal
-
-import polars as pl
+from typing import TYPE_CHECKING, Literal
 
 from ..model import Period
 from .calendars import _MONTH_SPAN, Calendar, _aware, _check_grain, _localize, _utc, _wall, _wall_shift, _wall_truncate
 from .labels import _unit_label
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 def truncate_datetime(value: datetime, grain: str, cal: Calendar) -> datetime:

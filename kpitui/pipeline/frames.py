@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 import polars as pl
 
-DECOMPOSABLE = ("sum", "count", "mean", "min", "max", "first", "last")
+from ..aggregations import DECOMPOSABLE as DECOMPOSABLE, is_valid_agg as is_valid_agg, quantile_of as quantile_of
+
 #: rules whose down-sampled value is the sum of the readings it stands for
 ADDITIVE = ("sum", "count")
-_QUANTILE = re.compile(r"^p(\d{1,2}(?:\.\d+)?|100)$")
 _SLICED = ("min", "max")
 _KEY_LIMIT = 2**63 - 1
 
@@ -50,16 +48,6 @@ def collect(*frames: pl.LazyFrame) -> list[pl.DataFrame]:
     10,000).
     """
     return pl.collect_all(list(frames), optimizations=OPTIMIZATIONS, engine="in-memory")
-
-
-def quantile_of(agg: str) -> float | None:
-    """``p90`` -> 0.9; ``None`` when ``agg`` is not a quantile name."""
-    match = _QUANTILE.match(agg)
-    return float(match.group(1)) / 100 if match else None
-
-
-def is_valid_agg(agg: str) -> bool:
-    return agg in DECOMPOSABLE or quantile_of(agg) is not None
 
 
 def clean(expr: pl.Expr) -> pl.Expr:

@@ -18,11 +18,14 @@ from __future__ import annotations
 import functools
 import re
 from dataclasses import dataclass
-from typing import Protocol, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING, Protocol, Sequence
 
 from kpitui.api import OptionError
+
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
 
 
 class LineOptions(Protocol):
@@ -60,7 +63,12 @@ FORMATS: dict[str, str] = {
     "common": '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent',
 }
 
-TIME_UTC = pl.Datetime("us", "UTC")
+
+def time_utc() -> pl.Datetime:
+    """Times in the parsed frame: UTC microseconds."""
+    return pl.Datetime("us", "UTC")
+
+
 _TIME_LOCAL = "%d/%b/%Y:%H:%M:%S %z"
 
 # nginx variable -> the raw column it fills
@@ -176,6 +184,8 @@ def compile_log_format(text: str) -> LogFormat:
             "log_format has nothing to count on besides the time; add e.g. $request or $status", "log_format"
         )
     regex = "".join(pieces)
+    if text in FORMATS.values():  # the built-in formats' regexes compile (a test checks them): no polars needed
+        return LogFormat(text=text, regex=regex, columns=tuple(columns))
     try:
         pl.select(pl.lit("", dtype=pl.String).str.extract_groups(regex))
     except Exception as exc:  # polars reports a regex it cannot build as ComputeError
@@ -367,11 +377,11 @@ def _typed(raw: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], pl.Expr]:
     if "time_local" in raw:
         out["time"] = _time_local(raw["time_local"])
     elif "time_iso8601" in raw:
-        out["time"] = raw["time_iso8601"].str.strptime(TIME_UTC, "%+", strict=False)
+        out["time"] = raw["time_iso8601"].str.strptime(time_utc(), "%+", strict=False)
     else:
         seconds = raw["msec"].cast(pl.Float64, strict=False)
         sane = seconds.is_finite() & (seconds >= 0) & (seconds < 32_503_680_000)  # before the year 3000
-        out["time"] = pl.when(sane).then((seconds * 1_000_000).cast(pl.Int64, strict=False)).cast(TIME_UTC)
+        out["time"] = pl.when(sane).then((seconds * 1_000_000).cast(pl.Int64, strict=False)).cast(time_utc())
     valid = out["time"].is_not_null()
     if "status_text" in raw:
         out["status"] = raw["status_text"].cast(pl.Int64, strict=False)

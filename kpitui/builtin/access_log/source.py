@@ -37,21 +37,24 @@ import base64
 import datetime as dt
 from array import array
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence, TypeVar
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, Sequence, TypeVar
 
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, path_warning, readings_frame
 from kpitui.epoch import from_micros, micros
-from kpitui.expressions import ExpressionError, compile_condition
+from kpitui.expressions import ExpressionError, check_condition, compile_condition
 from kpitui.model import Metric
 
 from .._sourcekit import truncate
 from .cursor import Cursor
-from .formats import FIELD_TYPES, FORMATS, TIME_UTC, compile_log_format, parse_lines
+from .formats import FIELD_TYPES, FORMATS, compile_log_format, parse_lines, time_utc
 from .tail import MAX_POLL_BYTES, MISSING_GRACE, LineReader, LogTailer
 
-_Frame = TypeVar("_Frame", pl.LazyFrame, pl.DataFrame)
+if TYPE_CHECKING:
+    import polars as pl
+else:
+    from kpitui.lazy import polars as pl
+
+_Frame = TypeVar("_Frame", "pl.LazyFrame", "pl.DataFrame")
 
 MAX_DISTINCT_STATE = 200_000
 BUCKETS = {"minute": "1m", "hour": "1h", "day": "1d"}
@@ -157,7 +160,7 @@ class AccessLogSource(MetricSource):
     @classmethod
     def check(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> None:
         for metric in metrics:
-            _compile_metric(metric, options)
+            _check_metric(metric, options)
 
     @classmethod
     def preflight(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> list[str]:
@@ -349,13 +352,18 @@ def _decode_state(state: dict[str, str]) -> pl.DataFrame:
         buckets.extend([int(key)] * len(values))
     return pl.DataFrame(
         {
-            "__bucket": pl.Series(buckets, dtype=pl.Int64).cast(TIME_UTC),
+            "__bucket": pl.Series(buckets, dtype=pl.Int64).cast(time_utc()),
             "__h": pl.Series(hashes, dtype=pl.UInt64),
         }
     )
 
 
 def _compile_metric(metric: Metric, options: Any) -> pl.Expr:
+    return compile_condition(_check_metric(metric, options), FIELD_TYPES)
+
+
+def _check_metric(metric: Metric, options: Any) -> str:
+    """``metric``'s condition, checked against the fields and the log format (without polars: a config check)."""
     condition = metric.trigger.condition if metric.trigger else None
     if not condition:
         raise OptionError(
@@ -364,11 +372,11 @@ def _compile_metric(metric: Metric, options: Any) -> pl.Expr:
             "condition",
         )
     try:
-        expr = compile_condition(condition, FIELD_TYPES)
+        names = check_condition(condition, FIELD_TYPES)
     except ExpressionError as exc:
         raise OptionError(f"metric {metric.id!r}: condition: {exc}", "condition", exc.suggestion) from None
     fmt_fields = compile_log_format(options.line_format).fields
-    missing = sorted(set(expr.meta.root_names()) - fmt_fields)
+    missing = sorted(set(names) - fmt_fields)
     if missing:
         raise OptionError(
             f"metric {metric.id!r}: condition uses {', '.join(missing)}, which the log format does not record",
@@ -381,4 +389,4 @@ def _compile_metric(metric: Metric, options: Any) -> pl.Expr:
         raise OptionError(
             f"metric {metric.id!r}: distinct = {distinct!r} needs {lacking} in the log format", "distinct"
         )
-    return expr
+    return condition

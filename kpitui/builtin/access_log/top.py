@@ -10,7 +10,7 @@ from typing import Any
 
 import polars as pl
 
-from .formats import TIME_UTC, parse_lines
+from .formats import parse_lines, time_utc
 from .tail import _rotated
 
 #: the fields listed, in order, when the log format records them
@@ -61,7 +61,7 @@ def top_matches(
             frames.append(parse_lines(data, options, need, encoding="utf8-lossy"))
     if not frames:
         return {field: [] for field in fields}, 0
-    lo, hi = pl.lit(start).cast(TIME_UTC), pl.lit(end).cast(TIME_UTC)
+    lo, hi = pl.lit(start).cast(time_utc()), pl.lit(end).cast(time_utc())
     matching = pl.concat(frames).filter(
         pl.col("__valid") & condition.fill_null(False) & (pl.col("time") >= lo) & (pl.col("time") < hi)
     )
