@@ -251,3 +251,41 @@ async def test_the_instance_key_before_the_history_is_open_says_it_is_loading(sh
         await wait_ready(pilot)
         await pilot.press("i")
         await wait_for(pilot, lambda: app.instance == "web1")
+
+
+async def test_what_the_condition_matched_says_whose_log_it_reads_and_follows_the_instance(shared_history):
+    """The log is on the collector's machine: with the filter on this config's own instance the matches are
+    labelled as its log's; on all instances, as this machine's only; on another instance, not shown."""
+    config, _ = shared_history
+    path = config.path
+    (path.parent / "access.log").write_text(
+        '1.1.1.1 - - [10/Mar/2026:10:00:00 +0000] "GET /thank-you HTTP/1.1" 200 12 "-" "Mozilla/5.0"\n'
+        '1.1.1.1 - - [11/Mar/2026:10:00:00 +0000] "GET /thank-you HTTP/1.1" 200 12 "-" "Mozilla/5.0"\n',
+        encoding="utf-8",
+    )
+    text = path.read_text(encoding="utf-8").replace('instance = "laptop"', 'instance = "web1"')
+    text = text.replace(
+        '[metrics.signups]\nname = "Newsletter sign-ups"\n',
+        '[sources.web]\ntype = "access_log"\npath = "access.log"\n\n'
+        '[metrics.signups]\nname = "Newsletter sign-ups"\nsource = "web"\n'
+        'trigger = "A visitor viewed the thank-you page"\ncondition = "path == \'/thank-you\'"\n',
+    )
+    path.write_text(text, encoding="utf-8")
+    app = make_app(load_config(path))
+    async with app.run_test(size=(110, 40)) as pilot:
+        await wait_ready(pilot)
+        app.open_detail("leads", "signups")
+
+        def matches() -> str:
+            found = app.screen.query("#detail-matches") if isinstance(app.screen, DetailScreen) else []
+            return str(found[0].render()) if found else ""
+
+        await wait_for(pilot, lambda: "lines" in matches())
+        assert "matched in Mar 2026 to date, this machine's log only (instance web1), not all instances: 2 lines" in (
+            matches()
+        )
+        await pilot.press("i")  # web1: this config's own instance
+        await wait_for(pilot, lambda: "log (instance web1): 2 lines" in matches())
+        await pilot.press("i")  # web2: its log is on its own machine
+        await wait_for(pilot, lambda: "not shown for instance web2" in matches())
+        assert "lines" not in matches()

@@ -128,7 +128,7 @@ class DetailScreen(SnapshotScreen):
             self.grain = self.default_grain()
         if self.metric_id is not None:
             self._metric()
-            self.query_one(ConditionMatches).load(self.metric_id, self.window, self.app.offset)
+            self.query_one(ConditionMatches).load(self.metric_id, self.window, self.app.offset, self.app.view.instance)
         else:
             self._summary()
             self._explain()
