@@ -48,8 +48,13 @@ def _rows(store: HistoryStore, sqlite_sql: str, postgres_sql: str, params: tuple
 
 
 def _sequence_top(con: Any) -> int:
-    """The last manual-reading id a PostgreSQL history handed out (0: none)."""
-    name = con.execute(f"SELECT pg_get_serial_sequence('{SCHEMA}.manual_readings', 'id')").fetchone()[0]
+    """The last manual-reading id a PostgreSQL history handed out (0: none, or a role that may not read the
+    counter: a viewer copying the history then carries its highest id)."""
+    name, allowed = con.execute(
+        f"SELECT s, has_sequence_privilege(s, 'SELECT') FROM pg_get_serial_sequence('{SCHEMA}.manual_readings', 'id') s"
+    ).fetchone()
+    if not allowed:
+        return 0
     last, called = con.execute(f"SELECT last_value, is_called FROM {name}").fetchone()
     return int(last) if called else 0
 

@@ -242,3 +242,20 @@ def test_roles_that_may_not_create_or_upgrade_the_tables_say_to_run_history_init
         collector.write(readings_frame([("hits", T0, 1.0)]))
     with PostgresStore(urls["viewer"], readonly=True, path=tmp_path / "s") as viewer:
         assert viewer.load()[0]["value"].to_list() == [1.0]
+
+
+def test_a_viewer_copies_the_shared_history_into_a_file_with_manual_reading_ids(roles, tmp_path):
+    """`kpitui history copy URL FILE` with the viewer role (it may not read the id counter: the highest id is kept)."""
+    from kpitui.history_copy import copy_history
+    from kpitui.store import Store
+
+    collector_url, viewer_url = roles
+    with PostgresStore(collector_url, instance="web1", path=tmp_path / "s") as store:
+        for hour in (9, 10):
+            store.record_manual("sales", T0.replace(hour=hour), float(hour))
+    with PostgresStore(viewer_url, readonly=True, instance="web1", path=tmp_path / "s") as source:
+        with Store(tmp_path / "copy.sqlite3") as target:
+            copied = copy_history(source, target)
+            assert (copied.readings, copied.manual) == (2, 2)
+            assert [(r.id, r.value) for r in target.manual_readings()] == [(2, 10.0), (1, 9.0)]
+            assert target.record_manual("sales", T0.replace(hour=11), 1.0)[0].id == 3
