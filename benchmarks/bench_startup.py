@@ -189,6 +189,9 @@ def probe(config_path: str, out: str) -> None:
     mark("import kpitui core (polars comes with kpitui.api)")
     config = load_config(Path(config_path))
     mark("config loaded (TOML, plugins, validation)")
+    from kpitui.ui.preload import Preload
+
+    preload = Preload(config)  # as kpitui.cli starts the TUI: the history loads beside the UI's imports
     from kpitui.ui.app import KpiApp
 
     mark("import Textual and kpitui.ui")
@@ -210,7 +213,7 @@ def probe(config_path: str, out: str) -> None:
                 mark("first values shown (history loaded, evaluated)")
                 self.exit(0)
 
-    app = Probe(config, collect=False, watch_config=False)
+    app = Probe(config, collect=False, watch_config=False, preload=preload)
     app.run()
     Path(out).write_text(json.dumps(marks))
 

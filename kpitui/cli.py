@@ -192,17 +192,20 @@ def cmd_tui(args: argparse.Namespace) -> int:
 
     config = base.load(args)
     base.settle_history(config)
-    try:
-        from .ui.app import run
-    except ImportError as exc:
-        raise base.Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
     collect = not getattr(args, "no_collect", False)
     why = unwritable(config.storage.path) if config.storage.url is None and config.storage.path.exists() else None
     if why is not None:  # view it as it is (kpitui.ui.runtime opens it read-only)
         collect = False
         config.history_notice = base.read_only_notice(config, why)
         base.err(config.history_notice)
-    code: int = run(config, collect=collect, read_only=getattr(args, "read_only", False))
+    from .ui.preload import Preload
+
+    preload = Preload(config)  # the history loads while Textual is imported and the first frame drawn
+    try:
+        from .ui.app import run
+    except ImportError as exc:
+        raise base.Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
+    code: int = run(config, collect=collect, read_only=getattr(args, "read_only", False), preload=preload)
     return code
 
 

@@ -59,6 +59,7 @@ from .state import ViewSettings
 from .status import history_words, status_text, subtitle
 
 if TYPE_CHECKING:
+    from .preload import Preload
     from .runtime import Clock, Runtime, StoreFactory
 
 CONFIG_CHECK_SECONDS = 2.0
@@ -117,11 +118,14 @@ class KpiApp(AppActions, App[int]):
         refresh_seconds: float | None = None,
         config_check_seconds: float = CONFIG_CHECK_SECONDS,
         read_only: bool = False,
+        preload: Preload | None = None,
     ) -> None:
         super().__init__()
         self.config = config
         self.collect = collect
         self.read_only = read_only
+        #: the history's first load, started before the UI was imported (kpitui.ui.preload); taken by the runtime
+        self.preload = preload
         self.now: Clock = now or utcnow
         self.store_factory = store_factory
         self.watch_config = watch_config
@@ -327,10 +331,10 @@ class KpiApp(AppActions, App[int]):
         return status_text(self)
 
 
-def run(config: Config, collect: bool = True, read_only: bool = False) -> int:
+def run(config: Config, collect: bool = True, read_only: bool = False, preload: Preload | None = None) -> int:
     """Run the TUI on ``config`` until the user quits; the process exit code."""
     warnings.filterwarnings("ignore", category=UserWarning, module="polars")
-    app = KpiApp(config, collect=collect, read_only=read_only)
+    app = KpiApp(config, collect=collect, read_only=read_only, preload=preload)
     try:
         app.run()
     finally:

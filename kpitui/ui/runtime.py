@@ -77,12 +77,14 @@ class Runtime:
         store_factory: StoreFactory = open_store,
         previous: Runtime | None = None,
         sources_later: bool = False,
+        preloaded: tuple[HistoryStore, History] | None = None,
     ) -> Runtime:
         """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file.
 
         ``sources_later``: do not build the collector (its sources) yet, :meth:`start_collector` does:
         a source's constructor may do real work (the demo source brings its access log up to date),
-        which the first values need not wait for."""
+        which the first values need not wait for. ``preloaded``: the reader store and its history,
+        already loaded (:mod:`kpitui.ui.preload`)."""
         engine = Engine(config)
         lock = threading.Lock()
         views: dict[str, tuple[HistoryStore, History]] = {}
@@ -90,13 +92,13 @@ class Runtime:
             reader, writer, history, lock = previous.reader, previous.writer, previous.history, previous.lock
             views = previous.views
         else:
-            reader = store_factory(config)
+            reader, history = preloaded if preloaded is not None else (store_factory(config), None)
             try:
                 writer = store_factory(config)
             except BaseException:
                 reader.close()
                 raise
-            history = History(reader, index_cache=True)
+            history = history or History(reader, index_cache=True)
         collector = Collector(config, writer, clock=clock) if collect and not sources_later else None
         runtime = cls(
             config, engine, history, reader, writer, collector, clock, lock=lock, views=views, collects=collect
