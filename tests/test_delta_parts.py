@@ -112,6 +112,13 @@ def test_a_collector_s_polls_are_kept_as_parts_and_loads_read_them(tmp_path, sma
     assert parts(store) >= 8
     snapshot_seq = store._conn.execute("SELECT value FROM meta WHERE key = 'snapshot_seq'").fetchone()[0]
     assert from_store(store, snapshot_seq) == from_table(store, snapshot_seq)
+    # an incremental load from there reads the parts too, and returns what the table holds since
+    assert store._parts_since(snapshot_seq)
+    loaded, top = store.load(since=snapshot_seq)
+    names = dict(store._conn.execute("SELECT id, name FROM metrics").fetchall())
+    table = [(names[m], a, v) for m, a, v, _ in from_table(store, snapshot_seq)]
+    assert sorted(loaded.select("metric", pl.col("at").dt.epoch("us"), "value").rows()) == sorted(table)
+    assert top == store._conn.execute("SELECT max(seq) FROM readings").fetchone()[0]
     history = History(store)
     history.refresh()
     table_only = History(Store(tmp_path / "h.sqlite3", snapshot_rows=None))

@@ -51,6 +51,11 @@ def _meta(con: sqlite3.Connection, key: str) -> int:
     return 0 if row is None else int(row[0])
 
 
+def delta_seq(con: sqlite3.Connection) -> int:
+    """The highest sequence number the parts hold (0: none)."""
+    return _meta(con, "delta_seq")
+
+
 def keep(con: sqlite3.Connection, top: int) -> None:
     """In a write's transaction, after its rows (``top``: the sequence counter now): store the rows
     written since the last part as a new part when there are enough of them."""

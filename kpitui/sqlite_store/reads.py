@@ -57,11 +57,17 @@ class Reads(SnapshotCache):
         return merged_parts(blobs, newer), names, top
 
     def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
-        if since > 0 and wanted is None:
+        if since > 0 and wanted is None and not self._parts_since(since):
             frame, names, seq = self._load_since(since)
         else:
             frame, names, seq = self._load_ids(since, wanted, snapshot_rows)
         return named_frame(frame, names), seq
+
+    def _parts_since(self, since: int) -> bool:
+        """Whether the writer's columnar delta parts hold rows written after ``since`` (then a load
+        reads them, :func:`~kpitui.sqlite_store.delta.fetch_since`, rather than every row from the table)."""
+        with self._guard("read") as con:
+            return delta.delta_seq(con) > since
 
     def _load_since(self, since: int) -> tuple[pl.DataFrame, dict[int, str], int]:
         """An incremental load (``since`` > 0, every metric): the rows and their highest sequence
