@@ -189,9 +189,10 @@ def probe(config_path: str, out: str) -> None:
     mark("import kpitui core (polars comes with kpitui.api)")
     config = load_config(Path(config_path))
     mark("config loaded (TOML, plugins, validation)")
-    from kpitui.ui.preload import Preload
+    from kpitui.ui.preload import Preload, worth_preloading
 
-    preload = Preload(config)  # as kpitui.cli starts the TUI: the history loads beside the UI's imports
+    # as kpitui.cli starts the TUI: a large history loads beside the UI's imports
+    preload = Preload(config) if worth_preloading(config) else None
     from kpitui.ui.app import KpiApp
 
     mark("import Textual and kpitui.ui")

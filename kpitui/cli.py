@@ -198,9 +198,10 @@ def cmd_tui(args: argparse.Namespace) -> int:
         collect = False
         config.history_notice = base.read_only_notice(config, why)
         base.err(config.history_notice)
-    from .ui.preload import Preload
+    from .ui.preload import Preload, worth_preloading
 
-    preload = Preload(config)  # the history loads while Textual is imported and the first frame drawn
+    # a large history loads while Textual is imported and the first frame drawn
+    preload = Preload(config) if worth_preloading(config) else None
     try:
         from .ui.app import run
     except ImportError as exc:

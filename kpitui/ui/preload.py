@@ -5,7 +5,8 @@ reading: from its cache, :mod:`kpitui.index_cache`, or from the store). That
 work is polars and SQLite, which release the GIL, so it runs beside what the
 main thread does meanwhile: importing Textual and the UI, mounting the
 dashboard, painting the first frame. ``kpitui`` (:func:`kpitui.cli.cmd_tui`)
-starts a :class:`Preload` before importing the UI; the runtime takes its store
+starts a :class:`Preload` before importing the UI when the history is
+large (:func:`worth_preloading`); the runtime takes its store
 and history when it opens (:meth:`Preload.take`) instead of opening its own.
 Nothing here imports Textual.
 """
@@ -19,6 +20,23 @@ if TYPE_CHECKING:
     from ..config import Config
     from ..history import History
     from ..history_store import HistoryStore
+
+
+#: a history file at least this large starts loading beside the UI's start; a smaller one loads after
+#: the first frame, as before: its load is short, and importing polars and the store beside Textual's
+#: imports would hold the first frame back (sample_config.toml's history is ~4 MB)
+MIN_BYTES = 32 << 20
+
+
+def worth_preloading(config: Config) -> bool:
+    """Whether ``config``'s history is an SQLite file large enough for :class:`Preload` to pay."""
+    storage = config.storage
+    if storage.url is not None:
+        return False
+    try:
+        return storage.path.stat().st_size >= MIN_BYTES
+    except OSError:
+        return False
 
 
 class Preload:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from ui_helpers import make_app, wait_ready
 
+from kpitui.ui import preload as preloading
 from kpitui.ui.preload import Preload
 
 
@@ -31,3 +32,12 @@ def test_a_preload_for_another_config_is_not_taken(config, make_config):
     taken = fresh.take(config)
     assert taken is not None and taken[1].height > 0
     taken[0].close()
+
+
+def test_only_a_large_history_file_is_loaded_beside_the_ui(config, make_config, tmp_path):
+    assert not preloading.worth_preloading(config)  # the test history: a few kB
+    with open(config.storage.path, "r+b") as history:  # grown (sparse) past the threshold
+        history.truncate(preloading.MIN_BYTES)
+    assert preloading.worth_preloading(config)
+    config.storage.path.unlink()
+    assert not preloading.worth_preloading(config)  # no file yet
