@@ -389,3 +389,17 @@ def test_polars_schema_types_are_checked() -> None:
     ]
     with pytest.raises(ExpressionError, match="cannot compare number with string"):
         compile_condition('n == "1"', schema)
+
+
+@pytest.mark.parametrize("needle", ["bot", "a", "k", "i", "s", "crawl", "spider", "-bot/", "x.y", "", "Bot", "é"])
+def test_contains_lower_matches_lowercasing_every_value(needle: str) -> None:
+    """contains(lower(f), ...) and "..." in lower(f) are searched case-insensitively where that is the same thing:
+    the same rows as lowercasing each value and searching it, over every code point alone and in some words."""
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF]
+    words = ["Googlebot/2.1", "BingBOT", "İstanbul", "ſpider", "KELVIN K", "x.y", "xAy", None]
+    frame = pl.DataFrame({"agent": points + [f"<{p}{needle}{p}>" for p in points[:5000]] + words})
+    lowered = pl.col("agent").str.to_lowercase()
+    expected = frame.select(lowered.str.contains(needle, literal=True).fill_null(False))["agent"]
+    for text in (f"contains(lower(agent), {needle!r})", f"{needle!r} in lower(agent)"):
+        got = frame.select(compile_condition(text, FIELDS).alias("m"))["m"]
+        assert got.to_list() == expected.to_list(), text

@@ -8,6 +8,7 @@ import math
 from typing import TYPE_CHECKING, Callable
 
 from ..options import nearest
+from .functions import caseless_contains
 from .syntax import _BINOPS, _CMPOPS, _CONDITION_FUNCTIONS, _MAX_INT, _OTHER_BINOPS, MAX_EXPONENT, MAX_LIST, MAX_STRING
 from .values import ANY, BOOL, NUM, STR, TIME, _example, _Value
 from .walker import _Walker
@@ -244,6 +245,9 @@ class _Operators(_Walker):
         right = self.compile(right_node, depth)
         if left.is_literal and left.type == STR and right.type in (STR, ANY):
             # "bot" in agent: substring test
+            caseless = caseless_contains(self, right_node, left.literal, depth)
+            if caseless is not None:
+                return caseless, right
             return right.expr.cast(self.pl.String).str.contains(left.literal, literal=True), right
         raise self.error(
             right_node, '\'in\' needs a list of literals (path in ["/a", "/b"]) or text on the left ("bot" in agent)'
