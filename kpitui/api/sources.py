@@ -185,6 +185,12 @@ class MetricSource:
         return []
 
     @classmethod
+    def writes(cls, options: Any, context: SourceContext) -> list[Path]:
+        """Files this source creates as it runs (the demo's made-up access log). ``kpitui check`` does not
+        warn that another source's file is missing when this source will write it: it says so in a note."""
+        return []
+
+    @classmethod
     def example(cls) -> dict[str, Any]:
         """Example ``{"source": {...}, "metric": {...}}`` tables for ``kpitui init``."""
         return {"source": {}, "metric": {}}

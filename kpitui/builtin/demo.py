@@ -139,6 +139,10 @@ class DemoSource(MetricSource):
     default_interval = 30.0
     default_timeout = 30.0
 
+    @classmethod
+    def writes(cls, options: DemoOptions, context: SourceContext) -> list[Path]:
+        return [context.path(options.access_log)] if options.access_log else []
+
     def __init__(self, spec: SourceSpec, metrics: Sequence[Metric], context: SourceContext) -> None:
         super().__init__(spec, metrics, context)
         self.log = context.path(self.options.access_log) if self.options.access_log else None

@@ -41,7 +41,8 @@ def cmd_check(args: argparse.Namespace) -> int:
 
     config = load(args)
     problems = config.registry.errors
-    paths = source_warnings(config)
+    notes: list[str] = []
+    paths = source_warnings(config, notes)
     for problem in [*problems, *paths]:
         print(f"warning: {problem}", file=sys.stderr)
     count = len(problems) + len(paths)
@@ -67,6 +68,8 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
         f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {history}"
     )
+    for note in notes:  # a file a source creates as it runs (the demo's log) is no warning
+        print(f"  note: {note}")
     for kpi in config.kpis.values():
         if kpi.unit_from:  # say where a unit nobody typed came from (unit = "..." in the table sets another)
             print(f"  kpis.{kpi.id}: unit {kpi.unit} ({kpi.unit_from}; no unit in its table)")
