@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kpitui.api import readings_frame
 from kpitui.config import load_config
 from kpitui.engine import Engine
-from kpitui.pipeline import REQUESTS_SCHEMA, Readings, View, aggregate, fold, quantile_of
+from kpitui.pipeline import REQUESTS_SCHEMA, ROWS_SCHEMA, Readings, View, aggregate, fold, quantile_of
 
 METRICS = ("a", "b", "c")
 AGGS = ("sum", "count", "mean", "last", "first", "min", "max", "p50", "p90")
@@ -245,3 +245,19 @@ def test_the_engine_reads_a_history_view_and_a_frame_alike(write_config, builtin
     assert engine.evaluate(View.from_frame(history), now) == engine.evaluate(history, now)
     with pytest.raises(TypeError, match="History, a View or a readings frame"):
         engine.evaluate([("a", now, 1.0)], now)
+
+
+def test_an_index_spanning_too_long_is_refused_when_built_and_when_written():
+    """Each metric owns a key range as long as its span: together they must fit in 2**63 µs."""
+    far = 4 * 10**18  # µs: ~127,000 years either side of 1970
+    rows = pl.DataFrame(
+        {"metric": ["a", "a", "b", "b"], "at": [-far, far, -far, far], "value": [1.0] * 4, "n": [1] * 4},
+        schema=ROWS_SCHEMA,
+    )
+    with pytest.raises(ValueError, match="spans too long"):
+        Readings.build(rows)
+    one = rows.filter(pl.col("metric") == "a")
+    view = View.of(Readings.empty()).write(one)  # one metric's span fits
+    assert view.height == 2
+    with pytest.raises(ValueError, match="spans too long"):
+        view.write(rows.filter(pl.col("metric") == "b"))

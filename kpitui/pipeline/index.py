@@ -316,7 +316,11 @@ def _index(rows: pl.DataFrame | list[pl.DataFrame], names: pl.Series | None = No
 
 
 def _check_spans(stats: pl.DataFrame) -> None:
-    if float(stats["span"].cast(pl.Float64).sum()) >= _KEY_LIMIT:
+    _check_span_total(float(stats["span"].cast(pl.Float64).sum()))
+
+
+def _check_span_total(total: float) -> None:
+    if total >= _KEY_LIMIT:
         raise ValueError(
             "the reading history spans too long for one index: the time from each metric's first to its last "
             "reading, added up over all metrics, must stay under 292,000 years"

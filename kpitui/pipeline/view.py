@@ -12,7 +12,7 @@ import polars as pl
 
 from ..epoch import micros
 from .frames import collect
-from .index import Readings, _check_spans, _with_totals
+from .index import Readings, _check_span_total, _check_spans, _with_totals
 
 #: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
 #: in the delta; ``pos``, ``was_value``, ``was_n`` the base row it rewrites (null for a new row)
@@ -98,18 +98,26 @@ class View:
         """
         segments = self.delta.segments
         grown = new.group_by("metric").agg(first=pl.col("at").min(), last=pl.col("at").max())
-        first = dict(zip(segments["metric"].to_list(), segments["first"].to_list()))
-        last = dict(zip(segments["metric"].to_list(), segments["last"].to_list()))
-        added = sorted(set(grown["metric"].to_list()).difference(first))
-        for metric, a, b in zip(grown["metric"].to_list(), grown["first"].to_list(), grown["last"].to_list()):
+        had = segments["metric"].to_list()
+        first = dict(zip(had, segments["first"].to_list()))
+        last = dict(zip(had, segments["last"].to_list()))
+        written = grown["metric"].to_list()
+        added = sorted(set(written).difference(first))
+        for metric, a, b in zip(written, grown["first"].to_list(), grown["last"].to_list()):
             first[metric], last[metric] = min(first.get(metric, a), a), max(last.get(metric, b), b)
-        names = [*segments["metric"].to_list(), *added]
+        # the segments' bounds and shifts in Python: a few entries (the metrics written since the
+        # base), where each polars call would cost more than the arithmetic
+        names = [*had, *added]
+        firsts, lasts = [first[m] for m in names], [last[m] for m in names]
+        shifts, taken = [], 0
+        for a, b in zip(firsts, lasts):
+            shifts.append(taken - a)
+            taken += b - a + 1
+        _check_span_total(taken)
         bounds = pl.DataFrame(
-            {"metric": names, "first": [first[m] for m in names], "last": [last[m] for m in names]},
-            schema={"metric": pl.String, "first": pl.Int64, "last": pl.Int64},
-        ).with_columns(span=pl.col("last") - pl.col("first") + 1)
-        _check_spans(bounds)
-        bounds = bounds.with_columns(shift=pl.col("span").cum_sum() - pl.col("span") - pl.col("first"))
+            {"metric": names, "first": firsts, "last": lasts, "shift": shifts},
+            schema={"metric": pl.String, "first": pl.Int64, "last": pl.Int64, "shift": pl.Int64},
+        )
         ids = pl.LazyFrame({"metric": names, "m": range(len(names))}, schema={"metric": pl.String, "m": pl.Int64})
         located = (
             self.base.locate(new.lazy(), "was_")
@@ -141,9 +149,9 @@ class View:
         return View(
             self.base,
             delta,
-            done.select(list(CHANGES_SCHEMA)),
+            pl.DataFrame([done.get_column(name) for name in CHANGES_SCHEMA]),
             after=self.serial,
-            written=frozenset(grown["metric"].to_list()),
+            written=frozenset(written),
         )
 
     def frame(self) -> pl.DataFrame:
