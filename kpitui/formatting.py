@@ -144,3 +144,9 @@ def format_time(at: dt.datetime, timezone: str, *, seconds: bool = False, date: 
         zone = f"UTC{offset[:3]}:{offset[3:]}" if offset else "UTC"
     clock = "%H:%M:%S" if seconds else "%H:%M"
     return f"{local.strftime(('%Y-%m-%d ' if date else '') + clock)} {zone}"
+
+
+def format_progress(progress: float | None) -> str:
+    """``23%``: how far the value (as it is) has come toward the target, rounded down, so a value just
+    short of its target never reads 100% (the report, the KPI pane and the detail view alike)."""
+    return "—" if progress is None else f"{math.floor(progress * 100 + 1e-9):.0f}%"

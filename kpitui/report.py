@@ -6,13 +6,13 @@ import csv
 import datetime as dt
 import io
 import json
-import math
 from typing import Any
 
 from .formatting import (
     STATUS_SYMBOL,
     format_age,
     format_change,
+    format_progress,
     format_projection,
     format_score,
     format_value,
@@ -193,11 +193,6 @@ def _pace(r: KpiResult, currency: str) -> str:
         return "—"
     mark = {True: " ✓", False: " ✗", None: ""}[r.on_pace]
     return format_projection(r, currency) + mark
-
-
-def format_progress(progress: float | None) -> str:
-    """``23%``: how far the value (as it is) has come toward the target."""
-    return "—" if progress is None else f"{math.floor(progress * 100 + 1e-9):.0f}%"
 
 
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).

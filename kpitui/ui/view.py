@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..formatting import STATUS_SYMBOL, format_change, format_projection, format_value
+from ..formatting import STATUS_SYMBOL, format_change, format_progress, format_projection, format_value
 from ..model import Kpi, KpiResult, MetricStatus, Status, Target
 from .palette import Palette
 
@@ -67,11 +67,11 @@ def target_text(kpi: Kpi, currency: str, target: Target | None = None) -> str:
     return prefix + fmt(target.value)
 
 
-def score_bar(score: float | None, width: int, colour: str, muted: str) -> Text:
-    """``█████▌░░ 69%``: a bar of the 0..1 score and its percentage."""
+def score_bar(score: float | None, width: int, colour: str, muted: str, pct: str | None = None) -> Text:
+    """``█████▌░░ 69%``: a bar of the 0..1 score and its percentage (``pct``: another text for it)."""
     if score is None:
         return Text("—", style=muted)
-    pct = f"{round(score * 100):>3d}%"
+    pct = f"{pct or f'{round(score * 100)}%':>4}"
     bar_w = max(0, width - len(pct) - 1)
     text = Text()
     if bar_w:
@@ -125,7 +125,7 @@ def progress_bar(progress: float | None, width: int, colour: str, muted: str) ->
     """``██░ 23%``: how far the value is toward the target (over 100% past it)."""
     if progress is None:
         return Text("—", style=muted)
-    return score_bar(progress, width, colour, muted)
+    return score_bar(progress, width, colour, muted, format_progress(progress))
 
 
 def pace_text(result: KpiResult, currency: str, colours: Palette) -> Text:

@@ -4,11 +4,10 @@
 from __future__ import annotations
 
 import datetime as dt
-import math
 
 from ui_helpers import make_app, pane_text, wait_for, wait_ready
 
-from kpitui.formatting import format_value
+from kpitui.formatting import format_progress, format_value
 from kpitui.model import Status
 
 
@@ -40,7 +39,7 @@ async def test_progress_is_value_toward_target_and_pace_is_its_own_labelled_colu
             and round(result.progress * 100) != round(result.score * 100)
         )
         cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Operating profit")))
-        assert cells["Progress"].endswith(f"{round(result.progress * 100)}%")
+        assert cells["Progress"].endswith(format_progress(result.progress))
         assert "On pace for" in cells and cells["On pace for"].startswith(f"${result.projection:,.0f}")
         # the score that sets the status is labelled in the line under the pane
         assert f"score {round(result.score * 100)}%" in info(app)
@@ -71,7 +70,7 @@ async def test_a_prorated_target_is_marked_and_explained(config):
         cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Lead generation")))
         assert cells["Target"] in (f"≈ {target}", f"{target} (prorated)")
         assert f"target {target} prorated from 100 per month" in info(app)
-        assert cells["Progress"].endswith(f"{math.floor(result.progress * 100 + 0.5)}%")
+        assert cells["Progress"].endswith(format_progress(result.progress))
 
 
 async def test_partial_history_instead_of_a_change(config):
@@ -117,3 +116,28 @@ async def test_a_kept_target_says_so(config):
         assert "as for its own window (quarter; not an amount to prorate)" in info(app)
         cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Onboarding time")))
         assert "≈" not in cells["Target"] and "prorated" not in cells["Target"]
+
+
+async def test_progress_just_short_of_the_target_never_reads_100_percent(make_config):
+    """996 of a 1,000 target is 99% in the KPI pane and the detail view, as in `kpitui report` (not 100%)."""
+    from kpitui.api import readings_frame
+    from kpitui.store import Store
+
+    config = make_config(
+        extra='[kpis.near]\nname = "Nearly there"\nformula = "sum"\nmetrics = ["signups"]\n'
+        'window = "month_to_date"\ntarget = 1000\n[objectives.near]\ntitle = "Near"\nkpis = ["near"]\n',
+        readings=False,
+    )
+    with Store(config.storage.path) as store:
+        store.write(readings_frame([("signups", dt.datetime(2026, 3, 2, 12, tzinfo=dt.timezone.utc), 996.0)]))
+    app = make_app(config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        app.show_objective("near")
+        await pilot.pause()
+        assert app.snapshot.kpis["near"].progress == 0.996
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Nearly there")))
+        assert cells["Progress"].endswith(" 99%"), cells
+        app.open_detail("near", None)
+        await wait_ready(pilot)
+        assert "progress 99%" in str(app.screen.query_one("#detail-summary").render())

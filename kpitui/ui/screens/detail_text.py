@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 
 from ... import periods
-from ...formatting import STATUS_SYMBOL, format_age, format_change, format_time, format_value
+from ...formatting import STATUS_SYMBOL, format_age, format_change, format_progress, format_time, format_value
 from .. import bindings
 from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 
@@ -100,7 +100,7 @@ def kpi_summary(kpi: Kpi, result: KpiResult | None, config: Config, colours: Pal
     if result.target is not None:
         text.append(f"  target {applied_target_text(result, currency)}", style=colours.muted)
         if result.progress is not None:
-            text.append(f"  progress {round(result.progress * 100)}%", style=colours.muted)
+            text.append(f"  progress {format_progress(result.progress)}", style=colours.muted)
     text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
     if result.score is not None:
         text.append(f" (score {round(result.score * 100)}%)", style=status)
