@@ -7,7 +7,7 @@ import contextlib
 import datetime as dt
 import json
 import sys
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import base
 from .base import EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
@@ -213,7 +213,6 @@ def _collect_due(config: Config, store: HistoryStore) -> None:
 def cmd_series(args: argparse.Namespace) -> int:
     """Bucket values of a KPI, or of a metric (by its own aggregation rule), from the stored history."""
     from ..engine import Engine
-    from ..formatting import format_value
     from ..history import History
     from ..options import did_you_mean
 
@@ -267,13 +266,56 @@ def cmd_series(args: argparse.Namespace) -> int:
             )
         )
     elif args.format == "csv":
-        print("start,value")
-        for start, value, _ in rows:
-            print(f"{start.astimezone(tz).isoformat()},{'' if value is None else _num(value)}")
+
+        def cell(number: float | None) -> str:
+            return "" if number is None else str(_num(number))
+
+        print("start,value" + (",compare,difference" if args.compare else ""))
+        for start, value, other in rows:
+            line = f"{start.astimezone(tz).isoformat()},{cell(value)}"
+            if args.compare:  # as in JSON: the comparison bucket's value and the difference (empty: no data)
+                line += f",{cell(other)},{cell(None if value is None or other is None else value - other)}"
+            print(line)
     else:
-        for start, value, _ in rows:
-            print(
-                f"{format_time(start, config)}  "
-                f"{format_value(value, unit or 'number', decimals, config.settings.currency):>12}"
-            )
+        sys.stdout.write(
+            "".join(f"{line}\n" for line in series_table(config, shown.name, unit, decimals, rows, args, at))
+        )
     return EXIT_OK
+
+
+def series_table(
+    config: Config,
+    name: str,
+    unit: str,
+    decimals: int | None,
+    rows: list[Any],
+    args: argparse.Namespace,
+    at: dt.datetime,
+) -> list[str]:
+    """``Lead Generation (count) by week, as of …``, then one line per bucket: its start, its value, with
+    ``--compare`` the earlier bucket's value and the difference; a bucket still running says so."""
+    from .. import periods
+    from ..formatting import format_change, format_value
+
+    currency, cal = config.settings.currency, periods.Calendar.from_settings(config.settings)
+
+    def shown(value: float | None) -> str:
+        return format_value(value, unit or "number", decimals, currency)
+
+    win = periods.parse_window(config.kpis[args.id].window if args.id in config.kpis else "today")
+    back = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"  # the KPI's window
+    earlier = {"previous": back, "last_year": "a year earlier"}.get(args.compare or "", "")
+    head = f"{name} ({unit or 'number'}) per {args.grain}, as of {format_time(at, config)}"
+    lines = [head + (f"; vs the same {args.grain} {earlier}" if earlier else "")]
+    lines.append(
+        f"{args.grain + ' starting':<22}{'value':>12}" + (f"{earlier:>20}{'difference':>14}" if earlier else "")
+    )
+    for start, value, other in rows:
+        line = f"{format_time(start, config)}  {shown(value):>12}"
+        if earlier:
+            difference = None if value is None or other is None else value - other
+            line += f"{shown(other):>20}{format_change(difference, None, unit, decimals, currency):>14}"
+        if start <= at < periods.bucket_end(start, args.grain, cal):
+            line += f"  (so far: to {format_time(at, config)[11:]})"
+        lines.append(line)
+    return lines
