@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kpitui.config import load_config
 from kpitui.engine import Engine
 from kpitui.engine.planning import sparkline as _sparkline
+from kpitui.model import SourceHealth
 from kpitui.pipeline import Readings, View, fold
 
 UTC = dt.timezone.utc
@@ -149,6 +150,21 @@ def test_re_evaluation_equals_a_fresh_one(config, initial, steps):
         view = fold(view) if folding else view
         now += dt.timedelta(seconds=seconds)
         assert engine.evaluate(view, now, window=window) == fresh(config, view, now, window)
+
+
+def test_metric_statuses_follow_new_readings_and_the_source_health(config):
+    """A re-evaluation remakes the status of only the metrics whose newest reading was asked again,
+    and of every metric when the source health it is given differs from the last evaluation's."""
+    down = {"manual": SourceHealth("manual", error="unreachable", failures=2)}  # the config's metrics
+    engine, now = Engine(config), START
+    view = View.of(Readings.empty()).write(as_rows([("a", -60, 1), ("b", -60, 2)], now))
+    for rows, health in (([], None), ([("a", 0, 5)], None), ([("c", 0, 3)], down), ([], down), ([("b", 0, 7)], None)):
+        view = view.write(as_rows(rows, now)) if rows else view
+        now += dt.timedelta(seconds=5)
+        got = engine.evaluate(view, now, health=health)
+        _sparkline.cache_clear()
+        assert got == Engine(config).evaluate(view, now, health=health)
+        assert all(m.health == (down["manual"] if health else None) for m in got.metrics.values())
 
 
 def test_only_what_changed_is_recomputed(config, monkeypatch):

@@ -142,8 +142,11 @@ class Engine:
         )
         kpis = {kid: self._result(results, kid, plan, values, memo, to_run, renewed) for kid in plan.plans}
         objectives = tuple(results.objective(obj, kpis) for obj in self.config.objectives.values())
-        metric_status = results.metrics(health or {}, memo.metric_status if memo is not None else {})
-        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status)
+        health = health or {}
+        # with the same health, only the metrics whose newest reading was asked again can have changed
+        only = renewed if memo is not None and memo.health == health else None
+        metric_status = results.metrics(health, memo.metric_status if memo is not None else {}, only)
+        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status, health)
         return Snapshot(at=now, objectives=objectives, kpis=kpis, metrics=metric_status)
 
     def _memo_for(self, view: pipeline.View, window: str | None, offset: int) -> tuple[Memo | None, frozenset[str]]:

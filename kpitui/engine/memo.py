@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any, Iterable
 
 from .. import pipeline
-from ..model import KpiResult, MetricStatus
+from ..model import KpiResult, MetricStatus, SourceHealth
 from .planning import Layout, Plan, utc
 from .program import Program
 from .queries import Latest
@@ -36,6 +36,7 @@ class Memo:
     latest: Latest
     results: dict[str, KpiResult]
     metric_status: dict[str, MetricStatus]
+    health: dict[str, SourceHealth]  # the source health the metric statuses were made with
 
     def changed(self, view: pipeline.View, window: str | None, offset: int) -> frozenset[str] | None:
         """The metrics written between this evaluation's view and ``view``; ``None`` when this memo

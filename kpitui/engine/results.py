@@ -188,10 +188,17 @@ class Results:
             status = scoring.status(score, score, True, objective.thresholds)
         return ObjectiveResult(objective=objective, score=score, status=status, kpis=kpis)
 
-    def metrics(self, health: dict[str, SourceHealth], known: dict[str, MetricStatus]) -> dict[str, MetricStatus]:
-        """Each metric's newest reading and its source's health (``known``'s status when the same)."""
-        out: dict[str, MetricStatus] = {}
-        for mid, metric in self.config.metrics.items():
+    def metrics(
+        self, health: dict[str, SourceHealth], known: dict[str, MetricStatus], only: frozenset[str] | None = None
+    ) -> dict[str, MetricStatus]:
+        """Each metric's newest reading and its source's health (``known``'s status when the same).
+        ``only``: the metrics that can differ from ``known`` (the others are ``known``'s as they are)."""
+        if only is not None and known.keys() == self.config.metrics.keys():
+            out = dict(known)
+            metrics = {mid: self.config.metrics[mid] for mid in only if mid in out}
+        else:
+            out, metrics = {}, self.config.metrics
+        for mid, metric in metrics.items():
             at, value = self.latest.get(mid, (None, None))
             source = health.get(metric.source or "")
             kept = known.get(mid)
