@@ -67,6 +67,9 @@ class PostgresBase:
     _lock: threading.RLock
     _con: Any
     _instance_id: int | None
+    #: (lo, top, rows) of this store's writes since the snapshot (see ``Writes._note_written``)
+    _written: list[tuple[int, int, pl.DataFrame | None]]
+    _stored: pl.DataFrame | None
 
     if TYPE_CHECKING:  # what the parts call of each other
 
@@ -81,6 +84,7 @@ class PostgresBase:
         def _refresh_snapshot(self) -> None: ...
         def _snapshot_parts(self, con: Any, meta: dict[str, int]) -> tuple[Iterator[pl.DataFrame], int] | None: ...
         def _fetch_since(self, con: Any, since: int, upto: int | None = None) -> pl.DataFrame: ...
+        def _written_since(self, con: Any, low: int, top: int) -> pl.DataFrame | None: ...
         def _load_with_meta(
             self, since: int, wanted: set[str] | None
         ) -> tuple[pl.DataFrame, dict[int, str], dict[str, int], int, bool]: ...

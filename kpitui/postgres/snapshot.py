@@ -35,6 +35,8 @@ from .schema import SCHEMA
 #: to about 1/CATCH_UP of the history, and a refresh's work to CATCH_UP + 1 rows per row written)
 CATCH_UP = 4
 _PARTS = f"{SCHEMA}.snapshot_parts"
+#: added to part numbers while parts are renumbered (more than there are ever parts)
+_AWAY = 1_000_000_000
 
 
 def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
@@ -193,7 +195,10 @@ class Snapshot(PostgresBase):
                 low, top = meta["snapshot_seq"], meta["seq"]
                 if top <= low:
                     return True
-                rows = self._fetch_since(con, low, top).sort("metric_id", "at")
+                rows = self._written_since(con, low, top)
+                self._written = [entry for entry in self._written if entry[0] >= top]
+                if rows is None:
+                    rows = self._fetch_since(con, low, top).sort("metric_id", "at")
                 slots = con.execute(f"SELECT part, through FROM {_PARTS} WHERE part < 0").fetchall()
                 base = con.execute(
                     f"SELECT part, through, rows, last_id, last_at FROM {_PARTS} "
@@ -212,13 +217,14 @@ class Snapshot(PostgresBase):
                     "rows = excluded.rows",
                     (slot, _encode(rows), top, low, rows.height),
                 )
-                total = self._catch_up(con, base, top, CATCH_UP * rows.height)
-                self._set_meta(con, top, len(base), total, meta["generation"])
+                total, count = self._catch_up(con, base, top, CATCH_UP * rows.height)
+                self._set_meta(con, top, count, total, meta["generation"])
         return True
 
-    def _catch_up(self, con: Any, base: list[tuple[Any, ...]], top: int, budget: int) -> int:
+    def _catch_up(self, con: Any, base: list[tuple[Any, ...]], top: int, budget: int) -> tuple[int, int]:
         """The parts furthest behind (at least one, about ``budget`` rows) brought up to ``top`` from
-        the delta parts; returns the rows in all parts."""
+        the delta parts; returns the rows in all parts and how many parts there are now (a part grown
+        past twice :data:`SNAPSHOT_PART_ROWS` is split, the parts after it renumbered)."""
         order = sorted(range(len(base)), key=lambda i: (base[i][1], i))
         chosen: list[int] = []
         rows = 0
@@ -227,10 +233,58 @@ class Snapshot(PostgresBase):
                 break
             chosen.append(i)
             rows += base[i][2]
-        total = int(sum(b[2] for b in base))
+        total, count = int(sum(b[2] for b in base)), len(base)
         if not chosen:
-            return total
-        oldest = min(base[i][1] for i in chosen)
+            return total, count
+        delta = self._delta_rows(con, min(base[i][1] for i in chosen), top)
+        if delta is None:
+            return total, count
+        for i in sorted(chosen, reverse=True):  # a split renumbers only the parts after it, done already
+            part, through, rows_before, _, _ = base[i]
+            rows_in = delta.filter(pl.col("seq") > through)
+            if i > 0:
+                prev_id, prev_at = base[i - 1][3], base[i - 1][4]
+                rows_in = rows_in.filter(
+                    (pl.col("metric_id") > prev_id) | ((pl.col("metric_id") == prev_id) & (pl.col("at") > prev_at))
+                )
+            if i < len(base) - 1:
+                last_id, last_at = base[i][3], base[i][4]
+                rows_in = rows_in.filter(
+                    (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
+                )
+            if not rows_in.height:
+                con.execute(f"UPDATE {_PARTS} SET through = %s WHERE part = %s", (top, part))
+                continue
+            with con.cursor(binary=True) as cur:
+                (data,) = cur.execute(f"SELECT data FROM {_PARTS} WHERE part = %s", (part,)).fetchone()
+            old = decode_snapshot([bytes(data)])
+            if old is None:
+                raise StoreError("a part of the snapshot cannot be decoded")
+            merged = merge_snapshot(old, rows_in.drop("seq"))
+            total += merged.height - rows_before
+            pieces = _split(merged)
+            if len(pieces) > 1:
+                # room for the new pieces: the parts after this one (and stale ones) moved up, in two
+                # steps so that no number is taken twice on the way
+                con.execute(f"UPDATE {_PARTS} SET part = part + %s WHERE part > %s", (_AWAY, part))
+                con.execute(f"UPDATE {_PARTS} SET part = part - %s WHERE part >= %s", (_AWAY - len(pieces) + 1, _AWAY))
+                count += len(pieces) - 1
+            with con.cursor() as cur:
+                cur.executemany(
+                    f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
+                    "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
+                    "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
+                    "last_at = excluded.last_at",
+                    [
+                        (part + k, _encode(p), top, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
+                        for k, p in enumerate(pieces)
+                    ],
+                )
+        return total, count
+
+    def _delta_rows(self, con: Any, oldest: int, top: int) -> pl.DataFrame | None:
+        """The delta parts' rows above ``oldest`` (last write wins, with ``seq``: their part's ``through``),
+        sorted by (metric_id, at); ``None`` when there are none."""
         with con.cursor(binary=True) as cur:
             found = cur.execute(
                 f"SELECT through, data FROM {_PARTS} WHERE part < 0 AND through > %s AND through <= %s "
@@ -244,41 +298,14 @@ class Snapshot(PostgresBase):
                 raise StoreError("a delta part of the snapshot cannot be decoded")
             deltas.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
         if not deltas:
-            return total
-        delta = (
+            return None
+        if len(deltas) == 1:
+            return deltas[0]  # written sorted and unique
+        return (
             pl.concat(deltas)
             .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
             .sort("metric_id", "at")
         )
-        for i in chosen:
-            part, through, count, _, _ = base[i]
-            rows_in = delta.filter(pl.col("seq") > through)
-            if i > 0:
-                prev_id, prev_at = base[i - 1][3], base[i - 1][4]
-                rows_in = rows_in.filter(
-                    (pl.col("metric_id") > prev_id) | ((pl.col("metric_id") == prev_id) & (pl.col("at") > prev_at))
-                )
-            if i < len(base) - 1:
-                last_id, last_at = base[i][3], base[i][4]
-                rows_in = rows_in.filter(
-                    (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
-                )
-            if rows_in.height:
-                with con.cursor(binary=True) as cur:
-                    (data,) = cur.execute(f"SELECT data FROM {_PARTS} WHERE part = %s", (part,)).fetchone()
-                old = decode_snapshot([bytes(data)])
-                if old is None:
-                    raise StoreError("a part of the snapshot cannot be decoded")
-                merged = merge_snapshot(old, rows_in.drop("seq"))
-                total += merged.height - count
-                con.execute(
-                    f"UPDATE {_PARTS} SET data = %b, through = %s, rows = %s, last_id = %s, last_at = %s "
-                    "WHERE part = %s",
-                    (_encode(merged), top, merged.height, int(merged["metric_id"][-1]), int(merged["at"][-1]), part),
-                )
-            else:
-                con.execute(f"UPDATE {_PARTS} SET through = %s WHERE part = %s", (top, part))
-        return total
 
     def _refresh_snapshot(self) -> None:
         try:
@@ -295,6 +322,17 @@ class Snapshot(PostgresBase):
         """Write the columnar snapshot now, whole (for example after a bulk import)."""
         self._writable()
         self._whole_snapshot()
+
+
+def _split(frame: pl.DataFrame) -> list[pl.DataFrame]:
+    """``frame`` (a part brought up to date) as it is stored: whole, or in equal pieces of about
+    :data:`SNAPSHOT_PART_ROWS` once it holds more than twice that (so that a part first written small,
+    the whole history when it was young, does not grow until every refresh rewrites all of it)."""
+    if frame.height <= 2 * SNAPSHOT_PART_ROWS:
+        return [frame]
+    count = -(-frame.height // SNAPSHOT_PART_ROWS)
+    size = -(-frame.height // count)
+    return [frame.slice(o, size) for o in range(0, frame.height, size)]
 
 
 def _chained(deltas: list[tuple[Any, ...]], low: int, top: int) -> bool:

@@ -58,6 +58,8 @@ class PostgresStore(Writes, Reads, Snapshot, Upkeep, ManualReadings, Schema):
         self._lock = threading.RLock()
         self._con = None
         self._instance_id = None
+        self._written = []
+        self._stored = None
         self._connect(first=True)
         self._open_schema()
 

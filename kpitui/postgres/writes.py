@@ -13,6 +13,9 @@ from ..store_common import UNSET, check_write, cursor_conflict, outside_compacte
 from .connection import PostgresBase
 from .schema import SCHEMA
 
+#: the most rows of its own writes a store keeps for the snapshot's next delta part
+_WRITTEN_ROWS = 4_000_000
+
 _ON_CONFLICT = {
     # unchanged rows keep their seq (viewers do not reload them), as in SQLite
     "replace": (
@@ -78,26 +81,62 @@ class Writes(PostgresBase):
         self.last_compacted = 0
         with self._guard("write to") as con:
             self._writable()
-            with con.transaction():
-                first = self._take_seq(con, rows.height)  # serialises writers from here to commit
-                if expect_cursor is not UNSET:
-                    stored = self._cursor(con, source)  # type: ignore[arg-type]
-                    if stored != expect_cursor:
-                        raise cursor_conflict(source, expect_cursor, stored)
-                written = self._upsert(con, rows, mode, first) if rows.height else 0
-                if set_cursor:
-                    con.execute(
-                        f"INSERT INTO {SCHEMA}.cursors (instance, source, cursor, updated) VALUES (%s, %s, %s, %s) "
-                        "ON CONFLICT (instance, source) DO UPDATE SET cursor = excluded.cursor, updated = "
-                        "excluded.updated",
-                        (self.instance, source, cursor, micros(dt.datetime.now(dt.timezone.utc))),
-                    )
-                meta = self._meta(con, "snapshot_seq", "snapshot_rows") if written else None
+            self._stored = None
+            try:
+                with con.transaction():
+                    first = self._take_seq(con, rows.height)  # serialises writers from here to commit
+                    if expect_cursor is not UNSET:
+                        stored = self._cursor(con, source)  # type: ignore[arg-type]
+                        if stored != expect_cursor:
+                            raise cursor_conflict(source, expect_cursor, stored)
+                    written = self._upsert(con, rows, mode, first) if rows.height else 0
+                    if set_cursor:
+                        con.execute(
+                            f"INSERT INTO {SCHEMA}.cursors (instance, source, cursor, updated) "
+                            "VALUES (%s, %s, %s, %s) ON CONFLICT (instance, source) DO UPDATE SET "
+                            "cursor = excluded.cursor, updated = excluded.updated",
+                            (self.instance, source, cursor, micros(dt.datetime.now(dt.timezone.utc))),
+                        )
+                    meta = self._meta(con, "snapshot_seq", "snapshot_rows") if written else None
+            except BaseException:
+                self._written = []  # committed or not, we cannot tell: the next refresh reads the table
+                raise
+            self._note_written(first - 1, first + rows.height - 1)
         if meta is not None and self.snapshot_rows is not None:
             since = first + rows.height - 1 - meta["snapshot_seq"]
             if since >= max(self.snapshot_rows, meta["snapshot_rows"] // 8):
                 self._refresh_snapshot()
         return written
+
+    def _note_written(self, lo: int, top: int) -> None:
+        """Remember what the write of sequence numbers ``lo < seq <= top`` stored (``self._stored``, or
+        ``None``: not known without reading it back), for the next delta part of the snapshot."""
+        if top <= lo or self.snapshot_rows is None:
+            return
+        self._written.append((lo, top, self._stored))
+        while sum(f.height for _, _, f in self._written if f is not None) > _WRITTEN_ROWS:
+            self._written.pop(0)  # the chain no longer reaches the snapshot: that refresh reads the table
+
+    def _written_since(self, con: Any, low: int, top: int) -> pl.DataFrame | None:
+        """The rows at every key written in ``low < seq <= top`` (as :meth:`_fetch_since` reads them,
+        sorted by (metric_id, at)) from what this store wrote, when that is exact: this store took
+        every one of those sequence numbers, knows what each write stored, and it is the only instance
+        that ever wrote (so a key's sum over instances is its own row). ``None`` otherwise."""
+        chain = [entry for entry in self._written if entry[0] >= low]
+        at = low
+        for lo, hi, frame in chain:
+            if lo != at or frame is None:
+                return None
+            at = hi
+        if not chain or at != top:
+            return None
+        if con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] > 1:
+            return None
+        return (
+            pl.concat([frame for _, _, frame in chain if frame is not None])
+            .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
+            .sort("metric_id", "at")
+        )
 
     def _upsert(self, con: Any, rows: pl.DataFrame, mode: str, first: int) -> int:
         """Store ``rows`` under this instance; how many were inserted or changed.
@@ -145,6 +184,11 @@ class Writes(PostgresBase):
                 colliding = pl.concat([colliding, maybe]).sort("metric_id", "at")
         if colliding.height:
             written += self._stage_and_upsert(con, colliding, mode, instance_id)
+        if mode == "replace" or colliding.height == 0:
+            # what each key holds now: the value written, one reading (an added-to row is not known)
+            self._stored = keyed.select(
+                pl.col("metric_id").cast(pl.UInt32), "at", "value", pl.lit(1, pl.UInt32).alias("n")
+            )
         return written
 
     @staticmethod

@@ -95,3 +95,59 @@ def test_late_and_rewritten_rows_in_old_parts_load_exactly(open_store, monkeypat
             seen_deltas,
             seen_behind,
         )  # parts were brought up a few at a time
+
+
+def test_one_writer_keeps_the_snapshot_from_what_it_wrote_and_splits_grown_parts(open_store, monkeypatch):
+    """A lone collector's delta parts come from the rows it wrote (no read back) when that is exact:
+    rewritten keys, unchanged values, added-to counts and another instance's write in between all
+    load as the table holds them; a part first written small is split as it grows."""
+    if open_store.backend != "postgres":
+        return  # SQLite rewrites its snapshot whole
+    monkeypatch.setattr(store_common, "SNAPSHOT_PART_ROWS", PART_ROWS)
+    monkeypatch.setattr(pg_snapshot, "SNAPSHOT_PART_ROWS", PART_ROWS)
+    writer = open_store(snapshot_rows=40)
+    fetched: list[int] = []
+    fetch = type(writer)._fetch_since
+
+    def counted(self, con, since, upto=None):
+        found = fetch(self, con, since, upto)
+        if self is writer and upto is not None:  # the writer's delta part, not a load's rows since
+            fetched.append(found.height)
+        return found
+
+    monkeypatch.setattr(type(writer), "_fetch_since", counted)
+    rng = random.Random(11)
+    expected: dict = {}
+
+    def write(rows: list[tuple[str, int, float]], mode: str = "replace", store=writer) -> None:
+        store.write(frame(*rows), mode=mode)
+        for m, t, v in rows:
+            key = (m, at(t))
+            expected[key] = expected.get(key, 0.0) + v if mode == "add" else v
+
+    write([(f"m{k}", t, float(t)) for k in range(2) for t in range(20)])
+    writer.snapshot()  # one part of 40 rows, to grow far past 2 x PART_ROWS
+    viewer = open_store(readonly=True)
+    for round_ in range(10):
+        keys = rng.sample([(f"m{k}", t) for k in range(4) for t in range(-200, 200)], 60)
+        write([(m, t, rng.choice([float(t), rng.uniform(-9, 9)])) for m, t in keys])  # new, rewritten, unchanged
+        write([("m9", 1000 + round_, 1.0)], mode="add")  # a new key added to: known
+        assert values(viewer) == expected, f"round {round_}"
+        assert streamed(viewer) in ({}, expected), f"round {round_}"
+    assert fetched == [], "the one writer read back what it wrote"
+    write([("m9", 1000, 2.0)], mode="add")  # a stored count added to: read back at the next refresh
+    write([("m1", 5, 7.0)], mode="add", store=open_store(instance="web2"))  # another instance
+    write([(m, t, -1.0) for m, t in rng.sample([(f"m{k}", t) for k in range(4) for t in range(-200, 200)], 60)])
+    write([(m, t, -2.0) for m, t in rng.sample([(f"m{k}", t) for k in range(4) for t in range(-200, 200)], 60)])
+    assert fetched, "a write that is not known exactly is read back"
+    assert values(viewer) == expected
+    assert streamed(viewer) == expected
+    history = History(viewer, background=False)
+    history.refresh()
+    assert {(m, a): v for m, a, v in history.frame.select("metric", "at", "value").rows()} == expected
+    import psycopg
+
+    with psycopg.connect(writer.url) as con:
+        parts = con.execute("SELECT value FROM kpitui.meta WHERE key = 'snapshot_parts'").fetchone()[0]
+        biggest = con.execute("SELECT max(rows) FROM kpitui.snapshot_parts WHERE part >= 0").fetchone()[0]
+    assert parts > 3 and biggest <= 2 * PART_ROWS + 60, (parts, biggest)
