@@ -4,6 +4,8 @@
 from __future__ import annotations
 
 import io
+import queue
+import threading
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -12,6 +14,45 @@ import polars as pl
 from ..store_common import ID_FRAME_SCHEMA, named_frame, replace_rows
 from .connection import PostgresBase
 from .schema import SCHEMA
+
+
+def prefetched(parts: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """``parts`` made one ahead in a thread: the next part is decoded and merged (polars, without
+    the GIL) while the caller indexes this one. Its errors are raised where the part would be; a
+    caller that stops early stops the thread."""
+    ready: queue.Queue[tuple[pl.DataFrame | None, BaseException | None]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def offer(item: tuple[pl.DataFrame | None, BaseException | None]) -> bool:
+        while not stop.is_set():
+            try:
+                ready.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def make() -> None:
+        try:
+            for part in parts:
+                if not offer((part, None)):
+                    return
+            offer((None, None))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            offer((None, exc))
+
+    worker = threading.Thread(target=make, name="kpitui-load-parts", daemon=True)
+    worker.start()
+    try:
+        while True:
+            part, error = ready.get()
+            if error is not None:
+                raise error
+            if part is None:
+                return
+            yield part
+    finally:
+        stop.set()
 
 
 class Reads(PostgresBase):
@@ -56,7 +97,7 @@ class Reads(PostgresBase):
         parts, fetched = found
         if self.snapshot_rows is not None and fetched >= self.snapshot_rows and not self.readonly:
             return None
-        return parts, names, meta["seq"]
+        return prefetched(parts), names, meta["seq"]
 
     def _load(
         self, since: int, wanted: set[str] | None, snapshot_rows: int | None

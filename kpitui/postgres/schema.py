@@ -88,6 +88,11 @@ _MIGRATIONS: tuple[str, ...] = (
         ADD COLUMN last_id bigint NOT NULL DEFAULT 0, ADD COLUMN last_at bigint NOT NULL DEFAULT 0;
     UPDATE {SCHEMA}.meta SET value = 0 WHERE key = 'snapshot_seq';
     """,
+    # 7: parts stored as they come (already lz4): PostgreSQL's own compression was tried on every
+    # upload and given up (measured: 6x the upload time of 9 parts of 12 MB)
+    f"""
+    ALTER TABLE {SCHEMA}.snapshot_parts ALTER COLUMN data SET STORAGE EXTERNAL;
+    """,
 )
 
 

