@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import textwrap
+from pathlib import Path
 from typing import Callable
 
 import pytest
@@ -16,6 +19,11 @@ from kpitui.store import Store
 @pytest.fixture
 def make_config(tmp_path) -> Callable[..., Config]:
     """Write the test config (with optional extra tables) and its readings; return the loaded config."""
+    return config_maker(tmp_path)
+
+
+def config_maker(tmp_path: Path) -> Callable[..., Config]:
+    """``make_config`` writing into ``tmp_path``."""
 
     def make(
         extra: str = "",
@@ -46,3 +54,18 @@ def make_config(tmp_path) -> Callable[..., Config]:
 @pytest.fixture
 def config(make_config) -> Config:
     return make_config()
+
+
+@pytest.fixture
+def fixed_length_config():
+    """The test config in a folder whose path has the same length on every run.
+
+    For snapshots of screens that print the config's path (help): pytest's
+    ``tmp_path`` grows with the run number (``pytest-9`` -> ``pytest-201``), and
+    a longer path wraps onto one more line, which moves the scrollbar.
+    """
+    folder = Path(tempfile.mkdtemp(prefix="kpitui-snap-", dir="/tmp"))
+    try:
+        yield config_maker(folder)()
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)

@@ -84,8 +84,10 @@ class TestDetail:
 
 
 class TestModals:
-    def test_help(self, snap_compare, config):
-        assert snap_compare(make_app(config), terminal_size=(100, 34), run_before=ready_then("question_mark"))
+    def test_help(self, snap_compare, fixed_length_config):
+        assert snap_compare(
+            make_app(fixed_length_config), terminal_size=(100, 34), run_before=ready_then("question_mark")
+        )
 
     def test_add_reading_form_with_an_error(self, snap_compare, config):
         async def run_before(pilot) -> None:
