@@ -36,12 +36,13 @@ def wait_for(out: Path, pattern: str | None, timeout: float = 30) -> None:
 
 
 def stored_readings(path: Path) -> int:
-    import sqlite3
+    """Readings a viewer loads (a poll's few readings are staged beside ``readings`` until folded in)."""
+    from kpitui.store import Store, StoreError
 
     try:
-        with sqlite3.connect(f"file:{path}?mode=ro", uri=True) as db:
-            return db.execute("SELECT count(*) FROM readings").fetchone()[0]
-    except sqlite3.Error:
+        with Store(path, readonly=True) as store:
+            return store.load()[0].height
+    except StoreError:
         return 0
 
 

@@ -151,10 +151,15 @@ class SqliteBase:
         return self._con
 
     @contextmanager
-    def _transaction(self, kind: str = "IMMEDIATE") -> Iterator[sqlite3.Connection]:
+    def _transaction(self, kind: str = "IMMEDIATE", *, fold: bool = True) -> Iterator[sqlite3.Connection]:
+        """A transaction; a write (``IMMEDIATE``) first folds a collector's staged readings into
+        ``readings`` (:mod:`~kpitui.sqlite_store.staging`) unless ``fold`` is false, so that
+        every write but a staged poll's sees one table."""
         con = self._conn
         con.execute(f"BEGIN {kind}")
         try:
+            if fold and kind == "IMMEDIATE":
+                self._fold_staged()
             yield con
             con.execute("COMMIT")
         except BaseException:
@@ -195,6 +200,9 @@ class SqliteBase:
             raise StoreError(f"history file {self.path} is open read-only")
         if self.damaged is not None:
             raise StoreError(maintenance.damaged_message(self.path, self.damaged))
+
+    def _fold_staged(self) -> None:
+        """Move staged readings into ``readings`` (:class:`~kpitui.sqlite_store.staging.Staging`)."""
 
     def _meta(self, key: str) -> int:
         return int(self._conn.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()[0])

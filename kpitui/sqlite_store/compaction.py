@@ -18,7 +18,7 @@ from ..store_common import (
     plan_input,
     run_plan,
 )
-from .base import SqliteBase
+from .staging import Staging
 
 
 class _Pending(NamedTuple):
@@ -30,7 +30,7 @@ class _Pending(NamedTuple):
     rows: int
 
 
-class Compaction(SqliteBase):
+class Compaction(Staging):
     """Compaction and deletion (a part of :class:`~kpitui.store.Store`)."""
 
     def compact(
@@ -128,11 +128,16 @@ class Compaction(SqliteBase):
         return changed
 
     def _rows_before(self, metric_id: int, start: int | None, cutoff: int) -> pl.DataFrame:
-        """One metric's rows with ``start <= at < cutoff``, oldest first: (at, value, n)."""
+        """One metric's rows with ``start <= at < cutoff``, oldest first: (at, value, n), with its staged
+        readings over them (none inside a write transaction: it folded them)."""
+        low = -(2**63) if start is None else start
         rows = self._conn.execute(
             "SELECT at, value, n FROM readings WHERE metric_id = ? AND at >= ? AND at < ? ORDER BY at",
-            (metric_id, -(2**63) if start is None else start, cutoff),
+            (metric_id, low, cutoff),
         ).fetchall()
+        staged = {at: value for (m, at), (value, _) in self._staged().items() if m == metric_id and low <= at < cutoff}
+        if staged:
+            rows = sorted([row for row in rows if row[0] not in staged] + [(at, v, 1) for at, v in staged.items()])
         return plan_input(rows)
 
     def delete_metric(self, metric: str) -> int:

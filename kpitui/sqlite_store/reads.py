@@ -47,7 +47,7 @@ class Reads(SnapshotCache):
                 snapshot_seq = self._meta("snapshot_seq")
                 if not snapshot_seq:
                     return None
-                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                top = max(con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0, self._staged_top())
                 names = dict(con.execute("SELECT id, name FROM metrics").fetchall())
                 newer = self._fetch_since(snapshot_seq)
                 if self.snapshot_rows is not None and newer.height >= self.snapshot_rows and not self.readonly:
@@ -71,24 +71,29 @@ class Reads(SnapshotCache):
 
     def _load_since(self, since: int) -> tuple[pl.DataFrame, dict[int, str], int]:
         """An incremental load (``since`` > 0, every metric): the rows and their highest sequence
-        number in one statement (one consistent read: no transaction, no ``max(seq)`` of its own),
-        the metric names from what this store remembers, asked again only for an id it has not
-        seen (ids are never reused: the metrics table is only added to)."""
+        number in one statement (no ``max(seq)`` of its own), with the staged readings over them in
+        the same read transaction, the metric names from what this store remembers, asked again
+        only for an id it has not seen (ids are never reused: the metrics table is only added to)."""
         with self._guard("read") as con:
-            rows = con.execute("SELECT metric_id, at, value, n, seq FROM readings WHERE seq > ?", (since,)).fetchall()
-            frame = pl.DataFrame(rows, schema={**ID_FRAME_SCHEMA, "seq": pl.Int64}, orient="row")
-            top = since if frame.height == 0 else max(since, int(frame["seq"].max()))  # type: ignore[arg-type]
+            with self._transaction("DEFERRED"):  # the rows and the staged ones, together
+                rows = con.execute(
+                    "SELECT metric_id, at, value, n, seq FROM readings WHERE seq > ?", (since,)
+                ).fetchall()
+                frame = pl.DataFrame(rows, schema={**ID_FRAME_SCHEMA, "seq": pl.Int64}, orient="row")
+                top = since if frame.height == 0 else max(since, int(frame["seq"].max()))  # type: ignore[arg-type]
+                frame = self._with_staged(frame.drop("seq"), since)
+                top = max(top, self._staged_top())
             names = self._names_seen
             if frame.height and not set(frame["metric_id"].unique().to_list()) <= names.keys():
                 names = self._names_seen = dict(con.execute("SELECT id, name FROM metrics").fetchall())
-        return frame.drop("seq"), names, top
+        return frame, names, top
 
     def _load_ids(
         self, since: int, wanted: set[str] | None, snapshot_rows: int | None
     ) -> tuple[pl.DataFrame, dict[int, str], int]:
         with self._guard("read") as con:
             with self._transaction("DEFERRED"):  # one consistent view for every query below
-                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                top = max(con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0, self._staged_top())
                 names = dict(con.execute("SELECT id, name FROM metrics").fetchall())
                 ids = sorted(names if wanted is None else (i for i, n in names.items() if n in wanted))
                 generation = self._meta("generation")
@@ -115,9 +120,13 @@ class Reads(SnapshotCache):
         return frame, names, max(since, top)
 
     def _fetch_since(self, since: int) -> pl.DataFrame:
-        return delta.fetch_since(self._conn, since)  # from the writer's columnar parts where it can
+        # from the writer's columnar parts where it can, the staged readings over them
+        return self._with_staged(delta.fetch_since(self._conn, since), since)
 
     def _fetch_metrics(self, ids: list[int]) -> pl.DataFrame:
+        return self._with_staged(self._fetch_table(ids), 0, ids, grouped=True)
+
+    def _fetch_table(self, ids: list[int]) -> pl.DataFrame:
         # One primary-key range per metric and two columns per row: the cheapest way through sqlite3.
         con = self._conn
         parts = []

@@ -45,6 +45,10 @@ and migrated forward on open by a writer):
     changes one page of it, not three (``meta``, ``cursors`` and
     ``source_health`` were tables of their own before; the views ``cursors``
     and ``source_health`` read them as before).
+``meta`` rows ``staged:<k>`` (schema 6): ``staged``
+    readings of a collector's small polls not yet in ``readings`` (packed: metric id, at, value,
+    seq), on the page the cursors and health are on, so such a poll changes one page; folded into
+    ``readings`` now and then, and read over it by every load (:mod:`kpitui.sqlite_store.staging`).
 ``snapshot_parts(part, data)``
     the columnar snapshot (:mod:`kpitui.sqlite_store.snapshot`).
 
@@ -139,6 +143,11 @@ MIGRATIONS: tuple[str, ...] = (
         SELECT substr(key, 8) AS source, last_success, last_error, error, failures, next_attempt
         FROM meta WHERE key GLOB 'source:*' AND failures IS NOT NULL;
     """,
+    # 6: a collector's small polls are staged in meta rows 'staged:<k>' (packed readings), on the page
+    # its cursor and health are on, and folded into readings now and then (kpitui/sqlite_store/staging.py)
+    """
+    ALTER TABLE meta ADD COLUMN staged BLOB;
+    """,
 )
 
 #: The schema version this code writes; files with a higher ``user_version`` are refused.
@@ -160,7 +169,8 @@ OUR_TABLES = frozenset(
 
 #: Page size of new files. A commit writes every page it changes to the WAL (and a checkpoint copies
 #: it once more), so a collector's small polls cost a few pages each: a poll of the sample's demo
-#: source changes ~5 (its readings' leaves, the seq index leaf, the meta page), a poll that finds
+#: source changed ~5 (its readings' leaves, the seq index leaf, the meta page; since schema 6 it is
+#: staged on the meta page: 1, see :mod:`kpitui.sqlite_store.staging`), a poll that finds
 #: nothing new 1 (the meta row: cursor and last success). At the sample's intervals (demo 30 s, web
 #: 10 s) that is ~87 MB a day with 4 KiB pages, ~32 MB with 1 KiB (benchmarks/NOTES.md, "collector
 #: disk writes"; 64 KiB pages wrote ~1 GB). The price: a bulk import of readings spread over the

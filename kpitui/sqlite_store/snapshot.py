@@ -18,10 +18,10 @@ import polars as pl
 
 from ..store_common import decode_snapshot, snapshot_blobs
 from . import delta
-from .base import SqliteBase
+from .staging import Staging
 
 
-class SnapshotCache(SqliteBase):
+class SnapshotCache(Staging):
     """Reading and writing the columnar snapshot (a part of :class:`~kpitui.store.Store`)."""
 
     def _read_snapshot(self) -> pl.DataFrame | None:
@@ -57,13 +57,16 @@ class SnapshotCache(SqliteBase):
             with self._transaction("DEFERRED"):
                 generation = self._meta("generation")
                 row = con.execute("SELECT value FROM meta WHERE key = 'index_cache'").fetchone()
-                top = con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0
+                top = max(con.execute("SELECT max(seq) FROM readings").fetchone()[0] or 0, self._staged_top())
         return generation, None if row is None else int(row[0]), top
 
     def rows_since(self, seq: int) -> int:
         """How many rows were written (or rewritten) after sequence number ``seq``."""
         with self._guard("read") as con:
-            return int(con.execute("SELECT count(*) FROM readings WHERE seq > ?", (seq,)).fetchone()[0])
+            with self._transaction("DEFERRED"):
+                table = int(con.execute("SELECT count(*) FROM readings WHERE seq > ?", (seq,)).fetchone()[0])
+                staged = [s for _, s in self._staged().values() if s > seq]
+        return table + len(staged)  # a staged row over a table row counted twice: an estimate either way
 
     def claim_index(self, token: int, generation: int) -> bool:
         """Name ``token`` the index cache of this file, if rows were not deleted since ``generation``;

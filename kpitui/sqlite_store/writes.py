@@ -23,7 +23,7 @@ from ..store_common import (
     prepare_readings,
 )
 from . import delta
-from .base import SqliteBase
+from .staging import STAGE_ROWS, Staging
 
 _ON_CONFLICT = {
     # Unchanged rows are skipped: they keep their seq, so viewers do not reload them.
@@ -54,7 +54,7 @@ def _upsert_sql(mode: str, rows: int) -> str:
 _UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) for mode in _ON_CONFLICT}
 
 
-class Writes(SqliteBase):
+class Writes(Staging):
     """Readings, cursors and source health (a part of :class:`~kpitui.store.Store`)."""
 
     _prepare = staticmethod(prepare_readings)
@@ -90,7 +90,10 @@ class Writes(SqliteBase):
         instant (as :meth:`record_health` with ``ok=True``), in the same
         transaction: a collector's poll then commits once, and its cursor,
         health and the sequence counter share one page (see
-        :attr:`records_poll_health`).
+        :attr:`records_poll_health`). Such a poll of at most
+        :data:`~kpitui.sqlite_store.staging.STAGE_ROWS` rows is staged on
+        that page too (:mod:`kpitui.sqlite_store.staging`): readers see it at
+        once, ``readings`` holds it after the next fold.
 
         Returns how many rows were inserted or changed; rewriting a value
         that is already stored (or adding 0 to one) changes nothing and
@@ -100,21 +103,22 @@ class Writes(SqliteBase):
         rows, dropped = prepare_readings(readings, mode)
         self.last_dropped = dropped
         self.last_compacted = 0
+        poll = polled_at is not None and rows.height <= STAGE_ROWS  # staged, without folding first
         with self._guard("write to"):
             self._writable()
-            with self._transaction():
+            with self._transaction(fold=not poll):
                 if expect_cursor is not UNSET:
                     stored = self._cursor(source)  # type: ignore[arg-type]
                     if stored != expect_cursor:
                         raise cursor_conflict(source, expect_cursor, stored)
-                written = self._upsert(rows, mode) if rows.height else 0
+                written = self._upsert(rows, mode, stage=poll) if rows.height else 0
                 if set_cursor:
                     self._save_cursor(source, cursor)  # type: ignore[arg-type]
                 if polled_at is not None:
                     self._save_health(source, health_update(True, at=polled_at))  # type: ignore[arg-type]
         return written
 
-    def _upsert(self, rows: pl.DataFrame, mode: str) -> int:
+    def _upsert(self, rows: pl.DataFrame, mode: str, *, stage: bool = False) -> int:
         con = self._conn
         ids = self._metric_ids(rows["metric"].unique().to_list())
         keyed = (
@@ -124,6 +128,11 @@ class Writes(SqliteBase):
         )
         if mode == "replace":
             keyed = self._outside_compacted(keyed)
+        if stage:
+            staged = self._stage(keyed, mode)
+            if staged is not None:
+                return staged
+            self._fold_staged()  # too many to stage: every staged reading goes to readings first
         first = self._meta("seq") + 1
         n = keyed.height
         one, many = _UPSERT[mode]
