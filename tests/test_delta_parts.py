@@ -11,6 +11,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from compaction_rollups import one_row as hourly
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui.api import readings_frame
@@ -39,18 +40,6 @@ def parts(store: Store) -> int:
         return store._conn.execute("SELECT count(*) FROM delta_parts").fetchone()[0]
     except sqlite3.OperationalError:
         return 0
-
-
-def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "at": [frame["at"].min()],
-            "value": [frame["value"].sum()],
-            "n": [frame["n"].sum()],
-            "first": [frame["at"].min()],
-            "last": [frame["at"].max()],
-        }
-    )
 
 
 @pytest.fixture(scope="module")

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from compaction_rollups import one_row as hourly
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui import index_cache
@@ -59,18 +60,6 @@ def assert_fresh(history: History, store: Store) -> None:
 
 def at(second: int) -> dt.datetime:
     return T + dt.timedelta(seconds=second)
-
-
-def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
-    return pl.DataFrame(
-        {
-            "at": [frame["at"].min()],
-            "value": [frame["value"].sum()],
-            "n": [frame["n"].sum()],
-            "first": [frame["at"].min()],
-            "last": [frame["at"].max()],
-        }
-    )
 
 
 step = st.one_of(

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import polars as pl
 import pytest
+from compaction_rollups import one_row as hourly
 
 from kpitui.api import readings_frame
 from kpitui.history_store import HistoryStore
@@ -140,17 +141,6 @@ def test_compaction_replaces_old_rows_moves_the_generation_and_closes_the_past(c
     store, viewer = connect(), connect()
     store.write(rows(*(("s", minute, 1.0) for minute in range(30))))
     generation = viewer.generation()
-
-    def hourly(metric: str, frame: pl.DataFrame) -> pl.DataFrame:
-        return pl.DataFrame(
-            {
-                "at": [frame["at"].min()],
-                "value": [frame["value"].sum()],
-                "n": [frame["n"].sum()],
-                "first": [frame["at"].min()],
-                "last": [frame["at"].max()],
-            }
-        )
 
     before = T0 + dt.timedelta(hours=1)
     dry = store.compact(before, hourly, dry_run=True)
