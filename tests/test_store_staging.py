@@ -171,4 +171,34 @@ def test_a_schema_5_file_migrates_to_staging(tmp_path):
         assert store._staged() and _values(store.load()[0]) == {("hits", T0): (8.0, 1)}
     with sqlite3.connect(path) as raw:
         assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
-        assert raw.execute("SELECT count(*) FROM meta WHERE key GLOB 'staged:*'").fetchone()[0] == 1
+        assert raw.execute("SELECT staged FROM meta WHERE key = 'staged:0'").fetchone() is None  # folded at close
+        assert raw.execute("SELECT value FROM readings").fetchall() == [(8.0,)]
+
+
+def test_closing_the_writer_folds_what_is_staged_so_plain_sql_sees_every_reading(tmp_path):
+    """A history no writer holds open has every reading in ``readings``: a script, a backup or
+    another tool reading the file with SQL (DuckDB, sqlite3) misses nothing once the writer closed."""
+    path = tmp_path / "h.sqlite3"
+    with Store(path) as store:
+        store.write(readings_frame([("m1", T0 - dt.timedelta(hours=1), 1.0)]))
+        _poll(store, "demo", [("m1", T0, 41.0), ("m2", T0, 7.0)], "c1")
+        _poll(store, "demo", [("m2", T0, 3.0)], "c2", mode="add")
+        assert store._staged()  # staged while the writer is open
+        seq = store._meta("seq")
+        expected = _values(store.load()[0])
+    at = int(T0.timestamp() * 1e6)
+    assert _in_table(path) == {("m1", at - 3_600_000_000): 1.0, ("m1", at): 41.0, ("m2", at): 10.0}
+    with Store(path) as store:
+        assert not store._staged() and store._meta("seq") == seq  # the fold kept each row's seq
+        assert _values(store.load()[0]) == expected
+        assert store.load(since=seq)[0].height == 0  # a viewer at seq reloads nothing
+
+
+def test_a_read_only_opener_does_not_fold(tmp_path):
+    path = tmp_path / "h.sqlite3"
+    writer = Store(path)
+    _poll(writer, "demo", [("m1", T0, 41.0)], "c1")
+    Store(path, readonly=True).close()
+    assert writer._staged()  # still staged: only a writer folds
+    writer.close()
+    assert not Store(path, readonly=True)._staged()

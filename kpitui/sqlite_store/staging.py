@@ -19,12 +19,14 @@ manual readings, deletes and bulk writes see one table.
 Readers merge the staged rows over ``readings`` (:meth:`Staging._staged_frame`): a staged row is
 newer than the ``readings`` row with its (metric, at), and carries its seq number, so an
 incremental reader sees it right after the poll commits, and once (after the fold the row keeps
-that seq). A kill at any moment leaves either the poll (readings, cursor and health) staged or not
+that seq). Closing the store folds what is staged, so a history no writer holds open keeps every
+reading in ``readings``. A kill at any moment leaves either the poll (readings, cursor and health) staged or not
 at all, and a fold done or not at all: nothing lost, nothing counted twice.
 """
 
 from __future__ import annotations
 
+import sqlite3
 import struct
 
 import polars as pl
@@ -54,6 +56,20 @@ class Staging(SqliteBase):
     def _staging(self) -> bool:
         """Whether the file has the ``staged`` column (schema 6; a read-only opener of an older file has not)."""
         return int(self._conn.execute("PRAGMA user_version").fetchone()[0]) >= 6
+
+    def close(self) -> None:
+        """Close the file, folding any staged readings into ``readings`` first: a history no writer
+        holds open keeps every reading in that one table (what SQL run on the file by hand, a
+        backup script or another tool reads). Only a collector still running holds a few staged."""
+        with self._lock:
+            if self._con is not None and not self.readonly and self.damaged is None:
+                try:
+                    if self._staged():
+                        with self._transaction():  # a write transaction folds them first
+                            pass
+                except sqlite3.Error:
+                    pass  # busy or failing: they stay staged, readers merge them, the next writer folds them
+            super().close()
 
     def _staged(self) -> Staged:
         """The staged readings: (metric id, at) -> (value, seq)."""
