@@ -30,7 +30,7 @@ def instance_words(app: KpiApp) -> str | None:
 
 
 def subtitle(app: KpiApp) -> str:
-    """``kpitui.toml · own windows · instance web1 · as of 14:05``: what every number on screen covers."""
+    """``kpitui.toml · own windows · instance web1 · as of 14:05 EST``: what every number on screen covers."""
     view = app.view
     parts = [app.config.path.name]
     parts.append(bindings.WINDOWS.get(view.window, view.window.replace("_", " ")) if view.window else "own windows")
@@ -41,7 +41,7 @@ def subtitle(app: KpiApp) -> str:
         parts.append(instance)
     if app.snapshot is not None:
         local = app.snapshot.at.astimezone(ZoneInfo(app.config.settings.timezone))
-        parts.append(f"as of {local:%H:%M}")
+        parts.append(f"as of {local:%H:%M %Z}")  # the zone: an operator on a UTC server must not misread it
     if app.alerting is not None and app.alerting.firing:
         parts.append(app.alerting.header())
     return " · ".join(parts)
