@@ -35,6 +35,13 @@ from .schema import SCHEMA
 #: to about 1/CATCH_UP of the history, and a refresh's work to CATCH_UP + 1 rows per row written)
 CATCH_UP = 4
 _PARTS = f"{SCHEMA}.snapshot_parts"
+#: a snapshot part (number, data, the seq it holds rows through, rows, its last key) written or rewritten whole
+_STORE_PART = (
+    f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
+    "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
+    "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
+    "last_at = excluded.last_at"
+)
 #: added to part numbers while parts are renumbered (more than there are ever parts)
 _AWAY = 1_000_000_000
 
@@ -147,10 +154,7 @@ class Snapshot(PostgresBase):
                         return
                     with con.cursor() as cur:
                         cur.executemany(
-                            f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
-                            "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
-                            "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
-                            "last_at = excluded.last_at",
+                            _STORE_PART,
                             [
                                 (i, _encode(p), seq, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
                                 for i, p in enumerate(parts)
@@ -327,10 +331,7 @@ def _catch_up(con: Any, base: list[tuple[Any, ...]], top: int, budget: int | Non
             count += len(pieces) - 1
         with con.cursor() as cur:
             cur.executemany(
-                f"INSERT INTO {_PARTS} (part, data, through, lo, rows, last_id, last_at) "
-                "VALUES (%s, %b, %s, 0, %s, %s, %s) ON CONFLICT (part) DO UPDATE SET data = excluded.data, "
-                "through = excluded.through, lo = 0, rows = excluded.rows, last_id = excluded.last_id, "
-                "last_at = excluded.last_at",
+                _STORE_PART,
                 [
                     (part + k, _encode(p), top, p.height, int(p["metric_id"][-1]), int(p["at"][-1]))
                     for k, p in enumerate(pieces)
