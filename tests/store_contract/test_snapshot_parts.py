@@ -47,6 +47,19 @@ def delta_state(open_store) -> tuple[int, int]:
     return deltas, behind
 
 
+def tracked_writes(writer, expected: dict):
+    """``write(rows, mode, store=writer)`` that also keeps ``expected`` ((metric, at) -> value) as the store
+    should hold it."""
+
+    def write(rows: list[tuple[str, int, float]], mode: str = "replace", store=writer) -> None:
+        store.write(frame(*rows), mode=mode)
+        for m, t, v in rows:
+            key = (m, at(t))
+            expected[key] = expected.get(key, 0.0) + v if mode == "add" else v
+
+    return write
+
+
 def test_late_and_rewritten_rows_in_old_parts_load_exactly(open_store, monkeypatch):
     monkeypatch.setattr(store_common, "SNAPSHOT_PART_ROWS", PART_ROWS)
     monkeypatch.setattr(pg_snapshot, "SNAPSHOT_PART_ROWS", PART_ROWS)
@@ -54,11 +67,7 @@ def test_late_and_rewritten_rows_in_old_parts_load_exactly(open_store, monkeypat
     rng = random.Random(5)
     expected: dict = {}
 
-    def write(rows: list[tuple[str, int, float]], mode: str = "replace", store=writer) -> None:
-        store.write(frame(*rows), mode=mode)
-        for m, t, v in rows:
-            key = (m, at(t))
-            expected[key] = expected.get(key, 0.0) + v if mode == "add" else v
+    write = tracked_writes(writer, expected)
 
     # 6 metrics x 100 minutes: 12 parts of 50 rows, (m0, 0-49) the first
     write([(f"m{k}", t, float(k * 1000 + t)) for k in range(6) for t in range(100)])
@@ -119,11 +128,7 @@ def test_one_writer_keeps_the_snapshot_from_what_it_wrote_and_splits_grown_parts
     rng = random.Random(11)
     expected: dict = {}
 
-    def write(rows: list[tuple[str, int, float]], mode: str = "replace", store=writer) -> None:
-        store.write(frame(*rows), mode=mode)
-        for m, t, v in rows:
-            key = (m, at(t))
-            expected[key] = expected.get(key, 0.0) + v if mode == "add" else v
+    write = tracked_writes(writer, expected)
 
     write([(f"m{k}", t, float(t)) for k in range(2) for t in range(20)])
     writer.snapshot()  # one part of 40 rows, to grow far past 2 x PART_ROWS
