@@ -201,7 +201,10 @@ LEGEND = [
         "Target: for the period shown; a target marked (prorated) is an additive KPI's, scaled from its own window "
         "to this one."
     ),
-    "Progress: value ÷ target now (for a ≤ limit: share of the limit used). On pace for: the value projected to",
+    (
+        "Progress: value ÷ target now, counted from the target's baseline when it has one: (value − baseline) ÷ "
+        "(target − baseline); for a ≤ limit: share of the limit used. On pace for: the value projected to"
+    ),
     "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–1: toward the target,",
     "on the projection when there is one; it sets the status. vs previous: against the period before, cut at",
     "the same elapsed time (partial history: that period starts before the first reading).",
