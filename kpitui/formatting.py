@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import math
 
-from .model import KpiResult, Status
+from .model import KpiResult, Status, Target
 
 SPARK = "▁▂▃▄▅▆▇█"
 STATUS_SYMBOL = {
@@ -150,3 +150,14 @@ def format_progress(progress: float | None) -> str:
     """``23%``: how far the value (as it is) has come toward the target, rounded down, so a value just
     short of its target never reads 100% (the report, the KPI pane and the detail view alike)."""
     return "—" if progress is None else f"{math.floor(progress * 100 + 1e-9):.0f}%"
+
+
+def format_target(target: Target, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
+    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``: a target as the TUI and the scorecard show it."""
+
+    def fmt(v: float | None) -> str:
+        return format_value(v, unit, decimals, currency)
+
+    if target.kind == "within":
+        return f"{fmt(target.low)}–{fmt(target.high)}"
+    return {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)

@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from zoneinfo import ZoneInfo
 
-from .formatting import STATUS_SYMBOL, format_change, format_score, format_value, sparkline
+from .formatting import STATUS_SYMBOL, format_change, format_score, format_target, format_value, sparkline
 from .model import KpiResult, Snapshot, Status
 
 STATUS_COLOUR = {
@@ -36,15 +36,7 @@ def _groups(snapshot: Snapshot) -> list[tuple[str, float | None, Status | None, 
 
 def _target(r: KpiResult, currency: str) -> str:
     t, k = r.kpi.target, r.kpi
-    if t is None:
-        return "—"
-    if t.kind == "within":
-        return (
-            f"{format_value(t.low, k.unit, k.decimals, currency)}–{format_value(t.high, k.unit, k.decimals, currency)}"
-        )
-    return ("≤ " if t.kind == "below" else "≥ " if t.kind == "above" else "") + format_value(
-        t.value, k.unit, k.decimals, currency
-    )
+    return "—" if t is None else format_target(t, k.unit, k.decimals, currency)
 
 
 def _row(r: KpiResult, currency: str) -> dict[str, str]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..formatting import STATUS_SYMBOL, format_change, format_progress, format_projection, format_value
+from ..formatting import STATUS_SYMBOL, format_change, format_progress, format_projection, format_target, format_value
 from ..model import Kpi, KpiResult, MetricStatus, Status, Target
 from .palette import Palette
 
@@ -55,16 +55,7 @@ def target_text(kpi: Kpi, currency: str, target: Target | None = None) -> str:
     ``target``: the target that applies to the window shown (``KpiResult.target``), else the KPI's own.
     """
     target = target if target is not None else kpi.target
-    if target is None:
-        return ""
-
-    def fmt(v: float | None) -> str:
-        return format_value(v, kpi.unit, kpi.decimals, currency)
-
-    if target.kind == "within":
-        return f"{fmt(target.low)}–{fmt(target.high)}"
-    prefix = {"above": "≥ ", "below": "≤ "}.get(target.kind, "")
-    return prefix + fmt(target.value)
+    return "" if target is None else format_target(target, kpi.unit, kpi.decimals, currency)
 
 
 def score_bar(score: float | None, width: int, colour: str, muted: str, pct: str | None = None) -> Text:
