@@ -188,7 +188,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
-    from .store import unwritable
+    from .sqlite_store.writable import unwritable
 
     config = base.load(args)
     base.settle_history(config)

@@ -65,6 +65,10 @@ from pathlib import Path
 from typing import Any
 
 from ..store_common import StoreError
+from .writable import (
+    unwritable as unwritable,  # its home is .writable (no SQLite, no polars); kept here for its importers
+    writable_folder,
+)
 
 #: ``PRAGMA application_id`` of a kpitui history file ("kpit").
 APPLICATION_ID = 0x6B706974
@@ -216,15 +220,6 @@ def is_busy(exc: sqlite3.Error) -> bool:
     return "locked" in text or "busy" in text
 
 
-def _writable_folder(folder: Path) -> bool:
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return False
-    except OSError:
-        pass
-    return os.access(folder, os.W_OK | os.X_OK)
-
-
 def connect_readonly(path: str | os.PathLike[str], **kwargs: Any) -> tuple[sqlite3.Connection, bool]:
     """A read-only connection to the history at ``path`` (``kwargs`` go to ``sqlite3.connect``), and
     whether it had to be opened as immutable.
@@ -237,7 +232,7 @@ def connect_readonly(path: str | os.PathLike[str], **kwargs: Any) -> tuple[sqlit
     """
     uri = f"{Path(path).expanduser().resolve().as_uri()}?mode=ro"
     con = sqlite3.connect(uri, uri=True, **kwargs)
-    if _writable_folder(Path(path).expanduser().parent):
+    if writable_folder(Path(path).expanduser().parent):
         return con, False
     try:
         con.execute("SELECT count(*) FROM sqlite_master").fetchone()
@@ -245,26 +240,6 @@ def connect_readonly(path: str | os.PathLike[str], **kwargs: Any) -> tuple[sqlit
     except sqlite3.OperationalError:
         con.close()
     return sqlite3.connect(uri + "&immutable=1", uri=True, **kwargs), True
-
-
-def unwritable(path: str | os.PathLike[str]) -> str | None:
-    """Why a writer cannot use the history at ``path`` (read-only file system, folder or file), else ``None``.
-
-    Viewers then open it with ``readonly=True`` (see :class:`~kpitui.store.Store`)."""
-    path = Path(path).expanduser()
-    folder = path.parent
-    while not folder.exists() and folder != folder.parent:
-        folder = folder.parent
-    try:
-        if os.statvfs(folder).f_flag & os.ST_RDONLY:
-            return "it is on a read-only file system"
-    except OSError:
-        return None  # let opening say what is wrong
-    if not os.access(folder, os.W_OK | os.X_OK):
-        return f"its folder {folder} is read-only"
-    if path.exists() and not os.access(path, os.W_OK):
-        return "the file is read-only"
-    return None
 
 
 def create_private(path: Path) -> None:

@@ -41,3 +41,27 @@ def test_the_dashboard_imports_nothing_it_does_not_show():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "", f"imported before the first frame: {result.stdout.strip()}"
+
+
+def test_the_tui_command_imports_nothing_the_first_frame_does_not_show(tmp_path):
+    # the whole way `kpitui` goes (kpitui.cli.cmd_tui: the config, the history's read-only check, the UI), up to
+    # the first frame (Textual's Ready); the app runs headless and quits there instead of opening the store
+    code = (
+        "import sys\n"
+        "import kpitui.ui.app as ui\n"
+        "class FirstFrame(ui.KpiApp):\n"
+        "    def on_ready(self, event):\n"
+        "        event.prevent_default()  # not KpiApp.on_ready: it opens the store\n"
+        f"        print('imported:', ','.join(m for m in {DEFERRED!r} if m in sys.modules))\n"
+        "        self.exit(0)\n"
+        "    def run(self, **kwargs):\n"
+        "        return super().run(headless=True)\n"
+        "ui.KpiApp = FirstFrame\n"
+        "from kpitui.cli import main\n"
+        "sys.exit(main(['tui', '--no-collect', '--config', 'sample_config.toml']))\n"
+    )
+    env = {**os.environ, "KPITUI_LOAD_PLUGINS": "", "KPITUI_DATA_DIR": str(tmp_path)}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
+    assert result.returncode == 0, result.stderr
+    shown = [line for line in result.stdout.splitlines() if line.startswith("imported:")]
+    assert shown == ["imported: "], f"before the first frame: {result.stdout.strip()} {result.stderr.strip()}"
