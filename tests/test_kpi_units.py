@@ -87,3 +87,39 @@ def test_a_kpi_over_duration_metrics_without_unit_takes_their_unit_and_check_say
     assert kpis["mixed"]["unit"] == "number" and kpis["per_visit"]["unit"] == "number"
     table = kpitui("report", "--width", "0", *at).stdout
     assert "9d" in table and "≤ 5d" in table
+
+
+def test_a_percent_funnel_is_a_percentage_and_an_absolute_growth_keeps_its_inputs_unit(tmp_path):
+    """A funnel with ``percent = true`` is x100 like a ratio's (6.5, not 0.065): its unit is percent, not ratio.
+    An absolute growth is this period minus the previous one, in the input's unit (+2 sales, +$30), not percent."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.views]\nunit = "count"\n[metrics.buys]\nunit = "count"\n'
+        '[metrics.fees]\nunit = "currency"\naggregation = "sum"\n'
+        '[kpis.conv]\nformula = "funnel"\nsteps = ["views", "buys"]\npercent = true\nwindow = "last_month"\n'
+        '[kpis.conv_plain]\nformula = "funnel"\nsteps = ["views", "buys"]\nwindow = "last_month"\n'
+        '[kpis.more_buys]\nformula = "growth"\nof = "buys"\nmode = "absolute"\nwindow = "last_month"\n'
+        '[kpis.more_fees]\nformula = "growth"\nof = "fees"\nmode = "absolute"\nwindow = "last_month"\n'
+        '[kpis.fee_growth]\nformula = "growth"\nof = "fees"\nwindow = "last_month"\n'
+    )
+    for metric, value, at in (
+        ("views", "200", "2026-02-10 10:00"),
+        ("buys", "13", "2026-02-10 10:00"),
+        ("buys", "11", "2026-01-10 10:00"),
+        ("fees", "130", "2026-02-10 10:00"),
+        ("fees", "100", "2026-01-10 10:00"),
+        ("buys", "9", "2025-12-10 10:00"),  # the history reaches back before January: a whole comparison
+        ("fees", "90", "2025-12-10 10:00"),
+    ):
+        done = kpitui("record", metric, value, "--at", at, "--config", str(config))
+        assert done.returncode == 0, done.stderr
+    data = json.loads(kpitui("report", "--format", "json", "--at", "2026-03-03 00:00", "--config", str(config)).stdout)
+    kpis = {k["id"]: k for k in data["kpis"]}
+    assert (kpis["conv"]["value"], kpis["conv"]["unit"]) == (6.5, "percent")  # 13 / 200 x 100
+    assert (kpis["conv_plain"]["value"], kpis["conv_plain"]["unit"]) == (0.065, "ratio")
+    assert (kpis["more_buys"]["value"], kpis["more_buys"]["unit"]) == (2.0, "count")  # 13 - 11
+    assert (kpis["more_fees"]["value"], kpis["more_fees"]["unit"]) == (30.0, "currency")  # 130 - 100
+    assert (kpis["fee_growth"]["value"], kpis["fee_growth"]["unit"]) == (30.0, "percent")  # (130 - 100) / 100
+    table = kpitui("report", "--width", "0", "--at", "2026-03-03 00:00", "--config", str(config)).stdout
+    assert "6.5%" in table and "$30" in table

@@ -68,7 +68,13 @@ class Growth(FormulaType):
     type_name = "growth"
     description = "Change of a metric or KPI since the previous period: percent (default) or absolute."
     Options = GrowthOptions
-    default_unit = "percent"
+    default_unit: str | None = "percent"
+
+    def __init__(self, options: GrowthOptions):
+        super().__init__(options)
+        if options.mode == "absolute":  # this - previous is in its input's unit (+42 sales, +$1,200), not a percent
+            self.default_unit = None
+            self.keeps_unit = True
 
     def inputs(self) -> list[Input]:
         return [Input("current", self.options.of), Input("previous", self.options.of, offset=1)]
@@ -166,6 +172,11 @@ class Funnel(FormulaType):
     description = "Overall conversion of ordered steps (last / first); each step's conversion shown as a part."
     Options = FunnelOptions
     default_unit = "ratio"
+
+    def __init__(self, options: FunnelOptions):
+        super().__init__(options)
+        if options.percent:  # x100: the value is a percentage (6.5%), as a ratio's with percent = true
+            self.default_unit = "percent"
 
     def inputs(self) -> list[Input]:
         return [Input(step, step) for step in self.options.steps]
