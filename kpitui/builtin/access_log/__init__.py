@@ -32,6 +32,8 @@ The package, one module per concern (each imports only the ones listed before it
 :mod:`.tail`
     following the file from the cursor: rotation (rename, copytruncate, gzip),
     a file's identity by device, inode and head hash, the per-poll byte budget;
+:mod:`.readahead`
+    a backlog's next chunk read in a thread while this one is counted;
 :mod:`.source`
     the source itself: options, each metric's condition, a poll, the counting
     into buckets and distinct visitors.

@@ -47,6 +47,7 @@ from kpitui.model import Metric
 from .._sourcekit import truncate
 from .cursor import Cursor
 from .formats import FIELD_TYPES, FORMATS, compile_log_format, parse_lines, time_utc
+from .readahead import ReadAhead
 from .tail import MAX_POLL_BYTES, MISSING_GRACE, LineReader, LogTailer
 
 if TYPE_CHECKING:
@@ -156,6 +157,7 @@ class AccessLogSource(MetricSource):
                 self.distinct[metric.id] = kind
                 need |= {"client", "agent"} if kind == "client_agent" else {"client"}
         self.need = need
+        self._ahead: ReadAhead | None = None  # made at the first fetch (``max_poll_bytes`` may be set until then)
 
     @classmethod
     def check(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> None:
@@ -181,11 +183,17 @@ class AccessLogSource(MetricSource):
     def fetch(self, cursor: str | None, now: dt.datetime) -> FetchResult:
         loaded = Cursor.load(cursor)
         state = loaded or Cursor()
-        reader = LineReader(self.max_poll_bytes, self.options.max_line_length)
-        self.tailer.read(state, reader, first=loaded is None, now=now)
-        readings, bad = self._count(reader.data, state)
+        if self._ahead is None:
+            self._ahead = ReadAhead(self.tailer, self.max_poll_bytes, self.options.max_line_length)
+        reader = self._ahead.take(state) if loaded is not None else None
+        if reader is None:
+            reader = LineReader(self.max_poll_bytes, self.options.max_line_length)
+            self.tailer.read(state, reader, first=loaded is None, now=now)
         # the budget ran out: there is (very likely) more to read now; the collector polls again at once
         pending = reader.budget <= 0
+        if pending:  # read the next chunk while this one is counted and committed
+            self._ahead.start(state, now)
+        readings, bad = self._count(reader.data, state)
         self._report_progress(state, reader, pending)
         return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad, more_pending=pending)
 
@@ -276,6 +284,10 @@ class AccessLogSource(MetricSource):
                 )
                 columns.append(key.hash(_HASH_SEED).alias(f"__h{i}"))
         return lazy.select(columns)
+
+    def close(self) -> None:
+        if self._ahead is not None:
+            self._ahead.drop()  # the bytes read ahead, if no poll took them
 
     def top_matches(
         self, metric_id: str, start: dt.datetime, end: dt.datetime, limit: int = 10

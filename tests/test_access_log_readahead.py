@@ -1,0 +1,125 @@
+"""A backlog's next chunk is read in a thread while this one is counted (``readahead.ReadAhead``).
+
+The chunk read ahead is used only by a poll that starts exactly where it was read from; counts still equal the
+plain-Python reference (what ``grep -c`` says) when a poll is repeated from an older cursor (a commit that failed),
+and when the log rotates or is copied and truncated between the read ahead and the poll that takes it.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from test_access_log import NOW, Tail, batches, make_source, random_lines, reference, write
+
+from kpitui.builtin.access_log.cursor import Cursor
+from kpitui.builtin.access_log.readahead import ReadAhead, position
+from kpitui.builtin.access_log.tail import LineReader, LogTailer
+
+BUDGET = 40 * 1024  # a few dozen polls for the logs below, each read up to its last newline
+
+
+def drain(tail: Tail, log: Path, limit: int = 500) -> int:
+    """Poll until the live log is read to its end and a poll finds nothing; the number of polls."""
+    polls = 0
+    while polls < limit:
+        polls += 1
+        got = tail.poll()
+        if not got and json.loads(tail.cursor or "{}").get("file", {}).get("offset") == log.stat().st_size:
+            return polls
+    raise AssertionError("the backlog never ended")
+
+
+def test_each_poll_of_a_backlog_takes_the_chunk_read_ahead(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    lines = random_lines(6000, seed=41)
+    write(log, lines)
+    source = make_source(log)
+    source.max_poll_bytes = BUDGET
+    tail = Tail(source)
+    polls = drain(tail, log)
+    assert polls > 10
+    assert source._ahead is not None and source._ahead.taken >= polls - 2  # all but the first and the last
+    assert tail.counts() == reference(lines)
+    assert tail.skipped == 0
+
+
+def test_a_poll_repeated_from_an_older_cursor_reads_for_itself(tmp_path: Path) -> None:
+    """The collector could not commit a chunk: the next poll starts from the old cursor, not from the read ahead."""
+    log = tmp_path / "access.log"
+    lines = random_lines(4000, seed=43)
+    write(log, lines)
+    source = make_source(log)
+    source.max_poll_bytes = BUDGET
+    tail = Tail(source)
+    tail.poll()
+    before, first = tail.cursor, tail.last
+    tail.poll()  # read ahead from `before`'s position; this poll's result is not committed...
+    second = tail.last
+    repeated = source.fetch(before, NOW)  # ...so the same cursor is polled again
+    assert repeated.readings.equals(second)  # type: ignore[union-attr]
+    assert first is not None and not repeated.readings.equals(first)
+    tail.cursor = repeated.cursor
+    drain(tail, log)
+    assert tail.counts() == reference(lines)
+
+
+def test_a_rename_rotation_after_the_read_ahead_loses_and_double_counts_nothing(tmp_path: Path) -> None:
+    log, old = tmp_path / "access.log", tmp_path / "access.log.1"
+    a, b, c = batches(3, size=1500)
+    write(log, a)
+    source = make_source(log)
+    source.max_poll_bytes = BUDGET
+    tail = Tail(source)
+    tail.poll()  # a backlog: the next chunk is being read ahead from the old file
+    write(log, b, "a")
+    log.rename(old)
+    write(log, c)
+    drain(tail, log)
+    assert tail.counts() == reference(a + b + c)
+    assert tail.skipped == 0
+
+
+def test_a_copytruncate_after_the_read_ahead_loses_and_double_counts_nothing(tmp_path: Path) -> None:
+    log, copy = tmp_path / "access.log", tmp_path / "access.log.1"
+    a, b, c = batches(3, size=1500)
+    write(log, a)
+    source = make_source(log)
+    source.max_poll_bytes = BUDGET
+    tail = Tail(source)
+    tail.poll()
+    tail.poll()
+    write(log, b, "a")
+    shutil.copyfile(log, copy)
+    with log.open("r+b") as handle:
+        handle.truncate(0)
+    write(log, c, "a")
+    drain(tail, log)
+    assert tail.counts() == reference(a + b + c)
+    assert tail.skipped == 0
+
+
+def test_the_chunk_read_ahead_is_the_chunk_a_poll_would_read(tmp_path: Path) -> None:
+    log = tmp_path / "access.log"
+    write(log, random_lines(3000, seed=47))
+    tailer = LogTailer(log, import_rotated=False, missing_grace=300)
+    state = Cursor()
+    tailer.read(state, LineReader(BUDGET, 65536), first=True, now=NOW)
+    ahead = ReadAhead(tailer, BUDGET, 65536)
+    ahead.start(state, NOW)
+    elsewhere = Cursor.load(state.dump())
+    assert elsewhere is not None and elsewhere.file is not None
+    elsewhere.file.offset -= 1
+    assert ahead.take(elsewhere) is None  # started from another position: dropped
+    assert elsewhere.file.offset == state.file.offset - 1  # type: ignore[union-attr]
+
+    ahead.start(state, NOW)
+    mine = Cursor.load(state.dump())
+    assert mine is not None and position(mine) == position(state)
+    taken = ahead.take(mine)
+    direct = LineReader(BUDGET, 65536)
+    tailer.read(state, direct, first=False, now=NOW)
+    assert taken is not None and taken.data == direct.data and len(direct.data) > BUDGET // 2
+    assert position(mine) == position(state)
+    assert ahead.take(mine) is None  # taken once
