@@ -105,8 +105,12 @@ class History:
         if self._folding is not None:
             self._folding.exception()
 
-    def refresh(self) -> int:
-        """Read what is new in the store; return how many rows changed."""
+    def refresh(self, *, fold: bool = True) -> int:
+        """Read what is new in the store; return how many rows changed.
+
+        ``fold=False``: start no fold here, even when the delta is due one; the caller starts it
+        with :meth:`fold_due` once it has used this view (a fold beside an evaluation slows it: the
+        TUI evaluates first, then folds)."""
         generation = self.store.generation()
         if generation != self.generation:
             self._view = View.of(Readings.empty())
@@ -128,7 +132,7 @@ class History:
             # Rows were deleted or compacted while we loaded: `new` may hold the new rows beside
             # old ones it cannot remove (a double count). Read everything again.
             self.generation = None
-            return self.refresh()
+            return self.refresh(fold=fold)
         current = self._view
         if new is None:
             self._view, self.seq = View.of(built), seq
@@ -145,11 +149,21 @@ class History:
                 view = view.derived_from(current, view.written if rows is not None else frozenset())
             if self._folding is not None and rows is not None:
                 self._written.append(rows)
-            elif self._folding is None and view.changes.height >= self.fold_rows:
+            elif fold and self._folding is None and view.changes.height >= self.fold_rows:
                 view = self._fold(view)
             self._view = view
         self.seq = seq
         return new.height
+
+    def fold_due(self) -> bool:
+        """Start the fold :meth:`refresh` would have started (``fold=False``) if the delta is due one
+        and none is running; whether one started (or ran, without ``background``)."""
+        view = self._view
+        if self._folding is not None or view.changes.height < self.fold_rows:
+            return False
+        folded = self._fold(view)  # in the background: ``view`` itself, adopted by a later refresh
+        self._view = folded if folded is view else folded.derived_from(view, frozenset())  # the same readings
+        return True
 
     def _cached(self, generation: int) -> tuple[Readings, int] | None:
         """The cached index to start from (first refresh only), or ``None``."""

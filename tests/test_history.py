@@ -64,6 +64,7 @@ write = st.tuples(
     st.lists(st.tuples(st.sampled_from("abc"), st.integers(0, 12), st.integers(-3, 3).map(float)), max_size=8),
     st.booleans(),  # delete metric "c" afterwards
     st.booleans(),  # let a running fold finish before the refresh
+    st.booleans(),  # refresh without folding, then start the fold due after the checks (as the TUI does)
 )
 
 
@@ -91,19 +92,23 @@ def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows, background)
         engine = Engine(config)
         now = T + dt.timedelta(seconds=13)
         try:
-            for mode, rows_, delete, wait in writes:
+            for mode, rows_, delete, wait, defer in writes:
                 if rows_:
                     writer.write(readings_frame([(m, T + dt.timedelta(seconds=s), v) for m, s, v in rows_]), mode=mode)
                 if delete:
                     writer.delete_metric("c")
                 if wait:
                     history.wait()
-                history.refresh()
+                history.refresh(fold=not defer)
                 fresh = View.from_frame(writer.load()[0])
                 assert history.height == fresh.height
                 assert answers(history.view(), requests) == answers(fresh, requests)
                 assert sorted(history.frame.rows()) == sorted(fresh.frame().rows())
                 assert engine.evaluate(history, now) == Engine(config).evaluate(history.view(), now)
+                if defer:
+                    history.fold_due()
+                    assert answers(history.view(), requests) == answers(fresh, requests)
+                    assert engine.evaluate(history, now) == Engine(config).evaluate(history.view(), now)
         finally:
             history.wait()
             writer.close()
@@ -143,6 +148,44 @@ def test_folding_keeps_every_reading(tmp_path):
     history.refresh()
     assert history.view().changes.height == 0 and history.view().base.height == 7  # folded
     assert rows(history.frame)[:2] == [("a", T, 10.0), ("a", T + dt.timedelta(hours=1), 1.0)]
+    writer.close()
+    history.store.close()
+
+
+def test_a_fold_held_back_by_the_refresh_starts_when_asked(tmp_path):
+    writer = Store(tmp_path / "h.sqlite3")
+    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=2, background=False)
+    writer.write(readings_frame([("a", T + dt.timedelta(hours=h), float(h)) for h in range(5)]))
+    history.refresh()
+    writer.write(readings_frame([("a", T, 10.0), ("b", T, 1.0), ("b", T + dt.timedelta(hours=1), 2.0)]))
+    history.refresh(fold=False)
+    held = history.view()
+    assert held.changes.height == 3 and not history.folding  # due a fold, none started
+    assert history.fold_due()
+    view = history.view()
+    assert view.changes.height == 0 and view.base.height == 7  # folded at once (no background)
+    assert view.after == held.serial and view.written == frozenset()  # the same readings as the held view
+    assert rows(history.frame) == rows(held.frame())
+    assert not history.fold_due()  # nothing left to fold
+    writer.close()
+    history.store.close()
+
+
+def test_a_fold_started_after_the_refresh_runs_in_the_background(tmp_path):
+    writer = Store(tmp_path / "h.sqlite3")
+    history = History(Store(tmp_path / "h.sqlite3"), fold_rows=2)
+    writer.write(readings_frame([("a", T + dt.timedelta(hours=h), float(h)) for h in range(5)]))
+    history.refresh()
+    writer.write(readings_frame([("a", T, 10.0), ("b", T, 1.0)]))
+    history.refresh(fold=False)
+    assert not history.folding and history.fold_due() and history.folding
+    assert not history.fold_due()  # one fold at a time
+    writer.write(readings_frame([("a", T, 20.0)]))
+    history.wait()
+    history.refresh(fold=False)
+    view = history.view()
+    assert not history.folding and view.base.height == 6 and view.changes.height == 1
+    assert rows(history.frame)[:1] == [("a", T, 20.0)]
     writer.close()
     history.store.close()
 

@@ -53,6 +53,7 @@ class Evaluations:
         if snapshot is None or worker.is_cancelled:
             return
         self.app.post_message(Evaluated(snapshot, request, time.perf_counter() - started))
+        runtime.fold_due(view.instance)  # after the evaluation, not beside it
         alerting = self.app.alerting
         if alerting is not None and alerting.config is runtime.config:
             change = alerting.after_evaluate(snapshot, default_view=view == ViewSettings())

@@ -63,7 +63,7 @@ class Preload:
             return
         try:
             history = History(store, index_cache=True)
-            history.refresh()
+            history.refresh(fold=False)  # the runtime folds after its first evaluation
         except Exception:  # noqa: BLE001 - as above: the runtime's own load says what is wrong
             store.close()
             return

@@ -128,7 +128,10 @@ class Runtime:
 
     def evaluate(self, *, window: str | None, offset: int, force: bool, instance: str | None = None) -> Snapshot | None:
         """Read what is new and evaluate (``instance``'s readings only, when given);
-        ``None`` when nothing changed and ``force`` is false."""
+        ``None`` when nothing changed and ``force`` is false.
+
+        Starts no fold of the history's delta (it would slow this evaluation down, and the
+        first values wait for it): :meth:`fold_due` does, once the snapshot is on its way."""
         try:
             return self._evaluate(window=window, offset=offset, force=force, instance=instance)
         finally:
@@ -137,7 +140,7 @@ class Runtime:
     def _evaluate(self, *, window: str | None, offset: int, force: bool, instance: str | None) -> Snapshot | None:
         with self.lock:
             reader, history = self._view(instance)
-            changed = history.refresh()
+            changed = history.refresh(fold=False)
             health = reader.health() if instance is not None else self._with_own_polls(reader.health())
             stale = time.monotonic() - self.last_evaluated >= STALE_AFTER
             if not (force or changed or stale or health != self.last_health):
@@ -148,6 +151,12 @@ class Runtime:
             self.last_health = health
             self.last_evaluated = time.monotonic()
             return self._with_marks(snapshot)
+
+    def fold_due(self, instance: str | None = None) -> None:
+        """Start folding the delta of ``instance``'s history into its base in the background, when it
+        has grown enough (:meth:`kpitui.history.History.fold_due`)."""
+        with self.lock:
+            self._view(instance)[1].fold_due()
 
     def _with_own_polls(self, health: dict[str, SourceHealth]) -> dict[str, SourceHealth]:
         """The stored health with this process's own later successful polls: the collector commits a poll

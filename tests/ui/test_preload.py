@@ -41,3 +41,37 @@ def test_only_a_large_history_file_is_loaded_beside_the_ui(config, make_config, 
     assert preloading.worth_preloading(config)
     config.storage.path.unlink()
     assert not preloading.worth_preloading(config)  # no file yet
+
+
+def test_the_first_evaluation_runs_before_the_fold_it_makes_due(config):
+    """The preload and the runtime's evaluations read without folding; the fold a large delta is due
+    starts after the evaluation (``Runtime.fold_due``), not beside it, and changes no value."""
+    import datetime as dt
+
+    from kpitui.api import readings_frame
+    from kpitui.history import History
+    from kpitui.store import Store
+    from kpitui.ui.runtime import Runtime
+
+    def now():
+        return dt.datetime(2026, 3, 15, 12, tzinfo=dt.timezone.utc)
+
+    preload = Preload(config)
+    store, history = preload.take(config)
+    with Store(config.storage.path) as writer:
+        start = dt.datetime(2026, 3, 1, tzinfo=dt.timezone.utc)
+        writer.write(readings_frame([("signups", start + dt.timedelta(minutes=i), 1.0) for i in range(40)]))
+    runtime = Runtime.open(config, collect=False, clock=now, preloaded=(store, history))
+    try:
+        runtime.history.fold_rows = 10
+        first = runtime.evaluate(window=None, offset=0, force=True)
+        assert runtime.history.view().changes.height == 40 and not runtime.history.folding
+        runtime.fold_due()
+        runtime.history.wait()
+        assert runtime.evaluate(window=None, offset=0, force=True) == first
+        assert runtime.history.view().changes.height == 0  # the fold was adopted by that refresh
+        fresh = History(store)
+        fresh.refresh()
+        assert sorted(runtime.history.frame.rows()) == sorted(fresh.frame.rows())
+    finally:
+        runtime.close()
