@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from textual.app import ComposeResult
 from textual.reactive import Reactive
 from textual.widgets import Footer
 
@@ -14,6 +15,13 @@ class KeysFooter(Footer):
     complete frame then comes about 0.1 s after the first paint. A screen's
     bindings are known when it is composed, so this footer shows them from
     the start, then follows every change exactly as Textual's does.
+
+    Textual's footer composes itself anew (every key a new widget, styled
+    again) each time the screen publishes its bindings: focus moving between
+    the panes, the app gaining focus, the screen's refreshes. This one does
+    so only when what it shows would change (a key, its label, its enabled
+    state, its tooltip): at start-up five recompositions came to nothing
+    (about 0.07 s of CPU, beside the history's first load).
     """
 
     def __init__(self, **kwargs) -> None:
@@ -22,3 +30,22 @@ class KeysFooter(Footer):
         ready = getattr(Footer, "_bindings_ready", None)
         if isinstance(ready, Reactive):
             self.set_reactive(ready, True)
+        self._composed: object = None
+
+    def _shown(self) -> object:
+        """Everything :meth:`Footer.compose` reads: the screen's bindings, their state and how keys are written."""
+        app = self.app
+        bindings = tuple(
+            (binding, enabled, tooltip, app.get_key_display(binding))
+            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
+        )
+        return (bindings, self.show_command_palette, self.combine_groups, app.ENABLE_COMMAND_PALETTE)
+
+    def compose(self) -> ComposeResult:
+        self._composed = self._shown() if self._bindings_ready else None
+        yield from super().compose()
+
+    async def recompose(self) -> None:
+        if self.is_attached and self._composed is not None and self._shown() == self._composed:
+            return  # the same keys as on screen
+        await super().recompose()
