@@ -16,6 +16,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import threading
 import time
 from dataclasses import dataclass, field
@@ -108,6 +109,9 @@ class SourcePoller:
         )
         #: ``on_progress(source, done, total, label)``: where sources' :meth:`SourceContext.progress` goes
         self.on_progress: Callable[[str, float, float | None, str], None] | None = None
+        #: the cadence's origin: a source polled every ``interval`` seconds is due at ``origin + k * interval``
+        #: (:meth:`_next_slot`), so sources whose intervals divide each other are polled in one round
+        self.origin = time.monotonic()
         self.states: dict[str, _State] = {}
         for sid, spec in config.sources.items():
             if not spec.enabled:
@@ -204,7 +208,7 @@ class SourcePoller:
         state.last_success = now
         more = bool(result.more_pending) and result.cursor != cursor  # no progress: not worth polling again now
         state.pending = more
-        state.next_due = time.monotonic() + (0.0 if more else spec.interval)
+        state.next_due = time.monotonic() if more else self._next_slot(spec.interval)
         return PollResult(
             sid,
             written=written,
@@ -212,6 +216,21 @@ class SourcePoller:
             seconds=time.monotonic() - started,
             more_pending=more,
         )
+
+    def _next_slot(self, interval: float) -> float:
+        """The next instant after now on the grid ``origin + k * interval`` (a slot a slow poll overran is
+        skipped, not made up for).
+
+        A source keeps to its cadence however long its polls take, so the sample's demo (every 30 s)
+        and web (every 10 s) stay polled in the same round every 30 s instead of drifting apart by their
+        poll times. What a collector costs a disk is how often the pages it writes go dirty again after
+        the kernel wrote them back (``vm.dirty_expire_centisecs``, 30 s by default: a page written again
+        before then is written to disk once), not how many commits it makes: commits in one round
+        share one write-back (issue 18 item 4, benchmarks/NOTES.md)."""
+        now = time.monotonic()
+        if interval <= 0:
+            return now
+        return self.origin + (math.floor((now - self.origin) / interval) + 1) * interval
 
     @staticmethod
     def _nothing_new(
