@@ -11,9 +11,11 @@ running totals). Keeping it current costs little:
   store's sequence number) and add them to a small *delta*, each new row
   carrying the base row it rewrites, so that re-sorting or re-summing the
   base is never needed: evaluation reads base plus delta;
-- when the delta reaches ``fold_rows`` rows it is folded into a new base
-  (linear in the history: about half a second for ten million readings) in
-  a background thread; refreshes go on adding to the delta meanwhile, and
+- when the delta reaches ``fold_rows`` rows it is folded into a new base in
+  a background thread (only the segments the delta touched are indexed
+  again, the others copied: ~0.15-0.25 s of CPU for ten million readings
+  and a delta in ten metrics; a delta over most metrics re-indexes every
+  row, ~0.6-0.9 s); refreshes go on adding to the delta meanwhile, and
   the first refresh after the fold finished adopts the new base and writes
   what arrived since over it;
 - when rows were deleted (the store's generation moved on) everything is read

@@ -14,6 +14,7 @@ from kpitui.api import readings_frame
 from kpitui.config import load_config
 from kpitui.engine import Engine
 from kpitui.pipeline import REQUESTS_SCHEMA, ROWS_SCHEMA, Readings, View, aggregate, fold, quantile_of
+from kpitui.pipeline.refold import fold_touched
 
 METRICS = ("a", "b", "c")
 AGGS = ("sum", "count", "mean", "last", "first", "min", "max", "p50", "p90")
@@ -261,3 +262,34 @@ def test_an_index_spanning_too_long_is_refused_when_built_and_when_written():
     assert view.height == 2
     with pytest.raises(ValueError, match="spans too long"):
         view.write(rows.filter(pl.col("metric") == "b"))
+
+
+# -- folding only the touched segments ------------------------------------------------------------------
+
+plain_reading = st.tuples(st.sampled_from(METRICS + ("d", "e")), st.integers(0, 15), values, st.just(1))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    initial=st.lists(plain_reading, max_size=30),
+    writes=st.lists(st.lists(plain_reading, max_size=12), min_size=1, max_size=4),
+    extent=st.sampled_from((-5, 0, 10**9, 10**15)),
+)
+def test_folding_the_touched_segments_builds_the_index_a_full_fold_builds(initial, writes, extent):
+    """Rewrites, new rows inside, before and after a segment, new metrics: column for column the same
+    index as re-indexing every row (whose answers the test above checks against brute force)."""
+    rows = apply({}, [(m, at + extent * (m == "a"), v, n) for m, at, v, n in initial])
+    view = View.from_frame(frame_of(rows)) if rows else View.of(Readings.empty())
+    for new in writes:
+        view = view.write(unique([(m, at + extent * (m == "c"), v, n) for m, at, v, n in new])) if new else view
+    touched, everything = fold(view, share=math.inf), fold(view, share=0.0)
+    ran = fold_touched(view.base, view.delta, view.changes, view.hidden, share=math.inf)
+    assert (ran is not None) == (view.changes.height > 0 and view.base.height > 0)  # the touched fold ran
+    for got, want in ((touched.base, everything.base), (touched.delta, everything.delta)):
+        assert got.segments.equals(want.segments)
+        for name in ("key", "value", "total"):
+            assert getattr(got, name).equals(getattr(want, name)), name
+            assert getattr(got, name).n_chunks() == 1
+        assert got.key.flags["SORTED_ASC"] == want.key.flags["SORTED_ASC"]
+        assert got.weighted is want.weighted is None and got.count is want.count is None
+    assert (touched.after, touched.written) == (everything.after, everything.written)

@@ -13,6 +13,7 @@ import polars as pl
 from ..epoch import micros
 from .frames import collect
 from .index import Readings, _check_span_total, _check_spans, _with_totals
+from .refold import TOUCHED_SHARE, fold_touched
 
 #: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
 #: in the delta; ``pos``, ``was_value``, ``was_n`` the base row it rewrites (null for a new row)
@@ -236,16 +237,21 @@ def _merge(
     return segments, merged
 
 
-def fold(view: View) -> View:
+def fold(view: View, *, share: float = TOUCHED_SHARE) -> View:
     """The same readings as ``view``, with the delta merged into a new base.
 
-    Linear in the history, no sort of it (see :func:`_merge`). The result
-    has ``view``'s lineage: it differs from the view ``view`` was written
+    When the delta's segments hold at most ``share`` of the rows, only they
+    are indexed again (:func:`~kpitui.pipeline.refold.fold_touched`, the same
+    index); otherwise linear in the history, no sort of it (see
+    :func:`_merge`). The result has ``view``'s lineage: it differs from the view ``view`` was written
     over exactly as ``view`` does.
     """
     if view.changes.height == 0:
         return view
     base, changes = view.base, view.changes
+    refolded = fold_touched(base, view.delta, changes, view.hidden, share=share)
+    if refolded is not None:  # only the segments the delta touched re-indexed
+        return View.of(refolded, after=view.after, written=view.written)
     old = base.rows()
     if view.hidden.len():
         old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))

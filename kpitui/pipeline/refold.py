@@ -1,0 +1,139 @@
+"""Folding a small delta into a large base by re-indexing only the segments the delta touched.
+
+:func:`kpitui.pipeline.fold` re-indexes every row: the base's rows read back,
+filtered, merged with the delta's and summed again (about 0.7 s of CPU for ten
+million readings, on the cores the refreshes run on). A delta of a collector's
+polls touches a few metrics. Their segments are made again here (their kept
+base rows and the delta's, sorted, summed); every other segment's rows are the
+base's as they are (a slice: values and running totals do not change; keys
+move by one constant per run of untouched segments when a touched segment's
+span grew), and the columns are put together in one copy each. The result is
+the same index :func:`kpitui.pipeline.fold` builds, column for column.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from .frames import _SEGMENTS_SCHEMA, collect
+from .index import Readings, _check_span_total
+
+#: re-index only the touched segments while their rows are at most this share of the base's
+TOUCHED_SHARE = 0.25
+
+
+def fold_touched(
+    base: Readings, delta: Readings, changes: pl.DataFrame, hidden: pl.Series, *, share: float = TOUCHED_SHARE
+) -> Readings | None:
+    """``base`` with the delta (its index ``delta``, its rows ``changes``:
+    :data:`~kpitui.pipeline.CHANGES_SCHEMA`; ``hidden``: the base rows it rewrites) folded in, or
+    ``None`` where :func:`kpitui.pipeline.fold` should do it: an empty base, rows that stand for
+    several readings (running counts), or touched segments holding more than ``share`` of the rows."""
+    if base.height == 0 or base.weighted is not None or base.count is not None or changes.height == 0:
+        return None
+    if not changes.select((pl.col("n") == 1).all()).item():
+        return None
+    bounds = delta.bounds  # metric -> (first, last, shift), in the delta's order
+    delta_metrics = list(bounds)
+    seg = base.segments
+    names: list[str] = seg["metric"].to_list()
+    offsets: list[int] = seg["offset"].to_list()
+    lengths: list[int] = seg["length"].to_list()
+    firsts: list[int] = seg["first"].to_list()
+    lasts: list[int] = seg["last"].to_list()
+    shifts: list[int] = seg["shift"].to_list()
+    where = {m: i for i, m in enumerate(names)}
+    touched = sorted(where[m] for m in delta_metrics if m in where)
+    added = [m for m in delta_metrics if m not in where]  # new segments after the others, in the delta's order
+    if sum(lengths[i] for i in touched) + changes.height > share * base.height:
+        return None
+    # every segment's bounds and shift, packed as the full build packs them (a rewrite is at an
+    # instant the segment had: only rows past its bounds widen it)
+    for m, (first, last, _) in bounds.items():
+        if m in where:
+            i = where[m]
+            firsts[i], lasts[i] = min(firsts[i], first), max(lasts[i], last)
+        else:
+            firsts.append(first)
+            lasts.append(last)
+    new_shifts, span_taken = [], 0
+    for first, last in zip(firsts, lasts):
+        new_shifts.append(span_taken - first)
+        span_taken += last - first + 1
+    _check_span_total(span_taken)
+    # the touched segments' rows: the base's kept rows (in key order) merged with the delta's, summed again
+    after = {m: len(names) + k for k, m in enumerate(added)}
+    numbers = [where[m] if m in where else after[m] for m in delta_metrics]
+    spans = pl.DataFrame(
+        {"m": touched, "lo": [offsets[i] for i in touched], "hi": [offsets[i] + lengths[i] for i in touched]},
+        schema={"m": pl.Int64, "lo": pl.Int64, "hi": pl.Int64},
+    )
+    kept = spans.select("m", pos=pl.int_ranges("lo", "hi", dtype=pl.Int64)).explode("pos")
+    if hidden.len():
+        kept = kept.filter(~pl.col("pos").is_in(hidden.implode()))
+    moved = pl.Series([new - old for new, old in zip(new_shifts, shifts)], dtype=pl.Int64)
+    old = pl.DataFrame(
+        {
+            "m": kept["m"],
+            "key": base.key.gather(kept["pos"]) + moved.gather(kept["m"]),
+            "value": base.value.gather(kept["pos"]),
+        }
+    )
+    segment = pl.lit(pl.Series(numbers, dtype=pl.Int64)).gather(pl.col("m"))
+    new = changes.lazy().select(
+        m=segment, key=pl.lit(pl.Series(new_shifts, dtype=pl.Int64)).gather(segment) + pl.col("at"), value="value"
+    )
+    rows = (
+        old.lazy()
+        .with_columns(pl.col("key").set_sorted())
+        .merge_sorted(new.sort("key").with_columns(pl.col("key").set_sorted()), key="key")
+        .with_columns(total=pl.col("value").cum_sum().over(pl.col("m").set_sorted()))
+    )
+    (done,) = collect(rows)
+    for i, count in zip(done["m"].unique(maintain_order=True).to_list(), done["m"].unique_counts().to_list()):
+        if i < len(names):
+            lengths[i] = count
+        else:
+            lengths.append(count)
+    new_offsets, rows_taken = [], 0
+    for count in lengths:
+        new_offsets.append(rows_taken)
+        rows_taken += count
+    keys = done["key"]
+    # the columns: untouched runs of base rows as they are (keys moved), touched segments anew
+    key_parts: list[pl.Series] = []
+    value_parts: list[pl.Series] = []
+    total_parts: list[pl.Series] = []
+    done_at, at_segment = 0, 0
+    for i in [*touched, len(names)]:
+        lo = offsets[at_segment] if at_segment < len(names) else base.height
+        hi = offsets[i] if i < len(names) else base.height
+        if hi > lo:
+            by = new_shifts[at_segment] - shifts[at_segment]  # the same for every segment of the run
+            key = base.key.slice(lo, hi - lo)
+            key_parts.append(key + by if by else key)
+            value_parts.append(base.value.slice(lo, hi - lo))
+            total_parts.append(base.total.slice(lo, hi - lo))
+        count = lengths[i] if i < len(names) else done.height - done_at  # the new metrics' rows come last
+        key_parts.append(keys.slice(done_at, count))
+        value_parts.append(done["value"].slice(done_at, count))
+        total_parts.append(done["total"].slice(done_at, count))
+        done_at += count
+        at_segment = i + 1
+    segments = pl.DataFrame(
+        {
+            "metric": [*names, *added],
+            "offset": new_offsets,
+            "length": lengths,
+            "first": firsts,
+            "last": lasts,
+            "shift": new_shifts,
+        },
+        schema=_SEGMENTS_SCHEMA,
+    )
+    return Readings(
+        segments,
+        pl.concat(key_parts, rechunk=True).alias("key").set_sorted(),
+        pl.concat(value_parts, rechunk=True).alias("value"),
+        pl.concat(total_parts, rechunk=True).alias("total"),
+    )
