@@ -1,17 +1,19 @@
 """The viewer's index cache: the base index of a history as uncompressed Arrow files beside the store.
 
 Building the index of ten million readings from the store's snapshot takes
-over a second (decode, key, running totals); reading it back from
-uncompressed Arrow files takes a few milliseconds, because polars maps a file
-of one record batch into memory instead of copying it (its pages are read
-when touched: a binary search reads a few). :class:`~kpitui.history.History`
+over a second (decode, key, running totals); reading it back takes a few
+milliseconds, because each column is mapped into memory, not copied
+(:mod:`kpitui.mapped_columns`: its pages are read when touched, and the
+checks below touch each once). :class:`~kpitui.history.History`
 (with ``index_cache=True``: the TUI) loads the cache on its first refresh and
 takes the rows written since through the delta machinery (a
 :class:`~kpitui.pipeline.View`), as any refresh does; after a full load it
 saves the index it built.
 
 The cache lives in ``<store file>-index/`` (mode 0700, files 0600): a header
-``<token>.json`` and one Arrow file per column, ``<token>.<column>.arrow``.
+``<token>.json`` and one file per column, ``<token>.<column>.col``: the
+values buffer of an Arrow array, raw (``Int64`` or ``Float64``, no nulls, the
+machine's byte order, named in the header)
 It is used only when
 
 - the store names it: the store's ``meta`` row ``index_cache`` holds the
@@ -23,8 +25,8 @@ It is used only when
   changed, and are read incrementally;
 - fewer than :data:`REUSE_ROWS` rows were written since (then a full load,
   which also brings the store's columnar snapshot up to date, and a new cache);
-- its files are whole: each column's dtype, length and sum, a single chunk,
-  the key sorted, the segments adding up (a truncated or damaged file, another
+- its files are whole: each column's length and sum, the key sorted, the
+  segments adding up (a truncated or damaged file, another byte order or
   polars version: the cache is ignored, the history loaded in full).
 
 Anything unexpected means the cache is not used: it only ever saves time.
@@ -36,15 +38,17 @@ import json
 import math
 import os
 import secrets
+import sys
 import threading
 from pathlib import Path
 from typing import Any, Protocol
 
 import polars as pl
 
+from . import mapped_columns
 from .pipeline import Readings
 
-FORMAT = 1
+FORMAT = 2
 #: rows written since the cache above which a full load is cheaper than the delta (and refreshes the snapshot)
 REUSE_ROWS = 200_000
 _COLUMNS = ("key", "value", "total", "weighted", "count")
@@ -99,6 +103,7 @@ def _header_ok(header: Any, token: int, generation: int, top: int) -> bool:
         isinstance(header, dict)
         and header.get("format") == FORMAT
         and header.get("polars") == pl.__version__
+        and header.get("byteorder") == sys.byteorder
         and header.get("token") == token
         and header.get("generation") == generation
         and isinstance(header.get("seq"), int)
@@ -123,14 +128,11 @@ def _read(where: Path, token: int, header: dict[str, Any]) -> Readings | None:
     for name in header["columns"]:
         if name not in _COLUMNS:
             return None
-        frame = pl.read_ipc(where / f"{_name(token)}.{name}.arrow")
-        series = frame.to_series()
         wanted = pl.Int64 if name == "key" else pl.Float64
-        if frame.width != 1 or series.dtype != wanted or series.len() != rows or series.n_chunks() > 1:
+        series = mapped_columns.read(where / f"{_name(token)}.{name}.col", name, wanted, rows)
+        if series is None or not _same_sum(series, header["sums"][name]):
             return None
-        if not _same_sum(series, header["sums"][name]):
-            return None
-        columns[name] = series.alias(name)
+        columns[name] = series
     if not {"key", "value", "total"} <= columns.keys():
         return None
     key = columns["key"]
@@ -182,6 +184,7 @@ def save(store: IndexedStore, readings: Readings, seq: int, generation: int) -> 
         header: dict[str, Any] = {
             "format": FORMAT,
             "polars": pl.__version__,
+            "byteorder": sys.byteorder,
             "token": token,
             "generation": generation,
             "seq": seq,
@@ -191,13 +194,12 @@ def save(store: IndexedStore, readings: Readings, seq: int, generation: int) -> 
             "segments": readings.segments.select(list(_SEGMENTS)).to_dict(as_series=False),
         }
         for name, series in columns.items():
-            whole = series.rechunk()  # one record batch: read back mapped, not copied
-            sums[name] = _sum(whole)
-            path = where / f"{_name(token)}.{name}.arrow"
+            sums[name] = _sum(series.rechunk())  # summed as the one chunk read back is
+            path = where / f"{_name(token)}.{name}.col"
             written.append(path)
             with _private(path) as out:
-                pl.DataFrame([whole.alias(name)]).write_ipc(out, record_batch_size=max(1, whole.len()))
-            del whole
+                if not mapped_columns.write(out, series):
+                    raise ValueError(f"column {name} cannot be cached: {series.dtype}, {series.null_count()} nulls")
         path = where / f"{_name(token)}.json"
         written.append(path)
         with _private(path) as out:
@@ -233,7 +235,7 @@ class _private:
 
 
 def _prune(where: Path, keep: str) -> None:
-    """Remove the files of earlier caches (a viewer still reading one keeps its open mapping)."""
+    """Remove the files of earlier caches (a viewer still reading one keeps its mapping)."""
     try:
         for path in where.iterdir():
             if not path.name.startswith(keep + "."):

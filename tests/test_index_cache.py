@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import stat
+import sys
 import tempfile
 from pathlib import Path
 
@@ -150,7 +151,7 @@ def cached(tmp_path: Path) -> Store:
 
 
 def column(tmp_path: Path, name: str) -> Path:
-    (path,) = (tmp_path / "h.sqlite3-index").glob(f"*.{name}.arrow")
+    (path,) = (tmp_path / "h.sqlite3-index").glob(f"*.{name}.col")
     return path
 
 
@@ -197,11 +198,15 @@ def test_a_cache_from_before_a_deletion_or_of_another_store_is_not_used(tmp_path
     store.close()
 
 
-def test_a_header_of_another_polars_version_or_sequence_is_not_used(tmp_path):
+def test_a_header_of_another_polars_version_byte_order_or_sequence_is_not_used(tmp_path):
     store = cached(tmp_path)
     (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
     text = header.read_text()
     header.write_text(text.replace(f'"polars": "{pl.__version__}"', '"polars": "0.0.1"'))
+    assert not start(store).from_cache
+    (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
+    other = "big" if sys.byteorder == "little" else "little"  # the raw columns are in the writer's byte order
+    header.write_text(header.read_text().replace(f'"byteorder": "{sys.byteorder}"', f'"byteorder": "{other}"'))
     assert not start(store).from_cache
     (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
     top = store.load()[1]

@@ -1,0 +1,77 @@
+"""Columns kept as raw values and read back mapped (kpitui.mapped_columns): the same values, no copy,
+unmapped when polars lets go of them."""
+
+from __future__ import annotations
+
+import gc
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from kpitui import mapped_columns
+
+
+def save(path: Path, series: pl.Series) -> bool:
+    with open(path, "wb") as out:
+        return mapped_columns.write(out, series)
+
+
+def mapped(path: Path) -> bool:
+    """Whether this process maps ``path`` (Linux: /proc/self/maps)."""
+    return str(path) in Path("/proc/self/maps").read_text()
+
+
+floats = st.floats(allow_nan=True, allow_infinity=True, width=64)
+ints = st.integers(-(2**63), 2**63 - 1)
+
+
+@settings(max_examples=40, deadline=None)
+@given(chunks=st.lists(st.one_of(st.lists(ints, max_size=20)), min_size=1, max_size=4), data=st.data())
+def test_integer_and_float_columns_read_back_the_same_chunk_by_chunk(tmp_path_factory, chunks, data):
+    folder = tmp_path_factory.mktemp("cols")
+    whole = pl.concat([pl.Series("x", c, pl.Int64) for c in chunks], rechunk=False)
+    assert save(folder / "i.col", whole)
+    back = mapped_columns.read(folder / "i.col", "key", pl.Int64, whole.len())
+    assert back is not None and back.name == "key" and back.to_list() == whole.to_list()
+    values = pl.Series("v", data.draw(st.lists(floats, min_size=whole.len(), max_size=whole.len())), pl.Float64)
+    sliced = values.slice(1) if values.len() else values  # an array with an offset
+    assert save(folder / "f.col", sliced)
+    back = mapped_columns.read(folder / "f.col", "value", pl.Float64, sliced.len())
+    assert back is not None
+    assert [(math.isnan(a), a if not math.isnan(a) else 0) for a in back.to_list()] == [
+        (math.isnan(a), a if not math.isnan(a) else 0) for a in sliced.to_list()
+    ]
+
+
+def test_a_wrong_length_nulls_or_another_dtype_are_refused(tmp_path):
+    assert save(tmp_path / "c.col", pl.Series([1.0, 2.0, 3.0]))
+    assert mapped_columns.read(tmp_path / "c.col", "v", pl.Float64, 4) is None
+    assert mapped_columns.read(tmp_path / "c.col", "v", pl.Float64, 2) is None
+    assert mapped_columns.read(tmp_path / "c.col", "v", pl.Float64, 3).to_list() == [1.0, 2.0, 3.0]
+    assert not save(tmp_path / "n.col", pl.Series([1.0, None]))
+    assert not save(tmp_path / "s.col", pl.Series(["a"]))
+    assert not save(tmp_path / "i32.col", pl.Series([1], dtype=pl.Int32))
+    assert (tmp_path / "n.col").stat().st_size == 0
+    assert save(tmp_path / "e.col", pl.Series([], dtype=pl.Int64))
+    assert mapped_columns.read(tmp_path / "e.col", "k", pl.Int64, 0).len() == 0
+
+
+@pytest.mark.skipif(not Path("/proc/self/maps").exists(), reason="needs /proc/self/maps")
+def test_the_column_is_mapped_until_polars_lets_go_of_it(tmp_path):
+    path = tmp_path / "big.col"
+    assert save(path, pl.int_range(0, 100_000, eager=True))
+    series = mapped_columns.read(path, "key", pl.Int64, 100_000)
+    assert mapped(path)
+    part = series.slice(10, 5)  # shares the mapping
+    frame = pl.DataFrame({"key": series}).lazy().filter(pl.col("key") % 7 == 0).collect()
+    del series
+    gc.collect()
+    assert mapped(path) and part.to_list() == [10, 11, 12, 13, 14] and frame.height == 14_286
+    path.unlink()  # as a newer cache prunes it: still readable through the mapping
+    assert int(part.sum()) == 60
+    del part, frame
+    gc.collect()
+    assert not mapped(path)
