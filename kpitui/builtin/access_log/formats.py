@@ -16,6 +16,7 @@ Formats
 from __future__ import annotations
 
 import functools
+import operator
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, Sequence
@@ -333,10 +334,13 @@ def parse_lines(
         parts = pl.col("__target_parts").struct
         raw.setdefault("path", parts.field("field_0"))
         raw.setdefault("query", pl.when(pl.col("__target").is_not_null()).then(parts.field("field_1").fill_null("")))
-    typed, valid = _typed(raw)
+    typed, checks = _typed(raw)
     fields = [name for name in FIELD_TYPES if name in need]
+    # the fields a line's validity depends on are computed once, as columns, and checked there (an expression
+    # repeated in the check was computed twice: the time's offset lookup among 5,760 keys)
+    lazy = lazy.with_columns(*[typed[name].alias(name) for name in FIELD_TYPES if name in need or name in checks])
+    valid = functools.reduce(operator.and_, checks.values())
     lazy = lazy.with_columns(
-        *[typed[name].alias(name) for name in fields],
         __valid=(valid & pl.col("__shape") & (pl.col("__len") <= options.max_line_length)).fill_null(False),
     )
     return lazy.select(*fields, "__valid")
@@ -371,8 +375,9 @@ def _time_local(text: pl.Expr) -> pl.Expr:
     return (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC")
 
 
-def _typed(raw: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], pl.Expr]:
-    """From raw text columns to the typed fields, and whether the line's values are valid."""
+def _typed(raw: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], dict[str, pl.Expr]]:
+    """From raw text columns to the typed fields, and per field a line's validity depends on, its check on the
+    field's column (all must hold)."""
     out: dict[str, pl.Expr] = {}
     if "time_local" in raw:
         out["time"] = _time_local(raw["time_local"])
@@ -382,17 +387,17 @@ def _typed(raw: dict[str, pl.Expr]) -> tuple[dict[str, pl.Expr], pl.Expr]:
         seconds = raw["msec"].cast(pl.Float64, strict=False)
         sane = seconds.is_finite() & (seconds >= 0) & (seconds < 32_503_680_000)  # before the year 3000
         out["time"] = pl.when(sane).then((seconds * 1_000_000).cast(pl.Int64, strict=False)).cast(time_utc())
-    valid = out["time"].is_not_null()
+    checks = {"time": pl.col("time").is_not_null()}
     if "status_text" in raw:
         out["status"] = raw["status_text"].cast(pl.Int64, strict=False)
-        valid = valid & out["status"].is_between(100, 999)
+        checks["status"] = pl.col("status").is_between(100, 999)
     if "bytes_text" in raw:
         text = raw["bytes_text"]
         out["bytes"] = pl.when(text == "-").then(pl.lit(0, dtype=pl.Int64)).otherwise(text.cast(pl.Int64, strict=False))
-        valid = valid & (out["bytes"] >= 0)
+        checks["bytes"] = pl.col("bytes") >= 0
     for name in ("client", "user", "referrer", "agent", "method", "path", "query", "protocol"):
         if name in raw:
             out[name] = raw[name]
     for name, kind in FIELD_TYPES.items():
         out.setdefault(name, pl.lit(None, dtype=pl.Int64 if kind == "int" else pl.String))
-    return out, valid
+    return out, checks
