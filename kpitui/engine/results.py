@@ -72,6 +72,7 @@ class Results:
         self._instants: dict[int, tuple[int, int]] = {}  # row id -> its period's (start, end) in µs
         self._equal: dict[tuple[int, int], bool] = {}  # see _same
         self._shifts: dict[tuple[int, int], tuple[Period, Period, bool, bool]] = {}  # see _shift
+        self._reaches: dict[tuple[int, frozenset[int]], int] = {}  # see _reach
 
     def kpi(self, kid: str, plan: KpiPlan, numbers: KpiValues | None) -> KpiResult:
         """One KPI's result from its numbers."""
@@ -220,8 +221,15 @@ class Results:
     # -- the parts of a result ---------------------------------------------------
 
     def _reach(self, kid: str, row_id: int) -> int:
-        """Where the earliest period the KPI reads for row ``row_id`` starts, in µs."""
-        return reach(self.cal, self.rows[row_id], self._at(row_id)[0], self.compiled.get(kid))
+        """Where the earliest period the KPI reads for row ``row_id`` starts, in µs (worked out once
+        per row and steps back: KPIs sharing a plan share its rows, and a moved clock asks every
+        KPI carried over)."""
+        compiled = self.compiled.get(kid)
+        key = (row_id, compiled.steps if compiled is not None else frozenset())
+        found = self._reaches.get(key)
+        if found is None:
+            found = self._reaches[key] = reach(self.cal, self.rows[row_id], self._at(row_id)[0], compiled)
+        return found
 
     def _partial_history(self, kid: str, start: int) -> bool:
         """Does the comparison period (starting at ``start``, µs) start before the first reading of
