@@ -197,15 +197,15 @@ def probe(config_path: str, out: str) -> None:
 
     mark("import Textual and kpitui.ui")
 
+    # Textual calls every class's handler down the MRO (KpiApp's on_mount and on_ready run after these):
+    # calling super() here as well opened the runtime twice, the second loading the history again
     class Probe(KpiApp):
         def on_mount(self) -> None:
             mark("app mounted")
-            super().on_mount()
             self.set_interval(0.005, self._watch)
 
         def on_ready(self) -> None:
-            mark("first frame painted (dashboard and footer)")
-            super().on_ready()  # opens the store in a worker
+            mark("first frame painted (dashboard and footer)")  # then KpiApp.on_ready opens the store
 
         def _watch(self) -> None:
             if self.runtime is not None:
