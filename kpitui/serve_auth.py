@@ -192,7 +192,9 @@ class SessionKeys:
         with self._lock:
             for old in [k for k, (used, _) in self._keys.items() if now - used > self.lifetime]:
                 del self._keys[old]
-            found = next((k for k in self._keys if hmac.compare_digest(k, key)), None)
+            given = key.encode("utf-8", "surrogateescape")  # any cookie a client sends: compare_digest takes
+            # str only when it is ASCII, and a TypeError here was a 500 for a cookie such as "é"
+            found = next((k for k in self._keys if hmac.compare_digest(k.encode("ascii"), given)), None)
             if found is None:
                 return None
             who = self._keys[found][1]

@@ -107,6 +107,24 @@ async def test_a_websocket_from_another_origin_is_refused(config):
             with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
                 await session.ws_connect(f"{served.base}ws", headers={"Origin": "http://evil.example"})
             assert refused.value.status == 403
+            for origin in ("null", "file://"):  # a sandboxed frame or a local file: no origin to trust
+                with pytest.raises(aiohttp.WSServerHandshakeError) as refused:
+                    await session.ws_connect(f"{served.base}ws", headers={"Origin": origin})
+                assert refused.value.status == 403, origin
+
+
+async def test_a_cookie_that_is_not_ascii_is_refused_not_a_server_error(config):
+    """Before the fix, once anyone had signed in, ``Cookie: kpitui_session_PORT=é`` was a 500 (a TypeError in
+    ``hmac.compare_digest``) with a traceback in the log."""
+    with Served("--config", str(config)) as served:
+        async with client() as session:
+            await sign_in(session, served)
+        port = served.base.rsplit(":", 1)[1].strip("/")
+        async with aiohttp.ClientSession() as stranger:
+            for value in ("\u00e9\u00e9", "\udcff", "x" * 4000):
+                async with stranger.get(served.base, headers={"Cookie": f"kpitui_session_{port}={value}"}) as page:
+                    assert page.status == 401, value
+    assert "Traceback" not in served.stderr
 
 
 async def test_users_sign_in_with_a_hashed_password(tmp_path):

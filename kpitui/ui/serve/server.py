@@ -250,8 +250,8 @@ class KpiServer:
         origin = request.headers.get("Origin")
         if origin is None:
             return True  # not a browser (browsers always send Origin on a websocket)
-        netloc = urlsplit(origin).netloc
-        return netloc in {request.host, request.headers.get("X-Forwarded-Host", "")}
+        netloc = urlsplit(origin).netloc  # "" for "Origin: null" (a sandboxed frame, a file:// page): refused
+        return bool(netloc) and netloc in {request.host, request.headers.get("X-Forwarded-Host") or request.host}
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
         if not self.same_origin(request):
