@@ -29,6 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
+from .console import escape_controls
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS annotations (
     id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -67,6 +69,10 @@ class Annotation:
     kpi: str | None = None
     metric: str | None = None
     source: str | None = None
+
+    def __post_init__(self) -> None:
+        # typed by anyone, or from a campaign calendar: shown on terminals, an escape sequence in it is written out
+        object.__setattr__(self, "text", escape_controls(self.text))
 
     @property
     def scope(self) -> str:

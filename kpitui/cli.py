@@ -149,7 +149,7 @@ def _with_default_command(argv: list[str], commands: Iterable[str]) -> list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .console import degrade_glyphs
+    from .console import degrade_glyphs, literal_output
 
     degrade_glyphs(sys.stdout, sys.stderr)
     parser, found = _build()
@@ -167,7 +167,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .config import ConfigError
 
     try:
-        return found[command](args)
+        if command in ("tui", "serve"):  # Textual draws on the terminal itself
+            return found[command](args)
+        with literal_output():  # a name, an annotation or a log line's agent printed as it is, never acted on
+            return found[command](args)
     except (ConfigError, UsageError) as exc:
         base.err(str(exc))
         return EXIT_USAGE

@@ -11,8 +11,10 @@ the accent, and anything else becomes ``?``.
 from __future__ import annotations
 
 import codecs
+import contextlib
+import re
 import unicodedata
-from typing import TextIO
+from typing import Any, Iterator, TextIO
 
 ERRORS = "kpitui.ascii"
 
@@ -117,3 +119,69 @@ def output_width(explicit: int | None = None, stream: TextIO | None = None) -> i
     except (AttributeError, ValueError, OSError):
         pass
     return None
+
+
+#: Characters a terminal may act on instead of showing: C0 and C1 controls (ESC starts ANSI/OSC sequences, a
+#: lone CR or BS overwrites what was printed, U+009B is CSI on some terminals), DEL, and the bidirectional
+#: overrides that reorder a line. Line feeds, tabs and a CR before a line feed (CSV's line ends) stay.
+_CONTROL = re.compile("\r(?!\n)|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def _escape(match: re.Match[str]) -> str:
+    return f"\\u{ord(match.group()):04x}"
+
+
+def escape_controls(text: str) -> str:
+    """``text`` with every control character written out as ``\\u001b`` (also valid inside a JSON string)."""
+    return _CONTROL.sub(_escape, text)
+
+
+class LiteralStream:
+    """A text stream that shows control characters instead of sending them to the terminal.
+
+    A metric name, an annotation, a log line's agent or an error body can hold an escape sequence (colours, a
+    window title, a hyperlink, a cleared screen): printed by ``report``, ``series``, ``matches`` or a log line it
+    must read as what it is. Everything a command prints goes through here (see :func:`literal_output`).
+    """
+
+    def __init__(self, stream: TextIO):
+        self.raw = stream  # for what draws on the terminal on purpose (the progress bars)
+        self._stream = stream
+        self._cr = False  # a CR at the end of the last write: a line end only if a LF comes next
+
+    def write(self, text: str) -> int:
+        if self._cr:
+            self._cr = False
+            text = "\r" + text
+        if text.endswith("\r"):
+            self._cr, text = True, text[:-1]
+        self._stream.write(escape_controls(text))
+        return len(text)
+
+    def flush(self) -> None:
+        if self._cr:
+            self._cr = False
+            self._stream.write(escape_controls("\r"))
+        self._stream.flush()
+
+    def __getattr__(self, name: str) -> Any:  # isatty, fileno, encoding, buffer, ...
+        return getattr(self._stream, name)
+
+
+@contextlib.contextmanager
+def literal_output() -> Iterator[None]:
+    """Put :class:`LiteralStream` over ``sys.stdout`` and ``sys.stderr`` while a command runs."""
+    import sys
+
+    saved = sys.stdout, sys.stderr
+    if sys.stdout is not None and not isinstance(sys.stdout, LiteralStream):
+        sys.stdout = LiteralStream(sys.stdout)
+    if sys.stderr is not None and not isinstance(sys.stderr, LiteralStream):
+        sys.stderr = LiteralStream(sys.stderr)
+    try:
+        yield
+    finally:
+        for wrapped in (sys.stdout, sys.stderr):
+            if isinstance(wrapped, LiteralStream):
+                wrapped.flush()
+        sys.stdout, sys.stderr = saved

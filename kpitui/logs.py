@@ -41,11 +41,12 @@ class _ClockFormatter(logging.Formatter):
         self.full = full
 
     def format(self, record: logging.LogRecord) -> str:
+        from .console import escape_controls
         from .formatting import format_time
 
         at = dt.datetime.fromtimestamp(record.created, dt.timezone.utc)
         stamp = format_time(at, self.timezone, seconds=True, date=self.full)
-        message = record.getMessage()
+        message = escape_controls(record.getMessage())  # an error body or a name may hold an escape sequence
         if record.exc_info and self.full:
             message += "\n" + self.formatException(record.exc_info)
         level = f" {record.levelname}" if self.full else ""

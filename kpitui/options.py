@@ -12,6 +12,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import os
 import re
 import types
@@ -193,7 +194,13 @@ def convert(value: Any, tp: Any, key: str) -> Any:
             return value
     elif tp is float:
         if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
+            try:
+                number = float(value)
+            except OverflowError:  # an integer beyond a float's range
+                number = math.inf
+            if not math.isfinite(number):  # TOML's nan and inf: a target, weight or base nobody can mean
+                raise OptionError(f"{key} must be a finite number, not {value!r}", key)
+            return number
     elif tp is str:
         if isinstance(value, str):
             return value

@@ -108,13 +108,13 @@ class ProgressBars:
             )
 
             self.progress = Progress(
-                TextColumn("{task.description}"),
+                TextColumn("{task.description}", markup=False),
                 BarColumn(),
                 TaskProgressColumn(),
-                TextColumn("{task.fields[amount]}"),
+                TextColumn("{task.fields[amount]}", markup=False),
                 TransferSpeedColumn() if self.unit == "bytes" else TextColumn("{task.fields[rate]}"),
                 TimeRemainingColumn(),
-                console=Console(file=self.stream),
+                console=Console(file=getattr(self.stream, "raw", self.stream)),
                 transient=True,
                 redirect_stdout=False,
                 redirect_stderr=False,

@@ -11,10 +11,14 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator, cast
 
 from .. import options as opts
+from ..console import escape_controls
 from ..model import UNITS, Unit
 from ..plugins import Registry
 from .files import files_dir
 from .spec import ConfigError
+
+#: the most decimals a metric or KPI may show
+MAX_DECIMALS = 12
 
 
 class TableChecks:
@@ -114,9 +118,14 @@ class TableChecks:
     def labels(self, where: str, ident: str, table: dict[str, Any]) -> dict[str, Any]:
         """``name`` (default: from the id), ``description`` and ``decimals`` of a metric or KPI."""
         decimals = table.get("decimals")
-        return {
-            "name": self.typed(where, "name", table.get("name", ident.replace("_", " ").capitalize()), str),
-            "description": self.typed(where, "description", table.get("description", ""), str),
+        if decimals is not None and not isinstance(decimals, bool) and isinstance(decimals, int):
+            if not 0 <= decimals <= MAX_DECIMALS:  # 100000 would print a value 100,000 digits long
+                raise self.error(where, f"decimals must be between 0 and {MAX_DECIMALS}, not {decimals}")
+        return {  # shown on terminals: an escape sequence in a name is written out, never sent (kpitui.console)
+            "name": escape_controls(
+                self.typed(where, "name", table.get("name", ident.replace("_", " ").capitalize()), str)
+            ),
+            "description": escape_controls(self.typed(where, "description", table.get("description", ""), str)),
             "decimals": None if decimals is None else self.typed(where, "decimals", decimals, int),
         }
 

@@ -7,6 +7,7 @@ from typing import Any, get_args
 
 from .. import options as opts
 from ..config_tables import KpiTable, ObjectiveTable, TargetTable, ThresholdsTable
+from ..console import escape_controls
 from ..model import UNITS, Kpi, Metric, Objective, Target, TargetKind, Thresholds
 from .checks import TableChecks
 
@@ -174,6 +175,8 @@ class KpiTables(TableChecks):
             raise self.error(where, f"due must be a TOML date such as 2026-12-31, not {due!r}")
         if isinstance(due, dt.datetime):
             due = due.date()
+        if due is not None and due >= dt.date.max - dt.timedelta(days=366):  # its end and period would not exist
+            raise self.error(where, f"due {due.isoformat()} is beyond the last date kpitui can count to")
         if kind == "within":
             if "low" not in nums or "high" not in nums:
                 raise self.error(where, "a 'within' target needs both low and high")
@@ -222,8 +225,8 @@ class KpiTables(TableChecks):
             refs += [kid for kid in named.get(oid, []) if kid not in refs]
             objectives[oid] = Objective(
                 id=oid,
-                title=oid.replace("_", " ").capitalize() if parsed.title is None else parsed.title,
-                description=parsed.description,
+                title=oid.replace("_", " ").capitalize() if parsed.title is None else escape_controls(parsed.title),
+                description=escape_controls(parsed.description),
                 kpis=tuple(refs),
                 thresholds=self.thresholds(where, parsed.thresholds),
             )

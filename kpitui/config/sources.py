@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from .. import options as opts
 from ..config_tables import MetricTable, SourceTable
+from ..console import escape_controls
 from ..model import AGGREGATIONS, UNITS, Metric, SourceSpec, Trigger
 from .checks import TableChecks
 
@@ -60,7 +61,7 @@ class SourceTables(TableChecks):
                 self.ref(where, "aggregation", aggregation, AGGREGATIONS, "aggregation")
             trigger = None
             if "trigger" in table or "condition" in table:
-                text = self.typed(where, "trigger", table.get("trigger", ""), str)
+                text = escape_controls(self.typed(where, "trigger", table.get("trigger", ""), str))
                 condition = self.typed(where, "condition", table["condition"], str) if "condition" in table else None
                 trigger = Trigger(text=text or (condition or ""), condition=condition)
             if trigger and trigger.condition and not cls.uses_condition:

@@ -33,6 +33,7 @@ from textual.timer import Timer
 from textual.worker import Worker, WorkerState
 
 from ..config import Config
+from ..console import escape_controls
 from ..model import Snapshot
 from . import bindings, remembered
 from .actions import AppActions
@@ -59,6 +60,8 @@ from .state import ViewSettings
 from .status import history_words, status_text, subtitle
 
 if TYPE_CHECKING:
+    from textual.notifications import SeverityLevel
+
     from .preload import Preload
     from .runtime import Clock, Runtime, StoreFactory
 
@@ -177,6 +180,21 @@ class KpiApp(AppActions, App[int]):
         if not sub_title:
             return Content(title)
         return Content.assemble((title, "bold"), (f" — {sub_title}", palette_of(self).muted))
+
+    def notify(
+        self,
+        message: str,
+        *,
+        title: str = "",
+        severity: SeverityLevel = "information",
+        timeout: float | None = None,
+        markup: bool = False,
+    ) -> None:
+        """Every toast is plain text: it carries alert texts, annotations, names and config errors (``[kpis.x]``),
+        which as markup would crash the app (``[/x]``) or become an action (``[@click=app.quit]``)."""
+        super().notify(
+            escape_controls(message), title=escape_controls(title), severity=severity, timeout=timeout, markup=False
+        )
 
     def get_default_screen(self) -> Screen:
         return DashboardScreen()

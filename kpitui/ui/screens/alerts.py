@@ -9,6 +9,7 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from ...console import escape_controls as literal_text
 from .. import bindings
 from ..palette import palette_of
 from .tables import section_table
@@ -41,13 +42,13 @@ def alerts_table(app) -> Table | Text:
             f"{d['notifier']}: {d['result'] or 'none'}" + (f" ({d['error']})" if d["error"] else "")
             for d in a["deliveries"]
         )
-        table.add_row(
-            a["id"],
+        table.add_row(  # Text: an alert's id, text or delivery error may hold "[/x]" (Rich markup)
+            Text(literal_text(a["id"])),
             state,
-            f"{a['when']} · {a['watches']['kind']} {a['watches']['id']}",
-            a["text"] or "",
+            Text(literal_text(f"{a['when']} · {a['watches']['kind']} {a['watches']['id']}")),
+            Text(literal_text(a["text"] or "")),
             (a["last_fired"] or "never")[:16].replace("T", " "),
-            deliveries,
+            Text(literal_text(deliveries)),
         )
     for g in data["digests"]:
         deliveries = "; ".join(
@@ -55,12 +56,12 @@ def alerts_table(app) -> Table | Text:
             for d in g["deliveries"]
         )
         table.add_row(
-            f"digest {g['id']}",
+            Text(literal_text(f"digest {g['id']}")),
             Text("· scheduled", style=colours.muted),
-            g["schedule"],
+            Text(literal_text(g["schedule"])),
             f"{g['format']} report",
             (g["last_slot"] or "never")[:16].replace("T", " "),
-            deliveries,
+            Text(literal_text(deliveries)),
         )
     return table
 

@@ -14,6 +14,7 @@ from textual.widgets import DataTable, Header, Input, Static
 
 from ...model import MetricStatus, Snapshot
 from .. import bindings
+from ..literal import literal
 from ..palette import palette_of
 from ..panes.base import MESSAGE_KEY, Pane, Row
 from ..panes.kpis import KpiPane, rows as kpi_rows
@@ -170,7 +171,8 @@ class DashboardScreen(SnapshotScreen):
         pane = self.query_one("#kpis", KpiPane)
         listing = self.listing()
         results = listing.kpis(self.objective_id)
-        pane.border_title, message = kpi_pane_text(snapshot, self.objective_id, self.filter_text.strip())
+        title, message = kpi_pane_text(snapshot, self.objective_id, self.filter_text.strip())
+        pane.border_title = literal(title)  # an objective's title or the filter typed may hold "[/x]"
         keys = [r.kpi.id for r in results]
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
@@ -188,7 +190,7 @@ class DashboardScreen(SnapshotScreen):
         if self.metric_id not in keys:
             self.metric_id = keys[0] if keys else None
         result = snapshot.kpis.get(self.kpi_id or "")
-        pane.border_title = (
+        pane.border_title = literal(
             f"Metrics · {result.kpi.name}"
             if result
             else ("Metrics · read by no KPI" if self.objective_id == LOOSE_METRICS else "Metrics")

@@ -12,6 +12,7 @@ from textual import work
 from textual.widgets import Static
 
 from ... import periods
+from ...console import escape_controls
 from ..palette import palette_of
 from ..state import KpiNode
 
@@ -96,4 +97,5 @@ class ConditionMatches(KpiNode, Static):
         """``listing``: one line per field, cut with … at the edge (an explanation wraps instead)."""
         if metric_id == self.metric_id:
             self.set_class(listing, "listing")
-            self.update(Text(text, style=palette_of(self.app).muted))
+            # the log's paths, referrers and agents are anyone's: an escape sequence in them is written out
+            self.update(Text(escape_controls(text), style=palette_of(self.app).muted))

@@ -12,6 +12,7 @@ from textual.widgets.option_list import Option
 from ...explain import Explanation, label_of
 from ...formatting import format_change, format_value
 from ...model import KpiResult
+from ..literal import literal
 
 
 @dataclass
@@ -49,11 +50,11 @@ class WhyMoved(OptionList):
         kpi = result.kpi
         against = result.previous_period.label or "the previous period"
         if not explanation.decomposed:
-            self.border_title = f"Why it moved vs {against}"
+            self.border_title = literal(f"Why it moved vs {against}")
             self.add_option(Option(Text(f"{explanation.reason}", style=muted), disabled=True))
             return
         total = format_change(explanation.change, None, kpi.unit, kpi.decimals, currency)
-        self.border_title = f"Why it moved vs {against}: {kpi.name} {total} ="
+        self.border_title = literal(f"Why it moved vs {against}: {kpi.name} {total} =")
         for part in explanation.contributions:
             line = Text()
             line.append(label_of(part, names))

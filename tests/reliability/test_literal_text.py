@@ -1,0 +1,152 @@
+"""Names, annotations and log fields are shown as they are: never sent to the terminal as escape sequences,
+never read as Textual or Rich markup; and config numbers a person cannot mean are refused with one line.
+
+Each test failed before its fix:
+- ``report``, ``series`` and ``annotations`` printed an ESC, OSC title, BEL and C1 CSI from a metric name or an
+  annotation straight to the terminal;
+- an objective title or a filter typed with ``[/x]`` crashed the dashboard (``MarkupError`` in a border title),
+  and ``[@click=app.quit]`` in a toast or an alert's text was markup;
+- ``target = { value = nan }`` (or ``inf``) was taken, and ``report --format json`` wrote ``Infinity``;
+- ``due = 9999-12-31`` crashed ``report`` with ``OverflowError``; ``decimals = 100000`` printed 100,000 digits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from kpitui import cli
+from kpitui.console import LiteralStream, escape_controls
+
+from .conftest import run_kpitui
+
+EVIL = "Ev\x1b[31mR\x1b]0;pwned\x07 \x9b2J\u202e [bold]B[/bold] [@click=app.quit]C[/] [/x]Z"
+RAW = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def kpitui(*argv: str) -> subprocess.CompletedProcess[str]:
+    """``kpitui ARGV`` in this process (a few real subprocesses elsewhere prove the console script)."""
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    return subprocess.CompletedProcess(list(argv), code, out.getvalue(), err.getvalue())
+
+
+def write_config(tmp_path: Path, extra: str = "") -> Path:
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f"""
+[storage]
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
+[metrics.a]
+name = {json.dumps(EVIL)}
+unit = "count"
+trigger = {json.dumps("T" + EVIL)}
+[kpis.k]
+name = {json.dumps("K" + EVIL)}
+formula = "sum"
+metrics = ["a"]
+target = {{ kind = "reach", value = 100 }}
+[objectives.o]
+title = {json.dumps("O" + EVIL)}
+kpis = ["k"]
+{extra}""",
+        encoding="utf-8",
+    )
+    return path
+
+
+def test_escape_controls_keeps_text_and_line_ends_and_writes_out_the_rest():
+    assert escape_controls("a\tb\nc\r\nd") == "a\tb\nc\r\nd"
+    assert escape_controls("\x1b[2J\rx\x9b\u202e\x7f") == "\\u001b[2J\\u000dx\\u009b\\u202e\\u007f"
+    out = io.StringIO()
+    stream = LiteralStream(out)  # type: ignore[arg-type]
+    stream.write("row\r")
+    stream.write("\n")  # CRLF split over two writes (print): still a line end
+    stream.write("over\r")
+    stream.write("written")  # a lone CR would overwrite the line
+    stream.flush()
+    assert out.getvalue() == "row\r\nover\\u000dwritten"
+    # a C1 character inside a JSON string becomes a JSON escape: the document still parses to the same text
+    shown = io.StringIO()
+    LiteralStream(shown).write(json.dumps({"n": "a\x9bb"}, ensure_ascii=False))  # type: ignore[arg-type]
+    assert json.loads(shown.getvalue()) == {"n": "a\x9bb"}
+
+
+def test_cli_output_never_carries_escape_sequences(tmp_path, figures):
+    config = write_config(tmp_path)
+    assert kpitui("record", "a", "3", "--config", str(config)).returncode == 0
+    note = kpitui("annotate", "note " + EVIL, "--kpi", "k", "--config", str(config))
+    assert note.returncode == 0, note.stderr
+    commands = [
+        ["check"],
+        ["report", "--no-collect"],
+        ["report", "--no-collect", "--explain"],
+        ["report", "--no-collect", "--format", "markdown"],
+        ["report", "--no-collect", "--format", "csv"],
+        ["report", "--no-collect", "--format", "json"],
+        ["series", "a"],
+        ["series", "k", "--format", "json"],
+        ["annotations", "list"],
+        ["readings", "list"],
+    ]
+    for command in commands:
+        done = kpitui(*command, "--config", str(config))
+        assert done.returncode == 0, (command, done.stderr)
+        for stream in (done.stdout, done.stderr):
+            assert not RAW.search(stream), (command, RAW.search(stream), stream[:500])
+        if "json" in command:
+            json.loads(done.stdout)
+    shown = run_kpitui("series", "a", "--config", str(config)).stdout  # the console script on a real terminal pipe
+    assert "Ev\\u001b[31mR\\u001b]0;pwned\\u0007" in shown and "[@click=app.quit]C[/]" in shown  # literally
+    figures(commands=len(commands))
+
+
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("value = nan", "value must be a finite number, not nan"),
+        ("value = inf", "value must be a finite number, not inf"),
+        ("value = -inf", "value must be a finite number, not -inf"),
+        ("value = 5, due = 9999-12-31", "due 9999-12-31 is beyond the last date kpitui can count to"),
+    ],
+)
+def test_numbers_nobody_can_mean_are_one_line_with_exit_2(tmp_path, target, message):
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.a]\n'
+        f'[kpis.z]\nformula = "sum"\nmetrics = ["a"]\ntarget = {{ kind = "reach", {target} }}\n',
+        encoding="utf-8",
+    )
+    for command in (["check"], ["report", "--no-collect"], ["report", "--no-collect", "--format", "json"]):
+        done = kpitui(*command, "--config", str(path))
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert done.stderr.splitlines() == [f"kpitui: {path}: [kpis.z.target] {message}"]
+
+
+def test_decimals_are_bounded(tmp_path):
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.a]\ndecimals = 100000\n',
+        encoding="utf-8",
+    )
+    done = kpitui("check", "--config", str(path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"kpitui: {path}: [metrics.a] decimals must be between 0 and 12, not 100000"]
+
+
+def test_a_plugin_float_option_refuses_nan(tmp_path):
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[sources.d]\ntype = "demo"\n'
+        '[metrics.c]\nsource = "d"\nbase = nan\n',
+        encoding="utf-8",
+    )
+    done = kpitui("check", "--config", str(path))
+    assert done.returncode == 2 and "base must be a finite number, not nan" in done.stderr, done.stderr
