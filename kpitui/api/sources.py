@@ -247,6 +247,8 @@ def path_warning(path: Path, kind: Literal["file", "folder"] = "file") -> str | 
         return f"{path} cannot be read: {exc.strerror or exc}"
     if kind == "file" and stat.S_ISDIR(st.st_mode):
         return f"{path} is a folder, not a file"
+    if kind == "file" and not stat.S_ISREG(st.st_mode):  # a FIFO would block whoever opens it
+        return f"{path} is a FIFO, socket or device, not a file"
     if kind == "folder" and not stat.S_ISDIR(st.st_mode):
         return f"{path} is not a folder"
     if not os.access(path, os.R_OK | (os.X_OK if kind == "folder" else 0)):

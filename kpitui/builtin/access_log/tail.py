@@ -33,15 +33,18 @@ Rotation
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
+import errno
 import gzip
 import hashlib
 import io
 import os
 import re
+import stat
 import zlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from kpitui.api import SourceError
 
@@ -55,6 +58,34 @@ MISSING_GRACE = 300.0
 
 
 # --- reading files -----------------------------------------------------------------------
+
+
+def open_log(path: Path) -> Any:
+    """``path`` opened for reading in binary; a FIFO, socket or device is refused (``OSError``) instead of blocking
+    the poll (and its thread, past the source's timeout) until something writes to it."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO (named pipe)" if stat.S_ISFIFO(mode) else "a device"
+            raise OSError(errno.EINVAL, f"it is {kind}, not a log file", str(path))
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+@contextlib.contextmanager
+def _open_any(path: Path, compressed: bool | None = None) -> Iterator[Any]:
+    """A rotated log, compressed (``.gz``, or ``compressed``) or not; both handles closed after."""
+    with open_log(path) as raw:
+        if compressed if compressed is not None else path.name.endswith(".gz"):
+            with gzip.open(raw, "rb") as handle:
+                yield handle
+        else:
+            yield raw
 
 
 def _is(path: Path, item: TailedFile) -> bool:
@@ -71,7 +102,7 @@ def _content_size(path: Path) -> int:
         size = path.stat().st_size
         if not path.name.endswith(".gz") or size < 18:
             return size
-        with open(path, "rb") as handle:
+        with open_log(path) as handle:
             handle.seek(-4, os.SEEK_END)
             return max(size, int.from_bytes(handle.read(4), "little"))
     except OSError:
@@ -105,8 +136,7 @@ def _head_matches(path: Path, item: TailedFile) -> bool:
     if not item.fp_len:
         return True  # nothing read from it yet: nothing to compare
     try:
-        opener: Any = gzip.open if path.name.endswith(".gz") else open
-        with opener(path, "rb") as handle:
+        with _open_any(path) as handle:
             return _fingerprint(handle, item.fp_len) == item.fp
     except (OSError, EOFError, zlib.error):
         return False
@@ -293,8 +323,7 @@ class LogTailer:
                 state.backlog.pop(0)
                 continue
             try:
-                opener: Any = gzip.open if path.name.endswith(".gz") else open
-                with opener(path, "rb") as handle:
+                with _open_any(path) as handle:
                     done = reader.read(handle, item, limit=None, final=True)
             except (OSError, EOFError, zlib.error):  # unreadable or a corrupt gzip: count it, move on
                 reader.skipped += 1
@@ -321,7 +350,7 @@ class LogTailer:
     def _read_live(self, state: Cursor, reader: LineReader, *, first: bool, now: dt.datetime) -> None:
         """The current file, after finishing whatever rotation left behind."""
         try:
-            handle = open(self.path, "rb")
+            handle = open_log(self.path)
         except FileNotFoundError:
             handle = None
         except OSError as exc:
@@ -422,7 +451,7 @@ class LogTailer:
                 state.prev = None
                 return
             try:
-                with gzip.open(path, "rb") as handle:
+                with _open_any(path, compressed=True) as handle:
                     done = reader.read(handle, prev, limit=None, final=True)
             except (OSError, EOFError, zlib.error):  # a corrupt gzip: count it, move on
                 reader.skipped += 1
@@ -432,7 +461,7 @@ class LogTailer:
             return
         for candidate in self._rotated_names():
             try:
-                with open(candidate, "rb") as handle:
+                with open_log(candidate) as handle:
                     st = os.fstat(handle.fileno())
                     if prev.same(st) and (not prev.fp_len or _fingerprint(handle, prev.fp_len) == prev.fp):
                         done = reader.tail(handle, prev, st.st_size)

@@ -4,14 +4,13 @@ among the matching lines of a period (drill-down from a metric), in one polars c
 from __future__ import annotations
 
 import datetime as dt
-import gzip
 from pathlib import Path
 from typing import Any
 
 import polars as pl
 
 from .formats import parse_lines, time_utc
-from .tail import _rotated
+from .tail import _open_any, _rotated
 
 #: the fields listed, in order, when the log format records them
 FIELDS = ("path", "referrer", "agent")
@@ -33,8 +32,7 @@ def _files(path: Path, start: dt.datetime) -> list[Path]:
 
 
 def _read(path: Path, budget: int) -> bytes:
-    opener: Any = gzip.open if path.name.endswith(".gz") else open
-    with opener(path, "rb") as handle:
+    with _open_any(path) as handle:  # a FIFO is refused, not waited on
         data: bytes = handle.read(budget)
     return data[: data.rfind(b"\n") + 1]  # complete lines only
 
