@@ -219,6 +219,43 @@ class Compiler:
                 metrics=frozenset(self.metrics_of(kid)),
                 projectable=self.projectable(kid),
             )
+        for kid in self.mistyped(kpis):
+            del kpis[kid]
+        for kid in self.dependency_order(self.config.kpis):
+            if kid in kpis and self.broken_dependency(kid) is not None:  # reads a KPI that failed the probe
+                del kpis[kid]
+        for kid, compiled in kpis.items():
             for metric in compiled.metrics:
                 readers.setdefault(metric, set()).add(kid)
         return Program(kpis, {metric: frozenset(kids) for metric, kids in readers.items()})
+
+    def mistyped(self, kpis: dict[str, CompiledKpi]) -> list[str]:
+        """The KPIs whose plugin formula does not give numbers (an expression of strings or lists), found on an
+        empty frame once for all, each put in its error state: at evaluation it failed the whole query, every KPI."""
+
+        def probe(kids: Iterable[str]) -> pl.Schema:
+            schema = {read.column: pl.Float64 for kid in kids for read in kpis[kid].reads}
+            exprs = [e for kid in kids for e in kpis[kid].exprs]
+            return pl.LazyFrame(schema=schema).select(exprs).collect_schema()
+
+        registry = self.config.registry
+        builtin = {p.name for p in registry.plugins if p.origin == "builtin"}
+        probed = [kid for kid in kpis if registry.owner("formula", self.config.kpis[kid].formula) not in builtin]
+        if not probed:  # the built-in formula types give numbers: nothing to probe
+            return []
+        try:
+            found = probe(probed)
+            bad = {name.split("::", 1)[0] for name, dtype in found.items() if not dtype.is_numeric()}
+        except Exception:  # noqa: BLE001 - find which KPI it was, one by one
+            bad = set()
+            for kid in probed:
+                try:
+                    found = probe([kid])
+                    bad |= {kid} if not all(dtype.is_numeric() for dtype in found.values()) else set()
+                except Exception as exc:  # noqa: BLE001
+                    self.errors[kid] = self.error(self.config.kpis[kid], exc)
+        for kid in bad:
+            self.errors.setdefault(
+                kid, self.error(self.config.kpis[kid], TypeError("its expression does not give a number"))
+            )
+        return [kid for kid in kpis if kid in self.errors]
