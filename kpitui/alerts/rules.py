@@ -67,11 +67,34 @@ def _holds(condition: str, kind: str, values: dict[str, float | None]) -> bool |
     return bool(frame.select(_compiled(condition, kind)).item())
 
 
+@functools.lru_cache(maxsize=256)
+def _names(condition: str) -> tuple[str, ...]:
+    from ..expressions import check_condition
+
+    return check_condition(condition, {f: "float" for f in KPI_FIELDS})
+
+
+#: the condition fields a partial comparison leaves without a value: the comparison period starts before the
+#: KPI's metrics' first reading, so the figure covers only part of it (the report and the TUI say "partial history")
+PARTIAL_FIELDS = {"previous": ("previous", "change", "change_pct"), "last_year": ("last_year",)}
+
+
+def _partial(r: KpiResult) -> dict[str, str]:
+    """Each field whose comparison period the history only partly covers, and that period's label."""
+    out: dict[str, str] = {}
+    if r.partial_history:
+        out.update(dict.fromkeys(PARTIAL_FIELDS["previous"], r.previous_period.label or "the previous period"))
+    if r.partial_last_year:
+        out.update(dict.fromkeys(PARTIAL_FIELDS["last_year"], "the same period last year"))
+    return out
+
+
 def _kpi_fields(r: KpiResult) -> dict[str, float | None]:
+    """The figures a condition sees; a partial comparison is no figure (``None``), as on screen."""
     return {
         "value": r.value,
-        "previous": r.previous,
-        "last_year": r.last_year,
+        "previous": None if r.partial_history else r.previous,
+        "last_year": None if r.partial_last_year else r.last_year,
         "change": r.change,
         "change_pct": r.change_pct,
         "score": r.score,
@@ -105,7 +128,14 @@ def _observe_kpi(rule: AlertRule, facts: Facts) -> Observation:
     shown = f"{_fmt(facts.config, r, r.value)}{period}"
     if r.kpi.target is not None and r.target_value is not None:
         shown += f", target {_fmt(facts.config, r, r.target_value)}"
-    fields = {**_kpi_fields(r), "status": r.status.value, "name": kpi.name, "period": r.period.label}
+    fields = {
+        **_kpi_fields(r),
+        "status": r.status.value,
+        "name": kpi.name,
+        "period": r.period.label,
+        "partial_history": r.partial_history,
+        "partial_last_year": r.partial_last_year,
+    }
     if rule.when in STATUS_RULES:
         token = r.status.value if r.status.value in STATUS_RANK else None
         return Observation(None, f"{kpi.name} is {r.status.label}: {shown}", rule.subject, fields, token=token)
@@ -113,6 +143,17 @@ def _observe_kpi(rule: AlertRule, facts: Facts) -> Observation:
         firing = r.status.value == rule.when
         return Observation(firing, f"{kpi.name} is {r.status.label}: {shown}", rule.subject, fields)
     assert rule.condition is not None
+    partial = _partial(r)
+    unknown = [name for name in _names(rule.condition) if name in partial]
+    if unknown and r.value is not None:
+        # not judged on part of a period: the state is kept until the history covers the whole comparison
+        return Observation(
+            None,
+            f"{kpi.name}: {rule.condition} not judged — partial history: {partial[unknown[0]]} starts before the "
+            f"first reading ({shown})",
+            rule.subject,
+            fields,
+        )
     holds = _holds(rule.condition, "kpi", _kpi_fields(r))
     if holds is None:
         return Observation(None, f"{kpi.name} has no value yet", rule.subject, fields)

@@ -426,8 +426,8 @@ def transition(state: AlertState, rule: Any, obs: Any, now: dt.datetime) -> tupl
                     text=obs.text,
                 ), out
         return replace(state, token=token, text=obs.text), out
-    if obs.firing is None:
-        return state, out
+    if obs.firing is None:  # cannot tell now (no value yet, a partial comparison): the state stays, the text says why
+        return replace(state, text=obs.text), out
     if obs.firing and not state.firing:
         out.append(("firing", obs.text))
         return AlertState(state.alert, True, None, None, state.episode + 1, state.seq + 1, now, now, now, obs.text), out
