@@ -37,6 +37,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
 import secrets
 import sys
 import threading
@@ -72,6 +73,28 @@ class IndexedStore(Protocol):
 def folder(store: IndexedStore) -> Path:
     """Where the cache of ``store`` lives."""
     return store.path.with_name(store.path.name + "-index")
+
+
+#: the files :func:`save` writes (and nothing else in the folder is removed by :func:`discard`)
+_FILE = re.compile(r"[0-9a-f]{16}\.(json|[a-z]+\.(col|arrow))")  # .arrow: format 1's columns
+
+
+def discard(store_path: Path) -> None:
+    """Remove the cache beside the history file ``store_path`` when that file is new or gone under this name (a
+    new store made where a deleted one was, a history adopted under another name): no store there names its
+    token, so it could never be used, only left behind. Files that are not a cache's stay, and then the folder."""
+    where = store_path.with_name(store_path.name + "-index")
+    try:
+        names = list(where.iterdir())
+    except OSError:
+        return
+    for path in names:
+        if _FILE.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+    try:
+        where.rmdir()
+    except OSError:
+        pass
 
 
 def supported(store: object) -> bool:

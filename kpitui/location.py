@@ -215,8 +215,14 @@ def _adopt(shared: Path, own: Path) -> bool:
             if own.exists():
                 return False
             os.rename(shared, own)
+            from .index_cache import discard
+
+            discard(shared)
             return True
         os.unlink(shared)
     except OSError:
         return False
+    from .index_cache import discard
+
+    discard(shared)  # its viewer's cache was of the file under the old name
     return True

@@ -240,3 +240,28 @@ def test_a_read_only_store_uses_the_cache_and_writes_none(tmp_path):
     assert not index_cache.save(ro, History(ro).view().base, 0, 0)
     assert not (tmp_path / "new.sqlite3-index").exists()
     ro.close()
+
+
+def test_a_new_store_where_a_deleted_one_was_never_reads_its_cache_and_removes_it(tmp_path):
+    """A history deleted by hand (the file, not its ``-index`` folder) and a new one made at the same path:
+    the stale folder goes when the new file is made, and even put back, it is never read (the token check)."""
+    path = tmp_path / "h.sqlite3"
+    old = Store(path)
+    old.write(readings_frame([(m, at(s), 100.0 + s) for m in "ab" for s in range(10)]))
+    assert not start(old).from_cache and start(old).from_cache  # the cache is written, then read
+    old.close()
+    folder = tmp_path / "h.sqlite3-index"
+    stale = {p.name: p.read_bytes() for p in folder.iterdir()}
+    (folder / "notes.txt").write_text("mine")  # not a cache file: never removed
+    for name in ("h.sqlite3", "h.sqlite3-wal", "h.sqlite3-shm"):
+        (tmp_path / name).unlink(missing_ok=True)
+    new = Store(path)
+    assert [p.name for p in folder.iterdir()] == ["notes.txt"]
+    new.write(readings_frame([("a", at(1), 5.0), ("b", at(2), 6.0)]))
+    for name, data in stale.items():  # the old files back beside the new store: its meta names no cache
+        (folder / name).write_bytes(data)
+    history = start(new)
+    assert not history.from_cache
+    assert_fresh(history, new)
+    assert sorted(history.frame["value"].to_list()) == [5.0, 6.0]
+    new.close()

@@ -121,6 +121,10 @@ class SqliteBase:
         schema.check_version(self.path, version)
         if version == 0:
             schema.refuse_foreign(con, self.path)  # before switching someone else's file to WAL
+            if not self.readonly:  # a new history: a cache left by one deleted from this path goes too
+                from ..index_cache import discard
+
+                discard(self.path)
         if not self.readonly:
             # Only a new, empty file takes this (before its first write); existing files keep theirs.
             con.execute(f"PRAGMA page_size = {int(self.page_size)}")
