@@ -1,0 +1,169 @@
+"""Compare kpitui's report and series JSON with the oracle, figure by figure.
+
+Each check returns how many figures it compared and the mismatches, so a test
+can say both: a comparison that compared nothing is a failure too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from .oracle import (
+    UTC,
+    Book,
+    Period,
+    close,
+    elapsed_fraction,
+    end_instant,
+    kpi_inputs,
+    kpi_value,
+    last_year,
+    periods,
+    score,
+    shifted,
+    status,
+    window_unit,
+)
+
+
+@dataclass
+class Tally:
+    compared: int = 0
+    mismatches: list[tuple[Any, ...]] = field(default_factory=list)
+
+    def check(self, *where: Any, got: Any, expected: Any) -> None:
+        self.compared += 1
+
+        def number(x: Any) -> bool:
+            return x is None or (isinstance(x, (int, float)) and not isinstance(x, bool))
+
+        numbers = number(got) and number(expected)
+        if not (close(got, expected) if numbers else got == expected):
+            self.mismatches.append((*where, got, expected))
+
+
+def _growth_periods(book: Book, spec: dict, now: dt.datetime, back: int) -> tuple[Period, Period]:
+    return shifted(book.cal, spec["window"], now, back), shifted(book.cal, spec["window"], now, back + 1)
+
+
+def compare_report(book: Book, specs: dict[str, dict], report: dict, tally: Tally) -> None:
+    """Every KPI of ``report`` (``kpitui report --format json``) against the oracle."""
+    cal = book.cal
+    now = dt.datetime.fromisoformat(report["at"]).astimezone(UTC)
+
+    def iso(period: Period, end: bool) -> str:
+        instant = end_instant(cal, period) if end else cal.instant(period.start)
+        return instant.astimezone(cal.tz).isoformat()
+
+    assert {k["id"] for k in report["kpis"]} == set(specs)
+    for k in report["kpis"]:
+        kid, spec = k["id"], specs[k["id"]]
+        check = tally.check
+        cur, prev = periods(cal, spec["window"], now)
+        kind, units, unit = window_unit(spec["window"])
+        check(kid, "period.start", got=k["period"]["start"], expected=iso(cur, False))
+        check(kid, "period.end", got=k["period"]["end"], expected=iso(cur, True))
+        check(kid, "previous_period.start", got=k["previous_period"]["start"], expected=iso(prev, False))
+        check(kid, "previous_period.end", got=k["previous_period"]["end"], expected=iso(prev, True))
+        check(kid, "unit", got=k["unit"], expected=spec["unit"])
+        firsts = [t for t in (book.first(x) for x in kpi_inputs(spec)) if t is not None and t <= now]
+        partial = bool(firsts) and cal.instant(prev.start) < max(firsts)
+        check(kid, "partial_history", got=k["partial_history"], expected=partial)
+        if spec["formula"] == "growth":
+            value = kpi_value(book, spec, *_growth_periods(book, spec, now, 0))
+            previous = kpi_value(book, spec, *_growth_periods(book, spec, now, 1))
+            if partial:  # docs/json.md: a growth whose earlier period the history only partly covers: no value
+                value = None
+        else:
+            value, previous = kpi_value(book, spec, cur), kpi_value(book, spec, prev)
+        check(kid, "value", got=k["value"], expected=value)
+        check(kid, "previous", got=k["previous"], expected=previous)
+        if unit != "week" or cal.week_start == "monday":
+            ly = last_year(cal, spec["window"], cur)
+            earlier = None
+            if spec["formula"] == "growth":
+                begin = cal.add(unit, ly.start, -units)
+                earlier = (
+                    Period(begin, ly.start, False)
+                    if kind == "complete"
+                    else Period(begin, begin + (ly.end - ly.start), True)
+                )
+            check(kid, "last_year", got=k["last_year"], expected=kpi_value(book, spec, ly, earlier))
+            partial_ly = bool(firsts) and cal.instant(ly.start) < max(firsts)
+            check(kid, "partial_last_year", got=k["partial_last_year"], expected=partial_ly)
+        change = None if partial or value is None or previous is None else value - previous
+        check(kid, "change", got=k["change"], expected=change)
+        pct = None if change is None or not previous else change / abs(previous) * 100
+        check(kid, "change_pct", got=k["change_pct"], expected=pct)
+        target = spec.get("target")
+        if target is None:
+            check(kid, "status", got=k["status"], expected="no_data" if value is None else "no_target")
+            continue
+        if kind == "to_date" and cur.end == cur.start:  # the exact start of the period: not yet scored
+            for name in ("score", "progress", "projection"):
+                check(kid, name, got=k[name], expected=None)
+            check(kid, "status", got=k["status"], expected="not_yet")
+            continue
+        projection = None
+        if spec.get("additive") and kind == "to_date" and value is not None:
+            end = cal.add(unit, cur.start, 1)
+            if "due" in target:
+                end = dt.datetime.fromisoformat(target["due"]) + dt.timedelta(days=1)
+            projection = value / elapsed_fraction(cur, end)
+            check(kid, "projected_to", got=k["projected_to"], expected=cal.instant(end).isoformat())
+            check(kid, "on_pace", got=k["on_pace"], expected=score(target["kind"], projection, target) >= 1)
+        check(kid, "projection", got=k["projection"], expected=projection)
+        judged = value if projection is None else projection
+        got_score = None if judged is None else score(target["kind"], judged, target)
+        check(kid, "score", got=k["score"], expected=got_score)
+        check(kid, "status", got=k["status"], expected=status(got_score))
+        progress = None
+        if value is not None and target["kind"] in ("reach", "above"):
+            base = target.get("baseline", 0.0)
+            progress = max(0.0, (value - base) / (target["value"] - base))
+        elif value is not None and target["kind"] == "below":
+            progress = value / target["value"]
+        check(kid, "progress", got=k["progress"], expected=progress)
+
+
+def bucket_starts(book: Book, grain: str, now: dt.datetime, points: int) -> list[tuple[dt.datetime, dt.datetime]]:
+    """The ``points`` buckets of ``grain`` ending with the one holding ``now``, as instants [start, end)."""
+    cal = book.cal
+    if grain == "hour":  # whole-hour buckets on the wall clock: the local hour holding now, then back by real hours
+        wall = cal.local(now)
+        top = now - dt.timedelta(minutes=wall.minute, seconds=wall.second, microseconds=wall.microsecond)
+        return [(top - dt.timedelta(hours=i), top - dt.timedelta(hours=i - 1)) for i in range(points - 1, -1, -1)]
+    here = cal.start(grain, cal.local(now))
+    out = []
+    for i in range(points - 1, -1, -1):
+        start = cal.add(grain, here, -i)
+        out.append((cal.instant(start), cal.instant(cal.add(grain, start, 1))))
+    return out
+
+
+def compare_series(
+    book: Book, specs: dict[str, dict], ident: str, grain: str, doc: dict, now: dt.datetime, tally: Tally
+) -> None:
+    """``kpitui series ID --format json``: bucket starts and values. A metric's series ends with the bucket
+    holding ``now``, cut there; a KPI over a complete window (``last_week``) ends with its period's last
+    bucket, cut at the period's end."""
+    cal = book.cal
+    end_open = False
+    upto = now
+    if ident in specs and window_unit(specs[ident]["window"])[0] == "complete":
+        cur, _ = periods(cal, specs[ident]["window"], now)
+        upto, end_open = cal.instant(cur.end) - dt.timedelta(microseconds=1), True
+    expected = bucket_starts(book, grain, upto, len(doc["points"]))
+    tally.check(ident, grain, "unit", got=doc["unit"], expected=specs[ident]["unit"] if ident in specs else doc["unit"])
+    for (start, end), point in zip(expected, doc["points"]):
+        tally.check(ident, grain, "start", got=dt.datetime.fromisoformat(point["start"]), expected=start)
+        if end_open and end > upto:
+            period = Period(cal.local(start), cal.local(end), False, upto + dt.timedelta(microseconds=1), start)
+        elif end > upto:
+            period = Period(cal.local(start), cal.local(upto), True, upto, start)
+        else:
+            period = Period(cal.local(start), cal.local(end), False, end, start)
+        value = book.metric(ident, period) if ident in book.aggs else kpi_value(book, specs[ident], period)
+        tally.check(ident, grain, point["start"], got=point["value"], expected=value)
