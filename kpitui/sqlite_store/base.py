@@ -166,6 +166,8 @@ class SqliteBase:
                 self._fold_staged()
             yield con
             con.execute("COMMIT")
+            if kind == "IMMEDIATE":
+                self._settle_read_mark()
         except BaseException:
             if con.in_transaction:
                 try:
@@ -173,6 +175,17 @@ class SqliteBase:
                 except sqlite3.Error:
                     pass
             raise
+
+    def _settle_read_mark(self) -> None:
+        """Begin and end a read of the snapshot just committed, so that the ``-shm`` wal-index's read mark
+        moves to it now. The first read after a commit writes that mark (the wal-index header page); done
+        seconds later (a collector's next cursor read) it dirties the page again after the kernel may
+        have written it back, one more 4 KiB page written to disk, while now the commit has just dirtied
+        it (issue 18 item 4, benchmarks/NOTES.md)."""
+        try:
+            self._conn.execute("SELECT 1 FROM meta LIMIT 1").fetchall()
+        except sqlite3.Error:
+            pass  # only an optimisation: the next read moves the mark
 
     @contextmanager
     def _guard(self, action: str) -> Iterator[sqlite3.Connection]:
