@@ -36,6 +36,7 @@ from typing import Callable
 
 import polars as pl
 
+from . import mapped_columns
 from .history_store import HistoryStore
 from .index_cache import load as load_cached, save_later, supported as index_cache_supported
 from .pipeline import Readings, View, as_rows, fold
@@ -188,7 +189,7 @@ class History:
 
     def _fold(self, view: View) -> View:
         if self._executor is None:
-            return fold(view)
+            return _released(fold(view))
         self._folding, self._written = self._executor.submit(fold, view), []
         return view
 
@@ -202,4 +203,11 @@ class History:
             # later batches win, as they did in the delta
             rows = pl.concat(written).unique(subset=["metric", "at"], keep="last", maintain_order=True)
             folded = folded.write(rows)
-        return folded
+        return _released(folded)
+
+
+def _released(folded: View) -> View:
+    """``folded``, once the base it replaces is no longer read: the pages of a cache's mapped columns
+    go back to the page cache (the fold built its own; any still read are read again from the file)."""
+    mapped_columns.drop_pages()
+    return folded

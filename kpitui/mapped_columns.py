@@ -6,8 +6,18 @@ every column: ~0.1 s per 80 MB on a loaded machine). The viewer's index cache
 buffer of an Arrow array (``Int64`` or ``Float64``, no nulls, native byte
 order) and hands polars a memory map of the file through the Arrow C data
 interface (the ``__arrow_c_array__`` PyCapsule protocol, public in polars):
-the series points into the mapped pages, which are read when touched, and the
-file is unmapped when polars lets go of the last reference to it.
+the series points into the mapped pages, which are read when touched.
+
+The mapping is kept for the life of the process, and the release callback
+polars calls when it drops the array is a native function that does nothing
+(``getpid``, whose argument is ignored), not Python: polars drops arrays from
+its own threads, and a Python callback entered from a thread without the GIL
+while the interpreter shuts down ends that thread inside Rust's frames, which
+aborts the process ("FATAL: exception not rethrown", exit 134: a TUI quit
+while a daemon thread was reading the cache). A process maps one cache per
+history it opens; :func:`drop_pages` hands the pages back to the page cache
+once the history stops reading them (they are read again, from the file, if
+anything still does).
 
 Only for files nobody changes while they are mapped: the cache's files are
 written once under new names and only ever unlinked (an unlinked file stays
@@ -22,7 +32,7 @@ No third-party module is needed: the C structures are declared with
 from __future__ import annotations
 
 import ctypes
-import itertools
+import functools
 import mmap
 import threading
 from pathlib import Path
@@ -80,27 +90,22 @@ _Stream._fields_ = [
     ("private_data", ctypes.c_void_p),
 ]
 
-#: what each array handed to polars keeps alive (its mapping), by the key in its ``private_data``
-_held: dict[int, tuple[mmap.mmap, Any]] = {}
-_keys = itertools.count(1)
+#: every mapping handed to polars, with its buffers table, for the life of the process
+_held: list[tuple[mmap.mmap, Any]] = []
 _lock = threading.Lock()
 
 
-def _release_schema(schema: Any) -> None:
-    schema.contents.release = _SchemaRelease()
-
-
-def _release_array(array: Any, held: dict[int, tuple[mmap.mmap, Any]] = _held) -> None:
-    """Called by polars (any thread, the GIL taken by ctypes) when it drops the array: unmap it."""
+def _native_noop() -> int | None:
+    """The address of a C function that ignores its argument and touches nothing, or ``None``."""
     try:
-        held.pop(array.contents.private_data or 0, None)
-    finally:
-        array.contents.release = _ArrayRelease()
+        return ctypes.cast(ctypes.CDLL(None).getpid, ctypes.c_void_p).value
+    except (OSError, AttributeError, TypeError):  # no C library to look in (not a POSIX system)
+        return None
 
 
-# module-level: the callbacks must live as long as any array handed out
-_RELEASE_SCHEMA = _SchemaRelease(_release_schema)
-_RELEASE_ARRAY = _ArrayRelease(_release_array)
+_NOOP = _native_noop()
+_RELEASE_SCHEMA = _SchemaRelease(_NOOP) if _NOOP else None
+_RELEASE_ARRAY = _ArrayRelease(_NOOP) if _NOOP else None
 
 _capsule_new = ctypes.pythonapi.PyCapsule_New
 _capsule_new.restype = ctypes.py_object
@@ -137,30 +142,33 @@ def _address(mapping: mmap.mmap) -> int:
         ctypes.pythonapi.PyBuffer_Release(ctypes.byref(view))
 
 
-class _Mapped:
-    """One mapped file offered to polars as an Arrow array (``__arrow_c_array__``), once."""
+class _Offer:
+    """One mapped file offered to polars as an Arrow array (``__arrow_c_array__``), once.
+
+    The method polars calls is a C callable (a :func:`functools.partial` of ``tuple``) over capsules
+    made beforehand: polars calls it from Rust, and Python code run there could, at shut-down, end
+    the thread inside Rust's frames as the release callback could (see the module's docstring)."""
 
     def __init__(self, mapping: mmap.mmap, fmt: bytes, rows: int) -> None:
-        self.mapping, self.fmt, self.rows = mapping, fmt, rows
-
-    def __arrow_c_array__(self, requested_schema: object = None) -> tuple[object, object]:
-        buffers = (ctypes.c_void_p * 2)(None, _address(self.mapping))
+        buffers = (ctypes.c_void_p * 2)(None, _address(mapping))
         with _lock:
-            key = next(_keys)
-            _held[key] = (self.mapping, buffers)
-        self.schema = _Schema(self.fmt, b"", None, 0, 0, None, None, _RELEASE_SCHEMA, None)
-        self.array = _Array(self.rows, 0, 0, 2, 0, buffers, None, None, _RELEASE_ARRAY, key)
+            _held.append((mapping, buffers))
+        self.schema = _Schema(fmt, b"", None, 0, 0, None, None, _RELEASE_SCHEMA, None)
+        self.array = _Array(rows, 0, 0, 2, 0, buffers, None, None, _RELEASE_ARRAY, None)
         # no capsule destructor: polars moves both out at once (the release callbacks are then its own to call)
-        return (
+        capsules = (
             _capsule_new(ctypes.addressof(self.schema), b"arrow_schema", None),
             _capsule_new(ctypes.addressof(self.array), b"arrow_array", None),
         )
+        self.__arrow_c_array__ = functools.partial(tuple, capsules)
 
 
 def read(path: Path, name: str, dtype: Any, rows: int) -> pl.Series | None:
     """The ``rows`` values of ``dtype`` in ``path`` as a series mapped from the file, or ``None`` when
     the file is not exactly that long."""
     fmt = FORMATS[dtype]
+    if _NOOP is None:
+        return None
     with open(path, "rb") as file:
         size = file.seek(0, 2)
         if size != rows * WIDTH:
@@ -168,8 +176,16 @@ def read(path: Path, name: str, dtype: Any, rows: int) -> pl.Series | None:
         if rows == 0:
             return pl.Series(name, [], dtype)
         mapping = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
-    series = pl.Series(_Mapped(mapping, fmt, rows)).alias(name)
+    series = pl.Series(_Offer(mapping, fmt, rows)).alias(name)
     return series if series.dtype == dtype and series.len() == rows else None
+
+
+def drop_pages() -> None:
+    """Hand every mapping's pages back to the page cache (the process's resident size falls; a page
+    still read is read again from the file, which nobody changes)."""
+    with _lock:
+        for mapping, _ in _held:
+            mapping.madvise(mmap.MADV_DONTNEED)
 
 
 def write(out: IO[bytes], series: pl.Series) -> bool:
