@@ -13,6 +13,7 @@ from ..config_tables import ConfigFile, LoggingTable, PluginsTable, SettingsTabl
 from ..logs import LogFile
 from ..model import Settings
 from ..plugins import Registry, load_registry
+from . import parsed
 from .files import default_storage_path, find_config, user_plugins_dir
 from .kpis import KpiTables
 from .sources import SourceTables
@@ -72,7 +73,7 @@ class _Loader(KpiTables, SourceTables):
 
     def load(self, text: str) -> Config:
         try:
-            data = tomllib.loads(text)
+            data = parsed.loads(text, self.path)  # kept between starts when large (kpitui.config.parsed)
         except tomllib.TOMLDecodeError as exc:
             raise self.error(None, f"invalid TOML: {exc}") from None
         self.unknown_keys_top(data)
