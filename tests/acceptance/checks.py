@@ -165,5 +165,11 @@ def compare_series(
             period = Period(cal.local(start), cal.local(upto), True, upto, start)
         else:
             period = Period(cal.local(start), cal.local(end), False, end, start)
-        value = book.metric(ident, period) if ident in book.aggs else kpi_value(book, specs[ident], period)
+        spec = specs.get(ident)
+        if spec is not None and spec["formula"] == "cumulative":  # from the window period's start to the bucket's end
+            kind, units, unit = window_unit(spec["window"])
+            assert kind == "to_date", "only to-date cumulative series are worked out here"
+            begin = cal.start(unit, cal.local(start))
+            period = Period(begin, period.end, period.closed, period.until, cal.instant(begin))
+        value = book.metric(ident, period) if spec is None else kpi_value(book, spec, period)
         tally.check(ident, grain, point["start"], got=point["value"], expected=value)
