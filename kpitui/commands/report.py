@@ -65,7 +65,13 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
         help="bucket size (default: day)",
     )
     series.add_argument(
-        "--points", type=int, default=14, help="how many buckets, ending with the current one (default 14)"
+        "--points",
+        type=int,
+        default=14,
+        help=(
+            "how many buckets, ending with the one holding --at (a KPI over a complete period such as "
+            "last_week: that period's last) (default 14)"
+        ),
     )
     series.add_argument("--at", metavar="ISO-TIME", help="end at this time instead of now")
     series.add_argument(
