@@ -15,7 +15,7 @@ import datetime as dt
 import pytest
 
 from .checks import Tally, compare_report, compare_series
-from .oracle import UTC, Book, Calendar, log_buckets, log_lines, readings
+from .oracle import UTC, Book, Calendar, kpi_value, log_buckets, log_lines, periods, readings, window_unit
 from .scenario import csv_values, kpitui, make_export, make_log, report, series
 
 CAL = Calendar("America/New_York", "sunday", 4)
@@ -506,3 +506,62 @@ def test_series_buckets_match_the_oracle(history, at):
         doc = series(config, ident, at, "--grain", grain, "--points", "6")
         compare_series(book, SPECS, ident, grain, doc, now, tally)
     assert tally.compared > 150 and not tally.mismatches, tally.mismatches
+
+
+MONTHS = {"month": 1, "quarter": 3, "year": 12}
+DAYS = {"day": 1, "week": 7}
+
+
+def _length(window: str, now: dt.datetime) -> tuple[str, float, float]:
+    """('months', n, calendar days of the period) for a month-like window, ('days', n, n) for a day-like one."""
+    kind, n, unit = window_unit(window)
+    if unit in MONTHS:
+        cur, _ = periods(CAL, window, now)  # a to-date or trailing one counts to the end of its current unit
+        end = cur.end if kind == "complete" else CAL.add(unit, CAL.start(unit, cur.end), 1)
+        return "months", MONTHS[unit] * n, (end - cur.start).days
+    return "days", DAYS[unit] * n, DAYS[unit] * n
+
+
+def proration(own: str, shown: str, now: dt.datetime) -> float:
+    """docs/kpis.md "A target over another window", by hand: months against months, days against days, and a
+    month-like window against a day-like one in the calendar days of the month-like period (the shown one;
+    the KPI's own holding now, or holding the shown period's last day when that period is over)."""
+    own_kind, own_n, own_days = _length(own, now)
+    shown_kind, shown_n, shown_days = _length(shown, now)
+    if own_kind == shown_kind:
+        return shown_n / own_n
+    if own_kind == "months":  # the own month-like period holding now, or the shown period's last day
+        cur, _ = periods(CAL, shown, now)
+        if window_unit(shown)[0] == "complete":
+            last_day = CAL.instant(cur.end) - dt.timedelta(seconds=1)
+            own_days = _length(own, last_day)[2]
+        return shown_days / own_days
+    return shown_days / own_n
+
+
+@pytest.mark.parametrize("shown", ["year_to_date", "week_to_date", "trailing_30d", "last_month", "quarter_to_date"])
+def test_a_target_over_another_window_is_prorated_by_hand(history, shown):
+    config, _, book = history
+    at = "2026-11-03 14:30"
+    now = dt.datetime.fromisoformat(at).replace(tzinfo=CAL.tz).astimezone(UTC)
+    doc = report(config, at, "--window", shown)
+    tally = Tally()
+    for k in doc["kpis"]:
+        spec = SPECS[k["id"]]
+        cur, _ = periods(CAL, shown, now)
+        if spec["formula"] != "growth":
+            tally.check(k["id"], "value", got=k["value"], expected=kpi_value(book, spec, cur))
+        target = spec.get("target")
+        if target is None:
+            continue
+        if spec["window"] == shown or _length(spec["window"], now)[:2] == _length(shown, now)[:2]:
+            basis, factor = "own", 1.0
+        elif spec.get("additive"):
+            basis, factor = "prorated", proration(spec["window"], shown, now)
+        else:
+            basis, factor = "kept", 1.0
+        tally.check(k["id"], "target_basis", got=k["target_basis"], expected=basis)
+        for key in ("value", "baseline", "low", "high"):
+            if key in target:
+                tally.check(k["id"], key, got=k["applied_target"][key], expected=target[key] * factor)
+    assert tally.compared > 25 and not tally.mismatches, tally.mismatches
