@@ -186,7 +186,7 @@ def probe(config_path: str, out: str) -> None:
 
     from kpitui.config import load_config
 
-    mark("import kpitui core (polars comes with kpitui.api)")
+    mark("import kpitui.config (no polars: it comes with the runtime, after the first frame)")
     config = load_config(Path(config_path))
     mark("config loaded (TOML, plugins, validation)")
     from kpitui.ui.preload import Preload, worth_preloading
