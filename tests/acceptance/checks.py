@@ -80,19 +80,18 @@ def compare_report(book: Book, specs: dict[str, dict], report: dict, tally: Tall
             value, previous = kpi_value(book, spec, cur), kpi_value(book, spec, prev)
         check(kid, "value", got=k["value"], expected=value)
         check(kid, "previous", got=k["previous"], expected=previous)
-        if unit != "week" or cal.week_start == "monday":
-            ly = last_year(cal, spec["window"], cur)
-            earlier = None
-            if spec["formula"] == "growth":
-                begin = cal.add(unit, ly.start, -units)
-                earlier = (
-                    Period(begin, ly.start, False)
-                    if kind == "complete"
-                    else Period(begin, begin + (ly.end - ly.start), True)
-                )
-            check(kid, "last_year", got=k["last_year"], expected=kpi_value(book, spec, ly, earlier))
-            partial_ly = bool(firsts) and cal.instant(ly.start) < max(firsts)
-            check(kid, "partial_last_year", got=k["partial_last_year"], expected=partial_ly)
+        ly = last_year(cal, spec["window"], cur)
+        earlier = None
+        if spec["formula"] == "growth":
+            begin = cal.add(unit, ly.start, -units)
+            earlier = (
+                Period(begin, ly.start, False)
+                if kind == "complete"
+                else Period(begin, begin + (ly.end - ly.start), True)
+            )
+        check(kid, "last_year", got=k["last_year"], expected=kpi_value(book, spec, ly, earlier))
+        partial_ly = bool(firsts) and cal.instant(ly.start) < max(firsts)
+        check(kid, "partial_last_year", got=k["partial_last_year"], expected=partial_ly)
         change = None if partial or value is None or previous is None else value - previous
         check(kid, "change", got=k["change"], expected=change)
         pct = None if change is None or not previous else change / abs(previous) * 100

@@ -160,17 +160,29 @@ def shifted(cal: Calendar, window: str, now: dt.datetime, back: int) -> Period:
 
 def last_year(cal: Calendar, window: str, period: Period) -> Period:
     kind, n, unit = window_unit(window)
-    if unit == "week":  # the week with the same (ISO, for a Monday start) number a year earlier, same length
-        assert cal.week_start == "monday", "week numbers of other week starts are not worked out here"
-        year, week, _ = period.start.isocalendar()
-        weeks = dt.date(year - 1, 12, 28).isocalendar()[1]
-        start = dt.datetime.combine(dt.date.fromisocalendar(year - 1, min(week, weeks), 1), dt.time())
+    if unit == "week":  # the week with the same number a year earlier (same length); week 53 -> the year's last
+        year, week = week_number(cal, period.start)
+        weeks = week_number(cal, first_week(cal, year) - dt.timedelta(days=1))[1]  # the weeks of year - 1
+        start = first_week(cal, year - 1) + dt.timedelta(days=7 * (min(week, weeks) - 1))
         return Period(start, start + (period.end - period.start), period.closed)
     return Period(add_months(period.start, -12), add_months(period.end, -12), period.closed)
 
 
 def end_instant(cal: Calendar, period: Period) -> dt.datetime:
     return period.until if period.until is not None else cal.instant(period.end)
+
+
+def first_week(cal: Calendar, year: int) -> dt.datetime:
+    """Week 1 of a year: the week (from ``week_start``) holding January 4, so that at least four of its days
+    are in the year (ISO 8601 for a Monday start)."""
+    return cal.start("week", dt.datetime(year, 1, 4))
+
+
+def week_number(cal: Calendar, wall: dt.datetime) -> tuple[int, int]:
+    """(year, week) of the week holding ``wall``: the year of its fourth day."""
+    start = cal.start("week", wall)
+    year = (start + dt.timedelta(days=3)).year
+    return year, (start - first_week(cal, year)).days // 7 + 1
 
 
 def in_period(cal: Calendar, period: Period, at: dt.datetime) -> bool:
