@@ -11,6 +11,7 @@ and hand arithmetic (tests/acceptance/oracle.py), and compared.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 
@@ -565,3 +566,24 @@ def test_a_target_over_another_window_is_prorated_by_hand(history, shown):
             if key in target:
                 tally.check(k["id"], key, got=k["applied_target"][key], expected=target[key] * factor)
     assert tally.compared > 25 and not tally.mismatches, tally.mismatches
+
+
+def test_a_past_at_inside_an_hour_counts_the_access_logs_hour_whole_while_matches_reads_the_lines(history):
+    """docs/kpis.md "A bucketed reading counts at its bucket's start": as of 13:30 the page views of the
+    13:00 hour count whole (the lines up to 13:59), while `kpitui matches` stops at 13:30."""
+    config, _, _ = history
+    lines, _ = log_lines(config.parent / "access.log")
+    keep = [line for line in lines if line["status"] < 400 and "bot" not in line["agent"].lower()]
+    day = CAL.instant(dt.datetime(2026, 11, 3))
+    at, hour_end = CAL.instant(dt.datetime(2026, 11, 3, 13, 30)), CAL.instant(dt.datetime(2026, 11, 3, 14))
+    through_bucket = sum(1 for line in keep if day <= line["at"] < hour_end)
+    through_at = sum(1 for line in keep if day <= line["at"] <= at)
+    assert through_bucket > through_at  # the log has page views between 13:30 and 14:00: the case is real
+    doc = series(config, "pageviews", "2026-11-03 13:30", "--grain", "day", "--points", "1")
+    assert doc["points"][-1]["value"] == through_bucket
+    shown = json.loads(
+        kpitui(
+            config, "matches", "pageviews", "--window", "today", "--at", "2026-11-03 13:30", "--format", "json"
+        ).stdout
+    )
+    assert shown["lines"] == through_at
