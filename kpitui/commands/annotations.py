@@ -87,7 +87,7 @@ def _ident(text: str) -> int:
         value = int(text.lstrip("#"))
     except ValueError:
         value = 0
-    if value < 1:
+    if not 1 <= value < 2**63:  # an SQLite integer (a larger one was an OverflowError)
         raise argparse.ArgumentTypeError(
             f"{text!r} is not an annotation id (a number shown by `kpitui annotations list`)"
         )

@@ -100,7 +100,7 @@ def _ident(text: str) -> int:
         raise argparse.ArgumentTypeError(
             f"{text!r} is not a reading id (a number shown by `kpitui readings list`)"
         ) from None
-    if value < 1:
+    if not 1 <= value < 2**63:  # an SQLite integer (a larger one was an OverflowError)
         raise argparse.ArgumentTypeError(f"{text!r} is not a reading id (a number shown by `kpitui readings list`)")
     return value
 

@@ -59,7 +59,7 @@ def plugins_dirs_of(path: str | os.PathLike[str] | None = None) -> list[Path]:
         text = found.read_text(encoding="utf-8")
         try:
             data = tomllib.loads(text)
-        except tomllib.TOMLDecodeError:  # a mistake elsewhere in the file: read the [plugins] table alone
+        except (tomllib.TOMLDecodeError, RecursionError):  # a mistake elsewhere in the file: read [plugins] alone
             table = re.search(r"^\[plugins\][ \t]*(?:#.*)?$(.*?)(?=^[ \t]*\[|\Z)", text, re.M | re.S)
             data = tomllib.loads("[plugins]" + table.group(1)) if table else {}
         named = data.get("plugins", {}).get("dirs", [])
@@ -67,6 +67,6 @@ def plugins_dirs_of(path: str | os.PathLike[str] | None = None) -> list[Path]:
             if isinstance(value, str):
                 p = Path(os.path.expandvars(value)).expanduser()
                 dirs.append(p if p.is_absolute() else found.parent / p)
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError):
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, AttributeError, RecursionError):
         pass
     return [*dirs, user_plugins_dir()]

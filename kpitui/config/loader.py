@@ -76,6 +76,8 @@ class _Loader(KpiTables, SourceTables):
             data = parsed.loads(text, self.path)  # kept between starts when large (kpitui.config.parsed)
         except tomllib.TOMLDecodeError as exc:
             raise self.error(None, f"invalid TOML: {exc}") from None
+        except RecursionError:  # tomllib recurses once per nested array or inline table
+            raise self.error(None, "invalid TOML: arrays or inline tables nested too deeply") from None
         self.unknown_keys_top(data)
         settings = self.settings(self.table(data, "kpitui"))
         plugins = self.table(data, "plugins")

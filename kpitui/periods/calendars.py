@@ -171,6 +171,11 @@ def _utc(value: datetime) -> datetime:
     return value.astimezone(_UTC)
 
 
+#: the span of times typed by a user (``--at``, ``record --at``): a reading before 1970 is refused from sources too
+_EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
+
+
 def parse_time(text: str, timezone: str) -> datetime:
     """An ISO date or time typed by a user, as UTC; one without an offset is in ``timezone``."""
     try:
@@ -179,4 +184,10 @@ def parse_time(text: str, timezone: str) -> datetime:
         raise PeriodError(f"{text.strip()!r} is not a time: use e.g. 2026-03-15 or 2026-03-15 14:30") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=_zone(timezone))
-    return value.astimezone(_UTC)
+    try:
+        value = value.astimezone(_UTC)
+    except OverflowError:  # 0001-01-01 in a zone east of UTC
+        value = _EARLIEST - timedelta(days=1)
+    if not _EARLIEST <= value < _LATEST:  # periods around 9999-12-31 (or 0001) cannot be counted: a crash later
+        raise PeriodError(f"{text.strip()!r} is out of range: kpitui counts times from 1970 to 2999")
+    return value
