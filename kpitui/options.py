@@ -83,6 +83,9 @@ class Secret:
 
     def __init__(self, template: str):
         self.template = template
+        for name in _ENV_REF.findall(template):  # masked from the start: a command notifier's stderr, a plugin's
+            if os.environ.get(name):  # error or another source may print the value before this secret is revealed
+                remember(os.environ[name])
 
     def reveal(self, *, multiline: bool = False) -> str:
         """The value with each ``${ENV}`` reference resolved, remembered for :func:`redact`.
