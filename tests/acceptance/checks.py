@@ -172,3 +172,26 @@ def compare_series(
             period = Period(begin, period.end, period.closed, period.until, cal.instant(begin))
         value = book.metric(ident, period) if spec is None else kpi_value(book, spec, period)
         tally.check(ident, grain, point["start"], got=point["value"], expected=value)
+
+
+def compare_rollups(book: Book, objectives: dict[str, list[str]], report: dict, tally: Tally) -> None:
+    """Each objective's score, the mean of its KPIs' scores (weight 1; KPIs without a score left out), its
+    status from the default bands; each metric's latest reading and its time (the newest at or before ``at``)."""
+    now = dt.datetime.fromisoformat(report["at"]).astimezone(UTC)
+    scores = {k["id"]: k["score"] for k in report["kpis"]}
+    statuses = {k["id"]: k["status"] for k in report["kpis"]}
+    for objective in report["objectives"]:
+        kids = objectives[objective["id"]]
+        tally.check(objective["id"], "kpis", got=[k["id"] for k in objective["kpis"]], expected=kids)
+        have = [scores[k] for k in kids if scores[k] is not None]
+        expected = sum(have) / len(have) if have else None
+        tally.check(objective["id"], "score", got=objective["score"], expected=expected)
+        if expected is not None:
+            tally.check(objective["id"], "status", got=objective["status"], expected=status(expected))
+        elif any(statuses[k] == "not_yet" for k in kids):
+            tally.check(objective["id"], "status", got=objective["status"], expected="not_yet")
+    for metric in report["metrics"]:
+        upto = [(at, v) for at, v in book.rows.get(metric["id"], []) if at <= now]
+        tally.check(metric["id"], "latest", got=metric["latest"], expected=upto[-1][1] if upto else None)
+        latest_at = dt.datetime.fromisoformat(metric["latest_at"]) if metric["latest_at"] else None
+        tally.check(metric["id"], "latest_at", got=latest_at, expected=upto[-1][0] if upto else None)

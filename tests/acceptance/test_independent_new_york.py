@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from .checks import Tally, compare_report, compare_series
+from .checks import Tally, compare_report, compare_rollups, compare_series
 from .oracle import UTC, Book, Calendar, kpi_value, log_buckets, log_lines, periods, readings, window_unit
 from .scenario import csv_values, kpitui, make_export, make_log, report, series
 
@@ -398,6 +398,8 @@ SPECS = {
     ),
 }
 
+OBJECTIVES = {"o1": ["k_sales", "k_profit", "k_conv", "k_margin", "k_web"], "o2": ["k_onboard", "k_subs", "k_busy"]}
+
 
 @pytest.fixture(scope="module")
 def history(tmp_path_factory):
@@ -477,7 +479,9 @@ def test_the_access_log_counts_are_what_a_regular_expression_counts(history):
 def test_every_report_figure_matches_the_oracle(history, at):
     config, _, book = history
     tally = Tally()
-    compare_report(book, SPECS, report(config, at), tally)
+    doc = report(config, at)
+    compare_report(book, SPECS, doc, tally)
+    compare_rollups(book, OBJECTIVES, doc, tally)
     assert tally.compared > 200 and not tally.mismatches, tally.mismatches
 
 
