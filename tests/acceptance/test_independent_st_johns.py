@@ -123,6 +123,18 @@ metrics = ["subscribers"]
 window = "week_to_date"
 target = { kind = "above", value = 2000, baseline = 1000 }
 
+[kpis.k_rev_due]
+formula = "sum"
+metrics = ["revenue"]
+window = "year_to_date"
+target = { value = 250000, baseline = 50000, due = 2026-04-30 }
+
+[kpis.k_rev_past_due]
+formula = "sum"
+metrics = ["revenue"]
+window = "year_to_date"
+target = { value = 150000, due = 2026-01-31 }
+
 [objectives.o]
 title = "All"
 kpis = ["k_sales", "k_rev", "k_hits"]
@@ -156,6 +168,22 @@ SPECS = {
     "k_visitors": dict(formula="sum", metrics=["visitors"], window="trailing_2w", unit="count", additive=True),
     "k_nf": dict(formula="ratio", numerator="notfound", denominator="hits", window="last_week", unit="ratio"),
     "k_subs": dict(formula="growth", of="subscribers", window="year_to_date", unit="percent"),
+    "k_rev_due": dict(
+        formula="sum",
+        metrics=["revenue"],
+        window="year_to_date",
+        unit="currency",
+        additive=True,
+        target=dict(kind="reach", value=250000, baseline=50000, due="2026-04-30"),
+    ),
+    "k_rev_past_due": dict(
+        formula="sum",
+        metrics=["revenue"],
+        window="year_to_date",
+        unit="currency",
+        additive=True,
+        target=dict(kind="reach", value=150000, due="2026-01-31"),
+    ),
     "k_rev_growth": dict(formula="growth", of="revenue", mode="absolute", window="last_quarter", unit="currency"),
     "k_subs_mean": dict(
         formula="mean",
