@@ -10,6 +10,7 @@ from functools import partial
 from typing import Any, Callable, Iterator
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.markup import escape
 
 from ..periods import WINDOW_NAMES
 from . import bindings
@@ -63,11 +64,11 @@ class ActionsProvider(Provider):
 
     async def discover(self) -> Hits:
         for title, help_text, callback in commands(self.app, self.screen):
-            yield DiscoveryHit(title, callback, help=help_text)
+            yield DiscoveryHit(escape(title), callback, help=escape(help_text))  # a name or key is no markup
 
     async def search(self, query: str) -> Hits:
         matcher = self.matcher(query)
         for title, help_text, callback in commands(self.app, self.screen):
             score = matcher.match(title)
             if score > 0:
-                yield Hit(score, matcher.highlight(title), callback, help=help_text)
+                yield Hit(score, matcher.highlight(escape(title)), callback, help=escape(help_text))

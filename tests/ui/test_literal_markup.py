@@ -59,3 +59,36 @@ kpis = ["evil"]
         shown = note.message
         assert "[@click=app.quit]quit[/] [/x]\\u001b[2J" in shown and "\x1b" not in shown
         assert app.is_running
+
+
+async def test_a_keymap_key_and_a_kpi_name_with_markup_in_help_and_the_palette(make_config):
+    """Before the fix ``[keymap] refresh = "[/x]"`` crashed the help screen (a Rich table cell) and the command
+    palette's search (its help line), and a KPI named ``[/x]`` crashed the palette (its prompt)."""
+    config = make_config(
+        extra="""
+[keymap]
+refresh = "[/x]"
+
+[kpis.evil]
+name = "Zq [/x] [@click=app.quit]"
+formula = "sum"
+metrics = ["signups"]
+"""
+    )
+    app = make_app(config)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause(0.3)
+        assert app.is_running and type(app.screen).__name__ == "HelpScreen"
+        await pilot.press("escape", "ctrl+p")
+        await pilot.pause(0.3)
+        for key in ["r", "e", "f"]:  # the refresh command, whose help line names the key "[/x]"
+            await pilot.press(key)
+        await pilot.pause(0.5)
+        await pilot.press(*["backspace"] * 3, "z", "q")  # the KPI named with markup
+        await pilot.pause(0.5)
+        assert app.is_running
+        await pilot.press("escape")
+        await pilot.pause()
+        assert app.is_running

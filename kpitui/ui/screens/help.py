@@ -131,7 +131,8 @@ def help_renderable(app) -> Group:
         table.add_column("action", ratio=1)
         table.add_column("id", style=colours.muted, no_wrap=True, width=id_width)
         for binding in section.bindings:
-            table.add_row(key_text(app, binding), binding.description, binding.id)
+            # Text: a key from [keymap] ("[/x]") is no Rich markup
+            table.add_row(Text(key_text(app, binding)), Text(binding.description), Text(binding.id or ""))
         parts.extend([table, Text("")])
     legend = Text()
     for status in (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NOT_YET, Status.NO_DATA, Status.NO_TARGET):
