@@ -150,3 +150,30 @@ def test_a_plugin_float_option_refuses_nan(tmp_path):
     )
     done = kpitui("check", "--config", str(path))
     assert done.returncode == 2 and "base must be a finite number, not nan" in done.stderr, done.stderr
+
+
+def test_log_fields_with_escape_sequences_print_literally_in_matches(tmp_path):
+    """Anyone can put an escape sequence in a request's path, referrer or User-Agent; ``kpitui matches`` printed
+    it to the operator's terminal as it was (an OSC title, a cleared screen)."""
+    import datetime as dt
+
+    log = tmp_path / "access.log"
+    now = dt.datetime.now(dt.timezone.utc).strftime("%d/%b/%Y:%H:%M:%S +0000")
+    agent = "Mozilla\\x1b]0;pwned\\x07\\x1b[2J"  # nginx writes \xHH for such bytes; some servers write them raw
+    lines = [
+        f'1.2.3.4 - - [{now}] "GET /a\x1b[31m HTTP/1.1" 200 5 "-" "{agent}"',
+        f'1.2.3.4 - - [{now}] "GET /b HTTP/1.1" 200 5 "\x1b]8;;http://evil\x1b\\\\" "raw\x1b[2Jagent\x9b"',
+    ]
+    log.write_bytes(("\n".join(lines) + "\n").encode("utf-8"))
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n'
+        f'[sources.web]\ntype = "access_log"\npath = "{log.as_posix()}"\n'
+        "[metrics.m]\nsource = \"web\"\ncondition = 'status < 400'\n",
+        encoding="utf-8",
+    )
+    assert kpitui("collect", "--once", "--config", str(config)).returncode == 0
+    done = kpitui("matches", "m", "--config", str(config))
+    assert done.returncode == 0, done.stderr
+    assert not RAW.search(done.stdout + done.stderr), done.stdout
+    assert "raw\\u001b[2Jagent\\u009b" in done.stdout, done.stdout
