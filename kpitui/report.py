@@ -184,7 +184,12 @@ def to_csv(snapshot: Snapshot) -> str:
 
 
 def _blank(value: float | None) -> str:
-    return "" if value is None else f"{value:.6g}"
+    """A CSV cell: the number as the JSON has it (6 decimals), written out in full (1234567.89, 0.000012, 52),
+    never cut to 6 significant digits (27036.02 was 27036, a million 1.23457e+06)."""
+    if value is None:
+        return ""
+    rounded = _num(value) or 0.0  # -0.0 -> 0
+    return f"{rounded:.6f}".rstrip("0").rstrip(".")
 
 
 def _pace(r: KpiResult, currency: str) -> str:

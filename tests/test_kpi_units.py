@@ -123,3 +123,43 @@ def test_a_percent_funnel_is_a_percentage_and_an_absolute_growth_keeps_its_input
     assert (kpis["fee_growth"]["value"], kpis["fee_growth"]["unit"]) == (30.0, "percent")  # (130 - 100) / 100
     table = kpitui("report", "--width", "0", "--at", "2026-03-03 00:00", "--config", str(config)).stdout
     assert "6.5%" in table and "$30" in table
+
+
+def test_report_csv_writes_each_number_as_the_json_has_it(tmp_path):
+    """The CSV is for scripts and spreadsheets: $1,234,567.89 of revenue is 1234567.89 (it was 1.23457e+06),
+    27,036.02 is not cut to 27036, a tiny change keeps its digits, and a whole count stays 52."""
+    import csv
+    import io
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.revenue]\nunit = "currency"\naggregation = "sum"\n[metrics.sales]\nunit = "count"\n'
+        '[kpis.rev]\nformula = "sum"\nmetrics = ["revenue"]\nwindow = "last_month"\n'
+        '[kpis.sold]\nformula = "sum"\nmetrics = ["sales"]\nwindow = "last_month"\n'
+    )
+    for metric, value, at in (
+        ("revenue", "1234567.89", "2026-02-10 10:00"),
+        ("revenue", "1234567.88", "2026-01-10 10:00"),
+        ("sales", "52", "2026-02-10 10:00"),
+        ("sales", "27036.02", "2026-01-10 10:00"),
+        ("revenue", "1", "2025-12-10 10:00"),  # the history reaches back before January: a whole comparison
+        ("sales", "1", "2025-12-10 10:00"),
+    ):
+        assert kpitui("record", metric, value, "--at", at, "--config", str(config)).returncode == 0
+    at = ("--at", "2026-03-03 00:00", "--config", str(config))
+    rows = {r["kpi"]: r for r in csv.DictReader(io.StringIO(kpitui("report", "--format", "csv", *at).stdout))}
+    data = {k["id"]: k for k in json.loads(kpitui("report", "--format", "json", *at).stdout)["kpis"]}
+    assert (rows["rev"]["value"], rows["rev"]["previous"], rows["rev"]["change"]) == (
+        "1234567.89",
+        "1234567.88",
+        "0.01",
+    )
+    assert (rows["sold"]["value"], rows["sold"]["previous"], rows["sold"]["change"]) == (
+        "52",
+        "27036.02",
+        "-26984.02",
+    )
+    for kid, row in rows.items():
+        for field in ("value", "previous", "change", "change_pct"):
+            assert float(row[field]) == data[kid][field]
