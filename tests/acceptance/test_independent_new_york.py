@@ -266,6 +266,13 @@ expression = "pageviews + 2 * signup_posts - errors"
 window = "week_to_date"
 target = 500
 
+[kpis.k_day]
+name = "Sales today"
+formula = "sum"
+metrics = ["sales", "deals"]
+window = "today"
+target = { kind = "below", value = 40 }
+
 [objectives.o1]
 title = "Grow"
 kpis = ["k_sales", "k_profit", "k_conv", "k_margin", "k_web"]
@@ -317,6 +324,14 @@ def web(v):
 
 
 SPECS = {
+    "k_day": dict(
+        formula="sum",
+        metrics=["sales", "deals"],
+        window="today",
+        unit="count",
+        additive=True,
+        target=dict(kind="below", value=40),
+    ),
     "k_sales": dict(
         formula="sum",
         metrics=["sales", "deals"],
@@ -474,6 +489,8 @@ def test_the_access_log_counts_are_what_a_regular_expression_counts(history):
         "2026-03-09 10:00",  # the day after the spring-forward
         "2026-03-08 02:30",  # a wall-clock time that does not exist (the gap): 03:30 EDT
         "2026-03-31 23:00",  # the previous period (February) clipped to its end
+        "2026-11-01 23:00",  # 25 real hours into a day of 24 wall-clock hours: the pace is 23/24
+        "2026-03-08 12:00",  # a day of 23 real hours: the pace is 12/24 on the wall clock
     ],
 )
 def test_every_report_figure_matches_the_oracle(history, at):
