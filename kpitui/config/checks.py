@@ -57,6 +57,8 @@ class TableChecks:
         """Each ``[section.ID]`` table in ``data``: its id, its name in errors (``section.ID``), the table."""
         for ident, table in data.items():
             where = f"{section}.{ident}"
+            if escape_controls(ident) != ident:  # an id is shown on every screen and in every log line
+                raise self.error(f"{section}.{escape_controls(ident)}", "the id holds a control character")
             if not isinstance(table, dict):
                 raise self.error(where, "must be a table")
             yield ident, where, table

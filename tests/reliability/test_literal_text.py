@@ -177,3 +177,24 @@ def test_log_fields_with_escape_sequences_print_literally_in_matches(tmp_path):
     assert done.returncode == 0, done.stderr
     assert not RAW.search(done.stdout + done.stderr), done.stdout
     assert "raw\\u001b[2Jagent\\u009b" in done.stdout, done.stdout
+
+
+@pytest.mark.parametrize(
+    "table, body",
+    [
+        ("metrics", ""),
+        ("sources", 'type = "demo"\n'),
+        ("notifiers", 'type = "command"\nargv = ["true"]\n'),
+    ],
+)
+def test_an_id_with_a_control_character_is_refused(tmp_path, table, body):
+    """A TOML key may hold anything (``[metrics."a\\u001b[31m"]``); an id is shown in every pane and log line, where
+    it was sent to the terminal as it was."""
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[{table}."a\\u001b[31m"]\n{body}',
+        encoding="utf-8",
+    )
+    done = kpitui("check", "--config", str(path))
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [f"kpitui: {path}: [{table}.a\\u001b[31m] the id holds a control character"]
