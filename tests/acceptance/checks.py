@@ -199,3 +199,31 @@ def compare_rollups(book: Book, objectives: dict[str, list[str]], report: dict, 
         tally.check(metric["id"], "latest", got=metric["latest"], expected=upto[-1][1] if upto else None)
         latest_at = dt.datetime.fromisoformat(metric["latest_at"]) if metric["latest_at"] else None
         tally.check(metric["id"], "latest_at", got=latest_at, expected=upto[-1][0] if upto else None)
+
+
+def compare_explanations(book: Book, specs: dict[str, dict], report: dict, tally: Tally) -> None:
+    """``report --explain``: the parts add up to the change; a sum's, difference's and weighted sum's parts are
+    each input's change (times its sign or weight), with the input's values over both periods."""
+    now = dt.datetime.fromisoformat(report["at"]).astimezone(UTC)
+    for k in report["kpis"]:
+        kid, spec, explanation = k["id"], specs[k["id"]], k["explanation"]
+        tally.check(kid, "explanation.change", got=explanation["change"], expected=k["change"])
+        if not explanation["decomposed"]:
+            continue
+        total = sum(part["amount"] for part in explanation["contributions"])
+        tally.check(kid, "parts add up", got=round(total, 4), expected=round(k["change"], 4))
+        if spec["formula"] not in ("sum", "difference", "weighted_sum"):
+            continue
+        cur, prev = periods(book.cal, spec["window"], now)
+        names = list(spec["weights"]) if "weights" in spec else spec["metrics"]
+        for i, name in enumerate(names):
+            part = next(p for p in explanation["contributions"] if p["label"] == name)
+            now_value, then_value = book.metric(name, cur), book.metric(name, prev)
+            tally.check(kid, name, "current", got=part["current"], expected=now_value)
+            tally.check(kid, name, "previous", got=part["previous"], expected=then_value)
+            if now_value is None or then_value is None:
+                continue
+            factor = (
+                spec["weights"][name] if "weights" in spec else (-1 if spec["formula"] == "difference" and i else 1)
+            )
+            tally.check(kid, name, "amount", got=part["amount"], expected=factor * (now_value - then_value))

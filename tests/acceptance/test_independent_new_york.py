@@ -15,7 +15,7 @@ import json
 
 import pytest
 
-from .checks import Tally, compare_report, compare_rollups, compare_series
+from .checks import Tally, compare_explanations, compare_report, compare_rollups, compare_series
 from .oracle import UTC, Book, Calendar, kpi_value, log_buckets, log_lines, periods, readings, window_unit
 from .scenario import csv_values, kpitui, make_export, make_log, report, series
 
@@ -496,9 +496,10 @@ def test_the_access_log_counts_are_what_a_regular_expression_counts(history):
 def test_every_report_figure_matches_the_oracle(history, at):
     config, _, book = history
     tally = Tally()
-    doc = report(config, at)
+    doc = report(config, at, "--explain")
     compare_report(book, SPECS, doc, tally)
     compare_rollups(book, OBJECTIVES, doc, tally)
+    compare_explanations(book, SPECS, doc, tally)
     assert tally.compared > 200 and not tally.mismatches, tally.mismatches
 
 

@@ -9,7 +9,7 @@ import datetime as dt
 
 import pytest
 
-from .checks import Tally, compare_report, compare_rollups, compare_series
+from .checks import Tally, compare_explanations, compare_report, compare_rollups, compare_series
 from .oracle import UTC, Book, Calendar, log_buckets, log_lines, readings
 from .scenario import kpitui, make_export, make_log, report, series
 
@@ -244,9 +244,10 @@ def test_hour_and_day_buckets_of_the_log_on_a_half_hour_clock(history):
 def test_every_report_figure_matches_the_oracle(history, at):
     config, book = history
     tally = Tally()
-    doc = report(config, at)
+    doc = report(config, at, "--explain")
     compare_report(book, SPECS, doc, tally)
     compare_rollups(book, OBJECTIVES, doc, tally)
+    compare_explanations(book, SPECS, doc, tally)
     assert tally.compared > 100 and not tally.mismatches, tally.mismatches
 
 
