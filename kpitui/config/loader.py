@@ -19,6 +19,8 @@ from .kpis import KpiTables
 from .sources import SourceTables
 from .spec import Config, ConfigError, Storage
 
+#: the shortest [ui] refresh_seconds: how often the dashboard re-reads the history
+MIN_REFRESH_SECONDS = 0.5
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = (
     "january",
@@ -100,6 +102,8 @@ class _Loader(KpiTables, SourceTables):
         self.parse_table("ui", UiTable, ui)
         if "refresh_seconds" in ui:
             ui = {**ui, "refresh_seconds": self.seconds("ui", "refresh_seconds", ui["refresh_seconds"])}
+            if ui["refresh_seconds"] < MIN_REFRESH_SECONDS:  # 0.0001 re-read the history 10,000 times a second
+                raise self.error("ui", f"refresh_seconds must be at least {MIN_REFRESH_SECONDS:g}s")
         log_file = self.log_file(self.table(data, "logging"))
         from .alerting import AlertingLoader
 

@@ -81,3 +81,17 @@ def test_toml_nested_past_pythons_recursion_limit_is_one_line(tmp_path, command)
     code, err = run(*command, "--config", str(path))
     assert code in (0, 2) and "Traceback" not in err, err  # plugins lists them anyway and exits 0
     assert "invalid TOML: arrays or inline tables nested too deeply" in err.splitlines()[-1], err
+
+
+@pytest.mark.parametrize("value", ["0", "0.0001", '"10ms"'])
+def test_a_refresh_faster_than_half_a_second_is_refused(tmp_path, value):
+    """``refresh_seconds = 0.0001`` was taken: the dashboard re-read the history 10,000 times a second (and ``0``
+    silently meant 5)."""
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[ui]\nrefresh_seconds = {value}\n',
+        encoding="utf-8",
+    )
+    code, err = run("check", "--config", str(path))
+    assert code == 2 and err.splitlines()[-1].startswith("kpitui: "), err
+    assert "refresh_seconds" in err, err
