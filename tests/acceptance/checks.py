@@ -227,3 +227,30 @@ def compare_explanations(book: Book, specs: dict[str, dict], report: dict, tally
                 spec["weights"][name] if "weights" in spec else (-1 if spec["formula"] == "difference" and i else 1)
             )
             tally.check(kid, name, "amount", got=part["amount"], expected=factor * (now_value - then_value))
+
+
+def compare_series_previous(
+    book: Book, specs: dict[str, dict], ident: str, grain: str, doc: dict, now: dt.datetime, tally: Tally
+) -> None:
+    """``series --compare previous``: each bucket against the whole ``grain`` bucket holding the moment one
+    window before its start (a metric's window is a day; a to-date KPI's its unit), the running bucket
+    against as much of that one as has elapsed on the wall clock (docs/kpis.md, the comparison line)."""
+    cal = book.cal
+    unit = "day" if ident in book.aggs else window_unit(specs[ident]["window"])[2]
+    assert ident in book.aggs or window_unit(specs[ident]["window"])[0] == "to_date"
+    for point in doc["points"]:
+        start = dt.datetime.fromisoformat(point["start"]).astimezone(UTC)
+        wall = cal.local(start)
+        then = cal.add(unit, wall, -1)
+        begin = cal.start(grain, then) if grain != "hour" else then.replace(minute=0)
+        whole_end = cal.add(grain, begin, 1) if grain != "hour" else begin + dt.timedelta(hours=1)
+        running = (cal.add(grain, wall, 1) if grain != "hour" else wall + dt.timedelta(hours=1)) > cal.local(now)
+        if running:
+            cut = begin + (cal.local(now) - wall)
+            period = Period(begin, whole_end, False) if cut >= whole_end else Period(begin, cut, True)
+        else:
+            period = Period(begin, whole_end, False)
+        expected = book.metric(ident, period) if ident in book.aggs else kpi_value(book, specs[ident], period)
+        tally.check(ident, grain, point["start"], "compare", got=point["compare"], expected=expected)
+        difference = None if point["value"] is None or expected is None else point["value"] - expected
+        tally.check(ident, grain, point["start"], "difference", got=point["difference"], expected=difference)

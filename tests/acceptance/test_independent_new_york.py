@@ -15,7 +15,14 @@ import json
 
 import pytest
 
-from .checks import Tally, compare_explanations, compare_report, compare_rollups, compare_series
+from .checks import (
+    Tally,
+    compare_explanations,
+    compare_report,
+    compare_rollups,
+    compare_series,
+    compare_series_previous,
+)
 from .oracle import UTC, Book, Calendar, kpi_value, log_buckets, log_lines, periods, readings, window_unit
 from .scenario import csv_values, kpitui, make_export, make_log, report, series
 
@@ -609,3 +616,22 @@ def test_a_past_at_inside_an_hour_counts_the_access_logs_hour_whole_while_matche
         ).stdout
     )
     assert shown["lines"] == through_at
+
+
+def test_series_compare_previous_matches_the_oracle(history):
+    config, _, book = history
+    at = "2026-11-03 14:30"
+    now = dt.datetime.fromisoformat(at).replace(tzinfo=CAL.tz).astimezone(UTC)
+    tally = Tally()
+    for ident, grain in [
+        ("sales", "day"),
+        ("sales", "month"),
+        ("subscribers", "week"),
+        ("k_sales", "day"),
+        ("k_sales", "week"),
+        ("k_profit", "month"),
+        ("k_conv", "day"),
+    ]:
+        doc = series(config, ident, at, "--grain", grain, "--points", "5", "--compare", "previous")
+        compare_series_previous(book, SPECS, ident, grain, doc, now, tally)
+    assert tally.compared > 60 and not tally.mismatches, tally.mismatches
