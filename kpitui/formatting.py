@@ -128,8 +128,9 @@ def sparkline(values: list[float | None] | tuple[float | None, ...]) -> str:
 
 
 def format_score(score: float | None) -> str:
-    """Two decimals, rounded down, so a score shown as 0.70 is never really 0.697 (at risk)."""
-    return "—" if score is None else f"{math.floor(score * 100 + 1e-9) / 100:.2f}"
+    """``57%``: a 0..1 score as a percentage, rounded down, so a score shown as 70% is never really 0.697 (at
+    risk); the report, the scorecard and the TUI alike (JSON and CSV keep the 0..1 number)."""
+    return "—" if score is None else f"{math.floor(score * 100 + 1e-9):.0f}%"
 
 
 def format_time(at: dt.datetime, timezone: str, *, seconds: bool = False, date: bool = True) -> str:
@@ -152,12 +153,23 @@ def format_progress(progress: float | None) -> str:
     return "—" if progress is None else f"{math.floor(progress * 100 + 1e-9):.0f}%"
 
 
+def target_baseline(target: Target) -> float | None:
+    """The baseline Progress and the score count from, when it is not the implicit 0 of a ``reach`` or ``above``
+    target (``None`` otherwise: a ``below`` limit's progress is the share of it used, a range has none)."""
+    if target.kind in ("reach", "above") and target.baseline is not None and target.baseline != 0:
+        return target.baseline
+    return None
+
+
 def format_target(target: Target, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
-    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``: a target as the TUI and the scorecard show it."""
+    """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``: a target as the report, the scorecard and the TUI show it;
+    with the baseline its progress counts from when that is not 0: ``≥ 6,500 from 5,000``."""
 
     def fmt(v: float | None) -> str:
         return format_value(v, unit, decimals, currency)
 
     if target.kind == "within":
         return f"{fmt(target.low)}–{fmt(target.high)}"
-    return {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
+    text = {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
+    baseline = target_baseline(target)
+    return text if baseline is None else f"{text} from {fmt(baseline)}"

@@ -15,8 +15,10 @@ from .formatting import (
     format_progress,
     format_projection,
     format_score,
+    format_target,
     format_value,
     sparkline,
+    target_baseline,
 )
 from .model import KpiResult, Snapshot, Status, Target
 from .textfit import Fit, fit_table, wrap
@@ -148,6 +150,7 @@ CSV_COLUMNS = [
     "target_basis",
     "progress",
     "partial_history",
+    "target_baseline",
 ]
 
 
@@ -178,6 +181,7 @@ def to_csv(snapshot: Snapshot) -> str:
                 r.target_basis or "",
                 _blank(r.progress),
                 str(r.partial_history).lower(),
+                _blank(target_baseline(r.target) if r.target is not None else None),
             ]
         )
     return out.getvalue()
@@ -203,16 +207,17 @@ def _pace(r: KpiResult, currency: str) -> str:
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).
 LEGEND = [
     (
-        "Target: for the period shown; a target marked (prorated) is an additive KPI's, scaled from its own window "
-        "to this one."
+        'Target: for the period shown; ≥ stay at or above, ≤ stay at or under; "from B": the baseline that Progress '
+        "and Score count from; a target marked (prorated) is an additive KPI's, scaled from its own window to this one."
     ),
     (
         "Progress: value ÷ target now, counted from the target's baseline when it has one: (value − baseline) ÷ "
         "(target − baseline); for a ≤ limit: share of the limit used. On pace for: the value projected to"
     ),
-    "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–1: toward the target,",
-    "on the projection when there is one; it sets the status. vs previous: against the period before, cut at",
-    "the same elapsed time (partial history: that period starts before the first reading).",
+    "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–100%: toward the target,",
+    "on the projection when there is one; it sets the status (on track from 70%, at risk from 40%, unless the",
+    "config sets other thresholds). vs previous: against the period before, cut at the same elapsed time",
+    "(partial history: that period starts before the first reading).",
 ]
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
@@ -283,13 +288,7 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
             k, applied = r.kpi, r.target
             target = "—"
             if applied is not None:
-                target = (
-                    f"{format_value(applied.low, k.unit, k.decimals, currency)}–"
-                    f"{format_value(applied.high, k.unit, k.decimals, currency)}"
-                    if applied.kind == "within"
-                    else ("≤ " if applied.kind == "below" else "")
-                    + format_value(applied.value, k.unit, k.decimals, currency)
-                )
+                target = format_target(applied, k.unit, k.decimals, currency)
                 if r.target_basis == "prorated":
                     target += " (prorated)"
             rows.append(

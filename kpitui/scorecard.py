@@ -35,8 +35,11 @@ def _groups(snapshot: Snapshot) -> list[tuple[str, float | None, Status | None, 
 
 
 def _target(r: KpiResult, currency: str) -> str:
-    t, k = r.kpi.target, r.kpi
-    return "—" if t is None else format_target(t, k.unit, k.decimals, currency)
+    """The target for the period shown (``KpiResult.target``, prorated over another window), as the report has it."""
+    t, k = r.target, r.kpi
+    if t is None:
+        return "—"
+    return format_target(t, k.unit, k.decimals, currency) + (" (prorated)" if r.target_basis == "prorated" else "")
 
 
 def _row(r: KpiResult, currency: str) -> dict[str, str]:

@@ -7,7 +7,15 @@ from dataclasses import dataclass, field
 
 from rich.text import Text
 
-from ..formatting import STATUS_SYMBOL, format_change, format_progress, format_projection, format_target, format_value
+from ..formatting import (
+    STATUS_SYMBOL,
+    format_change,
+    format_progress,
+    format_projection,
+    format_score,
+    format_target,
+    format_value,
+)
 from ..model import Kpi, KpiResult, MetricStatus, Status, Target
 from .palette import Palette
 
@@ -62,7 +70,7 @@ def score_bar(score: float | None, width: int, colour: str, muted: str, pct: str
     """``█████▌░░ 69%``: a bar of the 0..1 score and its percentage (``pct``: another text for it)."""
     if score is None:
         return Text("—", style=muted)
-    pct = f"{pct or f'{round(score * 100)}%':>4}"
+    pct = f"{pct or format_score(score):>4}"
     bar_w = max(0, width - len(pct) - 1)
     text = Text()
     if bar_w:

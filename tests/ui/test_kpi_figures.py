@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 
 from ui_helpers import make_app, pane_text, wait_for, wait_ready
 
@@ -42,7 +43,7 @@ async def test_progress_is_value_toward_target_and_pace_is_its_own_labelled_colu
         assert cells["Progress"].endswith(format_progress(result.progress))
         assert "On pace for" in cells and cells["On pace for"].startswith(f"${result.projection:,.0f}")
         # the score that sets the status is labelled in the line under the pane
-        assert f"score {round(result.score * 100)}%" in info(app)
+        assert f"score {math.floor(result.score * 100 + 1e-9)}%" in info(app)
 
 
 async def test_at_80_columns_every_header_and_label_is_whole(config):
@@ -141,3 +142,36 @@ async def test_progress_just_short_of_the_target_never_reads_100_percent(make_co
         app.open_detail("near", None)
         await wait_ready(pilot)
         assert "progress 99%" in str(app.screen.query_one("#detail-summary").render())
+
+
+BASELINED = """
+[kpis.revenue_level]
+name = "Revenue level"
+formula = "sum"
+metrics = ["revenue"]
+window = "month_to_date"
+unit = "currency"
+target = { kind = "above", value = 9000, baseline = 3000 }
+
+[objectives.revenue]
+title = "Revenue"
+kpis = ["revenue_level"]
+"""
+
+
+async def test_a_target_shows_the_baseline_its_progress_counts_from(make_config):
+    """Progress (value - baseline) / (target - baseline) read 'wrong' against a target cell without the baseline;
+    at 80 columns the whole target shows (other columns give way), and the score reads as the report's."""
+    app = make_app(make_config(extra=BASELINED))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_ready(pilot)
+        app.show_objective("revenue")
+        await pilot.pause()
+        result = app.snapshot.kpis["revenue_level"]
+        assert result.value is not None and result.progress is not None
+        assert result.progress == max(0.0, (result.value - 3000) / 6000)
+        cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Revenue level")))
+        assert cells["Target"] == "≥ $9,000 from $3,000"
+        assert cells["Progress"].endswith(format_progress(result.progress))
+        objective = app.snapshot.objectives[-1]
+        assert f"score {math.floor(objective.score * 100 + 1e-9)}%" in pane_text(app, "objectives")

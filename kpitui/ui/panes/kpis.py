@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import replace
 
 from rich.text import Text
 
 from ...formatting import format_age, sparkline
 from ...model import KpiResult
 from ..view import Context, applied_target_text, change_text, pace_text, progress_bar, status_symbol, value_text
-from .base import Column, Pane, Row
+from .base import Column, Pane, Row, fit_columns
 
 #: in the Trend column: this bucket holds an annotation
 ANNOTATED = "▲"
@@ -74,3 +75,25 @@ class KpiPane(Pane):
         Column("trend", "Trend", 8, grow=5, max=14, drop=4),
         Column("updated", "Updated", 8, right=True, drop=6),
     )
+
+    #: the Target column's widest: a target with its baseline (``≥ 6,500 from 5,000``) fits it
+    TARGET_MAX = 24
+
+    def show(self, rows: list[Row], message: str | None = None, select: str | None = None) -> None:
+        """The Target column is as wide as the widest target shown (up to :attr:`TARGET_MAX`), so a baseline
+        is never cut off: other columns drop out first, as on any narrow terminal."""
+        widths = [_natural_width(r.cells.get("target")) for r in rows]
+        self._target_width = min(self.TARGET_MAX, max(widths, default=0))
+        super().show(rows, message, select)
+
+    def _fit(self) -> list[tuple[Column, int]]:
+        need = getattr(self, "_target_width", 0)
+        columns = tuple(replace(c, width=max(c.width, need)) if c.key == "target" else c for c in self.COLUMNS)
+        return fit_columns(columns, max(20, self.scrollable_content_region.width), self.cell_padding)
+
+
+def _natural_width(cell: object) -> int:
+    """How wide a cell is when nothing limits it."""
+    if callable(cell):
+        cell = cell(1_000)
+    return cell.cell_len if isinstance(cell, Text) else len(str(cell or ""))

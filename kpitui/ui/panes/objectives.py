@@ -6,7 +6,7 @@ from typing import Callable
 
 from rich.text import Text
 
-from ...formatting import STATUS_SYMBOL
+from ...formatting import STATUS_SYMBOL, format_score
 from ...model import KpiResult, Snapshot
 from ..view import Context, score_bar, status_symbol
 from .base import Column, Pane, Row
@@ -47,7 +47,7 @@ def labelled_score(score: float | None, width: int, colour: str, muted: str) -> 
     """``██▌░ score 75%``: the objective's rolled-up score says that it is one (the pane has no header)."""
     if score is None:
         return Text("no score", style=muted)
-    label = f"score {round(score * 100)}%"
+    label = f"score {format_score(score)}"
     bar_w = width - len(label) - 1
     if bar_w < 2:
         return Text(label.rjust(width), style=colour)

@@ -10,7 +10,15 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 
 from ... import periods
-from ...formatting import STATUS_SYMBOL, format_age, format_change, format_progress, format_time, format_value
+from ...formatting import (
+    STATUS_SYMBOL,
+    format_age,
+    format_change,
+    format_progress,
+    format_score,
+    format_time,
+    format_value,
+)
 from .. import bindings
 from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 
@@ -103,7 +111,7 @@ def kpi_summary(kpi: Kpi, result: KpiResult | None, config: Config, colours: Pal
             text.append(f"  progress {format_progress(result.progress)}", style=colours.muted)
     text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
     if result.score is not None:
-        text.append(f" (score {round(result.score * 100)}%)", style=status)
+        text.append(f" (score {format_score(result.score)})", style=status)
     basis = basis_text(result, currency)
     if basis:
         text.append(f"\n{basis}", style=colours.muted)

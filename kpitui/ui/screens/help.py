@@ -59,13 +59,17 @@ COLUMNS = (
     (
         "Target",
         (
-            f"the target for that period; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled from "
-            "its own window to the one shown"
+            "the target for that period: ≥ stay at or above, ≤ stay at or under; ≥ 6,500 from 5,000: the baseline "
+            f"Progress and the score count from; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled "
+            "from its own window to the one shown"
         ),
     ),
     (
         "Progress",
-        "how far the value is toward the target now: value ÷ target (for a ≤ limit: the share of the limit used)",
+        (
+            "how far the value is toward the target now: value ÷ target, or (value − baseline) ÷ (target − baseline) "
+            "with a baseline (for a ≤ limit: the share of the limit used)"
+        ),
     ),
     (
         "On pace for",

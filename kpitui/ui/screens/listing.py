@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from rich.text import Text
 
 from ...config import MANUAL_SOURCE
+from ...formatting import format_score
 from ...model import Status
 from ..view import Context, basis_text, matches, value_text
 
@@ -102,7 +103,7 @@ def kpi_info(result: KpiResult | None, ctx: Context) -> Text:
     if basis:
         text.append(f" · {basis}", style=muted)
     if result.score is not None:
-        text.append(f" · score {round(result.score * 100)}%", style=muted)
+        text.append(f" · score {format_score(result.score)}", style=muted)
         text.append(f" {result.status.label}", style=ctx.colours.status(result.status))
     elif result.status is Status.NOT_YET:
         text.append(f" · {result.status.label}", style=muted)
