@@ -177,3 +177,21 @@ def test_a_reading_down_sampled_by_retention_is_no_longer_listed_or_changed_alon
     assert (
         refused.returncode == 2 and "manual reading 1 was down-sampled into its bucket by retention" in refused.stderr
     )
+
+
+def test_record_into_a_source_fed_metric_says_what_the_reading_does(tmp_path):
+    """The TUI's form offers manual metrics only; `record` into a metric a source feeds is kept for scripts,
+    and says that the reading is combined with the source's and how to remove it."""
+    from test_cli import run
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n\n[sources.demo]\ntype = "demo"\nhistory_days = 0\n\n'
+        '[metrics.typed]\nname = "Typed"\n\n[metrics.fed]\nname = "Fed"\nsource = "demo"\n',
+        encoding="utf-8",
+    )
+    fed = run("record", "--config", str(config), "fed", "5")
+    assert fed.returncode == 0, fed.stderr
+    assert "Fed is fed by the source demo" in fed.stderr and "kpitui readings delete 1" in fed.stderr
+    typed = run("record", "--config", str(config), "typed", "5")
+    assert typed.returncode == 0 and "fed by the source" not in typed.stderr

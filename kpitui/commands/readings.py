@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import sys
 from typing import TYPE_CHECKING, Any
 
 from . import base
@@ -106,6 +107,7 @@ def _ident(text: str) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
+    from ..config import MANUAL_SOURCE
     from ..options import did_you_mean
 
     config = base.load(args)
@@ -138,6 +140,13 @@ def cmd_record(args: argparse.Namespace) -> int:
         f"recorded {metric.name} = {shown(value)} at {format_time(at, config.settings.timezone, seconds=True)} "
         f"as reading {reading.id}{note}"
     )
+    if metric.source != MANUAL_SOURCE:  # the TUI's form offers manual metrics only; here a script may mean it
+        print(
+            f"note: {metric.name} is fed by the source {metric.source}: this reading is combined with the source's "
+            f"by the metric's aggregation ({metric.aggregation}: a sum adds it to the count) "
+            f"(kpitui readings delete {reading.id} removes it)",
+            file=sys.stderr,
+        )
     return base.EXIT_OK
 
 

@@ -49,8 +49,24 @@ def _refused(app: KpiApp) -> bool:
     return app.read_only
 
 
+def source_fed_note(app: KpiApp, metric_id: str) -> str | None:
+    """Why ``metric_id`` takes no reading typed by hand (``None``: it is a manual metric)."""
+    from ..config import MANUAL_SOURCE
+
+    metric = app.config.metrics.get(metric_id)
+    if metric is None or metric.source == MANUAL_SOURCE:
+        return None
+    return (
+        f"{metric.name} is fed by the source {metric.source}: its readings come from there, and one typed by hand "
+        "would be mixed into what the source counts. Manual readings are for metrics without a source."
+    )
+
+
 def open_add_reading(app: KpiApp) -> None:
-    """The add-reading form, for the metric on screen (a detail's manual metric first)."""
+    """The add-reading form, for the metric on screen (a detail's manual metric first). The form offers only
+    manual metrics: on a metric fed by a source it says why and opens without one (or not at all when the config
+    has no manual metric)."""
+    from ..config import MANUAL_SOURCE
     from .screens.add_reading import AddReadingScreen
     from .screens.dashboard import DashboardScreen
     from .screens.detail import DetailScreen
@@ -62,10 +78,17 @@ def open_add_reading(app: KpiApp) -> None:
         metric = screen.metric_id
         if metric is None and app.runtime is not None:
             behind = sorted(app.runtime.engine.metrics_of(screen.kpi_id))
-            manual = [m for m in behind if m in app.config.metrics and app.config.metrics[m].source == "manual"]
+            manual = [m for m in behind if m in app.config.metrics and app.config.metrics[m].source == MANUAL_SOURCE]
             metric = (manual or behind or [None])[0]
     elif isinstance(screen, DashboardScreen):
         metric = screen.metric_id
+    note = source_fed_note(app, metric) if metric is not None else None
+    if note is not None:
+        metric = None
+        if not any(m.source == MANUAL_SOURCE for m in app.config.metrics.values()):
+            app.notify(note + " This config has no manual metric.", title="No manual reading", timeout=10)
+            return
+        app.notify(note, title="Not a manual metric", severity="warning", timeout=10)
 
     def added(reading: NewReading | None) -> None:
         if reading is not None:

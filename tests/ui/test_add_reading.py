@@ -140,3 +140,25 @@ async def test_a_running_viewer_stops_counting_a_reading_deleted_from_the_comman
         )
         assert deleted.returncode == 0 and f"deleted reading {reading.id}" in deleted.stdout, deleted.stderr
         await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 5, timeout=20)
+
+
+async def test_a_source_fed_metric_takes_no_reading_typed_by_hand_and_says_why(config):
+    """Revenue comes from the demo source: the form offered it, and a typed value would have been mixed into
+    what the source counts. The form now offers manual metrics only, and `a` on a source-fed metric says why."""
+    from kpitui.ui import navigation
+
+    app = make_app(config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        navigation.open_detail(app, None, "revenue")
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddReadingScreen))
+        form = app.screen
+        notes = [n.message for n in app._notifications]
+        assert any("Revenue is fed by the source demo" in n and "without a source" in n for n in notes), notes
+        select = form.query_one("#metric", Select)
+        assert select.value is Select.NULL  # not preselected on a metric it cannot take
+        offered = {value for _, value in select._options if isinstance(value, str)}
+        manual = {m.id for m in config.metrics.values() if m.source == "manual"}
+        assert offered == manual and "revenue" not in offered and "expenses" not in offered

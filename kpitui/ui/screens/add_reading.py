@@ -81,15 +81,19 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
     def __init__(self, config: Config, metric_id: str | None = None) -> None:
         super().__init__()
         self.config = config
-        self.metric_id = metric_id if metric_id in config.metrics else None
+        known = config.metrics.get(metric_id or "")
+        self.metric_id = metric_id if known is not None and known.source == "manual" else None
         #: the manual reading being corrected (loaded from the list), or None for a new one
         self.editing: ManualReading | None = None
         self.recent: list[ManualReading] = []
         self._adopted = False
 
     def compose(self) -> ComposeResult:
-        metrics = sorted(self.config.metrics.values(), key=lambda m: (m.source != "manual", m.name.lower()))
-        options = [(f"{m.name} ({m.id}{'' if m.source == 'manual' else ', ' + str(m.source)})", m.id) for m in metrics]
+        # only metrics fed by hand: a source-fed one is fed by its source (see navigation.open_add_reading)
+        metrics = sorted(
+            (m for m in self.config.metrics.values() if m.source == "manual"), key=lambda m: m.name.lower()
+        )
+        options = [(f"{m.name} ({m.id})", m.id) for m in metrics]
         tz = self.config.settings.timezone
         with Vertical(id="form") as form:
             form.border_title = "Add a reading"
