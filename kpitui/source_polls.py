@@ -187,7 +187,7 @@ class SourcePoller:
         cls = type(state.instance)
         try:
             with self.lock:
-                if self._nothing_new(state, readings, result.cursor, cursor, now):
+                if self._nothing_new(state, readings, result.cursor, cursor, now, spec.interval):
                     written = 0  # the stored health already says healthy; its time is at most a heartbeat old
                 else:
                     written = self._store_poll(sid, readings, cls.mode, result.cursor, cursor, now)
@@ -234,13 +234,22 @@ class SourcePoller:
 
     @staticmethod
     def _nothing_new(
-        state: _State, readings: pl.DataFrame, cursor: str | None, read: str | None, now: dt.datetime
+        state: _State,
+        readings: pl.DataFrame,
+        cursor: str | None,
+        read: str | None,
+        now: dt.datetime,
+        interval: float = 0.0,
     ) -> bool:
         """Whether this successful poll may go uncommitted: no readings, the cursor as stored, the source
-        recorded healthy by this collector less than :data:`HEARTBEAT_EVERY` ago."""
+        recorded healthy by this collector less than :data:`HEARTBEAT_EVERY` ago, less half an
+        ``interval``: the heartbeat is the poll nearest that age, so a poll that starts a moment
+        early (its round's other polls were quicker) does not put it one slot later, out of its round
+        (a commit of its own, a write-back of its own: :meth:`_next_slot`)."""
         if readings.height or cursor != read or state.recorded_success is None:
             return False
-        return dt.timedelta(0) <= now - state.recorded_success < dt.timedelta(seconds=HEARTBEAT_EVERY)
+        due = max(0.0, HEARTBEAT_EVERY - interval / 2)
+        return dt.timedelta(0) <= now - state.recorded_success < dt.timedelta(seconds=due)
 
     def last_successes(self) -> dict[str, dt.datetime]:
         """Each source's last successful poll in this process, including those not yet committed

@@ -99,6 +99,20 @@ def test_polls_that_find_nothing_new_commit_a_heartbeat_not_every_poll(polls, op
     assert collector.last_successes() == {"web": times[-1]}
 
 
+def test_the_heartbeat_is_the_poll_nearest_its_age_even_a_moment_early(polls):
+    """Polls every 10 s start a little early or late (their round's other polls took more or less time):
+    the heartbeat is the poll nearest HEARTBEAT_EVERY, in its round, not the one after it."""
+    poll, store, _ = polls
+    NEXT["poll"] = FetchResult(readings_frame([("hits", START, 3.0)]), cursor="c1")
+    assert poll(START).written == 1 and committed(store, START)
+    NEXT["poll"] = nothing()
+    early = dt.timedelta(seconds=0.3)
+    beats = [START + dt.timedelta(seconds=10 * k) - early for k in range(1, 13)]
+    stored = [at for at in beats if (poll(at), committed(store, at))[1]]
+    every = int(HEARTBEAT_EVERY // 10)
+    assert stored == [beats[every - 1], beats[2 * every - 1]]  # 59.7 s and 119.7 s, not 69.7 and 129.7
+
+
 def test_readings_or_a_new_cursor_commit_at_once(polls):
     poll, store, _ = polls
     NEXT["poll"] = nothing("c1")
