@@ -58,6 +58,14 @@ def _row(r: KpiResult, currency: str) -> dict[str, str]:
     }
 
 
+#: what the scorecard's figures are (the report's legend, short): under the tables of both renderings
+NOTE = (
+    "Score: 0–100% toward the target, on the projection when there is one; it sets the status. "
+    "Target: for the period shown; ≥ stay at or above, ≤ stay at or under; “from B”: the baseline the score "
+    "counts from. vs previous: against the period before, cut at the same elapsed time."
+)
+
+
 def title_of(snapshot: Snapshot, name: str, timezone: str) -> str:
     return f"{name} — KPIs as of {snapshot.at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M %Z}"
 
@@ -82,6 +90,7 @@ def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
+    lines.append(f"_{NOTE}_")
     return "\n".join(lines).rstrip() + "\n"
 
 
@@ -158,7 +167,8 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
         parts.append("</table>")
     generated = snapshot.at.astimezone(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     parts.append(
-        f'<p style="font-size:12px;color:#6e7781;margin-top:18px;">Sent by kpitui · evaluated {e(generated)}</p>'
+        f'<p style="font-size:12px;color:#6e7781;margin-top:18px;">{e(NOTE)}<br>Sent by kpitui · evaluated '
+        f"{e(generated)}</p>"
     )
     parts.append("</body></html>")
     return "\n".join(parts) + "\n"

@@ -100,6 +100,8 @@ def test_the_target_cell_names_the_baseline_progress_counts_from(tmp_path):
     markdown = cli(config, "report", "--format", "markdown")
     assert "≥ 6,500 from 5,000" in row(markdown, "| List size")
     assert "≥ 6,500 from 5,000" in cli(config, "report", "--format", "html")
+    # and says what "from" and the score are, as the report's legend does
+    assert "“from B”: the baseline" in markdown and "Score: 0–100%" in markdown
 
 
 def test_a_prorated_target_keeps_its_baseline_in_report_and_scorecard(tmp_path):
