@@ -196,6 +196,21 @@ class KpiApp(AppActions, App[int]):
             escape_controls(message), title=escape_controls(title), severity=severity, timeout=timeout, markup=False
         )
 
+    def _fatal_error(self) -> None:
+        """A crash's traceback without local variables (Textual shows them: a revealed secret, a password typed
+        into a form), and with every secret masked; printed when the app has closed, as Textual does."""
+        import rich
+        from rich.segment import Segment, Segments
+        from rich.traceback import Traceback
+
+        from ..secrets import redact
+
+        self.bell()
+        traceback = Traceback(show_locals=False, width=None, suppress=[rich])
+        rendered = self.console.render(traceback, self.console.options)
+        self._exit_renderables.append(Segments([Segment(redact(s.text), s.style, s.control) for s in rendered]))
+        self._close_messages_no_wait()
+
     def get_default_screen(self) -> Screen:
         return DashboardScreen()
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from ui_helpers import make_app, pane_keys, wait_ready
 
 EVIL = "[bold]B[/bold] [@click=app.quit]C[/] [/x]\x1b]0;pwned\x07\x1b[31mZ"
@@ -92,3 +93,31 @@ metrics = ["signups"]
         await pilot.press("escape")
         await pilot.pause()
         assert app.is_running
+
+
+async def test_a_crash_prints_no_local_variables_and_masks_secrets(config, capsys):
+    """Textual's crash report shows each frame's local variables (``show_locals=True``): a revealed token held in
+    a local was printed to the terminal, unmasked."""
+    from kpitui.secrets import remember
+
+    token = "tok-" + "Zx9" * 8
+    remember(token)
+
+    class Boom(Exception):
+        pass
+
+    app = make_app(config)
+
+    def explode() -> None:
+        revealed = token  # a local variable, as a source's fetch holds its revealed URL
+        raise Boom(f"the server refused {revealed}")
+
+    with pytest.raises(Boom):
+        async with app.run_test() as pilot:
+            await wait_ready(pilot)
+            app.call_later(explode)
+            await pilot.pause(0.5)
+    shown = capsys.readouterr().err  # Textual prints the crash on its error console when the app has closed
+    assert "Boom" in shown and "the server refused ***" in shown, shown[-500:]
+
+    assert token not in shown and "revealed = 'tok" not in shown
