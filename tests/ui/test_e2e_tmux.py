@@ -106,6 +106,11 @@ trigger = "A visitor POSTed the retainer form"
 pattern = "count"
 base = 3
 
+[metrics.calls]
+name = "Discovery calls"
+source = "manual"
+trigger = "A prospect booked a discovery call (entered by hand)"
+
 [kpis.leads]
 name = "Lead generation"
 formula = "sum"
@@ -146,7 +151,7 @@ def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
         term.wait_for("by week")
         term.keys("Escape")
         term.wait_gone("grain")
-        term.keys("a")
+        term.keys("a")  # the form offers the manual metric (the KPI's own are fed by the demo source)
         term.wait_for("Add a reading")
         term.keys("Escape")
         term.wait_gone("Add a reading")
