@@ -71,9 +71,9 @@ def open_log(path: Path) -> Any:
             raise OSError(errno.EINVAL, f"it is {kind}, not a log file", str(path))
         if hasattr(os, "set_blocking"):
             os.set_blocking(fd, True)
-        handle = os.fdopen(fd, "rb")
-        handle.raw.name = os.fspath(path)  # as open(path) names it: progress says which file is read
-        return handle
+        raw = io.FileIO(fd, "rb", closefd=True)
+        raw.name = os.fspath(path)  # as open(path) names it: progress says which file is read
+        return io.BufferedReader(raw)
     except BaseException:
         os.close(fd)
         raise
