@@ -706,8 +706,8 @@ def main(argv: list[str] | None = None) -> int:
         access: list[Figure] = []
         postgres: list[Figure] = []
         if only & {"engine", "startup"}:
-            for stale in tmp.glob("history.sqlite3*"):
-                stale.unlink()
+            for stale in tmp.glob("history.sqlite3*"):  # the store, its WAL and its index cache's folder
+                shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             config.write_text(data.config_text(store), encoding="utf-8")
             store_figures, extra["store"] = build_store(store, config, readings)
         # the start-up figures first: the engine's refresh rounds write ~140,000 more readings into the
