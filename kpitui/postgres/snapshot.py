@@ -52,13 +52,21 @@ def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
 
     :func:`~kpitui.store_common.merge_grouped` merges metric by metric (cheap when ``new`` touches
     few metrics); when it touches many (a bulk write in no time order), the two are merged in one
-    pass on a 128-bit key (metric_id, at) (measured: 2.3x faster than one sort of both, 1M + 300k rows)."""
+    pass on one key ordered as (metric_id, at) (measured: 2.3x faster than one sort of both, 1M + 300k
+    rows): 64-bit when the ids and the time span fit in it together, else 128-bit (about 1.6x slower)."""
     if new.height == 0 or new["metric_id"].n_unique() <= 64:
         return merge_grouped(old, new)
     new = new.select(pl.col(c).cast(t) for c, t in old.schema.items())
     if old.height == 0:
         return new
-    key = (pl.col("metric_id").cast(pl.Int128) * (1 << 64) + pl.col("at").cast(pl.Int128)).set_sorted().alias("_key")
+    low, high = _bounds(old["at"], new["at"])
+    id_low, id_high = _bounds(old["metric_id"], new["metric_id"])
+    shift = (high - low).bit_length()
+    if id_low >= 0 and id_high.bit_length() + shift <= 62:
+        key = pl.col("metric_id").cast(pl.Int64) * (1 << shift) + (pl.col("at").cast(pl.Int64) - low)
+    else:
+        key = pl.col("metric_id").cast(pl.Int128) * (1 << 64) + pl.col("at").cast(pl.Int128)
+    key = key.set_sorted().alias("_key")
     both = old.with_columns(key, pl.lit(False).alias("_new")).merge_sorted(
         new.with_columns(key, pl.lit(True).alias("_new")), key="_key"
     )
@@ -67,6 +75,24 @@ def merge_snapshot(old: pl.DataFrame, new: pl.DataFrame) -> pl.DataFrame:
         | (pl.col("_key") == pl.col("_key").shift(1)).fill_null(False)
     )
     return both.filter(~replaced).drop("_key", "_new")
+
+
+def merge_chain(frames: list[pl.DataFrame]) -> pl.DataFrame:
+    """Frames (each as :func:`merge_snapshot` takes them) merged in order, a later one's rows written
+    over an earlier one's: pairwise in rounds, so that each row is merged about log2(len) times
+    rather than once per later frame (a lone writer's delta part is its last dozen writes)."""
+    if not frames:
+        raise ValueError("no frames to merge")
+    while len(frames) > 1:
+        frames = [
+            merge_snapshot(*frames[k : k + 2]) if k + 1 < len(frames) else frames[k] for k in range(0, len(frames), 2)
+        ]
+    return frames[0]
+
+
+def _bounds(a: pl.Series, b: pl.Series) -> tuple[int, int]:
+    """The least and the greatest value of two non-empty integer columns."""
+    return min(int(a.min()), int(b.min())), max(int(a.max()), int(b.max()))  # type: ignore[arg-type]
 
 
 def _encode(frame: pl.DataFrame) -> bytes:
@@ -356,10 +382,7 @@ def _delta_rows(con: Any, oldest: int, top: int) -> pl.DataFrame | None:
         deltas.append(frame.with_columns(pl.lit(through, pl.Int64).alias("seq")))
     if not deltas:
         return None
-    merged = deltas[0]  # each written sorted, one row a key
-    for later in deltas[1:]:
-        merged = merge_snapshot(merged, later)
-    return merged
+    return merge_chain(deltas)  # each written sorted, one row a key
 
 
 def _split(frame: pl.DataFrame) -> list[pl.DataFrame]:

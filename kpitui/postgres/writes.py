@@ -132,13 +132,10 @@ class Writes(PostgresBase):
             return None
         if con.execute(f"SELECT count(*) FROM {SCHEMA}.instances").fetchone()[0] > 1:
             return None
-        from .snapshot import merge_snapshot
+        from .snapshot import merge_chain
 
-        frames = [frame for _, _, frame in chain if frame is not None]
-        merged = frames[0]  # each sorted by (metric_id, at), one row a key (see _upsert)
-        for later in frames[1:]:
-            merged = merge_snapshot(merged, later)
-        return merged
+        # each sorted by (metric_id, at), one row a key (see _upsert)
+        return merge_chain([frame for _, _, frame in chain if frame is not None])
 
     def _upsert(self, con: Any, rows: pl.DataFrame, mode: str, first: int) -> int:
         """Store ``rows`` under this instance; how many were inserted or changed.
