@@ -17,11 +17,11 @@ import pytest
 from compaction_rollups import one_row as hourly
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kpitui import index_cache
+from kpitui import index_cache, mapped_columns
 from kpitui.api import readings_frame
 from kpitui.history import History
 from kpitui.manual_readings import UnknownReading
-from kpitui.pipeline import REQUESTS_SCHEMA, View, aggregate
+from kpitui.pipeline import REQUESTS_SCHEMA, View, aggregate, refold
 from kpitui.store import Store, StoreError
 
 T = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -139,6 +139,35 @@ def test_the_second_start_reads_the_cache_and_the_rows_since(tmp_path):
     store.write(readings_frame([("a", at(11), 1.0)]))
     second.refresh()
     assert_fresh(second, store)
+    store.close()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_fold_over_the_mapped_cache_gives_its_pages_back_piece_by_piece(tmp_path, monkeypatch, background):
+    """The fold after a start from the cache copies the mapped columns a few rows at a time and hands
+    their pages back after each piece (``drop_pages``: they are read again from the file if needed);
+    the folded history answers as a fresh load, and so do later refreshes."""
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s) + 0.25) for m in "abcdefghij" for s in range(12)]))
+    assert not start(store).from_cache
+    # a rewrite, a row past b's last and a new metric: the touched segments re-indexed, the rest copied
+    store.write(readings_frame([("b", at(4), 9.0), ("b", at(30), 1.0), ("k", at(1), 2.0)]))
+    monkeypatch.setattr(refold, "PIECE_ROWS", 5)
+    drops: list[int] = []
+    real = mapped_columns.drop_pages
+    monkeypatch.setattr(mapped_columns, "drop_pages", lambda: (drops.append(1), real())[1])
+    history = History(store, index_cache=True, background=background, fold_rows=1)
+    history.refresh(fold=False)
+    assert history.from_cache and history.view().changes.height == 3
+    assert history.fold_due()
+    history.wait()
+    history.refresh()  # adopts the fold
+    assert history.view().changes.height == 0
+    assert len(drops) >= 1 + 3 * 20  # before the copies, then after each piece of each column (122 rows)
+    assert_fresh(history, store)
+    store.write(readings_frame([("a", at(40), 3.0)]))
+    history.refresh()
+    assert_fresh(history, store)
     store.close()
 
 

@@ -13,6 +13,8 @@ the same index :func:`kpitui.pipeline.fold` builds, column for column.
 
 from __future__ import annotations
 
+from typing import Callable
+
 import polars as pl
 
 from .frames import _SEGMENTS_SCHEMA, collect
@@ -20,15 +22,30 @@ from .index import Readings, _check_span_total
 
 #: re-index only the touched segments while their rows are at most this share of the base's
 TOUCHED_SHARE = 0.25
+#: rows of the base's columns copied at a time (one chunk of the new value and total columns)
+PIECE_ROWS = 2_000_000
 
 
 def fold_touched(
-    base: Readings, delta: Readings, changes: pl.DataFrame, hidden: pl.Series, *, share: float = TOUCHED_SHARE
+    base: Readings,
+    delta: Readings,
+    changes: pl.DataFrame,
+    hidden: pl.Series,
+    *,
+    share: float = TOUCHED_SHARE,
+    release: Callable[[], None] | None = None,
 ) -> Readings | None:
     """``base`` with the delta (its index ``delta``, its rows ``changes``:
     :data:`~kpitui.pipeline.CHANGES_SCHEMA`; ``hidden``: the base rows it rewrites) folded in, or
     ``None`` where :func:`kpitui.pipeline.fold` should do it: an empty base, rows that stand for
-    several readings (running counts), or touched segments holding more than ``share`` of the rows."""
+    several readings (running counts), or touched segments holding more than ``share`` of the rows.
+
+    The new columns are copied from the base's about :data:`PIECE_ROWS` rows at a time, one chunk
+    each (the key is then made one chunk: binary searches over a chunked column cost twice as much;
+    values and running totals stay in those chunks, as a streamed load leaves them: gathers only),
+    and ``release`` is called after each piece: a base read from mapped files gives their pages back
+    there (:func:`kpitui.mapped_columns.drop_pages`), so that only a piece's source pages are
+    resident beside the copies, never the whole mapped base as well."""
     if base.height == 0 or base.weighted is not None or base.count is not None or changes.height == 0:
         return None
     if not changes.select((pl.col("n") == 1).all()).item():
@@ -99,27 +116,25 @@ def fold_touched(
     for count in lengths:
         new_offsets.append(rows_taken)
         rows_taken += count
-    keys = done["key"]
-    # the columns: untouched runs of base rows as they are (keys moved), touched segments anew
-    key_parts: list[pl.Series] = []
-    value_parts: list[pl.Series] = []
-    total_parts: list[pl.Series] = []
+    # the columns: untouched runs of base rows as they are (keys moved), touched segments anew, as
+    # pieces of (source, start, rows, key move) copied PIECE_ROWS rows at a time
+    pieces: list[tuple[bool, int, int, int]] = []  # (from the base, start, rows, key move)
     done_at, at_segment = 0, 0
     for i in [*touched, len(names)]:
         lo = offsets[at_segment] if at_segment < len(names) else base.height
         hi = offsets[i] if i < len(names) else base.height
         if hi > lo:
             by = new_shifts[at_segment] - shifts[at_segment]  # the same for every segment of the run
-            key = base.key.slice(lo, hi - lo)
-            key_parts.append(key + by if by else key)
-            value_parts.append(base.value.slice(lo, hi - lo))
-            total_parts.append(base.total.slice(lo, hi - lo))
+            pieces.extend((True, at, min(PIECE_ROWS, hi - at), by) for at in range(lo, hi, PIECE_ROWS))
         count = lengths[i] if i < len(names) else done.height - done_at  # the new metrics' rows come last
-        key_parts.append(keys.slice(done_at, count))
-        value_parts.append(done["value"].slice(done_at, count))
-        total_parts.append(done["total"].slice(done_at, count))
+        pieces.append((False, done_at, count, 0))
         done_at += count
         at_segment = i + 1
+    if release is not None:
+        release()  # the touched segments' base rows are read (``done``): none of the base's pages is needed now
+    key = _column("key", base.key, done["key"], pieces, moved=True, release=release).rechunk().set_sorted()
+    value = _column("value", base.value, done["value"], pieces, release=release)
+    total = _column("total", base.total, done["total"], pieces, release=release)
     segments = pl.DataFrame(
         {
             "metric": [*names, *added],
@@ -133,7 +148,38 @@ def fold_touched(
     )
     return Readings(
         segments,
-        pl.concat(key_parts, rechunk=True).alias("key").set_sorted(),
-        pl.concat(value_parts, rechunk=True).alias("value"),
-        pl.concat(total_parts, rechunk=True).alias("total"),
+        key,
+        value,
+        total,
     )
+
+
+def _column(
+    name: str,
+    old: pl.Series,
+    new: pl.Series,
+    pieces: list[tuple[bool, int, int, int]],
+    *,
+    moved: bool = False,
+    release: Callable[[], None] | None = None,
+) -> pl.Series:
+    """The column ``name`` of a fold: ``pieces`` (from ``old`` or ``new``, start, rows, key move:
+    added when ``moved``) one after the other, in chunks of about :data:`PIECE_ROWS` rows, each
+    copied from its parts and then ``release()`` called (the parts' pages are no longer read)."""
+    chunks: list[pl.Series] = []
+    parts: list[pl.Series] = []
+    rows = 0
+    for i, (from_old, start, count, by) in enumerate(pieces):
+        if count:
+            if from_old:
+                part = old.slice(start, count)
+                parts.append(part + by if moved and by else part)
+            else:
+                parts.append(new.slice(start, count))
+            rows += count
+        if parts and (rows >= PIECE_ROWS or i == len(pieces) - 1):
+            chunks.append(pl.concat(parts, rechunk=True))
+            parts, rows = [], 0
+            if release is not None:
+                release()
+    return pl.concat(chunks, rechunk=False).alias(name)  # the delta has rows: never empty

@@ -7,6 +7,7 @@ import datetime as dt
 import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Callable
 
 import polars as pl
 
@@ -237,7 +238,7 @@ def _merge(
     return segments, merged
 
 
-def fold(view: View, *, share: float = TOUCHED_SHARE) -> View:
+def fold(view: View, *, share: float = TOUCHED_SHARE, release: Callable[[], None] | None = None) -> View:
     """The same readings as ``view``, with the delta merged into a new base.
 
     When the delta's segments hold at most ``share`` of the rows, only they
@@ -245,16 +246,21 @@ def fold(view: View, *, share: float = TOUCHED_SHARE) -> View:
     index); otherwise linear in the history, no sort of it (see
     :func:`_merge`). The result has ``view``'s lineage: it differs from the view ``view`` was written
     over exactly as ``view`` does.
+
+    ``release``: called whenever the fold has done reading a part of the base's columns (a base
+    read from mapped files gives their pages back: :func:`kpitui.mapped_columns.drop_pages`).
     """
     if view.changes.height == 0:
         return view
     base, changes = view.base, view.changes
-    refolded = fold_touched(base, view.delta, changes, view.hidden, share=share)
+    refolded = fold_touched(base, view.delta, changes, view.hidden, share=share, release=release)
     if refolded is not None:  # only the segments the delta touched re-indexed
         return View.of(refolded, after=view.after, written=view.written)
     old = base.rows()
     if view.hidden.len():
         old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))
+    if release is not None:
+        release()  # the base's key and value columns are read into ``old``
     new = changes.select(
         metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")),
         at="at",
