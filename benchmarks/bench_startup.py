@@ -109,6 +109,116 @@ def start(
             Path(socket).unlink(missing_ok=True)
 
 
+def _status_kb(pid: int, field: str) -> int | None:
+    """A ``kB`` field of ``/proc/PID/status`` (``VmHWM:``, ``VmRSS:``), or ``None`` once it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field):
+                return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _cpu_ticks(pid: int) -> int | None:
+    """User + system CPU of every thread of ``pid`` so far (clock ticks), or ``None`` once it is gone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def _kpitui_process(pid: int) -> int | None:
+    """``pid`` or the first of its descendants that is Python running kpitui (the pane's shell and
+    ``env`` may run it as a child rather than exec it): the process whose memory counts, not tmux's."""
+    todo = [pid]
+    while todo:
+        here = todo.pop(0)
+        try:
+            python = Path(os.readlink(f"/proc/{here}/exe")).name.startswith("python")
+            if python and b"kpitui" in Path(f"/proc/{here}/cmdline").read_bytes():
+                return here
+            for task in Path(f"/proc/{here}/task").iterdir():
+                todo.extend(int(c) for c in (task / "children").read_text().split())
+        except OSError:
+            continue
+    return None
+
+
+def peak_tui(command: str, env: dict[str, str], *, quiet: float = 3.0, timeout: float = 120.0) -> dict[str, float]:
+    """The TUI's peak resident memory (VmHWM of the kpitui process itself, from ``/proc``) from its
+    start until its first values are shown and then until it has been idle for ``quiet`` seconds (less
+    than 0.05 s of CPU in that time, all threads): the fold of the rows since that follows the first
+    values runs in a background thread of the same process. MB (2**20 bytes), seconds."""
+    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    socket = subprocess.run(
+        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
+    ).stdout.strip()
+    try:
+        assignments = " ".join(f"{k}={v}" for k, v in env.items())
+        begin = time.perf_counter()
+        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+        pane = int(
+            subprocess.run(
+                [*tmux, "display-message", "-p", "-t", "bench", "#{pane_pid}"], capture_output=True, text=True
+            ).stdout.strip()
+        )
+        pid, shown, at_values, screen = None, None, None, ""
+        ticks: list[tuple[float, int]] = []  # (when, CPU ticks) since the first values
+        per_second = os.sysconf("SC_CLK_TCK")
+        while time.perf_counter() - begin < timeout:
+            now = time.perf_counter() - begin
+            pid = pid or _kpitui_process(pane)
+            if pid is not None and shown is None:
+                screen = subprocess.run(
+                    [*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True
+                ).stdout
+                if all(mark in screen for mark in (*DASHBOARD_MARKS, *VALUE_MARKS)):
+                    shown, at_values = now, _status_kb(pid, "VmHWM:")
+            if shown is not None and pid is not None:
+                cpu = _cpu_ticks(pid)
+                if cpu is None:
+                    break
+                ticks.append((now, cpu))
+                past = [c for t, c in ticks if t <= now - quiet]
+                if past and (cpu - past[-1]) / per_second < 0.05:
+                    peak = _status_kb(pid, "VmHWM:")
+                    if peak is None or at_values is None:
+                        break
+                    return {
+                        "values_s": shown,
+                        "settled_s": now,
+                        "peak_at_values_mb": at_values / 1024,
+                        "peak_mb": peak / 1024,
+                        "rss_mb": (_status_kb(pid, "VmRSS:") or 0) / 1024,
+                    }
+            time.sleep(0.02)
+        raise RuntimeError(f"the TUI did not show values and settle in {timeout:.0f} s:\n{screen}")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
+
+
+def peak_command(argv: list[str], env: dict[str, str]) -> dict[str, float]:
+    """Peak resident memory (VmHWM, read from ``/proc`` every 10 ms: monotonic, so exact once read
+    after the peak) and wall time of one run of ``argv``, output discarded. Not ``ru_maxrss``: a
+    forked child starts with its parent's resident pages counted. MB (2**20 bytes), seconds."""
+    begin = time.perf_counter()
+    process = subprocess.Popen(argv, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _status_kb(process.pid, "VmHWM:") or 0)
+        time.sleep(0.01)
+    wall = time.perf_counter() - begin
+    stderr = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    if process.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)} exited {process.returncode}: {stderr[-2000:]}")
+    return {"peak_mb": peak / 1024, "wall_s": wall}
+
+
 FLOOR_APP = """
 import sys
 if "polars" in sys.argv:

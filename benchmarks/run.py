@@ -4,7 +4,7 @@
     python -m benchmarks --quick    # 1M readings, 200k log lines: a smoke test (budgets do not apply)
     python -m benchmarks --only access_log,collector --lines 100000 --runs 2   # some figures, small
 
-``--only`` picks groups of figures (engine, startup, serve, access_log,
+``--only`` picks groups of figures (memory, engine, startup, serve, access_log,
 collector, postgres); a run with ``--quick``, ``--only`` or smaller sizes
 prints its table and writes ``RESULTS.md`` only when ``--out`` says where.
 
@@ -403,6 +403,66 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
     return figures, results
 
 
+# ---------------------------------------------------------------------------------- memory
+
+
+def memory_figures(config: Path, data_dir: Path, *, runs: int, readings: int) -> tuple[list[Figure], dict]:
+    """Peak resident memory (VmHWM from ``/proc``) of a one-shot ``kpitui report`` and of a TUI start
+    until its first values and the fold after them, over the store as :func:`build_store` leaves it
+    (issue 18 item 2: budget 600 MB peak). Measured before the engine figures write more rows (the
+    start-up figures write none): the snapshot and the index cache hold all but the 150,000 rows since.
+    The kpitui installed as users get it (:func:`benchmarks.bench_startup.installed`)."""
+    command = str(bench_startup.installed(ROOT, data_dir / "installed"))
+    env = {"PYTHONDONTWRITEBYTECODE": ""}
+    since = f"{bench_states.POLLS * bench_states.PER_POLL:,}"
+    big = f"{readings / 1e6:g}M readings ({since} since the snapshot and the index cache)"
+    figures: list[Figure] = []
+    log(f"memory: kpitui report, {runs} runs")
+    reports = [bench_startup.peak_command([command, "--config", str(config), "report"], env) for _ in range(runs)]
+    peaks = [r["peak_mb"] for r in reports]
+    figures.append(
+        Figure(
+            "4 store",
+            f"peak resident memory of a one-shot `kpitui report`, {big}",
+            "≤ 600 MB",
+            f"{max(peaks):,.0f} MB",
+            ok=max(peaks) <= 600,
+            spread=f"{min(peaks):,.0f} to {max(peaks):,.0f} MB of {runs}",
+            reference=f"wall {statistics.median(r['wall_s'] for r in reports):.2f} s median",
+            note="VmHWM of the kpitui process (the whole command: imports, full load of the snapshot's parts with "
+            "the rows since merged in, index, one evaluation, the table printed); the largest of "
+            f"{runs}: " + ", ".join(f"{p:,.0f}" for p in peaks) + f" MB; load average {bench_states.load_average()}",
+        )
+    )
+    if not bench_startup.tmux_available():
+        figures.append(Figure("4 store", "peak resident memory of a TUI start", "", "tmux not installed: not measured"))
+        return figures, {"report": reports}
+    log(f"memory: TUI start through the fold, {runs} runs")
+    starts = [bench_startup.peak_tui(f"{command} --config {config}", env) for _ in range(runs)]
+    peaks = [r["peak_mb"] for r in starts]
+    figures.append(
+        Figure(
+            "4 store",
+            f"peak resident memory of a TUI start to its first values and the fold after them, {big}",
+            "≤ 600 MB",
+            f"{max(peaks):,.0f} MB",
+            ok=max(peaks) <= 600,
+            spread=f"{min(peaks):,.0f} to {max(peaks):,.0f} MB of {runs}",
+            reference="at the first values "
+            + ", ".join(f"{r['peak_at_values_mb']:,.0f}" for r in starts)
+            + " MB; settled "
+            + ", ".join(f"{r['rss_mb']:,.0f}" for r in starts)
+            + " MB",
+            note="VmHWM of the kpitui process itself (/proc/PID/status, not tmux's) from its start in a tmux pane "
+            "until its first values and then 3 s without CPU (the fold of the rows since into the index read from "
+            f"the cache runs after the first values); the largest of {runs}: "
+            + ", ".join(f"{p:,.0f}" for p in peaks)
+            + f" MB; load average {bench_states.load_average()}",
+        )
+    )
+    return figures, {"report": reports, "tui": starts}
+
+
 # ---------------------------------------------------------------------------------- browser
 
 
@@ -640,7 +700,7 @@ NOTES = (
 )
 
 
-GROUPS = ("engine", "startup", "serve", "access_log", "collector", "postgres")
+GROUPS = ("memory", "engine", "startup", "serve", "access_log", "collector", "postgres")
 
 
 def attempt(group: str, what: str, measure) -> tuple[list[Figure], dict]:
@@ -705,7 +765,7 @@ def main(argv: list[str] | None = None) -> int:
         served: list[Figure] = []
         access: list[Figure] = []
         postgres: list[Figure] = []
-        if only & {"engine", "startup"}:
+        if only & {"memory", "engine", "startup"}:
             for stale in tmp.glob("history.sqlite3*"):  # the store, its WAL and its index cache's folder
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             config.write_text(data.config_text(store), encoding="utf-8")
@@ -719,6 +779,13 @@ def main(argv: list[str] | None = None) -> int:
                 "2 start-up",
                 "start-up",
                 lambda: startup_figures(config, tmp, runs=runs, readings=extra["store"]["rows"]),
+            )
+        memory: list[Figure] = []
+        if "memory" in only:  # before the engine's as well: the store as built, 150,000 rows since the cache
+            memory, extra["memory"] = attempt(
+                "4 store",
+                "peak resident memory of kpitui report and a TUI start",
+                lambda: memory_figures(config, tmp, runs=3, readings=extra["store"]["rows"]),
             )
         if "engine" in only:
             engine, extra["engine"] = attempt(
@@ -741,7 +808,7 @@ def main(argv: list[str] | None = None) -> int:
             store_figures.append(collector_figure(disk))
         if "postgres" in only:
             postgres, extra["postgres"] = bench_postgres.figures(readings, Figure)
-        figures = engine[:4] + startup + served + engine[4:5] + access + store_figures + engine[5:] + postgres
+        figures = engine[:4] + startup + served + engine[4:5] + access + store_figures + engine[5:] + memory + postgres
     finally:
         if args.keep is None:
             shutil.rmtree(tmp, ignore_errors=True)
