@@ -302,3 +302,82 @@ def test_metric_series_equals_a_one_metric_sum(write_config, builtin_registry, g
     for m in ("a", "g", "d"):
         kw = dict(now=NOW, grain=grain, points=12, window=window, compare=compare)
         assert engine.metric_series(HISTORY, m, **kw) == engine.series(HISTORY, f"sum_{m}", **kw)
+
+
+class PlusOne(FormulaType):
+    type_name = "plus_one"
+
+    def inputs(self):
+        return [Input("a", "a")]
+
+    def expression(self, inputs):
+        return inputs["a"] + 1
+
+
+class _PlusOnePlugin:
+    __name__ = "plus_one_plugin"
+
+    @kpitui.hookimpl
+    def register_formula_types(self):
+        return [PlusOne]
+
+
+SHAPES = """
+[metrics.a]
+[metrics.b]
+[metrics.z]
+
+[kpis.just_a]
+formula = "sum"
+metrics = ["a"]
+
+[kpis.a2]
+formula = "expression"
+expression = "a * 2"
+
+[kpis.b2]
+formula = "expression"
+expression = "b * 2"
+
+[kpis.a3]
+formula = "expression"
+expression = "a * 3"
+
+[kpis.ab]
+formula = "sum"
+metrics = ["a", "b"]
+
+[kpis.bz]
+formula = "sum"
+metrics = ["b", "z"]
+
+[kpis.plugged]
+formula = "plus_one"
+
+[kpis.on_plugged]
+formula = "expression"
+expression = "plugged * 2"
+"""
+
+
+def test_kpis_of_one_formula_shape_are_answered_together_each_from_its_own_inputs(write_config):
+    registry = load_registry(load_installed=False, extra=[_PlusOnePlugin()])
+    engine = Engine(load_config(write_config(SHAPES), registry=registry))
+    compiled = engine.program.kpis
+    shape = {kid: c.shape.key if c.shape is not None else None for kid, c in compiled.items()}
+    # the same expression of other metrics shares a shape; another constant or formula does not
+    assert shape["a2"] == shape["b2"] and shape["ab"] == shape["bz"]
+    assert len({shape["a2"], shape["a3"], shape["ab"], shape["just_a"]}) == 4
+    # a plugin's formula (and a KPI reading it) keeps its own expressions over the request columns
+    assert shape["plugged"] is None and shape["on_plugged"] is None
+    snap = engine.evaluate(HISTORY, NOW)
+    values = {kid: r.value for kid, r in snap.kpis.items()}
+    assert values == {
+        "just_a": 12, "a2": 24, "b2": 2, "a3": 36, "ab": 13, "bz": 1, "plugged": 13, "on_plugged": 26,
+    }  # fmt: skip
+    assert snap.kpis["a2"].previous == 6 and snap.kpis["b2"].previous is None  # b's first reading is in March
+    just_a = [v for _, v in snap.kpis["just_a"].series]
+    assert any(v for v in just_a)
+    assert [v for _, v in snap.kpis["a2"].series] == [None if v is None else v * 2 for v in just_a]
+    assert [v for _, v in snap.kpis["a3"].series] == [None if v is None else v * 3 for v in just_a]
+    assert [v for _, v in snap.kpis["plugged"].series] == [None if v is None else v + 1 for v in just_a]

@@ -13,8 +13,9 @@ An evaluation (:meth:`Engine.evaluate`) takes these steps:
 3. *answer* (:mod:`~kpitui.engine.queries`), two polars queries: the first
    answers every (period, column) the KPIs read from the reading index
    (:mod:`kpitui.pipeline`: binary searches and running totals, exact at any
-   boundary, gaps filled per aggregation rule), scattered into a small wide
-   frame; the second runs the formulas' expressions over it, giving every
+   boundary, gaps filled per aggregation rule); the second runs the formulas'
+   expressions over those answers, one query per formula shape (KPIs whose
+   built-in formulas compute the same thing of their reads), giving every
    period's value at once;
 4. *build results* (:mod:`~kpitui.engine.results`): change, target, score,
    pace and status per KPI, objectives rolled up, each metric's newest reading.

@@ -13,7 +13,8 @@ KPI (and the KPIs that read it) in an error state, never the others.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterable, NamedTuple
+from functools import cached_property
+from typing import Iterable, Mapping, NamedTuple
 
 import polars as pl
 
@@ -39,10 +40,22 @@ def column_name(metric: str, agg: str, steps: int) -> str:
 
 
 @dataclass(frozen=True)
+class Shape:
+    """A KPI's expressions over placeholder columns: its ``i``-th read (by column) is ``_i``, its value
+    ``_v`` and its parts ``_p0``, ``_p1``... KPIs with the same ``key`` (serialized expressions and
+    number of reads) compute the same thing of their reads, so one query over their rows, one KPI
+    after the other, answers them all (see :func:`kpitui.engine.queries.run`)."""
+
+    key: tuple[int, tuple[bytes, ...]]
+    exprs: tuple[pl.Expr, ...]
+
+
+@dataclass(frozen=True)
 class CompiledKpi:
-    """A KPI's formula, compiled: its expressions (value, then parts) named ``names``, the columns
-    they read, the steps back among those, the metrics behind it (through other KPIs too) and
-    whether its value adds up over a period's parts (see :meth:`Compiler.projectable`)."""
+    """A KPI's formula, compiled: its expressions (value, then parts) named ``names`` (none when it has
+    a :class:`Shape`: then they are the shape's, over placeholders), the columns they read, the steps
+    back among those, the metrics behind it (through other KPIs too) and whether its value adds up
+    over a period's parts (see :meth:`Compiler.projectable`)."""
 
     exprs: tuple[pl.Expr, ...]
     names: tuple[str, ...]  # the KPI's id, then "id::part" per part
@@ -51,6 +64,7 @@ class CompiledKpi:
     steps: frozenset[int]
     metrics: frozenset[str]
     projectable: bool
+    shape: Shape | None = None  # built-in formulas only (a plugin's expression may not work row by row)
 
 
 @dataclass(frozen=True)
@@ -129,27 +143,83 @@ class Compiler:
 
     # -- expressions -----------------------------------------------------------
 
-    def columns(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> dict[str, pl.Expr]:
+    def columns(
+        self, kid: str, offset: int, needs: set[tuple[str, str, int]], names: Mapping[str, str] | None = None
+    ) -> dict[str, pl.Expr]:
         """The KPI's inputs as expressions over request columns (offset = periods back); adds the
-        (metric, aggregation, steps back) columns they read to ``needs``."""
+        (metric, aggregation, steps back) columns they read to ``needs``. ``names``: each request
+        column under another name (see :class:`Shape`)."""
+
+        def col(name: str) -> pl.Expr:
+            return pl.col(name if names is None else names[name])
+
         columns: dict[str, pl.Expr] = {}
         for inp in self.inputs[kid]:
             steps = offset + inp.offset
             if inp.ref in self.config.kpis:
-                columns[inp.name] = self.expression(inp.ref, steps, needs)
+                columns[inp.name] = self.expression(inp.ref, steps, needs, names)
             else:
                 rule = self.config.metrics[inp.ref].aggregation
                 agg = inp.agg or rule
                 needs.add((inp.ref, agg, steps))
-                columns[inp.name] = pl.col(column_name(inp.ref, agg, steps))
+                columns[inp.name] = col(column_name(inp.ref, agg, steps))
                 if agg == "mean" and rule == "last":  # a gauge stood at its carried-forward value all along
                     needs.add((inp.ref, "last", steps))
-                    columns[inp.name] = pl.coalesce(columns[inp.name], pl.col(column_name(inp.ref, "last", steps)))
+                    columns[inp.name] = pl.coalesce(columns[inp.name], col(column_name(inp.ref, "last", steps)))
         return columns
 
-    def expression(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> pl.Expr:
-        """The KPI's value as an expression over request columns (offset = periods back)."""
-        return pipeline.clean(self.formulas[kid].expression(self.columns(kid, offset, needs)))
+    def expression(
+        self, kid: str, offset: int, needs: set[tuple[str, str, int]], names: Mapping[str, str] | None = None
+    ) -> pl.Expr:
+        """The KPI's value as an expression over request columns (offset = periods back; ``names``: see
+        :meth:`columns`)."""
+        return pipeline.clean(self.formulas[kid].expression(self.columns(kid, offset, needs, names)))
+
+    def needs(self, kid: str, offset: int, needs: set[tuple[str, str, int]]) -> None:
+        """Add the (metric, aggregation, steps back) columns the KPI reads to ``needs``, as
+        :meth:`columns` does, without building expressions."""
+        for inp in self.inputs[kid]:
+            steps = offset + inp.offset
+            if inp.ref in self.config.kpis:
+                self.needs(inp.ref, steps, needs)
+            else:
+                rule = self.config.metrics[inp.ref].aggregation
+                agg = inp.agg or rule
+                needs.add((inp.ref, agg, steps))
+                if agg == "mean" and rule == "last":
+                    needs.add((inp.ref, "last", steps))
+
+    @staticmethod
+    def reads(needs: set[tuple[str, str, int]], additive: dict[str, bool]) -> tuple[Read, ...]:
+        """The columns ``needs`` names, sorted."""
+        return tuple(sorted(Read(column_name(m, a, s), m, a, s, additive.get(m, True)) for m, a, s in needs))
+
+    def shape(self, kid: str, reads: tuple[Read, ...]) -> tuple[Shape, tuple[str, ...]]:
+        """The KPI's expressions over placeholder columns, one per read (see :class:`Shape`), and the
+        names of its parts."""
+        names = {read.column: f"_{i}" for i, read in enumerate(reads)}
+        exprs = [self.expression(kid, 0, set(), names).alias("_v")]
+        parts = self.formulas[kid].parts(self.columns(kid, 0, set(), names))
+        exprs += [pipeline.clean(part).alias(f"_p{j}") for j, part in enumerate(parts.values())]
+        return Shape((len(reads), tuple(e.meta.serialize() for e in exprs)), tuple(exprs)), tuple(parts)
+
+    @cached_property
+    def _builtin_plugins(self) -> set[str]:
+        return {p.name for p in self.config.registry.plugins if p.origin == "builtin"}
+
+    def builtin(self, kid: str) -> bool:
+        """Are the KPI's formula and those of the KPIs it reads (through others too) built-in types?"""
+        registry, builtin = self.config.registry, self._builtin_plugins
+        todo, seen = [kid], set()
+        while todo:
+            k = todo.pop()
+            if k in seen:
+                continue
+            seen.add(k)
+            if registry.owner("formula", self.config.kpis[k].formula) not in builtin:
+                return False
+            todo.extend(inp.ref for inp in self.inputs.get(k, []) if inp.ref in self.config.kpis)
+        return True
 
     def projectable(self, kid: str) -> bool:
         """Is the KPI additive (its value over a period is the sum of its values over the parts)? Then
@@ -202,22 +272,30 @@ class Compiler:
             if self.broken_dependency(kid) is not None:
                 continue
             needs: set[tuple[str, str, int]] = set()
+            shape: Shape | None
             try:
-                exprs = [self.expression(kid, 0, needs).alias(kid)]
-                parts = self.formulas[kid].parts(self.columns(kid, 0, needs))
-                exprs += [pipeline.clean(part).alias(f"{kid}::{name}") for name, part in parts.items()]
+                if self.builtin(kid):  # expressions over placeholders only (see Shape)
+                    self.needs(kid, 0, needs)
+                    reads = self.reads(needs, additive)
+                    shape, parts = self.shape(kid, reads)
+                    exprs: list[pl.Expr] = []
+                else:
+                    exprs = [self.expression(kid, 0, needs).alias(kid)]
+                    named = self.formulas[kid].parts(self.columns(kid, 0, needs))
+                    exprs += [pipeline.clean(part).alias(f"{kid}::{name}") for name, part in named.items()]
+                    reads, shape, parts = self.reads(needs, additive), None, tuple(named)
             except Exception as exc:  # noqa: BLE001
                 self.errors[kid] = self.error(self.config.kpis[kid], exc)
                 continue
-            reads = tuple(sorted(Read(column_name(m, a, s), m, a, s, additive.get(m, True)) for m, a, s in needs))
             compiled = kpis[kid] = CompiledKpi(
                 exprs=tuple(exprs),
                 names=(kid, *(f"{kid}::{name}" for name in parts)),
-                parts=tuple(parts),
+                parts=parts,
                 reads=reads,
                 steps=frozenset(read.steps for read in reads),
                 metrics=frozenset(self.metrics_of(kid)),
                 projectable=self.projectable(kid),
+                shape=shape,
             )
         for kid in self.mistyped(kpis):
             del kpis[kid]

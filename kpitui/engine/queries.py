@@ -4,23 +4,26 @@
    KPIs to run read, answered from the reading index
    (:func:`kpitui.pipeline.aggregate`: binary searches and running totals,
    exact at any boundary, gaps filled per aggregation rule), and one per
-   metric whose newest reading is asked; the answers are scattered into a
-   small wide frame, one row per period, one column per request column;
-2. *formulas*: each KPI's compiled expressions over that frame, giving every
-   period's value at once.
+   metric whose newest reading is asked; the answers are scattered into one
+   buffer, a column of periods per request column;
+2. *formulas*: the KPIs of one :class:`~kpitui.engine.program.Shape` (built-in
+   formulas computing the same thing of their reads) as one query over a frame
+   of their rows, one KPI after the other, taken from that buffer; the others
+   (plugin formulas) over a wide frame, one row per period, one column per
+   request column.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Iterable, cast
 
 import polars as pl
 
 from .. import pipeline
 from .planning import KpiPlan, Slots, SteppedPeriod, utc
-from .program import Compiler, Program, Read
+from .program import Compiler, Program, Read, Shape
 
 _WITH_ROW = {**pipeline.REQUESTS_SCHEMA, "row": pl.Int64, "c": pl.Int64}  # requests, with where each answer goes
 
@@ -44,25 +47,37 @@ def requests(
     and the wide frame's column names. Then one request (row and column -1) for the newest
     reading before ``now`` of each of ``metrics``."""
     compiled = program.kpis
-    wanted: dict[tuple[int, str], Read] = {}
+    by_kid: dict[str, dict[str, Read]] = {}  # each KPI's reads by column
+    wanted: dict[int, dict[str, Read]] = {}  # each row's reads by column
     for row_id, kid in pairs:
-        for read in compiled[kid].reads:
-            wanted[(row_id, read.column)] = read
-    columns = sorted({col for _, col in wanted})
+        reads = by_kid.get(kid)
+        if reads is None:
+            reads = by_kid[kid] = {read.column: read for read in compiled[kid].reads}
+        on_row = wanted.get(row_id)
+        if on_row is None:
+            wanted[row_id] = dict(reads)
+        else:
+            on_row.update(reads)
+    columns = sorted({col for on_row in wanted.values() for col in on_row})
     index = {col: c for c, col in enumerate(columns)}
-    reads = list(wanted.values())
-    bounds = [slots[(row_id, r.steps)] for (row_id, _), r in zip(wanted, reads)]
+    row_ids: list[int] = []
+    reads_of: list[Read] = []
+    bounds: list[tuple[int, int]] = []
+    for row_id, on_row in wanted.items():
+        row_ids.extend([row_id] * len(on_row))
+        reads_of.extend(on_row.values())
+        bounds.extend([slots[(row_id, read.steps)] for read in on_row.values()])
     metrics = list(metrics)
     now_us = [pipeline.micros(utc(now)) + 1] * len(metrics)  # the newest reading at or before now
     out = {
-        "req": range(len(reads) + len(metrics)),
-        "metric": [r.metric for r in reads] + metrics,
-        "agg": [r.agg for r in reads] + ["last"] * len(metrics),
-        "additive": [r.additive for r in reads] + [False] * len(metrics),
+        "req": range(len(reads_of) + len(metrics)),
+        "metric": [r.metric for r in reads_of] + metrics,
+        "agg": [r.agg for r in reads_of] + ["last"] * len(metrics),
+        "additive": [r.additive for r in reads_of] + [False] * len(metrics),
         "start": [b[0] for b in bounds] + now_us,
         "end": [b[1] for b in bounds] + now_us,
-        "row": [row_id for row_id, _ in wanted] + [-1] * len(metrics),
-        "c": [index[col] for _, col in wanted] + [-1] * len(metrics),
+        "row": row_ids + [-1] * len(metrics),
+        "c": [index[r.column] for r in reads_of] + [-1] * len(metrics),
     }
     return pl.DataFrame(out, schema=_WITH_ROW), columns
 
@@ -88,24 +103,84 @@ def run(
     latest_map = latest_readings(answers.filter(pl.col("row") < 0, pl.col("value").is_not_null()))
     if not pairs:
         return Evaluation(rows, {}, latest_map)
-    # The formulas run over a small wide frame (one row per period, one column per request),
-    # built by scattering into one column-major buffer (~2 ms, where polars' pivot takes
-    # 15-90 ms for this shape).
-    wide = scatter(answers.filter(pl.col("row") >= 0), len(rows), columns)
-    if not columns:  # KPIs that read nothing: the frame still has a row per period
-        wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
+    cells = answers.filter(pl.col("row") >= 0)
+    flat = buffer(cells, len(rows), len(columns))
     order = compiler.dependency_order(wanted_kpis)
-    exprs = [e for kid in order for e in compiled[kid].exprs]
-    names = [name for kid in order for name in compiled[kid].names]
-    # with_columns, not select: a formula that is a constant (a plugin's pl.lit) is one per row too
-    (result,) = pipeline.collect(wide.lazy().with_columns(*exprs).select(names))
-    return Evaluation(rows, result.to_dict(as_series=False), latest_map)
+    shaped: dict[tuple[int, tuple[bytes, ...]], list[str]] = {}  # KPIs by the shape of their formula
+    others = []
+    for kid in order:
+        shape = compiled[kid].shape
+        if shape is None:
+            others.append(kid)
+        else:
+            shaped.setdefault(shape.key, []).append(kid)
+    kid_rows: dict[str, list[int]] = {}
+    for row_id, kid in pairs:
+        kid_rows.setdefault(kid, []).append(row_id)
+    # KPIs of one shape: one query over their rows, one KPI after the other (their cells taken from
+    # the buffer by one gather, then sliced per shape and placeholder)
+    index = {col: c for c, col in enumerate(columns)}
+    taken: list[int] = []
+    row_ids: list[int] = []
+    spans = []  # per shape: where its rows and each of its placeholders' cells start in row_ids and taken
+    for kids in shaped.values():
+        width = len(compiled[kids[0]].reads)
+        at = [kid_rows[kid] for kid in kids]
+        spans.append((len(row_ids), len(taken), width))
+        for kid_at in at:
+            row_ids.extend(kid_at)
+        for i in range(width):
+            for kid, kid_at in zip(kids, at):
+                first = index[compiled[kid].reads[i].column] * len(rows)
+                taken.extend([first + row_id for row_id in kid_at])
+    cells_taken = flat.gather(pl.Series(taken, dtype=pl.Int64)) if taken else flat.clear()
+    rows_taken = pl.Series("_row", row_ids, dtype=pl.Int64)
+    queries, outputs = [], []
+    for kids, (rows_at, taken_at, width) in zip(shaped.values(), spans):
+        shape = cast(Shape, compiled[kids[0]].shape)
+        height = sum(len(kid_rows[kid]) for kid in kids)
+        frame = pl.DataFrame(
+            [rows_taken.slice(rows_at, height)]
+            + [cells_taken.slice(taken_at + i * height, height).alias(f"_{i}") for i in range(width)]
+        )
+        queries.append(frame.lazy().with_columns(*shape.exprs).select([e.meta.output_name() for e in shape.exprs]))
+        outputs.append(kids)
+    if others:
+        # The other formulas run over a small wide frame (one row per period, one column per request).
+        wide = pl.DataFrame([flat.slice(i * len(rows), len(rows)).alias(name) for i, name in enumerate(columns)])
+        if not columns:  # KPIs that read nothing: the frame still has a row per period
+            wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
+        exprs = [e for kid in others for e in compiled[kid].exprs]
+        names = [name for kid in others for name in compiled[kid].names]
+        # with_columns, not select: a formula that is a constant (a plugin's pl.lit) is one per row too
+        queries.append(wide.lazy().with_columns(*exprs).select(names))
+    values: dict[str, list[float | None]] = {}
+    results = pipeline.collect(*queries)
+    for kids, result in zip(outputs, results):  # back to one list per KPI (and part), by row
+        got = [result.to_series(j).to_list() for j in range(result.width)]
+        done = 0
+        for kid in kids:
+            on_rows = kid_rows[kid]
+            for name, out in zip(compiled[kid].names, got):
+                column: list[float | None] = [None] * len(rows)
+                for row_id, value in zip(on_rows, out[done : done + len(on_rows)]):
+                    column[row_id] = value
+                values[name] = column
+            done += len(on_rows)
+    if others:
+        values.update(results[-1].to_dict(as_series=False))
+    return Evaluation(rows, values, latest_map)
+
+
+def buffer(cells: pl.DataFrame, height: int, width: int) -> pl.Series:
+    """(row, c, value) cells -> one column-major buffer: column ``c`` of ``height`` rows, one after the other."""
+    flat = pl.repeat(None, height * width, dtype=pl.Float64, eager=True)
+    return flat.scatter(cells["c"] * height + cells["row"], cells["value"]) if cells.height else flat
 
 
 def scatter(cells: pl.DataFrame, height: int, columns: list[str]) -> pl.DataFrame:
     """(row, c, value) cells -> a frame of ``height`` rows with one column per name in ``columns``."""
-    flat = pl.repeat(None, height * len(columns), dtype=pl.Float64, eager=True)
-    flat = flat.scatter(cells["c"] * height + cells["row"], cells["value"]) if cells.height else flat
+    flat = buffer(cells, height, len(columns))
     return pl.DataFrame([flat.slice(i * height, height).alias(name) for i, name in enumerate(columns)])
 
 
