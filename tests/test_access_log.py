@@ -872,9 +872,11 @@ def test_options_are_hashable_dataclasses() -> None:
     assert os.fspath(Path(options.path)) == "a.log"
 
 
-def test_time_local_is_read_as_strptime_with_an_offset_reads_it():
+@pytest.mark.parametrize("by_enum", [False, True], ids=["replace_strict", "enum"])
+def test_time_local_is_read_as_strptime_with_an_offset_reads_it(by_enum):
     """The fast reading of $time_local (fixed-format date and time, the offset looked up) gives the
-    instants polars' ``%z`` parsing gives, and null where that gives null."""
+    instants polars' ``%z`` parsing gives, and null where that gives null (the offsets at both ends of the
+    lookup's range, and a null text, included)."""
     import polars as pl
 
     from kpitui.builtin.access_log.formats import _time_local
@@ -901,13 +903,51 @@ def test_time_local_is_read_as_strptime_with_an_offset_reads_it():
         "01/Mar/2024:01:00:00 Z0100",
         "01/Mar/2024:01:00:00 +0100 trailing",
         "01/Foo/2024:01:00:00 +0100",
+        "01/Mar/2024:01:00:00 +23:59",
+        "01/Mar/2024:01:00:00 -23:59",
+        None,
     ]
-    out = pl.DataFrame({"t": texts}).select(
-        fast=_time_local(pl.col("t")),
+    out = pl.DataFrame({"t": texts}, schema={"t": pl.String}).select(
+        fast=_time_local(pl.col("t"), by_enum=by_enum),
         reference=pl.col("t").str.strptime(pl.Datetime("us", "UTC"), "%d/%b/%Y:%H:%M:%S %z", strict=False),
     )
     assert out["fast"].to_list() == out["reference"].to_list()
-    assert out["fast"].null_count() == 13
+    assert out["fast"].null_count() == 14
+
+
+def test_a_large_chunk_reads_the_same_times_and_validity_as_a_small_one():
+    """A chunk of ENUM_OFFSETS_FROM bytes or more looks its offsets up another way: the same fields per line."""
+    from kpitui.builtin.access_log.formats import ENUM_OFFSETS_FROM
+
+    lines = [
+        '1.2.3.4 - - [01/Mar/2024:10:00:00 +0100] "GET / HTTP/1.1" 200 5 "-" "a"',
+        '1.2.3.4 - - [01/Mar/2024:10:00:00 -05:30] "GET / HTTP/1.1" 200 5 "-" "a"',
+        '1.2.3.4 - - [01/Mar/2024:10:00:00 +2400] "GET / HTTP/1.1" 200 5 "-" "a"',
+        '1.2.3.4 - - [01/Mar/2024:10:00:00 +1400] "GET / HTTP/1.1" 500 5 "-" "a"',
+    ]
+    small = ("\n".join(lines) + "\n").encode()
+    copies = ENUM_OFFSETS_FROM // len(small) + 1
+    options = AccessLogOptions(path="x")
+    one = parse_lines(small, options).collect()
+    many = parse_lines(small * copies, options).collect()
+    assert len(small * copies) >= ENUM_OFFSETS_FROM > len(small)
+    assert many.equals(pl.concat([one] * copies))
+    assert one["__valid"].to_list() == [True, False, False, True]  # combined's time is 26 wide: no -05:30
+    assert one["time"].dt.hour().to_list() == [9, None, None, 20]
+
+
+def test_each_time_local_offset_reads_as_its_minutes_east_of_utc():
+    """The offset's minutes are worked out from its index among the valid offsets: right for every one of them."""
+    import polars as pl
+
+    from kpitui.builtin.access_log.formats import _offset_enum, _offset_minutes, _utc_offsets
+
+    keys, minutes = _utc_offsets()
+    out = pl.DataFrame({"offset": keys}).select(
+        _offset_minutes(pl.col("offset").cast(_offset_enum()).to_physical()).alias("minutes")
+    )
+    assert out["minutes"].to_list() == minutes
+    assert len(set(keys)) == len(keys) == 5760
 
 
 def test_the_built_in_formats_regexes_compile_with_polars():
