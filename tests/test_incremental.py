@@ -224,3 +224,38 @@ def test_a_carried_result_is_a_plain_copy():
     from kpitui.model import KpiResult
 
     assert not hasattr(KpiResult, "__post_init__") and not hasattr(KpiResult, "__slots__")
+
+
+@pytest.mark.parametrize("since_days", [3, 40])  # growth cut short (history starts this week) / with a value
+def test_a_growth_is_carried_over_to_a_moved_clock(config, monkeypatch, since_days):
+    """KPIs that read the period before (``growth``, ``quarter``) are carried over to a moved clock
+    like the others when nothing they read changed (they used to be made again every time), cut
+    short or not, and equal a fresh evaluation's, across a week's start too (where the periods
+    move over their readings and they are made again)."""
+    from kpitui.engine.results import Results
+
+    boundary = dt.datetime(2026, 3, 23, tzinfo=UTC)  # Monday, 00:00 in London (GMT until Mar 29)
+    now = boundary - dt.timedelta(seconds=17)
+    history = [(m, -s, 2) for m in "ae" for s in range(3600, since_days * 86_400, 3 * 3571)]
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    engine = Engine(config)
+    engine.evaluate(view, now)
+    made: list[str] = []
+    kpi = Results.kpi
+
+    def spy(self, kid, plan, numbers):
+        made.append(kid)
+        return kpi(self, kid, plan, numbers)
+
+    monkeypatch.setattr(Results, "kpi", spy)
+    values = []
+    for round in range(6):
+        view = view.write(as_rows([("c", 2, round), ("c", -86_400 - 5 * round, round)], now))  # ahead; a rewrite
+        now += dt.timedelta(seconds=5)
+        made.clear()
+        got, ours = engine.evaluate(view, now), set(made)
+        assert got == fresh(config, view, now)
+        crossed = now - dt.timedelta(seconds=5) < boundary <= now
+        assert ("growth" in ours) == crossed and ("quarter" in ours) <= crossed  # made again only at midnight
+        values.append(got.kpis["growth"].value)
+    assert (values[0] is None) == (since_days == 3) and got.kpis["quarter"].partial_history

@@ -13,7 +13,7 @@ from ..config import Config
 from ..model import KpiResult, Period, Snapshot, SourceHealth
 from . import charts, queries
 from .memo import Memo, first_readings, stale
-from .planning import SPARK_POINTS, Plan, Planner, Slots, SteppedPeriod, utc
+from .planning import SPARK_POINTS, KpiPlan, Plan, Planner, Slots, SteppedPeriod, utc
 from .program import Compiler, Program
 from .results import KpiValues, Results
 
@@ -192,11 +192,30 @@ class Engine:
         if kept is None or kept.error is not None or broken:
             return results.kpi(kid, plan.plans[kid], values.get(kid))
         if memo is not None and memo.now != results.now:
-            plan_of = plan.plans[kid]
-            if results.compares(kid) or results.partial_last_year(kid, plan_of) != kept.partial_last_year:
-                return results.kpi(kid, plan_of, values.get(kid))  # what history covers may have changed
-            return results.moved(kid, kept, plan.plans[kid], memo.plan.plans[kid], renewed or frozenset())
+            plan_of, numbers = plan.plans[kid], values.get(kid)
+            if results.partial_last_year(kid, plan_of) != kept.partial_last_year or (
+                results.compares(kid)
+                and (numbers is None or self._cut_short_moved(results, kid, plan_of, kept, numbers))
+            ):
+                return results.kpi(kid, plan_of, numbers)  # what history covers may have changed
+            return results.moved(kid, kept, plan_of, memo.plan.plans[kid], renewed or frozenset())
         return kept
+
+    @staticmethod
+    def _cut_short_moved(results: Results, kid: str, plan: KpiPlan, kept: KpiResult, numbers: KpiValues) -> bool:
+        """Whether a KPI that reads earlier periods (a growth) may have gained or lost its value with the
+        clock's move (:meth:`Results.cut_short`: its current period reaches before history does, so
+        it has no value): then its result is made again, not carried over by :meth:`Results.moved`
+        (which keeps the value and works out the comparison's partial history again).
+
+        Carried over while its current period is cut short now and was before (no value, a partial
+        history) with the comparison period reaching before history too (:meth:`Results.kpi` then
+        makes it partial, as ``moved`` does); or while it is not cut short now and surely was not
+        before: a value of none from a number of its own was cut short, a value of none with a
+        partial history may have been."""
+        if results.cut_short(kid, plan):
+            return not (kept.value is None and kept.partial_history and results.partial_previous(kid, plan))
+        return kept.value is None and (numbers.values[0] is not None or kept.partial_history)
 
     # -- the detail chart ------------------------------------------------------
 

@@ -87,8 +87,8 @@ class Results:
             )  # fmt: skip
         value, previous, last_year = numbers.values[:3]
         series = self.compiler.series(kid, tuple(zip(plan.points, numbers.values[3:])))
-        partial = self._partial_history(kid, self._reach(kid, plan.previous))
-        if self.compares(kid) and self._partial_history(kid, self._reach(kid, plan.current)):
+        partial = self.partial_previous(kid, plan)
+        if self.cut_short(kid, plan):
             value, partial = None, True  # a growth over a period the history only partly covers: no number
         partial_last_year = self.partial_last_year(kid, plan)  # shown as partial, never compared with
         change = value - previous if value is not None and previous is not None and not partial else None
@@ -127,7 +127,7 @@ class Results:
         unchanged = previous_period.start == kept.previous_period.start and compiled.metrics.isdisjoint(
             self.firsts_moved
         )
-        partial = kept.partial_history if unchanged else self._partial_history(kid, self._reach(kid, plan.previous))
+        partial = kept.partial_history if unchanged else self.partial_previous(kid, plan)
         moved: dict[str, Any] = dict(period=period, previous_period=previous_period, series=series, freshness=freshness)
         if partial != kept.partial_history:
             change = (
@@ -213,6 +213,15 @@ class Results:
         """Does the KPI's value read earlier periods (a growth against the previous period)?"""
         compiled = self.compiled.get(kid)
         return compiled is not None and any(compiled.steps)
+
+    def partial_previous(self, kid: str, plan: KpiPlan) -> bool:
+        """Does the comparison period reach before the first reading of one of the KPI's metrics?"""
+        return self._partial_history(kid, self._reach(kid, plan.previous))
+
+    def cut_short(self, kid: str, plan: KpiPlan) -> bool:
+        """Is the KPI's value none because it reads earlier periods (:meth:`compares`) and its current
+        period reaches before the first reading of one of its metrics (history only partly covers it)?"""
+        return self.compares(kid) and self._partial_history(kid, self._reach(kid, plan.current))
 
     def partial_last_year(self, kid: str, plan: KpiPlan) -> bool:
         """Does the same period a year earlier reach before the first reading of one of the KPI's metrics?"""
