@@ -259,3 +259,50 @@ def test_a_growth_is_carried_over_to_a_moved_clock(config, monkeypatch, since_da
         assert ("growth" in ours) == crossed and ("quarter" in ours) <= crossed  # made again only at midnight
         values.append(got.kpis["growth"].value)
     assert (values[0] is None) == (since_days == 3) and got.kpis["quarter"].partial_history
+
+
+def test_a_reading_at_a_remembered_period_end_is_seen(config, monkeypatch):
+    """A clock moved 5 s at a time probes each period's end from the first reading after it that
+    the move before found (kpitui.engine.memo: no search for a period that moved over none). A
+    reading written exactly at such a remembered instant (a week back, the start of the region the
+    next move probes; written at the same clock, which keeps what is remembered of the others),
+    one just inside the next region, and an old one rewritten are each seen: every evaluation
+    equals a fresh one, and the moves search again only for the metrics written."""
+    from kpitui import pipeline as pipeline_module
+    from kpitui.engine import memo
+
+    searched: list[set[str]] = []
+    search = pipeline_module.next_readings
+
+    def spy(view, points):
+        points = list(points)
+        searched.append({m for m, _ in points})
+        return search(view, points)
+
+    monkeypatch.setattr(memo.pipeline, "next_readings", spy)
+    now = START
+    week = 7 * 86_400
+    history = [(m, s, 3) for m in "abcde" for s in range(-40 * 86_400, -3600, 7919)]
+    history += [(m, -week + 60, 1) for m in "ae"]  # a week back, a minute ahead: the moves reach it
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    engine = Engine(config)
+    engine.evaluate(view, now)
+    for round in range(14):
+        written = [("c", 1, round)]
+        if round == 4:
+            written.append(("a", -week, 5))  # exactly where the next move of a week back's end starts
+        if round == 6:
+            written.append(("e", -week + 2, 4))  # inside the next move's region
+        if round == 8:
+            written.append(("a", -week - 5 * round, 9))  # a reading a move already passed, rewritten
+            written.append(("b", -40 * 86_400 + 7919, 1))  # a rewrite of an old reading
+        view = view.write(as_rows(written, now))
+        now += dt.timedelta(seconds=0 if round == 4 else 5)  # round 4 at the same clock: nothing probed
+        searched.clear()
+        got = engine.evaluate(view, now)
+        asked = set().union(*searched)
+        assert got == fresh(config, view, now)
+        if round in (1, 2, 3):  # only the metric written each round (c) is searched again
+            assert asked <= {"c"}, asked
+        if round in (5, 9):  # a was written the round before: what was remembered of it was let go
+            assert "a" in asked

@@ -14,7 +14,18 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from kpitui.api import readings_frame
 from kpitui.config import load_config
 from kpitui.engine import Engine
-from kpitui.pipeline import REQUESTS_SCHEMA, ROWS_SCHEMA, Readings, View, aggregate, fold, quantile_of, refold
+from kpitui.pipeline import (
+    NEVER,
+    REQUESTS_SCHEMA,
+    ROWS_SCHEMA,
+    Readings,
+    View,
+    aggregate,
+    fold,
+    next_readings,
+    quantile_of,
+    refold,
+)
 from kpitui.pipeline.refold import fold_touched
 
 METRICS = ("a", "b", "c")
@@ -140,6 +151,25 @@ def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
     assert sorted(back.select("metric", pl.col("at").dt.epoch("us"), "value").rows()) == sorted(
         (m, at, v) for (m, at), (v, _) in rows.items()
     )
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    initial=batch,
+    writes=st.lists(st.tuples(batch, st.booleans()), max_size=4),
+    points=st.lists(st.tuples(st.sampled_from(METRICS + ("unknown",)), st.integers(-2, 18)), max_size=20),
+)
+def test_next_readings_are_the_first_at_or_after_each_instant(initial, writes, points):
+    """next_readings over base and delta (rewrites of base rows, new metrics, folds) against the rows."""
+    rows = apply({}, initial)
+    view = View.from_frame(frame_of(rows))
+    for new, fold_now in writes:
+        view = view.write(unique(new))
+        rows = apply(rows, new)
+        if fold_now:
+            view = fold(view)
+    want = {(m, t): min((at for (m2, at) in rows if m2 == m and at >= t), default=NEVER) for m, t in points}
+    assert next_readings(view, points) == want
 
 
 def test_an_empty_index_has_no_data():

@@ -126,11 +126,12 @@ class Engine:
         plan = memo.plan if memo is not None and memo.now == now else self.planner.plan(now, window, offset)
         # 3. the KPIs to run and the metrics whose newest reading to ask: everything, or what changed can reach
         renewed: frozenset[str] | None = None  # every metric
+        nexts: dict[str, dict[int, int]] = {}
         if memo is None:
             to_run = set(plan.plans)
         else:
             passed = memo.passed(view, now)
-            to_run = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now, passed)
+            to_run, nexts = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now, passed)
             renewed = changed | passed
         # 4. the two queries: answers from the index, then the formulas over them
         evaluation = self.run(view, now, plan.rows, queries.row_kpis(plan.plans, to_run), plan.slots, latest=renewed)
@@ -146,7 +147,7 @@ class Engine:
         # with the same health, only the metrics whose newest reading was asked again can have changed
         only = renewed if memo is not None and memo.health == health else None
         metric_status = results.metrics(health, memo.metric_status if memo is not None else {}, only)
-        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status, health)
+        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status, health, nexts)
         return Snapshot(at=now, objectives=objectives, kpis=kpis, metrics=metric_status)
 
     def _memo_for(self, view: pipeline.View, window: str | None, offset: int) -> tuple[Memo | None, frozenset[str]]:

@@ -12,7 +12,7 @@ metrics written and those with a reading the clock moved over
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .. import pipeline
@@ -37,6 +37,9 @@ class Memo:
     results: dict[str, KpiResult]
     metric_status: dict[str, MetricStatus]
     health: dict[str, SourceHealth]  # the source health the metric statuses were made with
+    #: metric -> {instant: its first reading at or after it} (µs; :data:`~kpitui.pipeline.NEVER`: none),
+    #: for the ends of the regions the last clock move probed (see :func:`stale`)
+    nexts: dict[str, dict[int, int]] = field(default_factory=dict)
 
     def changed(self, view: pipeline.View, window: str | None, offset: int) -> frozenset[str] | None:
         """The metrics written between this evaluation's view and ``view``; ``None`` when this memo
@@ -58,6 +61,12 @@ class Memo:
             return frozenset()
         return view.metrics_since(min(utc(self.now), utc(now)))
 
+    def nexts_kept(self, changed: frozenset[str]) -> dict[str, dict[int, int]]:
+        """:attr:`nexts` of the metrics whose readings did not change since (``changed``): still true."""
+        if not changed.intersection(self.nexts):
+            return self.nexts
+        return {m: found for m, found in self.nexts.items() if m not in changed}
+
     def latest_with(self, new: Latest, renewed: Iterable[str]) -> Latest:
         """The newest readings: this evaluation's, with those of ``renewed`` from ``new`` (absent there: dropped)."""
         renewed = set(renewed)
@@ -75,17 +84,24 @@ def stale(
     changed: frozenset[str],
     now: dt.datetime,
     passed: frozenset[str],
-) -> set[str]:
+) -> tuple[set[str], dict[str, dict[int, int]]]:
     """The KPIs whose numbers may differ from ``memo``'s: they read a ``changed`` metric, or one of
     their periods moved (the clock did) over a reading of one of their metrics (``layout``: the
     shapes ``memo`` was planned in; ``passed``: :meth:`Memo.passed`, the only metrics to look for
-    in a span that starts at or after the earlier clock)."""
+    in a span that starts at or after the earlier clock).
+
+    And what to remember for the next clock move (:attr:`Memo.nexts`): a region a period moved over
+    is probed with the metric's first reading at or after its start (there is one in the region
+    when it comes before the region's end), and when none is in the region that reading is also
+    the first at or after the region's end, where the next move of the same period starts. So a
+    period that moves by a few seconds at a time over no reading is probed without a search."""
     compiled = program.kpis
     plans = plan.plans
     out = (plans.keys() - memo.values.keys()) | (plans.keys() - compiled.keys())
     out.update(*(program.readers.get(m, ()) for m in changed))
+    known = memo.nexts_kept(changed)
     if memo.now == now:
-        return out
+        return out, known
     # KPIs sharing a plan and the steps back they read share the regions their periods moved over.
     groups: dict[tuple[Any, ...], list[str]] = {}
     for kids in layout.shapes.values():
@@ -108,16 +124,44 @@ def stale(
             for region in moved:
                 asked.setdefault(region, set()).update(read & passed if region[0] >= since else read)
     if not regions:
-        return out
-    held = pipeline.touched(view, ((m, a, b) for (a, b), metrics in asked.items() for m in metrics))
-    hit: dict[str, set[tuple[int, int]]] = {}  # metric -> the regions holding one of its readings
-    for m, a, b in held:
-        hit.setdefault(m, set()).add((a, b))
+        return out, known
+    hit, nexts = _held(view, asked, known)
     for g, kids in enumerate(groups.values()):
         spans = regions.get(g)
         if spans:
             out.update(kid for kid in kids if any(not spans.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics))
-    return out
+    return out, nexts
+
+
+def _held(
+    view: pipeline.View, asked: dict[tuple[int, int], set[str]], known: dict[str, dict[int, int]]
+) -> tuple[dict[str, set[tuple[int, int]]], dict[str, dict[int, int]]]:
+    """Which regions (start, end) hold a reading of which of the metrics ``asked`` there: metric ->
+    its regions with a reading; and each metric's first reading at or after the end of each of its
+    regions without one (for :attr:`Memo.nexts`). ``known``: first readings known to be so."""
+    hit: dict[str, set[tuple[int, int]]] = {}
+    nexts: dict[str, dict[int, int]] = {}
+    todo: list[tuple[str, int, int]] = []
+    empty: dict[int, int] = {}
+    for region, metrics in asked.items():
+        a, b = region
+        for m in metrics:
+            found = known.get(m, empty).get(a)
+            if found is None:
+                todo.append((m, a, b))
+            elif found < b:
+                hit.setdefault(m, set()).add(region)
+            else:
+                nexts.setdefault(m, {})[b] = found
+    if todo:
+        searched = pipeline.next_readings(view, ((m, a) for m, a, _ in todo))
+        for m, a, b in todo:
+            found = searched[(m, a)]
+            if found < b:
+                hit.setdefault(m, set()).add((a, b))
+            else:
+                nexts.setdefault(m, {})[b] = found
+    return hit, nexts
 
 
 def _moved_regions(

@@ -137,3 +137,36 @@ def touched(view: View, periods: Iterable[tuple[str, int, int]]) -> set[tuple[st
             found.update(period for j, period in enumerate(asked) if pos[2 * j + 1] > pos[2 * j])
             todo.difference_update(found)
     return found
+
+
+#: "no reading at or after this instant" in :func:`next_readings`' answers: later than any reading
+NEVER = 2**63 - 1
+
+
+def next_readings(view: View, points: Iterable[tuple[str, int]]) -> dict[tuple[str, int], int]:
+    """Each (metric, instant µs) of ``points`` -> the instant of the metric's first reading at or
+    after it, in the base or the delta (a base row the delta rewrote has a delta row at its
+    instant); :data:`NEVER` when there is none. Eager: an instant outside the metric's segment is
+    answered from its bounds; the others take one binary search and one lookup per index."""
+    points = set(points)
+    out = dict.fromkeys(points, NEVER)
+    for index in (view.base, view.delta):
+        bounds = index.bounds
+        if not bounds:
+            continue
+        asked, keys = [], []
+        for point in points:
+            seg = bounds.get(point[0])
+            if seg is None or point[1] > seg[1]:
+                continue
+            if point[1] <= seg[0]:
+                out[point] = min(out[point], seg[0])
+            else:
+                asked.append(point)
+                keys.append(seg[2] + point[1])
+        if asked:
+            probes = pl.Series(keys, dtype=pl.Int64)
+            found = index.key.gather(index.key.search_sorted(probes, side="left")) - probes  # instant - asked
+            for point, ahead in zip(asked, found.to_list()):
+                out[point] = min(out[point], point[1] + ahead)
+    return out
