@@ -57,7 +57,7 @@ into a new base when it grows (:func:`fold`).
 
 The package: ``frames`` (the schemas, aggregation names, :func:`collect`),
 ``index`` (:class:`Readings`), ``view`` (:class:`View`, :func:`fold`) and
-``queries`` (:func:`aggregate`, :func:`touched`, :func:`next_readings`); ``load`` builds the base index
+``queries`` (:func:`aggregate`, :func:`next_readings`); ``load`` builds the base index
 from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`).
 """
 
@@ -80,5 +80,5 @@ from .frames import (
     quantile_of as quantile_of,
 )
 from .index import Readings as Readings
-from .queries import NEVER as NEVER, aggregate as aggregate, next_readings as next_readings, touched as touched
+from .queries import NEVER as NEVER, aggregate as aggregate, next_readings as next_readings
 from .view import CHANGES_SCHEMA as CHANGES_SCHEMA, View as View, fold as fold

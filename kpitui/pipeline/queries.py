@@ -109,36 +109,6 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)
 
 
-def touched(view: View, periods: Iterable[tuple[str, int, int]]) -> set[tuple[str, int, int]]:
-    """The ``periods`` (metric, start, end) whose [start, end) holds at least one reading of the
-    metric: rows there in the base or in the delta (a base row the delta rewrote has a delta row
-    at its instant). Eager: a period outside the metric's segment has none; the others take two
-    binary searches per index, no query plan."""
-    found: set[tuple[str, int, int]] = set()
-    todo = set(periods)
-    for index in (view.base, view.delta):
-        bounds = index.bounds
-        if not bounds or not todo:
-            continue
-        asked, keys = [], []
-        for period in todo:
-            seg = bounds.get(period[0])
-            if seg is None:
-                continue
-            first, last, shift = seg
-            a, b = period[1], period[2]
-            if b <= first or a > last or a >= b:
-                continue
-            asked.append(period)
-            keys.append(shift + max(a, first))
-            keys.append(shift + min(b, last + 1))
-        if asked:
-            pos = index.key.search_sorted(pl.Series(keys, dtype=pl.Int64), side="left").to_list()
-            found.update(period for j, period in enumerate(asked) if pos[2 * j + 1] > pos[2 * j])
-            todo.difference_update(found)
-    return found
-
-
 #: "no reading at or after this instant" in :func:`next_readings`' answers: later than any reading
 NEVER = 2**63 - 1
 
