@@ -3,7 +3,7 @@ references.
 
 Runs in its own process (``python -m benchmarks.bench_engine STORE CONFIG [REPEAT ROUNDS] [--refresh]``,
 started by ``python -m benchmarks``; ``--refresh``: the two budgeted refresh figures alone, on a store
-kept by ``python -m benchmarks --only engine --keep DIR``, copied first: the rounds write to it) so
+kept by ``python -m benchmarks --only engine --keep DIR``, which it writes to: run it on a copy) so
 that its resident memory is the viewer's alone. Prints one JSON object.
 
 Figures
