@@ -267,7 +267,14 @@ def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, 
         text=True,
     )
     try:
-        time.sleep(6)  # two polls of the hang (each its timeout + the cancel grace), then it is skipped
+        # until two polls of the hang (each its timeout + the cancel grace) have been left behind and
+        # the good source has kept polling beside them: ~6 s on a quiet machine; a loaded one gets longer
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline and proc.poll() is None:
+            seen = out.read_text()
+            if len(re.findall(r" good: \d+ readings", seen)) >= 4 and "hangs: error: skipped" in seen:
+                break
+            time.sleep(0.2)
         stopping = time.monotonic()
         proc.send_signal(signal.SIGTERM)
         proc.wait(timeout=15)
@@ -284,9 +291,9 @@ def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, 
     assert good_polls >= 4, text[-2000:]
     assert hang_reports >= 1
     assert still_running >= 1, text[-2000:]  # after two left-behind fetches the hang no longer holds the others up
-    assert stop_seconds < 5, f"SIGTERM took {stop_seconds:.1f}s with a fetch thread hanging"
+    # the hanging fetch would hold a stop for its 120 s: a stop that waits for it fails here
+    assert stop_seconds < 30, f"SIGTERM took {stop_seconds:.1f}s with a fetch thread hanging"
     figures(
-        seconds=6,
         good_polls=good_polls,
         hang_timeouts=hang_reports,
         skipped_while_hanging=still_running,
