@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from itertools import chain
+from collections.abc import Iterator
+from itertools import chain, islice
 from typing import Literal
 
 import polars as pl
@@ -52,6 +53,12 @@ def _upsert_sql(mode: str, rows: int) -> str:
 
 #: mode -> (the statement for one row, the statement for _ROWS_PER_STATEMENT rows)
 _UPSERT = {mode: (_upsert_sql(mode, 1), _upsert_sql(mode, _ROWS_PER_STATEMENT)) for mode in _ON_CONFLICT}
+
+
+def _groups(values: Iterator[object], count: int, width: int) -> Iterator[tuple[object, ...]]:
+    """The next ``count`` of ``values`` (a multiple of ``width``), ``width`` at a time: one statement's
+    parameters each, taken from the one iterator in C (no list of every value to slice)."""
+    return zip(*[islice(values, count)] * width)
 
 
 class Writes(Staging):
@@ -121,11 +128,9 @@ class Writes(Staging):
     def _upsert(self, rows: pl.DataFrame, mode: str, *, stage: bool = False) -> int:
         con = self._conn
         ids = self._metric_ids(rows["metric"].unique().to_list())
-        keyed = (
-            rows.with_columns(pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id")).sort(
-                "metric_id", "at"
-            )  # primary-key order: each page of the b-tree is touched once
-        )
+        keyed = rows.select(  # the sort moves ids, not the names as well
+            pl.col("metric").replace_strict(ids, return_dtype=pl.Int64).alias("metric_id"), "at", "value"
+        ).sort("metric_id", "at")  # primary-key order: each page of the b-tree is touched once
         if mode == "replace":
             keyed = self._outside_compacted(keyed)
         if stage:
@@ -136,26 +141,23 @@ class Writes(Staging):
         first = self._meta("seq") + 1
         n = keyed.height
         one, many = _UPSERT[mode]
-        width = 4 * _ROWS_PER_STATEMENT
         written = 0
         for offset in range(0, n, _CHUNK_ROWS):
             chunk = keyed.slice(offset, _CHUNK_ROWS)
             start = first + offset
-            flat = list(
-                chain.from_iterable(
-                    zip(
-                        chunk["metric_id"].to_list(),
-                        chunk["at"].to_list(),
-                        chunk["value"].to_list(),
-                        range(start, start + chunk.height),
-                    )
+            values = chain.from_iterable(
+                zip(
+                    chunk["metric_id"].to_list(),
+                    chunk["at"].to_list(),
+                    chunk["value"].to_list(),
+                    range(start, start + chunk.height),
                 )
             )
-            full = len(flat) - len(flat) % width
+            full = chunk.height - chunk.height % _ROWS_PER_STATEMENT
             if full:
-                written += con.executemany(many, (flat[i : i + width] for i in range(0, full, width))).rowcount
-            if full < len(flat):
-                written += con.executemany(one, (flat[i : i + 4] for i in range(full, len(flat), 4))).rowcount
+                written += con.executemany(many, _groups(values, 4 * full, 4 * _ROWS_PER_STATEMENT)).rowcount
+            if full < chunk.height:
+                written += con.executemany(one, _groups(values, 4 * (chunk.height - full), 4)).rowcount
         self._set_meta("seq", first + n - 1)
         delta.keep(con, first + n - 1)  # the rows since the snapshot, columnar as well (when enough)
         return written
