@@ -18,6 +18,8 @@ class Reads(SnapshotCache):
     _named = staticmethod(named_frame)
     #: metric id -> name, as last read by an incremental load (replaced, never changed in place)
     _names_seen: dict[int, str] = {}
+    #: the store's generation when :attr:`_names_seen` was read: a deleted metric's id can be given again
+    _names_generation = -1
 
     def load(self, since: int = 0, *, metrics: Iterable[str] | None = None) -> tuple[pl.DataFrame, int]:
         """Readings written (or rewritten) after sequence number ``since``, and the highest one seen.
@@ -73,7 +75,8 @@ class Reads(SnapshotCache):
         """An incremental load (``since`` > 0, every metric): the rows and their highest sequence
         number in one statement (no ``max(seq)`` of its own), with the staged readings over them in
         the same read transaction, the metric names from what this store remembers, asked again
-        only for an id it has not seen (ids are never reused: the metrics table is only added to)."""
+        for an id it has not seen or after rows were deleted (:meth:`delete_metric` moves the
+        generation on, and the next new metric may then take the deleted one's id)."""
         with self._guard("read") as con:
             with self._transaction("DEFERRED"):  # the rows and the staged ones, together
                 rows = con.execute(
@@ -86,9 +89,13 @@ class Reads(SnapshotCache):
                 frame = pl.DataFrame(dict(zip(ID_FRAME_SCHEMA, columns)), schema=ID_FRAME_SCHEMA)
                 frame = self._with_staged(frame, since)
                 top = max(top, self._staged_top())
+                generation = self._meta("generation")
             names = self._names_seen
-            if frame.height and not set(frame["metric_id"].unique().to_list()) <= names.keys():
+            if frame.height and (
+                generation != self._names_generation or not set(frame["metric_id"].unique().to_list()) <= names.keys()
+            ):
                 names = self._names_seen = dict(con.execute("SELECT id, name FROM metrics").fetchall())
+                self._names_generation = generation
         return frame, names, top
 
     def _load_ids(
