@@ -274,8 +274,11 @@ class KpiApp(AppActions, App[int]):
         snapshot = self.evaluations.arrived(message)
         if snapshot is not None:
             self.clear_problem("evaluate")
+            first = self.snapshot is None
             self.snapshot = snapshot
             self.loading_tick()  # the first values: the loading clock stops
+            if first:  # once they are painted, the sources start (Lifecycle.adopt)
+                self.call_after_refresh(self.lifecycle.first_values_shown)
 
     def on_alerts_changed(self, message) -> None:
         """kpitui.ui.alerting: a toast per new notification, firing alerts in the header."""
@@ -341,6 +344,7 @@ class KpiApp(AppActions, App[int]):
         text = f"{type(error).__name__}: {error}" if error else "unknown error"
         if worker.group == "evaluate":
             self.set_problem("evaluate", f"evaluation failed: {text}")
+            self.lifecycle.first_values_shown()  # no values to wait for: the sources start
         elif worker.group == "runtime":
             self.set_problem("store", text)
         else:

@@ -37,6 +37,8 @@ class Lifecycle:
         self.app = app
         self.config_stamp = _stamp(app.config.path)
         self._compact_timer: Timer | None = None
+        #: set once the first values are painted (or their evaluation failed): the sources wait for it
+        self.values_shown = threading.Event()
 
     # -- the runtime ------------------------------------------------------------------
 
@@ -91,13 +93,18 @@ class Lifecycle:
         app.alerting = alerting.start(app, runtime)
         app.request_evaluate(force=True)
         app.update_status()
-        if runtime.collects:  # the sources start once the first values are in (Runtime.start_collector)
-            work = partial(self._start_collector, runtime, message.generation)
+        if runtime.collects:  # the sources start once the first values are on screen (Runtime.start_collector)
+            work = partial(self._start_collector, runtime, message.generation, self.values_shown)
             app.run_worker(work, name="start sources", group="sources", thread=True, exit_on_error=False)
 
-    def _start_collector(self, runtime: Runtime, generation: int) -> None:
-        if runtime.start_collector(cancel=get_current_worker().cancelled_event) is not None:
+    def _start_collector(self, runtime: Runtime, generation: int, shown: threading.Event) -> None:
+        if runtime.start_collector(cancel=get_current_worker().cancelled_event, after=shown) is not None:
             self.app.post_message(CollectorReady(runtime, generation))
+
+    def first_values_shown(self) -> None:
+        """The first values are painted, or their evaluation failed: the sources may start (building them
+        brings the demo source's log up to date, a polars query that would compete with the painting)."""
+        self.values_shown.set()
 
     def collecting(self, message: CollectorReady) -> None:
         """The runtime's sources are built: poll them, and compact like ``kpitui collect``."""

@@ -249,13 +249,18 @@ class Runtime:
 
     # -- collecting and recording ----------------------------------------------
 
-    def start_collector(self, wait: float = SOURCES_WAIT, cancel: threading.Event | None = None) -> Collector | None:
+    def start_collector(
+        self, wait: float = SOURCES_WAIT, cancel: threading.Event | None = None, after: threading.Event | None = None
+    ) -> Collector | None:
         """Build the collector (once), after the first evaluation (at most ``wait`` seconds later):
         the sources' constructors and first polls would otherwise compete with the history's first
-        load for the CPU. ``None`` when this runtime does not collect, was closed meanwhile or
-        ``cancel`` (the worker's: the app is quitting) was set while waiting."""
+        load for the CPU. ``after``: wait for this event instead of the first evaluation (the app's:
+        its first values are painted, so the sources do not compete with that either). ``None`` when
+        this runtime does not collect, was closed meanwhile or ``cancel`` (the worker's: the app is
+        quitting) was set while waiting."""
         deadline = time.monotonic() + wait
-        while not self.evaluated.wait(0.05) and time.monotonic() < deadline:
+        ready = after if after is not None else self.evaluated
+        while not ready.wait(0.05) and time.monotonic() < deadline:
             if cancel is not None and cancel.is_set():
                 return None
         with self._collector_lock:

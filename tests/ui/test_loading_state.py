@@ -74,6 +74,23 @@ async def test_the_sources_start_once_the_first_values_are_in(config):
         assert all(i > first for i, m in enumerate(messages) if isinstance(m, (CollectorReady, Polled)))
 
 
+async def test_the_sources_wait_for_the_first_values_on_screen(config, monkeypatch):
+    """Building the sources (the demo source's log brought up to date) and their first polls would compete
+    with painting the first values: the app lets them start once those are painted
+    (``Lifecycle.first_values_shown``), not when the evaluation finishes."""
+    from kpitui.ui.lifecycle import Lifecycle
+
+    shown: list[Lifecycle] = []
+    monkeypatch.setattr(Lifecycle, "first_values_shown", lambda self: shown.append(self))
+    app = make_app(config, collect=True)
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_for(pilot, lambda: app.snapshot is not None and bool(shown))  # evaluated, painted, held here
+        await pilot.pause(0.3)
+        assert app.runtime.evaluated.is_set() and app.runtime.collector is None and app.runtime.sources == []
+        shown[0].values_shown.set()
+        await wait_for(pilot, lambda: app.runtime.sources == ["demo"])
+
+
 def test_a_runtime_closed_or_quitting_builds_no_sources(config):
     """``start_collector`` gives up when the worker is cancelled (the app quits) or the runtime was closed."""
     import datetime as dt
