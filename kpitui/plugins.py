@@ -32,16 +32,17 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Callable, Iterable
+from typing import Any, Callable, Iterable, cast
 
 import pluggy
 
 from . import __version__, hookspecs
 from .api import AnnotationSource, FormulaType, MetricSource, Notifier
-from .builtin import MODULES as BUILTIN_MODULES
+from .builtin import MODULES as BUILTIN_MODULES, TYPES as BUILTIN_TYPES
 from .options import did_you_mean, redact
 
 ENTRY_POINT_GROUP = "kpitui"
+BUILTIN_KINDS = ("source", "formula", "notifier", "annotation source")
 HOOK_NAMES = ("register_metric_sources", "register_formula_types", "register_notifiers", "register_annotation_sources")
 DEFAULT_TIMEOUT = 10.0
 
@@ -117,9 +118,67 @@ class PluginInfo:
         }
 
 
+class TypeTable(dict[str, Any]):
+    """One kind of plugin type by name. A built-in plugin's module is imported, and registered through the
+    same hooks as any plugin, when one of its types is first asked for (``in``, ``[]``, ``get``); listing
+    the table (iterating, ``len``, ``keys``, ``items``, ``values``) imports every built-in first."""
+
+    def __init__(self, load: Callable[[str], None] | None = None) -> None:
+        super().__init__()
+        #: a built-in type not imported yet -> its module (kpitui.builtin.TYPES)
+        self.pending: dict[str, str] = {}
+        self._load = load
+
+    def _fetch(self, name: object) -> None:
+        module = self.pending.get(name) if isinstance(name, str) else None
+        if module is not None and self._load is not None:
+            self._load(module)
+
+    def __missing__(self, name: str) -> Any:
+        self._fetch(name)
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        if not dict.__contains__(self, name):
+            self._fetch(name)
+        return dict.__contains__(self, name)
+
+    def get(self, name: str, default: Any = None) -> Any:
+        return self[name] if name in self else default
+
+    def load_all(self) -> None:
+        for module in [m for m in BUILTIN_MODULES if m in self.pending.values()]:
+            self._fetch(next(n for n, m in self.pending.items() if m == module))
+
+    def __iter__(self) -> Any:
+        self.load_all()
+        return dict.__iter__(self)
+
+    def __len__(self) -> int:
+        self.load_all()
+        return dict.__len__(self)
+
+    def keys(self) -> Any:
+        self.load_all()
+        return dict.keys(self)
+
+    def values(self) -> Any:
+        self.load_all()
+        return dict.values(self)
+
+    def items(self) -> Any:
+        self.load_all()
+        return dict.items(self)
+
+
 @dataclass
 class Registry:
-    """Every source, formula and notifier type that loaded, by type name, and every plugin."""
+    """Every source, formula and notifier type that loaded, by type name, and every plugin.
+
+    The built-in plugins' modules are imported when one of their types is first asked for
+    (:class:`TypeTable`); :meth:`load_all` imports them all (``kpitui plugins``)."""
 
     sources: dict[str, type[MetricSource]] = field(default_factory=dict)
     formulas: dict[str, type[FormulaType]] = field(default_factory=dict)
@@ -129,7 +188,28 @@ class Registry:
     annotation_sources: dict[str, type[AnnotationSource]] = field(default_factory=dict)
 
     def owner(self, kind: str, type_name: str) -> str | None:
-        return self.owners.get((kind, type_name))
+        owner = self.owners.get((kind, type_name))
+        if owner is None:  # a built-in type not imported yet
+            module = getattr(self.table(kind), "pending", {}).get(type_name)
+            owner = None if module is None else builtin_name(module)
+        return owner
+
+    def table(self, kind: str) -> dict[str, type]:
+        """The types of ``kind`` (``source``, ``formula``, ``notifier``, ``annotation source``)."""
+        tables: dict[str, dict[str, Any]] = {
+            "source": self.sources,
+            "formula": self.formulas,
+            "notifier": self.notifiers,
+            "annotation source": self.annotation_sources,
+        }
+        return tables[kind]
+
+    def load_all(self) -> None:
+        """Import every built-in plugin not imported yet (what ``kpitui plugins`` lists: their errors too)."""
+        for kind in ("source", "formula", "notifier", "annotation source"):
+            table = self.table(kind)
+            if isinstance(table, TypeTable):
+                table.load_all()
 
     @property
     def errors(self) -> list[str]:
@@ -152,6 +232,11 @@ class Registry:
         ]
         more = f" (and {len(failed) - 3} more)" if len(failed) > 3 else ""
         return "; ".join(shown) + more + "; see `kpitui plugins`"
+
+
+def builtin_name(module: str) -> str:
+    """``builtin:sql`` for ``kpitui.builtin.sql``: the plugin's name."""
+    return f"builtin:{module.rsplit('.', 1)[-1]}"
 
 
 def _describe_error(exc: BaseException) -> str:
@@ -185,6 +270,8 @@ class PluginHost:
         self.extra = list(extra)
         self.timeout = plugin_timeout()
         self.timed_out: set[str] = set()
+        self.registry: Registry | None = None
+        self._lock = threading.RLock()  # a built-in may be asked for from a worker thread
 
     # -- loading -----------------------------------------------------------
 
@@ -241,10 +328,8 @@ class PluginHost:
             return self._load()
 
     def _load(self) -> Registry:
-        for module in BUILTIN_MODULES:
-            short = module.rsplit(".", 1)[-1]
-            self._load_module(f"builtin:{short}", functools.partial(importlib.import_module, module), "builtin")
-            self.infos[f"builtin:{short}"].version = __version__
+        for module in BUILTIN_MODULES:  # imported when one of their types is first asked for (load_builtin)
+            self._info(builtin_name(module), "builtin", __version__)
         if self.load_installed:
             for ep in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
                 if self._allowed(ep.name) or self._allowed(_dist_name(ep.dist) or ep.name):
@@ -261,22 +346,57 @@ class PluginHost:
     # -- calling hooks -----------------------------------------------------
 
     def _collect(self) -> Registry:
-        registry = Registry()
-        self._call("register_metric_sources", MetricSource, "source", registry.sources, registry)
-        self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry)
-        self._call("register_notifiers", Notifier, "notifier", registry.notifiers, registry)
-        self._call(
-            "register_annotation_sources", AnnotationSource, "annotation source", registry.annotation_sources, registry
+        registry = self.registry = Registry(
+            sources=TypeTable(self.load_builtin),
+            formulas=TypeTable(self.load_builtin),
+            notifiers=TypeTable(self.load_builtin),
+            annotation_sources=TypeTable(self.load_builtin),
         )
+        for module, kinds in BUILTIN_TYPES.items():  # a plugin's type of the same name is refused, as before
+            for kind, names in kinds.items():
+                cast(TypeTable, registry.table(kind)).pending.update(dict.fromkeys(names, module))
         registry.plugins = list(self.infos.values())
+        self._call_all(registry)
         return registry
 
-    def _call(self, hook: str, base: type, kind: str, into: dict[str, type], registry: Registry) -> None:
+    def _call_all(self, registry: Registry, only: str | None = None) -> None:
+        self._call("register_metric_sources", MetricSource, "source", registry.sources, registry, only)
+        self._call("register_formula_types", FormulaType, "formula", registry.formulas, registry, only)
+        self._call("register_notifiers", Notifier, "notifier", registry.notifiers, registry, only)
+        self._call(
+            "register_annotation_sources",
+            AnnotationSource,
+            "annotation source",
+            registry.annotation_sources,
+            registry,
+            only,
+        )
+
+    def load_builtin(self, module: str) -> None:
+        """Import the built-in plugin ``module`` and register its types through the hooks (once)."""
+        with self._lock:
+            registry = self.registry
+            assert registry is not None
+            if not any(module in getattr(registry.table(k), "pending", {}).values() for k in BUILTIN_KINDS):
+                return  # loaded already
+            for kind in BUILTIN_KINDS:
+                table = cast(TypeTable, registry.table(kind))
+                table.pending = {n: m for n, m in table.pending.items() if m != module}
+            name = builtin_name(module)
+            self._load_module(name, functools.partial(importlib.import_module, module), "builtin")
+            self.infos[name].version = __version__
+            self._call_all(registry, only=name)
+
+    def _call(
+        self, hook: str, base: type, kind: str, into: dict[str, type], registry: Registry, only: str | None = None
+    ) -> None:
         caller = getattr(self.pm.hook, hook)
-        for impl in caller.get_hookimpls():  # registration order: built-ins first
+        for impl in caller.get_hookimpls():  # registration order
             info = self.infos[impl.plugin_name]
-            if info.name in self.timed_out:
+            if info.name in self.timed_out or (only is not None and info.name != only):
                 continue
+            if only is None and info.origin == "builtin":
+                continue  # registered by load_builtin (already, or when first asked for)
             try:
                 # Registration hooks take no arguments (pluggy refused any implementation
                 # asking for one when the plugin was registered), so each is a plain call.

@@ -8,6 +8,7 @@ point) through the real host, and checks both the registry and what
 from __future__ import annotations
 
 import shutil
+import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -292,3 +293,56 @@ def test_kpitui_load_plugins_chooses_installed_plugins(installed_nps, plugdir, m
     monkeypatch.setenv("KPITUI_LOAD_PLUGINS", "")
     registry = load_registry([plugdir])
     assert {p.origin for p in registry.plugins} == {"builtin"} and "sum" in registry.formulas
+
+
+def test_the_builtin_type_list_is_what_their_hooks_register():
+    """kpitui.builtin.TYPES (what a config and `kpitui plugins` know before a built-in is imported) against
+    what each built-in module's hooks return, called as a plugin's are."""
+    import importlib
+
+    import kpitui.builtin as builtin
+    from kpitui.plugins import builtin_name
+
+    hooks = {
+        "register_metric_sources": "source",
+        "register_formula_types": "formula",
+        "register_notifiers": "notifier",
+        "register_annotation_sources": "annotation source",
+    }
+    assert list(builtin.TYPES) == list(builtin.MODULES)
+    for module_name in builtin.MODULES:
+        module = importlib.import_module(module_name)
+        registered = {
+            kind: tuple(cls.type_name for cls in getattr(module, hook)())
+            for hook, kind in hooks.items()
+            if hasattr(module, hook)
+        }
+        assert registered == builtin.TYPES[module_name], builtin_name(module_name)
+
+
+def test_a_builtin_is_imported_when_one_of_its_types_is_first_asked_for():
+    """Loading the registry imports no built-in; asking for a type imports its module (through the hooks), and
+    listing a kind, or `kpitui plugins` (load_all), imports the rest, each plugin with its types."""
+    code = (
+        "import sys\n"
+        "from kpitui.plugins import load_registry\n"
+        "r = load_registry(load_installed=False)\n"
+        "loaded = lambda: sorted(m.rsplit('.', 1)[-1] for m in sys.modules if m.count('.') == 2 and "
+        "m.startswith('kpitui.builtin.') and not m.rsplit('.', 1)[-1].startswith('_'))\n"
+        "print(loaded())\n"
+        "print('sql' in r.sources, r.owner('notifier', 'email'), loaded())\n"
+        "print(r.sources['sql'].type_name, r.owner('source', 'sql'), [p.sources for p in r.plugins if p.name == "
+        "'builtin:sql'], loaded())\n"
+        "print(r.formulas.get('growth').type_name, 'nope' in r.formulas, r.sources.get('nope'))\n"
+        "r.load_all()\n"
+        "print(len(loaded()), sorted(r.notifiers), r.errors)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "[]",
+        "True builtin:notifiers ['sql']",
+        "sql builtin:sql [['sql']] ['sql']",
+        "growth False None",
+        "13 ['apprise', 'command', 'email', 'webhook'] []",
+    ]

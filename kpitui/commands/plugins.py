@@ -70,6 +70,7 @@ def cmd_plugins(args: argparse.Namespace) -> int:
     except ConfigError as exc:  # list plugins even when the config is broken, with its error alongside
         config_error = str(exc)
         registry = exc.registry or load_registry(plugins_dirs_of(getattr(args, "config", None)))
+    registry.load_all()  # the built-ins a config does not name are imported only now (kpitui.plugins.TypeTable)
     if args.format == "json":
         data = [
             {

@@ -106,6 +106,8 @@ class TableChecks:
         if key not in table:
             raise self.error(where, f"missing key {key!r} (one of: {', '.join(sorted(types))})")
         value = self.typed(where, key, table[key], str)
+        if value in types:  # a registry's table imports only the built-in plugin asked for (kpitui.plugins)
+            return value, types[value]
         try:
             name = self.ref(where, key, value, types, what)
         except ConfigError as exc:  # say which plugin failed, when one did: its types are the missing ones

@@ -26,6 +26,15 @@ DEFERRED = (
     "http.client",  # the http and prometheus sources' client: at their first fetch
     "polars",  # at the first query, in the worker that opens the history (about 0.13 s)
     "kpitui.pipeline",
+    # built-in plugins the sample names no type of: imported when a type is first asked for (kpitui.plugins.TypeTable)
+    "kpitui.builtin.analytics",
+    "kpitui.builtin.file",
+    "kpitui.builtin.sql",
+    "kpitui.builtin.http",
+    "kpitui.builtin.command",
+    "kpitui.builtin.prometheus",
+    "kpitui.builtin.notifiers",
+    "kpitui.builtin.annotation_csv",
 )
 
 
