@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-import polars as pl
+from typing import TYPE_CHECKING
 
 from kpitui.api import FormulaType, Input, OptionError, safe_div
+
+if TYPE_CHECKING:  # the expression is built from the engine's polars expressions: no import of polars here
+    import polars as pl
 
 
 @dataclass(frozen=True)

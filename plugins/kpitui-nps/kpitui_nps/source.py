@@ -20,22 +20,28 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 from dataclasses import dataclass
-from typing import Any, Literal, Sequence
-
-import polars as pl
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 from kpitui.api import FetchResult, MetricSource, OptionError, SourceContext, SourceError, readings_frame
 from kpitui.model import Metric
 from kpitui.sourcekit import bucket_start, check_timezone, parse_times, read_table
 
+if TYPE_CHECKING:
+    import polars as pl
+else:  # polars when first used (a fetch), not at config load: it would come before kpitui's first frame
+    from kpitui.lazy import polars as pl
+
 Category = Literal["promoters", "passives", "detractors", "responses"]
 
-CATEGORY_RULES: dict[str, pl.Expr] = {
-    "promoters": pl.col("score") >= 9,
-    "passives": pl.col("score").is_between(7, 8),
-    "detractors": pl.col("score") <= 6,
-    "responses": pl.col("score").is_not_null(),
-}
+
+def category_rules() -> dict[str, pl.Expr]:
+    """Each category's rule over the ``score`` column."""
+    return {
+        "promoters": pl.col("score") >= 9,
+        "passives": pl.col("score").is_between(7, 8),
+        "detractors": pl.col("score") <= 6,
+        "responses": pl.col("score").is_not_null(),
+    }
 
 
 @dataclass(frozen=True)
@@ -126,7 +132,7 @@ class SurveyCsvSource(MetricSource):
         day = bucket_start(pl.col("at"), "day", self.context.timezone)  # local midnight on kpitui's calendar, DST-safe
         kept = answers.filter(valid.fill_null(False)).with_columns(day=day).filter(pl.col("day").is_not_null())
         counts = kept.group_by("day").agg(
-            **{name: rule.sum().cast(pl.Float64) for name, rule in CATEGORY_RULES.items()}
+            **{name: rule.sum().cast(pl.Float64) for name, rule in category_rules().items()}
         )
         frames = [
             counts.select(metric=pl.lit(m.id), at=pl.col("day"), value=pl.col(m.options.category)) for m in self.metrics

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import kpitui_nps
@@ -174,3 +177,24 @@ def test_the_example_config_loads_and_reads_its_survey(kpitui_env):
     assert config.kpis["nps"].formula == "nps"
     result = fetch_source(config, "survey", now="2026-11-24T00:00")
     assert result.readings.height > 100 and result.skipped == 1
+
+
+def test_loading_a_config_with_the_plugin_does_not_import_polars():
+    # kpitui loads every installed plugin with the config, before the TUI's first frame; polars (~0.1-0.2 s to
+    # import) comes after it, when the history is first read: the plugin's modules import it when first used
+    code = (
+        "import sys\n"
+        "from pathlib import Path\n"
+        "import kpitui_nps\n"
+        "from kpitui.config import load_config\n"
+        "from kpitui.plugins import load_registry\n"
+        "registry = load_registry(load_installed=False, extra=[kpitui_nps])\n"
+        f"config = load_config(Path({str(EXAMPLE / 'kpitui.toml')!r}), registry=registry)\n"
+        "assert config.kpis['nps'].formula == 'nps'\n"
+        "print('polars' in sys.modules)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")]))}
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "False"
