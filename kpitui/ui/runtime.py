@@ -14,15 +14,17 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
-from ..collector import Collector, PollResult
 from ..config import Config
 from ..engine import Engine
 from ..history import History
 from ..history_store import HistoryStore, open_history
 from ..model import Snapshot, SourceHealth
 from ..store import unwritable
+
+if TYPE_CHECKING:  # the collector's modules (its sources' polling) load when the sources start, after the first values
+    from ..collector import Collector, PollResult
 
 Clock = Callable[[], dt.datetime]
 StoreFactory = Callable[[Config], HistoryStore]
@@ -99,7 +101,11 @@ class Runtime:
                 reader.close()
                 raise
             history = history or History(reader, index_cache=True)
-        collector = Collector(config, writer, clock=clock) if collect and not sources_later else None
+        collector = None
+        if collect and not sources_later:
+            from ..collector import Collector
+
+            collector = Collector(config, writer, clock=clock)
         runtime = cls(
             config, engine, history, reader, writer, collector, clock, lock=lock, views=views, collects=collect
         )
@@ -265,6 +271,8 @@ class Runtime:
                 return None
         with self._collector_lock:
             if self.collects and self.collector is None and not self._closed:
+                from ..collector import Collector
+
                 self.collector = Collector(self.config, self.writer, clock=self.clock)
             return self.collector
 

@@ -74,3 +74,28 @@ def test_the_tui_command_imports_nothing_the_first_frame_does_not_show(tmp_path)
     assert result.returncode == 0, result.stderr
     shown = [line for line in result.stdout.splitlines() if line.startswith("imported:")]
     assert shown == ["imported: "], f"before the first frame: {result.stdout.strip()} {result.stderr.strip()}"
+
+
+def test_the_first_values_import_no_collector_until_the_sources_start(tmp_path):
+    # the runtime opened as the app opens it (its sources later) and evaluated once: the collector's modules (the
+    # sources' polling) load when the sources are built, after the first values are painted
+    code = (
+        "import sys, datetime as dt\n"
+        "from kpitui.config import load_config\n"
+        "from kpitui.ui.runtime import Runtime\n"
+        "config = load_config('sample_config.toml')\n"
+        "runtime = Runtime.open(config, collect=True, clock=lambda: dt.datetime.now(dt.timezone.utc),"
+        " sources_later=True)\n"
+        "assert runtime.evaluate(window=None, offset=0, force=True) is not None\n"
+        "print('imported:', 'kpitui.collector' in sys.modules)\n"
+        "assert runtime.start_collector(wait=0) is runtime.collector is not None\n"
+        "print('imported:', 'kpitui.collector' in sys.modules)\n"
+        "runtime.close()\n"
+    )
+    env = {**os.environ, "KPITUI_LOAD_PLUGINS": "", "KPITUI_DATA_DIR": str(tmp_path)}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=120, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    shown = [line for line in result.stdout.splitlines() if line.startswith("imported:")]
+    assert shown == ["imported: False", "imported: True"], result.stdout + result.stderr
