@@ -150,7 +150,18 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
                     stderr=subprocess.STDOUT,
                 )
                 try:
-                    time.sleep(rng.uniform(0.2, 3.0))
+                    if rng.random() < 0.5:
+                        # half the kills land at any moment from the spawn (start-up, the first poll) ...
+                        time.sleep(rng.uniform(0.2, 3.0))
+                    else:
+                        # ... half once the collector has written a poll, however long a loaded machine takes to
+                        # get it there, so that kills mid-stream are tested too (not only start-ups)
+                        ready = time.monotonic() + 30
+                        while time.monotonic() < ready and proc.poll() is None:
+                            if written(err.read_text(errors="replace")):
+                                break
+                            time.sleep(0.05)
+                        time.sleep(rng.uniform(0.0, 1.5))
                     proc.send_signal(signal.SIGKILL)
                     proc.wait(timeout=20)
                 finally:
