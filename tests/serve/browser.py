@@ -142,6 +142,17 @@ class Browser:
                 )
             time.sleep(0.1)
 
+    def wait_gone(self, *texts: str, timeout: float = 60.0) -> str:
+        """Until none of ``texts`` is on the screen (a closed overlay: its own words, not the screen under it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            shown = self.screen()
+            if not any(t in shown for t in texts):
+                return shown
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{texts!r} still on the screen:\n{shown}")
+            time.sleep(0.1)
+
     def focus(self) -> None:
         """Keyboard focus on the terminal (xterm.js's input element), as a click on the page gives it."""
         self.driver.execute_script("const t = document.querySelector('.xterm-helper-textarea'); if (t) t.focus();")
