@@ -19,7 +19,13 @@ running totals). Keeping it current costs little:
   the first refresh after the fold finished adopts the new base and writes
   what arrived since over it;
 - when rows were deleted (the store's generation moved on) everything is read
-  again: an incremental load cannot see deletions.
+  again: an incremental load cannot see deletions;
+- with ``index_cache``, a fold's new base is saved as the index cache once
+  :data:`FOLD_SAVE_ROWS` rows or more were read since the cache it started
+  from (or last saved): a viewer opened later finds a cache close to the
+  store, where it used to find the one of the last full load, more than
+  :data:`kpitui.index_cache.REUSE_ROWS` rows behind a store fed by a
+  collector, and paid a full load.
 
 Views are immutable: an evaluation running in another thread keeps the view it
 started with while a refresh builds the next one, and a fold works on a view
@@ -38,12 +44,21 @@ import polars as pl
 
 from . import mapped_columns
 from .history_store import HistoryStore
-from .index_cache import load as load_cached, save_later, supported as index_cache_supported
+from .index_cache import (
+    REUSE_ROWS,
+    load as load_cached,
+    save as save_cache,
+    save_later,
+    supported as index_cache_supported,
+)
 from .pipeline import Readings, View, as_rows, fold
 from .pipeline.load import build_ids, build_streamed
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
 FOLD_ROWS = 50_000
+#: with ``index_cache``, a fold's base is saved as the cache when at least this many rows were read since the
+#: cache (a new cache is the whole index written again: ~240 MB for ten million readings, so not every fold)
+FOLD_SAVE_ROWS = REUSE_ROWS // 2
 
 
 class History:
@@ -60,7 +75,9 @@ class History:
     ``index_cache``: start from the index cached beside the store when there is
     a valid one (:mod:`kpitui.index_cache`; the rows written since go into the
     delta), and cache the index after a full load (in a background thread:
-    :attr:`saving`). For a long-running viewer (the TUI).
+    :attr:`saving`) and after a fold once :data:`FOLD_SAVE_ROWS` rows were read
+    since the cache (after the fold, in its thread: :attr:`saving_fold`). For a
+    long-running viewer (the TUI).
     """
 
     def __init__(
@@ -73,6 +90,9 @@ class History:
         #: the first load started from the cache, which held every row through ``cached_seq``
         self.from_cache = False
         self.cached_seq: int | None = None
+        #: the last fold's base being saved as the cache (its result: whether it was saved; ``None``: none)
+        self.saving_fold: Future[bool] | None = None
+        self._since_cache = 0  # rows read since the cache this history started from or saved (full load: 0)
         self.fold_rows = fold_rows
         self.seq = 0
         self.generation: int | None = None
@@ -121,6 +141,7 @@ class History:
             self.seq = 0
             self.generation = generation
             self.from_cache, self.cached_seq = False, None
+            self._since_cache = 0
         load_ids = getattr(self.store, "load_ids", None)  # a first load by metric id (no string per row)
         cached = self._cached(generation)
         if cached is not None:
@@ -139,12 +160,14 @@ class History:
         current = self._view
         if new is None:
             self._view, self.seq = View.of(built), seq
+            self._since_cache = 0
             if self.index_cache and self.saving is None:
                 self.saving = save_later(self.store, built, seq, generation)  # type: ignore[arg-type]
             return built.height
         if new.height and current.height == 0 and self.seq == 0:
             self._view = View.from_frame(new)
         else:
+            self._since_cache += new.height
             rows = as_rows(new) if new.height else None
             start = self._adopt() or current  # the same readings as `current`
             view = start.write(rows) if rows is not None else start
@@ -153,7 +176,7 @@ class History:
             if self._folding is not None and rows is not None:
                 self._written.append(rows)
             elif fold and self._folding is None and view.changes.height >= self.fold_rows:
-                view = self._fold(view)
+                view = self._fold(view, seq, generation)
             self._view = view
         self.seq = seq
         return new.height
@@ -164,7 +187,8 @@ class History:
         view = self._view
         if self._folding is not None or view.changes.height < self.fold_rows:
             return False
-        folded = self._fold(view)  # in the background: ``view`` itself, adopted by a later refresh
+        # in the background: ``view`` itself, adopted by a later refresh
+        folded = self._fold(view, self.seq, self.generation)
         self._view = folded if folded is view else folded.derived_from(view, frozenset())  # the same readings
         return True
 
@@ -187,10 +211,21 @@ class History:
                 pass  # a snapshot written out of order (or damaged): the frame's load sorts (or reads the table)
         return build_ids(load_ids)
 
-    def _fold(self, view: View) -> View:
+    def _fold(self, view: View, seq: int, generation: int | None) -> View:
+        """``view`` folded (``view`` itself while the fold runs in the background); ``seq``, ``generation``:
+        the store's rows ``view`` holds (every row through ``seq``), for the cache saved after the fold."""
+        save = self.index_cache and not self.store.readonly and self._since_cache >= FOLD_SAVE_ROWS
+        if save:
+            self._since_cache = 0  # a failed save is not tried again before as many rows more
         if self._executor is None:
-            return _released(_fold(view))
+            folded = _released(_fold(view))
+            if save and generation is not None:
+                self.saving_fold = Future()
+                self.saving_fold.set_result(_save_folded(self.store, folded, seq, generation))
+            return folded
         self._folding, self._written = self._executor.submit(_fold, view), []
+        if save and generation is not None:  # the executor's one thread: after the fold, which is adopted meanwhile
+            self.saving_fold = self._executor.submit(_save_when_folded, self.store, self._folding, seq, generation)
         return view
 
     def _adopt(self) -> View | None:
@@ -211,6 +246,23 @@ def _fold(view: View) -> View:
     (each piece is read again from the file as the fold copies it, then let go): the copies do not
     come on top of the whole mapped base (benchmarks/NOTES.md, "Memory: a TUI start's fold")."""
     return fold(view, release=mapped_columns.drop_pages)
+
+
+def _save_folded(store: HistoryStore, folded: View, seq: int, generation: int) -> bool:
+    """Save the base of ``folded`` (a fold's result: every row through ``seq``, its delta empty) as the
+    index cache of ``store`` (:func:`kpitui.index_cache.save`); whether it was saved."""
+    if folded.changes.height:  # a delta left (not a fold's result): the base alone is not every row
+        return False
+    return save_cache(store, folded.base, seq, generation)  # type: ignore[arg-type]
+
+
+def _save_when_folded(store: HistoryStore, folding: Future[View], seq: int, generation: int) -> bool:
+    """:func:`_save_folded` of the fold ``folding`` (done: it ran before in the same thread)."""
+    try:
+        folded = folding.result()
+    except Exception:  # noqa: BLE001 - the fold's error is raised where it is adopted
+        return False
+    return _save_folded(store, folded, seq, generation)
 
 
 def _released(folded: View) -> View:

@@ -17,7 +17,7 @@ import pytest
 from compaction_rollups import one_row as hourly
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from kpitui import index_cache, mapped_columns
+from kpitui import history as history_module, index_cache, mapped_columns
 from kpitui.api import readings_frame
 from kpitui.history import History
 from kpitui.manual_readings import UnknownReading
@@ -74,22 +74,26 @@ step = st.one_of(
     st.tuples(st.just("manual"), st.tuples(st.sampled_from("ab"), st.integers(0, 12), st.integers(-3, 3))),
     st.just(("unmanual", None)),
     st.just(("start", None)),
+    st.just(("view", None)),
 )
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(steps=st.lists(step, min_size=1, max_size=10), reuse=st.integers(1, 20))
-def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse):
+@given(steps=st.lists(step, min_size=1, max_size=10), reuse=st.integers(1, 20), save=st.integers(1, 10))
+def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse, save):
     """Any mix of writes, increments, deletions, compaction and manual readings (added, corrected,
-    deleted) between viewer starts: every start answers as a fresh load, whether it used the cache
-    or not; and a start that used it took in exactly the rows written since as its delta."""
+    deleted) between viewer starts, with a viewer left open that refreshes and folds (and saves its
+    folded base as the cache): every start answers as a fresh load, whether it used the cache or not;
+    and a start that used it took in exactly the rows written since as its delta."""
     # per example, undone after it: a module-wide patch left REUSE_ROWS at the last example's (as low as 1)
     # for the tests after this one, which then found their cache "too far behind" now and then
     with pytest.MonkeyPatch.context() as patch, tempfile.TemporaryDirectory() as tmp:
         patch.setattr(index_cache, "REUSE_ROWS", reuse)
+        patch.setattr(history_module, "FOLD_SAVE_ROWS", save)
         writer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=3)
         viewer = Store(Path(tmp) / "h.sqlite3", snapshot_rows=3)
         manual: list[int] = []
+        open_viewer: History | None = None
         try:
             used = 0
             for kind, arg in steps:
@@ -109,6 +113,19 @@ def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse):
                         writer.delete_manual([manual.pop()])
                     except (StoreError, UnknownReading):  # down-sampled since, or replaced by a later one
                         pass
+                if kind == "view" and open_viewer is None:  # a viewer left open from now on
+                    open_viewer = History(viewer, index_cache=True, background=False, fold_rows=1)
+                if open_viewer is not None:  # it refreshes after every step: a fold when due, its base saved
+                    saved = open_viewer.saving_fold
+                    open_viewer.refresh()
+                    if open_viewer.saving is not None:
+                        open_viewer.saving.join()
+                    assert_fresh(open_viewer, viewer)
+                    if open_viewer.saving_fold is not saved and open_viewer.saving_fold.result():
+                        # a start now takes the folded base: every row through the viewer's, none since
+                        history = start(viewer)
+                        assert history.from_cache and history.cached_seq == open_viewer.seq
+                        assert history.view().changes.height == 0
                 since = writer.load(since=0)[1]
                 history = start(viewer)
                 if history.from_cache:
@@ -166,6 +183,73 @@ def test_a_fold_over_the_mapped_cache_gives_its_pages_back_piece_by_piece(tmp_pa
     assert len(drops) >= 1 + 3 * 20  # before the copies, then after each piece of each column (122 rows)
     assert_fresh(history, store)
     store.write(readings_frame([("a", at(40), 3.0)]))
+    history.refresh()
+    assert_fresh(history, store)
+    store.close()
+
+
+@pytest.mark.parametrize("background", [False, True])
+def test_a_fold_saves_its_base_as_the_cache_once_enough_rows_came_since(tmp_path, monkeypatch, background):
+    """A viewer started from the cache folds the rows since into its base; once at least
+    ``FOLD_SAVE_ROWS`` rows were read since the cache, that base is saved as the new cache: the next
+    start takes in only what was written after the fold (not everything since the first cache, which a
+    store fed by a collector soon has more than ``REUSE_ROWS`` of: a full load every start)."""
+    monkeypatch.setattr(history_module, "FOLD_SAVE_ROWS", 3)
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s) + 0.25) for m in "abcd" for s in range(12)]))
+    assert not start(store).from_cache
+    first_seq = store.load()[1]
+    store.write(readings_frame([("a", at(3), 9.0), ("b", at(30), 1.0)]))  # 2 rows: under FOLD_SAVE_ROWS
+    history = History(store, index_cache=True, background=background, fold_rows=1)
+    history.refresh(fold=False)
+    assert history.from_cache and history.cached_seq == first_seq and history.view().changes.height == 2
+    assert history.fold_due()
+    history.wait()
+    assert history.saving_fold is None  # 2 rows since the cache: not worth writing the whole index again
+    store.write(readings_frame([("c", at(4), 2.5), ("e", at(1), 7.0)]))  # 4 rows read since the cache now
+    history.refresh(fold=False)  # adopts the first fold, the 2 new rows in the delta
+    assert history.fold_due()
+    history.wait()
+    assert history.saving_fold is not None and history.saving_fold.result()
+    folded_seq = store.load()[1]
+    store.write(readings_frame([("d", at(5), 4.0)]))  # after the fold: the next start's delta
+    later = start(store)
+    assert later.from_cache and later.cached_seq == folded_seq and later.view().changes.height == 1
+    assert_fresh(later, store)
+    history.refresh()
+    assert_fresh(history, store)
+    # one cache in the folder: the full load's was removed when the fold's was saved
+    assert len(list((tmp_path / "h.sqlite3-index").glob("*.json"))) == 1
+    store.close()
+
+
+def test_a_fold_saves_no_cache_for_a_read_only_store_or_after_a_deletion(tmp_path, monkeypatch):
+    monkeypatch.setattr(history_module, "FOLD_SAVE_ROWS", 1)
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s)) for m in "ab" for s in range(10)]))
+    assert not start(store).from_cache
+    store.write(readings_frame([("a", at(3), 9.0)]))
+    readonly = Store(tmp_path / "h.sqlite3", readonly=True)
+    history = History(readonly, index_cache=True, background=False, fold_rows=1)
+    history.refresh()
+    assert history.from_cache and history.saving_fold is None
+    readonly.close()
+    # rows deleted between the fold and its save: the store does not take the cache (its generation moved on)
+    history = History(store, index_cache=True, fold_rows=1)
+    history.refresh(fold=False)
+    real = index_cache.save
+
+    def deleted_first(store_, readings, seq, generation):
+        store.delete_metric("b")
+        return real(store_, readings, seq, generation)
+
+    monkeypatch.setattr(history_module, "save_cache", deleted_first)
+    assert history.fold_due()
+    history.wait()
+    assert history.saving_fold is not None and not history.saving_fold.result()
+    after = start(store)
+    assert not after.from_cache
+    assert_fresh(after, store)
     history.refresh()
     assert_fresh(history, store)
     store.close()
