@@ -317,6 +317,9 @@ def test_a_header_of_another_polars_version_byte_order_or_sequence_is_not_used(t
     text = header.read_text()
     header.write_text(text.replace(f'"polars": "{pl.__version__}"', '"polars": "0.0.1"'))
     assert not start(store).from_cache
+    (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")  # format 2's float sums: not read as format 3's
+    header.write_text(header.read_text().replace(f'"format": {index_cache.FORMAT}', '"format": 2'))
+    assert not start(store).from_cache
     (header,) = (tmp_path / "h.sqlite3-index").glob("*.json")
     other = "big" if sys.byteorder == "little" else "little"  # the raw columns are in the writer's byte order
     header.write_text(header.read_text().replace(f'"byteorder": "{sys.byteorder}"', f'"byteorder": "{other}"'))
