@@ -30,6 +30,10 @@ from typing import Any, Callable
 MIN_TOKEN_LENGTH = 16
 SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 PBKDF2_MIN_ITERATIONS = 100_000
+#: the most work a hash may ask of each log-in (a typo's 10**12 iterations or scrypt p would hang every one of them;
+#: OWASP's advice is 600,000 iterations and scrypt N=2**17, r=8, p=1)
+PBKDF2_MAX_ITERATIONS = 10_000_000
+SCRYPT_MAX_P = 16
 
 
 class AuthError(ValueError):
@@ -89,20 +93,25 @@ def check_hash(stored: str, where: str) -> str:
     try:
         if parts[0] == "scrypt" and len(parts) == 6:
             n, r, p = (int(x) for x in parts[1:4])
-            if n < 2**14 or n & (n - 1) or r < 1 or p < 1:
+            if n < 2**14 or n & (n - 1) or r < 1 or p < 1 or p > SCRYPT_MAX_P or 128 * n * r > 256 * 2**20:
                 raise ValueError
             if len(_unb64(parts[4])) < 8 or len(_unb64(parts[5])) < 16:
                 raise ValueError
             return stored
         if parts[0] == "pbkdf2_sha256" and len(parts) == 4:
-            if int(parts[1]) < PBKDF2_MIN_ITERATIONS or len(_unb64(parts[2])) < 8 or len(_unb64(parts[3])) < 16:
+            if (
+                not PBKDF2_MIN_ITERATIONS <= int(parts[1]) <= PBKDF2_MAX_ITERATIONS
+                or len(_unb64(parts[2])) < 8
+                or len(_unb64(parts[3])) < 16
+            ):
                 raise ValueError
             return stored
     except (ValueError, TypeError):
         pass
     raise AuthError(
         f"{where}: not a password hash kpitui can check (expected scrypt$N$r$p$salt$hash or "
-        f"pbkdf2_sha256$iterations$salt$hash, at least scrypt N=16384 or {PBKDF2_MIN_ITERATIONS:,} iterations); "
+        f"pbkdf2_sha256$iterations$salt$hash; scrypt N from 16384 with 128*N*r at most 256 MiB and p at most "
+        f"{SCRYPT_MAX_P}, or {PBKDF2_MIN_ITERATIONS:,} to {PBKDF2_MAX_ITERATIONS:,} iterations); "
         "make one with `kpitui serve --hash-password`"
     )
 

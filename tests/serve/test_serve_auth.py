@@ -10,7 +10,7 @@ import sys
 import aiohttp  # noqa: E402
 import pytest
 
-from kpitui.serve_auth import hash_password, is_loopback, verify_password
+from kpitui.serve_auth import AuthError, check_hash, hash_password, is_loopback, verify_password
 
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in, write_config
 
@@ -208,6 +208,13 @@ def test_passwords_and_addresses():
         f"${base64.urlsafe_b64encode(digest).decode().rstrip('=')}"
     )
     assert verify_password(pbkdf2, "pw") and not verify_password(pbkdf2, "pw2")
+    assert check_hash(pbkdf2, "[serve] password_hash") == pbkdf2 and check_hash(stored, "x") == stored
+    # a typo's work factor would hang every log-in: refused when the config is read, with the limits named
+    salt64, digest64 = pbkdf2.split("$")[2:]
+    for endless in (f"pbkdf2_sha256${10**12}${salt64}${digest64}", f"scrypt$16384$8${10**6}${salt64}${digest64}",
+                    f"scrypt${2**24}$8$1${salt64}${digest64}"):  # fmt: skip
+        with pytest.raises(AuthError, match="10,000,000 iterations"):
+            check_hash(endless, "[serve] password_hash")
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost") and is_loopback("127.3.4.5")
     assert (
         not is_loopback("0.0.0.0")
