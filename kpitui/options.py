@@ -219,8 +219,15 @@ def _type_hints(options_cls: type) -> dict[str, Any]:
     return get_type_hints(options_cls)
 
 
+@functools.lru_cache(maxsize=512)
+def _fields(options_cls: type) -> tuple[dataclasses.Field[Any], ...]:
+    """The fields of a dataclass (``dataclasses.fields`` builds the tuple again on each call: ~4,500
+    calls for a config of 300 KPIs and 1,000 metrics)."""
+    return dataclasses.fields(options_cls)
+
+
 def field_names(options_cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(options_cls)] if dataclasses.is_dataclass(options_cls) else []
+    return [f.name for f in _fields(options_cls)] if dataclasses.is_dataclass(options_cls) else []
 
 
 def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_known: typing.Iterable[str] = ()) -> Any:
@@ -235,7 +242,7 @@ def parse(options_cls: type, table: dict[str, Any], *, where: str = "", extra_kn
     if not dataclasses.is_dataclass(options_cls):
         raise TypeError(f"{options_cls!r} is not a dataclass")
     hints = _type_hints(options_cls)
-    fields = {f.name: f for f in dataclasses.fields(options_cls) if f.init}
+    fields = {f.name: f for f in _fields(options_cls) if f.init}
     values: dict[str, Any] = {}
     for key, value in table.items():
         if key not in fields:
