@@ -937,7 +937,8 @@ def test_a_large_chunk_reads_the_same_times_and_validity_as_a_small_one():
 
 
 def test_each_time_local_offset_reads_as_its_minutes_east_of_utc():
-    """The offset's minutes are worked out from its index among the valid offsets: right for every one of them."""
+    """The offset's minutes are looked up by its index among the valid offsets: right for every one of them, and
+    null for a text that is none of them."""
     import polars as pl
 
     from kpitui.builtin.access_log.formats import _offset_enum, _offset_minutes, _utc_offsets
@@ -948,6 +949,10 @@ def test_each_time_local_offset_reads_as_its_minutes_east_of_utc():
     )
     assert out["minutes"].to_list() == minutes
     assert len(set(keys)) == len(keys) == 5760
+    odd = pl.DataFrame({"offset": [" +2400", "+0100", None, " -0000"]}).select(
+        _offset_minutes(pl.col("offset").cast(_offset_enum(), strict=False).to_physical()).alias("minutes")
+    )
+    assert odd["minutes"].to_list() == [None, None, None, 0]
 
 
 def test_the_built_in_formats_regexes_compile_with_polars():

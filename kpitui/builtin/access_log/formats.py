@@ -353,18 +353,16 @@ def _offset_enum() -> pl.Enum:
 
 
 def _offset_minutes(index: pl.Expr) -> pl.Expr:
-    """The minutes east of UTC of the offset at ``index`` in :func:`_utc_offsets`, worked out from the index (that
-    list's order: sign, then hour, minute, without or with the colon), null where the index is null."""
-    index = index.cast(pl.Int64)
-    east = 1 - 2 * (index // 2880)  # the 2,880 " +" offsets come first
-    within = index % 2880
-    return east * ((within // 120) * 60 + (within % 120) // 2)
+    """The minutes east of UTC of the offset at ``index`` in :func:`_utc_offsets`, null where the index is null:
+    gathered from that list's minutes (with the enum cast, 14 against 38 ms of CPU over a 64 MiB chunk for working
+    them out from the index with five integer operations)."""
+    return pl.lit(pl.Series(_utc_offsets()[1], dtype=pl.Int64)).gather(index)
 
 
 @functools.cache
 def _utc_offsets() -> tuple[list[str], list[int]]:
     """Every ``$time_local`` offset (`` +hhmm``, `` -hh:mm`` ..., hours 00-23, minutes 00-59) and its minutes east of
-    UTC, in the order :func:`_offset_minutes` relies on."""
+    UTC (:func:`_offset_minutes` gathers from the second list at an index into the first)."""
     keys, minutes = [], []
     for sign, factor in ((" +", 1), (" -", -1)):
         for h in range(24):
@@ -387,9 +385,9 @@ def _time_local(text: pl.Expr, *, by_enum: bool = False) -> pl.Expr:
     The same instants as ``strptime`` with ``%z``, three times faster: polars parses the
     zone-less 20 characters with its fixed-format parser, and the offset is looked up among the
     valid ones (``%z`` goes through the general parser, row by row). The lookup casts the offset
-    text to an enum of the valid ones (null when it is none of them) and works the minutes out
-    from its index (``by_enum``: half the CPU of ``replace_strict`` among the same 5,760 keys, a join,
-    on a large chunk), or takes them from ``replace_strict``: the same values.
+    text to an enum of the valid ones (null when it is none of them) and gathers the minutes at
+    its index (``by_enum``: a fraction of the CPU of ``replace_strict`` among the same 5,760 keys, a
+    join, on a large chunk), or takes them from ``replace_strict``: the same values.
     """
     naive = text.str.slice(0, 20).str.strptime(
         pl.Datetime("us"), _TIME_LOCAL.removesuffix(" %z"), strict=False, cache=False
