@@ -138,12 +138,25 @@ def outside_compacted(keyed: pl.DataFrame, horizons: dict[int, int]) -> tuple[pl
 # -- loads -------------------------------------------------------------------------------------
 
 
+#: up to how many rows :func:`named_frame` names in Python (an incremental load's thousand)
+_NAMED_IN_PYTHON = 10_000
+
+
 def named_frame(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
     """An id frame (:data:`ID_FRAME_SCHEMA`) as :data:`LOADED_SCHEMA`, each id turned into its metric's name."""
     if frame.height == 0:
         return pl.DataFrame(schema=LOADED_SCHEMA)
+    looked_up = None
+    if frame.height <= _NAMED_IN_PYTHON:
+        # an incremental load's few rows: each id looked up in Python (polars' mapping frame of every
+        # metric's name costs more than the rows do); an unknown id is left to replace_strict's error
+        looked_up = [names.get(i) for i in frame["metric_id"].to_list()]
+    if looked_up is not None and None not in looked_up:
+        metric: pl.Expr | pl.Series = pl.Series(looked_up, dtype=pl.String)
+    else:
+        metric = pl.col("metric_id").replace_strict(list(names), list(names.values()), return_dtype=pl.String)
     return frame.select(
-        pl.col("metric_id").replace_strict(list(names), list(names.values()), return_dtype=pl.String).alias("metric"),
+        metric.alias("metric"),
         pl.col("at").cast(pl.Datetime("us", "UTC")),
         pl.col("value").cast(pl.Float64),
         pl.col("n").cast(pl.Int64),

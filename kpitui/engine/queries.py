@@ -16,6 +16,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from dataclasses import dataclass
 from typing import Iterable, cast
 
@@ -100,11 +101,17 @@ def run(
     asked, columns = requests(program, pairs, slots, now, latest)
     aggs = program.aggs(wanted_kpis) | {"last"}
     (answers,) = pipeline.collect(pipeline.aggregate(view, asked, aggs, carry=["metric", "row", "c"]))
-    latest_map = latest_readings(answers.filter(pl.col("row") < 0, pl.col("value").is_not_null()))
+    # The answers are a few hundred: taken apart in Python (a filter, a cast or a scatter in polars
+    # costs more in set-up than these loops do)
+    at_row, at_c, answered = answers["row"].to_list(), answers["c"].to_list(), answers["value"].to_list()
+    latest_map = _latest(answers, at_row, answered)
     if not pairs:
         return Evaluation(rows, {}, latest_map)
-    cells = answers.filter(pl.col("row") >= 0)
-    flat = buffer(cells, len(rows), len(columns))
+    height = len(rows)
+    flat: list[float | None] = [None] * (height * len(columns))  # column-major: column c's rows, one after the other
+    for row_id, c, value in zip(at_row, at_c, answered):
+        if row_id >= 0:
+            flat[c * height + row_id] = value
     order = compiler.dependency_order(wanted_kpis)
     shaped: dict[tuple[int, tuple[bytes, ...]], list[str]] = {}  # KPIs by the shape of their formula
     others = []
@@ -133,7 +140,7 @@ def run(
             for kid, kid_at in zip(kids, at):
                 first = index[compiled[kid].reads[i].column] * len(rows)
                 taken.extend([first + row_id for row_id in kid_at])
-    cells_taken = flat.gather(pl.Series(taken, dtype=pl.Int64)) if taken else flat.clear()
+    cells_taken = pl.Series([flat[i] for i in taken], dtype=pl.Float64)
     rows_taken = pl.Series("_row", row_ids, dtype=pl.Int64)
     queries, outputs = [], []
     for kids, (rows_at, taken_at, width) in zip(shaped.values(), spans):
@@ -147,7 +154,10 @@ def run(
         outputs.append(kids)
     if others:
         # The other formulas run over a small wide frame (one row per period, one column per request).
-        wide = pl.DataFrame([flat.slice(i * len(rows), len(rows)).alias(name) for i, name in enumerate(columns)])
+        wide = pl.DataFrame(
+            {name: flat[i * height : (i + 1) * height] for i, name in enumerate(columns)},
+            schema=dict.fromkeys(columns, pl.Float64),
+        )
         if not columns:  # KPIs that read nothing: the frame still has a row per period
             wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
         exprs = [e for kid in others for e in compiled[kid].exprs]
@@ -184,10 +194,23 @@ def scatter(cells: pl.DataFrame, height: int, columns: list[str]) -> pl.DataFram
     return pl.DataFrame([flat.slice(i * height, height).alias(name) for i, name in enumerate(columns)])
 
 
-def latest_readings(frame: pl.DataFrame) -> Latest:
-    """(metric, at µs, value) rows -> {metric: (at, value)}."""
-    columns = frame.select("metric", pl.col("at").cast(pl.Datetime("us", "UTC")), "value").to_dict(as_series=False)
-    return dict(zip(columns["metric"], zip(columns["at"], columns["value"])))
+def _latest(answers: pl.DataFrame, at_row: list[int], answered: list[float | None]) -> Latest:
+    """The newest readings among ``answers`` (their rows ``at_row``, values ``answered``): the
+    requests on row -1 with a value (``at``: µs -> the aware datetime polars would make)."""
+    found = [i for i, (row_id, value) in enumerate(zip(at_row, answered)) if row_id < 0 and value is not None]
+    if not found:
+        return {}
+    metrics, instants = answers["metric"].to_list(), answers["at"].to_list()
+    return {metrics[i]: (_from_micros(instants[i]), cast(float, answered[i])) for i in found}
+
+
+_UTC = zoneinfo.ZoneInfo("UTC")  # the time zone polars gives a Datetime("us", "UTC") in Python
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=_UTC)
+
+
+def _from_micros(at: int) -> dt.datetime:
+    """µs since the epoch -> the aware datetime polars makes of it (same value and ``tzinfo``)."""
+    return _EPOCH + dt.timedelta(microseconds=at)
 
 
 def row_kpis(plans: dict[str, KpiPlan], only: Iterable[str] | None = None) -> dict[int, set[str]]:
