@@ -92,7 +92,7 @@ class Reads(SnapshotCache):
                 generation = self._meta("generation")
             names = self._names_seen
             if frame.height and (
-                generation != self._names_generation or not set(frame["metric_id"].unique().to_list()) <= names.keys()
+                generation != self._names_generation or not set(frame["metric_id"].to_list()) <= names.keys()
             ):
                 names = self._names_seen = dict(con.execute("SELECT id, name FROM metrics").fetchall())
                 self._names_generation = generation

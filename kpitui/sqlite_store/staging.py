@@ -159,10 +159,13 @@ class Staging(SqliteBase):
             self._set_meta("seq", seq)
         return written
 
-    def _staged_frame(self, since: int = 0, ids: list[int] | None = None) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def _staged_frame(
+        self, since: int = 0, ids: list[int] | None = None, staged: Staged | None = None
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
         """The staged readings with seq above ``since`` (of ``ids`` only, when given) as an id frame,
-        and the keys of every staged reading (``metric_id, at``): rows of ``readings`` to leave out."""
-        staged = self._staged()
+        and the keys of every staged reading (``metric_id, at``): rows of ``readings`` to leave out.
+        ``staged``: :meth:`_staged`, when already read."""
+        staged = self._staged() if staged is None else staged
         keys = pl.DataFrame(
             list(staged), schema={"metric_id": ID_FRAME_SCHEMA["metric_id"], "at": pl.Int64}, orient="row"
         )
@@ -176,11 +179,10 @@ class Staging(SqliteBase):
         """``frame`` (an id frame read from ``readings``: the rows with seq above ``since``) with the
         staged readings over it; ``grouped``: ``frame`` is every row, sorted by (metric_id, at), and
         stays so (:func:`~kpitui.store_common.merge_grouped`, no pass over the whole frame)."""
-        if not self._staging():
+        staged = self._staged()
+        if not staged:  # none staged (or no staging in this file): no frames to build
             return frame
-        newer, keys = self._staged_frame(since, ids)
-        if keys.height == 0:
-            return frame
+        newer, keys = self._staged_frame(since, ids, staged)
         if grouped:
             return merge_grouped(frame, newer)
         kept = frame.join(keys.cast({"metric_id": frame.schema["metric_id"]}), on=["metric_id", "at"], how="anti")
