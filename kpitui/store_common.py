@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from . import heap
 from .api import READINGS_SCHEMA, normalise_readings
 from .epoch import from_micros, micros
 from .model import SourceHealth
@@ -251,6 +252,7 @@ def merged_parts(blobs: list[bytes], new: pl.DataFrame, throughs: list[int] | No
     while blobs:
         through = throughs.pop(0) if throughs else None
         part = pl.read_ipc(blobs.pop(0)).select(columns)
+        heap.trim()  # the blob just freed: glibc keeps it resident under the index being built otherwise
         if part.height == 0:
             continue
         if blobs and new.height:  # the rows up to this part's last (id, at) are its; the rest come later

@@ -7,6 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import polars as pl
 
+from .. import heap
 from ..store_common import ID_FRAME_SCHEMA, merge_grouped, merged_parts, named_frame, replace_rows
 from . import delta
 from .snapshot import SnapshotCache
@@ -56,6 +57,7 @@ class Reads(SnapshotCache):
                     return None
                 blobs = [bytes(data) for (data,) in con.execute("SELECT data FROM snapshot_parts ORDER BY part")]
             con.execute("PRAGMA shrink_memory")  # see _load_ids
+        heap.trim()  # SQLite's buffer of each blob, freed: see kpitui.heap
         return merged_parts(blobs, newer), names, top
 
     def _load(self, since: int, wanted: set[str] | None, snapshot_rows: int | None) -> tuple[pl.DataFrame, int]:
