@@ -96,6 +96,8 @@ def fold_touched(
             "value": base.value.gather(kept["pos"]),
         }
     )
+    if release is not None:
+        release()  # the touched segments' base rows are copied (``old``): no base page is read until the pieces
     segment = pl.lit(pl.Series(numbers, dtype=pl.Int64)).gather(pl.col("m"))
     new = changes.lazy().select(
         m=segment, key=pl.lit(pl.Series(new_shifts, dtype=pl.Int64)).gather(segment) + pl.col("at"), value="value"
@@ -130,8 +132,6 @@ def fold_touched(
         pieces.append((False, done_at, count, 0))
         done_at += count
         at_segment = i + 1
-    if release is not None:
-        release()  # the touched segments' base rows are read (``done``): none of the base's pages is needed now
     key = _column("key", base.key, done["key"], pieces, moved=True, release=release).rechunk().set_sorted()
     value = _column("value", base.value, done["value"], pieces, release=release)
     total = _column("total", base.total, done["total"], pieces, release=release)
