@@ -7,8 +7,9 @@ serves blocks of that size from its heap once one has been freed (its
 threshold for a private mapping moves up to the freed size), and returns a
 heap's free pages to the system only from its top: the freed parts stayed
 resident until the last one went, under the whole index being built (about
-100 MB of a `kpitui report`'s peak, benchmarks/NOTES.md "Memory: the blobs
-of a full load"). :func:`trim` asks glibc to give back every free page now.
+100 MB of a `kpitui report`'s peak, benchmarks/NOTES.md "Memory: a full
+load's blobs and the fold's mapped base"). :func:`trim` asks glibc to give back
+every free page now.
 
 Elsewhere (musl, macOS, a glibc without the call) it does nothing.
 """

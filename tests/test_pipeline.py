@@ -353,7 +353,8 @@ def test_folding_the_touched_segments_piece_by_piece(initial, new, piece, extent
             view.base, view.delta, view.changes, view.hidden, share=math.inf, release=lambda: calls.append(1)
         )
     # the base's pages go once its touched rows are copied out, before their merge: not all of a mapped
-    # base resident under the merge's memory (benchmarks/NOTES.md, "Memory: the blobs of a full load")
+    # base resident under the merge's memory (benchmarks/NOTES.md, "Memory: a full load's blobs and the
+    # fold's mapped base")
     assert merged_after == [1]
     want = fold(view, share=0.0).base
     assert got is not None and got.segments.equals(want.segments)
