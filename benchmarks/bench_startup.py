@@ -268,10 +268,13 @@ def installed(root: Path, dest: Path) -> Path:
     return script
 
 
-def measure(command: str, config: Path, env: dict[str, str], runs: int) -> dict:
-    """``runs`` starts of ``command --config config``: first frames and first values (seconds)."""
+def measure(command: str, config: Path, env: dict[str, str], runs: int, before_each=None) -> dict:
+    """``runs`` starts of ``command --config config``: first frames and first values (seconds);
+    ``before_each()`` (when given) runs before each start, untimed."""
     frames, values = [], []
     for _ in range(runs):
+        if before_each is not None:
+            before_each()
         frame, shown, screen = start(f"{command} --config {config}", {**env, "PYTHONDONTWRITEBYTECODE": ""})
         if frame is None or shown is None:
             raise RuntimeError(

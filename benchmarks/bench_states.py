@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -38,6 +39,25 @@ def write_tail(store, *, polls: int = POLLS, per_poll: int = PER_POLL) -> dict:
             )
         )
     return {"tail_rows": polls * per_poll, "tail_polls": polls, "tail_write_s": time.perf_counter() - t0}
+
+
+def saved_state(store: Path, into: Path):
+    """Copy the closed store ``store`` (its file, WAL and index cache folder) into ``into``; return a function that
+    puts that copy back. A TUI start folds the rows since its cache and, past ``FOLD_SAVE_ROWS``, saves a new cache
+    (kpitui.history): without the copy put back, every start after the first would begin with 0 rows since the
+    cache, not the state the figure names."""
+    into.mkdir(parents=True, exist_ok=True)
+    files = {path: path.is_dir() for path in store.parent.glob(store.name + "*")}
+    for path, folder in files.items():
+        (shutil.copytree if folder else shutil.copy2)(path, into / path.name)
+
+    def restore() -> None:
+        for path in store.parent.glob(store.name + "*"):
+            shutil.rmtree(path) if path.is_dir() else path.unlink()
+        for path, folder in files.items():
+            (shutil.copytree if folder else shutil.copy2)(into / path.name, path)
+
+    return restore
 
 
 def load_average() -> str:

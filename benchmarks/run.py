@@ -340,12 +340,14 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
         check=True,
     )
     how = "pip install (not editable) + compileall, bytecode cached; tmux pty 160x45"
-    for label, config, env, frame_budget, values_budget in (
-        ("sample_config.toml", sample, sample_env, 0.6, 0.8),
-        (big, big_config, {}, 1.0, 1.0),
+    # each 10M start from the state the figure names: a start killed late, in its fold, could save a new cache
+    restore = bench_states.saved_state(data_dir / "history.sqlite3", data_dir / "startup-state")
+    for label, config, env, frame_budget, values_budget, before_each in (
+        ("sample_config.toml", sample, sample_env, 0.6, 0.8, None),
+        (big, big_config, {}, 1.0, 1.0, restore),
     ):
         log(f"start-up: {label}, {runs} starts")
-        measured = bench_startup.measure(command, config, env, runs)
+        measured = bench_startup.measure(command, config, env, runs, before_each)
         results[label] = measured
         for kind, budget, what in (
             ("frame", frame_budget, "first painted frame"),
@@ -374,7 +376,8 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
                     spread=f"{secs(min(times))} to {secs(max(times))} of {runs}",
                 )
             )
-    # where the time goes (in-process timestamps), for the big config
+    # where the time goes (in-process timestamps), for the big config, from the same state
+    restore()
     out = data_dir / "probe.json"
     tmux = ["tmux", "-L", f"kpitui-probe-{os.getpid()}"]  # a private server: this process's environment
     subprocess.run([*tmux, "new-session", "-d", "-s", "probe", "-x", "160", "-y", "45", "sleep 3600"], check=True)
@@ -400,6 +403,8 @@ def startup_figures(big_config: Path, data_dir: Path, *, runs: int, readings: in
     finally:
         subprocess.run([*tmux, "kill-server"], capture_output=True)
     results["probe"] = json.loads(out.read_text()) if out.exists() else {}
+    restore()  # the memory figures next: the same state again
+    shutil.rmtree(data_dir / "startup-state")
     return figures, results
 
 
@@ -438,7 +443,13 @@ def memory_figures(config: Path, data_dir: Path, *, runs: int, readings: int) ->
         figures.append(Figure("4 store", "peak resident memory of a TUI start", "", "tmux not installed: not measured"))
         return figures, {"report": reports}
     log(f"memory: TUI start through the fold, {runs} runs")
-    starts = [bench_startup.peak_tui(f"{command} --config {config}", env) for _ in range(runs)]
+    restore = bench_states.saved_state(data_dir / "history.sqlite3", data_dir / "memory-state")
+    starts = []
+    for _ in range(runs):  # each from the same state: a start's fold saves a new index cache (kpitui.history)
+        restore()
+        starts.append(bench_startup.peak_tui(f"{command} --config {config}", env))
+    restore()
+    shutil.rmtree(data_dir / "memory-state")
     peaks = [r["peak_mb"] for r in starts]
     figures.append(
         Figure(
