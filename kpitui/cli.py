@@ -191,6 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from .ui import gc_pause
+
+    gc_pause.pause()  # until the first values are painted (kpitui.ui.gc_pause): start-up makes no garbage to speak of
+    try:
+        return _tui(args)
+    finally:
+        gc_pause.resume()
+
+
+def _tui(args: argparse.Namespace) -> int:
     from .sqlite_store.writable import unwritable
 
     config = base.load(args)

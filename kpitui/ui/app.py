@@ -35,7 +35,7 @@ from textual.worker import Worker, WorkerState
 from ..config import Config
 from ..console import escape_controls
 from ..model import Snapshot
-from . import bindings, remembered
+from . import bindings, gc_pause, remembered
 from .actions import AppActions
 from .appearance import apply_keymap, apply_theme
 from .evaluating import Evaluations
@@ -229,6 +229,7 @@ class KpiApp(AppActions, App[int]):
         self.loading_tick()
         self._loading_timer = self.set_interval(1.0, self.loading_tick, name="loading")
         self.set_interval(self.refresh_seconds, self.evaluations.light_check, name="light-check")
+        self.set_timer(gc_pause.RESUME_AFTER, gc_pause.resume, name="gc-resume")  # first values or not
         if self.watch_config:
             self.set_interval(self.config_check_seconds, self.lifecycle.check_config, name="config-watch")
         self.update_status()

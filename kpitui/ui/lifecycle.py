@@ -16,6 +16,7 @@ from textual.timer import Timer
 from textual.worker import get_current_worker
 
 from ..config import Config, ConfigError, load_config
+from . import gc_pause
 from .messages import CollectorReady, ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
 from .state import ViewSettings
 
@@ -103,8 +104,12 @@ class Lifecycle:
 
     def first_values_shown(self) -> None:
         """The first values are painted, or their evaluation failed: the sources may start (building them
-        brings the demo source's log up to date, a polars query that would compete with the painting)."""
+        brings the demo source's log up to date, a polars query that would compete with the painting); the
+        garbage collector paused for the start resumes a moment later (kpitui.ui.gc_pause: its first
+        collection walks everything the start made, and would hold the GIL while the values are written out)."""
         self.values_shown.set()
+        if gc_pause.paused():
+            self.app.set_timer(gc_pause.RESUME_DELAY, gc_pause.resume, name="gc-resume")
 
     def collecting(self, message: CollectorReady) -> None:
         """The runtime's sources are built: poll them, and compact like ``kpitui collect``."""
@@ -124,6 +129,7 @@ class Lifecycle:
         if message.generation == app.generation:
             if app.runtime is None:
                 app.loading_message = "cannot open the history (see above)"
+                gc_pause.resume()  # no first values to wait for
             app.set_problem("store", message.error)
 
     def compact(self) -> None:
