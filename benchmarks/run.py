@@ -781,6 +781,9 @@ def main(argv: list[str] | None = None) -> int:
                 shutil.rmtree(stale) if stale.is_dir() else stale.unlink()
             config.write_text(data.config_text(store), encoding="utf-8")
             store_figures, extra["store"] = build_store(store, config, readings)
+            # the ~0.9 GB just written goes to the disk now, not during the timed starts that follow (the kernel
+            # writes dirty pages back after 30 s): a user's store was written long before kpitui starts
+            os.sync()
         # the start-up figures first: the engine's refresh rounds write ~140,000 more readings into the
         # store, and after them 290,000 were written since the viewer's index cache, past its
         # REUSE_ROWS (kpitui.index_cache): every start then loaded the whole history, not the state

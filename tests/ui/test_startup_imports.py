@@ -78,12 +78,15 @@ def test_the_tui_command_imports_nothing_the_first_frame_does_not_show(tmp_path)
 
 def test_the_first_values_import_no_collector_until_the_sources_start(tmp_path):
     # the runtime opened as the app opens it (its sources later) and evaluated once: the collector's modules (the
-    # sources' polling) load when the sources are built, after the first values are painted
+    # sources' polling) load when the sources are built, after the first values are painted; the sample copied into
+    # tmp_path: its demo source writes its log beside the config, not in the checkout
+    sample = tmp_path / "kpitui.toml"
+    sample.write_text((REPO / "sample_config.toml").read_text(encoding="utf-8"), encoding="utf-8")
     code = (
         "import sys, datetime as dt\n"
         "from kpitui.config import load_config\n"
         "from kpitui.ui.runtime import Runtime\n"
-        "config = load_config('sample_config.toml')\n"
+        f"config = load_config({str(sample)!r})\n"
         "runtime = Runtime.open(config, collect=True, clock=lambda: dt.datetime.now(dt.timezone.utc),"
         " sources_later=True)\n"
         "assert runtime.evaluate(window=None, offset=0, force=True) is not None\n"
