@@ -70,10 +70,25 @@ def title_of(snapshot: Snapshot, name: str, timezone: str) -> str:
     return f"{name} — KPIs as of {snapshot.at.astimezone(ZoneInfo(timezone)):%Y-%m-%d %H:%M %Z}"
 
 
+#: CommonMark's backslash escapes for what could turn a name into markup: emphasis, code, links, HTML, cells, strikes
+_MARKDOWN_SPECIAL = str.maketrans({c: "\\" + c for c in "\\`*_[]|<>&~"})
+
+
+def markdown_text(text: str) -> str:
+    """Config text (a KPI's name, an objective's title) as one line of literal Markdown.
+
+    A digest's Markdown goes to chat webhooks that render it: a line end in a name would end the table row or start
+    a heading of its own, ``|`` a cell, ``[..](..)`` a link, ``<`` inline HTML. Line ends and other control
+    characters become spaces; Markdown's punctuation is backslash-escaped, so the text reads as written.
+    """
+    one_line = "".join(" " if ord(c) < 32 or 0x7F <= ord(c) < 0xA0 or c in "\u2028\u2029" else c for c in text)
+    return one_line.translate(_MARKDOWN_SPECIAL)
+
+
 def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
-    lines = [f"# {title or 'KPIs'}", ""]
+    lines = [f"# {markdown_text(title or 'KPIs')}", ""]
     for name, score, status, kpis in _groups(snapshot):
-        head = f"## {name}"
+        head = f"## {markdown_text(name)}"
         if status is not None:
             head += f" — score {format_score(score)}, {STATUS_SYMBOL[status]} {status.label}"
         lines += [
@@ -85,7 +100,7 @@ def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str
         for r in kpis:
             row = _row(r, currency)
             cells = [
-                row[c].replace("|", "\\|")
+                markdown_text(row[c])
                 for c in ("name", "period", "value", "target", "change", "score", "status", "trend")
             ]
             lines.append("| " + " | ".join(cells) + " |")

@@ -230,3 +230,47 @@ kpis = ["k"]
     (row,) = csv.DictReader(io.StringIO(done.stdout))
     assert row["name"] == "'" + name
     assert row["kpi"] == "k" and row["objective"] == "o" and row["value"] == "-5"
+
+
+def test_markdown_scorecard_cells_of_config_text_stay_one_literal_cell(tmp_path):
+    """The Markdown scorecard (``report --format markdown``, digests to chat webhooks) is rendered by the reader: a
+    KPI name or objective title with a line end forged a table row or a heading, ``[..](..)`` a link, ``<img>`` HTML.
+    Rendered by a real CommonMark renderer (markdown-it, GFM tables), each name is one cell of its own row, reading
+    as written (line ends as spaces), with no link, image or HTML; before the fix only ``|`` was escaped."""
+    from markdown_it import MarkdownIt
+
+    kpi = "Leads | 1 | x |\n| Forged | $9,999 |\n## Pwned [click](http://evil.example) <img src=x> *b* `c` \\"
+    title = "Growth\n# Forged heading <script>x</script>"
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f"""
+[storage]
+path = "{(tmp_path / "h.sqlite3").as_posix()}"
+[metrics.a]
+name = "A"
+[kpis.k]
+name = {json.dumps(kpi)}
+formula = "sum"
+metrics = ["a"]
+[objectives.o]
+title = {json.dumps(title)}
+kpis = ["k"]
+""",
+        encoding="utf-8",
+    )
+    assert kpitui("record", "a", "7", "--config", str(path)).returncode == 0
+    done = kpitui("report", "--no-collect", "--format", "markdown", "--config", str(path))
+    assert done.returncode == 0, done.stderr
+    tokens = MarkdownIt("commonmark").enable("table").parse(done.stdout)
+    kinds = [t.type for t in tokens]
+    assert kinds.count("tr_open") == 2  # the header row and the one KPI
+    assert [t.tag for t in tokens if t.type == "heading_open"] == ["h1", "h2"]
+    assert "html_block" not in kinds
+    # the headings' and the cells' text (the legend under the table is emphasised on purpose)
+    shown = [t for before, t in zip(tokens, tokens[1:]) if before.type in ("heading_open", "td_open")]
+    assert not {"link_open", "image", "html_inline", "em_open", "strong_open", "code_inline"} & {
+        c.type for t in shown for c in t.children or []
+    }
+    text = ["".join(c.content for c in t.children or []) for t in shown]
+    assert text[2] == kpi.replace("\n", " ")
+    assert text[1].startswith(title.replace("\n", " ") + " — score")
