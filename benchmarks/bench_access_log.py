@@ -147,6 +147,8 @@ def collect_once(log: Path, kpitui: str | None = None) -> dict:
     script = kpitui or str(Path(sys.executable).with_name("kpitui"))
     folder = log.parent
     history = folder / "collect-once.sqlite3"
+    for old in folder.glob("collect-once.sqlite3*"):  # a backlog from no cursor: a fresh history each run
+        old.unlink()
     metrics = "".join(
         f"[metrics.{mid}]\nsource = \"web\"\ncondition = '{text}'\n\n" for mid, text in CONDITIONS.items()
     )
@@ -176,6 +178,24 @@ def collect_once(log: Path, kpitui: str | None = None) -> dict:
         "grep_s": grep_s,
         "grep_count": int(found.stdout.strip() or 0),
         "stored_count": stored,
+    }
+
+
+def collect_once_runs(log: Path, runs: int = 3) -> dict:
+    """:func:`collect_once` ``runs`` times (each a fresh history): the run of median polling time, with
+    ``poll_runs``/``wall_runs``/``grep_runs`` of them all; every run must store what ``grep -c`` counts."""
+    done = [collect_once(log) for _ in range(runs)]
+    for once in done:
+        if once["stored_count"] != once["grep_count"]:
+            stored, counted = once["stored_count"], once["grep_count"]
+            raise RuntimeError(f"collect --once stored {stored:,} 5xx, grep -c counts {counted:,}")
+    middle = sorted(done, key=lambda once: once["poll_s"])[(runs - 1) // 2]
+    return {
+        **middle,
+        "grep_s": statistics.median(once["grep_s"] for once in done),
+        "poll_runs": [once["poll_s"] for once in done],
+        "wall_runs": [once["wall_s"] for once in done],
+        "grep_runs": [once["grep_s"] for once in done],
     }
 
 
