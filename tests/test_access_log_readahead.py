@@ -8,10 +8,11 @@ and when the log rotates or is copied and truncated between the read ahead and t
 from __future__ import annotations
 
 import json
+import random
 import shutil
 from pathlib import Path
 
-from test_access_log import NOW, Tail, batches, make_source, random_lines, reference, write
+from test_access_log import NOW, Tail, batches, combined, make_source, random_lines, reference, write
 
 from kpitui.builtin.access_log.cursor import Cursor
 from kpitui.builtin.access_log.readahead import ReadAhead, position
@@ -123,3 +124,51 @@ def test_the_chunk_read_ahead_is_the_chunk_a_poll_would_read(tmp_path: Path) -> 
     assert taken is not None and taken.data == direct.data and len(direct.data) > BUDGET // 2
     assert position(mine) == position(state)
     assert ahead.take(mine) is None  # taken once
+
+
+def edge_lines(count: int, seed: int) -> list[bytes]:
+    """Good lines with the edge cases a chunk boundary may fall next to: malformed lines, quotes inside a request,
+    long lines (valid and over ``max_line_length``), CRLF line ends, bytes that are not UTF-8, blank lines."""
+    rng = random.Random(seed)
+    good = random_lines(count, seed=seed)
+    odd = [
+        b"",
+        b"\r",
+        b'"""""""""""""""""""""',
+        b"\x16\x03\x01\x02\x00 \xff\xfe binary noise",
+        combined(path='/q"uote').encode(),  # a quote inside the request: one piece too many
+        combined(path="/a b c").encode(),  # spaces inside the request: not METHOD TARGET PROTOCOL
+        combined(agent="y" * 5000).encode(),  # valid, but longer than max_line_length below
+        combined(agent="z" * 1500, status=503).encode(),  # long and valid
+        combined(agent="caf\xe9").encode("latin-1"),  # invalid UTF-8 inside a field: kept, replaced
+        combined(status=500).encode() + b"\r",  # CRLF line end
+        combined(status=503).encode()[:60],  # cut short
+    ]
+    out = []
+    for line in good:
+        out.append(line.encode())
+        if rng.random() < 0.05:
+            out.append(rng.choice(odd))
+    return out
+
+
+def test_a_backlog_of_edge_lines_in_small_chunks_counts_as_the_whole_log_at_once(tmp_path: Path) -> None:
+    """A backlog read ahead in small chunks: the readings and the malformed lines add up to one poll of the whole
+    file, chunk boundaries falling mid-line and next to every kind of edge line; and the good lines' counts equal
+    the plain-Python reference."""
+    log = tmp_path / "access.log"
+    lines = edge_lines(5000, seed=53)
+    log.write_bytes(b"".join(line + b"\n" for line in lines))
+    whole = Tail(make_source(log, max_line_length=4096))
+    whole.poll()
+    source = make_source(log, max_line_length=4096)
+    source.max_poll_bytes = 7 * 1024 + 13  # an odd budget: boundaries fall anywhere in a line
+    chunked = Tail(source)
+    polls = drain(chunked, log)
+    assert polls > 50
+    assert source._ahead is not None and source._ahead.taken >= polls - 2  # all but the first and the last
+    assert chunked.counts() == whole.counts()
+    assert chunked.skipped == whole.skipped > 0
+    # a CRLF line reads as its LF line; a line over max_line_length is malformed
+    decoded = [line.decode("utf-8", "replace").removesuffix("\r") for line in lines if len(line) <= 4096]
+    assert whole.counts() == reference(decoded)
