@@ -43,21 +43,50 @@ def write_tail(store, *, polls: int = POLLS, per_poll: int = PER_POLL) -> dict:
 
 def saved_state(store: Path, into: Path):
     """Copy the closed store ``store`` (its file, WAL and index cache folder) into ``into``; return a function that
-    puts that copy back. A TUI start folds the rows since its cache and, past ``FOLD_SAVE_ROWS``, saves a new cache
-    (kpitui.history): without the copy put back, every start after the first would begin with 0 rows since the
-    cache, not the state the figure names."""
+    puts that state back. A TUI start folds the rows since its cache and, past ``FOLD_SAVE_ROWS``, saves a new cache
+    (kpitui.history): without the state put back, every start after the first would begin with 0 rows since the
+    cache, not the state the figure names.
+
+    Putting it back writes only what differs from the copy (a file missing, or not of the copy's size and
+    modification time; files under ``SMALL`` always) and removes what the copy does not have (a new cache), then
+    ``os.sync()``: a start killed at its first values changes a few small files (the WAL's index), not the 0.9 GB
+    of the 10M store and its cache. Copying all of it back before each start left ~0.9 GB of dirty pages that the
+    kernel wrote back during the following timed starts (past ``dirty_background_ratio``, or 30 s later), on the
+    same 2 cores: the five 10M starts of a quiet run got slower one after the other (values 1.30 to 1.78 s) with
+    the same CPU each (benchmarks/NOTES.md). A user's store was written long before kpitui starts."""
     into.mkdir(parents=True, exist_ok=True)
-    files = {path: path.is_dir() for path in store.parent.glob(store.name + "*")}
-    for path, folder in files.items():
-        (shutil.copytree if folder else shutil.copy2)(path, into / path.name)
+    for path in store.parent.glob(store.name + "*"):
+        (shutil.copytree if path.is_dir() else shutil.copy2)(path, into / path.name)
+    saved = {path.relative_to(into): path for path in into.rglob("*") if path.is_file()}
+    os.sync()
 
     def restore() -> None:
-        for path in store.parent.glob(store.name + "*"):
-            shutil.rmtree(path) if path.is_dir() else path.unlink()
-        for path, folder in files.items():
-            (shutil.copytree if folder else shutil.copy2)(into / path.name, path)
+        live = {
+            path.relative_to(store.parent): path
+            for top in store.parent.glob(store.name + "*")
+            for path in ([top] if top.is_file() else top.rglob("*"))
+            if path.is_file()
+        }
+        for name, path in live.items():
+            if name not in saved:
+                path.unlink()
+        for name, copy in saved.items():
+            there, want = live.get(name), copy.stat()
+            if there is not None and want.st_size >= SMALL:
+                have = there.stat()
+                if (have.st_size, have.st_mtime_ns) == (want.st_size, want.st_mtime_ns):
+                    continue
+            target = store.parent / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(copy, target)
+        os.sync()
 
     return restore
+
+
+#: files smaller than this are always copied back by :func:`saved_state`'s restore (SQLite's -shm and -wal, the
+#: cache's json): a file written in place can keep its size, and these cost nothing to copy
+SMALL = 1 << 20
 
 
 def load_average() -> str:
