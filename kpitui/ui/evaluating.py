@@ -53,7 +53,10 @@ class Evaluations:
         if snapshot is None or worker.is_cancelled:
             return
         self.app.post_message(Evaluated(snapshot, request, time.perf_counter() - started))
-        runtime.fold_due(view.instance)  # after the evaluation, not beside it
+        if self.app.lifecycle.values_shown.is_set():
+            runtime.fold_due(view.instance)  # after the evaluation, not beside it
+        # else the first values are being painted: the fold (polars on every core) would slow the main thread's
+        # drawing of them; Lifecycle.first_values_shown starts it once they are on screen
         alerting = self.app.alerting
         if alerting is not None and alerting.config is runtime.config:
             change = alerting.after_evaluate(snapshot, default_view=view == ViewSettings())

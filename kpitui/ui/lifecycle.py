@@ -104,10 +104,16 @@ class Lifecycle:
 
     def first_values_shown(self) -> None:
         """The first values are painted, or their evaluation failed: the sources may start (building them
-        brings the demo source's log up to date, a polars query that would compete with the painting); the
+        brings the demo source's log up to date, a polars query that would compete with the painting), the fold
+        of the rows read since the index cache starts (the first evaluation leaves it to this, for the same
+        reason: :meth:`kpitui.ui.evaluating.Evaluations._evaluate`); the
         garbage collector paused for the start resumes a moment later (kpitui.ui.gc_pause: its first
         collection walks everything the start made, and would hold the GIL while the values are written out)."""
         self.values_shown.set()
+        runtime, app = self.app.runtime, self.app
+        if runtime is not None and app.snapshot is not None:  # the fold the first evaluation left due (Evaluations)
+            work = partial(runtime.fold_due, app.view.instance)
+            app.run_worker(work, name="fold", group="fold", thread=True, exit_on_error=False)
         if gc_pause.paused():
             self.app.set_timer(gc_pause.RESUME_DELAY, gc_pause.resume, name="gc-resume")
 

@@ -75,3 +75,36 @@ def test_the_first_evaluation_runs_before_the_fold_it_makes_due(config):
         assert sorted(runtime.history.frame.rows()) == sorted(fresh.frame.rows())
     finally:
         runtime.close()
+
+
+async def test_the_first_fold_starts_once_the_first_values_are_painted(config, monkeypatch):
+    """The fold the first evaluation leaves due runs after the first values are on screen, not beside their
+    painting (kpitui.ui.evaluating, Lifecycle.first_values_shown); later evaluations still start it themselves."""
+    from kpitui.ui.runtime import Runtime
+
+    calls = []
+    fold_due = Runtime.fold_due
+
+    def recorded(self, instance=None):
+        calls.append((app.lifecycle.values_shown.is_set(), app.snapshot is not None))
+        fold_due(self, instance)
+
+    monkeypatch.setattr(Runtime, "fold_due", recorded)
+    app = make_app(config)
+    shown_at = []
+    first_values_shown = app.lifecycle.first_values_shown
+
+    def shown():
+        shown_at.append(len(calls))  # no fold asked for before this
+        first_values_shown()
+
+    app.lifecycle.first_values_shown = shown  # type: ignore[method-assign]
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_ready(pilot)
+        await pilot.pause(0.1)
+        assert shown_at == [0]
+        assert calls and calls[0] == (True, True)
+        app.request_evaluate(force=True)
+        await wait_ready(pilot)
+        await pilot.pause(0.1)
+        assert len(calls) >= 2 and all(call == (True, True) for call in calls)
