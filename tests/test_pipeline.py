@@ -15,12 +15,14 @@ from kpitui.api import readings_frame
 from kpitui.config import load_config
 from kpitui.engine import Engine
 from kpitui.pipeline import (
+    ANSWERED,
     NEVER,
     REQUESTS_SCHEMA,
     ROWS_SCHEMA,
     Readings,
     View,
     aggregate,
+    answer,
     fold,
     next_readings,
     quantile_of,
@@ -170,6 +172,47 @@ def test_next_readings_are_the_first_at_or_after_each_instant(initial, writes, p
             view = fold(view)
     want = {(m, t): min((at for (m2, at) in rows if m2 == m and at >= t), default=NEVER) for m, t in points}
     assert next_readings(view, points) == want
+
+
+# any float, not only the exact ones: the eager answers must be the query's to the last bit
+any_value = st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False)
+any_reading = st.tuples(st.sampled_from(METRICS), st.integers(0, 15), any_value, st.integers(1, 3))
+any_batch = st.lists(any_reading, max_size=12)
+eager_request = st.tuples(
+    st.sampled_from(METRICS + ("unknown",)),
+    st.sampled_from(sorted(ANSWERED)),
+    st.booleans(),
+    st.integers(-3, 18),
+    st.integers(0, 8),
+)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    initial=any_batch,
+    writes=st.lists(st.tuples(any_batch, st.booleans()), max_size=4),
+    raw=st.lists(eager_request, min_size=1, max_size=25),
+)
+def test_eager_answers_are_the_querys_exactly(initial, writes, raw):
+    """answer() (no query: an incremental evaluation's few hundred requests) gives what aggregate()
+    gives, value and instant, bit for bit: over a built index, rewrites of base and delta rows,
+    down-sampled rows, new metrics and folds at any point."""
+    rows = apply({}, initial)
+    view = View.from_frame(frame_of(rows))
+    requests = as_requests(raw)
+    frame = pl.DataFrame([(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row")
+    columns = [list(c) for c in zip(*requests)]
+    for new, fold_now in [([], False), *writes]:
+        if new:
+            view = view.write(unique(new))
+            rows = apply(rows, new)
+        if fold_now:
+            view = fold(view)
+        want = aggregate(view, frame, {r[1] for r in requests}).collect().sort("req")
+        values, instants = answer(view, *columns)
+        assert values == want["value"].to_list()
+        assert instants == want["at"].to_list()
+        assert same(values, [brute(rows, *r) for r in requests])
 
 
 def test_an_empty_index_has_no_data():

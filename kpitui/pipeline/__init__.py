@@ -80,5 +80,11 @@ from .frames import (
     quantile_of as quantile_of,
 )
 from .index import Readings as Readings
-from .queries import NEVER as NEVER, aggregate as aggregate, next_readings as next_readings
+from .queries import (
+    ANSWERED as ANSWERED,
+    NEVER as NEVER,
+    aggregate as aggregate,
+    answer as answer,
+    next_readings as next_readings,
+)
 from .view import CHANGES_SCHEMA as CHANGES_SCHEMA, View as View, fold as fold

@@ -51,6 +51,13 @@ class Readings:
         )
 
     @cached_property
+    def places(self) -> dict[str, tuple[int, int, int, int]]:
+        """metric -> its segment's (offset, first, last, shift)."""
+        seg = self.segments
+        columns = (seg[name].to_list() for name in ("offset", "first", "last", "shift"))
+        return dict(zip(seg["metric"].to_list(), zip(*columns)))
+
+    @cached_property
     def firsts(self) -> dict[str, int]:
         """metric -> its first instant (do not change it)."""
         seg = self.segments

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Iterable, cast
+import bisect
+from typing import Any, Iterable, cast
 
 import polars as pl
 
@@ -107,6 +108,160 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     )
     chosen = pl.coalesce(*(pl.when(pl.col("agg") == a).then(pl.col(a)) for a in aggs))
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)
+
+
+#: the aggregations :func:`answer` works out without a query (quantiles: :func:`aggregate` only)
+ANSWERED = frozenset({"sum", "count", "mean", "last", "first", "min", "max"})
+_NO_SEGMENT = (0, 0, -1, 0)  # (offset, first, last, shift) of a metric without rows, as the query fills it
+_TOTALS = frozenset({"sum", "count", "mean"})
+_NONE: tuple[int | None, float | None] = (None, None)
+#: a request probed in one index (:func:`_probed`)
+_Probe = tuple[bool, float, float, float, tuple[Any, Any], tuple[Any, Any], tuple[int, int]]
+_EMPTY: _Probe = (False, 0.0, 0.0, 0.0, _NONE, _NONE, (0, 0))
+
+
+def answer(
+    view: View, metric: list[str], agg: list[str], additive: list[bool], start: list[int], end: list[int]
+) -> tuple[list[float | None], list[int | None]]:
+    """What :func:`aggregate` answers for these requests (one per position; aggregations among
+    :data:`ANSWERED`), worked out eagerly: each request's value and, for ``last`` and ``first``, the
+    time of the reading it comes from (µs). The same numbers by the same operations as the query:
+    per index one binary search of every boundary and one gather per column read, the rest in
+    Python. For a few hundred requests (an incremental evaluation) the query's plan, joins and
+    thread pool cost several times that; for many thousands the query is the quicker."""
+    height = len(metric)
+    base = _probed(view.base, metric, start, end, agg)
+    delta = _probed(view.delta, metric, start, end, agg)
+    values: list[float | None] = [None] * height
+    instants: list[int | None] = [None] * height
+    hidden: list[int] | None = None
+    for i in range(height):
+        a = agg[i]
+        b, d = base[i], delta[i]
+        if a in _TOTALS:
+            seen = b[0] or d[0]
+            if a == "count":
+                count = b[3] + d[3]
+                values[i] = count if seen else None
+                continue
+            total = b[1] + d[1] if additive[i] else b[2] + d[2]
+            if a == "sum":
+                values[i] = total if seen else None
+            else:
+                count = b[3] + d[3]
+                values[i] = total / count if count > 0 else None
+        elif a == "last" or a == "first":
+            # the delta's candidate wins a tie: it rewrote the base row at that instant
+            (b_at, b_value), (d_at, d_value) = (b[4], d[4]) if a == "last" else (b[5], d[5])
+            if d_at is not None and (b_at is None or (d_at >= b_at if a == "last" else d_at <= b_at)):
+                values[i], instants[i] = d_value, d_at
+            else:
+                values[i], instants[i] = b_value, b_at
+        else:  # min, max: over the period's rows (hidden base rows skipped)
+            if hidden is None:
+                hidden = sorted(view.hidden.to_list())
+            values[i] = _sliced_value(view, a, b[6], d[6], hidden)
+    return values, instants
+
+
+def _sliced_value(
+    view: View, agg: str, base_rows: tuple[int, int], delta_rows: tuple[int, int], hidden: list[int]
+) -> float | None:
+    """min or max of a period's rows: base rows ``base_rows`` (but the ``hidden`` ones) and delta rows."""
+    parts = []
+    lo, hi = base_rows
+    if hi > lo:
+        skipped = hidden[bisect.bisect_left(hidden, lo) : bisect.bisect_left(hidden, hi)]
+        if skipped:
+            gone = set(skipped)
+            parts.append(view.base.value.gather([p for p in range(lo, hi) if p not in gone]))
+        else:
+            parts.append(view.base.value.slice(lo, hi - lo))
+    lo, hi = delta_rows
+    if hi > lo:
+        parts.append(view.delta.value.slice(lo, hi - lo))
+    if not parts:
+        return None
+    rows = parts[0] if len(parts) == 1 else pl.concat(parts)
+    found = rows.min() if agg == "min" else rows.max()
+    return cast("float | None", found)
+
+
+def _probed(index: Readings, metric: list[str], start: list[int], end: list[int], agg: list[str]) -> list[_Probe]:
+    """Per request, what :meth:`Readings.probe` makes of it in ``index`` that its aggregation reads:
+    (seen, total, weighted, count, (last_at, last_value), (first_at, first_value), (lo, hi)), by the
+    same operations (what it does not read is left at the empty index's). A metric without rows in
+    ``index`` is the empty index's answer, as in the query (its empty segment at key 0, where no
+    key is below)."""
+    out = [_EMPTY] * len(metric)
+    if index.height == 0:
+        return out
+    places = index.places
+    asked: list[int] = []  # the requests of metrics with rows here
+    segs: list[tuple[int, int, int, int]] = []
+    probes: list[int] = []
+    for i, m in enumerate(metric):
+        seg = places.get(m)
+        if seg is None:
+            continue
+        _, first, last, shift = seg
+        since, until, top = start[i], end[i], last + 1
+        asked.append(i)
+        segs.append(seg)
+        probes.append(shift + (first if since < first else top if since > top else since))
+        probes.append(shift + (first if until < first else top if until > top else until))
+    if not asked:
+        return out
+    found = index.key.search_sorted(pl.Series(probes, dtype=pl.Int64), side="left").to_list()
+    # the rows each column is read at: the running totals just before lo and hi, the last and first rows
+    before: set[int] = set()
+    ends: set[int] = set()
+    for j, i in enumerate(asked):
+        off, lo, hi, a = segs[j][0], found[2 * j], found[2 * j + 1], agg[i]
+        if a in _TOTALS:
+            if lo > off:
+                before.add(lo - 1)
+            if hi > off:
+                before.add(hi - 1)
+        elif a == "last":
+            if hi > off:
+                ends.add(hi - 1)
+        elif a == "first" and lo < hi:
+            ends.add(lo)
+    total = _gathered(index.total, before)
+    weighted = total if index.weighted is None else _gathered(index.weighted, before)
+    count = None if index.count is None else _gathered(index.count, before)
+    keys, values = _gathered(index.key, ends), _gathered(index.value, ends)
+    for j, i in enumerate(asked):
+        off, shift = segs[j][0], segs[j][3]
+        lo, hi, a = found[2 * j], found[2 * j + 1], agg[i]
+        seen = hi > off
+        if a in _TOTALS:
+            t = (total[hi - 1] if seen else 0.0) - (total[lo - 1] if lo > off else 0.0)
+            w = t
+            if weighted is not total:
+                w = (weighted[hi - 1] if seen else 0.0) - (weighted[lo - 1] if lo > off else 0.0)
+            if count is None:
+                c = float(hi - off) - float(lo - off)  # every row counts 1
+            else:
+                c = (count[hi - 1] if seen else 0.0) - (count[lo - 1] if lo > off else 0.0)
+            out[i] = (seen, t, w, c, _NONE, _NONE, (lo, hi))
+        elif a == "last":
+            out[i] = (seen, 0.0, 0.0, 0.0, (keys[hi - 1] - shift, values[hi - 1]) if seen else _NONE, _NONE, (lo, hi))
+        elif a == "first":
+            got = (keys[lo] - shift, values[lo]) if lo < hi else _NONE
+            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, got, (lo, hi))
+        else:
+            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, _NONE, (lo, hi))
+    return out
+
+
+def _gathered(column: pl.Series, rows: set[int]) -> dict[int, Any]:
+    """``column``'s value at each of ``rows``."""
+    if not rows:
+        return {}
+    at = list(rows)
+    return dict(zip(at, column.gather(pl.Series(at, dtype=pl.Int64)).to_list()))
 
 
 #: "no reading at or after this instant" in :func:`next_readings`' answers: later than any reading
