@@ -183,7 +183,8 @@ def test_only_what_changed_is_recomputed(config, monkeypatch):
     assert engine.evaluate(view, now) == first and computed[-1] == set()  # nothing new: nothing recomputed
     view = view.write(as_rows([("c", -60, 10)], now))
     engine.evaluate(view, now)
-    assert computed[-1] == {"p90", "low"}  # the KPIs that read c
+    # the KPIs that read c on a period the reading reaches: not p90 (last month's, and buckets before)
+    assert computed[-1] == {"low"}
     engine.evaluate(view, now + dt.timedelta(seconds=30))  # the clock moved over no reading
     assert computed[-1] == set()
     view = view.write(as_rows([("d", 40, 2)], now))  # a reading 40 s ahead of the old clock
@@ -306,3 +307,44 @@ def test_a_reading_at_a_remembered_period_end_is_seen(config, monkeypatch):
             assert asked <= {"c"}, asked
         if round in (5, 9):  # a was written the round before: what was remembered of it was let go
             assert "a" in asked
+
+
+def test_at_the_same_clock_only_the_rows_a_written_reading_reaches_are_run(config, monkeypatch):
+    """At the same clock a KPI that reads a metric written is run only on the rows of its plan whose
+    periods end after the earliest reading written (a read over [start, end) depends on the
+    readings before its end only); its other rows keep their numbers. Each evaluation equals a
+    fresh one (this fails if the rows kept are not exactly those), and the rows run are counted."""
+    engine, now = Engine(config), START
+    history = [("a", -3600, 1), ("e", -86_400 - 60, 2), ("e", -60, 1), ("e", -40 * 86_400, 5)]
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    engine.evaluate(view, now)
+    asked: list[set[tuple[int, str]]] = []
+    run = engine.run
+
+    def spy(view, now, rows, row_kpis, slots, latest=None):
+        asked.append({(row_id, k) for row_id, kids in row_kpis.items() for k in kids})
+        return run(view, now, rows, row_kpis, slots, latest)
+
+    monkeypatch.setattr(engine, "run", spy)
+    # e written 30 s ago: "other" (e over yesterday) is not run at all; "leads" (a + e, this month)
+    # on its current period and the sparkline's last bucket, not on last month or last year
+    view = view.write(as_rows([("e", -30, 3)], now))
+    assert engine.evaluate(view, now) == fresh(config, view, now)
+    plans = engine.plan(now).plans
+    ran = {k for _, k in asked[-1]}
+    assert "other" not in ran and {"leads", "rate", "growth", "doubled"} <= ran
+    leads = {row_id for row_id, k in asked[-1] if k == "leads"}
+    assert plans["leads"].current in leads and plans["leads"].previous not in leads
+    assert leads < set(plans["leads"].positions)
+    # e written yesterday: "other" is run again (its value moves), and so are leads' earlier buckets
+    view = view.write(as_rows([("e", -86_400 + 60, 4)], now))
+    assert engine.evaluate(view, now) == fresh(config, view, now)
+    assert "other" in {k for _, k in asked[-1]}
+    # written 40 days back: last month's period and older buckets run again; then a fold (the
+    # instants written are not known over a fold's view: every row of the KPIs to run)
+    view = view.write(as_rows([("e", -40 * 86_400 + 5, 6)], now))
+    assert engine.evaluate(view, now) == fresh(config, view, now)
+    assert plans["leads"].previous in {row_id for row_id, k in asked[-1] if k == "leads"}
+    view = fold(view.write(as_rows([("e", -20, 1)], now)))
+    assert engine.evaluate(view, now) == fresh(config, view, now)
+    assert {row_id for row_id, k in asked[-1] if k == "leads"} == set(plans["leads"].positions)

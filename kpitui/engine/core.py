@@ -133,10 +133,16 @@ class Engine:
             passed = memo.passed(view, now)
             to_run, nexts = stale(self.program, self.planner.layout(window), view, memo, plan, changed, now, passed)
             renewed = changed | passed
-        # 4. the two queries: answers from the index, then the formulas over them
-        evaluation = self.run(view, now, plan.rows, queries.row_kpis(plan.plans, to_run), plan.slots, latest=renewed)
+        # 4. the two queries: answers from the index, then the formulas over them (at the same clock,
+        #    only on the rows the readings written can reach)
+        row_kpis = queries.row_kpis(plan.plans, to_run)
+        carried = self._carried_rows(view, memo, now, plan, to_run)
+        for kid, kept_rows in carried.items():
+            for row_id in kept_rows:
+                row_kpis[row_id].discard(kid)
+        evaluation = self.run(view, now, plan.rows, row_kpis, plan.slots, latest=renewed)
         latest = evaluation.latest if memo is None or renewed is None else memo.latest_with(evaluation.latest, renewed)
-        values = self._values(plan, to_run, evaluation, memo)
+        values = self._values(plan, to_run, evaluation, memo, carried)
         # 5. the results: new ones for the KPIs run, the others carried over (moved to the new clock)
         results = Results(
             self.compiler, self.program, self.cal, plan.rows, latest, utc(now), self._firsts, firsts_moved
@@ -163,14 +169,66 @@ class Engine:
             return frozenset()
         return frozenset(m for m, first in firsts.items() if old.get(m) != first) | (old.keys() - firsts.keys())
 
+    def _carried_rows(
+        self, view: pipeline.View, memo: Memo | None, now: dt.datetime, plan: Plan, to_run: set[str]
+    ) -> dict[str, frozenset[int]]:
+        """At the same clock, for the KPIs to run: the rows of each one's plan whose numbers the
+        readings written since ``memo`` cannot change, kept from ``memo`` instead of run again.
+
+        A read of metric ``m`` over ``[start, end)`` depends on ``m``'s readings before ``end``
+        only (a sum's or count's "seen" too, a ``last`` carried forward too), so a row all of whose
+        reads end at or before the earliest instant written of their metric keeps its answers,
+        and a built-in formula's value on a row reads that row's answers only. Only for KPIs
+        ``memo`` has numbers for, with a built-in formula (a plugin's expression may read across
+        rows) and when the view is the one written right after ``memo``'s (the instants written
+        are known: :attr:`~kpitui.pipeline.View.written_from`). The plan is ``memo``'s itself."""
+        if memo is None or memo.now != now or view.after != memo.serial or view.written_from is None:
+            return {}
+        written_from, compiled, slots = view.written_from, self.program.kpis, plan.slots
+        out: dict[str, frozenset[int]] = {}
+        for kid in to_run:
+            kpi = compiled.get(kid)
+            if kpi is None or kpi.shape is None or kid not in memo.values or kid in self.errors:
+                continue
+            if self.errors and self.compiler.broken_dependency(kid) is not None:
+                continue
+            reads = [(read.steps, written_from.get(read.metric, pipeline.NEVER)) for read in kpi.reads]
+            kept = frozenset(
+                row_id
+                for row_id in set(plan.plans[kid].positions)
+                if all(slots[(row_id, steps)][1] <= since for steps, since in reads)
+            )
+            if kept:
+                out[kid] = kept
+        return out
+
     def _values(
-        self, plan: Plan, to_run: set[str], evaluation: queries.Evaluation, memo: Memo | None
+        self,
+        plan: Plan,
+        to_run: set[str],
+        evaluation: queries.Evaluation,
+        memo: Memo | None,
+        carried: dict[str, frozenset[int]],
     ) -> dict[str, KpiValues]:
-        """Each KPI's numbers: from ``evaluation`` for the KPIs run, from ``memo`` for the others."""
+        """Each KPI's numbers: from ``evaluation`` for the KPIs run, from ``memo`` for the others and
+        for the ``carried`` rows of the KPIs run (:meth:`_carried_rows`)."""
         values = {} if memo is None else {k: v for k, v in memo.values.items() if k not in to_run}
         for kid in to_run:
-            if kid in evaluation.values:
-                kplan, col = plan.plans[kid], evaluation.values[kid]
+            kplan, kept = plan.plans[kid], carried.get(kid)
+            col = evaluation.values.get(kid)
+            if kept is not None and (col is not None or kept.issuperset(kplan.positions)):
+                assert memo is not None  # carried rows come from it
+                old = memo.values[kid]
+                numbers = [old.values[i] if r in kept else col[r] for i, r in enumerate(kplan.positions)]  # type: ignore[index]
+                if kplan.current in kept:
+                    parts = old.parts
+                else:
+                    parts = {
+                        name: evaluation.values[f"{kid}::{name}"][kplan.current]
+                        for name in self.program.kpis[kid].parts
+                    }
+                values[kid] = KpiValues(numbers, parts)
+            elif col is not None:
                 parts = {
                     name: evaluation.values[f"{kid}::{name}"][kplan.current] for name in self.program.kpis[kid].parts
                 }

@@ -59,6 +59,9 @@ class View:
     after: int | None = None
     written: frozenset[str] = frozenset()
     serial: int = field(default_factory=lambda: next(_serials))
+    #: each ``written`` metric's earliest instant written (µs): readings before it are ``after``'s
+    #: (``None``: not known, as after a fold or another way of building the view)
+    written_from: dict[str, int] | None = field(default=None, compare=False)
 
     @classmethod
     def of(cls, base: Readings, *, after: int | None = None, written: frozenset[str] = frozenset()) -> View:
@@ -154,6 +157,7 @@ class View:
             pl.DataFrame([done.get_column(name) for name in CHANGES_SCHEMA]),
             after=self.serial,
             written=frozenset(written),
+            written_from=dict(zip(written, grown["first"].to_list())),
         )
 
     def frame(self) -> pl.DataFrame:
@@ -172,14 +176,17 @@ class View:
             ).to_list()
         )
 
-    def derived_from(self, previous: View, written: frozenset[str]) -> View:
-        """This view, labelled as ``previous`` with the readings of ``written`` metrics changed.
+    def derived_from(self, previous: View, written: frozenset[str], written_from: dict[str, int] | None = None) -> View:
+        """This view, labelled as ``previous`` with the readings of ``written`` metrics changed
+        (``written_from``: at or after these instants only, when known).
 
         For a view built another way than by writing over ``previous`` (over a
         folded base, say) that holds exactly ``previous``'s readings but those
         of the ``written`` metrics: the engine trusts this lineage.
         """
-        return dataclasses.replace(self, after=previous.serial, written=written, serial=next(_serials))
+        return dataclasses.replace(
+            self, after=previous.serial, written=written, serial=next(_serials), written_from=written_from
+        )
 
 
 def _merge(
