@@ -170,7 +170,7 @@ def test_a_schema_5_file_migrates_to_staging(tmp_path):
         assert _poll(store, "web", [("hits", T0, 1.0)], '{"offset": 12}', mode="add") == 1
         assert store._staged() and _values(store.load()[0]) == {("hits", T0): (8.0, 1)}
     with sqlite3.connect(path) as raw:
-        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 6
+        assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert raw.execute("SELECT staged FROM meta WHERE key = 'staged:0'").fetchone() is None  # folded at close
         assert raw.execute("SELECT value FROM readings").fetchall() == [(8.0,)]
 

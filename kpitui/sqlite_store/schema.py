@@ -5,13 +5,19 @@ and migrated forward on open by a writer):
 
 ``metrics(id, name)``
     one row per metric name; readings refer to the integer id.
-``readings(metric_id, at, value, seq, n)``, ``WITHOUT ROWID``, primary key ``(metric_id, at)``
+``readings(metric_id, at, value, seq, n)``, ``seq`` the rowid, unique index ``readings_key (metric_id, at)``
     ``at`` is the reading time as integer **microseconds since the Unix epoch,
     UTC** -- exactly polars' ``Datetime("us", "UTC")`` physical value, so no
     precision is lost and no conversion beyond a cast is needed either way.
-    ``seq`` is a global, strictly increasing write sequence number (index
-    ``readings_seq``): every row a write inserts or changes gets a new one,
-    so a reader loads incrementally with ``seq > last seen``.
+    ``seq`` is a global, strictly increasing write sequence number: every row
+    a write inserts or changes gets a new one, so a reader loads incrementally
+    with ``seq > last seen`` (a rowid range). Rows are stored in ``seq`` order
+    (schema 7; before it the table was ``WITHOUT ROWID`` keyed by ``(metric_id,
+    at)`` with an index ``readings_seq``): a write appends its rows to the
+    table's last pages and inserts only the small ``(metric_id, at) -> seq``
+    entries at random places, so a bulk transaction spread over the whole
+    history rewrites the pages of that index (about 60% of the table's size),
+    not every leaf of the table (benchmarks/NOTES.md, "durable writes").
     ``n`` (schema 2) is how many raw readings the row stands for: 1 for a
     reading as written, more for a row :mod:`kpitui.retention` made by
     down-sampling a bucket of old readings (its ``value`` is then the
@@ -151,6 +157,23 @@ MIGRATIONS: tuple[str, ...] = (
     # its cursor and health are on, and folded into readings now and then (kpitui/sqlite_store/staging.py)
     """
     ALTER TABLE meta ADD COLUMN staged BLOB;
+    """,
+    # 7: readings in write order (seq is the rowid: a write appends to the last pages), (metric_id, at) a
+    # unique index; one transaction like every step, so a migration killed mid-way leaves schema 6 as it was
+    """
+    CREATE TABLE readings_by_seq (
+        metric_id INTEGER NOT NULL,
+        at INTEGER NOT NULL,
+        value REAL NOT NULL,
+        seq INTEGER PRIMARY KEY,
+        n INTEGER NOT NULL DEFAULT 1
+    );
+    INSERT INTO readings_by_seq (metric_id, at, value, seq, n)
+        SELECT metric_id, at, value, seq, n FROM readings ORDER BY seq;
+    DROP TABLE readings;
+    ALTER TABLE readings_by_seq RENAME TO readings;
+    CREATE UNIQUE INDEX readings_key ON readings (metric_id, at);
+    CREATE INDEX readings_compacted ON readings (metric_id, at, n) WHERE n <> 1;
     """,
 )
 

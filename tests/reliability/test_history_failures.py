@@ -107,7 +107,10 @@ def damaged_history(tmp_path_factory) -> Path:
     with sqlite3.connect(history) as con:
         page = con.execute("PRAGMA page_size").fetchone()[0]
         roots = [
-            r for (r,) in con.execute("SELECT rootpage FROM sqlite_master WHERE name IN ('readings', 'readings_seq')")
+            r
+            for (r,) in con.execute(
+                "SELECT rootpage FROM sqlite_master WHERE name IN ('readings', 'readings_seq', 'readings_key')"
+            )
         ]
     con.close()
     with open(history, "r+b") as handle:
