@@ -4,11 +4,11 @@ A viewer's full load three ways, each in a fresh process over the same file (war
 
 - ``snapshot``: :meth:`kpitui.store.Store.load_ids` as shipped: the Arrow IPC snapshot parts plus the
   rows written since it (``--tail`` readings in polls of 1,000) merged into (metric, at) order;
-- ``adbc``: ``SELECT metric_id, at, value, n FROM readings`` (primary-key order: already grouped by
-  metric and sorted by time) through ``adbc-driver-sqlite`` into Arrow, then polars, cast to the
-  same id frame; no snapshot, nothing to invalidate;
+- ``adbc``: ``SELECT metric_id, at, value, n FROM readings`` (in seq order since schema 7; it was
+  primary-key order) through ``adbc-driver-sqlite`` into Arrow, then polars, cast to the same id
+  frame and sorted by (metric, at); no snapshot, nothing to invalidate;
 - ``sqlite3``: the store's own table read without a snapshot (``_fetch_metrics``: Python's
-  ``sqlite3``, one primary-key range per metric), what a load costs when the cache is missing.
+  ``sqlite3``, the whole table in seq order, sorted), what a load costs when the cache is missing.
 
 Run: ``python -m benchmarks.bench_adbc --rows 3000000`` (needs the ``bench`` extra; builds its store
 under ``--dir``, reused when it exists).
@@ -40,14 +40,14 @@ with adbc.connect(f"file:{PATH}?mode=ro") as con, con.cursor() as cur:
     table = cur.fetch_arrow_table()
     cur.execute("SELECT id, name FROM metrics")
     names = dict(cur.fetchall())
-frame = pl.from_arrow(table).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items())
+frame = pl.from_arrow(table).select(pl.col(c).cast(t) for c, t in ID_FRAME_SCHEMA.items()).sort("metric_id", "at")
 """,
     "sqlite3": """
 from kpitui.store import Store
 with Store(PATH, readonly=True, snapshot_rows=None) as store:
     with store._guard("read"), store._transaction("DEFERRED"):
         ids = [r[0] for r in store._conn.execute("SELECT id FROM metrics ORDER BY id")]
-        frame = store._fetch_metrics(ids)
+        frame = store._fetch_metrics(ids, every=True)
 """,
 }
 
