@@ -186,3 +186,30 @@ def test_a_migration_killed_mid_way_loses_nothing(tmp_path):
         assert store.load()[0].height == 20_000
     assert _layout(path)[0] == SCHEMA_VERSION
     assert _table(path) == rows
+
+
+def test_the_migration_says_what_it_does(tmp_path):
+    """Rewriting a big history takes seconds: the open that does it logs one line with the count (shown by
+    every command; ``collect`` prints it), and a new file or an empty one says nothing."""
+    import logging
+
+    path = tmp_path / "old.sqlite3"
+    schema6_file(path, 1_200)
+    seen: list[str] = []
+    handler = logging.Handler(logging.INFO)
+    handler.emit = lambda record: seen.append(record.getMessage())  # type: ignore[method-assign]
+    logger = logging.getLogger("kpitui.store")
+    logger.addHandler(handler)
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    try:
+        Store(path).close()
+        Store(path).close()  # migrated already: nothing to say
+        Store(tmp_path / "new.sqlite3").close()
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    assert seen == [
+        f"history file {path}: upgrading to schema 7, readings stored in write order: rewriting 1,200 readings "
+        "once (a few seconds per million; other kpitui processes wait for it)"
+    ]

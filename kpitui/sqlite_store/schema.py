@@ -65,6 +65,7 @@ it in WAL mode without a rebuild) and work the same.
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 from pathlib import Path
@@ -232,6 +233,15 @@ def migrate(con: sqlite3.Connection, path: Path) -> None:
         refuse_foreign(con, path)
         con.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     for step in range(version, SCHEMA_VERSION):
+        if step == 6:  # the one step that rewrites every reading: say so, a big history takes a while
+            rows = con.execute("SELECT count(*) FROM readings").fetchone()[0]
+            if rows:
+                logging.getLogger("kpitui.store").info(
+                    "history file %s: upgrading to schema 7, readings stored in write order: rewriting %s "
+                    "readings once (a few seconds per million; other kpitui processes wait for it)",
+                    path,
+                    f"{rows:,}",
+                )
         for statement in MIGRATIONS[step].split(";"):
             if statement.strip():
                 con.execute(statement)
