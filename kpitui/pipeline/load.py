@@ -27,7 +27,7 @@ from typing import Callable, Iterable, Iterator
 
 import polars as pl
 
-from .index import Readings, _check_spans
+from .index import Readings, _check_span_total, _check_spans
 
 #: rows per batch (batches follow the frame's chunks, so some are larger or smaller)
 BATCH_ROWS = 1 << 20
@@ -224,6 +224,17 @@ class _Runs:
         self.lasts: list[int] = []
         self.seen: set[int] = set()
         self.last_at: int | None = None
+        self.spans: list[int] = [0]  # the spans of the first k runs added up, for k = 0 up to a run not yet ended
+
+    def shift(self, run: int) -> int:
+        """What packs run ``run``'s times into the key after the runs before it (all ended once a later
+        run has started): their spans added up, less its first instant (``shift`` of :func:`_segments`)."""
+        while len(self.spans) <= run:
+            k = len(self.spans) - 1
+            total = self.spans[-1] + self.lasts[k] - self.firsts[k] + 1
+            _check_span_total(float(total))
+            self.spans.append(total)
+        return self.spans[run] - self.firsts[run]
 
     def continues(self, run_id: int) -> bool:
         """Whether a part starting with ``run_id`` goes on with the last run."""
@@ -260,13 +271,15 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     together must be grouped by metric id and sorted by time within each id (:class:`NotInOrder`
     otherwise, part way through: load again and use :func:`build_ids`).
 
-    Unlike :func:`build` the key ranges are not known until the last part: each batch keeps its
-    ``at`` column and its runs (segment, length), and the keys are made at the end, one batch at a
-    time, into one column. Running totals of ``n`` and ``value·n`` are made from the first part
-    with a row that stands for several readings (those before counted one each).
+    Unlike :func:`build` the key ranges are not known until the last part, but a metric's shift
+    is known from its first row on: the spans of the metrics before it (each complete once the
+    next one starts, or the parts are out of order) less its first instant. So each batch's keys
+    are made as it is indexed (its times are not kept), and made one column at the end. Running
+    totals of ``n`` and ``value·n`` are made from the first part with a row that stands for several
+    readings (those before counted one each).
     """
     runs = _Runs()
-    ats: list[pl.Series] = []
+    keys: list[pl.Series] = []
     values: list[pl.Series] = []
     running: dict[str, list[pl.Series]] = {"total": [], "weighted": [], "count": []}
     runs_of: list[tuple[int, list[int]]] = []  # per batch: its first segment, its runs' lengths
@@ -297,10 +310,16 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
                     carry = {**carry, "weighted": carry["total"], "count": float(_rows_of(runs_of, first_segment))}
             kinds = ["total"] if plain else ["total", "weighted", "count"]
             contributions = _contributions(plain)
-            frame = batch.select(r=pl.col("metric_id").rle_id(), at="at", value="value", *contributions)
+            shift = pl.Series([runs.shift(first_segment + k) for k in range(len(run_ids))], dtype=pl.Int64)
+            frame = batch.select(
+                r=pl.col("metric_id").rle_id(),
+                key=pl.col("at") + pl.lit(shift).gather(pl.col("metric_id").rle_id()),
+                value="value",
+                *contributions,
+            )
             del batch
             totals = _running(frame, kinds, carry)
-            ats.append(frame["at"])
+            keys.append(frame["key"])
             values.append(frame["value"])
             for kind in kinds:
                 running[kind].append(totals[kind])
@@ -310,18 +329,6 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     if not runs.ids:
         return Readings.empty()
     segments = _segments(runs.ids, runs.lengths, runs.firsts, runs.lasts, names)
-    shifts = segments["shift"].to_list()
-    keys: list[pl.Series] = []
-    for first_segment, run_lengths in runs_of:
-        at = ats.pop(0)
-        shift = pl.Series([shifts[first_segment + k] for k in range(len(run_lengths))], dtype=pl.Int64)
-        rows = (
-            pl.Series(range(len(run_lengths)), dtype=pl.UInt32)
-            .repeat_by(pl.Series(run_lengths, dtype=pl.UInt32))
-            .explode()
-        )
-        keys.append(at + shift.gather(rows))
-        del at, rows
     key = _whole(keys).rechunk().set_sorted().alias("key")  # searched: one chunk
     value = _whole(values)
     total = _whole(running["total"])
