@@ -81,13 +81,15 @@ def fold_touched(
     # the touched segments' rows: the base's kept rows (in key order) merged with the delta's, summed again
     after = {m: len(names) + k for k, m in enumerate(added)}
     numbers = [where[m] if m in where else after[m] for m in delta_metrics]
+    # 32-bit segment numbers and positions (polars' row index is 32-bit): the touched rows' temporaries
+    # are the fold's largest after its three new columns
     spans = pl.DataFrame(
         {"m": touched, "lo": [offsets[i] for i in touched], "hi": [offsets[i] + lengths[i] for i in touched]},
-        schema={"m": pl.Int64, "lo": pl.Int64, "hi": pl.Int64},
+        schema={"m": pl.UInt32, "lo": pl.UInt32, "hi": pl.UInt32},
     )
-    kept = spans.select("m", pos=pl.int_ranges("lo", "hi", dtype=pl.Int64)).explode("pos")
+    kept = spans.select("m", pos=pl.int_ranges("lo", "hi", dtype=pl.UInt32)).explode("pos")
     if hidden.len():
-        kept = kept.filter(~pl.col("pos").is_in(hidden.implode()))
+        kept = kept.filter(~pl.col("pos").is_in(hidden.cast(pl.UInt32).implode()))
     moved = pl.Series([new - old for new, old in zip(new_shifts, shifts)], dtype=pl.Int64)
     old = pl.DataFrame(
         {
@@ -98,7 +100,7 @@ def fold_touched(
     )
     if release is not None:
         release()  # the touched segments' base rows are copied (``old``): no base page is read until the pieces
-    segment = pl.lit(pl.Series(numbers, dtype=pl.Int64)).gather(pl.col("m"))
+    segment = pl.lit(pl.Series(numbers, dtype=pl.UInt32)).gather(pl.col("m"))
     new = changes.lazy().select(
         m=segment, key=pl.lit(pl.Series(new_shifts, dtype=pl.Int64)).gather(segment) + pl.col("at"), value="value"
     )
