@@ -129,3 +129,19 @@ def test_a_collector_s_polls_are_kept_as_parts_and_loads_read_them(tmp_path, sma
     assert parts(store) == 0
     assert from_store(store, 0) == from_table(store, 0)
     store.close()
+
+
+@pytest.mark.parametrize("top", [2, 1_000, 2**31])  # 2**31: the ids leave 31 bits, the times span 2**32 (no fit)
+def test_each_reading_s_latest_version_as_the_struct_of_the_two_finds_it(top):
+    """The rows since kept by :func:`delta._latest` (the id and time as one integer where they fit)
+    are those a distinct on the struct of the two keeps, in the same order."""
+    import random
+
+    rng = random.Random(top)
+    rows = [
+        (rng.choice([0, 1, top]), rng.choice([0, 2**31, 2**32]) + rng.randrange(2), float(i), 1, i) for i in range(400)
+    ]
+    frame = pl.DataFrame(rows, schema=delta._SCHEMA, orient="row")
+    got = frame.filter(delta._latest(frame))
+    assert got.equals(frame.filter(pl.struct("metric_id", "at").is_last_distinct()))
+    assert 0 < got.height < frame.height

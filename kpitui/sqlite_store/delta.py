@@ -92,13 +92,28 @@ def fetch_since(con: sqlite3.Connection, since: int) -> pl.DataFrame:
         return pl.DataFrame(rows, schema=ID_FRAME_SCHEMA, orient="row")
     rows = con.execute("SELECT metric_id, at, value, n, seq FROM readings WHERE seq > ?", (delta_seq,)).fetchall()
     frames = [*parts, pl.DataFrame(rows, schema=_SCHEMA, orient="row")]
-    return (
-        pl.concat(frames)
-        .filter(pl.col("seq") > since)
-        .sort("seq")
-        .filter(pl.struct("metric_id", "at").is_last_distinct())  # each row's latest; 2-3x unique(keep="last")
-        .select(list(ID_FRAME_SCHEMA))
-    )
+    written = pl.concat(frames).filter(pl.col("seq") > since).sort("seq")
+    return written.filter(_latest(written)).select(list(ID_FRAME_SCHEMA))  # each row's latest version
+
+
+def _latest(frame: pl.DataFrame) -> pl.Expr:
+    """Whether a row of ``frame`` (in ``seq`` order) is the last of its (metric_id, at): distinct on one
+    64-bit integer made of the two (the id above the time since the earliest row, which leaves 2**53
+    µs, 285 years, below 1,024 metrics; 101 days below a million): half the CPU of the same on a
+    struct of the two and less than half its memory (150,000 rows: 14-16 against 27-33 ms, 16
+    against 38 MB); that struct where they do not fit (2-3x unique(keep="last"))."""
+    if frame.height:
+        lo, hi, low_id, top = frame.select(
+            lo=pl.col("at").min(),
+            hi=pl.col("at").max(),
+            low_id=pl.col("metric_id").min(),
+            top=pl.col("metric_id").max(),
+        ).row(0)
+        earliest, shift = int(lo), 63 - max(1, int(top).bit_length())
+        if low_id >= 0 and int(hi) - earliest < 1 << shift:
+            key: pl.Expr = pl.col("metric_id").cast(pl.Int64) * (1 << shift) + (pl.col("at") - earliest)
+            return key.is_last_distinct()
+    return pl.struct("metric_id", "at").is_last_distinct()
 
 
 def _parts(con: sqlite3.Connection, since: int, delta_seq: int) -> list[pl.DataFrame] | None:
