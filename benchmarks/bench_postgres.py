@@ -126,7 +126,10 @@ def measure_load(rows: int, url: str) -> dict:
         if bulk:
             con.execute("SET maintenance_work_mem = '256MB'")
             con.execute("ALTER TABLE kpitui.readings ADD PRIMARY KEY (metric_id, at, instance_id)")
-            con.execute("CREATE INDEX readings_seq ON kpitui.readings (seq)")
+            con.execute(
+                "CREATE INDEX readings_seq ON kpitui.readings USING brin (seq) "
+                "WITH (pages_per_range = 32, autosummarize = on)"
+            )
         con.execute("UPDATE kpitui.meta SET value = %s WHERE key = 'seq'", (last,))
         con.execute("VACUUM ANALYZE kpitui.readings")
 
