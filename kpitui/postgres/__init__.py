@@ -24,6 +24,7 @@ forward by a writer that may create tables; refused when newer than this code):
     numbered below it. ``generation``: bumped when rows are deleted or compacted.
 ``metrics(id, name)``, ``instances(id, name)``
 ``readings(metric_id, instance_id, at, value, seq, n)``, primary key ``(metric_id, at, instance_id)``
+    ``seq``: a BRIN index (schema 8) finds the rows written since a sequence number.
     ``at``: microseconds since the epoch, UTC, as in SQLite.
 ``cursors(instance, source, cursor, updated)``, ``source_health(instance, source, ...)``
 ``compacted(metric_id, before)``
