@@ -22,7 +22,8 @@ running totals). Keeping it current costs little:
   again: an incremental load cannot see deletions;
 - with ``index_cache``, a fold's new base is saved as the index cache once
   :data:`FOLD_SAVE_ROWS` rows or more were read since the cache it started
-  from (or last saved): a viewer opened later finds a cache close to the
+  from (or last saved), or half the index when that is fewer (a small
+  history, :func:`_worth_saving`): a viewer opened later finds a cache close to the
   store, where it used to find the one of the last full load, more than
   :data:`kpitui.index_cache.REUSE_ROWS` rows behind a store fed by a
   collector, and paid a full load.
@@ -161,7 +162,9 @@ class History:
         if new is None:
             self._view, self.seq = View.of(built), seq
             self._since_cache = 0
-            if self.index_cache and self.saving is None:
+            # an empty history saves no cache: the full load that finds its first rows does (a save thread
+            # that is done, even one that saved nothing, no longer stands in the way of the next full load's)
+            if self.index_cache and built.height and (self.saving is None or not self.saving.is_alive()):
                 self.saving = save_later(self.store, built, seq, generation)  # type: ignore[arg-type]
             return built.height
         if new.height and current.height == 0 and self.seq == 0:
@@ -216,7 +219,7 @@ class History:
     def _fold(self, view: View, seq: int, generation: int | None) -> View:
         """``view`` folded (``view`` itself while the fold runs in the background); ``seq``, ``generation``:
         the store's rows ``view`` holds (every row through ``seq``), for the cache saved after the fold."""
-        save = self.index_cache and not self.store.readonly and self._since_cache >= FOLD_SAVE_ROWS
+        save = self.index_cache and not self.store.readonly and _worth_saving(self._since_cache, view.height)
         if save:
             self._since_cache = 0  # a failed save is not tried again before as many rows more
         if self._executor is None:
@@ -241,6 +244,16 @@ class History:
             rows = pl.concat(written).unique(subset=["metric", "at"], keep="last", maintain_order=True)
             folded = folded.write(rows)
         return _released(folded)
+
+
+def _worth_saving(since: int, height: int) -> bool:
+    """Whether a fold's base is saved as the index cache, ``since`` rows having been read since the cache (or
+    the full load) into an index of ``height`` rows. A cache is the whole index written again: for a large one,
+    every :data:`FOLD_SAVE_ROWS` rows; for a small one, once half its rows came since. The bundled sample's
+    first session caches the few thousand readings of the first poll that finds any, then its demo source
+    back-fills ~87,000 more: under :data:`FOLD_SAVE_ROWS` nothing was saved after the fold, and every later
+    start read those rows one by one into its delta before the first values."""
+    return since > 0 and since >= min(FOLD_SAVE_ROWS, height // 2)
 
 
 def _fold(view: View) -> View:

@@ -188,6 +188,49 @@ def test_a_fold_over_the_mapped_cache_gives_its_pages_back_piece_by_piece(tmp_pa
     store.close()
 
 
+def test_the_first_rows_of_a_history_opened_empty_are_cached(tmp_path):
+    """A viewer opened on an empty history (the bundled sample's first start: its demo source back-fills
+    ~90,000 readings after the first values) loads everything when the first rows arrive, and saves that
+    index as the cache: the empty load's save (which saves nothing) no longer stops it, so the next start
+    maps the cache instead of loading every reading again."""
+    store = Store(tmp_path / "h.sqlite3")
+    history = History(store, index_cache=True, background=False)
+    assert history.refresh() == 0
+    if history.saving is not None:
+        history.saving.join()
+    assert not (tmp_path / "h.sqlite3-index").exists() or not list((tmp_path / "h.sqlite3-index").iterdir())
+    store.write(readings_frame([(m, at(s), float(s) + 0.5) for m in "abc" for s in range(20)]))
+    assert history.refresh() == 60  # the first rows: a full load
+    assert history.saving is not None
+    history.saving.join()
+    later = start(store)
+    assert later.from_cache and later.cached_seq == store.load()[1] and later.view().changes.height == 0
+    assert_fresh(later, store)
+    store.close()
+
+
+def test_a_fold_of_a_small_history_saves_once_half_of_it_came_since(tmp_path):
+    """Under ``FOLD_SAVE_ROWS`` rows since the cache, a fold still saves when they are half the index or more
+    (the sample's demo back-fill after its first session cached a few thousand rows): a later start maps
+    that cache instead of reading those rows one by one before its first values."""
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s)) for m in "ab" for s in range(10)]))  # 20 rows
+    assert not start(store).from_cache
+    history = History(store, index_cache=True, background=False, fold_rows=1)
+    history.refresh(fold=False)
+    store.write(readings_frame([("a", at(30 + s), 1.0) for s in range(9)]))  # 9 of 29 rows since: under half
+    history.refresh(fold=False)
+    assert history.fold_due() and history.saving_fold is None
+    store.write(readings_frame([("c", at(s), 2.0) for s in range(12)]))  # 21 of 41 rows since the cache
+    history.refresh(fold=False)
+    assert history.fold_due()
+    assert history.saving_fold is not None and history.saving_fold.result()
+    later = start(store)
+    assert later.from_cache and later.cached_seq == store.load()[1] and later.view().changes.height == 0
+    assert_fresh(later, store)
+    store.close()
+
+
 @pytest.mark.parametrize("background", [False, True])
 def test_a_fold_saves_its_base_as_the_cache_once_enough_rows_came_since(tmp_path, monkeypatch, background):
     """A viewer started from the cache folds the rows since into its base; once at least
