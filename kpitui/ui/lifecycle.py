@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from .runtime import Runtime
 
 
+#: seconds after the runtime is open before the panes say "loading the history" (they said "opening" until then)
+LOADING_SAID_AFTER = 0.3
+
+
 def _stamp(path: Path) -> tuple[int, int] | None:
     try:
         st = path.stat()
@@ -84,7 +88,9 @@ class Lifecycle:
             self.retire(old)
         if app.snapshot is None:  # the store is open; the first evaluation reads the whole history
             app.loading_phase = "loading"
-            app.loading_tick()
+            # said a moment later, unless the values are on screen by then: repainting the panes for a load that
+            # takes a few milliseconds (a small history) only held the main thread beside the evaluation
+            app.set_timer(LOADING_SAID_AFTER, app.loading_tick, name="loading-phase")
         if app.view.instance is not None and app.view.instance not in runtime.instances:
             app.view = ViewSettings(app.view.window, app.view.offset)  # the new history has no such instance
         from . import alerting
