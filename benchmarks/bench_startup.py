@@ -109,6 +109,38 @@ def start(
             Path(socket).unlink(missing_ok=True)
 
 
+def session(command: str, env: dict[str, str], done, *, timeout: float = 180.0) -> float:
+    """Run ``command`` in a fresh pane until its first values are shown and ``done()`` is true (checked
+    every 0.1 s), then close the pane, as a user closes the terminal; the seconds it ran. For a session
+    whose work after the first values a later start finds (the sample's first session: its demo source's
+    back-fill, read, folded and saved as the history's index cache)."""
+    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
+    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
+    socket = subprocess.run(
+        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
+    ).stdout.strip()
+    screen = ""
+    try:
+        assignments = " ".join(f"{k}={v}" for k, v in env.items())
+        begin = time.perf_counter()
+        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+        shown = False
+        while time.perf_counter() - begin < timeout:
+            if not shown:
+                screen = subprocess.run(
+                    [*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True
+                ).stdout
+                shown = all(mark in screen for mark in (*DASHBOARD_MARKS, *VALUE_MARKS))
+            if shown and done():
+                return time.perf_counter() - begin
+            time.sleep(0.1)
+        raise RuntimeError(f"the session did not finish its work in {timeout:.0f} s:\n{screen}")
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
+
+
 def _status_kb(pid: int, field: str) -> int | None:
     """A ``kB`` field of ``/proc/PID/status`` (``VmHWM:``, ``VmRSS:``), or ``None`` once it is gone."""
     try:
