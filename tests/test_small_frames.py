@@ -77,7 +77,9 @@ def test_newest_readings_as_polars_gives_them(rows):
     answers = pl.DataFrame(
         rows, schema={"metric": pl.String, "row": pl.Int64, "value": pl.Float64, "at": pl.Int64}, orient="row"
     ).with_columns(pl.when(pl.col("value").is_not_null()).then(pl.col("at").fill_null(0)).alias("at"))
-    got = queries._latest(answers, answers["row"].to_list(), answers["value"].to_list())
+    got = queries._latest(
+        answers["metric"].to_list(), answers["at"].to_list(), answers["row"].to_list(), answers["value"].to_list()
+    )
     want = _latest_by_polars(answers)
     assert list(got) == list(want)
     for metric, (at, value) in want.items():
