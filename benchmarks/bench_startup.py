@@ -29,6 +29,7 @@ measures one config that way (the venv is made under
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import os
@@ -36,6 +37,7 @@ import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 DASHBOARD_MARKS = ("Objectives", "Quit")
@@ -48,35 +50,41 @@ def tmux_available() -> bool:
     return shutil.which("tmux") is not None
 
 
-def first_frame(
-    command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0
-) -> tuple[float | None, str]:
-    """Seconds from spawning ``command`` in a fresh pane until every one of ``marks`` is on screen.
-
-    Each call runs its own tmux server (a private socket): the pane gets this
-    process's environment, not that of some other tmux server already running,
-    and no call races the previous one's server shutting down.
-    """
+@contextlib.contextmanager
+def _pane(command: str, env: dict[str, str]) -> Iterator[tuple[list[str], float]]:
+    """``command`` (with ``env``) spawned in a fresh 160x45 pane: the tmux command line that reaches it, and
+    the ``time.perf_counter()`` instant it was spawned. Each call runs its own tmux server (a private
+    socket), killed on the way out: the pane gets this process's environment, not that of some other tmux
+    server already running, and no call races the previous one's server shutting down."""
     tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
     subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
     socket = subprocess.run(
         [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
     ).stdout.strip()
-    screen = ""
     try:
         assignments = " ".join(f"{k}={v}" for k, v in env.items())
-        start = time.perf_counter()
+        spawned = time.perf_counter()
         subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+        yield tmux, spawned
+    finally:
+        subprocess.run([*tmux, "kill-server"], capture_output=True)
+        if socket:
+            Path(socket).unlink(missing_ok=True)
+
+
+def first_frame(
+    command: str, env: dict[str, str], *, marks=DASHBOARD_MARKS, timeout: float = 30.0
+) -> tuple[float | None, str]:
+    """Seconds from spawning ``command`` in a fresh pane (:func:`_pane`) until every one of ``marks`` is on
+    screen."""
+    screen = ""
+    with _pane(command, env) as (tmux, start):
         while time.perf_counter() - start < timeout:
             screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True).stdout
             if all(mark in screen for mark in marks):
                 return time.perf_counter() - start, screen
             time.sleep(0.005)
         return None, screen
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
-        if socket:
-            Path(socket).unlink(missing_ok=True)
 
 
 def start(
@@ -84,16 +92,8 @@ def start(
 ) -> tuple[float | None, float | None, str]:
     """Seconds from spawning ``command`` to the first painted frame (``marks`` on screen) and to
     the first values (``values`` on screen as well), in one fresh tmux pane; ``None`` if not seen."""
-    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
-    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
-    socket = subprocess.run(
-        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
-    ).stdout.strip()
     screen, frame = "", None
-    try:
-        assignments = " ".join(f"{k}={v}" for k, v in env.items())
-        begin = time.perf_counter()
-        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+    with _pane(command, env) as (tmux, begin):
         while time.perf_counter() - begin < timeout:
             screen = subprocess.run([*tmux, "capture-pane", "-p", "-t", "bench"], capture_output=True, text=True).stdout
             now = time.perf_counter() - begin
@@ -103,10 +103,6 @@ def start(
                     return frame, now, screen
             time.sleep(0.005)
         return frame, None, screen
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
-        if socket:
-            Path(socket).unlink(missing_ok=True)
 
 
 def session(command: str, env: dict[str, str], done, *, timeout: float = 180.0) -> float:
@@ -114,16 +110,8 @@ def session(command: str, env: dict[str, str], done, *, timeout: float = 180.0) 
     every 0.1 s), then close the pane, as a user closes the terminal; the seconds it ran. For a session
     whose work after the first values a later start finds (the sample's first session: its demo source's
     back-fill, read, folded and saved as the history's index cache)."""
-    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
-    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
-    socket = subprocess.run(
-        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
-    ).stdout.strip()
     screen = ""
-    try:
-        assignments = " ".join(f"{k}={v}" for k, v in env.items())
-        begin = time.perf_counter()
-        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+    with _pane(command, env) as (tmux, begin):
         shown = False
         while time.perf_counter() - begin < timeout:
             if not shown:
@@ -135,10 +123,6 @@ def session(command: str, env: dict[str, str], done, *, timeout: float = 180.0) 
                 return time.perf_counter() - begin
             time.sleep(0.1)
         raise RuntimeError(f"the session did not finish its work in {timeout:.0f} s:\n{screen}")
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
-        if socket:
-            Path(socket).unlink(missing_ok=True)
 
 
 def _status_kb(pid: int, field: str) -> int | None:
@@ -183,15 +167,7 @@ def peak_tui(command: str, env: dict[str, str], *, quiet: float = 3.0, timeout: 
     start until its first values are shown and then until it has been idle for ``quiet`` seconds (less
     than 0.05 s of CPU in that time, all threads): the fold of the rows since that follows the first
     values runs in a background thread of the same process. MB (2**20 bytes), seconds."""
-    tmux = ["tmux", "-L", f"kpitui-bench-{os.getpid()}-{next(_servers)}"]
-    subprocess.run([*tmux, "new-session", "-d", "-s", "bench", "-x", "160", "-y", "45", "sleep 3600"], check=True)
-    socket = subprocess.run(
-        [*tmux, "display-message", "-p", "#{socket_path}"], capture_output=True, text=True
-    ).stdout.strip()
-    try:
-        assignments = " ".join(f"{k}={v}" for k, v in env.items())
-        begin = time.perf_counter()
-        subprocess.run([*tmux, "respawn-pane", "-k", "-t", "bench", f"env {assignments} {command}"], check=True)
+    with _pane(command, env) as (tmux, begin):
         pane = int(
             subprocess.run(
                 [*tmux, "display-message", "-p", "-t", "bench", "#{pane_pid}"], capture_output=True, text=True
@@ -228,10 +204,6 @@ def peak_tui(command: str, env: dict[str, str], *, quiet: float = 3.0, timeout: 
                     }
             time.sleep(0.02)
         raise RuntimeError(f"the TUI did not show values and settle in {timeout:.0f} s:\n{screen}")
-    finally:
-        subprocess.run([*tmux, "kill-server"], capture_output=True)
-        if socket:
-            Path(socket).unlink(missing_ok=True)
 
 
 def peak_command(argv: list[str], env: dict[str, str]) -> dict[str, float]:
