@@ -176,8 +176,10 @@ class History:
             view = start.write(rows) if rows is not None else start
             if view is not current:
                 # ``start`` holds ``current``'s readings: the rows written are the difference
-                written = view.written if rows is not None else frozenset()
-                view = view.derived_from(current, written, view.written_from if rows is not None else None)
+                if rows is None:
+                    view = view.derived_from(current, frozenset())
+                else:
+                    view = view.derived_from(current, view.written, view.written_from)
             if self._folding is not None and rows is not None:
                 self._written.append(rows)
             elif fold and self._folding is None and view.changes.height >= self.fold_rows:

@@ -213,6 +213,10 @@ class Engine:
         """Each KPI's numbers: from ``evaluation`` for the KPIs run, from ``memo`` for the others and
         for the ``carried`` rows of the KPIs run (:meth:`_carried_rows`)."""
         values = {} if memo is None else {k: v for k, v in memo.values.items() if k not in to_run}
+
+        def parts_run(kid: str, row: int) -> dict[str, float | None]:
+            return {name: evaluation.values[f"{kid}::{name}"][row] for name in self.program.kpis[kid].parts}
+
         for kid in to_run:
             kplan, kept = plan.plans[kid], carried.get(kid)
             col = evaluation.values.get(kid)
@@ -220,19 +224,10 @@ class Engine:
                 assert memo is not None  # carried rows come from it
                 old = memo.values[kid]
                 numbers = [old.values[i] if r in kept else col[r] for i, r in enumerate(kplan.positions)]  # type: ignore[index]
-                if kplan.current in kept:
-                    parts = old.parts
-                else:
-                    parts = {
-                        name: evaluation.values[f"{kid}::{name}"][kplan.current]
-                        for name in self.program.kpis[kid].parts
-                    }
+                parts = old.parts if kplan.current in kept else parts_run(kid, kplan.current)
                 values[kid] = KpiValues(numbers, parts)
             elif col is not None:
-                parts = {
-                    name: evaluation.values[f"{kid}::{name}"][kplan.current] for name in self.program.kpis[kid].parts
-                }
-                values[kid] = KpiValues([col[r] for r in kplan.positions], parts)
+                values[kid] = KpiValues([col[r] for r in kplan.positions], parts_run(kid, kplan.current))
         return values
 
     def _result(
