@@ -3,8 +3,13 @@
 The body is the notification's payload (``schema``, ``key``, ``kind``,
 ``alert``, ``title``, ``text``, ``at``, ``subject``, ``fields``), whose
 ``text`` is what Slack, Mattermost, Rocket.Chat and Discord-compatible
-(``/slack`` suffix) incoming webhooks show. The idempotency key is also sent
-as the ``Idempotency-Key`` header. ``url`` and ``headers`` are secrets
+(``/slack`` suffix) incoming webhooks show. Those receivers read ``&``,
+``<`` and ``>`` as markup (``<!channel>`` notifies a whole channel,
+``<https://...|here>`` is a link), so ``text`` carries them as ``&amp;``,
+``&lt;`` and ``&gt;``: a KPI name, a value or a source's error message
+cannot mention people or hide a link. ``title``, ``subject`` and ``fields``
+are sent as they are. The idempotency key is also sent as the
+``Idempotency-Key`` header. ``url`` and ``headers`` are secrets
 (``${SLACK_WEBHOOK_URL}``); any 2xx status is success.
 """
 
@@ -18,6 +23,13 @@ from urllib.parse import urlsplit
 from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
 
 from ._common import clip, reveal, reveal_url
+
+_CHAT_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
+
+
+def chat_text(text: str) -> str:
+    """``text`` with the three characters Slack-compatible receivers read as markup escaped."""
+    return text.translate(_CHAT_MARKUP)
 
 
 @dataclass(frozen=True)
@@ -51,7 +63,9 @@ class WebhookNotifier(Notifier):
         url = reveal_url(self.options.url)
         if urlsplit(url).scheme not in ("http", "https"):
             raise NotifierError("url must start with http:// or https://")
-        body = json.dumps(notification.as_dict(), ensure_ascii=False).encode()
+        payload = notification.as_dict()
+        payload["text"] = chat_text(notification.text)
+        body = json.dumps(payload, ensure_ascii=False).encode()
         headers = {"Content-Type": "application/json", "User-Agent": "kpitui", "Idempotency-Key": notification.key}
         headers.update({name: reveal(value) for name, value in self.options.headers.items()})
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
