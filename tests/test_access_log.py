@@ -674,6 +674,33 @@ def test_custom_format_agrees_with_the_fast_combined_parser(tmp_path: Path) -> N
     assert fast.skipped == slow.skipped == len(mixed) - len(lines)
 
 
+
+@pytest.mark.parametrize("fmt", ["combined", "custom"])
+def test_raw_control_bytes_inside_a_line_do_not_make_it_malformed(tmp_path: Path, fmt: str) -> None:
+    """A line holding a raw control byte (a log written by hand or by another program) is still a line, as grep
+    counts it: each of the 29 candidates for the separator that reads lines whole is in this chunk but one."""
+    log = tmp_path / "access.log"
+    lines = random_lines(600, seed=51)
+    controls = [chr(b) for b in (*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20))]  # 0x7F stays free
+    rng = random.Random(52)
+    for i in range(0, len(lines), 3):
+        agent = rng.choice(AGENTS)
+        cut = rng.randint(0, len(agent))
+        lines[i] = lines[i].replace(f'"{agent}"', f'"{agent[:cut]}{controls[i % len(controls)]}{agent[cut:]}"')
+    lines[1] = lines[1].replace(" HTTP/1.1", "\x01 HTTP/1.1")  # nginx's own escaping: plain text
+    write(log, lines)
+    options = {} if fmt == "combined" else {"format": "custom", "log_format": access_log.FORMATS["combined"]}
+    tail = Tail(make_source(log, **options))
+    tail.poll()
+    assert tail.skipped == 0
+    assert tail.counts() == reference(lines)
+    by_metric: Counter = Counter()
+    for (metric, _), value in tail.counts().items():
+        by_metric[metric] += value
+    assert by_metric["everything"] == len(lines)
+    assert by_metric["errors"] == sum(1 for line in lines if re.search(r'" 5\d\d ', line))  # grep -c '" 5[0-9][0-9] '
+
+
 @pytest.mark.parametrize(
     ("log_format", "message"),
     [

@@ -200,9 +200,8 @@ def compile_log_format(text: str) -> LogFormat:
 def _scan_columns(data: bytes, names: Sequence[str], separator: str, encoding: str) -> pl.LazyFrame:
     """Split ``data`` (complete lines) into rows, one per line: the CSV reader (multi-threaded, no quoting).
 
-    With ``separator="\\x01"`` (a byte no log line holds) each line is one
-    column; a line that does hold one is cut there and the rest lands in
-    ``extra``, which marks the line malformed.
+    With a ``separator`` that ``data`` does not hold (:func:`_line_separator`)
+    each line is one column; ``extra`` is then always ``""``.
     """
     return pl.scan_csv(
         data,
@@ -217,6 +216,23 @@ def _scan_columns(data: bytes, names: Sequence[str], separator: str, encoding: s
         raise_if_empty=False,
         encoding=encoding,  # type: ignore[arg-type]
     )
+
+
+#: Bytes a log line may hold but almost never does (control characters), tried in turn as the
+#: separator that reads each line whole: the first one a chunk does not hold is used.
+_LINE_SEPARATORS = tuple(chr(b) for b in (*range(0x01, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F))
+
+
+def _line_separator(data: bytes) -> str:
+    """A one-byte separator ``data`` does not hold, so that each line reads as one column.
+
+    Servers write control bytes escaped (nginx ``\\x01``), but a log written
+    by hand or by another program may hold one raw; such a line is still a
+    line (``grep`` counts it). Each candidate costs one ``memchr`` over the
+    chunk; nearly always the first is absent. A chunk holding all 29 keeps
+    ``\\x01``: its lines holding it read as malformed.
+    """
+    return next((sep for sep in _LINE_SEPARATORS if sep.encode() not in data), _LINE_SEPARATORS[0])
 
 
 @dataclass
@@ -273,14 +289,14 @@ def _quote_split_plan(combined: bool) -> _Plan:
     return _Plan(names, '"', [], raw, shape, pl.col("__line_len"), whole_lines=True)
 
 
-def _regex_plan(log_format: LogFormat) -> _Plan:
+def _regex_plan(log_format: LogFormat, separator: str) -> _Plan:
     """custom: one anchored regex with named groups over the whole line."""
     group = pl.col("__g")
     raw = {column: group.struct.field(column) for column in log_format.columns}
     time_column = next(c for c in log_format.columns if c in _TIME_COLUMNS)
     return _Plan(
         names=["line", "extra"],
-        separator="\x01",
+        separator=separator,
         prepare=[pl.col("line").str.extract_groups(log_format.regex).alias("__g")],
         raw=raw,
         shape=raw[time_column].is_not_null() & (pl.col("extra") == ""),
@@ -288,9 +304,9 @@ def _regex_plan(log_format: LogFormat) -> _Plan:
     )
 
 
-def _plan(options: LineOptions) -> _Plan:
+def _plan(options: LineOptions, separator: str) -> _Plan:
     if options.format == "custom":
-        return _regex_plan(compile_log_format(options.line_format))
+        return _regex_plan(compile_log_format(options.line_format), separator)
     return _quote_split_plan(options.format == "combined")
 
 
@@ -305,10 +321,11 @@ def parse_lines(
     ``ComputeError``); ``"utf8-lossy"`` replaces the bad bytes.
     """
     need = set(FIELD_TYPES) if need is None else set(need) | {"time"}
-    plan = _plan(options)
+    separator = _line_separator(data)
+    plan = _plan(options, separator)
     lazy = _scan_columns(data, plan.names, plan.separator, encoding)
-    if plan.whole_lines:  # the same rows read whole: exact length, and no "\x01" inside
-        whole = _scan_columns(data, ["line", "extra"], "\x01", encoding).select(
+    if plan.whole_lines:  # the same rows read whole: the line's exact length
+        whole = _scan_columns(data, ["line", "extra"], separator, encoding).select(
             __line_len=pl.col("line").str.len_bytes() + pl.col("extra").str.len_bytes(),
             __line_ok=pl.col("extra") == "",
         )
