@@ -674,7 +674,6 @@ def test_custom_format_agrees_with_the_fast_combined_parser(tmp_path: Path) -> N
     assert fast.skipped == slow.skipped == len(mixed) - len(lines)
 
 
-
 @pytest.mark.parametrize("fmt", ["combined", "custom"])
 def test_raw_control_bytes_inside_a_line_do_not_make_it_malformed(tmp_path: Path, fmt: str) -> None:
     """A line holding a raw control byte (a log written by hand or by another program) is still a line, as grep
