@@ -41,11 +41,13 @@ class Engine:
 
     ``formulas`` (one formula instance per KPI), ``inputs`` and ``errors`` (KPI
     id -> why it cannot be evaluated) come from the :class:`Compiler`;
-    ``program`` is the config compiled, worked out when first needed.
+    ``program`` is the config compiled, worked out when first needed; with ``keep_program``
+    kept between processes for a large config (:mod:`kpitui.engine.kept`: the TUI's start).
     """
 
-    def __init__(self, config: Config, spark_points: int = SPARK_POINTS):
+    def __init__(self, config: Config, spark_points: int = SPARK_POINTS, *, keep_program: bool = False):
         self.config = config
+        self.keep_program = keep_program
         self.cal = calendar_of(config)
         self.spark_points = spark_points
         self.compiler = Compiler(config)
@@ -59,6 +61,10 @@ class Engine:
     @cached_property
     def program(self) -> Program:
         """Each KPI's compiled expressions and the columns they read (depends on the config only)."""
+        if self.keep_program:
+            from . import kept
+
+            return kept.program(self.compiler)
         return self.compiler.compile()
 
     def metrics_of(self, kid: str) -> set[str]:

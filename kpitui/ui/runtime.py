@@ -87,7 +87,7 @@ class Runtime:
         a source's constructor may do real work (the demo source brings its access log up to date),
         which the first values need not wait for. ``preloaded``: the reader store and its history,
         already loaded (:mod:`kpitui.ui.preload`)."""
-        engine = Engine(config)
+        engine = Engine(config, keep_program=True)  # a large config's compile kept between starts
         lock = threading.Lock()
         views: dict[str, tuple[HistoryStore, History]] = {}
         if previous is not None and previous.config.storage.path == config.storage.path:
