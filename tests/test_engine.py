@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import polars as pl
 import pytest
 
 import kpitui
@@ -381,3 +382,42 @@ def test_kpis_of_one_formula_shape_are_answered_together_each_from_its_own_input
     assert [v for _, v in snap.kpis["a2"].series] == [None if v is None else v * 2 for v in just_a]
     assert [v for _, v in snap.kpis["a3"].series] == [None if v is None else v * 3 for v in just_a]
     assert [v for _, v in snap.kpis["plugged"].series] == [None if v is None else v + 1 for v in just_a]
+
+
+def test_every_kpi_on_every_row_is_its_own_expressions_over_the_wide_frame_of_answers(write_config):
+    """The evaluation asks per shape, placeholder and KPI a block of requests (shared by KPIs reading
+    the same column on the same rows) and takes each shape's cells from the answers by position: each
+    KPI's value and parts on each of its rows are what its own expressions give over the wide frame
+    of the same answers (one request per row and column), the way before shapes; the rows it is not
+    planned on stay empty."""
+    from kpitui import pipeline
+    from kpitui.engine import _row_kpis, _wide
+
+    registry = load_registry(load_installed=False, extra=[_PlusOnePlugin()])
+    text = CONFIG + '\n[kpis.plugged]\nformula = "plus_one"\n\n[kpis.on_plugged]\nformula = "expression"\n'
+    text += 'expression = "plugged * 2"\n\n[kpis.rate_today]\nformula = "ratio"\nnumerator = "a"\n'
+    text += 'denominator = "b"\nwindow = "today"\n\n[kpis.funnel]\nformula = "funnel"\nsteps = ["a", "b", "z"]\n'
+    engine = Engine(load_config(write_config(text), registry=registry))
+    compiled = engine.program.kpis
+    for when in (NOW, NOW - dt.timedelta(days=40, hours=5)):
+        rows, plans, slots = engine.plan(when)
+        row_kpis = _row_kpis(plans)
+        view = pipeline.View.from_frame(HISTORY)
+        evaluation = engine.run(view, when, rows, row_kpis, slots)
+        pairs = [(r, k) for r, kids in row_kpis.items() for k in kids if k in compiled]
+        asked, columns = engine.requests(pairs, slots, when)
+        (cells,) = pipeline.collect(pipeline.aggregate(view, asked, {"sum", "mean", "last"}, carry=["row", "c"]))
+        wide = _wide(cells.filter(pl.col("row") >= 0), len(rows), columns)
+        checked = 0
+        for kid in compiled:
+            exprs = {kid: engine.expression(kid, 0, set())}
+            parts = engine.compiler.formulas[kid].parts(engine.columns(kid, 0, set()))
+            exprs.update({f"{kid}::{name}": pipeline.clean(part) for name, part in parts.items()})
+            on_rows = {r for r, k in pairs if k == kid}
+            for name, expr in exprs.items():
+                want = wide.select(expr.alias("v"))["v"].to_list()
+                got = evaluation.values[name]
+                assert [got[r] for r in sorted(on_rows)] == [want[r] for r in sorted(on_rows)], name
+                assert all(got[r] is None for r in range(len(rows)) if r not in on_rows), name
+                checked += 1
+        assert checked > len(compiled)  # parts too

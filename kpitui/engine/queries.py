@@ -107,77 +107,77 @@ def run(
     latest: Iterable[str],
 ) -> Evaluation:
     """Evaluate KPIs (``row_kpis``: which KPIs each row needs, ``slots``: their periods) and the
-    newest reading of ``latest`` metrics."""
+    newest reading of ``latest`` metrics.
+
+    The requests come in the order the formula queries read them: per shape, per placeholder,
+    per KPI its rows (a block of requests; KPIs reading the same column on the same rows share
+    one), then the plugin formulas' requests per (row, column), then one per ``latest`` metric.
+    So the answers are the shapes' cells by one gather, without a scatter through Python."""
     compiled = program.kpis
-    pairs = [(row_id, k) for row_id, kids in row_kpis.items() for k in kids if k in compiled]
-    wanted_kpis = {k for _, k in pairs}
-    asked, columns = _requests(program, pairs, slots, now, latest)
-    aggs = program.aggs(wanted_kpis) | {"last"}
-    at_row, at_c = asked["row"], asked["c"]
-    if len(at_row) <= EAGER_REQUESTS and aggs <= pipeline.ANSWERED:
-        # an incremental evaluation's few hundred requests: answered without a query (its plan,
-        # joins and thread pool cost several times the searches and lookups themselves)
-        answered, instants = pipeline.answer(
-            view, asked["metric"], asked["agg"], asked["additive"], asked["start"], asked["end"]
-        )
-        metric_of = asked["metric"]
-    else:
-        frame = pl.DataFrame(asked, schema=_WITH_ROW)
-        (answers,) = pipeline.collect(pipeline.aggregate(view, frame, aggs, carry=["metric", "row", "c"]))
-        # The answers are a few hundred: taken apart in Python (a filter, a cast or a scatter in polars
-        # costs more in set-up than these loops do)
-        at_row, at_c, answered = answers["row"].to_list(), answers["c"].to_list(), answers["value"].to_list()
-        metric_of, instants = answers["metric"].to_list(), answers["at"].to_list()
-    latest_map = _latest(metric_of, instants, at_row, answered)
-    if not pairs:
-        return Evaluation(rows, {}, latest_map)
-    height = len(rows)
-    flat: list[float | None] = [None] * (height * len(columns))  # column-major: column c's rows, one after the other
-    for row_id, c, value in zip(at_row, at_c, answered):
-        if row_id >= 0:
-            flat[c * height + row_id] = value
-    order = compiler.dependency_order(wanted_kpis)
+    kid_rows: dict[str, list[int]] = {}  # each KPI's rows, in row_kpis order
+    for row_id, on_row in row_kpis.items():
+        for k in on_row:
+            if k in compiled:
+                kid_rows.setdefault(k, []).append(row_id)
     shaped: dict[tuple[int, tuple[bytes, ...]], list[str]] = {}  # KPIs by the shape of their formula
     others = []
-    for kid in order:
+    for kid in compiler.dependency_order(kid_rows):
         shape = compiled[kid].shape
         if shape is None:
             others.append(kid)
         else:
             shaped.setdefault(shape.key, []).append(kid)
-    kid_rows: dict[str, list[int]] = {}
-    for row_id, kid in pairs:
-        kid_rows.setdefault(kid, []).append(row_id)
-    # KPIs of one shape: one query over their rows, one KPI after the other (their cells taken from
-    # the buffer by one gather, then sliced per shape and placeholder)
-    index = {col: c for c, col in enumerate(columns)}
-    taken: list[int] = []
-    row_ids: list[int] = []
-    spans = []  # per shape: where its rows and each of its placeholders' cells start in row_ids and taken
+    asked = _Asked(slots)
+    taken: list[int] = []  # per cell of the shapes' frames: its request
+    spans = []  # per shape: where its placeholders' cells start in taken, and how many placeholders
     for kids in shaped.values():
         width = len(compiled[kids[0]].reads)
-        at = [kid_rows[kid] for kid in kids]
-        spans.append((len(row_ids), len(taken), width))
-        for kid_at in at:
-            row_ids.extend(kid_at)
+        at = [tuple(kid_rows[kid]) for kid in kids]
+        spans.append((len(taken), width))
         for i in range(width):
             for kid, kid_at in zip(kids, at):
-                first = index[compiled[kid].reads[i].column] * len(rows)
-                taken.extend([first + row_id for row_id in kid_at])
-    cells_taken = pl.Series([flat[i] for i in taken], dtype=pl.Float64)
-    rows_taken = pl.Series("_row", row_ids, dtype=pl.Int64)
+                first = asked.block(compiled[kid].reads[i], kid_at)
+                taken.extend(range(first, first + len(kid_at)))
+    wide_from = len(asked.metric)  # the plugin formulas' requests: one per (row, column) they read
+    wide_pairs = [(row_id, kid) for kid in others for row_id in kid_rows[kid]]
+    columns = asked.wide(program, wide_pairs, now)
+    latest_from = len(asked.metric)
+    metrics = list(latest)
+    asked.newest(metrics, pipeline.micros(utc(now)) + 1)  # the newest reading at or before now
+    aggs = program.aggs(kid_rows) | {"last"}
+    if len(asked.metric) <= EAGER_REQUESTS and aggs <= pipeline.ANSWERED:
+        # an incremental evaluation's few hundred requests: answered without a query (its plan,
+        # joins and thread pool cost several times the searches and lookups themselves)
+        listed, instants = pipeline.answer(view, asked.metric, asked.agg, asked.additive, asked.start, asked.end)
+        answered = pl.Series(listed, dtype=pl.Float64)
+        newest_at = instants[latest_from:]
+    else:
+        (answers,) = pipeline.collect(pipeline.aggregate(view, asked.frame(), aggs).sort("req"))
+        answered = answers["value"]
+        newest_at = answers["at"].slice(latest_from).to_list()
+    latest_map = _latest(metrics, newest_at, [-1] * len(metrics), answered.slice(latest_from).to_list())
+    if not kid_rows:
+        return Evaluation(rows, {}, latest_map)
+    # KPIs of one shape: one query over their rows, one KPI after the other (their cells taken from
+    # the answers by one gather, then sliced per shape and placeholder)
+    cells_taken = answered.gather(pl.Series(taken, dtype=pl.Int64)) if taken else pl.Series([], dtype=pl.Float64)
     queries, outputs = [], []
-    for kids, (rows_at, taken_at, width) in zip(shaped.values(), spans):
+    for kids, (taken_at, width) in zip(shaped.values(), spans):
         shape = cast(Shape, compiled[kids[0]].shape)
         height = sum(len(kid_rows[kid]) for kid in kids)
         frame = pl.DataFrame(
-            [rows_taken.slice(rows_at, height)]
+            [pl.Series("_row", [0] * height, dtype=pl.Int64)]  # the frame's height, should it read nothing
             + [cells_taken.slice(taken_at + i * height, height).alias(f"_{i}") for i in range(width)]
         )
         queries.append(frame.lazy().with_columns(*shape.exprs).select([e.meta.output_name() for e in shape.exprs]))
         outputs.append(kids)
     if others:
         # The other formulas run over a small wide frame (one row per period, one column per request).
+        height = len(rows)
+        flat: list[float | None] = [None] * (height * len(columns))  # column-major
+        wide_values = answered.slice(wide_from, latest_from - wide_from).to_list()
+        for row_id, c, value in zip(asked.row, asked.c, wide_values):
+            flat[c * height + row_id] = value
         wide = pl.DataFrame(
             {name: flat[i * height : (i + 1) * height] for i, name in enumerate(columns)},
             schema=dict.fromkeys(columns, pl.Float64),
@@ -204,6 +204,75 @@ def run(
     if others:
         values.update(results[-1].to_dict(as_series=False))
     return Evaluation(rows, values, latest_map)
+
+
+class _Asked:
+    """The requests of :func:`run`, by column (:data:`~kpitui.pipeline.REQUESTS_SCHEMA` but ``req``,
+    which is the position), built a block at a time."""
+
+    def __init__(self, slots: Slots):
+        self.slots = slots
+        self.metric: list[str] = []
+        self.agg: list[str] = []
+        self.additive: list[bool] = []
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.row: list[int] = []  # the wide frame's requests: their row and column
+        self.c: list[int] = []
+        self._blocks: dict[tuple[str, tuple[int, ...]], int] = {}  # (column, rows) -> its first request
+        self._bounds: dict[tuple[int, tuple[int, ...]], tuple[list[int], list[int]]] = {}  # (steps, rows) ->
+
+    def block(self, read: Read, rows: tuple[int, ...]) -> int:
+        """The first of the requests of ``read`` on ``rows`` (one per row, in that order), added unless
+        asked already."""
+        key = (read.column, rows)
+        first = self._blocks.get(key)
+        if first is None:
+            first = self._blocks[key] = len(self.metric)
+            bounds = self._bounds.get((read.steps, rows))
+            if bounds is None:
+                periods = [self.slots[(row_id, read.steps)] for row_id in rows]
+                bounds = self._bounds[(read.steps, rows)] = ([p[0] for p in periods], [p[1] for p in periods])
+            n = len(rows)
+            self.metric.extend([read.metric] * n)
+            self.agg.extend([read.agg] * n)
+            self.additive.extend([read.additive] * n)
+            self.start.extend(bounds[0])
+            self.end.extend(bounds[1])
+        return first
+
+    def wide(self, program: Program, pairs: list[tuple[int, str]], now: dt.datetime) -> list[str]:
+        """Add what (row, KPI) ``pairs`` read, one request per (row, column) with its ``row`` and
+        column ``c`` in the wide frame; the wide frame's column names."""
+        if not pairs:
+            return []
+        out, columns = _requests(program, pairs, self.slots, now)
+        for name in ("metric", "agg", "additive", "start", "end"):
+            getattr(self, name).extend(out[name])
+        self.row, self.c = out["row"], out["c"]
+        return columns
+
+    def newest(self, metrics: list[str], at: int) -> None:
+        """Add one request for the newest reading before ``at`` (µs) of each of ``metrics``."""
+        n = len(metrics)
+        self.metric.extend(metrics)
+        self.agg.extend(["last"] * n)
+        self.additive.extend([False] * n)
+        self.start.extend([at] * n)
+        self.end.extend([at] * n)
+
+    def frame(self) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "req": range(len(self.metric)),
+                "metric": self.metric,
+                "agg": self.agg,
+                "additive": self.additive,
+                "start": self.start,
+                "end": self.end,
+            },
+            schema=pipeline.REQUESTS_SCHEMA,
+        )
 
 
 def buffer(cells: pl.DataFrame, height: int, width: int) -> pl.Series:
