@@ -421,3 +421,21 @@ def test_every_kpi_on_every_row_is_its_own_expressions_over_the_wide_frame_of_an
                 assert all(got[r] is None for r in range(len(rows)) if r not in on_rows), name
                 checked += 1
         assert checked > len(compiled)  # parts too
+
+
+def test_results_made_without_init_are_what_their_dataclass_makes(snapshot):
+    """KPI results and metric statuses are made without running ``__init__`` (for speed): each is what
+    its dataclass makes of the same fields (equal, the same repr, its fields in field order)."""
+    import dataclasses
+
+    from kpitui.model import KpiResult, MetricStatus
+
+    made = [*snapshot.kpis.values(), *snapshot.metrics.values()]
+    assert len(made) > 10
+    for result in made:
+        names = [f.name for f in dataclasses.fields(result)]
+        again = type(result)(**{name: getattr(result, name) for name in names})
+        assert result == again and repr(result) == repr(again)
+        assert list(vars(result)) == names
+    assert any(isinstance(r, KpiResult) and r.value is not None for r in made)
+    assert any(isinstance(r, MetricStatus) and r.latest is not None for r in made)

@@ -4,12 +4,24 @@ objectives roll up their KPIs' scores, and each metric gets its newest reading a
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
 from .. import periods, pipeline, scoring
-from ..model import Kpi, KpiResult, MetricStatus, Objective, ObjectiveResult, Period, SourceHealth, Status, Target
+from ..model import (
+    Kpi,
+    KpiResult,
+    Metric,
+    MetricStatus,
+    Objective,
+    ObjectiveResult,
+    Period,
+    SourceHealth,
+    Status,
+    Target,
+)
 from .planning import KpiPlan, SteppedPeriod, slot, utc
 from .program import CompiledKpi, Compiler, Program
 from .queries import Latest
@@ -34,6 +46,32 @@ def _copy(result: KpiResult, changes: dict[str, Any]) -> KpiResult:
     new = object.__new__(KpiResult)
     new.__dict__.update(result.__dict__)
     new.__dict__.update(changes)
+    return new
+
+
+#: KpiResult's fields in order, each ``None`` (what :func:`_result` starts from)
+_NO_FIELDS: dict[str, Any] = dict.fromkeys(f.name for f in dataclasses.fields(KpiResult))
+
+
+def _result(fields: dict[str, Any]) -> KpiResult:
+    """``KpiResult(**fields)``, ``fields`` naming every field but ``error`` (``None``), without running
+    ``__init__`` (a frozen dataclass without ``__post_init__``: its fields are its ``__dict__``, in
+    field order here as there): about 1.5 µs instead of 12 for the 22 fields, for every KPI of a
+    full evaluation."""
+    new = object.__new__(KpiResult)
+    made = new.__dict__
+    made.update(_NO_FIELDS)
+    made.update(fields)
+    return new
+
+
+def _metric_status(
+    metric: Metric, latest: float | None, latest_at: dt.datetime | None, health: SourceHealth | None
+) -> MetricStatus:
+    """``MetricStatus(metric, latest, latest_at, health)`` without running ``__init__`` (as :func:`_result`):
+    for each of the 1,000 metrics of a full evaluation."""
+    new = object.__new__(MetricStatus)
+    new.__dict__.update(metric=metric, latest=latest, latest_at=latest_at, health=health)
     return new
 
 
@@ -95,7 +133,8 @@ class Results:
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
         target, basis = self._target(kid, plan)
         judged = self._judge(kid, value, period, plan, target, self._starting(plan))
-        return KpiResult(
+        fields = self._judged(kpi, judged, value, target)
+        fields.update(
             kpi=kpi,
             period=period,
             previous_period=previous_period,
@@ -105,14 +144,14 @@ class Results:
             change=change,
             change_pct=change_pct,
             freshness=self._freshness(kid),
-            series=series,  # type: ignore[arg-type]
+            series=series,
             parts=numbers.parts,
             target_basis=basis,
             applied_target=target,
             partial_history=partial,
             partial_last_year=partial_last_year,
-            **self._judged(kpi, judged, value, target),
         )
+        return _result(fields)
 
     def moved(self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, renewed: frozenset[str]) -> KpiResult:
         """``kept``, a KPI's result before the clock moved to ``now``, with the same numbers (the KPI
@@ -206,7 +245,7 @@ class Results:
             if kept is not None and kept.latest_at == at and kept.latest == value and kept.health == source:
                 out[mid] = kept
             else:
-                out[mid] = MetricStatus(metric=metric, latest=value, latest_at=at, health=source)
+                out[mid] = _metric_status(metric, value, at, source)
         return out
 
     def compares(self, kid: str) -> bool:
