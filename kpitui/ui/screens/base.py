@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any, Callable
 
+from textual.app import App
+from textual.geometry import Size
 from textual.screen import Screen
 
 from ..state import KpiNode
@@ -28,3 +30,13 @@ class SnapshotScreen(KpiNode, Screen):
     def refresh_view(self) -> None:
         """Redraw from the app's current snapshot."""
         raise NotImplementedError
+
+
+def breakpoint_classes(app: App[Any], size: Size) -> dict[str, bool]:
+    """The app's breakpoint classes (``HORIZONTAL_BREAKPOINTS``, ``VERTICAL_BREAKPOINTS``) for a screen of ``size``:
+    each on or off, as Textual sets them on a screen when it is resized."""
+    classes: dict[str, bool] = {}
+    for dimension, breakpoints in ((size.width, app.HORIZONTAL_BREAKPOINTS), (size.height, app.VERTICAL_BREAKPOINTS)):
+        found = [name for at, name in sorted(breakpoints or [], reverse=True) if dimension >= at][:1]
+        classes.update({name: name in found for _, name in breakpoints or []})
+    return classes

@@ -22,7 +22,7 @@ from ..panes.metrics import MetricsPane, rows as metric_rows
 from ..panes.objectives import ObjectivesPane, rows as objective_rows
 from ..view import Context, kpi_updated_at
 from ..widgets.footer import KeysFooter
-from .base import SnapshotScreen
+from .base import SnapshotScreen, breakpoint_classes
 from .listing import LOOSE_METRICS, UNASSIGNED, Listing, kpi_info, metric_info
 
 
@@ -38,6 +38,10 @@ class DashboardScreen(SnapshotScreen):
         self.ready = False  # composed and mounted: safe to query children
 
     def compose(self) -> ComposeResult:
+        # the breakpoint classes for the terminal's size before the first layout: Textual sets them on the screen's
+        # first Resize, after laying it out, so the first frame was the narrow (stacked) one and every pane was laid
+        # out, rebuilt and drawn a second time once the classes applied
+        self.update_classes(breakpoint_classes(self.app, self.app.size), animate=False)
         yield Header(show_clock=False, icon="◎")
         yield Static(id="banner", markup=False)
         with Container(id="panes"):

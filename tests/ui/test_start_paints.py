@@ -1,0 +1,48 @@
+"""What the main thread draws between the first frame and the first values: each pane laid out once for the
+terminal's size, the footer composed once, the panes' lines drawn as DataTable draws them, no whole-screen repaint
+for the header's sub-title."""
+
+from __future__ import annotations
+
+import pytest
+from textual.geometry import Size
+from ui_helpers import make_app, wait_ready
+
+from kpitui.ui.panes.base import Pane
+from kpitui.ui.screens.base import breakpoint_classes
+
+
+@pytest.mark.parametrize("size", [(160, 45), (80, 24), (200, 50), (149, 31), (150, 32)])
+async def test_the_dashboard_is_laid_out_for_the_terminal_from_its_first_layout(config, monkeypatch, size):
+    """The breakpoint classes are the screen's before its first layout (Textual sets them on the first Resize,
+    after laying the screen out): no pane is rebuilt for a layout the terminal does not have."""
+    rebuilt: list[tuple[str | None, int]] = []
+    rebuild = Pane._rebuild
+
+    def recording(self: Pane) -> None:
+        rebuilt.append((self.id, self.scrollable_content_region.width))
+        rebuild(self)
+
+    monkeypatch.setattr(Pane, "_rebuild", recording)
+    app = make_app(config)
+    async with app.run_test(size=size) as pilot:
+        await wait_ready(pilot)
+        screen = app.screen
+        wanted = {name for name, on in breakpoint_classes(app, Size(*size)).items() if on}
+        assert wanted == {name for _, name in app.HORIZONTAL_BREAKPOINTS + app.VERTICAL_BREAKPOINTS} & screen.classes
+        widths = {pane.id: pane.scrollable_content_region.width for pane in screen.query(Pane)}
+        # each pane drawn at 0 (mounted, not laid out yet) or at its width in the terminal's layout, never another
+        assert {(pane, width) for pane, width in rebuilt if width} <= set(widths.items()), (rebuilt, widths)
+
+
+@pytest.mark.parametrize("width", [0, 80, 149, 150, 220])
+@pytest.mark.parametrize("height", [0, 24, 31, 32, 60])
+async def test_the_breakpoint_classes_are_textuals(config, width, height):
+    """:func:`breakpoint_classes` gives the classes Textual sets on a screen of that size."""
+    app = make_app(config)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await pilot.resize_terminal(max(width, 1), max(height, 1))
+        await pilot.pause()
+        names = {name for _, name in app.HORIZONTAL_BREAKPOINTS + app.VERTICAL_BREAKPOINTS}
+        expected = {name for name, on in breakpoint_classes(app, Size(max(width, 1), max(height, 1))).items() if on}
+        assert app.screen.classes & names == expected
