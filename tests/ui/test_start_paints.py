@@ -5,7 +5,8 @@ for the header's sub-title."""
 from __future__ import annotations
 
 import pytest
-from textual.geometry import Size
+from textual.geometry import Region, Size
+from textual.widgets import DataTable
 from ui_helpers import make_app, wait_ready
 
 from kpitui.ui.panes.base import Pane
@@ -46,3 +47,20 @@ async def test_the_breakpoint_classes_are_textuals(config, width, height):
         names = {name for _, name in app.HORIZONTAL_BREAKPOINTS + app.VERTICAL_BREAKPOINTS}
         expected = {name for name, on in breakpoint_classes(app, Size(max(width, 1), max(height, 1))).items() if on}
         assert app.screen.classes & names == expected
+
+
+async def test_the_panes_lines_are_datatables(config):
+    """:meth:`Pane.render_lines` works the style out once for all the lines: the same lines as DataTable's."""
+    app = make_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_ready(pilot)
+        for pane in app.screen.query(Pane):
+            crop = Region(0, 0, pane.size.width, pane.size.height)
+            drawn = []
+            for render_lines in (Pane.render_lines, DataTable.render_lines):
+                pane._clear_caches()
+                pane._styles_cache.clear()
+                drawn.append([list(strip) for strip in render_lines(pane, crop)])
+            assert drawn[0] == drawn[1]
+            assert any(segment.text.strip() for line in drawn[0] for segment in line)
+            assert pane._drawing_style is None  # the style worked out per paint, not kept

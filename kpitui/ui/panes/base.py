@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.geometry import Region
+from textual.strip import Strip
 from textual.widgets import DataTable
 
 from .. import bindings
@@ -90,6 +93,21 @@ class Pane(DataTable, can_focus=True):
         self._rows: list[Row] = []
         self._message: str | None = "loading…"
         self._layout: list[tuple[Column, int]] = []
+        self._drawing_style: Style | None = None
+
+    @property
+    def rich_style(self) -> Style:
+        """While the lines are drawn, the style worked out once for all of them: ``DataTable.render_line`` asks for
+        it for every line, each time walking the styles of every ancestor (a third of drawing the panes)."""
+        return self._drawing_style if self._drawing_style is not None else super().rich_style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._drawing_style = None
+        self._drawing_style = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._drawing_style = None
 
     def on_mount(self) -> None:
         self._rebuild()
