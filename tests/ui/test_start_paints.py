@@ -11,6 +11,7 @@ from ui_helpers import make_app, wait_ready
 
 from kpitui.ui.panes.base import Pane
 from kpitui.ui.screens.base import breakpoint_classes
+from kpitui.ui.widgets.footer import KeysFooter
 
 
 @pytest.mark.parametrize("size", [(160, 45), (80, 24), (200, 50), (149, 31), (150, 32)])
@@ -64,3 +65,26 @@ async def test_the_panes_lines_are_datatables(config):
             assert drawn[0] == drawn[1]
             assert any(segment.text.strip() for line in drawn[0] for segment in line)
             assert pane._drawing_style is None  # the style worked out per paint, not kept
+
+
+async def test_the_footer_is_composed_once_at_start(config, monkeypatch):
+    """The footer composed with the screen's keys is not composed again when the KPIs pane takes the focus:
+    the panes' keys are hidden ones."""
+    composed = []
+    compose = KeysFooter.compose
+
+    def counting(self: KeysFooter):
+        composed.append(self)
+        return compose(self)
+
+    monkeypatch.setattr(KeysFooter, "compose", counting)
+    app = make_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_ready(pilot)
+        await pilot.pause(0.1)
+        assert len(composed) == 1
+        footer = app.screen.query_one(KeysFooter)
+        assert "Quit" in " ".join(str(key.description) for key in footer.query("FooterKey"))
+        await pilot.press("tab")  # objectives -> metrics... the keys shown stay the same: still once
+        await pilot.pause(0.1)
+        assert len(composed) == 1

@@ -33,11 +33,15 @@ class KeysFooter(Footer):
         self._composed: object = None
 
     def _shown(self) -> object:
-        """Everything :meth:`Footer.compose` reads: the screen's bindings, their state and how keys are written."""
+        """Everything :meth:`Footer.compose` reads: the screen's bindings it shows (``show``, and the command
+        palette's), their state and how keys are written. Not the hidden ones: the panes' (cursor keys, enter)
+        became active when the KPIs pane took the focus just after the footer was composed, and the footer was
+        composed again, the same keys, after the first frame."""
         app = self.app
         bindings = tuple(
-            (binding, enabled, tooltip, app.get_key_display(binding))
-            for (_, binding, enabled, tooltip) in self.screen.active_bindings.values()
+            (key, binding, enabled, tooltip, app.get_key_display(binding))
+            for key, (_, binding, enabled, tooltip) in self.screen.active_bindings.items()
+            if binding.show or key == app.COMMAND_PALETTE_BINDING
         )
         return (bindings, self.show_command_palette, self.combine_groups, app.ENABLE_COMMAND_PALETTE)
 
