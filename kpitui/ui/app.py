@@ -27,7 +27,7 @@ from textual import on
 from textual.app import App
 from textual.command import Provider
 from textual.content import Content
-from textual.reactive import reactive
+from textual.reactive import Reactive, reactive
 from textual.screen import Screen
 from textual.timer import Timer
 from textual.worker import Worker, WorkerState
@@ -99,6 +99,9 @@ class KpiApp(AppActions, App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (150, "-wide")]
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
+    #: Textual's, without the whole screen repainted when it changes (the first values' "as of 14:05", each minute's):
+    #: the header watches it and redraws its title
+    sub_title: Reactive[str] = Reactive("", compute=False, repaint=False)
     #: the latest evaluation (``None`` until the first); a new object each time, so never compared
     snapshot: reactive[Snapshot | None] = reactive(None, init=False, always_update=True, repaint=False)
     #: window, periods back, collector instance: what the snapshot is asked for

@@ -88,3 +88,22 @@ async def test_the_footer_is_composed_once_at_start(config, monkeypatch):
         await pilot.press("tab")  # objectives -> metrics... the keys shown stay the same: still once
         await pilot.pause(0.1)
         assert len(composed) == 1
+
+
+async def test_a_new_sub_title_repaints_the_header_not_the_screen(config, monkeypatch):
+    app = make_app(config)
+    async with app.run_test(size=(160, 45)) as pilot:
+        await wait_ready(pilot)
+        screen = app.screen
+        repaints = []
+        refresh = type(screen).refresh
+
+        def recording(self, *args, **kwargs):
+            repaints.append((args, kwargs))
+            return refresh(self, *args, **kwargs)
+
+        monkeypatch.setattr(type(screen), "refresh", recording)
+        app.sub_title = "a new sub-title"
+        await pilot.pause(0.1)
+        assert repaints == []
+        assert "a new sub-title" in str(screen.query_one("HeaderTitle").render())
