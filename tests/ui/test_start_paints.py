@@ -107,3 +107,33 @@ async def test_a_new_sub_title_repaints_the_header_not_the_screen(config, monkey
         await pilot.pause(0.1)
         assert repaints == []
         assert "a new sub-title" in str(screen.query_one("HeaderTitle").render())
+
+
+@pytest.mark.parametrize("size", [(160, 45), (80, 24)])
+async def test_a_panes_cells_are_drawn_as_datatable_draws_them(config, size):
+    """:meth:`Pane._render_cell` (one line of Text, drawn without Rich's general layout) gives DataTable's segments,
+    for every cell and the header's, on and off the cursor, hovered or not, focused or not."""
+    app = make_app(config)
+    async with app.run_test(size=size) as pilot:
+        await wait_ready(pilot)
+        drawn = 0
+        for focus in ("#kpis", "#objectives"):
+            app.screen.set_focus(app.screen.query_one(focus))
+            await pilot.pause()
+            for pane in app.screen.query(Pane):
+                pane._pseudo_class_state = pane.get_pseudo_class_state()
+                base = pane.rich_style
+                for row in range(-1 if pane.show_header else 0, pane.row_count):
+                    for column, col in enumerate(pane.ordered_columns):
+                        for cursor in (False, True):
+                            for hover in (False, True):
+                                ours = pane._one_line_cell(row, column, base, col.get_render_width(pane), cursor, hover)
+                                pane._cell_render_cache.clear()
+                                theirs = DataTable._render_cell(
+                                    pane, row, column, base, col.get_render_width(pane), cursor, hover
+                                )
+                                pane._cell_render_cache.clear()
+                                assert ours is not None, (pane.id, row, column)
+                                assert ours == theirs, (pane.id, row, column, cursor, hover)
+                                drawn += 1
+        assert drawn > 100

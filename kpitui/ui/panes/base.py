@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Callable, Union
 
+from rich.containers import Lines
+from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
@@ -108,6 +110,82 @@ class Pane(DataTable, can_focus=True):
             return super().render_lines(crop)
         finally:
             self._drawing_style = None
+
+    def _render_cell(
+        self,
+        row_index: int,
+        column_index: int,
+        base_style: Style,
+        width: int,
+        cursor: bool = False,
+        hover: bool = False,
+    ) -> list[list[Segment]]:
+        """DataTable's, for a pane's cells without its general layout (:meth:`_one_line_cell`): in a profile of the
+        first values' paint most of drawing the panes. It reads DataTable's private state (Textual 8); were that to
+        change, tests/ui/test_start_paints.py compares every cell with DataTable's own."""
+        lines = self._one_line_cell(row_index, column_index, base_style, width, cursor, hover)
+        if lines is None:
+            return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)  # type: ignore[no-any-return]
+        return lines
+
+    def _one_line_cell(
+        self, row_index: int, column_index: int, base_style: Style, width: int, cursor: bool, hover: bool
+    ) -> list[list[Segment]] | None:
+        """A cell of a pane (one line of Text that fits its column, :func:`fit`) as DataTable draws it, without
+        Rich's general layout of a renderable (``Styled(Padding(cell))`` through two ``render_lines``, a wrap
+        and a crop): its text, the spaces to its width, the padding either side, every segment in the row's
+        style under the cell's and the cursor's over it. ``None``: anything else (DataTable draws it)."""
+        if column_index < 0 or self.fixed_rows or self.fixed_columns:
+            return None
+        header = row_index == -1
+        row_key = self._header_row_key if header else self._row_locations.get_key(row_index)
+        if row_key is None or (self.header_height if header else self.rows[row_key].height) != 1:
+            return None
+        key = (
+            row_key,
+            self._column_locations.get_key(column_index),
+            base_style,
+            cursor,
+            hover,
+            self._show_hover_cursor,
+            self._update_count,
+            self._pseudo_class_state,
+        )
+        cached = self._cell_render_cache.get(key)
+        if cached is not None:
+            return cached  # type: ignore[no-any-return]
+        cell = self._get_row_renderables(row_index)[1][column_index]
+        pad = self.cell_padding
+        inner = width - 2 * pad
+        if type(cell) is not Text or inner < 0 or "\n" in cell.plain or "\t" in cell.plain:
+            return None
+        if cell.cell_len > inner:
+            return None
+        console = self.app.console
+        justify = cell.justify or self.app.console_options.justify or "default"
+        if justify != "default":  # as Text.wrap: justified to the width (spaces in the text, in its style)
+            lines = Lines([cell.copy()])
+            lines.justify(
+                console, inner, justify=justify, overflow=cell.overflow or self.app.console_options.overflow or "fold"
+            )
+            cell = lines[0]
+        component_style, post_style = self._get_styles_to_render_cell(
+            header, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,
+            self.cursor_foreground_priority == "css", self.cursor_background_priority == "css",
+        )  # fmt: skip
+        pre = base_style + Style.from_meta({"row": row_index, "column": column_index}) + component_style
+        blank = Style.null()
+        segments = [Segment(" " * pad, blank)] if pad else []
+        segments.extend(s for s in Text("\n").join([cell]).render(console) if s.text)
+        if cell.cell_len < inner:  # as Rich pads a line to its width: spaces in no style
+            segments.append(Segment(" " * (inner - cell.cell_len), blank))
+        if pad:
+            segments.append(Segment(" " * pad, blank))
+        lines = [
+            [Segment(text, (pre + style + post_style) if style else (pre + post_style)) for text, style, _ in segments]
+        ]
+        self._cell_render_cache[key] = lines
+        return lines
 
     def on_mount(self) -> None:
         self._rebuild()
