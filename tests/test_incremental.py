@@ -348,3 +348,72 @@ def test_at_the_same_clock_only_the_rows_a_written_reading_reaches_are_run(confi
     view = fold(view.write(as_rows([("e", -20, 1)], now)))
     assert engine.evaluate(view, now) == fresh(config, view, now)
     assert {row_id for row_id, k in asked[-1] if k == "leads"} == set(plans["leads"].positions)
+
+
+def test_with_the_clock_moved_only_the_rows_whose_periods_moved_or_a_written_reading_reaches_are_run(
+    config, monkeypatch
+):
+    """With the clock moved (the TUI's refresh), a KPI to run (it reads a metric written, or a period
+    of it moved over a reading) is run only on the rows of its plan whose periods moved or end after
+    the earliest reading written; the others keep their numbers. A sparkline rolling over to a new
+    bucket runs all of its rows (each position holds another bucket), a window no longer ending at
+    now (yesterday, after midnight) all of its rows, a KPI reading nothing written with periods that
+    moved over nothing none. Each evaluation equals a fresh one (this fails if a row kept is not the
+    same period with the same readings before its end), and the rows run are counted."""
+    now = dt.datetime(2026, 3, 26, 23, 59, 50, tzinfo=UTC)  # London is on GMT until Mar 29
+    history = [(m, -s, 2) for m in "abce" for s in range(30, 50 * 86_400, 7919)]
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    engine = Engine(config)
+    engine.evaluate(view, now)
+    asked: list[set[tuple[int, str]]] = []
+    run = engine.run
+
+    def spy(view, now, rows, row_kpis, slots, latest=None):
+        asked.append({(row_id, k) for row_id, kids in row_kpis.items() for k in kids})
+        return run(view, now, rows, row_kpis, slots, latest)
+
+    monkeypatch.setattr(engine, "run", spy)
+
+    def step(written, seconds):
+        nonlocal view, now
+        view = view.write(as_rows(written, now)) if written else view
+        now += dt.timedelta(seconds=seconds)
+        asked.clear()
+        assert engine.evaluate(view, now) == fresh(config, view, now)
+        plans = engine.plan(now).plans
+        return plans, lambda kid: {row_id for row_id, k in asked[-1] if k == kid} if asked else set()
+
+    # e written at the clock, the clock 5 s later, within the hour: today's rate on the rows ending
+    # at now (current, the same elapsed time yesterday and last year, the last hour), not the others
+    plans, ran = step([("e", 1, 3)], 5)
+    rate = ran("rate")
+    assert plans["rate"].current in rate and rate < set(plans["rate"].positions)
+    assert plans["rate"].spark[0] not in rate
+    assert not ran("other") and not ran("p90")  # yesterday's and last month's periods did not move
+    # the hour's end: the sparkline rolled over (every bucket is another), and midnight: yesterday
+    # is another day (its rows all moved)
+    plans, ran = step([("e", 2, 4)], 5)  # 00:00:00
+    assert set(plans["rate"].spark) <= ran("rate")
+    assert ran("other") == set(plans["other"].positions)
+    plans, ran = step([("e", 1, 5), ("a", 7, 1)], 5)  # 00:00:05; a reading of a ahead of the clock
+    assert ran("rate") < set(plans["rate"].positions)
+    # nothing written, the clock over the reading of a: the KPIs reading a run on the rows that moved
+    plans, ran = step([], 5)
+    leads = ran("leads")
+    assert plans["leads"].current in leads and leads < set(plans["leads"].positions)
+    assert not ran("other") and not ran("level")
+
+
+def test_a_first_reading_the_clock_reaches_makes_a_carried_result_partial(config):
+    """A result carried over to a moved clock (kpitui.engine.results.Results.partial_last_year_moved)
+    is worked out again for the same period last year when one of its metrics got its first reading
+    by now: yesterday's sum of e, whose periods did not move, had no reading of e by the clock (not
+    partial), then one 3 s ahead of it that the clock reached (last year now reaches before it)."""
+    now = START
+    view = View.of(Readings.empty()).write(as_rows([("a", -3600, 1), ("e", 3, 2)], now))
+    engine = Engine(config)
+    first = engine.evaluate(view, now)
+    assert first == fresh(config, view, now) and not first.kpis["other"].partial_last_year
+    now += dt.timedelta(seconds=5)
+    got = engine.evaluate(view, now)
+    assert got == fresh(config, view, now) and got.kpis["other"].partial_last_year

@@ -178,19 +178,29 @@ class Engine:
     def _carried_rows(
         self, view: pipeline.View, memo: Memo | None, now: dt.datetime, plan: Plan, to_run: set[str]
     ) -> dict[str, frozenset[int]]:
-        """At the same clock, for the KPIs to run: the rows of each one's plan whose numbers the
-        readings written since ``memo`` cannot change, kept from ``memo`` instead of run again.
+        """For the KPIs to run: the rows of each one's plan whose numbers neither the readings
+        written since ``memo`` nor the clock's move can change, kept from ``memo`` instead of run again.
 
         A read of metric ``m`` over ``[start, end)`` depends on ``m``'s readings before ``end``
         only (a sum's or count's "seen" too, a ``last`` carried forward too), so a row all of whose
-        reads end at or before the earliest instant written of their metric keeps its answers,
-        and a built-in formula's value on a row reads that row's answers only. Only for KPIs
+        reads are over the same periods as the row at its position in ``memo``'s plan (always, at
+        the same clock: the plan is ``memo``'s itself) and end at or before the earliest instant
+        written of their metric keeps its answers, and a built-in formula's value on a row reads
+        that row's answers only. With the clock moved, the rows whose periods end at the clock,
+        and all of a sparkline's when it rolled over to a new bucket, are run again. Only for KPIs
         ``memo`` has numbers for, with a built-in formula (a plugin's expression may read across
-        rows) and when the view is the one written right after ``memo``'s (the instants written
-        are known: :attr:`~kpitui.pipeline.View.written_from`). The plan is ``memo``'s itself."""
-        if memo is None or memo.now != now or view.after != memo.serial or view.written_from is None:
+        rows), and when the view is ``memo``'s or the one written right after it (the instants
+        written are known: :attr:`~kpitui.pipeline.View.written_from`)."""
+        if memo is None:
             return {}
-        written_from, compiled, slots = view.written_from, self.program.kpis, plan.slots
+        if view.serial == memo.serial:
+            written_from: dict[str, int] = {}  # nothing written since
+        elif view.after == memo.serial and view.written_from is not None:
+            written_from = view.written_from
+        else:
+            return {}
+        compiled, slots, before = self.program.kpis, plan.slots, memo.plan
+        old_slots = before.slots
         out: dict[str, frozenset[int]] = {}
         for kid in to_run:
             kpi = compiled.get(kid)
@@ -198,12 +208,22 @@ class Engine:
                 continue
             if self.errors and self.compiler.broken_dependency(kid) is not None:
                 continue
+            was = before.plans.get(kid)
+            new, old = plan.plans[kid].positions, was.positions if was is not None else ()
+            if len(new) != len(old):
+                continue
             reads = [(read.steps, written_from.get(read.metric, pipeline.NEVER)) for read in kpi.reads]
-            kept = frozenset(
-                row_id
-                for row_id in set(plan.plans[kid].positions)
-                if all(slots[(row_id, steps)][1] <= since for steps, since in reads)
-            )
+            rows: set[int] = set()
+            run: set[int] = set()  # a row kept only if it is at every position it holds
+            for p1, p0 in zip(new, old):
+                for steps, since in reads:
+                    period = slots[(p1, steps)]
+                    if period[1] > since or period != old_slots[(p0, steps)]:
+                        run.add(p1)
+                        break
+                else:
+                    rows.add(p1)
+            kept = frozenset(rows - run)
             if kept:
                 out[kid] = kept
         return out
@@ -252,13 +272,18 @@ class Engine:
         if kept is None or kept.error is not None or broken:
             return results.kpi(kid, plan.plans[kid], values.get(kid))
         if memo is not None and memo.now != results.now:
-            plan_of, numbers = plan.plans[kid], values.get(kid)
-            if results.partial_last_year(kid, plan_of) != kept.partial_last_year or (
+            plan_of, numbers, before = plan.plans[kid], values.get(kid), memo.plan.plans[kid]
+            last_year_moved = (
+                results.partial_last_year_moved(kid, plan_of, before, memo.plan.rows, kept)
+                if numbers is not None  # else made without it: compared as ever
+                else results.partial_last_year(kid, plan_of) != kept.partial_last_year
+            )
+            if last_year_moved or (
                 results.compares(kid)
                 and (numbers is None or self._cut_short_moved(results, kid, plan_of, kept, numbers))
             ):
                 return results.kpi(kid, plan_of, numbers)  # what history covers may have changed
-            return results.moved(kid, kept, plan_of, memo.plan.plans[kid], renewed or frozenset())
+            return results.moved(kid, kept, plan_of, before, renewed or frozenset())
         return kept
 
     @staticmethod

@@ -111,6 +111,7 @@ class Results:
         self._equal: dict[tuple[int, int], bool] = {}  # see _same
         self._shifts: dict[tuple[int, int], tuple[Period, Period, bool, bool]] = {}  # see _shift
         self._reaches: dict[tuple[int, frozenset[int]], int] = {}  # see _reach
+        self._year_moved: dict[tuple[int, int], bool] = {}  # see _last_year_starts_moved
 
     def kpi(self, kid: str, plan: KpiPlan, numbers: KpiValues | None) -> KpiResult:
         """One KPI's result from its numbers."""
@@ -261,6 +262,34 @@ class Results:
         """Is the KPI's value none because it reads earlier periods (:meth:`compares`) and its current
         period reaches before the first reading of one of its metrics (history only partly covers it)?"""
         return self.compares(kid) and self._partial_history(kid, self._reach(kid, plan.current))
+
+    def partial_last_year_moved(
+        self, kid: str, plan: KpiPlan, before: KpiPlan, before_rows: list[SteppedPeriod], kept: KpiResult
+    ) -> bool:
+        """Whether :meth:`partial_last_year` now differs from ``kept``'s (a result as of ``before``, a
+        plan over ``before_rows``). Not worked out again while the same period last year starts
+        where it did (the same row but for its end: where what it reads starts, :meth:`_reach`, is
+        the same) and none of the KPI's metrics' first readings moved: then it cannot differ."""
+        if self._last_year_starts_moved(plan, before, before_rows) or not self.compiled[kid].metrics.isdisjoint(
+            self.firsts_moved
+        ):
+            return self.partial_last_year(kid, plan) != kept.partial_last_year
+        return False
+
+    def _last_year_starts_moved(self, plan: KpiPlan, before: KpiPlan, before_rows: list[SteppedPeriod]) -> bool:
+        """Whether ``plan``'s period last year is other than ``before``'s but for its end (worked out
+        once per pair of plans: KPIs share them)."""
+        key = (id(plan), id(before))
+        found = self._year_moved.get(key)
+        if found is None:
+            new, old = self.rows[plan.last_year], before_rows[before.last_year]
+            found = self._year_moved[key] = (new.period.start, new.window, new.grain, new.before) != (
+                old.period.start,
+                old.window,
+                old.grain,
+                old.before,
+            )
+        return found
 
     def partial_last_year(self, kid: str, plan: KpiPlan) -> bool:
         """Does the same period a year earlier reach before the first reading of one of the KPI's metrics?"""
