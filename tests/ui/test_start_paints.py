@@ -137,3 +137,26 @@ async def test_a_panes_cells_are_drawn_as_datatable_draws_them(config, size):
                                 assert ours == theirs, (pane.id, row, column, cursor, hover)
                                 drawn += 1
         assert drawn > 100
+
+
+async def test_a_textual_whose_datatable_state_changed_falls_back_to_datatables_drawing(config, monkeypatch):
+    """Were a Textual 8 release to change the private state :meth:`Pane._one_line_cell` reads, the panes are drawn
+    by DataTable's own ``_render_cell`` (the same screen) rather than the paint failing."""
+    monkeypatch.setattr(Pane, "_cells_drawn_here", True)
+    app = make_app(config)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_ready(pilot)
+        before = app.screen.query_one("#kpis", Pane).render_lines(Region(0, 0, 120, 12))
+
+        def changed(self, *args):
+            raise AttributeError("'Pane' object has no attribute '_row_locations'")
+
+        monkeypatch.setattr(Pane, "_one_line_cell", changed)
+        for pane in app.screen.query(Pane):
+            pane._cell_render_cache.clear()
+            pane._line_cache.clear()
+            pane.refresh()
+        await pilot.pause()
+        after = app.screen.query_one("#kpis", Pane).render_lines(Region(0, 0, 120, 12))
+        assert Pane._cells_drawn_here is False
+        assert [strip.text for strip in after] == [strip.text for strip in before]

@@ -8,7 +8,7 @@ Each pane module has a pure ``rows(...)`` function (state -> rows of Rich
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Union
+from typing import Callable, ClassVar, Union
 
 from rich.containers import Lines
 from rich.segment import Segment
@@ -81,6 +81,8 @@ class Pane(DataTable, can_focus=True):
     COLUMNS: tuple[Column, ...] = ()
     TITLE = ""
     SHOW_HEADER = True
+    #: cells drawn by :meth:`_one_line_cell`; False once reading DataTable's private state failed
+    _cells_drawn_here: ClassVar[bool] = True
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
@@ -122,8 +124,15 @@ class Pane(DataTable, can_focus=True):
     ) -> list[list[Segment]]:
         """DataTable's, for a pane's cells without its general layout (:meth:`_one_line_cell`): in a profile of the
         first values' paint most of drawing the panes. It reads DataTable's private state (Textual 8); were that to
-        change, tests/ui/test_start_paints.py compares every cell with DataTable's own."""
-        lines = self._one_line_cell(row_index, column_index, base_style, width, cursor, hover)
+        change, tests/ui/test_start_paints.py compares every cell with DataTable's own, and here a Textual
+        release whose private state this no longer fits (an error reading it) makes every pane fall back to
+        DataTable's own drawing for the rest of the session, instead of failing the paint."""
+        lines = None
+        if Pane._cells_drawn_here:
+            try:
+                lines = self._one_line_cell(row_index, column_index, base_style, width, cursor, hover)
+            except Exception:  # noqa: BLE001 - DataTable's private state changed shape: draw as DataTable does
+                Pane._cells_drawn_here = False
         if lines is None:
             return super()._render_cell(row_index, column_index, base_style, width, cursor, hover)  # type: ignore[no-any-return]
         return lines
