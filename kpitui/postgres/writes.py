@@ -4,6 +4,7 @@ serialised by the ``seq`` lock, ``COPY`` straight into ``readings`` where no sto
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any, Literal
 
 import polars as pl
@@ -36,14 +37,29 @@ def _copy_text(rows: pl.DataFrame) -> str:
     return rows.write_csv(include_header=False, separator="\t", float_precision=None)
 
 
+def _array(numbers: pl.Series) -> str:
+    """Integers as a PostgreSQL array literal (one text parameter, cast by the query)."""
+    return "{" + ",".join(map(str, numbers.to_list())) + "}"
+
+
 class Writes(PostgresBase):
     """Readings, cursors and the sequence counter (mixed into :class:`~kpitui.postgres.PostgresStore`)."""
 
     def _ids(self, con: Any, table: str, names: list[str]) -> dict[str, int]:
+        # the names as one JSON text: psycopg dumps a list parameter element by element in Python
+        # (measured with the probes' lists below: ~9 -> ~3 ms of a 100k-row write's client CPU)
+        listed = json.dumps(names)
         con.execute(
-            f"INSERT INTO {SCHEMA}.{table} (name) SELECT unnest(%s::text[]) ON CONFLICT (name) DO NOTHING", (names,)
+            f"INSERT INTO {SCHEMA}.{table} (name) SELECT json_array_elements_text(%s::json) "
+            "ON CONFLICT (name) DO NOTHING",
+            (listed,),
         )
-        return dict(con.execute(f"SELECT name, id FROM {SCHEMA}.{table} WHERE name = ANY(%s)", (names,)).fetchall())
+        return dict(
+            con.execute(
+                f"SELECT name, id FROM {SCHEMA}.{table} WHERE name IN (SELECT json_array_elements_text(%s::json))",
+                (listed,),
+            ).fetchall()
+        )
 
     def _my_instance(self, con: Any) -> int:
         if self._instance_id is None:
@@ -174,7 +190,7 @@ class Writes(PostgresBase):
                 f"SELECT b.m, (SELECT r.at = b.low FROM {SCHEMA}.readings r WHERE r.metric_id = b.m AND r.at >= b.low "
                 "AND r.instance_id = %(i)s ORDER BY r.at LIMIT 1) FROM unnest(%(m)s::integer[], "
                 "%(low)s::bigint[]) AS b(m, low)",
-                {"m": lows["metric_id"].to_list(), "low": lows["at"].to_list(), "i": instance_id},
+                {"m": _array(lows["metric_id"]), "low": _array(lows["at"]), "i": instance_id},
             ).fetchall()
             if hit is not None
         }
