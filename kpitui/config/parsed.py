@@ -17,11 +17,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
-import os
-import secrets
 import tomllib
 from pathlib import Path
 from typing import Any
+
+from ..private_files import replace_private
 
 #: configs smaller than this are parsed every time (the sample's 7 kB: a few milliseconds)
 MIN_BYTES = 16 << 10
@@ -74,14 +74,6 @@ def _keep(where: Path, digest: str, data: dict[str, Any]) -> None:
         text = json.dumps({"format": FORMAT, "digest": digest, "data": data}, default=_encode)
         if json.loads(text, object_hook=_decode)["data"] != data:
             return  # a table with a key like the tag, or NaN (never equal): parsed each time
-        where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fresh = where.with_name(f".{where.name}.{secrets.token_hex(6)}")
-        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(fresh, where)
-        finally:
-            fresh.unlink(missing_ok=True)
+        replace_private(where, text)
     except (OSError, ValueError, TypeError):
         pass  # a read-only or missing data folder: the next start parses again

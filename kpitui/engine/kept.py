@@ -28,7 +28,6 @@ import hashlib
 import io
 import json
 import os
-import secrets
 import sys
 from pathlib import Path
 from typing import Any
@@ -37,6 +36,7 @@ import polars as pl
 
 from .. import __version__
 from ..config import Config
+from ..private_files import replace_private
 from .program import CompiledKpi, Compiler, Program, Read, Shape
 
 #: configs with fewer KPIs compile each time (the bundled sample's 16: a few milliseconds)
@@ -174,14 +174,6 @@ def _read(where: Path, digest: str, config: Config) -> Program | None:
 def _keep(where: Path, digest: str, made: Program) -> None:
     try:
         text = json.dumps({"format": FORMAT, "digest": digest, "data": _encode(made)})
-        where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        fresh = where.with_name(f".{where.name}.{secrets.token_hex(6)}")
-        fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as out:
-                out.write(text)
-            os.replace(fresh, where)
-        finally:
-            fresh.unlink(missing_ok=True)
+        replace_private(where, text)
     except Exception:  # noqa: BLE001 - a read-only or missing data folder: the next start compiles again
         pass

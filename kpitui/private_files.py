@@ -1,0 +1,21 @@
+"""Files only their user reads (kpitui's caches in its data folder): written whole, or not at all."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+
+def replace_private(where: Path, text: str) -> None:
+    """Write ``text`` to ``where`` (0600, its folder 0700 when made) through a fresh file renamed over it:
+    a reader sees the old file or the new one, never half of one. Raises :class:`OSError`."""
+    where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fresh = where.with_name(f".{where.name}.{secrets.token_hex(6)}")
+    fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.replace(fresh, where)
+    finally:
+        fresh.unlink(missing_ok=True)
