@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import secrets
 from pathlib import Path
@@ -19,3 +20,12 @@ def replace_private(where: Path, text: str) -> None:
         os.replace(fresh, where)
     finally:
         fresh.unlink(missing_ok=True)
+
+
+def per_config(folder: str, config_path: Path) -> Path:
+    """The file in kpitui's data folder, under ``folder``, that keeps something of the config at ``config_path``
+    (named by a hash of its absolute path)."""
+    from .location import data_dir
+
+    name = hashlib.sha256(str(Path(config_path).expanduser().absolute()).encode("utf-8", "surrogateescape")).hexdigest()
+    return data_dir() / folder / f"{name[:32]}.json"

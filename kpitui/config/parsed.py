@@ -21,7 +21,7 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from ..private_files import replace_private
+from ..private_files import per_config, replace_private
 
 #: configs smaller than this are parsed every time (the sample's 7 kB: a few milliseconds)
 MIN_BYTES = 16 << 10
@@ -48,13 +48,6 @@ def loads(text: str, path: Path) -> dict[str, Any]:
     return data
 
 
-def _file(path: Path) -> Path:
-    from ..location import data_dir
-
-    name = hashlib.sha256(str(Path(path).expanduser().absolute()).encode("utf-8", "surrogateescape")).hexdigest()
-    return data_dir() / "parsed-configs" / f"{name[:32]}.json"
-
-
 def _encode(value: Any) -> dict[str, str]:
     for kind, cls in _KINDS.items():  # datetime before date: a datetime is a date
         if isinstance(value, cls):
@@ -67,6 +60,11 @@ def _decode(table: dict[str, Any]) -> Any:
     if kind is not None and len(table) == 2:
         return _KINDS[kind].fromisoformat(table["v"])
     return table
+
+
+def _file(config_path: Path) -> Path:
+    """Where the parsed copy of the config at ``config_path`` is kept."""
+    return per_config("parsed-configs", config_path)
 
 
 def _keep(where: Path, digest: str, data: dict[str, Any]) -> None:

@@ -36,7 +36,7 @@ import polars as pl
 
 from .. import __version__
 from ..config import Config
-from ..private_files import replace_private
+from ..private_files import per_config, replace_private
 from .program import CompiledKpi, Compiler, Program, Read, Shape
 
 #: configs with fewer KPIs compile each time (the bundled sample's 16: a few milliseconds)
@@ -61,13 +61,6 @@ def program(compiler: Compiler) -> Program:
     if _keepable(compiler, made):
         _keep(where, digest, made)
     return made
-
-
-def _file(path: Path) -> Path:
-    from ..location import data_dir
-
-    name = hashlib.sha256(str(Path(path).expanduser().absolute()).encode("utf-8", "surrogateescape")).hexdigest()
-    return data_dir() / "compiled-programs" / f"{name[:32]}.json"
 
 
 @functools.lru_cache(maxsize=1)
@@ -169,6 +162,11 @@ def _read(where: Path, digest: str, config: Config) -> Program | None:
         return _decode(kept["data"], config)
     except Exception:  # noqa: BLE001 - missing, damaged, another polars' bytes: compile instead
         return None
+
+
+def _file(config_path: Path) -> Path:
+    """Where the compiled program of the config at ``config_path`` is kept."""
+    return per_config("compiled-programs", config_path)
 
 
 def _keep(where: Path, digest: str, made: Program) -> None:
