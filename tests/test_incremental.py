@@ -309,6 +309,19 @@ def test_a_reading_at_a_remembered_period_end_is_seen(config, monkeypatch):
             assert "a" in asked
 
 
+def rows_run(engine: Engine, monkeypatch) -> list[set[tuple[int, str]]]:
+    """Each evaluation's (row, KPI) pairs that ``engine`` runs, one set per call of ``Engine.run``."""
+    asked: list[set[tuple[int, str]]] = []
+    run = engine.run
+
+    def spy(view, now, rows, row_kpis, slots, latest=None):
+        asked.append({(row_id, k) for row_id, kids in row_kpis.items() for k in kids})
+        return run(view, now, rows, row_kpis, slots, latest)
+
+    monkeypatch.setattr(engine, "run", spy)
+    return asked
+
+
 def test_at_the_same_clock_only_the_rows_a_written_reading_reaches_are_run(config, monkeypatch):
     """At the same clock a KPI that reads a metric written is run only on the rows of its plan whose
     periods end after the earliest reading written (a read over [start, end) depends on the
@@ -318,14 +331,7 @@ def test_at_the_same_clock_only_the_rows_a_written_reading_reaches_are_run(confi
     history = [("a", -3600, 1), ("e", -86_400 - 60, 2), ("e", -60, 1), ("e", -40 * 86_400, 5)]
     view = View.of(Readings.empty()).write(as_rows(history, now))
     engine.evaluate(view, now)
-    asked: list[set[tuple[int, str]]] = []
-    run = engine.run
-
-    def spy(view, now, rows, row_kpis, slots, latest=None):
-        asked.append({(row_id, k) for row_id, kids in row_kpis.items() for k in kids})
-        return run(view, now, rows, row_kpis, slots, latest)
-
-    monkeypatch.setattr(engine, "run", spy)
+    asked = rows_run(engine, monkeypatch)
     # e written 30 s ago: "other" (e over yesterday) is not run at all; "leads" (a + e, this month)
     # on its current period and the sparkline's last bucket, not on last month or last year
     view = view.write(as_rows([("e", -30, 3)], now))
@@ -365,14 +371,7 @@ def test_with_the_clock_moved_only_the_rows_whose_periods_moved_or_a_written_rea
     view = View.of(Readings.empty()).write(as_rows(history, now))
     engine = Engine(config)
     engine.evaluate(view, now)
-    asked: list[set[tuple[int, str]]] = []
-    run = engine.run
-
-    def spy(view, now, rows, row_kpis, slots, latest=None):
-        asked.append({(row_id, k) for row_id, kids in row_kpis.items() for k in kids})
-        return run(view, now, rows, row_kpis, slots, latest)
-
-    monkeypatch.setattr(engine, "run", spy)
+    asked = rows_run(engine, monkeypatch)
 
     def step(written, seconds):
         nonlocal view, now
