@@ -257,12 +257,14 @@ class KpiServer:
         if not self.same_origin(request):
             log.warning("refused %s: websocket from another origin", request.remote)
             return web.Response(status=403, text="403: websocket from another origin\n")
+        websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=1 << 20)
+        if not websocket.can_prepare(request).ok:  # a plain GET (a reload, a health check): no session to count
+            return web.Response(status=400, text="400: this address takes a websocket only; open the page at ./\n")
         if self.full():
             log.warning("refused %s: all %d sessions in use", request.remote, self.plan.max_sessions)
             return web.Response(status=503, text=f"503: all {self.plan.max_sessions} sessions are in use\n")
         width = _clamp(request.query.get("width"), 80)
         height = _clamp(request.query.get("height"), 24)
-        websocket = web.WebSocketResponse(heartbeat=15, max_msg_size=1 << 20)
         now = time.monotonic()
         session = Session(next(self.numbers), request["who"], websocket, now, now)
         self.sessions[session.number] = session  # before any await: the limit cannot be overrun by a burst
@@ -291,13 +293,15 @@ class KpiServer:
         except Exception as exc:  # noqa: BLE001 - one session's failure never stops the server
             log.error("session %d failed: %s: %s", session.number, type(exc).__name__, exc)
         finally:
-            if watchdog is not None:
-                watchdog.cancel()
-            if service is not None:
-                await service.stop(timeout=1.0 if self.stopping else STOP_SECONDS)
-            if not websocket.closed:
-                await websocket.close()
-            self.sessions.pop(session.number, None)
+            try:
+                if watchdog is not None:
+                    watchdog.cancel()
+                if service is not None:
+                    await service.stop(timeout=1.0 if self.stopping else STOP_SECONDS)
+                if websocket.prepared and not websocket.closed:
+                    await websocket.close()
+            finally:  # the session stays counted until its app has stopped, and never longer
+                self.sessions.pop(session.number, None)
             log.info(
                 "session %d closed after %s%s",
                 session.number,
