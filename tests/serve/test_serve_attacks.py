@@ -3,6 +3,8 @@ holding control characters, malformed websocket messages. Real server, real HTTP
 
 from __future__ import annotations
 
+import aiohttp
+
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in
 
 
@@ -23,3 +25,20 @@ async def test_a_plain_get_of_the_websocket_path_takes_no_session(config):
             await terminal.wait_for(OBJECTIVES[0])
             await terminal.websocket.close()
     assert "Traceback" not in served.stderr and "RuntimeError" not in served.stderr
+
+
+async def test_a_request_path_cannot_write_lines_or_escape_sequences_into_the_log(config):
+    """The access log printed the decoded path as it came: anyone who could reach the port (no token needed) could
+    write a forged log line (``%0a``) or an escape sequence (``%1b``) to the operator's terminal."""
+    forged = "13:00:00 127.0.0.1 signed in (token)"
+    with Served("--config", str(config)) as served:
+        async with aiohttp.ClientSession() as stranger:
+            raw = "%1b%5b2J%1b%5d0%3bpwned%07%0d%0a" + forged.replace(" ", "%20") + "%e2%80%ae"
+            async with stranger.get(served.base + raw) as page:
+                assert page.status == 401
+        served.wait_log('" 401 ')
+    lines = served.stderr.splitlines()
+    assert not any(line.startswith(forged) for line in lines), served.stderr
+    assert not any(ch in served.stderr for ch in "\x1b\x07\r\u202e"), repr(served.stderr)
+    logged = next(line for line in lines if '" 401 ' in line)
+    assert "\\x1b[2J" in logged and "\\n13:00:00" in logged and "\\u202e" in logged, logged

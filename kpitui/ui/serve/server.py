@@ -51,10 +51,26 @@ HEADERS = {
 
 
 class RedactingFormatter(logging.Formatter):
-    """``HH:MM:SS message``, with every known secret (the token) masked, tracebacks included."""
+    """``HH:MM:SS message``, with every known secret (the token) masked, tracebacks included.
+
+    The message is one line of printable text: a line break, an escape sequence or a bidirectional override in
+    what a client sent (a request's path) is written out (``\\n``, ``\\x1b``), never forging a line or
+    acting on the operator's terminal.
+    """
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        record.message = one_line(record.message)
+        return super().formatMessage(record)
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+def one_line(text: str) -> str:
+    """``text`` with every character that is not printable (controls, line breaks, bidi overrides) escaped."""
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)
 
 
 class AccessLogger(AbstractAccessLogger):
