@@ -3,6 +3,9 @@ holding control characters, malformed websocket messages. Real server, real HTTP
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import aiohttp
 
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in
@@ -42,3 +45,62 @@ async def test_a_request_path_cannot_write_lines_or_escape_sequences_into_the_lo
     assert not any(ch in served.stderr for ch in "\x1b\x07\r\u202e"), repr(served.stderr)
     logged = next(line for line in lines if '" 401 ' in line)
     assert "\\x1b[2J" in logged and "\\n13:00:00" in logged and "\\u202e" in logged, logged
+
+
+MALFORMED: list[str | bytes] = [
+    b"\x00\xff not text",
+    "not json",
+    "[]",
+    "{}",
+    "5",
+    "[null]",
+    '["stdin"]',
+    '["stdin", 12]',
+    '["stdin", {"a": 1}]',
+    '["stdin", "\\ud800"]',
+    '["resize"]',
+    '["resize", 5]',
+    '["resize", [1, 2]]',
+    '["resize", {"width": "x", "height": null}]',
+    '["resize", {"width": 1e308, "height": -1}]',
+    '["resize", {"width": 1e999, "height": NaN}]',
+    '["ping"]',
+    '["blur", 1, 2, 3]',
+    '["unknown-kind", 1]',
+]
+
+
+async def test_malformed_websocket_messages_are_ignored_and_the_session_goes_on(config):
+    """Before the fix ``["stdin"]``, ``["resize"]``, ``["resize", 5]``, ``["ping"]``, a lone surrogate typed or a
+    width of ``1e999`` (an IndexError, AttributeError, UnicodeEncodeError or OverflowError in the relay) ended the
+    browser's session and logged it as failed."""
+    with Served("--config", str(config)) as served:
+        async with client() as session:
+            await sign_in(session, served)
+            terminal = await open_terminal(session, served)
+            await terminal.wait_for(OBJECTIVES[0])
+            for number, message in enumerate(MALFORMED):
+                if isinstance(message, bytes):
+                    await terminal.websocket.send_bytes(message)
+                else:
+                    await terminal.websocket.send_str(message)
+                await terminal.websocket.send_json(["ping", f"after {number}"])
+                deadline = time.monotonic() + 30
+                while True:
+                    assert time.monotonic() < deadline, f"no pong after {message!r}"
+                    try:
+                        reply = await terminal.websocket.receive(timeout=max(0.1, deadline - time.monotonic()))
+                    except asyncio.TimeoutError:
+                        continue
+                    assert reply.type not in (
+                        aiohttp.WSMsgType.CLOSE,
+                        aiohttp.WSMsgType.CLOSED,
+                        aiohttp.WSMsgType.CLOSING,
+                    ), f"the session ended after {message!r}"
+                    if reply.type == aiohttp.WSMsgType.TEXT and f"after {number}" in reply.data:
+                        break
+            await terminal.keys("tab")  # the app still answers keys
+            await terminal.pump(1.0)
+            assert terminal.closed is None
+            await terminal.websocket.close()
+    assert "failed" not in served.stderr and "Traceback" not in served.stderr, served.stderr

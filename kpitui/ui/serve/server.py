@@ -333,18 +333,23 @@ class KpiServer:
                 continue
             try:
                 envelope = json.loads(message.data)
-                kind = envelope[0]
-            except (ValueError, IndexError, KeyError, TypeError):
+            except ValueError:
                 continue
+            if not isinstance(envelope, list) or not envelope:
+                continue  # a message that is not textual-serve's ["kind", data]: ignored, as an unknown kind is
+            kind, data = envelope[0], envelope[1] if len(envelope) > 1 else None
             if kind == "stdin":
+                if not isinstance(data, str):
+                    continue
                 session.last_input = time.monotonic()
-                await service.send_bytes(str(envelope[1]).encode("utf-8"))
+                await service.send_bytes(data.encode("utf-8", "replace"))
             elif kind == "resize":
+                if not isinstance(data, dict):
+                    continue
                 session.last_input = time.monotonic()
-                size = envelope[1]
-                await service.set_terminal_size(_clamp(size.get("width"), 80), _clamp(size.get("height"), 24))
+                await service.set_terminal_size(_clamp(data.get("width"), 80), _clamp(data.get("height"), 24))
             elif kind == "ping":
-                await websocket.send_json(["pong", envelope[1]])
+                await websocket.send_json(["pong", data])
             elif kind == "blur":
                 await service.blur()
             elif kind == "focus":
@@ -370,7 +375,7 @@ class KpiServer:
 def _clamp(value: Any, default: int) -> int:
     try:
         return max(10, min(1000, int(value)))
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: a width of 1e999 (JSON's Infinity)
         return default
 
 
