@@ -321,19 +321,33 @@ class Compiler:
         probed = [kid for kid in kpis if registry.owner("formula", self.config.kpis[kid].formula) not in builtin]
         if not probed:  # the built-in formula types give numbers: nothing to probe
             return []
+        bad: dict[str, pl.DataType] = {}
         try:
             found = probe(probed)
-            bad = {name.split("::", 1)[0] for name, dtype in found.items() if not dtype.is_numeric()}
+            for name, dtype in found.items():
+                if not _usable_number(dtype):
+                    bad.setdefault(name.split("::", 1)[0], dtype)
         except Exception:  # noqa: BLE001 - find which KPI it was, one by one
-            bad = set()
             for kid in probed:
                 try:
                     found = probe([kid])
-                    bad |= {kid} if not all(dtype.is_numeric() for dtype in found.values()) else set()
+                    wrong = [dtype for dtype in found.values() if not _usable_number(dtype)]
+                    if wrong:
+                        bad[kid] = wrong[0]
                 except Exception as exc:  # noqa: BLE001
                     self.errors[kid] = self.error(self.config.kpis[kid], exc)
-        for kid in bad:
+        for kid, dtype in bad.items():
             self.errors.setdefault(
-                kid, self.error(self.config.kpis[kid], TypeError("its expression does not give a number"))
+                kid,
+                self.error(
+                    self.config.kpis[kid],
+                    TypeError(f"its expression does not give a number (it gives {dtype}; a float or an integer)"),
+                ),
             )
         return [kid for kid in kpis if kid in self.errors]
+
+
+def _usable_number(dtype: pl.DataType) -> bool:
+    """A float or an integer: what a KPI's value is kept as. ``Decimal`` is numeric to polars, yet ``is_finite``
+    (every value's check) refuses it, and that failed the one query of every KPI."""
+    return dtype.is_float() or dtype.is_integer()

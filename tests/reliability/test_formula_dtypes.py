@@ -1,4 +1,5 @@
-"""A plugin formula whose expression gives strings (or lists) is that KPI's error; the other KPIs keep their values.
+"""A plugin formula whose expression gives strings (or lists, or Decimals) is that KPI's error; the other KPIs keep
+their values.
 
 Before the fix ``expression()`` returning ``pl.lit("abc")`` compiled, then failed the one polars query that
 evaluates every KPI: ``kpitui report`` ended in a traceback (``InvalidOperationError: is_finite operation not
@@ -41,9 +42,20 @@ class Lists(FormulaType):
         return pl.concat_list([inputs["x"], inputs["x"]])
 
 
+class Decimals(FormulaType):
+    type_name = "decimals"
+    description = "gives a Decimal (numeric to polars, yet is_finite() refuses it)"
+
+    def inputs(self):
+        return [Input("x", "a")]
+
+    def expression(self, inputs):
+        return inputs["x"].cast(pl.Decimal(10, 2))
+
+
 @kpitui.hookimpl
 def register_formula_types():
-    return [Strings, Lists]
+    return [Strings, Lists, Decimals]
 """
 
 
@@ -57,6 +69,7 @@ def test_a_formula_of_strings_is_its_kpis_error_not_the_reports(tmp_path):
         '[kpis.good]\nformula = "sum"\nmetrics = ["a"]\nwindow = "trailing_7d"\n'
         '[kpis.strings]\nformula = "strings"\nwindow = "trailing_7d"\n'
         '[kpis.lists]\nformula = "lists"\nwindow = "trailing_7d"\n'
+        '[kpis.decimals]\nformula = "decimals"\nwindow = "trailing_7d"\n'
         '[kpis.reads_strings]\nformula = "sum"\nmetrics = ["strings", "a"]\nwindow = "trailing_7d"\n',
         encoding="utf-8",
     )
@@ -68,6 +81,7 @@ def test_a_formula_of_strings_is_its_kpis_error_not_the_reports(tmp_path):
     assert code == 0, err.getvalue()
     kpis = {k["id"]: k for k in json.loads(out.getvalue())["kpis"]}
     assert kpis["good"]["value"] == 4.0
-    for kid in ("strings", "lists", "reads_strings"):
+    for kid in ("strings", "lists", "decimals", "reads_strings"):
         assert kpis[kid]["value"] is None and kpis[kid]["status"] == "no_data", kpis[kid]
     assert "does not give a number" in json.dumps(kpis["strings"]), kpis["strings"]
+    assert "Decimal" in json.dumps(kpis["decimals"]), kpis["decimals"]
