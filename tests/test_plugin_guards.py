@@ -180,3 +180,62 @@ def test_a_plugins_print_in_fetch_or_a_formula_stays_out_of_report_json(tmp_path
     series = kpitui("series", "loud_visits", "--points", "2", "--format", "json", "--config", str(path))
     assert series.returncode == 0, series.stderr
     json.loads(series.stdout)
+
+
+BAD_INPUTS = """
+import kpitui
+from kpitui.api import FormulaType, Input
+
+
+def make(kind):
+    class Bad(FormulaType):
+        type_name = kind
+
+        def inputs(self):
+            if kind == "inputs_none":
+                return None
+            if kind == "inputs_strings":
+                return ["a", 5]
+            if kind == "inputs_offset_text":
+                return [Input("m", "a", None, "1")]
+            raise LookupError("no such table in the warehouse")
+
+        def expression(self, inputs):
+            return inputs["m"]
+
+    return Bad
+
+
+@kpitui.hookimpl
+def register_formula_types():
+    return [make(kind) for kind in ("inputs_none", "inputs_strings", "inputs_offset_text", "inputs_raise")]
+"""
+
+
+@pytest.mark.parametrize(
+    "kind, said",
+    [
+        ("inputs_none", "listed its inputs wrongly: expected a list of kpitui.api.Input, got NoneType"),
+        ("inputs_strings", "listed its inputs wrongly: item 0 is str 'a', not a kpitui.api.Input"),
+        ("inputs_offset_text", "listed its inputs wrongly: item 0 is Input"),
+        ("inputs_raise", "failed to list its inputs: LookupError: no such table in the warehouse"),
+    ],
+)
+def test_a_formula_whose_inputs_are_not_inputs_is_one_line_naming_the_plugin(tmp_path, kind, said):
+    """Before the fix ``inputs()`` returning ``None`` or a list of strings was a traceback (``TypeError: 'NoneType'
+    object is not iterable``, ``AttributeError: 'str' object has no attribute 'ref'``) from every command, and
+    one that raised was a line naming neither the plugin nor the exception's type."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "bad_inputs.py").write_text(BAD_INPUTS, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+        '[metrics.a]\nsource = "manual"\n'
+        f'[kpis.odd]\nformula = "{kind}"\nwindow = "trailing_7d"\n'
+    )
+    for command in ("check", "report"):
+        result = kpitui(command, "--config", str(path))
+        assert result.returncode == 2, result.stderr
+        assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert "[kpis.odd]" in result.stderr and f"formula (plugin bad_inputs) {said}" in result.stderr

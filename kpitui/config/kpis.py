@@ -90,12 +90,17 @@ class KpiTables(TableChecks):
         # inputs may name metrics or other KPIs; no cycles
         names = [*metrics, *formulas]
         for kid, instance in formulas.items():
+            formula = shapes[kid][0]
+            plugin = f"the {formula!r} formula (plugin {registry.owner('formula', formula)})"
             try:
                 inputs = instance.inputs()
             except Exception as exc:
                 raise self.error(
-                    f"kpis.{kid}", f"the {shapes[kid][0]!r} formula failed to list its inputs: {exc}"
+                    f"kpis.{kid}", f"{plugin} failed to list its inputs: {type(exc).__name__}: {exc}"
                 ) from None
+            wrong = _not_inputs(inputs)
+            if wrong:
+                raise self.error(f"kpis.{kid}", f"{plugin} listed its inputs wrongly: {wrong}")
             for inp in inputs:
                 self.ref(f"kpis.{kid}", "formula input", inp.ref, names, "metric or KPI")
         self._check_cycles(formulas)
@@ -231,3 +236,24 @@ class KpiTables(TableChecks):
                 thresholds=self.thresholds(where, parsed.thresholds),
             )
         return objectives
+
+
+def _not_inputs(inputs: Any) -> str:
+    """What is wrong with a formula's ``inputs()`` (``""``: a list of :class:`kpitui.api.Input`).
+
+    Checked by shape, not by class, so the config stays free of polars (which ``kpitui.api`` imports).
+    """
+    if not isinstance(inputs, (list, tuple)):
+        return f"expected a list of kpitui.api.Input, got {type(inputs).__name__}"
+    for i, inp in enumerate(inputs):
+        name, ref = getattr(inp, "name", None), getattr(inp, "ref", None)
+        agg, offset = getattr(inp, "agg", None), getattr(inp, "offset", 0)
+        if not (
+            isinstance(name, str)
+            and isinstance(ref, str)
+            and (agg is None or isinstance(agg, str))
+            and isinstance(offset, int)
+            and not isinstance(offset, bool)
+        ):
+            return f"item {i} is {type(inp).__name__} {inp!r:.80}, not a kpitui.api.Input(name, ref, agg, offset)"
+    return ""
