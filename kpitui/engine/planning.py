@@ -189,7 +189,9 @@ class Planner:
                 windows[win] = (*ids, cur, full_end)
             current, previous, last_year, cur, full_end = windows[win]
             key = (to_date, win if to_date else None, grain)
-            spark_key = (*key, pipeline.micros(utc(cur.end)))
+            # where the sparkline ends, and whether as of there (closed): on a period's edge a complete
+            # window ends where a to-date one is the new period so far, and its last bucket is another
+            spark_key = (*key, pipeline.micros(utc(cur.end)), cur.closed)
             if spark_key not in sparks:
                 steps = layout.spark_steps[key]
                 end = utc(cur.end)
