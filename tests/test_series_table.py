@@ -50,3 +50,36 @@ def test_series_text_and_csv_say_what_they_show_and_keep_the_comparison(tmp_path
         "2026-03-02T00:00:00+00:00,30.0,70.0,-40.0",
         "2026-03-03T00:00:00+00:00,50.0,30.0,20.0",
     ]
+
+
+def test_series_says_how_far_back_the_comparison_really_is_and_keeps_columns_apart(tmp_path):
+    """Each bucket is compared with the bucket holding the instant one window before its start: over a
+    window shorter than the grain (a metric's series reads ``today``'s; a KPI of ``today`` by week) that is
+    the bucket just before, a week earlier, never "a day earlier". Numbers too wide for their column are
+    still kept apart by a space."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.fees]\nname = "Fees"\nunit = "number"\naggregation = "sum"\n'
+        '[kpis.daily]\nformula = "sum"\nmetrics = ["fees"]\nwindow = "today"\n'
+        '[kpis.monthly]\nformula = "sum"\nmetrics = ["fees"]\nwindow = "month_to_date"\n'
+    )
+    for value, at in (("1e15", "2026-03-02 09:00"), ("7", "2026-03-09 10:00"), ("5", "2026-03-10 10:00")):
+        assert kpitui("record", "fees", value, "--at", at, "--config", str(config)).returncode == 0
+    common = ("--grain", "week", "--points", "2", "--at", "2026-03-12 12:00", "--compare", "previous")
+    for shown in ("fees", "daily"):
+        table = kpitui("series", shown, *common, "--config", str(config)).stdout.splitlines()
+        assert table[0].endswith("; vs the same week a week earlier"), table[0]
+        assert table[1].split() == ["week", "starting", "value", "a", "week", "earlier", "difference"]
+        # the week of Mar 9 (so far: to Thursday 12:00) against the week of Mar 2 to Thursday 12:00
+        assert table[3].split()[:6] == [
+            "2026-03-09",
+            "00:00",
+            "UTC",
+            "12",
+            "1,000,000,000,000,000",
+            "-999,999,999,999,988",
+        ]
+    # a month-to-date KPI by week: each week against the week holding the day a month before its start
+    table = kpitui("series", "monthly", *common, "--config", str(config)).stdout.splitlines()
+    assert table[0].endswith("; vs the same week a month earlier"), table[0]
