@@ -309,7 +309,7 @@ def series_table(
         return format_value(value, unit or "number", decimals, currency)
 
     win = periods.parse_window(config.kpis[args.id].window if args.id in config.kpis else "today")
-    back = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"  # the KPI's window
+    back = periods.earlier_text(win, args.grain)  # the KPI's window (a metric's: today), or the grain
     earlier = {"previous": back, "last_year": "a year earlier"}.get(args.compare or "", "")
     head = f"{name} ({unit or 'number'}) per {args.grain}, as of {format_time(at, config)}"
     lines = [head + (f"; vs the same {args.grain} {earlier}" if earlier else "")]
@@ -318,9 +318,9 @@ def series_table(
     )
     for start, value, other in rows:
         line = f"{format_time(start, config)}  {shown(value):>12}"
-        if earlier:
+        if earlier:  # a number wider than its column still has a space before it
             difference = None if value is None or other is None else value - other
-            line += f"{shown(other):>20}{format_change(difference, None, unit, decimals, currency):>14}"
+            line += f" {shown(other):>19} {format_change(difference, None, unit, decimals, currency):>13}"
         if start <= at < periods.bucket_end(start, args.grain, cal):
             line += f"  (so far: to {format_time(at, config)[11:]})"
         lines.append(line)

@@ -133,6 +133,22 @@ def default_grain(window: Window | str) -> str:
     return "quarter"
 
 
+#: a grain's and a window unit's nominal length in days, to tell which of the two is longer
+_NOMINAL_DAYS = {"hour": 1 / 24, "day": 1, "week": 7, "month": 30, "quarter": 91, "year": 365}
+
+
+def earlier_text(window: Window | str, grain: str) -> str:
+    """How far back a chart's comparison bucket is, in words: each ``grain`` bucket is compared with
+    the bucket holding the instant one ``window`` before its start (see
+    :meth:`kpitui.engine.planning.Planner.bucket_before`): ``"a month earlier"``, ``"7 days earlier"``;
+    over a window shorter than the grain (``today`` by week) that is the bucket just before: ``"a week
+    earlier"``."""
+    w = _window(window)
+    if w.count * _NOMINAL_DAYS[w.unit] < _NOMINAL_DAYS[grain]:
+        return f"a {grain} earlier"
+    return f"a {w.unit} earlier" if w.count == 1 else f"{w.count} {w.unit}s earlier"
+
+
 def _max_days(w: Window) -> int:
     per = {"day": 1, "week": 7, "month": 31, "quarter": 92, "year": 366}[w.unit]
     return per * w.count

@@ -175,7 +175,7 @@ class DetailScreen(SnapshotScreen):
             return
         cal = periods.Calendar.from_settings(config.settings)
         win = periods.parse_window(message.window)
-        earlier = f"a {win.unit} earlier" if win.count == 1 else f"{win.count} {win.unit}s earlier"
+        earlier = periods.earlier_text(win, message.grain)
         compare_notes: tuple[str, ...] = ()
         if self.compare == "last_year":
             earlier = "a year earlier"
