@@ -10,7 +10,9 @@ The body is the notification's payload (``schema``, ``key``, ``kind``,
 cannot mention people or hide a link. ``title``, ``subject`` and ``fields``
 are sent as they are. The idempotency key is also sent as the
 ``Idempotency-Key`` header. ``url`` and ``headers`` are secrets
-(``${SLACK_WEBHOOK_URL}``); any 2xx status is success.
+(``${SLACK_WEBHOOK_URL}``); any 2xx status is success. A redirect (3xx) is
+a failed delivery naming where it points, never followed: the alert and the
+headers go to ``url`` only.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from kpitui.api import Notification, Notifier, NotifierError, OptionError, Secret
 
@@ -30,6 +32,33 @@ _CHAT_MARKUP = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;"})
 def chat_text(text: str) -> str:
     """``text`` with the three characters Slack-compatible receivers read as markup escaped."""
     return text.translate(_CHAT_MARKUP)
+
+
+def _opener() -> Any:
+    """An opener that answers a redirect, never follows it: urllib would follow a 301/302/303 with a GET that has no
+    body (a 200 to it recorded the alert as delivered, and it was lost) and send the configured headers
+    (``Authorization``) to whatever address the answer names."""
+    import urllib.request
+
+    class NoRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+            return None
+
+    return urllib.request.build_opener(NoRedirects)
+
+
+def redirected(url: str, headers: Any) -> str:
+    """What a redirect's error says: the origin it points to (never its path or query, which may hold a secret)."""
+    location = (headers.get("Location") or "").strip() if headers is not None else ""
+    if not location:
+        return "the webhook redirects; set url to the address it should post to"
+    target = urlsplit(urljoin(url, location))
+    try:
+        port = f":{target.port}" if target.port else ""
+    except ValueError:  # a port that is not a number
+        port = ""
+    where = f"{target.scheme}://{target.hostname or ''}{port}"
+    return f"the webhook redirects to {where}; kpitui posts an alert to url only: set url to the final address"
 
 
 @dataclass(frozen=True)
@@ -70,9 +99,11 @@ class WebhookNotifier(Notifier):
         headers.update({name: reveal(value) for name, value in self.options.headers.items()})
         request = urllib.request.Request(url, data=body, headers=headers, method="POST")
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+            with _opener().open(request, timeout=self.timeout) as response:
                 response.read(65536)
         except urllib.error.HTTPError as exc:
+            if 300 <= exc.code < 400:
+                raise NotifierError(clip(f"HTTP {exc.code} {exc.reason}: {redirected(url, exc.headers)}")) from None
             detail = exc.read(500).decode("utf-8", "replace") if exc.fp else ""
             raise NotifierError(
                 clip(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail.strip() else ""))
