@@ -104,3 +104,50 @@ async def test_malformed_websocket_messages_are_ignored_and_the_session_goes_on(
             assert terminal.closed is None
             await terminal.websocket.close()
     assert "failed" not in served.stderr and "Traceback" not in served.stderr, served.stderr
+
+
+async def test_an_unknown_user_name_costs_the_same_hash_work_as_a_wrong_password(tmp_path, monkeypatch):
+    """Before the fix a name not in [serve.users] was refused without hashing the password, a known one after an
+    scrypt of tens of milliseconds: the answer's time told which names exist. The real server in this process,
+    real HTTP; every password check counted."""
+    from aiohttp.test_utils import TestServer
+
+    from kpitui.serve_auth import hash_password
+    from kpitui.serve_command import ServePlan
+    from kpitui.ui.serve import server as served
+
+    checked: list[str] = []
+    real = served.verify_password
+
+    def counting(stored: str, password: str) -> bool:
+        checked.append(stored.split("$", 1)[0])
+        return real(stored, password)
+
+    monkeypatch.setattr(served, "verify_password", counting)
+    monkeypatch.setattr(served.asyncio, "sleep", _no_sleep)  # the 1 s pause after a refusal, not under test here
+    plan = ServePlan(
+        host="127.0.0.1", port=0, config_path=tmp_path / "kpitui.toml", token="t" * 32, token_generated=True,
+        users={"alice": hash_password("right one")}, allow_write=False, collect=False, max_sessions=2,
+        idle_seconds=None, app_argv=["true"], collector_argv=None,
+    )  # fmt: skip
+    server = TestServer(served.KpiServer(plan).make_app())
+    await server.start_server()
+    try:
+        async with client() as session:
+            for user, password, status in (
+                ("alice", "wrong", 401),
+                ("mallory", "wrong", 401),
+                ("", "", 401),
+                ("alice", "right one", 303),
+            ):
+                async with session.post(
+                    server.make_url("/login"), data={"user": user, "password": password}, allow_redirects=False
+                ) as answer:
+                    assert answer.status == status, (user, await answer.text())
+    finally:
+        await server.close()
+    assert checked == ["scrypt"] * 4, "every attempt hashes once, known name or not"
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None

@@ -15,10 +15,12 @@ string, and every log line passes :func:`kpitui.secrets.redact`.
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import json
 import logging
 import os
+import secrets
 import shlex
 import socket
 import sys
@@ -35,7 +37,7 @@ from aiohttp.abc import AbstractAccessLogger
 from textual_serve.download_manager import DownloadManager
 
 from ...secrets import redact, remember
-from ...serve_auth import SessionKeys, same_secret, verify_password
+from ...serve_auth import SessionKeys, hash_password, same_secret, verify_password
 from ...serve_command import ServePlan
 from .apps import STOP_SECONDS, SessionService, WarmSpare
 
@@ -125,6 +127,11 @@ class KpiServer:
         self.spare = WarmSpare(lambda: SessionService(self.command, plan.secret_env, self.downloads))
         remember(plan.token)  # masked in every log line from here on
 
+    @functools.cached_property
+    def decoy(self) -> str:
+        """A password hash no one knows, made like ``--hash-password``'s, checked when the user name is unknown."""
+        return hash_password(secrets.token_urlsafe(16))
+
     @property
     def cookie(self) -> str:
         return f"kpitui_session_{self.port}"  # cookies ignore ports: two servers on one host keep their own
@@ -132,6 +139,8 @@ class KpiServer:
     # -- the aiohttp application ---------------------------------------------------
 
     def make_app(self) -> web.Application:
+        if self.plan.users:
+            _ = self.decoy  # made now, so the first unknown name does not take two hashes' time
         app = web.Application(middlewares=[self.guard])
         app.add_routes(
             [
@@ -243,9 +252,11 @@ class KpiServer:
         form = await request.post()
         name, password = str(form.get("user", "")), str(form.get("password", ""))
         stored = self.plan.users.get(name)
-        ok = stored is not None and await asyncio.get_running_loop().run_in_executor(
-            None, verify_password, stored, password
+        # an unknown name is checked against a hash of the same work: the answer's time does not tell which exist
+        checked = await asyncio.get_running_loop().run_in_executor(
+            None, verify_password, stored if stored is not None else self.decoy, password
         )
+        ok = stored is not None and checked
         if not ok:
             await asyncio.sleep(1.0)  # slows guessing
             log.warning("refused %s: wrong user name or password", request.remote)
