@@ -7,6 +7,7 @@ import asyncio
 import time
 
 import aiohttp
+import pytest
 
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in
 
@@ -106,6 +107,7 @@ async def test_malformed_websocket_messages_are_ignored_and_the_session_goes_on(
     assert "failed" not in served.stderr and "Traceback" not in served.stderr, served.stderr
 
 
+@pytest.mark.filterwarnings("error::DeprecationWarning")  # aiohttp: "returning HTTPException object is deprecated"
 async def test_an_unknown_user_name_costs_the_same_hash_work_as_a_wrong_password(tmp_path, monkeypatch):
     """Before the fix a name not in [serve.users] was refused without hashing the password, a known one after an
     scrypt of tens of milliseconds: the answer's time told which names exist. The real server in this process,

@@ -205,7 +205,7 @@ class KpiServer:
 
     def signed_in(self, request: web.Request, who: str, location: str) -> web.Response:
         key = self.keys.issue(who)
-        response = web.HTTPSeeOther(location)
+        response = web.Response(status=303, text="303: See Other", headers={"Location": location})
         secure = request.secure or request.headers.get("X-Forwarded-Proto", "").lower() == "https"
         response.set_cookie(self.cookie, key, httponly=True, samesite="Strict", secure=secure)
         response.headers["Cache-Control"] = "no-store"
