@@ -416,3 +416,43 @@ def test_a_first_reading_the_clock_reaches_makes_a_carried_result_partial(config
     now += dt.timedelta(seconds=5)
     got = engine.evaluate(view, now)
     assert got == fresh(config, view, now) and got.kpis["other"].partial_last_year
+
+
+@pytest.mark.parametrize("window", [None, "today"])
+def test_results_carried_to_a_moved_clock_are_made_once_per_shared_plan(config, monkeypatch, window):
+    """With the clock moved, a result carried over is made by the engine itself (Engine._results: what
+    the move did to a plan worked out once for the KPIs sharing it), not by Results.moved, but for
+    a KPI whose judgement depends on the clock (``low``'s due date, ``leads``'s pace to the month's end;
+    with every KPI shown over today, the projections of ``other`` and ``running`` to the day's end too)
+    and one whose newest reading moved (written, or a reading ahead of the clock that it passed: its
+    freshness). Each evaluation equals a fresh one (this fails if a carried result keeps a period, a
+    freshness or a sparkline it should not); a result whose periods did not move is the very same."""
+    from kpitui.engine.results import Results
+
+    now = START
+    history = [(m, -s, 2) for m in "abcde" for s in range(30, 20 * 86_400, 7919)]
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    engine = Engine(config)
+    before = engine.evaluate(view, now, window=window)
+    moved: list[str] = []
+    carry = Results.moved
+
+    def spy(self, kid, *args):
+        moved.append(kid)
+        return carry(self, kid, *args)
+
+    monkeypatch.setattr(Results, "moved", spy)
+    # e written 30 s ahead of the clock, then the clock past it: ``other`` (e yesterday) is carried
+    # over with the newest reading of e moved (its freshness)
+    for seconds, written in ((5, []), (5, [("c", 1, 3)]), (5, [("e", 30, 1)]), (3600, []), (5, [("e", 2, 1)])):
+        view = view.write(as_rows(written, now)) if written else view
+        now += dt.timedelta(seconds=seconds)
+        moved.clear()
+        got = engine.evaluate(view, now, window=window)
+        assert got == fresh(config, view, now, window)
+        clocked = {"low", "leads"} if window is None else {"low", "leads", "other", "running"}
+        fresher = {kid for kid, result in got.kpis.items() if result.freshness != before.kpis[kid].freshness}
+        assert set(moved) <= clocked | fresher, moved
+        if window is None and "other" not in fresher and all(m != "e" for m, _, _ in written):
+            assert got.kpis["other"] is before.kpis["other"]  # yesterday, nothing of it moved
+        before = got
