@@ -131,6 +131,24 @@ def test_numbers_nobody_can_mean_are_one_line_with_exit_2(tmp_path, target, mess
         assert done.stderr.splitlines() == [f"kpitui: {path}: [kpis.z.target] {message}"]
 
 
+@pytest.mark.parametrize("number", ["nan", "inf", "-inf"])
+def test_a_target_given_as_a_bare_number_refuses_nan_and_inf(tmp_path, number):
+    """``target = nan`` (a TOML float) was taken: the KPI was scored 100% and "on track" against it, and the
+    JSON report printed ``NaN``, which is not JSON; ``target = inf`` was "off track" forever."""
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.a]\n'
+        f'[kpis.z]\nformula = "sum"\nmetrics = ["a"]\ntarget = {number}\n',
+        encoding="utf-8",
+    )
+    for command in (["check"], ["report", "--no-collect", "--format", "json"]):
+        done = kpitui(*command, "--config", str(path))
+        assert done.returncode == 2, (command, done.stdout, done.stderr)
+        assert done.stderr.splitlines() == [
+            f"kpitui: {path}: [kpis.z.target] target must be a finite number, not {number}"
+        ]
+
+
 def test_decimals_are_bounded(tmp_path):
     path = tmp_path / "kpitui.toml"
     path.write_text(
