@@ -152,8 +152,8 @@ class KpiTables(TableChecks):
         where = f"{where}.target"
         if duration and isinstance(data, str):
             data = {"value": data}
-        if isinstance(data, (int, float)) and not isinstance(data, bool):
-            return Target(kind="reach", value=float(data))
+        if isinstance(data, (int, float)) and not isinstance(data, bool):  # finite, as the table's numbers
+            return Target(kind="reach", value=self.typed(where, "target", data, float))
         if not isinstance(data, dict):
             raise self.error(where, "target must be a number or a table with kind, value, baseline, low, high, due")
         self.parse_table(where, TargetTable, data)
