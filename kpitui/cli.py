@@ -191,12 +191,16 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_tui(args: argparse.Namespace) -> int:
+    from . import kept_code
+    from .location import data_dir
     from .ui import gc_pause
 
     gc_pause.pause()  # until the first values are painted (kpitui.ui.gc_pause): start-up makes no garbage to speak of
+    kept_code.install(data_dir())  # the dataclasses' methods compiled at the last start (kpitui.kept_code)
     try:
         return _tui(args)
     finally:
+        kept_code.finish(save=False)
         gc_pause.resume()
 
 

@@ -8,15 +8,19 @@ import secrets
 from pathlib import Path
 
 
-def replace_private(where: Path, text: str) -> None:
-    """Write ``text`` to ``where`` (0600, its folder 0700 when made) through a fresh file renamed over it:
-    a reader sees the old file or the new one, never half of one. Raises :class:`OSError`."""
+def replace_private(where: Path, text: str | bytes) -> None:
+    """Write ``text`` (UTF-8, or bytes as they are) to ``where`` (0600, its folder 0700 when made) through a fresh
+    file renamed over it: a reader sees the old file or the new one, never half of one. Raises :class:`OSError`."""
     where.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     fresh = where.with_name(f".{where.name}.{secrets.token_hex(6)}")
     fd = os.open(fresh, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
+        if isinstance(text, bytes):
+            with os.fdopen(fd, "wb") as raw:
+                raw.write(text)
+        else:
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
         os.replace(fresh, where)
     finally:
         fresh.unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from textual.timer import Timer
 from textual.worker import get_current_worker
 
+from .. import kept_code
 from ..config import Config, ConfigError, load_config
 from . import gc_pause
 from .messages import CollectorReady, ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
@@ -112,11 +113,14 @@ class Lifecycle:
         """The first values are painted, or their evaluation failed: the sources may start (building them
         brings the demo source's log up to date, a polars query that would compete with the painting), the fold
         of the rows read since the index cache starts (the first evaluation leaves it to this, for the same
-        reason: :meth:`kpitui.ui.evaluating.Evaluations._evaluate`); the
+        reason: :meth:`kpitui.ui.evaluating.Evaluations._evaluate`); the dataclasses' methods this start compiled are
+        kept for the next start (kpitui.kept_code, in a worker); the
         garbage collector paused for the start resumes a moment later (kpitui.ui.gc_pause: its first
         collection walks everything the start made, and would hold the GIL while the values are written out)."""
         self.values_shown.set()
         runtime, app = self.app.runtime, self.app
+        if kept_code.installed():  # what this start compiled, kept for the next one (kpitui.kept_code)
+            app.run_worker(kept_code.finish, name="keep code", group="kept-code", thread=True, exit_on_error=False)
         if runtime is not None and app.snapshot is not None:  # the fold the first evaluation left due (Evaluations)
             work = partial(runtime.fold_due, app.view.instance)
             app.run_worker(work, name="fold", group="fold", thread=True, exit_on_error=False)
