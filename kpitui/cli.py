@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable, Iterable, NoReturn, Sequence
 
 from . import __version__, commands
 from .commands import base
@@ -28,9 +28,48 @@ def build_parser() -> argparse.ArgumentParser:
     return _build()[0]
 
 
-def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
-    """The parser and, per subcommand, the function that runs it."""
-    common = argparse.ArgumentParser(add_help=False)
+class _NotTheTui(Exception):
+    """The command line is not one the TUI-only parser reads as the full parser does (see :func:`_parse_tui`)."""
+
+
+class _TuiOnlyParser(argparse.ArgumentParser):
+    """A parser that prints nothing and exits never: anything but a clean parse raises :class:`_NotTheTui`."""
+
+    def error(self, message: str) -> NoReturn:
+        raise _NotTheTui(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        raise _NotTheTui(message)
+
+    def _print_message(self, message: str, file: Any = None) -> None:  # help, usage, version
+        raise _NotTheTui(message)
+
+
+def _parse_tui(argv: list[str]) -> argparse.Namespace | None:
+    """``argv`` parsed as the full parser parses it, when it runs the dashboard (``kpitui``, ``kpitui tui …``, options
+    alone); ``None`` for anything else (another command, help, the version, a mistake: the full parser says what).
+
+    The full parser declares every subcommand: building it imports their nine modules and makes ~60 parsers, ~15 ms
+    of CPU on the way to the dashboard's first frame. This one has the same top-level options and the same ``tui``
+    subcommand (made by the same code, :func:`_build`), and nothing else: where it parses without a word, the full
+    parser parses to the same namespace (another subcommand's parser is only used when its name is given)."""
+    if "_ARGCOMPLETE" in os.environ:
+        return None
+    parser, found = _build(tui_only=True)
+    try:
+        args = parser.parse_args(_with_default_command(argv, found))
+    except _NotTheTui:
+        return None
+    return args if getattr(args, "command", None) in (None, "tui") else None
+
+
+def _build(
+    tui_only: bool = False,
+) -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Namespace], int]]]:
+    """The parser and, per subcommand, the function that runs it (``tui_only``: the ``tui`` subcommand alone, a
+    parser that raises instead of printing; :func:`_parse_tui`)."""
+    kind = _TuiOnlyParser if tui_only else argparse.ArgumentParser
+    common = kind(add_help=False)
     common.add_argument(
         "-c",
         "--config",
@@ -47,7 +86,7 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
     )
     common.add_argument("-q", "--quiet", action="count", default=argparse.SUPPRESS, help="log only warnings and errors")
 
-    parser = argparse.ArgumentParser(
+    parser = kind(
         prog="kpitui",
         description="Objectives, key metrics and KPIs in the terminal.",
         parents=[common],
@@ -62,6 +101,8 @@ def _build() -> tuple[argparse.ArgumentParser, dict[str, Callable[[argparse.Name
         action="store_true",
         help="refuse adding readings (what `kpitui serve` runs without --allow-write)",
     )
+    if tui_only:
+        return parser, {"tui": cmd_tui}
     found = {"tui": cmd_tui, **commands.add_parsers(sub, common), "serve": cmd_serve}
     serve = sub.add_parser(
         "serve",
@@ -152,13 +193,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .console import degrade_glyphs, literal_output
 
     degrade_glyphs(sys.stdout, sys.stderr)
-    parser, found = _build()
-    if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (kpitui completion SHELL): answer and exit
-        from .completion import autocomplete
-
-        autocomplete(parser)
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = parser.parse_args(_with_default_command(argv, found))
+    args = _parse_tui(argv)  # the dashboard's command line, without building every subcommand's parser
+    found: dict[str, Callable[[argparse.Namespace], int]] = {"tui": cmd_tui}
+    if args is None:
+        parser, found = _build()
+        if "_ARGCOMPLETE" in os.environ:  # the shell asks for completions (kpitui completion SHELL): answer and exit
+            from .completion import autocomplete
+
+            autocomplete(parser)
+        args = parser.parse_args(_with_default_command(argv, found))
     from . import logs
 
     args.log_level = logs.level_of(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
