@@ -131,6 +131,65 @@ def test_a_collector_s_polls_are_kept_as_parts_and_loads_read_them(tmp_path, sma
     store.close()
 
 
+def _first_part(store: Store) -> bytes:
+    return store._conn.execute("SELECT data FROM delta_parts ORDER BY through LIMIT 1").fetchone()[0]
+
+
+def _damage_first_part(store: Store, data: bytes) -> None:
+    store._conn.execute(
+        "UPDATE delta_parts SET data = ? WHERE through = (SELECT min(through) FROM delta_parts)", (data,)
+    )
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        "cut",  # the header and schema whole, the record batch cut short: fails in the one query of every part
+        "flipped",  # a byte of the compressed body changed
+        "another schema",  # a whole Arrow file, but not the parts' columns
+        "reordered",  # the parts' columns in another order
+        "another type",  # a column of another type
+    ],
+)
+def test_a_part_that_cannot_be_read_as_the_parts_are_leaves_the_rows_to_the_table(tmp_path, small_parts, damage):
+    """The parts are decoded in one query (:func:`kpitui.sqlite_store.delta.fetch_since`): any part that is
+    not the parts' own columns, or whose body does not decode, makes the rows since come from the table,
+    as when each part was decoded (and its schema checked) on its own."""
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), 1.0) for m in "ab" for s in range(20)]))
+    store.snapshot()
+    for poll in range(6):
+        store.write(readings_frame([("a", at(100 + poll), float(poll)), ("b", at(poll), 5.0), ("c", at(poll), 1.0)]))
+    snapshot_seq = store._conn.execute("SELECT value FROM meta WHERE key = 'snapshot_seq'").fetchone()[0]
+    assert parts(store) >= 3 and from_store(store, snapshot_seq) == from_table(store, snapshot_seq)
+    good = pl.read_ipc(_first_part(store))
+    if damage == "cut":
+        data = _first_part(store)
+        data = data[: len(data) * 2 // 3]
+    elif damage == "flipped":
+        data = bytearray(_first_part(store))
+        data[len(data) // 2] ^= 0xFF
+        data = bytes(data)
+    elif damage == "another schema":
+        data = good.rename({"value": "reading"}).write_ipc(None, compression="lz4").getvalue()
+    elif damage == "reordered":
+        data = good.select(reversed(good.columns)).write_ipc(None, compression="lz4").getvalue()
+    else:
+        data = good.with_columns(pl.col("value").cast(pl.Float32)).write_ipc(None, compression="lz4").getvalue()
+    _damage_first_part(store, data)
+    fetched = store._fetch_since(snapshot_seq)
+    assert fetched.schema == pl.Schema(delta.ID_FRAME_SCHEMA)
+    assert sorted(fetched.iter_rows()) == from_table(store, snapshot_seq)
+    table = History(Store(tmp_path / "h.sqlite3", snapshot_rows=None))
+    table.store._conn.execute("UPDATE meta SET value = 0 WHERE key = 'delta_seq'")  # parts not used
+    table.refresh()
+    history = History(store)
+    history.refresh()
+    assert sorted(history.frame.rows()) == sorted(table.frame.rows())
+    table.store.close()
+    store.close()
+
+
 @pytest.mark.parametrize("top", [2, 1_000, 2**31])  # 2**31: the ids leave 31 bits, the times span 2**32 (no fit)
 def test_each_reading_s_latest_version_as_the_struct_of_the_two_finds_it(top):
     """The rows since kept by :func:`delta._latest` (the id and time as one integer where they fit)
