@@ -108,3 +108,81 @@ async def test_the_first_fold_starts_once_the_first_values_are_painted(config, m
         await wait_ready(pilot)
         await pilot.pause(0.1)
         assert len(calls) >= 2 and all(call == (True, True) for call in calls)
+
+
+def test_the_runtime_prepares_the_engine_while_the_preload_finishes_with_the_same_values(config, monkeypatch):
+    """``Runtime.open(preload=...)`` works out the engine's config-only parts (the compiled program, the
+    KPIs' layout, the sparklines' buckets as of its clock) before it waits for the preload's history;
+    the first evaluation, later, gives what a runtime opened on the loaded history without that gives,
+    even when the clock entered a new day (new sparkline buckets) in between."""
+    import datetime as dt
+
+    from kpitui.engine import Engine
+    from kpitui.history import History
+    from kpitui.store import Store
+    from kpitui.ui.runtime import Runtime
+
+    before = dt.datetime(2026, 3, 15, 23, 59, 59, 999_000, tzinfo=dt.timezone.utc)
+    for later in (before, before + dt.timedelta(milliseconds=2)):  # the same clock; past midnight
+        order: list[str] = []
+        prepare = Engine.prepare
+
+        def prepared(engine, now=None, window=None, prepare=prepare, order=order):
+            order.append(f"prepare {now.isoformat() if now else None}")
+            prepare(engine, now, window)
+
+        monkeypatch.setattr(Engine, "prepare", prepared)
+
+        class Loading:
+            """A preload still running when the runtime opens: taken once."""
+
+            loading = True
+
+            def take(self, wanted):
+                assert wanted is config
+                order.append("take")
+                history = History(Store(config.storage.path), index_cache=True)
+                history.refresh(fold=False)
+                return history.store, history
+
+        clocks = iter([before])
+        runtime = Runtime.open(config, collect=False, clock=lambda: next(clocks, later), preload=Loading())
+        monkeypatch.undo()
+        try:
+            assert order == [f"prepare {before.isoformat()}", "take"]
+            assert "program" in runtime.engine.__dict__ and None in runtime.engine.planner._layouts
+            snapshot = runtime.evaluate(window=None, offset=0, force=True)
+        finally:
+            runtime.close()
+        plain_history = History(Store(config.storage.path))
+        plain_history.refresh()
+        plain = Runtime.open(config, collect=False, clock=lambda: later, preloaded=(plain_history.store, plain_history))
+        try:
+            assert snapshot == plain.evaluate(window=None, offset=0, force=True)
+            assert snapshot.at == later
+        finally:
+            plain.close()
+
+
+def test_a_preload_done_by_then_is_taken_without_planning_ahead(config, monkeypatch):
+    """The sparklines' buckets are worked out ahead only while the load runs (else the evaluation right
+    after plans them as soon)."""
+    import datetime as dt
+
+    from kpitui.engine import Engine
+    from kpitui.ui.runtime import Runtime
+
+    calls: list[object] = []
+    prepare = Engine.prepare
+    monkeypatch.setattr(
+        Engine, "prepare", lambda engine, now=None, window=None: calls.append(now) or prepare(engine, now)
+    )
+    preload = Preload(config)
+    preload._thread.join()
+    assert not preload.loading
+    now = dt.datetime(2026, 3, 15, 12, tzinfo=dt.timezone.utc)
+    runtime = Runtime.open(config, collect=False, clock=lambda: now, preload=preload)
+    try:
+        assert calls == [None] and runtime.history.height > 0 and preload.take(config) is None
+    finally:
+        runtime.close()
