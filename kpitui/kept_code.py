@@ -11,8 +11,9 @@ While :func:`install`'s hook is in place, an ``exec`` of a text by the
 :mod:`dataclasses` module runs the code object kept for exactly that text
 (compiled as ``exec`` compiles it: ``<string>``, no inherited ``__future__``
 flags), and compiles the text when none is kept. :func:`finish` removes the
-hook and, when this start compiled a text anew or did not use a kept one,
-writes the texts this start used with their code to
+hook and, when this start compiled a text anew, writes the kept texts and the
+new ones with their code (only the ones it used, once the kept ones it did not
+use would be more than half as many again) to
 ``startup-code/<interpreter's cache tag>.marshal`` in kpitui's data folder
 (0600 in a 0700 folder), behind the interpreter's bytecode magic number: a
 file of another Python, damaged or unreadable is ignored (every text is
@@ -103,8 +104,10 @@ def installed() -> bool:
 
 
 def finish(save: bool = True) -> None:
-    """Remove the hook (once; later calls do nothing); with ``save``, write the texts this start used when
-    they are not what the file holds. A file that cannot be written is left as it was."""
+    """Remove the hook (once; later calls do nothing); with ``save``, when this start compiled a text, write the
+    kept texts with the ones it compiled, or only the ones it used once the kept ones it did not use would be more
+    than half as many again (a kpitui or Python replaced: the old texts go). A file that cannot be written is left
+    as it was."""
     global _where
     with _lock:
         where, _where = _where, None
@@ -112,15 +115,21 @@ def finish(save: bool = True) -> None:
             return
         if vars(dataclasses).get("exec") is _exec:
             del dataclasses.exec  # type: ignore[attr-defined]
-        used, same = dict(_used), not _compiled and _used.keys() == _kept.keys()
+        used, kept, compiled = dict(_used), dict(_kept), _compiled
         _kept.clear()
         _used.clear()
-        if not save or not used or same:
+        if not save or not compiled:
             return
+        # kept and used together: what a start uses differs a little with timing (the sources start building, and
+        # import their modules, while the first values are written out), and writing only what this start used
+        # would drop the texts the next start uses again, to compile them again
+        merged = {**kept, **used}
+        if len(merged) > len(used) * 3 // 2:
+            merged = used
         from .private_files import replace_private
 
         try:
-            replace_private(where, MAGIC_NUMBER + marshal.dumps(used))
+            replace_private(where, MAGIC_NUMBER + marshal.dumps(merged))
         except (OSError, ValueError):
             pass  # a read-only or missing data folder: the next start compiles again
 

@@ -120,7 +120,7 @@ def test_the_methods_are_those_dataclasses_make_compiled_then_from_the_file(tmp_
         assert init.__code__.co_filename == "<string>" and init.__qualname__ == own.__qualname__
 
 
-def test_the_file_is_written_only_when_this_start_compiled_or_left_a_text_unused(tmp_path):
+def test_the_file_is_written_only_when_this_start_compiled_a_text(tmp_path):
     kept_code.install(tmp_path)
     make()
     kept_code.finish()
@@ -128,22 +128,44 @@ def test_the_file_is_written_only_when_this_start_compiled_or_left_a_text_unused
     assert where is not None
     before = where.stat()
 
+    def same_file() -> bool:
+        return where.stat().st_ino == before.st_ino and where.stat().st_mtime_ns == before.st_mtime_ns
+
     kept_code.install(tmp_path)  # the same texts: the file stays as it was
     make()
     kept_code.finish()
-    assert where.stat().st_ino == before.st_ino and where.stat().st_mtime_ns == before.st_mtime_ns
+    assert same_file()
+    kept_code.install(tmp_path)  # fewer texts (a start that made fewer classes): the others stay kept
+    kept_code.finish()
+    assert same_file()
 
-    kept_code.install(tmp_path)  # one new class: written, with what this start used
+    kept_code.install(tmp_path)  # one new class: written, the kept texts with the new ones
 
     @dataclass
     class Another:
         q: int
 
+    make()  # the kept ones used again
     kept_code.finish()
-    assert where.stat().st_ino != before.st_ino
+    assert not same_file()
     kept_code.install(tmp_path)
-    assert kept_code.counts() == (0, 0)
-    assert len(kept_code._kept) == 3 and all("q" in text for text in kept_code._kept)
+    assert len(kept_code._kept) == 25 + 3
+    make()
+    assert kept_code.counts() == (25, 0)  # Another's texts unused by this start: not written, still kept
+    kept_code.finish()
+    kept_code.install(tmp_path)
+    assert len(kept_code._kept) == 25 + 3
+    kept_code.finish()
+
+    kept_code.install(tmp_path)  # a start that uses few of the kept texts and compiles one: only what it used
+
+    @dataclass
+    class Third:
+        r: int
+
+    kept_code.finish()
+    kept_code.install(tmp_path)
+    assert len(kept_code._kept) == 3 and all("r" in text for text in kept_code._kept)
 
 
 def test_a_start_that_does_not_save_leaves_the_file(tmp_path):
