@@ -91,3 +91,36 @@ filter = "qty > 1.25"
     fees = [(as_number(r["fee"]), as_number(r["qty"])) for r in data]
     assert total("fees") == pytest.approx(sum(f for f, _ in fees if f is not None))
     assert total("big_orders") == pytest.approx(sum(f for f, q in fees if f is not None and q > 1.25))
+
+
+def test_nan_and_infinite_values_are_skipped_and_counted_not_a_whole_bucket_lost(tmp_path: Path) -> None:
+    """``NaN``, ``inf`` and ``-inf`` in a value column are not numbers anyone measured: like ``n/a`` they are
+    skipped and counted. They were read as floats, so the bucket's sum became NaN (or a max infinite), the
+    store refused that reading, and the bucket read 0: the 10 beside a NaN was lost without a word."""
+    (tmp_path / "orders.csv").write_text(
+        "time,amount\n"
+        "2026-11-01T00:00:00Z,10\n"
+        "2026-11-01T00:30:00Z,NaN\n"
+        "2026-11-01T01:00:00Z,inf\n"
+        "2026-11-01T01:10:00Z,-inf\n"
+        "2026-11-01T01:30:00Z,1e6\n"
+        "2026-11-01T01:40:00Z,2.5\n"
+        "2026-11-01T02:00:00Z,7\n"
+        "2026-11-01T02:20:00Z,nan\n"
+    )
+    cfg = tmp_path / "kpitui.toml"
+    cfg.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[sources.f]\ntype = "file"\npath = "orders.csv"\ntime_column = "time"\n'
+        '[metrics.amount]\nsource = "f"\nvalue_column = "amount"\nbucket = "hour"\n'
+        '[metrics.biggest]\nunit = "number"\naggregation = "max"\nsource = "f"\nvalue_column = "amount"\n'
+        'bucket = "hour"\nagg = "max"\n'
+    )
+    collected = run("collect", "--once", "--config", str(cfg))
+    assert collected.returncode == 0, collected.stderr
+    assert "4 skipped" in collected.stdout, collected.stdout
+    for metric, expected in (("amount", [10.0, 1000002.5, 7.0]), ("biggest", [10.0, 1e6, 7.0])):
+        at = ("--at", "2026-11-01 02:59")
+        shown = run("series", metric, "--grain", "hour", "--points", "3", *at, "--format", "json", "--config", str(cfg))
+        assert shown.returncode == 0, shown.stderr
+        assert [p["value"] for p in json.loads(shown.stdout)["points"]] == expected, metric
