@@ -142,8 +142,8 @@ def _typed(options: FileOptions, path: Path, value_columns: Sequence[str]) -> pl
     CSV and NDJSON readers infer types from the first :data:`INFER_ROWS` rows:
     a column of whole numbers that later holds ``19.99`` would fail the read.
     So value columns, and every column the sample took for numbers, are read
-    as text and made Float64 (a value that is not a number becomes null:
-    skipped and counted). Each value column's text stays beside it (as
+    as text and made Float64 (a value that is not a number, NaN and the
+    infinities too, becomes null: skipped and counted). Each value column's text stays beside it (as
     ``__kpitui_raw_<name>``) to count those values. Parquet has real types;
     JSON is inferred from every row.
     """
@@ -155,13 +155,12 @@ def _typed(options: FileOptions, path: Path, value_columns: Sequence[str]) -> pl
         frame = _scan(options, path, numeric)
         schema = frame.collect_schema()
     values = [c for c in value_columns if c in schema]
-    return frame.with_columns(
-        *[pl.col(c).alias(_raw(c)) for c in values],
-        *[
-            (pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).cast(pl.Float64, strict=False)
-            for c in numeric
-        ],
-    )
+
+    def number(c: str) -> pl.Expr:  # NaN and infinities are not numbers anyone measured: null, as "n/a" is
+        x = (pl.col(c).str.strip_chars() if schema[c] == pl.String else pl.col(c)).cast(pl.Float64, strict=False)
+        return pl.when(x.is_finite()).then(x).alias(c)
+
+    return frame.with_columns(*[pl.col(c).alias(_raw(c)) for c in values], *[number(c) for c in numeric])
 
 
 def _column_error(what: str, name: str, columns: Sequence[str]) -> str:
