@@ -71,17 +71,6 @@ class Engine:
             return kept.program(self.compiler)
         return self.compiler.compile()
 
-    def prepare(self, now: dt.datetime | None = None, window: str | None = None) -> None:
-        """Work out ahead what a first evaluation in ``window`` needs of the config alone: the compiled
-        program (:attr:`program`) and how the KPIs are planned (:meth:`Planner.layout`); with ``now``,
-        also the sparklines' buckets before their last one as of ``now`` (remembered by
-        :func:`~kpitui.engine.planning.sparkline`: an evaluation a moment later plans the same ones unless
-        the clock entered a new bucket meanwhile). For the TUI's start, while the history's first load
-        finishes (:meth:`kpitui.ui.runtime.Runtime.open`). Nothing here depends on the history."""
-        self.planner.layout(window)
-        if now is not None:
-            self.planner.plan(now, window)
-
     def metrics_of(self, kid: str) -> set[str]:
         """Every metric a KPI reads, through other KPIs too."""
         return self.compiler.metrics_of(kid)

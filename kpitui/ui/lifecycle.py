@@ -61,6 +61,7 @@ class Lifecycle:
             from .runtime import Runtime, open_store
 
             preload, app.preload = app.preload, None  # the history loaded while the UI started (kpitui.ui.preload)
+            preloaded = preload.take(config) if preload is not None and previous is None else None
             runtime = Runtime.open(
                 config,
                 collect=app.collect,
@@ -68,7 +69,7 @@ class Lifecycle:
                 store_factory=app.store_factory or open_store,
                 previous=previous,
                 sources_later=True,
-                preload=preload if previous is None else None,  # taken once the engine is ready
+                preloaded=preloaded,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
             app.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))

@@ -69,11 +69,6 @@ class Preload:
             return
         self._result = (store, history)
 
-    @property
-    def loading(self) -> bool:
-        """The load is still running."""
-        return self._thread.is_alive()
-
     def take(self, config: Config) -> tuple[HistoryStore, History] | None:
         """The store and its loaded history, once (waiting for the load to finish); ``None`` when
         ``config`` is not the config it was started for, or the load failed."""

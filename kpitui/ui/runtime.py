@@ -25,7 +25,6 @@ from ..store import unwritable
 
 if TYPE_CHECKING:  # the collector's modules (its sources' polling) load when the sources start, after the first values
     from ..collector import Collector, PollResult
-    from .preload import Preload
 
 Clock = Callable[[], dt.datetime]
 StoreFactory = Callable[[Config], HistoryStore]
@@ -81,21 +80,14 @@ class Runtime:
         previous: Runtime | None = None,
         sources_later: bool = False,
         preloaded: tuple[HistoryStore, History] | None = None,
-        preload: Preload | None = None,
     ) -> Runtime:
         """Build the runtime for ``config``; keep ``previous``'s history when the store is the same file.
 
         ``sources_later``: do not build the collector (its sources) yet, :meth:`start_collector` does:
         a source's constructor may do real work (the demo source brings its access log up to date),
         which the first values need not wait for. ``preloaded``: the reader store and its history,
-        already loaded; ``preload``: the load of them still running (:mod:`kpitui.ui.preload`), taken once
-        the engine has worked out what depends on the config only (:meth:`Engine.prepare`), meanwhile."""
+        already loaded (:mod:`kpitui.ui.preload`)."""
         engine = Engine(config, keep_program=True)  # a large config's compile kept between starts
-        if preload is not None and preloaded is None:
-            # the load's last steps are mostly polars on its pool and SQLite, with the GIL free for this
-            # Python; the sparklines' buckets too while it runs (else the evaluation plans them as soon)
-            engine.prepare(clock() if preload.loading else None)
-            preloaded = preload.take(config)
         lock = threading.Lock()
         views: dict[str, tuple[HistoryStore, History]] = {}
         if previous is not None and previous.config.storage.path == config.storage.path:
