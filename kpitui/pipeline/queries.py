@@ -228,10 +228,12 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
                 ends.add(hi - 1)
         elif a == "first" and lo < hi:
             ends.add(lo)
-    total = _gathered(index.total, before)
-    weighted = total if index.weighted is None else _gathered(index.weighted, before)
-    count = None if index.count is None else _gathered(index.count, before)
-    keys, values = _gathered(index.key, ends), _gathered(index.value, ends)
+    running = [column for column in (index.total, index.weighted, index.count) if column is not None]
+    sums = iter(_gathered(running, before))
+    total = next(sums)
+    weighted = total if index.weighted is None else next(sums)
+    count = None if index.count is None else next(sums)
+    keys, values = _gathered([index.key, index.value], ends)
     for j, i in enumerate(asked):
         off, shift = segs[j][0], segs[j][3]
         lo, hi, a = found[2 * j], found[2 * j + 1], agg[i]
@@ -256,12 +258,15 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
     return out
 
 
-def _gathered(column: pl.Series, rows: set[int]) -> dict[int, Any]:
-    """``column``'s value at each of ``rows``."""
+def _gathered(columns: list[pl.Series], rows: set[int]) -> list[dict[int, Any]]:
+    """Each of ``columns``' values at each of ``rows`` (columns of one index): one gather of their rows
+    rather than one per column, each a few polars calls (the five columns of an incremental
+    evaluation's ~340 rows of the 10M index: 0.49 -> 0.22 ms of main-thread CPU)."""
     if not rows:
-        return {}
+        return [{} for _ in columns]
     at = list(rows)
-    return dict(zip(at, column.gather(pl.Series(at, dtype=pl.Int64)).to_list()))
+    got = pl.DataFrame([column.alias(str(i)) for i, column in enumerate(columns)])[pl.Series(at, dtype=pl.Int64)]
+    return [dict(zip(at, column.to_list())) for column in got.get_columns()]
 
 
 #: "no reading at or after this instant" in :func:`next_readings`' answers: later than any reading
