@@ -13,6 +13,7 @@ polling until stopped, compaction and the daily check of the history.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -201,9 +202,13 @@ class Collector(SourcePoller):
             stop.wait(max(0.05, min(upcoming - time.monotonic(), 60)))
 
     def close(self) -> None:
-        for state in self.states.values():
-            if state.instance is not None:
-                try:
-                    state.instance.close()
-                except Exception:  # noqa: BLE001
-                    pass
+        """Close every source, each ``close()`` bounded (:func:`kpitui.fetching.close_all`): one that hangs is
+        named in a warning and left behind, never holding the exit."""
+        from .fetching import CLOSE_SECONDS, close_all
+
+        instances = {sid: state.instance for sid, state in self.states.items() if state.instance is not None}
+        for sid in close_all(instances):
+            owner = self.config.registry.owner("source", self.config.sources[sid].type)
+            logging.getLogger("kpitui.collect").warning(
+                "source %s (plugin %s) did not close within %g s; left running", sid, owner, CLOSE_SECONDS
+            )

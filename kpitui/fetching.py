@@ -16,6 +16,7 @@ import datetime as dt
 import threading
 import time
 from dataclasses import dataclass
+from typing import Mapping
 
 from .api import MetricSource, _run_fetch
 
@@ -76,3 +77,32 @@ def _wait(thread: threading.Thread, timeout: float, stop: threading.Event | None
         if left <= 0:
             return
         thread.join(min(left, 0.1))  # returns as the fetch ends; looks at ``stop`` every 0.1 s
+
+
+#: the most time every plugin's ``close()`` gets, all of them together, when kpitui stops
+CLOSE_SECONDS = 5.0
+
+
+def close_all(instances: Mapping[str, object], seconds: float = CLOSE_SECONDS) -> list[str]:
+    """Call each instance's ``close()`` in a daemon thread of its own, all at once, and wait for them at most
+    ``seconds`` in all: a plugin whose ``close()`` hangs cannot hold kpitui's exit (Python cannot stop the thread;
+    it ends with the process). An error in ``close()`` is ignored. The names of those still closing."""
+    threads: dict[str, threading.Thread] = {}
+    for name, instance in instances.items():
+        close = getattr(instance, "close", None)
+        if close is None:
+            continue
+        thread = threading.Thread(target=_quietly, args=(close,), name=f"kpitui-close-{name}", daemon=True)
+        thread.start()
+        threads[name] = thread
+    deadline = time.monotonic() + seconds
+    for thread in threads.values():
+        thread.join(max(0.0, deadline - time.monotonic()))
+    return [name for name, thread in threads.items() if thread.is_alive()]
+
+
+def _quietly(close: object) -> None:
+    try:
+        close()  # type: ignore[operator]
+    except BaseException:  # noqa: BLE001 - a plugin's close() that fails has nothing left to tell
+        pass

@@ -11,6 +11,7 @@ During a notifier's quiet hours its items wait until the hours end.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import threading
 import time
 from typing import Any, Callable
@@ -119,11 +120,13 @@ class Dispatcher:
         self.poke()
         for thread in self.threads:
             thread.join(timeout)
-        for instance in self.instances.values():
-            try:
-                instance.close()
-            except Exception:  # noqa: BLE001
-                pass
+        from ..fetching import CLOSE_SECONDS, close_all
+
+        for nid in close_all(dict(self.instances)):  # a close() that hangs cannot hold the exit
+            owner = self.config.registry.owner("notifier", self.config.notifiers[nid].type)
+            logging.getLogger("kpitui.collect").warning(
+                "notifier %s (plugin %s) did not close within %g s; left running", nid, owner, CLOSE_SECONDS
+            )
 
     def idle(self) -> bool:
         """Nothing is due now (all delivered, or waiting for a retry or quiet hours to end)."""
