@@ -60,7 +60,7 @@ class PluginTimeout(Exception):
     """Plugin code did not return within :func:`plugin_timeout` seconds."""
 
 
-def _bounded(call: Callable[[], Any], seconds: float | None) -> Any:
+def bounded(call: Callable[[], Any], seconds: float | None) -> Any:
     """``call()``, or :class:`PluginTimeout` after ``seconds`` (None: no limit, on this thread).
 
     The helper thread is a daemon: a plugin stuck for good neither blocks kpitui
@@ -309,7 +309,7 @@ class PluginHost:
     ) -> None:
         info = self._info(name, origin)
         try:
-            plugin = _bounded(load, None if origin == "builtin" else self.timeout)
+            plugin = bounded(load, None if origin == "builtin" else self.timeout)
         except PluginTimeout as exc:
             info.errors.append(f"failed to load: import {exc}")
             self.timed_out.add(name)
@@ -400,7 +400,7 @@ class PluginHost:
             try:
                 # Registration hooks take no arguments (pluggy refused any implementation
                 # asking for one when the plugin was registered), so each is a plain call.
-                items = _bounded(
+                items = bounded(
                     functools.partial(_listed, impl.function),
                     None if info.origin == "builtin" else self.timeout,
                 )

@@ -239,3 +239,52 @@ def test_a_formula_whose_inputs_are_not_inputs_is_one_line_naming_the_plugin(tmp
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "[kpis.odd]" in result.stderr and f"formula (plugin bad_inputs) {said}" in result.stderr
+
+
+SLOW_FORMULA = """
+import time
+
+import kpitui
+from kpitui.api import FormulaType, Input
+
+
+class Slow(FormulaType):
+    type_name = "slow"
+
+    def inputs(self):
+        return [Input("m", "a")]
+
+    def expression(self, inputs):
+        time.sleep(600)
+        return inputs["m"]
+
+
+@kpitui.hookimpl
+def register_formula_types():
+    return [Slow]
+"""
+
+
+def test_a_formula_whose_expression_hangs_is_its_kpis_error_not_a_report_that_never_comes(tmp_path):
+    """Before the fix a plugin formula whose ``expression()`` hung held the compile of every KPI: ``kpitui report``
+    (and the dashboard's first values) never came. Plugin code at compile time now has the plugins' time limit."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow_formula.py").write_text(SLOW_FORMULA, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+        '[metrics.a]\nsource = "manual"\n'
+        '[kpis.good]\nformula = "sum"\nmetrics = ["a"]\nwindow = "trailing_7d"\n'
+        '[kpis.slow]\nformula = "slow"\nwindow = "trailing_7d"\n'
+    )
+    env = {"KPITUI_PLUGIN_TIMEOUT": "2"}
+    assert kpitui("record", "a", "4", "--config", str(path), env=env).returncode == 0
+    started = time.monotonic()
+    report = kpitui("report", "--no-collect", "--format", "json", "--config", str(path), env=env, timeout=120)
+    assert time.monotonic() - started < 60
+    assert report.returncode == 0, report.stderr
+    kpis = {k["id"]: k for k in json.loads(report.stdout)["kpis"]}
+    assert kpis["good"]["value"] == 4.0
+    assert kpis["slow"]["value"] is None
+    assert "plugin slow_formula" in json.dumps(kpis["slow"]) and "did not finish within 2s" in json.dumps(kpis["slow"])

@@ -23,6 +23,7 @@ from ..api import FormulaType, Input
 from ..config import Config
 from ..model import Kpi
 from ..options import redact
+from ..plugins import bounded, plugin_timeout
 
 
 class Read(NamedTuple):
@@ -279,9 +280,15 @@ class Compiler:
                     reads = self.reads(needs, additive)
                     shape, parts = self.shape(kid, reads)
                     exprs: list[pl.Expr] = []
-                else:
-                    exprs = [self.expression(kid, 0, needs).alias(kid)]
-                    named = self.formulas[kid].parts(self.columns(kid, 0, needs))
+                else:  # plugin code (expression(), parts()) under the plugins' time limit: one that hangs is
+                    # that KPI's error, not a report or a dashboard that never comes
+                    exprs, named = bounded(
+                        lambda: (
+                            [self.expression(kid, 0, needs).alias(kid)],
+                            self.formulas[kid].parts(self.columns(kid, 0, needs)),
+                        ),
+                        plugin_timeout(),
+                    )
                     exprs += [pipeline.clean(part).alias(f"{kid}::{name}") for name, part in named.items()]
                     reads, shape, parts = self.reads(needs, additive), None, tuple(named)
             except Exception as exc:  # noqa: BLE001
