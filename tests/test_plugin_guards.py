@@ -183,6 +183,8 @@ def test_a_plugins_print_in_fetch_or_a_formula_stays_out_of_report_json(tmp_path
 
 
 BAD_INPUTS = """
+import time
+
 import kpitui
 from kpitui.api import FormulaType, Input
 
@@ -198,6 +200,8 @@ def make(kind):
                 return ["a", 5]
             if kind == "inputs_offset_text":
                 return [Input("m", "a", None, "1")]
+            if kind == "inputs_hang":
+                time.sleep(600)
             raise LookupError("no such table in the warehouse")
 
         def expression(self, inputs):
@@ -208,7 +212,8 @@ def make(kind):
 
 @kpitui.hookimpl
 def register_formula_types():
-    return [make(kind) for kind in ("inputs_none", "inputs_strings", "inputs_offset_text", "inputs_raise")]
+    return [make(kind) for kind in ("inputs_none", "inputs_strings", "inputs_offset_text", "inputs_raise",
+                                    "inputs_hang")]
 """
 
 
@@ -219,12 +224,14 @@ def register_formula_types():
         ("inputs_strings", "listed its inputs wrongly: item 0 is str 'a', not a kpitui.api.Input"),
         ("inputs_offset_text", "listed its inputs wrongly: item 0 is Input"),
         ("inputs_raise", "failed to list its inputs: LookupError: no such table in the warehouse"),
+        ("inputs_hang", "failed to list its inputs: PluginTimeout: did not finish within 2s"),
     ],
 )
 def test_a_formula_whose_inputs_are_not_inputs_is_one_line_naming_the_plugin(tmp_path, kind, said):
     """Before the fix ``inputs()`` returning ``None`` or a list of strings was a traceback (``TypeError: 'NoneType'
-    object is not iterable``, ``AttributeError: 'str' object has no attribute 'ref'``) from every command, and
-    one that raised was a line naming neither the plugin nor the exception's type."""
+    object is not iterable``, ``AttributeError: 'str' object has no attribute 'ref'``) from every command, one
+    that raised was a line naming neither the plugin nor the exception's type, and one that hung held every
+    command for good."""
     plugins = tmp_path / "plugins"
     plugins.mkdir()
     (plugins / "bad_inputs.py").write_text(BAD_INPUTS, encoding="utf-8")
@@ -235,7 +242,7 @@ def test_a_formula_whose_inputs_are_not_inputs_is_one_line_naming_the_plugin(tmp
         f'[kpis.odd]\nformula = "{kind}"\nwindow = "trailing_7d"\n'
     )
     for command in ("check", "report"):
-        result = kpitui(command, "--config", str(path))
+        result = kpitui(command, "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"})
         assert result.returncode == 2, result.stderr
         assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert "[kpis.odd]" in result.stderr and f"formula (plugin bad_inputs) {said}" in result.stderr
