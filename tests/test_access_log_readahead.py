@@ -172,3 +172,34 @@ def test_a_backlog_of_edge_lines_in_small_chunks_counts_as_the_whole_log_at_once
     # a CRLF line reads as its LF line; a line over max_line_length is malformed
     decoded = [line.decode("utf-8", "replace").removesuffix("\r") for line in lines if len(line) <= 4096]
     assert whole.counts() == reference(decoded)
+
+
+def test_a_backlog_read_into_kept_buffers_counts_as_the_whole_log_at_once(tmp_path: Path) -> None:
+    """Chunks large enough to be read into the memory kept between a backlog's polls (``tail.ChunkBuffers``),
+    read ahead, with edge lines at their boundaries: the same readings and malformed lines as one poll of the whole
+    file; the memory is reused while the backlog lasts and given back once it is read."""
+    log = tmp_path / "access.log"
+    lines = edge_lines(8000, seed=59)
+    log.write_bytes(b"".join(line + b"\n" for line in lines))
+    whole = Tail(make_source(log, max_line_length=4096))
+    whole.poll()
+    source = make_source(log, max_line_length=4096)
+    source.max_poll_bytes = 33 * 1024 + 17  # over the 32 KiB a read needs to stop at its last newline
+    chunked = Tail(source)
+    reused = []
+    fetch = source.fetch
+
+    def noted(cursor, now):  # type: ignore[no-untyped-def]
+        result = fetch(cursor, now)
+        reused.append((source._buffers.reused, len(source._buffers._slots)))
+        return result
+
+    source.fetch = noted  # type: ignore[method-assign]
+    polls = drain(chunked, log)
+    assert polls > 20
+    assert source._ahead is not None and source._ahead.taken >= polls - 2
+    assert chunked.counts() == whole.counts()
+    assert chunked.skipped == whole.skipped > 0
+    assert reused[-3][0] >= polls - 6  # all but the first reads into each buffer, and the short last ones
+    assert all(slots == 2 for _, slots in reused[2:-3])  # two buffers while the backlog lasts
+    assert reused[-1][1] == 0  # caught up: given back

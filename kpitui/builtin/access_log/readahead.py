@@ -25,7 +25,7 @@ import threading
 from dataclasses import dataclass, field
 
 from .cursor import Cursor
-from .tail import LineReader, LogTailer
+from .tail import ChunkBuffers, LineReader, LogTailer
 
 
 def position(state: Cursor) -> str:
@@ -54,8 +54,9 @@ class _Ahead:
 class ReadAhead:
     """The next chunk of one log, read in a thread (at most one at a time)."""
 
-    def __init__(self, tailer: LogTailer, budget: int, max_line_length: int):
+    def __init__(self, tailer: LogTailer, budget: int, max_line_length: int, buffers: ChunkBuffers | None = None):
         self.tailer = tailer
+        self.buffers = buffers  # the source's memory for large reads, shared with its polls' own reads
         self.budget = budget
         self.max_line_length = max_line_length
         self._ahead: _Ahead | None = None
@@ -70,7 +71,7 @@ class ReadAhead:
             backlog=[copy.copy(item) for item in state.backlog],
             missing=state.missing,
         )
-        ahead = _Ahead(position(places), places, LineReader(self.budget, self.max_line_length))
+        ahead = _Ahead(position(places), places, LineReader(self.budget, self.max_line_length, self.buffers))
 
         def read() -> None:
             try:

@@ -48,7 +48,7 @@ from .._sourcekit import truncate
 from .cursor import Cursor
 from .formats import FIELD_TYPES, FORMATS, compile_log_format, parse_lines, time_utc
 from .readahead import ReadAhead
-from .tail import MAX_POLL_BYTES, MISSING_GRACE, LineReader, LogTailer
+from .tail import MAX_POLL_BYTES, MISSING_GRACE, ChunkBuffers, LineReader, LogTailer
 
 if TYPE_CHECKING:
     import polars as pl
@@ -158,6 +158,7 @@ class AccessLogSource(MetricSource):
                 need |= {"client", "agent"} if kind == "client_agent" else {"client"}
         self.need = need
         self._ahead: ReadAhead | None = None  # made at the first fetch (``max_poll_bytes`` may be set until then)
+        self._buffers = ChunkBuffers()  # a backlog's chunks are read into memory kept between its polls
 
     @classmethod
     def check(cls, options: Any, metrics: Sequence[Metric], context: SourceContext) -> None:
@@ -184,16 +185,18 @@ class AccessLogSource(MetricSource):
         loaded = Cursor.load(cursor)
         state = loaded or Cursor()
         if self._ahead is None:
-            self._ahead = ReadAhead(self.tailer, self.max_poll_bytes, self.options.max_line_length)
+            self._ahead = ReadAhead(self.tailer, self.max_poll_bytes, self.options.max_line_length, self._buffers)
         reader = self._ahead.take(state) if loaded is not None else None
         if reader is None:
-            reader = LineReader(self.max_poll_bytes, self.options.max_line_length)
+            reader = LineReader(self.max_poll_bytes, self.options.max_line_length, self._buffers)
             self.tailer.read(state, reader, first=loaded is None, now=now)
         # the budget ran out: there is (very likely) more to read now; the collector polls again at once
         pending = reader.budget <= 0
         if pending:  # read the next chunk while this one is counted and committed
             self._ahead.start(state, now)
         readings, bad = self._count(reader.data, state)
+        if not pending:  # caught up: the memory kept for a backlog's chunks goes back
+            self._buffers.release()
         self._report_progress(state, reader, pending)
         return FetchResult(readings=readings, cursor=state.dump(), skipped=reader.skipped + bad, more_pending=pending)
 
