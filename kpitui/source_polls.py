@@ -20,7 +20,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import Any, Callable, Literal
 
 import polars as pl
 
@@ -121,9 +121,21 @@ class SourcePoller:
             if not metrics or cls.passive:
                 continue
             try:
-                self.states[sid] = _State(cls(spec, metrics, self._context_of(sid)))
+                self.states[sid] = _State(self._construct(sid, cls, metrics))
             except Exception as exc:  # noqa: BLE001 - a plugin's constructor must not stop the collector
                 self.states[sid] = _State(None, init_error=self._describe(sid, "failed to start", exc))
+
+    def _construct(self, sid: str, cls: type[MetricSource], metrics: Any) -> MetricSource:
+        """A source instance; a third-party constructor under the plugins' time limit (``KPITUI_PLUGIN_TIMEOUT``):
+        one that hangs is that source's error ("failed to start"), not a collector that never starts."""
+        spec = self.config.sources[sid]
+        owner = self.config.registry.owner("source", spec.type)
+        if owner is None or owner.startswith("builtin:"):
+            return cls(spec, metrics, self._context_of(sid))
+        from .plugins import bounded, plugin_timeout
+
+        instance: MetricSource = bounded(lambda: cls(spec, metrics, self._context_of(sid)), plugin_timeout())
+        return instance
 
     def _context_of(self, sid: str) -> SourceContext:
         """The context handed to ``sid``'s instance: its progress reports are tagged with its id."""
@@ -284,9 +296,7 @@ class SourcePoller:
             return self._describe(sid, "skipped", SourceError(ran))
         spec = self.config.sources[sid]
         try:  # the old instance may still be busy in the left-behind thread
-            state.instance = self.config.registry.sources[spec.type](
-                spec, self.config.metrics_of(sid), self._context_of(sid)
-            )
+            state.instance = self._construct(sid, self.config.registry.sources[spec.type], self.config.metrics_of(sid))
         except Exception as exc:  # noqa: BLE001
             return self._describe(sid, "failed to restart", exc)
         return None

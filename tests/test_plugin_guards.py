@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -295,3 +296,50 @@ def test_a_formula_whose_expression_hangs_is_its_kpis_error_not_a_report_that_ne
     assert kpis["good"]["value"] == 4.0
     assert kpis["slow"]["value"] is None
     assert "plugin slow_formula" in json.dumps(kpis["slow"]) and "did not finish within 2s" in json.dumps(kpis["slow"])
+
+
+SLOW_SOURCE = """
+import time
+
+import kpitui
+from kpitui.api import FetchResult, MetricSource, readings_frame
+
+
+class SlowStart(MetricSource):
+    type_name = "slow_start"
+
+    def __init__(self, spec, metrics, context):
+        super().__init__(spec, metrics, context)
+        time.sleep(600)
+
+    def fetch(self, cursor, now):
+        return FetchResult(readings_frame([]))
+
+
+@kpitui.hookimpl
+def register_metric_sources():
+    return [SlowStart]
+"""
+
+
+def test_a_source_whose_constructor_hangs_is_its_error_and_the_others_are_collected(tmp_path):
+    """Before the fix a source plugin whose constructor hung held the collector's start: ``kpitui collect`` (and
+    the dashboard's polling) never began, for every source."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow_source.py").write_text(SLOW_SOURCE, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+        '[sources.slow]\ntype = "slow_start"\n[metrics.s]\nsource = "slow"\n'
+        '[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.d]\nsource = "demo"\npattern = "count"\nbase = 5\n'
+    )
+    started = time.monotonic()
+    result = kpitui("collect", "--once", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1, result.stdout + result.stderr  # a source failed: exit 1, as for any error
+    assert "Traceback" not in result.stderr
+    assert "slow: error: failed to start (plugin slow_source): PluginTimeout: did not finish within 2s" in (
+        result.stderr
+    ), result.stderr
+    assert re.search(r"demo: [1-9]\d* readings", result.stdout + result.stderr), result.stdout + result.stderr
