@@ -343,3 +343,47 @@ def test_a_source_whose_constructor_hangs_is_its_error_and_the_others_are_collec
         result.stderr
     ), result.stderr
     assert re.search(r"demo: [1-9]\d* readings", result.stdout + result.stderr), result.stdout + result.stderr
+
+
+SLOW_NOTIFIER = """
+import time
+
+import kpitui
+from kpitui.api import Notifier
+
+
+class SlowInit(Notifier):
+    type_name = "slow_init"
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        time.sleep(600)
+
+    def send(self, notification):
+        pass
+
+
+@kpitui.hookimpl
+def register_notifiers():
+    return [SlowInit]
+"""
+
+
+def test_a_notifier_whose_constructor_hangs_is_a_failed_delivery_not_a_command_that_never_ends(tmp_path):
+    """Before the fix ``kpitui alerts test pager`` never ended when the notifier plugin's constructor hung (and a
+    collector's lane for it stopped for good, never retrying)."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow_notifier.py").write_text(SLOW_NOTIFIER, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+        '[notifiers.pager]\ntype = "slow_init"\n'
+    )
+    started = time.monotonic()
+    result = kpitui("alerts", "test", "pager", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "pager: FAILED: (plugin slow_notifier) PluginTimeout: did not finish within 2s" in (
+        result.stdout + result.stderr
+    )

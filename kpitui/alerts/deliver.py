@@ -41,11 +41,19 @@ def describe_error(exc: BaseException, owner: str | None = None) -> str:
 
 
 def make_notifier(config: Any, notifier_id: str) -> Notifier:
+    """The notifier's instance; a third-party constructor under the plugins' time limit (``KPITUI_PLUGIN_TIMEOUT``):
+    one that hangs is a failed delivery (retried), not a lane or an ``alerts test`` that never ends."""
     spec = config.notifiers[notifier_id]
     cls = config.registry.notifiers[spec.type]
     context = SourceContext(config_dir=config.files_dir, timezone=config.settings.timezone)
-    notifier: Notifier = cls(notifier_id, spec.options, context, spec.timeout)
-    return notifier
+    owner = config.registry.owner("notifier", spec.type)
+    if owner is None or owner.startswith("builtin:"):
+        notifier: Notifier = cls(notifier_id, spec.options, context, spec.timeout)
+        return notifier
+    from ..plugins import bounded, plugin_timeout
+
+    made: Notifier = bounded(lambda: cls(notifier_id, spec.options, context, spec.timeout), plugin_timeout())
+    return made
 
 
 def send_once(
