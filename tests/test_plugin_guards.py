@@ -387,3 +387,75 @@ def test_a_notifier_whose_constructor_hangs_is_a_failed_delivery_not_a_command_t
     assert "pager: FAILED: (plugin slow_notifier) PluginTimeout: did not finish within 2s" in (
         result.stdout + result.stderr
     )
+
+
+SLOW_CHECKS = """
+import time
+
+import kpitui
+from kpitui.api import FetchResult, MetricSource, Notifier, readings_frame
+
+
+class SlowCheckSource(MetricSource):
+    type_name = "slow_check_source"
+
+    @classmethod
+    def check(cls, options, metrics, context):
+        time.sleep(600)
+
+    def fetch(self, cursor, now):
+        return FetchResult(readings_frame([]))
+
+
+class SlowCheckNotifier(Notifier):
+    type_name = "slow_check_notifier"
+
+    @classmethod
+    def check(cls, options, context):
+        time.sleep(600)
+
+    def send(self, notification):
+        pass
+
+
+@kpitui.hookimpl
+def register_metric_sources():
+    return [SlowCheckSource]
+
+
+@kpitui.hookimpl
+def register_notifiers():
+    return [SlowCheckNotifier]
+"""
+
+
+@pytest.mark.parametrize(
+    "table, said",
+    [
+        (
+            '[sources.s]\ntype = "slow_check_source"\n[metrics.m]\nsource = "s"\n',
+            "[sources.s] the 'slow_check_source' source (plugin slow_checks) failed to check its options: "
+            "PluginTimeout: did not finish within 2s",
+        ),
+        (
+            '[notifiers.n]\ntype = "slow_check_notifier"\n',
+            "the 'slow_check_notifier' notifier (plugin slow_checks) failed to check its options: "
+            "PluginTimeout: did not finish within 2s",
+        ),
+    ],
+)
+def test_a_plugin_check_that_hangs_is_one_line_naming_the_plugin(tmp_path, table, said):
+    """Before the fix a source's or notifier's ``check()`` that hung held the config's load, so every command."""
+    plugins = tmp_path / "plugins"
+    plugins.mkdir()
+    (plugins / "slow_checks.py").write_text(SLOW_CHECKS, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+        + table
+    )
+    started = time.monotonic()
+    result = kpitui("check", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
+    assert time.monotonic() - started < 60
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and said in result.stderr, result.stderr

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from .. import options as opts
 from ..api import SourceContext
 from ..config_tables import AlertTable, DigestTable, NotifierTable
+from .checks import plugin_call
 
 if TYPE_CHECKING:  # pragma: no cover
     from ..model import Kpi, Metric, SourceSpec
@@ -192,7 +193,7 @@ class AlertingLoader:
                 except opts.OptionError as exc:
                     raise self.error(where, exc.message) from None
             try:
-                cls.check(options, self.context)
+                plugin_call(self.registry, "notifier", type_name, lambda: cls.check(options, self.context))
             except opts.OptionError as exc:
                 raise self.error(where, exc.message) from None
             except Exception as exc:  # noqa: BLE001 - a plugin's check() crashed

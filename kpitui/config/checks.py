@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Any, Iterable, Iterator, cast
+from typing import Any, Callable, Iterable, Iterator, cast
 
 from .. import options as opts
 from ..console import escape_controls
@@ -144,3 +144,15 @@ class TableChecks:
     def resolve(self, value: str) -> Path:
         p = Path(os.path.expandvars(value)).expanduser()
         return p if p.is_absolute() else self.path.parent / p
+
+
+def plugin_call(registry: Any, kind: str, type_name: str, call: Callable[[], Any]) -> Any:
+    """``call()``; a third-party type's (a formula's constructor or ``inputs()``, a source's or notifier's
+    ``check()``) under the plugins' time limit (``KPITUI_PLUGIN_TIMEOUT``): one that hangs is a config error
+    naming the plugin, not a kpitui that never starts. A built-in type's is called as it is."""
+    owner = registry.owner(kind, type_name)
+    if owner is None or owner.startswith("builtin:"):
+        return call()
+    from ..plugins import bounded, plugin_timeout
+
+    return bounded(call, plugin_timeout())

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, get_args
+from typing import Any, get_args
 
 from .. import options as opts
 from ..config_tables import KpiTable, ObjectiveTable, TargetTable, ThresholdsTable
 from ..console import escape_controls
 from ..model import UNITS, Kpi, Metric, Objective, Target, TargetKind, Thresholds
-from .checks import TableChecks
+from .checks import TableChecks, plugin_call
 
 TARGET_KINDS: tuple[str, ...] = get_args(TargetKind)
 DIRECTIONS = {"up": "reach", "down": "below", "within": "within"}
@@ -67,7 +67,7 @@ class KpiTables(TableChecks):
             formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
             params = self.plugin_options(where, cls.Options, table, opts.field_names(KpiTable))
             try:
-                formulas[kid] = plugin_code(registry, formula, lambda: cls(params))
+                formulas[kid] = plugin_call(registry, "formula", formula, lambda: cls(params))
             except opts.OptionError as exc:
                 raise self.error(where, exc.message) from None
             except Exception as exc:
@@ -93,7 +93,7 @@ class KpiTables(TableChecks):
             formula = shapes[kid][0]
             plugin = f"the {formula!r} formula (plugin {registry.owner('formula', formula)})"
             try:
-                inputs = plugin_code(registry, formula, instance.inputs)
+                inputs = plugin_call(registry, "formula", formula, instance.inputs)
             except Exception as exc:
                 raise self.error(
                     f"kpis.{kid}", f"{plugin} failed to list its inputs: {type(exc).__name__}: {exc}"
@@ -236,17 +236,6 @@ class KpiTables(TableChecks):
                 thresholds=self.thresholds(where, parsed.thresholds),
             )
         return objectives
-
-
-def plugin_code(registry: Any, formula: str, call: Callable[[], Any]) -> Any:
-    """``call()``; a third-party formula's under the plugins' time limit (``KPITUI_PLUGIN_TIMEOUT``): a constructor
-    or an ``inputs()`` that hangs is a config error naming the plugin, not a kpitui that never starts."""
-    owner = registry.owner("formula", formula)
-    if owner is None or owner.startswith("builtin:"):
-        return call()
-    from ..plugins import bounded, plugin_timeout
-
-    return bounded(call, plugin_timeout())
 
 
 def _not_inputs(inputs: Any) -> str:

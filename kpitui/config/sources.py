@@ -8,7 +8,7 @@ from .. import options as opts
 from ..config_tables import MetricTable, SourceTable
 from ..console import escape_controls
 from ..model import AGGREGATIONS, UNITS, Metric, SourceSpec, Trigger
-from .checks import TableChecks
+from .checks import TableChecks, plugin_call
 
 if TYPE_CHECKING:
     from ..api import MetricSource
@@ -113,7 +113,7 @@ class SourceTables(TableChecks):
             cls = registry.sources[spec.type]
             mine = [m for m in metrics.values() if m.source == sid]
             try:
-                cls.check(spec.options, mine, context)
+                plugin_call(registry, "source", spec.type, lambda: cls.check(spec.options, mine, context))
             except opts.OptionError as exc:
                 raise self.error(f"sources.{sid}", exc.message) from None
             except Exception as exc:  # a plugin's check() crashed: report it, do not trace back
