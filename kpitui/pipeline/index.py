@@ -84,7 +84,7 @@ class Readings:
                     pl.lit(0, pl.Int64).alias(p + "lo"),
                     pl.lit(0, pl.Int64).alias(p + "hi"),
                     pl.lit(False).alias(p + "seen"),
-                    *(pl.lit(0.0).alias(p + name) for name in ("total", "weighted", "count")),
+                    *(pl.lit(0.0).alias(p + name) for name in ("total", "weighted", "count", "err")),
                     *(pl.lit(None, pl.Int64).alias(p + name) for name in ("last_at", "first_at")),
                     *(pl.lit(None, pl.Float64).alias(p + name) for name in ("last_value", "first_value")),
                 ],
@@ -120,7 +120,12 @@ class Readings:
         def between(running: pl.Series | None) -> pl.Expr:
             return before(running, hi) - before(running, lo)
 
+        def spread(running: pl.Series) -> pl.Expr:
+            """What bounds ``between(running)``'s rounding error (:func:`~kpitui.pipeline.exact.spread`)."""
+            return (before(running, hi).abs() + before(running, lo).abs()) * (hi - lo).cast(pl.Float64)
+
         total = between(self.total)
+        err = spread(self.total) if self.weighted is None else spread(self.total) + spread(self.weighted)
         last_i, first_i = (hi - 1).clip(0, last_row), lo.clip(0, last_row)
         has_last, has_first = hi > off, lo < hi
         answers = [
@@ -128,6 +133,7 @@ class Readings:
             total.alias(p + "total"),
             (total if self.weighted is None else between(self.weighted)).alias(p + "weighted"),
             between(self.count).alias(p + "count"),
+            err.alias(p + "err"),
             pl.when(has_last).then(key.gather(last_i) - c("shift")).alias(p + "last_at"),
             pl.when(has_last).then(value.gather(last_i)).alias(p + "last_value"),
             pl.when(has_first).then(key.gather(first_i) - c("shift")).alias(p + "first_at"),

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import bisect
+from functools import partial
 from typing import Any, Iterable, cast
 
 import polars as pl
 
+from .exact import exact_total, inexact, inexact_expr, spread
 from .frames import _SLICED, quantile_of
 from .index import Readings
 from .view import View
@@ -22,7 +24,7 @@ def _probe(index: Readings, q: pl.LazyFrame, p: str, *, answers: bool = True) ->
     return located.with_columns(*sums) if answers else located
 
 
-def _answer() -> tuple[pl.Expr, pl.Expr]:
+def _answer() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
     """A request's value (and the time of the reading it comes from) out of its base and delta probes."""
 
     def b(name: str) -> pl.Expr:
@@ -49,7 +51,9 @@ def _answer() -> tuple[pl.Expr, pl.Expr]:
         pl.when(agg == "last").then(pl.when(delta_last).then(d("last_at")).otherwise(b("last_at")))
         .when(agg == "first").then(pl.when(delta_first).then(d("first_at")).otherwise(b("first_at")))
     )  # fmt: skip
-    return value.alias("value"), at.alias("at")
+    # a sum or mean whose running totals may have rounded it off (see .exact): summed again from its rows
+    redo = agg.is_in(["sum", "mean"]) & value.is_not_null() & inexact_expr(b("err") + d("err"), total)
+    return value.alias("value"), at.alias("at"), redo.alias("_redo")
 
 
 _ANSWER = _answer()
@@ -66,8 +70,22 @@ def aggregate(
     """
     carry = list(carry)
     q = _probe(view.delta, _probe(view.base, requests.lazy(), "b_"), "d_")
-    value, at = _ANSWER
-    answered = q.select(*carry, "req", value, at)
+    value, at, redo = _ANSWER
+    place = [
+        pl.col(p + name) if index.height else pl.lit(0, pl.Int64)
+        for index, p in ((view.base, "b_"), (view.delta, "d_"))
+        for name in ("offset", "lo", "hi")
+    ]
+    rows = pl.struct(redo, *(c.alias(str(i)) for i, c in enumerate(place)), "additive", "agg", "b_count", "d_count")
+    answered = (
+        q.select(*carry, "req", value, at, redo, _rows=rows)
+        .with_columns(
+            value=pl.when("_redo")
+            .then(pl.col("_rows").map_batches(partial(_redone, view), return_dtype=pl.Float64))
+            .otherwise("value")
+        )
+        .drop("_redo", "_rows")
+    )
     sliced = sorted(a for a in aggs if a in _SLICED or quantile_of(a) is not None)
     if not sliced:
         return answered
@@ -110,14 +128,30 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
     return agg.join(stats, on="req", how="left").select("req", sliced=chosen)
 
 
+def _redone(view: View, rows: pl.Series) -> pl.Series:
+    """The sums and means :func:`aggregate` flags (``_redo``) summed again from their rows (null elsewhere)."""
+    out: list[float | None] = [None] * rows.len()
+    flags = rows.struct.field("_redo")
+    if not flags.any():
+        return pl.Series(out, dtype=pl.Float64)
+    hidden = sorted(view.hidden.to_list())
+    for i, row in enumerate(rows.to_list()):
+        if row["_redo"]:
+            total = exact_total(
+                view, (row["0"], row["1"], row["2"]), (row["4"], row["5"]), bool(row["additive"]), hidden
+            )
+            out[i] = total if row["agg"] == "sum" else total / (row["b_count"] + row["d_count"])
+    return pl.Series(out, dtype=pl.Float64)
+
+
 #: the aggregations :func:`answer` works out without a query (quantiles: :func:`aggregate` only)
 ANSWERED = frozenset({"sum", "count", "mean", "last", "first", "min", "max"})
 _NO_SEGMENT = (0, 0, -1, 0)  # (offset, first, last, shift) of a metric without rows, as the query fills it
 _TOTALS = frozenset({"sum", "count", "mean"})
 _NONE: tuple[int | None, float | None] = (None, None)
 #: a request probed in one index (:func:`_probed`)
-_Probe = tuple[bool, float, float, float, tuple[Any, Any], tuple[Any, Any], tuple[int, int]]
-_EMPTY: _Probe = (False, 0.0, 0.0, 0.0, _NONE, _NONE, (0, 0))
+_Probe = tuple[bool, float, float, float, tuple[Any, Any], tuple[Any, Any], tuple[int, int], float, int]
+_EMPTY: _Probe = (False, 0.0, 0.0, 0.0, _NONE, _NONE, (0, 0), 0.0, 0)
 
 
 def answer(
@@ -145,11 +179,14 @@ def answer(
                 values[i] = count if seen else None
                 continue
             total = b[1] + d[1] if additive[i] else b[2] + d[2]
-            if a == "sum":
-                values[i] = total if seen else None
-            else:
-                count = b[3] + d[3]
-                values[i] = total / count if count > 0 else None
+            count = b[3] + d[3]
+            if not (seen if a == "sum" else count > 0):
+                continue
+            if inexact(b[7] + d[7], total):  # see .exact: summed again from the period's rows
+                if hidden is None:
+                    hidden = sorted(view.hidden.to_list())
+                total = exact_total(view, (b[8], *b[6]), d[6], additive[i], hidden)
+            values[i] = total if a == "sum" else total / count
         elif a == "last" or a == "first":
             # the delta's candidate wins a tie: it rewrote the base row at that instant
             (b_at, b_value), (d_at, d_value) = (b[4], d[4]) if a == "last" else (b[5], d[5])
@@ -189,7 +226,8 @@ def _sliced_value(
 
 def _probed(index: Readings, metric: list[str], start: list[int], end: list[int], agg: list[str]) -> list[_Probe]:
     """Per request, what :meth:`Readings.probe` makes of it in ``index`` that its aggregation reads:
-    (seen, total, weighted, count, (last_at, last_value), (first_at, first_value), (lo, hi)), by the
+    (seen, total, weighted, count, (last_at, last_value), (first_at, first_value), (lo, hi), err, offset)
+    (``err``: :func:`~.exact.spread` of the totals, as the probe's), by the
     same operations (what it does not read is left at the empty index's). A metric without rows in
     ``index`` is the empty index's answer, as in the query (its empty segment at key 0, where no
     key is below)."""
@@ -239,22 +277,26 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
         lo, hi, a = found[2 * j], found[2 * j + 1], agg[i]
         seen = hi > off
         if a in _TOTALS:
-            t = (total[hi - 1] if seen else 0.0) - (total[lo - 1] if lo > off else 0.0)
-            w = t
+            t_hi, t_lo = (total[hi - 1] if seen else 0.0), (total[lo - 1] if lo > off else 0.0)
+            t = t_hi - t_lo
+            w, err = t, spread(t_lo, t_hi, hi - lo)
             if weighted is not total:
-                w = (weighted[hi - 1] if seen else 0.0) - (weighted[lo - 1] if lo > off else 0.0)
+                w_hi, w_lo = (weighted[hi - 1] if seen else 0.0), (weighted[lo - 1] if lo > off else 0.0)
+                w = w_hi - w_lo
+                err = err + spread(w_lo, w_hi, hi - lo)
             if count is None:
                 c = float(hi - off) - float(lo - off)  # every row counts 1
             else:
                 c = (count[hi - 1] if seen else 0.0) - (count[lo - 1] if lo > off else 0.0)
-            out[i] = (seen, t, w, c, _NONE, _NONE, (lo, hi))
+            out[i] = (seen, t, w, c, _NONE, _NONE, (lo, hi), err, off)
         elif a == "last":
-            out[i] = (seen, 0.0, 0.0, 0.0, (keys[hi - 1] - shift, values[hi - 1]) if seen else _NONE, _NONE, (lo, hi))
+            newest = (keys[hi - 1] - shift, values[hi - 1]) if seen else _NONE
+            out[i] = (seen, 0.0, 0.0, 0.0, newest, _NONE, (lo, hi), 0.0, off)
         elif a == "first":
             got = (keys[lo] - shift, values[lo]) if lo < hi else _NONE
-            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, got, (lo, hi))
+            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, got, (lo, hi), 0.0, off)
         else:
-            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, _NONE, (lo, hi))
+            out[i] = (seen, 0.0, 0.0, 0.0, _NONE, _NONE, (lo, hi), 0.0, off)
     return out
 
 

@@ -1,0 +1,80 @@
+"""Sums a running total cannot give exactly: a period next to a huge reading, summed again from its rows.
+
+A period's sum is the difference of two running totals of its metric (:class:`~.index.Readings`). Each
+step of a running total rounds to the total's own magnitude, so after a reading of 1e17 (a typo, a
+counter reset read as a value) the running total is about 1e17 and a later period's sum comes out as
+(1e17 + x) - (1e17 + y): its low digits are gone (24 readings adding up to 30 read 0). The steps before
+the period are shared by both ends and cancel; only the steps inside it round, each by at most half a
+unit in the last place of the running total there. :func:`inexact` bounds that from the totals at the
+period's ends (the index's ``err``, :func:`spread`) and, where the bound is not small against the answer,
+:func:`exact_total` adds the period's rows up again, exactly (``math.fsum``). For ordinary data (no
+running total large against a period's sum) nothing is summed again. Both ways of answering requests
+(:func:`~.queries.aggregate` and :func:`~.queries.answer`) use these, so they give the same numbers.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from typing import TYPE_CHECKING
+
+import polars as pl
+
+if TYPE_CHECKING:
+    from .view import View
+
+#: the rounding of one step of a running total, at most, relative to it (twice the unit roundoff: margin)
+STEP = 2.0**-52
+#: the error an answer may carry, relative to it, before its rows are summed again
+TOLERANCE = 1e-9
+
+
+def spread(before_lo: float, before_hi: float, rows: int) -> float:
+    """What bounds the rounding of a period's difference of running totals (``before_lo``, ``before_hi``:
+    the totals just before its first row and after its last; ``rows``: how many rows it has): in units of
+    :data:`STEP`. As the index's probe works it out (``err``), for the eager path."""
+    return (abs(before_hi) + abs(before_lo)) * float(rows)
+
+
+def inexact(err: float, total: float) -> bool:
+    """Whether a total whose periods' spreads add up to ``err`` may be off by more than :data:`TOLERANCE`
+    of itself (an empty period has no spread; a total that is not finite is left as it is)."""
+    return err * STEP > TOLERANCE * abs(total) and math.isfinite(err)
+
+
+def inexact_expr(err: pl.Expr, total: pl.Expr) -> pl.Expr:
+    """:func:`inexact` in a query (the same arithmetic, so both paths flag the same requests)."""
+    return (err * STEP > total.abs() * TOLERANCE) & err.is_finite()
+
+
+def exact_total(
+    view: View, base_rows: tuple[int, int, int], delta_rows: tuple[int, int], additive: bool, hidden: list[int]
+) -> float:
+    """The total of a period's readings added up exactly (rounded once): its rows in the base
+    (``base_rows``: the metric's segment offset, lo, hi) but the ``hidden`` ones (sorted), which the
+    delta rewrote, and its rows in the delta (lo, hi). ``additive``: each row's value; otherwise
+    its value·n (the product each row adds to the ``weighted`` running total)."""
+    terms: list[float] = []
+    off, lo, hi = base_rows
+    base = view.base
+    if hi > lo:
+        skipped = hidden[bisect.bisect_left(hidden, lo) : bisect.bisect_left(hidden, hi)]
+        values = base.value.slice(lo, hi - lo).to_list()
+        if additive or base.weighted is None or base.count is None:
+            products = values
+        else:
+            start = max(lo - 1, off)
+            counts = base.count.slice(start, hi - start).to_list()
+            if lo == off:
+                counts.insert(0, 0.0)
+            products = [v * float(round(b - a)) for v, a, b in zip(values, counts, counts[1:])]
+        if skipped:
+            gone = set(skipped)
+            products = [v for p, v in zip(range(lo, hi), products) if p not in gone]
+        terms.extend(products)
+    lo, hi = delta_rows
+    if hi > lo:
+        rows = view.changes.slice(lo, hi - lo)
+        values = rows["value"].to_list()
+        terms.extend(values if additive else [v * float(n) for v, n in zip(values, rows["n"].to_list())])
+    return math.fsum(terms)

@@ -1,0 +1,230 @@
+"""A sum next to a huge reading stays right: a period's sum, count and mean equal ``math.fsum`` over its
+readings when a running total of its metric is huge against them (a reading of 1e15..1e20 weeks before
+the period, inside it, cancelled by its negative, in the base, in the delta, after a fold, through the
+index cache and a store's load), by both ways of answering requests (the query and the eager path)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from kpitui.api import readings_frame
+from kpitui.config import load_config
+from kpitui.engine import Engine
+from kpitui.history import History
+from kpitui.pipeline import REQUESTS_SCHEMA, View, aggregate, answer, fold, load
+from kpitui.store import Store
+
+UTC = dt.timezone.utc
+T0 = dt.datetime(2026, 3, 1, tzinfo=UTC)
+DAY = dt.datetime(2026, 3, 10, tzinfo=UTC)
+SPIKES = (1e15, 1e16, 1e17, 1e20)
+HOUR = 3_600_000_000
+
+
+def us(t: dt.datetime) -> int:
+    return (t - dt.datetime(1970, 1, 1, tzinfo=UTC)) // dt.timedelta(microseconds=1)
+
+
+def hourly(day: dt.datetime = DAY) -> list[tuple[str, dt.datetime, float]]:
+    """24 readings of 0.1 .. 2.4 (their exact sum: 30)."""
+    return [("a", day + dt.timedelta(hours=h), 0.1 * (h + 1)) for h in range(24)]
+
+
+#: periods around ``DAY``: the day, one hour, a few hours, the day and the next, everything
+PERIODS = [
+    (us(DAY), us(DAY) + 24 * HOUR),
+    (us(DAY) + 5 * HOUR, us(DAY) + 6 * HOUR),
+    (us(DAY) + 3 * HOUR, us(DAY) + 11 * HOUR),
+    (us(DAY), us(DAY) + 48 * HOUR),
+    (us(T0) - HOUR, us(DAY) + 48 * HOUR),
+]
+REQUESTS = [
+    ("a", agg, additive, s, e) for agg in ("sum", "count", "mean") for additive in (True, False) for s, e in PERIODS
+]
+
+
+def truth(readings: list[tuple[str, dt.datetime, float, int]], agg: str, additive: bool, start: int, end: int):
+    """The request's answer from the readings one by one (``math.fsum``: exact, rounded once)."""
+    inside = [(v, n) for _, t, v, n in readings if start <= us(t) < end]
+    seen = any(us(t) < end for _, t, _, _ in readings)
+    total = math.fsum(v if additive else v * n for v, n in inside)
+    count = float(sum(n for _, n in inside))
+    if agg == "sum":
+        return total if seen else None
+    if agg == "count":
+        return count if seen else None
+    return total / count if count else None
+
+
+Request = tuple[str, str, bool, int, int]
+
+
+def both(view: View, requests: list[Request]) -> list[float | None]:
+    """Every request answered by the query and by the eager path: the same numbers."""
+    frame = pl.DataFrame([(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row")
+    lazy = aggregate(view, frame, {"sum", "count", "mean"}).collect().sort("req")["value"].to_list()
+    metric, agg, additive, start, end = (list(column) for column in zip(*requests))
+    eager, _ = answer(view, metric, agg, additive, start, end)  # type: ignore[arg-type]
+    assert eager == lazy
+    return lazy
+
+
+def check(view: View, readings: list[tuple[str, dt.datetime, float, int]], requests: list[Request] = REQUESTS) -> None:
+    got = both(view, requests)
+    for request, value in zip(requests, got):
+        expected = truth(readings, *request[1:])
+        if expected is None:
+            assert value is None, request
+        else:
+            assert value is not None and math.isclose(value, expected, rel_tol=1e-9, abs_tol=0.0), (
+                request,
+                value,
+                expected,
+            )
+
+
+def frame(readings: list[tuple[str, dt.datetime, float, int]]) -> pl.DataFrame:
+    return pl.DataFrame(
+        {
+            "metric": [r[0] for r in readings],
+            "at": pl.Series([r[1] for r in readings], dtype=pl.Datetime("us", "UTC")),
+            "value": [r[2] for r in readings],
+            "n": pl.Series([r[3] for r in readings], dtype=pl.Int64),
+        }
+    )
+
+
+def ones(rows: list[tuple[str, dt.datetime, float]], n: int = 1) -> list[tuple[str, dt.datetime, float, int]]:
+    return [(m, t, v, n) for m, t, v in rows]
+
+
+def scenarios(spike: float) -> dict[str, list[tuple[str, dt.datetime, float]]]:
+    day = hourly()
+    after = hourly(DAY + dt.timedelta(days=1))
+    return {
+        "weeks before": [("a", T0, spike), *day, *after],
+        "inside the period": [*day[:5], ("a", DAY + dt.timedelta(hours=5, minutes=30), spike), *day[5:], *after],
+        "then its negative": [("a", T0, spike), ("a", T0 + dt.timedelta(days=1), -spike), *day, *after],
+        "its negative inside": [
+            ("a", T0, spike),
+            *day[:7],
+            ("a", DAY + dt.timedelta(hours=6, minutes=30), -spike),
+            *day[7:],
+        ],
+    }
+
+
+@pytest.mark.parametrize("spike", SPIKES)
+@pytest.mark.parametrize("name", ["weeks before", "inside the period", "then its negative", "its negative inside"])
+def test_the_base(spike, name):
+    readings = ones(scenarios(spike)[name])
+    # (the spike and its negative both inside a period: see the test after this one)
+    everything = PERIODS[-1]
+    requests = [r for r in REQUESTS if name != "its negative inside" or r[3:] != everything]
+    check(View.from_frame(frame(readings)), readings, requests)
+
+
+@pytest.mark.xfail(strict=True, reason="not fixed: a huge reading and its negative both inside the period")
+def test_a_spike_cancelled_inside_the_period():
+    """Not fixed (benchmarks/NOTES.md, precision11): the running total is huge inside the period only, its
+    ends are not, so nothing flags the period: its low digits are lost in the rows between the two."""
+    readings = ones(scenarios(1e17)["its negative inside"])
+    check(View.from_frame(frame(readings)), readings, [r for r in REQUESTS if r[3:] == PERIODS[-1]])
+
+
+@pytest.mark.parametrize("spike", SPIKES)
+def test_rows_standing_for_several_readings(spike):
+    """Down-sampled rows (n > 1): a non-additive total is Σ value·n, the count Σ n."""
+    readings = [(m, t, v, 1 + i % 4) for i, (m, t, v) in enumerate(scenarios(spike)["weeks before"])]
+    check(View.from_frame(frame(readings)), readings)
+    # and with a delta rewriting some of them
+    view = View.from_frame(frame(readings))
+    new = [("a", DAY + dt.timedelta(hours=h), 0.5 * h, 2) for h in (2, 9)] + [("a", T0, 3.0, 3)]
+    view = view.write(frame(new).with_columns(pl.col("at").dt.epoch("us")))
+    kept = [r for r in readings if (r[1], r[0]) not in {(t, m) for m, t, _, _ in new}]
+    check(view, kept + new)
+    check(fold(view), kept + new)
+
+
+@pytest.mark.parametrize("spike", SPIKES)
+def test_the_delta_and_a_fold(spike):
+    """The spike written after the base (a delta row), then rewritten to a small value (a delta row
+    whose contribution is value - 1e17), then folded."""
+    base = ones([*hourly(), *hourly(DAY + dt.timedelta(days=1))])
+    view = View.from_frame(frame(base))
+    check(view, base)
+    spiked = view.write(frame(ones([("a", T0, spike)])).with_columns(pl.col("at").dt.epoch("us")))
+    check(spiked, [*base, ("a", T0, spike, 1)])
+    check(fold(spiked), [*base, ("a", T0, spike, 1)])
+    # the spike in the base, rewritten by the delta (and a day reading too)
+    view = View.from_frame(frame([("a", T0, spike, 1), *base]))
+    fixed = view.write(
+        frame(ones([("a", T0, 5.0), ("a", DAY + dt.timedelta(hours=3), 7.0)])).with_columns(pl.col("at").dt.epoch("us"))
+    )
+    expected = [("a", T0, 5.0, 1), *[r for r in base if r[1] != DAY + dt.timedelta(hours=3)]]
+    expected.append(("a", DAY + dt.timedelta(hours=3), 7.0, 1))
+    check(fixed, expected)
+    check(fold(fixed), expected)
+    # a spike and its negative, both in the delta, before the period
+    pair = view.write(
+        frame(ones([("a", T0, 5.0), ("a", T0 + dt.timedelta(days=2), -spike)])).with_columns(
+            pl.col("at").dt.epoch("us")
+        )
+    )
+    check(pair, [("a", T0, 5.0, 1), ("a", T0 + dt.timedelta(days=2), -spike, 1), *base])
+
+
+@pytest.mark.parametrize("spike", SPIKES)
+def test_a_load_in_batches(monkeypatch, spike):
+    """A store's full load, indexed in batches of a few rows (the running totals carried over)."""
+    rows = ones(scenarios(spike)["weeks before"])
+    frame = pl.DataFrame(
+        [(0, us(t), v, n) for _, t, v, n in rows],
+        schema={"metric_id": pl.UInt32, "at": pl.Int64, "value": pl.Float64, "n": pl.UInt32},
+        orient="row",
+    )
+    chunked = pl.concat([frame.slice(o, 3) for o in range(0, frame.height, 3)], rechunk=False)
+    monkeypatch.setattr(load, "BATCH_ROWS", 4)
+    carried = []
+    monkeypatch.setattr(load, "_running", lambda *a, real=load._running: (carried.append(a[2]), real(*a))[1])
+    base, _ = load.build_ids(lambda: (chunked, {0: "a"}, 1))
+    assert len(carried) > 2 and all(c is not None for c in carried[1:])
+    check(View.of(base), rows)
+
+
+@pytest.mark.parametrize("spike", SPIKES)
+def test_a_store_load_and_the_index_cache(tmp_path, spike):
+    """Through a store: the full load, the index cache a second start reads, and the rows written
+    since taken in as its delta."""
+    rows = scenarios(spike)["weeks before"]
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame(rows[:30]))
+    first = History(store, index_cache=True, background=False)
+    first.refresh()
+    if first.saving is not None:
+        first.saving.join()
+    check(first.view(), ones(rows[:30]))
+    store.write(readings_frame(rows[30:]))
+    second = History(store, index_cache=True, background=False)
+    second.refresh()
+    assert second.from_cache
+    check(second.view(), ones(rows))
+    store.close()
+
+
+def test_the_engine_over_a_frame(tmp_path: Path):
+    """The KPI on screen: yesterday's sum of 24 readings (0.1 .. 2.4) with a huge reading weeks earlier."""
+    path = tmp_path / "k.toml"
+    path.write_text(
+        '[kpitui]\ntimezone="UTC"\n[metrics.a]\n[kpis.k]\nformula="sum"\nmetrics=["a"]\nwindow="yesterday"\n'
+    )
+    config = load_config(path)
+    for spike in SPIKES:
+        rows = [("a", T0, spike), *hourly()]
+        snapshot = Engine(config).evaluate(frame(ones(rows)).drop("n"), DAY + dt.timedelta(days=1, hours=12))
+        assert snapshot.kpis["k"].value == math.fsum(v for _, _, v in rows[1:])
