@@ -32,6 +32,12 @@ How a metric's readings combine over a period is its aggregation rule:
 ``min``, ``max`` and quantiles read the values of the period's rows (a slice
 of the metric's sorted segment); everything else reads running totals.
 
+A difference of running totals rounds at the totals' magnitude: after one
+reading of 1e17 every later period's sum would lose its low digits. Each
+sum and mean carries a bound of that rounding, from the totals at the
+period's ends; where it exceeds 1e-9 of the answer, the period's rows are
+added up again exactly (:mod:`~kpitui.pipeline.exact`).
+
 Down-sampled rows
 -----------------
 A row may stand for ``n`` raw readings (column ``n``, 1 when absent) whose
@@ -57,7 +63,8 @@ into a new base when it grows (:func:`fold`).
 
 The package: ``frames`` (the schemas, aggregation names, :func:`collect`),
 ``index`` (:class:`Readings`), ``view`` (:class:`View`, :func:`fold`) and
-``queries`` (:func:`aggregate`, :func:`next_readings`); ``load`` builds the base index
+``queries`` (:func:`aggregate`, :func:`next_readings`), ``exact`` (sums a running total
+cannot give exactly); ``load`` builds the base index
 from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`).
 """
 

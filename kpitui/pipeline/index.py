@@ -63,15 +63,19 @@ class Readings:
         seg = self.segments
         return dict(zip(seg["metric"].to_list(), seg["first"].to_list()))
 
-    def probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+    def probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
         """How requests (metric, start, end) are located in this index: the segments to join, and
-        the expressions giving each period's rows (``lo``, ``hi``) and what they add up to, their
-        names prefixed ``p``. Built once per index and prefix (they only refer to its columns)."""
+        the expressions giving each period's rows (``lo``, ``hi``) and what they add up to (in two
+        steps: the running totals at its ends, then their differences and ``err``, the
+        :func:`~kpitui.pipeline.exact.spread` of each difference), their names prefixed ``p``.
+        Built once per index and prefix (they only refer to its columns)."""
         if p not in self._probes:
             self._probes[p] = self._build_probe(p)
         return self._probes[p]
 
-    def _build_probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
+    def _build_probe(
+        self, p: str
+    ) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
         def c(name: str) -> pl.Expr:
             return pl.col(p + name)
 
@@ -88,6 +92,7 @@ class Readings:
                     *(pl.lit(None, pl.Int64).alias(p + name) for name in ("last_at", "first_at")),
                     *(pl.lit(None, pl.Float64).alias(p + name) for name in ("last_value", "first_value")),
                 ],
+                [],
             )
         last_row = self.height - 1
         key, value = pl.lit(self.key), pl.lit(self.value)
@@ -120,26 +125,39 @@ class Readings:
         def between(running: pl.Series | None) -> pl.Expr:
             return before(running, hi) - before(running, lo)
 
-        def spread(running: pl.Series) -> pl.Expr:
-            """What bounds ``between(running)``'s rounding error (:func:`~kpitui.pipeline.exact.spread`)."""
-            return (before(running, hi).abs() + before(running, lo).abs()) * (hi - lo).cast(pl.Float64)
+        # the running totals at the period's ends (each gathered once), then what they give
+        ends = [before(self.total, hi).alias(p + "total_hi"), before(self.total, lo).alias(p + "total_lo")]
+        if self.weighted is not None:
+            ends += [
+                before(self.weighted, hi).alias(p + "weighted_hi"),
+                before(self.weighted, lo).alias(p + "weighted_lo"),
+            ]
 
-        total = between(self.total)
-        err = spread(self.total) if self.weighted is None else spread(self.total) + spread(self.weighted)
+        def difference(name: str) -> pl.Expr:
+            return c(name + "_hi") - c(name + "_lo")
+
+        def spread(name: str) -> pl.Expr:
+            """What bounds ``difference(name)``'s rounding error (:func:`~kpitui.pipeline.exact.spread`)."""
+            return (c(name + "_hi").abs() + c(name + "_lo").abs()) * (hi - lo).cast(pl.Float64)
+
+        weighted = "total" if self.weighted is None else "weighted"
+        derived = [
+            difference("total").alias(p + "total"),
+            difference(weighted).alias(p + "weighted"),
+            (spread("total") if self.weighted is None else spread("total") + spread("weighted")).alias(p + "err"),
+        ]
         last_i, first_i = (hi - 1).clip(0, last_row), lo.clip(0, last_row)
         has_last, has_first = hi > off, lo < hi
         answers = [
             (hi > off).alias(p + "seen"),
-            total.alias(p + "total"),
-            (total if self.weighted is None else between(self.weighted)).alias(p + "weighted"),
+            *ends,
             between(self.count).alias(p + "count"),
-            err.alias(p + "err"),
             pl.when(has_last).then(key.gather(last_i) - c("shift")).alias(p + "last_at"),
             pl.when(has_last).then(value.gather(last_i)).alias(p + "last_value"),
             pl.when(has_first).then(key.gather(first_i) - c("shift")).alias(p + "first_at"),
             pl.when(has_first).then(value.gather(first_i)).alias(p + "first_value"),
         ]
-        return segments, filled, positions, answers
+        return segments, filled, positions, answers, derived
 
     @classmethod
     def empty(cls) -> Readings:

@@ -17,11 +17,11 @@ from .view import View
 def _probe(index: Readings, q: pl.LazyFrame, p: str, *, answers: bool = True) -> pl.LazyFrame:
     """Where each request's period lies in ``index`` (its rows ``{p}lo`` to ``{p}hi``) and, with
     ``answers``, what they add up to (columns prefixed ``p``; an empty index has no positions)."""
-    segments, filled, positions, sums = index.probe(p)
+    segments, filled, positions, sums, derived = index.probe(p)
     if segments is None:
         return q.with_columns(*sums) if answers else q
     located = q.join(segments, on="metric", how="left").with_columns(*filled).with_columns(*positions)
-    return located.with_columns(*sums) if answers else located
+    return located.with_columns(*sums).with_columns(*derived) if answers else located
 
 
 def _answer() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
@@ -52,7 +52,7 @@ def _answer() -> tuple[pl.Expr, pl.Expr, pl.Expr]:
         .when(agg == "first").then(pl.when(delta_first).then(d("first_at")).otherwise(b("first_at")))
     )  # fmt: skip
     # a sum or mean whose running totals may have rounded it off (see .exact): summed again from its rows
-    redo = agg.is_in(["sum", "mean"]) & value.is_not_null() & inexact_expr(b("err") + d("err"), total)
+    redo = agg.is_in(["sum", "mean"]) & inexact_expr(b("err") + d("err"), total)
     return value.alias("value"), at.alias("at"), redo.alias("_redo")
 
 
@@ -71,20 +71,25 @@ def aggregate(
     carry = list(carry)
     q = _probe(view.delta, _probe(view.base, requests.lazy(), "b_"), "d_")
     value, at, redo = _ANSWER
+    # the rows of each period, for the sums and means summed again (_redone): base offset, lo, hi; delta lo, hi
     place = [
-        pl.col(p + name) if index.height else pl.lit(0, pl.Int64)
-        for index, p in ((view.base, "b_"), (view.delta, "d_"))
-        for name in ("offset", "lo", "hi")
-    ]
-    rows = pl.struct(redo, *(c.alias(str(i)) for i, c in enumerate(place)), "additive", "agg", "b_count", "d_count")
-    answered = (
-        q.select(*carry, "req", value, at, redo, _rows=rows)
-        .with_columns(
-            value=pl.when("_redo")
-            .then(pl.col("_rows").map_batches(partial(_redone, view), return_dtype=pl.Float64))
-            .otherwise("value")
+        (pl.col(p + name) if index.height else pl.lit(0, pl.Int64)).alias(f"_{i}")
+        for i, (index, p, name) in enumerate(
+            [(view.base, "b_", "offset"), (view.base, "b_", "lo"), (view.base, "b_", "hi")]
+            + [(view.delta, "d_", "lo"), (view.delta, "d_", "hi")]
         )
-        .drop("_redo", "_rows")
+    ]
+    divide = pl.when(pl.col("agg") == "mean").then(pl.col("b_count") + pl.col("d_count")).alias("_divide")
+    flagged = pl.col("_redo") & pl.col("value").is_not_null()
+    rows = pl.struct(flagged.alias("_redo"), *(f"_{i}" for i in range(5)), "additive", "_divide")
+    answered = q.select(*carry, "req", value, at, redo, *place, "additive", divide).select(
+        *carry,
+        "req",
+        pl.when(flagged)
+        .then(rows.map_batches(partial(_redone, view), return_dtype=pl.Float64))
+        .otherwise("value")
+        .alias("value"),
+        "at",
     )
     sliced = sorted(a for a in aggs if a in _SLICED or quantile_of(a) is not None)
     if not sliced:
@@ -131,16 +136,13 @@ def _sliced(view: View, requests: pl.LazyFrame, aggs: list[str]) -> pl.LazyFrame
 def _redone(view: View, rows: pl.Series) -> pl.Series:
     """The sums and means :func:`aggregate` flags (``_redo``) summed again from their rows (null elsewhere)."""
     out: list[float | None] = [None] * rows.len()
-    flags = rows.struct.field("_redo")
-    if not flags.any():
+    flagged = rows.struct.field("_redo").fill_null(False).arg_true()
+    if not flagged.len():
         return pl.Series(out, dtype=pl.Float64)
     hidden = sorted(view.hidden.to_list())
-    for i, row in enumerate(rows.to_list()):
-        if row["_redo"]:
-            total = exact_total(
-                view, (row["0"], row["1"], row["2"]), (row["4"], row["5"]), bool(row["additive"]), hidden
-            )
-            out[i] = total if row["agg"] == "sum" else total / (row["b_count"] + row["d_count"])
+    for i, row in zip(flagged.to_list(), rows.gather(flagged).to_list()):
+        total = exact_total(view, (row["_0"], row["_1"], row["_2"]), (row["_3"], row["_4"]), row["additive"], hidden)
+        out[i] = total if row["_divide"] is None else total / row["_divide"]
     return pl.Series(out, dtype=pl.Float64)
 
 
