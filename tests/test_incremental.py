@@ -456,3 +456,46 @@ def test_results_carried_to_a_moved_clock_are_made_once_per_shared_plan(config, 
         if window is None and "other" not in fresher and all(m != "e" for m, _, _ in written):
             assert got.kpis["other"] is before.kpis["other"]  # yesterday, nothing of it moved
         before = got
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_the_stale_probe_answers_each_region_as_the_readings_say(seed):
+    """``memo._held`` (the regions a moved clock's periods passed over): which metrics have a reading
+    in each region, and each metric's first reading at or after the end of a region without one,
+    checked against the readings themselves. ``known`` as a move leaves it: first readings at or
+    after the regions' starts, for all, some or none of the metrics asked (a region answered whole
+    when every one is known and none falls inside it, metric by metric otherwise)."""
+    import random
+
+    from kpitui import pipeline as pipeline_module
+    from kpitui.engine.memo import _held
+
+    rng = random.Random(seed)
+    metrics = list("abcdefgh")
+    rows = [(m, rng.randrange(-5000, 0), 1) for m in metrics for _ in range(rng.randrange(0, 6))]
+    view = View.of(Readings.empty()).write(as_rows(rows, START))
+    base = pipeline_module.micros(START)
+    at = {m: sorted(base + s * 1_000_000 for n, s, _ in rows if n == m) for m in metrics}
+
+    def first_from(m, instant):
+        return next((t for t in at[m] if t >= instant), pipeline_module.NEVER)
+
+    asked, known = {}, {}
+    for _ in range(rng.randrange(1, 8)):
+        a = base + rng.randrange(-6000, 100) * 1_000_000
+        b = a + rng.choice([1, 5, 60, 900, 4000]) * 1_000_000
+        asked[(a, b)] = set(rng.sample(metrics, rng.randrange(0, len(metrics) + 1)))
+        mode = rng.choice(["all", "some", "none", "more"])
+        pool = metrics if mode == "more" else sorted(asked[(a, b)])
+        chosen = [m for m in pool if mode != "none" and (mode != "some" or rng.random() < 0.5)]
+        known.setdefault(a, {}).update({m: first_from(m, a) for m in chosen})
+    hit, nexts = _held(view, asked, known)
+    want_hit, want_nexts = {}, {}
+    for (a, b), names in asked.items():
+        for m in names:
+            if first_from(m, a) < b:
+                want_hit.setdefault(m, set()).add((a, b))
+            else:
+                want_nexts.setdefault(b, {})[m] = first_from(m, b)
+    assert hit == want_hit
+    assert {b: found for b, found in nexts.items() if found} == want_nexts

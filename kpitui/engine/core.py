@@ -136,7 +136,7 @@ class Engine:
         plan = memo.plan if memo is not None and memo.now == now else self.planner.plan(now, window, offset)
         # 3. the KPIs to run and the metrics whose newest reading to ask: everything, or what changed can reach
         renewed: frozenset[str] | None = None  # every metric
-        nexts: dict[str, dict[int, int]] = {}
+        nexts: dict[int, dict[str, int]] = {}
         if memo is None:
             to_run = set(plan.plans)
         else:

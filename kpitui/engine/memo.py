@@ -37,9 +37,9 @@ class Memo:
     results: dict[str, KpiResult]
     metric_status: dict[str, MetricStatus]
     health: dict[str, SourceHealth]  # the source health the metric statuses were made with
-    #: metric -> {instant: its first reading at or after it} (µs; :data:`~kpitui.pipeline.NEVER`: none),
+    #: instant -> {metric: its first reading at or after it} (µs; :data:`~kpitui.pipeline.NEVER`: none),
     #: for the ends of the regions the last clock move probed (see :func:`stale`)
-    nexts: dict[str, dict[int, int]] = field(default_factory=dict)
+    nexts: dict[int, dict[str, int]] = field(default_factory=dict)
 
     def changed(self, view: pipeline.View, window: str | None, offset: int) -> frozenset[str] | None:
         """The metrics written between this evaluation's view and ``view``; ``None`` when this memo
@@ -61,11 +61,11 @@ class Memo:
             return frozenset()
         return view.metrics_since(min(utc(self.now), utc(now)))
 
-    def nexts_kept(self, changed: frozenset[str]) -> dict[str, dict[int, int]]:
+    def nexts_kept(self, changed: frozenset[str]) -> dict[int, dict[str, int]]:
         """:attr:`nexts` of the metrics whose readings did not change since (``changed``): still true."""
-        if not changed.intersection(self.nexts):
+        if not changed or all(changed.isdisjoint(found) for found in self.nexts.values()):
             return self.nexts
-        return {m: found for m, found in self.nexts.items() if m not in changed}
+        return {at: {m: f for m, f in found.items() if m not in changed} for at, found in self.nexts.items()}
 
     def latest_with(self, new: Latest, renewed: Iterable[str]) -> Latest:
         """The newest readings: this evaluation's, with those of ``renewed`` from ``new`` (absent there: dropped)."""
@@ -84,7 +84,7 @@ def stale(
     changed: frozenset[str],
     now: dt.datetime,
     passed: frozenset[str],
-) -> tuple[set[str], dict[str, dict[int, int]]]:
+) -> tuple[set[str], dict[int, dict[str, int]]]:
     """The KPIs whose numbers may differ from ``memo``'s: they read a ``changed`` metric, or one of
     their periods moved (the clock did) over a reading of one of their metrics (``layout``: the
     shapes ``memo`` was planned in; ``passed``: :meth:`Memo.passed`, the only metrics to look for
@@ -134,33 +134,65 @@ def stale(
 
 
 def _held(
-    view: pipeline.View, asked: dict[tuple[int, int], set[str]], known: dict[str, dict[int, int]]
-) -> tuple[dict[str, set[tuple[int, int]]], dict[str, dict[int, int]]]:
+    view: pipeline.View, asked: dict[tuple[int, int], set[str]], known: dict[int, dict[str, int]]
+) -> tuple[dict[str, set[tuple[int, int]]], dict[int, dict[str, int]]]:
     """Which regions (start, end) hold a reading of which of the metrics ``asked`` there: metric ->
     its regions with a reading; and each metric's first reading at or after the end of each of its
-    regions without one (for :attr:`Memo.nexts`). ``known``: first readings known to be so."""
+    regions without one (for :attr:`Memo.nexts`). ``known``: first readings known to be so.
+
+    The usual clock move (~1,000 region-metric pairs, nearly all with nothing there) is answered per
+    region: when every metric asked has a known first reading at or after the region's start and the
+    earliest of them is at or after its end, no metric has a reading there, and those first readings
+    are the first at or after the end too."""
     hit: dict[str, set[tuple[int, int]]] = {}
-    nexts: dict[str, dict[int, int]] = {}
+    nexts: dict[int, dict[str, int]] = {}
     todo: list[tuple[str, int, int]] = []
-    empty: dict[int, int] = {}
+    empty: dict[str, int] = {}
+    clear: dict[str, int]
+
+    def keep(b: int, found: dict[str, int]) -> None:
+        have = nexts.get(b)
+        nexts[b] = found if have is None else {**have, **found}
+
     for region, metrics in asked.items():
+        if not metrics:
+            continue
         a, b = region
+        from_a = known.get(a, empty)
+        if from_a.keys() >= metrics:  # every first reading known: the region is answered without a search
+            mine = from_a if len(from_a) == len(metrics) else {m: from_a[m] for m in metrics}
+            if min(mine.values()) >= b:
+                keep(b, mine)
+                continue
+            clear = dict(mine)
+            for m in [m for m, found in mine.items() if found < b]:
+                del clear[m]
+                hit.setdefault(m, set()).add(region)
+            if clear:
+                keep(b, clear)
+            continue
+        clear = {}
         for m in metrics:
-            found = known.get(m, empty).get(a)
+            found = from_a.get(m)
             if found is None:
                 todo.append((m, a, b))
             elif found < b:
                 hit.setdefault(m, set()).add(region)
             else:
-                nexts.setdefault(m, {})[b] = found
+                clear[m] = found
+        if clear:
+            keep(b, clear)
     if todo:
         searched = pipeline.next_readings(view, ((m, a) for m, a, _ in todo))
+        after: dict[int, dict[str, int]] = {}
         for m, a, b in todo:
             found = searched[(m, a)]
             if found < b:
                 hit.setdefault(m, set()).add((a, b))
             else:
-                nexts.setdefault(m, {})[b] = found
+                after.setdefault(b, {})[m] = found
+        for b, clear in after.items():
+            keep(b, clear)
     return hit, nexts
 
 
