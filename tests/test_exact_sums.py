@@ -228,3 +228,37 @@ def test_the_engine_over_a_frame(tmp_path: Path):
         rows = [("a", T0, spike), *hourly()]
         snapshot = Engine(config).evaluate(frame(ones(rows)).drop("n"), DAY + dt.timedelta(days=1, hours=12))
         assert snapshot.kpis["k"].value == math.fsum(v for _, _, v in rows[1:])
+
+
+def test_a_metric_of_millions_of_ordinary_readings_is_not_summed_again(monkeypatch):
+    """Scale: a metric of 3M same-sign readings of about one size (running totals ~3M times a reading, no
+    spike) answers every period from its running totals, none summed again row by row (with the tolerance at
+    1e-9 every period of such a metric was: a year's window meant millions of rows in Python each evaluation),
+    and each answer is still within the tolerance of ``math.fsum`` over its rows."""
+    from kpitui.pipeline import exact, queries
+
+    height = 3_000_000
+    start = us(T0)
+    frame = pl.DataFrame(
+        {
+            "metric": pl.repeat("a", height, eager=True),
+            "at": pl.int_range(height, eager=True).cast(pl.Int64) * 1_000_000 + start,
+            "value": (pl.int_range(height, eager=True) % 97).cast(pl.Float64) * 0.37 + 1.0,
+        }
+    ).with_columns(pl.col("at").cast(pl.Datetime("us", "UTC")))
+    values = frame["value"].to_numpy()
+    view = View.from_frame(frame)
+    summed_again = []
+    monkeypatch.setattr(queries, "exact_total", lambda *a: summed_again.append(a) or exact.exact_total(*a))
+    second = 1_000_000
+    periods = [
+        (start + a * second, start + b * second)
+        for a, b in ((2_900_000, 2_900_001), (2_999_000, 3_000_000), (2_500_000, 2_999_999), (0, 3_000_000))
+    ]
+    requests = [("a", agg, True, s, e) for agg in ("sum", "mean") for s, e in periods]
+    got = both(view, requests)
+    assert summed_again == []
+    for (_, agg, _, s, e), value in zip(requests, got):
+        rows = values[(s - start) // second : (e - start) // second]
+        expected = math.fsum(rows) / (len(rows) if agg == "mean" else 1)
+        assert math.isclose(value, expected, rel_tol=exact.TOLERANCE), (agg, s, e, value, expected)

@@ -35,7 +35,7 @@ of the metric's sorted segment); everything else reads running totals.
 A difference of running totals rounds at the totals' magnitude: after one
 reading of 1e17 every later period's sum would lose its low digits. Each
 sum and mean carries a bound of that rounding, from the totals at the
-period's ends; where it exceeds 1e-9 of the answer, the period's rows are
+period's ends; where it exceeds 1e-8 of the answer, the period's rows are
 added up again exactly (:mod:`~kpitui.pipeline.exact`).
 
 Down-sampled rows

@@ -25,8 +25,12 @@ if TYPE_CHECKING:
 
 #: the rounding of one step of a running total, at most, relative to it (twice the unit roundoff: margin)
 STEP = 2.0**-52
-#: the error an answer may carry, relative to it, before its rows are summed again
-TOLERANCE = 1e-9
+#: the error an answer may carry, relative to it, before its rows are summed again. The bound is a worst case
+#: (every step rounding the same way, at the larger end's magnitude): for a metric of N same-sign readings of
+#: about one size it is ~2N * STEP of the answer, so this flags no period of an ordinary metric below ~22M
+#: readings (1e-9 flagged every period of one past ~2.3M: a long window's rows summed in Python at every
+#: evaluation), while a reading 1e8 times a period's average before it is flagged at once
+TOLERANCE = 1e-8
 
 
 def spread(before_lo: float, before_hi: float, rows: int) -> float:
