@@ -58,6 +58,22 @@ def kpitui(*args: str, env: dict[str, str] | None = None, timeout: float = 60) -
     )
 
 
+def plugin_config(tmp_path: Path, plugins: dict[str, str], tables: str) -> Path:
+    """A config in ``tmp_path`` whose history is there too and whose plugins folder holds ``plugins`` (file name ->
+    source), followed by ``tables``."""
+    folder = tmp_path / "plugins"
+    folder.mkdir()
+    for name, source in plugins.items():
+        (folder / name).write_text(source, encoding="utf-8")
+    path = tmp_path / "kpitui.toml"
+    path.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{folder.as_posix()}"]\n'
+        + tables,
+        encoding="utf-8",
+    )
+    return path
+
+
 @pytest.fixture
 def config(tmp_path) -> Path:
     plugins = tmp_path / "plugins"
@@ -112,14 +128,13 @@ def test_a_plugins_print_never_reaches_stdout(config):
 
 
 def test_an_unknown_type_names_the_plugin_that_failed_to_load(tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "x.py").write_text("import kpitui\nraise RuntimeError('the x SDK needs X_TOKEN')\n")
-    (plugins / "other.py").write_text("raise ImportError('unrelated')\n")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["{plugins}"]\n'
-        '[sources.crm]\ntype = "x_src"\n[metrics.deals]\nsource = "crm"\n'
+    path = plugin_config(
+        tmp_path,
+        {
+            "x.py": "import kpitui\nraise RuntimeError('the x SDK needs X_TOKEN')\n",
+            "other.py": "raise ImportError('unrelated')\n",
+        },
+        '[sources.crm]\ntype = "x_src"\n[metrics.deals]\nsource = "crm"\n',
     )
     check = kpitui("check", "--config", str(path))
     assert check.returncode == 2
@@ -165,13 +180,10 @@ def register_formula_types():
 
 
 def test_a_plugins_print_in_fetch_or_a_formula_stays_out_of_report_json(tmp_path):
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "noisy.py").write_text(NOISY_FETCH)
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[plugins]\ndirs = ["{plugins}"]\n'
-        '[sources.n]\ntype = "noisy"\n[metrics.visits]\nsource = "n"\n[kpis.loud_visits]\nformula = "loud"\n'
+    path = plugin_config(
+        tmp_path,
+        {"noisy.py": NOISY_FETCH},
+        '[sources.n]\ntype = "noisy"\n[metrics.visits]\nsource = "n"\n[kpis.loud_visits]\nformula = "loud"\n',
     )
     report = kpitui("report", "--format", "json", "--config", str(path))  # collects first: fetch runs here
     assert report.returncode == 0, report.stderr
@@ -233,14 +245,10 @@ def test_a_formula_whose_inputs_are_not_inputs_is_one_line_naming_the_plugin(tmp
     object is not iterable``, ``AttributeError: 'str' object has no attribute 'ref'``) from every command, one
     that raised was a line naming neither the plugin nor the exception's type, and one that hung held every
     command for good."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "bad_inputs.py").write_text(BAD_INPUTS, encoding="utf-8")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
-        '[metrics.a]\nsource = "manual"\n'
-        f'[kpis.odd]\nformula = "{kind}"\nwindow = "trailing_7d"\n'
+    path = plugin_config(
+        tmp_path,
+        {"bad_inputs.py": BAD_INPUTS},
+        f'[metrics.a]\nsource = "manual"\n[kpis.odd]\nformula = "{kind}"\nwindow = "trailing_7d"\n',
     )
     for command in ("check", "report"):
         result = kpitui(command, "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"})
@@ -276,15 +284,12 @@ def register_formula_types():
 def test_a_formula_whose_expression_hangs_is_its_kpis_error_not_a_report_that_never_comes(tmp_path):
     """Before the fix a plugin formula whose ``expression()`` hung held the compile of every KPI: ``kpitui report``
     (and the dashboard's first values) never came. Plugin code at compile time now has the plugins' time limit."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow_formula.py").write_text(SLOW_FORMULA, encoding="utf-8")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+    path = plugin_config(
+        tmp_path,
+        {"slow_formula.py": SLOW_FORMULA},
         '[metrics.a]\nsource = "manual"\n'
         '[kpis.good]\nformula = "sum"\nmetrics = ["a"]\nwindow = "trailing_7d"\n'
-        '[kpis.slow]\nformula = "slow"\nwindow = "trailing_7d"\n'
+        '[kpis.slow]\nformula = "slow"\nwindow = "trailing_7d"\n',
     )
     env = {"KPITUI_PLUGIN_TIMEOUT": "2"}
     assert kpitui("record", "a", "4", "--config", str(path), env=env).returncode == 0
@@ -325,14 +330,11 @@ def register_metric_sources():
 def test_a_source_whose_constructor_hangs_is_its_error_and_the_others_are_collected(tmp_path):
     """Before the fix a source plugin whose constructor hung held the collector's start: ``kpitui collect`` (and
     the dashboard's polling) never began, for every source."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow_source.py").write_text(SLOW_SOURCE, encoding="utf-8")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
+    path = plugin_config(
+        tmp_path,
+        {"slow_source.py": SLOW_SOURCE},
         '[sources.slow]\ntype = "slow_start"\n[metrics.s]\nsource = "slow"\n'
-        '[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.d]\nsource = "demo"\npattern = "count"\nbase = 5\n'
+        '[sources.demo]\ntype = "demo"\nhistory_days = 2\n[metrics.d]\nsource = "demo"\npattern = "count"\nbase = 5\n',
     )
     started = time.monotonic()
     result = kpitui("collect", "--once", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
@@ -372,13 +374,10 @@ def register_notifiers():
 def test_a_notifier_whose_constructor_hangs_is_a_failed_delivery_not_a_command_that_never_ends(tmp_path):
     """Before the fix ``kpitui alerts test pager`` never ended when the notifier plugin's constructor hung (and a
     collector's lane for it stopped for good, never retrying)."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow_notifier.py").write_text(SLOW_NOTIFIER, encoding="utf-8")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
-        '[notifiers.pager]\ntype = "slow_init"\n'
+    path = plugin_config(
+        tmp_path,
+        {"slow_notifier.py": SLOW_NOTIFIER},
+        '[notifiers.pager]\ntype = "slow_init"\n',
     )
     started = time.monotonic()
     result = kpitui("alerts", "test", "pager", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
@@ -446,13 +445,10 @@ def register_notifiers():
 )
 def test_a_plugin_check_that_hangs_is_one_line_naming_the_plugin(tmp_path, table, said):
     """Before the fix a source's or notifier's ``check()`` that hung held the config's load, so every command."""
-    plugins = tmp_path / "plugins"
-    plugins.mkdir()
-    (plugins / "slow_checks.py").write_text(SLOW_CHECKS, encoding="utf-8")
-    path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["{plugins.as_posix()}"]\n'
-        + table
+    path = plugin_config(
+        tmp_path,
+        {"slow_checks.py": SLOW_CHECKS},
+        table,
     )
     started = time.monotonic()
     result = kpitui("check", "--config", str(path), env={"KPITUI_PLUGIN_TIMEOUT": "2"}, timeout=120)
