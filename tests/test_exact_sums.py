@@ -246,7 +246,7 @@ def test_a_metric_of_millions_of_ordinary_readings_is_not_summed_again(monkeypat
             "value": (pl.int_range(height, eager=True) % 97).cast(pl.Float64) * 0.37 + 1.0,
         }
     ).with_columns(pl.col("at").cast(pl.Datetime("us", "UTC")))
-    values = frame["value"].to_numpy()
+    values = frame["value"].to_list()
     view = View.from_frame(frame)
     summed_again = []
     monkeypatch.setattr(queries, "exact_total", lambda *a: summed_again.append(a) or exact.exact_total(*a))
