@@ -73,6 +73,16 @@ def _ref_of(label: str, refs: dict[str, str]) -> str | None:
     return None
 
 
+def _decompose(formula: Any, current: dict[str, float | None], previous: dict[str, float | None]) -> Any:
+    """``formula.decompose(current, previous)``; a plugin's under the plugins' time limit (one that hangs is
+    :class:`~kpitui.plugins.PluginTimeout`, a reason shown, not a report that never comes)."""
+    if type(formula).__module__.startswith("kpitui.builtin."):
+        return formula.decompose(current, previous)
+    from .plugins import bounded, plugin_timeout
+
+    return bounded(lambda: formula.decompose(current, previous), plugin_timeout())
+
+
 def decompose(
     formula: Any, result: KpiResult, current: dict[str, float | None], previous: dict[str, float | None]
 ) -> Explanation:
@@ -89,7 +99,7 @@ def decompose(
         return Explanation(kid, method, None, reason=f"no change to explain ({why})")
     change = result.change
     try:
-        split = formula.decompose(dict(current), dict(previous))
+        split = _decompose(formula, dict(current), dict(previous))
     except CannotDecompose as exc:
         return Explanation(kid, method, change, reason=f"cannot be decomposed: {exc}")
     except Exception as exc:  # noqa: BLE001 - a plugin's decompose must not take the report down

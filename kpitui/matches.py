@@ -35,11 +35,48 @@ def top_matches(
     context = SourceContext(
         config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
     )
-    source = cls(spec, config.metrics_of(spec.id), context)
+    owner = config.registry.owner("source", spec.type)
+    if owner is None or owner.startswith("builtin:"):
+        source = cls(spec, config.metrics_of(spec.id), context)
+        try:
+            tops: dict[str, list[tuple[str, int]]] = source.top_matches(metric_id, start, end, limit)
+            return tops
+        except NotImplementedError:
+            raise CannotSay(f"source {spec.id} ({spec.type}) cannot list what its condition matched") from None
+        finally:
+            source.close()
+    return _plugin_top_matches(cls, spec, config.metrics_of(spec.id), context, owner, metric_id, start, end, limit)
+
+
+def _plugin_top_matches(
+    cls: Any, spec: Any, metrics: Any, context: Any, owner: str, metric_id: str, *asked: Any
+) -> dict[str, list[tuple[str, int]]]:
+    """A plugin source's ``top_matches``: its constructor and ``top_matches`` each under the plugins' time limit
+    (``KPITUI_PLUGIN_TIMEOUT``), its ``close()`` under the time every ``close()`` gets; one that hangs or fails
+    is one line naming the plugin (:class:`CannotSay`), not a command that never ends or a traceback."""
+    from .fetching import CLOSE_SECONDS, close_all
+    from .plugins import PluginTimeout, bounded, plugin_timeout
+
+    what = f"source {spec.id} ({spec.type}, plugin {owner})"
     try:
-        tops: dict[str, list[tuple[str, int]]] = source.top_matches(metric_id, start, end, limit)
+        source = bounded(lambda: cls(spec, metrics, context), plugin_timeout())
+    except PluginTimeout as exc:
+        raise CannotSay(f"{what} did not start: {exc}") from None
+    except Exception as exc:  # noqa: BLE001 - a plugin's constructor must not be a traceback
+        raise CannotSay(f"{what} did not start: {type(exc).__name__}: {exc}") from None
+    try:
+        tops: dict[str, list[tuple[str, int]]] = bounded(
+            lambda: source.top_matches(metric_id, *asked), plugin_timeout()
+        )
         return tops
     except NotImplementedError:
-        raise CannotSay(f"source {spec.id} ({spec.type}) cannot list what its condition matched") from None
+        raise CannotSay(f"{what} cannot list what its condition matched") from None
+    except PluginTimeout as exc:
+        raise CannotSay(f"{what} could not list what its condition matched: {exc}") from None
+    except Exception as exc:  # noqa: BLE001
+        raise CannotSay(f"{what} could not list what its condition matched: {type(exc).__name__}: {exc}") from None
     finally:
-        source.close()
+        if close_all({spec.id: source}):
+            import logging
+
+            logging.getLogger(__name__).warning("%s did not close within %g s; left running", what, CLOSE_SECONDS)

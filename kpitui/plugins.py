@@ -28,6 +28,7 @@ import inspect
 import os
 import sys
 import threading
+import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -60,11 +61,65 @@ class PluginTimeout(Exception):
     """Plugin code did not return within :func:`plugin_timeout` seconds."""
 
 
+class PluginInterrupted(BaseException):
+    """Raised inside plugin code still running past the plugins' time limit, to stop it (a ``BaseException``,
+    so a plugin's ``except Exception`` does not swallow it)."""
+
+
+def _interrupt(idents: Iterable[int | None]) -> None:
+    """Raise :class:`PluginInterrupted` in these threads at their next Python instruction: a loop in plugin code
+    stops; a thread blocked inside one C call (a read with no timeout) gets it only once that call returns."""
+    import ctypes
+
+    for ident in idents:
+        if ident is not None:
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(PluginInterrupted))
+
+
+def udf_threads() -> list[int]:
+    """polars' own threads running Python code now: a plugin expression's UDF (``map_elements``,
+    ``map_batches``). kpitui's own expressions call no Python, so any such code is a plugin's."""
+    out = []
+    for ident, frame in sys._current_frames().items():
+        outermost = frame
+        while outermost.f_back is not None:
+            outermost = outermost.f_back
+        if f"{os.sep}polars{os.sep}" in outermost.f_code.co_filename:
+            out.append(ident)
+    return out
+
+
+class PluginThread(threading.Thread):
+    """A daemon thread running plugin code, which :func:`stop_plugin_code` may interrupt."""
+
+    def __init__(self, target: Callable[[], None], name: str) -> None:
+        super().__init__(target=target, name=name, daemon=True)
+
+    def run(self) -> None:
+        with contextlib.suppress(PluginInterrupted):
+            super().run()
+
+
+def stop_plugin_code(threads: Iterable[threading.Thread], grace: float = 1.0, *, direct: bool = True) -> None:
+    """Plugin code past its time limit: interrupt polars' threads running a plugin's UDF and, with ``direct``,
+    ``threads`` themselves (:class:`PluginThread` running plugin code; without it, each waits on a polars
+    query of a plugin's expression), again every 0.1 s until ``threads`` end or ``grace`` seconds pass. Those
+    left (blocked inside one C call) stay running as daemons."""
+    threads = [t for t in threads if t.is_alive()]
+    deadline = time.monotonic() + grace
+    while threads and time.monotonic() < deadline:
+        idents: list[int | None] = [t.ident for t in threads] if direct else []
+        _interrupt(idents + list(udf_threads()))
+        for thread in threads:
+            thread.join(0.1 / len(threads))
+        threads = [t for t in threads if t.is_alive()]
+
+
 def bounded(call: Callable[[], Any], seconds: float | None) -> Any:
     """``call()``, or :class:`PluginTimeout` after ``seconds`` (None: no limit, on this thread).
 
-    The helper thread is a daemon: a plugin stuck for good neither blocks kpitui
-    nor keeps the process alive at exit.
+    The helper thread is a daemon, interrupted when its time is up (:func:`stop_plugin_code`): a plugin
+    stuck for good neither blocks kpitui nor keeps the process alive at exit.
     """
     if seconds is None:
         return call()
@@ -76,10 +131,11 @@ def bounded(call: Callable[[], Any], seconds: float | None) -> Any:
         except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
             outcome["error"] = exc
 
-    thread = threading.Thread(target=target, name="kpitui-plugin", daemon=True)
+    thread = PluginThread(target, "kpitui-plugin")
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
+        stop_plugin_code([thread])
         raise PluginTimeout(f"did not finish within {seconds:g}s (KPITUI_PLUGIN_TIMEOUT); left out")
     if "error" in outcome:
         raise outcome["error"]

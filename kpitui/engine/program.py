@@ -87,6 +87,8 @@ class Compiler:
     def __init__(self, config: Config):
         self.config = config
         self.errors: dict[str, str] = {}
+        #: the plugin KPIs whose evaluation did not finish within the plugins' time limit (not run again)
+        self.stuck: set[str] = set()
         self.formulas: dict[str, FormulaType] = {}
         self.inputs: dict[str, list[Input]] = {}
         for kid, kpi in config.kpis.items():
@@ -100,6 +102,23 @@ class Compiler:
     def error(self, kpi: Kpi, exc: BaseException) -> str:
         owner = self.config.registry.owner("formula", kpi.formula) or "?"
         return redact(f"formula {kpi.formula!r} (plugin {owner}) failed: {type(exc).__name__}: {exc}")
+
+    def plugin_error(self, kid: str, exc: BaseException) -> str:
+        """The KPI's error when evaluating its plugin formula failed: the plugins whose formulas it runs named."""
+        kpi = self.config.kpis[kid]
+        registry, builtin, owners = self.config.registry, self._builtin_plugins, []
+        todo, seen = [kid], set()
+        while todo:  # the KPI, then those it reads (through others too)
+            k = todo.pop(0)
+            if k in seen:
+                continue
+            seen.add(k)
+            owner = registry.owner("formula", self.config.kpis[k].formula)
+            if owner not in builtin and owner not in owners:
+                owners.append(owner)
+            todo.extend(inp.ref for inp in self.inputs.get(k, []) if inp.ref in self.config.kpis)
+        names = ", ".join(str(owner) for owner in owners) or "?"
+        return redact(f"formula {kpi.formula!r} (plugin {names}) failed: {type(exc).__name__}: {exc}")
 
     # -- the dependency graph --------------------------------------------
 
@@ -253,9 +272,16 @@ class Compiler:
         formula = self.formulas[kid]
         if type(formula).series is FormulaType.series:
             return series
+        frame = pl.DataFrame({"v": [v for _, v in series]}, schema={"v": pl.Float64})
+
+        def transform() -> list[float | None]:
+            return frame.select(pipeline.clean(formula.series(pl.col("v"))))["v"].to_list()
+
         try:
-            frame = pl.DataFrame({"v": [v for _, v in series]}, schema={"v": pl.Float64})
-            transformed = frame.select(pipeline.clean(formula.series(pl.col("v"))))["v"].to_list()
+            if self.config.registry.owner("formula", self.config.kpis[kid].formula) in self._builtin_plugins:
+                transformed = transform()
+            else:  # plugin code (its expression, a UDF in it) under the plugins' time limit
+                transformed = bounded(transform, plugin_timeout())
         except Exception as exc:  # noqa: BLE001
             self.errors[kid] = self.error(self.config.kpis[kid], exc)
             return series

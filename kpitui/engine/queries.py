@@ -16,6 +16,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 import zoneinfo
 from dataclasses import dataclass
 from typing import Any, Iterable, cast
@@ -23,8 +25,9 @@ from typing import Any, Iterable, cast
 import polars as pl
 
 from .. import pipeline
+from ..plugins import PluginInterrupted, PluginTimeout, plugin_timeout, stop_plugin_code
 from .planning import KpiPlan, Slots, SteppedPeriod, utc
-from .program import Compiler, Program, Read, Shape
+from .program import CompiledKpi, Compiler, Program, Read, Shape
 
 _WITH_ROW = {**pipeline.REQUESTS_SCHEMA, "row": pl.Int64, "c": pl.Int64}  # requests, with where each answer goes
 #: up to how many requests an evaluation answers without a query (:func:`kpitui.pipeline.answer`):
@@ -124,6 +127,8 @@ def run(
     for kid in compiler.dependency_order(kid_rows):
         shape = compiled[kid].shape
         if shape is None:
+            if compiler.errors and compiler.broken_dependency(kid) is not None:  # left running, or failed before
+                continue
             others.append(kid)
         else:
             shaped.setdefault(shape.key, []).append(kid)
@@ -184,12 +189,13 @@ def run(
         )
         if not columns:  # KPIs that read nothing: the frame still has a row per period
             wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
-        exprs = [e for kid in others for e in compiled[kid].exprs]
-        names = [name for kid in others for name in compiled[kid].names]
-        # with_columns, not select: a formula that is a constant (a plugin's pl.lit) is one per row too
-        queries.append(wide.lazy().with_columns(*exprs).select(names))
     values: dict[str, list[float | None]] = {}
-    results = pipeline.collect(*queries)
+    results = pipeline.collect(*queries) if queries else []
+    if others:
+        # each plugin formula on a thread of its own, after the shapes' query (a plugin's UDF that hangs holds
+        # one of polars' threads until it is stopped): plugin code that hangs or fails is that KPI's error,
+        # not an evaluation that never ends (see plugin_queries)
+        running = plugin_queries(compiler, compiled, others, wide)
     for kids, result in zip(outputs, results):  # back to one list per KPI (and part), by row
         got = [result.to_series(j).to_list() for j in range(result.width)]
         done = 0
@@ -202,8 +208,62 @@ def run(
                 values[name] = column
             done += len(on_rows)
     if others:
-        values.update(results[-1].to_dict(as_series=False))
+        values.update(running.values())
     return Evaluation(rows, values, latest_map)
+
+
+class _PluginQueries:
+    """The plugin formulas' queries of one evaluation, each running on a daemon thread (:func:`plugin_queries`)."""
+
+    def __init__(self, compiler: Compiler, compiled: dict[str, CompiledKpi], others: list[str], wide: pl.DataFrame):
+        self.compiler = compiler
+        self.kids = others
+        self.seconds = plugin_timeout()
+        self.deadline = time.monotonic() + self.seconds
+        self.outcome: dict[str, pl.DataFrame | BaseException] = {}
+        self.threads: dict[str, threading.Thread] = {}
+        for kid in others:
+            kpi = compiled[kid]
+            # with_columns, not select: a formula that is a constant (a plugin's pl.lit) is one per row too
+            query = wide.lazy().with_columns(*kpi.exprs).select(list(kpi.names))
+            thread = threading.Thread(target=self._run, args=(kid, query), name=f"kpitui-plugin-{kid}", daemon=True)
+            self.threads[kid] = thread
+            thread.start()
+
+    def _run(self, kid: str, query: pl.LazyFrame) -> None:
+        try:
+            self.outcome[kid] = pipeline.collect(query)[0]
+        except BaseException as exc:  # noqa: BLE001 - that KPI's error, on the evaluating thread
+            self.outcome[kid] = exc
+
+    def values(self) -> dict[str, list[float | None]]:
+        """Each plugin KPI's (and part's) values by row; a KPI whose query failed or is still running at the
+        deadline gets its error (one still running is not run again: a thread cannot be stopped)."""
+        compiler, out = self.compiler, {}
+        for kid in self.kids:
+            self.threads[kid].join(max(0.0, self.deadline - time.monotonic()))
+        late = [thread for thread in self.threads.values() if thread.is_alive()]
+        if late:  # their UDFs interrupted: polars' threads they hold are given back
+            stop_plugin_code(late, direct=False)
+        for kid in compiler.dependency_order(self.kids):
+            got = self.outcome.get(kid)
+            if isinstance(got, pl.DataFrame):
+                out.update(got.to_dict(as_series=False))
+                continue
+            if got is None or isinstance(got, PluginInterrupted):
+                compiler.stuck.add(kid)
+                got = PluginTimeout(f"did not finish within {self.seconds:g}s (KPITUI_PLUGIN_TIMEOUT); left out")
+            if compiler.broken_dependency(kid) is None:  # a KPI it reads failed first: that error says it
+                compiler.errors[kid] = compiler.plugin_error(kid, got)
+        return out
+
+
+def plugin_queries(
+    compiler: Compiler, compiled: dict[str, CompiledKpi], others: list[str], wide: pl.DataFrame
+) -> _PluginQueries:
+    """Start the plugin formulas' queries over ``wide``, one thread each (a plugin's UDF can hang or spin: the
+    evaluation waits for them up to the plugins' time limit, ``KPITUI_PLUGIN_TIMEOUT``, all together)."""
+    return _PluginQueries(compiler, compiled, others, wide)
 
 
 class _Asked:
