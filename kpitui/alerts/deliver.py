@@ -18,6 +18,7 @@ from typing import Any, Callable
 
 from ..api import Notification, Notifier, NotifierError, SourceContext
 from ..options import redact
+from .safe_text import safe
 from .state import AlertStore, OutboxItem
 
 MAX_BACKOFF = 3600.0
@@ -74,6 +75,7 @@ def _send_bounded(
     """Send in a thread of its own and wait at most the notifier's timeout: the error text (or ``None``),
     and the thread still running the send when it timed out (else ``None``)."""
     box: dict[str, BaseException] = {}
+    notification = safe(notification)  # every channel, built-in or a plugin's, gets safe text
 
     def target() -> None:
         try:
