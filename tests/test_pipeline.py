@@ -156,6 +156,33 @@ def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(initial=batch, writes=st.lists(batch, min_size=1, max_size=5))
+def test_the_deltas_segments_hold_each_metrics_rows_written(initial, writes):
+    """After each write, the delta's segments (what :meth:`View.write` works out from the sorted rows:
+    offsets, lengths, bounds, shifts) are those of its rows counted here in Python: each metric's
+    rows in the delta, in the order the metrics were first written, read back through the lengths."""
+    view = View.from_frame(frame_of(apply({}, initial)))
+    delta_rows: dict[str, dict[int, float]] = {}
+    order: list[str] = []
+    for new in writes:
+        view = view.write(unique(new))
+        written = apply({}, new)
+        for m in sorted({m for m, _ in written} - set(order)):  # metrics new to the delta, by name
+            order.append(m)
+        for (m, at), (v, _) in written.items():
+            delta_rows.setdefault(m, {})[at] = v
+        offsets, taken, shift_taken, expected = 0, [], 0, []
+        for m in order:
+            ats = sorted(delta_rows[m])
+            expected.append((m, offsets, len(ats), ats[0], ats[-1], shift_taken - ats[0]))
+            offsets += len(ats)
+            shift_taken += ats[-1] - ats[0] + 1
+            taken += [(order.index(m), at, delta_rows[m][at]) for at in ats]
+        assert view.delta.segments.rows() == expected
+        assert view.delta.rows().select("m", "at", "value").rows() == taken
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=batch,
     writes=st.lists(st.tuples(batch, st.booleans()), max_size=4),
