@@ -102,13 +102,20 @@ class View:
         touched.
         """
         segments = self.delta.segments
-        grown = new.group_by("metric").agg(first=pl.col("at").min(), last=pl.col("at").max())
+        # each written metric's first and last instant, in Python: a thousand rows in ~10 metrics
+        # took 0.27 ms of main-thread CPU (0.43 of process) as a polars group_by, 0.16-0.24 so
+        instants: dict[str, list[int]] = {}
+        for metric, at in zip(new["metric"].to_list(), new["at"].to_list()):
+            if (seen := instants.get(metric)) is None:
+                instants[metric] = [at]
+            else:
+                seen.append(at)
+        grown = {metric: (min(ats), max(ats)) for metric, ats in instants.items()}
         had = segments["metric"].to_list()
         first = dict(zip(had, segments["first"].to_list()))
         last = dict(zip(had, segments["last"].to_list()))
-        written = grown["metric"].to_list()
-        added = sorted(set(written).difference(first))
-        for metric, a, b in zip(written, grown["first"].to_list(), grown["last"].to_list()):
+        added = sorted(set(grown).difference(first))
+        for metric, (a, b) in grown.items():
             first[metric], last[metric] = min(first.get(metric, a), a), max(last.get(metric, b), b)
         # the segments' bounds and shifts in Python: a few entries (the metrics written since the
         # base), where each polars call would cost more than the arithmetic
@@ -149,8 +156,8 @@ class View:
             delta,
             pl.DataFrame([done.get_column(name) for name in CHANGES_SCHEMA]),
             after=self.serial,
-            written=frozenset(written),
-            written_from=dict(zip(written, grown["first"].to_list())),
+            written=frozenset(grown),
+            written_from={metric: a for metric, (a, _) in grown.items()},
         )
 
     def frame(self) -> pl.DataFrame:
