@@ -52,7 +52,7 @@ from .index_cache import (
     save_later,
     supported as index_cache_supported,
 )
-from .pipeline import Readings, View, as_rows, fold
+from .pipeline import ROWS_SCHEMA, Readings, View, as_rows, fold
 from .pipeline.load import build_ids, build_streamed
 
 #: fold the delta into the base once it holds this many rows (see benchmarks/RESULTS.md)
@@ -152,7 +152,9 @@ class History:
             built, seq = self._first_load(load_ids)
             new = None
         else:
-            new, seq = self.store.load(since=self.seq)
+            # the rows with ``at`` in µs, as the index takes them (no datetimes made, then turned back)
+            load_rows = getattr(self.store, "load_rows", None)
+            new, seq = self.store.load(since=self.seq) if load_rows is None else load_rows(self.seq)
         if self.store.generation() != generation:
             # Rows were deleted or compacted while we loaded: `new` may hold the new rows beside
             # old ones it cannot remove (a double count). Read everything again.
@@ -171,7 +173,7 @@ class History:
             self._view = View.from_frame(new)
         else:
             self._since_cache += new.height
-            rows = as_rows(new) if new.height else None
+            rows = (new if new.schema == ROWS_SCHEMA else as_rows(new)) if new.height else None
             start = self._adopt() or current  # the same readings as `current`
             view = start.write(rows) if rows is not None else start
             if view is not current:

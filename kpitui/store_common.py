@@ -39,6 +39,7 @@ __all__ = [
     "LOADED_SCHEMA",
     "MODES",
     "PLAN_INPUT_SCHEMA",
+    "ROWS_SCHEMA",
     "SNAPSHOT_PART_ROWS",
     "UNSET",
     "CompactionPlan",
@@ -56,6 +57,7 @@ __all__ = [
     "health_update",
     "merge_grouped",
     "named_frame",
+    "named_rows",
     "outside_compacted",
     "plan_input",
     "prepare_readings",
@@ -159,6 +161,31 @@ def named_frame(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
     return frame.select(
         metric.alias("metric"),
         pl.col("at").cast(pl.Datetime("us", "UTC")),
+        pl.col("value").cast(pl.Float64),
+        pl.col("n").cast(pl.Int64),
+    )
+
+
+#: the rows :func:`named_rows` makes: :data:`LOADED_SCHEMA` with ``at`` in µs since the epoch (what
+#: :meth:`kpitui.pipeline.View.write` takes, as :data:`kpitui.pipeline.frames.ROWS_SCHEMA`)
+ROWS_SCHEMA: dict[str, pl.DataType] = {"metric": pl.String(), "at": pl.Int64(), "value": pl.Float64(), "n": pl.Int64()}
+
+
+def named_rows(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
+    """An id frame (:data:`ID_FRAME_SCHEMA`) as :data:`ROWS_SCHEMA`: :func:`named_frame` with ``at`` kept
+    in µs, in one ``select`` (an incremental load's rows go to the index as µs: no datetime and back)."""
+    if frame.height == 0:
+        return pl.DataFrame(schema=ROWS_SCHEMA)
+    looked_up = None
+    if frame.height <= _NAMED_IN_PYTHON:
+        looked_up = [names.get(i) for i in frame["metric_id"].to_list()]
+    if looked_up is not None and None not in looked_up:
+        metric: pl.Expr | pl.Series = pl.Series(looked_up, dtype=pl.String)
+    else:
+        metric = pl.col("metric_id").replace_strict(list(names), list(names.values()), return_dtype=pl.String)
+    return frame.select(
+        metric.alias("metric"),
+        pl.col("at").cast(pl.Int64),
         pl.col("value").cast(pl.Float64),
         pl.col("n").cast(pl.Int64),
     )

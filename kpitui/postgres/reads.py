@@ -11,7 +11,7 @@ from typing import Any
 
 import polars as pl
 
-from ..store_common import ID_FRAME_SCHEMA, named_frame, replace_rows
+from ..store_common import ID_FRAME_SCHEMA, named_frame, named_rows, replace_rows
 from .connection import PostgresBase
 from .schema import SCHEMA
 
@@ -73,6 +73,11 @@ class Reads(PostgresBase):
         """As :meth:`kpitui.store.Store.load`: rows are summed over instances (or one instance, when filtered)."""
         frame, names, seq = self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
         return named_frame(frame, names), seq
+
+    def load_rows(self, since: int = 0) -> tuple[pl.DataFrame, int]:
+        """As :meth:`kpitui.store.Store.load_rows`: :meth:`load` of every metric with ``at`` in µs."""
+        frame, names, seq = self._load(since, None, self.snapshot_rows)
+        return named_rows(frame, names), seq
 
     def load_ids(self) -> tuple[pl.DataFrame, dict[int, str], int]:
         """Every reading keyed by metric id, sorted by (metric_id, at) when the snapshot is current

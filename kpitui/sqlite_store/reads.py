@@ -4,11 +4,20 @@ since a sequence number, keyed by metric id or by name."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import Any
 
 import polars as pl
 
 from .. import heap
-from ..store_common import ID_FRAME_SCHEMA, merge_grouped, merged_parts, named_frame, replace_rows
+from ..store_common import (
+    ID_FRAME_SCHEMA,
+    ROWS_SCHEMA,
+    merge_grouped,
+    merged_parts,
+    named_frame,
+    named_rows,
+    replace_rows,
+)
 from . import delta
 from .snapshot import SnapshotCache
 
@@ -36,6 +45,22 @@ class Reads(SnapshotCache):
         changed) an incremental reader should load from 0.
         """
         return self._load(since, None if metrics is None else set(metrics), self.snapshot_rows)
+
+    def load_rows(self, since: int = 0) -> tuple[pl.DataFrame, int]:
+        """:meth:`load` of every metric with ``at`` in µs since the epoch (``Int64``,
+        :data:`~kpitui.store_common.ROWS_SCHEMA`): the rows :meth:`kpitui.pipeline.View.write` takes,
+        for :meth:`kpitui.history.History.refresh` (no datetime column made, then turned back to µs)."""
+        if since > 0 and not self._parts_since(since):
+            columns, names, top, staged = self._read_since(since)
+            if staged is None:  # the rows straight from SQLite's columns, each id named in Python
+                metric, at, value, n = columns
+                named = [names.get(i) for i in metric]
+                if None not in named:
+                    return pl.DataFrame({"metric": named, "at": at, "value": value, "n": n}, schema=ROWS_SCHEMA), top
+                staged = pl.DataFrame(dict(zip(ID_FRAME_SCHEMA, columns)), schema=ID_FRAME_SCHEMA)
+            return named_rows(staged, names), top  # an unknown id: replace_strict's error, as load's
+        frame, names, seq = self._load_ids(since, None, self.snapshot_rows)
+        return named_rows(frame, names), seq
 
     def load_ids(self) -> tuple[pl.DataFrame, dict[int, str], int]:
         """Every reading keyed by metric id (``metric_id, at`` in µs, ``value, n``), sorted by
@@ -77,11 +102,22 @@ class Reads(SnapshotCache):
             return delta.delta_seq(con) > since
 
     def _load_since(self, since: int) -> tuple[pl.DataFrame, dict[int, str], int]:
+        """An incremental load (``since`` > 0, every metric): :meth:`_read_since` as an id frame."""
+        columns, names, top, staged = self._read_since(since)
+        if staged is None:
+            staged = pl.DataFrame(dict(zip(ID_FRAME_SCHEMA, columns)), schema=ID_FRAME_SCHEMA)
+        return staged, names, top
+
+    def _read_since(self, since: int) -> tuple[list[tuple[Any, ...]], dict[int, str], int, pl.DataFrame | None]:
         """An incremental load (``since`` > 0, every metric): the rows and their highest sequence
         number in one statement (no ``max(seq)`` of its own), with the staged readings over them in
         the same read transaction, the metric names from what this store remembers, asked again
         for an id it has not seen or after rows were deleted (:meth:`delete_metric` moves the
-        generation on, and the next new metric may then take the deleted one's id)."""
+        generation on, and the next new metric may then take the deleted one's id).
+
+        Returns the rows' columns (``metric_id, at, value, n``, as Python tuples), the names, the
+        highest sequence number and, when readings are staged, the id frame with them over the rows
+        (``None``: none staged, the columns are every row)."""
         with self._guard("read") as con:
             with self._transaction("DEFERRED"):  # the rows and the staged ones, together
                 rows = con.execute(
@@ -89,19 +125,20 @@ class Reads(SnapshotCache):
                 ).fetchall()
                 # by column (Python's transpose, then one column each): a frame by row, then dropping
                 # seq, took 2-3x the CPU (0.42 -> 0.16 ms for 1,000 rows, best of 200)
-                columns = list(zip(*rows)) if rows else [()] * 5
-                top = max(since, max(columns[4], default=since))
-                frame = pl.DataFrame(dict(zip(ID_FRAME_SCHEMA, columns)), schema=ID_FRAME_SCHEMA)
-                frame = self._with_staged(frame, since)
-                top = max(top, self._staged_top())
+                columns: list[tuple[Any, ...]] = list(zip(*rows)) if rows else [()] * 5
+                top: int = max(since, max(columns[4], default=since))
+                staged = None
+                if self._staged():
+                    frame = pl.DataFrame(dict(zip(ID_FRAME_SCHEMA, columns)), schema=ID_FRAME_SCHEMA)
+                    staged = self._with_staged(frame, since)
+                    top = max(top, self._staged_top())
                 generation = self._meta("generation")
             names = self._names_seen
-            if frame.height and (
-                generation != self._names_generation or not set(frame["metric_id"].to_list()) <= names.keys()
-            ):
+            ids = set(columns[0]) if staged is None else set(staged["metric_id"].to_list())
+            if ids and (generation != self._names_generation or not ids <= names.keys()):
                 names = self._names_seen = dict(con.execute("SELECT id, name FROM metrics").fetchall())
                 self._names_generation = generation
-        return frame, names, top
+        return columns[:4], names, top, staged
 
     def _load_ids(
         self, since: int, wanted: set[str] | None, snapshot_rows: int | None

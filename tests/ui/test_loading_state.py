@@ -23,6 +23,10 @@ class SlowStore(Store):
         self.release.wait(30)
         return super().load_ids(*args, **kwargs)
 
+    def load_rows(self, *args, **kwargs):
+        self.release.wait(30)
+        return super().load_rows(*args, **kwargs)
+
 
 async def test_the_panes_say_the_history_is_loading_then_show_values(config):
     release = SlowStore.release = threading.Event()
