@@ -78,17 +78,24 @@ class KpiPane(Pane):
 
     #: the Target column's widest: a target with its baseline (``≥ 6,500 from 5,000``) fits it
     TARGET_MAX = 24
+    #: the widest a number column (Value, On pace for) grows to: ``-$1,234,567,890,123 ✓`` fits it
+    NUMBER_MAX = 22
+    #: the columns as wide as their widest cell (up to that width), so that no figure is cut
+    FITTED = {"target": TARGET_MAX, "value": NUMBER_MAX, "pace": NUMBER_MAX}
 
     def show(self, rows: list[Row], message: str | None = None, select: str | None = None) -> None:
-        """The Target column is as wide as the widest target shown (up to :attr:`TARGET_MAX`), so a baseline
-        is never cut off: other columns drop out first, as on any narrow terminal."""
-        widths = [_natural_width(r.cells.get("target")) for r in rows]
-        self._target_width = min(self.TARGET_MAX, max(widths, default=0))
+        """The Target, Value and On pace for columns are as wide as their widest cell (up to :attr:`FITTED`), so
+        a baseline is never cut off and a number never loses its last digits (``6,790,2…`` of 6,790,251,596,132
+        said nothing of its size): other columns drop out first, as on any narrow terminal."""
+        self._fitted = {
+            key: min(most, max((_natural_width(r.cells.get(key)) for r in rows), default=0))
+            for key, most in self.FITTED.items()
+        }
         super().show(rows, message, select)
 
     def _fit(self) -> list[tuple[Column, int]]:
-        need = getattr(self, "_target_width", 0)
-        columns = tuple(replace(c, width=max(c.width, need)) if c.key == "target" else c for c in self.COLUMNS)
+        need = getattr(self, "_fitted", {})
+        columns = tuple(replace(c, width=max(c.width, need.get(c.key, 0))) for c in self.COLUMNS)
         return fit_columns(columns, max(20, self.scrollable_content_region.width), self.cell_padding)
 
 
