@@ -18,7 +18,7 @@ import polars as pl
 
 from . import pipeline
 from .api import CannotDecompose
-from .formatting import format_change
+from .formatting import format_change, json_number
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -229,7 +229,7 @@ def as_dict(explanation: Explanation) -> dict[str, Any]:
     """The ``explanation`` of a KPI in ``report --explain --format json`` (docs/json.md)."""
 
     def num(value: float | None) -> float | None:
-        return None if value is None else round(value, 6)
+        return json_number(value)
 
     return {
         "method": explanation.method,

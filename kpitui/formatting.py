@@ -22,6 +22,26 @@ def _grouped(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"
 
 
+def _fixed(value: float, decimals: int) -> str:
+    """``value`` with the unit's default ``decimals``, but a non-zero value too small for them keeps two
+    significant digits (``0.0047``, ``4.7e-07``), never ``0.00``: a default is a choice of how to round, not a
+    promise that the value is zero. A KPI's own ``decimals`` is applied as written (:func:`format_value`)."""
+    if value != 0 and round(value, decimals) == 0:
+        return f"{value:.2g}"
+    return _grouped(value, decimals)
+
+
+def json_number(value: float | None) -> float | None:
+    """A number as every JSON document (and the CSV report) gives it: rounded to 6 decimals, so 0.1 + 0.2 is
+    0.3, but never to fewer than 6 significant digits, so a small value keeps its size (4.74002e-06, not 5e-06;
+    4e-07, not 0). See docs/json.md."""
+    if value is None:
+        return None
+    if value == 0 or not math.isfinite(value) or abs(value) >= 0.1:
+        return round(value, 6)
+    return round(value, 5 - math.floor(math.log10(abs(value))))
+
+
 def format_duration(seconds: float) -> str:
     sign = "-" if seconds < 0 else ""
     s = abs(seconds)
@@ -40,24 +60,27 @@ def format_value(value: float | None, unit: str = "number", decimals: int | None
     if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "—"
     if unit == "count":
-        return _grouped(
-            value, decimals if decimals is not None else (0 if float(value).is_integer() or abs(value) >= 100 else 1)
-        )
+        if decimals is not None:
+            return _grouped(value, decimals)
+        return _fixed(value, 0 if float(value).is_integer() or abs(value) >= 100 else 1)
     if unit == "currency":
-        d = decimals if decimals is not None else (0 if abs(value) >= 1000 else 2)
-        text = _grouped(abs(value), d)
+        text = (
+            _grouped(abs(value), decimals)
+            if decimals is not None
+            else _fixed(abs(value), 0 if abs(value) >= 1000 else 2)
+        )
         return f"-{currency}{text}" if value < 0 else f"{currency}{text}"
     if unit == "percent":
-        return f"{value:,.{decimals if decimals is not None else 1}f}%"
+        return (_grouped(value, decimals) if decimals is not None else _fixed(value, 1)) + "%"
     if unit == "ratio":
-        return f"{value:,.{decimals if decimals is not None else 3}f}"
+        return _grouped(value, decimals) if decimals is not None else _fixed(value, 3)
     if unit == "duration":
         return format_duration(value)
     if decimals is not None:
         return _grouped(value, decimals)
     if abs(value) >= 1000 or float(value).is_integer():
         return _grouped(value, 0)
-    return f"{value:,.2f}"
+    return _fixed(value, 2)
 
 
 def format_projection(result: KpiResult, currency: str = "$") -> str:
@@ -85,7 +108,7 @@ def format_change(
         return "—"
     if unit == "percent":  # a change of a percentage is in percentage points
         sign = "+" if change > 0 else ("-" if change < 0 else "±")
-        points = f"{sign}{abs(change):.{decimals if decimals is not None else 1}f} pp"
+        points = f"{sign}{_grouped(abs(change), decimals) if decimals is not None else _fixed(abs(change), 1)} pp"
         return points if change_pct is None else f"{points} ({sign}{abs(change_pct):.1f}%)"
     absolute = format_value(abs(change), unit, decimals, currency)
     sign = "+" if change > 0 else ("-" if change < 0 else "±")

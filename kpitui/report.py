@@ -6,6 +6,7 @@ import csv
 import datetime as dt
 import io
 import json
+from decimal import Decimal
 from typing import Any
 
 from .formatting import (
@@ -17,6 +18,7 @@ from .formatting import (
     format_score,
     format_target,
     format_value,
+    json_number,
     sparkline,
     target_baseline,
 )
@@ -29,7 +31,7 @@ def _iso(value: dt.datetime | None) -> str | None:
 
 
 def _num(value: float | None) -> float | None:
-    return None if value is None else round(value, 6)
+    return json_number(value)
 
 
 #: The version of every JSON document kpitui prints (report, series, plugins): see docs/json.md.
@@ -195,12 +197,14 @@ def _text(value: str) -> str:
 
 
 def _blank(value: float | None) -> str:
-    """A CSV cell: the number as the JSON has it (6 decimals), written out in full (1234567.89, 0.000012, 52),
-    never cut to 6 significant digits (27036.02 was 27036, a million 1.23457e+06)."""
+    """A CSV cell: the number as the JSON has it (:func:`~kpitui.formatting.json_number`), written out in full
+    (1234567.89, 0.000012, 0.00000474002, 52), never cut to 6 significant digits (27036.02 was 27036, a million
+    1.23457e+06) nor in an exponent."""
     if value is None:
         return ""
     rounded = _num(value) or 0.0  # -0.0 -> 0
-    return f"{rounded:.6f}".rstrip("0").rstrip(".")
+    text = format(Decimal(repr(rounded)), "f")
+    return text.rstrip("0").rstrip(".") if "." in text else text
 
 
 def _pace(r: KpiResult, currency: str) -> str:

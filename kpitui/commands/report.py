@@ -245,7 +245,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     finally:
         store.close()
     tz = base.tz(config)
-    from ..report import _num  # numbers rounded to 6 decimals, as in every JSON document (docs/json.md)
+    from ..report import _num  # numbers as in every JSON document (docs/json.md)
 
     if args.format == "json":
         from .annotations import series_annotations
