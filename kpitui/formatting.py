@@ -17,6 +17,12 @@ STATUS_SYMBOL = {
     Status.NOT_YET: "◌",
 }
 
+#: The mark after a projection (On pace for): ✓ when it meets the target. A projection short of the target has no
+#: mark: a pass/fail cross there read as a verdict beside the Status's own (561 ✗ beside "80% ● on track": a
+#: projection at 80% of a target is on track by the score's bands), and ✗ looked like off track's ✖. The Score
+#: says how far short it is, the Status what that means.
+PACE_MARK = {True: " ✓", False: "", None: ""}
+
 
 def _grouped(value: float, decimals: int) -> str:
     return f"{value:,.{decimals}f}"

@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from .formatting import (
+    PACE_MARK,
     STATUS_SYMBOL,
     format_age,
     format_change,
@@ -208,11 +209,10 @@ def _blank(value: float | None) -> str:
 
 
 def _pace(r: KpiResult, currency: str) -> str:
-    """``28 ✓``: the value projected to the period's end (or the goal's due date), and whether it meets the target."""
+    """``28 ✓``: the value projected to the period's end (or the goal's due date), ✓ when it meets the target."""
     if r.projection is None:
         return "—"
-    mark = {True: " ✓", False: " ✗", None: ""}[r.on_pace]
-    return format_projection(r, currency) + mark
+    return format_projection(r, currency) + PACE_MARK[r.on_pace]
 
 
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).
@@ -225,7 +225,7 @@ LEGEND = [
         "Progress: value ÷ target now, counted from the target's baseline when it has one: (value − baseline) ÷ "
         "(target − baseline); for a ≤ limit: share of the limit used. On pace for: the value projected to"
     ),
-    "the period's end (or due date) at the current rate, ✓/✗ = meets the target. Score 0–100%: toward the target,",
+    "the period's end (or due date) at the current rate, ✓ = meets the target. Score 0–100%: toward the target,",
     "on the projection when there is one; it sets the status (on track from 70%, at risk from 40%, unless the",
     "config sets other thresholds). vs previous: against the period before, cut at the same elapsed time",
     "(partial history: that period starts before the first reading).",

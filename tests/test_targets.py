@@ -176,6 +176,21 @@ def test_recurring_reach_scores_the_projection_and_reports_pace(evaluate):
     assert ahead.on_pace is True and ahead.score == 1.0
 
 
+def test_a_projection_short_of_the_target_has_no_cross_beside_an_on_track_status(evaluate):
+    """check12: "On pace for 561 ✗" beside "80% ● on track" gave two verdicts; ✗ read as failing and looked like
+    off track's ✖. Short of the target the projection has no mark and the status's colour (TUI, detail, report)."""
+    from kpitui.ui.palette import Palette
+    from kpitui.ui.view import pace_text
+
+    snap = evaluate(kpi("behind", "30") + kpi("ahead", "20"))
+    behind, ahead = snap.kpis["behind"], snap.kpis["ahead"]
+    assert behind.on_pace is False and behind.status is Status.ON_TRACK  # 0.86 of the target: on track
+    colours = Palette(good="green", warn="yellow", bad="red", accent="blue", muted="grey50", text="white")
+    short, met = pace_text(behind, "$", colours), pace_text(ahead, "$", colours)
+    assert short.plain == f"{PROJECTED:.0f}" and str(short.style) == "green"  # on track's colour, not bad's red
+    assert met.plain == f"{PROJECTED:.0f} ✓" and str(met.style) == "green"
+
+
 def test_report_table_and_csv_show_the_pace(evaluate):
     import csv
 
@@ -187,7 +202,8 @@ def test_report_table_and_csv_show_the_pace(evaluate):
     header = next(i for i, line in enumerate(lines) if "On pace for" in line)
     rows = {line.split()[0].lower(): line for line in lines[header + 1 : header + 4]}
     # a whole count so far projects to a whole count (the CSV keeps the exact projection)
-    assert f"{PROJECTED:.0f} ✗" in rows["behind"] and f"{PROJECTED:.0f} ✓" in rows["ahead"]
+    assert f"{PROJECTED:.0f} ✓" in rows["ahead"]
+    assert f"{PROJECTED:.0f}" in rows["behind"] and "✓" not in rows["behind"] and "✗" not in rows["behind"]
     assert "✓" not in rows["rolling"] and "✗" not in rows["rolling"]
     by_kpi = {r["kpi"]: r for r in csv.DictReader(to_csv(snap).splitlines())}
     assert float(by_kpi["behind"]["projection"]) == pytest.approx(PROJECTED, rel=1e-5)

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from rich.text import Text
 
 from ..formatting import (
+    PACE_MARK,
     STATUS_SYMBOL,
     format_change,
     format_progress,
@@ -128,12 +129,12 @@ def progress_bar(progress: float | None, width: int, colour: str, muted: str) ->
 
 
 def pace_text(result: KpiResult, currency: str, colours: Palette) -> Text:
-    """``998 ✓``: the value projected to the period's end (or due date); ✓/✗ whether it meets the target."""
+    """``998 ✓``: the value projected to the period's end (or due date), ✓ when it meets the target. A projection
+    short of the target has no mark and the colour of the KPI's status (:data:`kpitui.formatting.PACE_MARK`)."""
     if result.projection is None:
         return Text("—", style=colours.muted)
-    mark = {True: " ✓", False: " ✗", None: ""}[result.on_pace]
-    style = {True: colours.good, False: colours.bad, None: colours.text}[result.on_pace]
-    return Text(format_projection(result, currency) + mark, style=style)
+    style = {True: colours.good, False: colours.status(result.status), None: colours.text}[result.on_pace]
+    return Text(format_projection(result, currency) + PACE_MARK[result.on_pace], style=style)
 
 
 def change_text(result: KpiResult, currency: str, colours: Palette, width: int | None = None) -> Text:

@@ -74,8 +74,8 @@ COLUMNS = (
     (
         "On pace for",
         (
-            "the value projected to the period's end (or the target's due date) at the current rate; ✓/✗: it meets "
-            "the target or not"
+            "the value projected to the period's end (or the target's due date) at the current rate; ✓: that meets "
+            "the target (short of it: no mark; the status says how far)"
         ),
     ),
     (
