@@ -198,7 +198,9 @@ def format_target(target: Target, unit: str = "number", decimals: int | None = N
         return format_value(v, unit, decimals, currency)
 
     if target.kind == "within":
-        return f"{fmt(target.low)}–{fmt(target.high)}"
+        low, high = fmt(target.low), fmt(target.high)
+        # "-30,000–-10,000" read as one odd number: a range with a negative end says "to"
+        return f"{low} to {high}" if low.startswith("-") or high.startswith("-") else f"{low}–{high}"
     text = {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
     baseline = target_baseline(target)
     return text if baseline is None else f"{text} from {fmt(baseline)}"
