@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from .base import EXIT_OK, Failure, UsageError, load
 
 if TYPE_CHECKING:
+    from ..config import Config
     from .base import Run, Subparsers
 
 
@@ -68,12 +69,40 @@ def cmd_check(args: argparse.Namespace) -> int:
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
         f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {history}"
     )
-    for note in notes:  # a file a source creates as it runs (the demo's log) is no warning
+    for note in [*notes, *_history_notes(config)]:  # a file a source creates as it runs (the demo's log) is no warning
         print(f"  note: {note}")
     for kpi in config.kpis.values():
         if kpi.unit_from:  # say where a unit nobody typed came from (unit = "..." in the table sets another)
             print(f"  kpis.{kpi.id}: unit {kpi.unit} ({kpi.unit_from}; no unit in its table)")
     return EXIT_OK
+
+
+def _history_notes(config: Config) -> list[str]:
+    """What the history holds that the config does not name: a metric renamed in the config starts with no history
+    under its new id (its readings stay under the old one), which the report and the dashboard can only show as no
+    data. Only an SQLite history that exists is read (check creates nothing and reaches no server)."""
+    from ..history_store import open_history
+
+    if config.storage.url is not None or not Path(config.storage.path).is_file():
+        return []
+    try:
+        store = open_history(config, readonly=True)
+        try:
+            stored = store.metric_names()
+        finally:
+            store.close()
+    except Exception:  # a damaged or foreign file: `kpitui history check` says what is wrong with it
+        return []
+    gone = [name for name in stored if name not in config.metrics]
+    if not gone:
+        return []
+    shown = ", ".join(gone[:8]) + (f" and {len(gone) - 8} more" if len(gone) > 8 else "")
+    without = [m for m in config.metrics if m not in stored]
+    hint = f"; metrics of this config without readings: {', '.join(without[:8])}" if without else ""
+    return [
+        f"the history holds readings of {len(gone)} metric{'s' if len(gone) != 1 else ''} this config does not have: "
+        f"{shown} (a metric renamed in the config starts with no history under its new id{hint})"
+    ]
 
 
 def cmd_completion(args: argparse.Namespace) -> int:
