@@ -203,4 +203,8 @@ def format_target(target: Target, unit: str = "number", decimals: int | None = N
         return f"{low} to {high}" if low.startswith("-") or high.startswith("-") else f"{low}–{high}"
     text = {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
     baseline = target_baseline(target)
+    if target.kind == "below" and target.baseline is not None:
+        # where a limit's score falls to 0: "≤ 5d from 12d" says why 7d scores 71% (its progress is still the
+        # share of the limit used, 140%); without it the score's origin was nowhere on screen
+        baseline = target.baseline
     return text if baseline is None else f"{text} from {fmt(baseline)}"

@@ -218,8 +218,9 @@ def _pace(r: KpiResult, currency: str) -> str:
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).
 LEGEND = [
     (
-        'Target: for the period shown; ≥ stay at or above, ≤ stay at or under; "from B": the baseline that Progress '
-        "and Score count from; a target marked (prorated) is an additive KPI's, scaled from its own window to this one."
+        'Target: for the period shown; ≥ stay at or above, ≤ stay at or under; "from B": the baseline Score (and '
+        "Progress, but for a ≤ limit) counts from; a target marked (prorated) is an additive KPI's, scaled from its "
+        "own window to this one."
     ),
     (
         "Progress: value ÷ target now, counted from the target's baseline when it has one: (value − baseline) ÷ "

@@ -134,6 +134,7 @@ def test_score_bar_and_targets():
     assert target_text(kpi(Target(kind="reach", value=680)), "$") == "680"
     assert target_text(kpi(Target(kind="above", value=5000)), "$") == "≥ 5,000"
     assert target_text(kpi(Target(kind="below", value=7)), "$") == "≤ 7"
+    assert target_text(kpi(Target(kind="below", value=5, baseline=12)), "$") == "≤ 5 from 12"  # its score's 0
     assert target_text(kpi(Target(kind="within", low=1, high=2)), "$") == "1–2"
     assert target_text(kpi(Target(kind="within", low=-30000, high=-10000)), "$") == "-30,000 to -10,000"  # check12
     assert target_text(kpi(None), "$") == ""

@@ -60,8 +60,8 @@ COLUMNS = (
         "Target",
         (
             "the target for that period: ≥ stay at or above, ≤ stay at or under; ≥ 6,500 from 5,000: the baseline "
-            f"Progress and the score count from; {PRORATED} 203 / 203 (prorated): an additive KPI's target scaled "
-            "from its own window to the one shown"
+            f"the score (and Progress, but for a ≤ limit) counts from; {PRORATED} 203 / 203 (prorated): an additive "
+            "KPI's target scaled from its own window to the one shown"
         ),
     ),
     (
