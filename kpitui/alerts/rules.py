@@ -158,7 +158,31 @@ def _observe_kpi(rule: AlertRule, facts: Facts) -> Observation:
     if holds is None:
         return Observation(None, f"{kpi.name} has no value yet", rule.subject, fields)
     verb = "" if holds else "no longer "
+    named = _named_figures(facts.config, r, rule.condition)
+    if named:  # "change_pct > 100 — 382.19" read as if 382.19 were the change: the rule's own figures first
+        shown = f"{named}; value {shown}"
     return Observation(holds, f"{kpi.name}: {verb}{rule.condition} — {shown}", rule.subject, fields)
+
+
+def _named_figures(config: Any, r: KpiResult, condition: str) -> str:
+    """The figures a condition names besides the value, as the report shows them: ``change_pct +183.2%``,
+    ``projection -21,510``, ``score 0.80`` (on the 0..1 scale a condition compares it on)."""
+    fields = _kpi_fields(r)
+    parts = []
+    for name in (n for n in KPI_FIELDS if n != "value" and n in _names(condition)):
+        v = fields.get(name)
+        if v is None:
+            text = "—"
+        elif name == "change_pct":
+            text = f"{v:+.1f}%"
+        elif name == "score":
+            text = f"{v:.2f}"
+        elif name == "change":
+            text = ("+" if v > 0 else "") + _fmt(config, r, v)
+        else:
+            text = _fmt(config, r, v)
+        parts.append(f"{name} {text}")
+    return ", ".join(parts)
 
 
 def _observe_silent(rule: AlertRule, facts: Facts) -> Observation:
