@@ -190,6 +190,11 @@ def target_baseline(target: Target) -> float | None:
     return None
 
 
+def range_text(low: str, high: str) -> str:
+    """``1.0%–2.0%``; a range with a negative end says "to" (``-30,000–-10,000`` read as one odd number)."""
+    return f"{low} to {high}" if low.startswith("-") or high.startswith("-") else f"{low}–{high}"
+
+
 def format_target(target: Target, unit: str = "number", decimals: int | None = None, currency: str = "$") -> str:
     """``680``, ``≥ 5,000``, ``≤ 7d``, ``1.0%–2.0%``: a target as the report, the scorecard and the TUI show it;
     with the baseline its progress counts from when that is not 0: ``≥ 6,500 from 5,000``."""
@@ -198,9 +203,7 @@ def format_target(target: Target, unit: str = "number", decimals: int | None = N
         return format_value(v, unit, decimals, currency)
 
     if target.kind == "within":
-        low, high = fmt(target.low), fmt(target.high)
-        # "-30,000–-10,000" read as one odd number: a range with a negative end says "to"
-        return f"{low} to {high}" if low.startswith("-") or high.startswith("-") else f"{low}–{high}"
+        return range_text(fmt(target.low), fmt(target.high))
     text = {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
     baseline = target_baseline(target)
     if target.kind == "below" and target.baseline is not None:

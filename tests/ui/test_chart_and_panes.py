@@ -137,6 +137,9 @@ def test_score_bar_and_targets():
     assert target_text(kpi(Target(kind="below", value=5, baseline=12)), "$") == "≤ 5 from 12"  # its score's 0
     assert target_text(kpi(Target(kind="within", low=1, high=2)), "$") == "1–2"
     assert target_text(kpi(Target(kind="within", low=-30000, high=-10000)), "$") == "-30,000 to -10,000"  # check12
+    from kpitui.formatting import range_text  # the detail chart's legend writes a target range the same way
+
+    assert range_text("-2,500", "-833.33") == "-2,500 to -833.33" and range_text("1", "2") == "1–2"
     assert target_text(kpi(None), "$") == ""
 
 

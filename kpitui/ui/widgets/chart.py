@@ -17,7 +17,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widget import Widget
 
-from ...formatting import format_value
+from ...formatting import format_value, range_text
 from ...model import Target
 from ..palette import Palette, palette_of
 
@@ -292,7 +292,7 @@ def legend_lines(spec: ChartSpec, width: int, colours: Palette, off_scale: bool 
         items.append(Text.assemble(("⠒⠒ ", colours.muted), (f"{spec.partial} so far", colours.muted)))
     levels = target_levels(spec.target)
     if levels:
-        text = "–".join(spec.fmt(v) for v in levels)
+        text = range_text(*(spec.fmt(v) for v in levels)) if len(levels) == 2 else spec.fmt(levels[0])
         items.append(
             Text.assemble(
                 ("╌╌ ", colours.warn), (f"target {text}" + (" (off scale)" if off_scale else ""), colours.warn)
