@@ -26,7 +26,8 @@ It is used only when
 - fewer than :data:`REUSE_ROWS` rows were written since (then a full load,
   which also brings the store's columnar snapshot up to date, and a new cache);
 - its files are whole: each column's length and check sum (its 64-bit values
-  summed as integers), the key sorted, the segments adding up (a truncated or
+  summed as integers), the key sorted, the segments adding up, a block maximum
+  (:mod:`~kpitui.pipeline.peaks`) for each block of them (a truncated or
   damaged file, another format, byte order or polars version: the cache is
   ignored, the history loaded in full).
 
@@ -47,10 +48,12 @@ from typing import Any, Protocol
 import polars as pl
 
 from . import mapped_columns
-from .pipeline import Readings
+from .pipeline import Readings, peaks
 
-#: 3: the columns' check sums are of their bits as integers (2: a float sum, which depends on the chunks)
-FORMAT = 3
+#: 4: the header holds the block maxima of |running total| (:mod:`kpitui.pipeline.peaks`; a format 3 cache has
+#: none: it is not read, the history is loaded in full and cached anew). 3: the columns' check sums are of their
+#: bits as integers (2: a float sum, which depends on the chunks)
+FORMAT = 4
 #: rows written since the cache above which a full load is cheaper than the delta (and refreshes the snapshot)
 REUSE_ROWS = 200_000
 _COLUMNS = ("key", "value", "total", "weighted", "count")
@@ -162,8 +165,22 @@ def _read(where: Path, token: int, header: dict[str, Any]) -> Readings | None:
     key = columns["key"]
     if not key.is_sorted():
         return None
+    maxima = header["maxima"]
+    if (
+        header["block"] != peaks.BLOCK
+        or not isinstance(maxima, list)
+        or len(maxima) != peaks.count(lengths.to_list(), peaks.BLOCK)
+        or not all(isinstance(m, float) and m >= 0.0 for m in maxima)
+    ):
+        return None
     return Readings(
-        segments, key.set_sorted(), columns["value"], columns["total"], columns.get("weighted"), columns.get("count")
+        segments,
+        key.set_sorted(),
+        columns["value"],
+        columns["total"],
+        columns.get("weighted"),
+        columns.get("count"),
+        block_maxima=pl.Series("maxima", maxima, pl.Float64),
     )
 
 
@@ -224,6 +241,8 @@ def save(store: IndexedStore, readings: Readings, seq: int, generation: int) -> 
             "columns": list(columns),
             "sums": sums,
             "segments": readings.segments.select(list(_SEGMENTS)).to_dict(as_series=False),
+            "block": readings.block,
+            "maxima": readings.maxima.to_list(),
         }
         for name, series in columns.items():
             sums[name] = _sum(series)

@@ -35,8 +35,10 @@ of the metric's sorted segment); everything else reads running totals.
 A difference of running totals rounds at the totals' magnitude: after one
 reading of 1e17 every later period's sum would lose its low digits. Each
 sum and mean carries a bound of that rounding, from the totals at the
-period's ends; where it exceeds 1e-8 of the answer, the period's rows are
-added up again exactly (:mod:`~kpitui.pipeline.exact`).
+period's ends and the largest total inside it (block maxima of |running
+total|, :mod:`~kpitui.pipeline.peaks`: a spike and its correction both
+inside the period); where it exceeds 1e-8 of the answer, the period's rows
+are added up again exactly (:mod:`~kpitui.pipeline.exact`).
 
 Down-sampled rows
 -----------------
@@ -64,7 +66,7 @@ into a new base when it grows (:func:`fold`).
 The package: ``frames`` (the schemas, aggregation names, :func:`collect`),
 ``index`` (:class:`Readings`), ``view`` (:class:`View`, :func:`fold`) and
 ``queries`` (:func:`aggregate`, :func:`next_readings`), ``exact`` (sums a running total
-cannot give exactly); ``load`` builds the base index
+cannot give exactly), ``peaks`` (the largest running total over a period); ``load`` builds the base index
 from a store's full load batch by batch (:func:`~kpitui.pipeline.load.build_ids`).
 """
 

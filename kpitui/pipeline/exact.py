@@ -6,7 +6,9 @@ counter reset read as a value) the running total is about 1e17 and a later perio
 (1e17 + x) - (1e17 + y): its low digits are gone (24 readings adding up to 30 read 0). The steps before
 the period are shared by both ends and cancel; only the steps inside it round, each by at most half a
 unit in the last place of the running total there. :func:`inexact` bounds that from the totals at the
-period's ends (the index's ``err``, :func:`spread`) and, where the bound is not small against the answer,
+period's ends (the index's ``err``, :func:`spread`) or, when larger, from the largest running total inside
+the period (a spike and its correction both inside it leave the ends small: :mod:`.peaks`, its block
+maxima) and, where the bound is not small against the answer,
 :func:`exact_total` adds the period's rows up again, exactly (``math.fsum``). For ordinary data (no
 running total large against a period's sum) nothing is summed again. Both ways of answering requests
 (:func:`~.queries.aggregate` and :func:`~.queries.answer`) use these, so they give the same numbers.
@@ -36,7 +38,8 @@ TOLERANCE = 1e-8
 def spread(before_lo: float, before_hi: float, rows: int) -> float:
     """What bounds the rounding of a period's difference of running totals (``before_lo``, ``before_hi``:
     the totals just before its first row and after its last; ``rows``: how many rows it has): in units of
-    :data:`STEP`. As the index's probe works it out (``err``), for the eager path."""
+    :data:`STEP`. As the index's probe works it out (``err``), for the eager path; both then take the
+    larger of it and ``rows`` times the largest running total inside the period (:mod:`.peaks`)."""
     return (abs(before_hi) + abs(before_lo)) * float(rows)
 
 

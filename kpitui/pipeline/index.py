@@ -8,6 +8,7 @@ from typing import Any, Callable
 
 import polars as pl
 
+from . import peaks
 from .frames import _KEY_LIMIT, _SEGMENTS_SCHEMA, as_rows
 
 
@@ -25,6 +26,10 @@ class Readings:
       value; in a delta, value minus the value it rewrites), per metric;
     - ``weighted``: the same for ``value·n``; ``None`` when equal to ``total``;
     - ``count``: the same for ``n``; ``None`` when every row counts 1.
+
+    ``block_maxima``: the largest |``total``| and |``weighted``| in each block of ``block`` rows of
+    each segment (:mod:`~.peaks`), when known (an index cache's, a refold's); otherwise worked out
+    from the running totals when first read (:attr:`maxima`).
     """
 
     segments: pl.DataFrame
@@ -33,6 +38,8 @@ class Readings:
     total: pl.Series
     weighted: pl.Series | None = None
     count: pl.Series | None = None
+    block_maxima: pl.Series | None = None
+    block: int = peaks.BLOCK
 
     @property
     def height(self) -> int:
@@ -41,6 +48,24 @@ class Readings:
     @cached_property
     def _probes(self) -> dict[str, tuple[Any, ...]]:
         return {}
+
+    @cached_property
+    def maxima(self) -> pl.Series:
+        """The block maxima of |running total| (``block_maxima``, worked out when not given)."""
+        if self.block_maxima is not None:
+            return self.block_maxima
+        running = [self.total] if self.weighted is None else [self.total, self.weighted]
+        return peaks.maxima(running, self.segments["length"].to_list(), self.block)
+
+    @cached_property
+    def ranges(self) -> peaks.Ranges:
+        """:attr:`maxima` ready for the largest |running total| over any period (:meth:`~.peaks.Ranges.peak`)."""
+        return peaks.Ranges.build(self.maxima.to_list(), self.segments["length"].to_list(), self.block)
+
+    @cached_property
+    def first_blocks(self) -> dict[int, int]:
+        """A segment's offset -> its first block in :attr:`ranges`."""
+        return dict(zip(self.segments["offset"].to_list(), self.ranges.firsts))
 
     @cached_property
     def bounds(self) -> dict[str, tuple[int, int, int]]:
@@ -96,8 +121,11 @@ class Readings:
             )
         last_row = self.height - 1
         key, value = pl.lit(self.key), pl.lit(self.value)
+        ranges = self.ranges
         segments = self.segments.lazy().select(
-            "metric", *(pl.col(k).alias(p + k) for k in _SEGMENTS_SCHEMA if k != "metric")
+            "metric",
+            *(pl.col(k).alias(p + k) for k in _SEGMENTS_SCHEMA if k != "metric"),
+            pl.lit(pl.Series(ranges.firsts, dtype=pl.Int64)).alias(p + "block"),
         )
         # a metric without rows here: an empty segment at position 0
         filled = [
@@ -106,6 +134,7 @@ class Readings:
             c("first").fill_null(0),
             c("last").fill_null(-1),
             c("shift").fill_null(0),
+            c("block").fill_null(0),
         ]
 
         def position(t: str) -> pl.Expr:
@@ -141,16 +170,20 @@ class Readings:
             return (c(name + "_hi").abs() + c(name + "_lo").abs()) * (hi - lo).cast(pl.Float64)
 
         weighted = "total" if self.weighted is None else "weighted"
+        ends_spread = spread("total") if self.weighted is None else spread("total") + spread("weighted")
+        # and the largest running total inside the period (a spike cancelled there: see .peaks)
+        inside = (hi - lo).cast(pl.Float64) * c("peak")
         derived = [
             difference("total").alias(p + "total"),
             difference(weighted).alias(p + "weighted"),
-            (spread("total") if self.weighted is None else spread("total") + spread("weighted")).alias(p + "err"),
+            pl.when(ends_spread >= inside).then(ends_spread).otherwise(inside).alias(p + "err"),
         ]
         last_i, first_i = (hi - 1).clip(0, last_row), lo.clip(0, last_row)
         has_last, has_first = hi > off, lo < hi
         answers = [
             (hi > off).alias(p + "seen"),
             *ends,
+            ranges.peak_expr(c("block"), off, lo, hi).alias(p + "peak"),
             between(self.count).alias(p + "count"),
             pl.when(has_last).then(key.gather(last_i) - c("shift")).alias(p + "last_at"),
             pl.when(has_last).then(value.gather(last_i)).alias(p + "last_value"),

@@ -8,6 +8,7 @@ from typing import Any, Iterable, cast
 
 import polars as pl
 
+from . import peaks
 from .exact import exact_total, inexact, inexact_expr, spread
 from .frames import _SLICED, quantile_of
 from .index import Readings
@@ -274,6 +275,8 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
     weighted = total if index.weighted is None else next(sums)
     count = None if index.count is None else next(sums)
     keys, values = _gathered([index.key, index.value], ends)
+    ranges: peaks.Ranges | None = None  # (read at the first period with rows)
+    firsts: dict[int, int] = {}
     for j, i in enumerate(asked):
         off, shift = segs[j][0], segs[j][3]
         lo, hi, a = found[2 * j], found[2 * j + 1], agg[i]
@@ -286,6 +289,13 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
                 w_hi, w_lo = (weighted[hi - 1] if seen else 0.0), (weighted[lo - 1] if lo > off else 0.0)
                 w = w_hi - w_lo
                 err = err + spread(w_lo, w_hi, hi - lo)
+            # and the largest running total inside the period (as the probe's: see .peaks)
+            inside = 0.0
+            if hi > lo:
+                if ranges is None:
+                    ranges, firsts = index.ranges, index.first_blocks
+                inside = float(hi - lo) * ranges.peak(firsts[off], off, lo, hi)
+            err = err if err >= inside else inside
             if count is None:
                 c = float(hi - off) - float(lo - off)  # every row counts 1
             else:

@@ -17,6 +17,7 @@ from typing import Callable
 
 import polars as pl
 
+from . import peaks
 from .frames import _SEGMENTS_SCHEMA, collect
 from .index import Readings, _check_span_total
 
@@ -111,11 +112,13 @@ def fold_touched(
         .with_columns(total=pl.col("value").cum_sum().over(pl.col("m").set_sorted()))
     )
     (done,) = collect(rows)
-    for i, count in zip(done["m"].unique(maintain_order=True).to_list(), done["m"].unique_counts().to_list()):
+    remade = done["m"].unique_counts().to_list()  # the touched and new segments' lengths, in order
+    for i, count in zip(done["m"].unique(maintain_order=True).to_list(), remade):
         if i < len(names):
             lengths[i] = count
         else:
             lengths.append(count)
+    maxima = _maxima(base, done["total"], remade, set(touched), len(names))
     new_offsets, rows_taken = [], 0
     for count in lengths:
         new_offsets.append(rows_taken)
@@ -148,12 +151,26 @@ def fold_touched(
         },
         schema=_SEGMENTS_SCHEMA,
     )
-    return Readings(
-        segments,
-        key,
-        value,
-        total,
-    )
+    return Readings(segments, key, value, total, block_maxima=maxima)
+
+
+def _maxima(base: Readings, total: pl.Series, remade: list[int], touched: set[int], segments: int) -> pl.Series:
+    """The fold's block maxima (:mod:`.peaks`): the base's for the segments it keeps as they are (their
+    running totals do not change), worked out again from ``total`` (the rows of the touched and new
+    segments, of ``remade`` lengths, in order) for the others."""
+    kept, firsts = base.maxima.to_list(), base.ranges.firsts
+    ends = [*firsts[1:], len(kept)]
+    new = iter(peaks.maxima([total], remade).to_list())
+    out: list[float] = []
+    remade_blocks = iter(-(-length // peaks.BLOCK) for length in remade)
+    for i in range(segments):
+        if i in touched:
+            out.extend(next(new) for _ in range(next(remade_blocks)))
+        else:
+            out.extend(kept[firsts[i] : ends[i]])
+    for blocks in remade_blocks:  # the new segments, after the others
+        out.extend(next(new) for _ in range(blocks))
+    return pl.Series("maxima", out, pl.Float64)
 
 
 def _column(

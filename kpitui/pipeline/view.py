@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -14,6 +15,7 @@ import polars as pl
 from ..epoch import micros
 from .frames import _SEGMENTS_SCHEMA, collect
 from .index import Readings, _check_span_total, _check_spans, _with_totals
+from .peaks import WHOLE
 from .refold import TOUCHED_SHARE, fold_touched
 
 #: the delta's rows (:attr:`View.changes`), in the delta index's order: ``m`` is the row's segment
@@ -34,6 +36,8 @@ _DELTA_CONTRIBUTIONS = (
     (pl.col("n") - pl.col("was_n").fill_null(0)).cast(pl.Float64).alias("count"),
 )
 
+#: the largest |running total| of a delta row (NaN: infinite), for its segment's block maximum (:mod:`.peaks`)
+_LARGEST = pl.max_horizontal(pl.col(c).abs().fill_nan(math.inf) for c in ("total", "weighted"))
 
 _serials = itertools.count(1)
 
@@ -138,6 +142,7 @@ class View:
             .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
             .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
             .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
+            .with_columns(_peak=_LARGEST.max().over(pl.col("m").set_sorted()))  # one block a segment (.peaks)
         )
         (done,) = collect(rows)
         # every segment has rows, in order: each starts where its number first appears (one search for
@@ -149,7 +154,14 @@ class View:
             schema=_SEGMENTS_SCHEMA,
         )
         delta = Readings(
-            segments, done["key"].set_sorted(), done["value"], done["total"], done["weighted"], done["count"]
+            segments,
+            done["key"].set_sorted(),
+            done["value"],
+            done["total"],
+            done["weighted"],
+            done["count"],
+            block_maxima=done["_peak"].gather(segments["offset"]).alias("maxima"),
+            block=WHOLE,
         )
         return View(
             self.base,
