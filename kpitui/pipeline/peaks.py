@@ -19,7 +19,6 @@ keeps one block per segment (:data:`WHOLE`), worked out by the query that sums i
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import polars as pl
@@ -41,7 +40,8 @@ def count(lengths: list[int], block: int) -> int:
 def maxima(columns: list[pl.Series], lengths: list[int], block: int = BLOCK) -> pl.Series:
     """The largest |value| of ``columns`` (running totals, all the same length; segments of these
     ``lengths`` one after the other) in each block of ``block`` rows of each segment, in order.
-    NaN (a NaN reading's totals) counts as infinite, so no maximum is NaN.
+    NaN is left out (a NaN running total makes every later one and each period over it NaN: nothing
+    there is rounded off); a block of NaN only has 0.
 
     For :data:`BLOCK`: the maxima of every run of 64 rows of the whole column (reshaped, a piece at
     a time), then each block's from its first and last 64 rows and the runs that lie inside it (a
@@ -61,47 +61,48 @@ def maxima(columns: list[pl.Series], lengths: list[int], block: int = BLOCK) -> 
         at += length
     if not starts:
         return pl.Series("maxima", [], pl.Float64)
-    runs = [_runs(column) for column in columns]
-    j = pl.int_range(len(starts) * _MINI, dtype=pl.Int64)
-    b, k = j // _MINI, j % _MINI
-    s = pl.lit(pl.Series(starts, dtype=pl.Int64)).gather(b)
-    e = pl.lit(pl.Series(ends, dtype=pl.Int64)).gather(b)
-    first = pl.min_horizontal(s + k, e - 1)  # the block's first 64 rows (its last one repeated)
-    last = pl.max_horizontal(e - 1 - k, s)  # its last 64 rows
-    lo, hi = (s + _MINI - 1) // _MINI, e // _MINI  # the runs that lie wholly inside it: lo .. hi - 1
-    inside = pl.min_horizontal(lo + k, hi - 1).clip(0)
-    parts: list[pl.Expr] = []
-    for column, run in zip(columns, runs):
-        parts += [_size(pl.lit(column).gather(first)), _size(pl.lit(column).gather(last))]
-        parts.append(pl.when(hi > lo).then(pl.lit(run).gather(inside)).otherwise(0.0))
+    s, e, k = pl.col("s"), pl.col("e"), pl.int_range(pl.len(), dtype=pl.Int64) % _MINI
+    lo, hi = (s + _MINI - 1) // _MINI, e // _MINI  # the runs that lie wholly inside a block: lo .. hi - 1
+    at_rows = (
+        pl.DataFrame({"s": starts, "e": ends}, schema={"s": pl.Int64, "e": pl.Int64})
+        .select(s.repeat_by(_MINI).explode(), e.repeat_by(_MINI).explode())  # _MINI rows a block
+        .select(
+            first=pl.min_horizontal(s + k, e - 1),  # the block's first 64 rows (its last one repeated)
+            last=pl.max_horizontal(e - 1 - k, s),  # its last 64 rows
+            inside=pl.min_horizontal(lo + k, hi - 1).clip(0),
+            some=hi > lo,
+        )
+    )
+    first, last, inside, some = at_rows.get_columns()
+    parts: list[pl.Series] = []
+    for column in columns:  # gathered as Series: a literal of a column in chunks would be copied whole
+        runs = _runs(column).gather(inside)
+        parts += [column.gather(first).abs(), column.gather(last).abs(), runs.zip_with(some, runs.clear(runs.len()))]
     rows = pl.select(pl.max_horizontal(parts).alias("maxima")).to_series()
-    return rows.reshape((-1, _MINI)).arr.max().alias("maxima")
-
-
-def _size(values: pl.Expr) -> pl.Expr:
-    """|values|, NaN as infinite (no maximum is NaN, whatever polars makes of NaN in one)."""
-    return values.abs().fill_nan(math.inf)
+    return rows.reshape((-1, _MINI)).arr.max().fill_nan(0.0).alias("maxima")
 
 
 def _runs(column: pl.Series) -> pl.Series:
-    """The largest |value| of each run of :data:`_MINI` rows of ``column`` (NaN: infinite)."""
-    parts = []
+    """The largest |value| of each run of :data:`_MINI` rows of ``column`` (NaN left out)."""
+    highs, lows = [], []
     for at in range(0, column.len(), _PIECE):
-        piece = column.slice(at, _PIECE).abs().fill_nan(math.inf)
+        piece = column.slice(at, _PIECE)
         pad = -piece.len() % _MINI
         if pad:
             piece = piece.extend_constant(0.0, pad)
-        parts.append(piece.reshape((-1, _MINI)).arr.max())
-    return pl.concat(parts)
+        runs = piece.reshape((-1, _MINI))  # no copy (no |value| column: max(largest, -smallest))
+        highs.append(runs.arr.max())
+        lows.append(runs.arr.min())
+    return pl.select(pl.max_horizontal(pl.lit(pl.concat(highs)), -pl.lit(pl.concat(lows)))).to_series()
 
 
 def _whole(columns: list[pl.Series], lengths: list[int]) -> pl.Series:
     if not lengths:
         return pl.Series("maxima", [], pl.Float64)
     segment = pl.Series(range(len(lengths)), dtype=pl.UInt32).repeat_by(pl.Series(lengths, dtype=pl.UInt32)).explode()
-    largest = pl.max_horizontal([_size(pl.lit(c)) for c in columns])
+    largest = pl.max_horizontal([pl.lit(c).abs() for c in columns])
     frame = pl.select(segment=pl.lit(segment), v=largest)
-    return frame.group_by("segment", maintain_order=True).agg(pl.col("v").max())["v"].alias("maxima")
+    return frame.group_by("segment", maintain_order=True).agg(pl.col("v").max())["v"].fill_nan(0.0).alias("maxima")
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import itertools
-import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
@@ -36,8 +35,8 @@ _DELTA_CONTRIBUTIONS = (
     (pl.col("n") - pl.col("was_n").fill_null(0)).cast(pl.Float64).alias("count"),
 )
 
-#: the largest |running total| of a delta row (NaN: infinite), for its segment's block maximum (:mod:`.peaks`)
-_LARGEST = pl.max_horizontal(pl.col(c).abs().fill_nan(math.inf) for c in ("total", "weighted"))
+#: the largest |running total| of a delta row, for its segment's block maximum (:mod:`.peaks`: NaN left out)
+_LARGEST = pl.max_horizontal(pl.col("total").abs(), pl.col("weighted").abs())
 
 _serials = itertools.count(1)
 
@@ -142,7 +141,9 @@ class View:
             .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
             .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
             .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
-            .with_columns(_peak=_LARGEST.max().over(pl.col("m").set_sorted()))  # one block a segment (.peaks)
+            .with_columns(
+                _peak=_LARGEST.max().over(pl.col("m").set_sorted()).fill_nan(0.0)
+            )  # one block a segment (.peaks)
         )
         (done,) = collect(rows)
         # every segment has rows, in order: each starts where its number first appears (one search for
