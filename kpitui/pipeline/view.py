@@ -161,7 +161,7 @@ class View:
             done["total"],
             done["weighted"],
             done["count"],
-            block_maxima=done["_peak"].gather(segments["offset"]).alias("maxima"),
+            block_maxima=done["_peak"].gather(offsets).alias("maxima"),
             block=WHOLE,
         )
         return View(
