@@ -57,6 +57,19 @@ class SteppedPeriod:
                 period = shift_period(period, self.grain, -1, cal)
         return period
 
+    def end_back(self, cal: periods.Calendar, steps: int) -> tuple[dt.datetime, bool]:
+        """The end of :meth:`back` and whether it is ``closed``, without working out its start."""
+        end, closed = self.period.end, self.period.closed
+        for step in range(steps):
+            if step == 0 and self.before is not None:
+                end, closed = self.before.end, self.before.closed
+            elif self.window is not None:
+                end = periods.shift(end, self.window.unit, -self.window.count, cal)
+            else:
+                assert self.grain is not None
+                end = periods.shift(end, self.grain, -1, cal)
+        return end, closed
+
 
 @dataclass(frozen=True)
 class KpiPlan:
@@ -110,6 +123,70 @@ class Sparkline:
     last_end: dt.datetime  # where the bucket starting at ``last`` ends
 
 
+class _Tail(NamedTuple):
+    """The last bucket of a sparkline as of now: ``[start, now]`` (``window``: a to-date sparkline's,
+    whose point is its window's period to date, from ``first``)."""
+
+    row: int
+    start: dt.datetime
+    last_end: dt.datetime  # in UTC: where the bucket ends
+    grain: str
+    window: periods.Window | None
+    first: dt.datetime
+    steps: frozenset[int]
+
+
+class Frame(NamedTuple):
+    """A plan less its rows that end at now, for every ``now`` in one local wall-clock hour
+    (:meth:`Planner.plan`): the rows (those that end at now as of the hour's first plan), the KPIs'
+    plans, the slots of the rows that do not end at now, and how to work out those that do."""
+
+    rows: list[SteppedPeriod]
+    plans: dict[str, KpiPlan]
+    slots: Slots
+    starts: dict[tuple[int, int], int]  # where the periods of the rows that end at now start: the same all hour
+    to_dates: tuple[tuple[periods.ToDate, tuple[int, int, int], frozenset[int]], ...]
+    tails: tuple[_Tail, ...]
+
+    def at(self, cal: periods.Calendar, now: dt.datetime, local: dt.datetime) -> Plan | None:
+        """The plan as of ``now`` (in this frame's hour; ``local``: in the calendar's zone), or
+        ``None`` when a sparkline's last bucket ended before it (then :meth:`Planner.fresh`)."""
+        end = utc(now)
+        horizon = pipeline.micros(end) + 1  # a reading stamped at now counts
+        rows = self.rows.copy()
+        slots = self.slots.copy()
+        starts = self.starts
+        micros = pipeline.micros
+
+        def add(row_id: int, row: SteppedPeriod, steps: frozenset[int]) -> None:
+            rows[row_id] = row
+            for s in steps:
+                stop, closed = row.end_back(cal, s)
+                slots[(row_id, s)] = (min(starts[(row_id, s)], horizon), min(micros(utc(stop)) + closed, horizon))
+
+        wall = local.replace(tzinfo=None, fold=0)
+        for parts, (current, previous, last_year), steps in self.to_dates:
+            win = parts.window
+            prev = parts.previous(wall)
+            add(current, SteppedPeriod(parts.current(local), window=win, before=prev), steps)
+            add(previous, SteppedPeriod(prev, window=win), steps)
+            add(last_year, SteppedPeriod(parts.last_year(wall), window=win), steps)
+        for tail in self.tails:
+            if tail.last_end < end:
+                return None
+            period = Period(tail.start, min(tail.last_end, end), closed=True)
+            if tail.window is None:
+                add(tail.row, SteppedPeriod(period, grain=tail.grain), tail.steps)
+            else:
+                add(
+                    tail.row, SteppedPeriod(Period(tail.first, period.end, closed=True), window=tail.window), tail.steps
+                )
+        return Plan(rows, self.plans.copy(), slots)
+
+
+_FRAMES = 16  # frames kept: window settings x offsets x hours
+
+
 class Planner:
     """Plans a config's KPIs (``program``: their compiled formulas, asked when first needed)."""
 
@@ -127,6 +204,7 @@ class Planner:
         self.program = program
         self.spark_points = spark_points
         self._layouts: dict[str | None, Layout] = {}
+        self._frames: dict[tuple[Any, ...], Frame | None] = {}
 
     def layout(self, window: str | None) -> Layout:
         """How the KPIs are planned with every KPI in its own window (``None``) or all in ``window``."""
@@ -150,11 +228,35 @@ class Planner:
 
     def plan(self, now: dt.datetime, window: str | None = None, offset: int = 0) -> Plan:
         """The periods every KPI is evaluated for as of ``now``, worked out once per window and
-        once per sparkline (KPIs share them)."""
+        once per sparkline (KPIs share them).
+
+        Every period but those that end at ``now`` (or at the same elapsed time) depends on ``now``
+        only through the local wall-clock hour it is in (and its ``fold``): the first plan in an
+        hour is worked out whole (:meth:`fresh`) and kept as a :class:`Frame`; the next ones in
+        that hour copy it and work out again only the periods that end at ``now``.
+        """
+        if now.tzinfo is None or now.utcoffset() is None:
+            return self.fresh(now, window, offset)[0]  # refused there, as ever
+        local = now.astimezone(self.cal.tz)
+        key = (window, offset, local.year, local.month, local.day, local.hour, local.fold)
+        if key in self._frames:
+            frame = self._frames[key]
+            kept = frame.at(self.cal, now, local) if frame is not None else None
+            return kept if kept is not None else self.fresh(now, window, offset)[0]
+        plan, frame = self.fresh(now, window, offset)
+        if len(self._frames) >= _FRAMES:
+            del self._frames[next(iter(self._frames))]
+        self._frames[key] = frame
+        return plan
+
+    def fresh(self, now: dt.datetime, window: str | None = None, offset: int = 0) -> tuple[Plan, Frame | None]:
+        """:meth:`plan` worked out whole, and what of it serves every ``now`` in the same local
+        wall-clock hour (``None`` when something in it does not)."""
         layout = self.layout(window)
         horizon = pipeline.micros(utc(now)) + 1  # a reading stamped at now counts
         rows: list[SteppedPeriod] = []
         slots: Slots = {}
+        moving: set[int] = set()  # rows that end at now: worked out again in the same hour
 
         def add(row: SteppedPeriod, steps: Iterable[int], known: dict[int, tuple[int, int]] | None = None) -> int:
             """Add ``row`` and the periods of its ``steps`` back (``known``: those of a sparkline
@@ -172,6 +274,8 @@ class Planner:
         windows: dict[periods.Window, tuple[int, int, int, Period, dt.datetime | None]] = {}
         sparks: dict[tuple[Any, ...], tuple[tuple[int, ...], tuple[dt.datetime, ...]]] = {}
         plans: dict[str, KpiPlan] = {}
+        to_dates: list[tuple[periods.ToDate, tuple[int, int, int], frozenset[int]]] = []
+        tails: list[_Tail] = []
         for (win, grain, to_date), kids in layout.shapes.items():
             if win not in windows:
                 cur = periods.resolve(win, now, self.cal, offset)
@@ -187,6 +291,9 @@ class Planner:
                     add(SteppedPeriod(yoy, window=win), steps),
                 )
                 windows[win] = (*ids, cur, full_end)
+                if cur.closed:  # to date: all three end at now (or at the same elapsed time)
+                    to_dates.append((periods.ToDate.of(win, now, self.cal), ids, steps))
+                    moving.update(ids)
             current, previous, last_year, cur, full_end = windows[win]
             key = (to_date, win if to_date else None, grain)
             # where the sparkline ends, and whether as of there (closed): on a period's edge a complete
@@ -198,17 +305,32 @@ class Planner:
                 last = last_bucket(end, grain, self.cal, cur.closed)
                 head = sparkline(self.cal, to_date, key[1], grain, self.spark_points, pipeline.micros(last), steps)
                 spark_ids = [add(row, steps, known) for row, known in zip(head.rows, head.slots)]
-                tail_period = Period(
-                    head.last, min(utc(head.last_end), end), closed=cur.closed and end <= utc(head.last_end)
-                )
+                last_end = utc(head.last_end)
+                tail_period = Period(head.last, min(last_end, end), closed=cur.closed and end <= last_end)
                 tail = spark_row(self.cal, to_date, win, tail_period, grain)
                 spark_ids.append(add(tail, steps))
+                if cur.closed:
+                    moving.add(spark_ids[-1])
+                    tails.append(
+                        _Tail(spark_ids[-1], head.last, last_end, grain, tail.window, tail.period.start, steps)
+                    )
                 sparks[spark_key] = (tuple(spark_ids), (*head.points, point_at(self.cal, tail, grain)))
             spark, points = sparks[spark_key]
             shape = KpiPlan(win, grain, current, previous, last_year, spark, full_end, points, offset)
             for kid in kids:
                 plans[kid] = shape
-        return Plan(rows, plans, slots)
+        plan = Plan(rows, plans, slots)
+        # the rows that do not end at now are the same all hour, and so are their slots if no end is cut
+        floor = pipeline.micros(utc(periods.truncate_datetime(now, "hour", self.cal))) + 1
+        kept = {k: v for k, v in slots.items() if k[0] not in moving}
+        starts = {k: v[0] for k, v in slots.items() if k[0] in moving}
+        if (
+            any(end > floor for _, end in kept.values())
+            or any(start >= floor for start in starts.values())
+            or any(tail.last_end < utc(now) for tail in tails)
+        ):
+            return plan, None
+        return plan, Frame(list(rows), plans, kept, starts, tuple(to_dates), tuple(tails))
 
     def slots(self, rows: list[SteppedPeriod], row_kpis: dict[int, set[str]], now: dt.datetime) -> Slots:
         """The period of each (row, steps back) the KPIs on each row read, in µs, cut at ``now``."""

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from ..model import Period
 from .calendars import (
@@ -114,6 +116,68 @@ def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, of
     else:
         label = _complete_label(w, start, end, cal)
     return Period(_localize(start, tz), _localize(end, tz), label, closed=partial)
+
+
+@dataclass(frozen=True)
+class ToDate:
+    """A to-date window's current period, comparison period and same period last year (``offset=0``)
+    as :func:`resolve`, :func:`previous` and :func:`same_period_last_year` give them, with what they
+    share worked out once: the wall-clock starts (and their instants) depend on ``now`` only through
+    the start of its ``window.unit`` on the wall clock, so one :class:`ToDate` serves every ``now``
+    whose wall clock is in that same unit (:meth:`of` says where it starts); only the ends are
+    worked out per ``now``, by the same wall-clock arithmetic as those functions."""
+
+    window: Window
+    tz: ZoneInfo
+    cal: Calendar
+    start: datetime  # wall start of the current period
+    start_at: datetime  # ... localised
+    label: str  # the current period's
+    prev_start: datetime  # wall start of the period compared with
+    prev_start_at: datetime
+    prev_whole: Period  # the period compared with when all of it has elapsed
+    year_start: datetime  # wall start of the same period last year
+    year_start_at: datetime
+
+    @classmethod
+    def of(cls, window: Window | str, now: datetime, cal: Calendar) -> ToDate:
+        w = _window(window)
+        if not w.to_date:
+            raise PeriodError(f"{w.name} is not a to-date window")
+        tz = cal.tz
+        _, wall = _now(now, cal)
+        start, _ = _bounds(w, wall, cal, 0)
+        if w.trailing:
+            label = f"last {_plural(w.count, w.unit)}"
+        else:
+            label = f"{_unit_label(start, w.unit, cal)} to date"
+        prev_start = _wall_shift(start, w.unit, -w.count)
+        start_at = _localize(start, tz)
+        prev_whole = Period(_localize(prev_start, tz), start_at, _complete_label(w, prev_start, start, cal))
+        year_start = _same_week_last_year(start, cal) if w.unit == "week" else _add_months(start, -12)
+        return cls(w, tz, cal, start, start_at, label, prev_start, prev_whole.start, prev_whole, year_start,
+                   _localize(year_start, tz))  # fmt: skip
+
+    def current(self, local: datetime) -> Period:
+        """``resolve(window, now)``; ``local``: ``now`` in the calendar's zone."""
+        return Period(self.start_at, local, self.label, closed=True)
+
+    def previous(self, wall: datetime) -> Period:
+        """``previous(window, now)``; ``wall``: ``now``'s local wall time with ``fold=0``."""
+        prev_end = self.prev_start + (wall - self.start)
+        if prev_end >= self.start:
+            return self.prev_whole
+        label = _partial_label(self.window, self.prev_start, prev_end, self.cal)
+        return Period(self.prev_start_at, _localize(prev_end, self.tz), label, closed=True)
+
+    def last_year(self, wall: datetime) -> Period:
+        """``same_period_last_year(window, now)``; ``wall``: ``now``'s local wall time with ``fold=0``."""
+        if self.window.unit == "week":
+            end = self.year_start + (wall - self.start)
+        else:
+            end = _add_months(wall, -12)
+        label = _partial_label(self.window, self.year_start, end, self.cal)
+        return Period(self.year_start_at, _localize(end, self.tz), label, closed=True)
 
 
 _UNIT_DAYS = {"day": 1, "week": 7}
