@@ -24,6 +24,7 @@ from kpitui.config import load_config
 from kpitui.engine import Engine
 
 UTC = dt.timezone.utc
+EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 WINDOWS = (
     "today",
     "yesterday",
@@ -172,3 +173,23 @@ def test_to_date_parts_equal_the_period_functions(zone):
             assert repr(parts.current(local)) == repr(periods.resolve(name, now, cal)), (name, now)
             assert repr(parts.previous(wall)) == repr(periods.previous(name, now, cal)), (name, now)
             assert repr(parts.last_year(wall)) == repr(periods.same_period_last_year(name, now, cal)), (name, now)
+
+
+@pytest.mark.parametrize("minutes", [0, 1e-6, 30, 59.99])
+def test_in_the_repeated_hour_an_hourly_sparkline_ends_with_the_hour_holding_now(tmp_path, minutes):
+    """London's clocks go back at 01:00 UTC on 2024-10-27 (02:00 BST -> 01:00 GMT): its hours are UTC's,
+    so the 14 hourly buckets as of ``now`` in the second 01:xx are the 14 UTC hours up to ``now``'s.
+    (The buckets before the last used to be cut at the wall time after the last one's start, which
+    in the repeated hour is the first pass: 13 buckets, the last one the first 01:xx, ``now``'s readings
+    left out.)"""
+    engine = Engine(_config(tmp_path, "Europe/London", "monday", 1))
+    hour = dt.datetime(2024, 10, 27, 1, tzinfo=UTC)
+    now = hour + dt.timedelta(minutes=minutes)
+    plan = engine.planner.plan(now)
+    kpi = plan.plans["s0"]  # today, by hour
+    assert kpi.grain == "hour"
+    assert [p.astimezone(UTC) for p in kpi.points] == [hour - dt.timedelta(hours=k) for k in range(13, -1, -1)]
+    micros = [int((hour - dt.timedelta(hours=k) - EPOCH).total_seconds()) * 10**6 for k in range(13, -1, -1)]
+    now_us = (now - EPOCH) // dt.timedelta(microseconds=1)
+    bounds = [plan.slots[(row, 0)] for row in kpi.spark]
+    assert bounds == [*zip(micros, micros[1:]), (micros[-1], now_us + 1)]

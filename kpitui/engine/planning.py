@@ -474,7 +474,7 @@ def sparkline(
     """
     last = pipeline.from_micros(last_us).astimezone(cal.tz)
     first = periods.shift(last, grain, -(points - 1), cal)
-    starts = periods.bucket_starts(Period(first, last + dt.timedelta(microseconds=1)), grain, cal)
+    starts = periods.bucket_starts(Period(first, utc(last) + dt.timedelta(microseconds=1)), grain, cal)
     rows = tuple(spark_row(cal, to_date, win, Period(a, utc(b)), grain) for a, b in zip(starts, starts[1:]))  # type: ignore[arg-type]
     return Sparkline(
         rows=rows,
