@@ -94,6 +94,7 @@ class SqliteBase:
     # -- opening --------------------------------------------------------------
 
     def _connect(self) -> sqlite3.Connection:
+        schema.refuse_non_sqlite(self.path)
         options: dict[str, Any] = {"timeout": self.busy_timeout, "isolation_level": None, "check_same_thread": False}
         if self.readonly:
             if not self.path.is_file():

@@ -65,6 +65,7 @@ it in WAL mode without a rebuild) and work the same.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sqlite3
@@ -215,6 +216,28 @@ def check_version(path: Path, version: int) -> None:
         )
 
 
+#: the first 16 bytes of every SQLite database file
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def refuse_non_sqlite(path: Path) -> None:
+    """A folder, or a file that is not an SQLite database at all (text, an image), is named as such before SQLite
+    opens it ("file is not a database" read as a damaged history; "unable to open database file" for a folder)."""
+    if path.is_dir():
+        raise StoreError(f"history path {path} is a folder, not a file: set [storage] path to a file (in it, say)")
+    try:
+        with path.open("rb") as handle:
+            start = handle.read(len(SQLITE_HEADER))
+    except OSError:
+        return  # missing (a new history) or unreadable: SQLite says which
+    if start and start != SQLITE_HEADER:
+        raise StoreError(
+            f"{path} is not an SQLite database (it does not start as one), so not a kpitui history: set [storage] "
+            f"path to another file; this one was left as it was. Were it a kpitui history whose first page was "
+            f"overwritten, `kpitui history recover {path}.recovered` copies every reading it can still read"
+        )
+
+
 def refuse_foreign(con: sqlite3.Connection, path: Path) -> None:
     """An unversioned file must be empty (or a half-created history), not another program's database."""
     tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
@@ -223,6 +246,32 @@ def refuse_foreign(con: sqlite3.Connection, path: Path) -> None:
         raise StoreError(
             f"{path} is an SQLite database with other tables ({', '.join(foreign[:3])}), not a kpitui history"
         )
+    # a table of one of our names must be ours too (another program's ``readings``: "table readings already
+    # exists" once the first migration ran, after the file had been switched to WAL)
+    first = _first_layout()
+    for table in sorted(tables & OUR_TABLES):
+        columns = [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(table)})")]
+        if columns != first.get(table):  # a later migration's table is not in an unversioned file either
+            raise StoreError(
+                f"{path} is an SQLite database of another program, not a kpitui history (its table {table!r} has "
+                f"columns {', '.join(columns[:6])}): set [storage] path to a new file; this one was left as it was"
+            )
+
+
+def quote_ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+@functools.cache
+def _first_layout() -> dict[str, list[str]]:
+    """Each table's columns as the first migration creates them (an unversioned file's tables, if any)."""
+    con = sqlite3.connect(":memory:")
+    try:
+        con.executescript(MIGRATIONS[0])
+        names = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        return {name: [r[1] for r in con.execute(f"PRAGMA table_info({quote_ident(name)})")] for name in names}
+    finally:
+        con.close()
 
 
 def migrate(con: sqlite3.Connection, path: Path) -> None:
