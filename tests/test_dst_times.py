@@ -12,9 +12,8 @@ from tests.test_plugin_guards import kpitui
 
 def config(tmp_path, zone: str):
     path = tmp_path / "kpitui.toml"
-    path.write_text(
-        f'[kpitui]\ntimezone = "{zone}"\n[storage]\npath = "{(tmp_path / "h.db").as_posix()}"\n[metrics.a]\nname = "A"\n'
-    )
+    store = (tmp_path / "h.db").as_posix()
+    path.write_text(f'[kpitui]\ntimezone = "{zone}"\n[storage]\npath = "{store}"\n[metrics.a]\nname = "A"\n')
     return path
 
 
