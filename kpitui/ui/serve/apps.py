@@ -17,8 +17,11 @@ session's own process (never shared); a new spare starts behind it.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import os
 import re
+import signal
 import time
 from typing import Any, Callable
 
@@ -110,7 +113,7 @@ class SessionService(AppService):
         """
         process = self._process
         if not self.framed and process is not None and process.returncode is None:
-            process.terminate()
+            signal_child(process, signal.SIGTERM)
             timeout = min(timeout, 2.0)
         try:
             await asyncio.wait_for(super().stop(), timeout)
@@ -118,11 +121,32 @@ class SessionService(AppService):
             pass
         process = self._process
         if process is not None and process.returncode is None:
-            process.kill()
+            signal_child(process, signal.SIGKILL)
             try:
                 await asyncio.wait_for(process.wait(), STOP_SECONDS)
             except asyncio.TimeoutError:
                 pass
+
+
+def signal_child(process: Any, sig: int) -> None:
+    """Send ``sig`` to an app process that has not exited, without reaping it.
+
+    asyncio's ``kill()`` and ``terminate()`` call ``Popen.poll()`` first, and that reaps a child which has
+    just exited before asyncio's child-watcher thread (blocked in ``waitpid``) gets to it; that thread then
+    logs "Unknown child process pid N, will report returncode 255" and the app's exit code is lost (CPython
+    gh-86276). Here the child is only looked at (``waitid`` with ``WNOWAIT``): one that has exited, or that
+    the watcher has reaped already, is left to the watcher."""
+    waitid = getattr(os, "waitid", None)
+    if waitid is None:  # no waitid (not Linux or BSD): asyncio's own, with its race
+        process.send_signal(sig)
+        return
+    try:
+        exited = waitid(os.P_PID, process.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+    except ChildProcessError:
+        return  # reaped by the watcher already
+    if exited is None:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, sig)
 
 
 class WarmSpare:
