@@ -19,6 +19,7 @@ import polars as pl
 from . import pipeline
 from .api import CannotDecompose
 from .formatting import format_change, json_number
+from .options import exc_text
 
 if TYPE_CHECKING:
     from .engine import Engine
@@ -103,9 +104,8 @@ def decompose(
     except CannotDecompose as exc:
         return Explanation(kid, method, change, reason=f"cannot be decomposed: {exc}")
     except Exception as exc:  # noqa: BLE001 - a plugin's decompose must not take the report down
-        return Explanation(
-            kid, method, change, reason=f"cannot be decomposed: formula {method!r} failed: {type(exc).__name__}: {exc}"
-        )
+        failed = f"{type(exc).__name__}: {exc_text(exc)}"
+        return Explanation(kid, method, change, reason=f"cannot be decomposed: formula {method!r} failed: {failed}")
     try:
         amounts = {str(label): float(amount) for label, amount in split.items()}
     except (AttributeError, TypeError, ValueError):

@@ -55,6 +55,7 @@ def _plugin_top_matches(
     (``KPITUI_PLUGIN_TIMEOUT``), its ``close()`` under the time every ``close()`` gets; one that hangs or fails
     is one line naming the plugin (:class:`CannotSay`), not a command that never ends or a traceback."""
     from .fetching import CLOSE_SECONDS, close_all
+    from .options import exc_text
     from .plugins import PluginTimeout, bounded, plugin_timeout
 
     what = f"source {spec.id} ({spec.type}, plugin {owner})"
@@ -63,7 +64,7 @@ def _plugin_top_matches(
     except PluginTimeout as exc:
         raise CannotSay(f"{what} did not start: {exc}") from None
     except Exception as exc:  # noqa: BLE001 - a plugin's constructor must not be a traceback
-        raise CannotSay(f"{what} did not start: {type(exc).__name__}: {exc}") from None
+        raise CannotSay(f"{what} did not start: {type(exc).__name__}: {exc_text(exc)}") from None
     try:
         tops: dict[str, list[tuple[str, int]]] = bounded(
             lambda: source.top_matches(metric_id, *asked), plugin_timeout()
@@ -74,7 +75,8 @@ def _plugin_top_matches(
     except PluginTimeout as exc:
         raise CannotSay(f"{what} could not list what its condition matched: {exc}") from None
     except Exception as exc:  # noqa: BLE001
-        raise CannotSay(f"{what} could not list what its condition matched: {type(exc).__name__}: {exc}") from None
+        failed = f"{type(exc).__name__}: {exc_text(exc)}"
+        raise CannotSay(f"{what} could not list what its condition matched: {failed}") from None
     finally:
         if close_all({spec.id: source}):
             import logging

@@ -47,6 +47,16 @@ def nearest(name: str, choices: typing.Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+def exc_text(exc: BaseException) -> str:
+    """``str(exc)`` for an exception a plugin raised: one whose ``__str__`` raises (or does not give a string) is
+    named by its type alone, never a traceback in the middle of reporting it."""
+    try:
+        text = str(exc)
+    except Exception:  # noqa: BLE001 - a plugin's __str__
+        return f"(its message could not be read: {type(exc).__name__}.__str__ failed)"
+    return text if isinstance(text, str) else ""
+
+
 def did_you_mean(name: str, choices: typing.Iterable[str], otherwise: str = "") -> str:
     """`` (did you mean 'x'?)`` for the nearest valid spelling of ``name``, else ``otherwise``.
 

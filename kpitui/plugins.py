@@ -40,7 +40,7 @@ import pluggy
 from . import __version__, hookspecs
 from .api import AnnotationSource, FormulaType, MetricSource, Notifier
 from .builtin import MODULES as BUILTIN_MODULES, TYPES as BUILTIN_TYPES
-from .options import did_you_mean, redact
+from .options import did_you_mean, exc_text, redact
 
 ENTRY_POINT_GROUP = "kpitui"
 BUILTIN_KINDS = ("source", "formula", "notifier", "annotation source")
@@ -59,6 +59,10 @@ def plugin_timeout() -> float:
 
 class PluginTimeout(Exception):
     """Plugin code did not return within :func:`plugin_timeout` seconds."""
+
+
+class BaseExceptionRaised(Exception):
+    """Plugin code under :func:`bounded` raised a ``BaseException`` that is not an ``Exception``."""
 
 
 class PluginInterrupted(BaseException):
@@ -138,7 +142,11 @@ def bounded(call: Callable[[], Any], seconds: float | None) -> Any:
         stop_plugin_code([thread])
         raise PluginTimeout(f"did not finish within {seconds:g}s (KPITUI_PLUGIN_TIMEOUT); left out")
     if "error" in outcome:
-        raise outcome["error"]
+        error = outcome["error"]
+        if not isinstance(error, Exception):  # no signal reaches this thread: the plugin's own KeyboardInterrupt,
+            # SystemExit or BaseException subclass, which would end kpitui past every `except Exception`
+            raise BaseExceptionRaised(f"{type(error).__name__}: {exc_text(error)}") from error
+        raise error
     return outcome.get("value")
 
 
@@ -298,7 +306,7 @@ def builtin_name(module: str) -> str:
 def _describe_error(exc: BaseException) -> str:
     frames = traceback.extract_tb(exc.__traceback__)
     where = f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})" if frames else ""
-    return redact(f"{type(exc).__name__}: {exc}{where}")
+    return redact(f"{type(exc).__name__}: {exc_text(exc)}{where}")
 
 
 def _version_of(module: ModuleType | None, dist: importlib.metadata.Distribution | None) -> str | None:

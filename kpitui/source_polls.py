@@ -28,7 +28,7 @@ from .api import FetchResult, MetricSource, SourceContext, SourceError, normalis
 from .config import Config
 from .fetching import run_fetch
 from .history_store import HistoryStore
-from .options import redact
+from .options import exc_text, redact
 from .store import CursorConflict
 
 EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -149,7 +149,7 @@ class SourcePoller:
     def _describe(self, sid: str, what: str, exc: BaseException) -> str:
         spec = self.config.sources[sid]
         owner = self.config.registry.owner("source", spec.type) or "?"
-        text = str(exc)
+        text = exc_text(exc)
         detail = (
             text if isinstance(exc, SourceError) else f"{type(exc).__name__}: {text}" if text else type(exc).__name__
         )

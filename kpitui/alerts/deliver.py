@@ -17,7 +17,7 @@ import time
 from typing import Any, Callable
 
 from ..api import Notification, Notifier, NotifierError, SourceContext
-from ..options import redact
+from ..options import exc_text, redact
 from .safe_text import safe
 from .state import AlertStore, OutboxItem
 
@@ -30,7 +30,7 @@ def _utcnow() -> dt.datetime:
 
 
 def describe_error(exc: BaseException, owner: str | None = None) -> str:
-    text = str(exc)
+    text = exc_text(exc)
     detail = (
         text if isinstance(exc, NotifierError) else (f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
     )

@@ -74,7 +74,7 @@ class KpiTables(TableChecks):
                 raise self.error(
                     where,
                     f"the {formula!r} formula (plugin {registry.owner('formula', formula)}) rejected its options: "
-                    f"{type(exc).__name__}: {exc}",
+                    f"{type(exc).__name__}: {opts.exc_text(exc)}",
                 ) from None
             window = self.typed(where, "window", table.get("window", "month_to_date"), str)
             try:
@@ -96,7 +96,7 @@ class KpiTables(TableChecks):
                 inputs = plugin_call(registry, "formula", formula, instance.inputs)
             except Exception as exc:
                 raise self.error(
-                    f"kpis.{kid}", f"{plugin} failed to list its inputs: {type(exc).__name__}: {exc}"
+                    f"kpis.{kid}", f"{plugin} failed to list its inputs: {type(exc).__name__}: {opts.exc_text(exc)}"
                 ) from None
             wrong = _not_inputs(inputs)
             if wrong:

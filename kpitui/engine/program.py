@@ -22,7 +22,7 @@ from .. import pipeline
 from ..api import FormulaType, Input
 from ..config import Config
 from ..model import Kpi
-from ..options import redact
+from ..options import exc_text, redact
 from ..plugins import bounded, plugin_timeout
 
 
@@ -101,7 +101,7 @@ class Compiler:
 
     def error(self, kpi: Kpi, exc: BaseException) -> str:
         owner = self.config.registry.owner("formula", kpi.formula) or "?"
-        return redact(f"formula {kpi.formula!r} (plugin {owner}) failed: {type(exc).__name__}: {exc}")
+        return redact(f"formula {kpi.formula!r} (plugin {owner}) failed: {type(exc).__name__}: {exc_text(exc)}")
 
     def plugin_error(self, kid: str, exc: BaseException) -> str:
         """The KPI's error when evaluating its plugin formula failed: the plugins whose formulas it runs named."""
@@ -118,7 +118,7 @@ class Compiler:
                 owners.append(owner)
             todo.extend(inp.ref for inp in self.inputs.get(k, []) if inp.ref in self.config.kpis)
         names = ", ".join(str(owner) for owner in owners) or "?"
-        return redact(f"formula {kpi.formula!r} (plugin {names}) failed: {type(exc).__name__}: {exc}")
+        return redact(f"formula {kpi.formula!r} (plugin {names}) failed: {type(exc).__name__}: {exc_text(exc)}")
 
     # -- the dependency graph --------------------------------------------
 
