@@ -176,41 +176,16 @@ _EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _LATEST = datetime(3000, 1, 1, tzinfo=timezone.utc)
 
 
-def _refuse_skipped(text: str, local: datetime, timezone: str) -> None:
-    """A wall time the clocks skipped in ``timezone`` (a spring-forward hour) does not exist: refused, naming the
-    jump, rather than read as the time an hour on. A date alone is its day's first instant, even where midnight
-    is skipped; a time in a fall-back's repeated hour is its first pass (an offset chooses the second)."""
-    if len(text) <= 10:  # a date alone
-        return
-    try:
-        there = local.astimezone(_UTC).astimezone(local.tzinfo)
-    except (OverflowError, ValueError):
-        return
-    if there.replace(tzinfo=None) == local.replace(tzinfo=None):
-        return
-    before, after = _offset(local.utcoffset()), _offset(local.replace(fold=1).utcoffset())
-    raise PeriodError(
-        f"{text!r} does not exist in {timezone}: the clocks skipped it (from UTC{before} to UTC{after}); "
-        "give a time outside the skipped hour, or with its offset"
-    )
-
-
-def _offset(delta: timedelta | None) -> str:
-    minutes = int((delta or timedelta(0)).total_seconds()) // 60
-    sign = "-" if minutes < 0 else "+"
-    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
-
-
 def parse_time(text: str, timezone: str) -> datetime:
-    """An ISO date or time typed by a user, as UTC; one without an offset is in ``timezone`` (a wall time the
-    clocks skipped there is refused; one in a repeated hour is its first pass)."""
+    """An ISO date or time typed by a user, as UTC; one without an offset is in ``timezone``: a wall time the
+    clocks skipped there reads as the jump's length later (02:30 on a New York spring-forward night is 03:30
+    EDT), one in a repeated hour as its first pass (``fold=0``); docs/kpis.md says so."""
     try:
         value = datetime.fromisoformat(text.strip())
     except ValueError:
         raise PeriodError(f"{text.strip()!r} is not a time: use e.g. 2026-03-15 or 2026-03-15 14:30") from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=_zone(timezone))
-        _refuse_skipped(text.strip(), value, timezone)
     try:
         value = value.astimezone(_UTC)
     except OverflowError:  # 0001-01-01 in a zone east of UTC
