@@ -17,6 +17,7 @@ Target semantics (see ``docs/kpis.md``):
 from __future__ import annotations
 
 import datetime as dt
+import math
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Literal
 from zoneinfo import ZoneInfo
@@ -254,4 +255,12 @@ def rollup(scores: list[tuple[float | None, float]]) -> float | None:
     total = sum(w for _, w in known)
     if not known or total == 0:
         return None
-    return sum(s * w for s, w in known) / total
+    weighted = sum(s * w for s, w in known)
+    if math.isfinite(total) and math.isfinite(weighted):
+        return weighted / total
+    # weights near the float maximum (1e308): their sum overflowed (inf / inf was NaN, a traceback where the
+    # score is shown); the same mean with each weight divided by the largest
+    top = max(w for _, w in known)
+    if not math.isfinite(top):
+        return None
+    return sum(s * (w / top) for s, w in known) / sum(w / top for _, w in known)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import Any, get_args
 
 from .. import options as opts
@@ -112,8 +113,8 @@ class KpiTables(TableChecks):
             target = self.target(where, table["target"], duration=unit == "duration") if "target" in table else None
             thresholds = self.thresholds(where, table.get("thresholds", {}))
             weight = self.typed(where, "weight", table.get("weight", 1.0), float)
-            if weight < 0:
-                raise self.error(where, "weight must not be negative")
+            if not math.isfinite(weight) or weight < 0:
+                raise self.error(where, f"weight must be a finite number, not negative (got {weight})")
             kpis[kid] = Kpi(
                 id=kid,
                 formula=formula,
