@@ -72,7 +72,7 @@ def unknown_key(key: str, known: typing.Iterable[str]) -> OptionError:
     ``unknown key 'nmae' (did you mean 'name'?)``, or, when nothing is close, the valid keys.
     ``key`` may be a dotted path below the table.
     """
-    known = list(known)
+    known = list(dict.fromkeys(known))  # a key known twice (a field a plugin also declares) is named once
     names = ", ".join(known) or "none"
     last = key.rsplit(".", 1)[-1]
     return OptionError(

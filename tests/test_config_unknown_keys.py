@@ -79,8 +79,10 @@ def test_a_misspelt_key_reads_the_same_in_every_table(tmp_path, table, typo, mea
     assert f"kpitui.toml: [{table}] unknown key '{typo}' (did you mean '{meant}'?)" in result.stderr
 
 
-@pytest.mark.parametrize("table", ["kpitui", "alerts.drop", "serve", "kpis.leads.thresholds"])
+@pytest.mark.parametrize("table", ["kpitui", "alerts.drop", "serve", "kpis.leads", "kpis.leads.thresholds"])
 def test_a_key_like_no_other_lists_the_valid_ones(tmp_path, table):
     result = run("check", "--config", str(write(tmp_path, table, "zzzzqqq = 1")))
     assert result.returncode == 2
     assert f"[{table}] unknown key 'zzzzqqq'; valid keys: " in result.stderr, result.stderr
+    listed = result.stderr.split("valid keys: ", 1)[1].strip().split(", ")
+    assert len(listed) == len(set(listed)), f"a key listed twice: {listed}"

@@ -65,11 +65,12 @@ def cmd_check(args: argparse.Namespace) -> int:
         history = f"history in {where} ([storage] url, as instance {config.storage.instance})"
     else:
         history = describe(config)
+    notes += _history_notes(config)
     print(
         f"{config.path}: OK — {len(sources)} sources, {len(config.metrics)} metrics ({key} key), "
         f"{len(config.kpis)} KPIs, {len(config.objectives)} objectives; {history}"
     )
-    for note in [*notes, *_history_notes(config)]:  # a file a source creates as it runs (the demo's log) is no warning
+    for note in notes:  # a file a source creates as it runs (the demo's log) is no warning
         print(f"  note: {note}")
     for kpi in config.kpis.values():
         if kpi.unit_from:  # say where a unit nobody typed came from (unit = "..." in the table sets another)
@@ -80,10 +81,12 @@ def cmd_check(args: argparse.Namespace) -> int:
 def _history_notes(config: Config) -> list[str]:
     """What the history holds that the config does not name: a metric renamed in the config starts with no history
     under its new id (its readings stay under the old one), which the report and the dashboard can only show as no
-    data. Only an SQLite history that exists is read (check creates nothing and reaches no server)."""
+    data. Only an SQLite history that exists is read (check creates nothing and reaches no server); a file that is not a
+    kpitui history (another program's, not SQLite, a folder) fails the check as it would stop the dashboard."""
     from ..history_store import open_history
+    from ..store_common import StoreError
 
-    if config.storage.url is not None or not Path(config.storage.path).is_file():
+    if config.storage.url is not None or not Path(config.storage.path).exists():
         return []
     try:
         store = open_history(config, readonly=True)
@@ -91,7 +94,9 @@ def _history_notes(config: Config) -> list[str]:
             stored = store.metric_names()
         finally:
             store.close()
-    except Exception:  # a damaged or foreign file: `kpitui history check` says what is wrong with it
+    except StoreError as exc:  # another program's file, not SQLite at all, a newer kpitui's: the dashboard would stop
+        raise Failure(f"{config.path}: [storage] path: {exc}") from None
+    except Exception:  # anything else: `kpitui history check` says what is wrong with the file
         return []
     gone = [name for name in stored if name not in config.metrics]
     if not gone:

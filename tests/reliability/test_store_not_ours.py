@@ -41,7 +41,7 @@ def test_another_programs_sqlite_with_a_table_of_our_names(tmp_path, table, colu
     store = tmp_path / "their.db"
     another_programs(store, table, columns)
     before = digest(store)
-    for command in (("report", "--no-collect"), ("record", "a", "5")):
+    for command in (("check",), ("report", "--no-collect"), ("record", "a", "5")):
         result = kpitui(*command, "--config", str(config(tmp_path, store)))
         assert result.returncode != 0
         assert "is an SQLite database of another program, not a kpitui history" in result.stderr, result.stderr
@@ -55,7 +55,7 @@ def test_another_programs_sqlite_with_a_table_of_our_names(tmp_path, table, colu
 def test_a_file_that_is_not_sqlite_at_all(tmp_path, content):
     store = tmp_path / "notes.txt"
     store.write_bytes(content)
-    for command in (("report", "--no-collect"), ("record", "a", "5")):
+    for command in (("check",), ("report", "--no-collect"), ("record", "a", "5")):
         result = kpitui(*command, "--config", str(config(tmp_path, store)))
         assert result.returncode != 0 and "Traceback" not in result.stderr
         assert "is not an SQLite database" in result.stderr and "damaged" not in result.stderr, result.stderr
@@ -65,8 +65,9 @@ def test_a_file_that_is_not_sqlite_at_all(tmp_path, content):
 def test_a_folder(tmp_path):
     store = tmp_path / "folder.db"
     store.mkdir()
-    result = kpitui("record", "a", "5", "--config", str(config(tmp_path, store)))
-    assert result.returncode != 0 and "is a folder, not a file" in result.stderr, result.stderr
+    for command in (("check",), ("record", "a", "5")):
+        result = kpitui(*command, "--config", str(config(tmp_path, store)))
+        assert result.returncode != 0 and "is a folder, not a file" in result.stderr, result.stderr
     assert list(store.iterdir()) == []
 
 
