@@ -433,3 +433,44 @@ def test_folding_the_touched_segments_piece_by_piece(initial, new, piece, extent
     assert got.key.n_chunks() == 1 and got.key.flags["SORTED_ASC"]
     assert got.value.n_chunks() == got.total.n_chunks() >= min(2, got.height // (piece + 12))
     assert len(calls) == 1 + 3 * got.value.n_chunks()
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    initial=any_batch,
+    writes=st.lists(st.tuples(any_batch, st.booleans()), max_size=3),
+    rounds=st.lists(st.lists(eager_request, min_size=1, max_size=12), min_size=2, max_size=4),
+    points=st.lists(st.tuples(st.sampled_from(METRICS), st.integers(-2, 18)), max_size=8),
+    remembered=st.sampled_from([2, 5, 20_000]),
+)
+def test_eager_answers_stay_the_querys_while_an_index_remembers_what_it_found(
+    initial, writes, rounds, points, remembered
+):
+    """Each index remembers the rows its binary searches found and the values read at them
+    (``Readings.remembered``: an incremental evaluation asks the base index the same periods' ends
+    again and again). Asked again and again on the same view (and on the views written and folded
+    after it), with what :func:`next_readings` read (the keys alone) in between, and with the memo
+    started again when full (``remembered``: 2 and 5 of them), the answers stay the query's, bit for
+    bit, and the next readings the rows'."""
+    import kpitui.pipeline.queries as queries
+
+    rows = apply({}, initial)
+    view = View.from_frame(frame_of(rows))
+    with patch.object(queries, "REMEMBERED", remembered):
+        for new, fold_now in [([], False), *writes]:
+            if new:
+                view = view.write(unique(new))
+                rows = apply(rows, new)
+            if fold_now:
+                view = fold(view)
+            for raw in rounds:
+                requests = as_requests(raw)
+                frame = pl.DataFrame([(i, *r) for i, r in enumerate(requests)], schema=REQUESTS_SCHEMA, orient="row")
+                want = aggregate(view, frame, {r[1] for r in requests}).collect().sort("req")
+                values, instants = answer(view, *[list(c) for c in zip(*requests)])
+                assert values == want["value"].to_list()
+                assert instants == want["at"].to_list()
+                firsts = {
+                    (m, t): min((at for (m2, at) in rows if m2 == m and at >= t), default=NEVER) for m, t in points
+                }
+                assert next_readings(view, points) == firsts

@@ -68,6 +68,15 @@ class Readings:
         return dict(zip(self.segments["offset"].to_list(), self.ranges.firsts))
 
     @cached_property
+    def remembered(self) -> dict[str, dict[int, Any]]:
+        """What eager answers found in this index (:func:`~kpitui.pipeline.queries.answer`; it never
+        changes, so neither do they): ``"found"``: key -> the row a left binary search of it in ``key``
+        finds; a column's name (``key``, ``value``, ``total``, ``weighted``, ``count``) -> {row: its
+        value}. Each dict is replaced by an empty one when full (``queries.REMEMBERED``), never emptied
+        in place (an evaluation in another thread may be reading it)."""
+        return {}
+
+    @cached_property
     def bounds(self) -> dict[str, tuple[int, int, int]]:
         """metric -> its segment's (first, last, shift)."""
         seg = self.segments

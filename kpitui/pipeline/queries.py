@@ -253,7 +253,7 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
         probes.append(shift + (first if until < first else top if until > top else until))
     if not asked:
         return out
-    found = index.key.search_sorted(pl.Series(probes, dtype=pl.Int64), side="left").to_list()
+    found = _found(index, probes)
     # the rows each column is read at: the running totals just before lo and hi, the last and first rows
     before: set[int] = set()
     ends: set[int] = set()
@@ -269,12 +269,12 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
                 ends.add(hi - 1)
         elif a == "first" and lo < hi:
             ends.add(lo)
-    running = [column for column in (index.total, index.weighted, index.count) if column is not None]
-    sums = iter(_gathered(running, before))
+    running = [name for name in ("total", "weighted", "count") if getattr(index, name) is not None]
+    sums = iter(_gathered(index, running, before))
     total = next(sums)
     weighted = total if index.weighted is None else next(sums)
     count = None if index.count is None else next(sums)
-    keys, values = _gathered([index.key, index.value], ends)
+    keys, values = _gathered(index, ["key", "value"], ends)
     ranges: peaks.Ranges | None = None  # (read at the first period with rows)
     firsts: dict[int, int] = {}
     for j, i in enumerate(asked):
@@ -312,15 +312,45 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
     return out
 
 
-def _gathered(columns: list[pl.Series], rows: set[int]) -> list[dict[int, Any]]:
-    """Each of ``columns``' values at each of ``rows`` (columns of one index): one gather of their rows
-    rather than one per column, each a few polars calls (the five columns of an incremental
-    evaluation's ~340 rows of the 10M index: 0.49 -> 0.22 ms of main-thread CPU)."""
-    if not rows:
-        return [{} for _ in columns]
-    at = list(rows)
-    got = pl.DataFrame([column.alias(str(i)) for i, column in enumerate(columns)])[pl.Series(at, dtype=pl.Int64)]
-    return [dict(zip(at, column.to_list())) for column in got.get_columns()]
+#: how many keys or rows an index remembers per column (:attr:`Readings.remembered`) before it starts
+#: again: an incremental evaluation asks a few hundred, mostly the same each time (at most ~0.5 MB a
+#: column: the index adds no memory to speak of)
+REMEMBERED = 4096
+
+
+def _found(index: Readings, probes: list[int]) -> list[int]:
+    """Per key of ``probes``, the row a left binary search of it in ``index.key`` finds: the keys
+    searched before remembered (:attr:`Readings.remembered`; with the clock moved, the base index
+    is asked the same periods' starts and its segments' ends each time), the others by one search."""
+    remembered = index.remembered
+    found = remembered.get("found")
+    if found is None or len(found) > REMEMBERED:
+        found = remembered["found"] = {}
+    missing = [key for key in probes if key not in found]
+    if missing:
+        missing = list(dict.fromkeys(missing))
+        found.update(zip(missing, index.key.search_sorted(pl.Series(missing, dtype=pl.Int64), side="left").to_list()))
+    return [found[key] for key in probes]
+
+
+def _gathered(index: Readings, names: list[str], rows: set[int]) -> list[dict[int, Any]]:
+    """Each of ``index``'s columns ``names`` at each of ``rows``: {row: value} per column (holding other
+    rows too). The rows not remembered (:attr:`Readings.remembered`) are read by one gather of all
+    the columns rather than one per column, each a few polars calls (the five columns of an
+    incremental evaluation's ~340 rows of the 10M index: 0.49 -> 0.22 ms of main-thread CPU)."""
+    remembered = index.remembered
+    columns: list[dict[int, Any]] = []
+    for name in names:
+        column = remembered.get(name)
+        if column is None or len(column) > REMEMBERED:
+            column = remembered[name] = {}
+        columns.append(column)
+    missing = [row for row in rows if not all(row in column for column in columns)]
+    if missing:
+        got = pl.DataFrame([getattr(index, name).alias(name) for name in names])[pl.Series(missing, dtype=pl.Int64)]
+        for column, values in zip(columns, got.get_columns()):
+            column.update(zip(missing, values.to_list()))
+    return columns
 
 
 #: "no reading at or after this instant" in :func:`next_readings`' answers: later than any reading
@@ -349,8 +379,8 @@ def next_readings(view: View, points: Iterable[tuple[str, int]]) -> dict[tuple[s
                 asked.append(point)
                 keys.append(seg[2] + point[1])
         if asked:
-            probes = pl.Series(keys, dtype=pl.Int64)
-            found = index.key.gather(index.key.search_sorted(probes, side="left")) - probes  # instant - asked
-            for point, ahead in zip(asked, found.to_list()):
-                out[point] = min(out[point], point[1] + ahead)
+            rows = _found(index, keys)  # each within its segment: a key at or after it there
+            (at_row,) = _gathered(index, ["key"], set(rows))
+            for point, key, row in zip(asked, keys, rows):
+                out[point] = min(out[point], point[1] + (at_row[row] - key))
     return out
