@@ -499,3 +499,50 @@ def test_the_stale_probe_answers_each_region_as_the_readings_say(seed):
                 want_nexts.setdefault(b, {})[m] = first_from(m, b)
     assert hit == want_hit
     assert {b: found for b, found in nexts.items() if found} == want_nexts
+
+
+#: instants the TUI's clock is set just before, then moved over 5 s at a time: an hour's end, London's
+#: midnight, a month's end (March 31 -> April 1), the clocks going forward (March 29, 01:00 UTC) and back
+#: (October 25, 01:00 UTC), a year's end
+EDGES = [
+    dt.datetime(2026, 3, 27, 10, 0, tzinfo=UTC),
+    dt.datetime(2026, 3, 27, 0, 0, tzinfo=UTC),
+    dt.datetime(2026, 3, 31, 23, 0, tzinfo=UTC),
+    dt.datetime(2026, 3, 29, 1, 0, tzinfo=UTC),
+    dt.datetime(2026, 10, 25, 1, 0, tzinfo=UTC),
+    dt.datetime(2027, 1, 1, 0, 0, tzinfo=UTC),
+]
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_small_clock_moves_over_edges_with_random_writes_equal_a_fresh_evaluation(config, seed):
+    """The TUI's refresh, fuzzed: the clock set a few seconds before an edge (:data:`EDGES`) and moved
+    1-9 s at a time over it, with random readings written around the clock (in its past and future,
+    in the metrics read by every kind of KPI), a fold now and then, and now and then a jump to the
+    next edge; each evaluation equals a fresh one. What the engine carries between moves (the stale
+    probe's groups and regions, results carried per shared plan, the index's remembered searches)
+    must follow every one of them."""
+    import random
+
+    rng = random.Random(seed)
+    engine = Engine(config)
+    edges = EDGES[seed:] + EDGES[:seed]
+    now = edges[0] - dt.timedelta(seconds=rng.randrange(5, 30))
+    history = [(m, -rng.randrange(1, 400 * 86_400), rng.randint(-3, 9)) for m in "abcde" for _ in range(80)]
+    history += [(m, rng.randrange(-90, 90), rng.randint(0, 9)) for m in "abcde" for _ in range(6)]
+    view = View.of(Readings.empty()).write(as_rows(history, now))
+    assert engine.evaluate(view, now) == fresh(config, view, now)
+    for round in range(30):
+        if rng.random() < 0.6:
+            metrics = rng.sample("abcde", rng.randint(1, 2))
+            written = [
+                (m, rng.randrange(-120, 60), rng.randint(-3, 9)) for m in metrics for _ in range(rng.randint(1, 5))
+            ]
+            view = view.write(as_rows(written, now))
+        if rng.random() < 0.1:
+            view = fold(view)
+        if round % 10 == 9:  # on to the next edge
+            now = edges[(round // 10 + 1) % len(edges)] - dt.timedelta(seconds=rng.randrange(5, 30))
+        else:
+            now += dt.timedelta(seconds=rng.randint(1, 9))
+        assert engine.evaluate(view, now) == fresh(config, view, now), (round, now)

@@ -106,9 +106,12 @@ def stale(
     groups: dict[tuple[Any, ...], list[str]] = {}
     for kids in layout.shapes.values():
         new, old = plans[kids[0]].positions, memo.plan.plans[kids[0]].positions
+        by_steps: dict[frozenset[int], list[str]] = {}  # (the positions, two tuples, hashed once per shape)
         for kid in kids:
             if kid not in out:
-                groups.setdefault((new, old, compiled[kid].steps), []).append(kid)
+                by_steps.setdefault(compiled[kid].steps, []).append(kid)
+        for steps, these in by_steps.items():
+            groups.setdefault((new, old, steps), []).extend(these)
     since = pipeline.micros(min(utc(memo.now), utc(now)))
     # Each region a period moved over is probed once for the metrics of every group it moved in.
     regions: dict[int, set[tuple[int, int]]] = {}  # group -> the regions its periods moved over
@@ -126,10 +129,17 @@ def stale(
     if not regions:
         return out, known
     hit, nexts = _held(view, asked, known)
+    if not hit:  # the usual move: no region holds a reading
+        return out, nexts
     for g, kids in enumerate(groups.values()):
         spans = regions.get(g)
         if spans:
-            out.update(kid for kid in kids if any(not spans.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics))
+            out.update(
+                kid
+                for kid in kids
+                if not compiled[kid].metrics.isdisjoint(hit)
+                and any(not spans.isdisjoint(hit.get(m, ())) for m in compiled[kid].metrics)
+            )
     return out, nexts
 
 
