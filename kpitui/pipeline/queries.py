@@ -345,7 +345,7 @@ def _gathered(index: Readings, names: list[str], rows: set[int]) -> list[dict[in
         if column is None or len(column) > REMEMBERED:
             column = remembered[name] = {}
         columns.append(column)
-    missing = [row for row in rows if not all(row in column for column in columns)]
+    missing = list({row for column in columns for row in rows if row not in column})
     if missing:
         got = pl.DataFrame([getattr(index, name).alias(name) for name in names])[pl.Series(missing, dtype=pl.Int64)]
         for column, values in zip(columns, got.get_columns()):
