@@ -546,3 +546,29 @@ def test_small_clock_moves_over_edges_with_random_writes_equal_a_fresh_evaluatio
         else:
             now += dt.timedelta(seconds=rng.randint(1, 9))
         assert engine.evaluate(view, now) == fresh(config, view, now), (round, now)
+
+
+@pytest.mark.parametrize("now", EDGES + [START])
+def test_where_a_kpi_reads_back_from_is_the_plans_slots_or_worked_out_alike(config, now):
+    """Results._reach takes the start of a period a KPI reads steps back from the plan's slots (cut at
+    now, so only a start before now is taken as it is): for every KPI on each row of its plan, at
+    an hour's end, midnight, a month's end, both DST changes and a year's end, the same instant as
+    worked out from the row itself (fails when a cut start is taken, or the slot's end)."""
+    from kpitui.engine.results import Results, reach
+
+    engine = Engine(config)
+    for window in (None, "today", "month_to_date"):
+        plan = engine.plan(now, window)
+        made = {}
+        for slots in (plan.slots, None):
+            results = Results(engine.compiler, engine.program, engine.cal, plan.rows, {}, now, {}, frozenset(), slots)
+            made[slots is None] = {
+                (kid, row): results._reach(kid, row)
+                for kid, kpi_plan in plan.plans.items()
+                for row in kpi_plan.positions
+            }
+        assert made[False] == made[True]
+        for (kid, row), at in made[False].items():
+            start = results._at(row)[0]
+            assert at == reach(engine.cal, plan.rows[row], start, engine.program.kpis.get(kid))
+        assert any(at < results._at(row)[0] for (kid, row), at in made[False].items())  # growths read back

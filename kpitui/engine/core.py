@@ -155,7 +155,7 @@ class Engine:
         values = self._values(plan, to_run, evaluation, memo, carried)
         # 5. the results: new ones for the KPIs run, the others carried over (moved to the new clock)
         results = Results(
-            self.compiler, self.program, self.cal, plan.rows, latest, utc(now), self._firsts, firsts_moved
+            self.compiler, self.program, self.cal, plan.rows, latest, utc(now), self._firsts, firsts_moved, plan.slots
         )
         kpis = self._results(results, plan, values, memo, to_run, renewed)
         objectives = tuple(results.objective(obj, kpis) for obj in self.config.objectives.values())

@@ -22,7 +22,7 @@ from ..model import (
     Status,
     Target,
 )
-from .planning import KpiPlan, SteppedPeriod, slot, utc
+from .planning import KpiPlan, Slots, SteppedPeriod, slot, utc
 from .program import CompiledKpi, Compiler, Program
 from .queries import Latest
 
@@ -75,17 +75,34 @@ def _metric_status(
     return new
 
 
-def reach(cal: periods.Calendar, row: SteppedPeriod, start: int, compiled: CompiledKpi | None) -> int:
+def reach(
+    cal: periods.Calendar,
+    row: SteppedPeriod,
+    start: int,
+    compiled: CompiledKpi | None,
+    known: dict[int, tuple[int, int]] | None = None,
+    horizon: int = 0,
+) -> int:
     """Where the earliest period a KPI reads for ``row`` (starting at ``start``, µs) starts: the
-    row's own start, or earlier for a formula that reads periods back (growth)."""
-    steps = [s for s in compiled.steps if s] if compiled is not None else []
-    return min([start, *(slot(cal, row, s)[0] for s in steps)])
+    row's own start, or earlier for a formula that reads periods back (growth). ``known``: steps
+    back -> the row's period that many steps back as the plan has it (:data:`Slots`: cut at
+    ``horizon``): its start when before ``horizon`` (then not cut), worked out otherwise."""
+    if compiled is None:
+        return start
+    earliest = start
+    for s in compiled.steps:
+        if s:
+            found = known.get(s) if known is not None else None
+            back = found[0] if found is not None and found[0] < horizon else slot(cal, row, s)[0]
+            earliest = back if back < earliest else earliest
+    return earliest
 
 
 class Results:
     """The results of one evaluation as of ``now`` (UTC) over ``rows``, with each metric's newest
     reading (``latest``) and first reading by now in µs (``firsts``; ``firsts_moved``: the metrics
-    whose first reading differs from the evaluation before)."""
+    whose first reading differs from the evaluation before), and the plan's ``slots`` when known
+    (the periods a KPI reads back: not worked out again, :meth:`_reach`)."""
 
     def __init__(
         self,
@@ -97,6 +114,7 @@ class Results:
         now: dt.datetime,
         firsts: dict[str, int],
         firsts_moved: frozenset[str],
+        slots: Slots | None = None,
     ):
         self.compiler = compiler
         self.config = compiler.config
@@ -107,6 +125,8 @@ class Results:
         self.now = now
         self.firsts = firsts
         self.firsts_moved = firsts_moved
+        self.slots = slots
+        self._horizon = pipeline.micros(utc(now)) + 1  # where the plan's slots are cut (Planner.slots)
         self._instants: dict[int, tuple[int, int]] = {}  # row id -> its period's (start, end) in µs
         self._equal: dict[tuple[int, int], bool] = {}  # see _same
         self._shifts: dict[tuple[int, int], tuple[Period, Period, bool, bool]] = {}  # see _shift
@@ -305,7 +325,10 @@ class Results:
         key = (row_id, compiled.steps if compiled is not None else frozenset())
         found = self._reaches.get(key)
         if found is None:
-            found = self._reaches[key] = reach(self.cal, self.rows[row_id], self._at(row_id)[0], compiled)
+            slots = self.slots
+            known = None if slots is None else {s: slots[(row_id, s)] for s in key[1] if (row_id, s) in slots}
+            row = self.rows[row_id]
+            found = self._reaches[key] = reach(self.cal, row, self._at(row_id)[0], compiled, known, self._horizon)
         return found
 
     def _partial_history(self, kid: str, start: int) -> bool:
