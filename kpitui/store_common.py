@@ -149,21 +149,7 @@ def named_frame(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
     """An id frame (:data:`ID_FRAME_SCHEMA`) as :data:`LOADED_SCHEMA`, each id turned into its metric's name."""
     if frame.height == 0:
         return pl.DataFrame(schema=LOADED_SCHEMA)
-    looked_up = None
-    if frame.height <= _NAMED_IN_PYTHON:
-        # an incremental load's few rows: each id looked up in Python (polars' mapping frame of every
-        # metric's name costs more than the rows do); an unknown id is left to replace_strict's error
-        looked_up = [names.get(i) for i in frame["metric_id"].to_list()]
-    if looked_up is not None and None not in looked_up:
-        metric: pl.Expr | pl.Series = pl.Series(looked_up, dtype=pl.String)
-    else:
-        metric = pl.col("metric_id").replace_strict(list(names), list(names.values()), return_dtype=pl.String)
-    return frame.select(
-        metric.alias("metric"),
-        pl.col("at").cast(pl.Datetime("us", "UTC")),
-        pl.col("value").cast(pl.Float64),
-        pl.col("n").cast(pl.Int64),
-    )
+    return _named(frame, names, pl.Datetime("us", "UTC"))
 
 
 #: the rows :func:`named_rows` makes: :data:`LOADED_SCHEMA` with ``at`` in µs since the epoch (what
@@ -176,8 +162,15 @@ def named_rows(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
     in µs, in one ``select`` (an incremental load's rows go to the index as µs: no datetime and back)."""
     if frame.height == 0:
         return pl.DataFrame(schema=ROWS_SCHEMA)
+    return _named(frame, names, pl.Int64())
+
+
+def _named(frame: pl.DataFrame, names: dict[int, str], at: pl.DataType) -> pl.DataFrame:
+    """``frame``'s ids as names, ``at`` cast to ``at``, in one ``select``."""
     looked_up = None
     if frame.height <= _NAMED_IN_PYTHON:
+        # an incremental load's few rows: each id looked up in Python (polars' mapping frame of every
+        # metric's name costs more than the rows do); an unknown id is left to replace_strict's error
         looked_up = [names.get(i) for i in frame["metric_id"].to_list()]
     if looked_up is not None and None not in looked_up:
         metric: pl.Expr | pl.Series = pl.Series(looked_up, dtype=pl.String)
@@ -185,7 +178,7 @@ def named_rows(frame: pl.DataFrame, names: dict[int, str]) -> pl.DataFrame:
         metric = pl.col("metric_id").replace_strict(list(names), list(names.values()), return_dtype=pl.String)
     return frame.select(
         metric.alias("metric"),
-        pl.col("at").cast(pl.Int64),
+        pl.col("at").cast(at),
         pl.col("value").cast(pl.Float64),
         pl.col("n").cast(pl.Int64),
     )
