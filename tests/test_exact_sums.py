@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from fractions import Fraction
 from pathlib import Path
 
 import polars as pl
@@ -132,6 +133,89 @@ def test_a_spike_cancelled_inside_the_period():
     two; more in tests/test_peaks.py)."""
     readings = ones(scenarios(1e17)["its negative inside"])
     check(View.from_frame(frame(readings)), readings, [r for r in REQUESTS if r[3:] == PERIODS[-1]])
+
+
+MAX = 1.7976931348623157e308  # the largest float
+
+
+def rational(readings: list[tuple[str, dt.datetime, float, int]], agg: str, additive: bool, start: int, end: int):
+    """The request's answer from the readings as rationals (no float sum at all), rounded once; a sum past
+    the float maximum is an infinity of its sign."""
+    inside = [(Fraction(v) * (1 if additive else n), n) for _, t, v, n in readings if start <= us(t) < end]
+    if not any(us(t) < end for _, t, _, _ in readings):
+        return None
+    total, count = sum((v for v, _ in inside), Fraction(0)), sum(n for _, n in inside)
+    if agg == "count":
+        return float(count)
+    if agg == "mean" and not count:
+        return None
+    exact = total if agg == "sum" else total / count
+    try:
+        return float(exact)
+    except OverflowError:
+        return math.inf if exact > 0 else -math.inf
+
+
+def near_max() -> dict[str, list[tuple[str, dt.datetime, float]]]:
+    day, after, later = hourly(), hourly(DAY + dt.timedelta(days=1)), T0 + dt.timedelta(days=1)
+    spike_at = DAY + dt.timedelta(hours=5, minutes=30)
+    return {
+        "1e308 weeks before": [("a", T0, 1e308), *day, *after],
+        "-1e308 weeks before": [("a", T0, -1e308), *day, *after],
+        "the running total past the maximum": [("a", T0, MAX), ("a", later, MAX), *day, *after],
+        "the maximum and its negative": [("a", T0, MAX), ("a", later, -MAX), *day, *after],
+        "1e308 inside the period": [*day[:5], ("a", spike_at, 1e308), *day[5:], *after],
+        "a sum past the maximum inside": [
+            *day[:5],
+            ("a", spike_at, MAX),
+            ("a", spike_at + dt.timedelta(minutes=1), MAX),
+            *day[5:],
+            *after,
+        ],
+        "one before, one inside": [("a", T0, MAX), *day[:5], ("a", spike_at, MAX), *day[5:], *after],
+    }
+
+
+def agrees(view: View, readings: list[tuple[str, dt.datetime, float, int]]) -> None:
+    for request, value in zip(REQUESTS, both(view, REQUESTS)):
+        expected = rational(readings, *request[1:])
+        assert value == expected or (
+            value is not None and expected is not None and math.isclose(value, expected, rel_tol=1e-9)
+        ), (request, value, expected)
+
+
+def as_rows(readings: list[tuple[str, dt.datetime, float, int]]) -> pl.DataFrame:
+    return frame(readings).with_columns(pl.col("at").dt.epoch("us"))
+
+
+@pytest.mark.parametrize("name", list(near_max()))
+def test_readings_near_the_float_maximum(name):
+    """Running totals near the float maximum: their spread is infinite (or they overflowed), which flags the
+    period (it read 0.0 after a reading of 1e308: the sum of the two totals overflowed, and a spread that is
+    not finite was taken for an answer that is not); summed again exactly, past the maximum too. Base, delta
+    and fold, against rational arithmetic."""
+    readings = ones(near_max()[name])
+    agrees(View.from_frame(frame(readings)), readings)
+    # the huge readings as the delta's rows over an ordinary base, then folded
+    huge = [r for r in readings if abs(r[2]) >= 1e300]
+    spiked = View.from_frame(frame([r for r in readings if abs(r[2]) < 1e300])).write(as_rows(huge))
+    agrees(spiked, readings)
+    agrees(fold(spiked), readings)
+
+
+def test_the_engine_after_a_reading_of_1e308(tmp_path: Path):
+    """A KPI's sum this month after a reading of 1e308 last month: 10, not 0."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        '[kpitui]\ntimezone = "Europe/London"\n[metrics.a]\n[kpis.total]\nformula = "sum"\nmetrics = ["a"]\n'
+        '[storage]\npath = "history.sqlite3"\n'
+    )
+    now = dt.datetime(2026, 3, 15, 12, tzinfo=UTC)
+    rows = [("a", now - dt.timedelta(hours=2), 6.0), ("a", now - dt.timedelta(hours=1), 4.0)]
+    for huge in (1e308, MAX, -MAX):
+        view = View.from_frame(readings_frame([*rows, ("a", now - dt.timedelta(days=30), huge)]))
+        result = Engine(load_config(config)).evaluate(view, now).kpis["total"]
+        assert (result.value, result.previous) == (10.0, huge)
 
 
 @pytest.mark.parametrize("spike", SPIKES)

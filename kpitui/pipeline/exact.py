@@ -33,34 +33,45 @@ STEP = 2.0**-52
 #: readings (1e-9 flagged every period of one past ~2.3M: a long window's rows summed in Python at every
 #: evaluation), while a reading 1e8 times a period's average before it is flagged at once
 TOLERANCE = 1e-8
+#: readings summed exactly past the float maximum are scaled by this first (a power of two: exact)
+_SCALE = 2.0**-64
 
 
 def spread(before_lo: float, before_hi: float, rows: int) -> float:
     """What bounds the rounding of a period's difference of running totals (``before_lo``, ``before_hi``:
     the totals just before its first row and after its last; ``rows``: how many rows it has): in units of
     :data:`STEP`. As the index's probe works it out (``err``), for the eager path; both then take the
-    larger of it and ``rows`` times the largest running total inside the period (:mod:`.peaks`)."""
-    return (abs(before_hi) + abs(before_lo)) * float(rows)
+    larger of it and ``rows`` times the largest running total inside the period (:mod:`.peaks`). An empty
+    period has none (not ``inf * 0``: running totals past the float maximum are infinite)."""
+    return (abs(before_hi) + abs(before_lo)) * float(rows) if rows else 0.0
 
 
 def inexact(err: float, total: float) -> bool:
     """Whether a total whose periods' spreads add up to ``err`` may be off by more than :data:`TOLERANCE`
-    of itself (an empty period has no spread; a total that is not finite is left as it is)."""
-    return err * STEP > TOLERANCE * abs(total) and math.isfinite(err)
+    of itself. A spread that is not finite always may: running totals near the float maximum (a reading
+    of 1e308 weeks before) add up to infinity in the spread, or overflowed themselves, while the period's
+    own readings are ordinary (their difference read 0, or NaN)."""
+    return not math.isfinite(err) or err * STEP > TOLERANCE * abs(total)
 
 
 def inexact_expr(err: pl.Expr, total: pl.Expr) -> pl.Expr:
     """:func:`inexact` in a query (the same arithmetic, so both paths flag the same requests)."""
-    return (err * STEP > total.abs() * TOLERANCE) & err.is_finite()
+    return (err * STEP > total.abs() * TOLERANCE) | ~err.is_finite()
 
 
 def exact_total(
-    view: View, base_rows: tuple[int, int, int], delta_rows: tuple[int, int], additive: bool, hidden: list[int]
+    view: View,
+    base_rows: tuple[int, int, int],
+    delta_rows: tuple[int, int],
+    additive: bool,
+    hidden: list[int],
+    divide: float = 1.0,
 ) -> float:
     """The total of a period's readings added up exactly (rounded once): its rows in the base
     (``base_rows``: the metric's segment offset, lo, hi) but the ``hidden`` ones (sorted), which the
     delta rewrote, and its rows in the delta (lo, hi). ``additive``: each row's value; otherwise
-    its value·n (the product each row adds to the ``weighted`` running total)."""
+    its value·n (the product each row adds to the ``weighted`` running total). ``divide``: by the count, for a
+    mean (a mean of readings whose sum is past the float maximum is not)."""
     terms: list[float] = []
     off, lo, hi = base_rows
     base = view.base
@@ -84,4 +95,8 @@ def exact_total(
         rows = view.changes.slice(lo, hi - lo)
         values = rows["value"].to_list()
         terms.extend(values if additive else [v * float(n) for v, n in zip(values, rows["n"].to_list())])
-    return math.fsum(terms)
+    try:
+        return math.fsum(terms) / divide
+    except OverflowError:  # a partial sum past the float maximum (readings near it): scaled by a power of two,
+        # exact, it comes back as it is (or as an infinity of its sign when it is itself past the maximum)
+        return math.fsum(t * _SCALE for t in terms) / divide / _SCALE

@@ -142,8 +142,10 @@ def _redone(view: View, rows: pl.Series) -> pl.Series:
         return pl.Series(out, dtype=pl.Float64)
     hidden = sorted(view.hidden.to_list())
     for i, row in zip(flagged.to_list(), rows.gather(flagged).to_list()):
-        total = exact_total(view, (row["_0"], row["_1"], row["_2"]), (row["_3"], row["_4"]), row["additive"], hidden)
-        out[i] = total if row["_divide"] is None else total / row["_divide"]
+        divide = 1.0 if row["_divide"] is None else row["_divide"]  # a mean's count
+        out[i] = exact_total(
+            view, (row["_0"], row["_1"], row["_2"]), (row["_3"], row["_4"]), row["additive"], hidden, divide
+        )
     return pl.Series(out, dtype=pl.Float64)
 
 
@@ -188,8 +190,9 @@ def answer(
             if inexact(b[7] + d[7], total):  # see .exact: summed again from the period's rows
                 if hidden is None:
                     hidden = sorted(view.hidden.to_list())
-                total = exact_total(view, (b[8], *b[6]), d[6], additive[i], hidden)
-            values[i] = total if a == "sum" else total / count
+                values[i] = exact_total(view, (b[8], *b[6]), d[6], additive[i], hidden, 1.0 if a == "sum" else count)
+            else:
+                values[i] = total if a == "sum" else total / count
         elif a == "last" or a == "first":
             # the delta's candidate wins a tie: it rewrote the base row at that instant
             (b_at, b_value), (d_at, d_value) = (b[4], d[4]) if a == "last" else (b[5], d[5])
@@ -283,11 +286,11 @@ def _probed(index: Readings, metric: list[str], start: list[int], end: list[int]
         seen = hi > off
         if a in _TOTALS:
             t_hi, t_lo = (total[hi - 1] if seen else 0.0), (total[lo - 1] if lo > off else 0.0)
-            t = t_hi - t_lo
+            t = t_hi - t_lo if hi > lo else 0.0  # not inf - inf past a running total beyond the float maximum
             w, err = t, spread(t_lo, t_hi, hi - lo)
             if weighted is not total:
                 w_hi, w_lo = (weighted[hi - 1] if seen else 0.0), (weighted[lo - 1] if lo > off else 0.0)
-                w = w_hi - w_lo
+                w = w_hi - w_lo if hi > lo else 0.0
                 err = err + spread(w_lo, w_hi, hi - lo)
             # and the largest running total inside the period (as the probe's: see .peaks)
             inside = 0.0
