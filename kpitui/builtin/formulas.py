@@ -9,6 +9,7 @@ change times its coefficient.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -17,6 +18,8 @@ from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_di
 
 if TYPE_CHECKING:
     import polars as pl
+
+    from kpitui.expressions import Arithmetic
 else:
     from kpitui.lazy import polars as pl
 
@@ -181,15 +184,24 @@ def _pair(values: dict[str, float | None]) -> dict[str, float]:
     return {"numerator": float(values["numerator"] or 0.0), "denominator": float(values["denominator"] or 0.0)}
 
 
+@functools.lru_cache(maxsize=1024)
+def _compiled(text: str) -> Arithmetic:
+    """``compile_arithmetic(text)``, once for the options' check and the formula built from them
+    (a compiled formula is immutable; a text that fails is compiled again, to fail the same way)."""
+    from kpitui.expressions import compile_arithmetic
+
+    return compile_arithmetic(text)
+
+
 @dataclass(frozen=True)
 class ExpressionOptions:
     expression: str
 
     def validate(self) -> None:
-        from kpitui.expressions import ExpressionError, compile_arithmetic
+        from kpitui.expressions import ExpressionError
 
         try:
-            compiled = compile_arithmetic(self.expression)
+            compiled = _compiled(self.expression)
         except ExpressionError as exc:
             raise OptionError(f"expression: {exc}", "expression") from None
         if not compiled.names:
@@ -208,10 +220,8 @@ class Expression(FormulaType):
     Options = ExpressionOptions
 
     def __init__(self, options: ExpressionOptions) -> None:
-        from kpitui.expressions import compile_arithmetic
-
         super().__init__(options)
-        self.compiled = compile_arithmetic(options.expression)
+        self.compiled = _compiled(options.expression)
         self.additive = self.compiled.linear  # leads + reqs is additive; revenue / visits is not
         self.keeps_unit = self.compiled.keeps_unit  # revenue - expenses is money; revenue / visits is not
 

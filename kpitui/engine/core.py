@@ -15,7 +15,7 @@ from . import charts, queries
 from .memo import Memo, first_readings, stale
 from .planning import SPARK_POINTS, KpiPlan, Plan, Planner, Slots, SteppedPeriod, utc
 from .program import Compiler, Program
-from .results import KpiValues, Results, _copy
+from .results import KpiValues, Results
 
 _UNKNOWN = object()  # a KPI's carry facts not yet worked out (see Engine._results)
 
@@ -126,9 +126,25 @@ class Engine:
         After a first evaluation, evaluating the next view of the same history
         (:meth:`kpitui.history.History.refresh`) recomputes only the KPIs that
         what changed can reach (:mod:`kpitui.engine.memo`).
+
+        A history's background fold waits behind the evaluation (its ``foreground``:
+        :mod:`kpitui.foreground`).
         """
+        foreground = getattr(history, "foreground", None)
+        if foreground is None:
+            return self._evaluate(as_view(history), now, window, offset, health)
+        with foreground:
+            return self._evaluate(as_view(history), now, window, offset, health)
+
+    def _evaluate(
+        self,
+        view: pipeline.View,
+        now: dt.datetime | None,
+        window: str | None,
+        offset: int,
+        health: dict[str, SourceHealth] | None,
+    ) -> Snapshot:
         now = now or dt.datetime.now(dt.timezone.utc)
-        view = as_view(history)
         # 1. the last evaluation, if it can serve this view, and the metrics written since
         memo, changed = self._memo_for(view, window, offset)
         firsts_moved = self._first_readings_moved(view, now)
@@ -277,9 +293,13 @@ class Engine:
         if memo is None or memo.now == results.now or self.errors:
             return {kid: self._result(results, kid, plan, values, memo, to_run, renewed) for kid in plan.plans}
         moved_firsts, changed = results.firsts_moved, renewed or frozenset()
+        # a KPI reading one of these goes through _result: a first reading moved (its partial history),
+        # a newest reading asked again (its freshness)
+        touched = changed | moved_firsts if moved_firsts else changed
         kept_results, before_plans, before_rows = memo.results, memo.plan.plans, memo.plan.rows
         facts_of = self._facts.setdefault((memo.window, memo.offset), {})
         groups: dict[tuple[int, int], tuple[Period, Period, bool, bool, bool]] = {}
+        equal = results._equal  # Results._same's, inlined: ~300 KPIs a round
         out: dict[str, KpiResult] = {}
         for kid, plan_of in plan.plans.items():
             kept = None if kid in to_run else kept_results.get(kid)
@@ -303,30 +323,41 @@ class Engine:
                     results._last_year_starts_moved(plan_of, before, before_rows),
                 )
             period, previous_period, points_moved, starting, year_moved = group
+            kept_previous = kept.previous_period
             if (
                 year_moved  # the period last year starts elsewhere: its partial history worked out again
-                or (moved_firsts and not metrics.isdisjoint(moved_firsts))
-                or not metrics.isdisjoint(changed)  # a newest reading asked again: its freshness
                 or (has_target and starting)
+                or not metrics.isdisjoint(touched)
                 or kept.status is Status.NOT_YET
-                or previous_period.start != kept.previous_period.start  # its partial history
+                or previous_period.start != kept_previous.start  # its partial history
                 or (target is not kept.applied_target and target != kept.applied_target)
                 or (compares and self._cut_short_moved(results, kid, plan_of, kept, numbers))
             ):
                 out[kid] = self._result(results, kid, plan, values, memo, to_run, renewed)
-            elif (
-                not points_moved
-                and results._same(kept.period, period)
-                and results._same(kept.previous_period, previous_period)
-            ):
-                out[kid] = kept
-            else:
-                series = (
-                    tuple((at, v) for at, (_, v) in zip(plan_of.points, kept.series)) if points_moved else kept.series
-                )
-                moved = {"period": period, "previous_period": previous_period, "series": series}
-                moved["freshness"] = kept.freshness
-                out[kid] = _copy(kept, moved)
+                continue
+            if not points_moved:  # the same periods: the same result
+                kept_period = kept.period
+                pair = (id(kept_period), id(period))
+                same = equal.get(pair)
+                if same is None:
+                    same = equal[pair] = kept_period is period or kept_period == period
+                if same:
+                    pair = (id(kept_previous), id(previous_period))
+                    same = equal.get(pair)
+                    if same is None:
+                        same = equal[pair] = kept_previous is previous_period or kept_previous == previous_period
+                    if same:
+                        out[kid] = kept
+                        continue
+            # kept with the new periods (and sparkline points): _copy, its freshness and series kept as they are
+            made = object.__new__(KpiResult)
+            fields = made.__dict__
+            fields.update(kept.__dict__)
+            fields["period"] = period
+            fields["previous_period"] = previous_period
+            if points_moved:
+                fields["series"] = tuple((at, v) for at, (_, v) in zip(plan_of.points, kept.series))
+            out[kid] = made
         return out
 
     def _carry_facts(self, kid: str, plan: KpiPlan) -> tuple[frozenset[str], Target | None, bool, bool] | None:

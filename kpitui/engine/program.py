@@ -45,7 +45,12 @@ class Shape:
     """A KPI's expressions over placeholder columns: its ``i``-th read (by column) is ``_i``, its value
     ``_v`` and its parts ``_p0``, ``_p1``... KPIs with the same ``key`` (serialized expressions and
     number of reads) compute the same thing of their reads, so one query over their rows, one KPI
-    after the other, answers them all (see :func:`kpitui.engine.queries.run`)."""
+    after the other, answers them all (see :func:`kpitui.engine.queries.run`).
+
+    The value and the parts are as the formula gives them, not through :func:`kpitui.pipeline.clean`:
+    ``run`` makes their NaN and infinities null on the values collected (the same values; the
+    cleaned expression holds the formula's twice, and building the query plan is most of what a
+    clock-moved round's small queries cost)."""
 
     key: tuple[int, tuple[bytes, ...]]
     exprs: tuple[pl.Expr, ...]
@@ -218,9 +223,10 @@ class Compiler:
         """The KPI's expressions over placeholder columns, one per read (see :class:`Shape`), and the
         names of its parts."""
         names = {read.column: f"_{i}" for i, read in enumerate(reads)}
-        exprs = [self.expression(kid, 0, set(), names).alias("_v")]
+        # not cleaned here (see Shape): the value's expression as the formula gives it
+        exprs = [self.formulas[kid].expression(self.columns(kid, 0, set(), names)).alias("_v")]
         parts = self.formulas[kid].parts(self.columns(kid, 0, set(), names))
-        exprs += [pipeline.clean(part).alias(f"_p{j}") for j, part in enumerate(parts.values())]
+        exprs += [part.alias(f"_p{j}") for j, part in enumerate(parts.values())]
         return Shape((len(reads), tuple(e.meta.serialize() for e in exprs)), tuple(exprs)), tuple(parts)
 
     @cached_property

@@ -20,6 +20,7 @@ import threading
 import time
 import zoneinfo
 from dataclasses import dataclass
+from math import isfinite
 from typing import Any, Iterable, cast
 
 import polars as pl
@@ -156,25 +157,29 @@ def run(
         listed, instants = pipeline.answer(view, asked.metric, asked.agg, asked.additive, asked.start, asked.end)
         answered = pl.Series(listed, dtype=pl.Float64)
         newest_at = instants[latest_from:]
+        # the shapes' cells: those answers taken in Python (a Series' gather is a query of its own),
+        # converted as ``answered`` converts them
+        cells_taken = pl.Series([listed[t] for t in taken], dtype=pl.Float64)
     else:
         (answers,) = pipeline.collect(pipeline.aggregate(view, asked.frame(), aggs).sort("req"))
         answered = answers["value"]
         newest_at = answers["at"].slice(latest_from).to_list()
+        cells_taken = answered.gather(pl.Series(taken, dtype=pl.Int64)) if taken else pl.Series([], dtype=pl.Float64)
     latest_map = _latest(metrics, newest_at, [-1] * len(metrics), answered.slice(latest_from).to_list())
     if not kid_rows:
         return Evaluation(rows, {}, latest_map)
     # KPIs of one shape: one query over their rows, one KPI after the other (their cells taken from
-    # the answers by one gather, then sliced per shape and placeholder)
-    cells_taken = answered.gather(pl.Series(taken, dtype=pl.Int64)) if taken else pl.Series([], dtype=pl.Float64)
+    # the answers, then sliced per shape and placeholder)
     queries, outputs = [], []
     for kids, (taken_at, width) in zip(shaped.values(), spans):
         shape = cast(Shape, compiled[kids[0]].shape)
         height = sum(len(kid_rows[kid]) for kid in kids)
         frame = pl.DataFrame(
-            [pl.Series("_row", [0] * height, dtype=pl.Int64)]  # the frame's height, should it read nothing
-            + [cells_taken.slice(taken_at + i * height, height).alias(f"_{i}") for i in range(width)]
+            [cells_taken.slice(taken_at + i * height, height).alias(f"_{i}") for i in range(width)]
+            if width  # else a column only for the frame's height
+            else [pl.Series("_row", [0] * height, dtype=pl.Int64)]
         )
-        queries.append(frame.lazy().with_columns(*shape.exprs).select([e.meta.output_name() for e in shape.exprs]))
+        queries.append(frame.lazy().with_columns(*shape.exprs).select(_output_names(shape)))
         outputs.append(kids)
     if others:
         # The other formulas run over a small wide frame (one row per period, one column per request).
@@ -190,14 +195,14 @@ def run(
         if not columns:  # KPIs that read nothing: the frame still has a row per period
             wide = pl.DataFrame({"__row": pl.int_range(len(rows), eager=True)})
     values: dict[str, list[float | None]] = {}
-    results = pipeline.collect(*queries) if queries else []
+    results = pipeline.collect(*queries, optimizations=pipeline.FORMULA_OPTIMIZATIONS) if queries else []
     if others:
         # each plugin formula on a thread of its own, after the shapes' query (a plugin's UDF that hangs holds
         # one of polars' threads until it is stopped): plugin code that hangs or fails is that KPI's error,
         # not an evaluation that never ends (see plugin_queries)
         running = plugin_queries(compiler, compiled, others, wide)
     for kids, result in zip(outputs, results):  # back to one list per KPI (and part), by row
-        got = [result.to_series(j).to_list() for j in range(result.width)]
+        got = [_cleaned(result.to_series(j).to_list()) for j in range(result.width)]
         done = 0
         for kid in kids:
             on_rows = kid_rows[kid]
@@ -210,6 +215,22 @@ def run(
     if others:
         values.update(running.values())
     return Evaluation(rows, values, latest_map)
+
+
+def _cleaned(values: list[Any]) -> list[Any]:
+    """A shape's outputs as :func:`kpitui.pipeline.clean` makes them: NaN and infinities null (see :class:`Shape`)."""
+    return [v if v is None or isfinite(v) else None for v in values]
+
+
+_NAMES: dict[tuple[int, tuple[bytes, ...]], list[str]] = {}  # a shape's outputs' names, by its key
+
+
+def _output_names(shape: Shape) -> list[str]:
+    """The names of ``shape``'s outputs (``_v``, ``_p0``...), worked out once per shape."""
+    names = _NAMES.get(shape.key)
+    if names is None:
+        names = _NAMES[shape.key] = [e.meta.output_name() for e in shape.exprs]
+    return names
 
 
 class _PluginQueries:
@@ -232,7 +253,7 @@ class _PluginQueries:
 
     def _run(self, kid: str, query: pl.LazyFrame) -> None:
         try:
-            self.outcome[kid] = pipeline.collect(query)[0]
+            self.outcome[kid] = pipeline.collect(query, optimizations=pipeline.FORMULA_OPTIMIZATIONS)[0]
         except BaseException as exc:  # noqa: BLE001 - that KPI's error, on the evaluating thread
             self.outcome[kid] = exc
 

@@ -36,18 +36,24 @@ _SEGMENTS_SCHEMA = {
 #: for shared subplans: about 6 ms per 10-million-row column, on every collect.
 #: The queries here share nothing worth caching, so it is off.
 OPTIMIZATIONS = pl.QueryOptFlags(comm_subplan_elim=False)
+#: How the formulas' queries are collected (:func:`kpitui.engine.queries.run`): without plan optimizations,
+#: type coercion and checks kept. Each is a handful of expressions over a few rows (an incremental
+#: evaluation's ~10, of 4-8 rows each), where optimizing the plans was most of the collect's main-thread
+#: CPU (10 queries: 1.35 -> 0.98 ms): the expressions are evaluated as written. Equal to the optimized
+#: plans' results on every formula type (tests/test_formula_flags.py).
+FORMULA_OPTIMIZATIONS = pl.QueryOptFlags.none()
 
 
-def collect(*frames: pl.LazyFrame) -> list[pl.DataFrame]:
+def collect(*frames: pl.LazyFrame, optimizations: pl.QueryOptFlags = OPTIMIZATIONS) -> list[pl.DataFrame]:
     """Collect queries over an index (or the engine's small frames), together.
 
     With :data:`OPTIMIZATIONS`, on polars' in-memory engine: these queries are
     a few thousand rows of binary searches and lookups, where the streaming
     engine (polars 2's default) costs 2-3x more in set-up than in work
     (measured: 1.7 ms against 3.6 ms for 50 requests, 4.7 against 8.8 ms for
-    10,000).
+    10,000). ``optimizations``: the formulas' queries take :data:`FORMULA_OPTIMIZATIONS`.
     """
-    return pl.collect_all(list(frames), optimizations=OPTIMIZATIONS, engine="in-memory")
+    return pl.collect_all(list(frames), optimizations=optimizations, engine="in-memory")
 
 
 def clean(expr: pl.Expr) -> pl.Expr:
