@@ -69,7 +69,9 @@ class IndexedStore(Protocol):
 
     def index_stamp(self) -> tuple[int, int | None, int]: ...
 
-    def rows_since(self, seq: int) -> int: ...
+    def rows_since(self, seq: int) -> int:
+        """How many rows were written since ``seq``: at most the highest sequence number less ``seq``."""
+        ...
 
     def claim_index(self, token: int, generation: int) -> bool: ...
 
@@ -117,7 +119,10 @@ def load(store: IndexedStore, generation: int) -> tuple[Readings, int] | None:
         if not _header_ok(header, token, generation, top):
             return None
         seq = int(header["seq"])
-        if seq < top and store.rows_since(seq) >= REUSE_ROWS:
+        # every row (and staged reading) has a sequence number of its own, so at most ``top - seq`` came
+        # since: counted only when that many could be too many (the count walked the 150,000 rows since a
+        # 10M start's cache, in a transaction of its own beside the UI's start)
+        if top - seq >= REUSE_ROWS and store.rows_since(seq) >= REUSE_ROWS:
             return None
         readings = _read(where, token, header)
         return None if readings is None else (readings, seq)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import polars  # noqa: F401 - loaded, as wherever kpitui purges its allocator
 import pytest
 
 from kpitui import heap
@@ -35,3 +36,84 @@ def test_trim_gives_back_freed_blocks_below_a_live_one():
 def test_trim_without_the_call_does_nothing(monkeypatch):
     monkeypatch.setattr(heap, "_malloc_trim", lambda: None)
     heap.trim()  # no C library call: nothing happens, nothing raises
+
+
+def _freed_by_polars() -> None:
+    """Many medium blocks allocated and freed by polars (each under jemalloc's 8 MiB "oversize" threshold,
+    whose blocks are given back at once): ~200 MB its allocator then keeps."""
+    import polars as pl
+
+    columns = [pl.int_range(0, 100_000 + i, eager=True) * 3 for i in range(250)]  # ~0.8 MB each
+    assert sum(c.len() for c in columns) > 0
+    del columns
+
+
+linux_jemalloc = pytest.mark.skipif(
+    not sys.platform.startswith("linux") or heap.kept_by_polars() is None, reason="polars' jemalloc on Linux only"
+)
+
+
+@linux_jemalloc
+def test_purge_polars_gives_back_what_polars_freed():
+    _freed_by_polars()
+    kept, before = heap.kept_by_polars(), _anon_kb()
+    assert kept is not None and kept >= 64 << 20, kept
+    heap.purge_polars()
+    after = _anon_kb()
+    assert (heap.kept_by_polars() or 0) < 1 << 20
+    assert before - after >= 48 * 1024, (kept, before, after)
+
+
+@linux_jemalloc
+def test_purge_polars_below_its_threshold_keeps_them():
+    _freed_by_polars()
+    kept = heap.kept_by_polars()
+    assert kept is not None and kept >= 64 << 20
+    heap.purge_polars(at_least=kept + (1 << 30))
+    assert (heap.kept_by_polars() or 0) >= 64 << 20
+    heap.purge_polars(at_least=kept // 2)
+    assert (heap.kept_by_polars() or 0) < 1 << 20
+
+
+def test_no_symbol_table_means_no_purge(tmp_path, monkeypatch):
+    not_elf = tmp_path / "lib.so"
+    not_elf.write_bytes(b"\x00" * 4096)
+    assert heap._symbols(str(not_elf), (b"_rjem_mallctl",)) == {}
+
+    class Runtime:
+        __file__ = str(not_elf)
+
+    monkeypatch.setitem(sys.modules, "polars._plr", Runtime())
+    assert heap._find_mallctl(str(not_elf)) is None
+    try:
+        assert heap._polars_mallctl() is None
+        heap.purge_polars()  # nothing happens, nothing raises
+        assert heap.kept_by_polars() is None
+    finally:
+        heap._resolved.pop(str(not_elf), None)
+
+
+def test_purge_turned_off_by_the_environment(monkeypatch):
+    """``KPITUI_POLARS_PURGE=0``: the allocator is never looked up nor called."""
+    monkeypatch.setenv("KPITUI_POLARS_PURGE", "0")
+    runtime = sys.modules["polars._plr"]
+    assert heap._find_mallctl(runtime.__file__) is None
+
+
+@linux_jemalloc
+def test_the_symbols_found_are_those_of_the_library():
+    """The ELF reader against the dynamic loader: for each function polars' library exports, its address
+    less its value in the file is one load base, and jemalloc's mallctl found there answers its version."""
+    import ctypes
+
+    path = sys.modules["polars._plr"].__file__
+    names = (b"PyInit__polars_runtime", b"PyInit__expr_nodes", b"PyInit__ir_nodes")
+    found = heap._symbols(path, names)
+    assert set(found) == set(names) and all(kind == 2 for _, kind in found.values())  # functions
+    library = ctypes.CDLL(path)
+    bases = {ctypes.cast(getattr(library, n.decode()), ctypes.c_void_p).value - found[n][0] for n in names}
+    assert len(bases) == 1
+    mallctl = heap._polars_mallctl()
+    version, length = ctypes.c_char_p(), ctypes.c_size_t(ctypes.sizeof(ctypes.c_char_p))
+    assert mallctl(b"version", ctypes.byref(version), ctypes.byref(length), None, 0) == 0
+    assert (version.value or b"")[:2] == b"5."

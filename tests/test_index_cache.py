@@ -127,6 +127,8 @@ def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse, save):
                         assert history.from_cache and history.cached_seq == open_viewer.seq
                         assert history.view().changes.height == 0
                 since = writer.load(since=0)[1]
+                top = viewer.index_stamp()[2]  # what index_cache.load counts rows since against
+                assert all(viewer.rows_since(s) <= top - s for s in range(top + 1))
                 history = start(viewer)
                 if history.from_cache:
                     used += 1
@@ -383,6 +385,33 @@ def test_too_many_rows_since_means_a_full_load(tmp_path, monkeypatch):
     assert_fresh(history, store)
 
 
+def test_the_rows_since_are_counted_only_when_the_sequence_numbers_leave_room_for_too_many(tmp_path, monkeypatch):
+    """``index_cache.load`` counts the rows since the cache only when at least ``REUSE_ROWS`` sequence
+    numbers were handed out since it (fewer numbers cannot hold that many rows); when it counts, the
+    count decides: many rewrites of the same few rows are few rows since, and the cache is used."""
+    store = cached(tmp_path)
+    seq = start(store).cached_seq
+    counted: list[int] = []
+    real = store.rows_since
+    monkeypatch.setattr(store, "rows_since", lambda s: counted.append(s) or real(s))
+    for value in range(6):  # a dozen sequence numbers more, on two rows
+        store.write(readings_frame([("a", at(1), float(value)), ("b", at(2), float(value))]))
+    numbers, rows = store.index_stamp()[2] - seq, real(seq)
+    assert numbers >= 12 and rows == 3  # and a@2, written after the cache
+    monkeypatch.setattr(index_cache, "REUSE_ROWS", numbers + 1)
+    history = start(store)
+    assert history.from_cache and counted == []
+    assert_fresh(history, store)
+    monkeypatch.setattr(index_cache, "REUSE_ROWS", numbers)
+    history = start(store)
+    assert history.from_cache and counted == [seq]
+    assert_fresh(history, store)
+    monkeypatch.setattr(index_cache, "REUSE_ROWS", rows)
+    history = start(store)
+    assert not history.from_cache and counted == [seq, seq]
+    assert_fresh(history, store)
+
+
 def test_a_read_only_store_uses_the_cache_and_writes_none(tmp_path):
     store = cached(tmp_path)
     store.close()
@@ -424,3 +453,79 @@ def test_a_new_store_where_a_deleted_one_was_never_reads_its_cache_and_removes_i
     assert_fresh(history, new)
     assert sorted(history.frame["value"].to_list()) == [5.0, 6.0]
     new.close()
+
+
+def _files(folder: Path) -> dict[str, tuple[int, int]]:
+    return {p.name: (p.stat().st_size, p.stat().st_mtime_ns) for p in folder.iterdir()} if folder.is_dir() else {}
+
+
+def test_a_one_shot_history_reads_the_cache_and_writes_none(tmp_path, monkeypatch):
+    """``kpitui report``'s history (:func:`kpitui.history.one_shot`): from the cache, the rows since in its delta,
+    answers as a fresh load; no fold started even with a delta due one, no cache written or replaced."""
+    monkeypatch.setattr(history_module, "FOLD_ROWS", 1)
+    monkeypatch.setattr(history_module, "FOLD_SAVE_ROWS", 1)
+    store = Store(tmp_path / "h.sqlite3")
+    store.write(readings_frame([(m, at(s), float(s)) for m in "abc" for s in range(10)]))
+    folder = tmp_path / "h.sqlite3-index"
+    # no cache yet: a full load, and none written
+    shot = history_module.one_shot(store)
+    assert not shot.from_cache and shot.saving is None and not folder.exists()
+    assert_fresh(shot, store)
+    assert start(store).saving is not None  # a viewer's start writes one
+    cached = _files(folder)
+    assert cached
+    store.write(readings_frame([("a", at(3), 30.0), ("b", at(20), 2.0)]))
+    store.write(readings_frame([("c", at(4), 1.5)]), mode="add")
+    shot = history_module.one_shot(store)
+    assert shot.from_cache and shot.view().changes.height == 3
+    assert not shot.folding and shot.saving is None and shot.saving_fold is None
+    assert_fresh(shot, store)
+    assert _files(folder) == cached
+    store.close()
+
+
+def test_the_report_from_the_cache_prints_what_a_full_load_prints(tmp_path):
+    """The whole command: ``kpitui report`` over a store whose cache is behind it (rows written since, a
+    reading rewritten) prints the same JSON, byte for byte, as over the same store with no cache (a full
+    load), and leaves the cache's files as they were."""
+    import shutil
+    import subprocess
+
+    def report(config: Path) -> str:
+        done = subprocess.run(
+            [sys.executable, "-m", "kpitui", "report", "--format", "json", "--at", "2026-01-01T00:01:00",
+             "--no-collect", "--config", str(config)],
+            capture_output=True, text=True, timeout=120, env={**os.environ, "KPITUI_LOAD_PLUGINS": ""},
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        return done.stdout
+
+    kpis = "\n".join(
+        f'[kpis.k{i}]\nformula = "{formula}"\n{inputs}\nwindow = "{window}"\n'
+        for i, (formula, inputs, window) in enumerate(
+            [
+                ("sum", 'metrics = ["a", "b"]', "trailing_1d"),
+                ("sum", 'metrics = ["c"]', "today"),
+                ("mean", 'metrics = ["a", "c"]', "year_to_date"),
+                ("ratio", 'numerator = "b"\ndenominator = "c"', "today"),
+                ("growth", 'of = "a"', "today"),
+            ]
+        )
+    )
+    metrics = "\n".join(f'[metrics.{m}]\nunit = "number"\naggregation = "sum"\n' for m in "abc")
+    for name in ("cached", "full"):
+        where = tmp_path / name
+        where.mkdir()
+        (where / "kpitui.toml").write_text(f'[storage]\npath = "{where / "h.sqlite3"}"\n\n{metrics}\n{kpis}')
+        store = Store(where / "h.sqlite3")
+        store.write(readings_frame([(m, at(-3000 * s), float(s % 7) - 2.5) for m in "abc" for s in range(50)]))
+        start(store).view()  # the cache of these rows
+        store.write(readings_frame([("a", at(-3000), 30.0), ("b", at(30), 2.0)]))  # a rewrite, a new reading
+        store.write(readings_frame([("c", at(-6000), 1.5)]), mode="add")
+        store.close()
+    shutil.rmtree(tmp_path / "full" / "h.sqlite3-index")
+    cached = _files(tmp_path / "cached" / "h.sqlite3-index")
+    from_cache = report(tmp_path / "cached" / "kpitui.toml")
+    assert from_cache == report(tmp_path / "full" / "kpitui.toml")
+    assert _files(tmp_path / "cached" / "h.sqlite3-index") == cached
+    assert not (tmp_path / "full" / "h.sqlite3-index").exists()

@@ -197,7 +197,9 @@ def test_snapshot_parts_streamed_into_the_index_equal_the_whole_load(tmp_path, m
 
     reader = Store(path, readonly=True)
     parts, id_names, seq = reader.load_id_parts()
-    streamed = build_streamed(parts, id_names)
+    released: list[int] = []  # release(): after the last part, after the key's copy (polars' freed pages purged)
+    streamed = build_streamed(parts, id_names, release=lambda: released.append(1))
+    assert len(released) == 2
     whole, whole_seq = index_load.build_ids(reader.load_ids)
     assert seq == whole_seq
     assert_identical(streamed, whole)

@@ -157,10 +157,17 @@ def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial=batch, writes=st.lists(batch, min_size=1, max_size=5))
-def test_the_deltas_segments_hold_each_metrics_rows_written(initial, writes):
+@pytest.mark.parametrize("in_python", [4096, 0])
+def test_the_deltas_segments_hold_each_metrics_rows_written(initial, writes, in_python):
     """After each write, the delta's segments (what :meth:`View.write` works out from the sorted rows:
     offsets, lengths, bounds, shifts) are those of its rows counted here in Python: each metric's
-    rows in the delta, in the order the metrics were first written, read back through the lengths."""
+    rows in the delta, in the order the metrics were first written, read back through the lengths.
+    ``in_python`` 0: each write's first and last instants from polars (a start's large write)."""
+    with patch("kpitui.pipeline.view._INSTANTS_IN_PYTHON", in_python):
+        _check_the_deltas_segments(initial, writes)
+
+
+def _check_the_deltas_segments(initial, writes):
     view = View.from_frame(frame_of(apply({}, initial)))
     delta_rows: dict[str, dict[int, float]] = {}
     order: list[str] = []
@@ -180,6 +187,39 @@ def test_the_deltas_segments_hold_each_metrics_rows_written(initial, writes):
             taken += [(order.index(m), at, delta_rows[m][at]) for at in ats]
         assert view.delta.segments.rows() == expected
         assert view.delta.rows().select("m", "at", "value").rows() == taken
+
+
+def test_a_large_write_records_each_metrics_first_and_last_instant():
+    """A write of more rows than :data:`kpitui.pipeline.view._INSTANTS_IN_PYTHON` (a start's rows since
+    the index cache, bounds from polars): the delta's segments' bounds and shifts, the metrics written
+    and each one's first instant written, against the rows counted here in Python; then a second,
+    small write over it (bounds in Python) that reaches earlier and later in some metrics."""
+    import random
+
+    rng = random.Random(13)
+    base = {(f"m{k:02d}", at): (float(k), 1) for k in range(40) for at in range(0, 40_000, 400)}
+    view = View.from_frame(frame_of(base))
+    written: dict[str, set[int]] = {}
+    for new_rows in (
+        {(f"m{rng.randrange(30):02d}", rng.randrange(-5_000, 60_000)): (rng.random(), 1) for _ in range(9_000)},
+        {(f"m{rng.randrange(25, 45):02d}", rng.randrange(-9_000, 70_000)): (rng.random(), 1) for _ in range(300)},
+    ):
+        new = frame_of(new_rows)
+        assert (new.height > 4096) == (len(written) == 0)  # the first write takes the polars path
+        later = view.write(new)
+        this = {}
+        for m, at in new_rows:
+            this.setdefault(m, []).append(at)
+            written.setdefault(m, set()).add(at)
+        assert later.written == frozenset(this)
+        assert later.written_from == {m: min(ats) for m, ats in this.items()}
+        segments = later.delta.segments
+        bounds = {m: (min(ats), max(ats)) for m, ats in written.items()}
+        assert dict(zip(segments["metric"], zip(segments["first"], segments["last"]))) == bounds
+        assert segments["length"].to_list() == [len(written[m]) for m in segments["metric"]]
+        spans = [b - a + 1 for a, b in (bounds[m] for m in segments["metric"])]
+        assert segments["shift"].to_list() == [sum(spans[:i]) - bounds[m][0] for i, m in enumerate(segments["metric"])]
+        view = later
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -96,7 +96,7 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..engine import Engine
-    from ..history import History
+    from ..history import one_shot
     from ..periods import PeriodError, parse_window
     from ..report import to_csv, to_json, to_table
     from ..scorecard import title_of, to_html, to_markdown
@@ -119,8 +119,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         ):  # a plugin's print() in fetch or a formula never lands in the report
             if not args.no_collect and at is None and not store.readonly:
                 _collect_due(config, store)
-            history = History(store)
-            history.refresh()
+            history = one_shot(store)
             engine = Engine(config)
             snapshot = engine.evaluate(history, at, window=args.window, health=store.health())
             explanations = _explain(engine, history, snapshot, args.window) if args.explain else None
@@ -219,7 +218,7 @@ def _collect_due(config: Config, store: HistoryStore) -> None:
 def cmd_series(args: argparse.Namespace) -> int:
     """Bucket values of a KPI, or of a metric (by its own aggregation rule), from the stored history."""
     from ..engine import Engine
-    from ..history import History
+    from ..history import one_shot
     from ..options import did_you_mean
 
     config = load(args)
@@ -234,8 +233,7 @@ def cmd_series(args: argparse.Namespace) -> int:
     at = parse_time(args.at, config.settings.timezone) or dt.datetime.now(dt.timezone.utc)
     store = open_viewer(config, readonly=True, instance=args.instance)
     try:
-        history = History(store)
-        history.refresh()
+        history = one_shot(store)
         with contextlib.redirect_stdout(sys.stderr):  # a plugin formula's print() stays out of the output
             engine = Engine(config)
             chart = engine.metric_series if is_metric else engine.series  # a metric by its own aggregation rule

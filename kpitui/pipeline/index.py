@@ -97,6 +97,15 @@ class Readings:
         seg = self.segments
         return dict(zip(seg["metric"].to_list(), seg["first"].to_list()))
 
+    def warm(self) -> Readings:
+        """This index, with what every evaluation over it reads first worked out now (the block maxima's
+        range table, the segments' bounds as dicts): a background fold's new base gets them in the
+        fold's thread, not in the refresh that adopts it (~7 ms of its main-thread CPU for ten million
+        readings). Nothing else is read or changed."""
+        for name in ("ranges", "first_blocks", "bounds", "places", "firsts"):
+            getattr(self, name)
+        return self
+
     def probe(self, p: str) -> tuple[pl.LazyFrame | None, list[pl.Expr], list[pl.Expr], list[pl.Expr], list[pl.Expr]]:
         """How requests (metric, start, end) are located in this index: the segments to join, and
         the expressions giving each period's rows (``lo``, ``hi``) and what they add up to (in two
@@ -172,16 +181,18 @@ class Readings:
             ]
 
         def difference(name: str) -> pl.Expr:
-            return c(name + "_hi") - c(name + "_lo")
+            """0 for an empty period (not inf - inf past a running total beyond the float maximum)."""
+            return pl.when(hi > lo).then(c(name + "_hi") - c(name + "_lo")).otherwise(0.0)
 
         def spread(name: str) -> pl.Expr:
             """What bounds ``difference(name)``'s rounding error (:func:`~kpitui.pipeline.exact.spread`)."""
-            return (c(name + "_hi").abs() + c(name + "_lo").abs()) * (hi - lo).cast(pl.Float64)
+            rows = (hi - lo).cast(pl.Float64)
+            return pl.when(hi > lo).then((c(name + "_hi").abs() + c(name + "_lo").abs()) * rows).otherwise(0.0)
 
         weighted = "total" if self.weighted is None else "weighted"
         ends_spread = spread("total") if self.weighted is None else spread("total") + spread("weighted")
         # and the largest running total inside the period (a spike cancelled there: see .peaks)
-        inside = (hi - lo).cast(pl.Float64) * c("peak")
+        inside = pl.when(hi > lo).then((hi - lo).cast(pl.Float64) * c("peak")).otherwise(0.0)
         derived = [
             difference("total").alias(p + "total"),
             difference(weighted).alias(p + "weighted"),

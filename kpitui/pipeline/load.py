@@ -266,7 +266,9 @@ class NotInOrder(Exception):
     """Streamed parts are not grouped by metric id and sorted by time within each id."""
 
 
-def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Readings:
+def build_streamed(
+    parts: Iterable[pl.DataFrame], names: dict[int, str], *, release: Callable[[], None] | None = None
+) -> Readings:
     """The index of ``parts`` (id frames, consumed one at a time, each let go once indexed), which
     together must be grouped by metric id and sorted by time within each id (:class:`NotInOrder`
     otherwise, part way through: load again and use :func:`build_ids`).
@@ -277,6 +279,10 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     are made as it is indexed (its times are not kept), and made one column at the end. Running
     totals of ``n`` and ``value·n`` are made from the first part with a row that stands for several
     readings (those before counted one each).
+
+    ``release``: called once the last part is indexed (its temporaries freed) and again once the keys are
+    one column (the batches' key pieces freed): :func:`kpitui.heap.purge_polars` gives what polars'
+    allocator keeps of them back, so that the key's copy and what follows do not come on top of it.
     """
     runs = _Runs()
     keys: list[pl.Series] = []
@@ -329,7 +335,11 @@ def build_streamed(parts: Iterable[pl.DataFrame], names: dict[int, str]) -> Read
     if not runs.ids:
         return Readings.empty()
     segments = _segments(runs.ids, runs.lengths, runs.firsts, runs.lasts, names)
-    key = _whole(keys).rechunk().set_sorted().alias("key")  # searched: one chunk
+    if release is not None:
+        release()
+    key = _whole(keys).rechunk().set_sorted().alias("key")  # searched: one chunk (its pieces now freed)
+    if release is not None:
+        release()
     value = _whole(values)
     total = _whole(running["total"])
     if plain:

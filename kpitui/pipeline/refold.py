@@ -35,6 +35,7 @@ def fold_touched(
     *,
     share: float = TOUCHED_SHARE,
     release: Callable[[], None] | None = None,
+    pause: Callable[[], object] | None = None,
 ) -> Readings | None:
     """``base`` with the delta (its index ``delta``, its rows ``changes``:
     :data:`~kpitui.pipeline.CHANGES_SCHEMA`; ``hidden``: the base rows it rewrites) folded in, or
@@ -46,7 +47,10 @@ def fold_touched(
     values and running totals stay in those chunks, as a streamed load leaves them: gathers only),
     and ``release`` is called after each piece: a base read from mapped files gives their pages back
     there (:func:`kpitui.mapped_columns.drop_pages`), so that only a piece's source pages are
-    resident beside the copies, never the whole mapped base as well."""
+    resident beside the copies, never the whole mapped base as well. ``pause`` is called before
+    each step that runs polars queries (on its shared thread pool, which a refresh's queries would
+    queue behind): a background fold waits there behind the foreground (:mod:`kpitui.foreground`)."""
+    wait = pause if pause is not None else _go_on
     if base.height == 0 or base.weighted is not None or base.count is not None or changes.height == 0:
         return None
     if not changes.select((pl.col("n") == 1).all()).item():
@@ -88,9 +92,11 @@ def fold_touched(
         {"m": touched, "lo": [offsets[i] for i in touched], "hi": [offsets[i] + lengths[i] for i in touched]},
         schema={"m": pl.UInt32, "lo": pl.UInt32, "hi": pl.UInt32},
     )
+    wait()
     kept = spans.select("m", pos=pl.int_ranges("lo", "hi", dtype=pl.UInt32)).explode("pos")
     if hidden.len():
         kept = kept.filter(~pl.col("pos").is_in(hidden.cast(pl.UInt32).implode()))
+    wait()
     moved = pl.Series([new - old for new, old in zip(new_shifts, shifts)], dtype=pl.Int64)
     old = pl.DataFrame(
         {
@@ -101,6 +107,7 @@ def fold_touched(
     )
     if release is not None:
         release()  # the touched segments' base rows are copied (``old``): no base page is read until the pieces
+    wait()
     segment = pl.lit(pl.Series(numbers, dtype=pl.UInt32)).gather(pl.col("m"))
     new = changes.lazy().select(
         m=segment, key=pl.lit(pl.Series(new_shifts, dtype=pl.Int64)).gather(segment) + pl.col("at"), value="value"
@@ -112,6 +119,7 @@ def fold_touched(
         .with_columns(total=pl.col("value").cum_sum().over(pl.col("m").set_sorted()))
     )
     (done,) = collect(rows)
+    wait()
     remade = done["m"].unique_counts().to_list()  # the touched and new segments' lengths, in order
     for i, count in zip(done["m"].unique(maintain_order=True).to_list(), remade):
         if i < len(names):
@@ -137,6 +145,7 @@ def fold_touched(
         pieces.append((False, done_at, count, 0))
         done_at += count
         at_segment = i + 1
+    wait()  # the copies from here on run on the fold's own thread (its priority, not polars' pool)
     key = _column("key", base.key, done["key"], pieces, moved=True, release=release).rechunk().set_sorted()
     value = _column("value", base.value, done["value"], pieces, release=release)
     total = _column("total", base.total, done["total"], pieces, release=release)
@@ -152,6 +161,10 @@ def fold_touched(
         schema=_SEGMENTS_SCHEMA,
     )
     return Readings(segments, key, value, total, block_maxima=maxima)
+
+
+def _go_on() -> None:
+    """No pause between a fold's steps."""
 
 
 def _maxima(base: Readings, total: pl.Series, remade: list[int], touched: set[int], segments: int) -> pl.Series:

@@ -105,15 +105,7 @@ class View:
         touched.
         """
         segments = self.delta.segments
-        # each written metric's first and last instant, in Python: a thousand rows in ~10 metrics
-        # took 0.27 ms of main-thread CPU (0.43 of process) as a polars group_by, 0.16-0.24 so
-        instants: dict[str, list[int]] = {}
-        for metric, at in zip(new["metric"].to_list(), new["at"].to_list()):
-            if (seen := instants.get(metric)) is None:
-                instants[metric] = [at]
-            else:
-                seen.append(at)
-        grown = {metric: (min(ats), max(ats)) for metric, ats in instants.items()}
+        grown = _instants(new)
         had = segments["metric"].to_list()
         first = dict(zip(had, segments["first"].to_list()))
         last = dict(zip(had, segments["last"].to_list()))
@@ -198,6 +190,29 @@ class View:
         )
 
 
+#: rows written up to which :func:`_instants` works in Python (above: one polars ``group_by``)
+_INSTANTS_IN_PYTHON = 4096
+
+
+def _instants(new: pl.DataFrame) -> dict[str, tuple[int, int]]:
+    """Each metric of ``new`` (``metric``, ``at``): its first and last instant written.
+
+    A refresh's thousand rows in ~10 metrics: in Python (0.16-0.24 ms of the calling thread's CPU
+    against 0.27 (0.43 of the process) for a polars ``group_by``). A start's 150,000 rows since the
+    index cache: one ``group_by`` (~1.5 ms of the thread's CPU, ~4-5 ms of the process's, against
+    45-55 ms of Python holding the GIL beside the UI's first frame); the two cross near 3,000 rows."""
+    if new.height <= _INSTANTS_IN_PYTHON:
+        instants: dict[str, list[int]] = {}
+        for metric, at in zip(new["metric"].to_list(), new["at"].to_list()):
+            if (seen := instants.get(metric)) is None:
+                instants[metric] = [at]
+            else:
+                seen.append(at)
+        return {metric: (min(ats), max(ats)) for metric, ats in instants.items()}
+    bounds = new.group_by("metric").agg(first=pl.col("at").min(), last=pl.col("at").max())
+    return dict(zip(bounds["metric"].to_list(), zip(bounds["first"].to_list(), bounds["last"].to_list())))
+
+
 def _merge(
     segments: pl.DataFrame, old: pl.DataFrame, new: pl.DataFrame, columns: list[str | pl.Expr]
 ) -> tuple[pl.DataFrame, pl.DataFrame]:
@@ -254,7 +269,13 @@ def _merge(
     return segments, merged
 
 
-def fold(view: View, *, share: float = TOUCHED_SHARE, release: Callable[[], None] | None = None) -> View:
+def fold(
+    view: View,
+    *,
+    share: float = TOUCHED_SHARE,
+    release: Callable[[], None] | None = None,
+    pause: Callable[[], object] | None = None,
+) -> View:
     """The same readings as ``view``, with the delta merged into a new base.
 
     When the delta's segments hold at most ``share`` of the rows, only they
@@ -265,11 +286,13 @@ def fold(view: View, *, share: float = TOUCHED_SHARE, release: Callable[[], None
 
     ``release``: called whenever the fold has done reading a part of the base's columns (a base
     read from mapped files gives their pages back: :func:`kpitui.mapped_columns.drop_pages`).
+    ``pause``: called between the fold's steps (a background fold waits there while a refresh or an
+    evaluation runs: :mod:`kpitui.foreground`).
     """
     if view.changes.height == 0:
         return view
     base, changes = view.base, view.changes
-    refolded = fold_touched(base, view.delta, changes, view.hidden, share=share, release=release)
+    refolded = fold_touched(base, view.delta, changes, view.hidden, share=share, release=release, pause=pause)
     if refolded is not None:  # only the segments the delta touched re-indexed
         return View.of(refolded, after=view.after, written=view.written)
     old = base.rows()
@@ -277,6 +300,8 @@ def fold(view: View, *, share: float = TOUCHED_SHARE, release: Callable[[], None
         old = old.filter(pl.repeat(True, old.height, eager=True).scatter(view.hidden, False))
     if release is not None:
         release()  # the base's key and value columns are read into ``old``
+    if pause is not None:
+        pause()
     new = changes.select(
         metric=pl.lit(view.delta.segments["metric"]).gather(pl.col("m")),
         at="at",
@@ -291,4 +316,6 @@ def fold(view: View, *, share: float = TOUCHED_SHARE, release: Callable[[], None
         pl.col("n").cast(pl.Float64).alias("c_count"),
     ]  # fmt: skip
     segments, merged = _merge(base.segments, old, new, ["value", *contributions])
+    if pause is not None:
+        pause()
     return View.of(_with_totals(segments, merged), after=view.after, written=view.written)

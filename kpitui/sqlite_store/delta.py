@@ -101,7 +101,9 @@ def fetch_since(con: sqlite3.Connection, since: int) -> pl.DataFrame:
         except Exception:  # noqa: BLE001 - a damaged part, or one of another schema: the table, as below
             written = None
         if written is not None:
-            return written.filter(_latest(written)).select(list(ID_FRAME_SCHEMA))  # each row's latest version
+            # each row's latest version, its columns: one collect (the filter and the select eagerly were two, each
+            # waiting for the GIL again beside the UI's start)
+            return written.lazy().filter(_latest(written)).select(list(ID_FRAME_SCHEMA)).collect(engine="in-memory")
     rows = con.execute("SELECT metric_id, at, value, n FROM readings WHERE seq > ?", (since,)).fetchall()
     return pl.DataFrame(rows, schema=ID_FRAME_SCHEMA, orient="row")
 
