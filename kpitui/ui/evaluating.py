@@ -17,6 +17,7 @@ from textual.worker import WorkerState, get_current_worker
 
 from .messages import Evaluated
 from .state import ViewSettings
+from .workers import run_thread
 
 if TYPE_CHECKING:
     from ..model import Snapshot
@@ -43,7 +44,7 @@ class Evaluations:
             self.forced = self.request
         force = force or self.forced > self.applied
         work = partial(self._evaluate, app.runtime, app.view, force, self.request)
-        app.run_worker(work, name="evaluate", group="evaluate", thread=True, exclusive=True, exit_on_error=False)
+        run_thread(app, work, "evaluate", "evaluate", exclusive=True)
 
     def _evaluate(self, runtime: Runtime, view: ViewSettings, force: bool, request: int) -> None:
         """In the worker's thread: evaluate, post the snapshot, run the alert rules on the default view."""

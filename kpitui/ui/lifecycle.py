@@ -20,6 +20,7 @@ from ..config import Config, ConfigError, load_config
 from . import gc_pause
 from .messages import CollectorReady, ConfigFailed, ConfigReloaded, RuntimeFailed, RuntimeReady
 from .state import ViewSettings
+from .workers import run_thread
 
 if TYPE_CHECKING:
     from .app import KpiApp
@@ -51,9 +52,7 @@ class Lifecycle:
     def open(self, config: Config, previous: Runtime | None = None) -> None:
         """Open the runtime for ``config`` in a worker (reusing ``previous``'s store when it is the same)."""
         work = partial(self._open, config, self.app.generation, previous)
-        self.app.run_worker(
-            work, name="open runtime", group="runtime", thread=True, exclusive=True, exit_on_error=False
-        )
+        run_thread(self.app, work, "open runtime", "runtime", exclusive=True)
 
     def _open(self, config: Config, generation: int, previous: Runtime | None) -> None:
         app = self.app
@@ -103,7 +102,7 @@ class Lifecycle:
         app.update_status()
         if runtime.collects:  # the sources start once the first values are on screen (Runtime.start_collector)
             work = partial(self._start_collector, runtime, message.generation, self.values_shown)
-            app.run_worker(work, name="start sources", group="sources", thread=True, exit_on_error=False)
+            run_thread(app, work, "start sources", "sources")
 
     def _start_collector(self, runtime: Runtime, generation: int, shown: threading.Event) -> None:
         if runtime.start_collector(cancel=get_current_worker().cancelled_event, after=shown) is not None:
@@ -120,10 +119,10 @@ class Lifecycle:
         self.values_shown.set()
         runtime, app = self.app.runtime, self.app
         if kept_code.installed():  # what this start compiled, kept for the next one (kpitui.kept_code)
-            app.run_worker(kept_code.finish, name="keep code", group="kept-code", thread=True, exit_on_error=False)
+            run_thread(app, kept_code.finish, "keep code", "kept-code")
         if runtime is not None and app.snapshot is not None:  # the fold the first evaluation left due (Evaluations)
             work = partial(runtime.fold_due, app.view.instance)
-            app.run_worker(work, name="fold", group="fold", thread=True, exit_on_error=False)
+            run_thread(app, work, "fold", "fold")
         if gc_pause.paused():
             self.app.set_timer(gc_pause.RESUME_DELAY, gc_pause.resume, name="gc-resume")
 
@@ -153,7 +152,7 @@ class Lifecycle:
         runtime = self.app.runtime
         if runtime is not None and runtime.collector is not None:
             work = partial(self._compact, runtime)
-            self.app.run_worker(work, name="compact", group="compact", thread=True, exclusive=True, exit_on_error=False)
+            run_thread(self.app, work, "compact", "compact", exclusive=True)
 
     def _compact(self, runtime: Runtime) -> None:
         if runtime.collector is not None:
@@ -178,9 +177,7 @@ class Lifecycle:
         if stamp != self.config_stamp and stamp is not None:
             self.config_stamp = stamp
             work = partial(self._reload, self.app.config)
-            self.app.run_worker(
-                work, name="reload config", group="config", thread=True, exclusive=True, exit_on_error=False
-            )
+            run_thread(self.app, work, "reload config", "config", exclusive=True)
 
     def _reload(self, current: Config) -> None:
         try:

@@ -17,6 +17,7 @@ from textual.worker import get_current_worker
 
 from ..progress import Tracker
 from .messages import Polled, SourceProgress
+from .workers import run_thread
 
 if TYPE_CHECKING:
     from ..collector import PollResult
@@ -57,7 +58,7 @@ class Poller:
             timer.stop()
         self.polling.add(source)
         work = partial(self._poll, runtime, source, app.generation)
-        app.run_worker(work, name=f"poll {source}", group="poll", thread=True, exit_on_error=False)
+        run_thread(app, work, f"poll {source}", "poll")
 
     def _poll(self, runtime: Runtime, source: str, generation: int) -> None:
         """In the worker's thread: one poll, posted back unless the app is closing."""

@@ -50,23 +50,6 @@ async def test_the_breakpoint_classes_are_textuals(config, width, height):
         assert app.screen.classes & names == expected
 
 
-async def test_the_panes_lines_are_datatables(config):
-    """:meth:`Pane.render_lines` works the style out once for all the lines: the same lines as DataTable's."""
-    app = make_app(config)
-    async with app.run_test(size=(160, 45)) as pilot:
-        await wait_ready(pilot)
-        for pane in app.screen.query(Pane):
-            crop = Region(0, 0, pane.size.width, pane.size.height)
-            drawn = []
-            for render_lines in (Pane.render_lines, DataTable.render_lines):
-                pane._clear_caches()
-                pane._styles_cache.clear()
-                drawn.append([list(strip) for strip in render_lines(pane, crop)])
-            assert drawn[0] == drawn[1]
-            assert any(segment.text.strip() for line in drawn[0] for segment in line)
-            assert pane._drawing_style is None  # the style worked out per paint, not kept
-
-
 async def test_the_footer_is_composed_once_at_start(config, monkeypatch):
     """The footer composed with the screen's keys is not composed again when the KPIs pane takes the focus:
     the panes' keys are hidden ones."""
@@ -160,3 +143,37 @@ async def test_a_textual_whose_datatable_state_changed_falls_back_to_datatables_
         after = app.screen.query_one("#kpis", Pane).render_lines(Region(0, 0, 120, 12))
         assert Pane._cells_drawn_here is False
         assert [strip.text for strip in after] == [strip.text for strip in before]
+
+
+async def test_no_worker_is_described_by_the_repr_of_what_it_runs(config, monkeypatch):
+    """Textual describes a worker by ``repr(work)`` unless given a description: for kpitui's partials over the config
+    or the runtime that is a repr of every KPI and metric (5-7 ms of the main thread for 300 KPIs and 1,000 metrics),
+    before the runtime's opening and the first evaluation could start. Every worker of a start that collects (open,
+    evaluate, start sources, keep code, fold, polls) is described by its name."""
+    from textual.worker_manager import WorkerManager
+    from ui_helpers import wait_for
+
+    described: list[tuple[str | None, str]] = []
+    new_worker = WorkerManager._new_worker
+
+    def recording(self, work, node, **kwargs):
+        described.append((kwargs.get("name"), kwargs.get("description", "")))
+        return new_worker(self, work, node, **kwargs)
+
+    monkeypatch.setattr(WorkerManager, "_new_worker", recording)
+    reprs: list[str] = []
+    runtime_repr = type(config).__repr__
+
+    def counted(self):
+        reprs.append(type(self).__name__)
+        return runtime_repr(self)
+
+    monkeypatch.setattr(type(config), "__repr__", counted)
+    app = make_app(config, collect=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await wait_ready(pilot)
+        await wait_for(pilot, lambda: any(name and name.startswith("poll ") for name, _ in described))
+    names = {name for name, _ in described}
+    assert {"open runtime", "evaluate", "start sources", "fold"} <= names, names
+    assert all(description == name for name, description in described), described
+    assert reprs == []  # nothing printed the config (inside the runtime's repr too)

@@ -8,13 +8,16 @@ Each pane module has a pure ``rows(...)`` function (state -> rows of Rich
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, ClassVar, Union
+from typing import Any, Callable, ClassVar, Union, cast
 
+from rich.console import ConsoleOptions
 from rich.containers import Lines
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual import events
+from textual.color import Color
+from textual.css.styles import RenderStyles
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.widgets import DataTable
@@ -74,6 +77,19 @@ def fit(cell: Cell, width: int, right: bool = False) -> Text:
     return t
 
 
+class _DrawnComponent:
+    """A component's styles while a pane's lines are drawn: its Rich style worked out once, the rest read through."""
+
+    __slots__ = ("rich_style", "styles")
+
+    def __init__(self, styles: RenderStyles) -> None:
+        self.styles = styles
+        self.rich_style = styles.rich_style
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.styles, name)
+
+
 class Pane(DataTable, can_focus=True):
     """A table of rows with a cursor; ``show(rows)`` keeps the cursor on the same key."""
 
@@ -98,6 +114,9 @@ class Pane(DataTable, can_focus=True):
         self._message: str | None = "loading…"
         self._layout: list[tuple[Column, int]] = []
         self._drawing_style: Style | None = None
+        self._drawing_background: tuple[Color, Color] | None = None
+        self._drawing_components: dict[tuple[str, ...], _DrawnComponent] | None = None
+        self._drawing_options: ConsoleOptions | None = None
 
     @property
     def rich_style(self) -> Style:
@@ -105,13 +124,36 @@ class Pane(DataTable, can_focus=True):
         it for every line, each time walking the styles of every ancestor (a third of drawing the panes)."""
         return self._drawing_style if self._drawing_style is not None else super().rich_style
 
+    @property
+    def background_colors(self) -> tuple[Color, Color]:
+        """While the lines are drawn, worked out once: DataTable asks for them for every row (an ancestors' walk)."""
+        return self._drawing_background if self._drawing_background is not None else super().background_colors
+
+    def get_component_styles(self, *names: str) -> RenderStyles:
+        """While the lines are drawn, each component's styles (the header's, a row's) made once, with their Rich
+        style worked out once: DataTable asks for the header's for every line, each a new styles object whose
+        ``rich_style`` walks the styles of every ancestor."""
+        drawn = self._drawing_components
+        if drawn is None:
+            return super().get_component_styles(*names)
+        found = drawn.get(names)
+        if found is None:
+            found = drawn[names] = _DrawnComponent(super().get_component_styles(*names))
+        return cast(RenderStyles, found)
+
     def render_lines(self, crop: Region) -> list[Strip]:
-        self._drawing_style = None
+        self._end_drawing()
         self._drawing_style = self.rich_style
+        self._drawing_background = self.background_colors
+        self._drawing_options = self.app.console_options
+        self._drawing_components = {}
         try:
             return super().render_lines(crop)
         finally:
-            self._drawing_style = None
+            self._end_drawing()
+
+    def _end_drawing(self) -> None:
+        self._drawing_style = self._drawing_background = self._drawing_options = self._drawing_components = None
 
     def _render_cell(
         self,
@@ -171,12 +213,11 @@ class Pane(DataTable, can_focus=True):
         if cell.cell_len > inner:
             return None
         console = self.app.console
-        justify = cell.justify or self.app.console_options.justify or "default"
+        options = self._drawing_options or self.app.console_options  # each a new object, the terminal's size read
+        justify = cell.justify or options.justify or "default"
         if justify != "default":  # as Text.wrap: justified to the width (spaces in the text, in its style)
             lines = Lines([cell.copy()])
-            lines.justify(
-                console, inner, justify=justify, overflow=cell.overflow or self.app.console_options.overflow or "fold"
-            )
+            lines.justify(console, inner, justify=justify, overflow=cell.overflow or options.overflow or "fold")
             cell = lines[0]
         component_style, post_style = self._get_styles_to_render_cell(
             header, False, False, hover, cursor, self.show_cursor, self._show_hover_cursor,

@@ -160,7 +160,7 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
 
     # -- the metric's recent manual readings ----------------------------------------
 
-    @work(thread=True, exclusive=True, group="recent", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="recent", exit_on_error=False, description="recent")
     def _load_recent(self, metric: str) -> None:
         runtime = getattr(self.app, "runtime", None)
         if runtime is None:
@@ -288,7 +288,7 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
         self.error("")
         self._delete(runtime, target)
 
-    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False, description="save")
     def _write(self, runtime, reading: NewReading, editing: ManualReading | None) -> None:
         try:
             if editing is None:
@@ -307,7 +307,7 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
             return
         self.app.call_from_thread(self.dismiss, done)
 
-    @work(thread=True, exclusive=True, group="save", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="save", exit_on_error=False, description="save")
     def _delete(self, runtime, reading: ManualReading) -> None:
         try:
             runtime.writer.delete_manual([reading.id])

@@ -92,7 +92,7 @@ class AnnotateScreen(ModalScreen[Annotation | None]):
         self._error("")
         self._save(text, at, ident if kind == "kpi" else None, ident if kind == "metric" else None)
 
-    @work(thread=True, exclusive=True, group="annotate", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="annotate", exit_on_error=False, description="annotate")
     def _save(self, text: str, at: dt.datetime, kpi: str | None, metric: str | None) -> None:
         from ...annotations import AnnotationStore
 

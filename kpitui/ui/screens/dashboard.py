@@ -6,6 +6,8 @@ selection and filter); events flow up (row highlights and selections).
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Callable
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -25,6 +27,10 @@ from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen, breakpoint_classes
 from .listing import LOOSE_METRICS, UNASSIGNED, Listing, kpi_info, metric_info
 
+if TYPE_CHECKING:
+    from ...config import Config
+    from ...engine import Engine
+
 
 class DashboardScreen(SnapshotScreen):
     BINDINGS = bindings.DASHBOARD
@@ -36,6 +42,10 @@ class DashboardScreen(SnapshotScreen):
         self.metric_id: str | None = None
         self.filter_text = ""
         self.ready = False  # composed and mounted: safe to query children
+        #: the listing of the snapshot on screen, with the snapshot, config, engine and filter it was made for
+        self._listing: tuple[Listing, Snapshot | None, Config, Engine | None, str] | None = None
+        #: the engine and the metrics each KPI reads (:meth:`_metrics_of`)
+        self._reads: tuple[Engine, dict[str, frozenset[str]]] | None = None
 
     def compose(self) -> ComposeResult:
         # the breakpoint classes for the terminal's size before the first layout: Textual sets them on the screen's
@@ -128,11 +138,39 @@ class DashboardScreen(SnapshotScreen):
     # -- rendering ---------------------------------------------------------------
 
     def listing(self) -> Listing:
-        """What the panes list from the snapshot on screen, for this filter."""
-        runtime = self.app.runtime
-        return Listing(
-            self.app.snapshot, self.app.config, runtime.engine.metrics_of if runtime else None, self.filter_text
-        )
+        """What the panes list from the snapshot on screen, for this filter: one listing for the panes, the info
+        lines and the highlights until the snapshot, the config, the engine or the filter changes."""
+        app, runtime = self.app, self.app.runtime
+        engine = runtime.engine if runtime else None
+        made = self._listing
+        if (
+            made is not None
+            and made[1] is app.snapshot
+            and made[2] is app.config
+            and made[3] is engine
+            and made[4] == self.filter_text
+        ):
+            return made[0]
+        listing = Listing(app.snapshot, app.config, self._metrics_of(engine), self.filter_text)
+        self._listing = (listing, app.snapshot, app.config, engine, self.filter_text)
+        return listing
+
+    def _metrics_of(self, engine: Engine | None) -> Callable[[str], frozenset[str]] | None:
+        """``engine.metrics_of`` (a walk through the KPIs a KPI reads), each KPI's answer kept while the engine lasts:
+        the objectives pane asks for every KPI's at each refresh (the metrics no KPI reads)."""
+        if engine is None:
+            return None
+        if self._reads is None or self._reads[0] is not engine:
+            self._reads = (engine, {})
+        kept = self._reads[1]
+
+        def metrics_of(kpi_id: str) -> frozenset[str]:
+            found = kept.get(kpi_id)
+            if found is None:
+                found = kept[kpi_id] = frozenset(engine.metrics_of(kpi_id))
+            return found
+
+        return metrics_of
 
     def context(self, snapshot: Snapshot) -> Context:
         settings = self.app.config.settings

@@ -143,7 +143,7 @@ class DetailScreen(SnapshotScreen):
             runtime, self.kpi_id, self.metric_id, self.grain or "day", self.window, self.app.view, self.request
         )
 
-    @work(thread=True, exclusive=True, group="series", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="series", exit_on_error=False, description="series")
     def _series(
         self, runtime, kpi_id: str, metric_id: str | None, grain: str, window: str, view: ViewSettings, request: int
     ) -> None:
@@ -215,7 +215,7 @@ class DetailScreen(SnapshotScreen):
         self.explain_request += 1
         self._explanation(runtime, snapshot, self.kpi_id, self.app.view, self.explain_request)
 
-    @work(thread=True, exclusive=True, group="explain", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="explain", exit_on_error=False, description="explain")
     def _explanation(self, runtime, snapshot, kpi_id: str, view: ViewSettings, request: int) -> None:
         try:
             explanation = runtime.explain(

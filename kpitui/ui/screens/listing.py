@@ -47,12 +47,22 @@ class Listing:
         assigned = {r.kpi.id for o in self.snapshot.objectives for r in o.kpis}
         return [r for kid, r in self.snapshot.kpis.items() if kid not in assigned]
 
+    @cached_property
+    def _read(self) -> set[str]:
+        """The metrics some KPI reads."""
+        kpis = self.snapshot.kpis
+        return set().union(*(self.metrics_of(kid) for kid in kpis)) if kpis and self.metrics_of else set()
+
+    @cached_property
+    def _positions(self) -> dict[str, int]:
+        """Each metric's place in the snapshot: the order every list of metrics keeps."""
+        return {mid: index for index, mid in enumerate(self.snapshot.metrics)}
+
     def loose(self) -> list[MetricStatus]:
         """The metrics no KPI reads: collected, shown, but behind no KPI."""
         if self.metrics_of is None:
             return []
-        kpis = self.snapshot.kpis
-        read = set().union(*(self.metrics_of(kid) for kid in kpis)) if kpis else set()
+        read = self._read
         statuses = [s for mid, s in self.snapshot.metrics.items() if mid not in read]
         return [s for s in statuses if matches(self.query, s.metric.name, s.metric.id)] if self.query else statuses
 
@@ -72,8 +82,11 @@ class Listing:
     def statuses_of(self, kpi_id: str) -> list[MetricStatus]:
         if self.metrics_of is None:
             return []
-        ids = self.metrics_of(kpi_id)
-        return [s for mid, s in self.snapshot.metrics.items() if mid in ids]
+        metrics, positions = self.snapshot.metrics, self._positions
+        return [
+            metrics[mid]
+            for mid in sorted((m for m in self.metrics_of(kpi_id) if m in positions), key=positions.__getitem__)
+        ]
 
     def metrics(self, objective_id: str | None, kpi_id: str | None) -> list[MetricStatus]:
         """The metrics listed for the KPI ``kpi_id`` (narrowed by the filter when it matched a metric, not the KPI)."""

@@ -75,7 +75,7 @@ class ConditionMatches(KpiNode, Static):
         self.update(Text("what the condition matched: reading the log…", style=palette_of(self.app).muted))
         self._matches(runtime, metric_id, window, offset, where)
 
-    @work(thread=True, exclusive=True, group="matches", exit_on_error=False)
+    @work(thread=True, exclusive=True, group="matches", exit_on_error=False, description="matches")
     def _matches(self, runtime, metric_id: str, window: str, offset: int, where: str = "") -> None:
         from ...matches import CannotSay, top_matches
 
