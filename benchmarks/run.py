@@ -454,8 +454,9 @@ def memory_figures(config: Path, data_dir: Path, *, runs: int, readings: int) ->
             ok=max(peaks) <= 600,
             spread=f"{min(peaks):,.0f} to {max(peaks):,.0f} MB of {runs}",
             reference=f"wall {statistics.median(r['wall_s'] for r in reports):.2f} s median",
-            note="VmHWM of the kpitui process (the whole command: imports, full load of the snapshot's parts with "
-            "the rows since merged in, index, one evaluation, the table printed); the largest of "
+            note="VmHWM of the kpitui process (the whole command: imports, the index from the index cache's mapped "
+            "columns with the rows since in its delta, one evaluation, the table printed; a store without a usable "
+            "cache is loaded in full, as in the engine's load-and-evaluate peak); the largest of "
             f"{runs}: " + ", ".join(f"{p:,.0f}" for p in peaks) + f" MB; load average {bench_states.load_average()}",
         )
     )

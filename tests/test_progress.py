@@ -92,7 +92,9 @@ def read_pty(args: list[str], timeout: float = 120) -> tuple[int, str]:
 
 
 def test_collect_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -> None:
-    cfg, log = setup(tmp_path, 45_000)  # some 70 chunks of 64 KiB: a few seconds
+    # ~230 chunks of 64 KiB: the read outlasts the bar's half-second delay by a second or more even on a quick
+    # machine (45,000 lines were read in 0.57 s on a quiet one: the bar came up for one frame, its amount not yet drawn)
+    cfg, log = setup(tmp_path, 150_000)
     code, screen = read_pty([kpitui_script(), "collect", "--once", "--config", str(cfg)])
     assert code == 0, screen
     assert "web: reading access.log" in screen and "%" in screen, screen[-2000:]
