@@ -7,7 +7,7 @@ import datetime as dt
 import io
 import json
 from decimal import Decimal
-from typing import Any
+from typing import AbstractSet, Any
 
 from .formatting import (
     PACE_MARK,
@@ -24,6 +24,7 @@ from .formatting import (
     target_baseline,
 )
 from .model import KpiResult, Snapshot, Status, Target
+from .polled import polled_at
 from .textfit import Fit, fit_table, wrap
 
 
@@ -95,9 +96,11 @@ def to_json(
     snapshot: Snapshot,
     explanations: dict[str, dict[str, Any]] | None = None,
     annotations: list[dict[str, Any]] | None = None,
+    manual: AbstractSet[str] = frozenset(),
 ) -> str:
     """The report as JSON (docs/json.md); ``explanations``: each KPI's ``explanation`` (``report --explain``);
-    ``annotations``: the annotations over the span shown (``kpitui.commands.annotations.report_annotations``)."""
+    ``annotations``: the annotations over the span shown (``kpitui.commands.annotations.report_annotations``);
+    ``manual``: the ids of the metrics recorded by hand (their ``polled_at`` is their newest reading's time)."""
     data = {
         "schema": JSON_SCHEMA,
         "at": _iso(snapshot.at),
@@ -123,6 +126,7 @@ def to_json(
                 "source": m.metric.source,
                 "latest": _num(m.latest),
                 "latest_at": _iso(m.latest_at),
+                "polled_at": _iso(polled_at(m, m.metric.id in manual)),
                 "error": m.health.error if m.health else None,
             }
             for m in snapshot.metrics.values()
@@ -215,6 +219,11 @@ def _pace(r: KpiResult, currency: str) -> str:
     return format_projection(r, currency) + PACE_MARK[r.on_pace]
 
 
+#: the legend's line for the Newest reading column (the TUI's Polled is another time: kpitui.polled)
+NEWEST_NOTE = (
+    "Newest reading: how long ago the newest reading behind the value was taken (a reading stands for its bucket: "
+    "an hour's count is stamped at the hour's start); not when its source was last polled."
+)
 #: What the KPI table's columns mean (README "Reading a report" says the same at length).
 LEGEND = [
     (
@@ -230,6 +239,7 @@ LEGEND = [
     "on the projection when there is one; it sets the status (on track from 70%, at risk from 40%, unless the",
     "config sets other thresholds). vs previous: against the period before, cut at the same elapsed time",
     "(partial history: that period starts before the first reading).",
+    NEWEST_NOTE,
 ]
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
@@ -256,9 +266,10 @@ FITS = {
     "Score": Fit(drop=7, right=True),
     "Status": Fit(shrink=12, soft=24),
     "Trend": Fit(drop=9),
-    "Updated": Fit(drop=8),
+    "Newest reading": Fit(drop=8),
     "Metric": Fit(shrink=14, soft=28),
-    "Latest": Fit(right=True),
+    "Newest": Fit(right=True),
+    "Polled": Fit(drop=3),
     "Source": Fit(drop=2, shrink=8),
     "Trigger": Fit(drop=1, shrink=12, soft=36),
     "Previous": Fit(right=True),
@@ -274,8 +285,16 @@ def _table(
     return lines
 
 
-def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: int | None = None) -> str:
-    """The report as text; ``width``: fit every line in that many columns (None: no limit)."""
+def to_table(
+    snapshot: Snapshot,
+    currency: str = "$",
+    title: str = "",
+    width: int | None = None,
+    manual: AbstractSet[str] | None = None,
+) -> str:
+    """The report as text; ``width``: fit every line in that many columns (None: no limit). ``manual``: the ids of
+    the metrics recorded by hand, to show each metric's Polled (:func:`kpitui.polled.polled_at`); None: no Polled
+    column (a report ``--at`` another time, when the last poll says nothing of the numbers shown)."""
     now = snapshot.at
     left_out: set[str] = set()
     lines = [*wrap(title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", width, "  "), ""]
@@ -332,7 +351,7 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
             "Score",
             "Status",
             "Trend",
-            "Updated",
+            "Newest reading",
         ],
         [r for _, rows in sections for r in rows],
         width,
@@ -348,17 +367,23 @@ def to_table(snapshot: Snapshot, currency: str = "$", title: str = "", width: in
     metric_rows = []
     for m in snapshot.metrics.values():
         state = f"error: {m.health.error}" if m.health and m.health.error else ""
+        polled = [] if manual is None else [format_age(polled_at(m, m.metric.id in manual), now)]
         metric_rows.append(
             [
                 ("★ " if m.metric.is_key else "  ") + m.metric.name,
                 format_value(m.latest, m.metric.unit, m.metric.decimals, currency),
                 format_age(m.latest_at, now),
+                *polled,
                 m.metric.source or "",
                 (m.metric.trigger.text if m.metric.trigger else "") or state,
             ]
         )
-    lines += wrap("Metrics (★ key metric)", width)
-    lines += _table(["Metric", "Latest", "Updated", "Source", "Trigger"], metric_rows, width, left_out)
+    metrics_heading = "Metrics (★ key metric" + (
+        ")" if manual is None else "; Polled: the source's last successful poll, or when last recorded by hand)"
+    )
+    lines += wrap(metrics_heading, width)
+    headers = ["Metric", "Newest", "Newest reading", *([] if manual is None else ["Polled"]), "Source", "Trigger"]
+    lines += _table(headers, metric_rows, width, left_out)
     if left_out:
         order = [h for h in FITS if h in left_out]
         lines += [

@@ -11,7 +11,7 @@ import datetime as dt
 import html
 from zoneinfo import ZoneInfo
 
-from .formatting import STATUS_SYMBOL, format_change, format_score, format_target, format_value, sparkline
+from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_target, format_value, sparkline
 from .model import KpiResult, Snapshot, Status
 
 STATUS_COLOUR = {
@@ -42,7 +42,8 @@ def _target(r: KpiResult, currency: str) -> str:
     return format_target(t, k.unit, k.decimals, currency) + (" (prorated)" if r.target_basis == "prorated" else "")
 
 
-def _row(r: KpiResult, currency: str) -> dict[str, str]:
+def _row(r: KpiResult, currency: str, at: dt.datetime) -> dict[str, str]:
+    """A KPI's cells; ``at``: the evaluation's time, that the newest reading's age counts to."""
     k = r.kpi
     return {
         "name": k.name,
@@ -55,6 +56,7 @@ def _row(r: KpiResult, currency: str) -> dict[str, str]:
         "score": format_score(r.score),
         "status": f"{STATUS_SYMBOL[r.status]} {r.status.label}",
         "trend": sparkline([v for _, v in r.series]),
+        "newest": format_age(r.freshness, at),
     }
 
 
@@ -62,7 +64,9 @@ def _row(r: KpiResult, currency: str) -> dict[str, str]:
 NOTE = (
     "Score: 0–100% toward the target, on the projection when there is one; it sets the status. "
     "Target: for the period shown; ≥ stay at or above, ≤ stay at or under; “from B”: the baseline the score "
-    "counts from. vs previous: against the period before, cut at the same elapsed time."
+    "counts from. vs previous: against the period before, cut at the same elapsed time. Newest reading: how long "
+    "before the time above the newest reading behind the value was taken (an hour's count is stamped at the hour's "
+    "start), not when a source was last polled."
 )
 
 
@@ -94,14 +98,14 @@ def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str
         lines += [
             head,
             "",
-            "| KPI | Period | Value | Target | vs previous | Score | Status | Trend |",
-            "|---|---|---:|---:|---:|---:|---|---|",
+            "| KPI | Period | Value | Target | vs previous | Score | Status | Trend | Newest reading |",
+            "|---|---|---:|---:|---:|---:|---|---|---|",
         ]
         for r in kpis:
-            row = _row(r, currency)
+            row = _row(r, currency, snapshot.at)
             cells = [
                 markdown_text(row[c])
-                for c in ("name", "period", "value", "target", "change", "score", "status", "trend")
+                for c in ("name", "period", "value", "target", "change", "score", "status", "trend", "newest")
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -160,12 +164,22 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             "<tr>"
             + "".join(
                 f'<th style="{head}{"text-align:right;" if h in numeric else ""}">{h}</th>'
-                for h in ("KPI", "Period", "Value", "Target", "vs previous", "Score", "Status", "Trend")
+                for h in (
+                    "KPI",
+                    "Period",
+                    "Value",
+                    "Target",
+                    "vs previous",
+                    "Score",
+                    "Status",
+                    "Trend",
+                    "Newest reading",
+                )
             )
             + "</tr>"
         )
         for r in kpis:
-            row = _row(r, currency)
+            row = _row(r, currency, snapshot.at)
             colour = STATUS_COLOUR[r.status]
             parts.append(
                 "<tr>"
@@ -177,6 +191,7 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                 f'<td style="{cell}text-align:right;">{e(row["score"])}</td>'
                 f'<td style="{cell}color:{colour};font-weight:bold;">{e(row["status"])}</td>'
                 f'<td style="{cell}">{_bars(r)}</td>'
+                f'<td style="{cell}color:#57606a;">{e(row["newest"])}</td>'
                 "</tr>"
             )
         parts.append("</table>")

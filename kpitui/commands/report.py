@@ -98,6 +98,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     from ..engine import Engine
     from ..history import one_shot
     from ..periods import PeriodError, parse_window
+    from ..polled import manual_metrics
     from ..report import to_csv, to_json, to_table
     from ..scorecard import title_of, to_html, to_markdown
 
@@ -135,6 +136,7 @@ def cmd_report(args: argparse.Namespace) -> int:
                 snapshot,
                 None if explanations is None else {k: as_dict(e) for k, e in explanations.items()},
                 annotations=notes,
+                manual=manual_metrics(config.metrics, config.sources),
             )
         )
     elif args.format == "csv":
@@ -149,7 +151,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 
         snapshot = _with_trend_marks(config, engine, snapshot)
         title = f"{config.path.name} — KPIs as of {format_time(snapshot.at, config)}"
-        sys.stdout.write(to_table(snapshot, config.settings.currency, title, width=output_width(args.width)))
+        manual = manual_metrics(config.metrics, config.sources) if at is None else None
+        sys.stdout.write(to_table(snapshot, config.settings.currency, title, output_width(args.width), manual))
         if explanations is not None:
             from ..explain import one_line
 

@@ -17,7 +17,7 @@ from ..formatting import (
     format_target,
     format_value,
 )
-from ..model import Kpi, KpiResult, MetricStatus, Status, Target
+from ..model import Kpi, KpiResult, Status, Target
 from .palette import Palette
 
 _EIGHTHS = " ▏▎▍▌▋▊▉█"
@@ -33,21 +33,6 @@ class Context:
     timezone: str = "UTC"
     #: per KPI, its trend buckets that hold an annotation (:attr:`kpitui.model.Snapshot.annotated`)
     annotated: dict[str, frozenset[int]] = field(default_factory=dict)
-
-
-def updated_at(status: MetricStatus, manual: bool) -> dt.datetime | None:
-    """When a metric's numbers were last brought up to date: its source's last successful poll,
-    or for a manual metric its newest recorded reading (not a reading's bucket start)."""
-    if manual:
-        return status.latest_at
-    return status.health.last_success if status.health is not None else None
-
-
-def kpi_updated_at(statuses: list[MetricStatus], manual: set[str]) -> dt.datetime | None:
-    """A KPI is as up to date as its least recently updated metric (``None``: one was never updated)."""
-    times = [updated_at(s, s.metric.id in manual) for s in statuses]
-    known = [t for t in times if t is not None]
-    return min(known) if times and len(known) == len(times) else None
 
 
 def status_symbol(status: Status, colours: Palette) -> Text:

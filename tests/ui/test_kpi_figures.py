@@ -82,8 +82,8 @@ async def test_partial_history_instead_of_a_change(config):
         await pilot.pause()
         assert app.snapshot.kpis["onboarding"].partial_history
         cells = dict(zip(headers(app, "kpis"), row_of(app, "kpis", "Onboarding time")))
-        assert cells["Change"] == "partial history"
-        assert "partial history" in info(app) and "%" not in cells["Change"]
+        assert cells["vs previous"] == "partial history"
+        assert "partial history" in info(app) and "%" not in cells["vs previous"]
 
 
 async def test_not_yet_scored_at_the_very_start_of_a_period(config):

@@ -1,4 +1,4 @@
-""" "Updated" says when the numbers were last brought up to date: the source's last successful poll,
+""" "Polled" says when the numbers were last brought up to date: the source's last successful poll,
 or for a manual metric when it was last recorded; never a reading's bucket start."""
 
 from __future__ import annotations
@@ -94,3 +94,28 @@ async def test_pace_says_by_when(config):
         await wait_ready(pilot)
         assert "on pace for" in str(app.screen.query_one("#detail-summary").render())
         assert "by the end of 31 Mar 2026" in str(app.screen.query_one("#detail-summary").render())
+
+
+async def test_the_panes_say_polled_and_vs_previous_as_the_help_does(config):
+    """The poll's column is "Polled" (``kpitui report``'s "Newest reading" is the reading's age: "Updated" meant one
+    in the TUI and the other in the report), and the change says what it is against."""
+    import io
+
+    from rich.console import Console
+
+    from kpitui.ui.screens.help import help_renderable
+
+    app = make_app(config)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await wait_ready(pilot)
+        labels = {
+            pane: [str(c.label).strip() for c in app.screen.query_one(f"#{pane}").columns.values()]
+            for pane in ("kpis", "metrics")
+        }
+        assert labels["kpis"][-1] == "Polled" and "vs previous" in labels["kpis"]
+        assert labels["metrics"][1:4] == ["Newest", "Source", "Polled"]
+        assert "Updated" not in labels["kpis"] + labels["metrics"]
+        console = Console(width=160, record=True, file=io.StringIO())
+        console.print(help_renderable(app))
+        text = console.export_text()
+        assert "Polled" in text and "vs previous" in text and "Updated" not in text

@@ -16,7 +16,7 @@ from .base import Column, Pane, Row, fit_columns
 ANNOTATED = "▲"
 
 
-def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> Row:
+def row(result: KpiResult, ctx: Context, polled: dt.datetime | None = None) -> Row:
     kpi, colours = result.kpi, ctx.colours
     if result.error:
         value = Text("error", style=f"bold {colours.bad}")
@@ -39,7 +39,7 @@ def row(result: KpiResult, ctx: Context, updated: dt.datetime | None = None) -> 
             "pace": pace_text(result, ctx.currency, colours),
             "change": lambda w: change_text(result, ctx.currency, colours, w),
             "trend": lambda w: trend_text(values, ctx.annotated.get(kpi.id, frozenset()), w, ctx),
-            "updated": Text(format_age(updated, ctx.now), style=colours.muted),
+            "polled": Text(format_age(polled, ctx.now), style=colours.muted),
         },
     )
 
@@ -58,9 +58,9 @@ def trend_text(values: list[float | None], marked: frozenset[int], width: int, c
     return text
 
 
-def rows(results: list[KpiResult], ctx: Context, updated: dict[str, dt.datetime | None] | None = None) -> list[Row]:
-    """``updated``: per KPI, when its metrics were last brought up to date (:func:`kpitui.ui.view.kpi_updated_at`)."""
-    return [row(r, ctx, (updated or {}).get(r.kpi.id)) for r in results]
+def rows(results: list[KpiResult], ctx: Context, polled: dict[str, dt.datetime | None] | None = None) -> list[Row]:
+    """``polled``: per KPI, when its metrics were last brought up to date (:func:`kpitui.polled.kpi_polled_at`)."""
+    return [row(r, ctx, (polled or {}).get(r.kpi.id)) for r in results]
 
 
 class KpiPane(Pane):
@@ -71,9 +71,9 @@ class KpiPane(Pane):
         Column("target", "Target", 8, grow=2, max=18, right=True),
         Column("progress", "Progress", 8, grow=4, max=14),
         Column("pace", "On pace for", 11, right=True, drop=2),
-        Column("change", "Change", 8, grow=1, max=17, right=True, drop=3),
+        Column("change", "vs previous", 8, grow=1, max=17, right=True, drop=3),
         Column("trend", "Trend", 8, grow=5, max=14, drop=4),
-        Column("updated", "Updated", 8, right=True, drop=6),
+        Column("polled", "Polled", 8, right=True, drop=6),
     )
 
     #: the Target column's widest: a target with its baseline (``≥ 6,500 from 5,000``) fits it

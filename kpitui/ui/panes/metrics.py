@@ -9,7 +9,8 @@ from rich.text import Text
 
 from ...formatting import format_age, format_value
 from ...model import MetricStatus
-from ..view import Context, updated_at
+from ...polled import polled_at
+from ..view import Context
 from .base import Column, Pane, Row
 
 
@@ -34,7 +35,7 @@ def row(status: MetricStatus, ctx: Context, manual: bool = False, doing: list[st
             "name": Text.assemble(("★ ", colours.warn) if metric.is_key else "  ", metric.name),
             "latest": (lambda w: importing(doing, ctx, w)) if doing is not None else (lambda w: newest(status, ctx, w)),
             "source": Text(metric.source or "", style=colours.bad if failing else colours.muted),
-            "updated": Text(format_age(updated_at(status, manual), ctx.now), style=colours.muted),
+            "polled": Text(format_age(polled_at(status, manual), ctx.now), style=colours.muted),
             "note": note,
         },
     )
@@ -68,7 +69,7 @@ def rows(
     manual: AbstractSet[str] = frozenset(),
     doing: Mapping[str, list[str]] | None = None,
 ) -> list[Row]:
-    """``manual``: the ids of metrics recorded by hand (their "Updated" is when last recorded);
+    """``manual``: the ids of metrics recorded by hand (their "Polled" is when last recorded);
     ``doing``: per source, its work in progress (a backlog being imported)."""
     doing = doing or {}
     return [row(s, ctx, s.metric.id in manual, doing.get(s.metric.source or "")) for s in statuses]
@@ -80,6 +81,6 @@ class MetricsPane(Pane):
         Column("name", "  Metric", 20, grow=2, max=30),
         Column("latest", "Newest", 10, grow=1, max=18, right=True),
         Column("source", "Source", 8, drop=2),
-        Column("updated", "Updated", 8, right=True, drop=3),
+        Column("polled", "Polled", 8, right=True, drop=3),
         Column("note", "Trigger", 10, grow=2, drop=1),
     )

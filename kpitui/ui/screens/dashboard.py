@@ -15,6 +15,7 @@ from textual.containers import Container, Vertical
 from textual.widgets import DataTable, Header, Input, Static
 
 from ...model import MetricStatus, Snapshot
+from ...polled import kpi_polled_at
 from .. import bindings
 from ..literal import literal
 from ..palette import palette_of
@@ -22,7 +23,7 @@ from ..panes.base import MESSAGE_KEY, Pane, Row
 from ..panes.kpis import KpiPane, rows as kpi_rows
 from ..panes.metrics import MetricsPane, rows as metric_rows
 from ..panes.objectives import ObjectivesPane, rows as objective_rows
-from ..view import Context, kpi_updated_at
+from ..view import Context
 from ..widgets.footer import KeysFooter
 from .base import SnapshotScreen, breakpoint_classes
 from .listing import LOOSE_METRICS, UNASSIGNED, Listing, kpi_info, metric_info
@@ -218,8 +219,8 @@ class DashboardScreen(SnapshotScreen):
         keys = [r.kpi.id for r in results]
         if self.kpi_id not in keys:
             self.kpi_id = keys[0] if keys else None
-        updated = {r.kpi.id: kpi_updated_at(listing.statuses_of(r.kpi.id), listing.manual) for r in results}
-        pane.show(kpi_rows(results, self.context(snapshot), updated), message, select=self.kpi_id)
+        polled = {r.kpi.id: kpi_polled_at(listing.statuses_of(r.kpi.id), listing.manual) for r in results}
+        pane.show(kpi_rows(results, self.context(snapshot), polled), message, select=self.kpi_id)
         self._kpi_info()
         self._show_metrics()
 

@@ -86,9 +86,10 @@ COLUMNS = (
         ),
     ),
     (
-        "Change",
+        "vs previous",
         (
-            "against the previous period cut at the same elapsed time; partial history: that period starts before "
+            "the change against the previous period (named under the KPIs) cut at the same elapsed time, as % and in"
+            " the KPI's unit (pp: percentage points of a percent KPI); partial history: that period starts before "
             "the first reading"
         ),
     ),
@@ -97,9 +98,10 @@ COLUMNS = (
         "the KPI per bucket of its grain, oldest on the left; ▲ in place of a bar: that bucket has an annotation",
     ),
     (
-        "Updated",
+        "Polled",
         "when the source last polled successfully (a separate collector records a poll that finds nothing new at most"
-        " once a minute); a manual metric: when it was last recorded; a KPI: its least recently updated metric",
+        " once a minute); a manual metric: when it was last recorded; a KPI: its least recently polled metric. Not"
+        " the newest reading's time: that is under Newest (kpitui report: Newest reading)",
     ),
     (
         "status line",

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
-from ...config import MANUAL_SOURCE
 from ...formatting import format_score
 from ...model import Status
+from ...polled import manual_metrics
 from ..view import Context, basis_text, matches, value_text
 
 if TYPE_CHECKING:
@@ -40,8 +40,7 @@ class Listing:
     @cached_property
     def manual(self) -> set[str]:
         """The metrics recorded by hand (a ``manual`` source)."""
-        manual = {sid for sid, spec in self.config.sources.items() if spec.type == "manual"} | {MANUAL_SOURCE}
-        return {mid for mid, m in self.config.metrics.items() if (m.source or MANUAL_SOURCE) in manual}
+        return manual_metrics(self.config.metrics, self.config.sources)
 
     def unassigned(self) -> list[KpiResult]:
         assigned = {r.kpi.id for o in self.snapshot.objectives for r in o.kpis}
