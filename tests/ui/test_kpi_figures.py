@@ -175,3 +175,20 @@ async def test_a_target_shows_the_baseline_its_progress_counts_from(make_config)
         assert cells["Progress"].endswith(format_progress(result.progress))
         objective = app.snapshot.objectives[-1]
         assert f"score {math.floor(objective.score * 100 + 1e-9)}%" in pane_text(app, "objectives")
+
+
+async def test_a_wide_pane_names_each_kpis_period_and_a_narrower_one_keeps_its_columns(config):
+    """KPIs over their own windows sit side by side (a month to date beside a quarter to date): where there is room
+    each row says which period its value covers, as the report's Period; where there is not, Period goes first and
+    the line under the pane says the selected KPI's."""
+    app = make_app(config)
+    async with app.run_test(size=(200, 40)) as pilot:
+        await wait_ready(pilot)
+        assert headers(app, "kpis")[:3] == ["KPI", "Period", "Value"]
+        for result in app.screen.listing().kpis(app.screen.objective_id):
+            assert row_of(app, "kpis", result.kpi.name)[1] == result.period.label
+    app = make_app(config)
+    async with app.run_test(size=(100, 40)) as pilot:
+        await wait_ready(pilot)
+        # too narrow for every column: Period goes first, the others stay as they were
+        assert "Period" not in headers(app, "kpis") and headers(app, "kpis")[-1] == "Polled"

@@ -33,6 +33,7 @@ def row(result: KpiResult, ctx: Context, polled: dt.datetime | None = None) -> R
         key=kpi.id,
         cells={
             "name": Text.assemble(symbol, " ", kpi.name),
+            "period": Text(result.period.label or "", style=colours.muted),
             "value": value,
             "target": lambda w: Text(applied_target_text(result, ctx.currency, w), style=colours.text),
             "progress": progress,
@@ -67,11 +68,12 @@ class KpiPane(Pane):
     TITLE = "KPIs"
     COLUMNS = (
         Column("name", "  KPI", 20, grow=3, max=34),
+        Column("period", "Period", 12, drop=7),
         Column("value", "Value", 8, right=True),
         Column("target", "Target", 8, grow=2, max=18, right=True),
         Column("progress", "Progress", 8, grow=4, max=14),
         Column("pace", "On pace for", 11, right=True, drop=2),
-        Column("change", "vs previous", 8, grow=1, max=17, right=True, drop=3),
+        Column("change", "vs previous", 11, grow=1, max=17, right=True, drop=3),
         Column("trend", "Trend", 8, grow=5, max=14, drop=4),
         Column("polled", "Polled", 8, right=True, drop=6),
     )
@@ -80,8 +82,10 @@ class KpiPane(Pane):
     TARGET_MAX = 24
     #: the widest a number column (Value, On pace for) grows to: ``-$1,234,567,890,123 ✓`` fits it
     NUMBER_MAX = 22
+    #: the widest the Period column grows to: ``Dec 2026 to date``, ``Nov 2026 to Nov 3 18:01`` fits it
+    PERIOD_MAX = 24
     #: the columns as wide as their widest cell (up to that width), so that no figure is cut
-    FITTED = {"target": TARGET_MAX, "value": NUMBER_MAX, "pace": NUMBER_MAX}
+    FITTED = {"target": TARGET_MAX, "value": NUMBER_MAX, "pace": NUMBER_MAX, "period": PERIOD_MAX}
 
     def show(self, rows: list[Row], message: str | None = None, select: str | None = None) -> None:
         """The Target, Value and On pace for columns are as wide as their widest cell (up to :attr:`FITTED`), so

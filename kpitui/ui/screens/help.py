@@ -57,6 +57,11 @@ COLUMNS = (
     ),
     ("Value", "the KPI over the period named under the KPIs (its own window, or the one w m u y t chose)"),
     (
+        "Period",
+        "the period a KPI's value covers (KPIs over their own windows differ); a narrow terminal leaves the column"
+        " out: the line under the KPIs names the selected KPI's",
+    ),
+    (
         "Target",
         (
             "the target for that period: ≥ stay at or above, ≤ stay at or under; ≥ 6,500 from 5,000: the baseline "
