@@ -212,7 +212,7 @@ async def test_the_trend_marks_the_buckets_that_hold_an_annotation(config):
             "Price change", dt.datetime(2026, 3, 14, 12, tzinfo=dt.timezone.utc), metric="revenue"
         )  # profit's, not leads'
     app = make_app(config)
-    async with app.run_test(size=(140, 40)) as pilot:
+    async with app.run_test(size=(220, 40)) as pilot:
         await wait_ready(pilot)
         starts = {kid: [at for at, _ in r.series] for kid, r in app.snapshot.kpis.items()}
         assert app.snapshot.annotated["leads"] == {
