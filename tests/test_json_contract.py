@@ -128,13 +128,13 @@ def test_the_validator_catches_an_undocumented_or_missing_field():
         "kind": "kpi",
         "unit": "count",
         "grain": "day",
-        "points": [{"start": "x", "value": 1}],
+        "points": [{"start": "x", "end": "y", "value": 1}],
         "annotations": [],
     }
     assert validate(good, schema, schema) == []
     assert validate({**good, "extra": 1}, schema, schema) == ["$: 'extra' is printed but not documented"]
     assert validate({k: v for k, v in good.items() if k != "grain"}, schema, schema) == ["$: missing 'grain'"]
-    assert validate({**good, "points": [{"start": "x", "value": "1"}]}, schema, schema)
+    assert validate({**good, "points": [{"start": "x", "end": "y", "value": "1"}]}, schema, schema)
 
 
 def test_readings_json_matches_its_schema(sample):

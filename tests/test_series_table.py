@@ -50,6 +50,14 @@ def test_series_text_and_csv_say_what_they_show_and_keep_the_comparison(tmp_path
         "2026-03-02T00:00:00+00:00,30.0,70.0,-40.0",
         "2026-03-03T00:00:00+00:00,50.0,30.0,20.0",
     ]
+    # the JSON says where each bucket ends: the running one at --at, its value so far (the table's "so far")
+    import json
+
+    points = json.loads(kpitui(*args, "--format", "json").stdout)["points"]
+    assert [(p["start"], p["end"], p["value"]) for p in points] == [
+        ("2026-03-02T00:00:00+00:00", "2026-03-03T00:00:00+00:00", 30.0),
+        ("2026-03-03T00:00:00+00:00", "2026-03-03T12:00:00+00:00", 50.0),
+    ]
 
 
 def test_series_says_how_far_back_the_comparison_really_is_and_keeps_columns_apart(tmp_path):

@@ -249,9 +249,18 @@ def cmd_series(args: argparse.Namespace) -> int:
     from ..report import _num  # numbers as in every JSON document (docs/json.md)
 
     if args.format == "json":
+        from .. import periods
         from .annotations import series_annotations
 
-        points = [{"start": start.astimezone(tz).isoformat(), "value": _num(value)} for start, value, _ in rows]
+        cal = periods.Calendar.from_settings(config.settings)
+        points = [  # "end": the bucket's end, or --at for the bucket still running (its value so far)
+            {
+                "start": start.astimezone(tz).isoformat(),
+                "end": min(periods.bucket_end(start, args.grain, cal), at).astimezone(tz).isoformat(),
+                "value": _num(value),
+            }
+            for start, value, _ in rows
+        ]
         if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
             for point, (_, value, other) in zip(points, rows):
                 point.update(
