@@ -26,7 +26,6 @@ from kpitui.pipeline import (
     fold,
     next_readings,
     quantile_of,
-    refold,
 )
 from kpitui.pipeline.refold import fold_touched
 
@@ -434,45 +433,6 @@ def test_folding_the_touched_segments_builds_the_index_a_full_fold_builds(initia
         assert got.key.flags["SORTED_ASC"] == want.key.flags["SORTED_ASC"]
         assert got.weighted is want.weighted is None and got.count is want.count is None
     assert (touched.after, touched.written) == (everything.after, everything.written)
-
-
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(
-    initial=st.lists(plain_reading, min_size=1, max_size=30),
-    new=st.lists(plain_reading, min_size=1, max_size=12),
-    piece=st.integers(1, 7),
-    extent=st.sampled_from((0, 10**9)),
-)
-def test_folding_the_touched_segments_piece_by_piece(initial, new, piece, extent):
-    """Copied a few rows at a time (``PIECE_ROWS``), releasing the base's pages after each piece: the
-    same index as a full fold, the key one sorted chunk, values and totals in the pieces' chunks, and
-    ``release`` called once the touched rows are read (before their merge and the copies) and after
-    every chunk of every column (whose source pages are then no longer read)."""
-    view = View.from_frame(frame_of(apply({}, [(m, at + extent * (m == "a"), v, n) for m, at, v, n in initial])))
-    view = view.write(unique([(m, at + extent * (m == "c"), v, n) for m, at, v, n in new]))
-    calls: list[int] = []
-    merged_after: list[int] = []  # releases before the touched segments' rows are merged and summed again
-    real_collect = refold.collect
-
-    def collect(*frames):
-        merged_after.append(len(calls))
-        return real_collect(*frames)
-
-    with patch.object(refold, "PIECE_ROWS", piece), patch.object(refold, "collect", collect):
-        got = fold_touched(
-            view.base, view.delta, view.changes, view.hidden, share=math.inf, release=lambda: calls.append(1)
-        )
-    # the base's pages go once its touched rows are copied out, before their merge: not all of a mapped
-    # base resident under the merge's memory (benchmarks/NOTES.md, "Memory: a full load's blobs and the
-    # fold's mapped base")
-    assert merged_after == [1]
-    want = fold(view, share=0.0).base
-    assert got is not None and got.segments.equals(want.segments)
-    for name in ("key", "value", "total"):
-        assert getattr(got, name).equals(getattr(want, name)), name
-    assert got.key.n_chunks() == 1 and got.key.flags["SORTED_ASC"]
-    assert got.value.n_chunks() == got.total.n_chunks() >= min(2, got.height // (piece + 12))
-    assert len(calls) == 1 + 3 * got.value.n_chunks()
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])

@@ -5,10 +5,14 @@ filtered, merged with the delta's and summed again (about 0.7 s of CPU for ten
 million readings, on the cores the refreshes run on). A delta of a collector's
 polls touches a few metrics. Their segments are made again here (their kept
 base rows and the delta's, sorted, summed); every other segment's rows are the
-base's as they are (a slice: values and running totals do not change; keys
-move by one constant per run of untouched segments when a touched segment's
-span grew), and the columns are put together in one copy each. The result is
-the same index :func:`kpitui.pipeline.fold` builds, column for column.
+base's as they are: their values and running totals do not change and are
+not copied (the new columns hold slices of the base's chunks); their keys move
+by one constant per run of untouched segments when a touched segment's span
+grew, and the key column is copied once, into one chunk. The result is the
+same index :func:`kpitui.pipeline.fold` builds, column for column
+(benchmarks/NOTES.md, helper ``fold14``: ~0.1 s of the fold thread's CPU for
+ten million readings and a delta in ten metrics, of which the key's copy is
+half, most of it the faults of its new pages).
 """
 
 from __future__ import annotations
@@ -23,8 +27,10 @@ from .index import Readings, _check_span_total
 
 #: re-index only the touched segments while their rows are at most this share of the base's
 TOUCHED_SHARE = 0.25
-#: rows of the base's columns copied at a time (one chunk of the new value and total columns)
+#: rows of the base's keys moved at a time (then ``release`` is called)
 PIECE_ROWS = 2_000_000
+#: consecutive chunks of the value and total columns shorter than this are copied into one
+SMALL_CHUNK = 1 << 12
 
 
 def fold_touched(
@@ -42,12 +48,15 @@ def fold_touched(
     ``None`` where :func:`kpitui.pipeline.fold` should do it: an empty base, rows that stand for
     several readings (running counts), or touched segments holding more than ``share`` of the rows.
 
-    The new columns are copied from the base's about :data:`PIECE_ROWS` rows at a time, one chunk
-    each (the key is then made one chunk: binary searches over a chunked column cost twice as much;
-    values and running totals stay in those chunks, as a streamed load leaves them: gathers only),
-    and ``release`` is called after each piece: a base read from mapped files gives their pages back
-    there (:func:`kpitui.mapped_columns.drop_pages`), so that only a piece's source pages are
-    resident beside the copies, never the whole mapped base as well. ``pause`` is called before
+    The untouched segments' values and running totals are the base's chunks (slices, no copy: they
+    are read by gathers and slices only, in chunks as a streamed load leaves them; :func:`_kept`);
+    the key is copied once into one chunk (binary searches over a chunked column cost more: a
+    refresh's and an evaluation's), its untouched runs moved :data:`PIECE_ROWS` rows at a time
+    first when a touched segment's span grew. ``release`` is called once the touched segments' base
+    rows are copied out, after each such piece and after the key's copy: a base read from mapped
+    files gives their pages back there (:func:`kpitui.mapped_columns.drop_pages`; the new base's
+    values and totals still point into the mapping, whose file is only ever unlinked, and read its
+    pages again when asked). ``pause`` is called before
     each step that runs polars queries (on its shared thread pool, which a refresh's queries would
     queue behind): a background fold waits there behind the foreground (:mod:`kpitui.foreground`)."""
     wait = pause if pause is not None else _go_on
@@ -86,27 +95,25 @@ def fold_touched(
     # the touched segments' rows: the base's kept rows (in key order) merged with the delta's, summed again
     after = {m: len(names) + k for k, m in enumerate(added)}
     numbers = [where[m] if m in where else after[m] for m in delta_metrics]
-    # 32-bit segment numbers and positions (polars' row index is 32-bit): the touched rows' temporaries
-    # are the fold's largest after its three new columns
-    spans = pl.DataFrame(
-        {"m": touched, "lo": [offsets[i] for i in touched], "hi": [offsets[i] + lengths[i] for i in touched]},
-        schema={"m": pl.UInt32, "lo": pl.UInt32, "hi": pl.UInt32},
-    )
+    # the touched segments' base rows, copied out of slices of the base's columns, their keys moved to
+    # the new shifts, less the rows the delta rewrites (32-bit segment numbers and positions: polars'
+    # row index is 32-bit; the positions only when the delta rewrites base rows)
     wait()
-    kept = spans.select("m", pos=pl.int_ranges("lo", "hi", dtype=pl.UInt32)).explode("pos")
-    if hidden.len():
-        kept = kept.filter(~pl.col("pos").is_in(hidden.cast(pl.UInt32).implode()))
-    wait()
-    moved = pl.Series([new - old for new, old in zip(new_shifts, shifts)], dtype=pl.Int64)
     old = pl.DataFrame(
         {
-            "m": kept["m"],
-            "key": base.key.gather(kept["pos"]) + moved.gather(kept["m"]),
-            "value": base.value.gather(kept["pos"]),
+            "m": _joined([pl.repeat(i, lengths[i], dtype=pl.UInt32, eager=True) for i in touched], pl.UInt32),
+            "key": _joined(
+                [_moved(base.key.slice(offsets[i], lengths[i]), new_shifts[i] - shifts[i]) for i in touched], pl.Int64
+            ),
+            "value": _joined([base.value.slice(offsets[i], lengths[i]) for i in touched], pl.Float64),
         }
     )
+    if hidden.len():
+        spans = pl.DataFrame({"lo": [offsets[i] for i in touched], "hi": [offsets[i] + lengths[i] for i in touched]})
+        positions = spans.select(pl.int_ranges("lo", "hi", dtype=pl.UInt32)).explode("lo")["lo"]
+        old = old.filter(~positions.is_in(hidden.cast(pl.UInt32).implode()))
     if release is not None:
-        release()  # the touched segments' base rows are copied (``old``): no base page is read until the pieces
+        release()  # the touched segments' base rows are copied (``old``): no base page is read until the key
     wait()
     segment = pl.lit(pl.Series(numbers, dtype=pl.UInt32)).gather(pl.col("m"))
     new = changes.lazy().select(
@@ -132,23 +139,26 @@ def fold_touched(
         new_offsets.append(rows_taken)
         rows_taken += count
     # the columns: untouched runs of base rows as they are (keys moved), touched segments anew, as
-    # pieces of (source, start, rows, key move) copied PIECE_ROWS rows at a time
-    pieces: list[tuple[bool, int, int, int]] = []  # (from the base, start, rows, key move)
+    # runs of (from the base, start, rows, key move); the touched and new segments' rows next to each
+    # other are one run of ``done`` (its rows are in the same order)
+    runs: list[tuple[bool, int, int, int]] = []
     done_at, at_segment = 0, 0
     for i in [*touched, len(names)]:
         lo = offsets[at_segment] if at_segment < len(names) else base.height
         hi = offsets[i] if i < len(names) else base.height
         if hi > lo:
-            by = new_shifts[at_segment] - shifts[at_segment]  # the same for every segment of the run
-            pieces.extend((True, at, min(PIECE_ROWS, hi - at), by) for at in range(lo, hi, PIECE_ROWS))
+            runs.append((True, lo, hi - lo, new_shifts[at_segment] - shifts[at_segment]))  # one move a run
         count = lengths[i] if i < len(names) else done.height - done_at  # the new metrics' rows come last
-        pieces.append((False, done_at, count, 0))
+        if count and runs and not runs[-1][0]:
+            runs[-1] = (False, runs[-1][1], runs[-1][2] + count, 0)
+        elif count:
+            runs.append((False, done_at, count, 0))
         done_at += count
         at_segment = i + 1
     wait()  # the copies from here on run on the fold's own thread (its priority, not polars' pool)
-    key = _column("key", base.key, done["key"], pieces, moved=True, release=release).rechunk().set_sorted()
-    value = _column("value", base.value, done["value"], pieces, release=release)
-    total = _column("total", base.total, done["total"], pieces, release=release)
+    key = _key(base.key, done["key"], runs, release=release)
+    value = _kept("value", base.value, done["value"], runs)
+    total = _kept("total", base.total, done["total"], runs)
     segments = pl.DataFrame(
         {
             "metric": [*names, *added],
@@ -161,6 +171,11 @@ def fold_touched(
         schema=_SEGMENTS_SCHEMA,
     )
     return Readings(segments, key, value, total, block_maxima=maxima)
+
+
+def _moved(keys: pl.Series, by: int) -> pl.Series:
+    """``keys`` moved by ``by`` (the same series when 0)."""
+    return keys + by if by else keys
 
 
 def _go_on() -> None:
@@ -186,32 +201,64 @@ def _maxima(base: Readings, total: pl.Series, remade: list[int], touched: set[in
     return pl.Series("maxima", out, pl.Float64)
 
 
-def _column(
-    name: str,
-    old: pl.Series,
-    new: pl.Series,
-    pieces: list[tuple[bool, int, int, int]],
-    *,
-    moved: bool = False,
-    release: Callable[[], None] | None = None,
+def _key(
+    old: pl.Series, new: pl.Series, runs: list[tuple[bool, int, int, int]], *, release: Callable[[], None] | None
 ) -> pl.Series:
-    """The column ``name`` of a fold: ``pieces`` (from ``old`` or ``new``, start, rows, key move:
-    added when ``moved``) one after the other, in chunks of about :data:`PIECE_ROWS` rows, each
-    copied from its parts and then ``release()`` called (the parts' pages are no longer read)."""
-    chunks: list[pl.Series] = []
+    """The fold's key column, one sorted chunk (binary searches over a chunked column cost twice as
+    much): ``runs`` (from ``old`` or ``new``, start, rows, key move) one after the other, copied
+    once; a run of ``old`` whose keys move is moved first, :data:`PIECE_ROWS` rows at a time, and
+    ``release()`` called after each such piece and after the copy (the parts' pages are no longer
+    read)."""
     parts: list[pl.Series] = []
-    rows = 0
-    for i, (from_old, start, count, by) in enumerate(pieces):
-        if count:
-            if from_old:
-                part = old.slice(start, count)
-                parts.append(part + by if moved and by else part)
-            else:
-                parts.append(new.slice(start, count))
-            rows += count
-        if parts and (rows >= PIECE_ROWS or i == len(pieces) - 1):
-            chunks.append(pl.concat(parts, rechunk=True))
-            parts, rows = [], 0
-            if release is not None:
-                release()
-    return pl.concat(chunks, rechunk=False).alias(name)  # the delta has rows: never empty
+    for from_old, start, count, by in runs:
+        if not from_old:
+            parts.append(new.slice(start, count))
+        elif not by:
+            parts.append(old.slice(start, count))  # read by the copy below
+        else:
+            for at in range(start, start + count, PIECE_ROWS):
+                parts.append(old.slice(at, min(PIECE_ROWS, start + count - at)) + by)
+                if release is not None:
+                    release()
+    key = pl.concat(parts, rechunk=True)
+    if release is not None:
+        release()
+    return key.alias("key").set_sorted()
+
+
+def _kept(name: str, old: pl.Series, new: pl.Series, runs: list[tuple[bool, int, int, int]]) -> pl.Series:
+    """The fold's column ``name`` (values or running totals: read by gathers and slices, in chunks as
+    a streamed load leaves them): ``runs`` (from ``old`` or ``new``, start, rows) one after the other,
+    the chunks of each run's slice as they are (no copy: the untouched segments' values and running
+    totals do not change). Consecutive chunks of fewer than :data:`SMALL_CHUNK` rows are copied into
+    one, so that folds that touch other segments each time do not cut the column into ever more
+    chunks (every chunk has at least that many rows, or lies between two that have)."""
+    chunks: list[pl.Series] = []
+    small: list[pl.Series] = []  # consecutive small chunks, not yet copied
+    small_rows = 0
+    for from_old, start, count, _ in runs:
+        for chunk in (old if from_old else new).slice(start, count).get_chunks():
+            rows = chunk.len()
+            if not rows:
+                continue
+            if rows >= SMALL_CHUNK:
+                if small:
+                    chunks.append(_joined(small))
+                    small, small_rows = [], 0
+                chunks.append(chunk)
+                continue
+            small.append(chunk)
+            small_rows += rows
+            if small_rows >= SMALL_CHUNK:
+                chunks.append(_joined(small))
+                small, small_rows = [], 0
+    if small:
+        chunks.append(_joined(small))
+    return (pl.concat(chunks, rechunk=False) if len(chunks) > 1 else chunks[0]).alias(name)
+
+
+def _joined(parts: list[pl.Series], dtype: pl.DataType | type[pl.DataType] | None = None) -> pl.Series:
+    """``parts`` as one chunk (copied when there are several; no parts: an empty series of ``dtype``)."""
+    if not parts:
+        return pl.Series([], dtype=dtype)
+    return pl.concat(parts, rechunk=True) if len(parts) > 1 else parts[0].rechunk()
