@@ -13,9 +13,10 @@ running totals). Keeping it current costs little:
   base is never needed: evaluation reads base plus delta;
 - when the delta reaches ``fold_rows`` rows it is folded into a new base in
   a background thread (only the segments the delta touched are indexed
-  again, the others copied: ~0.15-0.25 s of CPU for ten million readings
-  and a delta in ten metrics; a delta over most metrics re-indexes every
-  row, ~0.6-0.9 s); refreshes go on adding to the delta meanwhile, and
+  again; the others' values and running totals are kept as they are and
+  their keys copied once: ~0.1-0.2 s of CPU for ten million readings and a
+  delta in ten metrics; a delta over most metrics re-indexes every row,
+  ~0.6-0.9 s); refreshes go on adding to the delta meanwhile, and
   the first refresh after the fold finished adopts the new base and writes
   what arrived since over it;
 - when rows were deleted (the store's generation moved on) everything is read
@@ -308,10 +309,11 @@ def _worth_saving(since: int, height: int) -> bool:
 
 def _fold(view: View, pause: Callable[[], object] | None = None) -> View:
     """:func:`~kpitui.pipeline.fold`, giving back the pages of a cache's mapped columns as it goes
-    (each piece is read again from the file as the fold copies it, then let go): the copies do not
-    come on top of the whole mapped base (benchmarks/NOTES.md, "Memory: a TUI start's fold"); and
-    what polars' allocator keeps of what was freed before the fold and at each of its steps (the
-    touched rows' temporaries, the key's pieces once it is one chunk) is given back there too
+    (the keys are read again from the file as the fold copies them, then let go; the values and
+    running totals it keeps are not copied): the copies do not come on top of the whole mapped base
+    (benchmarks/NOTES.md, "Memory: a TUI start's fold"); and what polars' allocator keeps of what was
+    freed before the fold and at each of its steps (the touched rows' temporaries, the moved keys'
+    pieces once the key is one chunk) is given back there too
     (:func:`kpitui.heap.purge_polars`; NOTES, helper ``mem13``).
     ``pause``: called between the fold's steps (in the background: wait behind the foreground); a
     background fold's base then works out what evaluations read first (:meth:`~kpitui.pipeline.Readings.warm`)."""
