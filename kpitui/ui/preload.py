@@ -1,14 +1,23 @@
-"""The history's first load, started in a thread as soon as the config is loaded.
+"""The history's first load, started in a thread once the UI is imported, while the first frame is drawn.
 
 The TUI's first values wait for the history's first load (the index of every
-reading: from its cache, :mod:`kpitui.index_cache`, or from the store). That
-work is polars and SQLite, which release the GIL, so it runs beside what the
-main thread does meanwhile: importing Textual and the UI, mounting the
-dashboard, painting the first frame. ``kpitui`` (:func:`kpitui.cli.cmd_tui`)
-starts a :class:`Preload` before importing the UI when the history is
-large (:func:`worth_preloading`); the runtime takes its store
-and history when it opens (:meth:`Preload.take`) instead of opening its own.
-Nothing here imports Textual.
+reading: from its cache, :mod:`kpitui.index_cache`, or from the store), and
+for polars' import before it. ``kpitui`` (:func:`kpitui.cli.cmd_tui`) starts a
+:class:`Preload` right after importing Textual and the UI, before the app
+mounts: the load then runs beside the dashboard's mount and first frame, and
+after it; the runtime takes its store and history when it opens
+(:meth:`Preload.take`) instead of opening its own.
+
+Not before the UI's imports, as until 2026-12-03: importing polars and the
+history's modules is Python holding the GIL, as importing Textual is, and two
+threads importing hold each other back (each import's file reads hand the
+GIL over, and getting it back waits out the other thread's switch interval):
+Textual and the UI imported in 0.37-0.40 s of CPU alone and in 0.42-0.54 s
+beside polars' import, and the two took 0.70-0.79 s of wall side by side
+against 0.54-0.63 s one after the other (benchmarks/NOTES.md, start14). Beside the mount and the
+first frame it competes with less (the frame waits on the terminal), and
+polars' work on the index (its cache's check sums, the rows since) runs off
+the GIL. Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -22,19 +31,15 @@ if TYPE_CHECKING:
     from ..history_store import HistoryStore
 
 
-#: a history file at least this large starts loading beside the UI's start; a smaller one loads after
-#: the first frame, as before: its load is short, and importing polars and the store beside Textual's
-#: imports would hold the first frame back (sample_config.toml's history is ~4 MB)
-MIN_BYTES = 32 << 20
-
-
 def worth_preloading(config: Config) -> bool:
-    """Whether ``config``'s history is an SQLite file large enough for :class:`Preload` to pay."""
+    """Whether ``config``'s history is an SQLite file that exists (a PostgreSQL history, or a file not made
+    yet, is opened by the runtime itself after the first frame). Any size: started after the UI's imports,
+    the load is off the first frame's way (the sample's history of ~4 MB: its first values ~50 ms sooner)."""
     storage = config.storage
     if storage.url is not None:
         return False
     try:
-        return storage.path.stat().st_size >= MIN_BYTES
+        return storage.path.is_file()
     except OSError:
         return False
 
