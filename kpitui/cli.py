@@ -265,7 +265,7 @@ def _tui(args: argparse.Namespace) -> int:
         raise base.Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
     from .ui.preload import Preload, worth_preloading
 
-    # the history loads while the first frame is drawn: started after Textual's imports, not beside them
+    # a large history loads while the first frame is drawn: started after Textual's imports, not beside them
     # (two threads importing hold each other back through the GIL: kpitui.ui.preload)
     preload = Preload(config) if worth_preloading(config) else None
     code: int = run(config, collect=collect, read_only=getattr(args, "read_only", False), preload=preload)

@@ -1,4 +1,4 @@
-"""The history's first load, started in a thread once the UI is imported, while the first frame is drawn.
+"""A large history's first load, started in a thread once the UI is imported, while the first frame is drawn.
 
 The TUI's first values wait for the history's first load (the index of every
 reading: from its cache, :mod:`kpitui.index_cache`, or from the store), and
@@ -14,10 +14,11 @@ threads importing hold each other back (each import's file reads hand the
 GIL over, and getting it back waits out the other thread's switch interval):
 Textual and the UI imported in 0.37-0.40 s of CPU alone and in 0.42-0.54 s
 beside polars' import, and the two took 0.70-0.79 s of wall side by side
-against 0.54-0.63 s one after the other (benchmarks/NOTES.md, start14). Beside the mount and the
-first frame it competes with less (the frame waits on the terminal), and
-polars' work on the index (its cache's check sums, the rows since) runs off
-the GIL. Nothing here imports Textual.
+against 0.54-0.63 s one after the other (benchmarks/NOTES.md, start14).
+Beside the mount and the first frame it competes with less (the frame waits
+on the terminal), and polars' work on the index (its cache's check sums, the
+rows since) runs off the GIL. Only a large history is loaded so
+(:func:`worth_preloading`). Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -31,15 +32,20 @@ if TYPE_CHECKING:
     from ..history_store import HistoryStore
 
 
+#: a history file at least this large starts loading beside the UI's mount and first frame; a smaller one loads
+#: after the first frame, in the runtime's worker: its load is short, and importing polars beside the mount held
+#: the sample's frame back (~4 MB: frame +16 / +38 ms, values -10 / +40 ms, paired medians of 8 and 10 starts;
+#: benchmarks/NOTES.md, start14)
+MIN_BYTES = 32 << 20
+
+
 def worth_preloading(config: Config) -> bool:
-    """Whether ``config``'s history is an SQLite file that exists (a PostgreSQL history, or a file not made
-    yet, is opened by the runtime itself after the first frame). Any size: started after the UI's imports,
-    the load is off the first frame's way (the sample's history of ~4 MB: its first values ~50 ms sooner)."""
+    """Whether ``config``'s history is an SQLite file large enough for :class:`Preload` to pay."""
     storage = config.storage
     if storage.url is not None:
         return False
     try:
-        return storage.path.is_file()
+        return storage.path.stat().st_size >= MIN_BYTES
     except OSError:
         return False
 

@@ -34,12 +34,13 @@ def test_a_preload_for_another_config_is_not_taken(config, make_config):
     taken[0].close()
 
 
-def test_an_sqlite_history_file_of_any_size_is_preloaded(config):
-    assert preloading.worth_preloading(config)  # the test history: a few kB
+def test_only_a_large_history_file_is_loaded_beside_the_first_frame(config):
+    assert not preloading.worth_preloading(config)  # the test history: a few kB
+    with open(config.storage.path, "r+b") as history:  # grown (sparse) past the threshold
+        history.truncate(preloading.MIN_BYTES)
+    assert preloading.worth_preloading(config)
     config.storage.path.unlink()
-    assert not preloading.worth_preloading(config)  # no file yet: the runtime makes it
-    config.storage.path.mkdir()
-    assert not preloading.worth_preloading(config)  # not a file: the runtime says why it cannot open it
+    assert not preloading.worth_preloading(config)  # no file yet
 
 
 def test_a_postgresql_history_is_not_preloaded(config):
@@ -47,6 +48,8 @@ def test_a_postgresql_history_is_not_preloaded(config):
 
     from kpitui.options import Secret
 
+    with open(config.storage.path, "r+b") as history:
+        history.truncate(preloading.MIN_BYTES)
     assert preloading.worth_preloading(config)
     config.storage = dataclasses.replace(config.storage, url=Secret("postgresql://kpitui@localhost/none"))
     assert not preloading.worth_preloading(config)  # the runtime opens it after the first frame, as before
@@ -98,6 +101,8 @@ def test_the_preload_starts_after_the_ui_is_imported(config, tmp_path):
             print("preloaded")
         """
     )
+    with open(config.storage.path, "r+b") as history:  # grown (sparse) past the threshold: preloaded
+        history.truncate(preloading.MIN_BYTES)
     env = {**os.environ, "KPITUI_DATA_DIR": str(tmp_path / "data")}
     result = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
