@@ -12,9 +12,10 @@ Not before the UI's imports, as until 2026-12-03: importing polars and the
 history's modules is Python holding the GIL, as importing Textual is, and two
 threads importing hold each other back (each import's file reads hand the
 GIL over, and getting it back waits out the other thread's switch interval):
-Textual and the UI imported in 0.37-0.40 s of CPU alone and in 0.42-0.54 s
+Textual and the UI imported in 0.37-0.40 s of CPU alone and in 0.42-0.57 s
 beside polars' import, and the two took 0.70-0.79 s of wall side by side
-against 0.54-0.63 s one after the other (benchmarks/NOTES.md, start14).
+(9 runs of 10) against 0.54-0.63 s one after the other (benchmarks/NOTES.md,
+start14).
 Beside the mount and the first frame it competes with less (the frame waits
 on the terminal), and polars' work on the index (its cache's check sums, the
 rows since) runs off the GIL. Only a large history is loaded so

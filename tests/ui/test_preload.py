@@ -57,7 +57,7 @@ def test_a_postgresql_history_is_not_preloaded(config):
 
 def test_the_preload_starts_after_the_ui_is_imported(config, tmp_path):
     """``kpitui`` imports Textual and the UI before it starts the preload's thread (whose polars import would
-    compete with them for the GIL: kpitui.ui.preload); then it runs the app with it."""
+    compete with them for the GIL: kpitui.ui.preload)."""
     import os
     import subprocess
     import sys
