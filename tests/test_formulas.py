@@ -568,3 +568,32 @@ def test_aggregations_over_a_period_with_readings(evaluate):
     snap = _today(evaluate(GAPS, now=t(2026, 3, 10, 12), history=history).kpis)
     assert (snap["s"].value, snap["c"].value, snap["level"].value) == (12, 3, 2)
     assert (snap["m"].value, snap["lo"].value, snap["hi"].value) == (4, 2, 6)
+
+
+# A growth's earlier period, when the period it compares is itself cut at an elapsed time (the previous
+# period of a to-date window, the running bucket of a chart), is cut the same way: the same wall-clock
+# elapsed time, clipped to the whole period before (as "vs previous" is), never the end moved back on
+# the calendar. Found by an independent check against DuckDB (helper check14): the previous value of a
+# trailing_2m growth as of Nov 15 13:30 compared Aug 1 .. Sep 15 13:30 with Jun 1 .. Jul 15 13:30,
+# while the same growth as of Sep 15 13:30 compared it with Jun 1 .. Jul 16 13:30.
+GROWTH_ELAPSED = HISTORY.vstack(readings_frame([("a", t(2026, 2, 28, 18), 6)]))
+
+
+def test_growth_previous_is_the_growth_as_of_the_previous_period_end(evaluate):
+    # as of Apr 30 12:00: April to date against Mar 1 .. Mar 30 12:00 (a = 5 + 7 = 12)
+    late = evaluate(GROWTH, now=t(2026, 4, 30, 12), history=GROWTH_ELAPSED).kpis["growth_abs"]
+    assert late.value == 0 - 12
+    # ... whose own earlier period is the same 29.5 days from Feb 1, clipped: all of February (3 + 4 + 6),
+    # not Feb 1 .. Feb 28 12:00 (7, without the 6 of Feb 28 18:00)
+    assert late.previous == 12 - 13
+    then = evaluate(GROWTH, now=t(2026, 3, 30, 12), history=GROWTH_ELAPSED).kpis["growth_abs"]
+    assert then.value == late.previous
+
+
+def test_growth_of_a_running_bucket_equals_the_headline(evaluate, write_config, builtin_registry):
+    now = t(2026, 3, 31, 12)
+    config = load_config(write_config(BASE + GROWTH), registry=builtin_registry)
+    chart = Engine(config).series(GROWTH_ELAPSED, "growth_abs", now=now, grain="month", points=2)
+    headline = evaluate(GROWTH, now=now, history=GROWTH_ELAPSED).kpis["growth_abs"]
+    assert headline.value == 12 - 13  # March to date against all of February (clipped)
+    assert chart[-1][1] == headline.value

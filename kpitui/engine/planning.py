@@ -34,10 +34,9 @@ Slots = dict[tuple[int, int], tuple[int, int]]  # (row id, steps back) -> [start
 class SteppedPeriod:
     """A period a KPI is evaluated for, and how to step to the periods before it.
 
-    Window periods step back one window (``unit`` x ``count``, month ends
-    clipped); the current window's first step is the exact comparison period
-    (``before``: same elapsed time for to-date windows). Bucket periods step
-    back one bucket (``grain``).
+    Window periods step back one window (``unit`` x ``count``), bucket periods
+    one bucket (``grain``), by :func:`step_back`; the current window's first step
+    is the exact comparison period (``before``).
     """
 
     period: Period
@@ -50,25 +49,36 @@ class SteppedPeriod:
         for step in range(steps):
             if step == 0 and self.before is not None:
                 period = self.before
-            elif self.window is not None:
-                period = shift_period(period, self.window.unit, -self.window.count, cal)
             else:
-                assert self.grain is not None
-                period = shift_period(period, self.grain, -1, cal)
+                period = step_back(period, *self._step(), cal)
         return period
 
     def end_back(self, cal: periods.Calendar, steps: int) -> tuple[dt.datetime, bool]:
-        """The end of :meth:`back` and whether it is ``closed``, without working out its start."""
-        end, closed = self.period.end, self.period.closed
-        for step in range(steps):
-            if step == 0 and self.before is not None:
-                end, closed = self.before.end, self.before.closed
-            elif self.window is not None:
-                end = periods.shift(end, self.window.unit, -self.window.count, cal)
-            else:
-                assert self.grain is not None
-                end = periods.shift(end, self.grain, -1, cal)
-        return end, closed
+        """The end of :meth:`back` and whether it is ``closed``."""
+        period = self.back(cal, steps)
+        return period.end, period.closed
+
+    def _step(self) -> tuple[str, int]:
+        if self.window is not None:
+            return self.window.unit, self.window.count
+        assert self.grain is not None
+        return self.grain, 1
+
+
+def step_back(period: Period, unit: str, n: int, cal: periods.Calendar) -> Period:
+    """The period ``n`` ``unit``s before ``period``: a complete one moved on the calendar (month ends
+    clipped); one as of its end (``closed``: to date, or a running bucket) starts ``n`` units earlier
+    and runs as long on the wall clock (:func:`periods.same_elapsed`), clipped to the whole period
+    before, as the "vs previous" comparison period of a to-date window is (Mar 1 to Mar 30 12:00 ->
+    all of February, not Feb 1 to Feb 28 12:00): so a growth's previous value is the growth as of the
+    previous period's end, and a running bucket's growth equals the window's headline growth."""
+    if not period.closed:
+        return shift_period(period, unit, -n, cal)
+    start = periods.shift(period.start, unit, -n, cal)
+    end = periods.same_elapsed(start, period.start, period.end, cal)
+    if utc(end) >= utc(period.start):
+        return Period(start, period.start)
+    return Period(start, end, closed=True)
 
 
 @dataclass(frozen=True)
