@@ -68,17 +68,13 @@ class SteppedPeriod:
 def step_back(period: Period, unit: str, n: int, cal: periods.Calendar) -> Period:
     """The period ``n`` ``unit``s before ``period``: a complete one moved on the calendar (month ends
     clipped); one as of its end (``closed``: to date, or a running bucket) starts ``n`` units earlier
-    and runs as long on the wall clock (:func:`periods.same_elapsed`), clipped to the whole period
-    before, as the "vs previous" comparison period of a to-date window is (Mar 1 to Mar 30 12:00 ->
-    all of February, not Feb 1 to Feb 28 12:00): so a growth's previous value is the growth as of the
+    and runs as long on the wall clock, clipped to the whole period before (:func:`periods.earlier_cut`),
+    as the "vs previous" comparison period of a to-date window is (Mar 1 to Mar 30 12:00 -> all of
+    February, not Feb 1 to Feb 28 12:00): so a growth's previous value is the growth as of the
     previous period's end, and a running bucket's growth equals the window's headline growth."""
     if not period.closed:
         return shift_period(period, unit, -n, cal)
-    start = periods.shift(period.start, unit, -n, cal)
-    end = periods.same_elapsed(start, period.start, period.end, cal)
-    if utc(end) >= utc(period.start):
-        return Period(start, period.start)
-    return Period(start, end, closed=True)
+    return periods.earlier_cut(period.start, period.end, unit, n, cal)
 
 
 @dataclass(frozen=True)

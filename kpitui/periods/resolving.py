@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
@@ -14,6 +15,7 @@ from .calendars import (
     _add_months,
     _aware,
     _localize,
+    _utc,
     _wall,
     _wall_shift,
     _wall_truncate,
@@ -88,6 +90,33 @@ def same_elapsed(earlier: datetime, start: datetime, now: datetime, cal: Calenda
     tz = cal.tz
     elapsed = _wall(now, tz).replace(fold=0) - _wall(start, tz).replace(fold=0)
     return _localize(_wall(earlier, tz).replace(fold=0) + elapsed, tz)
+
+
+def earlier_cut(start: datetime, end: datetime, unit: str, n: int, cal: Calendar) -> Period:
+    """The period ``n`` ``unit``s before ``[start, end]`` (a period as of its end: to date, or a running
+    bucket), cut the way :func:`previous` cuts a to-date window's: from the start ``n`` units earlier,
+    as long on the wall clock (:func:`same_elapsed`), clipped to the whole period before (then
+    half-open). Hours are elapsed hours, as :func:`~kpitui.periods.shift` moves them."""
+    if unit == "hour":
+        earlier = _utc(start) - timedelta(hours=n)
+        cut = earlier + (_utc(end) - _utc(start))
+        if cut >= _utc(start):
+            return Period(earlier.astimezone(cal.tz), start)
+        return Period(earlier.astimezone(cal.tz), cut.astimezone(cal.tz), closed=True)
+    wall, earlier_wall, earlier_at = _earlier_start(_utc(start), unit, n, cal)
+    cut_wall = earlier_wall + (_wall(end, cal.tz).replace(fold=0) - wall)
+    if cut_wall >= wall:
+        return Period(earlier_at, start)
+    return Period(earlier_at, _localize(cut_wall, cal.tz), closed=True)
+
+
+@functools.lru_cache(maxsize=1024)
+def _earlier_start(start: datetime, unit: str, n: int, cal: Calendar) -> tuple[datetime, datetime, datetime]:
+    """``start``'s wall time, the wall time ``n`` units earlier and that instant (``start`` in UTC: a
+    key without folds); the same few starts come back every refresh."""
+    wall = _wall(start, cal.tz).replace(fold=0)
+    earlier = _wall_shift(wall, unit, -n)
+    return wall, earlier, _localize(earlier, cal.tz)
 
 
 def same_period_last_year(window: Window | str, now: datetime, cal: Calendar, offset: int = 0) -> Period:
