@@ -597,3 +597,23 @@ def test_growth_of_a_running_bucket_equals_the_headline(evaluate, write_config, 
     headline = evaluate(GROWTH, now=now, history=GROWTH_ELAPSED).kpis["growth_abs"]
     assert headline.value == 12 - 13  # March to date against all of February (clipped)
     assert chart[-1][1] == headline.value
+
+
+def test_a_week_a_year_earlier_is_the_week_with_the_same_number(write_config, builtin_registry):
+    # Weeks from Friday: W46 2026 starts Friday Nov 13; W46 2025 starts Friday Nov 14 2025, as the
+    # report's last_year of a week window has it. The chart's "a year earlier" moved the bucket 12
+    # months back instead: Thursday Nov 13 .. Thursday Nov 20 2025, a span that is no week at all.
+    config = load_config(write_config('[kpitui]\nweek_start = "friday"\n' + BASE), registry=builtin_registry)
+    history = readings_frame(
+        [
+            ("a", t(2025, 11, 13, 12), 100),  # Thursday: the week before W46 2025
+            ("a", t(2025, 11, 14, 12), 7),  # Friday: W46 2025
+            ("a", t(2025, 11, 20, 12), 5),  # Thursday: still W46 2025
+            ("a", t(2025, 11, 21, 12), 1000),  # Friday: W47 2025
+            ("a", t(2026, 11, 13, 12), 3),
+        ]
+    )
+    now = t(2026, 11, 19, 23)  # Thursday, W46 2026 so far (6 days and 23 hours)
+    chart = Engine(config).metric_series(history, "a", now=now, grain="week", points=1, compare="last_year")
+    assert chart[-1][:2] == (t(2026, 11, 13).astimezone(chart[-1][0].tzinfo), 3)
+    assert chart[-1][2] == 7 + 5  # Friday Nov 14 .. Thursday Nov 20 23:00 2025 (not 100 + 7 from Thursday Nov 13)

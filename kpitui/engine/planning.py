@@ -382,6 +382,14 @@ class Planner:
                 return replace(utc_period(start, cut), closed=bucket.closed)
         return utc_period(start, end)
 
+    def year_before(self, row: SteppedPeriod) -> Period:
+        """A chart row's period a year earlier: a week bucket (or a week window's points) the week with
+        the same week number, as the report's "last year" of a week window; others 12 months back."""
+        week = row.grain == "week" if row.window is None else row.window.unit == "week"
+        if week:
+            return periods.weeks_last_year(row.period, self.cal)
+        return shift_period(row.period, "year", -1, self.cal)
+
     def chart_rows(
         self, win: periods.Window, now: dt.datetime, grain: str, points: int, offset: int, compare: str, to_date: bool
     ) -> list[SteppedPeriod]:
@@ -394,7 +402,7 @@ class Planner:
         ]
         before = [
             SteppedPeriod(
-                shift_period(r.period, "year", -1, self.cal) if compare == "last_year"
+                self.year_before(r) if compare == "last_year"
                 else shift_period(r.period, win.unit, -win.count, self.cal) if r.window is not None
                 else self.bucket_before(r.period, win, grain),
                 window=r.window,

@@ -55,7 +55,16 @@ from __future__ import annotations
 
 from .buckets import bucket_end, bucket_label, bucket_starts, shift, truncate, truncate_datetime
 from .calendars import GRAINS, UNITS, Calendar, PeriodError, parse_time as parse_time
-from .resolving import ToDate, earlier_cut, length_ratio, previous, resolve, same_elapsed, same_period_last_year
+from .resolving import (
+    ToDate,
+    earlier_cut,
+    length_ratio,
+    previous,
+    resolve,
+    same_elapsed,
+    same_period_last_year,
+    weeks_last_year,
+)
 from .windows import WINDOW_NAMES, WINDOW_PATTERNS, Window, default_grain, earlier_text, parse_window
 
 __all__ = [
@@ -82,4 +91,5 @@ __all__ = [
     "shift",
     "truncate",
     "truncate_datetime",
+    "weeks_last_year",
 ]

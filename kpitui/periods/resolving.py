@@ -252,6 +252,17 @@ def _week_one(year: int, cal: Calendar) -> datetime:
     return jan4 - timedelta(days=(jan4.weekday() - cal.week_start) % 7)
 
 
+def weeks_last_year(period: Period, cal: Calendar) -> Period:
+    """``period`` (starting on a week start) a year earlier the way week windows compare with last year:
+    from the week with the same week number one week-year earlier, as long on the wall clock
+    (W46 2026 from Friday Nov 13 against W46 2025 from Friday Nov 14, not Thursday Nov 13 2025)."""
+    tz = cal.tz
+    start = _wall(period.start, tz).replace(fold=0)
+    moved = _same_week_last_year(start, cal)
+    end = moved + (_wall(period.end, tz).replace(fold=0) - start)
+    return Period(_localize(moved, tz), _localize(end, tz), closed=period.closed)
+
+
 def _same_week_last_year(start: datetime, cal: Calendar) -> datetime:
     """The wall start of the week with ``start``'s week number one week-year earlier (the last
     week of that year when it has fewer)."""
