@@ -10,7 +10,7 @@ import polars as pl
 
 from .. import periods, pipeline
 from ..config import Config
-from ..model import KpiResult, Period, Snapshot, SourceHealth, Status, Target
+from ..model import KpiResult, ObjectiveResult, Period, Snapshot, SourceHealth, Status, Target
 from . import charts, queries
 from .memo import Memo, first_readings, stale
 from .planning import SPARK_POINTS, KpiPlan, Plan, Planner, Slots, SteppedPeriod, utc
@@ -173,13 +173,16 @@ class Engine:
         results = Results(
             self.compiler, self.program, self.cal, plan.rows, latest, utc(now), self._firsts, firsts_moved, plan.slots
         )
-        kpis = self._results(results, plan, values, memo, to_run, renewed)
-        objectives = tuple(results.objective(obj, kpis) for obj in self.config.objectives.values())
+        remade: set[str] = set()  # the KPIs whose result may differ from memo's in more than its periods
+        kpis = self._results(results, plan, values, memo, to_run, renewed, remade)
+        objectives = self._objectives(results, kpis, memo, remade)
         health = health or {}
         # with the same health, only the metrics whose newest reading was asked again can have changed
         only = renewed if memo is not None and memo.health == health else None
         metric_status = results.metrics(health, memo.metric_status if memo is not None else {}, only)
-        self._memo = Memo(view.serial, now, window, offset, plan, values, latest, kpis, metric_status, health, nexts)
+        self._memo = Memo(
+            view.serial, now, window, offset, plan, values, latest, kpis, metric_status, health, nexts, objectives
+        )
         return Snapshot(at=now, objectives=objectives, kpis=kpis, metrics=metric_status)
 
     def _memo_for(self, view: pipeline.View, window: str | None, offset: int) -> tuple[Memo | None, frozenset[str]]:
@@ -284,14 +287,19 @@ class Engine:
         memo: Memo | None,
         to_run: set[str],
         renewed: frozenset[str] | None,
+        remade: set[str],
     ) -> dict[str, KpiResult]:
         """Every KPI's result (:meth:`_result`). With the clock moved, the commonest result carried
         over (~290 of the benchmark's 300 KPIs a refresh) is made here as :meth:`Results.moved` makes
         it, with what does not depend on the clock worked out once per KPI and window setting
         (:meth:`_carry_facts`) and what the move did to a plan once per pair of plans KPIs share;
-        any other KPI goes through :meth:`_result`."""
+        any other KPI goes through :meth:`_result`. Adds to ``remade`` every KPI whose result is not
+        ``memo``'s or ``memo``'s with other periods only (its value, score, status and KPI the same)."""
         if memo is None or memo.now == results.now or self.errors:
-            return {kid: self._result(results, kid, plan, values, memo, to_run, renewed) for kid in plan.plans}
+            each = {kid: self._result(results, kid, plan, values, memo, to_run, renewed) for kid in plan.plans}
+            last: dict[str, KpiResult] = {} if memo is None else memo.results
+            remade.update(kid for kid, made in each.items() if made is not last.get(kid))
+            return each
         moved_firsts, changed = results.firsts_moved, renewed or frozenset()
         # a KPI reading one of these goes through _result: a first reading moved (its partial history),
         # a newest reading asked again (its freshness)
@@ -306,12 +314,14 @@ class Engine:
             numbers = values.get(kid)
             if kept is None or kept.error is not None or numbers is None:
                 out[kid] = self._result(results, kid, plan, values, memo, to_run, renewed)
+                remade.add(kid)
                 continue
             facts = facts_of.get(kid, _UNKNOWN)
             if facts is _UNKNOWN:
                 facts = facts_of[kid] = self._carry_facts(kid, plan_of)
             if facts is None:
                 out[kid] = self._result(results, kid, plan, values, memo, to_run, renewed)
+                remade.add(kid)
                 continue
             metrics, target, has_target, compares = facts
             before = before_plans[kid]
@@ -334,6 +344,7 @@ class Engine:
                 or (compares and self._cut_short_moved(results, kid, plan_of, kept, numbers))
             ):
                 out[kid] = self._result(results, kid, plan, values, memo, to_run, renewed)
+                remade.add(kid)
                 continue
             if not points_moved:  # the same periods: the same result
                 kept_period = kept.period
@@ -359,6 +370,24 @@ class Engine:
                 fields["series"] = tuple((at, v) for at, (_, v) in zip(plan_of.points, kept.series))
             out[kid] = made
         return out
+
+    def _objectives(
+        self, results: Results, kpis: dict[str, KpiResult], memo: Memo | None, remade: set[str]
+    ) -> tuple[ObjectiveResult, ...]:
+        """Every objective's result: an objective none of whose KPIs was ``remade`` (:meth:`_results`)
+        keeps ``memo``'s score and status (what they are worked out from, each KPI's score, weight,
+        value and status, is ``memo``'s), with its KPIs' results of now; the others are worked out."""
+        before = memo.objectives if memo is not None else ()
+        out = []
+        for i, objective in enumerate(self.config.objectives.values()):
+            old = before[i] if i < len(before) else None
+            if old is not None and old.objective is objective and remade.isdisjoint(objective.kpis):
+                members = tuple(kpis[k] for k in objective.kpis if k in kpis)
+                if len(members) == len(old.kpis):
+                    out.append(ObjectiveResult(objective=objective, score=old.score, status=old.status, kpis=members))
+                    continue
+            out.append(results.objective(objective, kpis))
+        return tuple(out)
 
     def _carry_facts(self, kid: str, plan: KpiPlan) -> tuple[frozenset[str], Target | None, bool, bool] | None:
         """What :meth:`_results` needs of a KPI carried over that does not depend on the clock, in the

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable
 
 from .. import pipeline
-from ..model import KpiResult, MetricStatus, SourceHealth
+from ..model import KpiResult, MetricStatus, ObjectiveResult, SourceHealth
 from .planning import Layout, Plan, utc
 from .program import Program
 from .queries import Latest
@@ -40,6 +40,8 @@ class Memo:
     #: instant -> {metric: its first reading at or after it} (µs; :data:`~kpitui.pipeline.NEVER`: none),
     #: for the ends of the regions the last clock move probed (see :func:`stale`)
     nexts: dict[int, dict[str, int]] = field(default_factory=dict)
+    #: the objectives' results, in the config's order (:meth:`~kpitui.engine.Engine._objectives`)
+    objectives: tuple[ObjectiveResult, ...] = ()
 
     def changed(self, view: pipeline.View, window: str | None, offset: int) -> frozenset[str] | None:
         """The metrics written between this evaluation's view and ``view``; ``None`` when this memo
