@@ -255,6 +255,39 @@ def test_fields(tmp_path: Path) -> None:
     }
 
 
+def test_apache_escaped_quotes_leave_the_line_whole(tmp_path: Path) -> None:
+    """Apache writes a quote inside a value as ``\\"`` (and a backslash as ``\\\\``): such a line is counted,
+    by the same rules as grep, and its fields read as nginx's ``\\x22`` would give them. Both the split formats
+    and a custom ``log_format`` take them."""
+    apache = [
+        combined(agent='Mozilla/5.0 \\"quoted\\" bot', path="/newsletter/thank-you"),
+        combined(path='/search?q=\\"kpi\\"', referrer='https://www.google.com/?q=\\"x\\"'),
+        combined(agent="ends in a backslash \\\\", status=503),  # "...\\": the quote after it closes the value
+        combined(agent='\\"', method="POST", path="/retainer/submit"),
+        combined(path="/about"),
+    ]
+    write(tmp_path / "access.log", apache)
+    tail = Tail(make_source(tmp_path / "access.log", bucket="day"))
+    tail.poll()
+    assert tail.skipped == 0
+    day = dt.datetime(2024, 3, 1, tzinfo=dt.timezone.utc)
+    assert {m: v for (m, at), v in tail.counts().items() if at == day} == {
+        "everything": 5, "bots": 1, "signups": 1, "searches": 1, "google": 1, "errors": 1, "retainers": 1,
+    }  # fmt: skip
+    rows = parse_lines(("\n".join(apache) + "\n").encode(), AccessLogOptions(path="x")).collect()
+    assert rows["agent"][0] == "Mozilla/5.0 \\x22quoted\\x22 bot"
+    assert rows["query"][1] == "q=\\x22kpi\\x22"
+    assert rows["agent"][2] == "ends in a backslash \\\\"
+    custom = AccessLogOptions(
+        path="x",
+        format="custom",
+        log_format='$remote_addr - $remote_user [$time_local] "$request" $status "$http_user_agent"',
+    )
+    line = '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "GET /a?q=\\"b\\" HTTP/1.1" 200 "say \\"hi\\""\n'
+    row = parse_lines(line.encode(), custom).collect().row(0, named=True)
+    assert (row["__valid"], row["query"], row["agent"]) == (True, "q=\\x22b\\x22", "say \\x22hi\\x22")
+
+
 def test_request_that_is_not_method_target_protocol(tmp_path: Path) -> None:
     tls = '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "\\x16\\x03\\x01\\x00" 400 157 "-" "-"'
     write(tmp_path / "access.log", [tls, '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "-" 408 0 "-" "-"'])

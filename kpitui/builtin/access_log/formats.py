@@ -3,8 +3,10 @@
 Formats
     ``combined`` and ``common`` are split on ``"`` by polars' CSV reader and
     sliced (no capturing regex: several times faster). nginx escapes a ``"``
-    inside a value as ``\\x22``; Apache's ``\\"`` makes a line malformed. The
-    user may contain spaces. ``custom`` takes an nginx ``log_format`` string
+    inside a value as ``\\x22``; Apache (and nginx's ``escape=json``) as ``\\"``,
+    read here as ``\\x22`` too (:func:`quotes_escaped_as_nginx`), so that a quote in
+    a user agent or a URL leaves the line whole and its fields read the same from
+    either server. The user may contain spaces. ``custom`` takes an nginx ``log_format`` string
     (``$remote_addr``, ``$remote_user``, ``$time_local``, ``$time_iso8601``,
     ``$msec``, ``$request``, ``$request_method``, ``$request_uri``, ``$uri``,
     ``$args``, ``$server_protocol``, ``$status``, ``$body_bytes_sent``,
@@ -310,6 +312,24 @@ def _plan(options: LineOptions, separator: str) -> _Plan:
     return _quote_split_plan(options.format == "combined")
 
 
+_BACKSLASHED = re.compile(rb'\\[\\"]')
+
+
+def _nginx_escape(match: re.Match[bytes]) -> bytes:
+    return b"\\x22" if match.group() == b'\\"' else match.group()
+
+
+def quotes_escaped_as_nginx(data: bytes) -> bytes:
+    """``data`` with each quote that a backslash escapes (Apache's ``\\"``; ``escape=json`` in nginx) written as
+    nginx's default escape, ``\\x22``: the quote no longer splits or ends a quoted field. An escaped backslash
+    (``\\\\``) stays as it is and escapes nothing after it (``"a\\\\"`` is the value ``a\\`` and its closing
+    quote). Nothing changes but those quotes, never a line ending: each line is still one line. A chunk
+    without ``\\"`` (nginx's logs, most of Apache's) is returned as it is, after one search."""
+    if b'\\"' not in data:
+        return data
+    return _BACKSLASHED.sub(_nginx_escape, data)
+
+
 def parse_lines(
     data: bytes, options: LineOptions, need: set[str] | None = None, *, encoding: str = "utf8"
 ) -> pl.LazyFrame:
@@ -321,6 +341,7 @@ def parse_lines(
     ``ComputeError``); ``"utf8-lossy"`` replaces the bad bytes.
     """
     need = set(FIELD_TYPES) if need is None else set(need) | {"time"}
+    data = quotes_escaped_as_nginx(data)
     separator = _line_separator(data)
     plan = _plan(options, separator)
     lazy = _scan_columns(data, plan.names, plan.separator, encoding)
