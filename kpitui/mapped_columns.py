@@ -131,6 +131,16 @@ class _Buffer(ctypes.Structure):
     ]
 
 
+_incref = ctypes.pythonapi.Py_IncRef
+_incref.argtypes = [ctypes.py_object]
+_incref.restype = None
+
+
+def _immortal(mapping: mmap.mmap) -> None:
+    """One more reference to ``mapping``, never dropped: it is never unmapped, not even at shut-down."""
+    _incref(mapping)
+
+
 def _address(mapping: mmap.mmap) -> int:
     """The address of a read-only mapping's first byte (``ctypes.from_buffer`` wants a writable one)."""
     view = _Buffer()
@@ -153,6 +163,12 @@ class _Offer:
         buffers = (ctypes.c_void_p * 2)(None, _address(mapping))
         with _lock:
             _held.append((mapping, buffers))
+        # a reference nobody drops: at shut-down the interpreter clears this module's globals, and with them
+        # ``_held``, while a daemon thread may still be inside polars reading the mapping (its GIL let go).
+        # The mapping's last reference gone, it is unmapped under that read: a SIGSEGV at exit (one of the
+        # 12 readers of tests/test_mapped_columns.py in a CI run at load 17). Kept for the life of the
+        # process, the mapping goes with the process.
+        _immortal(mapping)
         self.schema = _Schema(fmt, b"", None, 0, 0, None, None, _RELEASE_SCHEMA, None)
         self.array = _Array(rows, 0, 0, 2, 0, buffers, None, None, _RELEASE_ARRAY, None)
         # no capsule destructor: polars moves both out at once (the release callbacks are then its own to call)

@@ -113,3 +113,17 @@ def test_the_process_exits_cleanly_while_daemon_threads_read_mapped_columns(tmp_
     runs = [subprocess.Popen([sys.executable, str(script), str(path)], stderr=subprocess.PIPE) for _ in range(12)]
     outcomes = [(run.wait(timeout=120), run.stderr.read().decode()[-300:]) for run in runs if run.stderr]
     assert outcomes == [(0, "")] * 12
+
+
+def test_a_mapping_handed_to_polars_outlives_the_module_that_holds_it(tmp_path):
+    """The interpreter clears a module's globals at shut-down while daemon threads may still read a mapped
+    column inside polars: the mapping must not be closed by that (it was unmapped under the read: SIGSEGV)."""
+    path = tmp_path / "v.col"
+    assert save(path, pl.int_range(0, 1000, eager=True))
+    before = len(mapped_columns._held)
+    series = mapped_columns.read(path, "v", pl.Int64, 1000)
+    mapping = mapped_columns._held[before][0]
+    base = sys.getrefcount(mapping)
+    mapped_columns._held.pop(before)  # as the module's teardown drops its list
+    assert sys.getrefcount(mapping) == base - 1 >= 3  # this name, the argument and the reference never dropped
+    assert not mapping.closed and series is not None and series.sum() == sum(range(1000))
