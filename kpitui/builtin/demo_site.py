@@ -22,7 +22,9 @@ reads when the log began and supplies the notes that explain the dip, through
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
+import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
@@ -149,26 +151,42 @@ def _time_of(line: bytes) -> dt.datetime | None:
     return dt.datetime.strptime(match.group(1).decode(), "%d/%b/%Y:%H:%M:%S %z") if match else None
 
 
-def first_time(path: Path) -> dt.datetime | None:
-    """When the demo log began (its first line: the uptime check at the top of its first hour)."""
+def _open_log(path: Path) -> Any:
+    """The demo log opened for reading, ``None`` when there is none yet.
+
+    Only a regular file is opened: a FIFO would block the open for good, and a device (``/dev/zero``,
+    ``/dev/urandom``, ``/dev/full``) reports size 0 but never ends, so reading "to the end" took all memory.
+    """
     try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096)
+        mode = os.stat(path).st_mode
     except FileNotFoundError:
         return None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO, socket or device"
+        raise SourceError(f"the demo access log {path} is {kind}, not a file: set access_log to a file's path")
+    return open(path, "rb")
+
+
+def first_time(path: Path) -> dt.datetime | None:
+    """When the demo log began (its first line: the uptime check at the top of its first hour)."""
+    handle = _open_log(path)
+    if handle is None:
+        return None
+    with handle:
+        head = handle.read(4096)
     return _time_of(head.split(b"\n", 1)[0]) if head else None
 
 
 def last_time(path: Path) -> dt.datetime | None:
     """The time of the log's last complete line (``None``: no log yet, or an empty one)."""
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, 2)
-            size = handle.tell()
-            handle.seek(max(0, size - 8192))
-            tail = handle.read()
-    except FileNotFoundError:
+    handle = _open_log(path)
+    if handle is None:
         return None
+    with handle:
+        handle.seek(0, 2)
+        size = handle.tell()
+        handle.seek(max(0, size - 8192))
+        tail = handle.read(8192)  # bounded even if the file grows between the seek and the read
     lines = [line for line in tail.split(b"\n") if line.strip()]
     if not lines:
         return None
