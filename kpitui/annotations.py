@@ -329,7 +329,9 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
     context = SourceContext(config_dir=loader.files_dir, timezone=timezone)
     for sid, where, table in loader.entries("annotation_sources", data):
         type_name, cls = loader.plugin_type(where, table, "type", registry.annotation_sources, "annotation source type")
-        options = loader.plugin_options(where, cls.Options, table, opts.field_names(AnnotationSourceTable))
+        options = loader.plugin_options(
+            where, cls.Options, table, opts.field_names(AnnotationSourceTable), ("annotation source", type_name)
+        )
         try:
             cls.check(options, context)
         except opts.OptionError as exc:

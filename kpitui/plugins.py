@@ -54,7 +54,7 @@ def plugin_timeout() -> float:
         value = float(os.environ.get("KPITUI_PLUGIN_TIMEOUT", DEFAULT_TIMEOUT))
     except ValueError:
         return DEFAULT_TIMEOUT
-    return value if value > 0 else DEFAULT_TIMEOUT
+    return value if 0 < value <= 86_400 else DEFAULT_TIMEOUT  # inf or 1e308: past what a thread can wait for
 
 
 class PluginTimeout(Exception):

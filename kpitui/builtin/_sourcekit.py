@@ -274,7 +274,11 @@ class JsonPath:
 
 def check_url(url: str, key: str, schemes: Sequence[str] = ("http", "https")) -> None:
     """Raise :class:`OptionError` (naming ``key``) unless ``url`` is absolute with one of ``schemes``."""
-    parsed = urllib.parse.urlsplit(url)
+    try:
+        parsed = urllib.parse.urlsplit(url)
+        parsed.port  # noqa: B018 - raises for a port that is not a number from 0 to 65535
+    except ValueError as exc:  # "Invalid IPv6 URL" (an unclosed "[::1"), "Port out of range 0-65535"
+        raise OptionError(f"{key} is not a valid URL ({exc}): {url!r}", key) from None
     if parsed.scheme not in schemes or not parsed.netloc:
         allowed = " or ".join(f"{s}://" for s in schemes)
         raise OptionError(f"{key} must be an absolute URL starting with {allowed}, not {url!r}", key)

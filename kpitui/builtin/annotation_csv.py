@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 from kpitui import hookimpl
-from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError
+from kpitui.api import AnnotationSource, Note, OptionError, SourceContext, SourceError, path_warning
 
 if TYPE_CHECKING:
     import polars as pl
@@ -51,6 +51,9 @@ class CsvNotes(AnnotationSource):
 
     def annotations(self, start: dt.datetime, end: dt.datetime) -> list[Note]:
         path = self.context.path(self.options.path)
+        problem = path_warning(path)  # missing, a folder, or a FIFO (whose open would block the command for good)
+        if problem:
+            raise SourceError(problem)
         try:
             frame = pl.read_csv(path, infer_schema=False)
         except FileNotFoundError:

@@ -181,7 +181,7 @@ class AlertingLoader:
         for nid, where, table in self.loader.entries("notifiers", data):
             type_name, cls = self.loader.plugin_type(where, table, "type", self.registry.notifiers, "notifier type")
             own_keys = opts.field_names(NotifierTable)
-            options = self.loader.plugin_options(where, cls.Options, table, own_keys)
+            options = self.loader.plugin_options(where, cls.Options, table, own_keys, ("notifier", type_name))
             own = self.loader.parse_table(where, NotifierTable, {k: v for k, v in table.items() if k in own_keys})
             timeout = self.loader.seconds(where, "timeout", cls.default_timeout if own.timeout is None else own.timeout)
             if timeout <= 0:

@@ -98,14 +98,29 @@ class TableChecks:
         raise self.error(table, f"{key}: unknown {what} {value!r}" + opts.did_you_mean(value, choices, otherwise))
 
     def plugin_options(
-        self, where: str, options_cls: type, table: dict[str, Any], reserved: list[str] | tuple[str, ...]
+        self,
+        where: str,
+        options_cls: type,
+        table: dict[str, Any],
+        reserved: list[str] | tuple[str, ...],
+        owner: tuple[str, str] | None = None,
     ) -> Any:
-        """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options."""
+        """The keys of ``table`` that are not kpitui's own (``reserved``), parsed into a plugin's options.
+
+        ``owner``: (kind, type name) of the plugin type they are for. An options class whose ``validate()``
+        raises something other than :class:`OptionError` (a ``ValueError`` from ``urlsplit("http://[::1")``,
+        a plugin's bug) is a config error naming the table and that plugin, never a traceback."""
         rest = {k: v for k, v in table.items() if k not in reserved}
         try:
             return opts.parse(options_cls, rest, extra_known=(*reserved, *opts.field_names(options_cls)))
         except opts.OptionError as exc:
             raise self.error(where, exc.message) from None
+        except Exception as exc:  # noqa: BLE001 - an options check that failed is this table's error
+            plugin = self.registry.owner(*owner) if owner is not None and self.registry is not None else None
+            by = f" (plugin {plugin})" if plugin else ""
+            raise self.error(
+                where, f"its options could not be checked{by}: {type(exc).__name__}: {opts.exc_text(exc)}"
+            ) from None
 
     def plugin_type(
         self, where: str, table: dict[str, Any], key: str, types: dict[str, type], what: str

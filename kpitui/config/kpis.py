@@ -66,7 +66,7 @@ class KpiTables(TableChecks):
             if kid in metrics:
                 raise self.error(where, f"a metric is also called {kid!r}; KPI and metric ids must differ")
             formula, cls = self.plugin_type(where, table, "formula", registry.formulas, "formula type")
-            params = self.plugin_options(where, cls.Options, table, opts.field_names(KpiTable))
+            params = self.plugin_options(where, cls.Options, table, opts.field_names(KpiTable), ("formula", formula))
             try:
                 formulas[kid] = plugin_call(registry, "formula", formula, lambda: cls(params))
             except opts.OptionError as exc:

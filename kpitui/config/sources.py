@@ -14,6 +14,8 @@ if TYPE_CHECKING:
     from ..api import MetricSource
 
 MANUAL_SOURCE = "manual"
+#: the longest ``timeout`` a source may have, in seconds
+MAX_TIMEOUT = 86_400.0
 
 
 class SourceTables(TableChecks):
@@ -23,7 +25,9 @@ class SourceTables(TableChecks):
         specs: dict[str, SourceSpec] = {}
         for sid, where, table in self.entries("sources", data):
             type_name, cls = self.plugin_type(where, table, "type", registry.sources, "source type")
-            options = self.plugin_options(where, cls.Options, table, opts.field_names(SourceTable))
+            options = self.plugin_options(
+                where, cls.Options, table, opts.field_names(SourceTable), ("source", type_name)
+            )
             interval = self.seconds(where, "interval", table.get("interval", cls.default_interval))
             timeout = self.seconds(where, "timeout", table.get("timeout", cls.default_timeout))
             if interval <= 0 or timeout <= 0:
@@ -31,6 +35,8 @@ class SourceTables(TableChecks):
                     where,
                     "interval and timeout must be positive durations, e.g. 30s, 5m or 1h (a plain number is seconds)",
                 )
+            if timeout > MAX_TIMEOUT:  # past threading's limit a wait raised OverflowError in every poll
+                raise self.error(where, f"timeout: at most 1d (a fetch not done in a day is stuck), not {timeout:g}s")
             enabled = self.typed(where, "enabled", table.get("enabled", True), bool)
             specs[sid] = SourceSpec(
                 id=sid, type=type_name, interval=interval, timeout=timeout, options=options, enabled=enabled
@@ -54,7 +60,9 @@ class SourceTables(TableChecks):
             source_id = self.typed(where, "source", table.get("source", MANUAL_SOURCE), str)
             self.ref(where, "source", source_id, sources, "source")
             cls = registry.sources[sources[source_id].type]
-            options = self.plugin_options(where, cls.MetricOptions, table, opts.field_names(MetricTable))
+            options = self.plugin_options(
+                where, cls.MetricOptions, table, opts.field_names(MetricTable), ("source", cls.type_name)
+            )
             unit = self.unit(where, table, self.source_unit(where, cls, sources[source_id].options, options))
             aggregation = self.typed(where, "aggregation", table.get("aggregation", _default_aggregation(unit)), str)
             if aggregation not in AGGREGATIONS:
