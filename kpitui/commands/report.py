@@ -10,7 +10,7 @@ import sys
 from typing import TYPE_CHECKING, Any
 
 from . import base
-from .base import EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
+from .base import EXIT_FAILURE, EXIT_OK, UsageError, format_time, load, open_viewer, parse_time
 
 if TYPE_CHECKING:
     from ..config import Config
@@ -245,6 +245,8 @@ def cmd_series(args: argparse.Namespace) -> int:
             )
     finally:
         store.close()
+    # a KPI whose formula (or a KPI it reads) failed has no values: say why, as report does, not a column of "—"
+    problem = None if is_metric else engine.compiler.broken_dependency(args.id)
     tz = base.tz(config)
     from ..report import _num  # numbers as in every JSON document (docs/json.md)
 
@@ -277,6 +279,7 @@ def cmd_series(args: argparse.Namespace) -> int:
                     "grain": args.grain,
                     "points": points,
                     "annotations": notes,
+                    **({"error": problem} if problem else {}),
                 },
                 indent=2,
             )
@@ -293,9 +296,13 @@ def cmd_series(args: argparse.Namespace) -> int:
                 line += f",{cell(other)},{cell(None if value is None or other is None else value - other)}"
             print(line)
     else:
-        sys.stdout.write(
-            "".join(f"{line}\n" for line in series_table(config, shown.name, unit, decimals, rows, args, at))
-        )
+        lines = series_table(config, shown.name, unit, decimals, rows, args, at)
+        if problem:
+            lines.insert(1, f"no values: {problem}")
+        sys.stdout.write("".join(f"{line}\n" for line in lines))
+    if problem:
+        print(f"kpitui: series {args.id}: {problem}", file=sys.stderr)
+        return EXIT_FAILURE
     return EXIT_OK
 
 
