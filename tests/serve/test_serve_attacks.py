@@ -153,3 +153,66 @@ async def test_an_unknown_user_name_costs_the_same_hash_work_as_a_wrong_password
 
 async def _no_sleep(_seconds: float) -> None:
     return None
+
+
+MALFORMED_REQUESTS: list[bytes] = [
+    b"GET / HTTP/1.1\r\nHost: x\r\nX-A: " + b"a" * 20000 + b"\r\n\r\n",  # a header line past 8 KiB
+    b"GET /" + b"a" * 20000 + b" HTTP/1.1\r\nHost: x\r\n\r\n",  # a request line past 8 KiB
+    b"GET / HTTP/1.1\r\n" + b"".join(b"X-%d: a\r\n" % i for i in range(200)) + b"\r\n",  # too many headers
+    b"GET / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n0\r\n\r\n",  # smuggling
+    b"GET /\x00\xff HTTP/1.1\r\nHost: x\r\n\r\n",  # a NUL in the path
+]
+
+
+async def test_a_request_that_is_not_http_is_one_log_line_not_a_traceback(config):
+    """Before the fix each request aiohttp could not parse, sent by anyone who could reach the port (no token),
+    printed "Error handling request" and a 7-12 line traceback to the operator's log."""
+    with Served("--config", str(config)) as served:
+        host, port = served.base.split("//", 1)[1].rstrip("/").rsplit(":", 1)
+        for raw in MALFORMED_REQUESTS:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(raw)
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(100), 30)
+            assert answer.startswith(b"HTTP/1.") and b" 400 " in answer, answer
+            writer.close()
+        served.wait_log("Invalid char in url path")
+        async with client() as session:  # the server goes on
+            await sign_in(session, served)
+            async with session.get(served.base) as page:
+                assert page.status == 200
+    refused = [line for line in served.stderr.splitlines() if "bad HTTP request" in line]
+    assert len(refused) == len(MALFORMED_REQUESTS), served.stderr
+    assert all(" refused 127.0.0.1: bad HTTP request (400: " in line for line in refused), refused
+    assert "Traceback" not in served.stderr and "Error handling request" not in served.stderr, served.stderr
+
+
+async def test_a_sign_in_posted_from_another_site_is_refused(tmp_path):
+    """Login CSRF: before the fix a page on any other site could post its own user name and password to
+    /login and the browser was signed in as that user (its cookie set), without the person noticing. An Origin
+    that does not parse (``http://[::1``) was a 500 with a traceback on the websocket's origin check."""
+    from kpitui.serve_auth import hash_password
+
+    from .conftest import write_config
+
+    config = write_config(tmp_path, f'\n[serve.users]\nalice = "{hash_password("s3cret pass")}"\n')
+    form = {"user": "alice", "password": "s3cret pass"}
+    with Served("--config", str(config)) as served:
+        async with client() as session:  # keeps the cookie, so the websocket below passes the sign-in
+            for origin in ("https://evil.example", "null", "http://[::1"):
+                async with session.post(
+                    served.base + "login", data=form, headers={"Origin": origin}, allow_redirects=False
+                ) as answer:
+                    assert answer.status == 403 and "Set-Cookie" not in answer.headers, origin
+            own = served.base.rstrip("/")
+            async with session.post(
+                served.base + "login", data=form, headers={"Origin": own}, allow_redirects=False
+            ) as answer:
+                assert answer.status == 303 and "HttpOnly" in answer.headers["Set-Cookie"]
+            async with session.get(
+                served.base + "ws", headers={"Origin": "http://[::1", "Connection": "Upgrade", "Upgrade": "websocket"}
+            ) as answer:
+                assert answer.status == 403
+    assert served.stderr.count("sign-in posted from another origin") == 3, served.stderr
+    assert "refused 127.0.0.1: websocket from another origin" in served.stderr, served.stderr
+    assert "Traceback" not in served.stderr, served.stderr

@@ -90,9 +90,30 @@ class AccessLogger(AbstractAccessLogger):
         )
 
 
+class BadRequestsOneLine(logging.Filter):
+    """aiohttp logs a request it cannot parse (a line longer than 8 KiB, 20,000 headers, a NUL in the path,
+    Content-Length beside Transfer-Encoding) as "Error handling request" with a traceback: anyone who can reach
+    the port could fill the operator's log with tracebacks. Such a record becomes one warning line,
+    ``refused ADDRESS: bad HTTP request (400: Invalid char in url path)``; a fault in kpitui's own handlers
+    keeps its traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from aiohttp.http_exceptions import HttpProcessingError
+
+        exc = record.exc_info[1] if record.exc_info else None
+        if isinstance(exc, HttpProcessingError):
+            said = next((line.strip() for line in str(exc.message).splitlines() if line.strip()), "")
+            remote = record.args[0] if isinstance(record.args, tuple) and record.args else "?"
+            record.msg, record.args = "refused %s: bad HTTP request (%s: %s)", (remote, exc.code, said.rstrip(":"))
+            record.exc_info, record.exc_text = None, None
+            record.levelno, record.levelname = logging.WARNING, "WARNING"
+        return True
+
+
 def setup_logging() -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(RedactingFormatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.addFilter(BadRequestsOneLine())
     for name in ("kpitui.serve", "aiohttp", "textual-serve"):
         logger = logging.getLogger(name)
         logger.handlers[:] = [handler]
@@ -249,6 +270,9 @@ class KpiServer:
     async def login(self, request: web.Request) -> web.Response:
         if not self.plan.users:
             return self.message(404, "No users", "This server has no [serve.users].")
+        if not self.same_origin(request):  # a form on another site signing this browser in (login CSRF)
+            log.warning("refused %s: sign-in posted from another origin", request.remote)
+            return self.message(403, "Sign in", "", login=True, error="Sign in from this page, not another site.")
         form = await request.post()
         name, password = str(form.get("user", "")), str(form.get("password", ""))
         stored = self.plan.users.get(name)
@@ -277,7 +301,10 @@ class KpiServer:
         origin = request.headers.get("Origin")
         if origin is None:
             return True  # not a browser (browsers always send Origin on a websocket)
-        netloc = urlsplit(origin).netloc  # "" for "Origin: null" (a sandboxed frame, a file:// page): refused
+        try:
+            netloc = urlsplit(origin).netloc  # "" for "Origin: null" (a sandboxed frame, a file:// page): refused
+        except ValueError:  # "http://[::1": not an origin a browser sends
+            return False
         return bool(netloc) and netloc in {request.host, request.headers.get("X-Forwarded-Host") or request.host}
 
     async def websocket(self, request: web.Request) -> web.StreamResponse:
