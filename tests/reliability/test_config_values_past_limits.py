@@ -60,7 +60,8 @@ def write(tmp_path, extra: str):
         ),
         (
             '[notifiers.hook]\ntype = "webhook"\nurl = "http://[::1"\n',
-            "[notifiers.hook] its options could not be checked (plugin builtin:notifiers): ValueError: Invalid IPv6 URL",
+            "[notifiers.hook] its options could not be checked (plugin builtin:notifiers): "
+            "ValueError: Invalid IPv6 URL",
         ),
         (
             '[sources.d]\ntype = "demo"\ntimeout = 1e308\n[metrics.q]\nsource = "d"\n',
