@@ -13,28 +13,15 @@ Found by a targeted mutation harness over the sample config (attack14). Before t
 
 from __future__ import annotations
 
-import contextlib
-import io
 import os
 import subprocess
 
 import pytest
 
-from kpitui import cli
-
 from .conftest import KPITUI, REPO, kpitui_env
+from .test_cli_ranges import run
 
 BASE = '[storage]\npath = "{history}"\n[metrics.m]\nsource = "manual"\n[kpis.k]\nformula = "sum"\nmetrics = ["m"]\n'
-
-
-def run(*argv: str) -> tuple[int, str]:
-    err = io.StringIO()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(err):
-        try:
-            code = cli.main(list(argv))
-        except SystemExit as exc:  # argparse
-            code = int(exc.code or 0)
-    return code, err.getvalue()
 
 
 def write(tmp_path, extra: str):
