@@ -308,6 +308,14 @@ class SourcePoller:
             raise ValueError(f"FetchResult.readings must be a polars DataFrame, not {type(result.readings).__name__}")
         if result.cursor is not None and not isinstance(result.cursor, str):
             raise ValueError(f"FetchResult.cursor must be a string or None, not {type(result.cursor).__name__}")
+        if result.cursor is not None and not result.cursor.isascii():
+            try:  # the history stores it as UTF-8: a lone surrogate (bytes decoded with surrogateescape) cannot be
+                result.cursor.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise ValueError(
+                    f"FetchResult.cursor must be text UTF-8 can hold: {exc.reason} at character {exc.start} "
+                    "(encode raw bytes, e.g. as hex or base64)"
+                ) from None
         missing = {"metric", "at", "value"} - set(result.readings.columns)
         if missing:
             raise ValueError(f"readings lack column(s) {', '.join(sorted(missing))}")

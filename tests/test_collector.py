@@ -156,6 +156,7 @@ def test_failures_back_off_exponentially(setup):
         (FetchResult(pl.DataFrame({"metric": ["other"], "value": [1.0]})), "lack column(s) at"),
         (FetchResult(pl.DataFrame({"metric": ["other"], "at": ["yesterday"], "value": [1.0]})), "wrong types"),
         (FetchResult(readings_frame([]), cursor=42), "cursor must be a string"),
+        (FetchResult(readings_frame([]), cursor="log:\udcff"), "cursor must be text UTF-8 can hold"),
     ],
 )
 def test_garbage_results_are_reported(setup, garbage, problem):
