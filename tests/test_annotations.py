@@ -264,3 +264,27 @@ def test_copy_annotations_keeps_ids_and_times_and_refuses_a_different_one_under_
         notes.edit(1, text="something else")
     with pytest.raises(AnnotationError, match="already has an annotation 1 that is not"):
         copy_annotations(source, target)
+
+
+def test_a_csv_row_whose_at_is_no_date_is_skipped_and_named_and_the_others_kept(with_sources, tmp_path):
+    """One bad ``at`` in an annotation CSV used to drop every note of the file (the source's one error)."""
+    (tmp_path / "campaigns.csv").write_text(
+        "at,text,kpi\n2026-03-12 08:00,Spring campaign,leads\nnext tuesday,Typo,leads\n2026-03-13,Second wave,\n"
+    )
+    result = run(
+        "series",
+        "leads",
+        "--at",
+        "2026-03-14T12:00:00+00:00",
+        "--points",
+        "3",
+        "--format",
+        "json",
+        "--config",
+        str(with_sources),
+    )
+    assert result.returncode == 0, result.stderr
+    notes = [(n["at"][:16], n["text"]) for n in json.loads(result.stdout)["annotations"] if n["source"] == "campaigns"]
+    assert notes == [("2026-03-12T08:00", "Spring campaign"), ("2026-03-13T00:00", "Second wave")]
+    assert "annotation source campaigns" in result.stderr and "1 row(s) skipped" in result.stderr
+    assert "row 3 (the header is row 1)" in result.stderr

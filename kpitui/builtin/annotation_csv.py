@@ -13,6 +13,7 @@ through ``register_annotation_sources``, like a third-party one.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
@@ -65,13 +66,30 @@ class CsvNotes(AnnotationSource):
             )
         tz = ZoneInfo(self.context.timezone)
         notes = []
-        for row in frame.iter_rows(named=True):
+        unreadable: list[int] = []  # rows whose at is no date: skipped, the others kept
+        for number, row in enumerate(frame.iter_rows(named=True), start=2):  # the header is row 1
             if not row["at"] or not row["text"]:
                 continue
-            at = dt.datetime.fromisoformat(row["at"].strip())
+            try:
+                at = dt.datetime.fromisoformat(row["at"].strip())
+            except ValueError:
+                unreadable.append(number)
+                continue
             at = at.replace(tzinfo=tz) if at.tzinfo is None else at
             if start <= at <= end:
                 notes.append(Note(at, row["text"].strip(), row.get("kpi") or None, row.get("metric") or None))
+        if unreadable:
+            shown = ", ".join(map(str, unreadable[:5])) + (
+                f" and {len(unreadable) - 5} more" if len(unreadable) > 5 else ""
+            )
+            logging.getLogger("kpitui.annotations").warning(
+                "annotation source %s: %s: %d row(s) skipped, their at is not an ISO date or time "
+                "(2026-03-12 or 2026-03-12 08:00): row %s (the header is row 1)",
+                self.id,
+                path,
+                len(unreadable),
+                shown,
+            )
         return notes
 
 
