@@ -112,7 +112,10 @@ def test_record_a_duration_as_people_type_it(zoned, typed, seconds):
             str(zoned),
         ).stdout
     )
-    assert rows["points"] == [{"start": "2026-03-02T00:00:00-05:00", "value": seconds}]
+    # the day's bucket still running at --at: its end is --at (series JSON's end, label14)
+    assert rows["points"] == [
+        {"start": "2026-03-02T00:00:00-05:00", "end": "2026-03-02T12:00:00-05:00", "value": seconds}
+    ]
 
 
 @pytest.mark.parametrize(
