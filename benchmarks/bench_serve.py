@@ -30,13 +30,17 @@ GAP = 8.0
 
 
 def first_value_pattern(config_path: Path) -> re.Pattern[str]:
-    """The first objective's first KPI, followed by a number (not "—" or "loading…")."""
+    """The first objective's first KPI, followed by a number (not "—" or "loading…"); where the page is wide
+    enough, its Period cell (``Dec 2026 to date``, ``2026-12-04 to date``) comes between them. A number is a
+    whole cell (``48``, ``$1,200``, ``4.1%``, ``9d 4h``): a period's ``2026-12-04`` is not one."""
     from kpitui.config import load_config
 
     config = load_config(config_path)
     objective = next(iter(config.objectives.values()))
     kpi = config.kpis[objective.kpis[0]]
-    return re.compile(re.escape(kpi.name) + r" +[-+]?[$€£¥₹]?\d")
+    return re.compile(
+        re.escape(kpi.name) + r" +(?:\S.*? to \S+(?: [\d:]+)? +)?[-+]?[$€£¥₹]?\d[\d,.]*(?:%|[a-zµ]+)?(?= |$)"
+    )
 
 
 def browser_available() -> bool:
