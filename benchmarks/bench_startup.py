@@ -383,13 +383,13 @@ def probe(config_path: str, out: str) -> None:
     mark(
         f"config loaded (TOML, plugins, validation){'; polars imported by a plugin' if 'polars' in sys.modules else ''}"
     )
-    from kpitui.ui.preload import Preload, worth_preloading
-
-    # as kpitui.cli starts the TUI: a large history loads beside the UI's imports
-    preload = Preload(config) if worth_preloading(config) else None
     from kpitui.ui.app import KpiApp
 
     mark("import Textual and kpitui.ui")
+    from kpitui.ui.preload import Preload, worth_preloading
+
+    # as kpitui.cli starts the TUI: the history loads beside the mount and the first frame, after the UI's imports
+    preload = Preload(config) if worth_preloading(config) else None
 
     # Textual calls every class's handler down the MRO (KpiApp's on_mount and on_ready run after these):
     # calling super() here as well opened the runtime twice, the second loading the history again

@@ -259,14 +259,15 @@ def _tui(args: argparse.Namespace) -> int:
         collect = False
         config.history_notice = base.read_only_notice(config, why)
         base.err(config.history_notice)
-    from .ui.preload import Preload, worth_preloading
-
-    # a large history loads while Textual is imported and the first frame drawn
-    preload = Preload(config) if worth_preloading(config) else None
     try:
         from .ui.app import run
     except ImportError as exc:
         raise base.Failure(f"the terminal UI is not available ({exc}); try `kpitui report`") from None
+    from .ui.preload import Preload, worth_preloading
+
+    # a large history loads while the first frame is drawn: started after Textual's imports, not beside them
+    # (two threads importing hold each other back through the GIL: kpitui.ui.preload)
+    preload = Preload(config) if worth_preloading(config) else None
     code: int = run(config, collect=collect, read_only=getattr(args, "read_only", False), preload=preload)
     return code
 

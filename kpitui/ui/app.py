@@ -130,7 +130,7 @@ class KpiApp(AppActions, App[int]):
         self.config = config
         self.collect = collect
         self.read_only = read_only
-        #: the history's first load, started before the UI was imported (kpitui.ui.preload); taken by the runtime
+        #: the history's first load, started once the UI was imported (kpitui.ui.preload); taken by the runtime
         self.preload = preload
         self.now: Clock = now or utcnow
         self.store_factory = store_factory

@@ -1,14 +1,25 @@
-"""The history's first load, started in a thread as soon as the config is loaded.
+"""A large history's first load, started in a thread once the UI is imported, while the first frame is drawn.
 
 The TUI's first values wait for the history's first load (the index of every
-reading: from its cache, :mod:`kpitui.index_cache`, or from the store). That
-work is polars and SQLite, which release the GIL, so it runs beside what the
-main thread does meanwhile: importing Textual and the UI, mounting the
-dashboard, painting the first frame. ``kpitui`` (:func:`kpitui.cli.cmd_tui`)
-starts a :class:`Preload` before importing the UI when the history is
-large (:func:`worth_preloading`); the runtime takes its store
-and history when it opens (:meth:`Preload.take`) instead of opening its own.
-Nothing here imports Textual.
+reading: from its cache, :mod:`kpitui.index_cache`, or from the store), and
+for polars' import before it. ``kpitui`` (:func:`kpitui.cli.cmd_tui`) starts a
+:class:`Preload` right after importing Textual and the UI, before the app
+mounts: the load then runs beside the dashboard's mount and first frame, and
+after it; the runtime takes its store and history when it opens
+(:meth:`Preload.take`) instead of opening its own.
+
+Not before the UI's imports, as until 2026-12-03: importing polars and the
+history's modules is Python holding the GIL, as importing Textual is, and two
+threads importing hold each other back (each import's file reads hand the
+GIL over, and getting it back waits out the other thread's switch interval):
+Textual and the UI imported in 0.37-0.40 s of CPU alone and in 0.42-0.57 s
+beside polars' import, and the two took 0.70-0.79 s of wall side by side
+(9 runs of 10) against 0.54-0.63 s one after the other (benchmarks/NOTES.md,
+start14).
+Beside the mount and the first frame it competes with less (the frame waits
+on the terminal), and polars' work on the index (its cache's check sums, the
+rows since) runs off the GIL. Only a large history is loaded so
+(:func:`worth_preloading`). Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -22,9 +33,10 @@ if TYPE_CHECKING:
     from ..history_store import HistoryStore
 
 
-#: a history file at least this large starts loading beside the UI's start; a smaller one loads after
-#: the first frame, as before: its load is short, and importing polars and the store beside Textual's
-#: imports would hold the first frame back (sample_config.toml's history is ~4 MB)
+#: a history file at least this large starts loading beside the UI's mount and first frame; a smaller one loads
+#: after the first frame, in the runtime's worker: its load is short, and importing polars beside the mount held
+#: the sample's frame back (~4 MB: frame +16 / +38 ms, values -10 / +40 ms, paired medians of 8 and 10 starts;
+#: benchmarks/NOTES.md, start14)
 MIN_BYTES = 32 << 20
 
 

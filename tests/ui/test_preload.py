@@ -1,4 +1,4 @@
-"""The history's first load runs in a thread started before the UI is imported (kpitui.ui.preload):
+"""The history's first load runs in a thread started once the UI is imported (kpitui.ui.preload):
 the runtime takes that store and history, and the first values equal those of a start without it."""
 
 from __future__ import annotations
@@ -34,13 +34,80 @@ def test_a_preload_for_another_config_is_not_taken(config, make_config):
     taken[0].close()
 
 
-def test_only_a_large_history_file_is_loaded_beside_the_ui(config, make_config, tmp_path):
+def test_only_a_large_history_file_is_loaded_beside_the_first_frame(config):
     assert not preloading.worth_preloading(config)  # the test history: a few kB
     with open(config.storage.path, "r+b") as history:  # grown (sparse) past the threshold
         history.truncate(preloading.MIN_BYTES)
     assert preloading.worth_preloading(config)
     config.storage.path.unlink()
     assert not preloading.worth_preloading(config)  # no file yet
+
+
+def test_a_postgresql_history_is_not_preloaded(config):
+    import dataclasses
+
+    from kpitui.options import Secret
+
+    with open(config.storage.path, "r+b") as history:
+        history.truncate(preloading.MIN_BYTES)
+    assert preloading.worth_preloading(config)
+    config.storage = dataclasses.replace(config.storage, url=Secret("postgresql://kpitui@localhost/none"))
+    assert not preloading.worth_preloading(config)  # the runtime opens it after the first frame, as before
+
+
+def test_the_preload_starts_after_the_ui_is_imported(config, tmp_path):
+    """``kpitui`` imports Textual and the UI before it starts the preload's thread (whose polars import would
+    compete with them for the GIL: kpitui.ui.preload)."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    code = textwrap.dedent(
+        f"""
+        import importlib.machinery
+        import sys
+        import kpitui.ui.preload as preload
+
+        class Seen(Exception):
+            pass
+
+        class RunNot:  # kpitui.ui.app's run, replaced once imported: no app runs without a preload either
+            def find_spec(self, name, path, target=None):
+                if name != "kpitui.ui.app":
+                    return None
+                spec = importlib.machinery.PathFinder.find_spec(name, path)
+                execute = spec.loader.exec_module
+
+                def exec_module(module):
+                    execute(module)
+                    module.run = lambda *args, **kwargs: print("ran") or 0
+
+                spec.loader.exec_module = exec_module
+                return spec
+
+        sys.meta_path.insert(0, RunNot())
+
+        class Recorded(preload.Preload):
+            def __init__(self, config):
+                print("textual.app" in sys.modules, "kpitui.ui.app" in sys.modules, "polars" in sys.modules)
+                raise Seen
+
+        preload.Preload = Recorded
+        from kpitui.cli import main
+        try:
+            main(["--no-collect", "--config", {str(config.path)!r}])
+        except Seen:
+            print("preloaded")
+        """
+    )
+    with open(config.storage.path, "r+b") as history:  # grown (sparse) past the threshold: preloaded
+        history.truncate(preloading.MIN_BYTES)
+    env = {**os.environ, "KPITUI_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60, cwd=tmp_path
+    )
+    assert result.stdout.split() == ["True", "True", "False", "preloaded"], result.stderr[-2000:]
 
 
 def test_the_first_evaluation_runs_before_the_fold_it_makes_due(config):
