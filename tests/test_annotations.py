@@ -180,20 +180,17 @@ def with_sources(write_config, tmp_path):
     return path
 
 
+def three_days_of_leads(config):
+    """``kpitui series leads`` as JSON: three daily buckets to 14 Mar 12:00 UTC, with their annotations."""
+    return run(
+        "series", "leads", "--at", "2026-03-14T12:00:00+00:00", "--points", "3", "--format", "json",
+        "--config", str(config),
+    )  # fmt: skip
+
+
 def test_annotation_sources_supply_annotations_beside_the_stored_ones(with_sources):
     ok("annotate", "Typed by hand", "--at", "2026-03-13 09:00", "--kpi", "leads", config=with_sources)
-    result = run(
-        "series",
-        "leads",
-        "--at",
-        "2026-03-14T12:00:00+00:00",
-        "--points",
-        "3",
-        "--format",
-        "json",
-        "--config",
-        str(with_sources),
-    )
+    result = three_days_of_leads(with_sources)
     assert result.returncode == 0, result.stderr
     notes = json.loads(result.stdout)["annotations"]
     # three daily buckets from 12 Mar: a deploy each day at 10:00 (about signups, behind leads), the CSV's campaign,
@@ -271,18 +268,7 @@ def test_a_csv_row_whose_at_is_no_date_is_skipped_and_named_and_the_others_kept(
     (tmp_path / "campaigns.csv").write_text(
         "at,text,kpi\n2026-03-12 08:00,Spring campaign,leads\nnext tuesday,Typo,leads\n2026-03-13,Second wave,\n"
     )
-    result = run(
-        "series",
-        "leads",
-        "--at",
-        "2026-03-14T12:00:00+00:00",
-        "--points",
-        "3",
-        "--format",
-        "json",
-        "--config",
-        str(with_sources),
-    )
+    result = three_days_of_leads(with_sources)
     assert result.returncode == 0, result.stderr
     notes = [(n["at"][:16], n["text"]) for n in json.loads(result.stdout)["annotations"] if n["source"] == "campaigns"]
     assert notes == [("2026-03-12T08:00", "Spring campaign"), ("2026-03-13T00:00", "Second wave")]
