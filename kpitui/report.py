@@ -224,23 +224,31 @@ NEWEST_NOTE = (
     "Newest reading: how long ago the newest reading behind the value was taken (a reading stands for its bucket: "
     "an hour's count is stamped at the hour's start); not when its source was last polled."
 )
-#: What the KPI table's columns mean (README "Reading a report" says the same at length).
-LEGEND = [
-    (
+#: What the KPI table's columns mean, one paragraph per column (README "Reading a report" says the same at length);
+#: a report shows the paragraphs of the columns it shows.
+LEGEND = {
+    "Target": (
         'Target: for the period shown; ≥ stay at or above, ≤ stay at or under; "from B": the baseline Score (and '
         "Progress, but for a ≤ limit) counts from; a target marked (prorated) is an additive KPI's, scaled from its "
         "own window to this one."
     ),
-    (
+    "Progress": (
         "Progress: value ÷ target now, counted from the target's baseline when it has one: (value − baseline) ÷ "
-        "(target − baseline); for a ≤ limit: share of the limit used. On pace for: the value projected to"
+        "(target − baseline); for a ≤ limit: share of the limit used."
     ),
-    "the period's end (or due date) at the current rate, ✓ = meets the target. Score 0–100%: toward the target,",
-    "on the projection when there is one; it sets the status (on track from 70%, at risk from 40%, unless the",
-    "config sets other thresholds). vs previous: against the period before, cut at the same elapsed time",
-    "(partial history: that period starts before the first reading).",
-    NEWEST_NOTE,
-]
+    "On pace for": (
+        "On pace for: the value projected to the period's end (or due date) at the current rate, ✓ = meets the target."
+    ),
+    "Score": (
+        "Score 0–100%: toward the target, on the projection when there is one; it sets the status (on track from 70%, "
+        "at risk from 40%, unless the config sets other thresholds)."
+    ),
+    "vs previous": (
+        "vs previous: against the period before, cut at the same elapsed time (partial history: that period starts "
+        "before the first reading)."
+    ),
+    "Newest reading": NEWEST_NOTE,
+}
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
 #: in the Trend column: this bucket holds an annotation (the TUI's and the detail chart's marker)
@@ -257,7 +265,7 @@ def _trend(r: KpiResult, marked: frozenset[int]) -> str:
 #: TUI's panes drop theirs; ``shrink``: shortened with … down to that width. A column not listed stays.
 FITS = {
     "KPI": Fit(shrink=14, soft=26),
-    "Period": Fit(drop=3, shrink=10),
+    "Period": Fit(drop=1, shrink=10),
     "Value": Fit(right=True),
     "Target": Fit(drop=2, right=True),
     "Progress": Fit(drop=5, right=True),
@@ -276,10 +284,24 @@ FITS = {
 }
 
 
+#: The metrics table's own order: a newest value keeps its age (Newest reading) longest, then the Trigger.
+METRIC_FITS = {
+    **FITS,
+    "Newest reading": Fit(drop=1),
+    "Trigger": Fit(drop=2, shrink=12, soft=36),
+    "Polled": Fit(drop=3),
+    "Source": Fit(drop=4, shrink=8),
+}
+
+
 def _table(
-    headers: list[str], rows: list[list[str]], width: int | None = None, left_out: set[str] | None = None
+    headers: list[str],
+    rows: list[list[str]],
+    width: int | None = None,
+    left_out: set[str] | None = None,
+    fits: dict[str, Fit] = FITS,
 ) -> list[str]:
-    lines, dropped = fit_table(headers, rows, [FITS.get(h, Fit()) for h in headers], width)
+    lines, dropped = fit_table(headers, rows, [fits.get(h, Fit()) for h in headers], width)
     if left_out is not None:
         left_out.update(dropped)
     return lines
@@ -296,7 +318,7 @@ def to_table(
     the metrics recorded by hand, to show each metric's Polled (:func:`kpitui.polled.polled_at`); None: no Polled
     column (a report ``--at`` another time, when the last poll says nothing of the numbers shown)."""
     now = snapshot.at
-    left_out: set[str] = set()
+    kpis_left_out: set[str] = set()  # the columns each table left out to fit the width
     lines = [*wrap(title or f"KPIs as of {now:%Y-%m-%d %H:%M %Z}", width, "  "), ""]
     listed: set[str] = set()
     groups: list[tuple[str, float | None, Status | None, tuple[KpiResult, ...]]] = [
@@ -355,15 +377,11 @@ def to_table(
         ],
         [r for _, rows in sections for r in rows],
         width,
-        left_out,
+        kpis_left_out,
     )
     header, body = table[0], iter(table[1:])
     for heading, rows in sections:
         lines += [*heading, header, *(next(body) for _ in rows), ""]
-    legend = LEGEND
-    if "Trend" not in left_out and any(snapshot.annotated.get(k) for k in listed):
-        legend = [*LEGEND, TREND_NOTE]
-    lines += [*(legend if width is None else wrap(" ".join(legend), width)), ""]
     metric_rows = []
     for m in snapshot.metrics.values():
         state = f"error: {m.health.error}" if m.health and m.health.error else ""
@@ -381,13 +399,21 @@ def to_table(
     metrics_heading = "Metrics (★ key metric" + (
         ")" if manual is None else "; Polled: the source's last successful poll, or when last recorded by hand)"
     )
-    lines += wrap(metrics_heading, width)
     headers = ["Metric", "Newest", "Newest reading", *([] if manual is None else ["Polled"]), "Source", "Trigger"]
-    lines += _table(headers, metric_rows, width, left_out)
-    if left_out:
-        order = [h for h in FITS if h in left_out]
-        lines += [
-            "",
-            *wrap(f"Left out to fit {width} columns: {', '.join(order)} (--width 0 shows every column).", width),
-        ]
+    metrics_left_out: set[str] = set()
+    metrics_table = _table(headers, metric_rows, width, metrics_left_out, METRIC_FITS)
+    shown = [  # the paragraphs of the columns shown (Newest reading: in either table)
+        text
+        for column, text in LEGEND.items()
+        if column not in kpis_left_out or (column in headers and column not in metrics_left_out)
+    ]
+    if "Trend" not in kpis_left_out and any(snapshot.annotated.get(k) for k in listed):
+        shown.append(TREND_NOTE)
+    for paragraph in shown:  # one per column, each wrapped on its own (to a pipe: a line each)
+        lines += wrap(paragraph, width, "  ")
+    lines += ["", *wrap(metrics_heading, width), *metrics_table]
+    if kpis_left_out or metrics_left_out:
+        tables = [("KPIs", kpis_left_out), ("metrics", metrics_left_out)]
+        said = "; ".join(f"{name}: {', '.join(h for h in FITS if h in out)}" for name, out in tables if out)
+        lines += ["", *wrap(f"Left out to fit {width} columns: {said} (--width 0 shows every column).", width)]
     return "\n".join(lines).rstrip() + "\n"

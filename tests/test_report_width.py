@@ -105,3 +105,43 @@ def test_fit_table_drops_by_priority_then_shortens():
     assert lines[1].startswith("a ver") and "…" in lines[1] and "333" in lines[1]
     lines, _ = fit_table(headers, rows, fits, width=None, indent="")
     assert lines[1].startswith("a very long name indeed")
+
+
+def test_at_80_columns_each_value_keeps_its_period_and_each_newest_value_its_age(sample):
+    """The standard terminal: a KPI's value without the period it covers, or a metric's newest value without when
+    it was taken, is a number a newcomer misreads; the long texts (targets, triggers) give way first."""
+    text = report(sample, env={"COLUMNS": "80"}).stdout
+    lines = text.splitlines()
+    kpi_header = next(line for line in lines if line.strip().startswith("KPI "))
+    metric_header = next(line for line in lines if line.strip().startswith("Metric "))
+    assert "Period" in kpi_header and "Value" in kpi_header
+    assert "Newest reading" in metric_header and "Trigger" not in metric_header
+    lead = next(line for line in lines if line.strip().startswith("Lead Gen"))
+    assert "to date" in lead or "last " in lead  # the row's period is on it
+    said = next(line for line in lines if line.startswith("Left out to fit 80"))
+    assert said.startswith("Left out to fit 80 columns: KPIs: ")  # each table says what it left out
+    assert "metrics: Trigger" in " ".join(lines[lines.index(said) :])
+
+
+def test_the_legend_explains_the_columns_shown_one_paragraph_each(sample):
+    narrow = report(sample, env={"COLUMNS": "80"}).stdout
+    wide = report(sample, "--width", "0").stdout
+    for text in (narrow, wide):
+        paragraphs = [line for line in text.splitlines() if line[:1].isalpha() and ": " in line]
+        assert any(p.startswith("Progress: value ÷ target") for p in paragraphs)
+    assert "On pace for: the value projected" in wide and "Score 0–100%" in wide
+    assert "On pace for: the value projected" not in narrow  # left out at 80: not explained either
+    columns = {"Target", "Progress", "On pace for", "Score 0–100%", "vs previous", "Newest reading", "Trend"}
+    for text, width in ((narrow, 80), (wide, None)):
+        lines = text.splitlines()
+        start = next(i for i, line in enumerate(lines) if line.startswith("Target: ") or line.startswith("Progress: "))
+        legend = lines[start : lines.index("", start)]
+        for (
+            line
+        ) in legend:  # a paragraph a column, wrapped to the width (piped: one line each, not the source's breaks)
+            assert (
+                line.split(":")[0] in columns
+                if width is None
+                else line.startswith("  ") or line.split(":")[0] in columns
+            )
+            assert width is None or len(line) <= width
