@@ -136,12 +136,8 @@ def test_the_legend_explains_the_columns_shown_one_paragraph_each(sample):
         lines = text.splitlines()
         start = next(i for i, line in enumerate(lines) if line.startswith("Target: ") or line.startswith("Progress: "))
         legend = lines[start : lines.index("", start)]
-        for (
-            line
-        ) in legend:  # a paragraph a column, wrapped to the width (piped: one line each, not the source's breaks)
-            assert (
-                line.split(":")[0] in columns
-                if width is None
-                else line.startswith("  ") or line.split(":")[0] in columns
-            )
+        # a paragraph a column, wrapped to the width (piped: one line each, not at the source's breaks)
+        for line in legend:
+            first = line.split(":")[0] in columns
+            assert first if width is None else first or line.startswith("  ")
             assert width is None or len(line) <= width
