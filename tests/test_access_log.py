@@ -288,6 +288,26 @@ def test_apache_escaped_quotes_leave_the_line_whole(tmp_path: Path) -> None:
     assert (row["__valid"], row["query"], row["agent"]) == (True, "q=\\x22b\\x22", "say \\x22hi\\x22")
 
 
+def test_backslashed_quotes_found_wherever_they_are_and_nothing_else_changed() -> None:
+    """The search for Apache's ``\\"`` (a backslash first, then the pair) finds it at the chunk's start, its end
+    and among backslashes that escape nothing or each other; a chunk without one comes back as the same object.
+    Checked against the rule written out (``re.sub`` wherever the pair occurs) on random chunks."""
+    from kpitui.builtin.access_log.formats import quotes_escaped_as_nginx
+
+    def reference(data: bytes) -> bytes:
+        return re.sub(rb'\\[\\"]', lambda m: b"\\x22" if m.group() == b'\\"' else m.group(), data)
+
+    assert quotes_escaped_as_nginx(b'\\"a') == b"\\x22a"
+    assert quotes_escaped_as_nginx(b'a\\"') == b"a\\x22"
+    assert quotes_escaped_as_nginx(b'a\\\\"b\\"') == b'a\\\\"b\\x22'  # the first quote follows an escaped backslash
+    for plain in (b"", b"no backslash", b'"quoted" \\x22 nginx \\\\', b"ends in \\", b'\\ "'):
+        assert quotes_escaped_as_nginx(plain) is plain
+    rng = random.Random(15)
+    for _ in range(2000):
+        data = bytes(rng.choice(b'\\"a\n') for _ in range(rng.randrange(12)))
+        assert quotes_escaped_as_nginx(data) == reference(data), data
+
+
 def test_request_that_is_not_method_target_protocol(tmp_path: Path) -> None:
     tls = '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "\\x16\\x03\\x01\\x00" 400 157 "-" "-"'
     write(tmp_path / "access.log", [tls, '1.2.3.4 - - [01/Mar/2024:10:00:00 +0000] "-" 408 0 "-" "-"'])

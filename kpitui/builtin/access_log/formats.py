@@ -313,6 +313,7 @@ def _plan(options: LineOptions, separator: str) -> _Plan:
 
 
 _BACKSLASHED = re.compile(rb'\\[\\"]')
+_BACKSLASH_QUOTE = re.compile(rb'\\"')
 
 
 def _nginx_escape(match: re.Match[bytes]) -> bytes:
@@ -324,8 +325,12 @@ def quotes_escaped_as_nginx(data: bytes) -> bytes:
     nginx's default escape, ``\\x22``: the quote no longer splits or ends a quoted field. An escaped backslash
     (``\\\\``) stays as it is and escapes nothing after it (``"a\\\\"`` is the value ``a\\`` and its closing
     quote). Nothing changes but those quotes, never a line ending: each line is still one line. A chunk
-    without ``\\"`` (nginx's logs, most of Apache's) is returned as it is, after one search."""
-    if b'\\"' not in data:
+    without ``\\"`` (nginx's logs, most of Apache's) is returned as it is, after a search.
+
+    The search: first for a backslash alone (``memchr``, ~3 ms over 64 MiB), then, only if the chunk holds one, for
+    ``\\"`` by regex (~30 ms). ``b'\\"' in data`` took ~66 ms of CPU over every 64 MiB chunk with the GIL held (the
+    two-byte search stops at every quote, six a line), while no query ran beside it."""
+    if b"\\" not in data or _BACKSLASH_QUOTE.search(data) is None:
         return data
     return _BACKSLASHED.sub(_nginx_escape, data)
 
