@@ -190,9 +190,12 @@ def _with_default_command(argv: list[str], commands: Iterable[str]) -> list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from .console import degrade_glyphs, literal_output
+    from .console import degrade_glyphs, literal_output, open_closed_std_streams
 
+    closed = open_closed_std_streams()
     degrade_glyphs(sys.stdout, sys.stderr)
+    if "stdout" in closed:
+        print("kpitui: standard output is closed: what this command prints goes nowhere", file=sys.stderr)
     argv = list(sys.argv[1:] if argv is None else argv)
     args = _parse_tui(argv)  # the dashboard's command line, without building every subcommand's parser
     found: dict[str, Callable[[argparse.Namespace], int]] = {"tui": cmd_tui}

@@ -75,6 +75,44 @@ def _handler(exc: UnicodeError) -> tuple[str, int]:
 codecs.register_error(ERRORS, _handler)
 
 
+def open_closed_std_streams() -> list[str]:
+    """Put ``/dev/null`` where file descriptor 0, 1 or 2 is closed, and give Python a stream on each.
+
+    ``kpitui report >&-``, or a collector started by a supervisor without them: Python then has
+    ``sys.stdout = None``, and ``report`` stopped with an ``AttributeError`` traceback. A descriptor left
+    closed is also the next one a file opens (the history, its index cache), and a child process (a
+    ``command`` notifier) inherits it as its stdout: its output would land in that file. Returns the names
+    of the streams that were closed (``["stdout"]``), for the caller to say so.
+    """
+    import io
+    import os
+    import sys
+
+    closed = []
+    for fd, name in ((0, "stdin"), (1, "stdout"), (2, "stderr")):
+        try:
+            os.fstat(fd)
+        except OSError:
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:  # the lowest free descriptor is this one when those below are open; dup2 to be sure
+                os.dup2(null, fd)
+                os.close(null)
+            closed.append(name)
+        if getattr(sys, name) is None:
+            stream = io.TextIOWrapper(
+                io.FileIO(fd, "r" if fd == 0 else "w", closefd=False),
+                encoding="utf-8",
+                errors="strict" if fd == 0 else "backslashreplace",
+                line_buffering=fd != 0,
+            )
+            setattr(sys, name, stream)
+            if getattr(sys, f"__{name}__") is None:  # what Textual's driver writes to
+                setattr(sys, f"__{name}__", stream)
+            if name not in closed:
+                closed.append(name)
+    return closed
+
+
 def can_encode(stream: TextIO, text: str = "▲—★▁") -> bool:
     encoding = getattr(stream, "encoding", None) or "ascii"
     try:
