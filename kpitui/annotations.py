@@ -270,6 +270,14 @@ def _checked(text: str) -> str:
         raise AnnotationError('an annotation needs some text, e.g. "Launched the webinar ads"')
     if len(text) > 500:
         raise AnnotationError(f"an annotation is at most 500 characters, not {len(text)}")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:  # bytes that are not UTF-8 on the command line (a Latin-1 terminal, a file)
+        raw = text[exc.start : exc.end].encode("utf-8", "surrogateescape")
+        raise AnnotationError(
+            f"an annotation must be UTF-8 text; it holds the bytes {raw!r} at character {exc.start + 1} "
+            "(set your terminal or file to UTF-8)"
+        ) from None
     return text
 
 
