@@ -49,13 +49,20 @@ def nearest(name: str, choices: typing.Iterable[str]) -> str | None:
 
 
 def exc_text(exc: BaseException) -> str:
-    """``str(exc)`` for an exception a plugin raised: one whose ``__str__`` raises (or does not give a string) is
-    named by its type alone, never a traceback in the middle of reporting it."""
+    """``str(exc)`` for an exception a plugin raised, as one line: one whose ``__str__`` raises (or does not give a
+    string) is named by its type alone, never a traceback in the middle of reporting it.
+
+    Every caller puts it in one line (a report's status cell, a log line, a KPI's error): a message with line
+    breaks (polars' errors have paragraphs, and a dump of the expression) split the report's table row.
+    """
     try:
         text = str(exc)
     except Exception:  # noqa: BLE001 - a plugin's __str__
         return f"(its message could not be read: {type(exc).__name__}.__str__ failed)"
-    return text if isinstance(text, str) else ""
+    if not isinstance(text, str):
+        return ""
+    text = text.split("\n\nThis error occurred in the following expression", 1)[0]  # polars' dump of the plan
+    return " ".join(text.split()) if "\n" in text or "\r" in text else text
 
 
 def did_you_mean(name: str, choices: typing.Iterable[str], otherwise: str = "") -> str:

@@ -77,3 +77,48 @@ def test_a_source_error_whose_str_raises(tmp_path):
     assert (
         "s1: error: fetch failed (plugin odd): BadStr: (its message could not be read" in result.stdout + result.stderr
     )
+
+
+MULTILINE = """
+import kpitui
+import polars as pl
+from kpitui.api import FormulaType, Input
+
+class Paragraphs(FormulaType):
+    type_name = "paragraphs"
+    def inputs(self):
+        return [Input("m", "a")]
+    def expression(self, inputs):
+        raise ValueError("the first line\\n\\nthe second paragraph\\r\\n   indented")
+
+class WrongCol(FormulaType):
+    type_name = "wrong_col"
+    def inputs(self):
+        return [Input("m", "a")]
+    def expression(self, inputs):
+        return pl.col(pl.col("x"))  # polars: "invalid input for `col`", then a paragraph
+
+@kpitui.hookimpl
+def register_formula_types():
+    return [Paragraphs, WrongCol]
+"""
+
+
+def test_a_plugin_error_with_line_breaks_is_one_line_in_the_report(tmp_path):
+    """Before: the message's line breaks went into the report's Status cell and split the KPI's row in three
+    (polars' own errors have paragraphs)."""
+    tables = (
+        '[metrics.a]\nname = "A"\n'
+        '[kpis.p]\nname = "P"\nformula = "paragraphs"\n[kpis.w]\nname = "W"\nformula = "wrong_col"\n'
+    )
+    path = plugin_config(tmp_path, {"multiline.py": MULTILINE}, tables)
+    assert kpitui("record", "a", "4", "--config", str(path)).returncode == 0
+    table = kpitui("report", "--no-collect", "--width", "0", "--config", str(path))
+    assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
+    rows = [line for line in table.stdout.splitlines() if "failed" in line]
+    assert len(rows) == 2, table.stdout
+    assert "ValueError: the first line the second paragraph indented" in rows[0], rows
+    assert "invalid input for `col` Expected" in rows[1], rows
+    result = kpitui("report", "--no-collect", "--format", "json", "--config", str(path))
+    errors = [k["error"] for k in json.loads(result.stdout)["kpis"]]
+    assert all(e and "\n" not in e and "\r" not in e for e in errors), errors
