@@ -11,10 +11,28 @@ the width, so no line is ever longer than asked.
 from __future__ import annotations
 
 import textwrap
+import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
+from .console import escape_controls
+
 ELLIPSIS = "…"
+
+
+@lru_cache(maxsize=4096)
+def _char_cells(ch: str) -> int:
+    """The columns one character takes on a terminal: 2 for East Asian wide and full-width ones (漢, 😀), 0 for
+    combining marks and format characters (a zero-width joiner or space), else 1."""
+    if unicodedata.combining(ch) or unicodedata.category(ch) in ("Mn", "Me", "Cf"):
+        return 0
+    return 2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1
+
+
+def cells(text: str) -> int:
+    """The columns ``text`` takes on a terminal (``len`` counts 漢字 as 2, a terminal as 4)."""
+    return len(text) if text.isascii() else sum(_char_cells(ch) for ch in text)
 
 
 @dataclass(frozen=True)
@@ -31,7 +49,23 @@ class Fit:
 
 
 def shorten(text: str, width: int) -> str:
-    return text if len(text) <= width else (text[: max(0, width - 1)] + ELLIPSIS if width > 0 else "")
+    """``text`` in at most ``width`` terminal columns, ending in ``…`` when cut."""
+    if cells(text) <= width:
+        return text
+    if width <= 0:
+        return ""
+    kept, used = [], 0
+    for ch in text:
+        used += _char_cells(ch)
+        if used > width - 1:
+            break
+        kept.append(ch)
+    return "".join(kept) + ELLIPSIS
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    space = " " * max(0, width - cells(text))
+    return space + text if right else text + space
 
 
 def fit_table(
@@ -42,8 +76,15 @@ def fit_table(
     indent: str = "  ",
     gap: int = 2,
 ) -> tuple[list[str], list[str]]:
-    """The table's lines (header first) within ``width`` (None: no limit), and the headers left out."""
-    natural = [max([len(h), *(len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
+    """The table's lines (header first) within ``width`` (None: no limit), and the headers left out.
+
+    Widths are terminal columns (:func:`cells`: 漢字 and 😀 take two each), and a control character is measured
+    as it will be shown (``\\u001b``, :func:`kpitui.console.escape_controls`): either counted by ``len`` put a
+    row's later columns out of line with the header's.
+    """
+    headers = [escape_controls(h) for h in headers]
+    rows = [[escape_controls(c) for c in r] for r in rows]
+    natural = [max([cells(h), *(cells(r[i]) for r in rows)]) for i, h in enumerate(headers)]
     shown = list(range(len(headers)))
     widths = dict(enumerate(natural))
 
@@ -53,7 +94,7 @@ def fit_table(
     if width is not None:
         for i in shown:
             if fits[i].soft and used() > width:
-                widths[i] = max(min(widths[i], fits[i].soft), widths[i] - (used() - width), len(headers[i]))
+                widths[i] = max(min(widths[i], fits[i].soft), widths[i] - (used() - width), cells(headers[i]))
         while used() > width:
             droppable = [i for i in shown if fits[i].drop]
             if not droppable:
@@ -65,18 +106,18 @@ def fit_table(
             if used() > width:
                 shown.remove(i)
         while used() > width:
-            shrinkable = [i for i in shown if fits[i].shrink and widths[i] > max(fits[i].shrink, len(headers[i]))]
+            shrinkable = [i for i in shown if fits[i].shrink and widths[i] > max(fits[i].shrink, cells(headers[i]))]
             if not shrinkable:
                 break
-            widest = max(shrinkable, key=lambda i: widths[i] - max(fits[i].shrink, len(headers[i])))
-            floor = max(fits[widest].shrink, len(headers[widest]))
+            widest = max(shrinkable, key=lambda i: widths[i] - max(fits[i].shrink, cells(headers[i])))
+            floor = max(fits[widest].shrink, cells(headers[widest]))
             widths[widest] = max(floor, widths[widest] - (used() - width))
 
     def line(cells: Sequence[str]) -> str:
         parts = []
         for i in shown:
             cell = shorten(cells[i], widths[i])
-            parts.append(cell.rjust(widths[i]) if fits[i].right else cell.ljust(widths[i]))
+            parts.append(_pad(cell, widths[i], fits[i].right))
         text = (indent + (" " * gap).join(parts)).rstrip()
         return text if width is None else shorten(text, width)
 
