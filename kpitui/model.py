@@ -30,6 +30,9 @@ class Status(str, Enum):
     NO_TARGET = "no_target"
     #: a to-date KPI at the very start of its period: nothing has had time to happen
     NOT_YET = "not_yet"
+    #: the formula gives no number from inputs that have data over the period (a ratio whose
+    #: denominator is 0, a growth from 0): not missing data, a value undefined for the period
+    UNDEFINED = "undefined"
 
     @property
     def label(self) -> str:
@@ -228,6 +231,9 @@ class KpiResult:
     #: the same period a year earlier starts before the metrics' first reading: ``last_year`` covers
     #: only part of it, so no year-over-year change is shown
     partial_last_year: bool = False
+    #: why ``value`` is none while every input has data over the period (status ``undefined``): the
+    #: formula's word, such as "÷ 0: ad_views is 0" (:meth:`kpitui.api.FormulaType.undefined_reason`)
+    undefined: str | None = None
 
     @property
     def target(self) -> Target | None:

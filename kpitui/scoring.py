@@ -124,9 +124,13 @@ def meets(target: Target | None, value: float | None) -> bool | None:
     return value >= target.value
 
 
-def status(score_: float | None, value: float | None, has_target: bool, thresholds: Thresholds) -> Status:
+def status(
+    score_: float | None, value: float | None, has_target: bool, thresholds: Thresholds, *, undefined: bool = False
+) -> Status:
+    """The status of a score (or of a value without a target). ``undefined``: the value is none while the
+    inputs have data (a ratio ÷ 0): ``undefined``, not ``no data``."""
     if value is None:
-        return Status.NO_DATA
+        return Status.UNDEFINED if undefined else Status.NO_DATA
     if not has_target or score_ is None:
         return Status.NO_TARGET
     if score_ >= thresholds.on_track:

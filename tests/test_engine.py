@@ -126,10 +126,45 @@ def test_ratio_and_no_data_before_first_reading(snapshot):
     assert r.previous is None  # b had no reading before March: no data, not zero
 
 
-def test_ratio_division_by_zero_is_no_data(snapshot):
+def test_ratio_division_by_zero_is_undefined_not_no_data(snapshot):
     r = snapshot.kpis["zero"]
-    assert r.value is None  # z has history but sums to 0 in March
-    assert r.status is Status.NO_DATA
+    assert r.value is None  # z has history but sums to 0 in March: a, 12, over 0
+    assert r.status is Status.UNDEFINED
+    assert r.undefined == "÷ 0: z is 0"
+    # b had no reading before March: February's ratio has no data (not undefined), March's has its number
+    rate = snapshot.kpis["rate"]
+    assert rate.status is not Status.UNDEFINED and rate.undefined is None
+
+
+def test_no_readings_at_all_is_no_data_not_undefined(write_config, builtin_registry):
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    snap = Engine(config).evaluate(readings_frame([("g", t(2026, 3, 5), 1)]), NOW)
+    zero = snap.kpis["zero"]
+    assert zero.value is None and zero.status is Status.NO_DATA and zero.undefined is None
+
+
+def test_undefined_when_only_part_of_the_inputs_has_data_is_no_data(write_config, builtin_registry):
+    """A ratio whose numerator has never been read: no data (something is missing), whatever the denominator."""
+    config = load_config(write_config(CONFIG), registry=builtin_registry)
+    snap = Engine(config).evaluate(readings_frame([("z", t(2026, 1, 1), 5)]), NOW)
+    assert snap.kpis["zero"].status is Status.NO_DATA
+
+
+def test_undefined_reaches_kpis_built_on_it_and_the_objective(write_config, builtin_registry):
+    text = CONFIG.replace('[objectives.o]\nkpis = ["leads", "margin", "onboarding", "rate"]', "")
+    text += '[kpis.zero_twice]\nformula = "expression"\nexpression = "zero * 2"\n'
+    text += '[objectives.o]\nkpis = ["zero", "zero_twice"]\n'
+    text += '[objectives.empty]\nkpis = ["rate"]\n'
+    config = load_config(write_config(text), registry=builtin_registry)
+    snap = Engine(config).evaluate(HISTORY, NOW)
+    twice = snap.kpis["zero_twice"]
+    assert twice.value is None and twice.status is Status.UNDEFINED
+    assert twice.undefined == "the formula gives no number for these inputs"
+    by_id = {o.objective.id: o for o in snap.objectives}
+    assert by_id["o"].status is Status.UNDEFINED
+    assert by_id["empty"].status is Status.NO_TARGET  # rate has a value, no target
+    before = Engine(config).evaluate(readings_frame([("g", t(2026, 3, 5), 1)]), NOW)
+    assert {o.objective.id: o for o in before.objectives}["o"].status is Status.NO_DATA
 
 
 def test_difference_and_expression(snapshot):

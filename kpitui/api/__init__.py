@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ..model import Metric as Metric, SourceSpec as SourceSpec
 from ..options import NoOptions, OptionError, Secret, nearest as nearest
 from .annotations import AnnotationSource, Note
-from .formulas import CannotDecompose, FormulaType, Input, safe_div, shapley_split
+from .formulas import NO_NUMBER, CannotDecompose, FormulaType, Input, safe_div, shapley_split
 from .notifiers import Notification, Notifier, NotifierError
 from .readings import normalise_readings as normalise_readings, readings_frame
 from .sources import (
@@ -49,6 +49,7 @@ else:
 
 
 __all__ = [
+    "NO_NUMBER",
     "READINGS_SCHEMA",
     "AnnotationSource",
     "Note",

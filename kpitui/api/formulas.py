@@ -29,8 +29,13 @@ class Input:
     offset: int = 0
 
 
+#: why a KPI's value is undefined when its formula says nothing more (:meth:`FormulaType.undefined_reason`)
+NO_NUMBER = "the formula gives no number for these inputs"
+
+
 def safe_div(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:
-    """``numerator / denominator``, null (no data) where the denominator is zero or missing."""
+    """``numerator / denominator``, null where the denominator is zero or missing (a KPI whose inputs all
+    have data but whose denominator is 0 is shown *undefined*, "÷ 0", not "no data")."""
     return pl.when(denominator != 0).then(numerator / denominator).otherwise(None)
 
 
@@ -84,6 +89,13 @@ class FormulaType:
     def parts(self, inputs: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
         """Named sub-values shown beside the KPI (for example each funnel step)."""
         return {}
+
+    def undefined_reason(self) -> str:
+        """Why the value is none while every input has data over the period (the KPI's status is then
+        ``undefined``, not ``no data``): a short phrase shown beside it, such as ``"÷ 0: ad_views is 0"``
+        for a ratio. The engine calls it only then; null comes from a zero denominator
+        (:func:`safe_div`) or a NaN or infinity (made null). The default says no more than that."""
+        return NO_NUMBER
 
     def series(self, value: pl.Expr) -> pl.Expr:
         """Transform the bucket series of values (for example a running total)."""

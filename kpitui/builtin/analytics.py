@@ -85,6 +85,11 @@ class Growth(FormulaType):
             return current - previous
         return safe_div(current - previous, previous.abs()) * 100
 
+    def undefined_reason(self) -> str:
+        if self.options.mode == "absolute":
+            return super().undefined_reason()
+        return f"÷ 0: {self.options.of} was 0 the period before"
+
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """``absolute`` only: this period's change minus the previous period's."""
         if self.options.mode != "absolute":
@@ -188,6 +193,9 @@ class Funnel(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         steps = self.options.steps
         return self._rate(inputs[steps[-1]], inputs[steps[0]])
+
+    def undefined_reason(self) -> str:
+        return f"÷ 0: the first step, {self.options.steps[0]}, is 0"
 
     def parts(self, inputs: dict[str, pl.Expr]) -> dict[str, pl.Expr]:
         steps = self.options.steps

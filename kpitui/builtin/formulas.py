@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from kpitui import hookimpl
-from kpitui.api import CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
+from kpitui.api import NO_NUMBER, CannotDecompose, FormulaType, Input, OptionError, safe_div, shapley_split
 
 if TYPE_CHECKING:
     import polars as pl
@@ -147,7 +147,7 @@ class RatioOptions:
 
 
 class Ratio(FormulaType):
-    """Conversion rate = sign-ups ÷ ad views; no data when the denominator is zero."""
+    """Conversion rate = sign-ups ÷ ad views; undefined (÷ 0) when the denominator is zero."""
 
     type_name = "ratio"
     description = "numerator / denominator over the window; x100 with percent = true."
@@ -165,6 +165,9 @@ class Ratio(FormulaType):
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         value = safe_div(inputs["numerator"], inputs["denominator"])
         return value * 100 if self.options.percent else value
+
+    def undefined_reason(self) -> str:
+        return f"÷ 0: {self.options.denominator} is 0"
 
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """The numerator's and the denominator's effects: the symmetric shift-share (Shapley) split,
@@ -230,6 +233,10 @@ class Expression(FormulaType):
 
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return self.compiled.build(inputs)
+
+    def undefined_reason(self) -> str:
+        # + - * abs min max round coalesce of numbers give a number; only a division gives none
+        return "÷ 0: a divisor in the expression is 0" if "/" in self.options.expression else NO_NUMBER
 
     def decompose(self, current: dict[str, float | None], previous: dict[str, float | None]) -> dict[str, float]:
         """A linear expression (``leads + 2 * requests``): each input's change times its coefficient,

@@ -273,10 +273,14 @@ class Engine:
                 assert memo is not None  # carried rows come from it
                 old = memo.values[kid]
                 numbers = [old.values[i] if r in kept else col[r] for i, r in enumerate(kplan.positions)]  # type: ignore[index]
-                parts = old.parts if kplan.current in kept else parts_run(kid, kplan.current)
-                values[kid] = KpiValues(numbers, parts)
+                if kplan.current in kept:
+                    values[kid] = KpiValues(numbers, old.parts, old.undefined)
+                else:
+                    undefined = (kid, kplan.current) in evaluation.undefined
+                    values[kid] = KpiValues(numbers, parts_run(kid, kplan.current), undefined)
             elif col is not None:
-                values[kid] = KpiValues([col[r] for r in kplan.positions], parts_run(kid, kplan.current))
+                undefined = (kid, kplan.current) in evaluation.undefined
+                values[kid] = KpiValues([col[r] for r in kplan.positions], parts_run(kid, kplan.current), undefined)
         return values
 
     def _results(

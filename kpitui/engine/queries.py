@@ -19,7 +19,7 @@ import datetime as dt
 import threading
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from math import isfinite
 from typing import Any, Iterable, cast
 
@@ -42,11 +42,14 @@ Latest = dict[str, tuple[dt.datetime, float]]  # metric -> its newest reading (a
 
 @dataclass
 class Evaluation:
-    """The raw outcome of one pipeline run: values per (kpi, row)."""
+    """The raw outcome of one pipeline run: values per (kpi, row), and the (kpi, row) pairs whose value
+    is none while every column the KPI reads on that row has an answer (``undefined``: a zero
+    denominator, a NaN; not missing data)."""
 
     rows: list[SteppedPeriod]
     values: dict[str, list[float | None]]  # kpi id (or "kpi::part") -> value per row
     latest: Latest
+    undefined: set[tuple[str, int]] = field(default_factory=set)
 
 
 def requests(
@@ -159,21 +162,24 @@ def run(
         newest_at = instants[latest_from:]
         # the shapes' cells: those answers taken in Python (a Series' gather is a query of its own),
         # converted as ``answered`` converts them
-        cells_taken = pl.Series([listed[t] for t in taken], dtype=pl.Float64)
+        cells_listed: list[float | None] | None = [listed[t] for t in taken]
+        cells_taken = pl.Series(cells_listed, dtype=pl.Float64)
     else:
         (answers,) = pipeline.collect(pipeline.aggregate(view, asked.frame(), aggs).sort("req"))
         answered = answers["value"]
         newest_at = answers["at"].slice(latest_from).to_list()
         cells_taken = answered.gather(pl.Series(taken, dtype=pl.Int64)) if taken else pl.Series([], dtype=pl.Float64)
+        cells_listed = None  # made a list only when a value is none (see _undefined)
     latest_map = _latest(metrics, newest_at, [-1] * len(metrics), answered.slice(latest_from).to_list())
     if not kid_rows:
         return Evaluation(rows, {}, latest_map)
     # KPIs of one shape: one query over their rows, one KPI after the other (their cells taken from
     # the answers, then sliced per shape and placeholder)
-    queries, outputs = [], []
+    queries, outputs, heights = [], [], []
     for kids, (taken_at, width) in zip(shaped.values(), spans):
         shape = cast(Shape, compiled[kids[0]].shape)
         height = sum(len(kid_rows[kid]) for kid in kids)
+        heights.append(height)
         frame = pl.DataFrame(
             [cells_taken.slice(taken_at + i * height, height).alias(f"_{i}") for i in range(width)]
             if width  # else a column only for the frame's height
@@ -201,7 +207,9 @@ def run(
         # one of polars' threads until it is stopped): plugin code that hangs or fails is that KPI's error,
         # not an evaluation that never ends (see plugin_queries)
         running = plugin_queries(compiler, compiled, others, wide)
-    for kids, result in zip(outputs, results):  # back to one list per KPI (and part), by row
+    undefined: set[tuple[str, int]] = set()
+    for kids, result, (taken_at, width), height in zip(outputs, results, spans, heights):
+        # back to one list per KPI (and part), by row
         got = [_cleaned(result.to_series(j).to_list()) for j in range(result.width)]
         done = 0
         for kid in kids:
@@ -211,10 +219,49 @@ def run(
                 for row_id, value in zip(on_rows, out[done : done + len(on_rows)]):
                     column[row_id] = value
                 values[name] = column
+            if width and None in (own := got[0][done : done + len(on_rows)]):
+                if cells_listed is None:
+                    cells_listed = cells_taken.to_list()
+                # the KPI's cells of placeholder i are at taken_at + i * height + done + (its row's index)
+                at = taken_at + done
+                for j, (row_id, value) in enumerate(zip(on_rows, own)):
+                    if value is None and all(cells_listed[at + i * height + j] is not None for i in range(width)):
+                        undefined.add((kid, row_id))
             done += len(on_rows)
     if others:
-        values.update(running.values())
-    return Evaluation(rows, values, latest_map)
+        got_others = running.values()
+        values.update(got_others)
+        undefined |= _undefined_wide(compiled, others, kid_rows, got_others, columns, wide_values, asked)
+    return Evaluation(rows, values, latest_map, undefined)
+
+
+def _undefined_wide(
+    compiled: dict[str, CompiledKpi],
+    kids: list[str],
+    kid_rows: dict[str, list[int]],
+    values: dict[str, list[float | None]],
+    columns: list[str],
+    answers: list[float | None],
+    asked: _Asked,
+) -> set[tuple[str, int]]:
+    """The (plugin KPI, row) pairs whose value is none while every column the KPI reads has an answer on
+    that row (``answers``: the wide frame's requests' answers, at ``asked.row`` and ``asked.c``)."""
+    out: set[tuple[str, int]] = set()
+    cells: dict[tuple[int, int], float | None] | None = None
+    index = {name: c for c, name in enumerate(columns)}
+    for kid in kids:
+        got = values.get(kid)
+        if got is None or None not in got:
+            continue
+        reads = [index[read.column] for read in compiled[kid].reads if read.column in index]
+        if not reads:
+            continue
+        if cells is None:
+            cells = {(row_id, c): value for row_id, c, value in zip(asked.row, asked.c, answers)}
+        for row_id in kid_rows[kid]:
+            if got[row_id] is None and all(cells.get((row_id, c)) is not None for c in reads):
+                out.add((kid, row_id))
+    return out
 
 
 def _cleaned(values: list[Any]) -> list[Any]:

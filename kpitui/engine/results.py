@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import periods, pipeline, scoring
+from ..api.formulas import NO_NUMBER
 from ..model import (
     Kpi,
     KpiResult,
@@ -32,10 +33,13 @@ NOT_YET = scoring.Judgement(None, None, None, None)
 
 @dataclass(frozen=True)
 class KpiValues:
-    """One KPI's numbers: per plan position (current, previous, last year, each sparkline point) and its parts."""
+    """One KPI's numbers: per plan position (current, previous, last year, each sparkline point), its
+    parts, and whether its current value is none while every column it reads has an answer
+    (``undefined``: the formula gives no number for inputs that have data, such as a ratio ÷ 0)."""
 
     values: list[float | None]
     parts: dict[str, float | None]
+    undefined: bool = False
 
 
 def _copy(result: KpiResult, changes: dict[str, Any]) -> KpiResult:
@@ -147,14 +151,17 @@ class Results:
         value, previous, last_year = numbers.values[:3]
         series = self.compiler.series(kid, tuple(zip(plan.points, numbers.values[3:])))
         partial = self.partial_previous(kid, plan)
+        undefined_here = numbers.undefined and value is None
         if self.cut_short(kid, plan):
-            value, partial = None, True  # a growth over a period the history only partly covers: no number
+            # a growth over a period the history only partly covers: no number (and not undefined: partial history)
+            value, partial, undefined_here = None, True, False
         partial_last_year = self.partial_last_year(kid, plan)  # shown as partial, never compared with
         change = value - previous if value is not None and previous is not None and not partial else None
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
         target, basis = self._target(kid, plan)
         judged = self._judge(kid, value, period, plan, target, self._starting(plan))
-        fields = self._judged(kpi, judged, value, target)
+        undefined = self.undefined_reason(kid) if undefined_here else None
+        fields = self._judged(kpi, judged, value, target, undefined)
         fields.update(
             kpi=kpi,
             period=period,
@@ -171,8 +178,19 @@ class Results:
             applied_target=target,
             partial_history=partial,
             partial_last_year=partial_last_year,
+            undefined=undefined,
         )
         return _result(fields)
+
+    def undefined_reason(self, kid: str) -> str:
+        """Why the KPI's value is undefined (none from inputs that have data): its formula's
+        :meth:`~kpitui.api.FormulaType.undefined_reason`, or the general phrase when that fails."""
+        formula = self.compiler.formulas.get(kid)
+        try:
+            reason = formula.undefined_reason() if formula is not None else NO_NUMBER
+        except Exception:  # noqa: BLE001 - a plugin's phrase must not take the KPI down
+            reason = NO_NUMBER
+        return reason.strip()[:200] if isinstance(reason, str) and reason.strip() else NO_NUMBER
 
     def moved(self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, renewed: frozenset[str]) -> KpiResult:
         """``kept``, a KPI's result before the clock moved to ``now``, with the same numbers (the KPI
@@ -211,7 +229,8 @@ class Results:
                 return kept
             return _copy(kept, moved)
         judged = self._judge(kid, kept.value, period, plan, target, starting)
-        moved.update(target_basis=basis, applied_target=target, **self._judged(kpi, judged, kept.value, target))
+        judged_fields = self._judged(kpi, judged, kept.value, target, kept.undefined)
+        moved.update(target_basis=basis, applied_target=target, **judged_fields)
         return _copy(kept, moved)
 
     def _same(self, before: Period, now: Period) -> bool:
@@ -243,8 +262,11 @@ class Results:
         score = scoring.rollup([(r.score, r.kpi.weight) for r in kpis])
         if score is None and any(r.status is Status.NOT_YET for r in kpis):
             status = Status.NOT_YET
+        elif score is None and all(r.value is None for r in kpis):
+            # no KPI has a number: undefined when one gives none from inputs with data (÷ 0), else no data
+            status = Status.UNDEFINED if any(r.status is Status.UNDEFINED for r in kpis) else Status.NO_DATA
         elif score is None:
-            status = Status.NO_DATA if all(r.value is None for r in kpis) else Status.NO_TARGET
+            status = Status.NO_TARGET
         else:
             status = scoring.status(score, score, True, objective.thresholds)
         return ObjectiveResult(objective=objective, score=score, status=status, kpis=kpis)
@@ -382,12 +404,17 @@ class Results:
         )
 
     @staticmethod
-    def _judged(kpi: Kpi, judged: scoring.Judgement, value: float | None, target: Target | None) -> dict[str, Any]:
-        """The KpiResult fields a judgement gives: score, status, pace and progress."""
+    def _judged(
+        kpi: Kpi, judged: scoring.Judgement, value: float | None, target: Target | None, undefined: str | None = None
+    ) -> dict[str, Any]:
+        """The KpiResult fields a judgement gives: score, status, pace and progress (``undefined``: why
+        the value is none from inputs that have data: status ``undefined``, not ``no data``)."""
         if judged is NOT_YET:
             status = Status.NOT_YET
         else:
-            status = scoring.status(judged.score, value, target is not None, kpi.thresholds)
+            status = scoring.status(
+                judged.score, value, target is not None, kpi.thresholds, undefined=undefined is not None
+            )
         return dict(
             score=judged.score,
             status=status,

@@ -32,7 +32,7 @@ class NpsOptions:
 
 
 class Nps(FormulaType):
-    """NPS = (promoters - detractors) / responses x 100, from -100 to 100; no responses, no data."""
+    """NPS = (promoters - detractors) / responses x 100, from -100 to 100; no responses: undefined (÷ 0)."""
 
     type_name = "nps"
     description = "Net Promoter Score: (promoters - detractors) / responses x 100."
@@ -54,6 +54,10 @@ class Nps(FormulaType):
         if responses is None:
             responses = promoters + inputs["passives"] + detractors
         return safe_div(promoters - detractors, responses) * 100
+
+    def undefined_reason(self) -> str:
+        # optional: why the value is none while every input has data (kpitui shows the KPI "undefined")
+        return "÷ 0: no responses"
 
     @classmethod
     def example(cls):

@@ -150,7 +150,11 @@ def test_nps_is_promoters_minus_detractors_over_responses(config):
     assert snap.kpis["nps"].previous == pytest.approx((1 - 0) / 3 * 100)
     assert snap.kpis["nps_from_passives"].previous is None  # passives had no reading yet: no data
     april = evaluate(config, history, now="2026-04-02T12:00")
-    assert april.kpis["nps"].value is None  # no responses: no data, never a division by zero
+    assert april.kpis["nps"].value is None  # no responses in April: never a division by zero
+    # every input has data (April's sums are 0): undefined, with the plugin's reason, not "no data"
+    assert april.kpis["nps"].status.value == "undefined"
+    assert april.kpis["nps"].undefined == "÷ 0: no responses"
+    assert snap.kpis["nps_from_passives"].status.value != "undefined"
 
 
 def test_collect_then_report_through_the_cli(config, kpitui_store, kpitui_cli):

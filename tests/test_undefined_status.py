@@ -1,0 +1,130 @@
+"""A formula that gives no number from inputs that have data (÷ 0) is *undefined*, not *no data*.
+
+Computed by hand: each KPI's inputs over the period, and which of them is zero.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import polars as pl
+import pytest
+
+from kpitui.api import readings_frame
+from kpitui.config import load_config
+from kpitui.engine import Engine
+from kpitui.model import Status
+from kpitui.pipeline import Readings, View
+
+UTC = dt.timezone.utc
+NOW = dt.datetime(2026, 3, 15, 12, 0, tzinfo=UTC)
+
+CONFIG = """
+[metrics.views]
+[metrics.signups]
+[metrics.sales]
+
+[kpis.conversion]
+formula = "ratio"
+numerator = "signups"
+denominator = "views"
+percent = true
+target = { kind = "reach", value = 5 }
+
+[kpis.growth]
+formula = "growth"
+of = "sales"
+
+[kpis.growth_abs]
+formula = "growth"
+of = "sales"
+mode = "absolute"
+
+[kpis.funnel]
+formula = "funnel"
+steps = ["views", "signups"]
+
+[kpis.per_view]
+formula = "expression"
+expression = "signups / views + sales"
+
+[kpis.total]
+formula = "sum"
+metrics = ["views", "signups"]
+
+[objectives.grow]
+kpis = ["conversion", "funnel"]
+"""
+
+
+def t(*args):
+    return dt.datetime(*args, tzinfo=UTC)
+
+
+@pytest.fixture
+def config(write_config, builtin_registry):
+    return load_config(write_config(CONFIG), registry=builtin_registry)
+
+
+# views: read in January only (so 0 over March); signups 4 in March; sales 2 in January, none (0) in February, 3 in March
+HISTORY = [
+    ("views", t(2026, 1, 10), 50),
+    ("signups", t(2026, 3, 2), 4),
+    ("sales", t(2026, 1, 20), 2),
+    ("sales", t(2026, 3, 3), 3),
+]
+
+
+def test_each_built_in_formula_says_why(config):
+    snap = Engine(config).evaluate(readings_frame(HISTORY), NOW)
+    k = snap.kpis
+    assert k["conversion"].status is Status.UNDEFINED  # 4 sign-ups / 0 views in March
+    assert k["conversion"].undefined == "÷ 0: views is 0"
+    assert k["conversion"].score is None and k["conversion"].progress is None
+    assert k["funnel"].status is Status.UNDEFINED and k["funnel"].undefined == "÷ 0: the first step, views, is 0"
+    assert k["growth"].status is Status.UNDEFINED  # 3 against February's 0: (3 - 0) / 0
+    assert k["growth"].undefined == "÷ 0: sales was 0 the period before"
+    assert k["growth_abs"].value == 3 and k["growth_abs"].status is Status.NO_TARGET
+    assert k["per_view"].status is Status.UNDEFINED
+    assert k["per_view"].undefined == "÷ 0: a divisor in the expression is 0"
+    assert k["total"].value == 4 and k["total"].undefined is None
+    (objective,) = snap.objectives
+    assert objective.status is Status.UNDEFINED  # its KPIs have data and no number: not "no data"
+
+
+def test_inputs_without_any_reading_are_still_no_data(config):
+    snap = Engine(config).evaluate(readings_frame([("sales", t(2026, 3, 3), 3)]), NOW)
+    for kid in ("conversion", "funnel", "per_view"):
+        assert snap.kpis[kid].status is Status.NO_DATA and snap.kpis[kid].undefined is None
+    assert snap.objectives[0].status is Status.NO_DATA
+
+
+def test_a_growth_over_history_that_only_partly_covers_the_period_stays_cut_short(config):
+    """Sales first read in March: February has no reading, so growth has no number, partial history: not undefined."""
+    snap = Engine(config).evaluate(readings_frame([("sales", t(2026, 3, 3), 3)]), NOW)
+    growth = snap.kpis["growth"]
+    assert growth.value is None and growth.partial_history and growth.status is Status.NO_DATA
+
+
+def test_a_moved_clock_carries_undefined_as_a_fresh_evaluation_makes_it(config):
+    engine = Engine(config)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    rows = pl.DataFrame(
+        {
+            "metric": [m for m, _, _ in HISTORY],
+            "at": [(at - epoch) // dt.timedelta(microseconds=1) for _, at, _ in HISTORY],
+            "value": [float(v) for _, _, v in HISTORY],
+            "n": [1] * len(HISTORY),
+        },
+        schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64},
+    )
+    view = View.of(Readings.empty()).write(rows)
+    first = engine.evaluate(view, NOW)
+    assert first.kpis["conversion"].status is Status.UNDEFINED
+    for seconds in (5, 10, 3600, 86_400 * 20):  # within the day, then into April (a new period)
+        now = NOW + dt.timedelta(seconds=seconds)
+        moved = engine.evaluate(view, now)
+        fresh = Engine(config).evaluate(view, now)
+        assert moved == fresh
+    assert moved.kpis["conversion"].status is Status.UNDEFINED  # April: 0 sign-ups / 0 views
+    assert moved.kpis["growth"].status is Status.NO_TARGET  # April's 0 sales against March's 3: -100%
