@@ -15,7 +15,18 @@ STATUS_SYMBOL = {
     Status.NO_DATA: "○",
     Status.NO_TARGET: "·",
     Status.NOT_YET: "◌",
+    Status.UNDEFINED: "⊘",
 }
+
+
+def status_words(result: KpiResult) -> str:
+    """A KPI's status as the tables show it: ``● on track``; an undefined one with why, ``⊘ undefined (÷ 0: ad_views
+    is 0)``; a failed one with its error."""
+    text = f"{STATUS_SYMBOL[result.status]} {result.status.label}"
+    if result.status is Status.UNDEFINED and result.undefined:
+        text += f" ({result.undefined})"
+    return text + (f" ({result.error})" if result.error else "")
+
 
 #: The mark after a projection (On pace for): ✓ when it meets the target. A projection short of the target has no
 #: mark: a pass/fail cross there read as a verdict beside the Status's own (561 ✗ beside "80% ● on track": a

@@ -20,6 +20,10 @@ Direction = Literal["up", "down", "within"]
 TargetKind = Literal["reach", "above", "below", "within"]
 
 
+#: why a KPI's value is undefined when its formula says nothing more (``FormulaType.undefined_reason``)
+NO_NUMBER = "the formula gives no number for these inputs"
+
+
 class Status(str, Enum):
     """How well a KPI or an objective is doing."""
 

@@ -21,9 +21,10 @@ from .formatting import (
     format_value,
     json_number,
     sparkline,
+    status_words,
     target_baseline,
 )
-from .model import KpiResult, Snapshot, Status, Target
+from .model import NO_NUMBER, KpiResult, Snapshot, Status, Target
 from .polled import polled_at
 from .textfit import Fit, fit_table, wrap
 
@@ -84,6 +85,7 @@ def kpi_dict(r: KpiResult, explanations: dict[str, dict[str, Any]] | None = None
         "projected_to": _iso(r.projected_to),
         "score": _num(r.score),
         "status": r.status.value,
+        "undefined": r.undefined,  # why the value is none while the inputs have data (status "undefined")
         "freshness": _iso(r.freshness),
         "parts": {k: _num(v) for k, v in r.parts.items()},
         "series": [[_iso(at), _num(v)] for at, v in r.series],
@@ -158,6 +160,7 @@ CSV_COLUMNS = [
     "progress",
     "partial_history",
     "target_baseline",
+    "undefined",  # why the value is empty while the inputs have data (status undefined): "÷ 0: ad_views is 0"
 ]
 
 
@@ -189,6 +192,7 @@ def to_csv(snapshot: Snapshot) -> str:
                 _blank(r.progress),
                 str(r.partial_history).lower(),
                 _blank(target_baseline(r.target) if r.target is not None else None),
+                _text(r.undefined or ""),
             ]
         )
     return out.getvalue()
@@ -251,6 +255,8 @@ LEGEND = {
 }
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
+#: the legend's line when a KPI is undefined, followed by each one's reason
+UNDEFINED_NOTE = "⊘ undefined: the inputs have data over the period but the formula gives no number (not missing data)"
 #: in the Trend column: this bucket holds an annotation (the TUI's and the detail chart's marker)
 ANNOTATED = "▲"
 
@@ -356,7 +362,7 @@ def to_table(
                     else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
                     _pace(r, currency),
                     format_score(r.score),
-                    f"{STATUS_SYMBOL[r.status]} {r.status.label}" + (f" ({r.error})" if r.error else ""),
+                    status_words(r),
                     _trend(r, snapshot.annotated.get(r.kpi.id, frozenset())),
                     format_age(r.freshness, now),
                 ]
@@ -409,6 +415,10 @@ def to_table(
     ]
     if "Trend" not in kpis_left_out and any(snapshot.annotated.get(k) for k in listed):
         shown.append(TREND_NOTE)
+    undefined = [r for r in snapshot.kpis.values() if r.status is Status.UNDEFINED]
+    if undefined:  # each one's reason in full: the Status column may cut it
+        reasons = "; ".join(f"{r.kpi.name}: {r.undefined or NO_NUMBER}" for r in undefined)
+        shown.append(f"{UNDEFINED_NOTE} ({reasons}).")
     for paragraph in shown:  # one per column, each wrapped on its own (to a pipe: a line each)
         lines += wrap(paragraph, width, "  ")
     lines += ["", *wrap(metrics_heading, width), *metrics_table]

@@ -11,7 +11,16 @@ import datetime as dt
 import html
 from zoneinfo import ZoneInfo
 
-from .formatting import STATUS_SYMBOL, format_age, format_change, format_score, format_target, format_value, sparkline
+from .formatting import (
+    STATUS_SYMBOL,
+    format_age,
+    format_change,
+    format_score,
+    format_target,
+    format_value,
+    sparkline,
+    status_words,
+)
 from .model import KpiResult, Snapshot, Status
 
 STATUS_COLOUR = {
@@ -20,6 +29,8 @@ STATUS_COLOUR = {
     Status.OFF_TRACK: "#cf222e",
     Status.NO_DATA: "#6e7781",
     Status.NO_TARGET: "#6e7781",
+    Status.NOT_YET: "#6e7781",
+    Status.UNDEFINED: "#6e7781",
 }
 
 
@@ -54,7 +65,7 @@ def _row(r: KpiResult, currency: str, at: dt.datetime) -> dict[str, str]:
         if r.partial_history
         else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
         "score": format_score(r.score),
-        "status": f"{STATUS_SYMBOL[r.status]} {r.status.label}",
+        "status": status_words(r),
         "trend": sparkline([v for _, v in r.series]),
         "newest": format_age(r.freshness, at),
     }

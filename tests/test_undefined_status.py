@@ -66,7 +66,8 @@ def config(write_config, builtin_registry):
     return load_config(write_config(CONFIG), registry=builtin_registry)
 
 
-# views: read in January only (so 0 over March); signups 4 in March; sales 2 in January, none (0) in February, 3 in March
+# views: read in January only (so 0 over March); signups 4 in March;
+# sales 2 in January, none (0) in February, 3 in March
 HISTORY = [
     ("views", t(2026, 1, 10), 50),
     ("signups", t(2026, 3, 2), 4),

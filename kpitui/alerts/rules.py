@@ -126,11 +126,14 @@ def _observe_kpi(rule: AlertRule, facts: Facts) -> Observation:
     kpi = r.kpi
     period = f" ({r.period.label})" if r.period.label else ""
     shown = f"{_fmt(facts.config, r, r.value)}{period}"
+    if r.status is Status.UNDEFINED and r.undefined:
+        shown = f"no number, {r.undefined}{period}"
     if r.kpi.target is not None and r.target_value is not None:
         shown += f", target {_fmt(facts.config, r, r.target_value)}"
     fields = {
         **_kpi_fields(r),
         "status": r.status.value,
+        "undefined": r.undefined,
         "name": kpi.name,
         "period": r.period.label,
         "partial_history": r.partial_history,

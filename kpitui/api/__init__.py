@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..model import Metric as Metric, SourceSpec as SourceSpec
+from ..model import NO_NUMBER, Metric as Metric, SourceSpec as SourceSpec
 from ..options import NoOptions, OptionError, Secret, nearest as nearest
 from .annotations import AnnotationSource, Note
-from .formulas import NO_NUMBER, CannotDecompose, FormulaType, Input, safe_div, shapley_split
+from .formulas import CannotDecompose, FormulaType, Input, safe_div, shapley_split
 from .notifiers import Notification, Notifier, NotifierError
 from .readings import normalise_readings as normalise_readings, readings_frame
 from .sources import (

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
+from ..model import NO_NUMBER
 from ..options import NoOptions
 
 if TYPE_CHECKING:
@@ -27,10 +28,6 @@ class Input:
     ref: str
     agg: str | None = None
     offset: int = 0
-
-
-#: why a KPI's value is undefined when its formula says nothing more (:meth:`FormulaType.undefined_reason`)
-NO_NUMBER = "the formula gives no number for these inputs"
 
 
 def safe_div(numerator: pl.Expr, denominator: pl.Expr) -> pl.Expr:

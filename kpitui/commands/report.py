@@ -263,6 +263,9 @@ def cmd_series(args: argparse.Namespace) -> int:
             }
             for start, value, _ in rows
         ]
+        undefined: frozenset[int] = getattr(rows, "undefined", frozenset())
+        for i in sorted(undefined):  # null from inputs with data (÷ 0): why, beside the null (docs/json.md)
+            points[i]["undefined"] = getattr(rows, "undefined_reason", "")
         if args.compare:  # the comparison bucket's value and the difference (null when either has no data)
             for point, (_, value, other) in zip(points, rows):
                 point.update(
@@ -333,12 +336,16 @@ def series_table(
     lines.append(
         f"{args.grain + ' starting':<22}{'value':>12}" + (f"{earlier:>20}{'difference':>14}" if earlier else "")
     )
-    for start, value, other in rows:
-        line = f"{format_time(start, config)}  {shown(value):>12}"
+    undefined: frozenset[int] = getattr(rows, "undefined", frozenset())
+    for i, (start, value, other) in enumerate(rows):
+        line = f"{format_time(start, config)}  {('undefined' if i in undefined else shown(value)):>12}"
         if earlier:  # a number wider than its column still has a space before it
             difference = None if value is None or other is None else value - other
             line += f" {shown(other):>19} {format_change(difference, None, unit, decimals, currency):>13}"
         if start <= at < periods.bucket_end(start, args.grain, cal):
             line += f"  (so far: to {format_time(at, config)[11:]})"
         lines.append(line)
+    if undefined:
+        why = getattr(rows, "undefined_reason", "")
+        lines.append(f"undefined: the inputs have data but the formula gives no number ({why})")
     return lines

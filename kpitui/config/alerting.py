@@ -23,7 +23,10 @@ if TYPE_CHECKING:  # pragma: no cover
     from ..model import Kpi, Metric, SourceSpec
 
 STATUS_RULES = ("status_worse", "status_better", "status_change")
-INTO_STATUS = ("on_track", "at_risk", "off_track", "no_data")
+#: a KPI's status a rule fires while it is in: ``no_data`` (nothing in the period: a collector may be stuck)
+#: and ``undefined`` (the inputs have data, the formula gives no number: a ratio ÷ 0) are two states; neither
+#: fires the other
+INTO_STATUS = ("on_track", "at_risk", "off_track", "no_data", "undefined")
 WHEN_KINDS = (*STATUS_RULES, *INTO_STATUS, "failing", "stale", "silent")
 KPI_FIELDS = ("value", "previous", "last_year", "change", "change_pct", "score", "target", "projection")
 METRIC_FIELDS = ("value", "age_minutes")

@@ -12,8 +12,15 @@ from .planning import Planner, SteppedPeriod, point_at, slot, utc
 from .program import Compiler
 from .queries import Evaluation
 
-Chart = list[tuple[dt.datetime, float | None, float | None]]  # (bucket start, value, comparison)
 Run = Callable[..., Evaluation]
+
+
+class Chart(list[tuple[dt.datetime, float | None, float | None]]):
+    """(bucket start, value, comparison) per bucket, oldest first; ``undefined``: the buckets (by index) whose
+    value is none while every input has data over the bucket (a ratio ÷ 0), and ``undefined_reason``: why."""
+
+    undefined: frozenset[int] = frozenset()
+    undefined_reason: str = ""
 
 
 def kpi_chart(
@@ -33,12 +40,15 @@ def kpi_chart(
     """A KPI's chart: its formula over each bucket, and over each comparison bucket."""
     rows = planner.chart_rows(win, now, grain, points, offset, compare, compiler.to_date_series(kid))
     row_kpis = {i: {kid} for i in range(len(rows))}
-    values = run(view, now, rows, row_kpis, planner.slots(rows, row_kpis, now), latest=()).values.get(
-        kid, [None] * len(rows)
-    )
+    evaluation = run(view, now, rows, row_kpis, planner.slots(rows, row_kpis, now), latest=())
+    values = evaluation.values.get(kid, [None] * len(rows))
     at = _points(planner, rows, grain)
     n = len(at)
-    return _lines(compiler.series(kid, zip(at, values[:n])), compiler.series(kid, zip(at, values[n:])))  # type: ignore[arg-type]
+    chart = _lines(compiler.series(kid, zip(at, values[:n])), compiler.series(kid, zip(at, values[n:])))  # type: ignore[arg-type]
+    undefined = frozenset(i for k, i in evaluation.undefined if k == kid and i < n and chart[i][1] is None)
+    if undefined:
+        chart.undefined, chart.undefined_reason = undefined, compiler.undefined_reason(kid)
+    return chart
 
 
 def metric_chart(
@@ -86,4 +96,4 @@ def _points(planner: Planner, rows: list[SteppedPeriod], grain: str) -> list[dt.
 def _lines(
     current: Iterable[tuple[dt.datetime, float | None]], previous: Iterable[tuple[dt.datetime, float | None]]
 ) -> Chart:
-    return [(at, v, p) for (at, v), (_, p) in zip(current, previous)]
+    return Chart((at, v, p) for (at, v), (_, p) in zip(current, previous))

@@ -21,7 +21,7 @@ import polars as pl
 from .. import pipeline
 from ..api import FormulaType, Input
 from ..config import Config
-from ..model import Kpi
+from ..model import NO_NUMBER, Kpi
 from ..options import exc_text, redact
 from ..plugins import bounded, plugin_timeout
 
@@ -265,6 +265,19 @@ class Compiler:
             elif (inp.agg or self.config.metrics[inp.ref].aggregation) not in ("sum", "count"):
                 return False
         return True
+
+    def undefined_reason(self, kid: str) -> str:
+        """Why the KPI's value is undefined (none from inputs that have data): its formula's
+        :meth:`~kpitui.api.FormulaType.undefined_reason`, or the general phrase when that fails or says nothing."""
+        formula = self.formulas.get(kid)
+        try:
+            reason = formula.undefined_reason() if formula is not None else NO_NUMBER
+        except Exception:  # noqa: BLE001 - a plugin's phrase must not take the KPI down
+            reason = NO_NUMBER
+        if not isinstance(reason, str):
+            return NO_NUMBER
+        shown = "".join(c for c in " ".join(reason.split()) if c.isprintable())[:200]  # one line, no escapes
+        return shown or NO_NUMBER
 
     def to_date_series(self, kid: str) -> bool:
         """Are the KPI's sparkline points to date (``cumulative``), not per bucket?"""

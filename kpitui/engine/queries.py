@@ -223,9 +223,11 @@ def run(
                 if cells_listed is None:
                     cells_listed = cells_taken.to_list()
                 # the KPI's cells of placeholder i are at taken_at + i * height + done + (its row's index)
-                at = taken_at + done
+                first_cell = taken_at + done
                 for j, (row_id, value) in enumerate(zip(on_rows, own)):
-                    if value is None and all(cells_listed[at + i * height + j] is not None for i in range(width)):
+                    if value is None and all(
+                        cells_listed[first_cell + i * height + j] is not None for i in range(width)
+                    ):
                         undefined.add((kid, row_id))
             done += len(on_rows)
     if others:

@@ -10,7 +10,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import periods, pipeline, scoring
-from ..api.formulas import NO_NUMBER
 from ..model import (
     Kpi,
     KpiResult,
@@ -183,14 +182,8 @@ class Results:
         return _result(fields)
 
     def undefined_reason(self, kid: str) -> str:
-        """Why the KPI's value is undefined (none from inputs that have data): its formula's
-        :meth:`~kpitui.api.FormulaType.undefined_reason`, or the general phrase when that fails."""
-        formula = self.compiler.formulas.get(kid)
-        try:
-            reason = formula.undefined_reason() if formula is not None else NO_NUMBER
-        except Exception:  # noqa: BLE001 - a plugin's phrase must not take the KPI down
-            reason = NO_NUMBER
-        return reason.strip()[:200] if isinstance(reason, str) and reason.strip() else NO_NUMBER
+        """Why the KPI's value is undefined (none from inputs that have data): :meth:`Compiler.undefined_reason`."""
+        return self.compiler.undefined_reason(kid)
 
     def moved(self, kid: str, kept: KpiResult, plan: KpiPlan, before: KpiPlan, renewed: frozenset[str]) -> KpiResult:
         """``kept``, a KPI's result before the clock moved to ``now``, with the same numbers (the KPI

@@ -18,6 +18,7 @@ from .oracle import (
     elapsed_fraction,
     end_instant,
     kpi_inputs,
+    kpi_undefined,
     kpi_value,
     last_year,
     periods,
@@ -73,12 +74,15 @@ def compare_report(book: Book, specs: dict[str, dict], report: dict, tally: Tall
         check(kid, "partial_history", got=k["partial_history"], expected=partial)
         if spec["formula"] == "growth":
             value = kpi_value(book, spec, *_growth_periods(book, spec, now, 0))
+            undefined = kpi_undefined(book, spec, *_growth_periods(book, spec, now, 0))
             previous = kpi_value(book, spec, *_growth_periods(book, spec, now, 1))
             if partial:  # docs/json.md: a growth whose earlier period the history only partly covers: no value
-                value = None
+                value, undefined = None, False
         else:
             value, previous = kpi_value(book, spec, cur), kpi_value(book, spec, prev)
+            undefined = kpi_undefined(book, spec, cur)
         check(kid, "value", got=k["value"], expected=value)
+        check(kid, "undefined", got=k["undefined"] is not None, expected=undefined)
         check(kid, "previous", got=k["previous"], expected=previous)
         ly = last_year(cal, spec["window"], cur)
         earlier = None
@@ -98,7 +102,8 @@ def compare_report(book: Book, specs: dict[str, dict], report: dict, tally: Tall
         check(kid, "change_pct", got=k["change_pct"], expected=pct)
         target = spec.get("target")
         if target is None:
-            check(kid, "status", got=k["status"], expected="no_data" if value is None else "no_target")
+            expected = ("undefined" if undefined else "no_data") if value is None else "no_target"
+            check(kid, "status", got=k["status"], expected=expected)
             continue
         if kind == "to_date" and cur.end == cur.start:  # the exact start of the period: not yet scored
             for name in ("score", "progress", "projection"):
@@ -121,7 +126,7 @@ def compare_report(book: Book, specs: dict[str, dict], report: dict, tally: Tall
         judged = value if projection is None else projection
         got_score = None if judged is None else score(target["kind"], judged, target)
         check(kid, "score", got=k["score"], expected=got_score)
-        check(kid, "status", got=k["status"], expected=status(got_score))
+        check(kid, "status", got=k["status"], expected=status(got_score, undefined=undefined))
         progress = None
         if value is not None and target["kind"] in ("reach", "above"):
             base = target.get("baseline", 0.0)

@@ -258,9 +258,9 @@ def score(kind: str, value: float, target: dict[str, float]) -> float:
     return clip(1 - off / width)
 
 
-def status(score_: float | None, on_track: float = 0.7, at_risk: float = 0.4) -> str:
+def status(score_: float | None, on_track: float = 0.7, at_risk: float = 0.4, undefined: bool = False) -> str:
     if score_ is None:
-        return "no_data"
+        return "undefined" if undefined else "no_data"
     return "on_track" if score_ >= on_track else "at_risk" if score_ >= at_risk else "off_track"
 
 
@@ -348,6 +348,19 @@ def kpi_value(book: Book, spec: dict, period: Period, previous: Period | None = 
     if f == "expression":
         return spec["python"]({x: m(x, period) for x in spec["names"]})
     raise ValueError(f)
+
+
+def kpi_undefined(book: Book, spec: dict, period: Period, previous: Period | None = None) -> bool:
+    """docs/kpis.md: the KPI is *undefined* (not *no data*) when its formula gives no number while every input
+    has data over the period: a ratio or funnel ÷ 0, a growth from 0, an expression dividing by 0."""
+    if spec["formula"] in ("cumulative", "percentile") or (spec["formula"] == "mean" and len(spec["metrics"]) == 1):
+        return False  # the value is the input itself: none only without data
+    if kpi_value(book, spec, period, previous) is not None:
+        return False
+    if spec["formula"] == "growth":
+        assert previous is not None
+        return book.metric(spec["of"], period) is not None and book.metric(spec["of"], previous) is not None
+    return all(book.metric(x, period) is not None for x in kpi_inputs(spec))
 
 
 def kpi_inputs(spec: dict) -> list[str]:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from rich.text import Text
 
 from ...formatting import format_age, sparkline
-from ...model import KpiResult
+from ...model import KpiResult, Status
 from ..view import Context, applied_target_text, change_text, pace_text, progress_bar, status_symbol, value_text
 from .base import Column, Pane, Row, fit_columns
 
@@ -21,6 +21,10 @@ def row(result: KpiResult, ctx: Context, polled: dt.datetime | None = None) -> R
     if result.error:
         value = Text("error", style=f"bold {colours.bad}")
         symbol = Text("!", style=f"bold {colours.bad}")
+    elif result.status is Status.UNDEFINED:  # no number from inputs with data: "÷ 0" where that is why
+        shown = "÷ 0" if (result.undefined or "").startswith("÷ 0") else "undefined"
+        value = Text(shown, style=colours.muted)
+        symbol = status_symbol(result.status, colours)
     else:
         value = Text(value_text(kpi, result.value, ctx.currency), style="bold")
         symbol = status_symbol(result.status, colours)

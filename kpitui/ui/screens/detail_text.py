@@ -19,6 +19,7 @@ from ...formatting import (
     format_time,
     format_value,
 )
+from ...model import NO_NUMBER, Status
 from .. import bindings
 from ..view import applied_target_text, basis_text, change_text, pace_text, value_text
 
@@ -110,6 +111,8 @@ def kpi_summary(kpi: Kpi, result: KpiResult | None, config: Config, colours: Pal
         if result.progress is not None:
             text.append(f"  progress {format_progress(result.progress)}", style=colours.muted)
     text.append(f"  {STATUS_SYMBOL[result.status]} {result.status.label}", style=status)
+    if result.status is Status.UNDEFINED:  # the inputs have data, the formula gives no number: say why
+        text.append(f" ({result.undefined or NO_NUMBER})", style=status)
     if result.score is not None:
         text.append(f" (score {format_score(result.score)})", style=status)
     basis = basis_text(result, currency)

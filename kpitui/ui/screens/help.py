@@ -146,7 +146,15 @@ def help_renderable(app) -> Group:
             table.add_row(Text(key_text(app, binding)), Text(binding.description), Text(binding.id or ""))
         parts.extend([table, Text("")])
     legend = Text()
-    for status in (Status.ON_TRACK, Status.AT_RISK, Status.OFF_TRACK, Status.NOT_YET, Status.NO_DATA, Status.NO_TARGET):
+    for status in (
+        Status.ON_TRACK,
+        Status.AT_RISK,
+        Status.OFF_TRACK,
+        Status.NOT_YET,
+        Status.NO_DATA,
+        Status.UNDEFINED,
+        Status.NO_TARGET,
+    ):
         legend.append(f"{STATUS_SYMBOL[status]} ", style=colours.status(status))
         legend.append(f"{status.label}   ")
     legend.append("★ ", style=colours.warn)

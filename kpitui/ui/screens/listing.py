@@ -9,8 +9,8 @@ from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
-from ...formatting import format_score
-from ...model import Status
+from ...formatting import STATUS_SYMBOL, format_score
+from ...model import NO_NUMBER, Status
 from ...polled import manual_metrics
 from ..view import Context, basis_text, matches, value_text
 
@@ -119,6 +119,9 @@ def kpi_info(result: KpiResult | None, ctx: Context) -> Text:
         text.append(f" {result.status.label}", style=ctx.colours.status(result.status))
     elif result.status is Status.NOT_YET:
         text.append(f" · {result.status.label}", style=muted)
+    elif result.status is Status.UNDEFINED:  # the inputs have data, the formula gives no number: say why
+        text.append(f" · {STATUS_SYMBOL[result.status]} {result.status.label}", style=ctx.colours.warn)
+        text.append(f": {result.undefined or NO_NUMBER}", style=muted)
     if result.partial_history:
         text.append(
             f" · partial history: {result.previous_period.label or 'the previous period'} starts before the "
