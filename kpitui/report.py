@@ -256,7 +256,7 @@ LEGEND = {
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
 #: the legend's line when a KPI is undefined, followed by each one's reason
-UNDEFINED_NOTE = "⊘ undefined: the inputs have data over the period but the formula gives no number (not missing data)"
+UNDEFINED_NOTE = "⊘ undefined: the inputs have data over the period but the formula gives no number, not missing data"
 #: in the Trend column: this bucket holds an annotation (the TUI's and the detail chart's marker)
 ANNOTATED = "▲"
 
@@ -418,7 +418,7 @@ def to_table(
     undefined = [r for r in snapshot.kpis.values() if r.status is Status.UNDEFINED]
     if undefined:  # each one's reason in full: the Status column may cut it
         reasons = "; ".join(f"{r.kpi.name}: {r.undefined or NO_NUMBER}" for r in undefined)
-        shown.append(f"{UNDEFINED_NOTE} ({reasons}).")
+        shown.append(f"{UNDEFINED_NOTE}: {reasons}.")
     for paragraph in shown:  # one per column, each wrapped on its own (to a pipe: a line each)
         lines += wrap(paragraph, width, "  ")
     lines += ["", *wrap(metrics_heading, width), *metrics_table]
