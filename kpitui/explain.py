@@ -19,6 +19,7 @@ import polars as pl
 from . import pipeline
 from .api import CannotDecompose
 from .formatting import format_change, json_number
+from .model import NO_NUMBER, Status
 from .options import exc_text
 
 if TYPE_CHECKING:
@@ -92,11 +93,12 @@ def decompose(
     if result.error:
         return Explanation(kid, method, None, reason=result.error)
     if result.change is None:
-        why = (
-            "history starts within the previous period"
-            if result.partial_history
-            else "no value in the current or the previous period"
-        )
+        if result.status is Status.UNDEFINED:  # inputs with data, no number (÷ 0): say that, not "no value"
+            why = f"the current period's value is undefined: {result.undefined or NO_NUMBER}"
+        elif result.partial_history:
+            why = "history starts within the previous period"
+        else:
+            why = "no value in the current or the previous period"
         return Explanation(kid, method, None, reason=f"no change to explain ({why})")
     change = result.change
     try:
