@@ -210,7 +210,7 @@ class RateOptions:
 
 
 class Rate(FormulaType):
-    """events / per x scale; no exposures, no data."""
+    """events / per x scale; no exposures (per is 0): undefined, "÷ 0"."""
 
     type_name = "{formula}"
     description = "Events per N exposures: events / per x scale."
@@ -222,6 +222,10 @@ class Rate(FormulaType):
 
     def expression(self, inputs: dict[str, pl.Expr]) -> pl.Expr:
         return safe_div(inputs["events"], inputs["per"]) * self.options.scale
+
+    def undefined_reason(self) -> str:
+        # why the value is none while both inputs have data: kpitui shows the KPI "undefined" with this
+        return f"÷ 0: {{self.options.per}} is 0"
 
     @classmethod
     def example(cls):

@@ -120,7 +120,7 @@ def kpi_info(result: KpiResult | None, ctx: Context) -> Text:
     elif result.status is Status.NOT_YET:
         text.append(f" · {result.status.label}", style=muted)
     elif result.status is Status.UNDEFINED:  # the inputs have data, the formula gives no number: say why
-        text.append(f" · {STATUS_SYMBOL[result.status]} {result.status.label}", style=ctx.colours.warn)
+        text.append(f" · {STATUS_SYMBOL[result.status]} {result.status.label}", style=ctx.colours.status(result.status))
         text.append(f": {result.undefined or NO_NUMBER}", style=muted)
     if result.partial_history:
         text.append(
