@@ -129,3 +129,51 @@ def test_a_moved_clock_carries_undefined_as_a_fresh_evaluation_makes_it(config):
         assert moved == fresh
     assert moved.kpis["conversion"].status is Status.UNDEFINED  # April: 0 sign-ups / 0 views
     assert moved.kpis["growth"].status is Status.NO_TARGET  # April's 0 sales against March's 3: -100%
+
+
+def _cli(*argv: str) -> str:
+    import contextlib
+    import io
+
+    from kpitui import cli
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli.main(list(argv))
+    assert code == 0, err.getvalue()
+    return out.getvalue()
+
+
+def test_report_and_series_say_undefined_and_why(tmp_path):
+    import csv
+    import io
+    import json
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n'
+        '[metrics.signups]\nunit = "count"\n[metrics.views]\nunit = "count"\n'
+        '[kpis.conv]\nname = "Conversion"\nformula = "ratio"\nnumerator = "signups"\ndenominator = "views"\n'
+        'window = "today"\ntarget = { kind = "reach", value = 0.5 }\n[objectives.o]\ntitle = "Grow"\nkpis = ["conv"]\n',
+        encoding="utf-8",
+    )
+    for metric, value, at in (("views", "10", "2026-12-01 10:00"), ("signups", "3", "2026-12-01 11:00")):
+        _cli("record", metric, value, "--at", at, "--config", str(config))
+    _cli("record", "signups", "2", "--at", "2026-12-02 11:00", "--config", str(config))
+    at = ("--at", "2026-12-02 12:00", "--config", str(config))
+    report = json.loads(_cli("report", "--no-collect", "--format", "json", *at))
+    (kpi,) = report["kpis"]
+    assert kpi["value"] is None and kpi["status"] == "undefined" and kpi["undefined"] == "÷ 0: views is 0"
+    assert report["objectives"][0]["status"] == "undefined"
+    table = _cli("report", "--no-collect", "--width", "0", *at)
+    row = next(line for line in table.splitlines() if "Conversion" in line and "to date" in line)
+    assert "⊘ undefined (÷ 0: views is 0)" in row and "○" not in row, row
+    assert "not missing data: Conversion: ÷ 0: views is 0." in " ".join(table.split()), table
+    (csv_row,) = csv.DictReader(io.StringIO(_cli("report", "--no-collect", "--format", "csv", *at)))
+    assert csv_row["status"] == "undefined" and csv_row["undefined"] == "÷ 0: views is 0" and csv_row["value"] == ""
+    series = json.loads(_cli("series", "conv", "--grain", "day", "--points", "2", "--format", "json", *at))
+    before, today = series["points"]
+    assert before["value"] == 0.3 and "undefined" not in before
+    assert today["value"] is None and today["undefined"] == "÷ 0: views is 0"
+    text = _cli("series", "conv", "--grain", "day", "--points", "2", *at)
+    assert "undefined  (so far" in text and "formula gives no number (÷ 0: views is 0)" in text, text
