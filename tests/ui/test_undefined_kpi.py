@@ -70,6 +70,9 @@ async def test_a_zero_denominator_reads_undefined_with_why(tmp_path):
         await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
         summary = str(app.screen.query_one("#detail-summary").render())
         assert "⊘ undefined (÷ 0: views is 0)" in summary, summary
+        await wait_for(pilot, lambda: app.screen.query_one("#chart").spec is not None)
+        notes = app.screen.query_one("#chart").spec.notes
+        assert any(n.startswith("⊘ undefined in ") and "(÷ 0: views is 0)" in n for n in notes), notes
         await pilot.press("escape")
         await pilot.pause()
         await pilot.press("question_mark")

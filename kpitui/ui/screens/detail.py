@@ -187,6 +187,14 @@ class DetailScreen(SnapshotScreen):
         metric = config.metrics.get(self.metric_id) if self.metric_id else None
         subject = metric or kpi
         chart = self.query_one(Chart)
+        # buckets whose value is none while the inputs have data (÷ 0): said, not drawn as missing data
+        undefined: frozenset[int] = getattr(message.points, "undefined", frozenset())
+        why = getattr(message.points, "undefined_reason", "")
+        undefined_notes = (
+            (f"⊘ undefined in {len(undefined)} of {len(message.points)} buckets ({why}): the inputs have data",)
+            if undefined
+            else ()
+        )
         chart.spec = ChartSpec(
             name=f"{subject.name} by {message.grain}",
             points=message.points,
@@ -200,8 +208,9 @@ class DetailScreen(SnapshotScreen):
                 message.points, message.grain, cal, self.app.snapshot.at if self.app.snapshot else None
             ),
             markers=tuple((note.at, note.text) for note in message.annotations),
-            notes=compare_notes + annotation_notes(message.annotations, cal),
+            notes=compare_notes + annotation_notes(message.annotations, cal) + undefined_notes,
             y_axis=y_axis(subject.unit, message.grain, config.settings.currency),
+            empty=f"undefined in this range ({why}): the inputs have data" if undefined else "no data in this range",
         )
 
     # -- why it moved ------------------------------------------------------------

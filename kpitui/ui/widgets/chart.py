@@ -47,6 +47,8 @@ class ChartSpec:
     markers: tuple[tuple[dt.datetime, str], ...] = ()
     #: what the y axis measures, first in the legend: ``y axis: count, by day``
     y_axis: str = ""
+    #: what the chart says when no bucket has a number
+    empty: str = "no data in this range"
 
     def fmt(self, value: float) -> str:
         return format_value(value, self.unit, self.decimals, self.currency)
@@ -127,7 +129,7 @@ def draw_chart(spec: ChartSpec, width: int, height: int, colours: Palette) -> li
     previous = [p[2] for p in points]
     data = [v for v in (*current, *previous) if v is not None and math.isfinite(v)]
     if not data:
-        lines.append(Text("no data in this range", style=colours.muted))
+        lines.append(Text(spec.empty, style=colours.muted))
         return lines + [Text("")] * (height - 1)
 
     # y range: the data, the target when it is on the same scale, zero for non-negative data
