@@ -48,6 +48,13 @@ def nearest(name: str, choices: typing.Iterable[str]) -> str | None:
     return matches[0] if matches else None
 
 
+_POLARS_DUMPS = (
+    "\n\nResolved plan until failure",
+    "\n\nThis error occurred in the following expression",
+    "\n\nThis error occurred with the following context stack",
+)
+
+
 def exc_text(exc: BaseException) -> str:
     """``str(exc)`` for an exception a plugin raised, as one line: one whose ``__str__`` raises (or does not give a
     string) is named by its type alone, never a traceback in the middle of reporting it.
@@ -61,7 +68,8 @@ def exc_text(exc: BaseException) -> str:
         return f"(its message could not be read: {type(exc).__name__}.__str__ failed)"
     if not isinstance(text, str):
         return ""
-    text = text.split("\n\nThis error occurred in the following expression", 1)[0]  # polars' dump of the plan
+    for dump in _POLARS_DUMPS:  # what polars adds after its message: its plan, the expression, a context stack
+        text = text.split(dump, 1)[0]
     return " ".join(text.split()) if "\n" in text or "\r" in text else text
 
 

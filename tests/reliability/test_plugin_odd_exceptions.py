@@ -98,9 +98,16 @@ class WrongCol(FormulaType):
     def expression(self, inputs):
         return pl.col(pl.col("x"))  # polars: "invalid input for `col`", then a paragraph
 
+class NoColumn(FormulaType):
+    type_name = "no_column"
+    def inputs(self):
+        return [Input("m", "a")]
+    def expression(self, inputs):
+        return pl.col("not_a_column")  # fails at collect: polars adds its resolved plan and a context stack
+
 @kpitui.hookimpl
 def register_formula_types():
-    return [Paragraphs, WrongCol]
+    return [Paragraphs, WrongCol, NoColumn]
 """
 
 
@@ -110,15 +117,19 @@ def test_a_plugin_error_with_line_breaks_is_one_line_in_the_report(tmp_path):
     tables = (
         '[metrics.a]\nname = "A"\n'
         '[kpis.p]\nname = "P"\nformula = "paragraphs"\n[kpis.w]\nname = "W"\nformula = "wrong_col"\n'
+        '[kpis.n]\nname = "N"\nformula = "no_column"\n'
     )
     path = plugin_config(tmp_path, {"multiline.py": MULTILINE}, tables)
     assert kpitui("record", "a", "4", "--config", str(path)).returncode == 0
     table = kpitui("report", "--no-collect", "--width", "0", "--config", str(path))
     assert table.returncode == 0 and "Traceback" not in table.stderr, table.stderr
     rows = [line for line in table.stdout.splitlines() if "failed" in line]
-    assert len(rows) == 2, table.stdout
-    assert "ValueError: the first line the second paragraph indented" in rows[0], rows
-    assert "invalid input for `col` Expected" in rows[1], rows
+    assert len(rows) == 3, table.stdout
+    row = {line.split()[0]: line for line in rows}
+    assert "ValueError: the first line the second paragraph indented" in row["P"], rows
+    assert "invalid input for `col` Expected" in row["W"], rows
+    assert 'ColumnNotFoundError: unable to find column "not_a_column"' in row["N"], rows
+    assert "Resolved plan" not in table.stdout and "context stack" not in table.stdout, row["N"]
     result = kpitui("report", "--no-collect", "--format", "json", "--config", str(path))
     errors = [k["error"] for k in json.loads(result.stdout)["kpis"]]
     assert all(e and "\n" not in e and "\r" not in e for e in errors), errors
