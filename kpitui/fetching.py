@@ -4,8 +4,10 @@ The fetch gets ``timeout`` seconds. Past them its :func:`kpitui.api.fetch_cancel
 event is set: the built-in sources stop at once (a command's process group
 is killed, an HTTP socket is shut down, an SQLite query is interrupted, a
 PostgreSQL query is cancelled) and their thread ends within
-:data:`CANCEL_GRACE` seconds. Python cannot stop a thread from outside, so a
-third-party fetch that ignores the event keeps running: the outcome says so,
+:data:`CANCEL_GRACE` seconds. A third-party fetch that ignores the event then
+gets :class:`kpitui.plugins.PluginInterrupted` raised in its thread at its next
+Python instruction (a loop ends); one blocked inside a single C call (a read
+without a timeout) keeps running until the call returns: the outcome says so,
 and the collector leaves that thread behind with its source instance and
 polls a new instance next time (see :mod:`kpitui.collector`).
 """
@@ -20,8 +22,10 @@ from typing import Mapping
 
 from .api import MetricSource, _run_fetch
 
-#: how long a cancelled fetch has to end before it is left behind
+#: how long a cancelled fetch has to end before its Python code is interrupted
 CANCEL_GRACE = 0.25
+#: how long an interrupted fetch has to end before it is left behind
+INTERRUPT_GRACE = 1.0
 
 
 @dataclass
@@ -61,7 +65,14 @@ def run_fetch(
         outcome.timed_out = not outcome.stopped
         cancelled.set()
         thread.join(CANCEL_GRACE)
-        if thread.is_alive():
+        if thread.is_alive():  # deaf to the event: Python code in it is stopped from outside (a loop that never
+            # ends kept a core busy and its memory growing until the collector died: 6 GB in 24 s, measured)
+            from .plugins import PluginInterrupted, stop_plugin_code
+
+            stop_plugin_code([thread], INTERRUPT_GRACE)
+            if isinstance(outcome.error, PluginInterrupted):  # ours, not the fetch's: it timed out
+                outcome.error = None
+        if thread.is_alive():  # blocked inside one C call: it gets the interrupt when that call returns
             outcome.left_behind = thread
     return outcome
 
