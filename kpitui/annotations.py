@@ -365,10 +365,18 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
     context = SourceContext(
         config_dir=config.files_dir, timezone=config.settings.timezone, history_path=config.storage.path
     )
+    from .config.checks import plugin_call
+
     for sid, spec in getattr(config, "annotation_sources", {}).items():
-        try:
+
+        def read(sid: str = sid, spec: Any = spec) -> list[Any]:
             source = config.registry.annotation_sources[spec.type](sid, spec.options, context)
-            for note in source.annotations(start, end) or ():
+            return list(source.annotations(start, end) or ())
+
+        try:
+            # a plugin's under the plugins' time limit: one that hangs held `kpitui report` for good, and its
+            # KeyboardInterrupt or SystemExit ended it with no output (now BaseExceptionRaised, logged)
+            for note in plugin_call(config.registry, "annotation source", spec.type, read):
                 at = note.at
                 if at.tzinfo is None:
                     from zoneinfo import ZoneInfo
