@@ -91,3 +91,33 @@ def test_series_says_how_far_back_the_comparison_really_is_and_keeps_columns_apa
     # a month-to-date KPI by week: each week against the week holding the day a month before its start
     table = kpitui("series", "monthly", *common, "--config", str(config)).stdout.splitlines()
     assert table[0].endswith("; vs the same week a month earlier"), table[0]
+
+
+def test_a_complete_window_series_says_its_last_bucket_ends_where_the_window_does(tmp_path):
+    """A KPI over a complete period (``last_week``) charted by month ends with that week: the month's
+    bucket holds the readings up to the week's end (Mar 9 00:00), so its ``end`` and the table say so,
+    not ``--at`` (Mar 12 12:00, whose readings of Mar 10 the value leaves out)."""
+    import json
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.fees]\nname = "Fees"\nunit = "number"\naggregation = "sum"\n'
+        '[kpis.weekly]\nname = "Fees last week"\nformula = "sum"\nmetrics = ["fees"]\nwindow = "last_week"\n'
+    )
+    for value, at in (("3", "2026-02-20 09:00"), ("4", "2026-03-02 09:00"), ("500", "2026-03-10 10:00")):
+        assert kpitui("record", "fees", value, "--at", at, "--config", str(config)).returncode == 0
+    args = ("series", "weekly", "--grain", "month", "--points", "2", "--at", "2026-03-12 12:00")
+    points = json.loads(kpitui(*args, "--format", "json", "--config", str(config)).stdout)["points"]
+    assert [(p["start"], p["end"], p["value"]) for p in points] == [
+        ("2026-02-01T00:00:00+00:00", "2026-03-01T00:00:00+00:00", 3.0),
+        ("2026-03-01T00:00:00+00:00", "2026-03-09T00:00:00+00:00", 4.0),
+    ]
+    table = kpitui(*args, "--config", str(config)).stdout.splitlines()
+    assert table[3].split()[3:] == ["4", "(to", "2026-03-09", "00:00", "UTC:", "the", "end", "of", "W10", "2026)"]
+    assert "so far" not in "\n".join(table)
+    # a to-date window's running bucket still ends at --at, so far
+    monthly = tmp_path / "monthly.toml"
+    monthly.write_text(config.read_text().replace('window = "last_week"', 'window = "month_to_date"'))
+    points = json.loads(kpitui(*args, "--format", "json", "--config", str(monthly)).stdout)["points"]
+    assert (points[-1]["end"], points[-1]["value"]) == ("2026-03-12T12:00:00+00:00", 504.0)

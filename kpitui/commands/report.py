@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ..explain import Explanation
     from ..history import History
     from ..history_store import HistoryStore
-    from ..model import Snapshot, SourceHealth
+    from ..model import Period, Snapshot, SourceHealth
     from .base import Run, Subparsers
 
 
@@ -255,10 +255,11 @@ def cmd_series(args: argparse.Namespace) -> int:
         from .annotations import series_annotations
 
         cal = periods.Calendar.from_settings(config.settings)
-        points = [  # "end": the bucket's end, or --at for the bucket still running (its value so far)
+        until = series_end(config, args.id, at).end
+        points = [  # "end": the bucket's end, or where the series stops (--at, a complete window's end) for the last
             {
                 "start": start.astimezone(tz).isoformat(),
-                "end": min(periods.bucket_end(start, args.grain, cal), at).astimezone(tz).isoformat(),
+                "end": min(periods.bucket_end(start, args.grain, cal), until).astimezone(tz).isoformat(),
                 "value": _num(value),
             }
             for start, value, _ in rows
@@ -331,6 +332,7 @@ def series_table(
     win = periods.parse_window(config.kpis[args.id].window if args.id in config.kpis else "today")
     back = periods.earlier_text(win, args.grain)  # the KPI's window (a metric's: today), or the grain
     earlier = {"previous": back, "last_year": "a year earlier"}.get(args.compare or "", "")
+    stop = series_end(config, args.id, at)
     head = f"{name} ({unit or 'number'}) per {args.grain}, as of {format_time(at, config)}"
     lines = [head + (f"; vs the same {args.grain} {earlier}" if earlier else "")]
     lines.append(
@@ -342,10 +344,23 @@ def series_table(
         if earlier:  # a number wider than its column still has a space before it
             difference = None if value is None or other is None else value - other
             line += f" {shown(other):>19} {format_change(difference, None, unit, decimals, currency):>13}"
-        if start <= at < periods.bucket_end(start, args.grain, cal):
-            line += f"  (so far: to {format_time(at, config)[11:]})"
+        if start <= stop.end < periods.bucket_end(start, args.grain, cal):
+            if stop.closed:  # the bucket still running at --at
+                line += f"  (so far: to {format_time(at, config)[11:]})"
+            else:  # a KPI over a complete period (last_week) stops at its end, inside the bucket
+                line += f"  (to {format_time(stop.end, config)}: the end of {stop.label})"
         lines.append(line)
     if undefined:
         why = getattr(rows, "undefined_reason", "")
         lines.append(f"undefined: the inputs have data but the formula gives no number ({why})")
     return lines
+
+
+def series_end(config: Config, ident: str, at: dt.datetime) -> Period:
+    """The period whose end the series' last bucket stops at: the KPI's window as of ``at`` (a metric's:
+    today). A to-date window ends at ``at`` (``closed``); a complete one (``last_week``) at its own end,
+    before ``at``: the chart ends with that period, so its last bucket holds nothing later."""
+    from .. import periods
+
+    window = config.kpis[ident].window if ident in config.kpis else "today"
+    return periods.resolve(periods.parse_window(window), at, periods.Calendar.from_settings(config.settings))
