@@ -194,9 +194,12 @@ def format_progress(progress: float | None) -> str:
 
 
 def target_baseline(target: Target) -> float | None:
-    """The baseline Progress and the score count from, when it is not the implicit 0 of a ``reach`` or ``above``
-    target (``None`` otherwise: a ``below`` limit's progress is the share of it used, a range has none)."""
+    """The baseline the score counts from, when it is not implicit: a ``reach`` or ``above`` target's other
+    than 0 (Progress counts from it too), a ``below`` limit's configured one (where its score falls to 0; its
+    Progress is still the share of the limit used). ``None`` otherwise (the defaults; a range has none)."""
     if target.kind in ("reach", "above") and target.baseline is not None and target.baseline != 0:
+        return target.baseline
+    if target.kind == "below":
         return target.baseline
     return None
 
@@ -216,9 +219,7 @@ def format_target(target: Target, unit: str = "number", decimals: int | None = N
     if target.kind == "within":
         return range_text(fmt(target.low), fmt(target.high))
     text = {"above": "≥ ", "below": "≤ "}.get(target.kind, "") + fmt(target.value)
+    # a limit's baseline is where its score falls to 0: "≤ 5d from 12d" says why 7d scores 71% (its progress is
+    # still the share of the limit used, 140%); without it the score's origin was nowhere on screen
     baseline = target_baseline(target)
-    if target.kind == "below" and target.baseline is not None:
-        # where a limit's score falls to 0: "≤ 5d from 12d" says why 7d scores 71% (its progress is still the
-        # share of the limit used, 140%); without it the score's origin was nowhere on screen
-        baseline = target.baseline
     return text if baseline is None else f"{text} from {fmt(baseline)}"

@@ -161,6 +161,9 @@ CSV_COLUMNS = [
     "partial_history",
     "target_baseline",
     "undefined",  # why the value is empty while the inputs have data (status undefined): "÷ 0: ad_views is 0"
+    "target_kind",
+    "target_low",
+    "target_high",
 ]
 
 
@@ -193,6 +196,9 @@ def to_csv(snapshot: Snapshot) -> str:
                 str(r.partial_history).lower(),
                 _blank(target_baseline(r.target) if r.target is not None else None),
                 _text(r.undefined or ""),
+                r.target.kind if r.target is not None else "",  # the score's rule (docs/kpis.md)
+                _blank(r.target.low if r.target is not None else None),  # a within target's range
+                _blank(r.target.high if r.target is not None else None),
             ]
         )
     return out.getvalue()
