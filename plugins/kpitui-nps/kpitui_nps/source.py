@@ -11,7 +11,9 @@ are you to recommend us?"). A metric picks what it counts with ``category``:
 Counts are per local day (kpitui's time zone), stamped at local midnight.
 The whole file is re-read whenever it changes and every day's count
 *replaces* what was stored (``mode = "replace"``), so re-reading a grown or
-corrected export never double-counts. Rows without a valid time or a whole
+corrected export never double-counts; a day the last read counted and a
+corrected export no longer has an answer for is stored as 0 (the cursor
+remembers the days counted). Rows without a valid time or a whole
 score from 0 to 10 are skipped and counted.
 """
 
@@ -113,7 +115,8 @@ class SurveyCsvSource(MetricSource):
         except FileNotFoundError:
             raise SourceError(f"survey file not found: {path}") from None
         signature = self._signature(stat)
-        if signature == cursor:
+        previous, _, stored = (cursor or "").partition("|")
+        if signature == previous:
             return FetchResult(readings_frame([]), cursor=cursor)
         raw = read_table(path, "csv", separator=o.separator)  # every column as text; a SourceError names the file
         missing = [c for c in (o.time_column, o.score_column) if c not in raw.columns]
@@ -131,11 +134,31 @@ class SurveyCsvSource(MetricSource):
         )
         day = bucket_start(pl.col("at"), "day", self.context.timezone)  # local midnight on kpitui's calendar, DST-safe
         kept = answers.filter(valid.fill_null(False)).with_columns(day=day).filter(pl.col("day").is_not_null())
-        counts = kept.group_by("day").agg(
-            **{name: rule.sum().cast(pl.Float64) for name, rule in category_rules().items()}
+        counts, kept_rows = pl.collect_all(
+            [
+                kept.group_by("day").agg(
+                    **{name: rule.sum().cast(pl.Float64) for name, rule in category_rules().items()}
+                ),
+                kept.select(pl.len()),
+            ]
         )
-        frames = [
-            counts.select(metric=pl.lit(m.id), at=pl.col("day"), value=pl.col(m.options.category)) for m in self.metrics
-        ]
-        readings, kept_rows = pl.collect_all([pl.concat(frames), kept.select(pl.len())])
-        return FetchResult(readings, cursor=signature, skipped=raw.height - kept_rows.item())
+        days = counts["day"].dt.epoch("us").to_list()
+        # a day the last read counted and this one has no answer for (a corrected export dropped them) is 0
+        # answers now: replaced by zeros, not left at its old count
+        gone = sorted({int(d) for d in stored.split(",") if d.lstrip("-").isdigit()} - set(days))
+        if gone:
+            empty = pl.DataFrame(
+                {"day": gone, **{name: [0.0] * len(gone) for name in category_rules()}},
+                schema={"day": pl.Int64, **{name: pl.Float64 for name in category_rules()}},
+            ).with_columns(pl.from_epoch("day", time_unit="us").dt.replace_time_zone("UTC"))
+            counts = pl.concat([counts, empty.cast(counts.schema)])  # type: ignore[arg-type]
+        readings = pl.concat(
+            [
+                counts.select(metric=pl.lit(m.id), at=pl.col("day"), value=pl.col(m.options.category))
+                for m in self.metrics
+            ]
+        )
+        # the cursor: the file state read, then the days it counted (each day's local midnight, µs since the epoch)
+        return FetchResult(
+            readings, cursor=f"{signature}|{','.join(map(str, days))}", skipped=raw.height - kept_rows.item()
+        )

@@ -202,3 +202,41 @@ def test_loading_a_config_with_the_plugin_does_not_import_polars():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "False"
+
+
+def test_a_day_a_corrected_export_no_longer_has_counts_zero(config, survey):
+    """Replacing each day's count left a day whose answers were all removed from the export (test answers
+    deleted, a row moved to another day) at its old count: the NPS kept a detractor nobody gave."""
+    first = fetch_source(config, "survey", now="2026-03-04T00:00")
+    mar1, mar2 = dt.datetime(2026, 3, 1, 5, tzinfo=UTC), dt.datetime(2026, 3, 2, 5, tzinfo=UTC)
+    assert counts(first)[("detractors", mar2)] == 1
+    survey(ANSWERS.replace("2026-03-01 23:30,10\n", "").replace("2026-03-02 12:00,3\n", "2026-03-02 12:00,9\n"))
+    corrected = fetch_source(config, "survey", cursor=first.cursor, now="2026-03-04T00:00")
+    assert counts(corrected) == {
+        ("promoters", mar1): 0,
+        ("passives", mar1): 0,
+        ("detractors", mar1): 0,
+        ("responses", mar1): 0,
+        ("promoters", mar2): 2,
+        ("passives", mar2): 1,
+        ("detractors", mar2): 0,
+        ("responses", mar2): 3,
+    }
+    # read once more unchanged: nothing; the day gone stays out of the next cursor's days
+    assert fetch_source(config, "survey", cursor=corrected.cursor).readings.height == 0
+    survey(ANSWERS.replace("2026-03-01 23:30,10\n", "") + "2026-03-05 09:00,0\n")
+    grown = fetch_source(config, "survey", cursor=corrected.cursor, now="2026-03-06T00:00")
+    assert ("responses", mar1) not in counts(grown)
+
+
+def test_the_nps_follows_a_corrected_export_through_collect_and_report(config, survey, kpitui_store, kpitui_cli):
+    collect(config, kpitui_store, now="2026-03-04T00:00")
+    survey(ANSWERS.replace("2026-03-01 23:30,10\n", ""))  # Mar 1's one answer was a test answer
+    results = collect(config, kpitui_store, now="2026-03-04T00:05")
+    assert [(r.source, r.error) for r in results] == [("survey", None)]
+    out = kpitui_cli(
+        "report", "--config", config.path, "--at", "2026-03-04T00:00", "--format", "json", plugins=[kpitui_nps]
+    )
+    assert out.exit_code == 0, out.stderr
+    nps = next(k for k in out.json()["kpis"] if k["id"] == "nps")
+    assert nps["value"] == pytest.approx(0.0)  # Mar 1-3: a promoter, a passive, a detractor (33.3 with Mar 1's)
