@@ -86,8 +86,12 @@ def _send_bounded(
     thread = threading.Thread(target=target, name=f"kpitui-send-{notifier_id}", daemon=True)
     thread.start()
     thread.join(instance.timeout)
-    if thread.is_alive():
-        return f"timed out after {instance.timeout:g}s", thread
+    if thread.is_alive():  # Python code still running in it is stopped (a send looping for good kept a core
+        # busy and, since a lane waits for its hung send, held every later alert of that notifier for good)
+        from ..plugins import stop_plugin_code
+
+        stop_plugin_code([thread])
+        return f"timed out after {instance.timeout:g}s", thread if thread.is_alive() else None
     return (describe_error(box["error"], owner) if "error" in box else None), None
 
 
