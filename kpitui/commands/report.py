@@ -250,19 +250,14 @@ def cmd_series(args: argparse.Namespace) -> int:
     tz = base.tz(config)
     from ..report import _num  # numbers as in every JSON document (docs/json.md)
 
+    if args.format in ("json", "csv"):
+        ends = bucket_ends(config, args.id, args.grain, [start for start, _, _ in rows], at)
     if args.format == "json":
-        from .. import periods
         from .annotations import series_annotations
 
-        cal = periods.Calendar.from_settings(config.settings)
-        until = series_end(config, args.id, at).end
-        points = [  # "end": the bucket's end, or where the series stops (--at, a complete window's end) for the last
-            {
-                "start": start.astimezone(tz).isoformat(),
-                "end": min(periods.bucket_end(start, args.grain, cal), until).astimezone(tz).isoformat(),
-                "value": _num(value),
-            }
-            for start, value, _ in rows
+        points = [
+            {"start": start.astimezone(tz).isoformat(), "end": end.astimezone(tz).isoformat(), "value": _num(value)}
+            for (start, value, _), end in zip(rows, ends)
         ]
         undefined: frozenset[int] = getattr(rows, "undefined", frozenset())
         for i in sorted(undefined):  # null from inputs with data (÷ 0): why, beside the null (docs/json.md)
@@ -293,12 +288,13 @@ def cmd_series(args: argparse.Namespace) -> int:
         def cell(number: float | None) -> str:
             return "" if number is None else str(_num(number))
 
-        print("start,value" + (",compare,difference" if args.compare else ""))
-        for start, value, other in rows:
+        # "end" (as in JSON: where the bucket's value stops) last, so the columns before it keep their places
+        print("start,value" + (",compare,difference" if args.compare else "") + ",end")
+        for (start, value, other), end in zip(rows, ends):
             line = f"{start.astimezone(tz).isoformat()},{cell(value)}"
             if args.compare:  # as in JSON: the comparison bucket's value and the difference (empty: no data)
                 line += f",{cell(other)},{cell(None if value is None or other is None else value - other)}"
-            print(line)
+            print(f"{line},{end.astimezone(tz).isoformat()}")
     else:
         lines = series_table(config, shown.name, unit, decimals, rows, args, at)
         if problem:
@@ -354,6 +350,17 @@ def series_table(
         why = getattr(rows, "undefined_reason", "")
         lines.append(f"undefined: the inputs have data but the formula gives no number ({why})")
     return lines
+
+
+def bucket_ends(
+    config: Config, ident: str, grain: str, starts: list[dt.datetime], at: dt.datetime
+) -> list[dt.datetime]:
+    """Where each bucket's value stops: the bucket's end, or for the last one where the series stops (``at``
+    for a bucket still running, a complete window's end inside it: see :func:`series_end`)."""
+    from .. import periods
+
+    cal, until = periods.Calendar.from_settings(config.settings), series_end(config, ident, at).end
+    return [min(periods.bucket_end(start, grain, cal), until) for start in starts]
 
 
 def series_end(config: Config, ident: str, at: dt.datetime) -> Period:
