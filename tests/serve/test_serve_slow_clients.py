@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import resource
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -23,13 +25,18 @@ from .conftest import Served, client, sign_in, write_config
 
 @contextlib.contextmanager
 def soft_open_files_limit(limit: int) -> Iterator[None]:
-    """The soft descriptor limit while a child starts (it inherits it), as on systems that give 1,024."""
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (limit, hard))
+    """Processes started meanwhile get this soft descriptor limit, as on systems that give 1,024 (set in the
+    child before it runs: the test process keeps its own, whatever it has open)."""
+    real = subprocess.Popen
+
+    def lower() -> None:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+
+    subprocess.Popen = functools.partial(real, preexec_fn=lower)  # type: ignore[misc]
     try:
         yield
     finally:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+        subprocess.Popen = real  # type: ignore[misc]
 
 
 async def slow_client(host: str, port: int, closed: list[float], stop: asyncio.Event) -> None:
