@@ -12,9 +12,11 @@ import html
 from zoneinfo import ZoneInfo
 
 from .formatting import (
+    PACE_MARK,
     STATUS_SYMBOL,
     format_age,
     format_change,
+    format_projection,
     format_score,
     format_target,
     format_value,
@@ -64,6 +66,8 @@ def _row(r: KpiResult, currency: str, at: dt.datetime) -> dict[str, str]:
         "change": "partial history"
         if r.partial_history
         else format_change(r.change, r.change_pct, k.unit, k.decimals, currency),
+        # the projection a to-date score is on (56% for 222 of 666 is 378 on pace): shown, as the report does
+        "pace": "—" if r.projection is None else format_projection(r, currency) + PACE_MARK[r.on_pace],
         "score": format_score(r.score),
         "status": status_words(r),
         "trend": sparkline([v for _, v in r.series]),
@@ -73,6 +77,7 @@ def _row(r: KpiResult, currency: str, at: dt.datetime) -> dict[str, str]:
 
 #: what the scorecard's figures are (the report's legend, short): under the tables of both renderings
 NOTE = (
+    "On pace for: the value projected to the period's end (or due date) at the current rate, ✓ = meets the target. "
     "Score: 0–100% toward the target, on the projection when there is one; it sets the status. "
     "Target: for the period shown; ≥ stay at or above, ≤ stay at or under; “from B”: the baseline the score "
     "counts from. vs previous: against the period before, cut at the same elapsed time. Newest reading: how long "
@@ -109,14 +114,14 @@ def to_markdown(snapshot: Snapshot, currency: str = "$", title: str = "") -> str
         lines += [
             head,
             "",
-            "| KPI | Period | Value | Target | vs previous | Score | Status | Trend | Newest reading |",
-            "|---|---|---:|---:|---:|---:|---|---|---|",
+            "| KPI | Period | Value | Target | vs previous | On pace for | Score | Status | Trend | Newest reading |",
+            "|---|---|---:|---:|---:|---:|---:|---|---|---|",
         ]
         for r in kpis:
             row = _row(r, currency, snapshot.at)
             cells = [
                 markdown_text(row[c])
-                for c in ("name", "period", "value", "target", "change", "score", "status", "trend", "newest")
+                for c in ("name", "period", "value", "target", "change", "pace", "score", "status", "trend", "newest")
             ]
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
@@ -170,7 +175,7 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
             '<table role="presentation" cellpadding="0" cellspacing="0" '
             'style="border-collapse:collapse;width:100%;max-width:900px;">'
         )
-        numeric = ("Value", "Target", "vs previous", "Score")
+        numeric = ("Value", "Target", "vs previous", "On pace for", "Score")
         parts.append(
             "<tr>"
             + "".join(
@@ -181,6 +186,7 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                     "Value",
                     "Target",
                     "vs previous",
+                    "On pace for",
                     "Score",
                     "Status",
                     "Trend",
@@ -199,6 +205,7 @@ def to_html(snapshot: Snapshot, currency: str = "$", title: str = "") -> str:
                 f'<td style="{cell}text-align:right;">{e(row["value"])}</td>'
                 f'<td style="{cell}text-align:right;color:#57606a;">{e(row["target"])}</td>'
                 f'<td style="{cell}text-align:right;">{e(row["change"])}</td>'
+                f'<td style="{cell}text-align:right;">{e(row["pace"])}</td>'
                 f'<td style="{cell}text-align:right;">{e(row["score"])}</td>'
                 f'<td style="{cell}color:{colour};font-weight:bold;">{e(row["status"])}</td>'
                 f'<td style="{cell}">{_bars(r)}</td>'

@@ -132,3 +132,20 @@ def test_a_score_is_one_percentage_everywhere(tmp_path):
     markdown = cli(config, "report", "--format", "markdown")
     assert f"| {shown} |" in row(markdown, "| List size")
     assert f"score {math.floor(objective * 100 + 1e-9)}%" in cli(config, "report", "--format", "html")
+
+
+def test_the_scorecard_shows_the_projection_a_score_is_on(tmp_path):
+    """A to-date KPI is scored on its projection: the scorecard (Markdown, HTML; digests send it) gave Score 100%
+    beside 279 of 900 with no projection anywhere, while the report's table has On pace for (check15)."""
+    config = project(tmp_path, BODY, readings())
+    data = {k["id"]: k for k in json.loads(cli(config, "report", "--format", "json"))["kpis"]}
+    # 279 leads (Dec 1-9 12:00) in 9 days 12 hours of December's 31: 279 / (9.5 / 31), over the target of 900
+    assert data["plain"]["projection"] == round(279 / (9.5 / 31), 6)
+    markdown = cli(config, "report", "--format", "markdown")
+    header = next(line for line in markdown.splitlines() if line.startswith("| KPI"))
+    plain = row(markdown, "| Plain leads")
+    cells = dict(zip(header.strip("| ").split(" | "), plain.strip("| ").split(" | ")))
+    assert cells["On pace for"] == "910 ✓" and cells["Score"] == "100%"
+    assert "On pace for: the value projected" in markdown
+    page = cli(config, "report", "--format", "html")
+    assert ">On pace for</th>" in page and ">910 ✓</td>" in page
