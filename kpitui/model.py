@@ -161,6 +161,9 @@ class Kpi:
     #: where ``unit`` came from when the table names none and the KPI took its inputs' unit
     #: (``"from its metric"``: a mean of durations is a duration); ``""``: named, or the formula's own
     unit_from: str = ""
+    #: a unit that misreads the formula's numbers (``unit = "percent"`` on a ratio of fractions: 0.05 shown
+    #: as 0.05%), what ``kpitui check`` warns of; ``""``: none
+    unit_warning: str = ""
 
 
 @dataclass(frozen=True)

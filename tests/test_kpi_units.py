@@ -53,8 +53,8 @@ def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_p
     compared = json.loads(kpitui(*args, "--format", "json", "--compare", "previous").stdout)["points"]
     assert compared[-1]["difference"] == -0.4  # 0.3 - 0.7, not -0.39999999999999997
     assert kpitui(*args, "--format", "csv").stdout.splitlines()[1:] == [
-        "2026-03-01T00:00:00+00:00,0.7",
-        "2026-03-02T00:00:00+00:00,0.3",
+        "2026-03-01T00:00:00+00:00,0.7,2026-03-02T00:00:00+00:00",
+        "2026-03-02T00:00:00+00:00,0.3,2026-03-02T12:00:00+00:00",  # end: the running day's at --at
     ]
 
 
@@ -163,3 +163,24 @@ def test_report_csv_writes_each_number_as_the_json_has_it(tmp_path):
     for kid, row in rows.items():
         for field in ("value", "previous", "change", "change_pct"):
             assert float(row[field]) == data[kid][field]
+
+
+def test_check_warns_of_a_percent_unit_on_a_ratio_of_fractions(tmp_path):
+    """unit = "percent" on a ratio without percent = true shows 0.05 (5%) as 0.05% and a target of 0.05 as
+    "≥ 0.1%": check says so and how to mend it; --strict makes it an error (exit 2); each way of mending is quiet."""
+    config = tmp_path / "kpitui.toml"
+    base = (
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
+        '[metrics.signups]\n[metrics.views]\n'
+        '[kpis.conv]\nformula = "ratio"\nnumerator = "signups"\ndenominator = "views"\n'
+    )
+    config.write_text(base + 'unit = "percent"\ntarget = { kind = "above", value = 0.05 }\n')
+    done = kpitui("check", "--config", str(config))
+    assert done.returncode == 0
+    assert 'warning: kpis.conv: unit "percent", but its ratio formula gives a fraction' in done.stderr
+    assert "percent = true" in done.stderr
+    assert kpitui("check", "--strict", "--config", str(config)).returncode == 2
+    for mended in ('unit = "percent"\npercent = true\n', 'unit = "ratio"\n', ""):
+        config.write_text(base + mended)
+        done = kpitui("check", "--strict", "--config", str(config))
+        assert done.returncode == 0 and "warning" not in done.stderr, (mended, done.stderr)

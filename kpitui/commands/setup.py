@@ -44,12 +44,13 @@ def cmd_check(args: argparse.Namespace) -> int:
     problems = config.registry.errors
     notes: list[str] = []
     paths = source_warnings(config, notes)
+    paths += [f"kpis.{kpi.id}: {kpi.unit_warning}" for kpi in config.kpis.values() if kpi.unit_warning]
     for problem in [*problems, *paths]:
         print(f"warning: {problem}", file=sys.stderr)
     count = len(problems) + len(paths)
     if count and getattr(args, "strict", False):
         message = f"{config.path}: {count} warning{'s' if count != 1 else ''}, an error under --strict"
-        if paths:  # a source that cannot read its path is a mistake in the config: exit 2
+        if paths:  # a source that cannot read its path, a unit that misreads: a mistake in the config, exit 2
             raise UsageError(message)
         raise Failure(message)
     key = sum(1 for m in config.metrics.values() if m.is_key)

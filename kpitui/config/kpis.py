@@ -54,6 +54,16 @@ class KpiUnits:
         return units.pop(), f"from its {noun}"
 
 
+def _unit_warning(formula: str, unit: str, inferred: str) -> str:
+    """Why a KPI's named unit misreads its formula's numbers: a fraction (0.05 for 5%) under ``percent``."""
+    if unit == "percent" and inferred == "ratio":
+        return (
+            f'unit "percent", but its {formula} formula gives a fraction (0.05 for 5%), shown as 0.05%: '
+            'add percent = true to its table (x100), or set unit = "ratio"'
+        )
+    return ""
+
+
 class KpiTables(TableChecks):
     def kpis(self, data: dict[str, Any], metrics: dict[str, Metric]) -> dict[str, Kpi]:
         from ..periods import GRAINS, PeriodError, parse_window
@@ -126,6 +136,7 @@ class KpiTables(TableChecks):
                 thresholds=thresholds,
                 weight=weight,
                 unit_from="" if "unit" in table else unit_from,
+                unit_warning=_unit_warning(formula, unit, inferred),
                 **self.labels(where, kid, table),
             )
         return kpis
