@@ -171,7 +171,7 @@ def test_check_warns_of_a_percent_unit_on_a_ratio_of_fractions(tmp_path):
     config = tmp_path / "kpitui.toml"
     base = (
         f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n'
-        '[metrics.signups]\n[metrics.views]\n'
+        "[metrics.signups]\n[metrics.views]\n"
         '[kpis.conv]\nformula = "ratio"\nnumerator = "signups"\ndenominator = "views"\n'
     )
     config.write_text(base + 'unit = "percent"\ntarget = { kind = "above", value = 0.05 }\n')
