@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -38,14 +40,46 @@ def test_trim_without_the_call_does_nothing(monkeypatch):
     heap.trim()  # no C library call: nothing happens, nothing raises
 
 
-def _freed_by_polars() -> None:
-    """Many medium blocks allocated and freed by polars (each under jemalloc's 8 MiB "oversize" threshold,
-    whose blocks are given back at once): ~200 MB its allocator then keeps."""
-    import polars as pl
+# What polars' allocator keeps is the whole process's: a thread another test left running (a fold, a collector,
+# an app's workers) allocates and frees in the same arenas, and a purge skips an arena another thread is purging
+# at that moment. So the two purge tests measure in an interpreter of their own, with polars and nothing else.
+_FREED_BY_POLARS = """
+import json, sys
+from pathlib import Path
+import polars as pl
+from kpitui import heap
 
-    columns = [pl.int_range(0, 100_000 + i, eager=True) * 3 for i in range(250)]  # ~0.8 MB each
-    assert sum(c.len() for c in columns) > 0
-    del columns
+def anon_kb():
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("RssAnon:"):
+            return int(line.split()[1])
+
+# many medium blocks allocated and freed by polars (each under jemalloc's 8 MiB "oversize" threshold, whose
+# blocks are given back at once): ~200 MB its allocator then keeps
+columns = [pl.int_range(0, 100_000 + i, eager=True) * 3 for i in range(250)]  # ~0.8 MB each
+assert sum(c.len() for c in columns) > 0
+del columns
+figures = {"kept": heap.kept_by_polars(), "before_kb": anon_kb()}
+for at_least in json.loads(sys.argv[1]):
+    heap.purge_polars(at_least=figures["kept"] + at_least if at_least else 0)
+    figures.setdefault("kept_after", []).append(heap.kept_by_polars())
+figures["after_kb"] = anon_kb()
+print(json.dumps(figures))
+"""
+
+
+def _freed_by_polars(*purges: int) -> dict:
+    """In a fresh interpreter: polars frees ~200 MB, then ``heap.purge_polars`` is called once per ``purges``
+    (``0``: unconditionally; ``n > 0``: ``at_least`` = what is kept + n; ``n < 0``: ``at_least`` = what is kept
+    + n, i.e. below it). Returns what was kept before, after each purge, and the process's anonymous RSS."""
+    run = subprocess.run(
+        [sys.executable, "-c", _FREED_BY_POLARS, json.dumps(list(purges))],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout)
 
 
 linux_jemalloc = pytest.mark.skipif(
@@ -55,24 +89,19 @@ linux_jemalloc = pytest.mark.skipif(
 
 @linux_jemalloc
 def test_purge_polars_gives_back_what_polars_freed():
-    _freed_by_polars()
-    kept, before = heap.kept_by_polars(), _anon_kb()
-    assert kept is not None and kept >= 64 << 20, kept
-    heap.purge_polars()
-    after = _anon_kb()
-    assert (heap.kept_by_polars() or 0) < 1 << 20
-    assert before - after >= 48 * 1024, (kept, before, after)
+    figures = _freed_by_polars(0)
+    kept = figures["kept"]
+    assert kept is not None and kept >= 64 << 20, figures
+    assert (figures["kept_after"][0] or 0) < 1 << 20, figures
+    assert figures["before_kb"] - figures["after_kb"] >= 48 * 1024, figures
 
 
 @linux_jemalloc
 def test_purge_polars_below_its_threshold_keeps_them():
-    _freed_by_polars()
-    kept = heap.kept_by_polars()
-    assert kept is not None and kept >= 64 << 20
-    heap.purge_polars(at_least=kept + (1 << 30))
-    assert (heap.kept_by_polars() or 0) >= 64 << 20
-    heap.purge_polars(at_least=kept // 2)
-    assert (heap.kept_by_polars() or 0) < 1 << 20
+    figures = _freed_by_polars(1 << 30, -(32 << 20))  # at_least above what is kept, then below it
+    assert figures["kept"] is not None and figures["kept"] >= 64 << 20, figures
+    assert (figures["kept_after"][0] or 0) >= 64 << 20, figures
+    assert (figures["kept_after"][1] or 0) < 1 << 20, figures
 
 
 def test_no_symbol_table_means_no_purge(tmp_path, monkeypatch):
