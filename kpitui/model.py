@@ -22,6 +22,9 @@ TargetKind = Literal["reach", "above", "below", "within"]
 
 #: why a KPI's value is undefined when its formula says nothing more (``FormulaType.undefined_reason``)
 NO_NUMBER = "the formula gives no number for these inputs"
+#: why a KPI's value is undefined when it, or a sum or value it reads, is beyond the largest float (two 1e308
+#: readings summed): not a ÷ 0 nor missing data, so said as itself (an infinity is no number kpitui shows)
+OVERFLOW = "overflow: the value or a sum it reads exceeds 1.8e308, the largest number"
 
 
 class Status(str, Enum):

@@ -262,7 +262,10 @@ LEGEND = {
 #: the legend's line for the Trend column's annotation marks, shown when a mark is
 TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
 #: the legend's line when a KPI is undefined, followed by each one's reason
-UNDEFINED_NOTE = "⊘ undefined: the inputs have data over the period but the formula gives no number, not missing data"
+UNDEFINED_NOTE = (
+    "⊘ undefined: the inputs have data over the period but the formula gives no number (÷ 0, or an overflow"
+    " beyond the largest number), not missing data"
+)
 #: in the Trend column: this bucket holds an annotation (the TUI's and the detail chart's marker)
 ANNOTATED = "▲"
 

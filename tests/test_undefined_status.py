@@ -177,3 +177,77 @@ def test_report_and_series_say_undefined_and_why(tmp_path):
     assert today["value"] is None and today["undefined"] == "÷ 0: views is 0"
     text = _cli("series", "conv", "--grain", "day", "--points", "2", *at)
     assert "undefined  (so far" in text and "formula gives no number (÷ 0: views is 0)" in text, text
+
+
+OVERFLOW_CONFIG = """
+[metrics.big]
+[metrics.views]
+
+[kpis.total]
+formula = "sum"
+metrics = ["big"]
+
+[kpis.per_view]
+formula = "ratio"
+numerator = "big"
+denominator = "views"
+
+[kpis.twice]
+formula = "expression"
+expression = "big * 2"
+
+[kpis.conversion]
+formula = "ratio"
+numerator = "views"
+denominator = "big"
+"""
+
+
+def test_a_sum_beyond_the_largest_float_says_overflow_not_a_zero_divisor(write_config, builtin_registry):
+    """Two readings of 1e308 in March sum to inf (1.8e308 is the largest float): overflow, not ÷ 0 nor 'no number'."""
+    from kpitui.model import OVERFLOW
+
+    config = load_config(write_config(OVERFLOW_CONFIG), registry=builtin_registry)
+    history = [("big", t(2026, 3, 2), 1e308), ("big", t(2026, 3, 3), 1e308), ("views", t(2026, 3, 3), 4)]
+    snap = Engine(config).evaluate(readings_frame(history), NOW)
+    for kid in ("total", "per_view"):  # inf itself; inf / 4 (views is 4, not 0)
+        assert snap.kpis[kid].status is Status.UNDEFINED and snap.kpis[kid].undefined == OVERFLOW, kid
+    assert snap.kpis["conversion"].value == 0.0  # 4 / inf is 0: a number, no overflow
+    one = Engine(config).evaluate(readings_frame([("big", t(2026, 3, 2), 1e308), ("views", t(2026, 3, 3), 0)]), NOW)
+    assert one.kpis["total"].value == 1e308 and one.kpis["total"].undefined is None
+    assert one.kpis["twice"].undefined == OVERFLOW  # 1e308 * 2: the formula's own value overflows
+    assert one.kpis["per_view"].undefined == "÷ 0: views is 0"  # a finite numerator over 0 is still ÷ 0
+
+
+def test_report_series_and_explain_say_overflow(tmp_path):
+    import csv
+    import io
+    import json
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[kpitui]\ntimezone = "UTC"\n[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n'
+        '[metrics.big]\nunit = "count"\n'
+        '[kpis.total]\nname = "Total"\nformula = "sum"\nmetrics = ["big"]\nwindow = "today"\n',
+        encoding="utf-8",
+    )
+    for at in ("2026-12-01 10:00", "2026-12-02 10:00", "2026-12-02 11:00"):
+        _cli("record", "big", "1e308", "--at", at, "--config", str(config))
+    why = "overflow: the value or a sum it reads exceeds 1.8e308, the largest number"
+    at = ("--at", "2026-12-02 12:00", "--config", str(config))
+    (kpi,) = json.loads(_cli("report", "--no-collect", "--format", "json", *at))["kpis"]
+    assert kpi["value"] is None and kpi["status"] == "undefined" and kpi["undefined"] == why
+    assert kpi["previous"] == 1e308  # Dec 1: one reading, a number
+    table = _cli("report", "--no-collect", "--width", "0", "--explain", *at)
+    row = next(line for line in table.splitlines() if "Total" in line and "to date" in line)
+    assert f"⊘ undefined ({why})" in row, row
+    assert f"Total: {why}." in " ".join(table.split()), table
+    assert f"Total: no change to explain (the current period's value is undefined: {why})" in table, table
+    (csv_row,) = csv.DictReader(io.StringIO(_cli("report", "--no-collect", "--format", "csv", *at)))
+    assert csv_row["status"] == "undefined" and csv_row["undefined"] == why and csv_row["value"] == ""
+    series = json.loads(_cli("series", "total", "--grain", "day", "--points", "2", "--format", "json", *at))
+    before, today = series["points"]
+    assert before["value"] == 1e308 and "undefined" not in before
+    assert today["value"] is None and today["undefined"] == why
+    text = _cli("series", "total", "--grain", "day", "--points", "2", *at)
+    assert f"formula gives no number ({why})" in text, text

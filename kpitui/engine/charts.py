@@ -8,6 +8,7 @@ from typing import Callable, Iterable
 import polars as pl
 
 from .. import periods, pipeline
+from ..model import OVERFLOW
 from .planning import Planner, SteppedPeriod, point_at, slot, utc
 from .program import Compiler
 from .queries import Evaluation
@@ -47,7 +48,11 @@ def kpi_chart(
     chart = _lines(compiler.series(kid, zip(at, values[:n])), compiler.series(kid, zip(at, values[n:])))  # type: ignore[arg-type]
     undefined = frozenset(i for k, i in evaluation.undefined if k == kid and i < n and chart[i][1] is None)
     if undefined:
-        chart.undefined, chart.undefined_reason = undefined, compiler.undefined_reason(kid)
+        overflowed = {i for k, i in evaluation.overflowed if k == kid and i in undefined}
+        reason = compiler.undefined_reason(kid)
+        if overflowed:  # the buckets' reasons: overflow alone, or the formula's reason or overflow
+            reason = OVERFLOW if overflowed == undefined else f"{reason}, or {OVERFLOW}"
+        chart.undefined, chart.undefined_reason = undefined, reason
     return chart
 
 

@@ -274,13 +274,12 @@ class Engine:
                 old = memo.values[kid]
                 numbers = [old.values[i] if r in kept else col[r] for i, r in enumerate(kplan.positions)]  # type: ignore[index]
                 if kplan.current in kept:
-                    values[kid] = KpiValues(numbers, old.parts, old.undefined)
+                    values[kid] = KpiValues(numbers, old.parts, old.undefined, old.overflow)
                 else:
-                    undefined = (kid, kplan.current) in evaluation.undefined
-                    values[kid] = KpiValues(numbers, parts_run(kid, kplan.current), undefined)
+                    values[kid] = KpiValues(numbers, parts_run(kid, kplan.current), *_undefined(evaluation, kid, kplan))
             elif col is not None:
-                undefined = (kid, kplan.current) in evaluation.undefined
-                values[kid] = KpiValues([col[r] for r in kplan.positions], parts_run(kid, kplan.current), undefined)
+                numbers = [col[r] for r in kplan.positions]
+                values[kid] = KpiValues(numbers, parts_run(kid, kplan.current), *_undefined(evaluation, kid, kplan))
         return values
 
     def _results(
@@ -529,3 +528,9 @@ class Engine:
             offset=offset,
             compare=compare,
         )
+
+
+def _undefined(evaluation: queries.Evaluation, kid: str, kplan: KpiPlan) -> tuple[bool, bool]:
+    """Is the KPI's current value undefined in ``evaluation`` (:class:`KpiValues`' ``undefined``), and overflowed?"""
+    pair = (kid, kplan.current)
+    return pair in evaluation.undefined, pair in evaluation.overflowed

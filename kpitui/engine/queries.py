@@ -44,12 +44,14 @@ Latest = dict[str, tuple[dt.datetime, float]]  # metric -> its newest reading (a
 class Evaluation:
     """The raw outcome of one pipeline run: values per (kpi, row), and the (kpi, row) pairs whose value
     is none while every column the KPI reads on that row has an answer (``undefined``: a zero
-    denominator, a NaN; not missing data)."""
+    denominator, a NaN; not missing data); of those, ``overflowed``: the formula's value or an answer it
+    reads is infinite (a sum beyond the largest float), not a ÷ 0."""
 
     rows: list[SteppedPeriod]
     values: dict[str, list[float | None]]  # kpi id (or "kpi::part") -> value per row
     latest: Latest
     undefined: set[tuple[str, int]] = field(default_factory=set)
+    overflowed: set[tuple[str, int]] = field(default_factory=set)
 
 
 def requests(
@@ -208,9 +210,11 @@ def run(
         # not an evaluation that never ends (see plugin_queries)
         running = plugin_queries(compiler, compiled, others, wide)
     undefined: set[tuple[str, int]] = set()
+    overflowed: set[tuple[str, int]] = set()
     for kids, result, (taken_at, width), height in zip(outputs, results, spans, heights):
         # back to one list per KPI (and part), by row
-        got = [_cleaned(result.to_series(j).to_list()) for j in range(result.width)]
+        raw = result.to_series(0).to_list() if result.width else []
+        got = [_cleaned(raw if j == 0 else result.to_series(j).to_list()) for j in range(result.width)]
         done = 0
         for kid in kids:
             on_rows = kid_rows[kid]
@@ -225,16 +229,43 @@ def run(
                 # the KPI's cells of placeholder i are at taken_at + i * height + done + (its row's index)
                 first_cell = taken_at + done
                 for j, (row_id, value) in enumerate(zip(on_rows, own)):
-                    if value is None and all(
-                        cells_listed[first_cell + i * height + j] is not None for i in range(width)
-                    ):
+                    cells = [cells_listed[first_cell + i * height + j] for i in range(width)]
+                    if value is None and all(cell is not None for cell in cells):
                         undefined.add((kid, row_id))
+                        if _infinite(raw[done + j]) or any(_infinite(cell) for cell in cells):
+                            overflowed.add((kid, row_id))
             done += len(on_rows)
     if others:
         got_others = running.values()
         values.update(got_others)
-        undefined |= _undefined_wide(compiled, others, kid_rows, got_others, columns, wide_values, asked)
-    return Evaluation(rows, values, latest_map, undefined)
+        wide_undefined = _undefined_wide(compiled, others, kid_rows, got_others, columns, wide_values, asked)
+        undefined |= wide_undefined
+        overflowed |= _overflowed_wide(compiled, wide_undefined, columns, wide_values, asked)
+    return Evaluation(rows, values, latest_map, undefined, overflowed)
+
+
+def _infinite(value: float | None) -> bool:
+    """Is ``value`` ±infinity (a sum or product beyond the largest float)?"""
+    return value is not None and value in (float("inf"), float("-inf"))
+
+
+def _overflowed_wide(
+    compiled: dict[str, CompiledKpi],
+    undefined: set[tuple[str, int]],
+    columns: list[str],
+    answers: list[float | None],
+    asked: _Asked,
+) -> set[tuple[str, int]]:
+    """Of the plugin KPIs' ``undefined`` (KPI, row) pairs, those where a column the KPI reads is infinite."""
+    if not undefined:
+        return set()
+    index = {name: c for c, name in enumerate(columns)}
+    infinite = {(row_id, c) for row_id, c, value in zip(asked.row, asked.c, answers) if _infinite(value)}
+    return {
+        (kid, row_id)
+        for kid, row_id in undefined
+        if any((row_id, index.get(read.column)) in infinite for read in compiled[kid].reads)
+    }
 
 
 def _undefined_wide(

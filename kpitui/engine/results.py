@@ -11,6 +11,7 @@ from typing import Any
 
 from .. import periods, pipeline, scoring
 from ..model import (
+    OVERFLOW,
     Kpi,
     KpiResult,
     Metric,
@@ -34,11 +35,13 @@ NOT_YET = scoring.Judgement(None, None, None, None)
 class KpiValues:
     """One KPI's numbers: per plan position (current, previous, last year, each sparkline point), its
     parts, and whether its current value is none while every column it reads has an answer
-    (``undefined``: the formula gives no number for inputs that have data, such as a ratio ÷ 0)."""
+    (``undefined``: the formula gives no number for inputs that have data, such as a ratio ÷ 0;
+    ``overflow``: that is because the value or an input is beyond the largest float)."""
 
     values: list[float | None]
     parts: dict[str, float | None]
     undefined: bool = False
+    overflow: bool = False
 
 
 def _copy(result: KpiResult, changes: dict[str, Any]) -> KpiResult:
@@ -159,7 +162,7 @@ class Results:
         change_pct = change / abs(previous) * 100 if change is not None and previous else None
         target, basis = self._target(kid, plan)
         judged = self._judge(kid, value, period, plan, target, self._starting(plan))
-        undefined = self.undefined_reason(kid) if undefined_here else None
+        undefined = (OVERFLOW if numbers.overflow else self.undefined_reason(kid)) if undefined_here else None
         fields = self._judged(kpi, judged, value, target, undefined)
         fields.update(
             kpi=kpi,

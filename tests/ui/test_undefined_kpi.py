@@ -79,3 +79,32 @@ async def test_a_zero_denominator_reads_undefined_with_why(tmp_path):
         console = Console(width=200, record=True, file=io.StringIO())
         console.print(help_renderable(app))
         assert "⊘ undefined" in console.export_text()
+
+
+async def test_a_sum_beyond_the_largest_float_reads_overflow(tmp_path):
+    """Two sign-up readings of 1e308 today sum to inf: the table says overflow, the info line and the detail why."""
+    from kpitui.ui.screens.detail import DetailScreen
+
+    storage = (tmp_path / "h.sqlite3").as_posix()
+    config = CONFIG.replace(
+        'formula = "ratio"\nnumerator = "signups"\ndenominator = "views"', 'formula = "sum"\nmetrics = ["signups"]'
+    )
+    (tmp_path / "kpitui.toml").write_text(config.format(storage=storage), encoding="utf-8")
+    with Store(storage) as store:
+        store.write(
+            readings_frame([("signups", NOW.replace(hour=8), 1e308), ("signups", NOW.replace(hour=9), 1e308)]),
+            mode="replace",
+        )
+    app = make_app(load_config(tmp_path / "kpitui.toml"))
+    why = "overflow: the value or a sum it reads exceeds 1.8e308, the largest number"
+    async with app.run_test(size=(120, 30)) as pilot:
+        await wait_ready(pilot)
+        kpis = pane_text(app, "kpis")
+        assert "⊘ Conversion" in kpis and "overflow" in kpis and "÷ 0" not in kpis, kpis
+        info = str(app.screen.query_one("#kpi-info").render())
+        assert f"⊘ undefined: {why}" in info, info
+        app.screen.query_one("#kpis").focus()
+        await pilot.press("enter")
+        await wait_for(pilot, lambda: isinstance(app.screen, DetailScreen))
+        summary = str(app.screen.query_one("#detail-summary").render())
+        assert f"⊘ undefined ({why})" in " ".join(summary.split()), summary

@@ -21,8 +21,9 @@ def row(result: KpiResult, ctx: Context, polled: dt.datetime | None = None) -> R
     if result.error:
         value = Text("error", style=f"bold {colours.bad}")
         symbol = Text("!", style=f"bold {colours.bad}")
-    elif result.status is Status.UNDEFINED:  # no number from inputs with data: "÷ 0" where that is why
-        shown = "÷ 0" if (result.undefined or "").startswith("÷ 0") else "undefined"
+    elif result.status is Status.UNDEFINED:  # no number from inputs with data: "÷ 0" or "overflow" where that is why
+        why = result.undefined or ""
+        shown = "÷ 0" if why.startswith("÷ 0") else "overflow" if why.startswith("overflow") else "undefined"
         value = Text(shown, style=colours.muted)
         symbol = status_symbol(result.status, colours)
     else:
