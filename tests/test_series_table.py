@@ -46,9 +46,9 @@ def test_series_text_and_csv_say_what_they_show_and_keep_the_comparison(tmp_path
     assert plain[0] == "Fees (currency) per day, as of 2026-03-03 12:00 UTC" and len(plain[2].split()) == 4
     csv = kpitui(*args, "--compare", "previous", "--format", "csv").stdout.splitlines()
     assert csv == [
-        "start,value,compare,difference,end",
-        "2026-03-02T00:00:00+00:00,30.0,70.0,-40.0,2026-03-03T00:00:00+00:00",
-        "2026-03-03T00:00:00+00:00,50.0,30.0,20.0,2026-03-03T12:00:00+00:00",
+        "start,value,compare,difference,end,undefined",
+        "2026-03-02T00:00:00+00:00,30.0,70.0,-40.0,2026-03-03T00:00:00+00:00,",
+        "2026-03-03T00:00:00+00:00,50.0,30.0,20.0,2026-03-03T12:00:00+00:00,",
     ]
     # the JSON says where each bucket ends: the running one at --at, its value so far (the table's "so far")
     import json
@@ -117,7 +117,8 @@ def test_a_complete_window_series_says_its_last_bucket_ends_where_the_window_doe
     assert table[3].split()[3:] == ["4", "(to", "2026-03-09", "00:00", "UTC:", "the", "end", "of", "W10", "2026)"]
     assert "so far" not in "\n".join(table)
     csv = kpitui(*args, "--format", "csv", "--config", str(config)).stdout.splitlines()  # the same end as JSON's
-    assert csv[0] == "start,value,end" and csv[-1] == "2026-03-01T00:00:00+00:00,4.0,2026-03-09T00:00:00+00:00"
+    assert csv[0] == "start,value,end,undefined"
+    assert csv[-1] == "2026-03-01T00:00:00+00:00,4.0,2026-03-09T00:00:00+00:00,"
     # a to-date window's running bucket still ends at --at, so far
     monthly = tmp_path / "monthly.toml"
     monthly.write_text(config.read_text().replace('window = "last_week"', 'window = "month_to_date"'))

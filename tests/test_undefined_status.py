@@ -175,6 +175,10 @@ def test_report_and_series_say_undefined_and_why(tmp_path):
     before, today = series["points"]
     assert before["value"] == 0.3 and "undefined" not in before
     assert today["value"] is None and today["undefined"] == "÷ 0: views is 0"
+    rows = list(
+        csv.DictReader(io.StringIO(_cli("series", "conv", "--grain", "day", "--points", "2", "--format", "csv", *at)))
+    )
+    assert [(r["value"], r["undefined"]) for r in rows] == [("0.3", ""), ("", "÷ 0: views is 0")]  # as the JSON's
     text = _cli("series", "conv", "--grain", "day", "--points", "2", *at)
     assert "undefined  (so far" in text and "formula gives no number (÷ 0: views is 0)" in text, text
 
@@ -251,3 +255,7 @@ def test_report_series_and_explain_say_overflow(tmp_path):
     assert today["value"] is None and today["undefined"] == why
     text = _cli("series", "total", "--grain", "day", "--points", "2", *at)
     assert f"formula gives no number ({why})" in text, text
+    rows = list(
+        csv.DictReader(io.StringIO(_cli("series", "total", "--grain", "day", "--points", "2", "--format", "csv", *at)))
+    )
+    assert [(r["value"], r["undefined"]) for r in rows] == [("1e+308", ""), ("", why)]  # the comma in why: quoted

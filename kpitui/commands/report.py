@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import csv
 import datetime as dt
 import json
 import sys
@@ -288,13 +289,19 @@ def cmd_series(args: argparse.Namespace) -> int:
         def cell(number: float | None) -> str:
             return "" if number is None else str(_num(number))
 
-        # "end" (as in JSON: where the bucket's value stops) last, so the columns before it keep their places
-        print("start,value" + (",compare,difference" if args.compare else "") + ",end")
-        for (start, value, other), end in zip(rows, ends):
-            line = f"{start.astimezone(tz).isoformat()},{cell(value)}"
+        from ..report import _text  # a text cell as the report's CSV writes it (no spreadsheet formula)
+
+        # "end" (as in JSON: where the bucket's value stops) and then "undefined" (as JSON's: why a bucket's value
+        # is empty while its inputs have data, ÷ 0 or an overflow) last, so the columns before them keep their places
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["start", "value", *(("compare", "difference") if args.compare else ()), "end", "undefined"])
+        undefined_at: frozenset[int] = getattr(rows, "undefined", frozenset())
+        why = _text(getattr(rows, "undefined_reason", ""))
+        for i, ((start, value, other), end) in enumerate(zip(rows, ends)):
+            line = [start.astimezone(tz).isoformat(), cell(value)]
             if args.compare:  # as in JSON: the comparison bucket's value and the difference (empty: no data)
-                line += f",{cell(other)},{cell(None if value is None or other is None else value - other)}"
-            print(f"{line},{end.astimezone(tz).isoformat()}")
+                line += [cell(other), cell(None if value is None or other is None else value - other)]
+            writer.writerow([*line, end.astimezone(tz).isoformat(), why if i in undefined_at else ""])
     else:
         lines = series_table(config, shown.name, unit, decimals, rows, args, at)
         if problem:

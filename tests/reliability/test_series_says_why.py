@@ -77,7 +77,7 @@ def test_a_failing_kpis_series_says_why_in_every_format(config, kpi, why):
     assert code == 1 and document["error"] == why and all(p["value"] is None for p in document["points"])
 
     code, out, err = run("series", kpi, "--format", "csv", "--config", str(config))
-    assert code == 1 and why in err and out.startswith("start,value,end\n")
+    assert code == 1 and why in err and out.startswith("start,value,end,undefined\n")
 
 
 def test_a_working_kpis_series_has_no_error(config):
