@@ -63,7 +63,8 @@ def shorten(text: str, width: int) -> str:
     return "".join(kept) + ELLIPSIS
 
 
-def _pad(text: str, width: int, right: bool) -> str:
+def pad(text: str, width: int, right: bool = False) -> str:
+    """``text`` padded with spaces to ``width`` terminal columns (:func:`cells`), on the left when ``right``."""
     space = " " * max(0, width - cells(text))
     return space + text if right else text + space
 
@@ -117,7 +118,7 @@ def fit_table(
         parts = []
         for i in shown:
             cell = shorten(cells[i], widths[i])
-            parts.append(_pad(cell, widths[i], fits[i].right))
+            parts.append(pad(cell, widths[i], fits[i].right))
         text = (indent + (" " * gap).join(parts)).rstrip()
         return text if width is None else shorten(text, width)
 

@@ -8,6 +8,8 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..console import escape_controls
+from ..textfit import pad
 from .base import EXIT_FAILURE, EXIT_OK, Failure, UsageError, err, load
 
 if TYPE_CHECKING:
@@ -113,14 +115,17 @@ def cmd_plugins(args: argparse.Namespace) -> int:
                 else f"{p.name} {p.version or ''} ({p.origin})"
             )
             print(f"{name} — {status}")
-            for t in p.sources:
-                print(f"    source  {t:<14} {registry.sources[t].description}")
-            for t in p.formulas:
-                print(f"    formula {t:<14} {registry.formulas[t].description}")
-            for t in p.notifiers:
-                print(f"    notifier {t:<13} {registry.notifiers[t].description}")
-            for t in p.annotation_sources:
-                print(f"    annotations {t:<10} {registry.annotation_sources[t].description}")
+            kinds = (
+                ("source  ", p.sources, registry.sources),
+                ("formula ", p.formulas, registry.formulas),
+                ("notifier ", p.notifiers, registry.notifiers),
+                ("annotations ", p.annotation_sources, registry.annotation_sources),
+            )
+            for kind, types, table in kinds:
+                for t in types:
+                    # the type in terminal cells (a wide 漢字 name takes two each), its description after it in line
+                    label = pad(kind + escape_controls(t), 22)
+                    print(f"    {label} {escape_controls(str(table[t].description))}")
             for e in p.errors:
                 print(f"    error: {e}")
         if config_error:

@@ -270,10 +270,12 @@ def _list(args: argparse.Namespace, config: Config, store: Any) -> int:
     table = [("ID", "Time", "Metric", "Value")] + [
         (str(r.id), format_time(r.at, tz), r.metric, _shown(config, r.metric, r.value)) for r in rows
     ]
-    widths = [max(len(row[i]) for row in table) for i in range(4)]
-    for row in table:
-        cells = [row[0].rjust(widths[0]), row[1].ljust(widths[1]), row[2].ljust(widths[2]), row[3].rjust(widths[3])]
-        print("  ".join(cells).rstrip())
+    from ..textfit import Fit, fit_table
+
+    # columns in terminal cells, as report's (a 売上 metric or a 円 currency takes two per character, not one)
+    fits = (Fit(right=True), Fit(), Fit(), Fit(right=True))
+    lines, _ = fit_table(table[0], table[1:], fits, width=None, indent="")
+    print("\n".join(lines))
     more = " (newest first; --limit 0 shows all)" if args.limit and len(rows) == args.limit else ""
     print(f"\ncorrect one: kpitui readings edit ID VALUE [--at TIME]; delete: kpitui readings delete ID{more}")
     return base.EXIT_OK
