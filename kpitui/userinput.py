@@ -131,6 +131,35 @@ def negative_refused(metric: Metric, value: float, allowed: bool, how: str) -> s
     )
 
 
+#: how far after now a typed reading's time may be without a choice (--allow-future): two clocks' skew, not a plan
+FUTURE_SKEW = dt.timedelta(minutes=5)
+#: how far after now a reading's time may ever be: a source's readings later than this are dropped as well
+#: (``kpitui.source_polls.FUTURE_SLACK``), so a typed one is held to the same day
+FUTURE_LIMIT = dt.timedelta(days=1)
+
+
+def future_refused(at: dt.datetime, now: dt.datetime, allowed: bool, how: str, timezone: str) -> str | None:
+    """Why a reading's time ``at`` is refused for being after ``now``, or ``None`` when it is accepted.
+
+    A reading stands for when it was taken: a time more than :data:`FUTURE_SKEW` ahead is taken for a
+    mistake (18:00 typed for 08:00, the wrong day) unless it is made a choice, ``allowed`` (``how`` says how);
+    more than :data:`FUTURE_LIMIT` ahead is refused even then, as sources' readings are dropped.
+    """
+    if at <= now + FUTURE_SKEW:
+        return None
+    from .formatting import format_time
+
+    when, clock = format_time(at, timezone), format_time(now, timezone)
+    if at > now + FUTURE_LIMIT:
+        return f"{when} is more than a day after now ({clock}): a reading's time is when it was taken"
+    if allowed:
+        return None
+    return (
+        f"{when} is in the future (now {clock}): a reading's time is when it was taken; "
+        f"to record one ahead anyway (up to a day) {how}"
+    )
+
+
 def can_be_negative(metric: Metric) -> bool:
     """Whether a negative value for ``metric`` needs no explicit choice."""
     return bool(getattr(metric, "allow_negative", False)) or metric.unit not in ("count", "duration")

@@ -10,6 +10,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -94,6 +95,35 @@ def test_report_at_a_past_time_is_reproducible(sample):
     assert json.loads(first)["kpis"] == json.loads(second)["kpis"]
 
 
+def test_record_and_edit_refuse_a_time_ahead_of_now_unless_allowed(tmp_path):
+    """A reading's time is when it was taken: 2 hours ahead is a mistake (one line naming it and now) unless
+    --allow-future; 2 minutes is clock skew; more than a day ahead never (a source's readings are dropped there)."""
+    import datetime as dt
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(f'[kpitui]\ntimezone = "Asia/Tokyo"\n[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[metrics.m]\n')
+    now = dt.datetime.now(dt.timezone.utc)
+
+    def at(delta: dt.timedelta) -> str:
+        return (now + delta).isoformat()
+
+    refused = run("record", "m", "1", "--at", at(dt.timedelta(hours=2)), "--config", str(config))
+    ahead = (now + dt.timedelta(hours=2)).astimezone(ZoneInfo("Asia/Tokyo")).strftime("%Y-%m-%d %H:%M JST")
+    assert refused.returncode == 2 and refused.stderr.count("\n") == 1, refused.stderr
+    assert f"--at: {ahead} is in the future (now " in refused.stderr and "pass --allow-future" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert run("readings", "list", "--config", str(config)).stdout.startswith("no manual readings")
+    assert run("record", "m", "1", "--at", at(dt.timedelta(minutes=2)), "--config", str(config)).returncode == 0
+    allowed = run("record", "m", "2", "--at", at(dt.timedelta(hours=2)), "--allow-future", "--config", str(config))
+    assert allowed.returncode == 0, allowed.stderr
+    never = run("record", "m", "3", "--at", at(dt.timedelta(days=2)), "--allow-future", "--config", str(config))
+    assert never.returncode == 2 and "is more than a day after now (" in never.stderr, never.stderr
+    edit = run("readings", "edit", "1", "--at", at(dt.timedelta(hours=3)), "--config", str(config))
+    assert edit.returncode == 2 and "is in the future (now " in edit.stderr, edit.stderr
+    edit = run("readings", "edit", "1", "--at", at(dt.timedelta(hours=3)), "--allow-future", "--config", str(config))
+    assert edit.returncode == 0, edit.stderr
+
+
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -101,7 +131,7 @@ def test_report_at_a_past_time_is_reproducible(sample):
         (["record", "client_referrals", "lots"], "value: 'lots' is not a number (e.g. 12 or 3.5)"),
         (["record", "client_referrals", "nan"], "value: 'nan' is not a finite number"),
         (["report", "--at", "yesterday"], "--at: 'yesterday' is not a time: use e.g. 2026-03-15"),
-        (["record", "client_referrals", "1", "--at", "2099-01-01"], "more than a day in the future"),
+        (["record", "client_referrals", "1", "--at", "2099-01-01"], "is more than a day after now"),
         (["report", "--window", "montly"], "unknown window"),
         (["collect", "--every", "0"], "--every must be a positive duration"),
         (["collect", "--every", "5x"], "--every: '5x': expected a duration like 90m, 4h 30m, 9d"),

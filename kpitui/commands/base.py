@@ -161,6 +161,16 @@ def refuse_negative(metric: Metric, value: float, allowed: bool) -> None:
         raise UsageError(message)
 
 
+def refuse_future(at: dt.datetime, now: dt.datetime, allowed: bool, config: Config) -> None:
+    """A reading's time more than a few minutes after now is taken for a mistake unless it is a choice
+    (--allow-future), and more than a day after now always (:func:`kpitui.userinput.future_refused`)."""
+    from ..userinput import future_refused
+
+    message = future_refused(at, now, allowed, "pass --allow-future", config.settings.timezone)
+    if message:
+        raise UsageError(f"--at: {message}")
+
+
 def typed_value(text: str, metric: Metric, config: Config) -> float:
     """A reading's value as typed for ``metric``: a duration (``9d``, ``4h 30m``) for a duration metric,
     else a number."""

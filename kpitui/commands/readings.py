@@ -33,6 +33,11 @@ if TYPE_CHECKING:
 #: store's and, in part, the PostgreSQL store's; they are not in the HistoryStore protocol, so ``store`` is Any here
 
 DEFAULT_LIMIT = 20
+#: --allow-future's help: a time more than 5 minutes ahead is refused without it, more than a day ahead always
+ALLOW_FUTURE_HELP = (
+    "accept an --at more than 5 minutes after now (up to a day, as sources' readings; "
+    "without it such a time is refused as a mistake)"
+)
 
 
 def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, Run]:
@@ -47,6 +52,7 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
         action="store_true",
         help="accept a negative value for a count or duration metric (a correction)",
     )
+    record.add_argument("--allow-future", action="store_true", help=ALLOW_FUTURE_HELP)
 
     readings = sub.add_parser(
         "readings",
@@ -82,6 +88,7 @@ def add_parsers(sub: Subparsers, common: argparse.ArgumentParser) -> dict[str, R
     edit.add_argument(
         "--allow-negative", action="store_true", help="accept a negative value for a count or duration (a correction)"
     )
+    edit.add_argument("--allow-future", action="store_true", help=ALLOW_FUTURE_HELP)
     delete = actions.add_parser(
         "delete",
         parents=[common],
@@ -118,8 +125,7 @@ def cmd_record(args: argparse.Namespace) -> int:
     base.refuse_negative(config.metrics[args.metric], value, args.allow_negative)
     now = dt.datetime.now(dt.timezone.utc)
     at = base.parse_time(args.at, config.settings.timezone) or now
-    if at > now + dt.timedelta(days=1):
-        raise base.UsageError("--at: that time is more than a day in the future")
+    base.refuse_future(at, now, args.allow_future, config)
     store: Any = base.open_store(config)
     try:
         reading, replaced = store.record_manual(args.metric, at, value)
@@ -302,8 +308,8 @@ def _edit(args: argparse.Namespace, config: Config, store: Any) -> int:
     at = None
     if args.at is not None:
         at = base.parse_time(args.at, config.settings.timezone)
-        if at is not None and at > dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1):
-            raise base.UsageError("--at: that time is more than a day in the future")
+        if at is not None:
+            base.refuse_future(at, dt.datetime.now(dt.timezone.utc), args.allow_future, config)
     try:
         before, after = store.correct_manual(args.id, value=value, at=at)
     except UnknownReading as exc:

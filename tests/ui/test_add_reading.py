@@ -125,6 +125,26 @@ async def test_a_negative_count_in_the_form_is_an_explicit_choice(config):
         await wait_for(pilot, lambda: app.snapshot.kpis["leads"].value == before - 3)
 
 
+async def test_a_time_later_than_now_in_the_form_is_refused_with_now_beside_it(config):
+    """The app's clock is 2026-03-18 15:30 UTC: 17:30 is two hours ahead (typed for 07:30?), 15:33 is clock skew."""
+    app = make_app(config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        await pilot.press("a")
+        form = app.screen
+        form.query_one("#metric", Select).value = "signups"
+        await pilot.pause()
+        form.query_one("#value", Input).value = "3"
+        form.query_one("#at", Input).value = "2026-03-18 17:30"
+        await pilot.press("ctrl+s")
+        error = " ".join(_error(form).split())
+        assert app.screen is form and "2026-03-18 17:30 UTC is in the future (now 2026-03-18 15:30 UTC)" in error, error
+        assert "kpitui record --allow-future" in error
+        form.query_one("#at", Input).value = "2026-03-18 15:33"
+        await pilot.press("ctrl+s")
+        await wait_for(pilot, lambda: not isinstance(app.screen, AddReadingScreen))
+
+
 async def test_a_running_viewer_stops_counting_a_reading_deleted_from_the_command_line(config):
     reading = _typed(config, 5)
     app = make_app(config, refresh_seconds=0.1)

@@ -33,7 +33,6 @@ from ..state import KpiNode
 if TYPE_CHECKING:
     from ...manual_readings import ManualReading
 
-FUTURE_SLACK = dt.timedelta(days=1)
 #: how many of the metric's manual readings the form lists
 RECENT = 6
 NEGATIVE_HOW = "tick 'a negative value is a correction'"
@@ -70,8 +69,9 @@ def parse_time(text: str, timezone: str, now: dt.datetime) -> dt.datetime:
         value = userinput.parse_time(text, timezone)
     except userinput.InputError as exc:
         raise FormError(str(exc)) from None
-    if value > now + FUTURE_SLACK:
-        raise FormError("that time is more than a day in the future")
+    message = userinput.future_refused(value, now, False, "use `kpitui record --allow-future`", timezone)
+    if message:
+        raise FormError(message)
     return value
 
 
