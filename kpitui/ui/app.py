@@ -20,7 +20,7 @@ import datetime as dt
 import time
 import warnings
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import on
@@ -112,6 +112,26 @@ class KpiApp(AppActions, App[int]):
     loading_message: reactive[str] = reactive("loading…", init=False, repaint=False)
     #: the status line: each source's last poll, its backlog, the window keys
     status: reactive[Text] = reactive(Text, init=False, repaint=False)
+
+    #: why the dashboard was not run: neither stdout nor stderr is a terminal (:func:`kpitui.ui.drawn_on.no_terminal`)
+    blind: str | None = None
+
+    def run(self, *args: Any, headless: bool = False, **kwargs: Any) -> int | None:
+        """Textual's ``run``; not at all when the dashboard would be drawn into a redirect and wait there for keys,
+        unseen (``blind`` says why; a headless run, as tests make, needs no terminal)."""
+        if not headless:
+            from .drawn_on import no_terminal
+
+            self.blind = no_terminal()
+            if self.blind:
+                return None
+        return super().run(*args, headless=headless, **kwargs)
+
+    def get_driver_class(self) -> type:
+        """Textual's driver, drawing on standard output when standard error is redirected (kpitui.ui.drawn_on)."""
+        from .drawn_on import driver_for
+
+        return driver_for(super().get_driver_class())
 
     def __init__(
         self,
@@ -378,6 +398,9 @@ def run(config: Config, collect: bool = True, read_only: bool = False, preload: 
     app = KpiApp(config, collect=collect, read_only=read_only, preload=preload)
     try:
         app.run()
+        if app.blind:
+            print(app.blind)  # one line on stdout, where a script running kpitui reads; exit 2 (a usage mistake)
+            return 2
     finally:
         if app.runtime is not None:
             try:

@@ -164,3 +164,45 @@ def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
         term.wait_for("KPITUI-EXITED-0")
     finally:
         term.close()
+
+
+@pytest.mark.parametrize("redirect", ["2>/dev/null", "2>{log}"])
+def test_kpitui_with_stderr_redirected_draws_on_stdout(tmp_path, redirect):
+    """Textual draws on stderr: with it sent to /dev/null the terminal stayed blank (the app waiting for keys
+    unseen), sent to a log the log filled with the screen's escape sequences. Now the dashboard is on stdout."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.calls]\nname = "Calls"\n'
+        '[kpis.booked]\nname = "Discovery calls"\nformula = "sum"\nmetrics = ["calls"]\n',
+        encoding="utf-8",
+    )
+    log = tmp_path / "err.log"
+    env = {"TERM": "xterm-256color", "KPITUI_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path)}
+    command = f"{kpitui_command()} --config {config} --no-collect {redirect.format(log=log)}"
+    term = Terminal(command, 100, 30, env)
+    try:
+        screen = term.wait_for("Discovery calls")
+        assert "KPIs" in screen
+        term.keys("q")
+        term.wait_for("KPITUI-EXITED-0")
+    finally:
+        term.close()
+    if "log" in redirect:
+        assert "\x1b" not in log.read_text(encoding="utf-8", errors="replace")  # no screen in the log
+
+
+def test_kpitui_with_no_terminal_at_all_says_so_in_one_line(tmp_path):
+    config = tmp_path / "kpitui.toml"
+    config.write_text(f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.calls]\n')
+    env = {k: v for k, v in os.environ.items() if k != "TEXTUAL_DRIVER"}
+    done = subprocess.run(
+        [*kpitui_command().split(), "--config", str(config)],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert done.returncode == 2 and done.stderr == "", done.stderr
+    assert done.stdout.count("\n") == 1 and "the dashboard needs a terminal" in done.stdout, done.stdout
+    assert "kpitui report" in done.stdout
