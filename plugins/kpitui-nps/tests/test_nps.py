@@ -157,6 +157,20 @@ def test_nps_is_promoters_minus_detractors_over_responses(config):
     assert snap.kpis["nps_from_passives"].status.value != "undefined"
 
 
+def test_promoters_beyond_the_largest_float_say_overflow_not_no_responses(config):
+    """A plugin formula (run on its own thread, over the wide frame): 2 x 1e308 promoters sum to inf, so the
+    NPS has no number; with 5 responses that is an overflow, not the plugin's '÷ 0: no responses'."""
+    history = [
+        ("promoters", "2026-03-02T12:00", 1e308),
+        ("promoters", "2026-03-03T12:00", 1e308),
+        ("detractors", "2026-03-03T12:00", 1),
+        ("responses", "2026-03-03T12:00", 5),
+    ]
+    snap = evaluate(config, history, now="2026-03-10T12:00")
+    assert snap.kpis["nps"].status.value == "undefined"
+    assert snap.kpis["nps"].undefined.startswith("overflow: "), snap.kpis["nps"].undefined
+
+
 def test_collect_then_report_through_the_cli(config, kpitui_store, kpitui_cli):
     results = collect(config, kpitui_store, now="2026-03-04T00:00")
     assert [(r.source, r.error, r.skipped) for r in results] == [("survey", None, 4)]
