@@ -231,8 +231,9 @@ def _pace(r: KpiResult, currency: str) -> str:
 
 #: the legend's line for the Newest reading column (the TUI's Polled is another time: kpitui.polled)
 NEWEST_NOTE = (
-    "Newest reading: how long ago the newest reading behind the value was taken (a reading stands for its bucket: "
-    "an hour's count is stamped at the hour's start); not when its source was last polled."
+    "Newest reading: how long ago the newest reading of the KPI's metrics (or the metric's) was taken (a reading "
+    "stands for its bucket: an hour's count is stamped at the hour's start); a complete period's value (yesterday, "
+    "last month) counts none after the period's end; not when its source was last polled."
 )
 #: What the KPI table's columns mean, one paragraph per column (README "Reading a report" says the same at length);
 #: a report shows the paragraphs of the columns it shows.

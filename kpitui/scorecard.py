@@ -81,8 +81,9 @@ NOTE = (
     "Score: 0–100% toward the target, on the projection when there is one; it sets the status. "
     "Target: for the period shown; ≥ stay at or above, ≤ stay at or under; “from B”: the baseline the score "
     "counts from. vs previous: against the period before, cut at the same elapsed time. Newest reading: how long "
-    "before the time above the newest reading behind the value was taken (an hour's count is stamped at the hour's "
-    "start), not when a source was last polled."
+    "before the time above the newest reading of the KPI's metrics was taken (an hour's count is stamped at the "
+    "hour's start; a complete period's value, such as last month's, counts none after its end), not when a source "
+    "was last polled."
 )
 
 

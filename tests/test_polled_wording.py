@@ -64,7 +64,12 @@ def test_the_report_names_the_newest_reading_and_the_poll_apart():
     assert metrics["Sign-ups"]["Newest reading"] == "50m ago"
     assert metrics["Sign-ups"]["Polled"] == "just now"  # the poll 12 s ago, not the reading's bucket start
     assert metrics["Referrals"]["Polled"] == "2d ago"  # recorded by hand: when last recorded
-    assert "Newest reading: how long ago the newest reading behind the value was taken" in text
+    # the KPI's metrics' newest reading, not one "behind the value": a complete period (last month) counts none after
+    # its end, while its metrics' newest reading can be today's (trust16: a churn rate of October, "6h ago")
+    assert "Newest reading: how long ago the newest reading of the KPI's metrics (or the metric's) was taken" in text
+    assert "a complete period's value (yesterday, last month) counts none after the period's end" in " ".join(
+        text.split()
+    )
     assert "Polled: the source's last successful poll" in text
 
 
@@ -101,6 +106,7 @@ def test_the_scorecard_says_how_old_the_newest_reading_is():
     leads = next(line for line in markdown.splitlines() if line.startswith("| Leads"))
     cells = dict(zip(header.strip("| ").split(" | "), leads.strip("| ").split(" | ")))
     assert cells["Newest reading"] == "50m ago"
-    assert "Newest reading: how long before the time above" in markdown
+    assert "Newest reading: how long before the time above the newest reading of the KPI's metrics" in markdown
+    assert "a complete period's value, such as last month's, counts none after its end" in markdown
     page = to_html(snapshot())
     assert ">Newest reading</th>" in page and ">50m ago</td>" in page
