@@ -21,9 +21,8 @@ from kpitui.api import FetchResult, MetricSource, Notifier, readings_frame
 class HangsOnClose(MetricSource):
     type_name = "hangs_on_close"
 
-    def fetch(self, cursor, now):
-        hour = now.replace(minute=0, second=0, microsecond=0)
-        return FetchResult(readings_frame([(self.metrics[0].id, hour, 1.0)]))
+    def fetch(self, cursor, now):  # a new reading each poll: the collector prints a line for each
+        return FetchResult(readings_frame([(self.metrics[0].id, now, 1.0)]))
 
     def close(self):
         time.sleep(600)
@@ -91,6 +90,7 @@ def test_a_plugin_whose_close_hangs_does_not_hold_the_exit(tmp_path):
             deadline = time.monotonic() + 90
             while time.monotonic() < deadline and " stuck: " not in out.read_text():
                 time.sleep(0.2)
+            assert " stuck: " in out.read_text(), out.read_text()  # it polled: its source is open
             stopping = time.monotonic()
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=60)
