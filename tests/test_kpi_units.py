@@ -53,8 +53,8 @@ def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_p
     compared = json.loads(kpitui(*args, "--format", "json", "--compare", "previous").stdout)["points"]
     assert compared[-1]["difference"] == -0.4  # 0.3 - 0.7, not -0.39999999999999997
     assert kpitui(*args, "--format", "csv").stdout.splitlines()[1:] == [
-        "2026-03-01T00:00:00+00:00,0.7,2026-03-02T00:00:00+00:00",
-        "2026-03-02T00:00:00+00:00,0.3,2026-03-02T12:00:00+00:00",  # end: the running day's at --at
+        "2026-03-01T00:00:00+00:00,0.7,2026-03-02T00:00:00+00:00,",
+        "2026-03-02T00:00:00+00:00,0.3,2026-03-02T12:00:00+00:00,",  # end: the running day's at --at
     ]
 
 
