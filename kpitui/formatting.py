@@ -35,7 +35,15 @@ def status_words(result: KpiResult) -> str:
 PACE_MARK = {True: " ✓", False: "", None: ""}
 
 
+#: from here on a float's integer digits past the 16th or 17th are not the number's (they are the binary value's
+#: expansion: 1e308 printed in full was 100,000,000,000,000,001,097,906,362,…, 309 digits): such a value is shown
+#: in the shortest form that reads back as it, as the JSON has it (1e+308, 2.5e+17)
+EXACT_DIGITS_BELOW = 1e16
+
+
 def _grouped(value: float, decimals: int) -> str:
+    if abs(value) >= EXACT_DIGITS_BELOW and math.isfinite(value):
+        return repr(float(value))
     return f"{value:,.{decimals}f}"
 
 
