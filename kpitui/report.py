@@ -235,6 +235,13 @@ NEWEST_NOTE = (
     "stands for its bucket: an hour's count is stamped at the hour's start); a complete period's value (yesterday, "
     "last month) counts none after the period's end; not when its source was last polled."
 )
+#: what the Trend column's bars are: the sparkline's buckets (kpitui.engine.planning: SPARK_POINTS of the KPI's
+#: grain, else periods.default_grain of its window)
+TREND_BUCKETS = (
+    "Trend: the KPI per bucket, the last 14, oldest first: buckets of its grain when it sets one, else an hour over "
+    "a one-day window, a day up to a month, a week up to a quarter, a month up to two years, else a quarter; a gap: "
+    "no number"
+)
 #: What the KPI table's columns mean, one paragraph per column (README "Reading a report" says the same at length);
 #: a report shows the paragraphs of the columns it shows.
 LEGEND = {
@@ -258,10 +265,11 @@ LEGEND = {
         "vs previous: against the period before, cut at the same elapsed time (partial history: that period starts "
         "before the first reading)."
     ),
+    "Trend": TREND_BUCKETS + ".",
     "Newest reading": NEWEST_NOTE,
 }
-#: the legend's line for the Trend column's annotation marks, shown when a mark is
-TREND_NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
+#: the legend's Trend line when a bar is an annotation's mark
+TREND_NOTE = TREND_BUCKETS + "; ▲ in it marks one holding an annotation (kpitui annotations list)."
 #: the legend's line when a KPI is undefined, followed by each one's reason
 UNDEFINED_NOTE = (
     "⊘ undefined: the inputs have data over the period but the formula gives no number (÷ 0, or an overflow"
@@ -424,7 +432,7 @@ def to_table(
         if column not in kpis_left_out or (column in headers and column not in metrics_left_out)
     ]
     if "Trend" not in kpis_left_out and any(snapshot.annotated.get(k) for k in listed):
-        shown.append(TREND_NOTE)
+        shown[shown.index(LEGEND["Trend"])] = TREND_NOTE
     undefined = [r for r in snapshot.kpis.values() if r.status is Status.UNDEFINED]
     if undefined:  # each one's reason in full: the Status column may cut it
         reasons = "; ".join(f"{r.kpi.name}: {r.undefined or NO_NUMBER}" for r in undefined)

@@ -83,7 +83,8 @@ NOTE = (
     "counts from. vs previous: against the period before, cut at the same elapsed time. Newest reading: how long "
     "before the time above the newest reading of the KPI's metrics was taken (an hour's count is stamped at the "
     "hour's start; a complete period's value, such as last month's, counts none after its end), not when a source "
-    "was last polled."
+    "was last polled. Trend: the KPI per bucket, the last 14, oldest first (its grain, else a day up to a month, a "
+    "week up to a quarter, a month beyond; an hour over a day)."
 )
 
 

@@ -108,5 +108,6 @@ def test_the_scorecard_says_how_old_the_newest_reading_is():
     assert cells["Newest reading"] == "50m ago"
     assert "Newest reading: how long before the time above the newest reading of the KPI's metrics" in markdown
     assert "a complete period's value, such as last month's, counts none after its end" in markdown
+    assert "Trend: the KPI per bucket, the last 14, oldest first" in markdown  # what the sparkline's bars are
     page = to_html(snapshot())
     assert ">Newest reading</th>" in page and ">50m ago</td>" in page

@@ -9,7 +9,13 @@ import sys
 from pathlib import Path
 
 KPITUI = str(Path(sys.executable).with_name("kpitui"))
-NOTE = "Trend: the last buckets, oldest first; ▲ in it marks one holding an annotation (kpitui annotations list)."
+#: the Trend column's legend: what its bars are (a month-to-date KPI: days), and with a mark what the mark means
+BUCKETS = (
+    "Trend: the KPI per bucket, the last 14, oldest first: buckets of its grain when it sets one, else an hour over "
+    "a one-day window, a day up to a month, a week up to a quarter, a month up to two years, else a quarter; a gap: "
+    "no number"
+)
+NOTE = BUCKETS + "; ▲ in it marks one holding an annotation (kpitui annotations list)."
 
 
 def kpitui(*args: str) -> subprocess.CompletedProcess:
@@ -38,6 +44,7 @@ def test_the_report_trend_marks_annotated_buckets_and_says_what_the_mark_means(t
     at = ("--at", "2026-03-10 12:00", "--config", str(config))
     before = kpitui("report", "--width", "0", *at).stdout
     assert "▲" not in trend_of(before, "Lead total") and NOTE not in before  # no annotation, no mark, no note
+    assert BUCKETS + "." in before  # but what the bars are, always beside the column
     done = kpitui("annotate", "Launched the ads", "--at", "2026-03-08 09:00", "--metric", "leads", *at[2:])
     assert done.returncode == 0, done.stderr
     table = kpitui("report", "--width", "0", *at).stdout
@@ -46,4 +53,4 @@ def test_the_report_trend_marks_annotated_buckets_and_says_what_the_mark_means(t
     assert "▲" not in trend_of(table, "Call total")  # the note is about leads only
     assert NOTE in table
     narrow = kpitui("report", "--width", "80", *at).stdout  # the Trend column drops out: so does its note
-    assert "Trend" not in narrow.splitlines()[3] and "▲ in it marks" not in narrow
+    assert "Trend" not in narrow.splitlines()[3] and "▲ in it marks" not in narrow and "Trend:" not in narrow
