@@ -259,3 +259,28 @@ def test_report_series_and_explain_say_overflow(tmp_path):
         csv.DictReader(io.StringIO(_cli("series", "total", "--grain", "day", "--points", "2", "--format", "csv", *at)))
     )
     assert [(r["value"], r["undefined"]) for r in rows] == [("1e+308", ""), ("", why)]  # the comma in why: quoted
+
+
+def test_a_moved_clock_carries_overflow_as_a_fresh_evaluation_makes_it(write_config, builtin_registry):
+    from kpitui.model import OVERFLOW
+
+    config = load_config(write_config(OVERFLOW_CONFIG), registry=builtin_registry)
+    engine = Engine(config)
+    epoch = dt.datetime(1970, 1, 1, tzinfo=UTC)
+    history = [("big", t(2026, 3, 2), 1e308), ("big", t(2026, 3, 3), 1e308), ("views", t(2026, 3, 3), 4)]
+    rows = pl.DataFrame(
+        {
+            "metric": [m for m, _, _ in history],
+            "at": [(at - epoch) // dt.timedelta(microseconds=1) for _, at, _ in history],
+            "value": [float(v) for _, _, v in history],
+            "n": [1] * len(history),
+        },
+        schema={"metric": pl.String, "at": pl.Int64, "value": pl.Float64, "n": pl.Int64},
+    )
+    view = View.of(Readings.empty()).write(rows)
+    assert engine.evaluate(view, NOW).kpis["total"].undefined == OVERFLOW
+    for seconds in (5, 3600, 86_400 * 20):  # within the day, then into April (a new period: 0, a number)
+        now = NOW + dt.timedelta(seconds=seconds)
+        moved = engine.evaluate(view, now)
+        assert moved == Engine(config).evaluate(view, now)
+    assert moved.kpis["total"].value == 0 and moved.kpis["total"].undefined is None
