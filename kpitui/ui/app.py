@@ -128,7 +128,7 @@ class KpiApp(AppActions, App[int]):
         return super().run(*args, headless=headless, **kwargs)
 
     def get_driver_class(self) -> type:
-        """Textual's driver, drawing on standard output when standard error is redirected (kpitui.ui.drawn_on)."""
+        """Textual's driver, on whichever of stderr and stdout is the terminal when one is redirected (drawn_on)."""
         from .drawn_on import driver_for
 
         return driver_for(super().get_driver_class())

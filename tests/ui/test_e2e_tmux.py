@@ -166,10 +166,11 @@ def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
         term.close()
 
 
-@pytest.mark.parametrize("redirect", ["2>/dev/null", "2>{log}"])
-def test_kpitui_with_stderr_redirected_draws_on_stdout(tmp_path, redirect):
-    """Textual draws on stderr: with it sent to /dev/null the terminal stayed blank (the app waiting for keys
-    unseen), sent to a log the log filled with the screen's escape sequences. Now the dashboard is on stdout."""
+@pytest.mark.parametrize("redirect", ["2>/dev/null", "2>{log}", ">/dev/null"])
+def test_kpitui_with_stderr_or_stdout_redirected_draws_on_the_terminal_at_its_size(tmp_path, redirect):
+    """Textual draws on stderr and measures stdout: with stderr sent to /dev/null the terminal stayed blank (the app
+    waiting for keys unseen), sent to a log the log filled with the screen's escape sequences; with stdout sent
+    away the dashboard was 80 columns wide in a terminal of 100. Now it is on the terminal, at its size."""
     config = tmp_path / "kpitui.toml"
     config.write_text(
         f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.calls]\nname = "Calls"\n'
@@ -183,6 +184,7 @@ def test_kpitui_with_stderr_redirected_draws_on_stdout(tmp_path, redirect):
     try:
         screen = term.wait_for("Discovery calls")
         assert "KPIs" in screen
+        assert max(len(line.rstrip()) for line in screen.splitlines()) == 100, screen  # the terminal's width
         term.keys("q")
         term.wait_for("KPITUI-EXITED-0")
     finally:
