@@ -43,6 +43,11 @@ def _log() -> logging.Logger:
     return logging.getLogger("kpitui.collect")
 
 
+#: what a poll's skipped readings are (source_polls and the sources' own counts): said in its line, as a number
+#: alone did not ("1 skipped": of what?)
+SKIPPED_WHY = "a line, time, value or metric it could not take, or a time more than a day ahead"
+
+
 class PollLog:
     """Logs each poll of ``collect``: errors and recoveries always; a poll that stored nothing only with --verbose.
 
@@ -60,7 +65,7 @@ class PollLog:
             self.log.error("%s: error: %s", result.source, result.error)
             return
         failed = self.failures.pop(result.source, 0)
-        skipped = f", {result.skipped} skipped" if result.skipped else ""
+        skipped = f", {result.skipped} skipped ({SKIPPED_WHY})" if result.skipped else ""
         chunks = f" ({result.polls} chunks)" if getattr(result, "polls", 1) > 1 else ""
         pending = ", more pending" if getattr(result, "more_pending", False) else ""
         summary = f"{result.source}: {result.written} readings{skipped} in {result.seconds:.2f}s{chunks}{pending}"

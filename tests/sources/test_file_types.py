@@ -81,6 +81,9 @@ filter = "qty > 1.25"
     assert collected.returncode == 0, collected.stderr
     assert "error" not in collected.stderr
     assert "1 skipped" in collected.stdout  # the "n/a": counted, not fatal
+    assert "1 skipped (a line, time, value or metric it could not take, or a time more than a day ahead)" in (
+        collected.stdout
+    )  # and said what it is
 
     def total(metric: str) -> float:
         result = run("series", metric, "--grain", "day", "--points", "10", "--at", "2026-03-10T00:00:00",
@@ -124,3 +127,23 @@ def test_nan_and_infinite_values_are_skipped_and_counted_not_a_whole_bucket_lost
         shown = run("series", metric, "--grain", "hour", "--points", "3", *at, "--format", "json", "--config", str(cfg))
         assert shown.returncode == 0, shown.stderr
         assert [p["value"] for p in json.loads(shown.stdout)["points"]] == expected, metric
+
+
+def test_a_row_stamped_more_than_a_day_ahead_is_skipped_and_said_so(tmp_path):
+    """Sources keep a reading up to a day ahead (clocks, zones) and skip one later, as `record` refuses it: the
+    poll's line says what its skipped count is; the report counts the kept row only once its time has come."""
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    (tmp_path / "events.csv").write_text(
+        "time,event\n"
+        + "".join(f"{(now + ahead).isoformat()},trial\n" for ahead in (dt.timedelta(hours=-2), dt.timedelta(days=3)))
+    )
+    cfg = tmp_path / "kpitui.toml"
+    cfg.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n[sources.product]\ntype = "file"\npath = "events.csv"\n'
+        'time_column = "time"\n[metrics.trials]\nsource = "product"\ntrigger = "A trial started"\n'
+        'condition = \'event == "trial"\'\nbucket = "hour"\n'
+    )
+    collected = run("collect", "--once", "--config", str(cfg))
+    assert collected.returncode == 0, collected.stderr
+    assert "product: 1 readings, 1 skipped (a line, time, value or metric it could not take, or a time more than " \
+        "a day ahead)" in collected.stdout, collected.stdout  # fmt: skip
