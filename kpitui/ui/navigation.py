@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..formatting import format_value
+from ..formatting import format_time, format_value
 from .messages import ReadingSaved
 
 if TYPE_CHECKING:
@@ -98,14 +98,16 @@ def open_add_reading(app: KpiApp) -> None:
 
 
 def reading_saved_note(app: KpiApp, message: ReadingSaved) -> str:
-    """``added Webinar sign-ups = 12 (reading 7)``."""
+    """``added Webinar sign-ups = 12 at 2026-03-18 10:00 UTC (reading 7)``: the time as ``kpitui record`` echoes it
+    (a reading typed for another time than now says which)."""
     metric = app.config.metrics.get(message.metric)
     name = metric.name if metric else message.metric
     if metric is not None:
         shown = format_value(message.value, metric.unit, metric.decimals, app.config.settings.currency)
     else:
         shown = f"{message.value:g}"
-    return f"{message.action} {name} = {shown}" + (f" (reading {message.id})" if message.id else "")
+    when = format_time(message.at, app.config.settings.timezone)
+    return f"{message.action} {name} = {shown} at {when}" + (f" (reading {message.id})" if message.id else "")
 
 
 def open_annotate(app: KpiApp) -> None:

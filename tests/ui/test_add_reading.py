@@ -143,6 +143,10 @@ async def test_a_time_later_than_now_in_the_form_is_refused_with_now_beside_it(c
         form.query_one("#at", Input).value = "2026-03-18 15:33"
         await pilot.press("ctrl+s")
         await wait_for(pilot, lambda: not isinstance(app.screen, AddReadingScreen))
+        # the note names the reading's time, as `kpitui record` echoes it
+        await wait_for(
+            pilot, lambda: any(" = 3 at 2026-03-18 15:33 UTC (reading " in n.message for n in app._notifications)
+        )
 
 
 async def test_a_running_viewer_stops_counting_a_reading_deleted_from_the_command_line(config):
