@@ -2,7 +2,9 @@
 
 The chunk read ahead is used only by a poll that starts exactly where it was read from; counts still equal the
 plain-Python reference (what ``grep -c`` says) when a poll is repeated from an older cursor (a commit that failed),
-and when the log rotates or is copied and truncated between the read ahead and the poll that takes it.
+and when the log rotates or is copied and truncated between the read ahead and the poll that takes it. The thread
+also counts the chunk it read, once the poll before has counted its own (one count at a time), and the poll that
+takes the chunk uses that count, or counts for itself when it failed.
 """
 
 from __future__ import annotations
@@ -10,8 +12,10 @@ from __future__ import annotations
 import json
 import random
 import shutil
+import threading
 from pathlib import Path
 
+import pytest
 from test_access_log import NOW, Tail, batches, combined, make_source, random_lines, reference, write
 
 from kpitui.builtin.access_log.cursor import Cursor
@@ -42,8 +46,76 @@ def test_each_poll_of_a_backlog_takes_the_chunk_read_ahead(tmp_path: Path) -> No
     polls = drain(tail, log)
     assert polls > 10
     assert source._ahead is not None and source._ahead.taken >= polls - 2  # all but the first and the last
+    assert source._ahead.executed >= polls - 2  # ...each counted in the thread that read it
     assert tail.counts() == reference(lines)
     assert tail.skipped == 0
+
+
+@pytest.mark.parametrize("distinct", [False, True])
+def test_a_count_that_failed_ahead_is_counted_by_its_poll(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, distinct: bool
+) -> None:
+    """The query of a chunk read ahead fails in the thread (every other one): its poll counts it again, the same."""
+    import kpitui.builtin.access_log.source as source_module
+
+    log = tmp_path / "access.log"
+    lines = random_lines(5000, seed=61)
+    write(log, lines)
+    collect, calls = source_module._collect, []
+
+    def failing(query):  # type: ignore[no-untyped-def]
+        calls.append(threading.current_thread().name)
+        if len(calls) % 2:
+            raise RuntimeError("failed ahead")
+        return collect(query)
+
+    monkeypatch.setattr(source_module, "_collect", failing)
+    source = make_source(log, distinct={"errors": "client"} if distinct else None)
+    source.max_poll_bytes = BUDGET
+    tail = Tail(source)
+    polls = drain(tail, log)
+    assert source._ahead is not None and source._ahead.taken >= polls - 2
+    assert 0 < source._ahead.executed < source._ahead.taken  # some counted ahead, some by their poll
+    assert all(name == "kpitui-access-log-read-ahead" for name in calls)
+    if not distinct:
+        assert tail.counts() == reference(lines)
+    whole = Tail(make_source(log, distinct={"errors": "client"} if distinct else None))
+    whole.poll()
+    assert tail.counts() == whole.counts()
+
+
+def test_the_chunk_read_ahead_is_counted_only_after_the_chunk_before(tmp_path: Path) -> None:
+    """``execute`` waits for ``release`` (the poll before counted its chunk), or for the poll that takes the chunk;
+    a chunk dropped is never counted."""
+    log = tmp_path / "access.log"
+    write(log, random_lines(3000, seed=67))
+    tailer = LogTailer(log, import_rotated=False, missing_grace=300)
+    state = Cursor()
+    tailer.read(state, LineReader(BUDGET, 65536), first=True, now=NOW)
+    ran = threading.Event()
+
+    def execute(prepared: bytes) -> int:
+        ran.set()
+        return len(prepared)
+
+    ahead = ReadAhead(tailer, BUDGET, 65536, prepare=bytes, execute=execute)
+    ahead.start(state, NOW)
+    assert not ran.wait(0.3)  # read and prepared, but the chunk before is still being counted
+    ahead.release()
+    assert ran.wait(10)
+    taken = ahead.take(Cursor.load(state.dump()))  # type: ignore[arg-type]
+    assert taken is not None and taken.prepared is not None
+    assert taken.executed() == len(taken.data) == len(taken.prepared[1]) > BUDGET // 2
+
+    ran.clear()
+    ahead.start(state, NOW)
+    ahead.drop()  # e.g. the source closed mid-backlog
+    assert not ran.wait(0.3)
+    assert ahead.take(state) is None
+
+    ahead.start(state, NOW)  # the poll taking a chunk counts no other: its count may start then
+    taken = ahead.take(Cursor.load(state.dump()))  # type: ignore[arg-type]
+    assert taken is not None and taken.executed() == len(taken.data)
 
 
 def test_a_poll_repeated_from_an_older_cursor_reads_for_itself(tmp_path: Path) -> None:

@@ -185,7 +185,14 @@ class AccessLogSource(MetricSource):
         loaded = Cursor.load(cursor)
         state = loaded or Cursor()
         if self._ahead is None:
-            self._ahead = ReadAhead(self.tailer, self.max_poll_bytes, self.options.max_line_length, self._buffers)
+            self._ahead = ReadAhead(
+                self.tailer,
+                self.max_poll_bytes,
+                self.options.max_line_length,
+                self._buffers,
+                prepare=self._query,
+                execute=_collect,
+            )
         reader = self._ahead.take(state) if loaded is not None else None
         if reader is None:
             reader = LineReader(self.max_poll_bytes, self.options.max_line_length, self._buffers)
@@ -194,7 +201,12 @@ class AccessLogSource(MetricSource):
         pending = reader.budget <= 0
         if pending:  # read the next chunk while this one is counted and committed
             self._ahead.start(state, now)
-        readings, bad = self._count(reader.data, state)
+        if reader.prepared is not None:  # read ahead: the query built, and counted once the chunk before was
+            (data, query), done = reader.prepared, reader.executed()
+        else:
+            data, query, done = reader.data, None, None
+        readings, bad = self._count(data, state, query, done)
+        self._ahead.release()  # this chunk is counted: the next one's count may start beside this poll's commit
         if not pending:  # caught up: the memory kept for a backlog's chunks goes back
             self._buffers.release()
         self._report_progress(state, reader, pending)
@@ -221,28 +233,48 @@ class AccessLogSource(MetricSource):
 
     # -- counting ---------------------------------------------------------------------------------
 
-    def _count(self, data: bytes, state: Cursor) -> tuple[pl.DataFrame, int]:
-        """Readings for the complete lines in ``data`` and the number of malformed lines."""
+    def _query(self, data: bytes) -> pl.LazyFrame:
+        """The query :meth:`_count` collects first for ``data`` (the bytes read as UTF-8): what a chunk read ahead is
+        prepared with (:class:`~.readahead.ReadAhead`)."""
+        events = self._events(data, "utf8")
+        return events if self.distinct else self._counted(events)
+
+    def _counted(self, events: _Frame) -> _Frame:
+        """Per bucket: its lines and each plain (not distinct-visitor) metric's matches."""
+        return events.group_by("__bucket").agg(
+            pl.len().alias("__lines"),
+            *[
+                pl.col(f"__m{i}").sum().cast(pl.Float64).alias(metric.id)
+                for i, metric in enumerate(self.metrics)
+                if metric.id not in self.distinct
+            ],
+        )
+
+    def _count(
+        self, data: bytes, state: Cursor, query: pl.LazyFrame | None = None, done: pl.DataFrame | None = None
+    ) -> tuple[pl.DataFrame, int]:
+        """Readings for the complete lines in ``data`` and the number of malformed lines (``query``: :meth:`_query`
+        of ``data``, built already; ``done``: that query collected)."""
         state.distinct = {mid: kept for mid, kept in state.distinct.items() if mid in self.distinct}
         if not data:
             return readings_frame([]), 0
         metrics = [m.id for m in self.metrics]
-        plain = [(i, mid) for i, mid in enumerate(metrics) if mid not in self.distinct]
-
-        def counted(events: _Frame) -> _Frame:
-            return events.group_by("__bucket").agg(
-                pl.len().alias("__lines"),
-                *[pl.col(f"__m{i}").sum().cast(pl.Float64).alias(mid) for i, mid in plain],
-            )
+        plain = [mid for mid in metrics if mid not in self.distinct]
 
         events = None
         for encoding in ("utf8", "utf8-lossy"):  # not valid UTF-8: parse again, replacing the bad bytes
             try:
+                if encoding == "utf8":
+                    lazy = query if query is not None else self._query(data)
+                else:
+                    lazy = self._events(data, encoding)
+                    lazy = lazy if self.distinct else self._counted(lazy)
+                collected = done if done is not None and encoding == "utf8" else lazy.collect()
                 if self.distinct:  # the visitors need each line's hashes: keep the lines
-                    events = self._events(data, encoding).collect()
-                    counts = counted(events)
+                    events = collected
+                    counts = self._counted(events)
                 else:  # one query from the bytes to the counts
-                    counts = counted(self._events(data, encoding)).collect()
+                    counts = collected
                 break
             except pl.exceptions.ComputeError:
                 if encoding != "utf8":
@@ -324,6 +356,10 @@ class AccessLogSource(MetricSource):
             merged = merged.sort("__bucket", descending=True).head(MAX_DISTINCT_STATE)
         state.distinct[mid] = _encode_state(merged)
         return values.select("__bucket", "metric", "value")
+
+
+def _collect(query: pl.LazyFrame) -> pl.DataFrame:
+    return query.collect()
 
 
 def _bucket_expr(bucket: str, timezone: str) -> pl.Expr:

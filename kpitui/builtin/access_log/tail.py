@@ -46,7 +46,7 @@ import sys
 import threading
 import zlib
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from kpitui.api import SourceError
 
@@ -324,6 +324,10 @@ class LineReader:
         self.skipped = 0  # over-long lines dropped while reading
         self.current: str | None = None  # the name of the file read last (for progress)
         self.advanced = 0  # bytes the offsets moved on (for progress)
+        #: ``(data, what was built from it)`` when the chunk was prepared beside the previous count (:meth:`prepare`)
+        self.prepared: tuple[bytes, Any] | None = None
+        self.result: Any = None  # what was made of ``prepared`` in the thread that read ahead (:meth:`execute`)
+        self.worker: threading.Thread | None = None  # that thread, while it may still be at it
 
     def read(self, handle: Any, state: TailedFile, *, limit: int | None, final: bool) -> bool:
         """Read complete lines from ``state.offset`` up to ``limit`` bytes (``None``: to EOF); True at the end.
@@ -386,6 +390,30 @@ class LineReader:
     @property
     def data(self) -> bytes:
         return self.pieces[0] if len(self.pieces) == 1 else b"".join(self.pieces)
+
+    def prepare(self, build: Callable[[bytes], Any]) -> None:
+        """``build(data)`` kept as :attr:`prepared` (with the bytes it was built from); nothing kept if it raises."""
+        data = self.data
+        try:
+            self.prepared = (data, build(data)) if data else None
+        except Exception:  # noqa: BLE001 - an optimisation: the poll builds it again and reports what fails
+            self.prepared = None
+
+    def execute(self, run: Callable[[Any], Any]) -> None:
+        """``run`` of what :meth:`prepare` built, kept as :attr:`result` (nothing kept if it raises)."""
+        if self.prepared is None:
+            return
+        try:
+            self.result = run(self.prepared[1])
+        except Exception:  # noqa: BLE001 - the poll runs it again (and reports what fails, or reads it otherwise)
+            self.result = None
+
+    def executed(self) -> Any:
+        """What :meth:`execute` kept, once the thread running it (:attr:`worker`) is done; ``None`` if nothing."""
+        if self.worker is not None:
+            self.worker.join()
+            self.worker = None
+        return self.result
 
 
 # --- following the log through rotations -----------------------------------------------------------
