@@ -275,3 +275,28 @@ def test_a_backlog_read_into_kept_buffers_counts_as_the_whole_log_at_once(tmp_pa
     assert reused[-3][0] >= polls - 6  # all but the first reads into each buffer, and the short last ones
     assert all(slots == 2 for _, slots in reused[2:-3])  # two buffers while the backlog lasts
     assert reused[-1][1] == 0  # caught up: given back
+
+
+def test_a_ctrl_c_inside_the_read_ahead_thread_ends_it_quietly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """polars raises a Ctrl+C's KeyboardInterrupt in whichever thread calls it: the read-ahead thread ends without a
+    traceback on stderr, and the poll reads or counts that chunk itself (the main thread has its own interrupt)."""
+    log = tmp_path / "access.log"
+    write(log, random_lines(3000, seed=71))
+    tailer = LogTailer(log, import_rotated=False, missing_grace=300)
+    state = Cursor()
+    tailer.read(state, LineReader(BUDGET, 65536), first=True, now=NOW)
+    uncaught: list[BaseException | None] = []
+    monkeypatch.setattr(threading, "excepthook", lambda args: uncaught.append(args.exc_value))
+
+    def interrupted(_: object) -> object:
+        raise KeyboardInterrupt
+
+    ahead = ReadAhead(tailer, BUDGET, 65536, prepare=interrupted, execute=len)
+    ahead.start(state, NOW)
+    assert ahead.take(Cursor.load(state.dump())) is None  # type: ignore[arg-type]  # the poll reads for itself
+
+    ahead = ReadAhead(tailer, BUDGET, 65536, prepare=bytes, execute=interrupted)
+    ahead.start(state, NOW)
+    taken = ahead.take(Cursor.load(state.dump()))  # type: ignore[arg-type]
+    assert taken is not None and taken.executed() is None  # the poll counts it itself
+    assert uncaught == []

@@ -100,16 +100,16 @@ class ReadAhead:
         ahead = _Ahead(position(places), places, LineReader(self.budget, self.max_line_length, self.buffers))
 
         def read() -> None:
+            # BaseException: on a Ctrl+C polars raises KeyboardInterrupt in whichever thread calls it (the main
+            # thread has its own and stops); the poll that wants these bytes reads them itself and reports
             try:
                 self.tailer.read(places, ahead.reader, first=False, now=now)
                 if self.prepare is not None:
                     ahead.reader.prepare(self.prepare)
-            except Exception:  # noqa: BLE001 - the poll that wants these bytes reads them itself and reports
+            except BaseException:  # noqa: BLE001
                 ahead.failed = True
-                return
-            finally:
-                ahead.read.set()
-            if self.execute is None or ahead.reader.prepared is None:
+            ahead.read.set()
+            if ahead.failed or self.execute is None or ahead.reader.prepared is None:
                 return
             ahead.go.wait()  # one count at a time: this one starts when the chunk before it is counted
             if not ahead.abandoned:

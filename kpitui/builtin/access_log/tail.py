@@ -405,8 +405,8 @@ class LineReader:
             return
         try:
             self.result = run(self.prepared[1])
-        except Exception:  # noqa: BLE001 - the poll runs it again (and reports what fails, or reads it otherwise)
-            self.result = None
+        except BaseException:  # noqa: BLE001 - the poll runs it again and reports what fails (a Ctrl+C: polars
+            self.result = None  # raises KeyboardInterrupt in this thread too; the main thread has its own, and stops)
 
     def executed(self) -> Any:
         """What :meth:`execute` kept, once the thread running it (:attr:`worker`) is done; ``None`` if nothing."""
