@@ -994,6 +994,46 @@ def test_time_local_is_read_as_strptime_with_an_offset_reads_it(by_enum):
     assert out["fast"].null_count() == 14
 
 
+@pytest.mark.parametrize("by_enum", [False, True], ids=["replace_strict", "enum"])
+def test_the_time_parts_sliced_from_the_line_read_as_its_26_characters_do(by_enum):
+    """combined and common slice $time_local's date and offset from the line's first piece at once: the same
+    instant (or null) as the 26 characters before ``] `` read whole, wherever that piece has the shape of a valid
+    line's (random edits of one, shorter, longer, with characters of several bytes); the only differences are in
+    pieces under 28 characters, which no valid line has."""
+    import polars as pl
+
+    from kpitui.builtin.access_log.formats import _time_local, _time_local_parts
+
+    rng = random.Random(20261204)
+    line = "1.2.3.4 - - [01/Mar/2024:10:00:00 +0100] "
+    alphabet = [*"0123456789/: +-[]abé", "ü", "Mar", "Feb", "2024", " [", "] "]
+    pieces = [line, line[-30:], line[-29:], line[-28:], "é" * 40 + line[-30:], "x y " + line[-30:]]
+    for _ in range(20_000):
+        edited = list(line)
+        for _ in range(rng.randint(0, 4)):
+            at, roll = rng.randrange(len(edited) + 1), rng.random()
+            if roll < 0.4 and edited:
+                edited[min(at, len(edited) - 1)] = rng.choice(alphabet)
+            elif roll < 0.7:
+                edited.insert(at, rng.choice(alphabet))
+            elif edited:
+                del edited[min(at, len(edited) - 1)]
+        pieces.append("".join(edited)[rng.randint(0, 12) :])
+    c0 = pl.col("c0")
+    shape = c0.str.ends_with("] ") & (c0.str.slice(-30, 2) == " [") & c0.str.contains(r"^[^ ]+ [^ \[]+ ")
+    out = pl.DataFrame({"c0": pieces}).select(
+        c0,
+        shape=shape,
+        whole=_time_local(c0.str.slice(-28, 26), by_enum=by_enum),
+        parts=_time_local_parts(c0.str.slice(-28, 20), c0.str.slice(-8, 6), by_enum=by_enum),
+    )
+    differ = out.filter(pl.col("whole").ne_missing(pl.col("parts")))
+    assert differ.filter(pl.col("shape")).height == 0
+    assert (differ["c0"].str.len_chars() < 28).all()
+    assert out.filter(pl.col("shape"))["whole"].is_not_null().sum() > 1000  # valid times among them
+    assert out.filter(pl.col("c0").str.len_chars() < 30)["shape"].sum() == 0
+
+
 def test_a_large_chunk_reads_the_same_times_and_validity_as_a_small_one():
     """A chunk of ENUM_OFFSETS_FROM bytes or more looks its offsets up another way: the same fields per line."""
     from kpitui.builtin.access_log.formats import ENUM_OFFSETS_FROM

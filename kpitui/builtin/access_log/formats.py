@@ -268,7 +268,10 @@ def _quote_split_plan(combined: bool) -> _Plan:
     raw = {
         "client": c[0].str.splitn(" ", 2).struct.field("field_0"),
         "user": head.struct.field("field_2"),
-        "time_local": c[0].str.slice(-28, 26),
+        # $time_local's two parts sliced from c0 at once (its 26 characters sliced first, then each part from them:
+        # ~20 ms more CPU a 64 MiB chunk, one thread); the same text wherever the line has the combined shape
+        "time_naive": c[0].str.slice(-28, 20),
+        "time_offset": c[0].str.slice(-8, 6),
         "request": c[1],
         "status_text": c[2].str.slice(1, 3),
         "bytes_text": c[2].str.slice(5, c[2].str.len_bytes() - 6) if combined else c[2].str.slice(5),
@@ -432,14 +435,17 @@ def _time_local(text: pl.Expr, *, by_enum: bool = False) -> pl.Expr:
     its index (``by_enum``: a fraction of the CPU of ``replace_strict`` among the same 5,760 keys, a
     join, on a large chunk), or takes them from ``replace_strict``: the same values.
     """
-    naive = text.str.slice(0, 20).str.strptime(
-        pl.Datetime("us"), _TIME_LOCAL.removesuffix(" %z"), strict=False, cache=False
-    )
+    return _time_local_parts(text.str.slice(0, 20), text.str.slice(20), by_enum=by_enum)
+
+
+def _time_local_parts(naive_text: pl.Expr, offset_text: pl.Expr, *, by_enum: bool = False) -> pl.Expr:
+    """:func:`_time_local` of ``naive_text`` (``dd/Mon/yyyy:HH:MM:SS``) followed by ``offset_text`` (`` +hhmm``)."""
+    naive = naive_text.str.strptime(pl.Datetime("us"), _TIME_LOCAL.removesuffix(" %z"), strict=False, cache=False)
     if by_enum:
-        offset = _offset_minutes(text.str.slice(20).cast(_offset_enum(), strict=False).to_physical())
+        offset = _offset_minutes(offset_text.cast(_offset_enum(), strict=False).to_physical())
     else:
         keys, minutes = _utc_offsets()
-        offset = text.str.slice(20).replace_strict(keys, minutes, default=None, return_dtype=pl.Int64)
+        offset = offset_text.replace_strict(keys, minutes, default=None, return_dtype=pl.Int64)
     return (naive - pl.duration(minutes=offset)).dt.replace_time_zone("UTC")
 
 
@@ -447,7 +453,9 @@ def _typed(raw: dict[str, pl.Expr], *, large: bool = False) -> tuple[dict[str, p
     """From raw text columns to the typed fields, and per field a line's validity depends on, its check on the
     field's column (all must hold). ``large``: a chunk of at least :data:`ENUM_OFFSETS_FROM` bytes."""
     out: dict[str, pl.Expr] = {}
-    if "time_local" in raw:
+    if "time_naive" in raw:  # the combined and common formats: $time_local's two parts
+        out["time"] = _time_local_parts(raw["time_naive"], raw["time_offset"], by_enum=large)
+    elif "time_local" in raw:
         out["time"] = _time_local(raw["time_local"], by_enum=large)
     elif "time_iso8601" in raw:
         out["time"] = raw["time_iso8601"].str.strptime(time_utc(), "%+", strict=False)
