@@ -622,7 +622,8 @@ def access_log_figures(lines: int, append: int, repeat: int) -> tuple[list[Figur
             f"{secs(once['poll_s'])} polling, median",
             ok=once["poll_s"] <= 1.5 and once["poll_s"] <= 10 * once["grep_s"],
             reference=f"grep -c {secs(once['grep_s'])} ({once['poll_s'] / once['grep_s']:.1f}×)",
-            note=f"{once['chunks']} chunks of 64 MiB, each committed; process {secs(once['wall_s'])} (the median run); "
+            note=f"{once['chunks']} chunks (the first up to 16 MiB, then up to 64 MiB), each committed; "
+            f"process {secs(once['wall_s'])} (the median run); "
             f"5xx stored {once['stored_count']:,} = grep {once['grep_count']:,} in each run",
             spread=f"{secs(min(once['poll_runs']))} to {secs(max(once['poll_runs']))} of {len(once['poll_runs'])}",
         ),
