@@ -193,6 +193,29 @@ def test_kpitui_with_stderr_or_stdout_redirected_draws_on_the_terminal_at_its_si
         assert "\x1b" not in log.read_text(encoding="utf-8", errors="replace")  # no screen in the log
 
 
+@pytest.mark.parametrize("redirect", ["</dev/null", "</dev/null 2>{log}", "</dev/null >/dev/null"])
+def test_kpitui_with_stdin_redirected_reads_its_keys_from_the_terminal(tmp_path, redirect):
+    """Textual reads keys from standard input: with it sent from /dev/null (a script, a service wrapper, `nohup`)
+    the dashboard was drawn but never got a key (q did nothing, the keys typed were echoed over it), and its input
+    thread spun on the end of /dev/null at a core's worth of CPU. Now the keys come from the terminal itself."""
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.calls]\nname = "Calls"\n'
+        '[kpis.booked]\nname = "Discovery calls"\nformula = "sum"\nmetrics = ["calls"]\n',
+        encoding="utf-8",
+    )
+    log = tmp_path / "err.log"
+    env = {"TERM": "xterm-256color", "KPITUI_DATA_DIR": str(tmp_path / "data"), "XDG_CONFIG_HOME": str(tmp_path)}
+    command = f"{kpitui_command()} --config {config} --no-collect {redirect.format(log=log)}"
+    term = Terminal(command, 100, 30, env)
+    try:
+        term.wait_for("Discovery calls")
+        term.keys("q")
+        term.wait_for("KPITUI-EXITED-0")
+    finally:
+        term.close()
+
+
 def test_kpitui_with_no_terminal_at_all_says_so_in_one_line(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[metrics.calls]\n')
