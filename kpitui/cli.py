@@ -190,6 +190,13 @@ def _with_default_command(argv: list[str], commands: Iterable[str]) -> list[str]
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        return _main(argv)
+    except KeyboardInterrupt:  # a Ctrl+C during start-up, before the command's own handling below: no traceback
+        return 130
+
+
+def _main(argv: Sequence[str] | None) -> int:
     from .console import degrade_glyphs, literal_output, open_closed_std_streams
 
     closed = open_closed_std_streams()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -55,3 +56,55 @@ def test_a_stop_signal_mid_collection_loses_and_double_counts_nothing(tmp_path, 
     final, offset = check(history, log, stored)
     assert offset == log.size and final == log.counts()
     figures(signal=signal.Signals(signum).name, stops=stops, lines=log.complete_lines, slowest_stop_s=round(slowest, 1))
+
+
+#: ``kpitui`` run by ``cli.main`` with a real SIGINT (a Ctrl+C) delivered at one of start-up's steps: parsing the
+#: command line, setting up logging, or importing the config loader (~0.1-0.3 s after the start, longer on a busy
+#: machine), each before the command's own Ctrl+C handling
+EARLY_CTRL_C = """
+import os, signal, sys
+from kpitui import cli, logs
+
+step = sys.argv[1]
+
+
+def interrupted(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGINT)
+    raise AssertionError("SIGINT not delivered")
+
+
+if step == "logging":
+    logs.setup = interrupted
+elif step == "config import":
+    import builtins
+
+    real_import = builtins.__import__
+
+    def importing(name, *args, **kwargs):
+        if name == "config" or name == "kpitui.config":
+            interrupted()
+        return real_import(name, *args, **kwargs)
+
+    builtins.__import__ = importing
+else:
+    cli._parse_tui = interrupted
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+@pytest.mark.parametrize("step", ["command line", "logging", "config import"])
+def test_a_ctrl_c_during_start_up_ends_quietly(tmp_path, step):
+    """A Ctrl+C in the first few hundred milliseconds, before the command runs, printed a KeyboardInterrupt
+    traceback (from the import of the config loader, or logging's set-up) and exited -2: one a user pressing Ctrl+C
+    at once saw, and the stop rounds above met when their signal came early on a loaded machine."""
+    done = subprocess.run(
+        [sys.executable, "-c", EARLY_CTRL_C, step, "report", "--config", str(tmp_path / "kpitui.toml")],
+        cwd=REPO,
+        env=kpitui_env(),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert "Traceback" not in done.stderr and "AssertionError" not in done.stderr, done.stderr
+    assert done.returncode == 130, (done.returncode, done.stderr)
+    assert done.stdout == "" and done.stderr == ""
