@@ -565,6 +565,47 @@ def test_rotated_backlog_over_several_polls(tmp_path: Path) -> None:
     assert tail.counts() == reference(older + old + current)
 
 
+def _logrotate_delaycompress(folder: Path, new: list[str]) -> None:
+    """One logrotate run with ``delaycompress``: PATH.N.gz -> PATH.(N+1).gz, PATH.1 -> PATH.2.gz (compressed: a new
+    file, the plain one deleted), PATH -> PATH.1, a new PATH."""
+    for n in sorted((int(p.name.split(".")[2]) for p in folder.glob("access.log.*.gz")), reverse=True):
+        (folder / f"access.log.{n}.gz").rename(folder / f"access.log.{n + 1}.gz")
+    with (folder / "access.log.1").open("rb") as src, gzip.open(folder / "access.log.2.gz", "wb") as dst:
+        shutil.copyfileobj(src, dst)
+    (folder / "access.log.1").unlink()
+    (folder / "access.log").rename(folder / "access.log.1")
+    write(folder / "access.log", new)
+
+
+@pytest.mark.parametrize("polls_before", [1, 3, 5])
+def test_a_rotation_while_the_rotated_files_are_imported_loses_nothing(tmp_path: Path, polls_before: int) -> None:
+    """The first poll queues PATH.1, PATH.2.gz, ... to import, over several polls when they are large; logrotate
+    running meanwhile (delaycompress) compresses PATH.1 into PATH.2.gz, a new file. The import found PATH.1 by its
+    inode only, so it dropped the file as "rotated away", with every line of it not read yet (300,000 of 1.2 million
+    in a `collect --once` harness). Now a queued file that is not found by its inode is found by its head, as the
+    live log's is, and read on from where the import left it."""
+    log = tmp_path / "access.log"
+    older, old, current, new = batches(4, size=400)
+    with gzip.open(tmp_path / "access.log.2.gz", "wb") as handle:
+        handle.write("".join(line + "\n" for line in older).encode())
+    write(tmp_path / "access.log.1", old)
+    write(log, current)
+    source = make_source(log)
+    source.max_poll_bytes = source.first_poll_bytes = 16 * 1024
+    tail = Tail(source)
+    for _ in range(polls_before):
+        tail.poll()
+    assert json.loads(tail.cursor)["backlog"]  # the rotation comes while the import is under way
+    _logrotate_delaycompress(tmp_path, new)
+    for _ in range(200):
+        tail.poll()
+        state = json.loads(tail.cursor)
+        if not state["backlog"] and state["prev"] is None and state["file"]["offset"] == log.stat().st_size:
+            break
+    assert tail.counts() == reference(older + old + current + new)
+    assert tail.poll() == Counter()
+
+
 def test_corrupt_gzip_is_skipped_not_fatal(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     (tmp_path / "access.log.1.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")

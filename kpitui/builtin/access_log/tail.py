@@ -28,7 +28,8 @@ Rotation
     file that was empty when last polled has no head to match; its remainder
     is lost if it is compressed before the next poll. On the very first poll with
     ``import_rotated = true``, ``PATH.N`` and ``PATH.N.gz`` (N = 1, 2, ...)
-    are imported oldest first before ``PATH``.
+    are imported oldest first before ``PATH``; each is known by its inode and its head hash, so one that
+    logrotate compresses while the import is under way (``PATH.1`` -> ``PATH.2.gz``) is read on from the ``.gz``.
 """
 
 from __future__ import annotations
@@ -144,6 +145,22 @@ def _head_matches(path: Path, item: TailedFile) -> bool:
             return _fingerprint(handle, item.fp_len) == item.fp
     except (OSError, EOFError, zlib.error):
         return False
+
+
+def _queued(path: Path, st: os.stat_result) -> TailedFile:
+    """A rotated file queued to be read whole, known by its identity and its head (its first
+    :data:`FINGERPRINT_BYTES` bytes, decompressed for a ``.gz``): logrotate may compress it into a new file
+    (``PATH.1`` -> ``PATH.2.gz``) before it is read, and that file is then found by the head
+    (:meth:`LogTailer._find`)."""
+    item = TailedFile(dev=st.st_dev, ino=st.st_ino, name=path.name)
+    try:
+        with _open_any(path) as handle:
+            head = handle.read(FINGERPRINT_BYTES)
+    except (OSError, EOFError, zlib.error):
+        return item  # unreadable or a corrupt gzip: reading it says so (skipped)
+    if head:
+        item.fp, item.fp_len = hashlib.sha256(head).hexdigest()[:32], len(head)
+    return item
 
 
 def _rotated(path: Path) -> list[tuple[int, Path]]:
@@ -435,7 +452,7 @@ class LogTailer:
                     st = rotated.stat()
                 except OSError:
                     continue
-                state.backlog.append(TailedFile(dev=st.st_dev, ino=st.st_ino, name=rotated.name))
+                state.backlog.append(_queued(rotated, st))
         self._read_backlog(state, reader)
         self._read_live(state, reader, first=first, now=now)
         self._read_backlog(state, reader)  # files a rotation queued just now
@@ -485,6 +502,18 @@ class LogTailer:
             if same and _head_matches(candidate, item):
                 item.dev = st.st_dev
                 return candidate
+        if item.fp_len < FINGERPRINT_BYTES:
+            return None  # a short head could begin another file too: only a full one names a file by its content
+        for _, candidate in _rotated(self.path):  # compressed meanwhile (PATH.1 -> PATH.2.gz): a new file, same head
+            try:
+                st = candidate.stat()
+            except OSError:
+                continue
+            plain = not candidate.name.endswith(".gz")
+            if (plain and st.st_size < item.offset) or not _head_matches(candidate, item):
+                continue
+            item.dev, item.ino, item.name = st.st_dev, st.st_ino, candidate.name
+            return candidate
         return None
 
     def _read_live(self, state: Cursor, reader: LineReader, *, first: bool, now: dt.datetime) -> None:
@@ -579,7 +608,7 @@ class LogTailer:
                 st = path.stat()
             except OSError:
                 continue
-            state.backlog.append(TailedFile(dev=st.st_dev, ino=st.st_ino, name=path.name))
+            state.backlog.append(_queued(path, st))
 
     def _drain_prev(self, state: Cursor, reader: LineReader) -> None:
         """Read what was appended to the rotated file; forget it once it is fully read and no longer at PATH.1."""
