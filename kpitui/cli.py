@@ -218,6 +218,8 @@ def _main(argv: Sequence[str] | None) -> int:
     args.log_level = logs.level_of(getattr(args, "verbose", 0), getattr(args, "quiet", 0))
     logs.setup(args.log_level)
     command = args.command or "tui"
+    if command == "tui":
+        _before_the_config()  # kpitui.config's import below makes its dataclasses: the kept code runs them
     from .config import ConfigError
 
     try:
@@ -244,13 +246,24 @@ def _main(argv: Sequence[str] | None) -> int:
         return EXIT_FAILURE
 
 
-def cmd_tui(args: argparse.Namespace) -> int:
+def _before_the_config() -> None:
+    """What the TUI's start does before the config is imported and loaded (:func:`main` calls it before its
+    ``import`` of :mod:`kpitui.config`, which makes ~80 dataclasses, the config's tables and the model; until
+    2026-12-04 both came after that import, and its dataclasses compiled their methods anew at every start with the
+    collector running: benchmarks/NOTES.md, start17). Each does nothing the second time."""
     from . import kept_code
     from .location import data_dir
     from .ui import gc_pause
 
     gc_pause.pause()  # until the first values are painted (kpitui.ui.gc_pause): start-up makes no garbage to speak of
     kept_code.install(data_dir())  # the dataclasses' methods compiled at the last start (kpitui.kept_code)
+
+
+def cmd_tui(args: argparse.Namespace) -> int:
+    from . import kept_code
+    from .ui import gc_pause
+
+    _before_the_config()  # done by main() already; here for a direct call
     try:
         return _tui(args)
     finally:

@@ -21,8 +21,9 @@ compiled, as without it). The text is the key: an edited class, another
 kpitui or another Python's :mod:`dataclasses` makes another text, compiled
 anew and kept at that start's :func:`finish`.
 
-``kpitui tui`` (:func:`kpitui.cli.cmd_tui`) installs the hook before it loads
-the config; the app finishes once the first values are painted
+``kpitui tui`` (:func:`kpitui.cli.main`) installs the hook before it imports
+the config (that import makes the config's and the model's dataclasses); the
+app finishes once the first values are painted
 (:meth:`kpitui.ui.lifecycle.Lifecycle.first_values_shown`, the file written
 in a worker), ``cmd_tui`` on the way out (without writing: a start that showed
 no values used fewer texts than the next one will). The file is kpitui's own

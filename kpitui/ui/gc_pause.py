@@ -12,7 +12,7 @@ they would have been (~21,000 objects over the sample's start, found by the
 first collection after :func:`resume`); reference counting frees everything
 else as before.
 
-``kpitui`` (:func:`kpitui.cli.cmd_tui`) calls :func:`pause` before it loads the
+``kpitui`` (:func:`kpitui.cli.main`) calls :func:`pause` before it imports the
 config; the app calls :func:`resume` :data:`RESUME_DELAY` after the first values
 are painted (or their evaluation failed), when the history cannot be opened,
 at the latest :data:`RESUME_AFTER` seconds after it mounted, and

@@ -102,3 +102,30 @@ def test_the_first_values_import_no_collector_until_the_sources_start(tmp_path):
     assert result.returncode == 0, result.stderr
     shown = [line for line in result.stdout.splitlines() if line.startswith("imported:")]
     assert shown == ["imported: False", "imported: True"], result.stdout + result.stderr
+
+
+def test_the_tui_command_keeps_code_and_pauses_the_collector_before_the_config_is_imported(tmp_path):
+    # kpitui.config's import makes the config's and the model's dataclasses (~80): the kept code (kpitui.kept_code)
+    # must be in place to run their methods' texts, and the collector paused (kpitui.ui.gc_pause), before it; until
+    # 2026-12-04 `main` imported it first (for its ConfigError) and both came after (benchmarks/NOTES.md, start17)
+    code = (
+        "import gc, sys\n"
+        "from kpitui import kept_code\n"
+        "seen = []\n"
+        "class Watch:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'kpitui.config' and not seen:\n"
+        "            seen.append((kept_code.installed(), gc.isenabled()))\n"
+        "        return None\n"
+        "sys.meta_path.insert(0, Watch())\n"
+        "from kpitui.cli import main\n"
+        "assert 'kpitui.config' not in sys.modules, 'imported with the command line'\n"
+        "code = main(['tui', '--no-collect', '--config', 'sample_config.toml'])\n"
+        "print('seen:', seen)\n"
+        "sys.exit(code)\n"
+    )
+    env = {**os.environ, "KPITUI_LOAD_PLUGINS": "", "KPITUI_DATA_DIR": str(tmp_path)}
+    # no terminal here: the app is not run (kpitui.ui.drawn_on: one line, exit 2); the config was loaded before
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, timeout=60, env=env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "seen: [(True, False)]" in result.stdout, result.stdout + result.stderr
