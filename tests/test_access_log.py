@@ -606,6 +606,38 @@ def test_a_rotation_while_the_rotated_files_are_imported_loses_nothing(tmp_path:
     assert tail.poll() == Counter()
 
 
+@pytest.mark.parametrize("rotation", ["copytruncate", "compress"])
+def test_a_live_log_rotated_before_the_import_reached_it_loses_nothing(tmp_path: Path, rotation: str) -> None:
+    """While the first run imports the rotated files, PATH itself is not read yet (its offset 0, no head hash kept):
+    a copytruncate then looked like a log that had only grown, and a rename-and-compress left nothing to find the old
+    PATH by, so its lines were never counted. Its head is now kept from the first sight of it, as a rotated file's."""
+    log = tmp_path / "access.log"
+    old, current, new = batches(3, size=400)
+    write(tmp_path / "access.log.1", old)
+    write(log, current)
+    source = make_source(log)
+    source.max_poll_bytes = source.first_poll_bytes = 16 * 1024
+    tail = Tail(source)
+    tail.poll()
+    state = json.loads(tail.cursor)
+    assert state["backlog"] and state["file"]["offset"] == 0  # PATH seen, not read yet
+    if rotation == "copytruncate":  # logrotate's copytruncate: PATH.1 -> PATH.2, PATH copied to PATH.1, truncated
+        (tmp_path / "access.log.1").rename(tmp_path / "access.log.2")
+        shutil.copy(log, tmp_path / "access.log.1")
+    else:  # logrotate's compress (no delaycompress): PATH -> PATH.1.gz at once
+        with log.open("rb") as src, gzip.open(tmp_path / "access.log.1.gz", "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        log.unlink()
+    write(log, new)
+    for _ in range(200):
+        tail.poll()
+        state = json.loads(tail.cursor)
+        if not state["backlog"] and state["prev"] is None and state["file"]["offset"] == log.stat().st_size:
+            break
+    assert tail.counts() == reference(old + current + new)
+    assert tail.poll() == Counter()
+
+
 def test_corrupt_gzip_is_skipped_not_fatal(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     (tmp_path / "access.log.1.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")

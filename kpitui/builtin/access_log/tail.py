@@ -398,9 +398,12 @@ class LineReader:
         return False
 
     def tail(self, handle: Any, state: TailedFile, size: int, *, final: bool = False) -> bool:
+        """:meth:`read` up to ``size``, then the file's head hash (``fp``) kept up to date: over the bytes it holds,
+        read yet or not (a live log still waiting behind a first run's import is found by it after a rotation)."""
         done = self.read(handle, state, limit=size, final=final)
-        if state.fp_len < FINGERPRINT_BYTES and state.offset > state.fp_len:
-            state.fp_len = min(FINGERPRINT_BYTES, state.offset)
+        have = max(state.offset, size)
+        if state.fp_len < FINGERPRINT_BYTES and have > state.fp_len:
+            state.fp_len = min(FINGERPRINT_BYTES, have)
             state.fp = _fingerprint(handle, state.fp_len)
         return done
 
