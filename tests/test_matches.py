@@ -80,3 +80,22 @@ def test_matches_refuses_a_metric_without_a_condition(logged):
     assert result.returncode == 2 and "has no trigger condition" in result.stderr and "Traceback" not in result.stderr
     result = run("matches", "thank", "--config", str(logged))
     assert result.returncode == 2 and "did you mean 'thanks'" in result.stderr
+
+
+@pytest.mark.parametrize("damage", ["truncated", "not gzip"])
+def test_a_rotated_log_that_cannot_be_read_is_skipped_with_one_line(logged, tmp_path, damage):
+    """A rotated ``.gz`` cut short (logrotate compressing it at that moment, a disk that filled) or not gzip at all
+    was an ``EOFError`` / ``BadGzipFile`` traceback from ``kpitui matches`` (and the same error in place of the
+    metric view's drill-down), though the other files held the answer. It is skipped, and said so, as the
+    collector skips it."""
+    (tmp_path / "access.log.1.gz").rename(tmp_path / "access.log.2.gz")
+    whole = gzip.compress(
+        b"".join(line("3.3.3.3", "03/Mar/2026:09:00:00", "/x", 200, "-", "A").encode() for _ in range(500))
+    )
+    (tmp_path / "access.log.1.gz").write_bytes(whole[: len(whole) // 2] if damage == "truncated" else b"\x1f\x8b junk")
+    result = run("matches", "thanks", "--at", "2026-03-15T00:00:00+00:00", "--format", "json", "--config", str(logged))
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    assert json.loads(result.stdout)["lines"] == 4  # what the readable files hold
+    said = [text for text in result.stderr.splitlines() if text.strip()]
+    assert len(said) == 1 and "access.log.1.gz" in said[0] and "skipped" in said[0], result.stderr

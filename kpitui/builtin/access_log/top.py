@@ -4,6 +4,8 @@ among the matching lines of a period (drill-down from a metric), in one polars c
 from __future__ import annotations
 
 import datetime as dt
+import logging
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +55,16 @@ def top_matches(
     for path in _files(log, start):
         if budget <= 0:
             break
-        data = _read(path, budget)
+        try:
+            data = _read(path, budget)
+        except (OSError, EOFError, zlib.error) as exc:
+            if path == log:
+                raise  # the log itself: that is the answer's error (a FIFO, a folder, no permission)
+            # a rotated file cut short (being compressed, a full disk) or damaged: the others may hold the answer
+            logging.getLogger("kpitui.matches").warning(
+                "%s skipped: it cannot be read (%s); what it holds is not in these counts", path.name, exc
+            )
+            continue
         budget -= len(data)
         if data:
             frames.append(parse_lines(data, options, need, encoding="utf8-lossy"))
