@@ -29,6 +29,7 @@ from .source_polls import (
     MAX_CATCH_UP_POLLS,
     MAX_ERROR_CHARS,
     MAX_LEFT_BEHIND,
+    Fetched,
     PollResult,
     SourcePoller,
 )
@@ -47,6 +48,12 @@ __all__ = [
 ]
 
 
+#: a round of polls on their cadence commits this long after its slot, every other round half as long
+#: (:meth:`Collector._round_store_at`): longer than a round's fetches take (the sample's: ~0.1 s), short
+#: beside any interval
+ROUND_STORE_AFTER = 1.0
+
+
 class Collector(SourcePoller):
     """Owns one instance of each enabled source and polls them into ``store``, each when it is due."""
 
@@ -59,25 +66,63 @@ class Collector(SourcePoller):
         now = time.monotonic()
         return [sid for sid, state in self.states.items() if state.next_due <= now]
 
-    def poll_many(self, sids: list[str]) -> list[PollResult]:
-        """Poll several sources at once (each in its own thread) and wait for all.
+    def poll_many(
+        self, sids: list[str], *, store_at: float | None = None, stop: threading.Event | None = None
+    ) -> list[PollResult]:
+        """Poll several sources at once (each fetch in its own thread), then store what they brought.
 
         Sources that write files as they run (:meth:`~kpitui.api.MetricSource.writes`: the demo's site
-        log) are polled first, the others then: a source reading such a file (the sample's ``web``)
+        log) are fetched first, the others then: a source reading such a file (the sample's ``web``)
         finds this round's lines in this round, and commits with it instead of one interval later
-        (one write-back of the history's pages a round, not two: see :meth:`_next_slot`)."""
+        (one write-back of the history's pages a round, not two: see :meth:`_next_slot`).
+
+        ``store_at`` (monotonic): the fetches' commits wait for that instant if any would commit
+        (:meth:`_round_store_at`; ``stop`` ends the wait, and what was fetched is still stored)."""
         if not sids:
             return []
         writers = self._writers()
         first = [sid for sid in sids if sid in writers]
         then = [sid for sid in sids if sid not in writers]
-        results: list[PollResult] = []
+        fetched: list[Fetched | PollResult] = []
         for group in (first, then):
             if group:
                 with ThreadPoolExecutor(max_workers=min(8, len(group)), thread_name_prefix="kpitui-poll") as pool:
-                    results.extend(pool.map(self.poll, group))
+                    fetched.extend(pool.map(self.fetch, group))
+        if store_at is not None and any(isinstance(f, Fetched) and self.writes_anything(f) for f in fetched):
+            wait = store_at - time.monotonic()
+            if wait > 0:
+                (stop or threading.Event()).wait(wait)
+        results = [f if isinstance(f, PollResult) else self.store_fetched(f) for f in fetched]
         order = {sid: k for k, sid in enumerate(sids)}
         return sorted(results, key=lambda r: order[r.source])
+
+    def _round_store_at(self, sids: list[str]) -> float | None:
+        """When a round of sources due on their cadence commits: :data:`ROUND_STORE_AFTER` after the slot
+        they were due at (at most a tenth of their shortest interval), on every other slot of the round's
+        longest interval half that; so consecutive rounds commit their interval apart, minus and plus that
+        half in turn, however long each round's fetches took. ``None`` (at once) for a
+        backlog read on or a source retried after a failure.
+
+        What a collector costs a disk is how often its pages go dirty again after the kernel wrote them
+        back: a file's dirty pages are written ``vm.dirty_expire_centisecs`` (30 s by default) after it
+        was first dirtied, at the flusher's next tick, and a page written again before that goes to the
+        disk once. Rounds 30 s apart (the sample's demo) that commit as their fetches end commit 30 s +-
+        their fetches' jitter apart, so whether a round landed before the write-back of the one before
+        (and cost nothing) was a race of milliseconds, lost about half the time. On the cadence, a round
+        on an odd slot commits 0.5 s less than an interval after the one before it, and so wins that race
+        whatever the flusher's phase: two rounds a write-back (issue 18 item 4, benchmarks/NOTES.md)."""
+        if not sids:
+            return None
+        slots = []
+        for sid in sids:
+            state = self.states[sid]
+            if state.pending or state.failures:
+                return None
+            slots.append(state.next_due)
+        intervals = [self.config.sources[sid].interval for sid in sids]
+        slot, after = max(slots), min(ROUND_STORE_AFTER, min(intervals) / 10)
+        odd = round((slot - self.origin) / max(intervals)) % 2
+        return slot + after / (2 if odd else 1)
 
     def _writers(self) -> set[str]:
         """The sources that write files as they run (computed once)."""
@@ -179,7 +224,9 @@ class Collector(SourcePoller):
                 changed, message = self.compact()
                 if on_compact and (changed or message):
                     on_compact(message)
-            results = self.poll_many(self.due())
+            due = self.due()
+            store_at = None if every is not None else self._round_store_at(due)
+            results = self.poll_many(due, store_at=store_at, stop=stop)
             for result in results:
                 if every is not None and not result.more_pending:  # the user's pace; a backlog is read on at once
                     failures = self.states[

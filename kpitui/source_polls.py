@@ -63,6 +63,23 @@ class PollResult:
     polls: int = 1
 
 
+@dataclass(frozen=True)
+class Fetched:
+    """A successful fetch not yet stored (:meth:`SourcePoller.fetch`, then :meth:`SourcePoller.store_fetched`)."""
+
+    source: str
+    result: FetchResult
+    #: the readings kept after the checks, and how many were dropped
+    readings: pl.DataFrame
+    skipped: int
+    #: the cursor the fetch started from (stored only if it is still the stored one)
+    read: str | None
+    #: the poll's clock instant
+    now: dt.datetime
+    #: how long the fetch took
+    seconds: float
+
+
 #: a source that keeps saying "more is pending" is polled at most this often in one catch-up
 MAX_CATCH_UP_POLLS = 100_000
 
@@ -166,6 +183,14 @@ class SourcePoller:
         """Fetch once from ``sid`` and store the result in one transaction.
 
         ``stop`` (a TUI quitting) cancels the fetch in progress: nothing is stored or recorded."""
+        fetched = self.fetch(sid, stop)
+        return fetched if isinstance(fetched, PollResult) else self.store_fetched(fetched)
+
+    def fetch(self, sid: str, stop: threading.Event | None = None) -> Fetched | PollResult:
+        """The first half of :meth:`poll`: fetch from ``sid`` under its guard and check what it returned.
+
+        A failure is already recorded and comes back as its :class:`PollResult`; a success is a
+        :class:`Fetched` for :meth:`store_fetched` (the collector stores a round's fetches together)."""
         state = self.states[sid]
         spec = self.config.sources[sid]
         started = time.monotonic()
@@ -196,14 +221,32 @@ class SourcePoller:
             return self._failed(sid, self._describe(sid, "returned bad data", exc), started)
         result = outcome.result
         assert isinstance(result, FetchResult)
+        return Fetched(sid, result, readings, skipped, cursor, now, time.monotonic() - started)
+
+    def writes_anything(self, fetched: Fetched) -> bool:
+        """Whether storing ``fetched`` commits (readings, a moved cursor, a change in health, a heartbeat due)."""
+        state = self.states[fetched.source]
+        interval = self.config.sources[fetched.source].interval
+        return not self._nothing_new(
+            state, fetched.readings, fetched.result.cursor, fetched.read, fetched.now, interval
+        )
+
+    def store_fetched(self, fetched: Fetched) -> PollResult:
+        """The second half of :meth:`poll`: store a fetch's readings with its cursor and health in one
+        transaction (or nothing, when it brings nothing new and no heartbeat is due)."""
+        sid, result, readings = fetched.source, fetched.result, fetched.readings
+        state = self.states[sid]
+        spec = self.config.sources[sid]
+        resumed = time.monotonic()
+        started = resumed - fetched.seconds  # the poll's time: the fetch and the store, not a wait between
         cls = type(state.instance)
         try:
             with self.lock:
-                if self._nothing_new(state, readings, result.cursor, cursor, now, spec.interval):
+                if not self.writes_anything(fetched):
                     written = 0  # the stored health already says healthy; its time is at most a heartbeat old
                 else:
-                    written = self._store_poll(sid, readings, cls.mode, result.cursor, cursor, now)
-                    state.recorded_success = now
+                    written = self._store_poll(sid, readings, cls.mode, result.cursor, fetched.read, fetched.now)
+                    state.recorded_success = fetched.now
                 notice = getattr(self.store, "notice", None)  # a PostgreSQL history reconnected
                 if notice:
                     self.store.notice = None  # type: ignore[attr-defined]
@@ -217,14 +260,14 @@ class SourcePoller:
 
             return self._failed(sid, f"could not store readings: {redact(explain(exc, self.store.path))}", started)
         state.failures = 0
-        state.last_success = now
-        more = bool(result.more_pending) and result.cursor != cursor  # no progress: not worth polling again now
+        state.last_success = fetched.now
+        more = bool(result.more_pending) and result.cursor != fetched.read  # no progress: not worth polling again now
         state.pending = more
         state.next_due = time.monotonic() if more else self._next_slot(spec.interval)
         return PollResult(
             sid,
             written=written,
-            skipped=skipped + result.skipped,
+            skipped=fetched.skipped + result.skipped,
             seconds=time.monotonic() - started,
             more_pending=more,
         )

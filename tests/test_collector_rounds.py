@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ import pytest
 
 import kpitui
 from kpitui.api import FetchResult, MetricSource, readings_frame
-from kpitui.collector import Collector
+from kpitui.collector import ROUND_STORE_AFTER, Collector
 from kpitui.config import load_config
 from kpitui.plugins import load_registry
 from kpitui.store import Store
@@ -118,3 +119,91 @@ def test_a_poll_that_overran_its_slots_skips_them(collector):
     slots = round((due - collector.origin) / 30.0)
     assert slots >= 4 and due > before  # slots 1-3 are past: polled once now, not three times at once
     assert Path(collector.context.path(SITE_LOG)).read_text().count("\n") == 1
+
+
+class Jittery(MetricSource):
+    """A fetch whose time varies from poll to poll (as a real source's does: a log's new lines, a slow API):
+    every other fetch takes 50 ms longer."""
+
+    type_name = "jittery"
+    mode = "replace"
+    polls = 0
+
+    def fetch(self, cursor, now):
+        Jittery.polls += 1
+        time.sleep(0.05 * (Jittery.polls % 2))
+        return FetchResult(readings_frame([("jitter", NOW, float(Jittery.polls))]))
+
+
+class JitteryPlugin:
+    __name__ = "jittery_plugin"
+
+    @kpitui.hookimpl
+    def register_metric_sources(self):
+        return [Jittery]
+
+
+def _recording_commits(store, commits):
+    write = store.write
+
+    def recorded(*args, **kwargs):
+        commits.append(time.monotonic())
+        return write(*args, **kwargs)
+
+    store.write = recorded
+
+
+def test_a_round_on_its_cadence_commits_at_its_slot_however_long_its_fetch_took(write_config, tmp_path):
+    """Rounds commit on their cadence (the slot + ROUND_STORE_AFTER, at most a tenth of the interval; odd
+    slots half as long after), not when their fetches end: what decides whether a round's pages are
+    still dirty from the round before (one write-back for both) is the time between their commits, and
+    fetch times jitter."""
+    registry = load_registry(load_installed=False, extra=[JitteryPlugin()])
+    config = load_config(
+        write_config('[sources.j]\ntype = "jittery"\ninterval = 1.5\n[metrics.jitter]\nsource = "j"\n'),
+        registry=registry,
+    )
+    store = Store(tmp_path / "h.sqlite3")
+    collector = Collector(config, store, clock=lambda: NOW)
+    commits: list[float] = []
+    _recording_commits(store, commits)
+    stop = threading.Event()
+    runner = threading.Thread(target=collector.run_forever, args=(stop,))
+    runner.start()
+    try:
+        time.sleep(6.6)
+    finally:
+        stop.set()
+        runner.join(10)
+        collector.close()
+        store.close()
+    after = min(ROUND_STORE_AFTER, 1.5 / 10)
+    on_cadence = commits[1:]  # the first poll is due at once (no slot before it): it commits when fetched
+    assert len(on_cadence) >= 4
+    offsets = []
+    for t in on_cadence:
+        slot = round((t - collector.origin - after) / 1.5)  # its slot's index on the 1.5 s grid
+        expected = collector.origin + slot * 1.5 + after / (2 if slot % 2 else 1)  # odd slots: half as long after
+        offsets.append(abs(t - expected))
+    assert max(offsets) < 0.02, offsets  # fetches took 0 or 50 ms: committing as they end is off by 25-150 ms
+    gaps = [b - a for a, b in zip(on_cadence, on_cadence[1:])]
+    assert any(g < 1.5 - after / 4 for g in gaps) and any(g > 1.5 + after / 4 for g in gaps), gaps
+
+
+def test_a_stop_during_the_wait_stores_what_was_fetched_at_once(collector):
+    stop = threading.Event()
+    threading.Timer(0.2, stop.set).start()
+    started = time.monotonic()
+    results = collector.poll_many(["web", "demo"], store_at=started + 30, stop=stop)
+    assert time.monotonic() - started < 5
+    assert all(r.error is None and r.written == 1 for r in results)
+    assert collector.store.load(metrics=["written"])[0]["value"].to_list() == [1.0]
+
+
+def test_a_backlog_or_a_retry_commits_at_once(collector):
+    assert collector._round_store_at(["web", "demo"]) is not None
+    collector.states["web"].pending = True  # a backlog read on: its next chunk's commit waits for nothing
+    assert collector._round_store_at(["web", "demo"]) is None
+    collector.states["web"].pending = False
+    collector.states["demo"].failures = 1  # retried after a failure: off the cadence
+    assert collector._round_store_at(["demo"]) is None
