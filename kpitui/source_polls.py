@@ -239,13 +239,14 @@ class SourcePoller:
         spec = self.config.sources[sid]
         resumed = time.monotonic()
         started = resumed - fetched.seconds  # the poll's time: the fetch and the store, not a wait between
-        cls = type(state.instance)
+        assert state.instance is not None  # it fetched
+        mode = type(state.instance).mode
         try:
             with self.lock:
                 if not self.writes_anything(fetched):
                     written = 0  # the stored health already says healthy; its time is at most a heartbeat old
                 else:
-                    written = self._store_poll(sid, readings, cls.mode, result.cursor, fetched.read, fetched.now)
+                    written = self._store_poll(sid, readings, mode, result.cursor, fetched.read, fetched.now)
                     state.recorded_success = fetched.now
                 notice = getattr(self.store, "notice", None)  # a PostgreSQL history reconnected
                 if notice:
