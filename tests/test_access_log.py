@@ -638,6 +638,23 @@ def test_a_live_log_rotated_before_the_import_reached_it_loses_nothing(tmp_path:
     assert tail.poll() == Counter()
 
 
+@pytest.mark.parametrize("gz", ["whole", "cut short"])
+def test_a_rotated_file_met_while_logrotate_compresses_it_is_imported_once(tmp_path: Path, gz: str) -> None:
+    """logrotate's compress writes PATH.1.gz beside PATH.1, then deletes PATH.1: a first run meeting both imported
+    both, every line of the file counted twice (or once and then a piece of it again from the .gz still being
+    written). The two hold the same head: the plain file is imported, once."""
+    log = tmp_path / "access.log"
+    old, current = batches(2, size=400)
+    write(tmp_path / "access.log.1", old)
+    packed = gzip.compress((tmp_path / "access.log.1").read_bytes())
+    (tmp_path / "access.log.1.gz").write_bytes(packed if gz == "whole" else packed[: len(packed) // 2])
+    write(log, current)
+    tail = Tail(make_source(log))
+    tail.poll()
+    assert tail.counts() == reference(old + current)
+    assert tail.poll() == Counter()
+
+
 def test_corrupt_gzip_is_skipped_not_fatal(tmp_path: Path) -> None:
     log = tmp_path / "access.log"
     (tmp_path / "access.log.1.gz").write_bytes(b"\x1f\x8b\x08\x00 definitely not gzip")

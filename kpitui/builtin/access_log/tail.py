@@ -163,6 +163,14 @@ def _queued(path: Path, st: os.stat_result) -> TailedFile:
     return item
 
 
+def _once(queued: list[TailedFile]) -> list[TailedFile]:
+    """``queued`` without a ``.gz`` whose head is a plain file's: logrotate's compress writes ``PATH.1.gz`` beside
+    ``PATH.1`` and deletes ``PATH.1`` after, so for a moment the one file is both; the plain one is read (whole
+    while it is there; once deleted, on from the ``.gz``, found by the head: :meth:`LogTailer._find`)."""
+    plain = {item.fp for item in queued if item.fp_len == FINGERPRINT_BYTES and not item.compressed}
+    return [item for item in queued if not (item.compressed and item.fp_len == FINGERPRINT_BYTES and item.fp in plain)]
+
+
 def _rotated(path: Path) -> list[tuple[int, Path]]:
     """``PATH.N`` and ``PATH.N.gz`` beside ``path``, as (N, path), newest (N = 1) first."""
     pattern = re.compile(re.escape(path.name) + r"\.(\d+)(\.gz)?$")
@@ -450,12 +458,14 @@ class LogTailer:
     def read(self, state: Cursor, reader: LineReader, *, first: bool, now: dt.datetime) -> None:
         """Read what was appended since ``state`` into ``reader`` (within its budget), moving ``state`` on."""
         if first and self.import_rotated:
+            queued = []
             for _, rotated in reversed(_rotated(self.path)):  # oldest (highest N) first
                 try:
                     st = rotated.stat()
                 except OSError:
                     continue
-                state.backlog.append(_queued(rotated, st))
+                queued.append(_queued(rotated, st))
+            state.backlog.extend(_once(queued))
         self._read_backlog(state, reader)
         self._read_live(state, reader, first=first, now=now)
         self._read_backlog(state, reader)  # files a rotation queued just now
@@ -604,6 +614,7 @@ class LogTailer:
 
     def _queue_newer(self, state: Cursor, n: int) -> None:
         """The file we were reading is now PATH.n: PATH.1 .. PATH.(n-1) came after it, unseen; read them whole."""
+        queued = []
         for m, path in reversed(_rotated(self.path)):  # oldest first
             if m >= n:
                 continue
@@ -611,7 +622,8 @@ class LogTailer:
                 st = path.stat()
             except OSError:
                 continue
-            state.backlog.append(_queued(path, st))
+            queued.append(_queued(path, st))
+        state.backlog.extend(_once(queued))
 
     def _drain_prev(self, state: Cursor, reader: LineReader) -> None:
         """Read what was appended to the rotated file; forget it once it is fully read and no longer at PATH.1."""
