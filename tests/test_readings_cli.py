@@ -195,3 +195,20 @@ def test_record_into_a_source_fed_metric_says_what_the_reading_does(tmp_path):
     assert "Fed is fed by the source demo" in fed.stderr and "kpitui readings delete 1" in fed.stderr
     typed = run("record", "--config", str(config), "typed", "5")
     assert typed.returncode == 0 and "fed by the source" not in typed.stderr
+
+
+def test_a_metric_of_a_manual_source_with_its_own_id_is_recorded_by_hand(tmp_path):
+    """``[sources.hand] type = "manual"``: its metrics are recorded by hand, as those with no source. `record` told
+    them they were "fed by the source hand ... combined with the source's by the metric's aggregation (last: a sum
+    adds it to the count)": the id was compared with "manual", not the source's type."""
+    from test_cli import run
+
+    config = tmp_path / "kpitui.toml"
+    config.write_text(
+        f'[storage]\npath = "{tmp_path / "h.sqlite3"}"\n\n[sources.hand]\ntype = "manual"\n\n'
+        '[metrics.temp]\nname = "Temp"\nsource = "hand"\naggregation = "last"\n',
+        encoding="utf-8",
+    )
+    done = run("record", "--config", str(config), "temp", "21")
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and "recorded Temp = 21" in done.stdout

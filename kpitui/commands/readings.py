@@ -114,8 +114,8 @@ def _ident(text: str) -> int:
 
 
 def cmd_record(args: argparse.Namespace) -> int:
-    from ..config import MANUAL_SOURCE
     from ..options import did_you_mean
+    from ..polled import manual_metrics
 
     config = base.load(args)
     if args.metric not in config.metrics:
@@ -146,10 +146,11 @@ def cmd_record(args: argparse.Namespace) -> int:
         f"recorded {metric.name} = {shown(value)} at {format_time(at, config.settings.timezone, seconds=True)} "
         f"as reading {reading.id}{note}"
     )
-    if metric.source != MANUAL_SOURCE:  # the TUI's form offers manual metrics only; here a script may mean it
+    if args.metric not in manual_metrics(config.metrics, config.sources):  # the TUI's form: manual metrics only
+        how = "a sum adds it to the count" if metric.aggregation == "sum" else "it is one of the readings it is over"
         print(
             f"note: {metric.name} is fed by the source {metric.source}: this reading is combined with the source's "
-            f"by the metric's aggregation ({metric.aggregation}: a sum adds it to the count) "
+            f"by the metric's aggregation ({metric.aggregation}: {how}) "
             f"(kpitui readings delete {reading.id} removes it)",
             file=sys.stderr,
         )
@@ -210,7 +211,9 @@ def _adopt(store: Any, config: Config) -> None:
 
 
 def _manual_metrics(config: Config) -> list[str]:
-    return [m.id for m in config.metrics.values() if m.source == "manual"]
+    from ..polled import manual_metrics
+
+    return sorted(manual_metrics(config.metrics, config.sources))
 
 
 def _shown(config: Config, metric: str, value: float) -> str:

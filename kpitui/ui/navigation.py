@@ -51,10 +51,10 @@ def _refused(app: KpiApp) -> bool:
 
 def source_fed_note(app: KpiApp, metric_id: str) -> str | None:
     """Why ``metric_id`` takes no reading typed by hand (``None``: it is a manual metric)."""
-    from ..config import MANUAL_SOURCE
+    from ..polled import manual_metrics
 
     metric = app.config.metrics.get(metric_id)
-    if metric is None or metric.source == MANUAL_SOURCE:
+    if metric is None or metric_id in manual_metrics(app.config.metrics, app.config.sources):
         return None
     return (
         f"{metric.name} is fed by the source {metric.source}: its readings come from there, and one typed by hand "
@@ -66,7 +66,7 @@ def open_add_reading(app: KpiApp) -> None:
     """The add-reading form, for the metric on screen (a detail's manual metric first). The form offers only
     manual metrics: on a metric fed by a source it says why and opens without one (or not at all when the config
     has no manual metric)."""
-    from ..config import MANUAL_SOURCE
+    from ..polled import manual_metrics
     from .screens.add_reading import AddReadingScreen
     from .screens.dashboard import DashboardScreen
     from .screens.detail import DetailScreen
@@ -74,18 +74,19 @@ def open_add_reading(app: KpiApp) -> None:
     if _refused(app) or isinstance(app.screen, AddReadingScreen):
         return
     screen, metric = app.screen, None
+    by_hand = manual_metrics(app.config.metrics, app.config.sources)
     if isinstance(screen, DetailScreen):
         metric = screen.metric_id
         if metric is None and app.runtime is not None:
             behind = sorted(app.runtime.engine.metrics_of(screen.kpi_id))
-            manual = [m for m in behind if m in app.config.metrics and app.config.metrics[m].source == MANUAL_SOURCE]
+            manual = [m for m in behind if m in by_hand]
             metric = (manual or behind or [None])[0]
     elif isinstance(screen, DashboardScreen):
         metric = screen.metric_id
     note = source_fed_note(app, metric) if metric is not None else None
     if note is not None:
         metric = None
-        if not any(m.source == MANUAL_SOURCE for m in app.config.metrics.values()):
+        if not by_hand:
             app.notify(note + " This config has no manual metric.", title="No manual reading", timeout=10)
             return
         app.notify(note, title="Not a manual metric", severity="warning", timeout=10)

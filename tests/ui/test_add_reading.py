@@ -186,3 +186,26 @@ async def test_a_source_fed_metric_takes_no_reading_typed_by_hand_and_says_why(c
         offered = {value for _, value in select._options if isinstance(value, str)}
         manual = {m.id for m in config.metrics.values() if m.source == "manual"}
         assert offered == manual and "revenue" not in offered and "expenses" not in offered
+
+
+async def test_a_metric_of_a_manual_source_with_its_own_id_takes_a_reading_typed_by_hand(make_config):
+    """A ``[sources.hand] type = "manual"`` source's metric is a manual metric: the form refused it ("fed by the
+    source hand ... Manual readings are for metrics without a source") since the id was compared with "manual"."""
+    from kpitui.ui import navigation
+
+    config = make_config(
+        extra_sources='[sources.hand]\ntype = "manual"\n',
+        extra_metrics='[metrics.temp]\nname = "Temp"\nsource = "hand"\n',
+    )
+    app = make_app(config)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await wait_ready(pilot)
+        navigation.open_detail(app, None, "temp")
+        await pilot.pause()
+        await pilot.press("a")
+        await wait_for(pilot, lambda: isinstance(app.screen, AddReadingScreen))
+        notes = [n.message for n in app._notifications]
+        assert not any("fed by the source" in n for n in notes), notes
+        select = app.screen.query_one("#metric", Select)
+        assert select.value == "temp"
+        assert "temp" in {value for _, value in select._options if isinstance(value, str)}

@@ -27,6 +27,7 @@ from textual.widgets.option_list import Option
 from ... import userinput
 from ...config import Config
 from ...formatting import format_time, format_value
+from ...polled import manual_metrics
 from .. import bindings
 from ..state import KpiNode
 
@@ -81,8 +82,9 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
     def __init__(self, config: Config, metric_id: str | None = None) -> None:
         super().__init__()
         self.config = config
-        known = config.metrics.get(metric_id or "")
-        self.metric_id = metric_id if known is not None and known.source == "manual" else None
+        #: the metrics recorded by hand (a ``manual`` source, whatever its id): the only ones the form offers
+        self.by_hand = manual_metrics(config.metrics, config.sources)
+        self.metric_id = metric_id if metric_id in self.by_hand else None
         #: the manual reading being corrected (loaded from the list), or None for a new one
         self.editing: ManualReading | None = None
         self.recent: list[ManualReading] = []
@@ -91,7 +93,7 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
     def compose(self) -> ComposeResult:
         # only metrics fed by hand: a source-fed one is fed by its source (see navigation.open_add_reading)
         metrics = sorted(
-            (m for m in self.config.metrics.values() if m.source == "manual"), key=lambda m: m.name.lower()
+            (m for m in self.config.metrics.values() if m.id in self.by_hand), key=lambda m: m.name.lower()
         )
         options = [(f"{m.name} ({m.id})", m.id) for m in metrics]
         tz = self.config.settings.timezone
@@ -167,7 +169,7 @@ class AddReadingScreen(KpiNode, ModalScreen[NewReading | None]):
             return
         try:
             if not self._adopted:  # readings of hand-fed metrics stored before they had ids get one
-                runtime.writer.adopt_manual([m.id for m in self.config.metrics.values() if m.source == "manual"])
+                runtime.writer.adopt_manual(sorted(self.by_hand))
                 self._adopted = True
             rows = runtime.writer.manual_readings([metric], limit=RECENT)
         except Exception as exc:  # noqa: BLE001 - the form still records; say why the list is missing
