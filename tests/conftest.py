@@ -16,13 +16,21 @@ SAMPLE = REPO / "kpitui" / "sample_config.toml"
 
 
 def pytest_addoption(parser):
-    parser.addoption("--run-slow", action="store_true", default=False, help="run long soaks and stress tests")
+    parser.addoption(
+        "--run-slow",
+        action="store_true",
+        default=False,
+        help="also run the tests marked slow (soaks, stress runs, tests that wait out a real timeout); "
+        "with -m slow: only those",
+    )
 
 
 def pytest_collection_modifyitems(config, items):
-    if config.getoption("--run-slow") or os.environ.get("KPITUI_RUN_SLOW"):
+    """Tests marked ``slow`` are skipped unless asked for: ``--run-slow``, ``KPITUI_RUN_SLOW=1``, or a ``-m``
+    expression naming the mark (``-m slow`` runs the slow set alone; CI's .ci/run runs it after the default suite)."""
+    if config.getoption("--run-slow") or os.environ.get("KPITUI_RUN_SLOW") or "slow" in (config.option.markexpr or ""):
         return
-    skip = pytest.mark.skip(reason="slow: run with --run-slow")
+    skip = pytest.mark.skip(reason="slow: run with --run-slow (or -m slow for the slow set alone)")
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)

@@ -7,6 +7,7 @@ import json
 import random
 import subprocess
 
+import pytest
 from test_cli import run
 
 PATHS = ["/", "/pricing", "/newsletter/thank-you", "/newsletter", "/retainer/submit", "/blog/post"]
@@ -19,6 +20,7 @@ def line(when: dt.datetime, path: str, status: int = 200, method: str = "GET") -
     )
 
 
+@pytest.mark.slow
 def test_daily_counts_match_grep(tmp_path):
     random.seed(11)
     log = tmp_path / "access.log"

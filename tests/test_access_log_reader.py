@@ -36,6 +36,7 @@ def read_all(
     return chunks, skipped, polls
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kept", [False, True], ids=["fresh", "kept-buffers"])
 @pytest.mark.parametrize(("budget", "longest"), [(40_000, 50), (64 * 1024, 5_000), (100_000, 30_000), (33_000, 17_000)])
 def test_chunks_hold_every_line_once(tmp_path: Path, budget: int, longest: int, kept: bool) -> None:

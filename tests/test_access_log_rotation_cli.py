@@ -73,6 +73,7 @@ def collect(cfg: Path) -> None:
     assert "error" not in result.stderr
 
 
+@pytest.mark.slow
 def test_rename_rotation_compressed_at_once_counts_the_unread_tail(tmp_path: Path) -> None:
     lines = master_lines(12_000)
     master = tmp_path / "master.log"
@@ -112,6 +113,7 @@ def test_copytruncate_compressed_at_once_counts_the_unread_tail(tmp_path: Path) 
     assert total(cfg) == grep_count(master)
 
 
+@pytest.mark.slow
 def test_two_rotations_compressed_between_polls(tmp_path: Path) -> None:
     """The file read last is now PATH.2.gz: its unread tail is found by its head, and PATH.1.gz (never seen) is read
     whole."""
@@ -149,6 +151,7 @@ def _delaycompress_rotate(tmp_path: Path) -> None:
     log.touch()  # the new log: the file system may hand it the inode just freed
 
 
+@pytest.mark.slow
 def test_a_recycled_inode_is_not_taken_for_the_rotated_log(tmp_path: Path) -> None:
     """Two delaycompress rotations between polls: the file drained at PATH.1 was compressed and deleted, and its
     inode came back as a newer log now at PATH.1. Identity by inode alone read that newer file from the old

@@ -39,6 +39,7 @@ def grep(log: Path, prefix: str) -> int:
     return int(found.stdout.strip() or 0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("zone", "bucket"),
     [("America/New_York", "day"), ("Asia/Kolkata", "day"), ("Asia/Kolkata", "hour"), ("Australia/Adelaide", "day")],

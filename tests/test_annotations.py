@@ -49,6 +49,7 @@ def listed(config, *args: str) -> list[dict]:
     return data["annotations"]
 
 
+@pytest.mark.slow
 def test_annotate_list_edit_delete_round_trip(config, tmp_path):
     out = ok("annotate", "Launched the webinar ads", "--at", "2026-03-04 09:00", "--kpi", "leads", config=config)
     assert out.strip() == "annotation 1 at 2026-03-04 09:00 UTC about KPI Lead Generation: Launched the webinar ads"
@@ -81,6 +82,7 @@ def test_annotate_list_edit_delete_round_trip(config, tmp_path):
         assert store.load()[0].height == 3
 
 
+@pytest.mark.slow
 def test_bad_annotations_are_one_line_exit_2(config):
     assert "no kpi 'lead' in the config (did you mean 'leads'?)" in fails(
         "annotate", "x", "--kpi", "lead", config=config
@@ -93,6 +95,7 @@ def test_bad_annotations_are_one_line_exit_2(config):
     assert "not allowed with argument" in fails("annotate", "x", "--kpi", "leads", "--metric", "views", config=config)
 
 
+@pytest.mark.slow
 def test_report_and_series_json_list_the_annotations_about_what_they_show(config):
     ok("annotate", "Launched the webinar ads", "--at", "2026-03-04 09:00", "--kpi", "leads", config=config)
     ok("annotate", "Ad views campaign", "--at", "2026-03-06 09:00", "--metric", "views", config=config)
@@ -188,6 +191,7 @@ def three_days_of_leads(config):
     )  # fmt: skip
 
 
+@pytest.mark.slow
 def test_annotation_sources_supply_annotations_beside_the_stored_ones(with_sources):
     ok("annotate", "Typed by hand", "--at", "2026-03-13 09:00", "--kpi", "leads", config=with_sources)
     result = three_days_of_leads(with_sources)

@@ -13,6 +13,7 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
 from test_cli import run
 
 UTC = dt.timezone.utc
@@ -89,6 +90,7 @@ def _series(config: Path, ident: str, at: str, points: int = 4) -> dict[str, flo
     return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
 
 
+@pytest.mark.slow
 def test_series_at_a_day_edge_keeps_the_reading_at_at_out_of_the_day_before(tmp_path):
     config, log = _setup(tmp_path)
     day = {d: _grep(log, f"{d:02d}/Mar/2026") for d in range(6, 12)}

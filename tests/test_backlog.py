@@ -16,6 +16,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from test_access_log_rotation_cli import grep_count, master_lines, total
 from test_cli import kpitui_script, run
 
@@ -69,6 +70,7 @@ def offset(tmp_path: Path) -> int:
     return 0 if cursor is None else json.loads(cursor)["file"]["offset"]
 
 
+@pytest.mark.slow
 def test_one_collect_once_takes_in_the_whole_backlog(tmp_path: Path) -> None:
     cfg, log = setup(tmp_path, 30_000)  # about 3 MiB: some 45 chunks of 64 KiB
     result = run("collect", "--once", "--config", str(cfg))
@@ -80,6 +82,7 @@ def test_one_collect_once_takes_in_the_whole_backlog(tmp_path: Path) -> None:
     assert again.returncode == 0 and total(cfg) == grep_count(log)
 
 
+@pytest.mark.slow
 def test_collect_every_catches_up_at_once_not_at_the_interval(tmp_path: Path) -> None:
     cfg, log = setup(tmp_path, 30_000)
     process = subprocess.Popen([kpitui_script(), "collect", "--every", "1h", "--config", str(cfg)],
@@ -100,6 +103,7 @@ def test_collect_every_catches_up_at_once_not_at_the_interval(tmp_path: Path) ->
     assert total(cfg) == grep_count(log)
 
 
+@pytest.mark.slow
 def test_a_collector_killed_mid_backlog_loses_and_double_counts_nothing(tmp_path: Path) -> None:
     cfg, log = setup(tmp_path, 45_000)  # 8.9 days of lines, about 4.5 MiB
     size = log.stat().st_size
@@ -148,6 +152,7 @@ def test_the_tuis_runtime_polls_a_backlog_again_at_once(tmp_path: Path) -> None:
     assert total(cfg) == grep_count(log)
 
 
+@pytest.mark.slow
 def test_report_takes_in_a_backlog_before_it_reports(tmp_path: Path) -> None:
     cfg, log = setup(tmp_path, 30_000)
     result = run("report", "--format", "json", "--config", str(cfg))

@@ -13,6 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_a_small_run_of_the_suite_fills_every_column(tmp_path):
     pytest.importorskip("pandas")
     pytest.importorskip("duckdb")

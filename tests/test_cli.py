@@ -39,6 +39,7 @@ def sample(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_check_collect_report_on_the_sample(sample):
     check = run("check", "--config", str(sample))
     assert check.returncode == 0, check.stderr
@@ -86,6 +87,7 @@ def test_record_a_manual_reading_shows_in_its_kpi(sample):
     assert referrals["value"] == 3
 
 
+@pytest.mark.slow
 def test_report_at_a_past_time_is_reproducible(sample):
     assert run("collect", "--once", "--config", str(sample)).returncode == 0
     at = "2026-11-01T12:00:00"
@@ -95,6 +97,7 @@ def test_report_at_a_past_time_is_reproducible(sample):
     assert json.loads(first)["kpis"] == json.loads(second)["kpis"]
 
 
+@pytest.mark.slow
 def test_record_and_edit_refuse_a_time_ahead_of_now_unless_allowed(tmp_path):
     """A reading's time is when it was taken: 2 hours ahead is a mistake (one line naming it and now) unless
     --allow-future; 2 minutes is clock skew; more than a day ahead never (a source's readings are dropped there)."""
@@ -124,6 +127,7 @@ def test_record_and_edit_refuse_a_time_ahead_of_now_unless_allowed(tmp_path):
     assert edit.returncode == 0, edit.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, message",
     [
@@ -144,6 +148,7 @@ def test_usage_mistakes_exit_2_with_one_line(sample, args, message):
     assert "Traceback" not in result.stderr
 
 
+@pytest.mark.slow
 def test_broken_config_exits_2_without_traceback(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text(SAMPLE.read_text().replace('formula = "ratio"', 'formula = "ratoi"', 1))

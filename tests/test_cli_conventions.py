@@ -71,6 +71,7 @@ def test_a_misspelt_command_still_says_invalid_choice():
     assert result.returncode == 2 and "invalid choice: 'reprot'" in result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "env", [{"PYTHONIOENCODING": "ascii"}, {"PYTHONIOENCODING": "cp1252", "LANG": "C", "LC_ALL": "C"}]
 )

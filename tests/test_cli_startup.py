@@ -7,6 +7,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 HEAVY = [
     "kpitui.config",
     "kpitui.store",
@@ -117,6 +119,7 @@ def test_the_dashboards_command_line_is_read_as_the_full_parser_reads_it():
         assert not _check(argv), argv
 
 
+@pytest.mark.slow
 def test_any_command_line_the_fast_reading_takes_is_read_the_same():
     import random
 

@@ -102,6 +102,7 @@ def test_one_failing_source_does_not_stop_the_others(setup):
     assert history.frame["value"].to_list() == [5.0]
 
 
+@pytest.mark.slow
 def test_a_hanging_fetch_times_out_is_left_behind_and_the_source_is_skipped_after_two(setup):
     config, store, collector = setup
     BEHAVIOUR.update(bad="hang")  # a sleep that ignores the cancel event

@@ -24,6 +24,7 @@ def _write_bytes(pid: int) -> int:
     return int(re.search(r"^write_bytes: (\d+)", text, re.M).group(1))
 
 
+@pytest.mark.slow
 def test_a_collector_writes_tens_of_kib_per_poll_not_hundreds(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(

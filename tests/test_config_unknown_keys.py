@@ -48,6 +48,7 @@ def test_the_config_with_every_table_is_valid(tmp_path):
     assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "table, typo, meant",
     [

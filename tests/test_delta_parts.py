@@ -61,6 +61,7 @@ step = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=12))
 def test_rows_since_from_the_parts_equal_the_table(steps, small_parts):

@@ -8,6 +8,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+import pytest
+
 from tests.test_plugin_guards import kpitui
 
 
@@ -26,6 +28,7 @@ def stored(path) -> list[str]:
     return sorted(dt.datetime.fromisoformat(r["at"]).astimezone(dt.timezone.utc).isoformat() for r in rows)
 
 
+@pytest.mark.slow
 def test_london_spring_forward_and_fall_back(tmp_path):
     path = config(tmp_path, "Europe/London")
     skipped = kpitui("record", "a", "1", "--at", "2026-03-29 01:30", "--config", str(path))

@@ -327,6 +327,7 @@ def test_report_explain_json_says_which_input_moved(history):
     assert opaque["decomposed"] is False and opaque["contributions"] == [] and "not linear" in opaque["reason"]
 
 
+@pytest.mark.slow
 def test_report_explain_table_and_usage(history):
     result = run(
         "report",

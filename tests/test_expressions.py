@@ -391,6 +391,7 @@ def test_polars_schema_types_are_checked() -> None:
         compile_condition('n == "1"', schema)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("needle", ["bot", "a", "k", "i", "s", "crawl", "spider", "-bot/", "x.y", "", "Bot", "é"])
 def test_contains_lower_matches_lowercasing_every_value(needle: str) -> None:
     """contains(lower(f), ...) and "..." in lower(f) are searched case-insensitively where that is the same thing:

@@ -165,6 +165,7 @@ def config(kpitui_config):
     return kpitui_config(CONFIG, installed=False, plugins=[kpitui_nps])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_formula_values_are_the_optimized_plans(config, seed, monkeypatch):
     assert pipeline.FORMULA_OPTIMIZATIONS is not pipeline.OPTIMIZATIONS

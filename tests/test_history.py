@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
+
 from kpitui.api import readings_frame
 from kpitui.history import History
 from kpitui.store import Store
@@ -68,6 +70,7 @@ write = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(writes=st.lists(write, min_size=1, max_size=6), fold_rows=st.integers(1, 6), background=st.booleans())
 def test_incremental_refreshes_equal_a_fresh_load(writes, fold_rows, background):

@@ -136,6 +136,7 @@ def fresh(config, view, now, window=None):
     return Engine(config).evaluate(view, now, window=window)
 
 
+@pytest.mark.slow
 @settings(
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
@@ -514,6 +515,7 @@ EDGES = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(6))
 def test_small_clock_moves_over_edges_with_random_writes_equal_a_fresh_evaluation(config, seed):
     """The TUI's refresh, fuzzed: the clock set a few seconds before an edge (:data:`EDGES`) and moved

@@ -78,6 +78,7 @@ step = st.one_of(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(steps=st.lists(step, min_size=1, max_size=10), reuse=st.integers(1, 20), save=st.integers(1, 10))
 def test_a_start_from_the_cache_equals_a_fresh_load(steps, reuse, save):

@@ -58,6 +58,7 @@ def kpitui(*args: str) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.slow
 def test_install_then_uninstall_a_plugin(tmp_path):
     wheel = build_wheel(tmp_path)
     try:

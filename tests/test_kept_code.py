@@ -265,6 +265,7 @@ sys.exit(code)
 """
 
 
+@pytest.mark.slow
 def test_the_tui_keeps_what_its_start_compiled_for_the_next_start(tmp_path):
     env = {**os.environ, "KPITUI_LOAD_PLUGINS": "", "KPITUI_DATA_DIR": str(tmp_path)}
     seen = []

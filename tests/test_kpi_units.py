@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KPITUI = str(Path(sys.executable).with_name("kpitui"))
 
 
@@ -16,6 +18,7 @@ def kpitui(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([KPITUI, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_a_percent_ratio_without_unit_is_shown_as_a_percentage(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(
@@ -38,6 +41,7 @@ def test_a_percent_ratio_without_unit_is_shown_as_a_percentage(tmp_path):
     assert "1.2%" in table and "≤ 1.0%" in table
 
 
+@pytest.mark.slow
 def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_path):
     """docs/json.md: numbers are rounded to 6 decimals. 0.1 + 0.2 in one day is 0.3, not 0.30000000000000004."""
     config = tmp_path / "kpitui.toml"
@@ -58,6 +62,7 @@ def test_series_numbers_are_rounded_to_6_decimals_like_every_json_document(tmp_p
     ]
 
 
+@pytest.mark.slow
 def test_a_kpi_over_duration_metrics_without_unit_takes_their_unit_and_check_says_so(tmp_path):
     """A mean of onboarding times is a duration (9d, a target of "5d"), not a "number" of seconds;
     a sum over metrics of different units stays a number; `check` says which units were inherited."""
@@ -89,6 +94,7 @@ def test_a_kpi_over_duration_metrics_without_unit_takes_their_unit_and_check_say
     assert "9d" in table and "≤ 5d" in table
 
 
+@pytest.mark.slow
 def test_a_percent_funnel_is_a_percentage_and_an_absolute_growth_keeps_its_inputs_unit(tmp_path):
     """A funnel with ``percent = true`` is x100 like a ratio's (6.5, not 0.065): its unit is percent, not ratio.
     An absolute growth is this period minus the previous one, in the input's unit (+2 sales, +$30), not percent."""
@@ -125,6 +131,7 @@ def test_a_percent_funnel_is_a_percentage_and_an_absolute_growth_keeps_its_input
     assert "6.5%" in table and "$30" in table
 
 
+@pytest.mark.slow
 def test_report_csv_writes_each_number_as_the_json_has_it(tmp_path):
     """The CSV is for scripts and spreadsheets: $1,234,567.89 of revenue is 1234567.89 (it was 1.23457e+06),
     27,036.02 is not cut to 27036, a tiny change keeps its digits, and a whole count stays 52."""
@@ -165,6 +172,7 @@ def test_report_csv_writes_each_number_as_the_json_has_it(tmp_path):
             assert float(row[field]) == data[kid][field]
 
 
+@pytest.mark.slow
 def test_check_warns_of_a_percent_unit_on_a_ratio_of_fractions(tmp_path):
     """unit = "percent" on a ratio without percent = true shows 0.05 (5%) as 0.05% and a target of 0.05 as
     "≥ 0.1%": check says so and how to mend it; --strict makes it an error (exit 2); each way of mending is quiet."""

@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[1]
 
 
@@ -33,6 +35,7 @@ def test_ruff_format_changes_nothing():
         assert listed.returncode == 0 and "already formatted" in listed.stdout, (folder, listed.stdout[-500:])
 
 
+@pytest.mark.slow
 def test_mypy_finds_nothing():
     # strict on the headless core ([tool.mypy] in pyproject.toml); in the test extra, so it never skips
     mypy = str(Path(sys.executable).with_name("mypy"))

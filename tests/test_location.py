@@ -55,6 +55,7 @@ def data() -> Path:
     return Path(os.environ["KPITUI_DATA_DIR"])
 
 
+@pytest.mark.slow
 def test_two_folders_each_keep_their_own_history(tmp_path):
     shop, office = folder(tmp_path, "shop"), folder(tmp_path, "office")
     assert run("record", "sales", "5", "--at", AT, cwd=shop).returncode == 0
@@ -65,6 +66,7 @@ def test_two_folders_each_keep_their_own_history(tmp_path):
     assert len(files) == 2 and files[0].startswith("office-") and files[1].startswith("shop-")
 
 
+@pytest.mark.slow
 def test_check_names_the_file_and_why(tmp_path):
     shop = folder(tmp_path, "shop")
     result = run("check", cwd=shop)
@@ -89,6 +91,7 @@ def shared_history(*rows: tuple[str, str, float]) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_the_first_config_whose_metrics_match_adopts_the_shared_history(tmp_path):
     shared = shared_history(("sales", "2026-03-02T08:00:00", 3.0))
     shop, office = folder(tmp_path, "shop"), folder(tmp_path, "office")
@@ -111,6 +114,7 @@ def test_the_first_config_whose_metrics_match_adopts_the_shared_history(tmp_path
     assert sales_on_the_day(office) == 7 and sales_on_the_day(shop) == 9
 
 
+@pytest.mark.slow
 def test_a_shared_history_with_other_metrics_is_left_in_place_with_a_notice(tmp_path):
     shared = shared_history(("sales", "2026-03-02T08:00:00", 3.0), ("refunds", "2026-03-02T08:00:00", 1.0))
     shop = folder(tmp_path, "shop")

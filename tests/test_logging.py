@@ -12,6 +12,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 SCRIPT = str(Path(sys.executable).with_name("kpitui"))
 
 
@@ -69,6 +71,7 @@ def collect_for(config: Path, *extra: str, during=None, seconds: float = 4.0) ->
     return out.read_text()
 
 
+@pytest.mark.slow
 def test_collect_every_logs_only_polls_that_did_something_and_always_errors_and_recoveries(tmp_path):
     config, value = write_config(tmp_path)
 
@@ -93,6 +96,7 @@ def test_collect_every_logs_only_polls_that_did_something_and_always_errors_and_
     assert all(re.match(r"^\d\d:\d\d:\d\d \S+ ", line) for line in lines)  # on the config's clock
 
 
+@pytest.mark.slow
 def test_verbose_shows_every_poll_and_quiet_hides_the_summaries(tmp_path):
     config, _ = write_config(tmp_path)
     verbose = collect_for(config, "-v", during=lambda out: wait_for(out, r"(scripts: 0 readings[^\n]*\n[\s\S]*){3}"))
@@ -122,6 +126,7 @@ def test_quiet_still_logs_errors(tmp_path):
     assert "scripts: error:" in once.stderr and once.stdout == ""
 
 
+@pytest.mark.slow
 def test_a_log_file_rotates(tmp_path):
     log = tmp_path / "logs" / "collect.log"
     config, _ = write_config(tmp_path, f'[logging]\nfile = "{log}"\nmax_mb = 0.0005\nbackups = 2\n')

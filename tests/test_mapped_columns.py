@@ -103,6 +103,7 @@ time.sleep(0.2)
 """
 
 
+@pytest.mark.slow
 def test_the_process_exits_cleanly_while_daemon_threads_read_mapped_columns(tmp_path):
     """polars drops arrays from its own threads: a release callback written in Python, entered from one
     of them while the interpreter shut down, aborted the process (exit 134, a third of these runs)."""

@@ -53,6 +53,7 @@ def logged(write_config, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_matches_lists_what_the_condition_matched_in_the_period(logged):
     result = run("matches", "thanks", "--at", "2026-03-15T00:00:00+00:00", "--format", "json", "--config", str(logged))
     assert result.returncode == 0, result.stderr

@@ -41,6 +41,7 @@ def config(tmp_path_factory, builtin_registry):
     return load_config(path, registry=builtin_registry)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_objectives_carried_to_a_moved_clock_equal_a_fresh_evaluations(config, monkeypatch, seed):
     rng = random.Random(seed)

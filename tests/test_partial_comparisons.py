@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KPITUI = str(Path(sys.executable).with_name("kpitui"))
 
 
@@ -19,6 +21,7 @@ def kpitui(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([KPITUI, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_growth_and_last_year_over_partly_covered_history_say_so(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(

@@ -180,6 +180,7 @@ def rewrites(rng: random.Random, readings: dict[tuple[str, int], tuple[float, in
     return new
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(8))
 def test_random_spikes_and_corrections_in_random_periods(seed):
     rng = random.Random(seed)
@@ -206,6 +207,7 @@ def test_random_spikes_and_corrections_in_random_periods(seed):
         )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(3))
 def test_a_refold_carries_the_maxima_of_the_segments_it_keeps(seed):
     """Plain rows (the refold's case): its block maxima equal those worked out from its running totals."""
@@ -231,6 +233,7 @@ def stored_rows(readings: dict[tuple[str, int], tuple[float, int]]) -> pl.DataFr
     return readings_frame([(m, epoch + dt.timedelta(microseconds=t), v) for (m, t), (v, _) in readings.items()])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("seed", range(2))
 def test_through_the_index_cache(tmp_path, seed):
     """A store's full load, the index cache a second start reads (its block maxima with it) and the rows
@@ -264,6 +267,7 @@ def test_through_the_index_cache(tmp_path, seed):
     store.close()
 
 
+@pytest.mark.slow
 def test_over_postgresql(tmp_path):
     """PostgreSQL's store: its full load and the rows written since (a refresh)."""
     from test_store_contract import postgres_store

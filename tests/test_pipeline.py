@@ -122,6 +122,7 @@ def unique(new: list) -> pl.DataFrame:
 # -- properties -------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial=batch, raw=st.lists(request, min_size=1, max_size=25))
 def test_a_built_index_answers_like_brute_force(initial, raw):
@@ -130,6 +131,7 @@ def test_a_built_index_answers_like_brute_force(initial, raw):
     assert same(answers(View.from_frame(frame_of(rows)), requests), [brute(rows, *r) for r in requests])
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=batch,
@@ -154,6 +156,7 @@ def test_incremental_writes_and_folds_equal_a_fresh_index(initial, writes, raw):
     )
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(initial=batch, writes=st.lists(batch, min_size=1, max_size=5))
 @pytest.mark.parametrize("in_python", [4096, 0])
@@ -221,6 +224,7 @@ def test_a_large_write_records_each_metrics_first_and_last_instant():
         view = later
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=batch,
@@ -253,6 +257,7 @@ eager_request = st.tuples(
 )
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=any_batch,
@@ -409,6 +414,7 @@ def test_an_index_spanning_too_long_is_refused_when_built_and_when_written():
 plain_reading = st.tuples(st.sampled_from(METRICS + ("d", "e")), st.integers(0, 15), values, st.just(1))
 
 
+@pytest.mark.slow
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=st.lists(plain_reading, max_size=30),
@@ -435,6 +441,7 @@ def test_folding_the_touched_segments_builds_the_index_a_full_fold_builds(initia
     assert (touched.after, touched.written) == (everything.after, everything.written)
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=any_batch,

@@ -122,6 +122,7 @@ def _same(engine: Engine, now: dt.datetime, window: str | None, offset: int) -> 
     assert kept.slots == whole.slots, (now, window, offset)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("zone", "week_start", "fiscal"), CALENDARS)
 def test_the_plan_kept_per_hour_equals_the_plan_worked_out_whole(tmp_path, zone, week_start, fiscal):
     engine = Engine(_config(tmp_path, zone, week_start, fiscal))
@@ -154,6 +155,7 @@ def test_the_hours_first_plan_is_kept_and_the_next_ones_reuse_it(tmp_path):
     assert calls == [now, now + dt.timedelta(minutes=30)]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("zone", ["Europe/London", "Australia/Lord_Howe", "America/Santiago", "America/New_York"])
 def test_to_date_parts_equal_the_period_functions(zone):
     """``ToDate`` (kept per unit) against ``resolve``, ``previous`` and ``same_period_last_year``."""

@@ -100,6 +100,7 @@ def config(tmp_path) -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_a_hanging_plugin_is_reported_by_name_and_left_out(config):
     env = {"KPITUI_PLUGIN_TIMEOUT": "1"}
     started = time.monotonic()
@@ -116,6 +117,7 @@ def test_a_hanging_plugin_is_reported_by_name_and_left_out(config):
     assert "doubled" in {k["id"] for k in json.loads(report.stdout)["kpis"]}
 
 
+@pytest.mark.slow
 def test_a_plugins_print_never_reaches_stdout(config):
     env = {"KPITUI_PLUGIN_TIMEOUT": "1"}
     report = kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env)
@@ -230,6 +232,7 @@ def register_formula_types():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "kind, said",
     [
@@ -281,6 +284,7 @@ def register_formula_types():
 """
 
 
+@pytest.mark.slow
 def test_a_formula_whose_expression_hangs_is_its_kpis_error_not_a_report_that_never_comes(tmp_path):
     """Before the fix a plugin formula whose ``expression()`` hung held the compile of every KPI: ``kpitui report``
     (and the dashboard's first values) never came. Plugin code at compile time now has the plugins' time limit."""
@@ -327,6 +331,7 @@ def register_metric_sources():
 """
 
 
+@pytest.mark.slow
 def test_a_source_whose_constructor_hangs_is_its_error_and_the_others_are_collected(tmp_path):
     """Before the fix a source plugin whose constructor hung held the collector's start: ``kpitui collect`` (and
     the dashboard's polling) never began, for every source."""
@@ -371,6 +376,7 @@ def register_notifiers():
 """
 
 
+@pytest.mark.slow
 def test_a_notifier_whose_constructor_hangs_is_a_failed_delivery_not_a_command_that_never_ends(tmp_path):
     """Before the fix ``kpitui alerts test pager`` never ended when the notifier plugin's constructor hung (and a
     collector's lane for it stopped for good, never retrying)."""
@@ -428,6 +434,7 @@ def register_notifiers():
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "table, said",
     [

@@ -12,9 +12,12 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 SCRIPT = str(Path(sys.executable).with_name("kpitui"))
 
 
+@pytest.mark.slow
 def test_a_new_plugin_package_passes_its_own_tests_and_registers(tmp_path):
     made = subprocess.run(
         [SCRIPT, "plugin", "new", "shop-events", "--dir", str(tmp_path)], capture_output=True, text=True, timeout=60

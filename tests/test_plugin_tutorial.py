@@ -15,6 +15,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 GUIDE = Path(__file__).resolve().parents[1] / "plugins" / "README.md"
 SCRIPT = str(Path(sys.executable).with_name("kpitui"))
 
@@ -23,6 +25,7 @@ def tutorial_files() -> dict[str, str]:
     return dict(re.findall(r"^File `([^`]+)`:\n\n```\w+\n(.*?)\n```", GUIDE.read_text(), re.S | re.M))
 
 
+@pytest.mark.slow
 def test_the_tutorial_runs_verbatim(tmp_path):
     files = tutorial_files()
     assert {

@@ -34,6 +34,7 @@ def config(tmp_path: Path, plugins: Path, body: str = "[metrics.a]\n") -> Path:
     return path
 
 
+@pytest.mark.slow
 def test_strict_makes_a_plugin_error_a_failure_for_plugins_and_check(tmp_path, folder):
     path = config(tmp_path, folder)
     assert kpitui("plugins", "--strict", "--config", str(path)).returncode == 0
@@ -48,6 +49,7 @@ def test_strict_makes_a_plugin_error_a_failure_for_plugins_and_check(tmp_path, f
         assert "Traceback" not in strict.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "body, error",
     [

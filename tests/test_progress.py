@@ -17,6 +17,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from test_access_log import batches, make_source, write
 from test_backlog import setup
 from test_cli import kpitui_script, run
@@ -91,6 +92,7 @@ def read_pty(args: list[str], timeout: float = 120) -> tuple[int, str]:
     return code, b"".join(chunks).decode("utf-8", "replace")
 
 
+@pytest.mark.slow
 def test_collect_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -> None:
     # ~230 chunks of 64 KiB: the read outlasts the bar's half-second delay by a second or more even on a quick
     # machine (45,000 lines were read in 0.57 s on a quiet one: the bar came up for one frame, its amount not yet drawn)
@@ -110,6 +112,7 @@ def test_collect_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -
     assert "\x1b[" not in piped.stderr
 
 
+@pytest.mark.slow
 def test_quiet_turns_the_bar_off(tmp_path: Path) -> None:
     cfg, log = setup(tmp_path, 45_000)
     code, screen = read_pty([kpitui_script(), "--quiet", "collect", "--once", "--config", str(cfg)])

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import polars as pl
+import pytest
 from test_cli import kpitui_script, run
 from test_progress import read_pty
 
@@ -35,6 +36,7 @@ def history(tmp_path: Path) -> Path:
     return cfg
 
 
+@pytest.mark.slow
 def test_history_copy_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Path) -> None:
     cfg = history(tmp_path)
     src = tmp_path / "h.sqlite3"
@@ -59,6 +61,7 @@ def test_history_copy_shows_a_bar_on_a_terminal_and_none_when_piped(tmp_path: Pa
     assert code == 0 and "copied 1,200,000" in screen and "━" not in screen, screen[-2000:]
 
 
+@pytest.mark.slow
 def test_backup_reports_bytes_copied_through_its_progress_hook(tmp_path: Path) -> None:
     history(tmp_path)
     reports = []

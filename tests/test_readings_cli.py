@@ -57,6 +57,7 @@ def listed(config, *args: str) -> list[dict]:
     return data["readings"]
 
 
+@pytest.mark.slow
 def test_record_list_edit_delete_round_trip(manual):
     first = kpitui("record", "sales", "3", "--at", "2026-03-02 09:00", config=manual)
     assert "recorded Sales = 3 at 2026-03-02 09:00:00 EST as reading 1" in first
@@ -98,6 +99,7 @@ def test_record_list_edit_delete_round_trip(manual):
     assert "as reading 4" in again  # ids are never handed out twice
 
 
+@pytest.mark.slow
 def test_recording_the_same_time_again_replaces_and_says_so(manual):
     kpitui("record", "sales", "3", "--at", "2026-03-02 09:00", config=manual)
     out = kpitui("record", "sales", "8", "--at", "2026-03-02 09:00", config=manual)
@@ -105,6 +107,7 @@ def test_recording_the_same_time_again_replaces_and_says_so(manual):
     assert day_total(manual, "sales", "2026-03-02") == 8
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -135,6 +138,7 @@ def test_readings_mistakes_are_one_line(manual, tmp_path, args, code, message):
     assert day_total(manual, "sales", "2026-03-02") == 7  # nothing changed
 
 
+@pytest.mark.slow
 def test_a_negative_count_is_an_explicit_choice(manual):
     refused = run("record", "sales", "-5", "--config", str(manual))
     assert refused.returncode == 2
@@ -150,6 +154,7 @@ def test_a_negative_count_is_an_explicit_choice(manual):
     assert day_total(manual, "profit", "2026-03-02") == -120
 
 
+@pytest.mark.slow
 def test_readings_stored_before_ids_get_one_when_listed(manual, tmp_path):
     at = dt.datetime(2026, 3, 2, 14, tzinfo=dt.timezone.utc)
     with Store(tmp_path / "history.sqlite3") as store:  # as an older kpitui (or another writer) left them
@@ -163,6 +168,7 @@ def test_readings_stored_before_ids_get_one_when_listed(manual, tmp_path):
     assert day_total(manual, "sales", "2026-03-02") == 2
 
 
+@pytest.mark.slow
 def test_a_reading_down_sampled_by_retention_is_no_longer_listed_or_changed_alone(write_config):
     config = write_config(
         '[storage]\npath = "h.sqlite3"\nraw_retention_days = "1d"\n\n[metrics.sales]\nunit = "count"\n'

@@ -22,3 +22,11 @@ def test_readme_opens_with_run_and_test_commands():
 def test_ci_runs_the_readme_test_command():
     _, test = opening_commands()
     assert test in (REPO / ".ci" / "run").read_text().splitlines()
+
+
+def test_ci_also_runs_the_slow_set_the_readme_command_skips():
+    lines = (REPO / ".ci" / "run").read_text().splitlines()
+    _, test = opening_commands()
+    slow = [line for line in lines if "pytest" in line and "-m slow" in line and "--run-slow" in line]
+    assert slow, "no line of .ci/run runs the tests marked slow"
+    assert lines.index(slow[-1]) > lines.index(test), "the slow set runs after the README's command"

@@ -179,6 +179,7 @@ def test_a_touched_fold_copies_only_the_touched_segments_values_and_totals(case,
 reading = st.tuples(st.sampled_from(("a", "b", "c", "d", "e")), st.integers(0, 15), st.integers(-8, 8))
 
 
+@pytest.mark.slow
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=st.lists(reading, min_size=1, max_size=40),
@@ -198,6 +199,7 @@ def test_any_touched_fold_shares_what_it_can(initial, new, piece, small, chunk, 
     check_against_a_full_fold(view, got, releases, piece=piece, small=small)
 
 
+@pytest.mark.slow
 def test_folds_over_other_segments_each_time_keep_the_columns_in_few_chunks():
     """Forty folds, each touching two other segments (rows after their last, a rewrite, now and then a new
     metric): every fold equals the full fold, its chunks never two short ones in a row, and a fresh index

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KPITUI = str(Path(sys.executable).with_name("kpitui"))
 #: the Trend column's legend: what its bars are (a month-to-date KPI: days), and with a mark what the mark means
 BUCKETS = (
@@ -29,6 +31,7 @@ def trend_of(table: str, name: str) -> str:
     return row[header.index("Trend") :].split()[0]
 
 
+@pytest.mark.slow
 def test_the_report_trend_marks_annotated_buckets_and_says_what_the_mark_means(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(

@@ -43,6 +43,7 @@ def sample(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("columns", [80, 100, 60, 20])
 def test_columns_bounds_every_line(sample, columns):
     result = report(sample, env={"COLUMNS": str(columns)})
@@ -55,6 +56,7 @@ def test_columns_bounds_every_line(sample, columns):
     assert "Left out to fit" in text
 
 
+@pytest.mark.slow
 def test_a_wide_terminal_or_no_limit_shows_every_column(sample):
     full = report(sample, "--width", "0", env={"COLUMNS": "80"})
     assert full.returncode == 0, full.stderr
@@ -123,6 +125,7 @@ def test_at_80_columns_each_value_keeps_its_period_and_each_newest_value_its_age
     assert "metrics: Trigger" in " ".join(lines[lines.index(said) :])
 
 
+@pytest.mark.slow
 def test_the_legend_explains_the_columns_shown_one_paragraph_each(sample):
     narrow = report(sample, env={"COLUMNS": "80"}).stdout
     wide = report(sample, "--width", "0").stdout

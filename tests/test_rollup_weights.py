@@ -3,6 +3,8 @@ traceback from ``kpitui report`` before); a weight of ``inf`` or ``nan`` is a co
 
 from __future__ import annotations
 
+import pytest
+
 from kpitui.scoring import rollup
 from tests.test_plugin_guards import kpitui
 
@@ -13,6 +15,7 @@ def test_huge_weights_give_the_mean_by_hand():
     assert rollup([(0.5, 1.0), (1.0, 3.0)]) == (0.5 + 3.0) / 4  # ordinary weights: as before
 
 
+@pytest.mark.slow
 def test_report_with_huge_weights_and_a_refused_infinite_one(tmp_path):
     path = tmp_path / "kpitui.toml"
     kpis = "".join(

@@ -8,6 +8,7 @@ import calendar
 import datetime as dt
 
 import polars as pl
+import pytest
 
 from kpitui.config import load_config
 from kpitui.engine import Engine
@@ -52,7 +53,6 @@ def test_partial_bucket_is_the_running_one_only(write_config):
 import json  # noqa: E402
 import textwrap  # noqa: E402
 
-import pytest  # noqa: E402
 from test_cli import run  # noqa: E402
 
 from kpitui.api import readings_frame  # noqa: E402
@@ -145,6 +145,7 @@ def leads(tmp_path):
 AT = ["--at", "2026-12-10 12:00"]  # a Thursday; 9.5 days of December's 31 have passed
 
 
+@pytest.mark.slow
 def test_a_target_is_prorated_over_another_window_for_an_additive_kpi(leads):
     """Issue 11 item 7: 900 a month over week_to_date is 900 x 7/31 (December), over
     year_to_date 900 x 12; the score and status follow that target."""
@@ -170,6 +171,7 @@ def test_a_target_is_prorated_over_another_window_for_an_additive_kpi(leads):
     assert "203 (prorated)" in table(leads, *AT, "--window", "week_to_date")
 
 
+@pytest.mark.slow
 def test_a_rate_keeps_its_target_over_another_window(leads):
     conversion = report(leads, *AT, "--window", "week_to_date")["conversion"]
     assert conversion["value"] == pytest.approx(0.3)
@@ -177,6 +179,7 @@ def test_a_rate_keeps_its_target_over_another_window(leads):
     assert conversion["score"] == pytest.approx(0.6) and conversion["status"] == "at_risk"
 
 
+@pytest.mark.slow
 def test_progress_is_apart_from_pace(leads):
     """Issue 11 item 8: progress is value ÷ target; the pace figure and the score are separate and labelled."""
     month = report(leads, *AT)["lead_gen"]
@@ -228,6 +231,7 @@ target = 900
 """
 
 
+@pytest.mark.slow
 def test_which_expressions_are_projectable(tmp_path):
     """docs/kpis.md: an expression linear in count metrics is additive (projected, prorated); a
     constant term or a product of metrics is not."""
@@ -249,6 +253,7 @@ def test_which_expressions_are_projectable(tmp_path):
     assert week["lead_sum"]["target_basis"] == "prorated" and week["lead_offset"]["target_basis"] == "kept"
 
 
+@pytest.mark.slow
 def test_partial_history_instead_of_a_change_against_history_that_does_not_reach_back(tmp_path):
     """Issue 11 item 12: the comparison period (Nov 1 .. Nov 10 12:00) starts before the first reading (Nov 5)."""
     config = project(tmp_path, LEADS, daily_leads(dt.date(2026, 11, 5), dt.date(2026, 12, 10)))
@@ -262,6 +267,7 @@ def test_partial_history_instead_of_a_change_against_history_that_does_not_reach
     assert whole["partial_history"] is False and whole["previous"] == 300 and whole["change"] == -300
 
 
+@pytest.mark.slow
 def test_at_the_exact_start_of_a_period_a_to_date_kpi_is_not_yet_scored(tmp_path):
     """Issue 11 item 13: Dec 1 00:00 is the start of December: nothing has had time to happen."""
     body = LEADS + '\n[objectives.growth]\ntitle = "Grow"\nkpis = ["lead_gen"]\n'
@@ -429,6 +435,7 @@ window = "last_month"
 """
 
 
+@pytest.mark.slow
 def test_a_reading_stamped_exactly_at_the_report_time_counts(tmp_path):
     """A report as of 12:00 includes a reading at 12:00 (and not one a second later); a complete
     period stays half-open: a reading at Nov 1 00:00 belongs to November, not to October."""
@@ -447,6 +454,7 @@ def test_a_reading_stamped_exactly_at_the_report_time_counts(tmp_path):
     assert report(config, "--at", "2026-12-01 00:00")["last_month"]["value"] == 112
 
 
+@pytest.mark.slow
 def test_two_readings_at_the_same_instant_replace_for_a_manual_metric(tmp_path):
     """Snapshot-like sources (manual `record`, sql, file, http, command, prometheus) replace the value
     of (metric, time); event sources (access_log) add (see docs/kpis.md)."""
@@ -468,6 +476,7 @@ window = "month_to_date"
 """
 
 
+@pytest.mark.slow
 def test_the_mean_of_a_gauge_over_a_period_without_a_reading_is_its_carried_value(tmp_path):
     config = project(
         tmp_path,
@@ -508,6 +517,7 @@ window = "month_to_date"
 """
 
 
+@pytest.mark.slow
 def test_file_agg_mean_then_metric_mean_weighs_each_bucket_the_same(tmp_path):
     """Two orders (10, 20) in the 10:00 hour and one (60) at 11:00: the file source stores the hour
     means 15 and 60; the metric's mean over the month is their mean, 37.5 (not 30 per order)."""

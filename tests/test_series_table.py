@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 KPITUI = str(Path(sys.executable).with_name("kpitui"))
 
 
@@ -16,6 +18,7 @@ def kpitui(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([KPITUI, *args], capture_output=True, text=True, env=env, timeout=120)
 
 
+@pytest.mark.slow
 def test_series_text_and_csv_say_what_they_show_and_keep_the_comparison(tmp_path):
     config = tmp_path / "kpitui.toml"
     config.write_text(
@@ -60,6 +63,7 @@ def test_series_text_and_csv_say_what_they_show_and_keep_the_comparison(tmp_path
     ]
 
 
+@pytest.mark.slow
 def test_series_says_how_far_back_the_comparison_really_is_and_keeps_columns_apart(tmp_path):
     """Each bucket is compared with the bucket holding the instant one window before its start: over a
     window shorter than the grain (a metric's series reads ``today``'s; a KPI of ``today`` by week) that is
@@ -93,6 +97,7 @@ def test_series_says_how_far_back_the_comparison_really_is_and_keeps_columns_apa
     assert table[0].endswith("; vs the same week a month earlier"), table[0]
 
 
+@pytest.mark.slow
 def test_a_complete_window_series_says_its_last_bucket_ends_where_the_window_does(tmp_path):
     """A KPI over a complete period (``last_week``) charted by month ends with that week: the month's
     bucket holds the readings up to the week's end (Mar 9 00:00), so its ``end`` and the table say so,

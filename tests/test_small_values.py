@@ -54,6 +54,7 @@ def config(tmp_path_factory):
 AT = ("--at", "2026-03-02 12:00")
 
 
+@pytest.mark.slow
 def test_json_keeps_six_significant_digits_of_a_small_value(config):
     data = json.loads(kpitui("report", "--format", "json", "--no-collect", *AT, "--config", str(config)).stdout)
     kpis = {k["id"]: k for k in data["kpis"]}

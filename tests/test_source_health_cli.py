@@ -13,6 +13,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from test_cli import kpitui_script, run
 
 from kpitui.store import Store
@@ -53,6 +54,7 @@ def health(tmp_path: Path):
         return store.health()["shop"]
 
 
+@pytest.mark.slow
 def test_an_error_clears_on_the_next_successful_poll(tmp_path: Path) -> None:
     cfg, export = setup(tmp_path)
     assert run("collect", "--once", "--config", str(cfg)).returncode == 0
@@ -66,6 +68,7 @@ def test_an_error_clears_on_the_next_successful_poll(tmp_path: Path) -> None:
     assert state.error is None and state.failures == 0 and state.last_success is not None
 
 
+@pytest.mark.slow
 def test_collect_clears_it_too(tmp_path: Path) -> None:
     cfg, export = setup(tmp_path)
     export.rename(tmp_path / "away.csv")
@@ -77,6 +80,7 @@ def test_collect_clears_it_too(tmp_path: Path) -> None:
     assert error_in_report(cfg, "--no-collect") is None
 
 
+@pytest.mark.slow
 def test_collect_every_retries_a_failing_source_at_its_own_pace(tmp_path: Path) -> None:
     """`collect --every 0.5` backs a failing source off from 0.5 s, not from its 1-hour interval: a fix shows in
     seconds."""

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 PLUGIN = """
 from dataclasses import dataclass
 import kpitui
@@ -66,6 +68,7 @@ def write(tmp_path: Path, metrics: str) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_a_sources_default_unit_reaches_the_report(tmp_path):
     config = write(
         tmp_path,

@@ -71,6 +71,7 @@ CASES = [  # (to-date window, complete window, its default grain, an edge of bot
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("running", "complete", "grain", "edge", "start"), CASES)
 def test_a_complete_windows_sparkline_on_its_edge_ends_with_its_own_last_bucket(
     tmp_path, running, complete, grain, edge, start

@@ -315,6 +315,7 @@ def stored_seqs(path: Path) -> list[tuple[str, int, int]]:
         raw.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rows", [1, 199, 200, 201, 401, 100_407])
 def test_writes_of_any_size_keep_values_counts_and_seq_rules(tmp_path, rows):
     # A write goes to SQLite 200 rows per statement, 100,000 rows at a time: sizes around both.

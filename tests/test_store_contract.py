@@ -199,6 +199,7 @@ def _random_rows(rng, names: list[str]) -> pl.DataFrame:
     return rows(*items)
 
 
+@pytest.mark.slow
 def test_load_rows_is_load_with_each_time_in_microseconds_and_refreshes_a_history_exactly(connect):
     """``load_rows(since)`` (what :meth:`History.refresh` reads) holds the rows of ``load(since)`` with
     ``at`` as µs since the epoch, worked out here from the datetimes, and the same sequence number; a

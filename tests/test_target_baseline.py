@@ -13,6 +13,7 @@ import io
 import json
 import math
 
+import pytest
 from test_cli import run
 from test_semantics import project
 
@@ -77,6 +78,7 @@ def row(text: str, name: str) -> str:
     return next(line for line in text.splitlines() if line.strip().startswith(name))
 
 
+@pytest.mark.slow
 def test_the_target_cell_names_the_baseline_progress_counts_from(tmp_path):
     config = project(tmp_path, BODY, readings())
     data = json.loads(cli(config, "report", "--format", "json"))
@@ -104,6 +106,7 @@ def test_the_target_cell_names_the_baseline_progress_counts_from(tmp_path):
     assert "“from B”: the baseline" in markdown and "Score: 0–100%" in markdown
 
 
+@pytest.mark.slow
 def test_a_prorated_target_keeps_its_baseline_in_report_and_scorecard(tmp_path):
     config = project(tmp_path, BODY, readings())
     week = json.loads(cli(config, "report", "--format", "json", "--window", "week_to_date"))
@@ -118,6 +121,7 @@ def test_a_prorated_target_keeps_its_baseline_in_report_and_scorecard(tmp_path):
     assert f"{target} from {baseline} (prorated)" in row(markdown, "| Lead Generation")
 
 
+@pytest.mark.slow
 def test_a_score_is_one_percentage_everywhere(tmp_path):
     config = project(tmp_path, BODY, readings())
     data = json.loads(cli(config, "report", "--format", "json"))
@@ -134,6 +138,7 @@ def test_a_score_is_one_percentage_everywhere(tmp_path):
     assert f"score {math.floor(objective * 100 + 1e-9)}%" in cli(config, "report", "--format", "html")
 
 
+@pytest.mark.slow
 def test_the_scorecard_shows_the_projection_a_score_is_on(tmp_path):
     """A to-date KPI is scored on its projection: the scorecard (Markdown, HTML; digests send it) gave Score 100%
     beside 279 of 900 with no projection anywhere, while the report's table has On pace for (check15)."""

@@ -44,6 +44,7 @@ def test_record_echoes_the_time_on_the_configs_clock(zoned):
     assert "at 2026-07-01 05:15:00 EDT" in summer.stdout, summer.stdout
 
 
+@pytest.mark.slow
 def test_report_and_series_echo_at_on_the_configs_clock(zoned):
     run("record", "sales", "3", "--at", "2026-12-01 09:00", "--config", str(zoned))
     report = run("report", "--at", "2026-12-01 13:30", "--config", str(zoned))
@@ -59,12 +60,14 @@ def test_report_and_series_echo_at_on_the_configs_clock(zoned):
     assert data["points"][0]["start"] == "2026-12-01T00:00:00-05:00"
 
 
+@pytest.mark.slow
 def test_a_zone_without_letters_shows_its_offset(write_config):
     config = write_config('[kpitui]\ntimezone = "Asia/Kathmandu"\n\n[metrics.sales]\nunit = "count"\n')
     out = run("record", "sales", "1", "--at", "2026-12-01T00:00:00Z", "--config", str(config)).stdout
     assert "at 2026-12-01 05:45:00 UTC+05:45" in out
 
 
+@pytest.mark.slow
 def test_collect_log_lines_use_the_configs_clock(write_config):
     config = write_config(
         '[kpitui]\ntimezone = "Asia/Kathmandu"\n\n[sources.shell]\ntype = "command"\n\n'
@@ -82,6 +85,7 @@ def test_collect_log_lines_use_the_configs_clock(write_config):
 # -- durations ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "typed, seconds",
     [
@@ -135,6 +139,7 @@ def test_a_mistyped_value_is_one_line_exit_2(zoned, metric, typed, message):
     assert result.returncode == 2 and len(result.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.slow
 def test_config_durations_accept_units(write_config):
     config = write_config(
         """
@@ -175,6 +180,7 @@ def test_config_durations_accept_units(write_config):
     assert report["kpis"][0]["target"]["value"] == 432000
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "table, message",
     [

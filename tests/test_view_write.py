@@ -9,6 +9,7 @@ import math
 from unittest.mock import patch
 
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from kpitui import pipeline
@@ -80,6 +81,7 @@ def same_index(got: Readings, want: Readings) -> None:
             assert a[name] == b[name], name
 
 
+@pytest.mark.slow
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     initial=st.lists(reading, max_size=20),

@@ -445,6 +445,7 @@ def history(tmp_path_factory):
     return config, export, Book(CAL, readings(d / "h.sqlite3"), AGGS)
 
 
+@pytest.mark.slow
 def test_the_stored_hour_buckets_are_the_exports_rows(history):
     """One export row per UTC hour: each stored reading is that row's value at its local hour's start,
     the two 01:00 hours of the fall-back included (not merged)."""
@@ -485,6 +486,7 @@ def test_the_access_log_counts_are_what_a_regular_expression_counts(history):
     assert not tally.mismatches, tally.mismatches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "at",
     [
@@ -510,6 +512,7 @@ def test_every_report_figure_matches_the_oracle(history, at):
     assert tally.compared > 200 and not tally.mismatches, tally.mismatches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("at", ["2026-11-03 14:30", "2026-11-01T01:30:00-05:00"])
 def test_series_buckets_match_the_oracle(history, at):
     config, _, book = history
@@ -569,6 +572,7 @@ def proration(own: str, shown: str, now: dt.datetime) -> float:
     return shown_days / own_n
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("shown", ["year_to_date", "week_to_date", "trailing_30d", "last_month", "quarter_to_date"])
 def test_a_target_over_another_window_is_prorated_by_hand(history, shown):
     config, _, book = history
@@ -618,6 +622,7 @@ def test_a_past_at_inside_an_hour_counts_the_access_logs_hour_whole_while_matche
     assert shown["lines"] == through_at
 
 
+@pytest.mark.slow
 def test_series_compare_previous_matches_the_oracle(history):
     config, _, book = history
     at = "2026-11-03 14:30"

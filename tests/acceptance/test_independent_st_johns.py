@@ -231,6 +231,7 @@ def test_hour_and_day_buckets_of_the_log_on_a_half_hour_clock(history):
     assert not tally.mismatches, tally.mismatches
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "at",
     [
@@ -251,6 +252,7 @@ def test_every_report_figure_matches_the_oracle(history, at):
     assert tally.compared > 100 and not tally.mismatches, tally.mismatches
 
 
+@pytest.mark.slow
 def test_series_on_a_half_hour_clock(history):
     config, book = history
     at = "2026-03-08 05:10"

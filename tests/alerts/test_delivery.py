@@ -11,6 +11,8 @@ import sys
 import textwrap
 import time
 
+import pytest
+
 from kpitui.alerts.service import AlertService
 from kpitui.api import readings_frame
 from kpitui.config import load_config
@@ -95,6 +97,7 @@ def test_a_command_notifier_gets_json_on_stdin_and_variables(tmp_path):
         store.close()
 
 
+@pytest.mark.slow
 def test_a_failing_notifier_is_retried_with_back_off_and_does_not_hold_up_the_others(tmp_path, receiver):
     receiver.status = 500
     out = tmp_path / "sent.txt"
@@ -175,6 +178,7 @@ def _log(tmp_path, n: int = 3) -> None:
             log.write(f'198.51.100.7 - - [{now:%d/%b/%Y:%H:%M:%S +0000}] "GET / HTTP/1.1" 200 10 "-" "x"\n')
 
 
+@pytest.mark.slow
 def test_a_hanging_notifier_does_not_slow_polling(tmp_path):
     _log(tmp_path)
     (tmp_path / "kpitui.toml").write_text(
@@ -199,6 +203,7 @@ def test_a_hanging_notifier_does_not_slow_polling(tmp_path):
     assert polls >= 6, polls
 
 
+@pytest.mark.slow
 def test_sigkill_during_delivery_loses_nothing_and_repeats_only_the_same_key(tmp_path, receiver):
     _log(tmp_path)
     (tmp_path / "kpitui.toml").write_text(

@@ -74,6 +74,7 @@ def config(tmp_path, port: int, schedule: str) -> str:
     )
 
 
+@pytest.mark.slow
 def test_daily_digest_arrives_as_html_that_chromium_renders(tmp_path, mailbox):
     browser = chromium()
     now = dt.datetime.now(ZoneInfo(TZ))

@@ -8,6 +8,8 @@ import re
 import signal
 import time
 
+import pytest
+
 from .conftest import run, start
 
 TOKEN = "s3cr3t-hook-token-4711"
@@ -81,6 +83,7 @@ notify = ["team"]
 """
 
 
+@pytest.mark.slow
 def test_a_silent_thank_you_page_fires_once_and_resolves_once(tmp_path, receiver):
     now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     (tmp_path / "access.log").write_text(history(now, silent_hours=10), encoding="utf-8")

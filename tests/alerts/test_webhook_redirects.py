@@ -65,6 +65,7 @@ class Anything(BaseHTTPRequestHandler):
         pass
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
 def test_a_redirect_is_a_failed_delivery_and_the_credentials_stay(tmp_path, monkeypatch, status):
     """Before the fix urllib followed a 301, 302 or 303 with a GET without the body, sent the configured

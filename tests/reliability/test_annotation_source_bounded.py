@@ -53,6 +53,7 @@ SAID = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(SAID))
 def test_a_stuck_or_exiting_annotation_source_is_one_warning_and_the_report_comes(tmp_path, kind):
     (tmp_path / "plugins").mkdir()

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from .conftest import KPITUI, REPO, kpitui_env
 
 
@@ -47,6 +49,7 @@ def write_config(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_report_with_stdout_closed_says_so_in_one_line_and_exits_0(tmp_path, figures):
     config = write_config(tmp_path)
     commands = [

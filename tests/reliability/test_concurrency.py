@@ -233,6 +233,7 @@ def json_path(config: Path) -> str:
     raise AssertionError("no storage path")
 
 
+@pytest.mark.slow
 def test_two_collectors_a_compactor_and_a_viewer_share_one_store(tmp_path, figures):
     stats = soak(tmp_path, seconds=6, viewer="process")
     assert stats["viewer_loops"] >= 10 and stats["polls_written"] >= 10, stats

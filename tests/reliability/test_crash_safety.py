@@ -158,6 +158,7 @@ def run_crash_rounds(tmp_path: Path, kills: int, seed: int) -> dict:
     return stats
 
 
+@pytest.mark.slow
 def test_sigkill_during_collection_loses_and_double_counts_nothing(tmp_path, figures):
     stats = run_crash_rounds(tmp_path, kills=10, seed=20260105)
     assert stats["in_transaction_kills"] == 5 and stats["rounds_that_committed"] >= 3, stats

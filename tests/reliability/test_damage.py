@@ -57,6 +57,7 @@ def one_line(result: subprocess.CompletedProcess) -> str:
     return lines[0]
 
 
+@pytest.mark.slow
 def test_a_failing_read_marks_the_history_and_writers_refuse(tmp_path, figures):
     config = make(tmp_path)
     history = tmp_path / "h.sqlite3"

@@ -50,6 +50,7 @@ def run(*args: str) -> tuple[int, str, str]:
     return done.returncode, done.stdout, done.stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["/dev/zero", "/dev/full", "fifo"])
 def test_a_demo_log_that_is_not_a_file_is_the_sources_error(tmp_path, kind):
     if kind == "fifo":

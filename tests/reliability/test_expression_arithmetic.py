@@ -47,6 +47,7 @@ def test_integer_literals_never_wrap(tmp_path):
     assert value > 0 and value == pytest.approx(3037000500.0**2 + 4, rel=1e-12)  # not -9,223,372,036,709,301,248
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("expression", ["5", "abs(-3) * 2", "2 ** 3"])
 def test_an_expression_without_a_metric_is_one_line_from_check_report_and_series(tmp_path, expression):
     config = project(tmp_path, BIG.replace("3037000500 * 3037000500 + signups", expression))

@@ -120,6 +120,7 @@ def damaged_history(tmp_path_factory) -> Path:
     return config
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "command",
     [

@@ -138,6 +138,7 @@ window = "trailing_7d"
     return path
 
 
+@pytest.mark.slow
 def test_credentials_stay_with_their_origin_and_https_never_downgrades(tmp_path, servers, figures):
     config = write_config(tmp_path, servers)
     env = kpitui_env(KPITUI_REDIRECT_TOKEN=TOKEN, KPITUI_REDIRECT_KEY=KEY, SSL_CERT_FILE=servers["cert"])

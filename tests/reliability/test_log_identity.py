@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from test_access_log_rotation_cli import collect, config, grep_count, master_lines, total
 
 
@@ -61,6 +62,7 @@ def test_a_new_file_with_the_same_inode_number_on_another_device_is_read_from_th
     )
 
 
+@pytest.mark.slow
 def test_a_deleted_log_becomes_the_sources_error_after_the_grace_period_and_clears_when_it_returns(
     tmp_path: Path, figures
 ) -> None:

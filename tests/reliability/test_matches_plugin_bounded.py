@@ -55,6 +55,7 @@ def tables() -> str:
     return "".join(out)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("metric", "said"),
     [
@@ -72,6 +73,7 @@ def test_a_plugin_sources_hang_or_error_is_one_line(tmp_path, metric, said):
     assert said in result.stderr and "Traceback" not in result.stderr, result.stderr
 
 
+@pytest.mark.slow
 def test_a_plugin_sources_close_that_hangs_does_not_hold_the_command(tmp_path):
     path = plugin_config(tmp_path, {"evplug.py": PLUGIN}, tables())
     for metric in ("m_ok", "m_slow_close"):

@@ -9,6 +9,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import KPITUI, REPO, kpitui_env, run_kpitui
 
 HANGS = """
@@ -64,6 +66,7 @@ def project(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_a_plugin_whose_close_hangs_does_not_hold_the_exit(tmp_path):
     """Before the fix the collector called each source's and notifier's ``close()`` in its own thread with no
     bound: SIGTERM (systemctl stop, Ctrl+C) left ``kpitui collect`` running for as long as the plugin slept, and

@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import time
 
+import pytest
+
 from tests.test_plugin_guards import kpitui, plugin_config
 
 PLUGIN = """
@@ -134,6 +136,7 @@ def recorded(tmp_path, tables):
     return path
 
 
+@pytest.mark.slow
 def test_a_hanging_udf_is_that_kpis_error_and_the_report_ends(tmp_path):
     config = recorded(tmp_path, STUCK)
     started = time.monotonic()
@@ -155,6 +158,7 @@ def test_a_hanging_udf_is_that_kpis_error_and_the_report_ends(tmp_path):
     assert elapsed < 60, elapsed
 
 
+@pytest.mark.slow
 def test_a_hanging_series_or_decompose_is_bounded(tmp_path):
     config = recorded(tmp_path, SERIES)
     started = time.monotonic()

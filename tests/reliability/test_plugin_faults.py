@@ -21,6 +21,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import KPITUI, REPO, kpitui_env, run_kpitui
 
 FAULTY = """
@@ -175,6 +177,7 @@ def write_project(tmp_path: Path) -> Path:
     return config
 
 
+@pytest.mark.slow
 def test_each_fault_is_isolated_and_reported_by_the_cli(tmp_path, figures):
     config = write_project(tmp_path)
 
@@ -246,6 +249,7 @@ def test_each_fault_is_isolated_and_reported_by_the_cli(tmp_path, figures):
     )
 
 
+@pytest.mark.slow
 def test_a_running_collector_stays_responsive_beside_a_hanging_source(tmp_path, figures):
     config = write_project(tmp_path)
     out = tmp_path / "collect.out"

@@ -13,6 +13,8 @@ import signal
 import subprocess
 import time
 
+import pytest
+
 from .conftest import KPITUI, REPO, kpitui_env
 
 SPIN = """
@@ -36,6 +38,7 @@ def register_metric_sources():
 """
 
 
+@pytest.mark.slow
 def test_an_endless_fetch_is_interrupted_at_its_timeout_and_the_collector_goes_on(tmp_path, figures):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "spin.py").write_text(SPIN, encoding="utf-8")

@@ -15,6 +15,8 @@ import random
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from kpitui import retention
 from kpitui.api import readings_frame
 from kpitui.config import load_config
@@ -59,6 +61,7 @@ def values(config: Path, moments: list[str]) -> dict[tuple[str, str, str], float
     return out
 
 
+@pytest.mark.slow
 def test_to_date_comparisons_cut_on_the_hour_mid_day_do_not_move(tmp_path, figures):
     config = write(tmp_path)
     now = dt.datetime.now(UTC)

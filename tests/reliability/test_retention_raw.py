@@ -10,6 +10,8 @@ import datetime as dt
 import json
 from pathlib import Path
 
+import pytest
+
 from kpitui import hookimpl, retention
 from kpitui.api import FormulaType, Input, readings_frame
 from kpitui.config import load_config
@@ -80,6 +82,7 @@ def test_a_percentile_kpi_keeps_its_raw_readings_through_compact(tmp_path, figur
     figures(kpi_values_compared=1, raw_readings_kept=6)
 
 
+@pytest.mark.slow
 def test_downsample_anyway_compacts_it_and_says_the_value_can_change(tmp_path):
     config = write(tmp_path, 'downsample_anyway = ["latency"]\n')
     before = p90(config)

@@ -64,6 +64,7 @@ def header(tmp_path: Path, grain: str) -> str:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("days", [200, 500])  # hourly rows (inside the 13-month horizon), daily rows
 def test_a_file_source_re_reading_a_compacted_day_does_not_inflate_it(tmp_path, figures, days):
     day = old_day(days)
@@ -97,6 +98,7 @@ def test_a_file_source_re_reading_a_compacted_day_does_not_inflate_it(tmp_path, 
     figures(polls=4, resends=3, day_total=30, days_ago=days)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("grain", ["hour", "day"])
 def test_a_sql_source_returning_raw_rows_does_not_inflate_them(tmp_path, figures, grain):
     day = old_day()
@@ -125,6 +127,7 @@ def test_a_sql_source_returning_raw_rows_does_not_inflate_them(tmp_path, figures
     figures(polls=4, resends=3, grain=grain)
 
 
+@pytest.mark.slow
 def test_recording_into_a_compacted_past_is_refused_in_one_line(tmp_path):
     day = old_day()
     config = tmp_path / "kpitui.toml"

@@ -335,6 +335,7 @@ EXPECTED = {
 }
 
 
+@pytest.mark.slow
 def test_control_characters_and_encoded_forms_reach_no_sink(tmp_path, echo_server, figures):
     """stderr and stdout of collect/report/check, the report's JSON and CSV, every byte of the history files."""
     config = write_project(tmp_path, echo_server)
@@ -367,6 +368,7 @@ def test_control_characters_and_encoded_forms_reach_no_sink(tmp_path, echo_serve
     )
 
 
+@pytest.mark.slow
 async def test_control_characters_and_encoded_forms_reach_no_tui_screen(tmp_path, echo_server, monkeypatch, figures):
     from kpitui.config import load_config
     from kpitui.ui.app import KpiApp

@@ -175,6 +175,7 @@ token = "${{KPITUI_TEST_TOKEN}}"
     return config
 
 
+@pytest.mark.slow
 def test_secrets_never_reach_reports_logs_errors_plugins_or_the_store(tmp_path, echo_server, figures):
     config = write_project(tmp_path, echo_server)
     env = kpitui_env(**SECRETS)
@@ -267,6 +268,7 @@ async def check_tui(tmp_path, base, monkeypatch, figures, details: bool) -> None
     figures(screens_scanned=len(screens), characters_scanned=len(text))
 
 
+@pytest.mark.slow
 async def test_secrets_never_reach_the_tui(tmp_path, echo_server, monkeypatch, figures):
     """Every KPI of the dashboard in turn, with its metric and its source's error (Textual pilot)."""
     await check_tui(tmp_path, echo_server, monkeypatch, figures, details=False)

@@ -18,6 +18,7 @@ from .logkit import Appender, GrowingLog, source_toml
 from .test_crash_safety import check
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
 def test_a_stop_signal_mid_collection_loses_and_double_counts_nothing(tmp_path, figures, signum):
     rng = random.Random(int(signum))

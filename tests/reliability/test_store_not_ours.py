@@ -29,6 +29,7 @@ def another_programs(path, table: str, columns: str) -> None:
     con.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("table", "columns"),
     [
@@ -51,6 +52,7 @@ def test_another_programs_sqlite_with_a_table_of_our_names(tmp_path, table, colu
     assert not os.path.exists(f"{store}-wal")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("content", [os.urandom(5000), b"hello, I am a text file\n", b"\x00" * 100])
 def test_a_file_that_is_not_sqlite_at_all(tmp_path, content):
     store = tmp_path / "notes.txt"

@@ -115,6 +115,7 @@ path = "v"
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["trickle_body", "trickle_headers"])
 def test_a_trickling_server_times_out_its_socket_is_closed_and_the_next_poll_runs(tmp_path, server, mode, figures):
     handler, url = server
@@ -277,6 +278,7 @@ MANY_ROWS_SQLITE = (
 )
 
 
+@pytest.mark.slow
 def test_sqlite_rows_and_values_are_capped_and_an_endless_query_is_interrupted(tmp_path, figures):
     import sqlite3
 
@@ -301,6 +303,7 @@ def test_sqlite_rows_and_values_are_capped_and_an_endless_query_is_interrupted(t
     figures(sqlite_rows_cap=1_000_000, peak_rss_mib=peak, seconds=round(took, 1))
 
 
+@pytest.mark.slow
 @pytest.mark.postgres
 def test_postgres_rows_are_capped_and_a_timed_out_query_is_cancelled_on_the_server(tmp_path, figures):
     import psycopg

@@ -35,6 +35,7 @@ def shots(tmp_path) -> Path:
     return (REPO / folder if not Path(folder).is_absolute() else Path(folder)) if folder else tmp_path
 
 
+@pytest.mark.slow
 def test_the_printed_link_opens_the_dashboard_and_the_keyboard_drives_it(browser, config, shots):
     browser.driver.set_window_size(1280, 800)
     with Served("--config", str(config), "--collect") as served:
@@ -87,6 +88,7 @@ def test_the_printed_link_opens_the_dashboard_and_the_keyboard_drives_it(browser
     assert served.stdout.count(served.token) == 1 and served.token not in served.stderr
 
 
+@pytest.mark.slow
 def test_the_layout_follows_the_browser_window(browser, config):
     with Served("--config", str(config)) as served:
         browser.driver.set_window_size(1900, 1000)

@@ -71,6 +71,7 @@ MALFORMED: list[str | bytes] = [
 ]
 
 
+@pytest.mark.slow
 async def test_malformed_websocket_messages_are_ignored_and_the_session_goes_on(config):
     """Before the fix ``["stdin"]``, ``["resize"]``, ``["resize", 5]``, ``["ping"]``, a lone surrogate typed or a
     width of ``1e999`` (an IndexError, AttributeError, UnicodeEncodeError or OverflowError in the relay) ended the

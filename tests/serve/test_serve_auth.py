@@ -36,6 +36,7 @@ async def refused_websocket(served: Served, **kwargs) -> int:
         return refused.value.status
 
 
+@pytest.mark.slow
 async def test_the_printed_link_opens_the_dashboard_and_nothing_else_does(config):
     with Served("--config", str(config)) as served:
         assert served.base.startswith("http://127.0.0.1:"), "loopback unless told otherwise"
@@ -85,6 +86,7 @@ async def test_any_other_address_still_needs_the_token(config):
                 assert page.status == 200
 
 
+@pytest.mark.slow
 async def test_a_token_from_the_environment_is_never_printed_nor_handed_to_sessions(config):
     secret = "correct-horse-battery-staple-42"
     with Served("--config", str(config), "--token-env", "MY_DASH_TOKEN", env={"MY_DASH_TOKEN": secret}) as served:
@@ -127,6 +129,7 @@ async def test_a_cookie_that_is_not_ascii_is_refused_not_a_server_error(config):
     assert "Traceback" not in served.stderr
 
 
+@pytest.mark.slow
 async def test_users_sign_in_with_a_hashed_password(tmp_path):
     made = kpitui("serve", "--hash-password", input="s3cret pass\n")
     assert made.returncode == 0, made.stderr

@@ -13,6 +13,7 @@ import pytest
 from .conftest import OBJECTIVES, Served, client, open_terminal, sign_in
 
 
+@pytest.mark.slow
 async def test_sessions_beyond_the_limit_get_a_clear_page_and_no_websocket(config):
     with Served("--config", str(config), "--max-sessions", "2") as served:
         async with client() as session:
@@ -42,6 +43,7 @@ async def test_sessions_beyond_the_limit_get_a_clear_page_and_no_websocket(confi
     assert "all 2 sessions in use" in served.stderr
 
 
+@pytest.mark.slow
 async def test_an_idle_session_is_closed_and_its_app_ends(config):
     with Served("--config", str(config), "--idle-timeout", "3s") as served:
         async with client() as session:
@@ -76,6 +78,7 @@ async def test_an_idle_session_is_closed_and_its_app_ends(config):
     assert "(idle for 3 s)" in served.stderr
 
 
+@pytest.mark.slow
 async def test_browser_sessions_are_read_only_unless_allowed(config):
     with Served("--config", str(config)) as served:
         async with client() as session:
@@ -101,6 +104,7 @@ async def test_browser_sessions_are_read_only_unless_allowed(config):
             await terminal.websocket.close()
 
 
+@pytest.mark.slow
 async def test_collect_runs_one_collector_for_every_session(config, tmp_path):
     with Served("--config", str(config), "--collect") as served:
         async with client() as session:
@@ -130,6 +134,7 @@ async def test_collect_runs_one_collector_for_every_session(config, tmp_path):
     assert [pid for pid, _, _ in served.children()] == []
 
 
+@pytest.mark.slow
 async def test_the_next_session_gets_the_app_kept_warm_and_sees_the_whole_dashboard(config):
     with Served("--config", str(config)) as served:
         served.wait_log("an app process is warm")

@@ -17,10 +17,15 @@ import subprocess
 import time
 from collections.abc import Iterator
 
+import pytest
+
 from kpitui.serve_auth import hash_password
 from kpitui.ui.serve.server import REQUEST_SECONDS
 
 from .conftest import Served, client, sign_in, write_config
+
+# Each test waits out the server's real request deadline (REQUEST_SECONDS, 20 s) and more: in the slow set.
+pytestmark = pytest.mark.slow
 
 
 @contextlib.contextmanager
@@ -60,6 +65,7 @@ async def slow_client(host: str, port: int, closed: list[float], stop: asyncio.E
         writer.close()
 
 
+@pytest.mark.slow
 async def test_slow_clients_are_closed_and_everyone_else_is_served(config):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     limit, count = 256, 300  # more slow clients than the soft limit the server starts with
@@ -90,6 +96,7 @@ async def test_slow_clients_are_closed_and_everyone_else_is_served(config):
     assert "Traceback" not in served.stderr and "out of system resource" not in served.stderr, served.stderr[-3000:]
 
 
+@pytest.mark.slow
 async def test_a_sign_in_form_sent_a_byte_at_a_time_is_given_up(tmp_path):
     config = write_config(tmp_path, f'\n[serve.users]\nalice = "{hash_password("s3cret pass")}"\n')
     with Served("--config", str(config)) as served:

@@ -52,6 +52,7 @@ def as_number(value) -> float | None:
         return None
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["csv", "ndjson", "json"])
 def test_value_column_is_numeric_whatever_its_first_rows_hold(tmp_path: Path, fmt: str) -> None:
     data = rows()
@@ -96,6 +97,7 @@ filter = "qty > 1.25"
     assert total("big_orders") == pytest.approx(sum(f for f, q in fees if f is not None and q > 1.25))
 
 
+@pytest.mark.slow
 def test_nan_and_infinite_values_are_skipped_and_counted_not_a_whole_bucket_lost(tmp_path: Path) -> None:
     """``NaN``, ``inf`` and ``-inf`` in a value column are not numbers anyone measured: like ``n/a`` they are
     skipped and counted. They were read as floats, so the bucket's sum became NaN (or a max infinite), the

@@ -94,6 +94,7 @@ def test_several_series_are_summed_or_the_first_is_kept(warm_prom, make_source):
     assert got[("requests", hour_of(now))] == got[("server_sum", hour_of(now))] > 0
 
 
+@pytest.mark.slow
 @pytest.mark.prometheus
 def test_range_query_reads_points_per_step_since_the_cursor(warm_prom, make_source):
     source = make_source(

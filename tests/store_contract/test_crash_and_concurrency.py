@@ -199,6 +199,7 @@ def sigkill_rounds(backend: str, location: str, tmp_path: Path, kills: int, budg
     return stats
 
 
+@pytest.mark.slow  # a soak: 20 kills in up to 50 s per backend (README, Reliability suite)
 def test_sigkilled_collector_loses_and_double_counts_nothing(backend, history_location, tmp_path, figures):
     stats = sigkill_rounds(backend, history_location, tmp_path, kills=20, budget=50, seed=20261202)
     assert stats["kills"] >= 10 and stats["polls_reported_before_a_kill"] >= 5, stats
@@ -312,6 +313,7 @@ def collectors_and_viewer(backend: str, location: str, tmp_path: Path, seconds: 
     }
 
 
+@pytest.mark.slow  # a soak: 30 s of two collectors and a viewer per backend
 def test_two_collectors_and_a_viewer_agree_with_grep(backend, history_location, tmp_path, figures):
     stats = collectors_and_viewer(backend, history_location, tmp_path, seconds=30)
     assert stats["viewer_reads"] >= 5 and stats["distinct_totals_seen"] >= 3 and stats["polls_written"] >= 10, stats

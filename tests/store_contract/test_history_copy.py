@@ -37,6 +37,7 @@ def report(config, env) -> dict:
     return {key: data[key] for key in ("kpis", "objectives", "at")}
 
 
+@pytest.mark.slow
 def test_copy_to_postgres_and_back_keeps_every_figure(tmp_path, pg_url):
     env = {"KPITUI_DATABASE_URL": pg_url}
     retention = ""
@@ -111,6 +112,7 @@ def postgres_tables(url) -> dict[str, list]:
         return {name: sorted(con.execute(sql).fetchall(), key=repr) for name, sql in queries.items()}
 
 
+@pytest.mark.slow
 def test_a_round_trip_keeps_every_table_and_manual_reading_ids(tmp_path, pg_url):
     """SQLite -> PostgreSQL -> SQLite: readings, n, compacted pasts, manual readings with their ids and the
     id counter, cursors, source health and annotations all come back as they were; copying again changes

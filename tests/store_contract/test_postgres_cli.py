@@ -9,6 +9,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from tests.test_cli import kpitui_script
 
 REPO = Path(__file__).resolve().parents[2]
@@ -30,6 +32,7 @@ def sample_config(tmp_path: Path, storage: str, name: str = "kpitui.toml") -> Pa
     return path
 
 
+@pytest.mark.slow
 def test_collect_and_report_on_postgres_match_sqlite(tmp_path, pg_url):
     on_file = sample_config(tmp_path, f'path = "{tmp_path / "h.sqlite3"}"', "file.toml")
     on_pg = sample_config(tmp_path, 'url = "${KPITUI_DATABASE_URL}"\ninstance = "web1"', "pg.toml")

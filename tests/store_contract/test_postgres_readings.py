@@ -52,6 +52,7 @@ def pg_config(tmp_path, pg_url, monkeypatch):
     return make
 
 
+@pytest.mark.slow
 def test_record_list_edit_delete_round_trip_on_postgres(pg_config):
     on_sqlite.test_record_list_edit_delete_round_trip(pg_config())
 
@@ -60,6 +61,7 @@ def test_recording_the_same_time_again_replaces_and_says_so_on_postgres(pg_confi
     on_sqlite.test_recording_the_same_time_again_replaces_and_says_so(pg_config())
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "args, code, message",
     [
@@ -86,6 +88,7 @@ def test_readings_mistakes_are_one_line_on_postgres(pg_config, args, code, messa
     assert day_total(config, "sales", "2026-03-02") == 7  # nothing changed
 
 
+@pytest.mark.slow
 def test_each_instance_keeps_its_own_manual_readings_and_a_correction_stays_in_its_row(pg_config):
     web1, web2 = pg_config("web1"), pg_config("web2")
     assert "as reading 1" in kpitui("record", "sales", "3", "--at", "2026-03-02 09:00", config=web1)
@@ -119,6 +122,7 @@ def test_each_instance_keeps_its_own_manual_readings_and_a_correction_stays_in_i
     assert [r["id"] for r in listed(web1)] == [2]
 
 
+@pytest.mark.slow
 def test_readings_stored_before_ids_get_one_when_listed_on_postgres(pg_config, pg_url, tmp_path):
     config = pg_config()
     at = dt.datetime(2026, 3, 2, 14, tzinfo=dt.timezone.utc)

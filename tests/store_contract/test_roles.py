@@ -139,6 +139,7 @@ def test_a_collector_records_and_corrects_manual_readings_and_a_viewer_lists_the
         assert [(r.id, r.value) for r in viewer.manual_readings()] == [(1, 5.0)]
 
 
+@pytest.mark.slow
 def test_compaction_needs_the_owner_and_a_collector_says_so_once(roles, tmp_path, pg_url):
     """A collector role with retention on keeps collecting and says once (no traceback) who may compact;
     `kpitui compact` as it fails with that line; the owner compacts."""

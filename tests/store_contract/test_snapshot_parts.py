@@ -8,6 +8,7 @@ from __future__ import annotations
 import random
 
 import polars as pl
+import pytest
 
 from kpitui import store_common
 from kpitui.history import History
@@ -60,6 +61,7 @@ def tracked_writes(writer, expected: dict):
     return write
 
 
+@pytest.mark.slow
 def test_late_and_rewritten_rows_in_old_parts_load_exactly(open_store, monkeypatch):
     monkeypatch.setattr(store_common, "SNAPSHOT_PART_ROWS", PART_ROWS)
     monkeypatch.setattr(pg_snapshot, "SNAPSHOT_PART_ROWS", PART_ROWS)

@@ -9,6 +9,8 @@ import random
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from tests.store_contract.test_postgres_cli import run
 from tests.test_cli import kpitui_script
 
@@ -81,6 +83,7 @@ def daily(config: Path, env: dict[str, str], *extra: str) -> dict[str, float]:
     return {row["start"][:10]: row["value"] for row in json.loads(result.stdout)["points"]}
 
 
+@pytest.mark.slow
 def test_counts_from_two_hosts_add_up_to_grep_of_both_logs(tmp_path, pg_url):
     env = {"KPITUI_DATABASE_URL": pg_url}
     logs = {host: tmp_path / f"{host}.log" for host in ("web1", "web2")}

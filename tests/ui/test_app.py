@@ -6,6 +6,7 @@ import datetime as dt
 import io
 import threading
 
+import pytest
 from rich.console import Console
 from textual.widgets import Input, Select
 from ui_helpers import NOW, known_readings, make_app, pane_keys, pane_text, wait_for, wait_ready
@@ -149,6 +150,7 @@ async def test_lower_is_better_change_is_green_when_it_falls(config):
 # -- detail ---------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_enter_opens_detail_with_chart_grain_keys_and_escape_back(config):
     messages = []
     app = make_app(config)
@@ -294,6 +296,7 @@ async def test_add_reading_validates_inline_then_saves(config):
         assert frame.filter((frame["metric"] == "signups") & (frame["value"] == 12.0)).height >= 1
 
 
+@pytest.mark.slow
 async def test_add_reading_escape_cancels(config):
     app = make_app(config)
     async with app.run_test() as pilot:
@@ -342,6 +345,7 @@ async def test_help_lists_every_binding_with_the_users_keys(make_config):
         assert isinstance(app.screen, DashboardScreen)
 
 
+@pytest.mark.slow
 async def test_palette_has_every_action_as_category_colon_action(config):
     app = make_app(config)
     async with app.run_test() as pilot:
@@ -547,6 +551,7 @@ async def test_no_collect_polls_nothing(make_config):
 # -- terminals --------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 async def test_resizing_never_breaks(config):
     app = make_app(config)
     async with app.run_test(size=(80, 24)) as pilot:

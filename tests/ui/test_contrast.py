@@ -34,6 +34,7 @@ SCREENS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("theme", ["textual-dark", "textual-light"])
 @pytest.mark.parametrize("system", ["standard", "256", "truecolor"])
 async def test_every_text_reaches_4_5_to_1(config, monkeypatch, system, theme):

@@ -127,6 +127,7 @@ kpis = ["leads"]
     return path
 
 
+@pytest.mark.slow
 def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
     env = {
         "TEXTUAL_COLOR_SYSTEM": "standard",
@@ -166,6 +167,7 @@ def test_kpitui_in_a_real_terminal(demo_config, tmp_path):
         term.close()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("redirect", ["2>/dev/null", "2>{log}", ">/dev/null"])
 def test_kpitui_with_stderr_or_stdout_redirected_draws_on_the_terminal_at_its_size(tmp_path, redirect):
     """Textual draws on stderr and measures stdout: with stderr sent to /dev/null the terminal stayed blank (the app

@@ -62,6 +62,7 @@ kpis = ["evil"]
         assert app.is_running
 
 
+@pytest.mark.slow
 async def test_a_keymap_key_and_a_kpi_name_with_markup_in_help_and_the_palette(make_config):
     """Before the fix ``[keymap] refresh = "[/x]"`` crashed the help screen (a Rich table cell) and the command
     palette's search (its help line), and a KPI named ``[/x]`` crashed the palette (its prompt)."""

@@ -7,6 +7,8 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from test_access_log_rotation_cli import master_lines  # noqa: E402
@@ -14,6 +16,7 @@ from test_backlog import PLUGIN  # noqa: E402
 from ui_helpers import make_app, pane_keys, pane_text, wait_for  # noqa: E402
 
 
+@pytest.mark.slow
 async def test_the_status_line_shows_a_backlogs_progress(make_config, tmp_path):
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "small_chunks.py").write_text(PLUGIN)  # 64 KiB per poll: a backlog of ~70 chunks
@@ -42,6 +45,7 @@ async def test_the_status_line_shows_a_backlogs_progress(make_config, tmp_path):
     assert "web: reading access.log" in seen[-1]
 
 
+@pytest.mark.slow
 async def test_the_metrics_pane_shows_a_backlog_import_on_its_sources_rows(make_config, tmp_path):
     import gzip
 

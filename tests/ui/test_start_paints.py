@@ -14,6 +14,7 @@ from kpitui.ui.screens.base import breakpoint_classes
 from kpitui.ui.widgets.footer import KeysFooter
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("size", [(160, 45), (80, 24), (200, 50), (149, 31), (150, 32)])
 async def test_the_dashboard_is_laid_out_for_the_terminal_from_its_first_layout(config, monkeypatch, size):
     """The breakpoint classes are the screen's before its first layout (Textual sets them on the first Resize,
@@ -37,6 +38,7 @@ async def test_the_dashboard_is_laid_out_for_the_terminal_from_its_first_layout(
         assert {(pane, width) for pane, width in rebuilt if width} <= set(widths.items()), (rebuilt, widths)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("width", [0, 80, 149, 150, 220])
 @pytest.mark.parametrize("height", [0, 24, 31, 32, 60])
 async def test_the_breakpoint_classes_are_textuals(config, width, height):

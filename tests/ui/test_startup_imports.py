@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 DEFERRED = (
@@ -52,6 +54,7 @@ def test_the_dashboard_imports_nothing_it_does_not_show():
     assert result.stdout.strip() == "", f"imported before the first frame: {result.stdout.strip()}"
 
 
+@pytest.mark.slow
 def test_the_tui_command_imports_nothing_the_first_frame_does_not_show(tmp_path):
     # the whole way `kpitui` goes (kpitui.cli.cmd_tui: the config, the history's read-only check, the UI), up to
     # the first frame (Textual's Ready); the app runs headless and quits there instead of opening the store

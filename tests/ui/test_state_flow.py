@@ -42,6 +42,7 @@ async def test_the_banner_follows_the_apps_problems(config):
         assert not app.screen.query_one("#banner").display
 
 
+@pytest.mark.slow
 async def test_an_open_detail_follows_the_view_settings(config):
     """The detail screen watches the view: a new window redraws its controls and chart before the new snapshot."""
     app = make_app(config)
@@ -82,6 +83,7 @@ def test_no_screen_reaches_the_app_untyped():
 # -- a poll is one worker; quitting stops it ------------------------------------------------
 
 
+@pytest.mark.slow
 def test_quitting_stops_a_poll_in_progress(tmp_path):
     """``q`` during a 40 s fetch: the app exits at once and the source's command is killed."""
     from test_e2e_tmux import Terminal, kpitui_command

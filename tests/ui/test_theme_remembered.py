@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
 from ui_helpers import make_app, wait_for
 
 from kpitui.config import load_config
 
 
+@pytest.mark.slow
 async def test_a_theme_picked_in_the_tui_is_used_next_time(config):
     first = make_app(config)
     async with first.run_test() as pilot:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from ui_helpers import NOW, known_readings, make_app, pane_text, wait_ready
 
 from kpitui.formatting import format_age
@@ -86,6 +87,7 @@ async def test_the_newest_reading_says_when_it_was_taken(config):
         assert row_of(app, "metrics", "Newsletter sign-ups").split(" | ")[1].strip() == f"{value:.0f} on {newest:%d %b}"
 
 
+@pytest.mark.slow
 async def test_pace_says_by_when(config):
     app = make_app(config)
     async with app.run_test(size=(120, 40)) as pilot:

@@ -11,6 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from ui_helpers import wait_for, wait_ready
 
 from kpitui import periods
@@ -43,6 +44,7 @@ def _shot(app, name: str) -> None:
         app.save_screenshot(name, SHOTS)
 
 
+@pytest.mark.slow
 async def test_objective_to_slipped_kpi_to_input_annotation_and_top_paths_on_the_sample(tmp_path, monkeypatch):
     from kpitui.ui.app import KpiApp
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from ui_helpers import NOW, known_readings, make_app, wait_ready
 
 from kpitui.ui.screens.detail import DetailScreen
@@ -67,6 +68,7 @@ def thank_you_config(make_config):
     )
 
 
+@pytest.mark.slow
 async def test_a_metric_from_a_source_says_which_source_and_condition_count_it(make_config):
     config = thank_you_config(make_config)
     app = make_app(config)
@@ -105,6 +107,7 @@ async def test_annotations_are_marked_on_the_detail_chart(config):
         assert any("Launched the webinar ads" in line for line in lines[:2])
 
 
+@pytest.mark.slow
 async def test_n_adds_an_annotation_about_the_kpi_on_screen_and_the_chart_marks_it(config):
     from kpitui.annotations import read
     from kpitui.ui.screens.annotate import AnnotateScreen
@@ -164,6 +167,7 @@ async def test_an_access_log_metric_shows_the_top_paths_its_condition_matched(ma
         assert "top referrers 2× https://google.com/, 1× https://bing.com/" in shown
 
 
+@pytest.mark.slow
 async def test_c_compares_the_chart_with_the_same_period_a_year_earlier(make_config):
     from kpitui.api import readings_frame
     from kpitui.store import Store
