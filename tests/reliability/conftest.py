@@ -3,8 +3,9 @@
 Every test states the figures it proves (runs, kills, readings checked,
 inputs tried) through the ``figures`` fixture: they are printed at the end of
 the pytest run ("reliability figures") and appended as JSON lines to the
-file named by ``KPITUI_FIGURES``, if set. Fast variants run by default; the
-long soaks are marked ``slow`` (``--run-slow``).
+file named by ``KPITUI_FIGURES``, if set. The long soaks, and every test here that
+takes seconds (most: they start real processes), are marked ``slow``: skipped by
+the default suite, run by ``--run-slow`` (``-m slow`` for those alone) and by CI.
 """
 
 from __future__ import annotations
