@@ -291,7 +291,6 @@ SETTINGS = settings(
 )
 
 
-@pytest.mark.slow
 @settings(SETTINGS, max_examples=120)
 @given(document=CONFIGS)
 def test_kpitui_check_on_random_configs_exits_0_or_2_with_one_line(document):
@@ -302,7 +301,6 @@ def test_kpitui_check_on_random_configs_exits_0_or_2_with_one_line(document):
         _TRIED["random_configs"] += 1
 
 
-@pytest.mark.slow
 @settings(SETTINGS, max_examples=120)
 @given(data=mutated_sample())
 def test_kpitui_check_on_mutated_sample_configs_exits_0_or_2_with_one_line(data):
