@@ -263,11 +263,20 @@ eager_request = st.tuples(
     initial=any_batch,
     writes=st.lists(st.tuples(any_batch, st.booleans()), max_size=4),
     raw=st.lists(eager_request, min_size=1, max_size=25),
+    one_by_one=st.sampled_from([0, 48, 10**6]),
 )
-def test_eager_answers_are_the_querys_exactly(initial, writes, raw):
+def test_eager_answers_are_the_querys_exactly(initial, writes, raw, one_by_one):
     """answer() (no query: an incremental evaluation's few hundred requests) gives what aggregate()
     gives, value and instant, bit for bit: over a built index, rewrites of base and delta rows,
-    down-sampled rows, new metrics and folds at any point."""
+    down-sampled rows, new metrics and folds at any point; with the cells it reads by one gather or
+    one by one (``queries.ONE_BY_ONE``: never, up to 48, always)."""
+    import kpitui.pipeline.queries as queries
+
+    with patch.object(queries, "ONE_BY_ONE", one_by_one):
+        _eager_answers_are_the_querys(initial, writes, raw)
+
+
+def _eager_answers_are_the_querys(initial, writes, raw):
     rows = apply({}, initial)
     view = View.from_frame(frame_of(rows))
     requests = as_requests(raw)
