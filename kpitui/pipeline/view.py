@@ -134,17 +134,22 @@ class View:
                 .join(ids, on="metric")
                 .select("m", "at", "value", "n", pos="was_pos", was_value="was_value", was_n="was_n")
             )
-        rows = (
-            pl.concat([self.changes.lazy(), located])
-            .with_columns(key=pl.lit(pl.Series(shifts, dtype=pl.Int64)).gather(pl.col("m")) + pl.col("at"))
-            .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
-            .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
-            .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
-            .with_columns(
-                _peak=_LARGEST.max().over(pl.col("m").set_sorted()).fill_nan(0.0)
-            )  # one block a segment (.peaks)
-        )
-        (done,) = collect(rows, optimizations=WRITE_OPTIMIZATIONS)
+        keyed = pl.lit(pl.Series(shifts, dtype=pl.Int64)).gather(pl.col("m")) + pl.col("at")
+        peaks: list[float] | None = None
+        if grows and _totals_kept(self.delta):
+            done, peaks = _appended(self, located, keyed, names, len(had))
+        else:
+            rows = (
+                pl.concat([self.changes.lazy(), located])
+                .with_columns(key=keyed)
+                .sort("key", maintain_order=True)  # stable: a delta row, then the new row that rewrites it
+                .filter(pl.col("key") != pl.col("key").shift(-1).fill_null(-1))
+                .with_columns(*(c.cum_sum().over(pl.col("m").set_sorted()) for c in _DELTA_CONTRIBUTIONS))
+                .with_columns(
+                    _peak=_LARGEST.max().over(pl.col("m").set_sorted()).fill_nan(0.0)
+                )  # one block a segment (.peaks)
+            )
+            (done,) = collect(rows, optimizations=WRITE_OPTIMIZATIONS)
         if grows:
             held = self.delta.places  # the delta's segments' offsets, in order
             starts = [offset for offset, _, _, _ in held.values()]
@@ -168,7 +173,11 @@ class View:
             done["total"],
             done["weighted"],
             done["count"],
-            block_maxima=done["_peak"].gather(offsets).alias("maxima"),
+            block_maxima=(
+                done["_peak"].gather(offsets).alias("maxima")
+                if peaks is None
+                else pl.Series("maxima", peaks, dtype=pl.Float64)
+            ),
             block=WHOLE,
         )
         # the segments' bounds as the index's cached dicts, from the Python lists they were made of
@@ -237,6 +246,77 @@ _NOTHING_REWRITTEN = (
     pl.lit(None, pl.Float64).alias("was_value"),
     pl.lit(None, pl.Int64).alias("was_n"),
 )
+
+
+def _totals_kept(delta: Readings) -> bool:
+    """Whether ``delta`` keeps what :func:`_appended` carries over: running totals of every kind and one
+    block maximum a segment (a delta :meth:`View.write` made), or has no rows."""
+    if delta.height == 0:
+        return True
+    return (
+        delta.weighted is not None
+        and delta.count is not None
+        and delta.block == WHOLE
+        and delta.block_maxima is not None
+        and delta.block_maxima.len() == delta.segments.height
+    )
+
+
+def _appended(
+    view: View, located: pl.LazyFrame, keyed: pl.Expr, names: list[str], had: int
+) -> tuple[pl.DataFrame, list[float]]:
+    """:meth:`View.write`'s rows when every new row comes after its metric's last delta row (none replaces
+    one, ``located``: the new rows, ``m`` numbering ``names``, the first ``had`` of them the delta's
+    segments), and each segment's block maximum.
+
+    The delta's rows keep their running totals (a segment's new rows come after them) and only move
+    key; the new rows' running totals are summed on from their segment's last one, by the same
+    additions in the same order as the whole write's ``cum_sum`` (each segment's last total is put in
+    front of its new rows' contributions: ``t, t + c1, (t + c1) + c2, ...``); a segment's maximum
+    |running total| is the larger of its maximum so far and its new rows' (both ≥ 0, NaN left out as
+    the whole write leaves it out, 0.0 when there is none). So the delta's sort and its three running
+    sums over every row (~3 ms of polars' pool for 24,000 rows) are the new rows' only."""
+    delta, changes = view.delta, view.changes
+    old_peaks = delta.block_maxima.to_list() if delta.height and delta.block_maxima is not None else []
+    new = located.with_columns(key=keyed).sort("key").with_columns(*_DELTA_CONTRIBUTIONS)
+    running_names = ("total", "weighted", "count")
+    seeds: dict[str, list[float]] = {name: [] for name in running_names}
+    if delta.height:
+        # each segment's last running totals, read one by one (a few cells: eager polars calls here would
+        # each be a query of their own on the streaming engine)
+        places = delta.places
+        lengths = delta.segments["length"].to_list()
+        lasts = [places[m][0] + length - 1 for m, length in zip(names[:had], lengths)]
+        for name in running_names:
+            column = getattr(delta, name)
+            seeds[name] = [column[row] for row in lasts]
+    seeded = pl.LazyFrame(
+        {"m": range(len(seeds["total"])), **seeds, "_seed": [True] * len(seeds["total"])},
+        schema={"m": pl.Int64, "total": pl.Float64, "weighted": pl.Float64, "count": pl.Float64, "_seed": pl.Boolean},
+    )
+    columns = ["m", "at", "value", "n", "pos", "was_value", "was_n", "key", *running_names]
+    running = (
+        pl.concat([seeded, new.with_columns(_seed=pl.lit(False))], how="diagonal")
+        .sort("m", maintain_order=True)  # stable: a segment's last totals, then its new rows in key order
+        .with_columns(pl.col(name).cum_sum().over(pl.col("m").set_sorted()) for name in running_names)
+        .filter(~pl.col("_seed"))
+        .select(*columns, _peak=_LARGEST.max().over(pl.col("m").set_sorted()).fill_nan(0.0))
+    )
+    (added,) = collect(running, optimizations=WRITE_OPTIMIZATIONS)
+    peaks = old_peaks + [0.0] * (len(names) - len(old_peaks))
+    top: dict[int, float] = dict(zip(added["m"].to_list(), added["_peak"].to_list()))  # (one per segment)
+    for m, peak in top.items():
+        peaks[m] = max(peaks[m], peak) if m < len(old_peaks) else peak
+    if not delta.height:
+        return added.select(columns), peaks
+    kept = changes.lazy().with_columns(
+        key=keyed, total=pl.lit(delta.total), weighted=pl.lit(delta.weighted), count=pl.lit(delta.count)
+    )
+    # the new rows sorted in among the delta's (no two at one key); polars' merge_sorted took 2-3x longer
+    (done,) = collect(
+        pl.concat([kept.select(columns), added.lazy().select(columns)]).sort("key"), optimizations=WRITE_OPTIMIZATIONS
+    )
+    return done, peaks
 
 
 def _after_the_base(bounds: dict[str, tuple[int, int, int]], grown: Mapping[str, tuple[int, ...]]) -> bool:
