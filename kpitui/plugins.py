@@ -25,6 +25,7 @@ import importlib
 import importlib.metadata
 import importlib.util
 import inspect
+import itertools
 import os
 import sys
 import threading
@@ -472,6 +473,9 @@ class PluginHost:
                 info.errors.append(f"{hook} {exc}")
                 self.timed_out.add(info.name)
                 continue
+            except NotAList as exc:
+                info.errors.append(f"{hook} {exc}")
+                continue
             except BaseException as exc:  # noqa: BLE001
                 if isinstance(exc, KeyboardInterrupt):
                     raise
@@ -502,8 +506,35 @@ def _same(value: object) -> object:
     return value
 
 
+class NotAList(Exception):
+    """A registration hook returned a string, or an iterable too long to be a list of classes."""
+
+
+#: the most classes one registration hook may return (an endless iterator is listed this far, not until memory ends)
+MAX_REGISTERED = 1000
+
+
 def _listed(hook: Callable[[], Any]) -> list[Any]:
-    return list(hook() or ())
+    """What a registration hook returned, as a list (``None``: none). A string was taken a character at a time, and
+    an endless iterator was listed until memory ran out (24 GB within the plugin time limit, and on after it in its
+    thread): both are :class:`NotAList`."""
+    got = hook()
+    if got is None:
+        return []
+    if isinstance(got, (str, bytes)):
+        raise NotAList(f"returned {_short_repr(got)} (a {type(got).__name__}), not a list of classes")
+    items = list(itertools.islice(got, MAX_REGISTERED + 1))
+    if len(items) > MAX_REGISTERED:
+        raise NotAList(f"returned more than {MAX_REGISTERED:,} items ({_short_repr(got)}), not a list of classes")
+    return items
+
+
+def _short_repr(value: object) -> str:
+    try:
+        text = repr(value)
+    except Exception:  # noqa: BLE001 - a plugin's object: its repr may fail too
+        return f"<{type(value).__name__}>"
+    return text if len(text) <= 60 else text[:59] + "…"
 
 
 def _check_type(cls: object, base: type) -> str | None:

@@ -81,6 +81,24 @@ BROKEN = {
         def register_metric_sources():
             return [42, dict, Nameless]
     """,
+    # not a list: a string was taken a character at a time (seven warnings, 'g', 'a', 'r', ...), an endless iterator
+    # was listed until the plugin time limit, and its thread went on filling memory after it
+    "returns_a_string": """
+        import kpitui
+
+        @kpitui.hookimpl
+        def register_metric_sources():
+            return "garbage"
+    """,
+    "returns_endless": """
+        import itertools
+
+        import kpitui
+
+        @kpitui.hookimpl
+        def register_metric_sources():
+            return itertools.repeat(42)
+    """,
 }
 
 EXPECTED = {
@@ -90,6 +108,8 @@ EXPECTED = {
     "hook_raises": "register_metric_sources raised ValueError: no API key configured (hook_raises.py:",
     "duplicate": "formula type 'sum' is already registered by builtin:formulas; ignored",
     "garbage_items": "returned 42: not a subclass of kpitui.api.MetricSource",
+    "returns_a_string": "register_metric_sources returned 'garbage' (a str), not a list of classes",
+    "returns_endless": "register_metric_sources returned more than 1,000 items (repeat(42)), not a list of classes",
 }
 
 CONFIG = """
@@ -125,6 +145,7 @@ def test_each_broken_plugin_is_reported_on_itself(plugdir):
     for name, message in EXPECTED.items():
         assert infos[name].origin == "plugins dir"
         assert any(message in e for e in infos[name].errors), (name, infos[name].errors)
+        assert name != "returns_a_string" or len(infos[name].errors) == 1, infos[name].errors
     assert infos["good"].ok and infos["good"].formulas == ["twice"]
     assert infos["builtin:formulas"].ok and infos["builtin:analytics"].ok
     assert registry.formulas["sum"].__module__ == "kpitui.builtin.formulas"  # the duplicate did not win
