@@ -355,6 +355,25 @@ def load_sources(loader: Any, data: dict[str, Any], timezone: str) -> dict[str, 
     return out
 
 
+#: the most annotations one source may give for a period: an endless iterator is listed this far, not until memory
+#: ends (``list()`` of an iterator written in C holds the GIL throughout, so no time limit could stop it)
+MAX_SUPPLIED = 100_000
+
+
+class TooMany(Exception):
+    """An annotation source gave more than :data:`MAX_SUPPLIED` annotations for one period."""
+
+
+def _at_most(items: Any, limit: int) -> list[Any]:
+    """``items`` as a list, or :class:`TooMany` past ``limit`` (read one past it, no further)."""
+    import itertools
+
+    listed = list(itertools.islice(items, limit + 1))
+    if len(listed) > limit:
+        raise TooMany(f"it gave more than {limit:,} annotations for one period (an endless list?); none shown")
+    return listed
+
+
 def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotation]:
     """What each ``[annotation_sources.ID]`` says for ``[start, end]``; a source that fails is logged and skipped."""
     import logging
@@ -371,7 +390,7 @@ def supplied(config: Any, start: dt.datetime, end: dt.datetime) -> list[Annotati
 
         def read(sid: str = sid, spec: Any = spec) -> list[Any]:
             source = config.registry.annotation_sources[spec.type](sid, spec.options, context)
-            return list(source.annotations(start, end) or ())
+            return _at_most(source.annotations(start, end) or (), MAX_SUPPLIED)
 
         try:
             # a plugin's under the plugins' time limit: one that hangs held `kpitui report` for good, and its
