@@ -71,7 +71,11 @@ class Lifecycle:
                 preloaded=preloaded,
             )
         except Exception as exc:  # noqa: BLE001 - e.g. StoreError: shown in the banner
-            app.post_message(RuntimeFailed(str(exc) or type(exc).__name__, generation))
+            from ..failures import explain, handles
+
+            # a full disk, a read-only or damaged history: what to do, as every command says it
+            said = explain(exc, config.storage.path) if handles(exc) else str(exc) or type(exc).__name__
+            app.post_message(RuntimeFailed(said, generation))
             return
         app.post_message(RuntimeReady(runtime, generation))
 
