@@ -19,11 +19,11 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+from .epoch import FUTURE_SLACK
 from .options import redact
 from .source_polls import (
     COMPACT_EVERY,
     EARLIEST,
-    FUTURE_SLACK,
     HEARTBEAT_EVERY,
     MAX_BACKOFF,
     MAX_CATCH_UP_POLLS,

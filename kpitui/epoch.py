@@ -10,6 +10,9 @@ import datetime as dt
 from typing import overload
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+#: how far after its poll (or its entry) a reading's time may be: a source's later readings are dropped, a typed
+#: one refused (:mod:`kpitui.source_polls`, :mod:`kpitui.userinput`)
+FUTURE_SLACK = dt.timedelta(days=1)
 
 
 def micros(value: dt.datetime) -> int:

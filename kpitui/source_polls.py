@@ -26,13 +26,13 @@ import polars as pl
 
 from .api import FetchResult, MetricSource, SourceContext, SourceError, normalise_readings
 from .config import Config
+from .epoch import EPOCH, FUTURE_SLACK
 from .fetching import run_fetch
 from .history_store import HistoryStore
 from .options import exc_text, redact
 from .store import CursorConflict
 
-EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
-FUTURE_SLACK = dt.timedelta(days=1)
+EARLIEST = EPOCH
 MAX_BACKOFF = 3600.0
 #: an error message longer than this is cut (a plugin may put a whole HTTP body in one)
 MAX_ERROR_CHARS = 4000

@@ -22,6 +22,8 @@ import math
 import re
 from typing import TYPE_CHECKING
 
+from .epoch import FUTURE_SLACK
+
 if TYPE_CHECKING:
     from .model import Metric
 
@@ -133,9 +135,9 @@ def negative_refused(metric: Metric, value: float, allowed: bool, how: str) -> s
 
 #: how far after now a typed reading's time may be without a choice (--allow-future): two clocks' skew, not a plan
 FUTURE_SKEW = dt.timedelta(minutes=5)
-#: how far after now a reading's time may ever be: a source's readings later than this are dropped as well
-#: (``kpitui.source_polls.FUTURE_SLACK``), so a typed one is held to the same day
-FUTURE_LIMIT = dt.timedelta(days=1)
+#: how far after now a reading's time may ever be: a source's readings later than this are dropped as well,
+#: so a typed one is held to the same day
+FUTURE_LIMIT = FUTURE_SLACK
 
 
 def future_refused(at: dt.datetime, now: dt.datetime, allowed: bool, how: str, timezone: str) -> str | None:
