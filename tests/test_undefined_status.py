@@ -259,6 +259,13 @@ def test_report_series_and_explain_say_overflow(tmp_path):
         csv.DictReader(io.StringIO(_cli("series", "total", "--grain", "day", "--points", "2", "--format", "csv", *at)))
     )
     assert [(r["value"], r["undefined"]) for r in rows] == [("1e+308", ""), ("", why)]  # the comma in why: quoted
+    # the metric's own series (its aggregation, a sum) overflows in the same bucket: said, not "—" (no data)
+    metric = json.loads(_cli("series", "big", "--grain", "day", "--points", "2", "--format", "json", *at))
+    before, today = metric["points"]
+    assert before["value"] == 1e308 and "undefined" not in before
+    assert today["value"] is None and today["undefined"] == why
+    text = _cli("series", "big", "--grain", "day", "--points", "2", *at)
+    assert "undefined" in text.splitlines()[-2] and f"the readings are there but give no number ({why})" in text, text
 
 
 def test_a_moved_clock_carries_overflow_as_a_fresh_evaluation_makes_it(write_config, builtin_registry):

@@ -355,7 +355,12 @@ def series_table(
         lines.append(line)
     if undefined:
         why = getattr(rows, "undefined_reason", "")
-        lines.append(f"undefined: the inputs have data but the formula gives no number ({why})")
+        has = (
+            "the inputs have data but the formula gives"
+            if args.id in config.kpis
+            else "the readings are there but give"
+        )
+        lines.append(f"undefined: {has} no number ({why})")
     return lines
 
 

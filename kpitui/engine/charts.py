@@ -84,13 +84,22 @@ def metric_chart(
         },
         schema=pipeline.REQUESTS_SCHEMA,
     )
+    value = pl.col("value")
     (answers,) = pipeline.collect(
-        pipeline.aggregate(view, requests, {agg}).sort("req").select(pipeline.clean(pl.col("value")))
+        pipeline.aggregate(view, requests, {agg})
+        .sort("req")
+        .select(pipeline.clean(value), (value.is_not_null() & ~value.is_finite()).alias("overflow"))
     )
     values = answers["value"].to_list()
     at = _points(planner, rows, grain)
     n = len(at)
-    return _lines(zip(at, values[:n]), zip(at, values[n:]))
+    chart = _lines(zip(at, values[:n]), zip(at, values[n:]))
+    # readings are finite numbers: a bucket whose aggregate is not one went past the largest float (a sum of
+    # 1e308s), and says so, as a KPI's does, not "—" (no data) beside readings that are there
+    overflowed = frozenset(i for i, flag in enumerate(answers["overflow"].to_list()[:n]) if flag)
+    if overflowed:
+        chart.undefined, chart.undefined_reason = overflowed, OVERFLOW
+    return chart
 
 
 def _points(planner: Planner, rows: list[SteppedPeriod], grain: str) -> list[dt.datetime]:
