@@ -56,9 +56,10 @@ SAID = {
 }
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", list(SAID))
-def test_a_stuck_or_exiting_annotation_source_is_one_warning_and_the_report_comes(tmp_path, kind):
+def _report_beside(tmp_path, kind: str, *, timeout: int):
+    """``kpitui report`` over one recorded reading (a = 7) beside the plugin's annotation source of ``kind``, its
+    time limit ``timeout`` seconds: the run (exit 0, the KPI's value 7 whatever the source did) and the lines
+    of its standard error naming the source."""
     (tmp_path / "plugins").mkdir()
     (tmp_path / "plugins" / "notes.py").write_text(PLUGIN, encoding="utf-8")
     config = tmp_path / "kpitui.toml"
@@ -69,11 +70,17 @@ def test_a_stuck_or_exiting_annotation_source_is_one_warning_and_the_report_come
         encoding="utf-8",
     )
     assert run_kpitui("record", "a", "7", "--config", str(config)).returncode == 0
-    env = kpitui_env(KPITUI_PLUGIN_TIMEOUT="2")
+    env = kpitui_env(KPITUI_PLUGIN_TIMEOUT=str(timeout))
     done = run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env, timeout=90)
     assert done.returncode == 0, (done.returncode, done.stderr)
     assert [k["value"] for k in json.loads(done.stdout)["kpis"]] == [7.0]
-    said = [line for line in done.stderr.splitlines() if "annotation source n" in line]
+    return done, [line for line in done.stderr.splitlines() if "annotation source n" in line]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", list(SAID))
+def test_a_stuck_or_exiting_annotation_source_is_one_warning_and_the_report_comes(tmp_path, kind):
+    done, said = _report_beside(tmp_path, kind, timeout=2)
     assert len(said) == 1 and SAID[kind] in said[0], done.stderr
     assert "Traceback" not in done.stderr
 
@@ -82,19 +89,5 @@ def test_an_annotation_source_returning_an_endless_iterator_is_one_warning(tmp_p
     """``annotations()`` returning an endless iterator was listed by ``list()``, in C, holding the GIL: the plugin
     time limit never fired and ``kpitui report`` grew until the OOM killer ended it (exit -9, no output; the
     machine's 24 GB gone). Now it is listed 100,000 deep and skipped with one warning."""
-    (tmp_path / "plugins").mkdir()
-    (tmp_path / "plugins" / "notes.py").write_text(PLUGIN, encoding="utf-8")
-    config = tmp_path / "kpitui.toml"
-    config.write_text(
-        f'[storage]\npath = "{(tmp_path / "h.sqlite3").as_posix()}"\n[plugins]\ndirs = ["plugins"]\n'
-        '[metrics.a]\n[kpis.k]\nformula = "sum"\nmetrics = ["a"]\n'
-        '[annotation_sources.n]\ntype = "odd_notes"\nkind = "endless"\n',
-        encoding="utf-8",
-    )
-    assert run_kpitui("record", "a", "7", "--config", str(config)).returncode == 0
-    env = kpitui_env(KPITUI_PLUGIN_TIMEOUT="1")
-    done = run_kpitui("report", "--no-collect", "--format", "json", "--config", str(config), env=env, timeout=90)
-    assert done.returncode == 0, (done.returncode, done.stderr)
-    assert [k["value"] for k in json.loads(done.stdout)["kpis"]] == [7.0]
-    said = [line for line in done.stderr.splitlines() if "annotation source n" in line]
+    done, said = _report_beside(tmp_path, "endless", timeout=1)
     assert len(said) == 1 and "more than 100,000 annotations" in said[0], done.stderr
